@@ -1,0 +1,3 @@
+from magnus_core.cli import main
+
+main()

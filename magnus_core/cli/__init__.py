@@ -1,0 +1,87 @@
+"""The `magnus` command line. Thin: parse, call the core, print. Heavy modules are imported inside commands
+so that `magnus --help` stays fast."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from magnus_core import __version__
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("magnus")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+class MagnusGroup(click.Group):
+    """Turns our errors into one line on stderr and the documented exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from magnus_core.errors import MagnusError
+
+        try:
+            return super().invoke(ctx)
+        except MagnusError as exc:
+            if logging.getLogger("magnus").isEnabledFor(logging.DEBUG):
+                import traceback
+
+                traceback.print_exc()
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=MagnusGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="magnus")
+@click.option("-c", "--config-file", default=None, help="Config file (for the workbench: where the runs are).")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None) -> None:
+    """Run pipelines of python functions, shell commands and notebooks, and keep a run log of each run.
+
+    \b
+    Start here:
+      magnus execute --file pipeline.yaml      run a pipeline
+      magnus runs                              list the runs kept in the run-log store
+      magnus diff RUN_A RUN_B                  what changed between two runs
+      magnus                                   open the terminal workbench
+
+    Exit codes: 0 the run succeeded, 1 it failed, 2 usage or validation error, 130 interrupted.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config_file"] = config_file
+    if ctx.invoked_subcommand is None:
+        from magnus_core.cli.tui import open_workbench
+
+        open_workbench(config_file)
+
+
+def _register() -> None:
+    from magnus_core.cli import execute, tui  # noqa: F401 - commands register themselves on import
+
+    for name in ("runs", "diff", "nodes"):
+        try:
+            __import__(f"magnus_core.cli.{name}")
+        except ImportError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    if os.environ.get("NO_COLOR"):
+        os.environ.setdefault("TERM_NO_COLOR", "1")
+    _register()
+    cli.main(args=argv, prog_name="magnus")

@@ -1,0 +1,104 @@
+"""`magnus execute`: run a pipeline and print a summary (or the run log with --json)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from magnus_core.cli import LOG_LEVELS, cli, setup_logging
+
+
+@cli.command("execute", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("-f", "--file", "file", default="pipeline.yaml", show_default=True, help="The pipeline file.")
+@click.option("-c", "--config-file", default=None, help="Config file; its blocks override all others.")
+@click.option("-p", "--parameters-file", default=None, help="YAML mapping of initial parameters.")
+@click.option("-v", "--var-file", default=None, help="YAML mapping of values for ${name} placeholders.")
+@click.option("--log-level", default="WARNING", show_default=True, type=click.Choice(LOG_LEVELS, case_sensitive=False),
+              help="Level of magnus's own logs (DEBUG also shows tracebacks).")
+@click.option("--tag", default="", help="A tag stored in the run log.")
+@click.option("--run-id", default=None, help="Id of the new run (default: timestamp_xxxxxx).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run log as JSON instead of a summary.")
+@click.pass_context
+def execute(ctx: click.Context, file: str, config_file: str | None, parameters_file: str | None,
+            var_file: str | None, log_level: str, tag: str, run_id: str | None, as_json: bool) -> None:
+    """Run a pipeline and write its run log.
+
+    Every other `--name value` becomes parameter `name` (values read as YAML: `--x 3` is a number).
+
+    \b
+    Examples:
+      magnus execute --file getting-started.yaml --tag example
+      magnus execute --file getting-started.yaml --arg1 hello --arg2 world
+    """
+    from magnus_core.parameters import parse_cli_args
+    from magnus_core.runner import RunRequest, execute as run, prepare
+
+    setup_logging(log_level.upper())
+    request = RunRequest(file=file, config_file=config_file, parameters_file=parameters_file, var_file=var_file,
+                         run_id=run_id, tag=tag, parameters=parse_cli_args(list(ctx.args)))
+    prepared = prepare(request)
+    progress = _progress_printer() if sys.stderr.isatty() and not as_json else None
+    run_log = run(prepared, output=sys.stderr if as_json else None, on_event=progress)
+    if as_json:
+        click.echo(run_log.model_dump_json(indent=4))
+    else:
+        print_summary(run_log, prepared.store.location(run_log.run_id))
+    ctx.exit(0 if run_log.status == "SUCCESS" else 1)
+
+
+def _progress_printer() -> Any:
+    from magnus_core.events import STEP_UPDATED
+
+    def on_event(event: Any) -> None:
+        step = event.step_log
+        if event.kind == STEP_UPDATED and step is not None and step.status in ("SUCCESS", "FAIL"):
+            mark = "ok  " if step.status == "SUCCESS" else "FAIL"
+            sys.stderr.write(f"  {mark} {step.internal_name}\n")
+
+    return on_event
+
+
+def step_seconds(step: Any) -> float | None:
+    """Wall time of a step: first attempt's start to last attempt's end, nested steps included."""
+    from datetime import datetime
+
+    starts, ends = [], []
+    for s in step.walk():
+        for a in s.attempts:
+            try:
+                starts.append(datetime.fromisoformat(a.start_time))
+                ends.append(datetime.fromisoformat(a.end_time))
+            except (TypeError, ValueError):
+                continue
+    if not starts:
+        return None
+    return (max(ends) - min(starts)).total_seconds()
+
+
+def print_summary(run_log: Any, where: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    colour = {"SUCCESS": "green", "FAIL": "red"}.get(run_log.status, "yellow")
+    console.print(f"Run [bold]{run_log.run_id}[/bold]: [{colour}]{run_log.status}[/{colour}]"
+                  + (f"  (tag {run_log.tag})" if run_log.tag else ""))
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("step")
+    table.add_column("type")
+    table.add_column("status")
+    table.add_column("attempts", justify="right")
+    table.add_column("time", justify="right")
+    for step in run_log.steps.values():
+        seconds = step_seconds(step)
+        c = {"SUCCESS": "green", "FAIL": "red"}.get(step.status, "yellow")
+        table.add_row(step.internal_name, step.step_type, f"[{c}]{step.status}[/{c}]", str(len(step.attempts)),
+                      f"{seconds:.3f}s" if seconds is not None else "-")
+    console.print(table)
+    failed = [s for s in run_log.walk() if s.status == "FAIL" and s.message]
+    for step in failed[:5]:
+        console.print(f"[red]{step.internal_name}[/red]: {step.message}", markup=False, highlight=False) \
+            if False else console.print(f"{step.internal_name}: {step.message}", markup=False, highlight=False)
+    console.print(f"Run log: {where}", markup=False, highlight=False)

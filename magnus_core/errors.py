@@ -1,0 +1,87 @@
+"""The errors magnus raises on purpose.
+
+MagnusError                      every error we raise; str() is one clear line
+ ├── UsageError                  bad CLI flags, files, config, parameters (exit code 2)
+ │    ├── PipelineError          the pipeline file breaks a rule (file, step, field)
+ │    ├── ConfigError            a config block is wrong
+ │    └── RunLogError            a run log is unreadable or not a run log
+ ├── RunNotFoundError            no run with that id in the store (lists the nearest ids)
+ ├── StepError                   a step's command failed (recorded in its attempt)
+ ├── SecretNotFoundError         a secret is unknown (never carries the value)
+ └── NotBuiltError               a feature that a later issue builds
+"""
+
+from __future__ import annotations
+
+import difflib
+
+
+class MagnusError(Exception):
+    """Base of every error magnus raises on purpose; exit code 2 unless said otherwise."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, file: str | None = None, step: str | None = None,
+                 field: str | None = None) -> None:
+        self.message = message
+        self.file = file
+        self.step = step
+        self.field = field
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(str(self.file))
+        if self.step:
+            where.append(f"step '{self.step}'")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        prefix = ": ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class UsageError(MagnusError):
+    """The user asked for something that cannot be done as asked."""
+
+
+class PipelineError(UsageError):
+    """The pipeline file breaks a rule; may carry several problems at once."""
+
+    def __init__(self, problems: list[str], *, file: str | None = None) -> None:
+        self.problems = problems
+        text = problems[0] if len(problems) == 1 else f"{len(problems)} problems: " + "; ".join(problems)
+        super().__init__(text, file=file)
+
+
+class ConfigError(UsageError):
+    """A configuration block (executor, run_log_store, catalog, secrets) is wrong."""
+
+
+class RunLogError(UsageError):
+    """A run log cannot be read, or is not a run log."""
+
+
+class RunNotFoundError(UsageError):
+    """No run with that id in the run-log store."""
+
+    def __init__(self, run_id: str, known: list[str], where: str) -> None:
+        near = difflib.get_close_matches(run_id, known, n=3, cutoff=0.4)
+        hint = f" (nearest: {', '.join(near)})" if near else (" (the store is empty)" if not known else "")
+        super().__init__(f"no run '{run_id}' in {where}{hint}")
+        self.run_id = run_id
+        self.nearest = near
+
+
+class StepError(MagnusError):
+    """A step's command failed; the message goes into the attempt log."""
+
+    exit_code = 1
+
+
+class SecretNotFoundError(MagnusError):
+    """A secret is unknown to the provider; the message names it, never a value."""
+
+
+class NotBuiltError(MagnusError, NotImplementedError):
+    """A feature of the spec that a later issue builds."""

@@ -1,0 +1,330 @@
+"""Files in, validated models out: pipeline YAML, var files, parameter files and config precedence.
+
+Every problem becomes a `UsageError` (or `PipelineError`) naming the file, the step and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from magnus_core.errors import ConfigError, PipelineError, UsageError
+from magnus_core.models.pipeline import NODE_TYPES, Dag, DagNode, MapNode, ParallelNode, PipelineFile
+
+MAX_FILE_BYTES = 20 * 1024 * 1024
+SERVICES = ("executor", "run_log_store", "catalog", "secrets")
+DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
+    "executor": {"type": "local", "config": {}},
+    "run_log_store": {"type": "file-system", "config": {}},
+    "catalog": {"type": "file-system", "config": {}},
+    "secrets": {"type": "do-nothing", "config": {}},
+}
+USER_CONFIG_FILE = "magnus-config.yaml"
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader that refuses alias expansion beyond a budget (YAML bombs)."""
+
+    max_aliases = 10_000
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self._aliases = getattr(self, "_aliases", 0) + 1
+            if self._aliases > self.max_aliases:
+                raise yaml.YAMLError(f"more than {self.max_aliases} aliases (a YAML bomb?)")
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: str | Path, what: str = "file") -> Any:
+    """Read one YAML file, or raise a one-line UsageError naming it."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{what} not found", file=str(path))
+    if p.is_dir():
+        raise UsageError(f"{what} is a folder, expected a YAML file", file=str(path))
+    try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise UsageError(f"{what} is {size} bytes, more than the {MAX_FILE_BYTES} allowed", file=str(path))
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} is not UTF-8 text", file=str(path)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {what}: {exc.strerror}", file=str(path)) from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"{line}malformed YAML: {problem}", file=str(path)) from None
+    except RecursionError:
+        raise UsageError("YAML nested too deeply", file=str(path)) from None
+
+
+def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    data = read_yaml(path, what)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{what} must be a mapping of names to values, got {_kind(data)}", file=str(path))
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:
+        raise UsageError(f"{what} keys must be strings, got {bad[0]!r}", file=str(path))
+    return data
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def substitute(value: Any, variables: dict[str, Any]) -> Any:
+    """Replace ${name} in every string; unknown names stay as written (safe substitution)."""
+    if not variables:
+        return value
+    if isinstance(value, str):
+        return string.Template(value).safe_substitute({k: str(v) for k, v in variables.items()})
+    if isinstance(value, dict):
+        return {k: substitute(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, variables) for v in value]
+    return value
+
+
+def dag_hash(dag_block: Any) -> str:
+    """SHA1 of the dag block as sorted-key JSON: key order and comments do not change it."""
+    text = json.dumps(dag_block, sort_keys=True, ensure_ascii=True, default=str)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Pipeline:
+    """A loaded, validated pipeline: the dag, its hash, the raw blocks and where it came from."""
+
+    dag: Dag
+    dag_hash: str
+    dag_block: dict[str, Any]
+    file: str
+    config_blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sub_dags: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def load_pipeline(path: str | Path, variables: dict[str, Any] | None = None) -> Pipeline:
+    """Load and validate a pipeline file (and every dag_definition it names)."""
+    file = str(path)
+    raw = read_yaml(path, "pipeline file")
+    if not isinstance(raw, dict):
+        raise UsageError(f"a pipeline file must be a mapping with a 'dag' key, got {_kind(raw)}", file=file)
+    raw = substitute(raw, variables or {})
+    if "dag" not in raw:
+        raise PipelineError(["missing the 'dag' block (expected dag: {start_at: ..., steps: ...})"], file=file)
+    model = _parse(PipelineFile, raw, file)
+    sub_dags: dict[str, dict[str, Any]] = {}
+    _resolve_dag_definitions(model.dag, Path(file), [Path(file).resolve()], sub_dags)
+    problems = validate_dag(model.dag)
+    if problems:
+        raise PipelineError(problems, file=file)
+    blocks: dict[str, dict[str, Any]] = {}
+    for name in ("mode", "executor", "run_log_store", "catalog", "secrets"):
+        if raw.get(name) is not None:
+            blocks["executor" if name == "mode" else name] = raw[name]
+    return Pipeline(dag=model.dag, dag_hash=dag_hash(raw["dag"]), dag_block=raw["dag"], file=file,
+                    config_blocks=blocks, sub_dags=sub_dags)
+
+
+def _parse(model: type, raw: Any, file: str, prefix: str = "") -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise PipelineError([_explain(err, prefix) for err in exc.errors()][:20], file=file) from None
+
+
+def _explain(err: dict[str, Any], prefix: str = "") -> str:
+    """Turn one pydantic error into 'step X: field Y: what was expected'."""
+    loc = list(err["loc"])
+    step_parts: list[str] = [prefix] if prefix else []
+    field_parts: list[str] = []
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        if part == "steps" and i + 1 < len(loc):
+            step_parts.append(str(loc[i + 1]))
+            field_parts = []
+            i += 2
+            if i < len(loc) and loc[i] in NODE_TYPES:  # the discriminator's tag
+                i += 1
+            continue
+        if part in ("branches",) and i + 1 < len(loc) and isinstance(loc[i + 1], str) and step_parts:
+            step_parts.append(str(loc[i + 1]))
+            field_parts = []
+            i += 2
+            continue
+        if part == "branch" and step_parts:
+            step_parts.append("<item>")
+            field_parts = []
+            i += 1
+            continue
+        field_parts.append(str(part))
+        i += 1
+    etype = err["type"]
+    field_name = ".".join(p for p in field_parts if p != "dag") or None
+    if etype == "missing":
+        what = f"missing required field '{field_parts[-1]}'" if field_parts else "missing required field"
+        field_name = None
+    elif etype == "extra_forbidden":
+        what = f"unknown field '{field_parts[-1]}' (a typo?)"
+        field_name = None
+    elif etype == "union_tag_invalid":
+        what = f"unknown node type {err['input'] if isinstance(err['input'], str) else err.get('ctx', {}).get('tag')!r}"
+        tag = err.get("ctx", {}).get("tag")
+        what = f"unknown node type '{tag}' (known: task, as-is, stub, success, fail, parallel, map, dag)"
+        field_name = "type"
+    elif etype == "union_tag_not_found":
+        what = "missing field 'type' (one of: task, as-is, stub, success, fail, parallel, map, dag)"
+        field_name = None
+    elif etype == "literal_error":
+        what = f"got {err['input']!r}, expected {err.get('ctx', {}).get('expected', 'one of the allowed values')}"
+    else:
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        what = f"{msg} (got {_short(err.get('input'))})" if etype != "value_error" else msg
+    where = []
+    if step_parts:
+        where.append(f"step '{'.'.join(step_parts)}'")
+    if field_name:
+        where.append(f"field '{field_name}'")
+    return ": ".join(where + [what])
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _resolve_dag_definitions(dag: Dag, file: Path, stack: list[Path], out: dict[str, dict[str, Any]]) -> None:
+    """Load every dag node's sub-pipeline, relative to the file naming it; refuse inclusion cycles."""
+    for name, node in dag.steps.items():
+        if isinstance(node, DagNode):
+            target = (file.parent / node.dag_definition)
+            resolved = target.resolve()
+            if resolved in stack:
+                chain = " -> ".join(p.name for p in stack + [resolved])
+                raise PipelineError([f"step '{name}': field 'dag_definition': includes itself ({chain})"],
+                                    file=str(file))
+            if not target.exists():
+                raise PipelineError([f"step '{name}': field 'dag_definition': file '{node.dag_definition}' "
+                                     f"not found (looked for {target})"], file=str(file))
+            raw = read_yaml(target, "dag_definition file")
+            if not isinstance(raw, dict) or "dag" not in raw:
+                raise PipelineError([f"no 'dag' block in {target} (named by step '{name}')"], file=str(target))
+            sub = _parse(Dag, raw["dag"], str(target))
+            node._sub_dag = sub
+            node._sub_file = str(target)
+            out[str(target)] = raw["dag"]
+            _resolve_dag_definitions(sub, target, stack + [resolved], out)
+        elif isinstance(node, ParallelNode):
+            for branch in node.branches.values():
+                _resolve_dag_definitions(branch, file, stack, out)
+        elif isinstance(node, MapNode):
+            _resolve_dag_definitions(node.branch, file, stack, out)
+
+
+def validate_dag(dag: Dag, prefix: str = "") -> list[str]:
+    """Every rule a dag (and each branch in it) breaks, all at once."""
+    problems: list[str] = []
+    here = f"{prefix}: " if prefix else ""
+    for name in dag.steps:
+        if not name or not name.strip():
+            problems.append(f"{here}a step name must not be empty")
+        for ch in (".", "%"):
+            if ch in name:
+                problems.append(f"{here}step '{name}': a step name must not contain '{ch}'")
+    if dag.start_at not in dag.steps:
+        problems.append(f"{here}field 'start_at': '{dag.start_at}' is not a step of this dag "
+                        f"(steps: {', '.join(list(dag.steps)[:10])})")
+    for kind in ("success", "fail"):
+        count = sum(1 for n in dag.steps.values() if n.type == kind)
+        if count != 1:
+            problems.append(f"{here}there must be exactly one {kind} node, found {count}")
+    missing = False
+    for name, node in dag.steps.items():
+        for attr in ("next", "on_failure"):
+            target = getattr(node, attr, None)
+            if target and target not in dag.steps:
+                missing = True
+                problems.append(f"{here}step '{name}': field '{attr}': '{target}' is not a step of this dag")
+    if not missing:
+        sorter: TopologicalSorter[str] = TopologicalSorter()
+        for name, node in dag.steps.items():
+            sorter.add(name, *node.neighbours())
+        try:
+            sorter.prepare()
+        except CycleError as exc:
+            cycle = list(dict.fromkeys(exc.args[1]))
+            problems.append(f"{here}the dag has a cycle: {' -> '.join(cycle + cycle[:1])}")
+    for name, node in dag.steps.items():
+        sub_prefix = f"{prefix}.{name}" if prefix else name
+        if isinstance(node, ParallelNode):
+            if not node.branches:
+                problems.append(f"{here}step '{name}': field 'branches': a parallel step needs at least one branch")
+            for bname, branch in node.branches.items():
+                if "." in bname or "%" in bname:
+                    problems.append(f"{here}step '{name}': branch '{bname}' must not contain '.' or '%'")
+                problems.extend(validate_dag(branch, f"step '{sub_prefix}.{bname}'"))
+        elif isinstance(node, MapNode):
+            problems.extend(validate_dag(node.branch, f"step '{sub_prefix}' branch"))
+        elif isinstance(node, DagNode) and node._sub_dag is not None:
+            problems.extend(validate_dag(node._sub_dag, f"dag '{node._sub_file}'"))
+    return problems
+
+
+def load_config(config_file: str | None, pipeline: Pipeline | None, cwd: Path | None = None
+                ) -> dict[str, dict[str, Any]]:
+    """Effective service config, per block: defaults < magnus-config.yaml < pipeline file < --config-file."""
+    result = {k: dict(v) for k, v in DEFAULT_CONFIG.items()}
+    layers: list[tuple[str, dict[str, Any]]] = []
+    user = (cwd or Path.cwd()) / USER_CONFIG_FILE
+    if user.exists():
+        raw = read_mapping(user, "config file")
+        layers.append((str(user), {**raw.get("defaults", {}), **{k: v for k, v in raw.items() if k != "defaults"}}))
+    if pipeline is not None:
+        layers.append((pipeline.file, pipeline.config_blocks))
+    if config_file:
+        layers.append((config_file, read_mapping(config_file, "config file")))
+    for file, blocks in layers:
+        for key, block in blocks.items():
+            if key in ("extensions",):
+                continue
+            name = "executor" if key == "mode" else key
+            if name not in SERVICES:
+                if file == config_file:
+                    raise ConfigError(f"unknown config block '{key}' (expected one of: mode/executor, "
+                                      "run_log_store, catalog, secrets)", file=file)
+                continue
+            result[name] = _service_block(block, file, key)
+    return result
+
+
+def _service_block(block: Any, file: str, key: str) -> dict[str, Any]:
+    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+        raise ConfigError(f"block '{key}' must be a mapping with a 'type' (e.g. {key}: {{type: ...}})",
+                          file=file, field=key)
+    unknown = set(block) - {"type", "config"}
+    if unknown:
+        raise ConfigError(f"unknown key '{sorted(unknown)[0]}' (expected 'type' and 'config')",
+                          file=file, field=key)
+    config = block.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError("'config' must be a mapping", file=file, field=f"{key}.config")
+    return {"type": block["type"], "config": dict(config)}

@@ -1,0 +1,1 @@
+"""Pydantic models: the pipeline file and the run log."""

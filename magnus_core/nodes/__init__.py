@@ -1,0 +1,20 @@
+"""Node types: each module owns how its nodes execute. `execute_node` dispatches on the node's type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from magnus_core.models.run_log import StepLog
+
+
+def execute_node(node: Any, name: str, ctx: Any, params: dict[str, Any], branch: str | None,
+                 map_variable: dict[str, Any]) -> StepLog:
+    """Run one node; its step log (already written to the store) comes back."""
+    internal_name = f"{branch}.{name}" if branch else name
+    if node.type in ("task", "as-is", "stub"):
+        from magnus_core.nodes.task import execute
+    elif node.type in ("success", "fail"):
+        from magnus_core.nodes.terminal import execute
+    else:
+        from magnus_core.nodes.composite import execute
+    return execute(node, name, internal_name, ctx, params, branch, map_variable)

@@ -1,0 +1,171 @@
+"""One run, start to end: load and check everything first, then create the run log and execute.
+
+`prepare()` does all validation (a UsageError means exit code 2 and nothing was written); `execute()` runs
+a prepared run and returns its final run log. The CLI and the workbench both call these two.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _secrets
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Callable
+
+from magnus_core import __version__
+from magnus_core.context import RunContext
+from magnus_core.errors import PipelineError, UsageError
+from magnus_core.events import RunEvent
+from magnus_core.loading import Pipeline, load_config, load_pipeline, read_mapping
+from magnus_core.models.pipeline import Dag, DagNode, MapNode, ParallelNode, TaskNode
+from magnus_core.models.run_log import FAIL, INTERRUPTED, PROCESSING, SCHEMA_VERSION, RunLog
+from magnus_core.parameters import initial_parameters
+from magnus_core.stores.base import RunLogStore, check_run_id
+
+
+@dataclass
+class RunRequest:
+    """What the user asked for: the CLI's options, or the workbench's form."""
+
+    file: str = "pipeline.yaml"
+    config_file: str | None = None
+    parameters_file: str | None = None
+    var_file: str | None = None
+    run_id: str | None = None
+    tag: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)  # from --name value
+    use_cached: str | None = None  # the run to re-run
+    strict: bool = False
+
+
+@dataclass
+class PreparedRun:
+    request: RunRequest
+    pipeline: Pipeline
+    config: dict[str, dict[str, Any]]
+    store: RunLogStore
+    executor: Any
+    secrets: Any
+    catalog: Any
+    parameters: dict[str, Any]
+    run_id: str
+    original: RunLog | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def new_run_id(clock: Callable[[], datetime] = datetime.now) -> str:
+    """The seed's form: timestamp, '_', 6 random hex characters (two runs in one second never collide)."""
+    return f"{clock().strftime('%Y%m%d%H%M%S')}_{_secrets.token_hex(3)}"
+
+
+def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
+    """Load, validate and build everything a run needs; raise UsageError before anything is written."""
+    from magnus_core.catalog import make_catalog
+    from magnus_core.executors import make_executor
+    from magnus_core.secrets import make_secrets
+    from magnus_core.stores import make_store
+
+    variables = read_mapping(request.var_file, "var file") if request.var_file else {}
+    pipeline = load_pipeline(request.file, variables)
+    config = load_config(request.config_file, pipeline, cwd)
+    store = make_store(config["run_log_store"])
+    executor = make_executor(config["executor"])
+    secrets = make_secrets(config["secrets"])
+    catalog = make_catalog(config["catalog"])
+    parameters = initial_parameters(request.parameters_file, request.parameters)
+    check_commands(pipeline)
+    if request.run_id:
+        run_id = check_run_id(request.run_id)
+        if store.exists(run_id):
+            raise UsageError(f"a run '{run_id}' already exists in {store.where()}; choose another --run-id "
+                             "(or re-run it with --use-cached)", field="run_id")
+    else:
+        run_id = new_run_id()
+        while store.exists(run_id):
+            run_id = new_run_id()
+    return PreparedRun(request=request, pipeline=pipeline, config=config, store=store, executor=executor,
+                       secrets=secrets, catalog=catalog, parameters=parameters, run_id=run_id)
+
+
+def check_commands(pipeline: Pipeline) -> None:
+    """Every python command importable and callable, every lambda valid: before anything runs."""
+    from magnus_core.tasks.lambda_ import compile_lambda
+    from magnus_core.tasks.python import resolve
+
+    problems: list[str] = []
+
+    def walk(dag: Dag, prefix: str) -> None:
+        for name, node in dag.steps.items():
+            where = f"{prefix}{name}"
+            if isinstance(node, TaskNode):
+                try:
+                    if node.command_type == "python":
+                        resolve(node.command)
+                    elif node.command_type == "python-lambda":
+                        compile_lambda(node.command)
+                except UsageError as exc:
+                    problems.append(f"step '{where}': field 'command': {exc.message}")
+            elif isinstance(node, ParallelNode):
+                for bname, branch in node.branches.items():
+                    walk(branch, f"{where}.{bname}.")
+            elif isinstance(node, MapNode):
+                walk(node.branch, f"{where}.<item>.")
+            elif isinstance(node, DagNode):
+                walk(node.sub_dag, f"{where}.dag.")
+
+    walk(pipeline.dag, "")
+    if problems:
+        raise PipelineError(problems, file=pipeline.file)
+
+
+def run_config(prepared: PreparedRun) -> dict[str, Any]:
+    """What run_config records: the services, the dag itself, and how to read this log."""
+    return {
+        "executor": prepared.executor.describe(),
+        "run_log_store": prepared.store.describe(),
+        "catalog": prepared.catalog.describe(),
+        "secrets": prepared.secrets.describe(),
+        "dag": prepared.pipeline.dag_block,
+        "dag_file": prepared.pipeline.file,
+        "schema_version": SCHEMA_VERSION,
+        "data_hash_algorithm": "sha256",
+        "magnus_version": __version__,
+        "process": {"pid": os.getpid(), "host": socket.gethostname(), "started_at": str(datetime.now())},
+    }
+
+
+def execute(prepared: PreparedRun, *, output: IO[str] | None = None,
+            on_event: Callable[[RunEvent], None] | None = None) -> RunLog:
+    """Create the run log and run the dag; the final run log comes back (status SUCCESS or FAIL)."""
+    from magnus_core.identity import git_identity
+
+    request = prepared.request
+    store = prepared.store
+    unsubscribe = store.events.subscribe(on_event) if on_event else None
+    ctx = RunContext(run_id=prepared.run_id, tag=request.tag or "", pipeline=prepared.pipeline, store=store,
+                     secrets=prepared.secrets, executor=prepared.executor, catalog=prepared.catalog,
+                     code_identity=git_identity(Path.cwd()), original=prepared.original, output=output)
+    if prepared.catalog is not None:
+        prepared.catalog.bind(ctx)
+    params = dict(prepared.parameters)
+    run_log = RunLog(run_id=prepared.run_id, dag_hash=prepared.pipeline.dag_hash,
+                     use_cached=prepared.original is not None,
+                     tag=request.tag or "",
+                     original_run_id=prepared.original.run_id if prepared.original else "",
+                     status=PROCESSING, parameters=dict(params), run_config=run_config(prepared))
+    store.create_run(run_log)
+    status = FAIL
+    try:
+        status = prepared.executor.execute_graph(prepared.pipeline.dag, ctx, params)
+    except KeyboardInterrupt:
+        status = INTERRUPTED
+        raise
+    finally:
+        store.update_run(prepared.run_id, status=status, parameters=params)
+        final = store.get_run(prepared.run_id)
+        store.close(prepared.run_id)
+        if unsubscribe:
+            unsubscribe()
+    return final

@@ -1,0 +1,166 @@
+"""The run-log store protocol, and the in-memory bookkeeping every store shares.
+
+A store holds the run it is writing in memory (steps and branches indexed by internal name, so a write is
+O(1)) and persists it its own way. Reads of other runs go to the persisted form. Every write emits a
+RunEvent on the store's bus.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from magnus_core.errors import RunNotFoundError, UsageError
+from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, EventBus, RunEvent
+from magnus_core.models.run_log import BranchLog, RunLog, StepLog
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$")
+
+
+def check_run_id(run_id: str) -> str:
+    """Run ids become file names: letters, digits, '-', '_' and '.', no leading '.', at most 128."""
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
+        raise UsageError(f"run id {run_id!r} is not allowed: use letters, digits, '-', '_' and '.', "
+                         "not starting with '.', at most 128 characters", field="run_id")
+    return run_id
+
+
+@dataclass
+class _Live:
+    """The run being written by this process, indexed for O(1) updates."""
+
+    log: RunLog
+    steps: dict[str, StepLog]
+    branches: dict[str, BranchLog]
+
+
+class RunLogStore(ABC):
+    """Create, read and update run logs. Only the store writes them."""
+
+    service_name = "base"
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = config or {}
+        self.events = EventBus()
+        self._live: dict[str, _Live] = {}
+        self._lock = threading.RLock()
+
+    # -- what each store implements --------------------------------------------------------------
+    @abstractmethod
+    def _persist(self, run_id: str, *, final: bool = False) -> None:
+        """Make the live run durable (or not, for the buffered store)."""
+
+    @abstractmethod
+    def _read(self, run_id: str) -> RunLog | None:
+        """Read a run that is not live in this process; None if there is none."""
+
+    @abstractmethod
+    def list_run_ids(self) -> list[str]:
+        """Every run id in the store, in no particular order."""
+
+    def location(self, run_id: str) -> str:
+        """Where a human finds this run's log."""
+        return "memory"
+
+    def describe(self) -> dict[str, Any]:
+        """The block recorded in run_config."""
+        return {"type": self.service_name, "config": dict(self.config)}
+
+    # -- the protocol ------------------------------------------------------------------------------
+    def exists(self, run_id: str) -> bool:
+        return run_id in self._live or run_id in set(self.list_run_ids())
+
+    def create_run(self, run_log: RunLog) -> None:
+        check_run_id(run_log.run_id)
+        with self._lock:
+            if self.exists(run_log.run_id):
+                raise UsageError(f"a run '{run_log.run_id}' already exists in the store; choose another --run-id",
+                                 field="run_id")
+            live = _Live(run_log, {}, {})
+            for step in run_log.walk():
+                live.steps[step.internal_name] = step
+                live.branches.update(step.branches)
+            self._live[run_log.run_id] = live
+            self._persist(run_log.run_id)
+        self.events.emit(RunEvent(kind=RUN_CREATED, run_id=run_log.run_id, status=run_log.status))
+
+    def get_run(self, run_id: str) -> RunLog:
+        """The run log (a live run's current state, or the persisted one)."""
+        live = self._live.get(run_id)
+        if live is not None:
+            return live.log
+        log = self._read(run_id)
+        if log is None:
+            raise RunNotFoundError(run_id, self.list_run_ids(), self.where())
+        return log
+
+    def where(self) -> str:
+        return f"the {self.service_name} run-log store"
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Change run-level fields (status, parameters, ...) of a live run."""
+        with self._lock:
+            live = self._require_live(run_id)
+            for key, value in fields.items():
+                setattr(live.log, key, value)
+            self._persist(run_id, final=fields.get("status") in ("SUCCESS", "FAIL", "INTERRUPTED"))
+        self.events.emit(RunEvent(kind=RUN_UPDATED, run_id=run_id, status=live.log.status,
+                                  extra={"fields": sorted(fields)}))
+
+    def put_step_log(self, run_id: str, step_log: StepLog, branch: str | None = None) -> None:
+        """Add or replace a step log, at top level or inside the branch named `branch`."""
+        with self._lock:
+            live = self._require_live(run_id)
+            container = live.log.steps if branch is None else self._branch(live, branch).steps
+            container[step_log.internal_name] = step_log
+            live.steps[step_log.internal_name] = step_log
+            self._on_step(run_id, step_log, branch)
+        self.events.emit(RunEvent(kind=STEP_UPDATED, run_id=run_id, internal_name=step_log.internal_name,
+                                  status=step_log.status, step_log=step_log, parent=branch))
+
+    def put_branch_log(self, run_id: str, branch_log: BranchLog, step: str) -> None:
+        """Add or replace a branch log under the composite step `step`."""
+        with self._lock:
+            live = self._require_live(run_id)
+            parent = live.steps.get(step)
+            if parent is None:
+                raise KeyError(f"no step '{step}' in run '{run_id}' to hold branch '{branch_log.internal_name}'")
+            parent.branches[branch_log.internal_name] = branch_log
+            live.branches[branch_log.internal_name] = branch_log
+            self._on_branch(run_id, branch_log, step)
+        self.events.emit(RunEvent(kind=BRANCH_UPDATED, run_id=run_id, internal_name=branch_log.internal_name,
+                                  status=branch_log.status, parent=step))
+
+    def close(self, run_id: str) -> None:
+        """The run is over in this process: persist for good and forget the live copy."""
+        with self._lock:
+            if run_id in self._live:
+                self._persist(run_id, final=True)
+                self._forget(run_id)
+
+    def _forget(self, run_id: str) -> None:
+        self._live.pop(run_id, None)
+
+    # -- hooks for stores that write parts separately ---------------------------------------------
+    def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
+        self._persist(run_id)
+
+    def _on_branch(self, run_id: str, branch_log: BranchLog, step: str) -> None:
+        self._persist(run_id)
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _require_live(self, run_id: str) -> _Live:
+        live = self._live.get(run_id)
+        if live is None:
+            raise KeyError(f"run '{run_id}' is not being written by this process")
+        return live
+
+    @staticmethod
+    def _branch(live: _Live, name: str) -> BranchLog:
+        branch = live.branches.get(name)
+        if branch is None:
+            raise KeyError(f"no branch '{name}' in run '{live.log.run_id}'")
+        return branch

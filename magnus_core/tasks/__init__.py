@@ -1,0 +1,23 @@
+"""Command types: how a task's `command` runs. One module each; chosen by `command_type`."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from magnus_core.interaction import StepScope
+
+TaskRunner = Callable[[str, dict[str, Any], StepScope, Any], None]
+
+BUILTIN = {
+    "python": "magnus_core.tasks.python:run",
+    "shell": "magnus_core.tasks.shell:run",
+    "python-lambda": "magnus_core.tasks.lambda_:run",
+    "notebook": "magnus_core.tasks.notebook:run",
+}
+
+
+def runner_for(command_type: str) -> TaskRunner:
+    """The function that runs commands of this type: run(command, command_config, scope, ctx)."""
+    module, _, attr = BUILTIN[command_type].partition(":")
+    return getattr(importlib.import_module(module), attr)

@@ -1,0 +1,102 @@
+"""command_type python: `module.function`, imported from the working directory, called in this process."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any, Callable
+
+from magnus_core.errors import StepError, UsageError
+from magnus_core.interaction import StepScope
+from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, bind, decode, encode
+
+_cache: dict[str, Callable[..., Any]] = {}
+
+
+def resolve(command: str, cwd: str | None = None) -> Callable[..., Any]:
+    """Import `module.function` (working directory first on sys.path); UsageError if it cannot."""
+    if command in _cache:
+        return _cache[command]
+    module_name, dot, func_name = command.strip().rpartition(".")
+    if not dot or not module_name or not func_name:
+        raise UsageError(f"command '{command}' must be module.function", field="command")
+    here = cwd or os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"cannot import module '{module_name}' of command '{command}': {exc}",
+                         field="command") from None
+    except Exception as exc:  # noqa: BLE001 - the user's module failed while importing
+        raise UsageError(f"importing module '{module_name}' failed: {exc.__class__.__name__}: {exc}",
+                         field="command") from None
+    func = getattr(module, func_name, None)
+    if func is None:
+        raise UsageError(f"module '{module_name}' has no function '{func_name}'", field="command")
+    if not callable(func):
+        raise UsageError(f"'{command}' is not callable", field="command")
+    _cache[command] = func
+    return func
+
+
+class EnvBridge:
+    """Mirrors parameters into MAGNUS_PRM_* for code that reads the environment, and collects what the
+    step set there (MAGNUS_TRACK_*, new or changed MAGNUS_PRM_*). Only values that changed are rewritten."""
+
+    def __init__(self) -> None:
+        self.exported: dict[str, str] = {}
+
+    def export(self, params: dict[str, Any], run_id: str, tag: str) -> None:
+        os.environ["MAGNUS_RUN_ID"] = run_id
+        os.environ["MAGNUS_RUN_TAG"] = tag or ""
+        for key, value in params.items():
+            text = encode(value)
+            name = f"{PRM_PREFIX}{key}"
+            if self.exported.get(name) != text or os.environ.get(name) != text:
+                os.environ[name] = text
+                self.exported[name] = text
+
+    def collect(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        params: dict[str, Any] = {}
+        metrics: dict[str, Any] = {}
+        for name in [k for k in os.environ if k.startswith((PRM_PREFIX, TRACK_PREFIX))]:
+            value = os.environ[name]
+            if name.startswith(TRACK_PREFIX):
+                metrics[name[len(TRACK_PREFIX):].lower()] = decode(value)
+                del os.environ[name]
+            elif name != "MAGNUS_PRM_MAP_VARIABLE" and self.exported.get(name) != value:
+                params[name[len(PRM_PREFIX):].lower()] = decode(value)
+                self.exported[name] = value
+        return params, metrics
+
+
+def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None:
+    """Call with arguments bound by name; a dict return becomes parameters, anything else but None fails."""
+    params = {**scope.parameters}
+    kwargs, missing = bind(func, params)
+    if missing:
+        raise StepError(f"function '{command}' needs argument(s) {', '.join(repr(m) for m in missing)}, "
+                        f"which no parameter provides (known: {', '.join(sorted(params)) or 'none'})")
+    result = func(**kwargs)
+    if result is None:
+        return
+    if not isinstance(result, dict):
+        raise StepError(f"function '{command}' returned {type(result).__name__}; only a dict (of parameters) "
+                        "or nothing may be returned")
+    for key, value in result.items():
+        scope.params_out[str(key).lower()] = value
+
+
+def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:
+    func = resolve(command)
+    bridge: EnvBridge = ctx.env_bridge
+    bridge.export(scope.parameters, scope.run_id, scope.tag)
+    try:
+        call_bound(func, command, scope)
+    finally:
+        env_params, env_metrics = bridge.collect()
+    # Explicit calls and return values win over raw environment writes.
+    scope.metrics = {**env_metrics, **scope.metrics}
+    scope.params_out = {**env_params, **scope.params_out}

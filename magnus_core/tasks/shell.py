@@ -1,0 +1,61 @@
+"""command_type shell: run by bash with parameters as MAGNUS_PRM_* (JSON values).
+
+Ours: the shell writes its final environment to a temporary file when it exits, so a command that exports
+MAGNUS_TRACK_<name> or MAGNUS_PRM_<name> tracks metrics and passes parameters, like a python step.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Any
+
+from magnus_core.errors import StepError
+from magnus_core.interaction import StepScope
+from magnus_core.parameters import MAP_VARIABLE, PRM_PREFIX, TRACK_PREFIX, decode, encode
+
+
+def child_environment(scope: StepScope, map_variable: dict[str, Any] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith((PRM_PREFIX, TRACK_PREFIX))}
+    for key, value in scope.parameters.items():
+        env[f"{PRM_PREFIX}{key}"] = encode(value)
+        upper = f"{PRM_PREFIX}{key.upper()}"
+        env.setdefault(upper, env[f"{PRM_PREFIX}{key}"])  # some shells and Windows habits use upper case
+    if map_variable:
+        env[MAP_VARIABLE] = encode(map_variable)
+    env["MAGNUS_RUN_ID"] = scope.run_id
+    env["MAGNUS_RUN_TAG"] = scope.tag or ""
+    return env
+
+
+def _parse_env(data: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in data.split(b"\0"):
+        if b"=" in item:
+            key, _, value = item.partition(b"=")
+            out[key.decode(errors="replace")] = value.decode(errors="replace")
+    return out
+
+
+def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:
+    env = child_environment(scope, scope.map_variable)
+    shell = shutil.which("bash") or "/bin/sh"
+    fd, env_file = tempfile.mkstemp(prefix="magnus-env-")
+    os.close(fd)
+    script = f"trap 'env -0 > \"{env_file}\"' EXIT\n{command}\n"
+    try:
+        out = ctx.step_output()
+        proc = subprocess.run([shell, "-c", script], env=env, stdout=out, stderr=out, check=False)
+        with open(env_file, "rb") as handle:
+            final = _parse_env(handle.read())
+    finally:
+        os.unlink(env_file)
+    if proc.returncode != 0:
+        raise StepError(f"shell command exited with code {proc.returncode}")
+    for name, value in final.items():
+        if name.startswith(TRACK_PREFIX) and len(name) > len(TRACK_PREFIX):
+            scope.metrics[name[len(TRACK_PREFIX):].lower()] = decode(value)
+        elif name.startswith(PRM_PREFIX) and name != MAP_VARIABLE and env.get(name) != value:
+            scope.params_out[name[len(PRM_PREFIX):].lower()] = decode(value)
