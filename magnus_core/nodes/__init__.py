@@ -11,6 +11,12 @@ def execute_node(node: Any, name: str, ctx: Any, params: dict[str, Any], branch:
                  map_variable: dict[str, Any]) -> StepLog:
     """Run one node; its step log (already written to the store) comes back."""
     internal_name = f"{branch}.{name}" if branch else name
+    if ctx.original is not None:
+        from magnus_core.rerun import reuse_step
+
+        reused = reuse_step(node, name, internal_name, ctx, branch)
+        if reused is not None:
+            return reused
     if node.type in ("task", "as-is", "stub"):
         from magnus_core.nodes.task import execute
     elif node.type in ("success", "fail"):
