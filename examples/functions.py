@@ -12,7 +12,7 @@ def prepare(x: int = 1, y: str = "hello"):
     return {"z": x * 2, "items": ["a", "b"]}
 
 
-def consume(z: int, x: int):
+def consume(z: int, x: int = 1):
     """Keyword arguments are filled by name from the parameters."""
     track_this(total=z + x)
     return {"result": z + x}

@@ -31,6 +31,7 @@ class RunContext:
     env_bridge: EnvBridge = field(default_factory=EnvBridge)
     cache_valid: bool = False  # re-run: still copying succeeded steps from the original
     lock: threading.RLock = field(default_factory=threading.RLock)
+    errors: list[str] = field(default_factory=list)  # crashes of magnus itself inside branches
 
     def mask(self, text: str) -> str:
         """Hide every secret value the provider holds from a message before it is recorded."""
@@ -44,9 +45,8 @@ class RunContext:
         return self.output
 
     def redirect(self) -> Any:
-        """A context manager sending python steps' prints where step output goes."""
+        """Per-step redirection hook; stdout is already redirected for the whole run by runner.execute
+        (a per-step redirect_stdout is not thread-safe when branches run concurrently)."""
         import contextlib
 
-        if self.output is None or self.output is sys.stdout:
-            return contextlib.nullcontext()
-        return contextlib.redirect_stdout(self.output)
+        return contextlib.nullcontext()

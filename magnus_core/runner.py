@@ -157,8 +157,14 @@ def execute(prepared: PreparedRun, *, output: IO[str] | None = None,
                      status=PROCESSING, parameters=dict(params), run_config=run_config(prepared))
     store.create_run(run_log)
     status = FAIL
+    import contextlib
+    import sys
+
+    redirect = (contextlib.redirect_stdout(output) if output is not None and output is not sys.stdout
+                else contextlib.nullcontext())
     try:
-        status = prepared.executor.execute_graph(prepared.pipeline.dag, ctx, params)
+        with redirect:
+            status = prepared.executor.execute_graph(prepared.pipeline.dag, ctx, params)
     except KeyboardInterrupt:
         status = INTERRUPTED
         raise

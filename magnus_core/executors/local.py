@@ -1,7 +1,10 @@
-"""The local executor: traverses the dag in this process, step after step."""
+"""The local executor: traverses the dag in this process; branches one after another, or up to
+`max_workers` at a time in threads."""
 
 from __future__ import annotations
 
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,6 +13,10 @@ from magnus_core.models.pipeline import Dag
 from magnus_core.models.run_log import FAIL, SUCCESS
 from magnus_core.nodes import execute_node
 from magnus_core.registry import parse_options
+
+# True inside a branch that may run beside others: steps there must not use process-wide state
+# (os.environ) to pass metrics and parameters; the step scope carries them instead.
+in_concurrent_branch: contextvars.ContextVar[bool] = contextvars.ContextVar("magnus_concurrent", default=False)
 
 
 class LocalOptions(BaseModel):
@@ -39,3 +46,29 @@ class LocalExecutor:
             if node.is_terminal:
                 return SUCCESS if node.type == "success" else FAIL
             current = node.next if step.status == SUCCESS else (node.on_failure or dag.fail_node)
+
+    def run_branches(self, branches: list[Any], ctx: Any, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """Run each branch on its own copy of the parameters; (status, parameters) per branch, in order."""
+        def one(b: Any) -> tuple[str, dict[str, Any]]:
+            branch_params = dict(params)
+            try:
+                status = self.execute_graph(b.dag, ctx, branch_params, b.internal_name, b.map_variable)
+            except Exception as exc:  # noqa: BLE001 - one broken branch must not hide the others' results
+                import logging
+
+                logging.getLogger("magnus").debug("branch %s crashed", b.internal_name, exc_info=True)
+                ctx.errors.append(f"{b.internal_name}: {exc.__class__.__name__}: {exc}")
+                status = FAIL
+            return status, branch_params
+
+        if self.options.max_workers <= 1 or len(branches) <= 1:
+            return [one(b) for b in branches]
+
+        def concurrent(b: Any) -> tuple[str, dict[str, Any]]:
+            in_concurrent_branch.set(True)
+            return one(b)
+
+        with ThreadPoolExecutor(max_workers=min(self.options.max_workers, len(branches)),
+                                thread_name_prefix="magnus-branch") as pool:
+            futures = [pool.submit(contextvars.copy_context().run, concurrent, b) for b in branches]
+            return [f.result() for f in futures]

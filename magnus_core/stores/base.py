@@ -37,6 +37,17 @@ class _Live:
     branches: dict[str, BranchLog]
 
 
+def _snapshot(step: StepLog, branches: dict[str, BranchLog]) -> StepLog:
+    """A copy of a step log safe from the caller's later mutation (attempt records are never mutated)."""
+    copy = step.model_copy()
+    copy.attempts = list(step.attempts)
+    copy.code_identities = list(step.code_identities)
+    copy.data_catalog = list(step.data_catalog)
+    copy.user_defined_metrics = dict(step.user_defined_metrics)
+    copy.branches = branches
+    return copy
+
+
 class RunLogStore(ABC):
     """Create, read and update run logs. Only the store writes them."""
 
@@ -111,28 +122,53 @@ class RunLogStore(ABC):
                                   extra={"fields": sorted(fields)}))
 
     def put_step_log(self, run_id: str, step_log: StepLog, branch: str | None = None) -> None:
-        """Add or replace a step log, at top level or inside the branch named `branch`."""
+        """Add or replace a step log, at top level or inside the branch named `branch`.
+
+        The store keeps its own copy (so callers may go on mutating theirs from another thread) and owns
+        the step's branches: a composite step written again keeps the branch logs already stored.
+        """
         with self._lock:
             live = self._require_live(run_id)
             container = live.log.steps if branch is None else self._branch(live, branch).steps
-            container[step_log.internal_name] = step_log
-            live.steps[step_log.internal_name] = step_log
-            self._on_step(run_id, step_log, branch)
-        self.events.emit(RunEvent(kind=STEP_UPDATED, run_id=run_id, internal_name=step_log.internal_name,
-                                  status=step_log.status, step_log=step_log, parent=branch))
+            existing = live.steps.get(step_log.internal_name)
+            stored = _snapshot(step_log, existing.branches if existing is not None else step_log.branches)
+            container[stored.internal_name] = stored
+            live.steps[stored.internal_name] = stored
+            self._on_step(run_id, stored, branch)
+        self.events.emit(RunEvent(kind=STEP_UPDATED, run_id=run_id, internal_name=stored.internal_name,
+                                  status=stored.status, step_log=stored, parent=branch))
 
     def put_branch_log(self, run_id: str, branch_log: BranchLog, step: str) -> None:
-        """Add or replace a branch log under the composite step `step`."""
+        """Add or replace a branch log under the composite step `step` (its step logs are kept)."""
         with self._lock:
             live = self._require_live(run_id)
             parent = live.steps.get(step)
             if parent is None:
                 raise KeyError(f"no step '{step}' in run '{run_id}' to hold branch '{branch_log.internal_name}'")
-            parent.branches[branch_log.internal_name] = branch_log
-            live.branches[branch_log.internal_name] = branch_log
-            self._on_branch(run_id, branch_log, step)
-        self.events.emit(RunEvent(kind=BRANCH_UPDATED, run_id=run_id, internal_name=branch_log.internal_name,
-                                  status=branch_log.status, parent=step))
+            existing = live.branches.get(branch_log.internal_name)
+            stored = BranchLog(internal_name=branch_log.internal_name, status=branch_log.status,
+                               steps=existing.steps if existing is not None else dict(branch_log.steps))
+            parent.branches[stored.internal_name] = stored
+            live.branches[stored.internal_name] = stored
+            for nested in stored.walk():
+                live.steps.setdefault(nested.internal_name, nested)
+            self._on_branch(run_id, stored, step)
+        self.events.emit(RunEvent(kind=BRANCH_UPDATED, run_id=run_id, internal_name=stored.internal_name,
+                                  status=stored.status, parent=step))
+
+    def attach(self, run_id: str) -> RunLog:
+        """Take up writing a run another process created (per-step entry points): load it as live."""
+        with self._lock:
+            if run_id not in self._live:
+                log = self._read(run_id)
+                if log is None:
+                    raise RunNotFoundError(run_id, self.list_run_ids(), self.where())
+                live = _Live(log, {}, {})
+                for step in log.walk():
+                    live.steps[step.internal_name] = step
+                    live.branches.update(step.branches)
+                self._live[run_id] = live
+            return self._live[run_id].log
 
     def close(self, run_id: str) -> None:
         """The run is over in this process: persist for good and forget the live copy."""

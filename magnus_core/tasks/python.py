@@ -91,6 +91,13 @@ def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None
 
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:
     func = resolve(command)
+    from magnus_core.executors.local import in_concurrent_branch
+
+    if in_concurrent_branch.get():
+        # os.environ is shared by every thread: beside other branches, the step scope carries
+        # parameters and metrics (track_this, store_parameter, return values) instead.
+        call_bound(func, command, scope)
+        return
     bridge: EnvBridge = ctx.env_bridge
     bridge.export(scope.parameters, scope.run_id, scope.tag)
     try:
