@@ -132,6 +132,14 @@ class FileSystemRunLogStore(RunLogStore):
             return None
         return load_run_log(path)
 
+    def version(self, run_id: str) -> Any:
+        """Changes whenever the run's file is rewritten (for followers)."""
+        try:
+            st = os.stat(self.path(run_id))
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
     def list_run_ids(self) -> list[str]:
         if not self.folder.is_dir():
             return []

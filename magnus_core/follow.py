@@ -1,0 +1,114 @@
+"""Following a run another process is writing: poll the store, get events for what changed.
+
+    follower = Follower(store, run_id)
+    for event in follower.poll():     # call as often as you like; cheap when nothing changed
+        ...                           # RunEvent(kind=..., internal_name=..., step_log=..., parent=...)
+    follower.run_log                  # the run's latest state
+
+The store is the source of truth: the first poll reports every step (so a view can be built from
+events alone), later polls only what changed. Runs started in this process can instead subscribe to
+`store.events` directly; both give the same RunEvent objects.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Iterator
+
+from magnus_core.errors import MagnusError, RunNotFoundError
+from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, RunEvent
+from magnus_core.models.run_log import FINISHED, BranchLog, RunLog, StepLog
+from magnus_core.stores.base import RunLogStore
+
+
+def _signature(step: StepLog) -> tuple[Any, ...]:
+    last = step.attempts[-1] if step.attempts else None
+    return (step.status, step.message, step.mock, len(step.attempts), last.end_time if last else "",
+            last.status if last else "", len(step.data_catalog), len(step.user_defined_metrics),
+            len(step.branches))
+
+
+def walk_with_parents(log: RunLog) -> Iterator[tuple[StepLog | BranchLog, str | None]]:
+    """Every step and branch log with the name of what holds it (branch for a step, step for a branch)."""
+    def steps(container: dict[str, StepLog], parent: str | None) -> Iterator[tuple[Any, str | None]]:
+        for step in container.values():
+            yield step, parent
+            for branch in step.branches.values():
+                yield branch, step.internal_name
+                yield from steps(branch.steps, branch.internal_name)
+
+    yield from steps(log.steps, None)
+
+
+class Follower:
+    """Turns successive reads of one run into RunEvents."""
+
+    def __init__(self, store: RunLogStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.run_log: RunLog | None = None
+        self.error: str = ""
+        self._version: Any = object()
+        self._seen: dict[str, tuple[Any, ...]] = {}
+        self._run_sig: tuple[Any, ...] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.run_log is not None and self.run_log.status in FINISHED
+
+    def poll(self) -> list[RunEvent]:
+        version_of = getattr(self.store, "version", None)
+        version = version_of(self.run_id) if version_of is not None else None
+        if version is not None and version == self._version:
+            return []
+        try:
+            log = self.store.get_run(self.run_id)
+        except RunNotFoundError:
+            return []
+        except MagnusError as exc:  # half-written or corrupt: report, try again next poll
+            self.error = str(exc)
+            return []
+        self.error = ""
+        self._version = version
+        events: list[RunEvent] = []
+        if self.run_log is None:
+            events.append(RunEvent(kind=RUN_CREATED, run_id=self.run_id, status=log.status))
+        for item, parent in walk_with_parents(log):
+            if isinstance(item, StepLog):
+                sig = _signature(item)
+                if self._seen.get(item.internal_name) != sig:
+                    self._seen[item.internal_name] = sig
+                    events.append(RunEvent(kind=STEP_UPDATED, run_id=self.run_id, internal_name=item.internal_name,
+                                           status=item.status, step_log=item, parent=parent))
+            else:
+                key = "\0" + item.internal_name
+                sig = (item.status,)
+                if self._seen.get(key) != sig:
+                    self._seen[key] = sig
+                    events.append(RunEvent(kind=BRANCH_UPDATED, run_id=self.run_id,
+                                           internal_name=item.internal_name, status=item.status, parent=parent))
+        run_sig = (log.status, len(log.parameters), tuple(sorted(log.parameters)))
+        if run_sig != self._run_sig:
+            self._run_sig = run_sig
+            events.append(RunEvent(kind=RUN_UPDATED, run_id=self.run_id, status=log.status))
+        self.run_log = log
+        return events
+
+
+def follow(store: RunLogStore, run_id: str, callback: Callable[[RunEvent], None], *, interval: float = 0.05,
+           stop: threading.Event | None = None) -> threading.Thread:
+    """Poll in a daemon thread, calling `callback` per event, until the run finishes or `stop` is set."""
+    stop = stop or threading.Event()
+    follower = Follower(store, run_id)
+
+    def loop() -> None:
+        while not stop.is_set():
+            for event in follower.poll():
+                callback(event)
+            if follower.finished:
+                return
+            stop.wait(interval)
+
+    thread = threading.Thread(target=loop, name=f"magnus-follow-{run_id}", daemon=True)
+    thread.start()
+    return thread

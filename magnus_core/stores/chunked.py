@@ -1,0 +1,213 @@
+"""The chunked-fs store: one file per run-log part, so many processes can write one run at once.
+
+    <log_folder>/<run_id>/RunLog.json            run metadata (no steps, no parameters)
+    <log_folder>/<run_id>/parameters/<key>.json  one file per parameter
+    <log_folder>/<run_id>/steps/<name>.json      one file per step log (without its branches)
+    <log_folder>/<run_id>/branches/<name>.json   one file per branch log (without its steps)
+
+Each part has exactly one owner (the process running that step), is written to a temporary file and
+renamed, and is named by the exact, escaped internal name (`a` and `ab` never collide; spaces, unicode
+and `/` are safe). Reading a run assembles the same run log as the file-system store writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+from pydantic import BaseModel, ConfigDict
+
+from magnus_core.errors import RunLogError
+from magnus_core.models.run_log import BranchLog, RunLog, StepLog
+from magnus_core.registry import parse_options
+from magnus_core.stores.base import RunLogStore, check_run_id
+from magnus_core.stores.file_system import atomic_write
+
+META = "RunLog.json"
+_MAX_NAME = 180
+
+
+class ChunkedOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    log_folder: str = ".run_log_store"
+
+
+def part_name(name: str) -> str:
+    """An exact, reversible file name for any internal name ('.' is escaped too, so no name is hidden)."""
+    escaped = quote(name, safe="").replace(".", "%2E").replace("~", "%7E")
+    if len(escaped) > _MAX_NAME:  # keep under file-name limits; the hash keeps it exact
+        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()
+        escaped = f"{escaped[:_MAX_NAME - 42]}~{digest}"
+    return f"{escaped}.json"
+
+
+def name_of(file_name: str) -> str:
+    return unquote(file_name[:-len(".json")])
+
+
+class ChunkedFileSystemRunLogStore(RunLogStore):
+    service_name = "chunked-fs"
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self.options = parse_options(ChunkedOptions, self.config, "run_log_store")
+        self.folder = Path(self.options.log_folder)
+        self._params_written: dict[str, dict[str, str]] = {}
+        self._seq: dict[str, int] = {}
+
+    def run_folder(self, run_id: str) -> Path:
+        return self.folder / check_run_id(run_id)
+
+    def location(self, run_id: str) -> str:
+        return f"{self.run_folder(run_id)}/"
+
+    def where(self) -> str:
+        return f"{self.folder}/"
+
+    def exists(self, run_id: str) -> bool:
+        return run_id in self._live or (self.run_folder(run_id) / META).exists()
+
+    # -- writing -----------------------------------------------------------------------------------
+    def _persist(self, run_id: str, *, final: bool = False) -> None:
+        log = self._live[run_id].log
+        folder = self.run_folder(run_id)
+        meta = log.model_dump(mode="json", exclude={"steps", "parameters"})
+        atomic_write(folder / META, json.dumps(meta, indent=4), durable=final)
+        written = self._params_written.setdefault(run_id, {})
+        for key, value in log.parameters.items():
+            text = json.dumps({"key": key, "value": value}, default=str)
+            if written.get(key) != text:
+                atomic_write(folder / "parameters" / part_name(key), text)
+                written[key] = text
+        for step in log.steps.values():
+            if not (folder / "steps" / part_name(step.internal_name)).exists():
+                self._on_step(run_id, step, None)
+
+    def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
+        data = step_log.model_dump(mode="json", exclude={"branches"})
+        data["_parent"] = branch
+        data["_seq"] = self._sequence(run_id, step_log.internal_name)
+        atomic_write(self.run_folder(run_id) / "steps" / part_name(step_log.internal_name), json.dumps(data))
+
+    def _on_branch(self, run_id: str, branch_log: BranchLog, step: str) -> None:
+        data = {"internal_name": branch_log.internal_name, "status": branch_log.status, "_parent": step,
+                "_seq": self._sequence(run_id, "\0" + branch_log.internal_name)}
+        atomic_write(self.run_folder(run_id) / "branches" / part_name(branch_log.internal_name), json.dumps(data))
+
+    def _sequence(self, run_id: str, key: str) -> int:
+        """Creation order of a part (kept across rewrites, so steps stay in execution order)."""
+        seqs = self._seq_map(run_id)
+        if key not in seqs:
+            seqs[key] = time.time_ns()
+        return seqs[key]
+
+    def _seq_map(self, run_id: str) -> dict[str, int]:
+        if not hasattr(self, "_seqs"):
+            self._seqs: dict[str, dict[str, int]] = {}
+        return self._seqs.setdefault(run_id, {})
+
+    def attach(self, run_id: str) -> RunLog:
+        log = super().attach(run_id)
+        # Remember the sequence numbers already on disk so rewriting a part keeps its place.
+        seqs = self._seq_map(run_id)
+        for kind, prefix in (("steps", ""), ("branches", "\0")):
+            for path, data in self._parts(self.run_folder(run_id) / kind):
+                seqs.setdefault(prefix + str(data.get("internal_name", "")), int(data.get("_seq", 0)))
+        self._params_written[run_id] = {k: json.dumps({"key": k, "value": v}, default=str)
+                                        for k, v in log.parameters.items()}
+        return log
+
+    # -- reading -----------------------------------------------------------------------------------
+    @staticmethod
+    def _parts(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
+        out = []
+        if not folder.is_dir():
+            return out
+        for entry in os.scandir(folder):
+            if entry.name.startswith(".") or not entry.name.endswith(".json"):
+                continue
+            path = Path(entry.path)
+            try:
+                data = json.loads(path.read_bytes())
+            except FileNotFoundError:
+                continue  # replaced or removed between listing and reading
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise RunLogError(f"not valid JSON: {exc}", file=str(path)) from None
+            if not isinstance(data, dict):
+                raise RunLogError("not a run-log part: expected a JSON object", file=str(path))
+            out.append((path, data))
+        return out
+
+    def _read(self, run_id: str) -> RunLog | None:
+        folder = self.run_folder(run_id)
+        meta_path = folder / META
+        if not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunLogError(f"not valid JSON: {exc}", file=str(meta_path)) from None
+        if not isinstance(meta, dict):
+            raise RunLogError("not a run log: expected a JSON object", file=str(meta_path))
+        params = {}
+        for _, data in sorted(self._parts(folder / "parameters"), key=lambda p: p[0].name):
+            if "key" in data:
+                params[data["key"]] = data.get("value")
+        steps = sorted(self._parts(folder / "steps"), key=lambda p: (p[1].get("_seq", 0), p[0].name))
+        branches = sorted(self._parts(folder / "branches"), key=lambda p: (p[1].get("_seq", 0), p[0].name))
+        try:
+            step_logs: dict[str, tuple[StepLog, Any]] = {}
+            for path, data in steps:
+                parent = data.pop("_parent", None)
+                data.pop("_seq", None)
+                step = StepLog.model_validate(data)
+                step_logs[step.internal_name] = (step, parent)
+            branch_logs: dict[str, tuple[BranchLog, Any]] = {}
+            for path, data in branches:
+                parent = data.pop("_parent", None)
+                data.pop("_seq", None)
+                branch_logs[data["internal_name"]] = (BranchLog.model_validate(data), parent)
+        except (ValueError, KeyError) as exc:
+            raise RunLogError(f"a part of run '{run_id}' is not a run-log part: {str(exc)[:120]}",
+                              file=str(folder)) from None
+        for branch, parent in branch_logs.values():
+            holder = step_logs.get(parent)
+            if holder is not None:
+                holder[0].branches[branch.internal_name] = branch
+        top: dict[str, StepLog] = {}
+        for step, parent in step_logs.values():
+            if parent is None:
+                top[step.internal_name] = step
+            elif parent in branch_logs:
+                branch_logs[parent][0].steps[step.internal_name] = step
+        meta["steps"] = top
+        meta["parameters"] = params
+        try:
+            return RunLog.model_validate(meta)
+        except ValueError as exc:
+            raise RunLogError(f"not a run log: {str(exc)[:120]}", file=str(meta_path)) from None
+
+    def list_run_ids(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return [p.name for p in self.folder.iterdir() if p.is_dir() and (p / META).exists()]
+
+    def version(self, run_id: str) -> Any:
+        """Changes whenever any part of the run changes (for followers)."""
+        folder = self.run_folder(run_id)
+        stamps = []
+        for sub in ("", "steps", "branches", "parameters"):
+            try:
+                stamps.append(os.stat(folder / sub).st_mtime_ns)
+            except FileNotFoundError:
+                stamps.append(0)
+        try:
+            stamps.append(os.stat(folder / META).st_mtime_ns)
+        except FileNotFoundError:
+            pass
+        return tuple(stamps)
