@@ -42,6 +42,21 @@ class _Loader(yaml.SafeLoader):
                 raise yaml.YAMLError(f"more than {self.max_aliases} aliases (a YAML bomb?)")
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        # YAML silently keeps the last of two equal keys; two steps or branches with one name is a mistake.
+        seen = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value
+                if key in seen:
+                    line = key_node.start_mark.line + 1
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key}' (line {line})", key_node.start_mark)
+                seen.add(key)
+                # Keys name steps, branches and parameters: `no:` is the step "no", not False.
+                key_node.tag = "tag:yaml.org,2002:str"
+        return super().construct_mapping(node, deep=deep)
+
 
 def read_yaml(path: str | Path, what: str = "file") -> Any:
     """Read one YAML file, or raise a one-line UsageError naming it."""

@@ -1,0 +1,165 @@
+"""The chunked-fs store: exact part names, many writers at once, and kills in the middle of a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from magnus_core.follow import Follower
+from magnus_core.models.run_log import RunLog, StepAttempt, StepLog
+from magnus_core.runs import run_state
+from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore, name_of, part_name
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("name", ["a", "ab", "a.b", "with space", "ünïcødé ✓", "slash/and\\back", "..", ".hidden",
+                                  "%41", "x" * 400, "~tilde"])
+def test_part_names_are_exact_and_safe(name: str) -> None:
+    file = part_name(name)
+    assert "/" not in file and "\\" not in file and not file.startswith(".")
+    assert len(file.encode()) < 255
+    if len(name) < 50:
+        assert name_of(file) == name
+
+
+def test_similar_names_never_collide() -> None:
+    names = ["a", "ab", "a b", "a.b", "a%2Eb", "A", "a/b", "a%2Fb"] + [f"{'x' * 300}{i}" for i in range(3)]
+    assert len({part_name(n) for n in names}) == len(names)
+
+
+def test_step_names_with_odd_characters_round_trip(tmp_path: Path) -> None:
+    store = ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path)})
+    store.create_run(RunLog(run_id="r1", status="PROCESSING"))
+    for name in ["a", "ab", "a b", "é/è", "x" * 300]:
+        store.put_step_log("r1", StepLog(name=name, internal_name=name, status="SUCCESS"))
+    store.close("r1")
+    fresh = ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path)})
+    assert list(fresh.get_run("r1").steps) == ["a", "ab", "a b", "é/è", "x" * 300]
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from magnus_core.models.run_log import StepLog, StepAttempt
+    from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore
+    folder, run_id, worker = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = ChunkedFileSystemRunLogStore({"log_folder": folder})
+    store.attach(run_id)
+    for i in range(100):
+        name = f"w{worker}-step{i}"
+        step = StepLog(name=name, internal_name=name, status="PROCESSING")
+        store.put_step_log(run_id, step)
+        step.attempts.append(StepAttempt(attempt_number=0, status="SUCCESS"))
+        step.status = "SUCCESS"
+        store.put_step_log(run_id, step)
+""")
+
+
+def test_eight_processes_writing_one_run_lose_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    store = ChunkedFileSystemRunLogStore({"log_folder": str(folder)})
+    store.create_run(RunLog(run_id="shared", status="PROCESSING"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(folder), "shared", str(w)], env=env,
+                                stderr=subprocess.PIPE, text=True) for w in range(8)]
+    reads = 0
+    while any(p.poll() is None for p in writers):  # read while they write: never a decode error
+        ChunkedFileSystemRunLogStore({"log_folder": str(folder)}).get_run("shared")
+        reads += 1
+    for p in writers:
+        assert p.wait() == 0, p.stderr.read()
+    log = ChunkedFileSystemRunLogStore({"log_folder": str(folder)}).get_run("shared")
+    assert len(log.steps) == 800
+    assert all(s.status == "SUCCESS" and len(s.attempts) == 1 for s in log.steps.values())
+    assert reads > 0
+    leftovers = [p for p in (folder / "shared" / "steps").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+SLOW_MAP = """
+dag:
+  start_at: m
+  steps:
+    m:
+      type: map
+      iterate_on: xs
+      iterate_as: x
+      next: success
+      branch:
+        start_at: t
+        steps:
+          t: {type: task, command_type: shell, command: "sleep 0.2", next: success}
+          success: {type: success}
+          fail: {type: fail}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+@pytest.mark.parametrize("store", ["chunked-fs", "file-system"])
+def test_sigkill_in_the_middle_of_a_map_leaves_a_readable_run(git_repo: Path, store: str) -> None:
+    (git_repo / "map.yaml").write_text(SLOW_MAP)
+    (git_repo / "c.yaml").write_text(f"run_log_store: {{type: {store}}}\ncatalog: {{type: do-nothing}}\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "magnus_core", "execute", "-f", "map.yaml", "-c", "c.yaml",
+                             "--run-id", "killed", "--xs", "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from magnus_core.stores import make_store
+
+    reader = make_store({"type": store, "config": {}})
+    deadline = time.time() + 20
+    while time.time() < deadline:  # wait until the map is under way
+        try:
+            log = reader.get_run("killed")
+            if "m" in log.steps and len(log.steps["m"].branches) == 10 and any(
+                    s.name == "t" and s.status == "SUCCESS" for s in log.walk()):
+                break
+        except Exception:  # noqa: BLE001 - not there yet
+            pass
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    log = reader.get_run("killed")
+    assert log.status == "PROCESSING"
+    assert run_state(log) == "INTERRUPTED"
+    assert log.steps["m"].status == "PROCESSING"
+
+
+def test_follower_reports_each_change_once(tmp_path: Path) -> None:
+    store = ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path)})
+    store.create_run(RunLog(run_id="r", status="PROCESSING"))
+    watcher = Follower(ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path)}), "r")
+    first = watcher.poll()
+    assert [e.kind for e in first] == ["run-created", "run-updated"]
+    assert watcher.poll() == []
+    step = StepLog(name="s", internal_name="s", status="PROCESSING")
+    store.put_step_log("r", step)
+    events = watcher.poll()
+    assert [(e.kind, e.internal_name, e.status) for e in events] == [("step-updated", "s", "PROCESSING")]
+    step.status = "SUCCESS"
+    step.attempts.append(StepAttempt(status="SUCCESS"))
+    store.put_step_log("r", step)
+    store.update_run("r", status="SUCCESS")
+    events = watcher.poll()
+    assert [(e.kind, e.status) for e in events] == [("step-updated", "SUCCESS"), ("run-updated", "SUCCESS")]
+    assert events[0].step_log.attempts[0].status == "SUCCESS"
+    assert watcher.finished
+
+
+def test_reading_a_corrupt_part_names_the_file(tmp_path: Path) -> None:
+    from magnus_core.errors import RunLogError
+
+    store = ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path)})
+    store.create_run(RunLog(run_id="r", status="PROCESSING"))
+    store.put_step_log("r", StepLog(name="s", internal_name="s"))
+    (tmp_path / "r" / "steps" / "s.json").write_text("{not json")
+    with pytest.raises(RunLogError, match=r"s\.json.*not valid JSON"):
+        ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path)}).get_run("r")
+    assert json.loads((tmp_path / "r" / "RunLog.json").read_text())["run_id"] == "r"
