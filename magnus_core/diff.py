@@ -29,8 +29,16 @@ difference, and its paths are turned into keys like "config › lr"; nothing els
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from magnus_core.models.run_log import RunLog, StepLog
+
+if TYPE_CHECKING:
+    from magnus_core.stores.base import RunLogStore
 
 SCHEMA = "magnus-diff/1"
 GROUPS = ("run", "dag", "code", "data", "parameters", "metrics", "steps")
@@ -111,6 +119,448 @@ class RunDiff:
     def differs(self) -> bool:
         return self.count > 0
 
-    def to_json(self, *, include_equal: bool = True) -> dict[str, Any]:
-        """The stable structure documented in docs/diff.md."""
-        raise NotImplementedError
+
+    def to_json(self, *, include_equal: bool = False) -> dict[str, Any]:
+        """The stable structure documented in docs/diff.md; equal items only when include_equal."""
+        groups = {}
+        for name, group in self.groups.items():
+            shown = group.changes if include_equal else group.changed
+            groups[name] = {"count": group.count, "equal": len(group.changes) - len(group.changed),
+                            "changes": [c.to_json() for c in shown]}
+        return {"schema": SCHEMA, "a": _ref_json(self.a), "b": _ref_json(self.b), "differs": self.differs,
+                "count": self.count, "groups": groups,
+                "skipped": [{"group": s.group, "reason": s.reason} for s in self.skipped]}
+
+
+def _ref_json(ref: RunRef) -> dict[str, Any]:
+    return {"run_id": ref.run_id, "source": ref.source, "status": ref.status}
+
+
+# -- loading the two sides ---------------------------------------------------------------------------------
+def looks_like_path(ref: str) -> bool:
+    """A diff argument is a file when it names one, has a slash, or ends in .json; otherwise a run id."""
+    return ref.endswith(".json") or "/" in ref or "\\" in ref or Path(ref).is_file()
+
+
+def open_run(ref: str, store: RunLogStore | None) -> tuple[RunLog, str]:
+    """The run a diff argument names, and where it was read from (RunLogError / RunNotFoundError if none)."""
+    from magnus_core.errors import RunLogError, UsageError
+    from magnus_core.stores.file_system import load_run_log
+
+    if looks_like_path(ref):
+        if Path(ref).is_dir():
+            raise RunLogError("is a folder, expected a run-log JSON file", file=ref)
+        return load_run_log(ref), ref
+    if store is None:
+        raise UsageError(f"'{ref}' is not a file and no run-log store is configured")
+    return store.get_run(ref), store.location(ref)
+
+
+# -- comparing values ----------------------------------------------------------------------------------------
+SEP = " › "
+_MISSING = object()
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _num_delta(before: Any, after: Any) -> float | None:
+    if isinstance(before, int) and isinstance(after, int) and _is_number(before) and _is_number(after):
+        return after - before
+    if _is_number(before) and _is_number(after):
+        return float(f"{after - before:.12g}")  # 0.7 - 0.6 is +0.1, not +0.09999999999999998
+    return None
+
+
+def _get(value: Any, path: list[Any]) -> Any:
+    for part in path:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        else:
+            return _MISSING
+    return value
+
+
+def _deep_paths(before: dict[str, Any], after: dict[str, Any]) -> list[list[Any]]:
+    """Paths (lists of keys) where two nested mappings differ; a list is one value, not items."""
+    try:
+        from deepdiff import DeepDiff
+
+        tree = DeepDiff(before, after, view="tree", ignore_numeric_type_changes=True)
+    except RecursionError:
+        return [[]]
+    paths: dict[tuple[Any, ...], list[Any]] = {}
+    for levels in tree.values():
+        for level in levels:
+            path = level.path(output_format="list")
+            for i, part in enumerate(path):
+                if isinstance(part, int) or not isinstance(part, str):
+                    path = path[:i]  # lists (and odd keys) are compared whole
+                    break
+            paths.setdefault(tuple(path), list(path))
+    return list(paths.values())
+
+
+def _value_changes(before: dict[str, Any], after: dict[str, Any], *, prefix: str = "", step: str = "",
+                   field_name: str = "") -> list[Change]:
+    """Added/removed/changed/equal per key of two mappings; nested mappings go down to the changed leaves."""
+    out: list[Change] = []
+    for key in _keys(before, after):
+        label, fld = f"{prefix}{key}", f"{field_name}{SEP}{key}" if field_name else str(key)
+        va, vb = before.get(key, _MISSING), after.get(key, _MISSING)
+        if va is _MISSING:
+            out.append(Change(kind=ADDED, key=label, step=step, field=fld, after=vb))
+        elif vb is _MISSING:
+            out.append(Change(kind=REMOVED, key=label, step=step, field=fld, before=va))
+        elif va == vb and type(va) is type(vb) or (_is_number(va) and _is_number(vb) and va == vb):
+            out.append(Change(kind=EQUAL, key=label, step=step, field=fld, before=va, after=vb))
+        elif isinstance(va, dict) and isinstance(vb, dict):
+            for path in _deep_paths(va, vb):
+                sub_a, sub_b = _get(va, path), _get(vb, path)
+                sub_label = SEP.join([label, *map(str, path)])
+                sub_field = SEP.join([fld, *map(str, path)])
+                kind = ADDED if sub_a is _MISSING else REMOVED if sub_b is _MISSING else CHANGED
+                out.append(Change(kind=kind, key=sub_label, step=step, field=sub_field,
+                                  before=None if sub_a is _MISSING else sub_a,
+                                  after=None if sub_b is _MISSING else sub_b, delta=_num_delta(sub_a, sub_b)))
+        else:
+            out.append(Change(kind=CHANGED, key=label, step=step, field=fld, before=va, after=vb,
+                              delta=_num_delta(va, vb)))
+    return out
+
+
+def _keys(a: Iterable[Any], b: Iterable[Any]) -> list[Any]:
+    """The keys of both, in A's order with B's new keys after."""
+    seen = dict.fromkeys(a)
+    for k in b:
+        seen.setdefault(k, None)
+    return list(seen)
+
+
+def _merged_order(a: list[str], b: list[str]) -> list[str]:
+    """B's order, with names only in A placed after their predecessor in A (a removed step stays in place)."""
+    b_set = set(b)
+    result = list(b)
+    missing = [i for i, k in enumerate(a) if k not in b_set]
+    if not missing:
+        return result
+    inserts: dict[str, list[str]] = {}
+    head: list[str] = []
+    for i in missing:
+        anchor = next((a[j] for j in range(i - 1, -1, -1) if a[j] in b_set), None)
+        (inserts.setdefault(anchor, []) if anchor is not None else head).append(a[i])
+    out = list(head)
+    for k in result:
+        out.append(k)
+        out.extend(inserts.get(k, ()))
+    return out
+
+
+# -- the groups -------------------------------------------------------------------------------------------
+def _run_group(a: RunLog, b: RunLog) -> GroupDiff:
+    fields = {k: getattr(a, k) for k in ("status", "tag", "use_cached", "original_run_id")}
+    after = {k: getattr(b, k) for k in fields}
+    changes = _value_changes(fields, after)
+    services = ("executor", "run_log_store", "catalog", "secrets")
+    ca = {k: a.run_config[k] for k in services if k in a.run_config and k in b.run_config}
+    cb = {k: b.run_config[k] for k in ca}
+    changes += _value_changes(ca, cb, prefix=f"config{SEP}")
+    va, vb = a.run_config.get("magnus_version"), b.run_config.get("magnus_version")
+    changes.append(Change(kind=EQUAL if va == vb else CHANGED, key="magnus version", field="magnus_version",
+                          before=va, after=vb, informational=True))
+    da, db = _run_seconds(a), _run_seconds(b)
+    changes.append(_duration_change("duration", "", da, db))
+    return GroupDiff(name="run", changes=changes)
+
+
+def _flatten_dag(block: Any, prefix: str, out: dict[str, dict[str, Any]]) -> None:
+    """Every step of a stored dag block (branches included) by internal name, without its branches."""
+    if not isinstance(block, dict):
+        return
+    head = {k: v for k, v in block.items() if k != "steps"}
+    out[prefix[:-1] if prefix else "(pipeline)"] = head
+    steps = block.get("steps")
+    if not isinstance(steps, dict):
+        return
+    for name, node in steps.items():
+        internal = f"{prefix}{name}"
+        if not isinstance(node, dict):
+            out[internal] = {"definition": node}
+            continue
+        out[internal] = {k: v for k, v in node.items() if k not in ("branches", "branch")}
+        branches = node.get("branches")
+        if isinstance(branches, dict):
+            for bname, branch in branches.items():
+                _flatten_dag(branch, f"{internal}.{bname}.", out)
+        if isinstance(node.get("branch"), dict):
+            _flatten_dag(node["branch"], f"{internal}.<item>.", out)
+
+
+def _dag_group(a: RunLog, b: RunLog, skipped: list[Skipped]) -> GroupDiff:
+    changes: list[Change] = []
+    if a.dag_hash and b.dag_hash:
+        changes.append(Change(kind=EQUAL if a.dag_hash == b.dag_hash else CHANGED, key="dag_hash",
+                              field="dag_hash", before=a.dag_hash, after=b.dag_hash))
+    dag_a, dag_b = a.run_config.get("dag"), b.run_config.get("dag")
+    has = (isinstance(dag_a, dict), isinstance(dag_b, dict))
+    if not all(has):
+        what = "dag_hash and run_config['dag']" if not (a.dag_hash and b.dag_hash) else "run_config['dag']"
+        skipped.append(Skipped(group="dag", reason="steps of the dag not compared: "
+                               + _missing_in(a, b, what, present=has)))
+        return GroupDiff(name="dag", changes=changes)
+    fa: dict[str, dict[str, Any]] = {}
+    fb: dict[str, dict[str, Any]] = {}
+    _flatten_dag(dag_a, "", fa)
+    _flatten_dag(dag_b, "", fb)
+    for name in _merged_order(list(fa), list(fb)):
+        sa, sb = fa.get(name), fb.get(name)
+        if sa is None:
+            changes.append(Change(kind=ADDED, key=name, step=name, after=sb,
+                                  detail=f"new {sb.get('type', 'step')}" if sb else ""))
+        elif sb is None:
+            changes.append(Change(kind=REMOVED, key=name, step=name, before=sa,
+                                  detail=f"{sa.get('type', 'step')} removed"))
+        elif sa == sb:
+            changes.append(Change(kind=EQUAL, key=name, step=name))
+        else:
+            changes += [c for c in _value_changes(sa, sb, prefix=f"{name}{SEP}", step=name) if c.kind != EQUAL]
+    return GroupDiff(name="dag", changes=changes)
+
+
+def _missing_in(a: RunLog, b: RunLog, what: str, present: tuple[bool, bool] | None = None) -> str:
+    has_a, has_b = present if present is not None else (bool(getattr(a, what)), bool(getattr(b, what)))
+    sides = [s for s, has, log in (("A", has_a, a), ("B", has_b, b)) if not has]
+    logs = [a if side == "A" else b for side in sides]
+    why = " (written by the original tool)" if logs and all(_original(log) for log in logs) else ""
+    return f"run {' and '.join(sides)} {'have' if len(sides) > 1 else 'has'} no {what}{why}"
+
+
+def _original(log: RunLog) -> bool:
+    """Logs written by the original tool record no schema_version in run_config."""
+    return "schema_version" not in log.run_config
+
+
+def _code_of(log: RunLog) -> tuple[list[str], bool, list[str]]:
+    """The commits (in first-seen order), whether any tree was dirty, and the modified files named."""
+    commits: dict[str, None] = {}
+    dirty = False
+    files: set[str] = set()
+    for step in log.walk():
+        for ident in step.code_identities:
+            if ident.code_identifier:
+                commits.setdefault(ident.code_identifier, None)
+                dirty = dirty or not ident.code_identifier_dependable
+            message = ident.code_identifier_message or ""
+            if message.startswith("changes found in "):
+                files.update(f.strip() for f in message[len("changes found in "):].split(",") if f.strip())
+    return list(commits), dirty, sorted(files)
+
+
+def _one(values: list[str]) -> Any:
+    return values[0] if len(values) == 1 else (values or None)
+
+
+def _files_between(before: str, after: str, repo: str | Path) -> list[str] | None:
+    """Files changed between two commits of the local repository; None when either is not there."""
+    try:
+        import git
+
+        with git.Repo(repo, search_parent_directories=True) as r:
+            diffs = r.commit(before).diff(r.commit(after))
+            return sorted({d.b_path or d.a_path for d in diffs})
+    except Exception:  # noqa: BLE001 - no repo, unknown commit, odd git state: the list is a bonus
+        return None
+
+
+def _code_group(a: RunLog, b: RunLog, repo: str | Path | None) -> GroupDiff:
+    ca, dirty_a, files_a = _code_of(a)
+    cb, dirty_b, files_b = _code_of(b)
+    changes = [Change(kind=EQUAL if ca == cb else CHANGED, key="commit", field="commit",
+                      before=_one(ca), after=_one(cb))]
+    if ca != cb and len(ca) == 1 and len(cb) == 1 and repo is not None:
+        between = _files_between(ca[0], cb[0], repo)
+        if between is None:
+            detail = "not both commits are in the local git repository"
+            changes[0] = Change(kind=CHANGED, key="commit", field="commit", before=ca[0], after=cb[0], detail=detail)
+        else:
+            shown = ", ".join(between[:20]) + (f" and {len(between) - 20} more" if len(between) > 20 else "")
+            changes.append(Change(kind=CHANGED, key="files changed between commits", field="files_between",
+                                  after=between, informational=True,
+                                  detail=f"{len(between)} file(s): {shown}" if between else "no file changed"))
+    changes.append(Change(kind=EQUAL if dirty_a == dirty_b else CHANGED, key="uncommitted changes",
+                          field="dirty", before=dirty_a, after=dirty_b))
+    added, removed = sorted(set(files_b) - set(files_a)), sorted(set(files_a) - set(files_b))
+    detail = "; ".join(p for p in (f"+ {', '.join(added)}" if added else "",
+                                   f"- {', '.join(removed)}" if removed else "") if p)
+    changes.append(Change(kind=EQUAL if files_a == files_b else CHANGED, key="modified files",
+                          field="modified_files", before=files_a, after=files_b, detail=detail))
+    return GroupDiff(name="code", changes=changes)
+
+
+def _data_of(log: RunLog) -> dict[tuple[str, str], Any]:
+    out: dict[tuple[str, str], Any] = {}
+    for step in log.walk():
+        for entry in step.data_catalog:
+            key = (step.internal_name, entry.name)
+            if key in out:  # the same file got and put by one step: tell them apart by stage
+                key = (step.internal_name, f"{entry.name} ({entry.stage})")
+            out[key] = entry
+    return out
+
+
+def _data_group(a: RunLog, b: RunLog) -> GroupDiff:
+    da, db = _data_of(a), _data_of(b)
+    changes: list[Change] = []
+    for step, name in _keys(da, db):
+        ea, eb = da.get((step, name)), db.get((step, name))
+        key = f"{step}{SEP}{name}"
+        if ea is None:
+            changes.append(Change(kind=ADDED, key=key, step=step, field="data_hash", after=eb.data_hash,
+                                  detail=eb.stage))
+        elif eb is None:
+            changes.append(Change(kind=REMOVED, key=key, step=step, field="data_hash", before=ea.data_hash,
+                                  detail=ea.stage))
+        else:
+            kind = EQUAL if ea.data_hash == eb.data_hash else CHANGED
+            changes.append(Change(kind=kind, key=key, step=step, field="data_hash", before=ea.data_hash,
+                                  after=eb.data_hash, detail="hash changed" if kind == CHANGED else ""))
+    return GroupDiff(name="data", changes=changes)
+
+
+def _metrics_group(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
+    changes: list[Change] = []
+    for name in _merged_order(list(sa), list(sb)):
+        ma = sa[name].user_defined_metrics if name in sa else {}
+        mb = sb[name].user_defined_metrics if name in sb else {}
+        if ma or mb:
+            changes += _value_changes(ma, mb, prefix=f"{name}{SEP}", step=name)
+    return GroupDiff(name="metrics", changes=changes)
+
+
+def _time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _step_seconds(step: StepLog) -> float | None:
+    """First attempt's start to last attempt's end (a composite without attempts: its nested steps)."""
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    for s in [step] if step.attempts else step.walk():
+        for attempt in s.attempts:
+            start, end = _time(attempt.start_time), _time(attempt.end_time)
+            if start and end:
+                starts.append(start)
+                ends.append(end)
+    return (max(ends) - min(starts)).total_seconds() if starts else None
+
+
+def _run_seconds(log: RunLog) -> float | None:
+    first = last = ""
+    for step in log.walk():
+        for attempt in step.attempts:
+            if attempt.start_time and (not first or attempt.start_time < first):
+                first = attempt.start_time
+            if attempt.end_time and attempt.end_time > last:
+                last = attempt.end_time
+    start, end = _time(first), _time(last)
+    return (end - start).total_seconds() if start and end else None
+
+
+# A timing is worth showing only when it moved by at least a second and by half again or halved.
+MIN_SECONDS, MIN_RATIO = 1.0, 1.5
+
+
+def _duration_change(key: str, step: str, before: float | None, after: float | None) -> Change:
+    delta = ratio = None
+    kind = EQUAL
+    if before is not None and after is not None:
+        delta = float(f"{after - before:.6g}")
+        ratio = float(f"{after / before:.4g}") if before > 0 else None
+        if abs(delta) >= MIN_SECONDS and (ratio is None or ratio >= MIN_RATIO or ratio <= 1 / MIN_RATIO):
+            kind = CHANGED
+    return Change(kind=kind, key=key, step=step, field="duration", before=before, after=after, delta=delta,
+                  ratio=ratio, informational=True)
+
+
+_STEP_FIELDS = (("step_type", "type"), ("status", "status"), ("mock", "re-used (mock)"))
+
+
+def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
+    changes: list[Change] = []
+    for name in _merged_order(list(sa), list(sb)):
+        a, b = sa.get(name), sb.get(name)
+        if a is None:
+            changes.append(Change(kind=ADDED, key=name, step=name, field="step", after=b.status,
+                                  detail=f"{b.step_type}, {b.status}"))
+            continue
+        if b is None:
+            changes.append(Change(kind=REMOVED, key=name, step=name, field="step", before=a.status,
+                                  detail=f"{a.step_type}, {a.status}"))
+            continue
+        found = False
+        for attr, label in _STEP_FIELDS:
+            va, vb = getattr(a, attr), getattr(b, attr)
+            if va != vb:
+                found = True
+                changes.append(Change(kind=CHANGED, key=f"{name}{SEP}{label}", step=name, field=attr,
+                                      before=va, after=vb))
+        if len(a.attempts) != len(b.attempts):
+            found = True
+            changes.append(Change(kind=CHANGED, key=f"{name}{SEP}attempts", step=name, field="attempts",
+                                  before=len(a.attempts), after=len(b.attempts),
+                                  delta=len(b.attempts) - len(a.attempts)))
+        if not found:
+            changes.append(Change(kind=EQUAL, key=name, step=name, field="step", before=a.status, after=b.status))
+        changes.append(_duration_change(f"{name}{SEP}duration", name, _step_seconds(a), _step_seconds(b)))
+    return GroupDiff(name="steps", changes=changes)
+
+
+def _schema_skips(a: RunLog, b: RunLog) -> list[Skipped]:
+    out: list[Skipped] = []
+    va, vb = a.run_config.get("schema_version"), b.run_config.get("schema_version")
+    if va != vb:
+        def show(v: Any) -> str:
+            return "none (written by the original tool)" if v is None else str(v)
+
+        out.append(Skipped(group="run", reason=f"schema versions differ (A: {show(va)}, B: {show(vb)}): "
+                                               "only the fields both runs have are compared"))
+    ea, eb = set(a.model_extra or {}), set(b.model_extra or {})
+    step_a = {k for s in a.walk() if s.model_extra for k in s.model_extra}
+    step_b = {k for s in b.walk() if s.model_extra for k in s.model_extra}
+    for what, xa, xb in (("run", ea, eb), ("steps", step_a, step_b)):
+        for side, only in (("A", xa - xb), ("B", xb - xa)):
+            if only:
+                out.append(Skipped(group=what, reason=f"fields only in run {side} not compared: "
+                                                      + ", ".join(sorted(only))))
+        if xa & xb:
+            out.append(Skipped(group=what, reason="fields unknown to this version not compared: "
+                                                  + ", ".join(sorted(xa & xb))))
+    return out
+
+
+def _index(log: RunLog) -> dict[str, StepLog]:
+    return {step.internal_name: step for step in log.walk()}
+
+
+def compare(a: RunLog, b: RunLog, *, repo: str | Path | None = ".", a_source: str = "",
+            b_source: str = "") -> RunDiff:
+    """Compare run A (before) with run B (after), group by group; `repo` is where to look for both commits."""
+    skipped = _schema_skips(a, b)
+    sa, sb = _index(a), _index(b)
+    groups = {
+        "run": _run_group(a, b),
+        "dag": _dag_group(a, b, skipped),
+        "code": _code_group(a, b, repo),
+        "data": _data_group(a, b),
+        "parameters": GroupDiff(name="parameters", changes=_value_changes(a.parameters, b.parameters)),
+        "metrics": _metrics_group(a, b, sa, sb),
+        "steps": _steps_group(sa, sb),
+    }
+    return RunDiff(a=RunRef(run_id=a.run_id, source=a_source, status=a.status),
+                   b=RunRef(run_id=b.run_id, source=b_source, status=b.status), groups=groups, skipped=skipped)
