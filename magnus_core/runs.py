@@ -96,3 +96,11 @@ def list_runs(store: RunLogStore, *, tag: str | None = None, status: str | None 
         out.append(summary)
     out.sort(key=lambda s: (s.start or "", s.run_id), reverse=True)
     return out[:limit] if limit else out
+
+
+def store_from_config(config_file: str | None = None) -> RunLogStore:
+    """The run-log store the configuration names (defaults < magnus-config.yaml < --config-file)."""
+    from magnus_core.loading import load_config
+    from magnus_core.stores import make_store
+
+    return make_store(load_config(config_file, None)["run_log_store"])
