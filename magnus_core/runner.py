@@ -129,6 +129,8 @@ def run_config(prepared: PreparedRun) -> dict[str, Any]:
         "secrets": prepared.secrets.describe(),
         "dag": prepared.pipeline.dag_block,
         "dag_file": prepared.pipeline.file,
+        "sub_dags": {os.path.relpath(path, Path(prepared.pipeline.file).resolve().parent): block
+                     for path, block in prepared.pipeline.sub_dags.items()},
         "schema_version": SCHEMA_VERSION,
         "data_hash_algorithm": "sha256",
         "magnus_version": __version__,

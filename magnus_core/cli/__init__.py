@@ -39,9 +39,9 @@ class MagnusGroup(click.Group):
                 traceback.print_exc()
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:
+            click.echo("Interrupted: the run is marked INTERRUPTED.", err=True)
+            ctx.exit(143 if isinstance(exc, Terminated) else 130)
 
 
 @click.group(cls=MagnusGroup, invoke_without_command=True,
@@ -79,8 +79,20 @@ def _register() -> None:
             pass
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop like Ctrl-C (the run is marked INTERRUPTED), exit 143."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     if os.environ.get("NO_COLOR"):
         os.environ.setdefault("TERM_NO_COLOR", "1")
     _register()

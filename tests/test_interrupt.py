@@ -1,0 +1,42 @@
+"""Ctrl-C and SIGTERM stop a run cleanly: the run log says INTERRUPTED and the exit code says why."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+SLOW = """
+dag:
+  start_at: a
+  steps:
+    a: {type: task, command_type: shell, command: "sleep 20", next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_marks_the_run_interrupted(git_repo: Path, sig: int, code: int) -> None:
+    (git_repo / "p.yaml").write_text(SLOW)
+    proc = subprocess.Popen([sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", "r"],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    log_file = git_repo / ".run_log_store" / "r.json"
+    deadline = time.time() + 20
+    while time.time() < deadline and not (log_file.exists() and '"a"' in log_file.read_text()):
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == code
+    assert "INTERRUPTED" in err and "Traceback" not in err
+    log = json.loads(log_file.read_text())
+    assert log["status"] == "INTERRUPTED"
