@@ -171,6 +171,7 @@ def execute(prepared: PreparedRun, *, output: IO[str] | None = None,
         status = INTERRUPTED
         raise
     finally:
+        ctx.env_bridge.restore()
         store.update_run(prepared.run_id, status=status, parameters=params)
         final = store.get_run(prepared.run_id)
         store.close(prepared.run_id)

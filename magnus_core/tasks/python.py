@@ -47,16 +47,39 @@ class EnvBridge:
 
     def __init__(self) -> None:
         self.exported: dict[str, str] = {}
+        self._saved: dict[str, str | None] = {}  # the MAGNUS_* environment before the run
+
+    def _set(self, name: str, text: str) -> None:
+        if not self._saved:  # first write of this run: remember the environment's MAGNUS_* variables
+            self._saved = {k: v for k, v in os.environ.items() if k.startswith((PRM_PREFIX, "MAGNUS_RUN_"))}
+            self._saved.setdefault("MAGNUS_RUN_ID", None)
+        os.environ[name] = text
 
     def export(self, params: dict[str, Any], run_id: str, tag: str) -> None:
-        os.environ["MAGNUS_RUN_ID"] = run_id
-        os.environ["MAGNUS_RUN_TAG"] = tag or ""
+        self._set("MAGNUS_RUN_ID", run_id)
+        self._set("MAGNUS_RUN_TAG", tag or "")
         for key, value in params.items():
             text = encode(value)
             name = f"{PRM_PREFIX}{key}"
             if self.exported.get(name) != text or os.environ.get(name) != text:
-                os.environ[name] = text
+                self._set(name, text)
                 self.exported[name] = text
+
+    def restore(self) -> None:
+        """Put the MAGNUS_* environment back as it was before the run, so a second run in this process
+        (the workbench, tests) does not start with the first run's parameters."""
+        if not self._saved:
+            return
+        for name in [k for k in os.environ if k.startswith((PRM_PREFIX, "MAGNUS_RUN_"))]:
+            if name not in self._saved:
+                del os.environ[name]
+        for name, before in self._saved.items():
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before
+        self._saved = {}
+        self.exported.clear()
 
     def collect(self) -> tuple[dict[str, Any], dict[str, Any]]:
         params: dict[str, Any] = {}

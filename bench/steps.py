@@ -1,0 +1,106 @@
+"""Per-step cost of a linear pipeline with the file-system run-log store.
+
+    python bench/steps.py            # N = 1, 100, 1000, 10000
+    python bench/steps.py 300 3000   # chosen sizes
+
+Each pipeline is N trivial python-function steps (`bench_steps.noop`), run in-process through the same
+`prepare()`/`execute()` the CLI calls, in a temporary folder. Prints total time and ms per step, the ratio
+per-step(N=10000)/per-step(N=100) (target <= 1.5, flat) and the cost of `magnus --help` start-up imports.
+Targets: <= 1 ms per step. The original tool (0.3.12): 43 ms/step at N=100, 95 ms/step at N=300.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_SIZES = (1, 100, 1000, 10000)
+
+
+def write_pipeline(folder: Path, n: int) -> Path:
+    """A dag step0 -> step1 -> ... -> success, every step the same no-op function."""
+    (folder / "bench_steps.py").write_text("def noop():\n    return None\n")
+    lines = ["dag:", "  start_at: step0", "  steps:"]
+    for i in range(n):
+        nxt = f"step{i + 1}" if i + 1 < n else "success"
+        lines += [f"    step{i}:", "      type: task", "      command: bench_steps.noop", f"      next: {nxt}"]
+    lines += ["    success:", "      type: success", "    fail:", "      type: fail"]
+    path = folder / "pipeline.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_once(n: int) -> tuple[float, float, str]:
+    """(seconds to load and validate, seconds to execute, status) for one pipeline of n steps."""
+    from magnus_core.runner import RunRequest, execute, prepare
+
+    with tempfile.TemporaryDirectory(prefix="magnus-bench-") as tmp:
+        here = os.getcwd()
+        os.chdir(tmp)
+        try:
+            pipeline = write_pipeline(Path(tmp), n)
+            t0 = time.perf_counter()
+            prepared = prepare(RunRequest(file=str(pipeline)))
+            t1 = time.perf_counter()
+            with open(os.devnull, "w") as sink:
+                log = execute(prepared, output=sink)
+            t2 = time.perf_counter()
+            on_disk = Path(prepared.store.location(log.run_id))
+            assert on_disk.exists(), "the file-system store wrote no file"
+            return t1 - t0, t2 - t1, log.status
+        finally:
+            os.chdir(here)
+
+
+def help_import_ms() -> float:
+    """Total of `python -X importtime -m magnus_core --help` (cumulative us of top-level imports), in ms."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "magnus_core", "--help"],
+                          capture_output=True, text=True, env=env, check=True)
+    total = 0
+    for line in proc.stderr.splitlines():
+        m = re.match(r"import time:\s+\d+\s+\|\s+(\d+)\s+\|( *)(\S+)", line)
+        if m and len(m.group(2)) == 1:  # top-level imports only; nested ones are inside their cumulative
+            total += int(m.group(1))
+    return total / 1000
+
+
+def help_wall_ms(repeat: int = 5) -> float:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "magnus_core", "--help"], capture_output=True, env=env, check=True)
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
+
+
+def main(argv: list[str]) -> int:
+    sizes = [int(a) for a in argv] or list(DEFAULT_SIZES)
+    per_step: dict[int, float] = {}
+    print(f"{'N':>7} {'load s':>8} {'run s':>8} {'ms/step':>8}  status")
+    for n in sizes:
+        load, run, status = run_once(n)
+        per_step[n] = run * 1000 / n
+        print(f"{n:>7} {load:>8.3f} {run:>8.3f} {per_step[n]:>8.3f}  {status}", flush=True)
+    if 100 in per_step and 10000 in per_step:
+        ratio = per_step[10000] / per_step[100]
+        verdict = "ok" if ratio <= 1.5 else "MISSED (target <= 1.5)"
+        print(f"ratio per-step N=10000 / N=100: {ratio:.2f}  {verdict}")
+    worst = max(per_step.values())
+    print(f"worst ms/step: {worst:.3f}  {'ok' if worst <= 1.0 else 'MISSED (target <= 1 ms)'}")
+    print(f"magnus --help: imports {help_import_ms():.0f} ms (python -X importtime), "
+          f"wall {help_wall_ms():.0f} ms (best of 5; target < 150 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
