@@ -39,6 +39,26 @@ def _parse_env(data: bytes) -> dict[str, str]:
     return out
 
 
+def _run_in_own_group(argv: list[str], env: dict[str, str], out: Any) -> subprocess.CompletedProcess[bytes]:
+    """Run the shell in its own process group, so that stopping the run stops everything it started."""
+    import signal
+
+    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out, start_new_session=True)
+    try:
+        proc.wait()
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=5)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode)
+
+
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:
     env = child_environment(scope, scope.map_variable)
     shell = shutil.which("bash") or "/bin/sh"
@@ -47,7 +67,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     script = f"trap 'env -0 > \"{env_file}\"' EXIT\n{command}\n"
     try:
         out = ctx.step_output()
-        proc = subprocess.run([shell, "-c", script], env=env, stdout=out, stderr=out, check=False)
+        proc = _run_in_own_group([shell, "-c", script], env, out)
         with open(env_file, "rb") as handle:
             final = _parse_env(handle.read())
     finally:
