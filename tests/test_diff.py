@@ -1,0 +1,285 @@
+"""The comparison of two runs (magnus_core.diff) and its rendering, in-process: one change of each kind."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ORIGINAL, git
+
+from magnus_core.diff import SCHEMA, compare, open_run
+from magnus_core.diff_render import render
+from magnus_core.errors import RunLogError, RunNotFoundError
+from magnus_core.models.run_log import (BranchLog, CodeIdentity, DataCatalog, RunLog, StepAttempt, StepLog)
+from magnus_core.stores.file_system import FileSystemRunLogStore, load_run_log
+
+COMMIT = "a" * 40
+
+
+def _dag() -> dict[str, Any]:
+    return {
+        "start_at": "prepare",
+        "steps": {
+            "prepare": {"type": "task", "command": "functions.prepare", "next": "fan",
+                        "catalog": {"put": ["data/*.csv"]}},
+            "fan": {"type": "map", "iterate_on": "items", "iterate_as": "chunk", "next": "success",
+                    "branch": {"start_at": "m1", "steps": {
+                        "m1": {"type": "task", "command": "functions.per_item", "next": "success"},
+                        "success": {"type": "success"}, "fail": {"type": "fail"}}}},
+            "success": {"type": "success"},
+            "fail": {"type": "fail"},
+        },
+    }
+
+
+def _step(name: str, *, internal: str | None = None, seconds: float = 0.5, status: str = "SUCCESS",
+          step_type: str = "task", **kw: Any) -> StepLog:
+    end = f"2026-01-01 10:00:{seconds:09.6f}"
+    return StepLog(name=name, internal_name=internal or name, status=status, step_type=step_type,
+                   code_identities=[CodeIdentity(code_identifier=COMMIT, code_identifier_dependable=True)],
+                   attempts=[StepAttempt(attempt_number=0, start_time="2026-01-01 10:00:00", end_time=end,
+                                         status=status)], **kw)
+
+
+def make_run(run_id: str = "run_a") -> RunLog:
+    """A run with a map step (two nested branches), metrics, a data file and parameters."""
+    branches = {}
+    for item in ("a", "b"):
+        bname = f"fan.{item}"
+        branches[bname] = BranchLog(internal_name=bname, status="SUCCESS", steps={
+            f"{bname}.m1": _step("m1", internal=f"{bname}.m1", user_defined_metrics={"chunk_len": 1}),
+            f"{bname}.success": _step("success", internal=f"{bname}.success", step_type="success")})
+    steps = {
+        "prepare": _step("prepare", user_defined_metrics={"variance": 0.6, "alpha": 0.1},
+                         data_catalog=[DataCatalog(name="data/out.csv", data_hash="1" * 64, stage="put")]),
+        "fan": _step("fan", step_type="map", branches=branches),
+        "success": _step("success", step_type="success"),
+    }
+    return RunLog(run_id=run_id, dag_hash="d" * 40, status="SUCCESS", steps=steps,
+                  parameters={"x": 3, "lr": 0.6, "config": {"depth": 2, "layers": [1, 2]}},
+                  run_config={"dag": _dag(), "schema_version": 1, "magnus_version": "0.5.0",
+                              "executor": {"type": "local", "config": {}}})
+
+
+def changed(diff: Any, group: str) -> list[tuple[str, str, Any, Any]]:
+    return [(c.kind, c.key, c.before, c.after) for c in diff.groups[group].changed if not c.informational]
+
+
+def text_of(diff: Any, **kw: Any) -> str:
+    from rich.console import Console
+
+    out = io.StringIO()
+    render(diff, Console(file=out, width=200, no_color=True), **kw)
+    return out.getvalue()
+
+
+def test_identical_runs_have_no_differences() -> None:
+    a, b = make_run("run_a"), make_run("run_b")
+    diff = compare(a, b, repo=None)
+    assert not diff.differs and diff.count == 0
+    assert all(g.count == 0 for g in diff.groups.values())
+    assert diff.skipped == []
+    assert "No differences." in text_of(diff)
+    assert len(diff.groups["steps"].changes) > 0  # equal items are kept for --all
+
+
+def test_run_level_fields() -> None:
+    b = make_run("run_b")
+    b.status, b.tag, b.use_cached, b.original_run_id = "FAIL", "nightly", True, "run_a"
+    diff = compare(make_run(), b, repo=None)
+    assert changed(diff, "run") == [("changed", "status", "SUCCESS", "FAIL"), ("changed", "tag", "", "nightly"),
+                                    ("changed", "use_cached", False, True),
+                                    ("changed", "original_run_id", "", "run_a")]
+
+
+def test_dag_step_changed_added_removed_and_nested() -> None:
+    b = make_run("run_b")
+    dag = b.run_config["dag"]
+    b.dag_hash = "e" * 40
+    dag["steps"]["prepare"]["command"] = "functions.prepare_v2"
+    dag["steps"]["prepare"]["retry"] = 3
+    dag["steps"]["prepare"]["catalog"]["put"] = ["data/*.parquet"]
+    dag["steps"]["fan"]["branch"]["steps"]["m1"]["command_type"] = "shell"
+    dag["steps"]["extra"] = {"type": "task", "command": "functions.extra", "next": "success"}
+    del dag["steps"]["fail"]
+    diff = compare(make_run(), b, repo=None)
+    keys = {(k, key) for k, key, _, _ in changed(diff, "dag")}
+    assert keys == {("changed", "dag_hash"), ("changed", "prepare › command"), ("changed", "prepare › catalog › put"),
+                    ("added", "prepare › retry"), ("added", "fan.<item>.m1 › command_type"),
+                    ("removed", "fail"), ("added", "extra")}
+    assert diff.groups["dag"].count == 7
+    assert "root[" not in json.dumps(diff.to_json()) and "root[" not in text_of(diff)
+
+
+def test_inserted_step_is_one_addition() -> None:
+    """Matching by internal_name: a step inserted in the middle is one addition, not a cascade."""
+    a = make_run()
+    b = make_run("run_b")
+    steps = list(b.steps.items())
+    b.steps = dict([steps[0], ("inserted", _step("inserted")), *steps[1:]])
+    dag_steps = b.run_config["dag"]["steps"]
+    dag_steps["prepare"]["next"] = "inserted"
+    dag_steps["inserted"] = {"type": "task", "command": "functions.new", "next": "fan"}
+    diff = compare(a, b, repo=None)
+    assert changed(diff, "steps") == [("added", "inserted", None, "SUCCESS")]
+    assert {c.key for c in diff.groups["dag"].changed} == {"prepare › next", "inserted"}
+    assert [c.key for c in diff.groups["steps"].changes if c.field == "step"][:3] == ["prepare", "inserted", "fan"]
+
+
+def test_code_commits_dirty_and_modified_files(git_repo: Path) -> None:
+    (git_repo / "functions.py").write_text("x = 1\n")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-qm", "one")
+    first = git(git_repo, "rev-parse", "HEAD").strip()
+    (git_repo / "functions.py").write_text("x = 2\n")
+    (git_repo / "new.py").write_text("y = 1\n")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-qm", "two")
+    second = git(git_repo, "rev-parse", "HEAD").strip()
+    a, b = make_run(), make_run("run_b")
+    for log, sha in ((a, first), (b, second)):
+        for step in log.walk():
+            step.code_identities = [CodeIdentity(code_identifier=sha, code_identifier_dependable=True)]
+    b.steps["prepare"].code_identities = [CodeIdentity(code_identifier=second, code_identifier_dependable=False,
+                                                       code_identifier_message="changes found in notes.txt")]
+    diff = compare(a, b, repo=git_repo)
+    code = {c.field: c for c in diff.groups["code"].changes}
+    assert (code["commit"].before, code["commit"].after) == (first, second)
+    assert code["files_between"].after == ["functions.py", "new.py"] and code["files_between"].informational
+    assert (code["dirty"].before, code["dirty"].after) == (False, True)
+    assert code["modified_files"].after == ["notes.txt"]
+    assert diff.groups["code"].count == 3
+    # a commit that is not in the local repository: said, not failed
+    b2 = make_run("run_c")
+    diff2 = compare(a, b2, repo=git_repo)
+    assert "not both commits" in diff2.groups["code"].changed[0].detail
+
+
+def test_data_hash_added_removed() -> None:
+    b = make_run("run_b")
+    b.steps["prepare"].data_catalog = [DataCatalog(name="data/out.csv", data_hash="2" * 64, stage="put"),
+                                       DataCatalog(name="data/more.csv", data_hash="3" * 64, stage="put")]
+    b.steps["fan"].data_catalog = []
+    a = make_run()
+    a.steps["fan"].data_catalog = [DataCatalog(name="in.csv", data_hash="4" * 64, stage="get")]
+    diff = compare(a, b, repo=None)
+    assert changed(diff, "data") == [("changed", "prepare › data/out.csv", "1" * 64, "2" * 64),
+                                     ("removed", "fan › in.csv", "4" * 64, None),
+                                     ("added", "prepare › data/more.csv", None, "3" * 64)]
+
+
+def test_parameters_with_numeric_deltas_and_nested_keys() -> None:
+    b = make_run("run_b")
+    b.parameters = {"x": 4, "lr": 0.7, "config": {"depth": 3, "layers": [1, 2, 3]}, "new": "yes"}
+    diff = compare(make_run(), b, repo=None)
+    changes = {c.key: c for c in diff.groups["parameters"].changed}
+    assert changes["x"].delta == 1 and changes["lr"].delta == pytest.approx(0.1)
+    assert changes["config › depth"].delta == 1
+    assert changes["config › layers"].after == [1, 2, 3]  # a list is one value
+    assert changes["new"].kind == "added"
+    assert diff.groups["parameters"].count == 5
+    text = text_of(diff)
+    assert "0.6 → 0.7  (+0.1)" in text and "parameters 5 differences" in text
+
+
+def test_metrics_per_step_including_nested() -> None:
+    b = make_run("run_b")
+    b.steps["prepare"].user_defined_metrics = {"variance": 0.7, "beta": 0.2}
+    b.find_step("fan.b.m1").user_defined_metrics = {"chunk_len": 2}
+    diff = compare(make_run(), b, repo=None)
+    assert changed(diff, "metrics") == [("changed", "prepare › variance", 0.6, 0.7),
+                                        ("removed", "prepare › alpha", 0.1, None),
+                                        ("added", "prepare › beta", None, 0.2),
+                                        ("changed", "fan.b.m1 › chunk_len", 1, 2)]
+
+
+def test_steps_status_attempts_mock_and_duration_ratio() -> None:
+    b = make_run("run_b")
+    step = b.steps["prepare"]
+    step.status = "FAIL"
+    step.attempts = [StepAttempt(attempt_number=0, start_time="2026-01-01 10:00:00",
+                                 end_time="2026-01-01 10:00:01", status="FAIL"),
+                     StepAttempt(attempt_number=1, start_time="2026-01-01 10:00:01",
+                                 end_time="2026-01-01 10:00:03", status="FAIL")]
+    b.find_step("fan.a.m1").mock = True
+    diff = compare(make_run(), b, repo=None)
+    assert changed(diff, "steps") == [("changed", "prepare › status", "SUCCESS", "FAIL"),
+                                      ("changed", "prepare › attempts", 1, 2),
+                                      ("changed", "fan.a.m1 › re-used (mock)", False, True)]
+    duration = next(c for c in diff.groups["steps"].changed if c.field == "duration")
+    assert (duration.before, duration.after, duration.ratio) == (0.5, 3.0, 6.0) and duration.informational
+    assert diff.groups["steps"].count == 3  # timings are shown, never counted
+    assert "500ms → 3s  (×6)" in text_of(diff)
+
+
+def test_timings_alone_do_not_make_runs_differ() -> None:
+    b = make_run("run_b")
+    for step in b.walk():
+        step.attempts[0].end_time = "2026-01-01 10:00:00.700000"
+    assert not compare(make_run(), b, repo=None).differs
+
+
+def test_original_logs_are_compared_and_skips_are_reported() -> None:
+    ours = make_run()
+    original = load_run_log(ORIGINAL / "run_logs" / "gs_run.json")
+    diff = compare(ours, original, repo=None)
+    reasons = " | ".join(s.reason for s in diff.skipped)
+    assert "schema versions differ (A: 1, B: none (written by the original tool))" in reasons
+    assert "run B has no dag_hash and run_config['dag'] (written by the original tool)" in reasons
+    same = compare(original, original, repo=None)
+    assert not same.differs and [s.group for s in same.skipped] == ["dag"]
+
+
+def test_fields_of_another_version_are_skipped_not_failed() -> None:
+    b = RunLog.model_validate({**make_run("run_b").model_dump(), "future_field": 1})
+    b.run_config["schema_version"] = 2
+    diff = compare(make_run(), b, repo=None)
+    reasons = [s.reason for s in diff.skipped]
+    assert any("schema versions differ (A: 1, B: 2)" in r for r in reasons)
+    assert "fields only in run B not compared: future_field" in reasons
+
+
+def test_json_structure_and_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAGNUS_SECRET_api_key", "s3cr3t-value")
+    monkeypatch.setenv("api_key", "s3cr3t-value")
+    b = make_run("run_b")
+    b.parameters["x"] = 5
+    diff = compare(make_run(), b, repo=None, a_source="a.json", b_source="b.json")
+    data = diff.to_json()
+    assert data["schema"] == SCHEMA and data["differs"] is True and data["count"] == 1
+    assert list(data["groups"]) == ["run", "dag", "code", "data", "parameters", "metrics", "steps"]
+    assert data["a"] == {"run_id": "run_a", "source": "a.json", "status": "SUCCESS"}
+    assert data["groups"]["parameters"]["changes"] == [
+        {"kind": "changed", "key": "x", "step": "", "field": "x", "before": 3, "after": 5, "delta": 2,
+         "ratio": None, "detail": "", "informational": False}]
+    full = diff.to_json(include_equal=True)
+    assert full["groups"]["parameters"]["equal"] == 2 and len(full["groups"]["parameters"]["changes"]) == 3
+    dumped = json.dumps(full) + text_of(diff, show_all=True)
+    assert "s3cr3t" not in dumped
+
+
+def test_show_all_lists_equal_items() -> None:
+    diff = compare(make_run(), make_run("run_b"), repo=None)
+    short, full = text_of(diff), text_of(diff, show_all=True)
+    assert "= prepare" not in short and "= prepare" in full and "(7 equal)" in full
+
+
+def test_open_run_bad_inputs(tmp_path: Path) -> None:
+    store = FileSystemRunLogStore({"log_folder": str(tmp_path / "store")})
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "20260101_first.json").write_text(make_run("20260101_first").model_dump_json())
+    log, source = open_run("20260101_first", store)
+    assert log.run_id == "20260101_first" and source.endswith("20260101_first.json")
+    with pytest.raises(RunNotFoundError, match="nearest: 20260101_first"):
+        open_run("20260101_frist", store)
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(RunLogError, match="bad.json: not valid JSON"):
+        open_run(str(tmp_path / "bad.json"), store)
+    (tmp_path / "other.json").write_text(json.dumps({"steps": {}}))
+    with pytest.raises(RunLogError, match="field 'run_id'"):
+        open_run(str(tmp_path / "other.json"), None)
+    with pytest.raises(RunLogError, match="is a folder"):
+        open_run(str(tmp_path) + "/", None)
