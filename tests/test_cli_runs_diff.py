@@ -1,0 +1,155 @@
+"""`magnus runs` and `magnus diff` end to end: real pipelines run in a temp git repo, the real command line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ORIGINAL, git, run_magnus
+
+# The documented structure of `magnus diff --json` (docs/diff.md); checked with jsonschema.
+CHANGE = {"type": "object", "additionalProperties": False,
+          "required": ["kind", "key", "step", "field", "before", "after", "delta", "ratio", "detail",
+                       "informational"],
+          "properties": {"kind": {"enum": ["added", "removed", "changed", "equal"]}, "key": {"type": "string"},
+                         "step": {"type": "string"}, "field": {"type": "string"},
+                         "before": {}, "after": {}, "delta": {"type": ["number", "null"]}, "ratio": {"type": ["number", "null"]},
+                         "detail": {"type": "string"}, "informational": {"type": "boolean"}}}
+GROUP = {"type": "object", "additionalProperties": False, "required": ["count", "equal", "changes"],
+         "properties": {"count": {"type": "integer"}, "equal": {"type": "integer"},
+                        "changes": {"type": "array", "items": CHANGE}}}
+REF = {"type": "object", "required": ["run_id", "source", "status"],
+       "properties": {"run_id": {"type": "string"}, "source": {"type": "string"}, "status": {"type": "string"}}}
+DIFF_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["schema", "a", "b", "differs", "count", "groups", "skipped"],
+    "properties": {
+        "schema": {"const": "magnus-diff/1"}, "a": REF, "b": REF, "differs": {"type": "boolean"},
+        "count": {"type": "integer"},
+        "groups": {"type": "object", "additionalProperties": False,
+                   "required": ["run", "dag", "code", "data", "parameters", "metrics", "steps"],
+                   "properties": {g: GROUP for g in ("run", "dag", "code", "data", "parameters", "metrics",
+                                                     "steps")}},
+        "skipped": {"type": "array", "items": {"type": "object", "required": ["group", "reason"]}},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The original's getting-started pipeline run four times: r1; then on a new commit r2 and r4 (--x 4) and
+    r3 (--x 4, tagged nightly)."""
+    repo = tmp_path_factory.mktemp("diffproj") / "project"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    for f in (ORIGINAL / "pipelines").iterdir():
+        shutil.copy(f, repo / f.name)
+    (repo / ".env").write_text("api_key=s3cr3t\n")
+    (repo / ".gitignore").write_text(".run_log_store/\n.catalog/\n__pycache__/\n.env\n.flaky_count\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "pipelines")
+    base = ("execute", "-f", "getting-started.yaml", "-c", "config.yaml", "-p", "params.yaml")
+    assert run_magnus(*base, "--run-id", "r1", cwd=repo).returncode == 0
+    functions = repo / "functions.py"
+    functions.write_text(functions.read_text().replace("variance=0.6", "variance=0.7"))
+    git(repo, "commit", "-qam", "variance")
+    assert run_magnus(*base, "--run-id", "r2", "--x", "4", cwd=repo).returncode == 0
+    assert run_magnus(*base, "--run-id", "r3", "--x", "4", "--tag", "nightly", cwd=repo).returncode == 0
+    assert run_magnus(*base, "--run-id", "r4", "--x", "4", cwd=repo).returncode == 0
+    return repo
+
+
+def test_runs_lists_newest_first_with_filters(project: Path) -> None:
+    out = run_magnus("runs", cwd=project)
+    assert out.returncode == 0, out.stderr
+    lines = [line.split()[0] for line in out.stdout.splitlines()[1:]]
+    assert lines == ["r4", "r3", "r2", "r1"]
+    data = json.loads(run_magnus("runs", "--json", "--tag", "nightly", cwd=project).stdout)
+    assert data["schema"] == "magnus-runs/1" and [r["run_id"] for r in data["runs"]] == ["r3"]
+    assert data["runs"][0]["steps"] == 5 and data["runs"][0]["status"] == "SUCCESS"
+    limited = json.loads(run_magnus("runs", "--json", "--limit", "1", "--status", "success", cwd=project).stdout)
+    assert [r["run_id"] for r in limited["runs"]] == ["r4"]
+    bad = run_magnus("runs", "--limit", "0", cwd=project)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_runs_in_another_store_via_config(project: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"run_log_store:\n  type: file-system\n  config:\n    log_folder: {tmp_path / 'empty'}\n")
+    out = run_magnus("runs", "-c", str(cfg), cwd=project)
+    assert out.returncode == 0 and "No runs in" in out.stdout
+
+
+def test_diff_by_run_id_shows_what_changed(project: Path) -> None:
+    out = run_magnus("diff", "r1", "r2", cwd=project)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "variance  0.6 → 0.7  (+0.1)" in text.replace("prepare › ", "")
+    assert "x       3 → 4  (+1)" in text
+    assert "files changed between commits" in text and "functions.py" in text
+    assert "parameters 3 differences" in text and "steps      no differences" in text
+    assert "= " not in text  # equal items only with --all
+    assert "s3cr3t" not in text
+    assert run_magnus("diff", "r1", "r2", "--exit-code", cwd=project).returncode == 1
+
+
+def test_identical_runs_exit_zero(project: Path) -> None:
+    out = run_magnus("diff", "r2", "r4", "--exit-code", cwd=project)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "No differences." in out.stdout
+    tagged = run_magnus("diff", "r2", "r3", "--exit-code", cwd=project)
+    assert tagged.returncode == 1 and "1 difference in run." in tagged.stdout
+    full = run_magnus("diff", "r2", "r4", "--all", cwd=project).stdout
+    assert "= prepare" in full and "equal)" in full
+
+
+def test_diff_json_follows_the_documented_schema(project: Path) -> None:
+    import jsonschema
+
+    out = run_magnus("diff", "r1", ".run_log_store/r2.json", "--json", cwd=project)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    jsonschema.validate(data, DIFF_SCHEMA)
+    assert data["differs"] and data["b"]["source"] == ".run_log_store/r2.json"
+    metrics = {c["key"]: c for c in data["groups"]["metrics"]["changes"]}
+    assert metrics["prepare › variance"]["delta"] == 0.1
+    every = json.loads(run_magnus("diff", "r1", "r2", "--json", "--all", cwd=project).stdout)
+    jsonschema.validate(every, DIFF_SCHEMA)
+    assert any(c["kind"] == "equal" for c in every["groups"]["steps"]["changes"])
+    assert "s3cr3t" not in out.stdout + json.dumps(every)
+
+
+def test_original_fixture_log_against_our_run(project: Path) -> None:
+    """The original tool's gs_run.json against our run of the same pipeline with the same parameters."""
+    out = run_magnus("diff", str(ORIGINAL / "run_logs" / "gs_run.json"), "r1", "--json", cwd=project)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    counts = {name: g["count"] for name, g in data["groups"].items()}
+    # the same pipeline and parameters: only the commit differs (another repository)
+    assert counts == {"run": 0, "dag": 0, "code": 1, "data": 0, "parameters": 0, "metrics": 0, "steps": 0}
+    reasons = " ".join(s["reason"] for s in data["skipped"])
+    assert "written by the original tool" in reasons and "steps of the dag not compared" in reasons
+    text = run_magnus("diff", str(ORIGINAL / "run_logs" / "gs_run.json"), "r1", cwd=project).stdout
+    assert "skipped (dag)" in text and "not both commits are in the local git repository" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (("r1", "r9"), "no run 'r9' in .run_log_store/ (nearest: "),
+    (("r1", "functions.py"), "not valid JSON"),
+    (("r1", "list.json"), "not a run log: expected a JSON object"),
+    (("r1", "other.json"), "field 'run_id'"),
+    (("r1", "missing/run.json"), "cannot read run log"),
+    (("r1", "huge.json"), "more than the"),
+    (("r1", "../nope"), "cannot read run log"),
+])
+def test_bad_inputs_one_line_exit_2(project: Path, args: tuple[str, ...], message: str) -> None:
+    (project / "list.json").write_text("[1, 2]")
+    (project / "other.json").write_text('{"steps": {}}')
+    with open(project / "huge.json", "wb") as handle:
+        handle.truncate(600 * 1024 * 1024)  # sparse: no disk used, but larger than any run log may be
+    out = run_magnus("diff", *args, cwd=project)
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
