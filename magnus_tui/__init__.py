@@ -1,0 +1,1 @@
+"""The magnus terminal workbench (Textual). The core (magnus_core) never imports this package."""

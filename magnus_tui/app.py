@@ -1,0 +1,104 @@
+"""The magnus workbench: browse, watch, start and compare runs in the terminal.
+
+`run_app(config_file)` is what `magnus` (no command) and `magnus tui` call.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from magnus_tui.commands import WorkbenchCommands
+from magnus_tui.live import LiveRun
+from magnus_tui.source import Project
+
+
+class MagnusApp(App[None]):
+    """The workbench: runs (home), run, diff and start-run screens; modal dialogs."""
+
+    TITLE = "magnus"
+    SUB_TITLE = "workbench"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {WorkbenchCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("f1,question_mark", "help", "Help", key_display="F1"),
+        Binding("ctrl+t", "change_theme", "Theme", show=False),
+        Binding("f12,ctrl+s", "screenshot_svg", "Screenshot", show=False),
+    ]
+    PALETTE: ClassVar[list[tuple[str, str, str]]] = [
+        ("Help", "Keys of the current screen (F1, ?)", "help"),
+        ("Runs", "Go to the list of runs", "home"),
+        ("Start a run", "Pick a pipeline, set parameters and a tag, run it here", "start_run"),
+        ("Change theme", "Pick a colour theme (ctrl+t)", "change_theme"),
+        ("Toggle dark/light", "Switch between the dark and light themes", "toggle_dark"),
+        ("Screenshot", "Save an SVG of the screen in the current folder (F12)", "screenshot_svg"),
+        ("Quit", "Leave the workbench (q)", "quit"),
+    ]
+
+    def __init__(self, project: Project | None = None, *, config_file: str | None = None,
+                 poll_interval: float = 1.0, follow_interval: float = 0.05, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.project = project or Project.open(config_file)
+        self.poll_interval = poll_interval  # how often the runs screen looks for new runs
+        self.follow_interval = follow_interval  # how often a run written by another process is re-read
+        self.screenshot_dir = Path.cwd()
+        self.live: dict[str, LiveRun] = {}  # runs this workbench is executing, by run id
+
+    def get_default_screen(self) -> Screen[Any]:
+        from magnus_tui.screens.runs import RunsScreen
+
+        return RunsScreen()
+
+    # -- navigation ----------------------------------------------------------------------------------
+    def open_run(self, run_id: str, *, prepared: Any = None) -> None:
+        from magnus_tui.screens.run import RunScreen
+
+        self.push_screen(RunScreen(run_id))
+
+    def open_diff(self, run_a: str, run_b: str) -> None:
+        from magnus_tui.screens.diff import DiffScreen
+
+        self.push_screen(DiffScreen(run_a, run_b))
+
+    def action_home(self) -> None:
+        from magnus_tui.screens.runs import RunsScreen
+
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, RunsScreen):
+            self.pop_screen()
+
+    def action_start_run(self, pipeline: str = "") -> None:
+        from magnus_tui.screens.start import StartScreen
+
+        self.push_screen(StartScreen(pipeline or None))
+
+    def action_help(self) -> None:
+        from magnus_tui.dialogs.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    def action_screenshot_svg(self) -> None:
+        path = self.save_screenshot(path=str(self.screenshot_dir))
+        self.notify(f"Saved {path}", title="Screenshot")
+
+    def copy(self, text: str, what: str) -> None:
+        """Copy to the terminal's clipboard (OSC 52) and say so."""
+        self.copy_to_clipboard(text)
+        self.notify(f"Copied {what}: {text}", title="Clipboard")
+
+
+def run_app(config_file: str | None = None) -> None:
+    """Open the workbench in the current folder (the config names the run-log store)."""
+    app = MagnusApp(config_file=config_file)
+    app.run()
+    if os.environ.get("MAGNUS_TUI_DEBUG") and app.return_code:
+        raise SystemExit(app.return_code)

@@ -1,0 +1,1 @@
+"""Small modal screens: help, secret prompt, re-run plan, pipeline picker."""

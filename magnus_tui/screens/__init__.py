@@ -1,0 +1,1 @@
+"""The workbench's screens: runs, run, diff, start-run form."""

@@ -1,0 +1,117 @@
+"""Where the workbench gets runs from: the project's config, its run-log store and pipeline files.
+
+No Textual here; the screens call these (from workers when they may be slow).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from magnus_core.errors import MagnusError
+from magnus_core.models.run_log import RunLog
+from magnus_core.runs import RunSummary, summarise
+from magnus_core.stores.base import RunLogStore
+
+
+@dataclass
+class RunEntry:
+    summary: RunSummary
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Project:
+    """The store a config names, or why it could not be opened."""
+
+    config_file: str | None = None
+    store: RunLogStore | None = None
+    store_block: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    root: Path = field(default_factory=Path.cwd)
+
+    @classmethod
+    def open(cls, config_file: str | None = None, root: Path | None = None) -> Project:
+        from magnus_core.loading import load_config
+        from magnus_core.stores import make_store
+
+        project = cls(config_file=config_file, root=root or Path.cwd())
+        try:
+            blocks = load_config(config_file, None, project.root)
+            project.store_block = blocks["run_log_store"]
+            project.store = make_store(blocks["run_log_store"])
+        except MagnusError as exc:
+            project.error = str(exc)
+        return project
+
+    @property
+    def where(self) -> str:
+        return self.store.where() if self.store is not None else "no store"
+
+    def hint(self) -> str:
+        """What to tell the user when there are no runs."""
+        if self.error:
+            return f"Cannot open the run-log store: {self.error}"
+        folder = getattr(self.store, "folder", None)
+        if folder is not None and not Path(folder).is_dir():
+            return (f"No runs yet: the store folder {folder}/ does not exist. Start one with `s`, or run "
+                    "`magnus execute --file pipeline.yaml` in this folder.")
+        if self.store is not None and self.store.service_name == "buffered":
+            return "The run-log store is 'buffered' (in memory): runs started here show up, nothing is kept."
+        return f"No runs in {self.where}. Press `s` to start one."
+
+    def runs(self) -> list[RunEntry]:
+        """Every run, newest first, with its parameters (for filtering); broken logs carry the reason."""
+        if self.store is None:
+            return []
+        out: list[RunEntry] = []
+        for run_id in self.store.list_run_ids():
+            try:
+                log = self.store.get_run(run_id)
+                out.append(RunEntry(summarise(log), dict(log.parameters)))
+            except MagnusError as exc:
+                out.append(RunEntry(RunSummary(run_id=run_id, status="BROKEN", state="BROKEN", error=str(exc))))
+            except OSError as exc:
+                out.append(RunEntry(RunSummary(run_id=run_id, status="BROKEN", state="BROKEN",
+                                               error=f"cannot read: {exc}")))
+        out.sort(key=lambda e: (e.summary.start or "", e.summary.run_id), reverse=True)
+        return out
+
+    def run_ids(self) -> frozenset[str]:
+        if self.store is None:
+            return frozenset()
+        try:
+            return frozenset(self.store.list_run_ids())
+        except (MagnusError, OSError):
+            return frozenset()
+
+    def get_run(self, run_id: str) -> RunLog:
+        """The run log, or a MagnusError saying why it cannot be read."""
+        if self.store is None:
+            raise MagnusError(self.error or "no run-log store")
+        return self.store.get_run(run_id)
+
+    def pipelines(self, limit: int = 200) -> list[str]:
+        """YAML files under the project that hold a `dag:` block, nearest first."""
+        found: list[str] = []
+        skip = {".git", ".run_log_store", ".catalog", "node_modules", "__pycache__", ".venv", "venv"}
+        for path in sorted(self.root.rglob("*.y*ml"), key=lambda p: (len(p.parts), str(p))):
+            if any(part in skip or part.startswith(".") for part in path.relative_to(self.root).parts[:-1]):
+                continue
+            try:
+                head = path.read_text(encoding="utf-8", errors="replace")[:20000]
+            except OSError:
+                continue
+            if any(line.startswith("dag:") for line in head.splitlines()):
+                found.append(str(path.relative_to(self.root)))
+            if len(found) >= limit:
+                break
+        return found
+
+
+def summary_matches(summary: RunSummary, text: str, parameters: dict[str, Any] | None = None) -> bool:
+    """Filter-as-you-type: every word must appear in the id, tag, status or parameter text."""
+    hay = " ".join([summary.run_id, summary.tag, summary.state, summary.status, summary.original_run_id,
+                    summary.error, " ".join(f"{k}={v}" for k, v in (parameters or {}).items())]).lower()
+    return all(word in hay for word in text.lower().split())

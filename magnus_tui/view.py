@@ -1,0 +1,243 @@
+"""The run screen's view-model: a run log as keyed rows, updated by RunEvents. No Textual here.
+
+    view = RunView.from_runlog(log)       # rows for every step and branch, keyed by internal name
+    changed = view.apply(event)           # keys whose rows changed (added ones included), ancestors too
+
+The screen renders rows and updates only the widgets of the keys `apply` returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterator
+
+from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, RunEvent
+from magnus_core.models.run_log import RunLog, StepLog
+
+STEP = "step"
+BRANCH = "branch"
+
+# One glyph per status, readable without colour (NO_COLOR).
+GLYPHS = {
+    "SUCCESS": "✓", "FAIL": "✗", "PROCESSING": "▶", "RUNNING": "▶", "CREATED": "·", "TRIGGERED": "↗",
+    "INTERRUPTED": "■", "BROKEN": "!", "MOCK": "↺",
+}
+STYLES = {
+    "SUCCESS": "green", "FAIL": "red", "PROCESSING": "yellow", "RUNNING": "yellow", "CREATED": "dim",
+    "TRIGGERED": "cyan", "INTERRUPTED": "magenta", "BROKEN": "bold red", "MOCK": "blue",
+}
+
+
+def glyph(status: str, mock: bool = False) -> str:
+    return GLYPHS["MOCK"] if mock and status == "SUCCESS" else GLYPHS.get(status, "?")
+
+
+def style(status: str, mock: bool = False) -> str:
+    return STYLES["MOCK"] if mock and status == "SUCCESS" else STYLES.get(status, "")
+
+
+def parse_time(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """Short and stable: 0.004s, 12.3s, 4m05s, 2h03m."""
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.3f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+@dataclass
+class Row:
+    """One line of the dag tree: a step or a branch."""
+
+    key: str
+    kind: str
+    name: str
+    parent: str | None
+    status: str = "CREATED"
+    step_type: str = ""
+    mock: bool = False
+    attempts: int = 0
+    message: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.start is None or self.end is None:
+            return None
+        return max(0.0, (self.end - self.start).total_seconds())
+
+    @property
+    def glyph(self) -> str:
+        return glyph(self.status, self.mock)
+
+    @property
+    def style(self) -> str:
+        return style(self.status, self.mock)
+
+
+@dataclass
+class RunView:
+    """Everything the run screen shows, keyed for in-place updates."""
+
+    run_id: str
+    status: str = "CREATED"
+    tag: str = ""
+    original_run_id: str = ""
+    dag_hash: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    rows: dict[str, Row] = field(default_factory=dict)
+    children: dict[str | None, list[str]] = field(default_factory=dict)
+    steps: dict[str, StepLog] = field(default_factory=dict)
+    run_config: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    # -- building ----------------------------------------------------------------------------------
+    @classmethod
+    def from_runlog(cls, log: RunLog) -> RunView:
+        view = cls(run_id=log.run_id)
+        view._set_run(log)
+
+        def add_steps(container: dict[str, StepLog], parent: str | None) -> None:
+            for step in container.values():
+                view._put_step(step, parent, propagate=False)
+                for branch in step.branches.values():
+                    view._put_branch(branch.internal_name, branch.status, step.internal_name, propagate=False)
+                    add_steps(branch.steps, branch.internal_name)
+                    view._span_from_children(branch.internal_name)
+                if step.branches and not step.attempts:
+                    view._span_from_children(step.internal_name)
+
+        add_steps(log.steps, None)
+        return view
+
+    @classmethod
+    def broken(cls, run_id: str, reason: str) -> RunView:
+        return cls(run_id=run_id, status="BROKEN", error=reason)
+
+    def _set_run(self, log: RunLog) -> None:
+        self.status = log.status
+        self.tag = log.tag or ""
+        self.original_run_id = log.original_run_id or ""
+        self.dag_hash = log.dag_hash or ""
+        self.parameters = dict(log.parameters)
+        self.run_config = log.run_config if isinstance(log.run_config, dict) else {}
+
+    # -- updating ----------------------------------------------------------------------------------
+    def apply(self, event: RunEvent, run_log: RunLog | None = None) -> list[str]:
+        """Fold one event in; return the keys of rows added or changed (ancestors included)."""
+        if event.kind == STEP_UPDATED and event.step_log is not None:
+            return self._put_step(event.step_log, event.parent)
+        if event.kind == BRANCH_UPDATED:
+            return self._put_branch(event.internal_name, event.status, event.parent)
+        if event.kind in (RUN_UPDATED, RUN_CREATED):
+            if event.status:
+                self.status = event.status
+            if run_log is not None:
+                self._set_run(run_log)
+        return []
+
+    def _link(self, key: str, parent: str | None) -> None:
+        if parent is not None and parent not in self.rows:
+            parent = None  # an event for a part we have not seen: show it at the top rather than lose it
+        self.children.setdefault(parent, []).append(key)
+        self.children.setdefault(key, [])
+
+    def _put_step(self, step: StepLog, parent: str | None, propagate: bool = True) -> list[str]:
+        key = step.internal_name
+        row = self.rows.get(key)
+        if row is None:
+            row = Row(key=key, kind=STEP, name=step.name, parent=parent if parent in self.rows else None)
+            self._link(key, parent)
+            self.rows[key] = row
+        self.steps[key] = step
+        row.status, row.step_type, row.mock = step.status, step.step_type, step.mock
+        row.attempts, row.message = len(step.attempts), step.message
+        if step.attempts:
+            row.start = parse_time(step.attempts[0].start_time)
+            row.end = parse_time(step.attempts[-1].end_time)
+            if not row.message and step.attempts[-1].status == "FAIL":
+                row.message = step.attempts[-1].message
+        return self._propagate(key) if propagate else [key]
+
+    def _put_branch(self, key: str, status: str, parent: str | None, propagate: bool = True) -> list[str]:
+        row = self.rows.get(key)
+        if row is None:
+            name = key[len(parent) + 1:] if parent and key.startswith(parent + ".") else key.rsplit(".", 1)[-1]
+            row = Row(key=key, kind=BRANCH, name=name, parent=parent if parent in self.rows else None)
+            self._link(key, parent)
+            self.rows[key] = row
+        row.status = status or row.status
+        return self._propagate(key) if propagate else [key]
+
+    def _span_from_children(self, key: str) -> bool:
+        """A branch's (or attempt-less composite's) time span is that of what it holds."""
+        row = self.rows[key]
+        starts = [self.rows[c].start for c in self.children.get(key, ()) if self.rows[c].start is not None]
+        ends = [self.rows[c].end for c in self.children.get(key, ()) if self.rows[c].end is not None]
+        start, end = (min(starts) if starts else None), (max(ends) if ends else None)
+        if (start, end) == (row.start, row.end):
+            return False
+        row.start, row.end = start, end
+        return True
+
+    def _propagate(self, key: str) -> list[str]:
+        changed = [key]
+        parent = self.rows[key].parent
+        while parent is not None:
+            prow = self.rows[parent]
+            step = self.steps.get(parent)
+            if prow.kind == BRANCH or step is None or not step.attempts:
+                if not self._span_from_children(parent):
+                    break
+            changed.append(parent)
+            parent = prow.parent
+        return changed
+
+    # -- reading -----------------------------------------------------------------------------------
+    def walk(self, parent: str | None = None, depth: int = 0) -> Iterator[tuple[Row, int]]:
+        """Rows in display order with their depth."""
+        for key in self.children.get(parent, ()):
+            yield self.rows[key], depth
+            yield from self.walk(key, depth + 1)
+
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """The run's metrics: per step internal name, only steps that tracked something."""
+        return {k: s.user_defined_metrics for k, s in self.steps.items() if s.user_defined_metrics}
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for row in self.rows.values():
+            if row.kind == STEP:
+                out[row.status] = out.get(row.status, 0) + 1
+        return out
+
+    @property
+    def duration(self) -> float | None:
+        starts = [r.start for r in self.rows.values() if r.start is not None]
+        ends = [r.end for r in self.rows.values() if r.end is not None]
+        if not starts or not ends:
+            return None
+        return max(0.0, (max(ends) - min(starts)).total_seconds())
+
+    def first_failure(self) -> str | None:
+        for row, _ in self.walk():
+            if row.kind == STEP and row.status == "FAIL" and not self.children.get(row.key):
+                return row.key
+        return None

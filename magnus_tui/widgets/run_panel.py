@@ -1,0 +1,81 @@
+"""The run as a whole: header line, parameters and metrics of every step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from magnus_tui.view import RunView, fmt_duration, glyph, style
+from magnus_tui.widgets.step_detail import fill, value_text
+
+
+def run_header(view: RunView, state: str | None = None) -> Text:
+    """One or two lines: status, id, tag, counts, duration; the reason when the log is broken."""
+    state = state or view.status
+    text = Text()
+    text.append(f"{glyph(state)} {state}", style=style(state) or None)
+    text.append(f"  {view.run_id}", style="bold")
+    if view.tag:
+        text.append(f"  tag {view.tag}")
+    if view.original_run_id:
+        text.append(f"  re-run of {view.original_run_id}", style="blue")
+    if view.error:
+        text.append(f"\n{view.error}", style="red")
+        return text
+    counts = view.counts()
+    text.append(f"\n{sum(counts.values())} steps ", style="dim")
+    for status, n in sorted(counts.items()):
+        text.append(f" {glyph(status)} {n}", style=style(status) or None)
+    if view.duration is not None:
+        text.append(f"  {fmt_duration(view.duration)}", style="dim")
+    if view.dag_hash:
+        text.append(f"  dag {view.dag_hash[:10]}", style="dim")
+    return text
+
+
+class RunPanel(VerticalScroll):
+    """The run's parameters, its metrics by step, and where its log lives."""
+
+    DEFAULT_CSS = """
+    RunPanel { height: 1fr; padding: 0 1; }
+    RunPanel DataTable { height: auto; max-height: 16; margin-bottom: 1; }
+    RunPanel .section { text-style: bold; color: $accent; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("Parameters", classes="section", id="params-title")
+        params: DataTable[Any] = DataTable(id="run-params", cursor_type="row")
+        params.add_columns("name", "value")
+        yield params
+        yield Static("Metrics", classes="section", id="run-metrics-title")
+        metrics: DataTable[Any] = DataTable(id="run-metrics", cursor_type="row")
+        metrics.add_columns("step", "metric", "value")
+        yield metrics
+        yield Static("Run", classes="section")
+        yield Static("", id="run-info")
+
+    def show(self, view: RunView, location: str = "") -> None:
+        fill(self.query_one("#run-params", DataTable),
+             [(k, value_text(v)) for k, v in sorted(view.parameters.items())],
+             self.query_one("#params-title", Static), "Parameters")
+        rows = [(step, k, value_text(v)) for step, m in view.metrics().items() for k, v in sorted(m.items())]
+        fill(self.query_one("#run-metrics", DataTable), rows, self.query_one("#run-metrics-title", Static), "Metrics")
+        info = Text()
+        info.append(f"{'run id':<14}{view.run_id}\n")
+        info.append(f"{'dag hash':<14}{view.dag_hash or '(not recorded)'}\n")
+        if view.original_run_id:
+            info.append(f"{'re-run of':<14}{view.original_run_id}\n")
+        config = view.run_config
+        for block in ("executor", "run_log_store", "catalog", "secrets"):
+            item = config.get(block) if isinstance(config, dict) else None
+            if isinstance(item, dict) and item.get("type"):
+                info.append(f"{block.replace('_', ' '):<14}{item.get('type')}\n", style="dim")
+        if config.get("dag_file"):
+            info.append(f"{'pipeline':<14}{config['dag_file']}\n", style="dim")
+        if location:
+            info.append(f"{'log':<14}{location}\n", style="dim")
+        self.query_one("#run-info", Static).update(info)

@@ -1,0 +1,159 @@
+"""The selected step: attempts, metrics, parameters it saw, catalog entries with hashes, code identity."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from magnus_core.models.run_log import StepLog
+from magnus_tui.view import Row, RunView, fmt_duration, glyph, parse_time, style
+
+
+def value_text(value: Any, limit: int = 200) -> str:
+    """A parameter or metric value as one line of JSON-ish text."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, default=str)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def attempt_duration(start: str, end: str, recorded: str) -> str:
+    a, b = parse_time(start), parse_time(end)
+    if a and b:
+        return fmt_duration((b - a).total_seconds())
+    return recorded
+
+
+def fill(table: DataTable[Any], rows: list[tuple[Any, ...]], title: Static | None = None,
+         label: str = "") -> None:
+    """Replace a small table's rows (detail tables hold a handful of rows; the dag tree is what scales)."""
+    table.clear()
+    for row in rows:
+        table.add_row(*row)
+    table.display = bool(rows)
+    if title is not None:
+        title.update(f"{label} ({len(rows)})" if rows else f"{label}: none")
+
+
+class StepDetail(VerticalScroll):
+    """What one step did; `show(view, key)` redraws it from the view-model."""
+
+    DEFAULT_CSS = """
+    StepDetail { height: 1fr; padding: 0 1; }
+    StepDetail DataTable { height: auto; max-height: 12; margin-bottom: 1; }
+    StepDetail .section { text-style: bold; color: $accent; }
+    StepDetail #step-message { color: $error; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("Select a step in the tree.", id="step-title")
+        yield Static("", id="step-message")
+        yield Static("Attempts", classes="section", id="attempts-title")
+        attempts: DataTable[Any] = DataTable(id="attempts", cursor_type="row", show_cursor=True)
+        attempts.add_columns("#", "start", "end", "duration", "status", "message")
+        yield attempts
+        yield Static("Metrics", classes="section", id="metrics-title")
+        metrics: DataTable[Any] = DataTable(id="step-metrics", cursor_type="row")
+        metrics.add_columns("metric", "value")
+        yield metrics
+        yield Static("Parameters seen", classes="section")
+        yield Static("", id="step-params")
+        yield Static("Catalog", classes="section", id="catalog-title")
+        catalog: DataTable[Any] = DataTable(id="catalog", cursor_type="row")
+        catalog.add_columns("stage", "name", "sha256", "catalog path")
+        yield catalog
+        yield Static("Code identity", classes="section")
+        yield Static("", id="code")
+
+    def show(self, view: RunView, key: str | None) -> None:
+        row = view.rows.get(key) if key else None
+        step = view.steps.get(key) if key else None
+        title = self.query_one("#step-title", Static)
+        if row is None:
+            title.update(Text("Select a step in the tree.", style="dim"))
+            return
+        title.update(self._title(row))
+        self.query_one("#step-message", Static).update(row.message or "")
+        self._attempts(step)
+        self._metrics(step)
+        self._params(view, step, row)
+        self._catalog(step)
+        self._code(step, row)
+
+    def _title(self, row: Row) -> Text:
+        text = Text()
+        text.append(f"{row.glyph} {row.status}", style=row.style or None)
+        text.append(f"  {row.name}", style="bold")
+        text.append(f"  [{row.step_type or row.kind}]", style="dim")
+        if row.mock:
+            text.append("  reused from the original run", style="blue")
+        text.append(f"\n{row.key}", style="dim")
+        if row.duration is not None:
+            text.append(f"  {fmt_duration(row.duration)}", style="dim")
+        return text
+
+    def _attempts(self, step: StepLog | None) -> None:
+        rows = []
+        for a in step.attempts if step else []:
+            rows.append((str(a.attempt_number), a.start_time[11:23] if len(a.start_time) > 11 else a.start_time,
+                         a.end_time[11:23] if len(a.end_time) > 11 else a.end_time,
+                         attempt_duration(a.start_time, a.end_time, a.duration),
+                         Text(f"{glyph(a.status)} {a.status}", style=style(a.status)), a.message))
+        fill(self.query_one("#attempts", DataTable), rows, self.query_one("#attempts-title", Static), "Attempts")
+
+    def _metrics(self, step: StepLog | None) -> None:
+        items = sorted((step.user_defined_metrics if step else {}).items())
+        fill(self.query_one("#step-metrics", DataTable), [(k, value_text(v)) for k, v in items],
+             self.query_one("#metrics-title", Static), "Metrics")
+
+    def _params(self, view: RunView, step: StepLog | None, row: Row) -> None:
+        seen = None
+        if step is not None and step.model_extra:
+            seen = step.model_extra.get("parameters") or step.model_extra.get("input_parameters")
+        widget = self.query_one("#step-params", Static)
+        if isinstance(seen, dict) and seen:
+            widget.update("\n".join(f"{k} = {value_text(v)}" for k, v in sorted(seen.items())))
+        else:
+            item = self._map_item(view, row)
+            note = "not recorded in this run log; the run's parameters are under Run (p)"
+            widget.update(Text((f"map item: {item}\n" if item else "") + note, style="dim"))
+
+    @staticmethod
+    def _map_item(view: RunView, row: Row) -> str:
+        """Inside a map, the branch name is the item."""
+        parent = view.rows.get(row.parent) if row.parent else None
+        while parent is not None:
+            holder = view.rows.get(parent.parent) if parent.parent else None
+            if parent.kind == "branch" and holder is not None and holder.step_type == "map":
+                return parent.name
+            parent = holder
+        return ""
+
+    def _catalog(self, step: StepLog | None) -> None:
+        rows = [(c.stage, c.name, c.data_hash[:16] + ("…" if len(c.data_hash) > 16 else ""),
+                 c.catalog_relative_path) for c in (step.data_catalog if step else [])]
+        fill(self.query_one("#catalog", DataTable), rows, self.query_one("#catalog-title", Static), "Catalog")
+
+    def _code(self, step: StepLog | None, row: Row) -> None:
+        lines = Text()
+        for ident in step.code_identities if step else []:
+            ok = ident.code_identifier_dependable
+            lines.append(f"{ident.code_identifier_type or '?'} {ident.code_identifier or '-'}")
+            lines.append("  clean" if ok else "  uncommitted changes", style="green" if ok else "yellow")
+            if ident.code_identifier_url:
+                lines.append(f"\n  {ident.code_identifier_url}", style="dim")
+            if ident.code_identifier_message:
+                lines.append(f"\n  {ident.code_identifier_message}", style="dim")
+            lines.append("\n")
+        if step is None and row.kind == "branch":
+            lines.append("a branch: select one of its steps", style="dim")
+        self.query_one("#code", Static).update(lines if lines.plain else Text("none recorded", style="dim"))

@@ -1,0 +1,53 @@
+"""Workbench fixtures: a project folder with a file-system store holding the original tool's run logs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+if not FIXTURES.exists():  # as in tests/conftest.py: CI may carry a copy in the repo
+    FIXTURES = ROOT / "tests" / "data" / "fixtures"
+RUN_LOGS = FIXTURES / "magnus-0.3.12" / "run_logs"
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder whose `.run_log_store/` holds the four run logs made by magnus 0.3.12; it is the cwd."""
+    store = tmp_path / ".run_log_store"
+    store.mkdir()
+    for log in RUN_LOGS.glob("*.json"):
+        shutil.copy(log, store / log.name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def make_app(project_dir: Path):
+    """Build the real app over the project folder (config read from it like `magnus tui` does)."""
+    from magnus_tui.app import MagnusApp
+    from magnus_tui.source import Project
+
+    def make(**kwargs):
+        return MagnusApp(Project.open(None, project_dir), **kwargs)
+
+    return make
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run `async def` tests here with asyncio.run (no pytest-asyncio needed for Pilot tests)."""
+    import asyncio
+    import inspect
+
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    kwargs = {name: pyfuncitem.funcargs[name] for name in names}
+    asyncio.run(pyfuncitem.obj(**kwargs))
+    return True
+

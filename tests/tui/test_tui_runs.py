@@ -1,0 +1,195 @@
+"""The runs screen over a real file-system store holding the original tool's run logs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Static
+
+from magnus_tui.app import MagnusApp
+from magnus_tui.screens.run import RunScreen
+from magnus_tui.screens.runs import RunsScreen
+from magnus_tui.source import Project
+from tui_helpers import column, plain
+
+
+async def test_lists_every_run_newest_first(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen)
+        table = app.screen.query_one("#runs", DataTable)
+        assert column(table, "run_id") == ["data_run", "failure_run", "composite_run", "gs_run"]
+        assert column(table, "state") == ["✓", "✗", "✓", "✓"]
+        assert column(table, "steps") == ["4", "4", "15", "5"]
+        assert column(table, "start")[0] == "11-24 22:44:47"
+        hint = plain(app.screen.query_one("#hint", Static))
+        assert "4 of 4 runs" in hint
+
+
+async def test_filter_as_you_type_by_status_tag_and_parameter(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("slash", *"fail")
+        table = app.screen.query_one("#runs", DataTable)
+        assert column(table, "run_id") == ["failure_run"]
+        box = app.screen.query_one("#filter", Input)
+        box.value = "x=3 y=world"  # parameter text (params.yaml of the fixtures)
+        await pilot.pause()
+        assert column(table, "run_id") == ["composite_run", "gs_run"]
+        box.value = "GS_"  # part of an id, any case
+        await pilot.pause()
+        assert column(table, "run_id") == ["gs_run"]
+        box.value = "nothing-matches-this"
+        await pilot.pause()
+        assert table.row_count == 0
+        assert "No run matches" in plain(app.screen.query_one("#hint", Static))
+        await pilot.press("escape")
+        assert table.row_count == 4
+        assert not box.has_class("visible")
+
+
+async def test_enter_opens_the_run_and_escape_goes_back(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, RunScreen)
+        assert app.screen.run_id == "failure_run"
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_new_run_appears_without_a_key(make_app, project_dir: Path) -> None:
+    app = make_app(poll_interval=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one("#runs", DataTable)
+        assert table.row_count == 4
+        data = json.loads((project_dir / ".run_log_store" / "gs_run.json").read_text())
+        data["run_id"] = "zz_new"
+        for step in data["steps"].values():
+            for a in step["attempts"]:
+                a["start_time"] = a["start_time"].replace("2026-11-24", "2026-11-25")
+        (project_dir / ".run_log_store" / "zz_new.json").write_text(json.dumps(data))
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if table.row_count == 5:
+                break
+        assert column(table, "run_id")[0] == "zz_new"
+
+
+async def test_broken_and_half_written_logs_show_with_their_reason(make_app, project_dir: Path) -> None:
+    store = project_dir / ".run_log_store"
+    (store / "half.json").write_text('{"run_id": "half", "steps": {"a": {')
+    (store / "notalog.json").write_text('[1, 2]')
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one("#runs", DataTable)
+        rows = column(table, "run_id")
+        assert {"half", "notalog"} <= set(rows)
+        table.move_cursor(row=rows.index("half"))
+        await pilot.pause()
+        reason = plain(app.screen.query_one("#reason", Static))
+        assert "half.json" in reason and "not valid JSON" in reason
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, RunScreen)
+        header = plain(app.screen.query_one("#run-header", Static))
+        assert "BROKEN" in header and "not valid JSON" in header
+
+
+async def test_missing_store_folder_shows_an_empty_list_with_a_hint(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = MagnusApp(Project.open(None, tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.screen.query_one("#runs", DataTable).row_count == 0
+        hint = plain(app.screen.query_one("#hint", Static))
+        assert "does not exist" in hint and ".run_log_store" in hint
+
+
+async def test_bad_config_file_is_one_line_not_a_crash(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text("run_log_store: {type: nowhere}\n")
+    app = MagnusApp(Project.open("bad.yaml", tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        hint = plain(app.screen.query_one("#hint", Static))
+        assert "Cannot open the run-log store" in hint and "nowhere" in hint
+
+
+async def test_help_copy_theme_and_screenshot(make_app, project_dir: Path) -> None:
+    app = make_app()
+    app.screenshot_dir = project_dir
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        keys = plain(app.screen.query_one("#help-keys", Static))
+        assert "Filter" in keys and "Diff" in keys and "Quit" in keys
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        assert app.screen.__class__.__name__ == "HelpScreen"
+        await pilot.press("escape")
+        await pilot.press("c")
+        assert app.clipboard == "data_run"
+        theme = app.theme
+        app.action_toggle_dark()
+        assert app.theme != theme
+        await pilot.press("f12")
+        await pilot.pause()
+        assert list(project_dir.glob("*.svg"))
+
+
+async def test_command_palette_lists_the_screens_actions(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"mark for diff")
+        await pilot.pause(0.3)
+        from textual.command import CommandList
+
+        options = app.screen.query_one(CommandList)
+        texts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert any("Mark for diff" in t for t in texts)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen)
+        assert app.screen.marked == ["data_run"]
+
+
+async def test_no_color_keeps_glyphs(make_app, monkeypatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.no_color
+        assert column(app.screen.query_one("#runs", DataTable), "state")[1] == "✗"
+
+
+async def test_original_tool_composite_log_opens(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_run("composite_run")
+        await pilot.pause()
+        tree = app.screen.query_one("#dag")
+        assert "map step.a.m1" in tree.nodes_by_key
+        assert tree.nodes_by_key["map step.a.m1"].parent.data == "map step.a"
+        assert tree.nodes_by_key["map step.a"].parent.data == "map step"
+        assert "nested.dag.inner step" in tree.nodes_by_key
+
+
+def test_copying_a_store_keeps_originals(project_dir: Path) -> None:
+    """The workbench only reads: opening every run leaves the files as they were."""
+    before = {p.name: p.read_bytes() for p in (project_dir / ".run_log_store").iterdir()}
+    project = Project.open(None, project_dir)
+    for entry in project.runs():
+        project.get_run(entry.summary.run_id)
+    after = {p.name: p.read_bytes() for p in (project_dir / ".run_log_store").iterdir()}
+    assert before == after
+    shutil.rmtree(project_dir / ".run_log_store")
