@@ -8,9 +8,10 @@ The screen renders rows and updates only the widgets of the keys `apply` returns
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, RunEvent
 from magnus_core.models.run_log import RunLog, StepLog
@@ -203,9 +204,9 @@ class RunView:
         while parent is not None:
             prow = self.rows[parent]
             step = self.steps.get(parent)
-            if prow.kind == BRANCH or step is None or not step.attempts:
-                if not self._span_from_children(parent):
-                    break
+            spans_children = prow.kind == BRANCH or step is None or not step.attempts
+            if spans_children and not self._span_from_children(parent):
+                break
             changed.append(parent)
             parent = prow.parent
         return changed

@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 from textual.widgets import DataTable, Input, Static
+from tui_helpers import column, plain
 
 from magnus_tui.app import MagnusApp
 from magnus_tui.screens.run import RunScreen
 from magnus_tui.screens.runs import RunsScreen
 from magnus_tui.source import Project
-from tui_helpers import column, plain
 
 
 async def test_lists_every_run_newest_first(make_app) -> None:
