@@ -1,0 +1,113 @@
+"""Following a run as it happens: another process writes the store, the run screen updates in place."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from textual.widgets import Static
+from tui_helpers import plain
+
+from magnus_core.models.run_log import PROCESSING, SUCCESS, BranchLog, RunLog, StepAttempt, StepLog
+from magnus_core.stores.file_system import FileSystemRunLogStore
+from magnus_tui.screens.run import RunScreen
+
+
+def step(name: str, status: str, internal: str | None = None, start: str = "2026-01-01 10:00:00",
+         end: str = "2026-01-01 10:00:01", step_type: str = "task") -> StepLog:
+    attempts = [] if step_type != "task" else [
+        StepAttempt(attempt_number=0, start_time=start, end_time=end if status != PROCESSING else "",
+                    status=status if status != PROCESSING else "FAIL")]
+    return StepLog(name=name, internal_name=internal or name, status=status, step_type=step_type,
+                   attempts=attempts if status != PROCESSING else [])
+
+
+async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the screen"
+        await pilot.pause(0.02)
+
+
+async def test_follows_a_run_written_by_another_writer_in_place(make_app, project_dir: Path) -> None:
+    writer = FileSystemRunLogStore({"log_folder": str(project_dir / ".run_log_store")})
+    writer.create_run(RunLog(run_id="live", status=PROCESSING))
+    writer.put_step_log("live", step("first", SUCCESS))
+    writer.put_step_log("live", step("second", PROCESSING))
+    writer.flush("live")
+    app = make_app(follow_interval=0.02)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_run("live")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunScreen) and screen.following
+        tree = screen.query_one("#dag")
+        first_node = tree.nodes_by_key["first"]
+        assert "running" in str(tree.nodes_by_key["second"].label)
+        tree.select_key("first")  # the user looks at the first step; updates must not move them
+        await pilot.pause()
+
+        writer.put_step_log("live", step("second", SUCCESS, start="2026-01-01 10:00:01",
+                                         end="2026-01-01 10:00:03"))
+        par = step("par", PROCESSING, step_type="parallel")
+        writer.put_step_log("live", par)
+        writer.put_branch_log("live", BranchLog(internal_name="par.b1", status=PROCESSING), "par")
+        writer.put_step_log("live", step("x", SUCCESS, "par.b1.x"), "par.b1")
+        writer.flush("live")
+        await wait_for(pilot, lambda: "par.b1.x" in tree.nodes_by_key)
+        await wait_for(pilot, lambda: "2.000s" in str(tree.nodes_by_key["second"].label))
+        assert tree.nodes_by_key["first"] is first_node  # updated in place, not rebuilt
+        assert tree.nodes_by_key["par.b1.x"].parent is tree.nodes_by_key["par.b1"]
+        await pilot.pause()
+        assert tree.cursor_node is first_node
+
+        writer.update_run("live", status=SUCCESS)
+        writer.close("live")
+        await wait_for(pilot, lambda: not screen.following)
+        assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
+
+
+PIPELINE = """
+dag:
+  start_at: one
+  steps:
+    one: {type: task, command_type: shell, command: "sleep 0.4", next: two}
+    two: {type: task, command_type: shell, command: "sleep 0.4", next: three}
+    three: {type: task, command_type: shell, command: "sleep 0.4; exit 3", next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+async def test_follows_magnus_execute_in_another_process(git_repo: Path) -> None:
+    from magnus_tui.app import MagnusApp
+    from magnus_tui.source import Project
+
+    (git_repo / "slow.yaml").write_text(PIPELINE)
+    proc = subprocess.Popen([sys.executable, "-m", "magnus_core", "execute", "--file", "slow.yaml",
+                             "--run-id", "slow"], cwd=git_repo, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        log = git_repo / ".run_log_store" / "slow.json"
+        deadline = time.monotonic() + 20
+        while not log.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        app = MagnusApp(Project.open(None, git_repo), follow_interval=0.02, poll_interval=0.1)
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.open_run("slow")
+            await pilot.pause()
+            screen = app.screen
+            tree = screen.query_one("#dag")
+            await wait_for(pilot, lambda: "three" in tree.nodes_by_key, timeout=20)
+            await wait_for(pilot, lambda: not screen.following, timeout=20)
+            assert "✗" in str(tree.nodes_by_key["three"].label)
+            assert "✓" in str(tree.nodes_by_key["one"].label)
+            assert "FAIL" in plain(screen.query_one("#run-header", Static))
+            screen.query_one("#dag").select_key("three")
+            await pilot.pause()
+            assert "exit" in plain(screen.query_one("#step-message", Static)).lower()
+    finally:
+        proc.wait(timeout=30)
