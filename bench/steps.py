@@ -1,7 +1,7 @@
 """Per-step cost of a linear pipeline with the file-system run-log store.
 
     python bench/steps.py            # N = 1, 100, 1000, 10000
-    python bench/steps.py 300 3000   # chosen sizes
+    python bench/steps.py 300 3000   # chosen sizes (--repeat K: median of K runs, default 3)
 
 Each pipeline is N trivial python-function steps (`bench_steps.noop`), run in-process through the same
 `prepare()`/`execute()` the CLI calls, in a temporary folder. Prints total time and ms per step, the ratio
@@ -84,19 +84,30 @@ def help_wall_ms(repeat: int = 5) -> float:
 
 
 def main(argv: list[str]) -> int:
+    repeat = 3
+    if "--repeat" in argv:
+        i = argv.index("--repeat")
+        repeat = int(argv[i + 1])
+        argv = argv[:i] + argv[i + 2:]
     sizes = [int(a) for a in argv] or list(DEFAULT_SIZES)
+    run_once(1)  # warm-up: one-time imports (gitpython, the store, the task runners) are not per-step costs
     per_step: dict[int, float] = {}
-    print(f"{'N':>7} {'load s':>8} {'run s':>8} {'ms/step':>8}  status")
+    print(f"median of {repeat} runs per N; 'load' is reading and validating the YAML, 'run' is executing")
+    print(f"{'N':>7} {'load s':>8} {'run s':>8} {'total s':>8} {'run ms/step':>12} {'total ms/step':>14}  status")
     for n in sizes:
-        load, run, status = run_once(n)
+        results = sorted((run_once(n) for _ in range(repeat)), key=lambda r: r[1])
+        load, run, status = results[len(results) // 2]
         per_step[n] = run * 1000 / n
-        print(f"{n:>7} {load:>8.3f} {run:>8.3f} {per_step[n]:>8.3f}  {status}", flush=True)
+        print(f"{n:>7} {load:>8.3f} {run:>8.3f} {load + run:>8.3f} {per_step[n]:>12.3f} "
+              f"{(load + run) * 1000 / n:>14.3f}  {status}", flush=True)
     if 100 in per_step and 10000 in per_step:
         ratio = per_step[10000] / per_step[100]
         verdict = "ok" if ratio <= 1.5 else "MISSED (target <= 1.5)"
-        print(f"ratio per-step N=10000 / N=100: {ratio:.2f}  {verdict}")
-    worst = max(per_step.values())
-    print(f"worst ms/step: {worst:.3f}  {'ok' if worst <= 1.0 else 'MISSED (target <= 1 ms)'}")
+        print(f"ratio run ms/step N=10000 / N=100: {ratio:.2f}  {verdict}")
+    steady = {n: v for n, v in per_step.items() if n >= 100} or per_step
+    worst = max(steady.values())
+    print(f"worst run ms/step (N >= 100; N=1 is the fixed cost of a run): {worst:.3f}  "
+          f"{'ok' if worst <= 1.0 else 'MISSED (target <= 1 ms)'}")
     print(f"magnus --help: imports {help_import_ms():.0f} ms (python -X importtime), "
           f"wall {help_wall_ms():.0f} ms (best of 5; target < 150 ms)")
     return 0
