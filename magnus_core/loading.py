@@ -203,6 +203,8 @@ def _parse(model: type, raw: Any, file: str, prefix: str = "") -> Any:
 def _explain(err: dict[str, Any], prefix: str = "") -> str:
     """Turn one pydantic error into 'step X: field Y: what was expected'."""
     loc = list(err["loc"])
+    if loc and loc[0] == "dag":
+        loc = loc[1:]
     step_parts: list[str] = [prefix] if prefix else []
     field_parts: list[str] = []
     i = 0
@@ -215,12 +217,12 @@ def _explain(err: dict[str, Any], prefix: str = "") -> str:
             if i < len(loc) and loc[i] in NODE_TYPES:  # the discriminator's tag
                 i += 1
             continue
-        if part in ("branches",) and i + 1 < len(loc) and isinstance(loc[i + 1], str) and step_parts:
+        if part == "branches" and i + 1 < len(loc) and isinstance(loc[i + 1], str) and step_parts:
             step_parts.append(str(loc[i + 1]))
             field_parts = []
             i += 2
             continue
-        if part == "branch" and step_parts:
+        if part == "branch" and step_parts and i + 1 < len(loc):
             step_parts.append("<item>")
             field_parts = []
             i += 1
@@ -228,12 +230,13 @@ def _explain(err: dict[str, Any], prefix: str = "") -> str:
         field_parts.append(str(part))
         i += 1
     etype = err["type"]
-    field_name = ".".join(p for p in field_parts if p != "dag") or None
+    field_name = ".".join(field_parts) or None
+    last = field_parts[-1] if field_parts else "?"
     if etype == "missing":
-        what = f"missing required field '{field_parts[-1]}'" if field_parts else "missing required field"
+        what = f"missing required field '{last}'" if field_parts else "missing required field"
         field_name = None
     elif etype == "extra_forbidden":
-        what = f"unknown field '{field_parts[-1]}' (a typo?)"
+        what = f"unknown field '{last}' (a typo?)"
         field_name = None
     elif etype == "union_tag_invalid":
         what = f"unknown node type {err['input'] if isinstance(err['input'], str) else err.get('ctx', {}).get('tag')!r}"
