@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from magnus_core.errors import MagnusError
 from magnus_tui.commands import WorkbenchCommands
 from magnus_tui.live import LiveRun
 from magnus_tui.source import Project
+
+if TYPE_CHECKING:
+    from magnus_core.runner import RunRequest
 
 
 class MagnusApp(App[None]):
@@ -65,6 +69,65 @@ class MagnusApp(App[None]):
         from magnus_tui.screens.diff import DiffScreen
 
         self.push_screen(DiffScreen(run_a, run_b))
+
+    # -- runs started here -----------------------------------------------------------------------------
+    def start_run(self, request: RunRequest) -> None:
+        """Prepare and execute in a thread worker; the run screen opens once the run has an id."""
+        from functools import partial
+
+        from magnus_tui.starter import run_in_worker
+
+        self.run_worker(partial(run_in_worker, self, request), thread=True, group="runs",
+                        name=f"run {request.file}", exit_on_error=False)
+
+    def start_failed(self, message: str) -> None:
+        from magnus_tui.screens.start import StartScreen
+
+        if isinstance(self.screen, StartScreen):
+            self.screen.show_error(message)
+        self.notify(message, title="Run not started", severity="error")
+
+    def show_started(self, run_id: str) -> None:
+        from magnus_tui.screens.run import RunScreen
+        from magnus_tui.screens.start import StartScreen
+
+        while isinstance(self.screen, StartScreen):
+            self.pop_screen()
+        self.push_screen(RunScreen(run_id))
+
+    def run_finished(self, run_id: str, status: str, error: str = "") -> None:
+        if error:
+            self.notify(f"{run_id}: {error}", title="Run stopped", severity="error")
+        else:
+            self.notify(f"{run_id} finished: {status}", title="Run",
+                        severity="information" if status == "SUCCESS" else "warning")
+
+    def rerun_from_failure(self, run_id: str) -> None:
+        """Show the plan (reused and re-run steps); on confirmation start `--use-cached run_id`."""
+        from magnus_core.runner import RunRequest
+        from magnus_tui.dialogs.confirm import ConfirmPlan
+        from magnus_tui.view import RunView, rerun_plan
+
+        try:
+            log = self.project.get_run(run_id)
+        except MagnusError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        view = RunView.from_runlog(log)
+        pipeline = str(log.run_config.get("dag_file") or "") if isinstance(log.run_config, dict) else ""
+
+        def confirmed(ok: bool | None) -> None:
+            if not ok:
+                return
+            if pipeline and Path(pipeline).exists():
+                self.start_run(RunRequest(file=pipeline, tag=log.tag or "", use_cached=run_id,
+                                          config_file=self.project.config_file))
+            else:  # a log without its pipeline path (e.g. from the original tool): let the user pick
+                from magnus_tui.screens.start import StartScreen
+
+                self.push_screen(StartScreen(None, use_cached=run_id, tag=log.tag or ""))
+
+        self.push_screen(ConfirmPlan(run_id, rerun_plan(view), pipeline), callback=confirmed)
 
     def action_home(self) -> None:
         from magnus_tui.screens.runs import RunsScreen

@@ -242,3 +242,19 @@ class RunView:
             if row.kind == STEP and row.status == "FAIL" and not self.children.get(row.key):
                 return row.key
         return None
+
+
+REUSE, RUN = "reuse", "run"
+
+
+def rerun_plan(view: RunView) -> list[tuple[str, str, str]]:
+    """(step, reuse|run, old status) for the top-level steps: reused until the first that did not succeed."""
+    plan: list[tuple[str, str, str]] = []
+    reusing = True
+    for key in view.children.get(None, []):
+        row = view.rows[key]
+        if row.step_type in ("success", "fail"):
+            continue
+        reusing = reusing and row.status == "SUCCESS"
+        plan.append((row.name, REUSE if reusing else RUN, row.status))
+    return plan

@@ -81,20 +81,25 @@ dag:
 """
 
 
+def start_slow_run(repo: Path) -> subprocess.Popen[bytes]:
+    """`magnus execute` in another process; returns once its run log exists."""
+    (repo / "slow.yaml").write_text(PIPELINE)
+    proc = subprocess.Popen([sys.executable, "-m", "magnus_core", "execute", "--file", "slow.yaml",
+                             "--run-id", "slow"], cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = repo / ".run_log_store" / "slow.json"
+    deadline = time.monotonic() + 20
+    while not log.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return proc
+
+
 async def test_follows_magnus_execute_in_another_process(git_repo: Path) -> None:
     from magnus_tui.app import MagnusApp
     from magnus_tui.source import Project
 
-    (git_repo / "slow.yaml").write_text(PIPELINE)
-    proc = subprocess.Popen([sys.executable, "-m", "magnus_core", "execute", "--file", "slow.yaml",
-                             "--run-id", "slow"], cwd=git_repo, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = start_slow_run(git_repo)
     try:
-        log = git_repo / ".run_log_store" / "slow.json"
-        deadline = time.monotonic() + 20
-        while not log.exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
         app = MagnusApp(Project.open(None, git_repo), follow_interval=0.02, poll_interval=0.1)
         async with app.run_test(size=(80, 24)) as pilot:
             app.open_run("slow")

@@ -1,0 +1,41 @@
+"""Pick a pipeline file of the project (YAML files with a `dag:` block)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+
+class PickPipeline(ModalScreen[str | None]):
+    """A list of the project's pipeline files; Enter picks one, escape keeps the current one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    PickPipeline { align: center middle; }
+    PickPipeline > Vertical { width: 70; max-width: 95%; height: auto; max-height: 80%;
+                              border: round $accent; background: $panel; padding: 0 1; }
+    PickPipeline OptionList { height: auto; max-height: 16; }
+    """
+
+    def __init__(self, files: list[str]) -> None:
+        super().__init__()
+        self.files = files
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Pick a pipeline", classes="title")
+            if not self.files:
+                yield Static("No YAML file with a 'dag:' block under this folder.", classes="dim")
+            yield OptionList(*[Option(f, id=f) for f in self.files], id="pipelines")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

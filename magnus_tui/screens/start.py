@@ -1,0 +1,128 @@
+"""Start a run: pick a pipeline, edit parameters (YAML) and a tag, start; the run screen then follows it."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import yaml
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Static, TextArea
+
+from magnus_tui.dialogs.pick import PickPipeline
+
+
+def parse_parameters(text: str) -> dict[str, Any]:
+    """The form's YAML mapping of parameters; a ValueError says what is wrong in one line."""
+    if not text.strip():
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ValueError(f"parameters: {where}malformed YAML ({getattr(exc, 'problem', '') or exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise ValueError("parameters: expected a mapping of names to values, e.g. x: 3")
+    return {k.lower(): v for k, v in data.items()}
+
+
+class StartScreen(Screen[None]):
+    """A form to start a run of a pipeline from the workbench (ctrl+r starts, escape goes back)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("ctrl+r", "start", "Start run"),
+        Binding("ctrl+o", "pick", "Pick pipeline"),
+    ]
+    PALETTE: ClassVar[list[tuple[str, str, str]]] = [
+        ("Start the run", "Run the pipeline with these parameters and tag (ctrl+r)", "start"),
+        ("Pick pipeline", "Choose a pipeline file of this project (ctrl+o)", "pick"),
+        ("Back", "Leave the form (escape)", "back"),
+    ]
+    DEFAULT_CSS = """
+    StartScreen VerticalScroll { padding: 0 1; }
+    StartScreen Label { padding: 1 0 0 0; text-style: bold; }
+    StartScreen .row { height: auto; }
+    StartScreen .row Input { width: 1fr; }
+    StartScreen TextArea { height: 7; }
+    StartScreen #start-error { color: $error; height: auto; }
+    StartScreen #buttons { height: auto; padding-top: 1; }
+    StartScreen #buttons Button { margin-right: 2; }
+    """
+
+    def __init__(self, pipeline: str | None = None, *, use_cached: str | None = None, tag: str = "",
+                 parameters: str = "") -> None:
+        super().__init__()
+        self.initial_pipeline = pipeline
+        self.use_cached = use_cached
+        self.initial_tag = tag
+        self.initial_parameters = parameters
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll():
+            if self.use_cached:
+                yield Static(f"Re-run of {self.use_cached}: steps that succeeded there are reused.",
+                             classes="title")
+            yield Label("Pipeline file")
+            with Horizontal(classes="row"):
+                yield Input(self.initial_pipeline or "", placeholder="pipeline.yaml", id="pipeline")
+                yield Button("Pick…", id="pick")
+            yield Label("Tag")
+            yield Input(self.initial_tag, placeholder="optional tag", id="tag")
+            yield Label("Parameters (YAML; override the parameters file)")
+            yield TextArea(self.initial_parameters, id="parameters", language=None, soft_wrap=True)
+            yield Label("Parameters file")
+            yield Input("", placeholder="optional, e.g. parameters.yaml", id="parameters-file")
+            yield Static("", id="start-error")
+            with Horizontal(id="buttons"):
+                yield Button("Start run", id="start", variant="primary")
+                yield Button("Cancel", id="back")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "start a run"
+        if not self.initial_pipeline:
+            files = self.app.project.pipelines()
+            if files:
+                self.query_one("#pipeline", Input).value = files[0]
+        self.query_one("#pipeline", Input).focus()
+
+    @on(Button.Pressed, "#pick")
+    def action_pick(self) -> None:
+        def picked(path: str | None) -> None:
+            if path:
+                self.query_one("#pipeline", Input).value = path
+
+        self.app.push_screen(PickPipeline(self.app.project.pipelines()), callback=picked)
+
+    @on(Button.Pressed, "#back")
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        from magnus_core.runner import RunRequest
+
+        error = self.query_one("#start-error", Static)
+        file = self.query_one("#pipeline", Input).value.strip()
+        if not file:
+            error.update("pipeline file: pick one (ctrl+o)")
+            return
+        try:
+            parameters = parse_parameters(self.query_one("#parameters", TextArea).text)
+        except ValueError as exc:
+            error.update(str(exc))
+            return
+        error.update("Starting…")
+        request = RunRequest(file=file, tag=self.query_one("#tag", Input).value.strip(), parameters=parameters,
+                             parameters_file=self.query_one("#parameters-file", Input).value.strip() or None,
+                             config_file=self.app.project.config_file, use_cached=self.use_cached)
+        self.app.start_run(request)
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#start-error", Static).update(message)

@@ -1,0 +1,175 @@
+"""Starting a run from the workbench: the form, the worker, the run screen following it, re-run plan."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from textual.widgets import Input, Static, TabbedContent, TextArea
+from tui_helpers import column, plain
+
+from magnus_core.stores.file_system import load_run_log
+from magnus_tui.app import MagnusApp
+from magnus_tui.dialogs.confirm import ConfirmPlan
+from magnus_tui.dialogs.secret import SecretBroker, SecretPrompt
+from magnus_tui.screens.run import RunScreen
+from magnus_tui.screens.start import StartScreen, parse_parameters
+from magnus_tui.source import Project
+
+FUNCTIONS = '''
+from magnus import track_this
+
+
+def double(x: int = 1):
+    track_this(doubled=x * 2)
+    return {"y": x * 2}
+
+
+def boom(y: int = 0):
+    raise ValueError(f"y was {y}")
+'''
+
+PIPELINE = """
+dag:
+  start_at: double
+  steps:
+    double: {type: task, command: funcs.double, next: wait}
+    wait: {type: task, command_type: shell, command: "sleep %s", next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+FAILING = """
+dag:
+  start_at: double
+  steps:
+    double: {type: task, command: funcs.double, next: boom}
+    boom: {type: task, command: funcs.boom, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the screen"
+        await pilot.pause(0.02)
+
+
+def project(repo: Path, sleep: float = 0.0) -> Project:
+    (repo / "funcs.py").write_text(FUNCTIONS)
+    (repo / "pipe.yaml").write_text(PIPELINE % sleep)
+    (repo / "failing.yaml").write_text(FAILING)
+    return Project.open(None, repo)
+
+
+async def test_start_a_run_from_the_form_and_follow_it(git_repo: Path) -> None:
+    app = MagnusApp(project(git_repo, sleep=0.8))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        assert isinstance(app.screen, StartScreen)
+        form = app.screen
+        form.query_one("#pipeline", Input).value = "pipe.yaml"
+        form.query_one("#tag", Input).value = "from-tui"
+        form.query_one("#parameters", TextArea).text = "x: 21\n"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+        screen = app.screen
+        tree = screen.query_one("#dag")
+        await wait_for(pilot, lambda: "wait" in tree.nodes_by_key)
+        live = app.live[screen.run_id]
+        # the UI answers while a step computes: switch tabs during the run
+        assert not live.done
+        await pilot.press("p")
+        assert screen.query_one(TabbedContent).active == "run"
+        await wait_for(pilot, lambda: live.done and not screen.following)
+        await pilot.pause(0.1)
+        assert "✓" in str(tree.nodes_by_key["wait"].label)
+        assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
+        params = screen.query_one("#run-params")
+        assert dict(zip(column(params, params.ordered_columns[0].key),
+                        column(params, params.ordered_columns[1].key)))["y"] == "42"
+        log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")
+        assert log.tag == "from-tui" and log.parameters["x"] == 21
+
+
+async def test_bad_form_input_is_one_line_and_nothing_starts(git_repo: Path) -> None:
+    app = MagnusApp(project(git_repo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        form = app.screen
+        form.query_one("#parameters", TextArea).text = "x: [1,\n"
+        await pilot.press("ctrl+r")
+        assert "malformed YAML" in plain(form.query_one("#start-error", Static))
+        form.query_one("#parameters", TextArea).text = ""
+        form.query_one("#pipeline", Input).value = "missing.yaml"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: "not found" in plain(form.query_one("#start-error", Static)))
+        assert isinstance(app.screen, StartScreen)
+        assert not (git_repo / ".run_log_store").exists() or not list((git_repo / ".run_log_store").iterdir())
+
+
+def test_parse_parameters() -> None:
+    assert parse_parameters("X: 3\ny: [a]") == {"x": 3, "y": ["a"]}
+    assert parse_parameters("  ") == {}
+
+
+async def test_pick_pipeline_dialog_lists_project_pipelines(git_repo: Path) -> None:
+    app = MagnusApp(project(git_repo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s", "ctrl+o")
+        await pilot.pause()
+        options = app.screen.query_one("#pipelines")
+        files = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert files == ["failing.yaml", "pipe.yaml"]
+        await pilot.press("down", "enter")
+        assert app.screen.query_one("#pipeline", Input).value == "pipe.yaml"
+
+
+async def test_failed_run_shows_the_message_and_offers_rerun_with_a_plan(git_repo: Path) -> None:
+    app = MagnusApp(project(git_repo))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        app.screen.query_one("#pipeline", Input).value = "failing.yaml"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+        screen = app.screen
+        await wait_for(pilot, lambda: app.live[screen.run_id].done and not screen.following)
+        await pilot.pause(0.1)
+        assert "FAIL" in plain(screen.query_one("#run-header", Static))
+        await pilot.press("f")
+        await pilot.pause()
+        assert screen.selected == "boom"
+        assert "ValueError: y was 2" in plain(screen.query_one("#step-message", Static))
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmPlan)
+        plan = plain(app.screen.query_one("#plan", Static))
+        assert "reuse  double" in plan and "run    boom" in plan
+        await pilot.press("escape")
+        assert app.screen is screen
+
+
+async def test_secret_prompt_is_masked_and_reaches_the_waiting_thread(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        answers: list[str | None] = []
+        broker = SecretBroker(app, "run1")
+        thread = threading.Thread(target=lambda: answers.append(broker("api_key")))
+        thread.start()
+        await wait_for(pilot, lambda: isinstance(app.screen, SecretPrompt))
+        await pilot.press(*"hunter22")
+        box = app.screen.query_one("#secret-value", Input)
+        assert box.password
+        assert "hunter22" not in app.export_screenshot()
+        await pilot.press("enter")
+        thread.join(5)
+        assert answers == ["hunter22"]
+        thread = threading.Thread(target=lambda: answers.append(broker("other")))
+        thread.start()
+        await wait_for(pilot, lambda: isinstance(app.screen, SecretPrompt))
+        await pilot.press("escape")
+        thread.join(5)
+        assert answers == ["hunter22", None]
