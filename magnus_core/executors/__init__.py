@@ -8,6 +8,8 @@ from magnus_core.registry import load_provider
 
 BUILTIN = {
     "local": "magnus_core.executors.local:LocalExecutor",
+    "argo": "magnus_core.executors.argo:ArgoExecutor",
+    "dask": "magnus_core.executors.dask:DaskExecutor",
 }
 
 

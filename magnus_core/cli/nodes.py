@@ -1,0 +1,86 @@
+"""`magnus execute_single_node` and `magnus fan`: one step of a run per process, for orchestrators."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from magnus_core.cli import LOG_LEVELS, cli, setup_logging
+
+
+def _common(func):  # type: ignore[no-untyped-def]
+    options = [
+        click.option("-f", "--file", "file", default="pipeline.yaml", show_default=True, help="The pipeline file."),
+        click.option("-c", "--config-file", default=None, help="Config file (the shared run-log store and catalog)."),
+        click.option("-p", "--parameters-file", default=None,
+                     help="Initial parameters, used when this step creates the run log."),
+        click.option("-v", "--var-file", default=None, help="YAML mapping of values for ${name} placeholders."),
+        click.option("--map-variable", default=None,
+                     help='JSON object of map items for steps inside a map, e.g. \'{"chunk": "a"}\'.'),
+        click.option("--log-level", default="WARNING", show_default=True,
+                     type=click.Choice(LOG_LEVELS, case_sensitive=False), help="Level of magnus's own logs."),
+        click.option("--tag", default="", help="A tag stored in the run log (when this step creates it)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command("execute_single_node")
+@click.argument("run_id")
+@click.argument("step_internal_name")
+@_common
+@click.pass_context
+def execute_single_node(ctx: click.Context, run_id: str, step_internal_name: str, file: str,
+                        config_file: str | None, parameters_file: str | None, var_file: str | None,
+                        map_variable: str | None, log_level: str, tag: str) -> None:
+    """Run exactly one step of run RUN_ID (for orchestrators such as Argo and Dask).
+
+    STEP_INTERNAL_NAME is the step's dot-path name with '%' for spaces (`parallel%step.branch%a.a1`); inside
+    a map, the item is `map_variable_placeholder` and --map-variable gives it. The run log is created if this
+    is the first step. A step that already succeeded is not run again.
+    Exit code: 0 the step succeeded, 1 it failed (or it is the fail node), 2 usage error.
+    """
+    from magnus_core.single import execute_single_node as run_one, job_from_files
+
+    setup_logging(log_level.upper())
+    job = job_from_files(run_id, step_internal_name, file=file, config_file=config_file,
+                         parameters_file=parameters_file, var_file=var_file, map_variable=map_variable, tag=tag)
+    ctx.exit(run_one(job))
+
+
+@cli.command("fan")
+@click.argument("run_id")
+@click.argument("step_internal_name")
+@click.option("-m", "--mode", type=click.Choice(["in", "out"]), required=True,
+              help="out: record the branches before they run; in: decide the step's status after.")
+@click.option("--items-file", default=None,
+              help="fan out: also write the map's branches here, as a JSON list of --map-variable values.")
+@_common
+@click.pass_context
+def fan(ctx: click.Context, run_id: str, step_internal_name: str, mode: str, items_file: str | None, file: str,
+        config_file: str | None, parameters_file: str | None, var_file: str | None, map_variable: str | None,
+        log_level: str, tag: str) -> None:
+    """Fan out (-m out) or fan in (-m in) the parallel, map or dag step STEP_INTERNAL_NAME of run RUN_ID.
+
+    Fan-out prints the map's branches as a JSON list (each item the --map-variable of one branch), so an
+    engine can run one branch per item. Exit code: 0 success, 1 the step failed, 2 usage error.
+    """
+    from magnus_core.single import fan_in, fan_out, job_from_files
+
+    setup_logging(log_level.upper())
+    job = job_from_files(run_id, step_internal_name, file=file, config_file=config_file,
+                         parameters_file=parameters_file, var_file=var_file, map_variable=map_variable, tag=tag)
+    if mode == "in":
+        ctx.exit(fan_in(job))
+    code, items = fan_out(job)
+    text = json.dumps(items)
+    if items_file:
+        from pathlib import Path
+
+        from magnus_core.stores.file_system import atomic_write
+
+        atomic_write(Path(items_file), text)
+    click.echo(text)
+    ctx.exit(code)

@@ -1,0 +1,389 @@
+"""The argo executor: renders the dag to an Argo Workflows `Workflow` YAML file instead of running it.
+
+Each leaf step becomes a container template running `magnus execute_single_node RUN_ID STEP ...`; each
+parallel, map or dag step a DAG template of fan-out, its branches (a DAG template each; a map's one branch
+fanned out with withParam) and fan-in. `next` and `on_failure` become `depends` expressions. The spec is
+built with hera's Argo models (the `magnus[argo]` extra); template names are derived from internal names, so
+the same dag always renders to the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from magnus_core.errors import ConfigError, UsageError
+from magnus_core.models.pipeline import Dag, DagNode, MapNode, ParallelNode
+from magnus_core.registry import parse_options
+from magnus_core.single import PLACEHOLDER, encode_name
+
+ITEMS_PATH = "/tmp/magnus-branches.json"  # where a map's fan-out writes the list Argo fans out on
+RETRY_WHEN = "lastRetry.status == 'Error' || asInt(lastRetry.exitCode) > 2"  # died, not failed (1) or refused (2)
+_MAX_NAME = 63
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Resources(_Strict):
+    requests: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, str] = Field(default_factory=dict)
+
+
+class SharedVolume(_Strict):
+    """A persistent volume claim mounted in every pod: the run-log store and the catalog live on it."""
+
+    claim_name: str
+    mount_path: str
+    name: str | None = None
+
+
+class StepOverrides(_Strict):
+    """`mode_config: {argo: {...}}` on a step."""
+
+    image: str | None = None
+    image_pull_policy: str | None = None
+    resources: Resources | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class ArgoOptions(_Strict):
+    image: str
+    output: str = "argo-workflow.yaml"
+    generate_name: str = "magnus-"
+    namespace: str | None = None
+    service_account_name: str | None = None
+    image_pull_policy: str | None = None
+    working_dir: str | None = None
+    resources: Resources | None = None
+    volumes: list[SharedVolume] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    pipeline_file: str | None = None  # the pipeline file's path inside the image (default: as given)
+    config_file: str | None = None  # the config file's path inside the image (default: as given)
+    log_level: str = "WARNING"
+
+
+class ArgoExecutor:
+    service_name = "argo"
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = config or {}
+        self.options = parse_options(ArgoOptions, self.config, "executor")
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": self.service_name, "config": dict(self.config)}
+
+    def validate(self, pipeline: Any, config: dict[str, dict[str, Any]]) -> None:
+        """Everything Argo could not run is refused here, at render time, not in the cluster."""
+        check_expressible(pipeline.dag, config, self.options)
+
+    def execute_graph(self, *args: Any, **kwargs: Any) -> str:
+        raise UsageError("the argo executor renders a workflow instead of running it: "
+                         "use `magnus execute --file PIPELINE --config-file CONFIG` to write it",
+                         field="executor.type")
+
+    def render(self, prepared: Any) -> Path:
+        """Write the Workflow YAML; returns its path."""
+        text = render_yaml(prepared.pipeline, prepared.config, self.options, file=prepared.request.file,
+                           config_file=prepared.request.config_file,
+                           parameters_file=prepared.request.parameters_file,
+                           var_file=prepared.request.var_file, tag=prepared.request.tag)
+        from magnus_core.stores.file_system import atomic_write
+
+        out = Path(self.options.output)
+        atomic_write(out, text)
+        return out
+
+
+# -- what Argo can and cannot run -------------------------------------------------------------------
+
+def _composites(dag: Dag, prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for name, node in dag.steps.items():
+        where = f"{prefix}{name}"
+        if isinstance(node, ParallelNode):
+            out.append((where, node))
+            for bname, branch in node.branches.items():
+                out.extend(_composites(branch, f"{where}.{bname}."))
+        elif isinstance(node, MapNode):
+            out.append((where, node))
+            out.extend(_composites(node.branch, f"{where}.{PLACEHOLDER}."))
+        elif isinstance(node, DagNode):
+            out.append((where, node))
+            out.extend(_composites(node.sub_dag, f"{where}.dag."))
+    return out
+
+
+def _steps(dag: Dag, prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for name, node in dag.steps.items():
+        out.append((f"{prefix}{name}", node))
+        if isinstance(node, ParallelNode):
+            for bname, branch in node.branches.items():
+                out.extend(_steps(branch, f"{prefix}{name}.{bname}."))
+        elif isinstance(node, MapNode):
+            out.extend(_steps(node.branch, f"{prefix}{name}.{PLACEHOLDER}."))
+        elif isinstance(node, DagNode):
+            out.extend(_steps(node.sub_dag, f"{prefix}{name}.dag."))
+    return out
+
+
+def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: ArgoOptions) -> None:
+    store = config["run_log_store"]
+    kind = store.get("type")
+    if kind == "buffered":
+        raise ConfigError("Argo runs each step in its own pod, which cannot share the buffered (in-memory) "
+                          "run-log store: use chunked-fs on a shared volume", field="run_log_store.type")
+    concurrent = [(n, node) for n, node in _composites(dag) if isinstance(node, (ParallelNode, MapNode))]
+    if kind == "file-system" and concurrent:
+        name, node = concurrent[0]
+        raise ConfigError(f"{node.type} step '{name}' runs branches in pods at the same time, which would "
+                          "overwrite each other's file-system run log: use the chunked-fs store",
+                          field="run_log_store.type")
+    folders = []
+    if kind in ("file-system", "chunked-fs"):
+        folders.append(("run_log_store.config.log_folder", store.get("config", {}).get("log_folder", ".run_log_store")))
+    catalog = config.get("catalog", {})
+    if catalog.get("type") == "file-system":
+        folders.append(("catalog.config.catalog_location",
+                        catalog.get("config", {}).get("catalog_location", ".catalog")))
+    mounts = [PurePosixPath(v.mount_path) for v in options.volumes]
+    for field, folder in folders:
+        path = PurePosixPath(options.working_dir or "/") / folder
+        if not any(path == m or m in path.parents for m in mounts):
+            shown = ", ".join(str(m) for m in mounts) or "none"
+            raise ConfigError(f"'{folder}' is not on a shared volume, so Argo's pods would each see their "
+                              f"own (mounts: {shown}); add executor.config.volumes or move it there", field=field)
+    for name, node in _steps(dag):
+        overrides = (node.mode_config or {}).get("argo")
+        if overrides is not None:
+            try:
+                StepOverrides.model_validate(overrides)
+            except Exception as exc:  # noqa: BLE001 - pydantic's error, made one line
+                first = str(exc).splitlines()[1:3]
+                raise ConfigError(f"step '{name}': mode_config.argo: {' '.join(s.strip() for s in first)}",
+                                  field="mode_config.argo") from None
+
+
+# -- rendering ---------------------------------------------------------------------------------------
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug or "step"
+
+
+class _Names:
+    """Deterministic, unique, DNS-safe names: a slug, with a short hash of the exact text if needed."""
+
+    def __init__(self, reserved: tuple[str, ...] = ()) -> None:
+        self.used: set[str] = set(reserved)
+
+    def take(self, text: str) -> str:
+        slug = _slug(text)
+        if len(slug) > _MAX_NAME or slug in self.used:
+            digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+            slug = f"{slug[:_MAX_NAME - 9].rstrip('-')}-{digest}"
+        while slug in self.used:  # a hash collision after truncation: practically never
+            slug = f"{slug[:_MAX_NAME - 2]}-x"
+        self.used.add(slug)
+        return slug
+
+
+class _Renderer:
+    def __init__(self, options: ArgoOptions, base_command: list[str], top_deadline: int) -> None:
+        from hera.workflows import models as m
+
+        self.m = m
+        self.options = options
+        self.base = base_command
+        self.top_deadline = top_deadline
+        self.names = _Names()
+        self.templates: list[Any] = []
+
+    # leaf steps ----------------------------------------------------------------------------------
+    def container(self, name: str, args: list[str], node: Any, in_map: bool, deadline: int,
+                  outputs: Any = None) -> Any:
+        m, o = self.m, self.options
+        overrides = StepOverrides.model_validate((node.mode_config or {}).get("argo") or {})
+        command = [*args, *self.base]
+        if in_map:
+            command += ["--map-variable", "{{inputs.parameters.map_variable}}"]
+        resources = overrides.resources or o.resources
+        env = {**o.env, **overrides.env}
+        container = m.Container(
+            image=overrides.image or o.image,
+            image_pull_policy=overrides.image_pull_policy or o.image_pull_policy,
+            command=command,
+            working_dir=o.working_dir,
+            env=[m.EnvVar(name=k, value=v) for k, v in sorted(env.items())] or None,
+            resources=m.ResourceRequirements(
+                requests={k: m.Quantity(v) for k, v in sorted(resources.requests.items())} or None,
+                limits={k: m.Quantity(v) for k, v in sorted(resources.limits.items())} or None,
+            ) if resources else None,
+            volume_mounts=[m.VolumeMount(name=self.volume_name(i, v), mount_path=v.mount_path)
+                           for i, v in enumerate(o.volumes)] or None,
+        )
+        attempts = getattr(node, "attempts", 1) if node.type == "task" and args[1] == "execute_single_node" else 1
+        template = m.Template(
+            name=name,
+            inputs=self.map_inputs() if in_map else None,
+            container=container,
+            outputs=outputs,
+            retry_strategy=m.RetryStrategy(limit=m.IntOrString(attempts - 1), retry_policy="Always",
+                                           expression=RETRY_WHEN) if attempts > 1 else None,
+            active_deadline_seconds=m.IntOrString(deadline) if deadline < self.top_deadline else None,
+        )
+        self.templates.append(template)
+        return template
+
+    @staticmethod
+    def volume_name(index: int, volume: SharedVolume) -> str:
+        return volume.name or f"magnus-shared-{index}"
+
+    def map_inputs(self) -> Any:
+        return self.m.Inputs(parameters=[self.m.Parameter(name="map_variable")])
+
+    def map_arguments(self, value: str = "{{inputs.parameters.map_variable}}") -> Any:
+        return self.m.Arguments(parameters=[self.m.Parameter(name="map_variable", value=value)])
+
+    # graphs --------------------------------------------------------------------------------------
+    def graph(self, dag: Dag, prefix: str, in_map: bool, deadline: int, template_name: str) -> str:
+        """A DAG template for one graph: a task per reachable node, routed by depends expressions."""
+        m = self.m
+        deadline = min(deadline, dag.max_time)
+        reachable = _reachable(dag)
+        tasks_names = _Names(reserved=())
+        task_of = {n: tasks_names.take(n) for n in dag.steps if n in reachable}
+        incoming: dict[str, list[str]] = {n: [] for n in task_of}
+        for name, node in dag.steps.items():
+            if name not in task_of or node.is_terminal:
+                continue
+            incoming[node.next].append(f"{task_of[name]}.Succeeded")
+            failure = node.on_failure or dag.fail_node
+            incoming[failure].append(f"({task_of[name]}.Failed || {task_of[name]}.Errored)")
+        tasks = []
+        for name, node in dag.steps.items():
+            if name not in task_of:
+                continue
+            internal = f"{prefix}{name}"
+            if node.is_composite:
+                template = self.composite(node, internal, in_map, deadline)
+            else:
+                template = self.container(self.names.take(internal),
+                                          ["magnus", "execute_single_node", "{{workflow.parameters.run_id}}",
+                                           encode_name(internal)], node, in_map, deadline).name
+            preds = incoming[name]
+            tasks.append(m.DAGTask(name=task_of[name], template=template,
+                                   depends=" || ".join(preds) if preds else None,
+                                   arguments=self.map_arguments() if in_map else None))
+        self.templates.append(m.Template(name=template_name, inputs=self.map_inputs() if in_map else None,
+                                         dag=m.DAGTemplate(tasks=tasks, fail_fast=False)))
+        return template_name
+
+    def composite(self, node: Any, internal: str, in_map: bool, deadline: int) -> str:
+        """fan-out -> branches (at the same time) -> fan-in, as one DAG template."""
+        m = self.m
+        name = self.names.take(internal)
+        is_map = isinstance(node, MapNode)
+        fan = ["magnus", "fan", "{{workflow.parameters.run_id}}", encode_name(internal)]
+        outputs = m.Outputs(parameters=[m.Parameter(name="branches", value_from=m.ValueFrom(path=ITEMS_PATH))]) \
+            if is_map else None
+        out_args = [*fan, "--mode", "out"] + (["--items-file", ITEMS_PATH] if is_map else [])
+        fan_out = self.container(self.names.take(f"{internal} fan out"), out_args, node, in_map, deadline, outputs)
+        fan_in = self.container(self.names.take(f"{internal} fan in"), [*fan, "--mode", "in"], node, in_map,
+                                deadline)
+        tasks = [m.DAGTask(name="fan-out", template=fan_out.name,
+                           arguments=self.map_arguments() if in_map else None)]
+        branch_names = _Names(reserved=("fan-out", "fan-in"))
+        if isinstance(node, ParallelNode):
+            for bname, branch in node.branches.items():
+                sub = self.graph(branch, f"{internal}.{bname}.", in_map, deadline,
+                                 self.names.take(f"{internal}.{bname}"))
+                tasks.append(m.DAGTask(name=branch_names.take(f"branch {bname}"), template=sub,
+                                       depends="fan-out.Succeeded",
+                                       arguments=self.map_arguments() if in_map else None))
+        elif is_map:
+            sub = self.graph(node.branch, f"{internal}.{PLACEHOLDER}.", True, deadline,
+                             self.names.take(f"{internal} branch"))
+            tasks.append(m.DAGTask(name="branches", template=sub, depends="fan-out.Succeeded",
+                                   with_param="{{tasks.fan-out.outputs.parameters.branches}}",
+                                   arguments=self.map_arguments("{{item}}")))
+        else:
+            sub = self.graph(node.sub_dag, f"{internal}.dag.", in_map, deadline, self.names.take(f"{internal}.dag"))
+            tasks.append(m.DAGTask(name="dag", template=sub, depends="fan-out.Succeeded",
+                                   arguments=self.map_arguments() if in_map else None))
+        ends = " && ".join(f"({t.name}.Succeeded || {t.name}.Failed || {t.name}.Errored || {t.name}.Skipped)"
+                           for t in tasks[1:])
+        tasks.append(m.DAGTask(name="fan-in", template=fan_in.name, depends=ends,
+                               arguments=self.map_arguments() if in_map else None))
+        self.templates.append(m.Template(name=name, inputs=self.map_inputs() if in_map else None,
+                                         dag=m.DAGTemplate(tasks=tasks, fail_fast=False)))
+        return name
+
+
+def _reachable(dag: Dag) -> set[str]:
+    """Nodes a traversal can reach: only those become tasks (an unreachable one would start at once)."""
+    seen: set[str] = set()
+    stack = [dag.start_at]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        node = dag.steps[name]
+        if not node.is_terminal:
+            stack.extend([node.next, node.on_failure or dag.fail_node])
+    return seen
+
+
+def build_workflow(pipeline: Any, config: dict[str, dict[str, Any]], options: ArgoOptions, *, file: str,
+                   config_file: str | None = None, parameters_file: str | None = None,
+                   var_file: str | None = None, tag: str = "") -> Any:
+    """The hera `Workflow` model for a pipeline."""
+    try:
+        from hera.workflows import models as m
+    except ImportError:  # pragma: no cover - the extra is not installed
+        raise ConfigError("the argo executor needs hera: pip install 'magnus[argo]'", field="executor.type") from None
+    check_expressible(pipeline.dag, config, options)
+    base = ["--file", options.pipeline_file or file]
+    if options.config_file or config_file:
+        base += ["--config-file", options.config_file or str(config_file)]
+    if parameters_file:
+        base += ["--parameters-file", parameters_file]
+    if var_file:
+        base += ["--var-file", var_file]
+    if tag:
+        base += ["--tag", tag]
+    base += ["--log-level", options.log_level]
+    top = pipeline.dag.max_time
+    renderer = _Renderer(options, base, top)
+    entry = renderer.graph(pipeline.dag, "", False, top, renderer.names.take("magnus-dag"))
+    spec = m.WorkflowSpec(
+        entrypoint=entry,
+        arguments=m.Arguments(parameters=[m.Parameter(name="run_id", value="{{workflow.name}}")]),
+        active_deadline_seconds=top,
+        service_account_name=options.service_account_name,
+        node_selector=dict(sorted(options.node_selector.items())) or None,
+        volumes=[m.Volume(name=_Renderer.volume_name(i, v),
+                          persistent_volume_claim=m.PersistentVolumeClaimVolumeSource(claim_name=v.claim_name))
+                 for i, v in enumerate(options.volumes)] or None,
+        templates=renderer.templates,
+    )
+    meta = m.ObjectMeta(generate_name=options.generate_name, namespace=options.namespace,
+                        annotations={"magnus/dag-hash": pipeline.dag_hash})
+    return m.Workflow(api_version="argoproj.io/v1alpha1", kind="Workflow", metadata=meta, spec=spec)
+
+
+def render_yaml(pipeline: Any, config: dict[str, dict[str, Any]], options: ArgoOptions, **kwargs: Any) -> str:
+    """The Workflow as YAML text: same dag and options, same bytes."""
+    import yaml
+
+    workflow = build_workflow(pipeline, config, options, **kwargs)
+    data = workflow.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)

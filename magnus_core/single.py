@@ -1,0 +1,439 @@
+"""The per-step entry point: run exactly one node of a run, in this process, against a shared store.
+
+Orchestrators (Argo, Dask) own the traversal; each of their tasks calls one of
+  execute_single_node(job)   a leaf node (task, as-is/stub, success, fail)
+  fan_out(job) / fan_in(job) the two halves of a composite node (parallel, map, dag)
+Every call is safe to repeat: a step already SUCCESS is not run again.
+Parameters: the run log holds the top-level ones; a branch's parameters live beside the run log (one JSON
+file per branch, written at fan-out) and are merged into the parent's at fan-in, in branch order, exactly as
+the local executor merges them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from magnus_core.errors import RunLogError, StepError, UsageError
+from magnus_core.loading import Pipeline, load_config, load_pipeline, read_mapping
+from magnus_core.models.pipeline import Dag, DagNode, MapNode, ParallelNode
+from magnus_core.models.run_log import (FAIL, FINISHED, PROCESSING, SUCCESS, BranchLog, CodeIdentity, RunLog,
+                                        StepLog)
+
+log = logging.getLogger("magnus")
+
+PLACEHOLDER = "map_variable_placeholder"  # stands for a map item in internal names on a command line
+_identities: dict[str, CodeIdentity] = {}  # per run, per process: git is read once
+
+
+@dataclass
+class NodeJob:
+    """Everything one per-step call needs; picklable, so Dask can ship it to a worker."""
+
+    run_id: str
+    step: str  # internal name: '%' for spaces, PLACEHOLDER (or the item) for map items
+    pipeline: Pipeline
+    config: dict[str, dict[str, Any]]
+    map_variable: dict[str, Any] = field(default_factory=dict)
+    tag: str = ""
+    parameters_file: str | None = None
+    code_identity: CodeIdentity | None = None
+
+
+@dataclass
+class Located:
+    """A node found by internal name: where it sits and what it is called once map items are filled in."""
+
+    node: Any
+    name: str
+    internal_name: str
+    branch: str | None  # the branch holding it (None: the top-level dag)
+    parent_step: str | None  # the composite step holding that branch
+    dag: Dag  # the graph it belongs to
+
+
+def encode_name(internal_name: str) -> str:
+    """An internal name as a command-line word: spaces become '%' (step names never contain '%')."""
+    return internal_name.replace(" ", "%")
+
+
+def parse_map_variable(text: str | None) -> dict[str, Any]:
+    """--map-variable: a JSON object of map item names to items."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"not valid JSON ({exc.msg}); expected an object like '{{\"chunk\": \"a\"}}'",
+                         field="map-variable") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"expected a JSON object, got {type(value).__name__}", field="map-variable")
+    return value
+
+
+def job_from_files(run_id: str, step: str, *, file: str, config_file: str | None = None,
+                   parameters_file: str | None = None, var_file: str | None = None,
+                   map_variable: str | None = None, tag: str = "") -> NodeJob:
+    """A job from the command line's files (all validated before anything is written)."""
+    from magnus_core.stores.base import check_run_id
+
+    check_run_id(run_id)
+    variables = read_mapping(var_file, "var file") if var_file else {}
+    pipeline = load_pipeline(file, variables)
+    config = load_config(config_file, pipeline)
+    if parameters_file:
+        read_mapping(parameters_file, "parameters file")
+    job = NodeJob(run_id=run_id, step=step, pipeline=pipeline, config=config,
+                  map_variable=parse_map_variable(map_variable), tag=tag, parameters_file=parameters_file)
+    locate(pipeline, step, job.map_variable)  # a step not in the dag is a usage error, before any write
+    return job
+
+
+def locate(pipeline: Pipeline, step: str, map_variable: dict[str, Any]) -> Located:
+    """Find a node by its (%-encoded) internal name; map parts are resolved from the map variable."""
+    from magnus_core.nodes.composite import item_name
+
+    parts = step.replace("%", " ").split(".")
+    dag = pipeline.dag
+    resolved: list[str] = []
+    branch: str | None = None
+    parent: str | None = None
+    i = 0
+    while True:
+        name = parts[i]
+        if name not in dag.steps:
+            where = f" of branch '{branch}'" if branch else ""
+            raise UsageError(f"step '{step}' is not in the dag{where}: no step '{name}' "
+                             f"(steps: {', '.join(dag.steps)})", file=pipeline.file, field="step")
+        node = dag.steps[name]
+        resolved.append(name)
+        if i == len(parts) - 1:
+            internal = ".".join(resolved)
+            return Located(node=node, name=name, internal_name=internal, branch=branch, parent_step=parent, dag=dag)
+        if i + 1 >= len(parts) or not node.is_composite:
+            raise UsageError(f"step '{step}' is not in the dag: '{name}' is a {node.type} node and has no "
+                             "branches", file=pipeline.file, field="step")
+        key = parts[i + 1]
+        parent = ".".join(resolved)
+        if isinstance(node, ParallelNode):
+            if key not in node.branches:
+                raise UsageError(f"step '{step}' is not in the dag: parallel step '{name}' has no branch "
+                                 f"'{key}' (branches: {', '.join(node.branches)})", file=pipeline.file, field="step")
+            dag = node.branches[key]
+        elif isinstance(node, MapNode):
+            if node.iterate_as not in map_variable:
+                raise UsageError(f"step '{step}' is inside map '{name}': --map-variable must give "
+                                 f"'{node.iterate_as}'", file=pipeline.file, field="map-variable")
+            item = item_name(map_variable[node.iterate_as])
+            if key not in (PLACEHOLDER, item):
+                raise UsageError(f"step '{step}': the map item '{key}' does not match --map-variable "
+                                 f"{node.iterate_as}={item!r}", file=pipeline.file, field="map-variable")
+            key = item
+            dag = node.branch
+        elif isinstance(node, DagNode):
+            if key != "dag":
+                raise UsageError(f"step '{step}' is not in the dag: the branch of dag step '{name}' is "
+                                 "called 'dag'", file=pipeline.file, field="step")
+            dag = node.sub_dag
+        resolved.append(key)
+        branch = ".".join(resolved)
+        i += 2
+
+
+# -- the run, opened in this process ---------------------------------------------------------------
+
+@dataclass
+class _Session:
+    job: NodeJob
+    store: Any
+    ctx: Any
+    run: RunLog
+
+
+def _open(job: NodeJob) -> _Session:
+    """Make the services, create the run log if this is the first step, and take the run up for writing."""
+    from magnus_core.catalog import make_catalog
+    from magnus_core.context import RunContext
+    from magnus_core.executors import make_executor
+    from magnus_core.secrets import make_secrets
+    from magnus_core.stores import make_store
+
+    store = make_store(job.config["run_log_store"])
+    if store.service_name == "buffered":
+        raise UsageError("the buffered run-log store lives in one process; steps run one per process need a "
+                         "shared store (chunked-fs, or file-system for dags without parallel or map)",
+                         field="run_log_store.type")
+    executor = make_executor(job.config["executor"])
+    secrets = make_secrets(job.config["secrets"])
+    catalog = make_catalog(job.config["catalog"])
+    if not store.exists(job.run_id):
+        _create_run(job, store, executor, secrets, catalog)
+    run = store.attach(job.run_id)
+    identity = job.code_identity or _identity(job.run_id)
+    ctx = RunContext(run_id=job.run_id, tag=run.tag or job.tag or "", pipeline=job.pipeline, store=store,
+                     secrets=secrets, executor=executor, catalog=catalog, code_identity=identity)
+    if catalog is not None:
+        catalog.bind(ctx)
+    return _Session(job=job, store=store, ctx=ctx, run=run)
+
+
+def _identity(run_id: str) -> CodeIdentity:
+    if run_id not in _identities:
+        from magnus_core.identity import git_identity
+
+        _identities[run_id] = git_identity(Path.cwd())
+    return _identities[run_id]
+
+
+def _create_run(job: NodeJob, store: Any, executor: Any, secrets: Any, catalog: Any) -> None:
+    from magnus_core.parameters import initial_parameters
+    from magnus_core.runner import PreparedRun, RunRequest, run_config
+
+    params = initial_parameters(job.parameters_file, {})
+    request = RunRequest(file=job.pipeline.file, parameters_file=job.parameters_file, run_id=job.run_id,
+                         tag=job.tag)
+    prepared = PreparedRun(request=request, pipeline=job.pipeline, config=job.config, store=store,
+                           executor=executor, secrets=secrets, catalog=catalog, parameters=params,
+                           run_id=job.run_id)
+    run = RunLog(run_id=job.run_id, dag_hash=job.pipeline.dag_hash, tag=job.tag or "", status=PROCESSING,
+                 parameters=dict(params), run_config=run_config(prepared))
+    try:
+        store.create_run(run)
+    except UsageError:
+        if not store.exists(job.run_id):
+            raise
+        log.debug("run %s was created by another process first", job.run_id)
+
+
+# -- parameters of a scope (the top-level dag, or one branch) ------------------------------------------
+
+def scratch_folder(store: Any, run_id: str) -> Path:
+    """Where branch parameters live: beside the run log, never inside it."""
+    if hasattr(store, "run_folder"):
+        return Path(store.run_folder(run_id)) / "branch-parameters"
+    folder = getattr(store, "folder", None)
+    if folder is None:
+        raise UsageError(f"the {store.service_name} run-log store cannot hold branch parameters between "
+                         "processes; use chunked-fs", field="run_log_store.type")
+    return Path(folder) / f".{run_id}.branch-parameters"
+
+
+def _params_path(session: _Session, branch: str) -> Path:
+    from magnus_core.stores.chunked import part_name
+
+    return scratch_folder(session.store, session.job.run_id) / part_name(branch)
+
+
+def read_params(session: _Session, branch: str | None) -> dict[str, Any]:
+    if branch is None:
+        return dict(session.run.parameters)
+    path = _params_path(session, branch)
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise RunLogError(f"branch '{branch}' has no parameters: run `magnus fan {session.job.run_id} "
+                          f"{encode_name(branch.rsplit('.', 1)[0])} --mode out` first", file=str(path)) from None
+    except (ValueError, TypeError) as exc:
+        raise RunLogError(f"branch parameters are not a JSON object: {exc}", file=str(path)) from None
+
+
+def write_params(session: _Session, branch: str | None, params: dict[str, Any], *, only_new: bool = False
+                 ) -> None:
+    if branch is None:
+        session.store.update_run(session.job.run_id, parameters=dict(params))
+        return
+    from magnus_core.stores.file_system import atomic_write
+
+    path = _params_path(session, branch)
+    if only_new and path.exists():
+        return
+    atomic_write(path, json.dumps(params, default=str))
+
+
+# -- the entry points --------------------------------------------------------------------------------
+
+def execute_single_node(job: NodeJob) -> int:
+    """Run one leaf node; the exit code: 0 it succeeded, 1 it failed (or it is the fail node)."""
+    from magnus_core.nodes import execute_node
+
+    session = _open(job)
+    store, run_id = session.store, job.run_id
+    try:
+        where = locate(job.pipeline, job.step, job.map_variable)
+        if where.node.is_composite:
+            raise UsageError(f"step '{where.internal_name}' is a {where.node.type} node: run it with "
+                             f"`magnus fan {run_id} {encode_name(where.internal_name)} --mode out|in`",
+                             field="step")
+        existing = session.run.find_step(where.internal_name)
+        if existing is not None and existing.status == SUCCESS:
+            log.info("step %s already succeeded in run %s: not run again", where.internal_name, run_id)
+            if where.node.is_terminal:
+                _end_graph(session, where, read_params(session, where.branch))
+            return _exit_code(where, existing)
+        if session.run.status in FINISHED:
+            raise UsageError(f"run '{run_id}' is already finished ({session.run.status}); step "
+                             f"'{where.internal_name}' cannot run in it", field="run_id")
+        _fail_dead_siblings(session, where)
+        params = read_params(session, where.branch)
+        with _own_environment():
+            step = execute_node(where.node, where.name, session.ctx, params, where.branch, dict(job.map_variable))
+        if where.node.is_terminal:
+            _end_graph(session, where, params)
+        elif step.status == SUCCESS:
+            write_params(session, where.branch, params)
+        return _exit_code(where, step)
+    finally:
+        store.close(run_id)
+
+
+def fan_out(job: NodeJob) -> tuple[int, list[str]]:
+    """Create a composite's step log, its branch logs and their parameters. For a map, also the list the
+    engine fans out on: each item is the JSON --map-variable of one branch."""
+    from magnus_core.nodes import composite
+
+    session = _open(job)
+    try:
+        where = _composite(job)
+        params = read_params(session, where.branch)
+        existing = session.run.find_step(where.internal_name)
+        if existing is None or existing.status == FAIL:
+            if session.run.status in FINISHED:
+                raise UsageError(f"run '{job.run_id}' is already finished ({session.run.status})", field="run_id")
+            _fail_dead_siblings(session, where)
+            step, branches = composite.fan_out(where.node, where.name, where.internal_name, session.ctx, params,
+                                               where.branch, dict(job.map_variable))
+            if step.status == FAIL:
+                return 1, []
+        else:  # a repeated fan-out: keep what the branches did, add only what is missing
+            branches = composite.branches_of(where.node, where.internal_name, params, dict(job.map_variable))
+            for b in branches:
+                if b.internal_name not in existing.branches:
+                    session.store.put_branch_log(job.run_id, BranchLog(internal_name=b.internal_name,
+                                                                       status=PROCESSING), where.internal_name)
+        for b in branches:
+            write_params(session, b.internal_name, params, only_new=True)
+        items = [json.dumps(b.map_variable) for b in branches] if isinstance(where.node, MapNode) else []
+        return 0, items
+    finally:
+        session.store.close(job.run_id)
+
+
+def fan_in(job: NodeJob) -> int:
+    """Decide a composite step's status from its branches and merge their parameters into its scope."""
+    from magnus_core.nodes import composite
+
+    session = _open(job)
+    try:
+        where = _composite(job)
+        step = session.run.find_step(where.internal_name)
+        if step is None:
+            raise UsageError(f"step '{where.internal_name}' has not been fanned out: run `magnus fan "
+                             f"{job.run_id} {encode_name(where.internal_name)} --mode out` first", field="step")
+        if step.status == SUCCESS:
+            return 0
+        if step.status == FAIL and not step.branches:
+            return 1  # fan-out itself failed (say, a map over a missing parameter)
+        params = read_params(session, where.branch)
+        try:
+            branches = composite.branches_of(where.node, where.internal_name, params, dict(job.map_variable))
+        except StepError:
+            branches = []
+        statuses: dict[str, str] = {}
+        results: list[dict[str, Any]] = []
+        for b in branches:
+            branch_log = step.branches.get(b.internal_name)
+            status = branch_log.status if branch_log is not None else FAIL
+            if status == PROCESSING:  # the engine says the branch is over: it ended without reaching its end
+                status = FAIL
+                session.store.put_branch_log(job.run_id, BranchLog(internal_name=b.internal_name, status=FAIL),
+                                             where.internal_name)
+            statuses[b.internal_name] = status
+            results.append(read_params(session, b.internal_name))
+        before = dict(params)
+        composite.merge_parameters(params, before, results)
+        composite.fan_in(step.model_copy(), session.ctx, where.branch, statuses)
+        write_params(session, where.branch, params)
+        final = session.store.get_run(job.run_id).find_step(where.internal_name)
+        return 0 if final is not None and final.status == SUCCESS else 1
+    finally:
+        session.store.close(job.run_id)
+
+
+def mark_failed(job: NodeJob, message: str) -> None:
+    """Record that a leaf step could not finish (its worker died and no retry is left)."""
+    from magnus_core.nodes.common import attempt, new_step_log
+
+    session = _open(job)
+    try:
+        where = locate(job.pipeline, job.step, job.map_variable)
+        step = session.run.find_step(where.internal_name)
+        step = step.model_copy() if step is not None else new_step_log(where.node, where.name,
+                                                                        where.internal_name, session.ctx)
+        if step.status == SUCCESS:
+            return
+        now = session.ctx.clock()
+        step.attempts = [*step.attempts, attempt(len(step.attempts), now, now, FAIL, message)]
+        step.status, step.message = FAIL, message
+        session.store.put_step_log(job.run_id, step, where.branch)
+    finally:
+        session.store.close(job.run_id)
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+def _composite(job: NodeJob) -> Located:
+    where = locate(job.pipeline, job.step, job.map_variable)
+    if not where.node.is_composite:
+        raise UsageError(f"step '{where.internal_name}' is a {where.node.type} node, not parallel, map or dag: "
+                         f"run it with `magnus execute_single_node {job.run_id} {encode_name(where.internal_name)}`",
+                         field="step")
+    return where
+
+
+@contextlib.contextmanager
+def _own_environment() -> Iterator[None]:
+    """MAGNUS_PRM_/MAGNUS_TRACK_ variables a step sets stay with it, as if it had its own process
+    (a Dask worker runs many steps; left-overs would read as the next step's parameters)."""
+    from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX
+
+    saved = {k: v for k, v in os.environ.items() if k.startswith((PRM_PREFIX, TRACK_PREFIX))}
+    try:
+        yield
+    finally:
+        for key in [k for k in os.environ if k.startswith((PRM_PREFIX, TRACK_PREFIX))]:
+            del os.environ[key]
+        os.environ.update(saved)
+
+
+def _exit_code(where: Located, step: StepLog) -> int:
+    if where.node.type == "fail":
+        return 1  # the graph it ends has failed: the engine's route (and the workflow) fail too
+    return 0 if step.status == SUCCESS else 1
+
+
+def _end_graph(session: _Session, where: Located, params: dict[str, Any]) -> None:
+    """A success or fail node ends its graph: the run's status, or its branch's."""
+    status = SUCCESS if where.node.type == "success" else FAIL
+    if where.branch is None:
+        session.store.update_run(session.job.run_id, status=status, parameters=dict(params))
+    else:
+        assert where.parent_step is not None
+        session.store.put_branch_log(session.job.run_id, BranchLog(internal_name=where.branch, status=status),
+                                     where.parent_step)
+
+
+def _fail_dead_siblings(session: _Session, where: Located) -> None:
+    """A graph runs one node at a time: a sibling still PROCESSING when the next one starts has died."""
+    run = session.run
+    holder = run.steps if where.branch is None else getattr(run.find_branch(where.branch), "steps", {})
+    for sibling in list(holder.values()):
+        if sibling.status == PROCESSING and sibling.internal_name != where.internal_name:
+            dead = sibling.model_copy()
+            dead.status = FAIL
+            dead.message = dead.message or "did not finish: the process running it ended first"
+            session.store.put_step_log(session.job.run_id, dead, where.branch)

@@ -1,0 +1,130 @@
+"""A small interpreter for the Argo Workflows we render: it runs each container's command as a subprocess,
+in dependency order, fanning out withParam lists. Enough of Argo to prove a rendered workflow runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+_OPERAND = re.compile(r"([A-Za-z0-9][-A-Za-z0-9]*)\.(Succeeded|Failed|Errored|Skipped|Omitted|Daemoned)")
+_VAR = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
+
+
+@dataclass
+class Interpreter:
+    workflow: dict[str, Any]
+    cwd: Path
+    workflow_name: str = "magnus-test"
+    parameters: dict[str, str] = field(default_factory=dict)
+    commands: list[list[str]] = field(default_factory=list)  # every command run, in order
+
+    def run(self) -> str:
+        """Run the workflow; its phase: Succeeded or Failed."""
+        spec = self.workflow["spec"]
+        self.templates = {t["name"]: t for t in spec["templates"]}
+        self.globals = {"workflow.name": self.workflow_name}
+        for p in spec.get("arguments", {}).get("parameters", []):
+            value = self.parameters.get(p["name"], p.get("value", ""))
+            self.globals[f"workflow.parameters.{p['name']}"] = self._subst(value, {})
+        phase, _ = self._template(spec["entrypoint"], {})
+        return phase
+
+    def _subst(self, text: str, scope: dict[str, str]) -> str:
+        def one(match: re.Match[str]) -> str:
+            key = match.group(1)
+            if key in scope:
+                return scope[key]
+            if key in self.globals:
+                return self.globals[key]
+            raise KeyError(f"unresolved Argo variable {{{{{key}}}}}")
+
+        return _VAR.sub(one, text)
+
+    def _template(self, name: str, inputs: dict[str, str]) -> tuple[str, dict[str, str]]:
+        template = self.templates[name]
+        declared = [p["name"] for p in template.get("inputs", {}).get("parameters", [])]
+        missing = [p for p in declared if p not in inputs]
+        assert not missing, f"template {name} needs inputs {missing}"
+        scope = {f"inputs.parameters.{k}": v for k, v in inputs.items()}
+        if "dag" in template:
+            return self._dag(template["dag"], scope), {}
+        return self._container(template, scope)
+
+    def _container(self, template: dict[str, Any], scope: dict[str, str]) -> tuple[str, dict[str, str]]:
+        command = [self._subst(c, scope) for c in template["container"]["command"]]
+        outputs = template.get("outputs", {}).get("parameters", [])
+        paths: dict[str, str] = {}
+        for out in outputs:  # each pod has its own /tmp: give each run its own file
+            fd, local = tempfile.mkstemp(prefix="argo-out-")
+            os.close(fd)
+            paths[out["name"]] = local
+            command = [local if c == out["valueFrom"]["path"] else c for c in command]
+        assert command[0] == "magnus", command
+        self.commands.append(command)
+        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+               "NO_COLOR": "1"}
+        limit = int(template.get("retryStrategy", {}).get("limit", 0))
+        for _ in range(limit + 1):
+            proc = subprocess.run([sys.executable, "-m", "magnus_core", *command[1:]], cwd=self.cwd, env=env,
+                                  capture_output=True, text=True, timeout=120)
+            if proc.returncode in (0, 1, 2):  # our retry expression: only a pod that died is retried
+                break
+        assert proc.returncode != 2, f"usage error from {command}: {proc.stderr}"
+        values = {}
+        for name, local in paths.items():
+            values[name] = Path(local).read_text()
+            os.unlink(local)
+        return ("Succeeded" if proc.returncode == 0 else "Failed"), values
+
+    def _dag(self, dag: dict[str, Any], scope: dict[str, str]) -> str:
+        tasks = {t["name"]: t for t in dag["tasks"]}
+        phases: dict[str, str] = {}
+        outputs: dict[str, str] = {}
+        pending = list(tasks)
+        while pending:
+            ready = [n for n in pending
+                     if all(dep in phases for dep, _ in _OPERAND.findall(tasks[n].get("depends") or ""))]
+            assert ready, f"no task can start: {pending}"
+            for name in ready:
+                pending.remove(name)
+                task = tasks[name]
+                if task.get("depends") and not _evaluate(task["depends"], phases):
+                    phases[name] = "Omitted"
+                    continue
+                local = {**scope, **outputs}
+                args = {p["name"]: p.get("value", "") for p in task.get("arguments", {}).get("parameters", [])}
+                if "withParam" in task:
+                    items = json.loads(self._subst(task["withParam"], local))
+                    results = [self._template(task["template"],
+                                              {k: self._subst(v, {**local, "item": _item(i)}) for k, v in args.items()})
+                               for i in items]
+                    phases[name] = ("Skipped" if not results else
+                                    "Failed" if any(p != "Succeeded" for p, _ in results) else "Succeeded")
+                    continue
+                phase, values = self._template(task["template"], {k: self._subst(v, local) for k, v in args.items()})
+                phases[name] = phase
+                for key, value in values.items():
+                    outputs[f"tasks.{name}.outputs.parameters.{key}"] = value
+        handled = {dep for t in tasks.values() for dep, result in _OPERAND.findall(t.get("depends") or "")
+                   if result == "Failed"}
+        failed = [n for n, p in phases.items() if p in ("Failed", "Errored") and n not in handled]
+        return "Failed" if failed else "Succeeded"
+
+
+def _item(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _evaluate(expression: str, phases: dict[str, str]) -> bool:
+    text = _OPERAND.sub(lambda m: str(phases[m.group(1)] == m.group(2)), expression)
+    text = text.replace("||", " or ").replace("&&", " and ").replace("!", " not ")
+    assert re.fullmatch(r"[\sA-Za-z()]*", text), text
+    return bool(eval(text, {"__builtins__": {}}, {}))  # noqa: S307 - only True/False/and/or/not/() remain

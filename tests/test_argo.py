@@ -1,0 +1,216 @@
+"""The argo executor: rendered Workflows validate against Argo's schema, are deterministic, run (through a
+small interpreter) and refuse what Argo cannot run at render time."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from magnus_core.errors import ConfigError
+from magnus_core.executors.argo import ArgoOptions, render_yaml
+from magnus_core.loading import load_config, load_pipeline
+from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore
+from tests.argo_interpreter import Interpreter
+from tests.conftest import ROOT
+
+SCHEMA = ROOT.parent / "shared" / "argo" / "workflow-schema.json"
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(SCHEMA.read_text())
+    # Argo's published schema types int-or-string fields as string only; Kubernetes accepts both.
+    schema["definitions"]["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {
+        "oneOf": [{"type": "string"}, {"type": "integer"}]}
+    root = {"$schema": schema["$schema"], "definitions": schema["definitions"],
+            "$ref": "#/definitions/io.argoproj.workflow.v1alpha1.Workflow"}
+    return jsonschema.Draft202012Validator(root)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def argo_config(project: Path, name: str = "argo.yaml", store: str = "chunked-fs", extra: str = "") -> Path:
+    shared = project / "shared"
+    return write(project / name, f"""
+        executor:
+          type: argo
+          config:
+            image: registry.example.com/project:1.0
+            output: {project / 'workflow.yaml'}
+            resources: {{requests: {{cpu: 500m, memory: 1Gi}}, limits: {{memory: 2Gi}}}}
+            volumes: [{{claim_name: magnus-shared, mount_path: {shared}}}]
+            {extra}
+        run_log_store: {{type: {store}, config: {{log_folder: {shared / 'runs'}}}}}
+        catalog: {{type: file-system, config: {{catalog_location: {shared / 'catalog'}}}}}
+    """)
+
+
+@pytest.fixture
+def project(git_repo: Path) -> Path:
+    shutil.copytree(ROOT / "examples", git_repo / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    return git_repo
+
+
+def render(project: Path, pipeline: str, config: Path) -> str:
+    p = load_pipeline(project / pipeline)
+    cfg = load_config(str(config), p, project)
+    options = ArgoOptions.model_validate(cfg["executor"]["config"])
+    return render_yaml(p, cfg, options, file=pipeline, config_file=str(config))
+
+
+FAILING = """
+    dag:
+      start_at: flaky
+      max_time: 600
+      steps:
+        flaky:
+          type: task
+          command_type: shell
+          command: test -f tried || { touch tried; exit 1; }
+          retry: 2
+          next: breaks
+        breaks:
+          type: task
+          command_type: shell
+          command: exit 3
+          on_failure: recover
+          next: fail
+        recover:
+          type: task
+          command_type: shell
+          command: export MAGNUS_TRACK_recovered=1
+          next: success
+        never:
+          type: stub
+          next: success
+        success: {type: success}
+        fail: {type: fail}
+"""
+
+
+def test_composite_example_validates_against_argos_schema(project: Path, validator) -> None:
+    text = render(project, "examples/composite.yaml", argo_config(project))
+    doc = yaml.safe_load(text)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message[:200]}" for e in errors[:5]]
+    # and the schema is a real check: a wrong type is caught
+    broken = copy.deepcopy(doc)
+    broken["spec"]["templates"][0]["container"]["command"] = "magnus"
+    assert list(validator.iter_errors(broken))
+
+
+def test_same_dag_renders_byte_identical_yaml(project: Path) -> None:
+    config = argo_config(project)
+    first = render(project, "examples/composite.yaml", config)
+    second = render(project, "examples/composite.yaml", config)
+    assert first == second
+    names = [t["name"] for t in yaml.safe_load(first)["spec"]["templates"]]
+    assert len(names) == len(set(names))
+    assert all(len(n) <= 63 and n == n.lower() for n in names)
+
+
+def test_workflow_shape(project: Path) -> None:
+    doc = yaml.safe_load(render(project, "examples/composite.yaml", argo_config(project)))
+    spec = doc["spec"]
+    templates = {t["name"]: t for t in spec["templates"]}
+    assert spec["arguments"]["parameters"] == [{"name": "run_id", "value": "{{workflow.name}}"}]
+    assert spec["activeDeadlineSeconds"] == 86400
+    assert spec["volumes"][0]["persistentVolumeClaim"] == {"claimName": "magnus-shared"}
+    entry = templates[spec["entrypoint"]]["dag"]
+    assert entry["failFast"] is False
+    order = {t["name"]: t.get("depends") for t in entry["tasks"]}
+    assert order["prepare"] is None
+    assert order["parallel-step"] == "prepare.Succeeded"
+    assert "(prepare.Failed || prepare.Errored)" in order["fail"]
+    # a map: fan-out writes the branches, one branch per item through withParam, then fan-in
+    map_dag = templates["map-step"]["dag"]["tasks"]
+    assert [t["name"] for t in map_dag] == ["fan-out", "branches", "fan-in"]
+    assert map_dag[1]["withParam"] == "{{tasks.fan-out.outputs.parameters.branches}}"
+    assert map_dag[1]["arguments"]["parameters"] == [{"name": "map_variable", "value": "{{item}}"}]
+    leaf = templates["map-step-map-variable-placeholder-m1"]["container"]
+    assert leaf["command"][:4] == ["magnus", "execute_single_node", "{{workflow.parameters.run_id}}",
+                                   "map%step.map_variable_placeholder.m1"]
+    assert leaf["command"][-2:] == ["--map-variable", "{{inputs.parameters.map_variable}}"]
+    assert leaf["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+    assert leaf["image"] == "registry.example.com/project:1.0"
+    assert leaf["volumeMounts"][0]["mountPath"] == str(project / "shared")
+
+
+def test_retry_timeouts_and_step_overrides(project: Path, validator) -> None:
+    write(project / "failing.yaml", FAILING.replace("retry: 2", "retry: 2\n          mode_config: {argo: "
+                                                    "{image: other:2, resources: {limits: {cpu: '2'}}}}"))
+    doc = yaml.safe_load(render(project, "failing.yaml", argo_config(project)))
+    assert not list(validator.iter_errors(doc))
+    templates = {t["name"]: t for t in doc["spec"]["templates"]}
+    flaky = templates["flaky"]
+    assert flaky["retryStrategy"]["limit"] == 1 and "exitCode" in flaky["retryStrategy"]["expression"]
+    assert flaky["container"]["image"] == "other:2"
+    assert flaky["container"]["resources"] == {"limits": {"cpu": "2"}}
+    assert "retryStrategy" not in templates["breaks"]
+    assert doc["spec"]["activeDeadlineSeconds"] == 600
+    tasks = {t["name"]: t.get("depends") for t in templates[doc["spec"]["entrypoint"]]["dag"]["tasks"]}
+    assert "never" not in tasks  # unreachable: as a task it would start at once
+    assert tasks["recover"] == "(breaks.Failed || breaks.Errored)"
+    assert tasks["success"] == "recover.Succeeded"
+
+
+def test_rendered_workflow_runs_routes_failures_and_retries(project: Path) -> None:
+    write(project / "failing.yaml", FAILING)
+    config = argo_config(project)
+    doc = yaml.safe_load(render(project, "failing.yaml", config))
+    phase = Interpreter(doc, project, workflow_name="argo-failing").run()
+    assert phase == "Succeeded"
+    run = ChunkedFileSystemRunLogStore({"log_folder": str(project / "shared/runs")}).get_run("argo-failing")
+    assert run.status == "SUCCESS"
+    steps = {s.internal_name: s for s in run.walk()}
+    assert [a.status for a in steps["flaky"].attempts] == ["FAIL", "SUCCESS"]
+    assert steps["breaks"].status == "FAIL" and "exited with code 3" in steps["breaks"].message
+    assert steps["recover"].user_defined_metrics == {"recovered": 1}
+    assert "never" not in steps and "fail" not in steps
+
+
+def test_magnus_execute_writes_the_workflow_and_no_run_log(project: Path, magnus) -> None:
+    config = argo_config(project)
+    result = magnus("execute", "--file", "examples/composite.yaml", "--config-file", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "workflow.yaml" in result.stdout
+    assert yaml.safe_load((project / "workflow.yaml").read_text())["kind"] == "Workflow"
+    assert not (project / "shared" / "runs").exists()
+
+
+@pytest.mark.parametrize("store, extra, expected", [
+    ("buffered", "", "buffered"),
+    ("file-system", "", "parallel step 'parallel step'"),
+    ("chunked-fs", "working_dir: /app", "is not on a shared volume"),
+])
+def test_what_argo_cannot_run_fails_at_render_time(project: Path, magnus, store, extra, expected) -> None:
+    config = argo_config(project, store=store, extra=extra)
+    if "working_dir" in extra:  # a relative log folder in /app is not on the shared volume
+        text = config.read_text().replace(str(project / "shared" / "runs"), "runs")
+        config.write_text(text)
+    result = magnus("execute", "--file", "examples/composite.yaml", "--config-file", str(config))
+    assert result.returncode == 2
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert not (project / "workflow.yaml").exists()
+
+
+def test_bad_argo_options_name_the_field(project: Path, magnus) -> None:
+    config = write(project / "bad.yaml", """
+        executor: {type: argo, config: {imagee: x}}
+        run_log_store: {type: chunked-fs}
+    """)
+    result = magnus("execute", "--file", "examples/composite.yaml", "--config-file", str(config))
+    assert result.returncode == 2 and "executor.config" in result.stderr and "Traceback" not in result.stderr
+    write(project / "over.yaml", FAILING.replace("retry: 2", "retry: 2\n          mode_config: {argo: {cpus: 2}}"))
+    with pytest.raises(ConfigError, match="step 'flaky': mode_config.argo"):
+        render(project, "over.yaml", argo_config(project))

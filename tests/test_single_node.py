@@ -1,0 +1,222 @@
+"""The per-step entry point: one node per call against a shared store, composites split into fan-out,
+branches and fan-in; safe to retry; bad input is a usage error naming the step."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from magnus_core.errors import UsageError
+from magnus_core.runner import RunRequest, execute, prepare
+from magnus_core.single import (PLACEHOLDER, NodeJob, execute_single_node, fan_in, fan_out, job_from_files,
+                                mark_failed)
+from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore
+from tests.conftest import ROOT
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture
+def project(git_repo: Path) -> Path:
+    shutil.copytree(ROOT / "examples", git_repo / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    write(git_repo / "shared.yaml", """
+        run_log_store: {type: chunked-fs, config: {log_folder: runs}}
+        catalog: {type: do-nothing}
+    """)
+    return git_repo
+
+
+def job(step: str, file: str = "examples/composite.yaml", run_id: str = "r1", **kw) -> NodeJob:
+    return job_from_files(run_id, step, file=file, config_file="shared.yaml", **kw)
+
+
+def read(run_id: str = "r1"):
+    return ChunkedFileSystemRunLogStore({"log_folder": "runs"}).get_run(run_id)
+
+
+def drive(run_id: str, file: str = "examples/composite.yaml", **kw) -> None:
+    """Run the composite example step by step, the way an orchestrator would (branches in any order)."""
+    assert execute_single_node(job("prepare", file, run_id, **kw)) == 0
+    assert fan_out(job("parallel%step", file, run_id)) == (0, [])
+    for branch, first in (("branch%b", "b1"), ("branch%a", "a1")):  # not in dag order on purpose
+        assert execute_single_node(job(f"parallel%step.{branch}.{first}", file, run_id)) == 0
+        assert execute_single_node(job(f"parallel%step.{branch}.success", file, run_id)) == 0
+    assert fan_in(job("parallel%step", file, run_id)) == 0
+    code, items = fan_out(job("map%step", file, run_id))
+    assert code == 0 and [json.loads(i) for i in items] == [{"chunk": "a"}, {"chunk": "b"}, {"chunk": "c"}]
+    for item in reversed(items):
+        for step in ("m1", "success"):
+            name = f"map%step.{PLACEHOLDER}.{step}"
+            assert execute_single_node(job(name, file, run_id, map_variable=item)) == 0
+    assert fan_in(job("map%step", file, run_id)) == 0
+    assert fan_out(job("nested", file, run_id))[0] == 0
+    assert execute_single_node(job("nested.dag.inner%step", file, run_id)) == 0
+    assert execute_single_node(job("nested.dag.success", file, run_id)) == 0
+    assert fan_in(job("nested", file, run_id)) == 0
+    assert execute_single_node(job("success", file, run_id)) == 0
+
+
+def test_step_by_step_equals_a_local_run(project: Path) -> None:
+    drive("r1")
+    split = read("r1")
+    prepared = prepare(RunRequest(file="examples/composite.yaml", config_file="shared.yaml", run_id="local"))
+    local = execute(prepared)
+    local = read("local")
+    assert split.status == local.status == "SUCCESS"
+    assert split.parameters == local.parameters
+    assert split.parameters["seen_c"] is True and split.parameters["result"] == 3
+
+    def shape(log):
+        return [(s.internal_name, s.status, s.step_type, len(s.attempts), s.user_defined_metrics, s.message,
+                 sorted((b, bl.status) for b, bl in s.branches.items())) for s in log.walk()]
+
+    assert sorted(shape(split)) == sorted(shape(local))
+
+
+def test_first_step_creates_the_run_with_parameters_and_tag(project: Path) -> None:
+    write(project / "params.yaml", "x: 5\n")
+    assert execute_single_node(job("prepare", parameters_file="params.yaml", tag="nightly")) == 0
+    run = read()
+    assert run.status == "PROCESSING" and run.tag == "nightly"
+    assert run.parameters == {"x": 5, "z": 10, "items": ["a", "b", "c"]}
+    assert run.run_config["dag"]["start_at"] == "prepare" and run.dag_hash
+
+
+def test_a_succeeded_step_is_not_run_twice(project: Path) -> None:
+    write(project / "count.py", "import os\ndef bump():\n    n = int(open('n').read()) if os.path.exists('n') else 0\n"
+                                "    open('n', 'w').write(str(n + 1))\n")
+    write(project / "p.yaml", """
+        dag:
+          start_at: bump
+          steps:
+            bump: {type: task, command: count.bump, next: success}
+            success: {type: success}
+            fail: {type: fail}
+    """)
+    for _ in range(2):
+        assert execute_single_node(job("bump", "p.yaml")) == 0
+    assert (project / "n").read_text() == "1"
+    assert len(read().steps["bump"].attempts) == 1
+    for _ in range(2):  # the terminal node too: the run's status is set again, nothing else
+        assert execute_single_node(job("success", "p.yaml")) == 0
+    assert read().status == "SUCCESS"
+    with pytest.raises(UsageError, match="already finished"):
+        execute_single_node(job("fail", "p.yaml"))
+
+
+def test_failed_step_exits_1_and_the_fail_node_fails_the_run(project: Path) -> None:
+    write(project / "p.yaml", """
+        dag:
+          start_at: boom
+          steps:
+            boom: {type: task, command_type: shell, command: exit 4, next: success}
+            success: {type: success}
+            fail: {type: fail}
+    """)
+    assert execute_single_node(job("boom", "p.yaml")) == 1
+    assert execute_single_node(job("fail", "p.yaml")) == 1
+    run = read()
+    assert run.status == "FAIL" and run.steps["boom"].status == "FAIL"
+    assert "code 4" in run.steps["boom"].message
+
+
+def test_a_dead_step_is_marked_failed_when_its_graph_moves_on(project: Path) -> None:
+    """A process killed mid-step leaves it PROCESSING; the next node of the same graph marks it FAIL."""
+    write(project / "p.yaml", """
+        dag:
+          start_at: slow
+          steps:
+            slow: {type: task, command_type: shell, command: "true", next: success}
+            success: {type: success}
+            fail: {type: fail}
+    """)
+    assert execute_single_node(job("slow", "p.yaml")) == 0
+    store = ChunkedFileSystemRunLogStore({"log_folder": "runs"})
+    store.attach("r1")
+    step = store.get_run("r1").steps["slow"].model_copy()
+    step.status = "PROCESSING"
+    store.put_step_log("r1", step)  # as if the pod died half way
+    assert execute_single_node(job("fail", "p.yaml")) == 1
+    run = read()
+    assert run.steps["slow"].status == "FAIL" and "did not finish" in run.steps["slow"].message
+    mark_failed(job("slow", "p.yaml", run_id="r2"), "worker died")
+    assert read("r2").steps["slow"].message == "worker died"
+
+
+def test_fan_in_fails_when_a_branch_failed_or_never_ended(project: Path) -> None:
+    assert execute_single_node(job("prepare")) == 0
+    fan_out(job("parallel%step"))
+    assert execute_single_node(job("parallel%step.branch%a.a1")) == 0
+    assert execute_single_node(job("parallel%step.branch%a.fail")) == 1
+    # branch b never ran: its pods died
+    assert fan_in(job("parallel%step")) == 1
+    step = read().steps["parallel step"]
+    assert step.status == "FAIL" and "2 of 2 branches failed" in step.message
+    assert {b: bl.status for b, bl in step.branches.items()} == {
+        "parallel step.branch a": "FAIL", "parallel step.branch b": "FAIL"}
+
+
+def test_repeated_fan_out_keeps_branch_progress(project: Path) -> None:
+    assert execute_single_node(job("prepare")) == 0
+    _, items = fan_out(job("map%step"))
+    assert execute_single_node(job(f"map%step.{PLACEHOLDER}.m1", map_variable=items[0])) == 0
+    assert execute_single_node(job(f"map%step.{PLACEHOLDER}.success", map_variable=items[0])) == 0
+    assert fan_out(job("map%step")) == (0, items)  # the engine retried the fan-out pod
+    branches = read().steps["map step"].branches
+    assert branches["map step.a"].status == "SUCCESS" and branches["map step.b"].status == "PROCESSING"
+    from magnus_core.stores.chunked import part_name
+
+    saved = json.loads((project / "runs/r1/branch-parameters" / part_name("map step.a")).read_text())
+    assert saved["seen_a"] is True
+
+
+def test_map_over_a_missing_parameter_fails_at_fan_out(project: Path) -> None:
+    code, items = fan_out(job("map%step"))
+    assert (code, items) == (1, [])
+    assert "parameter 'items' is not set" in read().steps["map step"].message
+    assert fan_in(job("map%step")) == 1
+
+
+@pytest.mark.parametrize("step, extra, message", [
+    ("nope", [], "step 'nope' is not in the dag"),
+    ("parallel%step.branch%z.a1", [], "has no branch 'branch z'"),
+    ("map%step.map_variable_placeholder.m1", [], "--map-variable must give 'chunk'"),
+    ("map%step.map_variable_placeholder.m1", ["--map-variable", "[1]"], "expected a JSON object"),
+    ("map%step.map_variable_placeholder.m1", ["--map-variable", "{bad"], "not valid JSON"),
+    ("prepare.x", [], "has no branches"),
+])
+def test_bad_step_names_exit_2_naming_them(project: Path, magnus, step, extra, message) -> None:
+    result = magnus("execute_single_node", "r1", step, "--file", "examples/composite.yaml",
+                    "--config-file", "shared.yaml", *extra)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (project / "runs").exists()  # nothing written
+
+
+def test_composite_and_leaf_entry_points_are_not_mixed_up(project: Path) -> None:
+    with pytest.raises(UsageError, match="is a parallel node: run it with `magnus fan"):
+        execute_single_node(job("parallel%step"))
+    with pytest.raises(UsageError, match="is a task node, not parallel"):
+        fan_out(job("prepare"))
+
+
+def test_command_line_round_trip(project: Path, magnus) -> None:
+    base = ["--file", "examples/composite.yaml", "--config-file", "shared.yaml"]
+    assert magnus("execute_single_node", "cli", "prepare", *base).returncode == 0
+    out = magnus("fan", "cli", "map%step", "--mode", "out", "--items-file", "items.json", *base)
+    assert out.returncode == 0, out.stderr
+    items = json.loads((project / "items.json").read_text())
+    assert json.loads(out.stdout) == items and len(items) == 3
+    bad = magnus("fan", "cli", "map%step", "--mode", "sideways", *base)
+    assert bad.returncode == 2
+    buffered = write(project / "buffered.yaml", "run_log_store: {type: buffered}\n")
+    result = magnus("execute_single_node", "cli", "prepare", "--file", "examples/composite.yaml",
+                    "--config-file", str(buffered))
+    assert result.returncode == 2 and "buffered" in result.stderr
