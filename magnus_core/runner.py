@@ -6,13 +6,14 @@ a prepared run and returns its final run log. The CLI and the workbench both cal
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets as _secrets
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Iterator
 
 from magnus_core import __version__
 from magnus_core.context import RunContext
@@ -76,6 +77,8 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     catalog = make_catalog(config["catalog"])
     parameters = initial_parameters(request.parameters_file, request.parameters)
     check_commands(pipeline)
+    if hasattr(executor, "validate"):  # what an executor cannot run is refused before anything is written
+        executor.validate(pipeline, config)
     if request.run_id:
         run_id = check_run_id(request.run_id)
         if store.exists(run_id):
@@ -85,8 +88,13 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
         run_id = new_run_id()
         while store.exists(run_id):
             run_id = new_run_id()
-    return PreparedRun(request=request, pipeline=pipeline, config=config, store=store, executor=executor,
-                       secrets=secrets, catalog=catalog, parameters=parameters, run_id=run_id)
+    prepared = PreparedRun(request=request, pipeline=pipeline, config=config, store=store, executor=executor,
+                           secrets=secrets, catalog=catalog, parameters=parameters, run_id=run_id)
+    if request.use_cached is not None:
+        from magnus_core.rerun import prepare_rerun
+
+        prepare_rerun(prepared, cwd or Path.cwd())
+    return prepared
 
 
 def check_commands(pipeline: Pipeline) -> None:
@@ -145,10 +153,18 @@ def execute(prepared: PreparedRun, *, output: IO[str] | None = None,
 
     request = prepared.request
     store = prepared.store
+    from magnus_core.secrets import missing_secrets
+
+    missing = [n for n in missing_secrets(prepared.pipeline.dag, prepared.secrets) if not prepared.secrets.ask(n)]
+    if missing:  # all of them at once, before anything is written
+        raise UsageError(f"secrets declared by the pipeline are missing: {', '.join(missing)} (the "
+                         f"{prepared.secrets.service_name} secrets provider has none of them; run on a terminal "
+                         "to be asked for them)", field="dag.secrets")
     unsubscribe = store.events.subscribe(on_event) if on_event else None
     ctx = RunContext(run_id=prepared.run_id, tag=request.tag or "", pipeline=prepared.pipeline, store=store,
                      secrets=prepared.secrets, executor=prepared.executor, catalog=prepared.catalog,
-                     code_identity=git_identity(Path.cwd()), original=prepared.original, output=output)
+                     code_identity=git_identity(Path.cwd()), original=prepared.original, output=output,
+                     cache_valid=prepared.original is not None)
     if prepared.catalog is not None:
         prepared.catalog.bind(ctx)
     params = dict(prepared.parameters)
@@ -159,13 +175,14 @@ def execute(prepared: PreparedRun, *, output: IO[str] | None = None,
                      status=PROCESSING, parameters=dict(params), run_config=run_config(prepared))
     store.create_run(run_log)
     status = FAIL
-    import contextlib
     import sys
 
     redirect = (contextlib.redirect_stdout(output) if output is not None and output is not sys.stdout
                 else contextlib.nullcontext())
     try:
-        with redirect:
+        if prepared.original is not None and prepared.catalog is not None:
+            prepared.catalog.sync_from(prepared.original, prepared.run_id)
+        with redirect, _masked_output(prepared.secrets):
             status = prepared.executor.execute_graph(prepared.pipeline.dag, ctx, params)
     except KeyboardInterrupt:
         status = INTERRUPTED
@@ -178,3 +195,51 @@ def execute(prepared: PreparedRun, *, output: IO[str] | None = None,
         if unsubscribe:
             unsubscribe()
     return final
+
+
+@contextlib.contextmanager
+def _masked_output(secrets: Any) -> Iterator[None]:
+    """For the whole run: what steps print (stdout, stderr) and magnus logs have secret values masked."""
+    import json
+    import logging
+    import sys
+
+    from magnus_core.secrets import MaskingStream, mask_text
+
+    class _MaskFilter(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            values = secrets.values()
+            if values:
+                record.msg = mask_text(record.getMessage(), values)
+                record.args = None
+                if record.exc_info and not record.exc_text:
+                    record.exc_text = logging.Formatter().formatException(record.exc_info)
+                if record.exc_text:
+                    record.exc_text = mask_text(record.exc_text, values)
+            return True
+
+    out, err = sys.stdout, sys.stderr
+    before = os.environ.get("MAGNUS_SECRETS_CONFIG")
+    # get_secret in a shell step's or a notebook's own process: the provider's type and options, never values
+    os.environ["MAGNUS_SECRETS_CONFIG"] = json.dumps(secrets.describe())
+    sys.stdout = MaskingStream(out, secrets.values)  # type: ignore[assignment]
+    sys.stderr = MaskingStream(err, secrets.values)  # type: ignore[assignment]
+    handlers = list(logging.getLogger("magnus").handlers)
+    mask_filter = _MaskFilter()
+    for handler in handlers:
+        handler.addFilter(mask_filter)
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        sys.stdout, sys.stderr = out, err
+        if before is None:
+            os.environ.pop("MAGNUS_SECRETS_CONFIG", None)
+        else:
+            os.environ["MAGNUS_SECRETS_CONFIG"] = before
+        for handler in handlers:
+            handler.removeFilter(mask_filter)

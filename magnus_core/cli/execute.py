@@ -19,10 +19,15 @@ from magnus_core.cli import LOG_LEVELS, cli, setup_logging
               help="Level of magnus's own logs (DEBUG also shows tracebacks).")
 @click.option("--tag", default="", help="A tag stored in the run log.")
 @click.option("--run-id", default=None, help="Id of the new run (default: timestamp_xxxxxx).")
+@click.option("--use-cached", "use_cached", is_flag=False, flag_value="", default=None, metavar="[OLD]",
+              help="Re-run OLD (alone: the run named by --run-id, else the latest failed run), reusing the "
+                   "steps that succeeded.")
+@click.option("--strict", is_flag=True, help="With --use-cached: refuse if the dag, code or data changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run log as JSON instead of a summary.")
 @click.pass_context
 def execute(ctx: click.Context, file: str, config_file: str | None, parameters_file: str | None,
-            var_file: str | None, log_level: str, tag: str, run_id: str | None, as_json: bool) -> None:
+            var_file: str | None, log_level: str, tag: str, run_id: str | None, use_cached: str | None,
+            strict: bool, as_json: bool) -> None:
     """Run a pipeline and write its run log.
 
     Every other `--name value` becomes parameter `name` (values read as YAML: `--x 3` is a number).
@@ -31,21 +36,47 @@ def execute(ctx: click.Context, file: str, config_file: str | None, parameters_f
     Examples:
       magnus execute --file getting-started.yaml --tag example
       magnus execute --file getting-started.yaml --arg1 hello --arg2 world
+      magnus execute --file getting-started.yaml --use-cached OLD_RUN_ID
     """
     from magnus_core.parameters import parse_cli_args
     from magnus_core.runner import RunRequest, execute as run, prepare
 
     setup_logging(log_level.upper())
+    if use_cached == "" and run_id:  # the seed's form: --run-id OLD --use-cached (the new run gets a new id)
+        use_cached, run_id = run_id, None
     request = RunRequest(file=file, config_file=config_file, parameters_file=parameters_file, var_file=var_file,
-                         run_id=run_id, tag=tag, parameters=parse_cli_args(list(ctx.args)))
+                         run_id=run_id, tag=tag, parameters=parse_cli_args(list(ctx.args)),
+                         use_cached=use_cached, strict=strict)
     prepared = prepare(request)
+    for warning in prepared.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if sys.stdin.isatty():
+        prepared.secrets.prompt = _ask_secret
+    if hasattr(prepared.executor, "render"):  # argo: write the workflow file instead of running
+        click.echo(f"Wrote {prepared.executor.render(prepared)}")
+        ctx.exit(0)
     progress = _progress_printer() if sys.stderr.isatty() and not as_json else None
     run_log = run(prepared, output=sys.stderr if as_json else None, on_event=progress)
     if as_json:
         click.echo(run_log.model_dump_json(indent=4))
     else:
         print_summary(run_log, prepared.store.location(run_log.run_id))
+    if run_log.status != "SUCCESS":
+        from magnus_core.rerun import resume_command
+
+        click.echo(f"Resume with: {resume_command(request, run_log.run_id)}", err=True)
     ctx.exit(0 if run_log.status == "SUCCESS" else 1)
+
+
+def _ask_secret(name: str) -> str | None:
+    """Hidden input on the terminal for a secret the provider lacks; empty input gives up."""
+    import getpass
+
+    try:
+        value = getpass.getpass(f"Secret '{name}' (input hidden): ")
+    except (EOFError, KeyboardInterrupt):
+        return None
+    return value or None
 
 
 def _progress_printer() -> Any:
