@@ -127,6 +127,6 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
         call_bound(func, command, scope)
     finally:
         env_params, env_metrics = bridge.collect()
-    # Explicit calls and return values win over raw environment writes.
-    scope.metrics = {**env_metrics, **scope.metrics}
-    scope.params_out = {**env_params, **scope.params_out}
+    # Explicit calls and return values win over raw environment writes, and come first (the original's order).
+    scope.metrics.update({k: v for k, v in env_metrics.items() if k not in scope.metrics})
+    scope.params_out.update({k: v for k, v in env_params.items() if k not in scope.params_out})
