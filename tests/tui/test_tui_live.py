@@ -112,7 +112,6 @@ async def test_follows_magnus_execute_in_another_process(git_repo: Path) -> None
             assert "✓" in str(tree.nodes_by_key["one"].label)
             assert "FAIL" in plain(screen.query_one("#run-header", Static))
             screen.query_one("#dag").select_key("three")
-            await pilot.pause()
-            assert "exit" in plain(screen.query_one("#step-message", Static)).lower()
+            await wait_for(pilot, lambda: "exit" in plain(screen.query_one("#step-message", Static)).lower())
     finally:
         proc.wait(timeout=30)
