@@ -95,7 +95,11 @@ class RunLogStore(ABC):
                 live.steps[step.internal_name] = step
                 live.branches.update(step.branches)
             self._live[run_log.run_id] = live
-            self._persist(run_log.run_id)
+            try:
+                self._create(run_log.run_id)
+            except BaseException:
+                self._live.pop(run_log.run_id, None)
+                raise
         self.events.emit(RunEvent(kind=RUN_CREATED, run_id=run_log.run_id, status=run_log.status))
 
     def get_run(self, run_id: str) -> RunLog:
@@ -181,6 +185,14 @@ class RunLogStore(ABC):
         self._live.pop(run_id, None)
 
     # -- hooks for stores that write parts separately ---------------------------------------------
+    def _create(self, run_id: str) -> None:
+        """First write of a new run; stores shared between processes make it atomic (one creator wins)."""
+        self._persist(run_id)
+
+    @staticmethod
+    def _taken(run_id: str) -> UsageError:
+        return UsageError(f"a run '{run_id}' already exists in the store; choose another --run-id", field="run_id")
+
     def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
         self._persist(run_id)
 

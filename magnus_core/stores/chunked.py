@@ -73,6 +73,15 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         return run_id in self._live or (self.run_folder(run_id) / META).exists()
 
     # -- writing -----------------------------------------------------------------------------------
+    def _create(self, run_id: str) -> None:
+        """mkdir is atomic: of two processes creating one run id, exactly one succeeds."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_folder(run_id).mkdir()
+        except FileExistsError:
+            raise self._taken(run_id) from None
+        self._persist(run_id)
+
     def _persist(self, run_id: str, *, final: bool = False) -> None:
         log = self._live[run_id].log
         folder = self.run_folder(run_id)

@@ -143,6 +143,25 @@ class FileSystemRunLogStore(RunLogStore):
             if run_id in self._live and run_id in self._dirty:
                 self._persist(run_id)
 
+    def _create(self, run_id: str) -> None:
+        """Write the first version under a temporary name and hard-link it into place: if two processes
+        create the same run id at once, exactly one succeeds and the other's file is never written."""
+        path = self.path(run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = self._live[run_id].log.model_dump_json(indent=4)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:40]}.", suffix=".new")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise self._taken(run_id) from None
+        finally:
+            os.unlink(tmp)
+        self._last_write[run_id] = time.perf_counter()
+        self._last_cost[run_id] = 0.0
+
     def flush(self, run_id: str) -> None:
         """Write the live run now (watchers in other processes see every change up to here)."""
         with self._lock:
