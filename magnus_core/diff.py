@@ -234,6 +234,8 @@ def _value_changes(before: dict[str, Any], after: dict[str, Any], *, prefix: str
 
 def _keys(a: Iterable[Any], b: Iterable[Any]) -> list[Any]:
     """The keys of both, in A's order with B's new keys after."""
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+        return list(a)
     seen = dict.fromkeys(a)
     for k in b:
         seen.setdefault(k, None)
@@ -260,7 +262,7 @@ def _merged_order(a: list[str], b: list[str]) -> list[str]:
 
 
 # -- the groups -------------------------------------------------------------------------------------------
-def _run_group(a: RunLog, b: RunLog) -> GroupDiff:
+def _run_group(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
     fields = {k: getattr(a, k) for k in ("status", "tag", "use_cached", "original_run_id")}
     after = {k: getattr(b, k) for k in fields}
     changes = _value_changes(fields, after)
@@ -271,7 +273,7 @@ def _run_group(a: RunLog, b: RunLog) -> GroupDiff:
     va, vb = a.run_config.get("magnus_version"), b.run_config.get("magnus_version")
     changes.append(Change(kind=EQUAL if va == vb else CHANGED, key="magnus version", field="magnus_version",
                           before=va, after=vb, informational=True))
-    da, db = _run_seconds(a), _run_seconds(b)
+    da, db = _run_seconds(sa.values()), _run_seconds(sb.values())
     changes.append(_duration_change("duration", "", da, db))
     return GroupDiff(name="run", changes=changes)
 
@@ -343,12 +345,12 @@ def _original(log: RunLog) -> bool:
     return "schema_version" not in log.run_config
 
 
-def _code_of(log: RunLog) -> tuple[list[str], bool, list[str]]:
+def _code_of(steps: Iterable[StepLog]) -> tuple[list[str], bool, list[str]]:
     """The commits (in first-seen order), whether any tree was dirty, and the modified files named."""
     commits: dict[str, None] = {}
     dirty = False
     files: set[str] = set()
-    for step in log.walk():
+    for step in steps:
         for ident in step.code_identities:
             if ident.code_identifier:
                 commits.setdefault(ident.code_identifier, None)
@@ -375,9 +377,9 @@ def _files_between(before: str, after: str, repo: str | Path) -> list[str] | Non
         return None
 
 
-def _code_group(a: RunLog, b: RunLog, repo: str | Path | None) -> GroupDiff:
-    ca, dirty_a, files_a = _code_of(a)
-    cb, dirty_b, files_b = _code_of(b)
+def _code_group(sa: dict[str, StepLog], sb: dict[str, StepLog], repo: str | Path | None) -> GroupDiff:
+    ca, dirty_a, files_a = _code_of(sa.values())
+    cb, dirty_b, files_b = _code_of(sb.values())
     changes = [Change(kind=EQUAL if ca == cb else CHANGED, key="commit", field="commit",
                       before=_one(ca), after=_one(cb))]
     if ca != cb and len(ca) == 1 and len(cb) == 1 and repo is not None:
@@ -400,9 +402,9 @@ def _code_group(a: RunLog, b: RunLog, repo: str | Path | None) -> GroupDiff:
     return GroupDiff(name="code", changes=changes)
 
 
-def _data_of(log: RunLog) -> dict[tuple[str, str], Any]:
+def _data_of(steps: Iterable[StepLog]) -> dict[tuple[str, str], Any]:
     out: dict[tuple[str, str], Any] = {}
-    for step in log.walk():
+    for step in steps:
         for entry in step.data_catalog:
             key = (step.internal_name, entry.name)
             if key in out:  # the same file got and put by one step: tell them apart by stage
@@ -411,8 +413,8 @@ def _data_of(log: RunLog) -> dict[tuple[str, str], Any]:
     return out
 
 
-def _data_group(a: RunLog, b: RunLog) -> GroupDiff:
-    da, db = _data_of(a), _data_of(b)
+def _data_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
+    da, db = _data_of(sa.values()), _data_of(sb.values())
     changes: list[Change] = []
     for step, name in _keys(da, db):
         ea, eb = da.get((step, name)), db.get((step, name))
@@ -430,7 +432,7 @@ def _data_group(a: RunLog, b: RunLog) -> GroupDiff:
     return GroupDiff(name="data", changes=changes)
 
 
-def _metrics_group(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
+def _metrics_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
     changes: list[Change] = []
     for name in _merged_order(list(sa), list(sb)):
         ma = sa[name].user_defined_metrics if name in sa else {}
@@ -460,9 +462,9 @@ def _step_seconds(step: StepLog) -> float | None:
     return (max(ends) - min(starts)).total_seconds() if starts else None
 
 
-def _run_seconds(log: RunLog) -> float | None:
+def _run_seconds(steps: Iterable[StepLog]) -> float | None:
     first = last = ""
-    for step in log.walk():
+    for step in steps:
         for attempt in step.attempts:
             if attempt.start_time and (not first or attempt.start_time < first):
                 first = attempt.start_time
@@ -521,7 +523,7 @@ def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
     return GroupDiff(name="steps", changes=changes)
 
 
-def _schema_skips(a: RunLog, b: RunLog) -> list[Skipped]:
+def _schema_skips(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, StepLog]) -> list[Skipped]:
     out: list[Skipped] = []
     va, vb = a.run_config.get("schema_version"), b.run_config.get("schema_version")
     if va != vb:
@@ -531,8 +533,8 @@ def _schema_skips(a: RunLog, b: RunLog) -> list[Skipped]:
         out.append(Skipped(group="run", reason=f"schema versions differ (A: {show(va)}, B: {show(vb)}): "
                                                "only the fields both runs have are compared"))
     ea, eb = set(a.model_extra or {}), set(b.model_extra or {})
-    step_a = {k for s in a.walk() if s.model_extra for k in s.model_extra}
-    step_b = {k for s in b.walk() if s.model_extra for k in s.model_extra}
+    step_a = {k for s in sa.values() if s.model_extra for k in s.model_extra}
+    step_b = {k for s in sb.values() if s.model_extra for k in s.model_extra}
     for what, xa, xb in (("run", ea, eb), ("steps", step_a, step_b)):
         for side, only in (("A", xa - xb), ("B", xb - xa)):
             if only:
@@ -551,15 +553,15 @@ def _index(log: RunLog) -> dict[str, StepLog]:
 def compare(a: RunLog, b: RunLog, *, repo: str | Path | None = ".", a_source: str = "",
             b_source: str = "") -> RunDiff:
     """Compare run A (before) with run B (after), group by group; `repo` is where to look for both commits."""
-    skipped = _schema_skips(a, b)
     sa, sb = _index(a), _index(b)
+    skipped = _schema_skips(a, b, sa, sb)
     groups = {
-        "run": _run_group(a, b),
+        "run": _run_group(a, b, sa, sb),
         "dag": _dag_group(a, b, skipped),
-        "code": _code_group(a, b, repo),
-        "data": _data_group(a, b),
+        "code": _code_group(sa, sb, repo),
+        "data": _data_group(sa, sb),
         "parameters": GroupDiff(name="parameters", changes=_value_changes(a.parameters, b.parameters)),
-        "metrics": _metrics_group(a, b, sa, sb),
+        "metrics": _metrics_group(sa, sb),
         "steps": _steps_group(sa, sb),
     }
     return RunDiff(a=RunRef(run_id=a.run_id, source=a_source, status=a.status),

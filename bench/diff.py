@@ -1,0 +1,137 @@
+"""Benchmark: compare two run logs of 10,000 steps (nested map branches) that differ in 1% of the steps.
+
+    python bench/diff.py [--steps 10000] [--skip-deepdiff]
+
+Prints the time and peak memory (tracemalloc) of magnus_core.diff.compare and of plain DeepDiff(a, b) on
+the same two dicts, measured in the same run, and the ratio. Targets for compare: < 1 s and < 500 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from magnus_core.diff import compare  # noqa: E402
+from magnus_core.models.run_log import (BranchLog, CodeIdentity, DataCatalog, RunLog, StepAttempt,  # noqa: E402
+                                        StepLog)
+
+MAPS, ITEMS = 20, 10  # 20 map steps of 10 branches each
+
+
+def _step(name: str, internal: str, i: int, rng: random.Random) -> StepLog:
+    start = f"2026-01-01 10:{(i // 60) % 60:02d}:{i % 60:02d}.000000"
+    end = f"2026-01-01 10:{(i // 60) % 60:02d}:{i % 60:02d}.{rng.randint(1000, 999999):06d}"
+    catalog = [DataCatalog(name=f"data/{name}.csv", data_hash=f"{i:064x}", catalog_relative_path=f"r/{name}.csv",
+                           catalog_handler_location=".catalog", stage="put")] if i % 10 == 0 else []
+    return StepLog(name=name, internal_name=internal, status="SUCCESS", step_type="task",
+                   code_identities=[CodeIdentity(code_identifier="a" * 40, code_identifier_dependable=True)],
+                   attempts=[StepAttempt(attempt_number=0, start_time=start, end_time=end, status="SUCCESS")],
+                   user_defined_metrics={"loss": round(rng.random(), 6), "epoch": i % 7},
+                   data_catalog=catalog)
+
+
+def build(total: int, seed: int) -> RunLog:
+    """A run of `total` step logs: MAPS map steps with ITEMS branches each, the rest top-level tasks."""
+    rng = random.Random(seed)
+    per_branch = max(1, (total - MAPS) // (MAPS * ITEMS) - 1)
+    top = total - MAPS - MAPS * ITEMS * per_branch
+    steps: dict[str, StepLog] = {}
+    dag_steps: dict[str, Any] = {}
+    i = 0
+    for t in range(top):
+        name = f"task_{t}"
+        steps[name] = _step(name, name, i, rng)
+        dag_steps[name] = {"type": "task", "command": f"pkg.f{t}", "next": "x"}
+        i += 1
+    for m in range(MAPS):
+        name = f"map_{m}"
+        branches = {}
+        for item in range(ITEMS):
+            bname = f"{name}.{item}"
+            branches[bname] = BranchLog(internal_name=bname, status="SUCCESS", steps={
+                f"{bname}.s{k}": _step(f"s{k}", f"{bname}.s{k}", (i := i + 1), rng) for k in range(per_branch)})
+        map_step = _step(name, name, (i := i + 1), rng)
+        map_step.step_type, map_step.branches = "map", branches
+        steps[name] = map_step
+        dag_steps[name] = {"type": "map", "iterate_on": "items", "iterate_as": "item", "next": "x",
+                           "branch": {"start_at": "s0", "steps": {f"s{k}": {"type": "task", "command": f"pkg.g{k}",
+                                                                           "next": "x"} for k in range(per_branch)}}}
+    return RunLog(run_id=f"run_{seed}", dag_hash="d" * 40, status="SUCCESS", steps=steps,
+                  parameters={f"p{k}": k * 0.5 for k in range(20)},
+                  run_config={"dag": {"start_at": "task_0", "steps": dag_steps}, "schema_version": 1})
+
+
+def mutate(log: RunLog, fraction: float, seed: int) -> int:
+    """Change `fraction` of the steps (metric, status, attempts or data hash, in turn); returns how many."""
+    rng = random.Random(seed)
+    all_steps = [s for s in log.walk() if not s.branches]
+    chosen = rng.sample(all_steps, int(len(all_steps) * fraction))
+    for n, step in enumerate(chosen):
+        kind = n % 4
+        if kind == 0:
+            step.user_defined_metrics = {**step.user_defined_metrics, "loss": step.user_defined_metrics["loss"] + 0.1}
+        elif kind == 1:
+            step.status = "FAIL"
+        elif kind == 2:
+            step.attempts = [*step.attempts, step.attempts[0].model_copy(update={"attempt_number": 1})]
+        else:
+            step.data_catalog = [DataCatalog(name=f"data/{step.name}.csv", data_hash="f" * 64, stage="put")]
+    return len(chosen)
+
+
+def measure(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, float, Any]:
+    """Median seconds of `repeat` calls (without tracing) and peak MB (one more call, traced)."""
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+        del result
+    seconds = statistics.median(times)
+    gc.collect()
+    tracemalloc.start()
+    result = fn()
+    peak = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+    return seconds, peak, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--skip-deepdiff", action="store_true", help="Only time magnus's comparison.")
+    args = parser.parse_args()
+
+    a = build(args.steps, seed=1)
+    b = a.model_copy(deep=True)
+    b.run_id = "run_2"
+    changed = mutate(b, 0.01, seed=2)
+    count = sum(1 for _ in a.walk())
+    print(f"two run logs of {count} steps ({MAPS} map steps x {ITEMS} branches), {changed} steps changed")
+
+    ours_s, ours_mb, diff = measure(lambda: compare(a, b, repo=None), repeat=5)
+    print(f"magnus compare : {ours_s:8.3f} s (median of 5)  peak {ours_mb:7.1f} MB  -> {diff.count} differences "
+          f"({', '.join(f'{g.name} {g.count}' for g in diff.groups.values() if g.count)})")
+    print(f"  targets      : < 1 s: {'ok' if ours_s < 1 else 'MISSED'};  < 500 MB: {'ok' if ours_mb < 500 else 'MISSED'}")
+    if args.skip_deepdiff:
+        return
+    from deepdiff import DeepDiff
+
+    da, db = a.model_dump(), b.model_dump()
+    dd_s, dd_mb, raw = measure(lambda: DeepDiff(da, db))
+    print(f"DeepDiff(a, b) : {dd_s:8.3f} s (one call)     peak {dd_mb:7.1f} MB  -> {sum(len(v) for v in raw.values())} raw items")
+    print(f"ratio DeepDiff/magnus: time {dd_s / ours_s:.1f}x, peak memory {dd_mb / max(ours_mb, 0.1):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
