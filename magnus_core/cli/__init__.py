@@ -39,6 +39,16 @@ class MagnusGroup(click.Group):
                 traceback.print_exc()
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, the traceback only on request
+            if logging.getLogger("magnus").isEnabledFor(logging.DEBUG):
+                import traceback
+
+                traceback.print_exc()
+            click.echo(f"Error: internal error ({exc.__class__.__name__}: {exc}); "
+                       "run with --log-level DEBUG to see the traceback", err=True)
+            ctx.exit(1)
         except KeyboardInterrupt as exc:
             click.echo("Interrupted: the run is marked INTERRUPTED.", err=True)
             ctx.exit(143 if isinstance(exc, Terminated) else 130)
