@@ -288,3 +288,11 @@ def test_help_and_version(magnus, tmp_path: Path) -> None:
 def test_unknown_command_is_a_usage_error(magnus, tmp_path: Path) -> None:
     result = magnus("exectue", cwd=tmp_path)
     assert result.returncode == 2 and "exectue" in result.stderr
+
+
+def test_summary_lines_are_not_wrapped_on_a_narrow_terminal(original_project: Path, magnus) -> None:
+    result = magnus("execute", "--file", "getting-started.yaml", "--run-id", "narrow", env={"COLUMNS": "40"})
+    assert result.returncode == 1  # consume(z, x) needs x, which only params.yaml gives
+    assert ("consume: function 'functions.consume' needs argument(s) 'x', which no parameter provides "
+            "(known: items, z)") in result.stdout.splitlines()
+    assert result.stdout.splitlines()[-1] == "Run log: .run_log_store/narrow.json"

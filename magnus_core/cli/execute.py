@@ -129,7 +129,7 @@ def print_summary(run_log: Any, where: str) -> None:
                       f"{seconds:.3f}s" if seconds is not None else "-")
     console.print(table)
     failed = [s for s in run_log.walk() if s.status == "FAIL" and s.message]
+    # soft_wrap: a message or a path is one line however narrow the terminal, so it can be searched and copied.
     for step in failed[:5]:
-        console.print(f"[red]{step.internal_name}[/red]: {step.message}", markup=False, highlight=False) \
-            if False else console.print(f"{step.internal_name}: {step.message}", markup=False, highlight=False)
-    console.print(f"Run log: {where}", markup=False, highlight=False)
+        console.print(f"{step.internal_name}: {step.message}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"Run log: {where}", markup=False, highlight=False, soft_wrap=True)
