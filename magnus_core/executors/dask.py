@@ -1,0 +1,214 @@
+"""The dask executor: traverses the dag here and runs every step in a Dask worker process.
+
+Each leaf step is submitted as the per-step entry point (`magnus_core.single.execute_single_node`), each
+composite as its fan-out and fan-in; the branches of parallel and map steps are traversed at the same time,
+so their steps run at the same time across workers. The run log is the shared (chunked-fs) store: workers
+write it, this process reads it back at the end. With no `scheduler_address` a LocalCluster on 127.0.0.1
+is started for the run (the `magnus[dask]` extra).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import socket
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Iterator
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from magnus_core.errors import ConfigError, UsageError
+from magnus_core.models.pipeline import Dag, MapNode, ParallelNode
+from magnus_core.models.run_log import FAIL, SUCCESS
+from magnus_core.registry import parse_options
+from magnus_core.single import PLACEHOLDER, NodeJob, encode_name
+
+log = logging.getLogger("magnus")
+MAX_BRANCH_THREADS = 256  # threads here only wait on futures; the cluster decides what runs at once
+
+
+class DaskOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scheduler_address: str | None = None
+    n_workers: int = Field(default=2, ge=1, le=256)
+    threads_per_worker: int = Field(default=2, ge=1, le=256)
+    memory_limit: str | None = None  # per worker, e.g. "2GiB"; default: no limit
+    connect_timeout: float = Field(default=5.0, gt=0, le=10)
+
+
+class DaskExecutor:
+    service_name = "dask"
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = config or {}
+        self.options = parse_options(DaskOptions, self.config, "executor")
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": self.service_name, "config": dict(self.config)}
+
+    def validate(self, pipeline: Any, config: dict[str, dict[str, Any]]) -> None:
+        """Refuse a store workers cannot share and a scheduler that does not answer, before any write."""
+        kind = config["run_log_store"].get("type")
+        if kind in ("buffered", "file-system"):
+            raise ConfigError(f"Dask workers write one run from many processes at once, which the {kind} store "
+                              "cannot take: use the chunked-fs store", field="run_log_store.type")
+        if self.options.scheduler_address:
+            check_reachable(self.options.scheduler_address, self.options.connect_timeout)
+
+    def execute_graph(self, dag: Dag, ctx: Any, params: dict[str, Any], branch: str | None = None,
+                      map_variable: dict[str, Any] | None = None) -> str:
+        """Run the whole dag on the cluster; `params` ends as the run's final parameters."""
+        if branch is not None:
+            raise UsageError("the dask executor runs whole dags; branches are traversed by its driver")
+        with self._client() as client:
+            status = _Driver(client, ctx, self.describe()).graph(dag, "", {})
+        # The workers wrote the run: read it back, so the runner finishes what is on disk.
+        ctx.store.close(ctx.run_id)
+        final = ctx.store.attach(ctx.run_id)
+        params.clear()
+        params.update(final.parameters)
+        return status
+
+    @contextmanager
+    def _client(self) -> Iterator[Any]:
+        try:
+            import dask
+            from distributed import Client, LocalCluster
+        except ImportError:  # pragma: no cover - the extra is not installed
+            raise ConfigError("the dask executor needs dask.distributed: pip install 'magnus[dask]'",
+                              field="executor.type") from None
+        o = self.options
+        if o.scheduler_address:
+            try:
+                client = Client(o.scheduler_address, timeout=f"{o.connect_timeout}s", set_as_default=False)
+            except (OSError, TimeoutError) as exc:
+                raise ConfigError(f"the Dask scheduler at {o.scheduler_address} does not answer "
+                                  f"({exc.__class__.__name__})", field="executor.config.scheduler_address") from None
+            try:
+                yield client
+            finally:
+                client.close()
+            return
+        # A worker that dies is not rescheduled by the scheduler: the driver retries per the step's `retry`.
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            cluster = LocalCluster(n_workers=o.n_workers, threads_per_worker=o.threads_per_worker, processes=True,
+                                   host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                                   memory_limit=o.memory_limit or 0)
+        client = Client(cluster, set_as_default=False)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+
+
+def check_reachable(address: str, timeout: float) -> None:
+    """A TCP connection to the scheduler, or a ConfigError within `timeout` seconds."""
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parsed.hostname, parsed.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise ConfigError(f"'{address}' is not a scheduler address (expected tcp://HOST:PORT)",
+                          field="executor.config.scheduler_address")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = (f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError)
+                  else exc.strerror or exc.__class__.__name__)
+        raise ConfigError(f"the Dask scheduler at {address} does not answer ({reason})",
+                          field="executor.config.scheduler_address") from None
+
+
+def run_in_worker(kind: str, job: NodeJob) -> tuple[int, list[str]]:
+    """What a worker runs: the per-step entry point for one node (or one half of a composite)."""
+    from magnus_core.executors.local import in_concurrent_branch
+    from magnus_core.single import execute_single_node, fan_in, fan_out
+
+    try:
+        from distributed import get_worker
+
+        threads = get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):
+        threads = 1
+    # Steps beside each other in one worker process must not pass values through os.environ.
+    token = in_concurrent_branch.set(threads > 1)
+    try:
+        if kind == "node":
+            return execute_single_node(job), []
+        if kind == "out":
+            return fan_out(job)
+        return fan_in(job), []
+    finally:
+        in_concurrent_branch.reset(token)
+
+
+class _Driver:
+    """Traverses the dag in this process; every node runs on the cluster."""
+
+    def __init__(self, client: Any, ctx: Any, executor_block: dict[str, Any]) -> None:
+        self.client = client
+        config = {"executor": executor_block, "run_log_store": ctx.store.describe(),
+                  "catalog": ctx.catalog.describe() if ctx.catalog is not None else {"type": "do-nothing"},
+                  "secrets": ctx.secrets.describe()}
+        self.base = NodeJob(run_id=ctx.run_id, step="", pipeline=ctx.pipeline, config=config, tag=ctx.tag,
+                            code_identity=ctx.code_identity)
+
+    def call(self, kind: str, internal: str, map_variable: dict[str, Any], attempts: int = 1
+             ) -> tuple[int, list[str]]:
+        from distributed import KilledWorker
+
+        job = dataclasses.replace(self.base, step=encode_name(internal), map_variable=dict(map_variable))
+        for number in range(attempts):
+            future = self.client.submit(run_in_worker, kind, job, pure=False,
+                                        key=f"magnus-{kind}-{_slug(internal)}-{uuid.uuid4().hex[:8]}")
+            try:
+                return future.result()
+            except KilledWorker:
+                log.warning("the worker running %s died (attempt %d of %d)", internal, number + 1, attempts)
+        from magnus_core.single import mark_failed
+
+        mark_failed(job, f"the Dask worker running it died ({attempts} attempt(s))")
+        return 1, []
+
+    def graph(self, dag: Dag, prefix: str, map_variable: dict[str, Any]) -> str:
+        current = dag.start_at
+        while True:
+            node = dag.steps[current]
+            internal = f"{prefix}{current}"
+            if node.is_composite:
+                ok = self.composite(node, internal, map_variable)
+            else:
+                attempts = node.attempts if node.type == "task" else 1
+                ok = self.call("node", internal, map_variable, attempts)[0] == 0
+            if node.is_terminal:
+                return SUCCESS if node.type == "success" else FAIL
+            current = node.next if ok else (node.on_failure or dag.fail_node)
+
+    def composite(self, node: Any, internal: str, map_variable: dict[str, Any]) -> bool:
+        code, items = self.call("out", internal, map_variable)
+        if code != 0:
+            return False
+        if isinstance(node, ParallelNode):
+            subs = [(b, f"{internal}.{name}.", map_variable) for name, b in node.branches.items()]
+        elif isinstance(node, MapNode):
+            subs = [(node.branch, f"{internal}.{PLACEHOLDER}.", json.loads(item)) for item in items]
+        else:
+            subs = [(node.sub_dag, f"{internal}.dag.", map_variable)]
+        if len(subs) > 1:
+            with ThreadPoolExecutor(max_workers=min(len(subs), MAX_BRANCH_THREADS),
+                                    thread_name_prefix="magnus-dask-branch") as pool:
+                list(pool.map(lambda s: self.graph(*s), subs))
+        else:
+            for sub in subs:
+                self.graph(*sub)
+        return self.call("in", internal, map_variable)[0] == 0
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text)[:60]

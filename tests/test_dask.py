@@ -1,0 +1,156 @@
+"""The dask executor on a real LocalCluster (worker processes): composites, failures, dead workers and an
+unreachable scheduler. One cluster for the module, started in the module's project folder (the workers'
+working directory is where they import step functions from)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from magnus_core.errors import ConfigError
+from magnus_core.runner import RunRequest, execute, prepare
+from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore
+from tests.conftest import ROOT, git
+
+distributed = pytest.importorskip("distributed")
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    project = tmp_path_factory.mktemp("dask") / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    shutil.copytree(ROOT / "examples", project / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    write(project / "killer.py", """
+        import os, signal
+        from pathlib import Path
+
+        def die_once(marker: str = "died"):
+            if not Path(marker).exists():
+                Path(marker).write_text("1")
+                os.kill(os.getpid(), signal.SIGKILL)
+            return {"survived": True}
+
+        def always_die():
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    git(project, "add", "-A")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "init")
+    old = Path.cwd()
+    os.chdir(project)
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        local = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
+                                         dashboard_address=None, silence_logs=50)
+    try:
+        yield project, local.scheduler_address
+    finally:
+        local.close()
+        os.chdir(old)
+
+
+def config(project: Path, address: str, name: str = "dask.yaml") -> str:
+    return str(write(project / name, f"""
+        executor: {{type: dask, config: {{scheduler_address: "{address}"}}}}
+        run_log_store: {{type: chunked-fs, config: {{log_folder: {project / 'runs'}}}}}
+        catalog: {{type: do-nothing}}
+    """))
+
+
+def run(project: Path, file: str, cfg: str):
+    prepared = prepare(RunRequest(file=file, config_file=cfg))
+    final = execute(prepared)
+    return final, ChunkedFileSystemRunLogStore({"log_folder": str(project / "runs")}).get_run(final.run_id)
+
+
+def test_composite_example_runs_on_the_cluster(cluster) -> None:
+    project, address = cluster
+    returned, on_disk = run(project, "examples/composite.yaml", config(project, address))
+    assert returned.status == on_disk.status == "SUCCESS"
+    assert returned.parameters == on_disk.parameters
+    assert on_disk.parameters["seen_c"] is True and on_disk.parameters["result"] == 3
+    steps = {s.internal_name: s for s in on_disk.walk()}
+    assert steps["map step.b.m1"].user_defined_metrics == {"chunk_len": 1}
+    assert {b.status for b in on_disk.steps["map step"].branches.values()} == {"SUCCESS"}
+
+
+def test_branches_run_at_the_same_time_across_workers(cluster) -> None:
+    project, address = cluster
+    write(project / "sleepy.yaml", """
+        dag:
+          start_at: fan
+          steps:
+            fan:
+              type: parallel
+              next: success
+              branches:
+                one: {start_at: s, steps: {s: {type: task, command_type: shell, command: "sleep 1", next: success},
+                      success: {type: success}, fail: {type: fail}}}
+                two: {start_at: s, steps: {s: {type: task, command_type: shell, command: "sleep 1", next: success},
+                      success: {type: success}, fail: {type: fail}}}
+                three: {start_at: s, steps: {s: {type: task, command_type: shell, command: "sleep 1",
+                        next: success}, success: {type: success}, fail: {type: fail}}}
+            success: {type: success}
+            fail: {type: fail}
+    """)
+    _, log = run(project, "sleepy.yaml", config(project, address))
+    assert log.status == "SUCCESS"
+    spans = [(s.attempts[0].start_time, s.attempts[0].end_time) for s in log.walk() if s.name == "s"]
+    latest_start, earliest_end = max(a for a, _ in spans), min(b for _, b in spans)
+    assert latest_start < earliest_end  # all three were running at one moment
+
+
+def test_failures_route_and_a_dead_worker_is_retried_or_marked(cluster) -> None:
+    project, address = cluster
+    write(project / "dying.yaml", """
+        dag:
+          start_at: dies once
+          steps:
+            dies once: {type: task, command: killer.die_once, retry: 2, next: always dies}
+            always dies: {type: task, command: killer.always_die, next: success}
+            success: {type: success}
+            fail: {type: fail}
+    """)
+    started = time.monotonic()
+    _, log = run(project, "dying.yaml", config(project, address))
+    assert time.monotonic() - started < 120  # never hangs
+    assert log.status == "FAIL"
+    assert log.steps["dies once"].status == "SUCCESS" and log.parameters["survived"] is True
+    dead = log.steps["always dies"]
+    assert dead.status == "FAIL" and "worker running it died" in dead.message
+    assert log.steps["fail"].status == "SUCCESS"
+
+
+def test_unreachable_scheduler_is_a_clear_error_quickly(git_repo: Path, magnus) -> None:
+    with __import__("socket").socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    shutil.copytree(ROOT / "examples", git_repo / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    cfg = config(git_repo, f"tcp://127.0.0.1:{port}")
+    started = time.monotonic()
+    result = magnus("execute", "--file", "examples/composite.yaml", "--config-file", cfg)
+    assert time.monotonic() - started < 10
+    assert result.returncode == 2 and "does not answer" in result.stderr and "Traceback" not in result.stderr
+    assert not (git_repo / "runs").exists()  # refused before any run log was written
+
+
+def test_stores_workers_cannot_share_are_refused(git_repo: Path) -> None:
+    shutil.copytree(ROOT / "examples", git_repo / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    cfg = write(git_repo / "fs.yaml", "executor: {type: dask}\nrun_log_store: {type: file-system}\n")
+    with pytest.raises(ConfigError, match="use the chunked-fs store"):
+        prepare(RunRequest(file="examples/composite.yaml", config_file=str(cfg)))
+    cfg = write(git_repo / "typo.yaml", "executor: {type: dask, config: {n_worker: 2}}\n")
+    with pytest.raises(ConfigError, match="executor.config.n_worker"):
+        prepare(RunRequest(file="examples/composite.yaml", config_file=str(cfg)))
