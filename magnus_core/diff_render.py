@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 MARK = {ADDED: ("+", "green"), REMOVED: ("-", "red"), CHANGED: ("~", "yellow"), EQUAL: ("=", "dim")}
+# What to print instead of the few non-ASCII signs when the terminal cannot show them.
+ASCII = str.maketrans({"→": "->", "›": ">", "×": "x", "·": "*", "…": "..."})
 MAX_VALUE = 80
 HASH_FIELDS = {"commit", "dag_hash", "data_hash"}
 
@@ -103,9 +105,20 @@ def group_lines(group: GroupDiff, *, show_all: bool = False) -> list[Text]:
     return lines
 
 
+def can_encode(stream: object, text: str = "→›×·…") -> bool:
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
 def render(diff: RunDiff, console: Console, *, show_all: bool = False) -> None:
     """Print the comparison: a header, each group with its count, what was skipped, a last line."""
     from rich.text import Text
+
+    if not can_encode(console.file):
+        console = _AsciiConsole(console)  # type: ignore[assignment]
 
     head = Text("Comparing ", style="bold")
     for i, ref in enumerate((diff.a, diff.b)):
@@ -124,3 +137,15 @@ def render(diff: RunDiff, console: Console, *, show_all: bool = False) -> None:
         console.print(Text(f"{_plural(diff.count, 'difference')} in {', '.join(groups)}.", style="bold yellow"))
     else:
         console.print(Text("No differences.", style="bold green"))
+
+
+class _AsciiConsole:
+    """Prints through a console whose terminal cannot show the arrows: swaps them for ASCII."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def print(self, text: Text, **kw: object) -> None:
+        from rich.text import Text
+
+        self.console.print(Text(text.plain.translate(ASCII)), **kw)  # type: ignore[arg-type]

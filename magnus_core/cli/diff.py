@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -40,8 +41,13 @@ def diff(ctx: click.Context, run_a: str, run_b: str, show_all: bool, as_json: bo
     a, source_a = open_run(run_a, store)
     b, source_b = open_run(run_b, store)
     result = compare(a, b, a_source=source_a, b_source=source_b)
+    from magnus_core.diff_render import can_encode
+
+    utf = can_encode(sys.stdout)
+    if not utf and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")  # a value the terminal cannot show must not crash the diff
     if as_json:
-        click.echo(json.dumps(result.to_json(include_equal=show_all), indent=2, default=str, ensure_ascii=False))
+        click.echo(json.dumps(result.to_json(include_equal=show_all), indent=2, default=str, ensure_ascii=not utf))
     else:
         from rich.console import Console
 

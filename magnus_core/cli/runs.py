@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -27,6 +28,8 @@ def runs(ctx: click.Context, tag: str | None, status: str | None, limit: int | N
     """
     from magnus_core.runs import list_runs, store_from_config
 
+    if hasattr(sys.stdout, "reconfigure") and (sys.stdout.encoding or "").lower().replace("-", "") != "utf8":
+        sys.stdout.reconfigure(errors="replace")  # a tag the terminal cannot show must not crash the list
     store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
     summaries = list_runs(store, tag=tag, status=status, limit=limit)
     if as_json:
