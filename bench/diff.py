@@ -15,14 +15,14 @@ import statistics
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from magnus_core.diff import compare  # noqa: E402
-from magnus_core.models.run_log import (BranchLog, CodeIdentity, DataCatalog, RunLog, StepAttempt,  # noqa: E402
-                                        StepLog)
+from magnus_core.diff import compare
+from magnus_core.models.run_log import BranchLog, CodeIdentity, DataCatalog, RunLog, StepAttempt, StepLog
 
 MAPS, ITEMS = 20, 10  # 20 map steps of 10 branches each
 

@@ -3,10 +3,12 @@
 API (used by `magnus diff`, the workbench's diff screen and the tests)::
 
     compare(a: RunLog, b: RunLog, *, repo: str | Path | None = ".") -> RunDiff
-    open_run(ref: str, store: RunLogStore | None) -> RunLog   # a run id in the store, or a run-log JSON file
+    open_run(ref: str, store: RunLogStore | None) -> tuple[RunLog, str]  # a run id or a run-log JSON file,
+                                                       # and where it was read from (RunLogError/RunNotFoundError)
 
     RunDiff       a: RunRef, b: RunRef, groups: dict[str, GroupDiff] (always all of GROUPS, in that order),
-                  skipped: list[Skipped], differs: bool, count: int, to_json() -> dict ("schema": "magnus-diff/1")
+                  skipped: list[Skipped], differs: bool, count: int,
+                  to_json(include_equal=False) -> dict ("schema": "magnus-diff/1", documented in docs/diff.md)
     GroupDiff     name, changes: list[Change] (every compared item, equal ones included, in a stable order),
                   count: int (changes that are not "equal" and not informational), differs: bool,
                   changed: list[Change] (the non-equal ones)
@@ -29,11 +31,11 @@ difference, and its paths are turned into keys like "config › lr"; nothing els
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.models.run_log import RunLog, StepLog
 
@@ -175,9 +177,7 @@ def _num_delta(before: Any, after: Any) -> float | None:
 
 def _get(value: Any, path: list[Any]) -> Any:
     for part in path:
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+        if isinstance(value, dict) and part in value or isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
             value = value[part]
         else:
             return _MISSING
@@ -499,11 +499,11 @@ def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
         a, b = sa.get(name), sb.get(name)
         if a is None:
             changes.append(Change(kind=ADDED, key=name, step=name, field="step", after=b.status,
-                                  detail=f"{b.step_type}, {b.status}"))
+                                  detail=b.step_type))
             continue
         if b is None:
             changes.append(Change(kind=REMOVED, key=name, step=name, field="step", before=a.status,
-                                  detail=f"{a.step_type}, {a.status}"))
+                                  detail=a.step_type))
             continue
         found = False
         for attr, label in _STEP_FIELDS:

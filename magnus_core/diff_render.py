@@ -26,7 +26,7 @@ def fmt_seconds(seconds: float | None) -> str:
         return f"{seconds * 1000:.3g}ms"
     if abs(seconds) < 60:
         return f"{seconds:.3g}s"
-    minutes, rest = divmod(int(round(seconds)), 60)
+    minutes, rest = divmod(round(seconds), 60)
     return f"{minutes}m {rest}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60}m"
 
 

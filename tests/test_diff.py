@@ -13,7 +13,7 @@ from conftest import ORIGINAL, git
 from magnus_core.diff import SCHEMA, compare, open_run
 from magnus_core.diff_render import render
 from magnus_core.errors import RunLogError, RunNotFoundError
-from magnus_core.models.run_log import (BranchLog, CodeIdentity, DataCatalog, RunLog, StepAttempt, StepLog)
+from magnus_core.models.run_log import BranchLog, CodeIdentity, DataCatalog, RunLog, StepAttempt, StepLog
 from magnus_core.stores.file_system import FileSystemRunLogStore, load_run_log
 
 COMMIT = "a" * 40
