@@ -343,15 +343,32 @@ def validate_dag(dag: Dag, prefix: str = "") -> list[str]:
     return problems
 
 
+class EffectiveConfig(dict):  # type: ignore[type-arg]
+    """The service blocks in force; `sources` says which file gave each block (absent: built-in default)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sources: dict[str, str] = {}
+
+
+def config_source(config: Any, field: str | None) -> str | None:
+    """The file a block came from, for a ConfigError about `field` (e.g. 'run_log_store.config.x')."""
+    sources = getattr(config, "sources", {})
+    return sources.get((field or "").split(".")[0])
+
+
 def load_config(config_file: str | None, pipeline: Pipeline | None, cwd: Path | None = None
                 ) -> dict[str, dict[str, Any]]:
     """Effective service config, per block: defaults < magnus-config.yaml < pipeline file < --config-file."""
-    result = {k: dict(v) for k, v in DEFAULT_CONFIG.items()}
+    result = EffectiveConfig({k: dict(v) for k, v in DEFAULT_CONFIG.items()})
     layers: list[tuple[str, dict[str, Any]]] = []
     user = (cwd or Path.cwd()) / USER_CONFIG_FILE
     if user.exists():
         raw = read_mapping(user, "config file")
-        layers.append((str(user), {**raw.get("defaults", {}), **{k: v for k, v in raw.items() if k != "defaults"}}))
+        defaults = raw.get("defaults") or {}
+        if not isinstance(defaults, dict):
+            raise ConfigError("'defaults' must be a mapping of config blocks", file=str(user), field="defaults")
+        layers.append((str(user), {**defaults, **{k: v for k, v in raw.items() if k != "defaults"}}))
     if pipeline is not None:
         layers.append((pipeline.file, pipeline.config_blocks))
     if config_file:
@@ -367,6 +384,7 @@ def load_config(config_file: str | None, pipeline: Pipeline | None, cwd: Path | 
                                       "run_log_store, catalog, secrets)", file=file)
                 continue
             result[name] = _service_block(block, file, key)
+            result.sources[name] = file
     return result
 
 

@@ -17,9 +17,9 @@ from typing import IO, Any, Callable, Iterator
 
 from magnus_core import __version__
 from magnus_core.context import RunContext
-from magnus_core.errors import PipelineError, UsageError
+from magnus_core.errors import ConfigError, PipelineError, UsageError
 from magnus_core.events import RunEvent
-from magnus_core.loading import Pipeline, load_config, load_pipeline, read_mapping
+from magnus_core.loading import Pipeline, config_source, load_config, load_pipeline, read_mapping
 from magnus_core.models.pipeline import Dag, DagNode, MapNode, ParallelNode, TaskNode
 from magnus_core.models.run_log import FAIL, INTERRUPTED, PROCESSING, SCHEMA_VERSION, RunLog
 from magnus_core.parameters import initial_parameters
@@ -71,10 +71,14 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     variables = read_mapping(request.var_file, "var file") if request.var_file else {}
     pipeline = load_pipeline(request.file, variables)
     config = load_config(request.config_file, pipeline, cwd)
-    store = make_store(config["run_log_store"])
-    executor = make_executor(config["executor"])
-    secrets = make_secrets(config["secrets"])
-    catalog = make_catalog(config["catalog"])
+    try:
+        store = make_store(config["run_log_store"])
+        executor = make_executor(config["executor"])
+        secrets = make_secrets(config["secrets"])
+        catalog = make_catalog(config["catalog"])
+    except ConfigError as exc:  # name the file the faulty block came from
+        exc.file = exc.file or config_source(config, exc.field)
+        raise
     parameters = initial_parameters(request.parameters_file, request.parameters)
     check_commands(pipeline)
     if hasattr(executor, "validate"):  # what an executor cannot run is refused before anything is written

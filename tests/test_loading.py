@@ -137,6 +137,15 @@ CASES: dict[str, tuple[str, list[str], list[str]]] = {
     "config block unknown": (
         pipeline(), ["--config-file", "unknown-block.yaml"],
         ["unknown-block.yaml", "unknown config block 'run_log_stor'"]),
+    "config: unknown store type": (
+        pipeline(), ["--config-file", "s3.yaml"],
+        ["s3.yaml", "field 'run_log_store.type'", "unknown type 's3'", "file-system"]),
+    "config: unknown store option": (
+        pipeline(), ["--config-file", "typo-option.yaml"],
+        ["typo-option.yaml", "field 'run_log_store.config.log_foldr'", "unknown option"]),
+    "config in the pipeline file: unknown secrets type": (
+        pipeline() + "secrets: {type: vault}\n", [],
+        ["pipeline.yaml", "field 'secrets.type'", "unknown type 'vault'"]),
     "pipeline file missing": (
         "", ["--file", "missing.yaml"],
         ["missing.yaml", "pipeline file not found"]),
@@ -156,6 +165,8 @@ def project(git_repo: Path) -> Path:
     (git_repo / "bad-config.yaml").write_text("run_log_store: {type: [\n")
     (git_repo / "typeless.yaml").write_text("run_log_store: {config: {}}\n")
     (git_repo / "unknown-block.yaml").write_text("run_log_stor: {type: buffered}\n")
+    (git_repo / "s3.yaml").write_text("run_log_store: {type: s3}\n")
+    (git_repo / "typo-option.yaml").write_text("run_log_store: {type: file-system, config: {log_foldr: x}}\n")
     (git_repo / "folder").mkdir()
     return git_repo
 
