@@ -39,8 +39,8 @@ DIFF_SCHEMA = {
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The original's getting-started pipeline run four times: r1; then on a new commit r2 and r4 (--x 4) and
-    r3 (--x 4, tagged nightly)."""
+    """The original's composite pipeline (comp), then its getting-started pipeline four times: r1; then on a new
+    commit r2 and r4 (--x 4) and r3 (--x 4, tagged nightly)."""
     repo = tmp_path_factory.mktemp("diffproj") / "project"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
@@ -51,6 +51,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "pipelines")
     base = ("execute", "-f", "getting-started.yaml", "-c", "config.yaml", "-p", "params.yaml")
+    composite = ("execute", "-f", "composite.yaml", "-c", "config.yaml", "-p", "params.yaml", "--run-id", "comp")
+    assert run_magnus(*composite, cwd=repo).returncode == 0
     assert run_magnus(*base, "--run-id", "r1", cwd=repo).returncode == 0
     functions = repo / "functions.py"
     functions.write_text(functions.read_text().replace("variance=0.6", "variance=0.7"))
@@ -65,7 +67,7 @@ def test_runs_lists_newest_first_with_filters(project: Path) -> None:
     out = run_magnus("runs", cwd=project)
     assert out.returncode == 0, out.stderr
     lines = [line.split()[0] for line in out.stdout.splitlines()[1:]]
-    assert lines == ["r4", "r3", "r2", "r1"]
+    assert lines == ["r4", "r3", "r2", "r1", "comp"]
     data = json.loads(run_magnus("runs", "--json", "--tag", "nightly", cwd=project).stdout)
     assert data["schema"] == "magnus-runs/1" and [r["run_id"] for r in data["runs"]] == ["r3"]
     assert data["runs"][0]["steps"] == 5 and data["runs"][0]["status"] == "SUCCESS"
@@ -133,6 +135,18 @@ def test_original_fixture_log_against_our_run(project: Path) -> None:
     assert "written by the original tool" in reasons and "steps of the dag not compared" in reasons
     text = run_magnus("diff", str(ORIGINAL / "run_logs" / "gs_run.json"), "r1", cwd=project).stdout
     assert "skipped (dag)" in text and "not both commits are in the local git repository" in text
+
+
+def test_original_composite_log_matches_nested_steps_by_internal_name(project: Path) -> None:
+    """Parallel, map and dag branches: every nested step of the original's log pairs with ours."""
+    out = run_magnus("diff", str(ORIGINAL / "run_logs" / "composite_run.json"), "comp", "--json", "--all",
+                     cwd=project)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    steps = data["groups"]["steps"]
+    assert steps["count"] == 0 and data["groups"]["metrics"]["count"] == 0
+    matched = {c["step"] for c in steps["changes"] if c["kind"] == "equal" and c["field"] == "step"}
+    assert {"parallel step.branch b.b1", "map step.a.m1", "map step.b.m1", "nested.dag.inner step"} <= matched
 
 
 @pytest.mark.parametrize("args, message", [
