@@ -365,3 +365,23 @@ def test_invalid_dag_definition_names_its_file(git_repo: Path, magnus) -> None:
     assert result.returncode == 2
     assert "inner.yaml" in result.stderr and "unknown node type 'taks'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _comparable(log) -> dict:
+    """A run log without what differs between two runs of one pipeline (ids, times, store, process)."""
+    data = log.model_dump(mode="json")
+    data.pop("run_id")
+    for key in ("run_log_store", "process"):
+        data["run_config"].pop(key)
+    text = json.dumps(data, sort_keys=True)
+    import re
+
+    text = re.sub(r'"(start_time|end_time|duration)": "[^"]*"', r'"\1": ""', text)
+    return json.loads(text)
+
+
+def test_every_store_assembles_the_same_run_log(project: Path) -> None:
+    logs = [run(project / "examples/composite.yaml", config(project, store))[1] for store in STORES]
+    first = _comparable(logs[0])
+    for other in logs[1:]:
+        assert _comparable(other) == first
