@@ -96,7 +96,7 @@ class DaskExecutor:
         # A worker that dies is not rescheduled by the scheduler: the driver retries per the step's `retry`.
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
             cluster = LocalCluster(n_workers=o.n_workers, threads_per_worker=o.threads_per_worker, processes=True,
-                                   host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                                   host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR,
                                    memory_limit=o.memory_limit or 0)
         client = Client(cluster, set_as_default=False)
         try:
