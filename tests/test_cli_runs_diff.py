@@ -187,3 +187,11 @@ def test_bad_inputs_one_line_exit_2(project: Path, monkeypatch: pytest.MonkeyPat
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ascii_terminal_gets_ascii_arrows(project: Path) -> None:
+    out = run_magnus("diff", "r1", "r2", cwd=project, env={"PYTHONIOENCODING": "ascii"})
+    assert out.returncode == 0, out.stderr
+    assert "prepare > variance  0.6 -> 0.7  (+0.1)" in out.stdout
+    data = run_magnus("diff", "r1", "r2", "--json", cwd=project, env={"PYTHONIOENCODING": "ascii"})
+    assert data.returncode == 0 and json.loads(data.stdout)["schema"] == "magnus-diff/1"
