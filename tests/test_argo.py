@@ -214,3 +214,39 @@ def test_bad_argo_options_name_the_field(project: Path, magnus) -> None:
     write(project / "over.yaml", FAILING.replace("retry: 2", "retry: 2\n          mode_config: {argo: {cpus: 2}}"))
     with pytest.raises(ConfigError, match="step 'flaky': mode_config.argo"):
         render(project, "over.yaml", argo_config(project))
+
+
+def test_a_failing_map_branch_fails_the_composite_and_the_workflow(project: Path) -> None:
+    write(project / "nums.yaml", "nums: [1, 2]\n")
+    write(project / "map.yaml", """
+        dag:
+          start_at: each
+          steps:
+            each:
+              type: map
+              iterate_on: nums
+              iterate_as: n
+              next: success
+              branch:
+                start_at: check
+                steps:
+                  check: {type: task, command_type: shell, command: 'test "$MAGNUS_PRM_n" != 2', next: success}
+                  success: {type: success}
+                  fail: {type: fail}
+            success: {type: success}
+            fail: {type: fail}
+    """)
+    config = argo_config(project)
+    p = load_pipeline(project / "map.yaml")
+    cfg = load_config(str(config), p, project)
+    text = render_yaml(p, cfg, ArgoOptions.model_validate(cfg["executor"]["config"]), file="map.yaml",
+                       config_file=str(config), parameters_file="nums.yaml")
+    interpreter = Interpreter(yaml.safe_load(text), project, workflow_name="argo-map")
+    assert interpreter.run() == "Failed"
+    run = ChunkedFileSystemRunLogStore({"log_folder": str(project / "shared/runs")}).get_run("argo-map")
+    assert run.status == "FAIL" and run.parameters == {"nums": [1, 2]}
+    each = run.steps["each"]
+    assert each.status == "FAIL" and each.message == "1 of 2 branches failed: each.2"
+    assert {b: bl.status for b, bl in each.branches.items()} == {"each.1": "SUCCESS", "each.2": "FAIL"}
+    assert run.steps["fail"].status == "SUCCESS" and "success" not in run.steps
+    assert ["--map-variable", '{"n": 2}'] == interpreter.commands[-4][-2:]  # the item reached the step
