@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict
 
 from magnus_core.errors import ConfigError, SecretNotFoundError
+from magnus_core.models.pipeline import Dag
 from magnus_core.registry import load_provider, parse_options
 
 BUILTIN = {
@@ -24,6 +26,11 @@ class BaseSecrets:
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = config or {}
         self.overrides: dict[str, str] = {}  # values given at a prompt: memory only
+        self.seen: dict[str, str] = {}  # values handed out or looked up, so output can be masked
+        # Asked for a secret the provider lacks: the CLI sets a getpass prompt on a terminal, the
+        # workbench a masked modal. Returns the value, or None to give up.
+        self.prompt: Callable[[str], str | None] | None = None
+        self._prompt_lock = threading.Lock()
 
     def describe(self) -> dict[str, Any]:
         return {"type": self.service_name, "config": dict(self.config)}
@@ -31,10 +38,32 @@ class BaseSecrets:
     def _lookup(self, name: str) -> str | None:
         return None
 
+    def _find(self, name: str) -> str | None:
+        value = self.overrides.get(name)
+        if value is None:
+            value = self._lookup(name)
+        if value is not None:
+            self.seen[name] = value
+        return value
+
+    def ask(self, name: str) -> str | None:
+        """The prompt's answer for a secret the provider lacks (kept in memory for the rest of the run)."""
+        if self.prompt is None:
+            return None
+        with self._prompt_lock:  # concurrent branches asking for the same secret are asked once
+            if name in self.overrides:
+                return self.overrides[name]
+            value = self.prompt(name)
+            if value:
+                self.overrides[name] = value
+                self.seen[name] = value
+                return value
+        return None
+
     def get(self, name: str) -> str:
-        if name in self.overrides:
-            return self.overrides[name]
-        value = self._lookup(name)
+        value = self._find(name)
+        if value is None:
+            value = self.ask(name)
         if value is None:
             raise SecretNotFoundError(f"secret '{name}' is not known to the {self.service_name} secrets provider")
         return value
@@ -43,18 +72,21 @@ class BaseSecrets:
         return dict(self.overrides)
 
     def has(self, name: str) -> bool:
-        return name in self.overrides or self._lookup(name) is not None
+        return self._find(name) is not None
 
     def values(self) -> list[str]:
         """Every secret value this provider has handed out or holds, for masking output."""
-        return [v for v in self.overrides.values() if v]
+        return [v for v in {*self.overrides.values(), *self.seen.values()} if v]
 
 
 class DoNothingSecrets(BaseSecrets):
     service_name = "do-nothing"
 
     def get(self, name: str) -> str:
-        return self.overrides.get(name, "")
+        value = self.overrides.get(name)
+        if value is None:
+            value = self.ask(name) if self.prompt is not None else None
+        return value if value is not None else ""
 
     def has(self, name: str) -> bool:
         return name in self.overrides
@@ -86,7 +118,7 @@ class DotEnvSecrets(BaseSecrets):
         return {**self._load(), **self.overrides}
 
     def values(self) -> list[str]:
-        return [v for v in [*self._load().values(), *self.overrides.values()] if v]
+        return [v for v in {*self._load().values(), *self.overrides.values()} if v]
 
 
 def parse_dotenv(path: Path) -> dict[str, str]:
@@ -133,8 +165,6 @@ class EnvSecrets(BaseSecrets):
     def get_all(self) -> dict[str, str]:
         return dict(self.overrides)  # the documented {}: never the whole environment
 
-    def values(self) -> list[str]:
-        return list(self.overrides.values())
 
 
 def make_secrets(block: dict[str, Any]) -> BaseSecrets:
@@ -149,3 +179,102 @@ def secrets_from_environment() -> BaseSecrets:
     if not raw:
         return DoNothingSecrets({})
     return make_secrets(json.loads(raw))
+
+
+def declared_secrets(dag: Dag) -> list[str]:
+    """The names in `secrets:` of the dag and of every nested dag (branches, map branch, dag steps)."""
+    from magnus_core.models.pipeline import DagNode, MapNode, ParallelNode
+
+    names: dict[str, None] = {}
+
+    def walk(d: Dag) -> None:
+        names.update(dict.fromkeys(d.secrets))
+        for node in d.steps.values():
+            if isinstance(node, ParallelNode):
+                for branch in node.branches.values():
+                    walk(branch)
+            elif isinstance(node, MapNode):
+                walk(node.branch)
+            elif isinstance(node, DagNode) and node._sub_dag is not None:
+                walk(node.sub_dag)
+
+    walk(dag)
+    return list(names)
+
+
+def missing_secrets(dag: Dag, provider: BaseSecrets) -> list[str]:
+    """Declared secrets the provider does not have (all of them at once, never their values)."""
+    return [name for name in declared_secrets(dag) if not provider.has(name)]
+
+
+# -- masking --------------------------------------------------------------------------------------
+MASK = "*****"
+
+
+def mask_text(text: str, values: Iterable[str]) -> str:
+    """Replace every secret value (3 characters or more: shorter ones would hide ordinary text)."""
+    for value in sorted(values, key=len, reverse=True):
+        if len(value) >= 3 and value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+class MaskingStream:
+    """A text stream that hides secret values before writing to the stream it wraps. Whole lines are
+    masked at once so a value written in two parts (print's text, then its newline) is still caught."""
+
+    def __init__(self, target: IO[str], values: Callable[[], list[str]]) -> None:
+        self.target = target
+        self._values = values
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        values = self._values()
+        if not values and not self._pending:
+            return self.target.write(text)
+        with self._lock:
+            data = self._pending + text
+            head, newline, self._pending = data.rpartition("\n")
+            if newline:
+                self.target.write(mask_text(head + newline, values))
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                self.target.write(mask_text(self._pending, self._values()))
+                self._pending = ""
+        self.target.flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, ... of the wrapped stream
+        return getattr(self.target, name)
+
+
+class MaskingPipe:
+    """A pipe a child process writes to; a thread masks what it reads and writes it on. For shell steps."""
+
+    def __init__(self, target: IO[str] | None, values: Callable[[], list[str]]) -> None:
+        import sys
+
+        self._read_fd, self._write_fd = os.pipe()
+        self._target = target if target is not None else sys.stdout
+        self._values = values
+        self._thread = threading.Thread(target=self._pump, name="magnus-mask", daemon=True)
+        self._thread.start()
+
+    def fileno(self) -> int:
+        return self._write_fd
+
+    def _pump(self) -> None:
+        with os.fdopen(self._read_fd, "r", encoding="utf-8", errors="replace", newline="") as reader:
+            for line in reader:
+                self._target.write(mask_text(line, self._values()))
+            self._target.flush()
+
+    def close(self) -> None:
+        """Close our end (the child's copy closed when it exited) and wait for the rest to be written."""
+        if self._write_fd >= 0:
+            os.close(self._write_fd)
+            self._write_fd = -1
+        self._thread.join(timeout=5)  # a background child may hold the pipe open

@@ -23,4 +23,9 @@ def execute_node(node: Any, name: str, ctx: Any, params: dict[str, Any], branch:
         from magnus_core.nodes.terminal import execute
     else:
         from magnus_core.nodes.composite import execute
-    return execute(node, name, internal_name, ctx, params, branch, map_variable)
+    step = execute(node, name, internal_name, ctx, params, branch, map_variable)
+    if ctx.original is not None:
+        from magnus_core.rerun import note_reason
+
+        note_reason(step, ctx, branch)
+    return step

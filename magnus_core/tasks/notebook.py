@@ -1,12 +1,120 @@
-"""command_type notebook: an .ipynb executed with papermill (optional extra `magnus[notebook]`)."""
+"""command_type notebook: an .ipynb executed with papermill (optional extra `magnus[notebook]`).
+
+Parameters are injected into the notebook's parameters cell (only the names it declares, when it has one).
+Metrics and parameters leave the kernel as MAGNUS_TRACK_*/MAGNUS_PRM_* variables (what `track_this` and
+`store_parameter` set outside magnus's process): a last cell, added to a temporary copy and removed from the
+executed notebook, writes them to a file. The executed notebook is written to `<name>_out.ipynb` (or
+`command_config.notebook_output_path`), secret values masked, and put in the catalog.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from magnus_core.errors import NotBuiltError
+from magnus_core.errors import StepError, UsageError
 from magnus_core.interaction import StepScope
+from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, decode
+
+_COLLECT_TAG = "magnus-collect"
+_OPTIONS = ("notebook_output_path", "notebook_kernel", "optional_papermill_args")
+
+
+def _collect_source(path: str) -> str:
+    return ("import json as _j, os as _o\n"
+            f"with open({path!r}, 'w', encoding='utf-8') as _f:\n"
+            f"    _j.dump({{k: v for k, v in _o.environ.items() if k.startswith(({PRM_PREFIX!r}, {TRACK_PREFIX!r}))}}, _f)\n")
+
+
+def output_path(command: str, command_config: dict[str, Any]) -> str:
+    configured = command_config.get("notebook_output_path")
+    if configured:
+        return str(configured)
+    return command[: -len(".ipynb")] + "_out.ipynb"
+
+
+def _kernel(notebook: Any, command_config: dict[str, Any]) -> str:
+    if command_config.get("notebook_kernel"):
+        return str(command_config["notebook_kernel"])
+    spec = notebook.metadata.get("kernelspec") or {}
+    return str(spec.get("name") or "python3")
 
 
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:
-    raise NotBuiltError("notebook tasks are not built yet (issue: data catalog, secrets, re-runs and notebooks)")
+    if not command.endswith(".ipynb"):
+        raise UsageError(f"a notebook command must be a path ending .ipynb, got '{command}'", field="command")
+    unknown = sorted(set(command_config) - set(_OPTIONS))
+    if unknown:
+        raise UsageError(f"unknown command_config option(s) {', '.join(unknown)} (known: {', '.join(_OPTIONS)})",
+                         field="command_config")
+    try:
+        import nbformat
+        import papermill
+    except ImportError:
+        raise StepError("notebook steps need papermill: pip install 'magnus[notebook]'") from None
+    source = Path(command)
+    if not source.is_file():
+        raise StepError(f"notebook '{command}' not found")
+    notebook = nbformat.read(source, as_version=4)
+    declared = papermill.inspect_notebook(str(source))
+    params = {**scope.parameters}
+    if declared:  # a parameters cell says which names the notebook takes
+        params = {k: v for k, v in params.items() if k in declared}
+    out = Path(output_path(command, command_config))
+    fd, collect = tempfile.mkstemp(prefix="magnus-nb-", suffix=".json")
+    os.close(fd)
+    notebook.cells.append(nbformat.v4.new_code_cell(_collect_source(collect), metadata={"tags": [_COLLECT_TAG]}))
+    with tempfile.NamedTemporaryFile("w", suffix=".ipynb", delete=False, encoding="utf-8") as tmp:
+        nbformat.write(notebook, tmp)
+    bridge = ctx.env_bridge
+    bridge.export(scope.parameters, scope.run_id, scope.tag)
+    secrets_config = os.environ.get("MAGNUS_SECRETS_CONFIG")
+    os.environ["MAGNUS_SECRETS_CONFIG"] = json.dumps(ctx.secrets.describe())  # get_secret inside the kernel
+    failure: Exception | None = None
+    try:
+        papermill.execute_notebook(tmp.name, str(out), parameters=params, kernel_name=_kernel(notebook, command_config),
+                                   cwd=os.getcwd(), progress_bar=False, log_output=False,
+                                   **dict(command_config.get("optional_papermill_args") or {}))
+    except papermill.PapermillExecutionError as exc:
+        failure = exc
+    finally:
+        os.unlink(tmp.name)
+        if secrets_config is None:
+            os.environ.pop("MAGNUS_SECRETS_CONFIG", None)
+        else:
+            os.environ["MAGNUS_SECRETS_CONFIG"] = secrets_config
+        try:
+            with open(collect, encoding="utf-8") as handle:
+                final = json.load(handle)
+        except (OSError, ValueError):
+            final = {}
+        os.unlink(collect)
+    _finish_output(out, ctx)
+    if failure is not None:
+        error = getattr(failure, "ename", "Error")
+        raise StepError(f"notebook '{command}' failed in cell {getattr(failure, 'exec_count', '?')}: "
+                        f"{error}: {getattr(failure, 'evalue', '')} (executed copy: {out})")
+    for name, value in final.items():
+        if name.startswith(TRACK_PREFIX) and len(name) > len(TRACK_PREFIX):
+            scope.metrics[name[len(TRACK_PREFIX):].lower()] = decode(value)
+        elif name.startswith(PRM_PREFIX) and name != "MAGNUS_PRM_MAP_VARIABLE" \
+                and bridge.exported.get(name) != value:
+            scope.params_out[name[len(PRM_PREFIX):].lower()] = decode(value)
+    if ctx.catalog is not None:
+        scope.catalog_records.extend(ctx.catalog.put_path(str(out)))
+
+
+def _finish_output(out: Path, ctx: Any) -> None:
+    """Drop our collecting cell and mask secret values in the executed notebook."""
+    import nbformat
+
+    from magnus_core.stores.file_system import atomic_write
+
+    if not out.is_file():
+        return
+    executed = nbformat.read(out, as_version=4)
+    executed.cells = [c for c in executed.cells if _COLLECT_TAG not in c.get("metadata", {}).get("tags", [])]
+    atomic_write(out, ctx.mask(nbformat.writes(executed)))
