@@ -76,8 +76,8 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def group_lines(group: GroupDiff, *, show_all: bool = False) -> list[Text]:
-    """The heading and item lines of one group."""
+def group_lines(group: GroupDiff, *, show_all: bool = False, skipped: bool = False) -> list[Text]:
+    """The heading and item lines of one group (`skipped`: part of it could not be compared)."""
     from rich.text import Text
 
     shown = group.changes if show_all else group.changed
@@ -85,6 +85,8 @@ def group_lines(group: GroupDiff, *, show_all: bool = False) -> list[Text]:
     heading = Text(f"{group.name:<11}", style="bold")
     if group.count:
         heading.append(_plural(group.count, "difference"), style="yellow")
+    elif skipped and not group.changes:
+        heading.append("not compared (see skipped below)", style="dim")
     else:
         heading.append("no differences", style="green")
     if show_all and equal:
@@ -127,8 +129,9 @@ def render(diff: RunDiff, console: Console, *, show_all: bool = False) -> None:
         head.append(ref.run_id, style="bold")
         head.append(f" ({ref.status}{', ' + ref.source if ref.source else ''})", style="dim")
     console.print(head, soft_wrap=True)
+    skipped = {s.group for s in diff.skipped}
     for group in diff.groups.values():
-        for line in group_lines(group, show_all=show_all):
+        for line in group_lines(group, show_all=show_all, skipped=group.name in skipped):
             console.print(line, soft_wrap=True)
     for skip in diff.skipped:
         console.print(Text(f"skipped ({skip.group}): {skip.reason}", style="dim"), soft_wrap=True)

@@ -146,6 +146,7 @@ def test_original_fixture_log_against_our_run(project: Path) -> None:
     assert "written by the original tool" in reasons and "steps of the dag not compared" in reasons
     text = run_magnus("diff", str(ORIGINAL / "run_logs" / "gs_run.json"), "r1", cwd=project).stdout
     assert "skipped (dag)" in text and "not both commits are in the local git repository" in text
+    assert "dag        not compared (see skipped below)" in text
 
 
 def test_original_composite_log_matches_nested_steps_by_internal_name(project: Path) -> None:
