@@ -1,0 +1,256 @@
+"""Re-runs: only the failed part runs again, reused steps are mock copies, and every form of the flag works."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from magnus_core.errors import RunNotFoundError, UsageError
+from magnus_core.models.run_log import FAIL, SUCCESS, RunLog
+from magnus_core.runner import RunRequest, execute, prepare
+from tests.conftest import git
+
+FUNCTIONS = '''
+from pathlib import Path
+
+def count(name):
+    with open("count.txt", "a") as handle:
+        handle.write(name + "\\n")
+
+def a():
+    count("a")
+    Path("data/sub").mkdir(parents=True, exist_ok=True)
+    Path("data/sub/a.txt").write_text("A")
+    return {"from_a": 1}
+
+def b(from_a: int = 0):
+    count("b")
+    if Path("fail_b").exists():
+        raise RuntimeError("b is broken")
+    assert Path("data/sub/a.txt").read_text() == "A"
+    assert from_a == 1, from_a
+
+def c():
+    count("c")
+
+def p():
+    count("p")
+
+def gate():
+    count("b")
+    if Path("fail_b").exists():
+        raise RuntimeError("gate is closed")
+'''
+
+LINEAR = """
+dag:
+  start_at: a
+  steps:
+    a: {type: task, command: MOD.a, next: b, catalog: {put: ["sub/*"]}}
+    b: {type: task, command: MOD.b, next: c, catalog: {get: ["sub/a.txt"]}}
+    c: {type: task, command: MOD.c, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+COMPOSITE = """
+dag:
+  start_at: par
+  steps:
+    par:
+      type: parallel
+      next: b
+      branches:
+        one:
+          start_at: p
+          steps: {p: {type: task, command: MOD.p, next: success}, success: {type: success}, fail: {type: fail}}
+        two:
+          start_at: p
+          steps: {p: {type: task, command: MOD.p, next: success}, success: {type: success}, fail: {type: fail}}
+    b: {type: task, command: MOD.gate, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def setup(repo: Path, dag: str = LINEAR, commit: bool = True) -> str:
+    mod = f"rr_{uuid.uuid4().hex[:8]}"
+    (repo / f"{mod}.py").write_text(FUNCTIONS)
+    (repo / "pipeline.yaml").write_text(textwrap.dedent(dag).replace("MOD", mod))
+    if commit:
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "pipeline")
+    return mod
+
+
+def counts(repo: Path) -> list[str]:
+    path = repo / "count.txt"
+    return path.read_text().split() if path.exists() else []
+
+
+def run(**request: object) -> RunLog:
+    return execute(prepare(RunRequest(file="pipeline.yaml", **request)))  # type: ignore[arg-type]
+
+
+def failed_once(repo: Path, dag: str = LINEAR) -> RunLog:
+    setup(repo, dag)
+    (repo / "fail_b").write_text("")
+    log = run(run_id="old")
+    assert log.status == FAIL
+    (repo / "fail_b").unlink()
+    (repo / "count.txt").unlink()
+    return log
+
+
+def test_resume_with_the_printed_command_runs_only_the_failed_part(git_repo: Path, magnus) -> None:
+    setup(git_repo)
+    (git_repo / "fail_b").write_text("")
+    first = magnus("execute", "--file", "pipeline.yaml", "--tag", "t1")
+    assert first.returncode == 1 and "IsADirectoryError" not in first.stderr
+    assert counts(git_repo) == ["a", "b"]
+    line = next(line for line in first.stderr.splitlines() if line.startswith("Resume with: "))
+    command = shlex.split(line[len("Resume with: "):])
+    assert command[:2] == ["magnus", "execute"]
+    old_id = command[-1]
+    (git_repo / "fail_b").unlink()
+    second = magnus(*command[1:], "--json")
+    assert second.returncode == 0, second.stderr
+    assert counts(git_repo) == ["a", "b", "b", "c"]  # a was not executed again
+    log = json.loads(second.stdout)
+    assert log["status"] == SUCCESS and log["use_cached"] is True and log["original_run_id"] == old_id
+    assert log["run_id"] != old_id
+    steps = log["steps"]
+    assert steps["a"]["mock"] is True and steps["a"]["message"] == "reused" and steps["a"]["attempts"] == []
+    assert steps["b"]["mock"] is False and steps["b"]["message"] == "failed before"
+    assert steps["c"]["message"] == "not reached before"
+    # b's get came from the original's catalog, copied into the new run's
+    assert steps["b"]["data_catalog"][0]["catalog_relative_path"] == f"{log['run_id']}/sub/a.txt"
+    assert (git_repo / ".catalog" / log["run_id"] / "sub" / "a.txt").read_text() == "A"
+    assert steps["b"]["data_catalog"][0]["data_hash"] == steps["a"]["data_catalog"][0]["data_hash"]
+    assert log["parameters"]["from_a"] == 1  # what reused steps returned comes from the original
+
+
+def test_the_seed_form_and_the_latest_failed_run(git_repo: Path, magnus) -> None:
+    failed_once(git_repo)
+    seed = magnus("execute", "--file", "pipeline.yaml", "--run-id", "old", "--use-cached", "--json")
+    assert seed.returncode == 0, seed.stderr
+    log = json.loads(seed.stdout)
+    assert log["original_run_id"] == "old" and log["run_id"] != "old"
+    (git_repo / "fail_b").write_text("")
+    failing = magnus("execute", "--file", "pipeline.yaml", "--use-cached", "old", "--run-id", "named")
+    assert failing.returncode == 1
+    (git_repo / "fail_b").unlink()
+    latest = magnus("execute", "--file", "pipeline.yaml", "--use-cached", "--json")
+    assert latest.returncode == 0, latest.stderr
+    assert json.loads(latest.stdout)["original_run_id"] == "named"  # the newest failed run
+
+
+def test_rerun_works_without_any_catalog_files(git_repo: Path) -> None:
+    """The original crashed with IsADirectoryError (file-system) or KeyError (do-nothing) in every case."""
+    setup(git_repo, LINEAR.replace(', catalog: {put: ["sub/*"]}', "").replace(', catalog: {get: ["sub/a.txt"]}', ""))
+    (git_repo / "fail_b").write_text("")
+    assert run(run_id="old").status == FAIL
+    (git_repo / "fail_b").unlink()
+    log = run(use_cached="old")
+    assert log.status == SUCCESS
+    assert not (git_repo / ".catalog" / "old").exists()
+
+
+def test_rerun_with_the_do_nothing_catalog(git_repo: Path) -> None:
+    mod = setup(git_repo)
+    (git_repo / "pipeline.yaml").write_text(textwrap.dedent(LINEAR).replace("MOD", mod)
+                                            + "catalog: {type: do-nothing}\n")
+    (git_repo / "fail_b").write_text("")
+    assert run(run_id="old").status == FAIL
+    (git_repo / "fail_b").unlink()
+    (git_repo / "count.txt").unlink()
+    log = run(use_cached="old")
+    assert log.status == SUCCESS and counts(git_repo) == ["b", "c"]
+
+
+def test_a_rerun_of_a_successful_run_reuses_everything(git_repo: Path) -> None:
+    setup(git_repo)
+    run(run_id="good")
+    (git_repo / "count.txt").unlink()
+    log = run(use_cached="good")
+    assert log.status == SUCCESS and counts(git_repo) == []
+    assert [s.mock for s in log.steps.values()] == [True, True, True, False]
+
+
+def test_a_succeeded_composite_is_reused_whole(git_repo: Path) -> None:
+    failed_once(git_repo, COMPOSITE)
+    log = run(use_cached="old")
+    assert log.status == SUCCESS and counts(git_repo) == ["b"]
+    par = log.steps["par"]
+    assert par.mock and set(par.branches) == {"par.one", "par.two"}
+    nested = [s for s in par.walk() if s is not par]
+    assert nested and all(s.mock and s.message == "reused" for s in nested)
+    assert log.find_step("par.one.p") is not None
+
+
+def test_deleted_catalog_files_are_named_and_strict_refuses(git_repo: Path) -> None:
+    failed_once(git_repo)
+    (git_repo / ".catalog" / "old" / "sub" / "a.txt").unlink()
+    prepared = prepare(RunRequest(file="pipeline.yaml", use_cached="old"))
+    assert any("missing" in w and "sub/a.txt" in w for w in prepared.warnings)
+    log = execute(prepared)
+    assert log.status == FAIL and "'sub/a.txt'" in log.steps["b"].message  # the get names the pattern
+    with pytest.raises(UsageError, match="strict.*sub/a.txt"):
+        prepare(RunRequest(file="pipeline.yaml", use_cached="old", strict=True))
+
+
+def test_a_changed_dag_is_a_warning_and_changed_steps_run(git_repo: Path) -> None:
+    failed_once(git_repo)
+    text = (git_repo / "pipeline.yaml").read_text().replace("next: b, catalog", "next: b, retry: 2, catalog")
+    (git_repo / "pipeline.yaml").write_text(text)
+    prepared = prepare(RunRequest(file="pipeline.yaml", use_cached="old"))
+    assert any("dag changed" in w for w in prepared.warnings)
+    log = execute(prepared)
+    assert log.status == SUCCESS and counts(git_repo) == ["a", "b", "c"]
+    assert log.steps["a"].message == "dag changed" and log.steps["b"].message == "failed before"
+    with pytest.raises(UsageError, match="strict"):
+        prepare(RunRequest(file="pipeline.yaml", use_cached="old", strict=True))
+
+
+def test_changed_code_is_a_warning(git_repo: Path) -> None:
+    failed_once(git_repo)
+    (git_repo / "other.txt").write_text("x")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-qm", "more")
+    prepared = prepare(RunRequest(file="pipeline.yaml", use_cached="old"))
+    assert any("code changed" in w and "git commit" in w for w in prepared.warnings)
+
+
+def test_an_unknown_run_lists_the_nearest(git_repo: Path, magnus) -> None:
+    failed_once(git_repo)
+    with pytest.raises(RunNotFoundError, match="nearest: old"):
+        prepare(RunRequest(file="pipeline.yaml", use_cached="olf"))
+    result = magnus("execute", "--file", "pipeline.yaml", "--use-cached", "olf")
+    assert result.returncode == 2 and "nearest: old" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_no_failed_run_to_rerun(git_repo: Path, magnus) -> None:
+    setup(git_repo)
+    result = magnus("execute", "--file", "pipeline.yaml", "--use-cached")
+    assert result.returncode == 2 and "no failed run" in result.stderr
+
+
+def test_a_failed_composite_runs_again_with_reasons(git_repo: Path) -> None:
+    dag = COMPOSITE.replace("steps: {p: {type: task, command: MOD.p, next: success}, success: {type: success}, "
+                            "fail: {type: fail}}\n    b:",
+                            "steps: {p: {type: task, command: MOD.gate, next: success}, success: {type: success}, "
+                            "fail: {type: fail}}\n    b:")
+    dag = dag.replace("command: MOD.gate, next: success}\n    success", "command: MOD.c, next: success}\n    success")
+    assert dag.count("MOD.gate") == 1
+    failed_once(git_repo, dag)
+    log = run(use_cached="old")
+    assert log.status == SUCCESS and counts(git_repo) == ["p", "b", "c"]
+    assert log.steps["par"].message == "failed before" and not log.steps["par"].mock
+    assert log.find_step("par.two.p").message == "failed before"
+    assert log.find_step("par.one.p").message == "an earlier step ran (par)"
+    assert log.steps["b"].message == "not reached before"
