@@ -15,15 +15,24 @@ import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from magnus_core.errors import RunLogError, StepError, UsageError
 from magnus_core.loading import Pipeline, load_config, load_pipeline, read_mapping
 from magnus_core.models.pipeline import Dag, DagNode, MapNode, ParallelNode
-from magnus_core.models.run_log import (FAIL, FINISHED, PROCESSING, SUCCESS, BranchLog, CodeIdentity, RunLog,
-                                        StepLog)
+from magnus_core.models.run_log import (
+    FAIL,
+    FINISHED,
+    PROCESSING,
+    SUCCESS,
+    BranchLog,
+    CodeIdentity,
+    RunLog,
+    StepLog,
+)
 
 log = logging.getLogger("magnus")
 

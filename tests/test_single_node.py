@@ -12,8 +12,15 @@ import pytest
 
 from magnus_core.errors import UsageError
 from magnus_core.runner import RunRequest, execute, prepare
-from magnus_core.single import (PLACEHOLDER, NodeJob, execute_single_node, fan_in, fan_out, job_from_files,
-                                mark_failed)
+from magnus_core.single import (
+    PLACEHOLDER,
+    NodeJob,
+    execute_single_node,
+    fan_in,
+    fan_out,
+    job_from_files,
+    mark_failed,
+)
 from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore
 from tests.conftest import ROOT
 

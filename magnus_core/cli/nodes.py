@@ -42,7 +42,8 @@ def execute_single_node(ctx: click.Context, run_id: str, step_internal_name: str
     is the first step. A step that already succeeded is not run again.
     Exit code: 0 the step succeeded, 1 it failed (or it is the fail node), 2 usage error.
     """
-    from magnus_core.single import execute_single_node as run_one, job_from_files
+    from magnus_core.single import execute_single_node as run_one
+    from magnus_core.single import job_from_files
 
     setup_logging(log_level.upper())
     job = job_from_files(run_id, step_internal_name, file=file, config_file=config_file,
