@@ -127,7 +127,8 @@ class RunScreen(Screen[None]):
         if store is None:
             return
         follower = Follower(store, self.run_id)
-        follower.poll()  # the first poll reports everything, which the view already has
+        # the first poll reports every step: applying them again is harmless and catches what changed
+        # between the screen's read and this thread's start
         worker = get_current_worker()
         while not worker.is_cancelled:
             for event in follower.poll():

@@ -75,13 +75,12 @@ class DagTree(Tree[str]):
             else:
                 node.set_label(row_label(row))
         if added and cursor is not None and cursor is not self.root:
-            self.call_after_refresh(self._restore_cursor, cursor)
-
-    def _restore_cursor(self, node: TreeNode[str]) -> None:
-        if node.line >= 0 and node.line != self.cursor_line:
-            self.move_cursor(node, animate=False)
+            _ = self.last_line  # lay the lines out now, so the cursor's node has its new line number
+            if cursor.line >= 0 and cursor.line != self.cursor_line:
+                self.move_cursor(cursor, animate=False)
 
     def select_key(self, key: str) -> None:
         node = self.nodes_by_key.get(key)
         if node is not None:
+            _ = self.last_line  # nodes added since the last paint get their line numbers now
             self.move_cursor(node, animate=False)

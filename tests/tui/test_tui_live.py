@@ -63,6 +63,20 @@ async def test_follows_a_run_written_by_another_writer_in_place(make_app, projec
         await pilot.pause()
         assert tree.cursor_node is first_node
 
+        # a row inserted above the cursor (another branch going on) must not move the cursor
+        writer.put_branch_log("live", BranchLog(internal_name="par.b2", status=PROCESSING), "par")
+        writer.put_step_log("live", step("z", SUCCESS, "par.b2.z"), "par.b2")
+        writer.flush("live")
+        await wait_for(pilot, lambda: "par.b2.z" in tree.nodes_by_key)
+        tree.select_key("par.b2.z")
+        await pilot.pause()
+        writer.put_step_log("live", step("y", SUCCESS, "par.b1.y"), "par.b1")
+        writer.flush("live")
+        await wait_for(pilot, lambda: "par.b1.y" in tree.nodes_by_key)
+        await pilot.pause()
+        assert tree.cursor_node is tree.nodes_by_key["par.b2.z"]
+        assert tree.nodes_by_key["par.b1.y"].line < tree.cursor_line
+
         writer.update_run("live", status=SUCCESS)
         writer.close("live")
         await wait_for(pilot, lambda: not screen.following)

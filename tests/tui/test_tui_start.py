@@ -35,7 +35,7 @@ dag:
   start_at: double
   steps:
     double: {type: task, command: funcs.double, next: wait}
-    wait: {type: task, command_type: shell, command: "sleep %s", next: success}
+    wait: {type: task, command_type: shell, command: "%s", next: success}
     success: {type: success}
     fail: {type: fail}
 """
@@ -58,15 +58,18 @@ async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
         await pilot.pause(0.02)
 
 
-def project(repo: Path, sleep: float = 0.0) -> Project:
+WAIT_FOR_GO = "while [ ! -f go ]; do sleep 0.02; done"  # the step computes until the test says go
+
+
+def project(repo: Path, wait: bool = False) -> Project:
     (repo / "funcs.py").write_text(FUNCTIONS)
-    (repo / "pipe.yaml").write_text(PIPELINE % sleep)
+    (repo / "pipe.yaml").write_text(PIPELINE % (WAIT_FOR_GO if wait else "true"))
     (repo / "failing.yaml").write_text(FAILING)
     return Project.open(None, repo)
 
 
 async def test_start_a_run_from_the_form_and_follow_it(git_repo: Path) -> None:
-    app = MagnusApp(project(git_repo, sleep=0.8))
+    app = MagnusApp(project(git_repo, wait=True))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
         assert isinstance(app.screen, StartScreen)
@@ -84,6 +87,8 @@ async def test_start_a_run_from_the_form_and_follow_it(git_repo: Path) -> None:
         assert not live.done
         await pilot.press("p")
         assert screen.query_one(TabbedContent).active == "run"
+        assert not live.done
+        (git_repo / "go").write_text("")
         await wait_for(pilot, lambda: live.done and not screen.following)
         await pilot.pause(0.1)
         assert "✓" in str(tree.nodes_by_key["wait"].label)
