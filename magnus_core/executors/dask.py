@@ -192,7 +192,8 @@ class _Driver:
             current = node.next if ok else (node.on_failure or dag.fail_node)
 
     def composite(self, node: Any, internal: str, map_variable: dict[str, Any]) -> bool:
-        code, items = self.call("out", internal, map_variable)
+        # fan-out and fan-in are safe to repeat: a worker dying in one is survived once
+        code, items = self.call("out", internal, map_variable, attempts=2)
         if code != 0:
             return False
         if isinstance(node, ParallelNode):
@@ -208,7 +209,7 @@ class _Driver:
         else:
             for sub in subs:
                 self.graph(*sub)
-        return self.call("in", internal, map_variable)[0] == 0
+        return self.call("in", internal, map_variable, attempts=2)[0] == 0
 
 
 def _slug(text: str) -> str:
