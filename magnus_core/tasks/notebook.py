@@ -59,23 +59,26 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     if not source.is_file():
         raise StepError(f"notebook '{command}' not found")
     notebook = nbformat.read(source, as_version=4)
-    declared = papermill.inspect_notebook(str(source))
-    params = {**scope.parameters}
-    if declared:  # a parameters cell says which names the notebook takes
-        params = {k: v for k, v in params.items() if k in declared}
+    kernel = _kernel(notebook, command_config)
+    if not notebook.metadata.get("kernelspec"):  # papermill needs one; a notebook made by code may have none
+        notebook.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
     out = Path(output_path(command, command_config))
     fd, collect = tempfile.mkstemp(prefix="magnus-nb-", suffix=".json")
     os.close(fd)
     notebook.cells.append(nbformat.v4.new_code_cell(_collect_source(collect), metadata={"tags": [_COLLECT_TAG]}))
     with tempfile.NamedTemporaryFile("w", suffix=".ipynb", delete=False, encoding="utf-8") as tmp:
         nbformat.write(notebook, tmp)
+    declared = papermill.inspect_notebook(tmp.name)
+    params = {**scope.parameters}
+    if declared:  # a parameters cell says which names the notebook takes
+        params = {k: v for k, v in params.items() if k in declared}
     bridge = ctx.env_bridge
     bridge.export(scope.parameters, scope.run_id, scope.tag)
     secrets_config = os.environ.get("MAGNUS_SECRETS_CONFIG")
     os.environ["MAGNUS_SECRETS_CONFIG"] = json.dumps(ctx.secrets.describe())  # get_secret inside the kernel
     failure: Exception | None = None
     try:
-        papermill.execute_notebook(tmp.name, str(out), parameters=params, kernel_name=_kernel(notebook, command_config),
+        papermill.execute_notebook(tmp.name, str(out), parameters=params, kernel_name=kernel,
                                    cwd=os.getcwd(), progress_bar=False, log_output=False,
                                    **dict(command_config.get("optional_papermill_args") or {}))
     except papermill.PapermillExecutionError as exc:
