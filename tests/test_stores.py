@@ -143,7 +143,7 @@ def test_the_file_catches_up_while_a_long_step_runs(tmp_path: Path) -> None:
 KILLABLE = """dag:
   start_at: first
   steps:
-    first: {type: task, command_type: shell, command: "true", next: long}
+    first: {type: task, command_type: shell, command: "export MAGNUS_PRM_made=1", next: long}
     long: {type: task, command_type: shell, command: "touch started; sleep 60", next: success}
     success: {type: success}
     fail: {type: fail}
@@ -174,6 +174,7 @@ def test_a_run_killed_outright_stays_processing_and_reads_as_interrupted(git_rep
     log = load_run_log(git_repo / ".run_log_store" / "killed.json")
     assert log.status == PROCESSING
     assert log.steps["first"].status == SUCCESS and log.steps["long"].status == PROCESSING
+    assert log.parameters == {"made": 1}  # what the finished step passed on is in the log too
     assert log.run_config["process"]["pid"] == proc.pid
     assert run_state(log) == "INTERRUPTED"
 
