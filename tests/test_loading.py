@@ -128,6 +128,12 @@ CASES: dict[str, tuple[str, list[str], list[str]]] = {
     "config file not yaml": (
         pipeline(), ["--config-file", "bad-config.yaml"],
         ["bad-config.yaml", "malformed YAML"]),
+    "config file not utf-8": (
+        pipeline(), ["--config-file", "binary.yaml"],
+        ["binary.yaml", "config file is not UTF-8 text"]),
+    "config file not a mapping": (
+        pipeline(), ["--config-file", "list.yaml"],
+        ["list.yaml", "config file must be a mapping", "got a list"]),
     "config file is a folder": (
         pipeline(), ["--config-file", "folder"],
         ["folder", "config file is a folder"]),
@@ -167,6 +173,8 @@ def project(git_repo: Path) -> Path:
     (git_repo / "unknown-block.yaml").write_text("run_log_stor: {type: buffered}\n")
     (git_repo / "s3.yaml").write_text("run_log_store: {type: s3}\n")
     (git_repo / "typo-option.yaml").write_text("run_log_store: {type: file-system, config: {log_foldr: x}}\n")
+    (git_repo / "binary.yaml").write_bytes(b"\xff\xfe\x00run_log_store")
+    (git_repo / "list.yaml").write_text("- run_log_store\n")
     (git_repo / "folder").mkdir()
     return git_repo
 
