@@ -41,6 +41,12 @@ class RunContext:
 
         return mask_text(text, self.secrets.values())
 
+    def mask_data(self, data: Any) -> Any:
+        """Metrics or parameters as recorded: secret values masked in every string."""
+        from magnus_core.secrets import mask_values
+
+        return mask_values(data, self.secrets.values())
+
     def step_output(self) -> IO[str] | None:
         """The stream a step's own output goes to (stderr when stdout carries --json). Inside redirect(),
         with secrets in play, a pipe that masks them (a child process writes to its file descriptor)."""

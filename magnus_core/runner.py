@@ -193,7 +193,11 @@ def execute(prepared: PreparedRun, *, output: IO[str] | None = None,
         raise
     finally:
         ctx.env_bridge.restore()
-        store.update_run(prepared.run_id, status=status, parameters=params)
+        from magnus_core.secrets import mask_values
+
+        # the run log keeps parameters with secret values masked; steps still got the real values
+        store.update_run(prepared.run_id, status=status,
+                         parameters=mask_values(params, prepared.secrets.values()))
         final = store.get_run(prepared.run_id)
         store.close(prepared.run_id)
         if unsubscribe:

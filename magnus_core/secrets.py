@@ -219,6 +219,19 @@ def mask_text(text: str, values: Iterable[str]) -> str:
     return text
 
 
+def mask_values(data: Any, values: list[str]) -> Any:
+    """A copy of JSON-like data (metrics, parameters) with secret values masked in every string."""
+    if not values:
+        return data
+    if isinstance(data, str):
+        return mask_text(data, values)
+    if isinstance(data, dict):
+        return {key: mask_values(value, values) for key, value in data.items()}
+    if isinstance(data, list):
+        return [mask_values(value, values) for value in data]
+    return data
+
+
 class MaskingStream:
     """A text stream that hides secret values before writing to the stream it wraps. Whole lines are
     masked at once so a value written in two parts (print's text, then its newline) is still caught."""

@@ -244,3 +244,28 @@ def test_masking_stream_catches_a_value_written_in_pieces() -> None:
     stream.write("tail " + TOKEN)
     stream.flush()
     assert target.getvalue() == "start ***** end\ntail *****"
+
+
+def test_a_secret_in_metrics_or_parameters_is_masked_in_the_run_log(git_repo: Path, magnus) -> None:
+    (git_repo / "funcs2.py").write_text(
+        "from magnus import get_secret, track_this\n"
+        "def keep():\n"
+        "    track_this(used=f'with {get_secret(\"api_token\")}')\n"
+        "    return {'conn': {'url': 'db://' + get_secret('api_token')}}\n"
+        "def check(conn):\n"
+        "    assert conn['url'].endswith('" + TOKEN + "')  # the next step still got the real value\n")
+    (git_repo / "pipeline.yaml").write_text("""
+dag:
+  start_at: keep
+  steps:
+    keep: {type: task, command: funcs2.keep, next: check}
+    check: {type: task, command: funcs2.check, next: success}
+    success: {type: success}
+    fail: {type: fail}
+secrets: {type: env-secrets-manager}
+""")
+    result = magnus("execute", "--file", "pipeline.yaml", "--json", env={"api_token": TOKEN})
+    assert result.returncode == 0, result.stderr
+    log = no_leak(git_repo, result)
+    assert log["steps"]["keep"]["user_defined_metrics"] == {"used": "with *****"}
+    assert log["parameters"]["conn"] == {"url": "db://*****"}

@@ -125,8 +125,9 @@ def print_summary(run_log: Any, where: str) -> None:
     for step in run_log.steps.values():
         seconds = step_seconds(step)
         c = {"SUCCESS": "green", "FAIL": "red"}.get(step.status, "yellow")
-        table.add_row(step.internal_name, step.step_type, f"[{c}]{step.status}[/{c}]", str(len(step.attempts)),
-                      f"{seconds:.3f}s" if seconds is not None else "-")
+        reused = " (reused)" if step.mock else ""  # a re-run copied it from the original run
+        table.add_row(step.internal_name, step.step_type, f"[{c}]{step.status}[/{c}]{reused}",
+                      str(len(step.attempts)), f"{seconds:.3f}s" if seconds is not None else "-")
     console.print(table)
     failed = [s for s in run_log.walk() if s.status == "FAIL" and s.message]
     # soft_wrap: a message or a path is one line however narrow the terminal, so it can be searched and copied.

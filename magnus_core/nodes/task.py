@@ -59,7 +59,7 @@ def execute(node: Any, name: str, internal_name: str, ctx: Any, params: dict[str
     assert scope is not None
     step.data_catalog.extend(scope.catalog_records)
     if step.attempts[-1].status == SUCCESS:
-        step.user_defined_metrics = scope.metrics
+        step.user_defined_metrics = ctx.mask_data(scope.metrics)
         params.update(scope.params_out)
         step.status = SUCCESS
     else:
