@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from conftest import ORIGINAL, git
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from magnus_core.diff import SCHEMA, compare, open_run
 from magnus_core.diff_render import render
@@ -283,3 +285,38 @@ def test_open_run_bad_inputs(tmp_path: Path) -> None:
         open_run(str(tmp_path / "other.json"), None)
     with pytest.raises(RunLogError, match="is a folder"):
         open_run(str(tmp_path) + "/", None)
+
+
+def test_heavy_modules_load_only_when_comparing() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, magnus_core.diff, magnus_core.diff_render, magnus_core.cli.diff, magnus_core.cli.runs; "
+            "print(sorted(m for m in ('deepdiff', 'git', 'rich', 'textual') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+json_values = st.recursive(
+    st.none() | st.integers(-5, 5) | st.floats(-2, 2, allow_nan=False) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+    max_leaves=8)
+params = st.dictionaries(st.text(min_size=1, max_size=3), json_values, max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(params, params)
+def test_parameters_property(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Any two parameter sets: no crash; differs exactly when they are unequal; swapping sides swaps added and
+    removed."""
+    a, b = make_run(), make_run("run_b")
+    a.parameters, b.parameters = before, after
+    forward = compare(a, b, repo=None).groups["parameters"]
+    backward = compare(b, a, repo=None).groups["parameters"]
+    assert not compare(a, a, repo=None).differs
+    assert forward.differs == (before != after)  # 1 and 1.0 are equal, as in Python
+    kinds = {"added": "removed", "removed": "added", "changed": "changed"}
+    assert sorted((kinds[c.kind], c.key) for c in forward.changed) == sorted((c.kind, c.key) for c in backward.changed)
+    for change in forward.changed:
+        assert "root[" not in change.key
+
