@@ -289,15 +289,19 @@ def execute_single_node(job: NodeJob) -> int:
                              f"'{where.internal_name}' cannot run in it", field="run_id")
         _fail_dead_siblings(session, where)
         params = read_params(session, where.branch)
+        if not where.node.is_terminal:
+            # The step's parameters are saved before its SUCCESS is: a retry that skips it loses nothing.
+            session.ctx.store = _ParamsFirst(store, where.internal_name,
+                                             lambda: write_params(session, where.branch, params))
         with _own_environment():
             step = execute_node(where.node, where.name, session.ctx, params, where.branch, dict(job.map_variable))
         if where.node.is_terminal:
             _end_graph(session, where, params)
-        elif step.status == SUCCESS:
+        elif step.status != SUCCESS:  # whatever the step changed stays, as in a local run
             write_params(session, where.branch, params)
         return _exit_code(where, step)
     finally:
-        store.close(run_id)
+        _release(store, run_id)
 
 
 def fan_out(job: NodeJob) -> tuple[int, list[str]]:
@@ -329,7 +333,7 @@ def fan_out(job: NodeJob) -> tuple[int, list[str]]:
         items = [json.dumps(b.map_variable) for b in branches] if isinstance(where.node, MapNode) else []
         return 0, items
     finally:
-        session.store.close(job.run_id)
+        _release(session.store, job.run_id)
 
 
 def fan_in(job: NodeJob) -> int:
@@ -370,7 +374,7 @@ def fan_in(job: NodeJob) -> int:
         final = session.store.get_run(job.run_id).find_step(where.internal_name)
         return 0 if final is not None and final.status == SUCCESS else 1
     finally:
-        session.store.close(job.run_id)
+        _release(session.store, job.run_id)
 
 
 def mark_failed(job: NodeJob, message: str) -> None:
@@ -390,10 +394,35 @@ def mark_failed(job: NodeJob, message: str) -> None:
         step.status, step.message = FAIL, message
         session.store.put_step_log(job.run_id, step, where.branch)
     finally:
-        session.store.close(job.run_id)
+        _release(session.store, job.run_id)
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+
+def _release(store: Any, run_id: str) -> None:
+    """Done with the run in this process. A store that batches writes flushes them; a chunked store wrote
+    every part already (closing it would rewrite and fsync the run's metadata once per step)."""
+    flush = getattr(store, "flush", None)
+    if flush is not None:
+        flush(run_id)
+    elif store.service_name != "chunked-fs":
+        store.close(run_id)
+
+
+class _ParamsFirst:
+    """The store, except that a step's SUCCESS is written only after `save` (its parameters) ran."""
+
+    def __init__(self, store: Any, internal_name: str, save: Any) -> None:
+        self._store, self._name, self._save = store, internal_name, save
+
+    def put_step_log(self, run_id: str, step_log: StepLog, branch: str | None = None) -> None:
+        if step_log.internal_name == self._name and step_log.status == SUCCESS:
+            self._save()
+        self._store.put_step_log(run_id, step_log, branch)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
 
 def _composite(job: NodeJob) -> Located:
     where = locate(job.pipeline, job.step, job.map_variable)

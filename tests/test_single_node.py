@@ -227,3 +227,32 @@ def test_command_line_round_trip(project: Path, magnus) -> None:
     result = magnus("execute_single_node", "cli", "prepare", "--file", "examples/composite.yaml",
                     "--config-file", str(buffered))
     assert result.returncode == 2 and "buffered" in result.stderr
+
+
+def test_file_system_store_for_sequential_dags(project: Path) -> None:
+    """The one-file store works one step per process when nothing runs at once (a nested dag)."""
+    write(project / "fs.yaml", "run_log_store: {type: file-system, config: {log_folder: fs}}\n"
+                               "catalog: {type: do-nothing}\n")
+    write(project / "nest.yaml", """
+        dag:
+          start_at: nested
+          steps:
+            nested: {type: dag, dag_definition: examples/inner.yaml, next: success}
+            success: {type: success}
+            fail: {type: fail}
+    """)
+
+    def one(step: str) -> NodeJob:
+        return job_from_files("fs1", step, file="nest.yaml", config_file="fs.yaml")
+
+    assert fan_out(one("nested")) == (0, [])
+    assert execute_single_node(one("nested.dag.inner%step")) == 0
+    assert execute_single_node(one("nested.dag.success")) == 0
+    assert fan_in(one("nested")) == 0
+    assert execute_single_node(one("success")) == 0
+    from magnus_core.stores.file_system import load_run_log
+
+    run = load_run_log(project / "fs" / "fs1.json")
+    assert run.status == "SUCCESS" and run.steps["nested"].status == "SUCCESS"
+    assert run.steps["nested"].branches["nested.dag"].steps["nested.dag.inner step"].status == "SUCCESS"
+    assert [p.name for p in (project / "fs").iterdir() if not p.name.startswith(".")] == ["fs1.json"]
