@@ -87,6 +87,8 @@ class RunRef:
 
 @dataclass(frozen=True, kw_only=True)
 class GroupDiff:
+    """One group (run, dag, code, data, parameters, metrics, steps): every compared item, in order."""
+
     name: str
     changes: list[Change] = field(default_factory=list)
 
@@ -102,12 +104,17 @@ class GroupDiff:
     def differs(self) -> bool:
         return self.count > 0
 
-    def to_json(self) -> dict[str, Any]:
-        return {"count": self.count, "changes": [c.to_json() for c in self.changes]}
+    def to_json(self, *, include_equal: bool = False) -> dict[str, Any]:
+        """{"count", "equal", "changes"}: the non-equal changes, or all of them with include_equal."""
+        shown = self.changes if include_equal else self.changed
+        return {"count": self.count, "equal": len(self.changes) - len(self.changed),
+                "changes": [c.to_json() for c in shown]}
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunDiff:
+    """Run A (before) against run B (after): the groups, and what could not be compared."""
+
     a: RunRef
     b: RunRef
     groups: dict[str, GroupDiff]
@@ -121,14 +128,9 @@ class RunDiff:
     def differs(self) -> bool:
         return self.count > 0
 
-
     def to_json(self, *, include_equal: bool = False) -> dict[str, Any]:
         """The stable structure documented in docs/diff.md; equal items only when include_equal."""
-        groups = {}
-        for name, group in self.groups.items():
-            shown = group.changes if include_equal else group.changed
-            groups[name] = {"count": group.count, "equal": len(group.changes) - len(group.changed),
-                            "changes": [c.to_json() for c in shown]}
+        groups = {name: group.to_json(include_equal=include_equal) for name, group in self.groups.items()}
         return {"schema": SCHEMA, "a": _ref_json(self.a), "b": _ref_json(self.b), "differs": self.differs,
                 "count": self.count, "groups": groups,
                 "skipped": [{"group": s.group, "reason": s.reason} for s in self.skipped]}
