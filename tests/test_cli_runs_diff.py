@@ -85,8 +85,12 @@ def test_runs_in_another_store_via_config(project: Path, tmp_path: Path) -> None
     (tmp_path / "empty").mkdir()
     shutil.copy(project / ".run_log_store" / "r1.json", tmp_path / "empty" / "r1.json")
     shutil.copy(project / ".run_log_store" / "r2.json", tmp_path / "empty" / "r2.json")
+    (tmp_path / "empty" / "broken.json").write_text("{ not json")
     listed = json.loads(run_magnus("runs", "-c", str(cfg), "--json", cwd=project).stdout)
-    assert [r["run_id"] for r in listed["runs"]] == ["r2", "r1"]
+    assert [r["run_id"] for r in listed["runs"]] == ["r2", "r1", "broken"]
+    assert listed["runs"][2]["status"] == "BROKEN" and "not valid JSON" in listed["runs"][2]["error"]
+    human = run_magnus("runs", "-c", str(cfg), cwd=project)
+    assert human.returncode == 0 and "BROKEN" in human.stdout and "broken.json: not valid JSON" in human.stdout
     diff = run_magnus("diff", "r1", "r2", "-c", str(cfg), "--json", cwd=project)
     assert diff.returncode == 0, diff.stderr
     assert json.loads(diff.stdout)["b"]["source"] == str(tmp_path / "empty" / "r2.json")
