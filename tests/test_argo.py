@@ -250,3 +250,13 @@ def test_a_failing_map_branch_fails_the_composite_and_the_workflow(project: Path
     assert {b: bl.status for b, bl in each.branches.items()} == {"each.1": "SUCCESS", "each.2": "FAIL"}
     assert run.steps["fail"].status == "SUCCESS" and "success" not in run.steps
     assert ["--map-variable", '{"n": 2}'] == interpreter.commands[-4][-2:]  # the item reached the step
+
+
+def test_a_workflow_too_big_for_kubernetes_is_refused_at_render_time(project: Path) -> None:
+    big = "x" * 9000
+    steps = "\n".join(f"    s{i}: {{type: stub, next: {'s' + str(i + 1) if i < 119 else 'success'}, "
+                      f"mode_config: {{argo: {{env: {{BIG: {big}}}}}}}}}" for i in range(120))
+    (project / "big.yaml").write_text(f"dag:\n  start_at: s0\n  steps:\n{steps}\n"
+                                      "    success: {type: success}\n    fail: {type: fail}\n")
+    with pytest.raises(ConfigError, match="Kubernetes keeps a Workflow in one object"):
+        render(project, "big.yaml", argo_config(project))

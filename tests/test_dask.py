@@ -53,7 +53,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, st
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         local = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
-                                         dashboard_address=None, silence_logs=50)
+                                         dashboard_address=":0", silence_logs=50)
     try:
         yield project, local.scheduler_address
     finally:

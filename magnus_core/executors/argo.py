@@ -24,6 +24,7 @@ from magnus_core.single import PLACEHOLDER, encode_name
 ITEMS_PATH = "/tmp/magnus-branches.json"  # where a map's fan-out writes the list Argo fans out on
 RETRY_WHEN = "lastRetry.status == 'Error' || asInt(lastRetry.exitCode) > 2"  # died, not failed (1) or refused (2)
 _MAX_NAME = 63
+MAX_WORKFLOW_BYTES = 1_000_000  # etcd's request limit is 1.5 MiB; the controller adds status beside the spec
 
 
 class _Strict(BaseModel):
@@ -386,4 +387,12 @@ def render_yaml(pipeline: Any, config: dict[str, dict[str, Any]], options: ArgoO
 
     workflow = build_workflow(pipeline, config, options, **kwargs)
     data = workflow.model_dump(by_alias=True, exclude_none=True, mode="json")
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: same text, much faster
+    text = yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                     width=1000)
+    size = len(text.encode("utf-8"))
+    if size > MAX_WORKFLOW_BYTES:
+        raise ConfigError(f"the rendered workflow is {size} bytes ({len(data['spec']['templates'])} templates); "
+                          f"Kubernetes keeps a Workflow in one object of at most about {MAX_WORKFLOW_BYTES} bytes, "
+                          "so Argo would refuse it: split the pipeline into smaller ones", field="executor.type")
+    return text
