@@ -256,3 +256,10 @@ def test_file_system_store_for_sequential_dags(project: Path) -> None:
     assert run.status == "SUCCESS" and run.steps["nested"].status == "SUCCESS"
     assert run.steps["nested"].branches["nested.dag"].steps["nested.dag.inner step"].status == "SUCCESS"
     assert [p.name for p in (project / "fs").iterdir() if not p.name.startswith(".")] == ["fs1.json"]
+
+
+def test_a_branch_step_before_its_fan_out_is_a_usage_error(project: Path, magnus) -> None:
+    result = magnus("execute_single_node", "early", "parallel%step.branch%a.a1", "--file",
+                    "examples/composite.yaml", "--config-file", "shared.yaml")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "fan early parallel%step --mode out` first" in result.stderr
