@@ -6,6 +6,7 @@ Sources, later wins: the parameters file, MAGNUS_PRM_* variables present at star
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -89,10 +90,19 @@ def initial_parameters(parameters_file: str | None, cli: dict[str, Any],
     return params
 
 
+@functools.lru_cache(maxsize=4096)
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    # One step function is called once per step, 10,000 times in a long pipeline: read its signature once.
+    return inspect.signature(func)
+
+
 def bind(func: Callable[..., Any], params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Keyword arguments for `func` taken by name from `params`; and the required ones nobody provides."""
     try:
-        signature = inspect.signature(func)
+        try:
+            signature = _signature(func)
+        except TypeError:  # an unhashable callable: not cached
+            signature = inspect.signature(func)
     except (TypeError, ValueError):
         return {}, []
     kwargs: dict[str, Any] = {}
