@@ -105,5 +105,16 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     if os.environ.get("NO_COLOR"):
         os.environ.setdefault("TERM_NO_COLOR", "1")
-    _register()
-    cli.main(args=argv, prog_name="magnus")
+    try:
+        _register()
+        code = cli.main(args=argv, prog_name="magnus", standalone_mode=False)
+    except click.exceptions.Abort:  # Ctrl-C before a command started (click turns it into Abort)
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt as exc:
+        click.echo("Interrupted.", err=True)
+        sys.exit(143 if isinstance(exc, Terminated) else 130)
+    sys.exit(code if isinstance(code, int) else 0)
