@@ -89,6 +89,16 @@ def test_shell_step_does_not_inherit_tracking_variables_of_the_environment(
     assert log.steps["s1"].user_defined_metrics == {}
 
 
+def test_python_step_does_not_record_tracking_variables_set_before_the_run(
+        git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAGNUS_TRACK_stale", "1")
+    log = run(git_repo, """
+        s1: {type: task, command: MOD.quiet, next: success}
+        """)
+    assert log.steps["s1"].user_defined_metrics == {}
+    assert os.environ["MAGNUS_TRACK_stale"] == "1"  # the user's environment is left as it was
+
+
 def test_track_this_wins_over_the_environment_for_one_name(git_repo: Path) -> None:
     log = run(git_repo, """
         s1: {type: task, command: MOD.explicit_wins, next: success}

@@ -12,6 +12,7 @@ from magnus_core.interaction import StepScope
 from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, bind, decode, encode
 
 _cache: dict[str, Callable[..., Any]] = {}
+_OURS = (PRM_PREFIX, TRACK_PREFIX, "MAGNUS_RUN_")  # the environment variables a run sets and restores
 
 
 def resolve(command: str, cwd: str | None = None) -> Callable[..., Any]:
@@ -51,8 +52,10 @@ class EnvBridge:
 
     def _set(self, name: str, text: str) -> None:
         if not self._saved:  # first write of this run: remember the environment's MAGNUS_* variables
-            self._saved = {k: v for k, v in os.environ.items() if k.startswith((PRM_PREFIX, "MAGNUS_RUN_"))}
+            self._saved = {k: v for k, v in os.environ.items() if k.startswith(_OURS)}
             self._saved.setdefault("MAGNUS_RUN_ID", None)
+            for stale in [k for k in self._saved if k.startswith(TRACK_PREFIX)]:
+                del os.environ[stale]  # set before the run: not a metric of its first step
         os.environ[name] = text
 
     def export(self, params: dict[str, Any], run_id: str, tag: str) -> None:
@@ -70,7 +73,7 @@ class EnvBridge:
         (the workbench, tests) does not start with the first run's parameters."""
         if not self._saved:
             return
-        for name in [k for k in os.environ if k.startswith((PRM_PREFIX, "MAGNUS_RUN_"))]:
+        for name in [k for k in os.environ if k.startswith(_OURS)]:
             if name not in self._saved:
                 del os.environ[name]
         for name, before in self._saved.items():
