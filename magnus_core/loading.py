@@ -266,12 +266,21 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _within(path: Path, root: Path) -> bool:
+    root = root.resolve()
+    return path == root or root in path.parents
+
+
 def _resolve_dag_definitions(dag: Dag, file: Path, stack: list[Path], out: dict[str, dict[str, Any]]) -> None:
     """Load every dag node's sub-pipeline, relative to the file naming it; refuse inclusion cycles."""
     for name, node in dag.steps.items():
         if isinstance(node, DagNode):
             target = (file.parent / node.dag_definition)
             resolved = target.resolve()
+            if not any(_within(resolved, root) for root in (Path.cwd(), stack[0].parent)):
+                raise PipelineError([f"step '{name}': field 'dag_definition': '{node.dag_definition}' is outside "
+                                     "the project (the working folder and the pipeline's folder)"],
+                                    file=str(file))
             if resolved in stack:
                 chain = " -> ".join(p.name for p in stack + [resolved])
                 raise PipelineError([f"step '{name}': field 'dag_definition': includes itself ({chain})"],

@@ -55,6 +55,11 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
         import papermill
     except ImportError:
         raise StepError("notebook steps need papermill: pip install 'magnus[notebook]'") from None
+    from magnus_core.paths import inside
+
+    inside(command, Path.cwd(), what="notebook", field="command")
+    inside(output_path(command, command_config), Path.cwd(), what="notebook output",
+           field="command_config.notebook_output_path")
     source = Path(command)
     if not source.is_file():
         raise StepError(f"notebook '{command}' not found")
