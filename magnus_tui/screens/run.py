@@ -11,7 +11,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane, Tree
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError, RunNotFoundError
@@ -23,6 +24,8 @@ from magnus_tui.view import RunView
 from magnus_tui.widgets.dag_tree import DagTree
 from magnus_tui.widgets.run_panel import RunPanel, run_header
 from magnus_tui.widgets.step_detail import StepDetail
+
+HEADER_INTERVAL = 0.25  # seconds between header redraws during a burst of events
 
 
 def read_stable(read: Callable[[], RunLog]) -> RunView:
@@ -72,6 +75,9 @@ class RunScreen(Screen[None]):
         self.probe = probe  # benchmarks: called with the keys shown after each update
         self._stop_listening: Callable[[], None] | None = None
         self.following = False
+        self._panel_stale = True
+        self._header_at = 0.0
+        self._header_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -156,17 +162,27 @@ class RunScreen(Screen[None]):
                 changed.extend(self.view.apply(event))
         tree = self.query_one(DagTree)
         tree.update_rows(self.view, changed)
-        self.query_one("#run-header", Static).update(run_header(self.view))
+        self._update_header(now=run_changed)
         if self.selected in changed:
             self.query_one(StepDetail).show(self.view, self.selected)
         elif self.selected is None and changed:
-            self.query_one(StepDetail).show(self.view, changed[0])
+            self.selected = changed[-1] if changed[-1] in self.view.rows else None
+            self.query_one(StepDetail).show(self.view, self.selected)
         if run_changed:
-            self.query_one(RunPanel).show(self.view, self._location())
+            self._show_run_panel()
             if self.view.status in FINISHED:
                 self.following = False
         if self.probe is not None:
             self.probe(changed)
+
+    def _update_header(self, now: bool = False) -> None:
+        """The header counts every row: redraw it at most every HEADER_INTERVAL while events stream in."""
+        if now or time.monotonic() - self._header_at >= HEADER_INTERVAL:
+            self._header_at = time.monotonic()
+            self._header_timer = None
+            self.query_one("#run-header", Static).update(run_header(self.view))
+        elif self._header_timer is None:
+            self._header_timer = self.set_timer(HEADER_INTERVAL, lambda: self._update_header(now=True))
 
     def _run_log_now(self) -> RunLog | None:
         live = self.app.live.get(self.run_id)
@@ -191,15 +207,28 @@ class RunScreen(Screen[None]):
         first = next(iter(self.view.rows), None)
         self.selected = self.view.first_failure() or first
         self.query_one(StepDetail).show(self.view, self.selected)
-        self.query_one(RunPanel).show(self.view, self._location())
+        self._panel_stale = True
+        self._show_run_panel()
         if self.selected:
             self.call_after_refresh(tree.select_key, self.selected)
         tree.focus()
 
+    def _show_run_panel(self, force: bool = False) -> None:
+        """The Run tab lists every step's metrics: draw it only when it is visible (or about to be)."""
+        self._panel_stale = True
+        if force or self.query_one(TabbedContent).active == "run":
+            self.query_one(RunPanel).show(self.view, self._location())
+            self._panel_stale = False
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "run" and self._panel_stale:
+            self._show_run_panel(force=True)
+
     # -- interaction ---------------------------------------------------------------------------------
-    @on(Tree.NodeHighlighted, "#dag")
-    def _highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
-        key = event.node.data
+    @on(DagTree.Highlighted, "#dag")
+    def _highlighted(self, event: DagTree.Highlighted) -> None:
+        key = event.key
         if key and key != self.selected:
             self.selected = key
             self.query_one(StepDetail).show(self.view, key)
@@ -209,6 +238,8 @@ class RunScreen(Screen[None]):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+        if tab == "run" and self._panel_stale:
+            self._show_run_panel(force=True)
 
     def action_first_failure(self) -> None:
         key = self.view.first_failure()

@@ -37,6 +37,9 @@ def run_header(view: RunView, state: str | None = None) -> Text:
     return text
 
 
+MAX_METRIC_ROWS = 500
+
+
 class RunPanel(VerticalScroll):
     """The run's parameters, its metrics by step, and where its log lives."""
 
@@ -63,6 +66,8 @@ class RunPanel(VerticalScroll):
              [(k, value_text(v)) for k, v in sorted(view.parameters.items())],
              self.query_one("#params-title", Static), "Parameters")
         rows = [(step, k, value_text(v)) for step, m in view.metrics().items() for k, v in sorted(m.items())]
+        if len(rows) > MAX_METRIC_ROWS:  # a huge map: the table would be unreadable and slow to lay out
+            rows = rows[:MAX_METRIC_ROWS] + [(f"… {len(rows) - MAX_METRIC_ROWS} more", "", "")]
         fill(self.query_one("#run-metrics", DataTable), rows, self.query_one("#run-metrics-title", Static), "Metrics")
         info = Text()
         info.append(f"{'run id':<14}{view.run_id}\n")

@@ -179,8 +179,8 @@ async def test_original_tool_composite_log_opens(make_app) -> None:
         await pilot.pause()
         tree = app.screen.query_one("#dag")
         assert "map step.a.m1" in tree.nodes_by_key
-        assert tree.nodes_by_key["map step.a.m1"].parent.data == "map step.a"
-        assert tree.nodes_by_key["map step.a"].parent.data == "map step"
+        assert tree.parent_of("map step.a.m1") == "map step.a"
+        assert tree.parent_of("map step.a") == "map step"
         assert "nested.dag.inner step" in tree.nodes_by_key
 
 

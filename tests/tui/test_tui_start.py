@@ -91,7 +91,7 @@ async def test_start_a_run_from_the_form_and_follow_it(git_repo: Path) -> None:
         (git_repo / "go").write_text("")
         await wait_for(pilot, lambda: live.done and not screen.following)
         await pilot.pause(0.1)
-        assert "✓" in str(tree.nodes_by_key["wait"].label)
+        assert "✓" in tree.label("wait").plain
         assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
         params = screen.query_one("#run-params")
         assert dict(zip(column(params, params.ordered_columns[0].key),

@@ -1,0 +1,166 @@
+"""Workbench speed: first full render of a 10,000-step run, and live lag while a 1,000-step run executes.
+
+    python bench/tui.py                 # both figures (headless, App.run_test)
+    python bench/tui.py --steps 20000   # a bigger log
+
+1. A run log of N steps (a map of N/10 items of 9 steps each, plus top-level steps) is written to a
+   file-system store; the time from opening the run screen to its first full render is reported, beside
+   the time the core alone takes to read and parse the same log (the floor). Target: under 1 s for 10,000.
+2. A pipeline of 1,000 trivial steps is started from the workbench (the real worker and executor; the
+   steps start once the run screen is up, then run as fast as the executor goes); for each step the time from the store announcing it finished to the run screen showing it is recorded. Target:
+   median under 100 ms, and no growth (first 100 steps vs last 100).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from magnus_core.models.run_log import BranchLog, CodeIdentity, RunLog, StepAttempt, StepLog
+from magnus_core.stores.file_system import atomic_write, load_run_log
+
+
+def big_log(n: int) -> RunLog:
+    """n steps: 10 top-level, the rest inside a map of items with 9 steps each."""
+    ident = [CodeIdentity(code_identifier="0" * 40, code_identifier_dependable=True)]
+
+    def step(name: str, internal: str, i: int) -> StepLog:
+        t = f"2026-01-01 10:{(i // 60) % 60:02d}:{i % 60:02d}.000000"
+        return StepLog(name=name, internal_name=internal, status="SUCCESS", code_identities=ident,
+                       attempts=[StepAttempt(attempt_number=0, start_time=t, end_time=t, status="SUCCESS")],
+                       user_defined_metrics={"m": i})
+
+    log = RunLog(run_id="big", status="SUCCESS", parameters={"items": n})
+    for i in range(9):
+        log.steps[f"s{i}"] = step(f"s{i}", f"s{i}", i)
+    mapped = StepLog(name="map", internal_name="map", status="SUCCESS", step_type="map")
+    count = 10
+    item = 0
+    while count < n:
+        branch = BranchLog(internal_name=f"map.{item}", status="SUCCESS")
+        for j in range(min(9, n - count)):
+            internal = f"map.{item}.t{j}"
+            branch.steps[internal] = step(f"t{j}", internal, count)
+            count += 1
+        mapped.branches[branch.internal_name] = branch
+        item += 1
+    log.steps["map"] = mapped
+    return log
+
+
+async def first_render(folder: Path, steps: int) -> tuple[float, float, int]:
+    from magnus_tui.app import MagnusApp
+    from magnus_tui.source import Project
+
+    path = folder / ".run_log_store" / "big.json"
+    path.unlink(missing_ok=True)
+    atomic_write(path, big_log(steps).model_dump_json())
+    t = time.perf_counter()
+    load_run_log(path)
+    floor = time.perf_counter() - t
+    app = MagnusApp(Project.open(None, folder))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        t = time.perf_counter()
+        app.open_run("big")
+        await pilot.pause()
+        screen = app.screen
+        tree = screen.query_one("#dag")
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+        elapsed = time.perf_counter() - t
+        shown = len(tree.nodes_by_key)
+    return elapsed, floor, shown
+
+
+def linear_pipeline(n: int) -> str:
+    lines = ["dag:", "  start_at: wait", "  steps:",
+             ("    wait: {type: task, command_type: shell, command: 'while [ ! -f go ]; do sleep 0.01; done', "
+             "next: s0}")]
+    for i in range(n):
+        nxt = f"s{i + 1}" if i + 1 < n else "success"
+        lines.append(f"    s{i}: {{type: stub, next: {nxt}}}")
+    lines += ["    success: {type: success}", "    fail: {type: fail}"]
+    return "\n".join(lines) + "\n"
+
+
+async def live_lag(folder: Path, steps: int) -> list[float]:
+    from magnus_core.runner import RunRequest
+    from magnus_tui.app import MagnusApp
+    from magnus_tui.screens.run import RunScreen
+    from magnus_tui.source import Project
+
+    (folder / "linear.yaml").write_text(linear_pipeline(steps))
+    app = MagnusApp(Project.open(None, folder))
+    finished: dict[str, float] = {}
+    shown: dict[str, float] = {}
+
+    def on_finished(event) -> None:
+        if event.kind == "step-updated" and event.status == "SUCCESS":
+            finished.setdefault(event.internal_name, time.perf_counter())
+
+    def probe(keys: list[str]) -> None:
+        now = time.perf_counter()
+        for key in keys:
+            if key in finished:
+                shown.setdefault(key, now)
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        original = app.show_started
+
+        def show_started(run_id: str) -> None:
+            app.live[run_id].listen(on_finished)
+            original(run_id)
+
+        app.show_started = show_started  # type: ignore[method-assign]
+        app.start_run(RunRequest(file="linear.yaml"))
+        deadline = time.monotonic() + 300
+        while not (isinstance(app.screen, RunScreen)):
+            assert time.monotonic() < deadline
+            await pilot.pause(0.01)
+        app.screen.probe = probe
+        run_id = app.screen.run_id
+        await pilot.pause(0.3)
+        (folder / "go").write_text("")  # the screen is up: let the steps run
+        while not app.live[run_id].done:
+            assert time.monotonic() < deadline
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+    return [shown[k] - finished[k] for k in finished if k in shown and k.startswith("s")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--live-steps", type=int, default=1_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        os.chdir(folder)
+        small, _, _ = asyncio.run(first_render(folder, 10))
+        elapsed, floor, shown = asyncio.run(first_render(folder, args.steps))
+        print(f"first full render of a {args.steps:,}-step run: {elapsed:.3f} s (target < 1 s; {shown:,} rows); "
+              f"a 10-step run: {small:.3f} s (ratio {elapsed / small:.1f}x); reading the big log alone "
+              f"(core, pydantic): {floor:.3f} s")
+        lags = asyncio.run(live_lag(folder, args.live_steps))
+        if not lags:
+            print("live: no step was measured")
+            return
+        ms = [x * 1000 for x in lags]
+        first, last = ms[:100], ms[-100:]
+        print(f"live {args.live_steps:,}-step run: step finished -> shown, median {statistics.median(ms):.1f} ms, "
+              f"p95 {sorted(ms)[int(len(ms) * 0.95) - 1]:.1f} ms over {len(ms)} steps (target median < 100 ms); "
+              f"first 100 median {statistics.median(first):.1f} ms, last 100 {statistics.median(last):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
