@@ -24,7 +24,8 @@ from magnus_core.models.run_log import RunLog
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
 
-MAX_RUN_LOG_BYTES = 512 * 1024 * 1024
+# Reading a run log costs about 6x its size in memory; past this, refuse with a clear error instead.
+MAX_RUN_LOG_BYTES = int(float(os.environ.get("MAGNUS_MAX_RUN_LOG_MB", "256")) * 1024 * 1024)
 
 
 class FileSystemOptions(BaseModel):
@@ -60,7 +61,8 @@ def load_run_log(path: str | Path) -> RunLog:
     except OSError as exc:
         raise RunLogError(f"cannot read run log: {exc.strerror}", file=str(p)) from None
     if size > MAX_RUN_LOG_BYTES:
-        raise RunLogError(f"run log is {size} bytes, more than the {MAX_RUN_LOG_BYTES} allowed", file=str(p))
+        raise RunLogError(f"run log is {size / 2**20:.0f} MB, more than the {MAX_RUN_LOG_BYTES / 2**20:.0f} MB "
+                          "allowed (set MAGNUS_MAX_RUN_LOG_MB to read it)", file=str(p))
     try:
         data = json.loads(p.read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
