@@ -1,5 +1,6 @@
 """A small interpreter for the Argo Workflows we render: it runs each container's command as a subprocess,
-in dependency order, fanning out withParam lists. Enough of Argo to prove a rendered workflow runs."""
+in dependency order, fanning out withParam lists; tasks that are ready together run at the same time, as in
+Argo (so branches write one run from several processes at once). Enough of Argo to prove a workflow runs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,8 @@ class Interpreter:
     cwd: Path
     workflow_name: str = "magnus-test"
     parameters: dict[str, str] = field(default_factory=dict)
-    commands: list[list[str]] = field(default_factory=list)  # every command run, in order
+    commands: list[list[str]] = field(default_factory=list)  # every command run, in order of start
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self) -> str:
         """Run the workflow; its phase: Succeeded or Failed."""
@@ -68,7 +72,8 @@ class Interpreter:
             paths[out["name"]] = local
             command = [local if c == out["valueFrom"]["path"] else c for c in command]
         assert command[0] == "magnus", command
-        self.commands.append(command)
+        with self._lock:
+            self.commands.append(command)
         env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
                "NO_COLOR": "1"}
         limit = int(template.get("retryStrategy", {}).get("limit", 0))
@@ -85,6 +90,7 @@ class Interpreter:
         return ("Succeeded" if proc.returncode == 0 else "Failed"), values
 
     def _dag(self, dag: dict[str, Any], scope: dict[str, str]) -> str:
+        """Tasks whose dependencies are resolved run at the same time (as Argo runs them), wave by wave."""
         tasks = {t["name"]: t for t in dag["tasks"]}
         phases: dict[str, str] = {}
         outputs: dict[str, str] = {}
@@ -93,23 +99,17 @@ class Interpreter:
             ready = [n for n in pending
                      if all(dep in phases for dep, _ in _OPERAND.findall(tasks[n].get("depends") or ""))]
             assert ready, f"no task can start: {pending}"
+            runnable = []
             for name in ready:
                 pending.remove(name)
-                task = tasks[name]
-                if task.get("depends") and not _evaluate(task["depends"], phases):
+                if tasks[name].get("depends") and not _evaluate(tasks[name]["depends"], phases):
                     phases[name] = "Omitted"
-                    continue
-                local = {**scope, **outputs}
-                args = {p["name"]: p.get("value", "") for p in task.get("arguments", {}).get("parameters", [])}
-                if "withParam" in task:
-                    items = json.loads(self._subst(task["withParam"], local))
-                    results = [self._template(task["template"],
-                                              {k: self._subst(v, {**local, "item": _item(i)}) for k, v in args.items()})
-                               for i in items]
-                    phases[name] = ("Skipped" if not results else
-                                    "Failed" if any(p != "Succeeded" for p, _ in results) else "Succeeded")
-                    continue
-                phase, values = self._template(task["template"], {k: self._subst(v, local) for k, v in args.items()})
+                else:
+                    runnable.append(name)
+            with ThreadPoolExecutor(max_workers=max(1, len(runnable))) as pool:
+                results = dict(zip(runnable, pool.map(lambda n: self._task(tasks[n], {**scope, **outputs}),
+                                                      runnable)))
+            for name, (phase, values) in results.items():
                 phases[name] = phase
                 for key, value in values.items():
                     outputs[f"tasks.{name}.outputs.parameters.{key}"] = value
@@ -117,6 +117,18 @@ class Interpreter:
                    if result == "Failed"}
         failed = [n for n, p in phases.items() if p in ("Failed", "Errored") and n not in handled]
         return "Failed" if failed else "Succeeded"
+
+    def _task(self, task: dict[str, Any], local: dict[str, str]) -> tuple[str, dict[str, str]]:
+        args = {p["name"]: p.get("value", "") for p in task.get("arguments", {}).get("parameters", [])}
+        if "withParam" not in task:
+            return self._template(task["template"], {k: self._subst(v, local) for k, v in args.items()})
+        items = json.loads(self._subst(task["withParam"], local))
+        with ThreadPoolExecutor(max_workers=max(1, min(len(items), 8))) as pool:
+            results = list(pool.map(lambda i: self._template(
+                task["template"], {k: self._subst(v, {**local, "item": _item(i)}) for k, v in args.items()}), items))
+        if not results:
+            return "Skipped", {}
+        return ("Failed" if any(p != "Succeeded" for p, _ in results) else "Succeeded"), {}
 
 
 def _item(value: Any) -> str:
