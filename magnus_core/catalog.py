@@ -227,16 +227,17 @@ class FileSystemCatalog(BaseCatalog):
     def _put(self, plan: dict[str, Path]) -> list[DataCatalog]:
         run_id = self.ctx.run_id
         dest_root = self.run_folder(run_id)
-        hashes = {name: file_hash(path) for name, path in plan.items()}
-        for name in plan:  # check everything before copying anything
+        # check everything before copying anything; only a name already in the catalog needs hashing twice
+        hashes = {name: file_hash(path) for name, path in plan.items() if (dest_root / name).exists()}
+        for name in hashes:
             dest = dest_root / name
-            if dest.exists() and file_hash(dest) != hashes[name]:
+            if file_hash(dest) != hashes[name]:
                 raise CatalogError(f"catalog put: '{name}' is already in the catalog of run '{run_id}' with "
                                    "different content; a catalog file is never overwritten")
         records = []
         for name, path in plan.items():
             dest = dest_root / name
-            digest = hashes[name] if dest.exists() else copy_atomic(path, dest)
+            digest = hashes[name] if name in hashes else copy_atomic(path, dest)
             records.append(self._record(name, digest, "put", run_id))
         return records
 

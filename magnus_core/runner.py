@@ -178,6 +178,8 @@ def execute(prepared: PreparedRun, *, output: IO[str] | None = None,
                      original_run_id=prepared.original.run_id if prepared.original else "",
                      status=PROCESSING, parameters=dict(params), run_config=run_config(prepared))
     store.create_run(run_log)
+    # A killed run must still say what its finished steps returned: a re-run reuses them and needs it.
+    unsubscribe_params = store.events.subscribe(_parameter_keeper(prepared, params))
     status = FAIL
     import sys
 
@@ -198,11 +200,31 @@ def execute(prepared: PreparedRun, *, output: IO[str] | None = None,
         # the run log keeps parameters with secret values masked; steps still got the real values
         store.update_run(prepared.run_id, status=status,
                          parameters=mask_values(params, prepared.secrets.values()))
+        unsubscribe_params()
         final = store.get_run(prepared.run_id)
         store.close(prepared.run_id)
         if unsubscribe:
             unsubscribe()
     return final
+
+
+def _parameter_keeper(prepared: PreparedRun, params: dict[str, Any]) -> Callable[[RunEvent], None]:
+    """After each top-level composite step that succeeded, the run's parameters as they are now (if they
+    changed); task steps record theirs before their SUCCESS (nodes/task.py)."""
+    from magnus_core.events import STEP_UPDATED
+    from magnus_core.secrets import mask_values
+
+    last = [dict(params)]
+
+    def keep(event: RunEvent) -> None:
+        if event.kind != STEP_UPDATED or event.parent is not None or event.status != "SUCCESS" \
+                or event.step_log is None or event.step_log.step_type not in ("parallel", "map", "dag"):
+            return
+        if params != last[0]:
+            last[0] = dict(params)
+            prepared.store.update_run(prepared.run_id, parameters=mask_values(last[0], prepared.secrets.values()))
+
+    return keep
 
 
 @contextlib.contextmanager
@@ -230,8 +252,8 @@ def _masked_output(secrets: Any) -> Iterator[None]:
     before = os.environ.get("MAGNUS_SECRETS_CONFIG")
     # get_secret in a shell step's or a notebook's own process: the provider's type and options, never values
     os.environ["MAGNUS_SECRETS_CONFIG"] = json.dumps(secrets.describe())
-    sys.stdout = MaskingStream(out, secrets.values)  # type: ignore[assignment]
-    sys.stderr = MaskingStream(err, secrets.values)  # type: ignore[assignment]
+    sys.stdout = MaskingStream(out, secrets.masks)  # type: ignore[assignment]
+    sys.stderr = MaskingStream(err, secrets.masks)  # type: ignore[assignment]
     handlers = list(logging.getLogger("magnus").handlers)
     mask_filter = _MaskFilter()
     for handler in handlers:

@@ -78,6 +78,16 @@ class BaseSecrets:
         """Every secret value this provider has handed out or holds, for masking output."""
         return [v for v in {*self.overrides.values(), *self.seen.values()} if v]
 
+    def masks(self) -> tuple[str, ...]:
+        """values() ready for masking (longest first, 3 characters or more), cached: output streams ask
+        for it on every write."""
+        key = (len(self.overrides), len(self.seen))
+        cached = getattr(self, "_masks", None)
+        if cached is None or cached[0] != key:
+            cached = (key, tuple(sorted((v for v in set(self.values()) if len(v) >= 3), key=len, reverse=True)))
+            self._masks = cached
+        return cached[1]
+
 
 class DoNothingSecrets(BaseSecrets):
     service_name = "do-nothing"
@@ -213,8 +223,12 @@ MASK = "*****"
 
 def mask_text(text: str, values: Iterable[str]) -> str:
     """Replace every secret value (3 characters or more: shorter ones would hide ordinary text)."""
-    for value in sorted(values, key=len, reverse=True):
-        if len(value) >= 3 and value in text:
+    return _mask_sorted(text, sorted((v for v in values if len(v) >= 3), key=len, reverse=True))
+
+
+def _mask_sorted(text: str, masks: Iterable[str]) -> str:
+    for value in masks:
+        if value in text:
             text = text.replace(value, MASK)
     return text
 
@@ -236,27 +250,29 @@ class MaskingStream:
     """A text stream that hides secret values before writing to the stream it wraps. Whole lines are
     masked at once so a value written in two parts (print's text, then its newline) is still caught."""
 
-    def __init__(self, target: IO[str], values: Callable[[], list[str]]) -> None:
+    def __init__(self, target: IO[str], masks: Callable[[], tuple[str, ...]]) -> None:
         self.target = target
-        self._values = values
+        self._masks = masks  # BaseSecrets.masks: cached, longest first
         self._pending = ""
         self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
-        values = self._values()
-        if not values and not self._pending:
+        masks = self._masks()
+        if not masks and not self._pending:
             return self.target.write(text)
         with self._lock:
-            data = self._pending + text
-            head, newline, self._pending = data.rpartition("\n")
-            if newline:
-                self.target.write(mask_text(head + newline, values))
+            if "\n" not in text:
+                self._pending += text
+                return len(text)
+            head, newline, tail = (self._pending + text).rpartition("\n")
+            self._pending = tail
+            self.target.write(_mask_sorted(head + newline, masks))
         return len(text)
 
     def flush(self) -> None:
         with self._lock:
             if self._pending:
-                self.target.write(mask_text(self._pending, self._values()))
+                self.target.write(_mask_sorted(self._pending, self._masks()))
                 self._pending = ""
         self.target.flush()
 
@@ -267,12 +283,12 @@ class MaskingStream:
 class MaskingPipe:
     """A pipe a child process writes to; a thread masks what it reads and writes it on. For shell steps."""
 
-    def __init__(self, target: IO[str] | None, values: Callable[[], list[str]]) -> None:
+    def __init__(self, target: IO[str] | None, masks: Callable[[], tuple[str, ...]]) -> None:
         import sys
 
         self._read_fd, self._write_fd = os.pipe()
         self._target = target if target is not None else sys.stdout
-        self._values = values
+        self._masks = masks
         self._thread = threading.Thread(target=self._pump, name="magnus-mask", daemon=True)
         self._thread.start()
 
@@ -282,7 +298,7 @@ class MaskingPipe:
     def _pump(self) -> None:
         with os.fdopen(self._read_fd, "r", encoding="utf-8", errors="replace", newline="") as reader:
             for line in reader:
-                self._target.write(mask_text(line, self._values()))
+                self._target.write(_mask_sorted(line, self._masks()))
             self._target.flush()
 
     def close(self) -> None:

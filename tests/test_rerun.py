@@ -254,3 +254,15 @@ def test_a_failed_composite_runs_again_with_reasons(git_repo: Path) -> None:
     assert log.find_step("par.two.p").message == "failed before"
     assert log.find_step("par.one.p").message == "an earlier step ran (par)"
     assert log.steps["b"].message == "not reached before"
+
+
+def test_a_killed_run_keeps_what_its_finished_steps_returned(git_repo: Path) -> None:
+    """A run killed outright never reaches its final write: the parameters are kept after each step."""
+    setup(git_repo)
+    (git_repo / "fail_b").write_text("")
+    seen: list[dict] = []
+    prepared = prepare(RunRequest(file="pipeline.yaml", run_id="killed"))
+    prepared.store.events.subscribe(
+        lambda e: seen.append(dict(prepared.store.get_run("killed").parameters)) if e.internal_name == "b" else None)
+    execute(prepared)
+    assert seen and seen[0] == {"from_a": 1}  # already there when b started

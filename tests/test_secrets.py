@@ -238,7 +238,7 @@ def test_masking_stream_catches_a_value_written_in_pieces() -> None:
     import io
 
     target = io.StringIO()
-    stream = MaskingStream(target, lambda: [TOKEN])
+    stream = MaskingStream(target, lambda: (TOKEN,))
     stream.write("start " + TOKEN[:4])
     stream.write(TOKEN[4:] + " end\n")
     stream.write("tail " + TOKEN)

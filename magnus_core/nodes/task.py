@@ -61,6 +61,8 @@ def execute(node: Any, name: str, internal_name: str, ctx: Any, params: dict[str
     if step.attempts[-1].status == SUCCESS:
         step.user_defined_metrics = ctx.mask_data(scope.metrics)
         params.update(scope.params_out)
+        if branch is None and scope.params_out:  # in the log before the step's SUCCESS: a re-run reuses it
+            ctx.keep_parameters(params)
         step.status = SUCCESS
     else:
         step.status = FAIL
