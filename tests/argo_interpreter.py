@@ -72,12 +72,12 @@ class Interpreter:
             paths[out["name"]] = local
             command = [local if c == out["valueFrom"]["path"] else c for c in command]
         assert command[0] == "magnus", command
-        with self._lock:
-            self.commands.append(command)
         env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
                "NO_COLOR": "1"}
         limit = int(template.get("retryStrategy", {}).get("limit", 0))
         for _ in range(limit + 1):
+            with self._lock:
+                self.commands.append(command)  # once per pod, retries included
             proc = subprocess.run([sys.executable, "-m", "magnus_core", *command[1:]], cwd=self.cwd, env=env, check=False,
                                   capture_output=True, text=True, timeout=120)
             if proc.returncode in (0, 1, 2):  # our retry expression: only a pod that died is retried

@@ -261,3 +261,35 @@ def test_a_workflow_too_big_for_kubernetes_is_refused_at_render_time(project: Pa
                                       "    success: {type: success}\n    fail: {type: fail}\n")
     with pytest.raises(ConfigError, match="Kubernetes keeps a Workflow in one object"):
         render(project, "big.yaml", argo_config(project))
+
+
+def test_a_killed_pod_is_retried_per_retry_or_marked_failed(project: Path) -> None:
+    write(project / "killer.py", """
+        import os, signal
+        from pathlib import Path
+
+        def die_once():
+            if not Path("died").exists():
+                Path("died").write_text("1")
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        def always_die():
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    write(project / "dying.yaml", """
+        dag:
+          start_at: dies once
+          steps:
+            dies once: {type: task, command: killer.die_once, retry: 2, next: always dies}
+            always dies: {type: task, command: killer.always_die, next: success}
+            success: {type: success}
+            fail: {type: fail}
+    """)
+    doc = yaml.safe_load(render(project, "dying.yaml", argo_config(project)))
+    interpreter = Interpreter(doc, project, workflow_name="argo-dying")
+    assert interpreter.run() == "Failed"
+    assert [c[3] for c in interpreter.commands] == ["dies%once", "dies%once", "always%dies", "fail"]
+    run = ChunkedFileSystemRunLogStore({"log_folder": str(project / "shared/runs")}).get_run("argo-dying")
+    assert run.status == "FAIL" and run.steps["dies once"].status == "SUCCESS"
+    dead = run.steps["always dies"]
+    assert dead.status == "FAIL" and "did not finish" in dead.message
