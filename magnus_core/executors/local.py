@@ -40,14 +40,9 @@ class LocalExecutor:
         """Run a (sub)graph from start_at to a terminal node; the graph's status is that node's type."""
         map_variable = map_variable or {}
         current = dag.start_at
-        recorded = dict(params)
         while True:
             node = dag.steps[current]
             step = execute_node(node, current, ctx, params, branch, map_variable)
-            if branch is None and params != recorded:
-                # The run log keeps what finished steps returned, so a killed run's log is consistent.
-                recorded = dict(params)
-                ctx.store.update_run(ctx.run_id, parameters=recorded)
             if node.is_terminal:
                 return SUCCESS if node.type == "success" else FAIL
             current = node.next if step.status == SUCCESS else (node.on_failure or dag.fail_node)
