@@ -229,9 +229,8 @@ class FileSystemCatalog(BaseCatalog):
         dest_root = self.run_folder(run_id)
         # check everything before copying anything; only a name already in the catalog needs hashing twice
         hashes = {name: file_hash(path) for name, path in plan.items() if (dest_root / name).exists()}
-        for name in hashes:
-            dest = dest_root / name
-            if file_hash(dest) != hashes[name]:
+        for name, digest in hashes.items():
+            if file_hash(dest_root / name) != digest:
                 raise CatalogError(f"catalog put: '{name}' is already in the catalog of run '{run_id}' with "
                                    "different content; a catalog file is never overwritten")
         records = []

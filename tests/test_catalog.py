@@ -91,11 +91,11 @@ def test_put_then_get_records_one_name_and_the_hash_of_each_file(git_repo: Path)
     put = {r.name: r for r in log.steps["first"].data_catalog}
     got = {r.name: r for r in log.steps["second"].data_catalog}
     assert set(put) == set(got) == {"out.csv", "sub/deep.csv"}  # every pattern's files, one name each
-    for name in put:
-        assert put[name].stage == "put" and got[name].stage == "get"
-        assert put[name].data_hash == got[name].data_hash == sha256(folder / name) == sha256(git_repo / "data" / name)
-        assert put[name].catalog_relative_path == got[name].catalog_relative_path == f"{log.run_id}/{name}"
-        assert put[name].catalog_handler_location == ".catalog"
+    for name, record in put.items():
+        assert record.stage == "put" and got[name].stage == "get"
+        assert record.data_hash == got[name].data_hash == sha256(folder / name) == sha256(git_repo / "data" / name)
+        assert record.catalog_relative_path == got[name].catalog_relative_path == f"{log.run_id}/{name}"
+        assert record.catalog_handler_location == ".catalog"
     assert not (folder / "notes.txt").exists()  # only what the patterns match
     assert not [p for p in folder.rglob("*") if ".tmp" in p.name]  # no temporary copies left behind
 

@@ -16,8 +16,15 @@ import pytest
 
 from magnus_core.errors import ConfigError
 from magnus_core.loading import load_pipeline
-from magnus_core.secrets import (DoNothingSecrets, EnvSecrets, MaskingStream, declared_secrets, make_secrets,
-                                 missing_secrets, parse_dotenv)
+from magnus_core.secrets import (
+    DoNothingSecrets,
+    EnvSecrets,
+    MaskingStream,
+    declared_secrets,
+    make_secrets,
+    missing_secrets,
+    parse_dotenv,
+)
 from tests.conftest import ROOT
 
 TOKEN = "tok-9f8e7d6c5b"
