@@ -103,6 +103,11 @@ def copy_atomic(source: Path, dest: Path) -> str:
     return digest.hexdigest()
 
 
+def _is_temp(path: Path) -> bool:
+    """A copy a killed run left half-done (see copy_atomic): never a catalog file."""
+    return path.name.startswith(".") and ".magnus-" in path.name and path.name.endswith(".tmp")
+
+
 def check_relative(text: str, what: str) -> str:
     """A pattern, name or folder that stays inside its base: relative, no '..'; else UsageError."""
     posix = text.replace("\\", "/")
@@ -131,6 +136,9 @@ class FileSystemCatalog(BaseCatalog):
         self.options = parse_options(_FileSystemOptions, self.config, "catalog")
         check_relative(self.options.compute_data_folder, "catalog.config.compute_data_folder")
         self.root = Path.cwd()
+        # names copied from the original run by a re-run: a step that runs again may replace them (the
+        # original's own copies stay in its folder); anything this run put itself is never overwritten
+        self.inherited: set[str] = set()
 
     def bind(self, ctx: Any) -> None:
         super().bind(ctx)
@@ -167,7 +175,8 @@ class FileSystemCatalog(BaseCatalog):
         plan: dict[str, Path] = {}
         for pattern in patterns:
             check_relative(pattern, "catalog pattern")
-            matches = [p for p in sorted(source.glob(pattern)) if p.is_file()] if source.is_dir() else []
+            matches = [p for p in sorted(source.glob(pattern)) if p.is_file() and not _is_temp(p)] \
+                if source.is_dir() else []
             if not matches:
                 raise CatalogError(f"catalog get: no file in the catalog of run '{run_id}' matches '{pattern}'")
             for path in matches:
@@ -193,7 +202,8 @@ class FileSystemCatalog(BaseCatalog):
         plan: dict[str, Path] = {}
         for pattern in patterns:
             check_relative(pattern, "catalog pattern")
-            matches = [p for p in sorted(base.glob(pattern)) if p.is_file()] if base.is_dir() else []
+            matches = [p for p in sorted(base.glob(pattern)) if p.is_file() and not _is_temp(p)] \
+                if base.is_dir() else []
             if not matches:
                 log.warning("catalog put: nothing in '%s' matches '%s'", base.relative_to(self.root), pattern)
             for path in matches:
@@ -214,7 +224,8 @@ class FileSystemCatalog(BaseCatalog):
         parent, _, pattern = posix.rpartition("/")
         base = self.root / parent if parent else self.root
         plan: dict[str, Path] = {}
-        matches = [p for p in sorted(base.glob(pattern)) if p.is_file()] if base.is_dir() else []
+        matches = [p for p in sorted(base.glob(pattern)) if p.is_file() and not _is_temp(p)] \
+                if base.is_dir() else []
         if not matches:
             raise CatalogError(f"catalog put: no file matches '{filepath}'")
         for path in matches:
@@ -228,7 +239,8 @@ class FileSystemCatalog(BaseCatalog):
         run_id = self.ctx.run_id
         dest_root = self.run_folder(run_id)
         # check everything before copying anything; only a name already in the catalog needs hashing twice
-        hashes = {name: file_hash(path) for name, path in plan.items() if (dest_root / name).exists()}
+        hashes = {name: file_hash(path) for name, path in plan.items()
+                  if name not in self.inherited and (dest_root / name).exists()}
         for name, digest in hashes.items():
             if file_hash(dest_root / name) != digest:
                 raise CatalogError(f"catalog put: '{name}' is already in the catalog of run '{run_id}' with "
@@ -237,6 +249,7 @@ class FileSystemCatalog(BaseCatalog):
         for name, path in plan.items():
             dest = dest_root / name
             digest = hashes[name] if name in hashes else copy_atomic(path, dest)
+            self.inherited.discard(name)
             records.append(self._record(name, digest, "put", run_id))
         return records
 
@@ -270,8 +283,10 @@ class FileSystemCatalog(BaseCatalog):
         dest = self.run_folder(run_id)
         if source.is_dir():
             for path in sorted(source.rglob("*")):
-                if path.is_file() and _inside(path, source):
-                    copy_atomic(path, dest / path.relative_to(source))
+                if path.is_file() and _inside(path, source) and not _is_temp(path):
+                    name = path.relative_to(source).as_posix()
+                    copy_atomic(path, dest / name)
+                    self.inherited.add(name)
         return [n for n in self._original_files(original) if not (dest / n).is_file()]
 
 

@@ -48,6 +48,11 @@ def prepare_rerun(prepared: Any, cwd: Path) -> None:
     store = prepared.store
     old_id = request.use_cached or latest_failed_run(store)
     original = store.get_run(old_id)  # unknown ids: RunNotFoundError lists the nearest
+    from magnus_core.runs import run_state
+
+    if run_state(original) == "RUNNING":
+        raise UsageError(f"run '{old_id}' is still running (its process is alive); re-run it when it has ended",
+                         field="use_cached")
     warnings: list[str] = []
     if original.dag_hash and original.dag_hash != prepared.pipeline.dag_hash:
         warnings.append(f"the dag changed since run '{old_id}' (dag_hash {original.dag_hash[:12]} -> "

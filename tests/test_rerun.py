@@ -266,3 +266,31 @@ def test_a_killed_run_keeps_what_its_finished_steps_returned(git_repo: Path) -> 
         lambda e: seen.append(dict(prepared.store.get_run("killed").parameters)) if e.internal_name == "b" else None)
     execute(prepared)
     assert seen and seen[0] == {"from_a": 1}  # already there when b started
+
+
+def test_a_step_that_runs_again_may_replace_what_it_put_in_the_original(git_repo: Path) -> None:
+    """The failed step put a broken file in the original's catalog (puts happen after failures too); run
+    again, it puts the good one. The original's own copy is untouched."""
+    mod = setup(git_repo, LINEAR.replace("command: MOD.b, next: c", "command: MOD.b, next: c, "
+                                         "catalog: {get: [\"sub/a.txt\"], put: [\"b.txt\"]}")
+                .replace(', catalog: {get: ["sub/a.txt"]}}', "}"))
+    (git_repo / f"{mod}.py").write_text(FUNCTIONS.replace('    count("b")\n',
+                                                          '    count("b")\n    Path("data/b.txt").write_text('
+                                                          '"broken" if Path("fail_b").exists() else "good")\n'))
+    (git_repo / "fail_b").write_text("")
+    assert run(run_id="old").status == FAIL
+    (git_repo / "fail_b").unlink()
+    log = run(use_cached="old")
+    assert log.status == SUCCESS, [s.message for s in log.walk()]
+    assert (git_repo / ".catalog" / log.run_id / "b.txt").read_text() == "good"
+    assert (git_repo / ".catalog" / "old" / "b.txt").read_text() == "broken"
+
+
+def test_a_run_still_running_is_not_rerun(git_repo: Path) -> None:
+    failed_once(git_repo)
+    path = git_repo / ".run_log_store" / "old.json"
+    data = json.loads(path.read_text())
+    data["status"] = "PROCESSING"  # as if this very process were still writing it
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="still running"):
+        prepare(RunRequest(file="pipeline.yaml", use_cached="old"))
