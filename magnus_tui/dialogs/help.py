@@ -17,16 +17,18 @@ def key_table(screen: Screen) -> Table:
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
     table.add_column("key", style="bold", no_wrap=True)
     table.add_column("action")
-    seen: set[str] = set()
-    for key, active in screen.active_bindings.items():
+    seen: set[tuple[str, str]] = set()
+    for active in screen.active_bindings.values():
         if active.node is not screen and active.node is not screen.app:
             continue  # the focused widget's own keys (cursor movement, editing) are standard
         binding = active.binding
         text = binding.description or binding.action.replace("_", " ")
-        if not text or (key, text) in seen or binding.action in ("noop",):
+        if not text or binding.action in ("noop",):
             continue
-        seen.add((key, text))  # type: ignore[arg-type]
         display = screen.app.get_key_display(binding)
+        if (display, text) in seen:
+            continue
+        seen.add((display, text))
         table.add_row(display, text)
     return table
 

@@ -45,12 +45,14 @@ class StartScreen(Screen[None]):
     ]
     DEFAULT_CSS = """
     StartScreen VerticalScroll { padding: 0 1; }
-    StartScreen Label { padding: 1 0 0 0; text-style: bold; }
-    StartScreen .row { height: auto; }
-    StartScreen .row Input { width: 1fr; }
-    StartScreen TextArea { height: 7; }
-    StartScreen #start-error { color: $error; height: auto; }
-    StartScreen #buttons { height: auto; padding-top: 1; }
+    StartScreen .row { height: auto; margin-top: 1; }
+    StartScreen .row Label { width: 16; padding: 0 1 0 0; text-style: bold; }
+    StartScreen .row Input { width: 1fr; height: 1; border: none; padding: 0 1; background: $boost; }
+    StartScreen .row Input:focus { background: $accent 30%; }
+    StartScreen .row Button { min-width: 10; height: 1; border: none; margin-left: 1; }
+    StartScreen TextArea { height: 6; width: 1fr; }
+    StartScreen #start-error { color: $error; height: auto; margin-top: 1; }
+    StartScreen #buttons { height: auto; margin-top: 1; }
     StartScreen #buttons Button { margin-right: 2; }
     """
 
@@ -68,16 +70,20 @@ class StartScreen(Screen[None]):
             if self.use_cached:
                 yield Static(f"Re-run of {self.use_cached}: steps that succeeded there are reused.",
                              classes="title")
-            yield Label("Pipeline file")
             with Horizontal(classes="row"):
+                yield Label("Pipeline file")
                 yield Input(self.initial_pipeline or "", placeholder="pipeline.yaml", id="pipeline")
                 yield Button("Pick…", id="pick")
-            yield Label("Tag")
-            yield Input(self.initial_tag, placeholder="optional tag", id="tag")
-            yield Label("Parameters (YAML; override the parameters file)")
-            yield TextArea(self.initial_parameters, id="parameters", language=None, soft_wrap=True)
-            yield Label("Parameters file")
-            yield Input("", placeholder="optional, e.g. parameters.yaml", id="parameters-file")
+            with Horizontal(classes="row"):
+                yield Label("Tag")
+                yield Input(self.initial_tag, placeholder="optional tag", id="tag")
+            with Horizontal(classes="row"):
+                yield Label("Parameters")
+                yield TextArea(self.initial_parameters, id="parameters", language=None, soft_wrap=True)
+            with Horizontal(classes="row"):
+                yield Label("Parameters file")
+                yield Input("", placeholder="optional, e.g. parameters.yaml", id="parameters-file")
+            yield Static("Parameters are YAML (x: 3); they override the parameters file.", classes="dim")
             yield Static("", id="start-error")
             with Horizontal(id="buttons"):
                 yield Button("Start run", id="start", variant="primary")

@@ -30,7 +30,7 @@ def row_label(row: Row) -> Text:
     text.append(row.glyph, style=row.style or None)
     text.append(" ")
     text.append(row.name, style="italic" if row.kind == BRANCH else None)
-    if row.kind != BRANCH and row.step_type not in ("task", ""):
+    if row.kind != BRANCH and row.step_type not in ("task", "success", "fail", ""):
         text.append(f" [{row.step_type}]", style="dim")
     if row.mock:
         text.append(" cached", style="blue")

@@ -1,0 +1,116 @@
+"""SVG snapshots of every screen at 100x30 and 80x24, time frozen, over the original tool's run logs.
+
+Update after an intended change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update`
+and look at the report before committing the new SVGs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import time_machine
+
+from magnus_tui.app import MagnusApp
+from magnus_tui.source import Project
+
+FROZEN = dt.datetime(2026, 11, 25, 9, 0, 0)
+SIZES = {"100x30": (100, 30), "80x24": (80, 24)}
+
+
+@pytest.fixture(autouse=True)
+def frozen_time():
+    with time_machine.travel(FROZEN, tick=False):
+        yield
+
+
+def app_for(project_dir: Path) -> MagnusApp:
+    # a fixed theme and no clock: the pictures depend only on the run logs
+    app = MagnusApp(Project.open(None, project_dir), poll_interval=3600)
+    app.theme = "textual-dark"
+    return app
+
+
+async def settle(pilot) -> None:
+    from textual.widgets import Input, TextArea
+
+    for widget in pilot.app.screen.query("Input, TextArea"):
+        if isinstance(widget, (Input, TextArea)):
+            widget.cursor_blink = False  # a blinking cursor is not part of the picture
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_runs_screen(snap_compare, project_dir: Path, size: str) -> None:
+    assert snap_compare(app_for(project_dir), terminal_size=SIZES[size], run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_run_screen_composite(snap_compare, project_dir: Path, size: str) -> None:
+    async def open_run(pilot) -> None:
+        pilot.app.open_run("composite_run")
+        await settle(pilot)
+        pilot.app.screen.query_one("#dag").select_key("map step.a.m1")
+        await settle(pilot)
+
+    assert snap_compare(app_for(project_dir), terminal_size=SIZES[size], run_before=open_run)
+
+
+def test_run_screen_failure_80x24(snap_compare, project_dir: Path) -> None:
+    async def open_run(pilot) -> None:
+        pilot.app.open_run("failure_run")
+        await settle(pilot)
+
+    assert snap_compare(app_for(project_dir), terminal_size=(80, 24), run_before=open_run)
+
+
+def test_run_screen_run_tab_80x24(snap_compare, project_dir: Path) -> None:
+    async def open_run(pilot) -> None:
+        pilot.app.open_run("gs_run")
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+
+    assert snap_compare(app_for(project_dir), terminal_size=(80, 24), run_before=open_run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_diff_screen(snap_compare, project_dir: Path, size: str) -> None:
+    async def open_diff(pilot) -> None:
+        pilot.app.open_diff("composite_run", "gs_run")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if pilot.app.screen.diff is not None:
+                break
+        await settle(pilot)
+
+    assert snap_compare(app_for(project_dir), terminal_size=SIZES[size], run_before=open_diff)
+
+
+def test_help_80x24(snap_compare, project_dir: Path) -> None:
+    assert snap_compare(app_for(project_dir), terminal_size=(80, 24), press=["f1"], run_before=settle)
+
+
+def test_start_form_80x24(snap_compare, project_dir: Path) -> None:
+    (project_dir / "pipeline.yaml").write_text("dag: {start_at: s, steps: {}}\n")
+
+    async def open_form(pilot) -> None:
+        await pilot.press("s")
+        await settle(pilot)
+
+    assert snap_compare(app_for(project_dir), terminal_size=(80, 24), run_before=open_form)
+
+
+def test_secret_prompt_80x24(snap_compare, project_dir: Path) -> None:
+    from magnus_tui.dialogs.secret import SecretPrompt
+
+    async def ask(pilot) -> None:
+        pilot.app.push_screen(SecretPrompt("api_key", "20261125090000_abcdef"))
+        await settle(pilot)
+        await pilot.press(*"s3cr3t")
+        await settle(pilot)
+
+    assert snap_compare(app_for(project_dir), terminal_size=(80, 24), run_before=ask)
