@@ -155,6 +155,18 @@ async def test_failed_run_shows_the_message_and_offers_rerun_with_a_plan(git_rep
         assert "reuse  double" in plan and "run    boom" in plan
         await pilot.press("escape")
         assert app.screen is screen
+        # confirmed: a new run reuses `double` from the failed run and runs `boom` again
+        await pilot.press("R")
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen is not screen)
+        rerun = app.screen
+        await wait_for(pilot, lambda: app.live[rerun.run_id].done and not rerun.following)
+        await pilot.pause(0.1)
+        tree = rerun.query_one("#dag")
+        assert "cached" in tree.label("double").plain
+        assert "cached" not in tree.label("boom").plain
+        assert f"re-run of {screen.run_id}" in plain(rerun.query_one("#run-header", Static))
 
 
 async def test_secret_prompt_is_masked_and_reaches_the_waiting_thread(make_app) -> None:
@@ -178,3 +190,76 @@ async def test_secret_prompt_is_masked_and_reaches_the_waiting_thread(make_app) 
         await pilot.press("escape")
         thread.join(5)
         assert answers == ["hunter22", None]
+
+
+SECRET_FUNCS = '''
+from pathlib import Path
+
+from magnus import get_secret
+
+
+def use_secrets():
+    Path("reached.txt").write_text(get_secret("api_key") + "|" + get_secret("token"))
+'''
+
+SECRET_PIPELINE = """
+dag:
+  secrets: [api_key]
+  start_at: use
+  steps:
+    use: {type: task, command: secret_funcs.use_secrets, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+async def test_secrets_typed_in_the_modal_reach_the_step_and_nothing_else(git_repo: Path) -> None:
+    (git_repo / "secret_funcs.py").write_text(SECRET_FUNCS)
+    (git_repo / "secret.yaml").write_text(SECRET_PIPELINE)
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        app.screen.query_one("#pipeline", Input).value = "secret.yaml"
+        await pilot.press("ctrl+r")
+        # declared in the dag and unknown to the provider: asked before the run starts
+        await wait_for(pilot, lambda: isinstance(app.screen, SecretPrompt))
+        assert app.screen.secret_name == "api_key"
+        await pilot.press(*"k3y-Alpha-991", "enter")
+        # asked for by the step while it runs (not declared): the run waits on the same modal
+        await wait_for(pilot, lambda: isinstance(app.screen, SecretPrompt))
+        assert app.screen.secret_name == "token"
+        await pilot.press(*"t0k-Beta-772")
+        assert "t0k-Beta-772" not in app.export_screenshot()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+        screen = app.screen
+        await wait_for(pilot, lambda: app.live[screen.run_id].done and not screen.following)
+        await pilot.pause(0.1)
+        assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
+        assert (git_repo / "reached.txt").read_text() == "k3y-Alpha-991|t0k-Beta-772"
+        shown = app.export_screenshot()
+        await pilot.press("p")
+        await pilot.pause()
+        shown += app.export_screenshot()
+    for secret in ("k3y-Alpha-991", "t0k-Beta-772"):
+        assert secret not in shown
+        for path in git_repo.rglob("*"):
+            if path.is_file() and path.name != "reached.txt" and ".git" not in path.parts:
+                assert secret.encode() not in path.read_bytes(), path
+
+
+async def test_cancelling_the_secret_prompt_starts_nothing(git_repo: Path) -> None:
+    (git_repo / "secret_funcs.py").write_text(SECRET_FUNCS)
+    (git_repo / "secret.yaml").write_text(SECRET_PIPELINE)
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        app.screen.query_one("#pipeline", Input).value = "secret.yaml"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, SecretPrompt))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "not given" in plain(app.screen.query_one("#start-error", Static)))
+        assert isinstance(app.screen, StartScreen)
+    store = git_repo / ".run_log_store"
+    assert not store.exists() or not list(store.glob("*.json"))
+    assert not (git_repo / "reached.txt").exists()
