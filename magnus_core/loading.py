@@ -40,9 +40,14 @@ class _Loader(_SafeBase):  # type: ignore[valid-type,misc]
     max_aliases = 10_000
     max_expanded_nodes = 2_000_000
 
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        # An alias is written `*name`: a text without '*' has none, and needs no expansion check.
+        self._may_alias = not isinstance(stream, str) or "*" in stream
+
     def get_single_node(self):  # type: ignore[override]
         node = super().get_single_node()
-        if node is not None:
+        if node is not None and self._may_alias:
             _check_expansion(node, self.max_aliases, self.max_expanded_nodes)
         return node
 
