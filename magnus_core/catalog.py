@@ -11,6 +11,7 @@ import logging
 import os
 import secrets as _random
 import shutil
+import threading
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -139,6 +140,7 @@ class FileSystemCatalog(BaseCatalog):
         # names copied from the original run by a re-run: a step that runs again may replace them (the
         # original's own copies stay in its folder); anything this run put itself is never overwritten
         self.inherited: set[str] = set()
+        self._lock = threading.Lock()  # concurrent branches: the overwrite check and the copy go together
 
     def bind(self, ctx: Any) -> None:
         super().bind(ctx)
@@ -236,6 +238,10 @@ class FileSystemCatalog(BaseCatalog):
         return self._put(plan)
 
     def _put(self, plan: dict[str, Path]) -> list[DataCatalog]:
+        with self._lock:
+            return self._put_locked(plan)
+
+    def _put_locked(self, plan: dict[str, Path]) -> list[DataCatalog]:
         run_id = self.ctx.run_id
         dest_root = self.run_folder(run_id)
         # check everything before copying anything; only a name already in the catalog needs hashing twice

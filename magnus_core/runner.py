@@ -252,8 +252,8 @@ def _masked_output(secrets: Any) -> Iterator[None]:
     before = os.environ.get("MAGNUS_SECRETS_CONFIG")
     # get_secret in a shell step's or a notebook's own process: the provider's type and options, never values
     os.environ["MAGNUS_SECRETS_CONFIG"] = json.dumps(secrets.describe())
-    sys.stdout = MaskingStream(out, secrets.masks)  # type: ignore[assignment]
-    sys.stderr = MaskingStream(err, secrets.masks)  # type: ignore[assignment]
+    sys.stdout = MaskingStream(out, secrets)  # type: ignore[assignment]
+    sys.stderr = MaskingStream(err, secrets)  # type: ignore[assignment]
     handlers = list(logging.getLogger("magnus").handlers)
     mask_filter = _MaskFilter()
     for handler in handlers:

@@ -21,13 +21,40 @@ BUILTIN = {
 }
 
 
+class _Tracked(dict):  # type: ignore[type-arg]
+    """A dict of secret values that counts its changes, so masks are recomputed only when one changes."""
+
+    changes = 0
+
+    def __setitem__(self, key: str, value: str) -> None:
+        if key not in self or self[key] != value:
+            super().__setitem__(key, value)
+            self.changes += 1
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.changes += 1
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def pop(self, *args: Any) -> Any:
+        self.changes += 1
+        return super().pop(*args)
+
+    def clear(self) -> None:
+        super().clear()
+        self.changes += 1
+
+
 class BaseSecrets:
     service_name = "base"
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = config or {}
-        self.overrides: dict[str, str] = {}  # values given at a prompt: memory only
-        self.seen: dict[str, str] = {}  # values handed out or looked up, so output can be masked
+        self.overrides: dict[str, str] = _Tracked()  # values given at a prompt: memory only
+        self.seen: dict[str, str] = _Tracked()  # values handed out or looked up, so output can be masked
         # Asked for a secret the provider lacks: the CLI sets a getpass prompt on a terminal, the
         # workbench a masked modal. Returns the value, or None to give up.
         self.prompt: Callable[[str], str | None] | None = None
@@ -79,13 +106,17 @@ class BaseSecrets:
         """Every secret value this provider has handed out or holds, for masking output."""
         return [v for v in {*self.overrides.values(), *self.seen.values()} if v]
 
+    @property
+    def version(self) -> int:
+        """Changes when a secret value is added or changed (then masks() is recomputed)."""
+        return self.overrides.changes + self.seen.changes  # type: ignore[attr-defined]
+
     def masks(self) -> tuple[str, ...]:
-        """values() ready for masking (longest first, 3 characters or more), cached: output streams ask
-        for it on every write."""
-        key = (len(self.overrides), len(self.seen))
+        """values() ready for masking (longest first, 3 characters or more), cached until one changes."""
+        version = self.version
         cached = getattr(self, "_masks", None)
-        if cached is None or cached[0] != key:
-            cached = (key, tuple(sorted((v for v in set(self.values()) if len(v) >= 3), key=len, reverse=True)))
+        if cached is None or cached[0] != version:
+            cached = (version, tuple(sorted((v for v in set(self.values()) if len(v) >= 3), key=len, reverse=True)))
             self._masks = cached
         return cached[1]
 
@@ -251,14 +282,20 @@ class MaskingStream:
     """A text stream that hides secret values before writing to the stream it wraps. Whole lines are
     masked at once so a value written in two parts (print's text, then its newline) is still caught."""
 
-    def __init__(self, target: IO[str], masks: Callable[[], tuple[str, ...]]) -> None:
+    def __init__(self, target: IO[str], secrets: BaseSecrets) -> None:
         self.target = target
-        self._masks = masks  # BaseSecrets.masks: cached, longest first
+        self._secrets = secrets
+        self._version = -1
+        self._masks: tuple[str, ...] = ()
         self._pending = ""
         self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
-        masks = self._masks()
+        # called for every piece print() writes: the common case (no secret) must stay cheap
+        if self._secrets.overrides.changes + self._secrets.seen.changes != self._version:  # type: ignore[attr-defined]
+            self._version = self._secrets.version
+            self._masks = self._secrets.masks()
+        masks = self._masks
         if not masks and not self._pending:
             return self.target.write(text)
         with self._lock:
@@ -273,12 +310,40 @@ class MaskingStream:
     def flush(self) -> None:
         with self._lock:
             if self._pending:
-                self.target.write(_mask_sorted(self._pending, self._masks()))
+                self.target.write(_mask_sorted(self._pending, self._secrets.masks()))
                 self._pending = ""
         self.target.flush()
 
-    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, ... of the wrapped stream
-        return getattr(self.target, name)
+    # What code asks of sys.stdout, forwarded. (No __getattr__: it slows every attribute lookup, and write
+    # is called for each piece print() writes.)
+    @property
+    def encoding(self) -> str:
+        return getattr(self.target, "encoding", "utf-8")
+
+    @property
+    def errors(self) -> str | None:
+        return getattr(self.target, "errors", None)
+
+    @property
+    def buffer(self) -> Any:
+        return getattr(self.target, "buffer", None)
+
+    @property
+    def closed(self) -> bool:
+        return bool(getattr(self.target, "closed", False))
+
+    def isatty(self) -> bool:
+        return bool(getattr(self.target, "isatty", lambda: False)())
+
+    def fileno(self) -> int:
+        return self.target.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
 
 
 class MaskingPipe:

@@ -50,6 +50,17 @@ def tamper():
 def escape():
     get_from_catalog("../outside.txt")
 
+def per_item(item):
+    Path("data").mkdir(exist_ok=True)
+    Path(f"data/{item}.csv").write_text(f"{item}\\n")
+    put_in_catalog(f"data/{item}.csv")
+    put_in_catalog("data/shared.csv")
+
+def items():
+    Path("data").mkdir(exist_ok=True)
+    Path("data/shared.csv").write_text("same for all\\n")
+    return {"items": ["a", "b", "c", "d", "e", "f"]}
+
 def change():
     Path("data/out.csv").write_text("changed\\n")
 '''
@@ -228,3 +239,25 @@ def test_bad_catalog_config_is_one_line(git_repo: Path, magnus, bad: dict) -> No
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "catalog" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_concurrent_map_branches_put_into_one_catalog(git_repo: Path) -> None:
+    log = run(git_repo, """
+        first: {type: task, command: MOD.items, next: fan}
+        fan:
+          type: map
+          iterate_on: items
+          iterate_as: item
+          next: success
+          branch:
+            start_at: p
+            steps: {p: {type: task, command: MOD.per_item, next: success}, success: {type: success},
+                    fail: {type: fail}}
+        """, config="executor: {type: local, config: {max_workers: 4}}\n")
+    assert log.status == SUCCESS, [s.message for s in log.walk()]
+    folder = git_repo / ".catalog" / log.run_id
+    for item in "abcdef":
+        step = log.find_step(f"fan.{item}.p")
+        assert [r.name for r in step.data_catalog] == [f"{item}.csv", "shared.csv"]
+        assert (folder / f"{item}.csv").read_text() == f"{item}\n"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([f"{i}.csv" for i in "abcdef"] + ["shared.csv"])

@@ -245,12 +245,15 @@ def test_masking_stream_catches_a_value_written_in_pieces() -> None:
     import io
 
     target = io.StringIO()
-    stream = MaskingStream(target, lambda: (TOKEN,))
+    provider = DoNothingSecrets({})
+    stream = MaskingStream(target, provider)
+    stream.write("before the secret is known\n")
+    provider.overrides["x"] = TOKEN  # a value that becomes known during the run is masked from then on
     stream.write("start " + TOKEN[:4])
     stream.write(TOKEN[4:] + " end\n")
     stream.write("tail " + TOKEN)
     stream.flush()
-    assert target.getvalue() == "start ***** end\ntail *****"
+    assert target.getvalue() == "before the secret is known\nstart ***** end\ntail *****"
 
 
 def test_a_secret_in_metrics_or_parameters_is_masked_in_the_run_log(git_repo: Path, magnus) -> None:
