@@ -25,6 +25,8 @@ def key_table(screen: Screen) -> Table:
         text = binding.description or binding.action.replace("_", " ")
         if not text or binding.action in ("noop",):
             continue
+        if binding.key.startswith("super+"):
+            continue  # the macOS twin of a ctrl key already listed
         display = screen.app.get_key_display(binding)
         if (display, text) in seen:
             continue

@@ -1,0 +1,112 @@
+"""Make screenshots/*.svg: every workbench screen, from the real app, on runs of the bundled examples.
+
+    python scripts/screenshots.py            # writes screenshots/{runs,run,run-tab,diff,step-pair,start,help,secret}.svg
+
+The examples are copied into a temporary git repository and executed with the real `magnus execute`
+(fixed run ids), then the app is driven headless at 100x30 and each screen is saved as SVG.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "screenshots"
+SIZE = (100, 30)
+
+
+def sh(cwd: Path, *args: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(cwd), "NO_COLOR": "1", "GIT_AUTHOR_NAME": "magnus",
+           "GIT_AUTHOR_EMAIL": "magnus@example.com", "GIT_COMMITTER_NAME": "magnus",
+           "GIT_COMMITTER_EMAIL": "magnus@example.com"}
+    subprocess.run(args, cwd=cwd, env=env, check=False, capture_output=True)
+
+
+def make_project(folder: Path) -> None:
+    shutil.copytree(ROOT / "examples", folder / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / ".gitignore").write_text(".run_log_store/\n.catalog/\n__pycache__/\n")
+    sh(folder, "git", "init", "-q", "-b", "main")
+    sh(folder, "git", "add", "-A")
+    sh(folder, "git", "commit", "-qm", "examples")
+    magnus = [sys.executable, "-m", "magnus_core", "execute"]
+    sh(folder, *magnus, "--file", "examples/getting-started.yaml", "--tag", "example", "--run-id", "getting-started")
+    sh(folder, *magnus, "--file", "examples/getting-started.yaml", "-p", "examples/parameters.yaml",
+       "--arg1", "hello", "--arg2", "world", "--tag", "example", "--run-id", "getting-started-x3")
+    sh(folder, *magnus, "--file", "examples/composite.yaml", "-p", "examples/parameters.yaml",
+       "--run-id", "composite")
+
+
+async def shoot(folder: Path) -> list[Path]:
+    sys.path.insert(0, str(ROOT))
+    from magnus_tui.app import MagnusApp
+    from magnus_tui.dialogs.secret import SecretPrompt
+    from magnus_tui.source import Project
+
+    app = MagnusApp(Project.open(None, folder), poll_interval=3600)
+    app.theme = "textual-dark"
+    saved: list[Path] = []
+
+    async with app.run_test(size=SIZE) as pilot:
+
+        async def save(name: str) -> None:
+            for widget in app.screen.query("Input, TextArea"):
+                widget.cursor_blink = False  # type: ignore[attr-defined]
+            await pilot.pause()
+            await pilot.wait_for_scheduled_animations()
+            await pilot.pause(0.2)
+            saved.append(Path(app.save_screenshot(f"{name}.svg", path=str(OUT))))
+
+        await save("runs")
+        app.open_run("composite")
+        await pilot.pause()
+        app.screen.query_one("#dag").select_key("map step.b.m1")
+        await save("run")
+        await pilot.press("p")
+        await save("run-tab")
+        await pilot.press("escape")
+        app.open_diff("getting-started", "getting-started-x3")
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.screen.diff is not None:
+                break
+        app.screen.query_one("TabbedContent").active = "tab-parameters"
+        await save("diff")
+        await pilot.press("a")  # every item, equal ones too: the steps' timings
+        app.screen.query_one("TabbedContent").active = "tab-steps"
+        await pilot.pause()
+        table = app.screen.query_one("#group-steps")
+        table.focus()
+        table.move_cursor(row=2)
+        await pilot.press("enter")
+        await save("step-pair")
+        await pilot.press("escape", "escape")
+        await pilot.press("s")
+        await save("start")
+        await pilot.press("escape", "f1")
+        await save("help")
+        await pilot.press("escape")
+        app.push_screen(SecretPrompt("api_key", "getting-started"))
+        await pilot.press(*"not-shown")
+        await save("secret")
+    return saved
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "project"
+        folder.mkdir()
+        make_project(folder)
+        os.chdir(folder)
+        for path in asyncio.run(shoot(folder)):
+            print(path.relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    main()
