@@ -293,3 +293,27 @@ def test_a_killed_pod_is_retried_per_retry_or_marked_failed(project: Path) -> No
     assert run.status == "FAIL" and run.steps["dies once"].status == "SUCCESS"
     dead = run.steps["always dies"]
     assert dead.status == "FAIL" and "did not finish" in dead.message
+
+
+def test_names_that_collide_once_made_dns_safe_stay_distinct(project: Path, validator) -> None:
+    long = "step " * 20
+    write(project / "names.yaml", f"""
+        dag:
+          start_at: x y
+          steps:
+            x y: {{type: stub, next: x-y}}
+            x-y: {{type: stub, next: X Y}}
+            X Y: {{type: stub, next: "{long}a"}}
+            "{long}a": {{type: stub, next: "{long}b"}}
+            "{long}b": {{type: stub, next: success}}
+            success: {{type: success}}
+            fail: {{type: fail}}
+    """)
+    text = render(project, "names.yaml", argo_config(project))
+    doc = yaml.safe_load(text)
+    assert not list(validator.iter_errors(doc))
+    names = [t["name"] for t in doc["spec"]["templates"]]
+    assert len(names) == len(set(names)) == 8 and all(len(n) <= 63 for n in names)
+    commands = sorted(t["container"]["command"][3] for t in doc["spec"]["templates"] if "container" in t)
+    assert "X%Y" in commands and "x-y" in commands and "x%y" in commands
+    assert text == render(project, "names.yaml", argo_config(project))

@@ -10,6 +10,7 @@ the same dag always renders to the same bytes.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -156,7 +157,7 @@ def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: Argo
                         catalog.get("config", {}).get("catalog_location", ".catalog")))
     mounts = [PurePosixPath(v.mount_path) for v in options.volumes]
     for field, folder in folders:
-        path = PurePosixPath(options.working_dir or "/") / folder
+        path = PurePosixPath(posixpath.normpath(PurePosixPath(options.working_dir or "/") / folder))
         if not any(path == m or m in path.parents for m in mounts):
             shown = ", ".join(str(m) for m in mounts) or "none"
             raise ConfigError(f"'{folder}' is not on a shared volume, so Argo's pods would each see their "
@@ -190,8 +191,10 @@ class _Names:
         if len(slug) > _MAX_NAME or slug in self.used:
             digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
             slug = f"{slug[:_MAX_NAME - 9].rstrip('-')}-{digest}"
+        base, number = slug, 1
         while slug in self.used:  # a hash collision after truncation: practically never
-            slug = f"{slug[:_MAX_NAME - 2]}-x"
+            suffix = f"-{number}"
+            slug, number = f"{base[:_MAX_NAME - len(suffix)]}{suffix}", number + 1
         self.used.add(slug)
         return slug
 
