@@ -6,12 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
-if not FIXTURES.exists():  # as in tests/conftest.py: CI may carry a copy in the repo
-    FIXTURES = ROOT / "tests" / "data" / "fixtures"
-RUN_LOGS = FIXTURES / "magnus-0.3.12" / "run_logs"
+from tui_helpers import RUN_LOGS
 
 
 @pytest.fixture

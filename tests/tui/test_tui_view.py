@@ -1,0 +1,89 @@
+"""The run view-model (no Textual): rows from a run log, events folded in, keys of what changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_helpers import RUN_LOGS
+
+from magnus_core.events import BRANCH_UPDATED, RUN_UPDATED, STEP_UPDATED, RunEvent
+from magnus_core.models.run_log import StepAttempt, StepLog
+from magnus_core.stores.file_system import load_run_log
+from magnus_tui.source import Project
+from magnus_tui.view import REUSE, RUN, RunView, fmt_duration, rerun_plan
+
+
+def fixture(name: str):
+    return load_run_log(RUN_LOGS / f"{name}.json")
+
+
+def test_rows_nest_branches_and_map_items_by_internal_name() -> None:
+    view = RunView.from_runlog(fixture("composite_run"))
+    order = [(row.key, depth) for row, depth in view.walk()]
+    assert order[:4] == [("prepare", 0), ("parallel step", 0), ("parallel step.branch a", 1),
+                         ("parallel step.branch a.a1", 2)]
+    assert ("map step.b.m1", 2) in order and ("nested.dag.inner step", 2) in order
+    assert view.rows["map step.a"].name == "a" and view.rows["map step.a"].kind == "branch"
+    # a composite step without attempts spans what it holds
+    assert view.rows["map step"].duration == max(view.rows["map step.a"].end, view.rows["map step.b"].end) \
+        .__sub__(min(view.rows["map step.a"].start, view.rows["map step.b"].start)).total_seconds()
+    assert view.metrics()["prepare"] == {"variance": 0.6, "alpha": 0.1, "beta": 0.2}
+
+
+def test_failure_and_attempts() -> None:
+    view = RunView.from_runlog(fixture("failure_run"))
+    assert view.first_failure() == "boom"
+    assert view.rows["flaky"].attempts == 2 and view.rows["flaky"].status == "SUCCESS"
+    assert view.rows["boom"].message == "this step always fails"
+    assert rerun_plan(view) == [("flaky", REUSE, "SUCCESS"), ("boom", RUN, "FAIL"), ("cleanup", RUN, "SUCCESS")]
+
+
+def test_apply_returns_changed_keys_and_ancestors() -> None:
+    view = RunView(run_id="r")
+    assert view.apply(RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="p",
+                               step_log=StepLog(name="p", internal_name="p", status="PROCESSING",
+                                                step_type="parallel"))) == ["p"]
+    assert view.apply(RunEvent(kind=BRANCH_UPDATED, run_id="r", internal_name="p.b", status="PROCESSING",
+                               parent="p")) == ["p.b"]
+    step = StepLog(name="x", internal_name="p.b.x", status="SUCCESS", attempts=[
+        StepAttempt(start_time="2026-01-01 10:00:00", end_time="2026-01-01 10:00:02", status="SUCCESS")])
+    changed = view.apply(RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="p.b.x", step_log=step,
+                                  parent="p.b"))
+    assert changed == ["p.b.x", "p.b", "p"]  # the branch and the step now span two seconds
+    assert view.rows["p"].duration == 2.0
+    # the same step again changes nothing above it
+    assert view.apply(RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="p.b.x", step_log=step,
+                               parent="p.b")) == ["p.b.x"]
+    assert [r.key for r, _ in view.walk()] == ["p", "p.b", "p.b.x"]
+    view.apply(RunEvent(kind=RUN_UPDATED, run_id="r", status="SUCCESS"))
+    assert view.status == "SUCCESS"
+    assert view.counts() == {"PROCESSING": 1, "SUCCESS": 1}
+
+
+def test_an_event_for_an_unknown_parent_is_shown_at_the_top() -> None:
+    view = RunView(run_id="r")
+    view.apply(RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="m.a.t", parent="m.a",
+                        step_log=StepLog(name="t", internal_name="m.a.t", status="SUCCESS")))
+    assert [(r.key, d) for r, d in view.walk()] == [("m.a.t", 0)]
+
+
+def test_fmt_duration() -> None:
+    assert [fmt_duration(x) for x in (None, 0.0042, 12.34, 245, 7380)] == ["", "0.004s", "12.3s", "4m05s",
+                                                                          "2h03m"]
+
+
+def test_project_reads_the_config_files_store(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.yaml").write_text("run_log_store: {type: file-system, config: {log_folder: logs}}\n")
+    project = Project.open("cfg.yaml", tmp_path)
+    assert project.error == "" and str(project.store.folder) == "logs"
+    assert "logs" in project.hint()
+    (tmp_path / "p.yaml").write_text("dag:\n  start_at: a\n")
+    (tmp_path / "other.yaml").write_text("x: 1\n")
+    assert project.pipelines() == ["p.yaml"]
+
+
+def test_the_entry_point_is_there() -> None:
+    from magnus_tui.app import run_app
+
+    assert callable(run_app)
