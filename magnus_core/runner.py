@@ -82,7 +82,7 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     parameters = initial_parameters(request.parameters_file, request.parameters)
     check_commands(pipeline)
     if hasattr(executor, "validate"):  # what an executor cannot run is refused before anything is written
-        executor.validate(pipeline, config)
+        executor.validate(pipeline, config, request)
     if request.run_id:
         run_id = check_run_id(request.run_id)
         if store.exists(run_id):

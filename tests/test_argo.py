@@ -317,3 +317,10 @@ def test_names_that_collide_once_made_dns_safe_stay_distinct(project: Path, vali
     commands = sorted(t["container"]["command"][3] for t in doc["spec"]["templates"] if "container" in t)
     assert "X%Y" in commands and "x-y" in commands and "x%y" in commands
     assert text == render(project, "names.yaml", argo_config(project))
+
+
+def test_rendering_a_rerun_is_refused(project: Path, magnus) -> None:
+    result = magnus("execute", "--file", "examples/composite.yaml", "--config-file", str(argo_config(project)),
+                    "--use-cached", "old")
+    assert result.returncode == 2 and "--use-cached" in result.stderr and "Traceback" not in result.stderr
+    assert not (project / "workflow.yaml").exists()

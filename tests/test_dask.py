@@ -154,3 +154,11 @@ def test_stores_workers_cannot_share_are_refused(git_repo: Path) -> None:
     cfg = write(git_repo / "typo.yaml", "executor: {type: dask, config: {n_worker: 2}}\n")
     with pytest.raises(ConfigError, match="executor.config.n_worker"):
         prepare(RunRequest(file="examples/composite.yaml", config_file=str(cfg)))
+
+
+def test_rerun_on_dask_is_refused_before_anything_is_written(git_repo: Path, magnus) -> None:
+    shutil.copytree(ROOT / "examples", git_repo / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    cfg = config(git_repo, "tcp://127.0.0.1:1")
+    result = magnus("execute", "--file", "examples/composite.yaml", "--config-file", cfg, "--use-cached", "old")
+    assert result.returncode == 2 and "--use-cached" in result.stderr and "Traceback" not in result.stderr
+    assert not (git_repo / "runs").exists()

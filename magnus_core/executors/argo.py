@@ -81,8 +81,11 @@ class ArgoExecutor:
     def describe(self) -> dict[str, Any]:
         return {"type": self.service_name, "config": dict(self.config)}
 
-    def validate(self, pipeline: Any, config: dict[str, dict[str, Any]]) -> None:
+    def validate(self, pipeline: Any, config: dict[str, dict[str, Any]], request: Any = None) -> None:
         """Everything Argo could not run is refused here, at render time, not in the cluster."""
+        if getattr(request, "use_cached", None) is not None:
+            raise UsageError("a rendered workflow always runs every step: --use-cached is for local re-runs",
+                             field="use_cached")
         check_expressible(pipeline.dag, config, self.options)
 
     def execute_graph(self, *args: Any, **kwargs: Any) -> str:

@@ -51,8 +51,11 @@ class DaskExecutor:
     def describe(self) -> dict[str, Any]:
         return {"type": self.service_name, "config": dict(self.config)}
 
-    def validate(self, pipeline: Any, config: dict[str, dict[str, Any]]) -> None:
+    def validate(self, pipeline: Any, config: dict[str, dict[str, Any]], request: Any = None) -> None:
         """Refuse a store workers cannot share and a scheduler that does not answer, before any write."""
+        if getattr(request, "use_cached", None) is not None:
+            raise UsageError("re-runs (--use-cached) run with the local executor; the dask executor does not "
+                             "reuse steps yet", field="use_cached")
         kind = config["run_log_store"].get("type")
         if kind in ("buffered", "file-system"):
             raise ConfigError(f"Dask workers write one run from many processes at once, which the {kind} store "
