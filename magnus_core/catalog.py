@@ -28,7 +28,6 @@ BUILTIN = {
     "file-system": "magnus_core.catalog:FileSystemCatalog",
 }
 HASH_ALGORITHM = "sha256"
-_CHUNK = 1 << 20
 
 
 class CatalogError(StepError):
@@ -78,30 +77,24 @@ class _FileSystemOptions(BaseModel):
 
 
 def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, HASH_ALGORITHM).hexdigest()
 
 
 def copy_atomic(source: Path, dest: Path) -> str:
     """Copy under a temporary name then rename, so a killed run never leaves a half-copied file under its
-    final name; returns the SHA256 of what was copied."""
+    final name; returns the SHA256 of the copy (what the catalog holds, not what the source held)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.magnus-{_random.token_hex(4)}.tmp"
-    digest = hashlib.sha256()
     try:
-        with open(source, "rb") as src, open(tmp, "wb") as out:
-            for chunk in iter(lambda: src.read(_CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
+        shutil.copyfile(source, tmp)  # the kernel copies (sendfile/copy_file_range): faster than read+write
         shutil.copymode(source, tmp)
+        digest = file_hash(tmp)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return digest.hexdigest()
+    return digest
 
 
 def _is_temp(path: Path) -> bool:
