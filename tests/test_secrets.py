@@ -279,3 +279,20 @@ secrets: {type: env-secrets-manager}
     log = no_leak(git_repo, result)
     assert log["steps"]["keep"]["user_defined_metrics"] == {"used": "with *****"}
     assert log["parameters"]["conn"] == {"url": "db://*****"}
+
+
+def test_a_declared_secret_echoed_by_a_shell_step_alone_is_masked(git_repo: Path, magnus) -> None:
+    (git_repo / "pipeline.yaml").write_text("""
+dag:
+  secrets: [api_token]
+  start_at: shell
+  steps:
+    shell: {type: task, command_type: shell, command: 'echo "only shell $api_token"', next: success}
+    success: {type: success}
+    fail: {type: fail}
+secrets: {type: env-secrets-manager}
+""")
+    result = magnus("execute", "--file", "pipeline.yaml", env={"api_token": TOKEN})
+    assert result.returncode == 0, result.stderr
+    no_leak(git_repo, result)
+    assert "only shell *****" in result.stdout
