@@ -113,7 +113,8 @@ class RunScreen(Screen[None]):
             self.render_all()
             return
         try:
-            log = self.app.project.get_run(self.run_id)
+            # a run started here is read from its own store (a buffered store lives only there)
+            log = live.store.get_run(self.run_id) if live is not None else self.app.project.get_run(self.run_id)
         except MagnusError as exc:
             self.view = RunView.broken(self.run_id, str(exc))
             self.render_all()

@@ -263,3 +263,23 @@ async def test_cancelling_the_secret_prompt_starts_nothing(git_repo: Path) -> No
     store = git_repo / ".run_log_store"
     assert not store.exists() or not list(store.glob("*.json"))
     assert not (git_repo / "reached.txt").exists()
+
+
+async def test_a_run_in_a_buffered_store_is_listed_and_opens_after_it_ends(git_repo: Path) -> None:
+    (git_repo / "magnus-config.yaml").write_text("run_log_store: {type: buffered}\n")
+    app = MagnusApp(project(git_repo), poll_interval=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert "buffered" in plain(app.screen.query_one("#hint", Static))
+        await pilot.press("s")
+        app.screen.query_one("#pipeline", Input).value = "pipe.yaml"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+        run_id = app.screen.run_id
+        await wait_for(pilot, lambda: app.live[run_id].done and not app.screen.following)
+        await pilot.press("escape")
+        table = app.screen.query_one("#runs")
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert column(table, "run_id") == [run_id]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "SUCCESS" in plain(app.screen.query_one("#run-header", Static))
