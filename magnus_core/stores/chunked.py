@@ -121,12 +121,13 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         return self._seqs.setdefault(run_id, {})
 
     def attach(self, run_id: str) -> RunLog:
-        log = super().attach(run_id)
+        self._seqs_read: dict[str, int] | None = {}
+        log = super().attach(run_id)  # reads the run once; _read notes each part's sequence number
         # Remember the sequence numbers already on disk so rewriting a part keeps its place.
         seqs = self._seq_map(run_id)
-        for kind, prefix in (("steps", ""), ("branches", "\0")):
-            for path, data in self._parts(self.run_folder(run_id) / kind):
-                seqs.setdefault(prefix + str(data.get("internal_name", "")), int(data.get("_seq", 0)))
+        for key, seq in self._seqs_read.items():
+            seqs.setdefault(key, seq)
+        self._seqs_read = None
         self._params_written[run_id] = {k: json.dumps({"key": k, "value": v}, default=str)
                                         for k, v in log.parameters.items()}
         return log
@@ -171,15 +172,20 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         branches = sorted(self._parts(folder / "branches"), key=lambda p: (p[1].get("_seq", 0), p[0].name))
         try:
             step_logs: dict[str, tuple[StepLog, Any]] = {}
+            noted = getattr(self, "_seqs_read", None)
             for path, data in steps:
                 parent = data.pop("_parent", None)
-                data.pop("_seq", None)
+                seq = data.pop("_seq", 0)
+                if noted is not None:
+                    noted[str(data.get("internal_name", ""))] = int(seq or 0)
                 step = StepLog.model_validate(data)
                 step_logs[step.internal_name] = (step, parent)
             branch_logs: dict[str, tuple[BranchLog, Any]] = {}
             for path, data in branches:
                 parent = data.pop("_parent", None)
-                data.pop("_seq", None)
+                seq = data.pop("_seq", 0)
+                if noted is not None:
+                    noted["\0" + str(data.get("internal_name", ""))] = int(seq or 0)
                 branch_logs[data["internal_name"]] = (BranchLog.model_validate(data), parent)
         except (ValueError, KeyError) as exc:
             raise RunLogError(f"a part of run '{run_id}' is not a run-log part: {str(exc)[:120]}",
