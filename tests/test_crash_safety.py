@@ -28,12 +28,12 @@ def make():
     Path("data").mkdir(exist_ok=True)
     block = hashlib.sha256(b"magnus").digest() * 4096          # 128 KiB
     with open("data/big.bin", "wb") as f:
-        for _ in range(160):                                   # 20 MiB: a put takes a while
+        for _ in range(480):                                   # 60 MiB: a put takes a while
             f.write(block)
     return {"items": ["a", "b", "c", "d", "e", "f"]}
 
 def work(item):
-    time.sleep(0.05)
+    time.sleep(0.1)
     return {"done_" + item: True}
 
 def check():
@@ -73,7 +73,7 @@ dag:
 
 def _expected() -> str:
     block = hashlib.sha256(b"magnus").digest() * 4096
-    return hashlib.sha256(block * 160).hexdigest()
+    return hashlib.sha256(block * 480).hexdigest()
 
 
 def _magnus(*args: str) -> subprocess.Popen[str]:
@@ -110,14 +110,15 @@ def test_killed_at_random_moments_then_resumed(crash_project: Path, sig: int) ->
     for i in range(repeats):
         run_id = f"crash-{sig}-{i}"
         proc = _magnus("--run-id", run_id)
-        time.sleep(rng.uniform(0.25, 1.2))  # past start-up, somewhere in the put, the map or the get
+        log_path = crash_project / ".run_log_store" / f"{run_id}.json"
+        deadline = time.time() + 60
+        while not log_path.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.005)  # start-up takes long on a loaded machine: time the kill from the run's start
+        time.sleep(rng.uniform(0.0, 1.5))  # somewhere in the make, its put, the map or the get
         if proc.poll() is not None:
             continue  # finished before the signal: nothing to check for this moment
         proc.send_signal(sig)
         proc.communicate(timeout=60)
-        log_path = crash_project / ".run_log_store" / f"{run_id}.json"
-        if not log_path.exists():
-            continue  # stopped while starting up: nothing was recorded, nothing to resume
         log = load_run_log(log_path)  # valid JSON, a run log
         if log.status == "SUCCESS":
             continue  # it finished between our look and the signal
