@@ -73,9 +73,15 @@ class MagnusApp(App[None]):
     # -- runs started here -----------------------------------------------------------------------------
     def start_run(self, request: RunRequest) -> None:
         """Prepare and execute in a thread worker; the run screen opens once the run has an id."""
+        import sys
         from functools import partial
 
         from magnus_tui.starter import run_in_worker
+
+        # A python step computing in the worker holds the GIL; the UI thread gives it up at every event-loop
+        # turn and waits a whole switch interval (5 ms) to get it back, so one key could take ~0.3 s. A
+        # shorter interval keeps keys answering while steps compute.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
 
         self.run_worker(partial(run_in_worker, self, request), thread=True, group="runs",
                         name=f"run {request.file}", exit_on_error=False)

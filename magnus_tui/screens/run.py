@@ -93,7 +93,8 @@ class RunScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = self.run_id
-        self.load()
+        # the tabs mount their panes on their own schedule: fill the widgets once everything is there
+        self.call_after_refresh(self.load)
 
     def on_unmount(self) -> None:
         if self._stop_listening:
