@@ -60,7 +60,7 @@ class MagnusApp(App[None]):
         return RunsScreen()
 
     # -- navigation ----------------------------------------------------------------------------------
-    def open_run(self, run_id: str, *, prepared: Any = None) -> None:
+    def open_run(self, run_id: str) -> None:
         from magnus_tui.screens.run import RunScreen
 
         self.push_screen(RunScreen(run_id))

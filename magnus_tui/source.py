@@ -66,7 +66,12 @@ class Project:
         if self.store is None:
             return []
         out: list[RunEntry] = []
-        for run_id in self.store.list_run_ids():
+        try:
+            run_ids = self.store.list_run_ids()
+        except (MagnusError, OSError) as exc:  # e.g. a store folder we may not read
+            self.error = f"cannot list runs in {self.where}: {exc}"
+            return []
+        for run_id in run_ids:
             try:
                 log = self.store.get_run(run_id)
                 out.append(RunEntry(summarise(log), dict(log.parameters)))
