@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -53,6 +54,19 @@ class MagnusApp(App[None]):
         self.follow_interval = follow_interval  # how often a run written by another process is re-read
         self.screenshot_dir = Path.cwd()
         self.live: dict[str, LiveRun] = {}  # runs this workbench is executing, by run id
+
+    def on_mount(self) -> None:
+        # kill -INT / -TERM (Ctrl-C inside the app is a key, not a signal): leave cleanly through Textual,
+        # which restores the terminal, and let run_app exit 130 / 143 like `magnus execute`.
+        import asyncio
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+            try:
+                loop.add_signal_handler(sig, self.exit, None, code)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+                pass
 
     def get_default_screen(self) -> Screen[Any]:
         from magnus_tui.screens.runs import RunsScreen
@@ -169,5 +183,8 @@ def run_app(config_file: str | None = None) -> None:
     """Open the workbench in the current folder (the config names the run-log store)."""
     app = MagnusApp(config_file=config_file)
     app.run()
+    if app.return_code in (130, 143):
+        print("Interrupted.", file=sys.stderr)
+        raise SystemExit(app.return_code)
     if os.environ.get("MAGNUS_TUI_DEBUG") and app.return_code:
         raise SystemExit(app.return_code)
