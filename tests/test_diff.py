@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ORIGINAL, git
+from tests.conftest import ORIGINAL, git
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

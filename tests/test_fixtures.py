@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from tests.conftest import FIXTURES
 
 from magnus_core.errors import RunLogError
 from magnus_core.models.run_log import RunLog

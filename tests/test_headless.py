@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT
+from tests.conftest import ROOT
 
 HEAVY = ("textual", "magnus_tui", "git", "deepdiff", "dask", "distributed", "hera", "papermill", "nbformat")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ORIGINAL
+from tests.conftest import ORIGINAL
 from pydantic import TypeAdapter, ValidationError
 
 from magnus_core.errors import MagnusError, PipelineError, StepError, UsageError

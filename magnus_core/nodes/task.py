@@ -51,7 +51,10 @@ def execute(node: Any, name: str, internal_name: str, ctx: Any, params: dict[str
             log.debug("step %s attempt %d failed", internal_name, number, exc_info=True)
         finally:
             exit_scope(token)
-        step.attempts.append(attempt(number, start, ctx.clock(), status, ctx.mask(message) if message else ""))
+        record = attempt(number, start, ctx.clock(), status, ctx.mask(message) if message else "")
+        if scope.inputs is not None:  # as magnus 0.4 records it: what this attempt's command received
+            record.parameters = ctx.mask_data(scope.inputs)
+        step.attempts.append(record)
         if status == SUCCESS:
             break
         if number + 1 < node.attempts:

@@ -77,6 +77,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     params = {**scope.parameters}
     if declared:  # a parameters cell says which names the notebook takes
         params = {k: v for k, v in params.items() if k in declared}
+    scope.inputs = dict(params)
     bridge = ctx.env_bridge
     bridge.export(scope.parameters, scope.run_id, scope.tag)
     secrets_config = os.environ.get("MAGNUS_SECRETS_CONFIG")

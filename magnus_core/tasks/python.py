@@ -105,6 +105,7 @@ def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None
     if missing:
         raise StepError(f"function '{command}' needs argument(s) {', '.join(repr(m) for m in missing)}, "
                         f"which no parameter provides (known: {', '.join(sorted(params)) or 'none'})")
+    scope.inputs = kwargs
     result = func(**kwargs)
     if result is None:
         return

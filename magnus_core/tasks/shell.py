@@ -61,6 +61,7 @@ def _run_in_own_group(argv: list[str], env: dict[str, str], out: Any) -> subproc
 
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:
     env = child_environment(scope, scope.map_variable)
+    scope.inputs = dict(scope.parameters)  # a shell command sees every parameter
     shell = shutil.which("bash") or "/bin/sh"
     fd, env_file = tempfile.mkstemp(prefix="magnus-env-")
     os.close(fd)
