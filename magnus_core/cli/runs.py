@@ -52,7 +52,11 @@ def _print_table(summaries: list, where: str) -> None:
     table = Table(box=None, header_style="bold", pad_edge=False)
     for name, justify in (("run id", "left"), ("status", "left"), ("tag", "left"), ("start", "left"),
                           ("duration", "right"), ("steps", "right"), ("re-run of", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        # Ids and times are copied by users: never truncate or wrap them; the tag column gives way first.
+        fixed = name in ("run id", "status", "start", "duration", "steps")
+        table.add_column(name, justify=justify, no_wrap=fixed,  # type: ignore[arg-type]
+                         min_width=max((len(s.run_id) for s in summaries), default=6) if name == "run id"
+                         else len(name))
     colours = {"SUCCESS": "green", "FAIL": "red", "BROKEN": "red", "RUNNING": "yellow"}
     from rich.text import Text
 
