@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from magnus_core.errors import NotBuiltError, UsageError
-from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, decode, encode, from_environment
+from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, encode, from_environment
 
 
 @dataclass
@@ -128,7 +128,3 @@ def put_in_catalog(filepath: str) -> list[Any]:
     if services is None or getattr(services, "catalog", None) is None:
         raise NotBuiltError("put_in_catalog works inside a step run by magnus (the data catalog)")
     return services.catalog_put(filepath)
-
-
-def decode_metric(value: str) -> Any:
-    return decode(value)
