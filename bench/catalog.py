@@ -47,8 +47,10 @@ def bench_catalog(megabytes: int) -> None:
             hashlib.file_digest(handle, "sha256")
         base = time.perf_counter() - start
         os.chdir(ROOT)
-    print(f"catalog, {megabytes} MB: put {put:.2f}s ({megabytes / put:.0f} MB/s), get {get:.2f}s; "
-          f"baseline copyfile+sha256 {base:.2f}s; ratio put {put / base:.2f}, get {get / base:.2f}")
+    print(
+        f"catalog, {megabytes} MB: put {put:.2f}s ({megabytes / put:.0f} MB/s), get {get:.2f}s; "
+        f"baseline copyfile+sha256 {base:.2f}s; ratio put {put / base:.2f}, get {get / base:.2f}"
+    )
 
 
 def bench_masking(lines: int) -> None:
@@ -57,6 +59,7 @@ def bench_masking(lines: int) -> None:
     with_secret = DoNothingSecrets({})
     with_secret.overrides["token"] = "s3cr3t-value"
     with open(os.devnull, "w") as sink:
+
         def timed(stream: object) -> float:
             saved, sys.stdout = sys.stdout, stream  # type: ignore[assignment]
             try:
@@ -70,8 +73,10 @@ def bench_masking(lines: int) -> None:
         plain = timed(sink)
         none = timed(MaskingStream(sink, DoNothingSecrets({})))
         one = timed(MaskingStream(sink, with_secret))
-    print(f"masking, {lines} print() lines: plain {plain:.2f}s, no secret {none:.2f}s (ratio {none / plain:.2f}), "
-          f"one secret {one:.2f}s (ratio {one / plain:.2f})")
+    print(
+        f"masking, {lines} print() lines: plain {plain:.2f}s, no secret {none:.2f}s (ratio {none / plain:.2f}), "
+        f"one secret {one:.2f}s (ratio {one / plain:.2f})"
+    )
 
 
 def main(argv: list[str]) -> None:

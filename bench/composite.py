@@ -44,13 +44,16 @@ dag:
 
 
 def parallel_pipeline(n: int) -> str:
-    branches = "".join(f"""
+    branches = "".join(
+        f"""
         b{i}:
           start_at: t
           steps:
             t: {{type: task, command: bench_funcs.noop, next: success}}
             success: {{type: success}}
-            fail: {{type: fail}}""" for i in range(n))
+            fail: {{type: fail}}"""
+        for i in range(n)
+    )
     return f"""
 dag:
   start_at: p

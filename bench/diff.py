@@ -30,13 +30,29 @@ MAPS, ITEMS = 20, 10  # 20 map steps of 10 branches each
 def _step(name: str, internal: str, i: int, rng: random.Random) -> StepLog:
     start = f"2026-01-01 10:{(i // 60) % 60:02d}:{i % 60:02d}.000000"
     end = f"2026-01-01 10:{(i // 60) % 60:02d}:{i % 60:02d}.{rng.randint(1000, 999999):06d}"
-    catalog = [DataCatalog(name=f"data/{name}.csv", data_hash=f"{i:064x}", catalog_relative_path=f"r/{name}.csv",
-                           catalog_handler_location=".catalog", stage="put")] if i % 10 == 0 else []
-    return StepLog(name=name, internal_name=internal, status="SUCCESS", step_type="task",
-                   code_identities=[CodeIdentity(code_identifier="a" * 40, code_identifier_dependable=True)],
-                   attempts=[StepAttempt(attempt_number=0, start_time=start, end_time=end, status="SUCCESS")],
-                   user_defined_metrics={"loss": round(rng.random(), 6), "epoch": i % 7},
-                   data_catalog=catalog)
+    catalog = (
+        [
+            DataCatalog(
+                name=f"data/{name}.csv",
+                data_hash=f"{i:064x}",
+                catalog_relative_path=f"r/{name}.csv",
+                catalog_handler_location=".catalog",
+                stage="put",
+            )
+        ]
+        if i % 10 == 0
+        else []
+    )
+    return StepLog(
+        name=name,
+        internal_name=internal,
+        status="SUCCESS",
+        step_type="task",
+        code_identities=[CodeIdentity(code_identifier="a" * 40, code_identifier_dependable=True)],
+        attempts=[StepAttempt(attempt_number=0, start_time=start, end_time=end, status="SUCCESS")],
+        user_defined_metrics={"loss": round(rng.random(), 6), "epoch": i % 7},
+        data_catalog=catalog,
+    )
 
 
 def build(total: int, seed: int) -> RunLog:
@@ -57,17 +73,37 @@ def build(total: int, seed: int) -> RunLog:
         branches = {}
         for item in range(ITEMS):
             bname = f"{name}.{item}"
-            branches[bname] = BranchLog(internal_name=bname, status="SUCCESS", steps={
-                f"{bname}.s{k}": _step(f"s{k}", f"{bname}.s{k}", (i := i + 1), rng) for k in range(per_branch)})
+            branches[bname] = BranchLog(
+                internal_name=bname,
+                status="SUCCESS",
+                steps={
+                    f"{bname}.s{k}": _step(f"s{k}", f"{bname}.s{k}", (i := i + 1), rng)
+                    for k in range(per_branch)
+                },
+            )
         map_step = _step(name, name, (i := i + 1), rng)
         map_step.step_type, map_step.branches = "map", branches
         steps[name] = map_step
-        dag_steps[name] = {"type": "map", "iterate_on": "items", "iterate_as": "item", "next": "x",
-                           "branch": {"start_at": "s0", "steps": {f"s{k}": {"type": "task", "command": f"pkg.g{k}",
-                                                                           "next": "x"} for k in range(per_branch)}}}
-    return RunLog(run_id=f"run_{seed}", dag_hash="d" * 40, status="SUCCESS", steps=steps,
-                  parameters={f"p{k}": k * 0.5 for k in range(20)},
-                  run_config={"dag": {"start_at": "task_0", "steps": dag_steps}, "schema_version": 1})
+        dag_steps[name] = {
+            "type": "map",
+            "iterate_on": "items",
+            "iterate_as": "item",
+            "next": "x",
+            "branch": {
+                "start_at": "s0",
+                "steps": {
+                    f"s{k}": {"type": "task", "command": f"pkg.g{k}", "next": "x"} for k in range(per_branch)
+                },
+            },
+        }
+    return RunLog(
+        run_id=f"run_{seed}",
+        dag_hash="d" * 40,
+        status="SUCCESS",
+        steps=steps,
+        parameters={f"p{k}": k * 0.5 for k in range(20)},
+        run_config={"dag": {"start_at": "task_0", "steps": dag_steps}, "schema_version": 1},
+    )
 
 
 def mutate(log: RunLog, fraction: float, seed: int) -> int:
@@ -78,7 +114,10 @@ def mutate(log: RunLog, fraction: float, seed: int) -> int:
     for n, step in enumerate(chosen):
         kind = n % 4
         if kind == 0:
-            step.user_defined_metrics = {**step.user_defined_metrics, "loss": step.user_defined_metrics["loss"] + 0.1}
+            step.user_defined_metrics = {
+                **step.user_defined_metrics,
+                "loss": step.user_defined_metrics["loss"] + 0.1,
+            }
         elif kind == 1:
             step.status = "FAIL"
         elif kind == 2:
@@ -121,17 +160,25 @@ def main() -> None:
     print(f"two run logs of {count} steps ({MAPS} map steps x {ITEMS} branches), {changed} steps changed")
 
     ours_s, ours_cpu, ours_mb, diff = measure(lambda: compare(a, b, repo=None), repeat=5)
-    print(f"magnus compare : {ours_s:8.3f} s wall, {ours_cpu:.3f} s CPU (median of 5)  peak {ours_mb:7.1f} MB  -> {diff.count} differences "
-          f"({', '.join(f'{g.name} {g.count}' for g in diff.groups.values() if g.count)})")
-    print(f"  targets      : < 1 s: {'ok' if ours_s < 1 else 'MISSED'};  < 500 MB: {'ok' if ours_mb < 500 else 'MISSED'}")
+    print(
+        f"magnus compare : {ours_s:8.3f} s wall, {ours_cpu:.3f} s CPU (median of 5)  peak {ours_mb:7.1f} MB  -> {diff.count} differences "
+        f"({', '.join(f'{g.name} {g.count}' for g in diff.groups.values() if g.count)})"
+    )
+    print(
+        f"  targets      : < 1 s: {'ok' if ours_s < 1 else 'MISSED'};  < 500 MB: {'ok' if ours_mb < 500 else 'MISSED'}"
+    )
     if args.skip_deepdiff:
         return
     from deepdiff import DeepDiff
 
     da, db = a.model_dump(), b.model_dump()
     dd_s, dd_cpu, dd_mb, raw = measure(lambda: DeepDiff(da, db))
-    print(f"DeepDiff(a, b) : {dd_s:8.3f} s wall, {dd_cpu:.3f} s CPU (one call)     peak {dd_mb:7.1f} MB  -> {sum(len(v) for v in raw.values())} raw items")
-    print(f"ratio DeepDiff/magnus: time {dd_s / ours_s:.1f}x (CPU {dd_cpu / ours_cpu:.1f}x), peak memory {dd_mb / max(ours_mb, 0.1):.2f}x")
+    print(
+        f"DeepDiff(a, b) : {dd_s:8.3f} s wall, {dd_cpu:.3f} s CPU (one call)     peak {dd_mb:7.1f} MB  -> {sum(len(v) for v in raw.values())} raw items"
+    )
+    print(
+        f"ratio DeepDiff/magnus: time {dd_s / ours_s:.1f}x (CPU {dd_cpu / ours_cpu:.1f}x), peak memory {dd_mb / max(ours_mb, 0.1):.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -54,15 +54,21 @@ def setup(folder: Path, items: int, seconds: float) -> None:
     (folder / "bench_scale.py").write_text(
         "import time\n\n"
         f"def make_items():\n    return {{'items': list(range({items}))}}\n\n"
-        f"def work(item):\n    time.sleep({seconds})\n    return {{f'done_{{item}}': True}}\n")
+        f"def work(item):\n    time.sleep({seconds})\n    return {{f'done_{{item}}': True}}\n"
+    )
     (folder / "pipeline.yaml").write_text(PIPELINE)
-    (folder / "stub.yaml").write_text("dag:\n  start_at: s\n  steps:\n    s: {type: stub, next: success}\n"
-                                      "    success: {type: success}\n    fail: {type: fail}\n")
-    store = f"run_log_store: {{type: chunked-fs, config: {{log_folder: {folder / 'runs'}}}}}\n" \
-            "catalog: {type: do-nothing}\n"
+    (folder / "stub.yaml").write_text(
+        "dag:\n  start_at: s\n  steps:\n    s: {type: stub, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    store = (
+        f"run_log_store: {{type: chunked-fs, config: {{log_folder: {folder / 'runs'}}}}}\n"
+        "catalog: {type: do-nothing}\n"
+    )
     (folder / "local.yaml").write_text("executor: {type: local, config: {max_workers: 1}}\n" + store)
-    (folder / "dask.yaml").write_text("executor: {type: dask, config: {n_workers: 2, threads_per_worker: 2}}\n"
-                                      + store)
+    (folder / "dask.yaml").write_text(
+        "executor: {type: dask, config: {n_workers: 2, threads_per_worker: 2}}\n" + store
+    )
 
 
 def timed_run(config: str) -> tuple[float, str]:
@@ -78,12 +84,19 @@ def on_running_cluster(folder: Path) -> tuple[float, str]:
     from distributed import LocalCluster
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
-                               dashboard_address=":0", silence_logs=50)
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=2,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            silence_logs=50,
+        )
     try:
         (folder / "running.yaml").write_text(
             f"executor: {{type: dask, config: {{scheduler_address: '{cluster.scheduler_address}'}}}}\n"
-            + (folder / "local.yaml").read_text().split("\n", 1)[1])
+            + (folder / "local.yaml").read_text().split("\n", 1)[1]
+        )
         timed_run("running.yaml")  # warm the workers' imports once
         return timed_run("running.yaml")
     finally:
@@ -98,8 +111,22 @@ def entry_point_overhead(folder: Path, repeat: int) -> tuple[float, float]:
     walls = []
     for i in range(repeat):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "magnus_core", "execute_single_node", f"proc-{i}", "s",
-                        "--file", "stub.yaml", "--config-file", "local.yaml"], env=env, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "magnus_core",
+                "execute_single_node",
+                f"proc-{i}",
+                "s",
+                "--file",
+                "stub.yaml",
+                "--config-file",
+                "local.yaml",
+            ],
+            env=env,
+            check=True,
+        )
         walls.append(time.perf_counter() - start)
     calls = []
     for i in range(repeat):
@@ -113,7 +140,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=0.5)
-    parser.add_argument("--repeat", type=int, default=10, help="runs of the entry point to take the median of")
+    parser.add_argument(
+        "--repeat", type=int, default=10, help="runs of the entry point to take the median of"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="magnus-bench-scale-") as tmp:
         folder = Path(tmp)
@@ -124,14 +153,20 @@ def main() -> None:
         local, s1 = timed_run("local.yaml")
         print(f"  local, max_workers 1             {local:7.2f} s  {s1}")
         dask_total, s2 = timed_run("dask.yaml")
-        print(f"  dask, own LocalCluster 2x2       {dask_total:7.2f} s  {s2}   speed-up {local / dask_total:.2f}x "
-              "(cluster start-up included)")
+        print(
+            f"  dask, own LocalCluster 2x2       {dask_total:7.2f} s  {s2}   speed-up {local / dask_total:.2f}x "
+            "(cluster start-up included)"
+        )
         running, s3 = on_running_cluster(folder)
-        print(f"  dask, running LocalCluster 2x2   {running:7.2f} s  {s3}   speed-up {local / running:.2f}x "
-              f"(target >= 3x; 4 slots, ideal 4x)")
+        print(
+            f"  dask, running LocalCluster 2x2   {running:7.2f} s  {s3}   speed-up {local / running:.2f}x "
+            f"(target >= 3x; 4 slots, ideal 4x)"
+        )
         per_proc, per_call = entry_point_overhead(folder, args.repeat)
         print(f"per-step entry point (median of {args.repeat}, stub step):")
-        print(f"  magnus execute_single_node as a process  {per_proc * 1000:7.1f} ms (process start included)")
+        print(
+            f"  magnus execute_single_node as a process  {per_proc * 1000:7.1f} ms (process start included)"
+        )
         print(f"  called in-process (as in a Dask worker)  {per_call * 1000:7.1f} ms")
         os.chdir(ROOT)
 

@@ -31,7 +31,12 @@ def write_pipeline(folder: Path, n: int) -> Path:
     lines = ["dag:", "  start_at: step0", "  steps:"]
     for i in range(n):
         nxt = f"step{i + 1}" if i + 1 < n else "success"
-        lines += [f"    step{i}:", "      type: task", "      command: bench_steps.noop", f"      next: {nxt}"]
+        lines += [
+            f"    step{i}:",
+            "      type: task",
+            "      command: bench_steps.noop",
+            f"      next: {nxt}",
+        ]
     lines += ["    success:", "      type: success", "    fail:", "      type: fail"]
     path = folder / "pipeline.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -63,8 +68,13 @@ def run_once(n: int) -> tuple[float, float, str]:
 def help_import_ms() -> float:
     """Total of `python -X importtime -m magnus_core --help` (cumulative us of top-level imports), in ms."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "magnus_core", "--help"],
-                          capture_output=True, text=True, env=env, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "magnus_core", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     total = 0
     for line in proc.stderr.splitlines():
         m = re.match(r"import time:\s+\d+\s+\|\s+(\d+)\s+\|( *)(\S+)", line)
@@ -78,7 +88,9 @@ def help_wall_ms(repeat: int = 5) -> float:
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "magnus_core", "--help"], capture_output=True, env=env, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "magnus_core", "--help"], capture_output=True, env=env, check=True
+        )
         best = min(best, time.perf_counter() - t0)
     return best * 1000
 
@@ -88,18 +100,23 @@ def main(argv: list[str]) -> int:
     if "--repeat" in argv:
         i = argv.index("--repeat")
         repeat = int(argv[i + 1])
-        argv = argv[:i] + argv[i + 2:]
+        argv = argv[:i] + argv[i + 2 :]
     sizes = [int(a) for a in argv] or list(DEFAULT_SIZES)
     run_once(1)  # warm-up: one-time imports (gitpython, the store, the task runners) are not per-step costs
     per_step: dict[int, float] = {}
     print(f"median of {repeat} runs per N; 'load' is reading and validating the YAML, 'run' is executing")
-    print(f"{'N':>7} {'load s':>8} {'run s':>8} {'total s':>8} {'run ms/step':>12} {'total ms/step':>14}  status")
+    print(
+        f"{'N':>7} {'load s':>8} {'run s':>8} {'total s':>8} {'run ms/step':>12} {'total ms/step':>14}  status"
+    )
     for n in sizes:
         results = sorted((run_once(n) for _ in range(repeat)), key=lambda r: r[1])
         load, run, status = results[len(results) // 2]
         per_step[n] = run * 1000 / n
-        print(f"{n:>7} {load:>8.3f} {run:>8.3f} {load + run:>8.3f} {per_step[n]:>12.3f} "
-              f"{(load + run) * 1000 / n:>14.3f}  {status}", flush=True)
+        print(
+            f"{n:>7} {load:>8.3f} {run:>8.3f} {load + run:>8.3f} {per_step[n]:>12.3f} "
+            f"{(load + run) * 1000 / n:>14.3f}  {status}",
+            flush=True,
+        )
     if 100 in per_step and 10000 in per_step:
         ratio = per_step[10000] / per_step[100]
         verdict = "ok" if ratio <= 1.5 else "MISSED (target <= 1.5)"
@@ -108,14 +125,20 @@ def main(argv: list[str]) -> int:
             fixed = per_step[1] / 1000
             marginal = {n: (per_step[n] * n / 1000 - fixed) * 1000 / (n - 1) for n in (100, 10000)}
             ratio = marginal[10000] / marginal[100]
-            print(f"marginal ms/step (run(N) - run(1)) / (N - 1): N=100 {marginal[100]:.3f}, "
-                  f"N=10000 {marginal[10000]:.3f}, ratio {ratio:.2f}  {'ok' if ratio <= 1.5 else 'MISSED'}")
+            print(
+                f"marginal ms/step (run(N) - run(1)) / (N - 1): N=100 {marginal[100]:.3f}, "
+                f"N=10000 {marginal[10000]:.3f}, ratio {ratio:.2f}  {'ok' if ratio <= 1.5 else 'MISSED'}"
+            )
     steady = {n: v for n, v in per_step.items() if n >= 100} or per_step
     worst = max(steady.values())
-    print(f"worst run ms/step (N >= 100; N=1 is the fixed cost of a run): {worst:.3f}  "
-          f"{'ok' if worst <= 1.0 else 'MISSED (target <= 1 ms)'}")
-    print(f"magnus --help: imports {help_import_ms():.0f} ms (python -X importtime), "
-          f"wall {help_wall_ms():.0f} ms (best of 5; target < 150 ms)")
+    print(
+        f"worst run ms/step (N >= 100; N=1 is the fixed cost of a run): {worst:.3f}  "
+        f"{'ok' if worst <= 1.0 else 'MISSED (target <= 1 ms)'}"
+    )
+    print(
+        f"magnus --help: imports {help_import_ms():.0f} ms (python -X importtime), "
+        f"wall {help_wall_ms():.0f} ms (best of 5; target < 150 ms)"
+    )
     return 0
 
 

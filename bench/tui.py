@@ -38,9 +38,14 @@ def big_log(n: int) -> RunLog:
 
     def step(name: str, internal: str, i: int) -> StepLog:
         t = f"2026-01-01 10:{(i // 60) % 60:02d}:{i % 60:02d}.000000"
-        return StepLog(name=name, internal_name=internal, status="SUCCESS", code_identities=ident,
-                       attempts=[StepAttempt(attempt_number=0, start_time=t, end_time=t, status="SUCCESS")],
-                       user_defined_metrics={"m": i})
+        return StepLog(
+            name=name,
+            internal_name=internal,
+            status="SUCCESS",
+            code_identities=ident,
+            attempts=[StepAttempt(attempt_number=0, start_time=t, end_time=t, status="SUCCESS")],
+            user_defined_metrics={"m": i},
+        )
 
     log = RunLog(run_id="big", status="SUCCESS", parameters={"items": n})
     for i in range(9):
@@ -86,9 +91,15 @@ async def first_render(folder: Path, steps: int) -> tuple[float, float, int]:
 
 
 def linear_pipeline(n: int) -> str:
-    lines = ["dag:", "  start_at: wait", "  steps:",
-             ("    wait: {type: task, command_type: shell, command: 'while [ ! -f go ]; do sleep 0.01; done', "
-             "next: s0}")]
+    lines = [
+        "dag:",
+        "  start_at: wait",
+        "  steps:",
+        (
+            "    wait: {type: task, command_type: shell, command: 'while [ ! -f go ]; do sleep 0.01; done', "
+            "next: s0}"
+        ),
+    ]
     for i in range(n):
         nxt = f"s{i + 1}" if i + 1 < n else "success"
         lines.append(f"    s{i}: {{type: stub, next: {nxt}}}")
@@ -159,9 +170,11 @@ async def key_latency(folder: Path, presses: int = 20) -> list[float]:
     from magnus_tui.source import Project
 
     (folder / "bench_busy.py").write_text(BUSY)
-    (folder / "busy.yaml").write_text("dag:\n  start_at: busy\n  steps:\n"
-                                      "    busy: {type: task, command: bench_busy.busy, next: success}\n"
-                                      "    success: {type: success}\n    fail: {type: fail}\n")
+    (folder / "busy.yaml").write_text(
+        "dag:\n  start_at: busy\n  steps:\n"
+        "    busy: {type: task, command: bench_busy.busy, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
     app = MagnusApp(Project.open(None, folder))
     out: list[float] = []
     async with app.run_test(size=(100, 30)) as pilot:
@@ -202,14 +215,18 @@ def main() -> None:
         os.chdir(folder)
         # each figure on its own: what one part leaves for the garbage collector must not bill the next
         keys = asyncio.run(key_latency(folder))
-        print(f"keys while a python step computes: median {statistics.median(keys) * 1000:.1f} ms, "
-              f"max {max(keys) * 1000:.1f} ms over {len(keys)} presses (target < 100 ms)")
+        print(
+            f"keys while a python step computes: median {statistics.median(keys) * 1000:.1f} ms, "
+            f"max {max(keys) * 1000:.1f} ms over {len(keys)} presses (target < 100 ms)"
+        )
         gc.collect()
         small, _, _ = asyncio.run(first_render(folder, 10))
         elapsed, floor, shown = asyncio.run(first_render(folder, args.steps))
-        print(f"first full render of a {args.steps:,}-step run: {elapsed:.3f} s (target < 1 s; {shown:,} rows); "
-              f"a 10-step run: {small:.3f} s (ratio {elapsed / small:.1f}x); reading the big log alone "
-              f"(core, pydantic): {floor:.3f} s")
+        print(
+            f"first full render of a {args.steps:,}-step run: {elapsed:.3f} s (target < 1 s; {shown:,} rows); "
+            f"a 10-step run: {small:.3f} s (ratio {elapsed / small:.1f}x); reading the big log alone "
+            f"(core, pydantic): {floor:.3f} s"
+        )
         gc.collect()
         lags = asyncio.run(live_lag(folder, args.live_steps))
         if not lags:
@@ -217,9 +234,11 @@ def main() -> None:
             return
         ms = [x * 1000 for x in lags]
         first, last = ms[:100], ms[-100:]
-        print(f"live {args.live_steps:,}-step run: step finished -> shown, median {statistics.median(ms):.1f} ms, "
-              f"p95 {sorted(ms)[int(len(ms) * 0.95) - 1]:.1f} ms over {len(ms)} steps (target median < 100 ms); "
-              f"first 100 median {statistics.median(first):.1f} ms, last 100 {statistics.median(last):.1f} ms")
+        print(
+            f"live {args.live_steps:,}-step run: step finished -> shown, median {statistics.median(ms):.1f} ms, "
+            f"p95 {sorted(ms)[int(len(ms) * 0.95) - 1]:.1f} ms over {len(ms)} steps (target median < 100 ms); "
+            f"first 100 median {statistics.median(first):.1f} ms, last 100 {statistics.median(last):.1f} ms"
+        )
 
 
 if __name__ == "__main__":

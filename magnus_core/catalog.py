@@ -47,8 +47,9 @@ class BaseCatalog:
     def describe(self) -> dict[str, Any]:
         return {"type": self.service_name, "config": dict(self.config)}
 
-    def get_patterns(self, patterns: list[str], folder: str | None, *,
-                     destination: str | None = None) -> list[DataCatalog]:
+    def get_patterns(
+        self, patterns: list[str], folder: str | None, *, destination: str | None = None
+    ) -> list[DataCatalog]:
         return []
 
     def put_patterns(self, patterns: list[str], folder: str | None) -> list[DataCatalog]:
@@ -153,12 +154,18 @@ class FileSystemCatalog(BaseCatalog):
         return self.root / text
 
     def _record(self, name: str, digest: str, stage: str, run_id: str) -> DataCatalog:
-        return DataCatalog(name=name, data_hash=digest, catalog_relative_path=f"{run_id}/{name}",
-                           catalog_handler_location=self.options.catalog_location, stage=stage)
+        return DataCatalog(
+            name=name,
+            data_hash=digest,
+            catalog_relative_path=f"{run_id}/{name}",
+            catalog_handler_location=self.options.catalog_location,
+            stage=stage,
+        )
 
     # -- get ----------------------------------------------------------------------------------------
-    def get_patterns(self, patterns: list[str], folder: str | None, *,
-                     destination: str | None = None) -> list[DataCatalog]:
+    def get_patterns(
+        self, patterns: list[str], folder: str | None, *, destination: str | None = None
+    ) -> list[DataCatalog]:
         """Copy every file of this run's catalog matching the patterns into the data folder."""
         run_id = self.ctx.run_id
         source = self.run_folder(run_id)
@@ -170,20 +177,28 @@ class FileSystemCatalog(BaseCatalog):
         plan: dict[str, Path] = {}
         for pattern in patterns:
             check_relative(pattern, "catalog pattern")
-            matches = [p for p in sorted(source.glob(pattern)) if p.is_file() and not _is_temp(p)] \
-                if source.is_dir() else []
+            matches = (
+                [p for p in sorted(source.glob(pattern)) if p.is_file() and not _is_temp(p)]
+                if source.is_dir()
+                else []
+            )
             if not matches:
-                raise CatalogError(f"catalog get: no file in the catalog of run '{run_id}' matches '{pattern}'")
+                raise CatalogError(
+                    f"catalog get: no file in the catalog of run '{run_id}' matches '{pattern}'"
+                )
             for path in matches:
                 if not _inside(path, source):
-                    raise CatalogError(f"catalog get: '{path.relative_to(source).as_posix()}' points outside "
-                                       "the catalog; nothing was copied")
+                    raise CatalogError(
+                        f"catalog get: '{path.relative_to(source).as_posix()}' points outside "
+                        "the catalog; nothing was copied"
+                    )
                 plan[path.relative_to(source).as_posix()] = path
         for name in plan:
             dest = target / name
             if not _inside(dest.parent if not dest.exists() else dest, self.root):
-                raise CatalogError(f"catalog get: '{name}' would be written outside the working folder; "
-                                   "nothing was copied")
+                raise CatalogError(
+                    f"catalog get: '{name}' would be written outside the working folder; nothing was copied"
+                )
         records = []
         for name, path in plan.items():
             digest = copy_atomic(path, target / name)
@@ -197,15 +212,20 @@ class FileSystemCatalog(BaseCatalog):
         plan: dict[str, Path] = {}
         for pattern in patterns:
             check_relative(pattern, "catalog pattern")
-            matches = [p for p in sorted(base.glob(pattern)) if p.is_file() and not _is_temp(p)] \
-                if base.is_dir() else []
+            matches = (
+                [p for p in sorted(base.glob(pattern)) if p.is_file() and not _is_temp(p)]
+                if base.is_dir()
+                else []
+            )
             if not matches:
                 log.warning("catalog put: nothing in '%s' matches '%s'", base.relative_to(self.root), pattern)
             for path in matches:
                 name = path.relative_to(base).as_posix()
                 if not _inside(path, self.root):
-                    raise CatalogError(f"catalog put: '{name}' is a link pointing outside the working folder; "
-                                       "nothing was copied")
+                    raise CatalogError(
+                        f"catalog put: '{name}' is a link pointing outside the working folder; "
+                        "nothing was copied"
+                    )
                 plan[name] = path
         return self._put(plan)
 
@@ -215,18 +235,23 @@ class FileSystemCatalog(BaseCatalog):
         posix = check_relative(filepath, "catalog path")
         data_text = PurePosixPath(self.options.compute_data_folder.replace("\\", "/")).as_posix()
         if posix.startswith(data_text.rstrip("/") + "/"):
-            return self.put_patterns([posix[len(data_text.rstrip("/")) + 1:]], None)
+            return self.put_patterns([posix[len(data_text.rstrip("/")) + 1 :]], None)
         parent, _, pattern = posix.rpartition("/")
         base = self.root / parent if parent else self.root
         plan: dict[str, Path] = {}
-        matches = [p for p in sorted(base.glob(pattern)) if p.is_file() and not _is_temp(p)] \
-                if base.is_dir() else []
+        matches = (
+            [p for p in sorted(base.glob(pattern)) if p.is_file() and not _is_temp(p)]
+            if base.is_dir()
+            else []
+        )
         if not matches:
             raise CatalogError(f"catalog put: no file matches '{filepath}'")
         for path in matches:
             if not _inside(path, self.root):
-                raise CatalogError(f"catalog put: '{path.name}' is a link pointing outside the working folder; "
-                                   "nothing was copied")
+                raise CatalogError(
+                    f"catalog put: '{path.name}' is a link pointing outside the working folder; "
+                    "nothing was copied"
+                )
             plan[path.name] = path
         return self._put(plan)
 
@@ -238,12 +263,17 @@ class FileSystemCatalog(BaseCatalog):
         run_id = self.ctx.run_id
         dest_root = self.run_folder(run_id)
         # check everything before copying anything; only a name already in the catalog needs hashing twice
-        hashes = {name: file_hash(path) for name, path in plan.items()
-                  if name not in self.inherited and (dest_root / name).exists()}
+        hashes = {
+            name: file_hash(path)
+            for name, path in plan.items()
+            if name not in self.inherited and (dest_root / name).exists()
+        }
         for name, digest in hashes.items():
             if file_hash(dest_root / name) != digest:
-                raise CatalogError(f"catalog put: '{name}' is already in the catalog of run '{run_id}' with "
-                                   "different content; a catalog file is never overwritten")
+                raise CatalogError(
+                    f"catalog put: '{name}' is already in the catalog of run '{run_id}' with "
+                    "different content; a catalog file is never overwritten"
+                )
         records = []
         for name, path in plan.items():
             dest = dest_root / name
@@ -267,13 +297,21 @@ class FileSystemCatalog(BaseCatalog):
         problems = []
         missing = [n for n in self._original_files(original) if not (folder / n).is_file()]
         if missing:
-            problems.append(f"catalog files of run '{original.run_id}' are missing from {folder}: "
-                            + ", ".join(sorted(missing)[:20]) + (" ..." if len(missing) > 20 else ""))
-        changed = [n for n, h in self._original_files(original).items()
-                   if (folder / n).is_file() and h and file_hash(folder / n) != h]
+            problems.append(
+                f"catalog files of run '{original.run_id}' are missing from {folder}: "
+                + ", ".join(sorted(missing)[:20])
+                + (" ..." if len(missing) > 20 else "")
+            )
+        changed = [
+            n
+            for n, h in self._original_files(original).items()
+            if (folder / n).is_file() and h and file_hash(folder / n) != h
+        ]
         if changed:
-            problems.append(f"catalog files of run '{original.run_id}' changed since it ran (SHA256 differs): "
-                            + ", ".join(sorted(changed)[:20]))
+            problems.append(
+                f"catalog files of run '{original.run_id}' changed since it ran (SHA256 differs): "
+                + ", ".join(sorted(changed)[:20])
+            )
         return problems
 
     def sync_from(self, original: RunLog, run_id: str) -> list[str]:
@@ -291,4 +329,3 @@ class FileSystemCatalog(BaseCatalog):
 
 def make_catalog(block: dict[str, Any]) -> BaseCatalog:
     return load_provider("catalog", BUILTIN, block)
-

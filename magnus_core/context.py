@@ -86,7 +86,9 @@ class RunContext:
         return records
 
 
-_step_pipes: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("magnus_step_pipes", default=None)
+_step_pipes: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "magnus_step_pipes", default=None
+)
 
 
 class _StepPipes:

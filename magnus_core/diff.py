@@ -63,9 +63,18 @@ class Change:
     informational: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "key": self.key, "step": self.step, "field": self.field,
-                "before": self.before, "after": self.after, "delta": self.delta, "ratio": self.ratio,
-                "detail": self.detail, "informational": self.informational}
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "step": self.step,
+            "field": self.field,
+            "before": self.before,
+            "after": self.after,
+            "delta": self.delta,
+            "ratio": self.ratio,
+            "detail": self.detail,
+            "informational": self.informational,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,8 +116,11 @@ class GroupDiff:
     def to_json(self, *, include_equal: bool = False) -> dict[str, Any]:
         """{"count", "equal", "changes"}: the non-equal changes, or all of them with include_equal."""
         shown = self.changes if include_equal else self.changed
-        return {"count": self.count, "equal": len(self.changes) - len(self.changed),
-                "changes": [c.to_json() for c in shown]}
+        return {
+            "count": self.count,
+            "equal": len(self.changes) - len(self.changed),
+            "changes": [c.to_json() for c in shown],
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,9 +143,15 @@ class RunDiff:
     def to_json(self, *, include_equal: bool = False) -> dict[str, Any]:
         """The stable structure documented in docs/diff.md; equal items only when include_equal."""
         groups = {name: group.to_json(include_equal=include_equal) for name, group in self.groups.items()}
-        return {"schema": SCHEMA, "a": _ref_json(self.a), "b": _ref_json(self.b), "differs": self.differs,
-                "count": self.count, "groups": groups,
-                "skipped": [{"group": s.group, "reason": s.reason} for s in self.skipped]}
+        return {
+            "schema": SCHEMA,
+            "a": _ref_json(self.a),
+            "b": _ref_json(self.b),
+            "differs": self.differs,
+            "count": self.count,
+            "groups": groups,
+            "skipped": [{"group": s.group, "reason": s.reason} for s in self.skipped],
+        }
 
 
 def _ref_json(ref: RunRef) -> dict[str, Any]:
@@ -179,7 +197,13 @@ def _num_delta(before: Any, after: Any) -> float | None:
 
 def _get(value: Any, path: list[Any]) -> Any:
     for part in path:
-        if isinstance(value, dict) and part in value or isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+        if (
+            isinstance(value, dict)
+            and part in value
+            or isinstance(value, list)
+            and isinstance(part, int)
+            and 0 <= part < len(value)
+        ):
             value = value[part]
         else:
             return _MISSING
@@ -206,8 +230,9 @@ def _deep_paths(before: dict[str, Any], after: dict[str, Any]) -> list[list[Any]
     return list(paths.values())
 
 
-def _value_changes(before: dict[str, Any], after: dict[str, Any], *, prefix: str = "", step: str = "",
-                   field_name: str = "") -> list[Change]:
+def _value_changes(
+    before: dict[str, Any], after: dict[str, Any], *, prefix: str = "", step: str = "", field_name: str = ""
+) -> list[Change]:
     """Added/removed/changed/equal per key of two mappings; nested mappings go down to the changed leaves."""
     out: list[Change] = []
     for key in _keys(before, after):
@@ -225,12 +250,29 @@ def _value_changes(before: dict[str, Any], after: dict[str, Any], *, prefix: str
                 sub_label = SEP.join([label, *map(str, path)])
                 sub_field = SEP.join([fld, *map(str, path)])
                 kind = ADDED if sub_a is _MISSING else REMOVED if sub_b is _MISSING else CHANGED
-                out.append(Change(kind=kind, key=sub_label, step=step, field=sub_field,
-                                  before=None if sub_a is _MISSING else sub_a,
-                                  after=None if sub_b is _MISSING else sub_b, delta=_num_delta(sub_a, sub_b)))
+                out.append(
+                    Change(
+                        kind=kind,
+                        key=sub_label,
+                        step=step,
+                        field=sub_field,
+                        before=None if sub_a is _MISSING else sub_a,
+                        after=None if sub_b is _MISSING else sub_b,
+                        delta=_num_delta(sub_a, sub_b),
+                    )
+                )
         else:
-            out.append(Change(kind=CHANGED, key=label, step=step, field=fld, before=va, after=vb,
-                              delta=_num_delta(va, vb)))
+            out.append(
+                Change(
+                    kind=CHANGED,
+                    key=label,
+                    step=step,
+                    field=fld,
+                    before=va,
+                    after=vb,
+                    delta=_num_delta(va, vb),
+                )
+            )
     return out
 
 
@@ -273,8 +315,16 @@ def _run_group(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, StepL
     cb = {k: b.run_config[k] for k in ca}
     changes += _value_changes(ca, cb, prefix=f"config{SEP}")
     va, vb = a.run_config.get("magnus_version"), b.run_config.get("magnus_version")
-    changes.append(Change(kind=EQUAL if va == vb else CHANGED, key="magnus version", field="magnus_version",
-                          before=va, after=vb, informational=True))
+    changes.append(
+        Change(
+            kind=EQUAL if va == vb else CHANGED,
+            key="magnus version",
+            field="magnus_version",
+            before=va,
+            after=vb,
+            informational=True,
+        )
+    )
     da, db = _run_seconds(sa.values()), _run_seconds(sb.values())
     changes.append(_duration_change("duration", "", da, db))
     return GroupDiff(name="run", changes=changes)
@@ -306,14 +356,24 @@ def _flatten_dag(block: Any, prefix: str, out: dict[str, dict[str, Any]]) -> Non
 def _dag_group(a: RunLog, b: RunLog, skipped: list[Skipped]) -> GroupDiff:
     changes: list[Change] = []
     if a.dag_hash and b.dag_hash:
-        changes.append(Change(kind=EQUAL if a.dag_hash == b.dag_hash else CHANGED, key="dag_hash",
-                              field="dag_hash", before=a.dag_hash, after=b.dag_hash))
+        changes.append(
+            Change(
+                kind=EQUAL if a.dag_hash == b.dag_hash else CHANGED,
+                key="dag_hash",
+                field="dag_hash",
+                before=a.dag_hash,
+                after=b.dag_hash,
+            )
+        )
     dag_a, dag_b = a.run_config.get("dag"), b.run_config.get("dag")
     has = (isinstance(dag_a, dict), isinstance(dag_b, dict))
     if not all(has):
         what = "dag_hash and run_config['dag']" if not (a.dag_hash and b.dag_hash) else "run_config['dag']"
-        skipped.append(Skipped(group="dag", reason="steps of the dag not compared: "
-                               + _missing_in(a, b, what, present=has)))
+        skipped.append(
+            Skipped(
+                group="dag", reason="steps of the dag not compared: " + _missing_in(a, b, what, present=has)
+            )
+        )
         return GroupDiff(name="dag", changes=changes)
     fa: dict[str, dict[str, Any]] = {}
     fb: dict[str, dict[str, Any]] = {}
@@ -322,15 +382,27 @@ def _dag_group(a: RunLog, b: RunLog, skipped: list[Skipped]) -> GroupDiff:
     for name in _merged_order(list(fa), list(fb)):
         sa, sb = fa.get(name), fb.get(name)
         if sa is None:
-            changes.append(Change(kind=ADDED, key=name, step=name, after=sb,
-                                  detail=f"new {sb.get('type', 'step')}" if sb else ""))
+            changes.append(
+                Change(
+                    kind=ADDED,
+                    key=name,
+                    step=name,
+                    after=sb,
+                    detail=f"new {sb.get('type', 'step')}" if sb else "",
+                )
+            )
         elif sb is None:
-            changes.append(Change(kind=REMOVED, key=name, step=name, before=sa,
-                                  detail=f"{sa.get('type', 'step')} removed"))
+            changes.append(
+                Change(
+                    kind=REMOVED, key=name, step=name, before=sa, detail=f"{sa.get('type', 'step')} removed"
+                )
+            )
         elif sa == sb:
             changes.append(Change(kind=EQUAL, key=name, step=name))
         else:
-            changes += [c for c in _value_changes(sa, sb, prefix=f"{name}{SEP}", step=name) if c.kind != EQUAL]
+            changes += [
+                c for c in _value_changes(sa, sb, prefix=f"{name}{SEP}", step=name) if c.kind != EQUAL
+            ]
     return GroupDiff(name="dag", changes=changes)
 
 
@@ -359,7 +431,7 @@ def _code_of(steps: Iterable[StepLog]) -> tuple[list[str], bool, list[str]]:
                 dirty = dirty or not ident.code_identifier_dependable
             message = ident.code_identifier_message or ""
             if message.startswith("changes found in "):
-                files.update(f.strip() for f in message[len("changes found in "):].split(",") if f.strip())
+                files.update(f.strip() for f in message[len("changes found in ") :].split(",") if f.strip())
     return list(commits), dirty, sorted(files)
 
 
@@ -382,25 +454,55 @@ def _files_between(before: str, after: str, repo: str | Path) -> list[str] | Non
 def _code_group(sa: dict[str, StepLog], sb: dict[str, StepLog], repo: str | Path | None) -> GroupDiff:
     ca, dirty_a, files_a = _code_of(sa.values())
     cb, dirty_b, files_b = _code_of(sb.values())
-    changes = [Change(kind=EQUAL if ca == cb else CHANGED, key="commit", field="commit",
-                      before=_one(ca), after=_one(cb))]
+    changes = [
+        Change(
+            kind=EQUAL if ca == cb else CHANGED, key="commit", field="commit", before=_one(ca), after=_one(cb)
+        )
+    ]
     if ca != cb and len(ca) == 1 and len(cb) == 1 and repo is not None:
         between = _files_between(ca[0], cb[0], repo)
         if between is None:
             detail = "not both commits are in the local git repository"
-            changes[0] = Change(kind=CHANGED, key="commit", field="commit", before=ca[0], after=cb[0], detail=detail)
+            changes[0] = Change(
+                kind=CHANGED, key="commit", field="commit", before=ca[0], after=cb[0], detail=detail
+            )
         else:
             shown = ", ".join(between[:20]) + (f" and {len(between) - 20} more" if len(between) > 20 else "")
-            changes.append(Change(kind=CHANGED, key="files changed between commits", field="files_between",
-                                  after=between, informational=True,
-                                  detail=f"{len(between)} file(s): {shown}" if between else "no file changed"))
-    changes.append(Change(kind=EQUAL if dirty_a == dirty_b else CHANGED, key="uncommitted changes",
-                          field="dirty", before=dirty_a, after=dirty_b))
+            changes.append(
+                Change(
+                    kind=CHANGED,
+                    key="files changed between commits",
+                    field="files_between",
+                    after=between,
+                    informational=True,
+                    detail=f"{len(between)} file(s): {shown}" if between else "no file changed",
+                )
+            )
+    changes.append(
+        Change(
+            kind=EQUAL if dirty_a == dirty_b else CHANGED,
+            key="uncommitted changes",
+            field="dirty",
+            before=dirty_a,
+            after=dirty_b,
+        )
+    )
     added, removed = sorted(set(files_b) - set(files_a)), sorted(set(files_a) - set(files_b))
-    detail = "; ".join(p for p in (f"+ {', '.join(added)}" if added else "",
-                                   f"- {', '.join(removed)}" if removed else "") if p)
-    changes.append(Change(kind=EQUAL if files_a == files_b else CHANGED, key="modified files",
-                          field="modified_files", before=files_a, after=files_b, detail=detail))
+    detail = "; ".join(
+        p
+        for p in (f"+ {', '.join(added)}" if added else "", f"- {', '.join(removed)}" if removed else "")
+        if p
+    )
+    changes.append(
+        Change(
+            kind=EQUAL if files_a == files_b else CHANGED,
+            key="modified files",
+            field="modified_files",
+            before=files_a,
+            after=files_b,
+            detail=detail,
+        )
+    )
     return GroupDiff(name="code", changes=changes)
 
 
@@ -422,15 +524,28 @@ def _data_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
         ea, eb = da.get((step, name)), db.get((step, name))
         key = f"{step}{SEP}{name}"
         if ea is None:
-            changes.append(Change(kind=ADDED, key=key, step=step, field="data_hash", after=eb.data_hash,
-                                  detail=eb.stage))
+            changes.append(
+                Change(kind=ADDED, key=key, step=step, field="data_hash", after=eb.data_hash, detail=eb.stage)
+            )
         elif eb is None:
-            changes.append(Change(kind=REMOVED, key=key, step=step, field="data_hash", before=ea.data_hash,
-                                  detail=ea.stage))
+            changes.append(
+                Change(
+                    kind=REMOVED, key=key, step=step, field="data_hash", before=ea.data_hash, detail=ea.stage
+                )
+            )
         else:
             kind = EQUAL if ea.data_hash == eb.data_hash else CHANGED
-            changes.append(Change(kind=kind, key=key, step=step, field="data_hash", before=ea.data_hash,
-                                  after=eb.data_hash, detail="hash changed" if kind == CHANGED else ""))
+            changes.append(
+                Change(
+                    kind=kind,
+                    key=key,
+                    step=step,
+                    field="data_hash",
+                    before=ea.data_hash,
+                    after=eb.data_hash,
+                    detail="hash changed" if kind == CHANGED else "",
+                )
+            )
     return GroupDiff(name="data", changes=changes)
 
 
@@ -488,8 +603,17 @@ def _duration_change(key: str, step: str, before: float | None, after: float | N
         ratio = float(f"{after / before:.4g}") if before > 0 else None
         if abs(delta) >= MIN_SECONDS and (ratio is None or ratio >= MIN_RATIO or ratio <= 1 / MIN_RATIO):
             kind = CHANGED
-    return Change(kind=kind, key=key, step=step, field="duration", before=before, after=after, delta=delta,
-                  ratio=ratio, informational=True)
+    return Change(
+        kind=kind,
+        key=key,
+        step=step,
+        field="duration",
+        before=before,
+        after=after,
+        delta=delta,
+        ratio=ratio,
+        informational=True,
+    )
 
 
 _STEP_FIELDS = (("step_type", "type"), ("status", "status"), ("mock", "re-used (mock)"))
@@ -500,27 +624,42 @@ def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
     for name in _merged_order(list(sa), list(sb)):
         a, b = sa.get(name), sb.get(name)
         if a is None:
-            changes.append(Change(kind=ADDED, key=name, step=name, field="step", after=b.status,
-                                  detail=b.step_type))
+            changes.append(
+                Change(kind=ADDED, key=name, step=name, field="step", after=b.status, detail=b.step_type)
+            )
             continue
         if b is None:
-            changes.append(Change(kind=REMOVED, key=name, step=name, field="step", before=a.status,
-                                  detail=a.step_type))
+            changes.append(
+                Change(kind=REMOVED, key=name, step=name, field="step", before=a.status, detail=a.step_type)
+            )
             continue
         found = False
         for attr, label in _STEP_FIELDS:
             va, vb = getattr(a, attr), getattr(b, attr)
             if va != vb:
                 found = True
-                changes.append(Change(kind=CHANGED, key=f"{name}{SEP}{label}", step=name, field=attr,
-                                      before=va, after=vb))
+                changes.append(
+                    Change(
+                        kind=CHANGED, key=f"{name}{SEP}{label}", step=name, field=attr, before=va, after=vb
+                    )
+                )
         if len(a.attempts) != len(b.attempts):
             found = True
-            changes.append(Change(kind=CHANGED, key=f"{name}{SEP}attempts", step=name, field="attempts",
-                                  before=len(a.attempts), after=len(b.attempts),
-                                  delta=len(b.attempts) - len(a.attempts)))
+            changes.append(
+                Change(
+                    kind=CHANGED,
+                    key=f"{name}{SEP}attempts",
+                    step=name,
+                    field="attempts",
+                    before=len(a.attempts),
+                    after=len(b.attempts),
+                    delta=len(b.attempts) - len(a.attempts),
+                )
+            )
         if not found:
-            changes.append(Change(kind=EQUAL, key=name, step=name, field="step", before=a.status, after=b.status))
+            changes.append(
+                Change(kind=EQUAL, key=name, step=name, field="step", before=a.status, after=b.status)
+            )
         changes.append(_duration_change(f"{name}{SEP}duration", name, _step_seconds(a), _step_seconds(b)))
     return GroupDiff(name="steps", changes=changes)
 
@@ -529,22 +668,36 @@ def _schema_skips(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, St
     out: list[Skipped] = []
     va, vb = a.run_config.get("schema_version"), b.run_config.get("schema_version")
     if va != vb:
+
         def show(v: Any) -> str:
             return "none (written by the original tool)" if v is None else str(v)
 
-        out.append(Skipped(group="run", reason=f"schema versions differ (A: {show(va)}, B: {show(vb)}): "
-                                               "only the fields both runs have are compared"))
+        out.append(
+            Skipped(
+                group="run",
+                reason=f"schema versions differ (A: {show(va)}, B: {show(vb)}): "
+                "only the fields both runs have are compared",
+            )
+        )
     ea, eb = set(a.model_extra or {}), set(b.model_extra or {})
     step_a = {k for s in sa.values() if s.model_extra for k in s.model_extra}
     step_b = {k for s in sb.values() if s.model_extra for k in s.model_extra}
     for what, xa, xb in (("run", ea, eb), ("steps", step_a, step_b)):
         for side, only in (("A", xa - xb), ("B", xb - xa)):
             if only:
-                out.append(Skipped(group=what, reason=f"fields only in run {side} not compared: "
-                                                      + ", ".join(sorted(only))))
+                out.append(
+                    Skipped(
+                        group=what,
+                        reason=f"fields only in run {side} not compared: " + ", ".join(sorted(only)),
+                    )
+                )
         if xa & xb:
-            out.append(Skipped(group=what, reason="fields unknown to this version not compared: "
-                                                  + ", ".join(sorted(xa & xb))))
+            out.append(
+                Skipped(
+                    group=what,
+                    reason="fields unknown to this version not compared: " + ", ".join(sorted(xa & xb)),
+                )
+            )
     return out
 
 
@@ -552,8 +705,9 @@ def _index(log: RunLog) -> dict[str, StepLog]:
     return {step.internal_name: step for step in log.walk()}
 
 
-def compare(a: RunLog, b: RunLog, *, repo: str | Path | None = ".", a_source: str = "",
-            b_source: str = "") -> RunDiff:
+def compare(
+    a: RunLog, b: RunLog, *, repo: str | Path | None = ".", a_source: str = "", b_source: str = ""
+) -> RunDiff:
     """Compare run A (before) with run B (after), group by group; `repo` is where to look for both commits."""
     sa, sb = _index(a), _index(b)
     skipped = _schema_skips(a, b, sa, sb)
@@ -566,5 +720,9 @@ def compare(a: RunLog, b: RunLog, *, repo: str | Path | None = ".", a_source: st
         "metrics": _metrics_group(sa, sb),
         "steps": _steps_group(sa, sb),
     }
-    return RunDiff(a=RunRef(run_id=a.run_id, source=a_source, status=a.status),
-                   b=RunRef(run_id=b.run_id, source=b_source, status=b.status), groups=groups, skipped=skipped)
+    return RunDiff(
+        a=RunRef(run_id=a.run_id, source=a_source, status=a.status),
+        b=RunRef(run_id=b.run_id, source=b_source, status=b.status),
+        groups=groups,
+        skipped=skipped,
+    )

@@ -62,7 +62,11 @@ def describe(change: Change) -> str:
     if change.kind == ADDED:
         text = f"added: {fmt_value(change.after, change.field)}" if change.after is not None else "added"
     elif change.kind == REMOVED:
-        text = f"removed (was {fmt_value(change.before, change.field)})" if change.before is not None else "removed"
+        text = (
+            f"removed (was {fmt_value(change.before, change.field)})"
+            if change.before is not None
+            else "removed"
+        )
     elif change.kind == EQUAL:
         text = fmt_value(change.after, change.field) if change.after is not None else "same"
     else:
@@ -137,7 +141,9 @@ def render(diff: RunDiff, console: Console, *, show_all: bool = False) -> None:
         console.print(Text(f"skipped ({skip.group}): {skip.reason}", style="dim"), soft_wrap=True)
     if diff.differs:
         groups = [g.name for g in diff.groups.values() if g.differs]
-        console.print(Text(f"{_plural(diff.count, 'difference')} in {', '.join(groups)}.", style="bold yellow"))
+        console.print(
+            Text(f"{_plural(diff.count, 'difference')} in {', '.join(groups)}.", style="bold yellow")
+        )
     else:
         console.print(Text("No differences.", style="bold green"))
 

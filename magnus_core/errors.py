@@ -21,8 +21,9 @@ class MagnusError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, file: str | None = None, step: str | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, file: str | None = None, step: str | None = None, field: str | None = None
+    ) -> None:
         self.message = message
         self.file = file
         self.step = step

@@ -23,13 +23,22 @@ from magnus_core.stores.base import RunLogStore
 
 def _signature(step: StepLog) -> tuple[Any, ...]:
     last = step.attempts[-1] if step.attempts else None
-    return (step.status, step.message, step.mock, len(step.attempts), last.end_time if last else "",
-            last.status if last else "", len(step.data_catalog), len(step.user_defined_metrics),
-            len(step.branches))
+    return (
+        step.status,
+        step.message,
+        step.mock,
+        len(step.attempts),
+        last.end_time if last else "",
+        last.status if last else "",
+        len(step.data_catalog),
+        len(step.user_defined_metrics),
+        len(step.branches),
+    )
 
 
 def walk_with_parents(log: RunLog) -> Iterator[tuple[StepLog | BranchLog, str | None]]:
     """Every step and branch log with the name of what holds it (branch for a step, step for a branch)."""
+
     def steps(container: dict[str, StepLog], parent: str | None) -> Iterator[tuple[Any, str | None]]:
         for step in container.values():
             yield step, parent
@@ -78,15 +87,30 @@ class Follower:
                 sig = _signature(item)
                 if self._seen.get(item.internal_name) != sig:
                     self._seen[item.internal_name] = sig
-                    events.append(RunEvent(kind=STEP_UPDATED, run_id=self.run_id, internal_name=item.internal_name,
-                                           status=item.status, step_log=item, parent=parent))
+                    events.append(
+                        RunEvent(
+                            kind=STEP_UPDATED,
+                            run_id=self.run_id,
+                            internal_name=item.internal_name,
+                            status=item.status,
+                            step_log=item,
+                            parent=parent,
+                        )
+                    )
             else:
                 key = "\0" + item.internal_name
                 sig = (item.status,)
                 if self._seen.get(key) != sig:
                     self._seen[key] = sig
-                    events.append(RunEvent(kind=BRANCH_UPDATED, run_id=self.run_id,
-                                           internal_name=item.internal_name, status=item.status, parent=parent))
+                    events.append(
+                        RunEvent(
+                            kind=BRANCH_UPDATED,
+                            run_id=self.run_id,
+                            internal_name=item.internal_name,
+                            status=item.status,
+                            parent=parent,
+                        )
+                    )
         run_sig = (log.status, len(log.parameters), tuple(sorted(log.parameters)))
         if run_sig != self._run_sig:
             self._run_sig = run_sig
@@ -95,8 +119,14 @@ class Follower:
         return events
 
 
-def follow(store: RunLogStore, run_id: str, callback: Callable[[RunEvent], None], *, interval: float = 0.05,
-           stop: threading.Event | None = None) -> threading.Thread:
+def follow(
+    store: RunLogStore,
+    run_id: str,
+    callback: Callable[[RunEvent], None],
+    *,
+    interval: float = 0.05,
+    stop: threading.Event | None = None,
+) -> threading.Thread:
     """Poll in a daemon thread, calling `callback` per event, until the run finishes or `stop` is set."""
     stop = stop or threading.Event()
     follower = Follower(store, run_id)

@@ -22,15 +22,26 @@ def git_identity(path: str | Path = ".") -> CodeIdentity:
     try:
         repo = git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return CodeIdentity(code_identifier=None, code_identifier_type="git", code_identifier_dependable=False,
-                            code_identifier_url=None, code_identifier_message="not a git repository")
+        return CodeIdentity(
+            code_identifier=None,
+            code_identifier_type="git",
+            code_identifier_dependable=False,
+            code_identifier_url=None,
+            code_identifier_message="not a git repository",
+        )
     try:
         try:
             sha = repo.head.commit.hexsha
         except ValueError:
-            return CodeIdentity(code_identifier=None, code_identifier_dependable=False, code_identifier_url=None,
-                                code_identifier_message="git repository has no commits yet")
-        changed = sorted({d.a_path for d in repo.index.diff(None)} | {d.a_path for d in repo.index.diff("HEAD")})
+            return CodeIdentity(
+                code_identifier=None,
+                code_identifier_dependable=False,
+                code_identifier_url=None,
+                code_identifier_message="git repository has no commits yet",
+            )
+        changed = sorted(
+            {d.a_path for d in repo.index.diff(None)} | {d.a_path for d in repo.index.diff("HEAD")}
+        )
         url = ""
         try:
             if "origin" in [r.name for r in repo.remotes]:
@@ -38,13 +49,20 @@ def git_identity(path: str | Path = ".") -> CodeIdentity:
         except Exception:  # noqa: BLE001 - an odd remote config is not a reason to fail a run
             url = ""
         message = f"changes found in {', '.join(changed)}" if changed else ""
-        return CodeIdentity(code_identifier=sha, code_identifier_type="git",
-                            code_identifier_dependable=not changed, code_identifier_url=_strip_credentials(url),
-                            code_identifier_message=message)
+        return CodeIdentity(
+            code_identifier=sha,
+            code_identifier_type="git",
+            code_identifier_dependable=not changed,
+            code_identifier_url=_strip_credentials(url),
+            code_identifier_message=message,
+        )
     except Exception as exc:  # noqa: BLE001 - identity is a record, never a reason to fail
         log.debug("git identity failed", exc_info=True)
-        return CodeIdentity(code_identifier=None, code_identifier_dependable=False,
-                            code_identifier_message=f"git identity unavailable: {exc.__class__.__name__}")
+        return CodeIdentity(
+            code_identifier=None,
+            code_identifier_dependable=False,
+            code_identifier_message=f"git identity unavailable: {exc.__class__.__name__}",
+        )
     finally:
         repo.close()
 

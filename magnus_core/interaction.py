@@ -29,7 +29,9 @@ class StepScope:
     metrics: dict[str, Any] = field(default_factory=dict)
     services: Any = None  # the run's services: catalog, secrets (set by the executor)
     catalog_records: list[Any] = field(default_factory=list)
-    inputs: dict[str, Any] | None = None  # the parameters the command actually received (recorded per attempt)
+    inputs: dict[str, Any] | None = (
+        None  # the parameters the command actually received (recorded per attempt)
+    )
 
 
 _scope: contextvars.ContextVar[StepScope | None] = contextvars.ContextVar("magnus_step_scope", default=None)

@@ -60,7 +60,8 @@ class _Loader(_SafeBase):  # type: ignore[valid-type,misc]
                 if key in seen:
                     line = key_node.start_mark.line + 1
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key '{key}' (line {line})", key_node.start_mark)
+                        None, None, f"duplicate key '{key}' (line {line})", key_node.start_mark
+                    )
                 seen.add(key)
                 # Keys name steps, branches and parameters: `no:` is the step "no", not False.
                 key_node.tag = "tag:yaml.org,2002:str"
@@ -109,7 +110,9 @@ def read_yaml(path: str | Path, what: str = "file") -> Any:
     try:
         size = p.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise UsageError(f"{what} is {size} bytes, more than the {MAX_FILE_BYTES} allowed", file=str(path))
+            raise UsageError(
+                f"{what} is {size} bytes, more than the {MAX_FILE_BYTES} allowed", file=str(path)
+            )
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{what} is not UTF-8 text", file=str(path)) from None
@@ -183,7 +186,9 @@ def load_pipeline(path: str | Path, variables: dict[str, Any] | None = None) -> 
         raise UsageError(f"a pipeline file must be a mapping with a 'dag' key, got {_kind(raw)}", file=file)
     raw = substitute(raw, variables or {})
     if "dag" not in raw:
-        raise PipelineError(["missing the 'dag' block (expected dag: {start_at: ..., steps: ...})"], file=file)
+        raise PipelineError(
+            ["missing the 'dag' block (expected dag: {start_at: ..., steps: ...})"], file=file
+        )
     model = _parse(PipelineFile, raw, file)
     sub_dags: dict[str, dict[str, Any]] = {}
     _resolve_dag_definitions(model.dag, Path(file), [Path(file).resolve()], sub_dags)
@@ -194,8 +199,14 @@ def load_pipeline(path: str | Path, variables: dict[str, Any] | None = None) -> 
     for name in ("mode", "executor", "run_log_store", "catalog", "secrets"):
         if raw.get(name) is not None:
             blocks["executor" if name == "mode" else name] = raw[name]
-    return Pipeline(dag=model.dag, dag_hash=dag_hash(raw["dag"]), dag_block=raw["dag"], file=file,
-                    config_blocks=blocks, sub_dags=sub_dags)
+    return Pipeline(
+        dag=model.dag,
+        dag_hash=dag_hash(raw["dag"]),
+        dag_block=raw["dag"],
+        file=file,
+        config_blocks=blocks,
+        sub_dags=sub_dags,
+    )
 
 
 def _parse(model: type, raw: Any, file: str, prefix: str = "") -> Any:
@@ -256,7 +267,7 @@ def _explain(err: dict[str, Any], prefix: str = "") -> str:
     else:
         msg = err["msg"]
         if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         what = f"{msg} (got {_short(err.get('input'))})" if etype != "value_error" else msg
     where = []
     if step_parts:
@@ -280,22 +291,34 @@ def _resolve_dag_definitions(dag: Dag, file: Path, stack: list[Path], out: dict[
     """Load every dag node's sub-pipeline, relative to the file naming it; refuse inclusion cycles."""
     for name, node in dag.steps.items():
         if isinstance(node, DagNode):
-            target = (file.parent / node.dag_definition)
+            target = file.parent / node.dag_definition
             resolved = target.resolve()
             if not any(_within(resolved, root) for root in (Path.cwd(), stack[0].parent)):
-                raise PipelineError([f"step '{name}': field 'dag_definition': '{node.dag_definition}' is outside "
-                                     "the project (the working folder and the pipeline's folder)"],
-                                    file=str(file))
+                raise PipelineError(
+                    [
+                        f"step '{name}': field 'dag_definition': '{node.dag_definition}' is outside "
+                        "the project (the working folder and the pipeline's folder)"
+                    ],
+                    file=str(file),
+                )
             if resolved in stack:
                 chain = " -> ".join(p.name for p in stack + [resolved])
-                raise PipelineError([f"step '{name}': field 'dag_definition': includes itself ({chain})"],
-                                    file=str(file))
+                raise PipelineError(
+                    [f"step '{name}': field 'dag_definition': includes itself ({chain})"], file=str(file)
+                )
             if not target.exists():
-                raise PipelineError([f"step '{name}': field 'dag_definition': file '{node.dag_definition}' "
-                                     f"not found (looked for {target})"], file=str(file))
+                raise PipelineError(
+                    [
+                        f"step '{name}': field 'dag_definition': file '{node.dag_definition}' "
+                        f"not found (looked for {target})"
+                    ],
+                    file=str(file),
+                )
             raw = read_yaml(target, "dag_definition file")
             if not isinstance(raw, dict) or "dag" not in raw:
-                raise PipelineError([f"no 'dag' block in {target} (named by step '{name}')"], file=str(target))
+                raise PipelineError(
+                    [f"no 'dag' block in {target} (named by step '{name}')"], file=str(target)
+                )
             sub = _parse(Dag, raw["dag"], str(target))
             node._sub_dag = sub
             node._sub_file = str(target)
@@ -319,8 +342,10 @@ def validate_dag(dag: Dag, prefix: str = "") -> list[str]:
             if ch in name:
                 problems.append(f"{here}step '{name}': a step name must not contain '{ch}'")
     if dag.start_at not in dag.steps:
-        problems.append(f"{here}field 'start_at': '{dag.start_at}' is not a step of this dag "
-                        f"(steps: {', '.join(list(dag.steps)[:10])})")
+        problems.append(
+            f"{here}field 'start_at': '{dag.start_at}' is not a step of this dag "
+            f"(steps: {', '.join(list(dag.steps)[:10])})"
+        )
     for kind in ("success", "fail"):
         count = sum(1 for n in dag.steps.values() if n.type == kind)
         if count != 1:
@@ -345,7 +370,9 @@ def validate_dag(dag: Dag, prefix: str = "") -> list[str]:
         sub_prefix = f"{prefix}.{name}" if prefix else name
         if isinstance(node, ParallelNode):
             if not node.branches:
-                problems.append(f"{here}step '{name}': field 'branches': a parallel step needs at least one branch")
+                problems.append(
+                    f"{here}step '{name}': field 'branches': a parallel step needs at least one branch"
+                )
             for bname, branch in node.branches.items():
                 if "." in bname or "%" in bname:
                     problems.append(f"{here}step '{name}': branch '{bname}' must not contain '.' or '%'")
@@ -371,8 +398,9 @@ def config_source(config: Any, field: str | None) -> str | None:
     return sources.get((field or "").split(".")[0])
 
 
-def load_config(config_file: str | None, pipeline: Pipeline | None, cwd: Path | None = None
-                ) -> dict[str, dict[str, Any]]:
+def load_config(
+    config_file: str | None, pipeline: Pipeline | None, cwd: Path | None = None
+) -> dict[str, dict[str, Any]]:
     """Effective service config, per block: defaults < magnus-config.yaml < pipeline file < --config-file."""
     result = EffectiveConfig({k: dict(v) for k, v in DEFAULT_CONFIG.items()})
     layers: list[tuple[str, dict[str, Any]]] = []
@@ -381,7 +409,9 @@ def load_config(config_file: str | None, pipeline: Pipeline | None, cwd: Path | 
         raw = read_mapping(user, "config file")
         defaults = raw.get("defaults") or {}
         if not isinstance(defaults, dict):
-            raise ConfigError("'defaults' must be a mapping of config blocks", file=str(user), field="defaults")
+            raise ConfigError(
+                "'defaults' must be a mapping of config blocks", file=str(user), field="defaults"
+            )
         layers.append((str(user), {**defaults, **{k: v for k, v in raw.items() if k != "defaults"}}))
     if pipeline is not None:
         layers.append((pipeline.file, pipeline.config_blocks))
@@ -394,8 +424,11 @@ def load_config(config_file: str | None, pipeline: Pipeline | None, cwd: Path | 
             name = "executor" if key == "mode" else key
             if name not in SERVICES:
                 if file == config_file:
-                    raise ConfigError(f"unknown config block '{key}' (expected one of: mode/executor, "
-                                      "run_log_store, catalog, secrets)", file=file)
+                    raise ConfigError(
+                        f"unknown config block '{key}' (expected one of: mode/executor, "
+                        "run_log_store, catalog, secrets)",
+                        file=file,
+                    )
                 continue
             result[name] = _service_block(block, file, key)
             result.sources[name] = file
@@ -404,12 +437,14 @@ def load_config(config_file: str | None, pipeline: Pipeline | None, cwd: Path | 
 
 def _service_block(block: Any, file: str, key: str) -> dict[str, Any]:
     if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-        raise ConfigError(f"block '{key}' must be a mapping with a 'type' (e.g. {key}: {{type: ...}})",
-                          file=file, field=key)
+        raise ConfigError(
+            f"block '{key}' must be a mapping with a 'type' (e.g. {key}: {{type: ...}})", file=file, field=key
+        )
     unknown = set(block) - {"type", "config"}
     if unknown:
-        raise ConfigError(f"unknown key '{sorted(unknown)[0]}' (expected 'type' and 'config')",
-                          file=file, field=key)
+        raise ConfigError(
+            f"unknown key '{sorted(unknown)[0]}' (expected 'type' and 'config')", file=file, field=key
+        )
     config = block.get("config") or {}
     if not isinstance(config, dict):
         raise ConfigError("'config' must be a mapping", file=file, field=f"{key}.config")

@@ -42,8 +42,11 @@ def lower_keys(values: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
-    return {k[len(PRM_PREFIX):].lower(): decode(v) for k, v in environ.items()
-            if k.startswith(PRM_PREFIX) and k != MAP_VARIABLE and len(k) > len(PRM_PREFIX)}
+    return {
+        k[len(PRM_PREFIX) :].lower(): decode(v)
+        for k, v in environ.items()
+        if k.startswith(PRM_PREFIX) and k != MAP_VARIABLE and len(k) > len(PRM_PREFIX)
+    }
 
 
 def parse_cli_value(text: str) -> Any:
@@ -78,8 +81,9 @@ def parse_cli_args(args: list[str]) -> dict[str, Any]:
     return params
 
 
-def initial_parameters(parameters_file: str | None, cli: dict[str, Any],
-                       environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def initial_parameters(
+    parameters_file: str | None, cli: dict[str, Any], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     from magnus_core.loading import read_mapping
 
     params: dict[str, Any] = {}

@@ -28,8 +28,9 @@ def latest_failed_run(store: Any) -> str:
     for summary in list_runs(store):
         if summary.status == "FAIL" or summary.state == "INTERRUPTED":
             return summary.run_id
-    raise UsageError(f"no failed run to re-run in {store.where()}; name one: --use-cached RUN_ID",
-                     field="use_cached")
+    raise UsageError(
+        f"no failed run to re-run in {store.where()}; name one: --use-cached RUN_ID", field="use_cached"
+    )
 
 
 def _first_commit(log: RunLog) -> str | None:
@@ -51,17 +52,22 @@ def prepare_rerun(prepared: Any, cwd: Path) -> None:
     from magnus_core.runs import run_state
 
     if run_state(original) == "RUNNING":
-        raise UsageError(f"run '{old_id}' is still running (its process is alive); re-run it when it has ended",
-                         field="use_cached")
+        raise UsageError(
+            f"run '{old_id}' is still running (its process is alive); re-run it when it has ended",
+            field="use_cached",
+        )
     warnings: list[str] = []
     if original.dag_hash and original.dag_hash != prepared.pipeline.dag_hash:
-        warnings.append(f"the dag changed since run '{old_id}' (dag_hash {original.dag_hash[:12]} -> "
-                        f"{prepared.pipeline.dag_hash[:12]}): steps whose definition changed run again")
+        warnings.append(
+            f"the dag changed since run '{old_id}' (dag_hash {original.dag_hash[:12]} -> "
+            f"{prepared.pipeline.dag_hash[:12]}): steps whose definition changed run again"
+        )
     old_commit = _first_commit(original)
     new_commit = git_identity(cwd).code_identifier
     if old_commit and new_commit and old_commit != new_commit:
-        warnings.append(f"the code changed since run '{old_id}' (git commit {old_commit[:12]} -> "
-                        f"{new_commit[:12]})")
+        warnings.append(
+            f"the code changed since run '{old_id}' (git commit {old_commit[:12]} -> {new_commit[:12]})"
+        )
     if prepared.catalog is not None:
         warnings.extend(prepared.catalog.check_original(original))
     if request.strict and warnings:
@@ -78,8 +84,11 @@ def resume_command(request: Any, run_id: str) -> str:
     import shlex
 
     parts = ["magnus", "execute", "--file", request.file]
-    for flag, value in (("--config-file", request.config_file), ("--parameters-file", request.parameters_file),
-                        ("--var-file", request.var_file)):
+    for flag, value in (
+        ("--config-file", request.config_file),
+        ("--parameters-file", request.parameters_file),
+        ("--var-file", request.var_file),
+    ):
         if value:
             parts += [flag, value]
     parts += ["--use-cached", run_id]
@@ -181,7 +190,8 @@ def _write(step: StepLog, ctx: Any, branch: str | None) -> None:
     top.branches = {}
     ctx.store.put_step_log(ctx.run_id, top, branch)
     for branch_name, branch_log in branches.items():
-        ctx.store.put_branch_log(ctx.run_id, BranchLog(internal_name=branch_name, status=branch_log.status),
-                                 step.internal_name)
+        ctx.store.put_branch_log(
+            ctx.run_id, BranchLog(internal_name=branch_name, status=branch_log.status), step.internal_name
+        )
         for nested in branch_log.steps.values():
             _write(nested, ctx, branch_name)

@@ -86,14 +86,26 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     if request.run_id:
         run_id = check_run_id(request.run_id)
         if store.exists(run_id):
-            raise UsageError(f"a run '{run_id}' already exists in {store.where()}; choose another --run-id "
-                             "(or re-run it with --use-cached)", field="run_id")
+            raise UsageError(
+                f"a run '{run_id}' already exists in {store.where()}; choose another --run-id "
+                "(or re-run it with --use-cached)",
+                field="run_id",
+            )
     else:
         run_id = new_run_id()
         while store.exists(run_id):
             run_id = new_run_id()
-    prepared = PreparedRun(request=request, pipeline=pipeline, config=config, store=store, executor=executor,
-                           secrets=secrets, catalog=catalog, parameters=parameters, run_id=run_id)
+    prepared = PreparedRun(
+        request=request,
+        pipeline=pipeline,
+        config=config,
+        store=store,
+        executor=executor,
+        secrets=secrets,
+        catalog=catalog,
+        parameters=parameters,
+        run_id=run_id,
+    )
     if request.use_cached is not None:
         from magnus_core.rerun import prepare_rerun
 
@@ -141,8 +153,10 @@ def run_config(prepared: PreparedRun) -> dict[str, Any]:
         "secrets": prepared.secrets.describe(),
         "dag": prepared.pipeline.dag_block,
         "dag_file": prepared.pipeline.file,
-        "sub_dags": {os.path.relpath(path, Path(prepared.pipeline.file).resolve().parent): block
-                     for path, block in prepared.pipeline.sub_dags.items()},
+        "sub_dags": {
+            os.path.relpath(path, Path(prepared.pipeline.file).resolve().parent): block
+            for path, block in prepared.pipeline.sub_dags.items()
+        },
         "schema_version": SCHEMA_VERSION,
         "data_hash_algorithm": "sha256",
         "magnus_version": __version__,
@@ -150,8 +164,12 @@ def run_config(prepared: PreparedRun) -> dict[str, Any]:
     }
 
 
-def execute(prepared: PreparedRun, *, output: IO[str] | None = None,
-            on_event: Callable[[RunEvent], None] | None = None) -> RunLog:
+def execute(
+    prepared: PreparedRun,
+    *,
+    output: IO[str] | None = None,
+    on_event: Callable[[RunEvent], None] | None = None,
+) -> RunLog:
     """Create the run log and run the dag; the final run log comes back (status SUCCESS or FAIL)."""
     from magnus_core.identity import git_identity
 
@@ -159,32 +177,54 @@ def execute(prepared: PreparedRun, *, output: IO[str] | None = None,
     store = prepared.store
     from magnus_core.secrets import missing_secrets
 
-    missing = [n for n in missing_secrets(prepared.pipeline.dag, prepared.secrets) if not prepared.secrets.ask(n)]
+    missing = [
+        n for n in missing_secrets(prepared.pipeline.dag, prepared.secrets) if not prepared.secrets.ask(n)
+    ]
     if missing:  # all of them at once, before anything is written
-        raise UsageError(f"secrets declared by the pipeline are missing: {', '.join(missing)} (the "
-                         f"{prepared.secrets.service_name} secrets provider has none of them; run on a terminal "
-                         "to be asked for them)", field="dag.secrets")
+        raise UsageError(
+            f"secrets declared by the pipeline are missing: {', '.join(missing)} (the "
+            f"{prepared.secrets.service_name} secrets provider has none of them; run on a terminal "
+            "to be asked for them)",
+            field="dag.secrets",
+        )
     unsubscribe = store.events.subscribe(on_event) if on_event else None
-    ctx = RunContext(run_id=prepared.run_id, tag=request.tag or "", pipeline=prepared.pipeline, store=store,
-                     secrets=prepared.secrets, executor=prepared.executor, catalog=prepared.catalog,
-                     code_identity=git_identity(Path.cwd()), original=prepared.original, output=output,
-                     cache_valid=prepared.original is not None)
+    ctx = RunContext(
+        run_id=prepared.run_id,
+        tag=request.tag or "",
+        pipeline=prepared.pipeline,
+        store=store,
+        secrets=prepared.secrets,
+        executor=prepared.executor,
+        catalog=prepared.catalog,
+        code_identity=git_identity(Path.cwd()),
+        original=prepared.original,
+        output=output,
+        cache_valid=prepared.original is not None,
+    )
     if prepared.catalog is not None:
         prepared.catalog.bind(ctx)
     params = dict(prepared.parameters)
-    run_log = RunLog(run_id=prepared.run_id, dag_hash=prepared.pipeline.dag_hash,
-                     use_cached=prepared.original is not None,
-                     tag=request.tag or "",
-                     original_run_id=prepared.original.run_id if prepared.original else "",
-                     status=PROCESSING, parameters=dict(params), run_config=run_config(prepared))
+    run_log = RunLog(
+        run_id=prepared.run_id,
+        dag_hash=prepared.pipeline.dag_hash,
+        use_cached=prepared.original is not None,
+        tag=request.tag or "",
+        original_run_id=prepared.original.run_id if prepared.original else "",
+        status=PROCESSING,
+        parameters=dict(params),
+        run_config=run_config(prepared),
+    )
     store.create_run(run_log)
     # A killed run must still say what its finished steps returned: a re-run reuses them and needs it.
     unsubscribe_params = store.events.subscribe(_parameter_keeper(prepared, params))
     status = FAIL
     import sys
 
-    redirect = (contextlib.redirect_stdout(output) if output is not None and output is not sys.stdout
-                else contextlib.nullcontext())
+    redirect = (
+        contextlib.redirect_stdout(output)
+        if output is not None and output is not sys.stdout
+        else contextlib.nullcontext()
+    )
     try:
         if prepared.original is not None and prepared.catalog is not None:
             prepared.catalog.sync_from(prepared.original, prepared.run_id)
@@ -198,8 +238,9 @@ def execute(prepared: PreparedRun, *, output: IO[str] | None = None,
         from magnus_core.secrets import mask_values
 
         # the run log keeps parameters with secret values masked; steps still got the real values
-        store.update_run(prepared.run_id, status=status,
-                         parameters=mask_values(params, prepared.secrets.values()))
+        store.update_run(
+            prepared.run_id, status=status, parameters=mask_values(params, prepared.secrets.values())
+        )
         unsubscribe_params()
         final = store.get_run(prepared.run_id)
         store.close(prepared.run_id)
@@ -217,12 +258,19 @@ def _parameter_keeper(prepared: PreparedRun, params: dict[str, Any]) -> Callable
     last = [dict(params)]
 
     def keep(event: RunEvent) -> None:
-        if event.kind != STEP_UPDATED or event.parent is not None or event.status != "SUCCESS" \
-                or event.step_log is None or event.step_log.step_type not in ("parallel", "map", "dag"):
+        if (
+            event.kind != STEP_UPDATED
+            or event.parent is not None
+            or event.status != "SUCCESS"
+            or event.step_log is None
+            or event.step_log.step_type not in ("parallel", "map", "dag")
+        ):
             return
         if params != last[0]:
             last[0] = dict(params)
-            prepared.store.update_run(prepared.run_id, parameters=mask_values(last[0], prepared.secrets.values()))
+            prepared.store.update_run(
+                prepared.run_id, parameters=mask_values(last[0], prepared.secrets.values())
+            )
 
     return keep
 

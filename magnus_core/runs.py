@@ -38,8 +38,11 @@ def _times(log: RunLog) -> tuple[str, str]:
                 first = attempt.start_time
             if attempt.end_time and attempt.end_time > last:
                 last = attempt.end_time
-    started = str(log.run_config.get("process", {}).get("started_at", "")) if isinstance(
-        log.run_config.get("process"), dict) else ""
+    started = (
+        str(log.run_config.get("process", {}).get("started_at", ""))
+        if isinstance(log.run_config.get("process"), dict)
+        else ""
+    )
     return started or first, last
 
 
@@ -75,13 +78,22 @@ def summarise(log: RunLog) -> RunSummary:
             duration = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
     except ValueError:
         duration = None
-    return RunSummary(run_id=log.run_id, status=log.status, state=run_state(log), tag=log.tag or "",
-                      start=start, end=end, duration=duration, steps=sum(1 for _ in log.walk()),
-                      original_run_id=log.original_run_id or "")
+    return RunSummary(
+        run_id=log.run_id,
+        status=log.status,
+        state=run_state(log),
+        tag=log.tag or "",
+        start=start,
+        end=end,
+        duration=duration,
+        steps=sum(1 for _ in log.walk()),
+        original_run_id=log.original_run_id or "",
+    )
 
 
-def list_runs(store: RunLogStore, *, tag: str | None = None, status: str | None = None,
-              limit: int | None = None) -> list[RunSummary]:
+def list_runs(
+    store: RunLogStore, *, tag: str | None = None, status: str | None = None, limit: int | None = None
+) -> list[RunSummary]:
     """Every run in the store, newest first; a log that cannot be read is listed as BROKEN with the reason."""
     out: list[RunSummary] = []
     for run_id in store.list_run_ids():

@@ -93,7 +93,9 @@ class BaseSecrets:
         if value is None:
             value = self.ask(name)
         if value is None:
-            raise SecretNotFoundError(f"secret '{name}' is not known to the {self.service_name} secrets provider")
+            raise SecretNotFoundError(
+                f"secret '{name}' is not known to the {self.service_name} secrets provider"
+            )
         return value
 
     def get_all(self) -> dict[str, str]:
@@ -116,7 +118,10 @@ class BaseSecrets:
         version = self.version
         cached = getattr(self, "_masks", None)
         if cached is None or cached[0] != version:
-            cached = (version, tuple(sorted((v for v in set(self.values()) if len(v) >= 3), key=len, reverse=True)))
+            cached = (
+                version,
+                tuple(sorted((v for v in set(self.values()) if len(v) >= 3), key=len, reverse=True)),
+            )
             self._masks = cached
         return cached[1]
 
@@ -173,12 +178,14 @@ def parse_dotenv(path: Path) -> dict[str, str]:
         if not line or line.startswith("#"):
             continue
         if line.startswith("export "):
-            line = line[len("export "):].lstrip()
+            line = line[len("export ") :].lstrip()
         key, eq, value = line.partition("=")
         key = key.strip()
         if not eq or not key or not key.replace("_", "").replace("-", "").replace(".", "").isalnum():
-            raise ConfigError(f"line {number}: expected NAME=value (the line is not shown, it may hold a secret)",
-                              file=str(path))
+            raise ConfigError(
+                f"line {number}: expected NAME=value (the line is not shown, it may hold a secret)",
+                file=str(path),
+            )
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
@@ -206,7 +213,6 @@ class EnvSecrets(BaseSecrets):
 
     def get_all(self) -> dict[str, str]:
         return dict(self.overrides)  # the documented {}: never the whole environment
-
 
 
 def make_secrets(block: dict[str, Any]) -> BaseSecrets:

@@ -78,16 +78,25 @@ def parse_map_variable(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"not valid JSON ({exc.msg}); expected an object like '{{\"chunk\": \"a\"}}'",
-                         field="map-variable") from None
+        raise UsageError(
+            f'not valid JSON ({exc.msg}); expected an object like \'{{"chunk": "a"}}\'', field="map-variable"
+        ) from None
     if not isinstance(value, dict):
         raise UsageError(f"expected a JSON object, got {type(value).__name__}", field="map-variable")
     return value
 
 
-def job_from_files(run_id: str, step: str, *, file: str, config_file: str | None = None,
-                   parameters_file: str | None = None, var_file: str | None = None,
-                   map_variable: str | None = None, tag: str = "") -> NodeJob:
+def job_from_files(
+    run_id: str,
+    step: str,
+    *,
+    file: str,
+    config_file: str | None = None,
+    parameters_file: str | None = None,
+    var_file: str | None = None,
+    map_variable: str | None = None,
+    tag: str = "",
+) -> NodeJob:
     """A job from the command line's files (all validated before anything is written)."""
     from magnus_core.stores.base import check_run_id
 
@@ -97,8 +106,15 @@ def job_from_files(run_id: str, step: str, *, file: str, config_file: str | None
     config = load_config(config_file, pipeline)
     if parameters_file:
         read_mapping(parameters_file, "parameters file")
-    job = NodeJob(run_id=run_id, step=step, pipeline=pipeline, config=config,
-                  map_variable=parse_map_variable(map_variable), tag=tag, parameters_file=parameters_file)
+    job = NodeJob(
+        run_id=run_id,
+        step=step,
+        pipeline=pipeline,
+        config=config,
+        map_variable=parse_map_variable(map_variable),
+        tag=tag,
+        parameters_file=parameters_file,
+    )
     locate(pipeline, step, job.map_variable)  # a step not in the dag is a usage error, before any write
     return job
 
@@ -117,37 +133,59 @@ def locate(pipeline: Pipeline, step: str, map_variable: dict[str, Any]) -> Locat
         name = parts[i]
         if name not in dag.steps:
             where = f" of branch '{branch}'" if branch else ""
-            raise UsageError(f"step '{step}' is not in the dag{where}: no step '{name}' "
-                             f"(steps: {', '.join(dag.steps)})", file=pipeline.file, field="step")
+            raise UsageError(
+                f"step '{step}' is not in the dag{where}: no step '{name}' (steps: {', '.join(dag.steps)})",
+                file=pipeline.file,
+                field="step",
+            )
         node = dag.steps[name]
         resolved.append(name)
         if i == len(parts) - 1:
             internal = ".".join(resolved)
-            return Located(node=node, name=name, internal_name=internal, branch=branch, parent_step=parent, dag=dag)
+            return Located(
+                node=node, name=name, internal_name=internal, branch=branch, parent_step=parent, dag=dag
+            )
         if i + 1 >= len(parts) or not node.is_composite:
-            raise UsageError(f"step '{step}' is not in the dag: '{name}' is a {node.type} node and has no "
-                             "branches", file=pipeline.file, field="step")
+            raise UsageError(
+                f"step '{step}' is not in the dag: '{name}' is a {node.type} node and has no branches",
+                file=pipeline.file,
+                field="step",
+            )
         key = parts[i + 1]
         parent = ".".join(resolved)
         if isinstance(node, ParallelNode):
             if key not in node.branches:
-                raise UsageError(f"step '{step}' is not in the dag: parallel step '{name}' has no branch "
-                                 f"'{key}' (branches: {', '.join(node.branches)})", file=pipeline.file, field="step")
+                raise UsageError(
+                    f"step '{step}' is not in the dag: parallel step '{name}' has no branch "
+                    f"'{key}' (branches: {', '.join(node.branches)})",
+                    file=pipeline.file,
+                    field="step",
+                )
             dag = node.branches[key]
         elif isinstance(node, MapNode):
             if node.iterate_as not in map_variable:
-                raise UsageError(f"step '{step}' is inside map '{name}': --map-variable must give "
-                                 f"'{node.iterate_as}'", file=pipeline.file, field="map-variable")
+                raise UsageError(
+                    f"step '{step}' is inside map '{name}': --map-variable must give '{node.iterate_as}'",
+                    file=pipeline.file,
+                    field="map-variable",
+                )
             item = item_name(map_variable[node.iterate_as])
             if key not in (PLACEHOLDER, item):
-                raise UsageError(f"step '{step}': the map item '{key}' does not match --map-variable "
-                                 f"{node.iterate_as}={item!r}", file=pipeline.file, field="map-variable")
+                raise UsageError(
+                    f"step '{step}': the map item '{key}' does not match --map-variable "
+                    f"{node.iterate_as}={item!r}",
+                    file=pipeline.file,
+                    field="map-variable",
+                )
             key = item
             dag = node.branch
         elif isinstance(node, DagNode):
             if key != "dag":
-                raise UsageError(f"step '{step}' is not in the dag: the branch of dag step '{name}' is "
-                                 "called 'dag'", file=pipeline.file, field="step")
+                raise UsageError(
+                    f"step '{step}' is not in the dag: the branch of dag step '{name}' is called 'dag'",
+                    file=pipeline.file,
+                    field="step",
+                )
             dag = node.sub_dag
         resolved.append(key)
         branch = ".".join(resolved)
@@ -155,6 +193,7 @@ def locate(pipeline: Pipeline, step: str, map_variable: dict[str, Any]) -> Locat
 
 
 # -- the run, opened in this process ---------------------------------------------------------------
+
 
 @dataclass
 class _Session:
@@ -174,9 +213,11 @@ def _open(job: NodeJob) -> _Session:
 
     store = make_store(job.config["run_log_store"])
     if store.service_name == "buffered":
-        raise UsageError("the buffered run-log store lives in one process; steps run one per process need a "
-                         "shared store (chunked-fs, or file-system for dags without parallel or map)",
-                         field="run_log_store.type")
+        raise UsageError(
+            "the buffered run-log store lives in one process; steps run one per process need a "
+            "shared store (chunked-fs, or file-system for dags without parallel or map)",
+            field="run_log_store.type",
+        )
     executor = make_executor(job.config["executor"])
     secrets = make_secrets(job.config["secrets"])
     catalog = make_catalog(job.config["catalog"])
@@ -184,8 +225,16 @@ def _open(job: NodeJob) -> _Session:
         _create_run(job, store, executor, secrets, catalog)
     run = store.attach(job.run_id)
     identity = job.code_identity or _identity(job.run_id)
-    ctx = RunContext(run_id=job.run_id, tag=run.tag or job.tag or "", pipeline=job.pipeline, store=store,
-                     secrets=secrets, executor=executor, catalog=catalog, code_identity=identity)
+    ctx = RunContext(
+        run_id=job.run_id,
+        tag=run.tag or job.tag or "",
+        pipeline=job.pipeline,
+        store=store,
+        secrets=secrets,
+        executor=executor,
+        catalog=catalog,
+        code_identity=identity,
+    )
     if catalog is not None:
         catalog.bind(ctx)
     return _Session(job=job, store=store, ctx=ctx, run=run)
@@ -204,13 +253,28 @@ def _create_run(job: NodeJob, store: Any, executor: Any, secrets: Any, catalog: 
     from magnus_core.runner import PreparedRun, RunRequest, run_config
 
     params = initial_parameters(job.parameters_file, {})
-    request = RunRequest(file=job.pipeline.file, parameters_file=job.parameters_file, run_id=job.run_id,
-                         tag=job.tag)
-    prepared = PreparedRun(request=request, pipeline=job.pipeline, config=job.config, store=store,
-                           executor=executor, secrets=secrets, catalog=catalog, parameters=params,
-                           run_id=job.run_id)
-    run = RunLog(run_id=job.run_id, dag_hash=job.pipeline.dag_hash, tag=job.tag or "", status=PROCESSING,
-                 parameters=dict(params), run_config=run_config(prepared))
+    request = RunRequest(
+        file=job.pipeline.file, parameters_file=job.parameters_file, run_id=job.run_id, tag=job.tag
+    )
+    prepared = PreparedRun(
+        request=request,
+        pipeline=job.pipeline,
+        config=job.config,
+        store=store,
+        executor=executor,
+        secrets=secrets,
+        catalog=catalog,
+        parameters=params,
+        run_id=job.run_id,
+    )
+    run = RunLog(
+        run_id=job.run_id,
+        dag_hash=job.pipeline.dag_hash,
+        tag=job.tag or "",
+        status=PROCESSING,
+        parameters=dict(params),
+        run_config=run_config(prepared),
+    )
     try:
         store.create_run(run)
     except UsageError:
@@ -221,14 +285,18 @@ def _create_run(job: NodeJob, store: Any, executor: Any, secrets: Any, catalog: 
 
 # -- parameters of a scope (the top-level dag, or one branch) ------------------------------------------
 
+
 def scratch_folder(store: Any, run_id: str) -> Path:
     """Where branch parameters live: beside the run log, never inside it."""
     if hasattr(store, "run_folder"):
         return Path(store.run_folder(run_id)) / "branch-parameters"
     folder = getattr(store, "folder", None)
     if folder is None:
-        raise UsageError(f"the {store.service_name} run-log store cannot hold branch parameters between "
-                         "processes; use chunked-fs", field="run_log_store.type")
+        raise UsageError(
+            f"the {store.service_name} run-log store cannot hold branch parameters between "
+            "processes; use chunked-fs",
+            field="run_log_store.type",
+        )
     return Path(folder) / f".{run_id}.branch-parameters"
 
 
@@ -245,14 +313,18 @@ def read_params(session: _Session, branch: str | None) -> dict[str, Any]:
     try:
         return dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
-        raise RunLogError(f"branch '{branch}' has no parameters: run `magnus fan {session.job.run_id} "
-                          f"{encode_name(branch.rsplit('.', 1)[0])} --mode out` first", file=str(path)) from None
+        raise RunLogError(
+            f"branch '{branch}' has no parameters: run `magnus fan {session.job.run_id} "
+            f"{encode_name(branch.rsplit('.', 1)[0])} --mode out` first",
+            file=str(path),
+        ) from None
     except (ValueError, TypeError) as exc:
         raise RunLogError(f"branch parameters are not a JSON object: {exc}", file=str(path)) from None
 
 
-def write_params(session: _Session, branch: str | None, params: dict[str, Any], *, only_new: bool = False
-                 ) -> None:
+def write_params(
+    session: _Session, branch: str | None, params: dict[str, Any], *, only_new: bool = False
+) -> None:
     if branch is None:
         session.store.update_run(session.job.run_id, parameters=dict(params))
         return
@@ -266,6 +338,7 @@ def write_params(session: _Session, branch: str | None, params: dict[str, Any], 
 
 # -- the entry points --------------------------------------------------------------------------------
 
+
 def execute_single_node(job: NodeJob) -> int:
     """Run one leaf node; the exit code: 0 it succeeded, 1 it failed (or it is the fail node)."""
     from magnus_core.nodes import execute_node
@@ -275,9 +348,11 @@ def execute_single_node(job: NodeJob) -> int:
     try:
         where = locate(job.pipeline, job.step, job.map_variable)
         if where.node.is_composite:
-            raise UsageError(f"step '{where.internal_name}' is a {where.node.type} node: run it with "
-                             f"`magnus fan {run_id} {encode_name(where.internal_name)} --mode out|in`",
-                             field="step")
+            raise UsageError(
+                f"step '{where.internal_name}' is a {where.node.type} node: run it with "
+                f"`magnus fan {run_id} {encode_name(where.internal_name)} --mode out|in`",
+                field="step",
+            )
         existing = session.run.find_step(where.internal_name)
         if existing is not None and existing.status == SUCCESS:
             log.info("step %s already succeeded in run %s: not run again", where.internal_name, run_id)
@@ -285,16 +360,22 @@ def execute_single_node(job: NodeJob) -> int:
                 _end_graph(session, where, read_params(session, where.branch))
             return _exit_code(where, existing)
         if session.run.status in FINISHED:
-            raise UsageError(f"run '{run_id}' is already finished ({session.run.status}); step "
-                             f"'{where.internal_name}' cannot run in it", field="run_id")
+            raise UsageError(
+                f"run '{run_id}' is already finished ({session.run.status}); step "
+                f"'{where.internal_name}' cannot run in it",
+                field="run_id",
+            )
         _fail_dead_siblings(session, where)
         params = read_params(session, where.branch)
         if not where.node.is_terminal:
             # The step's parameters are saved before its SUCCESS is: a retry that skips it loses nothing.
-            session.ctx.store = _ParamsFirst(store, where.internal_name,
-                                             lambda: write_params(session, where.branch, params))
+            session.ctx.store = _ParamsFirst(
+                store, where.internal_name, lambda: write_params(session, where.branch, params)
+            )
         with _own_environment():
-            step = execute_node(where.node, where.name, session.ctx, params, where.branch, dict(job.map_variable))
+            step = execute_node(
+                where.node, where.name, session.ctx, params, where.branch, dict(job.map_variable)
+            )
         if where.node.is_terminal:
             _end_graph(session, where, params)
         elif step.status != SUCCESS:  # whatever the step changed stays, as in a local run
@@ -316,18 +397,30 @@ def fan_out(job: NodeJob) -> tuple[int, list[str]]:
         existing = session.run.find_step(where.internal_name)
         if existing is None or existing.status == FAIL:
             if session.run.status in FINISHED:
-                raise UsageError(f"run '{job.run_id}' is already finished ({session.run.status})", field="run_id")
+                raise UsageError(
+                    f"run '{job.run_id}' is already finished ({session.run.status})", field="run_id"
+                )
             _fail_dead_siblings(session, where)
-            step, branches = composite.fan_out(where.node, where.name, where.internal_name, session.ctx, params,
-                                               where.branch, dict(job.map_variable))
+            step, branches = composite.fan_out(
+                where.node,
+                where.name,
+                where.internal_name,
+                session.ctx,
+                params,
+                where.branch,
+                dict(job.map_variable),
+            )
             if step.status == FAIL:
                 return 1, []
         else:  # a repeated fan-out: keep what the branches did, add only what is missing
             branches = composite.branches_of(where.node, where.internal_name, params, dict(job.map_variable))
             for b in branches:
                 if b.internal_name not in existing.branches:
-                    session.store.put_branch_log(job.run_id, BranchLog(internal_name=b.internal_name,
-                                                                       status=PROCESSING), where.internal_name)
+                    session.store.put_branch_log(
+                        job.run_id,
+                        BranchLog(internal_name=b.internal_name, status=PROCESSING),
+                        where.internal_name,
+                    )
         for b in branches:
             write_params(session, b.internal_name, params, only_new=True)
         items = [json.dumps(b.map_variable) for b in branches] if isinstance(where.node, MapNode) else []
@@ -345,8 +438,11 @@ def fan_in(job: NodeJob) -> int:
         where = _composite(job)
         step = session.run.find_step(where.internal_name)
         if step is None:
-            raise UsageError(f"step '{where.internal_name}' has not been fanned out: run `magnus fan "
-                             f"{job.run_id} {encode_name(where.internal_name)} --mode out` first", field="step")
+            raise UsageError(
+                f"step '{where.internal_name}' has not been fanned out: run `magnus fan "
+                f"{job.run_id} {encode_name(where.internal_name)} --mode out` first",
+                field="step",
+            )
         if step.status == SUCCESS:
             return 0
         if step.status == FAIL and not step.branches:
@@ -363,8 +459,9 @@ def fan_in(job: NodeJob) -> int:
             status = branch_log.status if branch_log is not None else FAIL
             if status == PROCESSING:  # the engine says the branch is over: it ended without reaching its end
                 status = FAIL
-                session.store.put_branch_log(job.run_id, BranchLog(internal_name=b.internal_name, status=FAIL),
-                                             where.internal_name)
+                session.store.put_branch_log(
+                    job.run_id, BranchLog(internal_name=b.internal_name, status=FAIL), where.internal_name
+                )
             statuses[b.internal_name] = status
             results.append(read_params(session, b.internal_name))
         before = dict(params)
@@ -385,8 +482,11 @@ def mark_failed(job: NodeJob, message: str) -> None:
     try:
         where = locate(job.pipeline, job.step, job.map_variable)
         step = session.run.find_step(where.internal_name)
-        step = step.model_copy() if step is not None else new_step_log(where.node, where.name,
-                                                                        where.internal_name, session.ctx)
+        step = (
+            step.model_copy()
+            if step is not None
+            else new_step_log(where.node, where.name, where.internal_name, session.ctx)
+        )
         if step.status == SUCCESS:
             return
         now = session.ctx.clock()
@@ -398,6 +498,7 @@ def mark_failed(job: NodeJob, message: str) -> None:
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+
 
 def _release(store: Any, run_id: str) -> None:
     """Done with the run in this process. A store that batches writes flushes them; a chunked store wrote
@@ -427,9 +528,11 @@ class _ParamsFirst:
 def _composite(job: NodeJob) -> Located:
     where = locate(job.pipeline, job.step, job.map_variable)
     if not where.node.is_composite:
-        raise UsageError(f"step '{where.internal_name}' is a {where.node.type} node, not parallel, map or dag: "
-                         f"run it with `magnus execute_single_node {job.run_id} {encode_name(where.internal_name)}`",
-                         field="step")
+        raise UsageError(
+            f"step '{where.internal_name}' is a {where.node.type} node, not parallel, map or dag: "
+            f"run it with `magnus execute_single_node {job.run_id} {encode_name(where.internal_name)}`",
+            field="step",
+        )
     return where
 
 
@@ -461,8 +564,9 @@ def _end_graph(session: _Session, where: Located, params: dict[str, Any]) -> Non
         session.store.update_run(session.job.run_id, status=status, parameters=dict(params))
     else:
         assert where.parent_step is not None
-        session.store.put_branch_log(session.job.run_id, BranchLog(internal_name=where.branch, status=status),
-                                     where.parent_step)
+        session.store.put_branch_log(
+            session.job.run_id, BranchLog(internal_name=where.branch, status=status), where.parent_step
+        )
 
 
 def _fail_dead_siblings(session: _Session, where: Located) -> None:

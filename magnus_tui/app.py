@@ -46,8 +46,15 @@ class MagnusApp(App[None]):
         ("Quit", "Leave the workbench (q)", "quit"),
     ]
 
-    def __init__(self, project: Project | None = None, *, config_file: str | None = None,
-                 poll_interval: float = 1.0, follow_interval: float = 0.05, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        project: Project | None = None,
+        *,
+        config_file: str | None = None,
+        poll_interval: float = 1.0,
+        follow_interval: float = 0.05,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.project = project or Project.open(config_file)
         self.poll_interval = poll_interval  # how often the runs screen looks for new runs
@@ -97,8 +104,13 @@ class MagnusApp(App[None]):
         # shorter interval keeps keys answering while steps compute.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
 
-        self.run_worker(partial(run_in_worker, self, request), thread=True, group="runs",
-                        name=f"run {request.file}", exit_on_error=False)
+        self.run_worker(
+            partial(run_in_worker, self, request),
+            thread=True,
+            group="runs",
+            name=f"run {request.file}",
+            exit_on_error=False,
+        )
 
     def start_failed(self, message: str) -> None:
         from magnus_tui.screens.start import StartScreen
@@ -119,8 +131,11 @@ class MagnusApp(App[None]):
         if error:
             self.notify(f"{run_id}: {error}", title="Run stopped", severity="error")
         else:
-            self.notify(f"{run_id} finished: {status}", title="Run",
-                        severity="information" if status == "SUCCESS" else "warning")
+            self.notify(
+                f"{run_id} finished: {status}",
+                title="Run",
+                severity="information" if status == "SUCCESS" else "warning",
+            )
 
     def rerun_from_failure(self, run_id: str) -> None:
         """Show the plan (reused and re-run steps); on confirmation start `--use-cached run_id`."""
@@ -140,8 +155,14 @@ class MagnusApp(App[None]):
             if not ok:
                 return
             if pipeline and Path(pipeline).exists():
-                self.start_run(RunRequest(file=pipeline, tag=log.tag or "", use_cached=run_id,
-                                          config_file=self.project.config_file))
+                self.start_run(
+                    RunRequest(
+                        file=pipeline,
+                        tag=log.tag or "",
+                        use_cached=run_id,
+                        config_file=self.project.config_file,
+                    )
+                )
             else:  # a log without its pipeline path (e.g. from the original tool): let the user pick
                 from magnus_tui.screens.start import StartScreen
 

@@ -32,5 +32,10 @@ class WorkbenchCommands(Provider):
         for node, (title, help_text, action) in palette_entries(self):
             score = matcher.match(f"{title} {help_text}")
             if score > 0:
-                yield Hit(score, matcher.highlight(title), partial(node.run_action, action), text=title,
-                          help=help_text)
+                yield Hit(
+                    score,
+                    matcher.highlight(title),
+                    partial(node.run_action, action),
+                    text=title,
+                    help=help_text,
+                )

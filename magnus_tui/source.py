@@ -55,8 +55,10 @@ class Project:
             return f"Cannot open the run-log store: {self.error}"
         folder = getattr(self.store, "folder", None)
         if folder is not None and not Path(folder).is_dir():
-            return (f"No runs yet: the store folder {folder}/ does not exist. Start one with `s`, or run "
-                    "`magnus execute --file pipeline.yaml` in this folder.")
+            return (
+                f"No runs yet: the store folder {folder}/ does not exist. Start one with `s`, or run "
+                "`magnus execute --file pipeline.yaml` in this folder."
+            )
         if self.store is not None and self.store.service_name == "buffered":
             return "The run-log store is 'buffered' (in memory): runs started here show up, nothing is kept."
         return f"No runs in {self.where}. Press `s` to start one."
@@ -76,10 +78,17 @@ class Project:
                 log = self.store.get_run(run_id)
                 out.append(RunEntry(summarise(log), dict(log.parameters)))
             except MagnusError as exc:
-                out.append(RunEntry(RunSummary(run_id=run_id, status="BROKEN", state="BROKEN", error=str(exc))))
+                out.append(
+                    RunEntry(RunSummary(run_id=run_id, status="BROKEN", state="BROKEN", error=str(exc)))
+                )
             except OSError as exc:
-                out.append(RunEntry(RunSummary(run_id=run_id, status="BROKEN", state="BROKEN",
-                                               error=f"cannot read: {exc}")))
+                out.append(
+                    RunEntry(
+                        RunSummary(
+                            run_id=run_id, status="BROKEN", state="BROKEN", error=f"cannot read: {exc}"
+                        )
+                    )
+                )
         out.sort(key=lambda e: (e.summary.start or "", e.summary.run_id), reverse=True)
         return out
 
@@ -117,6 +126,15 @@ class Project:
 
 def summary_matches(summary: RunSummary, text: str, parameters: dict[str, Any] | None = None) -> bool:
     """Filter-as-you-type: every word must appear in the id, tag, status or parameter text."""
-    hay = " ".join([summary.run_id, summary.tag, summary.state, summary.status, summary.original_run_id,
-                    summary.error, " ".join(f"{k}={v}" for k, v in (parameters or {}).items())]).lower()
+    hay = " ".join(
+        [
+            summary.run_id,
+            summary.tag,
+            summary.state,
+            summary.status,
+            summary.original_run_id,
+            summary.error,
+            " ".join(f"{k}={v}" for k, v in (parameters or {}).items()),
+        ]
+    ).lower()
     return all(word in hay for word in text.lower().split())

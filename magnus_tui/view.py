@@ -21,12 +21,26 @@ BRANCH = "branch"
 
 # One glyph per status, readable without colour (NO_COLOR).
 GLYPHS = {
-    "SUCCESS": "✓", "FAIL": "✗", "PROCESSING": "▶", "RUNNING": "▶", "CREATED": "·", "TRIGGERED": "↗",
-    "INTERRUPTED": "■", "BROKEN": "!", "MOCK": "↺",
+    "SUCCESS": "✓",
+    "FAIL": "✗",
+    "PROCESSING": "▶",
+    "RUNNING": "▶",
+    "CREATED": "·",
+    "TRIGGERED": "↗",
+    "INTERRUPTED": "■",
+    "BROKEN": "!",
+    "MOCK": "↺",
 }
 STYLES = {
-    "SUCCESS": "green", "FAIL": "red", "PROCESSING": "yellow", "RUNNING": "yellow", "CREATED": "dim",
-    "TRIGGERED": "cyan", "INTERRUPTED": "magenta", "BROKEN": "bold red", "MOCK": "blue",
+    "SUCCESS": "green",
+    "FAIL": "red",
+    "PROCESSING": "yellow",
+    "RUNNING": "yellow",
+    "CREATED": "dim",
+    "TRIGGERED": "cyan",
+    "INTERRUPTED": "magenta",
+    "BROKEN": "bold red",
+    "MOCK": "blue",
 }
 
 
@@ -180,7 +194,9 @@ class RunView:
     def _put_branch(self, key: str, status: str, parent: str | None, propagate: bool = True) -> list[str]:
         row = self.rows.get(key)
         if row is None:
-            name = key[len(parent) + 1:] if parent and key.startswith(parent + ".") else key.rsplit(".", 1)[-1]
+            name = (
+                key[len(parent) + 1 :] if parent and key.startswith(parent + ".") else key.rsplit(".", 1)[-1]
+            )
             row = Row(key=key, kind=BRANCH, name=name, parent=parent if parent in self.rows else None)
             self._link(key, parent)
             self.rows[key] = row

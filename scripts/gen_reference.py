@@ -22,9 +22,11 @@ def pipeline_schema() -> str:
     schema = PipelineFile.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "magnus pipeline file"
-    schema["description"] = ("A magnus pipeline: a dag of steps, and optionally the config blocks mode/executor, "
-                             "run_log_store, catalog and secrets. Generated from magnus_core/models/pipeline.py "
-                             "by scripts/gen_reference.py.")
+    schema["description"] = (
+        "A magnus pipeline: a dag of steps, and optionally the config blocks mode/executor, "
+        "run_log_store, catalog and secrets. Generated from magnus_core/models/pipeline.py "
+        "by scripts/gen_reference.py."
+    )
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
@@ -51,10 +53,16 @@ def _command_doc(name: str, command, parent: str) -> list[str]:
         if isinstance(param, click.Option):
             names = ", ".join(f"`{o}`" for o in param.opts + param.secondary_opts)
             kind = "flag" if param.is_flag else param.type.name.upper()
-            default = "" if param.default in (None, False, "", ()) or param.is_flag else f" (default: `{param.default}`)"
+            default = (
+                ""
+                if param.default in (None, False, "", ()) or param.is_flag
+                else f" (default: `{param.default}`)"
+            )
             rows.append(f"| {names} | {kind} | {(param.help or '').replace('|', '/')}{default} |")
         elif isinstance(param, click.Argument):
-            rows.append(f"| `{param.name.upper()}` | argument | {'required' if param.required else 'optional'} |")
+            rows.append(
+                f"| `{param.name.upper()}` | argument | {'required' if param.required else 'optional'} |"
+            )
     if rows:
         lines += ["| option | value | meaning |", "|---|---|---|", *rows, ""]
     if isinstance(command, click.Group):
@@ -69,8 +77,12 @@ def cli_reference() -> str:
     from magnus_core.cli import _register, cli
 
     _register()
-    lines = ["# Command-line reference", "",
-             "Generated from the click commands by `python scripts/gen_reference.py`; do not edit by hand.", ""]
+    lines = [
+        "# Command-line reference",
+        "",
+        "Generated from the click commands by `python scripts/gen_reference.py`; do not edit by hand.",
+        "",
+    ]
     lines += _command_doc("magnus", cli, "")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -22,9 +22,15 @@ SIZE = (100, 30)
 
 
 def sh(cwd: Path, *args: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(cwd), "NO_COLOR": "1", "GIT_AUTHOR_NAME": "magnus",
-           "GIT_AUTHOR_EMAIL": "magnus@example.com", "GIT_COMMITTER_NAME": "magnus",
-           "GIT_COMMITTER_EMAIL": "magnus@example.com"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(cwd),
+        "NO_COLOR": "1",
+        "GIT_AUTHOR_NAME": "magnus",
+        "GIT_AUTHOR_EMAIL": "magnus@example.com",
+        "GIT_COMMITTER_NAME": "magnus",
+        "GIT_COMMITTER_EMAIL": "magnus@example.com",
+    }
     subprocess.run(args, cwd=cwd, env=env, check=False, capture_output=True)
 
 
@@ -35,11 +41,42 @@ def make_project(folder: Path) -> None:
     sh(folder, "git", "add", "-A")
     sh(folder, "git", "commit", "-qm", "examples")
     magnus = [sys.executable, "-m", "magnus_core", "execute"]
-    sh(folder, *magnus, "--file", "examples/getting-started.yaml", "--tag", "example", "--run-id", "getting-started")
-    sh(folder, *magnus, "--file", "examples/getting-started.yaml", "-p", "examples/parameters.yaml",
-       "--arg1", "hello", "--arg2", "world", "--tag", "example", "--run-id", "getting-started-x3")
-    sh(folder, *magnus, "--file", "examples/composite.yaml", "-p", "examples/parameters.yaml",
-       "--run-id", "composite")
+    sh(
+        folder,
+        *magnus,
+        "--file",
+        "examples/getting-started.yaml",
+        "--tag",
+        "example",
+        "--run-id",
+        "getting-started",
+    )
+    sh(
+        folder,
+        *magnus,
+        "--file",
+        "examples/getting-started.yaml",
+        "-p",
+        "examples/parameters.yaml",
+        "--arg1",
+        "hello",
+        "--arg2",
+        "world",
+        "--tag",
+        "example",
+        "--run-id",
+        "getting-started-x3",
+    )
+    sh(
+        folder,
+        *magnus,
+        "--file",
+        "examples/composite.yaml",
+        "-p",
+        "examples/parameters.yaml",
+        "--run-id",
+        "composite",
+    )
 
 
 async def shoot(folder: Path) -> list[Path]:

@@ -72,14 +72,24 @@ class Interpreter:
             paths[out["name"]] = local
             command = [local if c == out["valueFrom"]["path"] else c for c in command]
         assert command[0] == "magnus", command
-        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-               "NO_COLOR": "1"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+            "NO_COLOR": "1",
+        }
         limit = int(template.get("retryStrategy", {}).get("limit", 0))
         for _ in range(limit + 1):
             with self._lock:
                 self.commands.append(command)  # once per pod, retries included
-            proc = subprocess.run([sys.executable, "-m", "magnus_core", *command[1:]], cwd=self.cwd, env=env, check=False,
-                                  capture_output=True, text=True, timeout=120)
+            proc = subprocess.run(
+                [sys.executable, "-m", "magnus_core", *command[1:]],
+                cwd=self.cwd,
+                env=env,
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if proc.returncode in (0, 1, 2):  # our retry expression: only a pod that died is retried
                 break
         assert proc.returncode != 2, f"usage error from {command}: {proc.stderr}"
@@ -96,8 +106,11 @@ class Interpreter:
         outputs: dict[str, str] = {}
         pending = list(tasks)
         while pending:
-            ready = [n for n in pending
-                     if all(dep in phases for dep, _ in _OPERAND.findall(tasks[n].get("depends") or ""))]
+            ready = [
+                n
+                for n in pending
+                if all(dep in phases for dep, _ in _OPERAND.findall(tasks[n].get("depends") or ""))
+            ]
             assert ready, f"no task can start: {pending}"
             runnable = []
             for name in ready:
@@ -107,14 +120,19 @@ class Interpreter:
                 else:
                     runnable.append(name)
             with ThreadPoolExecutor(max_workers=max(1, len(runnable))) as pool:
-                results = dict(zip(runnable, pool.map(lambda n: self._task(tasks[n], {**scope, **outputs}),
-                                                      runnable)))
+                results = dict(
+                    zip(runnable, pool.map(lambda n: self._task(tasks[n], {**scope, **outputs}), runnable))
+                )
             for name, (phase, values) in results.items():
                 phases[name] = phase
                 for key, value in values.items():
                     outputs[f"tasks.{name}.outputs.parameters.{key}"] = value
-        handled = {dep for t in tasks.values() for dep, result in _OPERAND.findall(t.get("depends") or "")
-                   if result == "Failed"}
+        handled = {
+            dep
+            for t in tasks.values()
+            for dep, result in _OPERAND.findall(t.get("depends") or "")
+            if result == "Failed"
+        }
         failed = [n for n, p in phases.items() if p in ("Failed", "Errored") and n not in handled]
         return "Failed" if failed else "Succeeded"
 
@@ -124,8 +142,15 @@ class Interpreter:
             return self._template(task["template"], {k: self._subst(v, local) for k, v in args.items()})
         items = json.loads(self._subst(task["withParam"], local))
         with ThreadPoolExecutor(max_workers=max(1, min(len(items), 8))) as pool:
-            results = list(pool.map(lambda i: self._template(
-                task["template"], {k: self._subst(v, {**local, "item": _item(i)}) for k, v in args.items()}), items))
+            results = list(
+                pool.map(
+                    lambda i: self._template(
+                        task["template"],
+                        {k: self._subst(v, {**local, "item": _item(i)}) for k, v in args.items()},
+                    ),
+                    items,
+                )
+            )
         if not results:
             return "Skipped", {}
         return ("Failed" if any(p != "Succeeded" for p, _ in results) else "Succeeded"), {}

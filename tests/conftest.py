@@ -18,8 +18,13 @@ ORIGINAL = FIXTURES / "magnus-0.3.12"
 
 
 def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
@@ -48,14 +53,30 @@ def original_project(git_repo: Path) -> Path:
     return git_repo
 
 
-def run_magnus(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-               input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_magnus(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a subprocess (python -m magnus_core, so no install is assumed)."""
-    full_env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-                "NO_COLOR": "1", "COLUMNS": "120"}
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "NO_COLOR": "1",
+        "COLUMNS": "120",
+    }
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "magnus_core", *args], cwd=cwd, env=full_env, input=input,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "magnus_core", *args],
+        cwd=cwd,
+        env=full_env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture

@@ -28,9 +28,13 @@ def validator() -> jsonschema.Draft202012Validator:
     schema = json.loads(SCHEMA.read_text())
     # Argo's published schema types int-or-string fields as string only; Kubernetes accepts both.
     schema["definitions"]["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {
-        "oneOf": [{"type": "string"}, {"type": "integer"}]}
-    root = {"$schema": schema["$schema"], "definitions": schema["definitions"],
-            "$ref": "#/definitions/io.argoproj.workflow.v1alpha1.Workflow"}
+        "oneOf": [{"type": "string"}, {"type": "integer"}]
+    }
+    root = {
+        "$schema": schema["$schema"],
+        "definitions": schema["definitions"],
+        "$ref": "#/definitions/io.argoproj.workflow.v1alpha1.Workflow",
+    }
     return jsonschema.Draft202012Validator(root)
 
 
@@ -41,18 +45,21 @@ def write(path: Path, text: str) -> Path:
 
 def argo_config(project: Path, name: str = "argo.yaml", store: str = "chunked-fs", extra: str = "") -> Path:
     shared = project / "shared"
-    return write(project / name, f"""
+    return write(
+        project / name,
+        f"""
         executor:
           type: argo
           config:
             image: registry.example.com/project:1.0
-            output: {project / 'workflow.yaml'}
+            output: {project / "workflow.yaml"}
             resources: {{requests: {{cpu: 500m, memory: 1Gi}}, limits: {{memory: 2Gi}}}}
             volumes: [{{claim_name: magnus-shared, mount_path: {shared}}}]
             {extra}
-        run_log_store: {{type: {store}, config: {{log_folder: {shared / 'runs'}}}}}
-        catalog: {{type: file-system, config: {{catalog_location: {shared / 'catalog'}}}}}
-    """)
+        run_log_store: {{type: {store}, config: {{log_folder: {shared / "runs"}}}}}
+        catalog: {{type: file-system, config: {{catalog_location: {shared / "catalog"}}}}}
+    """,
+    )
 
 
 @pytest.fixture
@@ -138,8 +145,12 @@ def test_workflow_shape(project: Path) -> None:
     assert map_dag[1]["withParam"] == "{{tasks.fan-out.outputs.parameters.branches}}"
     assert map_dag[1]["arguments"]["parameters"] == [{"name": "map_variable", "value": "{{item}}"}]
     leaf = templates["map-step-map-variable-placeholder-m1"]["container"]
-    assert leaf["command"][:4] == ["magnus", "execute_single_node", "{{workflow.parameters.run_id}}",
-                                   "map%step.map_variable_placeholder.m1"]
+    assert leaf["command"][:4] == [
+        "magnus",
+        "execute_single_node",
+        "{{workflow.parameters.run_id}}",
+        "map%step.map_variable_placeholder.m1",
+    ]
     assert leaf["command"][-2:] == ["--map-variable", "{{inputs.parameters.map_variable}}"]
     assert leaf["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
     assert leaf["image"] == "registry.example.com/project:1.0"
@@ -147,8 +158,13 @@ def test_workflow_shape(project: Path) -> None:
 
 
 def test_retry_timeouts_and_step_overrides(project: Path, validator) -> None:
-    write(project / "failing.yaml", FAILING.replace("retry: 2", "retry: 2\n          mode_config: {argo: "
-                                                    "{image: other:2, resources: {limits: {cpu: '2'}}}}"))
+    write(
+        project / "failing.yaml",
+        FAILING.replace(
+            "retry: 2",
+            "retry: 2\n          mode_config: {argo: {image: other:2, resources: {limits: {cpu: '2'}}}}",
+        ),
+    )
     doc = yaml.safe_load(render(project, "failing.yaml", argo_config(project)))
     assert not list(validator.iter_errors(doc))
     templates = {t["name"]: t for t in doc["spec"]["templates"]}
@@ -188,11 +204,14 @@ def test_magnus_execute_writes_the_workflow_and_no_run_log(project: Path, magnus
     assert not (project / "shared" / "runs").exists()
 
 
-@pytest.mark.parametrize("store, extra, expected", [
-    ("buffered", "", "buffered"),
-    ("file-system", "", "parallel step 'parallel step'"),
-    ("chunked-fs", "working_dir: /app", "is not on a shared volume"),
-])
+@pytest.mark.parametrize(
+    "store, extra, expected",
+    [
+        ("buffered", "", "buffered"),
+        ("file-system", "", "parallel step 'parallel step'"),
+        ("chunked-fs", "working_dir: /app", "is not on a shared volume"),
+    ],
+)
 def test_what_argo_cannot_run_fails_at_render_time(project: Path, magnus, store, extra, expected) -> None:
     config = argo_config(project, store=store, extra=extra)
     if "working_dir" in extra:  # a relative log folder in /app is not on the shared volume
@@ -205,20 +224,28 @@ def test_what_argo_cannot_run_fails_at_render_time(project: Path, magnus, store,
 
 
 def test_bad_argo_options_name_the_field(project: Path, magnus) -> None:
-    config = write(project / "bad.yaml", """
+    config = write(
+        project / "bad.yaml",
+        """
         executor: {type: argo, config: {imagee: x}}
         run_log_store: {type: chunked-fs}
-    """)
+    """,
+    )
     result = magnus("execute", "--file", "examples/composite.yaml", "--config-file", str(config))
     assert result.returncode == 2 and "executor.config" in result.stderr and "Traceback" not in result.stderr
-    write(project / "over.yaml", FAILING.replace("retry: 2", "retry: 2\n          mode_config: {argo: {cpus: 2}}"))
+    write(
+        project / "over.yaml",
+        FAILING.replace("retry: 2", "retry: 2\n          mode_config: {argo: {cpus: 2}}"),
+    )
     with pytest.raises(ConfigError, match="step 'flaky': mode_config.argo"):
         render(project, "over.yaml", argo_config(project))
 
 
 def test_a_failing_map_branch_fails_the_composite_and_the_workflow(project: Path) -> None:
     write(project / "nums.yaml", "nums: [1, 2]\n")
-    write(project / "map.yaml", """
+    write(
+        project / "map.yaml",
+        """
         dag:
           start_at: each
           steps:
@@ -235,12 +262,19 @@ def test_a_failing_map_branch_fails_the_composite_and_the_workflow(project: Path
                   fail: {type: fail}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     config = argo_config(project)
     p = load_pipeline(project / "map.yaml")
     cfg = load_config(str(config), p, project)
-    text = render_yaml(p, cfg, ArgoOptions.model_validate(cfg["executor"]["config"]), file="map.yaml",
-                       config_file=str(config), parameters_file="nums.yaml")
+    text = render_yaml(
+        p,
+        cfg,
+        ArgoOptions.model_validate(cfg["executor"]["config"]),
+        file="map.yaml",
+        config_file=str(config),
+        parameters_file="nums.yaml",
+    )
     interpreter = Interpreter(yaml.safe_load(text), project, workflow_name="argo-map")
     assert interpreter.run() == "Failed"
     run = ChunkedFileSystemRunLogStore({"log_folder": str(project / "shared/runs")}).get_run("argo-map")
@@ -255,16 +289,22 @@ def test_a_failing_map_branch_fails_the_composite_and_the_workflow(project: Path
 
 def test_a_workflow_too_big_for_kubernetes_is_refused_at_render_time(project: Path) -> None:
     big = "x" * 9000
-    steps = "\n".join(f"    s{i}: {{type: stub, next: {'s' + str(i + 1) if i < 119 else 'success'}, "
-                      f"mode_config: {{argo: {{env: {{BIG: {big}}}}}}}}}" for i in range(120))
-    (project / "big.yaml").write_text(f"dag:\n  start_at: s0\n  steps:\n{steps}\n"
-                                      "    success: {type: success}\n    fail: {type: fail}\n")
+    steps = "\n".join(
+        f"    s{i}: {{type: stub, next: {'s' + str(i + 1) if i < 119 else 'success'}, "
+        f"mode_config: {{argo: {{env: {{BIG: {big}}}}}}}}}"
+        for i in range(120)
+    )
+    (project / "big.yaml").write_text(
+        f"dag:\n  start_at: s0\n  steps:\n{steps}\n    success: {{type: success}}\n    fail: {{type: fail}}\n"
+    )
     with pytest.raises(ConfigError, match="Kubernetes keeps a Workflow in one object"):
         render(project, "big.yaml", argo_config(project))
 
 
 def test_a_killed_pod_is_retried_per_retry_or_marked_failed(project: Path) -> None:
-    write(project / "killer.py", """
+    write(
+        project / "killer.py",
+        """
         import os, signal
         from pathlib import Path
 
@@ -275,8 +315,11 @@ def test_a_killed_pod_is_retried_per_retry_or_marked_failed(project: Path) -> No
 
         def always_die():
             os.kill(os.getpid(), signal.SIGKILL)
-    """)
-    write(project / "dying.yaml", """
+    """,
+    )
+    write(
+        project / "dying.yaml",
+        """
         dag:
           start_at: dies once
           steps:
@@ -284,7 +327,8 @@ def test_a_killed_pod_is_retried_per_retry_or_marked_failed(project: Path) -> No
             always dies: {type: task, command: killer.always_die, next: success}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     doc = yaml.safe_load(render(project, "dying.yaml", argo_config(project)))
     interpreter = Interpreter(doc, project, workflow_name="argo-dying")
     assert interpreter.run() == "Failed"
@@ -297,7 +341,9 @@ def test_a_killed_pod_is_retried_per_retry_or_marked_failed(project: Path) -> No
 
 def test_names_that_collide_once_made_dns_safe_stay_distinct(project: Path, validator) -> None:
     long = "step " * 20
-    write(project / "names.yaml", f"""
+    write(
+        project / "names.yaml",
+        f"""
         dag:
           start_at: x y
           steps:
@@ -308,7 +354,8 @@ def test_names_that_collide_once_made_dns_safe_stay_distinct(project: Path, vali
             "{long}b": {{type: stub, next: success}}
             success: {{type: success}}
             fail: {{type: fail}}
-    """)
+    """,
+    )
     text = render(project, "names.yaml", argo_config(project))
     doc = yaml.safe_load(text)
     assert not list(validator.iter_errors(doc))
@@ -320,7 +367,14 @@ def test_names_that_collide_once_made_dns_safe_stay_distinct(project: Path, vali
 
 
 def test_rendering_a_rerun_is_refused(project: Path, magnus) -> None:
-    result = magnus("execute", "--file", "examples/composite.yaml", "--config-file", str(argo_config(project)),
-                    "--use-cached", "old")
+    result = magnus(
+        "execute",
+        "--file",
+        "examples/composite.yaml",
+        "--config-file",
+        str(argo_config(project)),
+        "--use-cached",
+        "old",
+    )
     assert result.returncode == 2 and "--use-cached" in result.stderr and "Traceback" not in result.stderr
     assert not (project / "workflow.yaml").exists()

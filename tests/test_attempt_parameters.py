@@ -12,8 +12,9 @@ from tests.conftest import ROOT
 
 def test_attempts_record_what_the_command_received(git_repo: Path) -> None:
     shutil.copytree(ROOT / "examples", git_repo / "examples")
-    log = execute(prepare(RunRequest(file="examples/getting-started.yaml",
-                                     parameters_file="examples/parameters.yaml")))
+    log = execute(
+        prepare(RunRequest(file="examples/getting-started.yaml", parameters_file="examples/parameters.yaml"))
+    )
     seen = {s.name: (s.attempts[-1].model_extra or {}).get("parameters") for s in log.walk()}
     assert seen["prepare"] == {"x": 3, "y": "world"}
     assert seen["consume"] == {"z": 6, "x": 3}

@@ -16,7 +16,7 @@ from magnus_core.models.run_log import FAIL, SUCCESS, RunLog
 from magnus_core.runner import RunRequest, execute, prepare
 from tests.conftest import ROOT
 
-FUNCTIONS = '''
+FUNCTIONS = """
 from pathlib import Path
 from magnus import get_from_catalog, put_in_catalog
 
@@ -63,7 +63,7 @@ def items():
 
 def change():
     Path("data/out.csv").write_text("changed\\n")
-'''
+"""
 
 
 def sha256(path: Path) -> str:
@@ -73,8 +73,12 @@ def sha256(path: Path) -> str:
 def run(repo: Path, steps: str, config: str = "", **request: object) -> RunLog:
     mod = f"cat_{uuid.uuid4().hex[:8]}"
     (repo / f"{mod}.py").write_text(FUNCTIONS)
-    text = "dag:\n  start_at: first\n  steps:\n" + textwrap.indent(textwrap.dedent(steps), "    ") + \
-        "    success: {type: success}\n    fail: {type: fail}\n" + textwrap.dedent(config)
+    text = (
+        "dag:\n  start_at: first\n  steps:\n"
+        + textwrap.indent(textwrap.dedent(steps), "    ")
+        + "    success: {type: success}\n    fail: {type: fail}\n"
+        + textwrap.dedent(config)
+    )
     (repo / "pipeline.yaml").write_text(text.replace("MOD", mod))
     return execute(prepare(RunRequest(file="pipeline.yaml", **request)))  # type: ignore[arg-type]
 
@@ -104,7 +108,12 @@ def test_put_then_get_records_one_name_and_the_hash_of_each_file(git_repo: Path)
     assert set(put) == set(got) == {"out.csv", "sub/deep.csv"}  # every pattern's files, one name each
     for name, record in put.items():
         assert record.stage == "put" and got[name].stage == "get"
-        assert record.data_hash == got[name].data_hash == sha256(folder / name) == sha256(git_repo / "data" / name)
+        assert (
+            record.data_hash
+            == got[name].data_hash
+            == sha256(folder / name)
+            == sha256(git_repo / "data" / name)
+        )
         assert record.catalog_relative_path == got[name].catalog_relative_path == f"{log.run_id}/{name}"
         assert record.catalog_handler_location == ".catalog"
     assert not (folder / "notes.txt").exists()  # only what the patterns match
@@ -128,10 +137,13 @@ def test_tampering_is_reported_before_a_rerun(git_repo: Path) -> None:
 
 
 def test_api_put_and_get_name_files_like_the_step_patterns(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         first: {type: task, command: MOD.make, next: code}
         code: {type: task, command: MOD.from_code, next: success}
-        """)
+        """,
+    )
     assert log.status == SUCCESS, [s.message for s in log.walk()]
     records = [(r.name, r.stage) for r in log.steps["code"].data_catalog]
     assert records == [("report.txt", "put"), ("out.csv", "put"), ("out.csv", "get"), ("report.txt", "get")]
@@ -139,18 +151,22 @@ def test_api_put_and_get_name_files_like_the_step_patterns(git_repo: Path) -> No
 
 def test_step_level_compute_data_folder_and_config(git_repo: Path) -> None:
     (git_repo / "other").mkdir()
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         first: {type: task, command: MOD.make, next: second, catalog: {put: ["*.csv"]}}
         second:
           type: task
           command: MOD.change
           catalog: {get: ["out.csv"], compute_data_folder: other}
           next: success
-        """, config="""
+        """,
+        config="""
         catalog:
           type: file-system
           config: {catalog_location: store/cat}
-        """)
+        """,
+    )
     assert log.status == SUCCESS, [s.message for s in log.walk()]
     assert (git_repo / "store" / "cat" / log.run_id / "out.csv").is_file()
     assert (git_repo / "other" / "out.csv").read_text() == "a,b\n1,2\n"
@@ -165,20 +181,26 @@ def test_do_nothing_catalog_moves_nothing(git_repo: Path) -> None:
 
 
 def test_a_get_matching_nothing_fails_naming_the_pattern(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         first: {type: task, command: MOD.make, next: second, catalog: {put: ["*.csv"]}}
         second: {type: task, command: MOD.check, catalog: {get: ["*.parquet"]}, next: success}
-        """)
+        """,
+    )
     assert log.status == FAIL
     assert "'*.parquet'" in log.steps["second"].message and "matches" in log.steps["second"].message
 
 
 def test_a_put_never_overwrites_different_content(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         first: {type: task, command: MOD.make, next: same, catalog: {put: ["out.csv"]}}
         same: {type: task, command: MOD.check, next: second, catalog: {put: ["out.csv"]}}
         second: {type: task, command: MOD.change, next: success, catalog: {put: ["out.csv"]}}
-        """)
+        """,
+    )
     assert log.steps["same"].status == SUCCESS  # the same content again is fine
     assert log.steps["second"].status == FAIL
     assert "never overwritten" in log.steps["second"].message
@@ -187,9 +209,25 @@ def test_a_put_never_overwrites_different_content(git_repo: Path) -> None:
 
 def test_escaping_patterns_are_refused_by_the_pipeline_check(git_repo: Path, magnus) -> None:
     for pattern in ("../x.csv", "/etc/passwd"):
-        (git_repo / "p.yaml").write_text(json.dumps({"dag": {"start_at": "a", "steps": {
-            "a": {"type": "task", "command": "x.y", "next": "success", "catalog": {"put": [pattern]}},
-            "success": {"type": "success"}, "fail": {"type": "fail"}}}}))
+        (git_repo / "p.yaml").write_text(
+            json.dumps(
+                {
+                    "dag": {
+                        "start_at": "a",
+                        "steps": {
+                            "a": {
+                                "type": "task",
+                                "command": "x.y",
+                                "next": "success",
+                                "catalog": {"put": [pattern]},
+                            },
+                            "success": {"type": "success"},
+                            "fail": {"type": "fail"},
+                        },
+                    }
+                }
+            )
+        )
         result = magnus("execute", "--file", "p.yaml")
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert pattern in result.stderr
@@ -197,10 +235,13 @@ def test_escaping_patterns_are_refused_by_the_pipeline_check(git_repo: Path, mag
 
 def test_escaping_names_from_code_are_refused_and_nothing_is_copied(git_repo: Path) -> None:
     (git_repo / "outside.txt").write_text("x")
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         first: {type: task, command: MOD.make, next: esc, catalog: {put: ["*.csv"]}}
         esc: {type: task, command: MOD.escape, next: success}
-        """)
+        """,
+    )
     assert log.steps["esc"].status == FAIL and "'..'" in log.steps["esc"].message
     assert not log.steps["esc"].data_catalog
 
@@ -211,9 +252,12 @@ def test_a_symlink_pointing_outside_is_refused(git_repo: Path, tmp_path: Path) -
     (git_repo / "data").mkdir()
     os.symlink(secret, git_repo / "data" / "link.csv")
     (git_repo / "data" / "fine.csv").write_text("fine\n")
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         first: {type: task, command: MOD.check, next: success, catalog: {put: ["*.csv"]}}
-        """)
+        """,
+    )
     put_step = log.steps["first"]
     assert put_step.status == FAIL and "outside" in put_step.message
     assert not (git_repo / ".catalog" / log.run_id).exists()  # nothing copied, not even fine.csv
@@ -231,10 +275,21 @@ def test_the_data_example_runs(git_repo: Path, magnus) -> None:
 
 @pytest.mark.parametrize("bad", [{"catalog_location": 3}, {"compute_data_folder": "../up"}, {"colour": "x"}])
 def test_bad_catalog_config_is_one_line(git_repo: Path, magnus, bad: dict) -> None:
-    (git_repo / "p.yaml").write_text(json.dumps({
-        "dag": {"start_at": "a", "steps": {"a": {"type": "as-is", "next": "success"},
-                                           "success": {"type": "success"}, "fail": {"type": "fail"}}},
-        "catalog": {"type": "file-system", "config": bad}}))
+    (git_repo / "p.yaml").write_text(
+        json.dumps(
+            {
+                "dag": {
+                    "start_at": "a",
+                    "steps": {
+                        "a": {"type": "as-is", "next": "success"},
+                        "success": {"type": "success"},
+                        "fail": {"type": "fail"},
+                    },
+                },
+                "catalog": {"type": "file-system", "config": bad},
+            }
+        )
+    )
     result = magnus("execute", "--file", "p.yaml")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "catalog" in result.stderr
@@ -242,7 +297,9 @@ def test_bad_catalog_config_is_one_line(git_repo: Path, magnus, bad: dict) -> No
 
 
 def test_concurrent_map_branches_put_into_one_catalog(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         first: {type: task, command: MOD.items, next: fan}
         fan:
           type: map
@@ -253,7 +310,9 @@ def test_concurrent_map_branches_put_into_one_catalog(git_repo: Path) -> None:
             start_at: p
             steps: {p: {type: task, command: MOD.per_item, next: success}, success: {type: success},
                     fail: {type: fail}}
-        """, config="executor: {type: local, config: {max_workers: 4}}\n")
+        """,
+        config="executor: {type: local, config: {max_workers: 4}}\n",
+    )
     assert log.status == SUCCESS, [s.message for s in log.walk()]
     folder = git_repo / ".catalog" / log.run_id
     for item in "abcdef":

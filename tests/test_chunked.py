@@ -20,8 +20,22 @@ from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore, name_of, pa
 from tests.conftest import ROOT
 
 
-@pytest.mark.parametrize("name", ["a", "ab", "a.b", "with space", "ünïcødé ✓", "slash/and\\back", "..", ".hidden",
-                                  "%41", "x" * 400, "~tilde"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a",
+        "ab",
+        "a.b",
+        "with space",
+        "ünïcødé ✓",
+        "slash/and\\back",
+        "..",
+        ".hidden",
+        "%41",
+        "x" * 400,
+        "~tilde",
+    ],
+)
 def test_part_names_are_exact_and_safe(name: str) -> None:
     file = part_name(name)
     assert "/" not in file and "\\" not in file and not file.startswith(".")
@@ -67,8 +81,15 @@ def test_eight_processes_writing_one_run_lose_nothing(tmp_path: Path) -> None:
     store = ChunkedFileSystemRunLogStore({"log_folder": str(folder)})
     store.create_run(RunLog(run_id="shared", status="PROCESSING"))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(folder), "shared", str(w)], env=env,
-                                stderr=subprocess.PIPE, text=True) for w in range(8)]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(folder), "shared", str(w)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(8)
+    ]
     reads = 0
     while any(p.poll() is None for p in writers):  # read while they write: never a decode error
         ChunkedFileSystemRunLogStore({"log_folder": str(folder)}).get_run("shared")
@@ -108,9 +129,25 @@ def test_sigkill_in_the_middle_of_a_map_leaves_a_readable_run(git_repo: Path, st
     (git_repo / "map.yaml").write_text(SLOW_MAP)
     (git_repo / "c.yaml").write_text(f"run_log_store: {{type: {store}}}\ncatalog: {{type: do-nothing}}\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "magnus_core", "execute", "-f", "map.yaml", "-c", "c.yaml",
-                             "--run-id", "killed", "--xs", "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "magnus_core",
+            "execute",
+            "-f",
+            "map.yaml",
+            "-c",
+            "c.yaml",
+            "--run-id",
+            "killed",
+            "--xs",
+            "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     from magnus_core.stores import make_store
 
     reader = make_store({"type": store, "config": {}})
@@ -118,8 +155,11 @@ def test_sigkill_in_the_middle_of_a_map_leaves_a_readable_run(git_repo: Path, st
     while time.time() < deadline:  # wait until the map is under way
         try:
             log = reader.get_run("killed")
-            if "m" in log.steps and len(log.steps["m"].branches) == 10 and any(
-                    s.name == "t" and s.status == "SUCCESS" for s in log.walk()):
+            if (
+                "m" in log.steps
+                and len(log.steps["m"].branches) == 10
+                and any(s.name == "t" and s.status == "SUCCESS" for s in log.walk())
+            ):
                 break
         except Exception:  # noqa: BLE001 - not there yet
             pass

@@ -10,28 +10,67 @@ import pytest
 from tests.conftest import ORIGINAL, git, run_magnus
 
 # The documented structure of `magnus diff --json` (docs/diff.md); checked with jsonschema.
-CHANGE = {"type": "object", "additionalProperties": False,
-          "required": ["kind", "key", "step", "field", "before", "after", "delta", "ratio", "detail",
-                       "informational"],
-          "properties": {"kind": {"enum": ["added", "removed", "changed", "equal"]}, "key": {"type": "string"},
-                         "step": {"type": "string"}, "field": {"type": "string"},
-                         "before": {}, "after": {}, "delta": {"type": ["number", "null"]}, "ratio": {"type": ["number", "null"]},
-                         "detail": {"type": "string"}, "informational": {"type": "boolean"}}}
-GROUP = {"type": "object", "additionalProperties": False, "required": ["count", "equal", "changes"],
-         "properties": {"count": {"type": "integer"}, "equal": {"type": "integer"},
-                        "changes": {"type": "array", "items": CHANGE}}}
-REF = {"type": "object", "required": ["run_id", "source", "status"],
-       "properties": {"run_id": {"type": "string"}, "source": {"type": "string"}, "status": {"type": "string"}}}
+CHANGE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "kind",
+        "key",
+        "step",
+        "field",
+        "before",
+        "after",
+        "delta",
+        "ratio",
+        "detail",
+        "informational",
+    ],
+    "properties": {
+        "kind": {"enum": ["added", "removed", "changed", "equal"]},
+        "key": {"type": "string"},
+        "step": {"type": "string"},
+        "field": {"type": "string"},
+        "before": {},
+        "after": {},
+        "delta": {"type": ["number", "null"]},
+        "ratio": {"type": ["number", "null"]},
+        "detail": {"type": "string"},
+        "informational": {"type": "boolean"},
+    },
+}
+GROUP = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["count", "equal", "changes"],
+    "properties": {
+        "count": {"type": "integer"},
+        "equal": {"type": "integer"},
+        "changes": {"type": "array", "items": CHANGE},
+    },
+}
+REF = {
+    "type": "object",
+    "required": ["run_id", "source", "status"],
+    "properties": {"run_id": {"type": "string"}, "source": {"type": "string"}, "status": {"type": "string"}},
+}
 DIFF_SCHEMA = {
-    "type": "object", "additionalProperties": False,
+    "type": "object",
+    "additionalProperties": False,
     "required": ["schema", "a", "b", "differs", "count", "groups", "skipped"],
     "properties": {
-        "schema": {"const": "magnus-diff/1"}, "a": REF, "b": REF, "differs": {"type": "boolean"},
+        "schema": {"const": "magnus-diff/1"},
+        "a": REF,
+        "b": REF,
+        "differs": {"type": "boolean"},
         "count": {"type": "integer"},
-        "groups": {"type": "object", "additionalProperties": False,
-                   "required": ["run", "dag", "code", "data", "parameters", "metrics", "steps"],
-                   "properties": {g: GROUP for g in ("run", "dag", "code", "data", "parameters", "metrics",
-                                                     "steps")}},
+        "groups": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["run", "dag", "code", "data", "parameters", "metrics", "steps"],
+            "properties": {
+                g: GROUP for g in ("run", "dag", "code", "data", "parameters", "metrics", "steps")
+            },
+        },
         "skipped": {"type": "array", "items": {"type": "object", "required": ["group", "reason"]}},
     },
 }
@@ -51,7 +90,17 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "pipelines")
     base = ("execute", "-f", "getting-started.yaml", "-c", "config.yaml", "-p", "params.yaml")
-    composite = ("execute", "-f", "composite.yaml", "-c", "config.yaml", "-p", "params.yaml", "--run-id", "comp")
+    composite = (
+        "execute",
+        "-f",
+        "composite.yaml",
+        "-c",
+        "config.yaml",
+        "-p",
+        "params.yaml",
+        "--run-id",
+        "comp",
+    )
     assert run_magnus(*composite, cwd=repo).returncode == 0
     assert run_magnus(*base, "--run-id", "r1", cwd=repo).returncode == 0
     functions = repo / "functions.py"
@@ -71,7 +120,9 @@ def test_runs_lists_newest_first_with_filters(project: Path) -> None:
     data = json.loads(run_magnus("runs", "--json", "--tag", "nightly", cwd=project).stdout)
     assert data["schema"] == "magnus-runs/1" and [r["run_id"] for r in data["runs"]] == ["r3"]
     assert data["runs"][0]["steps"] == 5 and data["runs"][0]["status"] == "SUCCESS"
-    limited = json.loads(run_magnus("runs", "--json", "--limit", "1", "--status", "success", cwd=project).stdout)
+    limited = json.loads(
+        run_magnus("runs", "--json", "--limit", "1", "--status", "success", cwd=project).stdout
+    )
     assert [r["run_id"] for r in limited["runs"]] == ["r4"]
     bad = run_magnus("runs", "--limit", "0", cwd=project)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
@@ -90,7 +141,9 @@ def test_runs_in_another_store_via_config(project: Path, tmp_path: Path) -> None
     assert [r["run_id"] for r in listed["runs"]] == ["r2", "r1", "broken"]
     assert listed["runs"][2]["status"] == "BROKEN" and "not valid JSON" in listed["runs"][2]["error"]
     human = run_magnus("runs", "-c", str(cfg), cwd=project)
-    assert human.returncode == 0 and "BROKEN" in human.stdout and "broken.json: not valid JSON" in human.stdout
+    assert (
+        human.returncode == 0 and "BROKEN" in human.stdout and "broken.json: not valid JSON" in human.stdout
+    )
     diff = run_magnus("diff", "r1", "r2", "-c", str(cfg), "--json", cwd=project)
     assert diff.returncode == 0, diff.stderr
     assert json.loads(diff.stdout)["b"]["source"] == str(tmp_path / "empty" / "r2.json")
@@ -155,8 +208,9 @@ def test_original_fixture_log_against_our_run(project: Path) -> None:
 
 def test_original_composite_log_matches_nested_steps_by_internal_name(project: Path) -> None:
     """Parallel, map and dag branches: every nested step of the original's log pairs with ours."""
-    out = run_magnus("diff", str(ORIGINAL / "run_logs" / "composite_run.json"), "comp", "--json", "--all",
-                     cwd=project)
+    out = run_magnus(
+        "diff", str(ORIGINAL / "run_logs" / "composite_run.json"), "comp", "--json", "--all", cwd=project
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     steps = data["groups"]["steps"]
@@ -165,17 +219,21 @@ def test_original_composite_log_matches_nested_steps_by_internal_name(project: P
     assert {"parallel step.branch b.b1", "map step.a.m1", "map step.b.m1", "nested.dag.inner step"} <= matched
 
 
-@pytest.mark.parametrize("args, message", [
-    (("r1", "r9"), "no run 'r9' in .run_log_store/ (nearest: "),
-    (("r1", "functions.py"), "not valid JSON"),
-    (("r1", "list.json"), "not a run log: expected a JSON object"),
-    (("r1", "other.json"), "field 'run_id'"),
-    (("r1", "missing/run.json"), "cannot read run log"),
-    (("r1", "huge.json"), "more than the"),
-    (("r1", "../nope"), "cannot read run log"),
-])
-def test_bad_inputs_one_line_exit_2(project: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...],
-                                    message: str) -> None:
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("r1", "r9"), "no run 'r9' in .run_log_store/ (nearest: "),
+        (("r1", "functions.py"), "not valid JSON"),
+        (("r1", "list.json"), "not a run log: expected a JSON object"),
+        (("r1", "other.json"), "field 'run_id'"),
+        (("r1", "missing/run.json"), "cannot read run log"),
+        (("r1", "huge.json"), "more than the"),
+        (("r1", "../nope"), "cannot read run log"),
+    ],
+)
+def test_bad_inputs_one_line_exit_2(
+    project: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], message: str
+) -> None:
     """In-process (click's runner) to keep the suite quick; the subprocess tests above cover the real entry."""
     from click.testing import CliRunner
 

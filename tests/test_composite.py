@@ -22,11 +22,16 @@ def write(path: Path, text: str) -> Path:
 
 
 def config(tmp: Path, store: str, workers: int = 1) -> str:
-    return str(write(tmp / f"config-{store}-{workers}.yaml", f"""
+    return str(
+        write(
+            tmp / f"config-{store}-{workers}.yaml",
+            f"""
         run_log_store: {{type: {store}}}
         executor: {{type: local, config: {{max_workers: {workers}}}}}
         catalog: {{type: do-nothing}}
-    """))
+    """,
+        )
+    )
 
 
 def run(file: Path | str, cfg: str, **kw) -> tuple:
@@ -59,12 +64,20 @@ def test_composite_example_matches_the_original_shape(project: Path, store: str)
     _, log = run(project / "examples/composite.yaml", config(project, store))
     assert log.status == "SUCCESS"
     names = [n for n, _, _ in shape(log)]
-    assert names[:8] == ["prepare", "parallel step", "parallel step.branch a", "parallel step.branch a.a1",
-                         "parallel step.branch a.success", "parallel step.branch b", "parallel step.branch b.b1",
-                         "parallel step.branch b.success"]
+    assert names[:8] == [
+        "prepare",
+        "parallel step",
+        "parallel step.branch a",
+        "parallel step.branch a.a1",
+        "parallel step.branch a.success",
+        "parallel step.branch b",
+        "parallel step.branch b.b1",
+        "parallel step.branch b.success",
+    ]
     assert "map step.c.m1" in names and "nested.dag.inner step" in names
     assert log.steps["map step"].branches["map step.b"].steps["map step.b.m1"].user_defined_metrics == {
-        "chunk_len": 1}
+        "chunk_len": 1
+    }
     assert log.parameters["seen_a"] is True and log.parameters["result"] == 3
     composite = log.steps["parallel step"]
     assert composite.attempts == [] and composite.step_type == "parallel"
@@ -85,7 +98,8 @@ def test_same_nesting_as_the_original_tool(project: Path) -> None:
         assert sorted(ours_d["steps"][name]) == sorted(original["steps"][name])
     for bname in ("parallel step.branch a", "nested.dag"):
         assert sorted(ours_d["steps"][bname.split(".")[0]]["branches"][bname]) == sorted(
-            original["steps"][bname.split(".")[0]]["branches"][bname])
+            original["steps"][bname.split(".")[0]]["branches"][bname]
+        )
     assert set(original["steps"]["map step"]["branches"]) <= set(ours_d["steps"]["map step"]["branches"])
 
 
@@ -147,12 +161,15 @@ def test_map_inside_parallel_inside_map(git_repo: Path, store: str) -> None:
     leaf = log.find_step("outer.2.par.left.inner.c.leaf")
     assert leaf is not None and leaf.status == "SUCCESS"
     assert sorted((git_repo / "seen.txt").read_text().split("\n")[:-1]) == sorted(
-        f"{x} \"{y}\"" for x in (1, 2) for y in "abc")
+        f'{x} "{y}"' for x in (1, 2) for y in "abc"
+    )
     assert log.find_branch("outer.1.par.left.inner.b").status == "SUCCESS"
 
 
 def test_branch_failure_fails_the_composite_and_says_which(git_repo: Path) -> None:
-    f = write(git_repo / "p.yaml", """
+    f = write(
+        git_repo / "p.yaml",
+        """
         dag:
           start_at: par
           steps:
@@ -174,17 +191,23 @@ def test_branch_failure_fails_the_composite_and_says_which(git_repo: Path) -> No
                     fail: {type: fail}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     _, log = run(f, config(git_repo, "file-system"))
     par = log.steps["par"]
     assert log.status == "FAIL" and par.status == "FAIL"
     assert par.branches["par.good"].status == "SUCCESS" and par.branches["par.bad"].status == "FAIL"
     assert "par.bad" in par.message and "1 of 2" in par.message
-    assert par.branches["par.bad"].steps["par.bad.nope"].attempts[0].message == "shell command exited with code 3"
+    assert (
+        par.branches["par.bad"].steps["par.bad.nope"].attempts[0].message
+        == "shell command exited with code 3"
+    )
 
 
 def test_map_over_integers_and_zero_items(git_repo: Path) -> None:
-    f = write(git_repo / "m.yaml", """
+    f = write(
+        git_repo / "m.yaml",
+        """
         dag:
           start_at: m
           steps:
@@ -201,7 +224,8 @@ def test_map_over_integers_and_zero_items(git_repo: Path) -> None:
                   fail: {type: fail}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     _, log = run(f, config(git_repo, "file-system"), parameters={"xs": [3, 1, 2]})
     assert list(log.steps["m"].branches) == ["m.3", "m.1", "m.2"]
     assert log.parameters["last"] == 2  # merged in item order, whatever finished last
@@ -212,7 +236,9 @@ def test_map_over_integers_and_zero_items(git_repo: Path) -> None:
 
 @pytest.mark.parametrize("value, expected", [(None, "is not set"), ("abc", "must be a list")])
 def test_map_iterate_on_missing_or_not_a_list_fails_the_step_clearly(git_repo: Path, value, expected) -> None:
-    f = write(git_repo / "m.yaml", """
+    f = write(
+        git_repo / "m.yaml",
+        """
         dag:
           start_at: m
           steps:
@@ -229,7 +255,8 @@ def test_map_iterate_on_missing_or_not_a_list_fails_the_step_clearly(git_repo: P
                   fail: {type: fail}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     params = {} if value is None else {"xs": value}
     _, log = run(f, config(git_repo, "file-system"), parameters=params)
     assert log.status == "FAIL"
@@ -237,14 +264,20 @@ def test_map_iterate_on_missing_or_not_a_list_fails_the_step_clearly(git_repo: P
 
 
 def test_concurrent_branches_overlap_and_merge_in_branch_order(git_repo: Path) -> None:
-    branches = "\n".join(textwrap.indent(textwrap.dedent(f"""
+    branches = "\n".join(
+        textwrap.indent(
+            textwrap.dedent(f"""
         b{i}:
           start_at: t
           steps:
             t: {{type: task, command_type: shell, command: "sleep 0.5; export MAGNUS_PRM_winner=b{i}", next: success}}
             success: {{type: success}}
             fail: {{type: fail}}
-    """), " " * 8) for i in range(4))
+    """),
+            " " * 8,
+        )
+        for i in range(4)
+    )
     f = git_repo / "par.yaml"
     f.write_text(f"""
 dag:
@@ -269,46 +302,62 @@ dag:
 
 
 def test_bad_composites_are_refused_before_anything_runs(git_repo: Path) -> None:
-    write(git_repo / "self.yaml", """
+    write(
+        git_repo / "self.yaml",
+        """
         dag:
           start_at: d
           steps:
             d: {type: dag, dag_definition: self.yaml, next: success}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     with pytest.raises(PipelineError, match="includes itself"):
         prepare(RunRequest(file="self.yaml"))
-    write(git_repo / "a.yaml", """
+    write(
+        git_repo / "a.yaml",
+        """
         dag:
           start_at: d
           steps:
             d: {type: dag, dag_definition: sub/b.yaml, next: success}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     (git_repo / "sub").mkdir()
-    write(git_repo / "sub/b.yaml", """
+    write(
+        git_repo / "sub/b.yaml",
+        """
         dag:
           start_at: d
           steps:
             d: {type: dag, dag_definition: ../a.yaml, next: success}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     with pytest.raises(PipelineError, match=r"includes itself \(a.yaml -> b.yaml -> a.yaml\)"):
         prepare(RunRequest(file="a.yaml"))
-    write(git_repo / "missing.yaml", """
+    write(
+        git_repo / "missing.yaml",
+        """
         dag:
           start_at: d
           steps:
             d: {type: dag, dag_definition: nowhere.yaml, next: success}
             success: {type: success}
             fail: {type: fail}
-    """)
-    with pytest.raises(PipelineError, match="step 'd': field 'dag_definition': file 'nowhere.yaml' not found"):
+    """,
+    )
+    with pytest.raises(
+        PipelineError, match="step 'd': field 'dag_definition': file 'nowhere.yaml' not found"
+    ):
         prepare(RunRequest(file="missing.yaml"))
-    write(git_repo / "nosuccess.yaml", """
+    write(
+        git_repo / "nosuccess.yaml",
+        """
         dag:
           start_at: p
           steps:
@@ -323,10 +372,13 @@ def test_bad_composites_are_refused_before_anything_runs(git_repo: Path) -> None
                     fail: {type: fail}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     with pytest.raises(PipelineError, match="p.only.*exactly one success node"):
         prepare(RunRequest(file="nosuccess.yaml"))
-    write(git_repo / "dupbranch.yaml", """
+    write(
+        git_repo / "dupbranch.yaml",
+        """
         dag:
           start_at: p
           steps:
@@ -338,29 +390,36 @@ def test_bad_composites_are_refused_before_anything_runs(git_repo: Path) -> None
                 same: {start_at: s, steps: {s: {type: stub, next: success}, success: {type: success}, fail: {type: fail}}}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     with pytest.raises(UsageError, match="duplicate key 'same'"):
         prepare(RunRequest(file="dupbranch.yaml"))
     assert not (git_repo / ".run_log_store").exists()
 
 
 def test_invalid_dag_definition_names_its_file(git_repo: Path, magnus) -> None:
-    write(git_repo / "outer.yaml", """
+    write(
+        git_repo / "outer.yaml",
+        """
         dag:
           start_at: d
           steps:
             d: {type: dag, dag_definition: inner.yaml, next: success}
             success: {type: success}
             fail: {type: fail}
-    """)
-    write(git_repo / "inner.yaml", """
+    """,
+    )
+    write(
+        git_repo / "inner.yaml",
+        """
         dag:
           start_at: x
           steps:
             x: {type: taks, next: success}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     result = magnus("execute", "--file", "outer.yaml")
     assert result.returncode == 2
     assert "inner.yaml" in result.stderr and "unknown node type 'taks'" in result.stderr

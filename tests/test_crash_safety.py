@@ -20,7 +20,7 @@ from magnus_core.runs import run_state
 from magnus_core.stores.file_system import load_run_log
 from tests.conftest import ROOT
 
-FUNCS = '''
+FUNCS = """
 import hashlib, os, time
 from pathlib import Path
 
@@ -39,7 +39,7 @@ def work(item):
 def check():
     data = Path("data/big.bin").read_bytes()
     assert hashlib.sha256(data).hexdigest() == EXPECTED, "catalog file is not whole"
-'''
+"""
 
 PIPELINE = """
 dag:
@@ -77,9 +77,13 @@ def _expected() -> str:
 
 
 def _magnus(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "magnus_core", "execute", "-f", "crash.yaml", *args],
-                            env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "crash.yaml", *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture

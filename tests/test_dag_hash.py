@@ -63,12 +63,16 @@ def test_equals_the_original_tools_hash() -> None:
     # The original (0.3.12, buffered store) wrote 670ff1a7... for this file (peer-runs/s01 README).
     path = FIXTURES / "peer-runs" / "s01-getting-started" / "getting-started.yaml"
     assert load_pipeline(path).dag_hash == "670ff1a7e1d99440451144c1c119d2f906640405"
-    original = json.loads((FIXTURES / "peer-runs" / "s01-getting-started"
-                           / "runlog-buffered-from-stdout.json").read_text())
+    original = json.loads(
+        (FIXTURES / "peer-runs" / "s01-getting-started" / "runlog-buffered-from-stdout.json").read_text()
+    )
     assert original["dag_hash"] == "670ff1a7e1d99440451144c1c119d2f906640405"
 
 
 def test_placeholders_are_applied_before_hashing(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(PLAIN.replace("m.f", "'${module}.f'"))
     (tmp_path / "b.yaml").write_text(PLAIN)
-    assert load_pipeline(tmp_path / "a.yaml", {"module": "m"}).dag_hash == load_pipeline(tmp_path / "b.yaml").dag_hash
+    assert (
+        load_pipeline(tmp_path / "a.yaml", {"module": "m"}).dag_hash
+        == load_pipeline(tmp_path / "b.yaml").dag_hash
+    )

@@ -32,7 +32,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, st
     project.mkdir()
     git(project, "init", "-q", "-b", "main")
     shutil.copytree(ROOT / "examples", project / "examples", ignore=shutil.ignore_patterns("__pycache__"))
-    write(project / "killer.py", """
+    write(
+        project / "killer.py",
+        """
         import os, signal
         from pathlib import Path
 
@@ -44,7 +46,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, st
 
         def always_die():
             os.kill(os.getpid(), signal.SIGKILL)
-    """)
+    """,
+    )
     git(project, "add", "-A")
     git(project, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "init")
     old = Path.cwd()
@@ -52,8 +55,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, st
     import dask
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        local = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
-                                         dashboard_address=":0", silence_logs=50)
+        local = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=2,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            silence_logs=50,
+        )
     try:
         yield project, local.scheduler_address
     finally:
@@ -62,11 +71,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, st
 
 
 def config(project: Path, address: str, name: str = "dask.yaml") -> str:
-    return str(write(project / name, f"""
+    return str(
+        write(
+            project / name,
+            f"""
         executor: {{type: dask, config: {{scheduler_address: "{address}"}}}}
-        run_log_store: {{type: chunked-fs, config: {{log_folder: {project / 'runs'}}}}}
+        run_log_store: {{type: chunked-fs, config: {{log_folder: {project / "runs"}}}}}
         catalog: {{type: do-nothing}}
-    """))
+    """,
+        )
+    )
 
 
 def run(project: Path, file: str, cfg: str):
@@ -88,7 +102,9 @@ def test_composite_example_runs_on_the_cluster(cluster) -> None:
 
 def test_branches_run_at_the_same_time_across_workers(cluster) -> None:
     project, address = cluster
-    write(project / "sleepy.yaml", """
+    write(
+        project / "sleepy.yaml",
+        """
         dag:
           start_at: fan
           steps:
@@ -104,7 +120,8 @@ def test_branches_run_at_the_same_time_across_workers(cluster) -> None:
                         next: success}, success: {type: success}, fail: {type: fail}}}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     _, log = run(project, "sleepy.yaml", config(project, address))
     assert log.status == "SUCCESS"
     spans = [(s.attempts[0].start_time, s.attempts[0].end_time) for s in log.walk() if s.name == "s"]
@@ -114,7 +131,9 @@ def test_branches_run_at_the_same_time_across_workers(cluster) -> None:
 
 def test_failures_route_and_a_dead_worker_is_retried_or_marked(cluster) -> None:
     project, address = cluster
-    write(project / "dying.yaml", """
+    write(
+        project / "dying.yaml",
+        """
         dag:
           start_at: dies once
           steps:
@@ -122,7 +141,8 @@ def test_failures_route_and_a_dead_worker_is_retried_or_marked(cluster) -> None:
             always dies: {type: task, command: killer.always_die, next: success}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     started = time.monotonic()
     _, log = run(project, "dying.yaml", config(project, address))
     assert time.monotonic() - started < 120  # never hangs
@@ -159,6 +179,8 @@ def test_stores_workers_cannot_share_are_refused(git_repo: Path) -> None:
 def test_rerun_on_dask_is_refused_before_anything_is_written(git_repo: Path, magnus) -> None:
     shutil.copytree(ROOT / "examples", git_repo / "examples", ignore=shutil.ignore_patterns("__pycache__"))
     cfg = config(git_repo, "tcp://127.0.0.1:1")
-    result = magnus("execute", "--file", "examples/composite.yaml", "--config-file", cfg, "--use-cached", "old")
+    result = magnus(
+        "execute", "--file", "examples/composite.yaml", "--config-file", cfg, "--use-cached", "old"
+    )
     assert result.returncode == 2 and "--use-cached" in result.stderr and "Traceback" not in result.stderr
     assert not (git_repo / "runs").exists()

@@ -25,25 +25,53 @@ def _dag() -> dict[str, Any]:
     return {
         "start_at": "prepare",
         "steps": {
-            "prepare": {"type": "task", "command": "functions.prepare", "next": "fan",
-                        "catalog": {"put": ["data/*.csv"]}},
-            "fan": {"type": "map", "iterate_on": "items", "iterate_as": "chunk", "next": "success",
-                    "branch": {"start_at": "m1", "steps": {
+            "prepare": {
+                "type": "task",
+                "command": "functions.prepare",
+                "next": "fan",
+                "catalog": {"put": ["data/*.csv"]},
+            },
+            "fan": {
+                "type": "map",
+                "iterate_on": "items",
+                "iterate_as": "chunk",
+                "next": "success",
+                "branch": {
+                    "start_at": "m1",
+                    "steps": {
                         "m1": {"type": "task", "command": "functions.per_item", "next": "success"},
-                        "success": {"type": "success"}, "fail": {"type": "fail"}}}},
+                        "success": {"type": "success"},
+                        "fail": {"type": "fail"},
+                    },
+                },
+            },
             "success": {"type": "success"},
             "fail": {"type": "fail"},
         },
     }
 
 
-def _step(name: str, *, internal: str | None = None, seconds: float = 0.5, status: str = "SUCCESS",
-          step_type: str = "task", **kw: Any) -> StepLog:
+def _step(
+    name: str,
+    *,
+    internal: str | None = None,
+    seconds: float = 0.5,
+    status: str = "SUCCESS",
+    step_type: str = "task",
+    **kw: Any,
+) -> StepLog:
     end = f"2026-01-01 10:00:{seconds:09.6f}"
-    return StepLog(name=name, internal_name=internal or name, status=status, step_type=step_type,
-                   code_identities=[CodeIdentity(code_identifier=COMMIT, code_identifier_dependable=True)],
-                   attempts=[StepAttempt(attempt_number=0, start_time="2026-01-01 10:00:00", end_time=end,
-                                         status=status)], **kw)
+    return StepLog(
+        name=name,
+        internal_name=internal or name,
+        status=status,
+        step_type=step_type,
+        code_identities=[CodeIdentity(code_identifier=COMMIT, code_identifier_dependable=True)],
+        attempts=[
+            StepAttempt(attempt_number=0, start_time="2026-01-01 10:00:00", end_time=end, status=status)
+        ],
+        **kw,
+    )
 
 
 def make_run(run_id: str = "run_a") -> RunLog:
@@ -51,19 +79,36 @@ def make_run(run_id: str = "run_a") -> RunLog:
     branches = {}
     for item in ("a", "b"):
         bname = f"fan.{item}"
-        branches[bname] = BranchLog(internal_name=bname, status="SUCCESS", steps={
-            f"{bname}.m1": _step("m1", internal=f"{bname}.m1", user_defined_metrics={"chunk_len": 1}),
-            f"{bname}.success": _step("success", internal=f"{bname}.success", step_type="success")})
+        branches[bname] = BranchLog(
+            internal_name=bname,
+            status="SUCCESS",
+            steps={
+                f"{bname}.m1": _step("m1", internal=f"{bname}.m1", user_defined_metrics={"chunk_len": 1}),
+                f"{bname}.success": _step("success", internal=f"{bname}.success", step_type="success"),
+            },
+        )
     steps = {
-        "prepare": _step("prepare", user_defined_metrics={"variance": 0.6, "alpha": 0.1},
-                         data_catalog=[DataCatalog(name="data/out.csv", data_hash="1" * 64, stage="put")]),
+        "prepare": _step(
+            "prepare",
+            user_defined_metrics={"variance": 0.6, "alpha": 0.1},
+            data_catalog=[DataCatalog(name="data/out.csv", data_hash="1" * 64, stage="put")],
+        ),
         "fan": _step("fan", step_type="map", branches=branches),
         "success": _step("success", step_type="success"),
     }
-    return RunLog(run_id=run_id, dag_hash="d" * 40, status="SUCCESS", steps=steps,
-                  parameters={"x": 3, "lr": 0.6, "config": {"depth": 2, "layers": [1, 2]}},
-                  run_config={"dag": _dag(), "schema_version": 1, "magnus_version": "0.5.0",
-                              "executor": {"type": "local", "config": {}}})
+    return RunLog(
+        run_id=run_id,
+        dag_hash="d" * 40,
+        status="SUCCESS",
+        steps=steps,
+        parameters={"x": 3, "lr": 0.6, "config": {"depth": 2, "layers": [1, 2]}},
+        run_config={
+            "dag": _dag(),
+            "schema_version": 1,
+            "magnus_version": "0.5.0",
+            "executor": {"type": "local", "config": {}},
+        },
+    )
 
 
 def changed(diff: Any, group: str) -> list[tuple[str, str, Any, Any]]:
@@ -92,9 +137,12 @@ def test_run_level_fields() -> None:
     b = make_run("run_b")
     b.status, b.tag, b.use_cached, b.original_run_id = "FAIL", "nightly", True, "run_a"
     diff = compare(make_run(), b, repo=None)
-    assert changed(diff, "run") == [("changed", "status", "SUCCESS", "FAIL"), ("changed", "tag", "", "nightly"),
-                                    ("changed", "use_cached", False, True),
-                                    ("changed", "original_run_id", "", "run_a")]
+    assert changed(diff, "run") == [
+        ("changed", "status", "SUCCESS", "FAIL"),
+        ("changed", "tag", "", "nightly"),
+        ("changed", "use_cached", False, True),
+        ("changed", "original_run_id", "", "run_a"),
+    ]
 
 
 def test_dag_step_changed_added_removed_and_nested() -> None:
@@ -109,9 +157,15 @@ def test_dag_step_changed_added_removed_and_nested() -> None:
     del dag["steps"]["fail"]
     diff = compare(make_run(), b, repo=None)
     keys = {(k, key) for k, key, _, _ in changed(diff, "dag")}
-    assert keys == {("changed", "dag_hash"), ("changed", "prepare › command"), ("changed", "prepare › catalog › put"),
-                    ("added", "prepare › retry"), ("added", "fan.<item>.m1 › command_type"),
-                    ("removed", "fail"), ("added", "extra")}
+    assert keys == {
+        ("changed", "dag_hash"),
+        ("changed", "prepare › command"),
+        ("changed", "prepare › catalog › put"),
+        ("added", "prepare › retry"),
+        ("added", "fan.<item>.m1 › command_type"),
+        ("removed", "fail"),
+        ("added", "extra"),
+    }
     assert diff.groups["dag"].count == 7
     assert "root[" not in json.dumps(diff.to_json()) and "root[" not in text_of(diff)
 
@@ -128,7 +182,11 @@ def test_inserted_step_is_one_addition() -> None:
     diff = compare(a, b, repo=None)
     assert changed(diff, "steps") == [("added", "inserted", None, "SUCCESS")]
     assert {c.key for c in diff.groups["dag"].changed} == {"prepare › next", "inserted"}
-    assert [c.key for c in diff.groups["steps"].changes if c.field == "step"][:3] == ["prepare", "inserted", "fan"]
+    assert [c.key for c in diff.groups["steps"].changes if c.field == "step"][:3] == [
+        "prepare",
+        "inserted",
+        "fan",
+    ]
 
 
 def test_code_commits_dirty_and_modified_files(git_repo: Path) -> None:
@@ -145,8 +203,13 @@ def test_code_commits_dirty_and_modified_files(git_repo: Path) -> None:
     for log, sha in ((a, first), (b, second)):
         for step in log.walk():
             step.code_identities = [CodeIdentity(code_identifier=sha, code_identifier_dependable=True)]
-    b.steps["prepare"].code_identities = [CodeIdentity(code_identifier=second, code_identifier_dependable=False,
-                                                       code_identifier_message="changes found in notes.txt")]
+    b.steps["prepare"].code_identities = [
+        CodeIdentity(
+            code_identifier=second,
+            code_identifier_dependable=False,
+            code_identifier_message="changes found in notes.txt",
+        )
+    ]
     diff = compare(a, b, repo=git_repo)
     code = {c.field: c for c in diff.groups["code"].changes}
     assert (code["commit"].before, code["commit"].after) == (first, second)
@@ -162,15 +225,19 @@ def test_code_commits_dirty_and_modified_files(git_repo: Path) -> None:
 
 def test_data_hash_added_removed() -> None:
     b = make_run("run_b")
-    b.steps["prepare"].data_catalog = [DataCatalog(name="data/out.csv", data_hash="2" * 64, stage="put"),
-                                       DataCatalog(name="data/more.csv", data_hash="3" * 64, stage="put")]
+    b.steps["prepare"].data_catalog = [
+        DataCatalog(name="data/out.csv", data_hash="2" * 64, stage="put"),
+        DataCatalog(name="data/more.csv", data_hash="3" * 64, stage="put"),
+    ]
     b.steps["fan"].data_catalog = []
     a = make_run()
     a.steps["fan"].data_catalog = [DataCatalog(name="in.csv", data_hash="4" * 64, stage="get")]
     diff = compare(a, b, repo=None)
-    assert changed(diff, "data") == [("changed", "prepare › data/out.csv", "1" * 64, "2" * 64),
-                                     ("removed", "fan › in.csv", "4" * 64, None),
-                                     ("added", "prepare › data/more.csv", None, "3" * 64)]
+    assert changed(diff, "data") == [
+        ("changed", "prepare › data/out.csv", "1" * 64, "2" * 64),
+        ("removed", "fan › in.csv", "4" * 64, None),
+        ("added", "prepare › data/more.csv", None, "3" * 64),
+    ]
 
 
 def test_parameters_with_numeric_deltas_and_nested_keys() -> None:
@@ -192,25 +259,33 @@ def test_metrics_per_step_including_nested() -> None:
     b.steps["prepare"].user_defined_metrics = {"variance": 0.7, "beta": 0.2}
     b.find_step("fan.b.m1").user_defined_metrics = {"chunk_len": 2}
     diff = compare(make_run(), b, repo=None)
-    assert changed(diff, "metrics") == [("changed", "prepare › variance", 0.6, 0.7),
-                                        ("removed", "prepare › alpha", 0.1, None),
-                                        ("added", "prepare › beta", None, 0.2),
-                                        ("changed", "fan.b.m1 › chunk_len", 1, 2)]
+    assert changed(diff, "metrics") == [
+        ("changed", "prepare › variance", 0.6, 0.7),
+        ("removed", "prepare › alpha", 0.1, None),
+        ("added", "prepare › beta", None, 0.2),
+        ("changed", "fan.b.m1 › chunk_len", 1, 2),
+    ]
 
 
 def test_steps_status_attempts_mock_and_duration_ratio() -> None:
     b = make_run("run_b")
     step = b.steps["prepare"]
     step.status = "FAIL"
-    step.attempts = [StepAttempt(attempt_number=0, start_time="2026-01-01 10:00:00",
-                                 end_time="2026-01-01 10:00:01", status="FAIL"),
-                     StepAttempt(attempt_number=1, start_time="2026-01-01 10:00:01",
-                                 end_time="2026-01-01 10:00:03", status="FAIL")]
+    step.attempts = [
+        StepAttempt(
+            attempt_number=0, start_time="2026-01-01 10:00:00", end_time="2026-01-01 10:00:01", status="FAIL"
+        ),
+        StepAttempt(
+            attempt_number=1, start_time="2026-01-01 10:00:01", end_time="2026-01-01 10:00:03", status="FAIL"
+        ),
+    ]
     b.find_step("fan.a.m1").mock = True
     diff = compare(make_run(), b, repo=None)
-    assert changed(diff, "steps") == [("changed", "prepare › status", "SUCCESS", "FAIL"),
-                                      ("changed", "prepare › attempts", 1, 2),
-                                      ("changed", "fan.a.m1 › re-used (mock)", False, True)]
+    assert changed(diff, "steps") == [
+        ("changed", "prepare › status", "SUCCESS", "FAIL"),
+        ("changed", "prepare › attempts", 1, 2),
+        ("changed", "fan.a.m1 › re-used (mock)", False, True),
+    ]
     duration = next(c for c in diff.groups["steps"].changed if c.field == "duration")
     assert (duration.before, duration.after, duration.ratio) == (0.5, 3.0, 6.0) and duration.informational
     assert diff.groups["steps"].count == 3  # timings are shown, never counted
@@ -255,8 +330,19 @@ def test_json_structure_and_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(data["groups"]) == ["run", "dag", "code", "data", "parameters", "metrics", "steps"]
     assert data["a"] == {"run_id": "run_a", "source": "a.json", "status": "SUCCESS"}
     assert data["groups"]["parameters"]["changes"] == [
-        {"kind": "changed", "key": "x", "step": "", "field": "x", "before": 3, "after": 5, "delta": 2,
-         "ratio": None, "detail": "", "informational": False}]
+        {
+            "kind": "changed",
+            "key": "x",
+            "step": "",
+            "field": "x",
+            "before": 3,
+            "after": 5,
+            "delta": 2,
+            "ratio": None,
+            "detail": "",
+            "informational": False,
+        }
+    ]
     full = diff.to_json(include_equal=True)
     assert full["groups"]["parameters"]["equal"] == 2 and len(full["groups"]["parameters"]["changes"]) == 3
     dumped = json.dumps(full) + text_of(diff, show_all=True)
@@ -291,8 +377,10 @@ def test_heavy_modules_load_only_when_comparing() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, magnus_core.diff, magnus_core.diff_render, magnus_core.cli.diff, magnus_core.cli.runs; "
-            "print(sorted(m for m in ('deepdiff', 'git', 'rich', 'textual') if m in sys.modules))")
+    code = (
+        "import sys, magnus_core.diff, magnus_core.diff_render, magnus_core.cli.diff, magnus_core.cli.runs; "
+        "print(sorted(m for m in ('deepdiff', 'git', 'rich', 'textual') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -300,7 +388,8 @@ def test_heavy_modules_load_only_when_comparing() -> None:
 json_values = st.recursive(
     st.none() | st.integers(-5, 5) | st.floats(-2, 2, allow_nan=False) | st.text(max_size=3),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
-    max_leaves=8)
+    max_leaves=8,
+)
 params = st.dictionaries(st.text(min_size=1, max_size=3), json_values, max_size=5)
 
 
@@ -316,7 +405,8 @@ def test_parameters_property(before: dict[str, Any], after: dict[str, Any]) -> N
     assert not compare(a, a, repo=None).differs
     assert forward.differs == (before != after)  # 1 and 1.0 are equal, as in Python
     kinds = {"added": "removed", "removed": "added", "changed": "changed"}
-    assert sorted((kinds[c.kind], c.key) for c in forward.changed) == sorted((c.kind, c.key) for c in backward.changed)
+    assert sorted((kinds[c.kind], c.key) for c in forward.changed) == sorted(
+        (c.kind, c.key) for c in backward.changed
+    )
     for change in forward.changed:
         assert "root[" not in change.key
-

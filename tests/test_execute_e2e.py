@@ -59,7 +59,9 @@ def shape_differences(ours: Any, theirs: Any, path: tuple[str, ...] = ()) -> lis
     numeric = (int, float)
     if isinstance(theirs, numeric) and not isinstance(theirs, bool) and isinstance(ours, numeric):
         return []
-    return [] if type(ours) is type(theirs) else [f"{where}: {type(ours).__name__} vs {type(theirs).__name__}"]
+    return (
+        [] if type(ours) is type(theirs) else [f"{where}: {type(ours).__name__} vs {type(theirs).__name__}"]
+    )
 
 
 @pytest.fixture
@@ -94,10 +96,14 @@ def test_run_log_has_the_originals_shape(original_project: Path, magnus, run_id:
     assert ours["parameters"] == theirs["parameters"]
     assert [s.get("internal_name") for s in _walk(ours)] == [s.get("internal_name") for s in _walk(theirs)]
     for mine, orig in zip(_walk(ours), _walk(theirs)):
-        assert (mine["status"], mine["step_type"]) == (orig["status"], orig["step_type"]), mine["internal_name"]
+        assert (mine["status"], mine["step_type"]) == (orig["status"], orig["step_type"]), mine[
+            "internal_name"
+        ]
         assert mine["user_defined_metrics"] == orig["user_defined_metrics"], mine["internal_name"]
         assert [a["status"] for a in mine["attempts"]] == [a["status"] for a in orig["attempts"]]
-        assert [a["attempt_number"] for a in mine["attempts"]] == [a["attempt_number"] for a in orig["attempts"]]
+        assert [a["attempt_number"] for a in mine["attempts"]] == [
+            a["attempt_number"] for a in orig["attempts"]
+        ]
     assert ours["dag_hash"] == load_pipeline(original_project / ORIGINAL_COMMANDS[run_id][1]).dag_hash
     config = ours["run_config"]
     for key in ("executor", "run_log_store", "catalog", "secrets"):
@@ -143,7 +149,9 @@ def test_seed_command_with_tag(seed_project: Path, magnus) -> None:
 
 
 def test_seed_command_with_extra_parameters(seed_project: Path, magnus) -> None:
-    result = magnus("execute", "--file", "getting-started.yaml", "--arg1", "hello", "--arg2", "world", "--x", "3")
+    result = magnus(
+        "execute", "--file", "getting-started.yaml", "--arg1", "hello", "--arg2", "world", "--x", "3"
+    )
     assert result.returncode == 0, result.stderr
     log = only_run(seed_project)
     assert log["parameters"]["arg1"] == "hello" and log["parameters"]["arg2"] == "world"
@@ -159,8 +167,17 @@ def test_readme_example(git_repo: Path, magnus) -> None:
     log = only_run(git_repo)
     assert log["steps"]["prepare"]["user_defined_metrics"] == {"variance": 0.6, "alpha": 0.1, "beta": 0.2}
     assert log["steps"]["shell"]["user_defined_metrics"] == {"shell_seen": 1}
-    result = magnus("execute", "--file", "examples/getting-started.yaml", "-p", "examples/parameters.yaml",
-                    "--arg1", "hello", "--arg2", "world")
+    result = magnus(
+        "execute",
+        "--file",
+        "examples/getting-started.yaml",
+        "-p",
+        "examples/parameters.yaml",
+        "--arg1",
+        "hello",
+        "--arg2",
+        "world",
+    )
     assert result.returncode == 0, result.stderr
     assert "hello world" in result.stdout
 
@@ -180,10 +197,15 @@ def test_code_identity_of_a_clean_tree(seed_project: Path, magnus) -> None:
     assert magnus("execute", "--file", "getting-started.yaml").returncode == 0
     head = git(seed_project, "rev-parse", "HEAD").strip()
     for step in only_run(seed_project)["steps"].values():
-        assert step["code_identities"] == [{
-            "code_identifier": head, "code_identifier_type": "git", "code_identifier_dependable": True,
-            "code_identifier_url": "https://example.com/team/repo.git",  # the token is never recorded
-            "code_identifier_message": ""}]
+        assert step["code_identities"] == [
+            {
+                "code_identifier": head,
+                "code_identifier_type": "git",
+                "code_identifier_dependable": True,
+                "code_identifier_url": "https://example.com/team/repo.git",  # the token is never recorded
+                "code_identifier_message": "",
+            }
+        ]
 
 
 def test_code_identity_of_a_dirty_tree(seed_project: Path, magnus) -> None:
@@ -222,7 +244,9 @@ def test_summary(seed_project: Path, magnus) -> None:
     lines = result.stdout.splitlines()
     assert "Run s1: SUCCESS  (tag t)" in lines
     for step in ("step parameters", "prepare", "consume", "greet", "shell", "success"):
-        assert any(line.startswith(step) and "SUCCESS" in line and line.rstrip().endswith("s") for line in lines)
+        assert any(
+            line.startswith(step) and "SUCCESS" in line and line.rstrip().endswith("s") for line in lines
+        )
     assert lines[-1] == "Run log: .run_log_store/s1.json"
 
 
@@ -233,7 +257,10 @@ def test_failed_run_summary_says_why_and_exits_1(original_project: Path, magnus)
     assert "boom: RuntimeError: this step always fails" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     log = read_log(original_project, "f")
-    assert log["status"] == "FAIL" and [a["attempt_number"] for a in log["steps"]["flaky"]["attempts"]] == [0, 1]
+    assert log["status"] == "FAIL" and [a["attempt_number"] for a in log["steps"]["flaky"]["attempts"]] == [
+        0,
+        1,
+    ]
 
 
 def test_config_file_chooses_the_store(seed_project: Path, magnus) -> None:
@@ -242,18 +269,32 @@ def test_config_file_chooses_the_store(seed_project: Path, magnus) -> None:
     assert result.returncode == 0
     assert json.loads(result.stdout)["run_config"]["run_log_store"] == {"type": "buffered", "config": {}}
     assert not (seed_project / ".run_log_store").exists()
-    (seed_project / "folder.yaml").write_text("run_log_store: {type: file-system, config: {log_folder: logs}}\n")
+    (seed_project / "folder.yaml").write_text(
+        "run_log_store: {type: file-system, config: {log_folder: logs}}\n"
+    )
     result = magnus("execute", "--file", "getting-started.yaml", "-c", "folder.yaml", "--run-id", "x")
     assert result.returncode == 0 and (seed_project / "logs" / "x.json").exists()
     assert result.stdout.splitlines()[-1] == "Run log: logs/x.json"
 
 
 def test_parameters_file(seed_project: Path, magnus) -> None:
-    result = magnus("execute", "--file", "getting-started.yaml", "--parameters-file", "examples/parameters.yaml",
-                    "--x", "5")
+    result = magnus(
+        "execute",
+        "--file",
+        "getting-started.yaml",
+        "--parameters-file",
+        "examples/parameters.yaml",
+        "--x",
+        "5",
+    )
     assert result.returncode == 0
-    assert only_run(seed_project)["parameters"] == {"x": 5, "y": "world", "z": 10, "items": ["a", "b"],
-                                                    "result": 15}
+    assert only_run(seed_project)["parameters"] == {
+        "x": 5,
+        "y": "world",
+        "z": 10,
+        "items": ["a", "b"],
+        "result": 15,
+    }
 
 
 def test_log_level(seed_project: Path, magnus) -> None:
@@ -265,13 +306,19 @@ def test_log_level(seed_project: Path, magnus) -> None:
 
 
 def test_var_file_placeholders(seed_project: Path, magnus) -> None:
-    text = (seed_project / "getting-started.yaml").read_text().replace("examples.functions.prepare",
-                                                                        "${module}.prepare")
+    text = (
+        (seed_project / "getting-started.yaml")
+        .read_text()
+        .replace("examples.functions.prepare", "${module}.prepare")
+    )
     (seed_project / "templated.yaml").write_text(text)
     (seed_project / "vars.yaml").write_text("module: examples.functions\n")
     result = magnus("execute", "--file", "templated.yaml", "--var-file", "vars.yaml", "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["run_config"]["dag"]["steps"]["prepare"]["command"] == "examples.functions.prepare"
+    assert (
+        json.loads(result.stdout)["run_config"]["dag"]["steps"]["prepare"]["command"]
+        == "examples.functions.prepare"
+    )
 
 
 # -- the command itself ---------------------------------------------------------------------------------
@@ -282,8 +329,17 @@ def test_help_and_version(magnus, tmp_path: Path) -> None:
     assert version.returncode == 0 and version.stdout.strip() == f"magnus, version {__version__}"
     execute = magnus("execute", "--help", cwd=tmp_path)
     assert execute.returncode == 0
-    for option in ("--file", "--config-file", "--parameters-file", "--var-file", "--log-level", "--tag",
-                   "--run-id", "--json", "--arg1 hello --arg2 world"):
+    for option in (
+        "--file",
+        "--config-file",
+        "--parameters-file",
+        "--var-file",
+        "--log-level",
+        "--tag",
+        "--run-id",
+        "--json",
+        "--arg1 hello --arg2 world",
+    ):
         assert option in execute.stdout
 
 
@@ -295,6 +351,8 @@ def test_unknown_command_is_a_usage_error(magnus, tmp_path: Path) -> None:
 def test_summary_lines_are_not_wrapped_on_a_narrow_terminal(original_project: Path, magnus) -> None:
     result = magnus("execute", "--file", "getting-started.yaml", "--run-id", "narrow", env={"COLUMNS": "40"})
     assert result.returncode == 1  # consume(z, x) needs x, which only params.yaml gives
-    assert ("consume: function 'functions.consume' needs argument(s) 'x', which no parameter provides "
-            "(known: items, z)") in result.stdout.splitlines()
+    assert (
+        "consume: function 'functions.consume' needs argument(s) 'x', which no parameter provides "
+        "(known: items, z)"
+    ) in result.stdout.splitlines()
     assert result.stdout.splitlines()[-1] == "Run log: .run_log_store/narrow.json"

@@ -38,14 +38,21 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", NO_COLOR="1", COLUMNS="120",
-               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.update(
+        PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}",
+        NO_COLOR="1",
+        COLUMNS="120",
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+    )
     return clone, env
 
 
-def sh(command: str, cwd: Path, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+def sh(
+    command: str, cwd: Path, env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_first_hour_from_a_clean_clone(fresh: tuple[Path, dict[str, str]]) -> None:
@@ -89,7 +96,8 @@ def test_first_hour_from_a_clean_clone(fresh: tuple[Path, dict[str, str]]) -> No
 
         asyncio.run(main())
     """)
-    opened = subprocess.run(["python", "-c", workbench], cwd=clone, env=env, capture_output=True, text=True,
-                            timeout=120)
+    opened = subprocess.run(
+        ["python", "-c", workbench], cwd=clone, env=env, capture_output=True, text=True, timeout=120
+    )
     assert opened.returncode == 0, opened.stderr[-2000:]
     assert "ROWS 2" in opened.stdout

@@ -16,25 +16,39 @@ HEAVY = ("textual", "magnus_tui", "git", "deepdiff", "dask", "distributed", "her
 
 def _modules_after(code: str, cwd: Path = ROOT) -> list[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", code + "\nimport sys, json\n"
-                             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"],
-                            cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code + "\nimport sys, json\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))",
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_importing_the_cli_and_the_runner_does_not_load_textual() -> None:
-    loaded = _modules_after("import magnus_core.cli, magnus_core.runner, magnus_core.interaction, magnus\n"
-                            "magnus_core.cli._register()")
+    loaded = _modules_after(
+        "import magnus_core.cli, magnus_core.runner, magnus_core.interaction, magnus\n"
+        "magnus_core.cli._register()"
+    )
     assert "textual" not in loaded and "magnus_tui" not in loaded
     assert not set(HEAVY) & set(loaded), set(HEAVY) & set(loaded)
 
 
 def _help(*args: str) -> str:
-    return ("import contextlib, io, sys\nfrom magnus_core.cli import main\n"
-            f"sys.argv = ['magnus', *{list(args)!r}]\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n"
-            "    try:\n        main()\n    except SystemExit:\n        pass\n")
+    return (
+        "import contextlib, io, sys\nfrom magnus_core.cli import main\n"
+        f"sys.argv = ['magnus', *{list(args)!r}]\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main()\n    except SystemExit:\n        pass\n"
+    )
 
 
 def test_help_loads_nothing_heavy() -> None:
@@ -51,13 +65,22 @@ def test_execute_help_loads_nothing_heavy() -> None:
 def test_a_real_run_never_loads_textual(git_repo: Path) -> None:
     (git_repo / "probe.py").write_text(
         "import sys, json\n\ndef probe():\n"
-        "    json.dump(sorted({m.split('.')[0] for m in sys.modules}), open('modules.json', 'w'))\n")
+        "    json.dump(sorted({m.split('.')[0] for m in sys.modules}), open('modules.json', 'w'))\n"
+    )
     (git_repo / "pipeline.yaml").write_text(
         "dag:\n  start_at: p\n  steps:\n    p: {type: task, command: probe.probe, next: success}\n"
-        "    success: {type: success}\n    fail: {type: fail}\n")
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-m", "magnus_core", "execute", "--file", "pipeline.yaml"],
-                            cwd=git_repo, env=env, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute", "--file", "pipeline.yaml"],
+        cwd=git_repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     loaded = json.loads((git_repo / "modules.json").read_text())
     assert "textual" not in loaded and "magnus_tui" not in loaded

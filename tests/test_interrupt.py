@@ -27,9 +27,13 @@ dag:
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_marks_the_run_interrupted(git_repo: Path, sig: int, code: int) -> None:
     (git_repo / "p.yaml").write_text(SLOW)
-    proc = subprocess.Popen([sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", "r"],
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", "r"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     log_file = git_repo / ".run_log_store" / "r.json"
     deadline = time.time() + 20
     while time.time() < deadline and not (log_file.exists() and '"a"' in log_file.read_text()):

@@ -28,139 +28,191 @@ FNS = "NOT_CALLABLE = 3\n\ndef ok():\n    return None\n\ndef needs(required_thin
 # name -> (pipeline text, extra CLI args, fragments the one-line message must contain)
 CASES: dict[str, tuple[str, list[str], list[str]]] = {
     "malformed yaml": (
-        "dag:\n  start_at: a\n  steps: {a: [unclosed\n", [],
-        ["pipeline.yaml", "line 4", "malformed YAML"]),
+        "dag:\n  start_at: a\n  steps: {a: [unclosed\n",
+        [],
+        ["pipeline.yaml", "line 4", "malformed YAML"],
+    ),
     "unknown node type": (
         pipeline("""
             a: {type: taks, command: fns.ok, next: success}
             success: {type: success}
             fail: {type: fail}
-        """), [],
-        ["pipeline.yaml", "step 'a'", "field 'type'", "unknown node type 'taks'"]),
+        """),
+        [],
+        ["pipeline.yaml", "step 'a'", "field 'type'", "unknown node type 'taks'"],
+    ),
     "unknown field (typo)": (
         pipeline("""
             a: {type: task, command: fns.ok, nxt: success}
             success: {type: success}
             fail: {type: fail}
-        """), [],
-        ["pipeline.yaml", "step 'a'", "unknown field 'nxt' (a typo?)", "missing required field 'next'"]),
+        """),
+        [],
+        ["pipeline.yaml", "step 'a'", "unknown field 'nxt' (a typo?)", "missing required field 'next'"],
+    ),
     "start_at names no step": (
-        pipeline(start_at="nowhere"), [],
-        ["pipeline.yaml", "field 'start_at'", "'nowhere' is not a step of this dag"]),
+        pipeline(start_at="nowhere"),
+        [],
+        ["pipeline.yaml", "field 'start_at'", "'nowhere' is not a step of this dag"],
+    ),
     "next names no step": (
         pipeline("""
             a: {type: task, command: fns.ok, next: sucess}
             success: {type: success}
             fail: {type: fail}
-        """), [],
-        ["pipeline.yaml", "step 'a'", "field 'next'", "'sucess' is not a step"]),
+        """),
+        [],
+        ["pipeline.yaml", "step 'a'", "field 'next'", "'sucess' is not a step"],
+    ),
     "on_failure names no step": (
         pipeline("""
             a: {type: task, command: fns.ok, next: success, on_failure: cleanup}
             success: {type: success}
             fail: {type: fail}
-        """), [],
-        ["pipeline.yaml", "step 'a'", "field 'on_failure'", "'cleanup' is not a step"]),
+        """),
+        [],
+        ["pipeline.yaml", "step 'a'", "field 'on_failure'", "'cleanup' is not a step"],
+    ),
     "a cycle": (
         pipeline("""
             a: {type: task, command: fns.ok, next: b}
             b: {type: as-is, next: a}
             success: {type: success}
             fail: {type: fail}
-        """), [],
-        ["pipeline.yaml", "cycle", "a -> b -> a"]),
+        """),
+        [],
+        ["pipeline.yaml", "cycle", "a -> b -> a"],
+    ),
     "no success node": (
         pipeline("""
             a: {type: task, command: fns.ok, next: fail}
             fail: {type: fail}
-        """), [],
-        ["pipeline.yaml", "exactly one success node, found 0"]),
+        """),
+        [],
+        ["pipeline.yaml", "exactly one success node, found 0"],
+    ),
     "no fail node": (
         pipeline("""
             a: {type: task, command: fns.ok, next: success}
             success: {type: success}
-        """), [],
-        ["pipeline.yaml", "exactly one fail node, found 0"]),
+        """),
+        [],
+        ["pipeline.yaml", "exactly one fail node, found 0"],
+    ),
     "step name with a dot": (
-        pipeline("""
+        pipeline(
+            """
             a.b: {type: task, command: fns.ok, next: success}
             success: {type: success}
             fail: {type: fail}
-        """, start_at="a.b"), [],
-        ["pipeline.yaml", "step 'a.b'", "must not contain '.'"]),
+        """,
+            start_at="a.b",
+        ),
+        [],
+        ["pipeline.yaml", "step 'a.b'", "must not contain '.'"],
+    ),
     "step name with a percent": (
-        pipeline("""
+        pipeline(
+            """
             a%b: {type: task, command: fns.ok, next: success}
             success: {type: success}
             fail: {type: fail}
-        """, start_at="a%b"), [],
-        ["pipeline.yaml", "step 'a%b'", "must not contain '%'"]),
+        """,
+            start_at="a%b",
+        ),
+        [],
+        ["pipeline.yaml", "step 'a%b'", "must not contain '%'"],
+    ),
     "python command not importable": (
         pipeline("""
             a: {type: task, command: nosuchmodule.f, next: success}
             success: {type: success}
             fail: {type: fail}
-        """), [],
-        ["pipeline.yaml", "step 'a'", "field 'command'", "cannot import module 'nosuchmodule'"]),
+        """),
+        [],
+        ["pipeline.yaml", "step 'a'", "field 'command'", "cannot import module 'nosuchmodule'"],
+    ),
     "python function missing from its module": (
         pipeline("""
             a: {type: task, command: fns.nope, next: success}
             success: {type: success}
             fail: {type: fail}
-        """), [],
-        ["pipeline.yaml", "step 'a'", "field 'command'", "module 'fns' has no function 'nope'"]),
+        """),
+        [],
+        ["pipeline.yaml", "step 'a'", "field 'command'", "module 'fns' has no function 'nope'"],
+    ),
     "python command not callable": (
         pipeline("""
             a: {type: task, command: fns.NOT_CALLABLE, next: success}
             success: {type: success}
             fail: {type: fail}
-        """), [],
-        ["pipeline.yaml", "step 'a'", "field 'command'", "'fns.NOT_CALLABLE' is not callable"]),
+        """),
+        [],
+        ["pipeline.yaml", "step 'a'", "field 'command'", "'fns.NOT_CALLABLE' is not callable"],
+    ),
     "parameters file not a mapping": (
-        pipeline(), ["--parameters-file", "params.yaml"],
-        ["params.yaml", "parameters file must be a mapping", "got a list"]),
+        pipeline(),
+        ["--parameters-file", "params.yaml"],
+        ["params.yaml", "parameters file must be a mapping", "got a list"],
+    ),
     "parameters file missing": (
-        pipeline(), ["--parameters-file", "nope.yaml"],
-        ["nope.yaml", "parameters file not found"]),
+        pipeline(),
+        ["--parameters-file", "nope.yaml"],
+        ["nope.yaml", "parameters file not found"],
+    ),
     "config file missing": (
-        pipeline(), ["--config-file", "nope.yaml"],
-        ["nope.yaml", "config file not found"]),
+        pipeline(),
+        ["--config-file", "nope.yaml"],
+        ["nope.yaml", "config file not found"],
+    ),
     "config file not yaml": (
-        pipeline(), ["--config-file", "bad-config.yaml"],
-        ["bad-config.yaml", "malformed YAML"]),
+        pipeline(),
+        ["--config-file", "bad-config.yaml"],
+        ["bad-config.yaml", "malformed YAML"],
+    ),
     "config file not utf-8": (
-        pipeline(), ["--config-file", "binary.yaml"],
-        ["binary.yaml", "config file is not UTF-8 text"]),
+        pipeline(),
+        ["--config-file", "binary.yaml"],
+        ["binary.yaml", "config file is not UTF-8 text"],
+    ),
     "config file not a mapping": (
-        pipeline(), ["--config-file", "list.yaml"],
-        ["list.yaml", "config file must be a mapping", "got a list"]),
+        pipeline(),
+        ["--config-file", "list.yaml"],
+        ["list.yaml", "config file must be a mapping", "got a list"],
+    ),
     "config file is a folder": (
-        pipeline(), ["--config-file", "folder"],
-        ["folder", "config file is a folder"]),
+        pipeline(),
+        ["--config-file", "folder"],
+        ["folder", "config file is a folder"],
+    ),
     "config block without type": (
-        pipeline(), ["--config-file", "typeless.yaml"],
-        ["typeless.yaml", "field 'run_log_store'", "must be a mapping with a 'type'"]),
+        pipeline(),
+        ["--config-file", "typeless.yaml"],
+        ["typeless.yaml", "field 'run_log_store'", "must be a mapping with a 'type'"],
+    ),
     "config block unknown": (
-        pipeline(), ["--config-file", "unknown-block.yaml"],
-        ["unknown-block.yaml", "unknown config block 'run_log_stor'"]),
+        pipeline(),
+        ["--config-file", "unknown-block.yaml"],
+        ["unknown-block.yaml", "unknown config block 'run_log_stor'"],
+    ),
     "config: unknown store type": (
-        pipeline(), ["--config-file", "s3.yaml"],
-        ["s3.yaml", "field 'run_log_store.type'", "unknown type 's3'", "file-system"]),
+        pipeline(),
+        ["--config-file", "s3.yaml"],
+        ["s3.yaml", "field 'run_log_store.type'", "unknown type 's3'", "file-system"],
+    ),
     "config: unknown store option": (
-        pipeline(), ["--config-file", "typo-option.yaml"],
-        ["typo-option.yaml", "field 'run_log_store.config.log_foldr'", "unknown option"]),
+        pipeline(),
+        ["--config-file", "typo-option.yaml"],
+        ["typo-option.yaml", "field 'run_log_store.config.log_foldr'", "unknown option"],
+    ),
     "config in the pipeline file: unknown secrets type": (
-        pipeline() + "secrets: {type: vault}\n", [],
-        ["pipeline.yaml", "field 'secrets.type'", "unknown type 'vault'"]),
-    "pipeline file missing": (
-        "", ["--file", "missing.yaml"],
-        ["missing.yaml", "pipeline file not found"]),
-    "bad --run-id": (
-        pipeline(), ["--run-id", "../escape"],
-        ["field 'run_id'", "is not allowed"]),
-    "bad extra parameter": (
-        pipeline(), ["--arg1"],
-        ["parameter --arg1 needs a value"]),
+        pipeline() + "secrets: {type: vault}\n",
+        [],
+        ["pipeline.yaml", "field 'secrets.type'", "unknown type 'vault'"],
+    ),
+    "pipeline file missing": ("", ["--file", "missing.yaml"], ["missing.yaml", "pipeline file not found"]),
+    "bad --run-id": (pipeline(), ["--run-id", "../escape"], ["field 'run_id'", "is not allowed"]),
+    "bad extra parameter": (pipeline(), ["--arg1"], ["parameter --arg1 needs a value"]),
 }
 
 
@@ -203,11 +255,13 @@ def test_debug_log_level_shows_the_traceback(project: Path, magnus) -> None:
 
 def test_missing_required_argument_is_found_when_the_step_binds(project: Path, magnus) -> None:
     # Not knowable before the run (an earlier step may return the argument): the step fails, naming it.
-    (project / "pipeline.yaml").write_text(pipeline("""
+    (project / "pipeline.yaml").write_text(
+        pipeline("""
         a: {type: task, command: fns.needs, next: success}
         success: {type: success}
         fail: {type: fail}
-    """))
+    """)
+    )
     result = magnus("execute", "--file", "pipeline.yaml")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -218,37 +272,50 @@ def test_missing_required_argument_is_found_when_the_step_binds(project: Path, m
 # -- in-process: every problem at once, and what is accepted -----------------------------------------
 def test_every_rule_broken_is_reported_at_once(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
-    path.write_text(pipeline("""
+    path.write_text(
+        pipeline(
+            """
         a.x: {type: task, command: m.f, next: nowhere}
         b: {type: as-is, next: b2, on_failure: gone}
         b2: {type: as-is, next: success}
         success: {type: success}
-    """, start_at="missing"))
+    """,
+            start_at="missing",
+        )
+    )
     with pytest.raises(PipelineError) as info:
         load_pipeline(path)
     problems = info.value.problems
     assert len(problems) == 5, problems
     text = str(info.value)
-    for fragment in ("step 'a.x'", "field 'start_at'", "exactly one fail node", "field 'next': 'nowhere'",
-                     "field 'on_failure': 'gone'"):
+    for fragment in (
+        "step 'a.x'",
+        "field 'start_at'",
+        "exactly one fail node",
+        "field 'next': 'nowhere'",
+        "field 'on_failure': 'gone'",
+    ):
         assert fragment in text
 
 
 def test_a_cycle_through_on_failure_is_found(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
-    path.write_text(pipeline("""
+    path.write_text(
+        pipeline("""
         a: {type: task, command: m.f, next: success, on_failure: b}
         b: {type: as-is, next: a}
         success: {type: success}
         fail: {type: fail}
-    """))
+    """)
+    )
     with pytest.raises(PipelineError, match="cycle"):
         load_pipeline(path)
 
 
 def test_errors_in_branches_name_the_branch(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
-    path.write_text(pipeline("""
+    path.write_text(
+        pipeline("""
         a:
           type: parallel
           next: success
@@ -261,7 +328,8 @@ def test_errors_in_branches_name_the_branch(tmp_path: Path) -> None:
                 fail: {type: fail}
         success: {type: success}
         fail: {type: fail}
-    """))
+    """)
+    )
     with pytest.raises(PipelineError) as info:
         load_pipeline(path)
     assert "step 'a.left'" in str(info.value) and "step 'x': field 'next'" in str(info.value)
@@ -296,11 +364,13 @@ def test_yaml_bomb_is_refused(tmp_path: Path) -> None:
 
 def test_placeholders_from_a_var_file(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
-    path.write_text(pipeline("""
+    path.write_text(
+        pipeline("""
         a: {type: task, command: "${module}.ok", next: success}
         success: {type: success}
         fail: {type: fail}
-    """).replace("start_at: a", "start_at: a\n  description: ${unknown} stays"))
+    """).replace("start_at: a", "start_at: a\n  description: ${unknown} stays")
+    )
     loaded = load_pipeline(path, {"module": "fns"})
     assert loaded.dag.steps["a"].command == "fns.ok"
     assert loaded.dag.description == "${unknown} stays"  # safe substitution
@@ -309,17 +379,22 @@ def test_placeholders_from_a_var_file(tmp_path: Path) -> None:
 
 def test_config_precedence(tmp_path: Path) -> None:
     (tmp_path / "magnus-config.yaml").write_text(
-        "run_log_store: {type: buffered}\ncatalog: {type: do-nothing}\nsecrets: {type: dotenv}\n")
+        "run_log_store: {type: buffered}\ncatalog: {type: do-nothing}\nsecrets: {type: dotenv}\n"
+    )
     path = tmp_path / "p.yaml"
-    path.write_text(pipeline() + "catalog: {type: file-system, config: {catalog_location: c}}\n"
-                    "secrets: {type: do-nothing}\n")
+    path.write_text(
+        pipeline() + "catalog: {type: file-system, config: {catalog_location: c}}\n"
+        "secrets: {type: do-nothing}\n"
+    )
     override = tmp_path / "override.yaml"
-    override.write_text("mode: {type: local, config: {max_workers: 2}}\nsecrets: {type: env-secrets-manager}\n")
+    override.write_text(
+        "mode: {type: local, config: {max_workers: 2}}\nsecrets: {type: env-secrets-manager}\n"
+    )
     config = load_config(str(override), load_pipeline(path), cwd=tmp_path)
-    assert config["run_log_store"] == {"type": "buffered", "config": {}}                      # magnus-config.yaml
+    assert config["run_log_store"] == {"type": "buffered", "config": {}}  # magnus-config.yaml
     assert config["catalog"] == {"type": "file-system", "config": {"catalog_location": "c"}}  # pipeline file
-    assert config["secrets"] == {"type": "env-secrets-manager", "config": {}}                 # --config-file
-    assert config["executor"] == {"type": "local", "config": {"max_workers": 2}}              # mode = executor
+    assert config["secrets"] == {"type": "env-secrets-manager", "config": {}}  # --config-file
+    assert config["executor"] == {"type": "local", "config": {"max_workers": 2}}  # mode = executor
 
 
 def test_default_config_keeps_runs_on_disk(tmp_path: Path) -> None:

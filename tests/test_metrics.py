@@ -14,7 +14,7 @@ import pytest
 from magnus_core.models.run_log import SUCCESS, RunLog
 from magnus_core.runner import RunRequest, execute, prepare
 
-FUNCTIONS = '''
+FUNCTIONS = """
 import json, os
 from magnus import track_this, get_run_id, get_tag
 
@@ -34,7 +34,7 @@ def explicit_wins():
 def ids():
     with open("ids.json", "w") as f:
         json.dump({"run_id": get_run_id(), "tag": get_tag(), "env": os.environ.get("MAGNUS_RUN_ID")}, f)
-'''
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -48,19 +48,30 @@ def run(repo: Path, steps: str, **request: object) -> RunLog:
     (repo / f"{mod}.py").write_text(FUNCTIONS)
     body = textwrap.indent(textwrap.dedent(steps).replace("MOD", mod).strip(), " " * 4)
     (repo / "pipeline.yaml").write_text(
-        f"dag:\n  start_at: s1\n  steps:\n{body}\n    success: {{type: success}}\n    fail: {{type: fail}}\n")
+        f"dag:\n  start_at: s1\n  steps:\n{body}\n    success: {{type: success}}\n    fail: {{type: fail}}\n"
+    )
     return execute(prepare(RunRequest(file=str(repo / "pipeline.yaml"), **request)))  # type: ignore[arg-type]
 
 
 def test_python_step_metrics_from_track_this_and_environment(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         s1: {type: task, command: MOD.tracks, next: s2}
         s2: {type: task, command: MOD.quiet, next: success}
-        """)
+        """,
+    )
     assert log.status == SUCCESS
     metrics = log.steps["s1"].user_defined_metrics
-    assert metrics == {"variance": 0.6, "count": 3, "label": "best", "nested": {"a": [1, 2]},
-                       "beta": 0.2, "words": "not a number", "int": 7}
+    assert metrics == {
+        "variance": 0.6,
+        "count": 3,
+        "label": "best",
+        "nested": {"a": [1, 2]},
+        "beta": 0.2,
+        "words": "not a number",
+        "int": 7,
+    }
     assert isinstance(metrics["int"], int) and isinstance(metrics["beta"], float)
     # Cleared after the step: nothing leaks into the next step's log or the environment.
     assert log.steps["s2"].user_defined_metrics == {}
@@ -68,61 +79,83 @@ def test_python_step_metrics_from_track_this_and_environment(git_repo: Path) -> 
 
 
 def test_shell_step_metrics_from_exported_variables(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         s1:
           type: task
           command_type: shell
           command: 'export MAGNUS_TRACK_Accuracy=0.93; export MAGNUS_TRACK_rows=120; export MAGNUS_TRACK_who=me'
           next: s2
         s2: {type: task, command_type: shell, command: 'true', next: success}
-        """)
+        """,
+    )
     assert log.steps["s1"].user_defined_metrics == {"accuracy": 0.93, "rows": 120, "who": "me"}
     assert log.steps["s2"].user_defined_metrics == {}
 
 
 def test_shell_step_does_not_inherit_tracking_variables_of_the_environment(
-        git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MAGNUS_TRACK_stale", "1")
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         s1: {type: task, command_type: shell, command: 'true', next: success}
-        """)
+        """,
+    )
     assert log.steps["s1"].user_defined_metrics == {}
 
 
 def test_python_step_does_not_record_tracking_variables_set_before_the_run(
-        git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MAGNUS_TRACK_stale", "1")
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         s1: {type: task, command: MOD.quiet, next: success}
-        """)
+        """,
+    )
     assert log.steps["s1"].user_defined_metrics == {}
     assert os.environ["MAGNUS_TRACK_stale"] == "1"  # the user's environment is left as it was
 
 
 def test_track_this_wins_over_the_environment_for_one_name(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         s1: {type: task, command: MOD.explicit_wins, next: success}
-        """)
+        """,
+    )
     assert log.steps["s1"].user_defined_metrics == {"score": 2}
 
 
 def test_metrics_of_a_failed_step_are_not_recorded_as_its_result(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         s1: {type: task, command_type: shell, command: 'export MAGNUS_TRACK_x=1; exit 1', next: success}
-        """)
+        """,
+    )
     assert log.steps["s1"].status == "FAIL"
     assert log.steps["s1"].user_defined_metrics == {}
 
 
 def test_run_id_and_tag_inside_python_and_shell_steps(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         s1: {type: task, command: MOD.ids, next: s2}
         s2:
           type: task
           command_type: shell
           command: 'echo "$MAGNUS_RUN_ID" > shell_id.txt'
           next: success
-        """, tag="nightly", run_id="my-run-1")
+        """,
+        tag="nightly",
+        run_id="my-run-1",
+    )
     assert log.status == SUCCESS
     ids = json.loads((git_repo / "ids.json").read_text())
     assert ids == {"run_id": "my-run-1", "tag": "nightly", "env": "my-run-1"}

@@ -42,38 +42,57 @@ def test_as_is_and_stub(kind: str) -> None:
     assert isinstance(node, AsIsNode) and node.neighbours() == ["b", "c"]
 
 
-@pytest.mark.parametrize("raw", [
-    {"type": "task", "command": "m.f", "next": "b", "nxt": "c"},          # a typo
-    {"type": "task", "command": "m.f"},                                   # next is required
-    {"type": "task", "next": "b"},                                        # command is required
-    {"type": "task", "command": "  ", "next": "b"},                       # and not empty
-    {"type": "task", "command": "m.f", "next": "b", "command_type": "r"},  # unknown command type
-    {"type": "task", "command": "m.f", "next": "b", "retry": -1},
-    {"type": "sucess"},                                                   # unknown node type
-    {"type": "success", "next": "x"},                                     # terminal nodes have no next
-    {"next": "b"},                                                        # no type
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"type": "task", "command": "m.f", "next": "b", "nxt": "c"},  # a typo
+        {"type": "task", "command": "m.f"},  # next is required
+        {"type": "task", "next": "b"},  # command is required
+        {"type": "task", "command": "  ", "next": "b"},  # and not empty
+        {"type": "task", "command": "m.f", "next": "b", "command_type": "r"},  # unknown command type
+        {"type": "task", "command": "m.f", "next": "b", "retry": -1},
+        {"type": "sucess"},  # unknown node type
+        {"type": "success", "next": "x"},  # terminal nodes have no next
+        {"next": "b"},  # no type
+    ],
+)
 def test_bad_nodes_are_refused(raw: dict) -> None:
     with pytest.raises(ValidationError):
         NODE.validate_python(raw)
 
 
-@pytest.mark.parametrize("field, value", [
-    ("get", ["/etc/passwd"]), ("put", ["../outside/*"]), ("get", [""]), ("compute_data_folder", "/abs"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("get", ["/etc/passwd"]),
+        ("put", ["../outside/*"]),
+        ("get", [""]),
+        ("compute_data_folder", "/abs"),
+    ],
+)
 def test_catalog_paths_stay_inside_the_project(field: str, value: object) -> None:
     with pytest.raises(ValidationError):
         CatalogSettings.model_validate({field: value})
 
 
 def test_catalog_settings_parse() -> None:
-    settings = CatalogSettings.model_validate({"get": ["*.csv"], "put": ["out/*"], "compute_data_folder": "d"})
+    settings = CatalogSettings.model_validate(
+        {"get": ["*.csv"], "put": ["out/*"], "compute_data_folder": "d"}
+    )
     assert settings.get == ["*.csv"] and settings.put == ["out/*"] and settings.compute_data_folder == "d"
 
 
 def test_dag_terminal_nodes() -> None:
-    dag = Dag.model_validate({"start_at": "a", "steps": {
-        "a": {"type": "as-is", "next": "ok"}, "ok": {"type": "success"}, "ko": {"type": "fail"}}})
+    dag = Dag.model_validate(
+        {
+            "start_at": "a",
+            "steps": {
+                "a": {"type": "as-is", "next": "ok"},
+                "ok": {"type": "success"},
+                "ko": {"type": "fail"},
+            },
+        }
+    )
     assert dag.success_node == "ok" and dag.fail_node == "ko" and dag.max_time == 86400
 
 
@@ -101,8 +120,13 @@ def test_run_log_field_order_matches_the_original() -> None:
 
 
 def test_unknown_fields_are_kept() -> None:
-    log = RunLog.model_validate({"run_id": "r", "future_field": {"x": 1},
-                                 "steps": {"a": {"name": "a", "internal_name": "a", "extra": True}}})
+    log = RunLog.model_validate(
+        {
+            "run_id": "r",
+            "future_field": {"x": 1},
+            "steps": {"a": {"name": "a", "internal_name": "a", "extra": True}},
+        }
+    )
     dumped = log.model_dump(mode="json")
     assert dumped["future_field"] == {"x": 1} and dumped["steps"]["a"]["extra"] is True
 
@@ -110,11 +134,14 @@ def test_unknown_fields_are_kept() -> None:
 def _nested() -> RunLog:
     inner = StepLog(name="x", internal_name="p.b.x", status="SUCCESS")
     branch = BranchLog(internal_name="p.b", status="SUCCESS", steps={"p.b.x": inner})
-    return RunLog(run_id="r", steps={
-        "a": StepLog(name="a", internal_name="a"),
-        "p": StepLog(name="p", internal_name="p", step_type="parallel", branches={"p.b": branch}),
-        "z": StepLog(name="z", internal_name="z"),
-    })
+    return RunLog(
+        run_id="r",
+        steps={
+            "a": StepLog(name="a", internal_name="a"),
+            "p": StepLog(name="p", internal_name="p", step_type="parallel", branches={"p.b": branch}),
+            "z": StepLog(name="z", internal_name="z"),
+        },
+    )
 
 
 def test_walk_is_depth_first_in_execution_order() -> None:

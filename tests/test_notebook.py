@@ -42,13 +42,15 @@ dag:
 """)
 
 
-ANALYSIS = ("""
+ANALYSIS = (
+    """
 from magnus import track_this, store_parameter, get_parameter
 y = x * 2 + 2
 track_this(doubled=y, label_seen=label)
 store_parameter(y=y)
 print("label is", label, "and all parameters are", sorted(get_parameter()))
-""",)
+""",
+)
 
 
 def test_notebook_with_parameters_and_a_metric(git_repo: Path) -> None:
@@ -63,7 +65,9 @@ def test_notebook_with_parameters_and_a_metric(git_repo: Path) -> None:
     nb = nbformat.read(executed, as_version=4)
     sources = [c.source for c in nb.cells]
     assert any("x = 20" in s for s in sources)  # papermill's injected parameters cell
-    assert not any("magnus-collect" in json.dumps(c.metadata) for c in nb.cells)  # our collecting cell is gone
+    assert not any(
+        "magnus-collect" in json.dumps(c.metadata) for c in nb.cells
+    )  # our collecting cell is gone
     printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "label is from prep" in printed
     record = nb_step.data_catalog[0]  # the executed notebook is in the catalog
@@ -74,8 +78,11 @@ def test_notebook_with_parameters_and_a_metric(git_repo: Path) -> None:
 
 def test_notebook_output_path_and_failure(git_repo: Path) -> None:
     write_notebook(git_repo / "broken.ipynb", "raise ValueError('notebook says no')")
-    pipeline(git_repo, "broken.ipynb", config="command_config: {notebook_output_path: data/executed.ipynb, "
-                                              "notebook_kernel: python3}")
+    pipeline(
+        git_repo,
+        "broken.ipynb",
+        config="command_config: {notebook_output_path: data/executed.ipynb, notebook_kernel: python3}",
+    )
     (git_repo / "data").mkdir()
     log = execute(prepare(RunRequest(file="pipeline.yaml")))
     assert log.status == FAIL
@@ -86,8 +93,11 @@ def test_notebook_output_path_and_failure(git_repo: Path) -> None:
 
 def test_a_secret_printed_in_a_notebook_is_masked_in_the_executed_copy(git_repo: Path) -> None:
     (git_repo / ".env").write_text("token=nb-secret-123\n")
-    write_notebook(git_repo / "analysis.ipynb", "from magnus import get_secret\nprint('token', get_secret('token'))",
-                   "from magnus import store_parameter\nstore_parameter(y=1)")
+    write_notebook(
+        git_repo / "analysis.ipynb",
+        "from magnus import get_secret\nprint('token', get_secret('token'))",
+        "from magnus import store_parameter\nstore_parameter(y=1)",
+    )
     pipeline(git_repo, extra="secrets: {type: dotenv}")
     log = execute(prepare(RunRequest(file="pipeline.yaml")))
     assert log.status == SUCCESS, [s.message for s in log.walk()]

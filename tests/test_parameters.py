@@ -16,7 +16,7 @@ from magnus_core.models.run_log import SUCCESS, RunLog
 from magnus_core.parameters import bind, decode, encode, initial_parameters, parse_cli_args
 from magnus_core.runner import RunRequest, execute, prepare
 
-FUNCTIONS = '''
+FUNCTIONS = """
 import json, os
 from magnus import get_parameter, store_parameter
 
@@ -42,7 +42,7 @@ def noop():
 def env_reader():
     with open("env.json", "w") as f:
         json.dump({k: v for k, v in os.environ.items() if k.startswith("MAGNUS_PRM_")}, f)
-'''
+"""
 
 
 def run(repo: Path, steps: str, **request: object) -> RunLog:
@@ -50,7 +50,8 @@ def run(repo: Path, steps: str, **request: object) -> RunLog:
     (repo / f"{mod}.py").write_text(FUNCTIONS)
     body = textwrap.indent(textwrap.dedent(steps).replace("MOD", mod).strip(), " " * 4)
     (repo / "pipeline.yaml").write_text(
-        f"dag:\n  start_at: s1\n  steps:\n{body}\n    success: {{type: success}}\n    fail: {{type: fail}}\n")
+        f"dag:\n  start_at: s1\n  steps:\n{body}\n    success: {{type: success}}\n    fail: {{type: fail}}\n"
+    )
     return execute(prepare(RunRequest(file=str(repo / "pipeline.yaml"), **request)))  # type: ignore[arg-type]
 
 
@@ -77,24 +78,57 @@ def test_parameter_names_are_lower_cased_once_at_the_source(tmp_path: Path) -> N
 
 
 def test_environment_values_are_json_decoded(tmp_path: Path) -> None:
-    env = {"MAGNUS_PRM_n": "3", "MAGNUS_PRM_s": '"text"', "MAGNUS_PRM_raw": "not json", "MAGNUS_PRM_l": "[1, 2]"}
+    env = {
+        "MAGNUS_PRM_n": "3",
+        "MAGNUS_PRM_s": '"text"',
+        "MAGNUS_PRM_raw": "not json",
+        "MAGNUS_PRM_l": "[1, 2]",
+    }
     assert initial_parameters(None, {}, environ=env) == {"n": 3, "s": "text", "raw": "not json", "l": [1, 2]}
 
 
 def test_cli_values_are_yaml_scalars() -> None:
-    params = parse_cli_args(["--x", "3", "--f", "0.5", "--flag", "true", "--items", "[a, b]", "--name", "world",
-                             "--eq=7", "--dashed-name", "v", "--empty", "null"])
-    assert params == {"x": 3, "f": 0.5, "flag": True, "items": ["a", "b"], "name": "world", "eq": 7,
-                      "dashed_name": "v", "empty": None}
+    params = parse_cli_args(
+        [
+            "--x",
+            "3",
+            "--f",
+            "0.5",
+            "--flag",
+            "true",
+            "--items",
+            "[a, b]",
+            "--name",
+            "world",
+            "--eq=7",
+            "--dashed-name",
+            "v",
+            "--empty",
+            "null",
+        ]
+    )
+    assert params == {
+        "x": 3,
+        "f": 0.5,
+        "flag": True,
+        "items": ["a", "b"],
+        "name": "world",
+        "eq": 7,
+        "dashed_name": "v",
+        "empty": None,
+    }
     assert isinstance(params["x"], int)
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--x"], "needs a value"),
-    (["--x", "--y", "1"], "needs a value"),
-    (["stray"], "unexpected argument"),
-    (["--bad$name", "1"], "must be letters"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--x"], "needs a value"),
+        (["--x", "--y", "1"], "needs a value"),
+        (["stray"], "unexpected argument"),
+        (["--bad$name", "1"], "must be letters"),
+    ],
+)
 def test_bad_cli_parameters_are_usage_errors(args: list[str], expected: str) -> None:
     with pytest.raises(UsageError, match="needs a value|unexpected argument|must be letters") as info:
         parse_cli_args(args)
@@ -132,11 +166,15 @@ def test_bind_fills_keyword_arguments_by_name() -> None:
 
 # -- inside a run ----------------------------------------------------------------------------------
 def test_returned_dict_and_store_parameter_reach_later_steps(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         s1: {type: task, command: MOD.produce, next: s2}
         s2: {type: task, command: MOD.show, next: s3}
         s3: {type: task, command: MOD.after, next: success}
-        """, parameters={"x": 5})
+        """,
+        parameters={"x": 5},
+    )
     assert log.status == SUCCESS, [s.message for s in log.steps.values()]
     seen = json.loads((git_repo / "seen.json").read_text())
     assert seen["z"] == 10
@@ -163,35 +201,50 @@ def test_get_parameter_of_an_unknown_name_is_an_error_naming_it() -> None:
 
 def test_parameters_file_and_cli_in_a_run(git_repo: Path) -> None:
     (git_repo / "params.yaml").write_text("X: 3\ny: world\n")
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         s1: {type: task, command: MOD.produce, next: success}
-        """, parameters_file=str(git_repo / "params.yaml"), parameters={"y": "cli"})
+        """,
+        parameters_file=str(git_repo / "params.yaml"),
+        parameters={"y": "cli"},
+    )
     assert log.parameters == {"x": 3, "y": "cli", "z": 6, "mixed": "case"}
 
 
 def test_magnus_prm_environment_at_start(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAGNUS_PRM_X", "4")
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         s1: {type: task, command: MOD.produce, next: success}
-        """)
+        """,
+    )
     assert log.parameters["x"] == 4 and log.parameters["z"] == 8
     assert os.environ["MAGNUS_PRM_X"] == "4"  # the user's environment is as it was before the run
     assert "MAGNUS_PRM_x" not in os.environ and "MAGNUS_PRM_z" not in os.environ
 
 
 def test_missing_required_argument_fails_the_step_naming_it(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         s1: {type: task, command: MOD.needs, next: success}
-        """)
+        """,
+    )
     assert log.status == "FAIL"
     message = log.steps["s1"].message
     assert "'required_thing'" in message and "no parameter provides" in message
 
 
 def test_shell_steps_see_parameters_as_json_environment(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         s1: {type: task, command_type: shell, command: 'env | grep ^MAGNUS_PRM_ | sort > env.txt', next: success}
-        """, parameters={"name": "universe", "n": 3, "items": ["a", "b"]})
+        """,
+        parameters={"name": "universe", "n": 3, "items": ["a", "b"]},
+    )
     assert log.status == SUCCESS
     env = dict(line.split("=", 1) for line in (git_repo / "env.txt").read_text().splitlines())
     assert env["MAGNUS_PRM_name"] == '"universe"'
@@ -200,22 +253,31 @@ def test_shell_steps_see_parameters_as_json_environment(git_repo: Path) -> None:
 
 
 def test_shell_steps_can_export_parameters(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         s1: {type: task, command_type: shell, command: 'export MAGNUS_PRM_Made=42', next: s2}
         s2: {type: task, command: MOD.env_reader, next: success}
-        """)
+        """,
+    )
     assert log.parameters == {"made": 42}
     assert json.loads((git_repo / "env.json").read_text())["MAGNUS_PRM_made"] == "42"
 
 
 def test_a_runs_parameters_do_not_leak_into_the_next_run_in_the_same_process(git_repo: Path) -> None:
-    first = run(git_repo, """
+    first = run(
+        git_repo,
+        """
         s1: {type: task, command: MOD.produce, next: s2}
         s2: {type: task, command: MOD.noop, next: success}
-        """)
+        """,
+    )
     assert "z" in first.parameters
-    second = run(git_repo, """
+    second = run(
+        git_repo,
+        """
         s1: {type: task, command: MOD.env_reader, next: success}
-        """)
+        """,
+    )
     assert second.parameters == {}
     assert json.loads((git_repo / "env.json").read_text()) == {}

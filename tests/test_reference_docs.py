@@ -15,8 +15,9 @@ from tests.conftest import ORIGINAL, ROOT
 
 
 def test_generated_reference_files_are_up_to_date() -> None:
-    result = subprocess.run([sys.executable, "scripts/gen_reference.py", "--check"], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "scripts/gen_reference.py", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -35,7 +36,15 @@ def test_every_pipeline_validates_against_the_schema(path: Path) -> None:
 
 
 def test_the_schema_catches_a_typo() -> None:
-    bad = {"dag": {"start_at": "a", "steps": {"a": {"type": "task", "comand": "x.y", "next": "success"},
-                                              "success": {"type": "success"}, "fail": {"type": "fail"}}}}
+    bad = {
+        "dag": {
+            "start_at": "a",
+            "steps": {
+                "a": {"type": "task", "comand": "x.y", "next": "success"},
+                "success": {"type": "success"},
+                "fail": {"type": "fail"},
+            },
+        }
+    }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, _schema())

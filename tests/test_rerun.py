@@ -15,7 +15,7 @@ from magnus_core.models.run_log import FAIL, SUCCESS, RunLog
 from magnus_core.runner import RunRequest, execute, prepare
 from tests.conftest import git
 
-FUNCTIONS = '''
+FUNCTIONS = """
 from pathlib import Path
 
 def count(name):
@@ -45,7 +45,7 @@ def gate():
     count("b")
     if Path("fail_b").exists():
         raise RuntimeError("gate is closed")
-'''
+"""
 
 LINEAR = """
 dag:
@@ -114,7 +114,7 @@ def test_resume_with_the_printed_command_runs_only_the_failed_part(git_repo: Pat
     assert first.returncode == 1 and "IsADirectoryError" not in first.stderr
     assert counts(git_repo) == ["a", "b"]
     line = next(line for line in first.stderr.splitlines() if line.startswith("Resume with: "))
-    command = shlex.split(line[len("Resume with: "):])
+    command = shlex.split(line[len("Resume with: ") :])
     assert command[:2] == ["magnus", "execute"]
     old_id = command[-1]
     (git_repo / "fail_b").unlink()
@@ -152,7 +152,10 @@ def test_the_seed_form_and_the_latest_failed_run(git_repo: Path, magnus) -> None
 
 def test_rerun_works_without_any_catalog_files(git_repo: Path) -> None:
     """The original crashed with IsADirectoryError (file-system) or KeyError (do-nothing) in every case."""
-    setup(git_repo, LINEAR.replace(', catalog: {put: ["sub/*"]}', "").replace(', catalog: {get: ["sub/a.txt"]}', ""))
+    setup(
+        git_repo,
+        LINEAR.replace(', catalog: {put: ["sub/*"]}', "").replace(', catalog: {get: ["sub/a.txt"]}', ""),
+    )
     (git_repo / "fail_b").write_text("")
     assert run(run_id="old").status == FAIL
     (git_repo / "fail_b").unlink()
@@ -163,8 +166,9 @@ def test_rerun_works_without_any_catalog_files(git_repo: Path) -> None:
 
 def test_rerun_with_the_do_nothing_catalog(git_repo: Path) -> None:
     mod = setup(git_repo)
-    (git_repo / "pipeline.yaml").write_text(textwrap.dedent(LINEAR).replace("MOD", mod)
-                                            + "catalog: {type: do-nothing}\n")
+    (git_repo / "pipeline.yaml").write_text(
+        textwrap.dedent(LINEAR).replace("MOD", mod) + "catalog: {type: do-nothing}\n"
+    )
     (git_repo / "fail_b").write_text("")
     assert run(run_id="old").status == FAIL
     (git_repo / "fail_b").unlink()
@@ -241,11 +245,15 @@ def test_no_failed_run_to_rerun(git_repo: Path, magnus) -> None:
 
 
 def test_a_failed_composite_runs_again_with_reasons(git_repo: Path) -> None:
-    dag = COMPOSITE.replace("steps: {p: {type: task, command: MOD.p, next: success}, success: {type: success}, "
-                            "fail: {type: fail}}\n    b:",
-                            "steps: {p: {type: task, command: MOD.gate, next: success}, success: {type: success}, "
-                            "fail: {type: fail}}\n    b:")
-    dag = dag.replace("command: MOD.gate, next: success}\n    success", "command: MOD.c, next: success}\n    success")
+    dag = COMPOSITE.replace(
+        "steps: {p: {type: task, command: MOD.p, next: success}, success: {type: success}, "
+        "fail: {type: fail}}\n    b:",
+        "steps: {p: {type: task, command: MOD.gate, next: success}, success: {type: success}, "
+        "fail: {type: fail}}\n    b:",
+    )
+    dag = dag.replace(
+        "command: MOD.gate, next: success}\n    success", "command: MOD.c, next: success}\n    success"
+    )
     assert dag.count("MOD.gate") == 1
     failed_once(git_repo, dag)
     log = run(use_cached="old")
@@ -263,7 +271,10 @@ def test_a_killed_run_keeps_what_its_finished_steps_returned(git_repo: Path) -> 
     seen: list[dict] = []
     prepared = prepare(RunRequest(file="pipeline.yaml", run_id="killed"))
     prepared.store.events.subscribe(
-        lambda e: seen.append(dict(prepared.store.get_run("killed").parameters)) if e.internal_name == "b" else None)
+        lambda e: (
+            seen.append(dict(prepared.store.get_run("killed").parameters)) if e.internal_name == "b" else None
+        )
+    )
     execute(prepared)
     assert seen and seen[0] == {"from_a": 1}  # already there when b started
 
@@ -271,12 +282,20 @@ def test_a_killed_run_keeps_what_its_finished_steps_returned(git_repo: Path) -> 
 def test_a_step_that_runs_again_may_replace_what_it_put_in_the_original(git_repo: Path) -> None:
     """The failed step put a broken file in the original's catalog (puts happen after failures too); run
     again, it puts the good one. The original's own copy is untouched."""
-    mod = setup(git_repo, LINEAR.replace("command: MOD.b, next: c", "command: MOD.b, next: c, "
-                                         "catalog: {get: [\"sub/a.txt\"], put: [\"b.txt\"]}")
-                .replace(', catalog: {get: ["sub/a.txt"]}}', "}"))
-    (git_repo / f"{mod}.py").write_text(FUNCTIONS.replace('    count("b")\n',
-                                                          '    count("b")\n    Path("data/b.txt").write_text('
-                                                          '"broken" if Path("fail_b").exists() else "good")\n'))
+    mod = setup(
+        git_repo,
+        LINEAR.replace(
+            "command: MOD.b, next: c",
+            'command: MOD.b, next: c, catalog: {get: ["sub/a.txt"], put: ["b.txt"]}',
+        ).replace(', catalog: {get: ["sub/a.txt"]}}', "}"),
+    )
+    (git_repo / f"{mod}.py").write_text(
+        FUNCTIONS.replace(
+            '    count("b")\n',
+            '    count("b")\n    Path("data/b.txt").write_text('
+            '"broken" if Path("fail_b").exists() else "good")\n',
+        )
+    )
     (git_repo / "fail_b").write_text("")
     assert run(run_id="old").status == FAIL
     (git_repo / "fail_b").unlink()

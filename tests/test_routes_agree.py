@@ -42,8 +42,11 @@ def normalise(log: Any, run_id: str) -> Any:
 def catalog(folder: Path) -> dict[str, str]:
     if not folder.exists():
         return {}
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_local_argo_and_dask_runs_agree(git_repo: Path) -> None:
@@ -51,34 +54,47 @@ def test_local_argo_and_dask_runs_agree(git_repo: Path) -> None:
     shutil.copytree(ROOT / "examples", project / "examples", ignore=shutil.ignore_patterns("__pycache__"))
     shared = project / "shared"
     services = textwrap.dedent(f"""
-        run_log_store: {{type: chunked-fs, config: {{log_folder: {shared / 'runs'}}}}}
-        catalog: {{type: file-system, config: {{catalog_location: {shared / 'catalog'}}}}}
+        run_log_store: {{type: chunked-fs, config: {{log_folder: {shared / "runs"}}}}}
+        catalog: {{type: file-system, config: {{catalog_location: {shared / "catalog"}}}}}
     """)
     (project / "local.yaml").write_text("executor: {type: local}\n" + services)
-    (project / "dask.yaml").write_text("executor: {type: dask, config: {n_workers: 2, threads_per_worker: 1}}\n"
-                                       + services)
-    (project / "argo.yaml").write_text(textwrap.dedent(f"""
+    (project / "dask.yaml").write_text(
+        "executor: {type: dask, config: {n_workers: 2, threads_per_worker: 1}}\n" + services
+    )
+    (project / "argo.yaml").write_text(
+        textwrap.dedent(f"""
         executor:
           type: argo
           config:
             image: project:1
             volumes: [{{claim_name: shared, mount_path: {shared}}}]
-    """) + services)
+    """)
+        + services
+    )
     (project / ".gitignore").write_text("shared/\n__pycache__/\n")
     git(project, "add", "-A")
     git(project, "commit", "-qm", "project")  # the same clean commit for all three routes
 
-    local = execute(prepare(RunRequest(file="examples/composite.yaml", config_file="local.yaml", run_id="rt-local-1f")))
+    local = execute(
+        prepare(RunRequest(file="examples/composite.yaml", config_file="local.yaml", run_id="rt-local-1f"))
+    )
 
     pipeline = load_pipeline("examples/composite.yaml")
     cfg = load_config("argo.yaml", pipeline, project)
-    text = render_yaml(pipeline, cfg, ArgoOptions.model_validate(cfg["executor"]["config"]),
-                       file="examples/composite.yaml", config_file="argo.yaml")
+    text = render_yaml(
+        pipeline,
+        cfg,
+        ArgoOptions.model_validate(cfg["executor"]["config"]),
+        file="examples/composite.yaml",
+        config_file="argo.yaml",
+    )
     interpreter = Interpreter(yaml.safe_load(text), project, workflow_name="rt-argo-3d")
     assert interpreter.run() == "Succeeded"
     assert any(c[1] == "fan" and "--items-file" in c for c in interpreter.commands)
 
-    dask = execute(prepare(RunRequest(file="examples/composite.yaml", config_file="dask.yaml", run_id="rt-dask-2e")))
+    dask = execute(
+        prepare(RunRequest(file="examples/composite.yaml", config_file="dask.yaml", run_id="rt-dask-2e"))
+    )
 
     store = ChunkedFileSystemRunLogStore({"log_folder": str(shared / "runs")})
     ids = {"local": "rt-local-1f", "argo": "rt-argo-3d", "dask": "rt-dask-2e"}  # not found in any path
@@ -92,6 +108,8 @@ def test_local_argo_and_dask_runs_agree(git_repo: Path) -> None:
     for name in ("argo", "dask"):
         got = normalise(logs[name], ids[name])
         # key order may follow a different finishing order of branches; the content may not differ
-        assert json.dumps(got, sort_keys=True, indent=1) == json.dumps(expected, sort_keys=True, indent=1), name
+        assert json.dumps(got, sort_keys=True, indent=1) == json.dumps(expected, sort_keys=True, indent=1), (
+            name
+        )
     catalogs = {name: catalog(shared / "catalog" / run_id) for name, run_id in ids.items()}
     assert catalogs["argo"] == catalogs["local"] == catalogs["dask"]

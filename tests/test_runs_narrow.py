@@ -6,8 +6,10 @@ from pathlib import Path
 
 
 def test_run_ids_are_never_truncated(git_repo: Path, magnus) -> None:
-    (git_repo / "p.yaml").write_text("dag:\n  start_at: a\n  steps:\n    a: {type: stub, next: success}\n"
-                                     "    success: {type: success}\n    fail: {type: fail}\n")
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n    a: {type: stub, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
     ids = []
     for _ in range(2):
         assert magnus("execute", "-f", "p.yaml", "--tag", "a-rather-long-tag").returncode == 0

@@ -13,7 +13,9 @@ import yaml
 
 from tests.conftest import ROOT, git
 
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if "dag" in (yaml.safe_load(p.read_text()) or {}))
+EXAMPLES = sorted(
+    p for p in (ROOT / "examples").glob("*.yaml") if "dag" in (yaml.safe_load(p.read_text()) or {})
+)
 
 
 def _declared(path: Path) -> set[str]:
@@ -33,8 +35,17 @@ def test_a_secret_marker_appears_nowhere(git_repo: Path, magnus) -> None:
     for example in EXAMPLES:
         rel = f"examples/{example.name}"
         for extra in ([], ["--json"]):
-            result = magnus("execute", "--file", rel, "-c", "config.yaml", "--log-level", "DEBUG", *extra,
-                            env={"MAGNUS_SECRET_MARKER_TEST": "1"})
+            result = magnus(
+                "execute",
+                "--file",
+                rel,
+                "-c",
+                "config.yaml",
+                "--log-level",
+                "DEBUG",
+                *extra,
+                env={"MAGNUS_SECRET_MARKER_TEST": "1"},
+            )
             outputs += [result.stdout, result.stderr]
             assert result.returncode == 0, f"{rel}: {result.stdout}{result.stderr}"
         listed = magnus("runs", "--json", "-c", "config.yaml")

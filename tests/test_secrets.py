@@ -29,7 +29,7 @@ from tests.conftest import ROOT
 
 TOKEN = "tok-9f8e7d6c5b"
 
-FUNCTIONS = '''
+FUNCTIONS = """
 from magnus import get_secret, track_this
 
 def show():
@@ -47,11 +47,17 @@ def everything():
 
 def nothing():
     track_this(value=repr(get_secret("api_token")))
-'''
+"""
 
 
-def pipeline(repo: Path, secrets_block: str, *, declared: str = "", shell: str = 'echo "shell echoes $API_TOKEN"',
-             first: str = "funcs.show") -> None:
+def pipeline(
+    repo: Path,
+    secrets_block: str,
+    *,
+    declared: str = "",
+    shell: str = 'echo "shell echoes $API_TOKEN"',
+    first: str = "funcs.show",
+) -> None:
     (repo / "funcs.py").write_text(FUNCTIONS)
     (repo / "pipeline.yaml").write_text(f"""
 dag:
@@ -93,13 +99,18 @@ def test_dotenv_secret_is_used_and_masked_everywhere(git_repo: Path, magnus) -> 
 
 
 def test_env_secret_with_prefix_and_suffix_printed_by_python_and_shell(git_repo: Path, magnus) -> None:
-    pipeline(git_repo, "secrets: {type: env-secrets-manager, config: {prefix: MY_, suffix: _V}}",
-             shell="echo shell echoes $MY_api_token_V; echo to stderr $MY_api_token_V >&2")
+    pipeline(
+        git_repo,
+        "secrets: {type: env-secrets-manager, config: {prefix: MY_, suffix: _V}}",
+        shell="echo shell echoes $MY_api_token_V; echo to stderr $MY_api_token_V >&2",
+    )
     result = magnus("execute", "--file", "pipeline.yaml", "--json", env={"MY_api_token_V": TOKEN})
     assert result.returncode == 0, result.stderr
     log = no_leak(git_repo, result)
     assert json.loads(result.stdout)["steps"]["python"]["user_defined_metrics"] == {"length": len(TOKEN)}
-    assert "shell echoes *****" in result.stderr and "to stderr *****" in result.stderr  # --json: output on stderr
+    assert (
+        "shell echoes *****" in result.stderr and "to stderr *****" in result.stderr
+    )  # --json: output on stderr
     assert "python prints *****" in result.stderr
     assert log["status"] == "SUCCESS"
 
@@ -128,15 +139,24 @@ def test_an_unknown_secret_fails_the_step_naming_it(git_repo: Path, magnus) -> N
     result = magnus("execute", "--file", "pipeline.yaml", "--json", input="")
     log = json.loads(result.stdout)
     assert result.returncode == 1
-    assert "secret 'api_token' is not known to the dotenv secrets provider" in log["steps"]["python"]["message"]
+    assert (
+        "secret 'api_token' is not known to the dotenv secrets provider" in log["steps"]["python"]["message"]
+    )
 
 
 def test_missing_declared_secrets_are_all_named_without_a_terminal(git_repo: Path, magnus) -> None:
-    pipeline(git_repo, "secrets: {type: env-secrets-manager}", declared="secrets: [api_token, db_password, here]",
-             shell="true")
+    pipeline(
+        git_repo,
+        "secrets: {type: env-secrets-manager}",
+        declared="secrets: [api_token, db_password, here]",
+        shell="true",
+    )
     result = magnus("execute", "--file", "pipeline.yaml", env={"here": "present"}, input="")
     assert result.returncode == 2
-    assert "api_token, db_password" in result.stderr and "here" not in result.stderr.split("missing:")[1].split("(")[0]
+    assert (
+        "api_token, db_password" in result.stderr
+        and "here" not in result.stderr.split("missing:")[1].split("(")[0]
+    )
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not (git_repo / ".run_log_store").exists()  # nothing ran, nothing was written
 
@@ -146,9 +166,15 @@ def test_missing_declared_secret_is_asked_for_with_hidden_input_on_a_terminal(gi
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     leader, follower = pty.openpty()
     # a new session has no controlling terminal, so getpass reads the pty given as stdin
-    proc = subprocess.Popen([sys.executable, "-m", "magnus_core", "execute", "--file", "pipeline.yaml", "--json"],
-                            stdin=follower, stdout=subprocess.PIPE, stderr=follower, env=env, cwd=git_repo,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "--file", "pipeline.yaml", "--json"],
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env=env,
+        cwd=git_repo,
+        start_new_session=True,
+    )
     os.close(follower)
     seen = b""
     deadline = time.monotonic() + 60
@@ -191,7 +217,7 @@ def test_dotenv_malformed_line_is_named_without_its_content(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as info:
         parse_dotenv(path)
     assert "line 3" in str(info.value) and TOKEN not in str(info.value)
-    path.write_text("a = 1 # comment\nexport b=\"x=y\"\n")
+    path.write_text('a = 1 # comment\nexport b="x=y"\n')
     assert parse_dotenv(path) == {"a": "1", "b": "x=y"}
 
 
@@ -263,7 +289,8 @@ def test_a_secret_in_metrics_or_parameters_is_masked_in_the_run_log(git_repo: Pa
         "    track_this(used=f'with {get_secret(\"api_token\")}')\n"
         "    return {'conn': {'url': 'db://' + get_secret('api_token')}}\n"
         "def check(conn):\n"
-        "    assert conn['url'].endswith('" + TOKEN + "')  # the next step still got the real value\n")
+        "    assert conn['url'].endswith('" + TOKEN + "')  # the next step still got the real value\n"
+    )
     (git_repo / "pipeline.yaml").write_text("""
 dag:
   start_at: keep

@@ -33,10 +33,13 @@ def write(path: Path, text: str) -> Path:
 @pytest.fixture
 def project(git_repo: Path) -> Path:
     shutil.copytree(ROOT / "examples", git_repo / "examples", ignore=shutil.ignore_patterns("__pycache__"))
-    write(git_repo / "shared.yaml", """
+    write(
+        git_repo / "shared.yaml",
+        """
         run_log_store: {type: chunked-fs, config: {log_folder: runs}}
         catalog: {type: do-nothing}
-    """)
+    """,
+    )
     return git_repo
 
 
@@ -81,8 +84,18 @@ def test_step_by_step_equals_a_local_run(project: Path) -> None:
     assert split.parameters["seen_c"] is True and split.parameters["result"] == 3
 
     def shape(log):
-        return [(s.internal_name, s.status, s.step_type, len(s.attempts), s.user_defined_metrics, s.message,
-                 sorted((b, bl.status) for b, bl in s.branches.items())) for s in log.walk()]
+        return [
+            (
+                s.internal_name,
+                s.status,
+                s.step_type,
+                len(s.attempts),
+                s.user_defined_metrics,
+                s.message,
+                sorted((b, bl.status) for b, bl in s.branches.items()),
+            )
+            for s in log.walk()
+        ]
 
     assert sorted(shape(split)) == sorted(shape(local))
 
@@ -97,16 +110,22 @@ def test_first_step_creates_the_run_with_parameters_and_tag(project: Path) -> No
 
 
 def test_a_succeeded_step_is_not_run_twice(project: Path) -> None:
-    write(project / "count.py", "import os\ndef bump():\n    n = int(open('n').read()) if os.path.exists('n') else 0\n"
-                                "    open('n', 'w').write(str(n + 1))\n")
-    write(project / "p.yaml", """
+    write(
+        project / "count.py",
+        "import os\ndef bump():\n    n = int(open('n').read()) if os.path.exists('n') else 0\n"
+        "    open('n', 'w').write(str(n + 1))\n",
+    )
+    write(
+        project / "p.yaml",
+        """
         dag:
           start_at: bump
           steps:
             bump: {type: task, command: count.bump, next: success}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     for _ in range(2):
         assert execute_single_node(job("bump", "p.yaml")) == 0
     assert (project / "n").read_text() == "1"
@@ -119,14 +138,17 @@ def test_a_succeeded_step_is_not_run_twice(project: Path) -> None:
 
 
 def test_failed_step_exits_1_and_the_fail_node_fails_the_run(project: Path) -> None:
-    write(project / "p.yaml", """
+    write(
+        project / "p.yaml",
+        """
         dag:
           start_at: boom
           steps:
             boom: {type: task, command_type: shell, command: exit 4, next: success}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     assert execute_single_node(job("boom", "p.yaml")) == 1
     assert execute_single_node(job("fail", "p.yaml")) == 1
     run = read()
@@ -136,14 +158,17 @@ def test_failed_step_exits_1_and_the_fail_node_fails_the_run(project: Path) -> N
 
 def test_a_dead_step_is_marked_failed_when_its_graph_moves_on(project: Path) -> None:
     """A process killed mid-step leaves it PROCESSING; the next node of the same graph marks it FAIL."""
-    write(project / "p.yaml", """
+    write(
+        project / "p.yaml",
+        """
         dag:
           start_at: slow
           steps:
             slow: {type: task, command_type: shell, command: "true", next: success}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
     assert execute_single_node(job("slow", "p.yaml")) == 0
     store = ChunkedFileSystemRunLogStore({"log_folder": "runs"})
     store.attach("r1")
@@ -167,7 +192,9 @@ def test_fan_in_fails_when_a_branch_failed_or_never_ended(project: Path) -> None
     step = read().steps["parallel step"]
     assert step.status == "FAIL" and "2 of 2 branches failed" in step.message
     assert {b: bl.status for b, bl in step.branches.items()} == {
-        "parallel step.branch a": "FAIL", "parallel step.branch b": "FAIL"}
+        "parallel step.branch a": "FAIL",
+        "parallel step.branch b": "FAIL",
+    }
 
 
 def test_repeated_fan_out_keeps_branch_progress(project: Path) -> None:
@@ -191,17 +218,28 @@ def test_map_over_a_missing_parameter_fails_at_fan_out(project: Path) -> None:
     assert fan_in(job("map%step")) == 1
 
 
-@pytest.mark.parametrize("step, extra, message", [
-    ("nope", [], "step 'nope' is not in the dag"),
-    ("parallel%step.branch%z.a1", [], "has no branch 'branch z'"),
-    ("map%step.map_variable_placeholder.m1", [], "--map-variable must give 'chunk'"),
-    ("map%step.map_variable_placeholder.m1", ["--map-variable", "[1]"], "expected a JSON object"),
-    ("map%step.map_variable_placeholder.m1", ["--map-variable", "{bad"], "not valid JSON"),
-    ("prepare.x", [], "has no branches"),
-])
+@pytest.mark.parametrize(
+    "step, extra, message",
+    [
+        ("nope", [], "step 'nope' is not in the dag"),
+        ("parallel%step.branch%z.a1", [], "has no branch 'branch z'"),
+        ("map%step.map_variable_placeholder.m1", [], "--map-variable must give 'chunk'"),
+        ("map%step.map_variable_placeholder.m1", ["--map-variable", "[1]"], "expected a JSON object"),
+        ("map%step.map_variable_placeholder.m1", ["--map-variable", "{bad"], "not valid JSON"),
+        ("prepare.x", [], "has no branches"),
+    ],
+)
 def test_bad_step_names_exit_2_naming_them(project: Path, magnus, step, extra, message) -> None:
-    result = magnus("execute_single_node", "r1", step, "--file", "examples/composite.yaml",
-                    "--config-file", "shared.yaml", *extra)
+    result = magnus(
+        "execute_single_node",
+        "r1",
+        step,
+        "--file",
+        "examples/composite.yaml",
+        "--config-file",
+        "shared.yaml",
+        *extra,
+    )
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (project / "runs").exists()  # nothing written
@@ -224,23 +262,35 @@ def test_command_line_round_trip(project: Path, magnus) -> None:
     bad = magnus("fan", "cli", "map%step", "--mode", "sideways", *base)
     assert bad.returncode == 2
     buffered = write(project / "buffered.yaml", "run_log_store: {type: buffered}\n")
-    result = magnus("execute_single_node", "cli", "prepare", "--file", "examples/composite.yaml",
-                    "--config-file", str(buffered))
+    result = magnus(
+        "execute_single_node",
+        "cli",
+        "prepare",
+        "--file",
+        "examples/composite.yaml",
+        "--config-file",
+        str(buffered),
+    )
     assert result.returncode == 2 and "buffered" in result.stderr
 
 
 def test_file_system_store_for_sequential_dags(project: Path) -> None:
     """The one-file store works one step per process when nothing runs at once (a nested dag)."""
-    write(project / "fs.yaml", "run_log_store: {type: file-system, config: {log_folder: fs}}\n"
-                               "catalog: {type: do-nothing}\n")
-    write(project / "nest.yaml", """
+    write(
+        project / "fs.yaml",
+        "run_log_store: {type: file-system, config: {log_folder: fs}}\ncatalog: {type: do-nothing}\n",
+    )
+    write(
+        project / "nest.yaml",
+        """
         dag:
           start_at: nested
           steps:
             nested: {type: dag, dag_definition: examples/inner.yaml, next: success}
             success: {type: success}
             fail: {type: fail}
-    """)
+    """,
+    )
 
     def one(step: str) -> NodeJob:
         return job_from_files("fs1", step, file="nest.yaml", config_file="fs.yaml")
@@ -259,7 +309,14 @@ def test_file_system_store_for_sequential_dags(project: Path) -> None:
 
 
 def test_a_branch_step_before_its_fan_out_is_a_usage_error(project: Path, magnus) -> None:
-    result = magnus("execute_single_node", "early", "parallel%step.branch%a.a1", "--file",
-                    "examples/composite.yaml", "--config-file", "shared.yaml")
+    result = magnus(
+        "execute_single_node",
+        "early",
+        "parallel%step.branch%a.a1",
+        "--file",
+        "examples/composite.yaml",
+        "--config-file",
+        "shared.yaml",
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "fan early parallel%step --mode out` first" in result.stderr

@@ -111,8 +111,9 @@ def test_the_file_is_valid_json_at_every_moment(tmp_path: Path) -> None:
     thread.start()
     try:
         for i in range(400):
-            store.put_step_log("r", StepLog(name=f"s{i}", internal_name=f"s{i}", status=SUCCESS,
-                                            message="x" * 2000))
+            store.put_step_log(
+                "r", StepLog(name=f"s{i}", internal_name=f"s{i}", status=SUCCESS, message="x" * 2000)
+            )
         store.update_run("r", status=SUCCESS)
         store.close("r")
     finally:
@@ -153,9 +154,14 @@ KILLABLE = """dag:
 def test_a_run_killed_outright_stays_processing_and_reads_as_interrupted(git_repo: Path) -> None:
     (git_repo / "pipeline.yaml").write_text(KILLABLE)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "magnus_core", "execute", "--file", "pipeline.yaml",
-                             "--run-id", "killed"], cwd=git_repo, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "--file", "pipeline.yaml", "--run-id", "killed"],
+        cwd=git_repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not (git_repo / "started").exists() and time.monotonic() < deadline:
@@ -182,8 +188,11 @@ def test_a_run_killed_outright_stays_processing_and_reads_as_interrupted(git_rep
 def test_a_live_run_reads_as_running(tmp_path: Path) -> None:
     import socket
 
-    log = RunLog(run_id="r", status=PROCESSING,
-                 run_config={"process": {"pid": os.getpid(), "host": socket.gethostname(), "started_at": ""}})
+    log = RunLog(
+        run_id="r",
+        status=PROCESSING,
+        run_config={"process": {"pid": os.getpid(), "host": socket.gethostname(), "started_at": ""}},
+    )
     assert run_state(log) == "RUNNING"
     log.run_config["process"]["host"] = "another-host"
     assert run_state(log) == "RUNNING"  # unknown: another machine's process cannot be checked

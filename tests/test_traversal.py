@@ -11,7 +11,7 @@ import pytest
 from magnus_core.models.run_log import FAIL, SUCCESS, RunLog
 from magnus_core.runner import RunRequest, execute, prepare
 
-FUNCTIONS = '''
+FUNCTIONS = """
 import os
 
 def ok():
@@ -29,7 +29,7 @@ def flaky(fail_times: int = 1):
 
 def returns_list():
     return [1, 2]
-'''
+"""
 
 
 def module(repo: Path) -> str:
@@ -47,7 +47,9 @@ def run(repo: Path, dag_yaml: str, **request: object) -> RunLog:
 
 
 def test_linear_run_reaches_success(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         dag:
           start_at: a
           steps:
@@ -56,7 +58,8 @@ def test_linear_run_reaches_success(git_repo: Path) -> None:
             c: {type: stub, next: success}
             success: {type: success}
             fail: {type: fail}
-        """)
+        """,
+    )
     assert log.status == SUCCESS
     assert list(log.steps) == ["a", "b", "c", "success"]
     assert all(s.status == SUCCESS for s in log.steps.values())
@@ -65,7 +68,9 @@ def test_linear_run_reaches_success(git_repo: Path) -> None:
 
 
 def test_failing_step_without_on_failure_goes_to_fail_node(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         dag:
           start_at: a
           steps:
@@ -73,7 +78,8 @@ def test_failing_step_without_on_failure_goes_to_fail_node(git_repo: Path) -> No
             b: {type: task, command: MOD.ok, next: success}
             success: {type: success}
             fail: {type: fail}
-        """)
+        """,
+    )
     assert log.status == FAIL
     assert list(log.steps) == ["a", "fail"]
     assert log.steps["a"].status == FAIL
@@ -82,7 +88,9 @@ def test_failing_step_without_on_failure_goes_to_fail_node(git_repo: Path) -> No
 
 
 def test_on_failure_names_the_next_step(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         dag:
           start_at: a
           steps:
@@ -90,7 +98,8 @@ def test_on_failure_names_the_next_step(git_repo: Path) -> None:
             cleanup: {type: task, command: MOD.ok, next: success}
             success: {type: success}
             fail: {type: fail}
-        """)
+        """,
+    )
     assert list(log.steps) == ["a", "cleanup", "success"]
     assert log.steps["a"].status == FAIL
     assert log.status == SUCCESS  # the failure was handled and the success node reached
@@ -98,7 +107,9 @@ def test_on_failure_names_the_next_step(git_repo: Path) -> None:
 
 def test_on_failure_can_lead_to_the_fail_node(git_repo: Path) -> None:
     # The original's failure.yaml: flaky (retry 2) -> boom -(on_failure)-> cleanup -> fail.
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         dag:
           start_at: flaky
           steps:
@@ -107,21 +118,30 @@ def test_on_failure_can_lead_to_the_fail_node(git_repo: Path) -> None:
             cleanup: {type: as-is, next: fail}
             success: {type: success}
             fail: {type: fail}
-        """)
+        """,
+    )
     assert log.status == FAIL
     assert [(k, s.status) for k, s in log.steps.items()] == [
-        ("flaky", SUCCESS), ("boom", FAIL), ("cleanup", SUCCESS), ("fail", SUCCESS)]
+        ("flaky", SUCCESS),
+        ("boom", FAIL),
+        ("cleanup", SUCCESS),
+        ("fail", SUCCESS),
+    ]
 
 
 def test_retry_records_every_attempt_numbered_from_zero(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         dag:
           start_at: a
           steps:
             a: {type: task, command: MOD.flaky, retry: 3, next: success}
             success: {type: success}
             fail: {type: fail}
-        """, parameters={"fail_times": 2})
+        """,
+        parameters={"fail_times": 2},
+    )
     step = log.steps["a"]
     assert step.status == SUCCESS
     assert [a.attempt_number for a in step.attempts] == [0, 1, 2]
@@ -136,14 +156,18 @@ def test_retry_records_every_attempt_numbered_from_zero(git_repo: Path) -> None:
 
 
 def test_retry_exhausted_fails_with_the_last_attempts_message(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         dag:
           start_at: a
           steps:
             a: {type: task, command: MOD.flaky, retry: 2, next: success}
             success: {type: success}
             fail: {type: fail}
-        """, parameters={"fail_times": 5})
+        """,
+        parameters={"fail_times": 5},
+    )
     step = log.steps["a"]
     assert step.status == FAIL and log.status == FAIL
     assert [a.attempt_number for a in step.attempts] == [0, 1]
@@ -151,32 +175,40 @@ def test_retry_exhausted_fails_with_the_last_attempts_message(git_repo: Path) ->
 
 
 def test_without_retry_there_is_one_attempt(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         dag:
           start_at: a
           steps:
             a: {type: task, command: MOD.boom, next: success}
             success: {type: success}
             fail: {type: fail}
-        """)
+        """,
+    )
     assert [a.attempt_number for a in log.steps["a"].attempts] == [0]
 
 
 def test_returning_something_other_than_a_dict_fails_the_step(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         dag:
           start_at: a
           steps:
             a: {type: task, command: MOD.returns_list, next: success}
             success: {type: success}
             fail: {type: fail}
-        """)
+        """,
+    )
     assert log.status == FAIL
     assert "returned list" in log.steps["a"].message
 
 
 def test_shell_exit_code_decides(git_repo: Path) -> None:
-    log = run(git_repo, """
+    log = run(
+        git_repo,
+        """
         dag:
           start_at: a
           steps:
@@ -184,7 +216,8 @@ def test_shell_exit_code_decides(git_repo: Path) -> None:
             b: {type: task, command_type: shell, command: "true", next: success}
             success: {type: success}
             fail: {type: fail}
-        """)
+        """,
+    )
     assert log.steps["a"].status == FAIL
     assert "exited with code 3" in log.steps["a"].message
     assert log.steps["b"].status == SUCCESS and log.status == SUCCESS
@@ -193,13 +226,16 @@ def test_shell_exit_code_decides(git_repo: Path) -> None:
 @pytest.mark.parametrize("command_type", ["python", "shell"])
 def test_every_step_has_the_same_code_identity(git_repo: Path, command_type: str) -> None:
     command = "MOD.ok" if command_type == "python" else "true"
-    log = run(git_repo, f"""
+    log = run(
+        git_repo,
+        f"""
         dag:
           start_at: a
           steps:
             a: {{type: task, command_type: {command_type}, command: "{command}", next: success}}
             success: {{type: success}}
             fail: {{type: fail}}
-        """)
+        """,
+    )
     ids = {s.code_identities[0].code_identifier for s in log.steps.values()}
     assert len(ids) == 1 and len(next(iter(ids))) == 40

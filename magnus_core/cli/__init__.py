@@ -46,18 +46,26 @@ class MagnusGroup(click.Group):
                 import traceback
 
                 traceback.print_exc()
-            click.echo(f"Error: internal error ({exc.__class__.__name__}: {exc}); "
-                       "run with --log-level DEBUG to see the traceback", err=True)
+            click.echo(
+                f"Error: internal error ({exc.__class__.__name__}: {exc}); "
+                "run with --log-level DEBUG to see the traceback",
+                err=True,
+            )
             ctx.exit(1)
         except KeyboardInterrupt as exc:
             click.echo("Interrupted: the run is marked INTERRUPTED.", err=True)
             ctx.exit(143 if isinstance(exc, Terminated) else 130)
 
 
-@click.group(cls=MagnusGroup, invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=MagnusGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "--version", prog_name="magnus")
-@click.option("-c", "--config-file", default=None, help="Config file (for the workbench: where the runs are).")
+@click.option(
+    "-c", "--config-file", default=None, help="Config file (for the workbench: where the runs are)."
+)
 @click.pass_context
 def cli(ctx: click.Context, config_file: str | None) -> None:
     """Run pipelines of python functions, shell commands and notebooks, and keep a run log of each run.

@@ -15,11 +15,20 @@ from magnus_core.cli import cli
 @click.argument("run_b")
 @click.option("--all", "show_all", is_flag=True, help="Show equal items too, not only what changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON (schema magnus-diff/1).")
-@click.option("--exit-code", is_flag=True, help="Exit 1 when the runs differ, 0 when they do not (like diff).")
+@click.option(
+    "--exit-code", is_flag=True, help="Exit 1 when the runs differ, 0 when they do not (like diff)."
+)
 @click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
 @click.pass_context
-def diff(ctx: click.Context, run_a: str, run_b: str, show_all: bool, as_json: bool, exit_code: bool,
-         config_file: str | None) -> None:
+def diff(
+    ctx: click.Context,
+    run_a: str,
+    run_b: str,
+    show_all: bool,
+    as_json: bool,
+    exit_code: bool,
+    config_file: str | None,
+) -> None:
     """Compare run A (before) with run B (after): dag, code, data, parameters, metrics and steps.
 
     RUN_A and RUN_B are run ids in the configured run-log store or paths to run-log JSON files
@@ -47,7 +56,9 @@ def diff(ctx: click.Context, run_a: str, run_b: str, show_all: bool, as_json: bo
     if not utf and hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="replace")  # a value the terminal cannot show must not crash the diff
     if as_json:
-        click.echo(json.dumps(result.to_json(include_equal=show_all), indent=2, default=str, ensure_ascii=not utf))
+        click.echo(
+            json.dumps(result.to_json(include_equal=show_all), indent=2, default=str, ensure_ascii=not utf)
+        )
     else:
         from rich.console import Console
 

@@ -15,19 +15,41 @@ from magnus_core.cli import LOG_LEVELS, cli, setup_logging
 @click.option("-c", "--config-file", default=None, help="Config file; its blocks override all others.")
 @click.option("-p", "--parameters-file", default=None, help="YAML mapping of initial parameters.")
 @click.option("-v", "--var-file", default=None, help="YAML mapping of values for ${name} placeholders.")
-@click.option("--log-level", default="WARNING", show_default=True, type=click.Choice(LOG_LEVELS, case_sensitive=False),
-              help="Level of magnus's own logs (DEBUG also shows tracebacks).")
+@click.option(
+    "--log-level",
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    help="Level of magnus's own logs (DEBUG also shows tracebacks).",
+)
 @click.option("--tag", default="", help="A tag stored in the run log.")
 @click.option("--run-id", default=None, help="Id of the new run (default: timestamp_xxxxxx).")
-@click.option("--use-cached", "use_cached", is_flag=False, flag_value="", default=None, metavar="[OLD]",
-              help="Re-run OLD (alone: the run named by --run-id, else the latest failed run), reusing the "
-                   "steps that succeeded.")
+@click.option(
+    "--use-cached",
+    "use_cached",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[OLD]",
+    help="Re-run OLD (alone: the run named by --run-id, else the latest failed run), reusing the "
+    "steps that succeeded.",
+)
 @click.option("--strict", is_flag=True, help="With --use-cached: refuse if the dag, code or data changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run log as JSON instead of a summary.")
 @click.pass_context
-def execute(ctx: click.Context, file: str, config_file: str | None, parameters_file: str | None,
-            var_file: str | None, log_level: str, tag: str, run_id: str | None, use_cached: str | None,
-            strict: bool, as_json: bool) -> None:
+def execute(
+    ctx: click.Context,
+    file: str,
+    config_file: str | None,
+    parameters_file: str | None,
+    var_file: str | None,
+    log_level: str,
+    tag: str,
+    run_id: str | None,
+    use_cached: str | None,
+    strict: bool,
+    as_json: bool,
+) -> None:
     """Run a pipeline and write its run log.
 
     Every other `--name value` becomes parameter `name` (values read as YAML: `--x 3` is a number).
@@ -44,9 +66,17 @@ def execute(ctx: click.Context, file: str, config_file: str | None, parameters_f
     setup_logging(log_level.upper())
     if use_cached == "" and run_id:  # the seed's form: --run-id OLD --use-cached (the new run gets a new id)
         use_cached, run_id = run_id, None
-    request = RunRequest(file=file, config_file=config_file, parameters_file=parameters_file, var_file=var_file,
-                         run_id=run_id, tag=tag, parameters=parse_cli_args(list(ctx.args)),
-                         use_cached=use_cached, strict=strict)
+    request = RunRequest(
+        file=file,
+        config_file=config_file,
+        parameters_file=parameters_file,
+        var_file=var_file,
+        run_id=run_id,
+        tag=tag,
+        parameters=parse_cli_args(list(ctx.args)),
+        use_cached=use_cached,
+        strict=strict,
+    )
     prepared = prepare(request)
     for warning in prepared.warnings:
         click.echo(f"Warning: {warning}", err=True)
@@ -114,8 +144,10 @@ def print_summary(run_log: Any, where: str) -> None:
 
     console = Console()
     colour = {"SUCCESS": "green", "FAIL": "red"}.get(run_log.status, "yellow")
-    console.print(f"Run [bold]{run_log.run_id}[/bold]: [{colour}]{run_log.status}[/{colour}]"
-                  + (f"  (tag {run_log.tag})" if run_log.tag else ""))
+    console.print(
+        f"Run [bold]{run_log.run_id}[/bold]: [{colour}]{run_log.status}[/{colour}]"
+        + (f"  (tag {run_log.tag})" if run_log.tag else "")
+    )
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("step")
     table.add_column("type")
@@ -126,8 +158,13 @@ def print_summary(run_log: Any, where: str) -> None:
         seconds = step_seconds(step)
         c = {"SUCCESS": "green", "FAIL": "red"}.get(step.status, "yellow")
         reused = " (reused)" if step.mock else ""  # a re-run copied it from the original run
-        table.add_row(step.internal_name, step.step_type, f"[{c}]{step.status}[/{c}]{reused}",
-                      str(len(step.attempts)), f"{seconds:.3f}s" if seconds is not None else "-")
+        table.add_row(
+            step.internal_name,
+            step.step_type,
+            f"[{c}]{step.status}[/{c}]{reused}",
+            str(len(step.attempts)),
+            f"{seconds:.3f}s" if seconds is not None else "-",
+        )
     console.print(table)
     failed = [s for s in run_log.walk() if s.status == "FAIL" and s.message]
     # soft_wrap: a message or a path is one line however narrow the terminal, so it can be searched and copied.

@@ -11,15 +11,33 @@ from magnus_core.cli import LOG_LEVELS, cli, setup_logging
 
 def _common(func):  # type: ignore[no-untyped-def]
     options = [
-        click.option("-f", "--file", "file", default="pipeline.yaml", show_default=True, help="The pipeline file."),
-        click.option("-c", "--config-file", default=None, help="Config file (the shared run-log store and catalog)."),
-        click.option("-p", "--parameters-file", default=None,
-                     help="Initial parameters, used when this step creates the run log."),
-        click.option("-v", "--var-file", default=None, help="YAML mapping of values for ${name} placeholders."),
-        click.option("--map-variable", default=None,
-                     help='JSON object of map items for steps inside a map, e.g. \'{"chunk": "a"}\'.'),
-        click.option("--log-level", default="WARNING", show_default=True,
-                     type=click.Choice(LOG_LEVELS, case_sensitive=False), help="Level of magnus's own logs."),
+        click.option(
+            "-f", "--file", "file", default="pipeline.yaml", show_default=True, help="The pipeline file."
+        ),
+        click.option(
+            "-c", "--config-file", default=None, help="Config file (the shared run-log store and catalog)."
+        ),
+        click.option(
+            "-p",
+            "--parameters-file",
+            default=None,
+            help="Initial parameters, used when this step creates the run log.",
+        ),
+        click.option(
+            "-v", "--var-file", default=None, help="YAML mapping of values for ${name} placeholders."
+        ),
+        click.option(
+            "--map-variable",
+            default=None,
+            help='JSON object of map items for steps inside a map, e.g. \'{"chunk": "a"}\'.',
+        ),
+        click.option(
+            "--log-level",
+            default="WARNING",
+            show_default=True,
+            type=click.Choice(LOG_LEVELS, case_sensitive=False),
+            help="Level of magnus's own logs.",
+        ),
         click.option("--tag", default="", help="A tag stored in the run log (when this step creates it)."),
     ]
     for option in reversed(options):
@@ -32,9 +50,18 @@ def _common(func):  # type: ignore[no-untyped-def]
 @click.argument("step_internal_name")
 @_common
 @click.pass_context
-def execute_single_node(ctx: click.Context, run_id: str, step_internal_name: str, file: str,
-                        config_file: str | None, parameters_file: str | None, var_file: str | None,
-                        map_variable: str | None, log_level: str, tag: str) -> None:
+def execute_single_node(
+    ctx: click.Context,
+    run_id: str,
+    step_internal_name: str,
+    file: str,
+    config_file: str | None,
+    parameters_file: str | None,
+    var_file: str | None,
+    map_variable: str | None,
+    log_level: str,
+    tag: str,
+) -> None:
     """Run exactly one step of run RUN_ID (for orchestrators such as Argo and Dask).
 
     STEP_INTERNAL_NAME is the step's dot-path name with '%' for spaces (`parallel%step.branch%a.a1`); inside
@@ -46,23 +73,50 @@ def execute_single_node(ctx: click.Context, run_id: str, step_internal_name: str
     from magnus_core.single import job_from_files
 
     setup_logging(log_level.upper())
-    job = job_from_files(run_id, step_internal_name, file=file, config_file=config_file,
-                         parameters_file=parameters_file, var_file=var_file, map_variable=map_variable, tag=tag)
+    job = job_from_files(
+        run_id,
+        step_internal_name,
+        file=file,
+        config_file=config_file,
+        parameters_file=parameters_file,
+        var_file=var_file,
+        map_variable=map_variable,
+        tag=tag,
+    )
     ctx.exit(run_one(job))
 
 
 @cli.command("fan")
 @click.argument("run_id")
 @click.argument("step_internal_name")
-@click.option("-m", "--mode", type=click.Choice(["in", "out"]), required=True,
-              help="out: record the branches before they run; in: decide the step's status after.")
-@click.option("--items-file", default=None,
-              help="fan out: also write the map's branches here, as a JSON list of --map-variable values.")
+@click.option(
+    "-m",
+    "--mode",
+    type=click.Choice(["in", "out"]),
+    required=True,
+    help="out: record the branches before they run; in: decide the step's status after.",
+)
+@click.option(
+    "--items-file",
+    default=None,
+    help="fan out: also write the map's branches here, as a JSON list of --map-variable values.",
+)
 @_common
 @click.pass_context
-def fan(ctx: click.Context, run_id: str, step_internal_name: str, mode: str, items_file: str | None, file: str,
-        config_file: str | None, parameters_file: str | None, var_file: str | None, map_variable: str | None,
-        log_level: str, tag: str) -> None:
+def fan(
+    ctx: click.Context,
+    run_id: str,
+    step_internal_name: str,
+    mode: str,
+    items_file: str | None,
+    file: str,
+    config_file: str | None,
+    parameters_file: str | None,
+    var_file: str | None,
+    map_variable: str | None,
+    log_level: str,
+    tag: str,
+) -> None:
     """Fan out (-m out) or fan in (-m in) the parallel, map or dag step STEP_INTERNAL_NAME of run RUN_ID.
 
     Fan-out prints the map's branches as a JSON list (each item the --map-variable of one branch), so an
@@ -71,8 +125,16 @@ def fan(ctx: click.Context, run_id: str, step_internal_name: str, mode: str, ite
     from magnus_core.single import fan_in, fan_out, job_from_files
 
     setup_logging(log_level.upper())
-    job = job_from_files(run_id, step_internal_name, file=file, config_file=config_file,
-                         parameters_file=parameters_file, var_file=var_file, map_variable=map_variable, tag=tag)
+    job = job_from_files(
+        run_id,
+        step_internal_name,
+        file=file,
+        config_file=config_file,
+        parameters_file=parameters_file,
+        var_file=var_file,
+        map_variable=map_variable,
+        tag=tag,
+    )
     if mode == "in":
         ctx.exit(fan_in(job))
     code, items = fan_out(job)

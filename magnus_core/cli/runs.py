@@ -17,8 +17,14 @@ from magnus_core.cli import cli
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
 @click.pass_context
-def runs(ctx: click.Context, tag: str | None, status: str | None, limit: int | None, as_json: bool,
-         config_file: str | None) -> None:
+def runs(
+    ctx: click.Context,
+    tag: str | None,
+    status: str | None,
+    limit: int | None,
+    as_json: bool,
+    config_file: str | None,
+) -> None:
     """List the runs kept in the run-log store: id, status, tag, start, duration, steps, re-run of.
 
     \b
@@ -33,8 +39,13 @@ def runs(ctx: click.Context, tag: str | None, status: str | None, limit: int | N
     store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
     summaries = list_runs(store, tag=tag, status=status, limit=limit)
     if as_json:
-        click.echo(json.dumps({"schema": "magnus-runs/1", "store": store.where(),
-                               "runs": [s.to_json() for s in summaries]}, indent=2, default=str))
+        click.echo(
+            json.dumps(
+                {"schema": "magnus-runs/1", "store": store.where(), "runs": [s.to_json() for s in summaries]},
+                indent=2,
+                default=str,
+            )
+        )
         return
     _print_table(summaries, store.where())
 
@@ -50,21 +61,37 @@ def _print_table(summaries: list, where: str) -> None:
         console.print(f"No runs in {where}", markup=False, highlight=False)
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for name, justify in (("run id", "left"), ("status", "left"), ("tag", "left"), ("start", "left"),
-                          ("duration", "right"), ("steps", "right"), ("re-run of", "left")):
+    for name, justify in (
+        ("run id", "left"),
+        ("status", "left"),
+        ("tag", "left"),
+        ("start", "left"),
+        ("duration", "right"),
+        ("steps", "right"),
+        ("re-run of", "left"),
+    ):
         # Ids and times are copied by users: never truncate or wrap them; the tag column gives way first.
         fixed = name in ("run id", "status", "start", "duration", "steps")
-        table.add_column(name, justify=justify, no_wrap=fixed,  # type: ignore[arg-type]
-                         min_width=max((len(s.run_id) for s in summaries), default=6) if name == "run id"
-                         else len(name))
+        table.add_column(
+            name,
+            justify=justify,
+            no_wrap=fixed,  # type: ignore[arg-type]
+            min_width=max((len(s.run_id) for s in summaries), default=6) if name == "run id" else len(name),
+        )
     colours = {"SUCCESS": "green", "FAIL": "red", "BROKEN": "red", "RUNNING": "yellow"}
     from rich.text import Text
 
     for s in summaries:
         state = s.state if s.state == s.status else f"{s.state} ({s.status})"
-        table.add_row(Text(s.run_id), Text(state, style=colours.get(s.state, "yellow")), Text(s.tag),
-                      Text(s.start[:19]), Text(fmt_seconds(s.duration) if s.duration is not None else "-"),
-                      Text(str(s.steps)), Text(s.original_run_id))
+        table.add_row(
+            Text(s.run_id),
+            Text(state, style=colours.get(s.state, "yellow")),
+            Text(s.tag),
+            Text(s.start[:19]),
+            Text(fmt_seconds(s.duration) if s.duration is not None else "-"),
+            Text(str(s.steps)),
+            Text(s.original_run_id),
+        )
     console.print(table)
     for s in summaries:
         if s.error:

@@ -23,7 +23,9 @@ from magnus_core.registry import parse_options
 from magnus_core.single import PLACEHOLDER, encode_name
 
 ITEMS_PATH = "/tmp/magnus-branches.json"  # where a map's fan-out writes the list Argo fans out on
-RETRY_WHEN = "lastRetry.status == 'Error' || asInt(lastRetry.exitCode) > 2"  # died, not failed (1) or refused (2)
+RETRY_WHEN = (
+    "lastRetry.status == 'Error' || asInt(lastRetry.exitCode) > 2"  # died, not failed (1) or refused (2)
+)
 _MAX_NAME = 63
 MAX_WORKFLOW_BYTES = 1_000_000  # etcd's request limit is 1.5 MiB; the controller adds status beside the spec
 
@@ -84,21 +86,31 @@ class ArgoExecutor:
     def validate(self, pipeline: Any, config: dict[str, dict[str, Any]], request: Any = None) -> None:
         """Everything Argo could not run is refused here, at render time, not in the cluster."""
         if getattr(request, "use_cached", None) is not None:
-            raise UsageError("a rendered workflow always runs every step: --use-cached is for local re-runs",
-                             field="use_cached")
+            raise UsageError(
+                "a rendered workflow always runs every step: --use-cached is for local re-runs",
+                field="use_cached",
+            )
         check_expressible(pipeline.dag, config, self.options)
 
     def execute_graph(self, *args: Any, **kwargs: Any) -> str:
-        raise UsageError("the argo executor renders a workflow instead of running it: "
-                         "use `magnus execute --file PIPELINE --config-file CONFIG` to write it",
-                         field="executor.type")
+        raise UsageError(
+            "the argo executor renders a workflow instead of running it: "
+            "use `magnus execute --file PIPELINE --config-file CONFIG` to write it",
+            field="executor.type",
+        )
 
     def render(self, prepared: Any) -> Path:
         """Write the Workflow YAML; returns its path."""
-        text = render_yaml(prepared.pipeline, prepared.config, self.options, file=prepared.request.file,
-                           config_file=prepared.request.config_file,
-                           parameters_file=prepared.request.parameters_file,
-                           var_file=prepared.request.var_file, tag=prepared.request.tag)
+        text = render_yaml(
+            prepared.pipeline,
+            prepared.config,
+            self.options,
+            file=prepared.request.file,
+            config_file=prepared.request.config_file,
+            parameters_file=prepared.request.parameters_file,
+            var_file=prepared.request.var_file,
+            tag=prepared.request.tag,
+        )
         from magnus_core.stores.file_system import atomic_write
 
         out = Path(self.options.output)
@@ -107,6 +119,7 @@ class ArgoExecutor:
 
 
 # -- what Argo can and cannot run -------------------------------------------------------------------
+
 
 def _composites(dag: Dag, prefix: str = "") -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
@@ -143,28 +156,39 @@ def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: Argo
     store = config["run_log_store"]
     kind = store.get("type")
     if kind == "buffered":
-        raise ConfigError("Argo runs each step in its own pod, which cannot share the buffered (in-memory) "
-                          "run-log store: use chunked-fs on a shared volume", field="run_log_store.type")
+        raise ConfigError(
+            "Argo runs each step in its own pod, which cannot share the buffered (in-memory) "
+            "run-log store: use chunked-fs on a shared volume",
+            field="run_log_store.type",
+        )
     concurrent = [(n, node) for n, node in _composites(dag) if isinstance(node, (ParallelNode, MapNode))]
     if kind == "file-system" and concurrent:
         name, node = concurrent[0]
-        raise ConfigError(f"{node.type} step '{name}' runs branches in pods at the same time, which would "
-                          "overwrite each other's file-system run log: use the chunked-fs store",
-                          field="run_log_store.type")
+        raise ConfigError(
+            f"{node.type} step '{name}' runs branches in pods at the same time, which would "
+            "overwrite each other's file-system run log: use the chunked-fs store",
+            field="run_log_store.type",
+        )
     folders = []
     if kind in ("file-system", "chunked-fs"):
-        folders.append(("run_log_store.config.log_folder", store.get("config", {}).get("log_folder", ".run_log_store")))
+        folders.append(
+            ("run_log_store.config.log_folder", store.get("config", {}).get("log_folder", ".run_log_store"))
+        )
     catalog = config.get("catalog", {})
     if catalog.get("type") == "file-system":
-        folders.append(("catalog.config.catalog_location",
-                        catalog.get("config", {}).get("catalog_location", ".catalog")))
+        folders.append(
+            ("catalog.config.catalog_location", catalog.get("config", {}).get("catalog_location", ".catalog"))
+        )
     mounts = [PurePosixPath(v.mount_path) for v in options.volumes]
     for field, folder in folders:
         path = PurePosixPath(posixpath.normpath(PurePosixPath(options.working_dir or "/") / folder))
         if not any(path == m or m in path.parents for m in mounts):
             shown = ", ".join(str(m) for m in mounts) or "none"
-            raise ConfigError(f"'{folder}' is not on a shared volume, so Argo's pods would each see their "
-                              f"own (mounts: {shown}); add executor.config.volumes or move it there", field=field)
+            raise ConfigError(
+                f"'{folder}' is not on a shared volume, so Argo's pods would each see their "
+                f"own (mounts: {shown}); add executor.config.volumes or move it there",
+                field=field,
+            )
     for name, node in _steps(dag):
         overrides = (node.mode_config or {}).get("argo")
         if overrides is not None:
@@ -172,11 +196,14 @@ def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: Argo
                 StepOverrides.model_validate(overrides)
             except Exception as exc:  # noqa: BLE001 - pydantic's error, made one line
                 first = str(exc).splitlines()[1:3]
-                raise ConfigError(f"step '{name}': mode_config.argo: {' '.join(s.strip() for s in first)}",
-                                  field="mode_config.argo") from None
+                raise ConfigError(
+                    f"step '{name}': mode_config.argo: {' '.join(s.strip() for s in first)}",
+                    field="mode_config.argo",
+                ) from None
 
 
 # -- rendering ---------------------------------------------------------------------------------------
+
 
 def _slug(text: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -193,11 +220,11 @@ class _Names:
         slug = _slug(text)
         if len(slug) > _MAX_NAME or slug in self.used:
             digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
-            slug = f"{slug[:_MAX_NAME - 9].rstrip('-')}-{digest}"
+            slug = f"{slug[: _MAX_NAME - 9].rstrip('-')}-{digest}"
         base, number = slug, 1
         while slug in self.used:  # a hash collision after truncation: practically never
             suffix = f"-{number}"
-            slug, number = f"{base[:_MAX_NAME - len(suffix)]}{suffix}", number + 1
+            slug, number = f"{base[: _MAX_NAME - len(suffix)]}{suffix}", number + 1
         self.used.add(slug)
         return slug
 
@@ -214,8 +241,9 @@ class _Renderer:
         self.templates: list[Any] = []
 
     # leaf steps ----------------------------------------------------------------------------------
-    def container(self, name: str, args: list[str], node: Any, in_map: bool, deadline: int,
-                  outputs: Any = None) -> Any:
+    def container(
+        self, name: str, args: list[str], node: Any, in_map: bool, deadline: int, outputs: Any = None
+    ) -> Any:
         m, o = self.m, self.options
         overrides = StepOverrides.model_validate((node.mode_config or {}).get("argo") or {})
         command = [*args, *self.base]
@@ -232,18 +260,28 @@ class _Renderer:
             resources=m.ResourceRequirements(
                 requests={k: m.Quantity(v) for k, v in sorted(resources.requests.items())} or None,
                 limits={k: m.Quantity(v) for k, v in sorted(resources.limits.items())} or None,
-            ) if resources else None,
-            volume_mounts=[m.VolumeMount(name=self.volume_name(i, v), mount_path=v.mount_path)
-                           for i, v in enumerate(o.volumes)] or None,
+            )
+            if resources
+            else None,
+            volume_mounts=[
+                m.VolumeMount(name=self.volume_name(i, v), mount_path=v.mount_path)
+                for i, v in enumerate(o.volumes)
+            ]
+            or None,
         )
-        attempts = getattr(node, "attempts", 1) if node.type == "task" and args[1] == "execute_single_node" else 1
+        attempts = (
+            getattr(node, "attempts", 1) if node.type == "task" and args[1] == "execute_single_node" else 1
+        )
         template = m.Template(
             name=name,
             inputs=self.map_inputs() if in_map else None,
             container=container,
             outputs=outputs,
-            retry_strategy=m.RetryStrategy(limit=m.IntOrString(attempts - 1), retry_policy="Always",
-                                           expression=RETRY_WHEN) if attempts > 1 else None,
+            retry_strategy=m.RetryStrategy(
+                limit=m.IntOrString(attempts - 1), retry_policy="Always", expression=RETRY_WHEN
+            )
+            if attempts > 1
+            else None,
             active_deadline_seconds=m.IntOrString(deadline) if deadline < self.top_deadline else None,
         )
         self.templates.append(template)
@@ -282,15 +320,34 @@ class _Renderer:
             if node.is_composite:
                 template = self.composite(node, internal, in_map, deadline)
             else:
-                template = self.container(self.names.take(internal),
-                                          ["magnus", "execute_single_node", "{{workflow.parameters.run_id}}",
-                                           encode_name(internal)], node, in_map, deadline).name
+                template = self.container(
+                    self.names.take(internal),
+                    [
+                        "magnus",
+                        "execute_single_node",
+                        "{{workflow.parameters.run_id}}",
+                        encode_name(internal),
+                    ],
+                    node,
+                    in_map,
+                    deadline,
+                ).name
             preds = incoming[name]
-            tasks.append(m.DAGTask(name=task_of[name], template=template,
-                                   depends=" || ".join(preds) if preds else None,
-                                   arguments=self.map_arguments() if in_map else None))
-        self.templates.append(m.Template(name=template_name, inputs=self.map_inputs() if in_map else None,
-                                         dag=m.DAGTemplate(tasks=tasks, fail_fast=False)))
+            tasks.append(
+                m.DAGTask(
+                    name=task_of[name],
+                    template=template,
+                    depends=" || ".join(preds) if preds else None,
+                    arguments=self.map_arguments() if in_map else None,
+                )
+            )
+        self.templates.append(
+            m.Template(
+                name=template_name,
+                inputs=self.map_inputs() if in_map else None,
+                dag=m.DAGTemplate(tasks=tasks, fail_fast=False),
+            )
+        )
         return template_name
 
     def composite(self, node: Any, internal: str, in_map: bool, deadline: int) -> str:
@@ -299,38 +356,85 @@ class _Renderer:
         name = self.names.take(internal)
         is_map = isinstance(node, MapNode)
         fan = ["magnus", "fan", "{{workflow.parameters.run_id}}", encode_name(internal)]
-        outputs = m.Outputs(parameters=[m.Parameter(name="branches", value_from=m.ValueFrom(path=ITEMS_PATH))]) \
-            if is_map else None
+        outputs = (
+            m.Outputs(parameters=[m.Parameter(name="branches", value_from=m.ValueFrom(path=ITEMS_PATH))])
+            if is_map
+            else None
+        )
         out_args = [*fan, "--mode", "out"] + (["--items-file", ITEMS_PATH] if is_map else [])
-        fan_out = self.container(self.names.take(f"{internal} fan out"), out_args, node, in_map, deadline, outputs)
-        fan_in = self.container(self.names.take(f"{internal} fan in"), [*fan, "--mode", "in"], node, in_map,
-                                deadline)
-        tasks = [m.DAGTask(name="fan-out", template=fan_out.name,
-                           arguments=self.map_arguments() if in_map else None)]
+        fan_out = self.container(
+            self.names.take(f"{internal} fan out"), out_args, node, in_map, deadline, outputs
+        )
+        fan_in = self.container(
+            self.names.take(f"{internal} fan in"), [*fan, "--mode", "in"], node, in_map, deadline
+        )
+        tasks = [
+            m.DAGTask(
+                name="fan-out", template=fan_out.name, arguments=self.map_arguments() if in_map else None
+            )
+        ]
         branch_names = _Names(reserved=("fan-out", "fan-in"))
         if isinstance(node, ParallelNode):
             for bname, branch in node.branches.items():
-                sub = self.graph(branch, f"{internal}.{bname}.", in_map, deadline,
-                                 self.names.take(f"{internal}.{bname}"))
-                tasks.append(m.DAGTask(name=branch_names.take(f"branch {bname}"), template=sub,
-                                       depends="fan-out.Succeeded",
-                                       arguments=self.map_arguments() if in_map else None))
+                sub = self.graph(
+                    branch, f"{internal}.{bname}.", in_map, deadline, self.names.take(f"{internal}.{bname}")
+                )
+                tasks.append(
+                    m.DAGTask(
+                        name=branch_names.take(f"branch {bname}"),
+                        template=sub,
+                        depends="fan-out.Succeeded",
+                        arguments=self.map_arguments() if in_map else None,
+                    )
+                )
         elif is_map:
-            sub = self.graph(node.branch, f"{internal}.{PLACEHOLDER}.", True, deadline,
-                             self.names.take(f"{internal} branch"))
-            tasks.append(m.DAGTask(name="branches", template=sub, depends="fan-out.Succeeded",
-                                   with_param="{{tasks.fan-out.outputs.parameters.branches}}",
-                                   arguments=self.map_arguments("{{item}}")))
+            sub = self.graph(
+                node.branch,
+                f"{internal}.{PLACEHOLDER}.",
+                True,
+                deadline,
+                self.names.take(f"{internal} branch"),
+            )
+            tasks.append(
+                m.DAGTask(
+                    name="branches",
+                    template=sub,
+                    depends="fan-out.Succeeded",
+                    with_param="{{tasks.fan-out.outputs.parameters.branches}}",
+                    arguments=self.map_arguments("{{item}}"),
+                )
+            )
         else:
-            sub = self.graph(node.sub_dag, f"{internal}.dag.", in_map, deadline, self.names.take(f"{internal}.dag"))
-            tasks.append(m.DAGTask(name="dag", template=sub, depends="fan-out.Succeeded",
-                                   arguments=self.map_arguments() if in_map else None))
-        ends = " && ".join(f"({t.name}.Succeeded || {t.name}.Failed || {t.name}.Errored || {t.name}.Skipped)"
-                           for t in tasks[1:])
-        tasks.append(m.DAGTask(name="fan-in", template=fan_in.name, depends=ends,
-                               arguments=self.map_arguments() if in_map else None))
-        self.templates.append(m.Template(name=name, inputs=self.map_inputs() if in_map else None,
-                                         dag=m.DAGTemplate(tasks=tasks, fail_fast=False)))
+            sub = self.graph(
+                node.sub_dag, f"{internal}.dag.", in_map, deadline, self.names.take(f"{internal}.dag")
+            )
+            tasks.append(
+                m.DAGTask(
+                    name="dag",
+                    template=sub,
+                    depends="fan-out.Succeeded",
+                    arguments=self.map_arguments() if in_map else None,
+                )
+            )
+        ends = " && ".join(
+            f"({t.name}.Succeeded || {t.name}.Failed || {t.name}.Errored || {t.name}.Skipped)"
+            for t in tasks[1:]
+        )
+        tasks.append(
+            m.DAGTask(
+                name="fan-in",
+                template=fan_in.name,
+                depends=ends,
+                arguments=self.map_arguments() if in_map else None,
+            )
+        )
+        self.templates.append(
+            m.Template(
+                name=name,
+                inputs=self.map_inputs() if in_map else None,
+                dag=m.DAGTemplate(tasks=tasks, fail_fast=False),
+            )
+        )
         return name
 
 
@@ -349,14 +453,24 @@ def _reachable(dag: Dag) -> set[str]:
     return seen
 
 
-def build_workflow(pipeline: Any, config: dict[str, dict[str, Any]], options: ArgoOptions, *, file: str,
-                   config_file: str | None = None, parameters_file: str | None = None,
-                   var_file: str | None = None, tag: str = "") -> Any:
+def build_workflow(
+    pipeline: Any,
+    config: dict[str, dict[str, Any]],
+    options: ArgoOptions,
+    *,
+    file: str,
+    config_file: str | None = None,
+    parameters_file: str | None = None,
+    var_file: str | None = None,
+    tag: str = "",
+) -> Any:
     """The hera `Workflow` model for a pipeline."""
     try:
         from hera.workflows import models as m
     except ImportError:  # pragma: no cover - the extra is not installed
-        raise ConfigError("the argo executor needs hera: pip install 'magnus[argo]'", field="executor.type") from None
+        raise ConfigError(
+            "the argo executor needs hera: pip install 'magnus[argo]'", field="executor.type"
+        ) from None
     check_expressible(pipeline.dag, config, options)
     base = ["--file", options.pipeline_file or file]
     if options.config_file or config_file:
@@ -377,13 +491,21 @@ def build_workflow(pipeline: Any, config: dict[str, dict[str, Any]], options: Ar
         active_deadline_seconds=top,
         service_account_name=options.service_account_name,
         node_selector=dict(sorted(options.node_selector.items())) or None,
-        volumes=[m.Volume(name=_Renderer.volume_name(i, v),
-                          persistent_volume_claim=m.PersistentVolumeClaimVolumeSource(claim_name=v.claim_name))
-                 for i, v in enumerate(options.volumes)] or None,
+        volumes=[
+            m.Volume(
+                name=_Renderer.volume_name(i, v),
+                persistent_volume_claim=m.PersistentVolumeClaimVolumeSource(claim_name=v.claim_name),
+            )
+            for i, v in enumerate(options.volumes)
+        ]
+        or None,
         templates=renderer.templates,
     )
-    meta = m.ObjectMeta(generate_name=options.generate_name, namespace=options.namespace,
-                        annotations={"magnus/dag-hash": pipeline.dag_hash})
+    meta = m.ObjectMeta(
+        generate_name=options.generate_name,
+        namespace=options.namespace,
+        annotations={"magnus/dag-hash": pipeline.dag_hash},
+    )
     return m.Workflow(api_version="argoproj.io/v1alpha1", kind="Workflow", metadata=meta, spec=spec)
 
 
@@ -394,11 +516,15 @@ def render_yaml(pipeline: Any, config: dict[str, dict[str, Any]], options: ArgoO
     workflow = build_workflow(pipeline, config, options, **kwargs)
     data = workflow.model_dump(by_alias=True, exclude_none=True, mode="json")
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: same text, much faster
-    text = yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
-                     width=1000)
+    text = yaml.dump(
+        data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000
+    )
     size = len(text.encode("utf-8"))
     if size > MAX_WORKFLOW_BYTES:
-        raise ConfigError(f"the rendered workflow is {size} bytes ({len(data['spec']['templates'])} templates); "
-                          f"Kubernetes keeps a Workflow in one object of at most about {MAX_WORKFLOW_BYTES} bytes, "
-                          "so Argo would refuse it: split the pipeline into smaller ones", field="executor.type")
+        raise ConfigError(
+            f"the rendered workflow is {size} bytes ({len(data['spec']['templates'])} templates); "
+            f"Kubernetes keeps a Workflow in one object of at most about {MAX_WORKFLOW_BYTES} bytes, "
+            "so Argo would refuse it: split the pipeline into smaller ones",
+            field="executor.type",
+        )
     return text

@@ -54,17 +54,29 @@ class DaskExecutor:
     def validate(self, pipeline: Any, config: dict[str, dict[str, Any]], request: Any = None) -> None:
         """Refuse a store workers cannot share and a scheduler that does not answer, before any write."""
         if getattr(request, "use_cached", None) is not None:
-            raise UsageError("re-runs (--use-cached) run with the local executor; the dask executor does not "
-                             "reuse steps yet", field="use_cached")
+            raise UsageError(
+                "re-runs (--use-cached) run with the local executor; the dask executor does not "
+                "reuse steps yet",
+                field="use_cached",
+            )
         kind = config["run_log_store"].get("type")
         if kind in ("buffered", "file-system"):
-            raise ConfigError(f"Dask workers write one run from many processes at once, which the {kind} store "
-                              "cannot take: use the chunked-fs store", field="run_log_store.type")
+            raise ConfigError(
+                f"Dask workers write one run from many processes at once, which the {kind} store "
+                "cannot take: use the chunked-fs store",
+                field="run_log_store.type",
+            )
         if self.options.scheduler_address:
             check_reachable(self.options.scheduler_address, self.options.connect_timeout)
 
-    def execute_graph(self, dag: Dag, ctx: Any, params: dict[str, Any], branch: str | None = None,
-                      map_variable: dict[str, Any] | None = None) -> str:
+    def execute_graph(
+        self,
+        dag: Dag,
+        ctx: Any,
+        params: dict[str, Any],
+        branch: str | None = None,
+        map_variable: dict[str, Any] | None = None,
+    ) -> str:
         """Run the whole dag on the cluster; `params` ends as the run's final parameters."""
         if branch is not None:
             raise UsageError("the dask executor runs whole dags; branches are traversed by its driver")
@@ -83,15 +95,18 @@ class DaskExecutor:
             import dask
             from distributed import Client, LocalCluster
         except ImportError:  # pragma: no cover - the extra is not installed
-            raise ConfigError("the dask executor needs dask.distributed: pip install 'magnus[dask]'",
-                              field="executor.type") from None
+            raise ConfigError(
+                "the dask executor needs dask.distributed: pip install 'magnus[dask]'", field="executor.type"
+            ) from None
         o = self.options
         if o.scheduler_address:
             try:
                 client = Client(o.scheduler_address, timeout=f"{o.connect_timeout}s", set_as_default=False)
             except (OSError, TimeoutError) as exc:
-                raise ConfigError(f"the Dask scheduler at {o.scheduler_address} does not answer "
-                                  f"({exc.__class__.__name__})", field="executor.config.scheduler_address") from None
+                raise ConfigError(
+                    f"the Dask scheduler at {o.scheduler_address} does not answer ({exc.__class__.__name__})",
+                    field="executor.config.scheduler_address",
+                ) from None
             try:
                 yield client
             finally:
@@ -99,9 +114,15 @@ class DaskExecutor:
             return
         # A worker that dies is not rescheduled by the scheduler: the driver retries per the step's `retry`.
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-            cluster = LocalCluster(n_workers=o.n_workers, threads_per_worker=o.threads_per_worker, processes=True,
-                                   host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR,
-                                   memory_limit=o.memory_limit or 0)
+            cluster = LocalCluster(
+                n_workers=o.n_workers,
+                threads_per_worker=o.threads_per_worker,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+                memory_limit=o.memory_limit or 0,
+            )
         client = Client(cluster, set_as_default=False)
         try:
             yield client
@@ -118,15 +139,22 @@ def check_reachable(address: str, timeout: float) -> None:
     except ValueError:
         host, port = None, None
     if not host or not port:
-        raise ConfigError(f"'{address}' is not a scheduler address (expected tcp://HOST:PORT)",
-                          field="executor.config.scheduler_address")
+        raise ConfigError(
+            f"'{address}' is not a scheduler address (expected tcp://HOST:PORT)",
+            field="executor.config.scheduler_address",
+        )
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as exc:
-        reason = (f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError)
-                  else exc.strerror or exc.__class__.__name__)
-        raise ConfigError(f"the Dask scheduler at {address} does not answer ({reason})",
-                          field="executor.config.scheduler_address") from None
+        reason = (
+            f"no answer within {timeout:g} s"
+            if isinstance(exc, TimeoutError)
+            else exc.strerror or exc.__class__.__name__
+        )
+        raise ConfigError(
+            f"the Dask scheduler at {address} does not answer ({reason})",
+            field="executor.config.scheduler_address",
+        ) from None
 
 
 def run_in_worker(kind: str, job: NodeJob) -> tuple[int, list[str]]:
@@ -157,20 +185,35 @@ class _Driver:
 
     def __init__(self, client: Any, ctx: Any, executor_block: dict[str, Any]) -> None:
         self.client = client
-        config = {"executor": executor_block, "run_log_store": ctx.store.describe(),
-                  "catalog": ctx.catalog.describe() if ctx.catalog is not None else {"type": "do-nothing"},
-                  "secrets": ctx.secrets.describe()}
-        self.base = NodeJob(run_id=ctx.run_id, step="", pipeline=ctx.pipeline, config=config, tag=ctx.tag,
-                            code_identity=ctx.code_identity)
+        config = {
+            "executor": executor_block,
+            "run_log_store": ctx.store.describe(),
+            "catalog": ctx.catalog.describe() if ctx.catalog is not None else {"type": "do-nothing"},
+            "secrets": ctx.secrets.describe(),
+        }
+        self.base = NodeJob(
+            run_id=ctx.run_id,
+            step="",
+            pipeline=ctx.pipeline,
+            config=config,
+            tag=ctx.tag,
+            code_identity=ctx.code_identity,
+        )
 
-    def call(self, kind: str, internal: str, map_variable: dict[str, Any], attempts: int = 1
-             ) -> tuple[int, list[str]]:
+    def call(
+        self, kind: str, internal: str, map_variable: dict[str, Any], attempts: int = 1
+    ) -> tuple[int, list[str]]:
         from distributed import KilledWorker
 
         job = dataclasses.replace(self.base, step=encode_name(internal), map_variable=dict(map_variable))
         for number in range(attempts):
-            future = self.client.submit(run_in_worker, kind, job, pure=False,
-                                        key=f"magnus-{kind}-{_slug(internal)}-{uuid.uuid4().hex[:8]}")
+            future = self.client.submit(
+                run_in_worker,
+                kind,
+                job,
+                pure=False,
+                key=f"magnus-{kind}-{_slug(internal)}-{uuid.uuid4().hex[:8]}",
+            )
             try:
                 return future.result()
             except KilledWorker:
@@ -206,8 +249,9 @@ class _Driver:
         else:
             subs = [(node.sub_dag, f"{internal}.dag.", map_variable)]
         if len(subs) > 1:
-            with ThreadPoolExecutor(max_workers=min(len(subs), MAX_BRANCH_THREADS),
-                                    thread_name_prefix="magnus-dask-branch") as pool:
+            with ThreadPoolExecutor(
+                max_workers=min(len(subs), MAX_BRANCH_THREADS), thread_name_prefix="magnus-dask-branch"
+            ) as pool:
                 list(pool.map(lambda s: self.graph(*s), subs))
         else:
             for sub in subs:

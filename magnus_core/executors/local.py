@@ -16,7 +16,9 @@ from magnus_core.registry import parse_options
 
 # True inside a branch that may run beside others: steps there must not use process-wide state
 # (os.environ) to pass metrics and parameters; the step scope carries them instead.
-in_concurrent_branch: contextvars.ContextVar[bool] = contextvars.ContextVar("magnus_concurrent", default=False)
+in_concurrent_branch: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "magnus_concurrent", default=False
+)
 
 
 class LocalOptions(BaseModel):
@@ -35,8 +37,14 @@ class LocalExecutor:
     def describe(self) -> dict[str, Any]:
         return {"type": self.service_name, "config": dict(self.config)}
 
-    def execute_graph(self, dag: Dag, ctx: Any, params: dict[str, Any], branch: str | None = None,
-                      map_variable: dict[str, Any] | None = None) -> str:
+    def execute_graph(
+        self,
+        dag: Dag,
+        ctx: Any,
+        params: dict[str, Any],
+        branch: str | None = None,
+        map_variable: dict[str, Any] | None = None,
+    ) -> str:
         """Run a (sub)graph from start_at to a terminal node; the graph's status is that node's type."""
         map_variable = map_variable or {}
         current = dag.start_at
@@ -47,8 +55,11 @@ class LocalExecutor:
                 return SUCCESS if node.type == "success" else FAIL
             current = node.next if step.status == SUCCESS else (node.on_failure or dag.fail_node)
 
-    def run_branches(self, branches: list[Any], ctx: Any, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    def run_branches(
+        self, branches: list[Any], ctx: Any, params: dict[str, Any]
+    ) -> list[tuple[str, dict[str, Any]]]:
         """Run each branch on its own copy of the parameters; (status, parameters) per branch, in order."""
+
         def one(b: Any) -> tuple[str, dict[str, Any]]:
             branch_params = dict(params)
             try:
@@ -68,7 +79,8 @@ class LocalExecutor:
             in_concurrent_branch.set(True)
             return one(b)
 
-        with ThreadPoolExecutor(max_workers=min(self.options.max_workers, len(branches)),
-                                thread_name_prefix="magnus-branch") as pool:
+        with ThreadPoolExecutor(
+            max_workers=min(self.options.max_workers, len(branches)), thread_name_prefix="magnus-branch"
+        ) as pool:
             futures = [pool.submit(contextvars.copy_context().run, concurrent, b) for b in branches]
             return [f.result() for f in futures]

@@ -7,8 +7,9 @@ from typing import Any
 from magnus_core.models.run_log import StepLog
 
 
-def execute_node(node: Any, name: str, ctx: Any, params: dict[str, Any], branch: str | None,
-                 map_variable: dict[str, Any]) -> StepLog:
+def execute_node(
+    node: Any, name: str, ctx: Any, params: dict[str, Any], branch: str | None, map_variable: dict[str, Any]
+) -> StepLog:
     """Run one node; its step log (already written to the store) comes back."""
     internal_name = f"{branch}.{name}" if branch else name
     if ctx.original is not None:

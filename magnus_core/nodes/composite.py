@@ -35,12 +35,15 @@ def item_name(item: Any) -> str:
 def map_items(node: MapNode, params: dict[str, Any]) -> list[Any]:
     """The list a map iterates on, or a StepError saying what is wrong with it."""
     if node.iterate_on not in params:
-        raise StepError(f"field 'iterate_on': parameter '{node.iterate_on}' is not set "
-                        f"(known: {', '.join(sorted(params)) or 'none'})")
+        raise StepError(
+            f"field 'iterate_on': parameter '{node.iterate_on}' is not set "
+            f"(known: {', '.join(sorted(params)) or 'none'})"
+        )
     items = params[node.iterate_on]
     if not isinstance(items, list):
-        raise StepError(f"field 'iterate_on': parameter '{node.iterate_on}' must be a list, "
-                        f"got {type(items).__name__}")
+        raise StepError(
+            f"field 'iterate_on': parameter '{node.iterate_on}' must be a list, got {type(items).__name__}"
+        )
     bad = [i for i in items if isinstance(i, (dict, list))]
     if bad:
         raise StepError(f"field 'iterate_on': map items must be JSON scalars, got {type(bad[0]).__name__}")
@@ -51,20 +54,32 @@ def map_items(node: MapNode, params: dict[str, Any]) -> list[Any]:
     return items
 
 
-def branches_of(node: Any, internal_name: str, params: dict[str, Any], map_variable: dict[str, Any]
-                ) -> list[Branch]:
+def branches_of(
+    node: Any, internal_name: str, params: dict[str, Any], map_variable: dict[str, Any]
+) -> list[Branch]:
     if isinstance(node, ParallelNode):
-        return [Branch(f"{internal_name}.{name}", dag, dict(map_variable)) for name, dag in node.branches.items()]
+        return [
+            Branch(f"{internal_name}.{name}", dag, dict(map_variable)) for name, dag in node.branches.items()
+        ]
     if isinstance(node, MapNode):
-        return [Branch(f"{internal_name}.{item_name(item)}", node.branch, {**map_variable, node.iterate_as: item})
-                for item in map_items(node, params)]
+        return [
+            Branch(f"{internal_name}.{item_name(item)}", node.branch, {**map_variable, node.iterate_as: item})
+            for item in map_items(node, params)
+        ]
     if isinstance(node, DagNode):
         return [Branch(f"{internal_name}.dag", node.sub_dag, dict(map_variable))]
     raise TypeError(f"not a composite node: {node!r}")
 
 
-def fan_out(node: Any, name: str, internal_name: str, ctx: Any, params: dict[str, Any], branch: str | None,
-            map_variable: dict[str, Any]) -> tuple[StepLog, list[Branch]]:
+def fan_out(
+    node: Any,
+    name: str,
+    internal_name: str,
+    ctx: Any,
+    params: dict[str, Any],
+    branch: str | None,
+    map_variable: dict[str, Any],
+) -> tuple[StepLog, list[Branch]]:
     """Create the composite's step log and a PROCESSING log for each branch."""
     step = new_step_log(node, name, internal_name, ctx)
     try:
@@ -78,8 +93,9 @@ def fan_out(node: Any, name: str, internal_name: str, ctx: Any, params: dict[str
         step.message = f"map over zero items: parameter '{node.iterate_on}' is an empty list"
     ctx.store.put_step_log(ctx.run_id, step, branch)
     for b in branches:
-        ctx.store.put_branch_log(ctx.run_id, BranchLog(internal_name=b.internal_name, status=PROCESSING),
-                                 internal_name)
+        ctx.store.put_branch_log(
+            ctx.run_id, BranchLog(internal_name=b.internal_name, status=PROCESSING), internal_name
+        )
     return step, branches
 
 
@@ -108,8 +124,15 @@ def merge_parameters(params: dict[str, Any], before: dict[str, Any], results: li
                 params[key] = value
 
 
-def execute(node: Any, name: str, internal_name: str, ctx: Any, params: dict[str, Any], branch: str | None,
-            map_variable: dict[str, Any]) -> StepLog:
+def execute(
+    node: Any,
+    name: str,
+    internal_name: str,
+    ctx: Any,
+    params: dict[str, Any],
+    branch: str | None,
+    map_variable: dict[str, Any],
+) -> StepLog:
     step, branches = fan_out(node, name, internal_name, ctx, params, branch, map_variable)
     if step.status == FAIL:
         return step
@@ -118,8 +141,9 @@ def execute(node: Any, name: str, internal_name: str, ctx: Any, params: dict[str
     statuses: dict[str, str] = {}
     for b, (status, _) in zip(branches, outcomes):
         statuses[b.internal_name] = status
-        ctx.store.put_branch_log(ctx.run_id, BranchLog(internal_name=b.internal_name, status=status),
-                                 internal_name)
+        ctx.store.put_branch_log(
+            ctx.run_id, BranchLog(internal_name=b.internal_name, status=status), internal_name
+        )
     merge_parameters(params, before, [branch_params for _, branch_params in outcomes])
     message = step.message
     fan_in(step, ctx, branch, statuses)

@@ -14,8 +14,15 @@ from magnus_core.tasks import runner_for
 log = logging.getLogger("magnus")
 
 
-def execute(node: Any, name: str, internal_name: str, ctx: Any, params: dict[str, Any], branch: str | None,
-            map_variable: dict[str, Any]) -> StepLog:
+def execute(
+    node: Any,
+    name: str,
+    internal_name: str,
+    ctx: Any,
+    params: dict[str, Any],
+    branch: str | None,
+    map_variable: dict[str, Any],
+) -> StepLog:
     step = new_step_log(node, name, internal_name, ctx)
     ctx.store.put_step_log(ctx.run_id, step, branch)
     if node.type != "task":  # as-is / stub: a placeholder that succeeds
@@ -35,8 +42,14 @@ def execute(node: Any, name: str, internal_name: str, ctx: Any, params: dict[str
     inputs = {**params, **map_variable}
     scope = None
     for number in range(node.attempts):
-        scope = StepScope(run_id=ctx.run_id, tag=ctx.tag, parameters=inputs, internal_name=internal_name,
-                          map_variable=dict(map_variable), services=ctx)
+        scope = StepScope(
+            run_id=ctx.run_id,
+            tag=ctx.tag,
+            parameters=inputs,
+            internal_name=internal_name,
+            map_variable=dict(map_variable),
+            services=ctx,
+        )
         token = enter_scope(scope)
         start = ctx.clock()
         message = ""

@@ -8,8 +8,15 @@ from magnus_core.models.run_log import SUCCESS, StepLog
 from magnus_core.nodes.common import attempt, new_step_log
 
 
-def execute(node: Any, name: str, internal_name: str, ctx: Any, params: dict[str, Any], branch: str | None,
-            map_variable: dict[str, Any]) -> StepLog:
+def execute(
+    node: Any,
+    name: str,
+    internal_name: str,
+    ctx: Any,
+    params: dict[str, Any],
+    branch: str | None,
+    map_variable: dict[str, Any],
+) -> StepLog:
     step = new_step_log(node, name, internal_name, ctx)
     start = ctx.clock()
     step.attempts.append(attempt(0, start, ctx.clock(), SUCCESS))

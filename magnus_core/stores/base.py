@@ -23,8 +23,11 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$")
 def check_run_id(run_id: str) -> str:
     """Run ids become file names: letters, digits, '-', '_' and '.', no leading '.', at most 128."""
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
-        raise UsageError(f"run id {run_id!r} is not allowed: use letters, digits, '-', '_' and '.', "
-                         "not starting with '.', at most 128 characters", field="run_id")
+        raise UsageError(
+            f"run id {run_id!r} is not allowed: use letters, digits, '-', '_' and '.', "
+            "not starting with '.', at most 128 characters",
+            field="run_id",
+        )
     return run_id
 
 
@@ -88,8 +91,10 @@ class RunLogStore(ABC):
         check_run_id(run_log.run_id)
         with self._lock:
             if self.exists(run_log.run_id):
-                raise UsageError(f"a run '{run_log.run_id}' already exists in the store; choose another --run-id",
-                                 field="run_id")
+                raise UsageError(
+                    f"a run '{run_log.run_id}' already exists in the store; choose another --run-id",
+                    field="run_id",
+                )
             live = _Live(run_log, {}, {})
             for step in run_log.walk():
                 live.steps[step.internal_name] = step
@@ -122,8 +127,11 @@ class RunLogStore(ABC):
             for key, value in fields.items():
                 setattr(live.log, key, value)
             self._persist(run_id, final=fields.get("status") in ("SUCCESS", "FAIL", "INTERRUPTED"))
-        self.events.emit(RunEvent(kind=RUN_UPDATED, run_id=run_id, status=live.log.status,
-                                  extra={"fields": sorted(fields)}))
+        self.events.emit(
+            RunEvent(
+                kind=RUN_UPDATED, run_id=run_id, status=live.log.status, extra={"fields": sorted(fields)}
+            )
+        )
 
     def put_step_log(self, run_id: str, step_log: StepLog, branch: str | None = None) -> None:
         """Add or replace a step log, at top level or inside the branch named `branch`.
@@ -139,8 +147,16 @@ class RunLogStore(ABC):
             container[stored.internal_name] = stored
             live.steps[stored.internal_name] = stored
             self._on_step(run_id, stored, branch)
-        self.events.emit(RunEvent(kind=STEP_UPDATED, run_id=run_id, internal_name=stored.internal_name,
-                                  status=stored.status, step_log=stored, parent=branch))
+        self.events.emit(
+            RunEvent(
+                kind=STEP_UPDATED,
+                run_id=run_id,
+                internal_name=stored.internal_name,
+                status=stored.status,
+                step_log=stored,
+                parent=branch,
+            )
+        )
 
     def put_branch_log(self, run_id: str, branch_log: BranchLog, step: str) -> None:
         """Add or replace a branch log under the composite step `step` (its step logs are kept)."""
@@ -148,17 +164,29 @@ class RunLogStore(ABC):
             live = self._require_live(run_id)
             parent = live.steps.get(step)
             if parent is None:
-                raise KeyError(f"no step '{step}' in run '{run_id}' to hold branch '{branch_log.internal_name}'")
+                raise KeyError(
+                    f"no step '{step}' in run '{run_id}' to hold branch '{branch_log.internal_name}'"
+                )
             existing = live.branches.get(branch_log.internal_name)
-            stored = BranchLog(internal_name=branch_log.internal_name, status=branch_log.status,
-                               steps=existing.steps if existing is not None else dict(branch_log.steps))
+            stored = BranchLog(
+                internal_name=branch_log.internal_name,
+                status=branch_log.status,
+                steps=existing.steps if existing is not None else dict(branch_log.steps),
+            )
             parent.branches[stored.internal_name] = stored
             live.branches[stored.internal_name] = stored
             for nested in stored.walk():
                 live.steps.setdefault(nested.internal_name, nested)
             self._on_branch(run_id, stored, step)
-        self.events.emit(RunEvent(kind=BRANCH_UPDATED, run_id=run_id, internal_name=stored.internal_name,
-                                  status=stored.status, parent=step))
+        self.events.emit(
+            RunEvent(
+                kind=BRANCH_UPDATED,
+                run_id=run_id,
+                internal_name=stored.internal_name,
+                status=stored.status,
+                parent=step,
+            )
+        )
 
     def attach(self, run_id: str) -> RunLog:
         """Take up writing a run another process created (per-step entry points): load it as live."""
@@ -191,7 +219,9 @@ class RunLogStore(ABC):
 
     @staticmethod
     def _taken(run_id: str) -> UsageError:
-        return UsageError(f"a run '{run_id}' already exists in the store; choose another --run-id", field="run_id")
+        return UsageError(
+            f"a run '{run_id}' already exists in the store; choose another --run-id", field="run_id"
+        )
 
     def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
         self._persist(run_id)

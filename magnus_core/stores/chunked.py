@@ -42,12 +42,12 @@ def part_name(name: str) -> str:
     escaped = quote(name, safe="").replace(".", "%2E").replace("~", "%7E")
     if len(escaped) > _MAX_NAME:  # keep under file-name limits; the hash keeps it exact
         digest = hashlib.sha1(name.encode("utf-8")).hexdigest()
-        escaped = f"{escaped[:_MAX_NAME - 42]}~{digest}"
+        escaped = f"{escaped[: _MAX_NAME - 42]}~{digest}"
     return f"{escaped}.json"
 
 
 def name_of(file_name: str) -> str:
-    return unquote(file_name[:-len(".json")])
+    return unquote(file_name[: -len(".json")])
 
 
 class ChunkedFileSystemRunLogStore(RunLogStore):
@@ -104,9 +104,15 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         atomic_write(self.run_folder(run_id) / "steps" / part_name(step_log.internal_name), json.dumps(data))
 
     def _on_branch(self, run_id: str, branch_log: BranchLog, step: str) -> None:
-        data = {"internal_name": branch_log.internal_name, "status": branch_log.status, "_parent": step,
-                "_seq": self._sequence(run_id, "\0" + branch_log.internal_name)}
-        atomic_write(self.run_folder(run_id) / "branches" / part_name(branch_log.internal_name), json.dumps(data))
+        data = {
+            "internal_name": branch_log.internal_name,
+            "status": branch_log.status,
+            "_parent": step,
+            "_seq": self._sequence(run_id, "\0" + branch_log.internal_name),
+        }
+        atomic_write(
+            self.run_folder(run_id) / "branches" / part_name(branch_log.internal_name), json.dumps(data)
+        )
 
     def _sequence(self, run_id: str, key: str) -> int:
         """Creation order of a part (kept across rewrites, so steps stay in execution order)."""
@@ -128,8 +134,9 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         for key, seq in self._seqs_read.items():
             seqs.setdefault(key, seq)
         self._seqs_read = None
-        self._params_written[run_id] = {k: json.dumps({"key": k, "value": v}, default=str)
-                                        for k, v in log.parameters.items()}
+        self._params_written[run_id] = {
+            k: json.dumps({"key": k, "value": v}, default=str) for k, v in log.parameters.items()
+        }
         return log
 
     # -- reading -----------------------------------------------------------------------------------
@@ -188,8 +195,9 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
                     noted["\0" + str(data.get("internal_name", ""))] = int(seq or 0)
                 branch_logs[data["internal_name"]] = (BranchLog.model_validate(data), parent)
         except (ValueError, KeyError) as exc:
-            raise RunLogError(f"a part of run '{run_id}' is not a run-log part: {str(exc)[:120]}",
-                              file=str(folder)) from None
+            raise RunLogError(
+                f"a part of run '{run_id}' is not a run-log part: {str(exc)[:120]}", file=str(folder)
+            ) from None
         for branch, parent in branch_logs.values():
             holder = step_logs.get(parent)
             if holder is not None:

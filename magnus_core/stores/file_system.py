@@ -61,12 +61,17 @@ def load_run_log(path: str | Path) -> RunLog:
     except OSError as exc:
         raise RunLogError(f"cannot read run log: {exc.strerror}", file=str(p)) from None
     if size > MAX_RUN_LOG_BYTES:
-        raise RunLogError(f"run log is {size / 2**20:.0f} MB, more than the {MAX_RUN_LOG_BYTES / 2**20:.0f} MB "
-                          "allowed (set MAGNUS_MAX_RUN_LOG_MB to read it)", file=str(p))
+        raise RunLogError(
+            f"run log is {size / 2**20:.0f} MB, more than the {MAX_RUN_LOG_BYTES / 2**20:.0f} MB "
+            "allowed (set MAGNUS_MAX_RUN_LOG_MB to read it)",
+            file=str(p),
+        )
     try:
         data = json.loads(p.read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunLogError(f"not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})", file=str(p)) from None
+        raise RunLogError(
+            f"not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})", file=str(p)
+        ) from None
     except RecursionError:
         raise RunLogError("JSON nested too deeply", file=str(p)) from None
     return run_log_from_dict(data, str(p))
@@ -115,8 +120,9 @@ class FileSystemRunLogStore(RunLogStore):
     def _persist(self, run_id: str, *, final: bool = False) -> None:
         self._dirty.add(run_id)
         now = time.perf_counter()
-        due = self._last_write.get(run_id, 0.0) + max(self.min_interval,
-                                                       self.cost_factor * self._last_cost.get(run_id, 0.0))
+        due = self._last_write.get(run_id, 0.0) + max(
+            self.min_interval, self.cost_factor * self._last_cost.get(run_id, 0.0)
+        )
         first = run_id not in self._last_write
         if not (final or first or now >= due):
             self._write_later(run_id, due - now)

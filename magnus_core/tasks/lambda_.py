@@ -9,10 +9,34 @@ from magnus_core.errors import UsageError
 from magnus_core.interaction import StepScope
 from magnus_core.tasks.python import call_bound
 
-_SAFE_BUILTINS = {name: getattr(builtins, name) for name in (
-    "abs", "all", "any", "bool", "dict", "enumerate", "filter", "float", "int", "len", "list", "map", "max",
-    "min", "range", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "zip",
-)}
+_SAFE_BUILTINS = {
+    name: getattr(builtins, name)
+    for name in (
+        "abs",
+        "all",
+        "any",
+        "bool",
+        "dict",
+        "enumerate",
+        "filter",
+        "float",
+        "int",
+        "len",
+        "list",
+        "map",
+        "max",
+        "min",
+        "range",
+        "reversed",
+        "round",
+        "set",
+        "sorted",
+        "str",
+        "sum",
+        "tuple",
+        "zip",
+    )
+}
 
 
 def compile_lambda(command: str) -> Any:
@@ -20,8 +44,10 @@ def compile_lambda(command: str) -> Any:
     if "_" in text:
         raise UsageError("a python-lambda command must not contain '_' (no dunder access)", field="command")
     if not text.startswith("lambda"):
-        raise UsageError("a python-lambda command must be a lambda expression, e.g. 'lambda x: {\"y\": x + 1}'",
-                         field="command")
+        raise UsageError(
+            "a python-lambda command must be a lambda expression, e.g. 'lambda x: {\"y\": x + 1}'",
+            field="command",
+        )
     try:
         func = eval(text, {"__builtins__": _SAFE_BUILTINS}, {})  # noqa: S307 - restricted, no '_' allowed
     except SyntaxError as exc:

@@ -24,9 +24,11 @@ _OPTIONS = ("notebook_output_path", "notebook_kernel", "optional_papermill_args"
 
 
 def _collect_source(path: str) -> str:
-    return ("import json as _j, os as _o\n"
-            f"with open({path!r}, 'w', encoding='utf-8') as _f:\n"
-            f"    _j.dump({{k: v for k, v in _o.environ.items() if k.startswith(({PRM_PREFIX!r}, {TRACK_PREFIX!r}))}}, _f)\n")
+    return (
+        "import json as _j, os as _o\n"
+        f"with open({path!r}, 'w', encoding='utf-8') as _f:\n"
+        f"    _j.dump({{k: v for k, v in _o.environ.items() if k.startswith(({PRM_PREFIX!r}, {TRACK_PREFIX!r}))}}, _f)\n"
+    )
 
 
 def output_path(command: str, command_config: dict[str, Any]) -> str:
@@ -48,8 +50,10 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
         raise UsageError(f"a notebook command must be a path ending .ipynb, got '{command}'", field="command")
     unknown = sorted(set(command_config) - set(_OPTIONS))
     if unknown:
-        raise UsageError(f"unknown command_config option(s) {', '.join(unknown)} (known: {', '.join(_OPTIONS)})",
-                         field="command_config")
+        raise UsageError(
+            f"unknown command_config option(s) {', '.join(unknown)} (known: {', '.join(_OPTIONS)})",
+            field="command_config",
+        )
     try:
         import nbformat
         import papermill
@@ -58,8 +62,12 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     from magnus_core.paths import inside
 
     inside(command, Path.cwd(), what="notebook", field="command")
-    inside(output_path(command, command_config), Path.cwd(), what="notebook output",
-           field="command_config.notebook_output_path")
+    inside(
+        output_path(command, command_config),
+        Path.cwd(),
+        what="notebook output",
+        field="command_config.notebook_output_path",
+    )
     source = Path(command)
     if not source.is_file():
         raise StepError(f"notebook '{command}' not found")
@@ -70,7 +78,9 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     out = Path(output_path(command, command_config))
     fd, collect = tempfile.mkstemp(prefix="magnus-nb-", suffix=".json")
     os.close(fd)
-    notebook.cells.append(nbformat.v4.new_code_cell(_collect_source(collect), metadata={"tags": [_COLLECT_TAG]}))
+    notebook.cells.append(
+        nbformat.v4.new_code_cell(_collect_source(collect), metadata={"tags": [_COLLECT_TAG]})
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".ipynb", delete=False, encoding="utf-8") as tmp:
         nbformat.write(notebook, tmp)
     declared = papermill.inspect_notebook(tmp.name)
@@ -84,9 +94,16 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     os.environ["MAGNUS_SECRETS_CONFIG"] = json.dumps(ctx.secrets.describe())  # get_secret inside the kernel
     failure: Exception | None = None
     try:
-        papermill.execute_notebook(tmp.name, str(out), parameters=params, kernel_name=kernel,
-                                   cwd=os.getcwd(), progress_bar=False, log_output=False,
-                                   **dict(command_config.get("optional_papermill_args") or {}))
+        papermill.execute_notebook(
+            tmp.name,
+            str(out),
+            parameters=params,
+            kernel_name=kernel,
+            cwd=os.getcwd(),
+            progress_bar=False,
+            log_output=False,
+            **dict(command_config.get("optional_papermill_args") or {}),
+        )
     except papermill.PapermillExecutionError as exc:
         failure = exc
     finally:
@@ -104,14 +121,19 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     _finish_output(out, ctx)
     if failure is not None:
         error = getattr(failure, "ename", "Error")
-        raise StepError(f"notebook '{command}' failed in cell {getattr(failure, 'exec_count', '?')}: "
-                        f"{error}: {getattr(failure, 'evalue', '')} (executed copy: {out})")
+        raise StepError(
+            f"notebook '{command}' failed in cell {getattr(failure, 'exec_count', '?')}: "
+            f"{error}: {getattr(failure, 'evalue', '')} (executed copy: {out})"
+        )
     for name, value in final.items():
         if name.startswith(TRACK_PREFIX) and len(name) > len(TRACK_PREFIX):
-            scope.metrics[name[len(TRACK_PREFIX):].lower()] = decode(value)
-        elif name.startswith(PRM_PREFIX) and name != "MAGNUS_PRM_MAP_VARIABLE" \
-                and bridge.exported.get(name) != value:
-            scope.params_out[name[len(PRM_PREFIX):].lower()] = decode(value)
+            scope.metrics[name[len(TRACK_PREFIX) :].lower()] = decode(value)
+        elif (
+            name.startswith(PRM_PREFIX)
+            and name != "MAGNUS_PRM_MAP_VARIABLE"
+            and bridge.exported.get(name) != value
+        ):
+            scope.params_out[name[len(PRM_PREFIX) :].lower()] = decode(value)
     if ctx.catalog is not None:
         scope.catalog_records.extend(ctx.catalog.put_path(str(out)))
 

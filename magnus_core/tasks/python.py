@@ -28,11 +28,13 @@ def resolve(command: str, cwd: str | None = None) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise UsageError(f"cannot import module '{module_name}' of command '{command}': {exc}",
-                         field="command") from None
+        raise UsageError(
+            f"cannot import module '{module_name}' of command '{command}': {exc}", field="command"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - the user's module failed while importing
-        raise UsageError(f"importing module '{module_name}' failed: {exc.__class__.__name__}: {exc}",
-                         field="command") from None
+        raise UsageError(
+            f"importing module '{module_name}' failed: {exc.__class__.__name__}: {exc}", field="command"
+        ) from None
     func = getattr(module, func_name, None)
     if func is None:
         raise UsageError(f"module '{module_name}' has no function '{func_name}'", field="command")
@@ -90,10 +92,10 @@ class EnvBridge:
         for name in [k for k in os.environ if k.startswith((PRM_PREFIX, TRACK_PREFIX))]:
             value = os.environ[name]
             if name.startswith(TRACK_PREFIX):
-                metrics[name[len(TRACK_PREFIX):].lower()] = decode(value)
+                metrics[name[len(TRACK_PREFIX) :].lower()] = decode(value)
                 del os.environ[name]
             elif name != "MAGNUS_PRM_MAP_VARIABLE" and self.exported.get(name) != value:
-                params[name[len(PRM_PREFIX):].lower()] = decode(value)
+                params[name[len(PRM_PREFIX) :].lower()] = decode(value)
                 self.exported[name] = value
         return params, metrics
 
@@ -103,15 +105,19 @@ def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None
     params = {**scope.parameters}
     kwargs, missing = bind(func, params)
     if missing:
-        raise StepError(f"function '{command}' needs argument(s) {', '.join(repr(m) for m in missing)}, "
-                        f"which no parameter provides (known: {', '.join(sorted(params)) or 'none'})")
+        raise StepError(
+            f"function '{command}' needs argument(s) {', '.join(repr(m) for m in missing)}, "
+            f"which no parameter provides (known: {', '.join(sorted(params)) or 'none'})"
+        )
     scope.inputs = kwargs
     result = func(**kwargs)
     if result is None:
         return
     if not isinstance(result, dict):
-        raise StepError(f"function '{command}' returned {type(result).__name__}; only a dict (of parameters) "
-                        "or nothing may be returned")
+        raise StepError(
+            f"function '{command}' returned {type(result).__name__}; only a dict (of parameters) "
+            "or nothing may be returned"
+        )
     for key, value in result.items():
         scope.params_out[str(key).lower()] = value
 

@@ -77,6 +77,6 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
         raise StepError(f"shell command exited with code {proc.returncode}")
     for name, value in final.items():
         if name.startswith(TRACK_PREFIX) and len(name) > len(TRACK_PREFIX):
-            scope.metrics[name[len(TRACK_PREFIX):].lower()] = decode(value)
+            scope.metrics[name[len(TRACK_PREFIX) :].lower()] = decode(value)
         elif name.startswith(PRM_PREFIX) and name != MAP_VARIABLE and env.get(name) != value:
-            scope.params_out[name[len(PRM_PREFIX):].lower()] = decode(value)
+            scope.params_out[name[len(PRM_PREFIX) :].lower()] = decode(value)

@@ -17,8 +17,10 @@ from magnus_tui.view import REUSE, glyph
 class ConfirmPlan(ModalScreen[bool]):
     """The plan of a re-run; Enter (or Re-run) starts it, escape cancels."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel"),
-                                             Binding("enter", "confirm", "Re-run")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "confirm", "Re-run"),
+    ]
     DEFAULT_CSS = """
     ConfirmPlan { align: center middle; }
     ConfirmPlan > Vertical { width: 72; max-width: 95%; height: auto; max-height: 90%;
@@ -44,8 +46,11 @@ class ConfirmPlan(ModalScreen[bool]):
                 text.append(f"  (was {status.lower()})\n" if status else "\n", style="dim")
         with Vertical():
             yield Static(f"Re-run {self.run_id} from its failure", classes="title")
-            yield Static(f"pipeline {self.pipeline or '(pick one)'}; steps that succeeded are copied, "
-                         "the rest run again:", classes="dim")
+            yield Static(
+                f"pipeline {self.pipeline or '(pick one)'}; steps that succeeded are copied, "
+                "the rest run again:",
+                classes="dim",
+            )
             with VerticalScroll():
                 yield Static(text, id="plan")
             with Horizontal():

@@ -60,8 +60,9 @@ class HelpScreen(ModalScreen[None]):
             if about:
                 yield Static(about[0], id="help-about")
             yield Static(key_table(self.for_screen), id="help-keys")
-            yield Static("ctrl+p lists every action; the mouse works everywhere. escape closes.",
-                         classes="dim")
+            yield Static(
+                "ctrl+p lists every action; the mouse works everywhere. escape closes.", classes="dim"
+            )
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)

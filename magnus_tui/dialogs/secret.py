@@ -35,9 +35,13 @@ class SecretPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"The run {self.run_id} needs the secret '{self.secret_name}'.".replace("  ", " "),
-                         classes="title")
-            yield Static("It is kept in memory for this run only: never shown, logged or saved.", classes="dim")
+            yield Static(
+                f"The run {self.run_id} needs the secret '{self.secret_name}'.".replace("  ", " "),
+                classes="title",
+            )
+            yield Static(
+                "It is kept in memory for this run only: never shown, logged or saved.", classes="dim"
+            )
             yield Input(password=True, placeholder=self.secret_name, id="secret-value")
             with Horizontal():
                 yield Button("Cancel run", id="cancel", variant="error")

@@ -102,9 +102,15 @@ class DiffScreen(Screen[None]):
             text.append(f"{label} ", style="bold")
             text.append(f"{glyph(ref.status)} {ref.run_id}", style=style(ref.status) or None)
             text.append("   ")
-        text.append(f"\n{diff.count} difference{'s' if diff.count != 1 else ''}" if diff.differs
-                    else "\nno differences", style="yellow" if diff.differs else "green")
-        text.append(f"  showing {'all items' if self.include_equal else 'changed items only'} (a)", style="dim")
+        text.append(
+            f"\n{diff.count} difference{'s' if diff.count != 1 else ''}"
+            if diff.differs
+            else "\nno differences",
+            style="yellow" if diff.differs else "green",
+        )
+        text.append(
+            f"  showing {'all items' if self.include_equal else 'changed items only'} (a)", style="dim"
+        )
         for skip in diff.skipped:
             text.append(f"\nnot compared: {skip.reason}", style="dim")
         return text

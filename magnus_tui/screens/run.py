@@ -115,7 +115,9 @@ class RunScreen(Screen[None]):
             return
         try:
             # a run started here is read from its own store (a buffered store lives only there)
-            log = live.store.get_run(self.run_id) if live is not None else self.app.project.get_run(self.run_id)
+            log = (
+                live.store.get_run(self.run_id) if live is not None else self.app.project.get_run(self.run_id)
+            )
         except MagnusError as exc:
             self.view = RunView.broken(self.run_id, str(exc))
             self.render_all()
@@ -141,11 +143,18 @@ class RunScreen(Screen[None]):
         while not worker.is_cancelled:
             for event in follower.poll():
                 self.pump.push(event)
-            if follower.finished or (follower.run_log is not None and run_state(follower.run_log) != "RUNNING"):
+            if follower.finished or (
+                follower.run_log is not None and run_state(follower.run_log) != "RUNNING"
+            ):
                 for event in follower.poll():
                     self.pump.push(event)
-                self.pump.push(RunEvent(kind="run-updated", run_id=self.run_id, status=follower.run_log.status
-                                        if follower.run_log else ""))
+                self.pump.push(
+                    RunEvent(
+                        kind="run-updated",
+                        run_id=self.run_id,
+                        status=follower.run_log.status if follower.run_log else "",
+                    )
+                )
                 return
             time.sleep(self.app.follow_interval)
 
@@ -266,7 +275,9 @@ class RunScreen(Screen[None]):
 
     def action_rerun(self) -> None:
         if self.view.status in ("SUCCESS",) or self.view.error:
-            self.notify("Only a failed or interrupted run can be re-run from its failure.", severity="warning")
+            self.notify(
+                "Only a failed or interrupted run can be re-run from its failure.", severity="warning"
+            )
             return
         if self.following:
             self.notify("The run is still going.", severity="warning")

@@ -16,8 +16,16 @@ from magnus_core.runs import summarise
 from magnus_tui.source import RunEntry, summary_matches
 from magnus_tui.view import fmt_duration, glyph, style
 
-COLUMNS = (("mark", " "), ("state", " "), ("run_id", "run id"), ("tag", "tag"), ("start", "started"),
-           ("duration", "duration"), ("steps", "steps"), ("rerun", "re-run of"))
+COLUMNS = (
+    ("mark", " "),
+    ("state", " "),
+    ("run_id", "run id"),
+    ("tag", "tag"),
+    ("start", "started"),
+    ("duration", "duration"),
+    ("steps", "steps"),
+    ("rerun", "re-run of"),
+)
 
 
 def short_start(start: str) -> str:
@@ -118,8 +126,11 @@ class RunsScreen(Screen[None]):
     def visible(self) -> list[str]:
         if not self.filter_text:
             return list(self.order)
-        return [rid for rid in self.order
-                if summary_matches(self.entries[rid].summary, self.filter_text, self.entries[rid].parameters)]
+        return [
+            rid
+            for rid in self.order
+            if summary_matches(self.entries[rid].summary, self.filter_text, self.entries[rid].parameters)
+        ]
 
     def cells(self, run_id: str) -> list[Text | str]:
         s = self.entries[run_id].summary
@@ -127,8 +138,16 @@ class RunsScreen(Screen[None]):
         state = Text(glyph(s.state), style=style(s.state))
         tag = Text("broken log", style="red") if s.state == "BROKEN" else Text(s.tag)
         steps = str(s.steps) if s.state != "BROKEN" else ""
-        return [mark, state, Text(s.run_id), tag, short_start(s.start), fmt_duration(s.duration), steps,
-                s.original_run_id]
+        return [
+            mark,
+            state,
+            Text(s.run_id),
+            tag,
+            short_start(s.start),
+            fmt_duration(s.duration),
+            steps,
+            s.original_run_id,
+        ]
 
     def render_rows(self) -> None:
         """Update rows in place when the list is the same, else rebuild keeping the cursor on its run."""
@@ -162,8 +181,9 @@ class RunsScreen(Screen[None]):
         run_id = self.highlighted()
         entry = self.entries.get(run_id) if run_id else None
         reason = self.query_one("#reason", Static)
-        reason.update(Text(f"{run_id}: {entry.summary.error}", style="red") if entry and entry.summary.error
-                      else "")
+        reason.update(
+            Text(f"{run_id}: {entry.summary.error}", style="red") if entry and entry.summary.error else ""
+        )
 
     def status_line(self, shown: int) -> Text:
         counts: dict[str, int] = {}

@@ -24,7 +24,9 @@ def parse_parameters(text: str) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ValueError(f"parameters: {where}malformed YAML ({getattr(exc, 'problem', '') or exc})") from None
+        raise ValueError(
+            f"parameters: {where}malformed YAML ({getattr(exc, 'problem', '') or exc})"
+        ) from None
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         raise ValueError("parameters: expected a mapping of names to values, e.g. x: 3")
     return {k.lower(): v for k, v in data.items()}
@@ -56,8 +58,14 @@ class StartScreen(Screen[None]):
     StartScreen #buttons Button { margin-right: 2; }
     """
 
-    def __init__(self, pipeline: str | None = None, *, use_cached: str | None = None, tag: str = "",
-                 parameters: str = "") -> None:
+    def __init__(
+        self,
+        pipeline: str | None = None,
+        *,
+        use_cached: str | None = None,
+        tag: str = "",
+        parameters: str = "",
+    ) -> None:
         super().__init__()
         self.initial_pipeline = pipeline
         self.use_cached = use_cached
@@ -68,8 +76,9 @@ class StartScreen(Screen[None]):
         yield Header()
         with VerticalScroll():
             if self.use_cached:
-                yield Static(f"Re-run of {self.use_cached}: steps that succeeded there are reused.",
-                             classes="title")
+                yield Static(
+                    f"Re-run of {self.use_cached}: steps that succeeded there are reused.", classes="title"
+                )
             with Horizontal(classes="row"):
                 yield Label("Pipeline file")
                 yield Input(self.initial_pipeline or "", placeholder="pipeline.yaml", id="pipeline")
@@ -125,9 +134,14 @@ class StartScreen(Screen[None]):
             error.update(str(exc))
             return
         error.update("Starting…")
-        request = RunRequest(file=file, tag=self.query_one("#tag", Input).value.strip(), parameters=parameters,
-                             parameters_file=self.query_one("#parameters-file", Input).value.strip() or None,
-                             config_file=self.app.project.config_file, use_cached=self.use_cached)
+        request = RunRequest(
+            file=file,
+            tag=self.query_one("#tag", Input).value.strip(),
+            parameters=parameters,
+            parameters_file=self.query_one("#parameters-file", Input).value.strip() or None,
+            config_file=self.app.project.config_file,
+            use_cached=self.use_cached,
+        )
         self.app.start_run(request)
 
     def show_error(self, message: str) -> None:

@@ -70,5 +70,3 @@ class StepPairScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
-
-

@@ -99,7 +99,9 @@ class DagTree(ScrollView, can_focus=True):
             self.lines.append(row.key)
             self.depth[row.key] = depth
         self._reindex(0)
-        self._width = max((3 * d + len(self.view.rows[k].name) + 22 for k, d in self.depth.items()), default=0)
+        self._width = max(
+            (3 * d + len(self.view.rows[k].name) + 22 for k, d in self.depth.items()), default=0
+        )
         self.virtual_size = Size(self._width, len(self.lines))
         self.cursor_line = min(self.cursor_line, max(0, len(self.lines) - 1))
         self.refresh()

@@ -9,7 +9,12 @@ from textual.widgets import DataTable
 
 from magnus_tui.widgets.step_detail import value_text
 
-KIND_GLYPHS = {"added": ("+", "green"), "removed": ("-", "red"), "changed": ("~", "yellow"), "equal": ("=", "dim")}
+KIND_GLYPHS = {
+    "added": ("+", "green"),
+    "removed": ("-", "red"),
+    "changed": ("~", "yellow"),
+    "equal": ("=", "dim"),
+}
 
 
 def fmt_delta(change: Any) -> Text:
@@ -56,10 +61,13 @@ class DiffGroupTable(DataTable[Any]):
             mark, style = KIND_GLYPHS.get(change.kind, ("?", ""))
             changed = change.kind != "equal"
             key = change.key + (f" {change.field}" if change.field and change.field not in change.key else "")
-            row = [Text(mark, style=style), Text(key, style="" if changed else "dim"),
-                   side(change.before, change.kind != "added", "red" if changed else "dim"),
-                   side(change.after, change.kind != "removed", "green" if changed else "dim"),
-                   fmt_delta(change)]
+            row = [
+                Text(mark, style=style),
+                Text(key, style="" if changed else "dim"),
+                side(change.before, change.kind != "added", "red" if changed else "dim"),
+                side(change.after, change.kind != "removed", "green" if changed else "dim"),
+                fmt_delta(change),
+            ]
             self.add_row(*row, key=str(i))
             self.changes[str(i)] = change
 

@@ -62,13 +62,21 @@ class RunPanel(VerticalScroll):
         yield Static("", id="run-info")
 
     def show(self, view: RunView, location: str = "") -> None:
-        fill(self.query_one("#run-params", DataTable),
-             [(k, value_text(v)) for k, v in sorted(view.parameters.items())],
-             self.query_one("#params-title", Static), "Parameters")
+        fill(
+            self.query_one("#run-params", DataTable),
+            [(k, value_text(v)) for k, v in sorted(view.parameters.items())],
+            self.query_one("#params-title", Static),
+            "Parameters",
+        )
         rows = [(step, k, value_text(v)) for step, m in view.metrics().items() for k, v in sorted(m.items())]
         if len(rows) > MAX_METRIC_ROWS:  # a huge map: the table would be unreadable and slow to lay out
             rows = rows[:MAX_METRIC_ROWS] + [(f"… {len(rows) - MAX_METRIC_ROWS} more", "", "")]
-        fill(self.query_one("#run-metrics", DataTable), rows, self.query_one("#run-metrics-title", Static), "Metrics")
+        fill(
+            self.query_one("#run-metrics", DataTable),
+            rows,
+            self.query_one("#run-metrics-title", Static),
+            "Metrics",
+        )
         info = Text()
         info.append(f"{'run id':<14}{view.run_id}\n")
         info.append(f"{'dag hash':<14}{view.dag_hash or '(not recorded)'}\n")

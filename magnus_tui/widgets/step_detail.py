@@ -33,8 +33,9 @@ def attempt_duration(start: str, end: str, recorded: str) -> str:
     return recorded
 
 
-def fill(table: DataTable[Any], rows: list[tuple[Any, ...]], title: Static | None = None,
-         label: str = "") -> None:
+def fill(
+    table: DataTable[Any], rows: list[tuple[Any, ...]], title: Static | None = None, label: str = ""
+) -> None:
     """Replace a small table's rows (detail tables hold a handful of rows; the dag tree is what scales)."""
     table.clear()
     for row in rows:
@@ -104,16 +105,31 @@ class StepDetail(VerticalScroll):
     def _attempts(self, step: StepLog | None) -> None:
         rows = []
         for a in step.attempts if step else []:
-            rows.append((str(a.attempt_number), a.start_time[11:23] if len(a.start_time) > 11 else a.start_time,
-                         a.end_time[11:23] if len(a.end_time) > 11 else a.end_time,
-                         attempt_duration(a.start_time, a.end_time, a.duration),
-                         Text(f"{glyph(a.status)} {a.status}", style=style(a.status)), a.message))
-        fill(self.query_one("#attempts", DataTable), rows, self.query_one("#attempts-title", Static), "Attempts")
+            rows.append(
+                (
+                    str(a.attempt_number),
+                    a.start_time[11:23] if len(a.start_time) > 11 else a.start_time,
+                    a.end_time[11:23] if len(a.end_time) > 11 else a.end_time,
+                    attempt_duration(a.start_time, a.end_time, a.duration),
+                    Text(f"{glyph(a.status)} {a.status}", style=style(a.status)),
+                    a.message,
+                )
+            )
+        fill(
+            self.query_one("#attempts", DataTable),
+            rows,
+            self.query_one("#attempts-title", Static),
+            "Attempts",
+        )
 
     def _metrics(self, step: StepLog | None) -> None:
         items = sorted((step.user_defined_metrics if step else {}).items())
-        fill(self.query_one("#step-metrics", DataTable), [(k, value_text(v)) for k, v in items],
-             self.query_one("#metrics-title", Static), "Metrics")
+        fill(
+            self.query_one("#step-metrics", DataTable),
+            [(k, value_text(v)) for k, v in items],
+            self.query_one("#metrics-title", Static),
+            "Metrics",
+        )
 
     def _params(self, view: RunView, step: StepLog | None, row: Row) -> None:
         seen = None
@@ -141,8 +157,15 @@ class StepDetail(VerticalScroll):
         return ""
 
     def _catalog(self, step: StepLog | None) -> None:
-        rows = [(c.stage, c.name, c.data_hash[:16] + ("…" if len(c.data_hash) > 16 else ""),
-                 c.catalog_relative_path) for c in (step.data_catalog if step else [])]
+        rows = [
+            (
+                c.stage,
+                c.name,
+                c.data_hash[:16] + ("…" if len(c.data_hash) > 16 else ""),
+                c.catalog_relative_path,
+            )
+            for c in (step.data_catalog if step else [])
+        ]
         fill(self.query_one("#catalog", DataTable), rows, self.query_one("#catalog-title", Static), "Catalog")
 
     def _code(self, step: StepLog | None, row: Row) -> None:

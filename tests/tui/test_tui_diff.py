@@ -56,7 +56,9 @@ async def test_mark_two_runs_and_compare_them(make_app) -> None:
         await pilot.pause()
         assert isinstance(app.screen, StepPairScreen)
         assert app.screen.internal_name == change.step
-        right = plain(app.screen.query_one("#step-b", Static)) + plain(app.screen.query_one("#step-a", Static))
+        right = plain(app.screen.query_one("#step-b", Static)) + plain(
+            app.screen.query_one("#step-a", Static)
+        )
         assert change.step.split(".")[-1] in right
         await pilot.press("escape", "escape")
         assert app.screen.__class__.__name__ == "RunsScreen"

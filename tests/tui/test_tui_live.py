@@ -15,13 +15,33 @@ from magnus_core.stores.file_system import FileSystemRunLogStore
 from magnus_tui.screens.run import RunScreen
 
 
-def step(name: str, status: str, internal: str | None = None, start: str = "2026-01-01 10:00:00",
-         end: str = "2026-01-01 10:00:01", step_type: str = "task") -> StepLog:
-    attempts = [] if step_type != "task" else [
-        StepAttempt(attempt_number=0, start_time=start, end_time=end if status != PROCESSING else "",
-                    status=status if status != PROCESSING else "FAIL")]
-    return StepLog(name=name, internal_name=internal or name, status=status, step_type=step_type,
-                   attempts=attempts if status != PROCESSING else [])
+def step(
+    name: str,
+    status: str,
+    internal: str | None = None,
+    start: str = "2026-01-01 10:00:00",
+    end: str = "2026-01-01 10:00:01",
+    step_type: str = "task",
+) -> StepLog:
+    attempts = (
+        []
+        if step_type != "task"
+        else [
+            StepAttempt(
+                attempt_number=0,
+                start_time=start,
+                end_time=end if status != PROCESSING else "",
+                status=status if status != PROCESSING else "FAIL",
+            )
+        ]
+    )
+    return StepLog(
+        name=name,
+        internal_name=internal or name,
+        status=status,
+        step_type=step_type,
+        attempts=attempts if status != PROCESSING else [],
+    )
 
 
 async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
@@ -48,8 +68,9 @@ async def test_follows_a_run_written_by_another_writer_in_place(make_app, projec
         tree.select_key("first")  # the user looks at the first step; updates must not move them
         await pilot.pause()
 
-        writer.put_step_log("live", step("second", SUCCESS, start="2026-01-01 10:00:01",
-                                         end="2026-01-01 10:00:03"))
+        writer.put_step_log(
+            "live", step("second", SUCCESS, start="2026-01-01 10:00:01", end="2026-01-01 10:00:03")
+        )
         par = step("par", PROCESSING, step_type="parallel")
         writer.put_step_log("live", par)
         writer.put_branch_log("live", BranchLog(internal_name="par.b1", status=PROCESSING), "par")
@@ -97,8 +118,12 @@ dag:
 def start_slow_run(repo: Path) -> subprocess.Popen[bytes]:
     """`magnus execute` in another process; returns once its run log exists."""
     (repo / "slow.yaml").write_text(PIPELINE)
-    proc = subprocess.Popen([sys.executable, "-m", "magnus_core", "execute", "--file", "slow.yaml",
-                             "--run-id", "slow"], cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "--file", "slow.yaml", "--run-id", "slow"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     log = repo / ".run_log_store" / "slow.json"
     deadline = time.monotonic() + 20
     while not log.exists():

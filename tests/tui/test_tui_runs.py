@@ -86,7 +86,7 @@ async def test_new_run_appears_without_a_key(make_app, project_dir: Path) -> Non
 async def test_broken_and_half_written_logs_show_with_their_reason(make_app, project_dir: Path) -> None:
     store = project_dir / ".run_log_store"
     (store / "half.json").write_text('{"run_id": "half", "steps": {"a": {')
-    (store / "notalog.json").write_text('[1, 2]')
+    (store / "notalog.json").write_text("[1, 2]")
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         table = app.screen.query_one("#runs", DataTable)

@@ -15,12 +15,20 @@ import pytest
 from tests.conftest import ROOT
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
 def test_signal_restores_the_terminal(tmp_path: Path, sig: int, code: int) -> None:
     env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)}
     env.pop("NO_COLOR", None)
-    child = pexpect.spawn(sys.executable, ["-m", "magnus_core", "tui"], cwd=str(tmp_path), env=env,
-                          dimensions=(24, 80), timeout=60)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "magnus_core", "tui"],
+        cwd=str(tmp_path),
+        env=env,
+        dimensions=(24, 80),
+        timeout=60,
+    )
     child.expect("run id")  # the runs screen is drawn
     time.sleep(0.3)
     os.kill(child.pid, sig)

@@ -17,7 +17,7 @@ from magnus_tui.screens.run import RunScreen
 from magnus_tui.screens.start import StartScreen, parse_parameters
 from magnus_tui.source import Project
 
-FUNCTIONS = '''
+FUNCTIONS = """
 from magnus import track_this
 
 
@@ -28,7 +28,7 @@ def double(x: int = 1):
 
 def boom(y: int = 0):
     raise ValueError(f"y was {y}")
-'''
+"""
 
 PIPELINE = """
 dag:
@@ -94,8 +94,15 @@ async def test_start_a_run_from_the_form_and_follow_it(git_repo: Path) -> None:
         assert "✓" in tree.label("wait").plain
         assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
         params = screen.query_one("#run-params")
-        assert dict(zip(column(params, params.ordered_columns[0].key),
-                        column(params, params.ordered_columns[1].key)))["y"] == "42"
+        assert (
+            dict(
+                zip(
+                    column(params, params.ordered_columns[0].key),
+                    column(params, params.ordered_columns[1].key),
+                )
+            )["y"]
+            == "42"
+        )
         log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")
         assert log.tag == "from-tui" and log.parameters["x"] == 21
 
@@ -192,7 +199,7 @@ async def test_secret_prompt_is_masked_and_reaches_the_waiting_thread(make_app) 
         assert answers == ["hunter22", None]
 
 
-SECRET_FUNCS = '''
+SECRET_FUNCS = """
 from pathlib import Path
 
 from magnus import get_secret
@@ -200,7 +207,7 @@ from magnus import get_secret
 
 def use_secrets():
     Path("reached.txt").write_text(get_secret("api_key") + "|" + get_secret("token"))
-'''
+"""
 
 SECRET_PIPELINE = """
 dag:

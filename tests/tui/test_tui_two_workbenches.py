@@ -25,13 +25,27 @@ dag:
 def test_two_workbenches_on_one_store_stay_consistent(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(PIPELINE)
     env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)}
-    benches = [pexpect.spawn(sys.executable, ["-m", "magnus_core", "tui"], cwd=str(tmp_path), env=env,
-                             dimensions=(24, 100), timeout=60) for _ in range(2)]
+    benches = [
+        pexpect.spawn(
+            sys.executable,
+            ["-m", "magnus_core", "tui"],
+            cwd=str(tmp_path),
+            env=env,
+            dimensions=(24, 100),
+            timeout=60,
+        )
+        for _ in range(2)
+    ]
     for bench in benches:
         bench.expect("run id")
     for run_id in ("first-run", "second-run"):
-        subprocess.run([sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", run_id],
-                       cwd=tmp_path, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", run_id],
+            cwd=tmp_path,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     for bench in benches:  # each shows both runs, without a key press
         bench.expect("first-run")
         deadline = time.time() + 30

@@ -20,13 +20,21 @@ def fixture(name: str):
 def test_rows_nest_branches_and_map_items_by_internal_name() -> None:
     view = RunView.from_runlog(fixture("composite_run"))
     order = [(row.key, depth) for row, depth in view.walk()]
-    assert order[:4] == [("prepare", 0), ("parallel step", 0), ("parallel step.branch a", 1),
-                         ("parallel step.branch a.a1", 2)]
+    assert order[:4] == [
+        ("prepare", 0),
+        ("parallel step", 0),
+        ("parallel step.branch a", 1),
+        ("parallel step.branch a.a1", 2),
+    ]
     assert ("map step.b.m1", 2) in order and ("nested.dag.inner step", 2) in order
     assert view.rows["map step.a"].name == "a" and view.rows["map step.a"].kind == "branch"
     # a composite step without attempts spans what it holds
-    assert view.rows["map step"].duration == max(view.rows["map step.a"].end, view.rows["map step.b"].end) \
-        .__sub__(min(view.rows["map step.a"].start, view.rows["map step.b"].start)).total_seconds()
+    assert (
+        view.rows["map step"].duration
+        == max(view.rows["map step.a"].end, view.rows["map step.b"].end)
+        .__sub__(min(view.rows["map step.a"].start, view.rows["map step.b"].start))
+        .total_seconds()
+    )
     assert view.metrics()["prepare"] == {"variance": 0.6, "alpha": 0.1, "beta": 0.2}
 
 
@@ -35,25 +43,43 @@ def test_failure_and_attempts() -> None:
     assert view.first_failure() == "boom"
     assert view.rows["flaky"].attempts == 2 and view.rows["flaky"].status == "SUCCESS"
     assert view.rows["boom"].message == "this step always fails"
-    assert rerun_plan(view) == [("flaky", REUSE, "SUCCESS"), ("boom", RUN, "FAIL"), ("cleanup", RUN, "SUCCESS")]
+    assert rerun_plan(view) == [
+        ("flaky", REUSE, "SUCCESS"),
+        ("boom", RUN, "FAIL"),
+        ("cleanup", RUN, "SUCCESS"),
+    ]
 
 
 def test_apply_returns_changed_keys_and_ancestors() -> None:
     view = RunView(run_id="r")
-    assert view.apply(RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="p",
-                               step_log=StepLog(name="p", internal_name="p", status="PROCESSING",
-                                                step_type="parallel"))) == ["p"]
-    assert view.apply(RunEvent(kind=BRANCH_UPDATED, run_id="r", internal_name="p.b", status="PROCESSING",
-                               parent="p")) == ["p.b"]
-    step = StepLog(name="x", internal_name="p.b.x", status="SUCCESS", attempts=[
-        StepAttempt(start_time="2026-01-01 10:00:00", end_time="2026-01-01 10:00:02", status="SUCCESS")])
-    changed = view.apply(RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="p.b.x", step_log=step,
-                                  parent="p.b"))
+    assert view.apply(
+        RunEvent(
+            kind=STEP_UPDATED,
+            run_id="r",
+            internal_name="p",
+            step_log=StepLog(name="p", internal_name="p", status="PROCESSING", step_type="parallel"),
+        )
+    ) == ["p"]
+    assert view.apply(
+        RunEvent(kind=BRANCH_UPDATED, run_id="r", internal_name="p.b", status="PROCESSING", parent="p")
+    ) == ["p.b"]
+    step = StepLog(
+        name="x",
+        internal_name="p.b.x",
+        status="SUCCESS",
+        attempts=[
+            StepAttempt(start_time="2026-01-01 10:00:00", end_time="2026-01-01 10:00:02", status="SUCCESS")
+        ],
+    )
+    changed = view.apply(
+        RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="p.b.x", step_log=step, parent="p.b")
+    )
     assert changed == ["p.b.x", "p.b", "p"]  # the branch and the step now span two seconds
     assert view.rows["p"].duration == 2.0
     # the same step again changes nothing above it
-    assert view.apply(RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="p.b.x", step_log=step,
-                               parent="p.b")) == ["p.b.x"]
+    assert view.apply(
+        RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="p.b.x", step_log=step, parent="p.b")
+    ) == ["p.b.x"]
     assert [r.key for r, _ in view.walk()] == ["p", "p.b", "p.b.x"]
     view.apply(RunEvent(kind=RUN_UPDATED, run_id="r", status="SUCCESS"))
     assert view.status == "SUCCESS"
@@ -62,14 +88,26 @@ def test_apply_returns_changed_keys_and_ancestors() -> None:
 
 def test_an_event_for_an_unknown_parent_is_shown_at_the_top() -> None:
     view = RunView(run_id="r")
-    view.apply(RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="m.a.t", parent="m.a",
-                        step_log=StepLog(name="t", internal_name="m.a.t", status="SUCCESS")))
+    view.apply(
+        RunEvent(
+            kind=STEP_UPDATED,
+            run_id="r",
+            internal_name="m.a.t",
+            parent="m.a",
+            step_log=StepLog(name="t", internal_name="m.a.t", status="SUCCESS"),
+        )
+    )
     assert [(r.key, d) for r, d in view.walk()] == [("m.a.t", 0)]
 
 
 def test_fmt_duration() -> None:
-    assert [fmt_duration(x) for x in (None, 0.0042, 12.34, 245, 7380)] == ["", "0.004s", "12.3s", "4m05s",
-                                                                          "2h03m"]
+    assert [fmt_duration(x) for x in (None, 0.0042, 12.34, 245, 7380)] == [
+        "",
+        "0.004s",
+        "12.3s",
+        "4m05s",
+        "2h03m",
+    ]
 
 
 def test_project_reads_the_config_files_store(tmp_path: Path, monkeypatch) -> None:
