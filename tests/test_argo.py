@@ -20,7 +20,7 @@ from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore
 from tests.argo_interpreter import Interpreter
 from tests.conftest import ROOT
 
-SCHEMA = ROOT.parent / "shared" / "argo" / "workflow-schema.json"
+SCHEMA = ROOT / "tests" / "data" / "argo" / "workflow-schema.json"  # Argo's published schema
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +237,7 @@ def test_bad_argo_options_name_the_field(project: Path, magnus) -> None:
         project / "over.yaml",
         FAILING.replace("retry: 2", "retry: 2\n          mode_config: {argo: {cpus: 2}}"),
     )
-    with pytest.raises(ConfigError, match="step 'flaky': mode_config.argo"):
+    with pytest.raises(ConfigError, match=r"step 'flaky': mode_config.argo"):
         render(project, "over.yaml", argo_config(project))
 
 

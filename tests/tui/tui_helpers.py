@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
-if not FIXTURES.exists():  # as in tests/conftest.py: CI may carry a copy in the repo
-    FIXTURES = ROOT / "tests" / "data" / "fixtures"
+FIXTURES = ROOT / "tests" / "data" / "fixtures"
 RUN_LOGS = FIXTURES / "magnus-0.3.12" / "run_logs"
 
 

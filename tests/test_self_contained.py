@@ -1,0 +1,63 @@
+"""The repository is self-contained: no test, benchmark or script reads a file outside the clone.
+
+A user's clone has nothing beside it, so a path that climbs out of the repository (``ROOT.parent``, a
+``../shared`` folder, an absolute path into the machine this was written on) works here and fails there.
+``scripts/fresh_clone.sh`` proves the same thing end to end; this test names the line that breaks it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.conftest import FIXTURES, ROOT
+
+# Each pattern is a way code has reached outside the repository.
+LEAVING = {
+    "the folder above the repository": re.compile(r"\bROOT\.parent\b|\.parents\[(?:[3-9]|\d\d)\]"),
+    "a shared/ folder beside the clone": re.compile(
+        r"""["'/]shared["']?\s*/\s*["']?(?:fixtures|argo|spec)|\.\./shared"""
+    ),
+    "an absolute path into this machine": re.compile(r"""["'](?:/work|/root|/home)/"""),
+}
+SCANNED = ("tests", "bench", "scripts", ".ci")
+
+
+def _sources() -> list[Path]:
+    files: list[Path] = []
+    for folder in SCANNED:
+        for path in sorted((ROOT / folder).rglob("*")):
+            if (
+                path.is_file()
+                and path.suffix in {".py", ".sh", ""}
+                and "data" not in path.relative_to(ROOT).parts
+            ):
+                files.append(path)
+    return files
+
+
+def test_no_test_bench_or_script_reads_outside_the_repository() -> None:
+    offending = []
+    for path in _sources():
+        if path == Path(__file__):
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            for what, pattern in LEAVING.items():
+                if pattern.search(line):
+                    offending.append(f"{path.relative_to(ROOT)}:{number}: {what}: {line.strip()}")
+    assert not offending, "paths that leave the repository:\n" + "\n".join(offending)
+
+
+def test_the_patterns_catch_what_they_are_for() -> None:
+    # the guard is only worth something if it fires on the lines that broke fresh clones before
+    assert LEAVING["the folder above the repository"].search('FIXTURES = ROOT.parent / "shared" / "fixtures"')
+    assert LEAVING["a shared/ folder beside the clone"].search('SCHEMA = x / "shared" / "argo" / "s.json"')
+    assert LEAVING["a shared/ folder beside the clone"].search("cp ../shared/fixtures .")
+    assert LEAVING["an absolute path into this machine"].search('open("/work/shared/x")')
+    assert not LEAVING["a shared/ folder beside the clone"].search('git_repo / "shared.yaml"')
+
+
+def test_the_fixtures_the_suite_reads_are_in_the_repository() -> None:
+    assert FIXTURES.is_relative_to(ROOT)
+    assert len(list(FIXTURES.glob("**/*.json"))) >= 35
+    assert (ROOT / "tests" / "data" / "argo" / "workflow-schema.json").is_file()
