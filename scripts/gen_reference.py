@@ -30,6 +30,24 @@ def pipeline_schema() -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
+def _usage(command, ctx, full: str) -> str:
+    """The usage line, spelled here rather than by click: click 8.5 writes `[COMMAND]` where 8.4 wrote
+    `COMMAND`, and a generated reference must not drift with a library's minor version (issue 11)."""
+    import click
+
+    parts = [f"Usage: {full}"]
+    params = command.get_params(ctx)
+    if any(isinstance(p, click.Option) for p in params):
+        parts.append("[OPTIONS]")
+    for param in params:
+        if isinstance(param, click.Argument):
+            name = param.name.upper() + ("..." if param.nargs == -1 else "")
+            parts.append(name if param.required else f"[{name}]")
+    if isinstance(command, click.Group):
+        parts.append("COMMAND [ARGS]...")
+    return " ".join(parts)
+
+
 def _command_doc(name: str, command, parent: str) -> list[str]:
     import click
 
@@ -47,7 +65,7 @@ def _command_doc(name: str, command, parent: str) -> list[str]:
         else:
             body.append(para)
         body.append("")
-    lines += [*body, "```", command.get_usage(ctx), "```", ""]
+    lines += [*body, "```", _usage(command, ctx, full), "```", ""]
     rows = []
     for param in command.get_params(ctx):
         if isinstance(param, click.Option):

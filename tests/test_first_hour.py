@@ -26,7 +26,9 @@ def test_readme_opens_with_the_two_commands() -> None:
     run, test = readme_commands()
     assert run.startswith("pip install .") and "magnus execute --file examples/getting-started.yaml" in run
     assert test == "pip install -e '.[dev]' && pytest"
-    assert (ROOT / ".ci" / "run").read_text().strip().endswith(test)
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test in ci  # CI runs exactly the README's test command, on a line of its own
+    assert "bash scripts/fresh_clone.sh" in ci  # and again in a clone with nothing beside it
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +83,7 @@ def test_first_hour_from_a_clean_clone(fresh: tuple[Path, dict[str, str]]) -> No
     differs = sh(f"magnus diff {oldest} {newest} --exit-code", clone, env)
     assert differs.returncode == 1
 
-    workbench = textwrap.dedent(f"""
+    workbench = textwrap.dedent("""
         import asyncio
         from magnus_tui.app import MagnusApp
         from textual.widgets import DataTable
