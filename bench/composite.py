@@ -17,13 +17,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from magnus_core.runner import RunRequest, execute, prepare  # noqa: E402
+from magnus_core.runner import RunRequest, execute, prepare
 
 FUNCS = "def noop(x=None):\n    return None\n"
 
 
 def map_pipeline(n: int) -> str:
-    return f"""
+    return """
 dag:
   start_at: m
   steps:
@@ -35,11 +35,11 @@ dag:
       branch:
         start_at: t
         steps:
-          t: {{type: task, command: bench_funcs.noop, next: success}}
-          success: {{type: success}}
-          fail: {{type: fail}}
-    success: {{type: success}}
-    fail: {{type: fail}}
+          t: {type: task, command: bench_funcs.noop, next: success}
+          success: {type: success}
+          fail: {type: fail}
+    success: {type: success}
+    fail: {type: fail}
 """
 
 

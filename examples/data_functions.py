@@ -1,4 +1,5 @@
-"""Functions of the data and secrets examples: files move through the catalog, secrets come from a provider."""
+"""Functions of the data and secrets examples: files move through the catalog, secrets come from a
+provider."""
 
 from __future__ import annotations
 

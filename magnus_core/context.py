@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextvars
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from magnus_core.loading import Pipeline
 from magnus_core.models.run_log import CodeIdentity, RunLog

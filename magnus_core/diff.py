@@ -3,8 +3,9 @@
 API (used by `magnus diff`, the workbench's diff screen and the tests)::
 
     compare(a: RunLog, b: RunLog, *, repo: str | Path | None = ".") -> RunDiff
-    open_run(ref: str, store: RunLogStore | None) -> tuple[RunLog, str]  # a run id or a run-log JSON file,
-                                                       # and where it was read from (RunLogError/RunNotFoundError)
+    open_run(ref: str, store: RunLogStore | None) -> tuple[RunLog, str]
+                  a run id or a run-log JSON file, and where it was read from
+                  (raises RunLogError / RunNotFoundError)
 
     RunDiff       a: RunRef, b: RunRef, groups: dict[str, GroupDiff] (always all of GROUPS, in that order),
                   skipped: list[Skipped], differs: bool, count: int,
@@ -15,7 +16,7 @@ API (used by `magnus diff`, the workbench's diff screen and the tests)::
     Change        kind: "added" | "removed" | "changed" | "equal"
                   key: str          human key, e.g. "prepare", "prepare › variance", "prepare › out.csv"
                   step: str         the step's internal_name when the change belongs to a step, else ""
-                  field: str        what is compared: "command", "status", "attempts", "duration", "data_hash" ...
+                  field: str        what is compared: "command", "status", "attempts", "duration", ...
                   before, after     plain JSON values (None when absent on that side)
                   delta             after - before when both are numbers (durations: seconds)
                   ratio             after / before for durations (None otherwise)
@@ -197,12 +198,8 @@ def _num_delta(before: Any, after: Any) -> float | None:
 
 def _get(value: Any, path: list[Any]) -> Any:
     for part in path:
-        if (
-            isinstance(value, dict)
-            and part in value
-            or isinstance(value, list)
-            and isinstance(part, int)
-            and 0 <= part < len(value)
+        if (isinstance(value, dict) and part in value) or (
+            isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
         ):
             value = value[part]
         else:
@@ -242,7 +239,7 @@ def _value_changes(
             out.append(Change(kind=ADDED, key=label, step=step, field=fld, after=vb))
         elif vb is _MISSING:
             out.append(Change(kind=REMOVED, key=label, step=step, field=fld, before=va))
-        elif va == vb and type(va) is type(vb) or (_is_number(va) and _is_number(vb) and va == vb):
+        elif (va == vb and type(va) is type(vb)) or (_is_number(va) and _is_number(vb) and va == vb):
             out.append(Change(kind=EQUAL, key=label, step=step, field=fld, before=va, after=vb))
         elif isinstance(va, dict) and isinstance(vb, dict):
             for path in _deep_paths(va, vb):
@@ -446,8 +443,8 @@ def _files_between(before: str, after: str, repo: str | Path) -> list[str] | Non
 
         with git.Repo(repo, search_parent_directories=True) as r:
             diffs = r.commit(before).diff(r.commit(after))
-            return sorted({d.b_path or d.a_path for d in diffs})
-    except Exception:  # noqa: BLE001 - no repo, unknown commit, odd git state: the list is a bonus
+            return sorted({p for d in diffs if (p := d.b_path or d.a_path)})
+    except Exception:
         return None
 
 
@@ -524,6 +521,7 @@ def _data_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
         ea, eb = da.get((step, name)), db.get((step, name))
         key = f"{step}{SEP}{name}"
         if ea is None:
+            assert eb is not None  # the key came from one of the two sides
             changes.append(
                 Change(kind=ADDED, key=key, step=step, field="data_hash", after=eb.data_hash, detail=eb.stage)
             )
@@ -624,6 +622,7 @@ def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
     for name in _merged_order(list(sa), list(sb)):
         a, b = sa.get(name), sb.get(name)
         if a is None:
+            assert b is not None  # the name came from one of the two sides
             changes.append(
                 Change(kind=ADDED, key=name, step=name, field="step", after=b.status, detail=b.step_type)
             )

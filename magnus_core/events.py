@@ -8,8 +8,9 @@ added without breaking subscribers.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from magnus_core.models.run_log import StepLog
 
@@ -55,7 +56,7 @@ class EventBus:
         for callback in list(self._subscribers):
             try:
                 callback(event)
-            except Exception:  # noqa: BLE001 - a watcher's bug must not fail the run
+            except Exception:
                 import logging
 
                 logging.getLogger("magnus").debug("event subscriber failed", exc_info=True)

@@ -13,7 +13,8 @@ events alone), later polls only what changed. Runs started in this process can i
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from magnus_core.errors import MagnusError, RunNotFoundError
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, RunEvent

@@ -40,13 +40,14 @@ def git_identity(path: str | Path = ".") -> CodeIdentity:
                 code_identifier_message="git repository has no commits yet",
             )
         changed = sorted(
-            {d.a_path for d in repo.index.diff(None)} | {d.a_path for d in repo.index.diff("HEAD")}
+            {d.a_path for d in repo.index.diff(None) if d.a_path}
+            | {d.a_path for d in repo.index.diff("HEAD") if d.a_path}
         )
         url = ""
         try:
             if "origin" in [r.name for r in repo.remotes]:
                 url = repo.remotes.origin.url
-        except Exception:  # noqa: BLE001 - an odd remote config is not a reason to fail a run
+        except Exception:
             url = ""
         message = f"changes found in {', '.join(changed)}" if changed else ""
         return CodeIdentity(
@@ -56,7 +57,7 @@ def git_identity(path: str | Path = ".") -> CodeIdentity:
             code_identifier_url=_strip_credentials(url),
             code_identifier_message=message,
         )
-    except Exception as exc:  # noqa: BLE001 - identity is a record, never a reason to fail
+    except Exception as exc:
         log.debug("git identity failed", exc_info=True)
         return CodeIdentity(
             code_identifier=None,

@@ -72,10 +72,7 @@ def store_parameter(**kwargs: Any) -> None:
 def get_parameter(key: str | None = None) -> Any:
     """One parameter by name, or all of them as a dict when no name is given."""
     scope = _scope.get()
-    if scope is not None:
-        params = {**scope.parameters, **scope.params_out}
-    else:
-        params = from_environment()
+    params = {**scope.parameters, **scope.params_out} if scope is not None else from_environment()
     if key is None:
         return params
     if key in params:

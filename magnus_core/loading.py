@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from magnus_core.errors import ConfigError, PipelineError, UsageError
 from magnus_core.models.pipeline import NODE_TYPES, Dag, DagNode, MapNode, ParallelNode, PipelineFile
@@ -34,7 +35,7 @@ USER_CONFIG_FILE = "magnus-config.yaml"
 _SafeBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_SafeBase):  # type: ignore[valid-type,misc]
+class _Loader(_SafeBase):
     """A safe loader that refuses documents whose aliases expand beyond a budget (YAML bombs)."""
 
     max_aliases = 10_000
@@ -45,13 +46,13 @@ class _Loader(_SafeBase):  # type: ignore[valid-type,misc]
         # An alias is written `*name`: a text without '*' has none, and needs no expansion check.
         self._may_alias = not isinstance(stream, str) or "*" in stream
 
-    def get_single_node(self):  # type: ignore[override]
+    def get_single_node(self) -> Any:
         node = super().get_single_node()
         if node is not None and self._may_alias:
             _check_expansion(node, self.max_aliases, self.max_expanded_nodes)
         return node
 
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         # YAML silently keeps the last of two equal keys; two steps or branches with one name is a mistake.
         seen = set()
         for key_node, _ in node.value:
@@ -119,7 +120,7 @@ def read_yaml(path: str | Path, what: str = "file") -> Any:
     except OSError as exc:
         raise UsageError(f"cannot read {what}: {exc.strerror}", file=str(path)) from None
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
@@ -209,14 +210,14 @@ def load_pipeline(path: str | Path, variables: dict[str, Any] | None = None) -> 
     )
 
 
-def _parse(model: type, raw: Any, file: str, prefix: str = "") -> Any:
+def _parse(model: type[BaseModel], raw: Any, file: str, prefix: str = "") -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         raise PipelineError([_explain(err, prefix) for err in exc.errors()][:20], file=file) from None
 
 
-def _explain(err: dict[str, Any], prefix: str = "") -> str:
+def _explain(err: ErrorDetails, prefix: str = "") -> str:
     """Turn one pydantic error into 'step X: field Y: what was expected'."""
     loc = list(err["loc"])
     if loc and loc[0] == "dag":
@@ -255,7 +256,6 @@ def _explain(err: dict[str, Any], prefix: str = "") -> str:
         what = f"unknown field '{last}' (a typo?)"
         field_name = None
     elif etype == "union_tag_invalid":
-        what = f"unknown node type {err['input'] if isinstance(err['input'], str) else err.get('ctx', {}).get('tag')!r}"
         tag = err.get("ctx", {}).get("tag")
         what = f"unknown node type '{tag}' (known: task, as-is, stub, success, fail, parallel, map, dag)"
         field_name = "type"
@@ -263,7 +263,8 @@ def _explain(err: dict[str, Any], prefix: str = "") -> str:
         what = "missing field 'type' (one of: task, as-is, stub, success, fail, parallel, map, dag)"
         field_name = None
     elif etype == "literal_error":
-        what = f"got {err['input']!r}, expected {err.get('ctx', {}).get('expected', 'one of the allowed values')}"
+        expected = err.get("ctx", {}).get("expected", "one of the allowed values")
+        what = f"got {err['input']!r}, expected {expected}"
     else:
         msg = err["msg"]
         if msg.startswith("Value error, "):
@@ -274,7 +275,7 @@ def _explain(err: dict[str, Any], prefix: str = "") -> str:
         where.append(f"step '{'.'.join(step_parts)}'")
     if field_name:
         where.append(f"field '{field_name}'")
-    return ": ".join(where + [what])
+    return ": ".join([*where, what])
 
 
 def _short(value: Any) -> str:
@@ -302,7 +303,7 @@ def _resolve_dag_definitions(dag: Dag, file: Path, stack: list[Path], out: dict[
                     file=str(file),
                 )
             if resolved in stack:
-                chain = " -> ".join(p.name for p in stack + [resolved])
+                chain = " -> ".join(p.name for p in [*stack, resolved])
                 raise PipelineError(
                     [f"step '{name}': field 'dag_definition': includes itself ({chain})"], file=str(file)
                 )
@@ -323,7 +324,7 @@ def _resolve_dag_definitions(dag: Dag, file: Path, stack: list[Path], out: dict[
             node._sub_dag = sub
             node._sub_file = str(target)
             out[str(target)] = raw["dag"]
-            _resolve_dag_definitions(sub, target, stack + [resolved], out)
+            _resolve_dag_definitions(sub, target, [*stack, resolved], out)
         elif isinstance(node, ParallelNode):
             for branch in node.branches.values():
                 _resolve_dag_definitions(branch, file, stack, out)
@@ -384,7 +385,7 @@ def validate_dag(dag: Dag, prefix: str = "") -> list[str]:
     return problems
 
 
-class EffectiveConfig(dict):  # type: ignore[type-arg]
+class EffectiveConfig(dict[str, Any]):
     """The service blocks in force; `sources` says which file gave each block (absent: built-in default)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

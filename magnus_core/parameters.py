@@ -10,7 +10,8 @@ import functools
 import inspect
 import json
 import os
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from magnus_core.errors import UsageError
 

@@ -16,7 +16,10 @@ def inside(
     file: str | None = None,
     step: str | None = None,
 ) -> Path:
-    """`path` (relative to `root`, or absolute) resolved, symlinks followed; UsageError if it leaves `root`."""
+    """`path` (relative to `root`, or absolute) resolved, symlinks followed.
+
+    Raises UsageError if it leaves `root`.
+    """
     root_resolved = Path(root).resolve()
     candidate = Path(path)
     resolved = (candidate if candidate.is_absolute() else root_resolved / candidate).resolve()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 ENTRY_POINT_GROUP = "magnus.{service}"
 
@@ -32,7 +35,7 @@ def load_provider(service: str, builtin: dict[str, str], block: dict[str, Any]) 
     return cls(config)
 
 
-def parse_options(model: type, config: dict[str, Any], where: str) -> Any:
+def parse_options(model: type[BaseModel], config: dict[str, Any], where: str) -> Any:
     """Validate a provider's options against its pydantic model; one clear line on error."""
     from pydantic import ValidationError
 

@@ -10,10 +10,11 @@ import contextlib
 import os
 import secrets as _secrets
 import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 from magnus_core import __version__
 from magnus_core.context import RunContext
@@ -300,8 +301,8 @@ def _masked_output(secrets: Any) -> Iterator[None]:
     before = os.environ.get("MAGNUS_SECRETS_CONFIG")
     # get_secret in a shell step's or a notebook's own process: the provider's type and options, never values
     os.environ["MAGNUS_SECRETS_CONFIG"] = json.dumps(secrets.describe())
-    sys.stdout = MaskingStream(out, secrets)  # type: ignore[assignment]
-    sys.stderr = MaskingStream(err, secrets)  # type: ignore[assignment]
+    sys.stdout = MaskingStream(out, secrets)
+    sys.stderr = MaskingStream(err, secrets)
     handlers = list(logging.getLogger("magnus").handlers)
     mask_filter = _MaskFilter()
     for handler in handlers:
@@ -310,10 +311,8 @@ def _masked_output(secrets: Any) -> Iterator[None]:
         yield
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-            except (OSError, ValueError):
-                pass
         sys.stdout, sys.stderr = out, err
         if before is None:
             os.environ.pop("MAGNUS_SECRETS_CONFIG", None)

@@ -21,7 +21,7 @@ BUILTIN = {
 }
 
 
-class _Tracked(dict):  # type: ignore[type-arg]
+class _Tracked(dict[str, str]):
     """A dict of secret values that counts its changes, so masks are recomputed only when one changes."""
 
     changes = 0

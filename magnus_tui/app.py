@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -70,10 +71,9 @@ class MagnusApp(App[None]):
 
         loop = asyncio.get_running_loop()
         for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
-            try:
+            # not the main thread, or no signals here
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.exit, None, code)
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
-                pass
 
     def get_default_screen(self) -> Screen[Any]:
         from magnus_tui.screens.runs import RunsScreen

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import partial
+from typing import Any
 
+from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.dom import DOMNode
+from textual.screen import Screen
 
 # Each screen (and the app) lists its actions as PALETTE = [(title, help, action), ...].
 Entry = tuple[str, str, str]
 
 
-def palette_entries(provider: Provider) -> Iterator[tuple[DOMNode, Entry]]:
+def palette_entries(provider: Provider) -> Iterator[tuple[Screen[Any] | App[Any], Entry]]:
     screen = provider.screen
     for title, help_text, action in getattr(screen, "PALETTE", []):
         yield screen, (title, help_text, action)

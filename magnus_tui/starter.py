@@ -52,7 +52,7 @@ def run_in_worker(app: MagnusApp, request: RunRequest) -> None:
             return
         prepared.secrets.overrides[name] = value
     # a step asking for a secret the provider lacks gets the same prompt, while the run waits
-    prepared.secrets.prompt = broker  # type: ignore[attr-defined]
+    prepared.secrets.prompt = broker
     live = LiveRun(prepared.run_id, prepared.store)
     app.live[prepared.run_id] = live
     app.call_from_thread(app.show_started, prepared.run_id)
@@ -66,7 +66,7 @@ def run_in_worker(app: MagnusApp, request: RunRequest) -> None:
         live.result = final
     except MagnusError as exc:
         live.error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - a crash of the run must not take the workbench down
+    except Exception as exc:
         live.error = f"{exc.__class__.__name__}: {exc}"
     finally:
         live.done = True

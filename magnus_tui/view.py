@@ -206,8 +206,9 @@ class RunView:
     def _span_from_children(self, key: str) -> bool:
         """A branch's (or attempt-less composite's) time span is that of what it holds."""
         row = self.rows[key]
-        starts = [self.rows[c].start for c in self.children.get(key, ()) if self.rows[c].start is not None]
-        ends = [self.rows[c].end for c in self.children.get(key, ()) if self.rows[c].end is not None]
+        kids = [self.rows[c] for c in self.children.get(key, ())]
+        starts = [k.start for k in kids if k.start is not None]
+        ends = [k.end for k in kids if k.end is not None]
         start, end = (min(starts) if starts else None), (max(ends) if ends else None)
         if (start, end) == (row.start, row.end):
             return False

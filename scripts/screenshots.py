@@ -1,6 +1,6 @@
 """Make screenshots/*.svg: every workbench screen, from the real app, on runs of the bundled examples.
 
-    python scripts/screenshots.py            # writes screenshots/{runs,run,run-tab,diff,step-pair,start,help,secret}.svg
+    python scripts/screenshots.py   # writes screenshots/*.svg (runs, run, run-tab, diff, step-pair, ...)
 
 The examples are copied into a temporary git repository and executed with the real `magnus execute`
 (fixed run ids), then the app is driven headless at 100x30 and each screen is saved as SVG.

@@ -121,7 +121,11 @@ class Interpreter:
                     runnable.append(name)
             with ThreadPoolExecutor(max_workers=max(1, len(runnable))) as pool:
                 results = dict(
-                    zip(runnable, pool.map(lambda n: self._task(tasks[n], {**scope, **outputs}), runnable))
+                    zip(
+                        runnable,
+                        pool.map(lambda n: self._task(tasks[n], {**scope, **outputs}), runnable),
+                        strict=False,
+                    )
                 )
             for name, (phase, values) in results.items():
                 phases[name] = phase

@@ -15,7 +15,7 @@ def test_attempts_record_what_the_command_received(git_repo: Path) -> None:
     log = execute(
         prepare(RunRequest(file="examples/getting-started.yaml", parameters_file="examples/parameters.yaml"))
     )
-    seen = {s.name: (s.attempts[-1].model_extra or {}).get("parameters") for s in log.walk()}
+    seen = {s.name: s.attempts[-1].parameters for s in log.walk()}
     assert seen["prepare"] == {"x": 3, "y": "world"}
     assert seen["consume"] == {"z": 6, "x": 3}
     assert seen["greet"] == {}  # its arguments have defaults and no parameter names them

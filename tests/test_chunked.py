@@ -161,7 +161,7 @@ def test_sigkill_in_the_middle_of_a_map_leaves_a_readable_run(git_repo: Path, st
                 and any(s.name == "t" and s.status == "SUCCESS" for s in log.walk())
             ):
                 break
-        except Exception:  # noqa: BLE001 - not there yet
+        except Exception:
             pass
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)

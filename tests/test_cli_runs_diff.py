@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import ORIGINAL, git, run_magnus
 
 # The documented structure of `magnus diff --json` (docs/diff.md); checked with jsonschema.

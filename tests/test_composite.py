@@ -352,7 +352,7 @@ def test_bad_composites_are_refused_before_anything_runs(git_repo: Path) -> None
     """,
     )
     with pytest.raises(
-        PipelineError, match="step 'd': field 'dag_definition': file 'nowhere.yaml' not found"
+        PipelineError, match=r"step 'd': field 'dag_definition': file 'nowhere.yaml' not found"
     ):
         prepare(RunRequest(file="missing.yaml"))
     write(
@@ -374,7 +374,7 @@ def test_bad_composites_are_refused_before_anything_runs(git_repo: Path) -> None
             fail: {type: fail}
     """,
     )
-    with pytest.raises(PipelineError, match="p.only.*exactly one success node"):
+    with pytest.raises(PipelineError, match=r"p.only.*exactly one success node"):
         prepare(RunRequest(file="nosuccess.yaml"))
     write(
         git_repo / "dupbranch.yaml",

@@ -5,7 +5,6 @@ and `--use-cached` finishes the run with SUCCESS."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 import signal

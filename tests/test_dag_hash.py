@@ -6,9 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from tests.conftest import FIXTURES
-
 from magnus_core.loading import dag_hash, load_pipeline
+from tests.conftest import FIXTURES
 
 PLAIN = """dag:
   start_at: a

@@ -172,7 +172,7 @@ def test_stores_workers_cannot_share_are_refused(git_repo: Path) -> None:
     with pytest.raises(ConfigError, match="use the chunked-fs store"):
         prepare(RunRequest(file="examples/composite.yaml", config_file=str(cfg)))
     cfg = write(git_repo / "typo.yaml", "executor: {type: dask, config: {n_worker: 2}}\n")
-    with pytest.raises(ConfigError, match="executor.config.n_worker"):
+    with pytest.raises(ConfigError, match=r"executor.config.n_worker"):
         prepare(RunRequest(file="examples/composite.yaml", config_file=str(cfg)))
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import ORIGINAL, git
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +16,7 @@ from magnus_core.diff_render import render
 from magnus_core.errors import RunLogError, RunNotFoundError
 from magnus_core.models.run_log import BranchLog, CodeIdentity, DataCatalog, RunLog, StepAttempt, StepLog
 from magnus_core.stores.file_system import FileSystemRunLogStore, load_run_log
+from tests.conftest import ORIGINAL, git
 
 COMMIT = "a" * 40
 
@@ -364,7 +364,7 @@ def test_open_run_bad_inputs(tmp_path: Path) -> None:
     with pytest.raises(RunNotFoundError, match="nearest: 20260101_first"):
         open_run("20260101_frist", store)
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(RunLogError, match="bad.json: not valid JSON"):
+    with pytest.raises(RunLogError, match=r"bad.json: not valid JSON"):
         open_run(str(tmp_path / "bad.json"), store)
     (tmp_path / "other.json").write_text(json.dumps({"steps": {}}))
     with pytest.raises(RunLogError, match="field 'run_id'"):

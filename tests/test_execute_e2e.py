@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import ORIGINAL, ROOT, git
 
 from magnus_core import __version__
 from magnus_core.loading import load_pipeline
+from tests.conftest import ORIGINAL, ROOT, git
 
 RUN_ID = re.compile(r"^\d{14}_[0-9a-f]{6}$")
 
@@ -95,7 +95,7 @@ def test_run_log_has_the_originals_shape(original_project: Path, magnus, run_id:
     assert ours["status"] == theirs["status"]
     assert ours["parameters"] == theirs["parameters"]
     assert [s.get("internal_name") for s in _walk(ours)] == [s.get("internal_name") for s in _walk(theirs)]
-    for mine, orig in zip(_walk(ours), _walk(theirs)):
+    for mine, orig in zip(_walk(ours), _walk(theirs), strict=False):
         assert (mine["status"], mine["step_type"]) == (orig["status"], orig["step_type"]), mine[
             "internal_name"
         ]

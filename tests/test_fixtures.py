@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import FIXTURES
 
 from magnus_core.errors import RunLogError
 from magnus_core.models.run_log import RunLog
 from magnus_core.stores.file_system import load_run_log
+from tests.conftest import FIXTURES
 
 
 def _fixture_files() -> list[Path]:

@@ -138,7 +138,7 @@ def _check(call, path: Path) -> None:
         call(path)
     except MagnusError as exc:
         text = str(exc)
-        assert text and "\n" not in text.strip() or "problems" in text, text
+        assert (text and "\n" not in text.strip()) or "problems" in text, text
         assert "Traceback" not in text
     finally:
         path.unlink(missing_ok=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.conftest import ORIGINAL
 from pydantic import TypeAdapter, ValidationError
 
 from magnus_core.errors import MagnusError, PipelineError, StepError, UsageError
@@ -19,6 +18,7 @@ from magnus_core.models.run_log import (
     StepAttempt,
     StepLog,
 )
+from tests.conftest import FIXTURES, ORIGINAL
 
 NODE = TypeAdapter(Node)
 
@@ -109,7 +109,10 @@ def test_run_log_field_order_matches_the_original() -> None:
     step = next(iter(original["steps"].values()))
     assert list(RunLog.model_fields) == list(original)
     assert list(StepLog.model_fields) == list(step)
-    assert list(StepAttempt.model_fields) == list(step["attempts"][0])
+    # `parameters` is magnus 0.4's addition, written after `message` as 0.4.22 writes it
+    assert list(StepAttempt.model_fields) == [*step["attempts"][0], "parameters"]
+    v04 = json.loads((FIXTURES / "peer-runs" / "s11-rerun" / "v0.4.22" / "rerun-1.json").read_text())
+    assert list(StepAttempt.model_fields) == list(next(iter(v04["steps"].values()))["attempts"][0])
     assert list(CodeIdentity.model_fields) == list(step["code_identities"][0])
     data = json.loads((ORIGINAL / "run_logs" / "data_run.json").read_text())
     entry = next(s for s in data["steps"].values() if s["data_catalog"])["data_catalog"][0]

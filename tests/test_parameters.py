@@ -130,7 +130,7 @@ def test_cli_values_are_yaml_scalars() -> None:
     ],
 )
 def test_bad_cli_parameters_are_usage_errors(args: list[str], expected: str) -> None:
-    with pytest.raises(UsageError, match="needs a value|unexpected argument|must be letters") as info:
+    with pytest.raises(UsageError, match=r"needs a value|unexpected argument|must be letters") as info:
         parse_cli_args(args)
     assert expected in str(info.value)
 

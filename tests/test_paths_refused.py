@@ -30,7 +30,7 @@ def test_dag_definition_outside_the_project_is_refused(git_repo: Path, target: s
             fail: {{type: fail}}
     """)
     )
-    with pytest.raises(PipelineError, match="field 'dag_definition'.*outside the project"):
+    with pytest.raises(PipelineError, match=r"field 'dag_definition'.*outside the project"):
         prepare(RunRequest(file="p.yaml"))
     assert not (git_repo / ".run_log_store").exists()
 

@@ -204,7 +204,7 @@ def test_deleted_catalog_files_are_named_and_strict_refuses(git_repo: Path) -> N
     assert any("missing" in w and "sub/a.txt" in w for w in prepared.warnings)
     log = execute(prepared)
     assert log.status == FAIL and "'sub/a.txt'" in log.steps["b"].message  # the get names the pattern
-    with pytest.raises(UsageError, match="strict.*sub/a.txt"):
+    with pytest.raises(UsageError, match=r"strict.*sub/a.txt"):
         prepare(RunRequest(file="pipeline.yaml", use_cached="old", strict=True))
 
 

@@ -4,6 +4,7 @@ tool writes (run-log store, catalog, logs, stdout/stderr of execute, runs/diff -
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import shutil
 import uuid
@@ -54,7 +55,7 @@ def test_a_secret_marker_appears_nowhere(git_repo: Path, magnus) -> None:
     runs = data["runs"] if isinstance(data, dict) else data
     run_ids = [r["run_id"] for r in runs]
     assert len(run_ids) == 2 * len(EXAMPLES)
-    for a, b in zip(run_ids, run_ids[1:]):
+    for a, b in itertools.pairwise(run_ids):
         result = magnus("diff", a, b, "--json", "--all", "-c", "config.yaml")
         outputs += [result.stdout, result.stderr]
     # The secret did reach the steps (they print it, masked), so the test would see a leak.

@@ -3,6 +3,7 @@ outright leaves a readable PROCESSING log that run_state calls INTERRUPTED; an e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import ROOT
 
 from magnus_core.errors import RunNotFoundError, UsageError
 from magnus_core.models.run_log import PROCESSING, SUCCESS, BranchLog, RunLog, StepAttempt, StepLog
@@ -21,6 +21,7 @@ from magnus_core.runs import run_state
 from magnus_core.stores import make_store
 from magnus_core.stores.buffered import BufferedRunLogStore
 from magnus_core.stores.file_system import FileSystemRunLogStore, load_run_log
+from tests.conftest import ROOT
 
 
 def store_of(kind: str, tmp_path: Path):
@@ -104,7 +105,7 @@ def test_the_file_is_valid_json_at_every_moment(tmp_path: Path) -> None:
             try:
                 data = json.loads(path.read_bytes())
                 reads.append(len(data["steps"]))
-            except Exception as exc:  # noqa: BLE001 - any failure to read is what this test looks for
+            except Exception as exc:
                 errors.append(repr(exc))
 
     thread = threading.Thread(target=reader)
@@ -173,10 +174,8 @@ def test_a_run_killed_outright_stays_processing_and_reads_as_interrupted(git_rep
     finally:
         if proc.poll() is None:
             proc.kill()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # the shell step's sleep
-        except ProcessLookupError:
-            pass
     log = load_run_log(git_repo / ".run_log_store" / "killed.json")
     assert log.status == PROCESSING
     assert log.steps["first"].status == SUCCESS and log.steps["long"].status == PROCESSING

@@ -3,6 +3,7 @@ so that `magnus --help` stays fast."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -41,7 +42,7 @@ class MagnusGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, the traceback only on request
+        except Exception as exc:
             if logging.getLogger("magnus").isEnabledFor(logging.DEBUG):
                 import traceback
 
@@ -91,10 +92,8 @@ def _register() -> None:
     from magnus_core.cli import execute, tui  # noqa: F401 - commands register themselves on import
 
     for name in ("runs", "diff", "nodes"):
-        try:
+        with contextlib.suppress(ImportError):
             __import__(f"magnus_core.cli.{name}")
-        except ImportError:
-            pass
 
 
 class Terminated(KeyboardInterrupt):

@@ -61,7 +61,8 @@ def execute(
       magnus execute --file getting-started.yaml --use-cached OLD_RUN_ID
     """
     from magnus_core.parameters import parse_cli_args
-    from magnus_core.runner import RunRequest, execute as run, prepare
+    from magnus_core.runner import RunRequest, prepare
+    from magnus_core.runner import execute as run
 
     setup_logging(log_level.upper())
     if use_cached == "" and run_id:  # the seed's form: --run-id OLD --use-cached (the new run gets a new id)
@@ -167,7 +168,8 @@ def print_summary(run_log: Any, where: str) -> None:
         )
     console.print(table)
     failed = [s for s in run_log.walk() if s.status == "FAIL" and s.message]
-    # soft_wrap: a message or a path is one line however narrow the terminal, so it can be searched and copied.
+    # soft_wrap: a message or a path is one line however narrow the terminal, so it can be searched and
+    # copied.
     for step in failed[:5]:
         console.print(f"{step.internal_name}: {step.message}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"Run log: {where}", markup=False, highlight=False, soft_wrap=True)

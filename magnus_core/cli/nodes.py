@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from magnus_core.cli import LOG_LEVELS, cli, setup_logging
 
 
-def _common(func):  # type: ignore[no-untyped-def]
+def _common(func: Any) -> Any:
     options = [
         click.option(
             "-f", "--file", "file", default="pipeline.yaml", show_default=True, help="The pipeline file."

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from magnus_core.cli import cli
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 
 @cli.command("runs")
@@ -61,7 +65,7 @@ def _print_table(summaries: list, where: str) -> None:
         console.print(f"No runs in {where}", markup=False, highlight=False)
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for name, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("run id", "left"),
         ("status", "left"),
         ("tag", "left"),
@@ -69,13 +73,14 @@ def _print_table(summaries: list, where: str) -> None:
         ("duration", "right"),
         ("steps", "right"),
         ("re-run of", "left"),
-    ):
+    )
+    for name, justify in columns:
         # Ids and times are copied by users: never truncate or wrap them; the tag column gives way first.
         fixed = name in ("run id", "status", "start", "duration", "steps")
         table.add_column(
             name,
             justify=justify,
-            no_wrap=fixed,  # type: ignore[arg-type]
+            no_wrap=fixed,
             min_width=max((len(s.run_id) for s in summaries), default=6) if name == "run id" else len(name),
         )
     colours = {"SUCCESS": "green", "FAIL": "red", "BROKEN": "red", "RUNNING": "yellow"}

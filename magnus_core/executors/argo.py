@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from magnus_core.errors import ConfigError, UsageError
+from magnus_core.graph import next_step, successors
 from magnus_core.models.pipeline import Dag, DagNode, MapNode, ParallelNode
 from magnus_core.registry import parse_options
 from magnus_core.single import PLACEHOLDER, encode_name
@@ -194,7 +195,7 @@ def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: Argo
         if overrides is not None:
             try:
                 StepOverrides.model_validate(overrides)
-            except Exception as exc:  # noqa: BLE001 - pydantic's error, made one line
+            except Exception as exc:
                 first = str(exc).splitlines()[1:3]
                 raise ConfigError(
                     f"step '{name}': mode_config.argo: {' '.join(s.strip() for s in first)}",
@@ -309,8 +310,9 @@ class _Renderer:
         for name, node in dag.steps.items():
             if name not in task_of or node.is_terminal:
                 continue
-            incoming[node.next].append(f"{task_of[name]}.Succeeded")
-            failure = node.on_failure or dag.fail_node
+            ok, failure = next_step(dag, name, True), next_step(dag, name, False)
+            assert ok is not None and failure is not None
+            incoming[ok].append(f"{task_of[name]}.Succeeded")
             incoming[failure].append(f"({task_of[name]}.Failed || {task_of[name]}.Errored)")
         tasks = []
         for name, node in dag.steps.items():
@@ -447,9 +449,7 @@ def _reachable(dag: Dag) -> set[str]:
         if name in seen:
             continue
         seen.add(name)
-        node = dag.steps[name]
-        if not node.is_terminal:
-            stack.extend([node.next, node.on_failure or dag.fail_node])
+        stack.extend(successors(dag, name))
     return seen
 
 

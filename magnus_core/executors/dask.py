@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field
 
 from magnus_core.errors import ConfigError, UsageError
+from magnus_core.graph import next_step
 from magnus_core.models.pipeline import Dag, MapNode, ParallelNode
 from magnus_core.models.run_log import FAIL, SUCCESS
 from magnus_core.registry import parse_options
@@ -235,7 +236,9 @@ class _Driver:
                 ok = self.call("node", internal, map_variable, attempts)[0] == 0
             if node.is_terminal:
                 return SUCCESS if node.type == "success" else FAIL
-            current = node.next if ok else (node.on_failure or dag.fail_node)
+            following = next_step(dag, current, ok)
+            assert following is not None
+            current = following
 
     def composite(self, node: Any, internal: str, map_variable: dict[str, Any]) -> bool:
         # fan-out and fan-in are safe to repeat: a worker dying in one is survived once

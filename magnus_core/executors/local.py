@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from magnus_core.graph import next_step
 from magnus_core.models.pipeline import Dag
 from magnus_core.models.run_log import FAIL, SUCCESS
 from magnus_core.nodes import execute_node
@@ -53,7 +54,9 @@ class LocalExecutor:
             step = execute_node(node, current, ctx, params, branch, map_variable)
             if node.is_terminal:
                 return SUCCESS if node.type == "success" else FAIL
-            current = node.next if step.status == SUCCESS else (node.on_failure or dag.fail_node)
+            following = next_step(dag, current, step.status == SUCCESS)
+            assert following is not None
+            current = following
 
     def run_branches(
         self, branches: list[Any], ctx: Any, params: dict[str, Any]
@@ -64,7 +67,7 @@ class LocalExecutor:
             branch_params = dict(params)
             try:
                 status = self.execute_graph(b.dag, ctx, branch_params, b.internal_name, b.map_variable)
-            except Exception as exc:  # noqa: BLE001 - one broken branch must not hide the others' results
+            except Exception as exc:
                 import logging
 
                 logging.getLogger("magnus").debug("branch %s crashed", b.internal_name, exc_info=True)

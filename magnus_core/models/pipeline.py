@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -153,7 +153,7 @@ class DagNode(_Flow):
 
 
 Node = Annotated[
-    Union[TaskNode, AsIsNode, SuccessNode, FailNode, ParallelNode, MapNode, DagNode],
+    TaskNode | AsIsNode | SuccessNode | FailNode | ParallelNode | MapNode | DagNode,
     Field(discriminator="type"),
 ]
 NODE_TYPES = ("task", "as-is", "stub", "success", "fail", "parallel", "map", "dag")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +42,9 @@ class StepAttempt(_Model):
     duration: str = ""
     status: str = FAIL
     message: str = ""
+    # What the attempt's command received (magnus 0.4 records it; 0.3 logs have none): masked values.
+    # Absent from the JSON when not recorded, so logs keep the original's shape.
+    parameters: dict[str, Any] | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class CodeIdentity(_Model):

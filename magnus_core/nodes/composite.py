@@ -139,7 +139,7 @@ def execute(
     before = dict(params)
     outcomes = ctx.executor.run_branches(branches, ctx, before)
     statuses: dict[str, str] = {}
-    for b, (status, _) in zip(branches, outcomes):
+    for b, (status, _) in zip(branches, outcomes, strict=False):
         statuses[b.internal_name] = status
         ctx.store.put_branch_log(
             ctx.run_id, BranchLog(internal_name=b.internal_name, status=status), internal_name

@@ -59,7 +59,7 @@ def execute(
             status = SUCCESS
         except MagnusError as exc:
             status, message = FAIL, str(exc)
-        except Exception as exc:  # noqa: BLE001 - the user's code failed: record it, do not crash the run
+        except Exception as exc:
             status, message = FAIL, f"{exc.__class__.__name__}: {exc}"
             log.debug("step %s attempt %d failed", internal_name, number, exc_info=True)
         finally:

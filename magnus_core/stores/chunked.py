@@ -12,6 +12,7 @@ and `/` are safe). Reading a run assembles the same run log as the file-system s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -142,7 +143,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
     # -- reading -----------------------------------------------------------------------------------
     @staticmethod
     def _parts(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
-        out = []
+        out: list[tuple[Path, dict[str, Any]]] = []
         if not folder.is_dir():
             return out
         for entry in os.scandir(folder):
@@ -180,7 +181,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         try:
             step_logs: dict[str, tuple[StepLog, Any]] = {}
             noted = getattr(self, "_seqs_read", None)
-            for path, data in steps:
+            for _path, data in steps:
                 parent = data.pop("_parent", None)
                 seq = data.pop("_seq", 0)
                 if noted is not None:
@@ -188,7 +189,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
                 step = StepLog.model_validate(data)
                 step_logs[step.internal_name] = (step, parent)
             branch_logs: dict[str, tuple[BranchLog, Any]] = {}
-            for path, data in branches:
+            for _path, data in branches:
                 parent = data.pop("_parent", None)
                 seq = data.pop("_seq", 0)
                 if noted is not None:
@@ -229,8 +230,6 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
                 stamps.append(os.stat(folder / sub).st_mtime_ns)
             except FileNotFoundError:
                 stamps.append(0)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             stamps.append(os.stat(folder / META).st_mtime_ns)
-        except FileNotFoundError:
-            pass
         return tuple(stamps)

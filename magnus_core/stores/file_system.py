@@ -9,6 +9,7 @@ leaves a readable log whose status (PROCESSING) says it did not finish.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -46,10 +47,8 @@ def atomic_write(path: Path, text: str | bytes, *, durable: bool = False) -> Non
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 

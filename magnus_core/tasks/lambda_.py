@@ -49,7 +49,7 @@ def compile_lambda(command: str) -> Any:
             field="command",
         )
     try:
-        func = eval(text, {"__builtins__": _SAFE_BUILTINS}, {})  # noqa: S307 - restricted, no '_' allowed
+        func = eval(text, {"__builtins__": _SAFE_BUILTINS}, {})
     except SyntaxError as exc:
         raise UsageError(f"python-lambda command is not valid python: {exc.msg}", field="command") from None
     if not callable(func):

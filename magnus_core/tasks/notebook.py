@@ -24,10 +24,11 @@ _OPTIONS = ("notebook_output_path", "notebook_kernel", "optional_papermill_args"
 
 
 def _collect_source(path: str) -> str:
+    prefixes = (PRM_PREFIX, TRACK_PREFIX)
     return (
         "import json as _j, os as _o\n"
         f"with open({path!r}, 'w', encoding='utf-8') as _f:\n"
-        f"    _j.dump({{k: v for k, v in _o.environ.items() if k.startswith(({PRM_PREFIX!r}, {TRACK_PREFIX!r}))}}, _f)\n"
+        f"    _j.dump({{k: v for k, v in _o.environ.items() if k.startswith({prefixes!r})}}, _f)\n"
     )
 
 

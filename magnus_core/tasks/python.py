@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from magnus_core.errors import StepError, UsageError
 from magnus_core.interaction import StepScope
@@ -31,7 +32,7 @@ def resolve(command: str, cwd: str | None = None) -> Callable[..., Any]:
         raise UsageError(
             f"cannot import module '{module_name}' of command '{command}': {exc}", field="command"
         ) from None
-    except Exception as exc:  # noqa: BLE001 - the user's module failed while importing
+    except Exception as exc:
         raise UsageError(
             f"importing module '{module_name}' failed: {exc.__class__.__name__}: {exc}", field="command"
         ) from None

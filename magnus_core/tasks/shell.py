@@ -6,6 +6,7 @@ MAGNUS_TRACK_<name> or MAGNUS_PRM_<name> tracks metrics and passes parameters, l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -51,10 +52,8 @@ def _run_in_own_group(argv: list[str], env: dict[str, str], out: Any) -> subproc
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=5)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         raise
     return subprocess.CompletedProcess(argv, proc.returncode)
 

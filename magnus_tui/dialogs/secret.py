@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -66,7 +66,7 @@ class SecretPrompt(ModalScreen[str | None]):
 class SecretBroker:
     """The bridge the executor thread calls: shows the prompt on the UI thread and waits for the answer."""
 
-    def __init__(self, app: App[object], run_id: str = "") -> None:
+    def __init__(self, app: App[Any], run_id: str = "") -> None:
         self.app = app
         self.run_id = run_id
 

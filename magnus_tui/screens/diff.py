@@ -8,18 +8,21 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from magnus_core.errors import MagnusError
+from magnus_tui.screens.base import WorkbenchScreen
 from magnus_tui.view import glyph, style
 from magnus_tui.widgets.diff_group import DiffGroupTable
 
 GROUPS = ("run", "dag", "code", "data", "parameters", "metrics", "steps")
 
 
-class DiffScreen(Screen[None]):
-    """Run A against run B: changed items by group with counts; a shows equal items too; Enter on a step compares its logs."""
+class DiffScreen(WorkbenchScreen[None]):
+    """Run A against run B: changed items by group with counts.
+
+    `a` shows equal items too; Enter on a step compares its two logs.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),

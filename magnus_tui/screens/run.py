@@ -1,4 +1,5 @@
-"""The run screen: the dag as a tree with live statuses, the selected step, the run's parameters and metrics."""
+"""The run screen: the dag as a tree with live statuses, the selected step, the run's parameters and
+metrics."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
@@ -20,6 +20,7 @@ from magnus_core.events import RunEvent
 from magnus_core.models.run_log import FINISHED, RunLog
 from magnus_core.runs import run_state
 from magnus_tui.live import EventPump, RunEventsReady
+from magnus_tui.screens.base import WorkbenchScreen
 from magnus_tui.view import RunView
 from magnus_tui.widgets.dag_tree import DagTree
 from magnus_tui.widgets.run_panel import RunPanel, run_header
@@ -38,8 +39,9 @@ def read_stable(read: Callable[[], RunLog]) -> RunView:
     return RunView.from_runlog(read())
 
 
-class RunScreen(Screen[None]):
-    """One run: the dag tree (live while it runs), the selected step's detail, the run's parameters and metrics."""
+class RunScreen(WorkbenchScreen[None]):
+    """One run: the dag tree (live while it runs), the selected step's detail, the run's parameters
+    and metrics."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),

@@ -8,11 +8,11 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from magnus_core.errors import MagnusError
 from magnus_core.runs import summarise
+from magnus_tui.screens.base import WorkbenchScreen
 from magnus_tui.source import RunEntry, summary_matches
 from magnus_tui.view import fmt_duration, glyph, style
 
@@ -33,7 +33,7 @@ def short_start(start: str) -> str:
     return start[5:19] if len(start) >= 19 else start
 
 
-class RunsScreen(Screen[None]):
+class RunsScreen(WorkbenchScreen[None]):
     """Every run in the store: Enter opens one, / filters, d marks two runs to compare."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -101,7 +101,8 @@ class RunsScreen(Screen[None]):
         self.app.call_from_thread(self.show, entries + self.live_entries({e.summary.run_id for e in entries}))
 
     def live_entries(self, known: set[str]) -> list[RunEntry]:
-        """Runs started here that the project's store does not list (a buffered store keeps them in memory)."""
+        """Runs started here that the project's store does not list (a buffered store keeps them in
+        memory)."""
         out = []
         for run_id, live in list(self.app.live.items()):
             if run_id in known:
@@ -123,7 +124,7 @@ class RunsScreen(Screen[None]):
         self.marked = [m for m in self.marked if m in self.entries]
         self.render_rows()
 
-    def visible(self) -> list[str]:
+    def visible_ids(self) -> list[str]:
         if not self.filter_text:
             return list(self.order)
         return [
@@ -152,11 +153,11 @@ class RunsScreen(Screen[None]):
     def render_rows(self) -> None:
         """Update rows in place when the list is the same, else rebuild keeping the cursor on its run."""
         table = self.query_one("#runs", DataTable)
-        wanted = self.visible()
+        wanted = self.visible_ids()
         current = [str(k.value) for k in table.rows]
         if current == wanted:
             for run_id in wanted:
-                for (key, _), value in zip(COLUMNS, self.cells(run_id)):
+                for (key, _), value in zip(COLUMNS, self.cells(run_id), strict=False):
                     if str(table.get_cell(run_id, key)) != str(value) or key in ("state", "mark"):
                         table.update_cell(run_id, key, value)
         else:
@@ -202,7 +203,7 @@ class RunsScreen(Screen[None]):
             return None
         try:
             key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        except Exception:  # noqa: BLE001 - cursor outside the table (empty)
+        except Exception:
             return None
         return str(key.value)
 

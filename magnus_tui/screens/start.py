@@ -9,10 +9,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static, TextArea
 
 from magnus_tui.dialogs.pick import PickPipeline
+from magnus_tui.screens.base import WorkbenchScreen
 
 
 def parse_parameters(text: str) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
     return {k.lower(): v for k, v in data.items()}
 
 
-class StartScreen(Screen[None]):
+class StartScreen(WorkbenchScreen[None]):
     """A form to start a run of a pipeline from the workbench (ctrl+r starts, escape goes back)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

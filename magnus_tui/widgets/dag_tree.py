@@ -220,7 +220,7 @@ class DagTree(ScrollView, can_focus=True):
     def action_jump(self, line: int) -> None:
         self.cursor_line = line if line >= 0 else len(self.lines) - 1
 
-    def _on_click(self, event: events.Click) -> None:
+    async def _on_click(self, event: events.Click) -> None:
         line = self.scroll_offset.y + event.y
         if 0 <= line < len(self.lines):
             self.cursor_line = line

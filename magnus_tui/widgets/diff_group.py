@@ -34,7 +34,8 @@ def side(value: Any, present: bool, style: str) -> Text:
 
 
 class DiffGroupTable(DataTable[Any]):
-    """The changes of one group; `show(changes, all_rows)` refills it (groups hold tens of rows, not thousands)."""
+    """The changes of one group; `show(changes, all_rows)` refills it (groups hold tens of rows, not
+    thousands)."""
 
     DEFAULT_CSS = """
     DiffGroupTable { height: 1fr; }

@@ -70,7 +70,7 @@ class RunPanel(VerticalScroll):
         )
         rows = [(step, k, value_text(v)) for step, m in view.metrics().items() for k, v in sorted(m.items())]
         if len(rows) > MAX_METRIC_ROWS:  # a huge map: the table would be unreadable and slow to lay out
-            rows = rows[:MAX_METRIC_ROWS] + [(f"… {len(rows) - MAX_METRIC_ROWS} more", "", "")]
+            rows = [*rows[:MAX_METRIC_ROWS], (f"… {len(rows) - MAX_METRIC_ROWS} more", "", "")]
         fill(
             self.query_one("#run-metrics", DataTable),
             rows,

@@ -134,7 +134,7 @@ class StepDetail(VerticalScroll):
     def _params(self, view: RunView, step: StepLog | None, row: Row) -> None:
         seen = None
         if step is not None and step.attempts:  # what the last attempt's command received (as magnus 0.4)
-            seen = (step.attempts[-1].model_extra or {}).get("parameters")
+            seen = step.attempts[-1].parameters
         if seen is None and step is not None and step.model_extra:
             seen = step.model_extra.get("parameters") or step.model_extra.get("input_parameters")
         widget = self.query_one("#step-params", Static)

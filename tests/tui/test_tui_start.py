@@ -99,6 +99,7 @@ async def test_start_a_run_from_the_form_and_follow_it(git_repo: Path) -> None:
                 zip(
                     column(params, params.ordered_columns[0].key),
                     column(params, params.ordered_columns[1].key),
+                    strict=False,
                 )
             )["y"]
             == "42"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -51,10 +52,8 @@ def test_two_workbenches_on_one_store_stay_consistent(tmp_path: Path) -> None:
         deadline = time.time() + 30
         seen = b""
         while b"second-run" not in seen and time.time() < deadline:
-            try:
+            with contextlib.suppress(pexpect.TIMEOUT):
                 seen += bench.read_nonblocking(65536, timeout=1)
-            except pexpect.TIMEOUT:
-                pass
         assert b"second-run" in seen or b"second-run" in (bench.before or b"")
     for bench in benches:
         bench.sendline("q")
