@@ -554,7 +554,19 @@ def _metrics_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
         mb = sb[name].user_defined_metrics if name in sb else {}
         if ma or mb:
             changes += _value_changes(ma, mb, prefix=f"{name}{SEP}", step=name)
+        ha = _series_summary(sa[name]) if name in sa else {}
+        hb = _series_summary(sb[name]) if name in sb else {}
+        if ha or hb:
+            changes += _value_changes(ha, hb, prefix=f"{name}{SEP}", step=name, field_name="metric_history")
     return GroupDiff(name="metrics", changes=changes)
+
+
+def _series_summary(step: StepLog) -> dict[str, Any]:
+    """Each metric series by its last value and length: {"loss history": {"last": 0.2, "length": 5}}."""
+    return {
+        f"{name} history": {"last": points[-1].value if points else None, "length": len(points)}
+        for name, points in step.metric_history.items()
+    }
 
 
 def _time(text: str) -> datetime | None:

@@ -9,11 +9,25 @@ from __future__ import annotations
 
 import contextvars
 import os
+import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from magnus_core.errors import NotBuiltError, UsageError
-from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, encode, from_environment
+from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, decode, encode, from_environment
+
+_STEP_FORM = re.compile(r"^([0-9]+)_(.+)$")
+
+
+def parse_track_variable(variable: str) -> tuple[int, str]:
+    """`MAGNUS_TRACK_loss` -> (0, "loss"); `MAGNUS_TRACK_3_loss` -> (3, "loss") (magnus 0.4's form of
+    track_this(step=3, loss=...)). Names are lower-cased; (0, "") for the bare prefix."""
+    rest = variable[len(TRACK_PREFIX) :] if variable.startswith(TRACK_PREFIX) else variable
+    match = _STEP_FORM.match(rest)
+    if match:
+        return int(match.group(1)), match.group(2).lower()
+    return 0, rest.lower()
 
 
 @dataclass
@@ -32,6 +46,52 @@ class StepScope:
     inputs: dict[str, Any] | None = (
         None  # the parameters the command actually received (recorded per attempt)
     )
+    # metric series: {name: [{"step": N, "value": v, "time": "2026-01-01 10:00:00.000001"}]}
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def track(self, name: str, value: Any, step: int = 0, when: str | None = None) -> None:
+        """Record metric `name` (lower-cased): its value now, and with `step` > 0 a point of its series.
+
+        `when` is the time of the point (str(datetime), local time, as the run log writes times); now if
+        not given. A later point at a step already recorded replaces it (a retried epoch).
+        """
+        key = name.lower()
+        self.metrics[key] = value
+        if step:
+            series = self.history.setdefault(key, [])
+            point = {"step": step, "value": value, "time": when or str(datetime.now())}
+            for i, old in enumerate(series):
+                if old["step"] == step:
+                    series[i] = point
+                    break
+            else:
+                series.append(point)
+
+    def track_env(self, variables: dict[str, str], *, keep_existing: bool = False) -> None:
+        """Collect MAGNUS_TRACK_ variables: `MAGNUS_TRACK_<name>` is a value, `MAGNUS_TRACK_<N>_<name>` the
+        value at step N (magnus 0.4's form). Values are JSON-decoded where they parse. Points are applied
+        in step order, so the metric keeps the value of its highest step unless a plain variable names it.
+        With keep_existing, a metric this scope already tracked (track_this) wins over a plain variable.
+        """
+        plain: dict[str, Any] = {}
+        points: list[tuple[int, str, Any]] = []
+        for variable, text in variables.items():
+            step, name = parse_track_variable(variable)
+            if not name:
+                continue
+            if step:
+                points.append((step, name, decode(text)))
+            else:
+                plain[name] = decode(text)
+        explicit = set(self.metrics) if keep_existing else set()
+        for step, name, value in sorted(points, key=lambda p: p[0]):
+            before = self.metrics.get(name)
+            self.track(name, value, step)
+            if name in explicit:
+                self.metrics[name] = before
+        for name, value in plain.items():
+            if name not in explicit:
+                self.metrics[name] = value
 
 
 _scope: contextvars.ContextVar[StepScope | None] = contextvars.ContextVar("magnus_step_scope", default=None)
@@ -49,14 +109,26 @@ def exit_scope(token: contextvars.Token[StepScope | None]) -> None:
     _scope.reset(token)
 
 
-def track_this(**kwargs: Any) -> None:
-    """Record metrics for the current step (names lower-cased)."""
+def track_this(step: int = 0, **kwargs: Any) -> None:
+    """Record metrics for the current step (names lower-cased), as magnus 0.4's `track_this(step=0, **kw)`.
+
+    `track_this(auc=0.93)` sets the step's metric `auc` (its `user_defined_metrics`).
+    `track_this(step=3, loss=0.31)` also records 0.31 as the point at step 3 of the series `loss`
+    (the step log's `metric_history`: `{"loss": [{"step": 3, "value": 0.31, "time": "..."}]}`), so a
+    per-epoch loss is a series; the metric itself keeps the last value tracked. `step` is an int >= 0
+    (0: no series point); anything else raises UsageError. Outside a step run in this process (a child
+    process of a step), the values go to `MAGNUS_TRACK_<name>` / `MAGNUS_TRACK_<step>_<name>` variables
+    for the step to collect.
+    """
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise UsageError(f"track_this: step must be a whole number >= 0, got {step!r}", field="step")
     scope = _scope.get()
     for key, value in kwargs.items():
         if scope is not None:
-            scope.metrics[key.lower()] = value
+            scope.track(key, value, step)
         else:
-            os.environ[f"{TRACK_PREFIX}{key}"] = encode(value)
+            name = f"{TRACK_PREFIX}{step}_{key}" if step else f"{TRACK_PREFIX}{key}"
+            os.environ[name] = encode(value)
 
 
 def store_parameter(**kwargs: Any) -> None:

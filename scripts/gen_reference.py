@@ -1,4 +1,5 @@
-"""Write the generated reference files: docs/pipeline.schema.json and docs/cli-reference.md.
+"""Write the generated reference files: docs/pipeline.schema.json, docs/run-log.schema.json and
+docs/cli-reference.md.
 
     python scripts/gen_reference.py          # rewrite them
     python scripts/gen_reference.py --check  # exit 1 if they are out of date (tests run this)
@@ -26,6 +27,19 @@ def pipeline_schema() -> str:
         "A magnus pipeline: a dag of steps, and optionally the config blocks mode/executor, "
         "run_log_store, catalog and secrets. Generated from magnus_core/models/pipeline.py "
         "by scripts/gen_reference.py."
+    )
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def run_log_schema() -> str:
+    from magnus_core.models.run_log import RunLog
+
+    schema = RunLog.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "magnus run log"
+    schema["description"] = (
+        "One run's record, as the run-log stores write it (field names and nesting as the original "
+        "tool's). Generated from magnus_core/models/run_log.py by scripts/gen_reference.py."
     )
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
@@ -107,6 +121,7 @@ def cli_reference() -> str:
 
 TARGETS = {
     ROOT / "docs" / "pipeline.schema.json": pipeline_schema,
+    ROOT / "docs" / "run-log.schema.json": run_log_schema,
     ROOT / "docs" / "cli-reference.md": cli_reference,
 }
 

@@ -63,6 +63,15 @@ class DataCatalog(_Model):
     stage: str = ""
 
 
+class MetricPoint(_Model):
+    """One point of a metric's series: the value tracked at `step` (an int >= 1), at `time` (local time,
+    str(datetime) like every time in the run log)."""
+
+    step: int
+    value: Any = None
+    time: str = ""
+
+
 class BranchLog(_Model):
     internal_name: str
     status: str = FAIL
@@ -83,6 +92,11 @@ class StepLog(_Model):
     code_identities: list[CodeIdentity] = Field(default_factory=list)
     attempts: list[StepAttempt] = Field(default_factory=list)
     user_defined_metrics: dict[str, Any] = Field(default_factory=dict)
+    # Ours (magnus 0.4's track_this(step=N)): each metric's series, {name: [{step, value, time}]}, in step
+    # order; user_defined_metrics keeps the last value. Absent from the JSON when empty (original's shape).
+    metric_history: dict[str, list[MetricPoint]] = Field(
+        default_factory=dict, exclude_if=lambda value: not value
+    )
     branches: dict[str, BranchLog] = Field(default_factory=dict)
     data_catalog: list[DataCatalog] = Field(default_factory=list)
 

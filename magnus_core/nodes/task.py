@@ -7,7 +7,7 @@ from typing import Any
 
 from magnus_core.errors import MagnusError
 from magnus_core.interaction import StepScope, enter_scope, exit_scope
-from magnus_core.models.run_log import FAIL, SUCCESS, StepLog
+from magnus_core.models.run_log import FAIL, SUCCESS, MetricPoint, StepLog
 from magnus_core.nodes.common import attempt, new_step_log
 from magnus_core.tasks import runner_for
 
@@ -76,6 +76,11 @@ def execute(
     step.data_catalog.extend(scope.catalog_records)
     if step.attempts[-1].status == SUCCESS:
         step.user_defined_metrics = ctx.mask_data(scope.metrics)
+        if scope.history:
+            step.metric_history = {
+                name: [MetricPoint.model_validate(p) for p in sorted(points, key=lambda p: p["step"])]
+                for name, points in ctx.mask_data(scope.history).items()
+            }
         params.update(scope.params_out)
         if branch is None and scope.params_out:  # in the log before the step's SUCCESS: a re-run reuses it
             ctx.keep_parameters(params)

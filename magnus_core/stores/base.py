@@ -47,6 +47,7 @@ def _snapshot(step: StepLog, branches: dict[str, BranchLog]) -> StepLog:
     copy.code_identities = list(step.code_identities)
     copy.data_catalog = list(step.data_catalog)
     copy.user_defined_metrics = dict(step.user_defined_metrics)
+    copy.metric_history = {name: list(points) for name, points in step.metric_history.items()}
     copy.branches = branches
     return copy
 

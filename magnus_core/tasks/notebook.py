@@ -126,10 +126,9 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
             f"notebook '{command}' failed in cell {getattr(failure, 'exec_count', '?')}: "
             f"{error}: {getattr(failure, 'evalue', '')} (executed copy: {out})"
         )
+    scope.track_env({k: v for k, v in final.items() if k.startswith(TRACK_PREFIX)})
     for name, value in final.items():
-        if name.startswith(TRACK_PREFIX) and len(name) > len(TRACK_PREFIX):
-            scope.metrics[name[len(TRACK_PREFIX) :].lower()] = decode(value)
-        elif (
+        if (
             name.startswith(PRM_PREFIX)
             and name != "MAGNUS_PRM_MAP_VARIABLE"
             and bridge.exported.get(name) != value

@@ -87,13 +87,14 @@ class EnvBridge:
         self._saved = {}
         self.exported.clear()
 
-    def collect(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def collect(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """Parameters the step set (decoded) and its MAGNUS_TRACK_ variables (as text, removed)."""
         params: dict[str, Any] = {}
-        metrics: dict[str, Any] = {}
+        metrics: dict[str, str] = {}
         for name in [k for k in os.environ if k.startswith((PRM_PREFIX, TRACK_PREFIX))]:
             value = os.environ[name]
             if name.startswith(TRACK_PREFIX):
-                metrics[name[len(TRACK_PREFIX) :].lower()] = decode(value)
+                metrics[name] = value
                 del os.environ[name]
             elif name != "MAGNUS_PRM_MAP_VARIABLE" and self.exported.get(name) != value:
                 params[name[len(PRM_PREFIX) :].lower()] = decode(value)
@@ -139,5 +140,5 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     finally:
         env_params, env_metrics = bridge.collect()
     # Explicit calls and return values win over raw environment writes, and come first (the original's order).
-    scope.metrics.update({k: v for k, v in env_metrics.items() if k not in scope.metrics})
+    scope.track_env(env_metrics, keep_existing=True)
     scope.params_out.update({k: v for k, v in env_params.items() if k not in scope.params_out})

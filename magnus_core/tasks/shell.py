@@ -74,8 +74,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
         os.unlink(env_file)
     if proc.returncode != 0:
         raise StepError(f"shell command exited with code {proc.returncode}")
+    scope.track_env({k: v for k, v in final.items() if k.startswith(TRACK_PREFIX)})
     for name, value in final.items():
-        if name.startswith(TRACK_PREFIX) and len(name) > len(TRACK_PREFIX):
-            scope.metrics[name[len(TRACK_PREFIX) :].lower()] = decode(value)
-        elif name.startswith(PRM_PREFIX) and name != MAP_VARIABLE and env.get(name) != value:
+        if name.startswith(PRM_PREFIX) and name != MAP_VARIABLE and env.get(name) != value:
             scope.params_out[name[len(PRM_PREFIX) :].lower()] = decode(value)
