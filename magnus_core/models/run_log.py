@@ -92,13 +92,13 @@ class StepLog(_Model):
     code_identities: list[CodeIdentity] = Field(default_factory=list)
     attempts: list[StepAttempt] = Field(default_factory=list)
     user_defined_metrics: dict[str, Any] = Field(default_factory=dict)
-    # Ours (magnus 0.4's track_this(step=N)): each metric's series, {name: [{step, value, time}]}, in step
+    branches: dict[str, BranchLog] = Field(default_factory=dict)
+    data_catalog: list[DataCatalog] = Field(default_factory=list)
+    # Ours, last (0.4's track_this(step=N)): each metric's series, {name: [{step, value, time}]}, in step
     # order; user_defined_metrics keeps the last value. Absent from the JSON when empty (original's shape).
     metric_history: dict[str, list[MetricPoint]] = Field(
         default_factory=dict, exclude_if=lambda value: not value
     )
-    branches: dict[str, BranchLog] = Field(default_factory=dict)
-    data_catalog: list[DataCatalog] = Field(default_factory=list)
 
     def walk(self) -> Iterator[StepLog]:
         """This step and every step nested in its branches, depth first."""
