@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from magnus_core.loading import Pipeline
-from magnus_core.models.run_log import CodeIdentity, RunLog
+from magnus_core.models.run_log import CodeIdentity, RunLog, now
 from magnus_core.secrets import BaseSecrets
 from magnus_core.stores.base import RunLogStore
 from magnus_core.tasks.python import EnvBridge
@@ -28,7 +28,7 @@ class RunContext:
     code_identity: CodeIdentity = field(default_factory=CodeIdentity)
     original: RunLog | None = None  # the run being re-run, if any
     output: IO[str] | None = None  # where step output goes (None: inherit stdout)
-    clock: Callable[[], datetime] = datetime.now
+    clock: Callable[[], datetime] = now  # aware local time (times carry their UTC offset)
     env_bridge: EnvBridge = field(default_factory=EnvBridge)
     cache_valid: bool = False  # re-run: still copying succeeded steps from the original
     reasons: dict[str, str] = field(default_factory=dict)  # re-run: why each step ran (rerun.py)

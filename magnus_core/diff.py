@@ -38,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.models.run_log import RunLog, StepLog
+from magnus_core.models.run_log import RunLog, StepLog, parse_time, seconds_between, time_span
 
 if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
@@ -569,20 +569,13 @@ def _series_summary(step: StepLog) -> dict[str, Any]:
     }
 
 
-def _time(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 def _step_seconds(step: StepLog) -> float | None:
     """First attempt's start to last attempt's end (a composite without attempts: its nested steps)."""
     starts: list[datetime] = []
     ends: list[datetime] = []
     for s in [step] if step.attempts else step.walk():
         for attempt in s.attempts:
-            start, end = _time(attempt.start_time), _time(attempt.end_time)
+            start, end = parse_time(attempt.start_time), parse_time(attempt.end_time)
             if start and end:
                 starts.append(start)
                 ends.append(end)
@@ -590,15 +583,8 @@ def _step_seconds(step: StepLog) -> float | None:
 
 
 def _run_seconds(steps: Iterable[StepLog]) -> float | None:
-    first = last = ""
-    for step in steps:
-        for attempt in step.attempts:
-            if attempt.start_time and (not first or attempt.start_time < first):
-                first = attempt.start_time
-            if attempt.end_time and attempt.end_time > last:
-                last = attempt.end_time
-    start, end = _time(first), _time(last)
-    return (end - start).total_seconds() if start and end else None
+    first, last = time_span(attempt for step in steps for attempt in step.attempts)
+    return seconds_between(first, last)
 
 
 # A timing is worth showing only when it moved by at least a second and by half again or halved.

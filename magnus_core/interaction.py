@@ -11,10 +11,10 @@ import contextvars
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from magnus_core.errors import NotBuiltError, UsageError
+from magnus_core.models.run_log import fmt_time, now
 from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, decode, encode, from_environment
 
 _STEP_FORM = re.compile(r"^([0-9]+)_(.+)$")
@@ -52,14 +52,14 @@ class StepScope:
     def track(self, name: str, value: Any, step: int = 0, when: str | None = None) -> None:
         """Record metric `name` (lower-cased): its value now, and with `step` > 0 a point of its series.
 
-        `when` is the time of the point (str(datetime), local time, as the run log writes times); now if
+        `when` is the time of the point (models.run_log.fmt_time, as the run log writes times); now if
         not given. A later point at a step already recorded replaces it (a retried epoch).
         """
         key = name.lower()
         self.metrics[key] = value
         if step:
             series = self.history.setdefault(key, [])
-            point = {"step": step, "value": value, "time": when or str(datetime.now())}
+            point = {"step": step, "value": value, "time": when or fmt_time(now())}
             for i, old in enumerate(series):
                 if old["step"] == step:
                     series[i] = point

@@ -22,7 +22,15 @@ from magnus_core.errors import ConfigError, PipelineError, UsageError
 from magnus_core.events import RunEvent
 from magnus_core.loading import Pipeline, config_source, load_config, load_pipeline, read_mapping
 from magnus_core.models.pipeline import Dag, DagNode, MapNode, ParallelNode, TaskNode
-from magnus_core.models.run_log import FAIL, INTERRUPTED, PROCESSING, SCHEMA_VERSION, RunLog
+from magnus_core.models.run_log import (
+    FAIL,
+    INTERRUPTED,
+    PROCESSING,
+    SCHEMA_VERSION,
+    RunLog,
+    fmt_time,
+    now,
+)
 from magnus_core.parameters import initial_parameters
 from magnus_core.stores.base import RunLogStore, check_run_id
 
@@ -161,7 +169,7 @@ def run_config(prepared: PreparedRun) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "data_hash_algorithm": "sha256",
         "magnus_version": __version__,
-        "process": {"pid": os.getpid(), "host": socket.gethostname(), "started_at": str(datetime.now())},
+        "process": {"pid": os.getpid(), "host": socket.gethostname(), "started_at": fmt_time(now())},
     }
 
 

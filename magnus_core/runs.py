@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
 from magnus_core.errors import MagnusError
-from magnus_core.models.run_log import PROCESSING, RunLog
+from magnus_core.models.run_log import PROCESSING, RunLog, seconds_between, time_key, time_span
 from magnus_core.stores.base import RunLogStore
 
 
@@ -31,13 +30,7 @@ class RunSummary:
 
 
 def _times(log: RunLog) -> tuple[str, str]:
-    first, last = "", ""
-    for step in log.walk():
-        for attempt in step.attempts:
-            if attempt.start_time and (not first or attempt.start_time < first):
-                first = attempt.start_time
-            if attempt.end_time and attempt.end_time > last:
-                last = attempt.end_time
+    first, last = time_span(attempt for step in log.walk() for attempt in step.attempts)
     started = (
         str(log.run_config.get("process", {}).get("started_at", ""))
         if isinstance(log.run_config.get("process"), dict)
@@ -72,12 +65,7 @@ def run_state(log: RunLog) -> str:
 
 def summarise(log: RunLog) -> RunSummary:
     start, end = _times(log)
-    duration = None
-    try:
-        if start and end:
-            duration = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-    except ValueError:
-        duration = None
+    duration = seconds_between(start, end)
     return RunSummary(
         run_id=log.run_id,
         status=log.status,
@@ -106,7 +94,7 @@ def list_runs(
         if status is not None and status.upper() not in (summary.status, summary.state):
             continue
         out.append(summary)
-    out.sort(key=lambda s: (s.start or "", s.run_id), reverse=True)
+    out.sort(key=lambda s: (time_key(s.start), s.run_id), reverse=True)  # true time: zones differ
     return out[:limit] if limit else out
 
 

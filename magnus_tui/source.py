@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from magnus_core.errors import MagnusError
-from magnus_core.models.run_log import RunLog
+from magnus_core.models.run_log import RunLog, time_key
 from magnus_core.runs import RunSummary, summarise
 from magnus_core.stores.base import RunLogStore
 
@@ -89,7 +89,7 @@ class Project:
                         )
                     )
                 )
-        out.sort(key=lambda e: (e.summary.start or "", e.summary.run_id), reverse=True)
+        out.sort(key=lambda e: (time_key(e.summary.start), e.summary.run_id), reverse=True)
         return out
 
     def run_ids(self) -> frozenset[str]:

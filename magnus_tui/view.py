@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, RunEvent
+from magnus_core.models import run_log as run_log_times
 from magnus_core.models.run_log import RunLog, StepLog
 
 STEP = "step"
@@ -53,12 +54,8 @@ def style(status: str, mock: bool = False) -> str:
 
 
 def parse_time(text: str) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
+    """A run-log time as an aware datetime (the core's reading: times without an offset are local)."""
+    return run_log_times.parse_time(text)
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -124,19 +124,9 @@ def _progress_printer() -> Any:
 
 def step_seconds(step: Any) -> float | None:
     """Wall time of a step: first attempt's start to last attempt's end, nested steps included."""
-    from datetime import datetime
+    from magnus_core.models.run_log import seconds_between, time_span
 
-    starts, ends = [], []
-    for s in step.walk():
-        for a in s.attempts:
-            try:
-                starts.append(datetime.fromisoformat(a.start_time))
-                ends.append(datetime.fromisoformat(a.end_time))
-            except (TypeError, ValueError):
-                continue
-    if not starts:
-        return None
-    return (max(ends) - min(starts)).total_seconds()
+    return seconds_between(*time_span(a for s in step.walk() for a in s.attempts))
 
 
 def print_summary(run_log: Any, where: str) -> None:

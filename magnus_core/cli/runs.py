@@ -59,6 +59,7 @@ def _print_table(summaries: list, where: str) -> None:
     from rich.table import Table
 
     from magnus_core.diff_render import fmt_seconds
+    from magnus_core.models.run_log import local_text
 
     console = Console()
     if not summaries:
@@ -92,7 +93,7 @@ def _print_table(summaries: list, where: str) -> None:
             Text(s.run_id),
             Text(state, style=colours.get(s.state, "yellow")),
             Text(s.tag),
-            Text(s.start[:19]),
+            Text(local_text(s.start)),
             Text(fmt_seconds(s.duration) if s.duration is not None else "-"),
             Text(str(s.steps)),
             Text(s.original_run_id),

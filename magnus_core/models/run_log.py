@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,12 +22,73 @@ FINISHED = frozenset({SUCCESS, FAIL, INTERRUPTED})
 
 
 def now() -> datetime:
-    return datetime.now()
+    """The current time: local, with its UTC offset (an aware datetime), so that times written on machines
+    in different zones compare as true time and a duration across a daylight-saving change is right."""
+    return datetime.now().astimezone()
 
 
 def fmt_time(t: datetime) -> str:
-    """Times as the original wrote them: str(datetime), local time, no timezone."""
-    return str(t)
+    """A time as the run log writes it: str(datetime) like the original (`2026-03-29 01:59:59.500000`),
+    followed by the UTC offset (`+01:00`). A naive time is taken as this machine's local time."""
+    return str(t if t.tzinfo is not None else t.astimezone())
+
+
+def parse_time(text: Any) -> datetime | None:
+    """A time read from a run log as an aware datetime; None when absent or unreadable.
+
+    Reads what fmt_time writes, ISO 8601 with `T` or `Z`, and times without an offset (the original's logs,
+    and magnus before 0.5): those are taken as this machine's local time, the best guess there is."""
+    if isinstance(text, datetime):
+        value = text
+    elif not isinstance(text, str) or not text:
+        return None
+    else:
+        try:
+            value = datetime.fromisoformat(text.strip())
+        except ValueError:
+            return None
+    try:
+        return value if value.tzinfo is not None else value.astimezone()
+    except (OverflowError, OSError, ValueError):  # a year the platform's local-time functions refuse
+        return None
+
+
+def time_key(text: Any) -> float:
+    """Seconds since the epoch of a run-log time, for ordering by true time ("newest" across zones);
+    -inf when absent or unreadable (sorts oldest)."""
+    value = parse_time(text)
+    return value.timestamp() if value is not None else float("-inf")
+
+
+def seconds_between(start: Any, end: Any) -> float | None:
+    """end - start in seconds (true elapsed time, whatever their offsets); None if either is unreadable."""
+    a, b = parse_time(start), parse_time(end)
+    return (b - a).total_seconds() if a is not None and b is not None else None
+
+
+def local_text(text: Any) -> str:
+    """A run-log time for display, to the second, in this machine's zone (`2026-03-29 03:00:01`): runs
+    written in other zones line up with local ones. Unreadable text is shown as written (cut to 19)."""
+    value = parse_time(text)
+    if value is None:
+        return str(text or "")[:19]
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def time_span(attempts: Iterable[StepAttempt]) -> tuple[str, str]:
+    """The earliest start and the latest end among attempts, by true time, as written ('' when none)."""
+    first = last = ""
+    first_key = last_key = float("-inf")
+    for attempt in attempts:
+        if attempt.start_time:
+            key = time_key(attempt.start_time)
+            if not first or key < first_key:
+                first, first_key = attempt.start_time, key
+        if attempt.end_time:
+            key = time_key(attempt.end_time)
+            if not last or key > last_key:
+                last, last_key = attempt.end_time, key
+    return first, last
 
 
 class _Model(BaseModel):
@@ -64,8 +125,8 @@ class DataCatalog(_Model):
 
 
 class MetricPoint(_Model):
-    """One point of a metric's series: the value tracked at `step` (an int >= 1), at `time` (local time,
-    str(datetime) like every time in the run log)."""
+    """One point of a metric's series: the value tracked at `step` (an int >= 1), at `time` (fmt_time, like
+    every time in the run log)."""
 
     step: int
     value: Any = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from magnus_core.models.run_log import PROCESSING, StepAttempt, StepLog
+from magnus_core.models.run_log import PROCESSING, StepAttempt, StepLog, fmt_time
 
 
 def new_step_log(node: Any, name: str, internal_name: str, ctx: Any) -> StepLog:
@@ -18,10 +18,12 @@ def new_step_log(node: Any, name: str, internal_name: str, ctx: Any) -> StepLog:
 
 
 def attempt(number: int, start: Any, end: Any, status: str, message: str = "") -> StepAttempt:
+    """An attempt record; `start` and `end` are datetimes from the run's clock (aware: models.run_log.now),
+    so `duration` is true elapsed time even across a daylight-saving change."""
     return StepAttempt(
         attempt_number=number,
-        start_time=str(start),
-        end_time=str(end),
+        start_time=fmt_time(start),
+        end_time=fmt_time(end),
         duration=str(end - start),
         status=status,
         message=message,

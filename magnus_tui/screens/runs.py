@@ -29,8 +29,11 @@ COLUMNS = (
 
 
 def short_start(start: str) -> str:
-    """'2026-11-24 22:44:42.726861' -> '11-24 22:44:42': fits 80 columns, still sorts."""
-    return start[5:19] if len(start) >= 19 else start
+    """'2026-11-24 22:44:42.726861+01:00' -> '11-24 22:44:42' in this machine's zone: fits 80 columns."""
+    from magnus_core.models.run_log import local_text
+
+    text = local_text(start)
+    return text[5:19] if len(text) >= 19 else text
 
 
 class RunsScreen(WorkbenchScreen[None]):

@@ -1,0 +1,136 @@
+"""Times in run logs carry their UTC offset; ordering and "newest" use true time; durations are true elapsed
+time across a daylight-saving change; logs written without an offset (the original's) are still read."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from magnus_core.models.run_log import (
+    StepAttempt,
+    local_text,
+    parse_time,
+    seconds_between,
+    time_key,
+    time_span,
+)
+from magnus_core.runs import list_runs
+from magnus_core.stores.file_system import FileSystemRunLogStore
+from tests.conftest import ORIGINAL, run_magnus
+
+OFFSET = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d$")
+
+FAILING = """
+dag:
+  start_at: boom
+  steps:
+    boom: {type: task, command_type: shell, command: "exit 3", next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_new_logs_write_times_with_their_offset(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(FAILING.replace("exit 3", "true"))
+    done = run_magnus("execute", "--file", "p.yaml", "--json", cwd=tmp_path, env={"TZ": "Asia/Kolkata"})
+    assert done.returncode == 0, done.stderr
+    log = json.loads(done.stdout)
+    times = [a["start_time"] for s in log["steps"].values() for a in s["attempts"]]
+    times += [a["end_time"] for s in log["steps"].values() for a in s["attempts"]]
+    times.append(log["run_config"]["process"]["started_at"])
+    assert times and all(OFFSET.match(t) for t in times), times
+    assert all(t.endswith("+05:30") for t in times), times
+
+
+def test_runs_from_two_zones_are_listed_and_resumed_by_true_time(tmp_path: Path) -> None:
+    """A laptop far east writes first (its wall clock says 23:00), an Argo pod in UTC writes second (its wall
+    clock says 09:00 of the same day): the pod's run is the newer one, by true time."""
+    (tmp_path / "p.yaml").write_text(FAILING)
+    east = run_magnus(
+        "execute", "--file", "p.yaml", "--run-id", "east", cwd=tmp_path, env={"TZ": "Etc/GMT-14"}
+    )
+    time.sleep(0.05)
+    utc = run_magnus("execute", "--file", "p.yaml", "--run-id", "utc", cwd=tmp_path, env={"TZ": "UTC"})
+    assert east.returncode == 1 and utc.returncode == 1, (east.stderr, utc.stderr)
+    listed = run_magnus("runs", "--json", cwd=tmp_path, env={"TZ": "America/New_York"})
+    assert [r["run_id"] for r in json.loads(listed.stdout)["runs"]] == ["utc", "east"]
+    # the wall-clock strings alone would have put "east" first
+    starts = {r["run_id"]: r["start"] for r in json.loads(listed.stdout)["runs"]}
+    assert starts["east"] > starts["utc"]
+    # --use-cached with no run id re-runs the newest failed run: the pod's
+    again = run_magnus("execute", "--file", "p.yaml", "--use-cached", "--json", cwd=tmp_path)
+    assert json.loads(again.stdout)["original_run_id"] == "utc", again.stderr
+
+
+def test_logs_without_an_offset_are_read_as_local_time_and_sort_with_the_others(tmp_path: Path) -> None:
+    store = FileSystemRunLogStore({"log_folder": str(tmp_path)})
+    original = next((ORIGINAL / "run_logs").glob("*.json"))
+    naive = json.loads(original.read_text())
+    naive["run_id"] = "naive"
+    (tmp_path / "naive.json").write_text(json.dumps(naive))
+    first = next(a["start_time"] for s in naive["steps"].values() for a in s["attempts"])
+    assert parse_time(first) is not None and parse_time(first).tzinfo is not None
+    aware = json.loads(json.dumps(naive))
+    aware["run_id"] = "aware"
+    later = datetime.now().astimezone(timezone(timedelta(hours=-7)))
+    for step in aware["steps"].values():
+        for attempt in step["attempts"]:
+            attempt["start_time"] = attempt["end_time"] = str(later)
+    (tmp_path / "aware.json").write_text(json.dumps(aware))
+    runs = list_runs(store)
+    assert [r.run_id for r in runs] == ["aware", "naive"]
+    assert all(r.duration is not None for r in runs)
+
+
+def test_duration_across_the_autumn_clock_change_is_the_true_elapsed_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Europe/Berlin, 2026-10-25: 02:59 CEST, then (two minutes later) 02:01 CET. A naive clock would record a
+    step lasting minus 58 minutes."""
+    import time_machine
+
+    monkeypatch.chdir(tmp_path)
+    mod = f"dst_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{mod}.py").write_text("import dst_hook\ndef work():\n    dst_hook.shift()\n")
+    traveller_box: list[object] = []
+    hook = type(sys)("dst_hook")
+    hook.shift = lambda: traveller_box[0].shift(timedelta(minutes=2))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dst_hook", hook)
+    (tmp_path / "p.yaml").write_text(
+        f"dag:\n  start_at: work\n  steps:\n    work: {{type: task, command: {mod}.work, next: success}}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    from magnus_core.runner import RunRequest, execute, prepare
+
+    # a ZoneInfo destination makes time-machine set the local zone (TZ) too, for the duration
+    start = datetime(2026, 10, 25, 2, 59, tzinfo=ZoneInfo("Europe/Berlin"))
+    with time_machine.travel(start, tick=False) as traveller:
+        traveller_box.append(traveller)
+        log = execute(prepare(RunRequest(file="p.yaml")))
+    attempt = log.steps["work"].attempts[0]
+    assert attempt.start_time.endswith("+02:00") and attempt.end_time.endswith("+01:00"), attempt
+    assert seconds_between(attempt.start_time, attempt.end_time) == 120.0
+    assert attempt.duration == "0:02:00"
+
+
+def test_time_helpers_read_every_form_and_order_by_true_time() -> None:
+    assert parse_time("") is None and parse_time("yesterday") is None and parse_time(None) is None
+    assert parse_time("2026-01-01T10:00:00Z") == datetime(2026, 1, 1, 10, tzinfo=UTC)
+    assert seconds_between("2026-01-01 10:00:00+00:00", "2026-01-01 12:30:00+02:00") == 1800.0
+    assert time_key("2026-01-01 10:00:00+00:00") > time_key("2026-01-01 11:00:00+02:00")
+    assert time_key("") == float("-inf")
+    attempts = [
+        StepAttempt(start_time="2026-01-01 11:00:00+02:00", end_time="2026-01-01 11:10:00+02:00"),
+        StepAttempt(start_time="2026-01-01 09:30:00+00:00", end_time="2026-01-01 09:40:00+00:00"),
+    ]
+    assert time_span(attempts) == ("2026-01-01 11:00:00+02:00", "2026-01-01 09:40:00+00:00")
+    shown = local_text("2026-01-01 10:00:00+00:00")
+    assert shown == datetime(2026, 1, 1, 10, tzinfo=UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
