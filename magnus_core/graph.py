@@ -1,12 +1,101 @@
-"""The dag's structure in one place (pure, no I/O): where a run goes after each step.
+"""The dag's structure in one place (pure, no I/O): what each node contains, where a run goes after each
+step, and every node of a pipeline with its internal name.
 
-The rule comes from the original's spec: after a step succeeds, its `next`; after it fails, its
+What a node contains is declared by its type (`declared_branches()` in `models/pipeline.py`); this module is
+the only reader of those declarations for everything structural, so executors, the per-step entry points,
+the loader and the secrets check know no node type by name.
+
+Internal names are dot paths: `step`, `par.branch a.a1`, `nested.dag.inner step`, `map step.<item>.m1`.
+A branch run per item (a map's items, a loop's iterations) has no name until run time; where a name must be
+written before (a command line, an Argo template, a message), it is written with an `item` placeholder:
+`PLACEHOLDER` on command lines (the item itself comes with `--map-variable`).
+
+Routing comes from the original's spec: after a step succeeds, its `next`; after it fails, its
 `on_failure` if set, else the dag's fail node. Terminal nodes (success, fail) have no next step.
 """
 
 from __future__ import annotations
 
-from magnus_core.models.pipeline import Dag, FailNode, SuccessNode
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from magnus_core.models.pipeline import BranchSpec, Dag, FailNode, Node, SuccessNode
+
+PLACEHOLDER = "map_variable_placeholder"  # stands for a map item in internal names on a command line
+
+__all__ = [
+    "PLACEHOLDER",
+    "BranchSpec",
+    "NotInDag",
+    "Visit",
+    "branch_at",
+    "branches",
+    "graphs",
+    "internal_name",
+    "item_name",
+    "locate",
+    "next_step",
+    "reachable",
+    "successors",
+    "walk",
+]
+
+
+def internal_name(branch: str | None, name: str) -> str:
+    """The internal name of step `name` of the graph `branch` (None: the top-level dag)."""
+    return f"{branch}.{name}" if branch else name
+
+
+def item_name(item: Any) -> str:
+    """A map item's name in internal names: strings as they are, other JSON scalars as JSON."""
+    return item if isinstance(item, str) else json.dumps(item)
+
+
+# -- what a node contains ---------------------------------------------------------------------------
+
+
+def branches(node: Node) -> list[BranchSpec]:
+    """The branches `node` declares, in the order they run and are merged; [] for a leaf node."""
+    return node.declared_branches()
+
+
+def branch_at(node: Node, key: str, map_variable: dict[str, Any], step: str = "") -> tuple[str, BranchSpec]:
+    """The branch of `node` (step `step`, for messages) that `key` names in an internal name, and the
+    branch's resolved name.
+
+    A named branch is found by its name. A branch run per item accepts the item's own name or PLACEHOLDER,
+    and takes the item from `map_variable[spec.item_variable]`. Raises NotInDag saying what is wrong.
+    """
+    specs = branches(node)
+    for spec in specs:
+        if spec.name is not None and spec.name == key:
+            return key, spec
+    for spec in specs:
+        if spec.per_item:
+            variable = spec.item_variable or ""
+            if variable not in map_variable:
+                raise NotInDag(
+                    f"{node.type} step '{step}' runs its branch per item: --map-variable must give "
+                    f"'{variable}'",
+                    field="map-variable",
+                )
+            item = item_name(map_variable[variable])
+            if key not in (PLACEHOLDER, item):
+                raise NotInDag(
+                    f"the item '{key}' of {node.type} step '{step}' does not match --map-variable "
+                    f"{variable}={item!r}",
+                    field="map-variable",
+                )
+            return item, spec
+    if not specs:
+        raise NotInDag(f"'{step}' is a {node.type} node and has no branches")
+    names = ", ".join(s.name for s in specs if s.name is not None)
+    raise NotInDag(f"{node.type} step '{step}' has no branch '{key}' (branches: {names})")
+
+
+# -- routing ------------------------------------------------------------------------------------------
 
 
 def next_step(dag: Dag, name: str, succeeded: bool) -> str | None:
@@ -27,3 +116,113 @@ def successors(dag: Dag, name: str) -> list[str]:
     """Both possible next steps of step `name` (on success, on failure); empty for a terminal node."""
     ok, failed = next_step(dag, name, True), next_step(dag, name, False)
     return [n for n in (ok, failed) if n is not None]
+
+
+def reachable(dag: Dag) -> set[str]:
+    """The steps a traversal from start_at can reach, whatever succeeds or fails."""
+    seen: set[str] = set()
+    stack = [dag.start_at]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        stack.extend(successors(dag, name))
+    return seen
+
+
+# -- every node, to any depth ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One node met by `walk`.
+
+    name: the step's name in its graph; internal_name: its dot path from the top-level dag.
+    dag: the graph holding it; branch: that graph's internal name (None: the top-level dag).
+    parents: internal names of the composite steps holding it, outermost first (() at top level).
+    spec: the branch declaration of the graph holding it (None at top level).
+    """
+
+    name: str
+    internal_name: str
+    node: Node
+    dag: Dag
+    branch: str | None
+    parents: tuple[str, ...]
+    spec: BranchSpec | None = None
+
+    @property
+    def depth(self) -> int:
+        return len(self.parents)
+
+
+def walk(dag: Dag, *, item: str = PLACEHOLDER) -> Iterator[Visit]:
+    """Every node of `dag` and of every branch in it, to any depth: depth first, each graph's steps in
+    the order they are written, a composite's branches right after it. Branches run per item are named
+    with `item` in their internal names (PLACEHOLDER, or e.g. '<item>' in messages)."""
+    yield from _walk(dag, None, (), None, item)
+
+
+def _walk(
+    dag: Dag, branch: str | None, parents: tuple[str, ...], spec: BranchSpec | None, item: str
+) -> Iterator[Visit]:
+    for name, node in dag.steps.items():
+        here = internal_name(branch, name)
+        yield Visit(name, here, node, dag, branch, parents, spec)
+        for sub in branches(node):
+            key = item if sub.name is None else sub.name
+            yield from _walk(sub.dag, f"{here}.{key}", (*parents, here), sub, item)
+
+
+def graphs(dag: Dag, *, item: str = PLACEHOLDER) -> Iterator[tuple[str | None, Dag]]:
+    """The top-level dag (named None) and every branch's graph with its internal name, depth first."""
+    yield from _graphs(dag, None, item)
+
+
+def _graphs(dag: Dag, name: str | None, item: str) -> Iterator[tuple[str | None, Dag]]:
+    yield name, dag
+    for step, node in dag.steps.items():
+        for sub in branches(node):
+            key = item if sub.name is None else sub.name
+            yield from _graphs(sub.dag, f"{internal_name(name, step)}.{key}", item)
+
+
+# -- finding a node by internal name -----------------------------------------------------------------
+
+
+class NotInDag(LookupError):
+    """An internal name that names no node of the dag; `field` is the option at fault."""
+
+    def __init__(self, message: str, field: str = "step") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def locate(dag: Dag, name: str, map_variable: dict[str, Any] | None = None) -> Visit:
+    """The node an internal name names, with branches run per item resolved from `map_variable`.
+
+    `name` is a dot path ('par.branch a.a1'; 'map step.<PLACEHOLDER or item>.m1'). The Visit's internal
+    name has items filled in. Raises NotInDag naming the first part that does not fit.
+    """
+    map_variable = map_variable or {}
+    parts = name.split(".")
+    branch: str | None = None
+    parents: tuple[str, ...] = ()
+    spec: BranchSpec | None = None
+    i = 0
+    while True:
+        step = parts[i]
+        if step not in dag.steps:
+            where = f" of branch '{branch}'" if branch else ""
+            raise NotInDag(f"no step '{step}'{where} (steps: {', '.join(list(dag.steps)[:20])})")
+        node = dag.steps[step]
+        here = internal_name(branch, step)
+        if i == len(parts) - 1:
+            return Visit(step, here, node, dag, branch, parents, spec)
+        resolved, spec = branch_at(node, parts[i + 1], map_variable, here)
+        if i + 2 >= len(parts):
+            raise NotInDag(f"'{here}.{resolved}' is a branch, not a step (add the step's name)")
+        dag, branch, parents = spec.dag, f"{here}.{resolved}", (*parents, here)
+        i += 2

@@ -1,8 +1,17 @@
-"""The pipeline file: a dag of typed nodes. Pure data; it knows nothing of execution."""
+"""The pipeline file: a dag of typed nodes. Pure data; it knows nothing of execution.
+
+Each node type declares here what the rest of the package needs to know about it, so that adding a type
+touches this file and the type's own node module only:
+  declared_branches()   its sub-graphs (graph.py walks them; executors run them)
+  problems()            rules pydantic cannot express (the loader reports them with the step's name)
+  attempts              how many times its command may be tried
+  composite / concurrent_branches / node_module   class-level facts (see `_Node`)
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -46,8 +55,37 @@ def _check_relative(path: str, what: str) -> None:
         raise ValueError(f"{what} '{path}' must not contain '..'")
 
 
+@dataclass(frozen=True)
+class BranchSpec:
+    """A branch as a node declares it: a sub-graph, and its name in internal names.
+
+    name: the branch's name after the step's in internal names (`par.branch a`, `nested.dag`); None for a
+      branch run once per item or iteration (map, loop), whose names are only known at run time.
+    dag: the sub-graph.
+    item_variable: for a branch run per item, the map variable whose value names the instance
+      (`--map-variable '{"chunk": "a"}'` selects `map step.a`).
+    source: the file the sub-graph was read from, when not the pipeline file (a dag node's dag_definition).
+    """
+
+    name: str | None
+    dag: Dag
+    item_variable: str | None = None
+    source: str | None = None
+
+    @property
+    def per_item(self) -> bool:
+        return self.name is None
+
+
 class _Node(_Strict):
     mode_config: dict[str, Any] = Field(default_factory=dict)
+
+    # The node module that executes this type (magnus_core/nodes/...): `nodes.module_for` imports it.
+    node_module: ClassVar[str] = "magnus_core.nodes.task"
+    # True for a node whose work is running its branches (fan-out, branches, fan-in).
+    composite: ClassVar[bool] = False
+    # True when its branches run at the same time (they must not share a single-writer store).
+    concurrent_branches: ClassVar[bool] = False
 
     @property
     def is_terminal(self) -> bool:
@@ -55,9 +93,22 @@ class _Node(_Strict):
 
     @property
     def is_composite(self) -> bool:
-        return False
+        return self.composite
+
+    @property
+    def attempts(self) -> int:
+        """How many times the step's command may run (retries included): 1 unless the type retries."""
+        return 1
 
     def neighbours(self) -> list[str]:
+        return []
+
+    def declared_branches(self) -> list[BranchSpec]:
+        """The node's sub-graphs, in the order they run and are merged; [] for a leaf node."""
+        return []
+
+    def problems(self) -> list[str]:
+        """What is wrong with this node beyond its fields' types, as 'field ...: what' phrases."""
         return []
 
 
@@ -102,6 +153,7 @@ class AsIsNode(_Flow):
 
 class SuccessNode(_Node):
     type: Literal["success"]
+    node_module: ClassVar[str] = "magnus_core.nodes.terminal"
 
     @property
     def is_terminal(self) -> bool:
@@ -110,6 +162,7 @@ class SuccessNode(_Node):
 
 class FailNode(_Node):
     type: Literal["fail"]
+    node_module: ClassVar[str] = "magnus_core.nodes.terminal"
 
     @property
     def is_terminal(self) -> bool:
@@ -117,46 +170,90 @@ class FailNode(_Node):
 
 
 class ParallelNode(_Flow):
+    """Every branch runs (at the same time when the executor allows); succeeds if all do."""
+
     type: Literal["parallel"]
     branches: dict[str, Dag]
+    node_module: ClassVar[str] = "magnus_core.nodes.composite"
+    composite: ClassVar[bool] = True
+    concurrent_branches: ClassVar[bool] = True
 
-    @property
-    def is_composite(self) -> bool:
-        return True
+    def declared_branches(self) -> list[BranchSpec]:
+        return [BranchSpec(name, dag) for name, dag in self.branches.items()]
+
+    def problems(self) -> list[str]:
+        out = []
+        if not self.branches:
+            out.append("field 'branches': a parallel step needs at least one branch")
+        out.extend(
+            f"branch '{name}' must not contain '.' or '%'"
+            for name in self.branches
+            if "." in name or "%" in name
+        )
+        return out
 
 
 class MapNode(_Flow):
+    """One branch per item of the list parameter `iterate_on`, the item given as `iterate_as`."""
+
     type: Literal["map"]
     iterate_on: str
     iterate_as: str
     branch: Dag
+    node_module: ClassVar[str] = "magnus_core.nodes.composite"
+    composite: ClassVar[bool] = True
+    concurrent_branches: ClassVar[bool] = True
 
-    @property
-    def is_composite(self) -> bool:
-        return True
+    def declared_branches(self) -> list[BranchSpec]:
+        return [BranchSpec(None, self.branch, item_variable=self.iterate_as)]
 
 
 class DagNode(_Flow):
+    """The dag of another file, run as this step's one branch (called `dag`)."""
+
     type: Literal["dag"]
     dag_definition: str
     _sub_dag: Dag | None = PrivateAttr(default=None)
     _sub_file: str | None = PrivateAttr(default=None)
-
-    @property
-    def is_composite(self) -> bool:
-        return True
+    node_module: ClassVar[str] = "magnus_core.nodes.composite"
+    composite: ClassVar[bool] = True
 
     @property
     def sub_dag(self) -> Dag:
         assert self._sub_dag is not None, "dag_definition is resolved when the pipeline is loaded"
         return self._sub_dag
 
+    def declared_branches(self) -> list[BranchSpec]:
+        # Before loading resolves dag_definition (a model built by hand) there is no sub-graph yet.
+        if self._sub_dag is None:
+            return []
+        return [BranchSpec("dag", self._sub_dag, source=self._sub_file)]
 
+
+NODE_CLASSES: tuple[type[_Node], ...] = (
+    TaskNode,
+    AsIsNode,
+    SuccessNode,
+    FailNode,
+    ParallelNode,
+    MapNode,
+    DagNode,
+)
 Node = Annotated[
     TaskNode | AsIsNode | SuccessNode | FailNode | ParallelNode | MapNode | DagNode,
     Field(discriminator="type"),
 ]
-NODE_TYPES = ("task", "as-is", "stub", "success", "fail", "parallel", "map", "dag")
+
+
+def _type_names(classes: tuple[type[_Node], ...]) -> tuple[str, ...]:
+    from typing import get_args
+
+    return tuple(name for cls in classes for name in get_args(cls.model_fields["type"].annotation))
+
+
+# Every `type:` a step may have, and those whose work is running branches: derived from the classes above.
+NODE_TYPES = _type_names(NODE_CLASSES)
+COMPOSITE_TYPES = _type_names(tuple(cls for cls in NODE_CLASSES if cls.composite))
 
 
 class Dag(_Strict):
