@@ -18,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from magnus_core.errors import ConfigError, PipelineError, UsageError
-from magnus_core.models.pipeline import NODE_TYPES, Dag, DagNode, MapNode, ParallelNode, PipelineFile
+from magnus_core.graph import branches
+from magnus_core.models.pipeline import NODE_TYPES, Dag, DagNode, PipelineFile
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 SERVICES = ("executor", "run_log_store", "catalog", "secrets")
@@ -257,10 +258,10 @@ def _explain(err: ErrorDetails, prefix: str = "") -> str:
         field_name = None
     elif etype == "union_tag_invalid":
         tag = err.get("ctx", {}).get("tag")
-        what = f"unknown node type '{tag}' (known: task, as-is, stub, success, fail, parallel, map, dag)"
+        what = f"unknown node type '{tag}' (known: {', '.join(NODE_TYPES)})"
         field_name = "type"
     elif etype == "union_tag_not_found":
-        what = "missing field 'type' (one of: task, as-is, stub, success, fail, parallel, map, dag)"
+        what = f"missing field 'type' (one of: {', '.join(NODE_TYPES)})"
         field_name = None
     elif etype == "literal_error":
         expected = err.get("ctx", {}).get("expected", "one of the allowed values")
@@ -325,11 +326,9 @@ def _resolve_dag_definitions(dag: Dag, file: Path, stack: list[Path], out: dict[
             node._sub_file = str(target)
             out[str(target)] = raw["dag"]
             _resolve_dag_definitions(sub, target, [*stack, resolved], out)
-        elif isinstance(node, ParallelNode):
-            for branch in node.branches.values():
-                _resolve_dag_definitions(branch, file, stack, out)
-        elif isinstance(node, MapNode):
-            _resolve_dag_definitions(node.branch, file, stack, out)
+        else:  # every other node's branches are written in this file
+            for branch in branches(node):
+                _resolve_dag_definitions(branch.dag, file, stack, out)
 
 
 def validate_dag(dag: Dag, prefix: str = "") -> list[str]:
@@ -369,19 +368,15 @@ def validate_dag(dag: Dag, prefix: str = "") -> list[str]:
             problems.append(f"{here}the dag has a cycle: {' -> '.join(cycle + cycle[:1])}")
     for name, node in dag.steps.items():
         sub_prefix = f"{prefix}.{name}" if prefix else name
-        if isinstance(node, ParallelNode):
-            if not node.branches:
-                problems.append(
-                    f"{here}step '{name}': field 'branches': a parallel step needs at least one branch"
-                )
-            for bname, branch in node.branches.items():
-                if "." in bname or "%" in bname:
-                    problems.append(f"{here}step '{name}': branch '{bname}' must not contain '.' or '%'")
-                problems.extend(validate_dag(branch, f"step '{sub_prefix}.{bname}'"))
-        elif isinstance(node, MapNode):
-            problems.extend(validate_dag(node.branch, f"step '{sub_prefix}' branch"))
-        elif isinstance(node, DagNode) and node._sub_dag is not None:
-            problems.extend(validate_dag(node._sub_dag, f"dag '{node._sub_file}'"))
+        problems.extend(f"{here}step '{name}': {problem}" for problem in node.problems())
+        for branch in branches(node):
+            if branch.source is not None:  # a graph from another file: its problems are that file's
+                label = f"dag '{branch.source}'"
+            elif branch.per_item:
+                label = f"step '{sub_prefix}' branch"
+            else:
+                label = f"step '{sub_prefix}.{branch.name}'"
+            problems.extend(validate_dag(branch.dag, label))
     return problems
 
 

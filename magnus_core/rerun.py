@@ -122,7 +122,9 @@ def _definition_changed(node: Any, name: str, ctx: Any, branch: str | None) -> b
     now = _block({"dag": ctx.pipeline.dag_block}, name)
     if json.dumps(before, sort_keys=True, default=str) != json.dumps(now, sort_keys=True, default=str):
         return True
-    if getattr(node, "type", "") == "dag":
+    from magnus_core.graph import branches
+
+    if any(spec.source is not None for spec in branches(node)):  # a sub-graph read from another file
         return ctx.original.run_config.get("sub_dags") != _current_sub_dags(ctx)
     return False
 

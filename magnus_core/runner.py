@@ -21,7 +21,7 @@ from magnus_core.context import RunContext
 from magnus_core.errors import ConfigError, PipelineError, UsageError
 from magnus_core.events import RunEvent
 from magnus_core.loading import Pipeline, config_source, load_config, load_pipeline, read_mapping
-from magnus_core.models.pipeline import Dag, DagNode, MapNode, ParallelNode, TaskNode
+from magnus_core.models.pipeline import COMPOSITE_TYPES, TaskNode
 from magnus_core.models.run_log import (
     FAIL,
     INTERRUPTED,
@@ -124,31 +124,21 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
 
 def check_commands(pipeline: Pipeline) -> None:
     """Every python command importable and callable, every lambda valid: before anything runs."""
+    from magnus_core.graph import walk
     from magnus_core.tasks.lambda_ import compile_lambda
     from magnus_core.tasks.python import resolve
 
     problems: list[str] = []
-
-    def walk(dag: Dag, prefix: str) -> None:
-        for name, node in dag.steps.items():
-            where = f"{prefix}{name}"
-            if isinstance(node, TaskNode):
-                try:
-                    if node.command_type == "python":
-                        resolve(node.command)
-                    elif node.command_type == "python-lambda":
-                        compile_lambda(node.command)
-                except UsageError as exc:
-                    problems.append(f"step '{where}': field 'command': {exc.message}")
-            elif isinstance(node, ParallelNode):
-                for bname, branch in node.branches.items():
-                    walk(branch, f"{where}.{bname}.")
-            elif isinstance(node, MapNode):
-                walk(node.branch, f"{where}.<item>.")
-            elif isinstance(node, DagNode):
-                walk(node.sub_dag, f"{where}.dag.")
-
-    walk(pipeline.dag, "")
+    for visit in walk(pipeline.dag, item="<item>"):
+        node = visit.node
+        if isinstance(node, TaskNode):
+            try:
+                if node.command_type == "python":
+                    resolve(node.command)
+                elif node.command_type == "python-lambda":
+                    compile_lambda(node.command)
+            except UsageError as exc:
+                problems.append(f"step '{visit.internal_name}': field 'command': {exc.message}")
     if problems:
         raise PipelineError(problems, file=pipeline.file)
 
@@ -272,7 +262,7 @@ def _parameter_keeper(prepared: PreparedRun, params: dict[str, Any]) -> Callable
             or event.parent is not None
             or event.status != "SUCCESS"
             or event.step_log is None
-            or event.step_log.step_type not in ("parallel", "map", "dag")
+            or event.step_log.step_type not in COMPOSITE_TYPES
         ):
             return
         if params != last[0]:

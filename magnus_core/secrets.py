@@ -230,23 +230,12 @@ def secrets_from_environment() -> BaseSecrets:
 
 
 def declared_secrets(dag: Dag) -> list[str]:
-    """The names in `secrets:` of the dag and of every nested dag (branches, map branch, dag steps)."""
-    from magnus_core.models.pipeline import DagNode, MapNode, ParallelNode
+    """The names in `secrets:` of the dag and of every graph nested in it (any branch, to any depth)."""
+    from magnus_core.graph import graphs
 
     names: dict[str, None] = {}
-
-    def walk(d: Dag) -> None:
-        names.update(dict.fromkeys(d.secrets))
-        for node in d.steps.values():
-            if isinstance(node, ParallelNode):
-                for branch in node.branches.values():
-                    walk(branch)
-            elif isinstance(node, MapNode):
-                walk(node.branch)
-            elif isinstance(node, DagNode) and node._sub_dag is not None:
-                walk(node.sub_dag)
-
-    walk(dag)
+    for _, graph in graphs(dag):
+        names.update(dict.fromkeys(graph.secrets))
     return list(names)
 
 

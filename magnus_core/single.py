@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from magnus_core import graph
 from magnus_core.errors import RunLogError, StepError, UsageError
+from magnus_core.graph import PLACEHOLDER
 from magnus_core.loading import Pipeline, load_config, load_pipeline, read_mapping
-from magnus_core.models.pipeline import Dag, DagNode, MapNode, ParallelNode
+from magnus_core.models.pipeline import COMPOSITE_TYPES, Dag, Node
 from magnus_core.models.run_log import (
     FAIL,
     FINISHED,
@@ -33,10 +35,22 @@ from magnus_core.models.run_log import (
     RunLog,
     StepLog,
 )
+from magnus_core.nodes.composite import Branch
 
 log = logging.getLogger("magnus")
 
-PLACEHOLDER = "map_variable_placeholder"  # stands for a map item in internal names on a command line
+__all__ = [
+    "PLACEHOLDER",
+    "Branch",
+    "Located",
+    "NodeJob",
+    "branch_items",
+    "encode_name",
+    "execute_single_node",
+    "fan_in",
+    "fan_out",
+    "fan_out_branches",
+]
 _identities: dict[str, CodeIdentity] = {}  # per run, per process: git is read once
 
 
@@ -58,7 +72,7 @@ class NodeJob:
 class Located:
     """A node found by internal name: where it sits and what it is called once map items are filled in."""
 
-    node: Any
+    node: Node
     name: str
     internal_name: str
     branch: str | None  # the branch holding it (None: the top-level dag)
@@ -120,76 +134,21 @@ def job_from_files(
 
 
 def locate(pipeline: Pipeline, step: str, map_variable: dict[str, Any]) -> Located:
-    """Find a node by its (%-encoded) internal name; map parts are resolved from the map variable."""
-    from magnus_core.nodes.composite import item_name
-
-    parts = step.replace("%", " ").split(".")
-    dag = pipeline.dag
-    resolved: list[str] = []
-    branch: str | None = None
-    parent: str | None = None
-    i = 0
-    while True:
-        name = parts[i]
-        if name not in dag.steps:
-            where = f" of branch '{branch}'" if branch else ""
-            raise UsageError(
-                f"step '{step}' is not in the dag{where}: no step '{name}' (steps: {', '.join(dag.steps)})",
-                file=pipeline.file,
-                field="step",
-            )
-        node = dag.steps[name]
-        resolved.append(name)
-        if i == len(parts) - 1:
-            internal = ".".join(resolved)
-            return Located(
-                node=node, name=name, internal_name=internal, branch=branch, parent_step=parent, dag=dag
-            )
-        if i + 1 >= len(parts) or not node.is_composite:
-            raise UsageError(
-                f"step '{step}' is not in the dag: '{name}' is a {node.type} node and has no branches",
-                file=pipeline.file,
-                field="step",
-            )
-        key = parts[i + 1]
-        parent = ".".join(resolved)
-        if isinstance(node, ParallelNode):
-            if key not in node.branches:
-                raise UsageError(
-                    f"step '{step}' is not in the dag: parallel step '{name}' has no branch "
-                    f"'{key}' (branches: {', '.join(node.branches)})",
-                    file=pipeline.file,
-                    field="step",
-                )
-            dag = node.branches[key]
-        elif isinstance(node, MapNode):
-            if node.iterate_as not in map_variable:
-                raise UsageError(
-                    f"step '{step}' is inside map '{name}': --map-variable must give '{node.iterate_as}'",
-                    file=pipeline.file,
-                    field="map-variable",
-                )
-            item = item_name(map_variable[node.iterate_as])
-            if key not in (PLACEHOLDER, item):
-                raise UsageError(
-                    f"step '{step}': the map item '{key}' does not match --map-variable "
-                    f"{node.iterate_as}={item!r}",
-                    file=pipeline.file,
-                    field="map-variable",
-                )
-            key = item
-            dag = node.branch
-        elif isinstance(node, DagNode):
-            if key != "dag":
-                raise UsageError(
-                    f"step '{step}' is not in the dag: the branch of dag step '{name}' is called 'dag'",
-                    file=pipeline.file,
-                    field="step",
-                )
-            dag = node.sub_dag
-        resolved.append(key)
-        branch = ".".join(resolved)
-        i += 2
+    """Find a node by its (%-encoded) internal name; items of branches run per item come from the map
+    variable. UsageError (naming the pipeline file) when the name does not fit the dag."""
+    try:
+        visit = graph.locate(pipeline.dag, step.replace("%", " "), map_variable)
+    except graph.NotInDag as exc:
+        prefix = f"step '{step}'" + (": " if exc.field == "map-variable" else " is not in the dag: ")
+        raise UsageError(prefix + exc.message, file=pipeline.file, field=exc.field) from None
+    return Located(
+        node=visit.node,
+        name=visit.name,
+        internal_name=visit.internal_name,
+        branch=visit.branch,
+        parent_step=visit.parents[-1] if visit.parents else None,
+        dag=visit.dag,
+    )
 
 
 # -- the run, opened in this process ---------------------------------------------------------------
@@ -386,13 +345,20 @@ def execute_single_node(job: NodeJob) -> int:
 
 
 def fan_out(job: NodeJob) -> tuple[int, list[str]]:
-    """Create a composite's step log, its branch logs and their parameters. For a map, also the list the
-    engine fans out on: each item is the JSON --map-variable of one branch."""
-    from magnus_core.nodes import composite
+    """Create a composite's step log, its branch logs and their parameters. The exit code, and the list an
+    engine fans out on: each item the JSON --map-variable of one branch run per item (a map's)."""
+    code, branches = fan_out_branches(job)
+    return code, branch_items(branches)
+
+
+def fan_out_branches(job: NodeJob) -> tuple[int, list[Branch]]:
+    """fan_out, returning the branches the engine must now run (in merge order) instead of their items."""
+    from magnus_core.nodes import composite_module_for
 
     session = _open(job)
     try:
         where = _composite(job)
+        composite = composite_module_for(where.node)
         params = read_params(session, where.branch)
         existing = session.run.find_step(where.internal_name)
         if existing is None or existing.status == FAIL:
@@ -423,19 +389,24 @@ def fan_out(job: NodeJob) -> tuple[int, list[str]]:
                     )
         for b in branches:
             write_params(session, b.internal_name, params, only_new=True)
-        items = [json.dumps(b.map_variable) for b in branches] if isinstance(where.node, MapNode) else []
-        return 0, items
+        return 0, branches
     finally:
         _release(session.store, job.run_id)
 
 
+def branch_items(branches: list[Branch]) -> list[str]:
+    """The JSON --map-variable of each branch run per item; [] when the step has only named branches."""
+    return [json.dumps(b.map_variable) for b in branches if b.per_item]
+
+
 def fan_in(job: NodeJob) -> int:
     """Decide a composite step's status from its branches and merge their parameters into its scope."""
-    from magnus_core.nodes import composite
+    from magnus_core.nodes import composite_module_for
 
     session = _open(job)
     try:
         where = _composite(job)
+        composite = composite_module_for(where.node)
         step = session.run.find_step(where.internal_name)
         if step is None:
             raise UsageError(
@@ -529,11 +500,17 @@ def _composite(job: NodeJob) -> Located:
     where = locate(job.pipeline, job.step, job.map_variable)
     if not where.node.is_composite:
         raise UsageError(
-            f"step '{where.internal_name}' is a {where.node.type} node, not parallel, map or dag: "
+            f"step '{where.internal_name}' is a {where.node.type} node, not {_composite_types()}: "
             f"run it with `magnus execute_single_node {job.run_id} {encode_name(where.internal_name)}`",
             field="step",
         )
     return where
+
+
+def _composite_types() -> str:
+    """'parallel, map or dag': the node types a fan-out applies to."""
+    *first, last = COMPOSITE_TYPES
+    return f"{', '.join(first)} or {last}" if first else last
 
 
 @contextlib.contextmanager

@@ -18,10 +18,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from magnus_core.errors import ConfigError, UsageError
-from magnus_core.graph import next_step, successors
-from magnus_core.models.pipeline import Dag, DagNode, MapNode, ParallelNode
+from magnus_core.graph import PLACEHOLDER, branches, next_step, reachable, walk
+from magnus_core.models.pipeline import Dag
 from magnus_core.registry import parse_options
-from magnus_core.single import PLACEHOLDER, encode_name
+from magnus_core.single import encode_name
 
 ITEMS_PATH = "/tmp/magnus-branches.json"  # where a map's fan-out writes the list Argo fans out on
 RETRY_WHEN = (
@@ -122,37 +122,6 @@ class ArgoExecutor:
 # -- what Argo can and cannot run -------------------------------------------------------------------
 
 
-def _composites(dag: Dag, prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for name, node in dag.steps.items():
-        where = f"{prefix}{name}"
-        if isinstance(node, ParallelNode):
-            out.append((where, node))
-            for bname, branch in node.branches.items():
-                out.extend(_composites(branch, f"{where}.{bname}."))
-        elif isinstance(node, MapNode):
-            out.append((where, node))
-            out.extend(_composites(node.branch, f"{where}.{PLACEHOLDER}."))
-        elif isinstance(node, DagNode):
-            out.append((where, node))
-            out.extend(_composites(node.sub_dag, f"{where}.dag."))
-    return out
-
-
-def _steps(dag: Dag, prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for name, node in dag.steps.items():
-        out.append((f"{prefix}{name}", node))
-        if isinstance(node, ParallelNode):
-            for bname, branch in node.branches.items():
-                out.extend(_steps(branch, f"{prefix}{name}.{bname}."))
-        elif isinstance(node, MapNode):
-            out.extend(_steps(node.branch, f"{prefix}{name}.{PLACEHOLDER}."))
-        elif isinstance(node, DagNode):
-            out.extend(_steps(node.sub_dag, f"{prefix}{name}.dag."))
-    return out
-
-
 def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: ArgoOptions) -> None:
     store = config["run_log_store"]
     kind = store.get("type")
@@ -162,9 +131,9 @@ def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: Argo
             "run-log store: use chunked-fs on a shared volume",
             field="run_log_store.type",
         )
-    concurrent = [(n, node) for n, node in _composites(dag) if isinstance(node, (ParallelNode, MapNode))]
+    concurrent = [v for v in walk(dag) if v.node.concurrent_branches]
     if kind == "file-system" and concurrent:
-        name, node = concurrent[0]
+        name, node = concurrent[0].internal_name, concurrent[0].node
         raise ConfigError(
             f"{node.type} step '{name}' runs branches in pods at the same time, which would "
             "overwrite each other's file-system run log: use the chunked-fs store",
@@ -190,7 +159,8 @@ def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: Argo
                 f"own (mounts: {shown}); add executor.config.volumes or move it there",
                 field=field,
             )
-    for name, node in _steps(dag):
+    for visit in walk(dag):
+        name, node = visit.internal_name, visit.node
         overrides = (node.mode_config or {}).get("argo")
         if overrides is not None:
             try:
@@ -270,9 +240,7 @@ class _Renderer:
             ]
             or None,
         )
-        attempts = (
-            getattr(node, "attempts", 1) if node.type == "task" and args[1] == "execute_single_node" else 1
-        )
+        attempts = node.attempts if args[1] == "execute_single_node" else 1
         template = m.Template(
             name=name,
             inputs=self.map_inputs() if in_map else None,
@@ -303,9 +271,9 @@ class _Renderer:
         """A DAG template for one graph: a task per reachable node, routed by depends expressions."""
         m = self.m
         deadline = min(deadline, dag.max_time)
-        reachable = _reachable(dag)
+        reached = reachable(dag)  # an unreachable node would become a task that starts at once
         tasks_names = _Names(reserved=())
-        task_of = {n: tasks_names.take(n) for n in dag.steps if n in reachable}
+        task_of = {n: tasks_names.take(n) for n in dag.steps if n in reached}
         incoming: dict[str, list[str]] = {n: [] for n in task_of}
         for name, node in dag.steps.items():
             if name not in task_of or node.is_terminal:
@@ -353,17 +321,19 @@ class _Renderer:
         return template_name
 
     def composite(self, node: Any, internal: str, in_map: bool, deadline: int) -> str:
-        """fan-out -> branches (at the same time) -> fan-in, as one DAG template."""
+        """fan-out -> branches (at the same time) -> fan-in, as one DAG template. A named branch is one task;
+        a branch run per item is one task fanned out with withParam over the list fan-out writes."""
         m = self.m
         name = self.names.take(internal)
-        is_map = isinstance(node, MapNode)
+        specs = branches(node)
+        per_item = any(spec.per_item for spec in specs)
         fan = ["magnus", "fan", "{{workflow.parameters.run_id}}", encode_name(internal)]
         outputs = (
             m.Outputs(parameters=[m.Parameter(name="branches", value_from=m.ValueFrom(path=ITEMS_PATH))])
-            if is_map
+            if per_item
             else None
         )
-        out_args = [*fan, "--mode", "out"] + (["--items-file", ITEMS_PATH] if is_map else [])
+        out_args = [*fan, "--mode", "out"] + (["--items-file", ITEMS_PATH] if per_item else [])
         fan_out = self.container(
             self.names.take(f"{internal} fan out"), out_args, node, in_map, deadline, outputs
         )
@@ -376,43 +346,35 @@ class _Renderer:
             )
         ]
         branch_names = _Names(reserved=("fan-out", "fan-in"))
-        if isinstance(node, ParallelNode):
-            for bname, branch in node.branches.items():
+        for spec in specs:
+            if spec.name is None:  # one branch per item: the item comes in as the map variable
                 sub = self.graph(
-                    branch, f"{internal}.{bname}.", in_map, deadline, self.names.take(f"{internal}.{bname}")
+                    spec.dag,
+                    f"{internal}.{PLACEHOLDER}.",
+                    True,
+                    deadline,
+                    self.names.take(f"{internal} branch"),
                 )
                 tasks.append(
                     m.DAGTask(
-                        name=branch_names.take(f"branch {bname}"),
+                        name=branch_names.take("branches"),
                         template=sub,
                         depends="fan-out.Succeeded",
-                        arguments=self.map_arguments() if in_map else None,
+                        with_param="{{tasks.fan-out.outputs.parameters.branches}}",
+                        arguments=self.map_arguments("{{item}}"),
                     )
                 )
-        elif is_map:
+                continue
             sub = self.graph(
-                node.branch,
-                f"{internal}.{PLACEHOLDER}.",
-                True,
+                spec.dag,
+                f"{internal}.{spec.name}.",
+                in_map,
                 deadline,
-                self.names.take(f"{internal} branch"),
+                self.names.take(f"{internal}.{spec.name}"),
             )
             tasks.append(
                 m.DAGTask(
-                    name="branches",
-                    template=sub,
-                    depends="fan-out.Succeeded",
-                    with_param="{{tasks.fan-out.outputs.parameters.branches}}",
-                    arguments=self.map_arguments("{{item}}"),
-                )
-            )
-        else:
-            sub = self.graph(
-                node.sub_dag, f"{internal}.dag.", in_map, deadline, self.names.take(f"{internal}.dag")
-            )
-            tasks.append(
-                m.DAGTask(
-                    name="dag",
+                    name=branch_names.take(f"branch {spec.name}"),
                     template=sub,
                     depends="fan-out.Succeeded",
                     arguments=self.map_arguments() if in_map else None,
@@ -438,19 +400,6 @@ class _Renderer:
             )
         )
         return name
-
-
-def _reachable(dag: Dag) -> set[str]:
-    """Nodes a traversal can reach: only those become tasks (an unreachable one would start at once)."""
-    seen: set[str] = set()
-    stack = [dag.start_at]
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        stack.extend(successors(dag, name))
-    return seen
 
 
 def build_workflow(

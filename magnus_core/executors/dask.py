@@ -10,7 +10,6 @@ is started for the run (the `magnus[dask]` extra).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import socket
 import uuid
@@ -23,11 +22,11 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field
 
 from magnus_core.errors import ConfigError, UsageError
-from magnus_core.graph import next_step
-from magnus_core.models.pipeline import Dag, MapNode, ParallelNode
+from magnus_core.graph import PLACEHOLDER, branch_at, next_step
+from magnus_core.models.pipeline import Dag
 from magnus_core.models.run_log import FAIL, SUCCESS
 from magnus_core.registry import parse_options
-from magnus_core.single import PLACEHOLDER, NodeJob, encode_name
+from magnus_core.single import NodeJob, encode_name
 
 log = logging.getLogger("magnus")
 MAX_BRANCH_THREADS = 256  # threads here only wait on futures; the cluster decides what runs at once
@@ -158,10 +157,11 @@ def check_reachable(address: str, timeout: float) -> None:
         ) from None
 
 
-def run_in_worker(kind: str, job: NodeJob) -> tuple[int, list[str]]:
-    """What a worker runs: the per-step entry point for one node (or one half of a composite)."""
+def run_in_worker(kind: str, job: NodeJob) -> tuple[int, list[tuple[str | None, dict[str, Any]]]]:
+    """What a worker runs: the per-step entry point for one node (or one half of a composite). A fan-out
+    also returns the branches to run, as (declared branch name or None for one run per item, map variable)."""
     from magnus_core.executors.local import in_concurrent_branch
-    from magnus_core.single import execute_single_node, fan_in, fan_out
+    from magnus_core.single import execute_single_node, fan_in, fan_out_branches
 
     try:
         from distributed import get_worker
@@ -175,7 +175,8 @@ def run_in_worker(kind: str, job: NodeJob) -> tuple[int, list[str]]:
         if kind == "node":
             return execute_single_node(job), []
         if kind == "out":
-            return fan_out(job)
+            code, branches = fan_out_branches(job)
+            return code, [(b.key, b.map_variable) for b in branches]
         return fan_in(job), []
     finally:
         in_concurrent_branch.reset(token)
@@ -203,7 +204,7 @@ class _Driver:
 
     def call(
         self, kind: str, internal: str, map_variable: dict[str, Any], attempts: int = 1
-    ) -> tuple[int, list[str]]:
+    ) -> tuple[int, list[tuple[str | None, dict[str, Any]]]]:
         from distributed import KilledWorker
 
         job = dataclasses.replace(self.base, step=encode_name(internal), map_variable=dict(map_variable))
@@ -232,8 +233,7 @@ class _Driver:
             if node.is_composite:
                 ok = self.composite(node, internal, map_variable)
             else:
-                attempts = node.attempts if node.type == "task" else 1
-                ok = self.call("node", internal, map_variable, attempts)[0] == 0
+                ok = self.call("node", internal, map_variable, node.attempts)[0] == 0
             if node.is_terminal:
                 return SUCCESS if node.type == "success" else FAIL
             following = next_step(dag, current, ok)
@@ -242,16 +242,15 @@ class _Driver:
 
     def composite(self, node: Any, internal: str, map_variable: dict[str, Any]) -> bool:
         # fan-out and fan-in are safe to repeat: a worker dying in one is survived once
-        code, items = self.call("out", internal, map_variable, attempts=2)
+        code, runs = self.call("out", internal, map_variable, attempts=2)
         if code != 0:
             return False
-        if isinstance(node, ParallelNode):
-            subs = [(b, f"{internal}.{name}.", map_variable) for name, b in node.branches.items()]
-        elif isinstance(node, MapNode):
-            subs = [(node.branch, f"{internal}.{PLACEHOLDER}.", json.loads(item)) for item in items]
-        else:
-            subs = [(node.sub_dag, f"{internal}.dag.", map_variable)]
-        if len(subs) > 1:
+        subs = []
+        for key, branch_variable in runs:  # exactly the branches fan-out chose, in its order
+            written = PLACEHOLDER if key is None else key  # an item travels in --map-variable
+            _, spec = branch_at(node, written, branch_variable, internal)
+            subs.append((spec.dag, f"{internal}.{written}.", branch_variable))
+        if node.concurrent_branches and len(subs) > 1:
             with ThreadPoolExecutor(
                 max_workers=min(len(subs), MAX_BRANCH_THREADS), thread_name_prefix="magnus-dask-branch"
             ) as pool:

@@ -10,26 +10,32 @@ branch order (parallel: as written; map: item order; dag: its only branch), neve
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from magnus_core import graph
 from magnus_core.errors import StepError
-from magnus_core.models.pipeline import Dag, DagNode, MapNode, ParallelNode
+from magnus_core.models.pipeline import Dag, MapNode
 from magnus_core.models.run_log import FAIL, PROCESSING, SUCCESS, BranchLog, StepLog
 from magnus_core.nodes.common import new_step_log
 
 
 @dataclass(frozen=True)
 class Branch:
+    """One branch to run: its internal name, its graph and the map variables its steps see.
+
+    key: the declared branch's name (graph.BranchSpec.name); None for an instance of a branch run per item,
+    which a per-step command line names with PLACEHOLDER and `--map-variable`.
+    """
+
     internal_name: str  # e.g. "parallel step.branch a", "map step.a", "nested.dag"
     dag: Dag
     map_variable: dict[str, Any]
+    key: str | None = ""
 
-
-def item_name(item: Any) -> str:
-    """A map item's name in internal names: strings as they are, other JSON scalars as JSON."""
-    return item if isinstance(item, str) else json.dumps(item)
+    @property
+    def per_item(self) -> bool:
+        return self.key is None
 
 
 def map_items(node: MapNode, params: dict[str, Any]) -> list[Any]:
@@ -47,7 +53,7 @@ def map_items(node: MapNode, params: dict[str, Any]) -> list[Any]:
     bad = [i for i in items if isinstance(i, (dict, list))]
     if bad:
         raise StepError(f"field 'iterate_on': map items must be JSON scalars, got {type(bad[0]).__name__}")
-    names = [item_name(i) for i in items]
+    names = [graph.item_name(i) for i in items]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise StepError(f"field 'iterate_on': map items must be unique, '{dup}' appears twice")
@@ -57,18 +63,26 @@ def map_items(node: MapNode, params: dict[str, Any]) -> list[Any]:
 def branches_of(
     node: Any, internal_name: str, params: dict[str, Any], map_variable: dict[str, Any]
 ) -> list[Branch]:
-    if isinstance(node, ParallelNode):
-        return [
-            Branch(f"{internal_name}.{name}", dag, dict(map_variable)) for name, dag in node.branches.items()
-        ]
-    if isinstance(node, MapNode):
-        return [
-            Branch(f"{internal_name}.{item_name(item)}", node.branch, {**map_variable, node.iterate_as: item})
+    """The branches `node` runs now, in merge order: each named branch once, a per-item branch once per
+    item of the map's list. Raises StepError when the list is not usable; TypeError for a leaf node."""
+    if not node.is_composite:
+        raise TypeError(f"not a composite node: {node!r}")
+    out: list[Branch] = []
+    for spec in graph.branches(node):
+        if spec.name is not None:
+            out.append(Branch(f"{internal_name}.{spec.name}", spec.dag, dict(map_variable), spec.name))
+            continue
+        assert isinstance(node, MapNode), "only a map runs a branch per item here"
+        out.extend(
+            Branch(
+                f"{internal_name}.{graph.item_name(item)}",
+                spec.dag,
+                {**map_variable, node.iterate_as: item},
+                None,
+            )
             for item in map_items(node, params)
-        ]
-    if isinstance(node, DagNode):
-        return [Branch(f"{internal_name}.dag", node.sub_dag, dict(map_variable))]
-    raise TypeError(f"not a composite node: {node!r}")
+        )
+    return out
 
 
 def fan_out(
