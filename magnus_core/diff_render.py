@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.diff import ADDED, CHANGED, EQUAL, REMOVED, Change, GroupDiff, RunDiff
+from magnus_core.table import fmt_seconds
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -16,18 +17,6 @@ MARK = {ADDED: ("+", "green"), REMOVED: ("-", "red"), CHANGED: ("~", "yellow"), 
 ASCII = str.maketrans({"→": "->", "›": ">", "×": "x", "·": "*", "…": "..."})
 MAX_VALUE = 80
 HASH_FIELDS = {"commit", "dag_hash", "data_hash"}
-
-
-def fmt_seconds(seconds: float | None) -> str:
-    """1.234 -> '1.23s', 0.0042 -> '4.2ms', 125 -> '2m 5s'."""
-    if seconds is None:
-        return "-"
-    if abs(seconds) < 1:
-        return f"{seconds * 1000:.3g}ms"
-    if abs(seconds) < 60:
-        return f"{seconds:.3g}s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes}m {rest}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60}m"
 
 
 def fmt_value(value: Any, field: str = "") -> str:

@@ -7,8 +7,7 @@ import socket
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from magnus_core.errors import MagnusError
-from magnus_core.models.run_log import PROCESSING, RunLog, seconds_between, time_key, time_span
+from magnus_core.models.run_log import PROCESSING, RunLog
 from magnus_core.stores.base import RunLogStore
 
 
@@ -24,19 +23,14 @@ class RunSummary:
     steps: int = 0
     original_run_id: str = ""
     error: str = ""  # why a broken log could not be read
+    steps_done: int = 0  # step logs whose status is SUCCESS
+    pipeline: str = ""  # the pipeline file (run_config.dag_file; "" in the original tool's logs)
+    dag_hash: str = ""
+    commit: str = ""  # the git commit of the code (the first step's code identity)
+    dirty: bool | None = None  # uncommitted changes in the working tree (None: not known)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _times(log: RunLog) -> tuple[str, str]:
-    first, last = time_span(attempt for step in log.walk() for attempt in step.attempts)
-    started = (
-        str(log.run_config.get("process", {}).get("started_at", ""))
-        if isinstance(log.run_config.get("process"), dict)
-        else ""
-    )
-    return started or first, last
 
 
 def process_alive(log: RunLog) -> bool | None:
@@ -44,10 +38,15 @@ def process_alive(log: RunLog) -> bool | None:
     proc = log.run_config.get("process") if isinstance(log.run_config, dict) else None
     if not isinstance(proc, dict) or "pid" not in proc:
         return None
-    if proc.get("host") != socket.gethostname():
+    return process_alive_at(proc.get("pid"), proc.get("host"))
+
+
+def process_alive_at(pid: Any, host: Any) -> bool | None:
+    """Whether process `pid` on `host` is alive: None when it cannot be known (another host, no pid)."""
+    if pid is None or host != socket.gethostname():
         return None
     try:
-        os.kill(int(proc["pid"]), 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except (PermissionError, ValueError, TypeError, OverflowError):
@@ -64,38 +63,43 @@ def run_state(log: RunLog) -> str:
 
 
 def summarise(log: RunLog) -> RunSummary:
-    start, end = _times(log)
-    duration = seconds_between(start, end)
+    """The summary of one run log (what the run index keeps of it, index/record.py)."""
+    from magnus_core.index.record import record_from_json
+
+    record = record_from_json(log.model_dump(mode="json"))
     return RunSummary(
-        run_id=log.run_id,
-        status=log.status,
+        run_id=record.run_id,
+        status=record.status,
         state=run_state(log),
-        tag=log.tag or "",
-        start=start,
-        end=end,
-        duration=duration,
-        steps=sum(1 for _ in log.walk()),
-        original_run_id=log.original_run_id or "",
+        tag=record.tag,
+        start=record.start,
+        end=record.end,
+        duration=record.duration,
+        steps=record.steps,
+        original_run_id=record.original_run_id,
+        steps_done=record.steps_done,
+        pipeline=record.pipeline,
+        dag_hash=record.dag_hash,
+        commit=record.commit,
+        dirty=record.dirty,
     )
 
 
 def list_runs(
     store: RunLogStore, *, tag: str | None = None, status: str | None = None, limit: int | None = None
 ) -> list[RunSummary]:
-    """Every run in the store, newest first; a log that cannot be read is listed as BROKEN with the reason."""
-    out: list[RunSummary] = []
-    for run_id in store.list_run_ids():
-        try:
-            summary = summarise(store.get_run(run_id))
-        except MagnusError as exc:
-            summary = RunSummary(run_id=run_id, status="BROKEN", state="BROKEN", error=str(exc))
-        if tag is not None and summary.tag != tag:
-            continue
-        if status is not None and status.upper() not in (summary.status, summary.state):
-            continue
-        out.append(summary)
-    out.sort(key=lambda s: (time_key(s.start), s.run_id), reverse=True)  # true time: zones differ
-    return out[:limit] if limit else out
+    """Every run in the store, newest first; a log that cannot be read is listed as BROKEN with the reason.
+
+    Answered by the run index (magnus_core/index), which reads only logs it has not seen or that changed.
+    """
+    from magnus_core.index import RunQuery, open_index
+
+    index = open_index(store)
+    try:
+        result = index.query(RunQuery(tag=tag, status=status, limit=limit))
+    finally:
+        index.close()
+    return [run.summary for run in result.runs]
 
 
 def store_from_config(config_file: str | None = None) -> RunLogStore:

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from magnus_core.errors import MagnusError
-from magnus_core.models.run_log import RunLog, time_key
-from magnus_core.runs import RunSummary, summarise
+from magnus_core.index import RunIndex, RunQuery, open_index
+from magnus_core.models.run_log import RunLog
+from magnus_core.runs import RunSummary
 from magnus_core.stores.base import RunLogStore
 
 
@@ -30,6 +31,8 @@ class Project:
     store_block: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     root: Path = field(default_factory=Path.cwd)
+    notices: list[str] = field(default_factory=list)  # one-line notices from the run index
+    _index: RunIndex | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, config_file: str | None = None, root: Path | None = None) -> Project:
@@ -64,33 +67,25 @@ class Project:
         return f"No runs in {self.where}. Press `s` to start one."
 
     def runs(self) -> list[RunEntry]:
-        """Every run, newest first, with its parameters (for filtering); broken logs carry the reason."""
+        """Every run, newest first, with its parameters (for filtering); broken logs carry the reason.
+
+        From the run index (magnus_core/index): only logs that are new or changed since the last call
+        are read."""
         if self.store is None:
             return []
-        out: list[RunEntry] = []
         try:
-            run_ids = self.store.list_run_ids()
+            result = self.index().query(RunQuery(params=["*"]))
         except (MagnusError, OSError) as exc:  # e.g. a store folder we may not read
             self.error = f"cannot list runs in {self.where}: {exc}"
             return []
-        for run_id in run_ids:
-            try:
-                log = self.store.get_run(run_id)
-                out.append(RunEntry(summarise(log), dict(log.parameters)))
-            except MagnusError as exc:
-                out.append(
-                    RunEntry(RunSummary(run_id=run_id, status="BROKEN", state="BROKEN", error=str(exc)))
-                )
-            except OSError as exc:
-                out.append(
-                    RunEntry(
-                        RunSummary(
-                            run_id=run_id, status="BROKEN", state="BROKEN", error=f"cannot read: {exc}"
-                        )
-                    )
-                )
-        out.sort(key=lambda e: (time_key(e.summary.start), e.summary.run_id), reverse=True)
-        return out
+        return [RunEntry(run.summary, run.params) for run in result.runs]
+
+    def index(self) -> RunIndex:
+        """The store's run index, opened once (notices of a rebuilt index are kept in `notices`)."""
+        if self._index is None:
+            assert self.store is not None
+            self._index = open_index(self.store, notify=self.notices.append)
+        return self._index
 
     def run_ids(self) -> frozenset[str]:
         if self.store is None:

@@ -17,6 +17,15 @@ FIXTURES = ROOT / "tests" / "data" / "fixtures"
 ORIGINAL = FIXTURES / "magnus-0.3.12"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Run indexes (magnus_core/index) go to a temporary folder, never the user's cache: set before any
+    test runs, so every subprocess (run_magnus copies os.environ) and every xdist worker inherits it."""
+    import tempfile
+
+    if not os.environ.get("MAGNUS_INDEX_DIR"):
+        os.environ["MAGNUS_INDEX_DIR"] = tempfile.mkdtemp(prefix="magnus-test-index-")
+
+
 def git(cwd: Path, *args: str) -> str:
     env = {
         **os.environ,

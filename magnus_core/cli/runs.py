@@ -1,104 +1,250 @@
-"""`magnus runs`: list the runs in the configured run-log store, newest first."""
+"""`magnus runs`: list the runs in the configured run-log store, newest first, from the run index."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from magnus_core.cli import cli
 
 if TYPE_CHECKING:
-    from rich.console import JustifyMethod
+    from magnus_core.index import IndexedRun, RunIndex
+    from magnus_core.stores.base import RunLogStore
+
+ALL = "*"
+
+
+def names_option(text: str | None) -> list[str] | None:
+    """`--params lr,batch` -> ["lr", "batch"]; `--params` alone -> ["*"] (all); absent -> None."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names or ALL in names:
+        return [ALL]
+    out = []
+    for name in names:  # `metrics.auc` and `auc` both name the metric auc
+        out.append(name.split(".", 1)[1] if name.split(".", 1)[0] in ("params", "metrics") else name)
+    return out
+
+
+def utf8_stdout() -> None:
+    """A tag or value the terminal cannot show must not crash the output."""
+    if hasattr(sys.stdout, "reconfigure") and (sys.stdout.encoding or "").lower().replace("-", "") != "utf8":
+        sys.stdout.reconfigure(errors="replace")
+
+
+def open_store_index(config_file: str | None) -> tuple[RunLogStore, RunIndex]:
+    """The configured store and its run index, with progress on stderr while many logs are read."""
+    from magnus_core.index import open_index
+    from magnus_core.runs import store_from_config
+
+    store = store_from_config(config_file)
+    progress = None
+    if sys.stderr.isatty():
+
+        def progress(done: int, total: int) -> None:
+            end = "\n" if done >= total else ""
+            click.echo(f"\rindexing run logs: {done}/{total}", err=True, nl=False)
+            if end:
+                click.echo("", err=True)
+
+    return store, open_index(store, notify=lambda m: click.echo(f"magnus: {m}", err=True), progress=progress)
 
 
 @cli.command("runs")
+@click.option(
+    "--where",
+    "where",
+    default=None,
+    metavar="FILTER",
+    help="Only runs matching this filter "
+    "(MLflow's search syntax: \"metrics.auc > 0.9 and params.lr = 0.1 and tag = 'exp1'\").",
+)
+@click.option(
+    "--order-by",
+    default=None,
+    metavar="KEYS",
+    help="Order by these keys, e.g. 'metrics.auc DESC, params.lr' (default: newest first).",
+)
+@click.option(
+    "--params",
+    "params",
+    is_flag=False,
+    flag_value=ALL,
+    default=None,
+    metavar="NAMES",
+    help="Add parameter columns: a comma-separated list, or every parameter when given alone.",
+)
+@click.option(
+    "--metrics",
+    "metrics",
+    is_flag=False,
+    flag_value=ALL,
+    default=None,
+    metavar="NAMES",
+    help="Add metric columns (`name` or `step.name`): a list, or every metric when given alone.",
+)
 @click.option("--tag", default=None, help="Only runs with this tag.")
 @click.option("--status", default=None, help="Only runs with this status (SUCCESS, FAIL, RUNNING, ...).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the list as CSV (one row per run).")
 @click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
 @click.pass_context
 def runs(
     ctx: click.Context,
+    where: str | None,
+    order_by: str | None,
+    params: str | None,
+    metrics: str | None,
     tag: str | None,
     status: str | None,
     limit: int | None,
     as_json: bool,
+    as_csv: bool,
     config_file: str | None,
 ) -> None:
     """List the runs kept in the run-log store: id, status, tag, start, duration, steps, re-run of.
+
+    Answered from the run index, a cache of every run's summary, parameters and metrics in the user's
+    cache folder; only logs that are new or changed since the last command are read.
 
     \b
     Examples:
       magnus runs --limit 10
       magnus runs --status FAIL --json
+      magnus runs --where "metrics.auc > 0.9 and params.lr < 0.1" --order-by "metrics.auc DESC"
+      magnus runs --tag exp1 --params --metrics auc,loss --csv > runs.csv
     """
-    from magnus_core.runs import list_runs, store_from_config
+    from magnus_core.errors import UsageError
+    from magnus_core.index import RunQuery
+    from magnus_core.query import parse_filter, parse_order_by
 
-    if hasattr(sys.stdout, "reconfigure") and (sys.stdout.encoding or "").lower().replace("-", "") != "utf8":
-        sys.stdout.reconfigure(errors="replace")  # a tag the terminal cannot show must not crash the list
-    store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
-    summaries = list_runs(store, tag=tag, status=status, limit=limit)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {"schema": "magnus-runs/1", "store": store.where(), "runs": [s.to_json() for s in summaries]},
-                indent=2,
-                default=str,
-            )
-        )
-        return
-    _print_table(summaries, store.where())
-
-
-def _print_table(summaries: list, where: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from magnus_core.diff_render import fmt_seconds
-    from magnus_core.models.run_log import local_text
-
-    console = Console()
-    if not summaries:
-        console.print(f"No runs in {where}", markup=False, highlight=False)
-        return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    columns: tuple[tuple[str, JustifyMethod], ...] = (
-        ("run id", "left"),
-        ("status", "left"),
-        ("tag", "left"),
-        ("start", "left"),
-        ("duration", "right"),
-        ("steps", "right"),
-        ("re-run of", "left"),
+    if as_json and as_csv:
+        raise UsageError("choose one of --json and --csv")
+    query = RunQuery(
+        where=parse_filter(where or "", "--where"),
+        order_by=parse_order_by(order_by or "", "--order-by"),
+        tag=tag,
+        status=status,
+        limit=limit,
+        params=names_option(params),
+        metrics=names_option(metrics),
     )
-    for name, justify in columns:
-        # Ids and times are copied by users: never truncate or wrap them; the tag column gives way first.
-        fixed = name in ("run id", "status", "start", "duration", "steps")
-        table.add_column(
-            name,
-            justify=justify,
-            no_wrap=fixed,
-            min_width=max((len(s.run_id) for s in summaries), default=6) if name == "run id" else len(name),
-        )
-    colours = {"SUCCESS": "green", "FAIL": "red", "BROKEN": "red", "RUNNING": "yellow"}
-    from rich.text import Text
+    utf8_stdout()
+    store, index = open_store_index(config_file or (ctx.obj or {}).get("config_file"))
+    try:
+        result = index.query(query)
+    finally:
+        index.close()
+    for hint in result.hints:
+        click.echo(f"hint: {hint}", err=True)
+    param_cols = value_columns(result.runs, "params", query.params)
+    metric_cols = value_columns(result.runs, "metrics", query.metrics)
+    if as_json:
+        click.echo(json.dumps(runs_json(result.runs, store.where(), query), indent=2, default=str))
+    elif as_csv:
+        write_csv(result.runs, param_cols, metric_cols)
+    else:
+        print_table(result.runs, store.where(), param_cols, metric_cols)
 
-    for s in summaries:
-        state = s.state if s.state == s.status else f"{s.state} ({s.status})"
-        table.add_row(
-            Text(s.run_id),
-            Text(state, style=colours.get(s.state, "yellow")),
-            Text(s.tag),
-            Text(local_text(s.start)),
-            Text(fmt_seconds(s.duration) if s.duration is not None else "-"),
-            Text(str(s.steps)),
-            Text(s.original_run_id),
+
+def value_columns(runs: list[IndexedRun], attr: str, wanted: list[str] | None) -> list[str]:
+    """The parameter or metric columns to show: those asked for, or every one the runs have (`*`)."""
+    if wanted is None:
+        return []
+    if ALL not in wanted:
+        return wanted
+    seen: dict[str, None] = {}
+    for run in runs:
+        for name in getattr(run, attr):
+            seen.setdefault(name, None)
+    return sorted(seen, key=lambda n: ("." in n, n))  # the run's own metrics before <step>.<name>
+
+
+def runs_json(runs: list[IndexedRun], where: str, query: Any) -> dict[str, Any]:
+    out = []
+    for run in runs:
+        item = run.summary.to_json()
+        if query.params is not None:
+            item["params"] = run.params
+        if query.metrics is not None:
+            item["metrics"] = run.metrics
+        out.append(item)
+    return {"schema": "magnus-runs/1", "store": where, "runs": out}
+
+
+SUMMARY_FIELDS = ("run_id", "status", "state", "tag", "start", "end", "duration", "steps", "steps_done")
+MORE_FIELDS = ("original_run_id", "pipeline", "dag_hash", "commit", "dirty", "error")
+
+
+def write_csv(runs: list[IndexedRun], param_cols: list[str], metric_cols: list[str]) -> None:
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(
+        [
+            *SUMMARY_FIELDS,
+            *MORE_FIELDS,
+            *(f"params.{p}" for p in param_cols),
+            *(f"metrics.{m}" for m in metric_cols),
+        ]
+    )
+    for run in runs:
+        data = run.summary.to_json()
+        writer.writerow(
+            [
+                *("" if data[f] is None else data[f] for f in (*SUMMARY_FIELDS, *MORE_FIELDS)),
+                *(csv_value(run.params.get(p)) for p in param_cols),
+                *(csv_value(run.metrics.get(m)) for m in metric_cols),
+            ]
         )
-    console.print(table)
-    for s in summaries:
-        if s.error:
-            console.print(Text(f"{s.run_id}: {s.error}", style="red"), soft_wrap=True)
+
+
+def csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str)
+
+
+STATE_STYLE = {"SUCCESS": "green", "FAIL": "red", "BROKEN": "red", "RUNNING": "yellow"}
+
+
+def print_table(runs: list[IndexedRun], where: str, param_cols: list[str], metric_cols: list[str]) -> None:
+    from magnus_core.models.run_log import local_text
+    from magnus_core.table import Cell, fmt_seconds, fmt_value, render, use_colour
+
+    if not runs:
+        click.echo(f"No runs in {where}")
+        return
+    headers = ["run id", "status", "tag", "start", "duration", "steps", "re-run of"]
+    headers += [f"params.{p}" for p in param_cols] + [f"metrics.{m}" for m in metric_cols]
+    rows = []
+    for run in runs:
+        s = run.summary
+        state = s.state if s.state == s.status else f"{s.state} ({s.status})"
+        rows.append(
+            [
+                Cell(s.run_id),
+                Cell(state, STATE_STYLE.get(s.state, "yellow")),
+                Cell(s.tag),
+                Cell(local_text(s.start)),
+                Cell(fmt_seconds(s.duration)),
+                Cell(str(s.steps)),
+                Cell(s.original_run_id),
+                *(Cell(fmt_value(run.params.get(p))) for p in param_cols),
+                *(Cell(fmt_value(run.metrics.get(m))) for m in metric_cols),
+            ]
+        )
+    right = {4, 5} | {7 + i for i in range(len(param_cols) + len(metric_cols))}
+    colour = use_colour()
+    click.echo(render(headers, rows, right=right, colour=colour), color=colour)
+    for run in runs:
+        if run.summary.error:
+            line = f"{run.summary.run_id}: {run.summary.error}"
+            click.echo(f"\x1b[31m{line}\x1b[0m" if colour else line, color=colour)

@@ -84,6 +84,27 @@ class RunLogStore(ABC):
         """The block recorded in run_config."""
         return {"type": self.service_name, "config": dict(self.config)}
 
+    # -- what a run index asks of a store (magnus_core/index) -------------------------------------
+    def index_location(self) -> str | None:
+        """The store's absolute location, which names its run index in the cache folder; None keeps the
+        index in memory (a store that lives only in this process)."""
+        return None
+
+    def run_versions(self) -> dict[str, Any]:
+        """Every run id with a token that changes whenever its log changes, without reading the logs
+        (a file's mtime, size and inode). A None token means unknown: the index reads that log each time."""
+        return dict.fromkeys(self.list_run_ids())
+
+    def read_json(self, run_id: str) -> Any:
+        """The run log's JSON form (a dict), as cheaply as the store can give it (the index extracts its
+        rows from it). Any error: the index reads the run with get_run() to say exactly why not."""
+        return self.get_run(run_id).model_dump(mode="json")
+
+    def run_index(self) -> Any:
+        """A store that answers run queries itself (a database: its tables are the index) returns its
+        magnus_core.index.RunIndex; None: the SQLite index in the user's cache folder is used."""
+        return None
+
     # -- the protocol ------------------------------------------------------------------------------
     def exists(self, run_id: str) -> bool:
         return run_id in self._live or run_id in set(self.list_run_ids())

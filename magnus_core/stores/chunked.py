@@ -221,6 +221,12 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             return []
         return [p.name for p in self.folder.iterdir() if p.is_dir() and (p / META).exists()]
 
+    def index_location(self) -> str | None:
+        return str(self.folder.resolve())
+
+    def run_versions(self) -> dict[str, Any]:
+        return {run_id: self.version(run_id) for run_id in self.list_run_ids()}
+
     def version(self, run_id: str) -> Any:
         """Changes whenever any part of the run changes (for followers)."""
         folder = self.run_folder(run_id)

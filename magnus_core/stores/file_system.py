@@ -195,3 +195,36 @@ class FileSystemRunLogStore(RunLogStore):
         if not self.folder.is_dir():
             return []
         return [p.stem for p in self.folder.glob("*.json") if not p.name.startswith(".")]
+
+    def index_location(self) -> str | None:
+        return str(self.folder.resolve())
+
+    def run_versions(self) -> dict[str, Any]:
+        """One directory scan and one stat per run: (mtime_ns, size, inode) changes with every rewrite
+        (each write renames a new file into place)."""
+        out: dict[str, Any] = {}
+        try:
+            entries = os.scandir(self.folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return out
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if not name.endswith(".json") or name.startswith("."):
+                    continue
+                try:
+                    st = entry.stat()
+                except OSError:
+                    out[name[:-5]] = None  # listed, but unreadable: read it (and list it as broken)
+                    continue
+                out[name[:-5]] = (st.st_mtime_ns, st.st_size, st.st_ino)
+        return out
+
+    def read_json(self, run_id: str) -> Any:
+        live = self._live.get(run_id)
+        if live is not None:
+            return live.log.model_dump(mode="json")
+        path = self.path(run_id)
+        if path.stat().st_size > MAX_RUN_LOG_BYTES:
+            raise RunLogError("too large", file=str(path))
+        return json.loads(path.read_bytes())

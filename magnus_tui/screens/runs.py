@@ -121,6 +121,9 @@ class RunsScreen(WorkbenchScreen[None]):
         self.reload()
 
     def show(self, entries: list[RunEntry]) -> None:
+        notices, self.app.project.notices[:] = list(self.app.project.notices), []
+        for notice in notices:  # e.g. a damaged run index rebuilt
+            self.app.notify(notice, title="Run index", severity="warning")
         self._known_ids = frozenset(e.summary.run_id for e in entries)
         self.entries = {e.summary.run_id: e for e in entries}
         self.order = [e.summary.run_id for e in entries]

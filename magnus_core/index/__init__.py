@@ -1,0 +1,144 @@
+"""The run index: one row per run, with its final parameters and metrics, queryable.
+
+A cache over the run-log store: the run logs stay the source of truth. `magnus runs`, `magnus compare` and
+the workbench ask an index, which first catches up with the store (`refresh`: it lists the store with a
+cheap change token per run, and reads only logs it has not seen or that changed since), then answers.
+
+    index = open_index(store)
+    result = index.query(RunQuery(where=parse_filter("metrics.auc > 0.9"), order_by=..., limit=5))
+    for run in result.runs: run.summary, run.params, run.metrics
+
+`open_index` asks the store first (`store.run_index()`: a database store answers with its own tables), and
+otherwise opens the SQLite index (index/sqlite.py) kept in the user's cache folder, keyed by the store's
+absolute location (`index_path`), never on the store itself (which may be a network file system where
+SQLite's locking is unsafe). Stores without a location (the buffered store) get an index in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from magnus_core.query import Expr, Key, OrderKey
+
+if TYPE_CHECKING:
+    from magnus_core.runs import RunSummary
+    from magnus_core.stores.base import RunLogStore
+
+INDEX_DIR_ENV = "MAGNUS_INDEX_DIR"
+
+Notify = Callable[[str], None]
+Progress = Callable[[int, int], None]
+
+
+def _stderr(message: str) -> None:
+    print(f"magnus: {message}", file=sys.stderr)
+
+
+@dataclass
+class RunQuery:
+    """What to list. `params`/`metrics`: the value columns wanted (None: none, ["*"]: all of them)."""
+
+    where: Expr | None = None
+    tag: str | None = None
+    status: str | None = None  # recorded status or current state, any case
+    run_ids: list[str] | None = None
+    order_by: list[OrderKey] = field(default_factory=list)  # default: newest first
+    limit: int | None = None
+    params: list[str] | None = None
+    metrics: list[str] | None = None
+
+
+@dataclass
+class IndexedRun:
+    summary: RunSummary
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class QueryResult:
+    runs: list[IndexedRun]
+    hints: list[str] = field(default_factory=list)  # e.g. "no run has metrics.acu (nearest: metrics.auc)"
+
+
+@dataclass
+class IndexNames:
+    """Every parameter and metric name the index holds (metrics: run-level and `<step>.<name>`)."""
+
+    params: list[str]
+    metrics: list[str]
+
+    def of(self, key: Key) -> list[str]:
+        return self.params if key.kind == "param" else self.metrics if key.kind == "metric" else []
+
+
+@dataclass
+class RefreshReport:
+    read: int = 0  # logs read (new or changed)
+    removed: int = 0  # runs gone from the store
+    broken: int = 0  # logs that could not be read (listed as BROKEN)
+
+
+class RunIndex(ABC):
+    """The interface every run index answers (SQLite here; a database store may answer with SQL)."""
+
+    @abstractmethod
+    def refresh(self) -> RefreshReport:
+        """Catch up with the store: read new and changed logs, drop runs that are gone."""
+
+    @abstractmethod
+    def query(self, query: RunQuery) -> QueryResult:
+        """The runs that match, in order (refresh first). A name no run has gives no rows and a hint."""
+
+    @abstractmethod
+    def names(self) -> IndexNames:
+        """Every parameter and metric name in the index, sorted."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release the connection."""
+
+
+def cache_dir() -> Path:
+    """Where index files live: $MAGNUS_INDEX_DIR, else $XDG_CACHE_HOME/magnus/index, else
+    ~/.cache/magnus/index (the XDG base-directory default)."""
+    explicit = os.environ.get(INDEX_DIR_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "magnus" / "index"
+
+
+def index_path(store: RunLogStore) -> Path | None:
+    """The SQLite file for this store (None: keep it in memory): named by a readable tail of the store's
+    absolute location and a hash of the whole, so two stores never share one."""
+    location = store.index_location()
+    if location is None:
+        return None
+    key = f"{store.service_name}:{location}"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    tail = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(location).name or "store").strip("._")[:40] or "store"
+    return cache_dir() / f"{tail}-{digest}.sqlite"
+
+
+def open_index(
+    store: RunLogStore, *, notify: Notify | None = None, progress: Progress | None = None
+) -> RunIndex:
+    """The index for this store: the store's own (`run_index()`), else SQLite in the cache folder.
+
+    `notify` gets one-line notices (an index rebuilt because it was corrupt or locked); stderr by default.
+    `progress(done, total)` is called while many logs are read (a cold build).
+    """
+    own = store.run_index()
+    if own is not None:
+        return own
+    from magnus_core.index.sqlite import SQLiteRunIndex
+
+    return SQLiteRunIndex(store, index_path(store), notify=notify or _stderr, progress=progress)

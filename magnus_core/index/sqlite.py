@@ -1,0 +1,624 @@
+"""The run index in an embedded SQLite file (the standard library's sqlite3), in the user's cache folder.
+
+Tables (schema version in `meta`):
+
+    runs(run_id PRIMARY KEY, version, status, tag, pipeline, dag_hash, start, end_time, start_key, end_key,
+         duration, steps, steps_done, original_run_id, commit_id, dirty, use_cached, pid, host, error)
+    (start_key, end_key: seconds since the epoch, so runs order by true time whatever their UTC offsets)
+    vals(run_id, kind 'p'|'m', name, num, text, json)   one row per final parameter and metric
+
+The file is a cache: deleting it loses nothing (the next query rebuilds it from the logs). WAL mode lets
+several processes read and write at once; a write waits for another up to `busy_timeout` seconds. A file
+that is not a database or is damaged is deleted and rebuilt with a one-line notice; a lock held past the
+timeout makes this process use an index in memory instead, with a notice. Neither is ever a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from magnus_core.errors import MagnusError, UsageError
+from magnus_core.index import (
+    IndexedRun,
+    IndexNames,
+    Notify,
+    Progress,
+    QueryResult,
+    RefreshReport,
+    RunIndex,
+    RunQuery,
+)
+from magnus_core.index.record import RUNNING_STATUSES, RunRecord, broken, record_from_json, value_columns
+from magnus_core.models.run_log import parse_time, time_key
+from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key, keys_of, like_to_regex
+
+if TYPE_CHECKING:
+    from magnus_core.stores.base import RunLogStore
+
+SCHEMA_VERSION = "1"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, version TEXT, status TEXT NOT NULL, tag TEXT NOT NULL DEFAULT '',
+    pipeline TEXT NOT NULL DEFAULT '', dag_hash TEXT NOT NULL DEFAULT '', start TEXT NOT NULL DEFAULT '',
+    end_time TEXT NOT NULL DEFAULT '', start_key REAL, end_key REAL, duration REAL,
+    steps INTEGER NOT NULL DEFAULT 0,
+    steps_done INTEGER NOT NULL DEFAULT 0, original_run_id TEXT NOT NULL DEFAULT '',
+    commit_id TEXT NOT NULL DEFAULT '', dirty INTEGER, use_cached INTEGER NOT NULL DEFAULT 0, pid INTEGER,
+    host TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS runs_newest ON runs (start_key, run_id);
+CREATE INDEX IF NOT EXISTS runs_tag ON runs (tag);
+CREATE TABLE IF NOT EXISTS vals (
+    run_id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, num REAL, text TEXT, json TEXT,
+    PRIMARY KEY (run_id, kind, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS vals_name ON vals (kind, name, num);
+"""
+_COLUMNS = {  # attribute -> runs column
+    "run_id": "r.run_id",
+    "status": "r.status",
+    "tag": "r.tag",
+    "pipeline": "r.pipeline",
+    "dag_hash": "r.dag_hash",
+    "start": "r.start_key",
+    "end": "r.end_key",
+    "duration": "r.duration",
+    "steps": "r.steps",
+    "steps_done": "r.steps_done",
+    "original_run_id": "r.original_run_id",
+    "commit": "r.commit_id",
+    "dirty": "r.dirty",
+    "use_cached": "r.use_cached",
+}
+_RUN_FIELDS = (
+    "run_id, status, tag, pipeline, dag_hash, start, end_time, duration, steps, steps_done, "
+    "original_run_id, commit_id, dirty, use_cached, pid, host, error"
+)
+_KIND = {"param": "p", "metric": "m"}
+_BATCH = 500
+
+
+class _Locked(Exception):
+    pass
+
+
+def _state(status: str, pid: int | None, host: str) -> str:
+    """What a run is now: a PROCESSING run whose process is gone on this host is INTERRUPTED."""
+    if status not in RUNNING_STATUSES:
+        return status
+    from magnus_core.runs import process_alive_at
+
+    return "INTERRUPTED" if process_alive_at(pid, host) is False else "RUNNING"
+
+
+def _like(case_sensitive: bool) -> Callable[[str | None, str | None], int]:
+    cache: dict[str, re.Pattern[str]] = {}
+
+    def like(pattern: str | None, value: str | None) -> int:
+        if pattern is None or value is None:
+            return 0
+        rx = cache.get(pattern)
+        if rx is None:
+            rx = re.compile(like_to_regex(pattern), 0 if case_sensitive else re.IGNORECASE | re.DOTALL)
+            cache[pattern] = rx
+        return 1 if rx.fullmatch(value) else 0
+
+    return like
+
+
+class SQLiteRunIndex(RunIndex):
+    """The run index of one store in one SQLite file (None: in memory). See the module docstring."""
+
+    def __init__(
+        self,
+        store: RunLogStore,
+        path: Path | None,
+        *,
+        notify: Notify,
+        progress: Progress | None = None,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.path = path
+        self.notify = notify
+        self.progress = progress
+        self.busy_timeout = busy_timeout
+        self._lock = threading.RLock()
+        self.conn = self._open()
+
+    # -- connection ----------------------------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect(self.path)
+        except sqlite3.OperationalError as exc:
+            if self.path is not None and _is_lock(exc):
+                return self._in_memory(f"the run index {self.path} is locked by another process")
+            if self.path is not None:
+                return self._in_memory(f"cannot open the run index {self.path} ({exc})")
+            raise
+        except sqlite3.DatabaseError as exc:
+            if self.path is None or not _is_damage(exc):
+                raise
+            self.notify(f"the run index {self.path} was unreadable ({exc}); rebuilding it from the run logs")
+            self._delete_files()
+            return self._connect(self.path)
+
+    def _connect(self, path: Path | None) -> sqlite3.Connection:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            ":memory:" if path is None else str(path),
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            if path is not None:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            version = None
+            with contextlib.suppress(sqlite3.OperationalError):  # a new file has no meta table yet
+                row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                version = row[0] if row else None
+            if version not in (None, SCHEMA_VERSION):  # an index written by another magnus version
+                conn.executescript("DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS vals; DELETE FROM meta;")
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('store', ?)", (self.store.index_location() or "memory",)
+            )
+        except BaseException:
+            conn.close()
+            raise
+        conn.create_function("magnus_state", 3, _state, deterministic=False)
+        conn.create_function("magnus_like", 2, _like(True), deterministic=True)
+        conn.create_function("magnus_ilike", 2, _like(False), deterministic=True)
+        return conn
+
+    def _in_memory(self, why: str) -> sqlite3.Connection:
+        self.notify(f"{why}; using an index in memory for this command")
+        self.path = None
+        return self._connect(None)
+
+    def _delete_files(self) -> None:
+        if self.path is None:
+            return
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{self.path}{suffix}").unlink()
+
+    def _guarded(self, action: Callable[[], Any]) -> Any:
+        """Run `action`; a damaged index is rebuilt, a locked one replaced by one in memory, once.
+        One action at a time per index (the workbench calls from worker threads)."""
+        with self._lock:
+            return self._guarded_unlocked(action)
+
+    def _guarded_unlocked(self, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if self.path is None or not _is_lock(exc):
+                raise
+            self.close()
+            self.conn = self._in_memory(f"the run index {self.path} is locked by another process")
+            return action()
+        except sqlite3.DatabaseError as exc:
+            if self.path is None or not _is_damage(exc):
+                raise
+            self.notify(f"the run index {self.path} was damaged ({exc}); rebuilding it from the run logs")
+            self.close()
+            self._delete_files()
+            self.conn = self._connect(self.path)
+            return action()
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+    # -- refresh ---------------------------------------------------------------------------------------
+    def refresh(self) -> RefreshReport:
+        result: RefreshReport = self._guarded(self._refresh)
+        return result
+
+    def _refresh(self) -> RefreshReport:
+        versions = self.store.run_versions()
+        known = dict(self.conn.execute("SELECT run_id, version FROM runs").fetchall())
+        changed = [
+            (run_id, None if token is None else json.dumps(token))
+            for run_id, token in versions.items()
+            if token is None or known.get(run_id) != json.dumps(token)
+        ]
+        gone = [run_id for run_id in known if run_id not in versions]
+        report = RefreshReport(read=len(changed), removed=len(gone))
+        if not changed and not gone:
+            return report
+        total = len(changed)
+        show = self.progress if self.progress is not None and total >= 200 else None
+        for start in range(0, total, _BATCH):
+            batch = changed[start : start + _BATCH]
+            records = [(self._record(run_id), version) for run_id, version in batch]
+            report.broken += sum(1 for record, _ in records if record.status == "BROKEN")
+            self._write(records, gone if start == 0 else [])
+            if show is not None:
+                show(min(start + _BATCH, total), total)
+        if not changed:
+            self._write([], gone)
+        return report
+
+    def _record(self, run_id: str) -> RunRecord:
+        """Fast path: the log's JSON; anything odd goes through the models for the exact error."""
+        try:
+            return record_from_json(self.store.read_json(run_id))
+        except Exception:  # any failure of the fast path: the exact path below says why
+            pass
+        try:
+            log = self.store.get_run(run_id)
+            return record_from_json(log.model_dump(mode="json"))
+        except MagnusError as exc:
+            return broken(run_id, str(exc))
+        except OSError as exc:
+            return broken(run_id, f"cannot read: {exc}")
+        except ValueError as exc:
+            return broken(run_id, f"not a run log: {exc}")
+
+    def _write(self, records: list[tuple[RunRecord, str | None]], gone: list[str]) -> None:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [(r.run_id,) for r, _ in records] + [(run_id,) for run_id in gone]
+            conn.executemany("DELETE FROM vals WHERE run_id = ?", ids)
+            conn.executemany("DELETE FROM runs WHERE run_id = ?", [(run_id,) for run_id in gone])
+            conn.executemany(
+                "INSERT OR REPLACE INTO runs (run_id, version, status, tag, pipeline, dag_hash, start, "
+                "end_time, start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, "
+                f"dirty, use_cached, pid, host, error) VALUES ({', '.join('?' * 20)})",
+                [
+                    (
+                        r.run_id,
+                        version,
+                        r.status,
+                        r.tag,
+                        r.pipeline,
+                        r.dag_hash,
+                        r.start,
+                        r.end,
+                        _key(r.start),
+                        _key(r.end),
+                        r.duration,
+                        r.steps,
+                        r.steps_done,
+                        r.original_run_id,
+                        r.commit,
+                        None if r.dirty is None else int(r.dirty),
+                        int(r.use_cached),
+                        r.pid,
+                        r.host,
+                        r.error,
+                    )
+                    for r, version in records
+                ],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO vals VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (r.run_id, kind, str(name), *value_columns(value))
+                    for r, _ in records
+                    for kind, values in (("p", r.params), ("m", r.metrics))
+                    for name, value in values.items()
+                ],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+
+    # -- queries ---------------------------------------------------------------------------------------
+    def names(self) -> IndexNames:
+        def read() -> IndexNames:
+            self._refresh()
+            rows = self.conn.execute("SELECT DISTINCT kind, name FROM vals ORDER BY kind, name").fetchall()
+            return IndexNames(
+                params=[n for k, n in rows if k == "p"], metrics=[n for k, n in rows if k == "m"]
+            )
+
+        result: IndexNames = self._guarded(read)
+        return result
+
+    def query(self, query: RunQuery) -> QueryResult:
+        result: QueryResult = self._guarded(lambda: self._query(query))
+        return result
+
+    def _query(self, query: RunQuery) -> QueryResult:
+        self._refresh()
+        args: list[Any] = []
+        where: list[str] = []
+        if query.where is not None:
+            where.append(_sql(query.where, args))
+        if query.tag is not None:
+            where.append("r.tag = ?")
+            args.append(query.tag)
+        if query.status is not None:
+            where.append("(r.status = ? OR magnus_state(r.status, r.pid, r.host) = ?)")
+            args += [query.status.upper()] * 2
+        if query.run_ids is not None:
+            if not query.run_ids:
+                return QueryResult([])
+            where.append(f"r.run_id IN ({', '.join('?' * len(query.run_ids))})")
+            args += query.run_ids
+        order: list[str] = []
+        for item in query.order_by:
+            missing = _order_expr(item.key, args)  # runs without the value last, either direction
+            expr = _order_expr(item.key, args)
+            order += [f"({missing}) IS NULL", f"{expr} {'DESC' if item.descending else 'ASC'}"]
+        order += ["r.start_key IS NULL", "r.start_key DESC", "r.run_id DESC"]  # newest first, by true time
+        sql = f"SELECT {_RUN_FIELDS} FROM runs r"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY " + ", ".join(order)
+        if query.limit:
+            sql += " LIMIT ?"
+            args.append(query.limit)
+        rows = self.conn.execute(sql, args).fetchall()
+        runs = [IndexedRun(_summary(row)) for row in rows]
+        if query.params is not None or query.metrics is not None:
+            self._attach_values(runs, query.params, query.metrics)
+        return QueryResult(runs, self._hints(query))
+
+    def _attach_values(
+        self, runs: list[IndexedRun], params: list[str] | None, metrics: list[str] | None
+    ) -> None:
+        by_id = {run.summary.run_id: run for run in runs}
+        kinds = [(kind, names) for kind, names in (("p", params), ("m", metrics)) if names is not None]
+        for kind, names in kinds:
+            name_filter, name_args = "", []
+            if "*" not in names:
+                if not names:
+                    continue
+                name_filter = f" AND name IN ({', '.join('?' * len(names))})"
+                name_args = list(names)
+            ids = list(by_id)
+            for start in range(0, len(ids), _BATCH):
+                chunk = ids[start : start + _BATCH]
+                rows = self.conn.execute(
+                    f"SELECT run_id, name, json FROM vals WHERE kind = ? AND run_id IN "
+                    f"({', '.join('?' * len(chunk))}){name_filter}",
+                    [kind, *chunk, *name_args],
+                )
+                for run_id, name, text in rows:
+                    target = by_id[run_id].params if kind == "p" else by_id[run_id].metrics
+                    target[name] = json.loads(text)
+
+    def _hints(self, query: RunQuery) -> list[str]:
+        """A name no run has: say so, with the nearest names the index holds."""
+        import difflib
+
+        wanted: list[Key] = [c.key for c in keys_of(query.where)] + [o.key for o in query.order_by]
+        wanted = [k for k in dict.fromkeys(wanted) if k.kind in _KIND]
+        hints = []
+        for key in wanted:
+            kind = _KIND[key.kind]
+            exists = self.conn.execute(
+                "SELECT 1 FROM vals WHERE kind = ? AND name = ? LIMIT 1", (kind, key.name)
+            ).fetchone()
+            if exists:
+                continue
+            rows = self.conn.execute("SELECT DISTINCT name FROM vals WHERE kind = ?", (kind,))
+            known = [n for (n,) in rows]
+            prefix = "params" if kind == "p" else "metrics"
+            near = difflib.get_close_matches(key.name, known, n=3, cutoff=0.5)
+            if near:
+                nearest = ", ".join(f"{prefix}.{n}" for n in near)
+                hints.append(f"no run has {key.label}; nearest: {nearest}")
+            elif known:
+                hints.append(f"no run has {key.label}; known {prefix}: {', '.join(known[:8])}")
+            else:
+                hints.append(f"no run has {key.label}; no run records any {prefix}")
+        return hints
+
+
+def _key(text: str) -> float | None:
+    key = time_key(text)
+    return key if math.isfinite(key) else None
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """Not a database, or a damaged one (not a mistake in our SQL, which must surface)."""
+    if isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError | sqlite3.IntegrityError):
+        return False
+    text = str(exc).lower()
+    return type(exc) is sqlite3.DatabaseError or any(
+        word in text for word in ("malformed", "not a database", "corrupt", "no such table", "no such column")
+    )
+
+
+def _is_lock(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _summary(row: tuple[Any, ...]) -> Any:
+    from magnus_core.runs import RunSummary
+
+    (
+        run_id,
+        status,
+        tag,
+        pipeline,
+        dag_hash,
+        start,
+        end,
+        duration,
+        steps,
+        steps_done,
+        original,
+        commit,
+        dirty,
+        _use_cached,
+        pid,
+        host,
+        error,
+    ) = row
+    return RunSummary(
+        run_id=run_id,
+        status=status,
+        state=_state(status, pid, host),
+        tag=tag,
+        start=start,
+        end=end,
+        duration=duration,
+        steps=steps,
+        original_run_id=original,
+        error=error,
+        steps_done=steps_done,
+        pipeline=pipeline,
+        dag_hash=dag_hash,
+        commit=commit,
+        dirty=None if dirty is None else bool(dirty),
+    )
+
+
+# -- filters to SQL ----------------------------------------------------------------------------------------
+_OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def _sql(expr: Expr, args: list[Any]) -> str:
+    if isinstance(expr, BoolOp):
+        joiner = f" {expr.op.upper()} "
+        return "(" + joiner.join(_sql(item, args) for item in expr.items) + ")"
+    if expr.key.kind == "attr":
+        return _attr_sql(expr, args)
+    return _value_sql(expr, args)
+
+
+def _number_of(value: Any) -> float | None:
+    """A literal as a number when it is one, quoted or not ('0.1' compares with a recorded 0.1)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip()) if value.strip() else None
+        except ValueError:
+            return None
+    return None
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _value_sql(c: Compare, args: list[Any]) -> str:
+    """A parameter or metric: EXISTS a value row of that name that satisfies the comparison."""
+    head = "EXISTS (SELECT 1 FROM vals v WHERE v.run_id = r.run_id AND v.kind = ? AND v.name = ?"
+    args += [_KIND[c.key.kind], c.key.name]
+    if c.op == "isnull":
+        return "NOT " + head + ")"
+    if c.op == "notnull":
+        return head + ")"
+    if c.op in ("in", "notin"):
+        parts = [_one_value(op="=", value=v, args=args) for v in c.value]
+        inner = " OR ".join(parts)
+        return f"{head} AND ({inner}))" if c.op == "in" else f"{head} AND NOT ({inner}))"
+    if c.op in ("like", "ilike", "notlike", "notilike"):
+        fn = "magnus_ilike" if "ilike" in c.op else "magnus_like"
+        args.append(c.value)
+        test = f"{fn}(?, v.text)"
+        return f"{head} AND {'NOT ' if c.op.startswith('not') else ''}{test})"
+    return f"{head} AND {_one_value(c.op, c.value, args)})"
+
+
+def _one_value(op: str, value: Any, args: list[Any]) -> str:
+    sql_op = _OPS[op]
+    number = _number_of(value)
+    if number is not None and op not in ("=", "!="):  # an order: only numbers compare
+        args.append(number)
+        return f"(v.num IS NOT NULL AND v.num {sql_op} ?)"
+    if number is not None:  # numbers compare as numbers where the recorded value is one, else as text
+        args += [number, _text_of(value)]
+        return f"((v.num IS NOT NULL AND v.num {sql_op} ?) OR (v.num IS NULL AND v.text {sql_op} ?))"
+    args.append(_text_of(value))
+    return f"(v.num IS NULL AND v.text {sql_op} ?)" if sql_op not in ("!=",) else f"(v.text {sql_op} ?)"
+
+
+def _attr_sql(c: Compare, args: list[Any]) -> str:
+    kind = ATTRIBUTES[c.key.name]
+    column = _COLUMNS[c.key.name]
+    if kind == "status":  # the recorded status or what it means now (RUNNING, INTERRUPTED), any case
+        state = "magnus_state(r.status, r.pid, r.host)"
+
+        def both(op: str, value: Any) -> str:
+            text = _text_of(value).upper()
+            args.extend([text, text])
+            if op == "!=":
+                return f"({column} != ? AND {state} != ?)"
+            return f"({column} {_OPS[op]} ? OR {state} {_OPS[op]} ?)"
+
+        if c.op in ("in", "notin"):
+            inner = " OR ".join(both("=", v) for v in c.value)
+            return f"({inner})" if c.op == "in" else f"NOT ({inner})"
+        if c.op in ("like", "ilike", "notlike", "notilike"):
+            fn = "magnus_ilike" if "ilike" in c.op else "magnus_like"
+            args += [c.value, c.value]
+            test = f"({fn}(?, {column}) OR {fn}(?, {state}))"
+            return f"NOT {test}" if c.op.startswith("not") else test
+        if c.op in ("isnull", "notnull"):
+            return "0" if c.op == "isnull" else "1"
+        return both(c.op, c.value)
+    if c.op == "isnull":
+        return f"({column} IS NULL OR {column} = '')"
+    if c.op == "notnull":
+        return f"({column} IS NOT NULL AND {column} != '')"
+
+    def convert(value: Any) -> Any:
+        if kind == "time":  # compared by true time; a time without an offset is local time
+            moment = parse_time(_text_of(value))
+            if moment is None:
+                raise UsageError(
+                    f"--where: attributes.{c.key.name} is a time: {value!r} is not one "
+                    "(write e.g. '2026-01-31 12:00' or '2026-01-31T12:00:00+00:00')"
+                )
+            return moment.timestamp()
+        if kind == "bool":
+            if isinstance(value, bool):
+                return int(value)
+            return 1 if _text_of(value).lower() in ("true", "1", "yes") else 0
+        if kind == "number":
+            number = _number_of(value)
+            return number if number is not None else _text_of(value)
+        return _text_of(value)
+
+    if c.op in ("in", "notin"):
+        values = [convert(v) for v in c.value]
+        args += values
+        marks = ", ".join("?" * len(values))
+        return f"{column} {'NOT ' if c.op == 'notin' else ''}IN ({marks})"
+    if c.op in ("like", "ilike", "notlike", "notilike"):
+        fn = "magnus_ilike" if "ilike" in c.op else "magnus_like"
+        args.append(c.value)
+        text_column = {"r.start_key": "r.start", "r.end_key": "r.end_time"}.get(column, column)
+        return f"{'NOT ' if c.op.startswith('not') else ''}{fn}(?, CAST({text_column} AS TEXT))"
+    args.append(convert(c.value))
+    return f"{column} {_OPS[c.op]} ?"
+
+
+def _order_expr(key: Key, args: list[Any]) -> str:
+    if key.kind == "attr":
+        return "magnus_state(r.status, r.pid, r.host)" if key.name == "status" else _COLUMNS[key.name]
+    args += [_KIND[key.kind], key.name]
+    # numbers before text: a number sorts by its value; a text value (or mapping) after every number
+    return (
+        "(SELECT COALESCE(v.num, 1e308) FROM vals v WHERE v.run_id = r.run_id AND v.kind = ? AND v.name = ?)"
+    )

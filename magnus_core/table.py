@@ -1,0 +1,103 @@
+"""Plain aligned tables for `magnus runs` and `magnus compare`: thousands of rows in milliseconds.
+
+Rich's Table measures and wraps every cell (seconds for 20,000 runs); these tables never wrap or cut a
+cell (users copy run ids and values from them), align numbers right, and colour only a terminal that
+wants colour (NO_COLOR, a pipe or TERM=dumb: none).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+STYLES = {
+    "bold": "1",
+    "dim": "2",
+    "green": "32",
+    "red": "31",
+    "yellow": "33",
+    "magenta": "35",
+    "cyan": "36",
+    "bold green": "1;32",
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    style: str = ""
+
+
+def use_colour(stream: IO[str] | None = None) -> bool:
+    """Colour only on a terminal, never with NO_COLOR set (https://no-color.org) or TERM=dumb."""
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    """1.234 -> '1.23s', 0.0042 -> '4.2ms', 125 -> '2m 5s'; None -> '-'."""
+    if seconds is None:
+        return "-"
+    if abs(seconds) < 1:
+        return f"{seconds * 1000:.3g}ms"
+    if abs(seconds) < 60:
+        return f"{seconds:.3g}s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m {rest}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60}m"
+
+
+def fmt_value(value: Any) -> str:
+    """A parameter or metric value as a table shows it: numbers to 6 significant digits, text as is,
+    anything else as compact JSON; a missing value is '-'."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        return f"{value:.6g}"
+    if isinstance(value, str):
+        return value.replace("\n", "⏎")
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def render(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Cell | str]],
+    *,
+    right: frozenset[int] | set[int] = frozenset(),
+    colour: bool = False,
+    gap: str = "  ",
+) -> str:
+    """The table as text: a header line and one line per row, columns padded to their widest cell."""
+    cells = [[c if isinstance(c, Cell) else Cell(c) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, cell in enumerate(row):
+            if len(cell.text) > widths[i]:
+                widths[i] = len(cell.text)
+    last = len(headers) - 1
+
+    def line(row: Sequence[Cell], header: bool = False) -> str:
+        parts = []
+        for i, cell in enumerate(row):
+            text = cell.text.rjust(widths[i]) if i in right else cell.text.ljust(widths[i] if i < last else 0)
+            style = "bold" if header else cell.style
+            if colour and style:
+                text = f"\x1b[{STYLES.get(style, '0')}m{text}\x1b[0m"
+            parts.append(text)
+        return gap.join(parts).rstrip()
+
+    out = [line([Cell(h) for h in headers], header=True)]
+    out.extend(line(row) for row in cells)
+    return "\n".join(out)

@@ -1,0 +1,280 @@
+"""The run index: built from the logs, caught up incrementally (only new or changed logs are read), safe
+with several writers at once, runs deleted or copied in by hand, the original tool's logs, a corrupt or
+locked index file (rebuilt or replaced, with a notice), and its place in the cache folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magnus_core.index import INDEX_DIR_ENV, RunQuery, cache_dir, index_path, open_index
+from magnus_core.index.sqlite import SQLiteRunIndex
+from magnus_core.query import parse_order_by
+from magnus_core.stores.buffered import BufferedRunLogStore
+from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore
+from magnus_core.stores.file_system import FileSystemRunLogStore
+from tests.conftest import ORIGINAL, ROOT, run_magnus
+from tests.runlog_factory import make_log, store_config, write_log
+
+
+class CountingStore(FileSystemRunLogStore):
+    """A file-system store that counts the logs read (the index reads through read_json / get_run)."""
+
+    reads = 0
+
+    def read_json(self, run_id: str) -> Any:
+        CountingStore.reads += 1
+        return super().read_json(run_id)
+
+
+def fill(folder: Path, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):
+        write_log(
+            folder,
+            make_log(f"run-{i:03d}", minute=i, tag="t", params={"i": i}, metrics={"train": {"auc": i / 100}}),
+        )
+
+
+def listed(store: Any) -> list[str]:
+    index = open_index(store)
+    try:
+        return [r.summary.run_id for r in index.query(RunQuery()).runs]
+    finally:
+        index.close()
+
+
+def test_rebuilt_from_logs_after_the_index_is_deleted(tmp_path: Path) -> None:
+    fill(tmp_path / "logs", 5)
+    store = FileSystemRunLogStore({"log_folder": str(tmp_path / "logs")})
+    first = listed(store)
+    path = index_path(store)
+    assert path is not None and path.exists() and path.is_relative_to(cache_dir())
+    path.unlink()
+    for extra in ("-wal", "-shm"):
+        Path(f"{path}{extra}").unlink(missing_ok=True)
+    assert listed(store) == first == [f"run-{i:03d}" for i in reversed(range(5))]
+    assert path.exists()
+
+
+def test_incremental_update_reads_only_new_and_changed_logs(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    fill(folder, 20)
+    store = CountingStore({"log_folder": str(folder)})
+    index = open_index(store)
+    CountingStore.reads = 0
+    assert index.refresh().read == 20 and CountingStore.reads == 20
+    CountingStore.reads = 0
+    assert index.refresh().read == 0 and CountingStore.reads == 0  # nothing changed: no log read
+    assert len(index.query(RunQuery(limit=5)).runs) == 5 and CountingStore.reads == 0
+    fill(folder, 1, start=20)  # a new run by another process
+    changed = make_log("run-003", minute=3, tag="t", params={"i": 3}, metrics={"train": {"auc": 0.99}})
+    write_log(folder, changed)  # and a changed one
+    report = index.refresh()
+    assert (report.read, CountingStore.reads) == (2, 2)
+    best = index.query(RunQuery(metrics=["auc"], order_by=parse_order_by("metrics.auc desc"), limit=1)).runs[
+        0
+    ]
+    assert (best.summary.run_id, best.metrics) == ("run-003", {"auc": 0.99})
+    index.close()
+
+
+def test_runs_copied_in_by_hand_and_deleted_runs(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    fill(folder, 3)
+    store = FileSystemRunLogStore({"log_folder": str(folder)})
+    assert len(listed(store)) == 3
+    (folder / "run-001.json").unlink()
+    shutil.copy(ORIGINAL / "run_logs" / "gs_run.json", folder / "gs_run.json")  # by the original tool
+    index = open_index(store)
+    report = index.refresh()
+    assert (report.read, report.removed) == (1, 1)
+    runs = {r.summary.run_id: r for r in index.query(RunQuery(params=["*"], metrics=["*"])).runs}
+    index.close()
+    assert sorted(runs) == ["gs_run", "run-000", "run-002"]
+    original = json.loads((ORIGINAL / "run_logs" / "gs_run.json").read_text())
+    assert runs["gs_run"].params == original["parameters"]
+    assert runs["gs_run"].summary.status == original["status"]
+    assert runs["gs_run"].summary.steps == sum(1 for _ in original["steps"])
+
+
+def test_logs_from_the_original_tool_with_nested_steps_and_metrics(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    for log in (ORIGINAL / "run_logs").glob("*.json"):
+        shutil.copy(log, folder / log.name)
+    store = FileSystemRunLogStore({"log_folder": str(folder)})
+    index = open_index(store)
+    runs = {r.summary.run_id: r for r in index.query(RunQuery(metrics=["*"])).runs}
+    index.close()
+    assert sorted(runs) == sorted(p.stem for p in (ORIGINAL / "run_logs").glob("*.json"))
+    for run_id, run in runs.items():
+        log = store.get_run(run_id)
+        tracked = {}
+        for step in log.walk():
+            for name, value in step.user_defined_metrics.items():
+                tracked[name] = value
+                assert run.metrics[f"{step.internal_name}.{name}"] == value
+        assert {k: v for k, v in run.metrics.items() if k in tracked} == tracked
+        assert run.summary.steps == sum(1 for _ in log.walk())
+        assert run.summary.commit  # the original's git identity
+
+
+def test_broken_logs_are_listed_with_the_reason(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    fill(folder, 1)
+    (folder / "garbage.json").write_text("{ not json")
+    (folder / "wrong.json").write_text(json.dumps({"run_id": "wrong", "steps": {"a": {"name": 3}}}))
+    store = FileSystemRunLogStore({"log_folder": str(folder)})
+    index = open_index(store)
+    runs = {r.summary.run_id: r.summary for r in index.query(RunQuery()).runs}
+    index.close()
+    assert runs["garbage"].status == "BROKEN" and "not valid JSON" in runs["garbage"].error
+    assert runs["wrong"].status == "BROKEN" and "field 'steps.a.name'" in runs["wrong"].error
+    assert runs["run-000"].status == "SUCCESS"
+
+
+def test_several_writers_at_once(tmp_path: Path) -> None:
+    """Six processes build and update one cold index while runs keep arriving: all succeed, none
+    reports a damaged or locked index, and the index ends holding every run."""
+    folder = tmp_path / "logs"
+    fill(folder, 60)
+    cfg = store_config(tmp_path, folder)
+
+    def lister(i: int) -> subprocess.CompletedProcess[str]:
+        if i % 2:
+            fill(folder, 5, start=100 + 5 * i)
+        return run_magnus("runs", "-c", str(cfg), "--json", cwd=tmp_path)
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lister, range(6)))
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert "magnus:" not in result.stderr  # no rebuild or lock notice
+        assert len(json.loads(result.stdout)["runs"]) >= 60
+    final = json.loads(run_magnus("runs", "-c", str(cfg), "--json", cwd=tmp_path).stdout)
+    assert len(final["runs"]) == 60 + 15
+
+
+def test_a_corrupt_index_is_rebuilt_with_a_notice(tmp_path: Path) -> None:
+    fill(tmp_path / "logs", 3)
+    store = FileSystemRunLogStore({"log_folder": str(tmp_path / "logs")})
+    assert len(listed(store)) == 3
+    path = index_path(store)
+    assert path is not None
+    for extra in ("-wal", "-shm"):
+        Path(f"{path}{extra}").unlink(missing_ok=True)
+    path.write_bytes(b"this is not a database at all" * 100)
+    cfg = store_config(tmp_path, tmp_path / "logs")
+    out = run_magnus("runs", "-c", str(cfg), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count("\n") == 1 and "was unreadable" in out.stderr and "rebuilding" in out.stderr
+    assert [line.split()[0] for line in out.stdout.splitlines()[1:]] == ["run-002", "run-001", "run-000"]
+    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM runs").fetchone() == (3,)
+
+
+def test_a_locked_index_falls_back_to_memory_with_a_notice(tmp_path: Path) -> None:
+    fill(tmp_path / "logs", 3)
+    store = FileSystemRunLogStore({"log_folder": str(tmp_path / "logs")})
+    assert len(listed(store)) == 3
+    fill(tmp_path / "logs", 1, start=3)  # something to write
+    path = index_path(store)
+    holder = sqlite3.connect(str(path), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    notices: list[str] = []
+    try:
+        index = SQLiteRunIndex(store, path, notify=notices.append, busy_timeout=0.2)
+        runs = index.query(RunQuery()).runs
+        index.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert [r.summary.run_id for r in runs] == ["run-003", "run-002", "run-001", "run-000"]
+    assert len(notices) == 1 and "locked" in notices[0] and "in memory" in notices[0]
+
+
+def test_an_index_from_another_schema_version_is_replaced(tmp_path: Path) -> None:
+    fill(tmp_path / "logs", 2)
+    store = FileSystemRunLogStore({"log_folder": str(tmp_path / "logs")})
+    path = index_path(store)
+    assert path is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = sqlite3.connect(str(path))
+    old.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES ('schema', '0');"
+                      "CREATE TABLE runs (run_id TEXT, something TEXT);")  # fmt: skip
+    old.close()
+    assert listed(store) == ["run-001", "run-000"]
+
+
+def test_index_location_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = FileSystemRunLogStore({"log_folder": str(tmp_path / "a")})
+    b = FileSystemRunLogStore({"log_folder": str(tmp_path / "b")})
+    monkeypatch.setenv(INDEX_DIR_ENV, str(tmp_path / "idx"))
+    pa, pb = index_path(a), index_path(b)
+    assert pa is not None and pb is not None and pa != pb and pa.parent == tmp_path / "idx"
+    relative = FileSystemRunLogStore({"log_folder": "a"})
+    monkeypatch.chdir(tmp_path)
+    assert index_path(relative) == pa  # keyed by the absolute location
+    monkeypatch.delenv(INDEX_DIR_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "magnus" / "index"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "magnus" / "index"
+    assert index_path(BufferedRunLogStore()) is None  # an in-process store: an index in memory
+
+
+def test_the_chunked_store_is_indexed_and_followed(tmp_path: Path) -> None:
+    from magnus_core.models.run_log import RunLog
+
+    store = ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path / "chunks")})
+    for i in range(3):
+        log = RunLog.model_validate(
+            make_log(f"c{i}", minute=i, params={"i": i}, metrics={"train": {"auc": i}})
+        )
+        store.create_run(log)
+        store.close(log.run_id)
+    index = open_index(store)
+    assert [r.summary.run_id for r in index.query(RunQuery()).runs] == ["c2", "c1", "c0"]
+    assert index.refresh().read == 0
+    writer = ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path / "chunks")})
+    writer.attach("c0")
+    writer.update_run("c0", tag="changed")
+    writer.close("c0")
+    assert index.refresh().read == 1
+    assert [r.summary.run_id for r in index.query(RunQuery(tag="changed")).runs] == ["c0"]
+    index.close()
+
+
+def test_limit_reads_no_log_once_the_index_is_warm(tmp_path: Path) -> None:
+    """`magnus runs --limit 5` with a warm index: a log rewritten in place with the same size, inode and
+    time (so no change is visible without reading it) is shown as the index holds it: it was not read."""
+    folder = tmp_path / "logs"
+    fill(folder, 8)
+    cfg = store_config(tmp_path, folder)
+    assert run_magnus("runs", "-c", str(cfg), cwd=tmp_path).returncode == 0
+    newest = folder / "run-007.json"
+    stat = newest.stat()
+    text = newest.read_text()
+    with open(newest, "r+") as handle:  # same inode, same size
+        handle.write(text.replace('"tag": "t"', '"tag": "X"'))
+    os.utime(newest, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    out = run_magnus("runs", "-c", str(cfg), "--limit", "5", "--json", cwd=tmp_path)
+    runs = json.loads(out.stdout)["runs"]
+    assert [r["run_id"] for r in runs] == [f"run-{i:03d}" for i in (7, 6, 5, 4, 3)]
+    assert runs[0]["tag"] == "t"  # not re-read
+
+
+def test_tests_never_touch_the_real_cache() -> None:
+    assert os.environ.get(INDEX_DIR_ENV)
+    assert not cache_dir().is_relative_to(Path.home() / ".cache")
+    assert str(ROOT) not in str(cache_dir())
+    assert sys.executable  # the suite's interpreter runs every subprocess with the same environment

@@ -1,0 +1,251 @@
+"""The filter language (MLflow's search syntax) and `magnus runs --where/--order-by/--params/--metrics/--csv`:
+every operator on params, metrics, the tag and attributes, against a real index over a small store; bad
+filters point at the column and exit 2; a name no run has gives no rows and the nearest names."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from magnus_core.index import RunQuery, open_index
+from magnus_core.query import BoolOp, Compare, FilterError, Key, parse_filter, parse_order_by
+from magnus_core.stores.file_system import FileSystemRunLogStore
+from tests.conftest import run_magnus
+from tests.runlog_factory import make_log, store_config, write_log
+
+RUNS = [
+    # run id, minute, tag, status, params, metrics by step
+    (
+        "lr-1",
+        1,
+        "exp1",
+        "SUCCESS",
+        {"lr": 0.1, "optimizer": "adam", "layers": 2},
+        {"train": {"loss": 0.40}, "evaluate": {"auc": 0.81}},
+    ),
+    (
+        "lr-01",
+        2,
+        "exp1",
+        "SUCCESS",
+        {"lr": 0.01, "optimizer": "adamw", "layers": 2},
+        {"train": {"loss": 0.20}, "evaluate": {"auc": 0.93}},
+    ),
+    (
+        "lr-001",
+        3,
+        "exp1",
+        "SUCCESS",
+        {"lr": 0.001, "optimizer": "sgd", "layers": 3},
+        {"train": {"loss": 0.30}, "evaluate": {"auc": 0.88}},
+    ),
+    ("other", 4, "exp2", "FAIL", {"lr": "0.1", "optimizer": "Adam"}, {"train": {"loss": 0.9}}),
+    (
+        "words",
+        5,
+        "",
+        "SUCCESS",
+        {"lr": 0.05},
+        {"train": {"loss": "diverged", "note": "n/a"}, "evaluate": {"auc": 0.5, "loss": 0.6}},
+    ),
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FileSystemRunLogStore:
+    folder = tmp_path / "logs"
+    for run_id, minute, tag, status, params, metrics in RUNS:
+        write_log(
+            folder, make_log(run_id, minute=minute, tag=tag, status=status, params=params, metrics=metrics)
+        )
+    (folder / "broken.json").write_text("{ not json")
+    return FileSystemRunLogStore({"log_folder": str(folder)})
+
+
+def ids(store: FileSystemRunLogStore, where: str, order: str = "") -> list[str]:
+    index = open_index(store)
+    try:
+        result = index.query(RunQuery(where=parse_filter(where), order_by=parse_order_by(order)))
+    finally:
+        index.close()
+    return [r.summary.run_id for r in result.runs]
+
+
+# -- the parser ---------------------------------------------------------------------------------------------
+def test_parse_tree_with_precedence_and_quoted_names() -> None:
+    expr = parse_filter("metrics.auc > 0.9 or params.lr = 0.1 AND tag = 'exp1'")
+    assert isinstance(expr, BoolOp) and expr.op == "or"
+    assert expr.items[0] == Compare(Key("metric", "auc"), ">", 0.9, 1)
+    assert isinstance(expr.items[1], BoolOp) and expr.items[1].op == "and"
+    named = parse_filter("metrics.`evaluate step`.auc >= -1e-3")
+    assert named == Compare(Key("metric", "evaluate step.auc"), ">=", -0.001, 1)
+    assert parse_filter("params.\"my lr\" in (1, 'a')") == Compare(Key("param", "my lr"), "in", (1, "a"), 1)
+    assert parse_filter("attributes.start_time > '2026-01-01'") == Compare(
+        Key("attr", "start"), ">", "2026-01-01", 1
+    )
+    assert parse_filter("   ") is None
+    assert [(o.key.name, o.descending) for o in parse_order_by("metrics.auc DESC, params.lr")] == [
+        ("auc", True),
+        ("lr", False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "words"),
+    [
+        ("metrics.auc >", 14, "expected a number or a quoted string after '>'"),
+        ("metrics.auc > 0.9 and", 22, "expected a key"),
+        ("metrics.auc 0.9", 13, "expected an operator"),
+        ("metrics.auc > 0.9)", 18, "unbalanced ')'"),
+        ("(metrics.auc > 0.9", 19, "expected ')' to close the '(' at column 1"),
+        ("params.opt = 'adam", 14, "the quote ' is never closed"),
+        ("tags.x = 'a'", 1, "a run has one tag"),
+        ("attributes.stauts = 'FAIL'", 1, "unknown attribute 'stauts' (did you mean status"),
+        ("metric.auc like 5", 17, "LIKE takes a quoted pattern"),
+        ("params.lr in 0.1", 14, "expected '(' after IN"),
+        ("params.lr is 5", 14, "expected NULL after IS"),
+        ("start > 5", 9, "attributes.start is a time"),
+        ("metrics.auc = @", 15, "unexpected character '@'"),
+        ("widgets.auc = 1", 1, "unknown kind 'widgets'"),
+    ],
+)
+def test_bad_filters_name_the_column(text: str, column: int, words: str) -> None:
+    with pytest.raises(FilterError) as info:
+        parse_filter(text)
+    assert info.value.column == column
+    assert words in str(info.value)
+    assert "\n" not in str(info.value)  # one line
+
+
+# -- operators against a real index ---------------------------------------------------------------------
+def test_metric_comparisons(store: FileSystemRunLogStore) -> None:
+    assert ids(store, "metrics.auc > 0.85") == ["lr-001", "lr-01"]
+    assert ids(store, "metrics.auc >= 0.88 and metrics.auc <= 0.88") == ["lr-001"]
+    assert ids(store, "metrics.auc != 0.93") == ["words", "lr-001", "lr-1"]
+    assert ids(store, "metrics.auc < 0.6") == ["words"]
+
+
+def test_a_run_metric_is_the_last_step_that_tracked_it(store: FileSystemRunLogStore) -> None:
+    # run `words`: train tracked loss "diverged", evaluate (later) tracked 0.6: the run's loss is 0.6
+    assert ids(store, "metrics.loss = 0.6") == ["words"]
+    assert ids(store, "metrics.train.loss = 'diverged'") == ["words"]
+    assert ids(store, "metrics.evaluate.loss > 0.5") == ["words"]
+    assert ids(store, "metrics.train.loss < 0.35") == ["lr-001", "lr-01"]
+
+
+def test_params_compare_numbers_as_numbers_and_text_as_text(store: FileSystemRunLogStore) -> None:
+    assert ids(store, "params.lr = 0.1") == ["other", "lr-1"]  # the text '0.1' too, as MLflow would
+    assert ids(store, "params.lr < 0.05") == ["lr-001", "lr-01"]  # 0.01 < 0.05 as numbers; text never
+    assert ids(store, "params.lr = '0.01'") == ["lr-01"]  # MLflow's quoted form still finds the number
+    assert ids(store, "params.layers > 2") == ["lr-001"]
+    assert ids(store, "params.lr in (0.1, 0.001)") == ["other", "lr-001", "lr-1"]
+    assert ids(store, "params.optimizer not in ('adam', 'sgd')") == ["other", "lr-01"]
+
+
+def test_like_and_ilike(store: FileSystemRunLogStore) -> None:
+    assert ids(store, "params.optimizer like 'adam%'") == ["lr-01", "lr-1"]  # case-sensitive
+    assert ids(store, "params.optimizer ilike 'adam%'") == ["other", "lr-01", "lr-1"]
+    assert ids(store, "params.optimizer like '_gd'") == ["lr-001"]
+    assert ids(store, "params.optimizer not like 'adam%'") == ["other", "lr-001"]
+    assert ids(store, "attributes.run_id like 'lr-0%'") == ["lr-001", "lr-01"]
+
+
+def test_null_tests(store: FileSystemRunLogStore) -> None:
+    assert ids(store, "metrics.auc is null") == ["other", "broken"]  # newest first; broken has no start
+    assert ids(store, "params.layers is not null") == ["lr-001", "lr-01", "lr-1"]
+
+
+def test_tag_and_attributes(store: FileSystemRunLogStore) -> None:
+    assert ids(store, "tag = 'exp2'") == ["other"]
+    assert ids(store, "attributes.tag != 'exp1' and attributes.status = 'success'") == ["words"]
+    assert ids(store, "attributes.status = 'BROKEN'") == ["broken"]
+    assert ids(store, "attributes.status in ('FAIL', 'BROKEN')") == ["other", "broken"]
+    assert ids(store, "attributes.pipeline = 'train.yaml' and attributes.steps = 1") == ["other"]
+    assert ids(store, "attributes.start > '2026-01-01 10:03:30'") == ["words", "other"]
+    assert ids(store, "attributes.duration >= 4 and attributes.dirty = false") == [
+        "words",
+        "lr-001",
+        "lr-01",
+        "lr-1",
+    ]
+    assert ids(store, "commit = 'c0ffee' and (tag = 'exp2' or metrics.auc > 0.9)") == ["other", "lr-01"]
+
+
+def test_order_by_puts_runs_without_the_value_last(store: FileSystemRunLogStore) -> None:
+    assert ids(store, "", "metrics.auc DESC") == ["lr-01", "lr-001", "lr-1", "words", "other", "broken"]
+    assert ids(store, "tag = 'exp1'", "params.lr") == ["lr-001", "lr-01", "lr-1"]
+    assert ids(store, "tag = 'exp1'", "params.layers desc, metrics.auc") == ["lr-001", "lr-1", "lr-01"]
+
+
+def test_a_name_no_run_has_gives_no_rows_and_the_nearest_names(store: FileSystemRunLogStore) -> None:
+    index = open_index(store)
+    result = index.query(RunQuery(where=parse_filter("metrics.acu > 0.5")))
+    index.close()
+    assert result.runs == []
+    assert result.hints == ["no run has metrics.acu; nearest: metrics.auc"]
+
+
+# -- the command line ----------------------------------------------------------------------------------------
+def test_runs_where_order_columns_json_and_csv(store: FileSystemRunLogStore, tmp_path: Path) -> None:
+    cfg = store_config(tmp_path, store.folder)
+    out = run_magnus(
+        "runs", "-c", str(cfg), "--where", "tag = 'exp1'", "--order-by", "metrics.auc desc",
+        "--params", "lr", "--metrics", "auc,train.loss", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[-3:] == ["params.lr", "metrics.auc", "metrics.train.loss"]
+    assert [line.split()[0] for line in lines[1:]] == ["lr-01", "lr-001", "lr-1"]
+    assert lines[1].split()[-3:] == ["0.01", "0.93", "0.2"]
+    data = json.loads(
+        run_magnus(
+            "runs",
+            "-c",
+            str(cfg),
+            "--where",
+            "metrics.auc > 0.9",
+            "--params",
+            "--metrics",
+            "--json",
+            cwd=tmp_path,
+        ).stdout
+    )
+    (run,) = data["runs"]
+    assert run["run_id"] == "lr-01" and run["params"] == {"lr": 0.01, "optimizer": "adamw", "layers": 2}
+    assert run["metrics"]["auc"] == 0.93 and run["metrics"]["evaluate.auc"] == 0.93
+    assert run["steps_done"] == 2 and run["pipeline"] == "train.yaml" and run["commit"] == "c0ffee"
+    text = run_magnus(
+        "runs", "-c", str(cfg), "--tag", "exp1", "--metrics", "auc", "--csv", cwd=tmp_path
+    ).stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["run_id"], r["metrics.auc"]) for r in rows] == [
+        ("lr-001", "0.88"),
+        ("lr-01", "0.93"),
+        ("lr-1", "0.81"),
+    ]
+
+
+def test_runs_bad_filter_exits_2_with_the_column(store: FileSystemRunLogStore, tmp_path: Path) -> None:
+    cfg = store_config(tmp_path, store.folder)
+    out = run_magnus("runs", "-c", str(cfg), "--where", "metrics.auc >> 1", cwd=tmp_path)
+    assert out.returncode == 2
+    assert (
+        out.stderr.startswith("Error: --where 'metrics.auc >> 1': column 14")
+        and "Traceback" not in out.stderr
+    )
+    order = run_magnus("runs", "-c", str(cfg), "--order-by", "metrics.auc sideways", cwd=tmp_path)
+    assert order.returncode == 2 and "--order-by" in order.stderr and "column 13" in order.stderr
+    both = run_magnus("runs", "-c", str(cfg), "--json", "--csv", cwd=tmp_path)
+    assert both.returncode == 2
+
+
+def test_runs_unknown_name_hint_on_stderr(store: FileSystemRunLogStore, tmp_path: Path) -> None:
+    cfg = store_config(tmp_path, store.folder)
+    out = run_magnus("runs", "-c", str(cfg), "--where", "params.learning_rate > 0", cwd=tmp_path)
+    assert out.returncode == 0
+    assert "No runs in" in out.stdout
+    assert "hint: no run has params.learning_rate; known params: layers, lr, optimizer" in out.stderr
