@@ -1,0 +1,236 @@
+"""`magnus compare`: rows per run, columns that differ (all with --all), the best value per metric, JSON and
+CSV; metric charts against a parameter or time and metric histories, checked in their text output; a metric
+that is not a number is kept, shown, left out of plots with a notice; bad input exits 2."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from magnus_core.compare import (
+    Chart,
+    Series,
+    compare_runs,
+    direction,
+    history_chart,
+    metric_chart,
+    parse_best,
+)
+from magnus_core.errors import UsageError
+from magnus_core.index import IndexedRun
+from magnus_core.plots import render_text
+from magnus_core.query import Key
+from magnus_core.runs import RunSummary
+from magnus_core.stores.file_system import FileSystemRunLogStore
+from tests.conftest import run_magnus
+from tests.runlog_factory import make_log, store_config, write_log
+
+LRS = [0.1, 0.03, 0.01, 0.003]
+AUC = [0.80, 0.83, 0.89, 0.86]
+LOSS = [0.5, 0.4, 0.3, 0.45]
+
+
+def series(i: int) -> list[float]:
+    """Run i's loss over 5 epochs, ending at LOSS[i]."""
+    return [round(LOSS[i] + (4 - e) * 0.1, 3) for e in range(5)]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "logs"
+    for i, lr in enumerate(LRS):
+        write_log(
+            folder,
+            make_log(
+                f"lr{i}",
+                minute=i,
+                tag="exp1",
+                params={"lr": lr, "epochs": 5},
+                metrics={"train": {"loss": LOSS[i]}, "evaluate": {"auc": AUC[i]}},
+                history={"train": {"loss": series(i)}},
+            ),
+        )
+    write_log(
+        folder,
+        make_log(
+            "odd",
+            minute=9,
+            tag="exp1",
+            params={"lr": "auto", "epochs": 5},
+            metrics={"evaluate": {"auc": "n/a"}},
+        ),
+    )
+    write_log(
+        folder,
+        make_log("other", minute=10, tag="exp2", params={"lr": 0.5}, metrics={"evaluate": {"auc": 0.99}}),
+    )
+    store_config(tmp_path, folder)
+    return tmp_path
+
+
+def compare(project: Path, *args: str, env: dict[str, str] | None = None):
+    return run_magnus("compare", "-c", str(project / "store.yaml"), *args, cwd=project, env=env)
+
+
+def test_direction_of_metrics() -> None:
+    for lower in ("loss", "val_loss", "train.loss", "test-error", "rmse", "MAE", "mse", "trainloss"):
+        assert direction(lower) == "min", lower
+    for higher in ("auc", "accuracy", "f1", "lossless_ratio_x", "evaluate.recall"):
+        assert direction(higher) == "max", higher
+    assert parse_best(["metrics.auc=min", "f1=max"]) == {"metrics.auc": "min", "metrics.f1": "max"}
+    with pytest.raises(UsageError, match="expected metrics.<name>=min"):
+        parse_best(["metrics.auc=best"])
+
+
+def test_table_of_a_tag_marks_the_best_and_hides_what_is_equal(project: Path) -> None:
+    out = compare(project, "--tag", "exp1")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == [
+        "run",
+        "id",
+        "status",
+        "params.lr",
+        "metrics.auc",
+        "metrics.loss",
+    ]  # no epochs
+    rows = {line.split()[0]: line for line in lines[1:6]}
+    assert list(rows) == ["lr0", "lr1", "lr2", "lr3", "odd"]  # oldest first
+    assert re.search(r"0\.89 \*", rows["lr2"]) and re.search(r"0\.3 \*", rows["lr2"])
+    assert "*" not in rows["lr0"] + rows["lr1"] + rows["lr3"]
+    assert "n/a" in rows["odd"]  # kept and shown
+    assert "lower is better: metrics.loss; higher is better: metrics.auc" in out.stdout
+    assert "metrics.auc: not a number in odd; not ranked" in out.stderr
+
+
+def test_all_columns_best_override_and_explicit_runs(project: Path) -> None:
+    data = json.loads(compare(project, "lr3", "lr0", "--all", "--best", "metrics.auc=min", "--json").stdout)
+    assert data["schema"] == "magnus-compare/1"
+    assert [r["run_id"] for r in data["runs"]] == ["lr3", "lr0"]  # in the order given
+    assert {"params.epochs", "metrics.evaluate.auc", "metrics.train.loss"} <= set(data["columns"])
+    assert data["best"]["metrics.auc"] == {"direction": "min", "value": 0.8, "runs": ["lr0"]}
+    assert data["best"]["metrics.loss"]["runs"] == ["lr3"]  # 0.45 < 0.5
+    assert data["runs"][0]["params"] == {"epochs": 5, "lr": 0.003}
+
+
+def test_where_order_and_csv(project: Path) -> None:
+    text = compare(project, "--where", "params.lr < 0.05", "--order-by", "metrics.auc desc", "--csv").stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["run_id"], r["metrics.auc"]) for r in rows] == [
+        ("lr2", "0.89"),
+        ("lr3", "0.86"),
+        ("lr1", "0.83"),
+    ]
+    assert set(rows[0]) == {"run_id", "status", "tag", "start", "params.lr", "metrics.auc", "metrics.loss"}
+
+
+def test_bad_input_exits_2(project: Path) -> None:
+    for args, words in (
+        ((), "name the runs to compare"),
+        (("lr0", "lr9"), "no run 'lr9'"),
+        (("--tag", "exp1", "--best", "auc"), "--best 'auc'"),
+        (("--tag", "exp1", "--by", "params.lr"), "--by goes with --plot"),
+        (("--tag", "exp1", "--plot", "params.lr"), "plot a metric"),
+        (("--tag", "exp1", "--plot", "metrics.auc >"), "--plot"),
+        (("--tag", "exp1", "--json", "--csv"), "choose one of"),
+        (("--where", "metrics.auc >"), "column 14"),
+    ):
+        out = compare(project, *args)
+        assert out.returncode == 2, (args, out.stdout)
+        assert words in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+
+
+def test_a_name_no_run_has_gives_a_hint(project: Path) -> None:
+    out = compare(project, "--where", "metrics.acu > 0")
+    assert out.returncode == 0 and "No runs to compare" in out.stdout
+    assert "nearest: metrics.auc" in out.stderr
+
+
+def runs_of(project: Path) -> list[IndexedRun]:
+    from magnus_core.index import open_index
+    from magnus_core.query import parse_filter
+
+    index = open_index(FileSystemRunLogStore({"log_folder": str(project / "logs")}))
+    try:
+        from magnus_core.compare import select_runs
+
+        return select_runs(index, where=parse_filter("tag = 'exp1'"))[0]
+    finally:
+        index.close()
+
+
+def test_metric_chart_against_a_parameter_and_time(project: Path) -> None:
+    runs = runs_of(project)
+    by_lr = metric_chart(runs, Key("metric", "auc"), Key("param", "lr"))
+    # `odd` (auc 'n/a', lr 'auto') is left out with a notice, so lr stays a number axis
+    assert by_lr.notices == ["metrics.auc: 1 value not a number, left out of the plot: odd ('n/a')"]
+    assert by_lr.x_labels is None
+    assert by_lr.series[0].xs == sorted(LRS) and by_lr.series[0].ys == [0.86, 0.89, 0.83, 0.80]
+    by_optimizer = metric_chart(runs, Key("metric", "loss"), Key("param", "lr"))
+    assert by_optimizer.x_labels is None and len(by_optimizer.series[0].ys) == 4
+    by_time = metric_chart(runs, Key("metric", "auc"), None)
+    assert by_time.x_is_time and by_time.series[0].ys == AUC
+    assert by_time.series[0].xs[0].startswith("2026-01-01 10:00")
+
+
+def test_the_plot_text_shows_its_series(project: Path) -> None:
+    out = compare(
+        project,
+        "--tag",
+        "exp1",
+        "--plot",
+        "metrics.auc",
+        "--by",
+        "params.lr",
+        env={"COLUMNS": "100", "LINES": "30"},
+    )
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "metrics.auc by params.lr" in text and "params.lr" in text.rstrip().splitlines()[-1]
+    for tick in ("0.890", "0.800"):  # the y axis spans the series: its highest and lowest value
+        assert tick in text
+    for tick in ("0.003", "0.100"):  # the x axis spans the parameter
+        assert tick in text
+    assert sum(ch in "⠁⠂⠄⡀⠈⠐⠠⢀⣀⠉⠒⠤⠑⠢⠔⡠⢄⡈⠊⠡⢂⡐⠃⠘⡄⢠⣿" or 0x2800 <= ord(ch) <= 0x28FF for ch in text) >= 4
+    assert "\x1b[" not in text  # not a terminal: no colour codes
+    assert "left out of the plot: odd ('n/a')" in out.stderr
+
+
+def test_history_plot_one_line_per_run(project: Path) -> None:
+    store = FileSystemRunLogStore({"log_folder": str(project / "logs")})
+    logs = [store.get_run(f"lr{i}") for i in range(4)] + [store.get_run("odd")]
+    chart = history_chart(logs, Key("metric", "loss"))
+    assert [s.label for s in chart.series] == ["lr0", "lr1", "lr2", "lr3"]
+    assert chart.series[0].xs == [1, 2, 3, 4, 5] and chart.series[0].ys == series(0)
+    assert [s.ys for s in chart.series] == [series(i) for i in range(4)]
+    assert chart.notices == ["1 run(s) have no series for metrics.loss (track_this(step=N, ...)): odd"]
+    step = history_chart(logs, Key("metric", "train.loss"))
+    assert [s.ys for s in step.series] == [s.ys for s in chart.series]
+    out = compare(project, "--tag", "exp1", "--plot-history", "metrics.loss", env={"COLUMNS": "100"})
+    assert out.returncode == 0, out.stderr
+    for run_id in ("lr0", "lr1", "lr2", "lr3"):  # the legend names each run's line
+        assert run_id in out.stdout
+    assert "0.90" in out.stdout and "0.30" in out.stdout  # the y axis from the highest point to the lowest
+    assert "no series for metrics.loss" in out.stderr
+
+
+def test_render_text_of_a_small_chart() -> None:
+    chart = Chart("t", "x", "y", [Series("a", [1, 2, 3], [1.0, 2.0, 3.0]), Series("b", [1, 2], [3.0, 1.0])])
+    text = render_text(chart, width=50, height=12)
+    assert " a" in text and " b" in text and "3.00" in text and "1.00" in text
+    assert len(text.splitlines()) <= 13
+
+
+def test_compare_of_identical_runs_says_so() -> None:
+    runs = [
+        IndexedRun(RunSummary(run_id=r, status="SUCCESS", state="SUCCESS"), {"lr": 1}, {"auc": 0.5})
+        for r in "ab"
+    ]
+    table = compare_runs(runs)
+    assert table.columns == []
+    assert [c.label for c in compare_runs(runs, all_columns=True).columns] == ["params.lr", "metrics.auc"]
