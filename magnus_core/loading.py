@@ -22,12 +22,13 @@ from magnus_core.graph import branches
 from magnus_core.models.pipeline import NODE_TYPES, Dag, DagNode, PipelineFile
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
-SERVICES = ("executor", "run_log_store", "catalog", "secrets")
+SERVICES = ("executor", "run_log_store", "catalog", "secrets", "experiment_tracker")
 DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
     "executor": {"type": "local", "config": {}},
     "run_log_store": {"type": "file-system", "config": {}},
     "catalog": {"type": "file-system", "config": {}},
     "secrets": {"type": "do-nothing", "config": {}},
+    "experiment_tracker": {"type": "do-nothing", "config": {}},  # magnus 0.4's service
 }
 USER_CONFIG_FILE = "magnus-config.yaml"
 
@@ -422,7 +423,7 @@ def load_config(
                 if file == config_file:
                     raise ConfigError(
                         f"unknown config block '{key}' (expected one of: mode/executor, "
-                        "run_log_store, catalog, secrets)",
+                        "run_log_store, catalog, secrets, experiment_tracker)",
                         file=file,
                     )
                 continue

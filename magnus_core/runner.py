@@ -76,6 +76,7 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     from magnus_core.executors import make_executor
     from magnus_core.secrets import make_secrets
     from magnus_core.stores import make_store
+    from magnus_core.tracking import make_tracker
 
     variables = read_mapping(request.var_file, "var file") if request.var_file else {}
     pipeline = load_pipeline(request.file, variables)
@@ -85,6 +86,7 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
         executor = make_executor(config["executor"])
         secrets = make_secrets(config["secrets"])
         catalog = make_catalog(config["catalog"])
+        make_tracker(config["experiment_tracker"])  # refused now if misconfigured, before anything runs
     except ConfigError as exc:  # name the file the faulty block came from
         exc.file = exc.file or config_source(config, exc.field)
         raise
@@ -150,6 +152,7 @@ def run_config(prepared: PreparedRun) -> dict[str, Any]:
         "run_log_store": prepared.store.describe(),
         "catalog": prepared.catalog.describe(),
         "secrets": prepared.secrets.describe(),
+        "experiment_tracker": _tracker_block(prepared.config),
         "dag": prepared.pipeline.dag_block,
         "dag_file": prepared.pipeline.file,
         "sub_dags": {
@@ -161,6 +164,12 @@ def run_config(prepared: PreparedRun) -> dict[str, Any]:
         "magnus_version": __version__,
         "process": {"pid": os.getpid(), "host": socket.gethostname(), "started_at": fmt_time(now())},
     }
+
+
+def _tracker_block(config: dict[str, Any]) -> dict[str, Any]:
+    from magnus_core.tracking import make_tracker
+
+    return make_tracker(config.get("experiment_tracker")).describe()
 
 
 def execute(
@@ -214,6 +223,11 @@ def execute(
         run_config=run_config(prepared),
     )
     store.create_run(run_log)
+    from magnus_core.tracking import follow, make_tracker
+
+    stop_tracking = follow(
+        store, prepared.run_id, make_tracker(prepared.config.get("experiment_tracker")), start=True
+    )
     # A killed run must still say what its finished steps returned: a re-run reuses them and needs it.
     unsubscribe_params = store.events.subscribe(_parameter_keeper(prepared, params))
     status = FAIL
@@ -241,6 +255,7 @@ def execute(
             prepared.run_id, status=status, parameters=mask_values(params, prepared.secrets.values())
         )
         unsubscribe_params()
+        stop_tracking()
         final = store.get_run(prepared.run_id)
         store.close(prepared.run_id)
         if unsubscribe:

@@ -180,9 +180,15 @@ def _open(job: NodeJob) -> _Session:
     executor = make_executor(job.config["executor"])
     secrets = make_secrets(job.config["secrets"])
     catalog = make_catalog(job.config["catalog"])
+    created = False
     if not store.exists(job.run_id):
-        _create_run(job, store, executor, secrets, catalog)
+        created = _create_run(job, store, executor, secrets, catalog)
     run = store.attach(job.run_id)
+    from magnus_core.tracking import follow, make_tracker
+
+    # this process's steps go to the experiment tracker's run that the run log names (for the life of the
+    # process, which runs one step)
+    follow(store, job.run_id, make_tracker(job.config.get("experiment_tracker")), start=created)
     identity = job.code_identity or _identity(job.run_id)
     ctx = RunContext(
         run_id=job.run_id,
@@ -207,7 +213,8 @@ def _identity(run_id: str) -> CodeIdentity:
     return _identities[run_id]
 
 
-def _create_run(job: NodeJob, store: Any, executor: Any, secrets: Any, catalog: Any) -> None:
+def _create_run(job: NodeJob, store: Any, executor: Any, secrets: Any, catalog: Any) -> bool:
+    """Create the run log; False when another process created it first."""
     from magnus_core.parameters import initial_parameters
     from magnus_core.runner import PreparedRun, RunRequest, run_config
 
@@ -240,6 +247,8 @@ def _create_run(job: NodeJob, store: Any, executor: Any, secrets: Any, catalog: 
         if not store.exists(job.run_id):
             raise
         log.debug("run %s was created by another process first", job.run_id)
+        return False
+    return True
 
 
 # -- parameters of a scope (the top-level dag, or one branch) ------------------------------------------

@@ -83,7 +83,7 @@ def test_direction_of_metrics() -> None:
     for higher in ("auc", "accuracy", "f1", "lossless_ratio_x", "evaluate.recall"):
         assert direction(higher) == "max", higher
     assert parse_best(["metrics.auc=min", "f1=max"]) == {"metrics.auc": "min", "metrics.f1": "max"}
-    with pytest.raises(UsageError, match="expected metrics.<name>=min"):
+    with pytest.raises(UsageError, match=r"expected metrics\.<name>=min"):
         parse_best(["metrics.auc=best"])
 
 
