@@ -15,7 +15,7 @@ from typing import Any
 
 from magnus_core.errors import NotBuiltError, UsageError
 from magnus_core.models.run_log import fmt_time, now
-from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, decode, encode, from_environment
+from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, decode, encode, fold_names, from_environment
 
 _STEP_FORM = re.compile(r"^([0-9]+)_(.+)$")
 
@@ -132,11 +132,13 @@ def track_this(step: int = 0, **kwargs: Any) -> None:
 
 
 def store_parameter(**kwargs: Any) -> None:
-    """Add or update parameters for the steps that follow."""
+    """Add or update parameters for the steps that follow (names lower-cased; `LR=` and `lr=` with different
+    values in one call raise UsageError)."""
     scope = _scope.get()
-    for key, value in kwargs.items():
+    values = fold_names(kwargs.items(), "store_parameter")
+    for key, value in values.items():
         if scope is not None:
-            scope.params_out[key.lower()] = value
+            scope.params_out[key] = value
         else:
             os.environ[f"{PRM_PREFIX}{key}"] = encode(value)
 

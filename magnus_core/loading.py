@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import string
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
@@ -20,6 +21,8 @@ from pydantic_core import ErrorDetails
 from magnus_core.errors import ConfigError, PipelineError, UsageError
 from magnus_core.graph import branches
 from magnus_core.models.pipeline import NODE_TYPES, Dag, DagNode, PipelineFile
+from magnus_core.parameters import TYPED_FLOAT, TYPED_INT
+from magnus_core.suggest import did_you_mean
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 SERVICES = ("executor", "run_log_store", "catalog", "secrets", "experiment_tracker")
@@ -56,9 +59,11 @@ class _Loader(_SafeBase):
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         # YAML silently keeps the last of two equal keys; two steps or branches with one name is a mistake.
+        # Only the keys written in this mapping count: a key that a merge (`<<: *defaults`) brings in and
+        # this mapping sets again is overridden, as YAML defines it.
         seen = set()
         for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != MERGE_TAG:
                 key = key_node.value
                 if key in seen:
                     line = key_node.start_mark.line + 1
@@ -66,9 +71,74 @@ class _Loader(_SafeBase):
                         None, None, f"duplicate key '{key}' (line {line})", key_node.start_mark
                     )
                 seen.add(key)
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)  # the merge keys, now: after it every key is a plain one
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
                 # Keys name steps, branches and parameters: `no:` is the step "no", not False.
-                key_node.tag = "tag:yaml.org,2002:str"
+                key_node.tag = STR_TAG
         return super().construct_mapping(node, deep=deep)
+
+
+STR_TAG = "tag:yaml.org,2002:str"
+MERGE_TAG = "tag:yaml.org,2002:merge"
+_DIGITS = list("-+0123456789")
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
+    """YAML 1.2 integers: decimal (a leading zero is still decimal), 0o octal, 0x hexadecimal."""
+    text = str(loader.construct_scalar(node))
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    if digits.startswith("0o"):
+        return sign * int(digits[2:], 8)
+    if digits.startswith("0x"):
+        return sign * int(digits[2:], 16)
+    return sign * int(digits, 10)
+
+
+def _schema(name: str, resolvers: list[tuple[str, str, list[str]]], doc: str) -> type:
+    """A loader like _Loader (duplicate keys, alias budget, merge keys) resolving plain scalars only by
+    `resolvers` ((tag, regex, first characters)); any other plain scalar is a string."""
+
+    loader: Any = type(name, (_Loader,), {"__doc__": doc, "yaml_implicit_resolvers": {}})
+    loader.add_implicit_resolver(MERGE_TAG, re.compile(r"^(?:<<)$"), ["<"])
+    for tag, regex, first in resolvers:
+        loader.add_implicit_resolver(tag, re.compile(regex), first)
+    loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+    return loader
+
+
+_BOOL = ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF"))
+Yaml12Loader = _schema(
+    "Yaml12Loader",
+    [
+        _BOOL,
+        ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+        ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", _DIGITS),
+        (
+            "tag:yaml.org,2002:float",
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+            [*_DIGITS, "."],
+        ),
+    ],
+    "YAML 1.2's core schema: no octal `010`, no base-60 `1:30`, no `yes`/`no` booleans, no dates (text).",
+)
+TypedTextLoader = _schema(
+    "TypedTextLoader",
+    [
+        _BOOL,
+        ("tag:yaml.org,2002:null", r"^(?:null|Null|NULL|)$", ["n", "N", ""]),
+        ("tag:yaml.org,2002:int", rf"^{TYPED_INT}$", _DIGITS),
+        ("tag:yaml.org,2002:float", rf"^{TYPED_FLOAT}$", [*_DIGITS, "."]),
+    ],
+    "Values typed by hand (the command line, the workbench's form, MAGNUS_PRM_ set before a run): only "
+    "decimal numbers without leading zeros, true/false and null are typed; everything else is its text.",
+)
+TextLoader = _schema(
+    "TextLoader", [], "Every scalar is the text written (var files: `${name}` is replaced by that text)."
+)
 
 
 def _check_expansion(root: yaml.Node, max_aliases: int, max_nodes: int) -> None:
@@ -103,11 +173,14 @@ def _check_expansion(root: yaml.Node, max_aliases: int, max_nodes: int) -> None:
     size(root)
 
 
-def read_yaml(path: str | Path, what: str = "file") -> Any:
-    """Read one YAML file, or raise a one-line UsageError naming it."""
+def read_yaml(path: str | Path, what: str = "file", loader: type | None = None) -> Any:
+    """Read one YAML file (YAML 1.2's core schema unless `loader` says otherwise), or raise a one-line
+    UsageError naming it."""
     p = Path(path)
     if not p.exists():
-        raise UsageError(f"{what} not found", file=str(path))
+        from magnus_core.suggest import files_hint
+
+        raise UsageError(f"{what} not found{files_hint(path)}", file=str(path))
     if p.is_dir():
         raise UsageError(f"{what} is a folder, expected a YAML file", file=str(path))
     try:
@@ -122,7 +195,7 @@ def read_yaml(path: str | Path, what: str = "file") -> Any:
     except OSError as exc:
         raise UsageError(f"cannot read {what}: {exc.strerror}", file=str(path)) from None
     try:
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=loader or Yaml12Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
@@ -132,8 +205,8 @@ def read_yaml(path: str | Path, what: str = "file") -> Any:
         raise UsageError("YAML nested too deeply", file=str(path)) from None
 
 
-def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
-    data = read_yaml(path, what)
+def read_mapping(path: str | Path, what: str, loader: type | None = None) -> dict[str, Any]:
+    data = read_yaml(path, what, loader)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -142,6 +215,12 @@ def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
     if bad:
         raise UsageError(f"{what} keys must be strings, got {bad[0]!r}", file=str(path))
     return data
+
+
+def read_variables(path: str | Path | None) -> dict[str, Any]:
+    """A var file's values for `${name}` placeholders, each scalar the text written (`version: 1.10` is
+    "1.10", `day: 2024-01-31` is "2024-01-31": no YAML typing between the file and the placeholder)."""
+    return read_mapping(path, "var file", TextLoader) if path else {}
 
 
 def _kind(value: Any) -> str:
@@ -181,10 +260,40 @@ class Pipeline:
     sub_dags: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+PIPELINE_KEYS = ("dag", "mode", "executor", "run_log_store", "catalog", "secrets")
+CONFIG_KEYS = ("mode", *SERVICES)
+USER_CONFIG_KEYS = (*CONFIG_KEYS, "defaults", "extensions")
+
+
+def is_extension_key(key: Any) -> bool:
+    """A top-level `x-...` key: where users keep YAML anchors (as in Docker Compose files); ignored."""
+    return isinstance(key, str) and key.startswith("x-")
+
+
+def check_top_level(raw: dict[str, Any], known: tuple[str, ...], file: str, what: str) -> dict[str, Any]:
+    """The mapping without its `x-` keys; any other unknown key is a typo, refused with a suggestion."""
+    from magnus_core.suggest import did_you_mean
+
+    for key in raw:
+        if not is_extension_key(key) and key not in known:
+            raise ConfigError(
+                f"unknown top-level key '{key}' in the {what}{did_you_mean(str(key), known)} "
+                f"(expected: {', '.join(known)}; keys starting with 'x-' are ignored, for YAML anchors)",
+                file=file,
+            )
+    return {k: v for k, v in raw.items() if not is_extension_key(k)}
+
+
+def _empty(path: str | Path, what: str) -> UsageError:
+    return UsageError(f"{what} is empty (expected a mapping with a 'dag' key)", file=str(path))
+
+
 def load_pipeline(path: str | Path, variables: dict[str, Any] | None = None) -> Pipeline:
     """Load and validate a pipeline file (and every dag_definition it names)."""
     file = str(path)
     raw = read_yaml(path, "pipeline file")
+    if raw is None:
+        raise _empty(path, "pipeline file")
     if not isinstance(raw, dict):
         raise UsageError(f"a pipeline file must be a mapping with a 'dag' key, got {_kind(raw)}", file=file)
     raw = substitute(raw, variables or {})
@@ -192,6 +301,7 @@ def load_pipeline(path: str | Path, variables: dict[str, Any] | None = None) -> 
         raise PipelineError(
             ["missing the 'dag' block (expected dag: {start_at: ..., steps: ...})"], file=file
         )
+    raw = check_top_level(raw, PIPELINE_KEYS, file, "pipeline file")
     model = _parse(PipelineFile, raw, file)
     sub_dags: dict[str, dict[str, Any]] = {}
     _resolve_dag_definitions(model.dag, Path(file), [Path(file).resolve()], sub_dags)
@@ -255,18 +365,19 @@ def _explain(err: ErrorDetails, prefix: str = "") -> str:
         what = f"missing required field '{last}'" if field_parts else "missing required field"
         field_name = None
     elif etype == "extra_forbidden":
-        what = f"unknown field '{last}' (a typo?)"
+        what = f"unknown field '{last}'{did_you_mean(last, _known_fields()) or ' (a typo?)'}"
         field_name = None
     elif etype == "union_tag_invalid":
-        tag = err.get("ctx", {}).get("tag")
-        what = f"unknown node type '{tag}' (known: {', '.join(NODE_TYPES)})"
+        tag = str(err.get("ctx", {}).get("tag"))
+        what = f"unknown node type '{tag}'{did_you_mean(tag, NODE_TYPES)} (known: {', '.join(NODE_TYPES)})"
         field_name = "type"
     elif etype == "union_tag_not_found":
         what = f"missing field 'type' (one of: {', '.join(NODE_TYPES)})"
         field_name = None
     elif etype == "literal_error":
         expected = err.get("ctx", {}).get("expected", "one of the allowed values")
-        what = f"got {err['input']!r}, expected {expected}"
+        hint = did_you_mean(str(err["input"]), re.findall(r"'([^']*)'", str(expected)))
+        what = f"got {err['input']!r}{hint}, expected {expected}"
     else:
         msg = err["msg"]
         if msg.startswith("Value error, "):
@@ -278,6 +389,26 @@ def _explain(err: ErrorDetails, prefix: str = "") -> str:
     if field_name:
         where.append(f"field '{field_name}'")
     return ": ".join([*where, what])
+
+
+def _known_fields() -> list[str]:
+    """Every field name a pipeline file may use, for "did you mean" on an unknown one."""
+    from magnus_core.models import pipeline as models
+
+    names: list[str] = []
+    for model in (
+        models.TaskNode,
+        models.AsIsNode,
+        models.ParallelNode,
+        models.MapNode,
+        models.DagNode,
+        models.Dag,
+        models.CatalogSettings,
+        models.PipelineFile,
+        models.ServiceConfig,
+    ):
+        names += [info.alias or name for name, info in model.model_fields.items()]
+    return names
 
 
 def _short(value: Any) -> str:
@@ -318,10 +449,13 @@ def _resolve_dag_definitions(dag: Dag, file: Path, stack: list[Path], out: dict[
                     file=str(file),
                 )
             raw = read_yaml(target, "dag_definition file")
+            if raw is None:
+                raise _empty(target, f"dag_definition file (named by step '{name}')")
             if not isinstance(raw, dict) or "dag" not in raw:
                 raise PipelineError(
                     [f"no 'dag' block in {target} (named by step '{name}')"], file=str(target)
                 )
+            raw = check_top_level(raw, PIPELINE_KEYS, str(target), "dag_definition file")
             sub = _parse(Dag, raw["dag"], str(target))
             node._sub_dag = sub
             node._sub_file = str(target)
@@ -330,6 +464,11 @@ def _resolve_dag_definitions(dag: Dag, file: Path, stack: list[Path], out: dict[
         else:  # every other node's branches are written in this file
             for branch in branches(node):
                 _resolve_dag_definitions(branch.dag, file, stack, out)
+
+
+def _list(names: Any, limit: int = 12) -> str:
+    names = list(names)
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def validate_dag(dag: Dag, prefix: str = "") -> list[str]:
@@ -344,8 +483,8 @@ def validate_dag(dag: Dag, prefix: str = "") -> list[str]:
                 problems.append(f"{here}step '{name}': a step name must not contain '{ch}'")
     if dag.start_at not in dag.steps:
         problems.append(
-            f"{here}field 'start_at': '{dag.start_at}' is not a step of this dag "
-            f"(steps: {', '.join(list(dag.steps)[:10])})"
+            f"{here}field 'start_at': '{dag.start_at}' is not a step of this dag"
+            f"{did_you_mean(dag.start_at, dag.steps)} (steps: {_list(dag.steps)})"
         )
     for kind in ("success", "fail"):
         count = sum(1 for n in dag.steps.values() if n.type == kind)
@@ -357,7 +496,10 @@ def validate_dag(dag: Dag, prefix: str = "") -> list[str]:
             target = getattr(node, attr, None)
             if target and target not in dag.steps:
                 missing = True
-                problems.append(f"{here}step '{name}': field '{attr}': '{target}' is not a step of this dag")
+                problems.append(
+                    f"{here}step '{name}': field '{attr}': '{target}' is not a step of this dag"
+                    f"{did_you_mean(target, dag.steps)} (steps: {_list(dag.steps)})"
+                )
     if not missing:
         sorter: TopologicalSorter[str] = TopologicalSorter()
         for name, node in dag.steps.items():
@@ -403,30 +545,26 @@ def load_config(
     layers: list[tuple[str, dict[str, Any]]] = []
     user = (cwd or Path.cwd()) / USER_CONFIG_FILE
     if user.exists():
-        raw = read_mapping(user, "config file")
+        raw = check_top_level(read_mapping(user, "config file"), USER_CONFIG_KEYS, str(user), "config file")
         defaults = raw.get("defaults") or {}
         if not isinstance(defaults, dict):
             raise ConfigError(
                 "'defaults' must be a mapping of config blocks", file=str(user), field="defaults"
             )
+        defaults = check_top_level(defaults, (*CONFIG_KEYS, "extensions"), str(user), "'defaults' block")
         layers.append((str(user), {**defaults, **{k: v for k, v in raw.items() if k != "defaults"}}))
     if pipeline is not None:
         layers.append((pipeline.file, pipeline.config_blocks))
     if config_file:
-        layers.append((config_file, read_mapping(config_file, "config file")))
+        raw = read_mapping(config_file, "config file")
+        layers.append(
+            (config_file, check_top_level(raw, (*CONFIG_KEYS, "extensions"), config_file, "config file"))
+        )
     for file, blocks in layers:
         for key, block in blocks.items():
             if key in ("extensions",):
                 continue
             name = "executor" if key == "mode" else key
-            if name not in SERVICES:
-                if file == config_file:
-                    raise ConfigError(
-                        f"unknown config block '{key}' (expected one of: mode/executor, "
-                        "run_log_store, catalog, secrets, experiment_tracker)",
-                        file=file,
-                    )
-                continue
             result[name] = _service_block(block, file, key)
             result.sources[name] = file
     return result
@@ -439,8 +577,11 @@ def _service_block(block: Any, file: str, key: str) -> dict[str, Any]:
         )
     unknown = set(block) - {"type", "config"}
     if unknown:
+        first = str(sorted(unknown, key=str)[0])
         raise ConfigError(
-            f"unknown key '{sorted(unknown)[0]}' (expected 'type' and 'config')", file=file, field=key
+            f"unknown key '{first}'{did_you_mean(first, ('type', 'config'))} (expected 'type' and 'config')",
+            file=file,
+            field=key,
         )
     config = block.get("config") or {}
     if not isinstance(config, dict):

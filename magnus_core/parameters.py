@@ -1,7 +1,12 @@
 """Parameters: their sources, their precedence, and how they travel in the environment.
 
 Sources, later wins: the parameters file, MAGNUS_PRM_* variables present at start, command-line
-`--name value`, then what each step returns. Names are lower-cased once, at the source.
+`--name value`, then what each step returns. Names are lower-cased once, at the source; two names of one
+source that differ only in case (or in `-`/`_`) with different values are refused (fold_names).
+
+Values typed by hand (the command line, the workbench's form, MAGNUS_PRM_* set before the run) follow one
+rule, `type_value`; parameters files are YAML 1.2 (loading.Yaml12Loader); values magnus itself put in the
+environment (JSON) are read back with `decode`.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ import functools
 import inspect
 import json
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from magnus_core.errors import UsageError
@@ -32,44 +38,146 @@ def decode(text: str) -> Any:
         return text
 
 
-def lower_keys(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+# What type_value types as numbers (also loading.TypedTextLoader's, for items of flow lists and mappings)
+TYPED_INT = r"[-+]?(?:0|[1-9][0-9]*)"
+TYPED_FLOAT = r"[-+]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?)"
+_INT, _FLOAT = re.compile(TYPED_INT), re.compile(TYPED_FLOAT)
+_WORDS: dict[str, Any] = {
+    **dict.fromkeys(("true", "True", "TRUE"), True),
+    **dict.fromkeys(("false", "False", "FALSE"), False),
+    **dict.fromkeys(("null", "Null", "NULL"), None),
+}
+
+
+def type_value(text: str) -> Any:
+    """A value typed by hand (`--name value`, the workbench's form, MAGNUS_PRM_ set before the run).
+
+    Typed: decimal integers without leading zeros (`3`, `-12`), decimals and exponents (`0.5`, `1e-3`),
+    `true`/`false` (also `True`, `TRUE`, ...), `null`, and flow lists and mappings (`[a, 2]`, `{k: 1}`) whose
+    items follow this same rule. A JSON string (`"hello"` with its quotes) is that string, as the original
+    encoded them. Everything else is exactly the text typed: `03303560`, `02142`, `2024-01-31`, `1:30`,
+    `yes`, `0x1F`, `1_000` stay text (YAML 1.1 would make them numbers, dates and booleans).
+    """
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    if text in _WORDS:
+        return _WORDS[text]
+    if text[:1] in ("[", "{"):
+        import yaml
+
+        from magnus_core.loading import TypedTextLoader
+
+        try:
+            value = yaml.load(text, Loader=TypedTextLoader)
+        except (yaml.YAMLError, RecursionError):
+            return text
+        return value if isinstance(value, (list, dict)) else text
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        return value if isinstance(value, str) else text
+    return text
+
+
+parse_cli_value = type_value
+
+
+def parse_typed_mapping(text: str, source: str = "parameters") -> dict[str, Any]:
+    """A YAML mapping of parameters typed by hand (the workbench's form): values follow type_value's rule
+    (loading.TypedTextLoader), names fold_names'. UsageError in one line when it is not such a mapping."""
+    import yaml
+
+    from magnus_core.loading import TypedTextLoader
+
+    if not text.strip():
+        return {}
+    try:
+        data = yaml.load(text, Loader=TypedTextLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise UsageError(f"{source}: {where}malformed YAML ({getattr(exc, 'problem', '') or exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{source}: expected a mapping of names to values, e.g. x: 3")
+    return fold_names(data.items(), source)
+
+
+def fold_names(
+    items: Iterable[tuple[Any, Any]], source: str, *, file: str | None = None, dashes: bool = False
+) -> dict[str, Any]:
+    """Parameter names lower-cased (`-` as `_` too when `dashes`), values kept; two names of one source
+    that fold to one name with different values are a UsageError naming both (`LR` and `lr`), instead of
+    one silently winning by order."""
     out: dict[str, Any] = {}
-    for key, value in values.items():
+    spelled: dict[str, str] = {}
+    for key, value in items:
         if not isinstance(key, str) or not key:
-            raise UsageError(f"parameter names must be non-empty strings, got {key!r}", file=source)
-        out[key.lower()] = value
+            raise UsageError(f"parameter names must be non-empty strings, got {key!r}", file=file)
+        name = key.lower().replace("-", "_") if dashes else key.lower()
+        if name in out and spelled[name] != key and out[name] != value:
+            raise UsageError(
+                f"{source} gives parameter '{name}' twice, as '{spelled[name]}' and '{key}' with different "
+                f"values ({_short(out[name])} and {_short(value)}); names are not case-sensitive: keep one",
+                file=file,
+            )
+        out[name] = value
+        spelled[name] = key
     return out
 
 
-def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def lower_keys(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The keys of a parameters file lower-cased (fold_names: a case collision is refused)."""
+    return fold_names(values.items(), "the parameters file", file=source)
+
+
+def from_environment(environ: Mapping[str, str] | None = None, *, typed: bool = False) -> dict[str, Any]:
+    """MAGNUS_PRM_<name> variables as parameters (not MAGNUS_PRM_MAP_VARIABLE). `typed`: values a user set
+    before the run, read by type_value; otherwise values magnus put there (JSON), read by decode."""
     environ = os.environ if environ is None else environ
-    return {
-        k[len(PRM_PREFIX) :].lower(): decode(v)
-        for k, v in environ.items()
-        if k.startswith(PRM_PREFIX) and k != MAP_VARIABLE and len(k) > len(PRM_PREFIX)
-    }
+    read = type_value if typed else decode
+    return fold_names(
+        (
+            (k[len(PRM_PREFIX) :], read(v))
+            for k, v in environ.items()
+            if k.startswith(PRM_PREFIX) and k != MAP_VARIABLE and len(k) > len(PRM_PREFIX)
+        ),
+        "the environment (MAGNUS_PRM_*)",
+    )
 
 
-def parse_cli_value(text: str) -> Any:
-    """`--x 3` is the number 3, `--flag true` a boolean, `--items "[a, b]"` a list; anything else a string."""
-    import yaml
+def parse_cli_args(args: list[str], options: Iterable[str] = ()) -> dict[str, Any]:
+    """Every unknown `--name value` (or `--name=value`) pair becomes a parameter.
 
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    return text if value is None and text.strip() not in ("null", "~") else value
+    `options` are the command's own long options (without `--`): a name that looks like a mistyped one
+    (suggest.is_typo_of_option: `--fiel`, `--use-cache`) is a UsageError, not a parameter; a parameter of
+    such a name is given after `--` (parsed with no `options`) or in a parameters file.
+    """
+    from magnus_core.suggest import is_typo_of_option
 
-
-def parse_cli_args(args: list[str]) -> dict[str, Any]:
-    """Every unknown `--name value` (or `--name=value`) pair becomes a parameter."""
-    params: dict[str, Any] = {}
+    pairs: list[tuple[str, Any]] = []
     i = 0
     while i < len(args):
         arg = args[i]
         if not arg.startswith("--") or len(arg) <= 2:
             raise UsageError(f"unexpected argument {arg!r}: parameters are given as --name value")
         name, eq, value = arg[2:].partition("=")
+        option = next((o for o in options if is_typo_of_option(name, o)), None)
+        if option is not None:
+            raise UsageError(
+                f"unknown option --{name} (did you mean --{option}?); a parameter named '{name}' is "
+                f"given after '--' (magnus execute ... -- --{name} VALUE) or in a parameters file"
+            )
         if not eq:
             if i + 1 >= len(args) or args[i + 1].startswith("--"):
                 raise UsageError(f"parameter --{name} needs a value (--{name} VALUE)")
@@ -77,9 +185,9 @@ def parse_cli_args(args: list[str]) -> dict[str, Any]:
             i += 1
         if not name.replace("_", "").replace("-", "").isalnum():
             raise UsageError(f"parameter name {name!r} must be letters, digits, '_' or '-'")
-        params[name.replace("-", "_").lower()] = parse_cli_value(value)
+        pairs.append((name, type_value(value)))
         i += 1
-    return params
+    return fold_names(pairs, "the command line", dashes=True)
 
 
 def initial_parameters(
@@ -90,7 +198,7 @@ def initial_parameters(
     params: dict[str, Any] = {}
     if parameters_file:
         params.update(lower_keys(read_mapping(parameters_file, "parameters file"), parameters_file))
-    params.update(from_environment(environ))
+    params.update(from_environment(environ, typed=True))
     params.update(cli)
     return params
 

@@ -20,7 +20,13 @@ from magnus_core import __version__
 from magnus_core.context import RunContext
 from magnus_core.errors import ConfigError, PipelineError, UsageError
 from magnus_core.events import RunEvent
-from magnus_core.loading import Pipeline, config_source, load_config, load_pipeline, read_mapping
+from magnus_core.loading import (
+    Pipeline,
+    config_source,
+    load_config,
+    load_pipeline,
+    read_variables,
+)
 from magnus_core.models.pipeline import COMPOSITE_TYPES, TaskNode
 from magnus_core.models.run_log import (
     FAIL,
@@ -78,7 +84,7 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     from magnus_core.stores import make_store
     from magnus_core.tracking import make_tracker
 
-    variables = read_mapping(request.var_file, "var file") if request.var_file else {}
+    variables = read_variables(request.var_file)
     pipeline = load_pipeline(request.file, variables)
     config = load_config(request.config_file, pipeline, cwd)
     try:

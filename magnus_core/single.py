@@ -23,7 +23,7 @@ from typing import Any
 from magnus_core import graph
 from magnus_core.errors import RunLogError, StepError, UsageError
 from magnus_core.graph import PLACEHOLDER
-from magnus_core.loading import Pipeline, load_config, load_pipeline, read_mapping
+from magnus_core.loading import Pipeline, load_config, load_pipeline, read_mapping, read_variables
 from magnus_core.models.pipeline import COMPOSITE_TYPES, Dag, Node
 from magnus_core.models.run_log import (
     FAIL,
@@ -115,7 +115,7 @@ def job_from_files(
     from magnus_core.stores.base import check_run_id
 
     check_run_id(run_id)
-    variables = read_mapping(var_file, "var file") if var_file else {}
+    variables = read_variables(var_file)
     pipeline = load_pipeline(file, variables)
     config = load_config(config_file, pipeline)
     if parameters_file:

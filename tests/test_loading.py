@@ -48,7 +48,12 @@ CASES: dict[str, tuple[str, list[str], list[str]]] = {
             fail: {type: fail}
         """),
         [],
-        ["pipeline.yaml", "step 'a'", "unknown field 'nxt' (a typo?)", "missing required field 'next'"],
+        [
+            "pipeline.yaml",
+            "step 'a'",
+            "unknown field 'nxt' (did you mean 'next'?)",
+            "missing required field 'next'",
+        ],
     ),
     "start_at names no step": (
         pipeline(start_at="nowhere"),
@@ -193,7 +198,7 @@ CASES: dict[str, tuple[str, list[str], list[str]]] = {
     "config block unknown": (
         pipeline(),
         ["--config-file", "unknown-block.yaml"],
-        ["unknown-block.yaml", "unknown config block 'run_log_stor'"],
+        ["unknown-block.yaml", "unknown top-level key 'run_log_stor'", "did you mean 'run_log_store'?"],
     ),
     "config: unknown store type": (
         pipeline(),

@@ -9,8 +9,37 @@ import click
 
 from magnus_core.cli import LOG_LEVELS, cli, setup_logging
 
+AFTER_DASHES = "magnus.parameters_after_dashes"
 
-@cli.command("execute", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+
+class ExecuteCommand(click.Command):
+    """`--` ends magnus's own options: every `--name value` after it is a parameter, whatever its name."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta[AFTER_DASHES] = args[cut + 1 :]
+            args = args[:cut]
+        return super().parse_args(ctx, args)
+
+
+def cli_parameters(ctx: click.Context) -> dict[str, Any]:
+    """The parameters given on the command line: unknown `--name value` pairs before `--` (a name that looks
+    like a mistyped option of this command is refused), then every pair after `--`."""
+    from magnus_core.parameters import parse_cli_args
+
+    names = [o for p in ctx.command.get_params(ctx) for o in (*p.opts, *p.secondary_opts)]
+    options = [o[2:] for o in names if o.startswith("--")]
+    before = parse_cli_args(list(ctx.args), options)
+    after = parse_cli_args(list(ctx.meta.get(AFTER_DASHES, [])))
+    return {**before, **after}
+
+
+@cli.command(
+    "execute",
+    cls=ExecuteCommand,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
 @click.option("-f", "--file", "file", default="pipeline.yaml", show_default=True, help="The pipeline file.")
 @click.option("-c", "--config-file", default=None, help="Config file; its blocks override all others.")
 @click.option("-p", "--parameters-file", default=None, help="YAML mapping of initial parameters.")
@@ -52,7 +81,9 @@ def execute(
 ) -> None:
     """Run a pipeline and write its run log.
 
-    Every other `--name value` becomes parameter `name` (values read as YAML: `--x 3` is a number).
+    Every other `--name value` becomes parameter `name` (`--x 3` is the number 3, `--zip 02142` the text
+    02142: see docs/parameters.md). A name close to one of the options above (`--fiel`) is refused as a
+    typo; a parameter of such a name goes after `--`: `magnus execute -f p.yaml -- --fiel x`.
 
     \b
     Examples:
@@ -60,7 +91,6 @@ def execute(
       magnus execute --file getting-started.yaml --arg1 hello --arg2 world
       magnus execute --file getting-started.yaml --use-cached OLD_RUN_ID
     """
-    from magnus_core.parameters import parse_cli_args
     from magnus_core.runner import RunRequest, prepare
     from magnus_core.runner import execute as run
 
@@ -74,7 +104,7 @@ def execute(
         var_file=var_file,
         run_id=run_id,
         tag=tag,
-        parameters=parse_cli_args(list(ctx.args)),
+        parameters=cli_parameters(ctx),
         use_cached=use_cached,
         strict=strict,
     )

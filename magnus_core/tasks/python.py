@@ -10,7 +10,7 @@ from typing import Any
 
 from magnus_core.errors import StepError, UsageError
 from magnus_core.interaction import StepScope
-from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, bind, decode, encode
+from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, bind, decode, encode, fold_names
 
 _cache: dict[str, Callable[..., Any]] = {}
 _OURS = (PRM_PREFIX, TRACK_PREFIX, "MAGNUS_RUN_")  # the environment variables a run sets and restores
@@ -89,7 +89,7 @@ class EnvBridge:
 
     def collect(self) -> tuple[dict[str, Any], dict[str, str]]:
         """Parameters the step set (decoded) and its MAGNUS_TRACK_ variables (as text, removed)."""
-        params: dict[str, Any] = {}
+        changed: list[tuple[str, Any]] = []
         metrics: dict[str, str] = {}
         for name in [k for k in os.environ if k.startswith((PRM_PREFIX, TRACK_PREFIX))]:
             value = os.environ[name]
@@ -97,9 +97,9 @@ class EnvBridge:
                 metrics[name] = value
                 del os.environ[name]
             elif name != "MAGNUS_PRM_MAP_VARIABLE" and self.exported.get(name) != value:
-                params[name[len(PRM_PREFIX) :].lower()] = decode(value)
+                changed.append((name[len(PRM_PREFIX) :], decode(value)))
                 self.exported[name] = value
-        return params, metrics
+        return fold_names(changed, "the step's environment (MAGNUS_PRM_*)"), metrics
 
 
 def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None:
@@ -120,8 +120,7 @@ def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None
             f"function '{command}' returned {type(result).__name__}; only a dict (of parameters) "
             "or nothing may be returned"
         )
-    for key, value in result.items():
-        scope.params_out[str(key).lower()] = value
+    scope.params_out.update(fold_names(((str(k), v) for k, v in result.items()), f"function '{command}'"))
 
 
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from magnus_core.errors import StepError
 from magnus_core.interaction import StepScope
-from magnus_core.parameters import MAP_VARIABLE, PRM_PREFIX, TRACK_PREFIX, decode, encode
+from magnus_core.parameters import MAP_VARIABLE, PRM_PREFIX, TRACK_PREFIX, decode, encode, fold_names
 
 
 def child_environment(scope: StepScope, map_variable: dict[str, Any] | None = None) -> dict[str, str]:
@@ -75,6 +75,9 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     if proc.returncode != 0:
         raise StepError(f"shell command exited with code {proc.returncode}")
     scope.track_env({k: v for k, v in final.items() if k.startswith(TRACK_PREFIX)})
-    for name, value in final.items():
-        if name.startswith(PRM_PREFIX) and name != MAP_VARIABLE and env.get(name) != value:
-            scope.params_out[name[len(PRM_PREFIX) :].lower()] = decode(value)
+    changed = [
+        (name[len(PRM_PREFIX) :], decode(value))
+        for name, value in final.items()
+        if name.startswith(PRM_PREFIX) and name != MAP_VARIABLE and env.get(name) != value
+    ]
+    scope.params_out.update(fold_names(changed, "the shell command's environment (MAGNUS_PRM_*)"))

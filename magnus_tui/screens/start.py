@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import yaml
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -16,20 +15,15 @@ from magnus_tui.screens.base import WorkbenchScreen
 
 
 def parse_parameters(text: str) -> dict[str, Any]:
-    """The form's YAML mapping of parameters; a ValueError says what is wrong in one line."""
-    if not text.strip():
-        return {}
+    """The form's YAML mapping of parameters, values typed as on the command line (`zip: 02142` is text:
+    magnus_core.parameters.type_value); a ValueError says what is wrong in one line."""
+    from magnus_core.errors import UsageError
+    from magnus_core.parameters import parse_typed_mapping
+
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ValueError(
-            f"parameters: {where}malformed YAML ({getattr(exc, 'problem', '') or exc})"
-        ) from None
-    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-        raise ValueError("parameters: expected a mapping of names to values, e.g. x: 3")
-    return {k.lower(): v for k, v in data.items()}
+        return parse_typed_mapping(text)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class StartScreen(WorkbenchScreen[None]):
