@@ -71,6 +71,51 @@ def fmt_value(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+def terminal_width(stream: IO[str] | None = None) -> int | None:
+    """The width of the terminal `stream` writes to (COLUMNS wins, as for every tool); None when it is not a
+    terminal (a pipe, a file): then nothing is cut, dropped or wrapped."""
+    stream = stream or sys.stdout
+    if not getattr(stream, "isatty", lambda: False)():
+        return None
+    import shutil
+
+    return shutil.get_terminal_size().columns
+
+
+UNBOUNDED = 1_000_000  # a width no line reaches: what rich is given when the output is not a terminal
+
+
+def rich_width(stream: IO[str] | None = None) -> int | None:
+    """The width to give a rich Console: None on a terminal (rich measures it), UNBOUNDED when piped, so
+    that rich neither wraps nor cuts a line at its default 80 columns (`magnus execute | grep step`)."""
+    return None if terminal_width(stream) is not None else UNBOUNDED
+
+
+def fit_columns(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Cell | str]],
+    width: int | None,
+    drop_order: Sequence[int],
+    gap: str = "  ",
+) -> list[int]:
+    """The indices of the columns to show so that each line fits `width` characters: columns are dropped
+    in `drop_order` (whole, never cut) until the table fits; columns not in `drop_order` always stay.
+    `width` None (not a terminal): every column."""
+    keep = list(range(len(headers)))
+    if width is None:
+        return keep
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell.text if isinstance(cell, Cell) else cell))
+    for column in drop_order:
+        if sum(widths[i] for i in keep) + len(gap) * (len(keep) - 1) <= width:
+            break
+        if column in keep:
+            keep.remove(column)
+    return keep
+
+
 def render(
     headers: Sequence[str],
     rows: Sequence[Sequence[Cell | str]],

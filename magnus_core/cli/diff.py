@@ -63,6 +63,7 @@ def diff(
         from rich.console import Console
 
         from magnus_core.diff_render import render
+        from magnus_core.table import rich_width
 
-        render(result, Console(), show_all=show_all)
+        render(result, Console(width=rich_width()), show_all=show_all)
     ctx.exit(1 if exit_code and result.differs else 0)

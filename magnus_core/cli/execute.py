@@ -163,7 +163,9 @@ def print_summary(run_log: Any, where: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from magnus_core.table import rich_width
+
+    console = Console(width=rich_width())
     colour = {"SUCCESS": "green", "FAIL": "red"}.get(run_log.status, "yellow")
     console.print(
         f"Run [bold]{run_log.run_id}[/bold]: [{colour}]{run_log.status}[/{colour}]"

@@ -217,7 +217,15 @@ STATE_STYLE = {"SUCCESS": "green", "FAIL": "red", "BROKEN": "red", "RUNNING": "y
 
 def print_table(runs: list[IndexedRun], where: str, param_cols: list[str], metric_cols: list[str]) -> None:
     from magnus_core.models.run_log import local_text
-    from magnus_core.table import Cell, fmt_seconds, fmt_value, render, use_colour
+    from magnus_core.table import (
+        Cell,
+        fit_columns,
+        fmt_seconds,
+        fmt_value,
+        render,
+        terminal_width,
+        use_colour,
+    )
 
     if not runs:
         click.echo(f"No runs in {where}")
@@ -242,8 +250,26 @@ def print_table(runs: list[IndexedRun], where: str, param_cols: list[str], metri
             ]
         )
     right = {4, 5} | {7 + i for i in range(len(param_cols) + len(metric_cols))}
+    # Piped (grep, a file): every column, nothing cut. On a terminal too narrow for every column, whole
+    # columns give way in this order, never the run id: re-run of, metrics and parameters (the last first),
+    # steps, duration, start, tag, status.
+    extra = list(range(len(headers) - 1, 6, -1))
+    keep = fit_columns(headers, rows, terminal_width(), [6, *extra, 5, 4, 3, 2, 1])
     colour = use_colour()
-    click.echo(render(headers, rows, right=right, colour=colour), color=colour)
+    table = render(
+        [headers[i] for i in keep],
+        [[row[i] for i in keep] for row in rows],
+        right={keep.index(i) for i in right if i in keep},
+        colour=colour,
+    )
+    click.echo(table, color=colour)
+    hidden = [headers[i] for i in range(len(headers)) if i not in keep]
+    if hidden:
+        click.echo(
+            f"({len(hidden)} column(s) hidden to fit the terminal: {', '.join(hidden)}; widen it, or pipe "
+            "the output, to see every column)",
+            err=True,
+        )
     for run in runs:
         if run.summary.error:
             line = f"{run.summary.run_id}: {run.summary.error}"

@@ -1,0 +1,113 @@
+"""Output is never cut when piped; on a narrow terminal `magnus runs` drops whole columns in a stated order,
+never the run id (issue 18, item 8)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from magnus_core.table import Cell, fit_columns
+from tests.conftest import ROOT, run_magnus
+
+LONG_STEP = "a very long step name that says in detail what the step does for whoever reads it"
+PIPELINE = f"""
+dag:
+  start_at: {LONG_STEP}
+  steps:
+    {LONG_STEP}: {{type: task, command_type: shell, command: "exit 1", next: success}}
+    success: {{type: success}}
+    fail: {{type: fail}}
+"""
+TAG = "baseline-with-a-long-descriptive-tag"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    (tmp_path / "p.yaml").write_text(PIPELINE)
+    first = run_magnus("execute", "--file", "p.yaml", "--run-id", "first", "--tag", TAG, cwd=tmp_path)
+    assert first.returncode == 1
+    again = run_magnus(
+        "execute", "--file", "p.yaml", "--use-cached", "first", "--run-id", "second", cwd=tmp_path
+    )
+    assert again.returncode == 1
+    # a run whose process died: the state column then reads INTERRUPTED (PROCESSING)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    log = json.loads((tmp_path / ".run_log_store" / "first.json").read_text())
+    log.update(run_id="killed", status="PROCESSING", tag="killed-run")
+    log["run_config"]["process"]["pid"] = int(dead.stdout)
+    (tmp_path / ".run_log_store" / "killed.json").write_text(json.dumps(log))
+    return tmp_path
+
+
+def test_piped_runs_show_every_column_whole_whatever_columns_says(store: Path) -> None:
+    listed = run_magnus("runs", cwd=store, env={"COLUMNS": "40"})
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["run", "id", "status", "tag", "start", "duration", "steps", "re-run", "of"]
+    assert len(lines) == 4  # one row per run
+    baseline = [line for line in lines if TAG in line]  # `magnus runs | grep baseline` finds the run
+    assert len(baseline) == 1 and baseline[0].startswith("first ")
+    second = next(line for line in lines if line.startswith("second "))
+    assert second.rstrip().endswith(" first")  # the re-run column whole
+    assert "INTERRUPTED (PROCESSING)" in listed.stdout and "killed-run" in listed.stdout  # the tag stays
+    assert "hidden" not in listed.stderr
+
+
+def test_piped_summary_keeps_long_step_names_and_tags_on_one_line(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(PIPELINE)
+    done = run_magnus("execute", "--file", "p.yaml", "--tag", TAG * 3, cwd=tmp_path, env={"COLUMNS": "40"})
+    assert done.returncode == 1
+    assert any(line.startswith(LONG_STEP) and "FAIL" in line for line in done.stdout.splitlines()), (
+        done.stdout
+    )
+    assert f"(tag {TAG * 3})" in done.stdout.splitlines()[0]
+
+
+def test_a_narrow_terminal_drops_whole_columns_in_order_never_the_run_id(store: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "NO_COLOR": "1",
+        "TERM": "xterm",
+    }
+    env.pop("COLUMNS", None)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "magnus_core", "runs"],
+        cwd=str(store),
+        env=env,
+        dimensions=(24, 80),
+        encoding="utf-8",
+    )
+    child.expect(pexpect.EOF, timeout=60)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    lines = [line.rstrip() for line in child.before.replace("\r", "").splitlines() if line.strip()]
+    table = lines[:4]
+    assert table[0].split()[:3] == ["run", "id", "status"]
+    assert all(len(line) <= 80 for line in table), table
+    assert {line.split()[0] for line in table[1:]} == {"first", "second", "killed"}  # ids whole
+    assert table[0].split() == ["run", "id", "status", "tag"]  # the tag outlasts start, duration, steps
+    assert any(TAG in line for line in table)
+    assert (
+        "4 column(s) hidden to fit the terminal: start, duration, steps, re-run of"
+        in child.before.replace("\r\n", " ").replace("\n", " ")
+    )
+
+
+def test_drop_order_is_followed_and_stops_as_soon_as_the_table_fits() -> None:
+    headers = ["id", "a", "b", "c"]
+    rows = [[Cell("x" * 10), Cell("y" * 10), Cell("z" * 10), Cell("w" * 10)]]
+    assert fit_columns(headers, rows, None, [3, 2, 1]) == [0, 1, 2, 3]
+    assert fit_columns(headers, rows, 46, [3, 2, 1]) == [0, 1, 2, 3]
+    assert fit_columns(headers, rows, 45, [3, 2, 1]) == [0, 1, 2]
+    assert fit_columns(headers, rows, 22, [3, 2, 1]) == [0, 1]
+    assert fit_columns(headers, rows, 5, [3, 2, 1]) == [0]  # the first column is never in the drop order
