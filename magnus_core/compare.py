@@ -110,10 +110,12 @@ def select_runs(
     where: Expr | None = None,
     order_by: list[OrderKey] | None = None,
     store_where: str = "the run index",
+    everything: bool = False,
 ) -> tuple[list[IndexedRun], list[str]]:
     """The runs to compare, with every parameter and metric: the ids given (in that order; an unknown id
-    is a UsageError naming the nearest), else those of the tag and filter, oldest first."""
-    if not run_ids and tag is None and where is None:
+    is a UsageError naming the nearest), else those of the tag and filter, oldest first (every run when
+    nothing is named and `everything`: the workbench's experiments screen)."""
+    if not run_ids and tag is None and where is None and not everything:
         raise UsageError("name the runs to compare: RUN... , --tag TAG or --where FILTER")
     query = RunQuery(
         where=where, tag=tag, run_ids=run_ids or None, order_by=order_by or [], params=["*"], metrics=["*"]

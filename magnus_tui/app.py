@@ -40,6 +40,11 @@ class MagnusApp(App[None]):
     PALETTE: ClassVar[list[tuple[str, str, str]]] = [
         ("Help", "Keys of the current screen (F1, ?)", "help"),
         ("Runs", "Go to the list of runs", "home"),
+        (
+            "Experiments",
+            "Compare many runs: a tag or filter, varying parameters and metrics, a chart",
+            "experiments",
+        ),
         ("Start a run", "Pick a pipeline, set parameters and a tag, run it here", "start_run"),
         ("Change theme", "Pick a colour theme (ctrl+t)", "change_theme"),
         ("Toggle dark/light", "Switch between the dark and light themes", "toggle_dark"),
@@ -85,6 +90,14 @@ class MagnusApp(App[None]):
         from magnus_tui.screens.run import RunScreen
 
         self.push_screen(RunScreen(run_id))
+
+    def open_experiments(self, tag: str | None = None, where: str = "") -> None:
+        from magnus_tui.screens.experiments import ExperimentsScreen
+
+        self.push_screen(ExperimentsScreen(tag, where))
+
+    def action_experiments(self) -> None:
+        self.open_experiments()
 
     def open_diff(self, run_a: str, run_b: str) -> None:
         from magnus_tui.screens.diff import DiffScreen

@@ -39,3 +39,32 @@ class PickPipeline(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class PickOne(ModalScreen[str | None]):
+    """Pick one of a few choices, given as (value, label); Enter picks, escape cancels (None)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    PickOne { align: center middle; }
+    PickOne > Vertical { width: 60; max-width: 95%; height: auto; max-height: 80%;
+                         border: round $accent; background: $panel; padding: 0 1; }
+    PickOne OptionList { height: auto; max-height: 16; }
+    """
+
+    def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.title_text, classes="title")
+            yield OptionList(*[Option(label, id=f"choice-{i}") for i, (_, label) in enumerate(self.choices)])
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        index = int(str(event.option.id).removeprefix("choice-"))
+        self.dismiss(self.choices[index][0])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -44,6 +44,7 @@ class RunsScreen(WorkbenchScreen[None]):
         Binding("slash", "filter", "Filter"),
         Binding("d", "mark", "Diff"),
         Binding("s", "start_run", "Start"),
+        Binding("e", "experiments", "Experiments"),
         Binding("c", "copy_id", "Copy id"),
         Binding("r", "refresh", "Refresh", show=False),
         Binding("escape", "clear", "Clear", show=False),
@@ -53,6 +54,7 @@ class RunsScreen(WorkbenchScreen[None]):
         ("Filter runs", "Filter by id, tag, status or parameter text (/)", "filter"),
         ("Mark for diff", "Mark the highlighted run; two marks open the diff (d)", "mark"),
         ("Copy run id", "Copy the highlighted run id to the clipboard (c)", "copy_id"),
+        ("Experiments", "Compare the runs of the highlighted run's tag, with a chart (e)", "experiments"),
         ("Refresh runs", "Read the store again (r)", "refresh"),
         ("Clear filter and marks", "Show every run, unmark (escape)", "clear"),
     ]
@@ -271,3 +273,10 @@ class RunsScreen(WorkbenchScreen[None]):
 
     def action_start_run(self) -> None:
         self.app.action_start_run()
+
+    def action_experiments(self) -> None:
+        """The experiments screen, on the highlighted run's tag (every run when it has none)."""
+        run_id = self.highlighted()
+        entry = self.entries.get(run_id) if run_id else None
+        tag = entry.summary.tag if entry is not None and entry.summary.tag else None
+        self.app.open_experiments(tag)

@@ -1,0 +1,435 @@
+"""The experiments screen: many runs side by side, with a chart.
+
+Choose runs by a tag (`t`) or a filter (`/`, MLflow's search syntax, parameter and metric names completed
+with →); the table shows one row per run and one column per parameter or metric that differs, the best
+value of each metric marked; `o` sorts by the column under the cursor; `c` charts that metric against time
+(or, on a parameter column, makes it the chart's x axis; `x` goes back to time); `h` charts the metric's
+history in the selected runs (space selects; none selected: every run shown). Enter opens a run; `d` on
+two runs opens their diff. The screen follows the store: runs that finish appear as they do.
+
+Everything comes from the run index through magnus_core (compare.select_runs, compare_runs, metric_chart,
+history_chart); no log is read except for a history chart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.suggester import Suggester
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from magnus_core.compare import Comparison, compare_runs, history_chart, metric_chart, select_runs
+from magnus_core.errors import MagnusError
+from magnus_core.index import IndexNames
+from magnus_core.index.record import is_number
+from magnus_core.query import Key, parse_filter
+from magnus_core.table import fmt_value
+from magnus_tui.screens.base import WorkbenchScreen
+from magnus_tui.view import glyph, style
+from magnus_tui.widgets.metric_chart import MetricChart
+
+FIXED = (("mark", " "), ("state", " "), ("run_id", "run id"))
+
+
+class NameSuggester(Suggester):
+    """Completes the word being typed: `metrics.a` -> `metrics.auc`, `params.l` -> `params.lr`."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.names: list[str] = ["tag", "attributes.status", "attributes.pipeline", "attributes.start"]
+
+    def update(self, names: IndexNames) -> None:
+        self.names = [
+            *(f"metrics.{n}" for n in names.metrics),
+            *(f"params.{n}" for n in names.params),
+            "tag",
+            "attributes.status",
+            "attributes.pipeline",
+            "attributes.start",
+            "attributes.duration",
+        ]
+
+    async def get_suggestion(self, value: str) -> str | None:
+        word = value.rsplit(" ", 1)[-1].lstrip("(")
+        if not word:
+            return None
+        for name in self.names:
+            if name.startswith(word) and name != word:
+                return value + name[len(word) :]
+        return None
+
+
+@dataclass
+class Loaded:
+    comparison: Comparison
+    names: IndexNames
+    error: str = ""
+    notices: list[str] = field(default_factory=list)
+
+
+class ExperimentsScreen(WorkbenchScreen[None]):
+    """Runs of a tag or filter compared: table, best values, sorting, a metric chart and histories."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter"),
+        Binding("t", "pick_tag", "Tag"),
+        Binding("o", "sort", "Sort"),
+        Binding("c", "chart", "Chart"),
+        Binding("x", "by_time", "By time", show=False),
+        Binding("h", "history", "History"),
+        Binding("space", "select", "Select", show=False),
+        Binding("d", "mark", "Diff"),
+        Binding("enter", "open_run", "Open", show=False),
+        Binding("r", "refresh", "Refresh", show=False),
+        Binding("escape", "back", "Back"),
+    ]
+    PALETTE: ClassVar[list[tuple[str, str, str]]] = [
+        ("Filter experiments", "Runs matching a filter, e.g. metrics.auc > 0.9 (/)", "filter"),
+        ("Choose a tag", "Compare the runs of one tag (t)", "pick_tag"),
+        ("Sort by column", "Sort by the column under the cursor; again reverses (o)", "sort"),
+        ("Chart column", "Chart this metric, or use this parameter as the x axis (c)", "chart"),
+        ("Chart against time", "The chart's x axis back to each run's start (x)", "by_time"),
+        ("Chart history", "The metric's series in the selected runs (h)", "history"),
+        ("Select run", "Select the run for the history chart (space)", "select"),
+        ("Mark for diff", "Two marked runs open their diff (d)", "mark"),
+        ("Back", "Leave the experiments screen (escape)", "back"),
+    ]
+    DEFAULT_CSS = """
+    ExperimentsScreen #exp-table { height: 1fr; min-height: 5; }
+    ExperimentsScreen #exp-chart { height: 45%; }
+    ExperimentsScreen #exp-status { height: auto; max-height: 3; padding: 0 1; }
+    """
+
+    def __init__(self, tag: str | None = None, where: str = "") -> None:
+        super().__init__()
+        self.tag = tag
+        self.where = where
+        self.loaded: Loaded | None = None
+        self.rows: list[Any] = []  # IndexedRun, in table order
+        self.sort: tuple[str, bool] | None = None  # column label, descending
+        self.chart_metric: Key | None = None
+        self.chart_by: Key | None = None  # None: time
+        self.chart_history = False
+        self.selected: set[str] = set()
+        self.marked: list[str] = []
+        self.suggester = NameSuggester()
+        self._signature: Any = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(
+            value=self._query_text(),
+            placeholder="tag = 'exp1' and metrics.auc > 0.9   (→ completes names)",
+            suggester=self.suggester,
+            id="exp-query",
+        )
+        table: DataTable[Text | str] = DataTable(id="exp-table", cursor_type="cell", zebra_stripes=True)
+        yield table
+        yield MetricChart(id="exp-chart")
+        yield Static("", id="exp-status")
+        yield Footer()
+
+    def _query_text(self) -> str:
+        parts = [f"tag = '{self.tag}'"] if self.tag is not None else []
+        if self.where:
+            parts.append(f"({self.where})" if parts else self.where)
+        return " and ".join(parts)
+
+    def on_mount(self) -> None:
+        self.sub_title = f"experiments · {self.app.project.where}"
+        self.query_one("#exp-table", DataTable).focus()
+        self.load()
+        self.set_interval(self.app.poll_interval, self.load)
+
+    # -- data --------------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="experiments")
+    def load(self) -> None:
+        """Ask the run index (it reads only new or changed logs) for the runs of the current query."""
+        project = self.app.project
+        text = self.query_one("#exp-query", Input).value.strip()
+        try:
+            if project.store is None:
+                raise MagnusError(project.error or "no run-log store")
+            index = project.index()
+            expr = parse_filter(text, "filter")
+            runs, hints = select_runs(index, where=expr, everything=True)
+            loaded = Loaded(compare_runs(runs), index.names(), notices=hints)
+        except MagnusError as exc:
+            loaded = Loaded(Comparison([], []), IndexNames([], []), error=str(exc))
+        self.app.call_from_thread(self.show, loaded)
+
+    def show(self, loaded: Loaded) -> None:
+        signature = (
+            loaded.error,
+            [
+                (r.summary.run_id, r.summary.state, sorted(r.metrics.items(), key=str))
+                for r in loaded.comparison.runs
+            ],
+        )
+        if signature == self._signature:
+            return  # nothing changed: no redraw, no flicker
+        self._signature = signature
+        self.loaded = loaded
+        self.suggester.update(loaded.names)
+        known = {r.summary.run_id for r in loaded.comparison.runs}
+        self.selected &= known
+        self.marked = [m for m in self.marked if m in known]
+        if self.chart_metric is None:
+            first = next((c.key for c in loaded.comparison.columns if c.key.kind == "metric"), None)
+            self.chart_metric = first
+        self.render_table()
+        self.render_chart()
+
+    # -- table -------------------------------------------------------------------------------------------
+    def columns(self) -> list[Any]:
+        return self.loaded.comparison.columns if self.loaded is not None else []
+
+    def ordered(self) -> list[Any]:
+        runs = list(self.loaded.comparison.runs) if self.loaded else []
+        if self.sort is None or self.loaded is None:
+            return runs
+        label, descending = self.sort
+        column = next((c for c in self.columns() if c.label == label), None)
+        if column is None:
+            return runs
+
+        def key(run: Any) -> tuple[int, float, str]:
+            value = self.loaded.comparison.value(run, column)  # type: ignore[union-attr]
+            if value is None:
+                return (2, 0.0, "")
+            if is_number(value):
+                return (0, -float(value) if descending else float(value), "")
+            return (1, 0.0, str(value))
+
+        return sorted(runs, key=key)
+
+    def render_table(self) -> None:
+        table = self.query_one("#exp-table", DataTable)
+        keep_row = self.highlighted()
+        keep_col = table.cursor_column
+        table.clear(columns=True)
+        for key, label in FIXED:
+            table.add_column(label, key=key)
+        for column in self.columns():
+            arrow = ""
+            if self.sort is not None and self.sort[0] == column.label:
+                arrow = " ↓" if self.sort[1] else " ↑"
+            table.add_column(column.label + arrow, key=column.label)
+        self.rows = self.ordered()
+        assert self.loaded is not None or not self.rows
+        for run in self.rows:
+            table.add_row(*self.cells(run), key=run.summary.run_id)
+        ids = [r.summary.run_id for r in self.rows]
+        if keep_row in ids:
+            table.move_cursor(row=ids.index(keep_row), column=keep_col, animate=False)
+        elif ids:
+            table.move_cursor(
+                row=0, column=min(keep_col, len(FIXED) + len(self.columns()) - 1), animate=False
+            )
+        self.render_status()
+
+    def cells(self, run: Any) -> list[Text | str]:
+        s = run.summary
+        mark = "◆" if s.run_id in self.marked else "●" if s.run_id in self.selected else " "
+        out: list[Text | str] = [
+            Text(mark, style="bold magenta"),
+            Text(glyph(s.state), style=style(s.state)),
+            Text(s.run_id),
+        ]
+        for column in self.columns():
+            value = self.loaded.comparison.value(run, column)  # type: ignore[union-attr]
+            text = fmt_value(value)
+            if s.run_id in column.best_runs:
+                out.append(Text(f"{text} *", style="bold green"))
+            else:
+                out.append(Text(text))
+        return out
+
+    def render_status(self) -> None:
+        status = self.query_one("#exp-status", Static)
+        loaded = self.loaded
+        if loaded is None:
+            status.update("Reading the run index…")
+            return
+        if loaded.error:
+            status.update(Text(loaded.error, style="red"))
+            return
+        text = Text(f"{len(loaded.comparison.runs)} runs")
+        if loaded.comparison.runs and not loaded.comparison.columns:
+            text.append(" · the same parameters and metrics", style="dim")
+        if self.sort:
+            text.append(f" · sorted by {self.sort[0]} {'↓' if self.sort[1] else '↑'}")
+        if self.selected:
+            text.append(f" · {len(self.selected)} selected", style="magenta")
+        if self.marked:
+            text.append(f" · marked {', '.join(self.marked)} (one more opens the diff)", style="magenta")
+        for notice in loaded.notices[:1]:
+            text.append(f"\n{notice}", style="yellow")
+        status.update(text)
+
+    def highlighted(self) -> str | None:
+        table = self.query_one("#exp-table", DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:
+            return None
+        return str(key.value)
+
+    def column_under_cursor(self) -> Any:
+        table = self.query_one("#exp-table", DataTable)
+        index = table.cursor_column - len(FIXED)
+        columns = self.columns()
+        return columns[index] if 0 <= index < len(columns) else None
+
+    # -- chart -------------------------------------------------------------------------------------------
+    def render_chart(self) -> None:
+        chart = self.query_one("#exp-chart", MetricChart)
+        if self.loaded is None or self.chart_metric is None:
+            chart.show(None, "no metric to chart: runs with metrics appear here")
+            return
+        if self.chart_history:
+            self.load_history()
+            return
+        drawn = metric_chart(self.loaded.comparison.runs, self.chart_metric, self.chart_by)
+        chart.show(drawn)
+        for notice in drawn.notices:
+            self.notify(notice, title="Chart", severity="warning", timeout=4)
+
+    @work(thread=True, exclusive=True, group="experiments-history")
+    def load_history(self) -> None:
+        assert self.loaded is not None and self.chart_metric is not None
+        wanted = [
+            r.summary.run_id for r in self.rows if not self.selected or r.summary.run_id in self.selected
+        ]
+        logs = []
+        for run_id in wanted:
+            try:
+                logs.append(self.app.project.get_run(run_id))
+            except MagnusError:
+                continue
+        drawn = history_chart(logs, self.chart_metric)
+        self.app.call_from_thread(self.query_one("#exp-chart", MetricChart).show, drawn)
+
+    # -- actions -----------------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        self.query_one("#exp-query", Input).focus()
+
+    @on(Input.Submitted, "#exp-query")
+    def _query_done(self) -> None:
+        self._signature = None
+        self.load()
+        self.query_one("#exp-table", DataTable).focus()
+
+    def action_pick_tag(self) -> None:
+        from magnus_tui.dialogs.pick import PickOne
+
+        tags: dict[str, int] = {}
+        for run in self.app.project.runs():
+            if run.summary.tag:
+                tags[run.summary.tag] = tags.get(run.summary.tag, 0) + 1
+
+        def chosen(tag: str | None) -> None:
+            if tag is None:
+                return
+            self.query_one("#exp-query", Input).value = f"tag = '{tag}'" if tag else ""
+            self._query_done()
+
+        options = [("", "every run")] + [(t, f"{t}  ({n} runs)") for t, n in sorted(tags.items())]
+        self.app.push_screen(PickOne("Compare the runs of a tag", options), callback=chosen)
+
+    def action_sort(self) -> None:
+        column = self.column_under_cursor()
+        if column is None:
+            return
+        descending = not (self.sort is not None and self.sort[0] == column.label and self.sort[1])
+        if self.sort is None or self.sort[0] != column.label:
+            descending = column.best == "max"  # the best first
+        self.sort = (column.label, descending)
+        self.render_table()
+
+    @on(DataTable.HeaderSelected, "#exp-table")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        table = self.query_one("#exp-table", DataTable)
+        table.move_cursor(column=event.column_index, animate=False)
+        self.action_sort()
+
+    def action_chart(self) -> None:
+        column = self.column_under_cursor()
+        if column is None:
+            self.notify("Move to a metric column to chart it, or a parameter column for the x axis.")
+            return
+        if column.key.kind == "metric":
+            self.chart_metric = column.key
+        else:
+            self.chart_by = column.key
+        self.chart_history = False
+        self.render_chart()
+
+    def action_by_time(self) -> None:
+        self.chart_by = None
+        self.chart_history = False
+        self.render_chart()
+
+    def action_history(self) -> None:
+        column = self.column_under_cursor()
+        if column is not None and column.key.kind == "metric":
+            self.chart_metric = column.key
+        self.chart_history = True
+        self.render_chart()
+
+    def action_select(self) -> None:
+        run_id = self.highlighted()
+        if run_id is None:
+            return
+        self.selected ^= {run_id}
+        self._refresh_row(run_id)
+        if self.chart_history:
+            self.render_chart()
+
+    def action_mark(self) -> None:
+        run_id = self.highlighted()
+        if run_id is None:
+            return
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        else:
+            self.marked.append(run_id)
+        if len(self.marked) >= 2:
+            a, b = self.marked[-2], self.marked[-1]
+            self.marked = []
+            self.render_table()
+            self.app.open_diff(a, b)
+            return
+        self._refresh_row(run_id)
+
+    def _refresh_row(self, run_id: str) -> None:
+        table = self.query_one("#exp-table", DataTable)
+        run = next(r for r in self.rows if r.summary.run_id == run_id)
+        table.update_cell(run_id, "mark", self.cells(run)[0])
+        self.render_status()
+
+    @on(DataTable.CellSelected, "#exp-table")
+    def _cell_selected(self) -> None:
+        self.action_open_run()
+
+    def action_open_run(self) -> None:
+        run_id = self.highlighted()
+        if run_id:
+            self.app.open_run(run_id)
+
+    def action_refresh(self) -> None:
+        self._signature = None
+        self.load()
+
+    def action_back(self) -> None:
+        if self.query_one("#exp-query", Input).has_focus:
+            self.query_one("#exp-table", DataTable).focus()
+            return
+        self.app.pop_screen()

@@ -1,0 +1,198 @@
+"""The experiments screen under Pilot and as snapshots: a tag's runs with the parameters and metrics that
+differ, the best marked, sorting, a metric chart against a parameter or time, histories of selected runs,
+completion of names in the filter, Enter and diff, a bad filter, and runs that appear while it is open."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import time_machine
+
+from magnus_tui.app import MagnusApp
+from magnus_tui.source import Project
+from tests.runlog_factory import make_log, write_log
+
+LRS = [0.1, 0.03, 0.01, 0.003]
+AUC = [0.80, 0.83, 0.89, 0.86]
+
+
+@pytest.fixture
+def exp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    store = tmp_path / ".run_log_store"
+    for i, lr in enumerate(LRS):
+        loss = [round(0.9 - 0.1 * e - 0.05 * i, 3) for e in range(5)]
+        write_log(
+            store,
+            make_log(
+                f"lr{i}",
+                minute=i,
+                tag="exp1",
+                params={"lr": lr, "epochs": 5},
+                metrics={"train": {"loss": loss[-1]}, "evaluate": {"auc": AUC[i]}},
+                history={"train": {"loss": loss}},
+            ),
+        )
+    write_log(
+        store, make_log("other", minute=9, tag="exp2", params={"lr": 1.0}, metrics={"evaluate": {"auc": 0.5}})
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return tmp_path
+
+
+def app_for(folder: Path) -> MagnusApp:
+    app = MagnusApp(Project.open(None, folder), poll_interval=3600)
+    app.theme = "textual-dark"
+    return app
+
+
+async def wait_loaded(pilot, screen) -> None:
+    for _ in range(50):
+        await pilot.pause(0.05)
+        if screen.loaded is not None:
+            break
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def column_labels(screen) -> list[str]:
+    table = screen.query_one("#exp-table")
+    return [str(c.label) for c in table.columns.values()]
+
+
+async def test_open_from_the_runs_screen_on_a_tag(exp_dir: Path) -> None:
+    from magnus_tui.screens.experiments import ExperimentsScreen
+
+    app = app_for(exp_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        runs = app.screen
+        runs.query_one("#runs").move_cursor(
+            row=[str(k.value) for k in runs.query_one("#runs").rows].index("lr2")
+        )
+        await pilot.press("e")
+        screen = app.screen
+        assert isinstance(screen, ExperimentsScreen)
+        await wait_loaded(pilot, screen)
+        assert screen.query_one("#exp-query").value == "tag = 'exp1'"
+        assert [r.summary.run_id for r in screen.rows] == ["lr0", "lr1", "lr2", "lr3"]
+        assert column_labels(screen)[2:] == [
+            "run id",
+            "params.lr",
+            "metrics.auc",
+            "metrics.loss",
+        ]  # no epochs
+        table = screen.query_one("#exp-table")
+        assert str(table.get_cell("lr2", "metrics.auc")) == "0.89 *"  # the best auc
+        assert str(table.get_cell("lr3", "metrics.loss")) == "0.35 *"  # the lowest loss
+        chart = screen.query_one("#exp-chart").chart
+        assert chart.title == "metrics.auc by time" and chart.series[0].ys == AUC
+
+
+async def test_sort_chart_history_and_marks(exp_dir: Path) -> None:
+    from magnus_tui.screens.diff import DiffScreen
+    from magnus_tui.screens.experiments import ExperimentsScreen
+    from magnus_tui.screens.run import RunScreen
+
+    app = app_for(exp_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_experiments("exp1")
+        screen = app.screen
+        assert isinstance(screen, ExperimentsScreen)
+        await wait_loaded(pilot, screen)
+        table = screen.query_one("#exp-table")
+        table.move_cursor(column=4)  # metrics.auc
+        await pilot.press("o")
+        assert [r.summary.run_id for r in screen.rows] == ["lr2", "lr3", "lr1", "lr0"]  # best first
+        assert "metrics.auc ↓" in column_labels(screen)
+        await pilot.press("o")
+        assert [r.summary.run_id for r in screen.rows] == ["lr0", "lr1", "lr3", "lr2"]
+        table.move_cursor(column=3)  # params.lr: the x axis
+        await pilot.press("c")
+        chart = screen.query_one("#exp-chart").chart
+        assert chart.title == "metrics.auc by params.lr"
+        assert chart.series[0].xs == sorted(LRS) and chart.series[0].ys == [0.86, 0.89, 0.83, 0.80]
+        await pilot.press("x")
+        assert screen.query_one("#exp-chart").chart.title == "metrics.auc by time"
+        table.move_cursor(row=[r.summary.run_id for r in screen.rows].index("lr0"), column=5)  # metrics.loss
+        await pilot.press("space")
+        table.move_cursor(row=[r.summary.run_id for r in screen.rows].index("lr3"))
+        await pilot.press("space", "h")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        history = screen.query_one("#exp-chart").chart
+        assert history.title == "metrics.loss history"
+        assert {s.label: s.ys[-1] for s in history.series} == {"lr0": 0.5, "lr3": 0.35}
+        await pilot.press("enter")
+        assert isinstance(app.screen, RunScreen)
+        await pilot.press("escape")
+        assert app.screen is screen
+        await pilot.press("d", "up", "d")
+        await pilot.pause()
+        assert isinstance(app.screen, DiffScreen)
+
+
+async def test_filter_completion_bad_filter_and_live_update(exp_dir: Path) -> None:
+    from magnus_tui.screens.experiments import ExperimentsScreen
+
+    app = app_for(exp_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_experiments()
+        screen = app.screen
+        assert isinstance(screen, ExperimentsScreen)
+        await wait_loaded(pilot, screen)
+        assert len(screen.rows) == 5  # every run: no tag, no filter
+        await pilot.press("slash")
+        query = screen.query_one("#exp-query")
+        query.value = ""
+        await pilot.press(*"metrics.a")
+        await pilot.pause(0.2)
+        await pilot.press("right")  # take the suggestion
+        assert query.value == "metrics.auc"
+        await pilot.press(*" > 0.85", "enter")
+        await wait_loaded(pilot, screen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [r.summary.run_id for r in screen.rows] == ["lr2", "lr3"]
+        query.value = "metrics.auc >"
+        await pilot.press("slash", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = str(screen.query_one("#exp-status").content)
+        assert "column 14" in status and "expected a number" in status  # shown, no crash
+        query.value = "tag = 'exp1'"
+        await pilot.press("slash", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(screen.rows) == 4
+        write_log(
+            exp_dir / ".run_log_store",
+            make_log("lr4", minute=20, tag="exp1", params={"lr": 0.001}, metrics={"evaluate": {"auc": 0.95}}),
+        )
+        screen.load()  # what the poll timer does
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [r.summary.run_id for r in screen.rows][-1] == "lr4"
+        assert str(screen.query_one("#exp-table").get_cell("lr4", "metrics.auc")) == "0.95 *"
+
+
+SIZES = {"100x30": (100, 30), "80x24": (80, 24)}
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_experiments_screen_snapshot(snap_compare, exp_dir: Path, size: str) -> None:
+    async def open_screen(pilot) -> None:
+        pilot.app.open_experiments("exp1")
+        screen = pilot.app.screen
+        await wait_loaded(pilot, screen)
+        screen.query_one("#exp-query").cursor_blink = False
+        screen.query_one("#exp-table").move_cursor(column=3)  # params.lr as the chart's x axis
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    with time_machine.travel(dt.datetime(2026, 11, 25, 9, 0, 0), tick=False):
+        assert snap_compare(app_for(exp_dir), terminal_size=SIZES[size], run_before=open_screen)
