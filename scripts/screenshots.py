@@ -77,6 +77,19 @@ def make_project(folder: Path) -> None:
         "--run-id",
         "composite",
     )
+    for i, lr in enumerate(("0.01", "0.1", "0.5", "2.0")):  # examples/experiments: a learning-rate sweep
+        sh(
+            folder,
+            *magnus,
+            "--file",
+            "examples/experiments/pipeline.yaml",
+            "--tag",
+            "lr-sweep",
+            "--lr",
+            lr,
+            "--run-id",
+            f"sweep-{i + 1}",
+        )
 
 
 async def shoot(folder: Path) -> list[Path]:
@@ -100,6 +113,15 @@ async def shoot(folder: Path) -> list[Path]:
             saved.append(Path(app.save_screenshot(f"{name}.svg", path=str(OUT))))
 
         await save("runs")
+        app.open_experiments("lr-sweep")
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.screen.loaded is not None:
+                break
+        app.screen.query_one("#exp-table").move_cursor(column=3)  # params.lr: the chart's x axis
+        await pilot.press("c")
+        await save("experiments")
+        await pilot.press("escape")
         app.open_run("composite")
         await pilot.pause()
         app.screen.query_one("#dag").select_key("map step.b.m1")
