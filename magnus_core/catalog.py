@@ -62,6 +62,11 @@ class BaseCatalog:
         """Problems with the original run's catalog files (missing or changed); nothing is written."""
         return []
 
+    def folders(self) -> list[tuple[Path, str]]:
+        """The local folders this catalog writes into, with the config key that moves each (checked before
+        a run starts)."""
+        return []
+
     def sync_from(self, original: RunLog, run_id: str) -> list[str]:
         """Copy the original run's catalog into run `run_id`'s; returns the names it could not copy."""
         return []
@@ -141,6 +146,9 @@ class FileSystemCatalog(BaseCatalog):
         self.root = Path.cwd()
 
     # -- where things are ---------------------------------------------------------------------------
+    def folders(self) -> list[tuple[Path, str]]:
+        return [(self.location, "catalog.config.catalog_location")]
+
     @property
     def location(self) -> Path:
         return self.root / self.options.catalog_location

@@ -84,5 +84,27 @@ class SecretNotFoundError(MagnusError):
     """A secret is unknown to the provider; the message names it, never a value."""
 
 
+def explain_os_error(exc: OSError) -> str:
+    """One line for an OSError that reached the command line: what the system refused, on which file, and
+    which setting moves magnus's own folders (`cannot write '.run_log_store/x.json': Permission denied`)."""
+    import errno
+
+    target = exc.filename or ""
+    if exc.filename2:
+        target = f"{target}' -> '{exc.filename2}"
+    reason = exc.strerror or exc.__class__.__name__
+    verb = "use"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+        verb = "write" if exc.errno != errno.EACCES else "read or write"
+    text = f"cannot {verb} '{target}': {reason}" if target else f"{reason} ({exc.__class__.__name__})"
+    hint = ""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = (
+            "; magnus writes runs to run_log_store.config.log_folder and files to "
+            "catalog.config.catalog_location (set them in magnus-config.yaml or a --config-file)"
+        )
+    return text + hint
+
+
 class NotBuiltError(MagnusError, NotImplementedError):
     """A feature of the spec that a later issue builds."""

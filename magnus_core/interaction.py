@@ -15,7 +15,15 @@ from typing import Any
 
 from magnus_core.errors import NotBuiltError, UsageError
 from magnus_core.models.run_log import fmt_time, now
-from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, decode, encode, fold_names, from_environment
+from magnus_core.parameters import (
+    PRM_PREFIX,
+    TRACK_PREFIX,
+    decode,
+    encode,
+    fold_names,
+    from_environment,
+    json_value,
+)
 
 _STEP_FORM = re.compile(r"^([0-9]+)_(.+)$")
 
@@ -56,6 +64,7 @@ class StepScope:
         not given. A later point at a step already recorded replaces it (a retried epoch).
         """
         key = name.lower()
+        value = json_value(value, f"metric '{key}'")  # numpy's float64 is its float; an object is refused
         self.metrics[key] = value
         if step:
             series = self.history.setdefault(key, [])
@@ -136,6 +145,7 @@ def store_parameter(**kwargs: Any) -> None:
     values in one call raise UsageError)."""
     scope = _scope.get()
     values = fold_names(kwargs.items(), "store_parameter")
+    values = {k: json_value(v, f"store_parameter: parameter '{k}'") for k, v in values.items()}
     for key, value in values.items():
         if scope is not None:
             scope.params_out[key] = value

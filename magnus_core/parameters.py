@@ -30,6 +30,46 @@ def encode(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
+def json_value(value: Any, what: str) -> Any:
+    """`value` as the run log will hold it, so that the steps after this one receive what the log records
+    (a re-run reads it from there). JSON values stay; tuples and sets become lists, mapping keys text;
+    numpy scalars and arrays their Python values (`.item()`, `.tolist()`); dates, times, decimals, paths,
+    UUIDs and enums their text (`str`). Anything else (bytes, a DataFrame, an object) raises UsageError
+    naming `what` ("parameter 'model'", "metric 'acc'") and the type: large data belongs in the catalog."""
+    import datetime
+    import decimal
+    import enum
+    import pathlib
+    import uuid
+
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_value(v, what) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(v, what) for v in value]
+    if isinstance(value, (set, frozenset)):
+        items = [json_value(v, what) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    if isinstance(value, (datetime.date, datetime.time, decimal.Decimal, pathlib.PurePath, uuid.UUID)):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return json_value(value.value, what)
+    kind = type(value)
+    if kind.__module__.split(".")[0] == "numpy":
+        convert = getattr(value, "tolist", None) or getattr(value, "item", None)
+        if convert is not None:
+            return json_value(convert(), what)
+    raise UsageError(
+        f"{what} is a {kind.__module__}.{kind.__qualname__}, which the run log cannot hold: parameters and "
+        "metrics are JSON values (numbers, text, booleans, lists, mappings); put data in the catalog "
+        "(put_in_catalog) and pass its name"
+    )
+
+
 def decode(text: str) -> Any:
     """JSON-decode an environment value; a value that is not JSON stays the string it is."""
     try:

@@ -98,6 +98,7 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
         raise
     parameters = initial_parameters(request.parameters_file, request.parameters)
     check_commands(pipeline)
+    check_folders(pipeline, config, store, catalog, rerun=request.use_cached is not None)
     if hasattr(executor, "validate"):  # what an executor cannot run is refused before anything is written
         executor.validate(pipeline, config, request)
     if request.run_id:
@@ -149,6 +150,28 @@ def check_commands(pipeline: Pipeline) -> None:
                 problems.append(f"step '{visit.internal_name}': field 'command': {exc.message}")
     if problems:
         raise PipelineError(problems, file=pipeline.file)
+
+
+FOLDER_NAMES = {"run_log_store": "run-log store folder", "catalog": "catalog folder"}
+
+
+def check_folders(pipeline: Pipeline, config: Any, store: Any, catalog: Any, *, rerun: bool) -> None:
+    """The folders the run will write can be written (paths.check_writable: a UsageError naming the folder
+    and the config key that moves it), before anything is written. The catalog's only when a step declares
+    catalog files, a notebook step puts its output there, or a re-run copies the original's catalog."""
+    from magnus_core.graph import walk
+    from magnus_core.paths import check_writable
+
+    folders = list(store.folders())
+    uses_catalog = rerun or any(
+        isinstance(v.node, TaskNode) and (v.node.catalog is not None or v.node.command_type == "notebook")
+        for v in walk(pipeline.dag)
+    )
+    if uses_catalog and catalog is not None:
+        folders += catalog.folders()
+    for folder, key in folders:
+        what = FOLDER_NAMES.get(key.split(".")[0], "folder")
+        check_writable(folder, what=what, key=key, file=config_source(config, key))
 
 
 def run_config(prepared: PreparedRun) -> dict[str, Any]:

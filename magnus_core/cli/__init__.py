@@ -42,6 +42,11 @@ class MagnusGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except OSError as exc:  # a file or folder the system refused: the user's to fix, not magnus's bug
+            from magnus_core.errors import explain_os_error
+
+            click.echo(f"Error: {explain_os_error(exc)}", err=True)
+            ctx.exit(2)
         except Exception as exc:
             if logging.getLogger("magnus").isEnabledFor(logging.DEBUG):
                 import traceback
@@ -83,8 +88,12 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
     if ctx.invoked_subcommand is None:
-        from magnus_core.cli.tui import open_workbench
+        from magnus_core.cli.tui import needs_terminal, open_workbench
 
+        problem = needs_terminal()
+        if problem is not None:  # in CI or a pipe: say what to do instead of drawing a screen nobody sees
+            click.echo(ctx.get_help())
+            raise problem
         open_workbench(config_file)
 
 

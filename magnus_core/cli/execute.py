@@ -16,6 +16,14 @@ class ExecuteCommand(click.Command):
     """`--` ends magnus's own options: every `--name value` after it is a parameter, whatever its name."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from magnus_core.errors import UsageError
+
+        for arg in args:  # bytes the terminal's encoding could not decode: nothing could record them
+            if any("\udc80" <= ch <= "\udcff" for ch in arg):
+                shown = repr(arg.encode("utf-8", "surrogateescape"))[2:-1]
+                raise UsageError(
+                    f"argument '{shown}' is not valid UTF-8 text (check the terminal's encoding)"
+                )
         if "--" in args:
             cut = args.index("--")
             ctx.meta[AFTER_DASHES] = args[cut + 1 :]

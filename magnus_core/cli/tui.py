@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from magnus_core.cli import cli
+
+
+def needs_terminal() -> Any:
+    """A UsageError when stdin or stdout is not a terminal (CI, a pipe, `magnus < /dev/null`): the workbench
+    would wait for keys nobody types, writing escape codes nobody reads. None on a terminal."""
+    import sys
+
+    from magnus_core.errors import UsageError
+
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return None
+    which = "stdin" if not sys.stdin.isatty() else "stdout"
+    return UsageError(
+        f"the workbench needs a terminal ({which} is not one); without one, run a command: "
+        "magnus execute --file pipeline.yaml, magnus runs, magnus diff A B (see magnus --help)"
+    )
 
 
 def open_workbench(config_file: str | None) -> None:
@@ -26,4 +44,7 @@ def open_workbench(config_file: str | None) -> None:
 @click.pass_context
 def tui(ctx: click.Context, config_file: str | None) -> None:
     """Open the terminal workbench: browse, watch, start and compare runs."""
+    problem = needs_terminal()
+    if problem is not None:
+        raise problem
     open_workbench(config_file or ctx.obj.get("config_file"))

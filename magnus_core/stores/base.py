@@ -11,6 +11,7 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from magnus_core.errors import RunNotFoundError, UsageError
@@ -75,6 +76,11 @@ class RunLogStore(ABC):
     @abstractmethod
     def list_run_ids(self) -> list[str]:
         """Every run id in the store, in no particular order."""
+
+    def folders(self) -> list[tuple[Path, str]]:
+        """The local folders this store writes runs into, each with the config key that moves it (checked
+        before a run starts: runner.prepare). None for stores that keep runs elsewhere."""
+        return []
 
     def location(self, run_id: str) -> str:
         """Where a human finds this run's log."""

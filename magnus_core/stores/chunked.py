@@ -64,6 +64,9 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
     def run_folder(self, run_id: str) -> Path:
         return self.folder / check_run_id(run_id)
 
+    def folders(self) -> list[tuple[Path, str]]:
+        return [(self.folder, "run_log_store.config.log_folder")]
+
     def location(self, run_id: str) -> str:
         return f"{self.run_folder(run_id)}/"
 

@@ -110,6 +110,9 @@ class FileSystemRunLogStore(RunLogStore):
     def path(self, run_id: str) -> Path:
         return self.folder / f"{check_run_id(run_id)}.json"
 
+    def folders(self) -> list[tuple[Path, str]]:
+        return [(self.folder, "run_log_store.config.log_folder")]
+
     def location(self, run_id: str) -> str:
         return str(self.path(run_id))
 

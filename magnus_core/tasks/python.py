@@ -10,7 +10,7 @@ from typing import Any
 
 from magnus_core.errors import StepError, UsageError
 from magnus_core.interaction import StepScope
-from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, bind, decode, encode, fold_names
+from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, bind, decode, encode, fold_names, json_value
 
 _cache: dict[str, Callable[..., Any]] = {}
 _OURS = (PRM_PREFIX, TRACK_PREFIX, "MAGNUS_RUN_")  # the environment variables a run sets and restores
@@ -120,7 +120,10 @@ def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None
             f"function '{command}' returned {type(result).__name__}; only a dict (of parameters) "
             "or nothing may be returned"
         )
-    scope.params_out.update(fold_names(((str(k), v) for k, v in result.items()), f"function '{command}'"))
+    returned = fold_names(((str(k), v) for k, v in result.items()), f"function '{command}'")
+    scope.params_out.update(
+        {k: json_value(v, f"parameter '{k}' returned by '{command}'") for k, v in returned.items()}
+    )
 
 
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:
