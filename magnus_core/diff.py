@@ -449,8 +449,10 @@ def _files_between(before: str, after: str, repo: str | Path) -> list[str] | Non
 
 
 def _code_group(sa: dict[str, StepLog], sb: dict[str, StepLog], repo: str | Path | None) -> GroupDiff:
-    ca, dirty_a, files_a = _code_of(sa.values())
-    cb, dirty_b, files_b = _code_of(sb.values())
+    # A run's code is that of the steps that ran in it: a step a re-run reused (mock) ran in the original
+    # run, with the original's code (a fix committed since must not look like the uncommitted change).
+    ca, dirty_a, files_a = _code_of(s for s in sa.values() if not s.mock)
+    cb, dirty_b, files_b = _code_of(s for s in sb.values() if not s.mock)
     changes = [
         Change(
             kind=EQUAL if ca == cb else CHANGED, key="commit", field="commit", before=_one(ca), after=_one(cb)

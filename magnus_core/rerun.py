@@ -9,6 +9,7 @@ reason in its message ("failed before", "not reached before", "dag changed", "an
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,13 @@ def prepare_rerun(prepared: Any, cwd: Path) -> None:
 
     request = prepared.request
     store = prepared.store
+    if not getattr(store, "keeps_runs", True):
+        raise UsageError(
+            f"the {store.service_name} run-log store keeps runs in memory only, for the process that ran "
+            "them: there is no earlier run to re-run; keep runs in a store (run_log_store: {type: "
+            "file-system}) to re-run them",
+            field="use_cached",
+        )
     old_id = request.use_cached or latest_failed_run(store)
     original = store.get_run(old_id)  # unknown ids: RunNotFoundError lists the nearest
     from magnus_core.runs import run_state
@@ -70,17 +78,32 @@ def prepare_rerun(prepared: Any, cwd: Path) -> None:
         )
     if prepared.catalog is not None:
         warnings.extend(prepared.catalog.check_original(original))
+    plan = plan_rerun(prepared.pipeline, original, prepared.parameters)
+    warnings.extend(plan.problems())
+    prepared.plan = plan
     if request.strict and warnings:
         raise UsageError("refusing to re-run (--strict): " + "; ".join(warnings), field="use_cached")
     # Reused steps do not run again, so what they returned must come from the original; what the user
-    # gives on this command line (file, --name value) still wins.
+    # gives on this command line (file, --name value) still wins (the plan above names reused steps that
+    # received other values).
     prepared.parameters = {**original.parameters, **prepared.parameters}
     prepared.original = original
     prepared.warnings.extend(warnings)
 
 
+def resume_hint(request: Any, run_id: str, store: Any) -> str:
+    """What to tell the user after a failed run: the exact command that resumes it, or, when the store
+    keeps nothing after this process (buffered), that it cannot be resumed and how to keep runs."""
+    if not getattr(store, "keeps_runs", True):
+        return (
+            f"Run '{run_id}' was kept in memory only (run_log_store type {store.service_name}): it cannot be "
+            "resumed. To re-run from a failure, keep runs in a store (run_log_store: {type: file-system})."
+        )
+    return f"Resume with: {resume_command(request, run_id)}"
+
+
 def resume_command(request: Any, run_id: str) -> str:
-    """The exact command that re-runs a failed run from where it failed."""
+    """The exact command that re-runs a failed run from where it failed (for a store that keeps runs)."""
     import shlex
 
     parts = ["magnus", "execute", "--file", request.file]
@@ -93,6 +116,162 @@ def resume_command(request: Any, run_id: str) -> str:
             parts += [flag, value]
     parts += ["--use-cached", run_id]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+# -- the plan ----------------------------------------------------------------------------------------------
+REUSE, RUN = "reuse", "run"
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One top-level step of a re-run's plan.
+
+    action: REUSE (copied from the original) or RUN; reason: why it runs ("failed before", "not reached
+    before", "dag changed", "an earlier step ran (x)") or "" for a reused step; old_status: its status in the
+    original ("" when not reached). changed (reused steps): parameter -> (the value it received in the
+    original, the value given now), for each parameter given now that it received with another value;
+    recorded: whether the original recorded what the step received (magnus 0.4 and later) — if not,
+    `changed` compares with the original run's parameters instead."""
+
+    name: str
+    action: str
+    reason: str = ""
+    old_status: str = ""
+    changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    recorded: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "action": self.action,
+            "reason": self.reason,
+            "old_status": self.old_status,
+            "changed": {k: {"received": a, "now": b} for k, (a, b) in self.changed.items()},
+            "recorded": self.recorded,
+        }
+
+
+@dataclass(frozen=True)
+class RerunPlan:
+    """What a re-run of `original` will do, top-level step by step, in the order they run (the path the
+    original took while steps are reused; `next` after that). Data only: the CLI prints it, the workbench
+    shows it."""
+
+    original: str
+    steps: list[PlannedStep]
+
+    @property
+    def reused(self) -> list[PlannedStep]:
+        return [s for s in self.steps if s.action == REUSE]
+
+    @property
+    def stale(self) -> list[PlannedStep]:
+        """Reused steps whose recorded parameters differ from what they would receive now."""
+        return [s for s in self.reused if s.changed]
+
+    def problems(self) -> list[str]:
+        """One sentence per stale step (warnings; `--strict` refuses them)."""
+        out = []
+        for step in self.stale:
+            values = ", ".join(f"{k} {_show(a)} -> {_show(b)}" for k, (a, b) in step.changed.items())
+            how = "received" if step.recorded else "ran in a run whose parameters had"
+            out.append(
+                f"step '{step.name}' is reused from run '{self.original}' but {how} other parameter values "
+                f"than given now ({values}): the steps after it will see values it did not use"
+            )
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"original": self.original, "steps": [s.to_json() for s in self.steps]}
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+def _received(step: StepLog) -> dict[str, Any] | None:
+    """What a step (and, for a composite, every step in it) received, from the last attempt of each; None
+    when nothing was recorded (logs of magnus before 0.4, and of the original tool)."""
+    from magnus_core.secrets import MASK
+
+    found: dict[str, Any] = {}
+    recorded = False
+    for nested in step.walk():
+        if nested.attempts and nested.attempts[-1].parameters is not None:
+            recorded = True
+            for key, value in nested.attempts[-1].parameters.items():
+                if value != MASK:
+                    found.setdefault(key, value)
+    return found if recorded else None
+
+
+def plan_rerun(pipeline: Any, original: RunLog, given: dict[str, Any]) -> RerunPlan:
+    """The plan of re-running `original` with `pipeline` and the parameters `given` now (parameters file,
+    MAGNUS_PRM_* and the command line: what the user passes, before the original's are merged in).
+
+    A step is reused by the rule of reuse_step (it succeeded in the original, its definition did not change,
+    and no step before it runs); the first that cannot be, and every step after it, runs."""
+    from magnus_core.graph import next_step
+
+    dag = pipeline.dag
+    steps: list[PlannedStep] = []
+    reusing, first_run = True, ""
+    name: str | None = dag.start_at
+    seen: set[str] = set()
+    while name is not None and name not in seen and name in dag.steps:
+        seen.add(name)
+        node = dag.steps[name]
+        if node.is_terminal:
+            break
+        old = original.steps.get(name)
+        changed_definition = definition_changed(original, pipeline, name, node)
+        if reusing and old is not None and old.status == SUCCESS and not changed_definition:
+            received = _received(old)
+            against = received if received is not None else original.parameters
+            changed = {
+                k: (against[k], v) for k, v in given.items() if k in against and not _same(against[k], v)
+            }
+            steps.append(PlannedStep(name, REUSE, "", old.status, changed, received is not None))
+        else:
+            if changed_definition:
+                reason = DAG_CHANGED
+            elif old is None:
+                reason = NOT_REACHED
+            elif old.status != SUCCESS:
+                reason = FAILED_BEFORE
+            else:
+                reason = f"an earlier step ran ({first_run})"
+            if reusing:
+                reusing, first_run = False, name
+            steps.append(PlannedStep(name, RUN, reason, old.status if old is not None else ""))
+        name = next_step(dag, name, True)
+    return RerunPlan(original.run_id, steps)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as the run log holds them (1 and 1.0 are equal; True and 1 are not)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str) or (
+        isinstance(a, (int, float))
+        and isinstance(b, (int, float))
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+        and a == b
+    )
+
+
+def format_plan(plan: RerunPlan) -> list[str]:
+    """The plan as lines for a terminal: one per step, stale reused steps flagged."""
+    reused = len(plan.reused)
+    lines = [f"Re-run of {plan.original}: {reused} step(s) reused, {len(plan.steps) - reused} to run"]
+    width = max((len(s.name) for s in plan.steps), default=0)
+    for step in plan.steps:
+        note = step.reason
+        if step.changed:
+            values = ", ".join(f"{k} {_show(a)} -> {_show(b)}" for k, (a, b) in step.changed.items())
+            note = f"! received other parameter values than given now: {values}"
+        lines.append(f"  {step.action:<5}  {step.name:<{width}}  {note}".rstrip())
+    return lines
 
 
 # -- during the run ---------------------------------------------------------------------------------------
@@ -116,23 +295,27 @@ def _definition_changed(node: Any, name: str, ctx: Any, branch: str | None) -> b
     composite runs, so the cache is already dropped there.) Unknown (an original without its dag): no."""
     if branch is not None:
         return False
-    before = _block(ctx.original.run_config, name)
+    return definition_changed(ctx.original, ctx.pipeline, name, node)
+
+
+def definition_changed(original: RunLog, pipeline: Any, name: str, node: Any) -> bool:
+    """Did top-level step `name` change between the original's recorded dag and `pipeline`'s?"""
+    before = _block(original.run_config, name)
     if before is None:
         return False
-    now = _block({"dag": ctx.pipeline.dag_block}, name)
+    now = _block({"dag": pipeline.dag_block}, name)
     if json.dumps(before, sort_keys=True, default=str) != json.dumps(now, sort_keys=True, default=str):
         return True
     from magnus_core.graph import branches
 
     if any(spec.source is not None for spec in branches(node)):  # a sub-graph read from another file
-        return ctx.original.run_config.get("sub_dags") != _current_sub_dags(ctx)
+        return original.run_config.get("sub_dags") != _current_sub_dags(pipeline)
     return False
 
 
-def _current_sub_dags(ctx: Any) -> dict[str, Any]:
+def _current_sub_dags(pipeline: Any) -> dict[str, Any]:
     import os
 
-    pipeline = ctx.pipeline
     here = Path(pipeline.file).resolve().parent
     return {os.path.relpath(path, here): block for path, block in pipeline.sub_dags.items()}
 
@@ -148,7 +331,7 @@ def reuse_step(node: Any, name: str, internal_name: str, ctx: Any, branch: str |
         old = _index(ctx).get(internal_name)
         changed = _definition_changed(node, name, ctx, branch)
         if ctx.cache_valid and old is not None and old.status == SUCCESS and not changed:
-            step = _copy_reused(old)
+            step = _copy_reused(old, ctx.original.run_id)
         else:
             if changed:
                 reason = DAG_CHANGED
@@ -176,11 +359,14 @@ def note_reason(step: StepLog, ctx: Any, branch: str | None) -> None:
     ctx.store.put_step_log(ctx.run_id, step, branch)
 
 
-def _copy_reused(old: StepLog) -> StepLog:
+def _copy_reused(old: StepLog, original_run: str) -> StepLog:
+    """A copy of the original's step (and everything in it) saying it was reused, and from which run; its
+    code identities stay the original's (the code that ran there), and diffs leave them out of this run's
+    code (diff._code_of)."""
     step = old.model_copy(deep=True)
     for nested in step.walk():
         nested.mock = True
-        nested.message = REUSED
+        nested.message = f"{REUSED} from run '{original_run}'"
         nested.attempts = []  # nothing was attempted in this run; the original's attempts are in its log
     return step
 

@@ -69,6 +69,7 @@ class PreparedRun:
     run_id: str
     original: RunLog | None = None
     warnings: list[str] = field(default_factory=list)
+    plan: Any = None  # a re-run's rerun.RerunPlan (which steps are reused, which run)
 
 
 def new_run_id(clock: Callable[[], datetime] = datetime.now) -> str:

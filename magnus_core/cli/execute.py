@@ -117,6 +117,10 @@ def execute(
         strict=strict,
     )
     prepared = prepare(request)
+    if prepared.plan is not None and not as_json:
+        from magnus_core.rerun import format_plan
+
+        click.echo("\n".join(format_plan(prepared.plan)), err=True)
     for warning in prepared.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if sys.stdin.isatty():
@@ -131,9 +135,9 @@ def execute(
     else:
         print_summary(run_log, prepared.store.location(run_log.run_id))
     if run_log.status != "SUCCESS":
-        from magnus_core.rerun import resume_command
+        from magnus_core.rerun import resume_hint
 
-        click.echo(f"Resume with: {resume_command(request, run_log.run_id)}", err=True)
+        click.echo(resume_hint(request, run_log.run_id, prepared.store), err=True)
     ctx.exit(0 if run_log.status == "SUCCESS" else 1)
 
 

@@ -57,6 +57,7 @@ class RunLogStore(ABC):
     """Create, read and update run logs. Only the store writes them."""
 
     service_name = "base"
+    keeps_runs = True  # False: runs live only in this process's memory (no resume, no later diff)
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = config or {}

@@ -8,6 +8,10 @@ from magnus_core.stores.base import RunLogStore
 
 class BufferedRunLogStore(RunLogStore):
     service_name = "buffered"
+    keeps_runs = False
+
+    def location(self, run_id: str) -> str:
+        return "not kept (the buffered store holds runs in memory only; --json prints the run log)"
 
     def _persist(self, run_id: str, *, final: bool = False) -> None:
         pass
