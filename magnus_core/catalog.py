@@ -13,7 +13,8 @@ import secrets as _random
 import shutil
 import threading
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
@@ -67,6 +68,36 @@ class BaseCatalog:
         a run starts)."""
         return []
 
+    # -- magnus's own files (captured output), under the reserved folder ------------------------------
+    keeps_output = False  # whether steps' output is kept in this catalog (the do-nothing catalog: no)
+
+    def output_spool(self, run_id: str, name: str) -> Path | None:
+        """A local file where a stream bound to become catalog file `name` of run `run_id` is written while it
+        is produced, which other processes may read as it grows (`magnus logs --follow`); None when this
+        catalog has no such place (the stream is written to a temporary file, then put_stream)."""
+        return None
+
+    def keep_spool(self, spool: Path, name: str, digest: str, run_id: str) -> DataCatalog:
+        """Make a finished spool file (see output_spool, or any local file) catalog file `name`, whose SHA256
+        is `digest`; the spool is gone afterwards. Generic: put_stream from the file."""
+        with open(spool, "rb") as handle:
+            record = self.put_stream(name, handle, run_id)
+        spool.unlink(missing_ok=True)
+        return record
+
+    def put_stream(self, name: str, stream: BinaryIO, run_id: str | None = None) -> DataCatalog:
+        """Store what `stream` yields (read in chunks) as `name` in a run's catalog (this run's by default);
+        the put record. CatalogError when this catalog keeps nothing."""
+        raise CatalogError(f"the {self.service_name} catalog keeps no files")
+
+    def open_file(self, run_id: str, name: str) -> BinaryIO:
+        """A catalog file opened for reading (binary); CatalogError when there is none by that name."""
+        raise CatalogError(f"the {self.service_name} catalog keeps no files")
+
+    def live_file(self, run_id: str, name: str) -> Path | None:
+        """The growing spool of catalog file `name` while it is written (None: none, or not visible here)."""
+        return None
+
     def sync_from(self, original: RunLog, run_id: str) -> list[str]:
         """Copy the original run's catalog into run `run_id`'s; returns the names it could not copy."""
         return []
@@ -106,6 +137,39 @@ def copy_atomic(source: Path, dest: Path) -> str:
 def _is_temp(path: Path) -> bool:
     """A copy a killed run left half-done (see copy_atomic): never a catalog file."""
     return path.name.startswith(".") and ".magnus-" in path.name and path.name.endswith(".tmp")
+
+
+# Names under this folder of a run's catalog are magnus's own files (the steps' captured output): never a
+# data file, never matched by a catalog pattern, never put or got by a step, never copied by a re-run.
+RESERVED = ".magnus"
+
+
+LIVE = ".live"  # suffix of an output file still being written (see BaseCatalog.output_spool)
+CHUNK = 1 << 20  # bytes copied at a time by put_stream
+
+
+def output_name(internal_name: str, attempt: int) -> str:
+    """The catalog name of one attempt's captured output: `.magnus/output/<step>/<attempt>.log`, the step's
+    internal name escaped so that any name (map items hold any text) is one exact file name."""
+    escaped = quote(internal_name, safe="-_.").replace("~", "%7E")
+    if len(escaped) > 200 or escaped in (".", ".."):  # file-name limits; the hash keeps it exact
+        digest = hashlib.sha1(internal_name.encode("utf-8")).hexdigest()
+        escaped = f"{escaped[:150]}~{digest}"
+    return f"{RESERVED}/output/{escaped}/{attempt}.log"
+
+
+def is_reserved(name: str) -> bool:
+    """A catalog name (posix, relative to the run's folder) of magnus's own files (see RESERVED)."""
+    return name == RESERVED or name.startswith(RESERVED + "/")
+
+
+def _data_files(paths: list[Path], base: Path) -> list[Path]:
+    """Files a catalog pattern may match: not a half-done copy, not under the reserved folder."""
+    return [
+        p
+        for p in paths
+        if p.is_file() and not _is_temp(p) and not is_reserved(p.relative_to(base).as_posix())
+    ]
 
 
 def check_relative(text: str, what: str) -> str:
@@ -185,11 +249,7 @@ class FileSystemCatalog(BaseCatalog):
         plan: dict[str, Path] = {}
         for pattern in patterns:
             check_relative(pattern, "catalog pattern")
-            matches = (
-                [p for p in sorted(source.glob(pattern)) if p.is_file() and not _is_temp(p)]
-                if source.is_dir()
-                else []
-            )
+            matches = _data_files(sorted(source.glob(pattern)), source) if source.is_dir() else []
             if not matches:
                 raise CatalogError(
                     f"catalog get: no file in the catalog of run '{run_id}' matches '{pattern}'"
@@ -220,11 +280,7 @@ class FileSystemCatalog(BaseCatalog):
         plan: dict[str, Path] = {}
         for pattern in patterns:
             check_relative(pattern, "catalog pattern")
-            matches = (
-                [p for p in sorted(base.glob(pattern)) if p.is_file() and not _is_temp(p)]
-                if base.is_dir()
-                else []
-            )
+            matches = _data_files(sorted(base.glob(pattern)), base) if base.is_dir() else []
             if not matches:
                 log.warning("catalog put: nothing in '%s' matches '%s'", base.relative_to(self.root), pattern)
             for path in matches:
@@ -247,11 +303,7 @@ class FileSystemCatalog(BaseCatalog):
         parent, _, pattern = posix.rpartition("/")
         base = self.root / parent if parent else self.root
         plan: dict[str, Path] = {}
-        matches = (
-            [p for p in sorted(base.glob(pattern)) if p.is_file() and not _is_temp(p)]
-            if base.is_dir()
-            else []
-        )
+        matches = _data_files(sorted(base.glob(pattern)), base) if base.is_dir() else []
         if not matches:
             raise CatalogError(f"catalog put: no file matches '{filepath}'")
         for path in matches:
@@ -262,6 +314,58 @@ class FileSystemCatalog(BaseCatalog):
                 )
             plan[path.name] = path
         return self._put(plan)
+
+    # -- magnus's own files ---------------------------------------------------------------------------
+    keeps_output = True
+
+    def output_spool(self, run_id: str, name: str) -> Path | None:
+        path = self._own_path(run_id, name + LIVE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def keep_spool(self, spool: Path, name: str, digest: str, run_id: str) -> DataCatalog:
+        dest = self._own_path(run_id, name)
+        if spool.parent == dest.parent:  # written in place: a rename, not a copy
+            os.replace(spool, dest)
+            return self._record(name, digest, "put", run_id)
+        return super().keep_spool(spool, name, digest, run_id)
+
+    def put_stream(self, name: str, stream: BinaryIO, run_id: str | None = None) -> DataCatalog:
+        run_id = run_id or self.ctx.run_id
+        dest = self._own_path(run_id, name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".{dest.name}.magnus-{_random.token_hex(4)}.tmp"
+        digest = hashlib.new(HASH_ALGORITHM)
+        try:
+            with open(tmp, "wb") as handle:
+                while chunk := stream.read(CHUNK):
+                    digest.update(chunk)
+                    handle.write(chunk)
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return self._record(name, digest.hexdigest(), "put", run_id)
+
+    def open_file(self, run_id: str, name: str) -> BinaryIO:
+        path = self._own_path(run_id, name)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            raise CatalogError(f"no file '{name}' in the catalog of run '{run_id}' ({path})") from None
+        except OSError as exc:
+            raise CatalogError(f"cannot read '{path}': {exc.strerror or exc.__class__.__name__}") from None
+
+    def live_file(self, run_id: str, name: str) -> Path | None:
+        path = self._own_path(run_id, name + LIVE)
+        return path if path.is_file() else None
+
+    def _own_path(self, run_id: str, name: str) -> Path:
+        """Where catalog file `name` of run `run_id` is (run id and name checked: they come from run logs)."""
+        from magnus_core.stores.base import check_run_id
+
+        check_run_id(run_id)
+        return self.run_folder(run_id) / check_relative(name, "catalog name")
 
     def _put(self, plan: dict[str, Path]) -> list[DataCatalog]:
         with self._lock:
@@ -328,7 +432,7 @@ class FileSystemCatalog(BaseCatalog):
         dest = self.run_folder(run_id)
         if source.is_dir():
             for path in sorted(source.rglob("*")):
-                if path.is_file() and _inside(path, source) and not _is_temp(path):
+                if path in _data_files([path], source) and _inside(path, source):
                     name = path.relative_to(source).as_posix()
                     copy_atomic(path, dest / name)
                     self.inherited.add(name)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
 from magnus_core.loading import Pipeline
@@ -35,6 +36,7 @@ class RunContext:
     first_run: str = ""  # re-run: the first step that ran instead of being reused
     lock: threading.RLock = field(default_factory=threading.RLock)
     errors: list[str] = field(default_factory=list)  # crashes of magnus itself inside branches
+    root: Path = field(default_factory=Path.cwd)  # the project folder: steps run in it (nodes/task.py)
 
     def mask(self, text: str) -> str:
         """Hide every secret value the provider holds from a message before it is recorded."""

@@ -27,7 +27,8 @@ ORIGINAL_COMMANDS = {
 # Where ours differs from the original on purpose (magnus-spec.md, "ours").
 OURS_ADDS_TO = {("run_config",)}  # run_config also holds the dag, schema_version, process, ...
 OURS_FILLS = {("dag_hash",)}  # the original wrote null
-OURS_ATTEMPT_KEYS = {"parameters"}  # what the attempt's command received, as magnus 0.4 records it
+OURS_ATTEMPT_KEYS = {"parameters", "error", "output"}  # what the command received (as magnus 0.4), ours: the
+# located error of a failed attempt and where its output is kept
 
 
 def shape_differences(ours: Any, theirs: Any, path: tuple[str, ...] = ()) -> list[str]:

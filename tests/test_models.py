@@ -110,10 +110,12 @@ def test_run_log_field_order_matches_the_original() -> None:
     assert list(RunLog.model_fields) == list(original)
     # `metric_history` is ours (series of track_this(step=N)), written last and only when a step has one
     assert list(StepLog.model_fields) == [*step, "metric_history"]
-    # `parameters` is magnus 0.4's addition, written after `message` as 0.4.22 writes it
-    assert list(StepAttempt.model_fields) == [*step["attempts"][0], "parameters"]
+    # `parameters` is magnus 0.4's addition, written after `message` as 0.4.22 writes it; `error` and
+    # `output` are ours (a located failure, where the captured output is), after everything else
+    ours = ["error", "output"]
+    assert list(StepAttempt.model_fields) == [*step["attempts"][0], "parameters", *ours]
     v04 = json.loads((FIXTURES / "peer-runs" / "s11-rerun" / "v0.4.22" / "rerun-1.json").read_text())
-    assert list(StepAttempt.model_fields) == list(next(iter(v04["steps"].values()))["attempts"][0])
+    assert list(StepAttempt.model_fields) == [*next(iter(v04["steps"].values()))["attempts"][0], *ours]
     assert list(CodeIdentity.model_fields) == list(step["code_identities"][0])
     data = json.loads((ORIGINAL / "run_logs" / "data_run.json").read_text())
     entry = next(s for s in data["steps"].values() if s["data_catalog"])["data_catalog"][0]

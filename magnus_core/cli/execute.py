@@ -201,9 +201,32 @@ def print_summary(run_log: Any, where: str) -> None:
             f"{seconds:.3f}s" if seconds is not None else "-",
         )
     console.print(table)
-    failed = [s for s in run_log.walk() if s.status == "FAIL" and s.message]
-    # soft_wrap: a message or a path is one line however narrow the terminal, so it can be searched and
-    # copied.
-    for step in failed[:5]:
-        console.print(f"{step.internal_name}: {step.message}", markup=False, highlight=False, soft_wrap=True)
+    print_failures(console, run_log)
     console.print(f"Run log: {where}", markup=False, highlight=False, soft_wrap=True)
+
+
+SHOWN_FAILURES = 5  # failed steps the summary details (the rest are counted)
+SHOWN_LINES = 10  # last lines of output shown per failed step
+
+
+def print_failures(console: Any, run_log: Any) -> None:
+    """Each failed step (the first SHOWN_FAILURES): its error, where it was raised, the last lines of its
+    output and the `magnus logs` command that shows the rest (magnus_core.logs.failures)."""
+    from magnus_core.logs import failed_leaves, failures
+
+    # soft_wrap: a message, a path or a command is one line however narrow the terminal, so it can be
+    # searched and copied; markup off: output is shown as it was printed.
+    plain = {"markup": False, "highlight": False, "soft_wrap": True}
+    for failure in failures(run_log, lines=SHOWN_LINES, limit=SHOWN_FAILURES):
+        console.print(f"{failure.internal_name}: {failure.message}", **plain)
+        if failure.where:
+            console.print(f"  at {failure.where}", **plain)
+        for line in failure.last_lines:
+            console.print(f"  | {line}", **plain)
+        if failure.note:
+            console.print(f"  ({failure.note})", **plain)
+        elif failure.last_lines:
+            console.print(f"  all of it: {failure.command}", **plain)
+    hidden = len(failed_leaves(run_log)) - SHOWN_FAILURES
+    if hidden > 0:
+        console.print(f"... and {hidden} more failed steps (magnus logs {run_log.run_id})", **plain)

@@ -96,6 +96,71 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", validate_assignment=False)
 
 
+class Frame(_Model):
+    """One frame of a failure's traceback: `file` (relative to the project folder when inside it), `line`
+    (1-based), `function`, and `text`, the source line (stripped, secret values masked)."""
+
+    file: str
+    line: int = 0
+    function: str = ""
+    text: str = ""
+
+    @property
+    def in_project(self) -> bool:
+        """A file of the project (relative path, not an installed package in a virtual environment)."""
+        name = self.file.replace("\\", "/")
+        absolute = name.startswith(("/", "<")) or name[1:3] == ":/"
+        return not absolute and "site-packages/" not in name and "dist-packages/" not in name
+
+    def where(self) -> str:
+        """`steps.py:29 in train`: how a summary names the place."""
+        return f"{self.file}:{self.line} in {self.function}" if self.function else f"{self.file}:{self.line}"
+
+
+class AttemptError(_Model):
+    """Ours: what made an attempt fail, located (magnus_core/failure.py builds it).
+
+    `type` is the exception's class name (`KeyError`; `SystemExit` for sys.exit; for a notebook, the error
+    its cell raised), or `ExitCode` for a shell command; `message` its text (masked); `frames` the traceback,
+    outermost first, innermost last: the user's code and the libraries it called, never magnus's own frames;
+    `exit_code` a shell command's or sys.exit's code; `cell` a notebook's failing cell (execution count)."""
+
+    type: str
+    message: str = ""
+    frames: list[Frame] = Field(default_factory=list)
+    exit_code: int | None = Field(default=None, exclude_if=lambda value: value is None)
+    cell: int | None = Field(default=None, exclude_if=lambda value: value is None)
+
+    def location(self) -> Frame | None:
+        """The frame a person looks at first: the innermost one in the project folder (the user's line that
+        called a library which raised), else the innermost of all; None without frames."""
+        for frame in reversed(self.frames):
+            if frame.in_project:
+                return frame
+        return self.frames[-1] if self.frames else None
+
+
+class AttemptOutput(_Model):
+    """Ours: where an attempt's captured output (stdout and stderr, masked) is kept: a file of the run's
+    catalog under the reserved name `name` (never an entry of `data_catalog`, never matched by a catalog
+    glob), `catalog_relative_path` and `catalog_handler_location` as in a data catalog record; `size` bytes
+    kept with their `sha256`; `written` bytes the step wrote (more than `size` when cut at the cap). A step
+    that wrote nothing has `size` 0 and no file (`name` ""). `error` says why output could not be kept."""
+
+    name: str = ""
+    catalog_relative_path: str = ""
+    catalog_handler_location: str = ""
+    size: int = 0
+    sha256: str = ""
+    written: int = 0
+    error: str = Field(default="", exclude_if=lambda value: not value)
+
+    @property
+    def cut(self) -> bool:
+        """True when the step wrote more than the cap and the rest was not kept."""
+        return self.written > self.size
+
+
 class StepAttempt(_Model):
     attempt_number: int = 0
     start_time: str = ""
@@ -106,6 +171,10 @@ class StepAttempt(_Model):
     # What the attempt's command received (magnus 0.4 records it; 0.3 logs have none): masked values.
     # Absent from the JSON when not recorded, so logs keep the original's shape.
     parameters: dict[str, Any] | None = Field(default=None, exclude_if=lambda value: value is None)
+    # Ours: the failure located (type, message, frames), and where the attempt's output is kept. Absent when
+    # not recorded (a success has no error; a run with the do-nothing catalog keeps no output).
+    error: AttemptError | None = Field(default=None, exclude_if=lambda value: value is None)
+    output: AttemptOutput | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class CodeIdentity(_Model):

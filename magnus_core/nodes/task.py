@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from magnus_core.errors import MagnusError
+from magnus_core.errors import MagnusError, StepError
+from magnus_core.failure import CommandFailed, clean_text, describe, error_of, exit_outcome, value_message
 from magnus_core.interaction import StepScope, enter_scope, exit_scope
-from magnus_core.models.run_log import FAIL, SUCCESS, MetricPoint, StepLog
+from magnus_core.models.run_log import FAIL, SUCCESS, AttemptError, MetricPoint, StepLog
 from magnus_core.nodes.common import attempt, new_step_log
 from magnus_core.tasks import runner_for
 
@@ -38,7 +43,9 @@ def execute(
         try:
             step.data_catalog.extend(catalog.get_patterns(node.catalog.get, node.catalog.compute_data_folder))
         except MagnusError as exc:
-            return _fail_before_start(step, ctx, branch, f"catalog get: {exc}")
+            return _fail_before_start(step, ctx, branch, f"catalog get: {clean_text(str(exc))}")
+        except Exception as exc:  # a data folder that cannot be written, say
+            return _fail_before_start(step, ctx, branch, f"catalog get: {describe(exc)}")
     inputs = {**params, **map_variable}
     scope = None
     for number in range(node.attempts):
@@ -50,25 +57,18 @@ def execute(
             map_variable=dict(map_variable),
             services=ctx,
         )
-        token = enter_scope(scope)
         start = ctx.clock()
-        message = ""
-        try:
-            with ctx.redirect():
-                runner(node.command, node.command_config, scope, ctx)
-            status = SUCCESS
-        except MagnusError as exc:
-            status, message = FAIL, str(exc)
-        except Exception as exc:
-            status, message = FAIL, f"{exc.__class__.__name__}: {exc}"
-            log.debug("step %s attempt %d failed", internal_name, number, exc_info=True)
-        finally:
-            exit_scope(token)
-        record = attempt(number, start, ctx.clock(), status, ctx.mask(message) if message else "")
+        outcome = _run_attempt(runner, node, scope, ctx)
+        record = attempt(number, start, ctx.clock(), outcome.status, ctx.mask(outcome.message))
+        record.error = outcome.error
         if scope.inputs is not None:  # as magnus 0.4 records it: what this attempt's command received
             record.parameters = ctx.mask_data(scope.inputs)
         step.attempts.append(record)
-        if status == SUCCESS:
+        if outcome.interrupted is not None:  # Ctrl-C or SIGTERM: the attempt is recorded, the run stops
+            step.status, step.message = FAIL, record.message
+            ctx.store.put_step_log(ctx.run_id, step, branch)
+            raise outcome.interrupted
+        if outcome.status == SUCCESS:
             break
         if number + 1 < node.attempts:
             ctx.store.put_step_log(ctx.run_id, step, branch)
@@ -93,15 +93,116 @@ def execute(
             step.data_catalog.extend(catalog.put_patterns(node.catalog.put, node.catalog.compute_data_folder))
         except MagnusError as exc:
             step.status = FAIL
-            step.message = f"catalog put: {exc}"
+            step.message = ctx.mask(f"catalog put: {clean_text(str(exc))}")
+        except Exception as exc:  # a file the step made that cannot be read or copied
+            step.status = FAIL
+            step.message = ctx.mask(f"catalog put: {describe(exc)}")
     ctx.store.put_step_log(ctx.run_id, step, branch)
     return step
 
 
 def _fail_before_start(step: StepLog, ctx: Any, branch: str | None, message: str) -> StepLog:
     start = ctx.clock()
+    message = ctx.mask(message)
     step.attempts.append(attempt(0, start, ctx.clock(), FAIL, message))
     step.status = FAIL
     step.message = message
     ctx.store.put_step_log(ctx.run_id, step, branch)
     return step
+
+
+@dataclass
+class _Outcome:
+    """How one attempt ended: its status, the message and located error of a failure, and the interruption
+    (Ctrl-C, SIGTERM) to re-raise once the attempt is recorded."""
+
+    status: str = SUCCESS
+    message: str = ""
+    error: AttemptError | None = None
+    interrupted: BaseException | None = None
+
+
+def _run_attempt(runner: Any, node: Any, scope: StepScope, ctx: Any) -> _Outcome:
+    """Run the command once and say how it ended. Nothing the command does escapes as an exception except an
+    interruption, and that only once recorded: sys.exit() ends the step (code 0 or None a success), any other
+    exception (BaseException included) fails the attempt with its type, message and frames; what it returned
+    or tracked must fit in a run log (else the attempt fails naming it); a working folder or sys.stdout it
+    changed and did not restore is put back."""
+    folder = str(_root(ctx))
+    streams = (sys.stdout, sys.stderr)
+    token = enter_scope(scope)
+    outcome = _Outcome()
+    try:
+        with ctx.redirect():
+            runner(node.command, node.command_config, scope, ctx)
+        _check_outputs(scope)
+    except CommandFailed as exc:
+        outcome = _Outcome(FAIL, clean_text(exc.message), _masked(exc.error, ctx))
+    except MagnusError as exc:
+        outcome = _Outcome(FAIL, clean_text(str(exc)))
+    except SystemExit as exc:  # sys.exit() in a step ends the step, never the run
+        succeeded, message, code = exit_outcome(exc)
+        if not succeeded:
+            located = error_of(exc, _root(ctx), ctx.mask, exit_code=code)
+            located.message = ctx.mask(message.removeprefix("SystemExit: "))
+            outcome = _Outcome(FAIL, message, located)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (cli.Terminated): stop the run once recorded
+        outcome = _Outcome(FAIL, f"interrupted ({type(exc).__name__})", interrupted=exc)
+    except BaseException as exc:  # the user's code may raise anything; the run goes on
+        outcome = _Outcome(FAIL, describe(exc), error_of(exc, _root(ctx), ctx.mask))
+        log.debug("step %s failed", scope.internal_name, exc_info=True)
+    finally:
+        exit_scope(token)
+        _restore(folder, streams, ctx)
+    return outcome
+
+
+def _root(ctx: Any) -> Path:
+    """The project folder: where the run started (frames are shown relative to it, steps run in it)."""
+    return Path(getattr(ctx, "root", None) or os.getcwd())
+
+
+def _masked(error: AttemptError | None, ctx: Any) -> AttemptError | None:
+    if error is None:
+        return None
+    error.message = ctx.mask(clean_text(error.message))
+    return error
+
+
+def _restore(folder: str, streams: tuple[Any, Any], ctx: Any) -> None:
+    """What a step may change for the whole process and forget to put back: the working folder (later steps,
+    the catalog and a store with a relative folder would work elsewhere) and sys.stdout / sys.stderr (later
+    output, the summary, would go where the step pointed them). Not beside other branches: there another
+    thread's step may be using its own redirection."""
+    try:
+        moved = os.getcwd() != folder
+    except OSError:  # the step removed the folder it was in
+        moved = True
+    if moved:
+        os.chdir(folder)
+        log.warning("a step changed the working folder and did not change it back; magnus did")
+    if _concurrent():
+        return
+    if (sys.stdout, sys.stderr) != streams:
+        sys.stdout, sys.stderr = streams
+
+
+def _concurrent() -> bool:
+    from magnus_core.executors.local import in_concurrent_branch
+
+    return in_concurrent_branch.get()
+
+
+def _check_outputs(scope: StepScope) -> None:
+    """What a step returned and tracked must fit in a run log: else the attempt fails naming the value, its
+    type and what to do, instead of the run log failing to be written (failure.value_message)."""
+    for what, values in (("returned parameter", scope.params_out), ("metric", scope.metrics)):
+        for key, value in values.items():
+            problem = value_message(what, key, value)
+            if problem:
+                raise StepError(problem)
+    for key, points in scope.history.items():
+        for point in points:
+            problem = value_message("metric", f"{key} (step {point['step']})", point["value"])
+            if problem:
+                raise StepError(problem)

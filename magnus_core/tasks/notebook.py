@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from magnus_core.errors import StepError, UsageError
+from magnus_core.failure import CommandFailed
 from magnus_core.interaction import StepScope
+from magnus_core.models.run_log import AttemptError, Frame
 from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, decode
 
 _COLLECT_TAG = "magnus-collect"
@@ -103,6 +106,9 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
             cwd=os.getcwd(),
             progress_bar=False,
             log_output=False,
+            # cells' printed output streams out as it comes, like a python step's (and is captured)
+            stdout_file=sys.stdout,
+            stderr_file=sys.stderr,
             **dict(command_config.get("optional_papermill_args") or {}),
         )
     except papermill.PapermillExecutionError as exc:
@@ -121,11 +127,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
         os.unlink(collect)
     _finish_output(out, ctx)
     if failure is not None:
-        error = getattr(failure, "ename", "Error")
-        raise StepError(
-            f"notebook '{command}' failed in cell {getattr(failure, 'exec_count', '?')}: "
-            f"{error}: {getattr(failure, 'evalue', '')} (executed copy: {out})"
-        )
+        raise CommandFailed(*cell_failure(failure, command, out))
     scope.track_env({k: v for k, v in final.items() if k.startswith(TRACK_PREFIX)})
     for name, value in final.items():
         if (
@@ -136,6 +138,30 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
             scope.params_out[name[len(PRM_PREFIX) :].lower()] = decode(value)
     if ctx.catalog is not None:
         scope.catalog_records.extend(ctx.catalog.put_path(str(out)))
+
+
+def cell_failure(failure: Any, command: str, out: Path) -> tuple[str, AttemptError]:
+    """The message and located error of a cell that raised (papermill's PapermillExecutionError); its
+    traceback, colours stripped, is written to stderr so the step's output ends with it, as in Jupyter."""
+    import re
+
+    ename = str(getattr(failure, "ename", "") or "Error")
+    evalue = str(getattr(failure, "evalue", "") or "")
+    count = getattr(failure, "exec_count", None)
+    lines = "\n".join(getattr(failure, "traceback", None) or [])
+    plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", lines)
+    if plain:
+        sys.stderr.write(plain.rstrip("\n") + "\n")
+    frames = []
+    at = re.findall(r"Cell In\[(\d+)\], line (\d+)", plain)
+    if at:
+        frames.append(Frame(file=command, line=int(at[-1][1]), function=f"cell [{at[-1][0]}]"))
+    cell = count if isinstance(count, int) else None
+    message = (
+        f"notebook '{command}' failed in cell {count if count is not None else '?'}: {ename}: {evalue} "
+        f"(executed copy: {out})"
+    )
+    return message, AttemptError(type=ename, message=evalue, frames=frames, cell=cell)
 
 
 def _finish_output(out: Path, ctx: Any) -> None:

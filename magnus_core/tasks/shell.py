@@ -13,8 +13,9 @@ import subprocess
 import tempfile
 from typing import Any
 
-from magnus_core.errors import StepError
+from magnus_core.failure import CommandFailed
 from magnus_core.interaction import StepScope
+from magnus_core.models.run_log import AttemptError
 from magnus_core.parameters import MAP_VARIABLE, PRM_PREFIX, TRACK_PREFIX, decode, encode, fold_names
 
 
@@ -58,6 +59,22 @@ def _run_in_own_group(argv: list[str], env: dict[str, str], out: Any) -> subproc
     return subprocess.CompletedProcess(argv, proc.returncode)
 
 
+def exit_failure(code: int) -> tuple[str, AttemptError]:
+    """The message and located error of a shell command that ended with `code` (negative: the signal that
+    killed it, as subprocess reports it)."""
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        text = f"killed by {name} ({-code})"
+    else:
+        text = f"exited with code {code}"
+    return f"shell command {text}", AttemptError(type="ExitCode", message=text, exit_code=code)
+
+
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:
     env = child_environment(scope, scope.map_variable)
     scope.inputs = dict(scope.parameters)  # a shell command sees every parameter
@@ -73,7 +90,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     finally:
         os.unlink(env_file)
     if proc.returncode != 0:
-        raise StepError(f"shell command exited with code {proc.returncode}")
+        raise CommandFailed(*exit_failure(proc.returncode))
     scope.track_env({k: v for k, v in final.items() if k.startswith(TRACK_PREFIX)})
     changed = [
         (name[len(PRM_PREFIX) :], decode(value))

@@ -1,0 +1,209 @@
+"""A step's failure, located and safe to record.
+
+    error_of(exc, root, mask)        AttemptError: type, message, frames of the user's code (masked)
+    exit_outcome(exc)                sys.exit() inside a step: (success?, message, AttemptError | None)
+    describe(exc)                    "KeyError: 'z'": one line, whatever the exception's __str__ does
+    json_problem(value)              why a returned parameter or a metric cannot be kept in a run log
+    clean_text(text)                 text a run log can hold (no lone surrogates, at most MAX_MESSAGE chars)
+
+Everything here is defensive: an exception whose `__str__` raises, a message of lone surrogates or of a
+hundred megabytes, a traceback ten thousand frames deep all become something the run log can hold, so the
+failure of a step never becomes a failure to record it.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from magnus_core.errors import StepError
+from magnus_core.models.run_log import AttemptError, Frame
+
+MAX_MESSAGE = 4000  # characters of an error message kept in the run log (the whole text is in the output)
+MAX_FRAMES = 60  # frames kept per failure: the innermost ones (a RecursionError has a thousand)
+
+_OWN = tuple(
+    str(Path(__file__).resolve().parents[index] / name) + os.sep
+    for index, name in ((1, "magnus_core"), (1, "magnus"))
+)
+
+
+def clean_text(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` as a run log can hold it: lone surrogates (undecodable bytes python kept) as `\\udcff` escapes,
+    and at most `limit` characters, with a marker saying how many were left out."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text) - limit} more characters)"
+    return text
+
+
+def message_of(exc: BaseException) -> str:
+    """str(exc), or a note when its __str__ raises (user code may define any exception)."""
+    try:
+        return clean_text(str(exc))
+    except Exception as inner:  # any failure of user code's __str__
+        return f"<the exception's message could not be read: {inner.__class__.__name__}>"
+
+
+def describe(exc: BaseException) -> str:
+    """`KeyError: 'z'` (the type alone when the message is empty): one line for the attempt's message."""
+    text = message_of(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _own(filename: str) -> bool:
+    """A frame of magnus itself (its engine, or the package user code imports) or of python's importer."""
+    return filename.startswith(_OWN) or filename.startswith("<frozen ")
+
+
+def _shown(filename: str, root: Path) -> str:
+    """A file as a frame records it: relative to the project folder when inside it, else as python gave it."""
+    try:
+        return Path(filename).resolve().relative_to(root).as_posix()
+    except (ValueError, OSError):
+        return filename
+
+
+def frames_of(tb: TracebackType | None, root: Path, mask: Callable[[str], str] = str) -> list[Frame]:
+    """The frames of a traceback that are not magnus's, outermost first, the innermost MAX_FRAMES of them;
+    file names relative to `root` when inside it, source lines masked."""
+    summary = traceback.extract_tb(tb)
+    kept = [fs for fs in summary if not _own(fs.filename)]
+    if not kept and summary:  # raised inside magnus while calling the user's code: show where
+        kept = list(summary)
+    kept = kept[-MAX_FRAMES:]
+    root = root.resolve()
+    return [
+        Frame(
+            file=clean_text(_shown(fs.filename, root), 500),
+            line=fs.lineno or 0,
+            function=clean_text(fs.name or "", 200),
+            text=clean_text(mask((fs.line or "").strip()), 500),
+        )
+        for fs in kept
+    ]
+
+
+def error_of(
+    exc: BaseException, root: Path | None = None, mask: Callable[[str], str] = str, **fields: Any
+) -> AttemptError:
+    """The AttemptError of an exception: its type name, masked message and frames (see frames_of).
+    `fields` (exit_code, cell) are set as given."""
+    return AttemptError(
+        type=type(exc).__name__,
+        message=mask(message_of(exc)),
+        frames=frames_of(exc.__traceback__, root or Path.cwd(), mask),
+        **fields,
+    )
+
+
+def exit_outcome(exc: SystemExit) -> tuple[bool, str, int]:
+    """What sys.exit() inside a step means, as for a script: code 0 or None is a success; an int is a failure
+    with that exit code; anything else (a message) is a failure with code 1, the message printed as python
+    would. Returns (succeeded, message for the attempt, exit code)."""
+    code = exc.code
+    if code is None or (isinstance(code, int) and not isinstance(code, bool) and code == 0):
+        return True, "", 0
+    if isinstance(code, int) and not isinstance(code, bool):
+        return False, f"SystemExit: the step called sys.exit({code})", code
+    try:
+        text = clean_text(str(code))
+    except Exception:  # a message object whose __str__ raises
+        text = f"<{type(code).__name__}>"
+    return False, f"SystemExit: {text}", 1
+
+
+# -- what a run log can hold ------------------------------------------------------------------------
+
+
+def json_problem(value: Any) -> tuple[str, Any] | None:
+    """Why `value` cannot be written into a run log (as the stores write it: pydantic's JSON serialiser) and
+    read back, or None. Returns where inside the value the refused element is (`['model']`, '' for the
+    value itself) and that element."""
+    import json
+
+    import pydantic_core
+
+    try:
+        json.loads(pydantic_core.to_json(value))  # written, and read back (an int of 5000 digits is not)
+        return None
+    except (pydantic_core.PydanticSerializationError, ValueError, TypeError, RecursionError):
+        pass
+    return _find(value)
+
+
+def _find(value: Any) -> tuple[str, Any]:
+    """The first element of `value` the serialiser refuses (iterative: any depth)."""
+    import json
+
+    import pydantic_core
+
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        children: list[tuple[str, Any]] = []
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str | int | float | bool) and key is not None:
+                    children.append((f"{path} (a key)", key))
+                children.append((f"{path}[{key!r}]", child))
+        elif isinstance(item, list | tuple | set | frozenset):
+            children = [(f"{path}[{index}]", child) for index, child in enumerate(item)]
+        if children:
+            stack.extend(reversed(children))
+            continue
+        try:
+            json.loads(pydantic_core.to_json(item))
+        except (pydantic_core.PydanticSerializationError, ValueError, TypeError, RecursionError):
+            return path, item
+    return "", value
+
+
+def _what(item: Any) -> str:
+    if isinstance(item, bytes):
+        return "bytes that are not UTF-8 text"
+    if isinstance(item, str):
+        return "text that is not valid Unicode (a lone surrogate)"
+    if isinstance(item, int):
+        return "a number too long to write"
+    kind = type(item)
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    return f"a {name}"
+
+
+def value_message(what: str, name: str, value: Any) -> str | None:
+    """The failure message for a returned parameter or a metric the run log cannot hold, or None.
+
+    `what` is `returned parameter` or `metric`. Names the value, the type of what cannot be written and where
+    it is inside the value, and says what to do: a plain value, or the catalog for objects."""
+    problem = json_problem(value)
+    if problem is None:
+        return None
+    path, item = problem
+    at = f" at {name}{path}" if path else ""
+    if hasattr(item, "dtype") and hasattr(item, "item") and getattr(item, "ndim", 1) == 0:
+        hint = "convert it to a plain number with .item()"
+    elif isinstance(item, str | bytes | int):
+        hint = "keep values a run log can hold (UTF-8 text, numbers of up to 4300 digits)"
+    else:
+        hint = (
+            "return plain values (numbers, text, lists, mappings), and save objects to a file put in the "
+            "catalog (put_in_catalog, or the step's `catalog: put`)"
+        )
+    return f"{what} '{name}' holds {_what(item)}{at}, which a run log cannot hold as JSON: {hint}"
+
+
+class CommandFailed(StepError):
+    """A command failed in a way located by what it is rather than by a python traceback: a shell command's
+    exit code, a notebook's failing cell. `error` is recorded as the attempt's error."""
+
+    def __init__(self, message: str, error: AttemptError) -> None:
+        super().__init__(message)
+        self.error = error

@@ -1,0 +1,297 @@
+"""Reading what steps printed: each attempt's captured output, kept in the run's catalog (capture.py).
+
+    reader = OutputReader(run_log)                   # the catalog the run used, from its run_config
+    view = reader.view(step, attempt)                # AttemptView: its state and how to read it
+    view.read() / view.tail(10)                      # bytes, the last lines as text
+    failures(run_log, reader)                        # each failed step: error, where, last lines
+
+`magnus logs`, the summary `magnus execute` prints and the workbench read output through here, never from a
+path of their own, so every catalog (a folder, an object store) is read the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from magnus_core.catalog import BaseCatalog, CatalogError, output_name
+from magnus_core.models.run_log import FAIL, RunLog, StepAttempt, StepLog
+
+BLOCK = 1 << 16  # bytes read backwards at a time when looking for the last lines
+
+# What an attempt's output is, as a reader finds it.
+KEPT = "kept"  # a file in the catalog
+EMPTY = "empty"  # the attempt wrote nothing
+LIVE_NOW = "live"  # still being written (the attempt runs): its growing file
+NOT_KEPT = "not-kept"  # the run's catalog keeps no output (do-nothing)
+NOT_RECORDED = "not-recorded"  # the run log says nothing of output (written before magnus captured it)
+MISSING = "missing"  # recorded, but the file cannot be read (why: `problem`)
+UNKNOWN = "unknown"  # the attempt has not started
+
+
+def decode(data: bytes) -> str:
+    """Captured bytes as text: UTF-8, anything else shown as the replacement character."""
+    return data.decode("utf-8", errors="replace")
+
+
+def last_lines(handle: IO[bytes], count: int) -> bytes:
+    """The last `count` lines of a seekable binary file, read backwards in blocks (a file of 100 MB costs
+    a few blocks, not 100 MB). A final line without a newline counts as a line."""
+    if count <= 0:
+        return b""
+    handle.seek(0, io.SEEK_END)
+    end = position = handle.tell()
+    data = b""
+    while position > 0:
+        step = min(BLOCK, position)
+        position -= step
+        handle.seek(position)
+        data = handle.read(step) + data
+        body = data[:-1] if data.endswith(b"\n") else data
+        if body.count(b"\n") >= count:
+            break
+    if not data and end:
+        return b""
+    body = data[:-1] if data.endswith(b"\n") else data
+    lines = body.split(b"\n")
+    tail = b"\n".join(lines[-count:])
+    return tail + (b"\n" if data.endswith(b"\n") else b"")
+
+
+@dataclass
+class AttemptView:
+    """One attempt's output as a reader finds it: `state` (KEPT, EMPTY, LIVE_NOW, NOT_KEPT, NOT_RECORDED,
+    MISSING, UNKNOWN), and `problem`, a sentence for any state without output to show."""
+
+    step: StepLog
+    attempt_number: int
+    state: str
+    problem: str = ""
+    reused_from: str = ""  # a re-run reused the step: the run that kept its output
+    _reader: OutputReader | None = field(default=None, repr=False)
+    _name: str = ""
+    _run_id: str = ""
+    _path: Path | None = None
+
+    @property
+    def has_output(self) -> bool:
+        return self.state in (KEPT, LIVE_NOW)
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        """The output as a binary file (CatalogError when it cannot be read; `problem` then says why)."""
+        if self.state == LIVE_NOW and self._path is not None:
+            with open(self._path, "rb") as handle:
+                yield handle
+            return
+        if self.state != KEPT or self._reader is None or self._reader.catalog is None:
+            raise CatalogError(self.problem or "no output to read")
+        with self._reader.catalog.open_file(self._run_id, self._name) as handle:
+            yield handle
+
+    def read(self) -> bytes:
+        """Every byte kept ("" when there is nothing to show: see `problem`)."""
+        if not self.has_output:
+            return b""
+        with self.open() as handle:
+            return handle.read()
+
+    def tail(self, count: int) -> list[str]:
+        """The last `count` lines, as text ([] when there is nothing to show)."""
+        if not self.has_output:
+            return []
+        with self.open() as handle:
+            return decode(last_lines(handle, count)).splitlines()
+
+
+class OutputReader:
+    """Finds the output of a run's attempts in the catalog the run used (its run_config's catalog block,
+    made here relative to the working folder, as the run made it)."""
+
+    def __init__(self, run_log: RunLog, catalog: BaseCatalog | None = None) -> None:
+        self.run_log = run_log
+        self.catalog = catalog if catalog is not None else catalog_of(run_log)
+
+    def view(self, step: StepLog, attempt: StepAttempt | None) -> AttemptView:
+        """How to read `attempt` of `step` (None: the attempt now running, for --follow)."""
+        if attempt is None:
+            return self._running(step)
+        record = attempt.output
+        number = attempt.attempt_number
+        if record is None:
+            if self.catalog is not None and not self.catalog.keeps_output:
+                return AttemptView(step, number, NOT_KEPT, _no_output_kept(self.catalog))
+            return AttemptView(
+                step, number, NOT_RECORDED, "no output recorded (the run log predates output capture)"
+            )
+        if record.error:
+            return AttemptView(step, number, MISSING, f"output was not kept: {record.error}")
+        if not record.name:
+            return AttemptView(step, number, EMPTY, "the step printed nothing")
+        run_id, _, name = record.catalog_relative_path.partition("/")
+        view = AttemptView(
+            step,
+            number,
+            KEPT,
+            reused_from=run_id if run_id != self.run_log.run_id else "",
+            _reader=self,
+            _name=name or record.name,
+            _run_id=run_id or self.run_log.run_id,
+        )
+        if self.catalog is None:
+            view.state, view.problem = MISSING, "the run's catalog cannot be opened here"
+            return view
+        try:
+            with self.catalog.open_file(view._run_id, view._name):
+                pass
+        except CatalogError as exc:
+            view.state, view.problem = MISSING, f"output file cannot be read: {exc}"
+        except OSError as exc:
+            view.state, view.problem = MISSING, f"output file cannot be read: {exc}"
+        return view
+
+    def _running(self, step: StepLog) -> AttemptView:
+        number = len(step.attempts)
+        if self.catalog is None or not self.catalog.keeps_output:
+            return AttemptView(step, number, NOT_KEPT, _no_output_kept(self.catalog))
+        name = output_name(step.internal_name, number)
+        path = self.catalog.live_file(self.run_log.run_id, name)
+        if path is None:
+            return AttemptView(step, number, UNKNOWN, "no output yet")
+        return AttemptView(step, number, LIVE_NOW, _path=path, _name=name, _run_id=self.run_log.run_id)
+
+    def views(self, step: StepLog, attempt_number: int | None = None) -> list[AttemptView]:
+        """Every recorded attempt of `step` (or the one numbered `attempt_number`)."""
+        return [
+            self.view(step, a)
+            for a in step.attempts
+            if attempt_number is None or a.attempt_number == attempt_number
+        ]
+
+
+def _no_output_kept(catalog: BaseCatalog | None) -> str:
+    kind = catalog.service_name if catalog is not None else "do-nothing"
+    return f"no output is kept: the run's catalog is {kind} (a file-system catalog keeps steps' output)"
+
+
+def catalog_of(run_log: RunLog) -> BaseCatalog | None:
+    """The catalog a run used, made from its run_config (None when it cannot be made here)."""
+    from magnus_core.catalog import make_catalog
+    from magnus_core.errors import MagnusError
+
+    block = run_log.run_config.get("catalog") if isinstance(run_log.run_config, dict) else None
+    if not isinstance(block, dict):
+        return None
+    try:
+        return make_catalog(block)
+    except (MagnusError, ImportError):
+        return None
+
+
+# -- failures, as a summary shows them ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failure:
+    """A failed step as the summary of a run shows it: its `message`, `where` it failed (`steps.py:29 in
+    train`, `exit code 6`, `cell 3`; "" when unknown), the `last_lines` of its output, the `command` that
+    shows all of it, and a `note` when there is no output to show (why)."""
+
+    internal_name: str
+    attempt_number: int
+    message: str
+    where: str
+    last_lines: list[str]
+    command: str
+    note: str = ""
+
+
+def where_failed(attempt: StepAttempt) -> str:
+    """`steps.py:29 in train`, `exit code 6`, `cell 3`, or "" (no located error recorded)."""
+    error = attempt.error
+    if error is None:
+        return ""
+    frame = error.location()
+    if error.cell is not None:
+        return f"cell {error.cell}" + (f", line {frame.line}" if frame is not None else "")
+    if frame is not None:
+        return frame.where()
+    if error.exit_code is not None:
+        return f"exit code {error.exit_code}"
+    return ""
+
+
+def failed_leaves(run_log: RunLog) -> list[StepLog]:
+    """Steps that failed themselves (a command, a catalog move), in execution order: not the composite steps
+    holding them, not the fail node."""
+    return [
+        step
+        for step in run_log.walk()
+        if step.status == FAIL and step.attempts and step.step_type not in ("fail", "success")
+    ]
+
+
+def logs_command(run_id: str, internal_name: str, attempt: int | None = None) -> str:
+    """The `magnus logs` command that shows one step's output (copy-paste safe for any name)."""
+    words = ["magnus", "logs", run_id, internal_name]
+    if attempt is not None:
+        words += ["--attempt", str(attempt)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def failures(
+    run_log: RunLog, reader: OutputReader | None = None, *, lines: int = 10, limit: int | None = None
+) -> list[Failure]:
+    """Each failed step (failed_leaves; the first `limit`) with its last attempt's message, where it failed,
+    and its output's last `lines` lines (read through `reader`, made for the run when not given)."""
+    steps = failed_leaves(run_log)[:limit] if limit is not None else failed_leaves(run_log)
+    if steps and reader is None:
+        reader = OutputReader(run_log)
+    found = []
+    for step in steps:
+        last = step.attempts[-1]
+        tail: list[str] = []
+        note = ""
+        if reader is not None:
+            view = reader.view(step, last)
+            try:
+                tail = view.tail(lines)
+            except (CatalogError, OSError) as exc:
+                note = f"output file cannot be read: {exc}"
+            if not view.has_output and view.state != NOT_RECORDED:
+                note = view.problem
+        several = len(step.attempts) > 1
+        found.append(
+            Failure(
+                internal_name=step.internal_name,
+                attempt_number=last.attempt_number,
+                message=step.message or last.message,
+                where=where_failed(last),
+                last_lines=tail,
+                command=logs_command(
+                    run_log.run_id, step.internal_name, last.attempt_number if several else None
+                ),
+                note=note,
+            )
+        )
+    return found
+
+
+def step_sections(run_log: RunLog, step: str | None) -> list[StepLog]:
+    """The steps `magnus logs` shows: every step in execution order (None), or the named one (a composite:
+    every step inside it). [] when no step has that internal name."""
+    if step is None:
+        return [s for s in run_log.walk() if s.attempts]
+    found = run_log.find_step(step)
+    if found is None:
+        return []
+    return [s for s in found.walk() if s.attempts] or [found]
+
+
+def known_steps(run_log: RunLog) -> list[str]:
+    return [s.internal_name for s in run_log.walk()]

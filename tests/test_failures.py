@@ -1,0 +1,250 @@
+"""No step takes the runner down: every way a python step can end (an exception of any kind, sys.exit with any
+code, a value or a metric the run log cannot hold, an exception whose message cannot even be read) ends that
+step with a located error, and the run goes on to `next` or `on_failure` with every step in its log.
+
+Each test runs the real `magnus execute` in a subprocess, in a temporary git repository."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STEPS = """
+import os
+import sys
+
+from magnus import track_this
+
+
+class SomeObject:
+    pass
+
+
+class Weird(BaseException):
+    pass
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no")
+
+
+def fine():
+    print("fine")
+
+
+def key_error():
+    data = {}
+    return data["z"]
+
+
+def deep():
+    return key_error()
+
+
+def exit_zero():
+    sys.exit(0)
+
+
+def exit_none():
+    sys.exit()
+
+
+def exit_one():
+    sys.exit(1)
+
+
+def exit_text():
+    sys.exit("config.yaml is missing")
+
+
+def returns_object():
+    return {"model": SomeObject(), "ok": 1}
+
+
+def returns_bad_text():
+    return {"nested": {"items": [1, {"text": "bad \\udcff"}]}}
+
+
+def returns_huge_number():
+    return {"big": 10**5000}
+
+
+def tracks_object():
+    track_this(model=SomeObject())
+
+
+def weird():
+    raise Weird("not an Exception")
+
+
+def unprintable():
+    raise Unprintable()
+
+
+def surrogates():
+    raise ValueError("bad \\udcff bytes")
+
+
+def huge_message():
+    raise ValueError("x" * 1_000_000)
+
+
+def moves():
+    os.makedirs("elsewhere", exist_ok=True)
+    os.chdir("elsewhere")
+"""
+
+
+def chain(*steps: tuple[str, str]) -> str:
+    """A dag running each (name, command) in turn; every step's on_failure is the next step too, so every
+    one of them runs whatever the one before did."""
+    lines = ["dag:", f"  start_at: {steps[0][0]}", "  steps:"]
+    for index, (name, command) in enumerate(steps):
+        following = steps[index + 1][0] if index + 1 < len(steps) else "success"
+        lines += [
+            f"    {name}:",
+            "      type: task",
+            f"      command: {command}",
+            f"      next: {following}",
+            f"      on_failure: {following}",
+        ]
+    lines += ["    success:", "      type: success", "    fail:", "      type: fail"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def project(git_repo: Path) -> Path:
+    (git_repo / "steps.py").write_text(STEPS)
+    return git_repo
+
+
+def run(magnus: Any, project: Path, *steps: tuple[str, str]) -> tuple[Any, dict[str, Any]]:
+    (project / "p.yaml").write_text(chain(*steps))
+    result = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert "internal error" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    log = json.loads((project / ".run_log_store" / "r.json").read_text())
+    return result, log
+
+
+def last(log: dict[str, Any], step: str) -> dict[str, Any]:
+    return log["steps"][step]["attempts"][-1]
+
+
+def test_a_raised_exception_is_located_in_the_users_code(project: Path, magnus: Any) -> None:
+    result, log = run(magnus, project, ("train", "steps.deep"))
+    error = last(log, "train")["error"]
+    assert error["type"] == "KeyError" and error["message"] == "'z'"
+    frames = [(f["file"], f["function"]) for f in error["frames"]]
+    assert frames == [("steps.py", "deep"), ("steps.py", "key_error")]  # no frame of magnus itself
+    line = STEPS.splitlines().index('    return data["z"]') + 1
+    assert error["frames"][-1]["line"] == line
+    assert error["frames"][-1]["text"] == 'return data["z"]'
+    assert log["steps"]["train"]["message"] == "KeyError: 'z'"
+    assert f"steps.py:{line} in key_error" in result.stdout  # the summary says where
+
+
+@pytest.mark.parametrize("command", ["steps.exit_zero", "steps.exit_none"])
+def test_sys_exit_zero_or_none_is_a_success(project: Path, magnus: Any, command: str) -> None:
+    result, log = run(magnus, project, ("leave", command), ("after", "steps.fine"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert log["status"] == "SUCCESS"
+    assert log["steps"]["leave"]["status"] == "SUCCESS" and "error" not in last(log, "leave")
+    assert log["steps"]["after"]["status"] == "SUCCESS"  # the run went on to `next`
+
+
+def test_sys_exit_with_a_code_fails_the_step_and_the_run_goes_on(project: Path, magnus: Any) -> None:
+    result, log = run(magnus, project, ("leave", "steps.exit_one"), ("after", "steps.fine"))
+    assert log["steps"]["leave"]["status"] == "FAIL"
+    error = last(log, "leave")["error"]
+    assert error["type"] == "SystemExit" and error["exit_code"] == 1
+    assert error["frames"][-1]["function"] == "exit_one"
+    assert log["steps"]["leave"]["message"] == "SystemExit: the step called sys.exit(1)"
+    assert log["steps"]["after"]["status"] == "SUCCESS"  # on_failure was followed
+    assert "Run r:" in result.stdout  # the summary was printed
+
+
+def test_sys_exit_with_a_message_fails_with_that_message(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(
+        "dag:\n  start_at: leave\n  steps:\n"
+        "    leave: {type: task, command: steps.exit_text, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    result = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert result.returncode == 1  # the run failed (the fail node), not magnus
+    log = json.loads((project / ".run_log_store" / "r.json").read_text())
+    assert log["status"] == "FAIL"
+    error = last(log, "leave")["error"]
+    assert error["message"] == "config.yaml is missing" and error["exit_code"] == 1
+    assert "leave: SystemExit: config.yaml is missing" in result.stdout
+
+
+def test_a_value_the_run_log_cannot_hold_fails_that_step_only(project: Path, magnus: Any) -> None:
+    _, log = run(
+        magnus,
+        project,
+        ("first", "steps.fine"),
+        ("model", "steps.returns_object"),
+        ("text", "steps.returns_bad_text"),
+        ("huge", "steps.returns_huge_number"),
+        ("metric", "steps.tracks_object"),
+        ("after", "steps.fine"),
+    )
+    assert list(log["steps"]) == ["first", "model", "text", "huge", "metric", "after", "success"]
+    assert log["steps"]["first"]["status"] == "SUCCESS" and log["steps"]["after"]["status"] == "SUCCESS"
+    message = log["steps"]["model"]["message"]
+    assert "parameter 'model'" in message and "steps.SomeObject" in message and "catalog" in message
+    assert "model" not in log["parameters"] and "ok" not in log["parameters"]  # nothing of it was kept
+    # what converting at the source lets through, the check before recording catches, saying where
+    text = log["steps"]["text"]["message"]
+    assert text.startswith("returned parameter 'nested' holds text that is not valid Unicode")
+    assert "at nested['items'][1]['text']" in text
+    assert log["steps"]["huge"]["message"].startswith("returned parameter 'big' holds a number too long")
+    assert "metric 'model'" in log["steps"]["metric"]["message"]
+    assert "steps.SomeObject" in log["steps"]["metric"]["message"]
+    assert log["steps"]["metric"]["user_defined_metrics"] == {}
+
+
+def test_any_exception_even_unreadable_ones_fails_the_step(project: Path, magnus: Any) -> None:
+    _, log = run(
+        magnus,
+        project,
+        ("weird", "steps.weird"),
+        ("unprintable", "steps.unprintable"),
+        ("surrogates", "steps.surrogates"),
+        ("huge", "steps.huge_message"),
+        ("after", "steps.fine"),
+    )
+    assert log["steps"]["weird"]["message"] == "Weird: not an Exception"
+    assert last(log, "weird")["error"]["type"] == "Weird"
+    assert log["steps"]["unprintable"]["message"].startswith(
+        "Unprintable: <the exception's message could not"
+    )
+    assert log["steps"]["surrogates"]["message"] == "ValueError: bad \\udcff bytes"
+    huge = log["steps"]["huge"]["message"]
+    assert len(huge) < 5000 and huge.endswith("more characters)")
+    assert log["steps"]["after"]["status"] == "SUCCESS"
+
+
+def test_a_step_that_moves_the_working_folder_does_not_move_the_run(project: Path, magnus: Any) -> None:
+    result, log = run(magnus, project, ("moves", "steps.moves"), ("after", "steps.fine"))
+    assert log["status"] == "SUCCESS"  # the log was written where it began, to the end
+    assert not (project / "elsewhere" / ".run_log_store").exists()
+    assert "changed the working folder" in result.stderr
+
+
+def test_a_shell_step_records_its_exit_code(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(
+        "dag:\n  start_at: sh\n  steps:\n"
+        "    sh: {type: task, command_type: shell, command: 'echo why >&2; exit 6', next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    result = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    log = json.loads((project / ".run_log_store" / "r.json").read_text())
+    error = last(log, "sh")["error"]
+    assert error == {"type": "ExitCode", "message": "exited with code 6", "frames": [], "exit_code": 6}
+    assert "sh: shell command exited with code 6" in result.stdout
