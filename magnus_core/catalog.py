@@ -6,9 +6,11 @@ entries; the file is kept at `<catalog_location>/<run_id>/<name>`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import re
 import secrets as _random
 import shutil
 import threading
@@ -53,10 +55,14 @@ class BaseCatalog:
     ) -> list[DataCatalog]:
         return []
 
-    def put_patterns(self, patterns: list[str], folder: str | None) -> list[DataCatalog]:
+    def put_patterns(
+        self, patterns: list[str], folder: str | None, *, branch: str | None = None
+    ) -> list[DataCatalog]:
+        """Copy the data folder's files matching `patterns` into the run's catalog; `branch`: the internal
+        name of the branch the putting step runs in (None: the top level)."""
         return []
 
-    def put_path(self, filepath: str) -> list[DataCatalog]:
+    def put_path(self, filepath: str, *, branch: str | None = None) -> list[DataCatalog]:
         return []
 
     def check_original(self, original: RunLog, run_id: str | None = None) -> list[str]:
@@ -204,6 +210,8 @@ class FileSystemCatalog(BaseCatalog):
         # original's own copies stay in its folder); anything this run put itself is never overwritten
         self.inherited: set[str] = set()
         self._lock = threading.Lock()  # concurrent branches: the overwrite check and the copy go together
+        self.owners: dict[str, str | None] = {}  # name -> the branch that put it first (None: top level)
+        self.conflicts: list[tuple[str, str, str]] = []  # (name, branch, branch) put by sibling branches
 
     def bind(self, ctx: Any) -> None:
         super().bind(ctx)
@@ -249,7 +257,7 @@ class FileSystemCatalog(BaseCatalog):
         plan: dict[str, Path] = {}
         for pattern in patterns:
             check_relative(pattern, "catalog pattern")
-            matches = _data_files(sorted(source.glob(pattern)), source) if source.is_dir() else []
+            matches = self.glob(source, pattern, put=False)
             if not matches:
                 raise CatalogError(
                     f"catalog get: no file in the catalog of run '{run_id}' matches '{pattern}'"
@@ -269,18 +277,27 @@ class FileSystemCatalog(BaseCatalog):
                 )
         records = []
         for name, path in plan.items():
-            digest = copy_atomic(path, target / name)
+            try:
+                digest = copy_atomic(path, target / name)
+            except OSError as exc:
+                raise _copy_error(
+                    "get", exc, "the step's catalog.compute_data_folder or catalog.config.compute_data_folder"
+                ) from None
             records.append(self._record(name, digest, "get", run_id))
         return records
 
     # -- put ----------------------------------------------------------------------------------------
-    def put_patterns(self, patterns: list[str], folder: str | None) -> list[DataCatalog]:
-        """Copy every file of the data folder matching the patterns into this run's catalog."""
+    def put_patterns(
+        self, patterns: list[str], folder: str | None, *, branch: str | None = None
+    ) -> list[DataCatalog]:
+        """Copy every file of the data folder matching the patterns into this run's catalog. `branch`: the
+        branch the putting step runs in (None: the top level, or the current step's scope)."""
         base = self.data_folder(folder)
         plan: dict[str, Path] = {}
         for pattern in patterns:
             check_relative(pattern, "catalog pattern")
-            matches = _data_files(sorted(base.glob(pattern)), base) if base.is_dir() else []
+            matches = self.glob(base, pattern)
+            self._refuse_own(base, pattern, matches, "put")
             if not matches:
                 log.warning("catalog put: nothing in '%s' matches '%s'", base.relative_to(self.root), pattern)
             for path in matches:
@@ -291,19 +308,20 @@ class FileSystemCatalog(BaseCatalog):
                         "nothing was copied"
                     )
                 plan[name] = path
-        return self._put(plan)
+        return self._put(plan, branch)
 
-    def put_path(self, filepath: str) -> list[DataCatalog]:
+    def put_path(self, filepath: str, *, branch: str | None = None) -> list[DataCatalog]:
         """put_in_catalog(filepath): a file (or glob) relative to the working folder. Inside the compute data
         folder its name is relative to that folder; elsewhere it is the file name, as the original did."""
         posix = check_relative(filepath, "catalog path")
         data_text = PurePosixPath(self.options.compute_data_folder.replace("\\", "/")).as_posix()
         if posix.startswith(data_text.rstrip("/") + "/"):
-            return self.put_patterns([posix[len(data_text.rstrip("/")) + 1 :]], None)
+            return self.put_patterns([posix[len(data_text.rstrip("/")) + 1 :]], None, branch=branch)
         parent, _, pattern = posix.rpartition("/")
         base = self.root / parent if parent else self.root
         plan: dict[str, Path] = {}
-        matches = _data_files(sorted(base.glob(pattern)), base) if base.is_dir() else []
+        matches = self.glob(base, pattern)
+        self._refuse_own(base, pattern, matches, "put")
         if not matches:
             raise CatalogError(f"catalog put: no file matches '{filepath}'")
         for path in matches:
@@ -313,7 +331,7 @@ class FileSystemCatalog(BaseCatalog):
                     "nothing was copied"
                 )
             plan[path.name] = path
-        return self._put(plan)
+        return self._put(plan, branch)
 
     # -- magnus's own files ---------------------------------------------------------------------------
     keeps_output = True
@@ -367,9 +385,98 @@ class FileSystemCatalog(BaseCatalog):
         check_run_id(run_id)
         return self.run_folder(run_id) / check_relative(name, "catalog name")
 
-    def _put(self, plan: dict[str, Path]) -> list[DataCatalog]:
+    def _put(self, plan: dict[str, Path], branch: str | None = None) -> list[DataCatalog]:
+        owner = branch if branch is not None else _scope_branch()
         with self._lock:
-            return self._put_locked(plan)
+            self._claim(plan, owner)
+            try:
+                return self._put_locked(plan)
+            except OSError as exc:
+                raise _copy_error("put", exc, "catalog.config.catalog_location") from None
+
+    # -- which branch owns a name -------------------------------------------------------------------
+    def _claim(self, plan: dict[str, Path], owner: str | None) -> None:
+        """A catalog name belongs to one branch: put again from a sibling branch (two branches of a parallel
+        step, two items of a map), it is refused whatever the content, so the outcome is the same whether the
+        branches ran one after the other or at the same time (they share the data folder, so a put's content
+        may be the other branch's file). Put again on the same path of the graph (the top level then inside a
+        branch, or two steps of one branch), the content rule of _put_locked decides."""
+        for name in plan:
+            first = self.owners.get(name, owner)
+            if first != owner and not (_contains(first, owner) or _contains(owner, first)):
+                pair = sorted([first or "(top level)", owner or "(top level)"])
+                self.conflicts.append((name, pair[0], pair[1]))
+                other = first or "(top level)"
+                raise CatalogError(
+                    f"catalog put: '{name}' is also put by branch '{other}'; two branches of one parallel "
+                    "or map step must not put the same name (name each branch's files apart, e.g. "
+                    "put_in_catalog(f'data/out_{item}.csv'))"
+                )
+        for name in plan:
+            self.owners.setdefault(name, owner)
+
+    def conflicts_under(self, step: str) -> list[str]:
+        """Messages for names two branches of composite step `step` both put (for its fan-in: the same
+        message whichever branch came second)."""
+        prefix = f"{step}."
+        return sorted(
+            {
+                f"'{name}' put by branches '{a}' and '{b}'"
+                for name, a, b in self.conflicts
+                if a.startswith(prefix) and b.startswith(prefix)
+            }
+        )
+
+    # -- matching files -----------------------------------------------------------------------------
+    def own_folders(self) -> set[Path]:
+        """magnus's own folders, never matched by a put or get pattern: this catalog's location, the run-log
+        store's folders (and both default names, which earlier runs may have left)."""
+        folders = {self.location, self.root / ".catalog", self.root / ".run_log_store"}
+        store = getattr(self.ctx, "store", None)
+        if store is not None:
+            folders.update(Path(folder) for folder, _ in store.folders())
+        resolved = set()
+        for folder in folders:
+            with contextlib.suppress(OSError, RuntimeError):
+                resolved.add((folder if folder.is_absolute() else self.root / folder).resolve())
+        return resolved
+
+    def glob(self, base: Path, pattern: str, *, put: bool = True) -> list[Path]:
+        """Files under `base` matching `pattern` (pathlib's glob; `**` any depth), sorted, never inside
+        magnus's own folders (own_folders), a `.git` folder or a virtual environment (a folder holding
+        pyvenv.cfg), and never a copy a killed run left half-done. Those folders are not even walked. For a
+        put, a `base` that is itself in one of them matches nothing (a get reads from the catalog)."""
+        if not base.is_dir():
+            return []
+        own = self.own_folders()
+        if put and _is_or_in_own(base, own, self.root):
+            return []
+        if "**" not in pattern:
+            found = _data_files(sorted(base.glob(pattern)), base)
+            return [p for p in found if not _in_own_folder(p, base, own)]
+        regex = _glob_regex(pattern)
+        out = []
+        for folder, dirs, files in os.walk(base):
+            here = Path(folder)
+            dirs[:] = sorted(d for d in dirs if not _own_folder(here / d, own))
+            rel = here.relative_to(base).as_posix()
+            for name in files:
+                path = here / name
+                if regex.fullmatch(name if rel == "." else f"{rel}/{name}"):
+                    out.append(path)
+        return _data_files(sorted(out), base)
+
+    def _refuse_own(self, base: Path, pattern: str, matches: list[Path], what: str) -> None:
+        """A pattern naming one file (no wildcard) inside magnus's own folders is refused, not ignored."""
+        if matches or any(ch in pattern for ch in "*?["):
+            return
+        path = base / pattern
+        own = self.own_folders()
+        if path.is_file() and (_is_or_in_own(base, own, self.root) or _in_own_folder(path, base, own)):
+            raise CatalogError(
+                f"catalog {what}: '{pattern}' is inside one of magnus's own folders (the catalog, the "
+                "run-log store, .git or a virtual environment), which the catalog never copies"
+            )
 
     def _put_locked(self, plan: dict[str, Path]) -> list[DataCatalog]:
         run_id = self.ctx.run_id
@@ -437,6 +544,97 @@ class FileSystemCatalog(BaseCatalog):
                     copy_atomic(path, dest / name)
                     self.inherited.add(name)
         return [n for n in self._original_files(original) if not (dest / n).is_file()]
+
+
+def _own_folder(folder: Path, own: set[Path]) -> bool:
+    if folder.name == ".git" or (folder / "pyvenv.cfg").is_file():
+        return True
+    with contextlib.suppress(OSError, RuntimeError):
+        return folder.resolve() in own
+    return False
+
+
+def _is_or_in_own(folder: Path, own: set[Path], root: Path) -> bool:
+    """Is `folder` one of magnus's own folders or inside one, or inside a .git folder or a virtual
+    environment below the working folder `root`?"""
+    with contextlib.suppress(OSError, RuntimeError):
+        resolved, top = folder.resolve(), root.resolve()
+        below = [f for f in (resolved, *resolved.parents) if top in f.parents]
+        if any(f.name == ".git" or (f / "pyvenv.cfg").is_file() for f in below):
+            return True
+        return any(root_ == resolved or root_ in resolved.parents for root_ in own)
+    return False
+
+
+def _in_own_folder(path: Path, base: Path, own: set[Path]) -> bool:
+    """Is `path` (a file under `base`) inside a folder below `base` that the catalog never copies? (A get
+    reads from the run's folder inside the catalog: only what lies below `base` counts.)"""
+    folder = path.parent
+    while folder != base and base in folder.parents:
+        if _own_folder(folder, own):
+            return True
+        folder = folder.parent
+    with contextlib.suppress(OSError, RuntimeError):
+        resolved, top = path.resolve(), base.resolve()
+        return any(root in resolved.parents and top in root.parents for root in own)
+    return False
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A glob with `**` as a regex on '/'-separated relative paths: `*` and `?` stay within one name,
+    `**/` is any number of folders, a final `**` everything below."""
+    parts = pattern.strip("/").split("/")
+    out = []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part == "**":
+            out.append(".*" if last else "(?:[^/]*/)*")
+            continue
+        out.append(_name_regex(part) + ("" if last else "/"))
+    return re.compile("".join(out), re.S)
+
+
+def _name_regex(part: str) -> str:
+    """One path component of a glob: `*`, `?` and `[...]` (`[!...]` negated) within a name."""
+    out, i = [], 0
+    while i < len(part):
+        ch = part[i]
+        end = part.find("]", i + 2) if ch == "[" else -1
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif end != -1:
+            body = part[i + 1 : end]
+            body = "^" + body[1:] if body.startswith("!") else body
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def _scope_branch() -> str | None:
+    from magnus_core.interaction import current_scope
+
+    scope = current_scope()
+    return getattr(scope, "branch", None) if scope is not None else None
+
+
+def _contains(outer: str | None, inner: str | None) -> bool:
+    """Is branch `inner` the same as, or nested in, branch `outer` (None: the top level holds all)?"""
+    if outer is None:
+        return True
+    return inner is not None and (inner == outer or inner.startswith(f"{outer}."))
+
+
+def _copy_error(stage: str, exc: OSError, key: str) -> CatalogError:
+    """A copy the system refused, as a step error naming the file and the setting that moves it."""
+    target = exc.filename or ""
+    return CatalogError(
+        f"catalog {stage}: cannot write '{target}': {exc.strerror or exc.__class__.__name__} (set {key})"
+    )
 
 
 def make_catalog(block: dict[str, Any]) -> BaseCatalog:

@@ -50,6 +50,7 @@ class StepScope:
     params_out: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     services: Any = None  # the run's services: catalog, secrets (set by the executor)
+    branch: str | None = None  # the internal name of the branch the step runs in (None: the top level)
     catalog_records: list[Any] = field(default_factory=list)
     inputs: dict[str, Any] | None = (
         None  # the parameters the command actually received (recorded per attempt)

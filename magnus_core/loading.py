@@ -520,6 +520,49 @@ def validate_dag(dag: Dag, prefix: str = "") -> list[str]:
             else:
                 label = f"step '{sub_prefix}.{branch.name}'"
             problems.extend(validate_dag(branch.dag, label))
+        problems.extend(f"{here}step '{name}': {problem}" for problem in _shared_puts(node))
+    return problems
+
+
+def _literal_puts(dag: Dag) -> set[str]:
+    """Catalog names a graph's steps put by name (patterns without a wildcard), nested graphs included."""
+    from magnus_core.graph import walk
+
+    names: set[str] = set()
+    for visit in walk(dag):
+        catalog = getattr(visit.node, "catalog", None)
+        if catalog is not None:
+            names.update(p.strip("/") for p in catalog.put if not any(ch in p for ch in "*?["))
+    return names
+
+
+def _shared_puts(node: Any) -> list[str]:
+    """A catalog name is put by one branch only (docs/catalog.md): two branches of a parallel step naming
+    the same file in `put`, or a map's branch naming one (every item would put it), are refused here; what
+    globs and put_in_catalog put is checked as the run goes (catalog.FileSystemCatalog._claim)."""
+    specs = branches(node)
+    if not specs:
+        return []
+    if any(spec.per_item for spec in specs):
+        named = sorted(set().union(*(_literal_puts(spec.dag) for spec in specs)))
+        return [
+            f"catalog put '{n}' in a branch run per item: every item would put the same name (name each "
+            "item's file apart, e.g. put_in_catalog(f'data/out_{item}.csv'))"
+            for n in named
+        ]
+    if len(specs) < 2:
+        return []
+    seen: dict[str, str] = {}
+    problems = []
+    for spec in specs:
+        for n in sorted(_literal_puts(spec.dag)):
+            if n in seen:
+                problems.append(
+                    f"catalog put '{n}' in branches '{seen[n]}' and '{spec.name}': a catalog name is put by "
+                    "one branch only (branches share the data folder and may run at the same time)"
+                )
+            else:
+                seen[n] = str(spec.name)
     return problems
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -92,3 +93,31 @@ def run_magnus(
 def magnus():
     """Call as magnus("execute", "--file", ...) -> CompletedProcess (cwd is the test's working directory)."""
     return lambda *args, **kw: run_magnus(*args, cwd=kw.pop("cwd", Path.cwd()), **kw)
+
+
+def read_only(project: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`magnus *args` in `project` made read-only for the command: a read-only bind mount in a private mount
+    namespace when root (root ignores permissions), plain permissions otherwise."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "120"}
+    command = [sys.executable, "-m", "magnus_core", *args]
+    if os.geteuid() != 0:
+        project.chmod(0o555)
+        try:
+            return subprocess.run(
+                command, cwd=cwd or project, env=env, capture_output=True, text=True, timeout=120
+            )
+        finally:
+            project.chmod(0o755)
+    if shutil.which("unshare") is None:
+        pytest.skip("as root, a read-only mount needs unshare(1)")
+    p = shlex.quote(str(project))
+    script = (
+        f"mount --bind {p} {p} && mount -o remount,bind,ro {p} && cd {shlex.quote(str(cwd or project))} && "
+        f"exec {shlex.join(command)}"
+    )
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    if "mount:" in done.stderr and "Error" not in done.stderr:
+        pytest.skip(f"this machine refuses a private read-only mount: {done.stderr.strip()}")
+    return done

@@ -119,7 +119,11 @@ def fan_in(step: StepLog, ctx: Any, branch: str | None, statuses: dict[str, str]
         return step
     failed = [name for name, status in statuses.items() if status != SUCCESS and status != PROCESSING]
     running = [name for name, status in statuses.items() if status == PROCESSING]
-    if failed:
+    conflicts: list[str] = getattr(ctx.catalog, "conflicts_under", lambda _: [])(step.internal_name)
+    if conflicts and not running:  # the same message whichever branch put second (they may run at once)
+        step.status = FAIL
+        step.message = "catalog: " + "; ".join(conflicts) + " (a catalog name is put by one branch only)"
+    elif failed:
         step.status = FAIL
         step.message = f"{len(failed)} of {len(statuses)} branches failed: {', '.join(failed[:10])}"
     elif running:

@@ -56,6 +56,7 @@ def execute(
             internal_name=internal_name,
             map_variable=dict(map_variable),
             services=ctx,
+            branch=branch,
         )
         start = ctx.clock()
         outcome = _run_attempt(runner, node, scope, ctx)
@@ -90,7 +91,9 @@ def execute(
         step.message = step.attempts[-1].message
     if catalog is not None and node.catalog is not None and node.catalog.put:
         try:
-            step.data_catalog.extend(catalog.put_patterns(node.catalog.put, node.catalog.compute_data_folder))
+            step.data_catalog.extend(
+                catalog.put_patterns(node.catalog.put, node.catalog.compute_data_folder, branch=branch)
+            )
         except MagnusError as exc:
             step.status = FAIL
             step.message = ctx.mask(f"catalog put: {clean_text(str(exc))}")
