@@ -65,7 +65,7 @@ class StepScope:
         not given. A later point at a step already recorded replaces it (a retried epoch).
         """
         key = name.lower()
-        value = json_value(value, f"metric '{key}'")  # numpy's float64 is its float; an object is refused
+        value = json_value(value)  # numpy's float64 is its float, a date its text: as the run log holds it
         self.metrics[key] = value
         if step:
             series = self.history.setdefault(key, [])
@@ -146,7 +146,7 @@ def store_parameter(**kwargs: Any) -> None:
     values in one call raise UsageError)."""
     scope = _scope.get()
     values = fold_names(kwargs.items(), "store_parameter")
-    values = {k: json_value(v, f"store_parameter: parameter '{k}'") for k, v in values.items()}
+    values = {k: json_value(v) for k, v in values.items()}
     for key, value in values.items():
         if scope is not None:
             scope.params_out[key] = value

@@ -30,12 +30,12 @@ def encode(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
-def json_value(value: Any, what: str) -> Any:
+def json_value(value: Any) -> Any:
     """`value` as the run log will hold it, so that the steps after this one receive what the log records
-    (a re-run reads it from there). JSON values stay; tuples and sets become lists, mapping keys text;
-    numpy scalars and arrays their Python values (`.item()`, `.tolist()`); dates, times, decimals, paths,
-    UUIDs and enums their text (`str`). Anything else (bytes, a DataFrame, an object) raises UsageError
-    naming `what` ("parameter 'model'", "metric 'acc'") and the type: large data belongs in the catalog."""
+    (and what a re-run reads from there). JSON values stay; tuples and sets become lists, mapping keys
+    text; numpy scalars and arrays their Python values (`.item()`, `.tolist()`); dates, times, decimals,
+    paths, UUIDs and enums their text (`str`). Anything else (bytes, a DataFrame, an object) is returned as
+    it is: the step then fails naming it (failure.value_message), before anything records it."""
     import datetime
     import decimal
     import enum
@@ -45,11 +45,11 @@ def json_value(value: Any, what: str) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, dict):
-        return {str(k): json_value(v, what) for k, v in value.items()}
+        return {k if isinstance(k, str) else str(k): json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [json_value(v, what) for v in value]
+        return [json_value(v) for v in value]
     if isinstance(value, (set, frozenset)):
-        items = [json_value(v, what) for v in value]
+        items = [json_value(v) for v in value]
         try:
             return sorted(items)
         except TypeError:
@@ -57,17 +57,12 @@ def json_value(value: Any, what: str) -> Any:
     if isinstance(value, (datetime.date, datetime.time, decimal.Decimal, pathlib.PurePath, uuid.UUID)):
         return str(value)
     if isinstance(value, enum.Enum):
-        return json_value(value.value, what)
-    kind = type(value)
-    if kind.__module__.split(".")[0] == "numpy":
+        return json_value(value.value)
+    if type(value).__module__.split(".")[0] == "numpy":
         convert = getattr(value, "tolist", None) or getattr(value, "item", None)
         if convert is not None:
-            return json_value(convert(), what)
-    raise UsageError(
-        f"{what} is a {kind.__module__}.{kind.__qualname__}, which the run log cannot hold: parameters and "
-        "metrics are JSON values (numbers, text, booleans, lists, mappings); put data in the catalog "
-        "(put_in_catalog) and pass its name"
-    )
+            return json_value(convert())
+    return value
 
 
 def decode(text: str) -> Any:

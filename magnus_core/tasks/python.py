@@ -121,9 +121,7 @@ def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None
             "or nothing may be returned"
         )
     returned = fold_names(((str(k), v) for k, v in result.items()), f"function '{command}'")
-    scope.params_out.update(
-        {k: json_value(v, f"parameter '{k}' returned by '{command}'") for k, v in returned.items()}
-    )
+    scope.params_out.update({k: json_value(v) for k, v in returned.items()})
 
 
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:
