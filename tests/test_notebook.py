@@ -113,3 +113,59 @@ def test_bad_notebook_commands(git_repo: Path) -> None:
     pipeline(git_repo, "script.py")
     log = execute(prepare(RunRequest(file="pipeline.yaml")))
     assert log.status == FAIL and "ending .ipynb" in log.steps["nb"].message
+
+
+# -- issue 18, item 6: every name the parameters cell assigns is injected -----------------------------------
+PARAMETERS_CELL = """
+%config InlineBackend.figure_format = 'retina'
+query = "a=b"
+limit = 10
+opts = dict(x=1)
+Threshold: float = 0.5
+low, high = 0, 1
+"""
+
+SHOW = """
+import json
+with open("seen.json", "w") as f:
+    json.dump({"query": query, "limit": limit, "opts": opts, "Threshold": Threshold, "low": low, "high": high}, f)
+"""
+
+
+def test_every_parameter_the_cell_assigns_is_injected_and_the_rest_is_reported(
+    git_repo: Path, magnus
+) -> None:
+    write_notebook(git_repo / "inspect.ipynb", SHOW, parameters=PARAMETERS_CELL)
+    (git_repo / "pipeline.yaml").write_text(
+        "dag:\n  start_at: nb\n  steps:\n"
+        "    nb: {type: task, command_type: notebook, command: inspect.ipynb, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    done = magnus(
+        "execute", "--query", "x=y", "--limit", "20", "--opts", "{x: 2}", "--threshold", "0.9",
+        "--high", "7", "--extra", "1", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads((git_repo / "seen.json").read_text())
+    # papermill's own inspection returned `limit` alone: the other values were silently not injected
+    assert seen == {"query": "x=y", "limit": 20, "opts": {"x": 2}, "Threshold": 0.9, "low": 0, "high": 7}
+    log = json.loads(done.stdout)
+    assert log["steps"]["nb"]["attempts"][0]["parameters"] == {
+        "query": "x=y", "limit": 20, "opts": {"x": 2}, "Threshold": 0.9, "high": 7,
+    }  # fmt: skip
+    said = done.stderr + done.stdout
+    assert "does not declare extra in its parameters cell: not injected" in said
+
+
+def test_declared_parameters_reads_the_cell_with_ast() -> None:
+    from magnus_core.tasks.notebook import declared_parameters
+
+    nb = nbformat.v4.new_notebook()
+    assert declared_parameters(nb) == {}
+    nb.cells.append(nbformat.v4.new_code_cell(PARAMETERS_CELL, metadata={"tags": ["parameters"]}))
+    nb.cells.append(nbformat.v4.new_code_cell("not_a_parameter = 1"))
+    assert declared_parameters(nb) == {
+        "query": "query", "limit": "limit", "opts": "opts", "threshold": "Threshold", "low": "low", "high": "high",
+    }  # fmt: skip
+    nb.cells[0].source = "def helper():\n    inner = 1\nx = (1,\n"  # python cannot parse it
+    assert declared_parameters(nb) is None

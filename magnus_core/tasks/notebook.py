@@ -1,6 +1,8 @@
 """command_type notebook: an .ipynb executed with papermill (optional extra `magnus[notebook]`).
 
-Parameters are injected into the notebook's parameters cell (only the names it declares, when it has one).
+Parameters are injected into the notebook's parameters cell: every name the cell assigns (read with `ast`,
+matched without regard to case), and, without such a cell, all of them; a parameter the cell does not declare
+is named in the step's output, not dropped silently.
 Metrics and parameters leave the kernel as MAGNUS_TRACK_*/MAGNUS_PRM_* variables (what `track_this` and
 `store_parameter` set outside magnus's process): a last cell, added to a temporary copy and removed from the
 executed notebook, writes them to a file. The executed notebook is written to `<name>_out.ipynb` (or
@@ -20,7 +22,7 @@ from magnus_core.errors import StepError, UsageError
 from magnus_core.failure import CommandFailed
 from magnus_core.interaction import StepScope
 from magnus_core.models.run_log import AttemptError, Frame
-from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, decode
+from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, decode, fold_names
 
 _COLLECT_TAG = "magnus-collect"
 _OPTIONS = ("notebook_output_path", "notebook_kernel", "optional_papermill_args")
@@ -40,6 +42,58 @@ def output_path(command: str, command_config: dict[str, Any]) -> str:
     if configured:
         return str(configured)
     return command[: -len(".ipynb")] + "_out.ipynb"
+
+
+def declared_parameters(notebook: Any) -> dict[str, str] | None:
+    """The names the notebook's parameters cell(s) (tagged `parameters`) assign, lower-cased -> as written;
+    {} without such a cell; None when python cannot parse the cell (then papermill's inspection decides).
+
+    Read with `ast`, so every assignment counts whatever its value looks like (`query = "a=b"`,
+    `opts = dict(x=1)`, `a, b = 1, 2`, `lr: float = 0.1`), where papermill's line-by-line reading keeps only
+    some of them. IPython magics and shell lines (`%matplotlib inline`, `!pip ...`) are skipped."""
+    import ast
+
+    names: dict[str, str] = {}
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code" or "parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        source = "\n".join(
+            "" if line.lstrip().startswith(("%", "!")) else line for line in str(cell.source).splitlines()
+        )
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return None
+        for target in _assigned(tree):
+            names.setdefault(target.lower(), target)
+    return names
+
+
+def _assigned(tree: Any) -> list[str]:
+    """Names bound by assignments in a module, outside function and class bodies."""
+    import ast
+
+    found: list[str] = []
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        targets: list[Any] = []
+        if isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            targets = [node.target]
+        while targets:
+            target = targets.pop(0)
+            if isinstance(target, ast.Name):
+                found.append(target.id)
+            elif isinstance(target, (ast.Tuple, ast.List)):
+                targets.extend(target.elts)
+            elif isinstance(target, ast.Starred):
+                targets.append(target.value)
+        stack.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt))
+    return found
 
 
 def _kernel(notebook: Any, command_config: dict[str, Any]) -> str:
@@ -87,10 +141,20 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     )
     with tempfile.NamedTemporaryFile("w", suffix=".ipynb", delete=False, encoding="utf-8") as tmp:
         nbformat.write(notebook, tmp)
-    declared = papermill.inspect_notebook(tmp.name)
+    declared = declared_parameters(notebook)
+    if declared is None:  # a parameters cell python's parser refuses (magics...): papermill's reading
+        declared = {name.lower(): name for name in papermill.inspect_notebook(tmp.name)}
     params = {**scope.parameters}
-    if declared:  # a parameters cell says which names the notebook takes
-        params = {k: v for k, v in params.items() if k in declared}
+    if declared:  # a parameters cell says which names the notebook takes, in its own spelling
+        skipped = sorted(k for k in params if k not in declared and k not in scope.map_variable)
+        params = {declared[k]: v for k, v in params.items() if k in declared}
+        if skipped:  # said in the step's output (captured with it), never dropped without a word
+            print(
+                f"magnus: notebook '{command}' does not declare {', '.join(skipped)} in its parameters "
+                "cell: not injected (still in the environment as MAGNUS_PRM_<name>; get_parameter reads "
+                "them)",
+                flush=True,
+            )
     scope.inputs = dict(params)
     bridge = ctx.env_bridge
     bridge.export(scope.parameters, scope.run_id, scope.tag)
@@ -129,13 +193,14 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     if failure is not None:
         raise CommandFailed(*cell_failure(failure, command, out))
     scope.track_env({k: v for k, v in final.items() if k.startswith(TRACK_PREFIX)})
-    for name, value in final.items():
-        if (
-            name.startswith(PRM_PREFIX)
-            and name != "MAGNUS_PRM_MAP_VARIABLE"
-            and bridge.exported.get(name) != value
-        ):
-            scope.params_out[name[len(PRM_PREFIX) :].lower()] = decode(value)
+    changed = [
+        (name[len(PRM_PREFIX) :], decode(value))
+        for name, value in final.items()
+        if name.startswith(PRM_PREFIX)
+        and name != "MAGNUS_PRM_MAP_VARIABLE"
+        and bridge.exported.get(name) != value
+    ]
+    scope.params_out.update(fold_names(changed, "the notebook's environment (MAGNUS_PRM_*)"))
     if ctx.catalog is not None:
         scope.catalog_records.extend(ctx.catalog.put_path(str(out)))
 
