@@ -50,10 +50,6 @@ class RunContext:
 
         return mask_values(data, self.secrets.values())
 
-    def keep_parameters(self, params: dict[str, Any]) -> None:
-        """Record the run's parameters as they are now (masked), so a killed run still has them."""
-        self.store.update_run(self.run_id, parameters=self.mask_data(dict(params)))
-
     def step_output(self) -> IO[str] | None:
         """The stream a step's own output goes to (stderr when stdout carries --json). Inside redirect(),
         with secrets in play, a pipe that masks them (a child process writes to its file descriptor)."""

@@ -7,6 +7,7 @@ MagnusError                      every error we raise; str() is one clear line
  │    └── RunLogError            a run log is unreadable or not a run log
  ├── RunNotFoundError            no run with that id in the store (lists the nearest ids)
  ├── StepError                   a step's command failed (recorded in its attempt)
+ ├── StoreError                  the run-log store cannot be written (disk full, read-only, removed)
  ├── SecretNotFoundError         a secret is unknown (never carries the value)
  └── NotBuiltError               a feature that a later issue builds
 """
@@ -78,6 +79,20 @@ class StepError(MagnusError):
     """A step's command failed; the message goes into the attempt log."""
 
     exit_code = 1
+
+
+class StoreError(MagnusError):
+    """The run-log store could not write (disk full, a read-only or removed folder, permission denied):
+    the message names the path and the reason. The run stops (exit code 1); what the store wrote before is
+    intact, so the run can be re-run with --use-cached once the cause is fixed."""
+
+    exit_code = 1
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, what: str) -> StoreError:
+        """'<what>: cannot write <path>: <reason>' from an OSError (its errno text, not a traceback)."""
+        where = f" {exc.filename}" if exc.filename else ""
+        return cls(f"{what}: cannot write{where}: {exc.strerror or exc}")
 
 
 class SecretNotFoundError(MagnusError):

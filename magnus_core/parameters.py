@@ -238,6 +238,30 @@ def initial_parameters(
     return params
 
 
+def starting_parameters(run_log: Any) -> dict[str, Any]:
+    """The parameters a run started with: `run_config["parameters"]` (ours, written when the run is created
+    and never changed). A log without them (the original tool's, magnus before 0.5) gives its final
+    `parameters`, the best there is."""
+    config = run_log.run_config if isinstance(run_log.run_config, dict) else {}
+    start = config.get("parameters")
+    return dict(start) if isinstance(start, dict) else dict(run_log.parameters)
+
+
+def scope_parameters(start: Mapping[str, Any], steps: Iterable[Any]) -> dict[str, Any]:
+    """The parameters of a scope (the run's top-level dag, or one branch) as its committed steps left them.
+
+    `start`: the scope's parameters before its first step (a run's initial_parameters, a branch's copy of
+    its composite's). `steps`: the scope's step logs in the order they ran. Each step that succeeded
+    applies its `returned_parameters` (written with its SUCCESS, in one store write: the commit point), so
+    the result never holds what a step returned unless that step is done (docs/crash-safety.md).
+    """
+    params = dict(start)
+    for step in steps:
+        if step.status == "SUCCESS":
+            params.update(step.returned_parameters)
+    return params
+
+
 @functools.lru_cache(maxsize=4096)
 def _signature(func: Callable[..., Any]) -> inspect.Signature:
     # One step function is called once per step, 10,000 times in a long pipeline: read its signature once.

@@ -4,6 +4,12 @@ The rule: walking the dag in order, a step the original ran with SUCCESS (and wh
 change) is copied with `mock: true` and message "reused"; a composite step that succeeded is copied whole.
 At the first step that did not succeed the cache is dropped: it and every step after it run, each with the
 reason in its message ("failed before", "not reached before", "dag changed", "an earlier step ran (...)").
+
+Parameters: the re-run starts from the original's initial parameters (with this command line's values
+over them), and a reused step applies the parameters it returned in the original (its
+returned_parameters, committed with its SUCCESS), exactly as if it had run. So the first step that runs
+gets the parameters it got in the original, whatever instant the original was killed at
+(docs/crash-safety.md).
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from magnus_core.crashpoints import crash_point
 from magnus_core.errors import UsageError
-from magnus_core.models.run_log import SUCCESS, BranchLog, RunLog, StepLog
+from magnus_core.models.run_log import PROCESSING, SUCCESS, BranchLog, RunLog, StepLog
 
 REUSED = "reused"
 FAILED_BEFORE = "failed before"
@@ -83,10 +90,12 @@ def prepare_rerun(prepared: Any, cwd: Path) -> None:
     prepared.plan = plan
     if request.strict and warnings:
         raise UsageError("refusing to re-run (--strict): " + "; ".join(warnings), field="use_cached")
-    # Reused steps do not run again, so what they returned must come from the original; what the user
-    # gives on this command line (file, --name value) still wins (the plan above names reused steps that
-    # received other values).
-    prepared.parameters = {**original.parameters, **prepared.parameters}
+    # The run starts where the original started, with this command line's values over that; each reused
+    # step then applies what it returned (reuse_step), so nothing a step returned is applied twice and
+    # nothing it returned is missed (the plan above names reused steps that received other values).
+    from magnus_core.parameters import starting_parameters
+
+    prepared.parameters = {**starting_parameters(original), **prepared.parameters}
     prepared.original = original
     prepared.warnings.extend(warnings)
 
@@ -320,9 +329,12 @@ def _current_sub_dags(pipeline: Any) -> dict[str, Any]:
     return {os.path.relpath(path, here): block for path, block in pipeline.sub_dags.items()}
 
 
-def reuse_step(node: Any, name: str, internal_name: str, ctx: Any, branch: str | None) -> StepLog | None:
+def reuse_step(
+    node: Any, name: str, internal_name: str, ctx: Any, branch: str | None, params: dict[str, Any]
+) -> StepLog | None:
     """The original run's step log copied with mock=true when the step may be reused, else None (the step
-    runs, and the reason is kept in ctx.reasons for note_reason)."""
+    runs, and the reason is kept in ctx.reasons for note_reason). A reused step is committed in this run
+    with what it returned in the original, which is then applied to `params`, as if it had run."""
     reasons: dict[str, str] = ctx.reasons
     if node.is_terminal:
         reasons[internal_name] = "end of the graph: always runs"
@@ -346,7 +358,9 @@ def reuse_step(node: Any, name: str, internal_name: str, ctx: Any, branch: str |
                 ctx.first_run = internal_name
             reasons[internal_name] = reason
             return None
-    _write(step, ctx, branch)
+    _write(step, ctx, branch, params)
+    crash_point("rerun:reused", internal_name)
+    params.update(step.returned_parameters)
     return step
 
 
@@ -371,15 +385,23 @@ def _copy_reused(old: StepLog, original_run: str) -> StepLog:
     return step
 
 
-def _write(step: StepLog, ctx: Any, branch: str | None) -> None:
-    """Write a copied step and, for a composite, its branches and their steps, through the store."""
+def _write(step: StepLog, ctx: Any, branch: str | None, params: dict[str, Any] | None = None) -> None:
+    """Write a copied step and, for a composite, its branches and their steps, through the store; the step
+    itself is committed last (a composite is PROCESSING until everything under it is written), with the
+    run's parameters after it for a top-level step that returned some."""
     branches = step.branches
     top = step.model_copy()
     top.branches = {}
-    ctx.store.put_step_log(ctx.run_id, top, branch)
-    for branch_name, branch_log in branches.items():
-        ctx.store.put_branch_log(
-            ctx.run_id, BranchLog(internal_name=branch_name, status=branch_log.status), step.internal_name
-        )
-        for nested in branch_log.steps.values():
-            _write(nested, ctx, branch_name)
+    if branches:
+        top.status = PROCESSING
+        ctx.store.put_step_log(ctx.run_id, top, branch)
+        for branch_name, branch_log in branches.items():
+            ctx.store.put_branch_log(
+                ctx.run_id, BranchLog(internal_name=branch_name, status=branch_log.status), step.internal_name
+            )
+            for nested in branch_log.steps.values():
+                _write(nested, ctx, branch_name)
+        top.status = step.status
+    top_level = branch is None and params is not None and step.returned_parameters
+    after = {**params, **step.returned_parameters} if top_level and params is not None else None
+    ctx.store.commit_step(ctx.run_id, top, branch, parameters=ctx.mask_data(after) if after else None)

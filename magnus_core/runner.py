@@ -27,7 +27,7 @@ from magnus_core.loading import (
     load_pipeline,
     read_variables,
 )
-from magnus_core.models.pipeline import COMPOSITE_TYPES, TaskNode
+from magnus_core.models.pipeline import TaskNode
 from magnus_core.models.run_log import (
     FAIL,
     INTERRUPTED,
@@ -249,8 +249,9 @@ def execute(
         tag=request.tag or "",
         original_run_id=prepared.original.run_id if prepared.original else "",
         status=PROCESSING,
-        parameters=dict(params),
-        run_config=run_config(prepared),
+        parameters=ctx.mask_data(dict(params)),
+        # what the run started with, never changed: a re-run starts there (parameters.starting_parameters)
+        run_config={**run_config(prepared), "parameters": ctx.mask_data(dict(params))},
     )
     store.create_run(run_log)
     from magnus_core.tracking import follow, make_tracker
@@ -258,8 +259,6 @@ def execute(
     stop_tracking = follow(
         store, prepared.run_id, make_tracker(prepared.config.get("experiment_tracker")), start=True
     )
-    # A killed run must still say what its finished steps returned: a re-run reuses them and needs it.
-    unsubscribe_params = store.events.subscribe(_parameter_keeper(prepared, params))
     status = FAIL
     import sys
 
@@ -284,39 +283,12 @@ def execute(
         store.update_run(
             prepared.run_id, status=status, parameters=mask_values(params, prepared.secrets.values())
         )
-        unsubscribe_params()
         stop_tracking()
         final = store.get_run(prepared.run_id)
         store.close(prepared.run_id)
         if unsubscribe:
             unsubscribe()
     return final
-
-
-def _parameter_keeper(prepared: PreparedRun, params: dict[str, Any]) -> Callable[[RunEvent], None]:
-    """After each top-level composite step that succeeded, the run's parameters as they are now (if they
-    changed); task steps record theirs before their SUCCESS (nodes/task.py)."""
-    from magnus_core.events import STEP_UPDATED
-    from magnus_core.secrets import mask_values
-
-    last = [dict(params)]
-
-    def keep(event: RunEvent) -> None:
-        if (
-            event.kind != STEP_UPDATED
-            or event.parent is not None
-            or event.status != "SUCCESS"
-            or event.step_log is None
-            or event.step_log.step_type not in COMPOSITE_TYPES
-        ):
-            return
-        if params != last[0]:
-            last[0] = dict(params)
-            prepared.store.update_run(
-                prepared.run_id, parameters=mask_values(last[0], prepared.secrets.values())
-            )
-
-    return keep
 
 
 @contextlib.contextmanager

@@ -4,9 +4,13 @@ Orchestrators (Argo, Dask) own the traversal; each of their tasks calls one of
   execute_single_node(job)   a leaf node (task, as-is/stub, success, fail)
   fan_out(job) / fan_in(job) the two halves of a composite node (parallel, map, dag)
 Every call is safe to repeat: a step already SUCCESS is not run again.
-Parameters: the run log holds the top-level ones; a branch's parameters live beside the run log (one JSON
-file per branch, written at fan-out) and are merged into the parent's at fan-in, in branch order, exactly as
-the local executor merges them.
+Parameters are never written apart from a step's commit: the parameters of a scope are derived from the
+step logs committed in it (parameters.scope_parameters): the run's initial parameters, or a branch's copy
+of its composite's (one JSON file per branch beside the run log, written at fan-out), updated by each
+SUCCESS step's returned_parameters in the order they ran. A pod or worker killed at any instant therefore
+leaves its step either not done or done with everything it returned (docs/crash-safety.md). At fan-in, what
+the branches changed is merged in branch order, exactly as the local executor merges it, and committed
+with the composite's status.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from magnus_core import graph
-from magnus_core.errors import RunLogError, StepError, UsageError
+from magnus_core.errors import RunLogError, StepError, StoreError, UsageError
 from magnus_core.graph import PLACEHOLDER
 from magnus_core.loading import Pipeline, load_config, load_pipeline, read_mapping, read_variables
 from magnus_core.models.pipeline import COMPOSITE_TYPES, Dag, Node
@@ -239,7 +243,7 @@ def _create_run(job: NodeJob, store: Any, executor: Any, secrets: Any, catalog: 
         tag=job.tag or "",
         status=PROCESSING,
         parameters=dict(params),
-        run_config=run_config(prepared),
+        run_config={**run_config(prepared), "parameters": dict(params)},
     )
     try:
         store.create_run(run)
@@ -275,8 +279,18 @@ def _params_path(session: _Session, branch: str) -> Path:
 
 
 def read_params(session: _Session, branch: str | None) -> dict[str, Any]:
+    """The parameters of a scope now: where it started, updated by its committed steps, in order."""
+    from magnus_core.parameters import scope_parameters, starting_parameters
+
+    run = session.run
     if branch is None:
-        return dict(session.run.parameters)
+        return scope_parameters(starting_parameters(run), run.steps.values())
+    held = run.find_branch(branch)
+    return scope_parameters(_branch_start(session, branch), held.steps.values() if held is not None else ())
+
+
+def _branch_start(session: _Session, branch: str) -> dict[str, Any]:
+    """A branch's parameters as its composite's fan-out copied them."""
     path = _params_path(session, branch)
     try:
         return dict(json.loads(path.read_text(encoding="utf-8")))
@@ -290,18 +304,18 @@ def read_params(session: _Session, branch: str | None) -> dict[str, Any]:
         raise RunLogError(f"branch parameters are not a JSON object: {exc}", file=str(path)) from None
 
 
-def write_params(
-    session: _Session, branch: str | None, params: dict[str, Any], *, only_new: bool = False
-) -> None:
-    if branch is None:
-        session.store.update_run(session.job.run_id, parameters=dict(params))
-        return
+def write_branch_start(session: _Session, branch: str, params: dict[str, Any]) -> None:
+    """Where a branch starts: a copy of its composite's parameters at fan-out (kept if already there: a
+    repeated fan-out keeps what the branch's committed steps built on)."""
     from magnus_core.stores.file_system import atomic_write
 
     path = _params_path(session, branch)
-    if only_new and path.exists():
+    if path.exists():
         return
-    atomic_write(path, json.dumps(params, default=str))
+    try:
+        atomic_write(path, json.dumps(params, default=str))
+    except OSError as exc:
+        raise StoreError.from_os_error(exc, "branch parameters") from exc
 
 
 # -- the entry points --------------------------------------------------------------------------------
@@ -335,19 +349,12 @@ def execute_single_node(job: NodeJob) -> int:
             )
         _fail_dead_siblings(session, where)
         params = read_params(session, where.branch)
-        if not where.node.is_terminal:
-            # The step's parameters are saved before its SUCCESS is: a retry that skips it loses nothing.
-            session.ctx.store = _ParamsFirst(
-                store, where.internal_name, lambda: write_params(session, where.branch, params)
-            )
-        with _own_environment():
+        with _own_environment():  # the step commits what it returned with its SUCCESS (nodes/task.py)
             step = execute_node(
                 where.node, where.name, session.ctx, params, where.branch, dict(job.map_variable)
             )
         if where.node.is_terminal:
             _end_graph(session, where, params)
-        elif step.status != SUCCESS:  # whatever the step changed stays, as in a local run
-            write_params(session, where.branch, params)
         return _exit_code(where, step)
     finally:
         _release(store, run_id)
@@ -397,7 +404,7 @@ def fan_out_branches(job: NodeJob) -> tuple[int, list[Branch]]:
                         where.internal_name,
                     )
         for b in branches:
-            write_params(session, b.internal_name, params, only_new=True)
+            write_branch_start(session, b.internal_name, params)
         return 0, branches
     finally:
         _release(session.store, job.run_id)
@@ -444,10 +451,9 @@ def fan_in(job: NodeJob) -> int:
                 )
             statuses[b.internal_name] = status
             results.append(read_params(session, b.internal_name))
-        before = dict(params)
-        composite.merge_parameters(params, before, results)
-        composite.fan_in(step.model_copy(), session.ctx, where.branch, statuses)
-        write_params(session, where.branch, params)
+        changed = composite.merged_changes(params, results)
+        after = {**params, **changed} if where.branch is None else None
+        composite.fan_in(step.model_copy(), session.ctx, where.branch, statuses, changed, after)
         final = session.store.get_run(job.run_id).find_step(where.internal_name)
         return 0 if final is not None and final.status == SUCCESS else 1
     finally:
@@ -488,21 +494,6 @@ def _release(store: Any, run_id: str) -> None:
         flush(run_id)
     elif store.service_name != "chunked-fs":
         store.close(run_id)
-
-
-class _ParamsFirst:
-    """The store, except that a step's SUCCESS is written only after `save` (its parameters) ran."""
-
-    def __init__(self, store: Any, internal_name: str, save: Any) -> None:
-        self._store, self._name, self._save = store, internal_name, save
-
-    def put_step_log(self, run_id: str, step_log: StepLog, branch: str | None = None) -> None:
-        if step_log.internal_name == self._name and step_log.status == SUCCESS:
-            self._save()
-        self._store.put_step_log(run_id, step_log, branch)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
 
 
 def _composite(job: NodeJob) -> Located:

@@ -109,7 +109,8 @@ def test_run_log_field_order_matches_the_original() -> None:
     step = next(iter(original["steps"].values()))
     assert list(RunLog.model_fields) == list(original)
     # `metric_history` is ours (series of track_this(step=N)), written last and only when a step has one
-    assert list(StepLog.model_fields) == [*step, "metric_history"]
+    # `returned_parameters` is ours too (what the step committed with its SUCCESS), only when it has some
+    assert list(StepLog.model_fields) == [*step, "metric_history", "returned_parameters"]
     # `parameters` is magnus 0.4's addition, written after `message` as 0.4.22 writes it; `error` and
     # `output` are ours (a located failure, where the captured output is), after everything else
     ours = ["error", "output"]

@@ -317,3 +317,18 @@ def test_a_run_still_running_is_not_rerun(git_repo: Path) -> None:
     path.write_text(json.dumps(data))
     with pytest.raises(UsageError, match="still running"):
         prepare(RunRequest(file="pipeline.yaml", use_cached="old"))
+
+
+def test_a_rerun_starts_where_the_original_started_and_replays_what_reused_steps_returned(
+    git_repo: Path,
+) -> None:
+    """from_a is a's output: the re-run does not start with it, it gets it from a's reuse, once."""
+    failed_once(git_repo)
+    original = json.loads((git_repo / ".run_log_store" / "old.json").read_text())
+    assert original["run_config"]["parameters"] == {}
+    assert original["steps"]["a"]["returned_parameters"] == {"from_a": 1}
+    prepared = prepare(RunRequest(file="pipeline.yaml", use_cached="old"))
+    assert prepared.parameters == {} and prepared.warnings == []
+    log = execute(prepared)
+    assert log.status == SUCCESS and log.parameters == {"from_a": 1}
+    assert log.steps["a"].mock and log.steps["a"].returned_parameters == {"from_a": 1}

@@ -205,10 +205,19 @@ def test_repeated_fan_out_keeps_branch_progress(project: Path) -> None:
     assert fan_out(job("map%step")) == (0, items)  # the engine retried the fan-out pod
     branches = read().steps["map step"].branches
     assert branches["map step.a"].status == "SUCCESS" and branches["map step.b"].status == "PROCESSING"
+    # what branch a returned is committed with its step, and only there (the branch's start file is not
+    # rewritten): the fan-in still merges it once branch b is done
+    assert read().find_step("map step.a.m1").returned_parameters == {"seen_a": True}
     from magnus_core.stores.chunked import part_name
 
-    saved = json.loads((project / "runs/r1/branch-parameters" / part_name("map step.a")).read_text())
-    assert saved["seen_a"] is True
+    start = json.loads((project / "runs/r1/branch-parameters" / part_name("map step.a")).read_text())
+    assert "seen_a" not in start
+    for item in items[1:]:
+        assert execute_single_node(job(f"map%step.{PLACEHOLDER}.m1", map_variable=item)) == 0
+        assert execute_single_node(job(f"map%step.{PLACEHOLDER}.success", map_variable=item)) == 0
+    assert fan_in(job("map%step")) == 0
+    assert read().steps["map step"].returned_parameters["seen_a"] is True
+    assert read().parameters["seen_a"] is True
 
 
 def test_map_over_a_missing_parameter_fails_at_fan_out(project: Path) -> None:

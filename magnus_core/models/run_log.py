@@ -229,6 +229,11 @@ class StepLog(_Model):
     metric_history: dict[str, list[MetricPoint]] = Field(
         default_factory=dict, exclude_if=lambda value: not value
     )
+    # Ours: what the step changed in its scope's parameters, {name: value} (masked), written in the same
+    # store write as its SUCCESS (the step's commit point, docs/crash-safety.md): a task's returned and
+    # stored parameters, a composite's changes merged from its branches. A re-run that reuses the step
+    # applies them, so the steps after it get exactly what they got in the original. Absent when empty.
+    returned_parameters: dict[str, Any] = Field(default_factory=dict, exclude_if=lambda value: not value)
 
     def walk(self) -> Iterator[StepLog]:
         """This step and every step nested in its branches, depth first."""

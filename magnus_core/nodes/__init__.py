@@ -36,7 +36,8 @@ class NodeModule(Protocol):
 
 class CompositeModule(NodeModule, Protocol):
     """What the module of a node that runs branches provides, for orchestrators that run each part in its
-    own process (magnus_core.single): fan-out, the branches to run, fan-in and the parameters' merge."""
+    own process (magnus_core.single): fan-out, the branches to run, the parameters' merge and fan-in (the
+    composite's commit)."""
 
     def fan_out(
         self,
@@ -54,12 +55,16 @@ class CompositeModule(NodeModule, Protocol):
     ) -> list[Branch]: ...
 
     def fan_in(
-        self, step: StepLog, ctx: RunContext, branch: str | None, statuses: dict[str, str]
+        self,
+        step: StepLog,
+        ctx: RunContext,
+        branch: str | None,
+        statuses: dict[str, str],
+        changed: dict[str, Any] | None = None,
+        run_parameters: dict[str, Any] | None = None,
     ) -> StepLog: ...
 
-    def merge_parameters(
-        self, params: dict[str, Any], before: dict[str, Any], results: list[dict[str, Any]]
-    ) -> None: ...
+    def merged_changes(self, before: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]: ...
 
 
 def module_for(node: Node) -> NodeModule:
@@ -87,7 +92,7 @@ def execute_node(
     if ctx.original is not None:
         from magnus_core.rerun import reuse_step
 
-        reused = reuse_step(node, name, internal_name, ctx, branch)
+        reused = reuse_step(node, name, internal_name, ctx, branch, params)
         if reused is not None:
             return reused
     step = module_for(node).execute(node, name, internal_name, ctx, params, branch, map_variable)

@@ -3,9 +3,11 @@
 A composite runs in three parts, which the per-step entry points of orchestrators call separately:
   fan_out(...)   creates the step log and one PROCESSING branch log per branch; returns the branches
   (each branch runs through the executor's execute_graph)
-  fan_in(...)    decides the step's status from its branches' statuses
+  fan_in(...)    the composite's commit point: its status, decided from its branches' statuses, and the
+                 parameters its branches changed (returned_parameters), in ONE store write
 Parameters: every branch starts from a copy of the parameters; what a branch changes is merged back in
-branch order (parallel: as written; map: item order; dag: its only branch), never by finishing order.
+branch order (parallel: as written; map: item order; dag: its only branch), never by finishing order, and
+reaches the steps after the composite only once its fan-in is committed (docs/crash-safety.md).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from magnus_core import graph
+from magnus_core.crashpoints import crash_point
 from magnus_core.errors import StepError
 from magnus_core.models.pipeline import Dag, MapNode
 from magnus_core.models.run_log import FAIL, PROCESSING, SUCCESS, BranchLog, StepLog
@@ -113,12 +116,23 @@ def fan_out(
     return step, branches
 
 
-def fan_in(step: StepLog, ctx: Any, branch: str | None, statuses: dict[str, str]) -> StepLog:
-    """FAIL if any branch failed, PROCESSING while any is still running, else SUCCESS; says which failed."""
+def fan_in(
+    step: StepLog,
+    ctx: Any,
+    branch: str | None,
+    statuses: dict[str, str],
+    changed: dict[str, Any] | None = None,
+    run_parameters: dict[str, Any] | None = None,
+) -> StepLog:
+    """The composite's commit: FAIL if any branch failed (saying which), PROCESSING while any is still
+    running, else SUCCESS with `changed` (merged_changes of its branches) as its returned_parameters, all
+    in one store write. `run_parameters`: a top-level composite's run parameters after it (for readers of
+    the run log). The caller applies `changed` to its scope's parameters only after this returns."""
     if step.status == FAIL and not statuses:
         return step
     failed = [name for name, status in statuses.items() if status != SUCCESS and status != PROCESSING]
     running = [name for name, status in statuses.items() if status == PROCESSING]
+    step.returned_parameters = {}
     conflicts: list[str] = getattr(ctx.catalog, "conflicts_under", lambda _: [])(step.internal_name)
     if conflicts and not running:  # the same message whichever branch put second (they may run at once)
         step.status = FAIL
@@ -130,16 +144,24 @@ def fan_in(step: StepLog, ctx: Any, branch: str | None, statuses: dict[str, str]
         step.status = PROCESSING
     else:
         step.status = SUCCESS
-    ctx.store.put_step_log(ctx.run_id, step, branch)
+        step.returned_parameters = ctx.mask_data(dict(changed or {}))
+    committed = step.status == SUCCESS and bool(changed) and run_parameters is not None
+    ctx.store.commit_step(
+        ctx.run_id, step, branch, parameters=ctx.mask_data(dict(run_parameters or {})) if committed else None
+    )
+    crash_point("composite:committed", step.internal_name)
     return step
 
 
-def merge_parameters(params: dict[str, Any], before: dict[str, Any], results: list[dict[str, Any]]) -> None:
-    """Merge what each branch changed into `params`, in branch order (a later branch wins a conflict)."""
+def merged_changes(before: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the branches changed in the parameters they started from (`before`), merged in branch order:
+    a later branch wins a conflict. Branch parameters equal to `before` are not changes."""
+    changed: dict[str, Any] = {}
     for branch_params in results:
         for key, value in branch_params.items():
             if key not in before or before[key] != value:
-                params[key] = value
+                changed[key] = value
+    return changed
 
 
 def execute(
@@ -162,10 +184,9 @@ def execute(
         ctx.store.put_branch_log(
             ctx.run_id, BranchLog(internal_name=b.internal_name, status=status), internal_name
         )
-    merge_parameters(params, before, [branch_params for _, branch_params in outcomes])
-    message = step.message
-    fan_in(step, ctx, branch, statuses)
-    if message and step.status == SUCCESS:
-        step.message = message
-        ctx.store.put_step_log(ctx.run_id, step, branch)
+    crash_point("composite:branches", internal_name)
+    changed = merged_changes(before, [branch_params for _, branch_params in outcomes])
+    fan_in(step, ctx, branch, statuses, changed, {**params, **changed} if branch is None else None)
+    if step.status == SUCCESS:  # committed: the steps after the composite see what its branches changed
+        params.update(changed)
     return step

@@ -1,4 +1,20 @@
-"""task and as-is nodes: catalog get, the command (with retries), parameters and metrics, catalog put."""
+"""task and as-is nodes: a step's whole lifecycle, in one place.
+
+    1. start     the step log is written PROCESSING (watchers see the step begin)
+    2. get       catalog get, once
+    3. attempts  the command, up to `retry` times (_run_attempt: nothing it does escapes but an
+                 interruption, recorded first); a failed attempt is written as it ends
+    4. put       catalog put, once, whatever the outcome: the files land before any record names them
+    5. COMMIT    ONE store write (store.commit_step): attempts, status, metrics, catalog records and
+                 returned_parameters together
+    6. publish   only now do the returned parameters reach `params`, the parameters of the steps after
+
+The invariant (docs/crash-safety.md): nothing a step produced is visible to a re-run, or to the steps
+after it, before its commit. A kill at any instant before 5 leaves the step not done (a re-run runs it
+again from the parameters it was given: `params` was never touched); from 5 on it is done with everything
+it produced. A fault while writing (disk full, a read-only catalog) fails the step with the reason, its
+attempts kept; a fault of the run-log store itself stops the run (StoreError) with the last commit intact.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from magnus_core.crashpoints import crash_point
 from magnus_core.errors import MagnusError, StepError
 from magnus_core.failure import CommandFailed, clean_text, describe, error_of, exit_outcome, value_message
 from magnus_core.interaction import StepScope, enter_scope, exit_scope
@@ -28,26 +45,79 @@ def execute(
     branch: str | None,
     map_variable: dict[str, Any],
 ) -> StepLog:
+    """Run one task (or as-is/stub) node on `params`; its committed step log comes back, and `params` then
+    holds what the step returned (only if it succeeded)."""
+    # 1. start
     step = new_step_log(node, name, internal_name, ctx)
     ctx.store.put_step_log(ctx.run_id, step, branch)
+    crash_point("task:started", internal_name)
     if node.type != "task":  # as-is / stub: a placeholder that succeeds
         start = ctx.clock()
         step.attempts.append(attempt(0, start, ctx.clock(), SUCCESS))
         step.status = SUCCESS
-        ctx.store.put_step_log(ctx.run_id, step, branch)
-        return step
+        return _commit(step, ctx, params, branch, {})
 
-    runner = runner_for(node.command_type)
+    # 2. get
     catalog = ctx.catalog
     if catalog is not None and node.catalog is not None and node.catalog.get:
         try:
             step.data_catalog.extend(catalog.get_patterns(node.catalog.get, node.catalog.compute_data_folder))
         except MagnusError as exc:
-            return _fail_before_start(step, ctx, branch, f"catalog get: {clean_text(str(exc))}")
+            return _fail_before_start(step, ctx, branch, _catalog_message("get", clean_text(str(exc))))
         except Exception as exc:  # a data folder that cannot be written, say
             return _fail_before_start(step, ctx, branch, f"catalog get: {describe(exc)}")
-    inputs = {**params, **map_variable}
-    scope = None
+
+    # 3. attempts
+    scope = _attempts(node, internal_name, ctx, step, {**params, **map_variable}, branch, map_variable)
+    crash_point("task:returned", internal_name)
+    step.data_catalog.extend(scope.catalog_records)
+    returned: dict[str, Any] = {}
+    if step.attempts[-1].status == SUCCESS:
+        step.user_defined_metrics = ctx.mask_data(scope.metrics)
+        if scope.history:
+            step.metric_history = {
+                name: [MetricPoint.model_validate(p) for p in sorted(points, key=lambda p: p["step"])]
+                for name, points in ctx.mask_data(scope.history).items()
+            }
+        returned = dict(scope.params_out)
+        step.status = SUCCESS
+    else:
+        step.status = FAIL
+        step.message = step.attempts[-1].message
+
+    # 4. put
+    if catalog is not None and node.catalog is not None and node.catalog.put:
+        try:
+            step.data_catalog.extend(
+                catalog.put_patterns(node.catalog.put, node.catalog.compute_data_folder, branch=branch)
+            )
+        except MagnusError as exc:  # a full disk, a read-only folder: the step fails, its attempts kept
+            step.status = FAIL
+            step.message = ctx.mask(_catalog_message("put", clean_text(str(exc))))
+        except Exception as exc:  # a file the step made that cannot be read or copied
+            step.status = FAIL
+            step.message = ctx.mask(f"catalog put: {describe(exc)}")
+    crash_point("task:put", internal_name)
+
+    # 5. commit and 6. publish
+    return _commit(step, ctx, params, branch, returned if step.status == SUCCESS else {})
+
+
+def _attempts(
+    node: Any,
+    internal_name: str,
+    ctx: Any,
+    step: StepLog,
+    inputs: dict[str, Any],
+    branch: str | None,
+    map_variable: dict[str, Any],
+) -> StepScope:
+    """Run the command until an attempt succeeds or `node.attempts` are used; each attempt is appended to
+    `step.attempts` (a failed one written at once, so a watcher sees it). The last attempt's scope comes
+    back: what it returned, tracked and put in the catalog. An interruption (Ctrl-C, SIGTERM) is recorded,
+    then raised: the run stops."""
+    runner = runner_for(node.command_type)
+    scope: StepScope | None = None
     for number in range(node.attempts):
         scope = StepScope(
             run_id=ctx.run_id,
@@ -74,34 +144,27 @@ def execute(
         if number + 1 < node.attempts:
             ctx.store.put_step_log(ctx.run_id, step, branch)
     assert scope is not None
-    step.data_catalog.extend(scope.catalog_records)
-    if step.attempts[-1].status == SUCCESS:
-        step.user_defined_metrics = ctx.mask_data(scope.metrics)
-        if scope.history:
-            step.metric_history = {
-                name: [MetricPoint.model_validate(p) for p in sorted(points, key=lambda p: p["step"])]
-                for name, points in ctx.mask_data(scope.history).items()
-            }
-        params.update(scope.params_out)
-        if branch is None and scope.params_out:  # in the log before the step's SUCCESS: a re-run reuses it
-            ctx.keep_parameters(params)
-        step.status = SUCCESS
-    else:
-        step.status = FAIL
-        step.message = step.attempts[-1].message
-    if catalog is not None and node.catalog is not None and node.catalog.put:
-        try:
-            step.data_catalog.extend(
-                catalog.put_patterns(node.catalog.put, node.catalog.compute_data_folder, branch=branch)
-            )
-        except MagnusError as exc:
-            step.status = FAIL
-            step.message = ctx.mask(f"catalog put: {clean_text(str(exc))}")
-        except Exception as exc:  # a file the step made that cannot be read or copied
-            step.status = FAIL
-            step.message = ctx.mask(f"catalog put: {describe(exc)}")
-    ctx.store.put_step_log(ctx.run_id, step, branch)
+    return scope
+
+
+def _commit(
+    step: StepLog, ctx: Any, params: dict[str, Any], branch: str | None, returned: dict[str, Any]
+) -> StepLog:
+    """5. One store write makes the step done with everything it produced; 6. then `params` gets what it
+    returned. A top-level step also hands the store the run's parameters after it, for readers of the run
+    log (the store may write them after the step: nothing relies on them, see stores/base.py)."""
+    step.returned_parameters = ctx.mask_data(returned) if returned else {}
+    after = {**params, **returned} if branch is None and returned else None
+    ctx.store.commit_step(
+        ctx.run_id, step, branch, parameters=ctx.mask_data(after) if after is not None else None
+    )
+    crash_point("task:committed", step.internal_name)
+    params.update(returned)
     return step
+
+
+def _catalog_message(stage: str, text: str) -> str:
+    return text if text.startswith(f"catalog {stage}") else f"catalog {stage}: {text}"
 
 
 def _fail_before_start(step: StepLog, ctx: Any, branch: str | None, message: str) -> StepLog:
@@ -110,7 +173,7 @@ def _fail_before_start(step: StepLog, ctx: Any, branch: str | None, message: str
     step.attempts.append(attempt(0, start, ctx.clock(), FAIL, message))
     step.status = FAIL
     step.message = message
-    ctx.store.put_step_log(ctx.run_id, step, branch)
+    ctx.store.commit_step(ctx.run_id, step, branch)
     return step
 
 

@@ -3,18 +3,36 @@
 A store holds the run it is writing in memory (steps and branches indexed by internal name, so a write is
 O(1)) and persists it its own way. Reads of other runs go to the persisted form. Every write emits a
 RunEvent on the store's bus.
+
+What every store must guarantee (the contract the crash-safety of runs rests on, docs/crash-safety.md):
+
+1. **A step commits in one write.** `commit_step` writes a step log whole: its attempts, status, metrics,
+   catalog records and `returned_parameters`. A reader (a re-run, another process, a watcher) sees the
+   step as it was before the call or with all of these, never some: one atomic file replace
+   (file-system), one part renamed into place (chunked-fs), one transaction (a database), one object
+   put (object storage). A composite's fan-in is a commit like any other.
+2. **Every other write is whole too**: a run, step or branch log is never seen half-written.
+3. **Nothing relies on two writes landing together.** The run-level `parameters` a commit also carries
+   are a convenience for readers; a store may write them separately (after the step). Whoever needs a
+   scope's parameters derives them from the committed step logs (parameters.scope_parameters).
+4. **A write that fails raises StoreError** naming the path and the reason (never a bare OSError), and
+   what was written before stays readable.
+5. **After `stop_writers`**, writes to that run from any other thread raise RunStopped: threads a stopped
+   run abandoned record nothing after the run was marked INTERRUPTED.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from magnus_core.errors import RunNotFoundError, UsageError
+from magnus_core.errors import RunNotFoundError, StoreError, UsageError
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, EventBus, RunEvent
 from magnus_core.models.run_log import BranchLog, RunLog, StepLog
 
@@ -30,6 +48,12 @@ def check_run_id(run_id: str) -> str:
             field="run_id",
         )
     return run_id
+
+
+class RunStopped(BaseException):
+    """A write to a run whose stop has begun, from a thread the stop abandoned (a branch still running
+    when SIGINT came): refused. A BaseException, so the thread unwinds past `except Exception` handlers
+    instead of going on to the next step of its branch."""
 
 
 @dataclass
@@ -49,6 +73,7 @@ def _snapshot(step: StepLog, branches: dict[str, BranchLog]) -> StepLog:
     copy.data_catalog = list(step.data_catalog)
     copy.user_defined_metrics = dict(step.user_defined_metrics)
     copy.metric_history = {name: list(points) for name, points in step.metric_history.items()}
+    copy.returned_parameters = dict(step.returned_parameters)
     copy.branches = branches
     return copy
 
@@ -64,6 +89,7 @@ class RunLogStore(ABC):
         self.events = EventBus()
         self._live: dict[str, _Live] = {}
         self._lock = threading.RLock()
+        self._stopper: dict[str, int] = {}  # run id -> the only thread that may still write it
 
     # -- what each store implements --------------------------------------------------------------
     @abstractmethod
@@ -131,6 +157,9 @@ class RunLogStore(ABC):
             self._live[run_log.run_id] = live
             try:
                 self._create(run_log.run_id)
+            except OSError as exc:
+                self._live.pop(run_log.run_id, None)
+                raise StoreError.from_os_error(exc, self._what()) from exc
             except BaseException:
                 self._live.pop(run_log.run_id, None)
                 raise
@@ -151,8 +180,7 @@ class RunLogStore(ABC):
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Change run-level fields (status, parameters, ...) of a live run."""
-        with self._lock:
-            live = self._require_live(run_id)
+        with self._writing(run_id) as live:
             for key, value in fields.items():
                 setattr(live.log, key, value)
             self._persist(run_id, final=fields.get("status") in ("SUCCESS", "FAIL", "INTERRUPTED"))
@@ -168,14 +196,53 @@ class RunLogStore(ABC):
         The store keeps its own copy (so callers may go on mutating theirs from another thread) and owns
         the step's branches: a composite step written again keeps the branch logs already stored.
         """
-        with self._lock:
-            live = self._require_live(run_id)
-            container = live.log.steps if branch is None else self._branch(live, branch).steps
-            existing = live.steps.get(step_log.internal_name)
-            stored = _snapshot(step_log, existing.branches if existing is not None else step_log.branches)
-            container[stored.internal_name] = stored
-            live.steps[stored.internal_name] = stored
+        with self._writing(run_id) as live:
+            stored = self._keep_step(live, step_log, branch)
             self._on_step(run_id, stored, branch)
+        self._emit_step(run_id, stored, branch)
+
+    def commit_step(
+        self,
+        run_id: str,
+        step_log: StepLog,
+        branch: str | None = None,
+        *,
+        parameters: dict[str, Any] | None = None,
+    ) -> None:
+        """THE COMMIT POINT of a step: its final log, in one write (guarantee 1 of this module).
+
+        `step_log` carries everything the step produced: attempts, status, metrics, catalog records and
+        `returned_parameters`. `parameters` (top-level steps): the run's parameters after the step, kept
+        as run-level `parameters` in the same write where the store can (guarantee 3: never relied on).
+        Raises StoreError when the store cannot write, RunStopped from a thread a stopped run abandoned.
+        """
+        with self._writing(run_id) as live:
+            stored = self._keep_step(live, step_log, branch)
+            if parameters is not None:
+                live.log.parameters = dict(parameters)
+            self._on_commit(run_id, stored, branch, parameters is not None)
+        self._emit_step(run_id, stored, branch)
+        if parameters is not None:
+            self.events.emit(
+                RunEvent(
+                    kind=RUN_UPDATED, run_id=run_id, status=live.log.status, extra={"fields": ["parameters"]}
+                )
+            )
+
+    def stop_writers(self, run_id: str) -> None:
+        """The run is stopping: from now on only the calling thread may write it (guarantee 5)."""
+        with self._lock:
+            self._stopper[run_id] = threading.get_ident()
+
+    def _keep_step(self, live: _Live, step_log: StepLog, branch: str | None) -> StepLog:
+        container = live.log.steps if branch is None else self._branch(live, branch).steps
+        existing = live.steps.get(step_log.internal_name)
+        stored = _snapshot(step_log, existing.branches if existing is not None else step_log.branches)
+        container[stored.internal_name] = stored
+        live.steps[stored.internal_name] = stored
+        return stored
+
+    def _emit_step(self, run_id: str, stored: StepLog, branch: str | None) -> None:
         self.events.emit(
             RunEvent(
                 kind=STEP_UPDATED,
@@ -189,8 +256,7 @@ class RunLogStore(ABC):
 
     def put_branch_log(self, run_id: str, branch_log: BranchLog, step: str) -> None:
         """Add or replace a branch log under the composite step `step` (its step logs are kept)."""
-        with self._lock:
-            live = self._require_live(run_id)
+        with self._writing(run_id) as live:
             parent = live.steps.get(step)
             if parent is None:
                 raise KeyError(
@@ -232,14 +298,37 @@ class RunLogStore(ABC):
             return self._live[run_id].log
 
     def close(self, run_id: str) -> None:
-        """The run is over in this process: persist for good and forget the live copy."""
+        """The run is over in this process: persist for good and forget the live copy (even when that last
+        write fails: StoreError then says so)."""
         with self._lock:
             if run_id in self._live:
-                self._persist(run_id, final=True)
-                self._forget(run_id)
+                try:
+                    self._persist(run_id, final=True)
+                except OSError as exc:
+                    raise StoreError.from_os_error(exc, self._what()) from exc
+                finally:
+                    self._forget(run_id)
+                    self._stopper.pop(run_id, None)
 
     def _forget(self, run_id: str) -> None:
         self._live.pop(run_id, None)
+
+    @contextlib.contextmanager
+    def _writing(self, run_id: str) -> Iterator[_Live]:
+        """One write to a live run: under the lock, refused to threads a stop abandoned, an OSError of the
+        store's own writing turned into a StoreError naming the path."""
+        with self._lock:
+            stopper = self._stopper.get(run_id)
+            if stopper is not None and stopper != threading.get_ident():
+                raise RunStopped(run_id)
+            live = self._require_live(run_id)
+            try:
+                yield live
+            except OSError as exc:
+                raise StoreError.from_os_error(exc, self._what()) from exc
+
+    def _what(self) -> str:
+        return f"the {self.service_name} run-log store"
 
     # -- hooks for stores that write parts separately ---------------------------------------------
     def _create(self, run_id: str) -> None:
@@ -253,6 +342,11 @@ class RunLogStore(ABC):
         )
 
     def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
+        self._persist(run_id)
+
+    def _on_commit(self, run_id: str, step_log: StepLog, branch: str | None, parameters: bool) -> None:
+        """Persist a commit: the step log (and the run's parameters if `parameters`) in one write, or the
+        step log first (the commit) and the parameters after, in a store of separate parts."""
         self._persist(run_id)
 
     def _on_branch(self, run_id: str, branch_log: BranchLog, step: str) -> None:

@@ -23,6 +23,7 @@ from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, ConfigDict
 
+from magnus_core.crashpoints import crash_point
 from magnus_core.errors import RunLogError
 from magnus_core.models.run_log import BranchLog, RunLog, StepLog
 from magnus_core.registry import parse_options
@@ -91,15 +92,28 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         folder = self.run_folder(run_id)
         meta = log.model_dump(mode="json", exclude={"steps", "parameters"})
         atomic_write(folder / META, json.dumps(meta, indent=4), durable=final)
+        self._write_parameters(run_id)
+        for step in log.steps.values():
+            if not (folder / "steps" / part_name(step.internal_name)).exists():
+                self._on_step(run_id, step, None)
+
+    def _write_parameters(self, run_id: str) -> None:
+        """One part per run-level parameter whose value changed since this process last wrote it."""
+        folder = self.run_folder(run_id)
         written = self._params_written.setdefault(run_id, {})
-        for key, value in log.parameters.items():
+        for key, value in self._live[run_id].log.parameters.items():
             text = json.dumps({"key": key, "value": value}, default=str)
             if written.get(key) != text:
                 atomic_write(folder / "parameters" / part_name(key), text)
                 written[key] = text
-        for step in log.steps.values():
-            if not (folder / "steps" / part_name(step.internal_name)).exists():
-                self._on_step(run_id, step, None)
+
+    def _on_commit(self, run_id: str, step_log: StepLog, branch: str | None, parameters: bool) -> None:
+        """The step's part is the commit (one rename); the run's parameters follow it, as parts of their
+        own: a kill between the two loses nothing (parameters.scope_parameters derives them)."""
+        self._on_step(run_id, step_log, branch)
+        if parameters:
+            crash_point("store:step-part", step_log.internal_name)
+            self._write_parameters(run_id)
 
     def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
         data = step_log.model_dump(mode="json", exclude={"branches"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -24,6 +25,8 @@ from magnus_core.errors import RunLogError
 from magnus_core.models.run_log import RunLog
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
+
+log = logging.getLogger("magnus")
 
 # Reading a run log costs about 6x its size in memory; past this, refuse with a clear error instead.
 MAX_RUN_LOG_BYTES = int(float(os.environ.get("MAGNUS_MAX_RUN_LOG_MB", "256")) * 1024 * 1024)
@@ -153,7 +156,10 @@ class FileSystemRunLogStore(RunLogStore):
         with self._lock:
             self._timers.pop(run_id, None)
             if run_id in self._live and run_id in self._dirty:
-                self._persist(run_id)
+                try:
+                    self._persist(run_id)
+                except OSError as exc:  # the run's next write (or its last) tries again, and reports it
+                    log.debug("deferred write of run %s failed: %s", run_id, exc)
 
     def _create(self, run_id: str) -> None:
         """Write the first version under a temporary name and hard-link it into place: if two processes

@@ -1,0 +1,222 @@
+"""The commit point of a step (docs/crash-safety.md): a run killed at any window of a step's lifecycle, then
+re-run with --use-cached, computes exactly what a clean run computes, on every store.
+
+Each window is hit deterministically by the test-only hook (magnus_core/crashpoints.py): the run SIGKILLs
+itself at that instant, as `kill -9` would. The checks are on the FINAL COMPUTED RESULT, not on statuses:
+`inc` computes n + 1 from n (run twice on its own output it gives 2), the map's and the parallel's merged
+parameters feed `total`, so a lost or doubled effect anywhere changes the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from magnus_core.crashpoints import ENV, WINDOWS
+from tests.conftest import ROOT
+
+FUNCS = """
+from pathlib import Path
+
+def inc(n):
+    Path("data").mkdir(exist_ok=True)
+    Path("data/n.txt").write_text(str(n + 1))
+    return {"n": n + 1, "items": [1, 2, 3]}
+
+def left(n):
+    return {"left": n + 100}
+
+def work(item, n):
+    return {"w" + str(item): item * n}
+
+def total(n, left, right, w1, w2, w3):
+    if Path("fail_total").exists():
+        raise RuntimeError("total is broken")
+    return {"result": [n, left, right, w1 + w2 + w3]}
+"""
+
+PIPELINE = """
+dag:
+  start_at: inc
+  steps:
+    inc: {type: task, command: cp.inc, next: fan, catalog: {put: [n.txt]}}
+    fan:
+      type: parallel
+      next: each
+      branches:
+        left:
+          start_at: l
+          steps:
+            l: {type: task, command: cp.left, next: success}
+            success: {type: success}
+            fail: {type: fail}
+        right:
+          start_at: r
+          steps:
+            r: {type: task, command_type: shell, command: 'export MAGNUS_PRM_right=$((MAGNUS_PRM_n * 10))', next: success}
+            success: {type: success}
+            fail: {type: fail}
+    each:
+      type: map
+      iterate_on: items
+      iterate_as: item
+      next: total
+      branch:
+        start_at: w
+        steps:
+          w: {type: task, command: cp.work, next: success}
+          success: {type: success}
+          fail: {type: fail}
+    total: {type: task, command: cp.total, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+CLEAN_RESULT = [1, 101, 10, 6]  # n = 0 + 1; left = n + 100; right = n * 10; w1 + w2 + w3 = 6 * n
+STORES = ("file-system", "chunked-fs")
+
+# window, the step it is hit in. Every window of crashpoints.WINDOWS is here (checked below).
+CASES = [
+    ("task:started", "inc"),
+    ("task:returned", "inc"),
+    ("task:put", "inc"),
+    ("task:committed", "inc"),
+    ("store:step-part", "inc"),
+    ("task:returned", "fan.left.l"),
+    ("task:committed", "fan.right.r"),
+    ("task:committed", "each.2.w"),
+    ("composite:branches", "fan"),
+    ("composite:committed", "fan"),
+    ("composite:branches", "each"),
+    ("composite:committed", "each"),
+    ("store:step-part", "each"),
+    ("task:committed", "total"),
+]
+
+
+def test_every_window_is_tested() -> None:
+    assert {window for window, _ in CASES} | {"rerun:reused"} == set(WINDOWS)
+
+
+@pytest.fixture
+def project(git_repo: Path) -> Path:
+    (git_repo / "cp.py").write_text(FUNCS)
+    (git_repo / "pipeline.yaml").write_text(PIPELINE)
+    (git_repo / "params.yaml").write_text("n: 0\n")
+    return git_repo
+
+
+def config(root: Path, store: str, workers: int = 2) -> str:
+    path = root / f"{store}.yaml"
+    path.write_text(
+        f"executor: {{type: local, config: {{max_workers: {workers}}}}}\n"
+        f"run_log_store: {{type: {store}, config: {{log_folder: logs}}}}\n"
+        "catalog: {type: file-system}\n"
+    )
+    return path.name
+
+
+def magnus(root: Path, *args: str, crash: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    env.pop(ENV, None)
+    if crash:
+        env[ENV] = crash
+    return subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "pipeline.yaml", "-p", "params.yaml", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def final(root: Path, store: str, run_id: str) -> dict:
+    from magnus_core.stores import make_store
+
+    log = make_store({"type": store, "config": {"log_folder": str(root / "logs")}}).get_run(run_id)
+    return log.model_dump(mode="json")
+
+
+def test_a_clean_run_computes_the_reference_result(project: Path) -> None:
+    result = magnus(project, "-c", config(project, "file-system"), "--run-id", "clean")
+    assert result.returncode == 0, result.stderr
+    assert final(project, "file-system", "clean")["parameters"]["result"] == CLEAN_RESULT
+
+
+# store:step-part is a window of chunked-fs only: the file-system store writes a commit as one file.
+STORE_CASES = [(st, w, s) for st in STORES for w, s in CASES if w != "store:step-part" or st == "chunked-fs"]
+
+
+@pytest.mark.parametrize(
+    "store, window, step", STORE_CASES, ids=[f"{st}-{w}@{s}" for st, w, s in STORE_CASES]
+)
+def test_killed_in_a_window_then_resumed_computes_the_clean_result(
+    project: Path, store: str, window: str, step: str
+) -> None:
+    cfg = config(project, store)
+    killed = magnus(project, "-c", cfg, "--run-id", "killed", crash=f"{window}@{step}")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr  # the window was reached
+    resumed = magnus(project, "-c", cfg, "--run-id", "resumed", "--use-cached", "killed")
+    assert resumed.returncode == 0, resumed.stderr
+    log = final(project, store, "resumed")
+    assert log["parameters"]["result"] == CLEAN_RESULT
+    n_file = project / ".catalog" / "resumed" / "n.txt"
+    assert n_file.read_text() == "1"  # the catalog holds what a clean run puts
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_a_resume_killed_while_reusing_a_step_resumes_again(project: Path, store: str) -> None:
+    cfg = config(project, store)
+    (project / "fail_total").write_text("")
+    assert magnus(project, "-c", cfg, "--run-id", "first").returncode == 1
+    (project / "fail_total").unlink()
+    killed = magnus(
+        project, "-c", cfg, "--run-id", "second", "--use-cached", "first", crash="rerun:reused@fan"
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    third = magnus(project, "-c", cfg, "--run-id", "third", "--use-cached", "second")
+    assert third.returncode == 0, third.stderr
+    log = final(project, store, "third")
+    assert log["parameters"]["result"] == CLEAN_RESULT
+
+
+def test_a_put_that_fails_after_the_function_returned_does_not_commit_what_it_returned(
+    project: Path,
+) -> None:
+    """The issue's reproduction: the put fails (a different file of that name is already in the run's
+    catalog), the cause is fixed, the run is resumed: n is 1, not 2."""
+    cfg = config(project, "file-system")
+    blocker = project / ".catalog" / "first" / "n.txt"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not what inc writes")
+    failed = magnus(project, "-c", cfg, "--run-id", "first")
+    assert failed.returncode == 1
+    log = final(project, "file-system", "first")
+    inc = log["steps"]["inc"]
+    assert inc["status"] == "FAIL" and inc["message"].startswith("catalog put:")
+    assert [a["status"] for a in inc["attempts"]] == ["SUCCESS"]  # the attempt is kept
+    assert "returned_parameters" not in inc and log["parameters"]["n"] == 0
+    blocker.unlink()
+    resumed = magnus(project, "-c", cfg, "--run-id", "second", "--use-cached", "first")
+    assert resumed.returncode == 0, resumed.stderr
+    assert final(project, "file-system", "second")["parameters"]["result"] == CLEAN_RESULT
+
+
+def test_a_composite_commits_its_merged_parameters_with_its_success(project: Path) -> None:
+    """The issue's second finding: with chunked-fs, a kill just after a map's SUCCESS lost the parameters
+    its branches produced. Now they are in the map's own step part, written in the same rename."""
+    cfg = config(project, "chunked-fs")
+    killed = magnus(project, "-c", cfg, "--run-id", "killed", crash="store:step-part@each")
+    assert killed.returncode == -signal.SIGKILL
+    part = project / "logs" / "killed" / "steps" / "each.json"
+    data = json.loads(part.read_text())
+    assert data["status"] == "SUCCESS"
+    assert data["returned_parameters"] == {"w1": 1, "w2": 2, "w3": 3}
+    assert not (project / "logs" / "killed" / "parameters" / "w1.json").exists()  # not yet rewritten
