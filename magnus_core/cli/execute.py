@@ -95,9 +95,9 @@ def execute(
 
     \b
     Examples:
-      magnus execute --file getting-started.yaml --tag example
-      magnus execute --file getting-started.yaml --arg1 hello --arg2 world
-      magnus execute --file getting-started.yaml --use-cached OLD_RUN_ID
+      magnus execute --file examples/getting-started.yaml --tag example
+      magnus execute --file examples/getting-started.yaml --arg1 hello --arg2 world
+      magnus execute --file examples/getting-started.yaml --use-cached OLD_RUN_ID
     """
     from magnus_core.runner import RunRequest, prepare
     from magnus_core.runner import execute as run

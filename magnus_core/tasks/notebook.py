@@ -37,11 +37,25 @@ def _collect_source(path: str) -> str:
     )
 
 
-def output_path(command: str, command_config: dict[str, Any]) -> str:
+def output_path(
+    command: str, command_config: dict[str, Any], map_variable: dict[str, Any] | None = None
+) -> str:
+    """Where the executed notebook is written: `command_config.notebook_output_path`, else `<name>_out.ipynb`.
+    Inside a map, the item is added before the suffix (`nb_out_a.ipynb`): each item's executed notebook is
+    its own file, and its own catalog name (a name is put by one branch only)."""
     configured = command_config.get("notebook_output_path")
-    if configured:
-        return str(configured)
-    return command[: -len(".ipynb")] + "_out.ipynb"
+    path = str(configured) if configured else command[: -len(".ipynb")] + "_out.ipynb"
+    if not map_variable:
+        return path
+    import re
+
+    from magnus_core.graph import item_name
+
+    label = "_".join(
+        re.sub(r"[^A-Za-z0-9_.-]+", "-", item_name(v)).strip("-.") or "item" for v in map_variable.values()
+    )
+    stem, dot, suffix = path.rpartition(".")
+    return f"{stem}_{label}.{suffix}" if dot and "/" not in suffix else f"{path}_{label}"
 
 
 def declared_parameters(notebook: Any) -> dict[str, str] | None:
@@ -121,7 +135,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
 
     inside(command, Path.cwd(), what="notebook", field="command")
     inside(
-        output_path(command, command_config),
+        output_path(command, command_config, scope.map_variable),
         Path.cwd(),
         what="notebook output",
         field="command_config.notebook_output_path",
@@ -133,7 +147,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     kernel = _kernel(notebook, command_config)
     if not notebook.metadata.get("kernelspec"):  # papermill needs one; a notebook made by code may have none
         notebook.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
-    out = Path(output_path(command, command_config))
+    out = Path(output_path(command, command_config, scope.map_variable))
     fd, collect = tempfile.mkstemp(prefix="magnus-nb-", suffix=".json")
     os.close(fd)
     notebook.cells.append(
@@ -157,7 +171,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
             )
     scope.inputs = dict(params)
     bridge = ctx.env_bridge
-    bridge.export(scope.parameters, scope.run_id, scope.tag)
+    bridge.export(scope.parameters, scope.run_id, scope.tag, scope.map_variable)
     secrets_config = os.environ.get("MAGNUS_SECRETS_CONFIG")
     os.environ["MAGNUS_SECRETS_CONFIG"] = json.dumps(ctx.secrets.describe())  # get_secret inside the kernel
     failure: Exception | None = None

@@ -10,7 +10,16 @@ from typing import Any
 
 from magnus_core.errors import StepError, UsageError
 from magnus_core.interaction import StepScope
-from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, bind, decode, encode, fold_names, json_value
+from magnus_core.parameters import (
+    MAP_VARIABLE,
+    PRM_PREFIX,
+    TRACK_PREFIX,
+    bind,
+    decode,
+    encode,
+    fold_names,
+    json_value,
+)
 
 _cache: dict[str, Callable[..., Any]] = {}
 _OURS = (PRM_PREFIX, TRACK_PREFIX, "MAGNUS_RUN_")  # the environment variables a run sets and restores
@@ -61,12 +70,22 @@ class EnvBridge:
                 del os.environ[stale]  # set before the run: not a metric of its first step
         os.environ[name] = text
 
-    def export(self, params: dict[str, Any], run_id: str, tag: str) -> None:
+    def export(
+        self, params: dict[str, Any], run_id: str, tag: str, map_variable: dict[str, Any] | None = None
+    ) -> None:
+        """The environment of the step about to run: its parameters as MAGNUS_PRM_<name> (JSON), inside a
+        map MAGNUS_PRM_MAP_VARIABLE (every enclosing map's item, as JSON, as the original set it for every
+        task type), the run id and tag. What an earlier step had that this one has not (a map's item after
+        the map) is taken away."""
         self._set("MAGNUS_RUN_ID", run_id)
         self._set("MAGNUS_RUN_TAG", tag or "")
-        for key, value in params.items():
-            text = encode(value)
-            name = f"{PRM_PREFIX}{key}"
+        wanted = {f"{PRM_PREFIX}{key}": encode(value) for key, value in params.items()}
+        if map_variable:
+            wanted[MAP_VARIABLE] = encode(map_variable)
+        for name in [n for n in self.exported if n not in wanted]:
+            os.environ.pop(name, None)
+            del self.exported[name]
+        for name, text in wanted.items():
             if self.exported.get(name) != text or os.environ.get(name) != text:
                 self._set(name, text)
                 self.exported[name] = text
@@ -96,7 +115,7 @@ class EnvBridge:
             if name.startswith(TRACK_PREFIX):
                 metrics[name] = value
                 del os.environ[name]
-            elif name != "MAGNUS_PRM_MAP_VARIABLE" and self.exported.get(name) != value:
+            elif name != MAP_VARIABLE and self.exported.get(name) != value:
                 changed.append((name[len(PRM_PREFIX) :], decode(value)))
                 self.exported[name] = value
         return fold_names(changed, "the step's environment (MAGNUS_PRM_*)"), metrics
@@ -134,7 +153,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
         call_bound(func, command, scope)
         return
     bridge: EnvBridge = ctx.env_bridge
-    bridge.export(scope.parameters, scope.run_id, scope.tag)
+    bridge.export(scope.parameters, scope.run_id, scope.tag, scope.map_variable)
     try:
         call_bound(func, command, scope)
     finally:
