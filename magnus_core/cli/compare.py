@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from magnus_core.cli import cli
+from magnus_core.cli import cli, complete
 
 if TYPE_CHECKING:
     from magnus_core.compare import Comparison
 
 
 @cli.command("compare")
-@click.argument("run_ids", nargs=-1)
-@click.option("--tag", default=None, help="Compare the runs with this tag.")
+@click.argument("run_ids", nargs=-1, shell_complete=complete.run_ids)
+@click.option("--tag", default=None, shell_complete=complete.tags, help="Compare the runs with this tag.")
 @click.option(
     "--where",
     default=None,

@@ -8,11 +8,12 @@ import sys
 import click
 
 from magnus_core.cli import cli
+from magnus_core.cli.complete import run_ids
 
 
 @cli.command("diff")
-@click.argument("run_a")
-@click.argument("run_b")
+@click.argument("run_a", shell_complete=run_ids)
+@click.argument("run_b", shell_complete=run_ids)
 @click.option("--all", "show_all", is_flag=True, help="Show equal items too, not only what changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON (schema magnus-diff/1).")
 @click.option(

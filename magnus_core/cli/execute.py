@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from magnus_core.cli import LOG_LEVELS, cli, setup_logging
+from magnus_core.cli import LOG_LEVELS, cli, complete, setup_logging
 
 AFTER_DASHES = "magnus.parameters_after_dashes"
 
@@ -48,7 +48,15 @@ def cli_parameters(ctx: click.Context) -> dict[str, Any]:
     cls=ExecuteCommand,
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
 )
-@click.option("-f", "--file", "file", default="pipeline.yaml", show_default=True, help="The pipeline file.")
+@click.option(
+    "-f",
+    "--file",
+    "file",
+    default="pipeline.yaml",
+    show_default=True,
+    shell_complete=complete.pipeline_files,
+    help="The pipeline file.",
+)
 @click.option("-c", "--config-file", default=None, help="Config file; its blocks override all others.")
 @click.option("-p", "--parameters-file", default=None, help="YAML mapping of initial parameters.")
 @click.option("-v", "--var-file", default=None, help="YAML mapping of values for ${name} placeholders.")
@@ -68,6 +76,7 @@ def cli_parameters(ctx: click.Context) -> dict[str, Any]:
     flag_value="",
     default=None,
     metavar="[OLD]",
+    shell_complete=complete.run_ids,
     help="Re-run OLD (alone: the run named by --run-id, else the latest failed run), reusing the "
     "steps that succeeded.",
 )

@@ -7,13 +7,19 @@ from typing import Any
 
 import click
 
-from magnus_core.cli import LOG_LEVELS, cli, setup_logging
+from magnus_core.cli import LOG_LEVELS, cli, complete, setup_logging
 
 
 def _common(func: Any) -> Any:
     options = [
         click.option(
-            "-f", "--file", "file", default="pipeline.yaml", show_default=True, help="The pipeline file."
+            "-f",
+            "--file",
+            "file",
+            default="pipeline.yaml",
+            show_default=True,
+            shell_complete=complete.pipeline_files,
+            help="The pipeline file.",
         ),
         click.option(
             "-c", "--config-file", default=None, help="Config file (the shared run-log store and catalog)."
@@ -47,8 +53,8 @@ def _common(func: Any) -> Any:
 
 
 @cli.command("execute_single_node")
-@click.argument("run_id")
-@click.argument("step_internal_name")
+@click.argument("run_id", shell_complete=complete.run_ids)
+@click.argument("step_internal_name", shell_complete=complete.step_names)
 @_common
 @click.pass_context
 def execute_single_node(
@@ -88,8 +94,8 @@ def execute_single_node(
 
 
 @cli.command("fan")
-@click.argument("run_id")
-@click.argument("step_internal_name")
+@click.argument("run_id", shell_complete=complete.run_ids)
+@click.argument("step_internal_name", shell_complete=complete.step_names)
 @click.option(
     "-m",
     "--mode",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from magnus_core.cli import cli
+from magnus_core.cli import cli, complete
 
 if TYPE_CHECKING:
     from magnus_core.index import IndexedRun, RunIndex
@@ -87,8 +87,13 @@ def open_store_index(config_file: str | None) -> tuple[RunLogStore, RunIndex]:
     metavar="NAMES",
     help="Add metric columns (`name` or `step.name`): a list, or every metric when given alone.",
 )
-@click.option("--tag", default=None, help="Only runs with this tag.")
-@click.option("--status", default=None, help="Only runs with this status (SUCCESS, FAIL, RUNNING, ...).")
+@click.option("--tag", default=None, shell_complete=complete.tags, help="Only runs with this tag.")
+@click.option(
+    "--status",
+    default=None,
+    shell_complete=complete.statuses,
+    help="Only runs with this status (SUCCESS, FAIL, RUNNING, ...).",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the list as CSV (one row per run).")

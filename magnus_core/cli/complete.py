@@ -1,0 +1,125 @@
+"""Shell completion (click's, for bash, zsh and fish): run ids, step names, tags, pipeline files.
+
+`magnus completion bash|zsh|fish` prints the script to source (docs/cli.md#shell-completion). Completing
+must be fast and never fail: a store that cannot be read, or a pipeline that does not load, completes
+nothing instead of printing an error into the user's command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from click.shell_completion import CompletionItem
+
+from magnus_core.cli import cli
+
+SHELLS = ("bash", "zsh", "fish")
+MAX = 200  # completions offered at most (the newest runs first)
+
+
+def _config_file(ctx: click.Context) -> str | None:
+    """The --config-file given on the line so far (this command's or the group's)."""
+    while ctx is not None:
+        value = ctx.params.get("config_file")
+        if value:
+            return str(value)
+        ctx = ctx.parent  # type: ignore[assignment]
+    return None
+
+
+def _quiet(func: Callable[..., list[CompletionItem]]) -> Callable[..., list[CompletionItem]]:
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        with contextlib.suppress(Exception):
+            return func(ctx, param, incomplete)[:MAX]
+        return []
+
+    complete.__doc__ = func.__doc__
+    return complete
+
+
+@_quiet
+def run_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Run ids of the configured store (`-c` on the line is honoured) starting with what is typed; a path
+    (with '/' or ending .json) completes as a file, for `magnus diff old.json new.json`."""
+    if "/" in incomplete or incomplete.endswith(".json"):
+        return [CompletionItem(incomplete, type="file")]
+    from magnus_core.runs import store_from_config
+
+    store = store_from_config(_config_file(ctx))
+    ids = sorted((i for i in store.list_run_ids() if i.startswith(incomplete)), reverse=True)
+    return [CompletionItem(i) for i in ids]
+
+
+@_quiet
+def step_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Internal names of the steps of the pipeline named by --file (as execute_single_node takes them:
+    '%' for spaces, the map placeholder for items); `magnus fan` completes composite steps only."""
+    from magnus_core.graph import walk
+    from magnus_core.loading import load_pipeline
+
+    pipeline = load_pipeline(ctx.params.get("file") or "pipeline.yaml")
+    composites_only = ctx.command.name == "fan"
+    names = []
+    for visit in walk(pipeline.dag):
+        if composites_only and not visit.node.is_composite:
+            continue
+        name = visit.internal_name.replace(" ", "%")
+        if name.startswith(incomplete):
+            names.append(CompletionItem(name, help=visit.node.type))
+    return names
+
+
+@_quiet
+def tags(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Tags of the runs in the configured store."""
+    from magnus_core.runs import list_runs, store_from_config
+
+    store = store_from_config(_config_file(ctx))
+    found = {s.tag for s in list_runs(store) if s.tag and s.tag.startswith(incomplete)}
+    return [CompletionItem(t) for t in sorted(found)]
+
+
+@_quiet
+def statuses(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """The statuses `magnus runs --status` takes."""
+    known = ("SUCCESS", "FAIL", "RUNNING", "INTERRUPTED", "PROCESSING", "BROKEN")
+    return [CompletionItem(s) for s in known if s.lower().startswith(incomplete.lower())]
+
+
+@_quiet
+def pipeline_files(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """YAML files: those below the working folder whose path starts with what is typed (two levels deep),
+    then the shell's own file completion."""
+    root = Path.cwd()
+    found = sorted(
+        p.relative_to(root).as_posix()
+        for pattern in ("*.yaml", "*.yml", "*/*.yaml", "*/*.yml")
+        for p in root.glob(pattern)
+        if not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    matches = [CompletionItem(f) for f in found if f.startswith(incomplete)]
+    return matches or [CompletionItem(incomplete, type="file")]
+
+
+@cli.command("completion")
+@click.argument("shell", type=click.Choice(SHELLS))
+@click.pass_context
+def completion(ctx: click.Context, shell: str) -> None:
+    """Print the shell-completion script for SHELL (bash, zsh or fish): commands, options, run ids, step
+    names, tags and pipeline files complete with Tab.
+
+    \b
+    Install it once:
+      bash:  echo 'eval "$(magnus completion bash)"' >> ~/.bashrc
+      zsh:   echo 'eval "$(magnus completion zsh)"' >> ~/.zshrc
+      fish:  magnus completion fish > ~/.config/fish/completions/magnus.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    root = ctx.find_root()
+    cls: Any = get_completion_class(shell)
+    click.echo(cls(root.command, {}, "magnus", "_MAGNUS_COMPLETE").source())
