@@ -14,13 +14,23 @@ Metric names (documented in docs/experiments.md):
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from magnus_core.models.run_log import PROCESSING, SUCCESS, seconds_between, time_key
+from magnus_core.models.run_log import PROCESSING, SUCCESS, time_key
+
+
+def _key(text: str) -> float | None:
+    """time_key, faster on the common case: an ISO time with or without offset (naive: local time);
+    None when unreadable."""
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except (ValueError, TypeError, OverflowError, OSError):
+        key = time_key(text)
+        return key if math.isfinite(key) else None
+
 
 RUNNING_STATUSES = (PROCESSING, "CREATED")
 
@@ -37,6 +47,8 @@ class RunRecord:
     start: str = ""
     end: str = ""
     duration: float | None = None
+    start_key: float | None = None  # seconds since the epoch (true time, whatever the offsets)
+    end_key: float | None = None
     steps: int = 0
     steps_done: int = 0
     original_run_id: str = ""
@@ -54,28 +66,55 @@ def broken(run_id: str, error: str) -> RunRecord:
     return RunRecord(run_id=run_id, status="BROKEN", error=error)
 
 
-def _walk(steps: Any) -> Iterator[dict[str, Any]]:
-    if not isinstance(steps, dict):
-        raise ValueError("'steps' is not a mapping")
-    for step in steps.values():
-        if not isinstance(step, dict):
-            raise ValueError("a step log is not a mapping")
-        for key in ("name", "internal_name"):  # what the model requires of every step log
-            if not isinstance(step.get(key), str):
-                raise ValueError(f"a step log's '{key}' is not a string")
-        if not isinstance(step.get("status", ""), str):
-            raise ValueError("a step log's 'status' is not a string")
-        for key in ("attempts", "code_identities", "data_catalog"):
-            if not isinstance(step.get(key, []), list):
-                raise ValueError(f"a step log's '{key}' is not a list")
-        yield step
-        branches = step.get("branches") or {}
-        if not isinstance(branches, dict):
-            raise ValueError("'branches' is not a mapping")
-        for branch in branches.values():
-            if not isinstance(branch, dict):
-                raise ValueError("a branch log is not a mapping")
-            yield from _walk(branch.get("steps") or {})
+def _bad(what: str) -> ValueError:
+    return ValueError(what)
+
+
+def _steps(steps: Any) -> list[dict[str, Any]]:
+    """Every step log, nested ones included, depth first in execution order; ValueError for anything not
+    shaped like the model's step logs (checked cheaply: the exact reason comes from the model)."""
+    out: list[dict[str, Any]] = []
+    stack = [iter(steps.values())] if type(steps) is dict else None
+    if stack is None:
+        raise _bad("'steps' is not a mapping")
+    while stack:
+        step = next(stack[-1], None)
+        if step is None:
+            stack.pop()
+            continue
+        if (
+            type(step) is not dict
+            or type(step.get("name")) is not str
+            or type(step.get("internal_name")) is not str
+            or type(step.get("status", "")) is not str
+            or type(step.get("attempts", ())) not in (list, tuple)
+            or type(step.get("code_identities", ())) not in (list, tuple)
+            or type(step.get("data_catalog", ())) not in (list, tuple)
+        ):
+            raise _bad("a step log is not shaped like one")
+        out.append(step)
+        branches = step.get("branches")
+        if branches:
+            if type(branches) is not dict:
+                raise _bad("'branches' is not a mapping")
+            for branch in reversed(list(branches.values())):
+                if type(branch) is not dict or type(branch.get("steps") or {}) is not dict:
+                    raise _bad("a branch log is not shaped like one")
+            stack.append(iter([s for b in branches.values() for s in (b.get("steps") or {}).values()]))
+    return out
+
+
+def _span(starts: list[str], ends: list[str]) -> tuple[str, str]:
+    """The earliest start and latest end, by true time. Times written alike (same length, same UTC offset,
+    as one run's are) compare as text; otherwise each is read as a time."""
+    if not starts and not ends:
+        return "", ""
+    shapes = {(len(t), t[-6:] if t[-6:-5] in ("+", "-") else "") for t in (*starts, *ends)}
+    if len(shapes) == 1:
+        return (min(starts) if starts else ""), (max(ends) if ends else "")
+    first = min(starts, key=lambda t: _key(t) or float("inf")) if starts else ""
+    last = max(ends, key=lambda t: _key(t) or float("-inf")) if ends else ""
+    return first, last
 
 
 def _text(value: Any, name: str) -> str:
@@ -99,47 +138,47 @@ def record_from_json(data: Any) -> RunRecord:
     params = data.get("parameters") or {}
     if not isinstance(params, dict):
         raise ValueError("'parameters' is not a mapping")
-    first = last = ""
-    first_key = last_key = float("-inf")
+    starts: list[str] = []
+    ends: list[str] = []
     steps = done = 0
     commit = ""
     dirty: bool | None = None
     metrics: dict[str, Any] = {}
-    for step in _walk(data.get("steps") or {}):
+    for step in _steps(data.get("steps") or {}):
         steps += 1
         if step.get("status") == SUCCESS:
             done += 1
         for attempt in step.get("attempts") or ():
-            if not isinstance(attempt, dict):
-                raise ValueError("an attempt is not a mapping")
-            start, end = attempt.get("start_time") or "", attempt.get("end_time") or ""
-            if start:  # by true time: times carry their UTC offset (or none, read as local time)
-                key = time_key(start)
-                if not first or key < first_key:
-                    first, first_key = start, key
+            if type(attempt) is not dict:
+                raise _bad("an attempt is not a mapping")
+            start, end = attempt.get("start_time"), attempt.get("end_time")
+            if start:
+                starts.append(str(start))
             if end:
-                key = time_key(end)
-                if not last or key > last_key:
-                    last, last_key = end, key
+                ends.append(str(end))
         if not commit:
             for identity in step.get("code_identities") or ():
-                if isinstance(identity, dict) and identity.get("code_identifier"):
+                if type(identity) is dict and identity.get("code_identifier"):
                     commit = str(identity["code_identifier"])
                     dependable = identity.get("code_identifier_dependable")
                     dirty = None if dependable is None else not bool(dependable)
                     break
-        tracked = step.get("user_defined_metrics") or {}
-        if not isinstance(tracked, dict):
-            raise ValueError("'user_defined_metrics' is not a mapping")
-        internal = str(step.get("internal_name") or step.get("name") or "")
-        for name, value in tracked.items():
-            metrics.pop(name, None)  # the last step to track it wins, and its place is now
-            metrics[name] = value
-            metrics[f"{internal}.{name}"] = value
+        tracked = step.get("user_defined_metrics")
+        if tracked:
+            if type(tracked) is not dict:
+                raise _bad("'user_defined_metrics' is not a mapping")
+            internal = step["internal_name"]
+            for name, value in tracked.items():
+                metrics.pop(name, None)  # the last step to track it wins, and its place is now
+                metrics[name] = value
+                metrics[f"{internal}.{name}"] = value
+    first, last = _span(starts, ends)
     process = config.get("process") if isinstance(config.get("process"), dict) else {}
     started = str(process.get("started_at") or "") if process else ""
     start = started or first
-    duration = seconds_between(start, last) if start and last else None
+    start_key = _key(start) if start else None
+    end_key = _key(last) if last else None
+    duration = end_key - start_key if start_key is not None and end_key is not None else None
     pid = process.get("pid") if process else None
     return RunRecord(
         run_id=run_id,
@@ -150,6 +189,8 @@ def record_from_json(data: Any) -> RunRecord:
         start=start,
         end=last,
         duration=duration,
+        start_key=start_key,
+        end_key=end_key,
         steps=steps,
         steps_done=done,
         original_run_id=_text(data.get("original_run_id"), "original_run_id"),
@@ -165,15 +206,3 @@ def record_from_json(data: Any) -> RunRecord:
 
 def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def value_columns(value: Any) -> tuple[float | None, str, str]:
-    """(number or None, text, json) of a recorded value: numbers compare as numbers; strings as they are;
-    anything else (booleans, lists, mappings, null) as its JSON text."""
-    if is_number(value):
-        text = repr(value) if isinstance(value, float) else str(value)
-        return float(value), text, json.dumps(value)
-    encoded = json.dumps(value, default=str, ensure_ascii=False, allow_nan=True)
-    if isinstance(value, str):
-        return None, value, encoded
-    return None, encoded, encoded

@@ -3,9 +3,12 @@
 Tables (schema version in `meta`):
 
     runs(run_id PRIMARY KEY, version, status, tag, pipeline, dag_hash, start, end_time, start_key, end_key,
-         duration, steps, steps_done, original_run_id, commit_id, dirty, use_cached, pid, host, error)
+         duration, steps, steps_done, original_run_id, commit_id, dirty, use_cached, pid, host, error,
+         params, metrics)
     (start_key, end_key: seconds since the epoch, so runs order by true time whatever their UTC offsets)
-    vals(run_id, kind 'p'|'m', name, num, text, json)   one row per final parameter and metric
+    (params, metrics: the run's final parameters and its metrics as JSON objects, queried with SQLite's
+    JSON functions: one row per run is what keeps a cold build near the cost of reading the logs)
+    names(kind 'p'|'m', name)   every parameter and metric name (completion, hints)
 
 The file is a cache: deleting it loses nothing (the next query rebuilds it from the logs). WAL mode lets
 several processes read and write at once; a write waits for another up to `busy_timeout` seconds. A file
@@ -36,14 +39,14 @@ from magnus_core.index import (
     RunIndex,
     RunQuery,
 )
-from magnus_core.index.record import RUNNING_STATUSES, RunRecord, broken, record_from_json, value_columns
-from magnus_core.models.run_log import parse_time, time_key
+from magnus_core.index.record import RUNNING_STATUSES, RunRecord, broken, record_from_json
+from magnus_core.models.run_log import parse_time
 from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key, keys_of, like_to_regex
 
 if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "3"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
@@ -53,15 +56,14 @@ CREATE TABLE IF NOT EXISTS runs (
     steps INTEGER NOT NULL DEFAULT 0,
     steps_done INTEGER NOT NULL DEFAULT 0, original_run_id TEXT NOT NULL DEFAULT '',
     commit_id TEXT NOT NULL DEFAULT '', dirty INTEGER, use_cached INTEGER NOT NULL DEFAULT 0, pid INTEGER,
-    host TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT ''
+    host TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '',
+    params TEXT NOT NULL DEFAULT '{}', metrics TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS runs_newest ON runs (start_key, run_id);
 CREATE INDEX IF NOT EXISTS runs_tag ON runs (tag);
-CREATE TABLE IF NOT EXISTS vals (
-    run_id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, num REAL, text TEXT, json TEXT,
-    PRIMARY KEY (run_id, kind, name)
+CREATE TABLE IF NOT EXISTS names (
+    kind TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (kind, name)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS vals_name ON vals (kind, name, num);
 """
 _COLUMNS = {  # attribute -> runs column
     "run_id": "r.run_id",
@@ -170,7 +172,10 @@ class SQLiteRunIndex(RunIndex):
                 row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
                 version = row[0] if row else None
             if version not in (None, SCHEMA_VERSION):  # an index written by another magnus version
-                conn.executescript("DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS vals; DELETE FROM meta;")
+                conn.executescript(
+                    "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS vals; DROP TABLE IF EXISTS names; "
+                    "DELETE FROM meta;"
+                )
             conn.executescript(_SCHEMA)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             conn.execute(
@@ -232,11 +237,11 @@ class SQLiteRunIndex(RunIndex):
     def _refresh(self) -> RefreshReport:
         versions = self.store.run_versions()
         known = dict(self.conn.execute("SELECT run_id, version FROM runs").fetchall())
-        changed = [
-            (run_id, None if token is None else json.dumps(token))
-            for run_id, token in versions.items()
-            if token is None or known.get(run_id) != json.dumps(token)
-        ]
+        changed = []
+        for run_id, token in versions.items():
+            text = None if token is None else str(token)
+            if text is None or known.get(run_id) != text:
+                changed.append((run_id, text))
         gone = [run_id for run_id in known if run_id not in versions]
         report = RefreshReport(read=len(changed), removed=len(gone))
         if not changed and not gone:
@@ -247,11 +252,11 @@ class SQLiteRunIndex(RunIndex):
             batch = changed[start : start + _BATCH]
             records = [(self._record(run_id), version) for run_id, version in batch]
             report.broken += sum(1 for record, _ in records if record.status == "BROKEN")
-            self._write(records, gone if start == 0 else [])
+            self._write(records, gone if start == 0 else [], known)
             if show is not None:
                 show(min(start + _BATCH, total), total)
         if not changed:
-            self._write([], gone)
+            self._write([], gone, known)
         return report
 
     def _record(self, run_id: str) -> RunRecord:
@@ -270,17 +275,18 @@ class SQLiteRunIndex(RunIndex):
         except ValueError as exc:
             return broken(run_id, f"not a run log: {exc}")
 
-    def _write(self, records: list[tuple[RunRecord, str | None]], gone: list[str]) -> None:
+    def _write(
+        self, records: list[tuple[RunRecord, str | None]], gone: list[str], known: dict[str, Any]
+    ) -> None:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            ids = [(r.run_id,) for r, _ in records] + [(run_id,) for run_id in gone]
-            conn.executemany("DELETE FROM vals WHERE run_id = ?", ids)
-            conn.executemany("DELETE FROM runs WHERE run_id = ?", [(run_id,) for run_id in gone])
+            if gone:
+                conn.executemany("DELETE FROM runs WHERE run_id = ?", [(run_id,) for run_id in gone])
             conn.executemany(
                 "INSERT OR REPLACE INTO runs (run_id, version, status, tag, pipeline, dag_hash, start, "
                 "end_time, start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, "
-                f"dirty, use_cached, pid, host, error) VALUES ({', '.join('?' * 20)})",
+                f"dirty, use_cached, pid, host, error, params, metrics) VALUES ({', '.join('?' * 22)})",
                 [
                     (
                         r.run_id,
@@ -291,8 +297,8 @@ class SQLiteRunIndex(RunIndex):
                         r.dag_hash,
                         r.start,
                         r.end,
-                        _key(r.start),
-                        _key(r.end),
+                        r.start_key,
+                        r.end_key,
                         r.duration,
                         r.steps,
                         r.steps_done,
@@ -303,19 +309,17 @@ class SQLiteRunIndex(RunIndex):
                         r.pid,
                         r.host,
                         r.error,
+                        to_json(r.params),
+                        to_json(r.metrics),
                     )
                     for r, version in records
                 ],
             )
-            conn.executemany(
-                "INSERT OR REPLACE INTO vals VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (r.run_id, kind, str(name), *value_columns(value))
-                    for r, _ in records
-                    for kind, values in (("p", r.params), ("m", r.metrics))
-                    for name, value in values.items()
-                ],
-            )
+            names = {("p", name) for r, _ in records for name in r.params}
+            names |= {("m", name) for r, _ in records for name in r.metrics}
+            conn.executemany("INSERT OR IGNORE INTO names VALUES (?, ?)", names)
+            if gone or any(r.run_id in known for r, _ in records):  # names no run has any more
+                _forget_names(conn)
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -326,7 +330,7 @@ class SQLiteRunIndex(RunIndex):
     def names(self) -> IndexNames:
         def read() -> IndexNames:
             self._refresh()
-            rows = self.conn.execute("SELECT DISTINCT kind, name FROM vals ORDER BY kind, name").fetchall()
+            rows = self.conn.execute("SELECT kind, name FROM names ORDER BY kind, name").fetchall()
             return IndexNames(
                 params=[n for k, n in rows if k == "p"], metrics=[n for k, n in rows if k == "m"]
             )
@@ -378,25 +382,19 @@ class SQLiteRunIndex(RunIndex):
         self, runs: list[IndexedRun], params: list[str] | None, metrics: list[str] | None
     ) -> None:
         by_id = {run.summary.run_id: run for run in runs}
-        kinds = [(kind, names) for kind, names in (("p", params), ("m", metrics)) if names is not None]
-        for kind, names in kinds:
-            name_filter, name_args = "", []
-            if "*" not in names:
-                if not names:
-                    continue
-                name_filter = f" AND name IN ({', '.join('?' * len(names))})"
-                name_args = list(names)
-            ids = list(by_id)
-            for start in range(0, len(ids), _BATCH):
-                chunk = ids[start : start + _BATCH]
-                rows = self.conn.execute(
-                    f"SELECT run_id, name, json FROM vals WHERE kind = ? AND run_id IN "
-                    f"({', '.join('?' * len(chunk))}){name_filter}",
-                    [kind, *chunk, *name_args],
-                )
-                for run_id, name, text in rows:
-                    target = by_id[run_id].params if kind == "p" else by_id[run_id].metrics
-                    target[name] = json.loads(text)
+        ids = list(by_id)
+        for start in range(0, len(ids), _BATCH):
+            chunk = ids[start : start + _BATCH]
+            rows = self.conn.execute(
+                f"SELECT run_id, params, metrics FROM runs WHERE run_id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            for run_id, params_json, metrics_json in rows:
+                run = by_id[run_id]
+                if params is not None:
+                    run.params = _pick(json.loads(params_json), params)
+                if metrics is not None:
+                    run.metrics = _pick(json.loads(metrics_json), metrics)
 
     def _hints(self, query: RunQuery) -> list[str]:
         """A name no run has: say so, with the nearest names the index holds."""
@@ -408,11 +406,11 @@ class SQLiteRunIndex(RunIndex):
         for key in wanted:
             kind = _KIND[key.kind]
             exists = self.conn.execute(
-                "SELECT 1 FROM vals WHERE kind = ? AND name = ? LIMIT 1", (kind, key.name)
+                "SELECT 1 FROM names WHERE kind = ? AND name = ?", (kind, key.name)
             ).fetchone()
             if exists:
                 continue
-            rows = self.conn.execute("SELECT DISTINCT name FROM vals WHERE kind = ?", (kind,))
+            rows = self.conn.execute("SELECT name FROM names WHERE kind = ?", (kind,))
             known = [n for (n,) in rows]
             prefix = "params" if kind == "p" else "metrics"
             near = difflib.get_close_matches(key.name, known, n=3, cutoff=0.5)
@@ -424,11 +422,6 @@ class SQLiteRunIndex(RunIndex):
             else:
                 hints.append(f"no run has {key.label}; no run records any {prefix}")
         return hints
-
-
-def _key(text: str) -> float | None:
-    key = time_key(text)
-    return key if math.isfinite(key) else None
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:
@@ -520,37 +513,58 @@ def _text_of(value: Any) -> str:
     return str(value)
 
 
+def _path(name: str) -> str | None:
+    """The SQL literal of a JSON path to key `name` ('$."auc"'); None for a name a path cannot spell."""
+    if '"' in name or "\\" in name:
+        return None
+    return "'" + ('$."' + name + '"').replace("'", "''") + "'"
+
+
+_NUMBER = "('integer', 'real')"
+
+
 def _value_sql(c: Compare, args: list[Any]) -> str:
-    """A parameter or metric: EXISTS a value row of that name that satisfies the comparison."""
-    head = "EXISTS (SELECT 1 FROM vals v WHERE v.run_id = r.run_id AND v.kind = ? AND v.name = ?"
-    args += [_KIND[c.key.kind], c.key.name]
+    """A parameter or metric of the run, read from its JSON object with SQLite's JSON functions."""
+    column = "r.params" if c.key.kind == "param" else "r.metrics"
+    path = _path(c.key.name)
+    if path is None:
+        return "1" if c.op == "isnull" else "0"
+    kind = f"json_type({column}, {path})"
+    value = f"json_extract({column}, {path})"
+    text = (
+        f"(CASE {kind} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN 'null' "
+        f"ELSE CAST({value} AS TEXT) END)"
+    )
     if c.op == "isnull":
-        return "NOT " + head + ")"
+        return f"{kind} IS NULL"
     if c.op == "notnull":
-        return head + ")"
+        return f"{kind} IS NOT NULL"
     if c.op in ("in", "notin"):
-        parts = [_one_value(op="=", value=v, args=args) for v in c.value]
-        inner = " OR ".join(parts)
-        return f"{head} AND ({inner}))" if c.op == "in" else f"{head} AND NOT ({inner}))"
+        inner = " OR ".join(_one_value("=", v, args, kind, value, text) for v in c.value)
+        return f"({inner})" if c.op == "in" else f"({kind} IS NOT NULL AND NOT ({inner}))"
     if c.op in ("like", "ilike", "notlike", "notilike"):
         fn = "magnus_ilike" if "ilike" in c.op else "magnus_like"
         args.append(c.value)
-        test = f"{fn}(?, v.text)"
-        return f"{head} AND {'NOT ' if c.op.startswith('not') else ''}{test})"
-    return f"{head} AND {_one_value(c.op, c.value, args)})"
+        return f"({kind} IS NOT NULL AND {'NOT ' if c.op.startswith('not') else ''}{fn}(?, {text}))"
+    return _one_value(c.op, c.value, args, kind, value, text)
 
 
-def _one_value(op: str, value: Any, args: list[Any]) -> str:
+def _one_value(op: str, literal: Any, args: list[Any], kind: str, value: str, text: str) -> str:
     sql_op = _OPS[op]
-    number = _number_of(value)
+    number = _number_of(literal)
     if number is not None and op not in ("=", "!="):  # an order: only numbers compare
         args.append(number)
-        return f"(v.num IS NOT NULL AND v.num {sql_op} ?)"
+        return f"({kind} IN {_NUMBER} AND {value} {sql_op} ?)"
     if number is not None:  # numbers compare as numbers where the recorded value is one, else as text
-        args += [number, _text_of(value)]
-        return f"((v.num IS NOT NULL AND v.num {sql_op} ?) OR (v.num IS NULL AND v.text {sql_op} ?))"
-    args.append(_text_of(value))
-    return f"(v.num IS NULL AND v.text {sql_op} ?)" if sql_op not in ("!=",) else f"(v.text {sql_op} ?)"
+        args += [number, _text_of(literal)]
+        return (
+            f"(({kind} IN {_NUMBER} AND {value} {sql_op} ?) OR "
+            f"({kind} NOT IN {_NUMBER} AND {text} {sql_op} ?))"
+        )
+    args.append(_text_of(literal))
+    if sql_op == "!=":
+        return f"({kind} IS NOT NULL AND {text} != ?)"
+    return f"({kind} NOT IN {_NUMBER} AND {text} {sql_op} ?)"
 
 
 def _attr_sql(c: Compare, args: list[Any]) -> str:
@@ -617,8 +631,45 @@ def _attr_sql(c: Compare, args: list[Any]) -> str:
 def _order_expr(key: Key, args: list[Any]) -> str:
     if key.kind == "attr":
         return "magnus_state(r.status, r.pid, r.host)" if key.name == "status" else _COLUMNS[key.name]
-    args += [_KIND[key.kind], key.name]
-    # numbers before text: a number sorts by its value; a text value (or mapping) after every number
+    column = "r.params" if key.kind == "param" else "r.metrics"
+    path = _path(key.name)
+    if path is None:
+        return "NULL"
+    # numbers by their value; a value that is not a number after every number; no value: NULL (last)
     return (
-        "(SELECT COALESCE(v.num, 1e308) FROM vals v WHERE v.run_id = r.run_id AND v.kind = ? AND v.name = ?)"
+        f"(CASE WHEN json_type({column}, {path}) IN {_NUMBER} THEN json_extract({column}, {path}) "
+        f"WHEN json_type({column}, {path}) IS NULL THEN NULL ELSE 1e308 END)"
+    )
+
+
+def to_json(values: dict[str, Any]) -> str:
+    """A run's parameters or metrics as a JSON object SQLite reads (NaN and infinities become text)."""
+    try:
+        return json.dumps(values, separators=(",", ":"), allow_nan=False, default=str)
+    except ValueError:
+        return json.dumps(_finite(values), separators=(",", ":"), allow_nan=False, default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _pick(values: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    if "*" in names:
+        return values
+    return {name: values[name] for name in names if name in values}
+
+
+def _forget_names(conn: sqlite3.Connection) -> None:
+    """Rebuild the names table from the runs (after runs changed or went)."""
+    conn.execute("DELETE FROM names")
+    conn.execute(
+        "INSERT OR IGNORE INTO names SELECT 'p', key FROM runs, json_each(runs.params) "
+        "UNION SELECT 'm', key FROM runs, json_each(runs.metrics)"
     )
