@@ -153,6 +153,7 @@ def main() -> None:
     parser.add_argument("--folder", default=None, help="keep the store here (default: a temporary folder)")
     args = parser.parse_args()
     tmp = Path(args.folder or tempfile.mkdtemp(prefix="magnus-bench-runs-"))
+    tmp.mkdir(parents=True, exist_ok=True)
     os.environ["MAGNUS_INDEX_DIR"] = str(tmp / "index")
     folder = tmp / "logs"
     (tmp / "store.yaml").write_text(

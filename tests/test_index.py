@@ -77,13 +77,35 @@ def test_incremental_update_reads_only_new_and_changed_logs(tmp_path: Path) -> N
     assert len(index.query(RunQuery(limit=5)).runs) == 5 and CountingStore.reads == 0
     fill(folder, 1, start=20)  # a new run by another process
     changed = make_log("run-003", minute=3, tag="t", params={"i": 3}, metrics={"train": {"auc": 0.99}})
-    write_log(folder, changed)  # and a changed one
+    write_log(tmp_path, changed)  # and a changed one, renamed into place as stores write
+    os.replace(tmp_path / "run-003.json", folder / "run-003.json")
     report = index.refresh()
     assert (report.read, CountingStore.reads) == (2, 2)
     best = index.query(RunQuery(metrics=["auc"], order_by=parse_order_by("metrics.auc desc"), limit=1)).runs[
         0
     ]
     assert (best.summary.run_id, best.metrics) == ("run-003", {"auc": 0.99})
+    index.close()
+
+
+def test_a_log_edited_in_place_is_seen_at_the_next_full_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between full looks the index compares inodes only (no stat); an edit in place (same inode) shows
+    at the next full look, at most FULL_LOOK_EVERY seconds later."""
+    import magnus_core.index.sqlite as sqlite_index
+
+    folder = tmp_path / "logs"
+    fill(folder, 3)
+    store = FileSystemRunLogStore({"log_folder": str(folder)})
+    index = open_index(store)
+    index.refresh()
+    edited = make_log("run-001", minute=1, tag="edited", params={"i": 1})
+    (folder / "run-001.json").write_text(json.dumps(edited))  # in place: same inode
+    assert index.refresh().read == 0  # a quick look: not seen yet
+    monkeypatch.setattr(sqlite_index, "FULL_LOOK_EVERY", 0.0)
+    assert index.refresh().read == 1
+    assert [r.summary.run_id for r in index.query(RunQuery(tag="edited")).runs] == ["run-001"]
     index.close()
 
 

@@ -24,6 +24,7 @@ import math
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,6 +88,11 @@ _RUN_FIELDS = (
 )
 _KIND = {"param": "p", "metric": "m"}
 _BATCH = 500
+NO_TIME = float("-inf")  # the time key of a run without a start (a broken log): the oldest
+_SQL_NO_TIME = "-9e999"  # how SQL spells it (an overflowing literal is -Inf)
+# Between two full looks (a stat of every log), a look lists the store with the cheap tokens only (the
+# file-system store: inodes, from the directory scan itself): changes made in place are seen within this.
+FULL_LOOK_EVERY = 10.0  # seconds
 
 
 class _Locked(Exception):
@@ -235,13 +241,24 @@ class SQLiteRunIndex(RunIndex):
         return result
 
     def _refresh(self) -> RefreshReport:
-        versions = self.store.run_versions()
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'full_look'").fetchone()
+        now = time.time()
+        full = row is None or not (0 <= now - float(row[0]) < FULL_LOOK_EVERY)
+        versions = self.store.run_versions(full=full)
         known = dict(self.conn.execute("SELECT run_id, version FROM runs").fetchall())
         changed = []
         for run_id, token in versions.items():
-            text = None if token is None else str(token)
-            if text is None or known.get(run_id) != text:
+            text = None if token is None else ":".join(map(str, token))
+            stored = known.get(run_id)
+            if text is None or stored is None:
                 changed.append((run_id, text))
+            elif len(token) == 1:  # a quick token: the first part of what a full look stored
+                if stored.split(":", 1)[0] != text:
+                    changed.append((run_id, text))
+            elif stored != text:
+                changed.append((run_id, text))
+        if full and self.path is not None:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('full_look', ?)", (str(now),))
         gone = [run_id for run_id in known if run_id not in versions]
         report = RefreshReport(read=len(changed), removed=len(gone))
         if not changed and not gone:
@@ -297,8 +314,8 @@ class SQLiteRunIndex(RunIndex):
                         r.dag_hash,
                         r.start,
                         r.end,
-                        r.start_key,
-                        r.end_key,
+                        NO_TIME if r.start_key is None else r.start_key,
+                        NO_TIME if r.end_key is None else r.end_key,
                         r.duration,
                         r.steps,
                         r.steps_done,
@@ -364,7 +381,7 @@ class SQLiteRunIndex(RunIndex):
             missing = _order_expr(item.key, args)  # runs without the value last, either direction
             expr = _order_expr(item.key, args)
             order += [f"({missing}) IS NULL", f"{expr} {'DESC' if item.descending else 'ASC'}"]
-        order += ["r.start_key IS NULL", "r.start_key DESC", "r.run_id DESC"]  # newest first, by true time
+        order += ["r.start_key DESC", "r.run_id DESC"]  # newest first by true time (the index runs_newest)
         sql = f"SELECT {_RUN_FIELDS} FROM runs r"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -591,6 +608,10 @@ def _attr_sql(c: Compare, args: list[Any]) -> str:
         if c.op in ("isnull", "notnull"):
             return "0" if c.op == "isnull" else "1"
         return both(c.op, c.value)
+    if kind == "time":  # the text column says whether there is a time at all
+        column_text = {"r.start_key": "r.start", "r.end_key": "r.end_time"}[column]
+        if c.op in ("isnull", "notnull"):
+            return f"({column_text} {'=' if c.op == 'isnull' else '!='} '')"
     if c.op == "isnull":
         return f"({column} IS NULL OR {column} = '')"
     if c.op == "notnull":
@@ -625,11 +646,15 @@ def _attr_sql(c: Compare, args: list[Any]) -> str:
         text_column = {"r.start_key": "r.start", "r.end_key": "r.end_time"}.get(column, column)
         return f"{'NOT ' if c.op.startswith('not') else ''}{fn}(?, CAST({text_column} AS TEXT))"
     args.append(convert(c.value))
+    if kind == "time":  # a run without a time matches no comparison of it
+        return f"({column} != {_SQL_NO_TIME} AND {column} {_OPS[c.op]} ?)"
     return f"{column} {_OPS[c.op]} ?"
 
 
 def _order_expr(key: Key, args: list[Any]) -> str:
     if key.kind == "attr":
+        if key.name in ("start", "end"):  # no time: NULL, so last either way
+            return f"NULLIF({_COLUMNS[key.name]}, {_SQL_NO_TIME})"
         return "magnus_state(r.status, r.pid, r.host)" if key.name == "status" else _COLUMNS[key.name]
     column = "r.params" if key.kind == "param" else "r.metrics"
     path = _path(key.name)

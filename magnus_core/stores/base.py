@@ -123,9 +123,13 @@ class RunLogStore(ABC):
         index in memory (a store that lives only in this process)."""
         return None
 
-    def run_versions(self) -> dict[str, Any]:
-        """Every run id with a token that changes whenever its log changes, without reading the logs
-        (a file's mtime, size and inode). A None token means unknown: the index reads that log each time."""
+    def run_versions(self, *, full: bool = True) -> dict[str, Any]:
+        """Every run id with a token that changes whenever its log changes, without reading the logs: a
+        tuple (a file's inode, mtime and size), or None (unknown: the index reads that log each time).
+
+        full=False allows a cheaper token of one element that changes with every write the store itself
+        makes (the file-system store: the inode, which each atomic rename changes, read without a stat);
+        the index then catches changes made in place (an editor, `cp` over a log) at its next full look."""
         return dict.fromkeys(self.list_run_ids())
 
     def read_json(self, run_id: str) -> Any:

@@ -241,7 +241,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
     def index_location(self) -> str | None:
         return str(self.folder.resolve())
 
-    def run_versions(self) -> dict[str, Any]:
+    def run_versions(self, *, full: bool = True) -> dict[str, Any]:
         return {run_id: self.version(run_id) for run_id in self.list_run_ids()}
 
     def version(self, run_id: str) -> Any:

@@ -208,9 +208,9 @@ class FileSystemRunLogStore(RunLogStore):
     def index_location(self) -> str | None:
         return str(self.folder.resolve())
 
-    def run_versions(self) -> dict[str, Any]:
-        """One directory scan and one stat per run: (mtime_ns, size, inode) changes with every rewrite
-        (each write renames a new file into place)."""
+    def run_versions(self, *, full: bool = True) -> dict[str, Any]:
+        """One directory scan, and with `full` one stat per run: (inode, mtime_ns, size) changes with every
+        rewrite; without, the inode alone (from the scan itself: each write renames a new file into place)."""
         out: dict[str, Any] = {}
         try:
             entries = os.scandir(self.folder)
@@ -221,12 +221,15 @@ class FileSystemRunLogStore(RunLogStore):
                 name = entry.name
                 if not name.endswith(".json") or name.startswith("."):
                     continue
+                if not full:
+                    out[name[:-5]] = (entry.inode(),)
+                    continue
                 try:
                     st = entry.stat()
                 except OSError:
                     out[name[:-5]] = None  # listed, but unreadable: read it (and list it as broken)
                     continue
-                out[name[:-5]] = (st.st_mtime_ns, st.st_size, st.st_ino)
+                out[name[:-5]] = (st.st_ino, st.st_mtime_ns, st.st_size)
         return out
 
     def read_json(self, run_id: str) -> Any:

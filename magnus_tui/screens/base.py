@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen, ScreenResultType
+from textual.widgets import DataTable
 
 if TYPE_CHECKING:
     from textual import getters
@@ -17,3 +18,14 @@ class WorkbenchScreen(Screen[ScreenResultType]):
 
     if TYPE_CHECKING:  # Textual's own typed getter; at run time the inherited property does the work
         app = getters.app(MagnusApp)
+
+
+def row_at_cursor(table: DataTable[Any]) -> str | None:
+    """The key of the row under a DataTable's cursor (None when the table is empty)."""
+    if table.row_count == 0:
+        return None
+    try:
+        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+    except Exception:
+        return None
+    return str(key.value)

@@ -29,7 +29,7 @@ from magnus_core.index import IndexNames
 from magnus_core.index.record import is_number
 from magnus_core.query import Key, parse_filter
 from magnus_core.table import fmt_value
-from magnus_tui.screens.base import WorkbenchScreen
+from magnus_tui.screens.base import WorkbenchScreen, row_at_cursor
 from magnus_tui.view import glyph, style
 from magnus_tui.widgets.metric_chart import MetricChart
 
@@ -273,14 +273,7 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         status.update(text)
 
     def highlighted(self) -> str | None:
-        table = self.query_one("#exp-table", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        except Exception:
-            return None
-        return str(key.value)
+        return row_at_cursor(self.query_one("#exp-table", DataTable))
 
     def column_under_cursor(self) -> Any:
         table = self.query_one("#exp-table", DataTable)

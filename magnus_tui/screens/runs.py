@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from magnus_core.errors import MagnusError
 from magnus_core.runs import summarise
-from magnus_tui.screens.base import WorkbenchScreen
+from magnus_tui.screens.base import WorkbenchScreen, row_at_cursor
 from magnus_tui.source import RunEntry, summary_matches
 from magnus_tui.view import fmt_duration, glyph, style
 
@@ -206,14 +206,7 @@ class RunsScreen(WorkbenchScreen[None]):
         return text
 
     def highlighted(self) -> str | None:
-        table = self.query_one("#runs", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        except Exception:
-            return None
-        return str(key.value)
+        return row_at_cursor(self.query_one("#runs", DataTable))
 
     # -- actions ---------------------------------------------------------------------------------------
     @on(DataTable.RowSelected, "#runs")
