@@ -160,7 +160,9 @@ def main() -> None:
         f"run_log_store:\n  type: file-system\n  config:\n    log_folder: {folder}\n"
     )
     t0 = time.perf_counter()
-    if not folder.is_dir() or len(list(folder.glob("*.json"))) < args.runs:
+    for leftover in folder.glob("new-*.json"):  # runs added by an earlier sitting
+        leftover.unlink()
+    if not folder.is_dir() or len(list(folder.glob("*.json"))) != args.runs:
         shutil.rmtree(folder, ignore_errors=True)
         write_store(folder, args.runs)
     n = len(list(folder.glob("*.json")))
@@ -201,7 +203,9 @@ def main() -> None:
     incremental = []
     for k in range(args.repeat):
         log = run_log(args.runs + k, rng)
-        (folder / f"{log['run_id']}.json").write_text(json.dumps(log, indent=4))
+        log["run_id"] = f"new-{time.time_ns()}"  # a run another process has just written: renamed into place
+        (folder / ".new.tmp").write_text(json.dumps(log, indent=4))
+        os.replace(folder / ".new.tmp", folder / f"{log['run_id']}.json")
         t1 = time.perf_counter()
         report = index.refresh()
         incremental.append(time.perf_counter() - t1)

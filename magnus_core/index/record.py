@@ -117,14 +117,6 @@ def _span(starts: list[str], ends: list[str]) -> tuple[str, str]:
     return first, last
 
 
-def _text(value: Any, name: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValueError(f"'{name}' is not a string")
-    return value
-
-
 def record_from_json(data: Any) -> RunRecord:
     """The record of a run log given as its JSON dict; ValueError if it is not shaped like one."""
     if not isinstance(data, dict):
@@ -180,12 +172,21 @@ def record_from_json(data: Any) -> RunRecord:
     end_key = _key(last) if last else None
     duration = end_key - start_key if start_key is not None and end_key is not None else None
     pid = process.get("pid") if process else None
+    status, tag, dag_hash, original = (
+        data.get("status"),
+        data.get("tag"),
+        data.get("dag_hash"),
+        data.get("original_run_id"),
+    )
+    for name, value in (("status", status), ("tag", tag), ("dag_hash", dag_hash), ("original", original)):
+        if value is not None and type(value) is not str:
+            raise _bad(f"'{name}' is not a string")
     return RunRecord(
         run_id=run_id,
-        status=_text(data.get("status"), "status") or "FAIL",
-        tag=_text(data.get("tag"), "tag"),
+        status=status or "FAIL",
+        tag=tag or "",
         pipeline=str(config.get("dag_file") or ""),
-        dag_hash=_text(data.get("dag_hash"), "dag_hash"),
+        dag_hash=dag_hash or "",
         start=start,
         end=last,
         duration=duration,
@@ -193,7 +194,7 @@ def record_from_json(data: Any) -> RunRecord:
         end_key=end_key,
         steps=steps,
         steps_done=done,
-        original_run_id=_text(data.get("original_run_id"), "original_run_id"),
+        original_run_id=original or "",
         commit=commit,
         dirty=dirty,
         use_cached=bool(data.get("use_cached")),
