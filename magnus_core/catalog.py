@@ -29,6 +29,7 @@ log = logging.getLogger("magnus")
 BUILTIN = {
     "do-nothing": "magnus_core.catalog:DoNothingCatalog",
     "file-system": "magnus_core.catalog:FileSystemCatalog",
+    "fsspec": "magnus_core.catalog_fsspec:FsspecCatalog",
 }
 HASH_ALGORITHM = "sha256"
 
@@ -205,6 +206,10 @@ class FileSystemCatalog(BaseCatalog):
         super().__init__(config)
         self.options = parse_options(_FileSystemOptions, self.config, "catalog")
         check_relative(self.options.compute_data_folder, "catalog.config.compute_data_folder")
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """What a catalog keeps while a run goes on (the fsspec catalog, a subclass, shares it)."""
         self.root = Path.cwd()
         # names copied from the original run by a re-run: a step that runs again may replace them (the
         # original's own copies stay in its folder); anything this run put itself is never overwritten
@@ -248,27 +253,20 @@ class FileSystemCatalog(BaseCatalog):
     ) -> list[DataCatalog]:
         """Copy every file of this run's catalog matching the patterns into the data folder."""
         run_id = self.ctx.run_id
-        source = self.run_folder(run_id)
         if destination is not None:
             check_relative(destination, "destination folder")
             target = self.root / destination
         else:
             target = self.data_folder(folder)
-        plan: dict[str, Path] = {}
+        plan: list[str] = []
         for pattern in patterns:
             check_relative(pattern, "catalog pattern")
-            matches = self.glob(source, pattern, put=False)
+            matches = self._matches(run_id, pattern)
             if not matches:
                 raise CatalogError(
                     f"catalog get: no file in the catalog of run '{run_id}' matches '{pattern}'"
                 )
-            for path in matches:
-                if not _inside(path, source):
-                    raise CatalogError(
-                        f"catalog get: '{path.relative_to(source).as_posix()}' points outside "
-                        "the catalog; nothing was copied"
-                    )
-                plan[path.relative_to(source).as_posix()] = path
+            plan.extend(name for name in matches if name not in plan)
         for name in plan:
             dest = target / name
             if not _inside(dest.parent if not dest.exists() else dest, self.root):
@@ -276,15 +274,57 @@ class FileSystemCatalog(BaseCatalog):
                     f"catalog get: '{name}' would be written outside the working folder; nothing was copied"
                 )
         records = []
-        for name, path in plan.items():
+        for name in plan:
             try:
-                digest = copy_atomic(path, target / name)
+                digest = self._fetch(run_id, name, target / name)
             except OSError as exc:
                 raise _copy_error(
                     "get", exc, "the step's catalog.compute_data_folder or catalog.config.compute_data_folder"
                 ) from None
             records.append(self._record(name, digest, "get", run_id))
         return records
+
+    # -- what the catalog holds (the fsspec catalog keeps the same things elsewhere) -------------------
+    def _matches(self, run_id: str, pattern: str) -> list[str]:
+        """Names of the data files of run `run_id`'s catalog matching `pattern`, sorted; CatalogError for a
+        match that leaves the catalog (a link pointing outside)."""
+        source = self.run_folder(run_id)
+        names = []
+        for path in self.glob(source, pattern, put=False):
+            if not _inside(path, source):
+                raise CatalogError(
+                    f"catalog get: '{path.relative_to(source).as_posix()}' points outside "
+                    "the catalog; nothing was copied"
+                )
+            names.append(path.relative_to(source).as_posix())
+        return names
+
+    def _fetch(self, run_id: str, name: str, dest: Path) -> str:
+        """Copy a catalog file to `dest` (whole or not at all); the SHA256 of what was copied."""
+        return copy_atomic(self.run_folder(run_id) / name, dest)
+
+    def _stored_hash(self, run_id: str, name: str) -> str | None:
+        """The SHA256 of a file in the catalog, or None if there is none by that name."""
+        path = self.run_folder(run_id) / name
+        return file_hash(path) if path.is_file() else None
+
+    def _store(self, source: Path, run_id: str, name: str) -> str:
+        """Copy a file into the catalog (whole or not at all); the SHA256 of what the catalog holds."""
+        return copy_atomic(source, self.run_folder(run_id) / name)
+
+    def _names(self, run_id: str) -> list[str]:
+        """Every data file in run `run_id`'s catalog (not magnus's own, not half-done copies)."""
+        source = self.run_folder(run_id)
+        if not source.is_dir():
+            return []
+        paths = [p for p in sorted(source.rglob("*")) if _inside(p, source)]
+        return [p.relative_to(source).as_posix() for p in _data_files(paths, source)]
+
+    def _copy(self, from_run: str, to_run: str, name: str) -> None:
+        copy_atomic(self.run_folder(from_run) / name, self.run_folder(to_run) / name)
+
+    def _where(self, run_id: str) -> str:
+        return str(self.run_folder(run_id))
 
     # -- put ----------------------------------------------------------------------------------------
     def put_patterns(
@@ -480,23 +520,23 @@ class FileSystemCatalog(BaseCatalog):
 
     def _put_locked(self, plan: dict[str, Path]) -> list[DataCatalog]:
         run_id = self.ctx.run_id
-        dest_root = self.run_folder(run_id)
         # check everything before copying anything; only a name already in the catalog needs hashing twice
-        hashes = {
-            name: file_hash(path)
-            for name, path in plan.items()
-            if name not in self.inherited and (dest_root / name).exists()
-        }
-        for name, digest in hashes.items():
-            if file_hash(dest_root / name) != digest:
+        hashes: dict[str, str] = {}
+        for name, path in plan.items():
+            if name in self.inherited:
+                continue
+            stored = self._stored_hash(run_id, name)
+            if stored is None:
+                continue
+            if stored != file_hash(path):
                 raise CatalogError(
                     f"catalog put: '{name}' is already in the catalog of run '{run_id}' with "
                     "different content; a catalog file is never overwritten"
                 )
+            hashes[name] = stored
         records = []
         for name, path in plan.items():
-            dest = dest_root / name
-            digest = hashes[name] if name in hashes else copy_atomic(path, dest)
+            digest = hashes[name] if name in hashes else self._store(path, run_id, name)
             self.inherited.discard(name)
             records.append(self._record(name, digest, "put", run_id))
         return records
@@ -512,19 +552,18 @@ class FileSystemCatalog(BaseCatalog):
         return files
 
     def check_original(self, original: RunLog, run_id: str | None = None) -> list[str]:
-        folder = self.run_folder(original.run_id)
+        files = self._original_files(original)
+        held = set(self._names(original.run_id))
         problems = []
-        missing = [n for n in self._original_files(original) if not (folder / n).is_file()]
+        missing = [n for n in files if n not in held]
         if missing:
             problems.append(
-                f"catalog files of run '{original.run_id}' are missing from {folder}: "
+                f"catalog files of run '{original.run_id}' are missing from {self._where(original.run_id)}: "
                 + ", ".join(sorted(missing)[:20])
                 + (" ..." if len(missing) > 20 else "")
             )
         changed = [
-            n
-            for n, h in self._original_files(original).items()
-            if (folder / n).is_file() and h and file_hash(folder / n) != h
+            n for n, h in files.items() if n in held and h and self._stored_hash(original.run_id, n) != h
         ]
         if changed:
             problems.append(
@@ -535,15 +574,11 @@ class FileSystemCatalog(BaseCatalog):
 
     def sync_from(self, original: RunLog, run_id: str) -> list[str]:
         """Copy files only (the original tool globbed folders too and crashed with IsADirectoryError)."""
-        source = self.run_folder(original.run_id)
-        dest = self.run_folder(run_id)
-        if source.is_dir():
-            for path in sorted(source.rglob("*")):
-                if path in _data_files([path], source) and _inside(path, source):
-                    name = path.relative_to(source).as_posix()
-                    copy_atomic(path, dest / name)
-                    self.inherited.add(name)
-        return [n for n in self._original_files(original) if not (dest / n).is_file()]
+        for name in self._names(original.run_id):
+            self._copy(original.run_id, run_id, name)
+            self.inherited.add(name)
+        held = set(self._names(run_id))
+        return [n for n in self._original_files(original) if n not in held]
 
 
 def _own_folder(folder: Path, own: set[Path]) -> bool:

@@ -13,13 +13,14 @@ events alone), later polls only what changed. Runs started in this process can i
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from magnus_core.errors import MagnusError, RunNotFoundError
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, RunEvent
-from magnus_core.models.run_log import FINISHED, BranchLog, RunLog, StepLog
+from magnus_core.models.run_log import FINISHED, RunLog, StepLog
 from magnus_core.stores.base import RunLogStore
+from magnus_core.stores.parts import walk_with_parents
 
 
 def _signature(step: StepLog) -> tuple[Any, ...]:
@@ -35,19 +36,6 @@ def _signature(step: StepLog) -> tuple[Any, ...]:
         len(step.user_defined_metrics),
         len(step.branches),
     )
-
-
-def walk_with_parents(log: RunLog) -> Iterator[tuple[StepLog | BranchLog, str | None]]:
-    """Every step and branch log with the name of what holds it (branch for a step, step for a branch)."""
-
-    def steps(container: dict[str, StepLog], parent: str | None) -> Iterator[tuple[Any, str | None]]:
-        for step in container.values():
-            yield step, parent
-            for branch in step.branches.values():
-                yield branch, step.internal_name
-                yield from steps(branch.steps, branch.internal_name)
-
-    yield from steps(log.steps, None)
 
 
 class Follower:

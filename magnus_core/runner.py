@@ -100,6 +100,12 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     parameters = initial_parameters(request.parameters_file, request.parameters)
     check_commands(pipeline)
     check_folders(pipeline, config, store, catalog, rerun=request.use_cached is not None)
+    if hasattr(catalog, "check"):  # a bucket that is missing or refuses us: before anything is written
+        try:
+            catalog.check(secrets)
+        except ConfigError as exc:
+            exc.file = exc.file or config_source(config, exc.field)
+            raise
     if hasattr(executor, "validate"):  # what an executor cannot run is refused before anything is written
         executor.validate(pipeline, config, request)
     if request.run_id:
@@ -177,12 +183,15 @@ def check_folders(pipeline: Pipeline, config: Any, store: Any, catalog: Any, *, 
 
 def run_config(prepared: PreparedRun) -> dict[str, Any]:
     """What run_config records: the services, the dag itself, and how to read this log."""
+    from magnus_core.credentials import redact
+
+    # the service blocks as configured; a credential that got past the checks is masked all the same
     return {
-        "executor": prepared.executor.describe(),
-        "run_log_store": prepared.store.describe(),
-        "catalog": prepared.catalog.describe(),
-        "secrets": prepared.secrets.describe(),
-        "experiment_tracker": _tracker_block(prepared.config),
+        "executor": redact(prepared.executor.describe()),
+        "run_log_store": redact(prepared.store.describe()),
+        "catalog": redact(prepared.catalog.describe()),
+        "secrets": redact(prepared.secrets.describe()),
+        "experiment_tracker": redact(_tracker_block(prepared.config)),
         "dag": prepared.pipeline.dag_block,
         "dag_file": prepared.pipeline.file,
         "sub_dags": {

@@ -291,6 +291,16 @@ def read_params(session: _Session, branch: str | None) -> dict[str, Any]:
 
 def _branch_start(session: _Session, branch: str) -> dict[str, Any]:
     """A branch's parameters as its composite's fan-out copied them."""
+    getter = getattr(session.store, "get_branch_parameters", None)
+    if getter is not None:  # a store with no folder (postgres) keeps them itself
+        found = getter(session.job.run_id, branch)
+        if found is None:
+            raise RunLogError(
+                f"branch '{branch}' has no parameters: run `magnus fan {session.job.run_id} "
+                f"{encode_name(branch.rsplit('.', 1)[0])} --mode out` first",
+                file=session.store.where(),
+            )
+        return dict(found)
     path = _params_path(session, branch)
     try:
         return dict(json.loads(path.read_text(encoding="utf-8")))
@@ -307,6 +317,10 @@ def _branch_start(session: _Session, branch: str) -> dict[str, Any]:
 def write_branch_start(session: _Session, branch: str, params: dict[str, Any]) -> None:
     """Where a branch starts: a copy of its composite's parameters at fan-out (kept if already there: a
     repeated fan-out keeps what the branch's committed steps built on)."""
+    putter = getattr(session.store, "put_branch_parameters", None)
+    if putter is not None:  # a store with no folder (postgres) keeps them itself
+        putter(session.job.run_id, branch, params, only_new=True)
+        return
     from magnus_core.stores.file_system import atomic_write
 
     path = _params_path(session, branch)

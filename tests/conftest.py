@@ -7,9 +7,14 @@ import shlex
 import shutil
 import subprocess
 import sys
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.servers import PostgresServer, S3Server
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run logs and pipelines made by the released original tool (magnus 0.1.2, 0.3.12, 0.4.22), kept in the repo
@@ -121,3 +126,66 @@ def read_only(project: Path, *args: str, cwd: Path | None = None) -> subprocess.
     if "mount:" in done.stderr and "Error" not in done.stderr:
         pytest.skip(f"this machine refuses a private read-only mount: {done.stderr.strip()}")
     return done
+
+
+# -- real servers: PostgreSQL and S3, one of each per test session (per xdist worker), started on first use --
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the session; PGPASSWORD is set (as a team would set it), never a config."""
+    pytest.importorskip("psycopg")
+    server = PostgresServer().start()
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in server.env.items():
+            patch.setenv(key, value)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """An S3-compatible server (moto) for the session; credentials and endpoint in the environment."""
+    pytest.importorskip("s3fs")
+    server = S3Server().start()
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in server.env.items():
+            patch.setenv(key, value)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def fresh_schema() -> str:
+    """A schema no other test uses: each test's postgres store starts empty. (Random: this module may be
+    imported twice, as conftest and as tests.conftest, so a counter here would repeat.)"""
+    return f"t_{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+def store_block(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], dict[str, Any]]:
+    """Call with a store type: the config block of a fresh, empty store of that type (two stores made
+    from one block see the same runs, as two processes would)."""
+    blocks: dict[str, dict[str, Any]] = {}
+
+    def make(kind: str) -> dict[str, Any]:
+        if kind not in blocks:
+            if kind == "postgres":
+                server = request.getfixturevalue("postgres")
+                blocks[kind] = {"type": kind, "config": {"dsn": server.dsn, "schema": fresh_schema()}}
+            elif kind == "buffered":
+                blocks[kind] = {"type": kind, "config": {}}
+            else:
+                blocks[kind] = {"type": kind, "config": {"log_folder": str(tmp_path / f"logs-{kind}")}}
+        return blocks[kind]
+
+    return make
+
+
+@pytest.fixture
+def bucket(s3: S3Server) -> str:
+    """A fresh, empty bucket on the session's S3 server."""
+    return s3.make_bucket(f"bucket-{uuid.uuid4().hex[:16]}")

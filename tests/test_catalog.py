@@ -1,4 +1,6 @@
-"""The data catalog: put then get with hashes checked, one name per file, tampering shows, bad input refused."""
+"""The data catalog: put then get with hashes checked, one name per file, tampering shows, bad input refused.
+Each behaviour is checked on the file-system catalog and on the fsspec catalog in a bucket of a real S3 server
+(moto, over HTTP, through s3fs)."""
 
 from __future__ import annotations
 
@@ -44,8 +46,12 @@ def from_code():
     assert Path("fetched/out.csv").is_file() and Path("data/report.txt").is_file()
 
 def tamper():
+    import os
+    import fsspec
     from magnus import get_run_id
-    Path(f".catalog/{get_run_id()}/out.csv").write_text("tampered\\n")
+    fs, root = fsspec.core.url_to_fs(os.environ.get("CATALOG_URL", ".catalog"))
+    with fs.open(f"{root}/{get_run_id()}/out.csv", "wb") as handle:
+        handle.write(b"tampered\\n")
 
 def escape():
     get_from_catalog("../outside.txt")
@@ -68,6 +74,43 @@ def change():
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Catalog:
+    """The catalog under test: its config block, and a look at what it holds (as a user would look)."""
+
+    def __init__(self, kind: str, repo: Path, url: str = "") -> None:
+        import fsspec
+
+        self.kind = kind
+        self.url = url or ".catalog"
+        self.config = f"catalog: {{type: fsspec, config: {{url: '{url}'}}}}\n" if url else ""
+        self.fs, self.root = fsspec.core.url_to_fs(url or str(repo / ".catalog"))
+
+    @property
+    def location(self) -> str:
+        return self.url
+
+    def read(self, run_id: str, name: str) -> bytes:
+        return bytes(self.fs.cat_file(f"{self.root}/{run_id}/{name}"))
+
+    def names(self, run_id: str) -> list[str]:
+        """Everything under the run's prefix, temporary files included."""
+        prefix = f"{self.root}/{run_id}/"
+        if not self.fs.exists(prefix.rstrip("/")):
+            return []
+        base = self.fs._strip_protocol(prefix).rstrip("/") + "/"
+        return sorted(self.fs._strip_protocol(p)[len(base) :] for p in self.fs.find(prefix))
+
+
+@pytest.fixture(params=["file-system", "s3"])
+def catalog(request: pytest.FixtureRequest, git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
+    if request.param == "file-system":
+        return Catalog("file-system", git_repo)
+    bucket = request.getfixturevalue("bucket")
+    url = f"s3://{bucket}/team/catalog"
+    monkeypatch.setenv("CATALOG_URL", url)
+    return Catalog("s3", git_repo, url)
 
 
 def run(repo: Path, steps: str, config: str = "", **request: object) -> RunLog:
@@ -98,11 +141,10 @@ second:
 """
 
 
-def test_put_then_get_records_one_name_and_the_hash_of_each_file(git_repo: Path) -> None:
-    log = run(git_repo, PUT_GET)
+def test_put_then_get_records_one_name_and_the_hash_of_each_file(git_repo: Path, catalog: Catalog) -> None:
+    log = run(git_repo, PUT_GET, catalog.config)
     assert log.status == SUCCESS, [s.message for s in log.walk()]
     assert log.run_config["data_hash_algorithm"] == "sha256"
-    folder = git_repo / ".catalog" / log.run_id
     put = {r.name: r for r in log.steps["first"].data_catalog}
     got = {r.name: r for r in log.steps["second"].data_catalog}
     assert set(put) == set(got) == {"out.csv", "sub/deep.csv"}  # every pattern's files, one name each
@@ -111,17 +153,17 @@ def test_put_then_get_records_one_name_and_the_hash_of_each_file(git_repo: Path)
         assert (
             record.data_hash
             == got[name].data_hash
-            == sha256(folder / name)
+            == hashlib.sha256(catalog.read(log.run_id, name)).hexdigest()
             == sha256(git_repo / "data" / name)
         )
         assert record.catalog_relative_path == got[name].catalog_relative_path == f"{log.run_id}/{name}"
-        assert record.catalog_handler_location == ".catalog"
-    assert not (folder / "notes.txt").exists()  # only what the patterns match
-    assert not [p for p in folder.rglob("*") if ".tmp" in p.name]  # no temporary copies left behind
+        assert record.catalog_handler_location == catalog.location
+    # only what the patterns match, and no temporary copies left behind
+    assert catalog.names(log.run_id) == ["out.csv", "sub/deep.csv"]
 
 
-def test_a_tampered_catalog_file_shows_a_different_hash(git_repo: Path) -> None:
-    log = run(git_repo, PUT_GET.replace("MOD.remove", "MOD.tamper"))
+def test_a_tampered_catalog_file_shows_a_different_hash(git_repo: Path, catalog: Catalog) -> None:
+    log = run(git_repo, PUT_GET.replace("MOD.remove", "MOD.tamper"), catalog.config)
     put = {r.name: r.data_hash for r in log.steps["first"].data_catalog}
     got = {r.name: r.data_hash for r in log.steps["second"].data_catalog}
     assert log.steps["second"].status == FAIL  # check() saw the tampered content
@@ -180,19 +222,20 @@ def test_do_nothing_catalog_moves_nothing(git_repo: Path) -> None:
     assert not (git_repo / ".catalog").exists()
 
 
-def test_a_get_matching_nothing_fails_naming_the_pattern(git_repo: Path) -> None:
+def test_a_get_matching_nothing_fails_naming_the_pattern(git_repo: Path, catalog: Catalog) -> None:
     log = run(
         git_repo,
         """
         first: {type: task, command: MOD.make, next: second, catalog: {put: ["*.csv"]}}
         second: {type: task, command: MOD.check, catalog: {get: ["*.parquet"]}, next: success}
         """,
+        catalog.config,
     )
     assert log.status == FAIL
     assert "'*.parquet'" in log.steps["second"].message and "matches" in log.steps["second"].message
 
 
-def test_a_put_never_overwrites_different_content(git_repo: Path) -> None:
+def test_a_put_never_overwrites_different_content(git_repo: Path, catalog: Catalog) -> None:
     log = run(
         git_repo,
         """
@@ -200,11 +243,12 @@ def test_a_put_never_overwrites_different_content(git_repo: Path) -> None:
         same: {type: task, command: MOD.check, next: second, catalog: {put: ["out.csv"]}}
         second: {type: task, command: MOD.change, next: success, catalog: {put: ["out.csv"]}}
         """,
+        catalog.config,
     )
     assert log.steps["same"].status == SUCCESS  # the same content again is fine
     assert log.steps["second"].status == FAIL
     assert "never overwritten" in log.steps["second"].message
-    assert (git_repo / ".catalog" / log.run_id / "out.csv").read_text() == "a,b\n1,2\n"
+    assert catalog.read(log.run_id, "out.csv") == b"a,b\n1,2\n"
 
 
 def test_escaping_patterns_are_refused_by_the_pipeline_check(git_repo: Path, magnus) -> None:
@@ -233,7 +277,7 @@ def test_escaping_patterns_are_refused_by_the_pipeline_check(git_repo: Path, mag
         assert pattern in result.stderr
 
 
-def test_escaping_names_from_code_are_refused_and_nothing_is_copied(git_repo: Path) -> None:
+def test_escaping_names_from_code_are_refused_and_nothing_is_copied(git_repo: Path, catalog: Catalog) -> None:
     (git_repo / "outside.txt").write_text("x")
     log = run(
         git_repo,
@@ -241,12 +285,13 @@ def test_escaping_names_from_code_are_refused_and_nothing_is_copied(git_repo: Pa
         first: {type: task, command: MOD.make, next: esc, catalog: {put: ["*.csv"]}}
         esc: {type: task, command: MOD.escape, next: success}
         """,
+        catalog.config,
     )
     assert log.steps["esc"].status == FAIL and "'..'" in log.steps["esc"].message
     assert not log.steps["esc"].data_catalog
 
 
-def test_a_symlink_pointing_outside_is_refused(git_repo: Path, tmp_path: Path) -> None:
+def test_a_symlink_pointing_outside_is_refused(git_repo: Path, tmp_path: Path, catalog: Catalog) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("private\n")
     (git_repo / "data").mkdir()
@@ -257,20 +302,23 @@ def test_a_symlink_pointing_outside_is_refused(git_repo: Path, tmp_path: Path) -
         """
         first: {type: task, command: MOD.check, next: success, catalog: {put: ["*.csv"]}}
         """,
+        catalog.config,
     )
     put_step = log.steps["first"]
     assert put_step.status == FAIL and "outside" in put_step.message
-    assert not (git_repo / ".catalog" / log.run_id).exists()  # nothing copied, not even fine.csv
+    assert catalog.names(log.run_id) == []  # nothing copied, not even fine.csv
 
 
-def test_the_data_example_runs(git_repo: Path, magnus) -> None:
+def test_the_data_example_runs(git_repo: Path, magnus, catalog: Catalog) -> None:
     shutil.copytree(ROOT / "examples", git_repo / "examples", ignore=shutil.ignore_patterns("__pycache__"))
-    result = magnus("execute", "--file", "examples/data.yaml", "--json")
+    (git_repo / "c.yaml").write_text(catalog.config or "catalog: {type: file-system}\n")
+    result = magnus("execute", "--file", "examples/data.yaml", "--json", "--config-file", "c.yaml")
     assert result.returncode == 0, result.stderr
     log = json.loads(result.stdout)
     names = {(r["name"], r["stage"]) for s in log["steps"].values() for r in s["data_catalog"]}
     assert names == {("raw.csv", "put"), ("raw.csv", "get"), ("clean.csv", "put"), ("clean.csv", "get")}
     assert log["steps"]["summarise"]["user_defined_metrics"] == {"rows_out": 3, "total": 20}
+    assert catalog.names(log["run_id"]) == ["clean.csv", "raw.csv"]
 
 
 @pytest.mark.parametrize("bad", [{"catalog_location": 3}, {"compute_data_folder": "../up"}, {"colour": "x"}])
@@ -296,7 +344,7 @@ def test_bad_catalog_config_is_one_line(git_repo: Path, magnus, bad: dict) -> No
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_concurrent_map_branches_put_into_one_catalog(git_repo: Path) -> None:
+def test_concurrent_map_branches_put_into_one_catalog(git_repo: Path, catalog: Catalog) -> None:
     log = run(
         git_repo,
         """
@@ -311,12 +359,11 @@ def test_concurrent_map_branches_put_into_one_catalog(git_repo: Path) -> None:
             steps: {p: {type: task, command: MOD.per_item, next: success}, success: {type: success},
                     fail: {type: fail}}
         """,
-        config="executor: {type: local, config: {max_workers: 4}}\n",
+        config="executor: {type: local, config: {max_workers: 4}}\n" + catalog.config,
     )
     assert log.status == SUCCESS, [s.message for s in log.walk()]
-    folder = git_repo / ".catalog" / log.run_id
     for item in "abcdef":
         step = log.find_step(f"fan.{item}.p")
         assert [r.name for r in step.data_catalog] == [f"{item}.csv"]
-        assert (folder / f"{item}.csv").read_text() == f"{item}\n"
-    assert sorted(p.name for p in folder.iterdir()) == sorted([f"{i}.csv" for i in "abcdef"] + ["shared.csv"])
+        assert catalog.read(log.run_id, f"{item}.csv") == f"{item}\n".encode()
+    assert catalog.names(log.run_id) == sorted([f"{i}.csv" for i in "abcdef"] + ["shared.csv"])

@@ -1,4 +1,5 @@
-"""The chunked-fs store: exact part names, many writers at once, and kills in the middle of a run."""
+"""The stores many processes write at once (chunked-fs, postgres): exact part names, eight writers at once,
+kills in the middle of a run, followers."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from magnus_core.follow import Follower
 from magnus_core.models.run_log import RunLog, StepAttempt, StepLog
 from magnus_core.runs import run_state
+from magnus_core.stores import make_store
 from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore, name_of, part_name
 from tests.conftest import ROOT
 
@@ -60,11 +63,11 @@ def test_step_names_with_odd_characters_round_trip(tmp_path: Path) -> None:
 
 
 WRITER = textwrap.dedent("""
-    import sys
+    import json, sys
     from magnus_core.models.run_log import StepLog, StepAttempt
-    from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore
-    folder, run_id, worker = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    store = ChunkedFileSystemRunLogStore({"log_folder": folder})
+    from magnus_core.stores import make_store
+    block, run_id, worker = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    store = make_store(block)
     store.attach(run_id)
     for i in range(100):
         name = f"w{worker}-step{i}"
@@ -76,14 +79,15 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def test_eight_processes_writing_one_run_lose_nothing(tmp_path: Path) -> None:
-    folder = tmp_path / "store"
-    store = ChunkedFileSystemRunLogStore({"log_folder": str(folder)})
+@pytest.mark.parametrize("kind", ["chunked-fs", "postgres"])
+def test_eight_processes_writing_one_run_lose_nothing(kind: str, store_block) -> None:
+    block = store_block(kind)
+    store = make_store(block)
     store.create_run(RunLog(run_id="shared", status="PROCESSING"))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     writers = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(folder), "shared", str(w)],
+            [sys.executable, "-c", WRITER, json.dumps(block), "shared", str(w)],
             env=env,
             stderr=subprocess.PIPE,
             text=True,
@@ -92,16 +96,22 @@ def test_eight_processes_writing_one_run_lose_nothing(tmp_path: Path) -> None:
     ]
     reads = 0
     while any(p.poll() is None for p in writers):  # read while they write: never a decode error
-        ChunkedFileSystemRunLogStore({"log_folder": str(folder)}).get_run("shared")
+        seen = make_store(block).get_run("shared")
+        assert all(len(s.attempts) == (s.status == "SUCCESS") for s in seen.steps.values())  # never half
         reads += 1
     for p in writers:
         assert p.wait() == 0, p.stderr.read()
-    log = ChunkedFileSystemRunLogStore({"log_folder": str(folder)}).get_run("shared")
+    log = make_store(block).get_run("shared")
     assert len(log.steps) == 800
     assert all(s.status == "SUCCESS" and len(s.attempts) == 1 for s in log.steps.values())
+    for w in range(8):  # each writer's steps in the order it wrote them
+        mine = [n for n in log.steps if n.startswith(f"w{w}-")]
+        assert mine == [f"w{w}-step{i}" for i in range(100)]
     assert reads > 0
-    leftovers = [p for p in (folder / "shared" / "steps").iterdir() if p.name.startswith(".")]
-    assert leftovers == []
+    if kind == "chunked-fs":
+        folder = Path(block["config"]["log_folder"])
+        leftovers = [p for p in (folder / "shared" / "steps").iterdir() if p.name.startswith(".")]
+        assert leftovers == []
 
 
 SLOW_MAP = """
@@ -124,10 +134,15 @@ dag:
 """
 
 
-@pytest.mark.parametrize("store", ["chunked-fs", "file-system"])
-def test_sigkill_in_the_middle_of_a_map_leaves_a_readable_run(git_repo: Path, store: str) -> None:
+@pytest.mark.parametrize("store", ["chunked-fs", "file-system", "postgres"])
+def test_sigkill_in_the_middle_of_a_map_leaves_a_readable_run(
+    git_repo: Path, store: str, store_block
+) -> None:
+    block = store_block(store) if store == "postgres" else {"type": store, "config": {}}
     (git_repo / "map.yaml").write_text(SLOW_MAP)
-    (git_repo / "c.yaml").write_text(f"run_log_store: {{type: {store}}}\ncatalog: {{type: do-nothing}}\n")
+    (git_repo / "c.yaml").write_text(
+        yaml.safe_dump({"run_log_store": block, "catalog": {"type": "do-nothing"}})
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [
@@ -148,9 +163,7 @@ def test_sigkill_in_the_middle_of_a_map_leaves_a_readable_run(git_repo: Path, st
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    from magnus_core.stores import make_store
-
-    reader = make_store({"type": store, "config": {}})
+    reader = make_store(block)
     deadline = time.time() + 20
     while time.time() < deadline:  # wait until the map is under way
         try:
@@ -172,21 +185,25 @@ def test_sigkill_in_the_middle_of_a_map_leaves_a_readable_run(git_repo: Path, st
     assert log.steps["m"].status == "PROCESSING"
 
 
-def test_follower_reports_each_change_once(tmp_path: Path) -> None:
-    store = ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path)})
+@pytest.mark.parametrize("kind", ["chunked-fs", "file-system", "postgres"])
+def test_follower_reports_each_change_once(kind: str, store_block) -> None:
+    store = make_store(store_block(kind))
     store.create_run(RunLog(run_id="r", status="PROCESSING"))
-    watcher = Follower(ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path)}), "r")
+    watcher = Follower(make_store(store_block(kind)), "r")
     first = watcher.poll()
     assert [e.kind for e in first] == ["run-created", "run-updated"]
     assert watcher.poll() == []
     step = StepLog(name="s", internal_name="s", status="PROCESSING")
     store.put_step_log("r", step)
+    if hasattr(store, "flush"):  # the file-system store batches writes
+        store.flush("r")
     events = watcher.poll()
     assert [(e.kind, e.internal_name, e.status) for e in events] == [("step-updated", "s", "PROCESSING")]
     step.status = "SUCCESS"
     step.attempts.append(StepAttempt(status="SUCCESS"))
     store.put_step_log("r", step)
     store.update_run("r", status="SUCCESS")
+    store.close("r")
     events = watcher.poll()
     assert [(e.kind, e.status) for e in events] == [("step-updated", "SUCCESS"), ("run-updated", "SUCCESS")]
     assert events[0].step_log.attempts[0].status == "SUCCESS"

@@ -32,10 +32,10 @@ def _start(*args: str) -> subprocess.Popen[str]:
     )
 
 
-@pytest.mark.parametrize("store", ["file-system", "chunked-fs"])
-def test_same_run_id_at_once_one_wins_the_other_is_refused(git_repo: Path, store: str) -> None:
+@pytest.mark.parametrize("store", ["file-system", "chunked-fs", "postgres"])
+def test_same_run_id_at_once_one_wins_the_other_is_refused(git_repo: Path, store: str, store_block) -> None:
     (git_repo / "p.yaml").write_text(PIPELINE)
-    (git_repo / "c.yaml").write_text(f"run_log_store: {{type: {store}}}\n")
+    (git_repo / "c.yaml").write_text(json.dumps({"run_log_store": store_block(store)}))
     procs = [_start("-c", "c.yaml", "--run-id", "same", "--who", str(i)) for i in range(2)]
     results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
     codes = sorted(code for code, _ in results)

@@ -1,5 +1,6 @@
-"""Run-log stores: buffered and file-system. The file on disk is valid JSON at every moment; a run killed
-outright leaves a readable PROCESSING log that run_state calls INTERRUPTED; an existing run id is refused."""
+"""Run-log stores: the protocol on every store (buffered, file-system, chunked-fs, postgres on a real server);
+the file on disk is valid JSON at every moment; a run killed outright leaves a readable PROCESSING log that
+run_state calls INTERRUPTED; an existing run id is refused."""
 
 from __future__ import annotations
 
@@ -19,20 +20,16 @@ from magnus_core.errors import RunNotFoundError, UsageError
 from magnus_core.models.run_log import PROCESSING, SUCCESS, BranchLog, RunLog, StepAttempt, StepLog
 from magnus_core.runs import run_state
 from magnus_core.stores import make_store
-from magnus_core.stores.buffered import BufferedRunLogStore
 from magnus_core.stores.file_system import FileSystemRunLogStore, load_run_log
 from tests.conftest import ROOT
 
-
-def store_of(kind: str, tmp_path: Path):
-    if kind == "buffered":
-        return BufferedRunLogStore()
-    return FileSystemRunLogStore({"log_folder": str(tmp_path / "logs")})
+STORES = ["buffered", "file-system", "chunked-fs", "postgres"]
+SHARED = ["file-system", "chunked-fs", "postgres"]  # what one process writes, another reads
 
 
-@pytest.mark.parametrize("kind", ["buffered", "file-system"])
-def test_create_get_update_put(kind: str, tmp_path: Path) -> None:
-    store = store_of(kind, tmp_path)
+@pytest.mark.parametrize("kind", STORES)
+def test_create_get_update_put(kind: str, store_block) -> None:
+    store = make_store(store_block(kind))
     store.create_run(RunLog(run_id="r1", status=PROCESSING, tag="t", dag_hash="abc"))
     assert store.exists("r1") and "r1" in store.list_run_ids()
     step = StepLog(name="a", internal_name="a", status=PROCESSING)
@@ -55,22 +52,48 @@ def test_create_get_update_put(kind: str, tmp_path: Path) -> None:
     assert log.find_branch("p.b").status == SUCCESS
     with pytest.raises(RunNotFoundError, match="no run 'r2'"):
         store.get_run("r2")
+    if kind in SHARED:  # another store object (another process) reads the same log
+        again = make_store(store_block(kind)).get_run("r1")
+        assert again.model_dump_json() == log.model_dump_json()
 
 
-@pytest.mark.parametrize("kind", ["buffered", "file-system"])
-def test_an_existing_run_id_is_refused(kind: str, tmp_path: Path) -> None:
-    store = store_of(kind, tmp_path)
+@pytest.mark.parametrize("kind", STORES)
+def test_an_existing_run_id_is_refused(kind: str, store_block) -> None:
+    store = make_store(store_block(kind))
     store.create_run(RunLog(run_id="r1", status=PROCESSING))
     store.close("r1")
     with pytest.raises(UsageError, match="already exists"):
         store.create_run(RunLog(run_id="r1", status=PROCESSING))
     assert store.get_run("r1").status == PROCESSING  # the first run is untouched
+    if kind in SHARED:  # a second process with the same id is refused too
+        with pytest.raises(UsageError, match="already exists"):
+            make_store(store_block(kind)).create_run(RunLog(run_id="r1", status=SUCCESS))
+        assert make_store(store_block(kind)).get_run("r1").status == PROCESSING
 
 
+@pytest.mark.parametrize("kind", SHARED)
 @pytest.mark.parametrize("run_id", ["../x", ".hidden", "a/b", "", "a b", "x" * 200])
-def test_run_ids_that_are_not_file_names_are_refused(run_id: str, tmp_path: Path) -> None:
+def test_run_ids_that_are_not_file_names_are_refused(run_id: str, kind: str, store_block) -> None:
     with pytest.raises(UsageError, match="not allowed"):
-        store_of("file-system", tmp_path).create_run(RunLog(run_id=run_id))
+        make_store(store_block(kind)).create_run(RunLog(run_id=run_id))
+
+
+@pytest.mark.parametrize("kind", SHARED)
+def test_parameters_keep_their_order_and_types_across_processes(kind: str, store_block) -> None:
+    params = {"zeta": 1, "alpha": {"b": [1, 2.5, None], "a": "ü ✓"}, "big": 2**53 + 1, "nan": float("nan")}
+    store = make_store(store_block(kind))
+    store.create_run(RunLog(run_id="r", status=PROCESSING, parameters=params, run_config={"z": 1, "a": 2}))
+    step = StepLog(name="s", internal_name="s", status=SUCCESS, user_defined_metrics={"m2": 0.1, "m1": 1e-9})
+    store.put_step_log("r", step)
+    store.close("r")
+    log = make_store(store_block(kind)).get_run("r")
+    assert list(log.parameters) == ["zeta", "alpha", "big", "nan"] and list(log.parameters["alpha"]) == [
+        "b",
+        "a",
+    ]
+    assert log.parameters["big"] == 2**53 + 1 and log.parameters["nan"] is None  # NaN is written as null
+    assert list(log.run_config) == ["z", "a"]
+    assert log.steps["s"].user_defined_metrics == {"m2": 0.1, "m1": 1e-9}
 
 
 def test_the_file_system_store_is_the_default_and_keeps_one_file_per_run(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ BUILTIN = {
     "buffered": "magnus_core.stores.buffered:BufferedRunLogStore",
     "file-system": "magnus_core.stores.file_system:FileSystemRunLogStore",
     "chunked-fs": "magnus_core.stores.chunked:ChunkedFileSystemRunLogStore",
+    "postgres": "magnus_core.stores.postgres:PostgresRunLogStore",
 }
 
 

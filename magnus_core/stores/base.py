@@ -187,7 +187,7 @@ class RunLogStore(ABC):
         with self._writing(run_id) as live:
             for key, value in fields.items():
                 setattr(live.log, key, value)
-            self._persist(run_id, final=fields.get("status") in ("SUCCESS", "FAIL", "INTERRUPTED"))
+            self._on_run(run_id, fields, final=fields.get("status") in ("SUCCESS", "FAIL", "INTERRUPTED"))
         self.events.emit(
             RunEvent(
                 kind=RUN_UPDATED, run_id=run_id, status=live.log.status, extra={"fields": sorted(fields)}
@@ -344,6 +344,10 @@ class RunLogStore(ABC):
         return UsageError(
             f"a run '{run_id}' already exists in the store; choose another --run-id", field="run_id"
         )
+
+    def _on_run(self, run_id: str, fields: dict[str, Any], *, final: bool) -> None:
+        """Run-level `fields` of the live run changed (stores that write parts write only those)."""
+        self._persist(run_id, final=final)
 
     def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
         self._persist(run_id)

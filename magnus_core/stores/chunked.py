@@ -29,8 +29,10 @@ from magnus_core.models.run_log import BranchLog, RunLog, StepLog
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
 from magnus_core.stores.file_system import atomic_write
+from magnus_core.stores.parts import assemble, step_part, to_json
 
 META = "RunLog.json"
+PARAMETER = "\1"  # sequence keys: steps by name, branches "\0" + name, parameters "\1" + key
 _MAX_NAME = 180
 
 
@@ -102,9 +104,12 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         folder = self.run_folder(run_id)
         written = self._params_written.setdefault(run_id, {})
         for key, value in self._live[run_id].log.parameters.items():
-            text = json.dumps({"key": key, "value": value}, default=str)
+            text = to_json({"key": key, "value": value})
             if written.get(key) != text:
-                atomic_write(folder / "parameters" / part_name(key), text)
+                seq = self._sequence(run_id, PARAMETER + key)  # the order they were set in, kept
+                atomic_write(
+                    folder / "parameters" / part_name(key), to_json({"key": key, "value": value, "_seq": seq})
+                )
                 written[key] = text
 
     def _on_commit(self, run_id: str, step_log: StepLog, branch: str | None, parameters: bool) -> None:
@@ -116,10 +121,10 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             self._write_parameters(run_id)
 
     def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
-        data = step_log.model_dump(mode="json", exclude={"branches"})
+        data = step_part(step_log)
         data["_parent"] = branch
         data["_seq"] = self._sequence(run_id, step_log.internal_name)
-        atomic_write(self.run_folder(run_id) / "steps" / part_name(step_log.internal_name), json.dumps(data))
+        atomic_write(self.run_folder(run_id) / "steps" / part_name(step_log.internal_name), to_json(data))
 
     def _on_branch(self, run_id: str, branch_log: BranchLog, step: str) -> None:
         data = {
@@ -129,14 +134,15 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             "_seq": self._sequence(run_id, "\0" + branch_log.internal_name),
         }
         atomic_write(
-            self.run_folder(run_id) / "branches" / part_name(branch_log.internal_name), json.dumps(data)
+            self.run_folder(run_id) / "branches" / part_name(branch_log.internal_name), to_json(data)
         )
 
     def _sequence(self, run_id: str, key: str) -> int:
         """Creation order of a part (kept across rewrites, so steps stay in execution order)."""
         seqs = self._seq_map(run_id)
-        if key not in seqs:
-            seqs[key] = time.time_ns()
+        if key not in seqs:  # strictly increasing, even for two parts written within one clock tick
+            self._last_seq = max(time.time_ns(), getattr(self, "_last_seq", 0) + 1)
+            seqs[key] = self._last_seq
         return seqs[key]
 
     def _seq_map(self, run_id: str) -> dict[str, int]:
@@ -152,9 +158,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         for key, seq in self._seqs_read.items():
             seqs.setdefault(key, seq)
         self._seqs_read = None
-        self._params_written[run_id] = {
-            k: json.dumps({"key": k, "value": v}, default=str) for k, v in log.parameters.items()
-        }
+        self._params_written[run_id] = {k: to_json({"key": k, "value": v}) for k, v in log.parameters.items()}
         return log
 
     # -- reading -----------------------------------------------------------------------------------
@@ -190,48 +194,32 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         if not isinstance(meta, dict):
             raise RunLogError("not a run log: expected a JSON object", file=str(meta_path))
         params = {}
-        for _, data in sorted(self._parts(folder / "parameters"), key=lambda p: p[0].name):
+        noted = getattr(self, "_seqs_read", None)
+        found = sorted(self._parts(folder / "parameters"), key=lambda p: (p[1].get("_seq", 0), p[0].name))
+        for _, data in found:
             if "key" in data:
                 params[data["key"]] = data.get("value")
+                if noted is not None:
+                    noted[PARAMETER + str(data["key"])] = int(data.get("_seq", 0) or 0)
         steps = sorted(self._parts(folder / "steps"), key=lambda p: (p[1].get("_seq", 0), p[0].name))
         branches = sorted(self._parts(folder / "branches"), key=lambda p: (p[1].get("_seq", 0), p[0].name))
+
+        def parts(found: list[tuple[Path, dict[str, Any]]], prefix: str) -> list[tuple[dict[str, Any], Any]]:
+            out = []
+            for _path, data in found:
+                parent = data.pop("_parent", None)
+                seq = data.pop("_seq", 0)
+                if noted is not None:
+                    noted[prefix + str(data.get("internal_name", ""))] = int(seq or 0)
+                out.append((data, parent))
+            return out
+
         try:
-            step_logs: dict[str, tuple[StepLog, Any]] = {}
-            noted = getattr(self, "_seqs_read", None)
-            for _path, data in steps:
-                parent = data.pop("_parent", None)
-                seq = data.pop("_seq", 0)
-                if noted is not None:
-                    noted[str(data.get("internal_name", ""))] = int(seq or 0)
-                step = StepLog.model_validate(data)
-                step_logs[step.internal_name] = (step, parent)
-            branch_logs: dict[str, tuple[BranchLog, Any]] = {}
-            for _path, data in branches:
-                parent = data.pop("_parent", None)
-                seq = data.pop("_seq", 0)
-                if noted is not None:
-                    noted["\0" + str(data.get("internal_name", ""))] = int(seq or 0)
-                branch_logs[data["internal_name"]] = (BranchLog.model_validate(data), parent)
+            return assemble(meta, params, parts(steps, ""), parts(branches, "\0"))
         except (ValueError, KeyError) as exc:
             raise RunLogError(
                 f"a part of run '{run_id}' is not a run-log part: {str(exc)[:120]}", file=str(folder)
             ) from None
-        for branch, parent in branch_logs.values():
-            holder = step_logs.get(parent)
-            if holder is not None:
-                holder[0].branches[branch.internal_name] = branch
-        top: dict[str, StepLog] = {}
-        for step, parent in step_logs.values():
-            if parent is None:
-                top[step.internal_name] = step
-            elif parent in branch_logs:
-                branch_logs[parent][0].steps[step.internal_name] = step
-        meta["steps"] = top
-        meta["parameters"] = params
-        try:
-            return RunLog.model_validate(meta)
-        except ValueError as exc:
-            raise RunLogError(f"not a run log: {str(exc)[:120]}", file=str(meta_path)) from None
 
     def list_run_ids(self) -> list[str]:
         if not self.folder.is_dir():

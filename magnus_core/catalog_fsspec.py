@@ -1,0 +1,371 @@
+"""The fsspec catalog: the data catalog in object storage (S3, MinIO, GCS, Azure) or any fsspec URL.
+
+    catalog:
+      type: fsspec
+      config:
+        url: s3://team-bucket/magnus-catalog        # files go to <url>/<run_id>/<name>
+        storage_options: {endpoint_url: "https://minio.example.com"}   # never a credential
+        secret_options: {key: MINIO_KEY, secret: MINIO_SECRET}       # option -> a secret's name
+        compute_data_folder: data
+
+Same semantics as the file-system catalog (magnus_core.catalog): put and get record the SHA256 of every
+file, a name already put is never overwritten with different content, patterns glob, and nothing
+half-written is ever visible under its final name: object stores get an upload committed only once whole
+(fsspec's `autocommit=False`: a multipart upload completed at the end, aborted on failure); local paths get a
+temporary name renamed into place. Files are streamed in chunks, hashed as they go: memory stays flat for
+any size. `s3://` needs s3fs (`pip install 'magnus[s3]'`); other protocols their fsspec package.
+
+Credentials come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...,
+GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*) or from the secrets provider through `secret_options`; a
+credential in `storage_options` is refused, since config files are recorded in every run log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import posixpath
+import secrets as _random
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from magnus_core.catalog import (
+    BaseCatalog,
+    CatalogError,
+    FileSystemCatalog,
+    _is_temp,
+    check_relative,
+    file_hash,
+    is_reserved,
+)
+from magnus_core.credentials import credential_keys, url_has_password
+from magnus_core.errors import ConfigError
+from magnus_core.models.run_log import DataCatalog
+from magnus_core.registry import parse_options
+
+CHUNK = 8 * 2**20  # bytes read and written at a time
+LOCAL_PROTOCOLS = ("file", "local")
+
+
+class FsspecOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1)
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    secret_options: dict[str, str] = Field(default_factory=dict)
+    compute_data_folder: str = "data"
+
+
+def _hint(exc: BaseException) -> str:
+    text = f"{exc.__class__.__name__} {exc}".lower()
+    if isinstance(exc, PermissionError) or "denied" in text or "forbidden" in text:
+        return "check that the credentials may read and write there"
+    if "credential" in text or "signature" in text or "invalidaccesskeyid" in text:
+        return "check the credentials in the environment (for s3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+    if "bucket" in text:
+        return "check that the bucket exists and its name in catalog.config.url"
+    if "connect" in text or "endpoint" in text or "timeout" in text:
+        return "check that the storage service answers at the endpoint (storage_options.endpoint_url)"
+    return "check catalog.config.url and the storage service"
+
+
+class FsspecCatalog(FileSystemCatalog):
+    """The catalog at an fsspec URL; see the module's doc."""
+
+    service_name = "fsspec"
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        # not FileSystemCatalog.__init__: its options are a folder's
+        self.config = config or {}
+        self.ctx = None
+        self.options = parse_options(FsspecOptions, self.config, "catalog")
+        check_relative(self.options.compute_data_folder, "catalog.config.compute_data_folder")
+        for path in credential_keys(self.options.storage_options, "storage_options"):
+            raise ConfigError(
+                "holds a credential, and config files are recorded in every run log: give it in the "
+                "environment (for s3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE) or name a "
+                f"secret for it with catalog.config.secret_options: {{{path.split('.')[-1]}: SECRET_NAME}}",
+                field=f"catalog.config.{path}",
+            )
+        if url_has_password(self.options.url):
+            raise ConfigError(
+                "the URL holds a password, and config files are recorded in every run log: give it in "
+                "the environment or through catalog.config.secret_options",
+                field="catalog.config.url",
+            )
+        try:
+            import fsspec
+        except ImportError:  # pragma: no cover - the extra is not installed
+            raise ConfigError(
+                "the fsspec catalog needs fsspec: pip install 'magnus[s3]'", field="catalog.type"
+            ) from None
+        self.protocol, self.base = fsspec.core.split_protocol(self.options.url)
+        self.protocol = self.protocol or "file"
+        try:
+            fsspec.get_filesystem_class(self.protocol)
+        except (ImportError, ValueError) as exc:
+            raise ConfigError(
+                f"no fsspec filesystem for '{self.protocol}://' ({str(exc).splitlines()[0][:160]})",
+                field="catalog.config.url",
+            ) from None
+        self.local = self.protocol in LOCAL_PROTOCOLS
+        if self.local:
+            self.base = os.path.abspath(self.base)
+        self.base = self.base.rstrip("/")
+        self._init_state()
+        self._fs: Any = None
+        self._secrets: Any = None
+
+    def bind(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.root = Path.cwd()
+        self._secrets = getattr(ctx, "secrets", None)
+
+    # -- the filesystem ------------------------------------------------------------------------------
+    @property
+    def fs(self) -> Any:
+        if self._fs is None:
+            import fsspec
+
+            options = dict(self.options.storage_options)
+            for option, secret in self.options.secret_options.items():
+                if self._secrets is None:
+                    raise CatalogError(
+                        f"catalog.config.secret_options.{option}: no secrets provider to ask for '{secret}'"
+                    )
+                options[option] = self._secrets.get(secret)
+            self._fs = fsspec.filesystem(self.protocol, **options)
+        return self._fs
+
+    def check(self, secrets: Any = None) -> None:
+        """Before a run: the catalog's place can be reached (the bucket exists, credentials work)."""
+        if secrets is not None:
+            self._secrets = secrets
+        if self.local:
+            return
+        bucket = self.base.split("/", 1)[0]
+        try:
+            found = self.fs.exists(bucket)
+        except Exception as exc:
+            raise ConfigError(
+                f"the catalog at {self.options.url} cannot be reached: {_reason(exc)}; {_hint(exc)}",
+                field="catalog.config.url",
+            ) from None
+        if not found:
+            raise ConfigError(
+                f"the catalog's bucket '{bucket}' does not exist at {self.protocol}://; create it or check "
+                "catalog.config.url",
+                field="catalog.config.url",
+            )
+
+    def folders(self) -> list[tuple[Path, str]]:
+        """A local path is a folder checked before the run; a bucket is checked by check()."""
+        return [(Path(self.base), "catalog.config.url")] if self.local else []
+
+    def _path(self, run_id: str, name: str = "") -> str:
+        return f"{self.base}/{run_id}/{name}" if name else f"{self.base}/{run_id}"
+
+    def _where(self, run_id: str) -> str:
+        return f"{self.protocol}://{self._path(run_id)}"
+
+    @property
+    def location(self) -> Path:  # records name the URL, not a folder
+        return Path(self.options.url)
+
+    def _record(self, name: str, digest: str, stage: str, run_id: str) -> DataCatalog:
+        return DataCatalog(
+            name=name,
+            data_hash=digest,
+            catalog_relative_path=f"{run_id}/{name}",
+            catalog_handler_location=self.options.url,
+            stage=stage,
+        )
+
+    def _call(self, what: str, work: Any) -> Any:
+        """Run a filesystem operation; any failure becomes one CatalogError naming the catalog."""
+        try:
+            return work()
+        except CatalogError:
+            raise
+        except Exception as exc:
+            raise CatalogError(
+                f"catalog ({self.options.url}): {what} failed: {_reason(exc)}; {_hint(exc)}"
+            ) from None
+
+    # -- what the catalog holds ----------------------------------------------------------------------
+    def _matches(self, run_id: str, pattern: str) -> list[str]:
+        prefix = self._path(run_id) + "/"
+        found = self._call(
+            f"listing '{pattern}' in run '{run_id}'",
+            lambda: self.fs.glob(prefix + pattern, detail=True),
+        )
+        names = []
+        for path, info in sorted(found.items()):
+            if info.get("type") != "file":
+                continue
+            name = self._name(prefix, path)
+            if name is not None:
+                names.append(name)
+        return names
+
+    def _name(self, prefix: str, path: str) -> str | None:
+        """The catalog name of a listed path; None for temporary files and folders' markers."""
+        if not path.startswith(prefix):
+            path = self.fs._strip_protocol(path)
+        if not path.startswith(prefix):
+            return None
+        name = path[len(prefix) :]
+        if not name or _is_temp(Path(name)) or is_reserved(name):  # magnus's own files are no data
+            return None
+        try:
+            check_relative(name, "catalog name")
+        except Exception:
+            raise CatalogError(f"catalog get: '{name}' would leave the catalog; nothing was copied") from None
+        return name
+
+    def _names(self, run_id: str) -> list[str]:
+        prefix = self._path(run_id) + "/"
+        found = self._call(
+            f"listing run '{run_id}'",
+            lambda: self.fs.find(prefix) if self.fs.exists(self._path(run_id)) else [],
+        )
+        return [n for n in (self._name(prefix, p) for p in sorted(found)) if n is not None]
+
+    def _stored_hash(self, run_id: str, name: str) -> str | None:
+        path = self._path(run_id, name)
+
+        def work() -> str | None:
+            if not self.fs.isfile(path):
+                return None
+            with self.fs.open(path, "rb", block_size=CHUNK) as handle:
+                return _copy_stream(handle, _Discard(), CHUNK)
+
+        return self._call(f"reading '{name}'", work)
+
+    def _fetch(self, run_id: str, name: str, dest: Path) -> str:
+        """Stream the object to a temporary file beside `dest`, hashing it, and rename it into place."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".{dest.name}.magnus-{_random.token_hex(4)}.tmp"
+
+        def work() -> str:
+            # the backend's own download (one streamed request for s3fs, not a ranged read per block),
+            # then the SHA256 of what arrived (as the file-system catalog hashes its copy)
+            self.fs.get_file(self._path(run_id, name), str(tmp), **self._download_options())
+            return file_hash(tmp)
+
+        try:
+            digest: str = self._call(f"get '{name}'", work)
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return digest
+
+    def _download_options(self) -> dict[str, Any]:
+        """s3fs downloads a large object in 10 concurrent 50 MiB parts by default (up to 500 MiB held in
+        memory): one streamed request instead keeps memory flat, unless storage_options set a concurrency."""
+        if self.protocol in ("s3", "s3a") and "max_concurrency" not in self.options.storage_options:
+            return {"max_concurrency": 1}
+        return {}
+
+    def _store(self, source: Path, run_id: str, name: str) -> str:
+        with open(source, "rb") as handle:
+            return self._store_stream(handle, run_id, name)
+
+    def _store_stream(self, stream: BinaryIO, run_id: str, name: str) -> str:
+        """Upload, then commit: under its final name the object is whole or absent."""
+        final = self._path(run_id, name)
+
+        def work() -> str:
+            if self.local:
+                parent = posixpath.dirname(final)
+                self.fs.makedirs(parent, exist_ok=True)
+                tmp = f"{parent}/.{posixpath.basename(final)}.magnus-{_random.token_hex(4)}.tmp"
+                try:
+                    with self.fs.open(tmp, "wb") as out:
+                        digest = _copy_stream(stream, out, CHUNK)
+                    self.fs.mv(tmp, final)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        self.fs.rm(tmp)
+                    raise
+                return digest
+            out = self.fs.open(final, "wb", autocommit=False, block_size=max(CHUNK, 5 * 2**20))
+            committed = False
+            try:
+                digest = _copy_stream(stream, out, CHUNK)
+                out.close()
+                out.commit()
+                committed = True
+                return digest
+            finally:
+                if not committed:
+                    with contextlib.suppress(Exception):
+                        out.discard()
+                    out.closed = True  # never committed by the garbage collector either
+
+        return self._call(f"put '{name}'", work)
+
+    def _copy(self, from_run: str, to_run: str, name: str) -> None:
+        source, dest = self._path(from_run, name), self._path(to_run, name)
+        if self.local:
+            with open(source, "rb") as handle:
+                self._store_stream(handle, to_run, name)
+            return
+        self._call(f"copy '{name}' from run '{from_run}'", lambda: self.fs.copy(source, dest))
+
+    # -- magnus's own files (captured output): streamed in, never a local spool --------------------------
+    keeps_output = True
+
+    def output_spool(self, run_id: str, name: str) -> Path | None:
+        return None  # no local place others can read as it grows: a temporary file, then put_stream
+
+    def keep_spool(self, spool: Path, name: str, digest: str, run_id: str) -> DataCatalog:
+        return BaseCatalog.keep_spool(self, spool, name, digest, run_id)
+
+    def live_file(self, run_id: str, name: str) -> Path | None:
+        return None
+
+    def put_stream(self, name: str, stream: BinaryIO, run_id: str | None = None) -> DataCatalog:
+        """Stream into the catalog (upload, then commit); the put record."""
+        from magnus_core.stores.base import check_run_id
+
+        run_id = check_run_id(run_id or self.ctx.run_id)
+        name = check_relative(name, "catalog name")
+        return self._record(name, self._store_stream(stream, run_id, name), "put", run_id)
+
+    def open_file(self, run_id: str, name: str) -> BinaryIO:
+        from magnus_core.stores.base import check_run_id
+
+        path = self._path(check_run_id(run_id), check_relative(name, "catalog name"))
+        if not self._call(f"reading '{name}'", lambda: self.fs.isfile(path)):
+            raise CatalogError(
+                f"no file '{name}' in the catalog of run '{run_id}' ({self.protocol}://{path})"
+            )
+        opened: BinaryIO = self._call(f"reading '{name}'", lambda: self.fs.open(path, "rb", block_size=CHUNK))
+        return opened
+
+
+def _copy_stream(source: BinaryIO, dest: Any, chunk: int = CHUNK) -> str:
+    """Copy in chunks (memory stays flat whatever the size), hashing as it goes; the SHA256."""
+    digest = hashlib.sha256()
+    while True:
+        block = source.read(chunk)
+        if not block:
+            return digest.hexdigest()
+        digest.update(block)
+        dest.write(block)
+
+
+class _Discard:
+    """A sink for hashing without keeping anything."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    return text[:240]

@@ -1,0 +1,80 @@
+"""A run log kept in parts (run metadata, parameters, one part per step and per branch), put back together.
+
+Stores that let many processes write one run at once keep each step log and branch log separately (the
+chunked-fs store as files, the postgres store as rows), each with the name of what holds it and its creation
+order. `assemble` builds the same RunLog the file-system store writes whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from magnus_core.models.run_log import BranchLog, RunLog, StepLog
+
+
+def to_json(value: Any) -> str:
+    """JSON text as pydantic writes a run log (NaN and infinity become null, as in the file-system store)."""
+    import pydantic_core
+
+    return pydantic_core.to_json(value, inf_nan_mode="null").decode("utf-8")
+
+
+def step_part(step_log: StepLog) -> dict[str, Any]:
+    """A step log without its branches (they are parts of their own), as JSON-ready data."""
+    return step_log.model_dump(mode="json", exclude={"branches"})
+
+
+def assemble(
+    meta: dict[str, Any],
+    parameters: dict[str, Any],
+    steps: Iterable[tuple[dict[str, Any], str | None]],
+    branches: Iterable[tuple[dict[str, Any], str]],
+) -> RunLog:
+    """The run log from its parts, each given in creation order with the name of its holder.
+
+    `meta` holds the run-level fields (no steps, no parameters); a step's holder is the branch it is in
+    (None: the top-level dag), a branch's holder is its composite step. Parts whose holder is missing (a
+    writer that died between two writes) are left out. Raises ValueError (pydantic's) or KeyError when a
+    part is not a run-log part.
+    """
+    step_logs: dict[str, tuple[StepLog, str | None]] = {}
+    for data, parent in steps:
+        step = StepLog.model_validate(data)
+        step_logs[step.internal_name] = (step, parent)
+    branch_logs: dict[str, tuple[BranchLog, str]] = {}
+    for data, parent in branches:
+        branch = BranchLog.model_validate(data)
+        branch_logs[branch.internal_name] = (branch, parent)
+    for branch, parent in branch_logs.values():
+        holder = step_logs.get(parent)
+        if holder is not None:
+            holder[0].branches[branch.internal_name] = branch
+    top: dict[str, StepLog] = {}
+    for step, holder_name in step_logs.values():
+        if holder_name is None:
+            top[step.internal_name] = step
+        elif holder_name in branch_logs:
+            branch_logs[holder_name][0].steps[step.internal_name] = step
+    return RunLog.model_validate({**meta, "steps": top, "parameters": parameters})
+
+
+def attempt_span(step_log: StepLog) -> tuple[str, str]:
+    """The first attempt's start and the last attempt's end (str(datetime), comparable as text)."""
+    starts = [a.start_time for a in step_log.attempts if a.start_time]
+    ends = [a.end_time for a in step_log.attempts if a.end_time]
+    return (min(starts) if starts else "", max(ends) if ends else "")
+
+
+def walk_with_parents(log: RunLog) -> Iterator[tuple[StepLog | BranchLog, str | None]]:
+    """Every step and branch log with the name of what holds it (branch for a step, step for a branch),
+    in execution order: a holder always comes before what it holds."""
+
+    def steps(container: dict[str, StepLog], parent: str | None) -> Iterator[tuple[Any, str | None]]:
+        for step in container.values():
+            yield step, parent
+            for branch in step.branches.values():
+                yield branch, step.internal_name
+                yield from steps(branch.steps, branch.internal_name)
+
+    yield from steps(log.steps, None)

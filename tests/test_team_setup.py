@@ -1,0 +1,253 @@
+"""The team setup: run logs in PostgreSQL and the catalog in an S3 bucket, both real servers started by the
+test session. Bad configuration and unreachable servers are one-line errors before anything is written;
+credentials come from the environment or the secrets provider and never reach a run log."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from magnus_core.stores import make_store
+from tests.conftest import ROOT, fresh_schema
+from tests.servers import PG_PASSWORD, S3_SECRET, free_port
+
+ONE_STEP = """
+dag:
+  start_at: a
+  steps:
+    a: {type: task, command_type: shell, command: "mkdir -p data && echo hello > data/out.txt", next: success,
+        catalog: {put: [out.txt]}}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def team_config(postgres, bucket: str, **extra: dict) -> dict:
+    config = {
+        "run_log_store": {"type": "postgres", "config": {"dsn": postgres.dsn, "schema": fresh_schema()}},
+        "catalog": {"type": "fsspec", "config": {"url": f"s3://{bucket}/catalog"}},
+    }
+    for key, value in extra.items():
+        config[key] = value
+    return config
+
+
+def write_config(repo: Path, config: dict, name: str = "team.yaml") -> str:
+    (repo / name).write_text(yaml.safe_dump(config))
+    return name
+
+
+def test_a_run_on_postgres_and_s3_keeps_no_credential_anywhere(
+    git_repo: Path, magnus, postgres, bucket, s3
+) -> None:
+    (git_repo / "p.yaml").write_text(ONE_STEP)
+    config = team_config(postgres, bucket)
+    result = magnus("execute", "-f", "p.yaml", "-c", write_config(git_repo, config), "--json")
+    assert result.returncode == 0, result.stderr
+    log = json.loads(result.stdout)
+    record = log["steps"]["a"]["data_catalog"][0]
+    assert record["catalog_handler_location"] == f"s3://{bucket}/catalog"
+    assert s3.filesystem().cat_file(f"{bucket}/catalog/{log['run_id']}/out.txt") == b"hello\n"
+    stored = make_store(config["run_log_store"]).get_run(log["run_id"])
+    assert stored.model_dump(mode="json") == log  # the same run log, from the database
+    text = result.stdout + result.stderr + stored.model_dump_json()
+    assert PG_PASSWORD not in text and S3_SECRET not in text
+    assert log["run_config"]["run_log_store"] == config["run_log_store"]
+    listed = magnus("runs", "-c", "team.yaml", "--json")
+    assert listed.returncode == 0, listed.stderr
+    runs = json.loads(listed.stdout)["runs"]
+    assert [(r["run_id"], r["status"], r["steps"]) for r in runs] == [(log["run_id"], "SUCCESS", 2)]
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"key": "AKIA..."}, "storage_options.key"),
+        ({"secret": "s3cr3t"}, "storage_options.secret"),
+        (
+            {"client_kwargs": {"aws_secret_access_key": "x"}},
+            "storage_options.client_kwargs.aws_secret_access_key",
+        ),
+        ({"token": "t"}, "storage_options.token"),
+        ({"account_key": "k"}, "storage_options.account_key"),
+    ],
+)
+def test_a_credential_in_storage_options_is_refused(
+    git_repo: Path, magnus, options: dict, field: str
+) -> None:
+    (git_repo / "p.yaml").write_text(ONE_STEP)
+    config = {"catalog": {"type": "fsspec", "config": {"url": "s3://b/c", "storage_options": options}}}
+    result = magnus("execute", "-f", "p.yaml", "-c", write_config(git_repo, config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1
+    assert "team.yaml" in line and f"catalog.config.{field}" in line and "environment" in line
+    assert "secret_options" in line
+    assert not (git_repo / ".run_log_store").exists()
+
+
+def test_a_password_in_a_url_or_dsn_is_refused(git_repo: Path, magnus) -> None:
+    (git_repo / "p.yaml").write_text(ONE_STEP)
+    for config, field in [
+        ({"catalog": {"type": "fsspec", "config": {"url": "s3://user:pw@bucket/c"}}}, "catalog.config.url"),
+        (
+            {"run_log_store": {"type": "postgres", "config": {"dsn": "postgresql://u:pw@127.0.0.1:1/db"}}},
+            "run_log_store.config.dsn",
+        ),
+        (
+            {"run_log_store": {"type": "postgres", "config": {"dsn": "host=127.0.0.1 password=pw"}}},
+            "run_log_store.config.dsn",
+        ),
+    ]:
+        result = magnus("execute", "-f", "p.yaml", "-c", write_config(git_repo, config))
+        assert result.returncode == 2, result.stderr
+        assert field in result.stderr and "pw" not in result.stderr.replace("password", "")
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_credentials_from_the_secrets_provider_reach_s3fs_and_nothing_else(
+    git_repo: Path, magnus, bucket, s3
+) -> None:
+    (git_repo / "p.yaml").write_text(ONE_STEP)
+    (git_repo / ".env").write_text(f"S3_KEY={s3.env['AWS_ACCESS_KEY_ID']}\nS3_SECRET={S3_SECRET}\n")
+    config = {
+        "catalog": {
+            "type": "fsspec",
+            "config": {
+                "url": f"s3://{bucket}/via-secrets",
+                "storage_options": {"endpoint_url": s3.endpoint},
+                "secret_options": {"key": "S3_KEY", "secret": "S3_SECRET"},
+            },
+        },
+        "secrets": {"type": "dotenv"},
+    }
+    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_ENDPOINT_URL_S3": ""}
+    result = magnus("execute", "-f", "p.yaml", "-c", write_config(git_repo, config), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    log = json.loads(result.stdout)
+    assert s3.filesystem().cat_file(f"{bucket}/via-secrets/{log['run_id']}/out.txt") == b"hello\n"
+    assert S3_SECRET not in result.stdout + result.stderr
+    assert log["run_config"]["catalog"]["config"]["secret_options"] == {
+        "key": "S3_KEY",
+        "secret": "S3_SECRET",
+    }
+
+
+def test_a_missing_bucket_is_one_line_before_anything_is_written(git_repo: Path, magnus, s3) -> None:
+    (git_repo / "p.yaml").write_text(ONE_STEP)
+    config = {"catalog": {"type": "fsspec", "config": {"url": "s3://no-such-bucket-here/c"}}}
+    result = magnus("execute", "-f", "p.yaml", "-c", write_config(git_repo, config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no-such-bucket-here" in result.stderr and "does not exist" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (git_repo / ".run_log_store").exists()
+
+
+def test_an_unknown_protocol_is_one_line(git_repo: Path, magnus) -> None:
+    (git_repo / "p.yaml").write_text(ONE_STEP)
+    config = {"catalog": {"type": "fsspec", "config": {"url": "nosuchproto://x/y"}}}
+    result = magnus("execute", "-f", "p.yaml", "-c", write_config(git_repo, config))
+    assert result.returncode == 2 and "nosuchproto" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_local_fsspec_catalog_works_like_the_folder_one(git_repo: Path, magnus) -> None:
+    (git_repo / "p.yaml").write_text(ONE_STEP)
+    config = {"catalog": {"type": "fsspec", "config": {"url": str(git_repo / "shared-catalog")}}}
+    result = magnus("execute", "-f", "p.yaml", "-c", write_config(git_repo, config), "--json")
+    assert result.returncode == 0, result.stderr
+    run_id = json.loads(result.stdout)["run_id"]
+    files = sorted(p.relative_to(git_repo).as_posix() for p in (git_repo / "shared-catalog").rglob("*"))
+    assert files == [f"shared-catalog/{run_id}", f"shared-catalog/{run_id}/out.txt"]
+
+
+def test_postgres_wrong_password_server_down_and_bad_schema_are_one_line(
+    git_repo: Path, magnus, postgres
+) -> None:
+    (git_repo / "p.yaml").write_text(ONE_STEP)
+    store = {"type": "postgres", "config": {"dsn": postgres.dsn}}
+    cases = [
+        ({"PGPASSWORD": "wrong"}, store, "password authentication failed", "PGPASSWORD"),
+        (
+            {},
+            {"type": "postgres", "config": {"dsn": f"postgresql://magnus@127.0.0.1:{free_port()}/postgres"}},
+            "refused",
+            "server is running",
+        ),
+        (
+            {},
+            {"type": "postgres", "config": {"dsn": postgres.dsn, "schema": "Bad-Name"}},
+            "schema",
+            "identifier",
+        ),
+        (
+            {},
+            {"type": "postgres", "config": {"dsn": "postgresql://magnus@127.0.0.1:notaport/x"}},
+            "notaport",
+            "DSN",
+        ),
+    ]
+    for env, block, reason, hint in cases:
+        result = magnus(
+            "execute", "-f", "p.yaml", "-c", write_config(git_repo, {"run_log_store": block}), env=env
+        )
+        assert result.returncode == 2, result.stdout + result.stderr
+        line = result.stderr.strip()
+        assert len(line.splitlines()) == 1 and "Traceback" not in line, line
+        assert reason in line and hint in line, line
+    assert not (git_repo / ".run_log_store").exists() and not (git_repo / ".catalog").exists()
+
+
+def test_the_schema_is_created_once_versioned_and_a_newer_one_refused(postgres) -> None:
+    import psycopg
+
+    from magnus_core.errors import MagnusError
+    from magnus_core.stores.postgres import SCHEMA_VERSION, migrate, schema_version
+
+    schema = fresh_schema()
+    block = {"type": "postgres", "config": {"dsn": postgres.dsn, "schema": schema}}
+    assert make_store(block).list_run_ids() == []  # first use creates it
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        assert schema_version(conn, schema) == SCHEMA_VERSION
+        assert migrate(conn, schema, "test") == SCHEMA_VERSION  # nothing to do the second time
+        rows = conn.execute(f'SELECT version, description FROM "{schema}".magnus_schema').fetchall()
+        assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))
+        conn.execute(
+            f"INSERT INTO \"{schema}\".magnus_schema (version, description) VALUES ({SCHEMA_VERSION + 1}, 'x')"
+        )
+        with pytest.raises(MagnusError, match="newer than this magnus knows"):
+            migrate(conn, schema, "test")
+
+
+def test_the_composite_example_on_postgres_reads_the_same_as_on_files(
+    git_repo: Path, magnus, postgres
+) -> None:
+    shutil.copytree(ROOT / "examples", git_repo / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    block = {"type": "postgres", "config": {"dsn": postgres.dsn, "schema": fresh_schema()}}
+    on_pg = magnus(
+        "execute", "-f", "examples/composite.yaml", "-c", write_config(git_repo, {"run_log_store": block})
+    )
+    on_files = magnus("execute", "-f", "examples/composite.yaml", "--json")
+    assert on_pg.returncode == 0 and on_files.returncode == 0, on_pg.stderr + on_files.stderr
+    pg_log = make_store(block).get_run(make_store(block).list_run_ids()[0])
+    files_log = json.loads(on_files.stdout)
+
+    def shape(log: dict) -> list:
+        return [
+            (s["internal_name"], s["status"], len(s["attempts"]), s["user_defined_metrics"])
+            for s in _walk(log["steps"])
+        ]
+
+    pg_dict = pg_log.model_dump(mode="json")
+    assert shape(pg_dict) == shape(files_log) and pg_dict["parameters"] == files_log["parameters"]
+    assert pg_dict["dag_hash"] == files_log["dag_hash"]
+
+
+def _walk(steps: dict):
+    for step in steps.values():
+        yield step
+        for branch in step["branches"].values():
+            yield from _walk(branch["steps"])
