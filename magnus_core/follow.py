@@ -6,13 +6,15 @@
     follower.run_log                  # the run's latest state
 
 The store is the source of truth: the first poll reports every step (so a view can be built from
-events alone), later polls only what changed. Runs started in this process can instead subscribe to
-`store.events` directly; both give the same RunEvent objects.
+events alone), later polls only what changed. Between polls, `follower.wait(seconds)` returns as soon as
+a store that notifies (postgres) says the run changed, and sleeps otherwise. Runs started in this process
+can instead subscribe to `store.events` directly; both give the same RunEvent objects.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +51,19 @@ class Follower:
         self._version: Any = object()
         self._seen: dict[str, tuple[Any, ...]] = {}
         self._run_sig: tuple[Any, ...] | None = None
+
+    def wait(self, timeout: float) -> None:
+        """Until the run may have changed, at most `timeout` seconds. A store that notifies (postgres:
+        LISTEN/NOTIFY) wakes this as soon as a write commits; others just sleep the timeout."""
+        waiter = getattr(self.store, "wait_for_change", None)
+        if waiter is None or self.run_log is None:
+            time.sleep(timeout)
+            return
+        try:
+            waiter(self.run_id, self._version, timeout)
+        except MagnusError as exc:  # the store is away: report, and poll again after the timeout
+            self.error = str(exc)
+            time.sleep(timeout)
 
     @property
     def finished(self) -> bool:
@@ -126,7 +141,10 @@ def follow(
                 callback(event)
             if follower.finished:
                 return
-            stop.wait(interval)
+            if getattr(store, "wait_for_change", None) is not None:
+                follower.wait(interval)
+            else:
+                stop.wait(interval)
 
     thread = threading.Thread(target=loop, name=f"magnus-follow-{run_id}", daemon=True)
     thread.start()

@@ -28,6 +28,10 @@ class Interpreter:
     workflow_name: str = "magnus-test"
     parameters: dict[str, str] = field(default_factory=dict)
     commands: list[list[str]] = field(default_factory=list)  # every command run, in order of start
+    # each pod in a fresh copy of this folder (the project's code, as an image holds it), shared with no
+    # other pod: None runs every pod in `cwd`
+    image: Path | None = None
+    pod_folders: list[Path] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self) -> str:
@@ -83,7 +87,7 @@ class Interpreter:
                 self.commands.append(command)  # once per pod, retries included
             proc = subprocess.run(
                 [sys.executable, "-m", "magnus_core", *command[1:]],
-                cwd=self.cwd,
+                cwd=self._pod_folder(),
                 env=env,
                 check=False,
                 capture_output=True,
@@ -98,6 +102,17 @@ class Interpreter:
             values[name] = Path(local).read_text()
             os.unlink(local)
         return ("Succeeded" if proc.returncode == 0 else "Failed"), values
+
+    def _pod_folder(self) -> Path:
+        if self.image is None:
+            return self.cwd
+        import shutil
+
+        folder = Path(tempfile.mkdtemp(prefix="argo-pod-", dir=self.cwd)) / "app"
+        shutil.copytree(self.image, folder, ignore=shutil.ignore_patterns("__pycache__"))
+        with self._lock:
+            self.pod_folders.append(folder)
+        return folder
 
     def _dag(self, dag: dict[str, Any], scope: dict[str, str]) -> str:
         """Tasks whose dependencies are resolved run at the same time (as Argo runs them), wave by wave."""

@@ -378,3 +378,53 @@ def test_rendering_a_rerun_is_refused(project: Path, magnus) -> None:
     )
     assert result.returncode == 2 and "--use-cached" in result.stderr and "Traceback" not in result.stderr
     assert not (project / "workflow.yaml").exists()
+
+
+def test_postgres_and_s3_need_no_volume_and_pods_share_nothing(
+    project: Path, validator, postgres, bucket
+) -> None:
+    """The team setup: no `volumes`, credentials from Kubernetes secrets; the workflow validates, and run
+    pod by pod, each pod in its own copy of the project, it gives the run log and catalog of a local run."""
+    from tests.conftest import fresh_schema
+
+    image = project / "image"  # what the container image holds: the code, no store, no catalog
+    image.mkdir()
+    shutil.copytree(project / "examples", image / "examples")
+    schema = fresh_schema()
+    config = write(
+        project / "team.yaml",
+        f"""
+        executor:
+          type: argo
+          config:
+            image: registry.example.com/project:1.0
+            output: {project / "workflow.yaml"}
+            secret_env: {{PGPASSWORD: magnus-db/password, AWS_SECRET_ACCESS_KEY: magnus-s3/secret}}
+        run_log_store: {{type: postgres, config: {{dsn: "{postgres.dsn}", schema: {schema}}}}}
+        catalog: {{type: fsspec, config: {{url: "s3://{bucket}/catalog"}}}}
+    """,
+    )
+    shutil.copy(config, image / "team.yaml")
+    text = render(project, "examples/data.yaml", config)
+    doc = yaml.safe_load(text)
+    assert not list(validator.iter_errors(doc))
+    assert "volumes" not in doc["spec"] and "volumeMounts" not in text
+    env = doc["spec"]["templates"][0]["container"]["env"]
+    assert {
+        "name": "PGPASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": "magnus-db", "key": "password"}},
+    } in env
+    from magnus_core.stores import make_store
+
+    interpreter = Interpreter(doc, project, workflow_name="argo-team", image=image)
+    assert interpreter.run() == "Succeeded"
+    assert len(interpreter.pod_folders) == len(interpreter.commands) >= 4  # one fresh folder per pod
+    log = make_store({"type": "postgres", "config": {"dsn": postgres.dsn, "schema": schema}}).get_run(
+        "argo-team"
+    )
+    assert log.status == "SUCCESS", [s.message for s in log.walk()]
+    names = sorted((r.name, r.stage) for s in log.walk() for r in s.data_catalog)
+    assert names == [("clean.csv", "get"), ("clean.csv", "put"), ("raw.csv", "get"), ("raw.csv", "put")]
+    assert log.steps["summarise"].user_defined_metrics == {"rows_out": 3, "total": 20}
+    for folder in interpreter.pod_folders:  # nothing was written beside the code but each pod's own data
+        assert not (folder / ".run_log_store").exists() and not (folder / ".catalog").exists()

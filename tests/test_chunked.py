@@ -220,3 +220,25 @@ def test_reading_a_corrupt_part_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(RunLogError, match=r"s\.json.*not valid JSON"):
         ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path)}).get_run("r")
     assert json.loads((tmp_path / "r" / "RunLog.json").read_text())["run_id"] == "r"
+
+
+def test_a_postgres_follower_is_woken_by_the_write_not_the_timeout(store_block) -> None:
+    block = store_block("postgres")
+    writer = make_store(block)
+    writer.create_run(RunLog(run_id="r", status="PROCESSING"))
+    follower = Follower(make_store(block), "r")
+    follower.poll()
+    seen = follower.store.version("r")
+    assert follower.store.wait_for_change("r", seen, 0.2) is False  # nothing happened: the timeout
+    other = subprocess.Popen(  # another process writes a step a moment later
+        [sys.executable, "-c", WRITER.replace("range(100)", "range(1)"), json.dumps(block), "r", "0"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        started = time.monotonic()
+        assert follower.store.wait_for_change("r", seen, 60) is True
+        assert time.monotonic() - started < 30  # the notification, long before the 60 s timeout
+    finally:
+        assert other.wait(timeout=60) == 0
+    events = follower.poll()
+    assert ("step-updated", "w0-step0") in [(e.kind, e.internal_name) for e in events]

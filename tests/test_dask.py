@@ -169,7 +169,7 @@ def test_unreachable_scheduler_is_a_clear_error_quickly(git_repo: Path, magnus) 
 def test_stores_workers_cannot_share_are_refused(git_repo: Path) -> None:
     shutil.copytree(ROOT / "examples", git_repo / "examples", ignore=shutil.ignore_patterns("__pycache__"))
     cfg = write(git_repo / "fs.yaml", "executor: {type: dask}\nrun_log_store: {type: file-system}\n")
-    with pytest.raises(ConfigError, match="use the chunked-fs store"):
+    with pytest.raises(ConfigError, match="use the postgres store"):
         prepare(RunRequest(file="examples/composite.yaml", config_file=str(cfg)))
     cfg = write(git_repo / "typo.yaml", "executor: {type: dask, config: {n_worker: 2}}\n")
     with pytest.raises(ConfigError, match=r"executor.config.n_worker"):
@@ -184,3 +184,135 @@ def test_rerun_on_dask_is_refused_before_anything_is_written(git_repo: Path, mag
     )
     assert result.returncode == 2 and "--use-cached" in result.stderr and "Traceback" not in result.stderr
     assert not (git_repo / "runs").exists()
+
+
+@pytest.fixture
+def separate_workers(tmp_path: Path) -> Iterator[tuple[str, list[Path]]]:
+    """A scheduler and two worker processes, each worker in its own folder holding a copy of the project's
+    code (as its image would) and nothing else: no store folder, no catalog folder is shared."""
+    import subprocess
+    import sys
+
+    from tests.servers import free_port
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-dashboard",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    ]
+    folders = []
+    address = f"tcp://127.0.0.1:{port}"
+    for number in range(2):
+        folder = tmp_path / f"worker-{number}"
+        shutil.copytree(ROOT / "examples", folder / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+        folders.append(folder)
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "distributed.cli.dask_worker",
+                    address,
+                    "--nthreads",
+                    "2",
+                    "--no-dashboard",
+                    "--name",
+                    f"worker-{number}",
+                    "--local-directory",
+                    str(folder / ".dask"),
+                ],
+                cwd=folder,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
+    try:
+        client = distributed.Client(address, timeout="60s")
+        client.wait_for_workers(2, timeout=60)
+        client.close()
+        yield address, folders
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except Exception:
+                proc.kill()
+
+
+def test_workers_in_separate_folders_share_only_postgres_and_s3(
+    git_repo: Path, separate_workers, postgres, bucket, s3
+) -> None:
+    """The composite and data examples on a cluster whose workers each have their own folder: the same run
+    logs and catalog as local runs."""
+    from magnus_core.stores import make_store
+    from tests.conftest import fresh_schema
+
+    address, folders = separate_workers
+    shutil.copytree(ROOT / "examples", git_repo / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    local_schema, dask_schema = fresh_schema(), fresh_schema()
+
+    def team(name: str, executor: str, schema: str, catalog: str) -> str:
+        return str(
+            write(
+                git_repo / name,
+                f"""
+            executor: {executor}
+            run_log_store: {{type: postgres, config: {{dsn: "{postgres.dsn}", schema: {schema}}}}}
+            catalog: {{type: fsspec, config: {{url: "s3://{bucket}/{catalog}"}}}}
+        """,
+            )
+        )
+
+    on_dask = team(
+        "dask.yaml", f'{{type: dask, config: {{scheduler_address: "{address}"}}}}', dask_schema, "d"
+    )
+    on_local = team("local.yaml", "{type: local}", local_schema, "l")
+    for example in ("composite", "data"):
+        local = execute(prepare(RunRequest(file=f"examples/{example}.yaml", config_file=on_local)))
+        remote = execute(prepare(RunRequest(file=f"examples/{example}.yaml", config_file=on_dask)))
+        stored = make_store({"type": "postgres", "config": {"dsn": postgres.dsn, "schema": dask_schema}})
+        remote = stored.get_run(remote.run_id)
+        assert local.status == remote.status == "SUCCESS", [s.message for s in remote.walk()]
+        assert remote.parameters == local.parameters
+
+        def shape(log):
+            return [
+                (
+                    s.internal_name,
+                    s.status,
+                    len(s.attempts),
+                    s.user_defined_metrics,
+                    sorted((r.name, r.stage, r.data_hash) for r in s.data_catalog),
+                )
+                for s in log.walk()
+            ]
+
+        assert shape(remote) == shape(local)
+        fs = s3.filesystem()
+        assert sorted(p.rsplit("/", 1)[1] for p in fs.find(f"{bucket}/d/{remote.run_id}")) == sorted(
+            p.rsplit("/", 1)[1] for p in fs.find(f"{bucket}/l/{local.run_id}")
+        )
+    # the workers ran steps in their own folders, and kept no run log or catalog there
+    assert any((folder / "data").exists() for folder in folders)
+    for folder in folders:
+        assert not (folder / ".run_log_store").exists() and not (folder / ".catalog").exists()

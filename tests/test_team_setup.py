@@ -46,7 +46,7 @@ def test_a_run_on_postgres_and_s3_keeps_no_credential_anywhere(
 ) -> None:
     (git_repo / "p.yaml").write_text(ONE_STEP)
     config = team_config(postgres, bucket)
-    result = magnus("execute", "-f", "p.yaml", "-c", write_config(git_repo, config), "--json")
+    result = magnus("execute", "-f", "p.yaml", "-c", write_config(git_repo, config), "--json", "--x", "3")
     assert result.returncode == 0, result.stderr
     log = json.loads(result.stdout)
     record = log["steps"]["a"]["data_catalog"][0]
@@ -61,6 +61,12 @@ def test_a_run_on_postgres_and_s3_keeps_no_credential_anywhere(
     assert listed.returncode == 0, listed.stderr
     runs = json.loads(listed.stdout)["runs"]
     assert [(r["run_id"], r["status"], r["steps"]) for r in runs] == [(log["run_id"], "SUCCESS", 2)]
+    again = magnus("execute", "-f", "p.yaml", "-c", "team.yaml", "--x", "4", "--run-id", "second")
+    assert again.returncode == 0, again.stderr
+    for where, expected in [("params.x = 4", ["second"]), ("params.x < 4", [log["run_id"]])]:
+        found = magnus("runs", "-c", "team.yaml", "--json", "--where", where)
+        assert found.returncode == 0, found.stderr
+        assert [r["run_id"] for r in json.loads(found.stdout)["runs"]] == expected
 
 
 @pytest.mark.parametrize(
@@ -251,3 +257,66 @@ def _walk(steps: dict):
         yield step
         for branch in step["branches"].values():
             yield from _walk(branch["steps"])
+
+
+def test_store_copy_moves_runs_between_any_stores_idempotently(git_repo: Path, magnus, postgres) -> None:
+    shutil.copytree(ROOT / "examples", git_repo / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    for run_id in ("one", "two"):
+        result = magnus("execute", "-f", "examples/composite.yaml", "--run-id", run_id)
+        assert result.returncode == 0, result.stderr
+    write_config(git_repo, {"run_log_store": {"type": "file-system"}}, "files.yaml")
+    pg = {"type": "postgres", "config": {"dsn": postgres.dsn, "schema": fresh_schema()}}
+    write_config(git_repo, {"run_log_store": pg}, "team.yaml")
+    chunked = {"type": "chunked-fs", "config": {"log_folder": "chunked"}}
+    write_config(git_repo, {"run_log_store": chunked}, "chunked.yaml")
+    write_config(
+        git_repo, {"run_log_store": {"type": "file-system", "config": {"log_folder": "back"}}}, "back.yaml"
+    )
+
+    first = magnus("store", "copy", "--all", "--from", "files.yaml", "--to", "team.yaml")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split("\n")[0].startswith("copied") and "2 copied" in first.stderr
+    again = magnus("store", "copy", "--all", "--from", "files.yaml", "--to", "team.yaml", "--json")
+    assert again.returncode == 0, again.stderr
+    assert [(r["run_id"], r["result"]) for r in json.loads(again.stdout)["runs"]] == [
+        ("one", "unchanged"),
+        ("two", "unchanged"),
+    ]
+    # and on through chunked-fs back to files: byte for byte the run log the file-system store wrote
+    assert magnus("store", "copy", "one", "--from", "team.yaml", "--to", "chunked.yaml").returncode == 0
+    assert magnus("store", "copy", "one", "--from", "chunked.yaml", "--to", "back.yaml").returncode == 0
+    original = (git_repo / ".run_log_store" / "one.json").read_text()
+    assert (git_repo / "back" / "one.json").read_text() == original
+    # the workbench's and `magnus runs`' view of the copy
+    listed = magnus("runs", "-c", "team.yaml", "--json")
+    assert sorted(r["run_id"] for r in json.loads(listed.stdout)["runs"]) == ["one", "two"]
+
+
+def test_store_copy_never_overwrites_and_says_why(git_repo: Path, magnus) -> None:
+    (git_repo / "p.yaml").write_text(ONE_STEP)
+    assert magnus("execute", "-f", "p.yaml", "--run-id", "same").returncode == 0
+    other = git_repo / "other"
+    other.mkdir()
+    (other / "p.yaml").write_text(ONE_STEP.replace("hello", "other"))
+    assert magnus("execute", "-f", "p.yaml", "--run-id", "same", cwd=other).returncode == 0
+    write_config(git_repo, {"run_log_store": {"type": "file-system"}}, "a.yaml")
+    write_config(
+        git_repo,
+        {"run_log_store": {"type": "file-system", "config": {"log_folder": "other/.run_log_store"}}},
+        "b.yaml",
+    )
+    before = (other / ".run_log_store" / "same.json").read_text()
+    result = magnus("store", "copy", "same", "nope", "--from", "a.yaml", "--to", "b.yaml")
+    assert result.returncode == 1
+    assert "differs   same" in result.stdout and "left as is" in result.stdout
+    assert "missing   nope" in result.stdout and "no run 'nope'" in result.stdout
+    assert (other / ".run_log_store" / "same.json").read_text() == before  # nothing overwritten
+    for args, expected in [
+        (["--from", "a.yaml", "--to", "b.yaml"], "run ids or --all"),
+        (["same", "--all", "--from", "a.yaml", "--to", "b.yaml"], "run ids or --all"),
+        (["same", "--from", "a.yaml", "--to", "a.yaml"], "same store"),
+        (["same", "--from", "p.yaml", "--to", "b.yaml"], "names no run_log_store"),
+        (["same", "--from", "missing.yaml", "--to", "b.yaml"], "not found"),
+    ]:
+        bad = magnus("store", "copy", *args)
+        assert bad.returncode == 2 and expected in bad.stderr and "Traceback" not in bad.stderr, bad.stderr

@@ -15,7 +15,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from magnus_core.errors import ConfigError, UsageError
 from magnus_core.graph import PLACEHOLDER, branches, next_step, reachable, walk
@@ -68,10 +68,25 @@ class ArgoOptions(_Strict):
     resources: Resources | None = None
     volumes: list[SharedVolume] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
+    # variables taken from Kubernetes secrets, e.g. PGPASSWORD: "magnus-db/password" (secret name/key):
+    # credentials reach the pods without being written in the workflow or the config
+    secret_env: dict[str, str] = Field(default_factory=dict)
     node_selector: dict[str, str] = Field(default_factory=dict)
     pipeline_file: str | None = None  # the pipeline file's path inside the image (default: as given)
     config_file: str | None = None  # the config file's path inside the image (default: as given)
     log_level: str = "WARNING"
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_refs(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, ref in value.items():
+            secret, _, key = ref.partition("/")
+            if not secret or not key or "/" in key:
+                raise ValueError(f"{name}: expected 'SECRET_NAME/KEY' (a Kubernetes secret and its key)")
+        return value
+
+    def secret_refs(self) -> dict[str, tuple[str, str]]:
+        return {name: tuple(ref.split("/", 1)) for name, ref in self.secret_env.items()}  # type: ignore[misc]
 
 
 class ArgoExecutor:
@@ -128,7 +143,7 @@ def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: Argo
     if kind == "buffered":
         raise ConfigError(
             "Argo runs each step in its own pod, which cannot share the buffered (in-memory) "
-            "run-log store: use chunked-fs on a shared volume",
+            "run-log store: use postgres (nothing shared but the database) or chunked-fs on a shared volume",
             field="run_log_store.type",
         )
     concurrent = [v for v in walk(dag) if v.node.concurrent_branches]
@@ -136,7 +151,7 @@ def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: Argo
         name, node = concurrent[0].internal_name, concurrent[0].node
         raise ConfigError(
             f"{node.type} step '{name}' runs branches in pods at the same time, which would "
-            "overwrite each other's file-system run log: use the chunked-fs store",
+            "overwrite each other's file-system run log: use the postgres or chunked-fs store",
             field="run_log_store.type",
         )
     folders = []
@@ -149,6 +164,11 @@ def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: Argo
         folders.append(
             ("catalog.config.catalog_location", catalog.get("config", {}).get("catalog_location", ".catalog"))
         )
+    if catalog.get("type") == "fsspec":  # object storage needs no volume; a local path does
+        url = str(catalog.get("config", {}).get("url", ""))
+        protocol, _, rest = url.rpartition("://")
+        if protocol in ("", "file", "local"):
+            folders.append(("catalog.config.url", rest))
     mounts = [PurePosixPath(v.mount_path) for v in options.volumes]
     for field, folder in folders:
         path = PurePosixPath(posixpath.normpath(PurePosixPath(options.working_dir or "/") / folder))
@@ -227,7 +247,15 @@ class _Renderer:
             image_pull_policy=overrides.image_pull_policy or o.image_pull_policy,
             command=command,
             working_dir=o.working_dir,
-            env=[m.EnvVar(name=k, value=v) for k, v in sorted(env.items())] or None,
+            env=[m.EnvVar(name=k, value=v) for k, v in sorted(env.items()) if k not in o.secret_env]
+            + [
+                m.EnvVar(
+                    name=k,
+                    value_from=m.EnvVarSource(secret_key_ref=m.SecretKeySelector(name=ref[0], key=ref[1])),
+                )
+                for k, ref in sorted(o.secret_refs().items())
+            ]
+            or None,
             resources=m.ResourceRequirements(
                 requests={k: m.Quantity(v) for k, v in sorted(resources.requests.items())} or None,
                 limits={k: m.Quantity(v) for k, v in sorted(resources.limits.items())} or None,

@@ -2,9 +2,10 @@
 
 Each leaf step is submitted as the per-step entry point (`magnus_core.single.execute_single_node`), each
 composite as its fan-out and fan-in; the branches of parallel and map steps are traversed at the same time,
-so their steps run at the same time across workers. The run log is the shared (chunked-fs) store: workers
-write it, this process reads it back at the end. With no `scheduler_address` a LocalCluster on 127.0.0.1
-is started for the run (the `magnus[dask]` extra).
+so their steps run at the same time across workers. The run log is a shared store (postgres, or chunked-fs
+on a folder every worker sees; with postgres and an object-storage catalog, workers share nothing else):
+workers write it, this process reads it back at the end. With no `scheduler_address` a LocalCluster on
+127.0.0.1 is started for the run (the `magnus[dask]` extra).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class DaskExecutor:
         if kind in ("buffered", "file-system"):
             raise ConfigError(
                 f"Dask workers write one run from many processes at once, which the {kind} store "
-                "cannot take: use the chunked-fs store",
+                "cannot take: use the postgres store (or chunked-fs on a folder every worker sees)",
                 field="run_log_store.type",
             )
         if self.options.scheduler_address:

@@ -169,6 +169,12 @@ class RunLogStore(ABC):
                 raise
         self.events.emit(RunEvent(kind=RUN_CREATED, run_id=run_log.run_id, status=run_log.status))
 
+    def put_run(self, run_log: RunLog) -> None:
+        """Add a whole run log written elsewhere (`magnus store copy`): readers see all of it or none of
+        it; UsageError if the store holds that run id already."""
+        self.create_run(run_log)
+        self.close(run_log.run_id)
+
     def get_run(self, run_id: str) -> RunLog:
         """The run log (a live run's current state, or the persisted one)."""
         live = self._live.get(run_id)

@@ -29,7 +29,7 @@ from magnus_core.models.run_log import BranchLog, RunLog, StepLog
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
 from magnus_core.stores.file_system import atomic_write
-from magnus_core.stores.parts import assemble, step_part, to_json
+from magnus_core.stores.parts import assemble, step_part, to_json, walk_with_parents
 
 META = "RunLog.json"
 PARAMETER = "\1"  # sequence keys: steps by name, branches "\0" + name, parameters "\1" + key
@@ -87,6 +87,13 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             self.run_folder(run_id).mkdir()
         except FileExistsError:
             raise self._taken(run_id) from None
+        # a run that arrives whole (magnus store copy): every part first, the metadata that lists it last
+        for item, parent in walk_with_parents(self._live[run_id].log):
+            if isinstance(item, StepLog):
+                self._on_step(run_id, item, parent)
+            else:
+                assert parent is not None
+                self._on_branch(run_id, item, parent)
         self._persist(run_id)
 
     def _persist(self, run_id: str, *, final: bool = False) -> None:

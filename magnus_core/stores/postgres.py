@@ -34,7 +34,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -393,6 +393,7 @@ class PostgresRunLogStore(RunLogStore):
         host = parts.get("host") or os.environ.get("PGHOST") or "localhost"
         port = parts.get("port") or os.environ.get("PGPORT") or "5432"
         dbname = parts.get("dbname") or os.environ.get("PGDATABASE") or parts.get("user") or ""
+        self.address = f"postgresql://{host}:{port}/{dbname}"
         self.label = f"postgres run-log store {host}:{port}/{dbname} (schema {self.schema})"
         self.db = _database(self.options.dsn, self.schema, self.label, self.options)
         self._seen_generation: dict[str, int] = {}
@@ -647,24 +648,21 @@ class PostgresRunLogStore(RunLogStore):
                     return False
                 listener.cond.wait(remaining)
 
-    def summaries(self, tag: str | None = None) -> Iterator[dict[str, Any]]:
-        """What `magnus runs` lists, from SQL: one row per run with its step count and attempt span."""
-        where = "WHERE r.tag = %(tag)s" if tag is not None else ""
+    # -- what the run index asks (magnus_core/index) ----------------------------------------------------
+    def index_location(self) -> str | None:
+        """The database and schema: names this store's run index in the cache folder."""
+        return f"{self.address}/{self.schema}"
+
+    def run_versions(self) -> dict[str, Any]:
+        """Every run with its version (one query): the run index reads only runs whose version moved."""
         rows = self.db.run(
             "listing runs",
-            lambda conn: conn.execute(self._sql(_SUMMARIES.format(where=where)), {"tag": tag}).fetchall(),
+            lambda conn: conn.execute(self._sql("SELECT run_id, version FROM {t}.runs")).fetchall(),
         )
-        for run_id, status, tag_, original, process, started, steps, first, last in rows:
-            yield {
-                "run_id": run_id,
-                "status": status,
-                "tag": tag_,
-                "original_run_id": original,
-                "process": json.loads(process) if process else None,
-                "start": started or first or "",
-                "end": last or "",
-                "steps": int(steps),
-            }
+        return {run_id: int(version) for run_id, version in rows}
+
+    def read_json(self, run_id: str) -> Any:
+        return self.get_run(run_id).model_dump(mode="json")
 
     def drop_schema(self) -> None:
         """Remove this store's schema and every run in it (tests and `magnus store` tooling)."""
@@ -718,9 +716,4 @@ _READ_RUN = (
     "(SELECT coalesce(json_agg(json_build_array(b.parent_step, b.body) ORDER BY b.seq), '[]'::json) "
     " FROM {t}.branches b WHERE b.run_id = r.run_id)::text "
     "FROM {t}.runs r WHERE r.run_id = %s"
-)
-_SUMMARIES = (
-    "SELECT r.run_id, r.status, r.tag, r.original_run_id, (r.run_config -> 'process')::text, r.started_at, "
-    "count(s.internal_name), min(nullif(s.start_time, '')), max(nullif(s.end_time, '')) "
-    "FROM {t}.runs r LEFT JOIN {t}.steps s ON s.run_id = r.run_id {where} GROUP BY r.run_id"
 )

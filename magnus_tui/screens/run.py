@@ -158,7 +158,7 @@ class RunScreen(WorkbenchScreen[None]):
                     )
                 )
                 return
-            time.sleep(self.app.follow_interval)
+            follower.wait(self.app.follow_interval)  # a notifying store (postgres) wakes it at once
 
     @on(RunEventsReady)
     def _events(self) -> None:
