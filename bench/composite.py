@@ -1,6 +1,7 @@
 """Composite-node cost per branch, for each run-log store.
 
     python bench/composite.py            # map over 100 and 1,000 items; parallel of 10 and 100 branches
+    python bench/composite.py --store postgres   # the postgres store too (starts a PostgreSQL server)
 
 Each branch is one trivial python step plus its success node. Prints total seconds and ms per branch; the
 per-branch cost should not grow with the number of branches (the last column is the ratio large/small).
@@ -67,9 +68,17 @@ dag:
 """
 
 
+PG_DSN = ""
+
+
 def timed(store: str, text: str, n: int, params: dict) -> float:
     Path("p.yaml").write_text(text)
-    Path("c.yaml").write_text(f"run_log_store: {{type: {store}}}\ncatalog: {{type: do-nothing}}\n")
+    block = f"{{type: {store}}}"
+    if store == "postgres":
+        import uuid
+
+        block = f"{{type: postgres, config: {{dsn: '{PG_DSN}', schema: bench_{uuid.uuid4().hex[:8]}}}}}"
+    Path("c.yaml").write_text(f"run_log_store: {block}\ncatalog: {{type: do-nothing}}\n")
     start = time.perf_counter()
     prepared = prepare(RunRequest(file="p.yaml", config_file="c.yaml", parameters=params))
     log = execute(prepared)
@@ -79,12 +88,30 @@ def timed(store: str, text: str, n: int, params: dict) -> float:
 
 
 def main() -> None:
+    global PG_DSN
+    stores = ["buffered", "file-system", "chunked-fs"]
+    server = None
+    if "--store" in sys.argv and sys.argv[sys.argv.index("--store") + 1] == "postgres":
+        from tests.servers import PostgresServer
+
+        server = PostgresServer().start()
+        os.environ.update(server.env)
+        PG_DSN = server.dsn
+        stores = ["file-system", "postgres"]
+    try:
+        run(stores)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def run(stores: list[str]) -> None:
     work = tempfile.mkdtemp(prefix="magnus-bench-")
     os.chdir(work)
     sys.path.insert(0, work)
     Path("bench_funcs.py").write_text(FUNCS)
     print(f"{'store':<12} {'shape':<10} {'n':>6} {'total s':>9} {'ms/branch':>10}  ratio (large/small)")
-    for store in ("buffered", "file-system", "chunked-fs"):
+    for store in stores:
         for kind, sizes in (("map", (100, 1000)), ("parallel", (10, 100))):
             per = []
             for n in sizes:

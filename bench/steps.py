@@ -1,7 +1,9 @@
-"""Per-step cost of a linear pipeline with the file-system run-log store.
+"""Per-step cost of a linear pipeline with the file-system run-log store (and the postgres store).
 
     python bench/steps.py            # N = 1, 100, 1000, 10000
     python bench/steps.py 300 3000   # chosen sizes (--repeat K: median of K runs, default 3)
+    python bench/steps.py --store postgres   # the same on the postgres store, beside the file-system's
+                                             # (starts a PostgreSQL server, tests/servers.py)
 
 Each pipeline is N trivial python-function steps (`bench_steps.noop`), run in-process through the same
 `prepare()`/`execute()` the CLI calls, in a temporary folder. Prints total time and ms per step, the ratio
@@ -43,6 +45,9 @@ def write_pipeline(folder: Path, n: int) -> Path:
     return path
 
 
+STORE_CONFIG: str | None = None  # a config file naming another store (--store postgres)
+
+
 def run_once(n: int) -> tuple[float, float, str]:
     """(seconds to load and validate, seconds to execute, status) for one pipeline of n steps."""
     from magnus_core.runner import RunRequest, execute, prepare
@@ -53,13 +58,17 @@ def run_once(n: int) -> tuple[float, float, str]:
         try:
             pipeline = write_pipeline(Path(tmp), n)
             t0 = time.perf_counter()
-            prepared = prepare(RunRequest(file=str(pipeline)))
+            prepared = prepare(RunRequest(file=str(pipeline), config_file=STORE_CONFIG))
             t1 = time.perf_counter()
             with open(os.devnull, "w") as sink:
                 log = execute(prepared, output=sink)
             t2 = time.perf_counter()
-            on_disk = Path(prepared.store.location(log.run_id))
-            assert on_disk.exists(), "the file-system store wrote no file"
+            if STORE_CONFIG is None:
+                on_disk = Path(prepared.store.location(log.run_id))
+                assert on_disk.exists(), "the file-system store wrote no file"
+            else:
+                stored = prepared.store.get_run(log.run_id)
+                assert len(stored.steps) == n + 1, "the store lost steps"
             return t1 - t0, t2 - t1, log.status
         finally:
             os.chdir(here)
@@ -95,8 +104,57 @@ def help_wall_ms(repeat: int = 5) -> float:
     return best * 1000
 
 
+def compare_postgres(sizes: list[int], repeat: int) -> int:
+    """ms per step on the file-system store and on the postgres store, N by N, and the ratio pg/fs."""
+    global STORE_CONFIG
+    import uuid
+
+    from tests.servers import PostgresServer
+
+    with PostgresServer() as server:
+        os.environ.update(server.env)
+        config = Path(tempfile.mkdtemp(prefix="magnus-bench-")) / "pg.yaml"
+        results: dict[str, dict[int, float]] = {}
+        for store in ("file-system", "postgres"):
+            STORE_CONFIG = None
+            if store == "postgres":
+                schema = f"bench_{uuid.uuid4().hex[:8]}"
+                config.write_text(
+                    f"run_log_store: {{type: postgres, config: {{dsn: '{server.dsn}', schema: {schema}}}}}\n"
+                )
+                STORE_CONFIG = str(config)
+            run_once(1)
+            results[store] = {}
+            for n in sizes:
+                runs = sorted((run_once(n) for _ in range(repeat)), key=lambda r: r[1])
+                results[store][n] = runs[len(runs) // 2][1] * 1000 / n
+        print(f"median of {repeat} runs per N; run ms/step (executing, not loading the YAML)")
+        print(f"{'N':>7} {'file-system':>12} {'postgres':>10} {'pg/fs':>7}")
+        for n in sizes:
+            fs, pg = results["file-system"][n], results["postgres"][n]
+            print(f"{n:>7} {fs:>12.3f} {pg:>10.3f} {pg / fs:>7.2f}")
+        pg = results["postgres"]
+        if 100 in pg and 10000 in pg:
+            ratio = pg[10000] / pg[100]
+            print(
+                f"postgres ratio ms/step N=10000 / N=100: {ratio:.2f}  {'ok' if ratio <= 1.5 else 'MISSED (flat: <= 1.5)'}"
+            )
+    return 0
+
+
 def main(argv: list[str]) -> int:
     repeat = 3
+    if "--store" in argv:
+        i = argv.index("--store")
+        store = argv[i + 1]
+        argv = argv[:i] + argv[i + 2 :]
+        if store != "postgres":
+            raise SystemExit("--store: only 'postgres' (the file-system store is the default)")
+        if "--repeat" in argv:
+            i = argv.index("--repeat")
+            repeat = int(argv[i + 1])
+            argv = argv[:i] + argv[i + 2 :]
+        return compare_postgres([int(a) for a in argv] or list(DEFAULT_SIZES), repeat)
     if "--repeat" in argv:
         i = argv.index("--repeat")
         repeat = int(argv[i + 1])

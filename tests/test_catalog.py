@@ -367,3 +367,47 @@ def test_concurrent_map_branches_put_into_one_catalog(git_repo: Path, catalog: C
         assert [r.name for r in step.data_catalog] == [f"{item}.csv"]
         assert catalog.read(log.run_id, f"{item}.csv") == f"{item}\n".encode()
     assert catalog.names(log.run_id) == sorted([f"{i}.csv" for i in "abcdef"] + ["shared.csv"])
+
+
+def test_captured_output_streams_into_either_catalog_whole(git_repo: Path, catalog: Catalog) -> None:
+    """What magnus itself stores (a step's captured output): streamed in, read back, whole or absent, and
+    never matched by a step's get pattern."""
+    import io
+
+    from magnus_core.catalog import CatalogError, make_catalog, output_name
+
+    block = {"type": "file-system", "config": {}}
+    if catalog.kind == "s3":
+        block = {"type": "fsspec", "config": {"url": catalog.url}}
+    store = make_catalog(block)
+
+    class Ctx:
+        run_id = "streams"
+        secrets = None
+
+    store.bind(Ctx())
+    name = output_name("step a", 1)
+    data = os.urandom(3 * 2**20 + 17)  # more than one chunk
+    record = store.put_stream(name, io.BytesIO(data))
+    assert record.stage == "put" and record.data_hash == hashlib.sha256(data).hexdigest()
+    with store.open_file("streams", name) as handle:
+        assert handle.read() == data
+    assert catalog.read("streams", name) == data
+    with pytest.raises(CatalogError, match="no file"):
+        store.open_file("streams", output_name("missing", 1))
+    with pytest.raises(CatalogError, match="no file in the catalog"):
+        store.get_patterns(["**"], None)  # magnus's own files are never a step's data
+
+    class Broken(io.RawIOBase):  # a stream that fails half-way: nothing is left under the name
+        def __init__(self) -> None:
+            self.sent = 0
+
+        def read(self, size: int = -1) -> bytes:
+            self.sent += 1
+            if self.sent > 1:
+                raise OSError("the step's pipe broke")
+            return b"x" * (2**20)
+
+    with pytest.raises(Exception, match="pipe broke"):
+        store.put_stream(output_name("broken", 1), Broken())  # type: ignore[arg-type]
+    assert catalog.names("streams") == [name]

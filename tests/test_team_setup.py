@@ -320,3 +320,100 @@ def test_store_copy_never_overwrites_and_says_why(git_repo: Path, magnus) -> Non
     ]:
         bad = magnus("store", "copy", *args)
         assert bad.returncode == 2 and expected in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+SLOW = """
+dag:
+  start_at: a
+  steps:
+    a: {type: task, command_type: shell, command: "export MAGNUS_PRM_made=1", next: b}
+    b: {type: task, command_type: shell, command: "touch started; sleep 3", next: c}
+    c: {type: task, command_type: shell, command: "echo done", next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def _start(repo: Path, *args: str):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "slow.yaml", *args],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for(path: Path, proc) -> None:
+    import time
+
+    deadline = time.monotonic() + 60
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert path.exists(), proc.communicate()
+
+
+def test_a_dropped_connection_is_taken_up_again_and_the_run_finishes(git_repo: Path, postgres) -> None:
+    import time
+
+    from tests.servers import TcpProxy
+
+    proxy = TcpProxy(postgres.port)
+    try:
+        (git_repo / "slow.yaml").write_text(SLOW)
+        block = {
+            "type": "postgres",
+            "config": {
+                "dsn": f"postgresql://magnus@127.0.0.1:{proxy.port}/postgres",
+                "schema": fresh_schema(),
+            },
+        }
+        write_config(git_repo, {"run_log_store": block}, "proxy.yaml")
+        proc = _start(git_repo, "-c", "proxy.yaml", "--run-id", "dropped")
+        _wait_for(git_repo / "started", proc)
+        proxy.cut()  # the network goes away while step b runs, and comes back 2 s later
+        time.sleep(2)
+        proxy.restore()
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err
+        assert "lost the connection" in err and "reconnecting" in err
+        log = make_store({**block, "config": {**block["config"], "dsn": postgres.dsn}}).get_run("dropped")
+        assert log.status == "SUCCESS" and [s.status for s in log.steps.values()] == ["SUCCESS"] * 4
+    finally:
+        proxy.stop()
+
+
+def test_a_connection_that_stays_down_stops_the_run_which_resumes_later(git_repo: Path, postgres) -> None:
+    from magnus_core.runs import run_state
+    from tests.servers import TcpProxy
+
+    proxy = TcpProxy(postgres.port)
+    try:
+        (git_repo / "slow.yaml").write_text(SLOW)
+        schema = fresh_schema()
+        dsn = f"postgresql://magnus@127.0.0.1:{proxy.port}/postgres"
+        block = {"type": "postgres", "config": {"dsn": dsn, "schema": schema, "reconnect_for": 2}}
+        write_config(git_repo, {"run_log_store": block}, "proxy.yaml")
+        proc = _start(git_repo, "-c", "proxy.yaml", "--run-id", "down")
+        _wait_for(git_repo / "started", proc)
+        proxy.cut()
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode != 0
+        last = err.strip().splitlines()[-1]
+        assert "did not come back within 2 s" in last and "--use-cached" in last and "Traceback" not in err
+        proxy.restore()
+        log = make_store(block).get_run("down")
+        assert log.status == "PROCESSING" and run_state(log) == "INTERRUPTED"
+        assert log.steps["a"].status == "SUCCESS" and log.parameters == {"made": 1}
+        resume = _start(git_repo, "-c", "proxy.yaml", "--use-cached", "down", "--run-id", "resumed")
+        out, err = resume.communicate(timeout=120)
+        assert resume.returncode == 0, out + err
+        resumed = make_store(block).get_run("resumed")
+        assert resumed.status == "SUCCESS" and resumed.steps["a"].mock is True
+    finally:
+        proxy.stop()

@@ -506,6 +506,18 @@ class PostgresRunLogStore(RunLogStore):
             self._step_row(run_id, step_log, branch),
         )
 
+    def _on_commit(self, run_id: str, step_log: StepLog, branch: str | None, parameters: bool) -> None:
+        """A step's commit point: its row, and the run's parameters when given, in one statement (one
+        transaction) with the run's new version and the notification."""
+        row = self._step_row(run_id, step_log, branch)
+        statement = _WRITE_STEP
+        if parameters:
+            statement = _WRITE_STEP.replace(
+                "SET version = version + 1", "SET parameters = %(parameters)s::json, version = version + 1", 1
+            )
+            row["parameters"] = to_json(self._live[run_id].log.parameters)
+        self._write_part(f"committing step '{step_log.internal_name}' of run '{run_id}'", statement, row)
+
     def _on_branch(self, run_id: str, branch_log: BranchLog, step: str) -> None:
         self._write_part(
             f"writing branch '{branch_log.internal_name}' of run '{run_id}'",
@@ -653,7 +665,7 @@ class PostgresRunLogStore(RunLogStore):
         """The database and schema: names this store's run index in the cache folder."""
         return f"{self.address}/{self.schema}"
 
-    def run_versions(self) -> dict[str, Any]:
+    def run_versions(self, *, full: bool = True) -> dict[str, Any]:
         """Every run with its version (one query): the run index reads only runs whose version moved."""
         rows = self.db.run(
             "listing runs",
