@@ -129,7 +129,15 @@ class PostgresServer:
         )
         password_file.unlink()
         self.binaries = binaries
-        self._launch()
+        for attempt in range(3):  # a free port can be taken between our look and the server's bind
+            try:
+                self._launch()
+                return self
+            except RuntimeError:
+                self.halt()
+                if attempt == 2:
+                    raise
+                self.port = 0
         return self
 
     def _launch(self) -> None:
