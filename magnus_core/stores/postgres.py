@@ -671,7 +671,7 @@ class PostgresRunLogStore(RunLogStore):
             "listing runs",
             lambda conn: conn.execute(self._sql("SELECT run_id, version FROM {t}.runs")).fetchall(),
         )
-        return {run_id: int(version) for run_id, version in rows}
+        return {run_id: (int(version),) for run_id, version in rows}  # a one-part token: exact either way
 
     def read_json(self, run_id: str) -> Any:
         return self.get_run(run_id).model_dump(mode="json")
