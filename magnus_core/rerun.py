@@ -243,14 +243,7 @@ def plan_rerun(pipeline: Any, original: RunLog, given: dict[str, Any]) -> RerunP
             }
             steps.append(PlannedStep(name, REUSE, "", old.status, changed, received is not None))
         else:
-            if changed_definition:
-                reason = DAG_CHANGED
-            elif old is None:
-                reason = NOT_REACHED
-            elif old.status != SUCCESS:
-                reason = FAILED_BEFORE
-            else:
-                reason = f"an earlier step ran ({first_run})"
+            reason = why_it_runs(changed_definition, old, first_run)
             if reusing:
                 reusing, first_run = False, name
             steps.append(PlannedStep(name, RUN, reason, old.status if old is not None else ""))
@@ -329,6 +322,17 @@ def _current_sub_dags(pipeline: Any) -> dict[str, Any]:
     return {os.path.relpath(path, here): block for path, block in pipeline.sub_dags.items()}
 
 
+def why_it_runs(changed_definition: bool, old: StepLog | None, first_run: str) -> str:
+    """Why a step of a re-run runs instead of being reused, as its message and the plan say it."""
+    if changed_definition:
+        return DAG_CHANGED
+    if old is None:
+        return NOT_REACHED
+    if old.status != SUCCESS:
+        return FAILED_BEFORE
+    return f"an earlier step ran ({first_run})"
+
+
 def reuse_step(
     node: Any, name: str, internal_name: str, ctx: Any, branch: str | None, params: dict[str, Any]
 ) -> StepLog | None:
@@ -345,14 +349,7 @@ def reuse_step(
         if ctx.cache_valid and old is not None and old.status == SUCCESS and not changed:
             step = _copy_reused(old, ctx.original.run_id)
         else:
-            if changed:
-                reason = DAG_CHANGED
-            elif old is None:
-                reason = NOT_REACHED
-            elif old.status != SUCCESS:
-                reason = FAILED_BEFORE
-            else:
-                reason = f"an earlier step ran ({ctx.first_run})"
+            reason = why_it_runs(changed, old, ctx.first_run)
             if ctx.cache_valid:
                 ctx.cache_valid = False
                 ctx.first_run = internal_name

@@ -105,6 +105,19 @@ def pipeline_files(ctx: click.Context, param: click.Parameter, incomplete: str) 
     return matches or [CompletionItem(incomplete, type="file")]
 
 
+def file_option(help: str = "The pipeline file.") -> Any:
+    """`-f/--file`, the pipeline file, completing YAML files: for execute and the per-step commands."""
+    return click.option(
+        "-f",
+        "--file",
+        "file",
+        default="pipeline.yaml",
+        show_default=True,
+        shell_complete=pipeline_files,
+        help=help,
+    )
+
+
 @cli.command("completion")
 @click.argument("shell", type=click.Choice(SHELLS))
 @click.pass_context

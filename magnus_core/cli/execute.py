@@ -48,15 +48,7 @@ def cli_parameters(ctx: click.Context) -> dict[str, Any]:
     cls=ExecuteCommand,
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
 )
-@click.option(
-    "-f",
-    "--file",
-    "file",
-    default="pipeline.yaml",
-    show_default=True,
-    shell_complete=complete.pipeline_files,
-    help="The pipeline file.",
-)
+@complete.file_option()
 @click.option("-c", "--config-file", default=None, help="Config file; its blocks override all others.")
 @click.option("-p", "--parameters-file", default=None, help="YAML mapping of initial parameters.")
 @click.option("-v", "--var-file", default=None, help="YAML mapping of values for ${name} placeholders.")

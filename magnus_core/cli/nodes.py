@@ -12,15 +12,7 @@ from magnus_core.cli import LOG_LEVELS, cli, complete, setup_logging
 
 def _common(func: Any) -> Any:
     options = [
-        click.option(
-            "-f",
-            "--file",
-            "file",
-            default="pipeline.yaml",
-            show_default=True,
-            shell_complete=complete.pipeline_files,
-            help="The pipeline file.",
-        ),
+        complete.file_option(),
         click.option(
             "-c", "--config-file", default=None, help="Config file (the shared run-log store and catalog)."
         ),
