@@ -1,0 +1,375 @@
+"""Masking secret values: one streaming masker for every stream, one function for every recorded value.
+
+What is masked (the same rule everywhere, as CI systems do it):
+- every occurrence of a secret's value as a substring is replaced by `*****`; values shorter than
+  `MIN_LENGTH` (4) characters are not masked (they would hide ordinary text);
+- a value spanning several lines (an SSH key) is masked line by line: each of its lines is a pattern of its
+  own, so no pattern holds a line break and output can be released at every line end;
+- each line is also searched in the forms a program most often prints it: JSON-escaped, `repr`-escaped
+  and percent-encoded, and each of those lower-cased and upper-cased (magnus itself lower-cases parameter
+  and metric names, and upper-cases MAGNUS_PRM_<NAME> for shells);
+- occurrences that overlap (two secrets sharing characters) are masked as one `*****`.
+
+`StreamMasker` masks a stream written in arbitrary pieces, holding back only a tail that could still become
+a secret (a suffix that is a prefix of some pattern, so at most the longest pattern's length minus one):
+the output is the same however the stream was cut, the time is linear in its length, the memory bounded by
+that tail. It works on `str` (python's sys.stdout) and on `bytes` (file descriptors, child processes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+from magnus_core.errors import StepError
+
+MASK = "*****"
+MIN_LENGTH = 4
+
+T = TypeVar("T", str, bytes)
+
+
+def _forms(line: str) -> set[str]:
+    """A secret's line and the escaped forms a program commonly prints it in."""
+    forms = {line, json.dumps(line)[1:-1], json.dumps(line, ensure_ascii=False)[1:-1], repr(line)[1:-1]}
+    forms.add(quote(line, safe=""))
+    return forms
+
+
+def expand(values: Iterable[str]) -> tuple[str, ...]:
+    """The patterns for a set of secret values: each value's lines (so no pattern holds '\\n' or '\\r'),
+    their escaped forms, and those lower- and upper-cased; MIN_LENGTH characters or more, longest first."""
+    out: set[str] = set()
+    for value in values:
+        if not isinstance(value, str) or len(value) < MIN_LENGTH:
+            continue
+        for line in value.splitlines():
+            line = line.strip() if len(line.strip()) >= MIN_LENGTH else line
+            if len(line) < MIN_LENGTH:
+                continue
+            for form in _forms(line):
+                out.update((form, form.lower(), form.upper()))
+    kept = (p for p in out if len(p) >= MIN_LENGTH and "\n" not in p)
+    return tuple(sorted(kept, key=lambda p: (-len(p), p)))
+
+
+class Patterns:
+    """Compiled patterns, as text and as UTF-8 bytes, each with one Aho-Corasick automaton (ahocorasick-rs:
+    one pass over the data whatever the number of patterns). `longest` bounds what a stream holds back."""
+
+    def __init__(self, patterns: tuple[str, ...] = ()) -> None:
+        self.text = patterns
+        self.data = tuple(p.encode("utf-8") for p in patterns)
+        self.longest = max(map(len, self.data), default=0)  # in bytes: bounds the text form too
+        self._automata: dict[type, Any] = {}
+        self._firsts: dict[type, tuple[re.Pattern[Any], dict[Any, tuple[Any, ...]]]] = {}
+
+    @classmethod
+    def of(cls, patterns: tuple[str, ...]) -> Patterns:
+        return cls(patterns)
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+    def get(self, kind: type[T]) -> tuple[T, ...]:
+        return self.text if kind is str else self.data  # type: ignore[return-value]
+
+    def automaton(self, kind: type) -> Any:
+        automaton = self._automata.get(kind)
+        if automaton is None:
+            import ahocorasick_rs
+
+            if kind is str:
+                automaton = ahocorasick_rs.AhoCorasick(list(self.text))
+            else:
+                automaton = ahocorasick_rs.BytesAhoCorasick(list(self.data))
+            self._automata[kind] = automaton
+        return automaton
+
+    def firsts(self, kind: type[T]) -> tuple[re.Pattern[T], dict[T, tuple[T, ...]]]:
+        """A regular expression matching any pattern's first character, and the patterns by it."""
+        found = self._firsts.get(kind)
+        if found is None:
+            groups: dict[Any, list[Any]] = {}
+            for p in self.get(kind):
+                groups.setdefault(p[:1], []).append(p)
+            alternatives = sorted(groups)
+            chars = (c.decode("latin-1") if kind is bytes else c for c in alternatives)
+            pattern: Any = "[" + "".join(re.escape(c) for c in chars) + "]"
+            if kind is bytes:
+                pattern = pattern.encode("latin-1")
+            found = (re.compile(pattern), {k: tuple(v) for k, v in groups.items()})
+            self._firsts[kind] = found
+        return found
+
+
+NO_PATTERNS = Patterns()
+
+
+def _spans(data: T, patterns: Patterns, kind: type[T], stop: int) -> list[tuple[int, int]]:
+    """(start, end) of every occurrence (overlapping ones included) of every pattern starting before
+    `stop`, sorted."""
+    try:
+        found = patterns.automaton(kind).find_matches_as_indexes(data, overlapping=True)
+        spans = [(start, end) for _, start, end in found if start < stop]
+    except UnicodeEncodeError:  # text that is not valid Unicode (lone surrogates): search pattern by pattern
+        spans = []
+        for p in patterns.get(kind):
+            i = data.find(p)
+            while 0 <= i < stop:
+                spans.append((i, i + len(p)))
+                i = data.find(p, i + 1)
+    spans.sort()
+    return spans
+
+
+def _undetermined(data: T, patterns: Patterns, kind: type[T]) -> int:
+    """The first position from which the end of `data` could still grow into an occurrence (a suffix that
+    is a proper prefix of some pattern); len(data) when there is none."""
+    size = len(data)
+    first, groups = patterns.firsts(kind)
+    for match in first.finditer(data, max(0, size - patterns.longest + 1)):
+        i = match.start()
+        rest = data[i:]
+        for p in groups[rest[:1]]:
+            if len(p) > len(rest) and p.startswith(rest):
+                return i
+    return size
+
+
+def mask_text(text: T, patterns: Patterns) -> T:
+    """`text` with every occurrence of every pattern masked (overlapping ones as one mask)."""
+    if not patterns or not text:
+        return text
+    masker = StreamMasker(lambda: patterns, type(text))
+    return masker.feed(text, final=True)
+
+
+class StreamMasker(Generic[T]):
+    """Masks a stream written in pieces. `feed(piece)` returns what can be released now; `finish()`
+    releases the rest. The released text is identical to mask_text() of the whole stream, however it was
+    cut; each piece is scanned once (one automaton for all patterns), plus the held-back tail.
+
+    `patterns` is called at each feed, so values that become known during a stream are masked from then
+    on. Not thread-safe: callers serialise feeds (the seam holds one lock per stream).
+    """
+
+    def __init__(self, patterns: Callable[[], Patterns], kind: type[T]) -> None:
+        self._patterns = patterns
+        self._kind: type[T] = kind
+        self._mask: T = MASK if kind is str else MASK.encode()  # type: ignore[assignment]
+        self._empty: T = kind()
+        self._hold: T = self._empty  # not released yet, or released as part of a mask (the first _covered)
+        self._covered = 0
+        self.scanned = 0  # characters searched so far, summed over patterns (the linear-time test reads it)
+        self.held = 0  # the most ever held back
+
+    @property
+    def pending(self) -> int:
+        """How many characters are held back (not released yet)."""
+        return len(self._hold) - self._covered
+
+    def feed(self, piece: T, *, final: bool = False) -> T:
+        patterns = self._patterns()
+        data = self._hold + piece if self._hold else piece
+        if not patterns:
+            covered = self._covered
+            self._hold, self._covered = self._empty, 0
+            return data[covered:] if covered else data
+        if not self._covered and patterns.firsts(self._kind)[0].search(data) is None:
+            self._hold = self._empty  # no pattern can start here: release it all (the common small write)
+            self.scanned += len(data)
+            return data
+        cut = len(data) if final else _undetermined(data, patterns, self._kind)
+        self.scanned += len(data)
+        out: list[T] = []
+        pos = covered = self._covered  # [0, covered) was released inside a mask already
+        for start, end in _spans(data, patterns, self._kind, cut):
+            if start < covered:  # overlaps the mask just written: extend it
+                covered = max(covered, end)
+                pos = covered
+                continue
+            out.append(data[pos:start])
+            out.append(self._mask)
+            pos = covered = end
+        if pos < cut:
+            out.append(data[pos:cut])
+            pos = cut
+        keep_from = min(cut, len(data))
+        self._hold = data[keep_from:]
+        self._covered = max(0, covered - keep_from)
+        if final:
+            self._hold, self._covered = self._empty, 0
+        self.held = max(self.held, len(self._hold) - self._covered)
+        return self._empty.join(out)
+
+    def finish(self) -> T:
+        return self.feed(self._empty, final=True)
+
+
+# -- recorded values ---------------------------------------------------------------------------------------
+class MaskCollisionError(StepError):
+    """Two keys of a mapping become the same key once secret values are masked."""
+
+
+def mask_value(value: Any, patterns: Patterns, *, where: str = "value", strict: bool = True) -> Any:
+    """A copy of `value` with every secret masked, the same object when nothing changed.
+
+    Walks str, bytes/bytearray (masked as UTF-8 bytes, type kept), dict (keys too), list, tuple, set,
+    frozenset and pydantic models (fields and extra fields); numbers, booleans and None are kept; any other
+    object is kept unless its str() holds a secret, then it becomes that masked str. Raises
+    MaskCollisionError (a StepError) when two keys of one mapping become equal once masked (`where` names
+    the value in the message, which never holds a secret); with `strict=False` the last of them is kept.
+    """
+    if not patterns:
+        return value
+    return _walk(value, patterns, where if strict else None)
+
+
+def _walk(value: Any, patterns: Patterns, where: str | None) -> Any:
+    if isinstance(value, str):
+        return _mask_str(value, patterns)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, bytes):
+        return _mask_bytes(value, patterns)
+    if isinstance(value, bytearray):
+        masked = _mask_bytes(bytes(value), patterns)
+        return value if masked == value else bytearray(masked)
+    if isinstance(value, dict):
+        return _walk_dict(value, patterns, where)
+    if isinstance(value, (list, tuple)):
+        items = [_walk(v, patterns, where) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return items if isinstance(value, list) else _rebuild(value, items)
+    if isinstance(value, (set, frozenset)):
+        items = [_walk(v, patterns, where) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return type(value)(items)
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return _walk_model(value, patterns, where)
+    shown = str(value)
+    masked_text = _mask_str(shown, patterns)
+    return value if masked_text is shown else masked_text
+
+
+def _rebuild(original: tuple[Any, ...], items: list[Any]) -> tuple[Any, ...]:
+    if hasattr(original, "_fields"):  # a namedtuple
+        return type(original)(*items)
+    return tuple(items)
+
+
+def _walk_dict(value: dict[Any, Any], patterns: Patterns, where: str | None) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    changed = False
+    for key, item in value.items():
+        new_key = _walk(key, patterns, where)
+        new_item = _walk(item, patterns, where)
+        changed = changed or new_key is not key
+        if new_key in out and where is not None:
+            raise MaskCollisionError(
+                f"{where}: two keys become {new_key!r} once secret values are masked; rename them so "
+                "that a key does not hold a secret"
+            )
+        changed = changed or new_item is not item
+        out[new_key] = new_item
+    return out if changed else value
+
+
+def _walk_model(value: Any, patterns: Patterns, where: str | None) -> Any:
+    update: dict[str, Any] = {}
+    for name, item in value.__dict__.items():
+        new = _walk(item, patterns, where)
+        if new is not item:
+            update[name] = new
+    extra = value.__pydantic_extra__ or {}
+    new_extra = {k: _walk(v, patterns, where) for k, v in extra.items()}
+    extra_changed = any(new_extra[k] is not v for k, v in extra.items())
+    if not update and not extra_changed:
+        return value
+    copy = value.model_copy(update=update)
+    if extra_changed:
+        copy.__pydantic_extra__ = new_extra
+    return copy
+
+
+def _mask_str(text: str, patterns: Patterns) -> str:
+    if len(text) < MIN_LENGTH:
+        return text
+    for p in patterns.text:
+        if p in text:
+            return mask_text(text, patterns)
+    return text
+
+
+def _mask_bytes(data: bytes, patterns: Patterns) -> bytes:
+    if len(data) < MIN_LENGTH:
+        return data
+    for p in patterns.data:
+        if p in data:
+            return mask_text(data, patterns)
+    return data
+
+
+class Masker:
+    """The secret values of one run (or one process), compiled into patterns when they change.
+
+    `source` returns a version and the values (a secrets provider's `version` and `values()`); the
+    patterns are rebuilt only when the version changes. Streams and recorded values use the same patterns.
+    """
+
+    def __init__(self, source: Callable[[], tuple[Any, Iterable[str]]]) -> None:
+        self.source = source
+        self._cache: tuple[Any, Patterns] | None = None
+
+    def patterns(self) -> Patterns:
+        version, values = self.source()
+        cache = self._cache
+        if cache is None or cache[0] != version:
+            cache = (version, Patterns.of(expand(tuple(values))))
+            self._cache = cache
+        return cache[1]
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns())
+
+    def text(self, text: str) -> str:
+        """A message with every secret masked (lower-cased forms too)."""
+        return _mask_str(text, self.patterns()) if text else text
+
+    def value(self, value: Any, *, where: str = "value", strict: bool = True) -> Any:
+        """mask_value() with this run's secrets."""
+        return mask_value(value, self.patterns(), where=where, strict=strict)
+
+    def changed(self, mapping: dict[str, Any], *, where: str = "value") -> tuple[dict[str, Any], list[str]]:
+        """The mapping masked, and the (masked) names of the entries whose name or value masking changed."""
+        masked = mask_value(mapping, self.patterns(), where=where)
+        if masked is mapping:
+            return mapping, []
+        names = []
+        for key, item in mapping.items():
+            new_key = _walk(key, self.patterns(), where)
+            if new_key is not key or masked.get(new_key) is not item:
+                names.append(new_key)
+        return masked, names
+
+    def stream(self, kind: type[T]) -> StreamMasker[T]:
+        return StreamMasker(self.patterns, kind)
+
+
+def masker_of(secrets: Any) -> Masker:
+    """The masker for a secrets provider (anything with `values()` and `version`)."""
+    return Masker(lambda: (secrets.version, secrets.values()))
+
+
+def fixed(values: Iterable[str]) -> Masker:
+    """A masker of fixed values (tests, child processes)."""
+    frozen = tuple(values)
+    return Masker(lambda: (0, frozen))
