@@ -14,6 +14,7 @@ import re
 import secrets as _random
 import shutil
 import threading
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -139,6 +140,22 @@ def copy_atomic(source: Path, dest: Path) -> str:
         tmp.unlink(missing_ok=True)
         raise
     return digest
+
+
+def refuse_secret_names(names: Iterable[str], ctx: Any) -> None:
+    """A file whose name holds a secret value is not put in the catalog: its name would be a file name in
+    the catalog and a record in the run log, and masking it would break every later get. CatalogError
+    (the step fails) naming it masked; nothing is copied."""
+    mask = getattr(ctx, "mask", None)
+    if mask is None:
+        return
+    for name in names:
+        shown = mask(name)
+        if shown != name:
+            raise CatalogError(
+                f"catalog put: the file name '{shown}' holds a secret value; a catalog file's name is "
+                "kept in the run log and the catalog, so rename the file; nothing was copied"
+            )
 
 
 def _is_temp(path: Path) -> bool:
@@ -520,6 +537,7 @@ class FileSystemCatalog(BaseCatalog):
 
     def _put_locked(self, plan: dict[str, Path]) -> list[DataCatalog]:
         run_id = self.ctx.run_id
+        refuse_secret_names(plan, self.ctx)
         # check everything before copying anything; only a name already in the catalog needs hashing twice
         hashes: dict[str, str] = {}
         for name, path in plan.items():

@@ -187,14 +187,23 @@ def _services() -> Any:
 
 
 def get_secret(name: str | None = None) -> Any:
-    """One secret by name, or all the provider will list (a dict) when no name is given."""
+    """One secret by name (SecretNotFoundError naming the provider and the name when unknown; "" only
+    with `type: do-nothing`), or all the provider will list (a dict) when no name is given.
+
+    Outside a step run in this process (a shell step's command, a notebook's kernel, a script) the
+    provider comes from MAGNUS_SECRETS_CONFIG (the default, env-and-dotenv, when unset); the name asked for
+    is told to the run that started the process, which masks its value from then on."""
     services = _services()
     if services is None or getattr(services, "secrets", None) is None:
-        from magnus_core.secrets import secrets_from_environment
+        from magnus_core.secrets import secrets_from_environment, tell_run
 
         provider = secrets_from_environment()
-    else:
-        provider = services.secrets
+        if name is None:
+            return provider.get_all()
+        value = provider.get(name)
+        tell_run(name)
+        return value
+    provider = services.secrets
     return provider.get(name) if name is not None else provider.get_all()
 
 

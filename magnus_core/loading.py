@@ -30,7 +30,7 @@ DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
     "executor": {"type": "local", "config": {}},
     "run_log_store": {"type": "file-system", "config": {}},
     "catalog": {"type": "file-system", "config": {}},
-    "secrets": {"type": "do-nothing", "config": {}},
+    "secrets": {"type": "env-and-dotenv", "config": {}},
     "experiment_tracker": {"type": "do-nothing", "config": {}},  # magnus 0.4's service
 }
 USER_CONFIG_FILE = "magnus-config.yaml"

@@ -90,6 +90,7 @@ def prepare_rerun(prepared: Any, cwd: Path) -> None:
     prepared.plan = plan
     if request.strict and warnings:
         raise UsageError("refusing to re-run (--strict): " + "; ".join(warnings), field="use_cached")
+    refuse_masked(original, prepared.parameters, request)
     # The run starts where the original started, with this command line's values over that; each reused
     # step then applies what it returned (reuse_step), so nothing a step returned is applied twice and
     # nothing it returned is missed (the plan above names reused steps that received other values).
@@ -109,6 +110,28 @@ def resume_hint(request: Any, run_id: str, store: Any) -> str:
             "resumed. To re-run from a failure, keep runs in a store (run_log_store: {type: file-system})."
         )
     return f"Resume with: {resume_command(request, run_id)}"
+
+
+def refuse_masked(original: RunLog, given: dict[str, Any], request: Any) -> None:
+    """A re-run would feed the original's parameters to the steps that run; one recorded masked (its
+    value held a secret) would reach them as '*****...'. Refuse, naming them and how to pass them again,
+    unless this command gives them (--name value, the parameters file, MAGNUS_PRM_<name>)."""
+    masked = dict.fromkeys(original.masked_parameters)
+    for step in original.walk():  # a reused step applies what it returned, as recorded
+        masked.update(dict.fromkeys(step.masked_parameters))
+    missing = [name for name in masked if name not in given]
+    if not missing:
+        return
+    import shlex
+
+    listed = ", ".join(f"'{name}'" for name in missing)
+    again = " ".join(f"--{shlex.quote(name)} VALUE" for name in missing)
+    raise UsageError(
+        f"run '{original.run_id}' recorded parameter(s) {listed} masked (their value held a secret), so a "
+        f"re-run would hand the masked value to the steps that run; pass them again: "
+        f"{resume_command(request, original.run_id)} {again}",
+        field="use_cached",
+    )
 
 
 def resume_command(request: Any, run_id: str) -> str:
@@ -202,7 +225,7 @@ def _show(value: Any) -> str:
 def _received(step: StepLog) -> dict[str, Any] | None:
     """What a step (and, for a composite, every step in it) received, from the last attempt of each; None
     when nothing was recorded (logs of magnus before 0.4, and of the original tool)."""
-    from magnus_core.secrets import MASK
+    from magnus_core.masking import MASK
 
     found: dict[str, Any] = {}
     recorded = False

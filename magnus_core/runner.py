@@ -250,7 +250,10 @@ def execute(
     )
     if prepared.catalog is not None:
         prepared.catalog.bind(ctx)
+    store.mask_with(prepared.run_id, ctx.masker)  # nothing reaches the store with a secret in it
     params = dict(prepared.parameters)
+    recorded, masked_names = ctx.recorded_parameters(params)
+    ctx.masked_recorded = masked_names
     run_log = RunLog(
         run_id=prepared.run_id,
         dag_hash=prepared.pipeline.dag_hash,
@@ -258,9 +261,10 @@ def execute(
         tag=request.tag or "",
         original_run_id=prepared.original.run_id if prepared.original else "",
         status=PROCESSING,
-        parameters=ctx.mask_data(dict(params)),
+        parameters=recorded,
         # what the run started with, never changed: a re-run starts there (parameters.starting_parameters)
-        run_config={**run_config(prepared), "parameters": ctx.mask_data(dict(params))},
+        run_config={**run_config(prepared), "parameters": recorded},
+        masked_parameters=list(masked_names),
     )
     store.create_run(run_log)
     from magnus_core.tracking import follow, make_tracker
@@ -269,29 +273,27 @@ def execute(
         store, prepared.run_id, make_tracker(prepared.config.get("experiment_tracker")), start=True
     )
     status = FAIL
-    import sys
+    from magnus_core import output as seam
+    from magnus_core.secrets import watch_requests
 
-    redirect = (
-        contextlib.redirect_stdout(output)
-        if output is not None and output is not sys.stdout
-        else contextlib.nullcontext()
-    )
     try:
         if prepared.original is not None and prepared.catalog is not None:
             prepared.catalog.sync_from(prepared.original, prepared.run_id)
-        with redirect, _masked_output(prepared.secrets):
+        with (
+            seam.installed(),
+            seam.routed(ctx.masker, output),
+            watch_requests(prepared.secrets),
+            _secrets_for_children(prepared.secrets),
+        ):
             status = prepared.executor.execute_graph(prepared.pipeline.dag, ctx, params)
     except KeyboardInterrupt:
         status = INTERRUPTED
         raise
     finally:
         ctx.env_bridge.restore()
-        from magnus_core.secrets import mask_values
-
         # the run log keeps parameters with secret values masked; steps still got the real values
-        store.update_run(
-            prepared.run_id, status=status, parameters=mask_values(params, prepared.secrets.values())
-        )
+        ctx.keep_parameters(params)
+        store.update_run(prepared.run_id, status=status)
         stop_tracking()
         final = store.get_run(prepared.run_id)
         store.close(prepared.run_id)
@@ -301,46 +303,19 @@ def execute(
 
 
 @contextlib.contextmanager
-def _masked_output(secrets: Any) -> Iterator[None]:
-    """For the whole run: what steps print (stdout, stderr) and magnus logs have secret values masked."""
-    import json
-    import logging
-    import sys
+def _secrets_for_children(secrets: Any) -> Iterator[None]:
+    """For the whole run: processes the steps start (a subprocess of a python step) find the provider and
+    the values given at a prompt, so get_secret() works there (MAGNUS_SECRETS_CONFIG, _GIVEN)."""
+    from magnus_core.secrets import CONFIG_VARIABLE, GIVEN_VARIABLE
 
-    from magnus_core.secrets import MaskingStream, mask_text
-
-    class _MaskFilter(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            values = secrets.values()
-            if values:
-                record.msg = mask_text(record.getMessage(), values)
-                record.args = None
-                if record.exc_info and not record.exc_text:
-                    record.exc_text = logging.Formatter().formatException(record.exc_info)
-                if record.exc_text:
-                    record.exc_text = mask_text(record.exc_text, values)
-            return True
-
-    out, err = sys.stdout, sys.stderr
-    before = os.environ.get("MAGNUS_SECRETS_CONFIG")
-    # get_secret in a shell step's or a notebook's own process: the provider's type and options, never values
-    os.environ["MAGNUS_SECRETS_CONFIG"] = json.dumps(secrets.describe())
-    sys.stdout = MaskingStream(out, secrets)
-    sys.stderr = MaskingStream(err, secrets)
-    handlers = list(logging.getLogger("magnus").handlers)
-    mask_filter = _MaskFilter()
-    for handler in handlers:
-        handler.addFilter(mask_filter)
+    names = (CONFIG_VARIABLE, GIVEN_VARIABLE)
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update(secrets.child_environment())
     try:
         yield
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        sys.stdout, sys.stderr = out, err
-        if before is None:
-            os.environ.pop("MAGNUS_SECRETS_CONFIG", None)
-        else:
-            os.environ["MAGNUS_SECRETS_CONFIG"] = before
-        for handler in handlers:
-            handler.removeFilter(mask_filter)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,12 +1,19 @@
-"""Secrets providers: do-nothing, dotenv and env-secrets-manager. Values live in memory only."""
+"""Secrets providers: env-and-dotenv (the default), dotenv, env-secrets-manager and do-nothing.
+
+Values live in memory only. Each provider knows which of its values were handed to the run (`values()`):
+those, and only those, are masked (magnus_core.masking). A value given at a prompt is kept in `overrides`
+and handed to child processes (shell steps, notebooks' kernels) in MAGNUS_SECRETS_GIVEN, so get_secret()
+there finds it as python steps do.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -15,6 +22,7 @@ from magnus_core.models.pipeline import Dag
 from magnus_core.registry import load_provider, parse_options
 
 BUILTIN = {
+    "env-and-dotenv": "magnus_core.secrets:EnvAndDotEnvSecrets",
     "do-nothing": "magnus_core.secrets:DoNothingSecrets",
     "dotenv": "magnus_core.secrets:DotEnvSecrets",
     "env-secrets-manager": "magnus_core.secrets:EnvSecrets",
@@ -48,7 +56,15 @@ class _Tracked(dict[str, str]):
         self.changes += 1
 
 
+CONFIG_VARIABLE = "MAGNUS_SECRETS_CONFIG"  # the provider's type and options, for child processes
+GIVEN_VARIABLE = "MAGNUS_SECRETS_GIVEN"  # values given at a prompt, for child processes
+REQUESTED_VARIABLE = "MAGNUS_SECRETS_REQUESTED"  # a file child processes append the names they ask for to
+
+
 class BaseSecrets:
+    """A secrets provider. `get(name)` returns a value or raises SecretNotFoundError naming the provider
+    and the name (never a value); `values()` are the values handed to the run, which output masks."""
+
     service_name = "base"
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -59,6 +75,8 @@ class BaseSecrets:
         # workbench a masked modal. Returns the value, or None to give up.
         self.prompt: Callable[[str], str | None] | None = None
         self._prompt_lock = threading.Lock()
+        self.requests: Path | None = None  # see watch_requests()
+        self._requests_read = 0
 
     def describe(self) -> dict[str, Any]:
         return {"type": self.service_name, "config": dict(self.config)}
@@ -93,13 +111,18 @@ class BaseSecrets:
         if value is None:
             value = self.ask(name)
         if value is None:
+            where = f" (it looks in {self.looks_in()})" if self.looks_in() else ""
             raise SecretNotFoundError(
-                f"secret '{name}' is not known to the {self.service_name} secrets provider"
+                f"secret '{name}' is not known to the {self.service_name} secrets provider{where}"
             )
         return value
 
     def get_all(self) -> dict[str, str]:
         return dict(self.overrides)
+
+    def looks_in(self) -> str:
+        """Where the provider looks, for the not-found message ("" when it looks nowhere)."""
+        return ""
 
     def has(self, name: str) -> bool:
         return self._find(name) is not None
@@ -110,23 +133,47 @@ class BaseSecrets:
 
     @property
     def version(self) -> int:
-        """Changes when a secret value is added or changed (then masks() is recomputed)."""
+        """Changes when a secret value is added or changed (then the masker's patterns are rebuilt).
+        Names a child process asked for (watch_requests) are looked up first, so their values count."""
+        if self.requests is not None:
+            self._read_requests()
         return self.overrides.changes + self.seen.changes  # type: ignore[attr-defined]
 
-    def masks(self) -> tuple[str, ...]:
-        """values() ready for masking (longest first, 3 characters or more), cached until one changes."""
-        version = self.version
-        cached = getattr(self, "_masks", None)
-        if cached is None or cached[0] != version:
-            cached = (
-                version,
-                tuple(sorted((v for v in set(self.values()) if len(v) >= 3), key=len, reverse=True)),
-            )
-            self._masks = cached
-        return cached[1]
+    def _read_requests(self) -> None:
+        path = self.requests
+        try:
+            size = os.stat(path).st_size  # type: ignore[arg-type]
+        except OSError:
+            return
+        if size <= self._requests_read:
+            return
+        with open(path, "rb") as handle:  # type: ignore[arg-type]
+            handle.seek(self._requests_read)
+            data = handle.read(size - self._requests_read)
+        consumed = data.rfind(b"\n") + 1  # whole lines only: a name being written is read next time
+        self._requests_read += consumed
+        for name in data[:consumed].decode("utf-8", "replace").splitlines():
+            if name and name not in self.seen:
+                self._find(name)  # records the value in `seen` (masked from now on) when the provider has it
+
+    def child_environment(self) -> dict[str, str]:
+        """What a child process (a shell step, a notebook's kernel, a subprocess of a python step) needs to
+        call get_secret() as this process does: the provider's type and options, and the values given at
+        a prompt (which no provider could find there)."""
+        import json
+
+        env = {CONFIG_VARIABLE: json.dumps(self.describe())}
+        if self.overrides:
+            env[GIVEN_VARIABLE] = json.dumps(dict(self.overrides))
+        if self.requests is not None:
+            env[REQUESTED_VARIABLE] = str(self.requests)
+        return env
 
 
 class DoNothingSecrets(BaseSecrets):
+    """The original's default, now only when asked for (`type: do-nothing`): every secret is "" unless a
+    prompt gives it."""
+
     service_name = "do-nothing"
 
     def get(self, name: str) -> str:
@@ -145,6 +192,9 @@ class _DotEnvOptions(BaseModel):
 
 
 class DotEnvSecrets(BaseSecrets):
+    """NAME=value lines of a file (python-dotenv's syntax: quotes, escapes, multi-line values, `export`).
+    Every value of the file is handed to the run, so every one is masked."""
+
     service_name = "dotenv"
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -152,6 +202,9 @@ class DotEnvSecrets(BaseSecrets):
         self.options = parse_options(_DotEnvOptions, self.config, "secrets")
         self._values: dict[str, str] | None = None
         self._load()  # a missing or malformed file is a usage error before anything runs
+
+    def looks_in(self) -> str:
+        return f"{self.options.location}"
 
     def _load(self) -> dict[str, str]:
         if self._values is None:
@@ -168,31 +221,34 @@ class DotEnvSecrets(BaseSecrets):
         return [v for v in {*self._load().values(), *self.overrides.values()} if v]
 
 
-def parse_dotenv(path: Path) -> dict[str, str]:
-    """KEY=value lines, '#' comments and blank lines; a malformed line is named, its content is not shown."""
-    if not path.exists():
-        raise ConfigError(f"secrets file not found (dotenv location {str(path)!r})", file=str(path))
-    values: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        key, eq, value = line.partition("=")
-        key = key.strip()
-        if not eq or not key or not key.replace("_", "").replace("-", "").replace(".", "").isalnum():
+def parse_dotenv(path: Path, *, required: bool = True) -> dict[str, str]:
+    """A .env file read as python-dotenv reads it (quotes, escapes, multi-line values, `export`, `#`
+    comments, ${VAR} expansion). A line it cannot parse, or a name without '=', is a ConfigError naming
+    the file and the line, never its content (it may hold a secret). A missing file: ConfigError when
+    `required`, else {}."""
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if not required:
+            return {}
+        raise ConfigError(f"secrets file not found (dotenv location {str(path)!r})", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"secrets file cannot be read ({exc.__class__.__name__})", file=str(path)) from None
+    import io
+
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error or (binding.key is not None and binding.value is None):
+            original = binding.original.string
+            line = binding.original.line + original[: len(original) - len(original.lstrip())].count("\n")
             raise ConfigError(
-                f"line {number}: expected NAME=value (the line is not shown, it may hold a secret)",
+                f"line {line}: expected NAME=value (the line is not shown, it may hold a secret)",
                 file=str(path),
             )
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key] = value
-    return values
+    values = dotenv_values(stream=io.StringIO(text), interpolate=True)
+    return {key: value for key, value in values.items() if value is not None}
 
 
 class _EnvOptions(BaseModel):
@@ -202,11 +258,17 @@ class _EnvOptions(BaseModel):
 
 
 class EnvSecrets(BaseSecrets):
+    """The environment variable <prefix><name><suffix>. Only the names requested or declared are handed
+    to the run (and masked), never the whole environment."""
+
     service_name = "env-secrets-manager"
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
         self.options = parse_options(_EnvOptions, self.config, "secrets")
+
+    def looks_in(self) -> str:
+        return f"the environment variable {self.options.prefix}<name>{self.options.suffix}"
 
     def _lookup(self, name: str) -> str | None:
         return os.environ.get(f"{self.options.prefix}{name}{self.options.suffix}")
@@ -214,19 +276,102 @@ class EnvSecrets(BaseSecrets):
     def get_all(self) -> dict[str, str]:
         return dict(self.overrides)  # the documented {}: never the whole environment
 
+    def child_environment(self) -> dict[str, str]:
+        """As the base class, and a value given at a prompt also as the variable this provider reads, so a
+        shell step's `$name` sees it as it would have seen the environment's."""
+        env = super().child_environment()
+        for name, value in self.overrides.items():
+            env[f"{self.options.prefix}{name}{self.options.suffix}"] = value
+        return env
+
+
+class _EnvAndDotEnvOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    location: str = ".env"
+
+
+class EnvAndDotEnvSecrets(BaseSecrets):
+    """The default when no `secrets` block is given: the environment variable <name>, else the .env file
+    of the project folder (`location`, optional). Masked: every value of the .env file, and the
+    environment's values of the names requested or declared (never the whole environment)."""
+
+    service_name = "env-and-dotenv"
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self.options = parse_options(_EnvAndDotEnvOptions, self.config, "secrets")
+        self._file = parse_dotenv(Path(self.options.location), required=False)
+
+    def looks_in(self) -> str:
+        return f"the environment and {self.options.location}"
+
+    def _lookup(self, name: str) -> str | None:
+        value = os.environ.get(name)
+        return value if value is not None else self._file.get(name)
+
+    def get_all(self) -> dict[str, str]:
+        return {**self._file, **self.overrides}
+
+    def values(self) -> list[str]:
+        return [v for v in {*self._file.values(), *self.overrides.values(), *self.seen.values()} if v]
+
 
 def make_secrets(block: dict[str, Any]) -> BaseSecrets:
     return load_provider("secrets", BUILTIN, block)
 
 
 def secrets_from_environment() -> BaseSecrets:
-    """Outside a step run in-process (a shell step's child), the provider named by MAGNUS_SECRETS_CONFIG."""
+    """Outside a step run in-process (a shell step's child, a notebook's kernel, a script): the provider
+    named by MAGNUS_SECRETS_CONFIG (the default provider when unset), with the values given at a prompt
+    (MAGNUS_SECRETS_GIVEN)."""
     import json
 
-    raw = os.environ.get("MAGNUS_SECRETS_CONFIG")
-    if not raw:
-        return DoNothingSecrets({})
-    return make_secrets(json.loads(raw))
+    raw = os.environ.get(CONFIG_VARIABLE)
+    provider = make_secrets(json.loads(raw) if raw else {"type": "env-and-dotenv", "config": {}})
+    given = os.environ.get(GIVEN_VARIABLE)
+    if given:
+        try:
+            values = json.loads(given)
+        except ValueError:
+            values = {}
+        if isinstance(values, dict):
+            provider.overrides.update({str(k): str(v) for k, v in values.items()})
+    return provider
+
+
+def tell_run(name: str) -> None:
+    """In a child process of a run (a shell step's command, a notebook's kernel): tell the run the name of
+    a secret handed out here (never its value), so the run masks it in this process's output, which
+    reaches the run through its pipes after this line is written."""
+    path = os.environ.get(REQUESTED_VARIABLE)
+    if not path or "\n" in name:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError:
+        return
+    try:
+        os.write(fd, name.encode("utf-8") + b"\n")
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def watch_requests(secrets: BaseSecrets) -> Iterator[None]:
+    """For a run: a private file where child processes append the names of the secrets they ask for
+    (tell_run); the provider looks them up, so output that follows is masked. Removed at the end."""
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix="magnus-secrets-", suffix=".names")  # mode 0600
+    os.close(fd)
+    secrets.requests, secrets._requests_read = Path(name), 0
+    try:
+        yield
+    finally:
+        secrets.version  # noqa: B018 - the last names asked for are looked up before the file goes
+        secrets.requests = None
+        with contextlib.suppress(OSError):
+            os.unlink(name)
 
 
 def declared_secrets(dag: Dag) -> list[str]:
@@ -242,129 +387,3 @@ def declared_secrets(dag: Dag) -> list[str]:
 def missing_secrets(dag: Dag, provider: BaseSecrets) -> list[str]:
     """Declared secrets the provider does not have (all of them at once, never their values)."""
     return [name for name in declared_secrets(dag) if not provider.has(name)]
-
-
-# -- masking --------------------------------------------------------------------------------------
-MASK = "*****"
-
-
-def mask_text(text: str, values: Iterable[str]) -> str:
-    """Replace every secret value (3 characters or more: shorter ones would hide ordinary text)."""
-    return _mask_sorted(text, sorted((v for v in values if len(v) >= 3), key=len, reverse=True))
-
-
-def _mask_sorted(text: str, masks: Iterable[str]) -> str:
-    for value in masks:
-        if value in text:
-            text = text.replace(value, MASK)
-    return text
-
-
-def mask_values(data: Any, values: list[str]) -> Any:
-    """A copy of JSON-like data (metrics, parameters) with secret values masked in every string."""
-    if not values:
-        return data
-    if isinstance(data, str):
-        return mask_text(data, values)
-    if isinstance(data, dict):
-        return {key: mask_values(value, values) for key, value in data.items()}
-    if isinstance(data, list):
-        return [mask_values(value, values) for value in data]
-    return data
-
-
-class MaskingStream:
-    """A text stream that hides secret values before writing to the stream it wraps. Whole lines are
-    masked at once so a value written in two parts (print's text, then its newline) is still caught."""
-
-    def __init__(self, target: IO[str], secrets: BaseSecrets) -> None:
-        self.target = target
-        self._secrets = secrets
-        self._version = -1
-        self._masks: tuple[str, ...] = ()
-        self._pending = ""
-        self._lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        # called for every piece print() writes: the common case (no secret) must stay cheap
-        if self._secrets.overrides.changes + self._secrets.seen.changes != self._version:  # type: ignore[attr-defined]
-            self._version = self._secrets.version
-            self._masks = self._secrets.masks()
-        masks = self._masks
-        if not masks and not self._pending:
-            return self.target.write(text)
-        with self._lock:
-            if "\n" not in text:
-                self._pending += text
-                return len(text)
-            head, newline, tail = (self._pending + text).rpartition("\n")
-            self._pending = tail
-            self.target.write(_mask_sorted(head + newline, masks))
-        return len(text)
-
-    def flush(self) -> None:
-        with self._lock:
-            if self._pending:
-                self.target.write(_mask_sorted(self._pending, self._secrets.masks()))
-                self._pending = ""
-        self.target.flush()
-
-    # What code asks of sys.stdout, forwarded. (No __getattr__: it slows every attribute lookup, and write
-    # is called for each piece print() writes.)
-    @property
-    def encoding(self) -> str:
-        return getattr(self.target, "encoding", "utf-8")
-
-    @property
-    def errors(self) -> str | None:
-        return getattr(self.target, "errors", None)
-
-    @property
-    def buffer(self) -> Any:
-        return getattr(self.target, "buffer", None)
-
-    @property
-    def closed(self) -> bool:
-        return bool(getattr(self.target, "closed", False))
-
-    def isatty(self) -> bool:
-        return bool(getattr(self.target, "isatty", lambda: False)())
-
-    def fileno(self) -> int:
-        return self.target.fileno()
-
-    def writable(self) -> bool:
-        return True
-
-    def writelines(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.write(line)
-
-
-class MaskingPipe:
-    """A pipe a child process writes to; a thread masks what it reads and writes it on. For shell steps."""
-
-    def __init__(self, target: IO[str] | None, masks: Callable[[], tuple[str, ...]]) -> None:
-        import sys
-
-        self._read_fd, self._write_fd = os.pipe()
-        self._target = target if target is not None else sys.stdout
-        self._masks = masks
-        self._thread = threading.Thread(target=self._pump, name="magnus-mask", daemon=True)
-        self._thread.start()
-
-    def fileno(self) -> int:
-        return self._write_fd
-
-    def _pump(self) -> None:
-        with os.fdopen(self._read_fd, "r", encoding="utf-8", errors="replace", newline="") as reader:
-            for line in reader:
-                self._target.write(_mask_sorted(line, self._masks()))
-            self._target.flush()
-
-    def close(self) -> None:
-        """Close our end (the child's copy closed when it exited) and wait for the rest to be written."""
-        if self._write_fd >= 0:
-            os.close(self._write_fd)
-            self._write_fd = -1
-        self._thread.join(timeout=5)  # a background child may hold the pipe open

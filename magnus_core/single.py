@@ -70,6 +70,9 @@ class NodeJob:
     tag: str = ""
     parameters_file: str | None = None
     code_identity: CodeIdentity | None = None
+    # Secrets given at a prompt in the process that traverses (the Dask driver), for the provider here:
+    # in memory only, never in a repr (Dask may log a task's arguments).
+    secrets_given: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -183,6 +186,7 @@ def _open(job: NodeJob) -> _Session:
         )
     executor = make_executor(job.config["executor"])
     secrets = make_secrets(job.config["secrets"])
+    secrets.overrides.update(job.secrets_given)
     catalog = make_catalog(job.config["catalog"])
     created = False
     if not store.exists(job.run_id):
@@ -206,6 +210,8 @@ def _open(job: NodeJob) -> _Session:
     )
     if catalog is not None:
         catalog.bind(ctx)
+    store.mask_with(job.run_id, ctx.masker)  # nothing reaches the store with a secret in it
+    ctx.masked_recorded = list(run.masked_parameters)
     return _Session(job=job, store=store, ctx=ctx, run=run)
 
 
@@ -278,19 +284,51 @@ def _params_path(session: _Session, branch: str) -> Path:
     return scratch_folder(session.store, session.job.run_id) / part_name(branch)
 
 
-def read_params(session: _Session, branch: str | None) -> dict[str, Any]:
-    """The parameters of a scope now: where it started, updated by its committed steps, in order."""
+def read_params(session: _Session, branch: str | None, *, feed: list[str] | None = None) -> dict[str, Any]:
+    """The parameters of a scope now: where it started, updated by its committed steps, in order.
+
+    They come from the run log, where a value that held a secret is recorded masked: such a parameter
+    cannot be handed on from there, so when one is in `feed` (None: all of them, for a step that receives
+    every parameter) MaskedParameterError names it. The names are remembered (ctx.inherited_masked), so
+    they stay listed as masked when the parameters are recorded again."""
     from magnus_core.parameters import scope_parameters, starting_parameters
 
     run = session.run
     if branch is None:
-        return scope_parameters(starting_parameters(run), run.steps.values())
-    held = run.find_branch(branch)
-    return scope_parameters(_branch_start(session, branch), held.steps.values() if held is not None else ())
+        start, masked, steps = starting_parameters(run), list(run.masked_parameters), list(run.steps.values())
+    else:
+        held = run.find_branch(branch)
+        (start, masked), steps = _branch_start(session, branch), list(held.steps.values()) if held else []
+    for step in steps:
+        masked += [n for n in step.masked_parameters if n not in masked]
+    params = scope_parameters(start, steps)
+    ctx = session.ctx
+    ctx.inherited_masked.extend(n for n in masked if n not in ctx.inherited_masked)
+    refuse_masked([n for n in masked if n in params and (feed is None or n in feed)], session.job.run_id)
+    return params
 
 
-def _branch_start(session: _Session, branch: str) -> dict[str, Any]:
-    """A branch's parameters as its composite's fan-out copied them."""
+class MaskedParameterError(UsageError):
+    """A step would be handed a parameter the run log holds only masked."""
+
+
+def refuse_masked(names: list[str], run_id: str) -> None:
+    """MaskedParameterError naming `names` (parameters recorded masked), if any."""
+    if names:
+        listed = ", ".join(f"'{n}'" for n in names)
+        raise MaskedParameterError(
+            f"parameter(s) {listed} of run '{run_id}' held a secret value and are recorded masked; steps "
+            "run one per process (argo, dask) get their parameters from the run log, so they would get "
+            "'*****'. Return the secret's name instead and call get_secret() in the step that needs it",
+            field="parameters",
+        )
+
+
+_BRANCH_FORMAT = "magnus_branch_parameters"  # ours since masking: {format: 1, parameters, masked_parameters}
+
+
+def _branch_start(session: _Session, branch: str) -> tuple[dict[str, Any], list[str]]:
+    """A branch's parameters as its composite's fan-out copied them (masked), and the names masked."""
     getter = getattr(session.store, "get_branch_parameters", None)
     if getter is not None:  # a store with no folder (postgres) keeps them itself
         found = getter(session.job.run_id, branch)
@@ -300,10 +338,10 @@ def _branch_start(session: _Session, branch: str) -> dict[str, Any]:
                 f"{encode_name(branch.rsplit('.', 1)[0])} --mode out` first",
                 file=session.store.where(),
             )
-        return dict(found)
+        return _unwrap(dict(found))
     path = _params_path(session, branch)
     try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunLogError(
             f"branch '{branch}' has no parameters: run `magnus fan {session.job.run_id} "
@@ -312,14 +350,25 @@ def _branch_start(session: _Session, branch: str) -> dict[str, Any]:
         ) from None
     except (ValueError, TypeError) as exc:
         raise RunLogError(f"branch parameters are not a JSON object: {exc}", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise RunLogError("branch parameters are not a JSON object", file=str(path))
+    return _unwrap(data)
+
+
+def _unwrap(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    if _BRANCH_FORMAT in data:
+        return dict(data.get("parameters") or {}), list(data.get("masked_parameters") or [])
+    return dict(data), []  # written before masking: parameters only
 
 
 def write_branch_start(session: _Session, branch: str, params: dict[str, Any]) -> None:
     """Where a branch starts: a copy of its composite's parameters at fan-out (kept if already there: a
     repeated fan-out keeps what the branch's committed steps built on)."""
+    masked, names = session.ctx.recorded_parameters(params)  # store files hold no secret either
+    data = {_BRANCH_FORMAT: 1, "parameters": masked, "masked_parameters": names}
     putter = getattr(session.store, "put_branch_parameters", None)
     if putter is not None:  # a store with no folder (postgres) keeps them itself
-        putter(session.job.run_id, branch, params, only_new=True)
+        putter(session.job.run_id, branch, data, only_new=True)
         return
     from magnus_core.stores.file_system import atomic_write
 
@@ -327,7 +376,7 @@ def write_branch_start(session: _Session, branch: str, params: dict[str, Any]) -
     if path.exists():
         return
     try:
-        atomic_write(path, json.dumps(params, default=str))
+        atomic_write(path, json.dumps(data, default=str))
     except OSError as exc:
         raise StoreError.from_os_error(exc, "branch parameters") from exc
 
@@ -353,7 +402,7 @@ def execute_single_node(job: NodeJob) -> int:
         if existing is not None and existing.status == SUCCESS:
             log.info("step %s already succeeded in run %s: not run again", where.internal_name, run_id)
             if where.node.is_terminal:
-                _end_graph(session, where, read_params(session, where.branch))
+                _end_graph(session, where, read_params(session, where.branch, feed=[]))
             return _exit_code(where, existing)
         if session.run.status in FINISHED:
             raise UsageError(
@@ -362,8 +411,20 @@ def execute_single_node(job: NodeJob) -> int:
                 field="run_id",
             )
         _fail_dead_siblings(session, where)
-        params = read_params(session, where.branch)
-        with _own_environment():  # the step commits what it returned with its SUCCESS (nodes/task.py)
+        try:
+            params = read_params(session, where.branch, feed=[] if where.node.is_terminal else None)
+        except MaskedParameterError as exc:  # the step fails, saying why, before it runs
+            _fail_step(session, where, str(exc))
+            return 1
+        from magnus_core import output
+        from magnus_core.secrets import watch_requests
+
+        with (
+            _own_environment(),  # the step commits what it returned with its SUCCESS (nodes/task.py)
+            output.installed(),
+            output.routed(session.ctx.masker),
+            watch_requests(session.ctx.secrets),
+        ):
             step = execute_node(
                 where.node, where.name, session.ctx, params, where.branch, dict(job.map_variable)
             )
@@ -389,7 +450,9 @@ def fan_out_branches(job: NodeJob) -> tuple[int, list[Branch]]:
     try:
         where = _composite(job)
         composite = composite_module_for(where.node)
-        params = read_params(session, where.branch)
+        # a map's items come from a parameter: one recorded masked would name branches '*****'
+        iterate_on = getattr(where.node, "iterate_on", None)
+        params = read_params(session, where.branch, feed=[iterate_on] if iterate_on else [])
         existing = session.run.find_step(where.internal_name)
         if existing is None or existing.status == FAIL:
             if session.run.status in FINISHED:
@@ -409,7 +472,9 @@ def fan_out_branches(job: NodeJob) -> tuple[int, list[Branch]]:
             if step.status == FAIL:
                 return 1, []
         else:  # a repeated fan-out: keep what the branches did, add only what is missing
-            branches = composite.branches_of(where.node, where.internal_name, params, dict(job.map_variable))
+            branches = composite.branches_of(
+                where.node, where.internal_name, params, dict(job.map_variable), session.ctx.mask
+            )
             for b in branches:
                 if b.internal_name not in existing.branches:
                     session.store.put_branch_log(
@@ -448,9 +513,11 @@ def fan_in(job: NodeJob) -> int:
             return 0
         if step.status == FAIL and not step.branches:
             return 1  # fan-out itself failed (say, a map over a missing parameter)
-        params = read_params(session, where.branch)
+        params = read_params(session, where.branch, feed=[])
         try:
-            branches = composite.branches_of(where.node, where.internal_name, params, dict(job.map_variable))
+            branches = composite.branches_of(
+                where.node, where.internal_name, params, dict(job.map_variable), session.ctx.mask
+            )
         except StepError:
             branches = []
         statuses: dict[str, str] = {}
@@ -464,7 +531,7 @@ def fan_in(job: NodeJob) -> int:
                     job.run_id, BranchLog(internal_name=b.internal_name, status=FAIL), where.internal_name
                 )
             statuses[b.internal_name] = status
-            results.append(read_params(session, b.internal_name))
+            results.append(read_params(session, b.internal_name, feed=[]))
         changed = composite.merged_changes(params, results)
         after = {**params, **changed} if where.branch is None else None
         composite.fan_in(step.model_copy(), session.ctx, where.branch, statuses, changed, after)
@@ -476,25 +543,29 @@ def fan_in(job: NodeJob) -> int:
 
 def mark_failed(job: NodeJob, message: str) -> None:
     """Record that a leaf step could not finish (its worker died and no retry is left)."""
-    from magnus_core.nodes.common import attempt, new_step_log
-
     session = _open(job)
     try:
-        where = locate(job.pipeline, job.step, job.map_variable)
-        step = session.run.find_step(where.internal_name)
-        step = (
-            step.model_copy()
-            if step is not None
-            else new_step_log(where.node, where.name, where.internal_name, session.ctx)
-        )
-        if step.status == SUCCESS:
-            return
-        now = session.ctx.clock()
-        step.attempts = [*step.attempts, attempt(len(step.attempts), now, now, FAIL, message)]
-        step.status, step.message = FAIL, message
-        session.store.put_step_log(job.run_id, step, where.branch)
+        _fail_step(session, locate(job.pipeline, job.step, job.map_variable), message)
     finally:
         _release(session.store, job.run_id)
+
+
+def _fail_step(session: _Session, where: Located, message: str) -> None:
+    """A failed attempt with `message` on the leaf step at `where` (unless it already succeeded)."""
+    from magnus_core.nodes.common import attempt, new_step_log
+
+    step = session.run.find_step(where.internal_name)
+    step = (
+        step.model_copy()
+        if step is not None
+        else new_step_log(where.node, where.name, where.internal_name, session.ctx)
+    )
+    if step.status == SUCCESS:
+        return
+    now = session.ctx.clock()
+    step.attempts = [*step.attempts, attempt(len(step.attempts), now, now, FAIL, message)]
+    step.status, step.message = FAIL, message
+    session.store.put_step_log(session.job.run_id, step, where.branch)
 
 
 # -- helpers -----------------------------------------------------------------------------------------
@@ -552,7 +623,8 @@ def _end_graph(session: _Session, where: Located, params: dict[str, Any]) -> Non
     """A success or fail node ends its graph: the run's status, or its branch's."""
     status = SUCCESS if where.node.type == "success" else FAIL
     if where.branch is None:
-        session.store.update_run(session.job.run_id, status=status, parameters=dict(params))
+        session.ctx.keep_parameters(params)  # masked, with masked_parameters
+        session.store.update_run(session.job.run_id, status=status)
     else:
         assert where.parent_step is not None
         session.store.put_branch_log(

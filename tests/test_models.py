@@ -107,10 +107,15 @@ def test_pipeline_file_accepts_config_blocks_and_nothing_else() -> None:
 def test_run_log_field_order_matches_the_original() -> None:
     original = json.loads((ORIGINAL / "run_logs" / "gs_run.json").read_text())
     step = next(iter(original["steps"].values()))
-    assert list(RunLog.model_fields) == list(original)
+    # `masked_parameters` (issue 17) is ours, last, and absent from the JSON when empty
+    assert list(RunLog.model_fields) == [*original, "masked_parameters"]
+    assert (
+        "masked_parameters"
+        not in RunLog(run_id="r", steps={"a": StepLog(name="a", internal_name="a")}).model_dump_json()
+    )
     # `metric_history` is ours (series of track_this(step=N)), written last and only when a step has one
     # `returned_parameters` is ours too (what the step committed with its SUCCESS), only when it has some
-    assert list(StepLog.model_fields) == [*step, "metric_history", "returned_parameters"]
+    assert list(StepLog.model_fields) == [*step, "metric_history", "returned_parameters", "masked_parameters"]
     # `parameters` is magnus 0.4's addition, written after `message` as 0.4.22 writes it; `error` and
     # `output` are ours (a located failure, where the captured output is), after everything else
     ours = ["error", "output"]

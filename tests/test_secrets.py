@@ -19,7 +19,6 @@ from magnus_core.loading import load_pipeline
 from magnus_core.secrets import (
     DoNothingSecrets,
     EnvSecrets,
-    MaskingStream,
     declared_secrets,
     make_secrets,
     missing_secrets,
@@ -124,13 +123,20 @@ def test_a_secret_in_an_error_message_is_masked_in_the_log_and_the_traceback(git
     assert "could not connect with *****" in result.stderr  # the DEBUG traceback, masked
 
 
-def test_env_provider_lists_nothing_and_do_nothing_gives_empty(git_repo: Path, magnus) -> None:
+def test_env_provider_lists_nothing_and_only_explicit_do_nothing_gives_empty(git_repo: Path, magnus) -> None:
     pipeline(git_repo, "secrets: {type: env-secrets-manager}", first="funcs.everything", shell="true")
     result = magnus("execute", "--file", "pipeline.yaml", "--json", env={"api_token": TOKEN})
     assert json.loads(result.stdout)["steps"]["python"]["user_defined_metrics"] == {"count": 0}
-    pipeline(git_repo, "", first="funcs.nothing", shell="true")
+    pipeline(git_repo, "secrets: {type: do-nothing}", first="funcs.nothing", shell="true")
     result = magnus("execute", "--file", "pipeline.yaml", "--json")
     assert json.loads(result.stdout)["steps"]["python"]["user_defined_metrics"] == {"value": "''"}
+    # With no secrets block, an unknown name fails the step, naming the provider and the name: never ""
+    pipeline(git_repo, "", first="funcs.nothing", shell="true")
+    result = magnus("execute", "--file", "pipeline.yaml", "--json", input="")
+    assert result.returncode == 1
+    message = json.loads(result.stdout)["steps"]["python"]["message"]
+    assert "secret 'api_token' is not known to the env-and-dotenv secrets provider" in message
+    assert "the environment and .env" in message
 
 
 def test_an_unknown_secret_fails_the_step_naming_it(git_repo: Path, magnus) -> None:
@@ -267,18 +273,21 @@ def test_the_prompt_fills_what_the_provider_lacks_once() -> None:
     assert nothing.get("x") == ""
 
 
-def test_masking_stream_catches_a_value_written_in_pieces() -> None:
+def test_the_seam_masks_a_value_written_in_pieces_once_known() -> None:
     import io
+
+    from magnus_core import output
+    from magnus_core.masking import masker_of
 
     target = io.StringIO()
     provider = DoNothingSecrets({})
-    stream = MaskingStream(target, provider)
-    stream.write("before the secret is known\n")
-    provider.overrides["x"] = TOKEN  # a value that becomes known during the run is masked from then on
-    stream.write("start " + TOKEN[:4])
-    stream.write(TOKEN[4:] + " end\n")
-    stream.write("tail " + TOKEN)
-    stream.flush()
+    with output.installed(), output.routed(masker_of(provider), target):
+        print("before the secret is known")
+        provider.overrides["x"] = TOKEN  # a value that becomes known during the run is masked from then on
+        sys.stdout.write("start " + TOKEN[:4])
+        sys.stdout.flush()
+        sys.stdout.write(TOKEN[4:] + " end\n")
+        sys.stdout.write("tail " + TOKEN)
     assert target.getvalue() == "before the secret is known\nstart ***** end\ntail *****"
 
 

@@ -30,15 +30,13 @@ class MagnusGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from magnus_core.errors import MagnusError
+        from magnus_core.output import mask_known
 
         try:
             return super().invoke(ctx)
         except MagnusError as exc:
-            if logging.getLogger("magnus").isEnabledFor(logging.DEBUG):
-                import traceback
-
-                traceback.print_exc()
-            click.echo(f"Error: {exc}", err=True)
+            _debug_traceback()
+            click.echo(mask_known(f"Error: {exc}"), err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
@@ -48,19 +46,28 @@ class MagnusGroup(click.Group):
             click.echo(f"Error: {explain_os_error(exc)}", err=True)
             ctx.exit(2)
         except Exception as exc:
-            if logging.getLogger("magnus").isEnabledFor(logging.DEBUG):
-                import traceback
-
-                traceback.print_exc()
+            _debug_traceback()
             click.echo(
-                f"Error: internal error ({exc.__class__.__name__}: {exc}); "
-                "run with --log-level DEBUG to see the traceback",
+                mask_known(
+                    f"Error: internal error ({exc.__class__.__name__}: {exc}); "
+                    "run with --log-level DEBUG to see the traceback"
+                ),
                 err=True,
             )
             ctx.exit(1)
         except KeyboardInterrupt as exc:
             click.echo("Interrupted: the run is marked INTERRUPTED.", err=True)
             ctx.exit(143 if isinstance(exc, Terminated) else 130)
+
+
+def _debug_traceback() -> None:
+    """With --log-level DEBUG, the traceback of the error being handled, secret values masked."""
+    if logging.getLogger("magnus").isEnabledFor(logging.DEBUG):
+        import traceback
+
+        from magnus_core.output import mask_known
+
+        sys.stderr.write(mask_known(traceback.format_exc()))
 
 
 @click.group(

@@ -104,42 +104,49 @@ def execute(
     from magnus_core.runner import execute as run
 
     setup_logging(log_level.upper())
-    if use_cached == "" and run_id:  # the seed's form: --run-id OLD --use-cached (the new run gets a new id)
-        use_cached, run_id = run_id, None
-    request = RunRequest(
-        file=file,
-        config_file=config_file,
-        parameters_file=parameters_file,
-        var_file=var_file,
-        run_id=run_id,
-        tag=tag,
-        parameters=cli_parameters(ctx),
-        use_cached=use_cached,
-        strict=strict,
-    )
-    prepared = prepare(request)
-    if prepared.plan is not None and not as_json:
-        from magnus_core.rerun import format_plan
+    from magnus_core import output
 
-        click.echo("\n".join(format_plan(prepared.plan)), err=True)
-    for warning in prepared.warnings:
-        click.echo(f"Warning: {warning}", err=True)
-    if sys.stdin.isatty():
-        prepared.secrets.prompt = _ask_secret
-    if hasattr(prepared.executor, "render"):  # argo: write the workflow file instead of running
-        click.echo(f"Wrote {prepared.executor.render(prepared)}")
-        ctx.exit(0)
-    progress = _progress_printer() if sys.stderr.isatty() and not as_json else None
-    run_log = run(prepared, output=sys.stderr if as_json else None, on_event=progress)
-    if as_json:
-        click.echo(run_log.model_dump_json(indent=4))
-    else:
-        print_summary(run_log, prepared.store.location(run_log.run_id))
-    if run_log.status != "SUCCESS":
-        from magnus_core.rerun import resume_hint
+    # From here every stream is masked (file descriptors too): a handler or a stream a module takes at
+    # import (during prepare) is already the seam's.
+    with output.installed(fds=True):
+        # the seed's form: --run-id OLD --use-cached (the new run gets a new id)
+        if use_cached == "" and run_id:
+            use_cached, run_id = run_id, None
+        request = RunRequest(
+            file=file,
+            config_file=config_file,
+            parameters_file=parameters_file,
+            var_file=var_file,
+            run_id=run_id,
+            tag=tag,
+            parameters=cli_parameters(ctx),
+            use_cached=use_cached,
+            strict=strict,
+        )
+        prepared = prepare(request)
+        if prepared.plan is not None and not as_json:
+            from magnus_core.rerun import format_plan
 
-        click.echo(resume_hint(request, run_log.run_id, prepared.store), err=True)
-    ctx.exit(0 if run_log.status == "SUCCESS" else 1)
+            click.echo("\n".join(format_plan(prepared.plan)), err=True)
+        for warning in prepared.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+        if sys.stdin.isatty():
+            prepared.secrets.prompt = _ask_secret
+        if hasattr(prepared.executor, "render"):  # argo: write the workflow file instead of running
+            click.echo(f"Wrote {prepared.executor.render(prepared)}")
+            ctx.exit(0)
+        progress = _progress_printer() if sys.stderr.isatty() and not as_json else None
+        run_log = run(prepared, output=sys.stderr if as_json else None, on_event=progress)
+        if as_json:
+            click.echo(run_log.model_dump_json(indent=4))
+        else:
+            print_summary(run_log, prepared.store.location(run_log.run_id))
+        if run_log.status != "SUCCESS":
+            from magnus_core.rerun import resume_hint
+
+            again = "".join(f" --{name} VALUE" for name in run_log.masked_parameters)
+            click.echo(resume_hint(request, run_log.run_id, prepared.store) + again, err=True)
+        ctx.exit(0 if run_log.status == "SUCCESS" else 1)
 
 
 def _ask_secret(name: str) -> str | None:

@@ -127,11 +127,33 @@ class ArgoExecutor:
             var_file=prepared.request.var_file,
             tag=prepared.request.tag,
         )
+        from magnus_core.secrets import declared_secrets
+
+        for name in declared_secrets(prepared.pipeline.dag):
+            prepared.secrets.has(name)  # the declared secrets' values are known, so they are looked for
+        refuse_secrets(text, prepared.secrets)
         from magnus_core.stores.file_system import atomic_write
 
         out = Path(self.options.output)
         atomic_write(out, text)
         return out
+
+
+def refuse_secrets(text: str, secrets: Any) -> None:
+    """The workflow is a file handed to a cluster: one holding a secret value (an `env` entry, a path or a
+    tag copied from config) is refused, naming the line, never written masked (it would not run)."""
+    from magnus_core.masking import masker_of
+
+    masker = masker_of(secrets)
+    for number, line in enumerate(text.splitlines(), start=1):
+        shown = masker.text(line)
+        if shown != line:
+            raise ConfigError(
+                f"the rendered workflow would hold a secret value (line {number}: {shown.strip()}); give "
+                "pods their secrets from Kubernetes secrets, not in the executor's config or the command "
+                "line",
+                field="executor.config",
+            )
 
 
 # -- what Argo can and cannot run -------------------------------------------------------------------

@@ -234,6 +234,9 @@ class StepLog(_Model):
     # stored parameters, a composite's changes merged from its branches. A re-run that reuses the step
     # applies them, so the steps after it get exactly what they got in the original. Absent when empty.
     returned_parameters: dict[str, Any] = Field(default_factory=dict, exclude_if=lambda value: not value)
+    # Ours: parameters this step returned whose recorded value is masked (they held a secret value), so
+    # the log does not hold what the step returned. Absent when empty (the original's shape).
+    masked_parameters: list[str] = Field(default_factory=list, exclude_if=lambda value: not value)
 
     def walk(self) -> Iterator[StepLog]:
         """This step and every step nested in its branches, depth first."""
@@ -252,6 +255,9 @@ class RunLog(_Model):
     steps: dict[str, StepLog] = Field(default_factory=dict)
     parameters: dict[str, Any] = Field(default_factory=dict)
     run_config: dict[str, Any] = Field(default_factory=dict)
+    # Ours: run parameters whose recorded value is masked (they held a secret value); a re-run refuses to
+    # feed them (rerun.refuse_masked). Absent when empty (the original's shape).
+    masked_parameters: list[str] = Field(default_factory=list, exclude_if=lambda value: not value)
 
     def walk(self) -> Iterator[StepLog]:
         """Every step log of the run, nested ones included, depth first in execution order."""

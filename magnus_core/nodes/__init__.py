@@ -8,6 +8,7 @@ A composite's module also has the halves the per-step entry points call separate
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from magnus_core.graph import internal_name as _internal_name
@@ -51,7 +52,12 @@ class CompositeModule(NodeModule, Protocol):
     ) -> tuple[StepLog, list[Branch]]: ...
 
     def branches_of(
-        self, node: Any, internal_name: str, params: dict[str, Any], map_variable: dict[str, Any]
+        self,
+        node: Any,
+        internal_name: str,
+        params: dict[str, Any],
+        map_variable: dict[str, Any],
+        mask: Callable[[str], str] | None = None,
     ) -> list[Branch]: ...
 
     def fan_in(

@@ -12,6 +12,7 @@ reaches the steps after the composite only once its fan-in is committed (docs/cr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,10 +65,16 @@ def map_items(node: MapNode, params: dict[str, Any]) -> list[Any]:
 
 
 def branches_of(
-    node: Any, internal_name: str, params: dict[str, Any], map_variable: dict[str, Any]
+    node: Any,
+    internal_name: str,
+    params: dict[str, Any],
+    map_variable: dict[str, Any],
+    mask: Callable[[str], str] | None = None,
 ) -> list[Branch]:
     """The branches `node` runs now, in merge order: each named branch once, a per-item branch once per
-    item of the map's list. Raises StepError when the list is not usable; TypeError for a leaf node."""
+    item of the map's list. A map item's name in internal names is masked with `mask` (an item holding a
+    secret value must not name a branch in the log or a file of the store). Raises StepError when the list
+    is not usable or its items collide once masked; TypeError for a leaf node."""
     if not node.is_composite:
         raise TypeError(f"not a composite node: {node!r}")
     out: list[Branch] = []
@@ -76,14 +83,20 @@ def branches_of(
             out.append(Branch(f"{internal_name}.{spec.name}", spec.dag, dict(map_variable), spec.name))
             continue
         assert isinstance(node, MapNode), "only a map runs a branch per item here"
+        items = map_items(node, params)
+        names = [graph.item_name(item) for item in items]
+        if mask is not None:
+            masked = [mask(name) for name in names]
+            if len(set(masked)) != len(masked):
+                dup = next(n for n in masked if masked.count(n) > 1)
+                raise StepError(
+                    f"field 'iterate_on': map items must stay unique once secret values are masked, "
+                    f"'{dup}' stands for several"
+                )
+            names = masked
         out.extend(
-            Branch(
-                f"{internal_name}.{graph.item_name(item)}",
-                spec.dag,
-                {**map_variable, node.iterate_as: item},
-                None,
-            )
-            for item in map_items(node, params)
+            Branch(f"{internal_name}.{name}", spec.dag, {**map_variable, node.iterate_as: item}, None)
+            for name, item in zip(names, items, strict=True)
         )
     return out
 
@@ -100,10 +113,10 @@ def fan_out(
     """Create the composite's step log and a PROCESSING log for each branch."""
     step = new_step_log(node, name, internal_name, ctx)
     try:
-        branches = branches_of(node, internal_name, params, map_variable)
+        branches = branches_of(node, internal_name, params, map_variable, ctx.mask)
     except StepError as exc:
         step.status = FAIL
-        step.message = str(exc)
+        step.message = ctx.mask(str(exc))
         ctx.store.put_step_log(ctx.run_id, step, branch)
         return step, []
     if isinstance(node, MapNode) and not branches:
@@ -144,12 +157,15 @@ def fan_in(
         step.status = PROCESSING
     else:
         step.status = SUCCESS
-        step.returned_parameters = ctx.mask_data(dict(changed or {}))
+        # what the branches changed, recorded masked; the names masking changed, as a task lists its own
+        step.returned_parameters, step.masked_parameters = ctx.recorded_parameters(dict(changed or {}))
     committed = step.status == SUCCESS and bool(changed) and run_parameters is not None
-    ctx.store.commit_step(
-        ctx.run_id, step, branch, parameters=ctx.mask_data(dict(run_parameters or {})) if committed else None
-    )
+    recorded, masked = ctx.recorded_parameters(dict(run_parameters or {})) if committed else (None, [])
+    ctx.store.commit_step(ctx.run_id, step, branch, parameters=recorded)
     crash_point("composite:committed", step.internal_name)
+    if committed and masked != ctx.masked_recorded:  # the run's parameters recorded masked
+        ctx.masked_recorded = masked
+        ctx.store.update_run(ctx.run_id, masked_parameters=masked)
     return step
 
 

@@ -73,11 +73,17 @@ def execute(
     step.data_catalog.extend(scope.catalog_records)
     returned: dict[str, Any] = {}
     if step.attempts[-1].status == SUCCESS:
-        step.user_defined_metrics = ctx.mask_data(scope.metrics)
+        try:  # keys that collide once secret values are masked fail the step, naming the masked key
+            step.user_defined_metrics = ctx.mask_data(scope.metrics, where="metrics")
+            _, step.masked_parameters = ctx.mask_parameters(scope.params_out)
+        except MagnusError as exc:
+            step.attempts[-1].status = FAIL
+            step.attempts[-1].message = str(exc)
+    if step.attempts[-1].status == SUCCESS:
         if scope.history:
             step.metric_history = {
                 name: [MetricPoint.model_validate(p) for p in sorted(points, key=lambda p: p["step"])]
-                for name, points in ctx.mask_data(scope.history).items()
+                for name, points in ctx.mask_data(scope.history, strict=False).items()
             }
         returned = dict(scope.params_out)
         step.status = SUCCESS
@@ -133,7 +139,7 @@ def _attempts(
         record = attempt(number, start, ctx.clock(), outcome.status, ctx.mask(outcome.message))
         record.error = outcome.error
         if scope.inputs is not None:  # as magnus 0.4 records it: what this attempt's command received
-            record.parameters = ctx.mask_data(scope.inputs)
+            record.parameters = ctx.mask_data(scope.inputs, strict=False)
         step.attempts.append(record)
         if outcome.interrupted is not None:  # Ctrl-C or SIGTERM: the attempt is recorded, the run stops
             step.status, step.message = FAIL, record.message
@@ -153,12 +159,14 @@ def _commit(
     """5. One store write makes the step done with everything it produced; 6. then `params` gets what it
     returned. A top-level step also hands the store the run's parameters after it, for readers of the run
     log (the store may write them after the step: nothing relies on them, see stores/base.py)."""
-    step.returned_parameters = ctx.mask_data(returned) if returned else {}
+    step.returned_parameters = ctx.mask_data(returned, strict=False) if returned else {}
     after = {**params, **returned} if branch is None and returned else None
-    ctx.store.commit_step(
-        ctx.run_id, step, branch, parameters=ctx.mask_data(after) if after is not None else None
-    )
+    recorded, masked = ctx.recorded_parameters(after) if after is not None else (None, [])
+    ctx.store.commit_step(ctx.run_id, step, branch, parameters=recorded)
     crash_point("task:committed", step.internal_name)
+    if after is not None and masked != ctx.masked_recorded:  # the run's parameters recorded masked
+        ctx.masked_recorded = masked
+        ctx.store.update_run(ctx.run_id, masked_parameters=masked)
     params.update(returned)
     return step
 

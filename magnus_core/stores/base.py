@@ -34,6 +34,7 @@ from typing import Any
 
 from magnus_core.errors import RunNotFoundError, StoreError, UsageError
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, EventBus, RunEvent
+from magnus_core.masking import Masker
 from magnus_core.models.run_log import BranchLog, RunLog, StepLog
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$")
@@ -90,6 +91,20 @@ class RunLogStore(ABC):
         self._live: dict[str, _Live] = {}
         self._lock = threading.RLock()
         self._stopper: dict[str, int] = {}  # run id -> the only thread that may still write it
+        self._maskers: dict[str, Masker] = {}
+
+    # -- masking: nothing is written with a secret in it ----------------------------------------------
+    def mask_with(self, run_id: str, masker: Masker) -> None:
+        """From now on every write of run `run_id` (run fields, step logs, branch logs, names included) is
+        masked with `masker` before it is kept, persisted or sent as an event."""
+        self._maskers[run_id] = masker
+
+    def _mask(self, run_id: str, value: Any) -> Any:
+        masker = self._maskers.get(run_id)
+        if masker is None:
+            return value
+        # the nodes refuse keys that collide once masked; here (a safety net) a write never fails over one
+        return masker.value(value, where="run log", strict=False)
 
     # -- what each store implements --------------------------------------------------------------
     @abstractmethod
@@ -148,6 +163,7 @@ class RunLogStore(ABC):
 
     def create_run(self, run_log: RunLog) -> None:
         check_run_id(run_log.run_id)
+        run_log = self._mask(run_log.run_id, run_log)
         with self._lock:
             if self.exists(run_log.run_id):
                 raise UsageError(
@@ -190,6 +206,7 @@ class RunLogStore(ABC):
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Change run-level fields (status, parameters, ...) of a live run."""
+        fields = {key: self._mask(run_id, value) for key, value in fields.items()}
         with self._writing(run_id) as live:
             for key, value in fields.items():
                 setattr(live.log, key, value)
@@ -206,6 +223,8 @@ class RunLogStore(ABC):
         The store keeps its own copy (so callers may go on mutating theirs from another thread) and owns
         the step's branches: a composite step written again keeps the branch logs already stored.
         """
+        step_log = self._mask(run_id, step_log)
+        branch = self._mask(run_id, branch)
         with self._writing(run_id) as live:
             stored = self._keep_step(live, step_log, branch)
             self._on_step(run_id, stored, branch)
@@ -226,6 +245,9 @@ class RunLogStore(ABC):
         as run-level `parameters` in the same write where the store can (guarantee 3: never relied on).
         Raises StoreError when the store cannot write, RunStopped from a thread a stopped run abandoned.
         """
+        step_log = self._mask(run_id, step_log)
+        branch = self._mask(run_id, branch)
+        parameters = self._mask(run_id, parameters)
         with self._writing(run_id) as live:
             stored = self._keep_step(live, step_log, branch)
             if parameters is not None:
@@ -266,6 +288,8 @@ class RunLogStore(ABC):
 
     def put_branch_log(self, run_id: str, branch_log: BranchLog, step: str) -> None:
         """Add or replace a branch log under the composite step `step` (its step logs are kept)."""
+        branch_log = self._mask(run_id, branch_log)
+        step = self._mask(run_id, step)
         with self._writing(run_id) as live:
             parent = live.steps.get(step)
             if parent is None:
@@ -322,6 +346,7 @@ class RunLogStore(ABC):
 
     def _forget(self, run_id: str) -> None:
         self._live.pop(run_id, None)
+        self._maskers.pop(run_id, None)
 
     @contextlib.contextmanager
     def _writing(self, run_id: str) -> Iterator[_Live]:

@@ -155,10 +155,13 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     )
     with tempfile.NamedTemporaryFile("w", suffix=".ipynb", delete=False, encoding="utf-8") as tmp:
         nbformat.write(notebook, tmp)
+    # papermill saves the notebook as it runs, outputs unmasked: outside the project, until masked
+    executing = tmp.name[: -len(".ipynb")] + "_out.ipynb"
     declared = declared_parameters(notebook)
     if declared is None:  # a parameters cell python's parser refuses (magics...): papermill's reading
         declared = {name.lower(): name for name in papermill.inspect_notebook(tmp.name)}
-    params = {**scope.parameters}
+    # only names that can be python variables: papermill writes each as an assignment in the notebook
+    params = {k: v for k, v in scope.parameters.items() if k.isidentifier()}
     if declared:  # a parameters cell says which names the notebook takes, in its own spelling
         skipped = sorted(k for k in params if k not in declared and k not in scope.map_variable)
         params = {declared[k]: v for k, v in params.items() if k in declared}
@@ -172,13 +175,15 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
     scope.inputs = dict(params)
     bridge = ctx.env_bridge
     bridge.export(scope.parameters, scope.run_id, scope.tag, scope.map_variable)
-    secrets_config = os.environ.get("MAGNUS_SECRETS_CONFIG")
-    os.environ["MAGNUS_SECRETS_CONFIG"] = json.dumps(ctx.secrets.describe())  # get_secret inside the kernel
+    # get_secret inside the kernel: the provider, values given at a prompt, where to tell names asked for
+    for_kernel = ctx.secrets.child_environment()
+    before = {name: os.environ.get(name) for name in (*for_kernel, "MAGNUS_SECRETS_GIVEN")}
+    os.environ.update(for_kernel)
     failure: Exception | None = None
     try:
         papermill.execute_notebook(
             tmp.name,
-            str(out),
+            executing,
             parameters=params,
             kernel_name=kernel,
             cwd=os.getcwd(),
@@ -191,19 +196,23 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any
         )
     except papermill.PapermillExecutionError as exc:
         failure = exc
+    except BaseException:
+        Path(executing).unlink(missing_ok=True)
+        raise
     finally:
         os.unlink(tmp.name)
-        if secrets_config is None:
-            os.environ.pop("MAGNUS_SECRETS_CONFIG", None)
-        else:
-            os.environ["MAGNUS_SECRETS_CONFIG"] = secrets_config
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         try:
             with open(collect, encoding="utf-8") as handle:
                 final = json.load(handle)
         except (OSError, ValueError):
             final = {}
         os.unlink(collect)
-    _finish_output(out, ctx)
+    _finish_output(Path(executing), out, ctx)
     if failure is not None:
         raise CommandFailed(*cell_failure(failure, command, out))
     scope.track_env({k: v for k, v in final.items() if k.startswith(TRACK_PREFIX)})
@@ -243,14 +252,18 @@ def cell_failure(failure: Any, command: str, out: Path) -> tuple[str, AttemptErr
     return message, AttemptError(type=ename, message=evalue, frames=frames, cell=cell)
 
 
-def _finish_output(out: Path, ctx: Any) -> None:
-    """Drop our collecting cell and mask secret values in the executed notebook."""
+def _finish_output(executing: Path, out: Path, ctx: Any) -> None:
+    """Drop our collecting cell and mask secret values in the executed notebook: in every string of its
+    structure (cell sources, outputs, the injected parameters), before it is serialised, so escaping
+    cannot hide a value. `executing` (papermill's copy, outside the project) is removed."""
     import nbformat
 
     from magnus_core.stores.file_system import atomic_write
 
-    if not out.is_file():
+    if not executing.is_file():
         return
-    executed = nbformat.read(out, as_version=4)
+    executed = nbformat.read(executing, as_version=4)
+    executing.unlink()
     executed.cells = [c for c in executed.cells if _COLLECT_TAG not in c.get("metadata", {}).get("tags", [])]
-    atomic_write(out, ctx.mask(nbformat.writes(executed)))
+    masked = nbformat.from_dict(ctx.mask_data(executed, strict=False))
+    atomic_write(out, nbformat.writes(masked))

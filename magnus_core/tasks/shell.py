@@ -41,11 +41,13 @@ def _parse_env(data: bytes) -> dict[str, str]:
     return out
 
 
-def _run_in_own_group(argv: list[str], env: dict[str, str], out: Any) -> subprocess.CompletedProcess[bytes]:
+def _run_in_own_group(
+    argv: list[str], env: dict[str, str], out: Any, err: Any
+) -> subprocess.CompletedProcess[bytes]:
     """Run the shell in its own process group, so that stopping the run stops everything it started."""
     import signal
 
-    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out, start_new_session=True)
+    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, start_new_session=True)
     try:
         proc.wait()
     except BaseException:
@@ -77,14 +79,17 @@ def exit_failure(code: int) -> tuple[str, AttemptError]:
 
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:
     env = child_environment(scope, scope.map_variable)
+    env.update(ctx.secrets.child_environment())  # get_secret() in the shell's commands, prompt values too
     scope.inputs = dict(scope.parameters)  # a shell command sees every parameter
     shell = shutil.which("bash") or "/bin/sh"
     fd, env_file = tempfile.mkstemp(prefix="magnus-env-")
     os.close(fd)
     script = f"trap 'env -0 > \"{env_file}\"' EXIT\n{command}\n"
     try:
-        out = ctx.step_output()
-        proc = _run_in_own_group([shell, "-c", script], env, out)
+        # the output seam's pipes: what the shell and its children write is masked on its way out
+        proc = _run_in_own_group(
+            [shell, "-c", script], env, ctx.step_output("stdout"), ctx.step_output("stderr")
+        )
         with open(env_file, "rb") as handle:
             final = _parse_env(handle.read())
     finally:
