@@ -332,3 +332,48 @@ secrets: {type: env-secrets-manager}
     assert result.returncode == 0, result.stderr
     no_leak(git_repo, result)
     assert "only shell *****" in result.stdout
+
+
+def test_dotenv_is_read_as_python_dotenv_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text(
+        "# comment\n"
+        "plain=value # trailing comment\n"
+        "single='literal $HOME \\n'\n"
+        'double="tab\\tquote\\" end"\n'
+        'key="-----BEGIN-----\nline one\nline two\n-----END-----"\n'
+        "export exported=yes\n"
+        "empty=\n"
+    )
+    assert parse_dotenv(path) == {
+        "plain": "value",
+        "single": "literal $HOME \\n",
+        "double": 'tab\tquote" end',
+        "key": "-----BEGIN-----\nline one\nline two\n-----END-----",
+        "exported": "yes",
+        "empty": "",
+    }
+    path.write_text("a=1\nonly_a_name\n")
+    with pytest.raises(ConfigError, match="line 2: expected NAME=value"):
+        parse_dotenv(path)
+
+
+def test_the_default_provider_reads_the_environment_then_dotenv_and_masks_only_what_it_hands_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from magnus_core.errors import SecretNotFoundError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("from_file=file-value\nboth=file-wins-not\n")
+    monkeypatch.setenv("both", "environment-wins")
+    monkeypatch.setenv("unrelated_env", "never-masked")
+    provider = make_secrets({"type": "env-and-dotenv", "config": {}})
+    assert provider.get("from_file") == "file-value" and provider.get("both") == "environment-wins"
+    assert "never-masked" not in provider.values()  # only values handed to the run
+    assert {"file-value", "file-wins-not", "environment-wins"} <= set(provider.values())
+    with pytest.raises(
+        SecretNotFoundError, match="'nope' is not known to the env-and-dotenv secrets provider"
+    ):
+        provider.get("nope")
+    (tmp_path / ".env").unlink()
+    assert make_secrets({"type": "env-and-dotenv", "config": {}}).get("both") == "environment-wins"

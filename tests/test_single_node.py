@@ -329,3 +329,46 @@ def test_a_branch_step_before_its_fan_out_is_a_usage_error(project: Path, magnus
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "fan early parallel%step --mode out` first" in result.stderr
+
+
+def test_a_secret_given_at_a_prompt_reaches_a_step_run_alone_and_a_masked_parameter_is_not_handed_on(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dataclasses
+
+    (project / "given.py").write_text(
+        "from magnus import get_secret\n"
+        "def use():\n"
+        "    print('worker sees', get_secret('typed'))\n"
+        "    return {'conn': 'db://' + get_secret('typed')}\n"
+        "def after(conn):\n"
+        "    print(conn)\n"
+    )
+    write(
+        project / "given.yaml",
+        """
+        dag:
+          start_at: use
+          steps:
+            use: {type: task, command: given.use, next: after}
+            after: {type: task, command: given.after, next: success}
+            success: {type: success}
+            fail: {type: fail}
+        secrets: {type: env-secrets-manager}
+    """,
+    )
+    first = dataclasses.replace(job("use", "given.yaml", "g1"), secrets_given={"typed": "typed-value-123"})
+    assert "typed-value-123" not in repr(first)  # Dask may log a task's arguments
+    assert execute_single_node(first) == 0
+    assert "worker sees *****" in capsys.readouterr().out
+    log = read("g1")
+    assert log.parameters["conn"] == "db://*****" and log.masked_parameters == ["conn"]
+    # the next step would get 'db://*****' from the run log: it fails before it runs, saying why
+    second = dataclasses.replace(job("after", "given.yaml", "g1"), secrets_given={"typed": "typed-value-123"})
+    assert execute_single_node(second) == 1
+    step = read("g1").find_step("after")
+    assert step is not None and step.status == "FAIL"
+    assert "'conn'" in step.message and "get_secret()" in step.message
+    for path in (project / "runs").rglob("*"):
+        if path.is_file():
+            assert b"typed-value-123" not in path.read_bytes()

@@ -201,6 +201,7 @@ class _Driver:
             config=config,
             tag=ctx.tag,
             code_identity=ctx.code_identity,
+            secrets_given=dict(ctx.secrets.overrides),  # a prompt's values reach the workers' steps too
         )
 
     def call(
