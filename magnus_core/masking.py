@@ -231,13 +231,13 @@ def mask_value(value: Any, patterns: Patterns, *, where: str = "value", strict: 
 
 def _walk(value: Any, patterns: Patterns, where: str | None) -> Any:
     if isinstance(value, str):
-        return _mask_str(value, patterns)
+        return _mask_scalar(value, patterns)
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, bytes):
-        return _mask_bytes(value, patterns)
+        return _mask_scalar(value, patterns)
     if isinstance(value, bytearray):
-        masked = _mask_bytes(bytes(value), patterns)
+        masked = _mask_scalar(bytes(value), patterns)
         return value if masked == value else bytearray(masked)
     if isinstance(value, dict):
         return _walk_dict(value, patterns, where)
@@ -256,7 +256,7 @@ def _walk(value: Any, patterns: Patterns, where: str | None) -> Any:
     if isinstance(value, BaseModel):
         return _walk_model(value, patterns, where)
     shown = str(value)
-    masked_text = _mask_str(shown, patterns)
+    masked_text = _mask_scalar(shown, patterns)
     return value if masked_text is shown else masked_text
 
 
@@ -300,22 +300,12 @@ def _walk_model(value: Any, patterns: Patterns, where: str | None) -> Any:
     return copy
 
 
-def _mask_str(text: str, patterns: Patterns) -> str:
-    if len(text) < MIN_LENGTH:
-        return text
-    for p in patterns.text:
-        if p in text:
-            return mask_text(text, patterns)
-    return text
-
-
-def _mask_bytes(data: bytes, patterns: Patterns) -> bytes:
-    if len(data) < MIN_LENGTH:
-        return data
-    for p in patterns.data:
-        if p in data:
-            return mask_text(data, patterns)
-    return data
+def _mask_scalar(value: T, patterns: Patterns) -> T:
+    """A str or bytes masked; the very same object when nothing in it is a secret."""
+    if len(value) < MIN_LENGTH:
+        return value
+    masked = mask_text(value, patterns)
+    return value if masked == value else masked
 
 
 class Masker:
@@ -342,7 +332,7 @@ class Masker:
 
     def text(self, text: str) -> str:
         """A message with every secret masked (lower-cased forms too)."""
-        return _mask_str(text, self.patterns()) if text else text
+        return _mask_scalar(text, self.patterns()) if text else text
 
     def value(self, value: Any, *, where: str = "value", strict: bool = True) -> Any:
         """mask_value() with this run's secrets."""

@@ -5,7 +5,6 @@ screenshots; nor in its percent-encoded, base64, lower-case or JSON-escaped form
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import shutil
@@ -186,28 +185,14 @@ def test_a_marker_handed_out_every_way_leaks_nowhere(tmp_path: Path, magnus, pro
 
 
 def _workbench_screens(project: Path, run_ids: list[str]) -> str:
-    """SVG exports of the runs screen and of each run's screen."""
+    """SVG exports of the runs screen and of each run's screen (as the example marker test takes them)."""
     import os
 
-    from magnus_tui.app import MagnusApp
-
-    async def main() -> str:
-        app = MagnusApp(config_file=str(project / "config.yaml"))
-        screens = []
-        async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.pause()
-            screens.append(app.export_screenshot())
-            for run_id in run_ids[:1]:
-                app.open_run(run_id)
-                await pilot.pause()
-                screens.append(app.export_screenshot())
-                app.pop_screen()
-                await pilot.pause()
-        return "\n".join(screens)
+    from tests.test_secret_marker import _workbench_exports
 
     here = Path.cwd()
     os.chdir(project)
     try:
-        return asyncio.run(main())
+        return _workbench_exports(project, run_ids)
     finally:
         os.chdir(here)
