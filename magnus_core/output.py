@@ -125,47 +125,51 @@ def _isatty(stream: Any) -> bool:
 
 
 class _Lane:
-    """One stream (stdout or stderr) of one route: python text batched and masked, or bytes masked."""
+    """One stream (stdout or stderr) of one route: python text batched and masked, or bytes masked.
+
+    A write only appends to the batch (the cost of print() must stay near python's own); the batch is
+    masked and written when it reaches BATCH characters, at a line end when the destination is a
+    terminal, and at every flush (python's own buffering behaves the same way)."""
 
     def __init__(self, masker: Masker, destination: Sink) -> None:
         self.masker = masker
         self.destination = destination
         self._text: StreamMasker[str] = masker.stream(str)
         self._bytes: StreamMasker[bytes] = masker.stream(bytes)
-        self._batch: list[str] = []
-        self._size = 0
-        self._lock = threading.Lock()
+        self.batch: list[str] = []
+        self.size = 0
+        self.lock = threading.Lock()
+        self.line_buffered = destination.line_buffered
 
     def write(self, text: str) -> None:
-        if not self._size and not self._text.pending and not self.masker:
-            self.destination.write_text(text)  # no secret known: straight through
-            return
-        with self._lock:
-            self._batch.append(text)
-            self._size += len(text)
-            if self._size >= BATCH or (self.destination.line_buffered and "\n" in text):
-                self._drain(final=False)
+        with self.lock:
+            self.batch.append(text)
+            self.size += len(text)
+            if self.size >= BATCH or (self.line_buffered and "\n" in text):
+                self.drain(final=False)
 
     def write_bytes(self, data: bytes) -> None:
-        with self._lock:
-            self._drain(final=True)  # text before bytes, in order
+        with self.lock:
+            self.drain(final=True)  # text before bytes, in order
             self.destination.write_bytes(self._bytes.feed(data))
 
-    def _drain(self, *, final: bool) -> None:
-        if self._batch:
-            text = "".join(self._batch)
-            self._batch.clear()
-            self._size = 0
+    def drain(self, *, final: bool) -> None:
+        """Mask and write the batch (the caller holds the lock)."""
+        if self.batch:
+            text = "".join(self.batch)
+            self.batch.clear()
+            self.size = 0
             self.destination.write_text(self._text.feed(text, final=final))
         elif final and self._text.pending:
             self.destination.write_text(self._text.finish())
         if final and self._bytes.pending:
             self.destination.write_bytes(self._bytes.finish())
+        self.line_buffered = self.destination.line_buffered
 
     def flush(self, *, final: bool = False) -> None:
         """Write what is batched; the tail that could still become a secret is kept unless `final`."""
-        with self._lock:
-            self._drain(final=final)
+        with self.lock:
+            self.drain(final=final)
         self.destination.flush()
 
 
@@ -225,6 +229,7 @@ class Route:
 
 
 _route: contextvars.ContextVar[Route | None] = contextvars.ContextVar("magnus_output_route", default=None)
+_get_route = _route.get
 
 
 class SeamStream(io.TextIOBase):
@@ -236,15 +241,23 @@ class SeamStream(io.TextIOBase):
         self._name = name
         self.original = original
         self._buffer = _SeamBuffer(self)
+        self._default_lanes = seam.default.lanes
 
     def _lane(self) -> _Lane:
         route = _route.get()
         return (route or self._seam.default).lanes[self._name]
 
     def write(self, text: str) -> int:
-        if not isinstance(text, str):
+        # print() calls this twice a line: one frame, the lane's batching inlined
+        if type(text) is not str and not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        self._lane().write(text)
+        route = _get_route()
+        lane = route.lanes[self._name] if route is not None else self._default_lanes[self._name]
+        with lane.lock:
+            lane.batch.append(text)
+            lane.size += len(text)
+            if lane.size >= BATCH or (lane.line_buffered and "\n" in text):
+                lane.drain(final=False)
         return len(text)
 
     def writelines(self, lines: Iterable[str]) -> None:  # type: ignore[override]

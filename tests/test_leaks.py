@@ -150,13 +150,14 @@ def test_a_marker_handed_out_every_way_leaks_nowhere(tmp_path: Path, magnus, pro
     params = log["parameters"]
     assert params["as_string"] == "user:*****" and params["as_tuple"] == ["user", "*****"]
     assert params["nested"] == {"deep": [{"value": "*****"}]}
-    assert "bytes" in steps["return_bytes"]["message"] and "*****" not in steps["return_bytes"]["message"]
+    assert params["as_bytes"] == "*****" and steps["return_bytes"]["masked_parameters"] == ["as_bytes"]
     assert params["keyed"] == {"*****": 1} and params["name_*****"] == 1
     assert params["copied"] == "user:*****" and params["from_shell"] == "sh:*****"
     assert steps["shell_exports"]["user_defined_metrics"] == {"shell_metric": "*****"}
     assert set(log["masked_parameters"]) >= {
         "as_string",
         "as_tuple",
+        "as_bytes",
         "nested",
         "keyed",
         "name_*****",

@@ -91,7 +91,7 @@ def return_parameters():
 
 
 def return_bytes():
-    return {"as_bytes": token().encode()}  # the run log holds JSON values only: the step fails
+    return {"as_bytes": token().encode()}
 
 
 def colliding_keys():
