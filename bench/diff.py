@@ -1,18 +1,28 @@
 """Benchmark: compare two run logs of 10,000 steps (nested map branches) that differ in 1% of the steps.
 
-    python bench/diff.py [--steps 10000] [--skip-deepdiff]
+    python bench/diff.py [--steps 10000] [--skip-deepdiff] [--e2e-only] [--repeat 5]
 
 Prints the time and peak memory (tracemalloc) of magnus_core.diff.compare and of plain DeepDiff(a, b) on
 the same two dicts, measured in the same run, and the ratio. Targets for compare: < 1 s and < 500 MB.
+
+Then the whole command end to end (issue 19, target 3): the two logs written as the file-system store
+writes them, `magnus diff A.json B.json` as a new process (output to a pipe) against a bare
+`python -c` that only json.loads both files, paired run by run, as a ratio of wall time (target <= 2.5)
+and of CPU time; and its parts, timed inside one instrumented process: start-up (Python and the imports
+of `magnus diff`), read (both logs), compare, print.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -146,10 +156,91 @@ def measure(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, float, float
     return seconds, cpu_seconds, peak, result
 
 
+ROOT = Path(__file__).resolve().parents[1]
+BARE = "import json, sys\nfor p in sys.argv[1:]:\n    with open(p, 'rb') as f:\n        json.load(f)\n"
+PARTS = """\
+import sys, time
+t = [(time.perf_counter(), time.process_time())]
+from magnus_core.cli import _register, cli
+_register()
+from magnus_core.diff import compare, open_run
+from magnus_core.diff_render import render
+from magnus_core.table import rich_width
+from rich.console import Console
+from magnus_core.gcpause import off_for_this_command
+off_for_this_command()  # as `magnus diff` does
+t.append((time.perf_counter(), time.process_time()))
+a, sa = open_run(sys.argv[1], None)
+b, sb = open_run(sys.argv[2], None)
+t.append((time.perf_counter(), time.process_time()))
+result = compare(a, b, a_source=sa, b_source=sb)
+t.append((time.perf_counter(), time.process_time()))
+with open("/dev/null", "w") as sink:
+    render(result, Console(file=sink, width=rich_width(sink)), show_all=False)
+t.append((time.perf_counter(), time.process_time()))
+print(" ".join(f"{t[i + 1][0] - t[i][0]:.4f},{t[i + 1][1] - t[i][1]:.4f}" for i in range(len(t) - 1)))
+"""
+
+
+def _child(argv: list[str]) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system) of one child process, and what it printed."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[:4]} failed: {proc.stderr[-1000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc.stdout
+
+
+def end_to_end(a: RunLog, b: RunLog, repeat: int) -> None:
+    """`magnus diff A.json B.json` against a bare json.load of both, paired, and its parts."""
+    with tempfile.TemporaryDirectory(prefix="magnus-diff-bench-") as tmp:
+        pa, pb = Path(tmp) / "a.json", Path(tmp) / "b.json"
+        pa.write_text(a.model_dump_json(indent=4))
+        pb.write_text(b.model_dump_json(indent=4))
+        size = (pa.stat().st_size + pb.stat().st_size) / 2**20
+        py = sys.executable
+        bare_w, bare_c, ours_w, ours_c, wall_ratio, cpu_ratio, parts = [], [], [], [], [], [], []
+        for _ in range(repeat):
+            w0, c0, _out = _child([py, "-c", BARE, str(pa), str(pb)])
+            w1, c1, out = _child([py, "-m", "magnus_core", "diff", str(pa), str(pb)])
+            assert "steps" in out
+            bare_w.append(w0), bare_c.append(c0), ours_w.append(w1), ours_c.append(c1)
+            wall_ratio.append(w1 / w0), cpu_ratio.append(c1 / c0)
+            w2, c2, line = _child([py, "-c", PARTS, str(pa), str(pb)])
+            parts.append([tuple(float(x) for x in p.split(",")) for p in line.split()] + [(w2, c2)])
+        med = statistics.median
+        print(f"\nend to end: two logs of {size:.1f} MB in all; median of {repeat} paired runs")
+        print(f"  bare python -c json.load both : {med(bare_w):.3f} s wall, {med(bare_c):.3f} s CPU")
+        print(f"  magnus diff A B               : {med(ours_w):.3f} s wall, {med(ours_c):.3f} s CPU")
+        ratio = med(wall_ratio)
+        print(
+            f"  ratio (paired)                : wall {ratio:.2f}x, CPU {med(cpu_ratio):.2f}x  "
+            f"target wall <= 2.5x: {'ok' if ratio <= 2.5 else 'MISSED'}"
+        )
+        names = ("imports", "read", "compare", "print")
+        body = [[p[i] for p in parts] for i in range(4)]
+        whole = [p[4] for p in parts]
+        start_w = med(w[0] - sum(x[0] for x in p[:4]) for w, p in zip(whole, parts, strict=True))
+        start_c = med(w[1] - sum(x[1] for x in p[:4]) for w, p in zip(whole, parts, strict=True))
+        print(
+            f"  parts (one instrumented process; wall / CPU s): python start {start_w:.3f} / {start_c:.3f}",
+            end="",
+        )
+        for name, values in zip(names, body, strict=True):
+            print(f", {name} {med(v[0] for v in values):.3f} / {med(v[1] for v in values):.3f}", end="")
+        print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--skip-deepdiff", action="store_true", help="Only time magnus's comparison.")
+    parser.add_argument("--e2e-only", action="store_true", help="Only the command end to end.")
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
     a = build(args.steps, seed=1)
@@ -157,7 +248,11 @@ def main() -> None:
     b.run_id = "run_2"
     changed = mutate(b, 0.01, seed=2)
     count = sum(1 for _ in a.walk())
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"two run logs of {count} steps ({MAPS} map steps x {ITEMS} branches), {changed} steps changed")
+    if args.e2e_only:
+        end_to_end(a, b, args.repeat)
+        return
 
     ours_s, ours_cpu, ours_mb, diff = measure(lambda: compare(a, b, repo=None), repeat=5)
     print(
@@ -167,6 +262,7 @@ def main() -> None:
     print(
         f"  targets      : < 1 s: {'ok' if ours_s < 1 else 'MISSED'};  < 500 MB: {'ok' if ours_mb < 500 else 'MISSED'}"
     )
+    end_to_end(a, b, args.repeat)
     if args.skip_deepdiff:
         return
     from deepdiff import DeepDiff

@@ -1,20 +1,36 @@
-"""Per-step cost of a linear pipeline with the file-system run-log store (and the postgres store).
+"""Per-step cost of a linear pipeline on each run-log store, in-process and as the whole CLI run.
 
-    python bench/steps.py            # N = 1, 100, 1000, 10000
-    python bench/steps.py 300 3000   # chosen sizes (--repeat K: median of K runs, default 3)
-    python bench/steps.py --store postgres   # the same on the postgres store, beside the file-system's
-                                             # (starts a PostgreSQL server, tests/servers.py)
+    python bench/steps.py                          # in-process run, every store, both kinds, N = 100 1000 10000
+    python bench/steps.py --cli                    # also `magnus execute` as a new process (summary included)
+    python bench/steps.py --stores chunked-fs --kinds params 100 1000
+    python bench/steps.py --store postgres         # the postgres store beside file-system (a local server)
+    python bench/steps.py --peers 1 10 100         # magnus 0.3.12 and runnable 0.50 beside ours (see below)
 
-Each pipeline is N trivial python-function steps (`bench_steps.noop`), run in-process through the same
-`prepare()`/`execute()` the CLI calls, in a temporary folder. Prints total time and ms per step, the ratio
-per-step(N=10000)/per-step(N=100) (target <= 1.5, flat) and the cost of `magnus --help` start-up imports.
-Targets: <= 1 ms per step. The original tool (0.3.12): 43 ms/step at N=100, 95 ms/step at N=300.
+Two kinds of step (issue 19, target 1):
+  trivial  `def noop(): return None`
+  params   returns parameters and tracks a metric, as real steps do:
+           `def work(i=0, total=0): track_this(seen=i); return {"i": i + 1, "total": total + i}`
+Each pipeline is step0 -> step1 -> ... -> success. In-process runs go through the same prepare()/execute()
+the CLI calls (the figure is the run, not the YAML load); `--cli` runs `magnus execute -f pipeline.yaml`
+(summary printed to a pipe, the run log written) and reports the child's CPU time (user + system, steadier
+than wall time on a loaded machine) and its wall time, per step: total / N, and marginal
+(cost(N) - cost(1)) / (N - 1).
+
+Targets: per-step cost at N=10,000 within 1.3x of at N=100 for every store; the whole CLI run at most
+0.3 ms per step on file-system and buffered, 1.0 ms on chunked-fs.
+
+`--peers` runs the same trivial pipeline with the original magnus 0.3.12 and with runnable 0.50, each from
+its own virtual environment (default /tmp/peer-magnus-0.3 and /tmp/peer-runnable-0.50, made with
+`python -m venv DIR && DIR/bin/pip install magnus==0.3.12` / `runnable==0.50.0`; never installed into the
+project), and ours, in the same sitting, one after the other for each N.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
-import re
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,87 +40,133 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_SIZES = (1, 100, 1000, 10000)
+DEFAULT_SIZES = (100, 1000, 10000)
+STORES = ("file-system", "chunked-fs", "buffered")
+KINDS = ("trivial", "params")
+MODULE = """\
+from magnus import track_this
 
 
-def write_pipeline(folder: Path, n: int) -> Path:
-    """A dag step0 -> step1 -> ... -> success, every step the same no-op function."""
-    (folder / "bench_steps.py").write_text("def noop():\n    return None\n")
+def noop():
+    return None
+
+
+def work(i=0, total=0):
+    track_this(seen=i)
+    return {"i": i + 1, "total": total + i}
+"""
+
+
+def write_pipeline(folder: Path, n: int, kind: str = "trivial", store: str = "file-system") -> Path:
+    """A dag step0 -> step1 -> ... -> success of the same function, and a config naming the store."""
+    (folder / "bench_steps.py").write_text(MODULE)
+    command = "bench_steps.noop" if kind == "trivial" else "bench_steps.work"
     lines = ["dag:", "  start_at: step0", "  steps:"]
     for i in range(n):
         nxt = f"step{i + 1}" if i + 1 < n else "success"
-        lines += [
-            f"    step{i}:",
-            "      type: task",
-            "      command: bench_steps.noop",
-            f"      next: {nxt}",
-        ]
+        lines += [f"    step{i}:", "      type: task", f"      command: {command}", f"      next: {nxt}"]
     lines += ["    success:", "      type: success", "    fail:", "      type: fail"]
     path = folder / "pipeline.yaml"
     path.write_text("\n".join(lines) + "\n")
+    (folder / "config.yaml").write_text(f"run_log_store:\n  type: {store}\n")
     return path
 
 
-STORE_CONFIG: str | None = None  # a config file naming another store (--store postgres)
+STORE_CONFIG: str | None = None  # a config file naming the postgres store (--store postgres)
 
 
-def run_once(n: int) -> tuple[float, float, str]:
-    """(seconds to load and validate, seconds to execute, status) for one pipeline of n steps."""
+def run_once(n: int, kind: str = "trivial", store: str = "file-system") -> tuple[float, float, str]:
+    """(seconds to execute, CPU seconds to execute, status) for one in-process run of n steps."""
     from magnus_core.runner import RunRequest, execute, prepare
 
     with tempfile.TemporaryDirectory(prefix="magnus-bench-") as tmp:
         here = os.getcwd()
         os.chdir(tmp)
         try:
-            pipeline = write_pipeline(Path(tmp), n)
-            t0 = time.perf_counter()
-            prepared = prepare(RunRequest(file=str(pipeline), config_file=STORE_CONFIG))
-            t1 = time.perf_counter()
+            pipeline = write_pipeline(Path(tmp), n, kind, store)
+            config = STORE_CONFIG or str(Path(tmp) / "config.yaml")
+            prepared = prepare(RunRequest(file=str(pipeline), config_file=config))
+            t0, c0 = time.perf_counter(), time.process_time()
             with open(os.devnull, "w") as sink:
                 log = execute(prepared, output=sink)
-            t2 = time.perf_counter()
-            if STORE_CONFIG is None:
-                on_disk = Path(prepared.store.location(log.run_id))
-                assert on_disk.exists(), "the file-system store wrote no file"
-            else:
-                stored = prepared.store.get_run(log.run_id)
-                assert len(stored.steps) == n + 1, "the store lost steps"
-            return t1 - t0, t2 - t1, log.status
+            t1, c1 = time.perf_counter(), time.process_time()
+            stored = prepared.store.get_run(log.run_id)
+            assert len(stored.steps) == n + 1, "the store lost steps"
+            if kind == "params":
+                assert stored.parameters.get("i") == n, "parameters did not flow"
+            return t1 - t0, c1 - c0, log.status
         finally:
             os.chdir(here)
 
 
-def help_import_ms() -> float:
-    """Total of `python -X importtime -m magnus_core --help` (cumulative us of top-level imports), in ms."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "magnus_core", "--help"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    total = 0
-    for line in proc.stderr.splitlines():
-        m = re.match(r"import time:\s+\d+\s+\|\s+(\d+)\s+\|( *)(\S+)", line)
-        if m and len(m.group(2)) == 1:  # top-level imports only; nested ones are inside their cumulative
-            total += int(m.group(1))
-    return total / 1000
-
-
-def help_wall_ms(repeat: int = 5) -> float:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    best = float("inf")
-    for _ in range(repeat):
+def cli_once(n: int, kind: str, store: str) -> tuple[float, float, str]:
+    """(wall s, child CPU s, last line) of `magnus execute` as a new process on an n-step pipeline."""
+    with tempfile.TemporaryDirectory(prefix="magnus-bench-") as tmp:
+        pipeline = write_pipeline(Path(tmp), n, kind, store)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "MAGNUS_INDEX_DIR": str(Path(tmp) / "index")}
+        argv = [sys.executable, "-m", "magnus_core", "execute", "-f", str(pipeline), "-c", "config.yaml"]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "magnus_core", "--help"], capture_output=True, env=env, check=True
-        )
-        best = min(best, time.perf_counter() - t0)
-    return best * 1000
+        proc = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        if proc.returncode != 0:
+            raise SystemExit(f"magnus execute failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        return wall, cpu, proc.stdout.strip().splitlines()[-1]
 
 
-def compare_postgres(sizes: list[int], repeat: int) -> int:
+def median_of(results: list[tuple[float, float, str]]) -> tuple[float, float]:
+    return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
+
+
+def in_process(sizes: list[int], stores: list[str], kinds: list[str], repeat: int) -> None:
+    print(f"in-process run (prepare() then execute(), the run only); median of {repeat}; ms per step")
+    print(f"{'store':>12} {'kind':>8} {'N':>6} {'wall ms/step':>13} {'CPU ms/step':>12}")
+    for store in stores:
+        for kind in kinds:
+            run_once(1, kind, store)  # one-time imports are not per-step costs
+            per: dict[int, tuple[float, float]] = {}
+            for n in sizes:
+                wall, cpu = median_of([run_once(n, kind, store) for _ in range(repeat)])
+                per[n] = (wall * 1000 / n, cpu * 1000 / n)
+                print(f"{store:>12} {kind:>8} {n:>6} {per[n][0]:>13.3f} {per[n][1]:>12.3f}", flush=True)
+            lo, hi = min(sizes), max(sizes)
+            if lo != hi:
+                ratio = per[hi][1] / per[lo][1]
+                verdict = "ok" if ratio <= 1.3 else "MISSED (target <= 1.3)"
+                print(
+                    f"{store:>12} {kind:>8} CPU per step N={hi} / N={lo}: {ratio:.2f}  {verdict}", flush=True
+                )
+
+
+CLI_TARGET = {"file-system": 0.3, "buffered": 0.3, "chunked-fs": 1.0, "postgres": None}
+
+
+def whole_cli(sizes: list[int], stores: list[str], kinds: list[str], repeat: int) -> None:
+    print(f"\nwhole CLI run: `magnus execute` as a new process, summary to a pipe; median of {repeat}")
+    print(
+        f"{'store':>12} {'kind':>8} {'N':>6} {'wall s':>8} {'CPU s':>7} {'CPU ms/step':>12} "
+        f"{'marginal':>9} {'target':>7}"
+    )
+    for store in stores:
+        for kind in kinds:
+            base = median_of([cli_once(1, kind, store) for _ in range(repeat)])
+            for n in sizes:
+                wall, cpu = median_of([cli_once(n, kind, store) for _ in range(repeat)])
+                per = cpu * 1000 / n
+                marginal = (cpu - base[1]) * 1000 / (n - 1)
+                target = CLI_TARGET.get(store)
+                verdict = "" if target is None else ("ok" if per <= target else "MISSED")
+                print(
+                    f"{store:>12} {kind:>8} {n:>6} {wall:>8.2f} {cpu:>7.2f} {per:>12.3f} {marginal:>9.3f} "
+                    f"{target if target else '-':>7} {verdict}",
+                    flush=True,
+                )
+            print(f"{store:>12} {kind:>8} N=1: {base[0]:.2f} s wall, {base[1]:.2f} s CPU (start-up)")
+
+
+def compare_postgres(sizes: list[int], repeat: int, kinds: list[str]) -> None:
     """ms per step on the file-system store and on the postgres store, N by N, and the ratio pg/fs."""
     global STORE_CONFIG
     import uuid
@@ -114,89 +176,148 @@ def compare_postgres(sizes: list[int], repeat: int) -> int:
     with PostgresServer() as server:
         os.environ.update(server.env)
         config = Path(tempfile.mkdtemp(prefix="magnus-bench-")) / "pg.yaml"
-        results: dict[str, dict[int, float]] = {}
-        for store in ("file-system", "postgres"):
+        for kind in kinds:
+            results: dict[str, dict[int, float]] = {}
+            for store in ("file-system", "postgres"):
+                STORE_CONFIG = None
+                if store == "postgres":
+                    schema = f"bench_{uuid.uuid4().hex[:8]}"
+                    config.write_text(
+                        f"run_log_store: {{type: postgres, config: {{dsn: '{server.dsn}', schema: {schema}}}}}\n"
+                    )
+                    STORE_CONFIG = str(config)
+                run_once(1, kind, store)
+                results[store] = {}
+                for n in sizes:
+                    wall, _cpu = median_of([run_once(n, kind, store) for _ in range(repeat)])
+                    results[store][n] = wall * 1000 / n
             STORE_CONFIG = None
-            if store == "postgres":
-                schema = f"bench_{uuid.uuid4().hex[:8]}"
-                config.write_text(
-                    f"run_log_store: {{type: postgres, config: {{dsn: '{server.dsn}', schema: {schema}}}}}\n"
-                )
-                STORE_CONFIG = str(config)
-            run_once(1)
-            results[store] = {}
+            print(f"{kind}: median of {repeat} runs per N; run wall ms/step")
+            print(f"{'N':>7} {'file-system':>12} {'postgres':>10} {'pg/fs':>7}")
             for n in sizes:
-                runs = sorted((run_once(n) for _ in range(repeat)), key=lambda r: r[1])
-                results[store][n] = runs[len(runs) // 2][1] * 1000 / n
-        print(f"median of {repeat} runs per N; run ms/step (executing, not loading the YAML)")
-        print(f"{'N':>7} {'file-system':>12} {'postgres':>10} {'pg/fs':>7}")
-        for n in sizes:
-            fs, pg = results["file-system"][n], results["postgres"][n]
-            print(f"{n:>7} {fs:>12.3f} {pg:>10.3f} {pg / fs:>7.2f}")
-        pg = results["postgres"]
-        if 100 in pg and 10000 in pg:
-            ratio = pg[10000] / pg[100]
+                fs, pg = results["file-system"][n], results["postgres"][n]
+                print(f"{n:>7} {fs:>12.3f} {pg:>10.3f} {pg / fs:>7.2f}")
+            pg = results["postgres"]
+            lo, hi = min(sizes), max(sizes)
+            ratio = pg[hi] / pg[lo]
+            print(f"postgres ms/step N={hi} / N={lo}: {ratio:.2f}  {'ok' if ratio <= 1.3 else 'MISSED'}")
+
+
+# -- the original and its successor, side by side --------------------------------------------------------
+
+PEER_MAGNUS = Path(os.environ.get("MAGNUS_PEER_03", "/tmp/peer-magnus-0.3"))
+PEER_RUNNABLE = Path(os.environ.get("MAGNUS_PEER_RUNNABLE", "/tmp/peer-runnable-0.50"))
+
+RUNNABLE_SCRIPT = """\
+import sys
+from runnable import Pipeline, PythonTask
+
+
+def noop():
+    return None
+
+
+def main(n):
+    steps = [PythonTask(name=f"step{i}", function=noop) for i in range(n)]
+    pipeline = Pipeline(steps=steps)
+    pipeline.execute()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
+"""
+
+
+def _timed(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[float, float, int, str]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, proc.returncode, proc.stderr[-500:]
+
+
+def peer_once(who: str, n: int) -> tuple[float, float]:
+    """(wall s, CPU s) of one linear run of n trivial steps by `who`: ours, magnus-0.3.12, runnable-0.50."""
+    with tempfile.TemporaryDirectory(prefix="magnus-peer-") as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MAGNUS_")}
+        if who == "ours":
+            write_pipeline(Path(tmp), n)
+            env.update(PYTHONPATH=str(ROOT), MAGNUS_INDEX_DIR=str(Path(tmp) / "index"))
+            argv = [
+                sys.executable,
+                "-m",
+                "magnus_core",
+                "execute",
+                "-f",
+                "pipeline.yaml",
+                "-c",
+                "config.yaml",
+            ]
+        elif who == "magnus-0.3.12":
+            # the same YAML: 0.3.12 reads this dag shape (timings-inputs in shared/fixtures/peer-runs)
+            write_pipeline(Path(tmp), n)
+            env["PYTHONPATH"] = tmp
+            argv = [str(PEER_MAGNUS / "bin" / "magnus"), "execute", "--file", "pipeline.yaml"]
+        else:
+            (Path(tmp) / "linear.py").write_text(RUNNABLE_SCRIPT)
+            argv = [str(PEER_RUNNABLE / "bin" / "python"), "linear.py", str(n)]
+        wall, cpu, code, err = _timed(argv, tmp, env)
+        if code != 0:
+            raise SystemExit(f"{who} failed at N={n} ({code}): {err}")
+        return wall, cpu
+
+
+def peers(sizes: list[int], repeat: int) -> None:
+    who = ["ours"]
+    for name, folder in (("magnus-0.3.12", PEER_MAGNUS), ("runnable-0.50", PEER_RUNNABLE)):
+        if folder.exists():
+            who.append(name)
+        else:
+            print(f"{name}: no virtual environment at {folder} (see this script's docstring)")
+    print(f"linear pipeline of N trivial python steps, a new process each; median of {repeat}; same sitting")
+    print(f"{'N':>6} {'tool':>14} {'wall s':>8} {'CPU s':>7} {'CPU ms/step':>12} {'CPU x ours':>11}")
+    for n in sizes:
+        ours_cpu = None
+        for name in who:
+            runs = [peer_once(name, n) for _ in range(repeat)]
+            wall, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+            ours_cpu = cpu if name == "ours" else ours_cpu
+            ratio = cpu / ours_cpu if ours_cpu else 1.0
             print(
-                f"postgres ratio ms/step N=10000 / N=100: {ratio:.2f}  {'ok' if ratio <= 1.5 else 'MISSED (flat: <= 1.5)'}"
+                f"{n:>6} {name:>14} {wall:>8.2f} {cpu:>7.2f} {cpu * 1000 / n:>12.2f} {ratio:>11.1f}",
+                flush=True,
             )
-    return 0
 
 
 def main(argv: list[str]) -> int:
-    repeat = 3
-    if "--store" in argv:
-        i = argv.index("--store")
-        store = argv[i + 1]
-        argv = argv[:i] + argv[i + 2 :]
-        if store != "postgres":
-            raise SystemExit("--store: only 'postgres' (the file-system store is the default)")
-        if "--repeat" in argv:
-            i = argv.index("--repeat")
-            repeat = int(argv[i + 1])
-            argv = argv[:i] + argv[i + 2 :]
-        return compare_postgres([int(a) for a in argv] or list(DEFAULT_SIZES), repeat)
-    if "--repeat" in argv:
-        i = argv.index("--repeat")
-        repeat = int(argv[i + 1])
-        argv = argv[:i] + argv[i + 2 :]
-    sizes = [int(a) for a in argv] or list(DEFAULT_SIZES)
-    run_once(1)  # warm-up: one-time imports (gitpython, the store, the task runners) are not per-step costs
-    per_step: dict[int, float] = {}
-    print(f"median of {repeat} runs per N; 'load' is reading and validating the YAML, 'run' is executing")
-    print(
-        f"{'N':>7} {'load s':>8} {'run s':>8} {'total s':>8} {'run ms/step':>12} {'total ms/step':>14}  status"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    for n in sizes:
-        results = sorted((run_once(n) for _ in range(repeat)), key=lambda r: r[1])
-        load, run, status = results[len(results) // 2]
-        per_step[n] = run * 1000 / n
-        print(
-            f"{n:>7} {load:>8.3f} {run:>8.3f} {load + run:>8.3f} {per_step[n]:>12.3f} "
-            f"{(load + run) * 1000 / n:>14.3f}  {status}",
-            flush=True,
-        )
-    if 100 in per_step and 10000 in per_step:
-        ratio = per_step[10000] / per_step[100]
-        verdict = "ok" if ratio <= 1.5 else "MISSED (target <= 1.5)"
-        print(f"ratio run ms/step N=10000 / N=100: {ratio:.2f}  {verdict}")
-        if 1 in per_step:  # without the fixed cost of a run, which flatters large N
-            fixed = per_step[1] / 1000
-            marginal = {n: (per_step[n] * n / 1000 - fixed) * 1000 / (n - 1) for n in (100, 10000)}
-            ratio = marginal[10000] / marginal[100]
-            print(
-                f"marginal ms/step (run(N) - run(1)) / (N - 1): N=100 {marginal[100]:.3f}, "
-                f"N=10000 {marginal[10000]:.3f}, ratio {ratio:.2f}  {'ok' if ratio <= 1.5 else 'MISSED'}"
-            )
-    steady = {n: v for n, v in per_step.items() if n >= 100} or per_step
-    worst = max(steady.values())
-    print(
-        f"worst run ms/step (N >= 100; N=1 is the fixed cost of a run): {worst:.3f}  "
-        f"{'ok' if worst <= 1.0 else 'MISSED (target <= 1 ms)'}"
-    )
-    print(
-        f"magnus --help: imports {help_import_ms():.0f} ms (python -X importtime), "
-        f"wall {help_wall_ms():.0f} ms (best of 5; target < 150 ms)"
-    )
+    parser.add_argument("sizes", nargs="*", type=int)
+    parser.add_argument("--stores", default=",".join(STORES), help="comma-separated stores")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="trivial,params")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cli", action="store_true", help="also the whole CLI run")
+    parser.add_argument("--cli-only", action="store_true", help="only the whole CLI run")
+    parser.add_argument("--store", choices=["postgres"], help="postgres beside file-system")
+    parser.add_argument("--peers", action="store_true", help="magnus 0.3.12 and runnable 0.50 beside ours")
+    args = parser.parse_args(argv)
+    sizes = args.sizes or list(DEFAULT_SIZES)
+    stores = args.stores.split(",")
+    kinds = args.kinds.split(",")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if args.peers:
+        peers(args.sizes or [1, 10, 100], args.repeat)
+        return 0
+    if args.store == "postgres":
+        compare_postgres(sizes, args.repeat, kinds)
+        return 0
+    if not args.cli_only:
+        in_process(sizes, stores, kinds, args.repeat)
+    if args.cli or args.cli_only:
+        whole_cli(sizes, stores, kinds, args.repeat)
     return 0
 
 

@@ -38,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.models.run_log import RunLog, StepLog, parse_time, seconds_between, time_span
+from magnus_core.models.run_log import RunLog, StepLog, parse_time
 
 if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
@@ -48,9 +48,10 @@ GROUPS = ("run", "dag", "code", "data", "parameters", "metrics", "steps")
 ADDED, REMOVED, CHANGED, EQUAL = "added", "removed", "changed", "equal"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class Change:
-    """One compared item: added, removed, changed or equal."""
+    """One compared item: added, removed, changed or equal. (Not frozen: a 10,000-step diff makes tens of
+    thousands of them, and a frozen dataclass costs three times as much to make; nothing changes one.)"""
 
     kind: str
     key: str
@@ -303,7 +304,9 @@ def _merged_order(a: list[str], b: list[str]) -> list[str]:
 
 
 # -- the groups -------------------------------------------------------------------------------------------
-def _run_group(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
+def _run_group(
+    a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, StepLog], times: _Times
+) -> GroupDiff:
     fields = {k: getattr(a, k) for k in ("status", "tag", "use_cached", "original_run_id")}
     after = {k: getattr(b, k) for k in fields}
     changes = _value_changes(fields, after)
@@ -322,7 +325,7 @@ def _run_group(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, StepL
             informational=True,
         )
     )
-    da, db = _run_seconds(sa.values()), _run_seconds(sb.values())
+    da, db = times.run_seconds(sa.values()), times.run_seconds(sb.values())
     changes.append(_duration_change("duration", "", da, db))
     return GroupDiff(name="run", changes=changes)
 
@@ -571,22 +574,46 @@ def _series_summary(step: StepLog) -> dict[str, Any]:
     }
 
 
-def _step_seconds(step: StepLog) -> float | None:
-    """First attempt's start to last attempt's end (a composite without attempts: its nested steps)."""
-    starts: list[datetime] = []
-    ends: list[datetime] = []
-    for s in [step] if step.attempts else step.walk():
-        for attempt in s.attempts:
-            start, end = parse_time(attempt.start_time), parse_time(attempt.end_time)
-            if start and end:
-                starts.append(start)
-                ends.append(end)
-    return (max(ends) - min(starts)).total_seconds() if starts else None
+class _Times:
+    """Run-log times read once per comparison: the two runs of a diff share most of their time texts (a
+    re-run, a copy), and each is otherwise parsed three times (a step's duration, the run's)."""
 
+    def __init__(self) -> None:
+        self._seen: dict[Any, datetime | None] = {}
 
-def _run_seconds(steps: Iterable[StepLog]) -> float | None:
-    first, last = time_span(attempt for step in steps for attempt in step.attempts)
-    return seconds_between(first, last)
+    def __call__(self, text: Any) -> datetime | None:
+        try:
+            return self._seen[text]
+        except KeyError:
+            value = self._seen[text] = parse_time(text)
+            return value
+        except TypeError:  # not hashable: not a time a run log holds
+            return None
+
+    def step_seconds(self, step: StepLog) -> float | None:
+        """First attempt's start to last attempt's end (a composite without attempts: its nested steps)."""
+        first = last = None
+        for s in [step] if step.attempts else step.walk():
+            for attempt in s.attempts:
+                start, end = self(attempt.start_time), self(attempt.end_time)
+                if start is not None and end is not None:
+                    if first is None or start < first:
+                        first = start
+                    if last is None or end > last:
+                        last = end
+        return (last - first).total_seconds() if first is not None and last is not None else None
+
+    def run_seconds(self, steps: Iterable[StepLog]) -> float | None:
+        """The earliest start to the latest end of every attempt of `steps`."""
+        first = last = None
+        for step in steps:
+            for attempt in step.attempts:
+                start, end = self(attempt.start_time), self(attempt.end_time)
+                if start is not None and (first is None or start < first):
+                    first = start
+                if end is not None and (last is None or end > last):
+                    last = end
+        return (last - first).total_seconds() if first is not None and last is not None else None
 
 
 # A timing is worth showing only when it moved by at least a second and by half again or halved.
@@ -617,7 +644,7 @@ def _duration_change(key: str, step: str, before: float | None, after: float | N
 _STEP_FIELDS = (("step_type", "type"), ("status", "status"), ("mock", "re-used (mock)"))
 
 
-def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
+def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog], times: _Times) -> GroupDiff:
     changes: list[Change] = []
     for name in _merged_order(list(sa), list(sb)):
         a, b = sa.get(name), sb.get(name)
@@ -659,7 +686,9 @@ def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
             changes.append(
                 Change(kind=EQUAL, key=name, step=name, field="step", before=a.status, after=b.status)
             )
-        changes.append(_duration_change(f"{name}{SEP}duration", name, _step_seconds(a), _step_seconds(b)))
+        changes.append(
+            _duration_change(f"{name}{SEP}duration", name, times.step_seconds(a), times.step_seconds(b))
+        )
     return GroupDiff(name="steps", changes=changes)
 
 
@@ -709,15 +738,16 @@ def compare(
 ) -> RunDiff:
     """Compare run A (before) with run B (after), group by group; `repo` is where to look for both commits."""
     sa, sb = _index(a), _index(b)
+    times = _Times()
     skipped = _schema_skips(a, b, sa, sb)
     groups = {
-        "run": _run_group(a, b, sa, sb),
+        "run": _run_group(a, b, sa, sb, times),
         "dag": _dag_group(a, b, skipped),
         "code": _code_group(sa, sb, repo),
         "data": _data_group(sa, sb),
         "parameters": GroupDiff(name="parameters", changes=_value_changes(a.parameters, b.parameters)),
         "metrics": _metrics_group(sa, sb),
-        "steps": _steps_group(sa, sb),
+        "steps": _steps_group(sa, sb, times),
     }
     return RunDiff(
         a=RunRef(run_id=a.run_id, source=a_source, status=a.status),

@@ -123,10 +123,22 @@ def exit_outcome(exc: SystemExit) -> tuple[bool, str, int]:
 # -- what a run log can hold ------------------------------------------------------------------------
 
 
+_SAFE_INT_BITS = 14_000  # ints this short have fewer than 4,300 digits (Python's limit for reading them back)
+
+
 def json_problem(value: Any) -> tuple[str, Any] | None:
     """Why `value` cannot be written into a run log (as the stores write it: pydantic's JSON serialiser) and
     read back, or None. Returns where inside the value the refused element is (`['model']`, '' for the
     value itself) and that element."""
+    kind = type(value)
+    if (  # what steps return and track nearly always: nothing to check (a step's cost, bench/steps.py)
+        value is None
+        or kind is bool
+        or kind is float
+        or (kind is int and value.bit_length() < _SAFE_INT_BITS)
+        or (kind is str and value.isascii())
+    ):
+        return None
     import json
 
     import pydantic_core

@@ -42,6 +42,9 @@ def diff(
       magnus diff A B --exit-code && echo same
     """
     from magnus_core.diff import compare, looks_like_path, open_run
+    from magnus_core.gcpause import off_for_this_command
+
+    off_for_this_command()
 
     store = None
     if not (looks_like_path(run_a) and looks_like_path(run_b)):

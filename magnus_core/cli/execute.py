@@ -172,69 +172,8 @@ def _progress_printer() -> Any:
     return on_event
 
 
-def step_seconds(step: Any) -> float | None:
-    """Wall time of a step: first attempt's start to last attempt's end, nested steps included."""
-    from magnus_core.models.run_log import seconds_between, time_span
-
-    return seconds_between(*time_span(a for s in step.walk() for a in s.attempts))
-
-
 def print_summary(run_log: Any, where: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    """The end-of-run summary (magnus_core.summary): every step up to 50, else the ones that matter."""
+    from magnus_core.summary import print_summary as show
 
-    from magnus_core.table import rich_width
-
-    console = Console(width=rich_width())
-    colour = {"SUCCESS": "green", "FAIL": "red"}.get(run_log.status, "yellow")
-    console.print(
-        f"Run [bold]{run_log.run_id}[/bold]: [{colour}]{run_log.status}[/{colour}]"
-        + (f"  (tag {run_log.tag})" if run_log.tag else "")
-    )
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    table.add_column("step")
-    table.add_column("type")
-    table.add_column("status")
-    table.add_column("attempts", justify="right")
-    table.add_column("time", justify="right")
-    for step in run_log.steps.values():
-        seconds = step_seconds(step)
-        c = {"SUCCESS": "green", "FAIL": "red"}.get(step.status, "yellow")
-        reused = " (reused)" if step.mock else ""  # a re-run copied it from the original run
-        table.add_row(
-            step.internal_name,
-            step.step_type,
-            f"[{c}]{step.status}[/{c}]{reused}",
-            str(len(step.attempts)),
-            f"{seconds:.3f}s" if seconds is not None else "-",
-        )
-    console.print(table)
-    print_failures(console, run_log)
-    console.print(f"Run log: {where}", markup=False, highlight=False, soft_wrap=True)
-
-
-SHOWN_FAILURES = 5  # failed steps the summary details (the rest are counted)
-SHOWN_LINES = 10  # last lines of output shown per failed step
-
-
-def print_failures(console: Any, run_log: Any) -> None:
-    """Each failed step (the first SHOWN_FAILURES): its error, where it was raised, the last lines of its
-    output and the `magnus logs` command that shows the rest (magnus_core.logs.failures)."""
-    from magnus_core.logs import failed_leaves, failures
-
-    # soft_wrap: a message, a path or a command is one line however narrow the terminal, so it can be
-    # searched and copied; markup off: output is shown as it was printed.
-    plain = {"markup": False, "highlight": False, "soft_wrap": True}
-    for failure in failures(run_log, lines=SHOWN_LINES, limit=SHOWN_FAILURES):
-        console.print(f"{failure.internal_name}: {failure.message}", **plain)
-        if failure.where:
-            console.print(f"  at {failure.where}", **plain)
-        for line in failure.last_lines:
-            console.print(f"  | {line}", **plain)
-        if failure.note:
-            console.print(f"  ({failure.note})", **plain)
-        elif failure.last_lines:
-            console.print(f"  all of it: {failure.command}", **plain)
-    hidden = len(failed_leaves(run_log)) - SHOWN_FAILURES
-    if hidden > 0:
-        console.print(f"... and {hidden} more failed steps (magnus logs {run_log.run_id})", **plain)
+    show(run_log, where)

@@ -47,10 +47,28 @@ def parse_time(text: Any) -> datetime | None:
             value = datetime.fromisoformat(text.strip())
         except ValueError:
             return None
+    if value.tzinfo is not None:
+        return value
     try:
-        return value if value.tzinfo is not None else value.astimezone()
+        return value.replace(tzinfo=_local_zone(value))
     except (OverflowError, OSError, ValueError):  # a year the platform's local-time functions refuse
         return None
+
+
+_LOCAL_ZONES: dict[tuple[int, int, int, int, int, int], Any] = {}
+
+
+def _local_zone(naive: datetime) -> Any:
+    """The fixed UTC offset this machine's zone has at a naive local time, as `naive.astimezone()` finds it,
+    asked once per minute of local time: offsets change only at whole minutes (a daylight-saving change),
+    and a 10,000-step log written without offsets holds a few minutes, not 20,000 distinct ones (diff)."""
+    key = (naive.year, naive.month, naive.day, naive.hour, naive.minute, naive.fold)
+    zone = _LOCAL_ZONES.get(key)
+    if zone is None:
+        if len(_LOCAL_ZONES) > 4096:
+            _LOCAL_ZONES.clear()
+        zone = _LOCAL_ZONES[key] = naive.astimezone().tzinfo
+    return zone
 
 
 def time_key(text: Any) -> float:

@@ -1,7 +1,8 @@
 """The chunked-fs store: one file per run-log part, so many processes can write one run at once.
 
     <log_folder>/<run_id>/RunLog.json            run metadata (no steps, no parameters)
-    <log_folder>/<run_id>/parameters/<key>.json  one file per parameter
+    <log_folder>/<run_id>/parameters/<key>.json  one file per parameter (written when the run starts and
+                                                 ends; in between, read from the committed steps)
     <log_folder>/<run_id>/steps/<name>.json      one file per step log (without its branches)
     <log_folder>/<run_id>/branches/<name>.json   one file per branch log (without its steps)
 
@@ -25,7 +26,9 @@ from pydantic import BaseModel, ConfigDict
 
 from magnus_core.crashpoints import crash_point
 from magnus_core.errors import RunLogError
-from magnus_core.models.run_log import BranchLog, RunLog, StepLog
+from magnus_core.gcpause import paused
+from magnus_core.models.run_log import FINISHED, BranchLog, RunLog, StepLog
+from magnus_core.parameters import scope_parameters, starting_parameters
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
 from magnus_core.stores.file_system import atomic_write
@@ -62,6 +65,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         self.options = parse_options(ChunkedOptions, self.config, "run_log_store")
         self.folder = Path(self.options.log_folder)
         self._params_written: dict[str, dict[str, str]] = {}
+        self._stored_params: dict[str, Any] = {}  # the parameter parts on disk, as the last _read found them
         self._seq: dict[str, int] = {}
 
     def run_folder(self, run_id: str) -> Path:
@@ -120,12 +124,13 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
                 written[key] = text
 
     def _on_commit(self, run_id: str, step_log: StepLog, branch: str | None, parameters: bool) -> None:
-        """The step's part is the commit (one rename); the run's parameters follow it, as parts of their
-        own: a kill between the two loses nothing (parameters.scope_parameters derives them)."""
+        """The step's part is the commit (one rename). The run's parameters are not rewritten after each
+        step (two more files per step for steps that return two parameters; the issue-19 profile): while
+        the run goes on, a reader derives them from the committed steps (_read), and the run's end writes
+        them (update_run). A kill after the part loses nothing either way."""
         self._on_step(run_id, step_log, branch)
         if parameters:
             crash_point("store:step-part", step_log.internal_name)
-            self._write_parameters(run_id)
 
     def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
         data = step_part(step_log)
@@ -165,7 +170,9 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         for key, seq in self._seqs_read.items():
             seqs.setdefault(key, seq)
         self._seqs_read = None
-        self._params_written[run_id] = {k: to_json({"key": k, "value": v}) for k, v in log.parameters.items()}
+        stored = getattr(self, "_stored_params", {})
+        self._params_written[run_id] = {k: to_json({"key": k, "value": v}) for k, v in stored.items()}
+        self._stored_params.clear()
         return log
 
     # -- reading -----------------------------------------------------------------------------------
@@ -190,6 +197,10 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         return out
 
     def _read(self, run_id: str) -> RunLog | None:
+        with paused():  # one part per step: many acyclic objects (magnus_core/gcpause.py)
+            return self._read_parts(run_id)
+
+    def _read_parts(self, run_id: str) -> RunLog | None:
         folder = self.run_folder(run_id)
         meta_path = folder / META
         if not meta_path.exists():
@@ -222,11 +233,16 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             return out
 
         try:
-            return assemble(meta, params, parts(steps, ""), parts(branches, "\0"))
+            log = assemble(meta, params, parts(steps, ""), parts(branches, "\0"))
         except (ValueError, KeyError) as exc:
             raise RunLogError(
                 f"a part of run '{run_id}' is not a run-log part: {str(exc)[:120]}", file=str(folder)
             ) from None
+        if noted is not None:
+            self._stored_params = dict(params)  # what is on disk (attach: rewrite only what differs)
+        if log.status not in FINISHED:  # parameters are written at the run's end: until then, derived
+            log.parameters = scope_parameters(starting_parameters(log), log.steps.values())
+        return log
 
     def list_run_ids(self) -> list[str]:
         if not self.folder.is_dir():

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from magnus_core.errors import RunLogError
+from magnus_core.gcpause import paused
 from magnus_core.models.run_log import RunLog
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
@@ -68,15 +69,16 @@ def load_run_log(path: str | Path) -> RunLog:
             "allowed (set MAGNUS_MAX_RUN_LOG_MB to read it)",
             file=str(p),
         )
-    try:
-        data = json.loads(p.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunLogError(
-            f"not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})", file=str(p)
-        ) from None
-    except RecursionError:
-        raise RunLogError("JSON nested too deeply", file=str(p)) from None
-    return run_log_from_dict(data, str(p))
+    with paused():  # about a million acyclic objects for 10,000 steps (magnus_core/gcpause.py)
+        try:
+            data = json.loads(p.read_bytes())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunLogError(
+                f"not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})", file=str(p)
+            ) from None
+        except RecursionError:
+            raise RunLogError("JSON nested too deeply", file=str(p)) from None
+        return run_log_from_dict(data, str(p))
 
 
 def run_log_from_dict(data: Any, source: str) -> RunLog:

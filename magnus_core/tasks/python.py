@@ -110,7 +110,7 @@ class EnvBridge:
         """Parameters the step set (decoded) and its MAGNUS_TRACK_ variables (as text, removed)."""
         changed: list[tuple[str, Any]] = []
         metrics: dict[str, str] = {}
-        for name in [k for k in os.environ if k.startswith((PRM_PREFIX, TRACK_PREFIX))]:
+        for name in _names_starting(PRM_PREFIX, TRACK_PREFIX):
             value = os.environ[name]
             if name.startswith(TRACK_PREFIX):
                 metrics[name] = value
@@ -119,6 +119,21 @@ class EnvBridge:
                 changed.append((name[len(PRM_PREFIX) :], decode(value)))
                 self.exported[name] = value
         return fold_names(changed, "the step's environment (MAGNUS_PRM_*)"), metrics
+
+
+_PREFIXES_B: dict[tuple[str, ...], tuple[bytes, ...]] = {}
+
+
+def _names_starting(*prefixes: str) -> list[str]:
+    """Names of environment variables that start with one of `prefixes`. Run once per step: on POSIX it
+    looks at os.environ's encoded keys, which avoids decoding every variable of the environment."""
+    data = getattr(os.environ, "_data", None)
+    if os.name != "posix" or not isinstance(data, dict):
+        return [k for k in os.environ if k.startswith(prefixes)]
+    encoded = _PREFIXES_B.get(prefixes)
+    if encoded is None:
+        encoded = _PREFIXES_B[prefixes] = tuple(os.fsencode(p) for p in prefixes)
+    return [os.fsdecode(k) for k in data if k.startswith(encoded)]
 
 
 def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None:

@@ -1,0 +1,42 @@
+"""`magnus show RUN`: a run's summary, as `magnus execute` printed it at the end, or every step."""
+
+from __future__ import annotations
+
+import click
+
+from magnus_core.cli import cli, complete
+
+
+@cli.command("show")
+@click.argument("run_id", shell_complete=complete.run_ids)
+@click.option("--steps", "every", is_flag=True, help="List every top-level step, however many.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run log as JSON instead.")
+@click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
+@click.pass_context
+def show(ctx: click.Context, run_id: str, every: bool, as_json: bool, config_file: str | None) -> None:
+    """Print a run's summary: its status, its steps, and each failed step's error and last output lines.
+
+    Above 50 steps the summary shows the counts and the steps that matter (failed, retried, the slowest);
+    --steps lists every step. RUN_ID is a run id in the configured store or a path to a run-log JSON file.
+
+    \b
+    Examples:
+      magnus show 20240101_120000_ab12cd
+      magnus show 20240101_120000_ab12cd --steps | grep FAIL
+    """
+    from magnus_core.diff import looks_like_path, open_run
+    from magnus_core.gcpause import off_for_this_command
+
+    off_for_this_command()
+    from magnus_core.summary import print_summary
+
+    store = None
+    if not looks_like_path(run_id):
+        from magnus_core.runs import store_from_config
+
+        store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
+    run_log, source = open_run(run_id, store)
+    if as_json:
+        click.echo(run_log.model_dump_json(indent=4))
+    else:
+        print_summary(run_log, source, every=every)

@@ -1,0 +1,165 @@
+"""The summary of a run that `magnus execute` prints at its end (and `magnus show` prints for any run).
+
+    lines = summary_lines(run_log, where)            # text lines, no colour
+    lines = summary_lines(run_log, where, every=True, colour=True)
+
+Up to FULL_TABLE steps the table lists every top-level step. Above that, a summary that listed every step
+would cost more than the run (rich drew one table row per step: two thirds of a 10,000-step run) and no one
+would read it: it shows the counts, then only the steps that matter (failed, retried, reused from another
+run, and the SLOWEST slowest), and says how to see every step (`magnus show RUN --steps`). Failed steps are
+followed, in both forms, by their located error and the last lines of their output (magnus_core.logs).
+Its cost is linear in the number of step logs with a small constant (one pass to count and time them),
+never a drawn row per step. `--json` prints the run log instead and is not affected.
+"""
+
+from __future__ import annotations
+
+import heapq
+import shlex
+from collections import Counter
+from typing import Any
+
+from magnus_core.models.run_log import FAIL, SUCCESS, RunLog, StepLog, seconds_between, time_span
+from magnus_core.table import Cell, render
+
+FULL_TABLE = 50  # up to this many top-level steps the summary lists every one
+SLOWEST = 5  # above it, the slowest steps shown
+SHOWN_FAILURES = 5  # failed steps the summary details (the rest are counted)
+SHOWN_RETRIED = 5  # retried steps listed above FULL_TABLE (the rest are counted)
+SHOWN_LINES = 10  # last lines of output shown per failed step
+
+STATUS_STYLE = {SUCCESS: "green", FAIL: "red"}
+HEADERS = ["step", "type", "status", "attempts", "time"]
+
+
+def step_seconds(step: StepLog) -> float | None:
+    """Wall time of a step: its first attempt's start to its last attempt's end, nested steps included."""
+    return seconds_between(*time_span(a for nested in step.walk() for a in nested.attempts))
+
+
+def _row(step: StepLog, seconds: float | None, note: str = "") -> list[Cell]:
+    reused = " (reused)" if step.mock else ""  # a re-run copied it from the original run
+    cells = [
+        Cell(step.internal_name),
+        Cell(step.step_type),
+        Cell(f"{step.status}{reused}", STATUS_STYLE.get(step.status, "yellow")),
+        Cell(str(len(step.attempts))),
+        Cell(f"{seconds:.3f}s" if seconds is not None else "-"),
+    ]
+    if note:
+        cells.append(Cell(note, "dim"))
+    return cells
+
+
+def counts_line(run_log: RunLog) -> str:
+    """`10,000 steps: 9,998 SUCCESS, 2 FAIL; 3 retried, 12 reused` over every step log, nested included."""
+    statuses: Counter[str] = Counter()
+    retried = reused = 0
+    for step in run_log.walk():
+        statuses[step.status] += 1
+        retried += len(step.attempts) > 1
+        reused += bool(step.mock)
+    total = sum(statuses.values())
+    order = [SUCCESS, FAIL, *sorted(s for s in statuses if s not in (SUCCESS, FAIL))]
+    parts = [f"{statuses[s]:,} {s}" for s in order if statuses[s]]
+    extra = [f"{n:,} {what}" for n, what in ((retried, "retried"), (reused, "reused")) if n]
+    return f"{total:,} steps: {', '.join(parts) or 'none'}" + (f"; {', '.join(extra)}" if extra else "")
+
+
+def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: bool = False) -> list[str]:
+    """The summary as lines of text: the run's status, a table of its steps (every top-level step when
+    there are at most FULL_TABLE or `every`, else the steps that matter and how to see the rest), each
+    failed step's error and last output lines, and where the run log is. `colour`: ANSI colours."""
+
+    def paint(text: str, style: str) -> str:
+        from magnus_core.table import STYLES
+
+        return f"\x1b[{STYLES[style]}m{text}\x1b[0m" if colour else text
+
+    status_style = STATUS_STYLE.get(run_log.status, "yellow")
+    lines = [
+        f"Run {paint(run_log.run_id, 'bold')}: {paint(str(run_log.status), status_style)}"
+        + (f"  (tag {run_log.tag})" if run_log.tag else "")
+    ]
+    top = list(run_log.steps.values())
+    seconds = [step_seconds(step) for step in top]
+    if every or len(top) <= FULL_TABLE:
+        rows = [_row(step, s) for step, s in zip(top, seconds, strict=True)]
+        lines.extend(render(HEADERS, rows, right={3, 4}, colour=colour).split("\n"))
+    else:
+        lines.append(counts_line(run_log))
+        lines.extend(_steps_that_matter(run_log, top, seconds, colour))
+    lines.extend(failure_lines(run_log))
+    lines.append(f"Run log: {where}")
+    return lines
+
+
+def _steps_that_matter(
+    run_log: RunLog, top: list[StepLog], seconds: list[float | None], colour: bool
+) -> list[str]:
+    """Above FULL_TABLE steps: failed, retried and reused top-level steps and the SLOWEST slowest, in the
+    order they ran, each with why it is shown; then how many are not shown and how to see them."""
+    notes: dict[int, list[str]] = {}
+    failed = [i for i, step in enumerate(top) if step.status != SUCCESS]
+    retried = [i for i, step in enumerate(top) if len(step.attempts) > 1]
+    reused = [i for i, step in enumerate(top) if step.mock]
+    for i in failed[:SHOWN_FAILURES]:
+        notes.setdefault(i, []).append("failed" if top[i].status == FAIL else "not finished")
+    for i in retried[:SHOWN_RETRIED]:
+        notes.setdefault(i, []).append(f"retried ({len(top[i].attempts)} attempts)")
+    timed = [(s, i) for i, s in enumerate(seconds) if s is not None]
+    for _s, i in heapq.nlargest(SLOWEST, timed):
+        notes.setdefault(i, []).append("slowest")
+    if reused and len(reused) < len(top):
+        notes.setdefault(reused[0], []).append(f"reused ({len(reused):,} steps)")
+    shown = sorted(notes)
+    rows = [_row(top[i], seconds[i], ", ".join(notes[i])) for i in shown]
+    out = render([*HEADERS, "shown because"], rows, right={3, 4}, colour=colour).split("\n")
+    hidden = []
+    if len(failed) > SHOWN_FAILURES:
+        hidden.append(f"{len(failed) - SHOWN_FAILURES:,} more failed")
+    if len(retried) > SHOWN_RETRIED:
+        hidden.append(f"{len(retried) - SHOWN_RETRIED:,} more retried")
+    rest = len(top) - len(shown)
+    more = f" ({', '.join(hidden)})" if hidden else ""
+    out.append(
+        f"... {rest:,} more steps{more}; every step: magnus show {shlex.quote(run_log.run_id)} --steps"
+    )
+    return out
+
+
+def failure_lines(run_log: RunLog) -> list[str]:
+    """Each failed step (the first SHOWN_FAILURES): its error, where it was raised, the last lines of its
+    output and the command that shows the rest (magnus_core.logs.failures); then how many more failed.
+    Lines are never wrapped or cut: a message, a path or a command stays one line to search and copy."""
+    from magnus_core.logs import failed_leaves, failures
+
+    out: list[str] = []
+    for failure in failures(run_log, lines=SHOWN_LINES, limit=SHOWN_FAILURES):
+        out.append(f"{failure.internal_name}: {failure.message}")
+        if failure.where:
+            out.append(f"  at {failure.where}")
+        out.extend(f"  | {line}" for line in failure.last_lines)
+        if failure.note:
+            out.append(f"  ({failure.note})")
+        elif failure.last_lines:
+            out.append(f"  all of it: {failure.command}")
+    hidden = len(failed_leaves(run_log)) - SHOWN_FAILURES
+    if hidden > 0:
+        out.append(f"... and {hidden} more failed steps (magnus logs {run_log.run_id})")
+    return out
+
+
+def print_summary(run_log: RunLog, where: str, *, every: bool = False, stream: Any = None) -> None:
+    """Write the summary to `stream` (stdout), coloured on a terminal unless NO_COLOR is set."""
+    import sys
+
+    from magnus_core.table import use_colour
+
+    stream = stream or sys.stdout
+    text = "\n".join(summary_lines(run_log, where, every=every, colour=use_colour(stream))) + "\n"
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:  # a terminal that cannot show a step's name or output as written
+        stream.write(text.encode("ascii", "replace").decode("ascii"))
+    stream.flush()

@@ -1,0 +1,144 @@
+"""The end-of-run summary (magnus_core/summary.py): every step up to 50, above that the counts and the steps
+that matter, and `magnus show RUN [--steps]` for any run later."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from magnus_core.models.run_log import BranchLog, RunLog, StepAttempt, StepLog
+from magnus_core.summary import FULL_TABLE, SLOWEST, counts_line, summary_lines
+
+
+def _step(i: int, *, seconds: float = 0.001, status: str = "SUCCESS", attempts: int = 1) -> StepLog:
+    records = [
+        StepAttempt(
+            attempt_number=n,
+            start_time="2026-01-01 10:00:00+00:00",
+            end_time=f"2026-01-01 10:00:{seconds:09.6f}+00:00",
+            status="FAIL" if n + 1 < attempts else status,
+            message="boom" if status == "FAIL" else "",
+        )
+        for n in range(attempts)
+    ]
+    return StepLog(name=f"s{i}", internal_name=f"s{i}", status=status, attempts=records)
+
+
+def _run(steps: list[StepLog], status: str = "SUCCESS") -> RunLog:
+    return RunLog(run_id="r1", status=status, steps={s.internal_name: s for s in steps})
+
+
+def test_up_to_the_limit_every_step_is_listed() -> None:
+    lines = summary_lines(_run([_step(i) for i in range(FULL_TABLE)]), "logs/r1.json")
+    assert lines[0] == "Run r1: SUCCESS"
+    listed = [line.split()[0] for line in lines[2:-1]]
+    assert listed == [f"s{i}" for i in range(FULL_TABLE)]
+    assert lines[-1] == "Run log: logs/r1.json"
+
+
+def test_above_the_limit_the_counts_and_the_steps_that_matter() -> None:
+    steps = [_step(i) for i in range(300)]
+    steps[10] = _step(10, seconds=9.0)  # slow
+    steps[20] = _step(20, attempts=3)  # retried, then succeeded
+    steps[250] = _step(250, seconds=7.5)
+    for i, seconds in ((100, 3.0), (101, 4.0), (102, 5.0)):
+        steps[i] = _step(i, seconds=seconds)
+    steps[299] = _step(299, status="FAIL")
+    lines = summary_lines(_run(steps, "FAIL"), "logs/r1.json")
+    assert lines[1] == "300 steps: 299 SUCCESS, 1 FAIL; 1 retried"
+    table = lines[2 : lines.index(next(line for line in lines if line.startswith("... ")))]
+    shown = {line.split()[0]: line for line in table[1:]}
+    # the five slowest, the retried and the failed one, in the order they ran
+    assert list(shown) == ["s10", "s20", "s100", "s101", "s102", "s250", "s299"]
+    assert shown["s20"].endswith("retried (3 attempts)") and "slowest" in shown["s10"]
+    assert "failed" in shown["s299"]
+    more = next(line for line in lines if line.startswith("... "))
+    assert more == "... 293 more steps; every step: magnus show r1 --steps"
+    assert "s299: boom" in lines  # the failure's message, as for a short run
+    assert lines[-1] == "Run log: logs/r1.json"
+
+
+def test_the_summary_does_not_grow_with_the_number_of_steps() -> None:
+    """The cost a person reads (and the rendering) is bounded: the same lines at 60 and 6,000 steps."""
+    small = summary_lines(_run([_step(i) for i in range(60)]), "x")
+    large = summary_lines(_run([_step(i) for i in range(6000)]), "x")
+    assert len(small) == len(large) <= 3 + SLOWEST + 3
+    every = summary_lines(_run([_step(i) for i in range(6000)]), "x", every=True)
+    assert len(every) == 6000 + 3
+
+
+def test_counts_include_steps_inside_branches() -> None:
+    inner = {f"m.{k}.w": _step(k) for k in range(4)}
+    inner["m.3.w"] = _step(3, status="FAIL")
+    branches = {
+        f"m.{k}": BranchLog(internal_name=f"m.{k}", status="SUCCESS", steps={f"m.{k}.w": inner[f"m.{k}.w"]})
+        for k in range(4)
+    }
+    composite = StepLog(name="m", internal_name="m", step_type="map", status="FAIL", branches=branches)
+    assert counts_line(_run([composite], "FAIL")) == "5 steps: 3 SUCCESS, 2 FAIL"
+
+
+def test_colour_only_when_asked() -> None:
+    run = _run([_step(0)])
+    assert not any("\x1b[" in line for line in summary_lines(run, "x"))
+    assert "\x1b[32mSUCCESS\x1b[0m" in "\n".join(summary_lines(run, "x", colour=True))
+
+
+PIPELINE_HEAD = "dag:\n  start_at: s0\n  steps:\n"
+
+
+@pytest.fixture
+def long_project(tmp_path: Path) -> Path:
+    (tmp_path / "fns.py").write_text(
+        "import pathlib\n\n"
+        "def ok():\n    return {'n': 1}\n\n"
+        "def flaky():\n"
+        "    marker = pathlib.Path('.tried')\n"
+        "    if not marker.exists():\n"
+        "        marker.write_text('')\n"
+        "        raise RuntimeError('first attempt fails')\n\n"
+        "def bad():\n    print('about to fail')\n    raise ValueError('no good')\n"
+    )
+    lines = [PIPELINE_HEAD.rstrip("\n")]
+    for i in range(60):
+        command = "fns.flaky" if i == 7 else "fns.bad" if i == 59 else "fns.ok"
+        nxt = f"s{i + 1}" if i < 59 else "success"
+        lines += [f"    s{i}:", "      type: task", f"      command: {command}", f"      next: {nxt}"]
+        if i == 7:
+            lines.append("      retry: 2")
+    lines += ["    success:", "      type: success", "    fail:", "      type: fail"]
+    (tmp_path / "long.yaml").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def test_a_long_failed_run_prints_the_steps_that_matter_and_show_prints_every_one(
+    long_project: Path, magnus
+) -> None:
+    done = magnus("execute", "-f", "long.yaml", "--run-id", "long", cwd=long_project)
+    assert done.returncode == 1
+    out = done.stdout.splitlines()
+    assert "61 steps: 60 SUCCESS, 1 FAIL; 1 retried" in out  # 60 tasks and the fail node (it ran)
+    rows = {line.split()[0]: line for line in out if line.startswith("s") and "  task  " in line}
+    assert "retried (2 attempts)" in rows["s7"]
+    assert "failed" in rows["s59"]
+    assert len(rows) <= 2 + SLOWEST
+    assert "s59: ValueError: no good" in out
+    assert any(line.startswith("... ") and "magnus show long --steps" in line for line in out)
+    assert out[-1] == "Run log: .run_log_store/long.json"
+
+    again = magnus("show", "long", cwd=long_project)
+    assert again.returncode == 0 and again.stdout.splitlines() == out[out.index("Run long: FAIL") :]
+    every = magnus("show", "long", "--steps", cwd=long_project)
+    listed = [line.split()[0] for line in every.stdout.splitlines() if "  task  " in line]
+    assert listed == [f"s{i}" for i in range(60)]
+    as_json = magnus("show", "long", "--json", cwd=long_project)
+    assert json.loads(as_json.stdout)["run_id"] == "long"
+    by_path = magnus("show", ".run_log_store/long.json", cwd=long_project)
+    assert by_path.stdout.splitlines()[-1] == "Run log: .run_log_store/long.json"
+
+
+def test_show_names_a_missing_run(long_project: Path, magnus) -> None:
+    result = magnus("show", "nope", cwd=long_project)
+    assert result.returncode != 0 and "nope" in result.stderr
