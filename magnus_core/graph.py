@@ -151,6 +151,8 @@ class Visit:
     branch: str | None
     parents: tuple[str, ...]
     spec: BranchSpec | None = None
+    # the internal names of the branches holding it, outermost first (set by `locate`; () at top level)
+    branches: tuple[str, ...] = ()
 
     @property
     def depth(self) -> int:
@@ -210,6 +212,7 @@ def locate(dag: Dag, name: str, map_variable: dict[str, Any] | None = None) -> V
     parts = name.split(".")
     branch: str | None = None
     parents: tuple[str, ...] = ()
+    chain: tuple[str, ...] = ()
     spec: BranchSpec | None = None
     i = 0
     while True:
@@ -220,9 +223,10 @@ def locate(dag: Dag, name: str, map_variable: dict[str, Any] | None = None) -> V
         node = dag.steps[step]
         here = internal_name(branch, step)
         if i == len(parts) - 1:
-            return Visit(step, here, node, dag, branch, parents, spec)
+            return Visit(step, here, node, dag, branch, parents, spec, chain)
         resolved, spec = branch_at(node, parts[i + 1], map_variable, here)
         if i + 2 >= len(parts):
             raise NotInDag(f"'{here}.{resolved}' is a branch, not a step (add the step's name)")
         dag, branch, parents = spec.dag, f"{here}.{resolved}", (*parents, here)
+        chain = (*chain, branch)
         i += 2

@@ -85,6 +85,15 @@ class Located:
     branch: str | None  # the branch holding it (None: the top-level dag)
     parent_step: str | None  # the composite step holding that branch
     dag: Dag  # the graph it belongs to
+    parents: tuple[str, ...] = ()  # the composite steps holding it, outermost first
+    branches: tuple[str, ...] = ()  # the branches holding it, outermost first
+
+    def needs(self) -> tuple[list[str], list[str]]:
+        """The step logs and branch logs running this step reads: the composite steps and branches that
+        hold it, and every step of its own graph (its parameters are derived from them; a sibling still
+        running is a dead one). Nothing of the other branches of a map or parallel."""
+        steps = [*self.parents, *(graph.internal_name(self.branch, name) for name in self.dag.steps)]
+        return steps, list(self.branches)
 
 
 def encode_name(internal_name: str) -> str:
@@ -155,6 +164,8 @@ def locate(pipeline: Pipeline, step: str, map_variable: dict[str, Any]) -> Locat
         branch=visit.branch,
         parent_step=visit.parents[-1] if visit.parents else None,
         dag=visit.dag,
+        parents=visit.parents,
+        branches=visit.branches,
     )
 
 
@@ -169,8 +180,10 @@ class _Session:
     run: RunLog
 
 
-def _open(job: NodeJob) -> _Session:
-    """Make the services, create the run log if this is the first step, and take the run up for writing."""
+def _open(job: NodeJob, scope: Located | None = None) -> _Session:
+    """Make the services, create the run log if this is the first step, and take the run up for writing:
+    all of it, or with `scope` only what that leaf step needs (Located.needs: its cost then does not grow
+    with the run on a store that keeps steps apart, issue 19)."""
     from magnus_core.catalog import make_catalog
     from magnus_core.context import RunContext
     from magnus_core.executors import make_executor
@@ -191,7 +204,7 @@ def _open(job: NodeJob) -> _Session:
     created = False
     if not store.exists(job.run_id):
         created = _create_run(job, store, executor, secrets, catalog)
-    run = store.attach(job.run_id)
+    run = store.attach(job.run_id) if scope is None else store.attach_scope(job.run_id, *scope.needs())
     from magnus_core.tracking import follow, make_tracker
 
     # this process's steps go to the experiment tracker's run that the run log names (for the life of the
@@ -388,10 +401,10 @@ def execute_single_node(job: NodeJob) -> int:
     """Run one leaf node; the exit code: 0 it succeeded, 1 it failed (or it is the fail node)."""
     from magnus_core.nodes import execute_node
 
-    session = _open(job)
+    where = locate(job.pipeline, job.step, job.map_variable)
+    session = _open(job, None if where.node.is_composite else where)
     store, run_id = session.store, job.run_id
     try:
-        where = locate(job.pipeline, job.step, job.map_variable)
         if where.node.is_composite:
             raise UsageError(
                 f"step '{where.internal_name}' is a {where.node.type} node: run it with "

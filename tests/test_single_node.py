@@ -372,3 +372,61 @@ def test_a_secret_given_at_a_prompt_reaches_a_step_run_alone_and_a_masked_parame
     for path in (project / "runs").rglob("*"):
         if path.is_file():
             assert b"typed-value-123" not in path.read_bytes()
+
+
+def test_a_step_in_a_map_branch_reads_its_branch_not_the_run(project: Path, monkeypatch) -> None:
+    """The per-step entry point on chunked-fs reads the run's metadata, the composite and branch holding the
+    step and the steps of its own graph: no part of the other items (its cost does not grow with the map)."""
+    write(project / "fns.py", "def plus(x, item):\n    return {'x': x + item}\n")
+    write(
+        project / "wide.yaml",
+        """
+        dag:
+          start_at: each
+          steps:
+            each:
+              type: map
+              iterate_on: items
+              iterate_as: item
+              next: success
+              branch:
+                start_at: add
+                steps:
+                  add: {type: task, command: fns.plus, next: success}
+                  success: {type: success}
+                  fail: {type: fail}
+            success: {type: success}
+            fail: {type: fail}
+        """,
+    )
+    write(project / "params.yaml", "x: 1\nitems: [1, 2, 3, 4, 5, 6, 7, 8]\n")
+
+    def run(step: str, item: int | None = None) -> int:
+        variable = json.dumps({"item": item}) if item is not None else None
+        return execute_single_node(
+            job(step, "wide.yaml", "w", parameters_file="params.yaml", map_variable=variable)
+        )
+
+    code, items = fan_out(job("each", "wide.yaml", "w", parameters_file="params.yaml"))
+    assert code == 0 and len(items) == 8
+    for item in range(1, 8):
+        assert run(f"each.{PLACEHOLDER}.add", item) == 0
+    read_parts: list[str] = []
+    real = ChunkedFileSystemRunLogStore._parts
+
+    def counting(folder: Path, names: list[str] | None = None) -> list:
+        found = real(folder, names)
+        read_parts.extend(f"{folder.name}/{path.name}" for path, _ in found)
+        return found
+
+    with monkeypatch.context() as patched:  # monkeypatch.undo() would also undo the fixture's chdir
+        patched.setattr(ChunkedFileSystemRunLogStore, "_parts", staticmethod(counting))
+        assert run(f"each.{PLACEHOLDER}.add", 8) == 0
+        assert run(f"each.{PLACEHOLDER}.success", 8) == 0
+    assert read_parts, "the patched reader saw no part"
+    assert all("%2E1%2E" not in name for name in read_parts)  # nothing of item 1 (nor 2..7)
+    assert {"steps/each.json", "branches/each%2E8.json"} <= set(read_parts)
+    log = read("w")
+    assert log.find_step("each.8.add").returned_parameters == {"x": 9}
+    assert log.find_branch("each.8").status == "SUCCESS"
+    assert log.find_step("each.1.add").status == "SUCCESS"  # the other items are untouched

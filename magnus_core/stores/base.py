@@ -331,6 +331,13 @@ class RunLogStore(ABC):
                 self._live[run_id] = live
             return self._live[run_id].log
 
+    def attach_scope(self, run_id: str, steps: list[str], branches: list[str]) -> RunLog:
+        """attach(), reading only what one step of the run needs: its run-level fields and parameters, the
+        step logs named in `steps` and the branch logs named in `branches` (the composite steps and branches
+        that hold the step, and the steps of its own graph). A store that keeps steps apart reads nothing
+        else, so a step's cost does not grow with the run (issue 19); this one reads the whole run."""
+        return self.attach(run_id)
+
     def close(self, run_id: str) -> None:
         """The run is over in this process: persist for good and forget the live copy (even when that last
         write fails: StoreError then says so)."""

@@ -66,6 +66,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         self.folder = Path(self.options.log_folder)
         self._params_written: dict[str, dict[str, str]] = {}
         self._stored_params: dict[str, Any] = {}  # the parameter parts on disk, as the last _read found them
+        self._only: tuple[list[str], list[str]] | None = None  # attach_scope: the parts to read
         self._seq: dict[str, int] = {}
 
     def run_folder(self, run_id: str) -> Path:
@@ -162,6 +163,15 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             self._seqs: dict[str, dict[str, int]] = {}
         return self._seqs.setdefault(run_id, {})
 
+    def attach_scope(self, run_id: str, steps: list[str], branches: list[str]) -> RunLog:
+        """Read the metadata, the parameters and only the named parts (one file each, no folder listing):
+        a step in a map of 10,000 items reads its own branch, not the run."""
+        self._only = (steps, branches)
+        try:
+            return self.attach(run_id)
+        finally:
+            self._only = None
+
     def attach(self, run_id: str) -> RunLog:
         self._seqs_read: dict[str, int] | None = {}
         log = super().attach(run_id)  # reads the run once; _read notes each part's sequence number
@@ -177,14 +187,20 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
 
     # -- reading -----------------------------------------------------------------------------------
     @staticmethod
-    def _parts(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
+    def _parts(folder: Path, names: list[str] | None = None) -> list[tuple[Path, dict[str, Any]]]:
+        """Every part in `folder`, or only the parts of these internal names (those that exist)."""
         out: list[tuple[Path, dict[str, Any]]] = []
-        if not folder.is_dir():
+        if names is not None:
+            paths = [folder / part_name(name) for name in dict.fromkeys(names)]
+        elif not folder.is_dir():
             return out
-        for entry in os.scandir(folder):
-            if entry.name.startswith(".") or not entry.name.endswith(".json"):
-                continue
-            path = Path(entry.path)
+        else:
+            paths = [
+                Path(entry.path)
+                for entry in os.scandir(folder)
+                if not entry.name.startswith(".") and entry.name.endswith(".json")
+            ]
+        for path in paths:
             try:
                 data = json.loads(path.read_bytes())
             except FileNotFoundError:
@@ -219,8 +235,15 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
                 params[data["key"]] = data.get("value")
                 if noted is not None:
                     noted[PARAMETER + str(data["key"])] = int(data.get("_seq", 0) or 0)
-        steps = sorted(self._parts(folder / "steps"), key=lambda p: (p[1].get("_seq", 0), p[0].name))
-        branches = sorted(self._parts(folder / "branches"), key=lambda p: (p[1].get("_seq", 0), p[0].name))
+        only = self._only
+        steps = sorted(
+            self._parts(folder / "steps", only[0] if only else None),
+            key=lambda p: (p[1].get("_seq", 0), p[0].name),
+        )
+        branches = sorted(
+            self._parts(folder / "branches", only[1] if only else None),
+            key=lambda p: (p[1].get("_seq", 0), p[0].name),
+        )
 
         def parts(found: list[tuple[Path, dict[str, Any]]], prefix: str) -> list[tuple[dict[str, Any], Any]]:
             out = []
@@ -240,7 +263,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             ) from None
         if noted is not None:
             self._stored_params = dict(params)  # what is on disk (attach: rewrite only what differs)
-        if log.status not in FINISHED:  # parameters are written at the run's end: until then, derived
+        if log.status not in FINISHED and not only:  # written at the run's end: until then, derived
             log.parameters = scope_parameters(starting_parameters(log), log.steps.values())
         return log
 
