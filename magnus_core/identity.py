@@ -12,6 +12,8 @@ from magnus_core.models.run_log import CodeIdentity
 
 log = logging.getLogger("magnus")
 
+CHANGED = "changes found in "  # the message's start when the tree has uncommitted changes (files follow)
+
 
 def git_identity(path: str | Path = ".") -> CodeIdentity:
     """The git identity of the working tree at `path`; outside a repository it says so instead of failing."""
@@ -49,7 +51,7 @@ def git_identity(path: str | Path = ".") -> CodeIdentity:
                 url = repo.remotes.origin.url
         except Exception:
             url = ""
-        message = f"changes found in {', '.join(changed)}" if changed else ""
+        message = f"{CHANGED}{', '.join(changed)}" if changed else ""
         return CodeIdentity(
             code_identifier=sha,
             code_identifier_type="git",

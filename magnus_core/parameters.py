@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -119,6 +120,37 @@ def type_value(text: str) -> Any:
 
 
 parse_cli_value = type_value
+
+
+# Characters a YAML flow collection may not hold raw (non-printable, or a line break to PyYAML): written as
+# \\u / \\U escapes, which JSON and YAML's double-quoted strings read alike.
+_YAML_UNSAFE = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def cli_text(value: Any) -> str:
+    """The text that type_value reads back as `value` (the inverse of type_value): how a program hands a typed
+    parameter to `magnus execute -- --name=TEXT` (the workbench starting a run). Strings are written as JSON
+    strings (`"02142"` stays text, `"3"` stays text), numbers, booleans and null as type_value types them,
+    lists and mappings as JSON flow collections. ValueError for what a run log cannot hold either (NaN,
+    infinity, other types)."""
+    if isinstance(value, bool) or value is None:
+        return "true" if value is True else "false" if value is False else "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} cannot be given as a parameter (not a finite number)")
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple | dict):
+        return _YAML_UNSAFE.sub(_escape, json.dumps(value, ensure_ascii=False, allow_nan=False))
+    raise ValueError(f"a {type(value).__name__} cannot be given as a parameter")
 
 
 def parse_typed_mapping(text: str, source: str = "parameters") -> dict[str, Any]:

@@ -49,6 +49,23 @@ def _first_commit(log: RunLog) -> str | None:
     return None
 
 
+def changed_files(identity: Any) -> list[str]:
+    """The uncommitted files a code identity lists (identity.git_identity's message), sorted."""
+    from magnus_core.identity import CHANGED
+
+    message = identity.code_identifier_message or ""
+    return sorted(message[len(CHANGED) :].split(", ")) if message.startswith(CHANGED) else []
+
+
+def _uncommitted(log: RunLog) -> list[str] | None:
+    """The uncommitted files of the code a run ran (its first git identity); None when not recorded."""
+    for step in log.walk():
+        for identity in step.code_identities:
+            if identity.code_identifier_type == "git" and identity.code_identifier:
+                return changed_files(identity)
+    return None
+
+
 def prepare_rerun(prepared: Any, cwd: Path) -> None:
     """Load the run to re-run into prepared.original; warn (or refuse with --strict) about what changed."""
     from magnus_core.identity import git_identity
@@ -78,11 +95,17 @@ def prepare_rerun(prepared: Any, cwd: Path) -> None:
             f"{prepared.pipeline.dag_hash[:12]}): steps whose definition changed run again"
         )
     old_commit = _first_commit(original)
-    new_commit = git_identity(cwd).code_identifier
+    identity = git_identity(cwd)
+    new_commit = identity.code_identifier
     if old_commit and new_commit and old_commit != new_commit:
         warnings.append(
             f"the code changed since run '{old_id}' (git commit {old_commit[:12]} -> {new_commit[:12]})"
         )
+    dirty_then, dirty_now = _uncommitted(original), changed_files(identity)
+    if old_commit and new_commit and dirty_then is not None and dirty_now != dirty_then:
+        now = f"uncommitted changes in {', '.join(dirty_now)}" if dirty_now else "no uncommitted changes"
+        then = f"in {', '.join(dirty_then)}" if dirty_then else "none"
+        warnings.append(f"the code changed since run '{old_id}': {now} (then: {then})")
     if prepared.catalog is not None:
         warnings.extend(prepared.catalog.check_original(original))
     plan = plan_rerun(prepared.pipeline, original, prepared.parameters)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets as _secrets
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,8 +33,6 @@ from magnus_core.models.run_log import (
     PROCESSING,
     SCHEMA_VERSION,
     RunLog,
-    fmt_time,
-    now,
 )
 from magnus_core.parameters import initial_parameters
 from magnus_core.stores.base import RunLogStore, check_run_id
@@ -184,6 +181,7 @@ def check_folders(pipeline: Pipeline, config: Any, store: Any, catalog: Any, *, 
 def run_config(prepared: PreparedRun) -> dict[str, Any]:
     """What run_config records: the services, the dag itself, and how to read this log."""
     from magnus_core.credentials import redact
+    from magnus_core.runs import process_record
 
     # the service blocks as configured; a credential that got past the checks is masked all the same
     return {
@@ -201,7 +199,7 @@ def run_config(prepared: PreparedRun) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "data_hash_algorithm": "sha256",
         "magnus_version": __version__,
-        "process": {"pid": os.getpid(), "host": socket.gethostname(), "started_at": fmt_time(now())},
+        "process": process_record(),  # pid, host and start time: who writes it (runs.process_alive, stop.py)
     }
 
 

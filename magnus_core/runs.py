@@ -33,25 +33,86 @@ class RunSummary:
         return asdict(self)
 
 
+# Two readings of one process's start time differ by less than this (psutil derives it from the boot time,
+# which the kernel may report a second apart); a pid reused by another process started later than that.
+START_TIME_TOLERANCE = 1.0  # seconds
+
+
+def process_record() -> dict[str, Any]:
+    """What a run log records of the process writing it (run_config.process): its `pid`, `host`,
+    `started_at` (when the run was recorded, a run-log time) and `start_time`, the operating system's start
+    time of the process (seconds since the epoch, psutil's create_time; None when it cannot be read). With
+    pid and host, the start time identifies the process: a pid the system gave to another process since has
+    another start time (process_alive_at, stop.stop_run)."""
+    from magnus_core.models.run_log import fmt_time, now
+
+    pid = os.getpid()
+    return {
+        "pid": pid,
+        "host": socket.gethostname(),
+        "started_at": fmt_time(now()),
+        "start_time": process_start_time(pid),
+    }
+
+
+def process_start_time(pid: int) -> float | None:
+    """The operating system's start time of process `pid` (seconds since the epoch), None when there is no
+    such process or it cannot be read. A zombie (ended, not yet reaped) counts as no process."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return process.create_time()
+    except (psutil.Error, ValueError, OverflowError, OSError):
+        return None
+
+
+def same_start(recorded: Any, actual: float | None) -> bool:
+    """Whether a recorded start time is that of the process now holding the pid (within the tolerance)."""
+    if actual is None or not isinstance(recorded, int | float) or isinstance(recorded, bool):
+        return False
+    return abs(float(recorded) - actual) <= START_TIME_TOLERANCE
+
+
+def process_of(log: RunLog) -> dict[str, Any]:
+    """The run log's process record (run_config.process), {} when none was recorded (the original tool's
+    logs, hand-made ones)."""
+    proc = log.run_config.get("process") if isinstance(log.run_config, dict) else None
+    return proc if isinstance(proc, dict) else {}
+
+
 def process_alive(log: RunLog) -> bool | None:
     """Whether the process writing this run is still alive (None: unknown, e.g. another host)."""
-    proc = log.run_config.get("process") if isinstance(log.run_config, dict) else None
-    if not isinstance(proc, dict) or "pid" not in proc:
+    proc = process_of(log)
+    if "pid" not in proc:
         return None
-    return process_alive_at(proc.get("pid"), proc.get("host"))
+    return process_alive_at(proc.get("pid"), proc.get("host"), proc.get("start_time"))
 
 
-def process_alive_at(pid: Any, host: Any) -> bool | None:
-    """Whether process `pid` on `host` is alive: None when it cannot be known (another host, no pid)."""
+def process_alive_at(pid: Any, host: Any, start_time: Any = None) -> bool | None:
+    """Whether process `pid` on `host` is alive: None when it cannot be known (another host, no pid).
+
+    With `start_time` recorded (process_record), a live pid whose process started at another time is a
+    reused pid: the run's process is gone (False). A zombie is gone too."""
     if pid is None or host != socket.gethostname():
         return None
     try:
-        os.kill(int(pid), 0)
+        number = int(pid)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if number <= 0:  # 0 and -1 mean process groups, never one process
+        return None
+    try:
+        os.kill(number, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, ValueError, TypeError, OverflowError):
         return None
-    return True
+    if start_time is None:
+        return True
+    return same_start(start_time, process_start_time(number))
 
 
 def run_state(log: RunLog) -> str:

@@ -74,6 +74,13 @@ def cli_parameters(ctx: click.Context) -> dict[str, Any]:
 )
 @click.option("--strict", is_flag=True, help="With --use-cached: refuse if the dag, code or data changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run log as JSON instead of a summary.")
+@click.option(
+    "--prompt-fd",
+    type=click.IntRange(min=0),
+    default=None,
+    hidden=True,  # for programs that start runs (the workbench): magnus_core/prompt_channel.py
+    help="Ask for missing secrets over this inherited socket instead of the terminal.",
+)
 @click.pass_context
 def execute(
     ctx: click.Context,
@@ -87,6 +94,7 @@ def execute(
     use_cached: str | None,
     strict: bool,
     as_json: bool,
+    prompt_fd: int | None,
 ) -> None:
     """Run a pipeline and write its run log.
 
@@ -130,7 +138,13 @@ def execute(
             click.echo("\n".join(format_plan(prepared.plan)), err=True)
         for warning in prepared.warnings:
             click.echo(f"Warning: {warning}", err=True)
-        if sys.stdin.isatty():
+        if (
+            prompt_fd is not None
+        ):  # a front end answers secret prompts (values never on a command line or file)
+            from magnus_core.prompt_channel import ChannelPrompt
+
+            prepared.secrets.prompt = ChannelPrompt(prompt_fd)
+        elif sys.stdin.isatty():
             prepared.secrets.prompt = _ask_secret
         if hasattr(prepared.executor, "render"):  # argo: write the workflow file instead of running
             click.echo(f"Wrote {prepared.executor.render(prepared)}")

@@ -57,6 +57,7 @@ class RunRecord:
     use_cached: bool = False
     pid: int | None = None
     host: str = ""
+    pid_start: float | None = None  # the process's start time (runs.process_record): a reused pid differs
     error: str = ""  # why a broken log could not be read (status BROKEN)
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -200,9 +201,20 @@ def record_from_json(data: Any) -> RunRecord:
         use_cached=bool(data.get("use_cached")),
         pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
         host=str(process.get("host") or "") if process else "",
+        pid_start=_start_time(process.get("start_time") if process else None),
         params=dict(params),
         metrics=metrics,
     )
+
+
+def _start_time(value: Any) -> float | None:
+    """A recorded process start time, if it is a finite number."""
+    if not is_number(value):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer of thousands of digits
+        return None
 
 
 def is_number(value: Any) -> bool:

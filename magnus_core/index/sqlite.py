@@ -47,7 +47,7 @@ from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key, keys_of, l
 if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS runs (
     steps INTEGER NOT NULL DEFAULT 0,
     steps_done INTEGER NOT NULL DEFAULT 0, original_run_id TEXT NOT NULL DEFAULT '',
     commit_id TEXT NOT NULL DEFAULT '', dirty INTEGER, use_cached INTEGER NOT NULL DEFAULT 0, pid INTEGER,
-    host TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '',
+    host TEXT NOT NULL DEFAULT '', pid_start REAL, error TEXT NOT NULL DEFAULT '',
     params TEXT NOT NULL DEFAULT '{}', metrics TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS runs_newest ON runs (start_key, run_id);
@@ -84,7 +84,7 @@ _COLUMNS = {  # attribute -> runs column
 }
 _RUN_FIELDS = (
     "run_id, status, tag, pipeline, dag_hash, start, end_time, duration, steps, steps_done, "
-    "original_run_id, commit_id, dirty, use_cached, pid, host, error"
+    "original_run_id, commit_id, dirty, use_cached, pid, host, pid_start, error"
 )
 _KIND = {"param": "p", "metric": "m"}
 _BATCH = 500
@@ -99,13 +99,14 @@ class _Locked(Exception):
     pass
 
 
-def _state(status: str, pid: int | None, host: str) -> str:
-    """What a run is now: a PROCESSING run whose process is gone on this host is INTERRUPTED."""
+def _state(status: str, pid: int | None, host: str, pid_start: float | None = None) -> str:
+    """What a run is now: a PROCESSING run whose process is gone on this host (or whose pid another process
+    holds now: another start time) is INTERRUPTED."""
     if status not in RUNNING_STATUSES:
         return status
     from magnus_core.runs import process_alive_at
 
-    return "INTERRUPTED" if process_alive_at(pid, host) is False else "RUNNING"
+    return "INTERRUPTED" if process_alive_at(pid, host, pid_start) is False else "RUNNING"
 
 
 def _like(case_sensitive: bool) -> Callable[[str | None, str | None], int]:
@@ -190,7 +191,7 @@ class SQLiteRunIndex(RunIndex):
         except BaseException:
             conn.close()
             raise
-        conn.create_function("magnus_state", 3, _state, deterministic=False)
+        conn.create_function("magnus_state", 4, _state, deterministic=False)
         conn.create_function("magnus_like", 2, _like(True), deterministic=True)
         conn.create_function("magnus_ilike", 2, _like(False), deterministic=True)
         return conn
@@ -303,7 +304,8 @@ class SQLiteRunIndex(RunIndex):
             conn.executemany(
                 "INSERT OR REPLACE INTO runs (run_id, version, status, tag, pipeline, dag_hash, start, "
                 "end_time, start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, "
-                f"dirty, use_cached, pid, host, error, params, metrics) VALUES ({', '.join('?' * 22)})",
+                "dirty, use_cached, pid, host, pid_start, error, params, metrics) "
+                f"VALUES ({', '.join('?' * 23)})",
                 [
                     (
                         r.run_id,
@@ -325,6 +327,7 @@ class SQLiteRunIndex(RunIndex):
                         int(r.use_cached),
                         r.pid,
                         r.host,
+                        r.pid_start,
                         r.error,
                         to_json(r.params),
                         to_json(r.metrics),
@@ -369,7 +372,7 @@ class SQLiteRunIndex(RunIndex):
             where.append("r.tag = ?")
             args.append(query.tag)
         if query.status is not None:
-            where.append("(r.status = ? OR magnus_state(r.status, r.pid, r.host) = ?)")
+            where.append("(r.status = ? OR magnus_state(r.status, r.pid, r.host, r.pid_start) = ?)")
             args += [query.status.upper()] * 2
         if query.run_ids is not None:
             if not query.run_ids:
@@ -476,12 +479,13 @@ def _summary(row: tuple[Any, ...]) -> Any:
         _use_cached,
         pid,
         host,
+        pid_start,
         error,
     ) = row
     return RunSummary(
         run_id=run_id,
         status=status,
-        state=_state(status, pid, host),
+        state=_state(status, pid, host, pid_start),
         tag=tag,
         start=start,
         end=end,
@@ -588,7 +592,7 @@ def _attr_sql(c: Compare, args: list[Any]) -> str:
     kind = ATTRIBUTES[c.key.name]
     column = _COLUMNS[c.key.name]
     if kind == "status":  # the recorded status or what it means now (RUNNING, INTERRUPTED), any case
-        state = "magnus_state(r.status, r.pid, r.host)"
+        state = "magnus_state(r.status, r.pid, r.host, r.pid_start)"
 
         def both(op: str, value: Any) -> str:
             text = _text_of(value).upper()
@@ -655,7 +659,11 @@ def _order_expr(key: Key, args: list[Any]) -> str:
     if key.kind == "attr":
         if key.name in ("start", "end"):  # no time: NULL, so last either way
             return f"NULLIF({_COLUMNS[key.name]}, {_SQL_NO_TIME})"
-        return "magnus_state(r.status, r.pid, r.host)" if key.name == "status" else _COLUMNS[key.name]
+        return (
+            "magnus_state(r.status, r.pid, r.host, r.pid_start)"
+            if key.name == "status"
+            else _COLUMNS[key.name]
+        )
     column = "r.params" if key.kind == "param" else "r.metrics"
     path = _path(key.name)
     if path is None:

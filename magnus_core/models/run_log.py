@@ -255,12 +255,29 @@ class StepLog(_Model):
     # Ours: parameters this step returned whose recorded value is masked (they held a secret value), so
     # the log does not hold what the step returned. Absent when empty (the original's shape).
     masked_parameters: list[str] = Field(default_factory=list, exclude_if=lambda value: not value)
+    # Ours: when the step began (its log first written PROCESSING; a run-log time). While it runs, the attempt
+    # in progress is attempt number len(attempts), begun at the last attempt's end_time, or at this time
+    # for the first (running_attempt). Absent from the JSON when not recorded (the original's logs).
+    start_time: str = Field(default="", exclude_if=lambda value: not value)
 
     def walk(self) -> Iterator[StepLog]:
         """This step and every step nested in its branches, depth first."""
         yield self
         for branch in self.branches.values():
             yield from branch.walk()
+
+
+def running_attempt(step: StepLog) -> tuple[int, str] | None:
+    """The attempt a step is running now, as (attempt_number, start_time), from its log alone: attempts are
+    recorded when they end, and the next one starts as the last ends (nodes/task.py), the first when the step
+    began (`start_time`). None when the step is not PROCESSING, or composite (no attempts of its own), or
+    when its log does not say when it began."""
+    from magnus_core.models.pipeline import COMPOSITE_TYPES
+
+    if step.status != PROCESSING or step.branches or step.step_type in COMPOSITE_TYPES:
+        return None
+    start = step.attempts[-1].end_time if step.attempts else step.start_time
+    return (len(step.attempts), start) if start else None
 
 
 class RunLog(_Model):

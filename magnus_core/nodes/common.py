@@ -14,6 +14,7 @@ def new_step_log(node: Any, name: str, internal_name: str, ctx: Any) -> StepLog:
         status=PROCESSING,
         step_type="as-is" if node.type == "stub" else node.type,
         code_identities=[ctx.code_identity.model_copy()],
+        start_time=fmt_time(ctx.clock()),  # the first attempt's start, while it runs (running_attempt)
     )
 
 

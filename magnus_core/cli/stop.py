@@ -1,0 +1,65 @@
+"""`magnus stop RUN`: stop a running run from another terminal (magnus_core/stop.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from magnus_core.cli import cli, complete
+
+
+@cli.command("stop")
+@click.argument("run_id", shell_complete=complete.run_ids)
+@click.option(
+    "-t",
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long the run may take to stop cleanly before its process is killed (SIGKILL).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
+@click.pass_context
+def stop(ctx: click.Context, run_id: str, timeout: float, as_json: bool, config_file: str | None) -> None:
+    """Stop a running run: the steps in progress are recorded INTERRUPTED, the run ends INTERRUPTED with what
+    it had done kept, and `magnus execute --use-cached RUN` resumes it.
+
+    The run log names the process running it (pid, host and the process's start time); only a process on
+    this host whose pid and start time both match is signalled, so a pid reused by another process is never
+    touched. The process gets SIGTERM (as Ctrl-C in its terminal); one that has not ended after --timeout
+    seconds gets SIGKILL.
+
+    \b
+    Examples:
+      magnus stop 20261125062239_de1af9
+      magnus stop 20261125062239_de1af9 --timeout 5
+
+    Exit codes: 0 stopped, 1 the run was not running (or runs where it cannot be stopped from here), 2 no
+    such run.
+    """
+    from magnus_core.runs import store_from_config
+    from magnus_core.stop import stop_run
+
+    store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
+    told = False
+
+    def waiting(seconds: float) -> None:
+        nonlocal told
+        if not told and seconds >= 1 and not as_json and sys.stderr.isatty():
+            click.echo(f"Stopping {run_id} (up to {timeout:g} s before it is killed)...", err=True)
+            told = True
+
+    outcome = stop_run(store, run_id, timeout=timeout, on_wait=waiting)
+    if as_json:
+        click.echo(json.dumps(outcome.to_json(), indent=2))
+    else:
+        how = "killed after the timeout" if outcome.killed else "stopped"
+        click.echo(
+            f"Run {run_id} {how} (pid {outcome.pid}, {outcome.seconds:.1f} s): {outcome.state}; "
+            f"resume it with: {outcome.resume}"
+        )
+    ctx.exit(0)

@@ -1,0 +1,148 @@
+"""A run against its plan: every step of the dag it runs, known before the steps run, and an estimate.
+
+    dag = stored_dag(run_log)            # the dag recorded in run_config (None: not recorded / unreadable)
+    for node in planned_nodes(dag):      # every step and named branch, in the order a run meets them
+        node.internal_name, node.parent, node.kind, node.on_path
+    previous = previous_success(index, run_log)   # the run to take an estimate from (or None)
+
+A run log records the dag it ran (`run_config.dag`, with the `dag_definition` files in `run_config.sub_dags`),
+so the whole pipeline can be shown from the start, however far the run has got, and for a run written by
+another process. Structure comes from graph.py: a composite's named branches (a parallel's, a nested dag's)
+are planned with their steps; branches run per item (a map's) are known only once the run fans out.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from magnus_core.graph import branches, internal_name
+from magnus_core.models.pipeline import Dag, DagNode
+from magnus_core.models.run_log import RunLog
+
+if TYPE_CHECKING:
+    from magnus_core.index import RunIndex
+    from magnus_core.runs import RunSummary
+
+STEP, BRANCH = "step", "branch"
+
+
+@dataclass(frozen=True)
+class PlannedNode:
+    """One step or named branch of a dag, before it runs.
+
+    internal_name: as the run log will key it; name: its own name (a branch's: the branch name); parent: the
+    internal name of what holds it (a branch for a step, a composite step for a branch; None at the top);
+    kind: STEP or BRANCH; step_type: the node's type (`task`, `parallel`, ...; "" for a branch); on_path:
+    whether a run in which every step succeeds passes through it (a step only reached on failure, the fail
+    node, are not on it)."""
+
+    internal_name: str
+    name: str
+    parent: str | None
+    kind: str
+    step_type: str
+    on_path: bool
+
+
+def stored_dag(log: RunLog) -> Dag | None:
+    """The dag `log` was run with, rebuilt from run_config (`dag`, and `sub_dags` for the steps of type dag);
+    None when the log does not record it (the original tool's logs) or it no longer validates."""
+    config = log.run_config if isinstance(log.run_config, dict) else {}
+    block = config.get("dag")
+    if not isinstance(block, dict):
+        return None
+    try:
+        dag = Dag.model_validate(block)
+    except (ValueError, TypeError):  # pydantic's ValidationError is a ValueError
+        return None
+    subs = config.get("sub_dags")
+    _attach_sub_dags(dag, ".", subs if isinstance(subs, dict) else {}, depth=0)
+    return dag
+
+
+def _attach_sub_dags(dag: Dag, folder: str, subs: dict[str, Any], depth: int) -> None:
+    """Give each dag node its sub-graph from `subs` (keyed by path relative to the pipeline's folder, as
+    runner.run_config records them); a file not recorded leaves the node without branches."""
+    if depth > 20:  # loading.MAX_NESTING: a recorded dag cannot be deeper
+        return
+    for node in dag.steps.values():
+        if isinstance(node, DagNode):
+            key = os.path.normpath(os.path.join(folder, node.dag_definition))
+            block = subs.get(key)
+            if not isinstance(block, dict):
+                continue
+            try:
+                sub = Dag.model_validate(block)
+            except (ValueError, TypeError):
+                continue
+            node._sub_dag = sub
+            node._sub_file = key
+            _attach_sub_dags(sub, os.path.dirname(key) or ".", subs, depth + 1)
+        else:
+            for spec in branches(node):
+                _attach_sub_dags(spec.dag, folder, subs, depth + 1)
+
+
+def success_path(dag: Dag) -> list[str]:
+    """The steps a run takes when every step succeeds, from start_at to a terminal node (`next` after
+    `next`; a loop in a hand-made dag ends the path)."""
+    path: list[str] = []
+    name: str | None = dag.start_at
+    while name is not None and name in dag.steps and name not in path:
+        path.append(name)
+        node = dag.steps[name]
+        name = None if node.is_terminal else node.next  # type: ignore[union-attr]
+    return path
+
+
+def planned_nodes(dag: Dag) -> list[PlannedNode]:
+    """Every step of `dag` and of its named branches, depth first: each graph's steps on its success path in
+    the order they run, then its other steps (failure handlers, the fail node) as written; a composite's
+    branches right after it. Branches run per item (a map's) are left out: they are named at run time."""
+    out: list[PlannedNode] = []
+    _plan(dag, None, None, True, out)
+    return out
+
+
+def _plan(dag: Dag, branch: str | None, parent: str | None, on_path: bool, out: list[PlannedNode]) -> None:
+    path = success_path(dag)
+    order = [*path, *(name for name in dag.steps if name not in path)]
+    for name in order:
+        node = dag.steps[name]
+        here = internal_name(branch, name)
+        step_on_path = on_path and name in path
+        step_type = "as-is" if node.type == "stub" else node.type  # as its step log says (nodes/common.py)
+        out.append(PlannedNode(here, name, parent, STEP, step_type, step_on_path))
+        for spec in branches(node):
+            if spec.name is None:  # one branch per item: known once the run fans out
+                continue
+            key = f"{here}.{spec.name}"
+            out.append(PlannedNode(key, spec.name, here, BRANCH, "", step_on_path))
+            _plan(spec.dag, key, key, step_on_path, out)
+
+
+def previous_success(index: RunIndex, log: RunLog) -> RunSummary | None:
+    """The newest other run of the same pipeline file with the same dag hash that succeeded (what an
+    estimate of this run's duration is taken from); None when there is none, or the log does not say
+    which pipeline it ran."""
+    from magnus_core.index import RunQuery
+    from magnus_core.query import BoolOp, Compare, Key
+
+    config = log.run_config if isinstance(log.run_config, dict) else {}
+    pipeline = config.get("dag_file")
+    if not isinstance(pipeline, str) or not pipeline or not log.dag_hash:
+        return None
+    where = BoolOp(
+        "and",
+        (
+            Compare(Key("attr", "pipeline"), "=", pipeline),
+            Compare(Key("attr", "dag_hash"), "=", log.dag_hash),
+        ),
+    )
+    result = index.query(RunQuery(where=where, status="SUCCESS", limit=5))
+    for run in result.runs:
+        if run.summary.run_id != log.run_id and run.summary.duration is not None:
+            return run.summary
+    return None

@@ -1,0 +1,198 @@
+"""Stopping a running run from outside its process: `magnus stop RUN` and the workbench's stop key.
+
+    outcome = stop_run(store, run_id, timeout=30)    # NotRunning, CannotStop or RunNotFoundError otherwise
+    outcome.status                                   # INTERRUPTED (what was done is kept; resumable)
+
+The run log names the process writing the run (run_config.process: pid, host and the process's start time,
+runs.process_record). Only a process on this host whose pid *and* start time match is signalled, so a pid the
+system has since given to another process is never touched. The process gets SIGTERM, which `magnus
+execute` handles like Ctrl-C: the steps in progress are recorded INTERRUPTED, the run ends INTERRUPTED, and
+`magnus execute --use-cached RUN` resumes it. If it has not ended after `timeout` seconds it gets SIGKILL
+(as `docker stop` does); the run then reads INTERRUPTED all the same (its process is gone, runs.run_state).
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from magnus_core.errors import MagnusError
+from magnus_core.models.run_log import FINISHED, RunLog
+from magnus_core.runs import process_of, process_start_time, run_state, same_start
+from magnus_core.stores.base import RunLogStore
+
+DEFAULT_TIMEOUT = 30.0  # seconds between SIGTERM and SIGKILL
+KILL_WAIT = 5.0  # seconds to wait for a process to go after SIGKILL
+
+
+class NotRunning(MagnusError):
+    """The run is not running (it ended, or its process is gone): nothing to stop (exit code 1)."""
+
+    exit_code = 1
+
+
+class CannotStop(MagnusError):
+    """The run may be running, but not by a process this command may signal (another host, a log without
+    the process's start time, a process of another user): exit code 1, the message says what to do."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    """How a stop went: `run_id`, its `pid`, the run's `status` as recorded afterwards (INTERRUPTED when the
+    process recorded it; PROCESSING when it had to be killed), `state` (what it means now: INTERRUPTED),
+    `killed` (SIGKILL was needed) and `seconds` the stop took."""
+
+    run_id: str
+    pid: int
+    status: str
+    state: str
+    killed: bool
+    seconds: float
+    resume: str = ""  # the command that resumes the run
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "pid": self.pid,
+            "status": self.status,
+            "state": self.state,
+            "killed": self.killed,
+            "seconds": round(self.seconds, 3),
+            "resume": self.resume,
+        }
+
+
+@dataclass(frozen=True)
+class Target:
+    """The process writing a run, checked to be the one the run log names: `pid` and its `start_time`."""
+
+    run_id: str
+    pid: int
+    host: str
+    start_time: float
+
+
+def stop_target(log: RunLog) -> Target:
+    """The process to signal to stop this run, after every check; NotRunning or CannotStop say why not.
+
+    The run must be PROCESSING (or CREATED) with a process record naming this host, a pid and the process's
+    start time, and a process with that pid and that start time must be alive here."""
+    run_id = log.run_id
+    if log.status in FINISHED:
+        raise NotRunning(f"run '{run_id}' is not running: it ended {log.status}")
+    proc = process_of(log)
+    pid, host, start = proc.get("pid"), proc.get("host"), proc.get("start_time")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        raise CannotStop(
+            f"run '{run_id}' records no process (a log written by another tool): "
+            "it cannot be stopped from here"
+        )
+    if host != socket.gethostname():
+        raise CannotStop(
+            f"run '{run_id}' runs on host '{host}' (pid {pid}), not on this one: stop it there "
+            f"(magnus stop {run_id})"
+        )
+    if not isinstance(start, int | float) or isinstance(start, bool):
+        raise CannotStop(
+            f"run '{run_id}' records pid {pid} without the process's start time (a log of an older magnus): "
+            "not signalling it, as that pid may belong to another process now"
+        )
+    actual = process_start_time(pid)
+    if actual is None or not same_start(start, actual):
+        why = "its process is gone" if actual is None else f"pid {pid} is another process now"
+        raise NotRunning(
+            f"run '{run_id}' is not running: {why}, so it was interrupted; resume it with "
+            f"{resume_command(log)}"
+        )
+    return Target(run_id, pid, host, float(start))
+
+
+def stop_run(
+    store: RunLogStore,
+    run_id: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    poll: float = 0.05,
+    on_wait: Callable[[float], None] | None = None,
+) -> StopOutcome:
+    """Stop the run `run_id` (see the module's docstring); returns once its process has ended.
+
+    Raises RunNotFoundError (exit 2) for an unknown run, NotRunning (exit 1) when it is not running,
+    CannotStop (exit 1) when its process cannot be signalled from here. `on_wait(seconds so far)` is called
+    while waiting (progress for a terminal)."""
+    import psutil
+
+    target = stop_target(store.get_run(run_id))
+    began = time.monotonic()
+    try:
+        process = psutil.Process(target.pid)
+        if not same_start(target.start_time, process.create_time()):
+            raise NotRunning(f"run '{run_id}' is not running: pid {target.pid} is another process now")
+        # psutil checks again, as it signals, that the pid is still this process (its own start time)
+        process.send_signal(signal.SIGTERM)
+    except psutil.NoSuchProcess:
+        raise NotRunning(f"run '{run_id}' is not running: its process ended just now") from None
+    except psutil.AccessDenied:
+        raise CannotStop(
+            f"run '{run_id}' runs in process {target.pid} of another user: not allowed to stop it"
+        ) from None
+    killed = not _wait_gone(process, timeout, poll, began, on_wait)
+    if killed:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            killed = False
+        else:
+            _wait_gone(process, KILL_WAIT, poll, began, on_wait)
+    log = store.get_run(run_id)
+    return StopOutcome(
+        run_id=run_id,
+        pid=target.pid,
+        status=log.status,
+        state=run_state(log),
+        killed=killed,
+        seconds=time.monotonic() - began,
+        resume=resume_command(log),
+    )
+
+
+def resume_command(log: RunLog) -> str:
+    """`magnus execute --file PIPELINE --use-cached RUN` for a stopped run (shell-quoted)."""
+    import shlex
+
+    pipeline = log.run_config.get("dag_file") if isinstance(log.run_config, dict) else None
+    words = [
+        "magnus",
+        "execute",
+        *(["--file", str(pipeline)] if pipeline else []),
+        "--use-cached",
+        log.run_id,
+    ]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _wait_gone(
+    process: Any, timeout: float, poll: float, began: float, on_wait: Callable[[float], None] | None
+) -> bool:
+    """Wait until `process` has ended (or is a zombie its parent has not reaped): True, or False after
+    `timeout` seconds."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        if on_wait is not None:
+            on_wait(time.monotonic() - began)
+        time.sleep(poll)
