@@ -729,6 +729,23 @@ def _schema_skips(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, St
     return out
 
 
+def started(log: RunLog) -> str:
+    """When a run started, as written: the process's record (run_config.process.started_at) or its first
+    attempt's start; "" when the log says neither."""
+    process = log.run_config.get("process") if isinstance(log.run_config, dict) else None
+    if isinstance(process, dict) and isinstance(process.get("started_at"), str) and process["started_at"]:
+        return str(process["started_at"])
+    return time_span(attempt for step in log.walk() for attempt in step.attempts)[0]
+
+
+def oldest_first(a: RunLog, b: RunLog) -> bool:
+    """True when run `a` started no later than run `b` (by true time; a run with no time counts as oldest):
+    the order in which a comparison reads forwards (A before, B after)."""
+    from magnus_core.models.run_log import time_key
+
+    return time_key(started(a)) <= time_key(started(b))
+
+
 def _index(log: RunLog) -> dict[str, StepLog]:
     return {step.internal_name: step for step in log.walk()}
 

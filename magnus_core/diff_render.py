@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.diff import ADDED, CHANGED, EQUAL, REMOVED, Change, GroupDiff, RunDiff
@@ -69,11 +70,74 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def group_lines(group: GroupDiff, *, show_all: bool = False, skipped: bool = False) -> list[Text]:
-    """The heading and item lines of one group (`skipped`: part of it could not be compared)."""
+@dataclass(frozen=True, kw_only=True)
+class DiffRow:
+    """One change as people read it, for `magnus diff` and the workbench's diff screen alike.
+
+    `mark` and `style`: the sign and its colour (`+` green, `-` red, `~` yellow, `=` dim, `·` cyan for
+    information such as timings); `key` the item; `text` what happened (describe); `detail` a short note;
+    `block`: the lines of a YAML document under the item (a dag step added or removed, shown whole)."""
+
+    change: Change
+    mark: str
+    style: str
+    key: str
+    text: str
+    detail: str = ""
+    block: tuple[str, ...] = ()
+
+    @property
+    def equal(self) -> bool:
+        return self.change.kind == EQUAL
+
+
+def yaml_lines(value: Any) -> tuple[str, ...]:
+    """A mapping or list as block YAML lines (keys in their order, unicode kept)."""
+    import yaml
+
+    text = yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False, width=10_000)
+    return tuple(text.rstrip("\n").splitlines())
+
+
+def full_text(value: Any) -> str:
+    """A value in full, for reading it whole: text as it is, mappings and lists as YAML, the rest as JSON."""
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return f"{value:.17g}"
+    if isinstance(value, (dict, list)) and value:
+        return "\n".join(yaml_lines(value))
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def diff_row(change: Change) -> DiffRow:
+    """How one change reads (the render model both the CLI and the workbench draw)."""
+    mark, style = MARK.get(change.kind, ("?", ""))
+    if change.informational and change.kind != EQUAL:
+        mark, style = "·", "cyan"
+    text, detail = describe(change), change.detail
+    block: tuple[str, ...] = ()
+    if not text:  # e.g. the files changed between two commits: the detail is the whole story
+        text, detail = detail, ""
+    whole = change.after if change.kind == ADDED else change.before if change.kind == REMOVED else None
+    if isinstance(whole, dict) and whole:  # a step of the dag added or removed: its definition as YAML
+        text, block = ("added" if change.kind == ADDED else "removed"), yaml_lines(whole)
+    return DiffRow(
+        change=change, mark=mark, style=style, key=change.key, text=text, detail=detail, block=block
+    )
+
+
+def diff_rows(group: GroupDiff, *, show_all: bool = False) -> list[DiffRow]:
+    """The rows of one group: the changes, or every compared item with `show_all`."""
+    return [diff_row(c) for c in (group.changes if show_all else group.changed)]
+
+
+def group_heading(group: GroupDiff, *, show_all: bool = False, skipped: bool = False) -> Text:
+    """'metrics    2 differences' / 'no differences' / 'not compared', with the equal count when shown."""
     from rich.text import Text
 
-    shown = group.changes if show_all else group.changed
     equal = len(group.changes) - len(group.changed)
     heading = Text(f"{group.name:<11}", style="bold")
     if group.count:
@@ -84,19 +148,25 @@ def group_lines(group: GroupDiff, *, show_all: bool = False, skipped: bool = Fal
         heading.append("no differences", style="green")
     if show_all and equal:
         heading.append(f"  ({equal} equal)", style="dim")
-    lines = [heading]
-    width = min(48, max((len(c.key) for c in shown), default=0))
-    for change in shown:
-        mark, style = MARK.get(change.kind, ("?", ""))
-        if change.informational and change.kind != EQUAL:
-            mark, style = "·", "cyan"
+    return heading
+
+
+def group_lines(group: GroupDiff, *, show_all: bool = False, skipped: bool = False) -> list[Text]:
+    """The heading and item lines of one group (`skipped`: part of it could not be compared)."""
+    from rich.text import Text
+
+    rows = diff_rows(group, show_all=show_all)
+    lines = [group_heading(group, show_all=show_all, skipped=skipped)]
+    width = min(48, max((len(r.key) for r in rows), default=0))
+    for row in rows:
         line = Text("  ")
-        line.append(f"{mark} ", style=style)
-        line.append(f"{change.key:<{width}}  ", style="dim" if change.kind == EQUAL else "")
-        line.append(describe(change), style="dim" if change.kind == EQUAL else "")
-        if change.detail:
-            line.append(f"  {change.detail}", style="dim")
+        line.append(f"{row.mark} ", style=row.style)
+        line.append(f"{row.key:<{width}}  ", style="dim" if row.equal else "")
+        line.append(row.text, style="dim" if row.equal else "")
+        if row.detail:
+            line.append(f"  {row.detail}", style="dim")
         lines.append(line)
+        lines.extend(Text(f"      {block}", style="dim") for block in row.block)
     return lines
 
 

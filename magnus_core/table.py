@@ -45,9 +45,9 @@ def fmt_seconds(seconds: float | None) -> str:
     """1.234 -> '1.23s', 0.0042 -> '4.2ms', 125 -> '2m 5s'; None -> '-'."""
     if seconds is None:
         return "-"
-    if abs(seconds) < 1:
+    if abs(seconds) < 0.9995:  # what rounds to 1000ms reads 1s
         return f"{seconds * 1000:.3g}ms"
-    if abs(seconds) < 60:
+    if abs(seconds) < 59.5:  # what rounds to 60s reads 1m 0s
         return f"{seconds:.3g}s"
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes}m {rest}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60}m"

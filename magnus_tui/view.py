@@ -59,18 +59,11 @@ def parse_time(text: str) -> datetime | None:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    """Short and stable: 0.004s, 12.3s, 4m05s, 2h03m."""
-    if seconds is None:
-        return ""
-    if seconds < 10:
-        return f"{seconds:.3f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    """A duration as everything in magnus shows one (magnus_core.table.fmt_seconds: 4.2ms, 1.23s,
+    2m 5s, 1h 3m); "" when unknown."""
+    from magnus_core.table import fmt_seconds
+
+    return "" if seconds is None else fmt_seconds(seconds)
 
 
 @dataclass

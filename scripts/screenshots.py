@@ -3,7 +3,8 @@
     python scripts/screenshots.py   # writes screenshots/*.svg (runs, run, run-tab, diff, step-pair, ...)
 
 The examples are copied into a temporary git repository and executed with the real `magnus execute`
-(fixed run ids), then the app is driven headless at 100x30 and each screen is saved as SVG.
+(fixed run ids), then the app is driven headless at 100x30 and at 80x24 and each screen is saved as SVG
+(`runs.svg`, `runs-80x24.svg`, ...).
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "screenshots"
-SIZE = (100, 30)
+SIZES = {"": (100, 30), "-80x24": (80, 24)}  # each screen at 100x30 and as the smallest layout
 
 
 def sh(cwd: Path, *args: str) -> None:
     env = {
         **os.environ,
-        "PYTHONPATH": str(cwd),
+        "PYTHONPATH": os.pathsep.join((str(cwd), str(ROOT))),  # this checkout's magnus, installed or not
         "NO_COLOR": "1",
         "GIT_AUTHOR_NAME": "magnus",
         "GIT_AUTHOR_EMAIL": "magnus@example.com",
@@ -92,7 +93,7 @@ def make_project(folder: Path) -> None:
         )
 
 
-async def shoot(folder: Path) -> list[Path]:
+async def shoot(folder: Path, size: tuple[int, int], suffix: str) -> list[Path]:
     sys.path.insert(0, str(ROOT))
     from magnus_tui.app import MagnusApp
     from magnus_tui.dialogs.secret import SecretPrompt
@@ -102,7 +103,7 @@ async def shoot(folder: Path) -> list[Path]:
     app.theme = "textual-dark"
     saved: list[Path] = []
 
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
 
         async def save(name: str) -> None:
             for widget in app.screen.query("Input, TextArea"):
@@ -110,7 +111,7 @@ async def shoot(folder: Path) -> list[Path]:
             await pilot.pause()
             await pilot.wait_for_scheduled_animations()
             await pilot.pause(0.2)
-            saved.append(Path(app.save_screenshot(f"{name}.svg", path=str(OUT))))
+            saved.append(Path(app.save_screenshot(f"{name}{suffix}.svg", path=str(OUT))))
 
         await save("runs")
         app.open_experiments("lr-sweep")
@@ -139,10 +140,10 @@ async def shoot(folder: Path) -> list[Path]:
         await pilot.press("a")  # every item, equal ones too: the steps' timings
         app.screen.query_one("TabbedContent").active = "tab-steps"
         await pilot.pause()
-        table = app.screen.query_one("#group-steps")
-        table.focus()
-        table.move_cursor(row=2)
-        await pilot.press("enter")
+        steps = app.screen.query_one("#group-steps")
+        steps.focus()
+        steps.highlighted = 2
+        await pilot.press("s")
         await save("step-pair")
         await pilot.press("escape", "escape")
         await pilot.press("s")
@@ -163,8 +164,9 @@ def main() -> None:
         folder.mkdir()
         make_project(folder)
         os.chdir(folder)
-        for path in asyncio.run(shoot(folder)):
-            print(path.relative_to(ROOT))
+        for suffix, size in SIZES.items():
+            for path in asyncio.run(shoot(folder, size, suffix)):
+                print(path.relative_to(ROOT))
 
 
 if __name__ == "__main__":

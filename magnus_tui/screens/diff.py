@@ -1,4 +1,8 @@
-"""The diff screen: two runs compared group by group (run, dag, code, data, parameters, metrics, steps)."""
+"""The diff screen: two runs compared group by group (run, dag, code, data, parameters, metrics, steps).
+
+Each tab lists the rows `magnus diff` prints (one render model, magnus_core.diff_render); run A is the
+older run unless the user swaps them.
+"""
 
 from __future__ import annotations
 
@@ -8,44 +12,56 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, OptionList, Static, TabbedContent, TabPane
 
+from magnus_core.diff import GROUPS
 from magnus_core.errors import MagnusError
 from magnus_tui.screens.base import WorkbenchScreen
 from magnus_tui.view import glyph, style
-from magnus_tui.widgets.diff_group import DiffGroupTable
+from magnus_tui.widgets.diff_group import DiffList
 
-GROUPS = ("run", "dag", "code", "data", "parameters", "metrics", "steps")
+
+def _short_time(text: str) -> str:
+    from magnus_tui.screens.runs import short_start
+
+    return short_start(text) if text else "time unknown"
 
 
 class DiffScreen(WorkbenchScreen[None]):
-    """Run A against run B: changed items by group with counts.
+    """Run A (before) against run B (after), group by group: what changed, with counts.
 
-    `a` shows equal items too; Enter on a step compares its two logs.
+    `a` shows equal items too; Enter opens a change in full (on the steps tab: the step's two logs).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("a", "toggle_all", "All/changed"),
-        Binding("enter", "open_step", "Step logs", show=False),
-        Binding("x", "swap", "Swap A/B"),
+        Binding("v", "view", "Open"),
+        Binding("s", "open_step", "Step logs", key_display="s"),
+        Binding("x", "swap", "Swap"),
         Binding("c", "copy", "Copy"),
+        Binding("left,h", "tab(-1)", "Previous tab", show=False),
+        Binding("right,l", "tab(1)", "Next tab", show=False),
     ]
     PALETTE: ClassVar[list[tuple[str, str, str]]] = [
         ("Show all or changed only", "Include items that are equal in both runs (a)", "toggle_all"),
-        ("Compare step logs", "The highlighted step's two logs side by side (Enter)", "open_step"),
+        ("Open the change in full", "Both values whole: hashes, long text, a step's YAML (v)", "view"),
+        ("Compare step logs", "The highlighted change's step, its two logs side by side (s)", "open_step"),
         ("Swap runs", "Make run B the 'before' side (x)", "swap"),
-        ("Copy value", "Copy the highlighted item (c)", "copy"),
+        ("Copy value", "Copy the highlighted change (c)", "copy"),
         ("Back", "Leave the diff (escape)", "back"),
     ]
     DEFAULT_CSS = """
-    DiffScreen #diff-summary { height: auto; max-height: 4; padding: 0 1; background: $boost; }
+    DiffScreen #diff-summary { height: auto; max-height: 5; padding: 0 1; background: $boost; }
     DiffScreen TabbedContent { height: 1fr; }
+    DiffScreen TabPane { padding: 0; }
+    DiffScreen .empty { padding: 1 2; color: $text-muted; }
     """
 
-    def __init__(self, run_a: str, run_b: str) -> None:
+    def __init__(self, run_a: str, run_b: str, *, keep_order: bool = False) -> None:
         super().__init__()
         self.run_a, self.run_b = run_a, run_b
+        self.keep_order = keep_order  # True once the user swapped: A/B as asked, not by time
         self.diff: Any = None
         self.logs: tuple[Any, Any] | None = None
         self.include_equal = False
@@ -57,22 +73,28 @@ class DiffScreen(WorkbenchScreen[None]):
         with TabbedContent(id="groups"):
             for name in GROUPS:
                 with TabPane(name, id=f"tab-{name}"):
-                    yield DiffGroupTable(name, id=f"group-{name}")
+                    yield DiffList(name, id=f"group-{name}")
+                    yield Static("", id=f"empty-{name}", classes="empty")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"{self.run_a} → {self.run_b}"
+        self._subtitle()
         self.compute()
+
+    def _subtitle(self) -> None:
+        self.sub_title = f"{self.run_a} → {self.run_b}"
 
     @work(thread=True, exclusive=True, group="diff")
     def compute(self) -> None:
         """Reading two logs and asking git about commits may take a moment: off the UI thread."""
-        from magnus_core.diff import compare
+        from magnus_core.diff import compare, oldest_first
 
         project = self.app.project
         try:
             a, b = project.get_run(self.run_a), project.get_run(self.run_b)
-            result = compare(a, b, repo=str(project.root), a_source=self.run_a, b_source=self.run_b)
+            if not self.keep_order and not oldest_first(a, b):
+                a, b = b, a
+            result = compare(a, b, repo=str(project.root), a_source=a.run_id, b_source=b.run_id)
         except MagnusError as exc:
             self.app.call_from_thread(self.show_error, str(exc))
             return
@@ -83,45 +105,86 @@ class DiffScreen(WorkbenchScreen[None]):
         self.query_one("#diff-summary", Static).update(Text(f"Cannot compare: {message}", style="red"))
 
     def show(self, diff: Any, logs: tuple[Any, Any]) -> None:
+        from magnus_core.diff_render import diff_rows
+
+        first = self.diff is None
         self.diff, self.logs = diff, logs
+        self.run_a, self.run_b = diff.a.run_id, diff.b.run_id
+        self._subtitle()
         self.query_one("#diff-summary", Static).update(self.summary())
         tabs = self.query_one(TabbedContent)
-        first_changed = None
+        skipped = {s.group for s in diff.skipped}
         for name in GROUPS:
-            group = diff.groups.get(name)
-            changes = group.changes if group is not None else []
-            count = group.count if group is not None else 0
-            self.query_one(f"#group-{name}", DiffGroupTable).show(changes, self.include_equal)
-            tabs.get_tab(f"tab-{name}").label = f"{name} {count}" if count else name
-            if count and first_changed is None:
-                first_changed = name
-        if first_changed and tabs.active == "tab-run" and not diff.groups["run"].count:
-            tabs.active = f"tab-{first_changed}"
+            group = diff.groups[name]
+            rows = diff_rows(group, show_all=self.include_equal)
+            listing = self.query_one(f"#group-{name}", DiffList)
+            listing.show(rows)
+            listing.display = bool(rows)
+            empty = self.query_one(f"#empty-{name}", Static)
+            empty.display = not rows
+            empty.update(self._empty_text(group, name in skipped))
+            tabs.get_tab(f"tab-{name}").label = f"{name} {group.count}" if group.count else name
+        if first:
+            changed = next((n for n in GROUPS if diff.groups[n].count), None)
+            if changed is not None:
+                tabs.active = f"tab-{changed}"
+            self._focus_list()
+
+    def _empty_text(self, group: Any, skipped: bool) -> Text:
+        equal = len(group.changes) - len(group.changed)
+        if skipped and not group.changes:
+            return Text(f"{group.name}: not compared (see the lines above)")
+        text = Text(f"{group.name}: no differences")
+        if equal and not self.include_equal:
+            text.append(f"  ({equal} equal item{'s' if equal != 1 else ''}: a shows them)", style="dim")
+        return text
 
     def summary(self) -> Text:
+        from magnus_core.diff import started
+
         diff = self.diff
         text = Text()
-        for label, ref in (("A", diff.a), ("B", diff.b)):
+        assert self.logs is not None
+        for label, ref, log in (("A", diff.a, self.logs[0]), ("B", diff.b, self.logs[1])):
+            if label == "B":
+                text.append("  ")
+                text.append("→", style="dim")
+                text.append("  ")
             text.append(f"{label} ", style="bold")
             text.append(f"{glyph(ref.status)} {ref.run_id}", style=style(ref.status) or None)
-            text.append("   ")
-        text.append(
-            f"\n{diff.count} difference{'s' if diff.count != 1 else ''}"
-            if diff.differs
-            else "\nno differences",
-            style="yellow" if diff.differs else "green",
-        )
-        text.append(
-            f"  showing {'all items' if self.include_equal else 'changed items only'} (a)", style="dim"
-        )
+            text.append(" ")
+            text.append(_short_time(started(log)), style="dim")
+        if diff.differs:
+            groups = ", ".join(g.name for g in diff.groups.values() if g.differs)
+            text.append(f"\n{diff.count} difference{'s' if diff.count != 1 else ''} ", style="yellow")
+            text.append(f"({groups})", style="dim")
+        else:
+            text.append("\nno differences", style="green")
+        order = "A/B as swapped (x)" if self.keep_order else "A is the older (x swaps)"
+        shown = "all items" if self.include_equal else "changed only"
+        text.append(f" · {shown} (a) · {order}", style="dim")
         for skip in diff.skipped:
-            text.append(f"\nnot compared: {skip.reason}", style="dim")
+            text.append(f"\nnot compared ({skip.group}): {skip.reason}", style="dim")
         return text
 
     # -- actions -------------------------------------------------------------------------------------
-    def _table(self) -> DiffGroupTable:
+    def _list(self) -> DiffList:
         active = self.query_one(TabbedContent).active
-        return self.query_one(f"#group-{active.removeprefix('tab-')}", DiffGroupTable)
+        return self.query_one(f"#group-{active.removeprefix('tab-')}", DiffList)
+
+    def _focus_list(self) -> None:
+        listing = self._list()
+        if listing.display:
+            listing.focus()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self) -> None:
+        self._focus_list()
+
+    def action_tab(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        names = [f"tab-{n}" for n in GROUPS]
+        tabs.active = names[(names.index(tabs.active) + step) % len(names)]
 
     def action_toggle_all(self) -> None:
         self.include_equal = not self.include_equal
@@ -130,16 +193,33 @@ class DiffScreen(WorkbenchScreen[None]):
 
     def action_swap(self) -> None:
         self.run_a, self.run_b = self.run_b, self.run_a
-        self.sub_title = f"{self.run_a} → {self.run_b}"
+        self.keep_order = True
+        self._subtitle()
         self.compute()
 
-    @on(DataTable.RowSelected)
-    def _selected(self) -> None:
-        self.action_open_step()
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        change = self._list().highlighted_change()
+        if change is not None and change.step and self._list().group == "steps":
+            self.action_open_step()
+        else:
+            self.action_view()
+
+    def action_view(self) -> None:
+        change = self._list().highlighted_change()
+        if change is None:
+            return
+        from magnus_tui.dialogs.value import ValueView
+
+        self.app.push_screen(ValueView(change, self.run_a, self.run_b))
 
     def action_open_step(self) -> None:
-        change = self._table().highlighted_change()
-        if change is None or not change.step or self.logs is None:
+        change = self._list().highlighted_change()
+        if change is None or self.logs is None:
+            return
+        if not change.step:
+            self.notify("This change belongs to no step.", severity="warning")
             return
         from magnus_tui.screens.step_pair import StepPairScreen
 
@@ -147,9 +227,11 @@ class DiffScreen(WorkbenchScreen[None]):
         self.app.push_screen(StepPairScreen(change.step, a, b))
 
     def action_copy(self) -> None:
-        change = self._table().highlighted_change()
+        from magnus_core.diff_render import full_text
+
+        change = self._list().highlighted_change()
         if change is not None:
-            self.app.copy(f"{change.key}: {change.before!r} -> {change.after!r}", "change")
+            self.app.copy(f"{change.key}: {full_text(change.before)} -> {full_text(change.after)}", "change")
 
     def action_back(self) -> None:
         self.app.pop_screen()

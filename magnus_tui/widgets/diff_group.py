@@ -1,79 +1,81 @@
-"""One group of a run diff as a table: key, run A, run B, delta; changed values highlighted."""
+"""One group of a run diff as a list: the rows `magnus diff` prints (magnus_core.diff_render's model), one
+option each, long values wrapped, an added or removed dag step as YAML."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
 from rich.text import Text
-from textual.widgets import DataTable
+from textual.widgets.option_list import Option
 
-from magnus_tui.widgets.step_detail import value_text
+from magnus_core.diff_render import DiffRow
+from magnus_tui.widgets.lists import ListOptions
 
-KIND_GLYPHS = {
-    "added": ("+", "green"),
-    "removed": ("-", "red"),
-    "changed": ("~", "yellow"),
-    "equal": ("=", "dim"),
-}
+MAX_ROWS = 2000  # rows drawn per group; `magnus diff --all` prints them all
+MAX_KEY = 40  # the item column's width at most (longer keys wrap)
 
 
-def fmt_delta(change: Any) -> Text:
-    if change.delta is None:
-        return Text("")
-    delta = change.delta
-    text = f"{delta:+.3f}" if isinstance(delta, float) and not float(delta).is_integer() else f"{delta:+g}"
-    if change.ratio is not None:
-        text += f" ×{change.ratio:.2f}"
-    return Text(text, style="cyan" if not change.informational else "dim")
+def row_prompt(row: DiffRow, key_width: int) -> Table:
+    """The option of one row: mark, item, what happened (and the detail), the YAML block under it."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=1, no_wrap=True)
+    grid.add_column(width=key_width, overflow="fold")
+    grid.add_column(ratio=1, overflow="fold")
+    text = Text(row.text, style="dim" if row.equal else "")
+    if row.detail:
+        text.append("  ")
+        text.append(row.detail, style="dim")
+    for line in row.block:
+        text.append(f"\n{line}", style="dim")
+    grid.add_row(Text(row.mark, style=row.style), Text(row.key, style="dim" if row.equal else ""), text)
+    return grid
 
 
-def side(value: Any, present: bool, style: str) -> Text:
-    if not present:
-        return Text("—", style="dim")
-    return Text(value_text(value, 60), style=style)
-
-
-class DiffGroupTable(DataTable[Any]):
-    """The changes of one group; `show(changes, all_rows)` refills it (groups hold tens of rows, not
-    thousands)."""
+class DiffList(ListOptions):
+    """The rows of one group; `show(rows)` refills it and keeps the highlight on the same item."""
 
     DEFAULT_CSS = """
-    DiffGroupTable { height: 1fr; }
+    DiffList { height: 1fr; border: none; padding: 0; }
+    DiffList:focus { border: none; }
     """
 
     def __init__(self, group: str, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(**kwargs)
         self.group = group
-        self.changes: dict[str, Any] = {}
+        self.rows: list[DiffRow] = []
 
-    def on_mount(self) -> None:
-        self.add_column(" ", key="kind")
-        self.add_column("item", key="key")
-        self.add_column("run A", key="a")
-        self.add_column("run B", key="b")
-        self.add_column("delta", key="delta")
+    def show(self, rows: list[DiffRow]) -> None:
+        keep = self.highlighted_row()
+        self.rows = rows[:MAX_ROWS]
+        width = min(MAX_KEY, max((len(r.key) for r in self.rows), default=1))
+        options: list[Option | None] = [
+            Option(row_prompt(row, width), id=str(i)) for i, row in enumerate(self.rows)
+        ]
+        if len(rows) > MAX_ROWS:
+            options.append(
+                Option(
+                    Text(f"… {len(rows) - MAX_ROWS} more: magnus diff --all prints them all", style="dim"),
+                    disabled=True,
+                )
+            )
+        self.clear_options()
+        self.add_options(options)
+        if not self.rows:
+            return
+        keys = [r.change.key + r.change.field for r in self.rows]
+        at = (
+            keys.index(keep.change.key + keep.change.field)
+            if keep and keep.change.key + keep.change.field in keys
+            else 0
+        )
+        self.highlighted = at
 
-    def show(self, changes: list[Any], include_equal: bool) -> None:
-        self.clear()
-        self.changes = {}
-        for i, change in enumerate(changes):
-            if change.kind == "equal" and not include_equal:
-                continue
-            mark, style = KIND_GLYPHS.get(change.kind, ("?", ""))
-            changed = change.kind != "equal"
-            key = change.key + (f" {change.field}" if change.field and change.field not in change.key else "")
-            row = [
-                Text(mark, style=style),
-                Text(key, style="" if changed else "dim"),
-                side(change.before, change.kind != "added", "red" if changed else "dim"),
-                side(change.after, change.kind != "removed", "green" if changed else "dim"),
-                fmt_delta(change),
-            ]
-            self.add_row(*row, key=str(i))
-            self.changes[str(i)] = change
+    def highlighted_row(self) -> DiffRow | None:
+        if self.highlighted is None or not 0 <= self.highlighted < len(self.rows):
+            return None
+        return self.rows[self.highlighted]
 
     def highlighted_change(self) -> Any:
-        if not self.row_count:
-            return None
-        key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return self.changes.get(str(key.value))
+        row = self.highlighted_row()
+        return row.change if row is not None else None

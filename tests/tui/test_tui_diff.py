@@ -1,14 +1,19 @@
-"""The diff screen: the core's diff of two runs, grouped, changed-only by default, step logs side by side."""
+"""The diff screen: the core's diff of two runs, the rows `magnus diff` prints, A the older run unless swapped,
+each change readable in full; a step's two logs side by side, aligned by key."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 
 from textual.widgets import Static, TabbedContent
-from tui_helpers import column, plain
+from tui_helpers import COMMIT_B, HASH_A, HASH_B, plain, write_diff_pair
 
+from magnus_core.diff import compare
+from magnus_core.diff_render import diff_rows, group_lines
 from magnus_tui.screens.diff import DiffScreen
-from magnus_tui.screens.step_pair import StepPairScreen
+from magnus_tui.screens.step_pair import ONLY_A, ONLY_B, SAME, PairView, StepPairScreen, align, keyed_lines
 
 
 async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
@@ -18,71 +23,245 @@ async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
         await pilot.pause(0.02)
 
 
-async def test_mark_two_runs_and_compare_them(make_app) -> None:
+async def open_diff(app, pilot, a: str, b: str) -> DiffScreen:
+    app.open_diff(a, b)
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, DiffScreen)
+    await wait_for(pilot, lambda: screen.diff is not None)
+    await pilot.pause()
+    return screen
+
+
+def listed(screen: DiffScreen, group: str) -> list[tuple[str, str, str]]:
+    """(mark, key, text) of each row the group's tab lists."""
+    return [(r.mark, r.key, r.text) for r in screen.query_one(f"#group-{group}").rows]
+
+
+async def test_marking_top_down_still_makes_the_older_run_a(make_app, project_dir) -> None:
+    """The list is newest first: marking down it picks the newer run first; A is still the older run."""
+    write_diff_pair(project_dir / ".run_log_store")
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("down", "down", "d")  # composite_run
-        assert app.screen.marked == ["composite_run"]
-        await pilot.press("down", "d")  # gs_run
-        await pilot.pause()
-        assert isinstance(app.screen, DiffScreen)
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.diff is not None)
+        screen = await open_diff(app, pilot, "after", "before")
+        assert (screen.run_a, screen.run_b) == ("before", "after")
         summary = plain(screen.query_one("#diff-summary", Static))
-        assert "composite_run" in summary and "gs_run" in summary
-        assert f"{screen.diff.count} differences" in summary
-        tabs = screen.query_one(TabbedContent)
-        assert str(tabs.get_tab("tab-metrics").label) == f"metrics {screen.diff.groups['metrics'].count}"
-        assert tabs.active != "tab-run"  # opens on the first group that changed
-        tabs.active = "tab-metrics"
-        await pilot.pause()
-        metrics = screen.query_one("#group-metrics")
-        keys = column(metrics, "key")
-        assert "consume › total" in keys and "prepare › variance" not in keys  # changed only
-        assert column(metrics, "b")[keys.index("consume › total")] == "9"
-        assert column(metrics, "a")[keys.index("consume › total")] == "—"
-        await pilot.press("a")
-        await pilot.pause()
-        assert "prepare › variance" in column(metrics, "key")
-        assert "all items" in plain(screen.query_one("#diff-summary", Static))
+        assert summary.index("A ✓ before") < summary.index("B ✗ after")
+        assert "A is the older" in summary
+        assert ("~", "status", "SUCCESS → FAIL") in listed(screen, "run")  # reads forwards
 
-        tabs.active = "tab-steps"
+        await pilot.press("x")  # the user's order wins from now on
+        await wait_for(pilot, lambda: screen.diff.a.run_id == "after")
         await pilot.pause()
-        steps = screen.query_one("#group-steps")
-        steps.focus()
-        steps.move_cursor(row=0)
-        change = steps.highlighted_change()
-        await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, StepPairScreen)
-        assert app.screen.internal_name == change.step
-        right = plain(app.screen.query_one("#step-b", Static)) + plain(
-            app.screen.query_one("#step-a", Static)
-        )
-        assert change.step.split(".")[-1] in right
-        await pilot.press("escape", "escape")
-        assert app.screen.__class__.__name__ == "RunsScreen"
+        assert (screen.run_a, screen.run_b) == ("after", "before")
+        assert ("~", "status", "FAIL → SUCCESS") in listed(screen, "run")
+        assert "as swapped" in plain(screen.query_one("#diff-summary", Static))
 
 
-async def test_numeric_deltas_are_shown(make_app, project_dir) -> None:
-    import json
-
-    data = json.loads((project_dir / ".run_log_store" / "gs_run.json").read_text())
-    data["run_id"] = "gs_more"
-    data["parameters"]["x"] = 5
-    data["steps"]["prepare"]["user_defined_metrics"]["variance"] = 0.9
-    (project_dir / ".run_log_store" / "gs_more.json").write_text(json.dumps(data))
+async def test_every_tab_lists_what_magnus_diff_prints(make_app, project_dir) -> None:
+    """One render model: each tab's rows are the CLI's lines (mark, item, text), an added step as YAML."""
+    store = project_dir / ".run_log_store"
+    write_diff_pair(store)
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        app.open_diff("gs_run", "gs_more")
+        screen = await open_diff(app, pilot, "before", "after")
+        cli = compare(app.project.get_run("before"), app.project.get_run("after"), repo=str(project_dir))
+        tabs = screen.query_one(TabbedContent)
+        for name, group in cli.groups.items():
+            want = [(r.mark, r.key, r.text) for r in diff_rows(group)]
+            assert listed(screen, name) == want, name
+            printed = "\n".join(line.plain for line in group_lines(group))
+            for _, key, text in want:
+                assert key in printed and text in printed  # the CLI prints the same words
+            assert str(tabs.get_tab(f"tab-{name}").label) == (
+                f"{name} {group.count}" if group.count else name
+            )
+        dag = {r.key: r for r in screen.query_one("#group-dag").rows}
+        assert dag["extra"].text == "added"
+        assert "command: python train.py --epochs 3" in dag["extra"].block  # the new step, as YAML
+        data = screen.query_one("#group-data").rows
+        assert data[0].mark == "~" and "hash changed" in data[0].detail
+        steps = {r.key: r.text for r in screen.query_one("#group-steps").rows}
+        assert steps["greet › duration"].startswith("6.63ms → 4.01s")  # durations as everywhere else
+        assert "e-05" not in str(steps)
+
+
+async def test_the_code_tab_names_the_files_changed_between_the_commits(make_app, project_dir) -> None:
+    """With both commits in the local repository, the code tab says which files changed (as the CLI)."""
+
+    def git(*args: str) -> str:
+        env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
+        env |= {"GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin:/usr/local/bin"}
+        done = subprocess.run(["git", *args], cwd=project_dir, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    (project_dir / "train.py").write_text("print(1)\n")
+    git("add", "train.py")
+    git("commit", "-qm", "one")
+    first = git("rev-parse", "HEAD")
+    (project_dir / "train.py").write_text("print(2)\n")
+    (project_dir / "features.py").write_text("x = 1\n")
+    git("add", "train.py", "features.py")
+    git("commit", "-qm", "two")
+    second = git("rev-parse", "HEAD")
+    store = project_dir / ".run_log_store"
+    write_diff_pair(store)
+    for name, sha in (("before", first), ("after", second)):
+        log = json.loads((store / f"{name}.json").read_text())
+        for step in log["steps"].values():
+            for ident in step["code_identities"]:
+                ident["code_identifier"] = sha
+        (store / f"{name}.json").write_text(json.dumps(log))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_diff(app, pilot, "before", "after")
+        rows = {r.key: r.text for r in screen.query_one("#group-code").rows}
+        between = [t for k, t in rows.items() if "2 file(s)" in t]
+        assert between and "features.py" in between[0] and "train.py" in between[0]
+        assert not any("null" in t or "files_between" in t for t in rows.values()), rows
+
+
+async def test_a_change_opens_in_full_and_empty_tabs_say_so(make_app, project_dir) -> None:
+    """v (or Enter) shows both whole values, e.g. 64-character hashes; a tab without changes says so."""
+    store = project_dir / ".run_log_store"
+    write_diff_pair(store)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_diff(app, pilot, "before", "after")
+        tabs = screen.query_one(TabbedContent)
+        tabs.active = "tab-data"
         await pilot.pause()
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.diff is not None)
-        params = screen.query_one("#group-parameters")
-        assert column(params, "key") == ["x"]
-        assert column(params, "delta") == ["+2"]
-        metrics = screen.query_one("#group-metrics")
-        assert column(metrics, "delta") == ["+0.300"]
+        await pilot.press("enter")
+        await pilot.pause()
+        from magnus_tui.dialogs.value import ValueView
+
+        assert isinstance(app.screen, ValueView)
+        full = plain(app.screen.query_one("#value-text", Static))
+        assert HASH_A in full and HASH_B in full
+        await pilot.press("escape")
+        assert app.screen is screen
+
+        # the same run against itself: nothing differs, and every tab says so in words
+        screen2 = await open_diff(app, pilot, "before", "before")
+        for name in ("run", "dag", "data", "metrics"):
+            assert not screen2.query_one(f"#group-{name}").display
+            empty = screen2.query_one(f"#empty-{name}", Static)
+            assert empty.display and "no differences" in plain(empty)
+        await pilot.press("a")  # the equal items appear instead
+        await pilot.pause()
+        assert screen2.query_one("#group-metrics").display
+        assert all(r.mark == "=" for r in screen2.query_one("#group-metrics").rows)
+
+
+async def test_arrows_switch_tabs_and_the_list_moves_like_every_list(make_app, project_dir) -> None:
+    write_diff_pair(project_dir / ".run_log_store")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_diff(app, pilot, "before", "after")
+        tabs = screen.query_one(TabbedContent)
+        assert tabs.active == "tab-run"  # the first group that changed
+        await pilot.press("right", "right", "right", "right", "right", "right")
+        assert tabs.active == "tab-steps"
+        steps = screen.query_one("#group-steps")
+        assert steps.has_focus and steps.highlighted == 0
+        await pilot.press("G")
+        assert steps.highlighted == len(steps.rows) - 1
+        await pilot.press("g")
+        assert steps.highlighted == 0
+        await pilot.press("j")
+        assert steps.highlighted == 1
+        await pilot.press("left")
+        assert tabs.active == "tab-metrics"
+
+
+async def test_a_click_selects_the_row_under_the_pointer(make_app, project_dir) -> None:
+    write_diff_pair(project_dir / ".run_log_store")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_diff(app, pilot, "before", "after")
+        screen.query_one(TabbedContent).active = "tab-steps"
+        await pilot.pause()
+        steps = screen.query_one("#group-steps")
+        assert steps.highlighted == 0
+        for row in (2, 1, 3):  # each row of this tab is one line high
+            await pilot.click(steps, offset=(10, row))
+            await pilot.pause()
+            assert steps.highlighted == row
+            assert isinstance(app.screen, DiffScreen)  # a first click selects, never opens
+        await pilot.click(steps, offset=(10, 3))  # a click on the selected row opens it
+        await pilot.pause()
+        assert isinstance(app.screen, StepPairScreen) and app.screen.internal_name == "fail"
+
+
+def test_side_by_side_lines_align_by_key() -> None:
+    """A key only one side has leaves a gap on that side only; every later line stays level with its twin."""
+    a = {"name": "s", "message": "boom", "metrics": {"x": 1}, "attempts": [{"n": 0}], "end": 1}
+    b = {"name": "s", "metrics": {"x": 2, "y": 3}, "extra": True, "attempts": [{"n": 0}], "end": 1}
+    pairs = align(keyed_lines(a), keyed_lines(b))
+    assert [(p.left, p.right, p.kind) for p in pairs] == [
+        ("name: s", "name: s", SAME),
+        ("message: boom", None, ONLY_A),
+        ("metrics:", "metrics:", SAME),
+        ("  x: 1", "  x: 2", "changed"),
+        (None, "  y: 3", ONLY_B),
+        (None, "extra: true", ONLY_B),
+        ("attempts:", "attempts:", SAME),
+        ("  - n: 0", "  - n: 0", SAME),
+        ("end: 1", "end: 1", SAME),
+    ]
+
+
+async def test_the_step_pair_view_aligns_and_scrolls_sideways(make_app, project_dir) -> None:
+    store = project_dir / ".run_log_store"
+    write_diff_pair(store)
+    long = "ValueError: " + "score below threshold " * 12
+    for name in ("before", "after"):
+        log = json.loads((store / f"{name}.json").read_text())
+        log["steps"]["greet"]["message"] = long if name == "after" else ""
+        if name == "before":
+            log["steps"]["greet"]["user_defined_metrics"] = {"only_in_a": 1}
+        (store / f"{name}.json").write_text(json.dumps(log))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_diff(app, pilot, "before", "after")
+        screen.query_one(TabbedContent).active = "tab-steps"
+        await pilot.pause()
+        rows = [r.key for r in screen.query_one("#group-steps").rows]
+        screen.query_one("#group-steps").highlighted = rows.index("greet › duration")
+        await pilot.press("s")
+        await pilot.pause()
+        pair = app.screen
+        assert isinstance(pair, StepPairScreen) and pair.internal_name == "greet"
+        view = pair.query_one(PairView)
+        lefts = [p.left for p in view.pairs]
+        rights = [p.right for p in view.pairs]
+        gap = lefts.index("  only_in_a: 1")
+        assert rights[gap] is None  # the gap is on B's side only
+        assert lefts.index("mock: false") == rights.index("mock: false")  # level again after it
+        assert lefts.index("attempts:") == rights.index("attempts:")
+        assert any(r and COMMIT_B in r for r in rights)
+
+        at = next(
+            i for i, p in enumerate(view.pairs) if p.right and p.right.startswith("message: ValueError")
+        )
+        await pilot.press("g")
+        assert view.cursor_line == 0
+        await pilot.press("n")
+        assert view.pairs[view.cursor_line].kind != SAME
+        view.cursor_line = at
+        await pilot.pause()
+        line = "".join(seg.text for seg in view.render_line(at - view.scroll_offset.y))
+        assert "threshold" not in line.split("│")[1][-30:] or "message" in line
+        await pilot.press("right", "right", "right", "right", "right", "right")
+        assert view.shift == 48
+        shifted = "".join(seg.text for seg in view.render_line(at - view.scroll_offset.y))
+        assert "message: ValueError" not in shifted and "threshold" in shifted  # both sides moved together
+        await pilot.press("home")
+        assert view.cursor_line == 0
+        await pilot.press("escape")
+        assert app.screen is screen
 
 
 async def test_a_broken_side_says_why(make_app, project_dir) -> None:
@@ -94,3 +273,19 @@ async def test_a_broken_side_says_why(make_app, project_dir) -> None:
         await wait_for(pilot, lambda: bool(screen.error))
         assert "Cannot compare" in plain(screen.query_one("#diff-summary", Static))
         assert "bad.json" in plain(screen.query_one("#diff-summary", Static))
+
+
+async def test_mark_two_runs_in_the_list_and_compare_them(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("down", "down", "d")  # composite_run
+        assert app.screen.marked == ["composite_run"]
+        await pilot.press("down", "d")  # gs_run
+        await pilot.pause()
+        assert isinstance(app.screen, DiffScreen)
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.diff is not None)
+        assert {screen.run_a, screen.run_b} == {"composite_run", "gs_run"}
+        assert f"{screen.diff.count} differences" in plain(screen.query_one("#diff-summary", Static))
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ == "RunsScreen"

@@ -1,4 +1,4 @@
-"""SVG snapshots of every screen at 100x30 and 80x24, time frozen, over the original tool's run logs.
+"""SVG snapshots of every screen at 100x30 and 80x24 (some at 120x40 too), time frozen, over the original tool's run logs.
 
 Update after an intended change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update`
 and look at the report before committing the new SVGs.
@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from tui_helpers import write_diff_pair
 
 from magnus_tui.app import MagnusApp
 from magnus_tui.source import Project
 
 FROZEN = dt.datetime(2026, 11, 25, 9, 0, 0)
 SIZES = {"100x30": (100, 30), "80x24": (80, 24)}
+ALL_SIZES = {"120x40": (120, 40), **SIZES}
 
 
 @pytest.fixture(autouse=True)
@@ -77,17 +79,56 @@ def test_run_screen_run_tab_80x24(snap_compare, project_dir: Path) -> None:
     assert snap_compare(app_for(project_dir), terminal_size=(80, 24), run_before=open_run)
 
 
-@pytest.mark.parametrize("size", SIZES)
+async def open_diff_pair(pilot, tab: str = "") -> None:
+    """The diff of `before` and `after` (tui_helpers.write_diff_pair), marked newest first, on `tab`."""
+    pilot.app.open_diff("after", "before")
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if getattr(pilot.app.screen, "diff", None) is not None:
+            break
+    if tab:
+        pilot.app.screen.query_one("TabbedContent").active = f"tab-{tab}"
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", ALL_SIZES)
 def test_diff_screen(snap_compare, project_dir: Path, size: str) -> None:
-    async def open_diff(pilot) -> None:
-        pilot.app.open_diff("composite_run", "gs_run")
-        for _ in range(100):
+    write_diff_pair(project_dir / ".run_log_store")
+    assert snap_compare(app_for(project_dir), terminal_size=ALL_SIZES[size], run_before=open_diff_pair)
+
+
+@pytest.mark.parametrize("tab", ["dag", "code", "data", "parameters", "metrics", "steps"])
+def test_diff_tab_80x24(snap_compare, project_dir: Path, tab: str) -> None:
+    write_diff_pair(project_dir / ".run_log_store")
+
+    async def run_before(pilot) -> None:
+        await open_diff_pair(pilot, tab)
+
+    assert snap_compare(app_for(project_dir), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_diff_no_differences_80x24(snap_compare, project_dir: Path) -> None:
+    async def run_before(pilot) -> None:
+        pilot.app.open_diff("gs_run", "gs_run")
+        for _ in range(200):
             await pilot.pause(0.02)
-            if pilot.app.screen.diff is not None:
+            if getattr(pilot.app.screen, "diff", None) is not None:
                 break
         await settle(pilot)
 
-    assert snap_compare(app_for(project_dir), terminal_size=SIZES[size], run_before=open_diff)
+    assert snap_compare(app_for(project_dir), terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", ALL_SIZES)
+def test_step_pair(snap_compare, project_dir: Path, size: str) -> None:
+    write_diff_pair(project_dir / ".run_log_store")
+
+    async def run_before(pilot) -> None:
+        await open_diff_pair(pilot, "steps")
+        await pilot.press("s", "n")  # greet's two logs, the cursor on the first difference
+        await settle(pilot)
+
+    assert snap_compare(app_for(project_dir), terminal_size=ALL_SIZES[size], run_before=run_before)
 
 
 def test_help_80x24(snap_compare, project_dir: Path) -> None:

@@ -101,12 +101,17 @@ def test_an_event_for_an_unknown_parent_is_shown_at_the_top() -> None:
 
 
 def test_fmt_duration() -> None:
-    assert [fmt_duration(x) for x in (None, 0.0042, 12.34, 245, 7380)] == [
+    """One way to show a duration everywhere (the CLI's magnus_core.table.fmt_seconds); unknown is blank."""
+    values = (None, 0.0042, 8.9e-05, 0.9999, 12.34, 59.7, 245, 7380)
+    assert [fmt_duration(x) for x in values] == [
         "",
-        "0.004s",
+        "4.2ms",
+        "0.089ms",
+        "1s",
         "12.3s",
-        "4m05s",
-        "2h03m",
+        "1m 0s",
+        "4m 5s",
+        "2h 3m",
     ]
 
 

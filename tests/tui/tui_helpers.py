@@ -29,3 +29,82 @@ def plain(widget) -> str:
 def column(table, key: str) -> list[str]:
     """One column of a DataTable, top to bottom, as plain text."""
     return [str(getattr(table.get_cell(row, key), "plain", table.get_cell(row, key))) for row in table.rows]
+
+
+WORKBENCH = ROOT / "tests" / "data" / "workbench"
+HASH_A, HASH_B = "a" * 64, "b" * 64
+COMMIT_B = "0123456789abcdef0123456789abcdef01234567"
+
+
+def write_diff_pair(store: Path) -> tuple[str, str]:
+    """Two runs of the getting-started example in `store` that differ in every group of a diff: `before`
+    (as run) and `after` (an hour later: status, an added dag step and its log, another commit with
+    uncommitted changes, a catalog hash, parameters, metrics, a slower step). Returns their ids."""
+    import copy
+    import json
+    from datetime import datetime, timedelta
+
+    before = json.loads((WORKBENCH / "getting-started.json").read_text())
+    before["run_id"] = "before"
+    entry = {
+        "name": "data/model.pkl",
+        "data_hash": HASH_A,
+        "catalog_relative_path": "before/data/model.pkl",
+        "catalog_handler_location": ".catalog",
+        "stage": "put",
+    }
+    before["steps"]["prepare"]["data_catalog"] = [entry]
+    after = copy.deepcopy(before)
+    after["run_id"] = "after"
+    after["status"] = "FAIL"
+    after["parameters"]["z"] = 5
+    after["parameters"]["lr"] = 0.01
+    after["steps"]["prepare"]["user_defined_metrics"]["variance"] = 0.7
+    after["steps"]["prepare"]["data_catalog"] = [
+        {**entry, "data_hash": HASH_B, "catalog_relative_path": "after/data/model.pkl"}
+    ]
+    del after["steps"]["consume"]["user_defined_metrics"]["total"]
+    dag = after["run_config"]["dag"]["steps"]
+    dag["shell"]["next"] = "extra"
+    dag["extra"] = {
+        "type": "task",
+        "command_type": "shell",
+        "command": "python train.py --epochs 3",
+        "next": "success",
+    }
+    extra = copy.deepcopy(after["steps"]["shell"])
+    extra.update(
+        name="extra",
+        internal_name="extra",
+        status="FAIL",
+        message="shell command exited with code 3",
+        user_defined_metrics={},
+    )
+    extra["attempts"][0].update(status="FAIL", message="shell command exited with code 3")
+    after["steps"] = {k: v for k, v in after["steps"].items() if k != "success"}
+    after["steps"]["extra"] = extra
+    after["steps"]["fail"] = {
+        **copy.deepcopy(before["steps"]["success"]),
+        "name": "fail",
+        "internal_name": "fail",
+        "step_type": "fail",
+    }
+
+    def shift(text: str, seconds: float) -> str:
+        return str(datetime.fromisoformat(text) + timedelta(seconds=seconds))
+
+    for step in after["steps"].values():
+        for ident in step["code_identities"]:
+            ident.update(
+                code_identifier=COMMIT_B,
+                code_identifier_dependable=False,
+                code_identifier_message="changes found in train.py",
+            )
+        for attempt in step["attempts"]:
+            slow = 4.0 if step["name"] == "greet" else 0.0
+            attempt["start_time"] = shift(attempt["start_time"], 3600)
+            attempt["end_time"] = shift(attempt["end_time"], 3600 + slow)
+    after["run_config"]["process"]["started_at"] = shift(before["run_config"]["process"]["started_at"], 3600)
+    for log in (before, after):
+        (store / f"{log['run_id']}.json").write_text(json.dumps(log, indent=1))
+    return "before", "after"

@@ -1,0 +1,75 @@
+"""Lists that move like every list of the workbench: arrows and j/k, g/Home to the first row, G/End to the
+last, PgUp/PgDn; a click selects the row under the pointer, a click on the selected row opens it."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, OptionList
+
+# What the help screen calls the keys every list shares (one line per action, whichever list defines it).
+NAVIGATION = {
+    "cursor_up": "Up",
+    "cursor_down": "Down",
+    "first": "First row",
+    "last": "Last row",
+    "page_up": "Page up",
+    "page_down": "Page down",
+    "cursor_left": "Left",
+    "cursor_right": "Right",
+    "select_cursor": "Open",
+    "select": "Open",
+}
+
+LIST_BINDINGS: list[BindingType] = [
+    Binding("k", "cursor_up", "Up", show=False),
+    Binding("j", "cursor_down", "Down", show=False),
+    Binding("g,home,ctrl+home", "first", "First row", show=False),
+    Binding("G,end,ctrl+end", "last", "Last row", show=False),
+]
+
+
+class ListTable(DataTable[Any]):
+    """A DataTable of rows (row cursor) with the workbench's list keys; Home/End go to the first/last row
+    (DataTable's own scroll sideways, which a list of runs never needs: ←/→ still do)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = LIST_BINDINGS
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cursor_type", "row")
+        super().__init__(**kwargs)
+
+    def action_first(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0, animate=False)
+
+    def action_last(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False)
+
+
+class ListOptions(OptionList):
+    """An OptionList with the workbench's list keys; a click highlights the option under the pointer and
+    opens it only when it was already highlighted (as a DataTable does)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = LIST_BINDINGS
+
+    def action_first(self) -> None:
+        if self.option_count:
+            self.highlighted = 0
+
+    def action_last(self) -> None:
+        if self.option_count:
+            self.highlighted = self.option_count - 1
+
+    async def _on_click(self, event: events.Click) -> None:
+        event.prevent_default()  # instead of OptionList's (which opens whatever is clicked)
+        clicked: int | None = event.style.meta.get("option")
+        if clicked is None or self.get_option_at_index(clicked).disabled:
+            return
+        if clicked == self.highlighted:
+            self.action_select()
+        else:
+            self.highlighted = clicked
