@@ -38,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.models.run_log import RunLog, StepLog, parse_time
+from magnus_core.models.run_log import RunLog, StepLog, parse_time, time_span
 
 if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
