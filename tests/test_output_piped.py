@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from magnus_core.table import Cell, fit_columns
+from magnus_core.table import Cell, fit_columns, render, render_columns
 from tests.conftest import ROOT, run_magnus
 
 LONG_STEP = "a very long step name that says in detail what the step does for whoever reads it"
@@ -111,3 +111,26 @@ def test_drop_order_is_followed_and_stops_as_soon_as_the_table_fits() -> None:
     assert fit_columns(headers, rows, 45, [3, 2, 1]) == [0, 1, 2]
     assert fit_columns(headers, rows, 22, [3, 2, 1]) == [0, 1]
     assert fit_columns(headers, rows, 5, [3, 2, 1]) == [0]  # the first column is never in the drop order
+
+
+def test_a_table_given_by_columns_pads_aligns_and_colours_each_cell() -> None:
+    """`magnus runs` builds its 20,000-row table column by column; `render` (rows of cells) goes through the
+    same code, so both give these exact lines."""
+    headers = ["run id", "status", "n"]
+    columns = [["a", "longer-id"], ["SUCCESS", "FAIL"], ["5", "12"]]
+    plain = render_columns(headers, columns, right={2})
+    assert plain.split("\n") == [
+        "run id     status    n",
+        "a          SUCCESS   5",
+        "longer-id  FAIL     12",
+    ]
+    rows = [
+        [Cell("a"), Cell("SUCCESS", "green"), Cell("5")],
+        [Cell("longer-id"), Cell("FAIL", "red"), Cell("12")],
+    ]
+    coloured = render_columns(headers, columns, right={2}, styles=[None, ["green", "red"], None], colour=True)
+    assert render(headers, rows, right={2}, colour=True) == coloured
+    lines = coloured.split("\n")
+    assert lines[1] == "a          \x1b[32mSUCCESS\x1b[0m   5" and "\x1b[31mFAIL   \x1b[0m" in lines[2]
+    assert lines[0].startswith("\x1b[1mrun id   \x1b[0m")
+    assert render_columns(headers, [[], [], []]) == "run id  status  n"  # no rows: the header alone

@@ -223,11 +223,10 @@ STATE_STYLE = {"SUCCESS": "green", "FAIL": "red", "BROKEN": "red", "RUNNING": "y
 def print_table(runs: list[IndexedRun], where: str, param_cols: list[str], metric_cols: list[str]) -> None:
     from magnus_core.models.run_log import local_text
     from magnus_core.table import (
-        Cell,
-        fit_columns,
+        fit_column_widths,
         fmt_seconds,
         fmt_value,
-        render,
+        render_columns,
         terminal_width,
         use_colour,
     )
@@ -237,34 +236,35 @@ def print_table(runs: list[IndexedRun], where: str, param_cols: list[str], metri
         return
     headers = ["run id", "status", "tag", "start", "duration", "steps", "re-run of"]
     headers += [f"params.{p}" for p in param_cols] + [f"metrics.{m}" for m in metric_cols]
-    rows = []
-    for run in runs:
-        s = run.summary
-        state = s.state if s.state == s.status else f"{s.state} ({s.status})"
-        rows.append(
-            [
-                Cell(s.run_id),
-                Cell(state, STATE_STYLE.get(s.state, "yellow")),
-                Cell(s.tag),
-                Cell(local_text(s.start)),
-                Cell(fmt_seconds(s.duration)),
-                Cell(str(s.steps)),
-                Cell(s.original_run_id),
-                *(Cell(fmt_value(run.params.get(p))) for p in param_cols),
-                *(Cell(fmt_value(run.metrics.get(m))) for m in metric_cols),
-            ]
-        )
+    # column by column: 20,000 rows in a tenth of the time of a cell per value (bench/runs.py)
+    summaries = [run.summary for run in runs]
+    states = [s.state for s in summaries]
+    columns: list[list[str]] = [
+        [s.run_id for s in summaries],
+        [s.state if s.state == s.status else f"{s.state} ({s.status})" for s in summaries],
+        [s.tag or "" for s in summaries],
+        [local_text(s.start) for s in summaries],
+        [fmt_seconds(s.duration) for s in summaries],
+        [str(s.steps) for s in summaries],
+        [s.original_run_id or "" for s in summaries],
+        *([fmt_value(run.params.get(p)) for run in runs] for p in param_cols),
+        *([fmt_value(run.metrics.get(m)) for run in runs] for m in metric_cols),
+    ]
     right = {4, 5} | {7 + i for i in range(len(param_cols) + len(metric_cols))}
     # Piped (grep, a file): every column, nothing cut. On a terminal too narrow for every column, whole
     # columns give way in this order, never the run id: re-run of, metrics and parameters (the last first),
     # steps, duration, start, tag, status.
     extra = list(range(len(headers) - 1, 6, -1))
-    keep = fit_columns(headers, rows, terminal_width(), [6, *extra, 5, 4, 3, 2, 1])
+    widths = [max(len(h), max(map(len, col), default=0)) for h, col in zip(headers, columns, strict=True)]
+    keep = fit_column_widths(widths, terminal_width(), [6, *extra, 5, 4, 3, 2, 1])
     colour = use_colour()
-    table = render(
+    styles: list[list[str] | None] = [None] * len(headers)
+    styles[1] = [STATE_STYLE.get(state, "yellow") for state in states]
+    table = render_columns(
         [headers[i] for i in keep],
-        [[row[i] for i in keep] for row in rows],
+        [columns[i] for i in keep],
         right={keep.index(i) for i in right if i in keep},
+        styles=[styles[i] for i in keep],
         colour=colour,
     )
     click.echo(table, color=colour)

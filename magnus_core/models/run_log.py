@@ -90,7 +90,29 @@ def local_text(text: Any) -> str:
     value = parse_time(text)
     if value is None:
         return str(text or "")[:19]
+    if (  # written here (fmt_time: local time and its offset): the text is already local (20,000 rows)
+        isinstance(text, str)
+        and len(text) > 19
+        and text[10] == " "
+        and text[19] in ".+-"
+        and value.utcoffset() == _local_offset(value)
+    ):
+        return text[:19]
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+_LOCAL_OFFSETS: dict[int, Any] = {}
+
+
+def _local_offset(value: datetime) -> Any:
+    """This machine's UTC offset at the instant `value` (aware), found once per minute of true time."""
+    minute = int(value.timestamp() // 60)
+    offset = _LOCAL_OFFSETS.get(minute)
+    if offset is None:
+        if len(_LOCAL_OFFSETS) > 65536:
+            _LOCAL_OFFSETS.clear()
+        offset = _LOCAL_OFFSETS[minute] = value.astimezone().utcoffset()
+    return offset
 
 
 def time_span(attempts: Iterable[StepAttempt]) -> tuple[str, str]:
