@@ -88,6 +88,43 @@ def test_incremental_update_reads_only_new_and_changed_logs(tmp_path: Path) -> N
     index.close()
 
 
+def test_a_quiet_folder_is_not_listed_again_until_a_run_is_renamed_in_or_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the store's folder has been untouched for QUIET_FOR seconds, a look that finds the same folder
+    (inode and modification time) lists nothing (the workbench looks every second); a run written, copied
+    in or deleted changes the folder, and the next look sees it."""
+    import time
+
+    monkeypatch.setattr(FileSystemRunLogStore, "QUIET_FOR", 0.2)
+    folder = tmp_path / "logs"
+    fill(folder, 4)
+    listings = []
+
+    class Listing(FileSystemRunLogStore):
+        def run_versions(self, *, full: bool = True) -> dict[str, Any]:
+            listings.append(full)
+            return super().run_versions(full=full)
+
+    store = Listing({"log_folder": str(folder)})
+    assert store.quiet_token() is None  # just written: too recent to trust
+    index = open_index(store)
+    assert index.refresh().read == 4
+    time.sleep(0.3)
+    assert index.refresh().read == 0  # lists once more, now that the folder is quiet, and keeps its token
+    listings.clear()
+    assert index.refresh().read == 0 and listings == []  # same token: no listing at all
+    time.sleep(0.3)
+    fill(folder, 1, start=4)  # a new run, renamed in (write_text: created in the folder)
+    (folder / "run-000.json").unlink()
+    report = index.refresh()
+    assert (report.read, report.removed) == (1, 1) and listings == [False]
+    assert sorted(r.summary.run_id for r in index.query(RunQuery()).runs) == [
+        f"run-00{i}" for i in range(1, 5)
+    ]
+    index.close()
+
+
 def test_a_log_edited_in_place_is_seen_at_the_next_full_look(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

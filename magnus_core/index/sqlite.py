@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import MagnusError, UsageError
+from magnus_core.gcpause import paused
 from magnus_core.index import (
     IndexedRun,
     IndexNames,
@@ -142,6 +143,9 @@ class SQLiteRunIndex(RunIndex):
         self.progress = progress
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
+        # run id -> version as this process last wrote or read them (None: read them from the file). Other
+        # processes may have indexed runs since: at worst a log is read again (an idempotent write).
+        self._known: dict[str, Any] | None = None
         self.conn = self._open()
 
     # -- connection ----------------------------------------------------------------------------------
@@ -199,6 +203,7 @@ class SQLiteRunIndex(RunIndex):
     def _in_memory(self, why: str) -> sqlite3.Connection:
         self.notify(f"{why}; using an index in memory for this command")
         self.path = None
+        self._known = None  # a new, empty index
         return self._connect(None)
 
     def _delete_files(self) -> None:
@@ -229,6 +234,7 @@ class SQLiteRunIndex(RunIndex):
             self.notify(f"the run index {self.path} was damaged ({exc}); rebuilding it from the run logs")
             self.close()
             self._delete_files()
+            self._known = None
             self.conn = self._connect(self.path)
             return action()
 
@@ -242,11 +248,21 @@ class SQLiteRunIndex(RunIndex):
         return result
 
     def _refresh(self) -> RefreshReport:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'full_look'").fetchone()
+        with paused():  # records of thousands of logs: no cycles to collect (magnus_core/gcpause.py)
+            return self._look()
+
+    def _look(self) -> RefreshReport:
+        meta = dict(self.conn.execute("SELECT key, value FROM meta WHERE key IN ('full_look', 'quiet')"))
         now = time.time()
-        full = row is None or not (0 <= now - float(row[0]) < FULL_LOOK_EVERY)
+        full = "full_look" not in meta or not (0 <= now - float(meta["full_look"]) < FULL_LOOK_EVERY)
+        quiet = self.store.quiet_token()
+        if not full and quiet is not None and meta.get("quiet") == quiet:
+            return RefreshReport(read=0, removed=0)  # nothing renamed in or out since a look saw it all
         versions = self.store.run_versions(full=full)
-        known = dict(self.conn.execute("SELECT run_id, version FROM runs").fetchall())
+        known = self._known
+        if full or known is None:
+            known = dict(self.conn.execute("SELECT run_id, version FROM runs").fetchall())
+        self._known = None  # until this refresh has written what it found
         changed = []
         for run_id, token in versions.items():
             text = None if token is None else ":".join(map(str, token))
@@ -263,6 +279,7 @@ class SQLiteRunIndex(RunIndex):
         gone = [run_id for run_id in known if run_id not in versions]
         report = RefreshReport(read=len(changed), removed=len(gone))
         if not changed and not gone:
+            self._looked(known, quiet)
             return report
         total = len(changed)
         show = self.progress if self.progress is not None and total >= 200 else None
@@ -275,7 +292,19 @@ class SQLiteRunIndex(RunIndex):
                 show(min(start + _BATCH, total), total)
         if not changed:
             self._write([], gone, known)
+        for run_id, version in changed:
+            known[run_id] = version
+        for run_id in gone:
+            known.pop(run_id, None)
+        self._looked(known, quiet)
         return report
+
+    def _looked(self, known: dict[str, Any], quiet: str | None) -> None:
+        """The index holds every run the store listed: keep the versions for the next refresh of this
+        process (the workbench refreshes every second), and the store's quiet token for every process."""
+        self._known = known
+        if quiet is not None and self.path is not None:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('quiet', ?)", (quiet,))
 
     def _record(self, run_id: str) -> RunRecord:
         """Fast path: the log's JSON; anything odd goes through the models for the exact error."""

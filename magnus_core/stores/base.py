@@ -147,6 +147,13 @@ class RunLogStore(ABC):
         the index then catches changes made in place (an editor, `cp` over a log) at its next full look."""
         return dict.fromkeys(self.list_run_ids())
 
+    def quiet_token(self) -> str | None:
+        """A text that changes whenever a run is added, removed or rewritten by this store's own writes, and
+        that a look may trust (the run index then skips listing every run); None when there is no such
+        token, or the store changed too recently to trust one. Changes made in place (an editor over a
+        log) are caught by the index's next full look."""
+        return None
+
     def read_json(self, run_id: str) -> Any:
         """The run log's JSON form (a dict), as cheaply as the store can give it (the index extracts its
         rows from it). Any error: the index reads the run with get_run() to say exactly why not."""
