@@ -13,6 +13,8 @@ import pytest
 
 from magnus_core.index import RunQuery, open_index
 from magnus_core.query import BoolOp, Compare, FilterError, Key, parse_filter, parse_order_by
+from magnus_core.stores import make_store
+from magnus_core.stores.base import RunLogStore
 from magnus_core.stores.file_system import FileSystemRunLogStore
 from tests.conftest import run_magnus
 from tests.runlog_factory import make_log, store_config, write_log
@@ -56,7 +58,7 @@ RUNS = [
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FileSystemRunLogStore:
+def files(tmp_path: Path) -> FileSystemRunLogStore:
     folder = tmp_path / "logs"
     for run_id, minute, tag, status, params, metrics in RUNS:
         write_log(
@@ -66,7 +68,27 @@ def store(tmp_path: Path) -> FileSystemRunLogStore:
     return FileSystemRunLogStore({"log_folder": str(folder)})
 
 
-def ids(store: FileSystemRunLogStore, where: str, order: str = "") -> list[str]:
+@pytest.fixture(params=["file-system", "postgres"])
+def store(request: pytest.FixtureRequest, files: FileSystemRunLogStore, store_block) -> RunLogStore:
+    """The same runs in a file-system store (SQLite index in the cache folder) and in a postgres store
+    (its own run_index table, queried with SQL): every filter means the same on both."""
+    if request.param == "file-system":
+        return files
+    pg = make_store(store_block("postgres"))
+    for run_id in files.list_run_ids():
+        if run_id != "broken":
+            pg.put_run(files.get_run(run_id))
+    pg.db.run(  # a row that is not a run log (run_config must be a mapping): listed as BROKEN
+        "test",
+        lambda conn: conn.execute(
+            pg._sql("INSERT INTO {t}.runs (run_id, status, run_config, version) VALUES (%s, %s, %s, 1)"),
+            ("broken", "SUCCESS", json.dumps("not a mapping")),
+        ),
+    )
+    return pg
+
+
+def ids(store: RunLogStore, where: str, order: str = "") -> list[str]:
     index = open_index(store)
     try:
         result = index.query(RunQuery(where=parse_filter(where), order_by=parse_order_by(order)))
@@ -122,14 +144,14 @@ def test_bad_filters_name_the_column(text: str, column: int, words: str) -> None
 
 
 # -- operators against a real index ---------------------------------------------------------------------
-def test_metric_comparisons(store: FileSystemRunLogStore) -> None:
+def test_metric_comparisons(store: RunLogStore) -> None:
     assert ids(store, "metrics.auc > 0.85") == ["lr-001", "lr-01"]
     assert ids(store, "metrics.auc >= 0.88 and metrics.auc <= 0.88") == ["lr-001"]
     assert ids(store, "metrics.auc != 0.93") == ["words", "lr-001", "lr-1"]
     assert ids(store, "metrics.auc < 0.6") == ["words"]
 
 
-def test_a_run_metric_is_the_last_step_that_tracked_it(store: FileSystemRunLogStore) -> None:
+def test_a_run_metric_is_the_last_step_that_tracked_it(store: RunLogStore) -> None:
     # run `words`: train tracked loss "diverged", evaluate (later) tracked 0.6: the run's loss is 0.6
     assert ids(store, "metrics.loss = 0.6") == ["words"]
     assert ids(store, "metrics.train.loss = 'diverged'") == ["words"]
@@ -137,7 +159,7 @@ def test_a_run_metric_is_the_last_step_that_tracked_it(store: FileSystemRunLogSt
     assert ids(store, "metrics.train.loss < 0.35") == ["lr-001", "lr-01"]
 
 
-def test_params_compare_numbers_as_numbers_and_text_as_text(store: FileSystemRunLogStore) -> None:
+def test_params_compare_numbers_as_numbers_and_text_as_text(store: RunLogStore) -> None:
     assert ids(store, "params.lr = 0.1") == ["other", "lr-1"]  # the text '0.1' too, as MLflow would
     assert ids(store, "params.lr < 0.05") == ["lr-001", "lr-01"]  # 0.01 < 0.05 as numbers; text never
     assert ids(store, "params.lr = '0.01'") == ["lr-01"]  # MLflow's quoted form still finds the number
@@ -146,7 +168,7 @@ def test_params_compare_numbers_as_numbers_and_text_as_text(store: FileSystemRun
     assert ids(store, "params.optimizer not in ('adam', 'sgd')") == ["other", "lr-01"]
 
 
-def test_like_and_ilike(store: FileSystemRunLogStore) -> None:
+def test_like_and_ilike(store: RunLogStore) -> None:
     assert ids(store, "params.optimizer like 'adam%'") == ["lr-01", "lr-1"]  # case-sensitive
     assert ids(store, "params.optimizer ilike 'adam%'") == ["other", "lr-01", "lr-1"]
     assert ids(store, "params.optimizer like '_gd'") == ["lr-001"]
@@ -154,12 +176,12 @@ def test_like_and_ilike(store: FileSystemRunLogStore) -> None:
     assert ids(store, "attributes.run_id like 'lr-0%'") == ["lr-001", "lr-01"]
 
 
-def test_null_tests(store: FileSystemRunLogStore) -> None:
+def test_null_tests(store: RunLogStore) -> None:
     assert ids(store, "metrics.auc is null") == ["other", "broken"]  # newest first; broken has no start
     assert ids(store, "params.layers is not null") == ["lr-001", "lr-01", "lr-1"]
 
 
-def test_tag_and_attributes(store: FileSystemRunLogStore) -> None:
+def test_tag_and_attributes(store: RunLogStore) -> None:
     assert ids(store, "tag = 'exp2'") == ["other"]
     assert ids(store, "attributes.tag != 'exp1' and attributes.status = 'success'") == ["words"]
     assert ids(store, "attributes.status = 'BROKEN'") == ["broken"]
@@ -175,13 +197,13 @@ def test_tag_and_attributes(store: FileSystemRunLogStore) -> None:
     assert ids(store, "commit = 'c0ffee' and (tag = 'exp2' or metrics.auc > 0.9)") == ["other", "lr-01"]
 
 
-def test_order_by_puts_runs_without_the_value_last(store: FileSystemRunLogStore) -> None:
+def test_order_by_puts_runs_without_the_value_last(store: RunLogStore) -> None:
     assert ids(store, "", "metrics.auc DESC") == ["lr-01", "lr-001", "lr-1", "words", "other", "broken"]
     assert ids(store, "tag = 'exp1'", "params.lr") == ["lr-001", "lr-01", "lr-1"]
     assert ids(store, "tag = 'exp1'", "params.layers desc, metrics.auc") == ["lr-001", "lr-1", "lr-01"]
 
 
-def test_a_name_no_run_has_gives_no_rows_and_the_nearest_names(store: FileSystemRunLogStore) -> None:
+def test_a_name_no_run_has_gives_no_rows_and_the_nearest_names(store: RunLogStore) -> None:
     index = open_index(store)
     result = index.query(RunQuery(where=parse_filter("metrics.acu > 0.5")))
     index.close()
@@ -190,8 +212,8 @@ def test_a_name_no_run_has_gives_no_rows_and_the_nearest_names(store: FileSystem
 
 
 # -- the command line ----------------------------------------------------------------------------------------
-def test_runs_where_order_columns_json_and_csv(store: FileSystemRunLogStore, tmp_path: Path) -> None:
-    cfg = store_config(tmp_path, store.folder)
+def test_runs_where_order_columns_json_and_csv(files: FileSystemRunLogStore, tmp_path: Path) -> None:
+    cfg = store_config(tmp_path, files.folder)
     out = run_magnus(
         "runs", "-c", str(cfg), "--where", "tag = 'exp1'", "--order-by", "metrics.auc desc",
         "--params", "lr", "--metrics", "auc,train.loss", cwd=tmp_path,
@@ -229,8 +251,8 @@ def test_runs_where_order_columns_json_and_csv(store: FileSystemRunLogStore, tmp
     ]
 
 
-def test_runs_bad_filter_exits_2_with_the_column(store: FileSystemRunLogStore, tmp_path: Path) -> None:
-    cfg = store_config(tmp_path, store.folder)
+def test_runs_bad_filter_exits_2_with_the_column(files: FileSystemRunLogStore, tmp_path: Path) -> None:
+    cfg = store_config(tmp_path, files.folder)
     out = run_magnus("runs", "-c", str(cfg), "--where", "metrics.auc >> 1", cwd=tmp_path)
     assert out.returncode == 2
     assert (
@@ -243,9 +265,39 @@ def test_runs_bad_filter_exits_2_with_the_column(store: FileSystemRunLogStore, t
     assert both.returncode == 2
 
 
-def test_runs_unknown_name_hint_on_stderr(store: FileSystemRunLogStore, tmp_path: Path) -> None:
-    cfg = store_config(tmp_path, store.folder)
+def test_runs_unknown_name_hint_on_stderr(files: FileSystemRunLogStore, tmp_path: Path) -> None:
+    cfg = store_config(tmp_path, files.folder)
     out = run_magnus("runs", "-c", str(cfg), "--where", "params.learning_rate > 0", cwd=tmp_path)
     assert out.returncode == 0
     assert "No runs in" in out.stdout
     assert "hint: no run has params.learning_rate; known params: layers, lr, optimizer" in out.stderr
+
+
+def test_postgres_answers_from_its_own_table_and_reads_only_runs_that_moved(
+    files: FileSystemRunLogStore, store_block
+) -> None:
+    """The postgres store's index is a table of its schema, shared by everyone using the database: a second
+    process (another team member) reads no run a first one indexed; a run written since is read again; a
+    deleted run leaves the answers."""
+    from magnus_core.index.postgres import PostgresRunIndex
+
+    block = store_block("postgres")
+    pg = make_store(block)
+    for run_id in files.list_run_ids():
+        if run_id != "broken":
+            pg.put_run(files.get_run(run_id))
+    index = open_index(pg)
+    assert isinstance(index, PostgresRunIndex)
+    assert index.refresh().read == 5
+    assert index.refresh().read == 0
+    other = open_index(make_store(block))  # another process, same database: nothing to read
+    assert other.refresh().read == 0
+    pg.attach("other")
+    pg.update_run("other", tag="exp3")
+    pg.close("other")
+    assert other.refresh().read == 1
+    assert [r.summary.run_id for r in other.query(RunQuery(tag="exp3")).runs] == ["other"]
+    pg.db.run("test", lambda conn: conn.execute(pg._sql("DELETE FROM {t}.runs WHERE run_id = 'lr-1'")))
+    assert ids(pg, "tag = 'exp1'") == ["lr-001", "lr-01"]
+    names = other.names()
+    assert names.params == ["layers", "lr", "optimizer"] and "evaluate.auc" in names.metrics

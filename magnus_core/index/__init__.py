@@ -106,6 +106,30 @@ class RunIndex(ABC):
         """Release the connection."""
 
 
+def hints(query: RunQuery, names: IndexNames) -> list[str]:
+    """For each parameter or metric the query names (filter and order) that no run has: one line saying
+    so, with the nearest names the index holds (difflib), or the names it knows."""
+    import difflib
+
+    from magnus_core.query import keys_of
+
+    wanted: list[Key] = [c.key for c in keys_of(query.where)] + [o.key for o in query.order_by]
+    out = []
+    for key in dict.fromkeys(k for k in wanted if k.kind in ("param", "metric")):
+        known = names.of(key)
+        if key.name in known:
+            continue
+        prefix = "params" if key.kind == "param" else "metrics"
+        near = difflib.get_close_matches(key.name, known, n=3, cutoff=0.5)
+        if near:
+            out.append(f"no run has {key.label}; nearest: {', '.join(f'{prefix}.{n}' for n in near)}")
+        elif known:
+            out.append(f"no run has {key.label}; known {prefix}: {', '.join(known[:8])}")
+        else:
+            out.append(f"no run has {key.label}; no run records any {prefix}")
+    return out
+
+
 def cache_dir() -> Path:
     """Where index files live: $MAGNUS_INDEX_DIR, else $XDG_CACHE_HOME/magnus/index, else
     ~/.cache/magnus/index (the XDG base-directory default)."""

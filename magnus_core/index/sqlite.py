@@ -40,10 +40,11 @@ from magnus_core.index import (
     RefreshReport,
     RunIndex,
     RunQuery,
+    hints,
 )
 from magnus_core.index.record import RUNNING_STATUSES, RunRecord, broken, record_from_json
 from magnus_core.models.run_log import parse_time
-from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key, keys_of, like_to_regex
+from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key, like_to_regex
 
 if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
@@ -380,9 +381,7 @@ class SQLiteRunIndex(RunIndex):
         def read() -> IndexNames:
             self._refresh()
             rows = self.conn.execute("SELECT kind, name FROM names ORDER BY kind, name").fetchall()
-            return IndexNames(
-                params=[n for k, n in rows if k == "p"], metrics=[n for k, n in rows if k == "m"]
-            )
+            return IndexNames([n for k, n in rows if k == "p"], [n for k, n in rows if k == "m"])
 
         result: IndexNames = self._guarded(read)
         return result
@@ -447,30 +446,8 @@ class SQLiteRunIndex(RunIndex):
 
     def _hints(self, query: RunQuery) -> list[str]:
         """A name no run has: say so, with the nearest names the index holds."""
-        import difflib
-
-        wanted: list[Key] = [c.key for c in keys_of(query.where)] + [o.key for o in query.order_by]
-        wanted = [k for k in dict.fromkeys(wanted) if k.kind in _KIND]
-        hints = []
-        for key in wanted:
-            kind = _KIND[key.kind]
-            exists = self.conn.execute(
-                "SELECT 1 FROM names WHERE kind = ? AND name = ?", (kind, key.name)
-            ).fetchone()
-            if exists:
-                continue
-            rows = self.conn.execute("SELECT name FROM names WHERE kind = ?", (kind,))
-            known = [n for (n,) in rows]
-            prefix = "params" if kind == "p" else "metrics"
-            near = difflib.get_close_matches(key.name, known, n=3, cutoff=0.5)
-            if near:
-                nearest = ", ".join(f"{prefix}.{n}" for n in near)
-                hints.append(f"no run has {key.label}; nearest: {nearest}")
-            elif known:
-                hints.append(f"no run has {key.label}; known {prefix}: {', '.join(known[:8])}")
-            else:
-                hints.append(f"no run has {key.label}; no run records any {prefix}")
-        return hints
+        rows = self.conn.execute("SELECT kind, name FROM names ORDER BY kind, name").fetchall()
+        return hints(query, IndexNames([n for k, n in rows if k == "p"], [n for k, n in rows if k == "m"]))
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:

@@ -12,6 +12,7 @@ The tables live in `schema`, created on first use and versioned in `<schema>.mag
     steps              one row per step log (without its branches), with the branch holding it and its order
     branches           one row per branch log, with the composite step holding it
     branch_parameters  a branch's parameters between the per-step processes of Argo and Dask
+    run_index          one row per run for `magnus runs`/`compare`, queried with SQL (index/postgres.py)
 
 Every write is one statement, so one transaction: it bumps the run's `version` and NOTIFYs the channel
 `magnus_<schema>` with "<version>:<run_id>", and a step's row, the run's version and the notification become
@@ -79,6 +80,36 @@ class PostgresOptions(BaseModel):
         return value
 
 
+_RUN_INDEX_TABLE = [  # queried by magnus_core/index/postgres.py
+    """CREATE TABLE {s}.run_index (
+        run_id text PRIMARY KEY REFERENCES {s}.runs (run_id) ON DELETE CASCADE,
+        version bigint NOT NULL,
+        status text NOT NULL,
+        tag text NOT NULL DEFAULT '',
+        pipeline text NOT NULL DEFAULT '',
+        dag_hash text NOT NULL DEFAULT '',
+        start text NOT NULL DEFAULT '',
+        end_time text NOT NULL DEFAULT '',
+        start_key double precision NOT NULL,
+        end_key double precision NOT NULL,
+        duration double precision,
+        steps integer NOT NULL DEFAULT 0,
+        steps_done integer NOT NULL DEFAULT 0,
+        original_run_id text NOT NULL DEFAULT '',
+        commit_id text NOT NULL DEFAULT '',
+        dirty integer,
+        use_cached integer NOT NULL DEFAULT 0,
+        pid bigint,
+        host text NOT NULL DEFAULT '',
+        pid_start double precision,
+        error text NOT NULL DEFAULT '',
+        params jsonb NOT NULL DEFAULT '{{}}',
+        metrics jsonb NOT NULL DEFAULT '{{}}'
+    )""",
+    "CREATE INDEX run_index_newest ON {s}.run_index (start_key, run_id)",
+    "CREATE INDEX run_index_tag ON {s}.run_index (tag)",
+]
+
 # -- the schema and its migrations -------------------------------------------------------------------
 # Each entry: (version, what it does, statements with {s} for the quoted schema). Never edit a released
 # entry: add the next version. A database at a newer version than this code knows is refused.
@@ -135,6 +166,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (2, "run index (magnus runs --where, magnus compare)", _RUN_INDEX_TABLE),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -598,6 +630,21 @@ class PostgresRunLogStore(RunLogStore):
         )
         if row is None:
             return None
+        return self._from_row(run_id, row)
+
+    def _read_many(self, conn: Any, run_ids: list[str]) -> list[tuple[str, int, RunLog | RunLogError]]:
+        """Several runs in one statement (one snapshot), each with its version: the run index reads the
+        runs whose version moved this way. A row that is not a run log comes back as its RunLogError."""
+        rows = conn.execute(self._sql(_READ_RUNS), (run_ids,)).fetchall()
+        out: list[tuple[str, int, RunLog | RunLogError]] = []
+        for run_id, version, *row in rows:
+            try:
+                out.append((run_id, int(version), self._from_row(run_id, tuple(row))))
+            except RunLogError as exc:
+                out.append((run_id, int(version), exc))
+        return out
+
+    def _from_row(self, run_id: str, row: tuple[Any, ...]) -> RunLog:
         status, tag, dag_hash, original, use_cached, parameters, run_config, extra, steps, branches = row
         try:
             meta = {
@@ -676,6 +723,12 @@ class PostgresRunLogStore(RunLogStore):
     def read_json(self, run_id: str) -> Any:
         return self.get_run(run_id).model_dump(mode="json")
 
+    def run_index(self) -> Any:
+        """This store's own run index: a table of its schema, queried with SQL (index/postgres.py)."""
+        from magnus_core.index.postgres import PostgresRunIndex
+
+        return PostgresRunIndex(self)
+
     def drop_schema(self) -> None:
         """Remove this store's schema and every run in it (tests and `magnus store` tooling)."""
         self.db.run(
@@ -728,4 +781,7 @@ _READ_RUN = (
     "(SELECT coalesce(json_agg(json_build_array(b.parent_step, b.body) ORDER BY b.seq), '[]'::json) "
     " FROM {t}.branches b WHERE b.run_id = r.run_id)::text "
     "FROM {t}.runs r WHERE r.run_id = %s"
+)
+_READ_RUNS = _READ_RUN.replace("SELECT r.status", "SELECT r.run_id, r.version, r.status").replace(
+    "WHERE r.run_id = %s", "WHERE r.run_id = ANY(%s)"
 )
