@@ -35,6 +35,7 @@ class RunContext:
     cache_valid: bool = False  # re-run: still copying succeeded steps from the original
     reasons: dict[str, str] = field(default_factory=dict)  # re-run: why each step ran (rerun.py)
     first_run: str = ""  # re-run: the first step that ran instead of being reused
+    resume_inside: str = ""  # re-run: a failed composite whose succeeded branches are copied (rerun.py)
     lock: threading.RLock = field(default_factory=threading.RLock)
     errors: list[str] = field(default_factory=list)  # crashes of magnus itself inside branches
     root: Path = field(default_factory=Path.cwd)  # the project folder: steps run in it (nodes/task.py)

@@ -205,8 +205,9 @@ class NotInDag(LookupError):
 def locate(dag: Dag, name: str, map_variable: dict[str, Any] | None = None) -> Visit:
     """The node an internal name names, with branches run per item resolved from `map_variable`.
 
-    `name` is a dot path ('par.branch a.a1'; 'map step.<PLACEHOLDER or item>.m1'). The Visit's internal
-    name has items filled in. Raises NotInDag naming the first part that does not fit.
+    `name` is a dot path ('par.branch a.a1'; 'map step.<PLACEHOLDER or item>.m1'; a branch named `1.5`:
+    'choose.1.5.s'). The Visit's internal name has items filled in. Raises NotInDag naming the first part
+    that does not fit.
     """
     map_variable = map_variable or {}
     parts = name.split(".")
@@ -224,9 +225,28 @@ def locate(dag: Dag, name: str, map_variable: dict[str, Any] | None = None) -> V
         here = internal_name(branch, step)
         if i == len(parts) - 1:
             return Visit(step, here, node, dag, branch, parents, spec, chain)
-        resolved, spec = branch_at(node, parts[i + 1], map_variable, here)
-        if i + 2 >= len(parts):
+        key, used = _key_at(node, parts, i + 1, map_variable)
+        resolved, spec = branch_at(node, key, map_variable, here)
+        if i + 1 + used >= len(parts):
             raise NotInDag(f"'{here}.{resolved}' is a branch, not a step (add the step's name)")
         dag, branch, parents = spec.dag, f"{here}.{resolved}", (*parents, here)
         chain = (*chain, branch)
-        i += 2
+        i += 1 + used
+
+
+def _key_at(node: Node, parts: list[str], start: int, map_variable: dict[str, Any]) -> tuple[str, int]:
+    """The branch key of `node` that begins at parts[start], and how many parts it spans: a branch's name
+    or an item's may hold dots (a conditional's `1.5`, a map item 1.5), so the longest declared name (or
+    item given in `map_variable`) that the parts spell wins; else the one part."""
+    best = 1
+    for spec in branches(node):
+        if spec.name is not None:
+            name = spec.name
+        elif spec.item_variable in map_variable:
+            name = item_name(map_variable[spec.item_variable])
+        else:
+            continue
+        span = name.count(".") + 1
+        if span > best and ".".join(parts[start : start + span]) == name:
+            best = span
+    return ".".join(parts[start : start + best]), best

@@ -351,8 +351,9 @@ def _explain(err: ErrorDetails, prefix: str = "") -> str:
             field_parts = []
             i += 2
             continue
-        if part == "branch" and step_parts and i + 1 < len(loc):
-            step_parts.append("<item>")
+        if step_parts and i + 1 < len(loc) and loc[i + 1] in _DAG_FIELDS and isinstance(part, str):
+            # a node's field holding one graph: a map's or loop's `branch` (run per item), a `default`
+            step_parts.append("<item>" if part == "branch" else part)
             field_parts = []
             i += 1
             continue
@@ -391,22 +392,21 @@ def _explain(err: ErrorDetails, prefix: str = "") -> str:
     return ": ".join([*where, what])
 
 
+_DAG_FIELDS = frozenset(Dag.model_fields)
+
+
 def _known_fields() -> list[str]:
     """Every field name a pipeline file may use, for "did you mean" on an unknown one."""
     from magnus_core.models import pipeline as models
 
     names: list[str] = []
-    for model in (
-        models.TaskNode,
-        models.AsIsNode,
-        models.ParallelNode,
-        models.MapNode,
-        models.DagNode,
+    others: tuple[type[BaseModel], ...] = (
         models.Dag,
         models.CatalogSettings,
         models.PipelineFile,
         models.ServiceConfig,
-    ):
+    )
+    for model in (*models.NODE_CLASSES, *others):
         names += [info.alias or name for name, info in model.model_fields.items()]
     return names
 
@@ -471,8 +471,10 @@ def _list(names: Any, limit: int = 12) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def validate_dag(dag: Dag, prefix: str = "") -> list[str]:
-    """Every rule a dag (and each branch in it) breaks, all at once."""
+def validate_dag(dag: Dag, prefix: str = "", items: tuple[str, ...] = ()) -> list[str]:
+    """Every rule a dag (and each branch in it) breaks, all at once. `items`: the map variables of the
+    branches run per item that hold this dag (a nested one must not reuse a name: both would be one
+    --map-variable key)."""
     problems: list[str] = []
     here = f"{prefix}: " if prefix else ""
     for name in dag.steps:
@@ -519,7 +521,15 @@ def validate_dag(dag: Dag, prefix: str = "") -> list[str]:
                 label = f"step '{sub_prefix}' branch"
             else:
                 label = f"step '{sub_prefix}.{branch.name}'"
-            problems.extend(validate_dag(branch.dag, label))
+            inner = items
+            if branch.per_item and branch.item_variable is not None:
+                if branch.item_variable in items:
+                    problems.append(
+                        f"{here}step '{name}': its item name '{branch.item_variable}' is already the item "
+                        "name of a branch holding it; nested branches run per item need names of their own"
+                    )
+                inner = (*items, branch.item_variable)
+            problems.extend(validate_dag(branch.dag, label, inner))
         problems.extend(f"{here}step '{name}': {problem}" for problem in _shared_puts(node))
     return problems
 
@@ -543,14 +553,14 @@ def _shared_puts(node: Any) -> list[str]:
     specs = branches(node)
     if not specs:
         return []
-    if any(spec.per_item for spec in specs):
+    if any(spec.per_item for spec in specs):  # every item (a map's, a loop's iterations) would put it
         named = sorted(set().union(*(_literal_puts(spec.dag) for spec in specs)))
         return [
             f"catalog put '{n}' in a branch run per item: every item would put the same name (name each "
             "item's file apart, e.g. put_in_catalog(f'data/out_{item}.csv'))"
             for n in named
         ]
-    if len(specs) < 2:
+    if len(specs) < 2 or not node.concurrent_branches:  # one of them runs (a conditional's), or one by one
         return []
     seen: dict[str, str] = {}
     problems = []

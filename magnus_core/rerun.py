@@ -4,6 +4,9 @@ The rule: walking the dag in order, a step the original ran with SUCCESS (and wh
 change) is copied with `mock: true` and message "reused"; a composite step that succeeded is copied whole.
 At the first step that did not succeed the cache is dropped: it and every step after it run, each with the
 reason in its message ("failed before", "not reached before", "dag changed", "an earlier step ran (...)").
+When that step is a composite that failed and runs its branches one after another (a loop), the re-run
+resumes inside it: its branches that succeeded are copied in order, up to the first that did not
+(reuse_branch), so a loop resumes at the iteration that failed.
 
 Parameters: the re-run starts from the original's initial parameters (with this command line's values
 over them), and a reused step applies the parameters it returned in the original (its
@@ -399,12 +402,36 @@ def reuse_step(
             if ctx.cache_valid:
                 ctx.cache_valid = False
                 ctx.first_run = internal_name
+                if reason == FAILED_BEFORE and node.is_composite and not node.concurrent_branches:
+                    ctx.resume_inside = internal_name  # its branches that succeeded: see reuse_branch
             reasons[internal_name] = reason
             return None
     _write(step, ctx, branch, params)
     crash_point("rerun:reused", internal_name)
     params.update(step.returned_parameters)
     return step
+
+
+def reuse_branch(ctx: Any, composite: str, branch: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """Resume inside the first step that runs, when it failed in the original and its branches run one
+    after another (a loop's iterations; rerun.reuse_step marks it): branch `branch` of it is copied from the
+    original (its steps mock, as reuse_step copies a step) when it succeeded there and every branch of it
+    before this one was copied too. `params`, the branch's starting parameters, then holds what its steps
+    returned, and comes back. Else None: the branch runs, and no later branch is copied."""
+    if not ctx.resume_inside or ctx.resume_inside != composite or ctx.original is None:
+        return None
+    with ctx.lock:
+        old = ctx.original.find_branch(branch)
+        if old is None or old.status != SUCCESS or any(s.status != SUCCESS for s in old.walk()):
+            ctx.resume_inside = ""
+            return None
+    ctx.store.put_branch_log(ctx.run_id, BranchLog(internal_name=branch, status=PROCESSING), composite)
+    for nested in old.steps.values():
+        copied = _copy_reused(nested, ctx.original.run_id)
+        _write(copied, ctx, branch)
+        params.update(copied.returned_parameters)
+    ctx.store.put_branch_log(ctx.run_id, BranchLog(internal_name=branch, status=SUCCESS), composite)
+    return params
 
 
 def note_reason(step: StepLog, ctx: Any, branch: str | None) -> None:

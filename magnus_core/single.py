@@ -2,7 +2,8 @@
 
 Orchestrators (Argo, Dask) own the traversal; each of their tasks calls one of
   execute_single_node(job)   a leaf node (task, as-is/stub, success, fail)
-  fan_out(job) / fan_in(job) the two halves of a composite node (parallel, map, dag)
+  fan_out(job) / fan_in(job) the two halves of a composite node; a fan-in may hand out another round of
+                             branches instead of deciding (a loop's next iteration: FanResult.branches)
 Every call is safe to repeat: a step already SUCCESS is not run again.
 Parameters are never written apart from a step's commit: the parameters of a scope are derived from the
 step logs committed in it (parameters.scope_parameters): the run's initial parameters, or a branch's copy
@@ -46,14 +47,17 @@ log = logging.getLogger("magnus")
 __all__ = [
     "PLACEHOLDER",
     "Branch",
+    "FanResult",
     "Located",
     "NodeJob",
     "branch_items",
     "encode_name",
     "execute_single_node",
     "fan_in",
+    "fan_in_result",
     "fan_out",
     "fan_out_branches",
+    "fan_out_result",
 ]
 _identities: dict[str, CodeIdentity] = {}  # per run, per process: git is read once
 
@@ -448,24 +452,41 @@ def execute_single_node(job: NodeJob) -> int:
         _release(store, run_id)
 
 
+@dataclass
+class FanResult:
+    """What a fan-out or a fan-in tells the engine: its exit code (0, or 1 the step failed), the branches
+    to run now in merge order (a fan-in hands out the next round of a composite that runs in rounds, a
+    loop's next iteration; [] once the step is decided), and values it may route on (`outputs`: Argo's
+    output parameters, e.g. a conditional's chosen branch, a loop's break value and iteration count)."""
+
+    code: int
+    branches: list[Branch] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
 def fan_out(job: NodeJob) -> tuple[int, list[str]]:
     """Create a composite's step log, its branch logs and their parameters. The exit code, and the list an
     engine fans out on: each item the JSON --map-variable of one branch run per item (a map's)."""
-    code, branches = fan_out_branches(job)
-    return code, branch_items(branches)
+    result = fan_out_result(job)
+    return result.code, branch_items(result.branches)
 
 
 def fan_out_branches(job: NodeJob) -> tuple[int, list[Branch]]:
     """fan_out, returning the branches the engine must now run (in merge order) instead of their items."""
+    result = fan_out_result(job)
+    return result.code, result.branches
+
+
+def fan_out_result(job: NodeJob) -> FanResult:
+    """fan_out, with everything the engine may use (FanResult)."""
     from magnus_core.nodes import composite_module_for
 
     session = _open(job)
     try:
         where = _composite(job)
         composite = composite_module_for(where.node)
-        # a map's items come from a parameter: one recorded masked would name branches '*****'
-        iterate_on = getattr(where.node, "iterate_on", None)
-        params = read_params(session, where.branch, feed=[iterate_on] if iterate_on else [])
+        # the parameters a fan-out chooses branches by (a map's list): one recorded masked would choose wrong
+        params = read_params(session, where.branch, feed=where.node.chosen_by())
         existing = session.run.find_step(where.internal_name)
         if existing is None or existing.status == FAIL:
             if session.run.status in FINISHED:
@@ -483,23 +504,23 @@ def fan_out_branches(job: NodeJob) -> tuple[int, list[Branch]]:
                 dict(job.map_variable),
             )
             if step.status == FAIL:
-                return 1, []
+                return FanResult(1, [], composite.outputs(where.node, [], []))
         else:  # a repeated fan-out: keep what the branches did, add only what is missing
             branches = composite.branches_of(
                 where.node, where.internal_name, params, dict(job.map_variable), session.ctx.mask
             )
-            for b in branches:
-                if b.internal_name not in existing.branches:
-                    session.store.put_branch_log(
-                        job.run_id,
-                        BranchLog(internal_name=b.internal_name, status=PROCESSING),
-                        where.internal_name,
-                    )
+            _open_branches(session, where, branches, existing.branches)
         for b in branches:
-            write_branch_start(session, b.internal_name, params)
-        return 0, branches
+            write_branch_start(session, b.internal_name, b.parameters if b.parameters is not None else params)
+        return FanResult(0, branches, composite.outputs(where.node, branches, []))
     finally:
         _release(session.store, job.run_id)
+
+
+def _open_branches(session: _Session, where: Located, branches: list[Branch], existing: Any) -> None:
+    from magnus_core.nodes.composite import open_branches
+
+    open_branches(session.ctx, where.internal_name, branches, existing)
 
 
 def branch_items(branches: list[Branch]) -> list[str]:
@@ -508,13 +529,23 @@ def branch_items(branches: list[Branch]) -> list[str]:
 
 
 def fan_in(job: NodeJob) -> int:
-    """Decide a composite step's status from its branches and merge their parameters into its scope."""
+    """Decide a composite step's status from its branches and merge their parameters into its scope (or,
+    for a composite that runs in rounds, hand out its next round: fan_in_result); the exit code."""
+    return fan_in_result(job).code
+
+
+def fan_in_result(job: NodeJob) -> FanResult:
+    """After the branches handed out so far ended (the engine says so): the next round of branches if the
+    step's type runs another (their logs and parameters are written; the step stays PROCESSING), else the
+    step's status and parameters committed in one write. A loop's fan-in is given the map variable of the
+    iteration that ended (its `index_as`), so a repeated fan-in decides the same."""
     from magnus_core.nodes import composite_module_for
 
     session = _open(job)
     try:
         where = _composite(job)
         composite = composite_module_for(where.node)
+        mv = dict(job.map_variable)
         step = session.run.find_step(where.internal_name)
         if step is None:
             raise UsageError(
@@ -523,35 +554,52 @@ def fan_in(job: NodeJob) -> int:
                 field="step",
             )
         if step.status == SUCCESS:
-            return 0
+            return FanResult(0)
         if step.status == FAIL and not step.branches:
-            return 1  # fan-out itself failed (say, a map over a missing parameter)
+            return FanResult(1)  # fan-out itself failed (say, a map over a missing parameter)
         params = read_params(session, where.branch, feed=[])
         try:
-            branches = composite.branches_of(
-                where.node, where.internal_name, params, dict(job.map_variable), session.ctx.mask
-            )
+            ran = composite.branches_ran(where.node, where.internal_name, params, mv, step, session.ctx.mask)
         except StepError:
-            branches = []
+            ran = []
         statuses: dict[str, str] = {}
         results: list[dict[str, Any]] = []
-        for b in branches:
+        for b in ran:
             branch_log = step.branches.get(b.internal_name)
             status = branch_log.status if branch_log is not None else FAIL
             if status == PROCESSING:  # the engine says the branch is over: it ended without reaching its end
                 status = FAIL
-                session.store.put_branch_log(
-                    job.run_id, BranchLog(internal_name=b.internal_name, status=FAIL), where.internal_name
-                )
+                _branch_status(session, where, b.internal_name, FAIL)
             statuses[b.internal_name] = status
             results.append(read_params(session, b.internal_name, feed=[]))
+        failure: str | None = None
+        try:
+            following = composite.next_round(where.node, where.internal_name, ran, statuses, results, mv)
+        except StepError as exc:
+            failure, following = str(exc), []
+            statuses[ran[-1].internal_name] = FAIL
+            _branch_status(session, where, ran[-1].internal_name, FAIL)
+        outputs = composite.outputs(where.node, ran, results)
+        if following:
+            _open_branches(session, where, following, step.branches)
+            for b in following:
+                write_branch_start(
+                    session, b.internal_name, b.parameters if b.parameters is not None else params
+                )
+            return FanResult(0, following, outputs)
         changed = composite.merged_changes(params, results)
         after = {**params, **changed} if where.branch is None else None
-        composite.fan_in(step.model_copy(), session.ctx, where.branch, statuses, changed, after)
+        composite.fan_in(step.model_copy(), session.ctx, where.branch, statuses, changed, after, failure)
         final = session.store.get_run(job.run_id).find_step(where.internal_name)
-        return 0 if final is not None and final.status == SUCCESS else 1
+        return FanResult(0 if final is not None and final.status == SUCCESS else 1, [], outputs)
     finally:
         _release(session.store, job.run_id)
+
+
+def _branch_status(session: _Session, where: Located, branch: str, status: str) -> None:
+    session.store.put_branch_log(
+        session.job.run_id, BranchLog(internal_name=branch, status=status), where.internal_name
+    )
 
 
 def mark_failed(job: NodeJob, message: str) -> None:

@@ -70,11 +70,22 @@ class Interpreter:
         command = [self._subst(c, scope) for c in template["container"]["command"]]
         outputs = template.get("outputs", {}).get("parameters", [])
         paths: dict[str, str] = {}
-        for out in outputs:  # each pod has its own /tmp: give each run its own file
-            fd, local = tempfile.mkstemp(prefix="argo-out-")
-            os.close(fd)
+        folders: dict[str, str] = {}
+        for out in outputs:  # each pod has its own /tmp: give each run its own file (or folder of files)
+            path = out["valueFrom"]["path"]
+            folder = os.path.dirname(path)
+            if path in command:
+                fd, local = tempfile.mkstemp(prefix="argo-out-")
+                os.close(fd)
+                os.unlink(local)  # absent until the command writes it (Argo then takes the default)
+                command = [local if c == path else c for c in command]
+            else:
+                assert folder in command, f"output {path} is neither a file nor in a folder the command names"
+                if folder not in folders:
+                    folders[folder] = tempfile.mkdtemp(prefix="argo-outs-")
+                local = os.path.join(folders[folder], os.path.basename(path))
             paths[out["name"]] = local
-            command = [local if c == out["valueFrom"]["path"] else c for c in command]
+        command = [folders.get(c, c) for c in command]
         assert command[0] == "magnus", command
         env = {
             **os.environ,
@@ -98,9 +109,16 @@ class Interpreter:
                 break
         assert proc.returncode != 2, f"usage error from {command}: {proc.stderr}"
         values = {}
-        for name, local in paths.items():
-            values[name] = Path(local).read_text()
-            os.unlink(local)
+        for out in outputs:
+            local = Path(paths[out["name"]])
+            if local.exists():
+                values[out["name"]] = local.read_text()
+                local.unlink()
+            else:  # as Argo: the default, or the step errs
+                assert "default" in out["valueFrom"], f"output {out['name']} not written by {command}"
+                values[out["name"]] = out["valueFrom"]["default"]
+        for folder in folders.values():
+            os.rmdir(folder)
         return ("Succeeded" if proc.returncode == 0 else "Failed"), values
 
     def _pod_folder(self) -> Path:
@@ -132,6 +150,10 @@ class Interpreter:
                 pending.remove(name)
                 if tasks[name].get("depends") and not _evaluate(tasks[name]["depends"], phases):
                     phases[name] = "Omitted"
+                elif "when" in tasks[name] and not _when(
+                    self._subst(tasks[name]["when"], {**scope, **outputs})
+                ):
+                    phases[name] = "Skipped"
                 else:
                     runnable.append(name)
             with ThreadPoolExecutor(max_workers=max(1, len(runnable))) as pool:
@@ -184,3 +206,28 @@ def _evaluate(expression: str, phases: dict[str, str]) -> bool:
     text = text.replace("||", " or ").replace("&&", " and ").replace("!", " not ")
     assert re.fullmatch(r"[\sA-Za-z()]*", text), text
     return bool(eval(text, {"__builtins__": {}}, {}))
+
+
+_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|('[^']*')|(true|false)|(==|!=|<=|>=|<|>|&&|\|\||!|\(|\)))")
+
+
+def _when(expression: str) -> bool:
+    """Argo's `when` (govaluate) for what we render: numbers, 'strings', true/false, comparisons, &&, ||,
+    ! and parentheses, after {{...}} are substituted. Anything else is an error, not a guess."""
+    python: list[str] = []
+    position = 0
+    text = expression.strip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        assert match and match.end() > position, f"cannot evaluate when: {expression!r} at {position}"
+        number, string, boolean, operator = match.groups()
+        if number is not None:
+            python.append(number)
+        elif string is not None:
+            python.append(repr(string[1:-1]))
+        elif boolean is not None:
+            python.append("True" if boolean == "true" else "False")
+        else:
+            python.append({"&&": " and ", "||": " or ", "!": " not "}.get(operator, operator))
+        position = match.end()
+    return bool(eval(" ".join(python), {"__builtins__": {}}, {}))

@@ -299,3 +299,15 @@ def test_a_node_type_declaring_its_branches_is_walked_and_located(dag: Dag) -> N
     with pytest.raises(NotInDag, match="conditional step 'choose' has no branch 'maybe'"):
         graph.locate(dag, "choose.maybe.r2")
     assert ("again.<i>", body) in list(graph.graphs(dag, item="<i>"))
+
+
+def test_a_branch_name_or_an_item_holding_dots_is_located_whole(dag: Dag) -> None:
+    body = graph.locate(dag, "outer.right.r1").dag
+    dag.steps["choose"] = _Conditional(next="success", choices={"1": body, "1.5": body})  # type: ignore[assignment]
+    dag.steps["again"] = _Loop(next="success", body=body)  # type: ignore[assignment]
+    visit = graph.locate(dag, "choose.1.5.r2")
+    assert (visit.branch, visit.name) == ("choose.1.5", "r2")
+    assert graph.locate(dag, "choose.1.r2").branch == "choose.1"
+    assert graph.locate(dag, "again.2.5.r1", {"iteration": 2.5}).branch == "again.2.5"
+    with pytest.raises(NotInDag, match=r"'choose\.1\.5' is a branch, not a step"):
+        graph.locate(dag, "choose.1.5")

@@ -100,7 +100,14 @@ def execute_single_node(
 @click.option(
     "--items-file",
     default=None,
-    help="fan out: also write the map's branches here, as a JSON list of --map-variable values.",
+    help="Also write the branches to run now that are run per item (a map's items, a loop's next "
+    "iteration) here, as a JSON list of --map-variable values.",
+)
+@click.option(
+    "--outputs-dir",
+    default=None,
+    help="Write each value an engine may route on to a file of this folder named after it (a "
+    "conditional's 'branch', a loop's 'break' and 'iterations'), as Argo reads output parameters.",
 )
 @_common
 @click.pass_context
@@ -110,6 +117,7 @@ def fan(
     step_internal_name: str,
     mode: str,
     items_file: str | None,
+    outputs_dir: str | None,
     file: str,
     config_file: str | None,
     parameters_file: str | None,
@@ -118,12 +126,14 @@ def fan(
     log_level: str,
     tag: str,
 ) -> None:
-    """Fan out (-m out) or fan in (-m in) the parallel, map or dag step STEP_INTERNAL_NAME of run RUN_ID.
+    """Fan out (-m out) or fan in (-m in) the composite step STEP_INTERNAL_NAME of run RUN_ID.
 
-    Fan-out prints the map's branches as a JSON list (each item the --map-variable of one branch), so an
-    engine can run one branch per item. Exit code: 0 success, 1 the step failed, 2 usage error.
+    Fan-out prints the branches to run that are run per item as a JSON list (each item the --map-variable
+    of one branch: a map's items), so an engine can run one branch per item. A fan-in decides the step,
+    or, for a step that runs in rounds (a loop), prints the next round's branches the same way and leaves
+    the step running. Exit code: 0 success (or a next round), 1 the step failed, 2 usage error.
     """
-    from magnus_core.single import fan_in, fan_out, job_from_files
+    from magnus_core.single import branch_items, fan_in_result, fan_out_result, job_from_files
 
     setup_logging(log_level.upper())
     job = job_from_files(
@@ -136,15 +146,17 @@ def fan(
         map_variable=map_variable,
         tag=tag,
     )
-    if mode == "in":
-        ctx.exit(fan_in(job))
-    code, items = fan_out(job)
-    text = json.dumps(items)
+    result = fan_in_result(job) if mode == "in" else fan_out_result(job)
+    text = json.dumps(branch_items(result.branches))
+    from pathlib import Path
+
+    from magnus_core.stores.file_system import atomic_write
+
     if items_file:
-        from pathlib import Path
-
-        from magnus_core.stores.file_system import atomic_write
-
         atomic_write(Path(items_file), text)
-    click.echo(text)
-    ctx.exit(code)
+    if outputs_dir:
+        for name, value in result.outputs.items():
+            atomic_write(Path(outputs_dir) / name, value if isinstance(value, str) else json.dumps(value))
+    if mode == "out" or result.branches:
+        click.echo(text)
+    ctx.exit(result.code)

@@ -160,9 +160,10 @@ def check_reachable(address: str, timeout: float) -> None:
 
 def run_in_worker(kind: str, job: NodeJob) -> tuple[int, list[tuple[str | None, dict[str, Any]]]]:
     """What a worker runs: the per-step entry point for one node (or one half of a composite). A fan-out
-    also returns the branches to run, as (declared branch name or None for one run per item, map variable)."""
+    also returns the branches to run, as (declared branch name or None for one run per item, map variable),
+    and so does a fan-in that hands out another round (a loop's next iteration)."""
     from magnus_core.executors.local import in_concurrent_branch
-    from magnus_core.single import execute_single_node, fan_in, fan_out_branches
+    from magnus_core.single import execute_single_node, fan_in_result, fan_out_result
 
     try:
         from distributed import get_worker
@@ -175,10 +176,8 @@ def run_in_worker(kind: str, job: NodeJob) -> tuple[int, list[tuple[str | None, 
     try:
         if kind == "node":
             return execute_single_node(job), []
-        if kind == "out":
-            code, branches = fan_out_branches(job)
-            return code, [(b.key, b.map_variable) for b in branches]
-        return fan_in(job), []
+        result = fan_out_result(job) if kind == "out" else fan_in_result(job)
+        return result.code, [(b.key, b.map_variable) for b in result.branches]
     finally:
         in_concurrent_branch.reset(token)
 
@@ -247,6 +246,16 @@ class _Driver:
         code, runs = self.call("out", internal, map_variable, attempts=2)
         if code != 0:
             return False
+        ended = map_variable
+        while True:  # a round of branches; its fan-in may hand out the next (a loop's next iteration)
+            self.round(node, internal, runs)
+            if runs:  # the fan-in of a round is given the map variable of its last branch
+                ended = runs[-1][1]
+            code, runs = self.call("in", internal, ended, attempts=2)
+            if code != 0 or not runs:
+                return code == 0
+
+    def round(self, node: Any, internal: str, runs: list[tuple[str | None, dict[str, Any]]]) -> None:
         subs = []
         for key, branch_variable in runs:  # exactly the branches fan-out chose, in its order
             written = PLACEHOLDER if key is None else key  # an item travels in --map-variable
@@ -260,7 +269,6 @@ class _Driver:
         else:
             for sub in subs:
                 self.graph(*sub)
-        return self.call("in", internal, map_variable, attempts=2)[0] == 0
 
 
 def _slug(text: str) -> str:

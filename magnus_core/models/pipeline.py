@@ -111,6 +111,11 @@ class _Node(_Strict):
         """What is wrong with this node beyond its fields' types, as 'field ...: what' phrases."""
         return []
 
+    def chosen_by(self) -> list[str]:
+        """The parameters its fan-out reads to choose its branches (a map's list): a step run alone
+        (single.py) must have them as they were, not as the run log records a secret value (masked)."""
+        return []
+
 
 class _Flow(_Node):
     next: str = Field(alias="next")
@@ -206,6 +211,9 @@ class MapNode(_Flow):
 
     def declared_branches(self) -> list[BranchSpec]:
         return [BranchSpec(None, self.branch, item_variable=self.iterate_as)]
+
+    def chosen_by(self) -> list[str]:
+        return [self.iterate_on]
 
 
 class DagNode(_Flow):

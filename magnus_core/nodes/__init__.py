@@ -37,8 +37,9 @@ class NodeModule(Protocol):
 
 class CompositeModule(NodeModule, Protocol):
     """What the module of a node that runs branches provides, for orchestrators that run each part in its
-    own process (magnus_core.single): fan-out, the branches to run, the parameters' merge and fan-in (the
-    composite's commit)."""
+    own process (magnus_core.single): fan-out, the branches to run (round after round: a loop's iterations
+    one after another), the parameters' merge, values an engine routes on, and fan-in (the composite's
+    commit). nodes/composite.py has the shared parts and the one-round defaults."""
 
     def fan_out(
         self,
@@ -60,6 +61,28 @@ class CompositeModule(NodeModule, Protocol):
         mask: Callable[[str], str] | None = None,
     ) -> list[Branch]: ...
 
+    def branches_ran(
+        self,
+        node: Any,
+        internal_name: str,
+        params: dict[str, Any],
+        map_variable: dict[str, Any],
+        step: StepLog,
+        mask: Callable[[str], str] | None = None,
+    ) -> list[Branch]: ...
+
+    def next_round(
+        self,
+        node: Any,
+        internal_name: str,
+        ran: list[Branch],
+        statuses: dict[str, str],
+        results: list[dict[str, Any]],
+        map_variable: dict[str, Any],
+    ) -> list[Branch]: ...
+
+    def outputs(self, node: Any, ran: list[Branch], results: list[dict[str, Any]]) -> dict[str, Any]: ...
+
     def fan_in(
         self,
         step: StepLog,
@@ -68,6 +91,7 @@ class CompositeModule(NodeModule, Protocol):
         statuses: dict[str, str],
         changed: dict[str, Any] | None = None,
         run_parameters: dict[str, Any] | None = None,
+        failure: str | None = None,
     ) -> StepLog: ...
 
     def merged_changes(self, before: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]: ...

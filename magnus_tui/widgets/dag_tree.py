@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from magnus_tui.view import BRANCH, Row, RunView, fmt_duration
+from magnus_tui.view import BRANCH, Row, RunView, fmt_duration, type_label
 
 
 def row_label(row: Row) -> Text:
@@ -31,7 +31,7 @@ def row_label(row: Row) -> Text:
     text.append(" ")
     text.append(row.name, style="italic" if row.kind == BRANCH else None)
     if row.kind != BRANCH and row.step_type not in ("task", "success", "fail", ""):
-        text.append(f" [{row.step_type}]", style="dim")
+        text.append(f" [{type_label(row.step_type)}]", style="dim")
     if row.mock:
         text.append(" cached", style="blue")
     if row.status in ("PROCESSING", "RUNNING") and row.end is None:
