@@ -47,11 +47,13 @@ STYLES = {
 
 # A node type's own mark beside its name in the dag tree, for types whose shape a bracketed word does not
 # show at a glance; a type without one shows its name only.
-NODE_GLYPHS: dict[str, str] = {}
+NODE_GLYPHS: dict[str, str] = {
+    "conditional": "◇",  # a decision: one branch of several runs
+}
 
 
 def type_label(step_type: str) -> str:
-    """A step type as the dag tree shows it: its glyph (NODE_GLYPHS) and its name, e.g. '↻ loop'."""
+    """A step type as the dag tree shows it: its glyph (NODE_GLYPHS) and its name, e.g. '◇ conditional'."""
     mark = NODE_GLYPHS.get(step_type)
     return f"{mark} {step_type}" if mark else step_type
 

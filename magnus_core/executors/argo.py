@@ -2,7 +2,8 @@
 
 Each leaf step becomes a container template running `magnus execute_single_node RUN_ID STEP ...`; each
 parallel, map or dag step a DAG template of fan-out, its branches (a DAG template each; a map's one branch
-fanned out with withParam) and fan-in. `next` and `on_failure` become `depends` expressions. The spec is
+fanned out with withParam) and fan-in. A conditional's branches each run `when` fan-out reports them chosen.
+`next` and `on_failure` become `depends` expressions. The spec is
 built with hera's Argo models (the `magnus[argo]` extra); template names are derived from internal names, so
 the same dag always renders to the same bytes.
 """
@@ -24,6 +25,8 @@ from magnus_core.registry import parse_options
 from magnus_core.single import encode_name
 
 ITEMS_PATH = "/tmp/magnus-branches.json"  # where a map's fan-out writes the list Argo fans out on
+OUTPUTS_DIR = "/tmp/magnus-outputs"  # where a fan-out or fan-in writes values a `when` routes on
+CHOSEN = "{{tasks.fan-out.outputs.parameters.branch}}"  # a conditional's branch that runs (its position)
 RETRY_WHEN = (
     "lastRetry.status == 'Error' || asInt(lastRetry.exitCode) > 2"  # died, not failed (1) or refused (2)
 )
@@ -370,20 +373,29 @@ class _Renderer:
         )
         return template_name
 
+    def output(self, name: str, default: str | None = None) -> Any:
+        """An output parameter a fan-out or fan-in writes to OUTPUTS_DIR (the default if it could not)."""
+        return self.m.Parameter(
+            name=name, value_from=self.m.ValueFrom(path=f"{OUTPUTS_DIR}/{name}", default=default)
+        )
+
     def composite(self, node: Any, internal: str, in_map: bool, deadline: int) -> str:
         """fan-out -> branches (at the same time) -> fan-in, as one DAG template. A named branch is one task;
-        a branch run per item is one task fanned out with withParam over the list fan-out writes."""
+        a branch run per item is one task fanned out with withParam over the list fan-out writes. A
+        conditional's fan-out reports which branch runs (`branch`: its position), and each branch task
+        runs `when` it is the one."""
         m = self.m
         name = self.names.take(internal)
         specs = branches(node)
         per_item = any(spec.per_item for spec in specs)
+        chooses = node.type == "conditional"
         fan = ["magnus", "fan", "{{workflow.parameters.run_id}}", encode_name(internal)]
-        outputs = (
-            m.Outputs(parameters=[m.Parameter(name="branches", value_from=m.ValueFrom(path=ITEMS_PATH))])
-            if per_item
-            else None
-        )
+        reported = [m.Parameter(name="branches", value_from=m.ValueFrom(path=ITEMS_PATH))] if per_item else []
+        if chooses:
+            reported.append(self.output("branch", "-1"))
+        outputs = m.Outputs(parameters=reported) if reported else None
         out_args = [*fan, "--mode", "out"] + (["--items-file", ITEMS_PATH] if per_item else [])
+        out_args += ["--outputs-dir", OUTPUTS_DIR] if chooses else []
         fan_out = self.container(
             self.names.take(f"{internal} fan out"), out_args, node, in_map, deadline, outputs
         )
@@ -396,7 +408,7 @@ class _Renderer:
             )
         ]
         branch_names = _Names(reserved=("fan-out", "fan-in"))
-        for spec in specs:
+        for position, spec in enumerate(specs):
             if spec.name is None:  # one branch per item: the item comes in as the map variable
                 sub = self.graph(
                     spec.dag,
@@ -427,6 +439,7 @@ class _Renderer:
                     name=branch_names.take(f"branch {spec.name}"),
                     template=sub,
                     depends="fan-out.Succeeded",
+                    when=f"{CHOSEN} == {position}" if chooses else None,
                     arguments=self.map_arguments() if in_map else None,
                 )
             )

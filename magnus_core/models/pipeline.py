@@ -238,6 +238,47 @@ class DagNode(_Flow):
         return [BranchSpec("dag", self._sub_dag, source=self._sub_file)]
 
 
+DEFAULT_BRANCH = "default"  # the internal name of a conditional's `default` branch: `<step>.default`
+
+
+class ConditionalNode(_Flow):
+    """Runs exactly one of its branches: the one whose key is the value of parameter `parameter` (numbers,
+    booleans and null compared as their JSON text, `1`, `1.5`, `true`, `null`; a string as itself), else
+    `default`. Field names are runnable's (the original's successor), so pipelines move between the two."""
+
+    type: Literal["conditional"]
+    parameter: str
+    branches: dict[str, Dag]
+    default: Dag | None = None
+    node_module: ClassVar[str] = "magnus_core.nodes.conditional"
+    composite: ClassVar[bool] = True
+
+    def declared_branches(self) -> list[BranchSpec]:
+        out = [BranchSpec(key, dag) for key, dag in self.branches.items()]
+        if self.default is not None:
+            out.append(BranchSpec(DEFAULT_BRANCH, self.default))
+        return out
+
+    def chosen_by(self) -> list[str]:
+        return [self.parameter]
+
+    def problems(self) -> list[str]:
+        out = []
+        if not self.parameter.strip():
+            out.append("field 'parameter': the name of a parameter, not empty")
+        if not self.branches:
+            out.append("field 'branches': a conditional step needs at least one branch")
+        for key in self.branches:
+            if not key or "%" in key:
+                out.append(f"field 'branches': key {key!r} must not be empty or contain '%'")
+        if self.default is not None and DEFAULT_BRANCH in self.branches:
+            out.append(
+                f"field 'branches': key '{DEFAULT_BRANCH}' and field 'default' would both be branch "
+                f"'{DEFAULT_BRANCH}'; rename the key or fold it into default"
+            )
+        return out
+
+
 NODE_CLASSES: tuple[type[_Node], ...] = (
     TaskNode,
     AsIsNode,
@@ -246,9 +287,10 @@ NODE_CLASSES: tuple[type[_Node], ...] = (
     ParallelNode,
     MapNode,
     DagNode,
+    ConditionalNode,
 )
 Node = Annotated[
-    TaskNode | AsIsNode | SuccessNode | FailNode | ParallelNode | MapNode | DagNode,
+    TaskNode | AsIsNode | SuccessNode | FailNode | ParallelNode | MapNode | DagNode | ConditionalNode,
     Field(discriminator="type"),
 ]
 
@@ -305,5 +347,6 @@ class PipelineFile(_Strict):
 
 ParallelNode.model_rebuild()
 MapNode.model_rebuild()
+ConditionalNode.model_rebuild()
 Dag.model_rebuild()
 PipelineFile.model_rebuild()

