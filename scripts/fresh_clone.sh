@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The README's promise, checked end to end: a clone with nothing beside it, a new virtual environment, and
-# the README's second command (install and run the tests). .ci/run calls this after the suite; it is not a
-# test inside the suite, which would run the suite from within itself (issue 11).
+# the README's second command (install and run the tests), exactly as written. .ci/run calls it; it is not
+# a test inside the suite, which would run the suite from within itself (issue 11).
 #
 #   bash scripts/fresh_clone.sh            # clone HEAD of this repository and run the README's test command
+#   bash scripts/fresh_clone.sh 'CHECKS'   # then run CHECKS (a bash command) in the same clone and venv
 #
-# It fails if the command fails, or if any test was skipped for a missing file.
+# It fails if the command fails, if any test was skipped for a missing file, or if CHECKS fail. It clones
+# the last commit: uncommitted changes are not tested.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
@@ -35,4 +37,9 @@ if grep -iE '^SKIPPED .*(no such file|not found|missing|does not exist)' "$log";
     echo "fresh clone: tests were skipped for a missing file (above)"
     exit 1
 fi
-echo "fresh clone: the README's test command passed"
+echo "fresh clone: the README's test command passed in $SECONDS s"
+if [ $# -gt 0 ]; then
+    echo "fresh clone: \$ $1"
+    bash -c "$1"
+    echo "fresh clone: checks passed, $SECONDS s in all"
+fi

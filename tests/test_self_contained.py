@@ -61,3 +61,28 @@ def test_the_fixtures_the_suite_reads_are_in_the_repository() -> None:
     assert FIXTURES.is_relative_to(ROOT)
     assert len(list(FIXTURES.glob("**/*.json"))) >= 35
     assert (ROOT / "tests" / "data" / "argo" / "workflow-schema.json").is_file()
+
+
+def _name(requirement: str) -> str:
+    """A requirement's distribution name, normalised as pip compares them (PEP 503): 'Foo_Bar[x]>=1' -> 'foo-bar'."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[\[<>=!~;\s]", requirement.strip(), maxsplit=1)[0]).lower()
+
+
+def test_constraints_pin_every_declared_dependency() -> None:
+    """The README installs with ``-c constraints.txt``: a dependency added to pyproject.toml but not pinned
+    there would be resolved afresh on every machine (a fresh venv's pip once gave up after backtracking
+    through every dask release: s3fs's aiobotocore and moto's boto3 want different botocore)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {_name(r) for r in project["dependencies"]}
+    for extra in project["optional-dependencies"].values():
+        declared |= {_name(r) for r in extra if _name(r) != "magnus"}
+    pinned = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            assert "==" in line, f"constraints.txt: {line!r} is not pinned to one version (name==version)"
+            pinned[_name(line)] = line
+    missing = sorted(declared - pinned.keys())
+    assert not missing, f"constraints.txt does not pin {missing}; add them (see its header)"
