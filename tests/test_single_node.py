@@ -374,9 +374,19 @@ def test_a_secret_given_at_a_prompt_reaches_a_step_run_alone_and_a_masked_parame
             assert b"typed-value-123" not in path.read_bytes()
 
 
-def test_a_step_in_a_map_branch_reads_its_branch_not_the_run(project: Path, monkeypatch) -> None:
-    """The per-step entry point on chunked-fs reads the run's metadata, the composite and branch holding the
-    step and the steps of its own graph: no part of the other items (its cost does not grow with the map)."""
+@pytest.mark.parametrize("kind", ["chunked-fs", "postgres"])
+def test_a_step_in_a_map_branch_reads_its_branch_not_the_run(
+    project: Path, monkeypatch: pytest.MonkeyPatch, kind: str, store_block
+) -> None:
+    """The per-step entry point on the stores that keep steps apart reads the run's metadata, the composite
+    and branch holding the step and the steps of its own graph: no part of the other items (its cost does
+    not grow with the map)."""
+    from magnus_core.stores import make_store
+
+    block = store_block(kind) if kind == "postgres" else {"type": kind, "config": {"log_folder": "runs"}}
+    (project / "shared.yaml").write_text(
+        json.dumps({"run_log_store": block, "catalog": {"type": "do-nothing"}})
+    )
     write(project / "fns.py", "def plus(x, item):\n    return {'x': x + item}\n")
     write(
         project / "wide.yaml",
@@ -411,22 +421,24 @@ def test_a_step_in_a_map_branch_reads_its_branch_not_the_run(project: Path, monk
     assert code == 0 and len(items) == 8
     for item in range(1, 8):
         assert run(f"each.{PLACEHOLDER}.add", item) == 0
-    read_parts: list[str] = []
-    real = ChunkedFileSystemRunLogStore._parts
+    store_class = type(make_store(block))
+    real = store_class._read
+    read: list[str] = []  # the internal name of every step and branch log the step's process read
 
-    def counting(folder: Path, names: list[str] | None = None) -> list:
-        found = real(folder, names)
-        read_parts.extend(f"{folder.name}/{path.name}" for path, _ in found)
-        return found
+    def spying(self, run_id: str):
+        log = real(self, run_id)
+        for step in log.walk():
+            read.append(step.internal_name)
+            read.extend(step.branches)
+        return log
 
     with monkeypatch.context() as patched:  # monkeypatch.undo() would also undo the fixture's chdir
-        patched.setattr(ChunkedFileSystemRunLogStore, "_parts", staticmethod(counting))
+        patched.setattr(store_class, "_read", spying)
         assert run(f"each.{PLACEHOLDER}.add", 8) == 0
         assert run(f"each.{PLACEHOLDER}.success", 8) == 0
-    assert read_parts, "the patched reader saw no part"
-    assert all("%2E1%2E" not in name for name in read_parts)  # nothing of item 1 (nor 2..7)
-    assert {"steps/each.json", "branches/each%2E8.json"} <= set(read_parts)
-    log = read("w")
+    assert {"each", "each.8", "each.8.add"} <= set(read)
+    assert not [name for name in read if name.startswith(tuple(f"each.{i}" for i in range(1, 8)))]
+    log = make_store(block).get_run("w")
     assert log.find_step("each.8.add").returned_parameters == {"x": 9}
     assert log.find_branch("each.8").status == "SUCCESS"
     assert log.find_step("each.1.add").status == "SUCCESS"  # the other items are untouched

@@ -429,6 +429,7 @@ class PostgresRunLogStore(RunLogStore):
         self.label = f"postgres run-log store {host}:{port}/{dbname} (schema {self.schema})"
         self.db = _database(self.options.dsn, self.schema, self.label, self.options)
         self._seen_generation: dict[str, int] = {}
+        self._only: tuple[list[str], list[str]] | None = None  # attach_scope: the parts to read
 
     # -- where ---------------------------------------------------------------------------------------------
     def where(self) -> str:
@@ -623,10 +624,25 @@ class PostgresRunLogStore(RunLogStore):
         )
         return found is not None
 
+    def attach_scope(self, run_id: str, steps: list[str], branches: list[str]) -> RunLog:
+        """The run-level row and only the named step and branch rows (one statement, by primary key): a
+        step in a map of 10,000 items reads its own branch, not the run. Every write names its own row,
+        so a run taken up this way writes nothing it did not read."""
+        self._only = (steps, branches)
+        try:
+            return self.attach(run_id)
+        finally:
+            self._only = None
+
     def _read(self, run_id: str) -> RunLog | None:
+        only = self._only
         row = self.db.run(
             f"reading run '{run_id}'",
-            lambda conn: conn.execute(self._sql(_READ_RUN), (run_id,)).fetchone(),
+            lambda conn: (
+                conn.execute(self._sql(_READ_RUN), (run_id,))
+                if only is None
+                else conn.execute(self._sql(_READ_SCOPE), (only[0], only[1], run_id))
+            ).fetchone(),
         )
         if row is None:
             return None
@@ -782,6 +798,9 @@ _READ_RUN = (
     " FROM {t}.branches b WHERE b.run_id = r.run_id)::text "
     "FROM {t}.runs r WHERE r.run_id = %s"
 )
+_READ_SCOPE = _READ_RUN.replace(
+    "WHERE s.run_id = r.run_id", "WHERE s.run_id = r.run_id AND s.internal_name = ANY(%s)"
+).replace("WHERE b.run_id = r.run_id", "WHERE b.run_id = r.run_id AND b.internal_name = ANY(%s)")
 _READ_RUNS = _READ_RUN.replace("SELECT r.status", "SELECT r.run_id, r.version, r.status").replace(
     "WHERE r.run_id = %s", "WHERE r.run_id = ANY(%s)"
 )
