@@ -120,10 +120,11 @@ class Project:
 
 
 def summary_matches(summary: RunSummary, text: str, parameters: dict[str, Any] | None = None) -> bool:
-    """Filter-as-you-type: every word must appear in the id, tag, status or parameter text."""
+    """Filter-as-you-type: every word must appear in the id, pipeline file, tag, status or parameter text."""
     hay = " ".join(
         [
             summary.run_id,
+            summary.pipeline,
             summary.tag,
             summary.state,
             summary.status,

@@ -39,8 +39,8 @@ STYLES = {
     "RUNNING": "yellow",
     "CREATED": "dim",
     "TRIGGERED": "cyan",
-    "INTERRUPTED": "magenta",
-    "BROKEN": "bold red",
+    "INTERRUPTED": "dark_orange",  # each end state its own colour (and glyph: they read without colour too)
+    "BROKEN": "bold magenta",
     "MOCK": "blue",
 }
 

@@ -1,31 +1,73 @@
-"""The runs screen: every run in the store, newest first, filtered as you type."""
+"""The runs screen: every run in the store, newest first (or sorted by any column), filtered as you type; the
+panel under the list says why the highlighted run failed, or shows its metrics."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError
 from magnus_core.runs import summarise
 from magnus_tui.screens.base import WorkbenchScreen, row_at_cursor
 from magnus_tui.source import RunEntry, summary_matches
 from magnus_tui.view import fmt_duration, glyph, style
+from magnus_tui.widgets.lists import ListTable
 
+# (column key, label, the key that sorts by it)
 COLUMNS = (
-    ("mark", " "),
-    ("state", " "),
-    ("run_id", "run id"),
-    ("tag", "tag"),
-    ("start", "started"),
-    ("duration", "duration"),
-    ("steps", "steps"),
-    ("rerun", "re-run of"),
+    ("mark", " ", ""),
+    ("state", " ", "S"),
+    ("run_id", "run id", "I"),
+    ("pipeline", "pipeline", "P"),
+    ("tag", "tag", "T"),
+    ("start", "started", "A"),
+    ("duration", "duration", "D"),
+    ("steps", "steps", "N"),
+    ("rerun", "re-run of", "R"),
 )
+SORT_NAMES = {"state": "status", "start": "start time", "steps": "steps done", "rerun": "re-run of"}
+# First press: newest, longest and most steps first; text columns A to Z; again reverses.
+DESCENDING_FIRST = {"start", "duration", "steps"}
+# Status order when sorting by it: what needs a look first.
+STATE_ORDER = {"BROKEN": 0, "FAIL": 1, "INTERRUPTED": 2, "RUNNING": 3, "SUCCESS": 4}
+
+
+def pipeline_name(path: str) -> str:
+    """'pipelines/train.yaml' -> 'train' (the column is narrow; the filter matches the whole path)."""
+    return Path(path).stem if path else ""
+
+
+def sort_value(entry: RunEntry, column: str) -> Any:
+    """What a column sorts on; None for runs without the value (always listed last)."""
+    from magnus_core.models.run_log import time_key
+
+    s = entry.summary
+    if column == "state":
+        return STATE_ORDER.get(s.state, 9)
+    if column == "start":
+        key = time_key(s.start) if s.start else None
+        return key if key is not None and key not in (float("inf"), float("-inf")) else None
+    if column == "duration":
+        return s.duration
+    if column == "steps":
+        return None if s.state == "BROKEN" else (s.steps_done, s.steps)
+    text = {"run_id": s.run_id, "pipeline": s.pipeline, "tag": s.tag, "rerun": s.original_run_id}[column]
+    return text.lower() or None
+
+
+def sorted_ids(entries: dict[str, RunEntry], ids: list[str], column: str, descending: bool) -> list[str]:
+    """`ids` ordered by `column` (ties keep the newest-first order); runs without the value last."""
+    known = [rid for rid in ids if sort_value(entries[rid], column) is not None]
+    missing = [rid for rid in ids if sort_value(entries[rid], column) is None]
+    known.sort(key=lambda rid: sort_value(entries[rid], column), reverse=descending)
+    return known + missing
 
 
 def short_start(start: str) -> str:
@@ -36,11 +78,20 @@ def short_start(start: str) -> str:
     return text[5:19] if len(text) >= 19 else text
 
 
+def sort_bindings() -> list[BindingType]:
+    return [
+        Binding(key, f"sort('{column}')", f"Sort by {SORT_NAMES.get(column, label)}", show=False)
+        for column, label, key in COLUMNS
+        if key
+    ]
+
+
 class RunsScreen(WorkbenchScreen[None]):
-    """Every run in the store: Enter opens one, / filters, d marks two runs to compare."""
+    """Every run in the store: Enter opens one, / filters, d marks two runs to compare, capitals sort."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_run", "Open", show=False),
+        *sort_bindings(),
         Binding("slash", "filter", "Filter"),
         Binding("d", "mark", "Diff"),
         Binding("s", "start_run", "Start"),
@@ -51,7 +102,11 @@ class RunsScreen(WorkbenchScreen[None]):
     ]
     PALETTE: ClassVar[list[tuple[str, str, str]]] = [
         ("Open run", "Open the highlighted run (Enter)", "open_run"),
-        ("Filter runs", "Filter by id, tag, status or parameter text (/)", "filter"),
+        ("Filter runs", "Filter by id, pipeline, tag, status or parameter text (/)", "filter"),
+        ("Sort by start time", "Newest first; again: oldest first (A)", "sort('start')"),
+        ("Sort by status", "Broken, failed, interrupted, running, succeeded (S)", "sort('state')"),
+        ("Sort by pipeline", "Pipeline file name, A to Z (P)", "sort('pipeline')"),
+        ("Sort by duration", "Longest first (D)", "sort('duration')"),
         ("Mark for diff", "Mark the highlighted run; two marks open the diff (d)", "mark"),
         ("Copy run id", "Copy the highlighted run id to the clipboard (c)", "copy_id"),
         ("Experiments", "Compare the runs of the highlighted run's tag, with a chart (e)", "experiments"),
@@ -61,8 +116,10 @@ class RunsScreen(WorkbenchScreen[None]):
 
     DEFAULT_CSS = """
     RunsScreen #runs { height: 1fr; }
-    RunsScreen #reason, RunsScreen #hint { height: auto; max-height: 3; }
-    RunsScreen #hint { padding: 0 1; }
+    RunsScreen #reason { height: auto; max-height: 4; padding: 0 1; }
+    RunsScreen #hint { height: auto; max-height: 3; padding: 0 1; }
+    RunsScreen #reason { border-top: hkey $primary 30%; }
+    RunsScreen #empty { height: 1fr; content-align: center middle; text-align: center; padding: 1 4; }
     """
 
     def __init__(self) -> None:
@@ -71,20 +128,36 @@ class RunsScreen(WorkbenchScreen[None]):
         self.order: list[str] = []
         self.marked: list[str] = []
         self.filter_text = ""
+        self.sort: tuple[str, bool] | None = None  # (column, descending); None: newest first
         self._known_ids: frozenset[str] = frozenset()
+        self._panel_for: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="filter: id, tag, status or parameter text", id="filter")
-        table: DataTable[Text | str] = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
-        yield Static("", id="reason", classes="error")
-        yield Static("", id="hint", classes="hint")
+        yield Input(placeholder="filter: id, pipeline, tag, status or parameter text", id="filter")
+        yield ListTable(id="runs", zebra_stripes=True)
+        yield Static("", id="empty", classes="hint")
+        yield Static("", id="reason")
+        yield Static("", id="hint", classes="dim")
         yield Footer()
 
+    def _label_columns(self) -> None:
+        """The columns, the sorted one's label with an arrow (↓ descending, ↑ ascending)."""
+        table = self.query_one("#runs", DataTable)
+        if not table.columns:
+            for key, label, _ in COLUMNS:
+                table.add_column(label, key=key)
+        for key, label, _ in COLUMNS:
+            column = table.columns[key]  # type: ignore[index]
+            arrow = ""
+            if self.sort is not None and self.sort[0] == key:
+                arrow = " ↓" if self.sort[1] else " ↑"
+            column.label = Text(label + arrow)
+            column.content_width = max(column.content_width, column.label.cell_len)
+        table.notify_style_update()  # draw the header again
+
     def on_mount(self) -> None:
+        self._label_columns()
         self.sub_title = self.app.project.where
         entries = self.app.project.runs()
         self.show(entries + self.live_entries({e.summary.run_id for e in entries}))
@@ -133,39 +206,44 @@ class RunsScreen(WorkbenchScreen[None]):
         self.render_rows()
 
     def visible_ids(self) -> list[str]:
-        if not self.filter_text:
-            return list(self.order)
-        return [
-            rid
-            for rid in self.order
-            if summary_matches(self.entries[rid].summary, self.filter_text, self.entries[rid].parameters)
-        ]
+        ids = list(self.order)
+        if self.filter_text:
+            ids = [
+                rid
+                for rid in ids
+                if summary_matches(self.entries[rid].summary, self.filter_text, self.entries[rid].parameters)
+            ]
+        if self.sort is not None:
+            ids = sorted_ids(self.entries, ids, *self.sort)
+        return ids
 
     def cells(self, run_id: str) -> list[Text | str]:
         s = self.entries[run_id].summary
         mark = Text("◆", style="bold magenta") if run_id in self.marked else Text(" ")
         state = Text(glyph(s.state), style=style(s.state))
-        tag = Text("broken log", style="red") if s.state == "BROKEN" else Text(s.tag)
-        steps = str(s.steps) if s.state != "BROKEN" else ""
-        return [
-            mark,
-            state,
-            Text(s.run_id),
-            tag,
-            short_start(s.start),
-            fmt_duration(s.duration),
-            steps,
-            s.original_run_id,
-        ]
+        tag = Text("broken log", style=style("BROKEN")) if s.state == "BROKEN" else Text(s.tag)
+        steps = f"{s.steps_done}/{s.steps}" if s.state != "BROKEN" else ""
+        values: dict[str, Text | str] = {
+            "mark": mark,
+            "state": state,
+            "run_id": Text(s.run_id),
+            "pipeline": Text(pipeline_name(s.pipeline)),
+            "tag": tag,
+            "start": short_start(s.start),
+            "duration": fmt_duration(s.duration),
+            "steps": steps,
+            "rerun": s.original_run_id,
+        }
+        return [values[key] for key, _, _ in COLUMNS]
 
     def render_rows(self) -> None:
         """Update rows in place when the list is the same, else rebuild keeping the cursor on its run."""
         table = self.query_one("#runs", DataTable)
         wanted = self.visible_ids()
         current = [str(k.value) for k in table.rows]
-        if current == wanted:
+        if current == wanted and table.row_count:
             for run_id in wanted:
-                for (key, _), value in zip(COLUMNS, self.cells(run_id), strict=False):
+                for (key, _, _), value in zip(COLUMNS, self.cells(run_id), strict=False):
                     if str(table.get_cell(run_id, key)) != str(value) or key in ("state", "mark"):
                         table.update_cell(run_id, key, value)
         else:
@@ -176,31 +254,68 @@ class RunsScreen(WorkbenchScreen[None]):
             if keep in wanted:
                 table.move_cursor(row=wanted.index(keep), animate=False)
         hint = self.query_one("#hint", Static)
+        empty = self.query_one("#empty", Static)
+        empty.display = not self.order  # an empty store: the hint in the middle, whole
+        table.display = bool(self.order)
         if not self.order:
-            hint.update(self.app.project.hint())
+            empty.update(self.app.project.hint())
+            hint.update("")
         elif not wanted:
             hint.update(f"No run matches '{self.filter_text}'. escape clears the filter.")
         else:
-            hint.update(self.status_line(len(wanted)))
+            hint.update(self.status_line(wanted))
         self._explain_highlighted()
 
     @on(DataTable.RowHighlighted, "#runs")
     def _explain_highlighted(self) -> None:
-        """A broken run's reason, in full, under the table."""
+        """The panel under the list: a broken log's reason, a failed run's failure, or the run's metrics."""
         run_id = self.highlighted()
         entry = self.entries.get(run_id) if run_id else None
         reason = self.query_one("#reason", Static)
-        reason.update(
-            Text(f"{run_id}: {entry.summary.error}", style="red") if entry and entry.summary.error else ""
-        )
+        if entry is None:
+            self._panel_for = None
+            reason.update("")
+            return
+        if entry.summary.error:
+            self._panel_for = run_id
+            reason.update(Text(f"{run_id}: {entry.summary.error}", style="red"))
+            return
+        if run_id != self._panel_for:
+            self._panel_for = run_id
+            reason.update("")
+            self.read_panel(entry)
 
-    def status_line(self, shown: int) -> Text:
+    @work(thread=True, exclusive=True, group="runs-panel")
+    def read_panel(self, entry: RunEntry) -> None:
+        """Read the highlighted run's failure (step, error, where) or metrics off the UI thread."""
+        from magnus_tui.brief import run_brief
+
+        worker = get_current_worker()
+        try:
+            text = run_brief(self.app.project, entry.summary)
+        except MagnusError as exc:
+            text = Text(str(exc), style="red")
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._show_panel, entry.summary.run_id, text)
+
+    def _show_panel(self, run_id: str, text: Text) -> None:
+        if run_id == self._panel_for:
+            self.query_one("#reason", Static).update(text)
+
+    def status_line(self, shown: list[str]) -> Text:
+        """'63 of 623 runs  ✗ fail 12  ✓ success 51': the counts are those of the runs shown."""
         counts: dict[str, int] = {}
-        for e in self.entries.values():
-            counts[e.summary.state] = counts.get(e.summary.state, 0) + 1
-        text = Text(f"{shown} of {len(self.order)} runs  ")
-        for state, n in sorted(counts.items()):
-            text.append(f"{glyph(state)} {state.lower()} {n}  ", style=style(state))
+        for rid in shown:
+            state = self.entries[rid].summary.state
+            counts[state] = counts.get(state, 0) + 1
+        text = Text(f"{len(shown)} of {len(self.order)} runs  ")
+        for state, n in sorted(counts.items(), key=lambda kv: STATE_ORDER.get(kv[0], 9)):
+            text.append(f"{glyph(state)} {state.lower()} {n}", style=style(state))
+            text.append("  ")
+        if self.sort is not None:
+            column, descending = self.sort
+            name = SORT_NAMES.get(column, dict((k, lbl) for k, lbl, _ in COLUMNS)[column])
+            text.append(f"by {name} {'↓' if descending else '↑'}  ", style="dim")
         if self.marked:
             text.append(f"marked: {', '.join(self.marked)} (mark one more to diff)", style="magenta")
         return text
@@ -212,6 +327,21 @@ class RunsScreen(WorkbenchScreen[None]):
     @on(DataTable.RowSelected, "#runs")
     def _selected(self, event: DataTable.RowSelected) -> None:
         self.app.open_run(str(event.row_key.value))
+
+    def action_sort(self, column: str) -> None:
+        """Sort by `column`; the same column again reverses; the list stays on the highlighted run."""
+        if self.sort is not None and self.sort[0] == column:
+            self.sort = (column, not self.sort[1])
+        else:
+            self.sort = (column, column in DESCENDING_FIRST)
+        self._label_columns()
+        self.render_rows()
+
+    @on(DataTable.HeaderSelected, "#runs")
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        column = str(event.column_key.value)
+        if any(key == column and sort for key, _, sort in COLUMNS):
+            self.action_sort(column)
 
     def action_open_run(self) -> None:
         run_id = self.highlighted()

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from textual.widgets import DataTable, Input, Static
-from tui_helpers import column, plain
+from tui_helpers import column, plain, write_diff_pair
 
 from magnus_tui.app import MagnusApp
 from magnus_tui.screens.run import RunScreen
@@ -23,7 +23,7 @@ async def test_lists_every_run_newest_first(make_app) -> None:
         table = app.screen.query_one("#runs", DataTable)
         assert column(table, "run_id") == ["data_run", "failure_run", "composite_run", "gs_run"]
         assert column(table, "state") == ["✓", "✗", "✓", "✓"]
-        assert column(table, "steps") == ["4", "4", "15", "5"]
+        assert column(table, "steps") == ["4/4", "3/4", "15/15", "5/5"]  # done / total
         assert column(table, "start")[0] == "11-24 22:44:47"
         hint = plain(app.screen.query_one("#hint", Static))
         assert "4 of 4 runs" in hint
@@ -109,8 +109,11 @@ async def test_missing_store_folder_shows_an_empty_list_with_a_hint(tmp_path: Pa
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.screen.query_one("#runs", DataTable).row_count == 0
-        hint = plain(app.screen.query_one("#hint", Static))
+        empty = app.screen.query_one("#empty", Static)
+        hint = plain(empty)
         assert "does not exist" in hint and ".run_log_store" in hint
+        assert empty.region.height > 3 and empty.region.y < 12  # the list's place, not a cut last line
+        assert hint.rstrip().endswith("in this folder.")
 
 
 async def test_bad_config_file_is_one_line_not_a_crash(tmp_path: Path, monkeypatch) -> None:
@@ -119,7 +122,7 @@ async def test_bad_config_file_is_one_line_not_a_crash(tmp_path: Path, monkeypat
     app = MagnusApp(Project.open("bad.yaml", tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        hint = plain(app.screen.query_one("#hint", Static))
+        hint = plain(app.screen.query_one("#empty", Static))
         assert "Cannot open the run-log store" in hint and "nowhere" in hint
 
 
@@ -193,3 +196,78 @@ def test_copying_a_store_keeps_originals(project_dir: Path) -> None:
     after = {p.name: p.read_bytes() for p in (project_dir / ".run_log_store").iterdir()}
     assert before == after
     shutil.rmtree(project_dir / ".run_log_store")
+
+
+async def test_pipeline_column_filter_and_counts_that_follow_it(make_app, project_dir: Path) -> None:
+    """`/getting` finds runs of getting-started.yaml whatever their tag; the counts are those shown."""
+    write_diff_pair(project_dir / ".run_log_store")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one("#runs", DataTable)
+        ids = column(table, "run_id")
+        assert column(table, "pipeline")[ids.index("after")] == "getting-started"
+        assert column(table, "rerun") == [""] * 6
+        await pilot.press("slash", *"getting")
+        assert column(table, "run_id") == ["after", "before"]
+        hint = plain(app.screen.query_one("#hint", Static))
+        assert "2 of 6 runs" in hint and "fail 1" in hint and "success 1" in hint
+        assert "fail 2" not in hint
+
+
+async def test_sort_by_any_column_and_move_with_list_keys(make_app, project_dir: Path) -> None:
+    (project_dir / ".run_log_store" / "broken.json").write_text("{")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one("#runs", DataTable)
+        assert column(table, "run_id")[:4] == ["data_run", "failure_run", "composite_run", "gs_run"]
+        await pilot.press("D")  # longest first; a broken log has no duration: last
+        assert column(table, "run_id") == ["composite_run", "gs_run", "data_run", "failure_run", "broken"]
+        assert "duration ↓" in str(table.columns["duration"].label)  # type: ignore[index]
+        await pilot.press("D")
+        assert column(table, "run_id")[:4] == ["failure_run", "data_run", "gs_run", "composite_run"]
+        await pilot.press("S")  # what needs a look first
+        assert column(table, "state")[:2] == ["!", "✗"]
+        await pilot.press("I")
+        assert column(table, "run_id") == sorted(column(table, "run_id"))
+        assert "by run id ↑" in plain(app.screen.query_one("#hint", Static))
+        await pilot.press("G")
+        assert table.cursor_row == 4
+        await pilot.press("k")
+        assert table.cursor_row == 3
+        await pilot.press("home")
+        assert table.cursor_row == 0
+        await pilot.press("end", "g", "j")
+        assert table.cursor_row == 1
+        await pilot.click(table, offset=(20, 4))  # header row 0: the fourth run
+        await pilot.pause()
+        assert table.cursor_row == 3
+
+
+async def test_the_panel_says_why_a_run_failed_or_shows_its_metrics(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        reason = screen.query_one("#reason", Static)
+
+        async def panel() -> str:
+            for _ in range(100):
+                await pilot.pause(0.02)
+                if plain(reason).strip():
+                    break
+            return plain(reason)
+
+        assert "metrics" in await panel()  # data_run
+        await pilot.press("j")
+        failed = await panel()
+        assert failed.startswith("✗ boom: this step always fails")  # the step and its error
+        await pilot.press("j")
+        assert "total 9" in await panel()  # composite_run's metrics
+
+
+async def test_each_status_has_its_own_glyph_and_colour(make_app, project_dir: Path) -> None:
+    """✓ ✗ ■ ! read without colour; with colour none of them share one."""
+    from magnus_tui.view import GLYPHS, STYLES
+
+    states = ("SUCCESS", "FAIL", "INTERRUPTED", "BROKEN", "RUNNING")
+    assert len({GLYPHS[s] for s in states}) == len(states)
+    assert len({STYLES[s].replace("bold ", "") for s in states}) == len(states)

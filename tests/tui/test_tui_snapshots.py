@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from tui_helpers import write_diff_pair
+from tui_helpers import write_diff_pair, write_many_runs
 
 from magnus_tui.app import MagnusApp
 from magnus_tui.source import Project
@@ -48,6 +48,27 @@ async def settle(pilot) -> None:
 @pytest.mark.parametrize("size", SIZES)
 def test_runs_screen(snap_compare, project_dir: Path, size: str) -> None:
     assert snap_compare(app_for(project_dir), terminal_size=SIZES[size], run_before=settle)
+
+
+@pytest.mark.parametrize("size", ALL_SIZES)
+def test_runs_screen_many(snap_compare, project_dir: Path, size: str) -> None:
+    """Forty runs, some failed, interrupted or broken, sorted by duration, a failed run highlighted."""
+    write_many_runs(project_dir / ".run_log_store")
+
+    async def run_before(pilot) -> None:
+        await pilot.press("D", "j", "j")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if "ValueError" in str(pilot.app.screen.query_one("#reason").content):
+                break
+        await settle(pilot)
+
+    assert snap_compare(app_for(project_dir), terminal_size=ALL_SIZES[size], run_before=run_before)
+
+
+def test_runs_screen_empty_store_120x40(snap_compare, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert snap_compare(app_for(tmp_path), terminal_size=(120, 40), run_before=settle)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -277,7 +277,7 @@ async def test_a_run_in_a_buffered_store_is_listed_and_opens_after_it_ends(git_r
     (git_repo / "magnus-config.yaml").write_text("run_log_store: {type: buffered}\n")
     app = MagnusApp(project(git_repo), poll_interval=0.05)
     async with app.run_test(size=(80, 24)) as pilot:
-        assert "buffered" in plain(app.screen.query_one("#hint", Static))
+        assert "buffered" in plain(app.screen.query_one("#empty", Static))
         await pilot.press("s")
         app.screen.query_one("#pipeline", Input).value = "pipe.yaml"
         await pilot.press("ctrl+r")

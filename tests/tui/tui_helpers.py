@@ -108,3 +108,38 @@ def write_diff_pair(store: Path) -> tuple[str, str]:
     for log in (before, after):
         (store / f"{log['run_id']}.json").write_text(json.dumps(log, indent=1))
     return "before", "after"
+
+
+def write_many_runs(store: Path, count: int = 40) -> list[str]:
+    """`count` runs of the getting-started example an hour apart, of two pipelines and three tags, every
+    seventh failed, every eleventh interrupted (a dead process), one broken log; returns their ids."""
+    import json
+    from datetime import datetime, timedelta
+
+    base = json.loads((WORKBENCH / "getting-started.json").read_text())
+    started = datetime.fromisoformat(base["run_config"]["process"]["started_at"])
+    ids = []
+    for i in range(count):
+        log = json.loads(json.dumps(base))
+        run_id = f"2026112{i % 5}-{i:03d}"
+        shift = timedelta(hours=i)
+        log["run_id"], log["tag"] = run_id, ("baseline", "sweep", "")[i % 3]
+        log["run_config"]["dag_file"] = "train.yaml" if i % 2 else "examples/getting-started.yaml"
+        log["run_config"]["process"]["started_at"] = str(started + shift)
+        if i % 7 == 3:
+            log["status"] = "FAIL"
+            log["steps"]["shell"]["status"] = "FAIL"
+            log["steps"]["shell"]["message"] = "ValueError: score below threshold"
+        if i % 11 == 5:
+            log["status"] = "PROCESSING"
+            log["run_config"]["process"].update(pid=2**22 + 7, host="elsewhere.invalid")
+        for step in log["steps"].values():
+            for attempt in step["attempts"]:
+                attempt["start_time"] = str(datetime.fromisoformat(attempt["start_time"]) + shift)
+                attempt["end_time"] = str(
+                    datetime.fromisoformat(attempt["end_time"]) + shift + i * timedelta(seconds=0.5)
+                )
+        (store / f"{run_id}.json").write_text(json.dumps(log))
+        ids.append(run_id)
+    (store / "zz-broken.json").write_text('{"run_id": "zz-broken", "steps": {')
+    return ids

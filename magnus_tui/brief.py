@@ -1,0 +1,67 @@
+"""What the runs list's panel says about the highlighted run: why it failed (the step, its error and where it
+was raised, as `magnus show` prints it) or, for a run that did not fail, its metrics and parameters.
+
+No Textual here: the runs screen calls `run_brief` from a worker (it reads one run log).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+
+from magnus_core.logs import failed_leaves, where_failed
+from magnus_tui.view import glyph, style
+
+if TYPE_CHECKING:
+    from magnus_core.runs import RunSummary
+    from magnus_tui.source import Project
+
+SHOWN_VALUES = 8  # metrics (or parameters) named in the panel; the run screen has them all
+
+
+def _values(values: dict[str, Any]) -> str:
+    # the index holds each metric by name and as `<step>.<name>`: the run's own names when there are any
+    own = {k: v for k, v in values.items() if "." not in k}
+    values = own or values
+    items = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items()]
+    more = len(items) - SHOWN_VALUES
+    return " · ".join(items[:SHOWN_VALUES]) + (f" · … {more} more" if more > 0 else "")
+
+
+def run_brief(project: Project, summary: RunSummary) -> Text:
+    """Two or three lines on one run. A failed or interrupted run: the first step that failed, its message
+    and where (`steps.py:29 in train`, `exit code 6`), and how many more failed; otherwise the run's metrics
+    (from the run index) or, without metrics, its parameters. MagnusError when the log cannot be read."""
+    from magnus_core.index import RunQuery
+
+    text = Text()
+    if summary.state in ("FAIL", "INTERRUPTED"):
+        log = project.get_run(summary.run_id)
+        failed = failed_leaves(log)
+        if failed:
+            step = failed[0]
+            last = step.attempts[-1]
+            text.append(f"{glyph('FAIL')} {step.internal_name}", style=f"bold {style('FAIL')}")
+            text.append(f": {step.message or last.message or 'failed'}")
+            where = where_failed(last)
+            if where:
+                text.append(f"\n  at {where}", style="dim")
+            if len(failed) > 1:
+                more = len(failed) - 1
+                text.append(f"\n  and {more} more failed step{'s' if more > 1 else ''}", style="dim")
+            return text
+        text.append(f"{glyph(summary.state)} {summary.state.lower()}", style=style(summary.state))
+        text.append(f" after {summary.steps_done} of {summary.steps} steps", style="dim")
+        return text
+    found = project.index().query(RunQuery(run_ids=[summary.run_id], params=["*"], metrics=["*"])).runs
+    run = found[0] if found else None
+    if run is not None and run.metrics:
+        text.append("metrics  ", style="bold")
+        text.append(_values(run.metrics))
+    elif run is not None and run.params:
+        text.append("no metrics · parameters  ", style="dim")
+        text.append(_values(run.params))
+    else:
+        text.append("no metrics or parameters recorded", style="dim")
+    return text
