@@ -311,19 +311,26 @@ def _mask_scalar(value: T, patterns: Patterns) -> T:
 class Masker:
     """The secret values of one run (or one process), compiled into patterns when they change.
 
-    `source` returns a version and the values (a secrets provider's `version` and `values()`); the
-    patterns are rebuilt only when the version changes. Streams and recorded values use the same patterns.
+    `source` returns a version and the values (a secrets provider's `version` and `values()`), or a
+    function giving them (called only when the version changed: a stream asks for the patterns at every
+    block it masks); the patterns are rebuilt only when the version changes. Streams and recorded values
+    use the same patterns.
     """
 
-    def __init__(self, source: Callable[[], tuple[Any, Iterable[str]]]) -> None:
+    def __init__(self, source: Callable[[], tuple[Any, Any]]) -> None:
         self.source = source
         self._cache: tuple[Any, Patterns] | None = None
+
+    def values(self) -> Iterable[str]:
+        """The secret values now (what `source` gives, called if it is a function)."""
+        values = self.source()[1]
+        return values() if callable(values) else values
 
     def patterns(self) -> Patterns:
         version, values = self.source()
         cache = self._cache
         if cache is None or cache[0] != version:
-            cache = (version, Patterns.of(expand(tuple(values))))
+            cache = (version, Patterns.of(expand(tuple(values() if callable(values) else values))))
             self._cache = cache
         return cache[1]
 
@@ -356,7 +363,7 @@ class Masker:
 
 def masker_of(secrets: Any) -> Masker:
     """The masker for a secrets provider (anything with `values()` and `version`)."""
-    return Masker(lambda: (secrets.version, secrets.values()))
+    return Masker(lambda: (secrets.version, secrets.values))
 
 
 def fixed(values: Iterable[str]) -> Masker:

@@ -36,7 +36,6 @@ from typing import IO, Any, Protocol
 
 from magnus_core.masking import Masker, StreamMasker
 
-BATCH = 1 << 13  # python writes are masked in batches of this many characters (or at a line end on a tty)
 READ = 1 << 16  # bytes read from a pipe at a time
 
 
@@ -57,10 +56,10 @@ class Destination:
     """Where masked output ends: a text stream. Takes text (python writes) and bytes (pipes) in order; a
     destination that fails (closed, broken pipe) drops what follows and never raises into the run."""
 
-    def __init__(self, target: IO[str], *, owned: bool = False) -> None:
-        self.target = target
+    def __init__(self, target: IO[str] | None, *, owned: bool = False) -> None:
+        self.target: Any = target
         self.owned = owned  # opened by the seam (on a copy of fd 1 or 2): closed with it
-        self.broken = False
+        self.broken = target is None  # python starts with sys.stdout None when fd 1 is closed (`>&-`)
         self._lock = threading.Lock()
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._line_buffered = bool(getattr(target, "line_buffering", False)) or _isatty(target)
@@ -125,51 +124,31 @@ def _isatty(stream: Any) -> bool:
 
 
 class _Lane:
-    """One stream (stdout or stderr) of one route: python text batched and masked, or bytes masked.
-
-    A write only appends to the batch (the cost of print() must stay near python's own); the batch is
-    masked and written when it reaches BATCH characters, at a line end when the destination is a
-    terminal, and at every flush (python's own buffering behaves the same way)."""
+    """One stream (stdout or stderr) of one route: bytes masked on their way to the destination. Python's
+    text reaches it encoded, in blocks, from the route's RouteStream; bytes from sys.stdout.buffer."""
 
     def __init__(self, masker: Masker, destination: Sink) -> None:
         self.masker = masker
         self.destination = destination
-        self._text: StreamMasker[str] = masker.stream(str)
         self._bytes: StreamMasker[bytes] = masker.stream(bytes)
-        self.batch: list[str] = []
-        self.size = 0
-        self.lock = threading.Lock()
-        self.line_buffered = destination.line_buffered
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> None:
-        with self.lock:
-            self.batch.append(text)
-            self.size += len(text)
-            if self.size >= BATCH or (self.line_buffered and "\n" in text):
-                self.drain(final=False)
+        """Text, encoded as the route's streams encode it."""
+        self.write_bytes(text.encode("utf-8", "surrogateescape"))
 
     def write_bytes(self, data: bytes) -> None:
-        with self.lock:
-            self.drain(final=True)  # text before bytes, in order
-            self.destination.write_bytes(self._bytes.feed(data))
-
-    def drain(self, *, final: bool) -> None:
-        """Mask and write the batch (the caller holds the lock)."""
-        if self.batch:
-            text = "".join(self.batch)
-            self.batch.clear()
-            self.size = 0
-            self.destination.write_text(self._text.feed(text, final=final))
-        elif final and self._text.pending:
-            self.destination.write_text(self._text.finish())
-        if final and self._bytes.pending:
-            self.destination.write_bytes(self._bytes.finish())
-        self.line_buffered = self.destination.line_buffered
+        with self._lock:
+            if not self._bytes.pending and not self.masker:
+                self.destination.write_bytes(data)  # no secret known: straight through
+                return
+            self.destination.write_bytes(self._bytes.feed(bytes(data)))
 
     def flush(self, *, final: bool = False) -> None:
-        """Write what is batched; the tail that could still become a secret is kept unless `final`."""
-        with self.lock:
-            self.drain(final=final)
+        """The tail that could still become a secret is kept unless `final`."""
+        with self._lock:
+            if final and self._bytes.pending:
+                self.destination.write_bytes(self._bytes.finish())
         self.destination.flush()
 
 
@@ -208,15 +187,114 @@ class ChildPipe:
         self._thread.join(timeout=timeout)
 
 
+class _LaneRaw(io.RawIOBase):
+    """The raw end of a route's python stream: each block python's C buffer hands over goes to the lane
+    as bytes (masked there). Never writes to sys.stdout or sys.stderr itself (that would re-enter)."""
+
+    def __init__(self, lane: _Lane, original: Any) -> None:
+        super().__init__()
+        self.lane = lane
+        self.original = original
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        size = len(data)
+        self.lane.write_bytes(data)  # (a memoryview of python's buffer: the lane copies what it keeps)
+        return size
+
+    def isatty(self) -> bool:
+        return _isatty(self.original)
+
+    def fileno(self) -> int:
+        if self.original is None:
+            raise io.UnsupportedOperation("fileno")
+        return int(self.original.fileno())
+
+    def close(self) -> None:  # never closed under the run: only flushed
+        self.lane.flush()
+
+
+class RouteStream(io.TextIOWrapper):
+    """A route's sys.stdout or sys.stderr: text buffered and encoded in C, handed to the route's lane in
+    blocks (a line at a time when the destination is a terminal, or for stderr, as python does). print()
+    costs what it costs on a file. A step calling close() only flushes it: the run goes on writing."""
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.flush()
+
+
+class _ErrStream(RouteStream):
+    """A route's stderr: what its stdout holds is flushed first, so a file holding both keeps their order
+    (stderr is written less, and a line at a time: the cost of this python-level write is small)."""
+
+    partner: RouteStream | None = None
+
+    def write(self, text: str) -> int:
+        partner = self.partner
+        if partner is not None:
+            with contextlib.suppress(OSError, ValueError):
+                partner.flush()
+        return super().write(text)
+
+
+STREAM_BUFFER = 1 << 16  # bytes python's stdout gathers before handing them to its route (not a terminal)
+FLUSH_EVERY = 0.5  # seconds: a block-buffered route stream is flushed at least this often
+
+
+def _route_stream(
+    lane: _Lane, original: Any, line_buffered: bool, partner: RouteStream | None
+) -> RouteStream:
+    raw = _LaneRaw(lane, original)
+    kind = RouteStream if partner is None else _ErrStream
+    made = kind(
+        io.BufferedWriter(raw, STREAM_BUFFER),
+        encoding="utf-8",
+        errors="surrogateescape",  # undecodable bytes python read (file names, args) go out as they were
+        # (not python -u / PYTHONUNBUFFERED's write-through, which would cost a masked write per print:
+        # a block-buffered stream is flushed at least every FLUSH_EVERY seconds instead)
+        line_buffering=line_buffered,
+    )
+    if isinstance(made, _ErrStream):
+        made.partner = partner
+    return made
+
+
 class Route:
-    """One run's way out: its masker, and a lane per stream to its destinations."""
+    """One run's way out (or one attempt's, see tapped()): its masker, a lane per stream to its
+    destinations, and the python streams (RouteStream) that write to the lanes."""
 
     def __init__(self, masker: Masker, out: Sink, err: Sink) -> None:
         self.masker = masker
         self.lanes = {"stdout": _Lane(masker, out), "stderr": _Lane(masker, err)}
+        self._streams: dict[str, RouteStream] = {}
+        self._lock = threading.RLock()
 
     def destination(self, stream: str) -> Sink:
         return self.lanes[stream].destination
+
+    def stream(self, name: str) -> RouteStream:
+        """The python stream of `name` (stdout, stderr) for this route, made on first use."""
+        found = self._streams.get(name)
+        if found is not None:
+            return found
+        with self._lock:
+            if name not in self._streams:
+                partner = self.stream("stdout") if name == "stderr" else None
+                lane = self.lanes[name]
+                line = name == "stderr" or bool(lane.destination.line_buffered)
+                self._streams[name] = _route_stream(lane, SEAM.originals.get(name), line, partner)
+            return self._streams[name]
+
+    tap: Sink | None = None  # the attempt tapping this route's lanes (tapped(alone=True))
+
+    def flush_streams(self) -> None:
+        """What python wrote and its C buffers still hold goes to the lanes."""
+        for stream in list(self._streams.values()):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
 
     def child_pipe(self, stream: str = "stdout") -> ChildPipe:
         """A pipe for a child process's `stream`, masked with this route's secrets; close() it when the
@@ -224,12 +302,12 @@ class Route:
         return ChildPipe(self.masker, self.destination(stream))
 
     def flush(self, *, final: bool = False) -> None:
+        self.flush_streams()
         for lane in self.lanes.values():
             lane.flush(final=final)
 
 
 _route: contextvars.ContextVar[Route | None] = contextvars.ContextVar("magnus_output_route", default=None)
-_get_route = _route.get
 
 
 class SeamStream(io.TextIOBase):
@@ -241,31 +319,26 @@ class SeamStream(io.TextIOBase):
         self._name = name
         self.original = original
         self._buffer = _SeamBuffer(self)
-        self._default_lanes = seam.default.lanes
 
     def _lane(self) -> _Lane:
         route = _route.get()
         return (route or self._seam.default).lanes[self._name]
 
-    def write(self, text: str) -> int:
-        # print() calls this twice a line: one frame, the lane's batching inlined
-        if type(text) is not str and not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        route = _get_route()
-        lane = route.lanes[self._name] if route is not None else self._default_lanes[self._name]
-        with lane.lock:
-            lane.batch.append(text)
-            lane.size += len(text)
-            if lane.size >= BATCH or (lane.line_buffered and "\n" in text):
-                lane.drain(final=False)
-        return len(text)
+    def _stream(self) -> RouteStream:
+        route = _route.get() or self._seam.default
+        return route._streams.get(self._name) or route.stream(self._name)
+
+    def write(self, text: str) -> int:  # called for every piece print() writes: kept short
+        route = _route.get() or self._seam.default
+        return (route._streams.get(self._name) or route.stream(self._name)).write(text)
 
     def writelines(self, lines: Iterable[str]) -> None:  # type: ignore[override]
+        stream = self._stream()
         for line in lines:
-            self.write(line)
+            stream.write(line)
 
     def flush(self) -> None:
-        self._lane().flush()
+        self._stream().flush()
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
@@ -312,6 +385,8 @@ class _SeamBuffer(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         data = bytes(data)
+        stream = self._stream._stream()
+        stream.flush()  # text written before goes first
         self._stream._lane().write_bytes(data)
         return len(data)
 
@@ -319,7 +394,7 @@ class _SeamBuffer(io.RawIOBase):
         return True
 
     def flush(self) -> None:
-        self._stream._lane().flush()
+        self._stream._stream().flush()
 
     def fileno(self) -> int:
         return self._stream.fileno()
@@ -331,6 +406,20 @@ class _SeamBuffer(io.RawIOBase):
         self.flush()
 
 
+def _pipe_above_std() -> tuple[int, int]:
+    """os.pipe(), never on 0, 1 or 2: after a step closed fd 1, a new pipe would take that number."""
+    import fcntl
+
+    ends = []
+    for fd in os.pipe():
+        if fd <= 2:
+            high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+            os.close(fd)
+            fd = high
+        ends.append(fd)
+    return ends[0], ends[1]
+
+
 class FdPump:
     """File descriptor `fd` (1 or 2) becomes a pipe; a thread masks what is written there (by any code or
     child process of this process) and writes it to the stream fd pointed to before."""
@@ -340,10 +429,6 @@ class FdPump:
         self.name = name
         self._seam = seam
         self.saved = os.dup(fd)
-        read_fd, write_fd = os.pipe()
-        os.dup2(write_fd, fd)
-        os.close(write_fd)
-        self._read_fd = read_fd
         self.destination = Destination(
             open(  # noqa: SIM115 - closed by close()
                 self.saved,
@@ -358,20 +443,70 @@ class FdPump:
         # the stream python had on this fd writes through the pump only if it really was this fd
         self.backs = original is not None and _fileno(original) == fd
         self._masker: StreamMasker[bytes] | None = None
-        self._thread = threading.Thread(target=self._pump, name=f"magnus-fd{fd}", daemon=True)
-        self._thread.start()
+        self._inode = -1
+        self._read_fd = -1
+        self._processing = threading.Lock()  # held while a chunk read is on its way (see drain)
+        self._thread = self._open()
 
-    def _pump(self) -> None:
+    def _open(self) -> threading.Thread:
+        """A new pipe on fd, and the thread reading it."""
+        read_fd, write_fd = _pipe_above_std()
+        os.dup2(write_fd, self.fd)
+        os.close(write_fd)
+        self._inode = os.fstat(self.fd).st_ino
+        self._read_fd = read_fd
+        thread = threading.Thread(target=self._pump, args=(read_fd,), name=f"magnus-fd{self.fd}", daemon=True)
+        thread.start()
+        return thread
+
+    def _pump(self, read_fd: int) -> None:
+        import select
+
         masker = self._seam.default.masker.stream(bytes)
         try:
             while True:
-                data = os.read(self._read_fd, READ)
-                if not data:
-                    break
-                self._seam.fd_destination(self.name).write_bytes(masker.feed(data))
+                ready, _, _ = select.select([read_fd], [], [], 0.05)
+                if not ready:
+                    continue
+                with self._processing:
+                    data = os.read(read_fd, READ)
+                    if not data:
+                        break
+                    self._seam.fd_destination(self.name).write_bytes(masker.feed(data))
             self._seam.fd_destination(self.name).write_bytes(masker.finish())
         finally:
-            os.close(self._read_fd)
+            os.close(read_fd)
+
+    def drain(self, timeout: float = 2.0) -> None:
+        """Wait until what was written to fd before now has been read and passed on (the end of an
+        attempt: its file must hold what its subprocesses wrote, however late this thread was scheduled)."""
+        import fcntl
+        import struct
+        import termios
+        import time
+
+        deadline = time.monotonic() + timeout
+        buffer = bytearray(struct.calcsize("i"))
+        while time.monotonic() < deadline:
+            with self._processing:
+                try:
+                    fcntl.ioctl(self._read_fd, termios.FIONREAD, buffer)
+                except OSError:
+                    return  # the pipe is gone (closed): nothing to wait for
+                if struct.unpack("i", buffer)[0] == 0:
+                    return
+            time.sleep(0.001)
+
+    def repair(self) -> None:
+        """A step that closed fd 1 (os.close(1)) or pointed it elsewhere (os.dup2) took it from the seam:
+        give fd its pipe back, so what later steps' subprocesses write there is masked and kept."""
+        try:
+            if os.fstat(self.fd).st_ino == self._inode:
+                return
+        except OSError:
+            pass  # closed
+        with contextlib.suppress(OSError):
+            self._thread = self._open()
 
     def close(self, timeout: float = 5.0) -> None:
         """fd points where it did before; what was written to the pipe is masked and written on (a child
@@ -394,6 +529,7 @@ class _Seam:
         self.known: set[str] = set()  # every value masked in this process (the default route masks them)
         self.known_version = 0
         self.active: list[Route] = []
+        self.attempts: list[Route] = []  # attempts being captured (tapped), in any thread
         self.originals: dict[str, IO[str]] = {}
         self.streams: dict[str, SeamStream] = {}
         self.pumps: dict[str, FdPump] = {}
@@ -402,13 +538,17 @@ class _Seam:
         self.default = self._default_route()
 
     # -- the default route: every value of every active run, to the streams as they were -------------
-    def _values(self) -> tuple[Any, Iterable[str]]:
+    def _values(self) -> tuple[Any, Any]:
         routes = list(self.active)
-        parts = [route.masker.source() for route in routes]
-        version = (self.known_version, tuple(id(r) for r in routes), tuple(v for v, _ in parts))
-        values = set(self.known)
-        for _, vals in parts:
-            values.update(vals)
+        versions = tuple(route.masker.source()[0] for route in routes)
+        version = (self.known_version, tuple(id(r) for r in routes), versions)
+
+        def values() -> set[str]:
+            found = set(self.known)
+            for route in routes:
+                found.update(route.masker.values())
+            return found
+
         return version, values
 
     def _default_route(self) -> Route:
@@ -427,11 +567,62 @@ class _Seam:
 
     def fd_destination(self, name: str) -> Sink:
         """Where what fd 1 or 2 receives goes: the only active run's destination (so --json keeps stdout
-        clean), else the stream fd pointed to before."""
+        clean), through the attempt being captured when it is the only one (its file keeps it too), else
+        the stream fd pointed to before."""
         routes = self.active
         if len(routes) == 1:
-            return routes[0].destination(name)
+            attempts = self.attempts
+            return (attempts[0] if len(attempts) == 1 else routes[0]).destination(name)
         return self.original_destination(name)
+
+    def writer(self) -> Route | None:
+        """The one route that may own sys.stdout and sys.stderr directly: in a process that owns its
+        terminal (fd_count), while one run and at most one of its attempts write; None otherwise."""
+        if self.fd_count > 0 and len(self.active) == 1 and len(self.attempts) <= 1:
+            return self.attempts[0] if self.attempts else self.active[0]
+        return None
+
+    def rebind(self) -> None:
+        """Point sys.stdout and sys.stderr at the writer's own streams (print() at the speed of a file),
+        or at the SeamStreams, which find each context's route (concurrent branches, the workbench). A
+        stream a step put there itself is left alone (nodes/task.py puts the step's back)."""
+        with self.lock:
+            if not self.streams:
+                return
+            route = self.writer()
+            for name in ("stdout", "stderr"):
+                current = getattr(sys, name)
+                if current is not self.streams[name] and not isinstance(current, RouteStream):
+                    continue
+                setattr(sys, name, route.stream(name) if route is not None else self.streams[name])
+
+    def repair_fds(self) -> None:
+        with self.lock:
+            for pump in self.pumps.values():
+                pump.repair()
+
+    def drain_fds(self) -> None:
+        """What was written to fd 1 and 2 so far has reached its destination (see FdPump.drain)."""
+        with self.lock:
+            pumps = list(self.pumps.values())
+        for pump in pumps:
+            pump.drain()
+
+    def _flush_loop(self, stop: threading.Event) -> None:
+        """Block-buffered python output (a pipe, a file, the workbench) reaches its destinations and the
+        attempts' files at least every FLUSH_EVERY seconds (`magnus logs --follow` sees it)."""
+        while not stop.wait(FLUSH_EVERY):
+            with self.lock:
+                routes = [*self.active, *self.attempts, self.default]
+            for route in routes:
+                # a flush racing the route's end loses nothing: the end flushes everything itself
+                with contextlib.suppress(Exception):
+                    if route.tap is not None or route in self.attempts:
+                        route.flush()  # and the attempt's copy (capture.AttemptFile: its growing file)
+                    else:
+                        stream = route._streams.get("stdout")
+                        if stream is not None and not stream.line_buffering:
+                            stream.flush()
 
     # -- installing -----------------------------------------------------------------------------------
     def install(self, fds: bool) -> None:
@@ -443,12 +634,14 @@ class _Seam:
                 if self.fd_count == 0:
                     self._install_fds()
                 self.fd_count += 1
+            self.rebind()
 
     def uninstall(self, fds: bool) -> None:
         with self.lock:
             if fds:
                 self.fd_count -= 1
                 if self.fd_count == 0:
+                    self.rebind()  # back to the SeamStreams before fd 1 and 2 are given back
                     self._uninstall_fds()
             self.count -= 1
             if self.count == 0:
@@ -479,14 +672,20 @@ class _Seam:
         # as they are made, whatever their handler.
         self.record_factory = logging.getLogRecordFactory()
         logging.setLogRecordFactory(_masking_factory(self.record_factory))
+        self._stop_flusher = threading.Event()
+        threading.Thread(
+            target=self._flush_loop, args=(self._stop_flusher,), name="magnus-flush", daemon=True
+        ).start()
 
     def _uninstall_streams(self) -> None:
+        self._stop_flusher.set()
         for stream in self.streams.values():
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
         self.default.flush(final=True)
         for name, original in self.originals.items():
-            if getattr(sys, name) is self.streams[name]:
+            current = getattr(sys, name)
+            if current is self.streams[name] or isinstance(current, RouteStream):
                 setattr(sys, name, original)
         for handler, stream in self.handlers:
             if getattr(handler, "stream", None) in self.streams.values():
@@ -642,6 +841,7 @@ def routed(masker: Masker, output: IO[str] | None = None) -> Iterator[Route]:
     token = _route.set(route)
     with SEAM.lock:
         SEAM.active.append(route)
+        SEAM.rebind()
     try:
         yield route
     finally:
@@ -650,7 +850,93 @@ def routed(masker: Masker, output: IO[str] | None = None) -> Iterator[Route]:
         _route.reset(token)
         with SEAM.lock:
             SEAM.active.remove(route)
-            SEAM.remember(masker.source()[1])
+            SEAM.rebind()
+            SEAM.remember(masker.values())
+
+
+@contextlib.contextmanager
+def _tapping(route: Route, copy: Sink) -> Iterator[None]:
+    """The route's lanes write to Tee(destination, copy) for the block (see tapped)."""
+    with SEAM.lock:
+        before = {name: lane.destination for name, lane in route.lanes.items()}
+        route.tap = copy
+        for name, lane in route.lanes.items():
+            lane.destination = Tee(before[name], copy)
+    try:
+        yield
+    finally:
+        SEAM.drain_fds()  # what the step's subprocesses wrote to fd 1 and 2 is the attempt's
+        with contextlib.suppress(OSError, ValueError):
+            route.flush(final=True)
+        with SEAM.lock:
+            for name, lane in route.lanes.items():
+                lane.destination = before[name]
+            route.tap = None
+            SEAM.repair_fds()
+
+
+class Tee:
+    """A Sink writing to two: a route's destination first (the terminal), then `copy` (an attempt's
+    file, see capture.py). Both are Sinks; neither may raise (Destination and AttemptFile never do)."""
+
+    def __init__(self, first: Sink, copy: Sink) -> None:
+        self.first = first
+        self.copy = copy
+
+    @property
+    def line_buffered(self) -> bool:
+        return bool(self.first.line_buffered)
+
+    def write_text(self, text: str) -> None:
+        self.first.write_text(text)
+        self.copy.write_text(text)
+
+    def write_bytes(self, data: bytes) -> None:
+        self.first.write_bytes(data)
+        self.copy.write_bytes(data)
+
+    def flush(self) -> None:
+        self.first.flush()
+        self.copy.flush()
+
+
+@contextlib.contextmanager
+def tapped(copy: Sink, *, alone: bool = False) -> Iterator[Route]:
+    """For the block, what the current context writes (python, its child pipes, and fd 1 and 2 when no
+    other attempt runs beside it) also goes to `copy`, masked the same way: one attempt's capture. The
+    route it yields writes to both; on leaving, everything held is written out (no secret's prefix is
+    held back past the attempt's end), and fd 1 and 2 are given back to the seam if the step took them.
+
+    `alone`: no other attempt of the run runs beside this one (steps one at a time, the usual case): the
+    run's own route is tapped for the block (its lanes write to a Tee), which costs nothing per attempt
+    but the tap; otherwise the attempt gets a route of its own, which its context writes through."""
+    parent = current_route()
+    parent.flush_streams()  # what was printed before the attempt is not the attempt's
+    if alone and parent is not SEAM.default and parent.tap is None:
+        with _tapping(parent, copy):
+            yield parent
+        return
+    route = Route(
+        parent.masker,
+        Tee(parent.destination("stdout"), copy),
+        Tee(parent.destination("stderr"), copy),
+    )
+    token = _route.set(route)
+    with SEAM.lock:
+        SEAM.attempts.append(route)
+        SEAM.rebind()
+    try:
+        yield route
+    finally:
+        if len(SEAM.attempts) == 1:  # fd 1 and 2 went to this attempt: what they hold is its
+            SEAM.drain_fds()
+        with contextlib.suppress(OSError, ValueError):
+            route.flush(final=True)
+        _route.reset(token)
+        with SEAM.lock:
+            SEAM.attempts.remove(route)
+            SEAM.rebind()
+            SEAM.repair_fds()
 
 
 def current_route() -> Route:
