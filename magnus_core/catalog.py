@@ -19,8 +19,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
+from magnus_core.capture import DEFAULT_CAP, parse_size
 from magnus_core.errors import StepError, UsageError
 from magnus_core.models.run_log import DataCatalog, RunLog
 from magnus_core.registry import load_provider, parse_options
@@ -98,6 +99,17 @@ class BaseCatalog:
         the put record. CatalogError when this catalog keeps nothing."""
         raise CatalogError(f"the {self.service_name} catalog keeps no files")
 
+    def put_bytes(self, name: str, data: bytes, run_id: str | None = None) -> DataCatalog:
+        """Store `data` (a step's output held in memory) as `name` in a run's catalog (put_stream of it)."""
+        import io
+
+        return self.put_stream(name, io.BytesIO(data), run_id)
+
+    def file_record(self, name: str, digest: str, run_id: str) -> DataCatalog:
+        """The record of catalog file `name` of run `run_id` whose SHA256 is `digest` (where it is kept),
+        without touching the file. CatalogError when this catalog keeps nothing."""
+        raise CatalogError(f"the {self.service_name} catalog keeps no files")
+
     def open_file(self, run_id: str, name: str) -> BinaryIO:
         """A catalog file opened for reading (binary); CatalogError when there is none by that name."""
         raise CatalogError(f"the {self.service_name} catalog keeps no files")
@@ -115,8 +127,23 @@ class DoNothingCatalog(BaseCatalog):
     service_name = "do-nothing"
 
 
-class _FileSystemOptions(BaseModel):
+class OutputOptions(BaseModel):
+    """The option of every catalog that keeps steps' output: `output_cap`, the bytes kept per attempt
+    (capture.py; `100MB`, `512KB`, a number; MAGNUS_OUTPUT_CAP wins over it)."""
+
     model_config = ConfigDict(extra="forbid")
+    output_cap: int = DEFAULT_CAP
+
+    @field_validator("output_cap", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int:
+        try:
+            return parse_size(value, "output_cap")
+        except UsageError:
+            raise ValueError(f"expected a size such as 100MB, 512KB or 1048576, got {value!r}") from None
+
+
+class _FileSystemOptions(OutputOptions):
     catalog_location: str = ".catalog"
     compute_data_folder: str = "data"
 
@@ -173,13 +200,14 @@ CHUNK = 1 << 20  # bytes copied at a time by put_stream
 
 
 def output_name(internal_name: str, attempt: int) -> str:
-    """The catalog name of one attempt's captured output: `.magnus/output/<step>/<attempt>.log`, the step's
-    internal name escaped so that any name (map items hold any text) is one exact file name."""
+    """The catalog name of one attempt's captured output: `.magnus/output/<step>.<attempt>.log`, the step's
+    internal name escaped so that any name (map items hold any text) is one exact file name (one folder for
+    every step: no folder is made per step)."""
     escaped = quote(internal_name, safe="-_.").replace("~", "%7E")
     if len(escaped) > 200 or escaped in (".", ".."):  # file-name limits; the hash keeps it exact
         digest = hashlib.sha1(internal_name.encode("utf-8")).hexdigest()
         escaped = f"{escaped[:150]}~{digest}"
-    return f"{RESERVED}/output/{escaped}/{attempt}.log"
+    return f"{RESERVED}/output/{escaped}.{attempt}.log"
 
 
 def is_reserved(name: str) -> bool:
@@ -232,6 +260,7 @@ class FileSystemCatalog(BaseCatalog):
         # original's own copies stay in its folder); anything this run put itself is never overwritten
         self.inherited: set[str] = set()
         self._lock = threading.Lock()  # concurrent branches: the overwrite check and the copy go together
+        self._made: set[Path] = set()  # folders of magnus's own files made by this process
         self.owners: dict[str, str | None] = {}  # name -> the branch that put it first (None: top level)
         self.conflicts: list[tuple[str, str, str]] = []  # (name, branch, branch) put by sibling branches
 
@@ -395,8 +424,25 @@ class FileSystemCatalog(BaseCatalog):
 
     def output_spool(self, run_id: str, name: str) -> Path | None:
         path = self._own_path(run_id, name + LIVE)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(path.parent)
         return path
+
+    def file_record(self, name: str, digest: str, run_id: str) -> DataCatalog:
+        return self._record(name, digest, "put", run_id)
+
+    def put_bytes(self, name: str, data: bytes, run_id: str | None = None) -> DataCatalog:
+        """Written in place, in one go (no temporary name: for a few bytes the rename would cost as much as
+        the write; a file cut short by a kill differs from its attempt's recorded size and SHA256)."""
+        run_id = run_id or self.ctx.run_id
+        path = self._own_path(run_id, name)
+        if path.parent not in self._made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(path.parent)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return self._record(name, hashlib.sha256(data).hexdigest(), "put", run_id)
 
     def keep_spool(self, spool: Path, name: str, digest: str, run_id: str) -> DataCatalog:
         dest = self._own_path(run_id, name)
@@ -515,8 +561,11 @@ class FileSystemCatalog(BaseCatalog):
         out = []
         for folder, dirs, files in os.walk(base):
             here = Path(folder)
-            dirs[:] = sorted(d for d in dirs if not _own_folder(here / d, own))
             rel = here.relative_to(base).as_posix()
+            # magnus's own files of a run (its steps' output) are not even walked
+            dirs[:] = sorted(
+                d for d in dirs if not _own_folder(here / d, own) and not (rel == "." and d == RESERVED)
+            )
             for name in files:
                 path = here / name
                 if regex.fullmatch(name if rel == "." else f"{rel}/{name}"):

@@ -30,12 +30,13 @@ import secrets as _random
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from magnus_core.catalog import (
     BaseCatalog,
     CatalogError,
     FileSystemCatalog,
+    OutputOptions,
     _is_temp,
     check_relative,
     file_hash,
@@ -50,8 +51,7 @@ CHUNK = 8 * 2**20  # bytes read and written at a time
 LOCAL_PROTOCOLS = ("file", "local")
 
 
-class FsspecOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FsspecOptions(OutputOptions):
     url: str = Field(min_length=1)
     storage_options: dict[str, Any] = Field(default_factory=dict)
     secret_options: dict[str, str] = Field(default_factory=dict)
@@ -324,6 +324,9 @@ class FsspecCatalog(FileSystemCatalog):
 
     def keep_spool(self, spool: Path, name: str, digest: str, run_id: str) -> DataCatalog:
         return BaseCatalog.keep_spool(self, spool, name, digest, run_id)
+
+    def put_bytes(self, name: str, data: bytes, run_id: str | None = None) -> DataCatalog:
+        return BaseCatalog.put_bytes(self, name, data, run_id)  # streamed in, as every put here
 
     def live_file(self, run_id: str, name: str) -> Path | None:
         return None

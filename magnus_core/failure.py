@@ -73,12 +73,10 @@ def _shown(filename: str, root: Path) -> str:
 
 def frames_of(tb: TracebackType | None, root: Path, mask: Callable[[str], str] = str) -> list[Frame]:
     """The frames of a traceback that are not magnus's, outermost first, the innermost MAX_FRAMES of them;
-    file names relative to `root` when inside it, source lines masked."""
+    file names relative to `root` when inside it, source lines masked. [] when every frame is magnus's
+    (an error magnus raised itself, not in the user's code)."""
     summary = traceback.extract_tb(tb)
-    kept = [fs for fs in summary if not _own(fs.filename)]
-    if not kept and summary:  # raised inside magnus while calling the user's code: show where
-        kept = list(summary)
-    kept = kept[-MAX_FRAMES:]
+    kept = [fs for fs in summary if not _own(fs.filename)][-MAX_FRAMES:]
     root = root.resolve()
     return [
         Frame(
@@ -102,6 +100,29 @@ def error_of(
         frames=frames_of(exc.__traceback__, root or Path.cwd(), mask),
         **fields,
     )
+
+
+def traceback_text(exc: BaseException, root: Path | None = None) -> str:
+    """The traceback python would print for `exc` (its causes and contexts too), magnus's own frames left
+    out and the project's files named relative to `root`: what ends a failed step's kept output."""
+    root = (root or Path.cwd()).resolve()
+    shown = traceback.TracebackException(type(exc), exc, exc.__traceback__, capture_locals=False)
+    seen: set[int] = set()
+    queue = [shown]
+    while queue:
+        item = queue.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        frames = [fs for fs in item.stack if not _own(fs.filename)][-MAX_FRAMES:]
+        for fs in frames:
+            fs.filename = _shown(fs.filename, root)
+        item.stack = traceback.StackSummary.from_list(frames)
+        queue += [x for x in (item.__cause__, item.__context__) if x is not None]
+    try:
+        return clean_text("".join(shown.format()), 1 << 20)
+    except Exception:  # an exception whose message cannot be read, formatted by hand
+        return f"{type(exc).__name__}: {message_of(exc)}\n"
 
 
 def exit_outcome(exc: SystemExit) -> tuple[bool, str, int]:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import contextlib
 import io
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from magnus_core.catalog import BaseCatalog, CatalogError, output_name
-from magnus_core.models.run_log import FAIL, RunLog, StepAttempt, StepLog
+from magnus_core.errors import MagnusError
+from magnus_core.models.run_log import FAIL, PROCESSING, RunLog, StepAttempt, StepLog
 
 BLOCK = 1 << 16  # bytes read backwards at a time when looking for the last lines
 
@@ -73,6 +74,7 @@ class AttemptView:
     state: str
     problem: str = ""
     reused_from: str = ""  # a re-run reused the step: the run that kept its output
+    attempt: StepAttempt | None = None  # its record (None: an attempt that never finished)
     _reader: OutputReader | None = field(default=None, repr=False)
     _name: str = ""
     _run_id: str = ""
@@ -113,19 +115,32 @@ class OutputReader:
     """Finds the output of a run's attempts in the catalog the run used (its run_config's catalog block,
     made here relative to the working folder, as the run made it)."""
 
-    def __init__(self, run_log: RunLog, catalog: BaseCatalog | None = None) -> None:
+    def __init__(
+        self,
+        run_log: RunLog,
+        catalog: BaseCatalog | None = None,
+        *,
+        runs: Callable[[str], RunLog] | None = None,
+    ) -> None:
         self.run_log = run_log
         self.catalog = catalog if catalog is not None else catalog_of(run_log)
+        self.runs = runs  # reads another run (a re-run's original, for the steps it reused)
 
-    def view(self, step: StepLog, attempt: StepAttempt | None) -> AttemptView:
-        """How to read `attempt` of `step` (None: the attempt now running, for --follow)."""
-        if attempt is None:
-            return self._running(step)
+    def view(self, step: StepLog, attempt: StepAttempt) -> AttemptView:
+        """How to read `attempt` of `step`."""
+        found = self._view(step, attempt)
+        found.attempt = attempt
+        return found
+
+    def _view(self, step: StepLog, attempt: StepAttempt) -> AttemptView:
         record = attempt.output
         number = attempt.attempt_number
         if record is None:
             if self.catalog is not None and not self.catalog.keeps_output:
                 return AttemptView(step, number, NOT_KEPT, _no_output_kept(self.catalog))
+            unfinished = self._unfinished(step, number)
+            if unfinished is not None:
+                return unfinished
             return AttemptView(
                 step, number, NOT_RECORDED, "no output recorded (the run log predates output capture)"
             )
@@ -155,23 +170,58 @@ class OutputReader:
             view.state, view.problem = MISSING, f"output file cannot be read: {exc}"
         return view
 
-    def _running(self, step: StepLog) -> AttemptView:
-        number = len(step.attempts)
-        if self.catalog is None or not self.catalog.keeps_output:
-            return AttemptView(step, number, NOT_KEPT, _no_output_kept(self.catalog))
+    def _unfinished(self, step: StepLog, number: int) -> AttemptView | None:
+        """The output an attempt wrote before its process died (it never finished its file), if any."""
+        if self.catalog is None:
+            return None
         name = output_name(step.internal_name, number)
         path = self.catalog.live_file(self.run_log.run_id, name)
         if path is None:
-            return AttemptView(step, number, UNKNOWN, "no output yet")
-        return AttemptView(step, number, LIVE_NOW, _path=path, _name=name, _run_id=self.run_log.run_id)
+            return None
+        return AttemptView(
+            step,
+            number,
+            LIVE_NOW,
+            "the attempt did not finish: its output up to then",
+            _path=path,
+            _name=name,
+            _run_id=self.run_log.run_id,
+        )
 
     def views(self, step: StepLog, attempt_number: int | None = None) -> list[AttemptView]:
-        """Every recorded attempt of `step` (or the one numbered `attempt_number`)."""
-        return [
+        """Every recorded attempt of `step` (or the one numbered `attempt_number`), and one that never
+        finished when its process died (the step is still PROCESSING in its log). A step a re-run reused
+        (no attempt of its own) shows the attempts of the run it came from."""
+        if step.mock and not step.attempts:
+            return self._reused(step, attempt_number)
+        found = [
             self.view(step, a)
             for a in step.attempts
             if attempt_number is None or a.attempt_number == attempt_number
         ]
+        number = len(step.attempts)
+        if step.status == PROCESSING and attempt_number in (None, number):
+            unfinished = self._unfinished(step, number)
+            if unfinished is not None:
+                found.append(unfinished)
+        return found
+
+    def _reused(self, step: StepLog, attempt_number: int | None, depth: int = 0) -> list[AttemptView]:
+        original = self.run_log.original_run_id
+        if self.runs is None or not original or depth > 20:
+            return []
+        try:
+            run = self.runs(original)
+        except MagnusError:
+            return []
+        source = run.find_step(step.internal_name)
+        if source is None:
+            return []
+        views = OutputReader(run, self.catalog, runs=self.runs).views(source, attempt_number)
+        for view in views:
+            view.reused_from = view.reused_from or run.run_id
+            view.step = step
+        return views
 
 
 def _no_output_kept(catalog: BaseCatalog | None) -> str:
@@ -283,14 +333,20 @@ def failures(
 
 
 def step_sections(run_log: RunLog, step: str | None) -> list[StepLog]:
-    """The steps `magnus logs` shows: every step in execution order (None), or the named one (a composite:
-    every step inside it). [] when no step has that internal name."""
+    """The steps `magnus logs` shows: every task step in execution order (None), or the named one (a
+    composite: every task step inside it). [] when no step has that internal name."""
     if step is None:
-        return [s for s in run_log.walk() if s.attempts]
+        return [s for s in run_log.walk() if _ran_a_command(s)]
     found = run_log.find_step(step)
     if found is None:
         return []
-    return [s for s in found.walk() if s.attempts] or [found]
+    return [s for s in found.walk() if _ran_a_command(s)] or [found]
+
+
+def _ran_a_command(step: StepLog) -> bool:
+    """A task step: the only kind whose attempts run a command that prints (not as-is, success, fail, or a
+    composite step)."""
+    return step.step_type == "task"
 
 
 def known_steps(run_log: RunLog) -> list[str]:

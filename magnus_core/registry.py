@@ -45,4 +45,5 @@ def parse_options(model: type[BaseModel], config: dict[str, Any], where: str) ->
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
         msg = "unknown option (a typo?)" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = msg.removeprefix("Value error, ")  # a validator's own sentence, without pydantic's prefix
         raise ConfigError(msg, field=f"{where}.config.{loc}" if loc else f"{where}.config") from None

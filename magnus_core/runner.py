@@ -289,6 +289,9 @@ def execute(
         raise
     finally:
         ctx.env_bridge.restore()
+        from magnus_core.capture import settled
+
+        settled()  # every attempt's output is in the catalog before the run says it ended
         # the run log keeps parameters with secret values masked; steps still got the real values
         ctx.keep_parameters(params)
         store.update_run(prepared.run_id, status=status)

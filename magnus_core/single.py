@@ -445,6 +445,9 @@ def execute_single_node(job: NodeJob) -> int:
             step = execute_node(
                 where.node, where.name, session.ctx, params, where.branch, dict(job.map_variable)
             )
+        from magnus_core.capture import settled
+
+        settled()  # the step's output is in the catalog before this process (or Dask task) is done
         if where.node.is_terminal:
             _end_graph(session, where, params)
         return _exit_code(where, step)

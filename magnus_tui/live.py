@@ -10,7 +10,6 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from textual.message import Message
@@ -62,7 +61,6 @@ class LiveRun:
     done: bool = False
     result: Any = None
     error: str = ""
-    output_path: Path | None = None  # where the steps' own output goes (not the terminal)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def emit(self, event: RunEvent) -> None:

@@ -6,8 +6,7 @@ needs is asked for with a modal whose answer resolves a future the worker waits 
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+import os
 from typing import TYPE_CHECKING
 
 from magnus_core.errors import MagnusError
@@ -56,11 +55,11 @@ def run_in_worker(app: MagnusApp, request: RunRequest) -> None:
     live = LiveRun(prepared.run_id, prepared.store)
     app.live[prepared.run_id] = live
     app.call_from_thread(app.show_started, prepared.run_id)
-    folder = Path(tempfile.mkdtemp(prefix="magnus-workbench-"))
-    live.output_path = folder / f"{prepared.run_id}.out"
     status = "FAIL"
     try:
-        with open(live.output_path, "w", encoding="utf-8") as output:
+        # Steps' output is kept per attempt in the run's catalog (magnus_core.logs reads it); the terminal
+        # is Textual's, so the copy that streams to a terminal in `magnus execute` goes nowhere here.
+        with open(os.devnull, "w", encoding="utf-8") as output:
             final = execute(prepared, output=output, on_event=live.emit)
         status = final.status
         live.result = final

@@ -98,7 +98,7 @@ def crash_project(git_repo: Path) -> Path:
 def _check_catalog_whole(root: Path) -> None:
     expected = _expected()
     for path in (root / ".catalog").rglob("*"):
-        if path.is_file() and not path.name.startswith("."):
+        if path.is_file() and not path.name.startswith(".") and ".magnus" not in path.parts:  # data only
             assert hashlib.sha256(path.read_bytes()).hexdigest() == expected, f"half-copied file {path}"
 
 

@@ -316,3 +316,61 @@ def test_workers_in_separate_folders_share_only_postgres_and_s3(
     assert any((folder / "data").exists() for folder in folders)
     for folder in folders:
         assert not (folder / ".run_log_store").exists() and not (folder / ".catalog").exists()
+
+
+def test_dask_workers_keep_each_steps_output_in_the_catalog(cluster) -> None:
+    project, address = cluster
+    write(
+        project / "talker.py",
+        """
+        import subprocess, sys
+
+        def talk(name: str = "x"):
+            print(f"python says {name}")
+            print(f"warning for {name}", file=sys.stderr)
+
+        def boom():
+            print("about to fail")
+            raise ValueError("no luck")
+    """,
+    )
+    write(
+        project / "talking.yaml",
+        """
+        dag:
+          start_at: fan
+          steps:
+            fan:
+              type: parallel
+              next: boom
+              branches:
+                one: {start_at: t, steps: {t: {type: task, command: talker.talk, next: success},
+                      success: {type: success}, fail: {type: fail}}}
+                two: {start_at: t, steps: {t: {type: task, command_type: shell, command: "echo shell says two",
+                      next: success}, success: {type: success}, fail: {type: fail}}}
+            boom: {type: task, command: talker.boom, next: success}
+            success: {type: success}
+            fail: {type: fail}
+    """,
+    )
+    cfg = write(
+        project / "dask-catalog.yaml",
+        f"""
+        executor: {{type: dask, config: {{scheduler_address: "{address}"}}}}
+        run_log_store: {{type: chunked-fs, config: {{log_folder: {project / "runs"}}}}}
+        catalog: {{type: file-system, config: {{catalog_location: {project / "catalog"}}}}}
+    """,
+    )
+    _, log = run(project, "talking.yaml", str(cfg))
+    from magnus_core.logs import OutputReader
+
+    reader = OutputReader(log)
+    steps = {s.internal_name: s for s in log.walk()}
+
+    def text(name: str) -> str:
+        return reader.view(steps[name], steps[name].attempts[-1]).read().decode()
+
+    assert text("fan.one.t") == "python says x\nwarning for x\n"
+    assert text("fan.two.t") == "shell says two\n"
+    assert text("boom").startswith("about to fail\nTraceback (most recent call last):")
+    assert "ValueError: no luck" in text("boom")

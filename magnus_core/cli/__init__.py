@@ -107,7 +107,7 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
 def _register() -> None:
     from magnus_core.cli import execute, tui  # noqa: F401 - commands register themselves on import
 
-    for name in ("runs", "show", "diff", "compare", "nodes", "complete", "store", "stop"):
+    for name in ("runs", "show", "diff", "compare", "nodes", "complete", "store", "stop", "logs"):
         with contextlib.suppress(ImportError):
             __import__(f"magnus_core.cli.{name}")
 

@@ -27,9 +27,17 @@ from typing import Any
 
 from magnus_core.crashpoints import crash_point
 from magnus_core.errors import MagnusError, StepError
-from magnus_core.failure import CommandFailed, clean_text, describe, error_of, exit_outcome, value_message
+from magnus_core.failure import (
+    CommandFailed,
+    clean_text,
+    describe,
+    error_of,
+    exit_outcome,
+    traceback_text,
+    value_message,
+)
 from magnus_core.interaction import StepScope, enter_scope, exit_scope
-from magnus_core.models.run_log import FAIL, SUCCESS, AttemptError, MetricPoint, StepLog
+from magnus_core.models.run_log import FAIL, SUCCESS, AttemptError, AttemptOutput, MetricPoint, StepLog
 from magnus_core.nodes.common import attempt, new_step_log
 from magnus_core.tasks import runner_for
 
@@ -135,9 +143,10 @@ def _attempts(
             branch=branch,
         )
         start = ctx.clock()
-        outcome = _run_attempt(runner, node, scope, ctx)
+        outcome = _run_attempt(runner, node, scope, ctx, number)
         record = attempt(number, start, ctx.clock(), outcome.status, ctx.mask(outcome.message))
         record.error = outcome.error
+        record.output = outcome.output
         if scope.inputs is not None:  # as magnus 0.4 records it: what this attempt's command received
             record.parameters = ctx.mask_data(scope.inputs, strict=False)
         step.attempts.append(record)
@@ -194,40 +203,54 @@ class _Outcome:
     message: str = ""
     error: AttemptError | None = None
     interrupted: BaseException | None = None
+    output: AttemptOutput | None = None
 
 
-def _run_attempt(runner: Any, node: Any, scope: StepScope, ctx: Any) -> _Outcome:
-    """Run the command once and say how it ended. Nothing the command does escapes as an exception except an
-    interruption, and that only once recorded: sys.exit() ends the step (code 0 or None a success), any other
-    exception (BaseException included) fails the attempt with its type, message and frames; what it returned
-    or tracked must fit in a run log (else the attempt fails naming it); a working folder or sys.stdout it
-    changed and did not restore is put back."""
+def _run_attempt(runner: Any, node: Any, scope: StepScope, ctx: Any, number: int) -> _Outcome:
+    """Run the command once, its output captured (capture.attempt: the attempt's file in the catalog),
+    and say how it ended; the outcome's `output` is where the output is kept.
+
+    Nothing the command does escapes as an exception except an interruption, and that only once recorded:
+    sys.exit() ends the step (code 0 or None a success), any other exception (BaseException included)
+    fails the attempt with its type, message and frames, its traceback ending the kept output; what it
+    returned or tracked must fit in a run log (else the attempt fails naming it); a working folder or
+    sys.stdout it changed and did not restore is put back."""
+    from magnus_core import capture
+
     folder = str(_root(ctx))
-    streams = (sys.stdout, sys.stderr)
     token = enter_scope(scope)
     outcome = _Outcome()
-    try:
-        with ctx.redirect():
-            runner(node.command, node.command_config, scope, ctx)
-        _check_outputs(scope)
-    except CommandFailed as exc:
-        outcome = _Outcome(FAIL, clean_text(exc.message), _masked(exc.error, ctx))
-    except MagnusError as exc:
-        outcome = _Outcome(FAIL, clean_text(str(exc)))
-    except SystemExit as exc:  # sys.exit() in a step ends the step, never the run
-        succeeded, message, code = exit_outcome(exc)
-        if not succeeded:
-            located = error_of(exc, _root(ctx), ctx.mask, exit_code=code)
-            located.message = ctx.mask(message.removeprefix("SystemExit: "))
-            outcome = _Outcome(FAIL, message, located)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (cli.Terminated): stop the run once recorded
-        outcome = _Outcome(FAIL, f"interrupted ({type(exc).__name__})", interrupted=exc)
-    except BaseException as exc:  # the user's code may raise anything; the run goes on
-        outcome = _Outcome(FAIL, describe(exc), error_of(exc, _root(ctx), ctx.mask))
-        log.debug("step %s failed", scope.internal_name, exc_info=True)
-    finally:
-        exit_scope(token)
-        _restore(folder, streams, ctx)
+    with capture.attempt(ctx, scope.internal_name, number) as kept:
+        streams = (sys.stdout, sys.stderr)
+        try:
+            with ctx.redirect():
+                runner(node.command, node.command_config, scope, ctx)
+            _check_outputs(scope)
+        except CommandFailed as exc:
+            outcome = _Outcome(FAIL, clean_text(exc.message), _masked(exc.error, ctx))
+        except MagnusError as exc:  # raised by magnus, or by a magnus function the step's code called
+            located = error_of(exc, _root(ctx), ctx.mask)
+            outcome = _Outcome(FAIL, clean_text(str(exc)), located if located.frames else None)
+            if located.frames:
+                kept.write_text(ctx.mask(traceback_text(exc, _root(ctx))))
+        except SystemExit as exc:  # sys.exit() in a step ends the step, never the run
+            succeeded, message, code = exit_outcome(exc)
+            if not succeeded:
+                located = error_of(exc, _root(ctx), ctx.mask, exit_code=code)
+                located.message = ctx.mask(message.removeprefix("SystemExit: "))
+                outcome = _Outcome(FAIL, message, located)
+                if not isinstance(exc.code, int):  # python prints sys.exit's message on stderr
+                    kept.write_text(f"{located.message}\n")
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (cli.Terminated): stop the run once recorded
+            outcome = _Outcome(FAIL, f"interrupted ({type(exc).__name__})", interrupted=exc)
+        except BaseException as exc:  # the user's code may raise anything; the run goes on
+            outcome = _Outcome(FAIL, describe(exc), error_of(exc, _root(ctx), ctx.mask))
+            kept.write_text(ctx.mask(traceback_text(exc, _root(ctx))))
+            log.debug("step %s failed", scope.internal_name, exc_info=True)
+        finally:
+            exit_scope(token)
+            _restore(folder, streams, ctx)
+    outcome.output = kept.record
     return outcome
 
 

@@ -27,6 +27,7 @@ def double(x: int = 1):
 
 
 def boom(y: int = 0):
+    print(f"boom got y={y}")
     raise ValueError(f"y was {y}")
 """
 
@@ -175,6 +176,31 @@ async def test_failed_run_shows_the_message_and_offers_rerun_with_a_plan(git_rep
         assert "cached" in tree.label("double").plain
         assert "cached" not in tree.label("boom").plain
         assert f"re-run of {screen.run_id}" in plain(rerun.query_one("#run-header", Static))
+
+
+async def test_a_workbench_run_keeps_each_steps_output_in_the_catalog_and_no_temporary_file(
+    git_repo: Path,
+) -> None:
+    import tempfile
+
+    temporary = Path(tempfile.gettempdir())
+    before = set(temporary.glob("magnus-workbench-*"))
+    app = MagnusApp(project(git_repo))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        app.screen.query_one("#pipeline", Input).value = "failing.yaml"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+        screen = app.screen
+        await wait_for(pilot, lambda: app.live[screen.run_id].done)
+    log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")
+    boom = log.steps["boom"]
+    record = boom.attempts[0].output
+    assert record is not None and record.sha256
+    text = (git_repo / record.catalog_handler_location / record.catalog_relative_path).read_text()
+    assert text.startswith("boom got y=2\nTraceback (most recent call last):"), text
+    assert "ValueError: y was 2" in text
+    assert set(temporary.glob("magnus-workbench-*")) == before  # the workbench writes no file of its own
 
 
 async def test_secret_prompt_is_masked_and_reaches_the_waiting_thread(make_app) -> None:

@@ -1,0 +1,342 @@
+"""Each attempt's output, captured: what a step writes to stdout and stderr, masked, kept in the catalog.
+
+    with capture.attempt(ctx, "train", 0) as kept:     # around one attempt of a command
+        ...                                             # python prints, logging, shell and notebook output
+    record = kept.record                                # AttemptOutput: name, size, sha256, written
+
+The output seam (magnus_core/output.py) masks every stream; during an attempt the current context's route
+writes to a tee: the run's destination (the terminal, --json's stderr) and this attempt's `AttemptFile`. A
+child process (a shell step, a notebook's kernel) writes through the seam's pipes of that route, and file
+descriptors 1 and 2 (a python step's subprocess, C code) reach the file of the one attempt running when no
+other runs beside it. Nothing unmasked is ever written to the file.
+
+The file is written where the catalog says it grows (`BaseCatalog.output_spool`: in place for a folder, so
+`magnus logs --follow` reads it from another process), else in a temporary file, and handed to the catalog
+when the attempt ends (`keep_spool`). It is opened at the first byte (a step printing nothing leaves no file)
+and holds at most `cap` bytes (MAGNUS_OUTPUT_CAP or the catalog's `output_cap`, default 100 MB): what follows
+is counted, not kept, and a marker says where it was cut. Memory stays flat: bytes go straight to the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from magnus_core.errors import UsageError
+from magnus_core.models.run_log import AttemptOutput
+
+DEFAULT_CAP = 100 * 2**20  # bytes kept per attempt
+CAP_VARIABLE = "MAGNUS_OUTPUT_CAP"
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "m": 2**20, "mb": 2**20, "g": 2**30, "gb": 2**30}
+
+
+def parse_size(text: str | int, what: str) -> int:
+    """`100MB`, `512k`, `1048576` -> bytes (powers of 1024); UsageError naming `what` otherwise."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        raw = str(text).strip().lower().replace(" ", "").removesuffix("ib")
+        number = raw.rstrip("kmgb")
+        unit = raw[len(number) :]
+        try:
+            value = int(float(number) * _UNITS[unit]) if number else -1
+        except (ValueError, KeyError):
+            value = -1
+    if value < 0:
+        raise UsageError(
+            f"{what}: expected a size in bytes such as 100MB, 512KB or 1048576, got {text!r}", field=what
+        )
+    return value
+
+
+def output_cap(catalog: Any = None) -> int:
+    """Bytes of output kept per attempt: MAGNUS_OUTPUT_CAP, else the catalog's `output_cap`, else 100 MB."""
+    raw = os.environ.get(CAP_VARIABLE)
+    if raw:
+        return parse_size(raw, CAP_VARIABLE)
+    configured = getattr(getattr(catalog, "options", None), "output_cap", None)
+    if configured is not None:
+        return parse_size(configured, "catalog.config.output_cap")
+    return DEFAULT_CAP
+
+
+def _bytes(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")  # undecodable bytes python read come back as they were
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
+
+
+SPOOL_AT = 1 << 18  # bytes an attempt's output is held in memory before it goes to its growing file
+SPILL_AFTER = 0.5  # seconds: a running attempt's output held in memory goes to its growing file by then
+QUEUE = 64  # finished outputs waiting to be handed to the catalog (then a finishing attempt waits)
+SPOOL_QUEUE = 16  # blocks (of up to 64 KB from python, 64 KB from a pipe) waiting to be written
+
+log = logging.getLogger("magnus")
+
+
+class _Keeper:
+    """One thread per process that hands finished attempts' output to their catalog (a rename, a write,
+    an upload), so a step does not wait for it; settled() waits until everything handed over is kept (the
+    run's end, the per-step entry point's). A full queue makes the next attempt wait: memory stays flat."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Callable[[], None]] = queue.Queue(maxsize=QUEUE)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="magnus-keep-output", daemon=True)
+                self._thread.start()
+        self._queue.put(job)
+
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                job()
+            except (
+                Exception
+            ) as exc:  # a catalog that cannot take it (disk full, bucket gone): said, not fatal
+                from magnus_core.failure import describe
+
+                with contextlib.suppress(Exception):
+                    log.warning("a step's output could not be kept: %s", describe(exc))
+            finally:
+                self._queue.task_done()
+
+    def settle(self) -> None:
+        """Wait until every output handed over is in its catalog."""
+        self._queue.join()
+
+
+KEEPER = _Keeper()
+
+
+def settled() -> None:
+    """Every finished attempt's output is in its catalog (call before a run's log is final)."""
+    KEEPER.settle()
+
+
+class _Spool:
+    """An attempt's growing file: a thread writes and hashes the blocks handed to it, so that on a second
+    core the SHA256 and the write run beside the step (hashlib and file writes release the GIL). At most
+    SPOOL_QUEUE blocks wait (a step writing faster than the disk waits: memory stays flat)."""
+
+    def __init__(self, path: Path, digest: Any, held: bytes = b"") -> None:
+        self.path = path
+        self.digest = digest  # `held` was hashed already
+        self.error = ""
+        self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by its thread
+        view = memoryview(held)
+        while view:
+            view = view[self._file.write(view) :]
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=SPOOL_QUEUE)
+        self._thread = threading.Thread(target=self._run, name="magnus-output-spool", daemon=True)
+        self._thread.start()
+
+    def put(self, data: bytes) -> None:
+        self._queue.put(data)
+
+    def _run(self) -> None:
+        try:
+            while (data := self._queue.get()) is not None:
+                if self.error:
+                    continue
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[self._file.write(view) :]
+                    self.digest.update(data)
+                except OSError as exc:
+                    self.error = f"writing {self.path} failed: {exc.strerror or exc}"
+        finally:
+            with contextlib.suppress(OSError):
+                self._file.close()
+
+    def close(self) -> str:
+        """Wait for every block to be written; why writing failed ("" when it did not)."""
+        self._queue.put(None)
+        self._thread.join()
+        return self.error
+
+
+class AttemptFile:
+    """One attempt's output: a Sink of the output seam (write_text, write_bytes, flush) that keeps masked
+    bytes, hashed as they go, at most `cap` of them. They are held in memory up to SPOOL_AT bytes (most
+    steps print little: no file is made while the step runs), then written to the catalog's growing file
+    (output_spool) by a _Spool, as they are once the attempt has run SPILL_AFTER seconds (`magnus logs
+    --follow`). When the attempt ends, the background keeper hands them to the catalog. Thread-safe (a
+    shell step's stdout and stderr pumps, and python threads, write at once)."""
+
+    line_buffered = False
+
+    def __init__(self, catalog: Any, run_id: str, name: str, cap: int) -> None:
+        self.catalog = catalog
+        self.run_id = run_id
+        self.name = name
+        self.cap = cap
+        self.written = 0  # bytes the step wrote
+        self.kept = 0  # bytes kept (in memory or in the file)
+        self.error = ""  # why the output could not be written
+        self.spool: Path | None = None
+        self._memory = bytearray()
+        self._spool: _Spool | None = None
+        self._hash = hashlib.sha256()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._started = time.monotonic()
+
+    def _open(self) -> None:
+        """Start the growing file, with what memory held (already hashed)."""
+        path = self.catalog.output_spool(self.run_id, self.name)
+        if path is None:
+            fd, text = tempfile.mkstemp(prefix="magnus-output-", suffix=".log")
+            os.close(fd)
+            path = Path(text)
+        self.spool = path
+        self._spool = _Spool(path, self._hash, bytes(self._memory))
+        self._memory = bytearray()
+
+    def write_bytes(self, data: bytes) -> None:
+        if not data:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            self.written += len(data)
+            room = self.cap - self.kept
+            if room <= 0 or self.error:
+                return
+            part = data if len(data) <= room else data[:room]
+            try:
+                if self._spool is None and len(self._memory) + len(part) <= SPOOL_AT:
+                    self._memory += part
+                    self._hash.update(part)
+                else:
+                    if self._spool is None:
+                        self._open()
+                    assert self._spool is not None
+                    self._spool.put(bytes(part))  # (a copy: `part` may be a view of python's buffer)
+            except OSError as exc:
+                self.error = f"writing {self.spool or 'the output file'} failed: {exc.strerror or exc}"
+                return
+            self.kept += len(part)
+
+    def write_text(self, text: str) -> None:
+        if text:
+            self.write_bytes(_bytes(text))
+
+    def flush(self) -> None:
+        """Called by the seam as output comes and every FLUSH_EVERY seconds: an attempt running for a while
+        gets its growing file (what is handed to the spool is written as it comes)."""
+        with self._lock:
+            if self._closed or self.error or self._spool is not None or not self._memory:
+                return
+            if time.monotonic() - self._started < SPILL_AFTER:
+                return
+            try:
+                self._open()
+            except OSError as exc:
+                self.error = f"writing {self.spool or 'the output file'} failed: {exc.strerror or exc}"
+
+    def finish(self) -> AttemptOutput:
+        """Mark where the output was cut, finish the growing file and hand everything to the keeper; the
+        attempt's record (its output is in the catalog once settled())."""
+        with self._lock:
+            self._closed = True
+            spool, self._spool = self._spool, None
+            if self.written > self.kept and not self.error:
+                marker = _bytes(
+                    f"\n[magnus: output cut here at {self.cap} bytes; the step wrote {self.written} bytes "
+                    f"(the cap is {CAP_VARIABLE} or the catalog's output_cap)]\n"
+                )
+                self.kept += len(marker)
+                if spool is None:
+                    self._memory += marker
+                    self._hash.update(marker)
+                else:
+                    spool.put(marker)
+        if spool is not None:
+            self.error = self.error or spool.close()
+        if not self.kept and not self.error:  # nothing was written: no file
+            return AttemptOutput(written=self.written)
+        if self.error:
+            if self.spool is not None:
+                self.spool.unlink(missing_ok=True)
+            return AttemptOutput(size=self.kept, written=self.written, error=self.error)
+        digest = self._hash.hexdigest()
+        where = self.catalog.file_record(self.name, digest, self.run_id)
+        catalog, run_id, name, path = self.catalog, self.run_id, self.name, self.spool
+        data, self._memory = bytes(self._memory), bytearray()
+        if path is not None:
+            KEEPER.submit(lambda: catalog.keep_spool(path, name, digest, run_id))
+        else:
+            KEEPER.submit(lambda: catalog.put_bytes(name, data, run_id))
+        return AttemptOutput(
+            name=self.name,
+            catalog_relative_path=where.catalog_relative_path,
+            catalog_handler_location=where.catalog_handler_location,
+            size=self.kept,
+            sha256=digest,
+            written=self.written,
+        )
+
+
+class Kept:
+    """What `attempt()` yields: the attempt's file while it runs, its record once it ended."""
+
+    def __init__(self, file: AttemptFile | None) -> None:
+        self.file = file
+        self.route: Any = None  # the attempt's route of the output seam
+        self.record: AttemptOutput | None = None
+
+    def write_text(self, text: str) -> None:
+        """Add text (already masked) to the attempt's file only, after all the step wrote: the traceback
+        of a failure, which the terminal does not show (the summary says where it was raised)."""
+        if self.file is None:
+            return
+        if self.route is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.route.flush()
+        self.file.write_text(text)
+
+
+@contextlib.contextmanager
+def attempt(ctx: Any, internal_name: str, number: int) -> Iterator[Kept]:
+    """Capture one attempt's output (see the module's doc). With a catalog that keeps no output (do-nothing,
+    or none), output only streams as before and `record` stays None."""
+    from magnus_core import output as seam
+    from magnus_core.catalog import output_name
+
+    catalog = getattr(ctx, "catalog", None)
+    if catalog is None or not catalog.keeps_output:
+        kept = Kept(None)
+        yield kept
+        return
+    file = AttemptFile(catalog, ctx.run_id, output_name(internal_name, number), output_cap(catalog))
+    kept = Kept(file)
+    try:
+        with seam.tapped(file, alone=not _concurrent()) as route:
+            kept.route = route
+            yield kept
+    finally:
+        kept.record = file.finish()
+
+
+def _concurrent() -> bool:
+    """True inside a branch that may run beside others (executors.local.in_concurrent_branch)."""
+    from magnus_core.executors.local import in_concurrent_branch
+
+    return in_concurrent_branch.get()

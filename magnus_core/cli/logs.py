@@ -1,0 +1,340 @@
+"""`magnus logs RUN [STEP]`: what a run's steps printed, from the catalog that keeps each attempt's output."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+from magnus_core.cli import cli
+
+if TYPE_CHECKING:
+    from magnus_core.logs import AttemptView, OutputReader
+    from magnus_core.models.run_log import RunLog
+
+POLL = 0.2  # seconds between looks at a run being followed
+
+
+@cli.command("logs")
+@click.argument("run_id")
+@click.argument("step", required=False)
+@click.option(
+    "--attempt",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Only attempt N (the run log's attempt_number, from 0); default: every attempt.",
+)
+@click.option(
+    "--tail",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Only the last N lines of each attempt.",
+)
+@click.option(
+    "-f", "--follow", is_flag=True, help="Keep printing what a running run's steps write, until it ends."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print each attempt's record and text as JSON.")
+@click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
+@click.pass_context
+def logs(
+    ctx: click.Context,
+    run_id: str,
+    step: str | None,
+    attempt: int | None,
+    tail: int | None,
+    follow: bool,
+    as_json: bool,
+    config_file: str | None,
+) -> None:
+    """Print what a run's steps wrote to stdout and stderr (masked), as kept in the run's catalog.
+
+    With no STEP, every step in the order it ran, each headed by its name and attempt; STEP is a step's
+    internal name as `magnus runs` and the run log show it (`train`, `each.a.work` inside a map; the
+    per-step entry point's form with `%` for spaces works too). A composite step shows the steps inside it.
+    A single attempt is printed as it was written, with no heading, so it can be piped.
+
+    \b
+    Examples:
+      magnus logs 20261125062239_de1af9
+      magnus logs 20261125062239_de1af9 train --tail 20
+      magnus logs 20261125062239_de1af9 train --attempt 1
+      magnus logs 20261125062239_de1af9 --follow
+
+    Exit codes: 0 printed, 1 an output file is missing or unreadable, 2 unknown run, step or attempt.
+    """
+    from magnus_core.errors import UsageError
+    from magnus_core.logs import OutputReader
+    from magnus_core.runs import store_from_config
+
+    if follow and as_json:
+        raise UsageError("--follow prints text as it comes; use it without --json")
+    store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
+    run_log = store.get_run(run_id)
+    name = _step_name(run_log, step, follow)
+    reader = OutputReader(run_log, runs=store.get_run)
+    if follow:
+        ctx.exit(_follow(store, run_id, name, attempt, tail))
+    sections = _sections(run_log, reader, name, attempt)
+    if as_json:
+        click.echo(json.dumps(_as_json(run_log, sections, tail), indent=2))
+        ctx.exit(1 if any(v.state == "missing" for v in sections) else 0)
+    out = _Printer(headed=len(sections) > 1)
+    missing = False
+    for view in sections:
+        missing |= out.section(view, tail)
+    ctx.exit(1 if missing else 0)
+
+
+def _step_name(run_log: RunLog, step: str | None, follow: bool) -> str | None:
+    """The internal name STEP means in this run; UsageError (exit 2) naming the steps when none."""
+    import difflib
+
+    from magnus_core.errors import UsageError
+    from magnus_core.logs import known_steps
+
+    if step is None:
+        return None
+    for candidate in (step, step.replace("%", " ")):
+        if run_log.find_step(candidate) is not None:
+            return candidate
+    if follow and _may_still_come(run_log, step.replace("%", " ")):
+        return step.replace("%", " ")
+    names = known_steps(run_log)
+    near = difflib.get_close_matches(step, names, n=3, cutoff=0.5)
+    hint = (
+        f"; did you mean {', '.join(near)}?" if near else f" (steps: {', '.join(names[:20]) or 'none yet'})"
+    )
+    raise UsageError(f"run '{run_log.run_id}' has no step '{step}'{hint}", field="STEP")
+
+
+def _may_still_come(run_log: RunLog, name: str) -> bool:
+    """A step the running run has not reached yet: its top-level step is in the run's dag."""
+    from magnus_core.models.run_log import FINISHED
+
+    dag = run_log.run_config.get("dag") if isinstance(run_log.run_config, dict) else None
+    steps = dag.get("steps", {}) if isinstance(dag, dict) else {}
+    return run_log.status not in FINISHED and any(name == s or name.startswith(f"{s}.") for s in steps)
+
+
+def _sections(
+    run_log: RunLog, reader: OutputReader, name: str | None, attempt: int | None
+) -> list[AttemptView]:
+    from magnus_core.errors import UsageError
+    from magnus_core.logs import step_sections
+
+    steps = step_sections(run_log, name)
+    views = [view for s in steps for view in reader.views(s, attempt)]
+    if attempt is not None and not views and name is not None:
+        numbers = [str(a.attempt_number) for s in steps for a in s.attempts]
+        raise UsageError(
+            f"step '{name}' of run '{run_log.run_id}' has no attempt {attempt} "
+            f"(attempts: {', '.join(numbers) or 'none yet'})",
+            field="--attempt",
+        )
+    return views
+
+
+def _heading(view: AttemptView) -> str:
+    reused = f", reused from run {view.reused_from}" if view.reused_from else ""
+    return f"==> {view.step.internal_name} (attempt {view.attempt_number}{reused}) <=="
+
+
+class _Printer:
+    """Writes sections to stdout as bytes (output is shown as it was written); notes go to stderr."""
+
+    def __init__(self, headed: bool) -> None:
+        self.headed = headed
+        self.out: IO[bytes] = sys.stdout.buffer
+        self.noted: set[str] = set()
+        self.current: tuple[str, int] | None = None
+        self.at_line_start = True
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def write(self, data: bytes) -> None:
+        """Output as it was written; bytes that are not UTF-8 shown as the replacement character."""
+        text = self._decoder.decode(data)
+        if text:
+            self.out.write(text.encode("utf-8", "surrogatepass"))
+            self.at_line_start = text.endswith("\n")
+
+    def end_section(self) -> None:
+        """A section's bytes are all written: an incomplete character at its end is shown as replaced."""
+        self.write_tail(self._decoder.decode(b"", final=True))
+
+    def write_tail(self, text: str) -> None:
+        if text:
+            self.out.write(text.encode("utf-8"))
+            self.at_line_start = text.endswith("\n")
+
+    def head(self, view: AttemptView) -> None:
+        key = (view.step.internal_name, view.attempt_number)
+        if self.headed and key != self.current:
+            self.end_section()
+            if not self.at_line_start:  # a section that did not end its last line
+                self.write(b"\n")
+            self.write(f"{_heading(view)}\n".encode())
+        self.current = key
+
+    def note(self, view: AttemptView) -> None:
+        text = view.problem
+        if view.state == "not-kept":  # the same for every attempt: said once
+            if text in self.noted:
+                return
+            self.noted.add(text)
+            click.echo(f"magnus: {text}", err=True)
+            return
+        click.echo(f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): {text}", err=True)
+
+    def section(self, view: AttemptView, tail: int | None) -> bool:
+        """Print one attempt's output; True when its file is missing or unreadable."""
+        from magnus_core.catalog import CatalogError
+        from magnus_core.logs import last_lines
+
+        if not view.has_output:
+            self.out.flush()
+            self.note(view)
+            return view.state == "missing"
+        self.head(view)
+        try:
+            with view.open() as handle:
+                if tail is not None:
+                    self.write(last_lines(handle, tail))
+                else:
+                    while chunk := handle.read(1 << 20):
+                        self.write(chunk)
+                self.end_section()
+                if not self.at_line_start:
+                    self.write(b"\n")
+        except (CatalogError, OSError) as exc:
+            self.out.flush()
+            click.echo(
+                f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): "
+                f"output file cannot be read: {exc}",
+                err=True,
+            )
+            return True
+        self.out.flush()
+        return False
+
+
+def _as_json(run_log: RunLog, sections: list[AttemptView], tail: int | None) -> dict[str, Any]:
+    from magnus_core.logs import decode
+
+    items = []
+    for view in sections:
+        attempt = view.attempt
+        text = None
+        if view.has_output:
+            try:
+                text = "\n".join(view.tail(tail)) if tail is not None else decode(view.read())
+            except OSError as exc:
+                view.state, view.problem = "missing", f"output file cannot be read: {exc}"
+        items.append(
+            {
+                "step": view.step.internal_name,
+                "attempt": view.attempt_number,
+                "status": attempt.status if attempt is not None else "PROCESSING",
+                "state": view.state,
+                "problem": view.problem,
+                "reused_from": view.reused_from,
+                "output": attempt.output.model_dump(mode="json") if attempt and attempt.output else None,
+                "text": text,
+            }
+        )
+    return {"schema": "magnus-logs/1", "run_id": run_log.run_id, "attempts": items}
+
+
+# -- --follow ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Followed:
+    """How much of one attempt's output was printed already."""
+
+    offset: int = 0
+    done: bool = False
+    started: bool = False
+
+
+def _follow(store: Any, run_id: str, name: str | None, attempt: int | None, tail: int | None) -> int:
+    """Print each attempt's output as it grows (kept files and the growing file of the attempt running),
+    section by section with a heading whenever the section changes, until the run has ended and everything
+    is printed. The exit code: 0, or 1 when an output file could not be read."""
+    from magnus_core.logs import OutputReader, step_sections
+    from magnus_core.models.run_log import FINISHED
+    from magnus_core.runs import run_state
+
+    printer = _Printer(headed=True)
+    seen: dict[tuple[str, int], _Followed] = {}
+    first = True
+    missing = False
+    while True:
+        run_log = store.get_run(run_id)
+        ended = run_log.status in FINISHED or run_state(run_log) == "INTERRUPTED"
+        reader = OutputReader(run_log, None, runs=store.get_run)
+        steps = step_sections(run_log, name) if name is None or run_log.find_step(name) else []
+        for step in steps:
+            for view in reader.views(step, attempt):  # the attempt running now too, as it grows
+                missing |= _advance(printer, view, seen, tail if first else None, ended)
+        first = False
+        if ended:
+            return 1 if missing else 0
+        time.sleep(POLL)
+
+
+def _advance(
+    printer: _Printer,
+    view: AttemptView,
+    seen: dict[tuple[str, int], _Followed],
+    tail: int | None,
+    ended: bool,
+) -> bool:
+    """Print what `view` holds beyond what was printed; True when its file cannot be read. While the run
+    goes on, a recorded file not there yet is looked for again (the run hands it over in the background)."""
+    from magnus_core.catalog import CatalogError
+    from magnus_core.logs import last_lines
+
+    key = (view.step.internal_name, view.attempt_number)
+    state = seen.setdefault(key, _Followed())
+    if state.done:
+        return False
+    if not view.has_output:
+        if view.state == "unknown" or (view.state == "missing" and not ended):
+            return False
+        state.done = True
+        if view.state != "empty":
+            printer.note(view)
+        return view.state == "missing"
+    try:
+        with view.open() as handle:
+            size = handle.seek(0, 2)
+            if not state.started and tail is not None:
+                data = last_lines(handle, tail)
+                state.offset = size - len(data)
+            state.started = True
+            if size > state.offset:
+                handle.seek(state.offset)
+                printer.head(view)
+                while state.offset < size:
+                    chunk = handle.read(min(1 << 20, size - state.offset))
+                    if not chunk:
+                        break
+                    printer.write(chunk)
+                    state.offset += len(chunk)
+                printer.out.flush()
+    except (CatalogError, OSError):
+        if view.state == "live" or not ended:  # renamed into place, or not handed over yet: next time
+            return False
+        state.done = True
+        printer.note(view)
+        return True
+    if view.state == "kept":
+        state.done = True
+    return False

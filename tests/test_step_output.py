@@ -1,0 +1,514 @@
+"""Every step's output is kept, per attempt, in the run's catalog, and `magnus logs` prints it.
+
+End to end with the real command in subprocesses, in a temporary git repository: python steps (print,
+stderr, logging, a subprocess they start), shell steps (and the processes they start), notebooks' cells,
+retries, concurrent branches, a map, secrets, the cap, binary output, `--follow` from a second process, the
+per-step entry point and a closed or broken standard output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+STEPS = """
+import logging
+import os
+import subprocess
+import sys
+import time
+
+from magnus import get_secret
+
+log = logging.getLogger("mylib")
+
+
+def talk():
+    print("to stdout")
+    print("to stderr", file=sys.stderr)
+    log.warning("a library warns")
+    subprocess.run([sys.executable, "-c", "print('from a child process')"], check=True)
+
+
+def silent():
+    return None
+
+
+def fails():
+    print("loading data")
+    print("3 rows")
+    data = {}
+    return data["z"]
+
+
+def flaky():
+    first = not os.path.exists("tried")
+    open("tried", "w").close()
+    print("attempt says", "first" if first else "second")
+    if first:
+        raise ValueError("first attempt fails")
+
+
+def branch(name: str = "", times: int = 30):
+    for index in range(times):
+        print(f"{name} line {index}")
+        time.sleep(0.002)
+
+
+def item(chunk):
+    print(f"item {chunk}")
+
+
+def leak():
+    print("the token is", get_secret("API_TOKEN"))
+
+
+def lots(size: int = 100_000):
+    for _ in range(size // 100):
+        sys.stdout.write("x" * 99 + "\\n")
+
+
+def slow():
+    print("tick 0", flush=True)
+    deadline = time.time() + 120
+    while not os.path.exists("go") and time.time() < deadline:  # until the test has seen tick 0
+        time.sleep(0.02)
+    for index in (1, 2):
+        print(f"tick {index}", flush=True)
+
+
+def binary():
+    sys.stdout.flush()
+    os.write(1, b"bytes \\xff\\xfe here\\n")
+
+
+def closes_stdout():
+    print("before closing")
+    sys.stdout.close()
+    print("after closing", file=sys.stderr)
+
+
+def closes_fd():
+    print("before closing fd 1", flush=True)
+    os.close(1)
+    print("to stderr after", file=sys.stderr)
+"""
+
+
+def dag(*steps: str, extra: str = "") -> str:
+    """A linear dag of task steps given as YAML flow mappings without `next`."""
+    names = [s.split(":", 1)[0].strip() for s in steps]
+    lines = ["dag:", f"  start_at: {names[0]}", "  steps:"]
+    for index, text in enumerate(steps):
+        name, body = text.split(":", 1)
+        following = names[index + 1] if index + 1 < len(names) else "success"
+        inner = body.strip().removeprefix("{").removesuffix("}")
+        lines.append(f"    {name.strip()}: {{{inner}, next: {following}}}")
+    lines += ["    success: {type: success}", "    fail: {type: fail}"]
+    return "\n".join(lines) + "\n" + extra
+
+
+@pytest.fixture
+def project(git_repo: Path) -> Path:
+    (git_repo / "steps.py").write_text(STEPS)
+    return git_repo
+
+
+def run_log(project: Path, run_id: str = "r") -> dict[str, Any]:
+    return json.loads((project / ".run_log_store" / f"{run_id}.json").read_text())
+
+
+def attempts(log: dict[str, Any], step: str) -> list[dict[str, Any]]:
+    def walk(steps: dict[str, Any]) -> Any:
+        for s in steps.values():
+            yield s
+            for b in s.get("branches", {}).values():
+                yield from walk(b["steps"])
+
+    return next(s for s in walk(log["steps"]) if s["internal_name"] == step)["attempts"]
+
+
+def kept(project: Path, record: dict[str, Any]) -> bytes:
+    """The bytes of an attempt's output file, checked against its record."""
+    path = project / record["catalog_handler_location"] / record["catalog_relative_path"]
+    data = path.read_bytes()
+    assert len(data) == record["size"]
+    assert hashlib.sha256(data).hexdigest() == record["sha256"]
+    return data
+
+
+def test_python_output_is_kept_per_attempt_and_still_streams(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(dag("talk: {type: task, command: steps.talk}"))
+    result = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert result.returncode == 0, result.stderr
+    assert "to stdout" in result.stdout and "to stderr" in result.stderr  # streamed as the run went
+    log = run_log(project)
+    record = attempts(log, "talk")[0]["output"]
+    assert record["name"] == ".magnus/output/talk.0.log"
+    assert record["catalog_relative_path"] == "r/.magnus/output/talk.0.log"
+    text = kept(project, record).decode()
+    for line in ("to stdout", "to stderr", "a library warns", "from a child process"):
+        assert line in text
+    assert record["written"] == record["size"]
+    assert log["steps"]["talk"]["data_catalog"] == []  # output is not data
+
+
+def test_a_step_that_prints_nothing_leaves_no_file(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(dag("quiet: {type: task, command: steps.silent}"))
+    assert magnus("execute", "-f", "p.yaml", "--run-id", "r").returncode == 0
+    record = attempts(run_log(project), "quiet")[0]["output"]
+    assert record["size"] == 0 and record["name"] == "" and record["written"] == 0
+    assert not (project / ".catalog" / "r" / ".magnus" / "output" / "quiet.0.log").exists()
+    result = magnus("logs", "r", "quiet")
+    assert result.returncode == 0 and result.stdout == ""
+    assert "printed nothing" in result.stderr
+
+
+def test_shell_output_and_its_failure_are_in_the_summary(project: Path, magnus: Any) -> None:
+    command = "echo starting; python -c 'import sys; print(\"disk full on /data\", file=sys.stderr)'; exit 6"
+    (project / "p.yaml").write_text(
+        dag(f"sh: {{type: task, command_type: shell, command: {json.dumps(command)}}}")
+    )
+    result = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert result.returncode == 1
+    text = kept(project, attempts(run_log(project), "sh")[0]["output"]).decode()
+    assert text == "starting\ndisk full on /data\n"
+    summary = result.stdout
+    assert "sh: shell command exited with code 6" in summary
+    assert "  at exit code 6" in summary
+    assert "  | disk full on /data" in summary  # the stderr that said why
+    assert "all of it: magnus logs r sh" in summary
+
+
+def test_a_python_failure_shows_where_its_last_lines_and_the_command(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(dag("train: {type: task, command: steps.fails}"))
+    result = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    line = STEPS.splitlines().index('    return data["z"]') + 1
+    assert f"  at steps.py:{line} in fails" in result.stdout
+    assert "  | 3 rows" in result.stdout
+    assert "  | KeyError: 'z'" in result.stdout  # the traceback ends the kept output, as python prints it
+    text = kept(project, attempts(run_log(project), "train")[0]["output"]).decode()
+    assert "loading data\n3 rows\nTraceback (most recent call last):" in text
+    assert f'File "steps.py", line {line}, in fails' in text
+    assert "magnus_core" not in text  # magnus's own frames are not the user's traceback
+
+
+def test_retries_keep_each_attempt_apart_and_logs_picks_one(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(dag("flaky: {type: task, command: steps.flaky, retry: 2}"))
+    assert magnus("execute", "-f", "p.yaml", "--run-id", "r").returncode == 0
+    first, second = attempts(run_log(project), "flaky")
+    assert b"attempt says first" in kept(project, first["output"])
+    assert b"attempt says second" in kept(project, second["output"])
+    assert b"first" not in kept(project, second["output"])
+    both = magnus("logs", "r", "flaky")
+    assert "==> flaky (attempt 0) <==" in both.stdout and "==> flaky (attempt 1) <==" in both.stdout
+    one = magnus("logs", "r", "flaky", "--attempt", "1")
+    assert one.returncode == 0 and one.stdout == "attempt says second\n"  # one attempt: as written
+    missing = magnus("logs", "r", "flaky", "--attempt", "5")
+    assert missing.returncode == 2
+    assert "step 'flaky' of run 'r' has no attempt 5 (attempts: 0, 1)" in missing.stderr
+
+
+def test_logs_of_every_step_in_order_with_tail(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(
+        dag("talk: {type: task, command: steps.talk}", "train: {type: task, command: steps.fails}")
+    )
+    magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    every = magnus("logs", "r")
+    assert every.returncode == 0
+    out = every.stdout
+    assert out.index("==> talk (attempt 0) <==") < out.index("==> train (attempt 0) <==")
+    tail = magnus("logs", "r", "train", "--tail", "1")
+    assert tail.stdout == "KeyError: 'z'\n"
+    as_json = json.loads(magnus("logs", "r", "--json").stdout)
+    assert [a["step"] for a in as_json["attempts"]] == ["talk", "train"]
+    assert "loading data" in as_json["attempts"][1]["text"]
+
+
+def test_unknown_run_and_step_are_usage_errors(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(dag("train: {type: task, command: steps.fails}"))
+    magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    run = magnus("logs", "nope")
+    assert run.returncode == 2 and "no run 'nope'" in run.stderr
+    step = magnus("logs", "r", "trian")
+    assert step.returncode == 2
+    assert "run 'r' has no step 'trian'; did you mean train?" in step.stderr
+
+
+def test_concurrent_branches_and_map_items_keep_their_output_apart(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(
+        textwrap.dedent(
+            """
+            dag:
+              start_at: both
+              steps:
+                both:
+                  type: parallel
+                  next: each
+                  branches:
+                    left:
+                      start_at: work
+                      steps:
+                        work: {type: task, command: "lambda: None", command_type: python-lambda, next: say}
+                        say: {type: task, command_type: shell, command: "for i in $(seq 40); do echo left $i; sleep 0.005; done", next: success}
+                        success: {type: success}
+                        fail: {type: fail}
+                    right:
+                      start_at: say
+                      steps:
+                        say: {type: task, command: steps.branch, next: success}
+                        success: {type: success}
+                        fail: {type: fail}
+                each:
+                  type: map
+                  iterate_on: chunks
+                  iterate_as: chunk
+                  next: success
+                  branch:
+                    start_at: work
+                    steps:
+                      work: {type: task, command: steps.item, next: success}
+                      success: {type: success}
+                      fail: {type: fail}
+                success: {type: success}
+                fail: {type: fail}
+            """
+        )
+    )
+    (project / "config.yaml").write_text("executor:\n  type: local\n  config:\n    max_workers: 2\n")
+    result = magnus(
+        "execute",
+        "-f",
+        "p.yaml",
+        "-c",
+        "config.yaml",
+        "--run-id",
+        "r",
+        "--chunks",
+        "[a, b]",
+        "--name",
+        "right",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = run_log(project)
+    left = kept(project, attempts(log, "both.left.say")[0]["output"]).decode().splitlines()
+    right = kept(project, attempts(log, "both.right.say")[0]["output"]).decode().splitlines()
+    assert left == [f"left {i}" for i in range(1, 41)]
+    assert right == [f"right line {i}" for i in range(30)]
+    assert kept(project, attempts(log, "each.a.work")[0]["output"]) == b"item a\n"
+    assert magnus("logs", "r", "each.b.work").stdout == "item b\n"
+
+
+def test_secrets_are_masked_in_the_kept_output(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(dag("leak: {type: task, command: steps.leak}"))
+    (project / "config.yaml").write_text("secrets:\n  type: env-secrets-manager\n")
+    result = magnus(
+        "execute", "-f", "p.yaml", "-c", "config.yaml", "--run-id", "r", env={"API_TOKEN": "tok-9f8e7d6c"}
+    )
+    assert result.returncode == 0, result.stderr
+    text = kept(project, attempts(run_log(project), "leak")[0]["output"]).decode()
+    assert text == "the token is *****\n"
+    assert "tok-9f8e7d6c" not in result.stdout
+
+
+def test_output_is_cut_at_the_cap_with_a_marker(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(dag("lots: {type: task, command: steps.lots}"))
+    result = magnus("execute", "-f", "p.yaml", "--run-id", "r", env={"MAGNUS_OUTPUT_CAP": "10KB"})
+    assert result.returncode == 0
+    record = attempts(run_log(project), "lots")[0]["output"]
+    data = kept(project, record)
+    assert record["written"] == 100_000
+    assert data.startswith(b"x" * 99 + b"\n") and data[:10240].count(b"\n") == 102
+    assert b"[magnus: output cut here at 10240 bytes; the step wrote 100000 bytes" in data[10240:]
+
+
+def test_a_bad_cap_is_a_usage_error(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(dag("lots: {type: task, command: steps.lots}"))
+    (project / "config.yaml").write_text("catalog:\n  type: file-system\n  config:\n    output_cap: lots\n")
+    result = magnus("execute", "-f", "p.yaml", "-c", "config.yaml")
+    assert result.returncode == 2
+    assert "field 'catalog.config.output_cap': expected a size such as 100MB" in result.stderr
+    env = magnus("execute", "-f", "p.yaml", env={"MAGNUS_OUTPUT_CAP": "a lot"})
+    assert env.returncode == 2 and "MAGNUS_OUTPUT_CAP" in env.stderr
+
+
+def test_binary_output_is_kept_as_bytes_and_shown_with_replacements(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(dag("bin: {type: task, command: steps.binary}"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", "r"]
+    run = subprocess.run(command, cwd=project, env=env, capture_output=True)
+    assert run.returncode == 0
+    assert b"bytes \xff\xfe here\n" in run.stdout  # streamed as they were
+    assert kept(project, attempts(run_log(project), "bin")[0]["output"]) == b"bytes \xff\xfe here\n"
+    assert magnus("logs", "r", "bin").stdout == "bytes \ufffd\ufffd here\n"
+
+
+def test_with_the_do_nothing_catalog_no_output_is_kept_and_logs_says_so(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(dag("train: {type: task, command: steps.fails}"))
+    (project / "config.yaml").write_text("catalog:\n  type: do-nothing\n")
+    result = magnus("execute", "-f", "p.yaml", "-c", "config.yaml", "--run-id", "r")
+    assert "loading data" in result.stdout  # it still streamed
+    assert "output" not in attempts(run_log(project), "train")[0]
+    assert "(no output is kept: the run's catalog is do-nothing" in result.stdout
+    logs = magnus("logs", "r", "-c", "config.yaml")
+    assert logs.returncode == 0 and "no output is kept: the run's catalog is do-nothing" in logs.stderr
+
+
+def test_a_missing_output_file_is_said_plainly(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(dag("talk: {type: task, command: steps.talk}"))
+    magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    (project / ".catalog" / "r" / ".magnus" / "output" / "talk.0.log").unlink()
+    result = magnus("logs", "r", "talk")
+    assert result.returncode == 1
+    assert (
+        "talk (attempt 0): output file cannot be read: no file '.magnus/output/talk.0.log'" in result.stderr
+    )
+
+
+def test_catalog_globs_never_match_output_files(project: Path, magnus: Any) -> None:
+    (project / "data").mkdir()
+    (project / "data" / "a.csv").write_text("1\n")
+    (project / "p.yaml").write_text(
+        dag(
+            "talk: {type: task, command: steps.talk, catalog: {put: ['**/*']}}",
+            "take: {type: task, command: steps.talk, catalog: {get: ['**/*']}}",
+        )
+    )
+    assert magnus("execute", "-f", "p.yaml", "--run-id", "r").returncode == 0
+    log = run_log(project)
+    names = [r["name"] for s in log["steps"].values() for r in s["data_catalog"]]
+    assert names == ["a.csv", "a.csv"]  # put, then get: never .magnus/...
+    assert not (project / "data" / ".magnus").exists()
+
+
+def test_follow_prints_a_running_step_from_another_process(project: Path) -> None:
+    (project / "p.yaml").write_text(
+        dag("slow: {type: task, command: steps.slow}", "talk: {type: task, command: steps.talk}")
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    command = [sys.executable, "-m", "magnus_core"]
+    run = subprocess.Popen(
+        [*command, "execute", "-f", "p.yaml", "--run-id", "r"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 30
+        while not (project / ".run_log_store" / "r.json").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        follow = subprocess.Popen(
+            [*command, "logs", "r", "--follow"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert follow.stdout is not None
+        first = follow.stdout.readline()
+        assert first == "==> slow (attempt 0) <==\n"
+        assert follow.stdout.readline() == "tick 0\n"
+        assert run.poll() is None  # printed while the step was still running (it waits for "go")
+        (project / "go").touch()
+        rest = follow.stdout.read()  # (communicate() would skip what readline() buffered)
+        follow.wait(timeout=60)
+        assert follow.stderr is not None
+        err = follow.stderr.read()
+    finally:
+        run.wait(timeout=60)
+    assert follow.returncode == 0, err
+    assert "tick 2\n" in rest and "==> talk (attempt 0) <==\nto stdout\n" in rest
+
+
+def test_the_per_step_entry_point_keeps_the_same_output(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(
+        dag("talk: {type: task, command: steps.talk}", "train: {type: task, command: steps.fails}")
+    )
+    (project / "config.yaml").write_text("run_log_store:\n  type: chunked-fs\n")
+    for step in ("talk", "train", "fail"):
+        magnus("execute_single_node", "r", step, "-f", "p.yaml", "-c", "config.yaml")
+    logs = magnus("logs", "r", "-c", "config.yaml")
+    assert "==> talk (attempt 0) <==\nto stdout\n" in logs.stdout
+    assert "from a child process" in logs.stdout
+    assert "loading data\n3 rows\nTraceback" in logs.stdout
+
+
+def test_notebook_cells_output_is_kept_and_a_failing_cell_located(project: Path, magnus: Any) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("papermill")
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
+    notebook.cells = [
+        nbformat.v4.new_code_cell("print('cell one says hi')"),
+        nbformat.v4.new_code_cell("import sys\nprint('to stderr', file=sys.stderr)"),
+        nbformat.v4.new_code_cell("rows = []\nrows[3]"),
+    ]
+    nbformat.write(notebook, project / "nb.ipynb")
+    (project / "p.yaml").write_text(dag("nb: {type: task, command_type: notebook, command: nb.ipynb}"))
+    result = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert result.returncode == 1
+    attempt = attempts(run_log(project), "nb")[0]
+    assert attempt["error"]["type"] == "IndexError" and attempt["error"]["cell"] == 3
+    text = kept(project, attempt["output"]).decode()
+    assert "cell one says hi\n" in text and "to stderr\n" in text
+    assert "IndexError: list index out of range" in text  # the cell's traceback ends the output
+    assert "  at cell 3, line 2" in result.stdout
+    assert "  | IndexError: list index out of range" in result.stdout
+
+
+def test_a_rerun_shows_the_output_of_the_steps_it_reused(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(
+        dag("talk: {type: task, command: steps.talk}", "train: {type: task, command: steps.fails}")
+    )
+    magnus("execute", "-f", "p.yaml", "--run-id", "first")
+    again = magnus("execute", "-f", "p.yaml", "--use-cached", "first", "--run-id", "second")
+    assert again.returncode == 1
+    log = run_log(project, "second")
+    assert log["steps"]["talk"]["mock"] is True and attempts(log, "talk") == []  # it ran in "first"
+    assert not (project / ".catalog" / "second" / ".magnus" / "output" / "talk.0.log").exists()  # not copied
+    shown = magnus("logs", "second")
+    assert "==> talk (attempt 0, reused from run first) <==\nto stdout\n" in shown.stdout
+    assert "==> train (attempt 0) <==\nloading data\n" in shown.stdout
+
+
+def test_logs_takes_the_escaped_name_of_the_per_step_entry_point(project: Path, magnus: Any) -> None:
+    (project / "p.yaml").write_text(
+        textwrap.dedent(
+            """
+            dag:
+              start_at: each
+              steps:
+                each:
+                  type: map
+                  iterate_on: chunks
+                  iterate_as: chunk
+                  next: success
+                  branch:
+                    start_at: work
+                    steps:
+                      work: {type: task, command: steps.item, next: success}
+                      success: {type: success}
+                      fail: {type: fail}
+                success: {type: success}
+                fail: {type: fail}
+            """
+        )
+    )
+    result = magnus("execute", "-f", "p.yaml", "--run-id", "r", "--chunks", '["x y"]')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert magnus("logs", "r", "each.x y.work").stdout == "item x y\n"
+    assert magnus("logs", "r", "each.x%y.work").stdout == "item x y\n"  # as execute_single_node takes it
+    wrong = magnus("logs", "r", "each.x%z.work")
+    assert wrong.returncode == 2 and "has no step 'each.x%z.work'" in wrong.stderr
