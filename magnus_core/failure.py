@@ -125,6 +125,11 @@ def traceback_text(exc: BaseException, root: Path | None = None) -> str:
         return f"{type(exc).__name__}: {message_of(exc)}\n"
 
 
+class HardExit(SystemExit):
+    """os._exit(code) called by a step's own code in magnus's process: turned into this exception (see
+    nodes/task.py), so that it ends the step like sys.exit(code) instead of the process and its run log."""
+
+
 def exit_outcome(exc: SystemExit) -> tuple[bool, str, int]:
     """What sys.exit() inside a step means, as for a script: code 0 or None is a success; an int is a failure
     with that exit code; anything else (a message) is a failure with code 1, the message printed as python
@@ -133,7 +138,8 @@ def exit_outcome(exc: SystemExit) -> tuple[bool, str, int]:
     if code is None or (isinstance(code, int) and not isinstance(code, bool) and code == 0):
         return True, "", 0
     if isinstance(code, int) and not isinstance(code, bool):
-        return False, f"SystemExit: the step called sys.exit({code})", code
+        called = "os._exit" if isinstance(exc, HardExit) else "sys.exit"
+        return False, f"SystemExit: the step called {called}({code})", code
     try:
         text = clean_text(str(code))
     except Exception:  # a message object whose __str__ raises

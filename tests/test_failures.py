@@ -248,3 +248,41 @@ def test_a_shell_step_records_its_exit_code(project: Path, magnus: Any) -> None:
     error = last(log, "sh")["error"]
     assert error == {"type": "ExitCode", "message": "exited with code 6", "frames": [], "exit_code": 6}
     assert "sh: shell command exited with code 6" in result.stdout
+
+
+def test_os_exit_in_a_step_ends_the_step_not_magnus(project: Path, magnus: Any) -> None:
+    (project / "hard.py").write_text(
+        "import os\n\n\ndef bye():\n    print('leaving', flush=True)\n    os._exit(3)\n\n\n"
+        "def fine_exit():\n    os._exit(0)\n"
+    )
+    result, log = run(
+        magnus, project, ("hard", "hard.bye"), ("soft", "hard.fine_exit"), ("after", "steps.fine")
+    )
+    assert log["status"] == "SUCCESS"  # on_failure led on, and the last steps succeeded
+    assert log["steps"]["hard"]["message"] == "SystemExit: the step called os._exit(3)"
+    assert last(log, "hard")["error"]["exit_code"] == 3
+    assert log["steps"]["soft"]["status"] == "SUCCESS"
+    assert "Run r: SUCCESS" in result.stdout
+
+
+def test_an_alarm_a_step_leaves_does_not_end_the_run(project: Path, magnus: Any) -> None:
+    (project / "alarm.py").write_text(
+        "import signal\nimport time\n\n\ndef arm():\n    signal.alarm(1)\n\n\n"
+        "def slow():\n    time.sleep(2)\n"
+    )
+    result, log = run(magnus, project, ("arm", "alarm.arm"), ("slow", "alarm.slow"))
+    assert log["status"] == "SUCCESS" and result.returncode == 0
+    assert "left an alarm" in result.stderr
+
+
+def test_a_process_the_step_forks_never_runs_the_rest_of_the_dag(project: Path, magnus: Any) -> None:
+    (project / "forks.py").write_text(
+        "import os\n\n\ndef fork():\n    pid = os.fork()\n    if pid == 0:\n"
+        "        print('child returns', flush=True)\n        return {'who': 'child'}\n"
+        "    os.waitpid(pid, 0)\n    return {'who': 'parent'}\n"
+    )
+    result, log = run(magnus, project, ("forked", "forks.fork"), ("after", "steps.fine"))
+    assert result.returncode == 0 and log["status"] == "SUCCESS"
+    assert result.stdout.count("Run r: SUCCESS") == 1  # one summary: the child ended with its step
+    assert log["parameters"]["who"] == "parent"
+    assert [a["attempt_number"] for a in log["steps"]["after"]["attempts"]] == [0]

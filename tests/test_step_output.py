@@ -445,6 +445,38 @@ def test_the_per_step_entry_point_keeps_the_same_output(project: Path, magnus: A
     assert "loading data\n3 rows\nTraceback" in logs.stdout
 
 
+def test_a_closed_stdout_changes_nothing(project: Path) -> None:
+    (project / "p.yaml").write_text(dag("talk: {type: task, command: steps.talk}"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # `magnus execute ... >&-`: the command starts with file descriptor 1 closed
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m magnus_core execute -f p.yaml --run-id r >&-', sys.executable],
+        cwd=project,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert run_log(project)["status"] == "SUCCESS"
+    assert b"to stdout" in kept(project, attempts(run_log(project), "talk")[0]["output"])
+
+
+@pytest.mark.parametrize("command", ["steps.closes_stdout", "steps.closes_fd"])
+def test_a_step_closing_its_stdout_changes_nothing(project: Path, magnus: Any, command: str) -> None:
+    (project / "p.yaml").write_text(
+        dag(f"close: {{type: task, command: {command}}}", "talk: {type: task, command: steps.talk}")
+    )
+    result = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    log = run_log(project)
+    assert log["status"] == "SUCCESS" and log["steps"]["close"]["status"] == "SUCCESS"
+    text = kept(project, attempts(log, "close")[0]["output"]).decode()
+    assert "before closing" in text and "after" in text
+    assert "Run r: SUCCESS" in result.stdout  # the summary was printed after the step closed stdout
+
+
 def test_notebook_cells_output_is_kept_and_a_failing_cell_located(project: Path, magnus: Any) -> None:
     nbformat = pytest.importorskip("nbformat")
     pytest.importorskip("papermill")

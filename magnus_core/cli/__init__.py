@@ -116,7 +116,16 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM: stop like Ctrl-C (the run is marked INTERRUPTED), exit 143."""
 
 
+_MAIN_PID = os.getpid()
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
+    if os.getpid() != _MAIN_PID:  # a process a step forked (multiprocessing): it dies as SIGTERM says
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     raise Terminated()
 
 
@@ -140,4 +149,31 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt as exc:
         click.echo("Interrupted.", err=True)
         sys.exit(143 if isinstance(exc, Terminated) else 130)
+    settle_streams()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def unprintable() -> contextlib.suppress:
+    """Printing that may fail without consequence: a closed stdout (`>&-`, a step's os.close(1)) or a reader
+    that went away (`| head`). The failure (BrokenPipeError, EBADF; ValueError: I/O on a closed file) is
+    swallowed; settle_streams() keeps the exit code honest."""
+    return contextlib.suppress(OSError, ValueError)
+
+
+def settle_streams() -> None:
+    """Before exiting: flush stdout and stderr, and point one that cannot be written (a broken pipe, a
+    closed file descriptor) at /dev/null, so Python's own flush at exit cannot fail and turn the exit code
+    into 120 (what python's docs recommend for BrokenPipeError)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name, None)
+        if stream is None:
+            continue
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError, AttributeError):
+                setattr(sys, name, None)

@@ -151,15 +151,21 @@ def execute(
             ctx.exit(0)
         progress = _progress_printer() if sys.stderr.isatty() and not as_json else None
         run_log = run(prepared, output=sys.stderr if as_json else None, on_event=progress)
-        if as_json:
-            click.echo(run_log.model_dump_json(indent=4))
-        else:
-            print_summary(run_log, prepared.store.location(run_log.run_id))
+        from magnus_core.cli import unprintable
+
+        # What cannot be printed (stdout closed, a reader that went away) never changes the exit code: the
+        # run log and each attempt's captured output hold it all.
+        with unprintable():
+            if as_json:
+                click.echo(run_log.model_dump_json(indent=4))
+            else:
+                print_summary(run_log, prepared.store.location(run_log.run_id))
         if run_log.status != "SUCCESS":
             from magnus_core.rerun import resume_hint
 
             again = "".join(f" --{name} VALUE" for name in run_log.masked_parameters)
-            click.echo(resume_hint(request, run_log.run_id, prepared.store) + again, err=True)
+            with unprintable():
+                click.echo(resume_hint(request, run_log.run_id, prepared.store) + again, err=True)
         ctx.exit(0 if run_log.status == "SUCCESS" else 1)
 
 

@@ -18,17 +18,21 @@ attempts kept; a fault of the run-log store itself stops the run (StoreError) wi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from magnus_core.crashpoints import crash_point
 from magnus_core.errors import MagnusError, StepError
 from magnus_core.failure import (
     CommandFailed,
+    HardExit,
     clean_text,
     describe,
     error_of,
@@ -223,7 +227,7 @@ def _run_attempt(runner: Any, node: Any, scope: StepScope, ctx: Any, number: int
     with capture.attempt(ctx, scope.internal_name, number) as kept:
         streams = (sys.stdout, sys.stderr)
         try:
-            with ctx.redirect():
+            with ctx.redirect(), _exit_guard(), _fork_guard():
                 runner(node.command, node.command_config, scope, ctx)
             _check_outputs(scope)
         except CommandFailed as exc:
@@ -254,6 +258,48 @@ def _run_attempt(runner: Any, node: Any, scope: StepScope, ctx: Any, number: int
     return outcome
 
 
+@contextlib.contextmanager
+def _exit_guard() -> Iterator[None]:
+    """os._exit() called by the step's own thread in this process raises HardExit (a SystemExit) instead
+    of ending the process with the run log unfinished. A child process (multiprocessing's fork) or another
+    thread still exits as asked. Not beside other branches: there os._exit is left as it is (replacing a
+    module attribute from several threads cannot be undone in order)."""
+    if _concurrent():
+        yield
+        return
+    real = os._exit
+    pid, thread = os.getpid(), threading.get_ident()
+
+    def guarded(status: int) -> NoReturn:
+        if os.getpid() == pid and threading.get_ident() == thread:
+            raise HardExit(status)
+        real(status)
+
+    os._exit = guarded
+    try:
+        yield
+    finally:
+        os._exit = real
+
+
+@contextlib.contextmanager
+def _fork_guard() -> Iterator[None]:
+    """A process the step forked (os.fork()) that returns or raises instead of exiting would go on running
+    the rest of the dag beside magnus, writing the same run log and printing a second summary: it ends
+    here, flushed, with 0 when it returned and 1 when it raised (what a child process's exit code says)."""
+    pid = os.getpid()
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        if os.getpid() != pid:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(1 if failed else 0)
+
+
 def _root(ctx: Any) -> Path:
     """The project folder: where the run started (frames are shown relative to it, steps run in it)."""
     return Path(getattr(ctx, "root", None) or os.getcwd())
@@ -282,6 +328,23 @@ def _restore(folder: str, streams: tuple[Any, Any], ctx: Any) -> None:
         return
     if (sys.stdout, sys.stderr) != streams:
         sys.stdout, sys.stderr = streams
+    _disarm_alarm()
+
+
+def _disarm_alarm() -> None:
+    """An alarm a step set (signal.alarm) with no handler of its own would kill magnus when it rings, later,
+    with the run log unfinished: it is cancelled (an alarm whose handler the step installed stays)."""
+    import signal
+
+    if not hasattr(signal, "alarm"):  # pragma: no cover - not on Windows
+        return
+    remaining = signal.alarm(0)
+    if not remaining:
+        return
+    if signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None):
+        log.warning("a step left an alarm (signal.alarm) that would have ended magnus; magnus cancelled it")
+    else:
+        signal.alarm(remaining)
 
 
 def _concurrent() -> bool:
