@@ -1,0 +1,215 @@
+"""Cost of keeping each step's output (issue 16): capture on against off, measured in the same run.
+
+    python bench/output.py                      # 1,000 printing steps, a 100 MB step, peak memory
+    BENCH_OUTPUT_STEPS=200 BENCH_OUTPUT_MB=20 python bench/output.py --repeat 1   # smaller
+
+1. N steps that print one line each (`bench_steps.say`), with capture on (the file-system catalog keeps each
+   attempt's output) and off (the do-nothing catalog keeps none), run in-process through prepare()/execute()
+   with the output seam installed as `magnus execute` installs it (file descriptors too), the steps' output
+   streamed to /dev/null as a piped run's is: target on/off <= 1.2.
+2. One step printing 100 MB (100-byte lines) with capture on, the attempt's own time as its run log records
+   it, against writing the same lines to a file in the same process: target <= 1.5.
+3. Memory: the peak RSS of a real `magnus execute` whose step prints 3x the cap (MAGNUS_OUTPUT_CAP, here
+   BENCH_OUTPUT_MB MB), against the same run printing one line: flat (the output goes to the file as it
+   comes, what passes the cap is counted, not kept).
+
+Wall time lies on a loaded machine: each figure is also given in CPU seconds (every thread of the process).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FUNCTIONS = """
+import sys
+
+
+def say():
+    print("one line of output from this step")
+
+
+def flood(megabytes: int = 100):
+    line = "x" * 99 + "\\n"
+    write = sys.stdout.write
+    for _ in range(megabytes * 10_000):
+        write(line)
+"""
+
+
+def write_pipeline(folder: Path, n: int, command: str) -> Path:
+    """A dag step0 -> step1 -> ... -> success, every step the same function."""
+    (folder / "bench_steps.py").write_text(FUNCTIONS)
+    lines = ["dag:", "  start_at: step0", "  steps:"]
+    for i in range(n):
+        nxt = f"step{i + 1}" if i + 1 < n else "success"
+        lines += [f"    step{i}:", "      type: task", f"      command: {command}", f"      next: {nxt}"]
+    lines += ["    success:", "      type: success", "    fail:", "      type: fail"]
+    path = folder / "pipeline.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_output(
+    n: int,
+    command: str,
+    catalog: str,
+    parameters: dict[str, object] | None = None,
+    *,
+    step_only: bool = False,
+) -> float:
+    """Seconds to execute a pipeline of n steps running `command`, keeping output with `catalog`
+    (file-system: captured; do-nothing: not), steps' output streamed to /dev/null as a piped run's is, the
+    output seam installed as `magnus execute` installs it (file descriptors too). With `step_only`, the
+    seconds the steps' attempts took as their run log records them (the run's own fixed costs left out:
+    creating the run log, its final fsync)."""
+    from magnus_core import output
+    from magnus_core.runner import RunRequest, execute, prepare
+
+    with tempfile.TemporaryDirectory(prefix="magnus-bench-") as tmp:
+        here = os.getcwd()
+        os.chdir(tmp)
+        try:
+            pipeline = write_pipeline(Path(tmp), n, command)
+            Path(tmp, "config.yaml").write_text(f"catalog:\n  type: {catalog}\n")
+            request = RunRequest(file=str(pipeline), config_file="config.yaml", parameters=parameters or {})
+            prepared = prepare(request)
+            with open(os.devnull, "w") as sink, output.installed(fds=True):
+                t0, c0 = time.perf_counter(), time.process_time()
+                log = execute(prepared, output=sink)
+                seconds = time.perf_counter() - t0
+                CPU.append(time.process_time() - c0)  # every thread of the process (keeper, spool, pumps)
+            assert log.status == "SUCCESS", [s.message for s in log.walk()]
+            kept = [a.output for s in log.walk() for a in s.attempts if a.output is not None]
+            assert (catalog == "file-system") == bool(kept), "capture on keeps output, off keeps none"
+            if step_only:
+                from magnus_core.models.run_log import seconds_between
+
+                return sum(
+                    seconds_between(a.start_time, a.end_time) or 0.0
+                    for s in log.walk()
+                    if s.step_type == "task"
+                    for a in s.attempts
+                )
+            return seconds
+        finally:
+            os.chdir(here)
+
+
+CPU: list[float] = []  # CPU seconds of each measurement, in order (the machine may be loaded: wall lies)
+
+
+def write_file_mb(megabytes: int) -> float:
+    """Seconds to write the same 100-byte lines to a file in this process: the baseline of a printing step."""
+    with tempfile.TemporaryDirectory(prefix="magnus-bench-") as tmp:
+        t0, c0 = time.perf_counter(), time.process_time()
+        with open(Path(tmp, "out.log"), "w") as handle:
+            line = "x" * 99 + "\n"
+            write = handle.write
+            for _ in range(megabytes * 10_000):
+                write(line)
+        CPU.append(time.process_time() - c0)
+        return time.perf_counter() - t0
+
+
+def output_figures(repeat: int) -> None:
+    """Capture on against off for printing steps, and a 100 MB printing step against writing a file."""
+    steps = int(os.environ.get("BENCH_OUTPUT_STEPS", "1000"))
+    megabytes = int(os.environ.get("BENCH_OUTPUT_MB", "100"))
+    run_output(1, "bench_steps.say", "file-system")  # warm-up
+    on, off, on_cpu, off_cpu = [], [], [], []
+    for _ in range(repeat):  # interleaved, so load on the machine falls on both alike
+        off.append(run_output(steps, "bench_steps.say", "do-nothing"))
+        off_cpu.append(CPU[-1])
+        on.append(run_output(steps, "bench_steps.say", "file-system"))
+        on_cpu.append(CPU[-1])
+    on_s, off_s = _median(on), _median(off)
+    ratio, cpu_ratio = on_s / off_s, _median(on_cpu) / _median(off_cpu)
+    print(
+        f"output capture, {steps} steps printing a line each: on {on_s * 1000 / steps:.3f} ms/step, "
+        f"off {off_s * 1000 / steps:.3f} ms/step, on/off {ratio:.2f} wall, {cpu_ratio:.2f} CPU  "
+        f"{'ok' if ratio <= 1.2 else 'MISSED (target <= 1.2)'}",
+        flush=True,
+    )
+    flood, plain, flood_cpu, plain_cpu = [], [], [], []
+    for _ in range(repeat):
+        plain.append(write_file_mb(megabytes))
+        plain_cpu.append(CPU[-1])
+        flood.append(
+            run_output(1, "bench_steps.flood", "file-system", {"megabytes": megabytes}, step_only=True)
+        )
+        flood_cpu.append(CPU[-1])
+    flood_s, plain_s = _median(flood), _median(plain)
+    ratio, cpu_ratio = flood_s / plain_s, _median(flood_cpu) / _median(plain_cpu)
+    print(
+        f"a step printing {megabytes} MB, captured: the step took {flood_s:.2f} s (its attempt, as the run "
+        f"log records it); writing {megabytes} MB to a file: {plain_s:.2f} s; ratio {ratio:.2f} wall, "
+        f"{cpu_ratio:.2f} CPU (the whole run's, every thread)  "
+        f"{'ok' if ratio <= 1.5 else 'MISSED (target <= 1.5)'}",
+        flush=True,
+    )
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def peak_rss_mb(megabytes: int) -> tuple[float, float, int]:
+    """(peak RSS in MB of `magnus execute` whose step prints 3 x `megabytes` MB with the cap at `megabytes`
+    MB, the same for a step printing one line, bytes kept in the catalog for the big step)."""
+    figures = []
+    kept = 0
+    for command, parameters in (
+        ("bench_steps.flood", ["--megabytes", str(3 * megabytes)]),
+        ("bench_steps.say", []),
+    ):
+        with tempfile.TemporaryDirectory(prefix="magnus-bench-") as tmp:
+            subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
+            write_pipeline(Path(tmp), 1, command)
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "MAGNUS_OUTPUT_CAP": f"{megabytes}MB"}
+            script = (
+                "import resource, subprocess, sys; "
+                "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)"
+            )
+            argv = [sys.executable, "-m", "magnus_core", "execute", "-f", "pipeline.yaml", "--run-id", "r"]
+            done = subprocess.run(
+                [sys.executable, "-c", script, *argv, *parameters],
+                cwd=tmp,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            rss_kb, code = (int(x) for x in done.stdout.split())
+            assert code == 0, done.stderr
+            figures.append(rss_kb / 1024)
+            if command == "bench_steps.flood":
+                kept = (Path(tmp) / ".catalog" / "r" / ".magnus" / "output" / "step0.0.log").stat().st_size
+    return figures[0], figures[1], kept
+
+
+def main(argv: list[str]) -> int:
+    repeat = 3
+    if "--repeat" in argv:
+        repeat = int(argv[argv.index("--repeat") + 1])
+    output_figures(repeat)
+    megabytes = int(os.environ.get("BENCH_OUTPUT_MB", "100"))
+    big, small, kept = peak_rss_mb(megabytes)
+    print(
+        f"peak RSS of magnus execute: a step printing {3 * megabytes} MB (cap {megabytes} MB, {kept:,} bytes "
+        f"kept) {big:.0f} MB; a step printing one line {small:.0f} MB  "
+        f"{'ok' if big <= small + 64 else 'MISSED (flat: within 64 MB)'}",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
