@@ -49,6 +49,7 @@ STYLES = {
 # show at a glance; a type without one shows its name only.
 NODE_GLYPHS: dict[str, str] = {
     "conditional": "◇",  # a decision: one branch of several runs
+    "loop": "⟳",  # its branch again and again
 }
 
 

@@ -2,8 +2,10 @@
 
 Each leaf step becomes a container template running `magnus execute_single_node RUN_ID STEP ...`; each
 parallel, map or dag step a DAG template of fan-out, its branches (a DAG template each; a map's one branch
-fanned out with withParam) and fan-in. A conditional's branches each run `when` fan-out reports them chosen.
-`next` and `on_failure` become `depends` expressions. The spec is
+fanned out with withParam) and fan-in. A conditional's branches each run `when` fan-out reports them chosen;
+a loop is a recursive DAG template (an iteration, its fan-in, and the next iteration `when` the fan-in
+reports the break parameter false and fewer iterations than max_iterations). `next` and `on_failure`
+become `depends` expressions. The spec is
 built with hera's Argo models (the `magnus[argo]` extra); template names are derived from internal names, so
 the same dag always renders to the same bytes.
 """
@@ -341,7 +343,8 @@ class _Renderer:
                 continue
             internal = f"{prefix}{name}"
             if node.is_composite:
-                template = self.composite(node, internal, in_map, deadline)
+                render = self.loop if node.type == "loop" else self.composite
+                template = render(node, internal, in_map, deadline)
             else:
                 template = self.container(
                     self.names.take(internal),
@@ -460,6 +463,93 @@ class _Renderer:
                 name=name,
                 inputs=self.map_inputs() if in_map else None,
                 dag=m.DAGTemplate(tasks=tasks, fail_fast=False),
+            )
+        )
+        return name
+
+    def loop(self, node: Any, internal: str, in_map: bool, deadline: int) -> str:
+        """A loop as a recursive DAG template. The loop's template: fan-out (iteration 0's map variable, as a
+        one-item list) -> the iteration template. The iteration template: the branch (with the iteration
+        number in its map variable) -> fan-in (which commits the loop, or hands out the next iteration and
+        reports `break` and `iterations`) -> itself again, `when` break is false and iterations are below
+        max_iterations. A failed iteration or break value fails the fan-in, and so every template above."""
+        m = self.m
+        name = self.names.take(internal)
+        [spec] = branches(node)
+        fan = ["magnus", "fan", "{{workflow.parameters.run_id}}", encode_name(internal)]
+        items = m.Parameter(name="branches", value_from=m.ValueFrom(path=ITEMS_PATH, default="[]"))
+        fan_out = self.container(
+            self.names.take(f"{internal} fan out"),
+            [*fan, "--mode", "out", "--items-file", ITEMS_PATH],
+            node,
+            in_map,
+            deadline,
+            m.Outputs(parameters=[items]),
+        )
+        fan_in = self.container(
+            self.names.take(f"{internal} fan in"),
+            [*fan, "--mode", "in", "--items-file", ITEMS_PATH, "--outputs-dir", OUTPUTS_DIR],
+            node,
+            True,
+            deadline,
+            m.Outputs(parameters=[items, self.output("break", "true"), self.output("iterations", "0")]),
+        )
+        body = self.graph(
+            spec.dag, f"{internal}.{PLACEHOLDER}.", True, deadline, self.names.take(f"{internal} branch")
+        )
+        iteration = self.names.take(f"{internal} iteration")
+
+        def reported(output: str) -> str:
+            return "{{tasks.fan-in.outputs.parameters." + output + "}}"
+
+        self.templates.append(
+            m.Template(
+                name=iteration,
+                inputs=self.map_inputs(),
+                dag=m.DAGTemplate(
+                    tasks=[
+                        m.DAGTask(name="branch", template=body, arguments=self.map_arguments()),
+                        m.DAGTask(
+                            name="fan-in",
+                            template=fan_in.name,
+                            depends="(branch.Succeeded || branch.Failed || branch.Errored)",
+                            arguments=self.map_arguments(),
+                        ),
+                        m.DAGTask(
+                            name="next",
+                            template=iteration,
+                            depends="fan-in.Succeeded",
+                            when=f"{reported('break')} == false && {reported('iterations')} < "
+                            f"{node.max_iterations}",
+                            with_param=reported("branches"),
+                            arguments=self.map_arguments("{{item}}"),
+                        ),
+                    ],
+                    fail_fast=False,
+                ),
+            )
+        )
+        self.templates.append(
+            m.Template(
+                name=name,
+                inputs=self.map_inputs() if in_map else None,
+                dag=m.DAGTemplate(
+                    tasks=[
+                        m.DAGTask(
+                            name="fan-out",
+                            template=fan_out.name,
+                            arguments=self.map_arguments() if in_map else None,
+                        ),
+                        m.DAGTask(
+                            name="iterations",
+                            template=iteration,
+                            depends="fan-out.Succeeded",
+                            with_param="{{tasks.fan-out.outputs.parameters.branches}}",
+                            arguments=self.map_arguments("{{item}}"),
+                        ),
+                    ],
+                    fail_fast=False,
+                ),
             )
         )
         return name

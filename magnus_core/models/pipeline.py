@@ -279,6 +279,40 @@ class ConditionalNode(_Flow):
         return out
 
 
+class LoopNode(_Flow):
+    """Runs its branch again and again: iteration i as `<step>.<i>`, from 0, each starting from the
+    parameters the one before ended with, until an iteration leaves parameter `break_on` true or
+    `max_iterations` have run; the number of the iteration reaches its steps as parameter `index_as`.
+    Field names are runnable's (the original's successor)."""
+
+    type: Literal["loop"]
+    branch: Dag
+    max_iterations: int = Field(ge=1)
+    break_on: str
+    index_as: str
+    node_module: ClassVar[str] = "magnus_core.nodes.loop"
+    composite: ClassVar[bool] = True
+
+    def declared_branches(self) -> list[BranchSpec]:
+        return [BranchSpec(None, self.branch, item_variable=self.index_as)]
+
+    def problems(self) -> list[str]:
+        out = [
+            f"field '{field}': '{value}' must be a parameter name (letters, digits and _, not starting "
+            "with a digit)"
+            for field, value in (("break_on", self.break_on), ("index_as", self.index_as))
+            if not value.isidentifier()
+        ]
+        if self.break_on.isidentifier() and self.break_on != self.break_on.lower():
+            out.append(
+                f"field 'break_on': parameter names are lower-cased where they are set, so "
+                f"'{self.break_on}' is never set: write '{self.break_on.lower()}'"
+            )
+        if self.break_on == self.index_as:
+            out.append(f"field 'index_as': '{self.index_as}' is also break_on; they name two parameters")
+        return out
+
+
 NODE_CLASSES: tuple[type[_Node], ...] = (
     TaskNode,
     AsIsNode,
@@ -288,9 +322,18 @@ NODE_CLASSES: tuple[type[_Node], ...] = (
     MapNode,
     DagNode,
     ConditionalNode,
+    LoopNode,
 )
 Node = Annotated[
-    TaskNode | AsIsNode | SuccessNode | FailNode | ParallelNode | MapNode | DagNode | ConditionalNode,
+    TaskNode
+    | AsIsNode
+    | SuccessNode
+    | FailNode
+    | ParallelNode
+    | MapNode
+    | DagNode
+    | ConditionalNode
+    | LoopNode,
     Field(discriminator="type"),
 ]
 
@@ -348,5 +391,6 @@ class PipelineFile(_Strict):
 ParallelNode.model_rebuild()
 MapNode.model_rebuild()
 ConditionalNode.model_rebuild()
+LoopNode.model_rebuild()
 Dag.model_rebuild()
 PipelineFile.model_rebuild()
