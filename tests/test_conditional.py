@@ -229,6 +229,16 @@ def edited(change, **kw) -> str:
             "step 'pick': field 'parameter': Input should be a valid string",
         ),
     ],
+    ids=[
+        "no-parameter",
+        "no-branches",
+        "percent-in-key",
+        "key-default",
+        "bad-next-in-branch",
+        "typo-in-default",
+        "typo-parameter",
+        "parameter-a-list",
+    ],
 )
 def test_bad_conditionals_are_refused_before_anything_runs(project: Path, text: str, message: str) -> None:
     (project / "bad.yaml").write_text(text)
@@ -260,6 +270,15 @@ def test_the_example_deploys_or_notifies(git_repo: Path) -> None:
     diff = run_magnus("diff", deploy_id, log["run_id"], "--json", "--all", cwd=git_repo)
     assert diff.returncode in (0, 1), diff.stderr
     assert "decide.false" in diff.stdout and "decide.true" in diff.stdout
+    # the workbench's dag tree marks the step and shows the one branch that ran under it
+    from magnus_core.models.run_log import RunLog
+    from magnus_tui.view import RunView
+    from magnus_tui.widgets.dag_tree import row_label
+
+    view = RunView.from_runlog(RunLog.model_validate(log))
+    tree = {row.key: depth for row, depth in view.walk()}
+    assert row_label(view.rows["decide"]).plain.startswith("✓ decide [◇ conditional]")
+    assert tree["decide.false"] == 1 and tree["decide.false.notify"] == 2 and "decide.true" not in tree
 
 
 def test_argo_runs_each_branch_when_fan_out_chose_it(project: Path) -> None:
