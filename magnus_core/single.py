@@ -489,7 +489,7 @@ def fan_out_result(job: NodeJob) -> FanResult:
         where = _composite(job)
         composite = composite_module_for(where.node)
         # the parameters a fan-out chooses branches by (a map's list): one recorded masked would choose wrong
-        params = read_params(session, where.branch, feed=where.node.chosen_by())
+        params = read_params(session, where.branch, feed=where.node.reads_parameters())
         existing = session.run.find_step(where.internal_name)
         if existing is None or existing.status == FAIL:
             if session.run.status in FINISHED:

@@ -111,9 +111,9 @@ class _Node(_Strict):
         """What is wrong with this node beyond its fields' types, as 'field ...: what' phrases."""
         return []
 
-    def chosen_by(self) -> list[str]:
-        """The parameters its fan-out reads to choose its branches (a map's list): a step run alone
-        (single.py) must have them as they were, not as the run log records a secret value (masked)."""
+    def reads_parameters(self) -> list[str]:
+        """The parameters the node itself reads to decide its branches (a map's `iterate_on`); a step run
+        alone refuses them when the run log holds them only masked. [] for a node that reads none."""
         return []
 
 
@@ -212,7 +212,7 @@ class MapNode(_Flow):
     def declared_branches(self) -> list[BranchSpec]:
         return [BranchSpec(None, self.branch, item_variable=self.iterate_as)]
 
-    def chosen_by(self) -> list[str]:
+    def reads_parameters(self) -> list[str]:
         return [self.iterate_on]
 
 
@@ -259,7 +259,7 @@ class ConditionalNode(_Flow):
             out.append(BranchSpec(DEFAULT_BRANCH, self.default))
         return out
 
-    def chosen_by(self) -> list[str]:
+    def reads_parameters(self) -> list[str]:
         return [self.parameter]
 
     def problems(self) -> list[str]:
