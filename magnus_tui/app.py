@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from magnus_core.errors import MagnusError
-from magnus_tui.commands import WorkbenchCommands
+from magnus_tui.commands import RunCommands, WorkbenchCommands
 from magnus_tui.live import LiveRun
 from magnus_tui.source import Project
 
@@ -30,12 +30,14 @@ class MagnusApp(App[None]):
     TITLE = "magnus"
     SUB_TITLE = "workbench"
     CSS_PATH = "app.tcss"
-    COMMANDS = App.COMMANDS | {WorkbenchCommands}
+    COMMANDS = App.COMMANDS | {WorkbenchCommands, RunCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
-        Binding("f1,question_mark", "help", "Help", key_display="F1"),
+        # priority: these work from a modal too (a dialog, the help); ? stays a plain key (typed in forms)
+        Binding("f1", "help", "Help", key_display="F1", priority=True),
+        Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+t", "change_theme", "Theme", show=False),
-        Binding("f12,ctrl+s", "screenshot_svg", "Screenshot", show=False),
+        Binding("f12,ctrl+s", "screenshot_svg", "Screenshot", show=False, priority=True),
     ]
     PALETTE: ClassVar[list[tuple[str, str, str]]] = [
         ("Help", "Keys of the current screen (F1, ?)", "help"),
@@ -197,7 +199,9 @@ class MagnusApp(App[None]):
     def action_help(self) -> None:
         from magnus_tui.dialogs.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)  # F1 again closes it
+        else:
             self.push_screen(HelpScreen(self.screen))
 
     def action_toggle_dark(self) -> None:

@@ -1,4 +1,5 @@
-"""The command palette (ctrl+p): every action of the app and of the current screen, by name."""
+"""The command palette (ctrl+p): every action of the app and of the current screen, by name; and every run
+of the store, by id, pipeline or tag (Enter opens it)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,42 @@ class WorkbenchCommands(Provider):
                     text=title,
                     help=help_text,
                 )
+
+
+MAX_RUN_HITS = 50  # runs offered for one query (the best matches)
+
+
+class RunCommands(Provider):
+    """Runs of the store, found by run id, pipeline file or tag; a hit opens the run."""
+
+    async def startup(self) -> None:
+        import asyncio
+
+        app: Any = self.app
+        project = getattr(app, "project", None)
+        self.runs: list[tuple[str, str]] = []  # (run id, what the palette matches and shows)
+        if project is None:
+            return
+        entries = await asyncio.to_thread(project.runs)
+        for entry in entries:
+            s = entry.summary
+            about = " · ".join(x for x in (s.state.lower(), s.pipeline, s.tag) if x)
+            self.runs.append((s.run_id, about))
+
+    async def search(self, query: str) -> Hits:
+        words = query.lower().split()
+        if not words:
+            return
+        app: Any = self.app
+        matcher = self.matcher(query)
+        # a cheap look first (every word somewhere in the id, pipeline or tag), then the fuzzy score
+        found = [(r, about) for r, about in self.runs if all(w in f"{r} {about}".lower() for w in words)]
+        scored = sorted(((matcher.match(f"{rid} {about}"), rid, about) for rid, about in found), reverse=True)
+        for score, run_id, about in scored[:MAX_RUN_HITS]:
+            yield Hit(
+                max(score, 0.1) * 0.9,  # the screen's actions first when both match as well
+                matcher.highlight(f"Open run {run_id}"),
+                partial(app.open_run, run_id),
+                text=f"Open run {run_id}",
+                help=about,
+            )

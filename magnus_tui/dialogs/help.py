@@ -11,34 +11,65 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+# Textual's own keys that say nothing about the workbench
+SKIP_ACTIONS = {"noop", "help_quit", "focus_next", "focus_previous", "screen.copy_text", "copy_text"}
+
+
+def key_rows(screen: Screen) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Every key active on `screen`, once, in three sections: the screen's own keys, the keys of the list
+    (or view) that has focus (its movement: arrows, j/k, g/G, Enter), and the keys that work everywhere.
+    Keys doing the same thing share one row ('↑ k  Up'). Returns [(section, [(keys, what)])]."""
+    from magnus_tui.widgets.lists import NAVIGATION
+
+    app = screen.app
+    sections: dict[str, dict[str, list[str]]] = {"This screen": {}, "Move": {}, "Everywhere": {}}
+    for active in screen.active_bindings.values():
+        binding = active.binding
+        action = binding.action.removeprefix("app.").removeprefix("screen.")
+        if action in SKIP_ACTIONS or binding.key.startswith("super+"):
+            continue  # (super+: the macOS twin of a ctrl key already listed)
+        if active.node is screen:
+            section = "This screen"
+        elif active.node is app:
+            section = "Everywhere"
+        else:
+            section = "Move"
+        text = binding.description or NAVIGATION.get(action, "") or action.replace("_", " ")
+        if section == "Move":
+            text = NAVIGATION.get(action, text)
+        display = app.get_key_display(binding)
+        keys = sections[section].setdefault(text, [])
+        if display not in keys:
+            keys.append(display)
+    return [
+        (name, [(" ".join(keys), text) for text, keys in rows.items()])
+        for name, rows in sections.items()
+        if rows
+    ]
+
 
 def key_table(screen: Screen) -> Table:
-    """Every binding active on `screen` (its own, its focused widget's and the app's), one per key."""
+    """The keys of `screen` as a table: a heading per section, then 'keys  what they do' rows."""
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
     table.add_column("key", style="bold", no_wrap=True)
     table.add_column("action")
-    seen: set[tuple[str, str]] = set()
-    for active in screen.active_bindings.values():
-        if active.node is not screen and active.node is not screen.app:
-            continue  # the focused widget's own keys (cursor movement, editing) are standard
-        binding = active.binding
-        text = binding.description or binding.action.replace("_", " ")
-        if not text or binding.action in ("noop",):
-            continue
-        if binding.key.startswith("super+"):
-            continue  # the macOS twin of a ctrl key already listed
-        display = screen.app.get_key_display(binding)
-        if (display, text) in seen:
-            continue
-        seen.add((display, text))
-        table.add_row(display, text)
+    for index, (section, rows) in enumerate(key_rows(screen)):
+        if index:
+            table.add_row("", "")
+        table.add_row(section, "", style="bold underline")
+        for keys, text in rows:
+            table.add_row(keys, text)
     return table
 
 
 class HelpScreen(ModalScreen[None]):
     """The keys of the screen below, with a line on what the screen is for."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,f1,question_mark", "dismiss", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "dismiss", "Close"),
+        Binding("j,down", "scroll('down')", "Down", show=False),
+        Binding("k,up", "scroll('up')", "Up", show=False),
+    ]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
@@ -61,8 +92,16 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(about[0], id="help-about")
             yield Static(key_table(self.for_screen), id="help-keys")
             yield Static(
-                "ctrl+p lists every action; the mouse works everywhere. escape closes.", classes="dim"
+                "ctrl+p lists every action and finds runs; the mouse works everywhere. escape closes.",
+                classes="dim",
             )
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)
+
+    def action_scroll(self, direction: str) -> None:
+        scroll = self.query_one(VerticalScroll)
+        if direction == "down":
+            scroll.scroll_down(animate=False)
+        else:
+            scroll.scroll_up(animate=False)

@@ -40,8 +40,9 @@ class DiffScreen(WorkbenchScreen[None]):
         Binding("s", "open_step", "Step logs", key_display="s"),
         Binding("x", "swap", "Swap"),
         Binding("c", "copy", "Copy"),
-        Binding("left,h", "tab(-1)", "Previous tab", show=False),
-        Binding("right,l", "tab(1)", "Next tab", show=False),
+        # priority: before the focused list's own ←/→ (it never scrolls sideways: long values wrap)
+        Binding("left,h", "tab(-1)", "Previous tab", show=False, priority=True),
+        Binding("right,l", "tab(1)", "Next tab", show=False, priority=True),
     ]
     PALETTE: ClassVar[list[tuple[str, str, str]]] = [
         ("Show all or changed only", "Include items that are equal in both runs (a)", "toggle_all"),

@@ -32,7 +32,7 @@ COLUMNS = (
     ("steps", "steps", "N"),
     ("rerun", "re-run of", "R"),
 )
-SORT_NAMES = {"state": "status", "start": "start time", "steps": "steps done", "rerun": "re-run of"}
+SORT_NAMES = {"state": "status", "start": "started", "steps": "steps done", "rerun": "re-run of"}
 # First press: newest, longest and most steps first; text columns A to Z; again reverses.
 DESCENDING_FIRST = {"start", "duration", "steps"}
 # Status order when sorting by it: what needs a look first.
@@ -79,10 +79,10 @@ def short_start(start: str) -> str:
 
 
 def sort_bindings() -> list[BindingType]:
+    """A capital per column; one description for all of them (the help lists them on one line)."""
+    what = ", ".join(f"{key} {SORT_NAMES.get(column, label)}" for column, label, key in COLUMNS if key)
     return [
-        Binding(key, f"sort('{column}')", f"Sort by {SORT_NAMES.get(column, label)}", show=False)
-        for column, label, key in COLUMNS
-        if key
+        Binding(key, f"sort('{column}')", f"Sort by: {what}", show=False) for column, _, key in COLUMNS if key
     ]
 
 
@@ -95,7 +95,9 @@ class RunsScreen(WorkbenchScreen[None]):
         Binding("slash", "filter", "Filter"),
         Binding("d", "mark", "Diff"),
         Binding("s", "start_run", "Start"),
-        Binding("e", "experiments", "Experiments"),
+        Binding("x", "experiments", "Experiments"),
+        Binding("o", "page_log", "Log in $PAGER", show=False),
+        Binding("e", "edit_pipeline", "Pipeline in $EDITOR", show=False),
         Binding("c", "copy_id", "Copy id"),
         Binding("r", "refresh", "Refresh", show=False),
         Binding("escape", "clear", "Clear", show=False),
@@ -109,7 +111,17 @@ class RunsScreen(WorkbenchScreen[None]):
         ("Sort by duration", "Longest first (D)", "sort('duration')"),
         ("Mark for diff", "Mark the highlighted run; two marks open the diff (d)", "mark"),
         ("Copy run id", "Copy the highlighted run id to the clipboard (c)", "copy_id"),
-        ("Experiments", "Compare the runs of the highlighted run's tag, with a chart (e)", "experiments"),
+        ("Experiments", "Compare the runs of the highlighted run's tag, with a chart (x)", "experiments"),
+        (
+            "Open the run log in the pager",
+            "The highlighted run's log as JSON in $PAGER, default less (o)",
+            "page_log",
+        ),
+        (
+            "Edit the pipeline",
+            "The highlighted run's pipeline file in $EDITOR, default vi (e)",
+            "edit_pipeline",
+        ),
         ("Refresh runs", "Read the store again (r)", "refresh"),
         ("Clear filter and marks", "Show every run, unmark (escape)", "clear"),
     ]
@@ -396,6 +408,27 @@ class RunsScreen(WorkbenchScreen[None]):
 
     def action_start_run(self) -> None:
         self.app.action_start_run()
+
+    def action_page_log(self) -> None:
+        """The highlighted run's log in $PAGER (as lazygit does): the workbench steps aside until it quits."""
+        from magnus_tui.external import page_run_log
+
+        run_id = self.highlighted()
+        if run_id:
+            page_run_log(self.app, run_id)
+
+    def action_edit_pipeline(self) -> None:
+        """The highlighted run's pipeline file in $VISUAL or $EDITOR (default vi)."""
+        from magnus_tui.external import edit_file
+
+        run_id = self.highlighted()
+        entry = self.entries.get(run_id) if run_id else None
+        if entry is None:
+            return
+        if not entry.summary.pipeline:
+            self.notify(f"{run_id} records no pipeline file.", severity="warning")
+            return
+        edit_file(self.app, self.app.project.root / entry.summary.pipeline)
 
     def action_experiments(self) -> None:
         """The experiments screen, on the highlighted run's tag (every run when it has none)."""

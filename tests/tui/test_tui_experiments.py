@@ -72,7 +72,7 @@ async def test_open_from_the_runs_screen_on_a_tag(exp_dir: Path) -> None:
         runs.query_one("#runs").move_cursor(
             row=[str(k.value) for k in runs.query_one("#runs").rows].index("lr2")
         )
-        await pilot.press("e")
+        await pilot.press("x")
         screen = app.screen
         assert isinstance(screen, ExperimentsScreen)
         await wait_loaded(pilot, screen)

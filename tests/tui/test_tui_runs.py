@@ -181,6 +181,10 @@ async def test_original_tool_composite_log_opens(make_app) -> None:
         app.open_run("composite_run")
         await pilot.pause()
         tree = app.screen.query_one("#dag")
+        for _ in range(100):  # the log is read off the UI thread
+            if tree.nodes_by_key:
+                break
+            await pilot.pause(0.02)
         assert "map step.a.m1" in tree.nodes_by_key
         assert tree.parent_of("map step.a.m1") == "map step.a"
         assert tree.parent_of("map step.a") == "map step"
