@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore
 from tests.argo_interpreter import Interpreter
 from tests.conftest import ROOT, git
 from tests.test_argo import validator  # noqa: F401  (a fixture)
-from tests.test_routes_agree import catalog
+from tests.test_routes_agree import catalog, write_route_configs
 from tests.test_routes_agree import normalise as _normalise
 
 distributed = pytest.importorskip("distributed")
@@ -45,23 +44,7 @@ def routes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
     shutil.copytree(ROOT / "examples", project / "examples", ignore=shutil.ignore_patterns("__pycache__"))
     for f in (ROOT / "tests" / "data" / "nesting").iterdir():
         shutil.copy(f, project / f.name)
-    shared = project / "shared"
-    services = textwrap.dedent(f"""
-        run_log_store: {{type: chunked-fs, config: {{log_folder: {shared / "runs"}}}}}
-        catalog: {{type: file-system, config: {{catalog_location: {shared / "catalog"}}}}}
-    """)
-    (project / "local.yaml").write_text("executor: {type: local}\n" + services)
-    (project / "argo.yaml").write_text(
-        textwrap.dedent(f"""
-        executor:
-          type: argo
-          config:
-            image: project:1
-            volumes: [{{claim_name: shared, mount_path: {shared}}}]
-        """)
-        + services
-    )
-    (project / ".gitignore").write_text("shared/\n__pycache__/\n")
+    services = write_route_configs(project)
     git(project, "add", "-A")
     git(project, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "project")
     old = Path.cwd()

@@ -49,18 +49,16 @@ def catalog(folder: Path) -> dict[str, str]:
     }
 
 
-def test_local_argo_and_dask_runs_agree(git_repo: Path) -> None:
-    project = git_repo
-    shutil.copytree(ROOT / "examples", project / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+def write_route_configs(project: Path) -> str:
+    """local.yaml and argo.yaml (its pods mount project/shared), a .gitignore for shared/; the services
+    block every route shares (a chunked-fs store and a file-system catalog in project/shared), for the
+    Dask config the caller writes."""
     shared = project / "shared"
     services = textwrap.dedent(f"""
         run_log_store: {{type: chunked-fs, config: {{log_folder: {shared / "runs"}}}}}
         catalog: {{type: file-system, config: {{catalog_location: {shared / "catalog"}}}}}
     """)
     (project / "local.yaml").write_text("executor: {type: local}\n" + services)
-    (project / "dask.yaml").write_text(
-        "executor: {type: dask, config: {n_workers: 2, threads_per_worker: 1}}\n" + services
-    )
     (project / "argo.yaml").write_text(
         textwrap.dedent(f"""
         executor:
@@ -72,6 +70,17 @@ def test_local_argo_and_dask_runs_agree(git_repo: Path) -> None:
         + services
     )
     (project / ".gitignore").write_text("shared/\n__pycache__/\n")
+    return services
+
+
+def test_local_argo_and_dask_runs_agree(git_repo: Path) -> None:
+    project = git_repo
+    shutil.copytree(ROOT / "examples", project / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    services = write_route_configs(project)
+    shared = project / "shared"
+    (project / "dask.yaml").write_text(
+        "executor: {type: dask, config: {n_workers: 2, threads_per_worker: 1}}\n" + services
+    )
     git(project, "add", "-A")
     git(project, "commit", "-qm", "project")  # the same clean commit for all three routes
 
