@@ -373,6 +373,13 @@ def test_a_missing_output_file_is_said_plainly(project: Path, magnus: Any) -> No
     assert (
         "talk (attempt 0): output file cannot be read: no file '.magnus/output/talk.0.log'" in result.stderr
     )
+    (project / ".catalog" / "r" / ".magnus" / "output" / "talk.0.log").mkdir()  # there, but unreadable
+    unreadable = magnus("logs", "r", "talk", "--tail", "2")
+    assert unreadable.returncode == 1 and "output file cannot be read" in unreadable.stderr
+    assert "Is a directory" in unreadable.stderr and "Traceback" not in unreadable.stderr
+    as_json = magnus("logs", "r", "--json")
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["attempts"][0]["state"] == "missing"
 
 
 def test_catalog_globs_never_match_output_files(project: Path, magnus: Any) -> None:
