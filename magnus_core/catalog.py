@@ -16,7 +16,7 @@ import shutil
 import threading
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -26,13 +26,12 @@ from magnus_core.errors import StepError, UsageError
 from magnus_core.models.run_log import DataCatalog, RunLog
 from magnus_core.registry import load_provider, parse_options
 
+if TYPE_CHECKING:
+    from magnus_core.context import RunContext
+    from magnus_core.secrets import BaseSecrets
+
 log = logging.getLogger("magnus")
 
-BUILTIN = {
-    "do-nothing": "magnus_core.catalog:DoNothingCatalog",
-    "file-system": "magnus_core.catalog:FileSystemCatalog",
-    "fsspec": "magnus_core.catalog_fsspec:FsspecCatalog",
-}
 HASH_ALGORITHM = "sha256"
 
 
@@ -45,13 +44,25 @@ class BaseCatalog:
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = config or {}
-        self.ctx: Any = None
+        self.ctx: RunContext | None = None
 
-    def bind(self, ctx: Any) -> None:
+    def bind(self, ctx: RunContext) -> None:
+        """Attach the catalog to the run it copies files for (its run id names the catalog folder)."""
         self.ctx = ctx
+
+    @property
+    def run_id(self) -> str:
+        """The run the catalog is bound to; only a bound catalog copies files."""
+        assert self.ctx is not None, "bind(ctx) comes before any get or put"
+        return self.ctx.run_id
 
     def describe(self) -> dict[str, Any]:
         return {"type": self.service_name, "config": dict(self.config)}
+
+    def check(self, secrets: BaseSecrets | None = None) -> None:
+        """Before a run writes anything: the catalog's place can be reached with these credentials.
+        Raises ConfigError naming the config field at fault. A local folder has nothing to check here
+        (`folders` are checked for writing by the runner)."""
 
     def get_patterns(
         self, patterns: list[str], folder: str | None, *, destination: str | None = None
@@ -264,7 +275,7 @@ class FileSystemCatalog(BaseCatalog):
         self.owners: dict[str, str | None] = {}  # name -> the branch that put it first (None: top level)
         self.conflicts: list[tuple[str, str, str]] = []  # (name, branch, branch) put by sibling branches
 
-    def bind(self, ctx: Any) -> None:
+    def bind(self, ctx: RunContext) -> None:
         super().bind(ctx)
         self.root = Path.cwd()
 
@@ -298,7 +309,7 @@ class FileSystemCatalog(BaseCatalog):
         self, patterns: list[str], folder: str | None, *, destination: str | None = None
     ) -> list[DataCatalog]:
         """Copy every file of this run's catalog matching the patterns into the data folder."""
-        run_id = self.ctx.run_id
+        run_id = self.run_id
         if destination is not None:
             check_relative(destination, "destination folder")
             target = self.root / destination
@@ -452,7 +463,7 @@ class FileSystemCatalog(BaseCatalog):
         return super().keep_spool(spool, name, digest, run_id)
 
     def put_stream(self, name: str, stream: BinaryIO, run_id: str | None = None) -> DataCatalog:
-        run_id = run_id or self.ctx.run_id
+        run_id = run_id or self.run_id
         dest = self._own_path(run_id, name)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".{dest.name}.magnus-{_random.token_hex(4)}.tmp"
@@ -585,7 +596,7 @@ class FileSystemCatalog(BaseCatalog):
             )
 
     def _put_locked(self, plan: dict[str, Path]) -> list[DataCatalog]:
-        run_id = self.ctx.run_id
+        run_id = self.run_id
         refuse_secret_names(plan, self.ctx)
         # check everything before copying anything; only a name already in the catalog needs hashing twice
         hashes: dict[str, str] = {}
@@ -740,4 +751,6 @@ def _copy_error(stage: str, exc: OSError, key: str) -> CatalogError:
 
 
 def make_catalog(block: dict[str, Any]) -> BaseCatalog:
-    return load_provider("catalog", BUILTIN, block)
+    """The catalog a config block names (entry-point group `magnus.catalog`); ConfigError if unknown."""
+    catalog: BaseCatalog = load_provider("catalog", block)
+    return catalog

@@ -1,34 +1,210 @@
-"""The run context: everything a node needs while a run executes (ids, services, parameters, identity)."""
+"""The run context: everything a node needs while a run executes (ids, services, parameters, identity),
+and what belongs to the run rather than to any one step: the environment bridge that mirrors parameters
+into MAGNUS_* variables, and whether the current branch runs beside others.
+
+    Services.from_config(config)   the four providers a config names (the runner and the per-step entry
+                                   point both build them here)
+    RunContext(...)                one run in this process; nodes and tasks get it as `ctx`
+"""
 
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from magnus_core.loading import Pipeline
 from magnus_core.masking import Masker, masker_of
-from magnus_core.models.run_log import CodeIdentity, RunLog, now
+from magnus_core.models.run_log import (
+    SCHEMA_VERSION,
+    CodeIdentity,
+    DataCatalog,
+    RunLog,
+    StepLog,
+    now,
+)
+from magnus_core.parameters import MAP_VARIABLE, PRM_PREFIX, TRACK_PREFIX, decode, encode, fold_names
 from magnus_core.secrets import BaseSecrets
 from magnus_core.stores.base import RunLogStore
-from magnus_core.tasks.python import EnvBridge
+from magnus_core.tracking import DoNothingTracker, ExperimentTracker
+
+if TYPE_CHECKING:
+    from magnus_core.catalog import BaseCatalog
+    from magnus_core.executors.base import Executor
+
+# True inside a branch that may run beside others (threads of the local executor, a Dask worker with more
+# than one thread): steps there must not use process-wide state (os.environ) to pass metrics and
+# parameters; the step scope carries them instead.
+in_concurrent_branch: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "magnus_concurrent", default=False
+)
+
+_OURS = (PRM_PREFIX, TRACK_PREFIX, "MAGNUS_RUN_")  # the environment variables a run sets and restores
+
+
+class EnvBridge:
+    """Mirrors parameters into MAGNUS_PRM_* for code that reads the environment, and collects what the
+    step set there (MAGNUS_TRACK_*, new or changed MAGNUS_PRM_*). Only values that changed are rewritten.
+    One per run (RunContext.env_bridge); `restore` puts the environment back when the run ends."""
+
+    def __init__(self) -> None:
+        self.exported: dict[str, str] = {}
+        self._saved: dict[str, str | None] = {}  # the MAGNUS_* environment before the run
+
+    def _set(self, name: str, text: str) -> None:
+        if not self._saved:  # first write of this run: remember the environment's MAGNUS_* variables
+            self._saved = {k: v for k, v in os.environ.items() if k.startswith(_OURS)}
+            self._saved.setdefault("MAGNUS_RUN_ID", None)
+            for stale in [k for k in self._saved if k.startswith(TRACK_PREFIX)]:
+                del os.environ[stale]  # set before the run: not a metric of its first step
+        os.environ[name] = text
+
+    def export(
+        self, params: dict[str, Any], run_id: str, tag: str, map_variable: dict[str, Any] | None = None
+    ) -> None:
+        """The environment of the step about to run: its parameters as MAGNUS_PRM_<name> (JSON), inside a
+        map MAGNUS_PRM_MAP_VARIABLE (every enclosing map's item, as JSON, as the original set it for every
+        task type), the run id and tag. What an earlier step had that this one has not (a map's item after
+        the map) is taken away."""
+        self._set("MAGNUS_RUN_ID", run_id)
+        self._set("MAGNUS_RUN_TAG", tag or "")
+        wanted = {f"{PRM_PREFIX}{key}": encode(value) for key, value in params.items()}
+        if map_variable:
+            wanted[MAP_VARIABLE] = encode(map_variable)
+        for name in [n for n in self.exported if n not in wanted]:
+            os.environ.pop(name, None)
+            del self.exported[name]
+        for name, text in wanted.items():
+            if self.exported.get(name) != text or os.environ.get(name) != text:
+                self._set(name, text)
+                self.exported[name] = text
+
+    def restore(self) -> None:
+        """Put the MAGNUS_* environment back as it was before the run, so a second run in this process
+        (the workbench, tests) does not start with the first run's parameters."""
+        if not self._saved:
+            return
+        for name in [k for k in os.environ if k.startswith(_OURS)]:
+            if name not in self._saved:
+                del os.environ[name]
+        for name, before in self._saved.items():
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before
+        self._saved = {}
+        self.exported.clear()
+
+    def collect(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """Parameters the step set (decoded) and its MAGNUS_TRACK_ variables (as text, removed)."""
+        changed: list[tuple[str, Any]] = []
+        metrics: dict[str, str] = {}
+        for name in _names_starting(PRM_PREFIX, TRACK_PREFIX):
+            value = os.environ[name]
+            if name.startswith(TRACK_PREFIX):
+                metrics[name] = value
+                del os.environ[name]
+            elif name != MAP_VARIABLE and self.exported.get(name) != value:
+                changed.append((name[len(PRM_PREFIX) :], decode(value)))
+                self.exported[name] = value
+        return fold_names(changed, "the step's environment (MAGNUS_PRM_*)"), metrics
+
+
+_PREFIXES_B: dict[tuple[str, ...], tuple[bytes, ...]] = {}
+
+
+def _names_starting(*prefixes: str) -> list[str]:
+    """Names of environment variables that start with one of `prefixes`. Run once per step: on POSIX it
+    looks at os.environ's encoded keys, which avoids decoding every variable of the environment."""
+    data = getattr(os.environ, "_data", None)
+    if os.name != "posix" or not isinstance(data, dict):
+        return [k for k in os.environ if k.startswith(prefixes)]
+    encoded = _PREFIXES_B.get(prefixes)
+    if encoded is None:
+        encoded = _PREFIXES_B[prefixes] = tuple(os.fsencode(p) for p in prefixes)
+    return [os.fsdecode(k) for k in data if k.startswith(encoded)]
+
+
+@dataclass
+class Services:
+    """The providers a run uses, each chosen by its config block's `type`."""
+
+    executor: Executor
+    store: RunLogStore
+    catalog: BaseCatalog
+    secrets: BaseSecrets
+    tracker: ExperimentTracker = field(default_factory=DoNothingTracker)
+
+    @classmethod
+    def from_config(cls, config: dict[str, dict[str, Any]]) -> Services:
+        """Build them from the effective config's blocks (loading.load_config). Raises ConfigError for an
+        unknown type or a bad option (its `field` names the block)."""
+        from magnus_core.registry import load_provider
+
+        return cls(
+            store=load_provider("run_log_store", config["run_log_store"]),
+            executor=load_provider("executor", config["executor"]),
+            secrets=load_provider("secrets", config["secrets"]),
+            catalog=load_provider("catalog", config["catalog"]),
+            tracker=load_provider(
+                "experiment_tracker", config.get("experiment_tracker") or {"type": "do-nothing", "config": {}}
+            ),
+        )
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """Each provider's {"type", "config"} block, as run_config records them; a credential that got
+        past the checks where the config is read is masked all the same (credentials.redact)."""
+        from magnus_core.credentials import redact
+
+        return {
+            "executor": redact(self.executor.describe()),
+            "run_log_store": redact(self.store.describe()),
+            "catalog": redact(self.catalog.describe()),
+            "secrets": redact(self.secrets.describe()),
+            "experiment_tracker": redact(self.tracker.describe()),
+        }
+
+
+def run_config(pipeline: Pipeline, services: Services) -> dict[str, Any]:
+    """What a run log's run_config records: the services, the dag itself (and the sub-dags of other files,
+    relative to the pipeline file), how to read this log, and the process writing it."""
+    from magnus_core import __version__
+    from magnus_core.runs import process_record
+
+    return {
+        **services.describe(),
+        "dag": pipeline.dag_block,
+        "dag_file": pipeline.file,
+        "sub_dags": {
+            os.path.relpath(path, Path(pipeline.file).resolve().parent): block
+            for path, block in pipeline.sub_dags.items()
+        },
+        "schema_version": SCHEMA_VERSION,
+        "data_hash_algorithm": "sha256",
+        "magnus_version": __version__,
+        "process": process_record(),  # pid, host and start time: who writes it (runs.process_alive, stop.py)
+    }
 
 
 @dataclass
 class RunContext:
+    """One run in this process: its ids, pipeline and services, and the run-wide state nodes share."""
+
     run_id: str
     tag: str
     pipeline: Pipeline
     store: RunLogStore
     secrets: BaseSecrets
-    executor: Any
-    catalog: Any = None
+    executor: Executor
+    catalog: BaseCatalog | None = None
     code_identity: CodeIdentity = field(default_factory=CodeIdentity)
     original: RunLog | None = None  # the run being re-run, if any
+    original_index: dict[str, StepLog] | None = None  # re-run: its step logs by internal name (rerun.py)
     output: IO[str] | None = None  # where step output goes (None: inherit stdout)
     clock: Callable[[], datetime] = now  # aware local time (times carry their UTC offset)
     env_bridge: EnvBridge = field(default_factory=EnvBridge)
@@ -96,15 +272,29 @@ class RunContext:
         Python output goes through the run's route of the output seam (runner.execute)."""
         return _StepPipes()
 
+    @property
+    def concurrent(self) -> bool:
+        """True when the current step runs beside others in this process (see in_concurrent_branch)."""
+        return in_concurrent_branch.get()
+
     # -- the data catalog from user code (get_from_catalog / put_in_catalog) --------------------------
-    def catalog_get(self, name: str, destination_folder: str | None = None) -> list[Any]:
-        records = self.catalog.get_patterns([name], None, destination=destination_folder)
+    def catalog_get(self, name: str, destination_folder: str | None = None) -> list[DataCatalog]:
+        """get_from_catalog: copy catalog files matching `name` in; they are recorded on the step."""
+        records = self._catalog().get_patterns([name], None, destination=destination_folder)
         return self._record(records)
 
-    def catalog_put(self, filepath: str) -> list[Any]:
-        return self._record(self.catalog.put_path(filepath))
+    def catalog_put(self, filepath: str) -> list[DataCatalog]:
+        """put_in_catalog: copy the file(s) at `filepath` into the catalog; recorded on the step."""
+        return self._record(self._catalog().put_path(filepath))
 
-    def _record(self, records: list[Any]) -> list[Any]:
+    def _catalog(self) -> BaseCatalog:
+        if self.catalog is None:
+            from magnus_core.errors import NotBuiltError
+
+            raise NotBuiltError("this run has no data catalog")
+        return self.catalog
+
+    def _record(self, records: list[DataCatalog]) -> list[DataCatalog]:
         from magnus_core.interaction import current_scope
 
         scope = current_scope()

@@ -70,8 +70,7 @@ class Follower:
         return self.run_log is not None and self.run_log.status in FINISHED
 
     def poll(self) -> list[RunEvent]:
-        version_of = getattr(self.store, "version", None)
-        version = version_of(self.run_id) if version_of is not None else None
+        version = self.store.version(self.run_id)  # None: the store cannot tell, so read every time
         if version is not None and version == self._version:
             return []
         try:

@@ -32,6 +32,7 @@ __all__ = [
     "Visit",
     "branch_at",
     "branches",
+    "encode_name",
     "graphs",
     "internal_name",
     "item_name",
@@ -41,6 +42,11 @@ __all__ = [
     "successors",
     "walk",
 ]
+
+
+def encode_name(internal_name: str) -> str:
+    """An internal name as a command-line word: spaces become '%' (step names never contain '%')."""
+    return internal_name.replace(" ", "%")
 
 
 def internal_name(branch: str | None, name: str) -> str:

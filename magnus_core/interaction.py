@@ -11,7 +11,7 @@ import contextvars
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import NotBuiltError, UsageError
 from magnus_core.models.run_log import fmt_time, now
@@ -24,6 +24,9 @@ from magnus_core.parameters import (
     from_environment,
     json_value,
 )
+
+if TYPE_CHECKING:
+    from magnus_core.context import RunContext
 
 _STEP_FORM = re.compile(r"^([0-9]+)_(.+)$")
 
@@ -49,7 +52,7 @@ class StepScope:
     map_variable: dict[str, Any] = field(default_factory=dict)
     params_out: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
-    services: Any = None  # the run's services: catalog, secrets (set by the executor)
+    services: RunContext | None = None  # the run: its catalog and secrets (set by the task node)
     branch: str | None = None  # the internal name of the branch the step runs in (None: the top level)
     catalog_records: list[Any] = field(default_factory=list)
     inputs: dict[str, Any] | None = (
@@ -179,7 +182,7 @@ def get_tag() -> str:
     return scope.tag if scope is not None else os.environ.get("MAGNUS_RUN_TAG", "")
 
 
-def _services() -> Any:
+def _services() -> RunContext | None:
     scope = _scope.get()
     if scope is None or scope.services is None:
         return None
@@ -194,7 +197,7 @@ def get_secret(name: str | None = None) -> Any:
     provider comes from MAGNUS_SECRETS_CONFIG (the default, env-and-dotenv, when unset); the name asked for
     is told to the run that started the process, which masks its value from then on."""
     services = _services()
-    if services is None or getattr(services, "secrets", None) is None:
+    if services is None:
         from magnus_core.secrets import secrets_from_environment, tell_run
 
         provider = secrets_from_environment()
@@ -210,7 +213,7 @@ def get_secret(name: str | None = None) -> Any:
 def get_from_catalog(name: str, destination_folder: str | None = None) -> list[Any]:
     """Copy files matching `name` from this run's catalog into the data folder (or `destination_folder`)."""
     services = _services()
-    if services is None or getattr(services, "catalog", None) is None:
+    if services is None or services.catalog is None:
         raise NotBuiltError("get_from_catalog works inside a step run by magnus (the data catalog)")
     return services.catalog_get(name, destination_folder)
 
@@ -218,6 +221,6 @@ def get_from_catalog(name: str, destination_folder: str | None = None) -> list[A
 def put_in_catalog(filepath: str) -> list[Any]:
     """Copy the file(s) at `filepath` into this run's catalog."""
     services = _services()
-    if services is None or getattr(services, "catalog", None) is None:
+    if services is None or services.catalog is None:
         raise NotBuiltError("put_in_catalog works inside a step run by magnus (the data catalog)")
     return services.catalog_put(filepath)

@@ -1,8 +1,25 @@
-"""Providers chosen by a config block's `type`: built-ins by name, third parties by entry point."""
+"""Providers chosen by a config block's `type`: executors, run-log stores, catalogs and secrets.
+
+Every provider, built-in or third-party, is an entry point of the group `magnus.<service>`, as Harlequin
+registers its adapters: magnus's own are declared in its pyproject.toml like anyone else's,
+
+    [project.entry-points."magnus.run_log_store"]
+    file-system = "magnus_core.stores.file_system:FileSystemRunLogStore"
+
+and a third-party distribution adds its own the same way. Looking a type up imports that provider only.
+
+Where magnus's own entry points come from: the pyproject.toml beside the package when it runs from a source
+tree (a clone on PYTHONPATH has no installed metadata, and an editable install's may be older than the
+tree); else the installed `magnus` distribution's metadata. Other distributions are read only when a type
+is not one of magnus's own (third-party names), so looking up a built-in never scans the environment.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib
+from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import ConfigError
@@ -10,29 +27,82 @@ from magnus_core.errors import ConfigError
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+DISTRIBUTION = "magnus"
+SERVICES = ("executor", "run_log_store", "catalog", "secrets", "experiment_tracker")
 ENTRY_POINT_GROUP = "magnus.{service}"
+_SOURCE_TREE = Path(__file__).resolve().parent.parent  # the folder holding magnus_core/ (and pyproject.toml)
 
 
-def _entry_points(service: str) -> dict[str, Any]:
-    from importlib.metadata import entry_points
+def group(service: str) -> str:
+    """The entry-point group of a service: 'magnus.run_log_store'."""
+    return ENTRY_POINT_GROUP.format(service=service)
 
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP.format(service=service))}
+
+@functools.cache
+def builtin_providers(service: str, root: Path = _SOURCE_TREE) -> dict[str, str]:
+    """magnus's own providers of a service, name -> 'module:attribute', as its pyproject.toml declares them.
+
+    Read from `root`/pyproject.toml when it is magnus's (a source tree), else from the installed magnus
+    distribution's entry points; {} when neither is there. Nothing is imported."""
+    declared = _from_pyproject(root / "pyproject.toml")
+    if declared is not None:
+        return dict(declared.get(group(service), {}))
+    try:
+        dist = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return {}
+    return {ep.name: ep.value for ep in dist.entry_points if ep.group == group(service)}
 
 
-def load_provider(service: str, builtin: dict[str, str], block: dict[str, Any]) -> Any:
+def _from_pyproject(path: Path) -> dict[str, dict[str, str]] | None:
+    """The entry-point tables of magnus's pyproject.toml; None if `path` is not magnus's pyproject."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    project = data.get("project")
+    if not isinstance(project, dict) or project.get("name") != DISTRIBUTION:
+        return None
+    tables = project.get("entry-points") or {}
+    return {name: dict(table) for name, table in tables.items() if isinstance(table, dict)}
+
+
+def third_party_providers(service: str) -> dict[str, metadata.EntryPoint]:
+    """Providers other distributions register for a service, name -> entry point (not loaded)."""
+    return {
+        ep.name: ep
+        for ep in metadata.entry_points(group=group(service))
+        if ep.dist is None or ep.dist.name != DISTRIBUTION
+    }
+
+
+def known_types(service: str) -> list[str]:
+    """Every `type` a config block of this service may name, sorted (built-in and third-party)."""
+    return sorted(set(builtin_providers(service)) | set(third_party_providers(service)))
+
+
+def provider_class(service: str, kind: str) -> Any:
+    """The class registered for `kind`, importing its module only. Raises ConfigError naming the known
+    types when no distribution registers it."""
+    target = builtin_providers(service).get(kind)
+    if target is not None:
+        module, _, attr = target.partition(":")
+        return functools.reduce(getattr, attr.split("."), importlib.import_module(module.strip()))
+    plugins = third_party_providers(service)
+    if kind not in plugins:
+        known = ", ".join(sorted(set(builtin_providers(service)) | set(plugins)))
+        raise ConfigError(f"unknown type '{kind}' (known: {known})", field=f"{service}.type")
+    return plugins[kind].load()
+
+
+def load_provider(service: str, block: dict[str, Any]) -> Any:
     """Build the provider named by block['type'] with block['config']; unknown types list the known ones."""
     kind = block.get("type")
-    config = block.get("config") or {}
-    if kind in builtin:
-        module, _, attr = builtin[kind].partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-    else:
-        plugins = _entry_points(service)
-        if kind not in plugins:
-            known = ", ".join(sorted(set(builtin) | set(plugins)))
-            raise ConfigError(f"unknown type '{kind}' (known: {known})", field=f"{service}.type")
-        cls = plugins[kind].load()
-    return cls(config)
+    if not isinstance(kind, str):
+        raise ConfigError(f"expected a provider name, got {kind!r}", field=f"{service}.type")
+    return provider_class(service, kind)(block.get("config") or {})
 
 
 def parse_options(model: type[BaseModel], config: dict[str, Any], where: str) -> Any:

@@ -20,11 +20,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.crashpoints import crash_point
 from magnus_core.errors import UsageError
 from magnus_core.models.run_log import PROCESSING, SUCCESS, BranchLog, RunLog, StepLog
+
+if TYPE_CHECKING:
+    from magnus_core.context import RunContext
+    from magnus_core.loading import Pipeline
+    from magnus_core.models.pipeline import Node
+    from magnus_core.runner import PreparedRun, RunRequest
+    from magnus_core.stores.base import RunLogStore
 
 REUSED = "reused"
 FAILED_BEFORE = "failed before"
@@ -32,7 +39,7 @@ NOT_REACHED = "not reached before"
 DAG_CHANGED = "dag changed"
 
 
-def latest_failed_run(store: Any) -> str:
+def latest_failed_run(store: RunLogStore) -> str:
     """The newest run with status FAIL (or killed), for `--use-cached` with no id."""
     from magnus_core.runs import list_runs
 
@@ -69,13 +76,13 @@ def _uncommitted(log: RunLog) -> list[str] | None:
     return None
 
 
-def prepare_rerun(prepared: Any, cwd: Path) -> None:
+def prepare_rerun(prepared: PreparedRun, cwd: Path) -> None:
     """Load the run to re-run into prepared.original; warn (or refuse with --strict) about what changed."""
     from magnus_core.identity import git_identity
 
     request = prepared.request
     store = prepared.store
-    if not getattr(store, "keeps_runs", True):
+    if not store.keeps_runs:
         raise UsageError(
             f"the {store.service_name} run-log store keeps runs in memory only, for the process that ran "
             "them: there is no earlier run to re-run; keep runs in a store (run_log_store: {type: "
@@ -127,10 +134,10 @@ def prepare_rerun(prepared: Any, cwd: Path) -> None:
     prepared.warnings.extend(warnings)
 
 
-def resume_hint(request: Any, run_id: str, store: Any) -> str:
+def resume_hint(request: RunRequest, run_id: str, store: RunLogStore) -> str:
     """What to tell the user after a failed run: the exact command that resumes it, or, when the store
     keeps nothing after this process (buffered), that it cannot be resumed and how to keep runs."""
-    if not getattr(store, "keeps_runs", True):
+    if not store.keeps_runs:
         return (
             f"Run '{run_id}' was kept in memory only (run_log_store type {store.service_name}): it cannot be "
             "resumed. To re-run from a failure, keep runs in a store (run_log_store: {type: file-system})."
@@ -138,7 +145,7 @@ def resume_hint(request: Any, run_id: str, store: Any) -> str:
     return f"Resume with: {resume_command(request, run_id)}"
 
 
-def refuse_masked(original: RunLog, given: dict[str, Any], request: Any) -> None:
+def refuse_masked(original: RunLog, given: dict[str, Any], request: RunRequest) -> None:
     """A re-run would feed the original's parameters to the steps that run; one recorded masked (its
     value held a secret) would reach them as '*****...'. Refuse, naming them and how to pass them again,
     unless this command gives them (--name value, the parameters file, MAGNUS_PRM_<name>)."""
@@ -160,7 +167,7 @@ def refuse_masked(original: RunLog, given: dict[str, Any], request: Any) -> None
     )
 
 
-def resume_command(request: Any, run_id: str) -> str:
+def resume_command(request: RunRequest, run_id: str) -> str:
     """The exact command that re-runs a failed run from where it failed (for a store that keeps runs)."""
     import shlex
 
@@ -326,12 +333,16 @@ def format_plan(plan: RerunPlan) -> list[str]:
 
 
 # -- during the run ---------------------------------------------------------------------------------------
-def _index(ctx: Any) -> dict[str, StepLog]:
-    index = getattr(ctx, "_original_index", None)
-    if index is None:
-        index = {step.internal_name: step for step in ctx.original.walk()}
-        ctx._original_index = index
-    return index
+def _original(ctx: RunContext) -> RunLog:
+    assert ctx.original is not None, "only a re-run reuses steps"
+    return ctx.original
+
+
+def _index(ctx: RunContext) -> dict[str, StepLog]:
+    """The original run's step logs by internal name (built once per run)."""
+    if ctx.original_index is None:
+        ctx.original_index = {step.internal_name: step for step in _original(ctx).walk()}
+    return ctx.original_index
 
 
 def _block(config: dict[str, Any], name: str) -> Any:
@@ -341,15 +352,15 @@ def _block(config: dict[str, Any], name: str) -> Any:
     return dag["steps"].get(name)
 
 
-def _definition_changed(node: Any, name: str, ctx: Any, branch: str | None) -> bool:
+def _definition_changed(node: Node, name: str, ctx: RunContext, branch: str | None) -> bool:
     """Did this top-level step's definition change since the original? (Nested steps only run once their
     composite runs, so the cache is already dropped there.) Unknown (an original without its dag): no."""
     if branch is not None:
         return False
-    return definition_changed(ctx.original, ctx.pipeline, name, node)
+    return definition_changed(_original(ctx), ctx.pipeline, name, node)
 
 
-def definition_changed(original: RunLog, pipeline: Any, name: str, node: Any) -> bool:
+def definition_changed(original: RunLog, pipeline: Pipeline, name: str, node: Node) -> bool:
     """Did top-level step `name` change between the original's recorded dag and `pipeline`'s?"""
     before = _block(original.run_config, name)
     if before is None:
@@ -364,7 +375,7 @@ def definition_changed(original: RunLog, pipeline: Any, name: str, node: Any) ->
     return False
 
 
-def _current_sub_dags(pipeline: Any) -> dict[str, Any]:
+def _current_sub_dags(pipeline: Pipeline) -> dict[str, Any]:
     import os
 
     here = Path(pipeline.file).resolve().parent
@@ -383,7 +394,7 @@ def why_it_runs(changed_definition: bool, old: StepLog | None, first_run: str) -
 
 
 def reuse_step(
-    node: Any, name: str, internal_name: str, ctx: Any, branch: str | None, params: dict[str, Any]
+    node: Node, name: str, internal_name: str, ctx: RunContext, branch: str | None, params: dict[str, Any]
 ) -> StepLog | None:
     """The original run's step log copied with mock=true when the step may be reused, else None (the step
     runs, and the reason is kept in ctx.reasons for note_reason). A reused step is committed in this run
@@ -396,7 +407,7 @@ def reuse_step(
         old = _index(ctx).get(internal_name)
         changed = _definition_changed(node, name, ctx, branch)
         if ctx.cache_valid and old is not None and old.status == SUCCESS and not changed:
-            step = _copy_reused(old, ctx.original.run_id)
+            step = _copy_reused(old, _original(ctx).run_id)
         else:
             reason = why_it_runs(changed, old, ctx.first_run)
             if ctx.cache_valid:
@@ -412,7 +423,9 @@ def reuse_step(
     return step
 
 
-def reuse_branch(ctx: Any, composite: str, branch: str, params: dict[str, Any]) -> dict[str, Any] | None:
+def reuse_branch(
+    ctx: RunContext, composite: str, branch: str, params: dict[str, Any]
+) -> dict[str, Any] | None:
     """Resume inside the first step that runs, when it failed in the original and its branches run one
     after another (a loop's iterations; rerun.reuse_step marks it): branch `branch` of it is copied from the
     original (its steps mock, as reuse_step copies a step) when it succeeded there and every branch of it
@@ -434,7 +447,7 @@ def reuse_branch(ctx: Any, composite: str, branch: str, params: dict[str, Any]) 
     return params
 
 
-def note_reason(step: StepLog, ctx: Any, branch: str | None) -> None:
+def note_reason(step: StepLog, ctx: RunContext, branch: str | None) -> None:
     """After a step of a re-run executed: say why it ran (before its own error message, if it failed)."""
     reason = ctx.reasons.get(step.internal_name)
     if not reason or step.mock:
@@ -455,7 +468,7 @@ def _copy_reused(old: StepLog, original_run: str) -> StepLog:
     return step
 
 
-def _write(step: StepLog, ctx: Any, branch: str | None, params: dict[str, Any] | None = None) -> None:
+def _write(step: StepLog, ctx: RunContext, branch: str | None, params: dict[str, Any] | None = None) -> None:
     """Write a copied step and, for a composite, its branches and their steps, through the store; the step
     itself is committed last (a composite is PROCESSING until everything under it is written), with the
     run's parameters after it for a top-level step that returned some."""

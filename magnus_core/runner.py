@@ -15,10 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from magnus_core import __version__
-from magnus_core.context import RunContext
+from magnus_core.catalog import BaseCatalog
+from magnus_core.context import RunContext, Services
+from magnus_core.context import run_config as describe_run
 from magnus_core.errors import ConfigError, PipelineError, UsageError
 from magnus_core.events import RunEvent
+from magnus_core.executors.base import Executor
 from magnus_core.loading import (
     Pipeline,
     config_source,
@@ -31,11 +33,12 @@ from magnus_core.models.run_log import (
     FAIL,
     INTERRUPTED,
     PROCESSING,
-    SCHEMA_VERSION,
     RunLog,
 )
 from magnus_core.parameters import initial_parameters
+from magnus_core.secrets import BaseSecrets
 from magnus_core.stores.base import RunLogStore, check_run_id
+from magnus_core.tracking import DoNothingTracker, ExperimentTracker
 
 
 @dataclass
@@ -55,18 +58,21 @@ class RunRequest:
 
 @dataclass
 class PreparedRun:
+    """A run checked and ready: its pipeline, config, services and starting parameters."""
+
     request: RunRequest
     pipeline: Pipeline
     config: dict[str, dict[str, Any]]
     store: RunLogStore
-    executor: Any
-    secrets: Any
-    catalog: Any
+    executor: Executor
+    secrets: BaseSecrets
+    catalog: BaseCatalog
     parameters: dict[str, Any]
     run_id: str
     original: RunLog | None = None
     warnings: list[str] = field(default_factory=list)
     plan: Any = None  # a re-run's rerun.RerunPlan (which steps are reused, which run)
+    tracker: ExperimentTracker = field(default_factory=DoNothingTracker)
 
 
 def new_run_id(clock: Callable[[], datetime] = datetime.now) -> str:
@@ -76,35 +82,24 @@ def new_run_id(clock: Callable[[], datetime] = datetime.now) -> str:
 
 def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     """Load, validate and build everything a run needs; raise UsageError before anything is written."""
-    from magnus_core.catalog import make_catalog
-    from magnus_core.executors import make_executor
-    from magnus_core.secrets import make_secrets
-    from magnus_core.stores import make_store
-    from magnus_core.tracking import make_tracker
-
     variables = read_variables(request.var_file)
     pipeline = load_pipeline(request.file, variables)
     config = load_config(request.config_file, pipeline, cwd)
     try:
-        store = make_store(config["run_log_store"])
-        executor = make_executor(config["executor"])
-        secrets = make_secrets(config["secrets"])
-        catalog = make_catalog(config["catalog"])
-        make_tracker(config["experiment_tracker"])  # refused now if misconfigured, before anything runs
+        services = Services.from_config(config)  # a misconfigured tracker too is refused before anything runs
     except ConfigError as exc:  # name the file the faulty block came from
         exc.file = exc.file or config_source(config, exc.field)
         raise
+    store, executor = services.store, services.executor
     parameters = initial_parameters(request.parameters_file, request.parameters)
     check_commands(pipeline)
-    check_folders(pipeline, config, store, catalog, rerun=request.use_cached is not None)
-    if hasattr(catalog, "check"):  # a bucket that is missing or refuses us: before anything is written
-        try:
-            catalog.check(secrets)
-        except ConfigError as exc:
-            exc.file = exc.file or config_source(config, exc.field)
-            raise
-    if hasattr(executor, "validate"):  # what an executor cannot run is refused before anything is written
-        executor.validate(pipeline, config, request)
+    check_folders(pipeline, config, store, services.catalog, rerun=request.use_cached is not None)
+    try:  # a bucket that is missing or refuses us: before anything is written
+        services.catalog.check(services.secrets)
+    except ConfigError as exc:
+        exc.file = exc.file or config_source(config, exc.field)
+        raise
+    executor.validate(pipeline, config, request)  # what it cannot run is refused before anything is written
     if request.run_id:
         run_id = check_run_id(request.run_id)
         if store.exists(run_id):
@@ -123,10 +118,11 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
         config=config,
         store=store,
         executor=executor,
-        secrets=secrets,
-        catalog=catalog,
+        secrets=services.secrets,
+        catalog=services.catalog,
         parameters=parameters,
         run_id=run_id,
+        tracker=services.tracker,
     )
     if request.use_cached is not None:
         from magnus_core.rerun import prepare_rerun
@@ -159,7 +155,9 @@ def check_commands(pipeline: Pipeline) -> None:
 FOLDER_NAMES = {"run_log_store": "run-log store folder", "catalog": "catalog folder"}
 
 
-def check_folders(pipeline: Pipeline, config: Any, store: Any, catalog: Any, *, rerun: bool) -> None:
+def check_folders(
+    pipeline: Pipeline, config: Any, store: RunLogStore, catalog: BaseCatalog | None, *, rerun: bool
+) -> None:
     """The folders the run will write can be written (paths.check_writable: a UsageError naming the folder
     and the config key that moves it), before anything is written. The catalog's only when a step declares
     catalog files, a notebook step puts its output there, or a re-run copies the original's catalog."""
@@ -179,34 +177,11 @@ def check_folders(pipeline: Pipeline, config: Any, store: Any, catalog: Any, *, 
 
 
 def run_config(prepared: PreparedRun) -> dict[str, Any]:
-    """What run_config records: the services, the dag itself, and how to read this log."""
-    from magnus_core.credentials import redact
-    from magnus_core.runs import process_record
-
-    # the service blocks as configured; a credential that got past the checks is masked all the same
-    return {
-        "executor": redact(prepared.executor.describe()),
-        "run_log_store": redact(prepared.store.describe()),
-        "catalog": redact(prepared.catalog.describe()),
-        "secrets": redact(prepared.secrets.describe()),
-        "experiment_tracker": redact(_tracker_block(prepared.config)),
-        "dag": prepared.pipeline.dag_block,
-        "dag_file": prepared.pipeline.file,
-        "sub_dags": {
-            os.path.relpath(path, Path(prepared.pipeline.file).resolve().parent): block
-            for path, block in prepared.pipeline.sub_dags.items()
-        },
-        "schema_version": SCHEMA_VERSION,
-        "data_hash_algorithm": "sha256",
-        "magnus_version": __version__,
-        "process": process_record(),  # pid, host and start time: who writes it (runs.process_alive, stop.py)
-    }
-
-
-def _tracker_block(config: dict[str, Any]) -> dict[str, Any]:
-    from magnus_core.tracking import make_tracker
-
-    return make_tracker(config.get("experiment_tracker")).describe()
+    """What run_config records for a prepared run (context.run_config)."""
+    services = Services(
+        prepared.executor, prepared.store, prepared.catalog, prepared.secrets, prepared.tracker
+    )
+    return describe_run(prepared.pipeline, services)
 
 
 def execute(
@@ -265,11 +240,9 @@ def execute(
         masked_parameters=list(masked_names),
     )
     store.create_run(run_log)
-    from magnus_core.tracking import follow, make_tracker
+    from magnus_core.tracking import follow
 
-    stop_tracking = follow(
-        store, prepared.run_id, make_tracker(prepared.config.get("experiment_tracker")), start=True
-    )
+    stop_tracking = follow(store, prepared.run_id, prepared.tracker, start=True)
     status = FAIL
     from magnus_core import output as seam
     from magnus_core.secrets import watch_requests
@@ -304,7 +277,7 @@ def execute(
 
 
 @contextlib.contextmanager
-def _secrets_for_children(secrets: Any) -> Iterator[None]:
+def _secrets_for_children(secrets: BaseSecrets) -> Iterator[None]:
     """For the whole run: processes the steps start (a subprocess of a python step) find the provider and
     the values given at a prompt, so get_secret() works there (MAGNUS_SECRETS_CONFIG, _GIVEN)."""
     from magnus_core.secrets import CONFIG_VARIABLE, GIVEN_VARIABLE

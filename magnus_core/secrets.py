@@ -21,13 +21,6 @@ from magnus_core.errors import ConfigError, SecretNotFoundError
 from magnus_core.models.pipeline import Dag
 from magnus_core.registry import load_provider, parse_options
 
-BUILTIN = {
-    "env-and-dotenv": "magnus_core.secrets:EnvAndDotEnvSecrets",
-    "do-nothing": "magnus_core.secrets:DoNothingSecrets",
-    "dotenv": "magnus_core.secrets:DotEnvSecrets",
-    "env-secrets-manager": "magnus_core.secrets:EnvSecrets",
-}
-
 
 class _Tracked(dict[str, str]):
     """A dict of secret values that counts its changes, so masks are recomputed only when one changes."""
@@ -317,7 +310,10 @@ class EnvAndDotEnvSecrets(BaseSecrets):
 
 
 def make_secrets(block: dict[str, Any]) -> BaseSecrets:
-    return load_provider("secrets", BUILTIN, block)
+    """The secrets provider a config block names (entry-point group `magnus.secrets`); ConfigError if
+    unknown, or if its options or its file are wrong."""
+    provider: BaseSecrets = load_provider("secrets", block)
+    return provider
 
 
 def secrets_from_environment() -> BaseSecrets:

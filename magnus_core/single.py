@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from magnus_core import graph
+from magnus_core.context import RunContext, Services, run_config
 from magnus_core.errors import RunLogError, StepError, StoreError, UsageError
-from magnus_core.graph import PLACEHOLDER
+from magnus_core.graph import PLACEHOLDER, encode_name
 from magnus_core.loading import Pipeline, load_config, load_pipeline, read_mapping, read_variables
 from magnus_core.models.pipeline import COMPOSITE_TYPES, Dag, Node
 from magnus_core.models.run_log import (
@@ -41,6 +42,7 @@ from magnus_core.models.run_log import (
     StepLog,
 )
 from magnus_core.nodes.composite import Branch
+from magnus_core.stores.base import RunLogStore
 
 log = logging.getLogger("magnus")
 
@@ -98,11 +100,6 @@ class Located:
         running is a dead one). Nothing of the other branches of a map or parallel."""
         steps = [*self.parents, *(graph.internal_name(self.branch, name) for name in self.dag.steps)]
         return steps, list(self.branches)
-
-
-def encode_name(internal_name: str) -> str:
-    """An internal name as a command-line word: spaces become '%' (step names never contain '%')."""
-    return internal_name.replace(" ", "%")
 
 
 def parse_map_variable(text: str | None) -> dict[str, Any]:
@@ -179,8 +176,8 @@ def locate(pipeline: Pipeline, step: str, map_variable: dict[str, Any]) -> Locat
 @dataclass
 class _Session:
     job: NodeJob
-    store: Any
-    ctx: Any
+    store: RunLogStore
+    ctx: RunContext
     run: RunLog
 
 
@@ -188,45 +185,36 @@ def _open(job: NodeJob, scope: Located | None = None) -> _Session:
     """Make the services, create the run log if this is the first step, and take the run up for writing:
     all of it, or with `scope` only what that leaf step needs (Located.needs: its cost then does not grow
     with the run on a store that keeps steps apart, issue 19)."""
-    from magnus_core.catalog import make_catalog
-    from magnus_core.context import RunContext
-    from magnus_core.executors import make_executor
-    from magnus_core.secrets import make_secrets
-    from magnus_core.stores import make_store
-
-    store = make_store(job.config["run_log_store"])
+    services = Services.from_config(job.config)
+    store = services.store
     if store.service_name == "buffered":
         raise UsageError(
             "the buffered run-log store lives in one process; steps run one per process need a "
             "shared store (chunked-fs, or file-system for dags without parallel or map)",
             field="run_log_store.type",
         )
-    executor = make_executor(job.config["executor"])
-    secrets = make_secrets(job.config["secrets"])
-    secrets.overrides.update(job.secrets_given)
-    catalog = make_catalog(job.config["catalog"])
+    services.secrets.overrides.update(job.secrets_given)
     created = False
     if not store.exists(job.run_id):
-        created = _create_run(job, store, executor, secrets, catalog)
+        created = _create_run(job, services)
     run = store.attach(job.run_id) if scope is None else store.attach_scope(job.run_id, *scope.needs())
-    from magnus_core.tracking import follow, make_tracker
+    from magnus_core.tracking import follow
 
     # this process's steps go to the experiment tracker's run that the run log names (for the life of the
     # process, which runs one step)
-    follow(store, job.run_id, make_tracker(job.config.get("experiment_tracker")), start=created)
+    follow(store, job.run_id, services.tracker, start=created)
     identity = job.code_identity or _identity(job.run_id)
     ctx = RunContext(
         run_id=job.run_id,
         tag=run.tag or job.tag or "",
         pipeline=job.pipeline,
         store=store,
-        secrets=secrets,
-        executor=executor,
-        catalog=catalog,
+        secrets=services.secrets,
+        executor=services.executor,
+        catalog=services.catalog,
         code_identity=identity,
     )
-    if catalog is not None:
-        catalog.bind(ctx)
+    services.catalog.bind(ctx)
     store.mask_with(job.run_id, ctx.masker)  # nothing reaches the store with a secret in it
     ctx.masked_recorded = list(run.masked_parameters)
     return _Session(job=job, store=store, ctx=ctx, run=run)
@@ -240,38 +228,23 @@ def _identity(run_id: str) -> CodeIdentity:
     return _identities[run_id]
 
 
-def _create_run(job: NodeJob, store: Any, executor: Any, secrets: Any, catalog: Any) -> bool:
-    """Create the run log; False when another process created it first."""
+def _create_run(job: NodeJob, services: Services) -> bool:
+    """The first step of a run in any process creates its log; False when another process did first."""
     from magnus_core.parameters import initial_parameters
-    from magnus_core.runner import PreparedRun, RunRequest, run_config
 
     params = initial_parameters(job.parameters_file, {})
-    request = RunRequest(
-        file=job.pipeline.file, parameters_file=job.parameters_file, run_id=job.run_id, tag=job.tag
-    )
-    prepared = PreparedRun(
-        request=request,
-        pipeline=job.pipeline,
-        config=job.config,
-        store=store,
-        executor=executor,
-        secrets=secrets,
-        catalog=catalog,
-        parameters=params,
-        run_id=job.run_id,
-    )
     run = RunLog(
         run_id=job.run_id,
         dag_hash=job.pipeline.dag_hash,
         tag=job.tag or "",
         status=PROCESSING,
         parameters=dict(params),
-        run_config={**run_config(prepared), "parameters": dict(params)},
+        run_config={**run_config(job.pipeline, services), "parameters": dict(params)},
     )
     try:
-        store.create_run(run)
+        services.store.create_run(run)
     except UsageError:
-        if not store.exists(job.run_id):
+        if not services.store.exists(job.run_id):
             raise
         log.debug("run %s was created by another process first", job.run_id)
         return False
@@ -281,18 +254,16 @@ def _create_run(job: NodeJob, store: Any, executor: Any, secrets: Any, catalog: 
 # -- parameters of a scope (the top-level dag, or one branch) ------------------------------------------
 
 
-def scratch_folder(store: Any, run_id: str) -> Path:
-    """Where branch parameters live: beside the run log, never inside it."""
-    if hasattr(store, "run_folder"):
-        return Path(store.run_folder(run_id)) / "branch-parameters"
-    folder = getattr(store, "folder", None)
+def scratch_folder(store: RunLogStore, run_id: str) -> Path:
+    """Where branch parameters live: the store's scratch folder beside the run log, never inside it."""
+    folder = store.scratch_folder(run_id)
     if folder is None:
         raise UsageError(
             f"the {store.service_name} run-log store cannot hold branch parameters between "
             "processes; use chunked-fs",
             field="run_log_store.type",
         )
-    return Path(folder) / f".{run_id}.branch-parameters"
+    return folder
 
 
 def _params_path(session: _Session, branch: str) -> Path:
@@ -635,14 +606,10 @@ def _fail_step(session: _Session, where: Located, message: str) -> None:
 # -- helpers -----------------------------------------------------------------------------------------
 
 
-def _release(store: Any, run_id: str) -> None:
-    """Done with the run in this process. A store that batches writes flushes them; a chunked store wrote
-    every part already (closing it would rewrite and fsync the run's metadata once per step)."""
-    flush = getattr(store, "flush", None)
-    if flush is not None:
-        flush(run_id)
-    elif store.service_name != "chunked-fs":
-        store.close(run_id)
+def _release(store: RunLogStore, run_id: str) -> None:
+    """Done with the run in this process: whatever the store batches is written, so the next process (the
+    next step, the engine reading the run) sees it."""
+    store.flush(run_id)
 
 
 def _composite(job: NodeJob) -> Located:

@@ -26,11 +26,6 @@ from magnus_core.registry import load_provider
 
 log = logging.getLogger("magnus")
 
-BUILTIN = {
-    "do-nothing": "magnus_core.tracking:DoNothingTracker",
-    "mlflow": "magnus_core.trackers.mlflow:MLflowTracker",
-}
-
 
 class ExperimentTracker:
     """What a tracker implements. Every method may raise; `follow` turns failures into warnings."""
@@ -77,7 +72,7 @@ class DoNothingTracker(ExperimentTracker):
 def make_tracker(block: dict[str, Any] | None) -> ExperimentTracker:
     """The tracker a config block names ({"type": "mlflow", "config": {...}}); do-nothing by default."""
     tracker: ExperimentTracker = load_provider(
-        "experiment_tracker", BUILTIN, block or {"type": "do-nothing", "config": {}}
+        "experiment_tracker", block or {"type": "do-nothing", "config": {}}
     )
     return tracker
 

@@ -56,7 +56,7 @@ class Project:
         """What to tell the user when there are no runs."""
         if self.error:
             return f"Cannot open the run-log store: {self.error}"
-        folder = getattr(self.store, "folder", None)
+        folder = self.store.local_folder() if self.store is not None else None
         if folder is not None and not Path(folder).is_dir():
             return (
                 f"No runs yet: the store folder {folder}/ does not exist. Start one with `s`, or run "

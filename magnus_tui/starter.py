@@ -20,13 +20,10 @@ if TYPE_CHECKING:
 
 
 def missing_secrets(prepared: PreparedRun) -> list[str]:
-    """Secrets the pipeline declares that the provider does not have (when the core can tell)."""
-    from magnus_core import secrets as core_secrets
+    """Secrets the pipeline declares that the provider does not have."""
+    from magnus_core.secrets import missing_secrets as missing
 
-    find = getattr(core_secrets, "missing_secrets", None)
-    if find is None:
-        return []
-    return list(find(prepared.pipeline.dag, prepared.secrets))
+    return missing(prepared.pipeline.dag, prepared.secrets)
 
 
 def run_in_worker(app: MagnusApp, request: RunRequest) -> None:

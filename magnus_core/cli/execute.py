@@ -146,8 +146,9 @@ def execute(
             prepared.secrets.prompt = ChannelPrompt(prompt_fd)
         elif sys.stdin.isatty():
             prepared.secrets.prompt = _ask_secret
-        if hasattr(prepared.executor, "render"):  # argo: write the workflow file instead of running
-            click.echo(f"Wrote {prepared.executor.render(prepared)}")
+        rendered = prepared.executor.render(prepared)  # argo: writes the workflow file instead of running
+        if rendered is not None:
+            click.echo(f"Wrote {rendered}")
             ctx.exit(0)
         progress = _progress_printer() if sys.stderr.isatty() and not as_json else None
         run_log = run(prepared, output=sys.stderr if as_json else None, on_event=progress)

@@ -16,15 +16,19 @@ import hashlib
 import posixpath
 import re
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from magnus_core.errors import ConfigError, UsageError
-from magnus_core.graph import PLACEHOLDER, branches, next_step, reachable, walk
-from magnus_core.models.pipeline import Dag
+from magnus_core.executors.base import Executor
+from magnus_core.graph import PLACEHOLDER, branches, encode_name, next_step, reachable, walk
+from magnus_core.models.pipeline import Dag, Node
 from magnus_core.registry import parse_options
-from magnus_core.single import encode_name
+
+if TYPE_CHECKING:
+    from magnus_core.loading import Pipeline
+    from magnus_core.runner import PreparedRun, RunRequest
 
 ITEMS_PATH = "/tmp/magnus-branches.json"  # where a map's fan-out writes the list Argo fans out on
 OUTPUTS_DIR = "/tmp/magnus-outputs"  # where a fan-out or fan-in writes values a `when` routes on
@@ -94,19 +98,18 @@ class ArgoOptions(_Strict):
         return {name: tuple(ref.split("/", 1)) for name, ref in self.secret_env.items()}  # type: ignore[misc]
 
 
-class ArgoExecutor:
+class ArgoExecutor(Executor):
     service_name = "argo"
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
-        self.config = config or {}
+        super().__init__(config)
         self.options = parse_options(ArgoOptions, self.config, "executor")
 
-    def describe(self) -> dict[str, Any]:
-        return {"type": self.service_name, "config": dict(self.config)}
-
-    def validate(self, pipeline: Any, config: dict[str, dict[str, Any]], request: Any = None) -> None:
+    def validate(
+        self, pipeline: Pipeline, config: dict[str, dict[str, Any]], request: RunRequest | None = None
+    ) -> None:
         """Everything Argo could not run is refused here, at render time, not in the cluster."""
-        if getattr(request, "use_cached", None) is not None:
+        if request is not None and request.use_cached is not None:
             raise UsageError(
                 "a rendered workflow always runs every step: --use-cached is for local re-runs",
                 field="use_cached",
@@ -120,7 +123,7 @@ class ArgoExecutor:
             field="executor.type",
         )
 
-    def render(self, prepared: Any) -> Path:
+    def render(self, prepared: PreparedRun) -> Path:
         """Write the Workflow YAML; returns its path."""
         text = render_yaml(
             prepared.pipeline,
@@ -260,7 +263,7 @@ class _Renderer:
 
     # leaf steps ----------------------------------------------------------------------------------
     def container(
-        self, name: str, args: list[str], node: Any, in_map: bool, deadline: int, outputs: Any = None
+        self, name: str, args: list[str], node: Node, in_map: bool, deadline: int, outputs: Any = None
     ) -> Any:
         m, o = self.m, self.options
         overrides = StepOverrides.model_validate((node.mode_config or {}).get("argo") or {})
@@ -382,7 +385,7 @@ class _Renderer:
             name=name, value_from=self.m.ValueFrom(path=f"{OUTPUTS_DIR}/{name}", default=default)
         )
 
-    def composite(self, node: Any, internal: str, in_map: bool, deadline: int) -> str:
+    def composite(self, node: Node, internal: str, in_map: bool, deadline: int) -> str:
         """fan-out -> branches (at the same time) -> fan-in, as one DAG template. A named branch is one task;
         a branch run per item is one task fanned out with withParam over the list fan-out writes. A
         conditional's fan-out reports which branch runs (`branch`: its position), and each branch task

@@ -17,17 +17,23 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from magnus_core.errors import ConfigError, UsageError
-from magnus_core.graph import PLACEHOLDER, branch_at, next_step
-from magnus_core.models.pipeline import Dag
+from magnus_core.executors.base import Executor
+from magnus_core.graph import PLACEHOLDER, branch_at, encode_name, next_step
+from magnus_core.models.pipeline import Dag, Node
 from magnus_core.models.run_log import FAIL, SUCCESS
 from magnus_core.registry import parse_options
-from magnus_core.single import NodeJob, encode_name
+from magnus_core.single import NodeJob
+
+if TYPE_CHECKING:
+    from magnus_core.context import RunContext
+    from magnus_core.loading import Pipeline
+    from magnus_core.runner import RunRequest
 
 log = logging.getLogger("magnus")
 MAX_BRANCH_THREADS = 256  # threads here only wait on futures; the cluster decides what runs at once
@@ -42,19 +48,18 @@ class DaskOptions(BaseModel):
     connect_timeout: float = Field(default=5.0, gt=0, le=10)
 
 
-class DaskExecutor:
+class DaskExecutor(Executor):
     service_name = "dask"
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
-        self.config = config or {}
+        super().__init__(config)
         self.options = parse_options(DaskOptions, self.config, "executor")
 
-    def describe(self) -> dict[str, Any]:
-        return {"type": self.service_name, "config": dict(self.config)}
-
-    def validate(self, pipeline: Any, config: dict[str, dict[str, Any]], request: Any = None) -> None:
+    def validate(
+        self, pipeline: Pipeline, config: dict[str, dict[str, Any]], request: RunRequest | None = None
+    ) -> None:
         """Refuse a store workers cannot share and a scheduler that does not answer, before any write."""
-        if getattr(request, "use_cached", None) is not None:
+        if request is not None and request.use_cached is not None:
             raise UsageError(
                 "re-runs (--use-cached) run with the local executor; the dask executor does not "
                 "reuse steps yet",
@@ -73,7 +78,7 @@ class DaskExecutor:
     def execute_graph(
         self,
         dag: Dag,
-        ctx: Any,
+        ctx: RunContext,
         params: dict[str, Any],
         branch: str | None = None,
         map_variable: dict[str, Any] | None = None,
@@ -162,7 +167,7 @@ def run_in_worker(kind: str, job: NodeJob) -> tuple[int, list[tuple[str | None, 
     """What a worker runs: the per-step entry point for one node (or one half of a composite). A fan-out
     also returns the branches to run, as (declared branch name or None for one run per item, map variable),
     and so does a fan-in that hands out another round (a loop's next iteration)."""
-    from magnus_core.executors.local import in_concurrent_branch
+    from magnus_core.context import in_concurrent_branch
     from magnus_core.single import execute_single_node, fan_in_result, fan_out_result
 
     try:
@@ -185,7 +190,7 @@ def run_in_worker(kind: str, job: NodeJob) -> tuple[int, list[tuple[str | None, 
 class _Driver:
     """Traverses the dag in this process; every node runs on the cluster."""
 
-    def __init__(self, client: Any, ctx: Any, executor_block: dict[str, Any]) -> None:
+    def __init__(self, client: Any, ctx: RunContext, executor_block: dict[str, Any]) -> None:
         self.client = client
         config = {
             "executor": executor_block,
@@ -241,7 +246,7 @@ class _Driver:
             assert following is not None
             current = following
 
-    def composite(self, node: Any, internal: str, map_variable: dict[str, Any]) -> bool:
+    def composite(self, node: Node, internal: str, map_variable: dict[str, Any]) -> bool:
         # fan-out and fan-in are safe to repeat: a worker dying in one is survived once
         code, runs = self.call("out", internal, map_variable, attempts=2)
         if code != 0:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.models.run_log import PROCESSING, StepAttempt, StepLog, fmt_time
 
+if TYPE_CHECKING:
+    from magnus_core.context import RunContext
+    from magnus_core.models.pipeline import Node
 
-def new_step_log(node: Any, name: str, internal_name: str, ctx: Any) -> StepLog:
+
+def new_step_log(node: Node, name: str, internal_name: str, ctx: RunContext) -> StepLog:
     return StepLog(
         name=name,
         internal_name=internal_name,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core import graph
 from magnus_core.crashpoints import crash_point
@@ -30,6 +30,9 @@ from magnus_core.errors import StepError
 from magnus_core.models.pipeline import Dag, MapNode
 from magnus_core.models.run_log import FAIL, PROCESSING, SUCCESS, BranchLog, StepLog
 from magnus_core.nodes.common import new_step_log
+
+if TYPE_CHECKING:
+    from magnus_core.context import RunContext
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ def fan_out(
     node: Any,
     name: str,
     internal_name: str,
-    ctx: Any,
+    ctx: RunContext,
     params: dict[str, Any],
     branch: str | None,
     map_variable: dict[str, Any],
@@ -182,7 +185,7 @@ def open_branches(ctx: Any, internal_name: str, branches: list[Branch], existing
 
 def fan_in(
     step: StepLog,
-    ctx: Any,
+    ctx: RunContext,
     branch: str | None,
     statuses: dict[str, str],
     changed: dict[str, Any] | None = None,
@@ -240,7 +243,7 @@ def execute(
     node: Any,
     name: str,
     internal_name: str,
-    ctx: Any,
+    ctx: RunContext,
     params: dict[str, Any],
     branch: str | None,
     map_variable: dict[str, Any],

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from magnus_core.crashpoints import crash_point
 from magnus_core.errors import MagnusError, StepError
@@ -43,16 +43,20 @@ from magnus_core.failure import (
 from magnus_core.interaction import StepScope, enter_scope, exit_scope
 from magnus_core.models.run_log import FAIL, SUCCESS, AttemptError, AttemptOutput, MetricPoint, StepLog
 from magnus_core.nodes.common import attempt, new_step_log
-from magnus_core.tasks import runner_for
+from magnus_core.tasks import TaskRunner, runner_for
+
+if TYPE_CHECKING:
+    from magnus_core.context import RunContext
+    from magnus_core.models.pipeline import AsIsNode, TaskNode
 
 log = logging.getLogger("magnus")
 
 
 def execute(
-    node: Any,
+    node: TaskNode | AsIsNode,
     name: str,
     internal_name: str,
-    ctx: Any,
+    ctx: RunContext,
     params: dict[str, Any],
     branch: str | None,
     map_variable: dict[str, Any],
@@ -188,7 +192,7 @@ def _catalog_message(stage: str, text: str) -> str:
     return text if text.startswith(f"catalog {stage}") else f"catalog {stage}: {text}"
 
 
-def _fail_before_start(step: StepLog, ctx: Any, branch: str | None, message: str) -> StepLog:
+def _fail_before_start(step: StepLog, ctx: RunContext, branch: str | None, message: str) -> StepLog:
     start = ctx.clock()
     message = ctx.mask(message)
     step.attempts.append(attempt(0, start, ctx.clock(), FAIL, message))
@@ -210,7 +214,9 @@ class _Outcome:
     output: AttemptOutput | None = None
 
 
-def _run_attempt(runner: Any, node: Any, scope: StepScope, ctx: Any, number: int) -> _Outcome:
+def _run_attempt(
+    runner: TaskRunner, node: TaskNode, scope: StepScope, ctx: RunContext, number: int
+) -> _Outcome:
     """Run the command once, its output captured (capture.attempt: the attempt's file in the catalog),
     and say how it ended; the outcome's `output` is where the output is kept.
 
@@ -227,7 +233,7 @@ def _run_attempt(runner: Any, node: Any, scope: StepScope, ctx: Any, number: int
     with capture.attempt(ctx, scope.internal_name, number) as kept:
         streams = (sys.stdout, sys.stderr)
         try:
-            with ctx.redirect(), _exit_guard(), _fork_guard():
+            with ctx.redirect(), _exit_guard(ctx.concurrent), _fork_guard():
                 runner(node.command, node.command_config, scope, ctx)
             _check_outputs(scope)
         except CommandFailed as exc:
@@ -259,12 +265,12 @@ def _run_attempt(runner: Any, node: Any, scope: StepScope, ctx: Any, number: int
 
 
 @contextlib.contextmanager
-def _exit_guard() -> Iterator[None]:
+def _exit_guard(concurrent: bool) -> Iterator[None]:
     """os._exit() called by the step's own thread in this process raises HardExit (a SystemExit) instead
     of ending the process with the run log unfinished. A child process (multiprocessing's fork) or another
     thread still exits as asked. Not beside other branches: there os._exit is left as it is (replacing a
     module attribute from several threads cannot be undone in order)."""
-    if _concurrent():
+    if concurrent:
         yield
         return
     real = os._exit
@@ -300,19 +306,19 @@ def _fork_guard() -> Iterator[None]:
             os._exit(1 if failed else 0)
 
 
-def _root(ctx: Any) -> Path:
+def _root(ctx: RunContext) -> Path:
     """The project folder: where the run started (frames are shown relative to it, steps run in it)."""
-    return Path(getattr(ctx, "root", None) or os.getcwd())
+    return ctx.root
 
 
-def _masked(error: AttemptError | None, ctx: Any) -> AttemptError | None:
+def _masked(error: AttemptError | None, ctx: RunContext) -> AttemptError | None:
     if error is None:
         return None
     error.message = ctx.mask(clean_text(error.message))
     return error
 
 
-def _restore(folder: str, streams: tuple[Any, Any], ctx: Any) -> None:
+def _restore(folder: str, streams: tuple[Any, Any], ctx: RunContext) -> None:
     """What a step may change for the whole process and forget to put back: the working folder (later steps,
     the catalog and a store with a relative folder would work elsewhere) and sys.stdout / sys.stderr (later
     output, the summary, would go where the step pointed them). Not beside other branches: there another
@@ -324,7 +330,7 @@ def _restore(folder: str, streams: tuple[Any, Any], ctx: Any) -> None:
     if moved:
         os.chdir(folder)
         log.warning("a step changed the working folder and did not change it back; magnus did")
-    if _concurrent():
+    if ctx.concurrent:
         return
     if (sys.stdout, sys.stderr) != streams:
         sys.stdout, sys.stderr = streams
@@ -345,12 +351,6 @@ def _disarm_alarm() -> None:
         log.warning("a step left an alarm (signal.alarm) that would have ended magnus; magnus cancelled it")
     else:
         signal.alarm(remaining)
-
-
-def _concurrent() -> bool:
-    from magnus_core.executors.local import in_concurrent_branch
-
-    return in_concurrent_branch.get()
 
 
 def _check_outputs(scope: StepScope) -> None:

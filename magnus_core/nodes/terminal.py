@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.models.run_log import SUCCESS, StepLog
 from magnus_core.nodes.common import attempt, new_step_log
 
+if TYPE_CHECKING:
+    from magnus_core.context import RunContext
+    from magnus_core.models.pipeline import FailNode, SuccessNode
+
 
 def execute(
-    node: Any,
+    node: SuccessNode | FailNode,
     name: str,
     internal_name: str,
-    ctx: Any,
+    ctx: RunContext,
     params: dict[str, Any],
     branch: str | None,
     map_variable: dict[str, Any],

@@ -1,4 +1,5 @@
-"""Run-log stores: where run logs live. Chosen by the config's `run_log_store.type`."""
+"""Run-log stores: where run logs live. Chosen by the config's `run_log_store.type` among the entry points
+of the group `magnus.run_log_store` (pyproject.toml lists the built-in ones)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,10 @@ from typing import Any
 from magnus_core.registry import load_provider
 from magnus_core.stores.base import RunLogStore
 
-BUILTIN = {
-    "buffered": "magnus_core.stores.buffered:BufferedRunLogStore",
-    "file-system": "magnus_core.stores.file_system:FileSystemRunLogStore",
-    "chunked-fs": "magnus_core.stores.chunked:ChunkedFileSystemRunLogStore",
-    "postgres": "magnus_core.stores.postgres:PostgresRunLogStore",
-}
-
 
 def make_store(block: dict[str, Any]) -> RunLogStore:
-    """The store a config block names, e.g. {"type": "file-system", "config": {"log_folder": "logs"}}."""
-    return load_provider("run_log_store", BUILTIN, block)
+    """The store a config block names, e.g. {"type": "file-system", "config": {"log_folder": "logs"}}.
+
+    Raises ConfigError for an unknown type (naming the known ones) or a bad option."""
+    store: RunLogStore = load_provider("run_log_store", block)
+    return store

@@ -27,10 +27,10 @@ import contextlib
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from magnus_core.errors import RunNotFoundError, StoreError, UsageError
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, EventBus, RunEvent
@@ -80,10 +80,18 @@ def _snapshot(step: StepLog, branches: dict[str, BranchLog]) -> StepLog:
 
 
 class RunLogStore(ABC):
-    """Create, read and update run logs. Only the store writes them."""
+    """Create, read and update run logs. Only the store writes them.
 
-    service_name = "base"
-    keeps_runs = True  # False: runs live only in this process's memory (no resume, no later diff)
+    What callers may ask of any store is declared here, with a default where a store may lack it: the
+    change `version` of a run (followers poll it), a `scratch_folder` beside a run for per-step processes,
+    `flush` (other processes see every write so far), the `local_folder` holding its runs, if any, the
+    `folders` a run writes (checked before it starts) and whether it `keeps_runs` after the process.
+    Subclasses implement `_persist`, `_read` and `list_run_ids`.
+    """
+
+    service_name: ClassVar[str] = "base"
+    # False: runs live only in this process's memory (no resume, no later diff)
+    keeps_runs: ClassVar[bool] = True
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = config or {}
@@ -131,6 +139,30 @@ class RunLogStore(ABC):
     def describe(self) -> dict[str, Any]:
         """The block recorded in run_config."""
         return {"type": self.service_name, "config": dict(self.config)}
+
+    # -- capabilities, with what a store without them answers --------------------------------------
+    def version(self, run_id: str) -> Hashable | None:
+        """A value that changes whenever run `run_id` changes, cheap to get (a follower reads the run only
+        when it changed). None: the store cannot tell, so followers read the run on every poll."""
+        return None
+
+    def scratch_folder(self, run_id: str) -> Path | None:
+        """A folder beside run `run_id`'s log (never inside it) where the processes running its steps may
+        keep files, e.g. branch parameters between fan-out and fan-in. None: the store has no such place
+        (memory, a database), so steps cannot run one per process with it."""
+        return None
+
+    def local_folder(self) -> Path | None:
+        """The folder on this machine holding the store's runs; None for a store kept elsewhere."""
+        return None
+
+    def flush(self, run_id: str) -> None:
+        """Make every write to run `run_id` so far visible to other processes (a per-step process calls it
+        before it exits). The default persists the live run now; a store whose every write is already
+        durable does nothing."""
+        with self._lock:
+            if run_id in self._live:
+                self._persist(run_id, final=True)
 
     # -- what a run index asks of a store (magnus_core/index) -------------------------------------
     def index_location(self) -> str | None:

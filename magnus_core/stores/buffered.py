@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from magnus_core.models.run_log import RunLog
 from magnus_core.stores.base import RunLogStore
 
@@ -13,16 +15,19 @@ class BufferedRunLogStore(RunLogStore):
     def location(self, run_id: str) -> str:
         return "not kept (the buffered store holds runs in memory only; --json prints the run log)"
 
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self._finished: dict[str, RunLog] = {}  # runs closed in this process, readable while it lives
+
     def _persist(self, run_id: str, *, final: bool = False) -> None:
         pass
 
     def _forget(self, run_id: str) -> None:
         # Keep finished runs readable for the life of the process.
-        self._finished = getattr(self, "_finished", {})
         self._finished[run_id] = self._live.pop(run_id).log
 
     def _read(self, run_id: str) -> RunLog | None:
-        return getattr(self, "_finished", {}).get(run_id)
+        return self._finished.get(run_id)
 
     def list_run_ids(self) -> list[str]:
-        return list(self._live) + list(getattr(self, "_finished", {}))
+        return list(self._live) + list(self._finished)

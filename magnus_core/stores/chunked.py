@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -67,13 +68,25 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         self._params_written: dict[str, dict[str, str]] = {}
         self._stored_params: dict[str, Any] = {}  # the parameter parts on disk, as the last _read found them
         self._only: tuple[list[str], list[str]] | None = None  # attach_scope: the parts to read
-        self._seq: dict[str, int] = {}
+        self._seqs: dict[str, dict[str, int]] = {}  # run -> part -> creation order
+        self._seqs_read: dict[str, int] | None = None  # while attaching: the order read from disk
 
     def run_folder(self, run_id: str) -> Path:
         return self.folder / check_run_id(run_id)
 
     def folders(self) -> list[tuple[Path, str]]:
         return [(self.folder, "run_log_store.config.log_folder")]
+
+    def local_folder(self) -> Path:
+        return self.folder
+
+    def scratch_folder(self, run_id: str) -> Path:
+        """Inside the run's folder, beside its parts (reading the run never looks there)."""
+        return self.run_folder(run_id) / "branch-parameters"
+
+    def flush(self, run_id: str) -> None:
+        """Nothing to do: every part was written (and renamed into place) when it changed. Rewriting the
+        run's metadata here would fsync it once per step."""
 
     def location(self, run_id: str) -> str:
         return f"{self.run_folder(run_id)}/"
@@ -159,8 +172,6 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         return seqs[key]
 
     def _seq_map(self, run_id: str) -> dict[str, int]:
-        if not hasattr(self, "_seqs"):
-            self._seqs: dict[str, dict[str, int]] = {}
         return self._seqs.setdefault(run_id, {})
 
     def attach_scope(self, run_id: str, steps: list[str], branches: list[str]) -> RunLog:
@@ -173,14 +184,14 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             self._only = None
 
     def attach(self, run_id: str) -> RunLog:
-        self._seqs_read: dict[str, int] | None = {}
+        self._seqs_read = {}
         log = super().attach(run_id)  # reads the run once; _read notes each part's sequence number
         # Remember the sequence numbers already on disk so rewriting a part keeps its place.
         seqs = self._seq_map(run_id)
         for key, seq in self._seqs_read.items():
             seqs.setdefault(key, seq)
         self._seqs_read = None
-        stored = getattr(self, "_stored_params", {})
+        stored = self._stored_params
         self._params_written[run_id] = {k: to_json({"key": k, "value": v}) for k, v in stored.items()}
         self._stored_params.clear()
         return log
@@ -228,7 +239,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         if not isinstance(meta, dict):
             raise RunLogError("not a run log: expected a JSON object", file=str(meta_path))
         params = {}
-        noted = getattr(self, "_seqs_read", None)
+        noted = self._seqs_read
         found = sorted(self._parts(folder / "parameters"), key=lambda p: (p[1].get("_seq", 0), p[0].name))
         for _, data in found:
             if "key" in data:
@@ -278,7 +289,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
     def run_versions(self, *, full: bool = True) -> dict[str, Any]:
         return {run_id: self.version(run_id) for run_id in self.list_run_ids()}
 
-    def version(self, run_id: str) -> Any:
+    def version(self, run_id: str) -> Hashable | None:
         """Changes whenever any part of the run changes (for followers)."""
         folder = self.run_folder(run_id)
         stamps = []

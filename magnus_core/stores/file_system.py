@@ -16,6 +16,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -183,19 +184,20 @@ class FileSystemRunLogStore(RunLogStore):
         self._last_write[run_id] = time.perf_counter()
         self._last_cost[run_id] = 0.0
 
-    def flush(self, run_id: str) -> None:
-        """Write the live run now (watchers in other processes see every change up to here)."""
-        with self._lock:
-            if run_id in self._live:
-                self._persist(run_id, final=True)
-
     def _read(self, run_id: str) -> RunLog | None:
         path = self.path(run_id)
         if not path.exists():
             return None
         return load_run_log(path)
 
-    def version(self, run_id: str) -> Any:
+    def local_folder(self) -> Path:
+        return self.folder
+
+    def scratch_folder(self, run_id: str) -> Path:
+        """A hidden folder beside the run's file (listing runs ignores it)."""
+        return self.folder / f".{check_run_id(run_id)}.branch-parameters"
+
+    def version(self, run_id: str) -> Hashable | None:
         """Changes whenever the run's file is rewritten (for followers)."""
         try:
             st = os.stat(self.path(run_id))

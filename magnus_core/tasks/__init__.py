@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.interaction import StepScope
 
-TaskRunner = Callable[[str, dict[str, Any], StepScope, Any], None]
+if TYPE_CHECKING:
+    from magnus_core.context import RunContext
+
+TaskRunner = Callable[[str, dict[str, Any], StepScope, "RunContext"], None]
 
 BUILTIN = {
     "python": "magnus_core.tasks.python:run",

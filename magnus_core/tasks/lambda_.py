@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import UsageError
 from magnus_core.interaction import StepScope
 from magnus_core.tasks.python import call_bound
+
+if TYPE_CHECKING:
+    from magnus_core.context import RunContext
 
 _SAFE_BUILTINS = {
     name: getattr(builtins, name)
@@ -57,5 +60,5 @@ def compile_lambda(command: str) -> Any:
     return func
 
 
-def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:
+def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
     call_bound(compile_lambda(command), command, scope)

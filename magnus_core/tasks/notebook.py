@@ -16,13 +16,16 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import StepError, UsageError
 from magnus_core.failure import CommandFailed
 from magnus_core.interaction import StepScope
 from magnus_core.models.run_log import AttemptError, Frame
 from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, decode, fold_names
+
+if TYPE_CHECKING:
+    from magnus_core.context import RunContext
 
 _COLLECT_TAG = "magnus-collect"
 _OPTIONS = ("notebook_output_path", "notebook_kernel", "optional_papermill_args")
@@ -117,7 +120,7 @@ def _kernel(notebook: Any, command_config: dict[str, Any]) -> str:
     return str(spec.get("name") or "python3")
 
 
-def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:
+def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
     if not command.endswith(".ipynb"):
         raise UsageError(f"a notebook command must be a path ending .ipynb, got '{command}'", field="command")
     unknown = sorted(set(command_config) - set(_OPTIONS))
@@ -252,7 +255,7 @@ def cell_failure(failure: Any, command: str, out: Path) -> tuple[str, AttemptErr
     return message, AttemptError(type=ename, message=evalue, frames=frames, cell=cell)
 
 
-def _finish_output(executing: Path, out: Path, ctx: Any) -> None:
+def _finish_output(executing: Path, out: Path, ctx: RunContext) -> None:
     """Drop our collecting cell and mask secret values in the executed notebook: in every string of its
     structure (cell sources, outputs, the injected parameters), before it is serialised, so escaping
     cannot hide a value. `executing` (papermill's copy, outside the project) is removed."""

@@ -11,12 +11,15 @@ import os
 import shutil
 import subprocess
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.failure import CommandFailed
 from magnus_core.interaction import StepScope
 from magnus_core.models.run_log import AttemptError
 from magnus_core.parameters import MAP_VARIABLE, PRM_PREFIX, TRACK_PREFIX, decode, encode, fold_names
+
+if TYPE_CHECKING:
+    from magnus_core.context import RunContext
 
 
 def child_environment(scope: StepScope, map_variable: dict[str, Any] | None = None) -> dict[str, str]:
@@ -77,7 +80,7 @@ def exit_failure(code: int) -> tuple[str, AttemptError]:
     return f"shell command {text}", AttemptError(type="ExitCode", message=text, exit_code=code)
 
 
-def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Any) -> None:
+def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
     env = child_environment(scope, scope.map_variable)
     env.update(ctx.secrets.child_environment())  # get_secret() in the shell's commands, prompt values too
     scope.inputs = dict(scope.parameters)  # a shell command sees every parameter
