@@ -18,11 +18,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.events import RUN_UPDATED, STEP_UPDATED, RunEvent
 from magnus_core.models.run_log import FINISHED, SUCCESS, RunLog, StepLog
 from magnus_core.registry import load_provider
+
+if TYPE_CHECKING:
+    from magnus_core.stores.base import RunLogStore
 
 log = logging.getLogger("magnus")
 
@@ -78,7 +81,7 @@ def make_tracker(block: dict[str, Any] | None) -> ExperimentTracker:
 
 
 def follow(
-    store: Any,
+    store: RunLogStore,
     run_id: str,
     tracker: ExperimentTracker,
     *,
