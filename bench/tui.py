@@ -28,8 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from magnus_core.files import atomic_write
 from magnus_core.models.run_log import BranchLog, CodeIdentity, RunLog, StepAttempt, StepLog
-from magnus_core.stores.file_system import atomic_write, load_run_log
+from magnus_core.stores.file_system import load_run_log
 
 
 def big_log(n: int) -> RunLog:

@@ -11,8 +11,6 @@ import hashlib
 import logging
 import os
 import re
-import secrets as _random
-import shutil
 import threading
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -23,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from magnus_core.capture import DEFAULT_CAP, parse_size
 from magnus_core.errors import StepError, UsageError
+from magnus_core.files import atomic_copy, atomic_write_stream, file_hash, is_temp
 from magnus_core.models.run_log import DataCatalog, RunLog
+from magnus_core.paths import check_relative, check_run_id, is_within
 from magnus_core.registry import load_provider, parse_options
 
 if TYPE_CHECKING:
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from magnus_core.secrets import BaseSecrets
 
 log = logging.getLogger("magnus")
-
-HASH_ALGORITHM = "sha256"
 
 
 class CatalogError(StepError):
@@ -159,46 +157,19 @@ class _FileSystemOptions(OutputOptions):
     compute_data_folder: str = "data"
 
 
-def file_hash(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, HASH_ALGORITHM).hexdigest()
-
-
-def copy_atomic(source: Path, dest: Path) -> str:
-    """Copy under a temporary name then rename, so a killed run never leaves a half-copied file under its
-    final name; returns the SHA256 of the copy (what the catalog holds, not what the source held)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.magnus-{_random.token_hex(4)}.tmp"
-    try:
-        shutil.copyfile(source, tmp)  # the kernel copies (sendfile/copy_file_range): faster than read+write
-        shutil.copymode(source, tmp)
-        digest = file_hash(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return digest
-
-
-def refuse_secret_names(names: Iterable[str], ctx: Any) -> None:
+def refuse_secret_names(names: Iterable[str], ctx: RunContext | None) -> None:
     """A file whose name holds a secret value is not put in the catalog: its name would be a file name in
     the catalog and a record in the run log, and masking it would break every later get. CatalogError
-    (the step fails) naming it masked; nothing is copied."""
-    mask = getattr(ctx, "mask", None)
-    if mask is None:
+    (the step fails) naming it masked; nothing is copied. An unbound catalog (no run) knows no secret."""
+    if ctx is None:
         return
     for name in names:
-        shown = mask(name)
+        shown = ctx.mask(name)
         if shown != name:
             raise CatalogError(
                 f"catalog put: the file name '{shown}' holds a secret value; a catalog file's name is "
                 "kept in the run log and the catalog, so rename the file; nothing was copied"
             )
-
-
-def _is_temp(path: Path) -> bool:
-    """A copy a killed run left half-done (see copy_atomic): never a catalog file."""
-    return path.name.startswith(".") and ".magnus-" in path.name and path.name.endswith(".tmp")
 
 
 # Names under this folder of a run's catalog are magnus's own files (the steps' captured output): never a
@@ -229,30 +200,8 @@ def is_reserved(name: str) -> bool:
 def _data_files(paths: list[Path], base: Path) -> list[Path]:
     """Files a catalog pattern may match: not a half-done copy, not under the reserved folder."""
     return [
-        p
-        for p in paths
-        if p.is_file() and not _is_temp(p) and not is_reserved(p.relative_to(base).as_posix())
+        p for p in paths if p.is_file() and not is_temp(p) and not is_reserved(p.relative_to(base).as_posix())
     ]
-
-
-def check_relative(text: str, what: str) -> str:
-    """A pattern, name or folder that stays inside its base: relative, no '..'; else UsageError."""
-    posix = text.replace("\\", "/")
-    if not text.strip():
-        raise UsageError(f"{what} must not be empty")
-    if posix.startswith("/") or (len(text) > 1 and text[1] == ":"):
-        raise UsageError(f"{what} '{text}' must be relative, not absolute")
-    if ".." in PurePosixPath(posix).parts:
-        raise UsageError(f"{what} '{text}' must not contain '..' (it would leave its folder)")
-    return posix
-
-
-def _inside(path: Path, base: Path) -> bool:
-    try:
-        path.resolve().relative_to(base.resolve())
-        return True
-    except ValueError:
-        return False
 
 
 class FileSystemCatalog(BaseCatalog):
@@ -326,7 +275,7 @@ class FileSystemCatalog(BaseCatalog):
             plan.extend(name for name in matches if name not in plan)
         for name in plan:
             dest = target / name
-            if not _inside(dest.parent if not dest.exists() else dest, self.root):
+            if not is_within(dest.parent if not dest.exists() else dest, self.root):
                 raise CatalogError(
                     f"catalog get: '{name}' would be written outside the working folder; nothing was copied"
                 )
@@ -348,7 +297,7 @@ class FileSystemCatalog(BaseCatalog):
         source = self.run_folder(run_id)
         names = []
         for path in self.glob(source, pattern, put=False):
-            if not _inside(path, source):
+            if not is_within(path, source):
                 raise CatalogError(
                     f"catalog get: '{path.relative_to(source).as_posix()}' points outside "
                     "the catalog; nothing was copied"
@@ -358,7 +307,7 @@ class FileSystemCatalog(BaseCatalog):
 
     def _fetch(self, run_id: str, name: str, dest: Path) -> str:
         """Copy a catalog file to `dest` (whole or not at all); the SHA256 of what was copied."""
-        return copy_atomic(self.run_folder(run_id) / name, dest)
+        return atomic_copy(self.run_folder(run_id) / name, dest)
 
     def _stored_hash(self, run_id: str, name: str) -> str | None:
         """The SHA256 of a file in the catalog, or None if there is none by that name."""
@@ -367,18 +316,18 @@ class FileSystemCatalog(BaseCatalog):
 
     def _store(self, source: Path, run_id: str, name: str) -> str:
         """Copy a file into the catalog (whole or not at all); the SHA256 of what the catalog holds."""
-        return copy_atomic(source, self.run_folder(run_id) / name)
+        return atomic_copy(source, self.run_folder(run_id) / name)
 
     def _names(self, run_id: str) -> list[str]:
         """Every data file in run `run_id`'s catalog (not magnus's own, not half-done copies)."""
         source = self.run_folder(run_id)
         if not source.is_dir():
             return []
-        paths = [p for p in sorted(source.rglob("*")) if _inside(p, source)]
+        paths = [p for p in sorted(source.rglob("*")) if is_within(p, source)]
         return [p.relative_to(source).as_posix() for p in _data_files(paths, source)]
 
     def _copy(self, from_run: str, to_run: str, name: str) -> None:
-        copy_atomic(self.run_folder(from_run) / name, self.run_folder(to_run) / name)
+        atomic_copy(self.run_folder(from_run) / name, self.run_folder(to_run) / name)
 
     def _where(self, run_id: str) -> str:
         return str(self.run_folder(run_id))
@@ -399,7 +348,7 @@ class FileSystemCatalog(BaseCatalog):
                 log.warning("catalog put: nothing in '%s' matches '%s'", base.relative_to(self.root), pattern)
             for path in matches:
                 name = path.relative_to(base).as_posix()
-                if not _inside(path, self.root):
+                if not is_within(path, self.root):
                     raise CatalogError(
                         f"catalog put: '{name}' is a link pointing outside the working folder; "
                         "nothing was copied"
@@ -422,7 +371,7 @@ class FileSystemCatalog(BaseCatalog):
         if not matches:
             raise CatalogError(f"catalog put: no file matches '{filepath}'")
         for path in matches:
-            if not _inside(path, self.root):
+            if not is_within(path, self.root):
                 raise CatalogError(
                     f"catalog put: '{path.name}' is a link pointing outside the working folder; "
                     "nothing was copied"
@@ -464,20 +413,8 @@ class FileSystemCatalog(BaseCatalog):
 
     def put_stream(self, name: str, stream: BinaryIO, run_id: str | None = None) -> DataCatalog:
         run_id = run_id or self.run_id
-        dest = self._own_path(run_id, name)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f".{dest.name}.magnus-{_random.token_hex(4)}.tmp"
-        digest = hashlib.new(HASH_ALGORITHM)
-        try:
-            with open(tmp, "wb") as handle:
-                while chunk := stream.read(CHUNK):
-                    digest.update(chunk)
-                    handle.write(chunk)
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return self._record(name, digest.hexdigest(), "put", run_id)
+        digest = atomic_write_stream(self._own_path(run_id, name), stream, CHUNK)
+        return self._record(name, digest, "put", run_id)
 
     def open_file(self, run_id: str, name: str) -> BinaryIO:
         path = self._own_path(run_id, name)
@@ -494,8 +431,6 @@ class FileSystemCatalog(BaseCatalog):
 
     def _own_path(self, run_id: str, name: str) -> Path:
         """Where catalog file `name` of run `run_id` is (run id and name checked: they come from run logs)."""
-        from magnus_core.stores.base import check_run_id
-
         check_run_id(run_id)
         return self.run_folder(run_id) / check_relative(name, "catalog name")
 
@@ -546,9 +481,8 @@ class FileSystemCatalog(BaseCatalog):
         """magnus's own folders, never matched by a put or get pattern: this catalog's location, the run-log
         store's folders (and both default names, which earlier runs may have left)."""
         folders = {self.location, self.root / ".catalog", self.root / ".run_log_store"}
-        store = getattr(self.ctx, "store", None)
-        if store is not None:
-            folders.update(Path(folder) for folder, _ in store.folders())
+        if self.ctx is not None:
+            folders.update(Path(folder) for folder, _ in self.ctx.store.folders())
         resolved = set()
         for folder in folders:
             with contextlib.suppress(OSError, RuntimeError):
@@ -732,7 +666,7 @@ def _scope_branch() -> str | None:
     from magnus_core.interaction import current_scope
 
     scope = current_scope()
-    return getattr(scope, "branch", None) if scope is not None else None
+    return scope.branch if scope is not None else None
 
 
 def _contains(outer: str | None, inner: str | None) -> bool:

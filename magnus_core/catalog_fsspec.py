@@ -26,9 +26,8 @@ import contextlib
 import hashlib
 import os
 import posixpath
-import secrets as _random
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pydantic import Field
 
@@ -37,15 +36,18 @@ from magnus_core.catalog import (
     CatalogError,
     FileSystemCatalog,
     OutputOptions,
-    _is_temp,
-    check_relative,
-    file_hash,
     is_reserved,
 )
 from magnus_core.credentials import credential_keys, url_has_password
 from magnus_core.errors import ConfigError
+from magnus_core.files import file_hash, is_temp, temp_name
 from magnus_core.models.run_log import DataCatalog
+from magnus_core.paths import check_relative, check_run_id
 from magnus_core.registry import parse_options
+
+if TYPE_CHECKING:
+    from magnus_core.context import RunContext
+    from magnus_core.secrets import BaseSecrets
 
 CHUNK = 8 * 2**20  # bytes read and written at a time
 LOCAL_PROTOCOLS = ("file", "local")
@@ -116,12 +118,12 @@ class FsspecCatalog(FileSystemCatalog):
         self.base = self.base.rstrip("/")
         self._init_state()
         self._fs: Any = None
-        self._secrets: Any = None
+        self._secrets: BaseSecrets | None = None
 
-    def bind(self, ctx: Any) -> None:
+    def bind(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.root = Path.cwd()
-        self._secrets = getattr(ctx, "secrets", None)
+        self._secrets = ctx.secrets
 
     # -- the filesystem ------------------------------------------------------------------------------
     @property
@@ -139,7 +141,7 @@ class FsspecCatalog(FileSystemCatalog):
             self._fs = fsspec.filesystem(self.protocol, **options)
         return self._fs
 
-    def check(self, secrets: Any = None) -> None:
+    def check(self, secrets: BaseSecrets | None = None) -> None:
         """Before a run: the catalog's place can be reached (the bucket exists, credentials work)."""
         if secrets is not None:
             self._secrets = secrets
@@ -217,7 +219,7 @@ class FsspecCatalog(FileSystemCatalog):
         if not path.startswith(prefix):
             return None
         name = path[len(prefix) :]
-        if not name or _is_temp(Path(name)) or is_reserved(name):  # magnus's own files are no data
+        if not name or is_temp(Path(name)) or is_reserved(name):  # magnus's own files are no data
             return None
         try:
             check_relative(name, "catalog name")
@@ -247,7 +249,7 @@ class FsspecCatalog(FileSystemCatalog):
     def _fetch(self, run_id: str, name: str, dest: Path) -> str:
         """Stream the object to a temporary file beside `dest`, hashing it, and rename it into place."""
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f".{dest.name}.magnus-{_random.token_hex(4)}.tmp"
+        tmp = dest.parent / temp_name(dest.name)
 
         def work() -> str:
             # the backend's own download (one streamed request for s3fs, not a ranged read per block),
@@ -282,7 +284,7 @@ class FsspecCatalog(FileSystemCatalog):
             if self.local:
                 parent = posixpath.dirname(final)
                 self.fs.makedirs(parent, exist_ok=True)
-                tmp = f"{parent}/.{posixpath.basename(final)}.magnus-{_random.token_hex(4)}.tmp"
+                tmp = f"{parent}/{temp_name(posixpath.basename(final))}"
                 try:
                     with self.fs.open(tmp, "wb") as out:
                         digest = _copy_stream(stream, out, CHUNK)
@@ -333,15 +335,11 @@ class FsspecCatalog(FileSystemCatalog):
 
     def put_stream(self, name: str, stream: BinaryIO, run_id: str | None = None) -> DataCatalog:
         """Stream into the catalog (upload, then commit); the put record."""
-        from magnus_core.stores.base import check_run_id
-
-        run_id = check_run_id(run_id or self.ctx.run_id)
+        run_id = check_run_id(run_id or self.run_id)
         name = check_relative(name, "catalog name")
         return self._record(name, self._store_stream(stream, run_id, name), "put", run_id)
 
     def open_file(self, run_id: str, name: str) -> BinaryIO:
-        from magnus_core.stores.base import check_run_id
-
         path = self._path(check_run_id(run_id), check_relative(name, "catalog name"))
         if not self._call(f"reading '{name}'", lambda: self.fs.isfile(path)):
             raise CatalogError(

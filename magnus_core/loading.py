@@ -22,6 +22,7 @@ from magnus_core.errors import ConfigError, PipelineError, UsageError
 from magnus_core.graph import branches
 from magnus_core.models.pipeline import NODE_TYPES, Dag, DagNode, PipelineFile
 from magnus_core.parameters import TYPED_FLOAT, TYPED_INT
+from magnus_core.paths import is_within
 from magnus_core.suggest import did_you_mean
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -416,18 +417,13 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _within(path: Path, root: Path) -> bool:
-    root = root.resolve()
-    return path == root or root in path.parents
-
-
 def _resolve_dag_definitions(dag: Dag, file: Path, stack: list[Path], out: dict[str, dict[str, Any]]) -> None:
     """Load every dag node's sub-pipeline, relative to the file naming it; refuse inclusion cycles."""
     for name, node in dag.steps.items():
         if isinstance(node, DagNode):
             target = file.parent / node.dag_definition
             resolved = target.resolve()
-            if not any(_within(resolved, root) for root in (Path.cwd(), stack[0].parent)):
+            if not any(is_within(resolved, root) for root in (Path.cwd(), stack[0].parent)):
                 raise PipelineError(
                     [
                         f"step '{name}': field 'dag_definition': '{node.dag_definition}' is outside "

@@ -358,7 +358,7 @@ def write_branch_start(session: _Session, branch: str, params: dict[str, Any]) -
     if putter is not None:  # a store with no folder (postgres) keeps them itself
         putter(session.job.run_id, branch, data, only_new=True)
         return
-    from magnus_core.stores.file_system import atomic_write
+    from magnus_core.files import atomic_write
 
     path = _params_path(session, branch)
     if path.exists():

@@ -150,7 +150,7 @@ def fan(
     text = json.dumps(branch_items(result.branches))
     from pathlib import Path
 
-    from magnus_core.stores.file_system import atomic_write
+    from magnus_core.files import atomic_write
 
     if items_file:
         atomic_write(Path(items_file), text)

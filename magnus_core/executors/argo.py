@@ -24,6 +24,7 @@ from magnus_core.errors import ConfigError, UsageError
 from magnus_core.executors.base import Executor
 from magnus_core.graph import PLACEHOLDER, branches, encode_name, next_step, reachable, walk
 from magnus_core.models.pipeline import Dag, Node
+from magnus_core.paths import is_within
 from magnus_core.registry import parse_options
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ class ArgoExecutor(Executor):
         for name in declared_secrets(prepared.pipeline.dag):
             prepared.secrets.has(name)  # the declared secrets' values are known, so they are looked for
         refuse_secrets(text, prepared.secrets)
-        from magnus_core.stores.file_system import atomic_write
+        from magnus_core.files import atomic_write
 
         out = Path(self.options.output)
         atomic_write(out, text)
@@ -202,7 +203,7 @@ def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: Argo
     mounts = [PurePosixPath(v.mount_path) for v in options.volumes]
     for field, folder in folders:
         path = PurePosixPath(posixpath.normpath(PurePosixPath(options.working_dir or "/") / folder))
-        if not any(path == m or m in path.parents for m in mounts):
+        if not any(is_within(path, m, resolve=False) for m in mounts):
             shown = ", ".join(str(m) for m in mounts) or "none"
             raise ConfigError(
                 f"'{folder}' is not on a shared volume, so Argo's pods would each see their "

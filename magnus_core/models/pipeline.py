@@ -15,6 +15,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from magnus_core.paths import relative_problem
+
 COMMAND_TYPES = ("python", "shell", "python-lambda", "notebook")
 
 
@@ -47,12 +49,9 @@ class CatalogSettings(_Strict):
 
 
 def _check_relative(path: str, what: str) -> None:
-    from pathlib import PurePosixPath, PureWindowsPath
-
-    if path.startswith(("/", "\\")) or PureWindowsPath(path).drive:
-        raise ValueError(f"{what} '{path}' must be relative, not absolute")
-    if ".." in PurePosixPath(path.replace("\\", "/")).parts:
-        raise ValueError(f"{what} '{path}' must not contain '..'")
+    problem = relative_problem(path, what)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ What every store must guarantee (the contract the crash-safety of runs rests on,
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterator
@@ -36,19 +35,7 @@ from magnus_core.errors import RunNotFoundError, StoreError, UsageError
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, EventBus, RunEvent
 from magnus_core.masking import Masker
 from magnus_core.models.run_log import BranchLog, RunLog, StepLog
-
-_RUN_ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$")
-
-
-def check_run_id(run_id: str) -> str:
-    """Run ids become file names: letters, digits, '-', '_' and '.', no leading '.', at most 128."""
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
-        raise UsageError(
-            f"run id {run_id!r} is not allowed: use letters, digits, '-', '_' and '.', "
-            "not starting with '.', at most 128 characters",
-            field="run_id",
-        )
-    return run_id
+from magnus_core.paths import check_run_id
 
 
 class RunStopped(BaseException):

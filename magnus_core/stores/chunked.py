@@ -27,12 +27,12 @@ from pydantic import BaseModel, ConfigDict
 
 from magnus_core.crashpoints import crash_point
 from magnus_core.errors import RunLogError
+from magnus_core.files import atomic_write
 from magnus_core.gcpause import paused
 from magnus_core.models.run_log import FINISHED, BranchLog, RunLog, StepLog
 from magnus_core.parameters import scope_parameters, starting_parameters
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
-from magnus_core.stores.file_system import atomic_write
 from magnus_core.stores.parts import assemble, step_part, to_json, walk_with_parents
 
 META = "RunLog.json"

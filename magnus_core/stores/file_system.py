@@ -9,11 +9,9 @@ leaves a readable log whose status (PROCESSING) says it did not finish.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Hashable
@@ -24,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic_core import from_json
 
 from magnus_core.errors import RunLogError
+from magnus_core.files import atomic_write, create_exclusive
 from magnus_core.gcpause import paused
 from magnus_core.models.run_log import RunLog
 from magnus_core.registry import parse_options
@@ -38,24 +37,6 @@ MAX_RUN_LOG_BYTES = int(float(os.environ.get("MAGNUS_MAX_RUN_LOG_MB", "256")) * 
 class FileSystemOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     log_folder: str = ".run_log_store"
-
-
-def atomic_write(path: Path, text: str | bytes, *, durable: bool = False) -> None:
-    """Write via a temporary file in the same folder and rename it: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:40]}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def load_run_log(path: str | Path) -> RunLog:
@@ -168,19 +149,10 @@ class FileSystemRunLogStore(RunLogStore):
     def _create(self, run_id: str) -> None:
         """Write the first version under a temporary name and hard-link it into place: if two processes
         create the same run id at once, exactly one succeeds and the other's file is never written."""
-        path = self.path(run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = self._live[run_id].log.model_dump_json(indent=4)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:40]}.", suffix=".new")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise self._taken(run_id) from None
-        finally:
-            os.unlink(tmp)
+            create_exclusive(self.path(run_id), self._live[run_id].log.model_dump_json(indent=4))
+        except FileExistsError:
+            raise self._taken(run_id) from None
         self._last_write[run_id] = time.perf_counter()
         self._last_cost[run_id] = 0.0
 

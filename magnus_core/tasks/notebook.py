@@ -261,7 +261,7 @@ def _finish_output(executing: Path, out: Path, ctx: RunContext) -> None:
     cannot hide a value. `executing` (papermill's copy, outside the project) is removed."""
     import nbformat
 
-    from magnus_core.stores.file_system import atomic_write
+    from magnus_core.files import atomic_write
 
     if not executing.is_file():
         return

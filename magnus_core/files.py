@@ -1,0 +1,114 @@
+"""Writing files so that readers never see half of one: a temporary file beside the target, then a rename.
+
+Every temporary file magnus makes beside a target is named `.<name>.magnus-<random>.tmp` (`temp_file`), so
+that one test, `is_temp`, recognises what a killed process left behind (the catalog never lists it, a
+store never reads it).
+
+    atomic_write(path, data)     replace `path` with `data`
+    atomic_write_stream(path, s) replace `path` with what stream `s` yields; its SHA256
+    atomic_copy(source, dest)    replace `dest` with a copy of `source`; the copy's SHA256
+    create_exclusive(path, data) create `path` with `data` unless it exists (FileExistsError)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+TEMP_MARK = ".magnus-"
+TEMP_SUFFIX = ".tmp"
+HASH_ALGORITHM = "sha256"
+
+
+def is_temp(path: Path) -> bool:
+    """A temporary file of `temp_file` (a write or copy a killed process did not finish)."""
+    name = path.name
+    return name.startswith(".") and TEMP_MARK in name and name.endswith(TEMP_SUFFIX)
+
+
+def temp_name(name: str) -> str:
+    """The name of a temporary file for target `name` (what `is_temp` recognises), for a write that does
+    not go through `temp_file` (a file system reached through fsspec)."""
+    return f".{name[:40]}{TEMP_MARK}{secrets.token_hex(4)}{TEMP_SUFFIX}"
+
+
+@contextlib.contextmanager
+def temp_file(target: Path) -> Iterator[tuple[int, Path]]:
+    """A new temporary file beside `target` (its folder is created), as (open descriptor, path): the
+    caller writes it and renames or links it into place. It is removed if it still exists on exit.
+    Like tempfile.mkstemp, it is readable and writable by its owner only."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name[:40]}{TEMP_MARK}", suffix=TEMP_SUFFIX
+    )
+    tmp = Path(name)
+    try:
+        yield fd, tmp
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        tmp.unlink(missing_ok=True)
+
+
+def _write(fd: int, data: bytes, durable: bool) -> None:
+    with os.fdopen(os.dup(fd), "wb") as handle:
+        handle.write(data)
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def atomic_write(path: Path, text: str | bytes, *, durable: bool = False) -> None:
+    """Replace `path` with `text` (UTF-8 when a str): readers see the old content or the new, never half.
+    durable=True also fsyncs the data before the rename (a crash right after still finds it)."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    with temp_file(path) as (fd, tmp):
+        _write(fd, data, durable)
+        os.replace(tmp, path)
+
+
+def atomic_write_stream(path: Path, stream: BinaryIO, chunk: int = 1 << 20) -> str:
+    """Replace `path` with what `stream` yields, read `chunk` bytes at a time (never all in memory), as
+    atomic_write does; returns the SHA256 of what was written."""
+    digest = hashlib.new(HASH_ALGORITHM)
+    with temp_file(path) as (fd, tmp):
+        with os.fdopen(os.dup(fd), "wb") as handle:
+            while data := stream.read(chunk):
+                digest.update(data)
+                handle.write(data)
+        os.replace(tmp, path)
+    return digest.hexdigest()
+
+
+def create_exclusive(path: Path, text: str | bytes) -> None:
+    """Create `path` with `text`, complete from the first moment, unless it exists: of two processes
+    creating one path at once exactly one succeeds. Raises FileExistsError for the other."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    with temp_file(path) as (fd, tmp):
+        _write(fd, data, False)
+        os.link(tmp, path)
+
+
+def file_hash(path: Path) -> str:
+    """The SHA256 of a file's content, hex."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, HASH_ALGORITHM).hexdigest()
+
+
+def atomic_copy(source: Path, dest: Path) -> str:
+    """Copy under a temporary name then rename, so a killed run never leaves a half-copied file under its
+    final name; returns the SHA256 of the copy (what was written, not what the source held). The copy
+    keeps the source's permission bits."""
+    with temp_file(dest) as (_, tmp):
+        shutil.copyfile(source, tmp)  # the kernel copies (sendfile/copy_file_range): faster than read+write
+        shutil.copymode(source, tmp)
+        digest = file_hash(tmp)
+        os.replace(tmp, dest)
+    return digest
