@@ -34,11 +34,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.models.run_log import RunLog, StepLog, parse_time, time_span
+from magnus_core.models.run_log import RunLog, StepLog, span_seconds, time_span
 
 if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
@@ -304,9 +303,7 @@ def _merged_order(a: list[str], b: list[str]) -> list[str]:
 
 
 # -- the groups -------------------------------------------------------------------------------------------
-def _run_group(
-    a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, StepLog], times: _Times
-) -> GroupDiff:
+def _run_group(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
     fields = {k: getattr(a, k) for k in ("status", "tag", "use_cached", "original_run_id")}
     after = {k: getattr(b, k) for k in fields}
     changes = _value_changes(fields, after)
@@ -325,7 +322,7 @@ def _run_group(
             informational=True,
         )
     )
-    da, db = times.run_seconds(sa.values()), times.run_seconds(sb.values())
+    da, db = _run_seconds(sa.values()), _run_seconds(sb.values())
     changes.append(_duration_change("duration", "", da, db))
     return GroupDiff(name="run", changes=changes)
 
@@ -574,46 +571,16 @@ def _series_summary(step: StepLog) -> dict[str, Any]:
     }
 
 
-class _Times:
-    """Run-log times read once per comparison: the two runs of a diff share most of their time texts (a
-    re-run, a copy), and each is otherwise parsed three times (a step's duration, the run's)."""
+def _step_seconds(step: StepLog) -> float | None:
+    """First attempt's start to last attempt's end (a composite without attempts: its nested steps)."""
+    complete = [
+        a for s in ([step] if step.attempts else step.walk()) for a in s.attempts if a.seconds is not None
+    ]
+    return span_seconds(complete)
 
-    def __init__(self) -> None:
-        self._seen: dict[Any, datetime | None] = {}
 
-    def __call__(self, text: Any) -> datetime | None:
-        try:
-            return self._seen[text]
-        except KeyError:
-            value = self._seen[text] = parse_time(text)
-            return value
-        except TypeError:  # not hashable: not a time a run log holds
-            return None
-
-    def step_seconds(self, step: StepLog) -> float | None:
-        """First attempt's start to last attempt's end (a composite without attempts: its nested steps)."""
-        first = last = None
-        for s in [step] if step.attempts else step.walk():
-            for attempt in s.attempts:
-                start, end = self(attempt.start_time), self(attempt.end_time)
-                if start is not None and end is not None:
-                    if first is None or start < first:
-                        first = start
-                    if last is None or end > last:
-                        last = end
-        return (last - first).total_seconds() if first is not None and last is not None else None
-
-    def run_seconds(self, steps: Iterable[StepLog]) -> float | None:
-        """The earliest start to the latest end of every attempt of `steps`."""
-        first = last = None
-        for step in steps:
-            for attempt in step.attempts:
-                start, end = self(attempt.start_time), self(attempt.end_time)
-                if start is not None and (first is None or start < first):
-                    first = start
-                if end is not None and (last is None or end > last):
-                    last = end
-        return (last - first).total_seconds() if first is not None and last is not None else None
+def _run_seconds(steps: Iterable[StepLog]) -> float | None:
+    return span_seconds(attempt for step in steps for attempt in step.attempts)
 
 
 # A timing is worth showing only when it moved by at least a second and by half again or halved.
@@ -644,7 +611,7 @@ def _duration_change(key: str, step: str, before: float | None, after: float | N
 _STEP_FIELDS = (("step_type", "type"), ("status", "status"), ("mock", "re-used (mock)"))
 
 
-def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog], times: _Times) -> GroupDiff:
+def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
     changes: list[Change] = []
     for name in _merged_order(list(sa), list(sb)):
         a, b = sa.get(name), sb.get(name)
@@ -686,9 +653,7 @@ def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog], times: _Times) 
             changes.append(
                 Change(kind=EQUAL, key=name, step=name, field="step", before=a.status, after=b.status)
             )
-        changes.append(
-            _duration_change(f"{name}{SEP}duration", name, times.step_seconds(a), times.step_seconds(b))
-        )
+        changes.append(_duration_change(f"{name}{SEP}duration", name, _step_seconds(a), _step_seconds(b)))
     return GroupDiff(name="steps", changes=changes)
 
 
@@ -755,16 +720,15 @@ def compare(
 ) -> RunDiff:
     """Compare run A (before) with run B (after), group by group; `repo` is where to look for both commits."""
     sa, sb = _index(a), _index(b)
-    times = _Times()
     skipped = _schema_skips(a, b, sa, sb)
     groups = {
-        "run": _run_group(a, b, sa, sb, times),
+        "run": _run_group(a, b, sa, sb),
         "dag": _dag_group(a, b, skipped),
         "code": _code_group(sa, sb, repo),
         "data": _data_group(sa, sb),
         "parameters": GroupDiff(name="parameters", changes=_value_changes(a.parameters, b.parameters)),
         "metrics": _metrics_group(sa, sb),
-        "steps": _steps_group(sa, sb, times),
+        "steps": _steps_group(sa, sb),
     }
     return RunDiff(
         a=RunRef(run_id=a.run_id, source=a_source, status=a.status),

@@ -19,7 +19,7 @@ import shlex
 from collections import Counter
 from typing import Any
 
-from magnus_core.models.run_log import FAIL, SUCCESS, RunLog, StepLog, seconds_between, time_span
+from magnus_core.models.run_log import FAIL, SUCCESS, RunLog, StepLog, span_seconds
 from magnus_core.table import Cell, render
 
 FULL_TABLE = 50  # up to this many top-level steps the summary lists every one
@@ -34,7 +34,7 @@ HEADERS = ["step", "type", "status", "attempts", "time"]
 
 def step_seconds(step: StepLog) -> float | None:
     """Wall time of a step: its first attempt's start to its last attempt's end, nested steps included."""
-    return seconds_between(*time_span(a for nested in step.walk() for a in nested.attempts))
+    return span_seconds(a for nested in step.walk() for a in nested.attempts)
 
 
 def _row(step: StepLog, seconds: float | None, note: str = "") -> list[Cell]:

@@ -67,7 +67,7 @@ def style(status: str, mock: bool = False) -> str:
     return STYLES["MOCK"] if mock and status == "SUCCESS" else STYLES.get(status, "")
 
 
-def parse_time(text: str) -> datetime | None:
+def parse_time(text: str | datetime | None) -> datetime | None:
     """A run-log time as an aware datetime (the core's reading: times without an offset are local)."""
     return run_log_times.parse_time(text)
 
@@ -189,8 +189,8 @@ class RunView:
         row.status, row.step_type, row.mock = step.status, step.step_type, step.mock
         row.attempts, row.message = len(step.attempts), step.message
         if step.attempts:
-            row.start = parse_time(step.attempts[0].start_time)
-            row.end = parse_time(step.attempts[-1].end_time)
+            row.start = step.attempts[0].start_time
+            row.end = step.attempts[-1].end_time
             if not row.message and step.attempts[-1].status == "FAIL":
                 row.message = step.attempts[-1].message
         return self._propagate(key) if propagate else [key]

@@ -116,8 +116,13 @@ def test_duration_across_the_autumn_clock_change_is_the_true_elapsed_time(
         traveller_box.append(traveller)
         log = execute(prepare(RunRequest(file="p.yaml")))
     attempt = log.steps["work"].attempts[0]
-    assert attempt.start_time.endswith("+02:00") and attempt.end_time.endswith("+01:00"), attempt
-    assert seconds_between(attempt.start_time, attempt.end_time) == 120.0
+    # typed as aware datetimes in the model, written with their offsets in the JSON
+    assert attempt.start_time is not None and attempt.end_time is not None
+    assert attempt.start_time.utcoffset() == timedelta(hours=2)
+    assert attempt.end_time.utcoffset() == timedelta(hours=1)
+    written = attempt.model_dump(mode="json")
+    assert written["start_time"].endswith("+02:00") and written["end_time"].endswith("+01:00"), written
+    assert seconds_between(attempt.start_time, attempt.end_time) == 120.0 == attempt.seconds
     assert attempt.duration == "0:02:00"
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time as _time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 SCHEMA_VERSION = 1
 
@@ -111,20 +111,91 @@ def _local_offset(value: datetime) -> timedelta:
         return value.astimezone().utcoffset() or timedelta(0)
 
 
-def time_span(attempts: Iterable[StepAttempt]) -> tuple[str, str]:
-    """The earliest start and the latest end among attempts, by true time, as written ('' when none)."""
-    first = last = ""
-    first_key = last_key = float("-inf")
+def time_range(attempts: Iterable[StepAttempt]) -> tuple[datetime | None, datetime | None]:
+    """The earliest start and the latest end among attempts, by true time (None when there is none)."""
+    starts: list[datetime] = []
+    ends: list[datetime] = []
     for attempt in attempts:
-        if attempt.start_time:
-            key = time_key(attempt.start_time)
-            if not first or key < first_key:
-                first, first_key = attempt.start_time, key
-        if attempt.end_time:
-            key = time_key(attempt.end_time)
-            if not last or key > last_key:
-                last, last_key = attempt.end_time, key
-    return first, last
+        start, end = parse_time(attempt.start_time), parse_time(attempt.end_time)
+        if start is not None:
+            starts.append(start)
+        if end is not None:
+            ends.append(end)
+    return (min(starts) if starts else None, max(ends) if ends else None)
+
+
+def time_span(attempts: Iterable[StepAttempt]) -> tuple[str, str]:
+    """time_range as the run log writes times ('' when none)."""
+    first, last = time_range(attempts)
+    return _time_text(first), _time_text(last)
+
+
+def span_seconds(attempts: Iterable[StepAttempt]) -> float | None:
+    """Seconds from the earliest start to the latest end among attempts; None without both."""
+    first, last = time_range(attempts)
+    return (last - first).total_seconds() if first is not None and last is not None else None
+
+
+class WrittenLocal(datetime):
+    """A time a run log wrote without a UTC offset (the original's logs, magnus before 0.5): held as this
+    machine's local time, aware like every other, and written back as it was read, without an offset."""
+
+
+def _time_or_none(value: Any) -> datetime | None:
+    """A run-log time as the model holds it: an aware datetime, or None when absent ("") or unreadable.
+    Text without an offset becomes a WrittenLocal, so a log read and written again keeps its text."""
+    if not isinstance(value, str):
+        return parse_time(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return parse_time(value)  # with spaces around it, or not a time at all
+    if moment.tzinfo is not None:
+        return moment
+    try:
+        local = moment.astimezone()
+    except (OverflowError, OSError, ValueError):
+        return None
+    return WrittenLocal(
+        local.year,
+        local.month,
+        local.day,
+        local.hour,
+        local.minute,
+        local.second,
+        local.microsecond,
+        tzinfo=local.tzinfo,
+        fold=local.fold,
+    )
+
+
+def _time_text(value: datetime | str | None) -> str:
+    """How a run-log time is written: fmt_time (str(datetime) with its UTC offset), a WrittenLocal without
+    it, '' when there is none."""
+    if isinstance(value, WrittenLocal):
+        return str(value.replace(tzinfo=None))
+    if isinstance(value, datetime):
+        return fmt_time(value)
+    return value or ""
+
+
+# A time in the run log: an aware datetime in the model (offset-less text reads as local time, unreadable
+# text as None); in the JSON the text it was read from, or fmt_time's for a new one ("" for None).
+RunTime = Annotated[
+    datetime | None,
+    BeforeValidator(_time_or_none),
+    PlainSerializer(_time_text, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "str(datetime) with the UTC offset, e.g. '2026-03-29 01:59:59.500000+01:00' "
+            "(without an offset in the original's logs: local time); '' when absent",
+        }
+    ),
+]
+
+
+_WRITTEN_EMPTY: dict[str, Any] = {"default": ""}  # the schema's default for a RunTime: as it is written
 
 
 class _Model(BaseModel):
@@ -199,9 +270,9 @@ class AttemptOutput(_Model):
 
 class StepAttempt(_Model):
     attempt_number: int = 0
-    start_time: str = ""
-    end_time: str = ""
-    duration: str = ""
+    start_time: RunTime = Field(default=None, json_schema_extra=_WRITTEN_EMPTY)
+    end_time: RunTime = Field(default=None, json_schema_extra=_WRITTEN_EMPTY)
+    duration: str = ""  # as the original wrote it: str(end - start), e.g. "0:00:01.250000"
     status: str = FAIL
     message: str = ""
     # What the attempt's command received (magnus 0.4 records it; 0.3 logs have none): masked values.
@@ -211,6 +282,11 @@ class StepAttempt(_Model):
     # not recorded (a success has no error; a run with the do-nothing catalog keeps no output).
     error: AttemptError | None = Field(default=None, exclude_if=lambda value: value is None)
     output: AttemptOutput | None = Field(default=None, exclude_if=lambda value: value is None)
+
+    @property
+    def seconds(self) -> float | None:
+        """How long the attempt took, from its times (true elapsed time); None if either is missing."""
+        return seconds_between(self.start_time, self.end_time)
 
 
 class CodeIdentity(_Model):
@@ -276,7 +352,9 @@ class StepLog(_Model):
     # Ours: when the step began (its log first written PROCESSING; a run-log time). While it runs, the attempt
     # in progress is attempt number len(attempts), begun at the last attempt's end_time, or at this time
     # for the first (running_attempt). Absent from the JSON when not recorded (the original's logs).
-    start_time: str = Field(default="", exclude_if=lambda value: not value)
+    start_time: RunTime = Field(
+        default=None, exclude_if=lambda value: value is None, json_schema_extra=_WRITTEN_EMPTY
+    )
 
     def walk(self) -> Iterator[StepLog]:
         """This step and every step nested in its branches, depth first."""
@@ -285,7 +363,7 @@ class StepLog(_Model):
             yield from branch.walk()
 
 
-def running_attempt(step: StepLog) -> tuple[int, str] | None:
+def running_attempt(step: StepLog) -> tuple[int, datetime] | None:
     """The attempt a step is running now, as (attempt_number, start_time), from its log alone: attempts are
     recorded when they end, and the next one starts as the last ends (nodes/task.py), the first when the step
     began (`start_time`). None when the step is not PROCESSING, or composite (no attempts of its own), or

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from magnus_core.models.run_log import PROCESSING, StepAttempt, StepLog, fmt_time
+from magnus_core.models.run_log import PROCESSING, StepAttempt, StepLog
 
 if TYPE_CHECKING:
     from magnus_core.context import RunContext
@@ -18,17 +19,17 @@ def new_step_log(node: Node, name: str, internal_name: str, ctx: RunContext) -> 
         status=PROCESSING,
         step_type="as-is" if node.type == "stub" else node.type,
         code_identities=[ctx.code_identity.model_copy()],
-        start_time=fmt_time(ctx.clock()),  # the first attempt's start, while it runs (running_attempt)
+        start_time=ctx.clock(),  # the first attempt's start, while it runs (running_attempt)
     )
 
 
-def attempt(number: int, start: Any, end: Any, status: str, message: str = "") -> StepAttempt:
+def attempt(number: int, start: datetime, end: datetime, status: str, message: str = "") -> StepAttempt:
     """An attempt record; `start` and `end` are datetimes from the run's clock (aware: models.run_log.now),
     so `duration` is true elapsed time even across a daylight-saving change."""
     return StepAttempt(
         attempt_number=number,
-        start_time=fmt_time(start),
-        end_time=fmt_time(end),
+        start_time=start,
+        end_time=end,
         duration=str(end - start),
         status=status,
         message=message,

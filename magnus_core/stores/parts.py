@@ -59,13 +59,6 @@ def assemble(
     return RunLog.model_validate({**meta, "steps": top, "parameters": parameters})
 
 
-def attempt_span(step_log: StepLog) -> tuple[str, str]:
-    """The first attempt's start and the last attempt's end (str(datetime), comparable as text)."""
-    starts = [a.start_time for a in step_log.attempts if a.start_time]
-    ends = [a.end_time for a in step_log.attempts if a.end_time]
-    return (min(starts) if starts else "", max(ends) if ends else "")
-
-
 def walk_with_parents(log: RunLog) -> Iterator[tuple[StepLog | BranchLog, str | None]]:
     """Every step and branch log with the name of what holds it (branch for a step, step for a branch),
     in execution order: a holder always comes before what it holds."""

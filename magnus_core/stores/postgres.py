@@ -41,10 +41,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from magnus_core.errors import ConfigError, RunLogError, StoreError
-from magnus_core.models.run_log import BranchLog, RunLog, StepLog
+from magnus_core.models.run_log import BranchLog, RunLog, StepLog, time_span
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore
-from magnus_core.stores.parts import assemble, attempt_span, step_part, to_json, walk_with_parents
+from magnus_core.stores.parts import assemble, step_part, to_json, walk_with_parents
 
 log = logging.getLogger("magnus")
 T = TypeVar("T")
@@ -502,7 +502,7 @@ class PostgresRunLogStore(RunLogStore):
         }
 
     def _step_row(self, run_id: str, step_log: StepLog, parent: str | None) -> dict[str, Any]:
-        start, end = attempt_span(step_log)
+        start, end = time_span(step_log.attempts)  # by true time, as the run log writes times
         return {
             "run": run_id,
             "name": step_log.internal_name,

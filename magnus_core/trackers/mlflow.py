@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -44,7 +45,7 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _millis(text: str) -> int:
+def _millis(text: str | datetime | None) -> int:
     moment = parse_time(text)
     return int(moment.timestamp() * 1000) if moment is not None else int(time.time() * 1000)
 

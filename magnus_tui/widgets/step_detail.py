@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from rich.text import Text
@@ -10,8 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from magnus_core.models.run_log import StepLog
-from magnus_tui.view import Row, RunView, fmt_duration, glyph, parse_time, style
+from magnus_core.models.run_log import StepAttempt, StepLog
+from magnus_tui.view import Row, RunView, fmt_duration, glyph, style
 
 
 def value_text(value: Any, limit: int = 200) -> str:
@@ -26,11 +27,15 @@ def value_text(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def attempt_duration(start: str, end: str, recorded: str) -> str:
-    a, b = parse_time(start), parse_time(end)
-    if a and b:
-        return fmt_duration((b - a).total_seconds())
-    return recorded
+def attempt_duration(attempt: StepAttempt) -> str:
+    """How long an attempt took, from its times; as recorded when a time is missing."""
+    seconds = attempt.seconds
+    return fmt_duration(seconds) if seconds is not None else attempt.duration
+
+
+def clock_text(moment: datetime | None) -> str:
+    """An attempt's time of day as recorded (its own zone), to the millisecond: 01:59:59.500."""
+    return moment.strftime("%H:%M:%S.%f")[:12] if moment is not None else ""
 
 
 def fill(
@@ -108,9 +113,9 @@ class StepDetail(VerticalScroll):
             rows.append(
                 (
                     str(a.attempt_number),
-                    a.start_time[11:23] if len(a.start_time) > 11 else a.start_time,
-                    a.end_time[11:23] if len(a.end_time) > 11 else a.end_time,
-                    attempt_duration(a.start_time, a.end_time, a.duration),
+                    clock_text(a.start_time),
+                    clock_text(a.end_time),
+                    attempt_duration(a),
                     Text(f"{glyph(a.status)} {a.status}", style=style(a.status)),
                     a.message,
                 )
