@@ -85,3 +85,23 @@ def test_a_real_run_never_loads_textual(git_repo: Path) -> None:
     loaded = json.loads((git_repo / "modules.json").read_text())
     assert "textual" not in loaded and "magnus_tui" not in loaded
     assert "git" in loaded  # the code identity was read (gitpython is imported when a run needs it)
+
+
+def test_a_command_module_that_fails_to_import_is_an_error_not_a_missing_command() -> None:
+    # magnus_core.cli.diff made unimportable (None in sys.modules), then the real entry point
+    code = (
+        "import sys; sys.modules['magnus_core.cli.diff'] = None; "
+        "from magnus_core.cli import main; main(['runs', '--help'])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "magnus_core.cli.diff cannot be loaded" in result.stderr and "Traceback" not in result.stderr
+    assert "Usage" not in result.stdout  # no command ran with part of the command line missing
+
+
+def test_every_command_module_is_registered() -> None:
+    from magnus_core.cli import _register, cli, command_modules
+
+    _register()
+    assert {"compare", "diff", "execute", "nodes", "runs", "tui"} <= set(command_modules())
+    assert {"compare", "diff", "execute", "execute_single_node", "fan", "runs", "tui"} <= set(cli.commands)

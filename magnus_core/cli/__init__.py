@@ -104,12 +104,32 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
         open_workbench(config_file)
 
 
-def _register() -> None:
-    from magnus_core.cli import execute, tui  # noqa: F401 - commands register themselves on import
+class CommandModuleError(Exception):
+    """A module of magnus_core/cli that defines commands could not be imported: a broken install, never a
+    command to leave out quietly."""
 
-    for name in ("runs", "show", "diff", "compare", "nodes", "complete", "store", "stop", "logs"):
-        with contextlib.suppress(ImportError):
-            __import__(f"magnus_core.cli.{name}")
+
+def command_modules() -> list[str]:
+    """Every module of this package that defines commands (all but those starting with '_')."""
+    import pkgutil
+
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def _register() -> None:
+    """Import every command module (each registers its commands on `cli`). Raises CommandModuleError
+    naming the module that fails to import and why."""
+    import importlib
+
+    for name in command_modules():
+        module = f"{__name__}.{name}"
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise CommandModuleError(
+                f"the commands of {module} cannot be loaded ({exc.__class__.__name__}: {exc}); "
+                "the installation is broken: reinstall magnus"
+            ) from exc
 
 
 class Terminated(KeyboardInterrupt):
@@ -139,6 +159,10 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault("TERM_NO_COLOR", "1")
     try:
         _register()
+    except CommandModuleError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    try:
         code = cli.main(args=argv, prog_name="magnus", standalone_mode=False)
     except click.exceptions.Abort:  # Ctrl-C before a command started (click turns it into Abort)
         click.echo("Interrupted.", err=True)
