@@ -11,13 +11,11 @@ environment (JSON) are read back with `decode`.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from magnus_core.errors import UsageError
@@ -292,32 +290,3 @@ def scope_parameters(start: Mapping[str, Any], steps: Iterable[Any]) -> dict[str
         if step.status == "SUCCESS":
             params.update(step.returned_parameters)
     return params
-
-
-@functools.lru_cache(maxsize=4096)
-def _signature(func: Callable[..., Any]) -> inspect.Signature:
-    # One step function is called once per step, 10,000 times in a long pipeline: read its signature once.
-    return inspect.signature(func)
-
-
-def bind(func: Callable[..., Any], params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Keyword arguments for `func` taken by name from `params`; and the required ones nobody provides."""
-    try:
-        try:
-            signature = _signature(func)
-        except TypeError:  # an unhashable callable: not cached
-            signature = inspect.signature(func)
-    except (TypeError, ValueError):
-        return {}, []
-    kwargs: dict[str, Any] = {}
-    missing: list[str] = []
-    for name, p in signature.parameters.items():
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if name in params:
-            kwargs[name] = params[name]
-        elif name.lower() in params:
-            kwargs[name] = params[name.lower()]
-        elif p.default is p.empty:
-            missing.append(name)
-    return kwargs, missing

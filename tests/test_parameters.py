@@ -13,8 +13,9 @@ import pytest
 from magnus_core.errors import UsageError
 from magnus_core.interaction import get_parameter, store_parameter
 from magnus_core.models.run_log import SUCCESS, RunLog
-from magnus_core.parameters import bind, decode, encode, initial_parameters, parse_cli_args
+from magnus_core.parameters import decode, encode, initial_parameters, parse_cli_args
 from magnus_core.runner import RunRequest, execute, prepare
+from magnus_core.tasks.python import bind
 
 FUNCTIONS = """
 import json, os

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import StepError, UsageError
 from magnus_core.interaction import StepScope
-from magnus_core.parameters import bind, fold_names, json_value
+from magnus_core.parameters import fold_names, json_value
 
 if TYPE_CHECKING:
     from magnus_core.context import RunContext
@@ -45,6 +47,35 @@ def resolve(command: str, cwd: str | None = None) -> Callable[..., Any]:
         raise UsageError(f"'{command}' is not callable", field="command")
     _cache[command] = func
     return func
+
+
+@functools.lru_cache(maxsize=4096)
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    # One step function is called once per step, 10,000 times in a long pipeline: read its signature once.
+    return inspect.signature(func)
+
+
+def bind(func: Callable[..., Any], params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Keyword arguments for `func` taken by name from `params`; and the required ones nobody provides."""
+    try:
+        try:
+            signature = _signature(func)
+        except TypeError:  # an unhashable callable: not cached
+            signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return {}, []
+    kwargs: dict[str, Any] = {}
+    missing: list[str] = []
+    for name, p in signature.parameters.items():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if name in params:
+            kwargs[name] = params[name]
+        elif name.lower() in params:
+            kwargs[name] = params[name.lower()]
+        elif p.default is p.empty:
+            missing.append(name)
+    return kwargs, missing
 
 
 def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None:
