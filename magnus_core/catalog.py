@@ -77,6 +77,11 @@ class BaseCatalog:
     def put_path(self, filepath: str, *, branch: str | None = None) -> list[DataCatalog]:
         return []
 
+    def conflicts_under(self, step: str) -> list[str]:
+        """Messages for catalog names two branches of composite step `step` both put (its fan-in fails
+        the step with them); a catalog that copies nothing has none."""
+        return []
+
     def check_original(self, original: RunLog, run_id: str | None = None) -> list[str]:
         """Problems with the original run's catalog files (missing or changed); nothing is written."""
         return []

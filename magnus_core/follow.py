@@ -55,12 +55,11 @@ class Follower:
     def wait(self, timeout: float) -> None:
         """Until the run may have changed, at most `timeout` seconds. A store that notifies (postgres:
         LISTEN/NOTIFY) wakes this as soon as a write commits; others just sleep the timeout."""
-        waiter = getattr(self.store, "wait_for_change", None)
-        if waiter is None or self.run_log is None:
+        if not self.store.notifies or self.run_log is None:
             time.sleep(timeout)
             return
         try:
-            waiter(self.run_id, self._version, timeout)
+            self.store.wait_for_change(self.run_id, self._version, timeout)
         except MagnusError as exc:  # the store is away: report, and poll again after the timeout
             self.error = str(exc)
             time.sleep(timeout)
@@ -140,7 +139,7 @@ def follow(
                 callback(event)
             if follower.finished:
                 return
-            if getattr(store, "wait_for_change", None) is not None:
+            if store.notifies:
                 follower.wait(interval)
             else:
                 stop.wait(interval)

@@ -27,7 +27,7 @@ from typing import Any
 
 from magnus_core import graph
 from magnus_core.context import RunContext, Services, run_config
-from magnus_core.errors import RunLogError, StepError, StoreError, UsageError
+from magnus_core.errors import RunLogError, StepError, UsageError
 from magnus_core.graph import PLACEHOLDER, encode_name
 from magnus_core.loading import Pipeline, load_config, load_pipeline, read_mapping, read_variables
 from magnus_core.models.pipeline import COMPOSITE_TYPES, Dag, Node
@@ -254,24 +254,6 @@ def _create_run(job: NodeJob, services: Services) -> bool:
 # -- parameters of a scope (the top-level dag, or one branch) ------------------------------------------
 
 
-def scratch_folder(store: RunLogStore, run_id: str) -> Path:
-    """Where branch parameters live: the store's scratch folder beside the run log, never inside it."""
-    folder = store.scratch_folder(run_id)
-    if folder is None:
-        raise UsageError(
-            f"the {store.service_name} run-log store cannot hold branch parameters between "
-            "processes; use chunked-fs",
-            field="run_log_store.type",
-        )
-    return folder
-
-
-def _params_path(session: _Session, branch: str) -> Path:
-    from magnus_core.stores.chunked import part_name
-
-    return scratch_folder(session.store, session.job.run_id) / part_name(branch)
-
-
 def read_params(session: _Session, branch: str | None, *, feed: list[str] | None = None) -> dict[str, Any]:
     """The parameters of a scope now: where it started, updated by its committed steps, in order.
 
@@ -317,30 +299,14 @@ _BRANCH_FORMAT = "magnus_branch_parameters"  # ours since masking: {format: 1, p
 
 def _branch_start(session: _Session, branch: str) -> tuple[dict[str, Any], list[str]]:
     """A branch's parameters as its composite's fan-out copied them (masked), and the names masked."""
-    getter = getattr(session.store, "get_branch_parameters", None)
-    if getter is not None:  # a store with no folder (postgres) keeps them itself
-        found = getter(session.job.run_id, branch)
-        if found is None:
-            raise RunLogError(
-                f"branch '{branch}' has no parameters: run `magnus fan {session.job.run_id} "
-                f"{encode_name(branch.rsplit('.', 1)[0])} --mode out` first",
-                file=session.store.where(),
-            )
-        return _unwrap(dict(found))
-    path = _params_path(session, branch)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    found = session.store.get_branch_parameters(session.job.run_id, branch)
+    if found is None:
         raise RunLogError(
             f"branch '{branch}' has no parameters: run `magnus fan {session.job.run_id} "
             f"{encode_name(branch.rsplit('.', 1)[0])} --mode out` first",
-            file=str(path),
-        ) from None
-    except (ValueError, TypeError) as exc:
-        raise RunLogError(f"branch parameters are not a JSON object: {exc}", file=str(path)) from None
-    if not isinstance(data, dict):
-        raise RunLogError("branch parameters are not a JSON object", file=str(path))
-    return _unwrap(data)
+            file=session.store.where(),
+        )
+    return _unwrap(dict(found))
 
 
 def _unwrap(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -354,19 +320,7 @@ def write_branch_start(session: _Session, branch: str, params: dict[str, Any]) -
     repeated fan-out keeps what the branch's committed steps built on)."""
     masked, names = session.ctx.recorded_parameters(params)  # store files hold no secret either
     data = {_BRANCH_FORMAT: 1, "parameters": masked, "masked_parameters": names}
-    putter = getattr(session.store, "put_branch_parameters", None)
-    if putter is not None:  # a store with no folder (postgres) keeps them itself
-        putter(session.job.run_id, branch, data, only_new=True)
-        return
-    from magnus_core.files import atomic_write
-
-    path = _params_path(session, branch)
-    if path.exists():
-        return
-    try:
-        atomic_write(path, json.dumps(data, default=str))
-    except OSError as exc:
-        raise StoreError.from_os_error(exc, "branch parameters") from exc
+    session.store.put_branch_parameters(session.job.run_id, branch, data, only_new=True)
 
 
 # -- the entry points --------------------------------------------------------------------------------

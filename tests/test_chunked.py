@@ -19,7 +19,8 @@ from magnus_core.follow import Follower
 from magnus_core.models.run_log import RunLog, StepAttempt, StepLog
 from magnus_core.runs import run_state
 from magnus_core.stores import make_store
-from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore, name_of, part_name
+from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore
+from magnus_core.stores.parts import name_of, part_name
 from tests.conftest import ROOT
 
 

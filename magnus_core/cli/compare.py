@@ -13,6 +13,7 @@ from magnus_core.cli import cli, complete
 
 if TYPE_CHECKING:
     from magnus_core.compare import Comparison
+    from magnus_core.stores.base import RunLogStore
 
 
 @cli.command("compare")
@@ -135,7 +136,7 @@ def compare(
         _print(table, store.where())
 
 
-def _plot(store: Any, runs: list[Any], plot_key: Any, by_key: Any, history_key: Any) -> None:
+def _plot(store: RunLogStore, runs: list[Any], plot_key: Any, by_key: Any, history_key: Any) -> None:
     from magnus_core.compare import history_chart, metric_chart
     from magnus_core.errors import MagnusError
     from magnus_core.plots import render_text

@@ -202,7 +202,7 @@ def fan_in(
     failed = [name for name, status in statuses.items() if status != SUCCESS and status != PROCESSING]
     running = [name for name, status in statuses.items() if status == PROCESSING]
     step.returned_parameters = {}
-    conflicts: list[str] = getattr(ctx.catalog, "conflicts_under", lambda _: [])(step.internal_name)
+    conflicts = ctx.catalog.conflicts_under(step.internal_name) if ctx.catalog is not None else []
     if failure is not None:
         step.status = FAIL
         step.message = ctx.mask(failure)

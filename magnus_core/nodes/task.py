@@ -128,7 +128,7 @@ def execute(
 def _attempts(
     node: Any,
     internal_name: str,
-    ctx: Any,
+    ctx: RunContext,
     step: StepLog,
     inputs: dict[str, Any],
     branch: str | None,
@@ -171,7 +171,7 @@ def _attempts(
 
 
 def _commit(
-    step: StepLog, ctx: Any, params: dict[str, Any], branch: str | None, returned: dict[str, Any]
+    step: StepLog, ctx: RunContext, params: dict[str, Any], branch: str | None, returned: dict[str, Any]
 ) -> StepLog:
     """5. One store write makes the step done with everything it produced; 6. then `params` gets what it
     returned. A top-level step also hands the store the run's parameters after it, for readers of the run

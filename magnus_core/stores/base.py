@@ -70,9 +70,11 @@ class RunLogStore(ABC):
     """Create, read and update run logs. Only the store writes them.
 
     What callers may ask of any store is declared here, with a default where a store may lack it: the
-    change `version` of a run (followers poll it), a `scratch_folder` beside a run for per-step processes,
-    `flush` (other processes see every write so far), the `local_folder` holding its runs, if any, the
-    `folders` a run writes (checked before it starts) and whether it `keeps_runs` after the process.
+    change `version` of a run (followers poll it, and `wait_for_change` when the store `notifies`), a
+    `scratch_folder` beside a run for per-step processes and the branch parameters they pass
+    (`put_branch_parameters`, `get_branch_parameters`), `flush` (other processes see every write so far),
+    the `local_folder` holding its runs, if any, the `folders` a run writes (checked before it starts) and
+    whether it `keeps_runs` after the process.
     Subclasses implement `_persist`, `_read` and `list_run_ids`.
     """
 
@@ -142,6 +144,69 @@ class RunLogStore(ABC):
     def local_folder(self) -> Path | None:
         """The folder on this machine holding the store's runs; None for a store kept elsewhere."""
         return None
+
+    def put_branch_parameters(
+        self, run_id: str, branch: str, parameters: dict[str, Any], *, only_new: bool = False
+    ) -> None:
+        """Keep branch `branch`'s parameters (a JSON object, already masked) for the processes that run its
+        steps one per process (Argo, Dask); only_new: keep what is already there. The default writes a
+        JSON file in `scratch_folder` (whole or not at all); a store without one raises UsageError, a
+        write that fails StoreError."""
+        import json
+
+        from magnus_core.files import atomic_write
+
+        path = self._branch_parameters_path(run_id, branch)
+        if only_new and path.exists():
+            return
+        try:
+            atomic_write(path, json.dumps(parameters, default=str))
+        except OSError as exc:
+            raise StoreError.from_os_error(exc, "branch parameters") from exc
+
+    def get_branch_parameters(self, run_id: str, branch: str) -> dict[str, Any] | None:
+        """What put_branch_parameters kept for branch `branch`; None when nothing was kept. Raises
+        RunLogError (naming the file) for what is not a JSON object."""
+        import json
+
+        from magnus_core.errors import RunLogError
+
+        path = self._branch_parameters_path(run_id, branch)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            raise RunLogError(f"branch parameters are not a JSON object: {exc}", file=str(path)) from None
+        if not isinstance(data, dict):
+            raise RunLogError("branch parameters are not a JSON object", file=str(path))
+        return data
+
+    def _branch_parameters_path(self, run_id: str, branch: str) -> Path:
+        from magnus_core.stores.parts import part_name
+
+        folder = self.scratch_folder(run_id)
+        if folder is None:
+            raise UsageError(
+                f"the {self.service_name} run-log store cannot hold branch parameters between "
+                "processes; use chunked-fs",
+                field="run_log_store.type",
+            )
+        return folder / part_name(branch)
+
+    # True: wait_for_change wakes as soon as a write commits (postgres: LISTEN/NOTIFY)
+    notifies: ClassVar[bool] = False
+
+    def wait_for_change(self, run_id: str, seen: Hashable | None, timeout: float) -> bool:
+        """Block until run `run_id`'s `version` differs from `seen` or `timeout` seconds pass; True if it
+        changed. The default (a store that cannot notify, `notifies` False) compares once, then sleeps
+        the timeout: callers that can be stopped sleep on their own event instead."""
+        import time
+
+        if self.version(run_id) != seen:
+            return True
+        time.sleep(timeout)
+        return False
 
     def flush(self, run_id: str) -> None:
         """Make every write to run `run_id` so far visible to other processes (a per-step process calls it

@@ -14,14 +14,12 @@ and `/` are safe). Reading a run assembles the same run log as the file-system s
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,29 +31,15 @@ from magnus_core.models.run_log import FINISHED, BranchLog, RunLog, StepLog
 from magnus_core.parameters import scope_parameters, starting_parameters
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
-from magnus_core.stores.parts import assemble, step_part, to_json, walk_with_parents
+from magnus_core.stores.parts import assemble, part_name, step_part, to_json, walk_with_parents
 
 META = "RunLog.json"
 PARAMETER = "\1"  # sequence keys: steps by name, branches "\0" + name, parameters "\1" + key
-_MAX_NAME = 180
 
 
 class ChunkedOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     log_folder: str = ".run_log_store"
-
-
-def part_name(name: str) -> str:
-    """An exact, reversible file name for any internal name ('.' is escaped too, so no name is hidden)."""
-    escaped = quote(name, safe="").replace(".", "%2E").replace("~", "%7E")
-    if len(escaped) > _MAX_NAME:  # keep under file-name limits; the hash keeps it exact
-        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()
-        escaped = f"{escaped[: _MAX_NAME - 42]}~{digest}"
-    return f"{escaped}.json"
-
-
-def name_of(file_name: str) -> str:
-    return unquote(file_name[: -len(".json")])
 
 
 class ChunkedFileSystemRunLogStore(RunLogStore):
@@ -70,6 +54,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         self._only: tuple[list[str], list[str]] | None = None  # attach_scope: the parts to read
         self._seqs: dict[str, dict[str, int]] = {}  # run -> part -> creation order
         self._seqs_read: dict[str, int] | None = None  # while attaching: the order read from disk
+        self._last_seq = 0  # the last sequence number given (time.time_ns(), strictly increasing)
 
     def run_folder(self, run_id: str) -> Path:
         return self.folder / check_run_id(run_id)
@@ -167,7 +152,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         """Creation order of a part (kept across rewrites, so steps stay in execution order)."""
         seqs = self._seq_map(run_id)
         if key not in seqs:  # strictly increasing, even for two parts written within one clock tick
-            self._last_seq = max(time.time_ns(), getattr(self, "_last_seq", 0) + 1)
+            self._last_seq = max(time.time_ns(), self._last_seq + 1)
             seqs[key] = self._last_seq
         return seqs[key]
 

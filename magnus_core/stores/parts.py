@@ -7,10 +7,29 @@ order. `assemble` builds the same RunLog the file-system store writes whole.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote, unquote
 
 from magnus_core.models.run_log import BranchLog, RunLog, StepLog
+
+_MAX_NAME = 180
+
+
+def part_name(name: str) -> str:
+    """An exact, reversible file name for any internal name ('.' is escaped too, so no name is hidden),
+    under file-name limits: a long name is cut and followed by its SHA1."""
+    escaped = quote(name, safe="").replace(".", "%2E").replace("~", "%7E")
+    if len(escaped) > _MAX_NAME:  # keep under file-name limits; the hash keeps it exact
+        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()
+        escaped = f"{escaped[: _MAX_NAME - 42]}~{digest}"
+    return f"{escaped}.json"
+
+
+def name_of(file_name: str) -> str:
+    """The internal name a part_name file stands for (not for a cut, hashed name)."""
+    return unquote(file_name[: -len(".json")])
 
 
 def to_json(value: Any) -> str:

@@ -402,6 +402,7 @@ class PostgresRunLogStore(RunLogStore):
     """Run logs in PostgreSQL tables; every capability of the file-based stores (see the module's doc)."""
 
     service_name = "postgres"
+    notifies = True  # LISTEN/NOTIFY: wait_for_change wakes when a write commits
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
