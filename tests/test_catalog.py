@@ -382,9 +382,12 @@ def test_captured_output_streams_into_either_catalog_whole(git_repo: Path, catal
         block = {"type": "fsspec", "config": {"url": catalog.url}}
     store = make_catalog(block)
 
-    class Ctx:
+    from magnus_core.stores import make_store
+
+    class Ctx:  # what a catalog reads of its run context
         run_id = "streams"
         secrets = None
+        store = make_store({"type": "buffered", "config": {}})
 
     store.bind(Ctx())
     name = output_name("step a", 1)

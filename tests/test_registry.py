@@ -38,17 +38,18 @@ def test_builtins_are_the_entry_points_pyproject_declares() -> None:
         assert builtin_providers(service) == table
         for name in table:  # each resolves to a provider that calls itself by that name
             assert provider_class(service, name).service_name == name, (service, name)
-    assert set(builtin_providers("run_log_store")) == {"buffered", "file-system", "chunked-fs"}
+    assert set(builtin_providers("run_log_store")) == {"buffered", "file-system", "chunked-fs", "postgres"}
+    assert set(builtin_providers("catalog")) == {"do-nothing", "file-system", "fsspec"}
 
 
 def test_an_unknown_type_names_the_known_ones() -> None:
     with pytest.raises(ConfigError) as info:
         load_provider("run_log_store", {"type": "s3", "config": {}})
-    assert "unknown type 's3' (known: buffered, chunked-fs, file-system)" in str(info.value)
+    assert "unknown type 's3' (known: buffered, chunked-fs, file-system, postgres)" in str(info.value)
     assert info.value.field == "run_log_store.type"
     with pytest.raises(ConfigError, match="expected a provider name"):
         load_provider("catalog", {"type": ["file-system"]})
-    assert known_types("secrets") == ["do-nothing", "dotenv", "env-secrets-manager"]
+    assert known_types("secrets") == ["do-nothing", "dotenv", "env-and-dotenv", "env-secrets-manager"]
 
 
 def test_looking_up_a_builtin_imports_that_provider_only() -> None:
@@ -200,7 +201,7 @@ def test_a_provider_from_another_distribution_is_found_by_its_type(tiny_site: Pa
     (git_repo / "bad.yaml").write_text("run_log_store: {type: tinyy}\n")
     bad = run_magnus("execute", "--file", "pipeline.yaml", "--config-file", "bad.yaml", cwd=git_repo, env=env)
     assert bad.returncode == 2
-    assert "unknown type 'tinyy' (known: buffered, chunked-fs, file-system, tiny)" in bad.stderr
+    assert "unknown type 'tinyy' (known: buffered, chunked-fs, file-system, postgres, tiny)" in bad.stderr
 
 
 def test_a_third_party_provider_is_imported_only_when_named(tiny_site: Path) -> None:
