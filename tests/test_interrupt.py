@@ -44,3 +44,49 @@ def test_signal_marks_the_run_interrupted(git_repo: Path, sig: int, code: int) -
     assert "INTERRUPTED" in err and "Traceback" not in err
     log = json.loads(log_file.read_text())
     assert log["status"] == "INTERRUPTED"
+
+
+SWALLOWING = """
+import gc, os, signal, time
+
+class Holder:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C lands while the garbage collector runs this finalizer
+        time.sleep(0.5)
+
+def step():
+    holder = Holder()
+    holder.cycle = holder  # only the collector frees it
+    del holder
+    gc.collect()
+    time.sleep(20)
+"""
+
+SWALLOWED = """
+dag:
+  start_at: a
+  steps:
+    a: {type: task, command: swallow.step, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_a_ctrl_c_inside_a_finalizer_still_stops_the_run(git_repo: Path) -> None:
+    """A KeyboardInterrupt raised inside a finalizer (GitPython's Repo.__del__ run by the collector, say)
+    is swallowed by Python ("Exception ignored in ..."): the run must stop on it all the same, promptly."""
+    (git_repo / "swallow.py").write_text(SWALLOWING)
+    (git_repo / "p.yaml").write_text(SWALLOWED)
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", "r"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    took = time.monotonic() - started
+    assert result.returncode == 130, result.stderr
+    assert took < 15, f"the step slept on after the interrupt ({took:.1f} s)"
+    assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr
+    assert json.loads((git_repo / ".run_log_store" / "r.json").read_text())["status"] == "INTERRUPTED"

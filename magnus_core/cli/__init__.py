@@ -149,12 +149,38 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+def _stop_again(unraisable: Any) -> None:
+    """sys.unraisablehook. Python runs a signal handler wherever the main thread is, and when that is a
+    finalizer (GitPython's Repo.__del__ run by the garbage collector, say) the KeyboardInterrupt it raises
+    is swallowed ("Exception ignored in ...") and the run goes on. Send the same signal to the main thread
+    again a moment later, from another thread, so it lands outside the finalizer and stops the run as the
+    first one should have; a real signal, so a main thread blocked in a system call wakes too. Each time
+    one lands in a finalizer again this repeats, so the run stops once the collector is done. Anything
+    else goes to Python's own hook."""
+    import signal
+    import threading
+
+    exc = unraisable.exc_value
+    if not isinstance(exc, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
+        return
+    if sys.is_finalizing():  # exiting already: nothing left to stop
+        return
+    sig = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+    main_thread = threading.main_thread().ident
+    assert main_thread is not None
+    again = threading.Timer(0.01, signal.pthread_kill, args=(main_thread, sig))
+    again.daemon = True
+    again.start()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     import signal
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    sys.unraisablehook = _stop_again  # a Ctrl-C swallowed by a finalizer still stops the run
     if os.environ.get("NO_COLOR"):
         os.environ.setdefault("TERM_NO_COLOR", "1")
     try:
