@@ -40,7 +40,7 @@ from magnus_core.catalog import (
 )
 from magnus_core.credentials import credential_keys, url_has_password
 from magnus_core.errors import ConfigError
-from magnus_core.files import file_hash, is_temp, temp_name
+from magnus_core.files import file_hash, is_temp, temp_file, temp_name
 from magnus_core.models.run_log import DataCatalog
 from magnus_core.paths import check_relative, check_run_id
 from magnus_core.registry import parse_options
@@ -248,21 +248,16 @@ class FsspecCatalog(FileSystemCatalog):
 
     def _fetch(self, run_id: str, name: str, dest: Path) -> str:
         """Stream the object to a temporary file beside `dest`, hashing it, and rename it into place."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / temp_name(dest.name)
+        with temp_file(dest) as (_, tmp):
 
-        def work() -> str:
-            # the backend's own download (one streamed request for s3fs, not a ranged read per block),
-            # then the SHA256 of what arrived (as the file-system catalog hashes its copy)
-            self.fs.get_file(self._path(run_id, name), str(tmp), **self._download_options())
-            return file_hash(tmp)
+            def work() -> str:
+                # the backend's own download (one streamed request for s3fs, not a ranged read per block),
+                # then the SHA256 of what arrived (as the file-system catalog hashes its copy)
+                self.fs.get_file(self._path(run_id, name), str(tmp), **self._download_options())
+                return file_hash(tmp)
 
-        try:
             digest: str = self._call(f"get '{name}'", work)
             os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         return digest
 
     def _download_options(self) -> dict[str, Any]:
