@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.graph import branches, internal_name
+from magnus_core.graph import branches, internal_name, next_step
 from magnus_core.models.pipeline import Dag, DagNode
 from magnus_core.models.run_log import RunLog
 
@@ -86,14 +86,13 @@ def _attach_sub_dags(dag: Dag, folder: str, subs: dict[str, Any], depth: int) ->
 
 
 def success_path(dag: Dag) -> list[str]:
-    """The steps a run takes when every step succeeds, from start_at to a terminal node (`next` after
-    `next`; a loop in a hand-made dag ends the path)."""
+    """The steps a run takes when every step succeeds, from start_at to a terminal node (graph.next_step
+    after each; a loop in a hand-made dag ends the path)."""
     path: list[str] = []
     name: str | None = dag.start_at
     while name is not None and name in dag.steps and name not in path:
         path.append(name)
-        node = dag.steps[name]
-        name = None if node.is_terminal else node.next  # type: ignore[union-attr]
+        name = next_step(dag, name, succeeded=True)
     return path
 
 

@@ -311,3 +311,12 @@ def test_a_branch_name_or_an_item_holding_dots_is_located_whole(dag: Dag) -> Non
     assert graph.locate(dag, "again.2.5.r1", {"iteration": 2.5}).branch == "again.2.5"
     with pytest.raises(NotInDag, match=r"'choose\.1\.5' is a branch, not a step"):
         graph.locate(dag, "choose.1.5")
+
+
+def test_the_planned_success_path_follows_next_step(dag: Dag) -> None:
+    """progress.success_path asks graph.next_step: on-failure handlers and unreached steps are off the path."""
+    from magnus_core.progress import success_path
+
+    assert success_path(dag) == ["first", "outer", "success"]
+    right = graph.branches(dag.steps["outer"])[1].dag
+    assert success_path(right) == ["r1", "r2", "success"]
