@@ -174,7 +174,7 @@ def fan_out(
     return step, branches
 
 
-def open_branches(ctx: Any, internal_name: str, branches: list[Branch], existing: Any = ()) -> None:
+def open_branches(ctx: RunContext, internal_name: str, branches: list[Branch], existing: Any = ()) -> None:
     """A PROCESSING branch log for each of `branches` not in `existing` (names already logged)."""
     for b in branches:
         if b.internal_name not in existing:
@@ -291,7 +291,7 @@ def execute(
 
 
 def _run_round(
-    branches: list[Branch], ctx: Any, before: dict[str, Any], internal_name: str
+    branches: list[Branch], ctx: RunContext, before: dict[str, Any], internal_name: str
 ) -> list[tuple[str, dict[str, Any]]]:
     """(status, parameters at its end) of each branch of one round, in order. Branches that start from the
     composite's parameters run together (at the same time where the executor allows); one with a start
