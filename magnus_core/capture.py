@@ -29,10 +29,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import UsageError
 from magnus_core.models.run_log import AttemptOutput
+
+if TYPE_CHECKING:
+    from magnus_core.catalog import BaseCatalog
+    from magnus_core.context import RunContext
 
 DEFAULT_CAP = 100 * 2**20  # bytes kept per attempt
 CAP_VARIABLE = "MAGNUS_OUTPUT_CAP"
@@ -58,15 +62,13 @@ def parse_size(text: str | int, what: str) -> int:
     return value
 
 
-def output_cap(catalog: Any = None) -> int:
+def output_cap(catalog: BaseCatalog | None = None) -> int:
     """Bytes of output kept per attempt: MAGNUS_OUTPUT_CAP, else the catalog's `output_cap`, else 100 MB."""
     raw = os.environ.get(CAP_VARIABLE)
     if raw:
         return parse_size(raw, CAP_VARIABLE)
-    configured = getattr(getattr(catalog, "options", None), "output_cap", None)
-    if configured is not None:
-        return parse_size(configured, "catalog.config.output_cap")
-    return DEFAULT_CAP
+    configured = catalog.output_cap() if catalog is not None else None
+    return configured if configured is not None else DEFAULT_CAP
 
 
 def _bytes(text: str) -> bytes:
@@ -90,11 +92,11 @@ class _Keeper:
     run's end, the per-step entry point's). A full queue makes the next attempt wait: memory stays flat."""
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[Callable[[], None]] = queue.Queue(maxsize=QUEUE)
+        self._queue: queue.Queue[Callable[[], object]] = queue.Queue(maxsize=QUEUE)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(self, job: Callable[[], None]) -> None:
+    def submit(self, job: Callable[[], object]) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="magnus-keep-output", daemon=True)
@@ -182,7 +184,7 @@ class AttemptFile:
 
     line_buffered = False
 
-    def __init__(self, catalog: Any, run_id: str, name: str, cap: int) -> None:
+    def __init__(self, catalog: BaseCatalog, run_id: str, name: str, cap: int) -> None:
         self.catalog = catalog
         self.run_id = run_id
         self.name = name
@@ -314,13 +316,13 @@ class Kept:
 
 
 @contextlib.contextmanager
-def attempt(ctx: Any, internal_name: str, number: int) -> Iterator[Kept]:
+def attempt(ctx: RunContext, internal_name: str, number: int) -> Iterator[Kept]:
     """Capture one attempt's output (see the module's doc). With a catalog that keeps no output (do-nothing,
     or none), output only streams as before and `record` stays None."""
     from magnus_core import output as seam
     from magnus_core.catalog import output_name
 
-    catalog = getattr(ctx, "catalog", None)
+    catalog = ctx.catalog
     if catalog is None or not catalog.keeps_output:
         kept = Kept(None)
         yield kept
@@ -328,15 +330,8 @@ def attempt(ctx: Any, internal_name: str, number: int) -> Iterator[Kept]:
     file = AttemptFile(catalog, ctx.run_id, output_name(internal_name, number), output_cap(catalog))
     kept = Kept(file)
     try:
-        with seam.tapped(file, alone=not _concurrent()) as route:
+        with seam.tapped(file, alone=not ctx.concurrent) as route:
             kept.route = route
             yield kept
     finally:
         kept.record = file.finish()
-
-
-def _concurrent() -> bool:
-    """True inside a branch that may run beside others (executors.local.in_concurrent_branch)."""
-    from magnus_core.executors.local import in_concurrent_branch
-
-    return in_concurrent_branch.get()

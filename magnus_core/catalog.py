@@ -57,6 +57,11 @@ class BaseCatalog:
     def describe(self) -> dict[str, Any]:
         return {"type": self.service_name, "config": dict(self.config)}
 
+    def output_cap(self) -> int | None:
+        """Bytes of a step's output kept per attempt as this catalog's config sets them (`output_cap`);
+        None: not set here (capture.output_cap then uses MAGNUS_OUTPUT_CAP or its default)."""
+        return None
+
     def check(self, secrets: BaseSecrets | None = None) -> None:
         """Before a run writes anything: the catalog's place can be reached with these credentials.
         Raises ConfigError naming the config field at fault. A local folder has nothing to check here
@@ -241,6 +246,9 @@ class FileSystemCatalog(BaseCatalog):
     def location(self) -> Path:
         return self.root / self.options.catalog_location
 
+    def output_cap(self) -> int | None:
+        return self.options.output_cap
+
     def run_folder(self, run_id: str) -> Path:
         return self.location / run_id
 
@@ -400,7 +408,7 @@ class FileSystemCatalog(BaseCatalog):
     def put_bytes(self, name: str, data: bytes, run_id: str | None = None) -> DataCatalog:
         """Written in place, in one go (no temporary name: for a few bytes the rename would cost as much as
         the write; a file cut short by a kill differs from its attempt's recorded size and SHA256)."""
-        run_id = run_id or self.ctx.run_id
+        run_id = run_id or self.run_id
         path = self._own_path(run_id, name)
         if path.parent not in self._made:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from magnus_core.cli import cli
 if TYPE_CHECKING:
     from magnus_core.logs import AttemptView, OutputReader
     from magnus_core.models.run_log import RunLog
+    from magnus_core.stores.base import RunLogStore
 
 POLL = 0.2  # seconds between looks at a run being followed
 
@@ -263,7 +264,7 @@ class _Followed:
     started: bool = False
 
 
-def _follow(store: Any, run_id: str, name: str | None, attempt: int | None, tail: int | None) -> int:
+def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | None, tail: int | None) -> int:
     """Print each attempt's output as it grows (kept files and the growing file of the attempt running),
     section by section with a heading whenever the section changes, until the run has ended and everything
     is printed. The exit code: 0, or 1 when an output file could not be read."""
