@@ -139,8 +139,8 @@ def test_runs_in_another_store_via_config(project: Path, tmp_path: Path) -> None
     shutil.copy(project / ".run_log_store" / "r2.json", tmp_path / "empty" / "r2.json")
     (tmp_path / "empty" / "broken.json").write_text("{ not json")
     listed = json.loads(run_magnus("runs", "-c", str(cfg), "--json", cwd=project).stdout)
-    assert [r["run_id"] for r in listed["runs"]] == ["r2", "r1", "broken"]
-    assert listed["runs"][2]["status"] == "BROKEN" and "not valid JSON" in listed["runs"][2]["error"]
+    assert [r["run_id"] for r in listed["runs"]] == ["broken", "r2", "r1"]  # broken: by its file time (now)
+    assert listed["runs"][0]["status"] == "BROKEN" and "not valid JSON" in listed["runs"][0]["error"]
     human = run_magnus("runs", "-c", str(cfg), cwd=project)
     assert (
         human.returncode == 0 and "BROKEN" in human.stdout and "broken.json: not valid JSON" in human.stdout

@@ -201,6 +201,22 @@ def test_broken_logs_are_listed_with_the_reason(tmp_path: Path) -> None:
     assert runs["run-000"].status == "SUCCESS"
 
 
+def test_a_broken_log_is_listed_by_when_it_was_written(tmp_path: Path) -> None:
+    """A log too broken to say when it ran is listed by its file's time: a new one at the top, an old one
+    among the old runs, not always below every run."""
+    from magnus_core.models.run_log import time_key
+
+    folder = tmp_path / "logs"
+    fill(folder, 3)  # runs of minutes 0..2 (make_log's times)
+    store = FileSystemRunLogStore({"log_folder": str(folder)})
+    times = {r.summary.run_id: r.summary.start for r in open_index(store).query(RunQuery()).runs}
+    old, new = time_key(times["run-000"]) - 60, time_key(times["run-002"]) + 3600
+    for name, when in (("new-broken", new), ("old-broken", old)):
+        (folder / f"{name}.json").write_text("{ half")
+        os.utime(folder / f"{name}.json", (when, when))
+    assert listed(store) == ["new-broken", "run-002", "run-001", "run-000", "old-broken"]
+
+
 def test_several_writers_at_once(tmp_path: Path) -> None:
     """Six processes build and update one cold index while runs keep arriving: all succeed, none
     reports a damaged or locked index, and the index ends holding every run."""

@@ -317,11 +317,14 @@ class SQLiteRunIndex(RunIndex):
             log = self.store.get_run(run_id)
             return record_from_json(log.model_dump(mode="json"))
         except MagnusError as exc:
-            return broken(run_id, str(exc))
+            record = broken(run_id, str(exc))
         except OSError as exc:
-            return broken(run_id, f"cannot read: {exc}")
+            record = broken(run_id, f"cannot read: {exc}")
         except ValueError as exc:
-            return broken(run_id, f"not a run log: {exc}")
+            record = broken(run_id, f"not a run log: {exc}")
+        # a broken log says nothing of when it ran: list it by when it was written, not below every run
+        record.start_key = self.store.modified(run_id)
+        return record
 
     def _write(
         self, records: list[tuple[RunRecord, str | None]], gone: list[str], known: dict[str, Any]

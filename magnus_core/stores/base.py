@@ -238,6 +238,11 @@ class RunLogStore(ABC):
         log) are caught by the index's next full look."""
         return None
 
+    def modified(self, run_id: str) -> float | None:
+        """When the run's log was last written (seconds since the epoch), for a log too broken to say when
+        it ran: the run index lists it by this time instead of below every run. None: not known."""
+        return None
+
     def read_json(self, run_id: str) -> Any:
         """The run log's JSON form (a dict), as cheaply as the store can give it (the index extracts its
         rows from it). Any error: the index reads the run with get_run() to say exactly why not."""

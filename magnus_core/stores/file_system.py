@@ -224,6 +224,12 @@ class FileSystemRunLogStore(RunLogStore):
             return None
         return f"{st.st_ino}:{st.st_mtime_ns}"
 
+    def modified(self, run_id: str) -> float | None:
+        try:
+            return os.stat(self.folder / f"{check_run_id(run_id)}.json").st_mtime
+        except (OSError, ValueError):
+            return None
+
     def read_json(self, run_id: str) -> Any:
         live = self._live.get(run_id)
         if live is not None:
