@@ -23,11 +23,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.errors import MagnusError, UsageError
+from magnus_core.errors import MagnusError
 from magnus_core.index import IndexedRun, IndexNames, QueryResult, RefreshReport, RunIndex, RunQuery, hints
 from magnus_core.index.record import RUNNING_STATUSES, RunRecord, broken, record_from_json
-from magnus_core.index.sqlite import NO_TIME, _number_of, _pick, _state, _summary, _text_of, to_json
-from magnus_core.models.run_log import parse_time
+from magnus_core.index.sqlite import (
+    NO_TIME,
+    _number_of,
+    _pick,
+    _state,
+    _summary,
+    _text_of,
+    attribute_value,
+    to_json,
+)
 from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key
 
 if TYPE_CHECKING:
@@ -325,32 +333,12 @@ class _Compiler:
         if kind == "number" and any(_number_of(v) is None for v in _literals(c)):
             column = f'CAST({column} AS text) COLLATE "C"'  # a word against a number: compared as text
         if c.op in ("in", "notin"):
-            values = ", ".join(self.arg(self._convert(c, v)) for v in c.value)
+            values = ", ".join(self.arg(attribute_value(c.key.name, v)) for v in c.value)
             return f"{column} {'NOT ' if c.op == 'notin' else ''}IN ({values})"
-        value = self.arg(self._convert(c, c.value))
+        value = self.arg(attribute_value(c.key.name, c.value))
         if kind == "time":  # a run without a time matches no comparison of it
             return f"({column} != {_SQL_NO_TIME} AND {column} {_OPS[c.op]} {value})"
         return f"{column} {_OPS[c.op]} {value}"
-
-    @staticmethod
-    def _convert(c: Compare, value: Any) -> Any:
-        kind = ATTRIBUTES[c.key.name]
-        if kind == "time":  # compared by true time; a time without an offset is local time
-            moment = parse_time(_text_of(value))
-            if moment is None:
-                raise UsageError(
-                    f"--where: attributes.{c.key.name} is a time: {value!r} is not one "
-                    "(write e.g. '2026-01-31 12:00' or '2026-01-31T12:00:00+00:00')"
-                )
-            return moment.timestamp()
-        if kind == "bool":
-            if isinstance(value, bool):
-                return int(value)
-            return 1 if _text_of(value).lower() in ("true", "1", "yes") else 0
-        if kind == "number":
-            number = _number_of(value)
-            return number if number is not None else _text_of(value)
-        return _text_of(value)
 
     def order(self, key: Key) -> str:
         if key.kind == "attr":

@@ -631,22 +631,7 @@ def _attr_sql(c: Compare, args: list[Any]) -> str:
         return f"({column} IS NOT NULL AND {column} != '')"
 
     def convert(value: Any) -> Any:
-        if kind == "time":  # compared by true time; a time without an offset is local time
-            moment = parse_time(_text_of(value))
-            if moment is None:
-                raise UsageError(
-                    f"--where: attributes.{c.key.name} is a time: {value!r} is not one "
-                    "(write e.g. '2026-01-31 12:00' or '2026-01-31T12:00:00+00:00')"
-                )
-            return moment.timestamp()
-        if kind == "bool":
-            if isinstance(value, bool):
-                return int(value)
-            return 1 if _text_of(value).lower() in ("true", "1", "yes") else 0
-        if kind == "number":
-            number = _number_of(value)
-            return number if number is not None else _text_of(value)
-        return _text_of(value)
+        return attribute_value(c.key.name, value)
 
     if c.op in ("in", "notin"):
         values = [convert(v) for v in c.value]
@@ -662,6 +647,29 @@ def _attr_sql(c: Compare, args: list[Any]) -> str:
     if kind == "time":  # a run without a time matches no comparison of it
         return f"({column} != {_SQL_NO_TIME} AND {column} {_OPS[c.op]} ?)"
     return f"{column} {_OPS[c.op]} ?"
+
+
+def attribute_value(name: str, value: Any) -> Any:
+    """A filter's literal for attribute `name` as the index stores it: a time as seconds since the epoch
+    (true time; a time without an offset is local time; UsageError if it is not a time), a flag as 0/1, a
+    number as a float (a word stays text), anything else as text."""
+    kind = ATTRIBUTES[name]
+    if kind == "time":
+        moment = parse_time(_text_of(value))
+        if moment is None:
+            raise UsageError(
+                f"--where: attributes.{name} is a time: {value!r} is not one "
+                "(write e.g. '2026-01-31 12:00' or '2026-01-31T12:00:00+00:00')"
+            )
+        return moment.timestamp()
+    if kind == "bool":
+        if isinstance(value, bool):
+            return int(value)
+        return 1 if _text_of(value).lower() in ("true", "1", "yes") else 0
+    if kind == "number":
+        number = _number_of(value)
+        return number if number is not None else _text_of(value)
+    return _text_of(value)
 
 
 def _order_expr(key: Key, args: list[Any]) -> str:
