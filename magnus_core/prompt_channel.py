@@ -10,18 +10,22 @@ The protocol is one JSON object per line, in both directions:
 
     run -> front end:   {"ask": "api_key"}
     front end -> run:   {"value": "..."}       or {"value": null} when the user gave up
+    run -> front end:   {"event": "run-created", "run_id": "..."}    (no answer: the run log exists now)
 
     prompt = ChannelPrompt(fd)      # in the run: a secrets provider's `prompt`, callable from any thread
-    serve(sock, answer)             # in the front end: answers every question until the run closes its end
+    prompt.tell(event)              # in the run: a notice for the front end
+    serve(sock, answer, on_event)   # in the front end: answers every question until the run closes its end
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from magnus_core.errors import UsageError
 
@@ -62,10 +66,20 @@ class ChannelPrompt:
             return None
         return value if isinstance(value, str) and value else None
 
+    def tell(self, event: dict[str, Any]) -> None:
+        """A notice for the front end (`{"event": ...}`), which answers nothing; lost if it has gone."""
+        with self._lock, contextlib.suppress(OSError):
+            self.sock.sendall(json.dumps(event).encode("utf-8") + b"\n")
 
-def serve(sock: socket.socket, answer: Callable[[str], str | None]) -> None:
-    """Answer every question the run asks on `sock` with `answer(name)` (None: gave up), until the run
-    closes its end. Blocks: run it in a thread of its own. Never raises for a run that went away."""
+
+def serve(
+    sock: socket.socket,
+    answer: Callable[[str], str | None],
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Answer every question the run asks on `sock` with `answer(name)` (None: gave up), and pass its
+    notices to `on_event`, until the run closes its end. Blocks: run it in a thread of its own. Never
+    raises for a run that went away."""
     reader = sock.makefile("rb")
     try:
         while True:
@@ -73,9 +87,16 @@ def serve(sock: socket.socket, answer: Callable[[str], str | None]) -> None:
             if not line:
                 return
             try:
-                name = json.loads(line).get("ask")
-            except (ValueError, AttributeError):
-                name = None
+                message = json.loads(line)
+            except ValueError:
+                message = None
+            if not isinstance(message, dict):
+                message = {}
+            if "event" in message:
+                if on_event is not None:
+                    on_event(message)
+                continue
+            name = message.get("ask")
             value = answer(name) if isinstance(name, str) and name else None
             sock.sendall(json.dumps({"value": value}).encode("utf-8") + b"\n")
     except OSError:

@@ -17,7 +17,7 @@ from textual.screen import Screen
 
 from magnus_core.errors import MagnusError
 from magnus_tui.commands import RunCommands, WorkbenchCommands
-from magnus_tui.live import LiveRun
+from magnus_tui.launcher import Launched
 from magnus_tui.source import Project
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class MagnusApp(App[None]):
         self.poll_interval = poll_interval  # how often the runs screen looks for new runs
         self.follow_interval = follow_interval  # how often a run written by another process is re-read
         self.screenshot_dir = Path.cwd()
-        self.live: dict[str, LiveRun] = {}  # runs this workbench is executing, by run id
+        self.launched: dict[str, Launched] = {}  # runs this workbench started, by run id
 
     def on_mount(self) -> None:
         # kill -INT / -TERM (Ctrl-C inside the app is a key, not a signal): leave cleanly through Textual,
@@ -106,26 +106,57 @@ class MagnusApp(App[None]):
 
         self.push_screen(DiffScreen(run_a, run_b))
 
-    # -- runs started here -----------------------------------------------------------------------------
+    # -- runs started here: each a `magnus execute` process of its own (launcher.py) --------------------
     def start_run(self, request: RunRequest) -> None:
-        """Prepare and execute in a thread worker; the run screen opens once the run has an id."""
-        import sys
+        """Start `request` as a process of its own; the run screen opens once its run log exists (a secret
+        it lacks is asked first), the form says why when it could not start."""
         from functools import partial
 
-        from magnus_tui.starter import run_in_worker
+        store = self.project.store
+        if store is None:
+            self.start_failed(self.project.error or "no run-log store")
+            return
+        if not store.keeps_runs:
+            self.start_failed(
+                f"the run-log store is {store.service_name} (in memory): a run started here runs in a "
+                "process of its own and could not be followed; keep runs in a store "
+                "(run_log_store: {type: file-system} in magnus-config.yaml)"
+            )
+            return
+        self.run_worker(partial(self._launch, request), thread=True, group="runs", name=f"run {request.file}")
 
-        # A python step computing in the worker holds the GIL; the UI thread gives it up at every event-loop
-        # turn and waits a whole switch interval (5 ms) to get it back, so one key could take ~0.3 s. A
-        # shorter interval keeps keys answering while steps compute.
-        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
+    def _launch(self, request: RunRequest) -> None:
+        """Worker thread: choose the run id, start the process, wait until its run log exists."""
+        from magnus_core.runner import new_run_id
+        from magnus_tui.dialogs.secret import SecretBroker
+        from magnus_tui.launcher import launch, wait_started
 
-        self.run_worker(
-            partial(run_in_worker, self, request),
-            thread=True,
-            group="runs",
-            name=f"run {request.file}",
-            exit_on_error=False,
-        )
+        store = self.project.store
+        assert store is not None
+        try:
+            run_id = request.run_id or new_run_id()
+            while not request.run_id and store.exists(run_id):
+                run_id = new_run_id()
+            launched = launch(
+                request,
+                root=self.project.root,
+                run_id=run_id,
+                answer=SecretBroker(self, run_id),
+                on_end=lambda done: self._from_thread(self.run_ended, done),
+            )
+        except (MagnusError, OSError) as exc:
+            self._from_thread(self.start_failed, f"cannot start magnus execute: {exc}")
+            return
+        self.launched[run_id] = launched
+        if wait_started(launched):
+            self._from_thread(self.show_started, run_id)
+        else:
+            self._from_thread(self.start_failed, launched.failure())
+
+    def _from_thread(self, callback: Any, *args: Any, **kwargs: Any) -> None:
+        """call_from_thread, unless the app has already gone (a run kept in the background ends later)."""
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(callback, *args, **kwargs)
 
     def start_failed(self, message: str) -> None:
         from magnus_tui.screens.start import StartScreen
@@ -142,48 +173,107 @@ class MagnusApp(App[None]):
             self.pop_screen()
         self.push_screen(RunScreen(run_id))
 
-    def run_finished(self, run_id: str, status: str, error: str = "") -> None:
-        if error:
-            self.notify(f"{run_id}: {error}", title="Run stopped", severity="error")
-        else:
-            self.notify(
-                f"{run_id} finished: {status}",
-                title="Run",
-                severity="information" if status == "SUCCESS" else "warning",
-            )
+    def run_ended(self, launched: Launched) -> None:
+        """A run started here has ended (its process is reaped): say how, wherever the user is."""
+        if not launched.created.is_set():
+            return  # it never started: the form said why
+        try:
+            status = self.project.get_run(launched.run_id).status
+        except MagnusError:
+            status = f"exit code {launched.returncode}"
+        self.notify(
+            f"{launched.run_id} ended: {status}",
+            title="Run",
+            severity="information" if status == "SUCCESS" else "warning",
+        )
+
+    def running_here(self) -> list[Launched]:
+        """Runs this workbench started that are still running."""
+        return [
+            launched for launched in self.launched.values() if launched.running and launched.created.is_set()
+        ]
 
     def rerun_from_failure(self, run_id: str) -> None:
-        """Show the plan (reused and re-run steps); on confirmation start `--use-cached run_id`."""
-        from magnus_core.runner import RunRequest
-        from magnus_tui.dialogs.confirm import ConfirmPlan
-        from magnus_tui.view import RunView, rerun_plan
+        """The re-run form for `run_id`: its plan (rerun.plan_rerun, as the CLI prints it), what changed
+        since, and parameters to change before starting `--use-cached run_id`."""
+        from magnus_tui.screens.start import StartScreen
 
         try:
             log = self.project.get_run(run_id)
         except MagnusError as exc:
             self.notify(str(exc), severity="error")
             return
-        view = RunView.from_runlog(log)
         pipeline = str(log.run_config.get("dag_file") or "") if isinstance(log.run_config, dict) else ""
+        self.push_screen(StartScreen(pipeline or None, use_cached=run_id, tag=log.tag or ""))
+
+    def stop_run(self, run_id: str, on_confirmed: Any = None) -> None:
+        """Ask, naming the run and its process, then stop it (magnus_core/stop.py) in a worker;
+        `on_confirmed()` is called when the user said yes."""
+        from magnus_tui.dialogs.stop import ConfirmStop
+
+        try:
+            log = self.project.get_run(run_id)
+        except MagnusError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        from magnus_core.stop import CannotStop, NotRunning, stop_target
+
+        try:
+            target = stop_target(log)
+        except (NotRunning, CannotStop) as exc:
+            self.notify(str(exc), title="Not stopped", severity="warning")
+            return
 
         def confirmed(ok: bool | None) -> None:
-            if not ok:
-                return
-            if pipeline and Path(pipeline).exists():
-                self.start_run(
-                    RunRequest(
-                        file=pipeline,
-                        tag=log.tag or "",
-                        use_cached=run_id,
-                        config_file=self.project.config_file,
-                    )
-                )
-            else:  # a log without its pipeline path (e.g. from the original tool): let the user pick
-                from magnus_tui.screens.start import StartScreen
+            if ok:
+                if on_confirmed is not None:
+                    on_confirmed()
+                self.run_worker(lambda: self._stop(run_id), thread=True, group="stop", name=f"stop {run_id}")
 
-                self.push_screen(StartScreen(None, use_cached=run_id, tag=log.tag or ""))
+        here = run_id in self.launched
+        self.push_screen(ConfirmStop(log, target.pid, started_here=here), callback=confirmed)
 
-        self.push_screen(ConfirmPlan(run_id, rerun_plan(view), pipeline), callback=confirmed)
+    def _stop(self, run_id: str, then: Any = None) -> None:
+        """Worker thread: stop the run and say how it went."""
+        from magnus_core.stop import stop_run
+
+        store = self.project.store
+        assert store is not None
+        try:
+            outcome = stop_run(store, run_id)
+        except MagnusError as exc:
+            self._from_thread(self.notify, str(exc), title="Not stopped", severity="warning")
+        else:
+            how = "killed" if outcome.killed else "stopped"
+            self._from_thread(self.notify, f"{run_id} {how}: {outcome.state}", title="Run")
+        if then is not None:
+            self._from_thread(then)
+
+    async def action_quit(self) -> None:
+        """Leave; with runs started here still running, ask: stop them, keep them running, or stay."""
+        from magnus_tui.dialogs.quit import KEEP, STOP, QuitPrompt
+
+        running = self.running_here()
+        if not running:
+            self.exit()
+            return
+        if isinstance(self.screen, QuitPrompt):
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == KEEP:
+                self.exit()
+            elif choice == STOP:
+                ids = [launched.run_id for launched in running]
+                self.notify(f"Stopping {', '.join(ids)}…", title="Quit")
+                self.run_worker(lambda: self._stop_all(ids), thread=True, group="stop", name="stop and quit")
+
+        self.push_screen(QuitPrompt([launched.run_id for launched in running]), callback=chosen)
+
+    def _stop_all(self, run_ids: list[str]) -> None:
+        for run_id in run_ids:
+            self._stop(run_id)
+        self._from_thread(self.exit)
 
     def action_home(self) -> None:
         from magnus_tui.screens.runs import RunsScreen

@@ -1,4 +1,4 @@
-"""Getting run events onto the UI thread: from the executor's callback or from a follower thread.
+"""Getting run events onto the UI thread from a follower thread.
 
 Events are queued thread-safely and one `RunEventsReady` message (coalesced) tells the screen to drain
 the queue, so a burst of a thousand step updates costs one redraw, not a thousand.
@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from textual.message import Message
 from textual.message_pump import MessagePump
 
 from magnus_core.events import RunEvent
-from magnus_core.stores.base import RunLogStore
 
 
 class RunEventsReady(Message):
@@ -49,33 +45,3 @@ class EventPump:
             self._queue.clear()
             self._pending = False
         return events
-
-
-@dataclass
-class LiveRun:
-    """A run the workbench is executing in a worker thread: its store and who listens to it."""
-
-    run_id: str
-    store: RunLogStore
-    listeners: list[Callable[[RunEvent], None]] = field(default_factory=list)
-    done: bool = False
-    result: Any = None
-    error: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def emit(self, event: RunEvent) -> None:
-        with self.lock:
-            listeners = list(self.listeners)
-        for listener in listeners:
-            listener(event)
-
-    def listen(self, callback: Callable[[RunEvent], None]) -> Callable[[], None]:
-        with self.lock:
-            self.listeners.append(callback)
-
-        def stop() -> None:
-            with self.lock:
-                if callback in self.listeners:
-                    self.listeners.remove(callback)
-
-        return stop

@@ -15,10 +15,13 @@ from typing import Any
 
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, RunEvent
 from magnus_core.models import run_log as run_log_times
-from magnus_core.models.run_log import RunLog, StepLog
+from magnus_core.models.run_log import FINISHED, RunLog, StepLog, running_attempt, was_interrupted
+from magnus_core.progress import planned_nodes, stored_dag
 
 STEP = "step"
 BRANCH = "branch"
+PENDING = "PENDING"  # a planned step without a log yet (the view's, never a run log's status)
+TERMINAL_TYPES = ("success", "fail")  # the dag's end nodes: not work, not counted in progress
 
 # One glyph per status, readable without colour (NO_COLOR).
 GLYPHS = {
@@ -31,6 +34,7 @@ GLYPHS = {
     "INTERRUPTED": "■",
     "BROKEN": "!",
     "MOCK": "↺",
+    "PENDING": "·",
 }
 STYLES = {
     "SUCCESS": "green",
@@ -42,6 +46,7 @@ STYLES = {
     "INTERRUPTED": "dark_orange",  # each end state its own colour (and glyph: they read without colour too)
     "BROKEN": "bold magenta",
     "MOCK": "blue",
+    "PENDING": "dim",
 }
 
 
@@ -95,6 +100,10 @@ class Row:
     message: str = ""
     start: datetime | None = None
     end: datetime | None = None
+    planned: bool = False  # from the dag only: no log of it yet (status PENDING)
+    on_path: bool = True  # a run in which every step succeeds passes through it (progress.PlannedNode)
+    running_attempt: int | None = None  # the attempt in progress (running_attempt), while PROCESSING
+    running_since: datetime | None = None  # and when it began
 
     @property
     def duration(self) -> float | None:
@@ -126,12 +135,18 @@ class RunView:
     steps: dict[str, StepLog] = field(default_factory=dict)
     run_config: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    state: str = ""  # what the run is now (runs.run_state): RUNNING, INTERRUPTED, ... ("" not known yet)
+    started: datetime | None = None  # when the run began (its process record), else its first step's start
+    planned: bool = False  # the rows of the dag recorded in the log were added (plan)
 
     # -- building ----------------------------------------------------------------------------------
     @classmethod
-    def from_runlog(cls, log: RunLog) -> RunView:
+    def from_runlog(cls, log: RunLog, state: str = "") -> RunView:
+        """Rows for every step of the dag the log records (planned ones PENDING) and every step and branch
+        it holds; `state` (runs.run_state) settles steps of an interrupted run (settle)."""
         view = cls(run_id=log.run_id)
         view._set_run(log)
+        view.plan(log)
 
         def add_steps(container: dict[str, StepLog], parent: str | None) -> None:
             for step in container.values():
@@ -144,7 +159,60 @@ class RunView:
                     view._span_from_children(step.internal_name)
 
         add_steps(log.steps, None)
+        if state:
+            view.settle(state)
         return view
+
+    def plan(self, log: RunLog) -> list[str]:
+        """Add a PENDING row for every step of the dag recorded in `log` that has none yet (map items come
+        once the run fans out; an end node off the success path, the fail node, only if it runs). Returns
+        the keys added."""
+        if self.planned:
+            return []
+        dag = stored_dag(log)
+        if dag is None:
+            return []
+        self.planned = True
+        added: list[str] = []
+        for node in planned_nodes(dag):
+            if node.internal_name in self.rows or (not node.on_path and node.step_type in TERMINAL_TYPES):
+                continue
+            if node.parent is not None and node.parent not in self.rows:
+                continue  # under a step left out above
+            row = Row(
+                key=node.internal_name,
+                kind=node.kind,
+                name=node.name,
+                parent=node.parent,
+                status=PENDING,
+                step_type=node.step_type,
+                planned=True,
+                on_path=node.on_path,
+            )
+            self.rows[row.key] = row
+            self._link(row.key, node.parent)
+            added.append(row.key)
+        return added
+
+    def settle(self, state: str) -> list[str]:
+        """The run is now `state` (runs.run_state). Interrupted (stopped, or its process is gone): a step
+        or branch still PROCESSING will never finish, and is shown INTERRUPTED. Returns the keys changed."""
+        self.state = state
+        if state != "INTERRUPTED":
+            return []
+        changed = []
+        for row in self.rows.values():
+            step = self.steps.get(row.key)
+            if step is not None and row.status == "FAIL" and was_interrupted(step):  # cut short, not failed
+                row.status = "INTERRUPTED"
+                changed.append(row.key)
+            elif row.status in ("PROCESSING", "RUNNING", "CREATED") and not row.planned:
+                row.status = "INTERRUPTED"
+                row.running_attempt = row.running_since = None
+                if not row.message and row.kind == STEP:
+                    row.message = "interrupted: the run stopped while this step ran"
+                changed.append(row.key)
+        return changed
 
     @classmethod
     def broken(cls, run_id: str, reason: str) -> RunView:
@@ -157,6 +225,9 @@ class RunView:
         self.dag_hash = log.dag_hash or ""
         self.parameters = dict(log.parameters)
         self.run_config = log.run_config if isinstance(log.run_config, dict) else {}
+        process = self.run_config.get("process")
+        if isinstance(process, dict) and process.get("started_at"):
+            self.started = parse_time(str(process["started_at"]))
 
     # -- updating ----------------------------------------------------------------------------------
     def apply(self, event: RunEvent, run_log: RunLog | None = None) -> list[str]:
@@ -186,6 +257,7 @@ class RunView:
             self._link(key, parent)
             self.rows[key] = row
         self.steps[key] = step
+        row.planned = False
         row.status, row.step_type, row.mock = step.status, step.step_type, step.mock
         row.attempts, row.message = len(step.attempts), step.message
         if step.attempts:
@@ -193,6 +265,13 @@ class RunView:
             row.end = step.attempts[-1].end_time
             if not row.message and step.attempts[-1].status == "FAIL":
                 row.message = step.attempts[-1].message
+        elif step.start_time and not step.branches:
+            row.start = parse_time(step.start_time)
+        current = running_attempt(step)
+        row.running_attempt = current[0] if current else None
+        row.running_since = parse_time(current[1]) if current else None
+        if self.state == "INTERRUPTED" and (row.status == "PROCESSING" or was_interrupted(step)):
+            self.settle(self.state)
         return self._propagate(key) if propagate else [key]
 
     def _put_branch(self, key: str, status: str, parent: str | None, propagate: bool = True) -> list[str]:
@@ -204,6 +283,7 @@ class RunView:
             row = Row(key=key, kind=BRANCH, name=name, parent=parent if parent in self.rows else None)
             self._link(key, parent)
             self.rows[key] = row
+        row.planned = False
         row.status = status or row.status
         return self._propagate(key) if propagate else [key]
 
@@ -243,12 +323,54 @@ class RunView:
         """The run's metrics: per step internal name, only steps that tracked something."""
         return {k: s.user_defined_metrics for k, s in self.steps.items() if s.user_defined_metrics}
 
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
+    def _work(self) -> Iterator[Row]:
+        """The steps that do the work: steps without rows under them (a composite counts once until its
+        branches are known, then its steps count instead), end nodes left out, and planned steps a run in
+        which every step succeeds would not reach."""
         for row in self.rows.values():
-            if row.kind == STEP:
-                out[row.status] = out.get(row.status, 0) + 1
+            if row.kind != STEP or row.step_type in TERMINAL_TYPES or self.children.get(row.key):
+                continue
+            if row.planned and not row.on_path:
+                continue
+            yield row
+
+    def counts(self) -> dict[str, int]:
+        """The steps that do the work (the ones `progress` counts) by status (PENDING: planned, not begun)."""
+        out: dict[str, int] = {}
+        for row in self._work():
+            out[row.status] = out.get(row.status, 0) + 1
         return out
+
+    def progress(self) -> tuple[int, int]:
+        """(done, total) over the steps that do the work (_work): total, those a run passes through when every
+        step succeeds, and any other that ran; done, those that ended in any way (or were reused)."""
+        done = total = 0
+        for row in self._work():
+            total += 1
+            if row.mock or row.status in FINISHED:
+                done += 1
+        return done, total
+
+    def running_keys(self) -> list[str]:
+        """Steps running now (their elapsed time moves)."""
+        return [key for key, row in self.rows.items() if row.running_since is not None]
+
+    @property
+    def live(self) -> bool:
+        """Still going: not finished as recorded, and not known to be interrupted."""
+        return self.status not in FINISHED and self.state not in ("INTERRUPTED", "BROKEN") and not self.error
+
+    def elapsed(self, now: datetime) -> float | None:
+        """Seconds since the run began (to its last step's end once it has ended)."""
+        start = self.started or min(
+            (r.start for r in self.rows.values() if r.start is not None), default=None
+        )
+        if start is None:
+            return None
+        if self.live:
+            return max(0.0, (now - start).total_seconds())
+        ends = [r.end for r in self.rows.values() if r.end is not None]
+        return max(0.0, (max(ends) - start).total_seconds()) if ends else None
 
     @property
     def duration(self) -> float | None:
@@ -263,19 +385,3 @@ class RunView:
             if row.kind == STEP and row.status == "FAIL" and not self.children.get(row.key):
                 return row.key
         return None
-
-
-REUSE, RUN = "reuse", "run"
-
-
-def rerun_plan(view: RunView) -> list[tuple[str, str, str]]:
-    """(step, reuse|run, old status) for the top-level steps: reused until the first that did not succeed."""
-    plan: list[tuple[str, str, str]] = []
-    reusing = True
-    for key in view.children.get(None, []):
-        row = view.rows[key]
-        if row.step_type in ("success", "fail"):
-            continue
-        reusing = reusing and row.status == "SUCCESS"
-        plan.append((row.name, REUSE if reusing else RUN, row.status))
-    return plan

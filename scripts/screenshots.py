@@ -1,6 +1,7 @@
 """Make screenshots/*.svg: every workbench screen, from the real app, on runs of the bundled examples.
 
-    python scripts/screenshots.py   # writes screenshots/*.svg (runs, run, run-tab, diff, step-pair, ...)
+    python scripts/screenshots.py   # writes screenshots/*.svg (runs, run, run-tab, run-live, stop, quit,
+                                    # rerun, diff, step-pair, ...)
 
 The examples are copied into a temporary git repository and executed with the real `magnus execute`
 (fixed run ids), then the app is driven headless at 100x30 and at 80x24 and each screen is saved as SVG
@@ -33,6 +34,30 @@ def sh(cwd: Path, *args: str) -> None:
         "GIT_COMMITTER_EMAIL": "magnus@example.com",
     }
     subprocess.run(args, cwd=cwd, env=env, check=False, capture_output=True)
+
+
+# A pipeline to watch live: `train` prints a line every 0.2 s until the file `go` exists; `publish` fails
+# until the file `fixed` exists.
+WATCH = """
+dag:
+  description: train, evaluate and publish
+  start_at: prepare
+  steps:
+    prepare: {type: task, command_type: shell, command: "echo preparing data", next: train}
+    train:
+      type: task
+      command_type: shell
+      command: "i=0; while [ ! -f go ]; do i=$((i+1)); echo epoch $i loss 0.$((100 - i)); sleep 0.2; done"
+      next: evaluate
+    evaluate: {type: task, command_type: shell, command: "echo accuracy 0.93", next: publish}
+    publish:
+      type: task
+      command_type: shell
+      command: "if [ -f fixed ]; then echo published; else echo 'registry refused: 403' >&2; exit 3; fi"
+      next: success
+    success: {type: success}
+    fail: {type: fail}
+"""
 
 
 def make_project(folder: Path) -> None:
@@ -78,6 +103,13 @@ def make_project(folder: Path) -> None:
         "--run-id",
         "composite",
     )
+    # a run that failed, for the re-run form: `publish` exits 3 the first time
+    (folder / "watch.yaml").write_text(WATCH)
+    sh(folder, "git", "add", "-A")
+    sh(folder, "git", "commit", "-qm", "watch")
+    (folder / "go").write_text("")
+    sh(folder, *magnus, "--file", "watch.yaml", "--run-id", "watch-failed")
+    (folder / "go").unlink()
     for i, lr in enumerate(("0.01", "0.1", "0.5", "2.0")):  # examples/experiments: a learning-rate sweep
         sh(
             folder,
@@ -95,6 +127,7 @@ def make_project(folder: Path) -> None:
 
 async def shoot(folder: Path, size: tuple[int, int], suffix: str) -> list[Path]:
     sys.path.insert(0, str(ROOT))
+    from magnus_core.runner import RunRequest
     from magnus_tui.app import MagnusApp
     from magnus_tui.dialogs.secret import SecretPrompt
     from magnus_tui.source import Project
@@ -150,6 +183,40 @@ async def shoot(folder: Path, size: tuple[int, int], suffix: str) -> list[Path]:
         await save("start")
         await pilot.press("escape", "f1")
         await save("help")
+        await pilot.press("escape")
+        # the re-run form of a failed run: the plan the CLI prints, what changed since
+        app.open_run("watch-failed")
+        await pilot.pause(0.5)
+        await pilot.press("R")
+        for _ in range(300):
+            await pilot.pause(0.05)
+            plan = app.screen.query("#plan")
+            if plan and "reused" in str(plan.first().render()):
+                break
+        await save("rerun")
+        await pilot.press("escape", "escape")
+        # a run followed live, started here (a `magnus execute` process): the whole dag, progress, times
+        (folder / "go").unlink(missing_ok=True)
+        live = f"watch-live{suffix}"
+        app.start_run(RunRequest(file="watch.yaml", run_id=live))
+        for _ in range(600):
+            await pilot.pause(0.05)
+            tree = app.screen.query("#dag").first() if app.screen.query("#dag") else None
+            if tree is not None and "train" in tree.nodes_by_key and "running" in tree.label("train").plain:
+                break
+        await pilot.pause(1.5)
+        await save("run-live")
+        await pilot.press("x")
+        await save("stop")
+        await pilot.press("n")
+        await pilot.press("q")
+        await save("quit")
+        await pilot.press("escape")
+        (folder / "go").write_text("")
+        for _ in range(600):
+            await pilot.pause(0.05)
+            if not app.launched[live].running:
+                break
         await pilot.press("escape")
         app.push_screen(SecretPrompt("api_key", "getting-started"))
         await pilot.press(*"not-shown")

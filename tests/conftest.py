@@ -24,12 +24,15 @@ ORIGINAL = FIXTURES / "magnus-0.3.12"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Run indexes (magnus_core/index) go to a temporary folder, never the user's cache: set before any
-    test runs, so every subprocess (run_magnus copies os.environ) and every xdist worker inherits it."""
+    """Run indexes (magnus_core/index) and the consoles of runs the workbench starts (magnus_tui/launcher.py)
+    go to temporary folders, never the user's cache or state folder: set before any test runs, so every
+    subprocess (run_magnus copies os.environ) and every xdist worker inherits them."""
     import tempfile
 
     if not os.environ.get("MAGNUS_INDEX_DIR"):
         os.environ["MAGNUS_INDEX_DIR"] = tempfile.mkdtemp(prefix="magnus-test-index-")
+    if not os.environ.get("MAGNUS_CONSOLE_DIR"):
+        os.environ["MAGNUS_CONSOLE_DIR"] = tempfile.mkdtemp(prefix="magnus-test-console-")
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -138,12 +138,12 @@ def execute(
             click.echo("\n".join(format_plan(prepared.plan)), err=True)
         for warning in prepared.warnings:
             click.echo(f"Warning: {warning}", err=True)
-        if (
-            prompt_fd is not None
-        ):  # a front end answers secret prompts (values never on a command line or file)
+        channel = None
+        # a front end answers secret prompts (values never on a command line or file)
+        if prompt_fd is not None:
             from magnus_core.prompt_channel import ChannelPrompt
 
-            prepared.secrets.prompt = ChannelPrompt(prompt_fd)
+            channel = prepared.secrets.prompt = ChannelPrompt(prompt_fd)
         elif sys.stdin.isatty():
             prepared.secrets.prompt = _ask_secret
         rendered = prepared.executor.render(prepared)  # argo: writes the workflow file instead of running
@@ -151,6 +151,8 @@ def execute(
             click.echo(f"Wrote {rendered}")
             ctx.exit(0)
         progress = _progress_printer() if sys.stderr.isatty() and not as_json else None
+        if channel is not None:  # the front end learns the moment the run log exists
+            progress = _created_notice(channel, progress)
         run_log = run(prepared, output=sys.stderr if as_json else None, on_event=progress)
         from magnus_core.cli import unprintable
 
@@ -179,6 +181,19 @@ def _ask_secret(name: str) -> str | None:
     except (EOFError, KeyboardInterrupt):
         return None
     return value or None
+
+
+def _created_notice(channel: Any, then: Any) -> Any:
+    """An on_event that tells the front end on `channel` the moment the run log exists, then calls `then`."""
+    from magnus_core.events import RUN_CREATED
+
+    def on_event(event: Any) -> None:
+        if event.kind == RUN_CREATED:
+            channel.tell({"event": RUN_CREATED, "run_id": event.run_id})
+        if then is not None:
+            then(event)
+
+    return on_event
 
 
 def _progress_printer() -> Any:

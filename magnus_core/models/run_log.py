@@ -363,6 +363,17 @@ class StepLog(_Model):
             yield from branch.walk()
 
 
+INTERRUPTED_PREFIX = "interrupted ("  # an attempt cut short by Ctrl-C or SIGTERM: "interrupted (Terminated)"
+
+
+def was_interrupted(step: StepLog) -> bool:
+    """A step that did not fail but was cut short: Ctrl-C, SIGTERM or `magnus stop` (nodes/task.py records
+    it FAIL, as the original did, with the message "interrupted (KeyboardInterrupt|Terminated)")."""
+    if step.status != FAIL or not step.attempts:
+        return False
+    return (step.message or step.attempts[-1].message).startswith(INTERRUPTED_PREFIX)
+
+
 def running_attempt(step: StepLog) -> tuple[int, datetime] | None:
     """The attempt a step is running now, as (attempt_number, start_time), from its log alone: attempts are
     recorded when they end, and the next one starts as the last ends (nodes/task.py), the first when the step

@@ -41,7 +41,15 @@ from magnus_core.failure import (
     value_message,
 )
 from magnus_core.interaction import StepScope, enter_scope, exit_scope
-from magnus_core.models.run_log import FAIL, SUCCESS, AttemptError, AttemptOutput, MetricPoint, StepLog
+from magnus_core.models.run_log import (
+    FAIL,
+    INTERRUPTED_PREFIX,
+    SUCCESS,
+    AttemptError,
+    AttemptOutput,
+    MetricPoint,
+    StepLog,
+)
 from magnus_core.nodes.common import attempt, new_step_log
 from magnus_core.tasks import TaskRunner, runner_for
 
@@ -252,7 +260,7 @@ def _run_attempt(
                 if not isinstance(exc.code, int):  # python prints sys.exit's message on stderr
                     kept.write_text(f"{located.message}\n")
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (cli.Terminated): stop the run once recorded
-            outcome = _Outcome(FAIL, f"interrupted ({type(exc).__name__})", interrupted=exc)
+            outcome = _Outcome(FAIL, f"{INTERRUPTED_PREFIX}{type(exc).__name__})", interrupted=exc)
         except BaseException as exc:  # the user's code may raise anything; the run goes on
             outcome = _Outcome(FAIL, describe(exc), error_of(exc, _root(ctx), ctx.mask))
             kept.write_text(ctx.mask(traceback_text(exc, _root(ctx))))

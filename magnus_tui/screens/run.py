@@ -1,5 +1,5 @@
-"""The run screen: the dag as a tree with live statuses, the selected step, the run's parameters and
-metrics."""
+"""The run screen: the whole planned dag with live statuses, progress and elapsed time, the selected step, the
+run's parameters and metrics; stop a running run."""
 
 from __future__ import annotations
 
@@ -12,35 +12,27 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError, RunNotFoundError
-from magnus_core.events import RunEvent
-from magnus_core.models.run_log import FINISHED, RunLog
+from magnus_core.events import RUN_CREATED, RUN_UPDATED, RunEvent
+from magnus_core.models.run_log import RunLog, now
 from magnus_core.runs import run_state
 from magnus_tui.live import EventPump, RunEventsReady
 from magnus_tui.screens.base import WorkbenchScreen
 from magnus_tui.view import RunView
 from magnus_tui.widgets.dag_tree import DagTree
-from magnus_tui.widgets.run_panel import RunPanel, run_header
+from magnus_tui.widgets.run_header import Estimate, RunHeader
+from magnus_tui.widgets.run_panel import RunPanel
 from magnus_tui.widgets.step_detail import StepDetail
 
 HEADER_INTERVAL = 0.25  # seconds between header redraws during a burst of events
-
-
-def read_stable(read: Callable[[], RunLog]) -> RunView:
-    """Build a view from a log another thread may be writing: retry if it changed under us."""
-    for _ in range(20):
-        try:
-            return RunView.from_runlog(read())
-        except RuntimeError:  # "dictionary changed size during iteration"
-            time.sleep(0.002)
-    return RunView.from_runlog(read())
+TICK = 1.0  # seconds between redraws of the elapsed times while the run is live
 
 
 class RunScreen(WorkbenchScreen[None]):
-    """One run: the dag tree (live while it runs), the selected step's detail, the run's parameters
+    """One run: every step of its dag (live while it runs), the selected step's detail, the run's parameters
     and metrics."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -49,6 +41,7 @@ class RunScreen(WorkbenchScreen[None]):
         Binding("p", "tab('run')", "Run"),
         Binding("c", "copy", "Copy"),
         Binding("f", "first_failure", "Failure", show=False),
+        Binding("x", "stop", "Stop"),
         Binding("R", "rerun", "Re-run"),
         Binding("r", "reload", "Reload", show=False),
     ]
@@ -58,11 +51,11 @@ class RunScreen(WorkbenchScreen[None]):
         ("Run parameters and metrics", "The run's parameters and every step's metrics (p)", "tab('run')"),
         ("Copy value", "Copy the highlighted cell, step name or run id (c)", "copy"),
         ("Go to first failure", "Move to the first step that failed (f)", "first_failure"),
-        ("Re-run from failure", "Start a new run reusing the steps that succeeded (R)", "rerun"),
+        ("Stop the run", "Stop this running run; it ends INTERRUPTED and can be resumed (x)", "stop"),
+        ("Re-run from failure", "The plan, what changed, parameters to change, then run (R)", "rerun"),
         ("Reload run", "Read the run log again from the store (r)", "reload"),
     ]
     DEFAULT_CSS = """
-    RunScreen #run-header { height: auto; max-height: 3; padding: 0 1; background: $boost; }
     RunScreen #body { height: 1fr; }
     RunScreen DagTree { width: 2fr; }
     RunScreen TabbedContent { width: 3fr; }
@@ -75,15 +68,18 @@ class RunScreen(WorkbenchScreen[None]):
         self.selected: str | None = None
         self.pump = EventPump(self)
         self.probe = probe  # benchmarks: called with the keys shown after each update
-        self._stop_listening: Callable[[], None] | None = None
         self.following = False
+        self.stopping = False
+        self.estimate: Estimate | None = None
         self._panel_stale = True
         self._header_at = 0.0
         self._header_timer: Timer | None = None
+        self._ticker: Timer | None = None
+        self._have_log = False  # the view was built from the run log (not only from events)
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="run-header")
+        yield RunHeader("", id="run-header")
         with Horizontal(id="body"):
             yield DagTree(id="dag")
             with TabbedContent(id="tabs"):
@@ -98,41 +94,51 @@ class RunScreen(WorkbenchScreen[None]):
         # the tabs mount their panes on their own schedule: fill the widgets once everything is there
         self.call_after_refresh(self.load)
 
-    def on_unmount(self) -> None:
-        if self._stop_listening:
-            self._stop_listening()
-
     # -- loading and following --------------------------------------------------------------------
     def load(self) -> None:
-        live = self.app.live.get(self.run_id)
-        if live is not None and not live.done:
-            # started here: listen first, then read, so no event falls between the two
-            self._stop_listening = live.listen(self.pump.push)
-            try:
-                self.view = read_stable(lambda: live.store.get_run(self.run_id))
-            except RunNotFoundError:
-                self.view = RunView(run_id=self.run_id, status="CREATED")
-            self.following = True
-            self.render_all()
-            return
+        """Read the run from the store and show it; follow it while it runs (whoever started it)."""
         try:
-            # a run started here is read from its own store (a buffered store lives only there)
-            log = (
-                live.store.get_run(self.run_id) if live is not None else self.app.project.get_run(self.run_id)
-            )
+            log = self.app.project.get_run(self.run_id)
+        except RunNotFoundError as exc:
+            launched = self.app.launched.get(self.run_id)
+            if launched is None or not launched.running:
+                self.view = RunView.broken(self.run_id, str(exc))
+                self.render_all()
+                return
+            # started here a moment ago: its log is on its way
+            self.view = RunView(run_id=self.run_id, state="RUNNING")
+            self.render_all()
+            self._start_following()
+            return
         except MagnusError as exc:
             self.view = RunView.broken(self.run_id, str(exc))
             self.render_all()
             return
-        self.view = RunView.from_runlog(log)
-        self.render_all(state=run_state(log))
-        if log.status not in FINISHED and run_state(log) == "RUNNING":
-            self.following = True
-            self.follow()
+        self.show_log(log)
+        if self.view.live:
+            self._start_following()
+        self.find_estimate(log)
+
+    def show_log(self, log: RunLog) -> None:
+        self._have_log = True
+        self.view = RunView.from_runlog(log, run_state(log))
+        self.render_all()
+
+    def _start_following(self) -> None:
+        self.following = True
+        self.follow()
+        if self._ticker is None:
+            self._ticker = self.set_interval(TICK, self.tick)
+
+    def _stop_ticking(self) -> None:
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
 
     @work(thread=True, exclusive=True, group="follow")
     def follow(self) -> None:
-        """Tail a run another process is writing; stop when it finishes or the screen goes."""
+        """Tail the run (written by a process of its own, whoever started it); stop when it ends or its
+        process is gone, or the screen goes."""
         from magnus_core.follow import Follower
 
         store = self.app.project.store
@@ -143,22 +149,45 @@ class RunScreen(WorkbenchScreen[None]):
         # between the screen's read and this thread's start
         worker = get_current_worker()
         while not worker.is_cancelled:
-            for event in follower.poll():
-                self.pump.push(event)
-            if follower.finished or (
-                follower.run_log is not None and run_state(follower.run_log) != "RUNNING"
-            ):
+            events = follower.poll()
+            log = follower.run_log
+            if log is not None and not self._have_log:
+                self.app.call_from_thread(self._first_log, log)  # the run log just appeared
+                events = []
+            for event in events:
+                self.pump.push(self._with_log(event, log))
+            state = run_state(log) if log is not None else "RUNNING"
+            if follower.finished or state != "RUNNING":
                 for event in follower.poll():
-                    self.pump.push(event)
+                    self.pump.push(self._with_log(event, follower.run_log))
+                final = follower.run_log
                 self.pump.push(
                     RunEvent(
-                        kind="run-updated",
+                        kind=RUN_UPDATED,
                         run_id=self.run_id,
-                        status=follower.run_log.status if follower.run_log else "",
+                        status=final.status if final else "",
+                        extra={"log": final, "state": run_state(final) if final else state},
                     )
                 )
                 return
             follower.wait(self.app.follow_interval)  # a notifying store (postgres) wakes it at once
+
+    @staticmethod
+    def _with_log(event: RunEvent, log: RunLog | None) -> RunEvent:
+        """Run-level events carry the log they were read from (its tag, parameters, state)."""
+        if event.kind not in (RUN_CREATED, RUN_UPDATED) or log is None:
+            return event
+        return RunEvent(
+            kind=event.kind,
+            run_id=event.run_id,
+            status=event.status,
+            extra={**event.extra, "log": log, "state": run_state(log)},
+        )
+
+    def _first_log(self, log: RunLog) -> None:
+        if not self._have_log:
+            self.show_log(log)
+            self.find_estimate(log)
 
     @on(RunEventsReady)
     def _events(self) -> None:
@@ -167,44 +196,108 @@ class RunScreen(WorkbenchScreen[None]):
             return
         changed: list[str] = []
         run_changed = False
+        was_live = self.view.live
         for event in events:
-            if event.kind in ("run-created", "run-updated"):
+            if event.kind in (RUN_CREATED, RUN_UPDATED):
                 run_changed = True
-                self.view.apply(event, self._run_log_now())
+                log = event.extra.get("log")
+                self.view.apply(event, log if isinstance(log, RunLog) else None)
+                state = event.extra.get("state")
+                if isinstance(state, str):
+                    changed.extend(self.view.settle(state))
             else:
                 changed.extend(self.view.apply(event))
         tree = self.query_one(DagTree)
+        if was_live and not self.view.live:  # ended: every label may change (not run, interrupted)
+            self._ended()
+            if self.probe is not None:
+                self.probe(changed)
+            return
         tree.update_rows(self.view, changed)
         self._update_header(now=run_changed)
         if self.selected in changed:
-            self.query_one(StepDetail).show(self.view, self.selected)
+            self._show_detail()
         elif self.selected is None and changed:
             self.selected = changed[-1] if changed[-1] in self.view.rows else None
-            self.query_one(StepDetail).show(self.view, self.selected)
+            self._show_detail()
         if run_changed:
             self._show_run_panel()
-            if self.view.status in FINISHED:
-                self.following = False
         if self.probe is not None:
             self.probe(changed)
+
+    def _ended(self) -> None:
+        self.following = self.stopping = False
+        self._stop_ticking()
+        tree = self.query_one(DagTree)
+        tree.build(self.view)
+        if self.selected is not None:
+            tree.select_key(self.selected)
+        self._update_header(now=True)
+        self._show_detail()
+        self._show_run_panel()
+
+    def tick(self) -> None:
+        """Once a second while the run is live: the header's elapsed time, the running steps' times."""
+        at = now()
+        tree = self.query_one(DagTree)
+        running = self.view.running_keys()
+        tree.tick(at, running)
+        self._update_header(now=True)
+        if self.selected in running:
+            self._show_detail()
 
     def _update_header(self, now: bool = False) -> None:
         """The header counts every row: redraw it at most every HEADER_INTERVAL while events stream in."""
         if now or time.monotonic() - self._header_at >= HEADER_INTERVAL:
             self._header_at = time.monotonic()
             self._header_timer = None
-            self.query_one("#run-header", Static).update(run_header(self.view))
+            self._draw_header()
         elif self._header_timer is None:
             self._header_timer = self.set_timer(HEADER_INTERVAL, lambda: self._update_header(now=True))
 
-    def _run_log_now(self) -> RunLog | None:
-        live = self.app.live.get(self.run_id)
+    def _draw_header(self) -> None:
+        self.query_one(RunHeader).show(self.view, now(), self.estimate, self.stopping)
+
+    @work(thread=True, exclusive=True, group="estimate")
+    def find_estimate(self, log: RunLog) -> None:
+        """The duration of the previous successful run of this pipeline with this dag (the run index)."""
+        from magnus_core.index import open_index
+        from magnus_core.progress import previous_success
+
+        store = self.app.project.store
+        if store is None or not log.dag_hash:
+            return
+        index = open_index(store, notify=lambda message: None)
         try:
-            if live is not None:
-                return live.store.get_run(self.run_id)
-            return None
-        except MagnusError:
-            return None
+            found = previous_success(index, log)
+        except (MagnusError, OSError):
+            return
+        finally:
+            index.close()
+        if found is not None and found.duration is not None:
+            self.app.call_from_thread(self._estimated, Estimate(found.run_id, found.duration))
+
+    def _estimated(self, estimate: Estimate) -> None:
+        self.estimate = estimate
+        self._draw_header()
+
+    def render_all(self) -> None:
+        tree = self.query_one(DagTree)
+        tree.now = now()
+        tree.build(self.view)
+        self._draw_header()
+        keys = [row.key for row, _ in self.view.walk()]
+        self.selected = self.view.first_failure() or next(iter(self.view.running_keys()), None)
+        self.selected = self.selected or (keys[0] if keys else None)
+        self._show_detail()
+        self._panel_stale = True
+        self._show_run_panel()
+        if self.selected:
+            self.call_after_refresh(tree.select_key, self.selected)
+        tree.focus()
+
+    def _show_detail(self) -> None:
+        self.query_one(StepDetail).show(self.view, self.selected, now())
 
     def _location(self) -> str:
         store = self.app.project.store
@@ -212,19 +305,6 @@ class RunScreen(WorkbenchScreen[None]):
             return store.location(self.run_id) if store is not None else ""
         except MagnusError:
             return ""
-
-    def render_all(self, state: str | None = None) -> None:
-        self.query_one("#run-header", Static).update(run_header(self.view, state))
-        tree = self.query_one(DagTree)
-        tree.build(self.view)
-        first = next(iter(self.view.rows), None)
-        self.selected = self.view.first_failure() or first
-        self.query_one(StepDetail).show(self.view, self.selected)
-        self._panel_stale = True
-        self._show_run_panel()
-        if self.selected:
-            self.call_after_refresh(tree.select_key, self.selected)
-        tree.focus()
 
     def _show_run_panel(self, force: bool = False) -> None:
         """The Run tab lists every step's metrics: draw it only when it is visible (or about to be)."""
@@ -244,7 +324,7 @@ class RunScreen(WorkbenchScreen[None]):
         key = event.key
         if key and key != self.selected:
             self.selected = key
-            self.query_one(StepDetail).show(self.view, key)
+            self._show_detail()
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -275,13 +355,23 @@ class RunScreen(WorkbenchScreen[None]):
         else:
             self.app.copy(self.run_id, "run id")
 
+    def action_stop(self) -> None:
+        if not self.view.live:
+            self.notify(f"Run {self.run_id} is not running.", severity="warning")
+            return
+        self.app.stop_run(self.run_id, on_confirmed=self._stop_asked)
+
+    def _stop_asked(self) -> None:
+        self.stopping = True
+        self._draw_header()
+
     def action_rerun(self) -> None:
-        if self.view.status in ("SUCCESS",) or self.view.error:
+        if self.view.live:
+            self.notify("The run is still going: stop it (x) or wait for it to end.", severity="warning")
+            return
+        if self.view.status == "SUCCESS" or self.view.error:
             self.notify(
                 "Only a failed or interrupted run can be re-run from its failure.", severity="warning"
             )
-            return
-        if self.following:
-            self.notify("The run is still going.", severity="warning")
             return
         self.app.rerun_from_failure(self.run_id)

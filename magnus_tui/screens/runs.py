@@ -14,7 +14,6 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError
-from magnus_core.runs import summarise
 from magnus_tui.screens.base import WorkbenchScreen, row_at_cursor
 from magnus_tui.source import RunEntry, summary_matches
 from magnus_tui.view import fmt_duration, glyph, style
@@ -171,8 +170,7 @@ class RunsScreen(WorkbenchScreen[None]):
     def on_mount(self) -> None:
         self._label_columns()
         self.sub_title = self.app.project.where
-        entries = self.app.project.runs()
-        self.show(entries + self.live_entries({e.summary.run_id for e in entries}))
+        self.show(self.app.project.runs())
         self.query_one("#runs", DataTable).focus()
         self.set_interval(self.app.poll_interval, self.poll)
 
@@ -181,28 +179,12 @@ class RunsScreen(WorkbenchScreen[None]):
         """New or changed runs: reread when the set of ids changed or a run is still going."""
         ids = self.app.project.run_ids()
         going = any(e.summary.state == "RUNNING" for e in self.entries.values())
-        added_or_gone = not ids <= self._known_ids or bool(self._known_ids - ids - set(self.app.live))
-        if added_or_gone or going or any(rid not in self.entries for rid in self.app.live):
+        if ids != self._known_ids or going:
             self.reload()
 
     @work(thread=True, exclusive=True, group="runs-reload")
     def reload(self) -> None:
-        entries = self.app.project.runs()
-        self.app.call_from_thread(self.show, entries + self.live_entries({e.summary.run_id for e in entries}))
-
-    def live_entries(self, known: set[str]) -> list[RunEntry]:
-        """Runs started here that the project's store does not list (a buffered store keeps them in
-        memory)."""
-        out = []
-        for run_id, live in list(self.app.live.items()):
-            if run_id in known:
-                continue
-            try:
-                log = live.store.get_run(run_id)
-            except MagnusError:
-                continue
-            out.append(RunEntry(summarise(log), dict(log.parameters)))
-        return out
+        self.app.call_from_thread(self.show, self.app.project.runs())
 
     def action_refresh(self) -> None:
         self.reload()

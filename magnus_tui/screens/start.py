@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -12,6 +12,9 @@ from textual.widgets import Button, Footer, Header, Input, Label, Static, TextAr
 
 from magnus_tui.dialogs.pick import PickPipeline
 from magnus_tui.screens.base import WorkbenchScreen
+from magnus_tui.widgets.rerun_plan import RerunPlan
+
+PLAN_DELAY = 0.4  # seconds after the last edit before a re-run's plan is worked out again
 
 
 def parse_parameters(text: str) -> dict[str, Any]:
@@ -65,6 +68,9 @@ class StartScreen(WorkbenchScreen[None]):
         self.use_cached = use_cached
         self.initial_tag = tag
         self.initial_parameters = parameters
+        self._prepared: Any = None  # a re-run's prepared run (pipeline, original, warnings), per file
+        self._prepared_for: tuple[str, str | None] | None = None
+        self._plan_timer: Any = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -73,6 +79,7 @@ class StartScreen(WorkbenchScreen[None]):
                 yield Static(
                     f"Re-run of {self.use_cached}: steps that succeeded there are reused.", classes="title"
                 )
+                yield RerunPlan("", id="plan")
             with Horizontal(classes="row"):
                 yield Label("Pipeline file")
                 yield Input(self.initial_pipeline or "", placeholder="pipeline.yaml", id="pipeline")
@@ -100,6 +107,62 @@ class StartScreen(WorkbenchScreen[None]):
             if files:
                 self.query_one("#pipeline", Input).value = files[0]
         self.query_one("#pipeline", Input).focus()
+        if self.use_cached:
+            self.query_one(RerunPlan).waiting("Working out the plan…")
+            self.preview()
+
+    @on(Input.Changed)
+    @on(TextArea.Changed)
+    def _edited(self) -> None:
+        """A re-run's plan depends on the pipeline and the parameters: work it out again after a pause."""
+        if not self.use_cached or not self.is_mounted:
+            return
+        if self._plan_timer is not None:
+            self._plan_timer.stop()
+        self._plan_timer = self.set_timer(PLAN_DELAY, self.preview)
+
+    def _request(self) -> Any:
+        """The RunRequest the form describes (ValueError: what is wrong with the parameters)."""
+        from magnus_core.runner import RunRequest
+
+        return RunRequest(
+            file=self.query_one("#pipeline", Input).value.strip(),
+            tag=self.query_one("#tag", Input).value.strip(),
+            parameters=parse_parameters(self.query_one("#parameters", TextArea).text),
+            parameters_file=self.query_one("#parameters-file", Input).value.strip() or None,
+            config_file=self.app.project.config_file,
+            use_cached=self.use_cached,
+        )
+
+    @work(thread=True, exclusive=True, group="plan")
+    def preview(self) -> None:
+        """The re-run's plan and warnings, as `magnus execute --use-cached` would print them; nothing is
+        written. The run is prepared once per pipeline file; a change of parameters only plans again."""
+        from magnus_core.errors import MagnusError
+        from magnus_core.parameters import initial_parameters
+        from magnus_core.rerun import plan_rerun
+        from magnus_core.runner import prepare
+
+        try:
+            request = self.app.call_from_thread(self._request)
+            if not request.file:
+                raise ValueError("pipeline file: pick one (ctrl+o)")
+            key = (request.file, request.parameters_file)
+            if self._prepared is None or self._prepared_for != key:
+                self._prepared = prepare(request, cwd=self.app.project.root)
+                self._prepared_for = key
+            prepared = self._prepared
+            given = initial_parameters(request.parameters_file, request.parameters)
+            plan = plan_rerun(prepared.pipeline, prepared.original, given)
+        except (MagnusError, ValueError, OSError) as exc:
+            self.app.call_from_thread(self._plan_failed, str(exc))
+            return
+        stale = set(prepared.plan.problems()) if prepared.plan is not None else set()
+        warnings = [w for w in prepared.warnings if w not in stale] + plan.problems()
+        self.app.call_from_thread(self.query_one(RerunPlan).show, plan, warnings)
+
+    def _plan_failed(self, message: str) -> None:
+        self.query_one(RerunPlan).waiting(f"No plan: {message}")
 
     @on(Button.Pressed, "#pick")
     def action_pick(self) -> None:

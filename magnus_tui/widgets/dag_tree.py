@@ -8,6 +8,7 @@ the cursor on the row it was on.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, ClassVar
 
 from rich.segment import Segment
@@ -24,9 +25,18 @@ from textual.strip import Strip
 from magnus_tui.view import BRANCH, Row, RunView, fmt_duration, type_label
 
 
-def row_label(row: Row) -> Text:
-    """Glyph, name, type, and time (or 'running'), e.g. '✓ train [task]  1.204s ×2'."""
+def row_label(row: Row, now: datetime | None = None, live: bool = True) -> Text:
+    """Glyph, name, type, and time, e.g. '✓ train [task]  1.204s ×2'; a running step's time since its
+    attempt began ('▶ train  running 12.3s', at `now`); a planned step dimmed ('not run' once the run is
+    over)."""
     text = Text(no_wrap=True)
+    if row.planned:
+        text.append(f"{row.glyph} {row.name}", style="dim")
+        if row.kind != BRANCH and row.step_type not in ("task", "as-is", "success", "fail", ""):
+            text.append(f" [{row.step_type}]", style="dim")
+        if not live:
+            text.append("  not run", style="dim italic")
+        return text
     text.append(row.glyph, style=row.style or None)
     text.append(" ")
     text.append(row.name, style="italic" if row.kind == BRANCH else None)
@@ -34,7 +44,13 @@ def row_label(row: Row) -> Text:
         text.append(f" [{type_label(row.step_type)}]", style="dim")
     if row.mock:
         text.append(" cached", style="blue")
-    if row.status in ("PROCESSING", "RUNNING") and row.end is None:
+    if row.running_since is not None:
+        seconds = (now - row.running_since).total_seconds() if now is not None else None
+        shown = f"  running {fmt_duration(max(0.0, seconds))}" if seconds is not None else "  running"
+        text.append(shown, style="yellow")
+        if row.running_attempt:
+            text.append(f" (attempt {row.running_attempt + 1})", style="yellow")
+    elif row.status in ("PROCESSING", "RUNNING") and row.end is None:
         text.append("  running", style="yellow")
     elif row.duration is not None:
         text.append(f"  {fmt_duration(row.duration)}", style="dim")
@@ -85,6 +101,7 @@ class DagTree(ScrollView, can_focus=True):
         self.position: dict[str, int] = {}
         self._cache: dict[str, Text] = {}
         self._width = 0
+        self.now: datetime | None = None  # the time running steps' elapsed time is shown at (tick)
 
     # -- the rows ------------------------------------------------------------------------------------
     @property
@@ -161,8 +178,16 @@ class DagTree(ScrollView, can_focus=True):
         """The text of a row without guides (what tests and screenshots read)."""
         text = self._cache.get(key)
         if text is None:
-            text = self._cache[key] = row_label(self.view.rows[key])
+            text = self._cache[key] = row_label(self.view.rows[key], self.now, self.view.live)
         return text
+
+    def tick(self, now: datetime, keys: Iterable[str]) -> None:
+        """The clock moved: redraw the rows of `keys` (running steps) with their time at `now`."""
+        self.now = now
+        for key in keys:
+            self._cache.pop(key, None)
+            if key in self.position:
+                self.refresh_line(self.position[key])
 
     def parent_of(self, key: str) -> str | None:
         return self.view.rows[key].parent

@@ -9,33 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from magnus_tui.view import RunView, fmt_duration, glyph, style
+from magnus_tui.view import RunView
 from magnus_tui.widgets.step_detail import fill, value_text
-
-
-def run_header(view: RunView, state: str | None = None) -> Text:
-    """One or two lines: status, id, tag, counts, duration; the reason when the log is broken."""
-    state = state or view.status
-    text = Text()
-    text.append(f"{glyph(state)} {state}", style=style(state) or None)
-    text.append(f"  {view.run_id}", style="bold")
-    if view.tag:
-        text.append(f"  tag {view.tag}")
-    if view.original_run_id:
-        text.append(f"  re-run of {view.original_run_id}", style="blue")
-    if view.error:
-        text.append(f"\n{view.error}", style="red")
-        return text
-    counts = view.counts()
-    text.append(f"\n{sum(counts.values())} steps ", style="dim")
-    for status, n in sorted(counts.items()):
-        text.append(f" {glyph(status)} {n}", style=style(status) or None)
-    if view.duration is not None:
-        text.append(f"  {fmt_duration(view.duration)}", style="dim")
-    if view.dag_hash:
-        text.append(f"  dag {view.dag_hash[:10]}", style="dim")
-    return text
-
 
 MAX_METRIC_ROWS = 500
 

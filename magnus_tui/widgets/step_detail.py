@@ -80,24 +80,28 @@ class StepDetail(VerticalScroll):
         yield Static("Code identity", classes="section")
         yield Static("", id="code")
 
-    def show(self, view: RunView, key: str | None) -> None:
+    def show(self, view: RunView, key: str | None, now: datetime | None = None) -> None:
+        """Redraw for row `key` of `view`; `now` times the attempt in progress."""
         row = view.rows.get(key) if key else None
         step = view.steps.get(key) if key else None
         title = self.query_one("#step-title", Static)
         if row is None:
             title.update(Text("Select a step in the tree.", style="dim"))
             return
-        title.update(self._title(row))
+        title.update(self._title(row, view.live))
         self.query_one("#step-message", Static).update(row.message or "")
-        self._attempts(step)
+        self._attempts(step, row, now)
         self._metrics(step)
         self._params(view, step, row)
         self._catalog(step)
         self._code(step, row)
 
-    def _title(self, row: Row) -> Text:
+    def _title(self, row: Row, live: bool = True) -> Text:
         text = Text()
-        text.append(f"{row.glyph} {row.status}", style=row.style or None)
+        if row.planned:
+            text.append(f"{row.glyph} {'pending' if live else 'not run'}", style="dim")
+        else:
+            text.append(f"{row.glyph} {row.status}", style=row.style or None)
         text.append(f"  {row.name}", style="bold")
         text.append(f"  [{row.step_type or row.kind}]", style="dim")
         if row.mock:
@@ -107,7 +111,7 @@ class StepDetail(VerticalScroll):
             text.append(f"  {fmt_duration(row.duration)}", style="dim")
         return text
 
-    def _attempts(self, step: StepLog | None) -> None:
+    def _attempts(self, step: StepLog | None, row: Row, now: datetime | None) -> None:
         rows = []
         for a in step.attempts if step else []:
             rows.append(
@@ -118,6 +122,18 @@ class StepDetail(VerticalScroll):
                     attempt_duration(a),
                     Text(f"{glyph(a.status)} {a.status}", style=style(a.status)),
                     a.message,
+                )
+            )
+        if row.running_since is not None and row.running_attempt is not None:  # the attempt in progress
+            seconds = (now - row.running_since).total_seconds() if now is not None else None
+            rows.append(
+                (
+                    str(row.running_attempt),
+                    clock_text(row.running_since),
+                    "",
+                    fmt_duration(max(0.0, seconds)) + "…" if seconds is not None else "",
+                    Text(f"{glyph('PROCESSING')} running", style=style("PROCESSING")),
+                    "",
                 )
             )
         fill(

@@ -179,7 +179,10 @@ async def test_original_tool_composite_log_opens(make_app) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         app.open_run("composite_run")
-        await pilot.pause()
+        for _ in range(200):  # the run screen fills its tree once its tabs are mounted
+            await pilot.pause(0.02)
+            if app.screen.query("#dag") and app.screen.query_one("#dag").nodes_by_key:
+                break
         tree = app.screen.query_one("#dag")
         for _ in range(100):  # the log is read off the UI thread
             if tree.nodes_by_key:

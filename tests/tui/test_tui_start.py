@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -11,7 +12,6 @@ from tui_helpers import column, plain
 
 from magnus_core.stores.file_system import load_run_log
 from magnus_tui.app import MagnusApp
-from magnus_tui.dialogs.confirm import ConfirmPlan
 from magnus_tui.dialogs.secret import SecretBroker, SecretPrompt
 from magnus_tui.screens.run import RunScreen
 from magnus_tui.screens.start import StartScreen, parse_parameters
@@ -73,24 +73,27 @@ async def test_start_a_run_from_the_form_and_follow_it(git_repo: Path) -> None:
     app = MagnusApp(project(git_repo, wait=True))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
+        await wait_for(pilot, lambda: bool(app.screen.query("#pipeline")))
         assert isinstance(app.screen, StartScreen)
         form = app.screen
         form.query_one("#pipeline", Input).value = "pipe.yaml"
         form.query_one("#tag", Input).value = "from-tui"
         form.query_one("#parameters", TextArea).text = "x: 21\n"
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
         screen = app.screen
         tree = screen.query_one("#dag")
         await wait_for(pilot, lambda: "wait" in tree.nodes_by_key)
-        live = app.live[screen.run_id]
-        # the UI answers while a step computes: switch tabs during the run
-        assert not live.done
+        launched = app.launched[screen.run_id]
+        # a process of its own, in a session of its own, that knows nothing of the workbench's terminal
+        assert launched.running and launched.process.pid != os.getpid()
+        assert os.getsid(launched.process.pid) == launched.process.pid
+        assert "--run-id" in launched.command and "--x=21" in launched.command
         await pilot.press("p")
         assert screen.query_one(TabbedContent).active == "run"
-        assert not live.done
+        assert launched.running
         (git_repo / "go").write_text("")
-        await wait_for(pilot, lambda: live.done and not screen.following)
+        await wait_for(pilot, lambda: not launched.running and not screen.following)
         await pilot.pause(0.1)
         assert "✓" in tree.label("wait").plain
         assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
@@ -113,6 +116,7 @@ async def test_bad_form_input_is_one_line_and_nothing_starts(git_repo: Path) -> 
     app = MagnusApp(project(git_repo))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("s")
+        await wait_for(pilot, lambda: bool(app.screen.query("#pipeline")))
         form = app.screen
         form.query_one("#parameters", TextArea).text = "x: [1,\n"
         await pilot.press("ctrl+r")
@@ -146,31 +150,49 @@ async def test_failed_run_shows_the_message_and_offers_rerun_with_a_plan(git_rep
     app = MagnusApp(project(git_repo))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
+        await wait_for(pilot, lambda: bool(app.screen.query("#pipeline")))
         app.screen.query_one("#pipeline", Input).value = "failing.yaml"
+        app.screen.query_one("#parameters", TextArea).text = "x: 1\n"
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
         screen = app.screen
-        await wait_for(pilot, lambda: app.live[screen.run_id].done and not screen.following)
+        await wait_for(pilot, lambda: not app.launched[screen.run_id].running and not screen.following)
         await pilot.pause(0.1)
         assert "FAIL" in plain(screen.query_one("#run-header", Static))
         await pilot.press("f")
         await pilot.pause()
         assert screen.selected == "boom"
         assert "ValueError: y was 2" in plain(screen.query_one("#step-message", Static))
+        # R: the re-run form with the plan the CLI prints (rerun.plan_rerun), and parameters to change
         await pilot.press("R")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmPlan)
-        plan = plain(app.screen.query_one("#plan", Static))
-        assert "reuse  double" in plan and "run    boom" in plan
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
+        form = app.screen
+        plan = form.query_one("#plan", Static)
+        await wait_for(pilot, lambda: "step(s) reused" in plain(plan))
+        assert "reuse  double" in plain(plan) and "run    boom    failed before" in plain(plan)
+        assert "Nothing changed since the original" in plain(plan)
+        # a parameter `double` received with another value: named, as --use-cached RUN --x 5 would
+        form.query_one("#parameters", TextArea).text = "x: 5\n"
+        await wait_for(pilot, lambda: "received other parameter values" in plain(plan))
+        assert "x 1 -> 5" in plain(plan)
+        form.query_one("#parameters", TextArea).text = ""
+        await wait_for(pilot, lambda: "received other parameter values" not in plain(plan))
         await pilot.press("escape")
         assert app.screen is screen
-        # confirmed: a new run reuses `double` from the failed run and runs `boom` again
+        # started: a new run reuses `double` from the failed run and runs `boom` again
         await pilot.press("R")
-        await pilot.pause()
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen is not screen)
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
+        await pilot.press("ctrl+r")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, RunScreen)
+                and app.screen is not screen
+                and bool(app.screen.query("#dag"))
+            ),
+        )
         rerun = app.screen
-        await wait_for(pilot, lambda: app.live[rerun.run_id].done and not rerun.following)
+        await wait_for(pilot, lambda: not app.launched[rerun.run_id].running and not rerun.following)
         await pilot.pause(0.1)
         tree = rerun.query_one("#dag")
         assert "cached" in tree.label("double").plain
@@ -188,11 +210,12 @@ async def test_a_workbench_run_keeps_each_steps_output_in_the_catalog_and_no_tem
     app = MagnusApp(project(git_repo))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
+        await wait_for(pilot, lambda: bool(app.screen.query("#pipeline")))
         app.screen.query_one("#pipeline", Input).value = "failing.yaml"
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
         screen = app.screen
-        await wait_for(pilot, lambda: app.live[screen.run_id].done)
+        await wait_for(pilot, lambda: not app.launched[screen.run_id].running)
     log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")
     boom = log.steps["boom"]
     record = boom.attempts[0].output
@@ -253,6 +276,7 @@ async def test_secrets_typed_in_the_modal_reach_the_step_and_nothing_else(git_re
     app = MagnusApp(Project.open(None, git_repo))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("s")
+        await wait_for(pilot, lambda: bool(app.screen.query("#pipeline")))
         app.screen.query_one("#pipeline", Input).value = "secret.yaml"
         await pilot.press("ctrl+r")
         # declared in the dag and unknown to the provider: asked before the run starts
@@ -265,12 +289,16 @@ async def test_secrets_typed_in_the_modal_reach_the_step_and_nothing_else(git_re
         await pilot.press(*"t0k-Beta-772")
         assert "t0k-Beta-772" not in app.export_screenshot()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
         screen = app.screen
-        await wait_for(pilot, lambda: app.live[screen.run_id].done and not screen.following)
+        await wait_for(pilot, lambda: not app.launched[screen.run_id].running and not screen.following)
         await pilot.pause(0.1)
         assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
         assert (git_repo / "reached.txt").read_text() == "k3y-Alpha-991|t0k-Beta-772"
+        launched = app.launched[screen.run_id]
+        for secret in ("k3y-Alpha-991", "t0k-Beta-772"):  # never on the command line, nor in its console
+            assert secret not in " ".join(launched.command)
+            assert secret.encode() not in launched.console.read_bytes()
         shown = app.export_screenshot()
         await pilot.press("p")
         await pilot.pause()
@@ -288,6 +316,7 @@ async def test_cancelling_the_secret_prompt_starts_nothing(git_repo: Path) -> No
     app = MagnusApp(Project.open(None, git_repo))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("s")
+        await wait_for(pilot, lambda: bool(app.screen.query("#pipeline")))
         app.screen.query_one("#pipeline", Input).value = "secret.yaml"
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: isinstance(app.screen, SecretPrompt))
@@ -299,21 +328,16 @@ async def test_cancelling_the_secret_prompt_starts_nothing(git_repo: Path) -> No
     assert not (git_repo / "reached.txt").exists()
 
 
-async def test_a_run_in_a_buffered_store_is_listed_and_opens_after_it_ends(git_repo: Path) -> None:
+async def test_a_buffered_store_says_why_runs_cannot_start_here(git_repo: Path) -> None:
+    """A run started here is a process of its own: a store in memory could never show it."""
     (git_repo / "magnus-config.yaml").write_text("run_log_store: {type: buffered}\n")
     app = MagnusApp(project(git_repo), poll_interval=0.05)
     async with app.run_test(size=(80, 24)) as pilot:
         assert "buffered" in plain(app.screen.query_one("#empty", Static))
         await pilot.press("s")
+        await wait_for(pilot, lambda: bool(app.screen.query("#pipeline")))
         app.screen.query_one("#pipeline", Input).value = "pipe.yaml"
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
-        run_id = app.screen.run_id
-        await wait_for(pilot, lambda: app.live[run_id].done and not app.screen.following)
-        await pilot.press("escape")
-        table = app.screen.query_one("#runs")
-        await wait_for(pilot, lambda: table.row_count == 1)
-        assert column(table, "run_id") == [run_id]
-        await pilot.press("enter")
-        await pilot.pause()
-        assert "SUCCESS" in plain(app.screen.query_one("#run-header", Static))
+        message = plain(app.screen.query_one("#start-error", Static))
+        assert "buffered (in memory)" in message and "file-system" in message
+        assert isinstance(app.screen, StartScreen) and not app.launched

@@ -1,0 +1,205 @@
+"""Following and controlling a live run from the workbench (issue 20): the whole planned dag from the start,
+progress and ticking times, stopping a run (started here or in another terminal), and leaving while a run
+started here is running. Every run is a real `magnus execute` process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from textual.widgets import Static
+from tui_helpers import plain
+
+from magnus_core.runner import RunRequest
+from magnus_core.runs import run_state
+from magnus_core.stores.file_system import load_run_log
+from magnus_tui.app import MagnusApp
+from magnus_tui.dialogs.quit import QuitPrompt
+from magnus_tui.dialogs.stop import ConfirmStop
+from magnus_tui.screens.run import RunScreen
+from magnus_tui.source import Project
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# `hold` runs until the test writes the file `go` (or the run is stopped); four steps do the work
+PIPELINE = """
+dag:
+  start_at: first
+  steps:
+    first: {type: task, command_type: shell, command: "echo first done", next: hold}
+    hold: {type: task, command_type: shell, command: "echo holding; while [ ! -f go ]; do sleep 0.05; done", next: third}
+    third: {type: task, command_type: shell, command: "true", next: fourth}
+    fourth: {type: task, command_type: shell, command: "true", next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the screen"
+        await pilot.pause(0.05)
+
+
+def project(repo: Path) -> Project:
+    (repo / "hold.yaml").write_text(PIPELINE)
+    return Project.open(None, repo)
+
+
+def header(screen: RunScreen) -> str:
+    return plain(screen.query_one("#run-header", Static))
+
+
+async def open_started_run(pilot, app: MagnusApp) -> RunScreen:
+    app.start_run(RunRequest(file="hold.yaml"))
+    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+    screen = app.screen
+    assert isinstance(screen, RunScreen)
+    tree = screen.query_one("#dag")
+    await wait_for(pilot, lambda: "hold" in tree.nodes_by_key and "running" in tree.label("hold").plain)
+    return screen
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+async def test_the_whole_dag_progress_and_stopping_a_run_started_here(git_repo: Path) -> None:
+    app = MagnusApp(project(git_repo), follow_interval=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_started_run(pilot, app)
+        launched = app.launched[screen.run_id]
+        try:
+            tree = screen.query_one("#dag")
+            # every step of the dag from the start: the two not reached yet are listed, pending
+            assert [key for key in ("first", "hold", "third", "fourth") if key in tree.nodes_by_key] == [
+                "first",
+                "hold",
+                "third",
+                "fourth",
+            ]
+            assert tree.label("third").plain.startswith("·") and "running" not in tree.label("third").plain
+            assert "1/4 steps" in header(screen) and "25%" in header(screen)
+            # the running step's time and the run's elapsed time move while nothing is written
+            before = (tree.label("hold").plain, header(screen))
+            await wait_for(pilot, lambda: (tree.label("hold").plain, header(screen)) != before, timeout=10)
+            assert header(screen) != before[1] and tree.label("hold").plain != before[0]
+
+            # x asks, naming the run and its process; n keeps it running
+            await pilot.press("x")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmStop))
+            ask = plain(app.screen.query_one("#stop-title", Static)) + plain(
+                app.screen.query_one("#stop-about", Static)
+            )
+            assert screen.run_id in ask and f"pid {launched.process.pid}" in ask and "this workbench" in ask
+            await pilot.press("n")
+            await wait_for(pilot, lambda: app.screen is screen)
+            assert launched.running
+            # y stops it: the run ends INTERRUPTED, the step it was in says so, the rest were never run
+            await pilot.press("x")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmStop))
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not launched.running and not screen.following)
+            await wait_for(pilot, lambda: "INTERRUPTED" in header(screen))
+            assert "■" in tree.label("hold").plain and "running" not in tree.label("hold").plain
+            assert "not run" in tree.label("third").plain and "✓" in tree.label("first").plain
+            log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")
+            assert log.status == "INTERRUPTED" and log.steps["first"].status == "SUCCESS"
+            assert not (git_repo / "go").exists()
+        finally:
+            kill(launched.process)
+
+
+async def test_an_interrupted_run_never_shows_a_step_running(git_repo: Path) -> None:
+    """A run whose process died (kill -9: nothing recorded the end) reads as interrupted, its step too."""
+    project(git_repo)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "--file", "hold.yaml", "--run-id", "dies"],
+        cwd=git_repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        log_path = git_repo / ".run_log_store" / "dies.json"
+        deadline = time.monotonic() + 60
+        while not (log_path.exists() and "hold" in load_run_log(log_path).steps):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+    finally:
+        kill(process)
+    assert (
+        load_run_log(log_path).status == "PROCESSING" and run_state(load_run_log(log_path)) == "INTERRUPTED"
+    )
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_run("dies")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+        screen = app.screen
+        tree = screen.query_one("#dag")
+        await wait_for(pilot, lambda: "hold" in tree.nodes_by_key)
+        assert "INTERRUPTED" in header(screen) and not screen.following
+        assert "■" in tree.label("hold").plain and "running" not in tree.label("hold").plain
+        assert "not run" in tree.label("fourth").plain
+        await pilot.press("x")  # nothing to stop
+        await pilot.pause()
+        assert app.screen is screen
+
+
+async def test_leaving_asks_and_a_run_kept_running_goes_on_silently(git_repo: Path) -> None:
+    app = MagnusApp(project(git_repo), follow_interval=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_started_run(pilot, app)
+        launched = app.launched[screen.run_id]
+        try:
+            await pilot.press("q")
+            await wait_for(pilot, lambda: isinstance(app.screen, QuitPrompt))
+            prompt = plain(app.screen.query_one("#quit-title", Static)) + plain(
+                app.screen.query_one("#quit-about", Static)
+            )
+            assert (
+                f"magnus logs {screen.run_id} --follow" in prompt and str(launched.console.parent) in prompt
+            )
+            await pilot.press("escape")  # stay
+            await wait_for(pilot, lambda: app.screen is screen)
+            assert app.is_running
+            await pilot.press("q")
+            await wait_for(pilot, lambda: isinstance(app.screen, QuitPrompt))
+            await pilot.press("k")  # keep it running, leave
+            await wait_for(pilot, lambda: not app.is_running)
+        except BaseException:
+            kill(launched.process)
+            raise
+    try:
+        # the workbench has gone; the run has not, and it writes to its console, never to our terminal
+        assert launched.process.poll() is None
+        (git_repo / "go").write_text("")
+        assert launched.process.wait(60) == 0
+        log = load_run_log(git_repo / ".run_log_store" / f"{launched.run_id}.json")
+        assert log.status == "SUCCESS"
+        assert "holding" in launched.console.read_text()
+    finally:
+        kill(launched.process)
+
+
+async def test_leaving_can_stop_the_runs_started_here(git_repo: Path) -> None:
+    app = MagnusApp(project(git_repo), follow_interval=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_started_run(pilot, app)
+        launched = app.launched[screen.run_id]
+        try:
+            await pilot.press("q")
+            await wait_for(pilot, lambda: isinstance(app.screen, QuitPrompt))
+            await pilot.press("s")
+            await wait_for(pilot, lambda: not app.is_running)
+            assert not launched.running
+        finally:
+            kill(launched.process)
+    log = load_run_log(git_repo / ".run_log_store" / f"{launched.run_id}.json")
+    assert log.status == "INTERRUPTED" and log.steps["first"].status == "SUCCESS"
