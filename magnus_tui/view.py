@@ -112,12 +112,17 @@ class Row:
         return max(0.0, (self.end - self.start).total_seconds())
 
     @property
+    def reached_fail(self) -> bool:
+        """The dag's fail node, reached: its log says SUCCESS (the node did its job), the run failed there."""
+        return self.step_type == "fail" and self.status == "SUCCESS"
+
+    @property
     def glyph(self) -> str:
-        return glyph(self.status, self.mock)
+        return glyph("FAIL") if self.reached_fail else glyph(self.status, self.mock)
 
     @property
     def style(self) -> str:
-        return style(self.status, self.mock)
+        return style("FAIL") if self.reached_fail else style(self.status, self.mock)
 
 
 @dataclass

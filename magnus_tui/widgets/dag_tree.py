@@ -219,9 +219,9 @@ class DagTree(ScrollView, can_focus=True):
         text = guides + self.label(key)
         segments = list(text.render(self.app.console, end=""))
         strip = Strip(Segment.apply_style(segments, base)).crop_extend(scroll_x, scroll_x + width, base)
-        if index == self.cursor_line:
+        if index == self.cursor_line:  # a bar across the row: over the row's own colours, not under them
             cursor: Style = self.get_component_rich_style("dag-tree--cursor")
-            strip = strip.apply_style(cursor)
+            strip = Strip(Segment.apply_style(list(strip), post_style=cursor), strip.cell_length)
         return strip.apply_offsets(scroll_x, index)
 
     # -- moving --------------------------------------------------------------------------------------
@@ -246,6 +246,9 @@ class DagTree(ScrollView, can_focus=True):
         self.cursor_line = line if line >= 0 else len(self.lines) - 1
 
     async def _on_click(self, event: events.Click) -> None:
-        line = self.scroll_offset.y + event.y
+        offset = event.get_content_offset(self)  # the row under the pointer, the border left out
+        if offset is None:
+            return
+        line = self.scroll_offset.y + offset.y
         if 0 <= line < len(self.lines):
             self.cursor_line = line

@@ -65,7 +65,8 @@ class StepDetail(VerticalScroll):
         yield Static("", id="step-message")
         yield Static("Attempts", classes="section", id="attempts-title")
         attempts: DataTable[Any] = DataTable(id="attempts", cursor_type="row", show_cursor=True)
-        attempts.add_columns("#", "start", "end", "duration", "status", "message")
+        # numbered as the run log numbers them (and `magnus logs --attempt` takes them): 0, 1, ...
+        attempts.add_columns("attempt", "start", "end", "duration", "status", "message")
         yield attempts
         yield Static("Metrics", classes="section", id="metrics-title")
         metrics: DataTable[Any] = DataTable(id="step-metrics", cursor_type="row")
@@ -161,6 +162,8 @@ class StepDetail(VerticalScroll):
         widget = self.query_one("#step-params", Static)
         if isinstance(seen, dict) and seen:
             widget.update("\n".join(f"{k} = {value_text(v)}" for k, v in sorted(seen.items())))
+        elif isinstance(seen, dict):  # recorded, and empty: the step was given no parameters
+            widget.update(Text("none: the step received no parameters", style="dim"))
         else:
             item = self._map_item(view, row)
             note = "not recorded in this run log; the run's parameters are under Run (p)"

@@ -126,3 +126,12 @@ def test_the_entry_point_is_there() -> None:
     from magnus_tui.app import run_app
 
     assert callable(run_app)
+
+
+def test_a_reached_fail_node_reads_as_the_failure() -> None:
+    """The fail node's log says SUCCESS (it did its job); the dag shows it red with ✗, not green ✓."""
+    view = RunView.from_runlog(fixture("failure_run"))
+    node = view.rows["fail"]
+    assert node.status == "SUCCESS" and node.step_type == "fail"
+    assert (node.glyph, node.style) == ("✗", "red")
+    assert (view.rows["flaky"].glyph, view.rows["flaky"].style) == ("✓", "green")

@@ -1,0 +1,71 @@
+"""The run screen's dag and step detail: a cursor bar, clicks on the row under the pointer, attempts
+numbered as the run log numbers them, parameters a step received (none is not 'not recorded')."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual.widgets import DataTable, Static
+from tui_helpers import plain
+
+from magnus_tui.screens.run import RunScreen
+
+
+async def open_run(app, pilot, run_id: str) -> RunScreen:
+    app.open_run(run_id)
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, RunScreen)
+    tree = screen.query_one("#dag")
+    for _ in range(100):
+        if tree.lines:
+            break
+        await pilot.pause(0.02)
+    await pilot.pause()
+    return screen
+
+
+async def test_the_cursor_is_a_bar_and_a_click_selects_the_row_under_it(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_run(app, pilot, "composite_run")
+        tree = screen.query_one("#dag")
+        tree.focus()
+        await pilot.pause()
+
+        def background(y: int):
+            return {seg.style.bgcolor for seg in tree.render_line(y) if seg.style and seg.text.strip()}
+
+        assert background(tree.cursor_line) != background(tree.cursor_line + 1)  # a bar, not bold text only
+        for row in (3, 1, 5):
+            await pilot.click(tree, offset=(4, row + 1))  # +1: the widget's top border
+            await pilot.pause()
+            assert tree.cursor_line == row, f"clicked row {row}, got {tree.cursor_line}"
+
+
+async def test_attempts_are_numbered_as_the_log_numbers_them(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_run(app, pilot, "failure_run")
+        screen.query_one("#dag").select_key("flaky")
+        await pilot.pause()
+        attempts = screen.query_one("#attempts", DataTable)
+        assert str(attempts.ordered_columns[0].label) == "attempt"
+        assert [str(attempts.get_row_at(i)[0]) for i in range(attempts.row_count)] == ["0", "1"]
+
+
+async def test_a_step_given_no_parameters_says_so(make_app, project_dir: Path) -> None:
+    store = project_dir / ".run_log_store"
+    log = json.loads((store / "gs_run.json").read_text())
+    log["run_id"] = "noparams"
+    for attempt in log["steps"]["shell"]["attempts"]:
+        attempt["parameters"] = {}
+    (store / "noparams.json").write_text(json.dumps(log))
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_run(app, pilot, "noparams")
+        screen.query_one("#dag").select_key("shell")
+        await pilot.pause()
+        text = plain(screen.query_one("#step-params", Static))
+        assert "received no parameters" in text and "not recorded" not in text
