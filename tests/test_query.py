@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,9 @@ RUNS = [
 ]
 
 
+WRITTEN_BEFORE = 1735689600.0  # 2025-01-01: the broken log was written before every run above started
+
+
 @pytest.fixture
 def files(tmp_path: Path) -> FileSystemRunLogStore:
     folder = tmp_path / "logs"
@@ -65,6 +69,7 @@ def files(tmp_path: Path) -> FileSystemRunLogStore:
             folder, make_log(run_id, minute=minute, tag=tag, status=status, params=params, metrics=metrics)
         )
     (folder / "broken.json").write_text("{ not json")
+    os.utime(folder / "broken.json", (WRITTEN_BEFORE, WRITTEN_BEFORE))  # listed by when it was written
     return FileSystemRunLogStore({"log_folder": str(folder)})
 
 
@@ -81,8 +86,11 @@ def store(request: pytest.FixtureRequest, files: FileSystemRunLogStore, store_bl
     pg.db.run(  # a row that is not a run log (run_config must be a mapping): listed as BROKEN
         "test",
         lambda conn: conn.execute(
-            pg._sql("INSERT INTO {t}.runs (run_id, status, run_config, version) VALUES (%s, %s, %s, 1)"),
-            ("broken", "SUCCESS", json.dumps("not a mapping")),
+            pg._sql(
+                "INSERT INTO {t}.runs (run_id, status, run_config, version, updated_at) "
+                "VALUES (%s, %s, %s, 1, to_timestamp(%s))"
+            ),
+            ("broken", "SUCCESS", json.dumps("not a mapping"), WRITTEN_BEFORE),
         ),
     )
     return pg
@@ -177,7 +185,7 @@ def test_like_and_ilike(store: RunLogStore) -> None:
 
 
 def test_null_tests(store: RunLogStore) -> None:
-    assert ids(store, "metrics.auc is null") == ["other", "broken"]  # newest first; broken has no start
+    assert ids(store, "metrics.auc is null") == ["other", "broken"]  # newest first; broken written before
     assert ids(store, "params.layers is not null") == ["lr-001", "lr-01", "lr-1"]
 
 
@@ -301,3 +309,13 @@ def test_postgres_answers_from_its_own_table_and_reads_only_runs_that_moved(
     assert ids(pg, "tag = 'exp1'") == ["lr-001", "lr-01"]
     names = other.names()
     assert names.params == ["layers", "lr", "optimizer"] and "evaluate.auc" in names.metrics
+    pg.db.run(  # a row written just now that is not a run log: at the top, by when it was written
+        "test",
+        lambda conn: conn.execute(
+            pg._sql(
+                "INSERT INTO {t}.runs (run_id, status, run_config, version) VALUES ('crashed', 'X', '1', 1)"
+            )
+        ),
+    )
+    (first, *_) = other.query(RunQuery()).runs
+    assert (first.summary.run_id, first.summary.status) == ("crashed", "BROKEN")

@@ -107,7 +107,9 @@ class PostgresRunIndex(RunIndex):
             found = []
             for run_id, version, log_or_error in rows:
                 record = self._record(run_id, log_or_error)
-                report.broken += record.status == "BROKEN"
+                if record.status == "BROKEN":  # listed by when it was written, as the SQLite index does
+                    record.start_key = self.store.modified(run_id)
+                    report.broken += 1
                 found.append(_row(record, version))
             if found:
                 self._run(

@@ -690,6 +690,17 @@ class PostgresRunLogStore(RunLogStore):
         )
         return [r[0] for r in rows]
 
+    def modified(self, run_id: str) -> float | None:
+        """When the run's row was last written (its updated_at), seconds since the epoch."""
+        found = self.db.run(
+            f"reading when run '{run_id}' was written",
+            lambda conn: conn.execute(
+                self._sql("SELECT extract(epoch FROM updated_at)::float8 FROM {t}.runs WHERE run_id = %s"),
+                (run_id,),
+            ).fetchone(),
+        )
+        return None if found is None else float(found[0])
+
     def version(self, run_id: str) -> Any:
         """Changes with every write to the run (one indexed row: followers never re-read a log to know)."""
         found = self.db.run(
