@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from magnus_tui.view import RunView
+from magnus_tui.view import RunView, fmt_duration
 from magnus_tui.widgets.step_detail import fill, value_text
 
 MAX_METRIC_ROWS = 500
@@ -52,9 +52,7 @@ class RunPanel(VerticalScroll):
             self.query_one("#run-metrics-title", Static),
             "Metrics",
         )
-        info = Text()
-        info.append(f"{'run id':<14}{view.run_id}\n")
-        info.append(f"{'dag hash':<14}{view.dag_hash or '(not recorded)'}\n")
+        info = run_info(view)
         if view.original_run_id:
             info.append(f"{'re-run of':<14}{view.original_run_id}\n")
         config = view.run_config
@@ -67,3 +65,35 @@ class RunPanel(VerticalScroll):
         if location:
             info.append(f"{'log':<14}{location}\n", style="dim")
         self.query_one("#run-info", Static).update(info)
+
+
+def run_info(view: RunView) -> Text:
+    """The run's identity lines: id, tag, start and end (local time), duration, the commit of its code and
+    whether the tree had uncommitted changes, its dag hash."""
+    from magnus_core.models.run_log import local_text
+
+    info = Text()
+    info.append(f"{'run id':<14}{view.run_id}\n")
+    info.append(f"{'tag':<14}{view.tag or '(none)'}\n")
+    starts = [r.start for r in view.rows.values() if r.start is not None]
+    ends = [r.end for r in view.rows.values() if r.end is not None]
+    started = view.started or (min(starts) if starts else None)
+    if started is not None:
+        info.append(f"{'started':<14}{local_text(str(started))[:19]}\n")
+    if ends and not view.live:
+        info.append(f"{'ended':<14}{local_text(str(max(ends)))[:19]}\n")
+    info.append(f"{'duration':<14}{fmt_duration(view.duration) or '-'}\n")
+    ident = next((i for step in view.steps.values() for i in step.code_identities), None)
+    if ident is not None and ident.code_identifier:
+        info.append(f"{'commit':<14}{ident.code_identifier[:12]}")
+        if ident.code_identifier_dependable is False:
+            info.append("  uncommitted changes", style="yellow")
+            if ident.code_identifier_message:
+                info.append(f" ({ident.code_identifier_message})", style="dim")
+        elif ident.code_identifier_dependable:
+            info.append("  clean", style="green")
+        info.append("\n")
+    else:
+        info.append(f"{'commit':<14}(not recorded)\n", style="dim")
+    info.append(f"{'dag hash':<14}{view.dag_hash or '(not recorded)'}\n")
+    return info

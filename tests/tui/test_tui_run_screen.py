@@ -69,3 +69,20 @@ async def test_a_step_given_no_parameters_says_so(make_app, project_dir: Path) -
         await pilot.pause()
         text = plain(screen.query_one("#step-params", Static))
         assert "received no parameters" in text and "not recorded" not in text
+
+
+async def test_the_run_tab_says_when_what_and_which_code(make_app, project_dir: Path) -> None:
+    """Start, end, duration, tag, the commit and whether the tree was clean: the run's identity at a glance."""
+    from tui_helpers import COMMIT_B, write_diff_pair
+
+    write_diff_pair(project_dir / ".run_log_store")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_run(app, pilot, "after")
+        await pilot.press("p")
+        await pilot.pause()
+        info = plain(screen.query_one("#run-info", Static))
+        assert "tag           example" in info
+        assert "started       2026-11-30" in info and "ended         2026-11-30" in info
+        assert "duration      4.01s" in info  # first step start to last step end
+        assert f"commit        {COMMIT_B[:12]}  uncommitted changes (changes found in train.py)" in info
