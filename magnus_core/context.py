@@ -215,6 +215,9 @@ class RunContext:
     lock: threading.RLock = field(default_factory=threading.RLock)
     errors: list[str] = field(default_factory=list)  # crashes of magnus itself inside branches
     root: Path = field(default_factory=Path.cwd)  # the project folder: steps run in it (nodes/task.py)
+    # attempts in progress: internal name -> (branch, attempt number, start); what a stopped run marks
+    # INTERRUPTED (runner.execute). Entries of an attempt a signal cut short stay until then.
+    running: dict[str, tuple[str | None, int, datetime]] = field(default_factory=dict)
     masker: Masker = field(init=False)
     # Parameters whose value this process knows only masked (read back from a run log by a per-step entry
     # point): still listed as masked when recorded again.

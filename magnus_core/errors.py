@@ -10,6 +10,7 @@ MagnusError                      every error we raise; str() is one clear line
  ├── StoreError                  the run-log store cannot be written (disk full, read-only, removed)
  ├── SecretNotFoundError         a secret is unknown (never carries the value)
  └── NotBuiltError               a feature that a later issue builds
+Terminated (a KeyboardInterrupt) SIGTERM: a run stops as on Ctrl-C (INTERRUPTED), exit code 143
 """
 
 from __future__ import annotations
@@ -123,3 +124,13 @@ def explain_os_error(exc: OSError) -> str:
 
 class NotBuiltError(MagnusError, NotImplementedError):
     """A feature of the spec that a later issue builds."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop like Ctrl-C (the run is marked INTERRUPTED), exit 143. Raised by the command line's
+    SIGTERM handler in the main thread."""
+
+
+def signal_name(interrupt: BaseException) -> str:
+    """'SIGTERM' for a Terminated, else 'SIGINT' (Ctrl-C): what stopped a run, as its log says it."""
+    return "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"

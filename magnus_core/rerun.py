@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from magnus_core.crashpoints import crash_point
 from magnus_core.errors import UsageError
-from magnus_core.models.run_log import PROCESSING, SUCCESS, BranchLog, RunLog, StepLog
+from magnus_core.models.run_log import INTERRUPTED, PROCESSING, SUCCESS, BranchLog, RunLog, StepLog
 
 if TYPE_CHECKING:
     from magnus_core.context import RunContext
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 REUSED = "reused"
 FAILED_BEFORE = "failed before"
+INTERRUPTED_BEFORE = "interrupted before"
 NOT_REACHED = "not reached before"
 DAG_CHANGED = "dag changed"
 
@@ -388,6 +389,8 @@ def why_it_runs(changed_definition: bool, old: StepLog | None, first_run: str) -
         return DAG_CHANGED
     if old is None:
         return NOT_REACHED
+    if old.status == INTERRUPTED:
+        return INTERRUPTED_BEFORE
     if old.status != SUCCESS:
         return FAILED_BEFORE
     return f"an earlier step ran ({first_run})"

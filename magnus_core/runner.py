@@ -7,6 +7,7 @@ a prepared run and returns its final run log. The CLI and the workbench both cal
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets as _secrets
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from typing import IO, Any
 from magnus_core.catalog import BaseCatalog
 from magnus_core.context import RunContext, Services
 from magnus_core.context import run_config as describe_run
-from magnus_core.errors import ConfigError, PipelineError, UsageError
+from magnus_core.errors import ConfigError, PipelineError, StoreError, UsageError, signal_name
 from magnus_core.events import RunEvent
 from magnus_core.executors.base import Executor
 from magnus_core.loading import (
@@ -33,12 +34,17 @@ from magnus_core.models.run_log import (
     FAIL,
     INTERRUPTED,
     PROCESSING,
+    BranchLog,
     RunLog,
+    StepLog,
 )
+from magnus_core.nodes.common import attempt
 from magnus_core.parameters import initial_parameters
 from magnus_core.secrets import BaseSecrets
 from magnus_core.stores.base import RunLogStore, check_run_id
 from magnus_core.tracking import DoNothingTracker, ExperimentTracker
+
+log = logging.getLogger("magnus")
 
 
 @dataclass
@@ -247,6 +253,7 @@ def execute(
     from magnus_core import output as seam
     from magnus_core.secrets import watch_requests
 
+    failure: BaseException | None = None
     try:
         if prepared.original is not None and prepared.catalog is not None:
             prepared.catalog.sync_from(prepared.original, prepared.run_id)
@@ -257,23 +264,84 @@ def execute(
             _secrets_for_children(prepared.secrets),
         ):
             status = prepared.executor.execute_graph(prepared.pipeline.dag, ctx, params)
-    except KeyboardInterrupt:
-        status = INTERRUPTED
+    except KeyboardInterrupt as exc:
+        status, failure = INTERRUPTED, exc
+        _stop(ctx, signal_name(exc))
+        raise
+    except BaseException as exc:
+        failure = exc
         raise
     finally:
         ctx.env_bridge.restore()
-        from magnus_core.capture import settled
+        try:
+            from magnus_core.capture import settled
 
-        settled()  # every attempt's output is in the catalog before the run says it ended
-        # the run log keeps parameters with secret values masked; steps still got the real values
-        ctx.keep_parameters(params)
-        store.update_run(prepared.run_id, status=status)
-        stop_tracking()
-        final = store.get_run(prepared.run_id)
-        store.close(prepared.run_id)
-        if unsubscribe:
-            unsubscribe()
+            settled()  # every attempt's output is in the catalog before the run says it ended
+            # the run log keeps parameters with secret values masked; steps still got the real values
+            ctx.keep_parameters(params)
+            store.update_run(prepared.run_id, status=status)
+        except StoreError:
+            if failure is None:
+                raise
+            log.debug("the run's last write failed too", exc_info=True)  # the first error is the one told
+        finally:
+            stop_tracking()
+            try:
+                final = store.get_run(prepared.run_id)
+                store.close(prepared.run_id)
+            except StoreError:
+                if failure is None:
+                    raise
+            if unsubscribe:
+                unsubscribe()
     return final
+
+
+def _stop(ctx: RunContext, signal: str) -> None:
+    """SIGINT/SIGTERM stopped the run (docs/crash-safety.md#stopping a run): from now on only this thread
+    writes it (branches still running are abandoned: what they try to write is refused), every process
+    the run started is stopped (processes.stop_children: SIGTERM, a grace period, SIGKILL), and every
+    attempt, step and branch still in progress is recorded INTERRUPTED. Committed steps are untouched."""
+    from magnus_core.processes import stop_children
+
+    store, run_id = ctx.store, ctx.run_id
+    store.stop_writers(run_id)
+    with ctx.lock:  # before the children end: their threads then end their attempts as failures
+        running = dict(ctx.running)
+    try:
+        stop_children()
+        message = f"interrupted by {signal}: the run was stopped"
+        end = ctx.clock()
+        for step, branch in _in_progress(store.get_run(run_id)):
+            marked = step.model_copy()
+            marked.attempts = list(step.attempts)
+            if step.internal_name in running:
+                _, number, start = running[step.internal_name]
+                marked.attempts.append(attempt(number, start, end, INTERRUPTED, message))
+            marked.status, marked.message = INTERRUPTED, message
+            store.put_step_log(run_id, marked, branch)
+            for name, held in step.branches.items():
+                if held.status == PROCESSING:
+                    store.put_branch_log(
+                        run_id, BranchLog(internal_name=name, status=INTERRUPTED), step.internal_name
+                    )
+    except KeyboardInterrupt:  # asked again: what is recorded so far stays, the run still ends INTERRUPTED
+        pass
+
+
+def _in_progress(run: RunLog) -> list[tuple[StepLog, str | None]]:
+    """Every step still PROCESSING, with the branch holding it (None: top level), outermost first."""
+    found: list[tuple[StepLog, str | None]] = []
+
+    def visit(steps: dict[str, StepLog], branch: str | None) -> None:
+        for step in list(steps.values()):
+            if step.status == PROCESSING:
+                found.append((step, branch))
+            for name, held in list(step.branches.items()):
+                visit(held.steps, name)
+
+    visit(run.steps, None)
+    return found
 
 
 @contextlib.contextmanager

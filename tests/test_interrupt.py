@@ -36,7 +36,9 @@ def test_signal_marks_the_run_interrupted(git_repo: Path, sig: int, code: int) -
     )
     log_file = git_repo / ".run_log_store" / "r.json"
     deadline = time.time() + 20
-    while time.time() < deadline and not (log_file.exists() and '"a"' in log_file.read_text()):
+    while time.time() < deadline and not (
+        log_file.exists() and '"internal_name": "a"' in log_file.read_text()
+    ):
         time.sleep(0.02)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
@@ -44,6 +46,8 @@ def test_signal_marks_the_run_interrupted(git_repo: Path, sig: int, code: int) -
     assert "INTERRUPTED" in err and "Traceback" not in err
     log = json.loads(log_file.read_text())
     assert log["status"] == "INTERRUPTED"
+    step = log["steps"]["a"]  # the step that was running says so, with the attempt the signal cut short
+    assert step["status"] == "INTERRUPTED" and [a["status"] for a in step["attempts"]] == ["INTERRUPTED"]
 
 
 SWALLOWING = """

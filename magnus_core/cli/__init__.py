@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from magnus_core import __version__
+from magnus_core.errors import Terminated
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -56,6 +57,7 @@ class MagnusGroup(click.Group):
             )
             ctx.exit(1)
         except KeyboardInterrupt as exc:
+            _stop_children()
             click.echo("Interrupted: the run is marked INTERRUPTED.", err=True)
             ctx.exit(143 if isinstance(exc, Terminated) else 130)
 
@@ -132,10 +134,6 @@ def _register() -> None:
             ) from exc
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM: stop like Ctrl-C (the run is marked INTERRUPTED), exit 143."""
-
-
 _MAIN_PID = os.getpid()
 
 
@@ -174,6 +172,28 @@ def _stop_again(unraisable: Any) -> None:
     again.start()
 
 
+def _stop_children() -> None:
+    """No process a command started outlives it (a run stops its own first: runner.execute)."""
+    processes = sys.modules.get("magnus_core.processes")
+    if processes is not None:
+        processes.stop_children()
+
+
+def _leave(code: int) -> None:
+    """Exit with `code`. Branch threads a stopped run abandoned may still be running python code: then
+    the process ends at once (output flushed), as their work is recorded as interrupted and they must not
+    run into the interpreter's shutdown."""
+    import threading
+
+    if any(t.name.startswith("magnus-branch") and t.is_alive() for t in threading.enumerate()):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     import signal
@@ -192,15 +212,16 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="magnus", standalone_mode=False)
     except click.exceptions.Abort:  # Ctrl-C before a command started (click turns it into Abort)
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        _leave(130)
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
+        _stop_children()
         click.echo("Interrupted.", err=True)
-        sys.exit(143 if isinstance(exc, Terminated) else 130)
+        _leave(143 if isinstance(exc, Terminated) else 130)
     settle_streams()
-    sys.exit(code if isinstance(code, int) else 0)
+    _leave(code if isinstance(code, int) else 0)
 
 
 def unprintable() -> contextlib.suppress:

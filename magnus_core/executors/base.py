@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from magnus_core.errors import StoreError
 from magnus_core.models.run_log import FAIL
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ class Executor(ABC):
             status = self.execute_graph(
                 branch.dag, ctx, branch_params, branch.internal_name, branch.map_variable
             )
+        except StoreError:
+            raise  # the run-log store cannot write: the run stops (resumable), not just this branch
         except Exception as exc:
             log.debug("branch %s crashed", branch.internal_name, exc_info=True)
             ctx.errors.append(f"{branch.internal_name}: {exc.__class__.__name__}: {exc}")

@@ -1,11 +1,17 @@
 """The local executor: traverses the dag in this process; branches one after another, or up to
-`max_workers` at a time in threads."""
+`max_workers` at a time in threads.
+
+The threads are daemon threads the main thread waits for in a way a signal interrupts: on SIGINT/SIGTERM
+the run stops at once (runner.execute) and abandons them (a python function cannot be stopped from
+outside; the process exits under it), and what they still try to write is refused (stores/base.py).
+"""
 
 from __future__ import annotations
 
 import contextvars
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +22,7 @@ from magnus_core.models.pipeline import Dag
 from magnus_core.models.run_log import FAIL, SUCCESS
 from magnus_core.nodes import execute_node
 from magnus_core.registry import parse_options
+from magnus_core.stores.base import RunStopped
 
 if TYPE_CHECKING:
     from magnus_core.context import RunContext
@@ -67,8 +74,44 @@ class LocalExecutor(Executor):
             in_concurrent_branch.set(True)
             return self.run_branch(b, ctx, params)
 
-        with ThreadPoolExecutor(
-            max_workers=min(self.options.max_workers, len(branches)), thread_name_prefix="magnus-branch"
-        ) as pool:
-            futures = [pool.submit(contextvars.copy_context().run, concurrent, b) for b in branches]
-            return [f.result() for f in futures]
+        return run_concurrently(concurrent, branches, self.options.max_workers)
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def run_concurrently(fn: Callable[[_T], _R], items: list[_T], workers: int) -> list[_R]:
+    """fn(item) for every item, up to `workers` at a time in daemon threads (each in a copy of the
+    caller's context), results in item order. The first exception is raised once every started call has
+    ended. Waiting is interrupted by a signal (KeyboardInterrupt in the main thread): the threads are then
+    abandoned, still running, and end with the process."""
+    parent = contextvars.copy_context()
+    results: list[Any] = [None] * len(items)
+    errors: list[BaseException | None] = [None] * len(items)
+    pending = list(range(len(items)))
+    lock = threading.Lock()
+    finished = threading.Semaphore(0)
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                index = pending.pop(0)
+            try:
+                results[index] = parent.copy().run(fn, items[index])
+            except RunStopped:
+                return  # the run stopped and abandoned this thread: it records nothing more
+            except BaseException as exc:
+                errors[index] = exc
+            finished.release()
+
+    for number in range(min(workers, len(items))):
+        threading.Thread(target=worker, name=f"magnus-branch-{number}", daemon=True).start()
+    for _ in items:
+        finished.acquire()  # a signal interrupts this wait (the main thread)
+    for error in errors:
+        if error is not None:
+            raise error
+    return results

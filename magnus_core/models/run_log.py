@@ -367,8 +367,11 @@ INTERRUPTED_PREFIX = "interrupted ("  # an attempt cut short by Ctrl-C or SIGTER
 
 
 def was_interrupted(step: StepLog) -> bool:
-    """A step that did not fail but was cut short: Ctrl-C, SIGTERM or `magnus stop` (nodes/task.py records
-    it FAIL, as the original did, with the message "interrupted (KeyboardInterrupt|Terminated)")."""
+    """A step that did not fail but was cut short: Ctrl-C, SIGTERM or `magnus stop`. nodes/task.py and a
+    stopped run (runner._stop) record it INTERRUPTED; logs written before that say FAIL with the message
+    "interrupted (KeyboardInterrupt|Terminated)", as the original did."""
+    if step.status == INTERRUPTED:
+        return True
     if step.status != FAIL or not step.attempts:
         return False
     return (step.message or step.attempts[-1].message).startswith(INTERRUPTED_PREFIX)

@@ -3,7 +3,9 @@
     1. start     the step log is written PROCESSING (watchers see the step begin)
     2. get       catalog get, once
     3. attempts  the command, up to `retry` times (_run_attempt: nothing it does escapes but an
-                 interruption, recorded first); a failed attempt is written as it ends
+                 interruption); a failed attempt is written as it ends; a signal that stops the run
+                 meanwhile records the attempt INTERRUPTED (here, or by runner.execute for a branch
+                 thread it abandons)
     4. put       catalog put, once, whatever the outcome: the files land before any record names them
     5. COMMIT    ONE store write (store.commit_step): attempts, status, metrics, catalog records and
                  returned_parameters together
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from magnus_core.crashpoints import crash_point
-from magnus_core.errors import MagnusError, StepError
+from magnus_core.errors import MagnusError, StepError, signal_name
 from magnus_core.failure import (
     CommandFailed,
     HardExit,
@@ -43,7 +45,7 @@ from magnus_core.failure import (
 from magnus_core.interaction import StepScope, enter_scope, exit_scope
 from magnus_core.models.run_log import (
     FAIL,
-    INTERRUPTED_PREFIX,
+    INTERRUPTED,
     SUCCESS,
     AttemptError,
     AttemptOutput,
@@ -145,7 +147,7 @@ def _attempts(
     """Run the command until an attempt succeeds or `node.attempts` are used; each attempt is appended to
     `step.attempts` (a failed one written at once, so a watcher sees it). The last attempt's scope comes
     back: what it returned, tracked and put in the catalog. An interruption (Ctrl-C, SIGTERM) is recorded,
-    then raised: the run stops."""
+    the attempt and the step INTERRUPTED, then raised: the run stops."""
     runner = runner_for(node.command_type)
     scope: StepScope | None = None
     for number in range(node.attempts):
@@ -159,7 +161,11 @@ def _attempts(
             branch=branch,
         )
         start = ctx.clock()
+        with ctx.lock:  # a run stopped meanwhile records this attempt INTERRUPTED (runner.execute)
+            ctx.running[internal_name] = (branch, number, start)
         outcome = _run_attempt(runner, node, scope, ctx, number)
+        with ctx.lock:
+            ctx.running.pop(internal_name, None)
         record = attempt(number, start, ctx.clock(), outcome.status, ctx.mask(outcome.message))
         record.error = outcome.error
         record.output = outcome.output
@@ -167,7 +173,7 @@ def _attempts(
             record.parameters = ctx.mask_data(scope.inputs, strict=False)
         step.attempts.append(record)
         if outcome.interrupted is not None:  # Ctrl-C or SIGTERM: the attempt is recorded, the run stops
-            step.status, step.message = FAIL, record.message
+            step.status, step.message = INTERRUPTED, record.message
             ctx.store.put_step_log(ctx.run_id, step, branch)
             raise outcome.interrupted
         if outcome.status == SUCCESS:
@@ -259,8 +265,10 @@ def _run_attempt(
                 outcome = _Outcome(FAIL, message, located)
                 if not isinstance(exc.code, int):  # python prints sys.exit's message on stderr
                     kept.write_text(f"{located.message}\n")
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (cli.Terminated): stop the run once recorded
-            outcome = _Outcome(FAIL, f"{INTERRUPTED_PREFIX}{type(exc).__name__})", interrupted=exc)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (errors.Terminated): stop the run once recorded
+            outcome = _Outcome(
+                INTERRUPTED, f"interrupted by {signal_name(exc)}: the run was stopped", interrupted=exc
+            )
         except BaseException as exc:  # the user's code may raise anything; the run goes on
             outcome = _Outcome(FAIL, describe(exc), error_of(exc, _root(ctx), ctx.mask))
             kept.write_text(ctx.mask(traceback_text(exc, _root(ctx))))

@@ -6,7 +6,6 @@ MAGNUS_TRACK_<name> or MAGNUS_PRM_<name> tracks metrics and passes parameters, l
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
@@ -47,21 +46,11 @@ def _parse_env(data: bytes) -> dict[str, str]:
 def _run_in_own_group(
     argv: list[str], env: dict[str, str], out: Any, err: Any
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run the shell in its own process group, so that stopping the run stops everything it started."""
-    import signal
+    """Run the shell in its own process group, registered while it runs, so that stopping the run stops
+    everything it started (magnus_core/processes.py)."""
+    from magnus_core.processes import run_in_group
 
-    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, start_new_session=True)
-    try:
-        proc.wait()
-    except BaseException:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=5)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    return subprocess.CompletedProcess(argv, proc.returncode)
+    return subprocess.CompletedProcess(argv, run_in_group(argv, env, out, err))
 
 
 def exit_failure(code: int) -> tuple[str, AttemptError]:
