@@ -600,7 +600,12 @@ class FileSystemCatalog(BaseCatalog):
     def sync_from(self, original: RunLog, run_id: str) -> list[str]:
         """Copy files only (the original tool globbed folders too and crashed with IsADirectoryError)."""
         for name in self._names(original.run_id):
-            self._copy(original.run_id, run_id, name)
+            try:
+                self._copy(original.run_id, run_id, name)
+            except OSError as exc:  # a full disk, say: the re-run stops naming the file
+                raise _copy_error(
+                    f"copy of run '{original.run_id}'", exc, "catalog.config.catalog_location"
+                ) from None
             self.inherited.add(name)
         held = set(self._names(run_id))
         return [n for n in self._original_files(original) if n not in held]

@@ -57,6 +57,19 @@ def temp_file(target: Path) -> Iterator[tuple[int, Path]]:
         tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def naming(target: Path) -> Iterator[None]:
+    """An OSError inside names `target`, the file as its writer knows it, when it named no file (a full
+    disk fails the write itself) or a temporary file of ours (a read-only folder, permission denied)."""
+    try:
+        yield
+    except OSError as exc:
+        named = [Path(str(f)) for f in (exc.filename, exc.filename2) if f is not None]
+        if not named or any(is_temp(f) for f in named):
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
+        raise
+
+
 def _write(fd: int, data: bytes, durable: bool) -> None:
     with os.fdopen(os.dup(fd), "wb") as handle:
         handle.write(data)
@@ -69,7 +82,7 @@ def atomic_write(path: Path, text: str | bytes, *, durable: bool = False) -> Non
     """Replace `path` with `text` (UTF-8 when a str): readers see the old content or the new, never half.
     durable=True also fsyncs the data before the rename (a crash right after still finds it)."""
     data = text.encode("utf-8") if isinstance(text, str) else text
-    with temp_file(path) as (fd, tmp):
+    with naming(path), temp_file(path) as (fd, tmp):
         _write(fd, data, durable)
         os.replace(tmp, path)
 
@@ -78,7 +91,7 @@ def atomic_write_stream(path: Path, stream: BinaryIO, chunk: int = 1 << 20) -> s
     """Replace `path` with what `stream` yields, read `chunk` bytes at a time (never all in memory), as
     atomic_write does; returns the SHA256 of what was written."""
     digest = hashlib.new(HASH_ALGORITHM)
-    with temp_file(path) as (fd, tmp):
+    with naming(path), temp_file(path) as (fd, tmp):
         with os.fdopen(os.dup(fd), "wb") as handle:
             while data := stream.read(chunk):
                 digest.update(data)
@@ -105,8 +118,8 @@ def file_hash(path: Path) -> str:
 def atomic_copy(source: Path, dest: Path) -> str:
     """Copy under a temporary name then rename, so a killed run never leaves a half-copied file under its
     final name; returns the SHA256 of the copy (what was written, not what the source held). The copy
-    keeps the source's permission bits."""
-    with temp_file(dest) as (_, tmp):
+    keeps the source's permission bits. An OSError names `dest` unless it is about `source`."""
+    with naming(dest), temp_file(dest) as (_, tmp):
         shutil.copyfile(source, tmp)  # the kernel copies (sendfile/copy_file_range): faster than read+write
         shutil.copymode(source, tmp)
         digest = file_hash(tmp)

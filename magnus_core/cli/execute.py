@@ -108,6 +108,7 @@ def execute(
       magnus execute --file examples/getting-started.yaml --arg1 hello --arg2 world
       magnus execute --file examples/getting-started.yaml --use-cached OLD_RUN_ID
     """
+    from magnus_core.errors import MagnusError, StoreError
     from magnus_core.runner import RunRequest, prepare
     from magnus_core.runner import execute as run
 
@@ -153,7 +154,23 @@ def execute(
         progress = _progress_printer() if sys.stderr.isatty() and not as_json else None
         if channel is not None:  # the front end learns the moment the run log exists
             progress = _created_notice(channel, progress)
-        run_log = run(prepared, output=sys.stderr if as_json else None, on_event=progress)
+        try:
+            run_log = run(prepared, output=sys.stderr if as_json else None, on_event=progress)
+        except StoreError as exc:  # the run stopped: what the store wrote before is intact, and resumable
+            from magnus_core.rerun import resume_command
+
+            click.echo(f"Error: {exc}", err=True)
+            try:  # the run as written so far: the values known only masked must be given again
+                again = "".join(
+                    f" --{n} VALUE" for n in prepared.store.get_run(prepared.run_id).masked_parameters
+                )
+                written = True
+            except (OSError, MagnusError):
+                written = False
+            if written:
+                resume = resume_command(request, prepared.run_id) + again
+                click.echo(f"The run stopped. Once the cause is fixed, resume with: {resume}", err=True)
+            ctx.exit(exc.exit_code)
         from magnus_core.cli import unprintable
 
         # What cannot be printed (stdout closed, a reader that went away) never changes the exit code: the

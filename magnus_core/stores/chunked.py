@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import Hashable
@@ -32,6 +33,8 @@ from magnus_core.parameters import scope_parameters, starting_parameters
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
 from magnus_core.stores.parts import assemble, part_name, step_part, to_json, walk_with_parents
+
+_log = logging.getLogger("magnus")
 
 META = "RunLog.json"
 PARAMETER = "\1"  # sequence keys: steps by name, branches "\0" + name, parameters "\1" + key
@@ -132,12 +135,14 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             crash_point("store:step-part", step_log.internal_name)
 
     def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
+        self._restore_if_removed(run_id)
         data = step_part(step_log)
         data["_parent"] = branch
         data["_seq"] = self._sequence(run_id, step_log.internal_name)
         atomic_write(self.run_folder(run_id) / "steps" / part_name(step_log.internal_name), to_json(data))
 
     def _on_branch(self, run_id: str, branch_log: BranchLog, step: str) -> None:
+        self._restore_if_removed(run_id)
         data = {
             "internal_name": branch_log.internal_name,
             "status": branch_log.status,
@@ -147,6 +152,21 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         atomic_write(
             self.run_folder(run_id) / "branches" / part_name(branch_log.internal_name), to_json(data)
         )
+
+    def _restore_if_removed(self, run_id: str) -> None:
+        """The run's folder (or the store's) was removed while the run was writing it: write the run again,
+        whole, from this process's live copy, so nothing it holds is lost (one stat per part written)."""
+        if (self.run_folder(run_id) / META).exists():
+            return
+        _log.warning("the folder of run %s was removed while it ran: writing it again", run_id)
+        self._params_written.pop(run_id, None)
+        self._persist(run_id)  # the run's metadata, its parameters and its top-level steps
+
+        for part, holder in walk_with_parents(self._live[run_id].log):
+            if isinstance(part, BranchLog):
+                self._on_branch(run_id, part, str(holder))
+            elif holder is not None:  # top-level steps were written by _persist
+                self._on_step(run_id, part, holder)
 
     def _sequence(self, run_id: str, key: str) -> int:
         """Creation order of a part (kept across rewrites, so steps stay in execution order)."""
