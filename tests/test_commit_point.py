@@ -220,3 +220,77 @@ def test_a_composite_commits_its_merged_parameters_with_its_success(project: Pat
     assert data["status"] == "SUCCESS"
     assert data["returned_parameters"] == {"w1": 1, "w2": 2, "w3": 3}
     assert not (project / "logs" / "killed" / "parameters" / "w1.json").exists()  # not yet rewritten
+
+
+# -- the per-step entry point (Argo pods, Dask workers): each step is a process of its own -------------
+# (the call, the window it is killed in): a killed call is retried, as an engine retries a pod
+PER_STEP_KILLS = {
+    "inc": "task:committed",
+    "fan.right.r": "task:returned",
+    "fan": "composite:committed",
+    "each.2.w": "task:committed",
+    "each": "store:step-part",
+    "total": "task:put",
+}
+
+
+NODE_FILES = ["-f", "pipeline.yaml", "-c", "chunked-fs.yaml", "-p", "params.yaml"]
+
+
+def nodes(root: Path, *args: str, crash: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    env.pop(ENV, None)
+    if crash:
+        env[ENV] = crash
+    return subprocess.run(
+        [sys.executable, "-m", "magnus_core", *args, *NODE_FILES],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_per_step_entry_point_killed_in_each_window_then_retried_computes_the_clean_result(
+    project: Path,
+) -> None:
+    config(project, "chunked-fs")
+    killed: list[str] = []
+
+    def call(command: str, name: str, *extra: str, key: str = "") -> subprocess.CompletedProcess[str]:
+        args = (command, "r", name.replace(" ", "%"), *extra)
+        if key:
+            first = nodes(project, *args, crash=f"{PER_STEP_KILLS[key]}@{key}")
+            assert first.returncode == -signal.SIGKILL, first.stderr
+            killed.append(key)
+        done = nodes(project, *args)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    def branch(first: str, name: str, *extra: str, key: str = "") -> None:
+        call("execute_single_node", f"{name}.{first}", *extra, key=key)
+        call("execute_single_node", f"{name}.success", *extra)
+
+    call("execute_single_node", "inc", key="inc")
+    call("fan", "fan", "--mode", "out")
+    branch("l", "fan.left")
+    branch("r", "fan.right", key="fan.right.r")
+    call("fan", "fan", "--mode", "in", key="fan")
+    items = json.loads(call("fan", "each", "--mode", "out").stdout)
+    for item in items:
+        name = json.loads(item)["item"]
+        key = f"each.{name}.w"
+        branch(
+            "w",
+            "each.map_variable_placeholder",
+            "--map-variable",
+            item,
+            key=key if key in PER_STEP_KILLS else "",
+        )
+    call("fan", "each", "--mode", "in", key="each")
+    call("execute_single_node", "total", key="total")
+    call("execute_single_node", "success")
+    assert sorted(killed) == sorted(PER_STEP_KILLS)
+    log = final(project, "chunked-fs", "r")
+    assert log["status"] == "SUCCESS" and log["parameters"]["result"] == CLEAN_RESULT
