@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
+import json
 import logging
 import os
 import re
@@ -39,6 +41,9 @@ class CatalogError(StepError):
 
 class BaseCatalog:
     service_name = "base"
+    # record the names a step is about to put before copying them: where a killed step is retried in the
+    # same run (the per-step entry point turns it on), so the retry may replace what the killed try put
+    write_ahead = False
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = config or {}
@@ -73,10 +78,11 @@ class BaseCatalog:
         return []
 
     def put_patterns(
-        self, patterns: list[str], folder: str | None, *, branch: str | None = None
+        self, patterns: list[str], folder: str | None, *, branch: str | None = None, step: str = ""
     ) -> list[DataCatalog]:
         """Copy the data folder's files matching `patterns` into the run's catalog; `branch`: the internal
-        name of the branch the putting step runs in (None: the top level)."""
+        name of the branch the putting step runs in (None: the top level); `step`: the putting step's
+        internal name (a retry of that step may replace what a killed earlier try of it put)."""
         return []
 
     def put_path(self, filepath: str, *, branch: str | None = None) -> list[DataCatalog]:
@@ -195,11 +201,25 @@ def output_name(internal_name: str, attempt: int) -> str:
     """The catalog name of one attempt's captured output: `.magnus/output/<step>.<attempt>.log`, the step's
     internal name escaped so that any name (map items hold any text) is one exact file name (one folder for
     every step: no folder is made per step)."""
+    return f"{RESERVED}/output/{_escaped(internal_name)}.{attempt}.log"
+
+
+def _intent_name(step: str) -> str:
+    """`.magnus/puts/<step>.json` in a run's catalog: the names `step` puts, written before it copies them.
+    A try of the step killed between its put and its commit (crash safety: its results are not committed)
+    leaves files no committed record names; a retry of the same step in the same run (the per-step entry
+    point, retried by an engine) replaces them, whatever their content. Files any other step or the user
+    put stay protected. Only with `write_ahead` (single.py sets it: a run in one process is never retried
+    in place; a re-run is a new run)."""
+    return f"{RESERVED}/puts/{_escaped(step)}.json"
+
+
+def _escaped(internal_name: str) -> str:
     escaped = quote(internal_name, safe="-_.").replace("~", "%7E")
     if len(escaped) > 200 or escaped in (".", ".."):  # file-name limits; the hash keeps it exact
         digest = hashlib.sha1(internal_name.encode("utf-8")).hexdigest()
         escaped = f"{escaped[:150]}~{digest}"
-    return f"{RESERVED}/output/{escaped}.{attempt}.log"
+    return escaped
 
 
 def is_reserved(name: str) -> bool:
@@ -347,10 +367,11 @@ class FileSystemCatalog(BaseCatalog):
 
     # -- put ----------------------------------------------------------------------------------------
     def put_patterns(
-        self, patterns: list[str], folder: str | None, *, branch: str | None = None
+        self, patterns: list[str], folder: str | None, *, branch: str | None = None, step: str = ""
     ) -> list[DataCatalog]:
         """Copy every file of the data folder matching the patterns into this run's catalog. `branch`: the
-        branch the putting step runs in (None: the top level, or the current step's scope)."""
+        branch the putting step runs in (None: the top level, or the current step's scope); `step`: the
+        putting step (default: the current step's scope)."""
         base = self.data_folder(folder)
         plan: dict[str, Path] = {}
         for pattern in patterns:
@@ -367,7 +388,7 @@ class FileSystemCatalog(BaseCatalog):
                         "nothing was copied"
                     )
                 plan[name] = path
-        return self._put(plan, branch)
+        return self._put(plan, branch, step)
 
     def put_path(self, filepath: str, *, branch: str | None = None) -> list[DataCatalog]:
         """put_in_catalog(filepath): a file (or glob) relative to the working folder. Inside the compute data
@@ -447,12 +468,12 @@ class FileSystemCatalog(BaseCatalog):
         check_run_id(run_id)
         return self.run_folder(run_id) / check_relative(name, "catalog name")
 
-    def _put(self, plan: dict[str, Path], branch: str | None = None) -> list[DataCatalog]:
+    def _put(self, plan: dict[str, Path], branch: str | None = None, step: str = "") -> list[DataCatalog]:
         owner = branch if branch is not None else _scope_branch()
         with self._lock:
             self._claim(plan, owner)
             try:
-                return self._put_locked(plan)
+                return self._put_locked(plan, step or _scope_step())
             except OSError as exc:
                 raise _copy_error("put", exc, "catalog.config.catalog_location") from None
 
@@ -542,13 +563,15 @@ class FileSystemCatalog(BaseCatalog):
                 "run-log store, .git or a virtual environment), which the catalog never copies"
             )
 
-    def _put_locked(self, plan: dict[str, Path]) -> list[DataCatalog]:
+    def _put_locked(self, plan: dict[str, Path], step: str = "") -> list[DataCatalog]:
         run_id = self.run_id
         refuse_secret_names(plan, self.ctx)
+        # what an earlier try of this step (killed between its put and its commit) may have left
+        own = self._intent(run_id, step)
         # check everything before copying anything; only a name already in the catalog needs hashing twice
         hashes: dict[str, str] = {}
         for name, path in plan.items():
-            if name in self.inherited:
+            if name in self.inherited or name in own:
                 continue
             stored = self._stored_hash(run_id, name)
             if stored is None:
@@ -559,12 +582,25 @@ class FileSystemCatalog(BaseCatalog):
                     "different content; a catalog file is never overwritten"
                 )
             hashes[name] = stored
+        if self.write_ahead and step and plan and not set(plan) <= own:  # a retry may replace them
+            names = json.dumps(sorted(own | set(plan))).encode("utf-8")
+            self.put_stream(_intent_name(step), io.BytesIO(names), run_id)
         records = []
         for name, path in plan.items():
             digest = hashes[name] if name in hashes else self._store(path, run_id, name)
             self.inherited.discard(name)
             records.append(self._record(name, digest, "put", run_id))
         return records
+
+    def _intent(self, run_id: str, step: str) -> set[str]:
+        """The names a try of `step` in this run said it was about to put (see _intent_name)."""
+        if not (self.write_ahead and step):
+            return set()
+        try:
+            with self.open_file(run_id, _intent_name(step)) as handle:
+                return set(json.load(handle))
+        except (CatalogError, OSError, ValueError, TypeError):
+            return set()
 
     # -- re-runs ------------------------------------------------------------------------------------
     def _original_files(self, original: RunLog) -> dict[str, str]:
@@ -678,6 +714,14 @@ def _name_regex(part: str) -> str:
             out.append(re.escape(ch))
         i += 1
     return "".join(out)
+
+
+def _scope_step() -> str:
+    """The internal name of the step whose command is running now ("" outside one)."""
+    from magnus_core.interaction import current_scope
+
+    scope = current_scope()
+    return getattr(scope, "internal_name", "") if scope is not None else ""
 
 
 def _scope_branch() -> str | None:

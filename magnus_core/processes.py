@@ -63,12 +63,7 @@ def stop_children(grace: float | None = None) -> int:
     with _lock:
         groups = set(_groups)
     victims = _descendants() + _members(groups)
-    for pgid in groups:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGTERM)
-    for victim in victims:
-        with contextlib.suppress(psutil.Error):
-            victim.terminate()
+    _signal(groups, victims, signal.SIGTERM)
     deadline = time.monotonic() + grace
     alive = [v for v in victims if _running(v)]
     try:
@@ -77,13 +72,18 @@ def stop_children(grace: float | None = None) -> int:
             alive = [v for v in alive if _running(v)]
     except KeyboardInterrupt:  # asked twice: no more waiting
         pass
+    _signal(groups, alive, signal.SIGKILL)
+    return len(victims)
+
+
+def _signal(groups: set[int], processes: list[psutil.Process], sig: int) -> None:
+    """`sig` to every process group and every process (those already gone are skipped)."""
     for pgid in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-    for victim in alive:
+            os.killpg(pgid, sig)
+    for proc in processes:
         with contextlib.suppress(psutil.Error):
-            victim.kill()
-    return len(victims)
+            proc.send_signal(sig)
 
 
 def _descendants() -> list[psutil.Process]:

@@ -215,6 +215,8 @@ def _open(job: NodeJob, scope: Located | None = None) -> _Session:
         code_identity=identity,
     )
     services.catalog.bind(ctx)
+    # an engine retries a killed step in this same run: what a killed try put may then be replaced
+    services.catalog.write_ahead = True
     store.mask_with(job.run_id, ctx.masker)  # nothing reaches the store with a secret in it
     ctx.masked_recorded = list(run.masked_parameters)
     return _Session(job=job, store=store, ctx=ctx, run=run)

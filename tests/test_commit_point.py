@@ -122,19 +122,24 @@ def config(root: Path, store: str, workers: int = 2) -> str:
     return path.name
 
 
-def magnus(root: Path, *args: str, crash: str = "") -> subprocess.CompletedProcess[str]:
+def command(root: Path, argv: list[str], crash: str = "") -> subprocess.CompletedProcess[str]:
+    """`magnus *argv` in `root`; `crash`: the MAGNUS_TEST_CRASH_AT it dies at."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     env.pop(ENV, None)
     if crash:
         env[ENV] = crash
     return subprocess.run(
-        [sys.executable, "-m", "magnus_core", "execute", "-f", "pipeline.yaml", "-p", "params.yaml", *args],
+        [sys.executable, "-m", "magnus_core", *argv],
         cwd=root,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def magnus(root: Path, *args: str, crash: str = "") -> subprocess.CompletedProcess[str]:
+    return command(root, ["execute", "-f", "pipeline.yaml", "-p", "params.yaml", *args], crash)
 
 
 def final(root: Path, store: str, run_id: str) -> dict:
@@ -238,18 +243,7 @@ NODE_FILES = ["-f", "pipeline.yaml", "-c", "chunked-fs.yaml", "-p", "params.yaml
 
 
 def nodes(root: Path, *args: str, crash: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
-    env.pop(ENV, None)
-    if crash:
-        env[ENV] = crash
-    return subprocess.run(
-        [sys.executable, "-m", "magnus_core", *args, *NODE_FILES],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return command(root, [*args, *NODE_FILES], crash)
 
 
 def test_the_per_step_entry_point_killed_in_each_window_then_retried_computes_the_clean_result(
@@ -294,3 +288,45 @@ def test_the_per_step_entry_point_killed_in_each_window_then_retried_computes_th
     assert sorted(killed) == sorted(PER_STEP_KILLS)
     log = final(project, "chunked-fs", "r")
     assert log["status"] == "SUCCESS" and log["parameters"]["result"] == CLEAN_RESULT
+
+
+RANDOM_PUT = """
+dag:
+  start_at: rnd
+  steps:
+    rnd: {type: task, command: rp.rnd, next: success, catalog: {put: [r.txt]}}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_a_step_killed_between_its_put_and_its_commit_is_retried_though_it_puts_other_content(
+    git_repo: Path,
+) -> None:
+    """What a killed try put is not committed; its retry (an engine retrying the pod) writes other content
+    under the same name and replaces it. A file of that name the step did not put stays protected."""
+    (git_repo / "rp.py").write_text(
+        "import uuid\nfrom pathlib import Path\n\ndef rnd():\n"
+        "    Path('data').mkdir(exist_ok=True)\n    Path('data/r.txt').write_text(uuid.uuid4().hex)\n"
+    )
+    (git_repo / "pipeline.yaml").write_text(RANDOM_PUT)
+    (git_repo / "params.yaml").write_text("{}\n")
+    config(git_repo, "chunked-fs")
+    args = ("execute_single_node", "r", "rnd")
+    assert nodes(git_repo, *args, crash="task:put@rnd").returncode == -signal.SIGKILL
+    killed_put = (git_repo / ".catalog" / "r" / "r.txt").read_text()
+    retried = nodes(git_repo, *args)
+    assert retried.returncode == 0, retried.stderr
+    log = final(git_repo, "chunked-fs", "r")
+    record = log["steps"]["rnd"]["data_catalog"][0]
+    import hashlib
+
+    kept = (git_repo / ".catalog" / "r" / "r.txt").read_bytes()
+    assert kept.decode() != killed_put and hashlib.sha256(kept).hexdigest() == record["data_hash"]
+    # a file of that name that this step did not put (the user's, another step's) is never replaced
+    theirs = git_repo / ".catalog" / "r2" / "r.txt"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text("the user's")
+    refused = nodes(git_repo, "execute_single_node", "r2", "rnd")
+    assert refused.returncode == 1 and theirs.read_text() == "the user's"
+    assert "never overwritten" in final(git_repo, "chunked-fs", "r2")["steps"]["rnd"]["message"]

@@ -121,7 +121,9 @@ def execute(
     if catalog is not None and node.catalog is not None and node.catalog.put:
         try:
             step.data_catalog.extend(
-                catalog.put_patterns(node.catalog.put, node.catalog.compute_data_folder, branch=branch)
+                catalog.put_patterns(
+                    node.catalog.put, node.catalog.compute_data_folder, branch=branch, step=internal_name
+                )
             )
         except MagnusError as exc:  # a full disk, a read-only folder: the step fails, its attempts kept
             step.status = FAIL
