@@ -112,14 +112,35 @@ def project(git_repo: Path) -> Path:
     return git_repo
 
 
-def config(root: Path, store: str, workers: int = 2) -> str:
-    path = root / f"{store}.yaml"
-    path.write_text(
-        f"executor: {{type: local, config: {{max_workers: {workers}}}}}\n"
-        f"run_log_store: {{type: {store}, config: {{log_folder: logs}}}}\n"
-        "catalog: {type: file-system}\n"
+def config(root: Path, store: str, request: pytest.FixtureRequest | None = None) -> str:
+    """Write `<store>.yaml` (max_workers 2): the file stores with the file-system catalog, postgres with
+    the catalog in S3 (the team setup; the servers are the suite's own, on 127.0.0.1)."""
+    import yaml
+
+    block: dict = {"type": store, "config": {"log_folder": "logs"}}
+    catalog: dict = {"type": "file-system"}
+    if store == "postgres":
+        assert request is not None
+        from tests.conftest import fresh_schema
+
+        server, bucket = request.getfixturevalue("postgres"), request.getfixturevalue("bucket")
+        block = {"type": "postgres", "config": {"dsn": server.dsn, "schema": fresh_schema()}}
+        catalog = {"type": "fsspec", "config": {"url": f"s3://{bucket}/catalog"}}
+    executor = {"type": "local", "config": {"max_workers": 2}}
+    (root / f"{store}.yaml").write_text(
+        yaml.safe_dump({"executor": executor, "run_log_store": block, "catalog": catalog})
     )
-    return path.name
+    return f"{store}.yaml"
+
+
+def _services(root: Path, store: str) -> dict:
+    import yaml
+
+    services = yaml.safe_load((root / f"{store}.yaml").read_text())
+    folder = services["run_log_store"]["config"].get("log_folder")
+    if folder:
+        services["run_log_store"]["config"]["log_folder"] = str(root / folder)
+    return services
 
 
 def command(root: Path, argv: list[str], crash: str = "") -> subprocess.CompletedProcess[str]:
@@ -145,8 +166,14 @@ def magnus(root: Path, *args: str, crash: str = "") -> subprocess.CompletedProce
 def final(root: Path, store: str, run_id: str) -> dict:
     from magnus_core.stores import make_store
 
-    log = make_store({"type": store, "config": {"log_folder": str(root / "logs")}}).get_run(run_id)
-    return log.model_dump(mode="json")
+    return make_store(_services(root, store)["run_log_store"]).get_run(run_id).model_dump(mode="json")
+
+
+def catalog_text(root: Path, store: str, run_id: str, name: str) -> str:
+    from magnus_core.catalog import make_catalog
+
+    with make_catalog(_services(root, store)["catalog"]).open_file(run_id, name) as handle:
+        return handle.read().decode()
 
 
 def test_a_clean_run_computes_the_reference_result(project: Path) -> None:
@@ -155,25 +182,29 @@ def test_a_clean_run_computes_the_reference_result(project: Path) -> None:
     assert final(project, "file-system", "clean")["parameters"]["result"] == CLEAN_RESULT
 
 
-# store:step-part is a window of chunked-fs only: the file-system store writes a commit as one file.
+# store:step-part is a window of chunked-fs only: the file-system store writes a commit as one file, the
+# postgres store as one statement. On postgres (with the catalog in S3) the windows of a task, a parallel
+# in branches and a map's commit.
+POSTGRES = [("task:returned", "inc"), ("task:committed", "inc"), ("task:committed", "fan.right.r")]
+POSTGRES += [("composite:branches", "each"), ("composite:committed", "each")]
 STORE_CASES = [(st, w, s) for st in STORES for w, s in CASES if w != "store:step-part" or st == "chunked-fs"]
+STORE_CASES += [("postgres", w, s) for w, s in POSTGRES]
 
 
 @pytest.mark.parametrize(
     "store, window, step", STORE_CASES, ids=[f"{st}-{w}@{s}" for st, w, s in STORE_CASES]
 )
 def test_killed_in_a_window_then_resumed_computes_the_clean_result(
-    project: Path, store: str, window: str, step: str
+    project: Path, store: str, window: str, step: str, request: pytest.FixtureRequest
 ) -> None:
-    cfg = config(project, store)
+    cfg = config(project, store, request)
     killed = magnus(project, "-c", cfg, "--run-id", "killed", crash=f"{window}@{step}")
     assert killed.returncode == -signal.SIGKILL, killed.stderr  # the window was reached
     resumed = magnus(project, "-c", cfg, "--run-id", "resumed", "--use-cached", "killed")
     assert resumed.returncode == 0, resumed.stderr
     log = final(project, store, "resumed")
     assert log["parameters"]["result"] == CLEAN_RESULT
-    n_file = project / ".catalog" / "resumed" / "n.txt"
-    assert n_file.read_text() == "1"  # the catalog holds what a clean run puts
+    assert catalog_text(project, store, "resumed", "n.txt") == "1"  # the catalog holds what a clean run puts
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -300,33 +331,35 @@ dag:
 """
 
 
+@pytest.mark.parametrize("store", ["chunked-fs", "postgres"])
 def test_a_step_killed_between_its_put_and_its_commit_is_retried_though_it_puts_other_content(
-    git_repo: Path,
+    git_repo: Path, store: str, request: pytest.FixtureRequest
 ) -> None:
     """What a killed try put is not committed; its retry (an engine retrying the pod) writes other content
-    under the same name and replaces it. A file of that name the step did not put stays protected."""
+    under the same name and replaces it. A file of that name the step did not put stays protected. On
+    chunked-fs with the file-system catalog, and on postgres with the catalog in S3."""
+    import hashlib
+    import io
+
+    from magnus_core.catalog import make_catalog
+
     (git_repo / "rp.py").write_text(
         "import uuid\nfrom pathlib import Path\n\ndef rnd():\n"
         "    Path('data').mkdir(exist_ok=True)\n    Path('data/r.txt').write_text(uuid.uuid4().hex)\n"
     )
     (git_repo / "pipeline.yaml").write_text(RANDOM_PUT)
     (git_repo / "params.yaml").write_text("{}\n")
-    config(git_repo, "chunked-fs")
-    args = ("execute_single_node", "r", "rnd")
-    assert nodes(git_repo, *args, crash="task:put@rnd").returncode == -signal.SIGKILL
-    killed_put = (git_repo / ".catalog" / "r" / "r.txt").read_text()
-    retried = nodes(git_repo, *args)
+    cfg = config(git_repo, store, request)
+    run = ["-f", "pipeline.yaml", "-c", cfg, "-p", "params.yaml"]
+    assert command(git_repo, ["execute_single_node", "r", "rnd", *run], "task:put@rnd").returncode == -9
+    killed_put = catalog_text(git_repo, store, "r", "r.txt")
+    retried = command(git_repo, ["execute_single_node", "r", "rnd", *run])
     assert retried.returncode == 0, retried.stderr
-    log = final(git_repo, "chunked-fs", "r")
-    record = log["steps"]["rnd"]["data_catalog"][0]
-    import hashlib
-
-    kept = (git_repo / ".catalog" / "r" / "r.txt").read_bytes()
-    assert kept.decode() != killed_put and hashlib.sha256(kept).hexdigest() == record["data_hash"]
+    record = final(git_repo, store, "r")["steps"]["rnd"]["data_catalog"][0]
+    kept = catalog_text(git_repo, store, "r", "r.txt")
+    assert kept != killed_put and hashlib.sha256(kept.encode()).hexdigest() == record["data_hash"]
     # a file of that name that this step did not put (the user's, another step's) is never replaced
-    theirs = git_repo / ".catalog" / "r2" / "r.txt"
-    theirs.parent.mkdir(parents=True)
-    theirs.write_text("the user's")
-    refused = nodes(git_repo, "execute_single_node", "r2", "rnd")
-    assert refused.returncode == 1 and theirs.read_text() == "the user's"
-    assert "never overwritten" in final(git_repo, "chunked-fs", "r2")["steps"]["rnd"]["message"]
+    make_catalog(_services(git_repo, store)["catalog"]).put_stream("r.txt", io.BytesIO(b"the user's"), "r2")
+    refused = command(git_repo, ["execute_single_node", "r2", "rnd", *run])
+    assert refused.returncode == 1 and catalog_text(git_repo, store, "r2", "r.txt") == "the user's"
+    assert "never overwritten" in final(git_repo, store, "r2")["steps"]["rnd"]["message"]
