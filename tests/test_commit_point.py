@@ -80,6 +80,8 @@ dag:
 
 CLEAN_RESULT = [1, 101, 10, 6]  # n = 0 + 1; left = n + 100; right = n * 10; w1 + w2 + w3 = 6 * n
 STORES = ("file-system", "chunked-fs")
+# CI hits every window once, on one store or the other; MAGNUS_CRASH_FULL=1 hits every window on every store
+FULL = os.environ.get("MAGNUS_CRASH_FULL") == "1"
 
 # window, the step it is hit in. Every window of crashpoints.WINDOWS is here (checked below).
 CASES = [
@@ -187,8 +189,16 @@ def test_a_clean_run_computes_the_reference_result(project: Path) -> None:
 # in branches and a map's commit.
 POSTGRES = [("task:returned", "inc"), ("task:committed", "inc"), ("task:committed", "fan.right.r")]
 POSTGRES += [("composite:branches", "each"), ("composite:committed", "each")]
-STORE_CASES = [(st, w, s) for st in STORES for w, s in CASES if w != "store:step-part" or st == "chunked-fs"]
-STORE_CASES += [("postgres", w, s) for w, s in POSTGRES]
+if FULL:
+    STORE_CASES = [
+        (st, w, s) for st in STORES for w, s in CASES if w != "store:step-part" or st == "chunked-fs"
+    ]
+    STORE_CASES += [("postgres", w, s) for w, s in POSTGRES]
+else:
+    STORE_CASES = [
+        ("chunked-fs" if w == "store:step-part" else STORES[i % 2], w, s) for i, (w, s) in enumerate(CASES)
+    ]
+    STORE_CASES += [("postgres", w, s) for w, s in POSTGRES if w in ("task:returned", "composite:committed")]
 
 
 @pytest.mark.parametrize(
@@ -207,7 +217,7 @@ def test_killed_in_a_window_then_resumed_computes_the_clean_result(
     assert catalog_text(project, store, "resumed", "n.txt") == "1"  # the catalog holds what a clean run puts
 
 
-@pytest.mark.parametrize("store", STORES)
+@pytest.mark.parametrize("store", STORES if FULL else STORES[1:])
 def test_a_resume_killed_while_reusing_a_step_resumes_again(project: Path, store: str) -> None:
     cfg = config(project, store)
     (project / "fail_total").write_text("")
@@ -259,7 +269,8 @@ def test_a_composite_commits_its_merged_parameters_with_its_success(project: Pat
 
 
 # -- the per-step entry point (Argo pods, Dask workers): each step is a process of its own -------------
-# (the call, the window it is killed in): a killed call is retried, as an engine retries a pod
+# (the call, the window it is killed in): a killed call is retried, as an engine retries a pod. CI kills
+# a task, a parallel's fan-in and a map's; MAGNUS_CRASH_FULL=1 all six.
 PER_STEP_KILLS = {
     "inc": "task:committed",
     "fan.right.r": "task:returned",
@@ -268,6 +279,8 @@ PER_STEP_KILLS = {
     "each": "store:step-part",
     "total": "task:put",
 }
+if not FULL:
+    PER_STEP_KILLS = {k: v for k, v in PER_STEP_KILLS.items() if k in ("fan.right.r", "fan", "each")}
 
 
 NODE_FILES = ["-f", "pipeline.yaml", "-c", "chunked-fs.yaml", "-p", "params.yaml"]

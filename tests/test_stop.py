@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from magnus_core.runner import RunRequest, prepare
 from tests.conftest import ROOT
 
 FUNCS = """
@@ -152,6 +153,9 @@ def test_one_signal_stops_concurrent_python_and_shell_branches(project: Path, si
         assert step["attempts"][-1]["status"] == "INTERRUPTED"
         assert step["attempts"][-1]["message"] == f"interrupted by {name}: the run was stopped"
     assert steps["par"]["status"] == "INTERRUPTED"
+    # a re-run says why the step runs again
+    plan = prepare(RunRequest(file="p.yaml", parameters_file="params.yaml", use_cached="r")).plan
+    assert [(s.name, s.reason) for s in plan.steps] == [("par", "interrupted before")]
 
 
 def _walk(steps: dict) -> dict:

@@ -123,6 +123,29 @@ def step(name: str, *args: str) -> str:
     return f"{magnus_line(*args)} > saved/{name}.out 2> saved/{name}.err; echo $? > saved/{name}.rc\n"
 
 
+def start(root: Path, *args: str, prefix: list[str] | None = None) -> subprocess.Popen[str]:
+    """magnus in the background, outside any namespace (`prefix`: a command it runs under)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "200"}
+    return subprocess.Popen(
+        [*(prefix or []), *shlex.split(magnus_line(*args))],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_the_step(root: Path, proc: subprocess.Popen[str]) -> None:
+    """Until `make` waits for the test (the file `wait` exists): the test then changes the world."""
+    import time
+
+    deadline = time.time() + 90
+    while not (root / "waiting").exists():
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.05)
+
+
 def assert_plain(err: str) -> None:
     assert "internal error" not in err and "Traceback" not in err, err
 
@@ -241,33 +264,9 @@ def test_a_run_log_store_made_read_only_while_a_step_runs_stops_the_run_and_it_r
 def test_the_store_folder_removed_while_a_step_runs_loses_nothing(project: Path, store: str) -> None:
     """No mount needed: the folder is removed under the running run, which writes it again whole."""
     config(project, store)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     (project / "wait").write_text("")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "magnus_core",
-            "execute",
-            "-f",
-            "p.yaml",
-            "-p",
-            "params.yaml",
-            "--run-id",
-            "r",
-        ],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    import time
-
-    deadline = time.time() + 90
-    while not (project / "waiting").exists():
-        assert proc.poll() is None and time.time() < deadline, proc.communicate()
-        time.sleep(0.05)
+    proc = start(project, "--run-id", "r")
+    wait_for_the_step(project, proc)
     shutil.rmtree(project / ".run_log_store")
     (project / "go").write_text("")
     _, err = proc.communicate(timeout=120)
@@ -278,3 +277,70 @@ def test_the_store_folder_removed_while_a_step_runs_loses_nothing(project: Path,
     assert log["status"] == "SUCCESS" and list(log["steps"]) == ["make", "use", "success"]
     assert log["parameters"]["result"] == CLEAN_RESULT
     assert json.loads(json.dumps(log["run_config"]))["parameters"] == {"n": 0}
+
+
+# -- permission denied: magnus as an unprivileged user --------------------------------------------------
+# `unshare -U` without a uid map runs a command as `nobody` with no capability over root's files, so the
+# permission bits hold for it (CI runs as root, which ignores them).
+UNPRIVILEGED_PROBLEM = "" if shutil.which("unshare") else "unshare(1) is not installed"
+if not UNPRIVILEGED_PROBLEM:
+    _probe = subprocess.run(["unshare", "-U", "true"], capture_output=True, text=True)
+    if _probe.returncode:
+        UNPRIVILEGED_PROBLEM = f"a user namespace is not permitted here: {_probe.stderr}"
+needs_unprivileged = pytest.mark.skipif(bool(UNPRIVILEGED_PROBLEM), reason=UNPRIVILEGED_PROBLEM or "ok")
+
+
+def unprivileged(root: Path, *args: str) -> subprocess.Popen[str]:
+    return start(root, *args, prefix=["unshare", "-U"])
+
+
+def resume_as_root(root: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    done = subprocess.run(
+        shlex.split(magnus_line("--run-id", "resumed", "--use-cached", "first")),
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return run_log(root / ".run_log_store" / "resumed.json")
+
+
+@needs_unprivileged
+def test_a_catalog_folder_without_write_permission_fails_the_step_and_the_run_resumes(project: Path) -> None:
+    config(project)
+    locked = project / ".catalog" / "first"
+    locked.mkdir(parents=True)
+    locked.chmod(0o555)
+    _, err = unprivileged(project, "--run-id", "first").communicate(timeout=120)
+    assert_plain(err)
+    make = run_log(project / ".run_log_store" / "first.json")["steps"]["make"]
+    assert make["status"] == "FAIL" and "Permission denied" in make["message"], make
+    assert ".catalog/first/blob.bin" in make["message"]
+    assert [a["status"] for a in make["attempts"]] == ["SUCCESS"]  # the attempt is kept
+    locked.chmod(0o755)  # the fix
+    assert resume_as_root(project)["parameters"]["result"] == CLEAN_RESULT
+
+
+@needs_unprivileged
+def test_a_run_log_store_without_write_permission_stops_the_run_naming_the_path(project: Path) -> None:
+    config(project)
+    (project / "wait").write_text("")
+    proc = unprivileged(project, "--run-id", "first")
+    wait_for_the_step(project, proc)
+    store = project / ".run_log_store"
+    store.chmod(0o555)  # taken away while the step runs
+    (project / "go").write_text("")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert_plain(err)
+    assert "run-log store: cannot write" in err and "Permission denied" in err and ".run_log_store" in err
+    assert "Once the cause is fixed, resume with:" in err
+    log = run_log(store / "first.json")  # the last write that succeeded is whole
+    assert log["steps"]["make"]["status"] == "PROCESSING"
+    store.chmod(0o755)
+    for name in ("wait", "waiting", "go"):
+        (project / name).unlink()
+    assert resume_as_root(project)["parameters"]["result"] == CLEAN_RESULT
