@@ -298,7 +298,7 @@ def test_the_per_step_entry_point_killed_in_each_window_then_retried_computes_th
 
     def call(command: str, name: str, *extra: str, key: str = "") -> subprocess.CompletedProcess[str]:
         args = (command, "r", name.replace(" ", "%"), *extra)
-        if key:
+        if key in PER_STEP_KILLS:
             first = nodes(project, *args, crash=f"{PER_STEP_KILLS[key]}@{key}")
             assert first.returncode == -signal.SIGKILL, first.stderr
             killed.append(key)
@@ -318,13 +318,12 @@ def test_the_per_step_entry_point_killed_in_each_window_then_retried_computes_th
     items = json.loads(call("fan", "each", "--mode", "out").stdout)
     for item in items:
         name = json.loads(item)["item"]
-        key = f"each.{name}.w"
         branch(
             "w",
             "each.map_variable_placeholder",
             "--map-variable",
             item,
-            key=key if key in PER_STEP_KILLS else "",
+            key=f"each.{name}.w",
         )
     call("fan", "each", "--mode", "in", key="each")
     call("execute_single_node", "total", key="total")
