@@ -59,13 +59,14 @@ def temp_file(target: Path) -> Iterator[tuple[int, Path]]:
 
 @contextlib.contextmanager
 def naming(target: Path) -> Iterator[None]:
-    """An OSError inside names `target`, the file as its writer knows it, when it named no file (a full
-    disk fails the write itself) or a temporary file of ours (a read-only folder, permission denied)."""
+    """An OSError of the system inside names `target`, the file as its writer knows it, when it named no
+    file (a full disk fails the write itself) or a temporary file of ours (a read-only folder, permission
+    denied)."""
     try:
         yield
     except OSError as exc:
         named = [Path(str(f)) for f in (exc.filename, exc.filename2) if f is not None]
-        if not named or any(is_temp(f) for f in named):
+        if exc.errno is not None and (not named or any(is_temp(f) for f in named)):
             raise OSError(exc.errno, exc.strerror, str(target)) from exc
         raise
 
