@@ -229,10 +229,7 @@ def execute(
     )
     if prepared.catalog is not None:
         prepared.catalog.bind(ctx)
-    store.mask_with(prepared.run_id, ctx.masker)  # nothing reaches the store with a secret in it
     params = dict(prepared.parameters)
-    recorded, masked_names = ctx.recorded_parameters(params)
-    ctx.masked_recorded = masked_names
     run_log = RunLog(
         run_id=prepared.run_id,
         dag_hash=prepared.pipeline.dag_hash,
@@ -240,12 +237,13 @@ def execute(
         tag=request.tag or "",
         original_run_id=prepared.original.run_id if prepared.original else "",
         status=PROCESSING,
-        parameters=recorded,
+        parameters=dict(params),
         # what the run started with, never changed: a re-run starts there (parameters.starting_parameters)
-        run_config={**run_config(prepared), "parameters": recorded},
-        masked_parameters=list(masked_names),
+        run_config={**run_config(prepared), "parameters": dict(params)},
     )
-    store.create_run(run_log)
+    # recorded masked, with masked_parameters: nothing reaches the store with a secret in it
+    store.create_run(run_log, masker=ctx.masker)
+    ctx.masked_recorded = list(store.get_run(prepared.run_id).masked_parameters)
     from magnus_core.tracking import follow
 
     stop_tracking = follow(store, prepared.run_id, prepared.tracker, start=True)

@@ -231,7 +231,9 @@ def _identity(run_id: str) -> CodeIdentity:
 
 
 def _create_run(job: NodeJob, services: Services) -> bool:
-    """The first step of a run in any process creates its log; False when another process did first."""
+    """The first step of a run in any process creates its log (its parameters masked, those masking
+    changed listed in masked_parameters); False when another process did first."""
+    from magnus_core.masking import masker_of
     from magnus_core.parameters import initial_parameters
 
     params = initial_parameters(job.parameters_file, {})
@@ -243,8 +245,8 @@ def _create_run(job: NodeJob, services: Services) -> bool:
         parameters=dict(params),
         run_config={**run_config(job.pipeline, services), "parameters": dict(params)},
     )
-    try:
-        services.store.create_run(run)
+    try:  # recorded masked, as every process that starts a run does (stores.base.create_run)
+        services.store.create_run(run, masker=masker_of(services.secrets))
     except UsageError:
         if not services.store.exists(job.run_id):
             raise

@@ -257,8 +257,20 @@ class RunLogStore(ABC):
     def exists(self, run_id: str) -> bool:
         return run_id in self._live or run_id in set(self.list_run_ids())
 
-    def create_run(self, run_log: RunLog) -> None:
+    def create_run(self, run_log: RunLog, *, masker: Masker | None = None) -> None:
+        """Start run `run_log.run_id`: the one place a run is created, whichever process does it (`magnus
+        execute`, the workbench and --use-cached through runner.execute; the first `execute_single_node` or
+        `fan` of an Argo or Dask run through single._create_run). With `masker` (the run's secrets) every
+        write of the run is masked from this one on (mask_with), and the starting parameters whose recorded
+        value masking changes are added to `masked_parameters` (issue 17: a step fed from the log refuses
+        them). UsageError if the store holds the run id already; StoreError if it cannot be written."""
         check_run_id(run_log.run_id)
+        if masker is not None:
+            self.mask_with(run_log.run_id, masker)
+            _, changed = masker.changed(dict(run_log.parameters), where="parameters")
+            listed = list(run_log.masked_parameters)
+            listed += [name for name in changed if name not in listed]
+            run_log = run_log.model_copy(update={"masked_parameters": listed})
         run_log = self._mask(run_log.run_id, run_log)
         with self._lock:
             if self.exists(run_log.run_id):

@@ -341,3 +341,30 @@ async def test_a_buffered_store_says_why_runs_cannot_start_here(git_repo: Path) 
         message = plain(app.screen.query_one("#start-error", Static))
         assert "buffered (in memory)" in message and "file-system" in message
         assert isinstance(app.screen, StartScreen) and not app.launched
+
+
+async def test_a_secret_value_in_the_forms_parameters_is_recorded_masked(git_repo: Path) -> None:
+    """The workbench's start is a `magnus execute` process (issue 17): a parameter holding a
+    secret's value (.env) is recorded masked and listed in masked_parameters, on screen masked too."""
+    marker = "Zq7tuiMARKER52"
+    (git_repo / ".env").write_text(f"db_token={marker}\n")
+    app = MagnusApp(project(git_repo))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: bool(app.screen.query("#pipeline")))
+        form = app.screen
+        form.query_one("#pipeline", Input).value = "pipe.yaml"
+        form.query_one("#parameters", TextArea).text = f"x: 21\nconn: user-{marker}-x\n"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+        screen = app.screen
+        launched = app.launched[screen.run_id]
+        await wait_for(pilot, lambda: not launched.running and not screen.following)
+        await pilot.pause(0.1)
+        assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
+        assert marker not in app.export_screenshot()
+    log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")
+    assert log.parameters["conn"] == "user-*****-x" and log.masked_parameters == ["conn"]
+    for path in (git_repo / ".run_log_store").rglob("*"):
+        assert marker not in path.name
+        assert not path.is_file() or marker.encode() not in path.read_bytes(), path
