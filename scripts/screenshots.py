@@ -206,6 +206,10 @@ async def shoot(folder: Path, size: tuple[int, int], suffix: str) -> list[Path]:
                 break
         await pilot.pause(1.5)
         await save("run-live")
+        await pilot.press("o")
+        await pilot.pause(1.2)
+        await save("output")
+        await pilot.press("i")
         await pilot.press("x")
         await save("stop")
         await pilot.press("n")

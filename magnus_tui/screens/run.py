@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 from textual.worker import get_current_worker
@@ -23,6 +24,7 @@ from magnus_tui.live import EventPump, RunEventsReady
 from magnus_tui.screens.base import WorkbenchScreen
 from magnus_tui.view import RunView
 from magnus_tui.widgets.dag_tree import DagTree
+from magnus_tui.widgets.output_view import OutputText, OutputView, output_text
 from magnus_tui.widgets.run_header import Estimate, RunHeader
 from magnus_tui.widgets.run_panel import RunPanel
 from magnus_tui.widgets.step_detail import StepDetail
@@ -39,6 +41,7 @@ class RunScreen(WorkbenchScreen[None]):
         Binding("escape", "back", "Back"),
         Binding("i", "tab('step')", "Step"),
         Binding("p", "tab('run')", "Run"),
+        Binding("o", "tab('output')", "Output"),
         Binding("c", "copy", "Copy"),
         Binding("f", "first_failure", "Failure", show=False),
         Binding("x", "stop", "Stop"),
@@ -49,6 +52,11 @@ class RunScreen(WorkbenchScreen[None]):
         ("Back to runs", "Leave this run (escape)", "back"),
         ("Step detail", "Attempts, metrics, parameters, catalog and code of the step (i)", "tab('step')"),
         ("Run parameters and metrics", "The run's parameters and every step's metrics (p)", "tab('run')"),
+        (
+            "Output",
+            "What the selected step printed, live; a: the whole run, /: search, F: follow, w: wrap (o)",
+            "tab('output')",
+        ),
         ("Copy value", "Copy the highlighted cell, step name or run id (c)", "copy"),
         ("Go to first failure", "Move to the first step that failed (f)", "first_failure"),
         ("Stop the run", "Stop this running run; it ends INTERRUPTED and can be resumed (x)", "stop"),
@@ -87,6 +95,8 @@ class RunScreen(WorkbenchScreen[None]):
                     yield StepDetail(id="detail")
                 with TabPane("Run", id="run"):
                     yield RunPanel(id="run-panel")
+                with TabPane("Output", id="output"):
+                    yield OutputView(id="output-view")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -117,6 +127,8 @@ class RunScreen(WorkbenchScreen[None]):
         self.show_log(log)
         if self.view.live:
             self._start_following()
+        elif self.view.first_failure():
+            self.read_output(open_if_any=True)  # a failed run opens on the failed step's last lines
         self.find_estimate(log)
 
     def show_log(self, log: RunLog) -> None:
@@ -235,6 +247,10 @@ class RunScreen(WorkbenchScreen[None]):
         self._update_header(now=True)
         self._show_detail()
         self._show_run_panel()
+        if self.view.first_failure():  # it failed: open on the failed step's last lines
+            self.read_output(open_if_any=True)
+        else:
+            self._refresh_output()  # the last lines, and the attempt's file now kept in the catalog
 
     def tick(self) -> None:
         """Once a second while the run is live: the header's elapsed time, the running steps' times."""
@@ -245,6 +261,7 @@ class RunScreen(WorkbenchScreen[None]):
         self._update_header(now=True)
         if self.selected in running:
             self._show_detail()
+        self._refresh_output()
 
     def _update_header(self, now: bool = False) -> None:
         """The header counts every row: redraw it at most every HEADER_INTERVAL while events stream in."""
@@ -317,6 +334,45 @@ class RunScreen(WorkbenchScreen[None]):
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "run" and self._panel_stale:
             self._show_run_panel(force=True)
+        if event.pane.id == "output":
+            self.read_output()
+
+    # -- output ------------------------------------------------------------------------------------------
+    def _refresh_output(self) -> None:
+        """Read the output again if it is on screen (every second while the run is live, on a new step)."""
+        if self.query_one(TabbedContent).active == "output":
+            self.read_output()
+
+    @work(thread=True, exclusive=True, group="output", exit_on_error=False)
+    def read_output(self, open_if_any: bool = False) -> None:
+        """The selected step's output (or the whole run's), read through magnus_core.logs from the run's
+        catalog; `open_if_any`: switch to the Output tab when there is some (a failed run)."""
+        store = self.app.project.store
+        if store is None:
+            return
+        pane = self.query_one(OutputView)
+        source = "" if pane.whole_run else (self.selected or "")
+        try:
+            log = store.get_run(self.run_id)
+            text = output_text(log, source or None, runs=store.get_run) if source or pane.whole_run else None
+        except MagnusError as exc:
+            text = OutputText(note=str(exc))
+        if text is None:
+            text = OutputText(note="select a step in the tree")
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._output_read, source, text, open_if_any)
+
+    def _output_read(self, source: str, text: OutputText, open_if_any: bool) -> None:
+        try:
+            self.query_one(OutputView).show(source, text)
+        except NoMatches:  # the screen went, or its tabs are not mounted yet: the next read shows it
+            return
+        if open_if_any and text.lines:
+            self.query_one(TabbedContent).active = "output"
+
+    @on(OutputView.SourceChanged)
+    def _output_source(self) -> None:
+        self.read_output()
 
     # -- interaction ---------------------------------------------------------------------------------
     @on(DagTree.Highlighted, "#dag")
@@ -325,12 +381,15 @@ class RunScreen(WorkbenchScreen[None]):
         if key and key != self.selected:
             self.selected = key
             self._show_detail()
+            self._refresh_output()
 
     def action_back(self) -> None:
         self.app.pop_screen()
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+        if tab == "output":  # its keys (/ search, F follow, w wrap, a whole run) work from the lines
+            self.query_one(OutputView).log_widget.focus()
         if tab == "run" and self._panel_stale:
             self._show_run_panel(force=True)
 

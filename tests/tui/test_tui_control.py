@@ -203,3 +203,74 @@ async def test_leaving_can_stop_the_runs_started_here(git_repo: Path) -> None:
             kill(launched.process)
     log = load_run_log(git_repo / ".run_log_store" / f"{launched.run_id}.json")
     assert log.status == "INTERRUPTED" and log.steps["first"].status == "SUCCESS"
+
+
+async def test_output_follows_a_running_step_and_the_whole_run(git_repo: Path) -> None:
+    app = MagnusApp(project(git_repo), follow_interval=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_started_run(pilot, app)
+        launched = app.launched[screen.run_id]
+        try:
+            await pilot.press("o")  # the running step's output, as it is written
+            output = screen.query_one("#output-view")
+            await wait_for(pilot, lambda: "holding" in output.lines)
+            title = plain(output.query_one("#output-title", Static))
+            assert title.startswith("hold") and "following" in title
+            await pilot.press("a")  # the whole run, each line prefixed by its step
+            await wait_for(pilot, lambda: "first │ first done" in output.lines)
+            assert "hold │ holding" in output.lines
+            await pilot.press("F")
+            assert not output.follow and "paused" in plain(output.query_one("#output-title", Static))
+            (git_repo / "go").write_text("")
+            await wait_for(pilot, lambda: not launched.running and not screen.following)
+        finally:
+            kill(launched.process)
+
+
+FAILING = """
+dag:
+  start_at: prepare
+  steps:
+    prepare: {type: task, command_type: shell, command: "echo ready", next: publish}
+    publish:
+      type: task
+      command_type: shell
+      command: "for i in 1 2 3; do echo uploading part $i; done; echo 'registry refused: 403' >&2; exit 6"
+      next: success
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+async def test_a_failed_run_opens_on_the_failed_steps_output(git_repo: Path) -> None:
+    (git_repo / "failing.yaml").write_text(FAILING)
+    done = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute", "--file", "failing.yaml", "--run-id", "failed"],
+        cwd=git_repo,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_run("failed")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+        screen = app.screen
+        tabs = screen.query_one("#tabs")
+        output = screen.query_one("#output-view")
+        await wait_for(pilot, lambda: tabs.active == "output")
+        assert screen.selected == "publish"
+        assert output.lines[-1] == "registry refused: 403" and "uploading part 2" in output.lines
+        # / searches; n moves to the next match; the title counts them
+        screen.query_one("#output-log").focus()
+        await pilot.press("slash", *"part", "enter")
+        title = plain(output.query_one("#output-title", Static))
+        assert "/part: 3 matches" in title and output.match == 0 and not output.follow
+        await pilot.press("n")
+        assert output.match == 1
+        await pilot.press("w")
+        assert output.wrap and output.query_one("#output-log").wrap
+        # another step: its own output
+        screen.query_one("#dag").select_key("prepare")
+        await wait_for(pilot, lambda: output.lines == ["ready"])

@@ -52,7 +52,7 @@ dag:
 """
 
 
-async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
+async def wait_for(pilot, condition, timeout: float = 30.0) -> None:  # a loaded CI machine
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for the screen"

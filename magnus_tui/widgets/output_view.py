@@ -1,0 +1,227 @@
+"""What steps printed, in the run screen: the selected step's output (every attempt, the running one as it
+grows), or the whole run's, each line prefixed by its step; follows new lines, wraps, searches.
+
+    text = output_text(run_log, "train", runs=store.get_run)     # OutputText: lines and a note
+    view.show(text)                                              # OutputView: only what is new is drawn
+
+Output is read through magnus_core.logs (the run's catalog, as `magnus logs` reads it), never from a path
+of its own. Keys (while the view has focus): `/` search, `n`/`N` next and previous match, `F` follow on
+or off, `w` wrap, `a` the whole run or the selected step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, RichLog, Static
+
+from magnus_core.models.run_log import RunLog
+
+MAX_BYTES = 2 << 20  # per attempt: beyond this only the end is shown (`magnus logs` prints it all)
+
+
+@dataclass
+class OutputText:
+    """Lines to show, and a note when there is nothing (why) or only the end of a long output."""
+
+    lines: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+def _attempt_lines(view: Any) -> tuple[list[str], str]:
+    """The lines of one attempt's output (its last MAX_BYTES), and a note when cut or unreadable."""
+    from magnus_core.catalog import CatalogError
+    from magnus_core.logs import decode
+
+    if not view.has_output:
+        return [], view.problem
+    try:
+        with view.open() as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - MAX_BYTES))
+            data = handle.read()
+    except (CatalogError, OSError) as exc:
+        return [], f"output cannot be read: {exc}"
+    lines = decode(data).splitlines()
+    if size > MAX_BYTES:
+        return lines[1:], f"only the last {MAX_BYTES >> 20} MB shown: magnus logs prints it all"
+    return lines, ""
+
+
+def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog] | None = None) -> OutputText:
+    """The output of step `step` of `run_log` (every attempt, headed when there are several), or of the whole
+    run (None: every step in the order the log holds them, each line prefixed `step │`)."""
+    from magnus_core.logs import OutputReader, step_sections
+
+    reader = OutputReader(run_log, runs=runs)
+    out = OutputText()
+    notes: list[str] = []
+    if step is None:
+        for section in step_sections(run_log, None):
+            for view in reader.views(section):
+                lines, note = _attempt_lines(view)
+                several = len(section.attempts) > 1
+                prefix = f"{section.internal_name}{f' #{view.attempt_number}' if several else ''} │ "
+                out.lines.extend(prefix + line for line in lines)
+                if note and view.has_output:
+                    notes.append(f"{section.internal_name}: {note}")
+        out.note = "; ".join(notes) or ("" if out.lines else "no step has printed anything yet")
+        return out
+    found = run_log.find_step(step)
+    if found is None:
+        return OutputText(note="not started yet")
+    views = [v for s in step_sections(run_log, step) for v in reader.views(s)]
+    for view in views:
+        lines, note = _attempt_lines(view)
+        if len(views) > 1:
+            origin = f", reused from {view.reused_from}" if view.reused_from else ""
+            out.lines.append(f"── {view.step.internal_name} attempt {view.attempt_number}{origin} ──")
+        out.lines.extend(lines)
+        if note:
+            notes.append(note)
+    if not views:
+        notes.append(
+            "not started yet" if found.status in ("PROCESSING", "CREATED") else "no attempt recorded"
+        )
+    out.note = "; ".join(dict.fromkeys(notes))
+    return out
+
+
+class OutputView(Vertical, can_focus=False):
+    """The output pane: a title line, the lines (RichLog), and a search box shown by `/`."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "search", "Search"),
+        Binding("n", "next_match(1)", "Next match", show=False),
+        Binding("N", "next_match(-1)", "Previous match", show=False),
+        Binding("F", "toggle_follow", "Follow"),
+        Binding("w", "toggle_wrap", "Wrap"),
+        Binding("a", "toggle_whole", "Whole run"),
+    ]
+    DEFAULT_CSS = """
+    OutputView { height: 1fr; }
+    OutputView #output-title { height: 1; padding: 0 1; background: $boost; }
+    OutputView RichLog { height: 1fr; }
+    OutputView #output-search { display: none; }
+    OutputView.searching #output-search { display: block; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lines: list[str] = []
+        self.note = ""
+        self.follow = True
+        self.wrap = False
+        self.whole_run = False
+        self.source = ""  # what is shown: a step's internal name, or "" for the whole run
+        self.query_text = ""
+        self.match = -1  # the line of the current match
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="output-title")
+        yield RichLog(id="output-log", wrap=False, markup=False, highlight=False, auto_scroll=True)
+        yield Input(placeholder="search the output (Enter: next match, escape: close)", id="output-search")
+
+    @property
+    def log_widget(self) -> RichLog:
+        return self.query_one("#output-log", RichLog)
+
+    def show(self, source: str, text: OutputText) -> None:
+        """Show `text`, the output of `source` (a step, or "" for the whole run); when it only grew, only the
+        new lines are written (a live step's output appends, the scroll position is kept)."""
+        same = source == self.source and text.lines[: len(self.lines)] == self.lines
+        new = text.lines[len(self.lines) :] if same else text.lines
+        if not same:
+            self.log_widget.clear()
+        self.source, self.lines, self.note = source, list(text.lines), text.note
+        self.log_widget.auto_scroll = self.follow
+        if new:
+            self.log_widget.write("\n".join(new), scroll_end=self.follow)
+        self._title()
+
+    def _title(self) -> None:
+        text = Text()
+        text.append("whole run" if self.whole_run else (self.source or "no step"), style="bold")
+        text.append(f"  {len(self.lines)} lines", style="dim")
+        text.append("  following" if self.follow else "  paused", style="green" if self.follow else "yellow")
+        if self.wrap:
+            text.append("  wrap", style="dim")
+        if self.query_text:
+            found = sum(self.query_text.lower() in line.lower() for line in self.lines)
+            text.append(f"  /{self.query_text}: {found} match{'es' if found != 1 else ''}", style="cyan")
+        if self.note:
+            text.append(f"  {self.note}", style="dim italic")
+        self.query_one("#output-title", Static).update(text)
+
+    def _redraw(self) -> None:
+        log = self.log_widget
+        log.clear()
+        log.wrap = self.wrap
+        if self.lines:
+            log.write("\n".join(self.lines), scroll_end=self.follow)
+        self._title()
+
+    # -- keys -----------------------------------------------------------------------------------------
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
+        self.log_widget.auto_scroll = self.follow
+        if self.follow:
+            self.log_widget.scroll_end(animate=False)
+        self._title()
+
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+        self._redraw()
+
+    def action_toggle_whole(self) -> None:
+        self.whole_run = not self.whole_run
+        self.post_message(self.SourceChanged())
+
+    def action_search(self) -> None:
+        self.add_class("searching")
+        box = self.query_one("#output-search", Input)
+        box.value = self.query_text
+        box.focus()
+
+    def action_next_match(self, step: int) -> None:
+        if not self.query_text or not self.lines:
+            return
+        wanted = self.query_text.lower()
+        count = len(self.lines)
+        for offset in range(1, count + 1):
+            line = (self.match + step * offset) % count
+            if wanted in self.lines[line].lower():
+                self.match = line
+                self.follow = False  # a match to look at: stop following
+                self.log_widget.auto_scroll = False
+                self.log_widget.scroll_to(y=max(0, line - 2), animate=False)
+                self._title()
+                return
+        self.notify(f"'{self.query_text}' is not in the output", severity="warning")
+
+    @on(Input.Submitted, "#output-search")
+    def _searched(self, event: Input.Submitted) -> None:
+        self.query_text = event.value.strip()
+        self.match = -1
+        self.remove_class("searching")
+        self.log_widget.focus()
+        self.action_next_match(1)
+        self._title()
+
+    def on_key(self, event: Any) -> None:
+        if event.key == "escape" and self.has_class("searching"):
+            self.remove_class("searching")
+            self.log_widget.focus()
+            event.stop()
+
+    class SourceChanged(Message):
+        """The user switched between the selected step and the whole run: the screen reads the output."""
