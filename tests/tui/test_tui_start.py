@@ -356,10 +356,12 @@ async def test_a_secret_value_in_the_forms_parameters_is_recorded_masked(git_rep
         form.query_one("#pipeline", Input).value = "pipe.yaml"
         form.query_one("#parameters", TextArea).text = f"x: 21\nconn: user-{marker}-x\n"
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")), 60
+        )
         screen = app.screen
         launched = app.launched[screen.run_id]
-        await wait_for(pilot, lambda: not launched.running and not screen.following)
+        await wait_for(pilot, lambda: not launched.running and not screen.following, 60)
         await pilot.pause(0.1)
         assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
         assert marker not in app.export_screenshot()
