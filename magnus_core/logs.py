@@ -261,9 +261,10 @@ class Failure:
     note: str = ""
 
 
-def where_failed(attempt: StepAttempt) -> str:
-    """`steps.py:29 in train`, `exit code 6`, `cell 3`, or "" (no located error recorded)."""
-    error = attempt.error
+def where_failed(attempt: StepAttempt | None) -> str:
+    """`steps.py:29 in train`, `exit code 6`, `cell 3`, or "" (no located error recorded, or no attempt: a
+    composite step that failed itself)."""
+    error = attempt.error if attempt is not None else None
     if error is None:
         return ""
     frame = error.location()
@@ -276,14 +277,28 @@ def where_failed(attempt: StepAttempt) -> str:
     return ""
 
 
+def failed_itself(step: StepLog) -> bool:
+    """A step where a failure happened, not only one holding it: a failed attempt (a task, a catalog move),
+    or a failed step of any type with a message and no failed step inside it (a conditional with no branch
+    for its parameter, a loop's break_on that is not a boolean, a catalog conflict between branches). The
+    fail node and a composite whose branch failed are not (the step inside is)."""
+    if step.status != FAIL or step.step_type in ("fail", "success"):
+        return False
+    if step.attempts:
+        return True
+    inside = (s for s in step.walk() if s is not step)
+    return bool(step.message) and not any(s.status == FAIL for s in inside)
+
+
 def failed_leaves(run_log: RunLog) -> list[StepLog]:
-    """Steps that failed themselves (a command, a catalog move), in execution order: not the composite steps
-    holding them, not the fail node."""
-    return [
-        step
-        for step in run_log.walk()
-        if step.status == FAIL and step.attempts and step.step_type not in ("fail", "success")
-    ]
+    """Steps that failed themselves (failed_itself), in execution order: not the composite steps holding
+    them, not the fail node."""
+    return [step for step in run_log.walk() if failed_itself(step)]
+
+
+def failure_message(step: StepLog) -> str:
+    """What a failed step records as its failure: the step's message, else its last attempt's."""
+    return step.message or (step.attempts[-1].message if step.attempts else "") or "failed"
 
 
 def logs_command(run_id: str, internal_name: str, attempt: int | None = None) -> str:
@@ -304,10 +319,10 @@ def failures(
         reader = OutputReader(run_log)
     found = []
     for step in steps:
-        last = step.attempts[-1]
+        last = step.attempts[-1] if step.attempts else None
         tail: list[str] = []
         note = ""
-        if reader is not None:
+        if reader is not None and last is not None:
             view = reader.view(step, last)
             try:
                 tail = view.tail(lines)
@@ -319,12 +334,12 @@ def failures(
         found.append(
             Failure(
                 internal_name=step.internal_name,
-                attempt_number=last.attempt_number,
-                message=step.message or last.message,
+                attempt_number=last.attempt_number if last is not None else 0,
+                message=failure_message(step),
                 where=where_failed(last),
                 last_lines=tail,
                 command=logs_command(
-                    run_log.run_id, step.internal_name, last.attempt_number if several else None
+                    run_log.run_id, step.internal_name, last.attempt_number if last and several else None
                 ),
                 note=note,
             )
@@ -334,19 +349,21 @@ def failures(
 
 def step_sections(run_log: RunLog, step: str | None) -> list[StepLog]:
     """The steps `magnus logs` shows: every task step in execution order (None), or the named one (a
-    composite: every task step inside it). [] when no step has that internal name."""
+    composite: every task step inside it), and any step that failed with no attempt to show (a
+    conditional with no branch for its value: its failure is shown instead). [] when no step has that
+    internal name."""
     if step is None:
-        return [s for s in run_log.walk() if _ran_a_command(s)]
+        return [s for s in run_log.walk() if _shown(s)]
     found = run_log.find_step(step)
     if found is None:
         return []
-    return [s for s in found.walk() if _ran_a_command(s)] or [found]
+    return [s for s in found.walk() if _shown(s)] or [found]
 
 
-def _ran_a_command(step: StepLog) -> bool:
-    """A task step: the only kind whose attempts run a command that prints (not as-is, success, fail, or a
-    composite step)."""
-    return step.step_type == "task"
+def _shown(step: StepLog) -> bool:
+    """A task step (the only kind whose attempts run a command that prints: not as-is, success, fail, or
+    a composite step), or a step that failed itself without an attempt."""
+    return step.step_type == "task" or (not step.attempts and failed_itself(step))
 
 
 def known_steps(run_log: RunLog) -> list[str]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from magnus_core.logs import failed_leaves, where_failed
+from magnus_core.logs import failed_leaves, failure_message, where_failed
 from magnus_tui.view import glyph, style
 
 if TYPE_CHECKING:
@@ -41,10 +41,9 @@ def run_brief(project: Project, summary: RunSummary) -> Text:
         failed = failed_leaves(log)
         if failed:
             step = failed[0]
-            last = step.attempts[-1]
             text.append(f"{glyph('FAIL')} {step.internal_name}", style=f"bold {style('FAIL')}")
-            text.append(f": {step.message or last.message or 'failed'}")
-            where = where_failed(last)
+            text.append(f": {failure_message(step)}")
+            where = where_failed(step.attempts[-1] if step.attempts else None)
             if where:
                 text.append(f"\n  at {where}", style="dim")
             if len(failed) > 1:

@@ -15,7 +15,7 @@ from magnus_core.cli import cli
 
 if TYPE_CHECKING:
     from magnus_core.logs import AttemptView, OutputReader
-    from magnus_core.models.run_log import RunLog
+    from magnus_core.models.run_log import RunLog, StepLog
     from magnus_core.stores.base import RunLogStore
 
 POLL = 0.2  # seconds between looks at a run being followed
@@ -71,7 +71,7 @@ def logs(
     Exit codes: 0 printed, 1 an output file is missing or unreadable, 2 unknown run, step or attempt.
     """
     from magnus_core.errors import UsageError
-    from magnus_core.logs import OutputReader
+    from magnus_core.logs import OutputReader, failure_message
     from magnus_core.runs import store_from_config
 
     if follow and as_json:
@@ -84,13 +84,32 @@ def logs(
         ctx.exit(_follow(store, run_id, name, attempt, tail))
     sections = _sections(run_log, reader, name, attempt)
     if as_json:
-        click.echo(json.dumps(_as_json(run_log, sections, tail), indent=2))
+        shown = _as_json(run_log, sections, tail)
+        shown["failures"] = [
+            {"step": s.internal_name, "step_type": s.step_type, "message": failure_message(s)}
+            for s in _failures_without_output(run_log, name, attempt)
+        ]
+        click.echo(json.dumps(shown, indent=2))
         ctx.exit(1 if any(v.state == "missing" for v in sections) else 0)
     out = _Printer(headed=len(sections) > 1)
     missing = False
     for view in sections:
         missing |= out.section(view, tail)
+    for s in _failures_without_output(run_log, name, attempt):
+        click.echo(
+            f"magnus: {s.internal_name} ({s.step_type}) failed, no output: {failure_message(s)}", err=True
+        )
     ctx.exit(1 if missing else 0)
+
+
+def _failures_without_output(run_log: RunLog, name: str | None, attempt: int | None) -> list[StepLog]:
+    """Each step shown that failed with no attempt, so no output (a composite failing itself: choosing its
+    branch, checking its break_on): its failure is what there is to show. [] with --attempt."""
+    from magnus_core.logs import failed_itself, step_sections
+
+    if attempt is not None:
+        return []
+    return [s for s in step_sections(run_log, name) if not s.attempts and failed_itself(s)]
 
 
 def _step_name(run_log: RunLog, step: str | None, follow: bool) -> str | None:
