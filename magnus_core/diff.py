@@ -448,11 +448,35 @@ def _files_between(before: str, after: str, repo: str | Path) -> list[str] | Non
         return None
 
 
-def _code_group(sa: dict[str, StepLog], sb: dict[str, StepLog], repo: str | Path | None) -> GroupDiff:
+def _no_commit(steps: list[StepLog]) -> str:
+    """Why a run recorded no git commit for its code: the code identity's own message (`not a git
+    repository`, `git repository has no commits yet`), or that no step ran that records one."""
+    for step in steps:
+        for ident in step.code_identities:
+            if not ident.code_identifier and ident.code_identifier_message:
+                return ident.code_identifier_message
+    return "no step ran in it that records its code"
+
+
+def _code_group(
+    sa: dict[str, StepLog], sb: dict[str, StepLog], repo: str | Path | None, skipped: list[Skipped]
+) -> GroupDiff:
+    """The commits, uncommitted changes and modified files of the steps that ran in each run. When either
+    run recorded no git commit (run outside a git repository), the code cannot be compared: the group is
+    empty and `skipped` says why, never "no differences"."""
     # A run's code is that of the steps that ran in it: a step a re-run reused (mock) ran in the original
     # run, with the original's code (a fix committed since must not look like the uncommitted change).
-    ca, dirty_a, files_a = _code_of(s for s in sa.values() if not s.mock)
-    cb, dirty_b, files_b = _code_of(s for s in sb.values() if not s.mock)
+    ran_a, ran_b = [s for s in sa.values() if not s.mock], [s for s in sb.values() if not s.mock]
+    ca, dirty_a, files_a = _code_of(ran_a)
+    cb, dirty_b, files_b = _code_of(ran_b)
+    if not ca or not cb:
+        sides = [
+            f"run {side} ({_no_commit(ran)})"
+            for side, c, ran in (("A", ca, ran_a), ("B", cb, ran_b))
+            if not c
+        ]
+        skipped.append(Skipped(group="code", reason=f"no git commit recorded for {' and '.join(sides)}"))
+        return GroupDiff(name="code")
     changes = [
         Change(
             kind=EQUAL if ca == cb else CHANGED, key="commit", field="commit", before=_one(ca), after=_one(cb)
@@ -724,7 +748,7 @@ def compare(
     groups = {
         "run": _run_group(a, b, sa, sb),
         "dag": _dag_group(a, b, skipped),
-        "code": _code_group(sa, sb, repo),
+        "code": _code_group(sa, sb, repo, skipped),
         "data": _data_group(sa, sb),
         "parameters": GroupDiff(name="parameters", changes=_value_changes(a.parameters, b.parameters)),
         "metrics": _metrics_group(sa, sb),

@@ -203,6 +203,8 @@ def render(diff: RunDiff, console: Console, *, show_all: bool = False) -> None:
         console.print(
             Text(f"{_plural(diff.count, 'difference')} in {', '.join(groups)}.", style="bold yellow")
         )
+    elif diff.skipped:
+        console.print(Text("No differences in what was compared (see skipped above).", style="bold green"))
     else:
         console.print(Text("No differences.", style="bold green"))
 

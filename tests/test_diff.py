@@ -223,6 +223,29 @@ def test_code_commits_dirty_and_modified_files(git_repo: Path) -> None:
     assert "not both commits" in diff2.groups["code"].changed[0].detail
 
 
+def test_code_of_a_run_with_no_git_commit_is_not_compared_and_says_why() -> None:
+    """Outside a git repository the run log records no commit: the code group must not say "no
+    differences" (false reassurance after editing steps.py), in the text and --json forms."""
+    a, b = make_run(), make_run("run_b")
+    for step in b.walk():
+        step.code_identities = [
+            CodeIdentity(code_identifier=None, code_identifier_message="not a git repository")
+        ]
+    for first, second, side in ((a, b, "run B"), (b, a, "run A")):
+        diff = compare(first, second, repo=None)
+        reason = f"no git commit recorded for {side} (not a git repository)"
+        assert diff.groups["code"].changes == []
+        assert {"group": "code", "reason": reason} in diff.to_json()["skipped"]
+        text = text_of(diff)
+        assert "code       not compared" in text and "code       no differences" not in text
+        assert f"skipped (code): {reason}" in text
+        assert "No differences in what was compared" in text
+    both = compare(b, b, repo=None)
+    assert both.skipped[0].reason == (
+        "no git commit recorded for run A (not a git repository) and run B (not a git repository)"
+    )
+
+
 def test_data_hash_added_removed() -> None:
     b = make_run("run_b")
     b.steps["prepare"].data_catalog = [
