@@ -22,10 +22,10 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from magnus_core.capture import DEFAULT_CAP, parse_size
-from magnus_core.errors import StepError, UsageError
+from magnus_core.errors import ConfigError, StepError, UsageError
 from magnus_core.files import atomic_copy, atomic_write_stream, file_hash, is_temp
 from magnus_core.models.run_log import DataCatalog, RunLog
-from magnus_core.paths import check_relative, check_run_id, is_within
+from magnus_core.paths import check_no_nul, check_relative, check_run_id, inside, is_within, own_folder
 from magnus_core.registry import load_provider, parse_options
 
 if TYPE_CHECKING:
@@ -241,6 +241,12 @@ class FileSystemCatalog(BaseCatalog):
         super().__init__(config)
         self.options = parse_options(_FileSystemOptions, self.config, "catalog")
         check_relative(self.options.compute_data_folder, "catalog.config.compute_data_folder")
+        check_no_nul(
+            self.options.compute_data_folder,
+            what="compute_data_folder",
+            field="catalog.config.compute_data_folder",
+            error=ConfigError,
+        )
         self._init_state()
 
     def _init_state(self) -> None:
@@ -270,7 +276,22 @@ class FileSystemCatalog(BaseCatalog):
         return self.options.output_cap
 
     def run_folder(self, run_id: str) -> Path:
-        return self.location / run_id
+        """`<catalog_location>/<run_id>` (the run id is checked: a run log read from disk names it)."""
+        return self.location / check_run_id(run_id)
+
+    def destination(self, run_id: str, name: str) -> Path:
+        """Where catalog file `name` of run `run_id` is written, resolved: inside the run's catalog folder
+        (symlinks followed), which is a folder of its own in the catalog location, not a link. A link
+        planted as the run's folder, or as a sub-folder of it, leading elsewhere is refused (CatalogError:
+        the step fails, nothing is copied). The catalog location itself may be a link (a catalog kept on
+        another disk)."""
+        folder = own_folder(
+            self.location, check_run_id(run_id), what=f"catalog folder of run '{run_id}'", error=CatalogError
+        )
+        dest = inside(folder / name, folder, what=f"catalog file '{name}'", error=CatalogError)
+        if dest == folder:
+            raise CatalogError(f"catalog file '{name}' names the run's catalog folder itself")
+        return dest
 
     def data_folder(self, folder: str | None) -> Path:
         text = folder or self.options.compute_data_folder
@@ -344,12 +365,16 @@ class FileSystemCatalog(BaseCatalog):
 
     def _stored_hash(self, run_id: str, name: str) -> str | None:
         """The SHA256 of a file in the catalog, or None if there is none by that name."""
-        path = self.run_folder(run_id) / name
+        path = self.destination(run_id, name)  # where a put would write: checked before anything is copied
+        if (path.exists() or path.is_symlink()) and not path.is_file():  # a FIFO would block the hash
+            raise CatalogError(
+                f"catalog put: '{name}' in the catalog is not a regular file; nothing was copied"
+            )
         return file_hash(path) if path.is_file() else None
 
     def _store(self, source: Path, run_id: str, name: str) -> str:
         """Copy a file into the catalog (whole or not at all); the SHA256 of what the catalog holds."""
-        return atomic_copy(source, self.run_folder(run_id) / name)
+        return atomic_copy(source, self.destination(run_id, name))
 
     def _names(self, run_id: str) -> list[str]:
         """Every data file in run `run_id`'s catalog (not magnus's own, not half-done copies)."""
@@ -360,7 +385,7 @@ class FileSystemCatalog(BaseCatalog):
         return [p.relative_to(source).as_posix() for p in _data_files(paths, source)]
 
     def _copy(self, from_run: str, to_run: str, name: str) -> None:
-        atomic_copy(self.run_folder(from_run) / name, self.run_folder(to_run) / name)
+        atomic_copy(self.run_folder(from_run) / name, self.destination(to_run, name))
 
     def _where(self, run_id: str) -> str:
         return str(self.run_folder(run_id))
@@ -465,8 +490,7 @@ class FileSystemCatalog(BaseCatalog):
 
     def _own_path(self, run_id: str, name: str) -> Path:
         """Where catalog file `name` of run `run_id` is (run id and name checked: they come from run logs)."""
-        check_run_id(run_id)
-        return self.run_folder(run_id) / check_relative(name, "catalog name")
+        return self.destination(run_id, check_relative(name, "catalog name"))
 
     def _put(self, plan: dict[str, Path], branch: str | None = None, step: str = "") -> list[DataCatalog]:
         owner = branch if branch is not None else _scope_branch()
@@ -568,7 +592,8 @@ class FileSystemCatalog(BaseCatalog):
         refuse_secret_names(plan, self.ctx)
         # what an earlier try of this step (killed between its put and its commit) may have left
         own = self._intent(run_id, step)
-        # check everything before copying anything; only a name already in the catalog needs hashing twice
+        # check everything before copying anything (every destination stays in the run's catalog folder,
+        # links included: _stored_hash); only a name already in the catalog needs hashing twice
         hashes: dict[str, str] = {}
         for name, path in plan.items():
             if name in self.inherited or name in own:

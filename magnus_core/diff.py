@@ -188,11 +188,19 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+# An integer delta is shown and written as JSON: keep it well inside the 4300 digits Python prints.
+_MAX_DELTA_BITS = 3000
+
+
 def _num_delta(before: Any, after: Any) -> float | None:
     if isinstance(before, int) and isinstance(after, int) and _is_number(before) and _is_number(after):
-        return after - before
+        delta = after - before
+        return delta if delta.bit_length() <= _MAX_DELTA_BITS else None
     if _is_number(before) and _is_number(after):
-        return float(f"{after - before:.12g}")  # 0.7 - 0.6 is +0.1, not +0.09999999999999998
+        try:
+            return float(f"{after - before:.12g}")  # 0.7 - 0.6 is +0.1, not +0.09999999999999998
+        except (OverflowError, ValueError):  # a huge integer against a float
+            return None
     return None
 
 

@@ -221,7 +221,14 @@ def value_message(what: str, name: str, value: Any) -> str | None:
     """The failure message for a returned parameter or a metric the run log cannot hold, or None.
 
     `what` is `returned parameter` or `metric`. Names the value, the type of what cannot be written and where
-    it is inside the value, and says what to do: a plain value, or the catalog for objects."""
+    it is inside the value, and says what to do: a plain value, or the catalog for objects. Values nested
+    deeper than parameters.MAX_VALUE_DEPTH are refused too (parameters.nesting_problem): a run log holding
+    them, inside the deepest pipeline allowed, would be deeper than its readers accept."""
+    from magnus_core.parameters import nesting_problem
+
+    deep = nesting_problem(value)
+    if deep is not None:
+        return f"{what} '{name}' {deep}"
     problem = json_problem(value)
     if problem is None:
         return None

@@ -79,13 +79,37 @@ def _write(fd: int, data: bytes, durable: bool) -> None:
             os.fsync(handle.fileno())
 
 
-def atomic_write(path: Path, text: str | bytes, *, durable: bool = False) -> None:
+def atomic_write(path: Path, text: str | bytes, *, durable: bool = False, root: Path | None = None) -> None:
     """Replace `path` with `text` (UTF-8 when a str): readers see the old content or the new, never half.
-    durable=True also fsyncs the data before the rename (a crash right after still finds it)."""
+    durable=True also fsyncs the data before the rename (a crash right after still finds it).
+
+    The rename replaces a symlink at `path` itself, never the file it points to. With `root`, the folder
+    written into must resolve inside `root` (symlinks followed, as paths.inside), else UsageError and
+    nothing is written: a link planted as a sub-folder of a store cannot redirect the write elsewhere."""
+    if root is not None:
+        path = _kept_inside(Path(path), Path(root))
     data = text.encode("utf-8") if isinstance(text, str) else text
     with naming(path), temp_file(path) as (fd, tmp):
         _write(fd, data, durable)
         os.replace(tmp, path)
+
+
+def _kept_inside(path: Path, root: Path) -> Path:
+    """`path` with its folder resolved, which must be `root` (resolved) or below it; UsageError otherwise.
+    Both are taken relative to the working folder."""
+    from magnus_core.errors import UsageError
+
+    top = root.absolute().resolve()
+    try:
+        folder = path.parent.absolute().resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise UsageError(f"folder '{path.parent}' cannot be resolved ({exc})") from None
+    if folder != top and top not in folder.parents:
+        raise UsageError(
+            f"folder '{path.parent}' is outside {top} (refused: it would read or write files that are not "
+            "the project's; a symbolic link on the way leads out?)"
+        )
+    return folder / path.name
 
 
 def atomic_write_stream(path: Path, stream: BinaryIO, chunk: int = 1 << 20) -> str:

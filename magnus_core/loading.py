@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import string
+import sys
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -22,10 +23,13 @@ from magnus_core.errors import ConfigError, PipelineError, UsageError
 from magnus_core.graph import branches
 from magnus_core.models.pipeline import NODE_TYPES, Dag, DagNode, PipelineFile
 from magnus_core.parameters import TYPED_FLOAT, TYPED_INT
-from magnus_core.paths import is_within
+from magnus_core.paths import find_nul, is_within, read_regular_file
 from magnus_core.suggest import did_you_mean
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
+# Composite steps (parallel, map, dag) one inside another: at most this many levels (docs/pipeline.md). Real
+# pipelines use a handful; the limit keeps every run log well inside what JSON readers and writers nest.
+MAX_NESTING = 20
 SERVICES = ("executor", "run_log_store", "catalog", "secrets", "experiment_tracker")
 DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
     "executor": {"type": "local", "config": {}},
@@ -63,6 +67,10 @@ class _Loader(_SafeBase):
         # Only the keys written in this mapping count: a key that a merge (`<<: *defaults`) brings in and
         # this mapping sets again is overridden, as YAML defines it.
         seen = set()
+        keys = self.__dict__.setdefault("_keys", {})
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                keys[id(value_node)] = key_node.value  # names the field when its value is refused
         for key_node, _ in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag != MERGE_TAG:
                 key = key_node.value
@@ -87,15 +95,36 @@ _DIGITS = list("-+0123456789")
 
 
 def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
-    """YAML 1.2 integers: decimal (a leading zero is still decimal), 0o octal, 0x hexadecimal."""
+    """YAML 1.2 integers: decimal (a leading zero is still decimal), 0o octal, 0x hexadecimal.
+
+    Python reads and prints integers of at most 4300 digits (sys.get_int_max_str_digits()), and its
+    ValueError names no file or line: a longer one (in any base) is refused here with the line and the key,
+    so nothing downstream (the dag hash, the run log) meets one."""
     text = str(loader.construct_scalar(node))
     sign = -1 if text.startswith("-") else 1
     digits = text.lstrip("+-")
-    if digits.startswith("0o"):
-        return sign * int(digits[2:], 8)
-    if digits.startswith("0x"):
-        return sign * int(digits[2:], 16)
-    return sign * int(digits, 10)
+    limit = sys.get_int_max_str_digits() or 4300
+    try:
+        if digits.startswith("0o"):
+            value = sign * int(digits[2:], 8)
+        elif digits.startswith("0x"):
+            value = sign * int(digits[2:], 16)
+        else:
+            value = sign * int(digits, 10)
+    except ValueError:
+        value = None
+    if value is None or abs(value).bit_length() > limit * 3.32:
+        keys = getattr(loader, "_keys", {})
+        raise _Refused(f"a number with more than {limit} digits", node.start_mark, keys.get(id(node)))
+    return value
+
+
+class _Refused(yaml.constructor.ConstructorError):
+    """A well-formed value magnus refuses (e.g. a 5,000-digit number): said without 'malformed YAML'."""
+
+    def __init__(self, problem: str, mark: Any, key: str | None) -> None:
+        super().__init__(None, None, problem, mark)
+        self.key = key
 
 
 def _schema(name: str, resolvers: list[tuple[str, str, list[str]]], doc: str) -> type:
@@ -176,27 +205,28 @@ def _check_expansion(root: yaml.Node, max_aliases: int, max_nodes: int) -> None:
 
 def read_yaml(path: str | Path, what: str = "file", loader: type | None = None) -> Any:
     """Read one YAML file (YAML 1.2's core schema unless `loader` says otherwise), or raise a one-line
-    UsageError naming it."""
+    UsageError naming it.
+
+    The file must be a regular file (a FIFO or a device is refused before it is read) of at most
+    MAX_FILE_BYTES, counted while reading; aliases may not expand past a budget (YAML bombs), integers may
+    not have more than 4300 digits, and nesting may not exhaust Python's recursion limit.
+    """
     p = Path(path)
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         from magnus_core.suggest import files_hint
 
         raise UsageError(f"{what} not found{files_hint(path)}", file=str(path))
-    if p.is_dir():
-        raise UsageError(f"{what} is a folder, expected a YAML file", file=str(path))
+    # a regular file of at most MAX_FILE_BYTES, counted while reading: a FIFO or /dev/zero is refused at once
+    raw = read_regular_file(path, limit=MAX_FILE_BYTES, what=what)
     try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise UsageError(
-                f"{what} is {size} bytes, more than the {MAX_FILE_BYTES} allowed", file=str(path)
-            )
-        text = p.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{what} is not UTF-8 text", file=str(path)) from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {what}: {exc.strerror}", file=str(path)) from None
     try:
         return yaml.load(text, Loader=loader or Yaml12Loader)
+    except _Refused as exc:
+        line = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark is not None else ""
+        raise UsageError(f"{line}{exc.problem}", file=str(path), field=exc.key) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
@@ -303,6 +333,8 @@ def load_pipeline(path: str | Path, variables: dict[str, Any] | None = None) -> 
             ["missing the 'dag' block (expected dag: {start_at: ..., steps: ...})"], file=file
         )
     raw = check_top_level(raw, PIPELINE_KEYS, file, "pipeline file")
+    _refuse_nul(raw, file)
+    _refuse_deep_nesting(raw.get("dag"), file)
     model = _parse(PipelineFile, raw, file)
     sub_dags: dict[str, dict[str, Any]] = {}
     _resolve_dag_definitions(model.dag, Path(file), [Path(file).resolve()], sub_dags)
@@ -320,6 +352,54 @@ def load_pipeline(path: str | Path, variables: dict[str, Any] | None = None) -> 
         file=file,
         config_blocks=blocks,
         sub_dags=sub_dags,
+    )
+
+
+def _refuse_nul(raw: Any, file: str, prefix: str = "") -> None:
+    """No string of a pipeline file may hold NUL: paths, commands and environment variables cannot."""
+    where = find_nul(raw)
+    if where is not None:
+        error: ErrorDetails = {
+            "type": "value_error",
+            "loc": where,
+            "msg": "must not contain a NUL character (\\0)",
+            "input": None,
+        }
+        raise PipelineError([_explain(error, prefix)], file=file)
+
+
+def _refuse_deep_nesting(dag: Any, file: str, depth: int = 0, prefix: str = "") -> None:
+    """Composite steps nest at most MAX_NESTING deep: a first check on the raw YAML (`branches` and `branch`
+    blocks), before anything recursive reads it. The models' own branches are checked again, across
+    dag_definition files, in _resolve_dag_definitions."""
+    stack: list[tuple[Any, int, str]] = [(dag, depth, prefix)]
+    while stack:
+        block, level, where = stack.pop()
+        steps = block.get("steps") if isinstance(block, dict) else None
+        if not isinstance(steps, dict):
+            continue
+        for name, node in steps.items():
+            if not isinstance(node, dict):
+                continue
+            inner: list[tuple[Any, str]] = []
+            if isinstance(node.get("branches"), dict):
+                inner = [(b, f"{where}{name}.{bname}.") for bname, b in node["branches"].items()]
+            elif "branch" in node:
+                inner = [(node["branch"], f"{where}{name}.<item>.")]
+            if not inner:
+                continue
+            if level + 1 > MAX_NESTING:
+                raise _too_deep(f"{where}{name}", file)
+            stack.extend((b, level + 1, w) for b, w in inner)
+
+
+def _too_deep(step: str, file: str) -> PipelineError:
+    return PipelineError(
+        [
+            f"step '{step}': composite steps (parallel, map, dag) are nested more than {MAX_NESTING} "
+            "deep, the most magnus runs (see docs/pipeline.md)"
+        ],
+        file=file,
     )
 
 
@@ -417,9 +497,19 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _resolve_dag_definitions(dag: Dag, file: Path, stack: list[Path], out: dict[str, dict[str, Any]]) -> None:
-    """Load every dag node's sub-pipeline, relative to the file naming it; refuse inclusion cycles."""
+def _resolve_dag_definitions(
+    dag: Dag,
+    file: Path,
+    stack: list[Path],
+    out: dict[str, dict[str, Any]],
+    depth: int = 0,
+    prefix: str = "",
+) -> None:
+    """Load every dag node's sub-pipeline, relative to the file naming it; refuse inclusion cycles and
+    composite steps nested more than MAX_NESTING deep (across files, for every kind of composite)."""
     for name, node in dag.steps.items():
+        if (isinstance(node, DagNode) or branches(node)) and depth + 1 > MAX_NESTING:
+            raise _too_deep(f"{prefix}{name}", str(stack[0]))
         if isinstance(node, DagNode):
             target = file.parent / node.dag_definition
             resolved = target.resolve()
@@ -452,14 +542,17 @@ def _resolve_dag_definitions(dag: Dag, file: Path, stack: list[Path], out: dict[
                     [f"no 'dag' block in {target} (named by step '{name}')"], file=str(target)
                 )
             raw = check_top_level(raw, PIPELINE_KEYS, str(target), "dag_definition file")
+            _refuse_nul(raw["dag"], str(target))
+            _refuse_deep_nesting(raw["dag"], str(stack[0]), depth + 1, f"{prefix}{name}.dag.")
             sub = _parse(Dag, raw["dag"], str(target))
             node._sub_dag = sub
             node._sub_file = str(target)
             out[str(target)] = raw["dag"]
-            _resolve_dag_definitions(sub, target, [*stack, resolved], out)
+            _resolve_dag_definitions(sub, target, [*stack, resolved], out, depth + 1, f"{prefix}{name}.dag.")
         else:  # every other node's branches are written in this file
             for branch in branches(node):
-                _resolve_dag_definitions(branch.dag, file, stack, out)
+                inner = f"{prefix}{name}.{branch.name if branch.name is not None else '<item>'}."
+                _resolve_dag_definitions(branch.dag, file, stack, out, depth + 1, inner)
 
 
 def _list(names: Any, limit: int = 12) -> str:
@@ -635,4 +728,8 @@ def _service_block(block: Any, file: str, key: str) -> dict[str, Any]:
     config = block.get("config") or {}
     if not isinstance(config, dict):
         raise ConfigError("'config' must be a mapping", file=file, field=f"{key}.config")
+    where = find_nul(block)
+    if where is not None:  # folders, commands and names reach the operating system, which reads NUL as an end
+        field = ".".join(str(part) for part in (key, *where))
+        raise ConfigError("must not contain a NUL character (\\0)", file=file, field=field)
     return {"type": block["type"], "config": dict(config)}

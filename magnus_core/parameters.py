@@ -15,11 +15,16 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from magnus_core.errors import UsageError
 
+# Parameter and metric values nest at most this many levels (lists and mappings one inside another): with
+# the 20 composite levels a pipeline may have (loading.MAX_NESTING), a run log stays inside what JSON readers
+# and writers nest (stores.file_system.MAX_RUN_LOG_DEPTH). docs/parameters.md says so.
+MAX_VALUE_DEPTH = 64
 PRM_PREFIX = "MAGNUS_PRM_"
 TRACK_PREFIX = "MAGNUS_TRACK_"
 MAP_VARIABLE = "MAGNUS_PRM_MAP_VARIABLE"
@@ -68,8 +73,51 @@ def decode(text: str) -> Any:
     """JSON-decode an environment value; a value that is not JSON stays the string it is."""
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, TypeError, ValueError):
+    except (json.JSONDecodeError, TypeError, ValueError, RecursionError):
         return text
+
+
+def nesting_problem(value: Any) -> str | None:
+    """Why `value` is too deep for a run log, or None: lists and mappings nested more than MAX_VALUE_DEPTH
+    levels, or a mapping key holding NUL (names become environment variables). Iterative: any depth is
+    measured without recursion. What JSON itself cannot hold (objects, huge integers, lone surrogates) is
+    failure.json_problem's; failure.value_message asks both."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth >= MAX_VALUE_DEPTH:
+                return f"is nested more than {MAX_VALUE_DEPTH} levels deep"
+            if isinstance(item, dict):
+                if any(isinstance(key, str) and "\0" in key for key in item):
+                    return "has a key holding a NUL character"
+                stack.extend((sub, depth + 1) for sub in item.values())
+            else:
+                stack.extend((sub, depth + 1) for sub in item)
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    return text if _encodable(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def check_values(values: Mapping[str, Any], source: str | None, what: str = "parameter") -> None:
+    """UsageError naming the first value (and `source`, a file) a run log could not hold and read back
+    (failure.value_message: objects, huge integers, lone surrogates, nesting deeper than MAX_VALUE_DEPTH)."""
+    from magnus_core.failure import value_message
+
+    for key, value in values.items():
+        problem = value_message(what, _printable(key), value)
+        if problem:
+            raise UsageError(problem, file=source)
 
 
 # What type_value types as numbers (also loading.TypedTextLoader's, for items of flow lists and mappings)
@@ -93,7 +141,12 @@ def type_value(text: str) -> Any:
     `yes`, `0x1F`, `1_000` stay text (YAML 1.1 would make them numbers, dates and booleans).
     """
     if _INT.fullmatch(text):
-        return int(text)
+        try:
+            return int(text)
+        except ValueError:  # more than 4300 digits: Python reads no more, and a run log could not hold it
+            raise UsageError(
+                f"value {text[:20]}... is a number with more than {sys.get_int_max_str_digits()} digits"
+            ) from None
     if _FLOAT.fullmatch(text):
         return float(text)
     if text in _WORDS:
@@ -184,6 +237,12 @@ def fold_names(
     for key, value in items:
         if not isinstance(key, str) or not key:
             raise UsageError(f"parameter names must be non-empty strings, got {key!r}", file=file)
+        if "\0" in key or "=" in key or not _encodable(key):
+            raise UsageError(
+                f"parameter name {_printable(key)!r} must not contain '=', NUL or invalid text "
+                "(names become environment variables)",
+                file=file,
+            )
         name = key.lower().replace("-", "_") if dashes else key.lower()
         if name in out and spelled[name] != key and out[name] != value:
             raise UsageError(
@@ -262,8 +321,13 @@ def initial_parameters(
 
     params: dict[str, Any] = {}
     if parameters_file:
-        params.update(lower_keys(read_mapping(parameters_file, "parameters file"), parameters_file))
-    params.update(from_environment(environ, typed=True))
+        from_file = lower_keys(read_mapping(parameters_file, "parameters file"), parameters_file)
+        check_values(from_file, parameters_file)  # what a run log cannot hold is refused before the run
+        params.update(from_file)
+    from_env = from_environment(environ, typed=True)
+    check_values(from_env, None, "parameter (from a MAGNUS_PRM_ variable)")
+    params.update(from_env)
+    check_values(cli, None, "parameter (from the command line)")
     params.update(cli)
     return params
 

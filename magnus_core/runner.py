@@ -88,6 +88,11 @@ def new_run_id(clock: Callable[[], datetime] = datetime.now) -> str:
 
 def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     """Load, validate and build everything a run needs; raise UsageError before anything is written."""
+    from magnus_core.failure import json_problem
+
+    # the run log and the environment hold the tag
+    if "\0" in request.tag or json_problem(request.tag) is not None:
+        raise UsageError("--tag must be valid text without a NUL character", field="tag")
     variables = read_variables(request.var_file)
     pipeline = load_pipeline(request.file, variables)
     config = load_config(request.config_file, pipeline, cwd)
@@ -242,7 +247,11 @@ def execute(
         run_config={**run_config(prepared), "parameters": dict(params)},
     )
     # recorded masked, with masked_parameters: nothing reaches the store with a secret in it
-    store.create_run(run_log, masker=ctx.masker)
+    try:
+        store.create_run(run_log, masker=ctx.masker)
+    except ConfigError as exc:  # the store's folder cannot take a run log: name the file that configured it
+        exc.file = exc.file or config_source(prepared.config, exc.field)
+        raise
     ctx.masked_recorded = list(store.get_run(prepared.run_id).masked_parameters)
     from magnus_core.tracking import follow
 

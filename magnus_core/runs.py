@@ -7,6 +7,7 @@ import socket
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from magnus_core.errors import MagnusError
 from magnus_core.models.run_log import PROCESSING, RunLog
 from magnus_core.stores.base import RunLogStore
 
@@ -96,13 +97,13 @@ def process_alive_at(pid: Any, host: Any, start_time: Any = None) -> bool | None
 
     With `start_time` recorded (process_record), a live pid whose process started at another time is a
     reused pid: the run's process is gone (False). A zombie is gone too."""
-    if pid is None or host != socket.gethostname():
+    if pid is None or isinstance(pid, bool) or host != socket.gethostname():
         return None
     try:
         number = int(pid)
     except (ValueError, TypeError, OverflowError):
         return None
-    if number <= 0:  # 0 and -1 mean process groups, never one process
+    if number <= 0:  # 0 and -1 name a process group or every process: never this run's process
         return None
     try:
         os.kill(number, 0)
@@ -144,6 +145,30 @@ def summarise(log: RunLog) -> RunSummary:
         commit=record.commit,
         dirty=record.dirty,
     )
+
+
+def read_log(store: RunLogStore, run_id: str) -> tuple[RunLog | None, str]:
+    """One run's log, or None and why it cannot be read; never raises for what is in the store.
+
+    The rule every lister follows (`magnus runs`, the workbench, the run index): one bad log never hides
+    the others. A log that cannot be read (RunLogError: not JSON, not a run log, a FIFO, too large, too
+    deep; OSError) gives its reason; so does a fault nobody foresaw, named by its exception class so it is
+    reported on that run's row, not hidden, and never ends the listing.
+    """
+    try:
+        return store.get_run(run_id), ""
+    except MagnusError as exc:
+        return None, str(exc)
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror or exc}"
+    except Exception as exc:
+        return None, f"cannot read ({exc.__class__.__name__}: {one_line(exc)})"
+
+
+def one_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception's message on one line, at most `limit` characters."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def list_runs(

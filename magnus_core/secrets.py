@@ -222,14 +222,18 @@ def parse_dotenv(path: Path, *, required: bool = True) -> dict[str, str]:
     from dotenv import dotenv_values
     from dotenv.parser import parse_stream
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    from magnus_core.paths import read_regular_file
+
+    if not os.path.exists(path):
         if not required:
             return {}
-        raise ConfigError(f"secrets file not found (dotenv location {str(path)!r})", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"secrets file cannot be read ({exc.__class__.__name__})", file=str(path)) from None
+        raise ConfigError(f"secrets file not found (dotenv location {str(path)!r})", file=str(path))
+    # a FIFO or a device named as the secrets file is refused, and at most 20 MB are read
+    raw = read_regular_file(path, limit=20 * 1024 * 1024, what="secrets file", error=ConfigError)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("secrets file is not UTF-8 text", file=str(path)) from None
     import io
 
     for binding in parse_stream(io.StringIO(text)):

@@ -112,6 +112,8 @@ def parse_map_variable(text: str | None) -> dict[str, Any]:
         raise UsageError(
             f'not valid JSON ({exc.msg}); expected an object like \'{{"chunk": "a"}}\'', field="map-variable"
         ) from None
+    except (ValueError, RecursionError):  # a number of more than 4300 digits, or nesting too deep
+        raise UsageError("a number too long or nesting too deep to read", field="map-variable") from None
     if not isinstance(value, dict):
         raise UsageError(f"expected a JSON object, got {type(value).__name__}", field="map-variable")
     return value

@@ -12,6 +12,7 @@ from typing import Any
 from magnus_core.errors import MagnusError
 from magnus_core.index import RunIndex, RunQuery, open_index
 from magnus_core.models.run_log import RunLog
+from magnus_core.paths import read_regular_file
 from magnus_core.runs import RunSummary
 from magnus_core.stores.base import RunLogStore
 
@@ -108,9 +109,9 @@ class Project:
         for path in sorted(self.root.rglob("*.y*ml"), key=lambda p: (len(p.parts), str(p))):
             if any(part in skip or part.startswith(".") for part in path.relative_to(self.root).parts[:-1]):
                 continue
-            try:
-                head = path.read_text(encoding="utf-8", errors="replace")[:20000]
-            except OSError:
+            try:  # a FIFO or /dev/zero named *.yaml must not hang the start screen
+                head = read_regular_file(path, limit=20000, head=True).decode("utf-8", errors="replace")
+            except MagnusError:
                 continue
             if any(line.startswith("dag:") for line in head.splitlines()):
                 found.append(str(path.relative_to(self.root)))

@@ -199,7 +199,8 @@ def record_from_json(data: Any) -> RunRecord:
         commit=commit,
         dirty=dirty,
         use_cached=bool(data.get("use_cached")),
-        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+        # SQLite holds 64-bit integers: a pid beyond them (a hostile log) is no pid
+        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**63 else None,
         host=str(process.get("host") or "") if process else "",
         pid_start=_start_time(process.get("start_time") if process else None),
         params=dict(params),
@@ -218,4 +219,11 @@ def _start_time(value: Any) -> float | None:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite number the index can hold as a float (an integer of thousands of digits is not: it is
+    kept as text, never an OverflowError that would stop the index)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

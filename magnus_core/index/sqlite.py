@@ -26,10 +26,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.errors import MagnusError, UsageError
+from magnus_core.errors import UsageError
 from magnus_core.gcpause import paused
 from magnus_core.index import (
     IndexedRun,
@@ -308,22 +309,28 @@ class SQLiteRunIndex(RunIndex):
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('quiet', ?)", (quiet,))
 
     def _record(self, run_id: str) -> RunRecord:
-        """Fast path: the log's JSON; anything odd goes through the models for the exact error."""
+        """Fast path: the log's JSON; anything odd goes through the models for the exact error. Never
+        raises: a log that cannot be read or summarised is a BROKEN record with the reason (runs.read_log),
+        so one bad log never hides the others. The record is keyed by the id the store lists the run by,
+        whatever the log inside says (a copied file must not replace the run it was copied from)."""
+        from magnus_core.runs import one_line, read_log
+
         try:
-            return record_from_json(self.store.read_json(run_id))
+            return replace(record_from_json(self.store.read_json(run_id)), run_id=run_id)
         except Exception:  # any failure of the fast path: the exact path below says why
             pass
-        try:
-            log = self.store.get_run(run_id)
-            return record_from_json(log.model_dump(mode="json"))
-        except MagnusError as exc:
-            record = broken(run_id, str(exc))
-        except OSError as exc:
-            record = broken(run_id, f"cannot read: {exc}")
-        except ValueError as exc:
-            record = broken(run_id, f"not a run log: {exc}")
+        log, reason = read_log(self.store, run_id)
+        if log is not None:
+            try:
+                return replace(record_from_json(log.model_dump(mode="json")), run_id=run_id)
+            except Exception as exc:
+                reason = f"not a run log: {one_line(exc)}"
+        record = broken(run_id, reason)
         # a broken log says nothing of when it ran: list it by when it was written, not below every run
-        record.start_key = self.store.modified(run_id)
+        with contextlib.suppress(
+            Exception
+        ):  # what a broken log cannot answer leaves it unplaced, not unlisted
+            record.start_key = self.store.modified(run_id)
         return record
 
     def _write(

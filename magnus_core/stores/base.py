@@ -159,25 +159,26 @@ class RunLogStore(ABC):
         path = self._branch_parameters_path(run_id, branch)
         if only_new and path.exists():
             return
+        home = self.local_folder()
         try:
-            atomic_write(path, json.dumps(parameters, default=str))
+            # the scratch folder sits in the store's folder: a link planted there must not lead the write out
+            atomic_write(path, json.dumps(parameters, default=str), root=home)
         except OSError as exc:
             raise StoreError.from_os_error(exc, "branch parameters") from exc
 
     def get_branch_parameters(self, run_id: str, branch: str) -> dict[str, Any] | None:
         """What put_branch_parameters kept for branch `branch`; None when nothing was kept. Raises
         RunLogError (naming the file) for what is not a JSON object."""
-        import json
-
         from magnus_core.errors import RunLogError
+        from magnus_core.paths import read_regular_file
+        from magnus_core.stores.file_system import MAX_RUN_LOG_BYTES, parse_run_log_json
 
         path = self._branch_parameters_path(run_id, branch)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        if not path.exists() and not path.is_symlink():
             return None
-        except (ValueError, TypeError) as exc:
-            raise RunLogError(f"branch parameters are not a JSON object: {exc}", file=str(path)) from None
+        # a scratch file in the store's folder is read as untrusted as a run log (a FIFO, a huge or deep file)
+        raw = read_regular_file(path, limit=MAX_RUN_LOG_BYTES, what="branch parameters", error=RunLogError)
+        data = parse_run_log_json(raw, str(path))
         if not isinstance(data, dict):
             raise RunLogError("branch parameters are not a JSON object", file=str(path))
         return data

@@ -30,8 +30,10 @@ from magnus_core.files import atomic_write
 from magnus_core.gcpause import paused
 from magnus_core.models.run_log import FINISHED, BranchLog, RunLog, StepLog
 from magnus_core.parameters import scope_parameters, starting_parameters
+from magnus_core.paths import own_folder, read_regular_file
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
+from magnus_core.stores.file_system import MAX_RUN_LOG_BYTES, folder_error, parse_run_log_json
 from magnus_core.stores.parts import assemble, part_name, step_part, to_json, walk_with_parents
 
 _log = logging.getLogger("magnus")
@@ -43,6 +45,17 @@ PARAMETER = "\1"  # sequence keys: steps by name, branches "\0" + name, paramete
 class ChunkedOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     log_folder: str = ".run_log_store"
+
+
+def _read_part(path: Path) -> Any:
+    """One part file, read as untrusted as a whole run log (see file_system.parse_run_log_json)."""
+    raw = read_regular_file(path, limit=MAX_RUN_LOG_BYTES, what="run-log part", error=RunLogError)
+    return parse_run_log_json(raw, str(path))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class ChunkedFileSystemRunLogStore(RunLogStore):
@@ -76,6 +89,12 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         """Nothing to do: every part was written (and renamed into place) when it changed. Rewriting the
         run's metadata here would fsync it once per step."""
 
+    def _own_folder(self, run_id: str) -> Path:
+        """The run's folder, resolved: a folder of its own in the store's folder, not a link
+        (paths.own_folder). Every part is written below it, and atomic_write(root=...) keeps each part's
+        sub-folder inside it."""
+        return own_folder(self.folder, check_run_id(run_id), what=f"folder of run '{run_id}'")
+
     def location(self, run_id: str) -> str:
         return f"{self.run_folder(run_id)}/"
 
@@ -88,11 +107,16 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
     # -- writing -----------------------------------------------------------------------------------
     def _create(self, run_id: str) -> None:
         """mkdir is atomic: of two processes creating one run id, exactly one succeeds."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, a read-only or full disk
+            raise folder_error(self.folder, exc) from None
         try:
             self.run_folder(run_id).mkdir()
         except FileExistsError:
             raise self._taken(run_id) from None
+        except OSError as exc:
+            raise folder_error(self.folder, exc) from None
         # a run that arrives whole (magnus store copy): every part first, the metadata that lists it last
         for item, parent in walk_with_parents(self._live[run_id].log):
             if isinstance(item, StepLog):
@@ -104,9 +128,9 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
 
     def _persist(self, run_id: str, *, final: bool = False) -> None:
         log = self._live[run_id].log
-        folder = self.run_folder(run_id)
+        folder = self._own_folder(run_id)
         meta = log.model_dump(mode="json", exclude={"steps", "parameters"})
-        atomic_write(folder / META, json.dumps(meta, indent=4), durable=final)
+        atomic_write(folder / META, json.dumps(meta, indent=4), durable=final, root=folder)
         self._write_parameters(run_id)
         for step in log.steps.values():
             if not (folder / "steps" / part_name(step.internal_name)).exists():
@@ -114,14 +138,16 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
 
     def _write_parameters(self, run_id: str) -> None:
         """One part per run-level parameter whose value changed since this process last wrote it."""
-        folder = self.run_folder(run_id)
+        folder = self._own_folder(run_id)
         written = self._params_written.setdefault(run_id, {})
         for key, value in self._live[run_id].log.parameters.items():
             text = to_json({"key": key, "value": value})
             if written.get(key) != text:
                 seq = self._sequence(run_id, PARAMETER + key)  # the order they were set in, kept
                 atomic_write(
-                    folder / "parameters" / part_name(key), to_json({"key": key, "value": value, "_seq": seq})
+                    folder / "parameters" / part_name(key),
+                    to_json({"key": key, "value": value, "_seq": seq}),
+                    root=folder,
                 )
                 written[key] = text
 
@@ -139,7 +165,8 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         data = step_part(step_log)
         data["_parent"] = branch
         data["_seq"] = self._sequence(run_id, step_log.internal_name)
-        atomic_write(self.run_folder(run_id) / "steps" / part_name(step_log.internal_name), to_json(data))
+        folder = self._own_folder(run_id)
+        atomic_write(folder / "steps" / part_name(step_log.internal_name), to_json(data), root=folder)
 
     def _on_branch(self, run_id: str, branch_log: BranchLog, step: str) -> None:
         self._restore_if_removed(run_id)
@@ -149,9 +176,8 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             "_parent": step,
             "_seq": self._sequence(run_id, "\0" + branch_log.internal_name),
         }
-        atomic_write(
-            self.run_folder(run_id) / "branches" / part_name(branch_log.internal_name), to_json(data)
-        )
+        folder = self._own_folder(run_id)
+        atomic_write(folder / "branches" / part_name(branch_log.internal_name), to_json(data), root=folder)
 
     def _restore_if_removed(self, run_id: str) -> None:
         """The run's folder (or the store's) was removed while the run was writing it: write the run again,
@@ -218,13 +244,26 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             ]
         for path in paths:
             try:
-                data = json.loads(path.read_bytes())
-            except FileNotFoundError:
-                continue  # replaced or removed between listing and reading
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise RunLogError(f"not valid JSON: {exc}", file=str(path)) from None
+                data = _read_part(path)
+            except RunLogError:
+                if not path.exists():
+                    continue  # replaced or removed between listing and reading
+                raise
             if not isinstance(data, dict):
                 raise RunLogError("not a run-log part: expected a JSON object", file=str(path))
+            for key in ("_seq",):
+                if key in data and (type(data[key]) is not int or data[key] < 0):
+                    raise RunLogError(
+                        f"not a run-log part: expected a whole number >= 0, got {_short(data[key])}",
+                        file=str(path),
+                        field=key,
+                    )
+            if "_parent" in data and data["_parent"] is not None and not isinstance(data["_parent"], str):
+                raise RunLogError(
+                    f"not a run-log part: expected a step or branch name, got {_short(data['_parent'])}",
+                    file=str(path),
+                    field="_parent",
+                )
             out.append((path, data))
         return out
 
@@ -237,17 +276,16 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         meta_path = folder / META
         if not meta_path.exists():
             return None
-        try:
-            meta = json.loads(meta_path.read_bytes())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RunLogError(f"not valid JSON: {exc}", file=str(meta_path)) from None
+        meta = _read_part(meta_path)
         if not isinstance(meta, dict):
             raise RunLogError("not a run log: expected a JSON object", file=str(meta_path))
         params = {}
         noted = self._seqs_read
         found = sorted(self._parts(folder / "parameters"), key=lambda p: (p[1].get("_seq", 0), p[0].name))
-        for _, data in found:
+        for path, data in found:
             if "key" in data:
+                if not isinstance(data["key"], str):
+                    raise RunLogError("not a parameter part: expected a name", file=str(path), field="key")
                 params[data["key"]] = data.get("value")
                 if noted is not None:
                     noted[PARAMETER + str(data["key"])] = int(data.get("_seq", 0) or 0)
@@ -273,7 +311,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
 
         try:
             log = assemble(meta, params, parts(steps, ""), parts(branches, "\0"))
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             raise RunLogError(
                 f"a part of run '{run_id}' is not a run-log part: {str(exc)[:120]}", file=str(folder)
             ) from None

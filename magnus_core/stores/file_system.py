@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import sys
 import threading
 import time
 from collections.abc import Hashable
@@ -21,10 +23,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import from_json
 
-from magnus_core.errors import RunLogError
+from magnus_core.errors import ConfigError, RunLogError
 from magnus_core.files import atomic_write, create_exclusive
 from magnus_core.gcpause import paused
 from magnus_core.models.run_log import RunLog
+from magnus_core.paths import read_regular_file
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
 
@@ -39,32 +42,113 @@ class FileSystemOptions(BaseModel):
     log_folder: str = ".run_log_store"
 
 
+# Run logs magnus writes nest at most about 150 levels (pipelines nest at most 20 composite steps, parameter
+# values at most 64 levels: see loading.MAX_NESTING and parameters.MAX_VALUE_DEPTH); deeper JSON is refused
+# on reading, so nothing downstream (a diff, a re-run writing it again) meets recursion limits.
+MAX_RUN_LOG_DEPTH = 200
+# A lone UTF-16 surrogate: as a JSON escape (\ud800) or as raw bytes json.loads lets through (ED A0..BF ..).
+_SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]")
+
+
 def load_run_log(path: str | Path) -> RunLog:
-    """Read a run-log JSON file, or raise a RunLogError saying which file and which field is wrong."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-    except OSError as exc:
-        raise RunLogError(f"cannot read run log: {exc.strerror}", file=str(p)) from None
-    if size > MAX_RUN_LOG_BYTES:
-        raise RunLogError(
-            f"run log is {size / 2**20:.0f} MB, more than the {MAX_RUN_LOG_BYTES / 2**20:.0f} MB "
-            "allowed (set MAGNUS_MAX_RUN_LOG_MB to read it)",
-            file=str(p),
-        )
+    """Read a run-log JSON file, or raise a RunLogError saying which file and which field is wrong.
+
+    Never trusts the file: a FIFO or a device is refused before it is read, at most MAX_RUN_LOG_BYTES are
+    read (MAGNUS_MAX_RUN_LOG_MB), and every fault of the content (see parse_run_log_json) is a RunLogError.
+    """
+    raw = read_regular_file(
+        path,
+        limit=MAX_RUN_LOG_BYTES,
+        what="run log",
+        error=RunLogError,
+        limit_hint=" (set MAGNUS_MAX_RUN_LOG_MB to read it)",
+    )
     with paused():  # about a million acyclic objects for 10,000 steps (magnus_core/gcpause.py)
-        try:
-            data = json.loads(p.read_bytes())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return run_log_from_dict(parse_run_log_json(raw, str(path)), str(path))
+
+
+def parse_run_log_json(raw: bytes, source: str) -> Any:
+    """The JSON value in `raw` (a run log, or a part of one), or a RunLogError naming `source`.
+
+    Refused: text that is not JSON or not UTF-8, integers of more than 4300 digits (what Python converts),
+    nesting deeper than MAX_RUN_LOG_DEPTH. Text that is not valid Unicode (a lone surrogate such as
+    "\\ud800", which no terminal or JSON encoder can write) is read with U+FFFD in its place, so one odd
+    character never makes a whole run unreadable. Every reader of run logs (stores, `runs`, `diff`, the
+    workbench) goes through here.
+    """
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise RunLogError(f"JSON nested more than {MAX_RUN_LOG_DEPTH} levels deep", file=source) from None
+    except UnicodeDecodeError:
+        raise RunLogError("not UTF-8 text", file=source) from None
+    except ValueError as exc:  # JSONDecodeError, and "Exceeds the limit (4300 digits)" for huge integers
+        digits = re.search(r"value has (\d+) digits", str(exc))
+        if digits and not isinstance(exc, json.JSONDecodeError):
+            limit = sys.get_int_max_str_digits()
             raise RunLogError(
-                f"not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})", file=str(p)
+                f"holds a number with {digits.group(1)} digits (at most {limit} are read)", file=source
             ) from None
-        except RecursionError:
-            raise RunLogError("JSON nested too deeply", file=str(p)) from None
-        return run_log_from_dict(data, str(p))
+        raise RunLogError(f"not valid JSON ({_first_line(exc)})", file=source) from None
+    # fewer brackets than the limit cannot nest deeper than it: most logs skip the walk
+    if raw.count(b"{") + raw.count(b"[") > MAX_RUN_LOG_DEPTH and _deeper_than(data, MAX_RUN_LOG_DEPTH):
+        raise RunLogError(
+            f"JSON nested more than {MAX_RUN_LOG_DEPTH} levels deep (magnus never writes such a log)",
+            file=source,
+        )
+    if _may_hold_surrogates(raw) and _SURROGATE.search(raw):
+        data = _replace_surrogates(data)
+    return data
+
+
+def _may_hold_surrogates(raw: bytes) -> bool:
+    """A fast pre-check (substring search) before the regular expression, 100x slower on a big log."""
+    return b"\\ud" in raw or b"\\uD" in raw or b"\\Ud" in raw or b"\\UD" in raw or b"\xed" in raw
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether nested dicts and lists go more than `limit` levels deep (level by level: no recursion, and
+    the inner loop runs as a comprehension, about 80 ms for a 10,000-step log)."""
+    if type(value) is not dict and type(value) is not list:
+        return False
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [
+            sub
+            for item in level
+            for sub in (item.values() if type(item) is dict else item)
+            if type(sub) is dict or type(sub) is list
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _clean(text: str) -> str:
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _replace_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, dict):
+        return {_clean(k): _replace_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    return value
 
 
 def run_log_from_dict(data: Any, source: str) -> RunLog:
+    """A RunLog from parsed JSON, or a RunLogError naming `source` and the first field that is wrong."""
     from pydantic import ValidationError
 
     if not isinstance(data, dict):
@@ -77,6 +161,13 @@ def run_log_from_dict(data: Any, source: str) -> RunLog:
         raise RunLogError(f"not a run log: {err['msg'].lower()}", file=source, field=loc) from None
     except RecursionError:
         raise RunLogError("run log nested too deeply", file=source) from None
+
+
+def folder_error(folder: Path, exc: OSError) -> ConfigError:
+    """The store's folder cannot take a run log (read-only, /proc/self, no space): a one-line ConfigError."""
+    return ConfigError(
+        f"cannot write run logs in '{folder}': {exc.strerror or exc}", field="run_log_store.config.log_folder"
+    )
 
 
 class FileSystemRunLogStore(RunLogStore):
@@ -153,6 +244,8 @@ class FileSystemRunLogStore(RunLogStore):
             create_exclusive(self.path(run_id), self._live[run_id].log.model_dump_json(indent=4))
         except FileExistsError:
             raise self._taken(run_id) from None
+        except OSError as exc:  # the folder cannot take a run log (/proc/self as root, a full disk)
+            raise folder_error(self.folder, exc) from None
         self._last_write[run_id] = time.perf_counter()
         self._last_cost[run_id] = 0.0
 
@@ -234,11 +327,11 @@ class FileSystemRunLogStore(RunLogStore):
         live = self._live.get(run_id)
         if live is not None:
             return live.log.model_dump(mode="json")
-        # the id came from listing the folder (run_versions): a plain join, no pathlib (20,000 reads)
-        with open(os.path.join(self.folder, f"{check_run_id(run_id)}.json"), "rb") as handle:
-            if os.fstat(handle.fileno()).st_size > MAX_RUN_LOG_BYTES:
-                raise RunLogError("too large", file=str(self.path(run_id)))
-            # pydantic-core's parser: three times json.load's speed. What it refuses (a number of more than
-            # 4300 digits, a lone surrogate, deep nesting) raises, and the index reads the log through the
-            # models instead, which say exactly why (index/sqlite.py _record)
-            return from_json(handle.read())
+        # the id came from listing the folder (run_versions): a plain join, no pathlib (20,000 reads). The
+        # file is untrusted like every run log: a FIFO must not block the index, nor a huge file fill memory
+        path = os.path.join(self.folder, f"{check_run_id(run_id)}.json")
+        raw = read_regular_file(path, limit=MAX_RUN_LOG_BYTES, what="run log", error=RunLogError)
+        # pydantic-core's parser: three times json.load's speed. What it refuses (a number of more than
+        # 4300 digits, a lone surrogate, deep nesting) raises, and the index reads the log through the
+        # models instead, which say exactly why (index/sqlite.py _record, runs.read_log)
+        return from_json(raw)

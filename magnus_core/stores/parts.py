@@ -65,6 +65,7 @@ def assemble(
     for data, parent in branches:
         branch = BranchLog.model_validate(data)
         branch_logs[branch.internal_name] = (branch, parent)
+    check_nesting(step_logs, branch_logs)
     for branch, parent in branch_logs.values():
         holder = step_logs.get(parent)
         if holder is not None:
@@ -76,6 +77,39 @@ def assemble(
         elif holder_name in branch_logs:
             branch_logs[holder_name][0].steps[step.internal_name] = step
     return RunLog.model_validate({**meta, "steps": top, "parameters": parameters})
+
+
+# Steps inside branches inside steps...: a pipeline nests at most 20 composite steps (loading.MAX_NESTING);
+# parts claiming deeper nesting (or a loop of holders) are refused, so reading never meets recursion limits.
+MAX_STEP_NESTING = 32
+
+
+def check_nesting(
+    steps: dict[str, tuple[StepLog, str | None]], branches: dict[str, tuple[BranchLog, str]]
+) -> None:
+    """Every step's chain of holders (branch, step, branch, ...) ends at the top within MAX_STEP_NESTING
+    steps; ValueError naming the step otherwise (the parts come from files or rows anyone may have edited)."""
+    depth: dict[str, int] = {}
+    for name in steps:
+        chain: list[str] = []
+        current: str | None = name
+        while current is not None and current not in depth:
+            chain.append(current)
+            if len(chain) > MAX_STEP_NESTING:
+                raise ValueError(
+                    f"step '{name}' is nested more than {MAX_STEP_NESTING} levels deep "
+                    "(or its parents form a loop)"
+                )
+            branch = steps[current][1]
+            parent = branches[branch][1] if branch is not None and branch in branches else None
+            # a top-level step, or one whose holder is not there (it is not shown): the chain ends
+            current = parent if parent is not None and parent in steps else None
+        level = depth.get(current, 0) if current is not None else 0
+        for item in reversed(chain):
+            level += 1
+            depth[item] = level
+            if level > MAX_STEP_NESTING:
+                raise ValueError(f"step '{name}' is nested more than {MAX_STEP_NESTING} levels deep")
 
 
 def walk_with_parents(log: RunLog) -> Iterator[tuple[StepLog | BranchLog, str | None]]:

@@ -680,7 +680,7 @@ class PostgresRunLogStore(RunLogStore):
                 ((body, parent) for parent, body in json.loads(steps)),
                 ((body, parent) for parent, body in json.loads(branches)),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # rows anyone may have edited
             raise RunLogError(f"run '{run_id}' is not a run log: {str(exc)[:160]}", file=self.label) from None
 
     def list_run_ids(self) -> list[str]:
