@@ -173,6 +173,21 @@ class _FileSystemOptions(OutputOptions):
     compute_data_folder: str = "data"
 
 
+def checked_destination(location: Path, run_id: str, name: str) -> Path:
+    """`location/run_id/name` resolved, for writing catalog file `name` of run `run_id` into a local catalog
+    at `location` (the file-system catalog, the fsspec catalog on a local path). `location/run_id` must be
+    a folder of its own (paths.own_folder: not a link, not even to another run's folder) and `name` must
+    resolve inside it, links followed; otherwise CatalogError (the step fails, nothing is copied).
+    `location` itself may be a link (a catalog kept on another disk)."""
+    folder = own_folder(
+        location, check_run_id(run_id), what=f"catalog folder of run '{run_id}'", error=CatalogError
+    )
+    dest = inside(folder / name, folder, what=f"catalog file '{name}'", error=CatalogError)
+    if dest == folder:
+        raise CatalogError(f"catalog file '{name}' names the run's catalog folder itself")
+    return dest
+
+
 def refuse_secret_names(names: Iterable[str], ctx: RunContext | None) -> None:
     """A file whose name holds a secret value is not put in the catalog: its name would be a file name in
     the catalog and a record in the run log, and masking it would break every later get. CatalogError
@@ -285,13 +300,7 @@ class FileSystemCatalog(BaseCatalog):
         planted as the run's folder, or as a sub-folder of it, leading elsewhere is refused (CatalogError:
         the step fails, nothing is copied). The catalog location itself may be a link (a catalog kept on
         another disk)."""
-        folder = own_folder(
-            self.location, check_run_id(run_id), what=f"catalog folder of run '{run_id}'", error=CatalogError
-        )
-        dest = inside(folder / name, folder, what=f"catalog file '{name}'", error=CatalogError)
-        if dest == folder:
-            raise CatalogError(f"catalog file '{name}' names the run's catalog folder itself")
-        return dest
+        return checked_destination(self.location, run_id, name)
 
     def data_folder(self, folder: str | None) -> Path:
         text = folder or self.options.compute_data_folder

@@ -36,6 +36,7 @@ from magnus_core.catalog import (
     CatalogError,
     FileSystemCatalog,
     OutputOptions,
+    checked_destination,
     is_reserved,
 )
 from magnus_core.credentials import credential_keys, url_has_password
@@ -172,6 +173,14 @@ class FsspecCatalog(FileSystemCatalog):
     def _where(self, run_id: str) -> str:
         return f"{self.protocol}://{self._path(run_id)}"
 
+    def destination(self, run_id: str, name: str) -> Path:
+        """On a local path, where `name` is written, checked as the file-system catalog checks it (a link
+        planted as the run's folder or a sub-folder of it never leads a put out: catalog.checked_destination);
+        in object storage, where it goes (keys cannot be links)."""
+        if self.local:
+            return checked_destination(Path(self.base), run_id, name)
+        return Path(self._path(run_id, name))
+
     @property
     def location(self) -> Path:  # records name the URL, not a folder
         return Path(self.options.url)
@@ -273,7 +282,7 @@ class FsspecCatalog(FileSystemCatalog):
 
     def _store_stream(self, stream: BinaryIO, run_id: str, name: str) -> str:
         """Upload, then commit: under its final name the object is whole or absent."""
-        final = self._path(run_id, name)
+        final = str(self.destination(run_id, name)) if self.local else self._path(run_id, name)
 
         def work() -> str:
             if self.local:

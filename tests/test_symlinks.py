@@ -4,6 +4,7 @@ Folders magnus writes into, and what a link planted there does now:
 - the catalog: `<catalog>/<run_id>` (a link, even to a folder inside the catalog), a sub-folder of it, or a
   file in it leading elsewhere: the put is refused (the step fails), nothing is written outside;
   a re-run copying the original's catalog into a planted folder is refused the same way;
+- the fsspec catalog on a local path (`url: file:///...`): the same;
 - gets: the destination in the data folder leading outside the project is refused;
 - chunked-fs: `<log_folder>/<run_id>` and its `steps/`, `branches/`, `parameters/` sub-folders;
 - file-system: `<log_folder>/<run_id>.json` itself (the write replaces the link, never its target);
@@ -81,6 +82,32 @@ def test_a_run_catalog_folder_planted_as_a_link_refuses_the_put(git_repo: Path, 
     assert log.status == "FAIL"
     assert "catalog folder of run 'r1'" in log.steps["first"].message
     assert "is a symbolic link" in log.steps["first"].message
+    assert untouched(outside)
+
+
+@pytest.mark.parametrize("planted", ["run", "sub"])
+def test_an_fsspec_catalog_on_a_local_path_refuses_a_planted_link_too(
+    git_repo: Path, outside: Path, planted: str
+) -> None:
+    catalog = git_repo / "shared-catalog"
+    (catalog / "r1").mkdir(parents=True)
+    if planted == "run":
+        (catalog / "r1").rmdir()
+        (catalog / "r1").symlink_to(outside)
+    else:
+        (catalog / "r1" / "sub").symlink_to(outside)
+    (git_repo / "c.yaml").write_text(f"catalog:\n  type: fsspec\n  config: {{url: 'file://{catalog}'}}\n")
+    mod = f"sym_{uuid.uuid4().hex[:8]}"
+    (git_repo / f"{mod}.py").write_text(FUNCTIONS)
+    (git_repo / "p.yaml").write_text(
+        f"dag:\n  start_at: first\n  steps:\n"
+        f"    first: {{type: task, command: {mod}.make, catalog: {{put: ['sub/*.csv']}}, next: success}}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    log = execute(prepare(RunRequest(file="p.yaml", config_file="c.yaml", run_id="r1")))
+    assert log.status == "FAIL"
+    message = log.steps["first"].message
+    assert ("catalog folder of run 'r1'" if planted == "run" else "catalog file 'sub/deep.csv'") in message
     assert untouched(outside)
 
 
