@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -41,6 +42,11 @@ class MagnusGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            if not stdout_reader_gone():  # a pipe of magnus's own (a step's process) broke: a real error
+                raise
+            quiet_stdout()  # `magnus runs | head -1`: the reader has what it wanted, as git exits quietly
+            ctx.exit(0)
         except OSError as exc:  # a file or folder the system refused: the user's to fix, not magnus's bug
             from magnus_core.errors import explain_os_error
 
@@ -60,6 +66,61 @@ class MagnusGroup(click.Group):
             _stop_children()
             click.echo("Interrupted: the run is marked INTERRUPTED.", err=True)
             ctx.exit(143 if isinstance(exc, Terminated) else 130)
+
+
+def stdout_reader_gone() -> bool:
+    """True when stdout is a pipe whose reading end was closed (`magnus diff A B | head -1` after head
+    exits). Linux and macOS report that as POLLERR on the writing end; a terminal or a file never does."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or stdout has no descriptor
+        return False
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that nothing more fails writing to a pipe nobody reads (neither a
+    later print nor the interpreter's last flush): the advice of Python's docs on SIGPIPE."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def printing() -> Iterator[None]:
+    """Around the printing of a command's data: a reader that stops reading (`| head -1`) ends the printing
+    quietly and the command goes on to exit with its own code (`diff --exit-code`). Any other failure to
+    write (a full disk behind `> file`, a broken pipe of magnus's own) is raised: data a user asked for is
+    never lost without a word. (`unprintable` below swallows every failure: for a run's summary, whose run
+    log holds it all.)"""
+    try:
+        yield
+    except BrokenPipeError:
+        if not stdout_reader_gone():
+            raise
+        quiet_stdout()
+
+
+def data_console() -> Any:
+    """A rich Console on stdout for a command's data: as wide as the terminal, unbounded when piped
+    (`table.rich_width`); a reader that closes the pipe raises BrokenPipeError (rich's own default
+    is SystemExit(1), which would report a failure nobody had)."""
+    import errno
+
+    from rich.console import Console
+
+    from magnus_core.table import rich_width
+
+    class _DataConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    return _DataConsole(width=rich_width())
 
 
 def _debug_traceback() -> None:
@@ -220,6 +281,12 @@ def main(argv: list[str] | None = None) -> None:
         _stop_children()
         click.echo("Interrupted.", err=True)
         _leave(143 if isinstance(exc, Terminated) else 130)
+    except SystemExit as exc:
+        # click ends with exit 1 on a broken pipe outside a command (`magnus --help | head -1`)
+        if exc.code == 1 and stdout_reader_gone():
+            quiet_stdout()
+            sys.exit(0)
+        raise
     settle_streams()
     _leave(code if isinstance(code, int) else 0)
 

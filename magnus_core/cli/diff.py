@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from magnus_core.cli import cli
+from magnus_core.cli import cli, data_console, printing
 from magnus_core.cli.complete import run_ids
 
 
@@ -59,15 +59,15 @@ def diff(
     utf = can_encode(sys.stdout)
     if not utf and hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="replace")  # a value the terminal cannot show must not crash the diff
-    if as_json:
-        click.echo(
-            json.dumps(result.to_json(include_equal=show_all), indent=2, default=str, ensure_ascii=not utf)
-        )
-    else:
-        from rich.console import Console
+    with printing():  # `magnus diff A B | head -1`: quiet, and --exit-code still says whether they differ
+        if as_json:
+            click.echo(
+                json.dumps(
+                    result.to_json(include_equal=show_all), indent=2, default=str, ensure_ascii=not utf
+                )
+            )
+        else:
+            from magnus_core.diff_render import render
 
-        from magnus_core.diff_render import render
-        from magnus_core.table import rich_width
-
-        render(result, Console(width=rich_width()), show_all=show_all)
+            render(result, data_console(), show_all=show_all)
     ctx.exit(1 if exit_code and result.differs else 0)
