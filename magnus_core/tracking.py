@@ -11,6 +11,9 @@ with its step numbers); parameters are sent as they appear; the final status clo
 Per-step processes (Argo, Dask) follow with start=False and continue the run the log names.
 
 The run log stays the record: a tracker that cannot be reached costs a one-line warning, never the run.
+Nor can it hold the run up: every call to a tracker is waited for at most `tracker.timeout` seconds
+(DEFAULT_TIMEOUT for a plugin; MLflow's own, see trackers/mlflow.py), after which the tracker is left out
+for the rest of the run with that warning (MLflow's client retries an unreachable server for minutes).
 """
 
 from __future__ import annotations
@@ -30,10 +33,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("magnus")
 
 
+DEFAULT_TIMEOUT = 60.0  # seconds a run waits for one call to a tracker before going on without it
+
+
 class ExperimentTracker:
-    """What a tracker implements. Every method may raise; `follow` turns failures into warnings."""
+    """What a tracker implements. Every method may raise or block; `follow` turns a failure, or a call that
+    takes longer than `timeout` seconds, into a warning and leaves the tracker out for the rest of the run."""
 
     service_name = "do-nothing"
+    timeout: float = DEFAULT_TIMEOUT
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = dict(config or {})
@@ -98,13 +106,14 @@ def follow(
     say = warn or (lambda message: log.warning("%s", message))
     lock = threading.RLock()
     broken: list[str] = []
+    worker = _Worker(tracker.service_name)
 
     def guarded(what: str, action: Callable[[], Any]) -> Any:
         if broken:
             return None
         try:
             with lock:
-                return action()
+                return worker.call(action, tracker.timeout)
         except Exception as exc:
             broken.append(what)
             say(
@@ -126,9 +135,11 @@ def follow(
         recorded = run.run_config.get("experiment_tracker") if isinstance(run.run_config, dict) else None
         tracker_id = recorded.get("run_id") if isinstance(recorded, dict) else None
         if not tracker_id:
+            worker.close()
             return lambda: None
         guarded("continuing its run", lambda: tracker.attach(run, str(tracker_id)))
     if broken:
+        worker.close()
         return lambda: None
     guarded("sending parameters", lambda: tracker.log_params(dict(run.parameters)))
 
@@ -148,4 +159,61 @@ def follow(
                 guarded("closing its run", lambda: tracker.end_run(str(event.status)))
 
     unsubscribe: Callable[[], None] = store.events.subscribe(on_event)
-    return unsubscribe
+
+    def stop() -> None:
+        unsubscribe()
+        worker.close()
+
+    return stop
+
+
+class _Worker:
+    """Runs a tracker's calls one at a time in a daemon thread, each waited for at most a number of seconds.
+
+    A call still running when its time is up is left behind (TimeoutError for the caller): the thread is a
+    daemon, so it can neither hold the run up nor keep the process alive at exit. The thread starts with the
+    first call and ends with close().
+    """
+
+    def __init__(self, name: str) -> None:
+        import queue
+
+        self.name = name
+        self.jobs: queue.SimpleQueue[tuple[Callable[[], Any], dict[str, Any], threading.Event]] = (
+            queue.SimpleQueue()
+        )
+        self.thread: threading.Thread | None = None
+
+    def _serve(self) -> None:
+        while True:
+            action, box, done = self.jobs.get()
+            if box.get("stop"):
+                return
+            try:
+                box["value"] = action()
+            except BaseException as exc:  # handed to the caller, who decides
+                box["error"] = exc
+            finally:
+                done.set()
+
+    def close(self) -> None:
+        """The thread ends once the call it runs (if any) returns."""
+        if self.thread is not None:
+            self.jobs.put((lambda: None, {"stop": True}, threading.Event()))
+            self.thread = None
+
+    def call(self, action: Callable[[], Any], seconds: float) -> Any:
+        """action()'s result or its exception; TimeoutError when it has not returned after `seconds`."""
+        if self.thread is None:
+            self.thread = threading.Thread(
+                target=self._serve, name=f"magnus-tracker-{self.name}", daemon=True
+            )
+            self.thread.start()
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        self.jobs.put((action, box, done))
+        if not done.wait(seconds):
+            raise TimeoutError(f"no answer within {seconds:g} s")
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")

@@ -4,7 +4,9 @@ the run log records the MLflow run id; a tracker that cannot be reached never st
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import textwrap
 import uuid
 from pathlib import Path
@@ -14,6 +16,7 @@ from mlflow.tracking import MlflowClient  # the dev extra installs magnus[mlflow
 
 from magnus_core.models.run_log import FAIL, SUCCESS
 from magnus_core.runner import RunRequest, execute, prepare
+from magnus_core.trackers.mlflow import LOCAL_TIMEOUT, REMOTE_TIMEOUT, MLflowTracker
 
 FUNCTIONS = """
 from magnus import track_this
@@ -119,3 +122,60 @@ def test_a_bad_tracker_config_is_refused_before_anything_runs(git_repo: Path, ma
     (git_repo / "c.yaml").write_text("experiment_tracker:\n  type: wandb\n")
     out = magnus("execute", "-f", "p.yaml", "-c", "c.yaml")
     assert out.returncode == 2 and "unknown type 'wandb' (known: do-nothing, mlflow)" in out.stderr
+
+
+def _tracker_config(repo: Path, uri: str, extra: str = "") -> None:
+    (repo / "p.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n    a: {type: stub, next: success}\n    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    (repo / "c.yaml").write_text(
+        f"experiment_tracker:\n  type: mlflow\n  config:\n    tracking_uri: {uri}\n{extra}"
+    )
+
+
+def test_a_server_refusing_connections_costs_one_warning_at_once(git_repo: Path, magnus) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _tracker_config(git_repo, f"http://127.0.0.1:{port}")
+    # MLflow's client alone retries a refused connection for minutes (7 retries, backoff 2 s doubling)
+    out = magnus("execute", "-f", "p.yaml", "-c", "c.yaml", "--run-id", "refused", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"cannot reach the MLflow server at http://127.0.0.1:{port} (Connection refused)" in out.stderr
+    assert "the run goes on" in out.stderr and out.stderr.count("experiment tracker mlflow") == 1
+    log = json.loads((git_repo / ".run_log_store" / "refused.json").read_text())
+    assert log["status"] == SUCCESS and "run_id" not in log["run_config"]["experiment_tracker"]
+
+
+def test_a_server_that_never_answers_is_given_up_after_the_timeout(git_repo: Path, magnus) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        _tracker_config(git_repo, f"http://127.0.0.1:{silent.getsockname()[1]}", "    timeout: 1\n")
+        # MLflow's client alone waits 120 s for each of its 8 tries
+        out = magnus("execute", "-f", "p.yaml", "-c", "c.yaml", "--run-id", "silent", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "starting its run failed (TimeoutError: no answer within 1 s)" in out.stderr
+    assert json.loads((git_repo / ".run_log_store" / "silent.json").read_text())["status"] == SUCCESS
+
+
+@pytest.mark.parametrize("timeout", ["0", "soon"])
+def test_a_bad_timeout_is_refused_before_anything_runs(git_repo: Path, magnus, timeout: str) -> None:
+    _tracker_config(git_repo, "http://127.0.0.1:9", f"    timeout: {timeout}\n")
+    out = magnus("execute", "-f", "p.yaml", "-c", "c.yaml")
+    assert out.returncode == 2 and "experiment_tracker.config.timeout" in out.stderr
+    assert not (git_repo / ".run_log_store").exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "seconds"),
+    [
+        ({"tracking_uri": "http://mlflow.example:5000"}, REMOTE_TIMEOUT),
+        ({"tracking_uri": "https://mlflow.example"}, REMOTE_TIMEOUT),
+        ({"tracking_uri": "sqlite:///mlflow.db"}, LOCAL_TIMEOUT),  # its first use creates the schema
+        ({}, LOCAL_TIMEOUT),  # MLflow's own default: sqlite:///mlflow.db
+        ({"tracking_uri": "http://mlflow.example", "timeout": 2.5}, 2.5),
+    ],
+)
+def test_a_server_is_given_seconds_and_a_local_store_a_minute(config: dict, seconds: float) -> None:
+    assert MLflowTracker(config).timeout == seconds

@@ -7,6 +7,14 @@ appear (MLflow keeps a parameter's first value: a value a step later changes is 
 `magnus.param.<name>`); each step's numeric metrics are logged as it succeeds, a series point by point with
 its step numbers and times, a plain metric at step 0; metrics that are not numbers are not sent (MLflow
 metrics are numbers). The final status ends the MLflow run: FINISHED, FAILED or KILLED (interrupted).
+
+A server that cannot be reached never holds the run up: an `http(s)://` tracking URI is first tried with a
+plain connection (refused at once: one warning, "cannot reach the MLflow server at ..."), and every call is
+waited for at most `timeout` seconds (magnus_core.tracking.follow), where MLflow's own client retries for
+minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES 7, with backoff, and 120 s per request). The default is
+REMOTE_TIMEOUT for a server (http, https, databricks: a request answers in well under a second) and
+LOCAL_TIMEOUT for a database or folder MLflow opens itself (sqlite:, a database URL, a path: the first use
+creates the schema, seconds on a busy machine).
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from magnus_core.errors import ConfigError
 from magnus_core.models.run_log import INTERRUPTED, SUCCESS, RunLog, StepLog, parse_time
@@ -24,6 +32,9 @@ from magnus_core.registry import parse_options
 from magnus_core.tracking import ExperimentTracker
 
 _MAX_PARAM = 6000  # MLflow's limit on a parameter value's length
+REMOTE_TIMEOUT = 5.0  # seconds one call to an MLflow server may take (default)
+LOCAL_TIMEOUT = 60.0  # seconds one call to a store MLflow opens itself may take (default)
+SERVER_SCHEMES = ("http", "https", "databricks")
 
 
 class MLflowOptions(BaseModel):
@@ -31,6 +42,7 @@ class MLflowOptions(BaseModel):
     tracking_uri: str | None = None  # None: MLflow's own default (MLFLOW_TRACKING_URI, else ./mlflow.db)
     experiment_name: str = "magnus"
     tags: dict[str, str] = {}  # extra tags on every run
+    timeout: float | None = Field(default=None, gt=0, le=3600)  # seconds one call may take (None: by URI)
 
 
 def _strip_credentials(uri: str) -> str:
@@ -63,6 +75,9 @@ class MLflowTracker(ExperimentTracker):
                 "the mlflow experiment tracker needs MLflow: pip install 'magnus[mlflow]'",
                 field="experiment_tracker.type",
             ) from None
+        self.timeout = self.options.timeout or (
+            REMOTE_TIMEOUT if _scheme(self.options.tracking_uri) in SERVER_SCHEMES else LOCAL_TIMEOUT
+        )
         self._client: Any = None
         self.run_id = ""
         self._params: dict[str, str] = {}
@@ -76,6 +91,8 @@ class MLflowTracker(ExperimentTracker):
     @property
     def client(self) -> Any:
         if self._client is None:
+            # before MLflow's imports, which take seconds on a busy machine
+            check_reachable(self.options.tracking_uri, self.timeout)
             from mlflow.tracking import MlflowClient
 
             self._client = MlflowClient(tracking_uri=self.options.tracking_uri)
@@ -153,3 +170,43 @@ def _json(value: Any) -> str:
     import json
 
     return json.dumps(value, default=str)
+
+
+def _scheme(uri: str | None) -> str:
+    """The scheme of the tracking URI MLflow will use: the configured one, else MLFLOW_TRACKING_URI."""
+    import os
+    from urllib.parse import urlsplit
+
+    return urlsplit(uri or os.environ.get("MLFLOW_TRACKING_URI", "")).scheme.lower()
+
+
+def check_reachable(uri: str | None, seconds: float) -> None:
+    """For an `http(s)://` tracking URI (the configured one, else MLFLOW_TRACKING_URI): a TCP connection to
+    its host and port, given up after `seconds`. ConnectionError naming the server (credentials left out)
+    when nothing answers there, so an unreachable server costs a warning at once, not MLflow's minutes of
+    retries. Skipped for other URIs (sqlite:, file:, databricks) and when a proxy would carry the requests
+    (the host itself may be unreachable from here)."""
+    import os
+    import socket
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    text = uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    if urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(parts.hostname):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return  # MLflow reports the malformed URI itself
+    try:
+        socket.create_connection((parts.hostname, port), timeout=seconds).close()
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        if isinstance(exc, TimeoutError | socket.timeout):
+            reason = f"no answer within {seconds:g} s"
+        raise ConnectionError(
+            f"cannot reach the MLflow server at {_strip_credentials(text)} ({reason})"
+        ) from None
