@@ -348,7 +348,12 @@ class FileSystemCatalog(BaseCatalog):
                 digest = self._fetch(run_id, name, target / name)
             except OSError as exc:
                 raise _copy_error(
-                    "get", exc, "the step's catalog.compute_data_folder or catalog.config.compute_data_folder"
+                    "get",
+                    exc,
+                    "the step's catalog.compute_data_folder or catalog.config.compute_data_folder",
+                    name,
+                    (target / name).parent,
+                    self.run_folder(run_id) / name,
                 ) from None
             records.append(self._record(name, digest, "get", run_id))
         return records
@@ -621,7 +626,11 @@ class FileSystemCatalog(BaseCatalog):
             self.put_stream(_intent_name(step), io.BytesIO(names), run_id)
         records = []
         for name, path in plan.items():
-            digest = hashes[name] if name in hashes else self._store(path, run_id, name)
+            try:
+                digest = hashes[name] if name in hashes else self._store(path, run_id, name)
+            except OSError as exc:  # the system refused the copy: name the file and the folder it went to
+                folder = self.destination(run_id, name).parent
+                raise _copy_error("put", exc, "catalog.config.catalog_location", name, folder, path) from None
             self.inherited.discard(name)
             records.append(self._record(name, digest, "put", run_id))
         return records
@@ -672,9 +681,14 @@ class FileSystemCatalog(BaseCatalog):
         for name in self._names(original.run_id):
             try:
                 self._copy(original.run_id, run_id, name)
-            except OSError as exc:  # a full disk, say: the re-run stops naming the file
+            except OSError as exc:  # permission denied, a full disk: the re-run stops naming file and folder
                 raise _copy_error(
-                    f"copy of run '{original.run_id}'", exc, "catalog.config.catalog_location"
+                    f"copy from run '{original.run_id}'",
+                    exc,
+                    "catalog.config.catalog_location",
+                    name,
+                    self.destination(run_id, name).parent,
+                    self.run_folder(original.run_id) / name,
                 ) from None
             self.inherited.add(name)
         held = set(self._names(run_id))
@@ -772,12 +786,37 @@ def _contains(outer: str | None, inner: str | None) -> bool:
     return inner is not None and (inner == outer or inner.startswith(f"{outer}."))
 
 
-def _copy_error(stage: str, exc: OSError, key: str) -> CatalogError:
-    """A copy the system refused, as a step error naming the file and the setting that moves it."""
-    target = exc.filename or ""
+def _copy_error(
+    stage: str,
+    exc: OSError,
+    key: str,
+    name: str | None = None,
+    folder: Path | None = None,
+    source: Path | None = None,
+) -> CatalogError:
+    """A copy the system refused (permission denied, a read-only file system, a full disk), as one line for
+    the step's error: the catalog file `name`, the `folder` it was being written into (relative to the
+    working folder when inside it), the system's reason and the setting that moves the folder; when it was
+    reading `source` that failed, that path instead. Nothing half-written is left under the file's final
+    name (copies go through a temporary name), so the run can be re-run with --use-cached once the folder
+    is fixed."""
+    reason = exc.strerror or exc.__class__.__name__
+    failed = Path(str(exc.filename)) if exc.filename else None
+    if name is None or folder is None:
+        return CatalogError(f"catalog {stage}: cannot write '{failed or ''}': {reason} (set {key})")
+    if source is not None and failed is not None and failed == source:
+        return CatalogError(f"catalog {stage}: cannot read '{_shown(source)}' for '{name}': {reason}")
     return CatalogError(
-        f"catalog {stage}: cannot write '{target}': {exc.strerror or exc.__class__.__name__} (set {key})"
+        f"catalog {stage}: cannot write '{name}' into the folder '{_shown(folder)}': {reason} (fix the "
+        f"folder's permissions or set {key}; nothing was written under that name)"
     )
+
+
+def _shown(folder: Path) -> str:
+    """`folder` relative to the working folder when inside it, else as it is."""
+    with contextlib.suppress(ValueError):
+        return str(folder.relative_to(Path.cwd())) or "."
+    return str(folder)
 
 
 def make_catalog(block: dict[str, Any]) -> BaseCatalog:
