@@ -606,7 +606,10 @@ def _series_summary(step: StepLog) -> dict[str, Any]:
 def _step_seconds(step: StepLog) -> float | None:
     """First attempt's start to last attempt's end (a composite without attempts: its nested steps)."""
     complete = [
-        a for s in ([step] if step.attempts else step.walk()) for a in s.attempts if a.seconds is not None
+        a
+        for s in ([step] if step.attempts else step.walk())
+        for a in s.attempts
+        if a.start_time is not None and a.end_time is not None
     ]
     return span_seconds(complete)
 

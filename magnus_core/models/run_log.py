@@ -141,9 +141,14 @@ class WrittenLocal(datetime):
     machine's local time, aware like every other, and written back as it was read, without an offset."""
 
 
+_WRITTEN_ZONES: dict[str, Any] = {}  # a naive time's minute, as written -> this machine's zone then
+
+
 def _time_or_none(value: Any) -> datetime | None:
     """A run-log time as the model holds it: an aware datetime, or None when absent ("") or unreadable.
-    Text without an offset becomes a WrittenLocal, so a log read and written again keeps its text."""
+    Text without an offset becomes a WrittenLocal, so a log read and written again keeps its text. Its
+    zone is asked once per minute written (`value[:16]`, as the original writes times): offsets change only
+    at whole minutes, and a log of 10,000 steps holds a few minutes, not 20,000 distinct ones."""
     if not isinstance(value, str):
         return parse_time(value)
     try:
@@ -152,21 +157,16 @@ def _time_or_none(value: Any) -> datetime | None:
         return parse_time(value)  # with spaces around it, or not a time at all
     if moment.tzinfo is not None:
         return moment
-    try:
-        local = moment.astimezone()
-    except (OverflowError, OSError, ValueError):
-        return None
-    return WrittenLocal(
-        local.year,
-        local.month,
-        local.day,
-        local.hour,
-        local.minute,
-        local.second,
-        local.microsecond,
-        tzinfo=local.tzinfo,
-        fold=local.fold,
-    )
+    zone = _WRITTEN_ZONES.get(value[:16])
+    if zone is None:
+        try:
+            zone = moment.astimezone().tzinfo
+        except (OverflowError, OSError, ValueError):
+            return None
+        if len(_WRITTEN_ZONES) > 4096:
+            _WRITTEN_ZONES.clear()
+        _WRITTEN_ZONES[value[:16]] = zone
+    return WrittenLocal.fromisoformat(value).replace(tzinfo=zone)
 
 
 def _time_text(value: datetime | str | None) -> str:
