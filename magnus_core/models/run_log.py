@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 SCHEMA_VERSION = 1
 
@@ -183,7 +183,7 @@ def _time_text(value: datetime | str | None) -> str:
 # text as None); in the JSON the text it was read from, or fmt_time's for a new one ("" for None).
 RunTime = Annotated[
     datetime | None,
-    BeforeValidator(_time_or_none),
+    PlainValidator(_time_or_none),
     PlainSerializer(_time_text, return_type=str),
     WithJsonSchema(
         {
