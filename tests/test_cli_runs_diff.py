@@ -129,6 +129,33 @@ def test_runs_lists_newest_first_with_filters(project: Path) -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
+def test_runs_says_a_filter_matched_none_of_the_runs_and_refuses_an_unknown_status(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "No runs in .run_log_store/" (as if the store were empty) when 5 runs are there; a status that
+    no run can have is a usage error naming the valid ones (in-process, click's runner: quick)."""
+    from click.testing import CliRunner
+
+    from magnus_core.cli import _register, cli
+
+    _register()
+    monkeypatch.chdir(project)
+    for args, shown in (
+        (("--tag", "nope"), "No runs match --tag nope (5 runs are in .run_log_store/)"),
+        (("--status", "fail"), "No runs match --status fail (5 runs are in .run_log_store/)"),  # any case
+        (
+            ("--where", "params.x > 100", "--tag", "nightly"),
+            "No runs match --where 'params.x > 100' and --tag nightly (5 runs are in .run_log_store/)",
+        ),
+    ):
+        result = CliRunner().invoke(cli, ["runs", *args])
+        assert result.exit_code == 0 and result.stdout.strip() == shown, result.output
+    bad = CliRunner().invoke(cli, ["runs", "--status", "failed"])
+    assert bad.exit_code == 2 and bad.stdout == ""
+    assert "field '--status': unknown status 'failed': expected one of SUCCESS, FAIL," in bad.stderr
+    assert "did you mean FAIL?" in bad.stderr
+
+
 def test_runs_in_another_store_via_config(project: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(f"run_log_store:\n  type: file-system\n  config:\n    log_folder: {tmp_path / 'empty'}\n")

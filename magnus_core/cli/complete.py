@@ -86,8 +86,10 @@ def tags(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Co
 @_quiet
 def statuses(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """The statuses `magnus runs --status` takes."""
-    known = ("SUCCESS", "FAIL", "RUNNING", "INTERRUPTED", "PROCESSING", "BROKEN")
-    return [CompletionItem(s) for s in known if s.lower().startswith(incomplete.lower())]
+    return [CompletionItem(s) for s in RUN_STATES if s.lower().startswith(incomplete.lower())]
+
+
+RUN_STATES = ("SUCCESS", "FAIL", "RUNNING", "INTERRUPTED", "PROCESSING", "BROKEN")  # what --status matches
 
 
 @_quiet

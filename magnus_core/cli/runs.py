@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +94,7 @@ def open_store_index(config_file: str | None) -> tuple[RunLogStore, RunIndex]:
     "--status",
     default=None,
     shell_complete=complete.statuses,
-    help="Only runs with this status (SUCCESS, FAIL, RUNNING, ...).",
+    help="Only runs with this status, any case: SUCCESS, FAIL, RUNNING, INTERRUPTED, PROCESSING, BROKEN.",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
@@ -130,6 +132,13 @@ def runs(
 
     if as_json and as_csv:
         raise UsageError("choose one of --json and --csv")
+    if status is not None and status.upper() not in complete.RUN_STATES:
+        near = difflib.get_close_matches(status.upper(), complete.RUN_STATES, n=1, cutoff=0.5)
+        hint = f"; did you mean {near[0]}?" if near else ""
+        raise UsageError(
+            f"unknown status '{status}': expected one of {', '.join(complete.RUN_STATES)} (any case){hint}",
+            field="--status",
+        )
     query = RunQuery(
         where=parse_filter(where or "", "--where"),
         order_by=parse_order_by(order_by or "", "--order-by"),
@@ -141,8 +150,14 @@ def runs(
     )
     utf8_stdout()
     store, index = open_store_index(config_file or (ctx.obj or {}).get("config_file"))
+    filters = [
+        f"{flag} {shlex.quote(value)}"
+        for flag, value in (("--where", where), ("--tag", tag), ("--status", status))
+        if value
+    ]
     try:
         result = index.query(query)
+        total = len(index.query(RunQuery()).runs) if filters and not result.runs else 0
     finally:
         index.close()
     for hint in result.hints:
@@ -153,8 +168,11 @@ def runs(
         click.echo(json.dumps(runs_json(result.runs, store.where(), query), indent=2, default=str))
     elif as_csv:
         write_csv(result.runs, param_cols, metric_cols)
-    else:
+    elif result.runs or not filters:
         print_table(result.runs, store.where(), param_cols, metric_cols)
+    else:
+        runs_word = "run is" if total == 1 else "runs are"
+        click.echo(f"No runs match {' and '.join(filters)} ({total:,} {runs_word} in {store.where()})")
 
 
 def value_columns(runs: list[IndexedRun], attr: str, wanted: list[str] | None) -> list[str]:
