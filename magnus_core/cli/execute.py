@@ -159,7 +159,6 @@ def execute(
         except StoreError as exc:  # the run stopped: what the store wrote before is intact, and resumable
             from magnus_core.rerun import resume_command
 
-            click.echo(f"Error: {exc}", err=True)
             try:  # the run as written so far: the values known only masked must be given again
                 again = "".join(
                     f" --{n} VALUE" for n in prepared.store.get_run(prepared.run_id).masked_parameters
@@ -167,7 +166,8 @@ def execute(
                 written = True
             except (OSError, MagnusError):
                 written = False
-            if written:
+            click.echo(f"Error: {exc}", err=True)  # after the store's own warnings, the last word
+            if written and "--use-cached" not in str(exc):  # unless the store's message says how already
                 resume = resume_command(request, prepared.run_id) + again
                 click.echo(f"The run stopped. Once the cause is fixed, resume with: {resume}", err=True)
             ctx.exit(exc.exit_code)
