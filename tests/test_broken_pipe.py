@@ -71,6 +71,8 @@ def closed_reader(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str
         ["diff", ".run_log_store/r1.json", ".run_log_store/r2.json", "--all"],
         ["compare", "r1", "r2", "--all"],
         ["compare", "r1", "r2", "--json"],
+        ["logs", "r1"],  # logs writes bytes itself: a write's EPIPE is not "output file cannot be read"
+        ["logs", "r1", "a", "--tail", "5"],
         ["--help"],
         ["--version"],
         ["diff", "--help"],

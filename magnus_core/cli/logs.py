@@ -232,6 +232,10 @@ class _Printer:
                 self.end_section()
                 if not self.at_line_start:
                     self.write(b"\n")
+        except (
+            BrokenPipeError
+        ):  # stdout's reader has gone (| head): the entry point ends quietly, not a read error
+            raise
         except (CatalogError, OSError) as exc:
             self.out.flush()
             click.echo(
@@ -349,6 +353,8 @@ def _advance(
                     printer.write(chunk)
                     state.offset += len(chunk)
                 printer.out.flush()
+    except BrokenPipeError:  # stdout's reader has gone: the entry point ends quietly
+        raise
     except (CatalogError, OSError):
         if view.state == "live" or not ended:  # renamed into place, or not handed over yet: next time
             return False
