@@ -270,7 +270,8 @@ def test_the_example_deploys_or_notifies(git_repo: Path) -> None:
     diff = run_magnus("diff", deploy_id, log["run_id"], "--json", "--all", cwd=git_repo)
     assert diff.returncode in (0, 1), diff.stderr
     assert "decide.false" in diff.stdout and "decide.true" in diff.stdout
-    # the workbench's dag tree marks the step and shows the one branch that ran under it
+    # the workbench's dag tree marks the step and shows the branch that ran under it; the other branch of
+    # the planned dag (issue 20's run screen shows the whole dag) is there only as planned, "not run"
     from magnus_core.models.run_log import RunLog
     from magnus_tui.view import RunView
     from magnus_tui.widgets.dag_tree import row_label
@@ -278,7 +279,11 @@ def test_the_example_deploys_or_notifies(git_repo: Path) -> None:
     view = RunView.from_runlog(RunLog.model_validate(log))
     tree = {row.key: depth for row, depth in view.walk()}
     assert row_label(view.rows["decide"]).plain.startswith("✓ decide [◇ conditional]")
-    assert tree["decide.false"] == 1 and tree["decide.false.notify"] == 2 and "decide.true" not in tree
+    assert tree["decide.false"] == 1 and tree["decide.false.notify"] == 2
+    assert not view.rows["decide.false"].planned and not view.rows["decide.false.notify"].planned
+    untaken = [key for key in tree if key.startswith("decide.true")]
+    assert "decide.true" in untaken and all(view.rows[key].planned for key in untaken), untaken
+    assert row_label(view.rows["decide.true"], live=False).plain.endswith("not run")
 
 
 def test_argo_runs_each_branch_when_fan_out_chose_it(project: Path) -> None:
