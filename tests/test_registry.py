@@ -107,6 +107,7 @@ def test_builtins_come_from_installed_metadata_without_a_source_tree(tmp_path: P
         print(builtin_providers("executor", Path({str(ROOT)!r})) == builtin_providers("executor"))
         """,
         path=[tmp_path / "site"],
+        cwd=tmp_path,  # not the source tree: `pip install -e .` may leave a magnus.egg-info there, found first
     )
     first, second = out.splitlines()
     assert first == "{'local': 'magnus_core.executors.local:LocalExecutor'}"

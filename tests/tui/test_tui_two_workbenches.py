@@ -38,7 +38,7 @@ def test_two_workbenches_on_one_store_stay_consistent(tmp_path: Path) -> None:
         for _ in range(2)
     ]
     for bench in benches:
-        bench.expect("run id")
+        bench.expect("No runs yet")  # the runs screen, drawn for an empty store
     for run_id in ("first-run", "second-run"):
         subprocess.run(
             [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", run_id],
