@@ -277,7 +277,7 @@ def test_runs_unknown_name_hint_on_stderr(files: FileSystemRunLogStore, tmp_path
     cfg = store_config(tmp_path, files.folder)
     out = run_magnus("runs", "-c", str(cfg), "--where", "params.learning_rate > 0", cwd=tmp_path)
     assert out.returncode == 0
-    assert "No runs in" in out.stdout
+    assert "No runs match --where" in out.stdout and "runs are in" in out.stdout  # none match, N exist
     assert "hint: no run has params.learning_rate; known params: layers, lr, optimizer" in out.stderr
 
 
