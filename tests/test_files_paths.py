@@ -82,5 +82,5 @@ def test_containment_follows_symlinks_unless_asked_not_to(tmp_path: Path) -> Non
         inside("data/link/x", root, what="notebook")
     assert inside("data/x", root, what="notebook") == (root / "data" / "x").resolve()
     # paths on another machine (a pod's mounts) are compared as written
-    assert is_within(PurePosixPath("/mnt/shared/runs"), PurePosixPath("/mnt/shared"), resolve=False)
+    assert is_within(PurePosixPath("/mnt/team/runs"), PurePosixPath("/mnt/team"), resolve=False)
     assert not is_within(PurePosixPath("/mnt/sharedx"), PurePosixPath("/mnt/shared"), resolve=False)
