@@ -48,6 +48,27 @@ def _wait_for_port(port: int, proc: subprocess.Popen[Any], timeout: float, what:
     raise RuntimeError(f"{what} did not listen on port {port} within {timeout} s: {log.read_text()[-2000:]}")
 
 
+def _end_with_parent(sig: signal.Signals) -> Any:
+    """A `preexec_fn` asking Linux to send `sig` to the server when the process that started it dies.
+
+    The servers run in their own session (so a test's Ctrl-C does not reach them half-way), which also
+    means nothing ended them when pytest itself was killed (a CI timeout, an xdist worker that crashed):
+    they stayed behind, holding ports and CPU. `prctl(PR_SET_PDEATHSIG)` is set after the user change
+    (CPython calls `preexec_fn` last), since a credential change clears it. Elsewhere than Linux: None.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def arm() -> None:
+        prctl(pr_set_pdeathsig, int(sig), 0, 0, 0)
+
+    return arm
+
+
 def _link_or_copy(src: str, dst: str) -> None:
     try:
         os.link(src, dst)
@@ -162,6 +183,7 @@ class PostgresServer:
             stdout=open(self.log, "ab"),  # noqa: SIM115 - the server keeps it
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_end_with_parent(signal.SIGINT),  # postgres' "fast shutdown"
             **self._user,  # type: ignore[arg-type]
         )
         _wait_for_port(self.port, self.proc, 30, "postgres", self.log)
@@ -233,6 +255,7 @@ class S3Server:
                 stdout=open(self.log, "ab"),  # noqa: SIM115 - the server keeps it
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_end_with_parent(signal.SIGTERM),
                 env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
             )
             try:
