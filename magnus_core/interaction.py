@@ -31,14 +31,15 @@ if TYPE_CHECKING:
 _STEP_FORM = re.compile(r"^([0-9]+)_(.+)$")
 
 
-def parse_track_variable(variable: str) -> tuple[int, str]:
-    """`MAGNUS_TRACK_loss` -> (0, "loss"); `MAGNUS_TRACK_3_loss` -> (3, "loss") (magnus 0.4's form of
-    track_this(step=3, loss=...)). Names are lower-cased; (0, "") for the bare prefix."""
+def parse_track_variable(variable: str) -> tuple[int | None, str]:
+    """`MAGNUS_TRACK_loss` -> (None, "loss"); `MAGNUS_TRACK_3_loss` -> (3, "loss") (magnus 0.4's form of
+    track_this(step=3, loss=...)); `MAGNUS_TRACK_0_loss` -> (0, "loss"), a point at step 0. Names are
+    lower-cased; (None, "") for the bare prefix."""
     rest = variable[len(TRACK_PREFIX) :] if variable.startswith(TRACK_PREFIX) else variable
     match = _STEP_FORM.match(rest)
     if match:
         return int(match.group(1)), match.group(2).lower()
-    return 0, rest.lower()
+    return None, rest.lower()
 
 
 @dataclass
@@ -61,8 +62,9 @@ class StepScope:
     # metric series: {name: [{"step": N, "value": v, "time": "2026-01-01 10:00:00.000001"}]}
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def track(self, name: str, value: Any, step: int = 0, when: str | None = None) -> None:
-        """Record metric `name` (lower-cased): its value now, and with `step` > 0 a point of its series.
+    def track(self, name: str, value: Any, step: int | None = None, when: str | None = None) -> None:
+        """Record metric `name` (lower-cased): its value now, and with a `step` (0 included) a point of
+        its series.
 
         `when` is the time of the point (models.run_log.fmt_time, as the run log writes times); now if
         not given. A later point at a step already recorded replaces it (a retried epoch).
@@ -70,7 +72,7 @@ class StepScope:
         key = name.lower()
         value = json_value(value)  # numpy's float64 is its float, a date its text: as the run log holds it
         self.metrics[key] = value
-        if step:
+        if step is not None:
             series = self.history.setdefault(key, [])
             point = {"step": step, "value": value, "time": when or fmt_time(now())}
             for i, old in enumerate(series):
@@ -92,7 +94,7 @@ class StepScope:
             step, name = parse_track_variable(variable)
             if not name:
                 continue
-            if step:
+            if step is not None:
                 points.append((step, name, decode(text)))
             else:
                 plain[name] = decode(text)
@@ -122,25 +124,27 @@ def exit_scope(token: contextvars.Token[StepScope | None]) -> None:
     _scope.reset(token)
 
 
-def track_this(step: int = 0, **kwargs: Any) -> None:
+def track_this(step: int | None = None, **kwargs: Any) -> None:
     """Record metrics for the current step (names lower-cased), as magnus 0.4's `track_this(step=0, **kw)`.
 
     `track_this(auc=0.93)` sets the step's metric `auc` (its `user_defined_metrics`).
     `track_this(step=3, loss=0.31)` also records 0.31 as the point at step 3 of the series `loss`
     (the step log's `metric_history`: `{"loss": [{"step": 3, "value": 0.31, "time": "..."}]}`), so a
-    per-epoch loss is a series; the metric itself keeps the last value tracked. `step` is an int >= 0
-    (0: no series point); anything else raises UsageError. Outside a step run in this process (a child
+    per-epoch loss is a series; the metric itself keeps the last value tracked. `step` is an int >= 0;
+    anything else raises UsageError. Unlike 0.4, whose default `step=0` could not be told from an
+    explicit 0, `step=0` given explicitly is a point (so `for epoch in range(n)` keeps epoch 0); with no
+    `step` there is no point. Outside a step run in this process (a child
     process of a step), the values go to `MAGNUS_TRACK_<name>` / `MAGNUS_TRACK_<step>_<name>` variables
     for the step to collect.
     """
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
         raise UsageError(f"track_this: step must be a whole number >= 0, got {step!r}", field="step")
     scope = _scope.get()
     for key, value in kwargs.items():
         if scope is not None:
             scope.track(key, value, step)
         else:
-            name = f"{TRACK_PREFIX}{step}_{key}" if step else f"{TRACK_PREFIX}{key}"
+            name = f"{TRACK_PREFIX}{step}_{key}" if step is not None else f"{TRACK_PREFIX}{key}"
             os.environ[name] = encode(value)
 
 

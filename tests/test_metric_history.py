@@ -33,6 +33,12 @@ def env_series():
     os.environ["MAGNUS_TRACK_10_loss"] = "0.1"
     os.environ["MAGNUS_TRACK_plain"] = "3"
 
+def from_zero(epochs=3):
+    for epoch in range(epochs):  # the usual loop: epoch 0 is a point too
+        track_this(step=epoch, loss=10 - epoch)
+    os.environ["MAGNUS_TRACK_0_acc"] = "0.5"
+    os.environ["MAGNUS_TRACK_1_acc"] = "0.6"
+
 def bad_step():
     track_this(step=-1, loss=1)
 """
@@ -73,6 +79,14 @@ def test_track_this_with_step_records_a_series_and_keeps_the_last_value(git_repo
     assert times == sorted(times) and all(t.startswith("20") for t in times)
 
 
+def test_step_zero_given_explicitly_is_a_point(git_repo: Path) -> None:
+    log = run(git_repo, "s1: {type: task, command: MOD.from_zero, next: success}")
+    assert series(log, "s1", "loss") == [(0, 10), (1, 9), (2, 8)]
+    assert series(log, "s1", "acc") == [(0, 0.5), (1, 0.6)]
+    step = log.find_step("s1")
+    assert step is not None and step.user_defined_metrics == {"loss": 8, "acc": 0.6}
+
+
 def test_environment_series_are_ordered_by_step_number(git_repo: Path) -> None:
     log = run(git_repo, "s1: {type: task, command: MOD.env_series, next: success}")
     assert series(log, "s1", "loss") == [(1, 0.9), (2, 0.5), (10, 0.1)]  # 10 after 2: numbers, not text
@@ -107,11 +121,14 @@ def test_a_bad_step_number_fails_the_step_with_a_clear_message(git_repo: Path) -
 def test_outside_a_step_track_this_uses_the_04_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     track_this(step=4, Loss=0.25)
     track_this(auc=0.5)
+    track_this(step=0, acc=0.1)
     assert os.environ.pop("MAGNUS_TRACK_4_Loss") == "0.25"
     assert os.environ.pop("MAGNUS_TRACK_auc") == "0.5"
+    assert os.environ.pop("MAGNUS_TRACK_0_acc") == "0.1"
     assert parse_track_variable("MAGNUS_TRACK_4_Loss") == (4, "loss")
-    assert parse_track_variable("MAGNUS_TRACK_loss_4") == (0, "loss_4")
-    assert parse_track_variable("MAGNUS_TRACK_") == (0, "")
+    assert parse_track_variable("MAGNUS_TRACK_loss_4") == (None, "loss_4")
+    assert parse_track_variable("MAGNUS_TRACK_0_loss") == (0, "loss")
+    assert parse_track_variable("MAGNUS_TRACK_") == (None, "")
 
 
 def test_a_repeated_step_replaces_its_point() -> None:
