@@ -174,6 +174,18 @@ def test_a_step_that_prints_nothing_leaves_no_file(project: Path, magnus: Any) -
     assert "printed nothing" in result.stderr
 
 
+def test_logs_of_a_whole_run_says_once_which_steps_printed_nothing(project: Path, magnus: Any) -> None:
+    steps = ["q1: {type: task, command: steps.silent}", "talk: {type: task, command: steps.talk}"]
+    steps += ["q2: {type: task, command: steps.silent}"]
+    (project / "p.yaml").write_text(dag(*steps))
+    assert magnus("execute", "-f", "p.yaml", "--run-id", "r").returncode == 0
+    result = magnus("logs", "r")
+    assert result.returncode == 0
+    assert "==> talk (attempt 0) <==" in result.stdout and "q1" not in result.stdout
+    notes = [line for line in result.stderr.splitlines() if "printed nothing" in line]
+    assert notes == ["magnus: printed nothing: q1 (attempt 0), q2 (attempt 0)"]
+
+
 def test_shell_output_and_its_failure_are_in_the_summary(project: Path, magnus: Any) -> None:
     command = "echo starting; python -c 'import sys; print(\"disk full on /data\", file=sys.stderr)'; exit 6"
     (project / "p.yaml").write_text(

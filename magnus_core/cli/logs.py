@@ -95,6 +95,7 @@ def logs(
     missing = False
     for view in sections:
         missing |= out.section(view, tail)
+    out.say_silent()
     for s in _failures_without_output(run_log, name, attempt):
         click.echo(
             f"magnus: {s.internal_name} ({s.step_type}) failed, no output: {failure_message(s)}", err=True
@@ -173,6 +174,7 @@ class _Printer:
         self.headed = headed
         self.out: IO[bytes] = sys.stdout.buffer
         self.noted: set[str] = set()
+        self.silent: list[str] = []  # with several sections: steps that printed nothing, said once at the end
         self.current: tuple[str, int] | None = None
         self.at_line_start = True
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -203,7 +205,12 @@ class _Printer:
         self.current = key
 
     def note(self, view: AttemptView) -> None:
+        from magnus_core.logs import EMPTY
+
         text = view.problem
+        if view.state == EMPTY and self.headed:  # one line for all of them, not one per silent step
+            self.silent.append(f"{view.step.internal_name} (attempt {view.attempt_number})")
+            return
         if view.state == "not-kept":  # the same for every attempt: said once
             if text in self.noted:
                 return
@@ -211,6 +218,15 @@ class _Printer:
             click.echo(f"magnus: {text}", err=True)
             return
         click.echo(f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): {text}", err=True)
+
+    def say_silent(self, shown: int = 8) -> None:
+        """One stderr line naming the attempts that printed nothing (the first `shown`, then a count)."""
+        if not self.silent:
+            return
+        names = ", ".join(self.silent[:shown])
+        more = f" and {len(self.silent) - shown} more" if len(self.silent) > shown else ""
+        click.echo(f"magnus: printed nothing: {names}{more}", err=True)
+        self.silent.clear()
 
     def section(self, view: AttemptView, tail: int | None) -> bool:
         """Print one attempt's output; True when its file is missing or unreadable."""
