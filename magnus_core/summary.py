@@ -37,13 +37,33 @@ def step_seconds(step: StepLog) -> float | None:
     return span_seconds(a for nested in step.walk() for a in nested.attempts)
 
 
+PER_ITEM = {"map": "item", "loop": "iteration"}  # composites whose branches are named at run time
+
+
+def what_ran(step: StepLog) -> str:
+    """What a composite step ran, for a reader: `true` (the conditional's branch), `4 iterations` (a
+    loop), `3 items` (a map), `2 branches` (a parallel with more than three), `a, b` (up to three named
+    branches); "" for a leaf or a composite that ran nothing. Found by the trial: summaries never said
+    which branch a conditional took or how many times a loop ran."""
+    if not step.branches or step.step_type == "dag":  # a nested dag's one branch is the step itself
+        return ""
+    names = [name.rsplit(".", 1)[-1] for name in step.branches]
+    unit = PER_ITEM.get(step.step_type)
+    if unit is not None or len(names) > 3:
+        unit = unit or "branch"
+        plural = "es" if unit.endswith("ch") else "s"
+        return f"{len(names):,} {unit}{plural if len(names) != 1 else ''}"
+    return ", ".join(names)
+
+
 def _row(step: StepLog, seconds: float | None, note: str = "") -> list[Cell]:
     reused = " (reused)" if step.mock else ""  # a re-run copied it from the original run
+    ran = what_ran(step)
     cells = [
         Cell(step.internal_name),
-        Cell(step.step_type),
+        Cell(f"{step.step_type} ({ran})" if ran else step.step_type),
         Cell(f"{step.status}{reused}", STATUS_STYLE.get(step.status, "yellow")),
-        Cell(str(len(step.attempts))),
+        Cell(str(len(step.attempts)) if step.attempts or not step.branches else "-"),
         Cell(f"{seconds:.3f}s" if seconds is not None else "-"),
     ]
     if note:

@@ -80,6 +80,35 @@ def test_counts_include_steps_inside_branches() -> None:
     assert counts_line(_run([composite], "FAIL")) == "5 steps: 3 SUCCESS, 2 FAIL"
 
 
+def _composite(name: str, step_type: str, keys: list[str]) -> StepLog:
+    branches = {
+        f"{name}.{k}": BranchLog(internal_name=f"{name}.{k}", status="SUCCESS", steps={}) for k in keys
+    }
+    return StepLog(name=name, internal_name=name, step_type=step_type, status="SUCCESS", branches=branches)
+
+
+def test_composite_rows_say_what_ran_and_have_no_attempt_count() -> None:
+    steps = [
+        _composite("decide", "conditional", ["false"]),
+        _composite("refine", "loop", ["0", "1", "2"]),
+        _composite("each", "map", ["a"]),
+        _composite("fan", "parallel", ["x", "y"]),
+        _composite("wide", "parallel", ["p", "q", "r", "s"]),
+        _composite("inner", "dag", ["dag"]),
+        _step(1),
+    ]
+    rows = {line.split()[0]: line for line in summary_lines(_run(steps), "x")[2:-1]}
+    assert "conditional (false)" in rows["decide"]
+    assert "loop (3 iterations)" in rows["refine"]
+    assert "map (1 item) " in rows["each"]
+    assert "parallel (x, y)" in rows["fan"]
+    assert "parallel (4 branches)" in rows["wide"]
+    assert "dag " in rows["inner"] and "(" not in rows["inner"]
+    for name in ("decide", "refine", "each", "fan", "wide", "inner"):
+        assert rows[name].split()[-2] == "-", rows[name]  # no attempts of its own: not a count of 0
+    assert rows["s1"].split()[-2] == "1"
+
+
 def test_colour_only_when_asked() -> None:
     run = _run([_step(0)])
     assert not any("\x1b[" in line for line in summary_lines(run, "x"))
