@@ -25,7 +25,14 @@ from magnus_core.diff_render import render
 from magnus_core.errors import MagnusError, RunLogError
 from magnus_core.models.run_log import parse_time
 from magnus_core.runs import list_runs, read_log
-from magnus_core.stores.file_system import MAX_RUN_LOG_DEPTH, FileSystemRunLogStore, load_run_log
+from magnus_core.stores.file_system import (
+    MAX_RUN_LOG_DEPTH,
+    FileSystemRunLogStore,
+    load_run_log,
+    parse_run_log_json,
+    run_log_from_dict,
+    run_log_from_json,
+)
 from tests.conftest import run_magnus
 
 PIPELINE = """
@@ -283,7 +290,7 @@ def corrupt_chunked(project: Path) -> dict[str, str]:
     (folder / "steps" / "zz.json").write_text(
         json.dumps({"internal_name": "zz", "name": "zz", "x": deep(300)})
     )
-    reasons["part_too_deep"] = "JSON nested more than 200 levels deep"
+    reasons["part_too_deep"] = f"JSON nested more than {MAX_RUN_LOG_DEPTH} levels deep"
     folder = copy("part_python_deep")
     (folder / "steps" / "zz.json").write_text("[" * 100_000 + "]" * 100_000)
     reasons["part_python_deep"] = "JSON nested more than"
@@ -541,3 +548,64 @@ def test_any_run_log_json_is_listed_compared_and_shown_without_internal_error(
         from rich.console import Console
 
         render(result, Console(file=io.StringIO(), width=80), show_all=True)
+
+
+def _careful(raw: bytes) -> Any:
+    """The careful reading (json.loads, the checks, the models): the dump of the RunLog, or its error."""
+    try:
+        return json.dumps(run_log_from_dict(parse_run_log_json(raw, "x"), "x").model_dump(mode="json"))
+    except RunLogError as exc:
+        return str(exc)
+
+
+def _fast(raw: bytes) -> Any:
+    """What magnus reads (run_log_from_json: pydantic-core's one pass first, the careful way for the rest)."""
+    try:
+        return json.dumps(run_log_from_json(raw, "x").model_dump(mode="json"))
+    except RunLogError as exc:
+        return str(exc)
+
+
+def _nested(levels: int) -> bytes:
+    """A run log whose deepest container is `levels` levels below the outermost object."""
+    inner = "[" * (levels - 1) + "]" * (levels - 1)
+    return f'{{"run_id": "r", "parameters": {{"p": {inner}}}}}'.encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _nested(MAX_RUN_LOG_DEPTH),
+        _nested(MAX_RUN_LOG_DEPTH + 1),
+        b'{"run_id": "r", "parameters": {"n": ' + b"9" * 4300 + b"}}",
+        b'{"run_id": "r", "parameters": {"n": ' + b"9" * 4301 + b"}}",
+        b'{"run_id": "r", "parameters": {"n": -' + b"9" * 4300 + b"}}",
+        b'{"run_id": "r", "parameters": {"n": ' + b"9" * 4400 + b".5}}",
+        b'{"run_id": "r", "tag": "x\\ud800y"}',
+        b'{"run_id": "r", "tag": "x\xed\xa0\x80y"}',
+        b'\xef\xbb\xbf{"run_id": "r"}',
+        b'{"run_id": "r", "parameters": {"x": NaN, "y": -Infinity, "z": 1e400}}',
+        b'{"run_id": "r", "parameters": {"x": 1, "x": 2}}',
+        b'{"run_id": "r"} trailing',
+        b'{"run_id": 5}',
+        b"[1, 2]",
+        b'{"run_id": "\xff"}',
+    ],
+    ids=lambda raw: raw[:40].decode("utf-8", "replace"),
+)
+def test_the_fast_reading_reads_and_refuses_exactly_what_the_careful_one_does(raw: bytes) -> None:
+    """pydantic-core's one-pass reading (magnus diff, get_run) against json.loads + the models, at the limits
+    where the two parsers differ: nesting depth, number sizes, surrogates, a byte order mark."""
+    assert _fast(raw) == _careful(raw)
+
+
+@settings(
+    max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(log=st.one_of(RUN_LOGS, VALUES), mangle=st.sampled_from(["json", "ascii", "truncate"]))
+def test_any_run_log_json_reads_alike_the_fast_way_and_the_careful_way(log: Any, mangle: str) -> None:
+    text = json.dumps(log, ensure_ascii=mangle == "ascii", default=str)
+    raw = text.encode("utf-8", "surrogatepass")
+    if mangle == "truncate":
+        raw = raw[: len(raw) // 2]
+    assert _fast(raw) == _careful(raw)
