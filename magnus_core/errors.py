@@ -15,8 +15,6 @@ Terminated (a KeyboardInterrupt) SIGTERM: a run stops as on Ctrl-C (INTERRUPTED)
 
 from __future__ import annotations
 
-import difflib
-
 
 class MagnusError(Exception):
     """Base of every error magnus raises on purpose; exit code 2 unless said otherwise."""
@@ -69,6 +67,8 @@ class RunNotFoundError(UsageError):
     """No run with that id in the run-log store."""
 
     def __init__(self, run_id: str, known: list[str], where: str) -> None:
+        import difflib  # here: `magnus --help` imports this module and never needs it
+
         near = difflib.get_close_matches(run_id, known, n=3, cutoff=0.4)
         hint = f" (nearest: {', '.join(near)})" if near else (" (the store is empty)" if not known else "")
         super().__init__(f"no run '{run_id}' in {where}{hint}")

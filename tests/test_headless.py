@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from magnus_core.cli import COMMANDS
 from tests.conftest import ROOT
 
 HEAVY = ("textual", "magnus_tui", "git", "deepdiff", "dask", "distributed", "hera", "papermill", "nbformat")
@@ -51,15 +54,46 @@ def _help(*args: str) -> str:
     )
 
 
-def test_help_loads_nothing_heavy() -> None:
-    loaded = _modules_after(_help("--help"))
-    assert not set(HEAVY) & set(loaded), set(HEAVY) & set(loaded)
-    assert "pydantic" not in loaded  # the models are not needed to print help
+def _imported_by(*args: str) -> tuple[set[str], set[str]]:
+    """(packages outside the standard library, modules of magnus_core) that `magnus *args` imports in a new
+    process, beyond what the interpreter had loaded before (site's own .pth hooks differ by machine)."""
+    code = (
+        "import sys, json\nbefore = set(sys.modules)\n" + _help(*args) + "new = set(sys.modules) - before\n"
+        "print(json.dumps([sorted({m.split('.')[0] for m in new} - set(sys.stdlib_module_names)),\n"
+        "                  sorted(m for m in new if m.startswith('magnus_core'))]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    packages, ours = json.loads(result.stdout.strip().splitlines()[-1])
+    return set(packages), set(ours)
 
 
-def test_execute_help_loads_nothing_heavy() -> None:
-    loaded = _modules_after(_help("execute", "--help"))
-    assert not set(HEAVY) & set(loaded), set(HEAVY) & set(loaded)
+# What printing help may import: click, and of magnus the command line's package and the errors; for one
+# command's help, that command's module and the shell-completion helpers its options name (issue 19: the
+# start-up of `magnus --help` is paid before every command, and by every Argo pod).
+HELP_MODULES = {"magnus_core", "magnus_core.cli", "magnus_core.errors", "magnus_core.cli.complete"}
+
+
+def test_help_imports_click_and_the_command_modules_only() -> None:
+    packages, ours = _imported_by("--help")
+    assert packages == {"click", "magnus_core"}, packages  # no pydantic, yaml, rich, git, textual, ...
+    every_command = {f"magnus_core.cli.{module}" for module in COMMANDS.values()}
+    assert ours == HELP_MODULES | every_command, ours ^ (HELP_MODULES | every_command)
+
+
+@pytest.mark.parametrize("command", ["execute", "execute_single_node", "runs", "diff"])
+def test_a_command_s_help_imports_that_command_s_module_only(command: str) -> None:
+    packages, ours = _imported_by(command, "--help")
+    assert packages == {"click", "magnus_core"}, packages
+    assert ours == HELP_MODULES | {f"magnus_core.cli.{COMMANDS[command]}"}, ours
 
 
 def test_a_real_run_never_loads_textual(git_repo: Path) -> None:
@@ -87,16 +121,32 @@ def test_a_real_run_never_loads_textual(git_repo: Path) -> None:
     assert "git" in loaded  # the code identity was read (gitpython is imported when a run needs it)
 
 
-def test_a_command_module_that_fails_to_import_is_an_error_not_a_missing_command() -> None:
-    # magnus_core.cli.diff made unimportable (None in sys.modules), then the real entry point
+@pytest.mark.parametrize(
+    "args",
+    [["diff", "A", "B"], ["diff", "--help"], ["--help"], ["no-such-command"]],
+    ids=["the-command", "its-help", "the-list", "an-unknown-name"],
+)
+def test_a_command_module_that_fails_to_import_is_an_error_not_a_missing_command(args: list[str]) -> None:
+    # magnus_core.cli.diff made unimportable (None in sys.modules), then the real entry point: naming its
+    # command, or listing every command (help, an unknown name), says the installation is broken
     code = (
         "import sys; sys.modules['magnus_core.cli.diff'] = None; "
-        "from magnus_core.cli import main; main(['runs', '--help'])"
+        f"from magnus_core.cli import main; main({args!r})"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "magnus_core.cli.diff cannot be loaded" in result.stderr and "Traceback" not in result.stderr
     assert "Usage" not in result.stdout  # no command ran with part of the command line missing
+
+
+def test_a_broken_command_module_leaves_the_other_commands_working() -> None:
+    code = (
+        "import sys; sys.modules['magnus_core.cli.diff'] = None; "
+        "from magnus_core.cli import main; main(['runs', '--help'])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Usage: magnus runs" in result.stdout
 
 
 def test_every_command_module_is_registered() -> None:
@@ -105,3 +155,15 @@ def test_every_command_module_is_registered() -> None:
     _register()
     assert {"compare", "diff", "execute", "nodes", "runs", "tui"} <= set(command_modules())
     assert {"compare", "diff", "execute", "execute_single_node", "fan", "runs", "tui"} <= set(cli.commands)
+
+
+def test_the_table_of_commands_names_each_command_s_module() -> None:
+    # COMMANDS lets a command line import one module; a command missing from it, or named with the wrong
+    # module, would still work (every module is then imported) but slowly, so the table is checked here
+    from magnus_core.cli import COMMANDS, _register, cli
+
+    _register()
+    defined = {
+        name: command.callback.__module__ for name, command in cli.commands.items() if command.callback
+    }
+    assert defined == {name: f"magnus_core.cli.{module}" for name, module in COMMANDS.items()}

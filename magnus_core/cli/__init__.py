@@ -1,10 +1,10 @@
 """The `magnus` command line. Thin: parse, call the core, print. Heavy modules are imported inside commands
-so that `magnus --help` stays fast."""
+so that `magnus --help` stays fast, and a command line imports only the module of the command it names
+(COMMANDS): `magnus execute_single_node`, what every Argo pod runs, loads none of the others (issue 19)."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -19,6 +19,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def setup_logging(level: str) -> None:
+    import logging  # here, not at the top: `magnus --help` never logs
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("magnus")
@@ -28,19 +30,36 @@ def setup_logging(level: str) -> None:
 
 
 class MagnusGroup(click.Group):
-    """Turns our errors into one line on stderr and the documented exit codes."""
+    """Turns our errors into one line on stderr and the documented exit codes; loads the module of a
+    command when the command line names it (COMMANDS), every module only to list them all."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            module = COMMANDS.get(cmd_name)
+            if module is None:  # not ours by name: every module, so the error can list what exists
+                _register()
+            else:
+                _load(module)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _register()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         from magnus_core.errors import MagnusError
-        from magnus_core.output import mask_known
 
         try:
             return super().invoke(ctx)
         except MagnusError as exc:
+            from magnus_core.output import mask_known
+
             _debug_traceback()
             click.echo(mask_known(f"Error: {exc}"), err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except CommandModuleError:  # the subcommand's module cannot be loaded: main() says so
             raise
         except BrokenPipeError:
             if not stdout_reader_gone():  # a pipe of magnus's own (a step's process) broke: a real error
@@ -53,6 +72,8 @@ class MagnusGroup(click.Group):
             click.echo(f"Error: {explain_os_error(exc)}", err=True)
             ctx.exit(2)
         except Exception as exc:
+            from magnus_core.output import mask_known
+
             _debug_traceback()
             click.echo(
                 mask_known(
@@ -125,6 +146,8 @@ def data_console() -> Any:
 
 def _debug_traceback() -> None:
     """With --log-level DEBUG, the traceback of the error being handled, secret values masked."""
+    import logging
+
     if logging.getLogger("magnus").isEnabledFor(logging.DEBUG):
         import traceback
 
@@ -172,6 +195,24 @@ class CommandModuleError(Exception):
     command to leave out quietly."""
 
 
+# Each command and the module of this package that defines it: a command line imports only the module of
+# the command it names. tests/test_headless.py checks this table against what every module registers.
+COMMANDS: dict[str, str] = {
+    "compare": "compare",
+    "completion": "complete",
+    "diff": "diff",
+    "execute": "execute",
+    "execute_single_node": "nodes",
+    "fan": "nodes",
+    "logs": "logs",
+    "runs": "runs",
+    "show": "show",
+    "stop": "stop",
+    "store": "store",
+    "tui": "tui",
+}
+
+
 def command_modules() -> list[str]:
     """Every module of this package that defines commands (all but those starting with '_')."""
     import pkgutil
@@ -179,20 +220,28 @@ def command_modules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
+def _load(name: str) -> None:
+    """Import the command module `name` (it registers its commands on `cli`). CommandModuleError naming
+    the module when it fails to import, and why."""
+    import importlib
+
+    module = f"{__name__}.{name}"
+    if module in sys.modules and sys.modules[module] is not None:
+        return
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        raise CommandModuleError(
+            f"the commands of {module} cannot be loaded ({exc.__class__.__name__}: {exc}); "
+            "the installation is broken: reinstall magnus"
+        ) from exc
+
+
 def _register() -> None:
     """Import every command module (each registers its commands on `cli`). Raises CommandModuleError
     naming the module that fails to import and why."""
-    import importlib
-
     for name in command_modules():
-        module = f"{__name__}.{name}"
-        try:
-            importlib.import_module(module)
-        except Exception as exc:
-            raise CommandModuleError(
-                f"the commands of {module} cannot be loaded ({exc.__class__.__name__}: {exc}); "
-                "the installation is broken: reinstall magnus"
-            ) from exc
+        _load(name)
 
 
 _MAIN_PID = os.getpid()
@@ -247,6 +296,8 @@ def _leave(code: int) -> None:
     import threading
 
     if any(t.name.startswith("magnus-branch") and t.is_alive() for t in threading.enumerate()):
+        import logging
+
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
@@ -265,12 +316,10 @@ def main(argv: list[str] | None = None) -> None:
     if os.environ.get("NO_COLOR"):
         os.environ.setdefault("TERM_NO_COLOR", "1")
     try:
-        _register()
-    except CommandModuleError as exc:
+        code = cli.main(args=argv, prog_name="magnus", standalone_mode=False)
+    except CommandModuleError as exc:  # a command's module (or, to list them, any) cannot be imported
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
-    try:
-        code = cli.main(args=argv, prog_name="magnus", standalone_mode=False)
     except click.exceptions.Abort:  # Ctrl-C before a command started (click turns it into Abort)
         click.echo("Interrupted.", err=True)
         _leave(130)

@@ -1,0 +1,113 @@
+"""Start-up cost of the command line (issue 19, targets 4 and 7), paired against a bare `python -c pass`.
+
+    python bench/startup.py [--rounds 15] [--bytecode cached|source|both] [--tree /path/to/other/checkout]
+
+Each round runs, as new processes in turn: `python -c pass`, `magnus --help`, `magnus execute --help`,
+`magnus execute_single_node --help` and `python -c "import magnus_core.cli"` (all as `python -m
+magnus_core ...`, output to a pipe). Prints per command the median wall time and the median CPU time (user +
+system of the child), and the median over rounds of each round's ratio to that round's `python -c pass`
+(paired, so the machine's load moves both sides alike). The load average is printed beside the figures.
+
+Two ways of starting, each measured on its own (`--bytecode`):
+- cached: compiled bytecode is kept (in a temporary PYTHONPYCACHEPREFIX, warmed by a first run), as in any
+  installed magnus (pip compiles a package's modules when it installs it);
+- source: PYTHONDONTWRITEBYTECODE=1 as the development machines of this project set it, so magnus's own
+  modules (an editable install without __pycache__) are compiled from source at every start; the
+  installed libraries keep their bytecode.
+
+Target (issue 19, 7): `magnus --help` and `magnus execute --help` <= 2.5x a bare `python -c pass`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+COMMANDS: dict[str, list[str]] = {
+    "python -c pass": ["-c", "pass"],
+    "magnus --help": ["-m", "magnus_core", "--help"],
+    "magnus execute --help": ["-m", "magnus_core", "execute", "--help"],
+    "magnus execute_single_node --help": ["-m", "magnus_core", "execute_single_node", "--help"],
+    "import magnus_core.cli": ["-c", "import magnus_core.cli"],
+}
+
+
+def cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall s, CPU s) of one new process `python *args`, its output to a pipe."""
+    c0, t0 = cpu_children(), time.perf_counter()
+    subprocess.run(
+        [sys.executable, *args], env=env, check=True, stdout=subprocess.PIPE, cwd=env["PYTHONPATH"]
+    )
+    return time.perf_counter() - t0, cpu_children() - c0
+
+
+def measure(rounds: int, env: dict[str, str]) -> None:
+    """Print the table of one way of starting."""
+    walls: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    cpus: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    ratio_wall: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    ratio_cpu: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    for argv in COMMANDS.values():  # warm the file cache (and the bytecode cache) once
+        run_once(argv, env)
+    load_before = os.getloadavg()[0]
+    for _ in range(rounds):
+        bare_wall, bare_cpu = run_once(COMMANDS["python -c pass"], env)
+        walls["python -c pass"].append(bare_wall)
+        cpus["python -c pass"].append(bare_cpu)
+        for name, argv in COMMANDS.items():
+            if name == "python -c pass":
+                continue
+            wall, cpu = run_once(argv, env)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+            ratio_wall[name].append(wall / bare_wall)
+            ratio_cpu[name].append(cpu / bare_cpu if bare_cpu else float("nan"))
+    load_after = os.getloadavg()[0]
+    print(f"load average {load_before:.2f} -> {load_after:.2f} on {os.cpu_count()} cores, {rounds} rounds")
+    print(f"{'command':<36} {'wall s':>7} {'CPU s':>7} {'wall ratio':>10} {'CPU ratio':>9}")
+    for name in COMMANDS:
+        wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
+        if name == "python -c pass":
+            print(f"{name:<36} {wall:7.3f} {cpu:7.3f} {'1':>10} {'1':>9}")
+            continue
+        rw, rc = statistics.median(ratio_wall[name]), statistics.median(ratio_cpu[name])
+        print(f"{name:<36} {wall:7.3f} {cpu:7.3f} {rw:9.2f}x {rc:8.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--bytecode", choices=["cached", "source", "both"], default="both")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout to measure (default: this one)")
+    args = parser.parse_args()
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+    }
+    base["PYTHONPATH"] = str(args.tree.resolve())
+    print(f"checkout {base['PYTHONPATH']}")
+    with tempfile.TemporaryDirectory(prefix="magnus-bench-pyc-") as cache:
+        if args.bytecode in ("cached", "both"):
+            print("bytecode cached (an installed magnus):")
+            measure(args.rounds, {**base, "PYTHONPYCACHEPREFIX": cache})
+        if args.bytecode in ("source", "both"):
+            print("magnus compiled at every start (PYTHONDONTWRITEBYTECODE=1, no __pycache__ in the tree):")
+            measure(args.rounds, {**base, "PYTHONDONTWRITEBYTECODE": "1"})
+    print("target: magnus --help and magnus execute --help <= 2.5x python -c pass")
+
+
+if __name__ == "__main__":
+    main()
