@@ -21,9 +21,12 @@ HASH_FIELDS = {"commit", "dag_hash", "data_hash"}
 
 
 def fmt_value(value: Any, field: str = "") -> str:
-    """A value on one short line: strings bare, hashes shortened, the rest as JSON."""
+    """A value on one short line: strings bare (the empty string as `""`, so a side is never blank),
+    hashes shortened, the rest as JSON."""
     if value is None:
         return "none"
+    if value == "":
+        return '""'
     if isinstance(value, str):
         text = value[:12] if field in HASH_FIELDS and len(value) > 12 else value
     elif isinstance(value, float):

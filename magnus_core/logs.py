@@ -297,8 +297,13 @@ def failed_leaves(run_log: RunLog) -> list[StepLog]:
 
 
 def failure_message(step: StepLog) -> str:
-    """What a failed step records as its failure: the step's message, else its last attempt's."""
-    return step.message or (step.attempts[-1].message if step.attempts else "") or "failed"
+    """What a failed step records as its failure: the step's message, else its last attempt's. A step a
+    re-run ran again carries why before its error (`[dag changed] shell command exited with code 4`,
+    rerun.note_reason): the error alone is shown, since the re-run's plan already said why it ran."""
+    last = step.attempts[-1].message if step.attempts else ""
+    if last and step.message.startswith("[") and step.message.endswith(f"] {last}"):
+        return last
+    return step.message or last or "failed"
 
 
 def logs_command(run_id: str, internal_name: str, attempt: int | None = None) -> str:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from magnus_core.models.run_log import BranchLog, RunLog, StepAttempt, StepLog
+from magnus_core.diff_render import fmt_value
+from magnus_core.models.run_log import AttemptError, BranchLog, RunLog, StepAttempt, StepLog
 from magnus_core.summary import FULL_TABLE, SLOWEST, counts_line, summary_lines
 
 
@@ -171,3 +172,19 @@ def test_a_long_failed_run_prints_the_steps_that_matter_and_show_prints_every_on
 def test_show_names_a_missing_run(long_project: Path, magnus) -> None:
     result = magnus("show", "nope", cwd=long_project)
     assert result.returncode != 0 and "nope" in result.stderr
+
+
+def test_a_shell_failure_is_not_located_twice_and_a_rerun_reason_is_not_part_of_the_error() -> None:
+    step = _step(1, status="FAIL")
+    step.step_type = "task"
+    step.attempts[-1].message = "shell command exited with code 3"
+    step.attempts[-1].error = AttemptError(type="", message="shell command exited with code 3", exit_code=3)
+    step.message = "[dag changed] shell command exited with code 3"  # rerun.note_reason's form
+    lines = summary_lines(_run([step], "FAIL"), "x")
+    assert "s1: shell command exited with code 3" in lines
+    assert not any("at exit code" in line or "dag changed" in line for line in lines), lines
+
+
+def test_an_empty_value_in_a_diff_is_shown_as_an_empty_string() -> None:
+    assert fmt_value("") == '""'
+    assert fmt_value(None) == "none" and fmt_value("a") == "a"
