@@ -146,6 +146,24 @@ CASES: dict[str, tuple[str, list[str], list[str]]] = {
         [],
         ["pipeline.yaml", "step 'a'", "field 'command'", "module 'fns' has no function 'nope'"],
     ),
+    "python function mistyped": (
+        pipeline("""
+            a: {type: task, command: fns.needz, next: success}
+            success: {type: success}
+            fail: {type: fail}
+        """),
+        [],
+        ["pipeline.yaml", "field 'command'", "no function 'needz' (did you mean 'needs'?)"],
+    ),
+    "python module mistyped": (
+        pipeline("""
+            a: {type: task, command: fsn.ok, next: success}
+            success: {type: success}
+            fail: {type: fail}
+        """),
+        [],
+        ["pipeline.yaml", "field 'command'", "No module named 'fsn' (did you mean 'fns'?)"],
+    ),
     "python command not callable": (
         pipeline("""
             a: {type: task, command: fns.NOT_CALLABLE, next: success}

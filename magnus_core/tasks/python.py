@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from magnus_core.errors import StepError, UsageError
 from magnus_core.interaction import StepScope
 from magnus_core.parameters import fold_names, json_value
+from magnus_core.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from magnus_core.context import RunContext
@@ -34,7 +35,9 @@ def resolve(command: str, cwd: str | None = None) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise UsageError(
-            f"cannot import module '{module_name}' of command '{command}': {exc}", field="command"
+            f"cannot import module '{module_name}' of command '{command}': {exc}"
+            + _module_hint(exc.name or "", module_name, here),
+            field="command",
         ) from None
     except Exception as exc:
         raise UsageError(
@@ -42,11 +45,26 @@ def resolve(command: str, cwd: str | None = None) -> Callable[..., Any]:
         ) from None
     func = getattr(module, func_name, None)
     if func is None:
-        raise UsageError(f"module '{module_name}' has no function '{func_name}'", field="command")
+        functions = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+        raise UsageError(
+            f"module '{module_name}' has no function '{func_name}'{did_you_mean(func_name, functions)}",
+            field="command",
+        )
     if not callable(func):
         raise UsageError(f"'{command}' is not callable", field="command")
     _cache[command] = func
     return func
+
+
+def _module_hint(missing: str, module_name: str, here: str) -> str:
+    """' (did you mean 'steps'?)' when the missing module is the command's first part and a module of the
+    working folder is close to it; '' otherwise (a missing library says nothing more)."""
+    top = module_name.split(".", 1)[0]
+    if missing != top:
+        return ""
+    import pkgutil
+
+    return did_you_mean(top, (m.name for m in pkgutil.iter_modules([here])))
 
 
 @functools.lru_cache(maxsize=4096)
