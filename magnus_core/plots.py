@@ -15,17 +15,25 @@ from magnus_core.compare import Chart
 MARKER = "braille"
 
 
-def draw(chart: Chart, plt: Any, *, marker: str = MARKER) -> None:
-    """Plot every series of `chart` on `plt` (a plotext module or textual-plotext's `plt`)."""
+# without colour, series are told apart by their marker: one plain character each, in this order
+DISTINCT = ("*", "x", "o", "+", "#", "@", "%", "&", "=", "~")
+
+
+def draw(chart: Chart, plt: Any, *, marker: str = MARKER, distinct: bool = False) -> None:
+    """Plot every series of `chart` on `plt` (a plotext module or textual-plotext's `plt`). `distinct`:
+    each series gets its own plain marker (DISTINCT, cycled), for charts drawn without colour, where the
+    legend would otherwise show the same marker for every run."""
     plt.title(chart.title)
     plt.xlabel(chart.xlabel)
     plt.ylabel(chart.ylabel)
     if chart.x_is_time:
         plt.date_form("Y-m-d H:M:S")
     many = len(chart.series) > 1
-    for series in chart.series:
+    for index, series in enumerate(chart.series):
         if not series.ys:
             continue
+        if distinct and many:
+            marker = DISTINCT[index % len(DISTINCT)]
         if chart.x_labels is not None or len(series.ys) == 1:
             plt.scatter(series.xs, series.ys, label=series.label if many else None, marker=marker)
         else:
@@ -42,7 +50,7 @@ def render_text(chart: Chart, *, width: int = 80, height: int = 20, colour: bool
     plt.plotsize(max(width, 30), max(height, 8))
     if not colour:
         plt.theme("clear")
-    draw(chart, plt)
+    draw(chart, plt, distinct=not colour)
     text = plt.build()
     plt.clear_figure()
     return str(plt.uncolorize(text)) if not colour else str(text)

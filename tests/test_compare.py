@@ -234,3 +234,19 @@ def test_compare_of_identical_runs_says_so() -> None:
     table = compare_runs(runs)
     assert table.columns == []
     assert [c.label for c in compare_runs(runs, all_columns=True).columns] == ["params.lr", "metrics.auc"]
+
+
+def test_without_colour_each_series_has_its_own_marker_in_the_legend() -> None:
+    from magnus_core.compare import Chart, Series
+    from magnus_core.plots import DISTINCT, render_text
+
+    chart = Chart(
+        title="loss",
+        xlabel="step",
+        ylabel="loss",
+        series=[Series("run-a", [1, 2, 3], [3, 2, 1]), Series("run-b", [1, 2, 3], [1, 2, 3])],
+    )
+    text = render_text(chart, width=60, height=15, colour=False)
+    assert f"{DISTINCT[0] * 2} run-a" in text and f"{DISTINCT[1] * 2} run-b" in text  # the legend
+    coloured = render_text(chart, width=60, height=15, colour=True)
+    assert "\x1b[" in coloured  # with colour the lines are told apart by colour, not marker
