@@ -1,11 +1,16 @@
 """Code identity: which commit of which repository ran, and whether the tree had uncommitted changes.
 
-Read once per run (gitpython), not once per step.
+Read once per run (per process for steps run one per process), not once per step, by asking the `git`
+command itself: `git status --porcelain=v2` gives the commit and the changed tracked files in one process,
+`git config` the `origin` remote. (gitpython asks the same command for the changes, and importing it cost
+about 85 ms of every run's and every Argo pod's start-up: issue 19.)
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 from pathlib import Path
 
 from magnus_core.models.run_log import CodeIdentity
@@ -13,61 +18,109 @@ from magnus_core.models.run_log import CodeIdentity
 log = logging.getLogger("magnus")
 
 CHANGED = "changes found in "  # the message's start when the tree has uncommitted changes (files follow)
+NOT_A_REPOSITORY = "not a git repository"
+NO_COMMITS = "git repository has no commits yet"
+
+# git's messages in English whatever the user's locale (they are matched below); no optional lock on the
+# index (git status would refresh it), so that steps reading the identity at once in one checkout never
+# stand in each other's way, and a read-only checkout is only read
+_GIT_ENV = {"LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
+
+
+class _GitFailed(Exception):
+    """git ran and exited non-zero; the message is the last line it wrote on stderr."""
+
+    def __init__(self, code: int, stderr: str) -> None:
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        super().__init__(lines[-1] if lines else f"git exited with {code}")
+        self.stderr = stderr
+
+
+def _git(path: str | Path, *args: str) -> str:
+    """The stdout of `git -C path *args` (text, surrogateescape); _GitFailed on a non-zero exit,
+    FileNotFoundError when there is no git command."""
+    result = subprocess.run(
+        ["git", "-C", str(path), *args],
+        capture_output=True,
+        env={**os.environ, **_GIT_ENV},
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise _GitFailed(result.returncode, result.stderr.decode("utf-8", "replace"))
+    return result.stdout.decode("utf-8", "surrogateescape")
+
+
+def _status(text: str) -> tuple[str | None, list[str]]:
+    """(HEAD's sha, or None before the first commit; the changed tracked files) from the output of
+    `git status --porcelain=v2 -z --branch --untracked-files=no --no-renames`: headers `# branch.oid <sha>`
+    (`(initial)` without commits), entries `1 XY sub mH mI mW hH hI <path>` (changed) and
+    `u XY sub m1 m2 m3 mW h1 h2 h3 <path>` (unmerged); a path may hold spaces, never NUL."""
+    sha: str | None = None
+    changed: set[str] = set()
+    for entry in text.split("\0"):
+        if entry.startswith("# branch.oid "):
+            oid = entry.removeprefix("# branch.oid ").strip()
+            sha = None if oid == "(initial)" else oid
+        elif entry.startswith("1 "):
+            changed.add(entry.split(" ", 8)[8])
+        elif entry.startswith("u "):
+            changed.add(entry.split(" ", 10)[10])
+    return sha, sorted(changed)
 
 
 def git_identity(path: str | Path = ".") -> CodeIdentity:
-    """The git identity of the working tree at `path`; outside a repository it says so instead of failing."""
+    """The git identity of the working tree at `path` (or a folder above it): HEAD's commit, whether any
+    tracked file differs from it (staged or not, changed, added or deleted; untracked files do not count)
+    and which, and the `origin` remote's URL without credentials. Outside a repository, before the first
+    commit, or when git cannot be run or refuses the repository, it says so in `code_identifier_message`
+    instead of raising: identity is a record, never a reason for a run to fail."""
     try:
-        import git  # gitpython: imported here, it is slow to import
-    except ImportError:  # pragma: no cover - gitpython is a dependency
-        return CodeIdentity(code_identifier_message="gitpython is not installed")
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return CodeIdentity(
-            code_identifier=None,
-            code_identifier_type="git",
-            code_identifier_dependable=False,
-            code_identifier_url=None,
-            code_identifier_message="not a git repository",
+        sha, changed = _status(
+            _git(path, "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=no", "--no-renames")
         )
-    try:
-        try:
-            sha = repo.head.commit.hexsha
-        except ValueError:
+    except FileNotFoundError:
+        return CodeIdentity(code_identifier_dependable=False, code_identifier_message="git is not installed")
+    except _GitFailed as exc:
+        if "not a git repository" in exc.stderr.lower():
             return CodeIdentity(
                 code_identifier=None,
+                code_identifier_type="git",
                 code_identifier_dependable=False,
                 code_identifier_url=None,
-                code_identifier_message="git repository has no commits yet",
+                code_identifier_message=NOT_A_REPOSITORY,
             )
-        changed = sorted(
-            {d.a_path for d in repo.index.diff(None) if d.a_path}
-            | {d.a_path for d in repo.index.diff("HEAD") if d.a_path}
-        )
-        url = ""
-        try:
-            if "origin" in [r.name for r in repo.remotes]:
-                url = repo.remotes.origin.url
-        except Exception:
-            url = ""
-        message = f"{CHANGED}{', '.join(changed)}" if changed else ""
+        log.debug("git status failed: %s", exc.stderr)
         return CodeIdentity(
-            code_identifier=sha,
-            code_identifier_type="git",
-            code_identifier_dependable=not changed,
-            code_identifier_url=_strip_credentials(url),
-            code_identifier_message=message,
+            code_identifier=None,
+            code_identifier_dependable=False,
+            code_identifier_message=f"git identity unavailable: {exc}",
         )
-    except Exception as exc:
+    except OSError as exc:  # the folder vanished, git is not executable, ...
         log.debug("git identity failed", exc_info=True)
         return CodeIdentity(
             code_identifier=None,
             code_identifier_dependable=False,
             code_identifier_message=f"git identity unavailable: {exc.__class__.__name__}",
         )
-    finally:
-        repo.close()
+    if sha is None:
+        return CodeIdentity(
+            code_identifier=None,
+            code_identifier_dependable=False,
+            code_identifier_url=None,
+            code_identifier_message=NO_COMMITS,
+        )
+    try:
+        url = _git(path, "config", "--get", "remote.origin.url").strip()
+    except (_GitFailed, OSError):  # no origin (git config exits 1)
+        url = ""
+    return CodeIdentity(
+        code_identifier=sha,
+        code_identifier_type="git",
+        code_identifier_dependable=not changed,
+        code_identifier_url=_strip_credentials(url),
+        code_identifier_message=f"{CHANGED}{', '.join(changed)}" if changed else "",
+    )
 
 
 def _strip_credentials(url: str) -> str:

@@ -118,7 +118,38 @@ def test_a_real_run_never_loads_textual(git_repo: Path) -> None:
     assert result.returncode == 0, result.stderr
     loaded = json.loads((git_repo / "modules.json").read_text())
     assert "textual" not in loaded and "magnus_tui" not in loaded
-    assert "git" in loaded  # the code identity was read (gitpython is imported when a run needs it)
+    assert "git" not in loaded  # the code identity is asked of the git command (issue 19)
+    log = json.loads(next((git_repo / ".run_log_store").glob("*.json")).read_text())
+    assert log["steps"]["p"]["code_identities"][0]["code_identifier"]  # ... and it was read
+
+
+# What a step run alone (every Argo pod) must not import: the workbench, the printing of tables, the
+# libraries of providers and commands it does not use (issue 19: its start-up is paid once per step)
+NOT_FOR_ONE_STEP = (*HEAVY, "rich", "psycopg", "fsspec", "s3fs", "boto3", "botocore", "mlflow", "plotext")
+
+
+def test_a_step_run_alone_imports_only_what_it_uses(git_repo: Path) -> None:
+    (git_repo / "probe.py").write_text(
+        "import sys, json\n\ndef probe():\n"
+        "    json.dump(sorted({m.split('.')[0] for m in sys.modules}), open('modules.json', 'w'))\n"
+    )
+    (git_repo / "pipeline.yaml").write_text(
+        "dag:\n  start_at: p\n  steps:\n    p: {type: task, command: probe.probe, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute_single_node", "r1", "p", "--file", "pipeline.yaml"],
+        cwd=git_repo,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = set(json.loads((git_repo / "modules.json").read_text()))
+    assert not loaded & set(NOT_FOR_ONE_STEP), loaded & set(NOT_FOR_ONE_STEP)
+    assert {"magnus_core", "pydantic"} <= loaded  # the probe ran inside magnus
 
 
 @pytest.mark.parametrize(
