@@ -160,10 +160,14 @@ def refuse_masked(original: RunLog, given: dict[str, Any], request: RunRequest) 
 
     listed = ", ".join(f"'{name}'" for name in missing)
     again = " ".join(f"--{shlex.quote(name)} VALUE" for name in missing)
+    from magnus_core.parameters import PRM_PREFIX
+
+    variables = "; ".join(f"read -rs {PRM_PREFIX}{name}; export {PRM_PREFIX}{name}" for name in missing)
     raise UsageError(
         f"run '{original.run_id}' recorded parameter(s) {listed} masked (their value held a secret), so a "
         f"re-run would hand the masked value to the steps that run; pass them again: "
-        f"{resume_command(request, original.run_id)} {again}",
+        f"{resume_command(request, original.run_id)} {again} (or, to keep the value off the command line "
+        f"and out of shell history, from the environment: {variables})",
         field="use_cached",
     )
 

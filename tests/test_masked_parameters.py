@@ -53,6 +53,7 @@ def test_a_masked_parameter_is_listed_and_a_rerun_refuses_to_feed_it(git_repo: P
     assert "'schema'" in refused.stderr and "masked" in refused.stderr
     assert f"--use-cached {log['run_id']} --schema VALUE" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
+    assert "read -rs MAGNUS_PRM_schema; export MAGNUS_PRM_schema" in refused.stderr  # off the command line
     runs = json.loads(magnus("runs", "--json").stdout)["runs"]
     assert len(runs) == 1  # nothing ran, nothing was written
 
@@ -72,6 +73,17 @@ def test_a_masked_parameter_is_listed_and_a_rerun_refuses_to_feed_it(git_repo: P
     assert rerun["parameters"]["table"] == "*****_mart.sales"
     assert rerun["steps"]["load"]["masked_parameters"] == ["table"]
     assert set(rerun["masked_parameters"]) == {"schema", "table"}
+    from_env = magnus(
+        "execute",
+        "--file",
+        "pipeline.yaml",
+        "--use-cached",
+        log["run_id"],
+        "--json",
+        env={"MAGNUS_PRM_schema": "analyst_mart"},
+    )
+    assert from_env.returncode == 0, from_env.stderr
+    assert json.loads(from_env.stdout)["parameters"]["table"] == "*****_mart.sales"
     for path in (git_repo / ".run_log_store").iterdir():
         assert b"analyst" not in path.read_bytes()
 
