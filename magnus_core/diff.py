@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -588,8 +589,8 @@ def _metrics_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
         mb = sb[name].user_defined_metrics if name in sb else {}
         if ma or mb:
             changes += _value_changes(ma, mb, prefix=f"{name}{SEP}", step=name)
-        ha = _series_summary(sa[name]) if name in sa else {}
-        hb = _series_summary(sb[name]) if name in sb else {}
+        ha = _series_summary(sa[name]) if name in sa and sa[name].metric_history else {}
+        hb = _series_summary(sb[name]) if name in sb and sb[name].metric_history else {}
         if ha or hb:
             changes += _value_changes(ha, hb, prefix=f"{name}{SEP}", step=name, field_name="metric_history")
     return GroupDiff(name="metrics", changes=changes)
@@ -605,6 +606,15 @@ def _series_summary(step: StepLog) -> dict[str, Any]:
 
 def _step_seconds(step: StepLog) -> float | None:
     """First attempt's start to last attempt's end (a composite without attempts: its nested steps)."""
+    if len(step.attempts) == 1:  # most steps: one attempt, its times read as aware datetimes
+        start, end = step.attempts[0].start_time, step.attempts[0].end_time
+        if (
+            isinstance(start, datetime)
+            and isinstance(end, datetime)
+            and start.tzinfo is not None
+            and end.tzinfo is not None
+        ):
+            return (end - start).total_seconds()
     complete = [
         a
         for s in ([step] if step.attempts else step.walk())
@@ -625,7 +635,9 @@ MIN_SECONDS, MIN_RATIO = 1.0, 1.5
 def _duration_change(key: str, step: str, before: float | None, after: float | None) -> Change:
     delta = ratio = None
     kind = EQUAL
-    if before is not None and after is not None:
+    if before is not None and after is not None and before == after:  # most steps of two similar runs
+        delta, ratio = 0.0, 1.0 if before > 0 else None
+    elif before is not None and after is not None:
         delta = float(f"{after - before:.6g}")
         ratio = float(f"{after / before:.4g}") if before > 0 else None
         if abs(delta) >= MIN_SECONDS and (ratio is None or ratio >= MIN_RATIO or ratio <= 1 / MIN_RATIO):
@@ -662,15 +674,13 @@ def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
             )
             continue
         found = False
-        for attr, label in _STEP_FIELDS:
-            va, vb = getattr(a, attr), getattr(b, attr)
-            if va != vb:
-                found = True
-                changes.append(
-                    Change(
-                        kind=CHANGED, key=f"{name}{SEP}{label}", step=name, field=attr, before=va, after=vb
-                    )
-                )
+        if a.step_type != b.step_type or a.status != b.status or a.mock != b.mock:
+            for attr, label in _STEP_FIELDS:
+                va, vb = getattr(a, attr), getattr(b, attr)
+                if va != vb:
+                    found = True
+                    key = f"{name}{SEP}{label}"
+                    changes.append(Change(kind=CHANGED, key=key, step=name, field=attr, before=va, after=vb))
         if len(a.attempts) != len(b.attempts):
             found = True
             changes.append(
