@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,6 +364,7 @@ def execute_single_node(job: NodeJob) -> int:
             params = read_params(session, where.branch, feed=[] if where.node.is_terminal else None)
         except MaskedParameterError as exc:  # the step fails, saying why, before it runs
             _fail_step(session, where, str(exc))
+            print(f"magnus: step '{where.internal_name}' not run: {exc}", file=sys.stderr, flush=True)
             return 1
         from magnus_core import output
         from magnus_core.secrets import watch_requests

@@ -143,6 +143,7 @@ def test_the_process_that_creates_a_run_records_it_masked(project: Path, magnus,
             fed = magnus("execute_single_node", "r1", leaf, "-f", file, "--config-file", "shared.yaml")
             assert fed.returncode == 1, fed.stderr
             assert not _leaks(fed.stdout + fed.stderr)
+            assert "not run" in fed.stderr and "'token_copy'" in fed.stderr  # said, not only in the log
             log = json.loads(_cli("show", "r1", "--json")[1])
         step = log["steps"]["par"]["branches"]["par.a"] if how == "fan" else log
         message = step["steps"][leaf]["message"]
