@@ -125,8 +125,10 @@ class PostgresRunIndex(RunIndex):
             return broken(run_id, str(log_or_error))
         try:
             return record_from_json(log_or_error.model_dump(mode="json"))
-        except ValueError as exc:
-            return broken(run_id, f"not a run log: {exc}")
+        except Exception as exc:  # as the SQLite index: one bad run never hides the rest
+            from magnus_core.runs import one_line
+
+            return broken(run_id, f"not a run log: {one_line(exc)}")
 
     # -- questions -----------------------------------------------------------------------------------------
     def names(self) -> IndexNames:
