@@ -2,16 +2,23 @@
 the size of the run it belongs to (issue 19, target 4).
 
     python bench/single.py                        # maps of 100 and 1,000 items, file-system and chunked-fs
-    MAGNUS_BENCH_SINGLE_ITEMS="100 1000 10000" python bench/single.py --repeat 5
+    MAGNUS_BENCH_SINGLE_ITEMS="100 1000 10000" python bench/single.py --stores file-system --repeat 5
 
 For each store and size M: a map of M items (one python step `add` per item, which returns a parameter) is
-fanned out and M - repeat items are run in-process through the same entry point; then `add` of each of the
-last `repeat` items runs as a new process, timed, paired with a bare `python -c pass` run just before it.
-Prints the median wall time, the median CPU time (user + system of the child), the ratio of wall time to
-`python -c pass`, and the growth from the smallest M to the largest.
+fanned out and item 1 is run in-process through the same entry point. The other items but the last few are
+then done as well: on chunked-fs by running them in-process (each writes its own files, so this is linear);
+on file-system, whose one file per run every call rewrites (quadratic to set up: 1,000 items did not finish
+in 30 minutes), by writing the run log once as JSON, each branch a copy of item 1's with its own names and
+values. Then `add` of each of the last items runs as a new process, timed, paired with a bare
+`python -c pass` run just before it: the first as a warm-up (file cache, bytecode cache), then `repeat` with
+bytecode cached (as an installed magnus: pip compiles a package when it installs it) and `repeat` with
+PYTHONDONTWRITEBYTECODE=1 (as this project's development machines run it: magnus's own modules compiled from
+source at every start). Prints per way the median wall time, the median CPU time (user + system of the
+child), the median ratio of wall time to its `python -c pass`, and the growth from the smallest M to the
+largest.
 
 Targets: <= 0.25 s for a trivial step of a 1,000-step run on a quiet machine; flat in M on chunked-fs (a step
-reads its own branch); on file-system (one file per run) the figure is reported.
+reads its own branch); on file-system (one file per run) the figure is reported, at 10,000 steps too.
 """
 
 from __future__ import annotations
@@ -55,10 +62,33 @@ def cpu_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(folder: Path, store: str, items: int, repeat: int) -> tuple[float, float, float]:
-    """(median wall s, median CPU s, median wall / python -c pass) of `add` in the last `repeat` items."""
+WAYS = ("cached", "source")  # bytecode kept (an installed magnus) / compiled at every start
+
+
+def _synthesize(log_file: Path, done: int) -> None:
+    """Items 2..done of the map marked done in a file-system run log, as item 1 was: one write."""
+    run = json.loads(log_file.read_text())
+    branches = run["steps"]["each"]["branches"]
+    template = json.dumps(branches["each.1"])
+    for item in range(2, done + 1):
+        text = template.replace('"each.1.', f'"each.{item}.').replace('"each.1"', f'"each.{item}"')
+        branch = json.loads(text)
+        add = branch["steps"][f"each.{item}.add"]
+        add["attempts"][0]["parameters"]["item"] = item
+        add["returned_parameters"]["x"] = 1 + item
+        branches[f"each.{item}"] = branch
+    log_file.write_text(json.dumps(run, indent=4))
+
+
+def measure(
+    folder: Path, store: str, items: int, repeat: int, cache: Path
+) -> dict[str, tuple[float, float, float]]:
+    """Per way of starting: (median wall s, median CPU s, median wall / python -c pass) of `add` in the
+    last items."""
     from magnus_core.single import PLACEHOLDER, execute_single_node, fan_out, job_from_files
 
+    timed = 1 + repeat * len(WAYS)
+    assert items > timed, f"a map of {items} items is too small to time {timed} of them"
     folder.mkdir(parents=True)
     (folder / "fns.py").write_text("def plus(x, item):\n    return {'x': x + item}\n")
     (folder / "wide.yaml").write_text(PIPELINE)
@@ -80,17 +110,30 @@ def measure(folder: Path, store: str, items: int, repeat: int) -> tuple[float, f
 
         code, _ = fan_out(job("each"))  # type: ignore[arg-type]
         assert code == 0
-        for item in range(1, items - repeat + 1):
+        done = items - timed
+        in_process = range(1, 2) if store == "file-system" else range(1, done + 1)
+        for item in in_process:
             for step in ("add", "success"):
                 assert execute_single_node(job(f"each.{PLACEHOLDER}.{step}", item)) == 0  # type: ignore[arg-type]
+        if store == "file-system":
+            _synthesize(folder / "runs" / "r.json", done)
     finally:
         os.chdir(here)
         sys.path.remove(str(folder))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    walls, cpus, ratios = [], [], []
-    for item in range(items - repeat + 1, items + 1):
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+    }
+    base["PYTHONPATH"] = str(ROOT)
+    envs = {
+        "cached": {**base, "PYTHONPYCACHEPREFIX": str(cache)},
+        "source": {**base, "PYTHONDONTWRITEBYTECODE": "1"},
+    }
+    ways = ["cached"] + [way for way in WAYS for _ in range(repeat)]  # the first: warm-up, not counted
+    results: dict[str, tuple[list[float], list[float], list[float]]] = {way: ([], [], []) for way in WAYS}
+    for n, (item, way) in enumerate(zip(range(items - timed + 1, items + 1), ways, strict=True)):
+        env = envs[way]
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        subprocess.run([sys.executable, "-c", "pass"], check=True, env=env)
         bare = time.perf_counter() - t0
         c0, t0 = cpu_children(), time.perf_counter()
         subprocess.run(
@@ -100,10 +143,13 @@ def measure(folder: Path, store: str, items: int, repeat: int) -> tuple[float, f
             ],
             cwd=folder, env=env, check=True,
         )  # fmt: skip
+        if n == 0:
+            continue
+        walls, cpus, ratios = results[way]
         walls.append(time.perf_counter() - t0)
         cpus.append(cpu_children() - c0)
         ratios.append(walls[-1] / bare)
-    return statistics.median(walls), statistics.median(cpus), statistics.median(ratios)
+    return {way: tuple(statistics.median(v) for v in results[way]) for way in WAYS}  # type: ignore[misc]
 
 
 def main() -> None:
@@ -113,17 +159,20 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(n) for n in os.environ.get("MAGNUS_BENCH_SINGLE_ITEMS", "100 1000").split()]
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'store':>12} {'items':>6} {'wall s':>8} {'CPU s':>7} {'/ python -c pass':>17}")
+    print(f"{'store':>12} {'items':>6} {'bytecode':>9} {'wall s':>8} {'CPU s':>7} {'/ python -c pass':>17}")
     with tempfile.TemporaryDirectory(prefix="magnus-bench-single-") as tmp:
         for store in args.stores.split(","):
-            cpu_by_size = {}
+            cpu_by_size: dict[str, dict[int, float]] = {way: {} for way in WAYS}
             for n in sizes:
-                wall, cpu, ratio = measure(Path(tmp) / f"{store}-{n}", store, n, args.repeat)
-                cpu_by_size[n] = cpu
-                print(f"{store:>12} {n:>6} {wall:8.3f} {cpu:7.3f} {ratio:17.1f}")
+                figures = measure(Path(tmp) / f"{store}-{n}", store, n, args.repeat, Path(tmp) / "pyc")
+                for way, (wall, cpu, ratio) in figures.items():
+                    cpu_by_size[way][n] = cpu
+                    print(f"{store:>12} {n:>6} {way:>9} {wall:8.3f} {cpu:7.3f} {ratio:17.1f}")
+                print(f"{'':>12} load average {os.getloadavg()[0]:.1f}")
             if len(sizes) > 1:
-                growth = cpu_by_size[sizes[-1]] / cpu_by_size[sizes[0]]
-                print(f"{store:>12} CPU at {sizes[-1]} items / at {sizes[0]}: {growth:.2f}")
+                for way in WAYS:
+                    growth = cpu_by_size[way][sizes[-1]] / cpu_by_size[way][sizes[0]]
+                    print(f"{store:>12} {way}: CPU at {sizes[-1]} items / at {sizes[0]}: {growth:.2f}")
 
 
 if __name__ == "__main__":

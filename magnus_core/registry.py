@@ -54,8 +54,10 @@ def builtin_providers(service: str, root: Path = _SOURCE_TREE) -> dict[str, str]
     return {ep.name: ep.value for ep in dist.entry_points if ep.group == group(service)}
 
 
+@functools.cache
 def _from_pyproject(path: Path) -> dict[str, dict[str, str]] | None:
-    """The entry-point tables of magnus's pyproject.toml; None if `path` is not magnus's pyproject."""
+    """The entry-point tables of magnus's pyproject.toml; None if `path` is not magnus's pyproject. Read
+    once per process (a run looks up five services)."""
     import tomllib
 
     try:

@@ -219,15 +219,15 @@ def parse_dotenv(path: Path, *, required: bool = True) -> dict[str, str]:
     comments, ${VAR} expansion). A line it cannot parse, or a name without '=', is a ConfigError naming
     the file and the line, never its content (it may hold a secret). A missing file: ConfigError when
     `required`, else {}."""
+    if not os.path.exists(path):  # before importing python-dotenv: most runs have no .env file
+        if not required:
+            return {}
+        raise ConfigError(f"secrets file not found (dotenv location {str(path)!r})", file=str(path))
     from dotenv import dotenv_values
     from dotenv.parser import parse_stream
 
     from magnus_core.paths import read_regular_file
 
-    if not os.path.exists(path):
-        if not required:
-            return {}
-        raise ConfigError(f"secrets file not found (dotenv location {str(path)!r})", file=str(path))
     # a FIFO or a device named as the secrets file is refused, and at most 20 MB are read
     raw = read_regular_file(path, limit=20 * 1024 * 1024, what="secrets file", error=ConfigError)
     try:
