@@ -2,6 +2,7 @@
 the size of the run it belongs to (issue 19, target 4).
 
     python bench/single.py                        # maps of 100 and 1,000 items, file-system and chunked-fs
+    python bench/single.py --compare /path/to/old/checkout   # the same items, old and new turn about
     MAGNUS_BENCH_SINGLE_ITEMS="100 1000 10000" python bench/single.py --stores file-system --repeat 5
 
 For each store and size M: a map of M items (one python step `add` per item, which returns a parameter) is
@@ -62,7 +63,19 @@ def cpu_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-WAYS = ("cached", "source")  # bytecode kept (an installed magnus) / compiled at every start
+def ways_of_starting(cache: Path, compare: Path | None) -> dict[str, dict[str, str]]:
+    """label -> environment of the timed process: bytecode kept (an installed magnus) or compiled at every
+    start, of this checkout and, with --compare, of another one (the same items, turn about)."""
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+    }
+    trees = {"": ROOT} if compare is None else {"new ": ROOT, "old ": compare.resolve()}
+    ways = {}
+    for label, tree in trees.items():
+        ways[f"{label}cached"] = {**base, "PYTHONPATH": str(tree), "PYTHONPYCACHEPREFIX": str(cache)}
+    for label, tree in trees.items():
+        ways[f"{label}source"] = {**base, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    return ways
 
 
 def _synthesize(log_file: Path, done: int) -> None:
@@ -81,13 +94,13 @@ def _synthesize(log_file: Path, done: int) -> None:
 
 
 def measure(
-    folder: Path, store: str, items: int, repeat: int, cache: Path
+    folder: Path, store: str, items: int, repeat: int, envs: dict[str, dict[str, str]]
 ) -> dict[str, tuple[float, float, float]]:
     """Per way of starting: (median wall s, median CPU s, median wall / python -c pass) of `add` in the
-    last items."""
+    last items, the ways taking turns (after one warm-up run of each, not counted)."""
     from magnus_core.single import PLACEHOLDER, execute_single_node, fan_out, job_from_files
 
-    timed = 1 + repeat * len(WAYS)
+    timed = (1 + repeat) * len(envs)
     assert items > timed, f"a map of {items} items is too small to time {timed} of them"
     folder.mkdir(parents=True)
     (folder / "fns.py").write_text("def plus(x, item):\n    return {'x': x + item}\n")
@@ -120,17 +133,9 @@ def measure(
     finally:
         os.chdir(here)
         sys.path.remove(str(folder))
-    base = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
-    }
-    base["PYTHONPATH"] = str(ROOT)
-    envs = {
-        "cached": {**base, "PYTHONPYCACHEPREFIX": str(cache)},
-        "source": {**base, "PYTHONDONTWRITEBYTECODE": "1"},
-    }
-    ways = ["cached"] + [way for way in WAYS for _ in range(repeat)]  # the first: warm-up, not counted
-    results: dict[str, tuple[list[float], list[float], list[float]]] = {way: ([], [], []) for way in WAYS}
-    for n, (item, way) in enumerate(zip(range(items - timed + 1, items + 1), ways, strict=True)):
+    turns = [way for _ in range(1 + repeat) for way in envs]  # the first round warms up, not counted
+    results: dict[str, tuple[list[float], list[float], list[float]]] = {way: ([], [], []) for way in envs}
+    for n, (item, way) in enumerate(zip(range(items - timed + 1, items + 1), turns, strict=True)):
         env = envs[way]
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True, env=env)
@@ -143,34 +148,36 @@ def measure(
             ],
             cwd=folder, env=env, check=True,
         )  # fmt: skip
-        if n == 0:
+        if n < len(envs):
             continue
         walls, cpus, ratios = results[way]
         walls.append(time.perf_counter() - t0)
         cpus.append(cpu_children() - c0)
         ratios.append(walls[-1] / bare)
-    return {way: tuple(statistics.median(v) for v in results[way]) for way in WAYS}  # type: ignore[misc]
+    return {way: tuple(statistics.median(v) for v in results[way]) for way in envs}  # type: ignore[misc]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stores", default="file-system,chunked-fs")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--compare", type=Path, default=None, help="another checkout, timed turn about")
     args = parser.parse_args()
     sizes = [int(n) for n in os.environ.get("MAGNUS_BENCH_SINGLE_ITEMS", "100 1000").split()]
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'store':>12} {'items':>6} {'bytecode':>9} {'wall s':>8} {'CPU s':>7} {'/ python -c pass':>17}")
+    print(f"{'store':>12} {'items':>6} {'bytecode':>12} {'wall s':>8} {'CPU s':>7} {'/ python -c pass':>17}")
     with tempfile.TemporaryDirectory(prefix="magnus-bench-single-") as tmp:
+        envs = ways_of_starting(Path(tmp) / "pyc", args.compare)
         for store in args.stores.split(","):
-            cpu_by_size: dict[str, dict[int, float]] = {way: {} for way in WAYS}
+            cpu_by_size: dict[str, dict[int, float]] = {way: {} for way in envs}
             for n in sizes:
-                figures = measure(Path(tmp) / f"{store}-{n}", store, n, args.repeat, Path(tmp) / "pyc")
+                figures = measure(Path(tmp) / f"{store}-{n}", store, n, args.repeat, envs)
                 for way, (wall, cpu, ratio) in figures.items():
                     cpu_by_size[way][n] = cpu
-                    print(f"{store:>12} {n:>6} {way:>9} {wall:8.3f} {cpu:7.3f} {ratio:17.1f}")
+                    print(f"{store:>12} {n:>6} {way:>12} {wall:8.3f} {cpu:7.3f} {ratio:17.1f}")
                 print(f"{'':>12} load average {os.getloadavg()[0]:.1f}")
             if len(sizes) > 1:
-                for way in WAYS:
+                for way in envs:
                     growth = cpu_by_size[way][sizes[-1]] / cpu_by_size[way][sizes[0]]
                     print(f"{store:>12} {way}: CPU at {sizes[-1]} items / at {sizes[0]}: {growth:.2f}")
 

@@ -11,6 +11,7 @@ environment (JSON) are read back with `decode`.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -174,8 +175,11 @@ parse_cli_value = type_value
 
 
 # Characters a YAML flow collection may not hold raw (non-printable, or a line break to PyYAML): written as
-# \\u / \\U escapes, which JSON and YAML's double-quoted strings read alike.
-_YAML_UNSAFE = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# \\u / \\U escapes, which JSON and YAML's double-quoted strings read alike. Compiled when first used: a
+# class spanning all of Unicode takes tens of milliseconds to compile, paid by every start-up otherwise.
+@functools.cache
+def _yaml_unsafe() -> re.Pattern[str]:
+    return re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -200,7 +204,7 @@ def cli_text(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list | tuple | dict):
-        return _YAML_UNSAFE.sub(_escape, json.dumps(value, ensure_ascii=False, allow_nan=False))
+        return _yaml_unsafe().sub(_escape, json.dumps(value, ensure_ascii=False, allow_nan=False))
     raise ValueError(f"a {type(value).__name__} cannot be given as a parameter")
 
 
