@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import inspect
@@ -18,19 +19,54 @@ from magnus_core.suggest import did_you_mean
 if TYPE_CHECKING:
     from magnus_core.context import RunContext
 
-_cache: dict[str, Callable[..., Any]] = {}
+# (command, working folder) -> (function, its module's file, that file's (mtime_ns, size) when imported)
+_cache: dict[tuple[str, str], tuple[Callable[..., Any], str, tuple[int, int] | None]] = {}
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_mtime_ns, found.st_size
+
+
+def _stale_project_module(module_name: str, here: str) -> None:
+    """Forget an imported module of the project that no longer matches its file, so the import below
+    reads it again: its file changed since it was imported, or it was imported from another folder than
+    the one this run works in (a long-lived process, such as a Dask worker, serving runs of edited code
+    or of two projects). Without this a run would record the new commit and run the old code.
+    Libraries (modules outside `here`) are left alone: only a project's own modules are expected to change."""
+    module = sys.modules.get(module_name)
+    origin = getattr(module, "__file__", None) if module is not None else None
+    if not origin:
+        return
+    top = module_name.split(".", 1)[0]
+    local = any(os.path.exists(os.path.join(here, top + tail)) for tail in (".py", os.sep + "__init__.py"))
+    inside = os.path.abspath(origin).startswith(os.path.abspath(here) + os.sep)
+    stamp = getattr(module, "__magnus_stamp__", None)
+    if (local and not inside) or (inside and stamp is not None and stamp != _stamp(origin)):
+        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+            del sys.modules[name]
+        importlib.invalidate_caches()
 
 
 def resolve(command: str, cwd: str | None = None) -> Callable[..., Any]:
-    """Import `module.function` (working directory first on sys.path); UsageError if it cannot."""
-    if command in _cache:
-        return _cache[command]
+    """Import `module.function` (working directory first on sys.path); UsageError if it cannot.
+
+    The function is kept for the next steps (one import per process, not per step), and looked at again
+    only when its module's file changed or the working folder is another one: then the module is read
+    again (see _stale_project_module)."""
+    here = cwd or os.getcwd()
+    cached = _cache.get((command, here))
+    if cached is not None and (cached[2] is None or _stamp(cached[1]) == cached[2]):
+        return cached[0]
     module_name, dot, func_name = command.strip().rpartition(".")
     if not dot or not module_name or not func_name:
         raise UsageError(f"command '{command}' must be module.function", field="command")
-    here = cwd or os.getcwd()
     if here not in sys.path:
         sys.path.insert(0, here)
+    _stale_project_module(module_name, here)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -52,7 +88,12 @@ def resolve(command: str, cwd: str | None = None) -> Callable[..., Any]:
         )
     if not callable(func):
         raise UsageError(f"'{command}' is not callable", field="command")
-    _cache[command] = func
+    origin = getattr(module, "__file__", None) or ""
+    stamp = _stamp(origin) if origin else None
+    if stamp is not None and getattr(module, "__magnus_stamp__", None) is None:
+        with contextlib.suppress(AttributeError, TypeError):  # a module that refuses new attributes
+            module.__magnus_stamp__ = stamp  # type: ignore[attr-defined]
+    _cache[(command, here)] = (func, origin, stamp)
     return func
 
 
