@@ -207,7 +207,9 @@ _WRITTEN_EMPTY: dict[str, Any] = {"default": ""}  # the schema's default for a R
 
 class _Model(BaseModel):
     # extra="allow": a run log from another version keeps fields we do not know when loaded and dumped.
-    model_config = ConfigDict(extra="allow", validate_assignment=False)
+    # defer_build: the validators are built when a run log is first read or made, not at import: `magnus
+    # runs` and `compare` (answered by the run index) and `--help` never pay for them.
+    model_config = ConfigDict(extra="allow", validate_assignment=False, defer_build=True)
 
 
 class Frame(_Model):
@@ -429,5 +431,4 @@ class RunLog(_Model):
         return None
 
 
-BranchLog.model_rebuild()
-StepLog.model_rebuild()
+# BranchLog and StepLog refer to each other: pydantic resolves the names when it builds them, at first use.
