@@ -10,11 +10,15 @@ child process (a shell step, a notebook's kernel) writes through the seam's pipe
 descriptors 1 and 2 (a python step's subprocess, C code) reach the file of the one attempt running when no
 other runs beside it. Nothing unmasked is ever written to the file.
 
-The file is written where the catalog says it grows (`BaseCatalog.output_spool`: in place for a folder, so
-`magnus logs --follow` reads it from another process), else in a temporary file, and handed to the catalog
-when the attempt ends (`keep_spool`). It is opened at the first byte (a step printing nothing leaves no file)
-and holds at most `cap` bytes (MAGNUS_OUTPUT_CAP or the catalog's `output_cap`, default 100 MB): what follows
-is counted, not kept, and a marker says where it was cut. Memory stays flat: bytes go straight to the file.
+Most steps print little: their output is held in memory (hashed as it comes) and written once, when the
+attempt ends, straight to its place in a folder catalog (`put_bytes`: one file created, no thread, before
+the step's commit names it), or handed to the keeper thread that uploads it to an object store while the
+next step runs. Output past SPOOL_AT bytes, or of an attempt running past SPILL_AFTER seconds, goes to a
+growing file where the catalog says (`BaseCatalog.output_spool`: in place for a folder, so `magnus logs
+--follow` reads it from another process; else a temporary file), written and hashed by a spool thread beside
+the step, and renamed (or uploaded) into place when the attempt ends (`keep_spool`). No file is made for a
+step printing nothing. At most `cap` bytes are kept (MAGNUS_OUTPUT_CAP or the catalog's `output_cap`,
+default 100 MB): what follows is counted, not kept, and a marker says where it was cut. Memory stays flat.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.errors import UsageError
+from magnus_core.errors import MagnusError, UsageError
 from magnus_core.models.run_log import AttemptOutput
 
 if TYPE_CHECKING:
@@ -77,6 +81,9 @@ def _bytes(text: str) -> bytes:
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace")
 
+
+# os.open flags of an output file: made or emptied, never through a link planted where it goes (ELOOP)
+NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 SPOOL_AT = 1 << 18  # bytes an attempt's output is held in memory before it goes to its growing file
 SPILL_AFTER = 0.5  # seconds: a running attempt's output held in memory goes to its growing file by then
@@ -140,7 +147,7 @@ class _Spool:
         self.path = path
         self.digest = digest  # `held` was hashed already
         self.error = ""
-        self._file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by its thread
+        self._file = open(os.open(path, NEW_FILE, 0o666), "wb", buffering=0)  # noqa: SIM115 - closed by its thread
         view = memoryview(held)
         while view:
             view = view[self._file.write(view) :]
@@ -179,8 +186,9 @@ class AttemptFile:
     bytes, hashed as they go, at most `cap` of them. They are held in memory up to SPOOL_AT bytes (most
     steps print little: no file is made while the step runs), then written to the catalog's growing file
     (output_spool) by a _Spool, as they are once the attempt has run SPILL_AFTER seconds (`magnus logs
-    --follow`). When the attempt ends, the background keeper hands them to the catalog. Thread-safe (a
-    shell step's stdout and stderr pumps, and python threads, write at once)."""
+    --follow`). When the attempt ends they are put in place (a folder catalog: now; an object store: by
+    the keeper thread). Thread-safe (a shell step's stdout and stderr pumps, and python threads, write at
+    once)."""
 
     line_buffered = False
 
@@ -231,8 +239,8 @@ class AttemptFile:
                         self._open()
                     assert self._spool is not None
                     self._spool.put(bytes(part))  # (a copy: `part` may be a view of python's buffer)
-            except OSError as exc:
-                self.error = f"writing {self.spool or 'the output file'} failed: {exc.strerror or exc}"
+            except (OSError, MagnusError) as exc:  # a full disk; a link planted where the file goes
+                self._failed(exc)
                 return
             self.kept += len(part)
 
@@ -250,12 +258,18 @@ class AttemptFile:
                 return
             try:
                 self._open()
-            except OSError as exc:
-                self.error = f"writing {self.spool or 'the output file'} failed: {exc.strerror or exc}"
+            except (OSError, MagnusError) as exc:
+                self._failed(exc)
+
+    def _failed(self, exc: OSError | MagnusError) -> None:
+        """Writing failed: the step goes on, what follows is counted, not kept, and the record says why."""
+        why = getattr(exc, "strerror", None) or exc
+        self.error = f"writing {self.spool or 'the output file'} failed: {why}"
 
     def finish(self) -> AttemptOutput:
-        """Mark where the output was cut, finish the growing file and hand everything to the keeper; the
-        attempt's record (its output is in the catalog once settled())."""
+        """Mark where the output was cut, finish the growing file and put it in place (a folder catalog:
+        now, so the file is there before the step's commit names it; an object store: by the keeper, and
+        it is in the catalog once settled()); the attempt's record."""
         with self._lock:
             self._closed = True
             spool, self._spool = self._spool, None
@@ -279,13 +293,27 @@ class AttemptFile:
                 self.spool.unlink(missing_ok=True)
             return AttemptOutput(size=self.kept, written=self.written, error=self.error)
         digest = self._hash.hexdigest()
-        where = self.catalog.file_record(self.name, digest, self.run_id)
         catalog, run_id, name, path = self.catalog, self.run_id, self.name, self.spool
         data, self._memory = bytes(self._memory), bytearray()
-        if path is not None:
-            KEEPER.submit(lambda: catalog.keep_spool(path, name, digest, run_id))
-        else:
-            KEEPER.submit(lambda: catalog.put_bytes(name, data, run_id))
+        if catalog.output_nearby:  # a folder on this disk: written (or renamed) into place now
+            try:
+                if path is not None:
+                    where = catalog.keep_spool(path, name, digest, run_id)
+                else:
+                    where = catalog.put_bytes(name, data, run_id, digest=digest)
+            except (OSError, MagnusError) as exc:
+                from magnus_core.failure import describe
+
+                if path is not None:
+                    path.unlink(missing_ok=True)
+                error = f"keeping the output failed: {describe(exc)}"
+                return AttemptOutput(size=self.kept, written=self.written, error=error)
+        else:  # an object store: uploaded by the keeper thread while the next step runs
+            where = catalog.file_record(name, digest, run_id)
+            if path is not None:
+                KEEPER.submit(lambda: catalog.keep_spool(path, name, digest, run_id))
+            else:
+                KEEPER.submit(lambda: catalog.put_bytes(name, data, run_id, digest=digest))
         return AttemptOutput(
             name=self.name,
             catalog_relative_path=where.catalog_relative_path,

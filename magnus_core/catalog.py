@@ -7,6 +7,7 @@ entries; the file is kept at `<catalog_location>/<run_id>/<name>`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -21,7 +22,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from magnus_core.capture import DEFAULT_CAP, parse_size
+from magnus_core.capture import DEFAULT_CAP, NEW_FILE, parse_size
 from magnus_core.errors import ConfigError, StepError, UsageError
 from magnus_core.files import atomic_copy, atomic_write_stream, file_hash, is_temp
 from magnus_core.models.run_log import DataCatalog, RunLog
@@ -104,6 +105,10 @@ class BaseCatalog:
 
     # -- magnus's own files (captured output), under the reserved folder ------------------------------
     keeps_output = False  # whether steps' output is kept in this catalog (the do-nothing catalog: no)
+    # Whether its own files are on this machine's disk (a folder): an attempt's output is then written in
+    # place as the attempt ends (tens of microseconds: capture.AttemptFile.finish), not handed to the
+    # background keeper thread that uploads to an object store while the next step runs.
+    output_nearby = False
 
     def output_spool(self, run_id: str, name: str) -> Path | None:
         """A local file where a stream bound to become catalog file `name` of run `run_id` is written while it
@@ -124,8 +129,11 @@ class BaseCatalog:
         the put record. CatalogError when this catalog keeps nothing."""
         raise CatalogError(f"the {self.service_name} catalog keeps no files")
 
-    def put_bytes(self, name: str, data: bytes, run_id: str | None = None) -> DataCatalog:
-        """Store `data` (a step's output held in memory) as `name` in a run's catalog (put_stream of it)."""
+    def put_bytes(
+        self, name: str, data: bytes, run_id: str | None = None, *, digest: str | None = None
+    ) -> DataCatalog:
+        """Store `data` (a step's output held in memory) as `name` in a run's catalog (put_stream of it);
+        `digest`: its SHA256 when the caller has it (capture hashes as the bytes come)."""
         import io
 
         return self.put_stream(name, io.BytesIO(data), run_id)
@@ -209,14 +217,16 @@ RESERVED = ".magnus"
 
 
 LIVE = ".live"  # suffix of an output file still being written (see BaseCatalog.output_spool)
+OUTPUT_FOLDER = f"{RESERVED}/output"  # where output_name puts every attempt's output, one folder per run
 CHUNK = 1 << 20  # bytes copied at a time by put_stream
 
 
+@functools.lru_cache(maxsize=4096)  # asked once per attempt; quote() is the cost (a map's items repeat)
 def output_name(internal_name: str, attempt: int) -> str:
     """The catalog name of one attempt's captured output: `.magnus/output/<step>.<attempt>.log`, the step's
     internal name escaped so that any name (map items hold any text) is one exact file name (one folder for
     every step: no folder is made per step)."""
-    return f"{RESERVED}/output/{_escaped(internal_name)}.{attempt}.log"
+    return f"{OUTPUT_FOLDER}/{_escaped(internal_name)}.{attempt}.log"
 
 
 def _intent_name(step: str) -> str:
@@ -235,6 +245,23 @@ def _escaped(internal_name: str) -> str:
         digest = hashlib.sha1(internal_name.encode("utf-8")).hexdigest()
         escaped = f"{escaped[:150]}~{digest}"
     return escaped
+
+
+def _plain_file_name(name: str) -> bool:
+    """One file name that stays in its folder: not empty, not '.' or '..', no slash, no NUL."""
+    return name not in ("", ".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+
+
+def _write_new(path: str, data: bytes) -> None:
+    """`path` holds `data` (created or truncated). A link planted at `path` is not followed (OSError
+    ELOOP): magnus's own files are written only where magnus put them."""
+    fd = os.open(path, NEW_FILE, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def is_reserved(name: str) -> bool:
@@ -272,6 +299,7 @@ class FileSystemCatalog(BaseCatalog):
         self.inherited: set[str] = set()
         self._lock = threading.Lock()  # concurrent branches: the overwrite check and the copy go together
         self._made: set[Path] = set()  # folders of magnus's own files made by this process
+        self._outputs: dict[tuple[Path, str], str] = {}  # (root, run) -> its checked output folder
         self.owners: dict[str, str | None] = {}  # name -> the branch that put it first (None: top level)
         self.conflicts: list[tuple[str, str, str]] = []  # (name, branch, branch) put by sibling branches
 
@@ -454,32 +482,47 @@ class FileSystemCatalog(BaseCatalog):
 
     # -- magnus's own files ---------------------------------------------------------------------------
     keeps_output = True
+    output_nearby = True
 
-    def output_spool(self, run_id: str, name: str) -> Path | None:
-        path = self._own_path(run_id, name + LIVE)
-        if path.parent not in self._made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._made.add(path.parent)
-        return path
-
-    def file_record(self, name: str, digest: str, run_id: str) -> DataCatalog:
-        return self._record(name, digest, "put", run_id)
-
-    def put_bytes(self, name: str, data: bytes, run_id: str | None = None) -> DataCatalog:
-        """Written in place, in one go (no temporary name: for a few bytes the rename would cost as much as
-        the write; a file cut short by a kill differs from its attempt's recorded size and SHA256)."""
-        run_id = run_id or self.run_id
+    def _writable(self, run_id: str, name: str) -> str:
+        """Where magnus's own file `name` of run `run_id` is written, its folder made. A step's output
+        (`.magnus/output/<file>`, one plain file name: output_name) costs a dictionary look-up: the run's
+        output folder is checked (checked_destination: a folder of its own, no link leading out of the
+        run's folder) and made once per run, not at every attempt, and the file itself is opened without
+        following a link (_write_new). Any other name is checked in full (_own_path)."""
+        folder, _, file = name.rpartition("/")
+        if folder == OUTPUT_FOLDER and _plain_file_name(file):
+            key = (self.root, run_id)
+            made = self._outputs.get(key)
+            if made is None:
+                checked = checked_destination(self.location, run_id, OUTPUT_FOLDER)
+                checked.mkdir(parents=True, exist_ok=True)
+                made = self._outputs[key] = str(checked)
+            return f"{made}{os.sep}{file}"
         path = self._own_path(run_id, name)
         if path.parent not in self._made:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._made.add(path.parent)
-        with open(path, "wb") as handle:
-            handle.write(data)
-        return self._record(name, hashlib.sha256(data).hexdigest(), "put", run_id)
+        return str(path)
+
+    def output_spool(self, run_id: str, name: str) -> Path | None:
+        return Path(self._writable(run_id, name + LIVE))
+
+    def file_record(self, name: str, digest: str, run_id: str) -> DataCatalog:
+        return self._record(name, digest, "put", run_id)
+
+    def put_bytes(
+        self, name: str, data: bytes, run_id: str | None = None, *, digest: str | None = None
+    ) -> DataCatalog:
+        """Written in place, in one go (no temporary name: for a few bytes the rename would cost as much as
+        the write; a file cut short by a kill differs from its attempt's recorded size and SHA256)."""
+        run_id = run_id or self.run_id
+        _write_new(self._writable(run_id, name), data)
+        return self._record(name, digest or hashlib.sha256(data).hexdigest(), "put", run_id)
 
     def keep_spool(self, spool: Path, name: str, digest: str, run_id: str) -> DataCatalog:
-        dest = self._own_path(run_id, name)
-        if spool.parent == dest.parent:  # written in place: a rename, not a copy
+        dest = self._writable(run_id, name)
+        if os.path.dirname(spool) == os.path.dirname(dest):  # written in place: a rename, not a copy
             os.replace(spool, dest)
             return self._record(name, digest, "put", run_id)
         return super().keep_spool(spool, name, digest, run_id)

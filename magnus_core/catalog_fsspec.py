@@ -324,6 +324,7 @@ class FsspecCatalog(FileSystemCatalog):
 
     # -- magnus's own files (captured output): streamed in, never a local spool --------------------------
     keeps_output = True
+    output_nearby = False  # an upload: the keeper thread does it while the next step runs
 
     def output_spool(self, run_id: str, name: str) -> Path | None:
         return None  # no local place others can read as it grows: a temporary file, then put_stream
@@ -331,7 +332,9 @@ class FsspecCatalog(FileSystemCatalog):
     def keep_spool(self, spool: Path, name: str, digest: str, run_id: str) -> DataCatalog:
         return BaseCatalog.keep_spool(self, spool, name, digest, run_id)
 
-    def put_bytes(self, name: str, data: bytes, run_id: str | None = None) -> DataCatalog:
+    def put_bytes(
+        self, name: str, data: bytes, run_id: str | None = None, *, digest: str | None = None
+    ) -> DataCatalog:
         return BaseCatalog.put_bytes(self, name, data, run_id)  # streamed in, as every put here
 
     def live_file(self, run_id: str, name: str) -> Path | None:

@@ -602,9 +602,20 @@ class _Seam:
                 pump.repair()
 
     def drain_fds(self) -> None:
-        """What was written to fd 1 and 2 so far has reached its destination (see FdPump.drain)."""
-        with self.lock:
-            pumps = list(self.pumps.values())
+        """What was written to fd 1 and 2 so far has reached its destination (see FdPump.drain). When no
+        pipe holds anything and no pump is passing a chunk on (the usual end of an attempt), that is one
+        select() for both."""
+        import select
+
+        pumps = list(self.pumps.values())
+        if not pumps:
+            return
+        try:
+            waiting = bool(select.select([pump._read_fd for pump in pumps], [], [], 0)[0])
+        except (OSError, ValueError):
+            waiting = True  # a pipe gone: each pump says for itself
+        if not waiting and not any(pump._processing.locked() for pump in pumps):
+            return
         for pump in pumps:
             pump.drain()
 
@@ -854,27 +865,6 @@ def routed(masker: Masker, output: IO[str] | None = None) -> Iterator[Route]:
             SEAM.remember(masker.values())
 
 
-@contextlib.contextmanager
-def _tapping(route: Route, copy: Sink) -> Iterator[None]:
-    """The route's lanes write to Tee(destination, copy) for the block (see tapped)."""
-    with SEAM.lock:
-        before = {name: lane.destination for name, lane in route.lanes.items()}
-        route.tap = copy
-        for name, lane in route.lanes.items():
-            lane.destination = Tee(before[name], copy)
-    try:
-        yield
-    finally:
-        SEAM.drain_fds()  # what the step's subprocesses wrote to fd 1 and 2 is the attempt's
-        with contextlib.suppress(OSError, ValueError):
-            route.flush(final=True)
-        with SEAM.lock:
-            for name, lane in route.lanes.items():
-                lane.destination = before[name]
-            route.tap = None
-            SEAM.repair_fds()
-
-
 class Tee:
     """A Sink writing to two: a route's destination first (the terminal), then `copy` (an attempt's
     file, see capture.py). Both are Sinks; neither may raise (Destination and AttemptFile never do)."""
@@ -913,8 +903,21 @@ def tapped(copy: Sink, *, alone: bool = False) -> Iterator[Route]:
     parent = current_route()
     parent.flush_streams()  # what was printed before the attempt is not the attempt's
     if alone and parent is not SEAM.default and parent.tap is None:
-        with _tapping(parent, copy):
+        # The run's own route is tapped: its lanes write to Tee(destination, copy) for the block. Setting
+        # an attribute is atomic: a thread writing meanwhile writes to one or the other, whole.
+        out, err = parent.lanes["stdout"], parent.lanes["stderr"]
+        before = out.destination, err.destination
+        parent.tap = copy
+        out.destination, err.destination = Tee(before[0], copy), Tee(before[1], copy)
+        try:
             yield parent
+        finally:
+            SEAM.drain_fds()  # what the step's subprocesses wrote to fd 1 and 2 is the attempt's
+            with contextlib.suppress(OSError, ValueError):
+                parent.flush(final=True)
+            out.destination, err.destination = before
+            parent.tap = None
+            SEAM.repair_fds()
         return
     route = Route(
         parent.masker,

@@ -394,6 +394,44 @@ def test_a_missing_output_file_is_said_plainly(project: Path, magnus: Any) -> No
     assert json.loads(as_json.stdout)["attempts"][0]["state"] == "missing"
 
 
+@pytest.mark.parametrize(
+    ("size", "planted"),
+    [(100, "lots.0.log"), (400_000, "lots.0.log.live")],  # held in memory, then written; a growing file
+)
+def test_a_link_planted_in_the_output_folder_is_never_followed(
+    project: Path, magnus: Any, size: int, planted: str, tmp_path: Path
+) -> None:
+    """The run's output folder is checked once per run (not at each attempt): a link planted at an
+    attempt's file name, or as the output folder itself, still never leads a write outside the run."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("keep me\n")
+    (project / "p.yaml").write_text(
+        dag("talk: {type: task, command: steps.talk}", "lots: {type: task, command: steps.lots}")
+    )
+    folder = project / ".catalog" / "r" / ".magnus" / "output"
+    folder.mkdir(parents=True)
+    (folder / "talk.0.log").symlink_to(outside / "victim")
+    (folder / planted).symlink_to(outside / "victim")
+    result = magnus("execute", "-f", "p.yaml", "--run-id", "r", "--size", str(size))
+    assert result.returncode == 0, result.stderr
+    log = run_log(project)
+    assert (outside / "victim").read_text() == "keep me\n"
+    for step in ("talk", "lots"):
+        record = attempts(log, step)[0]["output"]
+        if record["name"]:  # the link was replaced by the kept file (an output spilled to a growing file)
+            assert not (folder / f"{step}.0.log").is_symlink() and kept(project, record)
+        else:  # the link was refused: the step went on, its record says why
+            assert "Too many levels of symbolic links" in record["error"], record
+    # the output folder itself a link to another place: refused too, nothing written there
+    (project / ".catalog" / "r2" / ".magnus").mkdir(parents=True)
+    (project / ".catalog" / "r2" / ".magnus" / "output").symlink_to(outside, target_is_directory=True)
+    second = magnus("execute", "-f", "p.yaml", "--run-id", "r2", "--size", str(size))
+    assert second.returncode == 0, second.stderr
+    assert sorted(p.name for p in outside.iterdir()) == ["victim"]
+    assert "symbolic link" in attempts(run_log(project, "r2"), "talk")[0]["output"]["error"]
+
+
 def test_catalog_globs_never_match_output_files(project: Path, magnus: Any) -> None:
     (project / "data").mkdir()
     (project / "data" / "a.csv").write_text("1\n")
