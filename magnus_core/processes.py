@@ -15,9 +15,10 @@ import signal
 import subprocess
 import threading
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import psutil
+if TYPE_CHECKING:
+    import psutil  # imported where used: a shell step that is never stopped does not pay for it
 
 _groups: set[int] = set()
 _lock = threading.Lock()
@@ -78,6 +79,8 @@ def stop_children(grace: float | None = None) -> int:
 
 def _signal(groups: set[int], processes: list[psutil.Process], sig: int) -> None:
     """`sig` to every process group and every process (those already gone are skipped)."""
+    import psutil
+
     for pgid in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, sig)
@@ -87,6 +90,8 @@ def _signal(groups: set[int], processes: list[psutil.Process], sig: int) -> None
 
 
 def _descendants() -> list[psutil.Process]:
+    import psutil
+
     try:
         return psutil.Process().children(recursive=True)
     except psutil.Error:
@@ -97,6 +102,8 @@ def _members(groups: set[int]) -> list[psutil.Process]:
     """The processes in these process groups (a shell's background jobs outlive the shell, re-parented)."""
     if not groups:
         return []
+    import psutil
+
     found = []
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error, OSError):
@@ -106,6 +113,8 @@ def _members(groups: set[int]) -> list[psutil.Process]:
 
 
 def _running(proc: psutil.Process) -> bool:
+    import psutil
+
     try:
         return proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
