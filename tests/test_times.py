@@ -139,3 +139,23 @@ def test_time_helpers_read_every_form_and_order_by_true_time() -> None:
     assert time_span(attempts) == ("2026-01-01 11:00:00+02:00", "2026-01-01 09:40:00+00:00")
     shown = local_text("2026-01-01 10:00:00+00:00")
     assert shown == datetime(2026, 1, 1, 10, tzinfo=UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+@pytest.mark.parametrize(
+    "zone", ["UTC", "Asia/Kolkata", "Australia/Lord_Howe", "America/St_Johns", "Europe/Paris"]
+)
+def test_now_is_the_local_time_with_the_zone_python_gives(zone: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """models.run_log.now asks for the local zone once a minute (issue 19): it must still give what
+    datetime.now().astimezone() gives, and follow a change of the process's zone at once."""
+    from magnus_core.models.run_log import now
+
+    now()  # the zone of the test process is cached first
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        ours, python = now(), datetime.now().astimezone()
+        assert ours.tzinfo == python.tzinfo and ours.tzname() == python.tzname(), (ours, python)
+        assert abs((python - ours).total_seconds()) < 1
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -18,7 +18,9 @@ def new_step_log(node: Node, name: str, internal_name: str, ctx: RunContext) -> 
         internal_name=internal_name,
         status=PROCESSING,
         step_type="as-is" if node.type == "stub" else node.type,
-        code_identities=[ctx.code_identity.model_copy()],
+        # one identity object shared by every step of the run: nothing changes one in place (masking and
+        # the store copy what they change), and a copy per step cost as much as the rest of this function
+        code_identities=[ctx.code_identity],
         start_time=ctx.clock(),  # the first attempt's start, while it runs (running_attempt)
     )
 

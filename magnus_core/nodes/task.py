@@ -100,8 +100,10 @@ def execute(
     returned: dict[str, Any] = {}
     if step.attempts[-1].status == SUCCESS:
         try:  # keys that collide once secret values are masked fail the step, naming the masked key
-            step.user_defined_metrics = ctx.mask_data(scope.metrics, where="metrics")
-            _, step.masked_parameters = ctx.mask_parameters(scope.params_out)
+            # (nothing tracked or returned: nothing to mask, and the secrets' patterns need not be asked for)
+            step.user_defined_metrics = ctx.mask_data(scope.metrics, where="metrics") if scope.metrics else {}
+            if scope.params_out:
+                _, step.masked_parameters = ctx.mask_parameters(scope.params_out)
         except MagnusError as exc:
             step.attempts[-1].status = FAIL
             step.attempts[-1].message = str(exc)
@@ -172,7 +174,7 @@ def _attempts(
         record.error = outcome.error
         record.output = outcome.output
         if scope.inputs is not None:  # as magnus 0.4 records it: what this attempt's command received
-            record.parameters = ctx.mask_data(scope.inputs, strict=False)
+            record.parameters = ctx.mask_data(scope.inputs, strict=False) if scope.inputs else {}
         step.attempts.append(record)
         if outcome.interrupted is not None:  # Ctrl-C or SIGTERM: the attempt is recorded, the run stops
             step.status, step.message = INTERRUPTED, record.message

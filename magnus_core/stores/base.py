@@ -56,13 +56,16 @@ class _Live:
 def _snapshot(step: StepLog, branches: dict[str, BranchLog]) -> StepLog:
     """A copy of a step log safe from the caller's later mutation (attempt records are never mutated)."""
     copy = step.model_copy()
-    copy.attempts = list(step.attempts)
-    copy.code_identities = list(step.code_identities)
-    copy.data_catalog = list(step.data_catalog)
-    copy.user_defined_metrics = dict(step.user_defined_metrics)
-    copy.metric_history = {name: list(points) for name, points in step.metric_history.items()}
-    copy.returned_parameters = dict(step.returned_parameters)
-    copy.branches = branches
+    # straight into the copy's fields (pydantic's __setattr__ costs about a microsecond each, and the
+    # models validate no assignment): a step is copied at least twice per step run (issue 19)
+    fields = copy.__dict__
+    fields["attempts"] = list(step.attempts)
+    fields["code_identities"] = list(step.code_identities)
+    fields["data_catalog"] = list(step.data_catalog)
+    fields["user_defined_metrics"] = dict(step.user_defined_metrics)
+    fields["metric_history"] = {name: list(points) for name, points in step.metric_history.items()}
+    fields["returned_parameters"] = dict(step.returned_parameters)
+    fields["branches"] = branches
     return copy
 
 
@@ -98,7 +101,7 @@ class RunLogStore(ABC):
 
     def _mask(self, run_id: str, value: Any) -> Any:
         masker = self._maskers.get(run_id)
-        if masker is None:
+        if masker is None or value is None:  # (None holds no secret: no need to ask for the patterns)
             return value
         # the nodes refuse keys that collide once masked; here (a safety net) a write never fails over one
         return masker.value(value, where="run log", strict=False)
@@ -354,16 +357,15 @@ class RunLogStore(ABC):
         as run-level `parameters` in the same write where the store can (guarantee 3: never relied on).
         Raises StoreError when the store cannot write, RunStopped from a thread a stopped run abandoned.
         """
-        step_log = self._mask(run_id, step_log)
-        branch = self._mask(run_id, branch)
-        parameters = self._mask(run_id, parameters)
+        # one pass of the masker over the three (a commit per step: its secrets' patterns asked for once)
+        step_log, branch, parameters = self._mask(run_id, (step_log, branch, parameters))
         with self._writing(run_id) as live:
             stored = self._keep_step(live, step_log, branch)
             if parameters is not None:
                 live.log.parameters = dict(parameters)
             self._on_commit(run_id, stored, branch, parameters is not None)
         self._emit_step(run_id, stored, branch)
-        if parameters is not None:
+        if parameters is not None and self.events:
             self.events.emit(
                 RunEvent(
                     kind=RUN_UPDATED, run_id=run_id, status=live.log.status, extra={"fields": ["parameters"]}
@@ -384,6 +386,8 @@ class RunLogStore(ABC):
         return stored
 
     def _emit_step(self, run_id: str, stored: StepLog, branch: str | None) -> None:
+        if not self.events:  # no one listens (a run without watchers): no event is made, at two per step
+            return
         self.events.emit(
             RunEvent(
                 kind=STEP_UPDATED,
