@@ -188,11 +188,15 @@ def check_folders(
 
 
 def run_config(prepared: PreparedRun) -> dict[str, Any]:
-    """What run_config records for a prepared run (context.run_config)."""
+    """What run_config records for a prepared run (context.run_config), with the config file when one was
+    given (`config_file`, as typed: the workbench's start form opens on it)."""
     services = Services(
         prepared.executor, prepared.store, prepared.catalog, prepared.secrets, prepared.tracker
     )
-    return describe_run(prepared.pipeline, services)
+    described = describe_run(prepared.pipeline, services)
+    if prepared.request.config_file:
+        described["config_file"] = str(prepared.request.config_file)
+    return described
 
 
 def execute(

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -86,6 +87,17 @@ class MagnusApp(App[None]):
         from magnus_tui.screens.runs import RunsScreen
 
         return RunsScreen()
+
+    async def _on_key(self, event: events.Key) -> None:
+        """A key typed on a screen that is no longer on top (typed right after the key that opened the top
+        one, before that key's binding ran) goes to the screen on top: into its focused field, or kept by
+        the start form until it has one. It never runs as a key of the screen below."""
+        typed_on = getattr(event, "typed_on", None)
+        top = self.screen
+        if typed_on is not None and typed_on is not top and top.is_attached:
+            event.prevent_default()  # not App._on_key: no binding of either screen runs for it
+            again = events.Key(event.key, event.character)
+            (top.focused or top)._forward_event(again)
 
     # -- navigation ----------------------------------------------------------------------------------
     def open_run(self, run_id: str) -> None:
@@ -169,6 +181,8 @@ class MagnusApp(App[None]):
         from magnus_tui.screens.run import RunScreen
         from magnus_tui.screens.start import StartScreen
 
+        if isinstance(self.screen, StartScreen):
+            self.screen.remember(run_id)
         while isinstance(self.screen, StartScreen):
             self.pop_screen()
         self.push_screen(RunScreen(run_id))
@@ -281,10 +295,12 @@ class MagnusApp(App[None]):
         while len(self.screen_stack) > 1 and not isinstance(self.screen, RunsScreen):
             self.pop_screen()
 
-    def action_start_run(self, pipeline: str = "") -> None:
+    def action_start_run(self, pipeline: str = "", run_id: str = "") -> None:
+        """The start form, on `run_id`'s pipeline and values when given, else on `pipeline` (or the first
+        pipeline file) with the values last used for it."""
         from magnus_tui.screens.start import StartScreen
 
-        self.push_screen(StartScreen(pipeline or None))
+        self.push_screen(StartScreen(pipeline or None, from_run=run_id or None))
 
     def action_help(self) -> None:
         from magnus_tui.dialogs.help import HelpScreen

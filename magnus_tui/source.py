@@ -49,6 +49,26 @@ class Project:
             project.error = str(exc)
         return project
 
+    def other_store(self, config_file: str | None) -> str:
+        """'' when a run started with `config_file` keeps its log in this store (the workbench can follow
+        it), else why not in one line: the config cannot be read, or it names another run-log store."""
+        from magnus_core.loading import load_config
+
+        if (config_file or None) == (self.config_file or None):
+            return ""
+        try:
+            blocks = load_config(config_file, None, self.root)
+        except MagnusError as exc:
+            return str(exc)
+        if blocks["run_log_store"] != self.store_block:
+            name = config_file or "the default config"
+            return (
+                f"config file: {name} keeps runs in another run-log store than {self.where}, which this "
+                f"workbench shows; open the workbench with `magnus tui -c {config_file or '…'}` to start "
+                "runs there"
+            )
+        return ""
+
     @property
     def where(self) -> str:
         return self.store.where() if self.store is not None else "no store"

@@ -179,9 +179,15 @@ async def shoot(folder: Path, size: tuple[int, int], suffix: str) -> list[Path]:
         await pilot.press("s")
         await save("step-pair")
         await pilot.press("escape", "escape")
-        await pilot.press("s")
+        await pilot.press("s")  # on the highlighted run's pipeline and parameters
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.screen.query("#start-note") and str(app.screen.query_one("#start-note").render()):
+                break
         await save("start")
-        await pilot.press("escape", "f1")
+        await pilot.press("ctrl+o", *"exp")  # the picker filters as you type
+        await save("pick")
+        await pilot.press("escape", "escape", "f1")
         await save("help")
         await pilot.press("escape")
         # the re-run form of a failed run: the plan the CLI prints, what changed since
@@ -233,6 +239,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "project"
         folder.mkdir()
+        os.environ["XDG_STATE_HOME"] = str(Path(tmp) / "state")  # the start form's memory: not the user's
         make_project(folder)
         os.chdir(folder)
         for suffix, size in SIZES.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.screen import Screen, ScreenResultType
 from textual.widgets import DataTable
 
@@ -18,6 +19,11 @@ class WorkbenchScreen(Screen[ScreenResultType]):
 
     if TYPE_CHECKING:  # Textual's own typed getter; at run time the inherited property does the work
         app = getters.app(MagnusApp)
+
+    async def _on_key(self, event: events.Key) -> None:
+        """Note the screen a key went through: the app checks a key's bindings only once it has bubbled up,
+        and by then a key typed right after `s` may find the start form on top (MagnusApp._on_key)."""
+        event.typed_on = self  # type: ignore[attr-defined]
 
 
 def row_at_cursor(table: DataTable[Any]) -> str | None:

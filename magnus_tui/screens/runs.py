@@ -389,7 +389,14 @@ class RunsScreen(WorkbenchScreen[None]):
             self.app.copy(run_id, "run id")
 
     def action_start_run(self) -> None:
-        self.app.action_start_run()
+        """The start form on the highlighted run's pipeline, parameters, tag and config (a broken log has
+        none: the form opens on the values last used)."""
+        run_id = self.highlighted()
+        entry = self.entries.get(run_id) if run_id else None
+        if entry is None or entry.summary.state == "BROKEN":
+            self.app.action_start_run()
+        else:
+            self.app.action_start_run(entry.summary.pipeline, entry.summary.run_id)
 
     def action_page_log(self) -> None:
         """The highlighted run's log in $PAGER (as lazygit does): the workbench steps aside until it quits."""

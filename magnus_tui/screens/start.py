@@ -1,4 +1,6 @@
-"""Start a run: pick a pipeline, edit parameters (YAML) and a tag, start; the run screen then follows it."""
+"""Start a run: pick a pipeline, edit parameters (YAML), a tag and the config, start; the run screen then
+follows it. The form opens on the highlighted run's pipeline, parameters, tag and config, or on the values
+last used for the pipeline (magnus_tui/form_state.py); keys typed while it opens land in the form."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Footer, Header, Input, Label, Static, TextArea
 
 from magnus_tui.dialogs.pick import PickPipeline
+from magnus_tui.form_state import FormMemory, FormValues
 from magnus_tui.screens.base import WorkbenchScreen
 from magnus_tui.widgets.rerun_plan import RerunPlan
 
@@ -29,9 +32,57 @@ def parse_parameters(text: str) -> dict[str, Any]:
         raise ValueError(str(exc)) from None
 
 
+def parameters_text(parameters: dict[str, Any]) -> str:
+    """Parameters as the form's YAML, one `name: value` line each, values as JSON (a JSON string keeps its
+    quotes, so `"02142"` stays text and `3` a number): parse_parameters reads them back equal."""
+    import json
+
+    def name(key: str) -> str:
+        return key if key.isidentifier() else json.dumps(key, ensure_ascii=False)
+
+    return "".join(
+        f"{name(key)}: {json.dumps(value, ensure_ascii=False, default=str)}\n"
+        for key, value in parameters.items()
+    )
+
+
+def values_from_run(log: Any) -> tuple[str, FormValues, list[str]]:
+    """What the form takes from a run: (pipeline file, values, names left out). The parameters are those it
+    started with (parameters.starting_parameters: file, MAGNUS_PRM_ and command line together), without
+    any the run recorded masked (its value held a secret: the user types it again)."""
+    from magnus_core.masking import MASK
+    from magnus_core.parameters import starting_parameters
+
+    config = log.run_config if isinstance(log.run_config, dict) else {}
+    masked = set(log.masked_parameters)
+    for step in log.walk():
+        masked.update(step.masked_parameters)
+    start = starting_parameters(log)
+    left_out = sorted(name for name, value in start.items() if name in masked or MASK in repr(value))
+    kept = {name: value for name, value in start.items() if name not in left_out}
+    pipeline = str(config.get("dag_file") or "")
+    values = FormValues(tag=log.tag or "", parameters=kept, config_file=str(config.get("config_file") or ""))
+    return pipeline, values, left_out
+
+
+def save_values(app: Any, memory: FormMemory, pipeline: str, values: FormValues, run_id: str) -> None:
+    """Worker thread: store the form's values for `pipeline` without the parameters `run_id` recorded
+    masked (all of them when its log cannot be read: nothing that may hold a secret is kept)."""
+    from magnus_core.errors import MagnusError
+
+    try:
+        masked = list(app.project.get_run(run_id).masked_parameters)
+    except MagnusError:
+        masked = list(values.parameters)
+    if not memory.remember(app.project.root, pipeline, values, masked) or memory.notice:
+        notice, memory.notice = memory.notice, ""
+        app._from_thread(app.notify, notice, title="Start form", severity="warning")
+
+
 class StartScreen(WorkbenchScreen[None]):
     """A form to start a run of a pipeline from the workbench (ctrl+r starts, escape goes back)."""
 
+    AUTO_FOCUS = "#pipeline"  # at once, so keys typed while the form opens go there
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("ctrl+r", "start", "Start run"),
@@ -62,15 +113,25 @@ class StartScreen(WorkbenchScreen[None]):
         use_cached: str | None = None,
         tag: str = "",
         parameters: str = "",
+        from_run: str | None = None,
+        memory: FormMemory | None = None,
     ) -> None:
         super().__init__()
         self.initial_pipeline = pipeline
         self.use_cached = use_cached
         self.initial_tag = tag
         self.initial_parameters = parameters
+        self.from_run = from_run or use_cached  # the run whose values the form opens on
+        self.memory = memory
+        self._filled: dict[str, str] = {}  # what the form itself last put in each field (the rest is typed)
+        self._masked_left_out: list[str] = []
+        self._pending_keys: list[Any] = []  # keys that arrived before the form could take them
+        self._ready = False
         self._prepared: Any = None  # a re-run's prepared run (pipeline, original, warnings), per file
         self._prepared_for: tuple[str, str | None] | None = None
         self._plan_timer: Any = None
+        self._files: list[str] | None = None
+        self._picker: PickPipeline | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -93,7 +154,13 @@ class StartScreen(WorkbenchScreen[None]):
             with Horizontal(classes="row"):
                 yield Label("Parameters file")
                 yield Input("", placeholder="optional, e.g. parameters.yaml", id="parameters-file")
+            with Horizontal(classes="row"):
+                yield Label("Config file")
+                yield Input(
+                    self.app.project.config_file or "", placeholder="default: magnus-config.yaml", id="config"
+                )
             yield Static("Parameters are YAML (x: 3); they override the parameters file.", classes="dim")
+            yield Static("", id="start-note", classes="dim")
             yield Static("", id="start-error")
             with Horizontal(id="buttons"):
                 yield Button("Start run", id="start", variant="primary")
@@ -102,14 +169,121 @@ class StartScreen(WorkbenchScreen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = "start a run"
-        if not self.initial_pipeline:
-            files = self.app.project.pipelines()
-            if files:
-                self.query_one("#pipeline", Input).value = files[0]
+        self._filled = {"#pipeline": self.initial_pipeline or "", "#tag": self.initial_tag}
+        self._filled["#parameters"] = self.initial_parameters
+        self._filled["#config"] = self.app.project.config_file or ""
         self.query_one("#pipeline", Input).focus()
+        self.call_after_refresh(self._replay_keys)  # focus is given after this handler
         if self.use_cached:
             self.query_one(RerunPlan).waiting("Working out the plan…")
+        self.load_values()
+
+    # -- keys typed before the form was there go into it, never to the screen below ---------------------
+    def _forward_event(self, event: Any) -> None:
+        """The app hands a key to the screen itself only while nothing has focus: the form is still being
+        built. Keep such keys and give them to the field that gets focus (a fast typist presses `s` and
+        goes on typing); a plain screen would run them as its own or the app's keys (`q` would quit)."""
+        from textual import events
+
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if not self._ready:
+                self._pending_keys.append(event)
+                return
+            if self.focused is not None:
+                self.focused._forward_event(event)
+                return
+        super()._forward_event(event)
+
+    def _replay_keys(self) -> None:
+        self._ready = True
+        target = self.focused or self.query_one("#pipeline", Input)
+        pending, self._pending_keys = self._pending_keys, []
+        for key in pending:
+            target._forward_event(key)
+
+    # -- values: from the run, else the ones last used for the pipeline ---------------------------------
+    @work(thread=True, exclusive=True, group="start-values")
+    def load_values(self) -> None:
+        """Off the UI thread: the project's pipeline files, the state file and the run's log."""
+        from magnus_core.errors import MagnusError
+
+        files = self.app.project.pipelines()
+        memory = self.memory or FormMemory()
+        run: tuple[str, FormValues, list[str]] | None = None
+        problem = ""
+        if self.from_run:
+            try:
+                run = values_from_run(self.app.project.get_run(self.from_run))
+            except MagnusError as exc:
+                problem = f"The values of {self.from_run} could not be read: {exc}"
+        self.app.call_from_thread(self._values_loaded, files, memory, run, problem)
+
+    def _values_loaded(
+        self,
+        files: list[str],
+        memory: FormMemory,
+        run: tuple[str, FormValues, list[str]] | None,
+        problem: str,
+    ) -> None:
+        self._files = files
+        self.memory = memory
+        if self._picker is not None:
+            self._picker.set_files(files)
+        if memory.notice:
+            self.app.notify(memory.notice, title="Start form", severity="warning")
+            memory.notice = ""
+        pipeline = self.initial_pipeline or ""
+        values: FormValues | None = None
+        note = problem
+        if run is not None:
+            pipeline = run[0] or pipeline
+            values, self._masked_left_out = run[1], run[2]
+            note = f"Values of run {self.from_run}."
+            if self._masked_left_out:
+                note += f" Not filled (recorded masked, type them again): {', '.join(self._masked_left_out)}."
+        elif not pipeline and files:
+            pipeline = files[0]
+        self._fill("#pipeline", pipeline)
+        if values is None and pipeline:
+            values = memory.recall(self.app.project.root, pipeline)
+            if values is not None:
+                note = f"Values last used for {pipeline}."
+        if values is not None:
+            self._fill_values(values)
+        self.query_one("#start-note", Static).update(note)
+        if self.use_cached:
             self.preview()
+
+    def _fill(self, selector: str, value: str) -> None:
+        """Put `value` in a field unless the user has typed there already (their text is never replaced)."""
+        widget = self.query_one(selector)
+        current = widget.text if isinstance(widget, TextArea) else widget.value  # type: ignore[attr-defined]
+        if current != self._filled.get(selector, ""):
+            return
+        if isinstance(widget, TextArea):
+            widget.text = value
+        else:
+            assert isinstance(widget, Input)
+            widget.value = value
+            widget.cursor_position = len(value)
+        self._filled[selector] = value
+
+    def _fill_values(self, values: FormValues) -> None:
+        if values.tag or not self.initial_tag:
+            self._fill("#tag", values.tag)
+        self._fill("#parameters", parameters_text(values.parameters))
+        self._fill("#parameters-file", values.parameters_file)
+        if values.config_file:
+            self._fill("#config", values.config_file)
+
+    def values(self) -> FormValues:
+        """The form's values as typed (parameters parsed: ValueError says what is wrong)."""
+        return FormValues(
+            tag=self.query_one("#tag", Input).value.strip(),
+            parameters=parse_parameters(self.query_one("#parameters", TextArea).text),
+            parameters_file=self.query_one("#parameters-file", Input).value.strip(),
+            config_file=self.query_one("#config", Input).value.strip(),
+        )
 
     @on(Input.Changed)
     @on(TextArea.Changed)
@@ -125,12 +299,13 @@ class StartScreen(WorkbenchScreen[None]):
         """The RunRequest the form describes (ValueError: what is wrong with the parameters)."""
         from magnus_core.runner import RunRequest
 
+        values = self.values()
         return RunRequest(
             file=self.query_one("#pipeline", Input).value.strip(),
-            tag=self.query_one("#tag", Input).value.strip(),
-            parameters=parse_parameters(self.query_one("#parameters", TextArea).text),
-            parameters_file=self.query_one("#parameters-file", Input).value.strip() or None,
-            config_file=self.app.project.config_file,
+            tag=values.tag,
+            parameters=values.parameters,
+            parameters_file=values.parameters_file or None,
+            config_file=values.config_file or None,
             use_cached=self.use_cached,
         )
 
@@ -166,11 +341,25 @@ class StartScreen(WorkbenchScreen[None]):
 
     @on(Button.Pressed, "#pick")
     def action_pick(self) -> None:
-        def picked(path: str | None) -> None:
-            if path:
-                self.query_one("#pipeline", Input).value = path
+        """The picker (filter as you type); a pipeline picked brings the values last used for it into the
+        fields the user has not typed in."""
 
-        self.app.push_screen(PickPipeline(self.app.project.pipelines()), callback=picked)
+        def picked(path: str | None) -> None:
+            self._picker = None
+            if not path:
+                return
+            field = self.query_one("#pipeline", Input)
+            field.value = path
+            field.cursor_position = len(path)
+            self._filled["#pipeline"] = path
+            remembered = self.memory.recall(self.app.project.root, path) if self.memory else None
+            if remembered is not None:
+                self._fill_values(remembered)
+                self.query_one("#start-note", Static).update(f"Values last used for {path}.")
+
+        current = self.query_one("#pipeline", Input).value.strip()
+        self._picker = PickPipeline(self._files, current)
+        self.app.push_screen(self._picker, callback=picked)
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
@@ -178,28 +367,37 @@ class StartScreen(WorkbenchScreen[None]):
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
-        from magnus_core.runner import RunRequest
-
         error = self.query_one("#start-error", Static)
         file = self.query_one("#pipeline", Input).value.strip()
         if not file:
             error.update("pipeline file: pick one (ctrl+o)")
             return
         try:
-            parameters = parse_parameters(self.query_one("#parameters", TextArea).text)
+            request = self._request()
         except ValueError as exc:
             error.update(str(exc))
             return
+        problem = self.app.project.other_store(request.config_file)
+        if problem:
+            error.update(problem)
+            return
         error.update("Starting…")
-        request = RunRequest(
-            file=file,
-            tag=self.query_one("#tag", Input).value.strip(),
-            parameters=parameters,
-            parameters_file=self.query_one("#parameters-file", Input).value.strip() or None,
-            config_file=self.app.project.config_file,
-            use_cached=self.use_cached,
-        )
         self.app.start_run(request)
+
+    def remember(self, run_id: str) -> None:
+        """`run_id` has started from this form: keep the form's values for its pipeline ($XDG_STATE_HOME),
+        without the parameters the run recorded masked (their value held a secret). The run log is read
+        and the state file written in a worker; a state file that cannot be written is told in one line."""
+        from functools import partial
+
+        try:
+            values = self.values()
+        except ValueError:
+            return
+        pipeline = self.query_one("#pipeline", Input).value.strip()
+        memory = self.memory or FormMemory()
+        work = partial(save_values, self.app, memory, pipeline, values, run_id)
+        self.app.run_worker(work, thread=True, group="form-state", name=f"remember {pipeline}")
 
     def show_error(self, message: str) -> None:
         self.query_one("#start-error", Static).update(message)

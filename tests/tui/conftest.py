@@ -9,6 +9,14 @@ import pytest
 from tui_helpers import RUN_LOGS
 
 
+@pytest.fixture(autouse=True)
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The start form remembers values in $XDG_STATE_HOME/magnus: a folder of the test's, never the user's."""
+    folder = tmp_path / "xdg-state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture
 def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder whose `.run_log_store/` holds the four run logs made by magnus 0.3.12; it is the cwd."""

@@ -367,6 +367,11 @@ async def test_a_secret_value_in_the_forms_parameters_is_recorded_masked(git_rep
         assert marker not in app.export_screenshot()
     log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")
     assert log.parameters["conn"] == "user-*****-x" and log.masked_parameters == ["conn"]
+    # the form remembers its values for pipe.yaml ($XDG_STATE_HOME), never the one holding a secret
+    from magnus_tui.form_state import FormMemory, state_file
+
+    assert FormMemory().recall(git_repo, "pipe.yaml").parameters == {"x": 21}
+    assert marker not in state_file().read_text() and "conn" not in state_file().read_text()
     for path in (git_repo / ".run_log_store").rglob("*"):
         assert marker not in path.name
         assert not path.is_file() or marker.encode() not in path.read_bytes(), path
