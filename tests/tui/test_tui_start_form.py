@@ -213,7 +213,8 @@ async def test_typed_values_are_never_replaced_and_a_bad_state_file_is_one_notic
         await pilot.press("s")
         form = app.screen
         assert isinstance(form, StartScreen)
-        form.query_one("#tag", Input).value = "mine"  # typed before the run's values were read
+        await wait_for(pilot, lambda: bool(form.query("#tag")))
+        form.query_one("#tag", Input).value = "mine"  # typed (or before the run's values were read)
         await wait_for(pilot, lambda: "Values of run" in plain(form.query_one("#start-note", Static)))
         assert form_text(form, "#tag") == "mine"
         notices = [n.message for n in app._notifications]
