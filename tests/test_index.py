@@ -88,6 +88,49 @@ def test_incremental_update_reads_only_new_and_changed_logs(tmp_path: Path) -> N
     index.close()
 
 
+def test_looks_of_one_process_compare_listings_and_see_every_kind_of_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that looks again and again (the workbench) compares each listing with the last one of the
+    same kind, full or quick: runs rewritten, added and deleted between looks are each seen, whichever kind
+    of look came before, and a look that finds nothing changed reads nothing."""
+    import magnus_core.index.sqlite as sqlite_index
+
+    folder = tmp_path / "logs"
+    fill(folder, 6)
+    store = CountingStore({"log_folder": str(folder)})
+    index = open_index(store)
+    assert index.refresh().read == 6  # the first look is a full one
+    tags = {}
+
+    def rewrite(run_id: str, minute: int, tag: str) -> None:
+        write_log(tmp_path, make_log(run_id, minute=minute, tag=tag, params={"i": minute}))
+        os.replace(tmp_path / f"{run_id}.json", folder / f"{run_id}.json")  # as stores write: renamed in
+        tags[run_id] = tag
+
+    for round_, full_every in enumerate((10.0, 10.0, 0.0, 10.0, 0.0, 0.0)):
+        monkeypatch.setattr(sqlite_index, "FULL_LOOK_EVERY", full_every)  # 0: a full look, else quick
+        rewrite(f"run-00{round_ % 3}", round_ % 3, f"r{round_}")
+        (folder / f"run-00{3 + round_ % 3}.json").unlink(missing_ok=True)
+        fill(folder, 1, start=10 + round_)
+        CountingStore.reads = 0
+        report = index.refresh()
+        assert report.removed == (1 if round_ < 3 else 0), round_
+        assert report.read == CountingStore.reads
+        if full_every:  # a quick look reads exactly the run rewritten and the run added
+            assert report.read == 2, round_
+        else:  # a full look also reads again, once, the runs a quick look indexed (it knew their inode only)
+            assert report.read >= 2, round_
+        assert index.refresh().read == 0  # nothing changed since: nothing read
+        runs = {r.summary.run_id: r.summary.tag for r in index.query(RunQuery()).runs}
+        assert runs == {
+            **{f"run-00{i}": tags.get(f"run-00{i}", "t") for i in range(3)},
+            **{f"run-00{i}": "t" for i in range(3 + min(round_ + 1, 3), 6)},
+            **{f"run-0{10 + i}": "t" for i in range(round_ + 1)},
+        }, round_
+    index.close()
+
+
 def test_a_quiet_folder_is_not_listed_again_until_a_run_is_renamed_in_or_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -148,6 +148,10 @@ class SQLiteRunIndex(RunIndex):
         # run id -> version as this process last wrote or read them (None: read them from the file). Other
         # processes may have indexed runs since: at worst a log is read again (an idempotent write).
         self._known: dict[str, Any] | None = None
+        # per kind of look (full or quick): run id -> the token the store listed at the last look of that
+        # kind, whose version the index then held. A look compares the listing with it as two sets, in C:
+        # the workbench's refresh and an update after one new run do not convert 20,000 tokens to text.
+        self._seen: dict[bool, dict[str, Any]] = {}
         self.conn = self._open()
 
     # -- connection ----------------------------------------------------------------------------------
@@ -206,6 +210,7 @@ class SQLiteRunIndex(RunIndex):
         self.notify(f"{why}; using an index in memory for this command")
         self.path = None
         self._known = None  # a new, empty index
+        self._seen = {}
         return self._connect(None)
 
     def _delete_files(self) -> None:
@@ -237,6 +242,7 @@ class SQLiteRunIndex(RunIndex):
             self.close()
             self._delete_files()
             self._known = None
+            self._seen = {}
             self.conn = self._connect(self.path)
             return action()
 
@@ -264,24 +270,31 @@ class SQLiteRunIndex(RunIndex):
         known = self._known
         if full or known is None:
             known = dict(self.conn.execute("SELECT run_id, version FROM runs").fetchall())
+            self._seen = {}
+        seen = self._seen.pop(full, None)
         self._known = None  # until this refresh has written what it found
-        changed = []
-        for run_id, token in versions.items():
-            text = None if token is None else ":".join(map(str, token))
-            stored = known.get(run_id)
-            if text is None or stored is None:
-                changed.append((run_id, text))
-            elif len(token) == 1:  # a quick token: the first part of what a full look stored
-                if stored.split(":", 1)[0] != text:
+        self._seen = {}
+        if seen is not None:  # listed (again) since the last look of this kind, or changed (None: unknown)
+            moved = sorted(versions.items() - seen.items(), key=lambda item: item[0])
+            changed = [(run_id, _token_text(token)) for run_id, token in moved]
+        else:
+            changed = []
+            for run_id, token in versions.items():
+                text = _token_text(token)
+                stored = known.get(run_id)
+                if text is None or stored is None:
                     changed.append((run_id, text))
-            elif stored != text:
-                changed.append((run_id, text))
+                elif len(token) == 1:  # a quick token: the first part of what a full look stored
+                    if stored.split(":", 1)[0] != text:
+                        changed.append((run_id, text))
+                elif stored != text:
+                    changed.append((run_id, text))
         if full and self.path is not None:
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('full_look', ?)", (str(now),))
-        gone = [run_id for run_id in known if run_id not in versions]
+        gone = list(known.keys() - versions.keys())
         report = RefreshReport(read=len(changed), removed=len(gone))
         if not changed and not gone:
-            self._looked(known, quiet)
+            self._looked(known, quiet, full, versions)
             return report
         total = len(changed)
         show = self.progress if self.progress is not None and total >= 200 else None
@@ -298,13 +311,18 @@ class SQLiteRunIndex(RunIndex):
             known[run_id] = version
         for run_id in gone:
             known.pop(run_id, None)
-        self._looked(known, quiet)
+        self._looked(known, quiet, full, versions)
         return report
 
-    def _looked(self, known: dict[str, Any], quiet: str | None) -> None:
+    def _looked(self, known: dict[str, Any], quiet: str | None, full: bool, versions: dict[str, Any]) -> None:
         """The index holds every run the store listed: keep the versions for the next refresh of this
-        process (the workbench refreshes every second), and the store's quiet token for every process."""
+        process (the workbench refreshes every second), what the store listed for the next look of this
+        kind (a token None, unknown, is left out: that log is read at every look), and the store's quiet
+        token for every process."""
         self._known = known
+        if None in versions.values():
+            versions = {run_id: token for run_id, token in versions.items() if token is not None}
+        self._seen = {full: versions}
         if quiet is not None and self.path is not None:
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('quiet', ?)", (quiet,))
 
@@ -473,6 +491,11 @@ def _is_damage(exc: sqlite3.DatabaseError) -> bool:
 def _is_lock(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def _token_text(token: Any) -> str | None:
+    """A store's version token as the index keeps it: its parts joined by ':' (None stays None)."""
+    return None if token is None else ":".join(map(str, token))
 
 
 def _summary(row: tuple[Any, ...]) -> Any:
