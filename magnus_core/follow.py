@@ -25,17 +25,19 @@ from magnus_core.stores.base import RunLogStore
 from magnus_core.stores.parts import walk_with_parents
 
 
-def _signature(step: StepLog) -> tuple[Any, ...]:
+def step_signature(step: StepLog) -> tuple[Any, ...]:
+    """What a watcher shows of a step, cheap to compare: equal signatures, nothing to redraw."""
     last = step.attempts[-1] if step.attempts else None
     return (
         step.status,
+        step.start_time,
         step.message,
         step.mock,
         len(step.attempts),
         last.end_time if last else "",
         last.status if last else "",
         len(step.data_catalog),
-        len(step.user_defined_metrics),
+        step.user_defined_metrics,  # compared, never hashed: a metric's new value is a change
         len(step.branches),
     )
 
@@ -86,7 +88,7 @@ class Follower:
             events.append(RunEvent(kind=RUN_CREATED, run_id=self.run_id, status=log.status))
         for item, parent in walk_with_parents(log):
             if isinstance(item, StepLog):
-                sig = _signature(item)
+                sig = step_signature(item)
                 if self._seen.get(item.internal_name) != sig:
                     self._seen[item.internal_name] = sig
                     events.append(

@@ -12,7 +12,10 @@ never takes a run down with it:
   the values typed in the workbench's masked prompt never appear on its command line, in its environment or
   in a file;
 - parameters typed in the form go on its command line after `--`, written so that it reads back exactly
-  the typed values (parameters.cli_text).
+  the typed values (parameters.cli_text);
+- every write the run makes comes back on that socket as a notice (prompt_channel.event_message): the run
+  screen follows a run started here from them (`launched.subscribe`), the moment each is made, instead of
+  re-reading the run log (runs from other terminals are followed by polling the store).
 No Textual here: the app passes callbacks (they are called from threads).
 """
 
@@ -30,7 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from magnus_core.events import RunEvent
     from magnus_core.runner import RunRequest
+
+EVENTS_LOST = "events-lost"  # a RunEvent kind of the launcher's: notices were dropped, read the store once
 
 CONSOLE_DIR_ENV = "MAGNUS_CONSOLE_DIR"
 KEEP_CONSOLES = 30 * 86400  # seconds: console files older than this are removed when a run is started
@@ -59,10 +65,44 @@ class Launched:
     created: threading.Event = field(default_factory=threading.Event)
     ended: threading.Event = field(default_factory=threading.Event)
     returncode: int | None = None
+    # the latest notice of each step and branch, and of the run (replayed to a new subscriber), and who
+    # listens: callbacks called from the thread that reads the socket
+    _latest: dict[str, RunEvent] = field(default_factory=dict, repr=False)
+    _listeners: list[Callable[[RunEvent], None]] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def running(self) -> bool:
         return not self.ended.is_set()
+
+    def subscribe(self, callback: Callable[[RunEvent], None]) -> Callable[[], None]:
+        """Call `callback(event)` (from another thread) for every write the run makes from now on, after
+        the latest event of each step, branch and of the run so far (in the order they first came; a
+        subscriber that read the run log first gets what is newer than it). Returns the unsubscribe."""
+        with self._lock:
+            for event in self._latest.values():
+                callback(event)
+            self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return unsubscribe
+
+    def received(self, event: RunEvent) -> None:
+        """An event read from the run's socket: kept as the latest of its step (branch, run), passed on."""
+        from magnus_core.events import BRANCH_UPDATED, STEP_UPDATED
+
+        key = {STEP_UPDATED: "s:", BRANCH_UPDATED: "b:"}.get(event.kind, "run:") + event.internal_name
+        with self._lock:
+            if event.kind != EVENTS_LOST:
+                self._latest[key] = event
+            listeners = list(self._listeners)
+        for listener in listeners:
+            with contextlib.suppress(Exception):
+                listener(event)
 
     def failure(self) -> str:
         """Why the process ended before its run log existed: its last error line (magnus prints one), or
@@ -131,7 +171,7 @@ def launch(
     `answer(name)` is called (from a thread) when the run asks for a secret: the value, or None to decline.
     `on_end(launched)` is called (from a thread) once the process has ended and been reaped. Wait on
     `launched.created` (the run log exists) or `launched.ended`. OSError when the process cannot start."""
-    from magnus_core.prompt_channel import channel_pair, serve
+    from magnus_core.prompt_channel import channel_pair, message_event, serve
 
     folder = console_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -167,8 +207,16 @@ def launch(
             launched.declined.append(name)
         return value
 
-    def on_event(event: dict[str, Any]) -> None:
-        if event.get("event") == "run-created":
+    def on_event(message: dict[str, Any]) -> None:
+        from magnus_core.events import RunEvent
+
+        if message.get("event") == EVENTS_LOST:
+            launched.received(RunEvent(kind=EVENTS_LOST, run_id=run_id))
+            return
+        event = message_event(message, run_id)
+        if event is not None:
+            launched.received(event)
+        if message.get("event") == "run-created":
             launched.created.set()
 
     server = threading.Thread(target=serve, args=(ours, ask, on_event), name=f"prompts-{run_id}", daemon=True)

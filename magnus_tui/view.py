@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, RunEvent
+from magnus_core.follow import step_signature
 from magnus_core.models import run_log as run_log_times
 from magnus_core.models.run_log import FINISHED, RunLog, StepLog, running_attempt, was_interrupted
 from magnus_core.progress import planned_nodes, stored_dag
@@ -238,14 +239,22 @@ class RunView:
     def apply(self, event: RunEvent, run_log: RunLog | None = None) -> list[str]:
         """Fold one event in; return the keys of rows added or changed (ancestors included)."""
         if event.kind == STEP_UPDATED and event.step_log is not None:
+            old = self.steps.get(event.internal_name)
+            if old is not None and step_signature(old) == step_signature(event.step_log):
+                return []  # seen already (a run started here replays its latest notices to a new screen)
             return self._put_step(event.step_log, event.parent)
         if event.kind == BRANCH_UPDATED:
+            row = self.rows.get(event.internal_name)
+            if row is not None and not row.planned and row.status == (event.status or row.status):
+                return []
             return self._put_branch(event.internal_name, event.status, event.parent)
         if event.kind in (RUN_UPDATED, RUN_CREATED):
             if event.status:
                 self.status = event.status
             if run_log is not None:
                 self._set_run(run_log)
+            elif isinstance(event.extra.get("parameters"), dict):  # a notice of the run's own process
+                self.parameters = dict(event.extra["parameters"])
         return []
 
     def _link(self, key: str, parent: str | None) -> None:
@@ -384,6 +393,30 @@ class RunView:
         if not starts or not ends:
             return None
         return max(0.0, (max(ends) - min(starts)).total_seconds())
+
+    def output_log(self, key: str | None) -> RunLog | None:
+        """A run log holding what the output of step `key` (None: the whole run) is read from, built from
+        the view (no read of the store): the run's id, config (its catalog) and original, and the step, or
+        every step in display order without their branches. None when the view cannot say (a composite
+        step, whose nested steps' output is shown: read the run log)."""
+        if key is not None:
+            step = self.steps.get(key)
+            if step is None or self.children.get(key):
+                return None
+            chosen = {key: step}
+        else:
+            chosen = {}
+            for row, _ in self.walk():
+                found = self.steps.get(row.key)
+                if found is not None:
+                    chosen[row.key] = found.model_copy(update={"branches": {}}) if found.branches else found
+        return RunLog(
+            run_id=self.run_id,
+            status=self.status,
+            original_run_id=self.original_run_id,
+            run_config=self.run_config,
+            steps=chosen,
+        )
 
     def first_failure(self) -> str | None:
         for row, _ in self.walk():

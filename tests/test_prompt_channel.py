@@ -4,17 +4,20 @@ exactly (parameters.cli_text is type_value's inverse)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from magnus_core.events import RUN_CREATED, RUN_UPDATED, STEP_UPDATED
 from magnus_core.parameters import cli_text, type_value
-from magnus_core.prompt_channel import ChannelPrompt, channel_pair, serve
+from magnus_core.prompt_channel import MAX_LINE, ChannelPrompt, channel_pair, message_event, serve
 from tests.conftest import ROOT, run_magnus
 
 FUNCS = """
@@ -127,6 +130,86 @@ def test_concurrent_questions_are_asked_one_at_a_time() -> None:
     for thread in threads:
         thread.join(10)
     assert sorted(v for v in got if v) == ["AA", "BB", "CC", "DD"]
+    prompt.sock.close()
+
+
+NOTICES = """
+from magnus import get_secret
+
+
+def leak():
+    return {"copy": "token=" + get_secret("api_key")}
+"""
+
+
+def test_every_write_of_the_run_comes_back_as_a_notice_masked(git_repo: Path) -> None:
+    """The front end that started a run learns of each write from the run's own notices, masked as the
+    store keeps them: the secret a step returned never crosses the socket."""
+    (git_repo / "leaky.py").write_text(NOTICES)
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  secrets: [api_key]\n  start_at: leak\n  steps:\n"
+        "    leak: {type: task, command: leaky.leak, next: after}\n"
+        "    after: {type: stub, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    ours, theirs = channel_pair()
+    heard: list[dict] = []
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", "n", "--prompt-fd",
+         str(theirs.fileno())],
+        cwd=git_repo, env=env, pass_fds=(theirs.fileno(),), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    theirs.close()
+    server = threading.Thread(target=serve, args=(ours, lambda name: "s3cr3t-Gamma-118", heard.append))
+    server.start()
+    _, err = proc.communicate(timeout=120)
+    server.join(10)
+    assert proc.returncode == 0, err
+    assert "s3cr3t-Gamma-118" not in json.dumps(heard)
+    events = [message_event(message, "n") for message in heard]
+    assert all(event is not None for event in events), heard
+    kinds = [event.kind for event in events if event]
+    assert kinds[0] == RUN_CREATED and kinds.count(RUN_UPDATED) >= 2
+    finished = {
+        e.internal_name: e.step_log for e in events if e and e.kind == STEP_UPDATED and e.status == "SUCCESS"
+    }
+    assert set(finished) == {"leak", "after", "success"}
+    leak = finished["leak"]
+    assert leak is not None and leak.attempts and leak.returned_parameters["copy"] != "token=s3cr3t-Gamma-118"
+    # the run's parameters travel with the run's updates, masked too
+    last = [e for e in events if e and e.kind == RUN_UPDATED][-1]
+    assert last.status == "SUCCESS" and "copy" in last.extra["parameters"]
+
+
+def test_notices_never_hold_the_run_up_and_a_long_one_is_skipped() -> None:
+    """A front end busy answering (or gone) never blocks the run's notices; a line over MAX_LINE is skipped
+    by the reader whole (never taken for a question) and the front end is told some were lost."""
+    ours, theirs = channel_pair()
+    prompt = ChannelPrompt(os.dup(theirs.fileno()))
+    theirs.close()
+    heard: list[dict] = []
+    release = threading.Event()
+
+    def answer(name: str) -> str:
+        release.wait(10)  # the user takes their time
+        return "v"
+
+    threading.Thread(target=serve, args=(ours, answer, heard.append), daemon=True).start()
+    got: list[str | None] = []
+    asker = threading.Thread(target=lambda: got.append(prompt("slow")))
+    asker.start()
+    prompt.tell({"event": "run-created", "run_id": "r"})
+    prompt.tell({"event": "step-updated", "step": {"blob": "x" * (MAX_LINE + 10)}})  # too long: dropped
+    prompt.tell({"event": "run-updated", "status": "SUCCESS"})
+    prompt.flush()
+    deadline = time.monotonic() + 10
+    while len(heard) < 3 and time.monotonic() < deadline:  # heard while the question is still open
+        time.sleep(0.01)
+    assert [m["event"] for m in heard] == ["run-created", "events-lost", "run-updated"] and not got
+    release.set()
+    asker.join(10)
+    assert got == ["v"]
     prompt.sock.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -158,10 +159,14 @@ def execute(
         import gc
 
         gc.freeze()
-        if channel is not None:  # the front end learns the moment the run log exists
-            progress = _created_notice(channel, progress)
+        if channel is not None:  # the front end learns of every write the moment it is made
+            progress = _channel_notices(channel, prepared.store, progress)
         try:
-            run_log = run(prepared, output=sys.stderr if as_json else None, on_event=progress)
+            try:
+                run_log = run(prepared, output=sys.stderr if as_json else None, on_event=progress)
+            finally:
+                if channel is not None:  # the run's last notices reach the front end before it exits
+                    channel.flush()
         except StoreError as exc:  # the run stopped: what the store wrote before is intact, and resumable
             from magnus_core.rerun import resume_command
 
@@ -206,13 +211,20 @@ def _ask_secret(name: str) -> str | None:
     return value or None
 
 
-def _created_notice(channel: Any, then: Any) -> Any:
-    """An on_event that tells the front end on `channel` the moment the run log exists, then calls `then`."""
-    from magnus_core.events import RUN_CREATED
+def _channel_notices(channel: Any, store: Any, then: Any) -> Any:
+    """An on_event that tells the front end on `channel` of every write to the run (the run log exists,
+    each step, branch and run update: prompt_channel.event_message), then calls `then`."""
+    from magnus_core.events import RUN_UPDATED
+    from magnus_core.prompt_channel import event_message
 
     def on_event(event: Any) -> None:
-        if event.kind == RUN_CREATED:
-            channel.tell({"event": RUN_CREATED, "run_id": event.run_id})
+        log = None
+        if event.kind == RUN_UPDATED:
+            with contextlib.suppress(Exception):  # the live run, in memory: its parameters as kept (masked)
+                log = store.get_run(event.run_id)
+        message = event_message(event, log)
+        if message is not None:
+            channel.tell(message)
         if then is not None:
             then(event)
 

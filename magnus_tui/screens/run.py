@@ -3,6 +3,7 @@ run's parameters and metrics; stop a running run."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -20,6 +21,7 @@ from magnus_core.errors import MagnusError, RunNotFoundError
 from magnus_core.events import RUN_CREATED, RUN_UPDATED, RunEvent
 from magnus_core.models.run_log import RunLog, now
 from magnus_core.runs import run_state
+from magnus_tui.launcher import EVENTS_LOST
 from magnus_tui.live import EventPump, RunEventsReady
 from magnus_tui.screens.base import WorkbenchScreen
 from magnus_tui.view import RunView
@@ -31,6 +33,7 @@ from magnus_tui.widgets.step_detail import StepDetail
 
 HEADER_INTERVAL = 0.25  # seconds between header redraws during a burst of events
 TICK = 1.0  # seconds between redraws of the elapsed times while the run is live
+HEARD_WAIT = 0.25  # seconds: how often a run followed by its notices is checked for having ended
 
 
 class RunScreen(WorkbenchScreen[None]):
@@ -84,6 +87,8 @@ class RunScreen(WorkbenchScreen[None]):
         self._header_timer: Timer | None = None
         self._ticker: Timer | None = None
         self._have_log = False  # the view was built from the run log (not only from events)
+        self._unlisten: Callable[[], None] | None = None  # a run started here: its notices (_listen)
+        self._resync = threading.Event()  # it dropped notices: read the store once
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -138,9 +143,33 @@ class RunScreen(WorkbenchScreen[None]):
 
     def _start_following(self) -> None:
         self.following = True
+        self._listen()
         self.follow()
         if self._ticker is None:
             self._ticker = self.set_interval(TICK, self.tick)
+
+    def _listen(self) -> None:
+        """A run started here tells of every write on its socket (launcher.Launched): follow those notices
+        once the view holds the run log (they replay what is newer than it). Others are polled (follow)."""
+        launched = self.app.launched.get(self.run_id)
+        if launched is None or not self._have_log or self._unlisten is not None:
+            return
+
+        def heard(event: RunEvent) -> None:
+            if event.kind == EVENTS_LOST:  # it dropped some: the follower reads the store once
+                self._resync.set()
+            else:
+                self.pump.push(event)
+
+        self._unlisten = launched.subscribe(heard)
+
+    def _unsubscribe(self) -> None:
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
+
+    def on_unmount(self) -> None:
+        self._unsubscribe()
 
     def _stop_ticking(self) -> None:
         if self._ticker is not None:
@@ -150,26 +179,39 @@ class RunScreen(WorkbenchScreen[None]):
     @work(thread=True, exclusive=True, group="follow")
     def follow(self) -> None:
         """Tail the run (written by a process of its own, whoever started it); stop when it ends or its
-        process is gone, or the screen goes."""
+        process is gone, or the screen goes.
+
+        A run started here (app.launched) tells of every write on its socket (_listen): the store is read
+        only until its log exists, when notices were dropped, and once when its process has ended. Any
+        other run is polled: its store's version (a stat) every follow_interval, the log when it changed."""
         from magnus_core.follow import Follower
 
         store = self.app.project.store
         if store is None:
             return
         follower = Follower(store, self.run_id)
+        launched = self.app.launched.get(self.run_id)
         # the first poll reports every step: applying them again is harmless and catches what changed
         # between the screen's read and this thread's start
         worker = get_current_worker()
         while not worker.is_cancelled:
-            events = follower.poll()
-            log = follower.run_log
+            heard = launched is not None and self._have_log
+            if heard and not self._resync.is_set():
+                events = []
+                log = follower.run_log
+                ended = launched is not None and launched.ended.wait(HEARD_WAIT)
+            else:
+                self._resync.clear()
+                events = follower.poll()
+                log = follower.run_log
+                ended = launched is not None and launched.ended.is_set()
             if log is not None and not self._have_log:
                 self.app.call_from_thread(self._first_log, log)  # the run log just appeared
                 events = []
             for event in events:
                 self.pump.push(self._with_log(event, log))
-            state = run_state(log) if log is not None else "RUNNING"
-            if follower.finished or state != "RUNNING":
+            state = run_state(log) if log is not None and launched is None else "RUNNING"
+            if ended or follower.finished or state != "RUNNING":
                 for event in follower.poll():
                     self.pump.push(self._with_log(event, follower.run_log))
                 final = follower.run_log
@@ -182,7 +224,8 @@ class RunScreen(WorkbenchScreen[None]):
                     )
                 )
                 return
-            follower.wait(self.app.follow_interval)  # a notifying store (postgres) wakes it at once
+            if not heard:
+                follower.wait(self.app.follow_interval)  # a notifying store (postgres) wakes it at once
 
     @staticmethod
     def _with_log(event: RunEvent, log: RunLog | None) -> RunEvent:
@@ -200,6 +243,7 @@ class RunScreen(WorkbenchScreen[None]):
         if not self._have_log:
             self.show_log(log)
             self.find_estimate(log)
+            self._listen()
 
     @on(RunEventsReady)
     def _events(self) -> None:
@@ -239,6 +283,7 @@ class RunScreen(WorkbenchScreen[None]):
 
     def _ended(self) -> None:
         self.following = self.stopping = False
+        self._unsubscribe()
         self._stop_ticking()
         tree = self.query_one(DagTree)
         tree.build(self.view)
@@ -343,18 +388,27 @@ class RunScreen(WorkbenchScreen[None]):
         if self.query_one(TabbedContent).active == "output":
             self.read_output()
 
-    @work(thread=True, exclusive=True, group="output", exit_on_error=False)
     def read_output(self, open_if_any: bool = False) -> None:
-        """The selected step's output (or the whole run's), read through magnus_core.logs from the run's
+        """Show the selected step's output (or the whole run's), read through magnus_core.logs from the run's
         catalog; `open_if_any`: switch to the Output tab when there is some (a failed run)."""
+        try:
+            pane = self.query_one(OutputView)
+        except NoMatches:
+            return
+        source = "" if pane.whole_run else (self.selected or "")
+        # the view holds every step log (built here, on the UI thread that changes it): the store is read
+        # only for what the view cannot say (a composite step)
+        log = self.view.output_log(source or None) if self._have_log else None
+        self._read_output(source, pane.whole_run, log, open_if_any)
+
+    @work(thread=True, exclusive=True, group="output", exit_on_error=False)
+    def _read_output(self, source: str, whole_run: bool, log: RunLog | None, open_if_any: bool) -> None:
         store = self.app.project.store
         if store is None:
             return
-        pane = self.query_one(OutputView)
-        source = "" if pane.whole_run else (self.selected or "")
         try:
-            log = store.get_run(self.run_id)
-            text = output_text(log, source or None, runs=store.get_run) if source or pane.whole_run else None
+            log = log or store.get_run(self.run_id)
+            text = output_text(log, source or None, runs=store.get_run) if source or whole_run else None
         except MagnusError as exc:
             text = OutputText(note=str(exc))
         if text is None:

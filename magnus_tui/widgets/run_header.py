@@ -91,7 +91,13 @@ class RunHeader(Static):
     RunHeader { height: auto; max-height: 3; padding: 0 1; background: $boost; }
     """
 
+    _lines = 0
+
     def show(
         self, view: RunView, now: datetime, estimate: Estimate | None = None, stopping: bool = False
     ) -> None:
-        self.update(header_text(view, now, estimate, stopping))
+        text = header_text(view, now, estimate, stopping)
+        lines = text.plain.count("\n") + 1
+        # a new layout of the screen only when the header's height changes (not on every tick or step)
+        self.update(text, layout=lines != self._lines)
+        self._lines = lines

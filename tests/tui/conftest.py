@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tui_helpers import RUN_LOGS
@@ -15,6 +18,34 @@ def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "xdg-state"
     monkeypatch.setenv("XDG_STATE_HOME", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def no_run_outlives_its_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Every `magnus execute` a test starts from the workbench (launcher.launch) is killed when the test
+    ends, however it ends: a launched run is in a session of its own by design, so nothing else would stop
+    one a failed test left waiting for its file."""
+    import os
+    import signal
+
+    from magnus_tui import launcher
+
+    started: list[Any] = []
+    launch = launcher.launch
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        launched = launch(*args, **kwargs)
+        started.append(launched)
+        return launched
+
+    monkeypatch.setattr(launcher, "launch", recorded)
+    yield started
+    for launched in started:
+        process = launched.process
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # its steps' processes too (its own session)
+            process.wait(10)
 
 
 @pytest.fixture

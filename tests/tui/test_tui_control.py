@@ -274,3 +274,48 @@ async def test_a_failed_run_opens_on_the_failed_steps_output(git_repo: Path) -> 
         # another step: its own output
         screen.query_one("#dag").select_key("prepare")
         await wait_for(pilot, lambda: output.lines == ["ready"])
+
+
+async def test_a_run_started_here_is_followed_from_its_own_notices_not_by_reading_its_log(
+    git_repo: Path,
+) -> None:
+    """The run's process tells the workbench of every write on its socket: while it runs, the run screen
+    shows each step as it ends without reading the run log again (a file-system log is rewritten whole,
+    so reading it on every write costs more the longer the run)."""
+    steps = "\n".join(
+        f"    s{i}: {{type: stub, next: {f's{i + 1}' if i < 29 else 'hold'}}}" for i in range(30)
+    )
+    (git_repo / "many.yaml").write_text(
+        "dag:\n  start_at: s0\n  steps:\n" + steps + "\n"
+        '    hold: {type: task, command_type: shell, command: "while [ ! -f go ]; do sleep 0.05; done", '
+        "next: success}\n    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    app = MagnusApp(Project.open(None, git_repo), follow_interval=0.05)
+    store = app.project.store
+    assert store is not None
+    reads: list[str] = []
+    read = store._read
+
+    def counted(run_id: str):
+        reads.append(run_id)
+        return read(run_id)
+
+    store._read = counted  # type: ignore[method-assign]
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.start_run(RunRequest(file="many.yaml"))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        launched = app.launched[screen.run_id]
+        tree = screen.query_one("#dag")
+        await wait_for(pilot, lambda: screen._unlisten is not None)  # the view holds the log: notices now
+        before = len(reads)
+        await wait_for(pilot, lambda: "running" in tree.label("hold").plain)
+        assert all(tree.label(f"s{i}").plain.startswith("✓") for i in range(30))
+        assert "30/31 steps" in header(screen)
+        assert len(reads) == before, "the run log was read while the run's own notices were coming"
+        assert launched.running and (git_repo / ".run_log_store" / f"{screen.run_id}.json").exists()
+        (git_repo / "go").write_text("")
+        await wait_for(pilot, lambda: not launched.running and not screen.following)
+        # once its process has ended, the log is read once: the run's final word
+        assert len(reads) - before <= 2 and "SUCCESS" in header(screen) and "31/31" in header(screen)

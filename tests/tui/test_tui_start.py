@@ -85,31 +85,36 @@ async def test_start_a_run_from_the_form_and_follow_it(git_repo: Path) -> None:
         tree = screen.query_one("#dag")
         await wait_for(pilot, lambda: "wait" in tree.nodes_by_key)
         launched = app.launched[screen.run_id]
-        # a process of its own, in a session of its own, that knows nothing of the workbench's terminal
-        assert launched.running and launched.process.pid != os.getpid()
-        assert os.getsid(launched.process.pid) == launched.process.pid
-        assert "--run-id" in launched.command and "--x=21" in launched.command
-        await pilot.press("p")
-        assert screen.query_one(TabbedContent).active == "run"
-        assert launched.running
-        (git_repo / "go").write_text("")
-        await wait_for(pilot, lambda: not launched.running and not screen.following)
-        await pilot.pause(0.1)
-        assert "✓" in tree.label("wait").plain
-        assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
-        params = screen.query_one("#run-params")
-        assert (
-            dict(
-                zip(
-                    column(params, params.ordered_columns[0].key),
-                    column(params, params.ordered_columns[1].key),
-                    strict=False,
-                )
-            )["y"]
-            == "42"
-        )
-        log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")
-        assert log.tag == "from-tui" and log.parameters["x"] == 21
+        try:
+            # a process of its own, in a session of its own, that knows nothing of the workbench's terminal
+            assert launched.running and launched.process.pid != os.getpid()
+            assert os.getsid(launched.process.pid) == launched.process.pid
+            assert "--run-id" in launched.command and "--x=21" in launched.command
+            await pilot.press("p")
+            assert screen.query_one(TabbedContent).active == "run"
+            assert launched.running
+            (git_repo / "go").write_text("")
+            await wait_for(pilot, lambda: not launched.running and not screen.following)
+            await pilot.pause(0.1)
+            assert "✓" in tree.label("wait").plain
+            assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
+            params = screen.query_one("#run-params")
+            assert (
+                dict(
+                    zip(
+                        column(params, params.ordered_columns[0].key),
+                        column(params, params.ordered_columns[1].key),
+                        strict=False,
+                    )
+                )["y"]
+                == "42"
+            )
+            log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")
+            assert log.tag == "from-tui" and log.parameters["x"] == 21
+        finally:  # it is in a session of its own: nothing else stops it if an assertion fails
+            if launched.process.poll() is None:
+                launched.process.kill()
+                launched.process.wait(10)
 
 
 async def test_bad_form_input_is_one_line_and_nothing_starts(git_repo: Path) -> None:
