@@ -72,9 +72,12 @@ def test_apply_returns_changed_keys_and_ancestors() -> None:
     assert changed == ["p.b.x", "p.b", "p"]  # the branch and the step now span two seconds
     assert view.rows["p"].duration == 2.0
     # the same step again changes nothing (a run started here replays its latest notices to a new screen)
-    assert view.apply(
-        RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="p.b.x", step_log=step, parent="p.b")
-    ) == []
+    assert (
+        view.apply(
+            RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="p.b.x", step_log=step, parent="p.b")
+        )
+        == []
+    )
     again = step.model_copy(update={"status": "FAIL"})
     assert view.apply(
         RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="p.b.x", step_log=again, parent="p.b")
