@@ -1,6 +1,7 @@
 """Start-up cost of the command line (issue 19, targets 4 and 7), paired against a bare `python -c pass`.
 
     python bench/startup.py [--rounds 15] [--bytecode cached|source|both] [--tree /path/to/other/checkout]
+    python bench/startup.py --compare /path/to/old/checkout    # this checkout and another, turn about
 
 Each round runs, as new processes in turn: `python -c pass`, `magnus --help`, `magnus execute --help`,
 `magnus execute_single_node --help` and `python -c "import magnus_core.cli"` (all as `python -m
@@ -55,37 +56,44 @@ def run_once(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     return time.perf_counter() - t0, cpu_children() - c0
 
 
-def measure(rounds: int, env: dict[str, str]) -> None:
-    """Print the table of one way of starting."""
-    walls: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    cpus: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    ratio_wall: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    ratio_cpu: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for argv in COMMANDS.values():  # warm the file cache (and the bytecode cache) once
-        run_once(argv, env)
+def measure(rounds: int, envs: dict[str, dict[str, str]]) -> None:
+    """Print the table of one way of starting, for each checkout (label -> environment), turn about."""
+    rows = ["python -c pass"] + [
+        f"{label}{name}" for label in envs for name in COMMANDS if name != "python -c pass"
+    ]
+    walls: dict[str, list[float]] = {row: [] for row in rows}
+    cpus: dict[str, list[float]] = {row: [] for row in rows}
+    ratio_wall: dict[str, list[float]] = {row: [] for row in rows}
+    ratio_cpu: dict[str, list[float]] = {row: [] for row in rows}
+    first = next(iter(envs.values()))
+    for env in envs.values():  # warm the file cache (and the bytecode cache) once
+        for argv in COMMANDS.values():
+            run_once(argv, env)
     load_before = os.getloadavg()[0]
     for _ in range(rounds):
-        bare_wall, bare_cpu = run_once(COMMANDS["python -c pass"], env)
+        bare_wall, bare_cpu = run_once(COMMANDS["python -c pass"], first)
         walls["python -c pass"].append(bare_wall)
         cpus["python -c pass"].append(bare_cpu)
-        for name, argv in COMMANDS.items():
-            if name == "python -c pass":
-                continue
-            wall, cpu = run_once(argv, env)
-            walls[name].append(wall)
-            cpus[name].append(cpu)
-            ratio_wall[name].append(wall / bare_wall)
-            ratio_cpu[name].append(cpu / bare_cpu if bare_cpu else float("nan"))
+        for label, env in envs.items():
+            for name, argv in COMMANDS.items():
+                if name == "python -c pass":
+                    continue
+                wall, cpu = run_once(argv, env)
+                row = f"{label}{name}"
+                walls[row].append(wall)
+                cpus[row].append(cpu)
+                ratio_wall[row].append(wall / bare_wall)
+                ratio_cpu[row].append(cpu / bare_cpu if bare_cpu else float("nan"))
     load_after = os.getloadavg()[0]
     print(f"load average {load_before:.2f} -> {load_after:.2f} on {os.cpu_count()} cores, {rounds} rounds")
-    print(f"{'command':<36} {'wall s':>7} {'CPU s':>7} {'wall ratio':>10} {'CPU ratio':>9}")
-    for name in COMMANDS:
-        wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
-        if name == "python -c pass":
-            print(f"{name:<36} {wall:7.3f} {cpu:7.3f} {'1':>10} {'1':>9}")
+    print(f"{'command':<40} {'wall s':>7} {'CPU s':>7} {'wall ratio':>10} {'CPU ratio':>9}")
+    for row in rows:
+        wall, cpu = statistics.median(walls[row]), statistics.median(cpus[row])
+        if row == "python -c pass":
+            print(f"{row:<40} {wall:7.3f} {cpu:7.3f} {'1':>10} {'1':>9}")
             continue
-        rw, rc = statistics.median(ratio_wall[name]), statistics.median(ratio_cpu[name])
-        print(f"{name:<36} {wall:7.3f} {cpu:7.3f} {rw:9.2f}x {rc:8.2f}x")
+        rw, rc = statistics.median(ratio_wall[row]), statistics.median(ratio_cpu[row])
+        print(f"{row:<40} {wall:7.3f} {cpu:7.3f} {rw:9.2f}x {rc:8.2f}x")
 
 
 def main() -> None:
@@ -93,19 +101,33 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--bytecode", choices=["cached", "source", "both"], default="both")
     parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout to measure (default: this one)")
+    parser.add_argument("--compare", type=Path, default=None, help="another checkout, measured turn about")
     args = parser.parse_args()
     base = {
         k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
     }
-    base["PYTHONPATH"] = str(args.tree.resolve())
-    print(f"checkout {base['PYTHONPATH']}")
+    trees = {"": args.tree} if args.compare is None else {"new ": args.tree, "old ": args.compare}
+    for label, tree in trees.items():
+        print(f"{label or 'checkout '}{tree.resolve()}")
     with tempfile.TemporaryDirectory(prefix="magnus-bench-pyc-") as cache:
         if args.bytecode in ("cached", "both"):
             print("bytecode cached (an installed magnus):")
-            measure(args.rounds, {**base, "PYTHONPYCACHEPREFIX": cache})
+            measure(
+                args.rounds,
+                {
+                    k: {**base, "PYTHONPATH": str(t.resolve()), "PYTHONPYCACHEPREFIX": cache}
+                    for k, t in trees.items()
+                },
+            )
         if args.bytecode in ("source", "both"):
             print("magnus compiled at every start (PYTHONDONTWRITEBYTECODE=1, no __pycache__ in the tree):")
-            measure(args.rounds, {**base, "PYTHONDONTWRITEBYTECODE": "1"})
+            measure(
+                args.rounds,
+                {
+                    k: {**base, "PYTHONPATH": str(t.resolve()), "PYTHONDONTWRITEBYTECODE": "1"}
+                    for k, t in trees.items()
+                },
+            )
     print("target: magnus --help and magnus execute --help <= 2.5x python -c pass")
 
 

@@ -1,6 +1,7 @@
 """The `magnus` command line. Thin: parse, call the core, print. Heavy modules are imported inside commands
 so that `magnus --help` stays fast, and a command line imports only the module of the command it names
-(COMMANDS): `magnus execute_single_node`, what every Argo pod runs, loads none of the others (issue 19)."""
+(COMMANDS): `magnus execute_single_node`, what every Argo pod runs, loads none of the others, and
+`magnus --help` lists the commands from that table without importing any (issue 19)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
@@ -35,16 +36,28 @@ class MagnusGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands:
-            module = COMMANDS.get(cmd_name)
-            if module is None:  # not ours by name: every module, so the error can list what exists
+            info = COMMANDS.get(cmd_name)
+            if info is None:  # not ours by name: every module, so the error can list what exists
                 _register()
             else:
-                _load(module)
+                _load(info.module)
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         _register()
         return super().list_commands(ctx)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The list of commands in `magnus --help`, from COMMANDS: no command module is imported to print
+        it (as pip lists its commands). Each summary is shortened as click shortens a command's help."""
+        from click.utils import make_default_short_help
+
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [
+            (name, make_default_short_help(info.summary, limit)) for name, info in sorted(COMMANDS.items())
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         from magnus_core.errors import MagnusError
@@ -195,21 +208,53 @@ class CommandModuleError(Exception):
     command to leave out quietly."""
 
 
-# Each command and the module of this package that defines it: a command line imports only the module of
-# the command it names. tests/test_headless.py checks this table against what every module registers.
-COMMANDS: dict[str, str] = {
-    "compare": "compare",
-    "completion": "complete",
-    "diff": "diff",
-    "execute": "execute",
-    "execute_single_node": "nodes",
-    "fan": "nodes",
-    "logs": "logs",
-    "runs": "runs",
-    "show": "show",
-    "stop": "stop",
-    "store": "store",
-    "tui": "tui",
+class CommandInfo(NamedTuple):
+    """Where a command is defined (a module of this package) and the first paragraph of its help."""
+
+    module: str
+    summary: str
+
+
+# Each command, the module of this package that defines it, and its help's first paragraph: a command line
+# imports only the module of the command it names, and `magnus --help` none. tests/test_headless.py checks
+# this table against what every module registers and says.
+COMMANDS: dict[str, CommandInfo] = {
+    "compare": CommandInfo(
+        "compare",
+        "Compare runs: one row per run, one column per parameter or metric that differs between them.",
+    ),
+    "completion": CommandInfo(
+        "complete",
+        "Print the shell-completion script for SHELL (bash, zsh or fish): commands, options, run ids, step "
+        "names, tags and pipeline files complete with Tab.",
+    ),
+    "diff": CommandInfo(
+        "diff", "Compare run A (before) with run B (after): dag, code, data, parameters, metrics and steps."
+    ),
+    "execute": CommandInfo("execute", "Run a pipeline and write its run log."),
+    "execute_single_node": CommandInfo(
+        "nodes", "Run exactly one step of run RUN_ID (for orchestrators such as Argo and Dask)."
+    ),
+    "fan": CommandInfo(
+        "nodes", "Fan out (-m out) or fan in (-m in) the composite step STEP_INTERNAL_NAME of run RUN_ID."
+    ),
+    "logs": CommandInfo(
+        "logs", "Print what a run's steps wrote to stdout and stderr (masked), as kept in the run's catalog."
+    ),
+    "runs": CommandInfo(
+        "runs", "List the runs kept in the run-log store: id, status, tag, start, duration, steps, re-run of."
+    ),
+    "show": CommandInfo(
+        "show",
+        "Print a run's summary: its status, its steps, and each failed step's error and last output lines.",
+    ),
+    "stop": CommandInfo(
+        "stop",
+        "Stop a running run: the steps in progress are recorded INTERRUPTED, the run ends INTERRUPTED with "
+        "what it had done kept, and `magnus execute --use-cached RUN` resumes it.",
+    ),
+    "store": CommandInfo("store", "Work on run-log stores as a whole (copy runs from one store to another)."),
+    "tui": CommandInfo("tui", "Open the terminal workbench: browse, watch, start and compare runs."),
 }
 
 
