@@ -159,3 +159,36 @@ def test_now_is_the_local_time_with_the_zone_python_gives(zone: str, monkeypatch
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "Australia/Lord_Howe", "America/St_Johns"])
+def test_local_text_of_times_written_here_across_offset_changes(
+    zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`magnus runs` shows a time written here as written, having asked once per hour whether its offset is
+    this machine's (issue 19): across a daylight-saving change, and after the process's zone changed, every
+    time is still shown as the local time of its instant."""
+    from datetime import timedelta
+
+    from magnus_core.models.run_log import fmt_time
+
+    instants = [
+        datetime(year, month, day, tzinfo=UTC) + timedelta(seconds=293 * i)
+        for year, month, day in ((2026, 3, 28), (2026, 10, 24), (2026, 4, 4), (2026, 10, 3), (2026, 11, 1))
+        for i in range(600)  # two days around each change, every 293 s
+    ]
+    for tz in (zone, "UTC", zone):
+        monkeypatch.setenv("TZ", tz)
+        time.tzset()
+        try:
+            # "+11:00": Lord Howe goes from +10:30 to +11:00 at 15:30 UTC on 2026-10-04, mid-way through
+            # the hour written 02:00-02:59+11:00: only its second half is local there
+            writers = {"here": None, "in UTC": UTC, "+11:00": timezone(timedelta(hours=11))}
+            for written, at in writers.items():
+                texts = [fmt_time(t.astimezone(at)) for t in instants]
+                expected = [t.astimezone().strftime("%Y-%m-%d %H:%M:%S") for t in instants]
+                for _ in range(2):  # the second time from what the first one learned
+                    assert [local_text(text) for text in texts] == expected, (tz, written)
+        finally:
+            monkeypatch.undo()
+            time.tzset()

@@ -449,7 +449,9 @@ class SQLiteRunIndex(RunIndex):
             sql += " LIMIT ?"
             args.append(query.limit)
         rows = self.conn.execute(sql, args).fetchall()
-        runs = [IndexedRun(_summary(row)) for row in rows]
+        from magnus_core.runs import RunSummary
+
+        runs = [IndexedRun(_summary(row, RunSummary)) for row in rows]
         if query.params is not None or query.metrics is not None:
             self._attach_values(runs, query.params, query.metrics)
         return QueryResult(runs, self._hints(query))
@@ -498,8 +500,10 @@ def _token_text(token: Any) -> str | None:
     return None if token is None else ":".join(map(str, token))
 
 
-def _summary(row: tuple[Any, ...]) -> Any:
-    from magnus_core.runs import RunSummary
+def _summary(row: tuple[Any, ...], summary_class: Any = None) -> Any:
+    """A RunSummary from a row of _RUN_FIELDS; the class may be given, to save an import per row."""
+    if summary_class is None:
+        from magnus_core.runs import RunSummary as summary_class
 
     (
         run_id,
@@ -521,7 +525,7 @@ def _summary(row: tuple[Any, ...]) -> Any:
         pid_start,
         error,
     ) = row
-    return RunSummary(
+    return summary_class(
         run_id=run_id,
         status=status,
         state=_state(status, pid, host, pid_start),

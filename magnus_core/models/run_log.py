@@ -99,21 +99,53 @@ def seconds_between(start: Any, end: Any) -> float | None:
     return (b - a).total_seconds() if a is not None and b is not None else None
 
 
+_WRITTEN_HERE: dict[str, bool] = {}  # a written hour and its offset -> the offset is this machine's then
+_WRITTEN_HERE_ZONE: list[Any] = [None]  # the process's zone (as now() tells it) _WRITTEN_HERE was filled in
+
+
 def local_text(text: Any) -> str:
     """A run-log time for display, to the second, in this machine's zone (`2026-03-29 03:00:01`): runs
     written in other zones line up with local ones. Unreadable text is shown as written (cut to 19)."""
+    # fmt_time's text (`2026-03-29 01:59:59[.500000]+01:00`) written here: shown as written. Whether its
+    # offset is this machine's is asked once per hour written (20,000 rows of `magnus runs`, a minute apart)
+    key = text[:13] + text[-6:] if isinstance(text, str) and len(text) in (25, 32) and text[-3] == ":" else ""
+    if key:
+        zone = (_time.timezone, _time.altzone, _time.tzname)  # time.tzset() changes them
+        if _WRITTEN_HERE_ZONE[0] != zone:
+            _WRITTEN_HERE.clear()
+            _WRITTEN_HERE_ZONE[0] = zone
+        if _WRITTEN_HERE.get(key) and text[10] == " " and text[19] in ".+-":
+            return text[:19]
     value = parse_time(text)
     if value is None:
         return str(text or "")[:19]
-    if (  # written here (fmt_time: local time and its offset): the text is already local (20,000 rows)
+    if (  # written here (fmt_time: local time and its offset): the text is already local
         isinstance(text, str)
         and len(text) > 19
         and text[10] == " "
         and text[19] in ".+-"
         and value.utcoffset() == _local_offset(value)
     ):
+        if key and key not in _WRITTEN_HERE:
+            _WRITTEN_HERE[key] = _local_all_hour(value)
         return text[:19]
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):  # 9999-12-31 23:59+14:00 is past the calendar's end here
+        return str(text)[:19]
+
+
+def _local_all_hour(value: datetime) -> bool:
+    """Whether this machine's UTC offset is `value`'s from the start to the end of its hour as written:
+    then every time written in that hour with that offset is local (a zone changes its offset at most once
+    an hour, so the same offset at both ends means no change between them)."""
+    if len(_WRITTEN_HERE) > 4096:
+        _WRITTEN_HERE.clear()
+    try:
+        start = value.replace(minute=0, second=0, microsecond=0)
+        return _local_offset(start) == value.utcoffset() == _local_offset(start + timedelta(seconds=3599))
+    except (OverflowError, OSError, ValueError):  # at the ends of the calendar: ask per time
+        return False
 
 
 def _local_offset(value: datetime) -> timedelta:
