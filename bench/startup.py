@@ -4,8 +4,9 @@
     python bench/startup.py --compare /path/to/old/checkout    # this checkout and another, turn about
 
 Each round runs, as new processes in turn: `python -c pass`, `magnus --help`, `magnus execute --help`,
-`magnus execute_single_node --help` and `python -c "import magnus_core.cli"` (all as `python -m
-magnus_core ...`, output to a pipe). Prints per command the median wall time and the median CPU time (user +
+`magnus execute_single_node --help`, `python -c "import magnus_core.cli"` and a whole `magnus execute` of a
+1-step pipeline (a python function that returns nothing, in a git repository with one commit; its output
+to a pipe, so the summary is printed plain) (all as `python -m magnus_core ...`). Prints per command the median wall time and the median CPU time (user +
 system of the child), and the median over rounds of each round's ratio to that round's `python -c pass`
 (paired, so the machine's load moves both sides alike). The load average is printed beside the figures.
 
@@ -39,7 +40,29 @@ COMMANDS: dict[str, list[str]] = {
     "magnus execute --help": ["-m", "magnus_core", "execute", "--help"],
     "magnus execute_single_node --help": ["-m", "magnus_core", "execute_single_node", "--help"],
     "import magnus_core.cli": ["-c", "import magnus_core.cli"],
+    "magnus execute (1 step)": ["-m", "magnus_core", "execute", "-f", "one.yaml"],
 }
+ONE_STEP = """\
+dag:
+  start_at: a
+  steps:
+    a: {type: task, command: fns.nothing, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def project(folder: Path) -> Path:
+    """A git repository with a 1-step pipeline committed, for `magnus execute (1 step)`."""
+    folder.mkdir()
+    (folder / "one.yaml").write_text(ONE_STEP)
+    (folder / "fns.py").write_text("def nothing():\n    return None\n")
+    (folder / ".gitignore").write_text(".run_log_store/\n.catalog/\n__pycache__/\n")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.com"}
+    env.update(GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@example.com")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "bench"]):
+        subprocess.run(["git", *args], cwd=folder, env=env, check=True, capture_output=True)
+    return folder
 
 
 def cpu_children() -> float:
@@ -48,11 +71,11 @@ def cpu_children() -> float:
 
 
 def run_once(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall s, CPU s) of one new process `python *args`, its output to a pipe."""
+    """(wall s, CPU s) of one new process `python *args`, its output to a pipe; run in the 1-step project
+    (env["BENCH_PROJECT"]), whose run logs are not kept."""
+    cwd = env["BENCH_PROJECT"]
     c0, t0 = cpu_children(), time.perf_counter()
-    subprocess.run(
-        [sys.executable, *args], env=env, check=True, stdout=subprocess.PIPE, cwd=env["PYTHONPATH"]
-    )
+    subprocess.run([sys.executable, *args], env=env, check=True, stdout=subprocess.PIPE, cwd=cwd)
     return time.perf_counter() - t0, cpu_children() - c0
 
 
@@ -109,7 +132,9 @@ def main() -> None:
     trees = {"": args.tree} if args.compare is None else {"new ": args.tree, "old ": args.compare}
     for label, tree in trees.items():
         print(f"{label or 'checkout '}{tree.resolve()}")
-    with tempfile.TemporaryDirectory(prefix="magnus-bench-pyc-") as cache:
+    with tempfile.TemporaryDirectory(prefix="magnus-bench-startup-") as tmp:
+        cache = str(Path(tmp) / "pyc")
+        base["BENCH_PROJECT"] = str(project(Path(tmp) / "project"))
         if args.bytecode in ("cached", "both"):
             print("bytecode cached (an installed magnus):")
             measure(
