@@ -13,18 +13,22 @@ import sys
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from magnus_core.errors import ConfigError, PipelineError, UsageError
-from magnus_core.graph import branches
-from magnus_core.models.pipeline import NODE_TYPES, Dag, DagNode, PipelineFile
 from magnus_core.parameters import TYPED_FLOAT, TYPED_INT
 from magnus_core.paths import find_nul, is_within, read_regular_file
 from magnus_core.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from magnus_core.models.pipeline import Dag
+
+# The pipeline models (and graph, which uses them) are imported by the functions that read a pipeline:
+# commands that only read the config (`magnus runs`, `compare`, `diff`, `show`) never build them.
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 # Composite steps (parallel, map, dag) one inside another: at most this many levels (docs/pipeline.md). Real
@@ -335,6 +339,8 @@ def load_pipeline(path: str | Path, variables: dict[str, Any] | None = None) -> 
     raw = check_top_level(raw, PIPELINE_KEYS, file, "pipeline file")
     _refuse_nul(raw, file)
     _refuse_deep_nesting(raw.get("dag"), file)
+    from magnus_core.models.pipeline import PipelineFile
+
     model = _parse(PipelineFile, raw, file)
     sub_dags: dict[str, dict[str, Any]] = {}
     _resolve_dag_definitions(model.dag, Path(file), [Path(file).resolve()], sub_dags)
@@ -412,6 +418,9 @@ def _parse(model: type[BaseModel], raw: Any, file: str, prefix: str = "") -> Any
 
 def _explain(err: ErrorDetails, prefix: str = "") -> str:
     """Turn one pydantic error into 'step X: field Y: what was expected'."""
+    from magnus_core.models.pipeline import NODE_TYPES, Dag
+
+    dag_fields = Dag.model_fields
     loc = list(err["loc"])
     if loc and loc[0] == "dag":
         loc = loc[1:]
@@ -432,7 +441,7 @@ def _explain(err: ErrorDetails, prefix: str = "") -> str:
             field_parts = []
             i += 2
             continue
-        if step_parts and i + 1 < len(loc) and loc[i + 1] in _DAG_FIELDS and isinstance(part, str):
+        if step_parts and i + 1 < len(loc) and loc[i + 1] in dag_fields and isinstance(part, str):
             # a node's field holding one graph: a map's or loop's `branch` (run per item), a `default`
             step_parts.append("<item>" if part == "branch" else part)
             field_parts = []
@@ -473,9 +482,6 @@ def _explain(err: ErrorDetails, prefix: str = "") -> str:
     return ": ".join([*where, what])
 
 
-_DAG_FIELDS = frozenset(Dag.model_fields)
-
-
 def _known_fields() -> list[str]:
     """Every field name a pipeline file may use, for "did you mean" on an unknown one."""
     from magnus_core.models import pipeline as models
@@ -507,6 +513,9 @@ def _resolve_dag_definitions(
 ) -> None:
     """Load every dag node's sub-pipeline, relative to the file naming it; refuse inclusion cycles and
     composite steps nested more than MAX_NESTING deep (across files, for every kind of composite)."""
+    from magnus_core.graph import branches
+    from magnus_core.models.pipeline import Dag, DagNode
+
     for name, node in dag.steps.items():
         if (isinstance(node, DagNode) or branches(node)) and depth + 1 > MAX_NESTING:
             raise _too_deep(f"{prefix}{name}", str(stack[0]))
@@ -564,6 +573,8 @@ def validate_dag(dag: Dag, prefix: str = "", items: tuple[str, ...] = ()) -> lis
     """Every rule a dag (and each branch in it) breaks, all at once. `items`: the map variables of the
     branches run per item that hold this dag (a nested one must not reuse a name: both would be one
     --map-variable key)."""
+    from magnus_core.graph import branches
+
     problems: list[str] = []
     here = f"{prefix}: " if prefix else ""
     for name in dag.steps:
@@ -639,6 +650,8 @@ def _shared_puts(node: Any) -> list[str]:
     """A catalog name is put by one branch only (docs/catalog.md): two branches of a parallel step naming
     the same file in `put`, or a map's branch naming one (every item would put it), are refused here; what
     globs and put_in_catalog put is checked as the run goes (catalog.FileSystemCatalog._claim)."""
+    from magnus_core.graph import branches
+
     specs = branches(node)
     if not specs:
         return []
