@@ -172,3 +172,44 @@ def test_get_run_id_outside_a_step_reads_the_environment(monkeypatch: pytest.Mon
     track_this(Loss=0.5)  # in a child process of a step: goes to the environment for magnus to collect
     assert os.environ["MAGNUS_TRACK_Loss"] == "0.5"
     monkeypatch.delenv("MAGNUS_TRACK_Loss")
+
+
+NON_FINITE = """
+from magnus import track_this
+
+
+def diverges():
+    for epoch in range(1, 4):
+        track_this(step=epoch, loss=float("nan"))  # a series of NaN: one warning
+    track_this(best=float("inf"), nested={"a": [1, float("-inf")]}, fine=0.5)
+"""
+
+
+def test_a_nan_or_infinite_metric_is_kept_as_null_with_one_warning_per_metric(git_repo: Path) -> None:
+    from tests.conftest import run_magnus
+
+    (git_repo / "nonfinite.py").write_text(NON_FINITE)
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  start_at: py\n  steps:\n"
+        "    py: {type: task, command: nonfinite.diverges, next: sh}\n"
+        "    sh: {type: task, command_type: shell, command: 'export MAGNUS_TRACK_ratio=NaN', next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    result = run_magnus("execute", "-f", "p.yaml", "--run-id", "r", cwd=git_repo)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "which a run log (JSON) cannot hold" in line]
+    assert len(warnings) == 4, result.stderr  # loss, best, nested (py) and ratio (sh): once each
+    assert any("step py: metric 'loss' is nan" in line for line in warnings)
+    assert any("step py: metric 'best' is inf" in line for line in warnings)
+    assert any("step py: metric 'nested' is -inf" in line for line in warnings)
+    assert any("step sh: metric 'ratio' is nan" in line for line in warnings)
+    assert not any("'fine'" in line for line in warnings)
+    steps = json.loads((git_repo / ".run_log_store" / "r.json").read_text())["steps"]
+    assert steps["py"]["user_defined_metrics"] == {
+        "loss": None,
+        "best": None,
+        "nested": {"a": [1, None]},
+        "fine": 0.5,
+    }
+    assert [p["value"] for p in steps["py"]["metric_history"]["loss"]] == [None, None, None]
+    assert steps["sh"]["user_defined_metrics"] == {"ratio": None}

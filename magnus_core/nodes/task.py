@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import sys
 import threading
@@ -108,6 +109,7 @@ def execute(
             step.attempts[-1].status = FAIL
             step.attempts[-1].message = str(exc)
     if step.attempts[-1].status == SUCCESS:
+        _warn_non_finite(internal_name, scope)
         if scope.history:
             step.metric_history = {
                 name: [MetricPoint.model_validate(p) for p in sorted(points, key=lambda p: p["step"])]
@@ -371,6 +373,32 @@ def _disarm_alarm() -> None:
         log.warning("a step left an alarm (signal.alarm) that would have ended magnus; magnus cancelled it")
     else:
         signal.alarm(remaining)
+
+
+def _warn_non_finite(step: str, scope: StepScope) -> None:
+    """A metric holding NaN or an infinity (a diverged loss) is kept as null: a run log is JSON, which has
+    no such numbers. Said once per metric (a series of NaN points is one warning), naming the step."""
+    for name in dict.fromkeys([*scope.metrics, *scope.history]):
+        values = [scope.metrics.get(name), *(point["value"] for point in scope.history.get(name, ()))]
+        found = next((bad for value in values if (bad := _non_finite(value)) is not None), None)
+        if found is not None:
+            log.warning(
+                "step %s: metric '%s' is %s, which a run log (JSON) cannot hold: it is kept as null",
+                step,
+                name,
+                found,
+            )
+
+
+def _non_finite(value: Any) -> str | None:
+    """'nan', 'inf' or '-inf' for the first such float in `value` (lists, tuples, mappings walked)."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return next((bad for item in value if (bad := _non_finite(item)) is not None), None)
+    return None
 
 
 def _check_outputs(scope: StepScope) -> None:
