@@ -7,6 +7,7 @@ Each test runs the real `magnus execute` in a subprocess, in a temporary git rep
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +287,21 @@ def test_a_process_the_step_forks_never_runs_the_rest_of_the_dag(project: Path, 
     assert result.stdout.count("Run r: SUCCESS") == 1  # one summary: the child ended with its step
     assert log["parameters"]["who"] == "parent"
     assert [a["attempt_number"] for a in log["steps"]["after"]["attempts"]] == [0]
+
+
+def test_a_thread_the_step_leaves_running_never_keeps_magnus_from_exiting(project: Path, magnus: Any) -> None:
+    (project / "threads.py").write_text(
+        "import threading, time\n\n\n"
+        "def leaves():\n"
+        "    threading.Thread(target=time.sleep, args=(300,), name='uploader').start()\n"
+        "    threading.Thread(target=time.sleep, args=(300,), daemon=True).start()  # python never waits\n"
+        "    threading.Thread(target=lambda: None).start()  # ends at once\n"
+    )
+    started = time.monotonic()
+    result, log = run(magnus, project, ("upload", "threads.leaves"), ("after", "steps.fine"))
+    assert time.monotonic() - started < 100  # not the thread's 300 s (magnus's timeout is 120 s)
+    assert result.returncode == 0 and log["status"] == "SUCCESS"
+    assert "Run r: SUCCESS" in result.stdout  # the summary, then the warning
+    warnings = [line for line in result.stderr.splitlines() if "left a thread running" in line]
+    assert len(warnings) == 1, result.stderr
+    assert "step upload left a thread running ('uploader'); magnus exits without waiting" in warnings[0]

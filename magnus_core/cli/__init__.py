@@ -337,12 +337,25 @@ def _stop_children() -> None:
 def _leave(code: int) -> None:
     """Exit with `code`. Branch threads a stopped run abandoned may still be running python code: then
     the process ends at once (output flushed), as their work is recorded as interrupted and they must not
-    run into the interpreter's shutdown."""
+    run into the interpreter's shutdown. So does a process where a python step left a thread running that
+    python would wait for (not a daemon thread: a forgotten worker, an un-joined upload): the run and its
+    log are complete, so magnus says which step left it and exits instead of hanging (docs/logs.md)."""
     import threading
 
-    if any(t.name.startswith("magnus-branch") and t.is_alive() for t in threading.enumerate()):
+    task = sys.modules.get("magnus_core.nodes.task")  # (only a process that ran steps has it)
+    left = task.threads_left() if task is not None else []
+    if left or any(t.name.startswith("magnus-branch") and t.is_alive() for t in threading.enumerate()):
         import logging
 
+        from magnus_core.output import mask_known
+
+        for step, thread in left:
+            logging.getLogger("magnus").warning(
+                mask_known(
+                    f"step {step} left a thread running ({thread.name!r}); magnus exits without waiting "
+                    "for it (join the threads a step starts, or make them daemon threads)"
+                )
+            )
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()

@@ -282,8 +282,29 @@ def _run_attempt(
         finally:
             exit_scope(token)
             _restore(folder, streams, ctx)
+            if node.command_type == "python":
+                _note_threads(scope.internal_name)
     outcome.output = kept.record
     return outcome
+
+
+# Threads a python step started and left running that python would wait for at exit (not daemon threads):
+# thread ident -> (the step that was running, the thread). cli._leave says so and does not wait for them.
+LEFT_RUNNING: dict[int, tuple[str, threading.Thread]] = {}
+
+
+def _note_threads(step: str) -> None:
+    """Remember the non-daemon threads alive now that no earlier step left (magnus's own are daemons)."""
+    main = threading.main_thread()
+    for thread in threading.enumerate():
+        if thread.daemon or thread is main or thread.ident is None or thread.ident in LEFT_RUNNING:
+            continue
+        LEFT_RUNNING[thread.ident] = (step, thread)
+
+
+def threads_left() -> list[tuple[str, threading.Thread]]:
+    """(step, thread) for every thread a python step left that is still running (see LEFT_RUNNING)."""
+    return [(step, thread) for step, thread in LEFT_RUNNING.values() if thread.is_alive()]
 
 
 @contextlib.contextmanager
