@@ -88,7 +88,8 @@ NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) |
 SPOOL_AT = 1 << 18  # bytes an attempt's output is held in memory before it goes to its growing file
 SPILL_AFTER = 0.5  # seconds: a running attempt's output held in memory goes to its growing file by then
 QUEUE = 64  # finished outputs waiting to be handed to the catalog (then a finishing attempt waits)
-SPOOL_QUEUE = 16  # blocks (of up to 64 KB from python, 64 KB from a pipe) waiting to be written
+SPOOL_BLOCK = 1 << 20  # bytes gathered before they are handed to the spool thread (see _Spool)
+SPOOL_BLOCKS = 4  # blocks an attempt's growing file goes round with (then the step waits: 4 MB held)
 
 log = logging.getLogger("magnus")
 
@@ -140,8 +141,13 @@ def settled() -> None:
 
 class _Spool:
     """An attempt's growing file: a thread writes and hashes the blocks handed to it, so that on a second
-    core the SHA256 and the write run beside the step (hashlib and file writes release the GIL). At most
-    SPOOL_QUEUE blocks wait (a step writing faster than the disk waits: memory stays flat)."""
+    core the SHA256 and the write run beside the step (hashlib and file writes release the GIL).
+
+    What the step writes is copied into blocks of SPOOL_BLOCK bytes, handed over when full (or flushed):
+    the thread makes one write and one hash call per megabyte, not per 64 KB piece python hands over, and
+    takes the GIL twice per block only. SPOOL_BLOCKS blocks are made once and go round between the two
+    threads: nothing is allocated per block, and a step writing faster than the disk waits for a free one
+    (memory stays flat: SPOOL_BLOCKS x SPOOL_BLOCK bytes at most)."""
 
     def __init__(self, path: Path, digest: Any, held: bytes = b"") -> None:
         self.path = path
@@ -151,32 +157,59 @@ class _Spool:
         view = memoryview(held)
         while view:
             view = view[self._file.write(view) :]
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=SPOOL_QUEUE)
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(SPOOL_BLOCKS - 1):
+            self._free.put(bytearray(SPOOL_BLOCK))
+        self._block = bytearray(SPOOL_BLOCK)
+        self._filled = 0
+        self._full: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="magnus-output-spool", daemon=True)
         self._thread.start()
 
-    def put(self, data: bytes) -> None:
-        self._queue.put(data)
+    def put(self, data: bytes | memoryview) -> None:
+        """Copy `data` (it may be a view of python's buffer) into blocks; full ones go to the thread."""
+        view = memoryview(data).cast("B")
+        while view:
+            room = SPOOL_BLOCK - self._filled
+            piece = view[:room]
+            self._block[self._filled : self._filled + len(piece)] = piece
+            self._filled += len(piece)
+            view = view[len(piece) :]
+            if self._filled == SPOOL_BLOCK:
+                self.flush()
+
+    def flush(self) -> None:
+        """Hand what is gathered to the thread (`magnus logs --follow` sees it once written); waits for a
+        free block when every block is with the thread."""
+        if self._filled:
+            self._full.put((self._block, self._filled))
+            os.sched_yield()  # gives up the GIL: the thread takes the block now, even when the step makes
+            # no system call of its own for a while (its terminal closed: python would hold the GIL 5 ms)
+            self._block, self._filled = self._free.get(), 0
 
     def _run(self) -> None:
         try:
-            while (data := self._queue.get()) is not None:
-                if self.error:
-                    continue
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[self._file.write(view) :]
-                    self.digest.update(data)
-                except OSError as exc:
-                    self.error = f"writing {self.path} failed: {exc.strerror or exc}"
+            while (item := self._full.get()) is not None:
+                block, size = item
+                if not self.error:
+                    try:
+                        view = memoryview(block)[:size]
+                        while view:
+                            view = view[self._file.write(view) :]
+                        self.digest.update(memoryview(block)[:size])
+                    except OSError as exc:
+                        self.error = f"writing {self.path} failed: {exc.strerror or exc}"
+                self._free.put(block)
         finally:
             with contextlib.suppress(OSError):
                 self._file.close()
 
     def close(self) -> str:
         """Wait for every block to be written; why writing failed ("" when it did not)."""
-        self._queue.put(None)
+        if self._filled:
+            self._full.put((self._block, self._filled))
+            self._filled = 0
+        self._full.put(None)
         self._thread.join()
         return self.error
 
@@ -238,7 +271,7 @@ class AttemptFile:
                     if self._spool is None:
                         self._open()
                     assert self._spool is not None
-                    self._spool.put(bytes(part))  # (a copy: `part` may be a view of python's buffer)
+                    self._spool.put(part)
             except (OSError, MagnusError) as exc:  # a full disk; a link planted where the file goes
                 self._failed(exc)
                 return
@@ -252,6 +285,9 @@ class AttemptFile:
         """Called by the seam as output comes and every FLUSH_EVERY seconds: an attempt running for a while
         gets its growing file (what is handed to the spool is written as it comes)."""
         with self._lock:
+            if self._spool is not None and not self._closed:
+                self._spool.flush()
+                return
             if self._closed or self.error or self._spool is not None or not self._memory:
                 return
             if time.monotonic() - self._started < SPILL_AFTER:
