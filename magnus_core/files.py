@@ -58,7 +58,7 @@ def temp_file(target: Path) -> Iterator[tuple[int, Path]]:
 
 
 @contextlib.contextmanager
-def naming(target: Path) -> Iterator[None]:
+def naming(target: Path | str) -> Iterator[None]:
     """An OSError of the system inside names `target`, the file as its writer knows it, when it named no
     file (a full disk fails the write itself) or a temporary file of ours (a read-only folder, permission
     denied)."""
@@ -92,6 +92,38 @@ def atomic_write(path: Path, text: str | bytes, *, durable: bool = False, root: 
     with naming(path), temp_file(path) as (fd, tmp):
         _write(fd, data, durable)
         os.replace(tmp, path)
+
+
+def replace_in(folder: str, name: str, data: bytes, *, durable: bool = False) -> None:
+    """atomic_write of file `name` in `folder`, a folder the caller has already checked (it exists, and is
+    where it should be: chunked-fs checks its run's folders once and then by one lstat per write): no
+    folder is resolved or created here. The temporary file is made without following a link (O_EXCL,
+    O_NOFOLLOW), written whole, and renamed over `name`; it is removed if anything fails. An OSError names
+    the target, as atomic_write's does. A few system calls per part: a run writes two parts per step."""
+    target = os.path.join(folder, name)
+    tmp = os.path.join(folder, temp_name(name))
+    with naming(target):
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def kept_inside(folder: Path, root: Path) -> Path:
+    """`folder` resolved, which must be `root` (resolved) or below it: what atomic_write(root=...) checks
+    of the folder it writes into (UsageError otherwise)."""
+    return _kept_inside(folder / "_", root).parent
 
 
 def _kept_inside(path: Path, root: Path) -> Path:

@@ -236,6 +236,39 @@ def test_a_chunked_part_folder_planted_as_a_link_is_refused(git_repo: Path, outs
     assert untouched(outside)
 
 
+@pytest.mark.parametrize("sub", ["steps", "branches"])
+def test_a_chunked_part_folder_swapped_after_writes_is_checked_again(
+    git_repo: Path, outside: Path, sub: str
+) -> None:
+    """chunked-fs checks a part folder in full once, then by its device and inode per write (issue 19): a
+    folder swapped for a link after many writes is refused all the same, and one removed and made again
+    is checked again and written."""
+    from magnus_core.models.run_log import BranchLog
+
+    store = ChunkedFileSystemRunLogStore({"log_folder": "runs"})
+    _new_run(store, "r1")
+
+    def write(name: str) -> None:
+        store.put_step_log("r1", _step("p"))
+        if sub == "branches":
+            store.put_branch_log("r1", BranchLog(internal_name=f"p.{name}"), "p")
+        else:
+            store.put_step_log("r1", _step(name))
+
+    for name in ("a", "b", "c"):
+        write(name)
+    folder = git_repo / "runs" / "r1" / sub
+    shutil.rmtree(folder)
+    folder.mkdir()
+    write("d")
+    assert (folder / ("p%2Ed.json" if sub == "branches" else "d.json")).is_file()
+    shutil.rmtree(folder)
+    folder.symlink_to(outside)
+    with pytest.raises(UsageError, match="outside"):
+        write("e")
+    assert untouched(outside)
+
+
 def test_a_chunked_run_attached_through_a_link_is_refused(git_repo: Path, outside: Path) -> None:
     """Per-step entry points attach to a run another process created: the run's folder is checked too."""
     first = ChunkedFileSystemRunLogStore({"log_folder": "runs"})

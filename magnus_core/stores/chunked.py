@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import stat
 import time
 from collections.abc import Hashable
 from pathlib import Path
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from magnus_core.crashpoints import crash_point
 from magnus_core.errors import RunLogError
-from magnus_core.files import atomic_write
+from magnus_core.files import kept_inside, replace_in
 from magnus_core.gcpause import paused
 from magnus_core.models.run_log import FINISHED, BranchLog, RunLog, StepLog
 from magnus_core.parameters import scope_parameters, starting_parameters
@@ -53,6 +54,20 @@ def _read_part(path: Path) -> Any:
     return parse_run_log_json(raw, str(path))
 
 
+def _ids(folder: str) -> tuple[int, int]:
+    st = os.lstat(folder)
+    return (st.st_dev, st.st_ino)
+
+
+def _same_folder(folder: str, ids: tuple[int, int]) -> bool:
+    """`folder` is still the folder of these (device, inode): not removed, not replaced by a link."""
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == ids
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -71,6 +86,10 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         self._seqs: dict[str, dict[str, int]] = {}  # run -> part -> creation order
         self._seqs_read: dict[str, int] | None = None  # while attaching: the order read from disk
         self._last_seq = 0  # the last sequence number given (time.time_ns(), strictly increasing)
+        # (run, sub-folder) -> (run folder, folder, their (device, inode)): the folders a part is written
+        # into, checked in full once and then by one lstat each per write (_part_folder)
+        self._checked: dict[tuple[str, str], tuple[str, str, tuple[int, int], tuple[int, int]]] = {}
+        self._steps_written: dict[str, set[str]] = {}  # top-level steps whose part this process wrote
 
     def run_folder(self, run_id: str) -> Path:
         return self.folder / check_run_id(run_id)
@@ -94,6 +113,35 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         (paths.own_folder). Every part is written below it, and atomic_write(root=...) keeps each part's
         sub-folder inside it."""
         return own_folder(self.folder, check_run_id(run_id), what=f"folder of run '{run_id}'")
+
+    def _part_folder(self, run_id: str, sub: str) -> str:
+        """The folder part files of `sub` ("steps", "branches", "parameters"; "" for the run's own folder)
+        are written into, checked as a write through atomic_write(root=...) would check it: the run's
+        folder its own (not a link: _own_folder), the sub-folder inside it (files.kept_inside), created if
+        missing. Checked in full the first time; then, while both are still the very folders checked (an
+        lstat each: a folder, same device and inode, so not swapped for a link or removed), not again: two
+        system calls per part instead of resolving four paths (issue 19: a run writes two parts a step)."""
+        known = self._checked.get((run_id, sub))
+        if known is not None:
+            run, folder, run_ids, folder_ids = known
+            if _same_folder(run, run_ids) and (not sub or _same_folder(folder, folder_ids)):
+                return folder
+        run_path = self._own_folder(run_id)
+        folder_path = kept_inside(run_path / sub, run_path) if sub else run_path
+        folder_path.mkdir(parents=True, exist_ok=True)
+        run, folder = str(run_path), str(folder_path)
+        self._checked[(run_id, sub)] = (run, folder, _ids(run), _ids(folder))
+        return folder
+
+    def _forget(self, run_id: str) -> None:
+        super()._forget(run_id)
+        self._steps_written.pop(run_id, None)
+        for key in [key for key in self._checked if key[0] == run_id]:
+            del self._checked[key]
+
+    def _write_part(self, run_id: str, sub: str, name: str, text: str, *, durable: bool = False) -> None:
+        """Replace part `name` of `sub` atomically (one rename), in its checked folder (_part_folder)."""
+        replace_in(self._part_folder(run_id, sub), name, text.encode("utf-8"), durable=durable)
 
     def location(self, run_id: str) -> str:
         return f"{self.run_folder(run_id)}/"
@@ -128,27 +176,26 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
 
     def _persist(self, run_id: str, *, final: bool = False) -> None:
         log = self._live[run_id].log
-        folder = self._own_folder(run_id)
         meta = log.model_dump(mode="json", exclude={"steps", "parameters"})
-        atomic_write(folder / META, json.dumps(meta, indent=4), durable=final, root=folder)
+        self._write_part(run_id, "", META, json.dumps(meta, indent=4), durable=final)
         self._write_parameters(run_id)
-        for step in log.steps.values():
-            if not (folder / "steps" / part_name(step.internal_name)).exists():
+        written = self._steps_written.get(run_id, set())
+        steps = self._part_folder(run_id, "steps")
+        for step in log.steps.values():  # (the steps this process wrote are there: no stat for each)
+            if step.internal_name not in written and not os.path.exists(
+                os.path.join(steps, part_name(step.internal_name))
+            ):
                 self._on_step(run_id, step, None)
 
     def _write_parameters(self, run_id: str) -> None:
         """One part per run-level parameter whose value changed since this process last wrote it."""
-        folder = self._own_folder(run_id)
         written = self._params_written.setdefault(run_id, {})
         for key, value in self._live[run_id].log.parameters.items():
             text = to_json({"key": key, "value": value})
             if written.get(key) != text:
                 seq = self._sequence(run_id, PARAMETER + key)  # the order they were set in, kept
-                atomic_write(
-                    folder / "parameters" / part_name(key),
-                    to_json({"key": key, "value": value, "_seq": seq}),
-                    root=folder,
-                )
+                part = to_json({"key": key, "value": value, "_seq": seq})
+                self._write_part(run_id, "parameters", part_name(key), part)
                 written[key] = text
 
     def _on_commit(self, run_id: str, step_log: StepLog, branch: str | None, parameters: bool) -> None:
@@ -165,8 +212,9 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         data = step_part(step_log)
         data["_parent"] = branch
         data["_seq"] = self._sequence(run_id, step_log.internal_name)
-        folder = self._own_folder(run_id)
-        atomic_write(folder / "steps" / part_name(step_log.internal_name), to_json(data), root=folder)
+        self._write_part(run_id, "steps", part_name(step_log.internal_name), to_json(data))
+        if branch is None:
+            self._steps_written.setdefault(run_id, set()).add(step_log.internal_name)
 
     def _on_branch(self, run_id: str, branch_log: BranchLog, step: str) -> None:
         self._restore_if_removed(run_id)
@@ -176,8 +224,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             "_parent": step,
             "_seq": self._sequence(run_id, "\0" + branch_log.internal_name),
         }
-        folder = self._own_folder(run_id)
-        atomic_write(folder / "branches" / part_name(branch_log.internal_name), to_json(data), root=folder)
+        self._write_part(run_id, "branches", part_name(branch_log.internal_name), to_json(data))
 
     def _restore_if_removed(self, run_id: str) -> None:
         """The run's folder (or the store's) was removed while the run was writing it: write the run again,
@@ -186,6 +233,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             return
         _log.warning("the folder of run %s was removed while it ran: writing it again", run_id)
         self._params_written.pop(run_id, None)
+        self._steps_written.pop(run_id, None)
         self._persist(run_id)  # the run's metadata, its parameters and its top-level steps
 
         for part, holder in walk_with_parents(self._live[run_id].log):
