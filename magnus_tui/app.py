@@ -8,11 +8,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
@@ -34,6 +35,9 @@ class MagnusApp(App[None]):
     COMMANDS = App.COMMANDS | {WorkbenchCommands, RunCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
+        # ctrl+c quits too (k9s, lazygit), through the same prompt while runs started here are running; a
+        # field with selected text copies it first (Input's own ctrl+c), with none it falls through to here
+        Binding("ctrl+c", "quit", "Quit", show=False),
         # priority: these work from a modal too (a dialog, the help); ? stays a plain key (typed in forms)
         Binding("f1", "help", "Help", key_display="F1", priority=True),
         Binding("question_mark", "help", "Help", show=False),
@@ -82,6 +86,13 @@ class MagnusApp(App[None]):
             # not the main thread, or no signals here
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.exit, None, code)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterator[SystemCommand]:
+        """Textual's own palette entries, less those PALETTE already has under its own name (Theme, Quit,
+        Screenshot) and its key panel (F1 is the help): the palette lists each command once."""
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Theme", "Quit", "Screenshot", "Keys"):
+                yield command
 
     def get_default_screen(self) -> Screen[Any]:
         from magnus_tui.screens.runs import RunsScreen
@@ -282,7 +293,8 @@ class MagnusApp(App[None]):
                 self.notify(f"Stopping {', '.join(ids)}…", title="Quit")
                 self.run_worker(lambda: self._stop_all(ids), thread=True, group="stop", name="stop and quit")
 
-        self.push_screen(QuitPrompt([launched.run_id for launched in running]), callback=chosen)
+        prompt = QuitPrompt([run.run_id for run in running], [run.console for run in running])
+        self.push_screen(prompt, callback=chosen)
 
     def _stop_all(self, run_ids: list[str]) -> None:
         for run_id in run_ids:

@@ -16,11 +16,15 @@ Entry = tuple[str, str, str]
 
 
 def palette_entries(provider: Provider) -> Iterator[tuple[Screen[Any] | App[Any], Entry]]:
+    """The current screen's entries, then the app's whose title the screen has not already given: each
+    title once (the screen's own `Experiments`, on the highlighted run's tag, wins over the app's)."""
     screen = provider.screen
-    for title, help_text, action in getattr(screen, "PALETTE", []):
-        yield screen, (title, help_text, action)
-    for title, help_text, action in getattr(provider.app, "PALETTE", []):
-        yield provider.app, (title, help_text, action)
+    seen: set[str] = set()
+    for node in (screen, provider.app):
+        for title, help_text, action in getattr(node, "PALETTE", []):
+            if title not in seen:
+                seen.add(title)
+                yield node, (title, help_text, action)
 
 
 class WorkbenchCommands(Provider):

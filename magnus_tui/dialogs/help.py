@@ -24,13 +24,23 @@ def key_rows(screen: Screen) -> list[tuple[str, list[tuple[str, str]]]]:
     app = screen.app
     sections: dict[str, dict[str, list[str]]] = {"This screen": {}, "Move": {}, "Everywhere": {}}
     for active in screen.active_bindings.values():
-        binding = active.binding
+        binding, node = active.binding, active.node
         action = binding.action.removeprefix("app.").removeprefix("screen.")
+        if action in SKIP_ACTIONS:
+            # Textual's copy keys step aside when nothing is selected: the app's binding of the key is
+            # what the user gets (ctrl+c quits)
+            behind = [
+                b for b in app._bindings.key_to_bindings.get(binding.key, []) if b.action != binding.action
+            ]
+            if not behind:
+                continue
+            binding, node = behind[0], app
+            action = binding.action
         if action in SKIP_ACTIONS or binding.key.startswith("super+"):
             continue  # (super+: the macOS twin of a ctrl key already listed)
-        if active.node is screen:
+        if node is screen:
             section = "This screen"
-        elif active.node is app:
+        elif node is app:
             section = "Everywhere"
         else:
             section = "Move"

@@ -21,6 +21,17 @@ def shown_path(path: Path) -> str:
     return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
 
 
+def consoles_text(consoles: list[Path]) -> str:
+    """Where the runs' own `magnus execute` output goes: the file itself for one run, the folder and how
+    its files are named for several (a file per run, named after its run id)."""
+    if not consoles:
+        return ""
+    if len(consoles) == 1:
+        return f"What magnus itself prints goes to {shown_path(consoles[0])}."
+    folders = sorted({shown_path(path.parent) for path in consoles})
+    return f"What magnus itself prints goes to {', '.join(folders)}, a file per run: <run id>.log."
+
+
 class QuitPrompt(ModalScreen[str | None]):
     """s stops the runs and quits, k keeps them running and quits, escape stays."""
 
@@ -37,13 +48,14 @@ class QuitPrompt(ModalScreen[str | None]):
     QuitPrompt Button { margin-left: 1; }
     """
 
-    def __init__(self, run_ids: list[str]) -> None:
+    def __init__(self, run_ids: list[str], consoles: list[Path] | None = None) -> None:
+        """`run_ids`: the runs still running; `consoles`: the files their `magnus execute` processes print
+        to (Launched.console), named as they are in the prompt."""
         super().__init__()
         self.run_ids = run_ids
+        self.consoles = consoles or []
 
     def compose(self) -> ComposeResult:
-        from magnus_tui.launcher import console_dir
-
         title = (
             f"{len(self.run_ids)} runs started here are still running"
             if len(self.run_ids) > 1
@@ -59,7 +71,7 @@ class QuitPrompt(ModalScreen[str | None]):
             about.append(f"  magnus logs {run_id} --follow\n", style="bold")
         if len(self.run_ids) > 3:
             about.append(f"  … and {len(self.run_ids) - 3} more\n")
-        about.append(f"What magnus itself prints goes to {shown_path(console_dir())}/RUN.log.", style="dim")
+        about.append(consoles_text(self.consoles), style="dim")
         with Vertical():
             yield Static(Text(title, style="bold"), id="quit-title")
             yield Static(about, id="quit-about")

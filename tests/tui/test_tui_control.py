@@ -166,13 +166,13 @@ async def test_leaving_asks_and_a_run_kept_running_goes_on_silently(git_repo: Pa
             prompt = plain(app.screen.query_one("#quit-title", Static)) + plain(
                 app.screen.query_one("#quit-about", Static)
             )
-            assert (
-                f"magnus logs {screen.run_id} --follow" in prompt and str(launched.console.parent) in prompt
-            )
+            # the console file named as it is on disk (after the run id), not a pattern
+            assert f"magnus logs {screen.run_id} --follow" in prompt and str(launched.console) in prompt
+            assert launched.console.name == f"{screen.run_id}.log" and launched.console.exists()
             await pilot.press("escape")  # stay
             await wait_for(pilot, lambda: app.screen is screen)
             assert app.is_running
-            await pilot.press("q")
+            await pilot.press("ctrl+c")  # ctrl+c asks the same
             await wait_for(pilot, lambda: isinstance(app.screen, QuitPrompt))
             await pilot.press("k")  # keep it running, leave
             await wait_for(pilot, lambda: not app.is_running)

@@ -125,3 +125,44 @@ async def test_o_pages_the_run_log_and_e_edits_the_pipeline(make_app, project_di
         await pilot.press("o")  # a pager that is not there: a notice, not a crash
         await pilot.pause()
         assert app.screen is screen
+
+
+async def palette_titles(pilot, app) -> list[str]:
+    """Every command the palette offers with nothing typed, by title."""
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    options = app.screen.query_one(CommandList)
+    titles: list[str] = []
+    for _ in range(100):
+        await pilot.pause(0.05)
+        titles = [
+            str(options.get_option_at_index(i).prompt).split("\n")[0] for i in range(options.option_count)
+        ]
+        if "Runs" in titles and "Open run" in titles:
+            break
+    await pilot.press("escape")
+    await pilot.pause()
+    return titles
+
+
+async def test_the_palette_lists_each_command_once(make_app, project_dir: Path) -> None:
+    write_diff_pair(project_dir / ".run_log_store")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        titles = await palette_titles(pilot, app)
+        assert titles.count("Experiments") == 1 and titles.count("Quit") == 1, titles
+        assert len(titles) == len(set(titles)), f"listed twice: {titles}"
+        assert "Theme" not in titles and "Change theme" in titles  # Textual's twin is left out, ours kept
+
+
+async def test_ctrl_c_quits_and_help_says_so(make_app, project_dir: Path) -> None:
+    write_diff_pair(project_dir / ".run_log_store")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert "ctrl+c" in keys_of(app.screen)["Quit"].replace("^c", "ctrl+c")
+        app.open_run("after")
+        await pilot.pause(0.3)
+        await pilot.press("ctrl+c")  # from any screen, with no run started here: leave at once
+        await pilot.pause()
+    assert app.return_code == 0
+    assert not [n for n in app._notifications if "to quit" in n.message]
