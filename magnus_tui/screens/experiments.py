@@ -1,11 +1,12 @@
 """The experiments screen: many runs side by side, with a chart.
 
-Choose runs by a tag (`t`) or a filter (`/`, MLflow's search syntax, parameter and metric names completed
-with →); the table shows one row per run and one column per parameter or metric that differs, the best
-value of each metric marked; `o` sorts by the column under the cursor; `c` charts that metric against time
-(or, on a parameter column, makes it the chart's x axis; `x` goes back to time); `h` charts the metric's
-history in the selected runs (space selects; none selected: every run shown). Enter opens a run; `d` on
-two runs opens their diff. The screen follows the store: runs that finish appear as they do.
+Choose runs by a tag (`t`) or a filter (`/`, MLflow's search syntax, applied on Enter, parameter and
+metric names completed with →); the table shows one row per run and one column per parameter or metric
+that differs, the best value of each metric marked; `o` sorts by the column under the cursor; `c` charts
+that metric against time (or, on a parameter column, makes it the chart's x axis; `x` goes back to time);
+`h` charts the metric's history in the selected runs (space selects; none selected: every run shown).
+Enter opens a run; `d` on two runs opens their diff. The screen follows the store: runs that finish
+appear as they do.
 
 Everything comes from the run index through magnus_core (compare.select_runs, compare_runs, metric_chart,
 history_chart); no log is read except for a history chart.
@@ -13,6 +14,7 @@ history_chart); no log is read except for a history chart.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -23,7 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.suggester import Suggester
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from magnus_core.compare import Comparison, compare_runs, history_chart, metric_chart, select_runs
+from magnus_core.compare import Chart, Comparison, compare_runs, history_chart, metric_chart, select_runs
 from magnus_core.errors import MagnusError
 from magnus_core.index import IndexNames
 from magnus_core.index.record import is_number
@@ -36,32 +38,67 @@ from magnus_tui.widgets.metric_chart import MetricChart
 FIXED = (("mark", " "), ("state", " "), ("run_id", "run id"))
 
 
+NAME_AT_END = re.compile(r"[A-Za-z_][\w.]*$")  # the name being typed, just before the cursor
+NAME_START = re.compile(r"^[\w.]*")  # the rest of that name, from the cursor on
+
+
 class NameSuggester(Suggester):
-    """Completes the word being typed: `metrics.a` -> `metrics.auc`, `params.l` -> `params.lr`."""
+    """Completes the parameter or metric name being typed from the index's names: `metrics.lo` ->
+    `metrics.loss`, `params.l` -> `params.lr` (the first known name that starts with the word, metrics
+    before parameters, each sorted). Textual asks it for the whole value and shows the rest faded after it;
+    `complete(text)` is what it adds to text ending in a name, used for the name under the cursor too."""
+
+    FIXED = ("tag", "attributes.status", "attributes.pipeline", "attributes.start", "attributes.duration")
 
     def __init__(self) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
-        self.names: list[str] = ["tag", "attributes.status", "attributes.pipeline", "attributes.start"]
+        self.names: list[str] = list(self.FIXED)
 
     def update(self, names: IndexNames) -> None:
         self.names = [
             *(f"metrics.{n}" for n in names.metrics),
             *(f"params.{n}" for n in names.params),
-            "tag",
-            "attributes.status",
-            "attributes.pipeline",
-            "attributes.start",
-            "attributes.duration",
+            *self.FIXED,
         ]
 
-    async def get_suggestion(self, value: str) -> str | None:
-        word = value.rsplit(" ", 1)[-1].lstrip("(")
-        if not word:
-            return None
+    def complete(self, text: str) -> str:
+        """What completes the name `text` ends with ('' when none, or it is already whole)."""
+        found = NAME_AT_END.search(text)
+        if found is None:
+            return ""
+        word = found.group()
         for name in self.names:
             if name.startswith(word) and name != word:
-                return value + name[len(word) :]
-        return None
+                return name[len(word) :]
+        return ""
+
+    async def get_suggestion(self, value: str) -> str | None:
+        rest = self.complete(value)
+        return value + rest if rest else None
+
+
+class FilterInput(Input):
+    """The filter box: → takes the completion of the name under the cursor (Textual shows and takes it at
+    the end of the text; here also in the middle, where the completion is named in the line below), and
+    focusing it puts the cursor at the end with nothing selected, so typing adds to the filter."""
+
+    def __init__(self, suggester: NameSuggester, **kwargs: Any) -> None:
+        super().__init__(suggester=suggester, select_on_focus=False, **kwargs)
+        self.names = suggester
+
+    def completion_at_cursor(self) -> str:
+        """The rest of the name under the cursor when the cursor ends that name ('' otherwise)."""
+        before, after = self.value[: self.cursor_position], self.value[self.cursor_position :]
+        if NAME_START.match(after).group():  # type: ignore[union-attr]
+            return ""  # in the middle of a word: → moves
+        return self.names.complete(before)
+
+    def action_cursor_right(self, select: bool = False) -> None:
+        rest = "" if select or self.cursor_at_end else self.completion_at_cursor()
+        if rest:
+            self.insert_text_at_cursor(rest)
+            return
+        super().action_cursor_right(select)
 
 
 @dataclass
@@ -103,6 +140,8 @@ class ExperimentsScreen(WorkbenchScreen[None]):
     ExperimentsScreen #exp-table { height: 1fr; min-height: 5; }
     ExperimentsScreen #exp-chart { height: 45%; }
     ExperimentsScreen #exp-status { height: auto; max-height: 3; padding: 0 1; }
+    ExperimentsScreen #exp-hint { height: auto; padding: 0 1; display: none; }
+    ExperimentsScreen #exp-hint.shown { display: block; }
     """
 
     def __init__(self, tag: str | None = None, where: str = "") -> None:
@@ -116,18 +155,21 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         self.chart_by: Key | None = None  # None: time
         self.chart_history = False
         self.selected: set[str] = set()
+        self.chart_notices: list[str] = []
         self.marked: list[str] = []
         self.suggester = NameSuggester()
+        self.applied = self._query_text()  # the filter the table shows; the box's text until Enter
         self._signature: Any = None
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(
-            value=self._query_text(),
-            placeholder="tag = 'exp1' and metrics.auc > 0.9   (→ completes names)",
-            suggester=self.suggester,
+        yield FilterInput(
+            self.suggester,
+            value=self.applied,
+            placeholder="tag = 'exp1' and metrics.auc > 0.9   (→ completes names, Enter applies)",
             id="exp-query",
         )
+        yield Static("", id="exp-hint")
         table: DataTable[Text | str] = DataTable(id="exp-table", cursor_type="cell", zebra_stripes=True)
         yield table
         yield MetricChart(id="exp-chart")
@@ -143,6 +185,9 @@ class ExperimentsScreen(WorkbenchScreen[None]):
     def on_mount(self) -> None:
         self.sub_title = f"experiments · {self.app.project.where}"
         self.query_one("#exp-table", DataTable).focus()
+        self.watch(
+            self.query_one("#exp-query", FilterInput), "cursor_position", self._query_typed, init=False
+        )
         self.load()
         self.set_interval(self.app.poll_interval, self.load)
 
@@ -151,16 +196,18 @@ class ExperimentsScreen(WorkbenchScreen[None]):
     def load(self) -> None:
         """Ask the run index (it reads only new or changed logs) for the runs of the current query."""
         project = self.app.project
-        text = self.query_one("#exp-query", Input).value.strip()
+        text = self.applied.strip()  # what Enter applied, never a half-typed filter
+        names = IndexNames([], [])
         try:
             if project.store is None:
                 raise MagnusError(project.error or "no run-log store")
             index = project.index()
+            names = index.names()
             expr = parse_filter(text, "filter")
             runs, hints = select_runs(index, where=expr, everything=True)
-            loaded = Loaded(compare_runs(runs), index.names(), notices=hints)
+            loaded = Loaded(compare_runs(runs), names, notices=hints)
         except MagnusError as exc:
-            loaded = Loaded(Comparison([], []), IndexNames([], []), error=str(exc))
+            loaded = Loaded(Comparison([], []), names, error=str(exc))
         self.app.call_from_thread(self.show, loaded)
 
     def show(self, loaded: Loaded) -> None:
@@ -175,7 +222,8 @@ class ExperimentsScreen(WorkbenchScreen[None]):
             return  # nothing changed: no redraw, no flicker
         self._signature = signature
         self.loaded = loaded
-        self.suggester.update(loaded.names)
+        if loaded.names.params or loaded.names.metrics or not loaded.error:
+            self.suggester.update(loaded.names)  # an unreadable store keeps the names known so far
         known = {r.summary.run_id for r in loaded.comparison.runs}
         self.selected &= known
         self.marked = [m for m in self.marked if m in known]
@@ -268,7 +316,7 @@ class ExperimentsScreen(WorkbenchScreen[None]):
             text.append(f" · {len(self.selected)} selected", style="magenta")
         if self.marked:
             text.append(f" · marked {', '.join(self.marked)} (one more opens the diff)", style="magenta")
-        for notice in loaded.notices[:1]:
+        for notice in [*loaded.notices, *self.chart_notices][:2]:
             text.append(f"\n{notice}", style="yellow")
         status.update(text)
 
@@ -286,14 +334,19 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         chart = self.query_one("#exp-chart", MetricChart)
         if self.loaded is None or self.chart_metric is None:
             chart.show(None, "no metric to chart: runs with metrics appear here")
+            self.chart_notices = []
             return
         if self.chart_history:
             self.load_history()
             return
         drawn = metric_chart(self.loaded.comparison.runs, self.chart_metric, self.chart_by)
-        chart.show(drawn)
-        for notice in drawn.notices:
-            self.notify(notice, title="Chart", severity="warning", timeout=4)
+        self.show_chart(drawn)
+
+    def show_chart(self, drawn: Chart) -> None:
+        """Draw the chart; what it left out goes in the status line (once, not a toast per reload)."""
+        self.query_one("#exp-chart", MetricChart).show(drawn)
+        self.chart_notices = drawn.notices
+        self.render_status()
 
     @work(thread=True, exclusive=True, group="experiments-history")
     def load_history(self) -> None:
@@ -308,14 +361,47 @@ class ExperimentsScreen(WorkbenchScreen[None]):
             except MagnusError:
                 continue
         drawn = history_chart(logs, self.chart_metric)
-        self.app.call_from_thread(self.query_one("#exp-chart", MetricChart).show, drawn)
+        self.app.call_from_thread(self.show_chart, drawn)
 
     # -- actions -----------------------------------------------------------------------------------------
     def action_filter(self) -> None:
-        self.query_one("#exp-query", Input).focus()
+        box = self.query_one("#exp-query", FilterInput)
+        box.focus()
+        box.cursor_position = len(box.value)  # add to the filter: nothing selected, cursor at the end
+
+    def show_hint(self, text: Text | str) -> None:
+        hint = self.query_one("#exp-hint", Static)
+        hint.update(text)
+        hint.set_class(bool(str(text)), "shown")
+
+    @on(Input.Changed, "#exp-query")
+    def _query_typed(self) -> None:
+        """While typing: nothing is applied; the line below the box names a completion in the middle of the
+        text (at the end Textual draws it faded) and says that Enter applies."""
+        box = self.query_one("#exp-query", FilterInput)
+        if not box.has_focus:
+            return
+        rest = box.completion_at_cursor() if not box.cursor_at_end else ""
+        name = NAME_AT_END.search(box.value[: box.cursor_position])
+        if rest and name is not None:
+            self.show_hint(Text(f"→ {name.group()}{rest}", style="dim"))
+        elif box.value.strip() != self.applied.strip():
+            self.show_hint(Text("Enter applies the filter · Esc puts the applied one back", style="dim"))
+        else:
+            self.show_hint("")
 
     @on(Input.Submitted, "#exp-query")
     def _query_done(self) -> None:
+        """Enter: a filter that parses is applied; one that does not is named once, inline, and the table
+        keeps the runs of the filter applied before (the box keeps the text to fix)."""
+        box = self.query_one("#exp-query", FilterInput)
+        try:
+            parse_filter(box.value.strip(), "filter")
+        except MagnusError as exc:
+            self.show_hint(Text(str(exc), style="red"))
+            return
+        self.show_hint("")
+        self.applied = box.value
         self._signature = None
         self.load()
         self.query_one("#exp-table", DataTable).focus()
@@ -331,7 +417,8 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         def chosen(tag: str | None) -> None:
             if tag is None:
                 return
-            self.query_one("#exp-query", Input).value = f"tag = '{tag}'" if tag else ""
+            box = self.query_one("#exp-query", FilterInput)
+            box.value = f"tag = '{tag}'" if tag else ""
             self._query_done()
 
         options = [("", "every run")] + [(t, f"{t}  ({n} runs)") for t, n in sorted(tags.items())]
@@ -422,7 +509,10 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         self.load()
 
     def action_back(self) -> None:
-        if self.query_one("#exp-query", Input).has_focus:
+        box = self.query_one("#exp-query", FilterInput)
+        if box.has_focus:  # Esc in the box: the applied filter back, as it was
+            box.value = self.applied
+            self.show_hint("")
             self.query_one("#exp-table", DataTable).focus()
             return
         self.app.pop_screen()

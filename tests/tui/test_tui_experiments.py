@@ -160,10 +160,12 @@ async def test_filter_completion_bad_filter_and_live_update(exp_dir: Path) -> No
         await pilot.press("slash", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        status = str(screen.query_one("#exp-status").content)
-        assert "column 14" in status and "expected a number" in status  # shown, no crash
+        shown = str(screen.query_one("#exp-hint").content)
+        assert "column 14" in shown and "expected a number" in shown  # shown, no crash
+        assert [r.summary.run_id for r in screen.rows] == ["lr2", "lr3"]  # the applied filter's runs
+        assert query.has_focus  # the text to fix stays in the box
         query.value = "tag = 'exp1'"
-        await pilot.press("slash", "enter")
+        await pilot.press("enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert len(screen.rows) == 4
@@ -176,6 +178,58 @@ async def test_filter_completion_bad_filter_and_live_update(exp_dir: Path) -> No
         await pilot.pause()
         assert [r.summary.run_id for r in screen.rows][-1] == "lr4"
         assert str(screen.query_one("#exp-table").get_cell("lr4", "metrics.auc")) == "0.95 *"
+
+
+async def test_filter_box_adds_to_the_filter_completes_at_the_cursor_and_applies_on_enter(
+    exp_dir: Path,
+) -> None:
+    """`/` keeps the tag scope (cursor at the end, nothing selected); → completes the parameter or metric
+    name being typed, at the end (Textual's suggestion) and in the middle of the text; nothing is applied
+    until Enter, and a bad filter is named once in the line under the box, never as a toast."""
+    from magnus_tui.screens.experiments import ExperimentsScreen
+
+    app = app_for(exp_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_experiments("exp1")
+        screen = app.screen
+        assert isinstance(screen, ExperimentsScreen)
+        await wait_loaded(pilot, screen)
+        query = screen.query_one("#exp-query")
+        hint = screen.query_one("#exp-hint")
+        await pilot.press("slash")
+        assert query.has_focus and query.selection.is_empty and query.cursor_at_end
+        await pilot.press(*" and params.l")  # typed after the tag, not over it
+        await pilot.pause(0.2)
+        assert query._suggestion == "tag = 'exp1' and params.lr"  # drawn faded after the text
+        await pilot.press("right")
+        assert query.value == "tag = 'exp1' and params.lr"
+        await pilot.press(*" < 0.05 or metrics.lo")
+        screen.load()  # a poll while typing applies nothing: the table keeps the tag's four runs
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(screen.rows) == 4 and not app._notifications
+        await pilot.press("enter")
+        assert "column" in str(hint.content) and hint.display  # named once, under the box
+        assert query.has_focus and len(screen.rows) == 4 and not app._notifications
+        # in the middle: `metrics.lo|` followed by text, → inserts the rest of the name there
+        query.value = "metrics.lo < 0.5"
+        query.cursor_position = len("metrics.lo")
+        await pilot.pause()
+        assert "→ metrics.loss" in str(hint.content)
+        await pilot.press("right")
+        assert query.value == "metrics.loss < 0.5"
+        await pilot.press("home", "right")  # not at the end of a name: → only moves
+        assert query.value == "metrics.loss < 0.5" and query.cursor_position == 1
+        await pilot.press("end", *" and (params.l")
+        await pilot.pause(0.2)
+        await pilot.press("right", *" >= 0.01)", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.applied == "metrics.loss < 0.5 and (params.lr >= 0.01)"
+        assert [r.summary.run_id for r in screen.rows] == ["lr1", "lr2"] and not hint.display
+        assert screen.query_one("#exp-table").has_focus and not app._notifications
+        await pilot.press("slash", *" junk", "escape")  # Esc puts the applied filter back
+        assert query.value == screen.applied and screen.query_one("#exp-table").has_focus
 
 
 SIZES = {"100x30": (100, 30), "80x24": (80, 24)}
