@@ -163,18 +163,19 @@ def stop_run(
 
 
 def resume_command(log: RunLog) -> str:
-    """`magnus execute --file PIPELINE --use-cached RUN` for a stopped run (shell-quoted)."""
+    """`magnus execute --file PIPELINE [--config-file CONFIG] --use-cached RUN` for a run that ended
+    without success, from what its run log recorded (shell-quoted). The parameters need not be given
+    again: a re-run starts from the original's (except those recorded masked, see rerun.refuse_masked)."""
     import shlex
 
-    pipeline = log.run_config.get("dag_file") if isinstance(log.run_config, dict) else None
-    words = [
-        "magnus",
-        "execute",
-        *(["--file", str(pipeline)] if pipeline else []),
-        "--use-cached",
-        log.run_id,
-    ]
-    return " ".join(shlex.quote(w) for w in words)
+    config = log.run_config if isinstance(log.run_config, dict) else {}
+    words = ["magnus", "execute"]
+    for flag, key in (("--file", "dag_file"), ("--config-file", "config_file")):
+        if config.get(key):
+            words += [flag, str(config[key])]
+    words += ["--use-cached", log.run_id]
+    words += [w for name in log.masked_parameters for w in (f"--{name}", "VALUE")]
+    return " ".join(shlex.quote(w) if w != "VALUE" else w for w in words)
 
 
 def _wait_gone(

@@ -42,6 +42,7 @@ def test_signal_marks_the_run_interrupted(git_repo: Path, sig: int, code: int) -
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == code
     assert "INTERRUPTED" in err and "Traceback" not in err
+    assert "Resume with: magnus execute --file p.yaml --use-cached r" in err  # how to go on, said at once
     log = json.loads(log_file.read_text())
     assert log["status"] == "INTERRUPTED"
     step = log["steps"]["a"]  # the step that was running says so, with the attempt the signal cut short

@@ -159,7 +159,10 @@ def test_a_long_failed_run_prints_the_steps_that_matter_and_show_prints_every_on
     assert out[-1] == "Run log: .run_log_store/long.json"
 
     again = magnus("show", "long", cwd=long_project)
-    assert again.returncode == 0 and again.stdout.splitlines() == out[out.index("Run long: FAIL") :]
+    shown = again.stdout.splitlines()
+    assert again.returncode == 0 and shown[:-1] == out[out.index("Run long: FAIL") :]
+    assert shown[-1] == "Resume with: magnus execute --file long.yaml --use-cached long"  # as execute said
+    assert "Resume with: magnus execute --file long.yaml --use-cached long" in done.stderr
     every = magnus("show", "long", "--steps", cwd=long_project)
     listed = [line.split()[0] for line in every.stdout.splitlines() if "  task  " in line]
     assert listed == [f"s{i}" for i in range(60)]

@@ -99,6 +99,9 @@ class MagnusGroup(click.Group):
         except KeyboardInterrupt as exc:
             _stop_children()
             click.echo("Interrupted: the run is marked INTERRUPTED.", err=True)
+            hint = getattr(exc, "resume_hint", "")  # set by `magnus execute` (cli/execute.py)
+            if hint:
+                click.echo(hint, err=True)
             ctx.exit(143 if isinstance(exc, Terminated) else 130)
 
 

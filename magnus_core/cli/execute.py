@@ -167,6 +167,12 @@ def execute(
             finally:
                 if channel is not None:  # the run's last notices reach the front end before it exits
                     channel.flush()
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: the entry point says so, and how to resume
+            from magnus_core.rerun import resume_hint
+
+            with contextlib.suppress(Exception):  # a hint, never a second failure while stopping
+                exc.resume_hint = resume_hint(request, prepared.run_id, prepared.store)  # type: ignore[attr-defined]
+            raise
         except StoreError as exc:  # the run stopped: what the store wrote before is intact, and resumable
             from magnus_core.rerun import resume_command
 

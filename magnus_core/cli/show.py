@@ -40,3 +40,9 @@ def show(ctx: click.Context, run_id: str, every: bool, as_json: bool, config_fil
         click.echo(run_log.model_dump_json(indent=4))
     else:
         print_summary(run_log, source, every=every)
+        from magnus_core.runs import run_state
+
+        if store is not None and store.keeps_runs and run_state(run_log) in ("FAIL", "INTERRUPTED"):
+            from magnus_core.stop import resume_command
+
+            click.echo(f"Resume with: {resume_command(run_log)}")
