@@ -31,8 +31,16 @@ WINDOWS = (
 )
 
 
+_KEY = os.fsencode(ENV)
+
+
 def crash_point(window: str, step: str = "") -> None:
     """SIGKILL this process if MAGNUS_TEST_CRASH_AT names `window` (and `step`, when it names one)."""
+    # (os.environ's encoded mapping on POSIX: a run passes four of these per step, and os.environ.get
+    # encodes the name and decodes the value each time)
+    data = getattr(os.environ, "_data", None)
+    if isinstance(data, dict) and os.name == "posix" and not data.get(_KEY):
+        return
     wanted = os.environ.get(ENV)
     if not wanted:
         return

@@ -108,6 +108,28 @@ def test_the_file_system_store_is_the_default_and_keeps_one_file_per_run(tmp_pat
     assert FileSystemRunLogStore({"log_folder": str(tmp_path / "f")}).get_run("r1").status == SUCCESS
 
 
+def test_closing_a_run_rewrites_its_file_only_if_it_changed_after_the_last_durable_write(
+    tmp_path: Path,
+) -> None:
+    """The run's end writes its status durably and then closes it: the second full write is skipped (issue
+    19: 0.3 s at 10,000 steps), unless something changed in between."""
+    store = FileSystemRunLogStore({"log_folder": str(tmp_path)})
+    store.create_run(RunLog(run_id="r1", status=PROCESSING))
+    store.put_step_log("r1", StepLog(name="a", internal_name="a", status=SUCCESS))
+    store.update_run("r1", status=SUCCESS)
+    path = tmp_path / "r1.json"
+    written = (path.stat().st_ino, path.stat().st_mtime_ns)
+    store.close("r1")
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == written  # not written again
+    assert load_run_log(path).status == SUCCESS and list(load_run_log(path).steps) == ["a"]
+
+    store.create_run(RunLog(run_id="r2", status=PROCESSING))
+    store.update_run("r2", status=SUCCESS)
+    store.put_step_log("r2", StepLog(name="late", internal_name="late", status=SUCCESS))
+    store.close("r2")
+    assert list(load_run_log(tmp_path / "r2.json").steps) == ["late"]  # a change after it is written
+
+
 def test_an_unknown_store_type_lists_the_known_ones() -> None:
     with pytest.raises(UsageError) as info:
         make_store({"type": "s3", "config": {}})

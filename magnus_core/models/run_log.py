@@ -225,6 +225,8 @@ def _time_or_none(value: Any) -> datetime | None:
 def _time_text(value: datetime | str | None) -> str:
     """How a run-log time is written: fmt_time (str(datetime) with its UTC offset), a WrittenLocal without
     it, '' when there is none."""
+    if value.__class__ is datetime and value.tzinfo is not None:  # (a time of this run: now(), the usual)
+        return str(value)
     if isinstance(value, WrittenLocal):
         return str(value.replace(tzinfo=None))
     if isinstance(value, datetime):

@@ -218,7 +218,7 @@ class RunLogStore(ABC):
         durable does nothing."""
         with self._lock:
             if run_id in self._live:
-                self._persist(run_id, final=True)
+                self._finish(run_id)
 
     # -- what a run index asks of a store (magnus_core/index) -------------------------------------
     def index_location(self) -> str | None:
@@ -457,7 +457,7 @@ class RunLogStore(ABC):
         with self._lock:
             if run_id in self._live:
                 try:
-                    self._persist(run_id, final=True)
+                    self._finish(run_id)
                 except OSError as exc:
                     raise StoreError.from_os_error(exc, self._what()) from exc
                 finally:
@@ -495,6 +495,11 @@ class RunLogStore(ABC):
         return UsageError(
             f"a run '{run_id}' already exists in the store; choose another --run-id", field="run_id"
         )
+
+    def _finish(self, run_id: str) -> None:
+        """Make every write so far durable (close, flush): nothing changed, only persisted for good. A store
+        that knows its last write was durable and nothing changed since may skip it."""
+        self._persist(run_id, final=True)
 
     def _on_run(self, run_id: str, fields: dict[str, Any], *, final: bool) -> None:
         """Run-level `fields` of the live run changed (stores that write parts write only those)."""
