@@ -208,6 +208,9 @@ def test_a_value_the_run_log_cannot_hold_fails_that_step_only(project: Path, mag
     assert "metric 'model'" in log["steps"]["metric"]["message"]
     assert "steps.SomeObject" in log["steps"]["metric"]["message"]
     assert log["steps"]["metric"]["user_defined_metrics"] == {}
+    shown = magnus("logs", "r", "model", cwd=project)  # printed nothing: what there is to show is why
+    assert shown.returncode == 0 and shown.stdout == ""
+    assert "model (attempt 0): printed nothing; it failed: returned parameter 'model'" in shown.stderr
 
 
 def test_any_exception_even_unreadable_ones_fails_the_step(project: Path, magnus: Any) -> None:

@@ -206,9 +206,13 @@ class _Printer:
 
     def note(self, view: AttemptView) -> None:
         from magnus_core.logs import EMPTY
+        from magnus_core.models.run_log import FAIL
 
         text = view.problem
-        if view.state == EMPTY and self.headed:  # one line for all of them, not one per silent step
+        failed = view.attempt is not None and view.attempt.status == FAIL
+        if view.state == EMPTY and failed and view.attempt is not None:  # what there is to show is why
+            text = f"printed nothing; it failed: {view.attempt.message or 'no message recorded'}"
+        elif view.state == EMPTY and self.headed:  # one line for all of them, not one per silent step
             self.silent.append(f"{view.step.internal_name} (attempt {view.attempt_number})")
             return
         if view.state == "not-kept":  # the same for every attempt: said once
