@@ -4,7 +4,9 @@
     python bench/startup.py --compare /path/to/old/checkout    # this checkout and another, turn about
 
 Each round runs, as new processes in turn: `python -c pass`, `magnus --help`, `magnus execute --help`,
-`magnus execute_single_node --help`, `python -c "import magnus_core.cli"` and a whole `magnus execute` of a
+`magnus execute_single_node --help`, `python -c "import magnus_core.cli"`, the imports of a step run alone
+layer by layer (click and PyYAML; then pydantic and the pipeline and run-log models; then every module of
+magnus a step in a map on chunked-fs uses), and a whole `magnus execute` of a
 1-step pipeline (a python function that returns nothing, in a git repository with one commit; its output
 to a pipe, so the summary is printed plain) (all as `python -m magnus_core ...`). Prints per command the median wall time and the median CPU time (user +
 system of the child), and the median over rounds of each round's ratio to that round's `python -c pass`
@@ -40,6 +42,17 @@ COMMANDS: dict[str, list[str]] = {
     "magnus execute --help": ["-m", "magnus_core", "execute", "--help"],
     "magnus execute_single_node --help": ["-m", "magnus_core", "execute_single_node", "--help"],
     "import magnus_core.cli": ["-c", "import magnus_core.cli"],
+    # what a step run alone (magnus execute_single_node) costs, layer by layer
+    "import click, yaml": ["-c", "import click, yaml"],
+    "... + pydantic models": [
+        "-c",
+        "import click, yaml, magnus_core.models.pipeline, magnus_core.models.run_log",
+    ],
+    "... + a step's modules": [
+        "-c",
+        "import magnus_core.cli.nodes, magnus_core.single, magnus_core.stores.chunked, magnus_core.nodes.task, "
+        "magnus_core.tasks.python, magnus_core.executors.local, magnus_core.catalog",
+    ],
     "magnus execute (1 step)": ["-m", "magnus_core", "execute", "-f", "one.yaml"],
 }
 ONE_STEP = """\
