@@ -1,6 +1,6 @@
 """Benchmark: compare two run logs of 10,000 steps (nested map branches) that differ in 1% of the steps.
 
-    python bench/diff.py [--steps 10000] [--skip-deepdiff] [--e2e-only] [--repeat 5]
+    python bench/diff.py [--steps 10000] [--skip-deepdiff] [--e2e-only] [--repeat 5] [--compare OLD_CHECKOUT]
 
 Prints the time and peak memory (tracemalloc) of magnus_core.diff.compare and of plain DeepDiff(a, b) on
 the same two dicts, measured in the same run, and the ratio. Targets for compare: < 1 s and < 500 MB.
@@ -182,9 +182,9 @@ print(" ".join(f"{t[i + 1][0] - t[i][0]:.4f},{t[i + 1][1] - t[i][1]:.4f}" for i 
 """
 
 
-def _child(argv: list[str]) -> tuple[float, float, str]:
-    """Wall and CPU seconds (user + system) of one child process, and what it printed."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _child(argv: list[str], root: Path = ROOT) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system) of one child process (magnus from `root`), and what it printed."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True)
@@ -195,8 +195,9 @@ def _child(argv: list[str]) -> tuple[float, float, str]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc.stdout
 
 
-def end_to_end(a: RunLog, b: RunLog, repeat: int) -> None:
-    """`magnus diff A.json B.json` against a bare json.load of both, paired, and its parts."""
+def end_to_end(a: RunLog, b: RunLog, repeat: int, old: Path | None = None) -> None:
+    """`magnus diff A.json B.json` against a bare json.load of both, paired, and its parts; with `old`, the
+    same command from that checkout too, in the same rounds (before/after a change)."""
     with tempfile.TemporaryDirectory(prefix="magnus-diff-bench-") as tmp:
         pa, pb = Path(tmp) / "a.json", Path(tmp) / "b.json"
         pa.write_text(a.model_dump_json(indent=4))
@@ -204,10 +205,13 @@ def end_to_end(a: RunLog, b: RunLog, repeat: int) -> None:
         size = (pa.stat().st_size + pb.stat().st_size) / 2**20
         py = sys.executable
         bare_w, bare_c, ours_w, ours_c, wall_ratio, cpu_ratio, parts = [], [], [], [], [], [], []
+        old_c: list[float] = []
         for _ in range(repeat):
             w0, c0, _out = _child([py, "-c", BARE, str(pa), str(pb)])
             w1, c1, out = _child([py, "-m", "magnus_core", "diff", str(pa), str(pb)])
             assert "steps" in out
+            if old is not None:
+                old_c.append(_child([py, "-m", "magnus_core", "diff", str(pa), str(pb)], old)[1] / c0)
             bare_w.append(w0), bare_c.append(c0), ours_w.append(w1), ours_c.append(c1)
             wall_ratio.append(w1 / w0), cpu_ratio.append(c1 / c0)
             w2, c2, line = _child([py, "-c", PARTS, str(pa), str(pb)])
@@ -221,6 +225,8 @@ def end_to_end(a: RunLog, b: RunLog, repeat: int) -> None:
             f"  ratio (paired)                : wall {ratio:.2f}x, CPU {med(cpu_ratio):.2f}x  "
             f"target wall <= 2.5x: {'ok' if ratio <= 2.5 else 'MISSED'}"
         )
+        if old_c:
+            print(f"  {old} (CPU ratio to the bare json.load, paired): {med(old_c):.2f}x")
         names = ("imports", "read", "compare", "print")
         body = [[p[i] for p in parts] for i in range(4)]
         whole = [p[4] for p in parts]
@@ -241,6 +247,7 @@ def main() -> None:
     parser.add_argument("--skip-deepdiff", action="store_true", help="Only time magnus's comparison.")
     parser.add_argument("--e2e-only", action="store_true", help="Only the command end to end.")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--compare", type=Path, default=None, metavar="OLD", help="Also time this checkout.")
     args = parser.parse_args()
 
     a = build(args.steps, seed=1)
@@ -251,7 +258,7 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"two run logs of {count} steps ({MAPS} map steps x {ITEMS} branches), {changed} steps changed")
     if args.e2e_only:
-        end_to_end(a, b, args.repeat)
+        end_to_end(a, b, args.repeat, args.compare)
         return
 
     ours_s, ours_cpu, ours_mb, diff = measure(lambda: compare(a, b, repo=None), repeat=5)
@@ -262,7 +269,7 @@ def main() -> None:
     print(
         f"  targets      : < 1 s: {'ok' if ours_s < 1 else 'MISSED'};  < 500 MB: {'ok' if ours_mb < 500 else 'MISSED'}"
     )
-    end_to_end(a, b, args.repeat)
+    end_to_end(a, b, args.repeat, args.compare)
     if args.skip_deepdiff:
         return
     from deepdiff import DeepDiff

@@ -3,8 +3,8 @@
     python bench/runs.py --folder /tmp/runs-store        # makes the store (20,000 runs) and keeps it
     python bench/runs_ab.py /tmp/runs-store OLD_CHECKOUT NEW_CHECKOUT [--rounds 4]
 
-Each round runs `magnus runs`, `magnus runs --limit 5` and `magnus runs --where "metrics.auc > 0.95"` with
-PYTHONPATH at each checkout in turn (each with its own index folder); the first round (cold indexes) is
+Each round runs `magnus runs`, `magnus runs --limit 5`, `magnus runs --where "metrics.auc > 0.95"` and
+`magnus compare --tag exp-7` (200 runs) with PYTHONPATH at each checkout in turn (each with its own index folder); the first round (cold indexes) is
 dropped; prints the median CPU time (user + system of the child) per command and checkout.
 """
 
@@ -18,7 +18,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-COMMANDS = [["runs"], ["runs", "--limit", "5"], ["runs", "--where", "metrics.auc > 0.95"]]
+COMMANDS = [
+    ["runs"],
+    ["runs", "--limit", "5"],
+    ["runs", "--where", "metrics.auc > 0.95"],
+    ["compare", "--tag", "exp-7"],
+]
 
 
 def cpu_children() -> float:
@@ -50,6 +55,7 @@ def main() -> None:
                     found.setdefault((" ".join(cmd), k), []).append(cpu_children() - c0)
     for (cmd, k), cpus in found.items():
         print(f"{cmd:<40} {args.checkouts[k]}  CPU {statistics.median(cpus):.3f} s")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
