@@ -4,16 +4,23 @@
     BENCH_OUTPUT_STEPS=200 BENCH_OUTPUT_MB=20 python bench/output.py --repeat 1   # smaller
 
 1. N steps that print one line each (`bench_steps.say`), with capture on (the file-system catalog keeps each
-   attempt's output) and off (the do-nothing catalog keeps none), run in-process through prepare()/execute()
-   with the output seam installed as `magnus execute` installs it (file descriptors too), the steps' output
-   streamed to /dev/null as a piped run's is: target on/off <= 1.2.
+   attempt's output: one file per attempt) and off (the do-nothing catalog keeps none; everything else the
+   same), run in-process through prepare()/execute() with the output seam installed as `magnus execute`
+   installs it (file descriptors too), the steps' output streamed to /dev/null as a piped run's is: target
+   on/off <= 1.2. The same pair with steps that print nothing is the control: it shows the two catalogs
+   cost the same but for the output they keep (a step printing nothing leaves no file).
 2. One step printing 100 MB (100-byte lines) with capture on, the attempt's own time as its run log records
-   it, against writing the same lines to a file in the same process: target <= 1.5.
+   it, against writing the same lines to a file in the same process: target <= 1.5. CPU is given too, as
+   the marginal CPU of the 100 MB (the whole run's CPU, every thread, less that of the same run whose step
+   prints nothing), beside its floor measured in the same sitting: the same step with capture off (the
+   seam: encoding, masking, the terminal's copy), plus writing 100 MB to a file, plus the SHA256 of 100 MB
+   that the run log records.
 3. Memory: the peak RSS of a real `magnus execute` whose step prints 3x the cap (MAGNUS_OUTPUT_CAP, here
    BENCH_OUTPUT_MB MB), against the same run printing one line: flat (the output goes to the file as it
    comes, what passes the cap is counted, not kept).
 
-Wall time lies on a loaded machine: each figure is also given in CPU seconds (every thread of the process).
+Wall time lies on a loaded machine: each figure is also given in CPU seconds (every thread of the process),
+with the load average beside it.
 """
 
 from __future__ import annotations
@@ -34,6 +41,10 @@ import sys
 
 def say():
     print("one line of output from this step")
+
+
+def quiet():
+    return None
 
 
 def flood(megabytes: int = 100):
@@ -124,37 +135,91 @@ def output_figures(repeat: int) -> None:
     steps = int(os.environ.get("BENCH_OUTPUT_STEPS", "1000"))
     megabytes = int(os.environ.get("BENCH_OUTPUT_MB", "100"))
     run_output(1, "bench_steps.say", "file-system")  # warm-up
-    on, off, on_cpu, off_cpu = [], [], [], []
-    for _ in range(repeat):  # interleaved, so load on the machine falls on both alike
-        off.append(run_output(steps, "bench_steps.say", "do-nothing"))
-        off_cpu.append(CPU[-1])
-        on.append(run_output(steps, "bench_steps.say", "file-system"))
-        on_cpu.append(CPU[-1])
-    on_s, off_s = _median(on), _median(off)
-    ratio, cpu_ratio = on_s / off_s, _median(on_cpu) / _median(off_cpu)
-    print(
-        f"output capture, {steps} steps printing a line each: on {on_s * 1000 / steps:.3f} ms/step, "
-        f"off {off_s * 1000 / steps:.3f} ms/step, on/off {ratio:.2f} wall, {cpu_ratio:.2f} CPU  "
-        f"{'ok' if ratio <= 1.2 else 'MISSED (target <= 1.2)'}",
-        flush=True,
-    )
-    flood, plain, flood_cpu, plain_cpu = [], [], [], []
+    for command, what in (
+        ("bench_steps.say", "printing a line each"),
+        ("bench_steps.quiet", "printing nothing"),
+    ):
+        on, off, on_cpu, off_cpu = [], [], [], []
+        for _ in range(repeat):  # interleaved, so load on the machine falls on both alike
+            off.append(run_output(steps, command, "do-nothing"))
+            off_cpu.append(CPU[-1])
+            on.append(run_output(steps, command, "file-system"))
+            on_cpu.append(CPU[-1])
+        on_s, off_s = _median(on), _median(off)
+        ratio, cpu_ratio = on_s / off_s, _median(on_cpu) / _median(off_cpu)
+        verdict = (
+            ("ok" if ratio <= 1.2 else "MISSED (target <= 1.2)") if command.endswith("say") else "(control)"
+        )
+        print(
+            f"output capture, {steps} steps {what}: on {on_s * 1000 / steps:.3f} ms/step, "
+            f"off {off_s * 1000 / steps:.3f} ms/step, on/off {ratio:.2f} wall; CPU on "
+            f"{_median(on_cpu) * 1000 / steps:.3f} ms/step, off {_median(off_cpu) * 1000 / steps:.3f} ms/step, "
+            f"on/off {cpu_ratio:.2f}  {verdict}  {_load()}",
+            flush=True,
+        )
+    flood, plain, flood_cpu, plain_cpu, seam_cpu, quiet_cpu, quiet_off_cpu = [], [], [], [], [], [], []
+    parameters = {"megabytes": megabytes}
     for _ in range(repeat):
         plain.append(write_file_mb(megabytes))
         plain_cpu.append(CPU[-1])
-        flood.append(
-            run_output(1, "bench_steps.flood", "file-system", {"megabytes": megabytes}, step_only=True)
-        )
+        flood.append(run_output(1, "bench_steps.flood", "file-system", parameters, step_only=True))
         flood_cpu.append(CPU[-1])
+        run_output(1, "bench_steps.quiet", "file-system")
+        quiet_cpu.append(CPU[-1])
+        run_output(1, "bench_steps.flood", "do-nothing", parameters)
+        seam_cpu.append(CPU[-1])
+        run_output(1, "bench_steps.quiet", "do-nothing")
+        quiet_off_cpu.append(CPU[-1])
     flood_s, plain_s = _median(flood), _median(plain)
-    ratio, cpu_ratio = flood_s / plain_s, _median(flood_cpu) / _median(plain_cpu)
+    ratio = flood_s / plain_s
+    marginal = _median(flood_cpu) - _median(quiet_cpu)
+    seam = _median(seam_cpu) - _median(quiet_off_cpu)
+    sha, raw = sha256_cpu(megabytes), raw_write_cpu(megabytes)
+    floor = seam + raw + sha
     print(
         f"a step printing {megabytes} MB, captured: the step took {flood_s:.2f} s (its attempt, as the run "
-        f"log records it); writing {megabytes} MB to a file: {plain_s:.2f} s; ratio {ratio:.2f} wall, "
-        f"{cpu_ratio:.2f} CPU (the whole run's, every thread)  "
-        f"{'ok' if ratio <= 1.5 else 'MISSED (target <= 1.5)'}",
+        f"log records it); writing {megabytes} MB to a file: {plain_s:.2f} s; ratio {ratio:.2f} wall  "
+        f"{'ok' if ratio <= 1.5 else 'MISSED (target <= 1.5)'}  {_load()}\n"
+        f"  marginal CPU of the {megabytes} MB (every thread; the run with a step printing nothing taken "
+        f"off): captured {marginal:.3f} s, against {_median(plain_cpu):.3f} s for the file: ratio "
+        f"{marginal / _median(plain_cpu):.2f} CPU\n"
+        f"  its floor: through the seam with capture off {seam:.3f} s + writing {megabytes} MB of bytes to "
+        f"a file {raw:.3f} s + their SHA256 {sha:.3f} s = {floor:.3f} s (ratio {floor / _median(plain_cpu):.2f} "
+        f"CPU); captured is {marginal / floor:.2f} of the floor",
         flush=True,
     )
+
+
+def sha256_cpu(megabytes: int) -> float:
+    """CPU seconds to hash `megabytes` MB in 1 MB blocks (hashlib, as capture does)."""
+    import hashlib
+
+    block = b"x" * 99 + b"\n"
+    block *= 2**20 // len(block)
+    digest = hashlib.sha256()
+    c0 = time.process_time()
+    for _ in range(megabytes * 10**6 // len(block)):
+        digest.update(block)
+    return time.process_time() - c0
+
+
+def raw_write_cpu(megabytes: int) -> float:
+    """CPU seconds to write `megabytes` MB of bytes to a new file in 1 MB blocks (what the spool does)."""
+    block = b"x" * 99 + b"\n"
+    block *= 2**20 // len(block)
+    with tempfile.TemporaryDirectory(prefix="magnus-bench-") as tmp:
+        c0 = time.process_time()
+        fd = os.open(Path(tmp, "raw.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            for _ in range(megabytes * 10**6 // len(block)):
+                os.write(fd, block)
+        finally:
+            os.close(fd)
+        return time.process_time() - c0
+
+
+def _load() -> str:
+    return f"(load average {os.getloadavg()[0]:.1f})"
 
 
 def _median(values: list[float]) -> float:
@@ -205,7 +270,7 @@ def main(argv: list[str]) -> int:
     print(
         f"peak RSS of magnus execute: a step printing {3 * megabytes} MB (cap {megabytes} MB, {kept:,} bytes "
         f"kept) {big:.0f} MB; a step printing one line {small:.0f} MB  "
-        f"{'ok' if big <= small + 64 else 'MISSED (flat: within 64 MB)'}",
+        f"{'ok' if big <= small + 64 else 'MISSED (flat: within 64 MB)'}  {_load()}",
         flush=True,
     )
     return 0
