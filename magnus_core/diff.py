@@ -38,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.models.run_log import RunLog, StepLog, span_seconds, time_span
+from magnus_core.models.run_log import RunLog, StepLog, span_seconds
 
 if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
@@ -740,12 +740,11 @@ def _schema_skips(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, St
 
 
 def started(log: RunLog) -> str:
-    """When a run started, as written: the process's record (run_config.process.started_at) or its first
-    attempt's start; "" when the log says neither."""
-    process = log.run_config.get("process") if isinstance(log.run_config, dict) else None
-    if isinstance(process, dict) and isinstance(process.get("started_at"), str) and process["started_at"]:
-        return str(process["started_at"])
-    return time_span(attempt for step in log.walk() for attempt in step.attempts)[0]
+    """When a run started, as written (progress.run_times, the one rule: the process's record, else its
+    first own attempt's start); "" when the log says neither."""
+    from magnus_core.progress import run_times
+
+    return run_times(log)[0]
 
 
 def oldest_first(a: RunLog, b: RunLog) -> bool:

@@ -122,6 +122,21 @@ def _plan(dag: Dag, branch: str | None, parent: str | None, on_path: bool, out: 
             _plan(spec.dag, key, key, step_on_path, out)
 
 
+def run_times(log: RunLog) -> tuple[str, str, float | None]:
+    """(start, end, duration in seconds) of a run by the one rule every view uses (index.record.run_span:
+    the process's recorded start, else the first own attempt; the last own attempt's end; reused steps
+    left out). Times as the run log writes them; "" / None when the log does not say."""
+    from magnus_core.index.record import run_span
+    from magnus_core.models.run_log import time_span
+
+    process = log.run_config.get("process") if isinstance(log.run_config, dict) else None
+    started = process.get("started_at") if isinstance(process, dict) else None
+    first, last = time_span(a for step in log.walk() if not step.mock for a in step.attempts)
+    return run_span(
+        started if isinstance(started, str) else "", [first] if first else [], [last] if last else []
+    )
+
+
 def previous_success(index: RunIndex, log: RunLog) -> RunSummary | None:
     """The newest other run of the same pipeline file with the same dag hash that succeeded (what an
     estimate of this run's duration is taken from); None when there is none, or the log does not say

@@ -472,6 +472,7 @@ def _copy_reused(old: StepLog, original_run: str) -> StepLog:
         nested.mock = True
         nested.message = f"{REUSED} from run '{original_run}'"
         nested.attempts = []  # nothing was attempted in this run; the original's attempts are in its log
+        nested.start_time = None  # nor begun: the original's time would read as this run's (run_span)
     return step
 
 

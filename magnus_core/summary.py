@@ -110,8 +110,26 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
         lines.append(counts_line(run_log))
         lines.extend(_steps_that_matter(run_log, top, seconds, colour))
     lines.extend(failure_lines(run_log))
+    timing = timing_line(run_log)
+    if timing:
+        lines.append(timing)
     lines.append(f"Run log: {where}")
     return lines
+
+
+def timing_line(run_log: RunLog) -> str:
+    """`Started 2026-11-30 05:33:43 (local time), took 208ms`: the run's start and duration by the rule the
+    run index and the workbench use (progress.run_times); "" when the log records no times."""
+    from magnus_core.models.run_log import local_text
+    from magnus_core.progress import run_times
+    from magnus_core.table import fmt_seconds
+
+    start, _end, seconds = run_times(run_log)
+    if not start:
+        return ""
+    if run_log.status in (SUCCESS, FAIL, "INTERRUPTED") and seconds is not None:
+        return f"Started {local_text(start)[:19]}, took {fmt_seconds(seconds)}"
+    return f"Started {local_text(start)[:19]}"
 
 
 def _steps_that_matter(

@@ -279,7 +279,7 @@ class RunView:
             row.end = step.attempts[-1].end_time
             if not row.message and step.attempts[-1].status == "FAIL":
                 row.message = step.attempts[-1].message
-        elif step.start_time and not step.branches:
+        elif step.start_time and not step.branches and not step.mock:  # a reused step began in its original
             row.start = parse_time(step.start_time)
         current = running_attempt(step)
         row.running_attempt = current[0] if current else None
@@ -374,25 +374,31 @@ class RunView:
         """Still going: not finished as recorded, and not known to be interrupted."""
         return self.status not in FINISHED and self.state not in ("INTERRUPTED", "BROKEN") and not self.error
 
+    def span(self) -> tuple[datetime | None, datetime | None]:
+        """(start, end) of the run by the rule every view of a run uses (magnus_core.index.record.run_span):
+        its process's recorded start, else its first own step's start; its last own step's end. Steps a
+        re-run reused (mock) are left out: their times are their original's."""
+        own = [r for r in self.rows.values() if not r.mock]
+        start = self.started or min((r.start for r in own if r.start is not None), default=None)
+        end = max((r.end for r in own if r.end is not None), default=None)
+        return start, end
+
     def elapsed(self, now: datetime) -> float | None:
         """Seconds since the run began (to its last step's end once it has ended)."""
-        start = self.started or min(
-            (r.start for r in self.rows.values() if r.start is not None), default=None
-        )
+        start, end = self.span()
         if start is None:
             return None
         if self.live:
             return max(0.0, (now - start).total_seconds())
-        ends = [r.end for r in self.rows.values() if r.end is not None]
-        return max(0.0, (max(ends) - start).total_seconds()) if ends else None
+        return max(0.0, (end - start).total_seconds()) if end is not None else None
 
     @property
     def duration(self) -> float | None:
-        starts = [r.start for r in self.rows.values() if r.start is not None]
-        ends = [r.end for r in self.rows.values() if r.end is not None]
-        if not starts or not ends:
+        """Seconds from the run's start to its end (span); None until both are known."""
+        start, end = self.span()
+        if start is None or end is None:
             return None
-        return max(0.0, (max(ends) - min(starts)).total_seconds())
+        return max(0.0, (end - start).total_seconds())
 
     def output_log(self, key: str | None) -> RunLog | None:
         """A run log holding what the output of step `key` (None: the whole run) is read from, built from

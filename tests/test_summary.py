@@ -34,7 +34,8 @@ def _run(steps: list[StepLog], status: str = "SUCCESS") -> RunLog:
 def test_up_to_the_limit_every_step_is_listed() -> None:
     lines = summary_lines(_run([_step(i) for i in range(FULL_TABLE)]), "logs/r1.json")
     assert lines[0] == "Run r1: SUCCESS"
-    listed = [line.split()[0] for line in lines[2:-1]]
+    assert lines[-2].startswith("Started ") and ", took " in lines[-2]  # progress.run_times
+    listed = [line.split()[0] for line in lines[2:-2]]
     assert listed == [f"s{i}" for i in range(FULL_TABLE)]
     assert lines[-1] == "Run log: logs/r1.json"
 
@@ -65,9 +66,9 @@ def test_the_summary_does_not_grow_with_the_number_of_steps() -> None:
     """The cost a person reads (and the rendering) is bounded: the same lines at 60 and 6,000 steps."""
     small = summary_lines(_run([_step(i) for i in range(60)]), "x")
     large = summary_lines(_run([_step(i) for i in range(6000)]), "x")
-    assert len(small) == len(large) <= 3 + SLOWEST + 3
+    assert len(small) == len(large) <= 4 + SLOWEST + 3
     every = summary_lines(_run([_step(i) for i in range(6000)]), "x", every=True)
-    assert len(every) == 6000 + 3
+    assert len(every) == 6000 + 4  # run, heading, steps, timing, log
 
 
 def test_counts_include_steps_inside_branches() -> None:
@@ -98,7 +99,7 @@ def test_composite_rows_say_what_ran_and_have_no_attempt_count() -> None:
         _composite("inner", "dag", ["dag"]),
         _step(1),
     ]
-    rows = {line.split()[0]: line for line in summary_lines(_run(steps), "x")[2:-1]}
+    rows = {line.split()[0]: line for line in summary_lines(_run(steps), "x")[2:-2]}
     assert "conditional (false)" in rows["decide"]
     assert "loop (3 iterations)" in rows["refine"]
     assert "map (1 item) " in rows["each"]

@@ -118,6 +118,27 @@ def _span(starts: list[str], ends: list[str]) -> tuple[str, str]:
     return first, last
 
 
+def run_span(started_at: str, starts: list[str], ends: list[str]) -> tuple[str, str, float | None]:
+    """The one definition of a run's start, end and duration, used by the run index (`magnus runs`, the
+    workbench's list), `magnus show` and the run screen (progress.run_times):
+
+    - start: when its process recorded that the run began (run_config.process.started_at), else the
+      earliest start of an attempt made in this run;
+    - end: the latest end of an attempt made in this run;
+    - duration: end - start in seconds (None without both).
+
+    `starts`/`ends` are the run log's time strings of the attempts this run made: a step a re-run reused
+    (`mock`) is left out by the caller, so its original's times never move the run's start or end (a reused
+    step records no attempts, but its old start_time would otherwise read as this run's). Returns
+    (start, end, duration)."""
+    first, last = _span(starts, ends)
+    start = started_at or first
+    start_key = _key(start) if start else None
+    end_key = _key(last) if last else None
+    duration = end_key - start_key if start_key is not None and end_key is not None else None
+    return start, last, duration
+
+
 def record_from_json(data: Any) -> RunRecord:
     """The record of a run log given as its JSON dict; ValueError if it is not shaped like one."""
     if not isinstance(data, dict):
@@ -141,9 +162,12 @@ def record_from_json(data: Any) -> RunRecord:
         steps += 1
         if step.get("status") == SUCCESS:
             done += 1
+        own = not step.get("mock")  # a reused step's times are its original's (run_span)
         for attempt in step.get("attempts") or ():
             if type(attempt) is not dict:
                 raise _bad("an attempt is not a mapping")
+            if not own:
+                continue
             start, end = attempt.get("start_time"), attempt.get("end_time")
             if start:
                 starts.append(str(start))
@@ -165,13 +189,10 @@ def record_from_json(data: Any) -> RunRecord:
                 metrics.pop(name, None)  # the last step to track it wins, and its place is now
                 metrics[name] = value
                 metrics[f"{internal}.{name}"] = value
-    first, last = _span(starts, ends)
     process = config.get("process") if isinstance(config.get("process"), dict) else {}
-    started = str(process.get("started_at") or "") if process else ""
-    start = started or first
+    start, last, duration = run_span(str(process.get("started_at") or "") if process else "", starts, ends)
     start_key = _key(start) if start else None
     end_key = _key(last) if last else None
-    duration = end_key - start_key if start_key is not None and end_key is not None else None
     pid = process.get("pid") if process else None
     status, tag, dag_hash, original = (
         data.get("status"),

@@ -75,13 +75,11 @@ def run_info(view: RunView) -> Text:
     info = Text()
     info.append(f"{'run id':<14}{view.run_id}\n")
     info.append(f"{'tag':<14}{view.tag or '(none)'}\n")
-    starts = [r.start for r in view.rows.values() if r.start is not None]
-    ends = [r.end for r in view.rows.values() if r.end is not None]
-    started = view.started or (min(starts) if starts else None)
+    started, ended = view.span()  # the rule of every view of a run (RunView.span)
     if started is not None:
         info.append(f"{'started':<14}{local_text(str(started))[:19]}\n")
-    if ends and not view.live:
-        info.append(f"{'ended':<14}{local_text(str(max(ends)))[:19]}\n")
+    if ended is not None and not view.live:
+        info.append(f"{'ended':<14}{local_text(str(ended))[:19]}\n")
     info.append(f"{'duration':<14}{fmt_duration(view.duration) or '-'}\n")
     ident = next((i for step in view.steps.values() for i in step.code_identities), None)
     if ident is not None and ident.code_identifier:

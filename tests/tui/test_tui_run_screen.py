@@ -84,5 +84,86 @@ async def test_the_run_tab_says_when_what_and_which_code(make_app, project_dir: 
         info = plain(screen.query_one("#run-info", Static))
         assert "tag           example" in info
         assert "started       2026-11-30" in info and "ended         2026-11-30" in info
-        assert "duration      4.01s" in info  # first step start to last step end
+        assert "duration      4.04s" in info  # the process's start to the last step's end (run_span)
         assert f"commit        {COMMIT_B[:12]}  uncommitted changes (changes found in train.py)" in info
+
+
+RERUN_PIPELINE = """
+dag:
+  start_at: prep
+  steps:
+    prep: {type: task, command: steps_rerun.prep, next: boom}
+    boom: {type: task, command: steps_rerun.boom, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+RERUN_STEPS = """
+from pathlib import Path
+
+def prep():
+    return {"x": 1}
+
+def boom(x: int = 0):
+    if Path("broken").exists():
+        raise RuntimeError("boom")
+"""
+
+
+async def test_a_reruns_duration_is_the_same_everywhere(git_repo: Path) -> None:
+    """A --use-cached re-run of a run made an hour ago: the reused step's old times never move the re-run's
+    start, and the header, the Run tab, the runs list, `magnus runs`' summary and `magnus show` agree."""
+    from tui_helpers import column
+
+    from magnus_core.progress import run_times
+    from magnus_core.runner import RunRequest, execute, prepare
+    from magnus_core.runs import summarise
+    from magnus_core.summary import timing_line
+    from magnus_core.table import fmt_seconds
+    from magnus_tui.app import MagnusApp
+    from magnus_tui.screens.runs import RunsScreen
+    from magnus_tui.source import Project
+
+    (git_repo / "steps_rerun.py").write_text(RERUN_STEPS)
+    (git_repo / "pipeline.yaml").write_text(RERUN_PIPELINE)
+    (git_repo / "broken").write_text("")
+    execute(prepare(RunRequest(file="pipeline.yaml", run_id="old")))
+    store = git_repo / ".run_log_store"
+    old = json.loads((store / "old.json").read_text())
+    hour_ago = json.dumps(old).replace(old["run_config"]["process"]["started_at"][:13], "2020-01-01T00")
+    (store / "old.json").write_text(hour_ago)  # an original made long before (its times, as written)
+    (git_repo / "broken").unlink()
+    new = execute(prepare(RunRequest(file="pipeline.yaml", run_id="new", use_cached="old")))
+    assert new.status == "SUCCESS" and new.steps["prep"].mock
+    assert new.steps["prep"].start_time is None  # nothing of it began in this run
+    # logs written before that kept the original's start_time on the reused step: read them the same way
+    log = json.loads((store / "new.json").read_text())
+    log["steps"]["prep"]["start_time"] = json.loads(hour_ago)["steps"]["prep"]["start_time"]
+    (store / "new.json").write_text(json.dumps(log))
+
+    from magnus_core.models.run_log import RunLog
+
+    reread = RunLog.model_validate(log)
+    start, _end, seconds = run_times(reread)
+    assert start.startswith(str(log["run_config"]["process"]["started_at"])[:19])
+    assert seconds is not None and seconds < 60
+    shown = fmt_seconds(seconds)
+    assert fmt_seconds(summarise(reread).duration) == shown
+    assert timing_line(reread).endswith(f"took {shown}")
+
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(120, 30)) as pilot:
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        table = runs.query_one("#runs")
+        for _ in range(100):
+            if table.row_count >= 2:
+                break
+            await pilot.pause(0.05)
+        ids = column(table, "run_id")
+        assert column(table, "duration")[ids.index("new")] == shown
+        screen = await open_run(app, pilot, "new")
+        assert f"  {shown}" in plain(screen.query_one("#run-header", Static))
+        await pilot.press("p")
+        await pilot.pause()
+        info = plain(screen.query_one("#run-info", Static))
+        assert f"duration      {shown}" in info and "2020-01-01" not in info
