@@ -134,7 +134,20 @@ def select_runs(
             runs = [found[r] for r in dict.fromkeys(run_ids) if r in found]
     elif not order_by:
         runs = list(reversed(runs))  # oldest first: an experiment reads in the order it was run
-    return runs, result.hints
+    return runs, result.hints + (_tag_hints(index, tag, where) if not runs else [])
+
+
+def _tag_hints(index: RunIndex, tag: str | None, where: Expr | None) -> list[str]:
+    """Nothing matched: for a tag (`--tag`, `tag = '...'` in the filter) that no run has, the nearest."""
+    from magnus_core.index import tag_hint
+    from magnus_core.query import keys_of
+
+    wanted = [tag] if tag is not None else []
+    wanted += [c.value for c in keys_of(where) if c.key.name == "tag" and c.op == "=" and c.value]
+    if not wanted:
+        return []
+    known = sorted({r.summary.tag for r in index.query(RunQuery()).runs if r.summary.tag})
+    return [tag_hint(t, known) for t in dict.fromkeys(wanted) if t not in known]
 
 
 def _differs(values: list[Any]) -> bool:
@@ -262,7 +275,7 @@ def metric_chart(runs: list[IndexedRun], metric: Key, by: Key | None) -> Chart:
         points = [(categories.index(str(x)) + 1, y, r) for x, y, r in points]
     points.sort(key=lambda p: p[0])
     chart.series.append(Series(label, [p[0] for p in points], [p[1] for p in points]))
-    if not points:
+    if not points and not no_x:
         chart.notices.append(f"no run has a number for {label}")
     return chart
 
@@ -278,8 +291,27 @@ def history_of(log: RunLog, metric: str) -> list[tuple[int, Any]]:
     return found
 
 
-def history_chart(logs: list[RunLog], metric: Key) -> Chart:
-    """A metric's series in each run, one line per run (x: the step number given to track_this)."""
+def run_labels(runs: list[IndexedRun], most: int = 3) -> dict[str, str]:
+    """A short name for each run in a chart: the parameters whose values differ between these runs
+    (`lr=0.01`, up to `most` of them, `lr=0.01 batch=32`), the run id when none differs or two runs would
+    share a name."""
+    from magnus_core.table import fmt_value
+
+    names = sorted({n for r in runs for n in r.params})
+    varying = [n for n in names if len(runs) > 1 and _differs([r.params.get(n) for r in runs])][:most]
+    labels = {
+        r.summary.run_id: " ".join(f"{n}={fmt_value(r.params.get(n))}" for n in varying) or r.summary.run_id
+        for r in runs
+    }
+    if len(set(labels.values())) < len(labels):
+        return {r.summary.run_id: r.summary.run_id for r in runs}
+    return labels
+
+
+def history_chart(logs: list[RunLog], metric: Key, labels: dict[str, str] | None = None) -> Chart:
+    """A metric's series in each run, one line per run (x: the step number given to track_this), named
+    by `labels` (run id -> name, `run_labels`), else by run id."""
+    labels = labels or {}
     if metric.kind != "metric":
         raise UsageError(f"--plot-history {metric.label}: plot a metric (metrics.<name>)")
     chart = Chart(title=f"{metric.label} history", xlabel="step", ylabel=metric.label, series=[])
@@ -293,7 +325,8 @@ def history_chart(logs: list[RunLog], metric: Key) -> Chart:
         good = [(s, float(v)) for s, v in points if is_number(v)]
         skipped += [(log.run_id, v) for _, v in points if not is_number(v)]
         if good:
-            chart.series.append(Series(log.run_id, [s for s, _ in good], [v for _, v in good]))
+            label = labels.get(log.run_id, log.run_id)
+            chart.series.append(Series(label, [s for s, _ in good], [v for _, v in good]))
     if skipped:
         chart.notices.append(_not_number_notice(metric.label, skipped))
     if without:

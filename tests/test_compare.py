@@ -151,6 +151,33 @@ def test_a_name_no_run_has_gives_a_hint(project: Path) -> None:
     assert "nearest: metrics.auc" in out.stderr
 
 
+def test_a_tag_or_chart_name_no_run_has_gives_the_nearest(project: Path) -> None:
+    """--tag, `tag = ` in a filter, --plot/--by/--plot-history names: the same hints as --where's."""
+    from magnus_core.compare import select_runs
+    from magnus_core.index import open_index
+    from magnus_core.query import parse_filter
+
+    out = compare(project, "--tag", "exp")
+    assert out.returncode == 0 and "No runs to compare" in out.stdout
+    assert "hint: no run has the tag 'exp'; nearest: exp2, exp1" in out.stderr  # difflib's order
+    out = compare(project, "--tag", "exp1", "--plot", "metrics.ac")
+    assert out.returncode == 0
+    assert out.stderr.splitlines() == ["hint: no run has metrics.ac; nearest: metrics.auc"]
+    assert out.stdout.strip() == "Nothing to plot: no run has a number for metrics.ac."
+    index = open_index(FileSystemRunLogStore({"log_folder": str(project / "logs")}))
+    try:
+        assert select_runs(index, where=parse_filter("tag = 'nosuchtag'"))[1] == [
+            "no run has the tag 'nosuchtag'; the tags runs have: exp1, exp2"
+        ]
+        assert select_runs(index, tag="exp1", where=parse_filter("tag = 'exp2'")) == ([], [])  # both exist
+        assert select_runs(index, tag="exp2")[1] == []
+    finally:
+        index.close()
+    out = compare(project, "--tag", "exp1", "--plot", "metrics.auc", "--by", "params.l")
+    assert "hint: no run has params.l; nearest: params.lr" in out.stderr
+    assert out.stdout.startswith("Nothing to plot: 4 run(s) with no params.l left out")
+
+
 def runs_of(project: Path) -> list[IndexedRun]:
     from magnus_core.index import open_index
     from magnus_core.query import parse_filter
@@ -213,8 +240,10 @@ def test_history_plot_one_line_per_run(project: Path) -> None:
     assert [s.ys for s in step.series] == [s.ys for s in chart.series]
     out = compare(project, "--tag", "exp1", "--plot-history", "metrics.loss", env={"COLUMNS": "100"})
     assert out.returncode == 0, out.stderr
-    for run_id in ("lr0", "lr1", "lr2", "lr3"):  # the legend names each run's line
-        assert run_id in out.stdout
+    lines = out.stdout.splitlines()
+    # each line named by the parameter that varies, with its own marker, in a key below the plot
+    assert lines[-1].split() == ["*", "lr=0.1", "x", "lr=0.03", "o", "lr=0.01", "+", "lr=0.003"]
+    assert not any("lr=" in line or "lr0" in line for line in lines[:-1])  # nothing drawn over the data
     assert "0.90" in out.stdout and "0.30" in out.stdout  # the y axis from the highest point to the lowest
     assert "no series for metrics.loss" in out.stderr
 
@@ -247,6 +276,30 @@ def test_without_colour_each_series_has_its_own_marker_in_the_legend() -> None:
         series=[Series("run-a", [1, 2, 3], [3, 2, 1]), Series("run-b", [1, 2, 3], [1, 2, 3])],
     )
     text = render_text(chart, width=60, height=15, colour=False)
-    assert f"{DISTINCT[0] * 2} run-a" in text and f"{DISTINCT[1] * 2} run-b" in text  # the legend
+    assert text.splitlines()[-1] == f"{DISTINCT[0]} run-a   {DISTINCT[1]} run-b"  # the key, below
+    assert len(text.splitlines()) == 15 and "\x1b[" not in text
+    plot = "\n".join(text.splitlines()[:-1])
+    assert DISTINCT[0] in plot and DISTINCT[1] in plot and "run-a" not in plot  # no legend over the data
     coloured = render_text(chart, width=60, height=15, colour=True)
-    assert "\x1b[" in coloured  # with colour the lines are told apart by colour, not marker
+    assert "\x1b[38;2;" in coloured.splitlines()[-1]  # with colour: coloured markers (and lines) too
+
+
+def test_key_wraps_to_the_width_and_history_series_are_named_by_what_varies() -> None:
+    from magnus_core.compare import run_labels
+    from magnus_core.plots import KeyEntry, key_text
+
+    entries = [KeyEntry("*", (0, 0, 0), "lr=0.1 batch=32"), KeyEntry("x", (0, 0, 0), "lr=0.01 batch=64")]
+    assert key_text(entries, 80) == ["* lr=0.1 batch=32   x lr=0.01 batch=64"]
+    assert key_text(entries, 30) == ["* lr=0.1 batch=32", "x lr=0.01 batch=64"]
+    assert key_text([KeyEntry("*", (0, 0, 0), "a" * 50)], 30) == ["* " + "a" * 25 + "…"]
+
+    def run(run_id: str, **params: object) -> IndexedRun:
+        return IndexedRun(RunSummary(run_id=run_id, status="SUCCESS", state="SUCCESS"), params, {})
+
+    sweep = [run("r1", lr=0.1, seed=1, batch=32), run("r2", lr=0.01, seed=1, batch=64)]
+    assert run_labels(sweep) == {"r1": "batch=32 lr=0.1", "r2": "batch=64 lr=0.01"}  # seed is the same
+    assert run_labels([run("r1", lr=0.1), run("r2", lr=0.1)]) == {"r1": "r1", "r2": "r2"}  # none varies
+    same = [run("r1", lr=0.1, seed=1), run("r2", lr=0.1, seed=2), run("r3", lr=0.1, seed=2)]
+    assert run_labels(same) == {"r1": "r1", "r2": "r2", "r3": "r3"}  # two would share a name
+    assert run_labels([run("r1", lr=0.1)]) == {"r1": "r1"}
+    assert run_labels([run("r1", lr=0.1), run("r2")]) == {"r1": "lr=0.1", "r2": "lr=-"}

@@ -101,6 +101,7 @@ def compare(
     from magnus_core.cli.runs import open_store_index, utf8_stdout
     from magnus_core.compare import compare_runs, parse_best, select_runs
     from magnus_core.errors import UsageError
+    from magnus_core.index import key_hints
     from magnus_core.query import parse_filter, parse_key, parse_order_by
 
     if sum(bool(x) for x in (as_json, as_csv, plot, plot_history)) > 1:
@@ -119,6 +120,8 @@ def compare(
         runs, hints = select_runs(
             index, run_ids=list(run_ids), tag=tag, where=expr, order_by=order, store_where=store.where()
         )
+        charted = [k for k in (plot_key, by_key, history_key) if k is not None]
+        hints += key_hints(charted, index.names()) if charted else []
     finally:
         index.close()
     for hint in hints:
@@ -137,7 +140,7 @@ def compare(
 
 
 def _plot(store: RunLogStore, runs: list[Any], plot_key: Any, by_key: Any, history_key: Any) -> None:
-    from magnus_core.compare import history_chart, metric_chart
+    from magnus_core.compare import history_chart, metric_chart, run_labels
     from magnus_core.errors import MagnusError
     from magnus_core.plots import render_text
     from magnus_core.table import use_colour
@@ -149,13 +152,15 @@ def _plot(store: RunLogStore, runs: list[Any], plot_key: Any, by_key: Any, histo
                 logs.append(store.get_run(run.summary.run_id))
             except MagnusError as exc:
                 click.echo(f"magnus: {run.summary.run_id} left out: {exc}", err=True)
-        chart = history_chart(logs, history_key)
+        chart = history_chart(logs, history_key, run_labels(runs))
     else:
         chart = metric_chart(runs, plot_key, by_key)
-    for notice in chart.notices:
+    for notice in chart.notices[:-1] if chart.empty else chart.notices:
         click.echo(f"magnus: {notice}", err=True)
-    if chart.empty:
-        click.echo(f"Nothing to plot: no run has a number for {chart.ylabel}.")
+    if chart.empty:  # why: the last notice (no run has a number, none has the x axis, no series)
+        click.echo(
+            f"Nothing to plot: {chart.notices[-1] if chart.notices else chart.ylabel + ' has no points'}."
+        )
         return
     size = shutil.get_terminal_size((100, 24))
     colour = use_colour()

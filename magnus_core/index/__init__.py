@@ -109,11 +109,17 @@ class RunIndex(ABC):
 def hints(query: RunQuery, names: IndexNames) -> list[str]:
     """For each parameter or metric the query names (filter and order) that no run has: one line saying
     so, with the nearest names the index holds (difflib), or the names it knows."""
-    import difflib
-
     from magnus_core.query import keys_of
 
     wanted: list[Key] = [c.key for c in keys_of(query.where)] + [o.key for o in query.order_by]
+    return key_hints(wanted, names)
+
+
+def key_hints(wanted: list[Key], names: IndexNames) -> list[str]:
+    """For each parameter or metric in `wanted` (a filter's, an order's, `--plot`'s) that no run has: one
+    line saying so, with the nearest names the index holds (difflib), or the names it knows."""
+    import difflib
+
     out = []
     for key in dict.fromkeys(k for k in wanted if k.kind in ("param", "metric")):
         known = names.of(key)
@@ -128,6 +134,19 @@ def hints(query: RunQuery, names: IndexNames) -> list[str]:
         else:
             out.append(f"no run has {key.label}; no run records any {prefix}")
     return out
+
+
+def tag_hint(tag: str, tags: list[str]) -> str:
+    """The line for a tag no run has: the nearest tags the runs have (difflib), else those known."""
+    import difflib
+
+    near = difflib.get_close_matches(tag, tags, n=3, cutoff=0.5)
+    if near:
+        return f"no run has the tag {tag!r}; nearest: {', '.join(near)}"
+    if tags:
+        more = f" and {len(tags) - 8} more" if len(tags) > 8 else ""
+        return f"no run has the tag {tag!r}; the tags runs have: {', '.join(tags[:8])}{more}"
+    return f"no run has the tag {tag!r}; no run has a tag"
 
 
 def cache_dir() -> Path:

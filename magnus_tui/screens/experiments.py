@@ -25,7 +25,15 @@ from textual.binding import Binding, BindingType
 from textual.suggester import Suggester
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from magnus_core.compare import Chart, Comparison, compare_runs, history_chart, metric_chart, select_runs
+from magnus_core.compare import (
+    Chart,
+    Comparison,
+    compare_runs,
+    history_chart,
+    metric_chart,
+    run_labels,
+    select_runs,
+)
 from magnus_core.errors import MagnusError
 from magnus_core.index import IndexNames
 from magnus_core.index.record import is_number
@@ -137,8 +145,8 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         ("Back", "Leave the experiments screen (escape)", "back"),
     ]
     DEFAULT_CSS = """
-    ExperimentsScreen #exp-table { height: 1fr; min-height: 5; }
-    ExperimentsScreen #exp-chart { height: 45%; }
+    ExperimentsScreen #exp-table { height: auto; max-height: 40%; min-height: 3; }
+    ExperimentsScreen #exp-chart { height: 1fr; min-height: 9; }
     ExperimentsScreen #exp-status { height: auto; max-height: 3; padding: 0 1; }
     ExperimentsScreen #exp-hint { height: auto; padding: 0 1; display: none; }
     ExperimentsScreen #exp-hint.shown { display: block; }
@@ -351,16 +359,14 @@ class ExperimentsScreen(WorkbenchScreen[None]):
     @work(thread=True, exclusive=True, group="experiments-history")
     def load_history(self) -> None:
         assert self.loaded is not None and self.chart_metric is not None
-        wanted = [
-            r.summary.run_id for r in self.rows if not self.selected or r.summary.run_id in self.selected
-        ]
+        wanted = [r for r in self.rows if not self.selected or r.summary.run_id in self.selected]
         logs = []
-        for run_id in wanted:
+        for run in wanted:
             try:
-                logs.append(self.app.project.get_run(run_id))
+                logs.append(self.app.project.get_run(run.summary.run_id))
             except MagnusError:
                 continue
-        drawn = history_chart(logs, self.chart_metric)
+        drawn = history_chart(logs, self.chart_metric, run_labels(wanted))  # lr=0.01, not run ids
         self.app.call_from_thread(self.show_chart, drawn)
 
     # -- actions -----------------------------------------------------------------------------------------

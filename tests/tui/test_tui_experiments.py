@@ -124,7 +124,10 @@ async def test_sort_chart_history_and_marks(exp_dir: Path) -> None:
         await pilot.pause()
         history = screen.query_one("#exp-chart").chart
         assert history.title == "metrics.loss history"
-        assert {s.label: s.ys[-1] for s in history.series} == {"lr0": 0.5, "lr3": 0.35}
+        # named by the parameter that varies between the runs shown, each its own marker in a key below
+        assert {s.label: s.ys[-1] for s in history.series} == {"lr=0.1": 0.5, "lr=0.003": 0.35}
+        assert screen.query_one("#exp-chart").key_line().plain == "* lr=0.1   x lr=0.003"
+        assert screen.query_one("#chart-key").display
         await pilot.press("enter")
         assert isinstance(app.screen, RunScreen)
         await pilot.press("escape")
@@ -235,6 +238,28 @@ async def test_filter_box_adds_to_the_filter_completes_at_the_cursor_and_applies
 SIZES = {"100x30": (100, 30), "80x24": (80, 24)}
 
 
+async def test_the_history_chart_keeps_its_height_at_80x24(exp_dir: Path) -> None:
+    """The table takes the rows its runs need, the chart the rest (at least 9 rows), its key below."""
+    from magnus_tui.screens.experiments import ExperimentsScreen
+
+    app = app_for(exp_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_experiments("exp1")
+        screen = app.screen
+        assert isinstance(screen, ExperimentsScreen)
+        await wait_loaded(pilot, screen)
+        screen.query_one("#exp-table").move_cursor(column=5)  # metrics.loss
+        await pilot.press("h")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.query_one("#exp-table").size.height == 5  # header + 4 runs, no empty rows
+        plot = screen.query_one("#exp-chart PlotextPlot")
+        key = screen.query_one("#chart-key")
+        assert plot.size.height >= 10 and key.size.height == 1
+        assert key.region.y >= plot.region.bottom  # the key is below the plot, not over it
+        assert len(screen.query_one("#exp-chart").chart.series) == 4
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_experiments_screen_snapshot(snap_compare, exp_dir: Path, size: str) -> None:
     async def open_screen(pilot) -> None:
@@ -250,3 +275,20 @@ def test_experiments_screen_snapshot(snap_compare, exp_dir: Path, size: str) -> 
 
     with time_machine.travel(dt.datetime(2026, 11, 25, 9, 0, 0), tick=False):
         assert snap_compare(app_for(exp_dir), terminal_size=SIZES[size], run_before=open_screen)
+
+
+def test_experiments_history_snapshot_80x24(snap_compare, exp_dir: Path) -> None:
+    async def open_history(pilot) -> None:
+        pilot.app.open_experiments("exp1")
+        screen = pilot.app.screen
+        await wait_loaded(pilot, screen)
+        screen.query_one("#exp-query").cursor_blink = False
+        screen.query_one("#exp-table").move_cursor(column=5)  # metrics.loss
+        await pilot.press("h")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    with time_machine.travel(dt.datetime(2026, 11, 25, 9, 0, 0), tick=False):
+        assert snap_compare(app_for(exp_dir), terminal_size=(80, 24), run_before=open_history)
