@@ -147,6 +147,10 @@ def test_runs_says_a_filter_matched_none_of_the_runs_and_refuses_an_unknown_stat
             ("--where", "params.x > 100", "--tag", "nightly"),
             "No runs match --where 'params.x > 100' and --tag nightly (5 runs are in .run_log_store/)",
         ),
+        (
+            ("--where", "tag = 'weekly'"),  # shown as typed, not with shlex's quote escapes
+            """No runs match --where "tag = 'weekly'" (5 runs are in .run_log_store/)""",
+        ),
     ):
         result = CliRunner().invoke(cli, ["runs", *args])
         assert result.exit_code == 0 and result.stdout.strip() == shown, result.output
@@ -154,6 +158,11 @@ def test_runs_says_a_filter_matched_none_of_the_runs_and_refuses_an_unknown_stat
     assert bad.exit_code == 2 and bad.stdout == ""
     assert "field '--status': unknown status 'failed': expected one of SUCCESS, FAIL," in bad.stderr
     assert "did you mean FAIL?" in bad.stderr
+    for where in ("status = 'FAILED'", "attributes.status in ('SUCCESS', 'failed')"):  # MLflow's word
+        bad = CliRunner().invoke(cli, ["runs", "--where", where])
+        assert bad.exit_code == 2 and "is not a run state (did you mean 'FAIL'?)" in bad.stderr, bad.output
+    good = CliRunner().invoke(cli, ["runs", "--where", "status = 'fail' or status like 'SUCC%'"])
+    assert good.exit_code == 0, good.output
 
 
 def test_runs_in_another_store_via_config(project: Path, tmp_path: Path) -> None:

@@ -151,7 +151,7 @@ def runs(
     utf8_stdout()
     store, index = open_store_index(config_file or (ctx.obj or {}).get("config_file"))
     filters = [
-        f"{flag} {shlex.quote(value)}"
+        f"{flag} {_as_typed(value)}"
         for flag, value in (("--where", where), ("--tag", tag), ("--status", status))
         if value
     ]
@@ -297,3 +297,10 @@ def print_table(runs: list[IndexedRun], where: str, param_cols: list[str], metri
         if run.summary.error:
             line = f"{run.summary.run_id}: {run.summary.error}"
             click.echo(f"\x1b[31m{line}\x1b[0m" if colour else line, color=colour)
+
+
+def _as_typed(value: str) -> str:
+    """A filter as a user would type it in a shell: `"status = 'FAIL'"`, not shlex's quote-escaping."""
+    if "'" in value and not any(c in value for c in '"$`\\!'):
+        return f'"{value}"'
+    return shlex.quote(value)

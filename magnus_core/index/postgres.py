@@ -34,6 +34,7 @@ from magnus_core.index.sqlite import (
     _summary,
     _text_of,
     attribute_value,
+    known_state,
     to_json,
 )
 from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key
@@ -307,6 +308,7 @@ class _Compiler:
         if kind == "status":  # the recorded status or what it means now (RUNNING, INTERRUPTED), any case
 
             def both(op: str, value: Any) -> str:
+                known_state(value)
                 text = self.arg(_text_of(value).upper())
                 if op == "!=":
                     return f"({column} != {text} AND {self.state} != {text})"

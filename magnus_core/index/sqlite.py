@@ -638,6 +638,7 @@ def _attr_sql(c: Compare, args: list[Any]) -> str:
         state = "magnus_state(r.status, r.pid, r.host, r.pid_start)"
 
         def both(op: str, value: Any) -> str:
+            known_state(value)
             text = _text_of(value).upper()
             args.extend([text, text])
             if op == "!=":
@@ -681,6 +682,19 @@ def _attr_sql(c: Compare, args: list[Any]) -> str:
     if kind == "time":  # a run without a time matches no comparison of it
         return f"({column} != {_SQL_NO_TIME} AND {column} {_OPS[c.op]} ?)"
     return f"{column} {_OPS[c.op]} ?"
+
+
+def known_state(value: Any) -> None:
+    """UsageError for a status no run can have (`FAILED`, MLflow's word, matched nothing without a word)."""
+    from magnus_core.index.record import RUN_STATES
+    from magnus_core.suggest import did_you_mean
+
+    text = _text_of(value)
+    if text.upper() not in RUN_STATES:
+        raise UsageError(
+            f"--where: attributes.status {text!r} is not a run state{did_you_mean(text.upper(), RUN_STATES)} "
+            f"(states: {', '.join(RUN_STATES)})"
+        )
 
 
 def attribute_value(name: str, value: Any) -> Any:
