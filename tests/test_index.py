@@ -396,3 +396,22 @@ def test_tests_never_touch_the_real_cache() -> None:
     assert not cache_dir().is_relative_to(Path.home() / ".cache")
     assert str(ROOT) not in str(cache_dir())
     assert sys.executable  # the suite's interpreter runs every subprocess with the same environment
+
+
+def test_a_row_of_the_index_becomes_the_run_summary_field_by_field() -> None:
+    """The index makes RunSummary rows positionally (20,000 per `magnus runs`): each column lands in its own
+    field, whatever order the dataclass declares them in."""
+    from magnus_core.index.sqlite import _RUN_FIELDS, _summary
+
+    values = {
+        "run_id": "r1", "status": "FAIL", "tag": "t", "pipeline": "p.yaml", "dag_hash": "d", "start": "s",
+        "end_time": "e", "duration": 1.5, "steps": 7, "steps_done": 6, "original_run_id": "o",
+        "commit_id": "c", "dirty": 1, "use_cached": 0, "pid": None, "host": "", "pid_start": None,
+        "error": "why",
+    }  # fmt: skip
+    row = tuple(values[name.strip()] for name in _RUN_FIELDS.split(","))
+    assert _summary(row).to_json() == {
+        "run_id": "r1", "status": "FAIL", "state": "FAIL", "tag": "t", "start": "s", "end": "e",
+        "duration": 1.5, "steps": 7, "original_run_id": "o", "error": "why", "steps_done": 6,
+        "pipeline": "p.yaml", "dag_hash": "d", "commit": "c", "dirty": True,
+    }  # fmt: skip

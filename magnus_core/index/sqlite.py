@@ -525,22 +525,22 @@ def _summary(row: tuple[Any, ...], summary_class: Any = None) -> Any:
         pid_start,
         error,
     ) = row
-    return summary_class(
-        run_id=run_id,
-        status=status,
-        state=_state(status, pid, host, pid_start),
-        tag=tag,
-        start=start,
-        end=end,
-        duration=duration,
-        steps=steps,
-        original_run_id=original,
-        error=error,
-        steps_done=steps_done,
-        pipeline=pipeline,
-        dag_hash=dag_hash,
-        commit=commit,
-        dirty=None if dirty is None else bool(dirty),
+    return summary_class(  # positionally, in RunSummary's field order (20,000 rows)
+        run_id,
+        status,
+        _state(status, pid, host, pid_start),
+        tag,
+        start,
+        end,
+        duration,
+        steps,
+        original,
+        error,
+        steps_done,
+        pipeline,
+        dag_hash,
+        commit,
+        None if dirty is None else bool(dirty),
     )
 
 
