@@ -323,14 +323,14 @@ class AttemptFile:
         if spool is not None:
             self.error = self.error or spool.close()
         if not self.kept and not self.error:  # nothing was written: no file
-            return AttemptOutput(written=self.written)
+            return AttemptOutput.model_construct(written=self.written)
         if self.error:
             if self.spool is not None:
                 self.spool.unlink(missing_ok=True)
             return AttemptOutput(size=self.kept, written=self.written, error=self.error)
         digest = self._hash.hexdigest()
         catalog, run_id, name, path = self.catalog, self.run_id, self.name, self.spool
-        data, self._memory = bytes(self._memory), bytearray()
+        data, self._memory = self._memory, bytearray()  # (not copied: nothing writes to it any more)
         if catalog.output_nearby:  # a folder on this disk: written (or renamed) into place now
             try:
                 if path is not None:
@@ -350,7 +350,7 @@ class AttemptFile:
                 KEEPER.submit(lambda: catalog.keep_spool(path, name, digest, run_id))
             else:
                 KEEPER.submit(lambda: catalog.put_bytes(name, data, run_id, digest=digest))
-        return AttemptOutput(
+        return AttemptOutput.model_construct(
             name=self.name,
             catalog_relative_path=where.catalog_relative_path,
             catalog_handler_location=where.catalog_handler_location,
@@ -383,14 +383,14 @@ class Kept:
 def attempt(ctx: RunContext, internal_name: str, number: int) -> Iterator[Kept]:
     """Capture one attempt's output (see the module's doc). With a catalog that keeps no output (do-nothing,
     or none), output only streams as before and `record` stays None."""
-    from magnus_core import output as seam
-    from magnus_core.catalog import output_name
-
     catalog = ctx.catalog
     if catalog is None or not catalog.keeps_output:
         kept = Kept(None)
         yield kept
         return
+    from magnus_core import output as seam
+    from magnus_core.catalog import output_name
+
     file = AttemptFile(catalog, ctx.run_id, output_name(internal_name, number), output_cap(catalog))
     kept = Kept(file)
     try:

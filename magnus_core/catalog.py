@@ -130,7 +130,7 @@ class BaseCatalog:
         raise CatalogError(f"the {self.service_name} catalog keeps no files")
 
     def put_bytes(
-        self, name: str, data: bytes, run_id: str | None = None, *, digest: str | None = None
+        self, name: str, data: bytes | bytearray, run_id: str | None = None, *, digest: str | None = None
     ) -> DataCatalog:
         """Store `data` (a step's output held in memory) as `name` in a run's catalog (put_stream of it);
         `digest`: its SHA256 when the caller has it (capture hashes as the bytes come)."""
@@ -239,7 +239,12 @@ def _intent_name(step: str) -> str:
     return f"{RESERVED}/puts/{_escaped(step)}.json"
 
 
+_UNESCAPED = re.compile(r"[A-Za-z0-9_.\-]{1,200}")  # names quote() below leaves as they are
+
+
 def _escaped(internal_name: str) -> str:
+    if _UNESCAPED.fullmatch(internal_name) and internal_name not in (".", ".."):
+        return internal_name  # (most step names: asked once per attempt, quote() is the cost)
     escaped = quote(internal_name, safe="-_.").replace("~", "%7E")
     if len(escaped) > 200 or escaped in (".", ".."):  # file-name limits; the hash keeps it exact
         digest = hashlib.sha1(internal_name.encode("utf-8")).hexdigest()
@@ -252,7 +257,7 @@ def _plain_file_name(name: str) -> bool:
     return name not in ("", ".", "..") and "/" not in name and "\\" not in name and "\0" not in name
 
 
-def _write_new(path: str, data: bytes) -> None:
+def _write_new(path: str, data: bytes | bytearray) -> None:
     """`path` holds `data` (created or truncated). A link planted at `path` is not followed (OSError
     ELOOP): magnus's own files are written only where magnus put them."""
     fd = os.open(path, NEW_FILE, 0o666)
@@ -512,7 +517,7 @@ class FileSystemCatalog(BaseCatalog):
         return self._record(name, digest, "put", run_id)
 
     def put_bytes(
-        self, name: str, data: bytes, run_id: str | None = None, *, digest: str | None = None
+        self, name: str, data: bytes | bytearray, run_id: str | None = None, *, digest: str | None = None
     ) -> DataCatalog:
         """Written in place, in one go (no temporary name: for a few bytes the rename would cost as much as
         the write; a file cut short by a kill differs from its attempt's recorded size and SHA256)."""

@@ -333,7 +333,7 @@ class FsspecCatalog(FileSystemCatalog):
         return BaseCatalog.keep_spool(self, spool, name, digest, run_id)
 
     def put_bytes(
-        self, name: str, data: bytes, run_id: str | None = None, *, digest: str | None = None
+        self, name: str, data: bytes | bytearray, run_id: str | None = None, *, digest: str | None = None
     ) -> DataCatalog:
         return BaseCatalog.put_bytes(self, name, data, run_id)  # streamed in, as every put here
 

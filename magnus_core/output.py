@@ -293,8 +293,10 @@ class Route:
     def flush_streams(self) -> None:
         """What python wrote and its C buffers still hold goes to the lanes."""
         for stream in list(self._streams.values()):
-            with contextlib.suppress(OSError, ValueError):
+            try:  # noqa: SIM105 - not contextlib.suppress: this runs twice per attempt
                 stream.flush()
+            except (OSError, ValueError):
+                pass
 
     def child_pipe(self, stream: str = "stdout") -> ChildPipe:
         """A pipe for a child process's `stream`, masked with this route's secrets; close() it when the
@@ -614,10 +616,9 @@ class _Seam:
             waiting = bool(select.select([pump._read_fd for pump in pumps], [], [], 0)[0])
         except (OSError, ValueError):
             waiting = True  # a pipe gone: each pump says for itself
-        if not waiting and not any(pump._processing.locked() for pump in pumps):
-            return
         for pump in pumps:
-            pump.drain()
+            if waiting or pump._processing.locked():
+                pump.drain()
 
     def _flush_loop(self, stop: threading.Event) -> None:
         """Block-buffered python output (a pipe, a file, the workbench) reaches its destinations and the
