@@ -440,7 +440,11 @@ class SQLiteRunIndex(RunIndex):
             missing = _order_expr(item.key, args)  # runs without the value last, either direction
             expr = _order_expr(item.key, args)
             order += [f"({missing}) IS NULL", f"{expr} {'DESC' if item.descending else 'ASC'}"]
-        order += ["r.start_key DESC", "r.run_id DESC"]  # newest first by true time (the index runs_newest)
+        # newest first by true time: walking the index runs_newest for a few rows (--limit); for all of them a
+        # sort of the table read in order (`+` keeps SQLite off the index) costs a fifth less than reading
+        # 20,000 rows in index order, which jumps about the table
+        plus = "" if query.limit else "+"
+        order += [f"{plus}r.start_key DESC", f"{plus}r.run_id DESC"]
         sql = f"SELECT {_RUN_FIELDS} FROM runs r"
         if where:
             sql += " WHERE " + " AND ".join(where)
