@@ -433,6 +433,7 @@ def _comparable(log) -> dict:
     data.pop("run_id")
     for key in ("run_log_store", "process"):
         data["run_config"].pop(key)
+    data["run_config"].pop("config_file", None)  # each store's run names its own config file
     text = json.dumps(data, sort_keys=True)
     import re
 

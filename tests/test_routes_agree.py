@@ -21,7 +21,11 @@ from tests.argo_interpreter import Interpreter
 from tests.conftest import ROOT, git
 
 TIME_FIELDS = {"start_time", "end_time", "duration"}
-SET_ASIDE = {"executor", "process"}  # which executor ran it, and the process that created the log
+SET_ASIDE = {
+    "executor",
+    "process",
+    "config_file",
+}  # which executor ran it (and the config naming it), the process
 
 
 def normalise(log: Any, run_id: str) -> Any:
