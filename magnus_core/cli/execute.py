@@ -133,7 +133,10 @@ def execute(
             use_cached=use_cached,
             strict=strict,
         )
-        prepared = prepare(request)
+        from magnus_core.gcpause import paused
+
+        with paused():  # loading a pipeline makes about 100 acyclic objects per step (gcpause.py)
+            prepared = prepare(request)
         if prepared.plan is not None and not as_json:
             from magnus_core.rerun import format_plan
 
