@@ -252,6 +252,7 @@ def _run_attempt(
     outcome = _Outcome()
     with capture.attempt(ctx, scope.internal_name, number) as kept:
         streams = (sys.stdout, sys.stderr)
+        threads = set(threading.enumerate()) if node.command_type == "python" else set()
         try:
             with ctx.redirect(), _exit_guard(ctx.concurrent), _fork_guard():
                 runner(node.command, node.command_config, scope, ctx)
@@ -283,7 +284,7 @@ def _run_attempt(
             exit_scope(token)
             _restore(folder, streams, ctx)
             if node.command_type == "python":
-                _note_threads(scope.internal_name)
+                _note_threads(scope.internal_name, threads)
     outcome.output = kept.record
     return outcome
 
@@ -293,11 +294,11 @@ def _run_attempt(
 LEFT_RUNNING: dict[int, tuple[str, threading.Thread]] = {}
 
 
-def _note_threads(step: str) -> None:
-    """Remember the non-daemon threads alive now that no earlier step left (magnus's own are daemons)."""
-    main = threading.main_thread()
+def _note_threads(step: str, before: set[threading.Thread]) -> None:
+    """Remember the non-daemon threads started while the step ran (not in `before`) that are still alive
+    (magnus's own are daemons; a thread the workbench runs the run in was there before)."""
     for thread in threading.enumerate():
-        if thread.daemon or thread is main or thread.ident is None or thread.ident in LEFT_RUNNING:
+        if thread in before or thread.daemon or thread.ident is None:
             continue
         LEFT_RUNNING[thread.ident] = (step, thread)
 
