@@ -87,15 +87,16 @@ class Project:
             return "The run-log store is 'buffered' (in memory): runs started here show up, nothing is kept."
         return f"No runs in {self.where}. Press `s` to start one."
 
-    def runs(self) -> list[RunEntry]:
-        """Every run, newest first, with its parameters (for filtering); broken logs carry the reason.
+    def runs(self, run_ids: list[str] | None = None) -> list[RunEntry]:
+        """Every run (or those of `run_ids`), newest first, with its parameters (for filtering); broken logs
+        carry the reason.
 
         From the run index (magnus_core/index): only logs that are new or changed since the last call
         are read."""
         if self.store is None:
             return []
         try:
-            result = self.index().query(RunQuery(params=["*"]))
+            result = self.index().query(RunQuery(params=["*"], run_ids=run_ids))
         except (MagnusError, OSError) as exc:  # e.g. a store folder we may not read
             self.error = f"cannot list runs in {self.where}: {exc}"
             return []
@@ -108,13 +109,15 @@ class Project:
             self._index = open_index(self.store, notify=self.notices.append)
         return self._index
 
-    def run_ids(self) -> frozenset[str]:
+    def run_versions(self) -> dict[str, Any] | None:
+        """Every run id with a token that changes when the store itself rewrites the run (one directory
+        scan, no log read: RunLogStore.run_versions(full=False)); None when the store cannot say."""
         if self.store is None:
-            return frozenset()
+            return None
         try:
-            return frozenset(self.store.list_run_ids())
+            return self.store.run_versions(full=False)
         except (MagnusError, OSError):
-            return frozenset()
+            return None
 
     def get_run(self, run_id: str) -> RunLog:
         """The run log, or a MagnusError saying why it cannot be read."""

@@ -3,6 +3,7 @@ panel under the list says why the highlighted run failed, or shows its metrics."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,6 +37,11 @@ SORT_NAMES = {"state": "status", "start": "started", "steps": "steps done", "rer
 DESCENDING_FIRST = {"start", "duration", "steps"}
 # Status order when sorting by it: what needs a look first.
 STATE_ORDER = {"BROKEN": 0, "FAIL": 1, "INTERRUPTED": 2, "RUNNING": 3, "SUCCESS": 4}
+# Rows put in the list at a time: the first page opens at once whatever the store holds (a table row costs
+# about half a millisecond to add and measure); moving past the last row listed adds the next page. Filters
+# and sorts work on every run.
+PAGE = 200
+FULL_EVERY = 30.0  # seconds: every run asked of the run index again even when the store's list is the same
 
 
 def pipeline_name(path: str) -> str:
@@ -140,8 +146,12 @@ class RunsScreen(WorkbenchScreen[None]):
         self.marked: list[str] = []
         self.filter_text = ""
         self.sort: tuple[str, bool] | None = None  # (column, descending); None: newest first
-        self._known_ids: frozenset[str] = frozenset()
         self._panel_for: str | None = None
+        self._listed = 0
+        self.limit = PAGE  # rows listed at most (a page more each time the cursor reaches the last)
+        self._drawn: dict[str, tuple[Any, bool]] = {}  # what each listed row shows: (summary, marked)
+        self._versions: Any = None  # the store's run tokens at the last full read (poll)
+        self._full_at = 0.0  # time.monotonic() of the last full read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -170,30 +180,59 @@ class RunsScreen(WorkbenchScreen[None]):
     def on_mount(self) -> None:
         self._label_columns()
         self.sub_title = self.app.project.where
+        self._full_at, self._versions = time.monotonic(), self.app.project.run_versions()
         self.show(self.app.project.runs())
         self.query_one("#runs", DataTable).focus()
         self.set_interval(self.app.poll_interval, self.poll)
 
     # -- data ------------------------------------------------------------------------------------------
     def poll(self) -> None:
-        """New or changed runs: reread when the set of ids changed or a run is still going."""
-        ids = self.app.project.run_ids()
-        going = any(e.summary.state == "RUNNING" for e in self.entries.values())
-        if ids != self._known_ids or going:
-            self.reload()
+        """Every poll_interval: read the runs again when the store's runs changed; else only the running
+        ones (their state moves, and a run whose process died is INTERRUPTED without a write)."""
+        if not self.is_current:  # under another screen: looked at again when it is back on top
+            return
+        running = [rid for rid, entry in self.entries.items() if entry.summary.state == "RUNNING"]
+        self.reload(running)
+
+    def on_screen_resume(self) -> None:
+        if self.entries:
+            self.poll()
 
     @work(thread=True, exclusive=True, group="runs-reload")
-    def reload(self) -> None:
-        self.app.call_from_thread(self.show, self.app.project.runs())
+    def reload(self, running: list[str] | None = None) -> None:
+        """`running` None: read every run (from the run index: only new or changed logs are read). Else
+        look at the store's list of runs (one directory scan, no log read) and read them all only when it
+        changed since the last full read, else only the `running` ones."""
+        project = self.app.project
+        if running is not None:
+            versions = project.run_versions()
+            # a log changed in place (an editor, `cp` over it) keeps its token: every FULL_EVERY seconds
+            # every run is asked of the index again, which catches that at its own full look
+            due = time.monotonic() - self._full_at >= FULL_EVERY
+            if versions is not None and versions == self._versions and not due:
+                if running:
+                    entries = project.runs(run_ids=running)
+                    self.app.call_from_thread(self.update_entries, entries)
+                return
+        else:
+            versions = project.run_versions()
+        self._full_at, self._versions = time.monotonic(), versions
+        self.app.call_from_thread(self.show, project.runs())
 
     def action_refresh(self) -> None:
         self.reload()
+
+    def update_entries(self, entries: list[RunEntry]) -> None:
+        """Runs read again (the running ones): their rows are redrawn where they changed."""
+        for entry in entries:
+            if entry.summary.run_id in self.entries:
+                self.entries[entry.summary.run_id] = entry
+        self.render_rows()
 
     def show(self, entries: list[RunEntry]) -> None:
         notices, self.app.project.notices[:] = list(self.app.project.notices), []
         for notice in notices:  # e.g. a damaged run index rebuilt
             self.app.notify(notice, title="Run index", severity="warning")
-        self._known_ids = frozenset(e.summary.run_id for e in entries)
         self.entries = {e.summary.run_id: e for e in entries}
         self.order = [e.summary.run_id for e in entries]
         self.marked = [m for m in self.marked if m in self.entries]
@@ -210,6 +249,10 @@ class RunsScreen(WorkbenchScreen[None]):
         if self.sort is not None:
             ids = sorted_ids(self.entries, ids, *self.sort)
         return ids
+
+    def _shows(self, run_id: str) -> tuple[Any, bool]:
+        entry = self.entries[run_id]
+        return (entry.summary, run_id in self.marked)
 
     def cells(self, run_id: str) -> list[Text | str]:
         s = self.entries[run_id].summary
@@ -231,22 +274,34 @@ class RunsScreen(WorkbenchScreen[None]):
         return [values[key] for key, _, _ in COLUMNS]
 
     def render_rows(self) -> None:
-        """Update rows in place when the list is the same, else rebuild keeping the cursor on its run."""
+        """Update rows in place when the list is the same (only those whose run changed), add the next page
+        when the list grew at its end, else rebuild keeping the cursor on its run. At most `limit` rows are
+        listed (PAGE more each time the cursor reaches the last one)."""
         table = self.query_one("#runs", DataTable)
         wanted = self.visible_ids()
+        listed = wanted[: self.limit]
         current = [str(k.value) for k in table.rows]
-        if current == wanted and table.row_count:
-            for run_id in wanted:
-                for (key, _, _), value in zip(COLUMNS, self.cells(run_id), strict=False):
-                    if str(table.get_cell(run_id, key)) != str(value) or key in ("state", "mark"):
-                        table.update_cell(run_id, key, value)
+        if current == listed and table.row_count:
+            for run_id in listed:
+                if self._drawn.get(run_id) != self._shows(run_id):
+                    for (key, _, _), value in zip(COLUMNS, self.cells(run_id), strict=False):
+                        if str(table.get_cell(run_id, key)) != str(value) or key in ("state", "mark"):
+                            table.update_cell(run_id, key, value)
+                    self._drawn[run_id] = self._shows(run_id)
+        elif current and listed[: len(current)] == current:
+            for run_id in listed[len(current) :]:
+                table.add_row(*self.cells(run_id), key=run_id)
+                self._drawn[run_id] = self._shows(run_id)
         else:
             keep = self.highlighted()
             table.clear()
-            for run_id in wanted:
+            self._drawn = {}
+            for run_id in listed:
                 table.add_row(*self.cells(run_id), key=run_id)
-            if keep in wanted:
-                table.move_cursor(row=wanted.index(keep), animate=False)
+                self._drawn[run_id] = self._shows(run_id)
+            if keep in listed:
+                table.move_cursor(row=listed.index(keep), animate=False)
+        self._listed = len(listed)
         hint = self.query_one("#hint", Static)
         empty = self.query_one("#empty", Static)
         empty.display = not self.order  # an empty store: the hint in the middle, whole
@@ -259,6 +314,15 @@ class RunsScreen(WorkbenchScreen[None]):
         else:
             hint.update(self.status_line(wanted))
         self._explain_highlighted()
+
+    @on(DataTable.RowHighlighted, "#runs")
+    def _more_rows(self, event: DataTable.RowHighlighted) -> None:
+        """The cursor on the last row listed while more runs match: list the next page."""
+        table = self.query_one("#runs", DataTable)
+        last = event.cursor_row >= table.row_count - 1 and table.row_count >= self.limit
+        if last and len(self.visible_ids()) > self.limit:
+            self.limit += PAGE
+            self.render_rows()
 
     @on(DataTable.RowHighlighted, "#runs")
     def _explain_highlighted(self) -> None:
@@ -303,6 +367,8 @@ class RunsScreen(WorkbenchScreen[None]):
             state = self.entries[rid].summary.state
             counts[state] = counts.get(state, 0) + 1
         text = Text(f"{len(shown)} of {len(self.order)} runs  ")
+        if self._listed < len(shown):
+            text.append(f"first {self._listed:,} listed, more as you move down  ", style="dim")
         for state, n in sorted(counts.items(), key=lambda kv: STATE_ORDER.get(kv[0], 9)):
             text.append(f"{glyph(state)} {state.lower()} {n}", style=style(state))
             text.append("  ")

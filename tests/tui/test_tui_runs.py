@@ -284,3 +284,76 @@ async def test_each_status_has_its_own_glyph_and_colour(make_app, project_dir: P
     states = ("SUCCESS", "FAIL", "INTERRUPTED", "BROKEN", "RUNNING")
     assert len({GLYPHS[s] for s in states}) == len(states)
     assert len({STYLES[s].replace("bold ", "") for s in states}) == len(states)
+
+
+def _copies(project_dir: Path, count: int) -> None:
+    """`count` more finished runs (copies of gs_run, newer than the fixtures, numbered newest last)."""
+    data = json.loads((project_dir / ".run_log_store" / "gs_run.json").read_text())
+    for i in range(count):
+        data["run_id"] = f"copy{i:03d}"
+        for step in data["steps"].values():
+            for a in step["attempts"]:
+                a["start_time"] = f"2026-11-26 10:{i // 60:02d}:{i % 60:02d}.000000"
+        (project_dir / ".run_log_store" / f"copy{i:03d}.json").write_text(json.dumps(data))
+
+
+async def test_a_big_store_lists_a_page_and_more_as_the_cursor_moves_down(
+    make_app, project_dir: Path, monkeypatch
+) -> None:
+    """Thousands of runs open at once: a page of rows is listed, the next when the cursor reaches the last;
+    filters and sorts work on every run."""
+    from magnus_tui.screens import runs
+
+    monkeypatch.setattr(runs, "PAGE", 20)
+    _copies(project_dir, 41)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#runs", DataTable)
+        assert table.row_count == 20 and column(table, "run_id")[0] == "copy040"
+        hint = plain(app.screen.query_one("#hint", Static))
+        assert "45 of 45 runs" in hint and "first 20 listed" in hint
+        await pilot.press("end")  # the last row listed: the next page comes
+        await pilot.pause()
+        assert table.row_count == 40 and table.cursor_row == 19
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.row_count == 45 and "listed" not in plain(app.screen.query_one("#hint", Static))
+        assert column(table, "run_id")[-1] == "gs_run"
+        await pilot.press("slash", *"gs_")  # a filter looks at every run
+        assert column(table, "run_id") == ["gs_run"]
+
+
+async def test_polling_reads_only_the_running_runs_while_the_store_is_unchanged(
+    make_app, project_dir: Path
+) -> None:
+    """While a run executes and nothing else changes, each poll asks the run index for the running run
+    alone (its state moves), never for every run again."""
+    from magnus_core.runs import process_record
+
+    data = json.loads((project_dir / ".run_log_store" / "gs_run.json").read_text())
+    data["run_id"], data["status"] = "live", "PROCESSING"
+    data["run_config"]["process"] = process_record()  # this process: alive
+    (project_dir / ".run_log_store" / "live.json").write_text(json.dumps(data))
+    app = make_app(poll_interval=0.05)
+    asked: list[list[str] | None] = []
+    runs = app.project.runs
+
+    def counted(run_ids: list[str] | None = None):
+        asked.append(run_ids)
+        return runs(run_ids)
+
+    app.project.runs = counted  # type: ignore[method-assign]
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(1.0)
+        table = app.screen.query_one("#runs", DataTable)
+        assert table.get_cell("live", "state").plain == "▶"
+        assert asked[0] is None and len(asked) >= 5  # the first read, then one per poll
+        assert all(ids == ["live"] for ids in asked[1:]), asked
+        # a new run in the store: everything is read again, once
+        _copies(project_dir, 1)
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if table.row_count == 6:
+                break
+        assert "copy000" in column(table, "run_id") and None in asked[1:]
