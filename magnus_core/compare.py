@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from magnus_core.errors import UsageError
 from magnus_core.index import IndexedRun, RunQuery
 from magnus_core.index.record import is_number
-from magnus_core.query import Expr, Key, OrderKey
+from magnus_core.query import Expr, Key, OrderKey, keys_of
 
 if TYPE_CHECKING:
     from magnus_core.index import RunIndex
@@ -139,15 +139,10 @@ def select_runs(
 
 def _tag_hints(index: RunIndex, tag: str | None, where: Expr | None) -> list[str]:
     """Nothing matched: for a tag (`--tag`, `tag = '...'` in the filter) that no run has, the nearest."""
-    from magnus_core.index import tag_hint
-    from magnus_core.query import keys_of
+    from magnus_core.index import tag_hints
 
-    wanted = [tag] if tag is not None else []
-    wanted += [c.value for c in keys_of(where) if c.key.name == "tag" and c.op == "=" and c.value]
-    if not wanted:
-        return []
-    known = sorted({r.summary.tag for r in index.query(RunQuery()).runs if r.summary.tag})
-    return [tag_hint(t, known) for t in dict.fromkeys(wanted) if t not in known]
+    asks = tag is not None or "tag" in {c.key.name for c in keys_of(where)}
+    return tag_hints(index.query(RunQuery()).runs, tag, where) if asks else []
 
 
 def _differs(values: list[Any]) -> bool:

@@ -155,6 +155,10 @@ async def shoot(folder: Path, size: tuple[int, int], suffix: str) -> list[Path]:
         app.screen.query_one("#exp-table").move_cursor(column=3)  # params.lr: the chart's x axis
         await pilot.press("c")
         await save("experiments")
+        app.screen.query_one("#exp-table").move_cursor(column=6)  # metrics.loss: its history in each run
+        await pilot.press("h")
+        await app.workers.wait_for_complete()
+        await save("experiments-history")
         await pilot.press("escape")
         app.open_run("composite")
         await pilot.pause()

@@ -160,6 +160,9 @@ def test_a_tag_or_chart_name_no_run_has_gives_the_nearest(project: Path) -> None
     out = compare(project, "--tag", "exp")
     assert out.returncode == 0 and "No runs to compare" in out.stdout
     assert "hint: no run has the tag 'exp'; nearest: exp2, exp1" in out.stderr  # difflib's order
+    out = run_magnus("runs", "-c", str(project / "store.yaml"), "--tag", "exp", cwd=project)
+    assert out.returncode == 0 and "No runs match --tag exp" in out.stdout
+    assert "hint: no run has the tag 'exp'; nearest: exp2, exp1" in out.stderr  # magnus runs: the same
     out = compare(project, "--tag", "exp1", "--plot", "metrics.ac")
     assert out.returncode == 0
     assert out.stderr.splitlines() == ["hint: no run has metrics.ac; nearest: metrics.auc"]

@@ -127,7 +127,7 @@ def runs(
       magnus runs --tag exp1 --params --metrics auc,loss --csv > runs.csv
     """
     from magnus_core.errors import UsageError
-    from magnus_core.index import RunQuery
+    from magnus_core.index import RunQuery, tag_hints
     from magnus_core.query import parse_filter, parse_order_by
 
     if as_json and as_csv:
@@ -157,10 +157,11 @@ def runs(
     ]
     try:
         result = index.query(query)
-        total = len(index.query(RunQuery()).runs) if filters and not result.runs else 0
+        everyone = index.query(RunQuery()).runs if filters and not result.runs else []
     finally:
         index.close()
-    for hint in result.hints:
+    total = len(everyone)
+    for hint in result.hints + (tag_hints(everyone, tag, query.where) if everyone else []):
         click.echo(f"hint: {hint}", err=True)
     param_cols = value_columns(result.runs, "params", query.params)
     metric_cols = value_columns(result.runs, "metrics", query.metrics)

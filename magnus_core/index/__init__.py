@@ -136,6 +136,17 @@ def key_hints(wanted: list[Key], names: IndexNames) -> list[str]:
     return out
 
 
+def tag_hints(everyone: list[IndexedRun], tag: str | None, where: Expr | None) -> list[str]:
+    """Nothing matched: a line for each tag asked for (`--tag`, `tag = '...'` in the filter) that none of
+    `everyone` (every run in the index) has, with the nearest tags they have."""
+    from magnus_core.query import keys_of
+
+    wanted = [tag] if tag is not None else []
+    wanted += [c.value for c in keys_of(where) if c.key.name == "tag" and c.op == "=" and c.value]
+    known = sorted({r.summary.tag for r in everyone if r.summary.tag}) if wanted else []
+    return [tag_hint(t, known) for t in dict.fromkeys(wanted) if t not in known]
+
+
 def tag_hint(tag: str, tags: list[str]) -> str:
     """The line for a tag no run has: the nearest tags the runs have (difflib), else those known."""
     import difflib
