@@ -447,14 +447,9 @@ def _one(values: list[str]) -> Any:
 
 def _files_between(before: str, after: str, repo: str | Path) -> list[str] | None:
     """Files changed between two commits of the local repository; None when either is not there."""
-    try:
-        import git
+    from magnus_core.identity import files_between
 
-        with git.Repo(repo, search_parent_directories=True) as r:
-            diffs = r.commit(before).diff(r.commit(after))
-            return sorted({p for d in diffs if (p := d.b_path or d.a_path)})
-    except Exception:
-        return None
+    return files_between(before, after, repo)
 
 
 def _no_commit(steps: list[StepLog]) -> str:

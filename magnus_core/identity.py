@@ -123,6 +123,16 @@ def git_identity(path: str | Path = ".") -> CodeIdentity:
     )
 
 
+def files_between(before: str, after: str, path: str | Path = ".") -> list[str] | None:
+    """The files changed between two commits of the repository holding `path` (`git diff --name-only`,
+    a renamed file by its new name), sorted; None when git, the repository or either commit is not there."""
+    try:
+        text = _git(path, "diff", "--name-only", "-z", "--no-ext-diff", "-M", before, after, "--")
+    except (_GitFailed, OSError):
+        return None
+    return sorted({name for name in text.split("\0") if name})
+
+
 def _strip_credentials(url: str) -> str:
     """A remote URL may carry a token (https://user:token@host/...): never record it."""
     if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:

@@ -79,7 +79,15 @@ def _imported_by(*args: str) -> tuple[set[str], set[str]]:
 # What printing help may import: click, and of magnus the command line's package and the errors; for one
 # command's help, that command's module and the shell-completion helpers its options name (issue 19: the
 # start-up of `magnus --help` is paid before every command, and by every Argo pod).
-HELP_MODULES = {"magnus_core", "magnus_core.cli", "magnus_core.errors", "magnus_core.cli.complete"}
+# a command's --help: the CLI, its completers, and the models *package* for the run states they complete
+# (magnus_core/models/__init__.py holds constants only: no model, no pydantic, as the package check says)
+HELP_MODULES = {
+    "magnus_core",
+    "magnus_core.cli",
+    "magnus_core.errors",
+    "magnus_core.cli.complete",
+    "magnus_core.models",
+}
 
 
 def test_help_imports_click_and_no_command_module() -> None:

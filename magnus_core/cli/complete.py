@@ -89,7 +89,7 @@ def statuses(ctx: click.Context, param: click.Parameter, incomplete: str) -> lis
     return [CompletionItem(s) for s in RUN_STATES if s.lower().startswith(incomplete.lower())]
 
 
-from magnus_core.index.record import RUN_STATES  # noqa: E402 - what --status matches, beside its completer
+from magnus_core.models import RUN_STATES  # noqa: E402 - what --status matches, beside its completer
 
 
 @_quiet

@@ -33,8 +33,6 @@ def _key(text: str) -> float | None:
 
 
 RUNNING_STATUSES = (PROCESSING, "CREATED")
-# what a run's status or state can be, as `magnus runs --status` and `--where "status = ..."` match it
-RUN_STATES = ("SUCCESS", "FAIL", "RUNNING", "INTERRUPTED", "PROCESSING", "BROKEN")
 
 
 @dataclass

@@ -690,7 +690,7 @@ def _attr_sql(c: Compare, args: list[Any]) -> str:
 
 def known_state(value: Any) -> None:
     """UsageError for a status no run can have (`FAILED`, MLflow's word, matched nothing without a word)."""
-    from magnus_core.index.record import RUN_STATES
+    from magnus_core.models import RUN_STATES
     from magnus_core.suggest import did_you_mean
 
     text = _text_of(value)
