@@ -160,3 +160,143 @@ def previous_success(index: RunIndex, log: RunLog) -> RunSummary | None:
         if run.summary.run_id != log.run_id and run.summary.duration is not None:
             return run.summary
     return None
+
+
+# -- done / total: the one count every view of a run shows ----------------------------------------------
+DONE_STATUSES = ("SUCCESS",)
+PARALLEL_KINDS = ("parallel", "dag")  # composites whose named branches all run (the others run some)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a run has got along its path (step_progress), counted the same way for every status.
+
+    total: the work steps (tasks and stubs, not the dag's success/fail nodes; a composite's steps in its
+      place once its branches are known) on the run's path: the steps it took, then from where it is,
+      the steps a run in which every step succeeds would take;
+    done: those that ended and the run went on past them: succeeded, reused (a re-run's `mock`), or
+      failed with the failure handled (the run took the step's on_failure);
+    failed, interrupted: those that failed (and stopped the run there) or were cut short;
+    running: those running now; not_run = total - everything above (pending, or never reached).
+    A run that failed or was interrupted always has a step that is not done, so never shows 100%."""
+
+    done: int = 0
+    total: int = 0
+    failed: int = 0
+    interrupted: int = 0
+    running: int = 0
+
+    @property
+    def not_run(self) -> int:
+        return max(0, self.total - self.done - self.failed - self.interrupted - self.running)
+
+    @property
+    def percent(self) -> int:
+        """Whole percent done, 100 only when every step on the path is done."""
+        if not self.total:
+            return 0
+        percent = round(100 * self.done / self.total)
+        return 99 if percent == 100 and self.done < self.total else percent
+
+
+def step_progress(dag: Dag | None, steps: dict[str, tuple[str, bool]], branch_logs: set[str]) -> Progress:
+    """Count a run's progress (Progress) from the dag it runs and what its log holds so far.
+
+    steps: every step log but the dag's end nodes (step_type success / fail), by internal name, nested
+    ones included -> (status, mock); a step cut short should be given as INTERRUPTED (the view settles a
+    dead run's PROCESSING steps). branch_logs: the internal names of the branches the log holds (a map's
+    items, a conditional's chosen branch, a loop's iterations are known only through them). Without a dag
+    (the original tool's logs) the logged steps without branches are counted. Used by the run index
+    (`magnus runs`' and the workbench's steps column) and the run screen's header."""
+    counted: list[tuple[str, bool]] = []
+    if dag is None:
+        holders = {key.rsplit(".", 1)[0] for key in branch_logs}  # composites: their steps count instead
+        counted = [value for key, value in steps.items() if key not in holders]
+    handled: set[int] = set()
+    if dag is not None:
+        _walk(dag, None, steps, branch_logs, counted, handled, depth=0)
+    done = failed = interrupted = running = 0
+    for index, (status, mock) in enumerate(counted):
+        if mock or status in DONE_STATUSES or index in handled:
+            done += 1
+        elif status == "FAIL":
+            failed += 1
+        elif status == "INTERRUPTED":
+            interrupted += 1
+        elif status in ("PROCESSING", "RUNNING"):
+            running += 1
+    return Progress(done, len(counted), failed, interrupted, running)
+
+
+def _walk(
+    dag: Dag,
+    branch: str | None,
+    steps: dict[str, tuple[str, bool]],
+    branch_logs: set[str],
+    counted: list[tuple[str, bool]],
+    handled: set[int],
+    depth: int,
+) -> None:
+    """The path of one graph as far as known (see Progress), appending its work steps to `counted` and the
+    positions of failed steps whose failure the run handled to `handled`."""
+    if depth > 40:
+        return
+    name: str | None = dag.start_at
+    seen: set[str] = set()
+    while name is not None and name in dag.steps and name not in seen:
+        seen.add(name)
+        node = dag.steps[name]
+        if node.is_terminal:
+            return
+        here = internal_name(branch, name)
+        logged = steps.get(here)
+        specs = branches(node)
+        position = len(counted)
+        if specs:
+            known = sorted(
+                key for key in branch_logs if key.startswith(here + ".") and "." not in key[len(here) + 1 :]
+            )
+            if node.type in PARALLEL_KINDS and all(spec.name is not None for spec in specs):
+                for spec in specs:
+                    _walk(spec.dag, f"{here}.{spec.name}", steps, branch_logs, counted, handled, depth + 1)
+            elif known:
+                by_name = {spec.name: spec for spec in specs if spec.name is not None}
+                per_item = next((spec for spec in specs if spec.name is None), None)
+                for key in known:
+                    chosen = by_name.get(key[len(here) + 1 :], per_item)
+                    if chosen is not None:
+                        _walk(chosen.dag, key, steps, branch_logs, counted, handled, depth + 1)
+            if len(counted) == position:  # branches not known yet (or empty): the step counts once
+                counted.append(logged or ("PENDING", False))
+        else:
+            counted.append(logged or ("PENDING", False))
+        status = logged[0] if logged else ""
+        if status == "FAIL":
+            after = next_step(dag, name, succeeded=False)
+            handler = dag.steps.get(after) if after else None
+            if (
+                handler is not None
+                and not handler.is_terminal
+                and internal_name(branch, after or "") in steps
+            ):
+                if len(counted) == position + 1:
+                    handled.add(position)  # the run went on through the step's on_failure
+                name = after
+                continue
+        name = next_step(dag, name, succeeded=True)
+
+
+_DAGS: dict[str, Dag | None] = {}  # stored dags by dag hash (runs of one pipeline share one)
+
+
+def dag_of_config(config: dict[str, Any], dag_hash: str = "") -> Dag | None:
+    """The dag a run log's run_config records (stored_dag), parsed once per dag hash in a process: the run
+    index counts progress for thousands of runs of a few pipelines."""
+    if dag_hash and dag_hash in _DAGS:
+        return _DAGS[dag_hash]
+    dag = stored_dag(RunLog.model_construct(run_config=config))
+    if dag_hash:
+        if len(_DAGS) > 256:
+            _DAGS.clear()
+        _DAGS[dag_hash] = dag
+    return dag

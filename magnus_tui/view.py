@@ -16,8 +16,9 @@ from typing import Any
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, RunEvent
 from magnus_core.follow import step_signature
 from magnus_core.models import run_log as run_log_times
+from magnus_core.models.pipeline import Dag
 from magnus_core.models.run_log import FINISHED, RunLog, StepLog, running_attempt, was_interrupted
-from magnus_core.progress import planned_nodes, stored_dag
+from magnus_core.progress import Progress, planned_nodes, step_progress, stored_dag
 
 STEP = "step"
 BRANCH = "branch"
@@ -144,6 +145,7 @@ class RunView:
     state: str = ""  # what the run is now (runs.run_state): RUNNING, INTERRUPTED, ... ("" not known yet)
     started: datetime | None = None  # when the run began (its process record), else its first step's start
     planned: bool = False  # the rows of the dag recorded in the log were added (plan)
+    dag: Dag | None = None  # the dag recorded in the log (progress.stored_dag), once plan has read it
 
     # -- building ----------------------------------------------------------------------------------
     @classmethod
@@ -179,6 +181,7 @@ class RunView:
         if dag is None:
             return []
         self.planned = True
+        self.dag = dag
         added: list[str] = []
         for node in planned_nodes(dag):
             if node.internal_name in self.rows or (not node.on_path and node.step_type in TERMINAL_TYPES):
@@ -355,15 +358,22 @@ class RunView:
             out[row.status] = out.get(row.status, 0) + 1
         return out
 
+    def step_progress(self) -> Progress:
+        """How far the run has got along its path, by the rule the run index and `magnus runs` use
+        (magnus_core.progress.step_progress), from the rows (statuses as settled: a stopped step is
+        INTERRUPTED)."""
+        steps = {
+            key: (row.status, row.mock)
+            for key, row in self.rows.items()
+            if row.kind == STEP and not row.planned and row.step_type not in TERMINAL_TYPES
+        }
+        branches = {key for key, row in self.rows.items() if row.kind == BRANCH and not row.planned}
+        return step_progress(self.dag, steps, branches)
+
     def progress(self) -> tuple[int, int]:
-        """(done, total) over the steps that do the work (_work): total, those a run passes through when every
-        step succeeds, and any other that ran; done, those that ended in any way (or were reused)."""
-        done = total = 0
-        for row in self._work():
-            total += 1
-            if row.mock or row.status in FINISHED:
-                done += 1
-        return done, total
+        """(done, total) of step_progress."""
+        counted = self.step_progress()
+        return counted.done, counted.total
 
     def running_keys(self) -> list[str]:
         """Steps running now (their elapsed time moves)."""

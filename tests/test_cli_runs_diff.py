@@ -120,7 +120,7 @@ def test_runs_lists_newest_first_with_filters(project: Path) -> None:
     assert lines == ["r4", "r3", "r2", "r1", "comp"]
     data = json.loads(run_magnus("runs", "--json", "--tag", "nightly", cwd=project).stdout)
     assert data["schema"] == "magnus-runs/1" and [r["run_id"] for r in data["runs"]] == ["r3"]
-    assert data["runs"][0]["steps"] == 5 and data["runs"][0]["status"] == "SUCCESS"
+    assert data["runs"][0]["steps"] == 4 and data["runs"][0]["status"] == "SUCCESS"
     limited = json.loads(
         run_magnus("runs", "--json", "--limit", "1", "--status", "success", cwd=project).stdout
     )

@@ -264,7 +264,7 @@ def print_table(runs: list[IndexedRun], where: str, param_cols: list[str], metri
         [s.tag or "" for s in summaries],
         [local_text(s.start) for s in summaries],
         [fmt_seconds(s.duration) for s in summaries],
-        [str(s.steps) for s in summaries],
+        [f"{s.steps_done}/{s.steps}" if s.state != "BROKEN" else "" for s in summaries],  # progress.Progress
         [s.original_run_id or "" for s in summaries],
         *([fmt_value(run.params.get(p)) for run in runs] for p in param_cols),
         *([fmt_value(run.metrics.get(m)) for run in runs] for m in metric_cols),

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from magnus_core.models.run_log import PROCESSING, SUCCESS, time_key
+from magnus_core.models.run_log import PROCESSING, time_key
 
 
 def _key(text: str) -> float | None:
@@ -154,14 +154,16 @@ def record_from_json(data: Any) -> RunRecord:
         raise ValueError("'parameters' is not a mapping")
     starts: list[str] = []
     ends: list[str] = []
-    steps = done = 0
     commit = ""
     dirty: bool | None = None
     metrics: dict[str, Any] = {}
+    work: dict[str, tuple[str, bool]] = {}  # what progress.step_progress counts
+    branch_logs: set[str] = set()
     for step in _steps(data.get("steps") or {}):
-        steps += 1
-        if step.get("status") == SUCCESS:
-            done += 1
+        if step.get("step_type") not in ("success", "fail"):
+            work[step["internal_name"]] = (str(step.get("status") or ""), bool(step.get("mock")))
+        if step.get("branches"):
+            branch_logs.update(step["branches"])
         own = not step.get("mock")  # a reused step's times are its original's (run_span)
         for attempt in step.get("attempts") or ():
             if type(attempt) is not dict:
@@ -189,15 +191,21 @@ def record_from_json(data: Any) -> RunRecord:
                 metrics.pop(name, None)  # the last step to track it wins, and its place is now
                 metrics[name] = value
                 metrics[f"{internal}.{name}"] = value
+    from magnus_core.progress import dag_of_config, step_progress
+
+    dag_hash = data.get("dag_hash")
+    progress = step_progress(
+        dag_of_config(config, dag_hash if isinstance(dag_hash, str) else ""), work, branch_logs
+    )
+    steps, done = progress.total, progress.done
     process = config.get("process") if isinstance(config.get("process"), dict) else {}
     start, last, duration = run_span(str(process.get("started_at") or "") if process else "", starts, ends)
     start_key = _key(start) if start else None
     end_key = _key(last) if last else None
     pid = process.get("pid") if process else None
-    status, tag, dag_hash, original = (
+    status, tag, original = (
         data.get("status"),
         data.get("tag"),
-        data.get("dag_hash"),
         data.get("original_run_id"),
     )
     for name, value in (("status", status), ("tag", tag), ("dag_hash", dag_hash), ("original", original)):

@@ -50,7 +50,7 @@ from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key, like_to_re
 if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"  # 5: steps / steps_done are progress.step_progress (the path), not log counts
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (

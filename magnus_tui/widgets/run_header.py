@@ -9,6 +9,7 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import Static
 
+from magnus_core.progress import Progress
 from magnus_tui.view import RunView, fmt_duration, glyph, style
 
 BAR = 20  # cells of the progress bar
@@ -33,12 +34,33 @@ def clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def bar(done: int, total: int, width: int = BAR) -> Text:
-    """━━━━━━──────: done in green, the rest dim (readable without colour: two different glyphs)."""
-    filled = round(width * done / total) if total else 0
+def bar(progress: Progress, live: bool = False, width: int = BAR) -> Text:
+    """━━━━━━╳╳┄┄┄┄: done green, failed red ╳, interrupted orange ■, running yellow ▶, then what is left:
+    ─ pending while the run goes on, ┄ not run once it is over. Each part has its own glyph, so the bar
+    reads without colour (NO_COLOR); a part that is there takes at least one cell."""
     text = Text()
-    text.append("━" * filled, style="green")
-    text.append("─" * (width - filled), style="dim")
+    if not progress.total:
+        text.append("─" * width, style="dim")
+        return text
+    rest = ("─", "dim") if live else ("┄", "dim")
+    parts = [
+        (progress.done, "━", "green"),
+        (progress.failed, "╳", "red"),
+        (progress.interrupted, "■", "dark_orange"),
+        (progress.running, "▶", "yellow"),
+        (progress.not_run, *rest),
+    ]
+    cells = [round(width * count / progress.total) if count else 0 for count, _, _ in parts]
+    for i, (count, _, _) in enumerate(parts):
+        if count and not cells[i]:
+            cells[i] = 1
+    while sum(cells) > width:  # rounding up small parts: take from the largest
+        cells[cells.index(max(cells))] -= 1
+    if sum(cells) < width:  # rounding down: the last part present gets the rest
+        last = max(i for i, (count, _, _) in enumerate(parts) if count)
+        cells[last] += width - sum(cells)
+    for n, (_, char, colour) in zip(cells, parts, strict=True):
+        text.append(char * n, style=colour)
     return text
 
 
@@ -59,11 +81,11 @@ def header_text(
     if view.error:
         text.append(f"\n{view.error}", style="red")
         return text
-    done, total = view.progress()
+    progress = view.step_progress()
     text.append("\n")
-    text.append(f"{done}/{total} steps ")
-    text.append_text(bar(done, total))
-    text.append(f" {round(100 * done / total) if total else 0:>3}%")
+    text.append(f"{progress.done}/{progress.total} steps ")
+    text.append_text(bar(progress, view.live))
+    text.append(f" {progress.percent:>3}%")
     elapsed = view.elapsed(now)
     if elapsed is not None:  # a clock while it ticks; once over, as long as it took (0.054s, 2m 5s)
         text.append(
@@ -77,10 +99,16 @@ def header_text(
             )
         elif estimate is not None:
             text.append(f" (usually {clock(estimate.seconds)})", style="dim")
-    counts = view.counts()
-    for status in ("SUCCESS", "FAIL", "PROCESSING", "INTERRUPTED"):
-        if counts.get(status):
-            text.append(f"  {glyph(status)} {counts[status]}", style=style(status) or None)
+    for status, count in (
+        ("SUCCESS", progress.done),
+        ("FAIL", progress.failed),
+        ("PROCESSING", progress.running),
+        ("INTERRUPTED", progress.interrupted),
+    ):
+        if count:
+            text.append(f"  {glyph(status)} {count}", style=style(status) or None)
+    if progress.not_run and not view.live:
+        text.append(f"  · {progress.not_run} not run", style="dim")
     return text
 
 

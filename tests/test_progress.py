@@ -1,0 +1,120 @@
+"""Done / total of a run (progress.step_progress): one count for the run index, `magnus runs` and the
+workbench, the same total whatever the run's status, and never 100% for a run that did not succeed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from magnus_core.models.run_log import RunLog
+from magnus_core.progress import Progress, step_progress, stored_dag
+from magnus_core.runner import RunRequest, execute, prepare
+from magnus_core.runs import summarise
+from magnus_tui.view import RunView
+
+STEPS = """
+from pathlib import Path
+
+def ok():
+    pass
+
+def b():
+    if Path("broken").exists():
+        raise RuntimeError("b is broken")
+"""
+
+PIPELINE = """
+dag:
+  start_at: a
+  steps:
+    a: {type: task, command: prog_steps.ok, next: b}
+    b: {type: task, command: prog_steps.b, next: c HANDLER}
+    c: {type: task, command: prog_steps.ok, next: success}
+    h: {type: task, command: prog_steps.ok, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def run(repo: Path, run_id: str, *, broken: bool, handled: bool) -> RunLog:
+    (repo / "prog_steps.py").write_text(STEPS)
+    handler = ", on_failure: h" if handled else ""
+    (repo / "pipeline.yaml").write_text(PIPELINE.replace(" HANDLER", handler))
+    marker = repo / "broken"
+    if broken:
+        marker.write_text("")
+    elif marker.exists():
+        marker.unlink()
+    return execute(prepare(RunRequest(file="pipeline.yaml", run_id=run_id)))
+
+
+def counted(log: RunLog) -> Progress:
+    """What the run screen shows, and check the run index's summary says the same."""
+    view = RunView.from_runlog(log)
+    shown = view.step_progress()
+    summary = summarise(log)
+    assert (summary.steps_done, summary.steps) == (shown.done, shown.total)
+    return shown
+
+
+def test_every_status_counts_the_same_path(git_repo: Path) -> None:
+    good = counted(run(git_repo, "good", broken=False, handled=False))
+    failed = counted(run(git_repo, "failed", broken=True, handled=False))
+    handled = counted(run(git_repo, "handled", broken=True, handled=True))
+    assert (good.done, good.total, good.percent) == (3, 3, 100)
+    # b failed and stopped the run: c was never reached, and the run is not 100% (it was 2/2 before)
+    assert (failed.done, failed.total, failed.failed, failed.not_run) == (1, 3, 1, 1)
+    assert failed.percent == 33
+    # b failed and its handler h ran: the run took a, b, h and succeeded, all of its path done
+    assert (handled.done, handled.total, handled.failed, handled.percent) == (3, 3, 0, 100)
+
+
+def test_an_interrupted_run_counts_its_planned_steps(git_repo: Path) -> None:
+    """A run stopped in b (its log as `magnus stop` leaves it): the steps it never reached still count."""
+    log = run(git_repo, "good", broken=False, handled=False)
+    data = json.loads(log.model_dump_json())
+    data.update(run_id="stopped", status="INTERRUPTED")
+    data["steps"]["b"]["status"] = "INTERRUPTED"
+    del data["steps"]["c"], data["steps"]["success"]
+    stopped = counted(RunLog.model_validate(data))
+    assert (stopped.done, stopped.total, stopped.interrupted, stopped.not_run) == (1, 3, 1, 1)
+    assert stopped.percent < 100
+
+
+@pytest.mark.parametrize(("done", "total"), [(199, 200), (999, 1000)])
+def test_a_run_with_a_step_left_never_rounds_to_100(done: int, total: int) -> None:
+    assert Progress(done=done, total=total, failed=total - done).percent == 99
+
+
+def test_a_parallels_branches_count_before_they_run(git_repo: Path) -> None:
+    (git_repo / "prog_steps.py").write_text(STEPS)
+    (git_repo / "pipeline.yaml").write_text(
+        """
+dag:
+  start_at: par
+  steps:
+    par:
+      type: parallel
+      next: success
+      branches:
+        one: {start_at: x, steps: {x: {type: task, command: prog_steps.ok, next: success}, success: {type: success}, fail: {type: fail}}}
+        two: {start_at: x, steps: {x: {type: task, command: prog_steps.ok, next: y}, y: {type: task, command: prog_steps.ok, next: success}, success: {type: success}, fail: {type: fail}}}
+    success: {type: success}
+    fail: {type: fail}
+"""
+    )
+    log = execute(prepare(RunRequest(file="pipeline.yaml", run_id="par")))
+    assert (counted(log).done, counted(log).total) == (3, 3)
+    assert step_progress(stored_dag(log), {}, set()).total == 3  # before anything ran: the whole plan
+
+
+def test_magnus_runs_prints_done_of_total(git_repo: Path, magnus) -> None:
+    run(git_repo, "failed", broken=True, handled=False)
+    listed = magnus("runs", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)["runs"]
+    assert (row["steps_done"], row["steps"]) == (1, 3)
+    table = magnus("runs")
+    assert table.stdout.splitlines()[1].split()[-1] == "1/3"
