@@ -57,6 +57,17 @@ async def wait_loaded(pilot, screen) -> None:
     await pilot.pause()
 
 
+async def open_screen(pilot, tag: str | None = None):
+    """The experiments screen of `tag` (every run: None), its runs loaded."""
+    from magnus_tui.screens.experiments import ExperimentsScreen
+
+    pilot.app.open_experiments(tag)
+    screen = pilot.app.screen
+    assert isinstance(screen, ExperimentsScreen)
+    await wait_loaded(pilot, screen)
+    return screen
+
+
 def column_labels(screen) -> list[str]:
     table = screen.query_one("#exp-table")
     return [str(c.label) for c in table.columns.values()]
@@ -93,15 +104,11 @@ async def test_open_from_the_runs_screen_on_a_tag(exp_dir: Path) -> None:
 
 async def test_sort_chart_history_and_marks(exp_dir: Path) -> None:
     from magnus_tui.screens.diff import DiffScreen
-    from magnus_tui.screens.experiments import ExperimentsScreen
     from magnus_tui.screens.run import RunScreen
 
     app = app_for(exp_dir)
     async with app.run_test(size=(100, 30)) as pilot:
-        app.open_experiments("exp1")
-        screen = app.screen
-        assert isinstance(screen, ExperimentsScreen)
-        await wait_loaded(pilot, screen)
+        screen = await open_screen(pilot, "exp1")
         table = screen.query_one("#exp-table")
         table.move_cursor(column=4)  # metrics.auc
         await pilot.press("o")
@@ -138,14 +145,10 @@ async def test_sort_chart_history_and_marks(exp_dir: Path) -> None:
 
 
 async def test_filter_completion_bad_filter_and_live_update(exp_dir: Path) -> None:
-    from magnus_tui.screens.experiments import ExperimentsScreen
 
     app = app_for(exp_dir)
     async with app.run_test(size=(100, 30)) as pilot:
-        app.open_experiments()
-        screen = app.screen
-        assert isinstance(screen, ExperimentsScreen)
-        await wait_loaded(pilot, screen)
+        screen = await open_screen(pilot)
         assert len(screen.rows) == 5  # every run: no tag, no filter
         await pilot.press("slash")
         query = screen.query_one("#exp-query")
@@ -189,14 +192,10 @@ async def test_filter_box_adds_to_the_filter_completes_at_the_cursor_and_applies
     """`/` keeps the tag scope (cursor at the end, nothing selected); → completes the parameter or metric
     name being typed, at the end (Textual's suggestion) and in the middle of the text; nothing is applied
     until Enter, and a bad filter is named once in the line under the box, never as a toast."""
-    from magnus_tui.screens.experiments import ExperimentsScreen
 
     app = app_for(exp_dir)
     async with app.run_test(size=(100, 30)) as pilot:
-        app.open_experiments("exp1")
-        screen = app.screen
-        assert isinstance(screen, ExperimentsScreen)
-        await wait_loaded(pilot, screen)
+        screen = await open_screen(pilot, "exp1")
         query = screen.query_one("#exp-query")
         hint = screen.query_one("#exp-hint")
         await pilot.press("slash")
@@ -240,14 +239,10 @@ SIZES = {"100x30": (100, 30), "80x24": (80, 24)}
 
 async def test_the_history_chart_keeps_its_height_at_80x24(exp_dir: Path) -> None:
     """The table takes the rows its runs need, the chart the rest (at least 9 rows), its key below."""
-    from magnus_tui.screens.experiments import ExperimentsScreen
 
     app = app_for(exp_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.open_experiments("exp1")
-        screen = app.screen
-        assert isinstance(screen, ExperimentsScreen)
-        await wait_loaded(pilot, screen)
+        screen = await open_screen(pilot, "exp1")
         screen.query_one("#exp-table").move_cursor(column=5)  # metrics.loss
         await pilot.press("h")
         await app.workers.wait_for_complete()
