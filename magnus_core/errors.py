@@ -36,8 +36,13 @@ class MagnusError(Exception):
             where.append(str(self.file))
         if self.step:
             where.append(f"step '{self.step}'")
-        if self.field:
-            where.append(f"field '{self.field}'")
+        if self.field:  # a command-line option or argument is named as such, a file's field as a field
+            if self.field.startswith("-"):
+                where.append(f"option '{self.field}'")
+            elif self.field.isupper() and not self.file:
+                where.append(f"argument {self.field}")
+            else:
+                where.append(f"field '{self.field}'")
         prefix = ": ".join(where)
         return f"{prefix}: {self.message}" if prefix else self.message
 

@@ -156,7 +156,7 @@ def test_runs_says_a_filter_matched_none_of_the_runs_and_refuses_an_unknown_stat
         assert result.exit_code == 0 and result.stdout.strip() == shown, result.output
     bad = CliRunner().invoke(cli, ["runs", "--status", "failed"])
     assert bad.exit_code == 2 and bad.stdout == ""
-    assert "field '--status': unknown status 'failed': expected one of SUCCESS, FAIL," in bad.stderr
+    assert "option '--status': unknown status 'failed': expected one of SUCCESS, FAIL," in bad.stderr
     assert "did you mean FAIL?" in bad.stderr
     for where in ("status = 'FAILED'", "attributes.status in ('SUCCESS', 'failed')"):  # MLflow's word
         bad = CliRunner().invoke(cli, ["runs", "--where", where])

@@ -487,6 +487,10 @@ def test_follow_prints_a_running_step_from_another_process(project: Path) -> Non
         run.wait(timeout=60)
     assert follow.returncode == 0, err
     assert "tick 2\n" in rest and "==> talk (attempt 0) <==\nto stdout\n" in rest
+    one = subprocess.run(  # one step followed: printed as written, as without --follow (no heading)
+        [*command, "logs", "r", "talk", "--follow"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert one.returncode == 0 and one.stdout.startswith("to stdout\n") and "==>" not in one.stdout
 
 
 def test_the_per_step_entry_point_keeps_the_same_output(project: Path, magnus: Any) -> None:

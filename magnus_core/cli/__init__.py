@@ -189,6 +189,8 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
     Start here:
       magnus execute --file pipeline.yaml      run a pipeline
       magnus runs                              list the runs kept in the run-log store
+      magnus show RUN                          a run's summary: steps, errors, how to resume
+      magnus logs RUN [STEP]                   what a run's steps printed
       magnus diff RUN_A RUN_B                  what changed between two runs
       magnus                                   open the terminal workbench
 

@@ -100,7 +100,7 @@ def execute(
     """Run a pipeline and write its run log.
 
     Every other `--name value` becomes parameter `name` (`--x 3` is the number 3, `--zip 02142` the text
-    02142: see docs/parameters.md). A name close to one of the options above (`--fiel`) is refused as a
+    02142: see docs/parameters.md). A name close to one of the options below (`--fiel`) is refused as a
     typo; a parameter of such a name goes after `--`: `magnus execute -f p.yaml -- --fiel x`.
 
     \b

@@ -170,8 +170,9 @@ def _heading(view: AttemptView) -> str:
 class _Printer:
     """Writes sections to stdout as bytes (output is shown as it was written); notes go to stderr."""
 
-    def __init__(self, headed: bool) -> None:
+    def __init__(self, headed: bool, first_bare: bool = False) -> None:
         self.headed = headed
+        self.first_bare = first_bare  # no heading before the first section (one step followed)
         self.out: IO[bytes] = sys.stdout.buffer
         self.noted: set[str] = set()
         self.silent: list[str] = []  # with several sections: steps that printed nothing, said once at the end
@@ -197,7 +198,9 @@ class _Printer:
 
     def head(self, view: AttemptView) -> None:
         key = (view.step.internal_name, view.attempt_number)
-        if self.headed and key != self.current:
+        if self.headed and key != self.current and self.first_bare and self.current is None:
+            pass  # the first section of a single step: as it was written
+        elif self.headed and key != self.current:
             self.end_section()
             if not self.at_line_start:  # a section that did not end its last line
                 self.write(b"\n")
@@ -315,7 +318,10 @@ def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | No
     from magnus_core.models.run_log import FINISHED
     from magnus_core.runs import run_state
 
-    printer = _Printer(headed=True)
+    found = store.get_run(run_id).find_step(name) if name is not None else None
+    # one step's output is printed as written, as without --follow: a heading only once another section
+    # follows (its next attempt); a whole run or a composite step is headed section by section
+    printer = _Printer(headed=True, first_bare=name is not None and not (found and found.branches))
     seen: dict[tuple[str, int], _Followed] = {}
     first = True
     missing = False
