@@ -138,9 +138,16 @@ def run_times(log: RunLog) -> tuple[str, str, float | None]:
 
 
 def previous_success(index: RunIndex, log: RunLog) -> RunSummary | None:
-    """The newest other run of the same pipeline file with the same dag hash that succeeded (what an
-    estimate of this run's duration is taken from); None when there is none, or the log does not say
-    which pipeline it ran."""
+    """The run an estimate of this run's duration is taken from (estimate_from), or None."""
+    found = estimate_from(index, log)
+    return found[0] if found is not None else None
+
+
+def estimate_from(index: RunIndex, log: RunLog) -> tuple[RunSummary, bool] | None:
+    """The newest other successful run of the same pipeline file with the same dag hash, preferring one
+    run with the same parameters (every parameter this run has, equal there): (its summary, whether its
+    parameters are the same). None when there is none, or the log does not say which pipeline it ran.
+    Among the 20 newest such runs; an estimate from other parameters should say so."""
     from magnus_core.index import RunQuery
     from magnus_core.query import BoolOp, Compare, Key
 
@@ -155,11 +162,14 @@ def previous_success(index: RunIndex, log: RunLog) -> RunSummary | None:
             Compare(Key("attr", "dag_hash"), "=", log.dag_hash),
         ),
     )
-    result = index.query(RunQuery(where=where, status="SUCCESS", limit=5))
-    for run in result.runs:
-        if run.summary.run_id != log.run_id and run.summary.duration is not None:
-            return run.summary
-    return None
+    result = index.query(RunQuery(where=where, status="SUCCESS", limit=20, params=["*"]))
+    candidates = [
+        run for run in result.runs if run.summary.run_id != log.run_id and run.summary.duration is not None
+    ]
+    for run in candidates:
+        if all(run.params.get(name) == value for name, value in log.parameters.items()):
+            return run.summary, True
+    return (candidates[0].summary, False) if candidates else None
 
 
 # -- done / total: the one count every view of a run shows ----------------------------------------------

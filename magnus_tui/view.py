@@ -258,6 +258,8 @@ class RunView:
                 self._set_run(run_log)
             elif isinstance(event.extra.get("parameters"), dict):  # a notice of the run's own process
                 self.parameters = dict(event.extra["parameters"])
+            if self.status == "INTERRUPTED":  # no step of it runs on: none may go on reading "running"
+                return self.settle("INTERRUPTED")
         return []
 
     def _link(self, key: str, parent: str | None) -> None:

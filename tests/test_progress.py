@@ -4,6 +4,7 @@ workbench, the same total whatever the run's status, and never 100% for a run th
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,46 @@ def test_magnus_runs_prints_done_of_total(git_repo: Path, magnus) -> None:
     assert (row["steps_done"], row["steps"]) == (1, 3)
     table = magnus("runs")
     assert table.stdout.splitlines()[1].split()[-1] == "1/3"
+
+
+def test_the_estimate_prefers_a_run_with_the_same_parameters(git_repo: Path) -> None:
+    """estimate_from: same pipeline, same dag hash, succeeded; a run with this run's parameters first, else
+    the newest, said to have had other parameters."""
+    from magnus_core.index import open_index
+    from magnus_core.progress import estimate_from
+
+    (git_repo / "prog_steps.py").write_text(STEPS + "\ndef p(lr: float = 0.0):\n    pass\n")
+    (git_repo / "pipeline.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n    a: {type: task, command: prog_steps.p, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    for run_id, lr in (("lr1", 1), ("lr2", 2)):
+        execute(prepare(RunRequest(file="pipeline.yaml", run_id=run_id, parameters={"lr": lr})))
+    now = execute(prepare(RunRequest(file="pipeline.yaml", run_id="now", parameters={"lr": 1})))
+    other = execute(prepare(RunRequest(file="pipeline.yaml", run_id="other", parameters={"lr": 9})))
+    store = prepare(RunRequest(file="pipeline.yaml")).store
+    index = open_index(store)
+    try:
+        found = estimate_from(index, now)
+        assert found is not None and (found[0].run_id, found[1]) == ("lr1", True)  # not lr2, newer
+        found = estimate_from(index, other)
+        assert found is not None and found[1] is False  # only other parameters: said so
+    finally:
+        index.close()
+
+
+def test_the_header_never_says_usually_0_00() -> None:
+    from datetime import datetime
+
+    from magnus_tui.view import Row
+    from magnus_tui.widgets.run_header import Estimate, header_text
+
+    view = RunView(run_id="r", status="SUCCESS")
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    view.started = at
+    view.rows["a"] = Row(key="a", kind="step", name="a", parent=None, status="SUCCESS", start=at, end=at)
+    view.children.setdefault(None, []).append("a")
+    shown = header_text(view, at, Estimate("old", 0.208)).plain
+    assert "(usually 208ms)" in shown and "0:00" not in shown
+    shown = header_text(view, at, Estimate("old", 125.0, same_parameters=False)).plain
+    assert "(usually 2:05 with other parameters)" in shown

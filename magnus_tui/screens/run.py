@@ -257,7 +257,7 @@ class RunScreen(WorkbenchScreen[None]):
             if event.kind in (RUN_CREATED, RUN_UPDATED):
                 run_changed = True
                 log = event.extra.get("log")
-                self.view.apply(event, log if isinstance(log, RunLog) else None)
+                changed.extend(self.view.apply(event, log if isinstance(log, RunLog) else None))
                 state = event.extra.get("state")
                 if isinstance(state, str):
                     changed.extend(self.view.settle(state))
@@ -324,20 +324,21 @@ class RunScreen(WorkbenchScreen[None]):
     def find_estimate(self, log: RunLog) -> None:
         """The duration of the previous successful run of this pipeline with this dag (the run index)."""
         from magnus_core.index import open_index
-        from magnus_core.progress import previous_success
+        from magnus_core.progress import estimate_from
 
         store = self.app.project.store
         if store is None or not log.dag_hash:
             return
         index = open_index(store, notify=lambda message: None)
         try:
-            found = previous_success(index, log)
+            found = estimate_from(index, log)
         except (MagnusError, OSError):
             return
         finally:
             index.close()
-        if found is not None and found.duration is not None:
-            self.app.call_from_thread(self._estimated, Estimate(found.run_id, found.duration))
+        summary, same = found if found is not None else (None, True)
+        if summary is not None and summary.duration is not None:
+            self.app.call_from_thread(self._estimated, Estimate(summary.run_id, summary.duration, same))
 
     def _estimated(self, estimate: Estimate) -> None:
         self.estimate = estimate
@@ -418,7 +419,7 @@ class RunScreen(WorkbenchScreen[None]):
 
     def _output_read(self, source: str, text: OutputText, open_if_any: bool) -> None:
         try:
-            self.query_one(OutputView).show(source, text)
+            self.query_one(OutputView).show(source, text, live=self.view.live)
         except NoMatches:  # the screen went, or its tabs are not mounted yet: the next read shows it
             return
         if open_if_any and text.lines:

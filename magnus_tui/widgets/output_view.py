@@ -120,6 +120,7 @@ class OutputView(Vertical, can_focus=False):
         self.lines: list[str] = []
         self.note = ""
         self.follow = True
+        self.live = True  # what is shown can still grow (its run is live): only then is it "following"
         self.wrap = False
         self.whole_run = False
         self.source = ""  # what is shown: a step's internal name, or "" for the whole run
@@ -135,9 +136,11 @@ class OutputView(Vertical, can_focus=False):
     def log_widget(self) -> RichLog:
         return self.query_one("#output-log", RichLog)
 
-    def show(self, source: str, text: OutputText) -> None:
+    def show(self, source: str, text: OutputText, live: bool = True) -> None:
         """Show `text`, the output of `source` (a step, or "" for the whole run); when it only grew, only the
-        new lines are written (a live step's output appends, the scroll position is kept)."""
+        new lines are written (a live step's output appends, the scroll position is kept). `live`: the run
+        is still going, so the text may grow (the title says following / paused only then)."""
+        self.live = live
         same = source == self.source and text.lines[: len(self.lines)] == self.lines
         new = text.lines[len(self.lines) :] if same else text.lines
         if not same:
@@ -152,7 +155,12 @@ class OutputView(Vertical, can_focus=False):
         text = Text()
         text.append("whole run" if self.whole_run else (self.source or "no step"), style="bold")
         text.append(f"  {len(self.lines)} lines", style="dim")
-        text.append("  following" if self.follow else "  paused", style="green" if self.follow else "yellow")
+        if self.live:
+            text.append(
+                "  following" if self.follow else "  paused", style="green" if self.follow else "yellow"
+            )
+        else:
+            text.append("  complete (the run has ended)", style="dim")
         if self.wrap:
             text.append("  wrap", style="dim")
         if self.query_text:

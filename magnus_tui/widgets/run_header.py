@@ -18,10 +18,17 @@ BAR = 20  # cells of the progress bar
 @dataclass(frozen=True)
 class Estimate:
     """How long the run should take: the duration of `run_id`, the newest successful run of the same
-    pipeline file with the same dag hash (progress.previous_success)."""
+    pipeline file with the same dag hash, with the same parameters when one ran (progress.estimate_from)."""
 
     run_id: str
     seconds: float
+    same_parameters: bool = True  # that run had this run's parameters (progress.estimate_from)
+
+
+def about(seconds: float) -> str:
+    """An estimate's length: a clock from 10 s (0:42, 3:10), else as durations are shown (208ms, 4.2s), so
+    a sub-second run never reads 0:00."""
+    return clock(seconds) if seconds >= 10 else fmt_duration(seconds)
 
 
 def clock(seconds: float | None) -> str:
@@ -91,14 +98,17 @@ def header_text(
         text.append(
             f"  {clock(elapsed) if view.live else fmt_duration(elapsed)}", style="bold" if view.live else None
         )
+        other = "" if estimate is None or estimate.same_parameters else " with other parameters"
         if estimate is not None and view.live:
             left = estimate.seconds - elapsed
             text.append(
-                f" of ~{clock(estimate.seconds)}" if left >= 0 else f" (~{clock(-left)} over the usual)",
+                f" of ~{about(estimate.seconds)}{other}"
+                if left >= 0
+                else f" (~{about(-left)} over the usual{other})",
                 style="dim",
             )
         elif estimate is not None:
-            text.append(f" (usually {clock(estimate.seconds)})", style="dim")
+            text.append(f" (usually {about(estimate.seconds)}{other})", style="dim")
     for status, count in (
         ("SUCCESS", progress.done),
         ("FAIL", progress.failed),

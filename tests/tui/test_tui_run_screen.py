@@ -167,3 +167,22 @@ async def test_a_reruns_duration_is_the_same_everywhere(git_repo: Path) -> None:
         await pilot.pause()
         info = plain(screen.query_one("#run-info", Static))
         assert f"duration      {shown}" in info and "2020-01-01" not in info
+
+
+async def test_the_output_of_an_ended_run_is_not_following(make_app) -> None:
+    """`following` / `paused` are for a run that can still print; an ended run's output says complete."""
+    from magnus_tui.widgets.output_view import OutputView
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_run(app, pilot, "failure_run")
+        screen.query_one("#dag").select_key("boom")
+        await pilot.press("o")
+        output = screen.query_one(OutputView)
+        title = ""
+        for _ in range(100):
+            await pilot.pause(0.05)
+            title = plain(output.query_one("#output-title", Static))
+            if title.startswith("boom"):
+                break
+        assert "complete" in title and "following" not in title and "paused" not in title

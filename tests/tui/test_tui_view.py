@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 from tui_helpers import RUN_LOGS
@@ -143,3 +144,21 @@ def test_a_reached_fail_node_reads_as_the_failure() -> None:
     assert node.status == "SUCCESS" and node.step_type == "fail"
     assert (node.glyph, node.style) == ("✗", "red")
     assert (view.rows["flaky"].glyph, view.rows["flaky"].style) == ("✓", "green")
+
+
+def test_a_run_marked_interrupted_leaves_no_step_running() -> None:
+    """The run's own INTERRUPTED notice can come before its running step's: the step is settled with it,
+    so the dag never reads `▶ running` under an INTERRUPTED header (trial 2, finding 12)."""
+    from datetime import datetime
+
+    view = RunView(run_id="r")
+    started = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
+    step = StepLog(
+        name="slow", internal_name="slow", status="PROCESSING", step_type="task", start_time=started
+    )
+    view.apply(RunEvent(kind=STEP_UPDATED, run_id="r", internal_name="slow", step_log=step))
+    assert view.running_keys() == ["slow"] and view.live
+    changed = view.apply(RunEvent(kind=RUN_UPDATED, run_id="r", status="INTERRUPTED"))
+    assert "slow" in changed and not view.live
+    row = view.rows["slow"]
+    assert row.status == "INTERRUPTED" and row.running_since is None and view.running_keys() == []
