@@ -75,7 +75,12 @@ class RunNotFoundError(UsageError):
         import difflib  # here: `magnus --help` imports this module and never needs it
 
         near = difflib.get_close_matches(run_id, known, n=3, cutoff=0.4)
-        hint = f" (nearest: {', '.join(near)})" if near else (" (the store is empty)" if not known else "")
+        if near:
+            hint = f" (nearest: {', '.join(near)})"
+        elif known:  # nothing alike: where to find the ids there are
+            hint = f" (no id like it among its {len(known):,} runs: `magnus runs` lists them)"
+        else:
+            hint = " (the store is empty)"
         super().__init__(f"no run '{run_id}' in {where}{hint}")
         self.run_id = run_id
         self.nearest = near

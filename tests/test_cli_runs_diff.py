@@ -260,6 +260,7 @@ def test_original_composite_log_matches_nested_steps_by_internal_name(project: P
     "args, message",
     [
         (("r1", "r9"), "no run 'r9' in .run_log_store/ (nearest: "),
+        (("r1", "zzz-unlike"), "no run 'zzz-unlike' in .run_log_store/ (no id like it among its "),
         (("r1", "functions.py"), "not valid JSON"),
         (("r1", "list.json"), "not a run log: expected a JSON object"),
         (("r1", "other.json"), "field 'run_id'"),
