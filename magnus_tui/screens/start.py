@@ -100,7 +100,8 @@ class StartScreen(WorkbenchScreen[None]):
     StartScreen .row Input { width: 1fr; height: 1; border: none; padding: 0 1; background: $boost; }
     StartScreen .row Input:focus { background: $accent 30%; }
     StartScreen .row Button { min-width: 10; height: 1; border: none; margin-left: 1; }
-    StartScreen TextArea { height: 6; width: 1fr; }
+    StartScreen TextArea { height: 6; width: 1fr; border: none; padding: 0 1; background: $boost; }
+    StartScreen TextArea:focus { border: none; background: $accent 30%; }
     StartScreen #start-error { color: $error; height: auto; margin-top: 1; }
     StartScreen #buttons { height: auto; margin-top: 1; }
     StartScreen #buttons Button { margin-right: 2; }
@@ -141,19 +142,28 @@ class StartScreen(WorkbenchScreen[None]):
                     f"Re-run of {self.use_cached}: steps that succeeded there are reused.", classes="title"
                 )
                 yield RerunPlan("", id="plan")
+            # Tab goes pipeline -> parameters -> parameters file -> tag -> config -> Start -> Cancel; the
+            # picker is ctrl+o (or a click) from anywhere, never a stop on the way to the parameters
             with Horizontal(classes="row"):
                 yield Label("Pipeline file")
-                yield Input(self.initial_pipeline or "", placeholder="pipeline.yaml", id="pipeline")
-                yield Button("Pick…", id="pick")
-            with Horizontal(classes="row"):
-                yield Label("Tag")
-                yield Input(self.initial_tag, placeholder="optional tag", id="tag")
+                yield Input(
+                    self.initial_pipeline or "",
+                    placeholder="pipeline.yaml",
+                    id="pipeline",
+                    select_on_focus=False,
+                )
+                pick = Button("Pick… ^o", id="pick")
+                pick.can_focus = False
+                yield pick
             with Horizontal(classes="row"):
                 yield Label("Parameters")
                 yield TextArea(self.initial_parameters, id="parameters", language=None, soft_wrap=True)
             with Horizontal(classes="row"):
                 yield Label("Parameters file")
                 yield Input("", placeholder="optional, e.g. parameters.yaml", id="parameters-file")
+            with Horizontal(classes="row"):
+                yield Label("Tag")
+                yield Input(self.initial_tag, placeholder="optional tag", id="tag")
             with Horizontal(classes="row"):
                 yield Label("Config file")
                 yield Input(
@@ -356,10 +366,26 @@ class StartScreen(WorkbenchScreen[None]):
             if remembered is not None:
                 self._fill_values(remembered)
                 self.query_one("#start-note", Static).update(f"Values last used for {path}.")
+            self._to_parameters()
 
         current = self.query_one("#pipeline", Input).value.strip()
         self._picker = PickPipeline(self._files, current)
         self.app.push_screen(self._picker, callback=picked)
+
+    def _to_parameters(self) -> None:
+        """After a pipeline is picked the next thing typed is its parameters: focus there, the cursor at the
+        end and nothing selected (typing never replaces the pipeline). Again after the refresh: the form,
+        resumed, gives focus back to the field that had it before the picker."""
+        from textual.widgets.text_area import Selection
+
+        def focus() -> None:
+            area = self.query_one("#parameters", TextArea)
+            area.focus()
+            end = area.document.end
+            area.selection = Selection(end, end)
+
+        focus()
+        self.call_after_refresh(focus)
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:

@@ -244,3 +244,40 @@ async def test_a_config_for_another_store_is_refused_in_one_line(root: Path) -> 
         await pilot.press("ctrl+r")
         assert "missing.yaml" in plain(form.query_one("#start-error", Static))
         assert not app.launched
+
+
+async def test_after_picking_typing_goes_to_the_parameters_and_tab_skips_pick(root: Path) -> None:
+    """Trial 2, finding 5: after ctrl+o the pipeline field had focus with its text selected, so typed
+    parameters replaced the pipeline; Pick… was a Tab stop that sent them into Tag."""
+    app = MagnusApp(make_project(root), poll_interval=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.action_start_run()
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
+        form = app.screen
+        await wait_for(pilot, lambda: form_text(form, "#pipeline") == "report.yaml")
+        area = form.query_one("#parameters", TextArea)
+        area.load_text("")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickPipeline))
+        await pilot.press(*"train", "enter")
+        await wait_for(pilot, lambda: app.screen is form)
+        await pilot.pause()
+        assert form.focused is area and area.selected_text == ""
+        await pilot.press(*"secs: 25")
+        assert form_text(form, "#pipeline") == "pipelines/train.yaml"
+        assert parse_parameters(form_text(form, "#parameters")) == {"secs": 25}
+
+        # only the focused field looks focused: the parameters box is drawn like the other fields
+        form.query_one("#pipeline", Input).focus()
+        await pilot.pause()
+        blurred = area.styles.background
+        assert (
+            area.styles.border_left[0] in ("", "none") and blurred == form.query_one("#tag").styles.background
+        )
+
+        # Tab: pipeline, parameters, parameters file, tag, config, Start; never Pick…
+        order = []
+        for _ in range(6):
+            order.append(form.focused.id if form.focused else None)
+            await pilot.press("tab")
+        assert order == ["pipeline", "parameters", "parameters-file", "tag", "config", "start"]
