@@ -5,6 +5,7 @@
     python bench/steps.py --stores chunked-fs --kinds params 100 1000
     python bench/steps.py --store postgres         # the postgres store beside file-system (a local server)
     python bench/steps.py --peers 1 10 100         # magnus 0.3.12 and runnable 0.50 beside ours (see below)
+    python bench/steps.py --compare OLD --repeat 1 1000 10000   # the CLI run of checkout OLD and this one, turn about
 
 Two kinds of step (issue 19, target 1):
   trivial  `def noop(): return None`
@@ -99,11 +100,13 @@ def run_once(n: int, kind: str = "trivial", store: str = "file-system") -> tuple
             os.chdir(here)
 
 
-def cli_once(n: int, kind: str, store: str) -> tuple[float, float, str]:
-    """(wall s, child CPU s, last line) of `magnus execute` as a new process on an n-step pipeline."""
+def cli_once(n: int, kind: str, store: str, root: Path | None = None) -> tuple[float, float, str]:
+    """(wall s, child CPU s, last line) of `magnus execute` as a new process on an n-step pipeline, with the
+    code of checkout `root` (this one by default)."""
     with tempfile.TemporaryDirectory(prefix="magnus-bench-") as tmp:
         pipeline = write_pipeline(Path(tmp), n, kind, store)
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "MAGNUS_INDEX_DIR": str(Path(tmp) / "index")}
+        code = str(root or ROOT)
+        env = {**os.environ, "PYTHONPATH": code, "MAGNUS_INDEX_DIR": str(Path(tmp) / "index")}
         argv = [sys.executable, "-m", "magnus_core", "execute", "-f", str(pipeline), "-c", "config.yaml"]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
@@ -164,6 +167,39 @@ def whole_cli(sizes: list[int], stores: list[str], kinds: list[str], repeat: int
                     flush=True,
                 )
             print(f"{store:>12} {kind:>8} N=1: {base[0]:.2f} s wall, {base[1]:.2f} s CPU (start-up)")
+
+
+def compare_cli(old: Path, sizes: list[int], stores: list[str], kinds: list[str], repeat: int) -> None:
+    """The whole CLI run with the code of checkout `old` and of this one, turn about (old, new, old, new...)
+    so both see the same load: CPU ms per step (total / N, and marginal against N = 1) and new / old."""
+    print(f"\nwhole CLI run, {old} (old) against {ROOT} (new), turn about; median of {repeat}; CPU")
+    print(
+        f"{'store':>12} {'kind':>8} {'N':>6} {'old ms/step':>12} {'new ms/step':>12} {'new/old':>8} "
+        f"{'old marg.':>10} {'new marg.':>10} {'target':>7}"
+    )
+    for store in stores:
+        for kind in kinds:
+            cpu: dict[str, dict[int, float]] = {"old": {}, "new": {}}
+            for n in [1, *sizes]:
+                runs: dict[str, list[float]] = {"old": [], "new": []}
+                for _ in range(repeat):
+                    runs["old"].append(cli_once(n, kind, store, old)[1])
+                    runs["new"].append(cli_once(n, kind, store)[1])
+                for who in runs:
+                    cpu[who][n] = statistics.median(runs[who])
+            for n in sizes:
+                o, w = cpu["old"][n] * 1000 / n, cpu["new"][n] * 1000 / n
+                om = (cpu["old"][n] - cpu["old"][1]) * 1000 / max(n - 1, 1)
+                nm = (cpu["new"][n] - cpu["new"][1]) * 1000 / max(n - 1, 1)
+                print(
+                    f"{store:>12} {kind:>8} {n:>6} {o:>12.3f} {w:>12.3f} {w / o:>8.2f} {om:>10.3f} {nm:>10.3f} "
+                    f"{CLI_TARGET.get(store) or '-':>7}",
+                    flush=True,
+                )
+            print(
+                f"{store:>12} {kind:>8} N=1 (start-up) CPU s: old {cpu['old'][1]:.2f}, new {cpu['new'][1]:.2f}"
+            )
+    print(f"load average {os.getloadavg()[0]:.1f}")
 
 
 def compare_postgres(sizes: list[int], repeat: int, kinds: list[str]) -> None:
@@ -303,6 +339,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cli-only", action="store_true", help="only the whole CLI run")
     parser.add_argument("--store", choices=["postgres"], help="postgres beside file-system")
     parser.add_argument("--peers", action="store_true", help="magnus 0.3.12 and runnable 0.50 beside ours")
+    parser.add_argument(
+        "--compare", metavar="OLD", help="the whole CLI run of checkout OLD beside this one, turn about"
+    )
     args = parser.parse_args(argv)
     sizes = args.sizes or list(DEFAULT_SIZES)
     stores = args.stores.split(",")
@@ -310,6 +349,9 @@ def main(argv: list[str]) -> int:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if args.peers:
         peers(args.sizes or [1, 10, 100], args.repeat)
+        return 0
+    if args.compare:
+        compare_cli(Path(args.compare).resolve(), sizes, stores, kinds, args.repeat)
         return 0
     if args.store == "postgres":
         compare_postgres(sizes, args.repeat, kinds)
