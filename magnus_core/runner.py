@@ -149,16 +149,23 @@ def check_commands(pipeline: Pipeline) -> None:
     from magnus_core.tasks.python import resolve
 
     problems: list[str] = []
+    checked: dict[tuple[str, str], str | None] = {}  # each distinct command once: its problem, if any
     for visit in walk(pipeline.dag, item="<item>"):
         node = visit.node
-        if isinstance(node, TaskNode):
-            try:
-                if node.command_type == "python":
-                    resolve(node.command)
-                elif node.command_type == "python-lambda":
-                    compile_lambda(node.command)
-            except UsageError as exc:
-                problems.append(f"step '{visit.internal_name}': field 'command': {exc.message}")
+        if isinstance(node, TaskNode) and node.command_type in ("python", "python-lambda"):
+            key = (node.command_type, node.command)
+            if key not in checked:
+                try:
+                    if node.command_type == "python":
+                        resolve(node.command)
+                    else:
+                        compile_lambda(node.command)
+                    checked[key] = None
+                except UsageError as exc:
+                    checked[key] = exc.message
+            problem = checked[key]
+            if problem is not None:
+                problems.append(f"step '{visit.internal_name}': field 'command': {problem}")
     if problems:
         raise PipelineError(problems, file=pipeline.file)
 

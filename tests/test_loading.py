@@ -137,6 +137,19 @@ CASES: dict[str, tuple[str, list[str], list[str]]] = {
         [],
         ["pipeline.yaml", "step 'a'", "field 'command'", "cannot import module 'nosuchmodule'"],
     ),
+    "one python command not importable, named by each step using it (checked once)": (
+        pipeline(
+            """
+            a: {type: task, command: nosuchmodule.f, next: b}
+            b: {type: task, command: nosuchmodule.f, next: c}
+            c: {type: task, command: fns.ok, next: success}
+            success: {type: success}
+            fail: {type: fail}
+        """
+        ),
+        [],
+        ["step 'a': field 'command': cannot import", "step 'b': field 'command': cannot import"],
+    ),
     "python function missing from its module": (
         pipeline("""
             a: {type: task, command: fns.nope, next: success}
