@@ -377,6 +377,20 @@ class RunView:
         counted = self.step_progress()
         return counted.done, counted.total
 
+    def fanned_out(self) -> list[tuple[Row, int, int]]:
+        """Composite steps running now whose branches are known, with (branches ended, branches): a map's
+        items, a loop's iterations (the last one is running), a parallel's branches. Outermost first."""
+        out = []
+        for row, _ in self.walk():
+            if row.kind != STEP or row.planned or row.status not in ("PROCESSING", "RUNNING"):
+                continue
+            branches = [
+                self.rows[key] for key in self.children.get(row.key, ()) if self.rows[key].kind == BRANCH
+            ]
+            if branches:
+                out.append((row, sum(1 for b in branches if b.status in FINISHED), len(branches)))
+        return out
+
     def running_keys(self) -> list[str]:
         """Steps running now (their elapsed time moves)."""
         return [key for key, row in self.rows.items() if row.running_since is not None]

@@ -33,6 +33,7 @@ from magnus_tui.widgets.step_detail import StepDetail
 
 HEADER_INTERVAL = 0.25  # seconds between header redraws during a burst of events
 TICK = 1.0  # seconds between redraws of the elapsed times while the run is live
+ESTIMATE_AFTER = 0.2  # seconds after a run is shown: the estimate is looked up (the run index)
 HEARD_WAIT = 0.25  # seconds: how often a run followed by its notices is checked for having ended
 
 
@@ -134,7 +135,8 @@ class RunScreen(WorkbenchScreen[None]):
             self._start_following()
         elif self.view.first_failure():
             self.read_output(open_if_any=True)  # a failed run opens on the failed step's last lines
-        self.find_estimate(log)
+        # after the dag is drawn: its thread (the run index) would compete with the first picture
+        self.set_timer(ESTIMATE_AFTER, lambda: self.find_estimate(log))
 
     def show_log(self, log: RunLog) -> None:
         self._have_log = True

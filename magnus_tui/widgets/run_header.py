@@ -119,7 +119,21 @@ def header_text(
             text.append(f"  {glyph(status)} {count}", style=style(status) or None)
     if progress.not_run and not view.live:
         text.append(f"  · {progress.not_run} not run", style="dim")
+    if view.live:  # where the fan-outs running now stand: a map's items, a loop's iteration
+        for row, ended, branches in view.fanned_out()[:2]:
+            text.append(f"  {row.name} ", style="bold")
+            text.append(fan_text(row.step_type, ended, branches), style="yellow")
     return text
+
+
+def fan_text(step_type: str, ended: int, branches: int) -> str:
+    """How far a running composite step has got: '2/3 items' (map), 'iteration 4' (loop, counted from 1),
+    '1/2 branches' (parallel, conditional)."""
+    if step_type == "map":
+        return f"{ended}/{branches} items"
+    if step_type == "loop":
+        return f"iteration {branches}"
+    return f"{ended}/{branches} branches"
 
 
 class RunHeader(Static):

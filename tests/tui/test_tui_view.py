@@ -162,3 +162,33 @@ def test_a_run_marked_interrupted_leaves_no_step_running() -> None:
     assert "slow" in changed and not view.live
     row = view.rows["slow"]
     assert row.status == "INTERRUPTED" and row.running_since is None and view.running_keys() == []
+
+
+def test_the_header_says_how_far_a_running_map_and_loop_have_got() -> None:
+    """A map's items ended of those fanned out, a loop's iteration (from 1), while the run is live."""
+    from datetime import UTC, datetime
+
+    from magnus_core.models.run_log import BranchLog, RunLog
+    from magnus_tui.widgets.run_header import header_text
+
+    def branch(name: str, status: str) -> BranchLog:
+        return BranchLog(internal_name=name, status=status)
+
+    fan = StepLog(name="fan", internal_name="fan", status="PROCESSING", step_type="map")
+    fan.branches = {
+        f"fan.{i}": branch(f"fan.{i}", s) for i, s in enumerate(["SUCCESS", "SUCCESS", "PROCESSING"])
+    }
+    again = StepLog(name="again", internal_name="again", status="PROCESSING", step_type="loop")
+    again.branches = {f"again.{i}": branch(f"again.{i}", s) for i, s in enumerate(["SUCCESS", "PROCESSING"])}
+    done = StepLog(name="done", internal_name="done", status="SUCCESS", step_type="map")
+    done.branches = {"done.0": branch("done.0", "SUCCESS")}
+    log = RunLog(run_id="r", status="PROCESSING", steps={"done": done, "fan": fan, "again": again})
+    view = RunView.from_runlog(log, "RUNNING")
+    assert [(row.key, ended, total) for row, ended, total in view.fanned_out()] == [
+        ("fan", 2, 3),
+        ("again", 1, 2),
+    ]
+    line = header_text(view, datetime.now(UTC)).plain.splitlines()[1]
+    assert "fan 2/3 items" in line and "again iteration 2" in line and "done" not in line
+    view.settle("INTERRUPTED")  # over: nothing is going on any more
+    assert "items" not in header_text(view, datetime.now(UTC)).plain
