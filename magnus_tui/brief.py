@@ -30,6 +30,15 @@ def _values(values: dict[str, Any]) -> str:
 
 
 def run_brief(project: Project, summary: RunSummary) -> Text:
+    """run_facts, then the run a re-run re-ran in full when there is a line left (the runs list shows only
+    the end of its id: the legend of that column)."""
+    text = run_facts(project, summary)
+    if summary.original_run_id and text.plain.count("\n") < 2:
+        text.append(f"\n↺ re-run of {summary.original_run_id}", style="blue")
+    return text
+
+
+def run_facts(project: Project, summary: RunSummary) -> Text:
     """Two or three lines on one run. A failed or interrupted run: the first step that failed, its message
     and where (`steps.py:29 in train`, `exit code 6`), and how many more failed; otherwise the run's metrics
     (from the run index) or, without metrics, its parameters. MagnusError when the log cannot be read."""

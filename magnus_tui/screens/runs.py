@@ -49,6 +49,14 @@ def pipeline_name(path: str) -> str:
     return Path(path).stem if path else ""
 
 
+def rerun_cell(original: str) -> str:
+    """The re-run-of column: `↺ 8bd868`, the end of the original's id (a generated id's random part),
+    so the column fits at 80 columns; the panel under the list names it in full (brief.run_brief)."""
+    if not original:
+        return ""
+    return f"↺ {original[-6:]}" if len(original) > 12 else f"↺ {original}"
+
+
 def sort_value(entry: RunEntry, column: str) -> Any:
     """What a column sorts on; None for runs without the value (always listed last)."""
     from magnus_core.models.run_log import time_key
@@ -269,7 +277,7 @@ class RunsScreen(WorkbenchScreen[None]):
             "start": short_start(s.start),
             "duration": fmt_duration(s.duration),
             "steps": steps,
-            "rerun": s.original_run_id,
+            "rerun": rerun_cell(s.original_run_id),
         }
         return [values[key] for key, _, _ in COLUMNS]
 

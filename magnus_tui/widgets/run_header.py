@@ -72,7 +72,11 @@ def bar(progress: Progress, live: bool = False, width: int = BAR) -> Text:
 
 
 def header_text(
-    view: RunView, now: datetime, estimate: Estimate | None = None, stopping: bool = False
+    view: RunView,
+    now: datetime,
+    estimate: Estimate | None = None,
+    stopping: bool = False,
+    width: int | None = None,
 ) -> Text:
     """Two lines (three for a broken log): what the run is, then how far it has got."""
     state = view.state or view.status
@@ -83,15 +87,19 @@ def header_text(
     text.append(f"  {view.run_id}", style="bold")
     if view.tag:
         text.append(f"  tag {view.tag}")
-    if view.original_run_id:
-        text.append(f"  re-run of {view.original_run_id}", style="blue")
+    rerun = f"re-run of {view.original_run_id}" if view.original_run_id else ""
+    # `width` (the columns the header has): a line never wraps in the middle of an id; the re-run's
+    # original goes on a line of its own when the first has no room for it
+    rerun_below = bool(rerun) and width is not None and text.cell_len + 2 + len(rerun) > width
+    if rerun and not rerun_below:
+        text.append(f"  {rerun}", style="blue")
     if view.error:
         text.append(f"\n{view.error}", style="red")
         return text
     progress = view.step_progress()
     text.append("\n")
     text.append(f"{progress.done}/{progress.total} steps ")
-    text.append_text(bar(progress, view.live))
+    text.append_text(bar(progress, view.live, BAR if width is None or width >= 100 else BAR // 2))
     text.append(f" {progress.percent:>3}%")
     elapsed = view.elapsed(now)
     if elapsed is not None:  # a clock while it ticks; once over, as long as it took (0.054s, 2m 5s)
@@ -123,6 +131,8 @@ def header_text(
         for row, ended, branches in view.fanned_out()[:2]:
             text.append(f"  {row.name} ", style="bold")
             text.append(fan_text(row.step_type, ended, branches), style="yellow")
+    if rerun_below:
+        text.append(f"\n{rerun}", style="blue")
     return text
 
 
@@ -144,11 +154,19 @@ class RunHeader(Static):
     """
 
     _lines = 0
+    _shown: tuple[RunView, datetime, Estimate | None, bool] | None = None
+
+    def on_resize(self) -> None:
+        """Laid out again at another width: what fits on a line changed."""
+        if self._shown is not None:
+            self.show(*self._shown)
 
     def show(
         self, view: RunView, now: datetime, estimate: Estimate | None = None, stopping: bool = False
     ) -> None:
-        text = header_text(view, now, estimate, stopping)
+        self._shown = (view, now, estimate, stopping)
+        width = self.content_region.width or None  # 0 before the first layout
+        text = header_text(view, now, estimate, stopping, width)
         lines = text.plain.count("\n") + 1
         # a new layout of the screen only when the header's height changes (not on every tick or step)
         self.update(text, layout=lines != self._lines)

@@ -66,7 +66,9 @@ class StepDetail(VerticalScroll):
         yield Static("Attempts", classes="section", id="attempts-title")
         attempts: DataTable[Any] = DataTable(id="attempts", cursor_type="row", show_cursor=True)
         # numbered as the run log numbers them (and `magnus logs --attempt` takes them): 0, 1, ...
-        attempts.add_columns("attempt", "start", "end", "duration", "status", "message")
+        # status first after the number: at 80 columns the table scrolls sideways, and what is cut must be
+        # the times, never the status (the message is in full above the table, #step-message)
+        attempts.add_columns("attempt", "status", "duration", "start", "end", "message")
         yield attempts
         yield Static("Metrics", classes="section", id="metrics-title")
         metrics: DataTable[Any] = DataTable(id="step-metrics", cursor_type="row")
@@ -118,10 +120,10 @@ class StepDetail(VerticalScroll):
             rows.append(
                 (
                     str(a.attempt_number),
+                    Text(f"{glyph(a.status)} {a.status}", style=style(a.status)),
+                    attempt_duration(a),
                     clock_text(a.start_time),
                     clock_text(a.end_time),
-                    attempt_duration(a),
-                    Text(f"{glyph(a.status)} {a.status}", style=style(a.status)),
                     a.message,
                 )
             )
@@ -130,10 +132,10 @@ class StepDetail(VerticalScroll):
             rows.append(
                 (
                     str(row.running_attempt),
+                    Text(f"{glyph('PROCESSING')} running", style=style("PROCESSING")),
+                    fmt_duration(max(0.0, seconds)) + "…" if seconds is not None else "",
                     clock_text(row.running_since),
                     "",
-                    fmt_duration(max(0.0, seconds)) + "…" if seconds is not None else "",
-                    Text(f"{glyph('PROCESSING')} running", style=style("PROCESSING")),
                     "",
                 )
             )

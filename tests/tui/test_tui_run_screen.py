@@ -161,6 +161,13 @@ async def test_a_reruns_duration_is_the_same_everywhere(git_repo: Path) -> None:
             await pilot.pause(0.05)
         ids = column(table, "run_id")
         assert column(table, "duration")[ids.index("new")] == shown
+        assert column(table, "rerun")[ids.index("new")] == "↺ old"
+        assert runs.highlighted() == "new"
+        for _ in range(100):  # the panel under the list names the original in full (the column's legend)
+            if "re-run of old" in plain(runs.query_one("#reason", Static)):
+                break
+            await pilot.pause(0.05)
+        assert "↺ re-run of old" in plain(runs.query_one("#reason", Static))
         screen = await open_run(app, pilot, "new")
         assert f"  {shown}" in plain(screen.query_one("#run-header", Static))
         await pilot.press("p")
@@ -186,3 +193,52 @@ async def test_the_output_of_an_ended_run_is_not_following(make_app) -> None:
             if title.startswith("boom"):
                 break
         assert "complete" in title and "following" not in title and "paused" not in title
+
+
+async def test_at_80_columns_no_status_or_key_is_cut(make_app) -> None:
+    """Trial 2, finding 11: the footer read `F1 Hel▏`, the attempts table lost its status column."""
+    from textual.widgets import Footer
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        footer = app.screen.query_one(Footer)
+        assert footer.compact
+        keys = {str(k.description): k.region for k in footer.query("FooterKey")}
+        assert keys["Help"].right <= keys["palette"].x  # F1 Help in full, left of the palette key
+        screen = await open_run(app, pilot, "failure_run")
+        screen.query_one("#dag").select_key("boom")
+        await pilot.pause()
+        attempts = screen.query_one("#attempts", DataTable)
+        labels = [str(c.label) for c in attempts.ordered_columns]
+        assert labels[:2] == ["attempt", "status"]
+        status_right = sum(c.get_render_width(attempts) for c in attempts.ordered_columns[:2])
+        assert status_right <= attempts.scrollable_content_region.width
+        assert "FAIL" in str(attempts.get_row_at(0)[1])
+
+
+def test_a_reruns_header_never_wraps_an_id() -> None:
+    from datetime import UTC, datetime
+
+    from magnus_tui.view import RunView
+    from magnus_tui.widgets.run_header import header_text
+
+    view = RunView(
+        run_id="20261130053343_b33480",
+        status="SUCCESS",
+        tag="lr-sweep",
+        original_run_id="20261130053606_8bd868",
+    )
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    wide = header_text(view, at, width=118).plain.splitlines()
+    assert len(wide) == 2 and wide[0].endswith("re-run of 20261130053606_8bd868")
+    narrow = header_text(view, at, width=78).plain.splitlines()
+    assert narrow[-1] == "re-run of 20261130053606_8bd868"
+    assert all(len(line) <= 78 for line in narrow)
+
+
+def test_the_rerun_column_is_short_and_the_panel_names_the_original() -> None:
+    from magnus_tui.screens.runs import rerun_cell
+
+    assert rerun_cell("20261130053606_8bd868") == "↺ 8bd868" and rerun_cell("closed1") == "↺ closed1"
+    assert rerun_cell("") == ""
