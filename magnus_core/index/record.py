@@ -139,6 +139,27 @@ def run_span(started_at: str, starts: list[str], ends: list[str]) -> tuple[str, 
     return start, last, duration
 
 
+_PROGRESS: dict[tuple[Any, ...], tuple[int, int]] = {}  # (dag hash, statuses, branches) -> (total, done)
+
+
+def _progress(
+    config: dict[str, Any], dag_hash: str, work: dict[str, tuple[str, bool]], branch_logs: set[str]
+) -> tuple[int, int]:
+    """(total, done) of progress.step_progress, remembered per dag hash and statuses: the runs of one
+    pipeline mostly end alike, and the walk of the dag costs more than the rest of a record."""
+    key = (dag_hash, tuple(work.items()), tuple(sorted(branch_logs))) if dag_hash else None
+    if key is not None and key in _PROGRESS:
+        return _PROGRESS[key]
+    from magnus_core.progress import dag_of_config, step_progress
+
+    counted = step_progress(dag_of_config(config, dag_hash), work, branch_logs)
+    if key is not None:
+        if len(_PROGRESS) > 4096:
+            _PROGRESS.clear()
+        _PROGRESS[key] = (counted.total, counted.done)
+    return counted.total, counted.done
+
+
 def record_from_json(data: Any) -> RunRecord:
     """The record of a run log given as its JSON dict; ValueError if it is not shaped like one."""
     if not isinstance(data, dict):
@@ -191,13 +212,8 @@ def record_from_json(data: Any) -> RunRecord:
                 metrics.pop(name, None)  # the last step to track it wins, and its place is now
                 metrics[name] = value
                 metrics[f"{internal}.{name}"] = value
-    from magnus_core.progress import dag_of_config, step_progress
-
     dag_hash = data.get("dag_hash")
-    progress = step_progress(
-        dag_of_config(config, dag_hash if isinstance(dag_hash, str) else ""), work, branch_logs
-    )
-    steps, done = progress.total, progress.done
+    steps, done = _progress(config, dag_hash if isinstance(dag_hash, str) else "", work, branch_logs)
     process = config.get("process") if isinstance(config.get("process"), dict) else {}
     start, last, duration = run_span(str(process.get("started_at") or "") if process else "", starts, ends)
     start_key = _key(start) if start else None
