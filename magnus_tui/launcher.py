@@ -219,7 +219,14 @@ def launch(
         if message.get("event") == "run-created":
             launched.created.set()
 
-    server = threading.Thread(target=serve, args=(ours, ask, on_event), name=f"prompts-{run_id}", daemon=True)
+    def listen() -> None:
+        # the run's first notices are read at once: the step-log model is built (pydantic builds it at first
+        # use) while the process starts, not while its first steps wait to be shown
+        with contextlib.suppress(Exception):
+            message_event({"event": "step-updated", "step": {"name": "-", "internal_name": "-"}}, run_id)
+        serve(ours, ask, on_event)
+
+    server = threading.Thread(target=listen, name=f"prompts-{run_id}", daemon=True)
 
     def reap() -> None:
         launched.returncode = process.wait()  # no zombie: the pid is free once the run has ended

@@ -193,6 +193,7 @@ class RunScreen(WorkbenchScreen[None]):
             return
         follower = Follower(store, self.run_id)
         launched = self.app.launched.get(self.run_id)
+        alive_at = 0.0
         # the first poll reports every step: applying them again is harmless and catches what changed
         # between the screen's read and this thread's start
         worker = get_current_worker()
@@ -212,7 +213,10 @@ class RunScreen(WorkbenchScreen[None]):
                 events = []
             for event in events:
                 self.pump.push(self._with_log(event, log))
-            state = run_state(log) if log is not None and launched is None else "RUNNING"
+            # whether its process still lives (a look at /proc): when the log changed, else once a second
+            state = "RUNNING"
+            if log is not None and launched is None and (events or time.monotonic() - alive_at >= TICK):
+                state, alive_at = run_state(log), time.monotonic()
             if ended or follower.finished or state != "RUNNING":
                 for event in follower.poll():
                     self.pump.push(self._with_log(event, follower.run_log))
