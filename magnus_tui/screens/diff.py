@@ -12,13 +12,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Header, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import Header, OptionList, Static, TabbedContent, TabPane
 
 from magnus_core.diff import GROUPS
 from magnus_core.errors import MagnusError
 from magnus_tui.screens.base import WorkbenchScreen
 from magnus_tui.view import glyph, style
 from magnus_tui.widgets.diff_group import DiffList
+from magnus_tui.widgets.footer import WorkbenchFooter
 
 
 def _short_time(text: str) -> str:
@@ -39,7 +40,7 @@ class DiffScreen(WorkbenchScreen[None]):
         Binding("v", "view", "Open"),
         Binding("s", "open_step", "Step logs", key_display="s"),
         Binding("x", "swap", "Swap"),
-        Binding("c", "copy", "Copy"),
+        Binding("c", "copy", "Copy", show=False),  # F1 lists it; the footer keeps F1 at 80 columns
         # priority: before the focused list's own ←/→ (it never scrolls sideways: long values wrap)
         Binding("left,h", "tab(-1)", "Previous tab", show=False, priority=True),
         Binding("right,l", "tab(1)", "Next tab", show=False, priority=True),
@@ -76,7 +77,7 @@ class DiffScreen(WorkbenchScreen[None]):
                 with TabPane(name, id=f"tab-{name}"):
                     yield DiffList(name, id=f"group-{name}")
                     yield Static("", id=f"empty-{name}", classes="empty")
-        yield Footer()
+        yield WorkbenchFooter()
 
     def on_mount(self) -> None:
         self._subtitle()
@@ -161,7 +162,7 @@ class DiffScreen(WorkbenchScreen[None]):
             text.append(f"({groups})", style="dim")
         else:
             text.append("\nno differences", style="green")
-        order = "A/B as swapped (x)" if self.keep_order else "A is the older (x swaps)"
+        order = "A/B as swapped (x)" if self.keep_order else "A older (x swaps)"  # one line at 80 columns
         shown = "all items" if self.include_equal else "changed only"
         text.append(f" · {shown} (a) · {order}", style="dim")
         for skip in diff.skipped:

@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError, RunNotFoundError
@@ -26,6 +26,7 @@ from magnus_tui.live import EventPump, RunEventsReady
 from magnus_tui.screens.base import WorkbenchScreen
 from magnus_tui.view import RunView
 from magnus_tui.widgets.dag_tree import DagTree
+from magnus_tui.widgets.footer import WorkbenchFooter
 from magnus_tui.widgets.output_view import OutputText, OutputView, output_text
 from magnus_tui.widgets.run_header import Estimate, RunHeader
 from magnus_tui.widgets.run_panel import RunPanel
@@ -46,7 +47,7 @@ class RunScreen(WorkbenchScreen[None]):
         Binding("i", "tab('step')", "Step"),
         Binding("p", "tab('run')", "Run"),
         Binding("o", "tab('output')", "Output"),
-        Binding("c", "copy", "Copy"),
+        Binding("c", "copy", "Copy", show=False),  # F1 lists it; the footer keeps F1 at 80 columns
         Binding("f", "first_failure", "Failure", show=False),
         Binding("x", "stop", "Stop"),
         Binding("R", "rerun", "Re-run"),
@@ -67,10 +68,15 @@ class RunScreen(WorkbenchScreen[None]):
         ("Re-run from failure", "The plan, what changed, parameters to change, then run (R)", "rerun"),
         ("Reload run", "Read the run log again from the store (r)", "reload"),
     ]
+    # Below 100 columns the dag sits above the step (as Harlequin stacks its panes): both get the full width.
+    HORIZONTAL_BREAKPOINTS = [(0, "-stacked"), (100, "-side-by-side")]  # noqa: RUF012 (Screen declares it)
     DEFAULT_CSS = """
     RunScreen #body { height: 1fr; }
-    RunScreen DagTree { width: 2fr; }
-    RunScreen TabbedContent { width: 3fr; }
+    RunScreen DagTree { width: auto; min-width: 24; max-width: 45%; }
+    RunScreen TabbedContent { width: 1fr; }
+    RunScreen.-stacked #body { layout: vertical; }
+    RunScreen.-stacked DagTree { width: 1fr; max-width: 100%; height: auto; max-height: 40%; min-height: 5; }
+    RunScreen.-stacked TabbedContent { height: 1fr; }
     """
 
     def __init__(self, run_id: str, *, probe: Callable[[list[str]], None] | None = None) -> None:
@@ -103,7 +109,7 @@ class RunScreen(WorkbenchScreen[None]):
                     yield RunPanel(id="run-panel")
                 with TabPane("Output", id="output"):
                     yield OutputView(id="output-view")
-        yield Footer()
+        yield WorkbenchFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.run_id

@@ -11,13 +11,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError
 from magnus_tui.screens.base import WorkbenchScreen, row_at_cursor
 from magnus_tui.source import RunEntry, summary_matches
 from magnus_tui.view import fmt_duration, glyph, style
+from magnus_tui.widgets.footer import WorkbenchFooter
 from magnus_tui.widgets.lists import ListTable
 
 # (column key, label, the key that sorts by it)
@@ -111,7 +112,7 @@ class RunsScreen(WorkbenchScreen[None]):
         Binding("x", "experiments", "Experiments"),
         Binding("o", "page_log", "Log in $PAGER", show=False),
         Binding("e", "edit_pipeline", "Pipeline in $EDITOR", show=False),
-        Binding("c", "copy_id", "Copy id"),
+        Binding("c", "copy_id", "Copy id", show=False),  # F1 lists it; the footer keeps F1 at 80 columns
         Binding("r", "refresh", "Refresh", show=False),
         Binding("escape", "clear", "Clear", show=False),
     ]
@@ -141,6 +142,7 @@ class RunsScreen(WorkbenchScreen[None]):
 
     DEFAULT_CSS = """
     RunsScreen #runs { height: 1fr; }
+    RunsScreen #runs > .datatable--fixed { background: transparent; }
     RunsScreen #reason { height: auto; max-height: 4; padding: 0 1; }
     RunsScreen #hint { height: auto; max-height: 3; padding: 0 1; }
     RunsScreen #reason { border-top: hkey $primary 30%; }
@@ -160,15 +162,17 @@ class RunsScreen(WorkbenchScreen[None]):
         self._drawn: dict[str, tuple[Any, bool]] = {}  # what each listed row shows: (summary, marked)
         self._versions: Any = None  # the store's run tokens at the last full read (poll)
         self._full_at = 0.0  # time.monotonic() of the last full read
+        self._shown: list[str] = []  # the run ids that match (listed, or a page away)
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="filter: id, pipeline, tag, status or parameter text", id="filter")
-        yield ListTable(id="runs", zebra_stripes=True)
+        # the mark, status and run id stay put when ←/→ scroll the other columns into view (80 columns)
+        yield ListTable(id="runs", fixed_columns=3)  # (zebra stripes would stop at the fixed columns)
         yield Static("", id="empty", classes="hint")
         yield Static("", id="reason")
         yield Static("", id="hint", classes="dim")
-        yield Footer()
+        yield WorkbenchFooter()
 
     def _label_columns(self) -> None:
         """The columns, the sorted one's label with an arrow (↓ descending, ↑ ascending)."""
@@ -186,6 +190,7 @@ class RunsScreen(WorkbenchScreen[None]):
         table.notify_style_update()  # draw the header again
 
     def on_mount(self) -> None:
+        self.watch(self.query_one("#runs", ListTable), "scroll_x", self._update_hint, init=False)
         self._label_columns()
         self.sub_title = self.app.project.where
         self._full_at, self._versions = time.monotonic(), self.app.project.run_versions()
@@ -310,18 +315,27 @@ class RunsScreen(WorkbenchScreen[None]):
             if keep in listed:
                 table.move_cursor(row=listed.index(keep), animate=False)
         self._listed = len(listed)
-        hint = self.query_one("#hint", Static)
         empty = self.query_one("#empty", Static)
         empty.display = not self.order  # an empty store: the hint in the middle, whole
         table.display = bool(self.order)
         if not self.order:
             empty.update(self.app.project.hint())
+        self._shown = wanted
+        self._update_hint()
+        self._explain_highlighted()
+
+    def _update_hint(self, *_: Any) -> None:
+        """The line under the list: counts of the runs shown, the sort, marks, whether → shows more."""
+        hint = self.query_one("#hint", Static)
+        if not self.order:
             hint.update("")
-        elif not wanted:
+        elif not self._shown:
             hint.update(f"No run matches '{self.filter_text}'. escape clears the filter.")
         else:
-            hint.update(self.status_line(wanted))
-        self._explain_highlighted()
+            hint.update(self.status_line(self._shown))
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._update_hint)
 
     @on(DataTable.RowHighlighted, "#runs")
     def _more_rows(self, event: DataTable.RowHighlighted) -> None:
@@ -386,6 +400,8 @@ class RunsScreen(WorkbenchScreen[None]):
             text.append(f"by {name} {'↓' if descending else '↑'}  ", style="dim")
         if self.marked:
             text.append(f"marked: {', '.join(self.marked)} (mark one more to diff)", style="magenta")
+        elif self.query_one("#runs", ListTable).cut_columns:
+            text.append("→ more columns", style="dim")
         return text
 
     def highlighted(self) -> str | None:

@@ -10,11 +10,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Footer, Header, Input, Label, Static, TextArea
+from textual.widgets import Button, Header, Input, Label, Static, TextArea
 
 from magnus_tui.dialogs.pick import PickPipeline
 from magnus_tui.form_state import FormMemory, FormValues
 from magnus_tui.screens.base import WorkbenchScreen
+from magnus_tui.widgets.footer import WorkbenchFooter
 from magnus_tui.widgets.rerun_plan import RerunPlan
 
 PLAN_DELAY = 0.4  # seconds after the last edit before a re-run's plan is worked out again
@@ -100,11 +101,11 @@ class StartScreen(WorkbenchScreen[None]):
     StartScreen .row Input { width: 1fr; height: 1; border: none; padding: 0 1; background: $boost; }
     StartScreen .row Input:focus { background: $accent 30%; }
     StartScreen .row Button { min-width: 10; height: 1; border: none; margin-left: 1; }
-    StartScreen TextArea { height: 6; width: 1fr; border: none; padding: 0 1; background: $boost; }
+    StartScreen TextArea { height: 5; width: 1fr; border: none; padding: 0 1; background: $boost; }
     StartScreen TextArea:focus { border: none; background: $accent 30%; }
     StartScreen #start-error { color: $error; height: auto; margin-top: 1; }
     StartScreen #buttons { height: auto; margin-top: 1; }
-    StartScreen #buttons Button { margin-right: 2; }
+    StartScreen #buttons Button { margin-right: 2; height: 1; border: none; min-width: 12; }
     """
 
     def __init__(
@@ -175,7 +176,7 @@ class StartScreen(WorkbenchScreen[None]):
             with Horizontal(id="buttons"):
                 yield Button("Start run", id="start", variant="primary")
                 yield Button("Cancel", id="back")
-        yield Footer()
+        yield WorkbenchFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "start a run"
@@ -251,7 +252,7 @@ class StartScreen(WorkbenchScreen[None]):
             note = f"Values of run {self.from_run}."
             if self._masked_left_out:
                 note += f" Not filled (recorded masked, type them again): {', '.join(self._masked_left_out)}."
-        elif not pipeline and files:
+        if not pipeline and files:  # (a log of the original tool records no pipeline file)
             pipeline = files[0]
         self._fill("#pipeline", pipeline)
         if values is None and pipeline:

@@ -121,7 +121,7 @@ class DagTree(ScrollView, can_focus=True):
         )
         self.virtual_size = Size(self._width, len(self.lines))
         self.cursor_line = min(self.cursor_line, max(0, len(self.lines) - 1))
-        self.refresh()
+        self.refresh(layout=True)
 
     def _reindex(self, start: int) -> None:
         for i in range(start, len(self.lines)):
@@ -162,7 +162,7 @@ class DagTree(ScrollView, can_focus=True):
             if cursor_key is not None and self.position.get(cursor_key, self.cursor_line) != self.cursor_line:
                 self.set_reactive(DagTree.cursor_line, self.position[cursor_key])
             self.virtual_size = Size(self._width, len(self.lines))
-            self.refresh()
+            self.refresh(layout=True)  # the pane is as wide and (stacked) as tall as its rows need
 
     @property
     def cursor_key(self) -> str | None:

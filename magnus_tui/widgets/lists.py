@@ -49,6 +49,25 @@ class ListTable(DataTable[Any]):
         if self.row_count:
             self.move_cursor(row=self.row_count - 1, animate=False)
 
+    def action_cursor_right(self) -> None:
+        """←/→ on a row cursor: the columns that do not fit come into view, a third of the width a press
+        (the fixed columns, such as a run's status and id, stay put)."""
+        if self.cursor_type == "row":
+            self.scroll_to(x=self.scroll_x + max(4, self.size.width // 3), animate=False)
+        else:
+            super().action_cursor_right()
+
+    def action_cursor_left(self) -> None:
+        if self.cursor_type == "row":
+            self.scroll_to(x=max(0, self.scroll_x - max(4, self.size.width // 3)), animate=False)
+        else:
+            super().action_cursor_left()
+
+    @property
+    def cut_columns(self) -> bool:
+        """Columns past the right edge that → would bring into view."""
+        return self.virtual_size.width > self.scroll_x + self.scrollable_content_region.width
+
 
 class ListOptions(OptionList):
     """An OptionList with the workbench's list keys; a click highlights the option under the pointer and

@@ -50,12 +50,27 @@ def fill(
         title.update(f"{label} ({len(rows)})" if rows else f"{label}: none")
 
 
+def attempt_messages(step: StepLog | None, row: Row) -> Text:
+    """Each attempt's message in full ('attempt 0: ValueError: ...'), to be wrapped by the pane; a single
+    attempt whose message is the step's own (shown under the title) is not repeated."""
+    text = Text()
+    for a in step.attempts if step else []:
+        if not a.message or (len(step.attempts) == 1 and a.message == row.message):  # type: ignore[union-attr]
+            continue
+        if text:
+            text.append("\n")
+        text.append(f"attempt {a.attempt_number}: ", style="bold")
+        text.append(a.message, style=style(a.status))
+    return text
+
+
 class StepDetail(VerticalScroll):
     """What one step did; `show(view, key)` redraws it from the view-model."""
 
     DEFAULT_CSS = """
     StepDetail { height: 1fr; padding: 0 1; }
     StepDetail DataTable { height: auto; max-height: 12; margin-bottom: 1; }
+    StepDetail #attempt-messages { height: auto; margin-bottom: 1; }
     StepDetail .section { text-style: bold; color: $accent; }
     StepDetail #step-message { color: $error; }
     """
@@ -66,10 +81,11 @@ class StepDetail(VerticalScroll):
         yield Static("Attempts", classes="section", id="attempts-title")
         attempts: DataTable[Any] = DataTable(id="attempts", cursor_type="row", show_cursor=True)
         # numbered as the run log numbers them (and `magnus logs --attempt` takes them): 0, 1, ...
-        # status first after the number: at 80 columns the table scrolls sideways, and what is cut must be
-        # the times, never the status (the message is in full above the table, #step-message)
-        attempts.add_columns("attempt", "status", "duration", "start", "end", "message")
+        # status first after the number: should the table be cut, the times go, never the status; each
+        # attempt's message is in full under the table (#attempt-messages), wrapped, not a cut column
+        attempts.add_columns("attempt", "status", "duration", "start", "end")
         yield attempts
+        yield Static("", id="attempt-messages")  # each attempt's message in full, wrapped (not a cut column)
         yield Static("Metrics", classes="section", id="metrics-title")
         metrics: DataTable[Any] = DataTable(id="step-metrics", cursor_type="row")
         metrics.add_columns("metric", "value")
@@ -92,7 +108,9 @@ class StepDetail(VerticalScroll):
             title.update(Text("Select a step in the tree.", style="dim"))
             return
         title.update(self._title(row, view.live))
-        self.query_one("#step-message", Static).update(row.message or "")
+        message = self.query_one("#step-message", Static)
+        message.update(row.message or "")
+        message.display = bool(row.message)  # no empty line between the title and the attempts
         self._attempts(step, row, now)
         self._metrics(step)
         self._params(view, step, row)
@@ -124,7 +142,6 @@ class StepDetail(VerticalScroll):
                     attempt_duration(a),
                     clock_text(a.start_time),
                     clock_text(a.end_time),
-                    a.message,
                 )
             )
         if row.running_since is not None and row.running_attempt is not None:  # the attempt in progress
@@ -136,7 +153,6 @@ class StepDetail(VerticalScroll):
                     fmt_duration(max(0.0, seconds)) + "…" if seconds is not None else "",
                     clock_text(row.running_since),
                     "",
-                    "",
                 )
             )
         fill(
@@ -145,6 +161,9 @@ class StepDetail(VerticalScroll):
             self.query_one("#attempts-title", Static),
             "Attempts",
         )
+        messages = attempt_messages(step, row)
+        self.query_one("#attempt-messages", Static).update(messages)
+        self.query_one("#attempt-messages", Static).display = bool(messages)
 
     def _metrics(self, step: StepLog | None) -> None:
         items = sorted((step.user_defined_metrics if step else {}).items())

@@ -242,3 +242,37 @@ def test_the_rerun_column_is_short_and_the_panel_names_the_original() -> None:
 
     assert rerun_cell("20261130053606_8bd868") == "↺ 8bd868" and rerun_cell("closed1") == "↺ closed1"
     assert rerun_cell("") == ""
+
+
+async def test_panes_fit_their_content_side_by_side_and_stack_below_100_columns(
+    make_app, project_dir: Path
+) -> None:
+    """The dag pane is as wide as its rows need and the step gets the rest; below 100 columns the dag sits
+    above the step, both full width. Nothing scrolls sideways at 80x24, and an attempt's message is shown
+    in full, wrapped, however long."""
+    store = project_dir / ".run_log_store"
+    log = json.loads((store / "failure_run.json").read_text())
+    log["run_id"] = "long_message"
+    long = "ValueError: score below threshold " + " ".join(f"word{i}" for i in range(40))
+    log["steps"]["flaky"]["attempts"][0]["message"] = long
+    (store / "long_message.json").write_text(json.dumps(log))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_run(app, pilot, "long_message")
+        tree, tabs = screen.query_one("#dag"), screen.query_one("#tabs")
+        widest = max(len(tree._guides(k)) + tree.label(k).cell_len for k in tree.lines)
+        assert widest <= tree.virtual_size.width == tree.scrollable_content_region.width < 120 * 0.45
+        assert (
+            tabs.region.x == tree.region.right and tabs.region.right == 120 and tabs.region.y == tree.region.y
+        )
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert tree.region.width == tabs.region.width == 80 and tabs.region.y >= tree.region.bottom
+        screen.query_one("#dag").select_key("flaky")
+        await pilot.pause()
+        attempts = screen.query_one("#attempts", DataTable)
+        messages = screen.query_one("#attempt-messages", Static)
+        for widget in (tree, attempts, screen.query_one("#detail")):
+            assert widget.virtual_size.width <= widget.scrollable_content_region.width, widget
+        assert plain(messages).split() == f"attempt 0: {long}".split()  # whole, over several lines
+        assert messages.region.height > 1 and messages.region.right <= 80

@@ -357,3 +357,51 @@ async def test_polling_reads_only_the_running_runs_while_the_store_is_unchanged(
             if table.row_count == 6:
                 break
         assert "copy000" in column(table, "run_id") and None in asked[1:]
+
+
+def footer_keys(screen) -> dict[str, tuple[int, int]]:
+    """Each key the footer shows, with the columns it spans on screen (left, right)."""
+    from textual.widgets._footer import FooterKey
+
+    return {key.key: (key.region.x, key.region.right) for key in screen.query(FooterKey) if key.region.width}
+
+
+async def test_at_80_columns_arrows_reach_every_column_and_the_footer_keeps_help(
+    make_app, project_dir: Path
+) -> None:
+    """The columns that do not fit come into view with →, the status and run id staying put; the line under
+    the list says there are more. The footer of the runs, run and diff screens keeps F1 and q whole."""
+    from tui_helpers import write_diff_pair, write_many_runs
+
+    write_many_runs(project_dir / ".run_log_store", 12)
+    write_diff_pair(project_dir / ".run_log_store")
+    app = make_app(poll_interval=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one("#runs", DataTable)
+        last = table.ordered_columns[-1]
+        assert str(last.label) == "re-run of"
+        assert table.virtual_size.width > table.size.width and table.scroll_x == 0
+        assert "→ more columns" in plain(screen.query_one("#hint"))
+        for _ in range(4):
+            await pilot.press("right")
+        await pilot.pause()
+        assert table.scroll_x > 0 and not table.cut_columns  # the last column is in view
+        assert "→ more columns" not in plain(screen.query_one("#hint"))
+        run_id = table.ordered_columns[2]
+        cursor_row = table.cursor_row
+        assert str(run_id.label) == "run id" and table.fixed_columns == 3  # status and id stay in view
+        await pilot.press("left", "left", "left", "left")
+        assert table.scroll_x == 0 and table.cursor_row == cursor_row  # sideways only: the row stays
+        for opened in (None, lambda: app.open_run("failure_run"), lambda: app.open_diff("before", "after")):
+            if opened is not None:
+                opened()
+            for _ in range(250):  # the footer is filled once the screen has settled
+                await pilot.pause(0.02)
+                keys = footer_keys(app.screen)
+                if "f1" in keys:
+                    break
+            assert "f1" in keys and "q" in keys, (app.screen, keys)
+            palette = 80 - len("^p palette") - 2
+            assert keys["f1"][1] <= palette and keys["q"][1] <= palette, (app.screen, keys)

@@ -1,4 +1,5 @@
-"""SVG snapshots of every screen at 100x30 and 80x24 (some at 120x40 too), time frozen, over the original tool's run logs.
+"""SVG snapshots of every screen at 100x30 and 80x24 (the runs list, run and diff screens and step pair at
+120x40 too), time frozen, over the original tool's run logs. Several pictures share one app where they can.
 
 Update after an intended change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update`
 and look at the report before committing the new SVGs.
@@ -32,6 +33,37 @@ def app_for(project_dir: Path) -> MagnusApp:
     app = MagnusApp(Project.open(None, project_dir), poll_interval=3600)
     app.theme = "textual-dark"
     return app
+
+
+@pytest.fixture
+def svg_snapshot(snapshot):
+    """Syrupy's snapshot, one SVG file per picture (as snap_compare stores them)."""
+    from pytest_textual_snapshot import SVGImageExtension
+
+    return snapshot.use_extension(SVGImageExtension)
+
+
+def pictures(project_dir: Path, size: tuple[int, int], script) -> dict[str, str]:
+    """Several pictures from one app (one start-up for many screens): `script(pilot, take)` drives it and
+    calls `await take(name)` for each picture. Returns {name: svg}."""
+    import asyncio
+
+    app = app_for(project_dir)
+    taken: dict[str, str] = {}
+
+    async def run() -> None:
+        async with app.run_test(size=size) as pilot:
+
+            async def take(name: str) -> None:
+                await settle(pilot)
+                await pilot.pause()
+                await pilot.wait_for_scheduled_animations()
+                taken[name] = app.export_screenshot(title=app.title)
+
+            await script(pilot, take)
+
+    asyncio.run(run())
+    return taken
 
 
 async def settle(pilot) -> None:
@@ -71,33 +103,26 @@ def test_runs_screen_empty_store_120x40(snap_compare, tmp_path: Path, monkeypatc
     assert snap_compare(app_for(tmp_path), terminal_size=(120, 40), run_before=settle)
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_run_screen_composite(snap_compare, project_dir: Path, size: str) -> None:
-    async def open_run(pilot) -> None:
+@pytest.mark.parametrize("size", ALL_SIZES)
+def test_run_screen(svg_snapshot, project_dir: Path, size: str) -> None:
+    """One app a size: a composite run (a map branch's step), a failed run (the failed step), the Run tab."""
+
+    async def script(pilot, take) -> None:
         pilot.app.open_run("composite_run")
         await settle(pilot)
         pilot.app.screen.query_one("#dag").select_key("map step.a.m1")
-        await settle(pilot)
-
-    assert snap_compare(app_for(project_dir), terminal_size=SIZES[size], run_before=open_run)
-
-
-def test_run_screen_failure_80x24(snap_compare, project_dir: Path) -> None:
-    async def open_run(pilot) -> None:
+        await take("composite")
+        await pilot.press("escape")
         pilot.app.open_run("failure_run")
-        await settle(pilot)
-
-    assert snap_compare(app_for(project_dir), terminal_size=(80, 24), run_before=open_run)
-
-
-def test_run_screen_run_tab_80x24(snap_compare, project_dir: Path) -> None:
-    async def open_run(pilot) -> None:
+        await take("failure")
+        await pilot.press("escape")
         pilot.app.open_run("gs_run")
         await settle(pilot)
         await pilot.press("p")
-        await settle(pilot)
+        await take("run-tab")
 
-    assert snap_compare(app_for(project_dir), terminal_size=(80, 24), run_before=open_run)
+    for name, svg in pictures(project_dir, ALL_SIZES[size], script).items():
+        assert svg_snapshot(name=name) == svg, name
 
 
 async def open_diff_pair(pilot, tab: str = "") -> None:
@@ -112,20 +137,22 @@ async def open_diff_pair(pilot, tab: str = "") -> None:
     await settle(pilot)
 
 
+DIFF_TABS = ("run", "dag", "code", "data", "parameters", "metrics", "steps")
+
+
 @pytest.mark.parametrize("size", ALL_SIZES)
-def test_diff_screen(snap_compare, project_dir: Path, size: str) -> None:
-    write_diff_pair(project_dir / ".run_log_store")
-    assert snap_compare(app_for(project_dir), terminal_size=ALL_SIZES[size], run_before=open_diff_pair)
-
-
-@pytest.mark.parametrize("tab", ["dag", "code", "data", "parameters", "metrics", "steps"])
-def test_diff_tab_80x24(snap_compare, project_dir: Path, tab: str) -> None:
+def test_diff_screen(svg_snapshot, project_dir: Path, size: str) -> None:
+    """Every tab of the diff of `before` and `after`, one app a size."""
     write_diff_pair(project_dir / ".run_log_store")
 
-    async def run_before(pilot) -> None:
-        await open_diff_pair(pilot, tab)
+    async def script(pilot, take) -> None:
+        await open_diff_pair(pilot)
+        for tab in DIFF_TABS:
+            pilot.app.screen.query_one("TabbedContent").active = f"tab-{tab}"
+            await take(tab)
 
-    assert snap_compare(app_for(project_dir), terminal_size=(80, 24), run_before=run_before)
+    for name, svg in pictures(project_dir, ALL_SIZES[size], script).items():
+        assert svg_snapshot(name=name) == svg, name
 
 
 def test_diff_no_differences_80x24(snap_compare, project_dir: Path) -> None:
