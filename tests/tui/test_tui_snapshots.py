@@ -49,6 +49,7 @@ def pictures(project_dir: Path, size: tuple[int, int], script) -> dict[str, str]
     import asyncio
 
     app = app_for(project_dir)
+    app.animation_level = "none"  # a tab's underline lands at once: no picture half-way through a slide
     taken: dict[str, str] = {}
 
     async def run() -> None:
@@ -107,17 +108,24 @@ def test_runs_screen_empty_store_120x40(snap_compare, tmp_path: Path, monkeypatc
 def test_run_screen(svg_snapshot, project_dir: Path, size: str) -> None:
     """One app a size: a composite run (a map branch's step), a failed run (the failed step), the Run tab."""
 
-    async def script(pilot, take) -> None:
-        pilot.app.open_run("composite_run")
+    async def opened(pilot, run_id: str) -> None:
+        """The run's screen with its dag drawn (a loaded machine reads the log later than a settle)."""
+        pilot.app.open_run(run_id)
+        for _ in range(1500):
+            await pilot.pause(0.02)
+            if pilot.app.screen.query("#dag") and pilot.app.screen.query_one("#dag").lines:
+                break
         await settle(pilot)
+
+    async def script(pilot, take) -> None:
+        await opened(pilot, "composite_run")
         pilot.app.screen.query_one("#dag").select_key("map step.a.m1")
         await take("composite")
         await pilot.press("escape")
-        pilot.app.open_run("failure_run")
+        await opened(pilot, "failure_run")
         await take("failure")
         await pilot.press("escape")
-        pilot.app.open_run("gs_run")
-        await settle(pilot)
+        await opened(pilot, "gs_run")
         await pilot.press("p")
         await take("run-tab")
 
