@@ -189,9 +189,18 @@ class MagnusApp(App[None]):
         self.notify(message, title="Run not started", severity="error")
 
     def show_started(self, run_id: str) -> None:
+        """The run's log exists: leave the form (keeping its values) for the run screen. While a dialog
+        is up over the form (a step already asks for a secret), wait for it: the run screen pushed over
+        the dialog would hide the question the run is waiting on."""
+        from textual.screen import ModalScreen
+
         from magnus_tui.screens.run import RunScreen
         from magnus_tui.screens.start import StartScreen
 
+        over_form = any(isinstance(screen, StartScreen) for screen in self.screen_stack)
+        if isinstance(self.screen, ModalScreen) and over_form:
+            self.set_timer(0.05, lambda: self.show_started(run_id))
+            return
         if isinstance(self.screen, StartScreen):
             self.screen.remember(run_id)
         while isinstance(self.screen, StartScreen):
