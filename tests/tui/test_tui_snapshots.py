@@ -154,7 +154,7 @@ def test_diff_screen(svg_snapshot, project_dir: Path, size: str) -> None:
     write_diff_pair(project_dir / ".run_log_store")
 
     async def script(pilot, take) -> None:
-        await open_diff_pair(pilot)
+        await open_diff_pair(pilot, "steps")  # then "run" again: its underline drawn under its final label
         for tab in DIFF_TABS:
             pilot.app.screen.query_one("TabbedContent").active = f"tab-{tab}"
             await take(tab)
