@@ -90,7 +90,7 @@ def test_runs_screen_many(snap_compare, project_dir: Path, size: str) -> None:
 
     async def run_before(pilot) -> None:
         await pilot.press("D", "j", "j")
-        for _ in range(100):
+        for _ in range(1500):  # the panel is read in a worker: up to 30 s on a loaded machine
             await pilot.pause(0.02)
             if "ValueError" in str(pilot.app.screen.query_one("#reason").content):
                 break
