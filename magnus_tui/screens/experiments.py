@@ -23,7 +23,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.suggester import Suggester
-from textual.widgets import DataTable, Header, Input, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from magnus_core.compare import (
     Chart,
@@ -41,7 +41,6 @@ from magnus_core.query import Key, parse_filter
 from magnus_core.table import fmt_value
 from magnus_tui.screens.base import WorkbenchScreen, row_at_cursor
 from magnus_tui.view import glyph, style
-from magnus_tui.widgets.footer import WorkbenchFooter
 from magnus_tui.widgets.metric_chart import MetricChart
 
 FIXED = (("mark", " "), ("state", " "), ("run_id", "run id"))
@@ -183,7 +182,7 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         yield table
         yield MetricChart(id="exp-chart")
         yield Static("", id="exp-status")
-        yield WorkbenchFooter()
+        yield Footer()
 
     def _query_text(self) -> str:
         parts = [f"tag = '{self.tag}'"] if self.tag is not None else []

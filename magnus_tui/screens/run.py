@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.timer import Timer
-from textual.widgets import DataTable, Header, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError, RunNotFoundError
@@ -26,7 +26,6 @@ from magnus_tui.live import EventPump, RunEventsReady
 from magnus_tui.screens.base import WorkbenchScreen
 from magnus_tui.view import RunView
 from magnus_tui.widgets.dag_tree import DagTree
-from magnus_tui.widgets.footer import WorkbenchFooter
 from magnus_tui.widgets.output_view import OutputText, OutputView, output_text
 from magnus_tui.widgets.run_header import Estimate, RunHeader
 from magnus_tui.widgets.run_panel import RunPanel
@@ -109,7 +108,7 @@ class RunScreen(WorkbenchScreen[None]):
                     yield RunPanel(id="run-panel")
                 with TabPane("Output", id="output"):
                     yield OutputView(id="output-view")
-        yield WorkbenchFooter()
+        yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = self.run_id

@@ -8,17 +8,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Header, Input, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError
 from magnus_tui.screens.base import WorkbenchScreen, row_at_cursor
 from magnus_tui.source import RunEntry, summary_matches
 from magnus_tui.view import fmt_duration, glyph, style
-from magnus_tui.widgets.footer import WorkbenchFooter
 from magnus_tui.widgets.lists import ListTable
 
 # (column key, label, the key that sorts by it)
@@ -172,7 +171,7 @@ class RunsScreen(WorkbenchScreen[None]):
         yield Static("", id="empty", classes="hint")
         yield Static("", id="reason")
         yield Static("", id="hint", classes="dim")
-        yield WorkbenchFooter()
+        yield Footer()
 
     def _label_columns(self) -> None:
         """The columns, the sorted one's label with an arrow (↓ descending, ↑ ascending)."""
@@ -334,7 +333,8 @@ class RunsScreen(WorkbenchScreen[None]):
         else:
             hint.update(self.status_line(self._shown))
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        """(Textual runs WorkbenchScreen.on_resize too: every class's handler in turn.)"""
         self.call_after_refresh(self._update_hint)
 
     @on(DataTable.RowHighlighted, "#runs")
