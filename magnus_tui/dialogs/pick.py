@@ -40,6 +40,7 @@ class PickPipeline(ModalScreen[str | None]):
     PickPipeline > Vertical { width: 70; max-width: 95%; height: auto; max-height: 80%;
                               border: round $accent; background: $panel; padding: 0 1; }
     PickPipeline Input { height: 1; border: none; padding: 0 1; background: $boost; margin-bottom: 1; }
+    PickPipeline Input:focus { border: none; background: $accent 30%; }
     PickPipeline OptionList { height: auto; max-height: 16; }
     """
 
