@@ -329,7 +329,9 @@ class RunScreen(WorkbenchScreen[None]):
             self._header_timer = self.set_timer(HEADER_INTERVAL, lambda: self._update_header(now=True))
 
     def _draw_header(self) -> None:
-        self.query_one(RunHeader).show(self.view, now(), self.estimate, self.stopping)
+        headers = self.query(RunHeader)  # none once the screen is gone (a worker's answer arriving late)
+        if headers:
+            headers.first().show(self.view, now(), self.estimate, self.stopping)
 
     @work(thread=True, exclusive=True, group="estimate")
     def find_estimate(self, log: RunLog) -> None:

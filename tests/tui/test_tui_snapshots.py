@@ -89,10 +89,19 @@ def test_runs_screen_many(snap_compare, project_dir: Path, size: str) -> None:
     write_many_runs(project_dir / ".run_log_store")
 
     async def run_before(pilot) -> None:
-        await pilot.press("D", "j", "j")
-        for _ in range(1500):  # the panel is read in a worker: up to 30 s on a loaded machine
+        from textual.widgets import DataTable
+
+        def table() -> DataTable:
+            return pilot.app.screen.query_one("#runs", DataTable)
+
+        for _ in range(1500):  # every run listed before the keys (the index is read in a worker)
             await pilot.pause(0.02)
-            if "ValueError" in str(pilot.app.screen.query_one("#reason").content):
+            if pilot.app.screen.query("#runs") and table().row_count >= 40:
+                break
+        await pilot.press("D", "j", "j")
+        for _ in range(1500):  # the highlighted run's panel is read in a worker too
+            await pilot.pause(0.02)
+            if str(pilot.app.screen.query_one("#reason").content).strip():
                 break
         await settle(pilot)
 

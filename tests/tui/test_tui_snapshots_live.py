@@ -121,7 +121,7 @@ def test_quit_prompt(snap_compare, live_dir: Path, size: str) -> None:
 
     async def leave(pilot) -> None:
         await live_run(pilot)
-        console = Path("/home/ada/.local/state/magnus/console/live_run.log")
+        console = Path("~/.local/state/magnus/console/live_run.log")  # shown as given, no real home
         pilot.app.push_screen(QuitPrompt(["live_run"], [console]))
         await until(pilot, lambda: isinstance(pilot.app.screen, QuitPrompt))
         await pilot.pause()
