@@ -323,7 +323,7 @@ class AttemptFile:
         if spool is not None:
             self.error = self.error or spool.close()
         if not self.kept and not self.error:  # nothing was written: no file
-            return AttemptOutput.model_construct(written=self.written)
+            return AttemptOutput(written=self.written)
         if self.error:
             if self.spool is not None:
                 self.spool.unlink(missing_ok=True)
@@ -350,7 +350,7 @@ class AttemptFile:
                 KEEPER.submit(lambda: catalog.keep_spool(path, name, digest, run_id))
             else:
                 KEEPER.submit(lambda: catalog.put_bytes(name, data, run_id, digest=digest))
-        return AttemptOutput.model_construct(
+        return AttemptOutput(
             name=self.name,
             catalog_relative_path=where.catalog_relative_path,
             catalog_handler_location=where.catalog_handler_location,

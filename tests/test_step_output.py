@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from magnus_core.models.run_log import AttemptOutput
 from tests.conftest import ROOT
 
 STEPS = """
@@ -167,7 +168,7 @@ def test_a_step_that_prints_nothing_leaves_no_file(project: Path, magnus: Any) -
     (project / "p.yaml").write_text(dag("quiet: {type: task, command: steps.silent}"))
     assert magnus("execute", "-f", "p.yaml", "--run-id", "r").returncode == 0
     record = attempts(run_log(project), "quiet")[0]["output"]
-    assert record["size"] == 0 and record["name"] == "" and record["written"] == 0
+    assert record == {}  # capture was on, nothing kept: empty fields are left out of the run log
     assert not (project / ".catalog" / "r" / ".magnus" / "output" / "quiet.0.log").exists()
     result = magnus("logs", "r", "quiet")
     assert result.returncode == 0 and result.stdout == ""
@@ -184,6 +185,32 @@ def test_logs_of_a_whole_run_says_once_which_steps_printed_nothing(project: Path
     assert "==> talk (attempt 0) <==" in result.stdout and "q1" not in result.stdout
     notes = [line for line in result.stderr.splitlines() if "printed nothing" in line]
     assert notes == ["magnus: printed nothing: q1 (attempt 0), q2 (attempt 0)"]
+
+
+def test_a_run_log_that_writes_every_output_field_reads_the_same(project: Path, magnus: Any) -> None:
+    """New logs leave an output record's empty fields out (`"output": {}` for a step that printed
+    nothing); logs written before, with every field, give the same `magnus logs`, text and --json."""
+    steps = ["q1: {type: task, command: steps.silent}", "talk: {type: task, command: steps.talk}"]
+    (project / "p.yaml").write_text(dag(*steps))
+    assert magnus("execute", "-f", "p.yaml", "--run-id", "r").returncode == 0
+    log = run_log(project)
+    talk = attempts(log, "talk")[0]["output"]
+    assert set(talk) == {*AttemptOutput.model_fields} - {"error"}
+    new = [magnus("logs", "r", *flags) for flags in ((), ("--json",), ("q1",))]
+    every = {"name": "", "catalog_relative_path": "", "catalog_handler_location": "", "size": 0, "sha256": ""}
+    attempts(log, "q1")[0]["output"] = {**every, "written": 0}
+    path = project / ".run_log_store" / "r.json"
+    path.write_text(json.dumps(log, indent=4))
+    old = [magnus("logs", "r", *flags) for flags in ((), ("--json",), ("q1",))]
+    for before, after in zip(new, old, strict=True):
+        assert (after.returncode, after.stdout, after.stderr) == (
+            before.returncode,
+            before.stdout,
+            before.stderr,
+        )
+    shown = json.loads(old[1].stdout)["attempts"]
+    assert shown[0]["output"] == {**every, "written": 0} and shown[1]["output"] == talk
+    assert "printed nothing" in old[2].stderr and old[2].stdout == ""
 
 
 def test_shell_output_and_its_failure_are_in_the_summary(project: Path, magnus: Any) -> None:
@@ -419,7 +446,7 @@ def test_a_link_planted_in_the_output_folder_is_never_followed(
     assert (outside / "victim").read_text() == "keep me\n"
     for step in ("talk", "lots"):
         record = attempts(log, step)[0]["output"]
-        if record["name"]:  # the link was replaced by the kept file (an output spilled to a growing file)
+        if record.get("name"):  # the link was replaced by the kept file (an output spilled to a growing file)
             assert not (folder / f"{step}.0.log").is_symlink() and kept(project, record)
         else:  # the link was refused: the step went on, its record says why
             assert "Too many levels of symbolic links" in record["error"], record

@@ -291,7 +291,7 @@ def _as_json(run_log: RunLog, sections: list[AttemptView], tail: int | None) -> 
                 "state": view.state,
                 "problem": view.problem,
                 "reused_from": view.reused_from,
-                "output": attempt.output.model_dump(mode="json") if attempt and attempt.output else None,
+                "output": attempt.output.shown() if attempt and attempt.output else None,
                 "text": text,
             }
         )

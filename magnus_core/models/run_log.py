@@ -304,25 +304,47 @@ class AttemptError(_Model):
         return self.frames[-1] if self.frames else None
 
 
+def _empty(value: object) -> bool:
+    return not value
+
+
 class AttemptOutput(_Model):
     """Ours: where an attempt's captured output (stdout and stderr, masked) is kept: a file of the run's
     catalog under the reserved name `name` (never an entry of `data_catalog`, never matched by a catalog
     glob), `catalog_relative_path` and `catalog_handler_location` as in a data catalog record; `size` bytes
     kept with their `sha256`; `written` bytes the step wrote (more than `size` when cut at the cap). A step
-    that wrote nothing has `size` 0 and no file (`name` ""). `error` says why output could not be kept."""
+    that wrote nothing has `size` 0 and no file (`name` ""). `error` says why output could not be kept.
 
-    name: str = ""
-    catalog_relative_path: str = ""
-    catalog_handler_location: str = ""
-    size: int = 0
-    sha256: str = ""
-    written: int = 0
-    error: str = Field(default="", exclude_if=lambda value: not value)
+    Empty fields (`""`, 0) are left out of the JSON: a step that printed nothing is `"output": {}` (capture
+    was on, nothing kept; no `output` at all means capture was off). Every attempt carries the record and
+    the file-system store rewrites the whole log as a run goes, so its size is part of each step's cost.
+    Logs that write every field (magnus before this) read the same."""
+
+    name: str = Field(default="", exclude_if=_empty)
+    catalog_relative_path: str = Field(default="", exclude_if=_empty)
+    catalog_handler_location: str = Field(default="", exclude_if=_empty)
+    size: int = Field(default=0, exclude_if=_empty)
+    sha256: str = Field(default="", exclude_if=_empty)
+    written: int = Field(default=0, exclude_if=_empty)
+    error: str = Field(default="", exclude_if=_empty)
 
     @property
     def cut(self) -> bool:
         """True when the step wrote more than the cap and the rest was not kept."""
         return self.written > self.size
+
+    def shown(self) -> dict[str, Any]:
+        """Every field, empty ones too (`error` only when set), for `magnus logs --json`: one shape whatever
+        the run log left out."""
+        return {
+            "name": self.name,
+            "catalog_relative_path": self.catalog_relative_path,
+            "catalog_handler_location": self.catalog_handler_location,
+            "size": self.size,
+            "sha256": self.sha256,
+            "written": self.written,
+            **({"error": self.error} if self.error else {}),
+        }
 
 
 class StepAttempt(_Model):
