@@ -162,3 +162,25 @@ def test_the_header_never_says_usually_0_00() -> None:
     assert "(usually 208ms)" in shown and "0:00" not in shown
     shown = header_text(view, at, Estimate("old", 125.0, same_parameters=False)).plain
     assert "(usually 2:05 with other parameters)" in shown
+
+
+def test_a_dag_edited_under_a_known_hash_is_counted_with_its_own_steps() -> None:
+    """dag_of_config caches parsed dags by dag hash; a log that holds another dag under a hash seen before
+    (edited by hand, or a fixture) is counted with its own dag, not the first one's. Before the cache also
+    keyed on the dag's outline, the workbench's many-runs list showed 5/6 for 5-step runs whenever a test
+    with a 6-step dag under the same hash had run earlier in the same process."""
+    from magnus_core.progress import dag_of_config
+
+    base = json.loads((Path(__file__).parent / "data" / "workbench" / "getting-started.json").read_text())
+    config = base["run_config"]
+    edited = json.loads(json.dumps(config))
+    steps = edited["dag"]["steps"]
+    last = next(name for name, step in steps.items() if step.get("next") == "success")
+    steps[last]["next"] = "extra"
+    steps["extra"] = {"type": "task", "command_type": "shell", "command": "true", "next": "success"}
+    dag_hash = base["dag_hash"]  # one hash for both, as in a log edited by hand
+
+    first, second = dag_of_config(config, dag_hash), dag_of_config(edited, dag_hash)
+    assert first is not None and second is not None
+    assert set(second.steps) - set(first.steps) == {"extra"}
+    assert dag_of_config(config, dag_hash) is first  # still parsed once per dag

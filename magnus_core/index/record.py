@@ -147,10 +147,13 @@ def _progress(
 ) -> tuple[int, int]:
     """(total, done) of progress.step_progress, remembered per dag hash and statuses: the runs of one
     pipeline mostly end alike, and the walk of the dag costs more than the rest of a record."""
-    key = (dag_hash, tuple(work.items()), tuple(sorted(branch_logs))) if dag_hash else None
+    from magnus_core.progress import dag_of_config, dag_outline, step_progress
+
+    key = None
+    if dag_hash:  # the outline too: a log edited by hand can hold another dag under a known hash
+        key = (dag_hash, dag_outline(config), tuple(work.items()), tuple(sorted(branch_logs)))
     if key is not None and key in _PROGRESS:
         return _PROGRESS[key]
-    from magnus_core.progress import dag_of_config, step_progress
 
     counted = step_progress(dag_of_config(config, dag_hash), work, branch_logs)
     if key is not None:

@@ -99,9 +99,13 @@ def test_runs_screen_many(snap_compare, project_dir: Path, size: str) -> None:
             if pilot.app.screen.query("#runs") and table().row_count >= 40:
                 break
         await pilot.press("D", "j", "j")
+        screen = pilot.app.screen
         for _ in range(1500):  # the highlighted run's panel is read in a worker too
             await pilot.pause(0.02)
-            if str(pilot.app.screen.query_one("#reason").content).strip():
+            # The panel of the run the cursor ends on, not of a row the cursor passed on its way (a loaded
+            # machine handles the three keys' highlight events and their panel reads one by one).
+            final = screen._panel_for is not None and screen._panel_for == screen.highlighted()
+            if final and str(screen.query_one("#reason").content).strip():
                 break
         await settle(pilot)
 
