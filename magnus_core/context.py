@@ -56,12 +56,16 @@ class EnvBridge:
         self.exported: dict[str, str] = {}
         self._saved: dict[str, str | None] = {}  # the MAGNUS_* environment before the run
 
+    def _begin(self) -> None:
+        """First write of this run: remember the environment's MAGNUS_* variables."""
+        self._saved = {k: v for k, v in os.environ.items() if k.startswith(_OURS)}
+        self._saved.setdefault("MAGNUS_RUN_ID", None)
+        for stale in [k for k in self._saved if k.startswith(TRACK_PREFIX)]:
+            del os.environ[stale]  # set before the run: not a metric of its first step
+
     def _set(self, name: str, text: str) -> None:
-        if not self._saved:  # first write of this run: remember the environment's MAGNUS_* variables
-            self._saved = {k: v for k, v in os.environ.items() if k.startswith(_OURS)}
-            self._saved.setdefault("MAGNUS_RUN_ID", None)
-            for stale in [k for k in self._saved if k.startswith(TRACK_PREFIX)]:
-                del os.environ[stale]  # set before the run: not a metric of its first step
+        if not self._saved:
+            self._begin()
         os.environ[name] = text
 
     def export(
@@ -71,8 +75,11 @@ class EnvBridge:
         map MAGNUS_PRM_MAP_VARIABLE (every enclosing map's item, as JSON, as the original set it for every
         task type), the run id and tag. What an earlier step had that this one has not (a map's item after
         the map) is taken away."""
-        self._set("MAGNUS_RUN_ID", run_id)
-        self._set("MAGNUS_RUN_TAG", tag or "")
+        if not self._saved:
+            self._begin()
+        for name, text in (("MAGNUS_RUN_ID", run_id), ("MAGNUS_RUN_TAG", tag or "")):
+            if os.environ.get(name) != text:  # (set once per run: putenv per step is not free)
+                os.environ[name] = text
         wanted = {f"{PRM_PREFIX}{key}": encode(value) for key, value in params.items()}
         if map_variable:
             wanted[MAP_VARIABLE] = encode(map_variable)

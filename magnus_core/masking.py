@@ -18,9 +18,11 @@ that tail. It works on `str` (python's sys.stdout) and on `bytes` (file descript
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -315,11 +317,14 @@ class Masker:
     function giving them (called only when the version changed: a stream asks for the patterns at every
     block it masks); the patterns are rebuilt only when the version changes. Streams and recorded values
     use the same patterns.
+
+    `held()` lets one thread mask many values with the patterns of one moment (see there).
     """
 
     def __init__(self, source: Callable[[], tuple[Any, Any]]) -> None:
         self.source = source
         self._cache: tuple[Any, Patterns] | None = None
+        self._held: dict[int, Patterns] = {}  # thread ident -> the patterns it holds (held())
 
     def values(self) -> Iterable[str]:
         """The secret values now (what `source` gives, called if it is a function)."""
@@ -327,12 +332,35 @@ class Masker:
         return values() if callable(values) else values
 
     def patterns(self) -> Patterns:
+        if self._held:
+            held = self._held.get(threading.get_ident())
+            if held is not None:
+                return held
         version, values = self.source()
         cache = self._cache
         if cache is None or cache[0] != version:
             cache = (version, Patterns.of(expand(tuple(values() if callable(values) else values))))
             self._cache = cache
         return cache[1]
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Inside, this thread's maskings use the patterns as they are on entry, without asking the source
+        for its version again: a step's bookkeeping masks its message, inputs, metrics, returned and run
+        parameters and its store writes (seven maskings per step), and a provider that watches for the
+        secrets child processes ask for (secrets.BaseSecrets.version) looks at a file each time it is
+        asked. Hold only where no new secret can appear: after a step's command has returned, every secret
+        it or its children were given is already known (a child names the secret before it gets its value),
+        and the bookkeeping gets none. Other threads are not affected; nested holds keep the outer one."""
+        ident = threading.get_ident()
+        if ident in self._held:
+            yield
+            return
+        self._held[ident] = self.patterns()
+        try:
+            yield
+        finally:
+            del self._held[ident]
 
     def __bool__(self) -> bool:
         return bool(self.patterns())

@@ -223,3 +223,33 @@ def test_a_closed_destination_never_fails_the_writer() -> None:
         target.close()
         print("after the destination closed tok-123456")
         sys.stdout.flush()
+
+
+def test_a_held_masker_keeps_its_patterns_for_its_thread_only() -> None:
+    """Masker.held (a step's bookkeeping, issue 19): inside, the source is not asked again and the patterns
+    of entry are used; another thread, and the same thread after the hold, see a secret added meanwhile."""
+    import threading
+
+    from magnus_core.masking import Masker
+
+    values = ["alpha-secret"]
+    asked: list[int] = []
+
+    def source() -> tuple[int, list[str]]:
+        asked.append(1)
+        return len(values), list(values)
+
+    masker = Masker(source)
+    with masker.held():
+        values.append("beta-secret")
+        before = len(asked)
+        assert masker.text("alpha-secret beta-secret") == f"{MASK} beta-secret"
+        with masker.held():  # nested: the outer hold stays
+            assert masker.value({"k": "beta-secret"}) == {"k": "beta-secret"}
+        assert len(asked) == before  # not asked inside the hold
+        seen: list[str] = []
+        other = threading.Thread(target=lambda: seen.append(masker.text("beta-secret")))
+        other.start()
+        other.join()
+        assert seen == [MASK]
+    assert masker.text("alpha-secret beta-secret") == f"{MASK} {MASK}"

@@ -130,6 +130,33 @@ def test_closing_a_run_rewrites_its_file_only_if_it_changed_after_the_last_durab
     assert list(load_run_log(tmp_path / "r2.json").steps) == ["late"]  # a change after it is written
 
 
+def test_closing_a_chunked_run_rewrites_its_metadata_only_if_a_part_was_written_after_it(
+    tmp_path: Path,
+) -> None:
+    """chunked-fs as the file-system store above: the metadata holds the whole dag (run_config), so the
+    close after the durable status write does not write it again, unless a part was written in between."""
+    from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore
+
+    store = ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path)})
+    store.create_run(RunLog(run_id="r1", status=PROCESSING))
+    store.put_step_log("r1", StepLog(name="a", internal_name="a", status=SUCCESS))
+    store.update_run("r1", status=SUCCESS)
+    meta = tmp_path / "r1" / "RunLog.json"
+    written = (meta.stat().st_ino, meta.stat().st_mtime_ns)
+    store.close("r1")
+    assert (meta.stat().st_ino, meta.stat().st_mtime_ns) == written  # not written again
+    assert store.get_run("r1").status == SUCCESS and list(store.get_run("r1").steps) == ["a"]
+
+    store.create_run(RunLog(run_id="r2", status=PROCESSING))
+    store.update_run("r2", status=SUCCESS)
+    store.put_step_log("r2", StepLog(name="late", internal_name="late", status=SUCCESS))
+    meta = tmp_path / "r2" / "RunLog.json"
+    written = (meta.stat().st_ino, meta.stat().st_mtime_ns)
+    store.close("r2")
+    assert (meta.stat().st_ino, meta.stat().st_mtime_ns) != written  # a part written after it: again
+    assert list(store.get_run("r2").steps) == ["late"]
+
+
 def test_an_unknown_store_type_lists_the_known_ones() -> None:
     with pytest.raises(UsageError) as info:
         make_store({"type": "s3", "config": {}})

@@ -97,6 +97,21 @@ def execute(
     # 3. attempts
     scope = _attempts(node, internal_name, ctx, step, {**params, **map_variable}, branch, map_variable)
     crash_point("task:returned", internal_name)
+    with ctx.masker.held():  # the command returned: its secrets are known (Masker.held)
+        return _record(node, internal_name, ctx, step, scope, params, branch)
+
+
+def _record(
+    node: TaskNode,
+    internal_name: str,
+    ctx: RunContext,
+    step: StepLog,
+    scope: StepScope,
+    params: dict[str, Any],
+    branch: str | None,
+) -> StepLog:
+    """What follows the attempts: the outcome, the catalog put, the commit (steps 4 to 6 of execute)."""
+    catalog = ctx.catalog
     step.data_catalog.extend(scope.catalog_records)
     returned: dict[str, Any] = {}
     if step.attempts[-1].status == SUCCESS:
@@ -172,20 +187,21 @@ def _attempts(
         outcome = _run_attempt(runner, node, scope, ctx, number)
         with ctx.lock:
             ctx.running.pop(internal_name, None)
-        record = attempt(number, start, ctx.clock(), outcome.status, ctx.mask(outcome.message))
-        record.error = outcome.error
-        record.output = outcome.output
-        if scope.inputs is not None:  # as magnus 0.4 records it: what this attempt's command received
-            record.parameters = ctx.mask_data(scope.inputs, strict=False) if scope.inputs else {}
-        step.attempts.append(record)
-        if outcome.interrupted is not None:  # Ctrl-C or SIGTERM: the attempt is recorded, the run stops
-            step.status, step.message = INTERRUPTED, record.message
-            ctx.store.put_step_log(ctx.run_id, step, branch)
-            raise outcome.interrupted
-        if outcome.status == SUCCESS:
-            break
-        if number + 1 < node.attempts:
-            ctx.store.put_step_log(ctx.run_id, step, branch)
+        with ctx.masker.held():  # the command returned: its secrets are known (Masker.held)
+            record = attempt(number, start, ctx.clock(), outcome.status, ctx.mask(outcome.message))
+            record.error = outcome.error
+            record.output = outcome.output
+            if scope.inputs is not None:  # as magnus 0.4 records it: what this attempt's command received
+                record.parameters = ctx.mask_data(scope.inputs, strict=False) if scope.inputs else {}
+            step.attempts.append(record)
+            if outcome.interrupted is not None:  # Ctrl-C or SIGTERM: the attempt is recorded, the run stops
+                step.status, step.message = INTERRUPTED, record.message
+                ctx.store.put_step_log(ctx.run_id, step, branch)
+                raise outcome.interrupted
+            if outcome.status == SUCCESS:
+                break
+            if number + 1 < node.attempts:
+                ctx.store.put_step_log(ctx.run_id, step, branch)
     assert scope is not None
     return scope
 
