@@ -3,12 +3,14 @@
     python bench/tui.py                 # every figure (headless, App.run_test)
     python bench/tui.py --steps 20000   # a bigger log to open
     python bench/tui.py --runs 20000    # a bigger store for the runs list
+    python bench/tui.py --only open --repeat 3 --code /work/wt/main   # old code's figures, to compare
 
 1. Keys while a pure-python step computes for 8 s (in the run's process) switch the run screen's tabs: time
    from the key press to the screen having reacted. Target: under 100 ms.
 2. Opening a run of 10, 1,000 and N steps (a map of items of 9 steps each, plus top-level steps) from the
-   store: time and CPU from the call the runs list's enter makes to the dag drawn, beside the time the core
-   alone takes to read the log (the floor). Targets: 0.3 s up to 1,000 steps, 1 s at 10,000.
+   store: time and CPU from the call the runs list's enter makes to the first frame with the dag's rows, and
+   to the screen settled (tabs, the step's detail, the estimate), beside the time the core alone takes to
+   read the log (the floor). Targets (the first frame): 0.3 s up to 1,000 steps, 1 s at 10,000.
 3. The runs list over a store of 5,000 runs (--runs): time to drawn with a new run index and with it made
    (target 1 s); then the workbench's CPU share while a run executes in another terminal (its step sleeps),
    on the runs list and on that run's screen (target 2%).
@@ -30,10 +32,14 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# --code DIR: the workbench and core of another checkout (old code), to compare old and new in one sitting
+CODE = Path(sys.argv[sys.argv.index("--code") + 1]).resolve() if "--code" in sys.argv[:-1] else ROOT
+sys.path.insert(0, str(CODE))
 
 from magnus_core.files import atomic_write
 from magnus_core.models.run_log import BranchLog, CodeIdentity, RunLog, StepAttempt, StepLog
@@ -73,12 +79,27 @@ def big_log(n: int) -> RunLog:
     return log
 
 
-async def first_render(folder: Path, steps: int) -> tuple[float, float, float, int]:
-    """Seconds from opening a run of `steps` steps (what the runs list's enter does) to its dag drawn, the
-    CPU seconds of the workbench over the same span, the seconds the core alone takes to read the log (the
-    floor), and the rows shown."""
+@dataclass
+class Opened:
+    """Opening a run: seconds (wall) and CPU seconds from the call the runs list's enter makes to the first
+    frame with the dag's rows (`frame`, `frame_cpu`), and to the screen settled (`settled`, `settled_cpu`:
+    the tabs, the selected step's detail and the estimate drawn too); the seconds the core alone takes to read
+    the log (`floor`), and the rows of the dag."""
+
+    frame: float
+    frame_cpu: float
+    settled: float
+    settled_cpu: float
+    floor: float
+    rows: int
+
+
+async def first_render(folder: Path, steps: int) -> Opened:
+    """Open a run of `steps` steps as the runs list's enter does (headless, 100x30)."""
     from magnus_tui.app import MagnusApp
+    from magnus_tui.screens.run import RunScreen
     from magnus_tui.source import Project
+    from magnus_tui.widgets.dag_tree import DagTree
 
     path = folder / ".run_log_store" / "big.json"
     path.unlink(missing_ok=True)
@@ -87,19 +108,43 @@ async def first_render(folder: Path, steps: int) -> tuple[float, float, float, i
     load_run_log(path)
     floor = time.perf_counter() - t
     app = MagnusApp(Project.open(None, folder))
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        cpu, t = time.process_time(), time.perf_counter()
-        app.open_run("big")
-        await pilot.pause()
-        screen = app.screen
-        tree = screen.query_one("#dag")
-        await pilot.wait_for_scheduled_animations()
-        await pilot.pause()
-        elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
-        shown = len(tree.nodes_by_key)
+    frame: list[float] = []
+    rows_drawn = False
+    draw_line = DagTree.render_line
+
+    def render_line(tree: DagTree, y: int) -> Any:  # a row of the dag drawn (not a blank line of the pane)
+        nonlocal rows_drawn
+        rows_drawn = rows_drawn or tree.scroll_offset.y + y < len(tree.lines)
+        return draw_line(tree, y)
+
+    display = app._display  # what hands each frame to the terminal (headless: nowhere)
+
+    def displayed(screen: Any, renderable: Any) -> None:
+        display(screen, renderable)
+        if not frame and rows_drawn and isinstance(screen, RunScreen) and renderable is not None:
+            frame.extend((time.perf_counter(), time.process_time()))
+
+    DagTree.render_line = render_line  # type: ignore[method-assign]
+    app._display = displayed  # type: ignore[method-assign]
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            cpu, t = time.process_time(), time.perf_counter()
+            app.open_run("big")
+            await pilot.pause()
+            screen = app.screen
+            tree = screen.query_one("#dag", DagTree)
+            while not (screen.query("#tabs") and tree.lines):
+                await pilot.pause(0.01)
+            await pilot.wait_for_scheduled_animations()
+            await pilot.pause()
+            settled, settled_cpu = time.perf_counter() - t, time.process_time() - cpu
+            rows = len(tree.nodes_by_key)
+    finally:
+        DagTree.render_line = draw_line  # type: ignore[method-assign]
     path.unlink()
-    return elapsed, cpu, floor, shown
+    assert frame, "no frame with the dag's rows was drawn"
+    return Opened(frame[0] - t, frame[1] - cpu, settled, settled_cpu, floor, rows)
 
 
 def small_log(i: int) -> str:
@@ -149,7 +194,7 @@ async def runs_list(folder: Path, count: int, idle: float) -> tuple[float, float
         f"    nap: {{type: task, command_type: shell, command: 'sleep {idle * 2 + 10}', next: success}}\n"
         "    success: {type: success}\n    fail: {type: fail}\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(CODE)}
     command = [sys.executable, "-m", "magnus_core", "execute", "-f", "slow.yaml", "--run-id", "slow"]
     other = subprocess.Popen(
         command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -227,7 +272,7 @@ async def live_lag(folder: Path, steps: int, here: bool = True) -> tuple[list[fl
             app.start_run(RunRequest(file="linear.yaml"))
         else:
             run_id = f"other-{steps}"
-            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            env = {**os.environ, "PYTHONPATH": str(CODE)}
             command = [
                 sys.executable,
                 "-m",
@@ -298,7 +343,7 @@ async def key_latency(folder: Path, presses: int = 20) -> list[float]:
     out: list[float] = []
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_run(RunRequest(file="busy.yaml"))
-        while not (isinstance(app.screen, RunScreen) and app.screen.query("#dag")):
+        while not (isinstance(app.screen, RunScreen) and app.screen.query("#tabs")):
             await pilot.pause(0.01)
         screen = app.screen
         from textual import events
@@ -331,13 +376,22 @@ def main() -> None:
     parser.add_argument("--live-steps", type=int, default=1_000)
     parser.add_argument("--runs", type=int, default=5_000, help="runs in the store for the runs list")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measured")
+    parser.add_argument(
+        "--only", default="keys,open,runs,live", help="the parts to measure, of keys,open,runs,live"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="times each run is opened (open)")
+    parser.add_argument("--code", type=Path, help="measure the workbench of this checkout (old code)")
     args = parser.parse_args()
+    parts = set(args.only.split(","))
+    print(f"code: {CODE}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         os.chdir(folder)
         # each figure on its own: what one part leaves for the garbage collector must not bill the next
-        keys = asyncio.run(key_latency(folder))
-        if not keys:
+        keys = asyncio.run(key_latency(folder)) if "keys" in parts else None
+        if keys is None:
+            pass
+        elif not keys:
             print("keys: the step ended before the screen was up (a loaded machine): no figure")
         else:
             print(
@@ -345,21 +399,24 @@ def main() -> None:
                 f"max {max(keys) * 1000:.1f} ms over {len(keys)} presses (target < 100 ms)"
             )
         gc.collect()
-        renders = {n: asyncio.run(first_render(folder, n)) for n in (10, 1_000, args.steps)}
-        for n, (elapsed, cpu, floor, shown) in renders.items():
+        sizes = (10, 1_000, args.steps) if "open" in parts else ()
+        renders = [(n, asyncio.run(first_render(folder, n))) for n in sizes for _ in range(args.repeat)]
+        for n, o in renders:
             target = " (target <= 0.3 s)" if n <= 1_000 else " (target <= 1 s)" if n <= 10_000 else ""
             print(
-                f"open a {n:,}-step run, key to drawn dag: {elapsed:.3f} s{target}, CPU {cpu:.3f} s, "
-                f"{shown:,} rows; reading the log alone (core, pydantic): {floor:.3f} s"
+                f"open a {n:,}-step run, key to drawn dag: {o.frame:.3f} s{target}, CPU {o.frame_cpu:.3f} s; "
+                f"settled (tabs, detail, estimate) {o.settled:.3f} s, CPU {o.settled_cpu:.3f} s; {o.rows:,} rows; "
+                f"reading the log alone (core, pydantic): {o.floor:.3f} s"
             )
         gc.collect()
-        cold, warm, on_list, on_run = asyncio.run(runs_list(folder, args.runs, args.idle))
-        print(
-            f"runs list of {args.runs:,} runs drawn: {cold:.2f} s with a new run index, {warm:.2f} s with it made "
-            f"(target <= 1 s); CPU while a run executes (its step sleeps), idle {args.idle:.0f} s: runs list "
-            f"{on_list * 100:.1f}%, run screen {on_run * 100:.1f}% (target <= 2%)"
-        )
-        for here in (True, False):  # the same run, started here and in another terminal, one after the other
+        if "runs" in parts:
+            cold, warm, on_list, on_run = asyncio.run(runs_list(folder, args.runs, args.idle))
+            print(
+                f"runs list of {args.runs:,} runs drawn: {cold:.2f} s with a new run index, {warm:.2f} s with it "
+                f"made (target <= 1 s); CPU while a run executes (its step sleeps), idle {args.idle:.0f} s: runs "
+                f"list {on_list * 100:.1f}%, run screen {on_run * 100:.1f}% (target <= 2%)"
+            )
+        for here in (True, False) if "live" in parts else ():  # the same run, started here, then elsewhere
             gc.collect()
             lags, cpu, wall = asyncio.run(live_lag(folder, args.live_steps, here))
             if not lags:

@@ -95,25 +95,42 @@ class RunScreen(WorkbenchScreen[None]):
         self._have_log = False  # the view was built from the run log (not only from events)
         self._unlisten: Callable[[], None] | None = None  # a run started here: its notices (_listen)
         self._resync = threading.Event()  # it dropped notices: read the store once
+        self._tabs_ready = False  # the tabs are mounted (after the first frame: _mount_tabs)
+        self._output_wanted: bool | None = None  # output asked for before the tabs were there (open_if_any)
+        self._tab_wanted: str | None = None  # a tab's key pressed before they were there
 
     def compose(self) -> ComposeResult:
+        # the tabs (step detail, run panel, output: a dozen tables and widgets) are mounted after the first
+        # frame with the dag (_mount_tabs): building them took longer than reading a 1,000-step log
         yield Header()
         yield RunHeader("", id="run-header")
         with Horizontal(id="body"):
             yield DagTree(id="dag")
-            with TabbedContent(id="tabs"):
-                with TabPane("Step", id="step"):
-                    yield StepDetail(id="detail")
-                with TabPane("Run", id="run"):
-                    yield RunPanel(id="run-panel")
-                with TabPane("Output", id="output"):
-                    yield OutputView(id="output-view")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = self.run_id
-        # the tabs mount their panes on their own schedule: fill the widgets once everything is there
-        self.call_after_refresh(self.load)
+        self.load()
+        self.call_after_refresh(self._mount_tabs)
+
+    async def _mount_tabs(self) -> None:
+        """After the first frame: the tabs, then what they show of the selected step and the run."""
+        if self._tabs_ready or not self.is_attached:
+            return
+        tabs = TabbedContent(id="tabs")
+        tabs.compose_add_child(TabPane("Step", StepDetail(id="detail"), id="step"))
+        tabs.compose_add_child(TabPane("Run", RunPanel(id="run-panel"), id="run"))
+        tabs.compose_add_child(TabPane("Output", OutputView(id="output-view"), id="output"))
+        await self.query_one("#body", Horizontal).mount(tabs)
+        if not (self.is_attached and self.query(StepDetail)):  # the screen went meanwhile (escape, quit)
+            return
+        self._tabs_ready = True
+        self._show_detail()
+        self._show_run_panel()
+        if self._output_wanted is not None:
+            self.read_output(open_if_any=self._output_wanted)
+        if self._tab_wanted is not None:
+            self.action_tab(self._tab_wanted)
 
     # -- loading and following --------------------------------------------------------------------
     def load(self) -> None:
@@ -333,7 +350,7 @@ class RunScreen(WorkbenchScreen[None]):
         if headers:
             headers.first().show(self.view, now(), self.estimate, self.stopping)
 
-    @work(thread=True, exclusive=True, group="estimate")
+    @work(thread=True, exclusive=True, group="estimate", description="find_estimate")
     def find_estimate(self, log: RunLog) -> None:
         """The duration of the previous successful run of this pipeline with this dag (the run index)."""
         from magnus_core.index import open_index
@@ -373,7 +390,8 @@ class RunScreen(WorkbenchScreen[None]):
         tree.focus()
 
     def _show_detail(self) -> None:
-        self.query_one(StepDetail).show(self.view, self.selected, now())
+        if self._tabs_ready:
+            self.query_one(StepDetail).show(self.view, self.selected, now())
 
     def _location(self) -> str:
         store = self.app.project.store
@@ -385,7 +403,7 @@ class RunScreen(WorkbenchScreen[None]):
     def _show_run_panel(self, force: bool = False) -> None:
         """The Run tab lists every step's metrics: draw it only when it is visible (or about to be)."""
         self._panel_stale = True
-        if force or self.query_one(TabbedContent).active == "run":
+        if self._tabs_ready and (force or self.query_one(TabbedContent).active == "run"):
             self.query_one(RunPanel).show(self.view, self._location())
             self._panel_stale = False
 
@@ -399,12 +417,15 @@ class RunScreen(WorkbenchScreen[None]):
     # -- output ------------------------------------------------------------------------------------------
     def _refresh_output(self) -> None:
         """Read the output again if it is on screen (every second while the run is live, on a new step)."""
-        if self.query_one(TabbedContent).active == "output":
+        if self._tabs_ready and self.query_one(TabbedContent).active == "output":
             self.read_output()
 
     def read_output(self, open_if_any: bool = False) -> None:
         """Show the selected step's output (or the whole run's), read through magnus_core.logs from the run's
         catalog; `open_if_any`: switch to the Output tab when there is some (a failed run)."""
+        if not self._tabs_ready:  # read once they are there (_mount_tabs)
+            self._output_wanted = open_if_any or bool(self._output_wanted)
+            return
         try:
             pane = self.query_one(OutputView)
         except NoMatches:
@@ -415,7 +436,8 @@ class RunScreen(WorkbenchScreen[None]):
         log = self.view.output_log(source or None) if self._have_log else None
         self._read_output(source, pane.whole_run, log, open_if_any)
 
-    @work(thread=True, exclusive=True, group="output", exit_on_error=False)
+    # a description: Textual's default is the repr of the arguments, a whole run log (0.17 s at 1,000 steps)
+    @work(thread=True, exclusive=True, group="output", exit_on_error=False, description="read output")
     def _read_output(self, source: str, whole_run: bool, log: RunLog | None, open_if_any: bool) -> None:
         store = self.app.project.store
         if store is None:
@@ -455,6 +477,9 @@ class RunScreen(WorkbenchScreen[None]):
         self.app.pop_screen()
 
     def action_tab(self, tab: str) -> None:
+        if not self._tabs_ready:  # a key in the moment before they are mounted: shown once they are
+            self._tab_wanted = tab
+            return
         self.query_one(TabbedContent).active = tab
         if tab == "output":  # its keys (/ search, F follow, w wrap, a whole run) work from the lines
             self.query_one(OutputView).log_widget.focus()

@@ -258,7 +258,8 @@ async def test_a_failed_run_opens_on_the_failed_steps_output(git_repo: Path) -> 
     app = MagnusApp(Project.open(None, git_repo))
     async with app.run_test(size=(100, 30)) as pilot:
         app.open_run("failed")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+        # the tabs are mounted after the first frame with the dag
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#tabs")))
         screen = app.screen
         tabs = screen.query_one("#tabs")
         output = screen.query_one("#output-view")

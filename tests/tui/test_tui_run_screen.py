@@ -19,7 +19,7 @@ async def open_run(app, pilot, run_id: str) -> RunScreen:
     assert isinstance(screen, RunScreen)
     tree = screen.query_one("#dag")
     for _ in range(100):
-        if tree.lines:
+        if tree.lines and screen.query("#tabs"):  # the tabs are mounted after the first frame with the dag
             break
         await pilot.pause(0.02)
     await pilot.pause()

@@ -126,7 +126,8 @@ def test_run_screen(svg_snapshot, project_dir: Path, size: str) -> None:
         pilot.app.open_run(run_id)
         for _ in range(1500):
             await pilot.pause(0.02)
-            if pilot.app.screen.query("#dag") and pilot.app.screen.query_one("#dag").lines:
+            screen = pilot.app.screen
+            if screen.query("#tabs") and screen.query_one("#dag").lines:  # tabs: after the dag is drawn
                 break
         await settle(pilot)
 
