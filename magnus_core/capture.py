@@ -10,15 +10,16 @@ child process (a shell step, a notebook's kernel) writes through the seam's pipe
 descriptors 1 and 2 (a python step's subprocess, C code) reach the file of the one attempt running when no
 other runs beside it. Nothing unmasked is ever written to the file.
 
-Most steps print little: their output is held in memory (hashed as it comes) and written once, when the
-attempt ends, straight to its place in a folder catalog (`put_bytes`: one file created, no thread, before
-the step's commit names it), or handed to the keeper thread that uploads it to an object store while the
-next step runs. Output past SPOOL_AT bytes, or of an attempt running past SPILL_AFTER seconds, goes to a
-growing file where the catalog says (`BaseCatalog.output_spool`: in place for a folder, so `magnus logs
---follow` reads it from another process; else a temporary file), written and hashed by a spool thread beside
-the step, and renamed (or uploaded) into place when the attempt ends (`keep_spool`). No file is made for a
-step printing nothing. At most `cap` bytes are kept (MAGNUS_OUTPUT_CAP or the catalog's `output_cap`,
-default 100 MB): what follows is counted, not kept, and a marker says where it was cut. Memory stays flat.
+Most steps print little: their output is held in memory (hashed as it comes) and, when the attempt ends,
+handed to the writer thread that creates its file in a folder catalog (`put_bytes(later=WRITER.submit)`:
+the step goes on while the kernel creates the file), or to the keeper thread that uploads it to an object
+store while the next step runs; settled() (the run's end) waits for both. Output past SPOOL_AT bytes, or
+of an attempt running past SPILL_AFTER seconds, goes to a growing file where the catalog says
+(`BaseCatalog.output_spool`: in place for a folder, so `magnus logs --follow` reads it from another
+process; else a temporary file), written and hashed by a spool thread beside the step, and renamed (or
+uploaded) into place when the attempt ends (`keep_spool`). No file is made for a step printing nothing.
+At most `cap` bytes are kept (MAGNUS_OUTPUT_CAP or the catalog's `output_cap`, default 100 MB): what
+follows is counted, not kept, and a marker says where it was cut. Memory stays flat.
 """
 
 from __future__ import annotations
@@ -133,9 +134,74 @@ class _Keeper:
 
 KEEPER = _Keeper()
 
+WRITER_HOLDS = 8 << 20  # bytes of small outputs waiting for the writer thread, at most (then written inline)
+
+
+class _Writer:
+    """One thread per process that creates the small output files of a folder catalog, so that the step's
+    thread never waits for the file system to create a file. Creating a file is the kernel's work (the
+    directory entry, the inode, the journal): 13-30 us on a quiet local disk, up to a millisecond on a
+    disk other processes keep busy, a round trip to the server on a network file system; the step goes on
+    meanwhile (the GIL is released while the kernel works). The thread runs no more python than a loop of
+    os.open/write/close, handed (path, bytes) by a C queue: nothing of the step's waits for it but settled()
+    (the run's end). At most WRITER_HOLDS bytes wait: past that the file is written by the step (memory stays
+    flat). A file that cannot be written (a full disk) is said in a warning; `magnus logs` says it is
+    missing. The step's commit may name a file not written yet: a run killed outright (SIGKILL) in that
+    moment keeps a record whose file is missing, said so by `magnus logs`, as of any file lost in a crash."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[str, bytes | bytearray] | threading.Event] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.waiting = 0  # bytes handed over and not written yet
+
+    def submit(self, path: str, data: bytes | bytearray) -> bool:
+        """Hand `data` over to be written to `path` (a new file: catalog._write_new); False when too much
+        waits already (the caller writes it)."""
+        with self._lock:
+            if self.waiting + len(data) > WRITER_HOLDS:
+                return False
+            self.waiting += len(data)
+            if self._thread is None or not self._thread.is_alive():  # (a forked child has none)
+                self._thread = threading.Thread(target=self._loop, name="magnus-write-output", daemon=True)
+                self._thread.start()
+        self._queue.put((path, data))
+        return True
+
+    def _loop(self) -> None:
+        from magnus_core.catalog import _write_new
+
+        get = self._queue.get
+        while True:
+            item = get()
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            path, data = item
+            try:
+                _write_new(path, data)
+            except OSError as exc:
+                with contextlib.suppress(Exception):
+                    log.warning("a step's output could not be kept in %s: %s", path, exc.strerror or exc)
+            with self._lock:
+                self.waiting -= len(data)
+
+    def settle(self) -> None:
+        """Wait until every file handed over is written."""
+        with self._lock:
+            running = self._thread is not None and self._thread.is_alive()
+        if running:
+            done = threading.Event()
+            self._queue.put(done)
+            done.wait()
+
+
+WRITER = _Writer()
+
 
 def settled() -> None:
     """Every finished attempt's output is in its catalog (call before a run's log is final)."""
+    WRITER.settle()
     KEEPER.settle()
 
 
@@ -304,8 +370,8 @@ class AttemptFile:
 
     def finish(self) -> AttemptOutput:
         """Mark where the output was cut, finish the growing file and put it in place (a folder catalog:
-        now, so the file is there before the step's commit names it; an object store: by the keeper, and
-        it is in the catalog once settled()); the attempt's record."""
+        renamed now, or a small output handed to the writer thread; an object store: by the keeper), the
+        attempt's record. Every file is in the catalog once settled()."""
         with self._lock:
             self._closed = True
             spool, self._spool = self._spool, None
@@ -336,7 +402,7 @@ class AttemptFile:
                 if path is not None:
                     where = catalog.keep_spool(path, name, digest, run_id)
                 else:
-                    where = catalog.put_bytes(name, data, run_id, digest=digest)
+                    where = catalog.put_bytes(name, data, run_id, digest=digest, later=WRITER.submit)
             except (OSError, MagnusError) as exc:
                 from magnus_core.failure import describe
 

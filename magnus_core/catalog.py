@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
@@ -130,10 +130,17 @@ class BaseCatalog:
         raise CatalogError(f"the {self.service_name} catalog keeps no files")
 
     def put_bytes(
-        self, name: str, data: bytes | bytearray, run_id: str | None = None, *, digest: str | None = None
+        self,
+        name: str,
+        data: bytes | bytearray,
+        run_id: str | None = None,
+        *,
+        digest: str | None = None,
+        later: Callable[[str, bytes | bytearray], bool] | None = None,
     ) -> DataCatalog:
         """Store `data` (a step's output held in memory) as `name` in a run's catalog (put_stream of it);
-        `digest`: its SHA256 when the caller has it (capture hashes as the bytes come)."""
+        `digest`: its SHA256 when the caller has it (capture hashes as the bytes come); `later`: see the
+        file-system catalog's (a catalog elsewhere ignores it)."""
         import io
 
         return self.put_stream(name, io.BytesIO(data), run_id)
@@ -517,12 +524,24 @@ class FileSystemCatalog(BaseCatalog):
         return self._record(name, digest, "put", run_id)
 
     def put_bytes(
-        self, name: str, data: bytes | bytearray, run_id: str | None = None, *, digest: str | None = None
+        self,
+        name: str,
+        data: bytes | bytearray,
+        run_id: str | None = None,
+        *,
+        digest: str | None = None,
+        later: Callable[[str, bytes | bytearray], bool] | None = None,
     ) -> DataCatalog:
         """Written in place, in one go (no temporary name: for a few bytes the rename would cost as much as
-        the write; a file cut short by a kill differs from its attempt's recorded size and SHA256)."""
+        the write; a file cut short by a kill differs from its attempt's recorded size and SHA256).
+
+        `later(path, data)`, when given, may take the write over (capture's writer thread: True) for a file
+        that is not there yet; a name already taken (a retried step's file, a link planted there) is written
+        now, so that what refuses it (ELOOP: a link is never followed) is raised here, to the caller."""
         run_id = run_id or self.run_id
-        _write_new(self._writable(run_id, name), data)
+        path = self._writable(run_id, name)
+        if later is None or os.path.lexists(path) or not later(path, data):
+            _write_new(path, data)
         return self._record(name, digest or hashlib.sha256(data).hexdigest(), "put", run_id)
 
     def keep_spool(self, spool: Path, name: str, digest: str, run_id: str) -> DataCatalog:

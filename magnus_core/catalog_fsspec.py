@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import os
 import posixpath
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -333,7 +334,13 @@ class FsspecCatalog(FileSystemCatalog):
         return BaseCatalog.keep_spool(self, spool, name, digest, run_id)
 
     def put_bytes(
-        self, name: str, data: bytes | bytearray, run_id: str | None = None, *, digest: str | None = None
+        self,
+        name: str,
+        data: bytes | bytearray,
+        run_id: str | None = None,
+        *,
+        digest: str | None = None,
+        later: Callable[[str, bytes | bytearray], bool] | None = None,
     ) -> DataCatalog:
         return BaseCatalog.put_bytes(self, name, data, run_id)  # streamed in, as every put here
 

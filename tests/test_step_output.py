@@ -459,6 +459,25 @@ def test_a_link_planted_in_the_output_folder_is_never_followed(
     assert "symbolic link" in attempts(run_log(project, "r2"), "talk")[0]["output"]["error"]
 
 
+def test_the_writer_thread_writes_small_outputs_and_says_what_it_could_not(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small outputs of a folder catalog are created by a thread (the step does not wait for the file
+    system); settled() waits for them; one that cannot be written is a warning, not a failure; past
+    WRITER_HOLDS bytes waiting the caller writes it itself."""
+    from magnus_core import capture
+
+    writer = capture._Writer()
+    assert writer.submit(str(tmp_path / "a.log"), b"one\n")
+    assert writer.submit(str(tmp_path / "gone" / "b.log"), bytearray(b"two\n"))
+    monkeypatch.setattr(capture, "WRITER_HOLDS", 10)
+    assert not writer.submit(str(tmp_path / "c.log"), b"x" * 11)
+    writer.settle()
+    assert (tmp_path / "a.log").read_bytes() == b"one\n" and not (tmp_path / "c.log").exists()
+    assert writer.waiting == 0
+    assert "could not be kept in" in caplog.text and "b.log" in caplog.text
+
+
 def test_catalog_globs_never_match_output_files(project: Path, magnus: Any) -> None:
     (project / "data").mkdir()
     (project / "data" / "a.csv").write_text("1\n")
