@@ -9,7 +9,7 @@ Then the whole command end to end (issue 19, target 3): the two logs written as 
 writes them, `magnus diff A.json B.json` as a new process (output to a pipe) against a bare
 `python -c` that only json.loads both files, paired run by run, as a ratio of wall time (target <= 2.5)
 and of CPU time; and its parts, timed inside one instrumented process: start-up (Python and the imports
-of `magnus diff`), read (both logs), compare, print.
+of `magnus diff`), read (both logs), compare, print, exit.
 """
 
 from __future__ import annotations
@@ -160,11 +160,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BARE = "import json, sys\nfor p in sys.argv[1:]:\n    with open(p, 'rb') as f:\n        json.load(f)\n"
 PARTS = """\
 import sys, time
-t = [(time.perf_counter(), time.process_time())]
+t = [(time.perf_counter(), time.process_time())]  # CPU so far: python's own start-up
 from magnus_core.cli import _register, cli
 _register()
-from magnus_core.diff import compare, open_run
+import magnus_core.diff as diff
+from magnus_core.diff import compare
 from magnus_core.diff_render import render
+open_run = getattr(diff, "open_plain", diff.open_run)  # what `magnus diff` reads with
 from magnus_core.table import rich_width
 from rich.console import Console
 from magnus_core.gcpause import off_for_this_command
@@ -178,7 +180,12 @@ t.append((time.perf_counter(), time.process_time()))
 with open("/dev/null", "w") as sink:
     render(result, Console(file=sink, width=rich_width(sink)), show_all=False)
 t.append((time.perf_counter(), time.process_time()))
-print(" ".join(f"{t[i + 1][0] - t[i][0]:.4f},{t[i + 1][1] - t[i][1]:.4f}" for i in range(len(t) - 1)))
+print(f"{t[0][1]:.4f},{t[0][1]:.4f} " + " ".join(f"{t[i + 1][0] - t[i][0]:.4f},{t[i + 1][1] - t[i][1]:.4f}" for i in range(len(t) - 1)), flush=True)
+import magnus_core.cli as command_line
+if hasattr(command_line, "hold_until_exit"):  # and it ends as `magnus diff` ends
+    command_line._HELD = []
+    command_line.hold_until_exit(a, b, result)
+    command_line._leave(0)
 """
 
 
@@ -228,17 +235,16 @@ def end_to_end(a: RunLog, b: RunLog, repeat: int, old: Path | None = None) -> No
         if old_c:
             print(f"  {old} (CPU ratio to the bare json.load, paired): {med(old_c):.2f}x")
         names = ("imports", "read", "compare", "print")
-        body = [[p[i] for p in parts] for i in range(4)]
-        whole = [p[4] for p in parts]
-        start_w = med(w[0] - sum(x[0] for x in p[:4]) for w, p in zip(whole, parts, strict=True))
-        start_c = med(w[1] - sum(x[1] for x in p[:4]) for w, p in zip(whole, parts, strict=True))
-        print(
-            f"  parts (one instrumented process; wall / CPU s): python start {start_w:.3f} / {start_c:.3f}",
-            end="",
-        )
+        body = [[p[i] for p in parts] for i in range(1, 5)]
+        whole = [p[5] for p in parts]
+        # start: python's own start-up (CPU by process_time at the script's first line; wall not known);
+        # exit: what is left of the child's CPU after printing (freeing the logs, python's shutdown)
+        start_c = med(p[0][1] for p in parts)
+        exit_c = med(w[1] - sum(x[1] for x in p[:5]) for w, p in zip(whole, parts, strict=True))
+        print(f"  parts (one instrumented process; wall / CPU s): python start - / {start_c:.3f}", end="")
         for name, values in zip(names, body, strict=True):
             print(f", {name} {med(v[0] for v in values):.3f} / {med(v[1] for v in values):.3f}", end="")
-        print()
+        print(f", exit - / {exit_c:.3f}")
 
 
 def main() -> None:

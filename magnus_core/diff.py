@@ -1,11 +1,14 @@
-"""What changed between two runs: two RunLogs in, a typed, grouped RunDiff out (no Textual, no printing).
+"""What changed between two runs: two run logs in, a typed, grouped RunDiff out (no Textual, no printing).
 
 API (used by `magnus diff`, the workbench's diff screen and the tests)::
 
-    compare(a: RunLog, b: RunLog, *, repo: str | Path | None = ".") -> RunDiff
+    compare(a, b, *, repo: str | Path | None = ".") -> RunDiff
+                  a, b: RunLogs, or plain run logs (models.plain: what `magnus diff` reads, checked
+                  like the models without making them)
     open_run(ref: str, store: RunLogStore | None) -> tuple[RunLog, str]
-                  a run id or a run-log JSON file, and where it was read from
-                  (raises RunLogError / RunNotFoundError)
+    open_plain(ref: str, store: RunLogStore | None) -> tuple[dict, str]
+                  a run id or a run-log JSON file (as a RunLog, or as a plain run log), and where it
+                  was read from (raises RunLogError / RunNotFoundError)
 
     RunDiff       a: RunRef, b: RunRef, groups: dict[str, GroupDiff] (always all of GROUPS, in that order),
                   skipped: list[Skipped], differs: bool, count: int,
@@ -32,16 +35,24 @@ difference, and its paths are turned into keys like "config › lr"; nothing els
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.models.run_log import RunLog, StepLog, span_seconds
+from magnus_core.models.plain import FIELDS
+from magnus_core.models.times import since_epoch
 
 if TYPE_CHECKING:
+    from magnus_core.models.run_log import RunLog
     from magnus_core.stores.base import RunLogStore
+
+# A plain run log and one of its step logs (models.plain): JSON objects with the models' fields.
+PlainLog = dict[str, Any]
+PlainStep = dict[str, Any]
+# A compare reads each time twice (its step's duration, the run's): the instants of the times read so far.
+_Memo = dict[str, timedelta | None]
 
 SCHEMA = "magnus-diff/1"
 GROUPS = ("run", "dag", "code", "data", "parameters", "metrics", "steps")
@@ -169,7 +180,7 @@ def looks_like_path(ref: str) -> bool:
 def open_run(ref: str, store: RunLogStore | None) -> tuple[RunLog, str]:
     """The run a diff argument names, and where it was read from (RunLogError / RunNotFoundError if none)."""
     from magnus_core.errors import RunLogError, UsageError
-    from magnus_core.stores.file_system import load_run_log
+    from magnus_core.models.reading import load_run_log
 
     if looks_like_path(ref):
         if Path(ref).is_dir():
@@ -178,6 +189,20 @@ def open_run(ref: str, store: RunLogStore | None) -> tuple[RunLog, str]:
     if store is None:
         raise UsageError(f"'{ref}' is not a file and no run-log store is configured")
     return store.get_run(ref), store.location(ref)
+
+
+def open_plain(ref: str, store: RunLogStore | None) -> tuple[PlainLog, str]:
+    """open_run's run as a plain run log (models.plain: checked as the models check it, none made)."""
+    from magnus_core.errors import RunLogError, UsageError
+    from magnus_core.models.plain import read_plain_run_log
+
+    if looks_like_path(ref):
+        if Path(ref).is_dir():
+            raise RunLogError("is a folder, expected a run-log JSON file", file=ref)
+        return read_plain_run_log(ref), ref
+    if store is None:
+        raise UsageError(f"'{ref}' is not a file and no run-log store is configured")
+    return store.get_plain_run(ref), store.location(ref)
 
 
 # -- comparing values ----------------------------------------------------------------------------------------
@@ -312,15 +337,18 @@ def _merged_order(a: list[str], b: list[str]) -> list[str]:
 
 
 # -- the groups -------------------------------------------------------------------------------------------
-def _run_group(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
-    fields = {k: getattr(a, k) for k in ("status", "tag", "use_cached", "original_run_id")}
-    after = {k: getattr(b, k) for k in fields}
+def _run_group(
+    a: PlainLog, b: PlainLog, sa: dict[str, PlainStep], sb: dict[str, PlainStep], memo: _Memo
+) -> GroupDiff:
+    fields = {k: a[k] for k in ("status", "tag", "use_cached", "original_run_id")}
+    after = {k: b[k] for k in fields}
     changes = _value_changes(fields, after)
     services = ("executor", "run_log_store", "catalog", "secrets")
-    ca = {k: a.run_config[k] for k in services if k in a.run_config and k in b.run_config}
-    cb = {k: b.run_config[k] for k in ca}
+    config_a, config_b = a["run_config"], b["run_config"]
+    ca = {k: config_a[k] for k in services if k in config_a and k in config_b}
+    cb = {k: config_b[k] for k in ca}
     changes += _value_changes(ca, cb, prefix=f"config{SEP}")
-    va, vb = a.run_config.get("magnus_version"), b.run_config.get("magnus_version")
+    va, vb = config_a.get("magnus_version"), config_b.get("magnus_version")
     changes.append(
         Change(
             kind=EQUAL if va == vb else CHANGED,
@@ -331,7 +359,7 @@ def _run_group(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, StepL
             informational=True,
         )
     )
-    da, db = _run_seconds(sa.values()), _run_seconds(sb.values())
+    da, db = _run_seconds(sa.values(), memo), _run_seconds(sb.values(), memo)
     changes.append(_duration_change("duration", "", da, db))
     return GroupDiff(name="run", changes=changes)
 
@@ -359,22 +387,24 @@ def _flatten_dag(block: Any, prefix: str, out: dict[str, dict[str, Any]]) -> Non
             _flatten_dag(node["branch"], f"{internal}.<item>.", out)
 
 
-def _dag_group(a: RunLog, b: RunLog, skipped: list[Skipped]) -> GroupDiff:
+def _dag_group(a: PlainLog, b: PlainLog, skipped: list[Skipped]) -> GroupDiff:
     changes: list[Change] = []
-    if a.dag_hash and b.dag_hash:
+    if a["dag_hash"] and b["dag_hash"]:
         changes.append(
             Change(
-                kind=EQUAL if a.dag_hash == b.dag_hash else CHANGED,
+                kind=EQUAL if a["dag_hash"] == b["dag_hash"] else CHANGED,
                 key="dag_hash",
                 field="dag_hash",
-                before=a.dag_hash,
-                after=b.dag_hash,
+                before=a["dag_hash"],
+                after=b["dag_hash"],
             )
         )
-    dag_a, dag_b = a.run_config.get("dag"), b.run_config.get("dag")
+    dag_a, dag_b = a["run_config"].get("dag"), b["run_config"].get("dag")
     has = (isinstance(dag_a, dict), isinstance(dag_b, dict))
     if not all(has):
-        what = "dag_hash and run_config['dag']" if not (a.dag_hash and b.dag_hash) else "run_config['dag']"
+        what = (
+            "dag_hash and run_config['dag']" if not (a["dag_hash"] and b["dag_hash"]) else "run_config['dag']"
+        )
         skipped.append(
             Skipped(
                 group="dag", reason="steps of the dag not compared: " + _missing_in(a, b, what, present=has)
@@ -412,30 +442,30 @@ def _dag_group(a: RunLog, b: RunLog, skipped: list[Skipped]) -> GroupDiff:
     return GroupDiff(name="dag", changes=changes)
 
 
-def _missing_in(a: RunLog, b: RunLog, what: str, present: tuple[bool, bool] | None = None) -> str:
-    has_a, has_b = present if present is not None else (bool(getattr(a, what)), bool(getattr(b, what)))
+def _missing_in(a: PlainLog, b: PlainLog, what: str, present: tuple[bool, bool] | None = None) -> str:
+    has_a, has_b = present if present is not None else (bool(a.get(what)), bool(b.get(what)))
     sides = [s for s, has, log in (("A", has_a, a), ("B", has_b, b)) if not has]
     logs = [a if side == "A" else b for side in sides]
     why = " (written by the original tool)" if logs and all(_original(log) for log in logs) else ""
     return f"run {' and '.join(sides)} {'have' if len(sides) > 1 else 'has'} no {what}{why}"
 
 
-def _original(log: RunLog) -> bool:
+def _original(log: PlainLog) -> bool:
     """Logs written by the original tool record no schema_version in run_config."""
-    return "schema_version" not in log.run_config
+    return "schema_version" not in log["run_config"]
 
 
-def _code_of(steps: Iterable[StepLog]) -> tuple[list[str], bool, list[str]]:
+def _code_of(steps: Iterable[PlainStep]) -> tuple[list[str], bool, list[str]]:
     """The commits (in first-seen order), whether any tree was dirty, and the modified files named."""
     commits: dict[str, None] = {}
     dirty = False
     files: set[str] = set()
     for step in steps:
-        for ident in step.code_identities:
-            if ident.code_identifier:
-                commits.setdefault(ident.code_identifier, None)
-                dirty = dirty or not ident.code_identifier_dependable
-            message = ident.code_identifier_message or ""
+        for ident in step["code_identities"]:
+            if ident["code_identifier"]:
+                commits.setdefault(ident["code_identifier"], None)
+                dirty = dirty or not ident["code_identifier_dependable"]
+            message = ident["code_identifier_message"] or ""
             if message.startswith("changes found in "):
                 files.update(f.strip() for f in message[len("changes found in ") :].split(",") if f.strip())
     return list(commits), dirty, sorted(files)
@@ -452,25 +482,25 @@ def _files_between(before: str, after: str, repo: str | Path) -> list[str] | Non
     return files_between(before, after, repo)
 
 
-def _no_commit(steps: list[StepLog]) -> str:
+def _no_commit(steps: list[PlainStep]) -> str:
     """Why a run recorded no git commit for its code: the code identity's own message (`not a git
     repository`, `git repository has no commits yet`), or that no step ran that records one."""
     for step in steps:
-        for ident in step.code_identities:
-            if not ident.code_identifier and ident.code_identifier_message:
-                return ident.code_identifier_message
+        for ident in step["code_identities"]:
+            if not ident["code_identifier"] and ident["code_identifier_message"]:
+                return ident["code_identifier_message"]
     return "no step ran in it that records its code"
 
 
 def _code_group(
-    sa: dict[str, StepLog], sb: dict[str, StepLog], repo: str | Path | None, skipped: list[Skipped]
+    sa: dict[str, PlainStep], sb: dict[str, PlainStep], repo: str | Path | None, skipped: list[Skipped]
 ) -> GroupDiff:
     """The commits, uncommitted changes and modified files of the steps that ran in each run. When either
     run recorded no git commit (run outside a git repository), the code cannot be compared: the group is
     empty and `skipped` says why, never "no differences"."""
     # A run's code is that of the steps that ran in it: a step a re-run reused (mock) ran in the original
     # run, with the original's code (a fix committed since must not look like the uncommitted change).
-    ran_a, ran_b = [s for s in sa.values() if not s.mock], [s for s in sb.values() if not s.mock]
+    ran_a, ran_b = [s for s in sa.values() if not s["mock"]], [s for s in sb.values() if not s["mock"]]
     ca, dirty_a, files_a = _code_of(ran_a)
     cb, dirty_b, files_b = _code_of(ran_b)
     if not ca or not cb:
@@ -533,18 +563,18 @@ def _code_group(
     return GroupDiff(name="code", changes=changes)
 
 
-def _data_of(steps: Iterable[StepLog]) -> dict[tuple[str, str], Any]:
+def _data_of(steps: Iterable[PlainStep]) -> dict[tuple[str, str], Any]:
     out: dict[tuple[str, str], Any] = {}
     for step in steps:
-        for entry in step.data_catalog:
-            key = (step.internal_name, entry.name)
+        for entry in step["data_catalog"]:
+            key = (step["internal_name"], entry["name"])
             if key in out:  # the same file got and put by one step: tell them apart by stage
-                key = (step.internal_name, f"{entry.name} ({entry.stage})")
+                key = (step["internal_name"], f"{entry['name']} ({entry['stage']})")
             out[key] = entry
     return out
 
 
-def _data_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
+def _data_group(sa: dict[str, PlainStep], sb: dict[str, PlainStep]) -> GroupDiff:
     da, db = _data_of(sa.values()), _data_of(sb.values())
     changes: list[Change] = []
     for step, name in _keys(da, db):
@@ -553,74 +583,111 @@ def _data_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
         if ea is None:
             assert eb is not None  # the key came from one of the two sides
             changes.append(
-                Change(kind=ADDED, key=key, step=step, field="data_hash", after=eb.data_hash, detail=eb.stage)
+                Change(
+                    kind=ADDED,
+                    key=key,
+                    step=step,
+                    field="data_hash",
+                    after=eb["data_hash"],
+                    detail=eb["stage"],
+                )
             )
         elif eb is None:
             changes.append(
                 Change(
-                    kind=REMOVED, key=key, step=step, field="data_hash", before=ea.data_hash, detail=ea.stage
+                    kind=REMOVED,
+                    key=key,
+                    step=step,
+                    field="data_hash",
+                    before=ea["data_hash"],
+                    detail=ea["stage"],
                 )
             )
         else:
-            kind = EQUAL if ea.data_hash == eb.data_hash else CHANGED
+            kind = EQUAL if ea["data_hash"] == eb["data_hash"] else CHANGED
             changes.append(
                 Change(
                     kind=kind,
                     key=key,
                     step=step,
                     field="data_hash",
-                    before=ea.data_hash,
-                    after=eb.data_hash,
+                    before=ea["data_hash"],
+                    after=eb["data_hash"],
                     detail="hash changed" if kind == CHANGED else "",
                 )
             )
     return GroupDiff(name="data", changes=changes)
 
 
-def _metrics_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
+def _metrics_group(sa: dict[str, PlainStep], sb: dict[str, PlainStep]) -> GroupDiff:
     changes: list[Change] = []
     for name in _merged_order(list(sa), list(sb)):
-        ma = sa[name].user_defined_metrics if name in sa else {}
-        mb = sb[name].user_defined_metrics if name in sb else {}
+        ma = sa[name]["user_defined_metrics"] if name in sa else {}
+        mb = sb[name]["user_defined_metrics"] if name in sb else {}
         if ma or mb:
             changes += _value_changes(ma, mb, prefix=f"{name}{SEP}", step=name)
-        ha = _series_summary(sa[name]) if name in sa and sa[name].metric_history else {}
-        hb = _series_summary(sb[name]) if name in sb and sb[name].metric_history else {}
+        ha = _series_summary(sa[name]) if name in sa and sa[name]["metric_history"] else {}
+        hb = _series_summary(sb[name]) if name in sb and sb[name]["metric_history"] else {}
         if ha or hb:
             changes += _value_changes(ha, hb, prefix=f"{name}{SEP}", step=name, field_name="metric_history")
     return GroupDiff(name="metrics", changes=changes)
 
 
-def _series_summary(step: StepLog) -> dict[str, Any]:
+def _series_summary(step: PlainStep) -> dict[str, Any]:
     """Each metric series by its last value and length: {"loss history": {"last": 0.2, "length": 5}}."""
     return {
-        f"{name} history": {"last": points[-1].value if points else None, "length": len(points)}
-        for name, points in step.metric_history.items()
+        f"{name} history": {"last": points[-1]["value"] if points else None, "length": len(points)}
+        for name, points in step["metric_history"].items()
     }
 
 
-def _step_seconds(step: StepLog) -> float | None:
+def _at(value: Any, memo: _Memo) -> timedelta | None:
+    """The instant of a run-log time (models.times.since_epoch), remembered by its text."""
+    if value.__class__ is not str:
+        return since_epoch(value)
+    found = memo.get(value, _MISSING)
+    if found is _MISSING:
+        found = memo[value] = since_epoch(value)
+    return found  # type: ignore[return-value]
+
+
+def _span(attempts: Iterable[dict[str, Any]], memo: _Memo, *, complete: bool = False) -> float | None:
+    """Seconds from the earliest start to the latest end among attempts, by true time; None without both.
+    `complete`: only attempts that have both times."""
+    first = last = None
+    for attempt in attempts:
+        start, end = _at(attempt["start_time"], memo), _at(attempt["end_time"], memo)
+        if complete and (start is None or end is None):
+            continue
+        if start is not None and (first is None or start < first):
+            first = start
+        if end is not None and (last is None or end > last):
+            last = end
+    return (last - first).total_seconds() if first is not None and last is not None else None
+
+
+def _walk(steps: dict[str, PlainStep]) -> Iterator[PlainStep]:
+    """Every step log of a plain run log's `steps` (or a branch's), nested ones included, depth first in
+    execution order (RunLog.walk)."""
+    for step in steps.values():
+        yield step
+        for branch in step["branches"].values():
+            yield from _walk(branch["steps"])
+
+
+def _step_seconds(step: PlainStep, memo: _Memo) -> float | None:
     """First attempt's start to last attempt's end (a composite without attempts: its nested steps)."""
-    if len(step.attempts) == 1:  # most steps: one attempt, its times read as aware datetimes
-        start, end = step.attempts[0].start_time, step.attempts[0].end_time
-        if (
-            isinstance(start, datetime)
-            and isinstance(end, datetime)
-            and start.tzinfo is not None
-            and end.tzinfo is not None
-        ):
-            return (end - start).total_seconds()
-    complete = [
-        a
-        for s in ([step] if step.attempts else step.walk())
-        for a in s.attempts
-        if a.start_time is not None and a.end_time is not None
-    ]
-    return span_seconds(complete)
+    attempts = step["attempts"]
+    if len(attempts) == 1:  # most steps: one attempt
+        start, end = _at(attempts[0]["start_time"], memo), _at(attempts[0]["end_time"], memo)
+        return (end - start).total_seconds() if start is not None and end is not None else None
+    if attempts:
+        return _span(attempts, memo, complete=True)
+    return _span((a for s in _walk({"": step}) for a in s["attempts"]), memo, complete=True)
 
 
-def _run_seconds(steps: Iterable[StepLog]) -> float | None:
-    return span_seconds(attempt for step in steps for attempt in step.attempts)
+def _run_seconds(steps: Iterable[PlainStep], memo: _Memo) -> float | None:
+    return _span((attempt for step in steps for attempt in step["attempts"]), memo)
 
 
 # A timing is worth showing only when it moved by at least a second and by half again or halved.
@@ -653,30 +720,34 @@ def _duration_change(key: str, step: str, before: float | None, after: float | N
 _STEP_FIELDS = (("step_type", "type"), ("status", "status"), ("mock", "re-used (mock)"))
 
 
-def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
+def _steps_group(sa: dict[str, PlainStep], sb: dict[str, PlainStep], memo: _Memo) -> GroupDiff:
     changes: list[Change] = []
     for name in _merged_order(list(sa), list(sb)):
         a, b = sa.get(name), sb.get(name)
         if a is None:
             assert b is not None  # the name came from one of the two sides
             changes.append(
-                Change(kind=ADDED, key=name, step=name, field="step", after=b.status, detail=b.step_type)
+                Change(
+                    kind=ADDED, key=name, step=name, field="step", after=b["status"], detail=b["step_type"]
+                )
             )
             continue
         if b is None:
             changes.append(
-                Change(kind=REMOVED, key=name, step=name, field="step", before=a.status, detail=a.step_type)
+                Change(
+                    kind=REMOVED, key=name, step=name, field="step", before=a["status"], detail=a["step_type"]
+                )
             )
             continue
         found = False
-        if a.step_type != b.step_type or a.status != b.status or a.mock != b.mock:
+        if a["step_type"] != b["step_type"] or a["status"] != b["status"] or a["mock"] != b["mock"]:
             for attr, label in _STEP_FIELDS:
-                va, vb = getattr(a, attr), getattr(b, attr)
+                va, vb = a[attr], b[attr]
                 if va != vb:
                     found = True
                     key = f"{name}{SEP}{label}"
                     changes.append(Change(kind=CHANGED, key=key, step=name, field=attr, before=va, after=vb))
-        if len(a.attempts) != len(b.attempts):
+        if len(a["attempts"]) != len(b["attempts"]):
             found = True
             changes.append(
                 Change(
@@ -684,22 +755,26 @@ def _steps_group(sa: dict[str, StepLog], sb: dict[str, StepLog]) -> GroupDiff:
                     key=f"{name}{SEP}attempts",
                     step=name,
                     field="attempts",
-                    before=len(a.attempts),
-                    after=len(b.attempts),
-                    delta=len(b.attempts) - len(a.attempts),
+                    before=len(a["attempts"]),
+                    after=len(b["attempts"]),
+                    delta=len(b["attempts"]) - len(a["attempts"]),
                 )
             )
         if not found:
             changes.append(
-                Change(kind=EQUAL, key=name, step=name, field="step", before=a.status, after=b.status)
+                Change(kind=EQUAL, key=name, step=name, field="step", before=a["status"], after=b["status"])
             )
-        changes.append(_duration_change(f"{name}{SEP}duration", name, _step_seconds(a), _step_seconds(b)))
+        changes.append(
+            _duration_change(f"{name}{SEP}duration", name, _step_seconds(a, memo), _step_seconds(b, memo))
+        )
     return GroupDiff(name="steps", changes=changes)
 
 
-def _schema_skips(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, StepLog]) -> list[Skipped]:
+def _schema_skips(
+    a: PlainLog, b: PlainLog, sa: dict[str, PlainStep], sb: dict[str, PlainStep]
+) -> list[Skipped]:
     out: list[Skipped] = []
-    va, vb = a.run_config.get("schema_version"), b.run_config.get("schema_version")
+    va, vb = a["run_config"].get("schema_version"), b["run_config"].get("schema_version")
     if va != vb:
 
         def show(v: Any) -> str:
@@ -712,9 +787,10 @@ def _schema_skips(a: RunLog, b: RunLog, sa: dict[str, StepLog], sb: dict[str, St
                 "only the fields both runs have are compared",
             )
         )
-    ea, eb = set(a.model_extra or {}), set(b.model_extra or {})
-    step_a = {k for s in sa.values() if s.model_extra for k in s.model_extra}
-    step_b = {k for s in sb.values() if s.model_extra for k in s.model_extra}
+    run_fields, step_fields = FIELDS["RunLog"], FIELDS["StepLog"]
+    ea, eb = a.keys() - run_fields, b.keys() - run_fields
+    step_a = {k for s in sa.values() for k in s.keys() - step_fields}
+    step_b = {k for s in sb.values() for k in s.keys() - step_fields}
     for what, xa, xb in (("run", ea, eb), ("steps", step_a, step_b)):
         for side, only in (("A", xa - xb), ("B", xb - xa)):
             if only:
@@ -750,28 +826,40 @@ def oldest_first(a: RunLog, b: RunLog) -> bool:
     return time_key(started(a)) <= time_key(started(b))
 
 
-def _index(log: RunLog) -> dict[str, StepLog]:
-    return {step.internal_name: step for step in log.walk()}
+def _index(log: PlainLog) -> dict[str, PlainStep]:
+    return {step["internal_name"]: step for step in _walk(log["steps"])}
 
 
 def compare(
-    a: RunLog, b: RunLog, *, repo: str | Path | None = ".", a_source: str = "", b_source: str = ""
+    a: RunLog | PlainLog,
+    b: RunLog | PlainLog,
+    *,
+    repo: str | Path | None = ".",
+    a_source: str = "",
+    b_source: str = "",
 ) -> RunDiff:
-    """Compare run A (before) with run B (after), group by group; `repo` is where to look for both commits."""
+    """Compare run A (before) with run B (after), group by group; `repo` is where to look for both commits.
+    A and B are RunLogs or plain run logs (models.plain; `magnus diff` reads those: no models made)."""
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        from magnus_core.models.plain import plain_from_model
+
+        a = a if isinstance(a, dict) else plain_from_model(a)
+        b = b if isinstance(b, dict) else plain_from_model(b)
     sa, sb = _index(a), _index(b)
+    memo: _Memo = {}
     skipped = _schema_skips(a, b, sa, sb)
     groups = {
-        "run": _run_group(a, b, sa, sb),
+        "run": _run_group(a, b, sa, sb, memo),
         "dag": _dag_group(a, b, skipped),
         "code": _code_group(sa, sb, repo, skipped),
         "data": _data_group(sa, sb),
-        "parameters": GroupDiff(name="parameters", changes=_value_changes(a.parameters, b.parameters)),
+        "parameters": GroupDiff(name="parameters", changes=_value_changes(a["parameters"], b["parameters"])),
         "metrics": _metrics_group(sa, sb),
-        "steps": _steps_group(sa, sb),
+        "steps": _steps_group(sa, sb, memo),
     }
     return RunDiff(
-        a=RunRef(run_id=a.run_id, source=a_source, status=a.status),
-        b=RunRef(run_id=b.run_id, source=b_source, status=b.status),
+        a=RunRef(run_id=a["run_id"], source=a_source, status=a["status"]),
+        b=RunRef(run_id=b["run_id"], source=b_source, status=b["status"]),
         groups=groups,
         skipped=skipped,
     )

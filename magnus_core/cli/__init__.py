@@ -339,6 +339,21 @@ def _stop_children() -> None:
         processes.stop_children()
 
 
+# What a command keeps until the process ends (hold_until_exit); None outside main(): a command called in
+# process (click's CliRunner, the workbench) frees what it made as usual.
+_HELD: list[Any] | None = None
+
+
+def hold_until_exit(*values: Any) -> None:
+    """Keep `values` alive until the process ends, and end it without freeing them, once the command's
+    output is flushed and the atexit functions have run (`_leave`). Freeing is not free: the two run logs
+    of a 10,000-step `magnus diff` are about a million objects, and handing them back one by one took
+    0.25 s CPU of a 1.2 s command, after the answer was printed. Only when run as the command line
+    (main()); in process, nothing is held."""
+    if _HELD is not None:
+        _HELD.extend(values)
+
+
 def _leave(code: int) -> None:
     """Exit with `code`. Branch threads a stopped run abandoned may still be running python code: then
     the process ends at once (output flushed), as their work is recorded as interrupted and they must not
@@ -366,12 +381,21 @@ def _leave(code: int) -> None:
                 stream.flush()
         logging.shutdown()
         os._exit(code)
+    if _HELD:  # (hold_until_exit) what python would do at exit, except freeing every object
+        import atexit
+
+        atexit._run_exitfuncs()
+        settle_streams()
+        os._exit(code)
     sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     import signal
+
+    global _HELD
+    _HELD = []
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from magnus_core.cli import cli, data_console, printing
+from magnus_core.cli import cli, data_console, hold_until_exit, printing
 from magnus_core.cli.complete import run_ids
 
 
@@ -41,7 +41,7 @@ def diff(
       magnus diff old.json new.json --json
       magnus diff A B --exit-code && echo same
     """
-    from magnus_core.diff import compare, looks_like_path, open_run
+    from magnus_core.diff import compare, looks_like_path, open_plain
     from magnus_core.gcpause import off_for_this_command
 
     off_for_this_command()
@@ -51,8 +51,8 @@ def diff(
         from magnus_core.runs import store_from_config
 
         store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
-    a, source_a = open_run(run_a, store)
-    b, source_b = open_run(run_b, store)
+    a, source_a = open_plain(run_a, store)
+    b, source_b = open_plain(run_b, store)
     result = compare(a, b, a_source=source_a, b_source=source_b)
     from magnus_core.diff_render import can_encode
 
@@ -70,4 +70,5 @@ def diff(
             from magnus_core.diff_render import render
 
             render(result, data_console(), show_all=show_all)
+    hold_until_exit(a, b, result)  # the process ends without freeing them one by one
     ctx.exit(1 if exit_code and result.differs else 0)

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
+from magnus_core.models.times import parse_time as parse_time
+
 SCHEMA_VERSION = 1
 
 # Statuses. INTERRUPTED is ours: a run stopped by a signal (SIGINT/SIGTERM) says so explicitly;
@@ -46,44 +48,6 @@ def fmt_time(t: datetime) -> str:
     """A time as the run log writes it: str(datetime) like the original (`2026-03-29 01:59:59.500000`),
     followed by the UTC offset (`+01:00`). A naive time is taken as this machine's local time."""
     return str(t if t.tzinfo is not None else t.astimezone())
-
-
-def parse_time(text: Any) -> datetime | None:
-    """A time read from a run log as an aware datetime; None when absent or unreadable.
-
-    Reads what fmt_time writes, ISO 8601 with `T` or `Z`, and times without an offset (the original's logs,
-    and magnus before 0.5): those are taken as this machine's local time, the best guess there is."""
-    if isinstance(text, datetime):
-        value = text
-    elif not isinstance(text, str) or not text:
-        return None
-    else:
-        try:
-            value = datetime.fromisoformat(text.strip())
-        except ValueError:
-            return None
-    if value.tzinfo is not None:
-        return value
-    try:
-        return value.replace(tzinfo=_local_zone(value))
-    except (OverflowError, OSError, ValueError):  # a year the platform's local-time functions refuse
-        return None
-
-
-_LOCAL_ZONES: dict[tuple[int, int, int, int, int, int], Any] = {}
-
-
-def _local_zone(naive: datetime) -> Any:
-    """The fixed UTC offset this machine's zone has at a naive local time, as `naive.astimezone()` finds it,
-    asked once per minute of local time: offsets change only at whole minutes (a daylight-saving change),
-    and a 10,000-step log written without offsets holds a few minutes, not 20,000 distinct ones (diff)."""
-    key = (naive.year, naive.month, naive.day, naive.hour, naive.minute, naive.fold)
-    zone = _LOCAL_ZONES.get(key)
-    if zone is None:
-        if len(_LOCAL_ZONES) > 4096:
-            _LOCAL_ZONES.clear()
-        zone = _LOCAL_ZONES[key] = naive.astimezone().tzinfo
-    return zone
 
 
 def time_key(text: Any) -> float:

@@ -313,6 +313,14 @@ class RunLogStore(ABC):
             raise RunNotFoundError(run_id, self.list_run_ids(), self.where())
         return log
 
+    def get_plain_run(self, run_id: str) -> dict[str, Any]:
+        """The run log as plain JSON, checked as the models check it (models.plain: for readers that only
+        look, such as `magnus diff`); RunNotFoundError as get_run. A store that keeps the log as one
+        document reads it without making the models (file-system); the rest make them and dump them."""
+        from magnus_core.models.plain import plain_from_model
+
+        return plain_from_model(self.get_run(run_id))
+
     def where(self) -> str:
         return f"the {self.service_name} run-log store"
 
