@@ -109,6 +109,16 @@ class Project:
             self._index = open_index(self.store, notify=self.notices.append)
         return self._index
 
+    def quiet_token(self) -> str | None:
+        """A text that changes whenever the store's runs are added, removed or rewritten by its own writes,
+        None when it cannot say or changed a moment ago (RunLogStore.quiet_token: a stat of its folder)."""
+        if self.store is None:
+            return None
+        try:
+            return self.store.quiet_token()
+        except (MagnusError, OSError):
+            return None
+
     def run_versions(self) -> dict[str, Any] | None:
         """Every run id with a token that changes when the store itself rewrites the run (one directory
         scan, no log read: RunLogStore.run_versions(full=False)); None when the store cannot say."""

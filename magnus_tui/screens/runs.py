@@ -160,6 +160,7 @@ class RunsScreen(WorkbenchScreen[None]):
         self.limit = PAGE  # rows listed at most (a page more each time the cursor reaches the last)
         self._drawn: dict[str, tuple[Any, bool]] = {}  # what each listed row shows: (summary, marked)
         self._versions: Any = None  # the store's run tokens at the last full read (poll)
+        self._quiet: str | None = None  # the store's quiet token (RunLogStore.quiet_token) at that read
         self._full_at = 0.0  # time.monotonic() of the last full read
         self._shown: list[str] = []  # the run ids that match (listed, or a page away)
 
@@ -192,7 +193,12 @@ class RunsScreen(WorkbenchScreen[None]):
         self.watch(self.query_one("#runs", ListTable), "scroll_x", self._update_hint, init=False)
         self._label_columns()
         self.sub_title = self.app.project.where
-        self._full_at, self._versions = time.monotonic(), self.app.project.run_versions()
+        project = self.app.project
+        self._full_at, self._quiet, self._versions = (
+            time.monotonic(),
+            project.quiet_token(),
+            project.run_versions(),
+        )
         self.show(self.app.project.runs())
         self.query_one("#runs", DataTable).focus()
         self.set_interval(self.app.poll_interval, self.poll)
@@ -201,7 +207,10 @@ class RunsScreen(WorkbenchScreen[None]):
     def poll(self) -> None:
         """Every poll_interval: read the runs again when the store's runs changed; else only the running
         ones (their state moves, and a run whose process died is INTERRUPTED without a write)."""
-        if not self.is_current:  # under another screen: looked at again when it is back on top
+        # under another screen: looked at again when it is back on top (on_screen_resume). Not `is_current`:
+        # Textual counts the screen right under the top one as current (it may show through), and this
+        # poll's redraws under a run's screen made Textual repaint that whole screen each second
+        if self.app.screen is not self:
             return
         running = [rid for rid, entry in self.entries.items() if entry.summary.state == "RUNNING"]
         self.reload(running)
@@ -217,7 +226,10 @@ class RunsScreen(WorkbenchScreen[None]):
         changed since the last full read, else only the `running` ones."""
         project = self.app.project
         if running is not None:
-            versions = project.run_versions()
+            quiet = project.quiet_token()  # the store untouched since the last full read: no scan of it
+            versions = (
+                self._versions if quiet is not None and quiet == self._quiet else project.run_versions()
+            )
             # a log changed in place (an editor, `cp` over it) keeps its token: every FULL_EVERY seconds
             # every run is asked of the index again, which catches that at its own full look
             due = time.monotonic() - self._full_at >= FULL_EVERY
@@ -227,19 +239,25 @@ class RunsScreen(WorkbenchScreen[None]):
                     self.app.call_from_thread(self.update_entries, entries)
                 return
         else:
+            quiet = project.quiet_token()
             versions = project.run_versions()
-        self._full_at, self._versions = time.monotonic(), versions
+        self._full_at, self._versions, self._quiet = time.monotonic(), versions, quiet
         self.app.call_from_thread(self.show, project.runs())
 
     def action_refresh(self) -> None:
         self.reload()
 
     def update_entries(self, entries: list[RunEntry]) -> None:
-        """Runs read again (the running ones): their rows are redrawn where they changed."""
+        """Runs read again (the running ones): their rows are redrawn where they changed (nothing is drawn
+        when none did: the poll asks every second)."""
+        changed = False
         for entry in entries:
-            if entry.summary.run_id in self.entries:
-                self.entries[entry.summary.run_id] = entry
-        self.render_rows()
+            run_id = entry.summary.run_id
+            if run_id in self.entries and self.entries[run_id] != entry:
+                self.entries[run_id] = entry
+                changed = True
+        if changed:
+            self.render_rows()
 
     def show(self, entries: list[RunEntry]) -> None:
         notices, self.app.project.notices[:] = list(self.app.project.notices), []

@@ -9,6 +9,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
 from magnus_core.models.run_log import StepAttempt, StepLog
@@ -48,6 +49,13 @@ def fill(
     table.display = bool(rows)
     if title is not None:
         title.update(f"{label} ({len(rows)})" if rows else f"{label}: none")
+
+
+def running_for(row: Row, now: datetime | None) -> str:
+    """How long the attempt in progress has run at `now`, e.g. '12.3s…' ('' without a clock)."""
+    if row.running_since is None or now is None:
+        return ""
+    return fmt_duration(max(0.0, (now - row.running_since).total_seconds())) + "…"
 
 
 def attempt_messages(step: StepLog | None, row: Row) -> Text:
@@ -117,6 +125,24 @@ class StepDetail(VerticalScroll):
         self._catalog(step)
         self._code(step, row)
 
+    def tick(self, view: RunView, key: str | None, now: datetime) -> None:
+        """The clock moved: redraw the duration of the attempt in progress of step `key` (one cell, no new
+        layout of the pane), or all of it when its attempts are not the rows the table shows."""
+        row = view.rows.get(key) if key else None
+        if row is None or row.running_since is None or row.running_attempt is None:
+            return
+        step = view.steps.get(row.key)
+        running = len(step.attempts) if step else 0  # the attempt in progress: the table's last row
+        table = self.query_one("#attempts", DataTable)
+        if table.row_count != running + 1 or str(table.get_cell_at(Coordinate(running, 0))) != str(
+            row.running_attempt
+        ):
+            self.show(view, key, now)
+            return
+        text = running_for(row, now)
+        wider = len(text) > table.ordered_columns[2].content_width  # 9.9s… -> 10.0s…: the column grows
+        table.update_cell_at(Coordinate(running, 2), text, update_width=wider)
+
     def _title(self, row: Row, live: bool = True) -> Text:
         text = Text()
         if row.planned:
@@ -145,12 +171,11 @@ class StepDetail(VerticalScroll):
                 )
             )
         if row.running_since is not None and row.running_attempt is not None:  # the attempt in progress
-            seconds = (now - row.running_since).total_seconds() if now is not None else None
             rows.append(
                 (
                     str(row.running_attempt),
                     Text(f"{glyph('PROCESSING')} running", style=style("PROCESSING")),
-                    fmt_duration(max(0.0, seconds)) + "…" if seconds is not None else "",
+                    running_for(row, now),
                     clock_text(row.running_since),
                     "",
                 )

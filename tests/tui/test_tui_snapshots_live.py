@@ -13,19 +13,16 @@ at the report before committing the new SVGs.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import shutil
 from pathlib import Path
 
 import pytest
 import time_machine
+from tui_helpers import LIVE, live_project
 
 from magnus_core.models.run_log import RunLog
-from magnus_core.runs import process_record
 from magnus_tui.app import MagnusApp
 from magnus_tui.source import Project
 
-LIVE = Path(__file__).resolve().parents[1] / "data" / "tui" / "live"
 FROZEN = dt.datetime(2026, 11, 25, 9, 0, 0, tzinfo=dt.UTC)  # the run began at 08:58:00
 SIZES = {"100x30": (100, 30), "80x24": (80, 24)}
 
@@ -33,14 +30,7 @@ SIZES = {"100x30": (100, 30), "80x24": (80, 24)}
 @pytest.fixture
 def live_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The project folder of the live run, its process this test's own (alive), as the cwd."""
-    shutil.copytree(LIVE / "runs", tmp_path / ".run_log_store")
-    shutil.copytree(LIVE / "catalog", tmp_path / ".catalog")
-    shutil.copy(LIVE / "watch.yaml", tmp_path / "watch.yaml")
-    path = tmp_path / ".run_log_store" / "live_run.json"
-    data = json.loads(path.read_text())
-    started = data["run_config"]["process"]["started_at"]
-    data["run_config"]["process"] = {**process_record(), "started_at": started}
-    path.write_text(json.dumps(data))
+    live_project(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NO_COLOR", raising=False)
     return tmp_path

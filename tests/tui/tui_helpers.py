@@ -32,6 +32,29 @@ def column(table, key: str) -> list[str]:
 
 
 WORKBENCH = ROOT / "tests" / "data" / "workbench"
+LIVE = ROOT / "tests" / "data" / "tui" / "live"
+
+
+def live_project(folder: Path) -> Path:
+    """Copy the live run of tests/data/tui/live into `folder` (its store, catalog and pipeline), with this
+    process as the run's process, so that `live_run` reads as RUNNING (its step `train` running since
+    08:58:00 on 2026-11-25, UTC). Returns `folder`."""
+    import json
+    import shutil
+
+    from magnus_core.runs import process_record
+
+    shutil.copytree(LIVE / "runs", folder / ".run_log_store")
+    shutil.copytree(LIVE / "catalog", folder / ".catalog")
+    shutil.copy(LIVE / "watch.yaml", folder / "watch.yaml")
+    path = folder / ".run_log_store" / "live_run.json"
+    data = json.loads(path.read_text())
+    started = data["run_config"]["process"]["started_at"]
+    data["run_config"]["process"] = {**process_record(), "started_at": started}
+    path.write_text(json.dumps(data))
+    return folder
+
+
 HASH_A, HASH_B = "a" * 64, "b" * 64
 COMMIT_B = "0123456789abcdef0123456789abcdef01234567"
 

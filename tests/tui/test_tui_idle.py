@@ -1,0 +1,108 @@
+"""What the workbench does while nothing happens (issue 19 target 6: idle CPU with a run executing): the run
+screen's clock redraws the running times only, the runs list under a run's screen does not poll, and the
+runs list scans the store only when the store changed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+import pytest
+import time_machine
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable, Static
+from tui_helpers import RUN_LOGS, live_project, plain
+
+from magnus_core.models.run_log import now
+from magnus_core.stores.file_system import FileSystemRunLogStore
+from magnus_tui.app import MagnusApp
+from magnus_tui.screens.run import RunScreen
+from magnus_tui.source import Project
+from magnus_tui.widgets.step_detail import StepDetail, running_for
+
+FROZEN = dt.datetime(2026, 11, 25, 9, 0, 0, tzinfo=dt.UTC)  # live_run began at 08:58:00, `train` at 08:58:02
+
+
+async def until(pilot, condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the screen never got there"
+        await pilot.pause(0.02)
+
+
+async def test_the_clock_moves_the_running_times_without_redrawing_the_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with time_machine.travel(FROZEN, tick=False) as traveller:
+        app = MagnusApp(Project.open(None, tmp_path), poll_interval=3600)
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.open_run("live_run")
+            await until(
+                pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#attempts"))
+            )
+            screen = app.screen
+            assert isinstance(screen, RunScreen) and screen.selected == "train"  # the running step
+            attempts = screen.query_one("#attempts", DataTable)
+            await until(pilot, lambda: attempts.row_count > 0)
+            running = Coordinate(attempts.row_count - 1, 2)
+            assert str(attempts.get_cell_at(running)) == "1m 58s…"
+            redrawn: list[object] = []
+            detail = screen.query_one(StepDetail)
+            monkeypatch.setattr(detail, "show", lambda *args, **kwargs: redrawn.append(args))
+            traveller.shift(5)
+            screen.tick()
+            await pilot.pause()
+            after = str(attempts.get_cell_at(running))
+            assert after == running_for(screen.view.rows["train"], now()) and after.startswith("2m ")
+            assert f"running {after.rstrip('…')}" in screen.query_one("#dag").label("train").plain
+            assert "2:05" in plain(screen.query_one("#run-header", Static))
+            assert redrawn == []  # one cell, not the step's tables and texts all over again
+
+
+async def test_the_runs_list_does_not_poll_under_a_run_screen(
+    make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looks: list[int] = []
+    quiet_token = Project.quiet_token
+    monkeypatch.setattr(Project, "quiet_token", lambda self: looks.append(1) or quiet_token(self))
+    app = make_app(poll_interval=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one("#runs", DataTable)
+        await until(pilot, lambda: table.row_count > 0)
+        await until(pilot, lambda: len(looks) > 2)  # the list polls
+        app.open_run("gs_run")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#tabs")))
+        await pilot.pause(0.2)
+        looks.clear()
+        await pilot.pause(0.5)
+        assert looks == []  # under the run's screen (Textual counts the screen below as current)
+        await pilot.press("escape")
+        await until(pilot, lambda: len(looks) > 2)  # back on top: it polls again
+
+
+async def test_the_runs_list_scans_the_store_only_when_it_changed(
+    make_app, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(FileSystemRunLogStore, "QUIET_FOR", 0.0)  # a token at once (else 2 s of quiet)
+    scans: list[int] = []
+    run_versions = Project.run_versions
+    monkeypatch.setattr(Project, "run_versions", lambda self: scans.append(1) or run_versions(self))
+    app = make_app(poll_interval=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one("#runs", DataTable)
+        await until(pilot, lambda: table.row_count > 0)
+        count = table.row_count
+        await pilot.pause(0.2)
+        scans.clear()
+        await pilot.pause(0.5)  # ten polls
+        assert scans == []
+        log = json.loads(next(iter(sorted(RUN_LOGS.glob("*.json")))).read_text())
+        log["run_id"] = "written_later"
+        (project_dir / ".run_log_store" / "written_later.json").write_text(json.dumps(log))
+        await until(pilot, lambda: table.row_count == count + 1)
+        assert scans  # the folder changed: the store's runs listed again
+        assert "written_later" in [str(key.value) for key in table.rows]
