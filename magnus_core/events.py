@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from magnus_core.models.run_log import StepLog
+if TYPE_CHECKING:
+    from magnus_core.models.run_log import StepLog
 
 RUN_CREATED = "run-created"
 RUN_UPDATED = "run-updated"  # status or parameters of the run changed

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
 
 from magnus_core.errors import ConfigError, PipelineError, UsageError
 from magnus_core.parameters import TYPED_FLOAT, TYPED_INT
@@ -26,10 +24,14 @@ from magnus_core.paths import find_nul, is_within, read_regular_file
 from magnus_core.suggest import did_you_mean
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from pydantic_core import ErrorDetails
+
     from magnus_core.models.pipeline import Dag
 
 # The pipeline models (and graph, which uses them) are imported by the functions that read a pipeline:
-# commands that only read the config (`magnus runs`, `compare`, `diff`, `show`) never build them.
+# commands that only read the config (`magnus runs`, `compare`, `diff`, `show`) never build them, and
+# pydantic itself is imported by those functions only (load_config does not need it).
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 # Composite steps (parallel, map, dag) one inside another: at most this many levels (docs/pipeline.md). Real
@@ -448,6 +450,8 @@ def _too_deep(step: str, file: str) -> PipelineError:
 
 
 def _parse(model: type[BaseModel], raw: Any, file: str, prefix: str = "") -> Any:
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

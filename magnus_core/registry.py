@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import functools
 import importlib
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from importlib import metadata
+
     from pydantic import BaseModel
 
 DISTRIBUTION = "magnus"
@@ -47,6 +48,8 @@ def builtin_providers(service: str, root: Path = _SOURCE_TREE) -> dict[str, str]
     declared = _from_pyproject(root / "pyproject.toml")
     if declared is not None:
         return dict(declared.get(group(service), {}))
+    from importlib import metadata  # (a source tree never needs it: ~10 ms of start-up)
+
     try:
         dist = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
@@ -73,6 +76,8 @@ def _from_pyproject(path: Path) -> dict[str, dict[str, str]] | None:
 
 def third_party_providers(service: str) -> dict[str, metadata.EntryPoint]:
     """Providers other distributions register for a service, name -> entry point (not loaded)."""
+    from importlib import metadata
+
     return {
         ep.name: ep
         for ep in metadata.entry_points(group=group(service))

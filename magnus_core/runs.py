@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import MagnusError
-from magnus_core.models.run_log import PROCESSING, RunLog
-from magnus_core.stores.base import RunLogStore
+from magnus_core.models import PROCESSING
+
+if TYPE_CHECKING:  # (the runs listing imports this module: no models, no pydantic)
+    from magnus_core.models.run_log import RunLog
+    from magnus_core.stores.base import RunLogStore
 
 
 @dataclass(slots=True)
@@ -47,7 +50,7 @@ def process_record() -> dict[str, Any]:
     time of the process (seconds since the epoch, psutil's create_time; None when it cannot be read). With
     pid and host, the start time identifies the process: a pid the system gave to another process since has
     another start time (process_alive_at, stop.stop_run)."""
-    from magnus_core.models.run_log import fmt_time, now
+    from magnus_core.models.times import fmt_time, now
 
     pid = os.getpid()
     return {

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import IO, Any
 
 STYLES = {
@@ -131,21 +132,24 @@ def render_columns(
     styles: Sequence[Sequence[str] | str | None] | None = None,
     colour: bool = False,
     gap: str = "  ",
+    widths: Sequence[int] | None = None,
 ) -> str:
     """`render` for a table given column by column (every column as long as the first): the same text,
     ten times faster for 20,000 rows (no cell objects, each column padded in one pass). `styles[i]`: one
-    style for the whole column i, a style per row, or None."""
-    widths = [max(len(h), max(map(len, col), default=0)) for h, col in zip(headers, columns, strict=True)]
+    style for the whole column i, a style per row, or None. `widths`: each column's widest text, header
+    included, when the caller has measured them already."""
+    if widths is None:
+        widths = [max(len(h), max(map(len, col), default=0)) for h, col in zip(headers, columns, strict=True)]
     last = len(headers) - 1
     padded: list[Sequence[str]] = []
-    for i, col in enumerate(columns):
+    for i, col in enumerate(columns):  # each column padded in one C loop (map over the str method)
         width = widths[i]
         if i in right:
-            cells = [text.rjust(width) for text in col]
+            cells: Sequence[str] = list(map(str.rjust, col, repeat(width)))
         elif i < last:
-            cells = [text.ljust(width) for text in col]
+            cells = list(map(str.ljust, col, repeat(width)))
         else:
-            cells = list(col)
+            cells = col
         style = styles[i] if styles is not None else None
         if colour and style:
             if isinstance(style, str):
@@ -164,7 +168,7 @@ def render_columns(
     if colour:
         head = [f"\x1b[{STYLES['bold']}m{h}\x1b[0m" for h in head]
     out = [gap.join(head).rstrip()]
-    out.extend(gap.join(parts).rstrip() for parts in zip(*padded, strict=True))
+    out.extend(map(str.rstrip, map(gap.join, zip(*padded, strict=True))))
     return "\n".join(out)
 
 

@@ -230,3 +230,33 @@ def test_the_list_of_commands_is_what_click_would_print(monkeypatch: pytest.Monk
         clicks = click.HelpFormatter(width=width)
         click.Group.format_commands(cli, click.Context(cli), clicks)
         assert ours.getvalue() == clicks.getvalue(), width
+
+
+def test_listing_runs_from_a_warm_index_imports_neither_pydantic_nor_the_models(tmp_path: Path) -> None:
+    """`magnus runs` answers from the run index: once the index holds every run, listing them (the table,
+    a filter, a limit) needs the store's folder and the index only, not pydantic nor the run-log models,
+    whose import was a third of listing 20,000 runs (issue 22's 0.5 s target). Reading a new log may."""
+    from tests.runlog_factory import make_log, store_config, write_log
+
+    for i in range(3):
+        write_log(tmp_path / "logs", make_log(f"run-{i}", minute=i, tag="t", metrics={"train": {"auc": i}}))
+    config = store_config(tmp_path, tmp_path / "logs")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MAGNUS_INDEX_DIR": str(tmp_path / "index")}
+    probe = (
+        "import sys, json, contextlib, io\nfrom magnus_core.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n        main(sys.argv[1:])\n    except SystemExit as exc:\n        assert not exc.code, exc\n"
+        "print(json.dumps([out.getvalue(), sorted(sys.modules)]))\n"
+    )
+    calls = ([], [], ["--where", "metrics.auc > 0", "--limit", "2"], ["--tag", "t", "--status", "SUCCESS"])
+    for first, args in zip((True, False, False, False), calls, strict=True):  # the first reads the logs
+        result = subprocess.run(
+            [sys.executable, "-c", probe, "runs", "-c", str(config), *args],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        shown, modules = json.loads(result.stdout.strip().splitlines()[-1])
+        assert "run-1" in shown
+        if not first:
+            assert "pydantic" not in modules and "pydantic_core" not in modules, args
+            assert not {"magnus_core.models.run_log", "magnus_core.models.pipeline"} & set(modules), args

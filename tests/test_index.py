@@ -419,3 +419,23 @@ def test_a_row_of_the_index_becomes_the_run_summary_field_by_field() -> None:
         "duration": 1.5, "steps": 7, "original_run_id": "o", "error": "why", "steps_done": 6,
         "pipeline": "p.yaml", "dag_hash": "d", "commit": "c", "dirty": True,
     }  # fmt: skip
+
+
+def test_a_look_compares_each_kind_of_token_with_what_the_index_keeps() -> None:
+    """What a look reads (index/sqlite._changed): a full token (text or tuple) against the whole version
+    kept, a one-part token (a quick look's inode) against its first part; new runs and unknown tokens
+    (None) always; the pairs in run-id order."""
+    from magnus_core.index.sqlite import _changed
+
+    known = {"a": "1:2:3", "b": "4:5:6", "c": "7", "d": None, "e": "9:9:9"}
+    full = {"a": "1:2:3", "b": "4:5:7", "c": "7", "d": "8:8:8", "f": "1:1:1", "g": None}
+    assert _changed(full, known) == [("b", "4:5:7"), ("d", "8:8:8"), ("f", "1:1:1"), ("g", None)]
+    quick = {"a": "1", "b": "4", "c": "8", "e": "9", "f": "2"}
+    assert _changed(quick, known) == [("c", "8"), ("f", "2")]
+    first = {"a": "1", "b": "4", "c": "7", "d": None, "e": "9"}
+    assert _changed(quick, known, first) == [("c", "8"), ("f", "2")]
+    tuples = {"a": (1, 2, 3), "b": (4,), "c": (7,), "e": (9, 9, 8), "h": None}
+    assert _changed(tuples, known) == [("e", "9:9:8"), ("h", None)]
+    mixed = {"a": "1:2:3", "b": "4", "c": "8", "e": "9:9:9", "i": None}
+    assert _changed(mixed, known) == [("c", "8"), ("i", None)]
+    assert _changed({}, known) == [] and _changed(full, {})[0] == ("a", "1:2:3")

@@ -171,6 +171,7 @@ def test_local_text_of_times_written_here_across_offset_changes(
     from datetime import timedelta
 
     from magnus_core.models.run_log import fmt_time
+    from magnus_core.models.times import local_texts
 
     instants = [
         datetime(year, month, day, tzinfo=UTC) + timedelta(seconds=293 * i)
@@ -188,7 +189,10 @@ def test_local_text_of_times_written_here_across_offset_changes(
                 texts = [fmt_time(t.astimezone(at)) for t in instants]
                 expected = [t.astimezone().strftime("%Y-%m-%d %H:%M:%S") for t in instants]
                 for _ in range(2):  # the second time from what the first one learned
+                    assert local_texts(texts) == expected, (tz, written)  # the column `magnus runs` prints
                     assert [local_text(text) for text in texts] == expected, (tz, written)
+                odd = ["", "not a time", texts[0].replace(" ", "T"), texts[0][:19], texts[0][:25] + "Z"]
+                assert local_texts(odd) == [local_text(text) for text in odd]
         finally:
             monkeypatch.undo()
             time.tzset()

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from magnus_core.models.run_log import PROCESSING, time_key
+from magnus_core.models import PROCESSING
+from magnus_core.models.times import time_key
 
 
 def _key(text: str) -> float | None:

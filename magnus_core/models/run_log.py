@@ -2,123 +2,33 @@
 
 from __future__ import annotations
 
-import time as _time
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
-from magnus_core.models.times import parse_time as parse_time
+# statuses (models/__init__.py) and times (models/times.py) live where the runs listing and the plain reading
+# of a log use them without pydantic; re-exported here, where the models use them
+from magnus_core.models import (  # noqa: F401
+    CREATED,
+    FAIL,
+    FINISHED,
+    INTERRUPTED,
+    PROCESSING,
+    SUCCESS,
+    TRIGGERED,
+)
+from magnus_core.models.times import (  # noqa: F401
+    fmt_time,
+    local_text,
+    now,
+    parse_time,
+    seconds_between,
+    time_key,
+)
 
 SCHEMA_VERSION = 1
-
-# Statuses. INTERRUPTED is ours: a run stopped by a signal (SIGINT/SIGTERM) says so explicitly;
-# a run killed outright stays PROCESSING and is recognised by its dead process (see runs.run_state).
-CREATED = "CREATED"
-PROCESSING = "PROCESSING"
-SUCCESS = "SUCCESS"
-FAIL = "FAIL"
-TRIGGERED = "TRIGGERED"
-INTERRUPTED = "INTERRUPTED"
-FINISHED = frozenset({SUCCESS, FAIL, INTERRUPTED})
-
-
-def now() -> datetime:
-    """The current time: local, with its UTC offset (an aware datetime), so that times written on machines
-    in different zones compare as true time and a duration across a daylight-saving change is right.
-
-    The same value as `datetime.now().astimezone()` (a `timezone` with the zone's offset and name), for a
-    third of its cost: the local zone is asked once per minute (offsets change only at whole minutes) and
-    again whenever time.tzset() changed the process's zone. A run asks for the time several times per step."""
-    t = _time.time()
-    key = (int(t // 60), _time.timezone, _time.altzone, _time.tzname)
-    cached = _NOW_ZONE
-    if cached[0] != key:
-        local = _time.localtime(t)
-        cached = (key, timezone(timedelta(seconds=local.tm_gmtoff), local.tm_zone))
-        globals()["_NOW_ZONE"] = cached  # (one tuple replaced at once: safe between threads)
-    return datetime.fromtimestamp(t, cached[1])
-
-
-_NOW_ZONE: tuple[Any, Any] = (None, None)
-
-
-def fmt_time(t: datetime) -> str:
-    """A time as the run log writes it: str(datetime) like the original (`2026-03-29 01:59:59.500000`),
-    followed by the UTC offset (`+01:00`). A naive time is taken as this machine's local time."""
-    return str(t if t.tzinfo is not None else t.astimezone())
-
-
-def time_key(text: Any) -> float:
-    """Seconds since the epoch of a run-log time, for ordering by true time ("newest" across zones);
-    -inf when absent or unreadable (sorts oldest)."""
-    value = parse_time(text)
-    return value.timestamp() if value is not None else float("-inf")
-
-
-def seconds_between(start: Any, end: Any) -> float | None:
-    """end - start in seconds (true elapsed time, whatever their offsets); None if either is unreadable."""
-    a, b = parse_time(start), parse_time(end)
-    return (b - a).total_seconds() if a is not None and b is not None else None
-
-
-_WRITTEN_HERE: dict[str, bool] = {}  # a written hour and its offset -> the offset is this machine's then
-_WRITTEN_HERE_ZONE: list[Any] = [None]  # the process's zone (as now() tells it) _WRITTEN_HERE was filled in
-
-
-def local_text(text: Any) -> str:
-    """A run-log time for display, to the second, in this machine's zone (`2026-03-29 03:00:01`): runs
-    written in other zones line up with local ones. Unreadable text is shown as written (cut to 19)."""
-    # fmt_time's text (`2026-03-29 01:59:59[.500000]+01:00`) written here: shown as written. Whether its
-    # offset is this machine's is asked once per hour written (20,000 rows of `magnus runs`, a minute apart)
-    key = text[:13] + text[-6:] if isinstance(text, str) and len(text) in (25, 32) and text[-3] == ":" else ""
-    if key:
-        zone = (_time.timezone, _time.altzone, _time.tzname)  # time.tzset() changes them
-        if _WRITTEN_HERE_ZONE[0] != zone:
-            _WRITTEN_HERE.clear()
-            _WRITTEN_HERE_ZONE[0] = zone
-        if _WRITTEN_HERE.get(key) and text[10] == " " and text[19] in ".+-":
-            return text[:19]
-    value = parse_time(text)
-    if value is None:
-        return str(text or "")[:19]
-    if (  # written here (fmt_time: local time and its offset): the text is already local
-        isinstance(text, str)
-        and len(text) > 19
-        and text[10] == " "
-        and text[19] in ".+-"
-        and value.utcoffset() == _local_offset(value)
-    ):
-        if key and key not in _WRITTEN_HERE:
-            _WRITTEN_HERE[key] = _local_all_hour(value)
-        return text[:19]
-    try:
-        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    except (OverflowError, OSError, ValueError):  # 9999-12-31 23:59+14:00 is past the calendar's end here
-        return str(text)[:19]
-
-
-def _local_all_hour(value: datetime) -> bool:
-    """Whether this machine's UTC offset is `value`'s from the start to the end of its hour as written:
-    then every time written in that hour with that offset is local (a zone changes its offset at most once
-    an hour, so the same offset at both ends means no change between them)."""
-    if len(_WRITTEN_HERE) > 4096:
-        _WRITTEN_HERE.clear()
-    try:
-        start = value.replace(minute=0, second=0, microsecond=0)
-        return _local_offset(start) == value.utcoffset() == _local_offset(start + timedelta(seconds=3599))
-    except (OverflowError, OSError, ValueError):  # at the ends of the calendar: ask per time
-        return False
-
-
-def _local_offset(value: datetime) -> timedelta:
-    """This machine's UTC offset at the instant `value` (aware): the C library's localtime() of it, a
-    fraction of astimezone()'s cost (`magnus runs` asks once per row)."""
-    try:
-        return timedelta(seconds=_time.localtime(value.timestamp()).tm_gmtoff)
-    except (OverflowError, OSError, ValueError):
-        return value.astimezone().utcoffset() or timedelta(0)
 
 
 def time_range(attempts: Iterable[StepAttempt]) -> tuple[datetime | None, datetime | None]:

@@ -3,10 +3,12 @@ of the group `magnus.run_log_store` (pyproject.toml lists the built-in ones)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.registry import load_provider
-from magnus_core.stores.base import RunLogStore
+
+if TYPE_CHECKING:
+    from magnus_core.stores.base import RunLogStore
 
 
 def make_store(block: dict[str, Any]) -> RunLogStore:

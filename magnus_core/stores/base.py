@@ -29,13 +29,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from magnus_core.errors import RunNotFoundError, StoreError, UsageError
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, EventBus, RunEvent
 from magnus_core.masking import Masker
-from magnus_core.models.run_log import BranchLog, RunLog, StepLog
 from magnus_core.paths import check_run_id
+
+if TYPE_CHECKING:  # the models are imported where a log is made or read: listing runs needs none of them
+    from magnus_core.models.run_log import BranchLog, RunLog, StepLog
 
 
 class RunStopped(BaseException):
@@ -418,6 +420,8 @@ class RunLogStore(ABC):
                     f"no step '{step}' in run '{run_id}' to hold branch '{branch_log.internal_name}'"
                 )
             existing = live.branches.get(branch_log.internal_name)
+            from magnus_core.models.run_log import BranchLog
+
             stored = BranchLog(
                 internal_name=branch_log.internal_name,
                 status=branch_log.status,
