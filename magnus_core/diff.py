@@ -359,7 +359,7 @@ def _run_group(
             informational=True,
         )
     )
-    da, db = _run_seconds(sa.values(), memo), _run_seconds(sb.values(), memo)
+    da, db = _run_seconds(a, sa.values()), _run_seconds(b, sb.values())
     changes.append(_duration_change("duration", "", da, db))
     return GroupDiff(name="run", changes=changes)
 
@@ -686,8 +686,24 @@ def _step_seconds(step: PlainStep, memo: _Memo) -> float | None:
     return _span((a for s in _walk({"": step}) for a in s["attempts"]), memo, complete=True)
 
 
-def _run_seconds(steps: Iterable[PlainStep], memo: _Memo) -> float | None:
-    return _span((attempt for step in steps for attempt in step["attempts"]), memo)
+def _run_seconds(log: PlainLog, steps: Iterable[PlainStep]) -> float | None:
+    """The run's duration as `magnus runs`, `magnus show` and the workbench give it (index.record.run_span:
+    from the process's start to the last attempt's end, steps a re-run reused left out)."""
+    from magnus_core.index.record import run_span
+
+    starts: list[str] = []
+    ends: list[str] = []
+    for step in steps:
+        if step.get("mock"):
+            continue
+        for attempt in step["attempts"]:
+            if attempt.get("start_time"):
+                starts.append(str(attempt["start_time"]))
+            if attempt.get("end_time"):
+                ends.append(str(attempt["end_time"]))
+    process = log["run_config"].get("process")
+    started_at = str(process.get("started_at") or "") if isinstance(process, dict) else ""
+    return run_span(started_at, starts, ends)[2]
 
 
 # A timing is worth showing only when it moved by at least a second and by half again or halved.

@@ -315,6 +315,22 @@ def test_steps_status_attempts_mock_and_duration_ratio() -> None:
     assert "500ms → 3s  (×6)" in text_of(diff)
 
 
+def test_run_duration_is_the_one_magnus_runs_shows() -> None:
+    """The run group's duration is index.record.run_span's: from the process's recorded start (not the first
+    attempt's) to the last attempt's end, a reused (mock) step's old times left out; `magnus runs`, `magnus
+    show` and the workbench give the same figure."""
+    from magnus_core.index.record import record_from_json
+
+    a, b = make_run("run_a"), make_run("run_b")
+    b.run_config["process"] = {"started_at": "2026-01-01 09:59:58"}  # 2 s before the first attempt
+    b.steps["prepare"].attempts[0].end_time = "2026-01-01 10:00:04"
+    b.find_step("fan.a.m1").mock = True
+    b.find_step("fan.a.m1").attempts[0].end_time = "2026-01-01 10:00:09"  # the original's: not this run's
+    duration = next(c for c in compare(a, b, repo=None).groups["run"].changes if c.field == "duration")
+    indexed = record_from_json(b.model_dump(mode="json")).duration
+    assert (duration.before, duration.after) == (0.5, 6.0) and duration.after == pytest.approx(indexed)
+
+
 def test_timings_alone_do_not_make_runs_differ() -> None:
     b = make_run("run_b")
     for step in b.walk():
