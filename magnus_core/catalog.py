@@ -312,6 +312,7 @@ class FileSystemCatalog(BaseCatalog):
         self._lock = threading.Lock()  # concurrent branches: the overwrite check and the copy go together
         self._made: set[Path] = set()  # folders of magnus's own files made by this process
         self._outputs: dict[tuple[Path, str], str] = {}  # (root, run) -> its checked output folder
+        self._new_outputs: set[str] = set()  # output folders this process made: no file in them but its own
         self.owners: dict[str, str | None] = {}  # name -> the branch that put it first (None: top level)
         self.conflicts: list[tuple[str, str, str]] = []  # (name, branch, branch) put by sibling branches
 
@@ -508,7 +509,12 @@ class FileSystemCatalog(BaseCatalog):
             made = self._outputs.get(key)
             if made is None:
                 checked = checked_destination(self.location, run_id, OUTPUT_FOLDER)
-                checked.mkdir(parents=True, exist_ok=True)
+                checked.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    checked.mkdir()
+                    self._new_outputs.add(str(checked))
+                except FileExistsError:  # an earlier process of the run (the per-step entry point)
+                    pass
                 made = self._outputs[key] = str(checked)
             return f"{made}{os.sep}{file}"
         path = self._own_path(run_id, name)
@@ -537,10 +543,15 @@ class FileSystemCatalog(BaseCatalog):
 
         `later(path, data)`, when given, may take the write over (capture's writer thread: True) for a file
         that is not there yet; a name already taken (a retried step's file, a link planted there) is written
-        now, so that what refuses it (ELOOP: a link is never followed) is raised here, to the caller."""
+        now, so that what refuses it (ELOOP: a link is never followed) is raised here, to the caller. In an
+        output folder this process made, every name is new (one per attempt): nothing is looked up."""
         run_id = run_id or self.run_id
         path = self._writable(run_id, name)
-        if later is None or os.path.lexists(path) or not later(path, data):
+        if (
+            later is None
+            or (os.path.dirname(path) not in self._new_outputs and os.path.lexists(path))
+            or not later(path, data)
+        ):
             _write_new(path, data)
         return self._record(name, digest or hashlib.sha256(data).hexdigest(), "put", run_id)
 
