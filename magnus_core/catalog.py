@@ -549,7 +549,7 @@ class FileSystemCatalog(BaseCatalog):
         path = self._writable(run_id, name)
         if (
             later is None
-            or (os.path.dirname(path) not in self._new_outputs and os.path.lexists(path))
+            or (path.rpartition(os.sep)[0] not in self._new_outputs and os.path.lexists(path))
             or not later(path, data)
         ):
             _write_new(path, data)
