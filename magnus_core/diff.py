@@ -626,8 +626,8 @@ def _metrics_group(sa: dict[str, PlainStep], sb: dict[str, PlainStep]) -> GroupD
         mb = sb[name]["user_defined_metrics"] if name in sb else {}
         if ma or mb:
             changes += _value_changes(ma, mb, prefix=f"{name}{SEP}", step=name)
-        ha = _series_summary(sa[name]) if name in sa and sa[name]["metric_history"] else {}
-        hb = _series_summary(sb[name]) if name in sb and sb[name]["metric_history"] else {}
+        ha = _series_summary(sa[name]) if name in sa and sa[name].get("metric_history") else {}
+        hb = _series_summary(sb[name]) if name in sb and sb[name].get("metric_history") else {}
         if ha or hb:
             changes += _value_changes(ha, hb, prefix=f"{name}{SEP}", step=name, field_name="metric_history")
     return GroupDiff(name="metrics", changes=changes)

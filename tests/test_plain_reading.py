@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from magnus_core.diff import compare
 from magnus_core.errors import MagnusError, RunLogError
 from magnus_core.models import run_log as models
-from magnus_core.models.plain import _MODELS, REQUIRED, plain_from_json, read_plain_run_log
+from magnus_core.models.plain import _MODELS, OPTIONAL, REQUIRED, plain_from_json, read_plain_run_log
 from magnus_core.models.reading import parse_run_log_json, run_log_from_dict
 from magnus_core.models.times import parse_time, since_epoch
 from tests.test_hostile_logs import ATTEMPT, EXAMPLES, SCALARS, TIMES, VALUES
@@ -31,6 +31,8 @@ def test_the_plain_table_has_each_model_s_fields_in_order_with_their_defaults() 
             info = model.model_fields[field]
             if info.is_required():
                 assert default is REQUIRED, (name, field)
+            elif info.exclude_if is not None:  # written only when set: absent from a dump when not
+                assert default is OPTIONAL, (name, field)
             else:
                 expected = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
                 assert default == expected and type(default) is type(expected), (name, field)

@@ -9,7 +9,9 @@ is about half a million model objects, and making them was half of a diff's time
                                               among them is a field this version does not know
 
 The dict is the JSON as written, with the models' fields: times are the text written (models.times.parse_time
-reads them), a field the log leaves out is there with the model's default. Each field present is
+reads them), a field the log leaves out is there with the model's default, except those a model writes
+only when set (metric_history, returned_parameters, an attempt's error...: read with .get), which are
+absent, as in the model's own dump. Each field present is
 checked with the type the model gives it (pydantic-core, in one pass over the JSON), fields unknown to
 this version are kept unchecked, as the models keep them (extra="allow"). Whatever this check refuses is
 read again by the models (reading.run_log_from_dict), so a bad log gets exactly their error: the file, the
@@ -32,29 +34,30 @@ if TYPE_CHECKING:
 
     from magnus_core.models.run_log import RunLog
 
-# Each model's fields as run_log.py declares them: (name, kind, default), REQUIRED when it has none; a field
-# the log leaves out is filled with its default, so a plain log has the models' fields. Kinds: "str",
-# "int", "bool", "any" (a time: the model reads any value, unreadable ones as None), "dict" (of any values),
-# "strs" (a list of text), a model's name, "[Model]" (a list of them), "{Model}" (a dict of them); "?"
-# after a kind: or null. tests/test_plain_reading.py checks this table against the models.
-REQUIRED = object()
+# Each model's fields as run_log.py declares them: (name, kind, default), REQUIRED when it has none,
+# OPTIONAL for one the model leaves out of its JSON when empty (exclude_if): absent when the log leaves it
+# out (read it with .get), as in a model's dump; any other field left out is filled with its default.
+# Kinds: "str", "int", "bool", "any" (a time: the model reads any value, unreadable ones as None), "dict"
+# (of any values), "strs" (a list of text), a model's name, "[Model]" (a list of them), "{Model}" (a dict
+# of them); "?" after a kind: or null. tests/test_plain_reading.py checks this table against the models.
+REQUIRED, OPTIONAL = object(), object()
 _MODELS: dict[str, tuple[tuple[str, str, Any], ...]] = {
     "Frame": (("file", "str", REQUIRED), ("line", "int", 0), ("function", "str", ""), ("text", "str", "")),
     "AttemptError": (
         ("type", "str", REQUIRED),
         ("message", "str", ""),
         ("frames", "[Frame]", []),
-        ("exit_code", "int?", None),
-        ("cell", "int?", None),
+        ("exit_code", "int?", OPTIONAL),
+        ("cell", "int?", OPTIONAL),
     ),
     "AttemptOutput": (
-        ("name", "str", ""),
-        ("catalog_relative_path", "str", ""),
-        ("catalog_handler_location", "str", ""),
-        ("size", "int", 0),
-        ("sha256", "str", ""),
-        ("written", "int", 0),
-        ("error", "str", ""),
+        ("name", "str", OPTIONAL),
+        ("catalog_relative_path", "str", OPTIONAL),
+        ("catalog_handler_location", "str", OPTIONAL),
+        ("size", "int", OPTIONAL),
+        ("sha256", "str", OPTIONAL),
+        ("written", "int", OPTIONAL),
+        ("error", "str", OPTIONAL),
     ),
     "StepAttempt": (
         ("attempt_number", "int", 0),
@@ -63,9 +66,9 @@ _MODELS: dict[str, tuple[tuple[str, str, Any], ...]] = {
         ("duration", "str", ""),
         ("status", "str", "FAIL"),
         ("message", "str", ""),
-        ("parameters", "dict?", None),
-        ("error", "AttemptError?", None),
-        ("output", "AttemptOutput?", None),
+        ("parameters", "dict?", OPTIONAL),
+        ("error", "AttemptError?", OPTIONAL),
+        ("output", "AttemptOutput?", OPTIONAL),
     ),
     "CodeIdentity": (
         ("code_identifier", "str?", None),
@@ -95,10 +98,10 @@ _MODELS: dict[str, tuple[tuple[str, str, Any], ...]] = {
         ("user_defined_metrics", "dict", {}),
         ("branches", "{BranchLog}", {}),
         ("data_catalog", "[DataCatalog]", []),
-        ("metric_history", "{[MetricPoint]}", {}),
-        ("returned_parameters", "dict", {}),
-        ("masked_parameters", "strs", []),
-        ("start_time", "any", None),
+        ("metric_history", "{[MetricPoint]}", OPTIONAL),
+        ("returned_parameters", "dict", OPTIONAL),
+        ("masked_parameters", "strs", OPTIONAL),
+        ("start_time", "any", OPTIONAL),
     ),
     "RunLog": (
         ("run_id", "str", REQUIRED),
@@ -110,7 +113,7 @@ _MODELS: dict[str, tuple[tuple[str, str, Any], ...]] = {
         ("steps", "{StepLog}", {}),
         ("parameters", "dict", {}),
         ("run_config", "dict", {}),
-        ("masked_parameters", "strs", []),
+        ("masked_parameters", "strs", OPTIONAL),
     ),
 }
 FIELDS: dict[str, frozenset[str]] = {
@@ -145,8 +148,8 @@ def _validator() -> SchemaValidator:
         return simple[text]() if text in simple else cs.definition_reference_schema(text)
 
     def field(text: str, default: Any) -> Any:
-        if default is REQUIRED:
-            return cs.typed_dict_field(kind(text), required=True)
+        if default is REQUIRED or default is OPTIONAL:
+            return cs.typed_dict_field(kind(text), required=default is REQUIRED)
         if isinstance(default, (list, dict)):  # a new one each time (as the models' default_factory)
             filled = cs.with_default_schema(kind(text), default_factory=type(default))
         else:
@@ -201,5 +204,6 @@ def plain_from_json(raw: bytes, source: str) -> dict[str, Any]:
 
 
 def plain_from_model(log: RunLog) -> dict[str, Any]:
-    """A RunLog as the plain JSON it would be written as (times as text), with every field of the models."""
-    return _validator().validate_python(log.model_dump(mode="json"))
+    """A RunLog as the plain JSON it would be written as (times as text): its dump, which has the shape
+    above (the model checked its fields when it was read or made)."""
+    return log.model_dump()
