@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,10 +54,17 @@ def process_record() -> dict[str, Any]:
     pid = os.getpid()
     return {
         "pid": pid,
-        "host": socket.gethostname(),
+        "host": _host(),
         "started_at": fmt_time(now()),
         "start_time": process_start_time(pid),
     }
+
+
+def _host() -> str:
+    """This machine's name (socket is imported when a run's process is asked about, not by every listing)."""
+    import socket
+
+    return socket.gethostname()
 
 
 def process_start_time(pid: int) -> float | None:
@@ -102,7 +108,7 @@ def process_alive_at(pid: Any, host: Any, start_time: Any = None) -> bool | None
 
     With `start_time` recorded (process_record), a live pid whose process started at another time is a
     reused pid: the run's process is gone (False). A zombie is gone too."""
-    if pid is None or isinstance(pid, bool) or host != socket.gethostname():
+    if pid is None or isinstance(pid, bool) or host != _host():
         return None
     try:
         number = int(pid)

@@ -319,3 +319,42 @@ def test_postgres_answers_from_its_own_table_and_reads_only_runs_that_moved(
     )
     (first, *_) = other.query(RunQuery()).runs
     assert (first.summary.run_id, first.summary.status) == ("crashed", "BROKEN")
+
+
+def test_postgres_index_reads_again_the_rows_an_older_kind_of_record_made(
+    files: FileSystemRunLogStore, store_block
+) -> None:
+    """The postgres run index counts the kind of record each row holds (record.RECORD_VERSION), as the
+    SQLite index keeps a schema version: rows an older magnus made (a smaller kind; 0 before kinds were
+    counted) are read again by the next refresh and hold this magnus's record after it; rows of a newer kind
+    are left alone, so two versions of magnus sharing a database do not read every run in turn."""
+    from magnus_core.index.record import RECORD_VERSION
+
+    pg = make_store(store_block("postgres"))
+    for run_id in files.list_run_ids():
+        if run_id != "broken":
+            pg.put_run(files.get_run(run_id))
+    index = open_index(pg)
+    assert index.refresh().read == 5
+
+    def set_kind(kind: int, where: str = "TRUE") -> None:
+        pg.db.run(  # what an older (or newer) magnus left, with a wrong count to show it was kept or not
+            "test",
+            lambda c: c.execute(
+                pg._sql(f"UPDATE {{t}}.run_index SET record = %s, steps = 99 WHERE {where}"), (kind,)
+            ),
+        )
+
+    def kinds() -> dict[str, tuple[int, int]]:
+        rows = pg.db.run(
+            "test", lambda c: c.execute(pg._sql("SELECT run_id, record, steps FROM {t}.run_index")).fetchall()
+        )
+        return {run_id: (kind, steps) for run_id, kind, steps in rows}
+
+    set_kind(0, "run_id IN ('lr-1', 'lr-01')")
+    assert index.refresh().read == 2
+    assert {k for k, (kind, steps) in kinds().items() if kind != RECORD_VERSION or steps == 99} == set()
+    set_kind(RECORD_VERSION + 1)
+    assert index.refresh().read == 0  # a newer kind: kept as it is
+    assert {kind for kind, _ in kinds().values()} == {RECORD_VERSION + 1}
+    index.close()

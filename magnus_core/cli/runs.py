@@ -308,7 +308,10 @@ def print_table(table: RunTable, where: str, param_cols: list[str], metric_cols:
         colour=colour,
         widths=[widths[i] for i in keep],
     )
-    click.echo(text, color=colour)
+    if colour:
+        click.echo(text, color=True)
+    else:  # (click.echo would look for colour codes to strip in every line of 20,000)
+        sys.stdout.write(text + "\n")
     hidden = [headers[i] for i in range(len(headers)) if i not in keep]
     if hidden:
         click.echo(

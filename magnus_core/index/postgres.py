@@ -1,16 +1,18 @@
 """The run index of the postgres store, in the store's own database: `magnus runs --where`, `--order-by`,
 `magnus compare` and the workbench's runs list are answered by one SQL query there, for the whole team.
 
-Table (the store's migration 2, in the store's schema):
+Table (the store's migrations 2 and 3, in the store's schema):
 
     run_index(run_id -> runs ON DELETE CASCADE, version, status, tag, pipeline, dag_hash, start, end_time,
               start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, dirty,
-              use_cached, pid, host, pid_start, error, params jsonb, metrics jsonb)
+              use_cached, pid, host, pid_start, error, params jsonb, metrics jsonb, record)
 
 One row per run, the same record the SQLite index keeps (index/record.py), with `version` the run's version
-when the row was made. `refresh` finds the runs whose version moved in one query (every store write bumps
-`runs.version`), reads only those (one statement per batch) and upserts their rows; a row never goes back to
-an older version, and a deleted run takes its row with it. Whoever refreshes first does the work for
+when the row was made and `record` the kind of record it is (record.RECORD_VERSION; 0: made before kinds
+were counted). `refresh` finds in one query the runs whose version moved (every store write bumps
+`runs.version`) or whose row is of an older kind (as the SQLite index rebuilds a file of another schema),
+reads only those (one statement per batch) and upserts their rows; a row never goes back to an older
+version or kind, and a deleted run takes its row with it. Whoever refreshes first does the work for
 everyone: a new team member's first `magnus runs` reads no log that anyone has indexed before.
 
 Filters compile to PostgreSQL with the same meaning as in SQLite (index/sqlite.py): numbers compare as
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import MagnusError
 from magnus_core.index import IndexedRun, IndexNames, QueryResult, RefreshReport, RunIndex, RunQuery, hints
-from magnus_core.index.record import RUNNING_STATUSES, RunRecord, broken, record_from_json
+from magnus_core.index.record import RECORD_VERSION, RUNNING_STATUSES, RunRecord, broken, record_from_json
 from magnus_core.index.sqlite import (
     NO_TIME,
     _number_of,
@@ -34,7 +36,7 @@ from magnus_core.index.sqlite import (
     _summary,
     _text_of,
     attribute_value,
-    known_state,
+    status_condition,
     to_json,
 )
 from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key
@@ -65,19 +67,23 @@ _RUN_FIELDS = (
 )
 _ROW_COLUMNS = (
     "run_id, version, status, tag, pipeline, dag_hash, start, end_time, start_key, end_key, duration, steps, "
-    "steps_done, original_run_id, commit_id, dirty, use_cached, pid, host, pid_start, error, params, metrics"
+    "steps_done, original_run_id, commit_id, dirty, use_cached, pid, host, pid_start, error, record, params, "
+    "metrics"
 )
+# a row is replaced by a newer version of its run, or by a record of a newer kind (RECORD_VERSION: a magnus
+# that keeps more, or keeps it otherwise, reads again the runs an older one indexed; never the reverse, so
+# two versions of magnus in one team do not read every run in turn)
 _UPSERT = (
     f"INSERT INTO {{t}}.run_index ({_ROW_COLUMNS}) "
     f"SELECT {', '.join(f'%({c})s' for c in _ROW_COLUMNS.split(', ')[:-2])}, %(params)s::jsonb, "
     "%(metrics)s::jsonb WHERE EXISTS (SELECT 1 FROM {t}.runs WHERE run_id = %(run_id)s) "
     "ON CONFLICT (run_id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _ROW_COLUMNS.split(", ")[1:])
-    + " WHERE {t}.run_index.version < EXCLUDED.version"
+    + " WHERE {t}.run_index.version < EXCLUDED.version OR {t}.run_index.record < EXCLUDED.record"
 )
 _STALE = (
     "SELECT r.run_id FROM {t}.runs r LEFT JOIN {t}.run_index i ON i.run_id = r.run_id "
-    "WHERE i.run_id IS NULL OR i.version <> r.version"
+    "WHERE i.run_id IS NULL OR i.version <> r.version OR i.record < %(record)s"
 )
 _BATCH = 200
 _SQL_NO_TIME = "'-Infinity'::double precision"
@@ -99,7 +105,10 @@ class PostgresRunIndex(RunIndex):
     def refresh(self) -> RefreshReport:
         """Index the runs whose version moved since their row was made (one query finds them)."""
         stale = [
-            run_id for (run_id,) in self._run("finding runs to index", lambda c: c.execute(self._sql(_STALE)))
+            run_id
+            for (run_id,) in self._run(
+                "finding runs to index", lambda c: c.execute(self._sql(_STALE), {"record": RECORD_VERSION})
+            )
         ]
         report = RefreshReport()
         for start in range(0, len(stale), _BATCH):
@@ -227,6 +236,7 @@ def _row(r: RunRecord, version: int) -> dict[str, Any]:
         "host": r.host,
         "pid_start": r.pid_start,
         "error": r.error,
+        "record": RECORD_VERSION,
         "params": to_json(r.params).replace("\\u0000", ""),  # jsonb holds no NUL character
         "metrics": to_json(r.metrics).replace("\\u0000", ""),
     }
@@ -307,24 +317,12 @@ class _Compiler:
         column = _COLUMNS[c.key.name]
         if kind == "status":  # the recorded status or what it means now (RUNNING, INTERRUPTED), any case
 
-            def both(op: str, value: Any) -> str:
-                known_state(value)
-                text = self.arg(_text_of(value).upper())
-                if op == "!=":
-                    return f"({column} != {text} AND {self.state} != {text})"
-                return f"({column} {_OPS[op]} {text} OR {self.state} {_OPS[op]} {text})"
+            def pg_like(operand: str, pattern: str, any_case: bool) -> str:
+                return f"{operand} {'ILIKE' if any_case else 'LIKE'} {pattern}"
 
-            if c.op in ("in", "notin"):
-                inner = " OR ".join(both("=", v) for v in c.value)
-                return f"({inner})" if c.op == "in" else f"NOT ({inner})"
-            if c.op in ("like", "ilike", "notlike", "notilike"):
-                like = "ILIKE" if "ilike" in c.op else "LIKE"
-                pattern = self.arg(c.value)
-                test = f"({column} {like} {pattern} OR {self.state} {like} {pattern})"
-                return f"NOT {test}" if c.op.startswith("not") else test
-            if c.op in ("isnull", "notnull"):
-                return "FALSE" if c.op == "isnull" else "TRUE"
-            return both(c.op, c.value)
+            return status_condition(
+                c, column, self.state, self.arg, pg_like, lambda truth: "TRUE" if truth else "FALSE"
+            )
         if kind == "time" and c.op in ("isnull", "notnull"):  # the text says whether there is a time
             return f"({_TIME_TEXT[c.key.name]} {'=' if c.op == 'isnull' else '!='} '')"
         if c.op == "isnull":

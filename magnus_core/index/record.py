@@ -34,6 +34,11 @@ def _key(text: str) -> float | None:
 
 
 RUNNING_STATUSES = (PROCESSING, "CREATED")
+# What a record holds and means, as a number: bumped with every change to record_from_json's result (5: steps
+# and steps_done count the path, progress.step_progress). An index made from records of an older kind reads
+# the logs again: the SQLite index rebuilds (its SCHEMA_VERSION follows this), the PostgreSQL index's rows of
+# an older kind are read again by the next refresh (index/postgres.py).
+RECORD_VERSION = 5
 
 
 @dataclass

@@ -52,7 +52,9 @@ from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key, like_to_re
 if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
 
-SCHEMA_VERSION = "5"  # 5: steps / steps_done are progress.step_progress (the path), not log counts
+# 5: steps / steps_done are progress.step_progress (the path), not log counts (record.RECORD_VERSION): a new
+# kind of record or a new layout of the tables bumps it, and an index file of another version is rebuilt
+SCHEMA_VERSION = "5"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
@@ -729,27 +731,15 @@ def _attr_sql(c: Compare, args: list[Any]) -> str:
     kind = ATTRIBUTES[c.key.name]
     column = _COLUMNS[c.key.name]
     if kind == "status":  # the recorded status or what it means now (RUNNING, INTERRUPTED), any case
-        state = "magnus_state(r.status, r.pid, r.host, r.pid_start)"
 
-        def both(op: str, value: Any) -> str:
-            known_state(value)
-            text = _text_of(value).upper()
-            args.extend([text, text])
-            if op == "!=":
-                return f"({column} != ? AND {state} != ?)"
-            return f"({column} {_OPS[op]} ? OR {state} {_OPS[op]} ?)"
+        def arg(value: Any) -> str:
+            args.append(value)
+            return "?"
 
-        if c.op in ("in", "notin"):
-            inner = " OR ".join(both("=", v) for v in c.value)
-            return f"({inner})" if c.op == "in" else f"NOT ({inner})"
-        if c.op in ("like", "ilike", "notlike", "notilike"):
-            fn = "magnus_ilike" if "ilike" in c.op else "magnus_like"
-            args += [c.value, c.value]
-            test = f"({fn}(?, {column}) OR {fn}(?, {state}))"
-            return f"NOT {test}" if c.op.startswith("not") else test
-        if c.op in ("isnull", "notnull"):
-            return "0" if c.op == "isnull" else "1"
-        return both(c.op, c.value)
+        def like(operand: str, pattern: str, any_case: bool) -> str:
+            return f"{'magnus_ilike' if any_case else 'magnus_like'}({pattern}, {operand})"
+
+        return status_condition(c, column, _STATE, arg, like, lambda truth: "1" if truth else "0")
     if kind == "time":  # the text column says whether there is a time at all
         column_text = {"r.start_key": "r.start", "r.end_key": "r.end_time"}[column]
         if c.op in ("isnull", "notnull"):
@@ -776,6 +766,43 @@ def _attr_sql(c: Compare, args: list[Any]) -> str:
     if kind == "time":  # a run without a time matches no comparison of it
         return f"({column} != {_SQL_NO_TIME} AND {column} {_OPS[c.op]} ?)"
     return f"{column} {_OPS[c.op]} ?"
+
+
+_LIKES = ("like", "ilike", "notlike", "notilike")
+
+
+def status_condition(
+    c: Compare,
+    column: str,
+    state: str,
+    arg: Callable[[Any], str],
+    like: Callable[[str, str, bool], str],
+    boolean: Callable[[bool], str],
+) -> str:
+    """A filter on `attributes.status` as SQL, for both run indexes (SQLite here, PostgreSQL in
+    index/postgres.py): it matches the recorded status (`column`) or what the run is now (`state`, an
+    expression: RUNNING or INTERRUPTED for a run recorded as running), in any case; UsageError for a value
+    that is no run state. `arg(value)` adds a literal and gives its placeholder (called once per
+    placeholder, in the order they appear in the text); `like(operand, pattern, any_case)` the dialect's
+    LIKE; `boolean(truth)` its literal (a status is never null)."""
+
+    def both(op: str, value: Any) -> str:
+        known_state(value)
+        text = _text_of(value).upper()
+        if op == "!=":
+            return f"({column} != {arg(text)} AND {state} != {arg(text)})"
+        return f"({column} {_OPS[op]} {arg(text)} OR {state} {_OPS[op]} {arg(text)})"
+
+    if c.op in ("in", "notin"):
+        inner = " OR ".join(both("=", v) for v in c.value)
+        return f"({inner})" if c.op == "in" else f"NOT ({inner})"
+    if c.op in _LIKES:
+        any_case = "ilike" in c.op
+        test = f"({like(column, arg(c.value), any_case)} OR {like(state, arg(c.value), any_case)})"
+        return f"NOT {test}" if c.op.startswith("not") else test
+    if c.op in ("isnull", "notnull"):
+        return boolean(c.op == "notnull")
+    return both(c.op, c.value)
 
 
 def known_state(value: Any) -> None:

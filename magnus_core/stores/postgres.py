@@ -167,6 +167,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
     (2, "run index (magnus runs --where, magnus compare)", _RUN_INDEX_TABLE),
+    (
+        3,
+        "run index: the kind of record each row holds (index/record.RECORD_VERSION)",
+        ["ALTER TABLE {s}.run_index ADD COLUMN record integer NOT NULL DEFAULT 0"],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
