@@ -190,11 +190,13 @@ if hasattr(command_line, "hold_until_exit"):  # and it ends as `magnus diff` end
 
 
 def _child(argv: list[str], root: Path = ROOT) -> tuple[float, float, str]:
-    """Wall and CPU seconds (user + system) of one child process (magnus from `root`), and what it printed."""
+    """Wall and CPU seconds (user + system) of one child process (magnus from `root`), and what it printed.
+    It runs in a temporary folder: `python -m`/`-c` put the current folder first on sys.path, so run from a
+    checkout every child would import that checkout's magnus, whatever PYTHONPATH says."""
     env = {**os.environ, "PYTHONPATH": str(root)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
