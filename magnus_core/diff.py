@@ -687,9 +687,9 @@ def _step_seconds(step: PlainStep, memo: _Memo) -> float | None:
 
 
 def _run_seconds(log: PlainLog, steps: Iterable[PlainStep]) -> float | None:
-    """The run's duration as `magnus runs`, `magnus show` and the workbench give it (index.record.run_span:
+    """The run's duration as `magnus runs`, `magnus show` and the workbench give it (models.times.run_span:
     from the process's start to the last attempt's end, steps a re-run reused left out)."""
-    from magnus_core.index.record import run_span
+    from magnus_core.models.times import run_span
 
     starts: list[str] = []
     ends: list[str] = []

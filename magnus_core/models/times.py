@@ -9,10 +9,12 @@ since_epoch(text) -> timedelta | None  the same instant as the true time since t
 now(), fmt_time(t)                     the current time, and a time as a run log writes it
 time_key(text), seconds_between(a, b)  seconds since the epoch (ordering), a duration
 local_text(text), local_texts(texts)   a time as `magnus runs` shows it, in this machine's zone
+run_span(started_at, starts, ends)     a run's start, end and duration: the one rule of every view
 """
 
 from __future__ import annotations
 
+import math
 import time as _time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
@@ -204,3 +206,47 @@ def _local_offset(value: datetime) -> timedelta:
         return timedelta(seconds=_time.localtime(value.timestamp()).tm_gmtoff)
     except (OverflowError, OSError, ValueError):
         return value.astimezone().utcoffset() or timedelta(0)
+
+
+def _key(text: str) -> float | None:
+    """time_key, faster on the common case: an ISO time with or without offset (naive: local time);
+    None when unreadable."""
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except (ValueError, TypeError, OverflowError, OSError):
+        key = time_key(text)
+        return key if math.isfinite(key) else None
+
+
+def _span(starts: list[str], ends: list[str]) -> tuple[str, str]:
+    """The earliest start and latest end, by true time. Times written alike (same length, same UTC offset,
+    as one run's are) compare as text; otherwise each is read as a time."""
+    if not starts and not ends:
+        return "", ""
+    shapes = {(len(t), t[-6:] if t[-6:-5] in ("+", "-") else "") for t in (*starts, *ends)}
+    if len(shapes) == 1:
+        return (min(starts) if starts else ""), (max(ends) if ends else "")
+    first = min(starts, key=lambda t: _key(t) or float("inf")) if starts else ""
+    last = max(ends, key=lambda t: _key(t) or float("-inf")) if ends else ""
+    return first, last
+
+
+def run_span(started_at: str, starts: list[str], ends: list[str]) -> tuple[str, str, float | None]:
+    """The one definition of a run's start, end and duration, used by the run index (`magnus runs`, the
+    workbench's list), `magnus show` and the run screen (progress.run_times):
+
+    - start: when its process recorded that the run began (run_config.process.started_at), else the
+      earliest start of an attempt made in this run;
+    - end: the latest end of an attempt made in this run;
+    - duration: end - start in seconds (None without both).
+
+    `starts`/`ends` are the run log's time strings of the attempts this run made: a step a re-run reused
+    (`mock`) is left out by the caller, so its original's times never move the run's start or end (a reused
+    step records no attempts, but its old start_time would otherwise read as this run's). Returns
+    (start, end, duration)."""
+    first, last = _span(starts, ends)
+    start = started_at or first
+    start_key = _key(start) if start else None
+    end_key = _key(last) if last else None
+    duration = end_key - start_key if start_key is not None and end_key is not None else None
+    return start, last, duration
