@@ -12,11 +12,11 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Header, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import Header, OptionList, Static, TabbedContent, TabPane
 
 from magnus_core.diff import GROUPS
 from magnus_core.errors import MagnusError
-from magnus_tui.screens.base import WorkbenchScreen
+from magnus_tui.screens.base import KeysFooter, WorkbenchScreen
 from magnus_tui.view import glyph, style
 from magnus_tui.widgets.diff_group import DiffList
 
@@ -76,7 +76,7 @@ class DiffScreen(WorkbenchScreen[None]):
                 with TabPane(name, id=f"tab-{name}"):
                     yield DiffList(name, id=f"group-{name}")
                     yield Static("", id=f"empty-{name}", classes="empty")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._subtitle()

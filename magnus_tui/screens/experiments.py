@@ -23,7 +23,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.suggester import Suggester
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from magnus_core.compare import (
     Chart,
@@ -39,7 +39,7 @@ from magnus_core.index import IndexNames
 from magnus_core.index.record import is_number
 from magnus_core.query import Key, parse_filter
 from magnus_core.table import fmt_value
-from magnus_tui.screens.base import WorkbenchScreen, row_at_cursor
+from magnus_tui.screens.base import KeysFooter, WorkbenchScreen, row_at_cursor
 from magnus_tui.view import glyph, style
 from magnus_tui.widgets.metric_chart import MetricChart
 
@@ -182,7 +182,7 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         yield table
         yield MetricChart(id="exp-chart")
         yield Static("", id="exp-status")
-        yield Footer()
+        yield KeysFooter()
 
     def _query_text(self) -> str:
         parts = [f"tag = '{self.tag}'"] if self.tag is not None else []

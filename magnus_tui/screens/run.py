@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError, RunNotFoundError
@@ -23,7 +23,7 @@ from magnus_core.models.run_log import RunLog, now
 from magnus_core.runs import run_state
 from magnus_tui.launcher import EVENTS_LOST
 from magnus_tui.live import EventPump, RunEventsReady
-from magnus_tui.screens.base import WorkbenchScreen
+from magnus_tui.screens.base import KeysFooter, WorkbenchScreen
 from magnus_tui.view import RunView
 from magnus_tui.widgets.dag_tree import DagTree
 from magnus_tui.widgets.output_view import OutputText, OutputView, output_text
@@ -106,7 +106,7 @@ class RunScreen(WorkbenchScreen[None]):
         yield RunHeader("", id="run-header")
         with Horizontal(id="body"):
             yield DagTree(id="dag")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.run_id

@@ -11,11 +11,11 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError
-from magnus_tui.screens.base import WorkbenchScreen, row_at_cursor
+from magnus_tui.screens.base import KeysFooter, WorkbenchScreen, row_at_cursor
 from magnus_tui.source import RunEntry, summary_matches
 from magnus_tui.view import fmt_duration, glyph, style
 from magnus_tui.widgets.lists import ListTable
@@ -172,7 +172,7 @@ class RunsScreen(WorkbenchScreen[None]):
         yield Static("", id="empty", classes="hint")
         yield Static("", id="reason")
         yield Static("", id="hint", classes="dim")
-        yield Footer()
+        yield KeysFooter()
 
     def _label_columns(self) -> None:
         """The columns, the sorted one's label with an arrow (↓ descending, ↑ ascending)."""

@@ -10,11 +10,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Footer, Header, Input, Label, Static, TextArea
+from textual.widgets import Button, Header, Input, Label, Static, TextArea
 
 from magnus_tui.dialogs.pick import PickPipeline
 from magnus_tui.form_state import FormMemory, FormValues
-from magnus_tui.screens.base import WorkbenchScreen
+from magnus_tui.screens.base import KeysFooter, WorkbenchScreen
 from magnus_tui.widgets.rerun_plan import RerunPlan
 
 PLAN_DELAY = 0.4  # seconds after the last edit before a re-run's plan is worked out again
@@ -175,7 +175,7 @@ class StartScreen(WorkbenchScreen[None]):
             with Horizontal(id="buttons"):
                 yield Button("Start run", id="start", variant="primary")
                 yield Button("Cancel", id="back")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "start a run"

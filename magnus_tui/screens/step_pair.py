@@ -23,10 +23,10 @@ from textual.geometry import Region, Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from magnus_core.models.run_log import RunLog
-from magnus_tui.screens.base import WorkbenchScreen
+from magnus_tui.screens.base import KeysFooter, WorkbenchScreen
 
 Path = tuple[Any, ...]
 SAME, CHANGED, ONLY_A, ONLY_B = "same", "changed", "only-a", "only-b"
@@ -247,7 +247,7 @@ class StepPairScreen(WorkbenchScreen[None]):
             yield Static(f"A {self.a.run_id}", id="head-a")
             yield Static(f"B {self.b.run_id}", id="head-b")
         yield PairView(self.pairs, id="pairs")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.internal_name

@@ -1,6 +1,6 @@
 """What the workbench does while nothing happens (issue 19 target 6: idle CPU with a run executing): the run
 screen's clock redraws the running times only, the runs list under a run's screen does not poll, and the
-runs list scans the store only when the store changed."""
+runs list scans the store only when the store changed; a footer is built again only when its keys change."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 import time_machine
 from textual.coordinate import Coordinate
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Footer, Static
+from textual.widgets._footer import FooterKey
 from tui_helpers import RUN_LOGS, live_project, plain
 
 from magnus_core.models.run_log import now
 from magnus_core.stores.file_system import FileSystemRunLogStore
 from magnus_tui.app import MagnusApp
+from magnus_tui.screens.base import KeysFooter
 from magnus_tui.screens.run import RunScreen
 from magnus_tui.source import Project
 from magnus_tui.widgets.step_detail import StepDetail, running_for
@@ -106,3 +108,32 @@ async def test_the_runs_list_scans_the_store_only_when_it_changed(
         await until(pilot, lambda: table.row_count == count + 1)
         assert scans  # the folder changed: the store's runs listed again
         assert "written_later" in [str(key.value) for key in table.rows]
+
+
+async def test_a_footer_is_built_again_only_when_its_keys_change(
+    make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Textual's footer rebuilt all its keys at every change of focus (three times to open a run, 50-70 ms
+    each); the workbench's rebuilds only when the keys it shows changed."""
+    built: list[str] = []
+    recompose = Footer.recompose
+
+    async def counted(self: Footer) -> None:
+        built.append(type(self.screen).__name__)
+        await recompose(self)
+
+    monkeypatch.setattr(Footer, "recompose", counted)
+    app = make_app(poll_interval=3600)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_run("gs_run")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#tabs")))
+        await pilot.pause(0.2)
+        assert built.count("RunScreen") == 1
+
+        def keys() -> set[str]:
+            return {str(key.description) for key in app.screen.query_one(KeysFooter).query(FooterKey)}
+
+        assert {"Back", "Step", "Run", "Output", "Stop", "Re-run"} <= keys()
+        await pilot.press("o")  # the output's lines have focus: their keys join the footer
+        await until(pilot, lambda: "Search" in keys())
+        assert built.count("RunScreen") == 2
