@@ -34,6 +34,21 @@ async def until(pilot, condition, timeout: float = 30.0) -> None:
         await pilot.pause(0.02)
 
 
+def calls(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:
+    """A list that grows by one at each call of Project.`method` (which still does its work)."""
+    made: list[int] = []
+    original = getattr(Project, method)
+    monkeypatch.setattr(Project, method, lambda self: made.append(1) or original(self))
+    return made
+
+
+async def listed(pilot) -> DataTable:
+    """The runs list's table, once it lists runs."""
+    table = pilot.app.screen.query_one("#runs", DataTable)
+    await until(pilot, lambda: table.row_count > 0)
+    return table
+
+
 async def test_the_clock_moves_the_running_times_without_redrawing_the_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -68,13 +83,10 @@ async def test_the_clock_moves_the_running_times_without_redrawing_the_step(
 async def test_the_runs_list_does_not_poll_under_a_run_screen(
     make_app, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    looks: list[int] = []
-    quiet_token = Project.quiet_token
-    monkeypatch.setattr(Project, "quiet_token", lambda self: looks.append(1) or quiet_token(self))
-    app = make_app(poll_interval=0.05)
-    async with app.run_test(size=(100, 30)) as pilot:
-        table = app.screen.query_one("#runs", DataTable)
-        await until(pilot, lambda: table.row_count > 0)
+    looks = calls(monkeypatch, "quiet_token")
+    async with make_app(poll_interval=0.05).run_test(size=(100, 30)) as pilot:
+        app = pilot.app
+        await listed(pilot)
         await until(pilot, lambda: len(looks) > 2)  # the list polls
         app.open_run("gs_run")
         await until(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#tabs")))
@@ -90,13 +102,9 @@ async def test_the_runs_list_scans_the_store_only_when_it_changed(
     make_app, project_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(FileSystemRunLogStore, "QUIET_FOR", 0.0)  # a token at once (else 2 s of quiet)
-    scans: list[int] = []
-    run_versions = Project.run_versions
-    monkeypatch.setattr(Project, "run_versions", lambda self: scans.append(1) or run_versions(self))
-    app = make_app(poll_interval=0.05)
-    async with app.run_test(size=(100, 30)) as pilot:
-        table = app.screen.query_one("#runs", DataTable)
-        await until(pilot, lambda: table.row_count > 0)
+    scans = calls(monkeypatch, "run_versions")
+    async with make_app(poll_interval=0.05).run_test(size=(100, 30)) as pilot:
+        table = await listed(pilot)
         count = table.row_count
         await pilot.pause(0.2)
         scans.clear()
