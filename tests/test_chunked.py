@@ -243,3 +243,58 @@ def test_a_postgres_follower_is_woken_by_the_write_not_the_timeout(store_block) 
         assert other.wait(timeout=60) == 0
     events = follower.poll()
     assert ("step-updated", "w0-step0") in [(e.kind, e.internal_name) for e in events]
+
+
+def test_a_task_step_begun_is_written_when_it_falls_due_unless_it_committed_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19: a step's PROCESSING part waits `start_delay` for its commit, so a quick step writes one
+    part (a rename over an existing part costs ext4 a data write-out); a step still running then is
+    written by the store's thread, and flush() and close() write what is still waiting."""
+    import magnus_core.stores.chunked as chunked
+
+    written: list[str] = []
+    real = chunked.replace_in
+
+    def recording(folder: str, name: str, data: bytes, *, durable: bool = False) -> None:
+        written.append(name)
+        real(folder, name, data, durable=durable)
+
+    monkeypatch.setattr(chunked, "replace_in", recording)
+    store = ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path)})
+    store.start_delay = 0.2
+    store.create_run(RunLog(run_id="r", status="PROCESSING"))
+    steps = tmp_path / "r" / "steps"
+
+    quick = StepLog(name="quick", internal_name="quick", status="PROCESSING", step_type="task")
+    store.put_step_log("r", quick)
+    assert not (steps / "quick.json").exists()
+    quick.status = "SUCCESS"
+    quick.attempts.append(StepAttempt(status="SUCCESS"))
+    store.commit_step("r", quick)
+    assert written.count("quick.json") == 1  # the commit only
+    time.sleep(0.5)
+    assert written.count("quick.json") == 1 and store.get_run("r").steps["quick"].status == "SUCCESS"
+
+    slow = StepLog(name="slow", internal_name="slow", status="PROCESSING", step_type="task")
+    store.put_step_log("r", slow)
+    deadline = time.time() + 10
+    while not (steps / "slow.json").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    reader = ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path)})
+    assert reader.get_run("r").steps["slow"].status == "PROCESSING"  # seen by another process
+    assert list(reader.get_run("r").steps) == ["quick", "slow"]
+
+    late = StepLog(name="late", internal_name="late", status="PROCESSING", step_type="task")
+    store.put_step_log("r", late)
+    store.flush("r")
+    assert reader.get_run("r").steps["late"].status == "PROCESSING"
+    crashed = StepLog(name="crashed", internal_name="crashed", status="PROCESSING", step_type="task")
+    store.put_step_log("r", crashed)
+    store.close("r")
+    assert list(reader.get_run("r").steps) == ["quick", "slow", "late", "crashed"]
+    composite = StepLog(name="m", internal_name="m", status="PROCESSING", step_type="map")
+    store.create_run(RunLog(run_id="r2", status="PROCESSING"))
+    store.put_step_log("r2", composite)  # a composite's part holds its branches': written at once
+    assert (tmp_path / "r2" / "steps" / "m.json").exists()
+    store.close("r2")
