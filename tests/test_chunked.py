@@ -265,6 +265,10 @@ def test_a_task_step_begun_is_written_when_it_falls_due_unless_it_committed_firs
     store.start_delay = 0.2
     store.create_run(RunLog(run_id="r", status="PROCESSING"))
     steps = tmp_path / "r" / "steps"
+    early = StepLog(name="early", internal_name="early", status="PROCESSING", step_type="task")
+    store.put_step_log("r", early)  # not deferred (a per-step process): written at once
+    assert (steps / "early.json").exists()
+    store.defer_starts("r")  # the local executor: the whole run in this process
 
     quick = StepLog(name="quick", internal_name="quick", status="PROCESSING", step_type="task")
     store.put_step_log("r", quick)
@@ -283,7 +287,7 @@ def test_a_task_step_begun_is_written_when_it_falls_due_unless_it_committed_firs
         time.sleep(0.02)
     reader = ChunkedFileSystemRunLogStore({"log_folder": str(tmp_path)})
     assert reader.get_run("r").steps["slow"].status == "PROCESSING"  # seen by another process
-    assert list(reader.get_run("r").steps) == ["quick", "slow"]
+    assert list(reader.get_run("r").steps) == ["early", "quick", "slow"]
 
     late = StepLog(name="late", internal_name="late", status="PROCESSING", step_type="task")
     store.put_step_log("r", late)
@@ -292,9 +296,10 @@ def test_a_task_step_begun_is_written_when_it_falls_due_unless_it_committed_firs
     crashed = StepLog(name="crashed", internal_name="crashed", status="PROCESSING", step_type="task")
     store.put_step_log("r", crashed)
     store.close("r")
-    assert list(reader.get_run("r").steps) == ["quick", "slow", "late", "crashed"]
+    assert list(reader.get_run("r").steps) == ["early", "quick", "slow", "late", "crashed"]
     composite = StepLog(name="m", internal_name="m", status="PROCESSING", step_type="map")
     store.create_run(RunLog(run_id="r2", status="PROCESSING"))
+    store.defer_starts("r2")
     store.put_step_log("r2", composite)  # a composite's part holds its branches': written at once
     assert (tmp_path / "r2" / "steps" / "m.json").exists()
     store.close("r2")

@@ -52,6 +52,8 @@ class LocalExecutor(Executor):
     ) -> str:
         """Run a (sub)graph from start_at to a terminal node; the graph's status is that node's type."""
         map_variable = map_variable or {}
+        if branch is None:  # the whole run is in this process: a step's start may be written late
+            ctx.store.defer_starts(ctx.run_id)
         current = dag.start_at
         while True:
             node = dag.steps[current]

@@ -382,6 +382,15 @@ class RunLogStore(ABC):
                 )
             )
 
+    def defer_starts(self, run_id: str) -> None:
+        """Every step of run `run_id` runs in this process (the local executor), so the write of a step
+        that has just begun may wait a little for the step's commit: a kill meanwhile leaves the step
+        absent instead of PROCESSING, not done either way, and the run's process record says the run died.
+        Per-step processes (Argo pods, Dask workers) do not call this: there the next process learns that
+        one died from its step left PROCESSING. The default writes at once; chunked-fs waits.
+        """
+        return None
+
     def stop_writers(self, run_id: str) -> None:
         """The run is stopping: from now on only the calling thread may write it (guarantee 5)."""
         with self._lock:

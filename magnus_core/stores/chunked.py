@@ -10,11 +10,13 @@ Each part has exactly one owner (the process running that step), is written to a
 renamed, and is named by the exact, escaped internal name (`a` and `ab` never collide; spaces, unicode
 and `/` are safe). Reading a run assembles the same run log as the file-system store writes.
 
-A task step's first part (PROCESSING, no attempt yet) is written `start_delay` (50 ms) after the step began,
-by a thread of the store, unless the step committed first: most steps then write one part, not two. On ext4
-a rename over an existing file also makes the kernel write the new file's data out (auto_da_alloc), which
-made that second write cost 0.3 ms of CPU a step (issue 19). A kill in those 50 ms leaves the step absent
-instead of PROCESSING: not done, either way (the file-system store's writes are spaced the same way).
+In a run this process executes whole (the local executor: defer_starts), a task step's first part
+(PROCESSING, no attempt yet) is written `start_delay` (50 ms) after the step began, by a thread of the store,
+unless the step committed first: most steps then write one part, not two. On ext4 a rename over an existing
+file also makes the kernel write the new file's data out (auto_da_alloc), which made that second write cost
+0.3 ms of CPU a step (issue 19). A kill in those 50 ms leaves the step absent instead of PROCESSING: not
+done, either way (the file-system store's writes are spaced the same way). Per-step processes (Argo, Dask)
+write a step's start at once: the next process finds a step that died by its PROCESSING part.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         # (run, step) -> (when it falls due, the step log, its branch): task steps begun, part not written
         self._pending: dict[tuple[str, str], tuple[float, StepLog, str | None]] = {}
         self._starter: threading.Thread | None = None  # writes the pending parts that fall due
+        self._deferring: set[str] = set()  # runs whose task steps' starts wait (defer_starts)
 
     start_delay = 0.05  # seconds a task step's PROCESSING part waits for the step's commit
 
@@ -164,6 +167,11 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         self._durable.discard(run_id)
         for key in [key for key in self._pending if key[0] == run_id]:
             del self._pending[key]
+        self._deferring.discard(run_id)
+
+    def defer_starts(self, run_id: str) -> None:
+        """(see RunLogStore.defer_starts and this module's doc)"""
+        self._deferring.add(run_id)
         for key in [key for key in self._checked if key[0] == run_id]:
             del self._checked[key]
 
@@ -251,7 +259,12 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
     def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
         """A task step that has just begun (PROCESSING, no attempt) is written when it falls due, unless its
         commit comes first (the module's doc); every other write of a step is written now."""
-        if step_log.status == PROCESSING and not step_log.attempts and step_log.step_type in _LEAVES:
+        if (
+            step_log.status == PROCESSING
+            and not step_log.attempts
+            and step_log.step_type in _LEAVES
+            and run_id in self._deferring
+        ):
             self._sequence(run_id, step_log.internal_name)  # its place among the parts: when it began
             self._pending[(run_id, step_log.internal_name)] = (
                 time.monotonic() + self.start_delay,
