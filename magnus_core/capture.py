@@ -101,6 +101,10 @@ class _Keeper:
     run's end, the per-step entry point's). A full queue makes the next attempt wait: memory stays flat."""
 
     def __init__(self) -> None:
+        self.forked()
+
+    def forked(self) -> None:
+        """Nothing handed over (also in a forked child: see _Writer.forked)."""
         self._queue: queue.Queue[Callable[[], object]] = queue.Queue(maxsize=QUEUE)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -133,6 +137,7 @@ class _Keeper:
 
 
 KEEPER = _Keeper()
+os.register_at_fork(after_in_child=KEEPER.forked)
 
 WRITER_HOLDS = 8 << 20  # bytes of small outputs waiting for the writer thread, at most (then written inline)
 
@@ -150,6 +155,12 @@ class _Writer:
     moment keeps a record whose file is missing, said so by `magnus logs`, as of any file lost in a crash."""
 
     def __init__(self) -> None:
+        self.forked()
+
+    def forked(self) -> None:
+        """Nothing handed over (also in a child process forked from this one: none of the parent's thread,
+        lock or queue; the lock may have been held by the parent's thread at the fork, and what waits is
+        the parent's to write)."""
         self._queue: queue.SimpleQueue[tuple[str, bytes | bytearray] | threading.Event] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -197,6 +208,7 @@ class _Writer:
 
 
 WRITER = _Writer()
+os.register_at_fork(after_in_child=WRITER.forked)
 
 
 def settled() -> None:

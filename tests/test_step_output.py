@@ -476,6 +476,20 @@ def test_the_writer_thread_writes_small_outputs_and_says_what_it_could_not(
     assert (tmp_path / "a.log").read_bytes() == b"one\n" and not (tmp_path / "c.log").exists()
     assert writer.waiting == 0
     assert "could not be kept in" in caplog.text and "b.log" in caplog.text
+    # a process forked while the writer's lock was held (by its thread) gets a writer of its own
+    with capture.WRITER._lock:
+        pid = os.fork()
+        if pid == 0:  # the child: the lock is free, a file can be handed over and is written
+            code = 1
+            try:
+                if capture.WRITER._lock.acquire(timeout=2):
+                    capture.WRITER._lock.release()
+                    code = 0 if capture.WRITER.submit(str(tmp_path / "child.log"), b"child\n") else 2
+                    capture.WRITER.settle()
+            finally:
+                os._exit(code)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert (tmp_path / "child.log").read_bytes() == b"child\n"
 
 
 def test_catalog_globs_never_match_output_files(project: Path, magnus: Any) -> None:
