@@ -88,6 +88,8 @@ class StepScope:
         in step order, so the metric keeps the value of its highest step unless a plain variable names it.
         With keep_existing, a metric this scope already tracked (track_this) wins over a plain variable.
         """
+        if not variables:
+            return
         plain: dict[str, Any] = {}
         points: list[tuple[int, str, Any]] = []
         for variable, text in variables.items():

@@ -31,8 +31,11 @@ TRACK_PREFIX = "MAGNUS_TRACK_"
 MAP_VARIABLE = "MAGNUS_PRM_MAP_VARIABLE"
 
 
+_ENCODER = json.JSONEncoder(default=str)  # json.dumps(value, default=str) without an encoder made per call
+
+
 def encode(value: Any) -> str:
-    return json.dumps(value, default=str)
+    return _ENCODER.encode(value)
 
 
 def json_value(value: Any) -> Any:

@@ -21,7 +21,13 @@ BUILTIN = {
 }
 
 
+_RUNNERS: dict[str, TaskRunner] = {}
+
+
 def runner_for(command_type: str) -> TaskRunner:
     """The function that runs commands of this type: run(command, command_config, scope, ctx)."""
-    module, _, attr = BUILTIN[command_type].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    found = _RUNNERS.get(command_type)
+    if found is None:
+        module, _, attr = BUILTIN[command_type].partition(":")
+        found = _RUNNERS[command_type] = getattr(importlib.import_module(module), attr)
+    return found

@@ -19,8 +19,9 @@ from magnus_core.suggest import did_you_mean
 if TYPE_CHECKING:
     from magnus_core.context import RunContext
 
-# (command, working folder) -> (function, its module's file, that file's (mtime_ns, size) when imported)
-_cache: dict[tuple[str, str], tuple[Callable[..., Any], str, tuple[int, int] | None]] = {}
+# (command, working folder) -> (function, its module's file, that file's (mtime_ns, size) when imported,
+# the run for which the file was last found unchanged)
+_cache: dict[tuple[str, str], tuple[Callable[..., Any], str, tuple[int, int] | None, str | None]] = {}
 
 
 def _stamp(path: str) -> tuple[int, int] | None:
@@ -51,16 +52,24 @@ def _stale_project_module(module_name: str, here: str) -> None:
         importlib.invalidate_caches()
 
 
-def resolve(command: str, cwd: str | None = None) -> Callable[..., Any]:
+def resolve(command: str, cwd: str | None = None, run: str | None = None) -> Callable[..., Any]:
     """Import `module.function` (working directory first on sys.path); UsageError if it cannot.
 
     The function is kept for the next steps (one import per process, not per step), and looked at again
     only when its module's file changed or the working folder is another one: then the module is read
-    again (see _stale_project_module)."""
+    again (see _stale_project_module). With `run`, the file is looked at once per run: the run's steps
+    run the code the run began with, as one python process does (a run of 10,000 steps of one function
+    stat-ed its file 10,000 times); a long-lived process (a Dask worker, the workbench) still reads an
+    edited module for its next run."""
     here = cwd or os.getcwd()
     cached = _cache.get((command, here))
-    if cached is not None and (cached[2] is None or _stamp(cached[1]) == cached[2]):
-        return cached[0]
+    if cached is not None:
+        if run is not None and cached[3] == run:
+            return cached[0]
+        if cached[2] is None or _stamp(cached[1]) == cached[2]:
+            if run is not None:
+                _cache[(command, here)] = (*cached[:3], run)
+            return cached[0]
     module_name, dot, func_name = command.strip().rpartition(".")
     if not dot or not module_name or not func_name:
         raise UsageError(f"command '{command}' must be module.function", field="command")
@@ -93,7 +102,7 @@ def resolve(command: str, cwd: str | None = None) -> Callable[..., Any]:
     if stamp is not None and getattr(module, "__magnus_stamp__", None) is None:
         with contextlib.suppress(AttributeError, TypeError):  # a module that refuses new attributes
             module.__magnus_stamp__ = stamp  # type: ignore[attr-defined]
-    _cache[(command, here)] = (func, origin, stamp)
+    _cache[(command, here)] = (func, origin, stamp, run)
     return func
 
 
@@ -161,7 +170,7 @@ def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None
 
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
     """Call the function in this process with its arguments bound from the parameters by name."""
-    func = resolve(command)
+    func = resolve(command, run=scope.run_id)
     if ctx.concurrent:
         # os.environ is shared by every thread: beside other branches, the step scope carries
         # parameters and metrics (track_this, store_parameter, return values) instead.
