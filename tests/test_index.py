@@ -439,3 +439,38 @@ def test_a_look_compares_each_kind_of_token_with_what_the_index_keeps() -> None:
     mixed = {"a": "1:2:3", "b": "4", "c": "8", "e": "9:9:9", "i": None}
     assert _changed(mixed, known) == [("c", "8"), ("i", None)]
     assert _changed({}, known) == [] and _changed(full, {})[0] == ("a", "1:2:3")
+
+
+def test_a_full_look_finding_the_listing_the_index_holds_compares_nothing_until_the_index_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full look whose listing (every run and its token) is the one the index was last found to hold
+    compares nothing (a digest kept in the index: `magnus runs` after 10 s stats every log but reads none of
+    what the index holds); an edit in place still shows, and any write to the index's runs (another
+    process writing what it read a while ago) drops the digest, so the next full look compares again."""
+    import magnus_core.index.sqlite as sqlite_index
+
+    monkeypatch.setattr(sqlite_index, "FULL_LOOK_EVERY", 0.0)  # every look a full one
+    folder = tmp_path / "logs"
+    fill(folder, 4)
+    store = CountingStore({"log_folder": str(folder)})
+    index = open_index(store)
+    assert index.refresh().read == 4
+    compared = []
+    real = sqlite_index._changed
+    monkeypatch.setattr(sqlite_index, "_changed", lambda *a: compared.append(1) or real(*a))
+    assert index.refresh().read == 0 and compared  # compared with what the index holds: the same
+    compared.clear()
+    other = open_index(CountingStore({"log_folder": str(folder)}))  # another process
+    assert other.refresh().read == 0 and not compared  # the digest: nothing compared
+    edited = make_log("run-001", minute=1, tag="edited", params={"i": 1})
+    (folder / "run-001.json").write_text(json.dumps(edited))  # in place: same inode, another mtime and size
+    assert other.refresh().read == 1
+    assert other.refresh().read == 0 and compared  # (compared again once, then the digest is kept)
+    assert isinstance(index, SQLiteRunIndex)  # another process writes a run as it read it a while ago
+    index._write([(index._record("run-002"), "stale")], [], {})
+    CountingStore.reads = 0
+    assert other.refresh().read == 1 and CountingStore.reads == 1
+    assert {r.summary.run_id: r.summary.tag for r in other.query(RunQuery()).runs}["run-001"] == "edited"
+    index.close()
+    other.close()

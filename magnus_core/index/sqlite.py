@@ -19,6 +19,7 @@ timeout makes this process use an index in memory instead, with a notice. Neithe
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import operator
@@ -277,17 +278,30 @@ class SQLiteRunIndex(RunIndex):
             return self._look()
 
     def _look(self) -> RefreshReport:
-        meta = dict(self.conn.execute("SELECT key, value FROM meta WHERE key IN ('full_look', 'quiet')"))
+        meta = dict(
+            self.conn.execute("SELECT key, value FROM meta WHERE key IN ('full_look', 'quiet', 'listing')")
+        )
         now = time.time()
         full = "full_look" not in meta or not (0 <= now - float(meta["full_look"]) < FULL_LOOK_EVERY)
         quiet = self.store.quiet_token()
         if not full and quiet is not None and meta.get("quiet") == quiet:
             return RefreshReport(read=0, removed=0)  # nothing renamed in or out since a look saw it all
         versions = self.store.run_versions(full=full)
+        # a full look: the digest of its listing equal to the one the index keeps (or, compared with what the
+        # index holds, the same listing) means nothing to read or drop
+        listing = _listing(versions) if full and self.path is not None else None
+        held = listing is not None and meta.get("listing") == listing
         known = self._known
         first = None  # for a quick look: run id -> the first part of the version kept (the inode)
+        if full and not held:
+            known = self._held(versions, listing)
+            held = known is None
+        if held:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('full_look', ?)", (str(now),))
+            self._known = None  # (read from the file when a look needs it)
+            self._looked(None, quiet, full, versions)
+            return RefreshReport(read=0, removed=0)
         if full:
-            known = dict(self.conn.execute("SELECT run_id, version FROM runs").fetchall())
             self._seen = {}
         elif known is None:
             rows = self.conn.execute(
@@ -296,6 +310,7 @@ class SQLiteRunIndex(RunIndex):
             ids, kept, firsts = zip(*rows, strict=True) if rows else ((), (), ())
             known, first = dict(zip(ids, kept, strict=True)), dict(zip(ids, firsts, strict=True))
             self._seen = {}
+        assert known is not None  # (a full look that held the listing returned above)
         seen = self._seen.pop(full, None)
         self._known = None  # until this refresh has written what it found
         self._seen = {}
@@ -329,12 +344,35 @@ class SQLiteRunIndex(RunIndex):
         self._looked(known, quiet, full, versions)
         return report
 
-    def _looked(self, known: dict[str, Any], quiet: str | None, full: bool, versions: dict[str, Any]) -> None:
+    def _held(self, versions: dict[str, Any], listing: str | None) -> dict[str, Any] | None:
+        """What the index holds (run id -> version) for a full look to compare with its listing; None when
+        that is exactly the listing (no run to read or drop), the digest of which is then kept in meta for
+        the next full look. Read and digest in one write transaction, so no other process writes runs
+        between them (and every later write of runs deletes the digest: _write)."""
+        if listing is None:
+            return dict(self.conn.execute("SELECT run_id, version FROM runs").fetchall())
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            known = dict(self.conn.execute("SELECT run_id, version FROM runs").fetchall())
+            same = known.keys() == versions.keys() and not _changed(versions, known)
+            if same:
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('listing', ?)", (listing,))
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return None if same else known
+
+    def _looked(
+        self, known: dict[str, Any] | None, quiet: str | None, full: bool, versions: dict[str, Any]
+    ) -> None:
         """The index holds every run the store listed: keep the versions for the next refresh of this
         process (the workbench refreshes every second), what the store listed for the next look of this
         kind (a token None, unknown, is left out: that log is read at every look), and the store's quiet
         token for every process."""
-        self._known = known
+        if known is not None:
+            self._known = known
         if None in versions.values():
             versions = {run_id: token for run_id, token in versions.items() if token is not None}
         self._seen = {full: versions}
@@ -376,6 +414,7 @@ class SQLiteRunIndex(RunIndex):
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            conn.execute("DELETE FROM meta WHERE key = 'listing'")  # the index no longer holds that listing
             if gone:
                 conn.executemany("DELETE FROM runs WHERE run_id = ?", [(run_id,) for run_id in gone])
             conn.executemany(
@@ -519,6 +558,20 @@ def _token_text(token: Any) -> str | None:
     if token is None or token.__class__ is str:
         return token
     return ":".join(map(str, token))
+
+
+def _listing(versions: dict[str, Any]) -> str | None:
+    """A digest of a full look's listing: every run id and its token, in the store's order (a folder listed
+    twice without a change lists its names in the same order); None unless every token is text (the
+    file-system store's). Equal digests mean the same runs with the same tokens: a file rewritten since,
+    in place or not, has another modification time or inode."""
+    if not set(map(type, versions.values())) <= {str}:
+        return None
+    digest = hashlib.blake2b(str(len(versions)).encode(), digest_size=20)
+    digest.update("\n".join(versions).encode("utf-8", "surrogateescape"))
+    digest.update(b"\0")
+    digest.update("\n".join(versions.values()).encode())
+    return digest.hexdigest()
 
 
 def _changed(
