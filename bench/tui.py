@@ -134,7 +134,7 @@ async def first_render(folder: Path, steps: int) -> Opened:
             await pilot.pause()
             screen = app.screen
             tree = screen.query_one("#dag", DagTree)
-            while not (screen.query("#tabs") and tree.lines):
+            while not (getattr(screen, "ready", screen.query("#tabs")) and tree.lines):
                 await pilot.pause(0.01)
             await pilot.wait_for_scheduled_animations()
             await pilot.pause()
@@ -343,7 +343,7 @@ async def key_latency(folder: Path, presses: int = 20) -> list[float]:
     out: list[float] = []
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_run(RunRequest(file="busy.yaml"))
-        while not (isinstance(app.screen, RunScreen) and app.screen.query("#tabs")):
+        while not (isinstance(app.screen, RunScreen) and getattr(app.screen, "ready", True)):
             await pilot.pause(0.01)
         screen = app.screen
         from textual import events

@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import DataTable, Header, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
@@ -95,7 +96,9 @@ class RunScreen(WorkbenchScreen[None]):
         self._have_log = False  # the view was built from the run log (not only from events)
         self._unlisten: Callable[[], None] | None = None  # a run started here: its notices (_listen)
         self._resync = threading.Event()  # it dropped notices: read the store once
-        self._tabs_ready = False  # the tabs are mounted (after the first frame: _mount_tabs)
+        self._panes: list[Widget] = []  # the tabs' widgets, once _mount_tabs made them
+        self._tabs_ready = False  # they are mounted (after the first frame: _mount_tabs, _tabs_mounted)
+        self._tabs_activated = False  # the tabs have shown their first (TabActivated)
         self._output_wanted: bool | None = None  # output asked for before the tabs were there (open_if_any)
         self._tab_wanted: str | None = None  # a tab's key pressed before they were there
 
@@ -108,21 +111,37 @@ class RunScreen(WorkbenchScreen[None]):
             yield DagTree(id="dag")
         yield KeysFooter()
 
+    @property
+    def ready(self) -> bool:
+        """The tabs are mounted and show the selected step (a moment after the first frame with the dag)."""
+        return self._tabs_ready
+
     def on_mount(self) -> None:
         self.sub_title = self.run_id
         self.load()
         self.call_after_refresh(self._mount_tabs)
 
-    async def _mount_tabs(self) -> None:
-        """After the first frame: the tabs, then what they show of the selected step and the run."""
-        if self._tabs_ready or not self.is_attached:
+    def _mount_tabs(self) -> None:
+        """After the first frame: the tabs (_tabs_mounted fills them)."""
+        if self._panes or not self.is_attached:
             return
+        self._panes = [StepDetail(id="detail"), RunPanel(id="run-panel"), OutputView(id="output-view")]
         tabs = TabbedContent(id="tabs")
-        tabs.compose_add_child(TabPane("Step", StepDetail(id="detail"), id="step"))
-        tabs.compose_add_child(TabPane("Run", RunPanel(id="run-panel"), id="run"))
-        tabs.compose_add_child(TabPane("Output", OutputView(id="output-view"), id="output"))
-        await self.query_one("#body", Horizontal).mount(tabs)
-        if not (self.is_attached and self.query(StepDetail)):  # the screen went meanwhile (escape, quit)
+        for title, pane, widget in zip(
+            ("Step", "Run", "Output"), ("step", "run", "output"), self._panes, strict=True
+        ):
+            tabs.compose_add_child(TabPane(title, widget, id=pane))
+        self.query_one("#body", Horizontal).mount(tabs)
+        self._tabs_mounted()
+
+    def _tabs_mounted(self) -> None:
+        """Once the panes' widgets are mounted (on the tabs' own schedule, which awaiting the tabs' mount does
+        not wait for) and the tabs have activated their first (else that activation, coming later, would undo
+        one made here): what they show of the selected step and the run, and a tab asked for meanwhile."""
+        if self._tabs_ready or not self.is_attached:  # filled, or the screen went (escape, quit)
+            return
+        if not (self._tabs_activated and all(widget.is_mounted for widget in self._panes)):
+            self.set_timer(0.01, self._tabs_mounted)
             return
         self._tabs_ready = True
         self._show_detail()
@@ -421,6 +440,10 @@ class RunScreen(WorkbenchScreen[None]):
 
     @on(TabbedContent.TabActivated)
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        if not self._tabs_ready:  # the first, as the tabs are mounted
+            self._tabs_activated = True
+            self._tabs_mounted()
+            return
         if event.pane.id == "run" and self._panel_stale:
             self._show_run_panel(force=True)
         if event.pane.id == "output":

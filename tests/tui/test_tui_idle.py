@@ -58,9 +58,7 @@ async def test_the_clock_moves_the_running_times_without_redrawing_the_step(
         app = MagnusApp(Project.open(None, tmp_path), poll_interval=3600)
         async with app.run_test(size=(100, 30)) as pilot:
             app.open_run("live_run")
-            await until(
-                pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#attempts"))
-            )
+            await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.ready)
             screen = app.screen
             assert isinstance(screen, RunScreen) and screen.selected == "train"  # the running step
             attempts = screen.query_one("#attempts", DataTable)
@@ -89,7 +87,7 @@ async def test_the_runs_list_does_not_poll_under_a_run_screen(
         await listed(pilot)
         await until(pilot, lambda: len(looks) > 2)  # the list polls
         app.open_run("gs_run")
-        await until(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#tabs")))
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.ready)
         await pilot.pause(0.2)
         looks.clear()
         await pilot.pause(0.5)
@@ -134,7 +132,7 @@ async def test_a_footer_is_built_again_only_when_its_keys_change(
     app = make_app(poll_interval=3600)
     async with app.run_test(size=(100, 30)) as pilot:
         app.open_run("gs_run")
-        await until(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#tabs")))
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.ready)
         await pilot.pause(0.2)
         assert built.count("RunScreen") == 1
 

@@ -50,7 +50,7 @@ async def test_step_and_run_tables_click_the_row_under_the_pointer(make_app) -> 
     async with app.run_test(size=(120, 40)) as pilot:
         app.open_run("failure_run")
         screen = app.screen
-        await wait_for(pilot, lambda: bool(screen.query("#attempts")))  # mounted after the dag is drawn
+        await wait_for(pilot, lambda: screen.ready)  # the tabs are mounted after the dag is drawn
         tree = screen.query_one("#dag")
         await wait_for(pilot, lambda: "flaky" in tree.nodes_by_key)
         tree.select_key("flaky")

@@ -19,7 +19,7 @@ async def open_run(app, pilot, run_id: str) -> RunScreen:
     assert isinstance(screen, RunScreen)
     tree = screen.query_one("#dag")
     for _ in range(100):
-        if tree.lines and screen.query("#tabs"):  # the tabs are mounted after the first frame with the dag
+        if tree.lines and screen.ready:  # the tabs are mounted after the first frame with the dag
             break
         await pilot.pause(0.02)
     await pilot.pause()
@@ -276,3 +276,21 @@ async def test_panes_fit_their_content_side_by_side_and_stack_below_100_columns(
             assert widget.virtual_size.width <= widget.scrollable_content_region.width, widget
         assert plain(messages).split() == f"attempt 0: {long}".split()  # whole, over several lines
         assert messages.region.height > 1 and messages.region.right <= 80
+
+
+async def test_a_tab_key_pressed_before_the_tabs_are_there_is_kept(make_app) -> None:
+    """The tabs are mounted after the first frame with the dag: a key for one pressed in that moment shows
+    that tab once they are there."""
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_run("gs_run")
+        screen = app.screen
+        assert isinstance(screen, RunScreen) and not screen.ready
+        screen.action_tab("run")
+        for _ in range(200):
+            if screen.ready:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+        assert screen.query_one("#tabs").active == "run"
+        assert "gs_run" in plain(screen.query_one("#run-info", Static))  # the Run tab drawn, not only shown

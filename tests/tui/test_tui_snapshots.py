@@ -127,7 +127,7 @@ def test_run_screen(svg_snapshot, project_dir: Path, size: str) -> None:
         for _ in range(1500):
             await pilot.pause(0.02)
             screen = pilot.app.screen
-            if screen.query("#tabs") and screen.query_one("#dag").lines:  # tabs: after the dag is drawn
+            if getattr(screen, "ready", False) and screen.query_one("#dag").lines:  # tabs: after the dag
                 break
         await settle(pilot)
 

@@ -62,8 +62,8 @@ async def live_run(pilot) -> None:
 
     def estimated() -> bool:
         headers = pilot.app.screen.query("#run-header")
-        tabs = pilot.app.screen.query("#tabs")  # mounted after the first frame with the dag
-        return bool(headers) and bool(tabs) and "of ~3:10" in str(headers.first().content)
+        ready = getattr(pilot.app.screen, "ready", False)  # the tabs: after the first frame with the dag
+        return bool(headers) and ready and "of ~3:10" in str(headers.first().content)
 
     await until(pilot, estimated)
     await pilot.pause()
