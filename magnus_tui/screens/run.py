@@ -84,6 +84,9 @@ class RunScreen(WorkbenchScreen[None]):
         self.run_id = run_id
         self.view = RunView(run_id=run_id)
         self.selected: str | None = None
+        # the cursor is on the running step because the screen put it there (not the user): it moves on to
+        # the next step that runs, as `tail -f` follows a file (a key or click on the dag ends that)
+        self._cursor_follows = False
         self.pump = EventPump(self)
         self.probe = probe  # benchmarks: called with the keys shown after each update
         self.following = False
@@ -318,7 +321,10 @@ class RunScreen(WorkbenchScreen[None]):
             return
         tree.update_rows(self.view, changed)
         self._update_header(now=run_changed)
-        if self.selected in changed:
+        moved = self._cursor_follows and bool(changed) and self._follow_running(tree)
+        if moved:
+            pass  # _follow_running showed the new step
+        elif self.selected in changed:
             self._show_detail()
         elif self.selected is None and changed:
             self.selected = changed[-1] if changed[-1] in self.view.rows else None
@@ -327,6 +333,18 @@ class RunScreen(WorkbenchScreen[None]):
             self._show_run_panel()
         if self.probe is not None:
             self.probe(changed)
+
+    def _follow_running(self, tree: DagTree) -> bool:
+        """Move the cursor to the step that runs now when the one it was on has stopped running; True if
+        it moved (the detail and output then show that step)."""
+        running = self.view.running_keys()
+        if not running or self.selected in running:
+            return False
+        self.selected = running[-1]
+        tree.select_key(self.selected)
+        self._show_detail()
+        self._refresh_output()
+        return True
 
     def _ended(self) -> None:
         self.following = self.stopping = False
@@ -411,8 +429,10 @@ class RunScreen(WorkbenchScreen[None]):
         tree.build(self.view)
         self._draw_header()
         keys = [row.key for row, _ in self.view.walk()]
-        self.selected = self.view.first_failure() or next(iter(self.view.running_keys()), None)
-        self.selected = self.selected or (keys[0] if keys else None)
+        failure = self.view.first_failure()
+        running = next(iter(self.view.running_keys()), None)
+        self.selected = failure or running or (keys[0] if keys else None)
+        self._cursor_follows = failure is None and self.view.live
         self._show_detail()
         self._panel_stale = True
         self._show_run_panel()
@@ -506,6 +526,7 @@ class RunScreen(WorkbenchScreen[None]):
     def _highlighted(self, event: DagTree.Highlighted) -> None:
         key = event.key
         if key and key != self.selected:
+            self._cursor_follows = False  # the user moved it: it stays where they put it
             self.selected = key
             self._show_detail()
             self._refresh_output()

@@ -50,6 +50,13 @@ def project(repo: Path) -> Project:
     return Project.open(None, repo)
 
 
+async def output_view(pilot, screen: RunScreen):
+    """The Output tab's view, once mounted (the tabs are mounted after the first frame with the dag, and
+    their panes' widgets after the tabs)."""
+    await wait_for(pilot, lambda: bool(screen.query("#output-view")))
+    return screen.query_one("#output-view")
+
+
 def header(screen: RunScreen) -> str:
     return plain(screen.query_one("#run-header", Static))
 
@@ -216,7 +223,7 @@ async def test_output_follows_a_running_step_and_the_whole_run(git_repo: Path) -
         launched = app.launched[screen.run_id]
         try:
             await pilot.press("o")  # the running step's output, as it is written
-            output = screen.query_one("#output-view")
+            output = await output_view(pilot, screen)
             await wait_for(pilot, lambda: "holding" in output.lines)
             title = plain(output.query_one("#output-title", Static))
             assert title.startswith("hold") and "following" in title
@@ -263,7 +270,7 @@ async def test_a_failed_run_opens_on_the_failed_steps_output(git_repo: Path) -> 
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.ready)
         screen = app.screen
         tabs = screen.query_one("#tabs")
-        output = screen.query_one("#output-view")
+        output = await output_view(pilot, screen)
         await wait_for(pilot, lambda: tabs.active == "output")
         assert screen.selected == "publish"
         # stdout and stderr reach magnus through two pipes: their order against each other is not kept
@@ -329,3 +336,42 @@ async def test_a_run_started_here_is_followed_from_its_own_notices_not_by_readin
         await wait_for(pilot, lambda: not launched.running and not screen.following)
         # once its process has ended, the log is read once: the run's final word
         assert len(reads) - before <= 2 and "SUCCESS" in header(screen) and "31/31" in header(screen)
+
+
+# `first` waits for `go1`, `hold` for `go`: the screen opens while `first` runs
+TWO_HOLDS = PIPELINE.replace(
+    '"echo first done"', '"echo first done; while [ ! -f go1 ]; do sleep 0.05; done"'
+)
+
+
+async def test_the_cursor_follows_the_running_step_until_the_user_moves_it(git_repo: Path) -> None:
+    """Opened on a live run, the cursor is on the running step and moves on to each next running step (the
+    detail and the Output tab with it), as `tail -f` follows; once the user moves it, it stays put."""
+    (git_repo / "holds.yaml").write_text(TWO_HOLDS)
+    app = MagnusApp(Project.open(None, git_repo), follow_interval=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.start_run(RunRequest(file="holds.yaml"))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        launched = app.launched[screen.run_id]
+        try:
+            tree = screen.query_one("#dag")
+            await wait_for(
+                pilot, lambda: "first" in tree.nodes_by_key and "running" in tree.label("first").plain
+            )
+            await wait_for(pilot, lambda: screen.selected == "first")
+            await pilot.press("o")
+            output = await output_view(pilot, screen)
+            (git_repo / "go1").write_text("")
+            await wait_for(pilot, lambda: screen.selected == "hold" and "holding" in output.lines)
+            assert plain(output.query_one("#output-title", Static)).startswith("hold")
+            screen.query_one("#dag").focus()
+            await pilot.press("k")  # the user moves the cursor: it is theirs now
+            await wait_for(pilot, lambda: screen.selected != "hold")
+            moved_to = screen.selected
+            (git_repo / "go").write_text("")
+            await wait_for(pilot, lambda: not launched.running and not screen.following)
+            assert screen.selected == moved_to
+        finally:
+            kill(launched.process)

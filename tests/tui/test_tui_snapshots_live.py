@@ -85,6 +85,7 @@ def test_live_output_view(snap_compare, live_dir: Path, size: str) -> None:
     async def output(pilot) -> None:
         await live_run(pilot)
         await pilot.press("o")
+        await until(pilot, lambda: bool(pilot.app.screen.query("#output-view")))  # mounted after the dag
         view = pilot.app.screen.query_one("#output-view")
         await until(pilot, lambda: "epoch 3 loss 0.48" in view.lines)
         await pilot.pause()
