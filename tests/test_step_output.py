@@ -583,6 +583,31 @@ def test_a_closed_stdout_changes_nothing(project: Path) -> None:
     assert b"to stdout" in kept(project, attempts(run_log(project), "talk")[0]["output"])
 
 
+@pytest.mark.parametrize("command", ["runs", "show r", "logs r", "logs r talk --tail 1", "diff r r"])
+def test_commands_that_print_data_work_with_stdout_or_stderr_closed(project: Path, command: str) -> None:
+    """`magnus runs >&-` (and show, logs, diff) ended in 'internal error (AttributeError ...)': Python sets
+    sys.stdout to None when it starts with descriptor 1 closed. Now they print nowhere and exit 0."""
+    (project / "p.yaml").write_text(dag("talk: {type: task, command: steps.talk}"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ran = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", "r"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+    )
+    assert ran.returncode == 0, ran.stderr
+    for closing in (">&-", "2>&-"):
+        result = subprocess.run(
+            ["sh", "-c", f'exec "$0" -m magnus_core {command} {closing}', sys.executable],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, (closing, result.stderr)
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("command", ["steps.closes_stdout", "steps.closes_fd"])
 def test_a_step_closing_its_stdout_changes_nothing(project: Path, magnus: Any, command: str) -> None:
     (project / "p.yaml").write_text(

@@ -402,6 +402,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.unraisablehook = _stop_again  # a Ctrl-C swallowed by a finalizer still stops the run
     if os.environ.get("NO_COLOR"):
         os.environ.setdefault("TERM_NO_COLOR", "1")
+    _open_closed_streams()
     try:
         code = cli.main(args=argv, prog_name="magnus", standalone_mode=False)
     except CommandModuleError as exc:  # a command's module (or, to list them, any) cannot be imported
@@ -425,6 +426,29 @@ def main(argv: list[str] | None = None) -> None:
         raise
     settle_streams()
     _leave(code if isinstance(code, int) else 0)
+
+
+def _open_closed_streams() -> None:
+    """Started with stdout or stderr closed (`magnus runs >&-`): Python then sets sys.stdout to None and
+    every print fails (AttributeError). Point the closed descriptor at /dev/null, as a closed stdout is
+    treated everywhere else (`unprintable`): the command does its work, prints nowhere and exits with its
+    own code. Taking the descriptor also keeps a file opened later from landing on 1 or 2."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name, None) is not None:
+            continue
+        try:
+            os.fstat(fd)
+            continue  # open after all (Python saw it closed at start-up): leave it alone
+        except OSError:
+            pass
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+            setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115 (kept for the process)
+        except OSError:
+            continue
 
 
 def unprintable() -> contextlib.suppress:
