@@ -99,6 +99,29 @@ def sort_bindings() -> list[BindingType]:
     ]
 
 
+class RunsTable(ListTable):
+    """The runs list. Keys typed while the workbench starts reach it together, each one queued before the
+    one before it has run: `/` opens the filter here, at once (not when its binding reaches the app), and
+    a key it gets while something else has focus (the filter box) was typed before the focus moved, so it
+    goes there. Else `/repro` typed early opened the filter and ran `r e p r o` as the list's keys
+    (`e` opened $EDITOR, `o` $PAGER)."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        screen = self.screen
+        focused = screen.focused
+        if focused is not None and focused is not self:
+            event.stop()
+            event.prevent_default()
+            focused._forward_event(events.Key(event.key, event.character))
+            return
+        if event.key == "slash" and isinstance(screen, RunsScreen):
+            event.stop()
+            event.prevent_default()
+            screen.action_filter()
+            return
+        await super()._on_key(event)
+
+
 class RunsScreen(WorkbenchScreen[None]):
     """Every run in the store: Enter opens one, / filters, d marks two runs to compare, capitals sort."""
 
@@ -168,7 +191,7 @@ class RunsScreen(WorkbenchScreen[None]):
         yield Header()
         yield Input(placeholder="filter: id, pipeline, tag, status or parameter text", id="filter")
         # the mark, status and run id stay put when ←/→ scroll the other columns into view (80 columns)
-        yield ListTable(id="runs", fixed_columns=3)  # (zebra stripes would stop at the fixed columns)
+        yield RunsTable(id="runs", fixed_columns=3)  # (zebra stripes would stop at the fixed columns)
         yield Static("", id="empty", classes="hint")
         yield Static("", id="reason")
         yield Static("", id="hint", classes="dim")
@@ -453,7 +476,7 @@ class RunsScreen(WorkbenchScreen[None]):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("visible")
-        box.focus()
+        self.set_focus(box)  # now: the keys typed after `/` and queued already go there (RunsTable)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:

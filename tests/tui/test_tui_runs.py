@@ -405,3 +405,26 @@ async def test_at_80_columns_arrows_reach_every_column_and_the_footer_keeps_help
             assert "f1" in keys and "q" in keys, (app.screen, keys)
             palette = 80 - len("^p palette") - 2
             assert keys["f1"][1] <= palette and keys["q"][1] <= palette, (app.screen, keys)
+
+
+async def test_keys_typed_in_a_burst_after_slash_go_into_the_filter(make_app, monkeypatch) -> None:
+    """Keys typed right after the workbench starts arrive at once: those after `/` are the filter's text,
+    never the runs list's keys (`e` would open $EDITOR, `o` $PAGER, `r` refresh)."""
+    from textual import events
+
+    from magnus_tui.screens import runs
+
+    ran: list[str] = []
+    monkeypatch.setattr(runs.RunsScreen, "action_edit_pipeline", lambda self: ran.append("e"))
+    monkeypatch.setattr(runs.RunsScreen, "action_page_log", lambda self: ran.append("o"))
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        for key, char in [("slash", "/"), *((c, c) for c in "failure"), ("backspace", None)]:
+            app.post_message(events.Key(key, char))  # queued together, as keys typed while it starts
+        await pilot.pause()
+        await pilot.pause()
+        box = app.screen.query_one("#filter", Input)
+        assert box.value == "failur" and app.screen.focused is box
+        assert ran == []
+        assert column(app.screen.query_one("#runs", DataTable), "run_id") == ["failure_run"]
