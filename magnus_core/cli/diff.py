@@ -37,7 +37,7 @@ def diff(
 
     \b
     Examples:
-      magnus diff 20240101_120000_ab12cd 20240102_090000_ef34gh
+      magnus diff 20240101120000_ab12cd 20240102090000_ef34a9
       magnus diff old.json new.json --json
       magnus diff A B --exit-code && echo same
     """

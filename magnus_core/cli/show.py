@@ -21,8 +21,8 @@ def show(ctx: click.Context, run_id: str, every: bool, as_json: bool, config_fil
 
     \b
     Examples:
-      magnus show 20240101_120000_ab12cd
-      magnus show 20240101_120000_ab12cd --steps | grep FAIL
+      magnus show 20240101120000_ab12cd
+      magnus show 20240101120000_ab12cd --steps | grep FAIL
     """
     from magnus_core.diff import looks_like_path, open_run
     from magnus_core.gcpause import off_for_this_command
