@@ -306,3 +306,23 @@ def test_key_wraps_to_the_width_and_history_series_are_named_by_what_varies() ->
     assert run_labels(same) == {"r1": "r1", "r2": "r2", "r3": "r3"}  # two would share a name
     assert run_labels([run("r1", lr=0.1)]) == {"r1": "r1"}
     assert run_labels([run("r1", lr=0.1), run("r2")]) == {"r1": "lr=0.1", "r2": "lr=-"}
+
+
+def test_a_history_chart_draws_at_most_ten_runs_and_says_how_many_were_left_out() -> None:
+    """475 runs on one history chart had a key of 140 lines and markers shared by many runs (trial 3): the
+    first HISTORY_MOST runs in the order given are drawn, and a notice says how many have a series."""
+    from magnus_core.compare import HISTORY_MOST, history_chart
+    from magnus_core.models.run_log import MetricPoint, RunLog, StepLog
+    from magnus_core.query import parse_key
+
+    def log(run_id: str) -> RunLog:
+        points = [MetricPoint(step=i, value=1.0 / (i + 1)) for i in range(3)]
+        step = StepLog(name="train", internal_name="train", metric_history={"loss": points})
+        return RunLog(run_id=run_id, steps={"train": step})
+
+    logs = [log(f"r{i:02d}") for i in range(25)]
+    chart = history_chart(logs, parse_key("metrics.loss"))
+    assert [s.label for s in chart.series] == [f"r{i:02d}" for i in range(HISTORY_MOST)]
+    assert any("25 runs have a series for metrics.loss" in n for n in chart.notices)
+    few = history_chart(logs[:3], parse_key("metrics.loss"))
+    assert len(few.series) == 3 and not few.notices
