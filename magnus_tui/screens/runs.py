@@ -121,6 +121,14 @@ class RunsTable(ListTable):
             return
         await super()._on_key(event)
 
+    def action_last(self) -> None:
+        """G/End: the last run that matches, not the last row listed: the rest are listed first (moving
+        down still lists a page at a time)."""
+        screen = self.screen
+        if isinstance(screen, RunsScreen):
+            screen.list_all()
+        super().action_last()
+
 
 class RunsScreen(WorkbenchScreen[None]):
     """Every run in the store: Enter opens one, / filters, d marks two runs to compare, capitals sort."""
@@ -378,6 +386,13 @@ class RunsScreen(WorkbenchScreen[None]):
         """(Textual runs WorkbenchScreen.on_resize too: every class's handler in turn.)"""
         self.call_after_refresh(self._update_hint)
 
+    def list_all(self) -> None:
+        """Every run that matches in the list (G/End go to the last run)."""
+        wanted = len(self.visible_ids())
+        if wanted > self.limit:
+            self.limit = wanted
+            self.render_rows()
+
     @on(DataTable.RowHighlighted, "#runs")
     def _more_rows(self, event: DataTable.RowHighlighted) -> None:
         """The cursor on the last row listed while more runs match: list the next page."""
@@ -481,6 +496,7 @@ class RunsScreen(WorkbenchScreen[None]):
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value.strip()
+        self.limit = PAGE  # a page again (after G listed every run, each key would list them all)
         self.render_rows()
 
     @on(Input.Submitted, "#filter")

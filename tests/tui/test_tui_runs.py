@@ -313,13 +313,18 @@ async def test_a_big_store_lists_a_page_and_more_as_the_cursor_moves_down(
         assert table.row_count == 20 and column(table, "run_id")[0] == "copy040"
         hint = plain(app.screen.query_one("#hint", Static))
         assert "45 of 45 runs" in hint and "first 20 listed" in hint
-        await pilot.press("end")  # the last row listed: the next page comes
+        table.move_cursor(row=18)
+        await pilot.press("down")  # the last row listed: the next page comes
         await pilot.pause()
         assert table.row_count == 40 and table.cursor_row == 19
-        await pilot.press("end")
+        await pilot.press("G")  # the last run, not the last row listed (as in lazygit and k9s)
         await pilot.pause()
         assert table.row_count == 45 and "listed" not in plain(app.screen.query_one("#hint", Static))
-        assert column(table, "run_id")[-1] == "gs_run"
+        assert column(table, "run_id")[-1] == "gs_run" and table.cursor_row == 44
+        await pilot.press("g")
+        await pilot.press("slash", *"copy", "enter", "end")  # End too, on the runs that match
+        await pilot.pause()
+        assert column(table, "run_id")[table.cursor_row] == "copy000" and table.cursor_row == 40
         await pilot.press("slash", *"gs_")  # a filter looks at every run
         assert column(table, "run_id") == ["gs_run"]
 
