@@ -474,3 +474,79 @@ def test_a_full_look_finding_the_listing_the_index_holds_compares_nothing_until_
     assert {r.summary.run_id: r.summary.tag for r in other.query(RunQuery()).runs}["run-001"] == "edited"
     index.close()
     other.close()
+
+
+def _running_log(run_id: str, pid: int, tag: str = "live") -> dict[str, Any]:
+    from magnus_core.runs import process_record, process_start_time
+
+    log = make_log(run_id, minute=50, tag=tag, status="PROCESSING")
+    log["run_config"]["process"] = {**process_record(), "pid": pid, "start_time": process_start_time(pid)}
+    return log
+
+
+def test_a_running_run_rewritten_between_quick_looks_is_read_again(tmp_path: Path) -> None:
+    """Between full looks a look compares inodes, and each write renames a new file into place; but a
+    file system gives the freed inode back (ext4: a log rewritten twice has its first inode again), and a
+    log may be rewritten in place. The runs the index holds as running are changing ones: each look
+    compares their whole token (a stat each), so their new state is seen at once (trial 3, finding 1)."""
+    folder = tmp_path / "logs"
+    fill(folder, 3)
+    log = _running_log("run-live", os.getpid())
+    write_log(folder, log)
+    store = CountingStore({"log_folder": str(folder)})
+    index = open_index(store)
+    index.refresh()  # the first, full, look
+    assert index.refresh().read == 0  # the next one quick, and nothing changed
+    inode = (folder / "run-live.json").stat().st_ino
+    log["tag"] = "rewritten"
+    (folder / "run-live.json").write_text(json.dumps(log))  # the same inode
+    assert (folder / "run-live.json").stat().st_ino == inode
+    assert index.refresh().read == 1
+    assert [r.summary.tag for r in index.query(RunQuery(run_ids=["run-live"])).runs] == ["rewritten"]
+    log["status"] = "SUCCESS"
+    (folder / "run-live.json").write_text(json.dumps(log))
+    [done] = index.query(RunQuery(run_ids=["run-live"])).runs
+    assert (done.summary.status, done.summary.state) == ("SUCCESS", "SUCCESS")
+    table = index.table(RunQuery())
+    assert table.states[table.run_ids.index("run-live")] == "SUCCESS"
+    index.close()
+
+
+def test_a_run_whose_process_just_ended_reads_as_its_last_write_not_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's process writes its last state and exits. A listing that read the log before that write and
+    judges the process after its exit must not say INTERRUPTED: a dead process's log is looked at again
+    (after judging it dead), and its last write is what the listing shows."""
+    import magnus_core.index.sqlite as sqlite_index
+
+    folder = tmp_path / "logs"
+    fill(folder, 2)
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    log = _running_log("run-live", child.pid)
+    write_log(folder, log)
+    store = FileSystemRunLogStore({"log_folder": str(folder)})
+    index = open_index(store)
+    try:
+        assert index.query(RunQuery(run_ids=["run-live"])).runs[0].summary.state == "RUNNING"
+        real_refresh = sqlite_index.SQLiteRunIndex._refresh
+
+        def refresh_then_the_run_ends(self: Any) -> Any:
+            report = real_refresh(self)  # the log read still says PROCESSING
+            log["status"] = "SUCCESS"
+            (folder / "run-live.json").write_text(json.dumps(log))
+            assert child.stdin is not None
+            child.stdin.close()
+            child.wait()
+            return report
+
+        monkeypatch.setattr(sqlite_index.SQLiteRunIndex, "_refresh", refresh_then_the_run_ends)
+        [run] = index.query(RunQuery(run_ids=["run-live"])).runs
+        assert (run.summary.status, run.summary.state) == ("SUCCESS", "SUCCESS")
+        table = index.table(RunQuery())
+        assert table.states[table.run_ids.index("run-live")] == "SUCCESS"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        index.close()

@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_newest ON runs (start_key, run_id);
 CREATE INDEX IF NOT EXISTS runs_tag ON runs (tag);
 CREATE INDEX IF NOT EXISTS runs_version ON runs (run_id, version);
+CREATE INDEX IF NOT EXISTS runs_running ON runs (run_id) WHERE status IN ('PROCESSING', 'CREATED');
 CREATE TABLE IF NOT EXISTS names (
     kind TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (kind, name)
 ) WITHOUT ROWID;
@@ -323,6 +324,8 @@ class SQLiteRunIndex(RunIndex):
             changed = [(run_id, _token_text(token)) for run_id, token in moved]
         else:
             changed = _changed(versions, known, first)
+        if not full:
+            changed = self._running_moved(changed, versions)
         if full and self.path is not None:
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('full_look', ?)", (str(now),))
         gone = list(known.keys() - versions.keys())
@@ -347,6 +350,60 @@ class SQLiteRunIndex(RunIndex):
             known.pop(run_id, None)
         self._looked(known, quiet, full, versions)
         return report
+
+    def _running_moved(
+        self, changed: list[tuple[str, str | None]], versions: dict[str, Any]
+    ) -> list[tuple[str, str | None]]:
+        """A quick look's `changed`, with the runs the index holds as running whose whole token moved. A
+        quick token (the inode) misses a log rewritten in place, and one rewritten twice since the last
+        look when the file system gives the freed inode back (ext4 does: a run's log alternates between
+        two inodes); running runs are the ones being rewritten, so each look stats those (a few). The
+        runs read get their whole token, so the next look compares like with like."""
+        held = dict(self.conn.execute(f"SELECT run_id, version FROM runs WHERE status IN ({_RUNNING})"))
+        running = [run_id for run_id in held if run_id in versions]
+        if not running and not changed:
+            return changed
+        tokens = {
+            run_id: _token_text(token)
+            for run_id, token in self.store.run_tokens([*running, *(run_id for run_id, _ in changed)]).items()
+        }
+        out = {run_id: tokens.get(run_id) or version for run_id, version in changed}
+        for run_id in running:  # (one gone since the listing is left to the next look)
+            if (
+                run_id in tokens
+                and run_id not in out
+                and (tokens[run_id] is None or tokens[run_id] != held[run_id])
+            ):
+                out[run_id] = tokens[run_id]
+        return sorted(out.items(), key=lambda item: item[0])
+
+    def _settle(self, statuses: Sequence[str], states: Sequence[str], run_ids: Sequence[str]) -> bool:
+        """After a listing judged runs recorded as running INTERRUPTED (their process is gone): read again
+        the logs of those that changed since the index read them (a stat each) and write them. A run's
+        process writes its last state and then exits; a refresh that read its log just before that write,
+        followed by the judgement just after the exit, would call a finished run interrupted. Judging first
+        and looking at the log after is the order that cannot. True: a record changed (list again)."""
+        dead = [
+            run_id
+            for run_id, status, state in zip(run_ids, statuses, states, strict=True)
+            if state == "INTERRUPTED" and status in RUNNING_STATUSES
+        ]
+        if not dead:
+            return False
+        marks = ", ".join("?" * len(dead))
+        held = dict(self.conn.execute(f"SELECT run_id, version FROM runs WHERE run_id IN ({marks})", dead))
+        tokens = {run_id: _token_text(token) for run_id, token in self.store.run_tokens(dead).items()}
+        # (a run gone from the store since is left to the next look, which drops it; None: read every time)
+        moved = [
+            (run_id, token) for run_id, token in tokens.items() if token is None or token != held.get(run_id)
+        ]
+        if not moved:
+            return False
+        records = [(self._record(run_id), token) for run_id, token in moved]
+        self._write(records, [], {run_id: None for run_id, _ in moved})
+        self._known = None  # (read from the file at the next look)
+        self._seen = {}
+        return any(record.status not in RUNNING_STATUSES for record, _ in records)
 
     def _held(self, versions: dict[str, Any], listing: str | None) -> dict[str, Any] | None:
         """What the index holds (run id -> version) for a full look to compare with its listing; None when
@@ -489,6 +546,12 @@ class SQLiteRunIndex(RunIndex):
         from magnus_core.runs import RunSummary
 
         runs = [IndexedRun(_summary(row, RunSummary)) for row in rows]
+        summaries = [run.summary for run in runs]
+        if self._settle(
+            [x.status for x in summaries], [x.state for x in summaries], [x.run_id for x in summaries]
+        ):
+            rows = self.conn.execute(*select).fetchall()
+            runs = [IndexedRun(_summary(row, RunSummary)) for row in rows]
         if query.params is not None or query.metrics is not None:
             self._attach_values(runs, query.params, query.metrics)
         return QueryResult(runs, self._hints(query))
@@ -507,6 +570,9 @@ class SQLiteRunIndex(RunIndex):
         select = _select(query, fields)
         rows = self.conn.execute(*select).fetchall() if select is not None else []
         c: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * 12  # columns, in C
+        if select is not None and rows and self._settle(c[1], c[2], c[0]):
+            rows = self.conn.execute(*select).fetchall()
+            c = list(zip(*rows, strict=True)) if rows else [()] * 12
         table = RunTable(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], hints=self._hints(query))
         values = iter(c[10:])  # the JSON objects asked for: params, then metrics
         if query.params is not None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterator
+from collections.abc import Collection, Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -236,6 +236,12 @@ class RunLogStore(ABC):
         makes (the file-system store: the inode, which each atomic rename changes, read without a stat);
         the index then catches changes made in place (an editor, `cp` over a log) at its next full look."""
         return dict.fromkeys(self.list_run_ids())
+
+    def run_tokens(self, run_ids: Collection[str]) -> dict[str, Any]:
+        """The full tokens (as `run_versions(full=True)` gives them) of these runs only, for a few runs that
+        are changing (the run index's running runs, at every look); a run not in the store is left out."""
+        wanted = set(run_ids)
+        return {run_id: token for run_id, token in self.run_versions(full=True).items() if run_id in wanted}
 
     def quiet_token(self) -> str | None:
         """A text that changes whenever a run is added, removed or rewritten by this store's own writes, and
