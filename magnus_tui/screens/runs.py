@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError
+from magnus_core.index.record import RUNNING_STATUSES
 from magnus_tui.screens.base import KeysFooter, WorkbenchScreen, row_at_cursor
 from magnus_tui.source import RunEntry, summary_matches
 from magnus_tui.view import fmt_duration, glyph, style
@@ -243,7 +244,13 @@ class RunsScreen(WorkbenchScreen[None]):
         # poll's redraws under a run's screen made Textual repaint that whole screen each second
         if self.app.screen is not self:
             return
-        running = [rid for rid, entry in self.entries.items() if entry.summary.state == "RUNNING"]
+        # and the runs whose log says running but whose process is gone (INTERRUPTED): a last write of the
+        # log seen late (a look of the index that missed it) must replace the ■ without a key
+        running = [
+            rid
+            for rid, entry in self.entries.items()
+            if entry.summary.state == "RUNNING" or entry.summary.status in RUNNING_STATUSES
+        ]
         self.reload(running)
 
     def on_screen_resume(self) -> None:

@@ -433,3 +433,52 @@ async def test_keys_typed_in_a_burst_after_slash_go_into_the_filter(make_app, mo
         assert box.value == "failur" and app.screen.focused is box
         assert ran == []
         assert column(app.screen.query_one("#runs", DataTable), "run_id") == ["failure_run"]
+
+
+async def test_a_run_listed_as_interrupted_is_looked_at_again_while_its_log_says_running(
+    make_app, project_dir: Path
+) -> None:
+    """A run whose process is gone while its log still says PROCESSING is listed INTERRUPTED; the poll
+    keeps asking for it (not only for the running ones), so a last write of its log seen late (here: in
+    place, where the store's listing does not move) replaces the ■ without a key (trial 3, finding 1)."""
+    import subprocess
+    import sys
+
+    from magnus_core.runs import process_record, process_start_time
+
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    path = project_dir / ".run_log_store" / "live.json"
+    data = json.loads((project_dir / ".run_log_store" / "gs_run.json").read_text())
+    data["run_id"], data["status"] = "live", "PROCESSING"
+    data["run_config"]["process"] = {
+        **process_record(),
+        "pid": child.pid,
+        "start_time": process_start_time(child.pid),
+    }
+    path.write_text(json.dumps(data))
+    app = make_app(poll_interval=0.05)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.5)
+            table = app.screen.query_one("#runs", DataTable)
+            assert table.get_cell("live", "state").plain == "▶"
+            assert child.stdin is not None
+            child.stdin.close()
+            child.wait()
+            for _ in range(40):
+                await pilot.pause(0.05)
+                if table.get_cell("live", "state").plain != "▶":
+                    break
+            assert app.screen.entries["live"].summary.state == "INTERRUPTED"
+            data["status"] = "SUCCESS"
+            path.write_text(json.dumps(data))  # in place: the same inode
+            for _ in range(40):
+                await pilot.pause(0.05)
+                if app.screen.entries["live"].summary.state == "SUCCESS":
+                    break
+            assert app.screen.entries["live"].summary.state == "SUCCESS"
+            assert table.get_cell("live", "state").plain == "✓"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
