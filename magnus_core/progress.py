@@ -181,8 +181,9 @@ PARALLEL_KINDS = ("parallel", "dag")  # composites whose named branches all run 
 class Progress:
     """How far a run has got along its path (step_progress), counted the same way for every status.
 
-    total: the work steps (tasks and stubs, not the dag's success/fail nodes; a composite's steps in its
-      place once its branches are known) on the run's path: the steps it took, then from where it is,
+    total: the work steps (tasks and stubs, not the dag's success node; a composite's steps in its
+      place once its branches are known; the top dag's fail node when the path ends there, as one step,
+      failed once the run reached it) on the run's path: the steps it took, then from where it is,
       the steps a run in which every step succeeds would take;
     done: those that ended and the run went on past them: succeeded, reused (a re-run's `mock`), or
       failed with the failure handled (the run took the step's on_failure);
@@ -253,10 +254,16 @@ def _walk(
         return
     name: str | None = dag.start_at
     seen: set[str] = set()
+    arrived = True  # the step before this one ended and the run went on (the start: nothing before it)
     while name is not None and name in dag.steps and name not in seen:
         seen.add(name)
         node = dag.steps[name]
         if node.is_terminal:
+            # the run's own fail node on its path counts as one step: failed once the run got there (every
+            # failure before it handled, or none), pending before. A run that ends there failed, and a
+            # failed run is never all done (a branch's fail node fails its composite, which says so)
+            if node.type == "fail" and depth == 0:
+                counted.append(("FAIL" if arrived else "PENDING", False))
             return
         here = internal_name(branch, name)
         logged = steps.get(here)
@@ -281,6 +288,7 @@ def _walk(
         else:
             counted.append(logged or ("PENDING", False))
         status = logged[0] if logged else ""
+        arrived = logged is not None and (logged[1] or status in DONE_STATUSES)
         if status == "FAIL":
             after = next_step(dag, name, succeeded=False)
             handler = dag.steps.get(after) if after else None

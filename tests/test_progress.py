@@ -72,6 +72,25 @@ def test_every_status_counts_the_same_path(git_repo: Path) -> None:
     assert (handled.done, handled.total, handled.failed, handled.percent) == (3, 3, 0, 100)
 
 
+def test_a_run_that_handles_every_failure_and_ends_at_its_fail_node_is_not_all_done(git_repo: Path) -> None:
+    """b fails, its on_failure h succeeds, and h goes `next: fail`: every step the run took is done, yet
+    the run failed. The fail node it reached counts as one step, failed, so the run is not 100% in any view
+    (it showed 3/3, 100%, in `magnus runs` and the workbench's header: trial 3, finding 6)."""
+    (git_repo / "prog_steps.py").write_text(STEPS)
+    (git_repo / "pipeline.yaml").write_text(
+        PIPELINE.replace(" HANDLER", ", on_failure: h").replace(
+            "h: {type: task, command: prog_steps.ok, next: success}",
+            "h: {type: task, command: prog_steps.ok, next: fail}",
+        )
+    )
+    (git_repo / "broken").write_text("")
+    log = execute(prepare(RunRequest(file="pipeline.yaml", run_id="to-fail")))
+    assert log.status == "FAIL"
+    shown = counted(log)
+    assert (shown.done, shown.total, shown.failed, shown.not_run) == (3, 4, 1, 0)
+    assert shown.percent == 75
+
+
 def test_an_interrupted_run_counts_its_planned_steps(git_repo: Path) -> None:
     """A run stopped in b (its log as `magnus stop` leaves it): the steps it never reached still count."""
     log = run(git_repo, "good", broken=False, handled=False)

@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 
 # 5: steps / steps_done are progress.step_progress (the path), not log counts (record.RECORD_VERSION): a new
 # kind of record or a new layout of the tables bumps it, and an index file of another version is rebuilt
-SCHEMA_VERSION = "5"
+# (6: the fail node a run reached counts as a failed step)
+SCHEMA_VERSION = "6"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
