@@ -138,16 +138,19 @@ def run_state(log: RunLog) -> str:
 def summarise(log: RunLog) -> RunSummary:
     """The summary of one run log (what the run index keeps of it, index/record.py)."""
     from magnus_core.index.record import record_from_json
+    from magnus_core.models.times import elapsed
 
     record = record_from_json(log.model_dump(mode="json"))
+    state = run_state(log)
+    running = state == "RUNNING"  # no end yet; its duration is the time it has run so far
     return RunSummary(
         run_id=record.run_id,
         status=record.status,
-        state=run_state(log),
+        state=state,
         tag=record.tag,
         start=record.start,
-        end=record.end,
-        duration=record.duration,
+        end="" if running else record.end,
+        duration=elapsed(record.start) if running else record.duration,
         steps=record.steps,
         original_run_id=record.original_run_id,
         steps_done=record.steps_done,

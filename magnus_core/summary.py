@@ -134,6 +134,12 @@ def timing_line(run_log: RunLog) -> str:
         return ""
     if run_log.status in (SUCCESS, FAIL, "INTERRUPTED") and seconds is not None:
         return f"Started {local_text(start)[:19]}, took {fmt_seconds(seconds)}"
+    from magnus_core.models.times import elapsed
+    from magnus_core.runs import run_state
+
+    so_far = elapsed(start) if run_state(run_log) == "RUNNING" else None
+    if so_far is not None:  # as `magnus runs` and the workbench give a running run's duration
+        return f"Started {local_text(start)[:19]}, running for {fmt_seconds(so_far)}"
     return f"Started {local_text(start)[:19]}"
 
 

@@ -550,3 +550,36 @@ def test_a_run_whose_process_just_ended_reads_as_its_last_write_not_interrupted(
             child.kill()
             child.wait()
         index.close()
+
+
+def test_a_running_runs_duration_is_the_time_so_far_with_no_end(tmp_path: Path) -> None:
+    """A running run has no end: its duration in every listing (query, table, --json's summary) and in
+    `magnus show` is the time from its start to now, as the run screen's header ticks it, not the time to
+    its last finished step (trial 3, finding 4). A finished run keeps its own."""
+    from datetime import UTC, datetime, timedelta
+
+    from magnus_core.models.run_log import RunLog
+    from magnus_core.models.times import fmt_time
+    from magnus_core.runs import summarise
+    from magnus_core.summary import timing_line
+
+    folder = tmp_path / "logs"
+    fill(folder, 1)
+    log = _running_log("run-live", os.getpid())
+    started = datetime.now(UTC) - timedelta(seconds=30)
+    log["run_config"]["process"]["started_at"] = fmt_time(started)
+    write_log(folder, log)
+    index = open_index(FileSystemRunLogStore({"log_folder": str(folder)}))
+    runs = {r.summary.run_id: r.summary for r in index.query(RunQuery()).runs}
+    live, done = runs["run-live"], runs["run-000"]
+    assert live.state == "RUNNING" and live.end == ""
+    assert live.duration is not None and 29 < live.duration < 90  # (its last step ended long before)
+    assert (done.end, done.duration) != ("", None) and done.duration is not None and done.duration < 60
+    table = index.table(RunQuery())
+    durations = dict(zip(table.run_ids, table.durations, strict=True))
+    assert durations["run-live"] is not None and durations["run-live"] >= live.duration
+    assert durations["run-000"] == done.duration
+    summary = summarise(RunLog.model_validate(log))
+    assert summary.end == "" and summary.duration is not None and summary.duration >= live.duration
+    assert ", running for " in timing_line(RunLog.model_validate(log))
+    index.close()

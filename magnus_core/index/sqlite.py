@@ -47,7 +47,7 @@ from magnus_core.index import (
     hints,
 )
 from magnus_core.index.record import RUNNING_STATUSES, RunRecord, broken, record_from_json
-from magnus_core.models.times import parse_time
+from magnus_core.models.times import elapsed, parse_time
 from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key, like_to_regex
 
 if TYPE_CHECKING:
@@ -574,6 +574,11 @@ class SQLiteRunIndex(RunIndex):
         if select is not None and rows and self._settle(c[1], c[2], c[0]):
             rows = self.conn.execute(*select).fetchall()
             c = list(zip(*rows, strict=True)) if rows else [()] * 12
+        if "RUNNING" in c[2]:  # a running run's duration: the time it has run so far (elapsed)
+            c[5] = [
+                elapsed(start) if state == "RUNNING" else d
+                for state, start, d in zip(c[2], c[4], c[5], strict=True)
+            ]
         table = RunTable(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], hints=self._hints(query))
         values = iter(c[10:])  # the JSON objects asked for: params, then metrics
         if query.params is not None:
@@ -708,10 +713,13 @@ def _summary(row: tuple[Any, ...], summary_class: Any = None) -> Any:
         pid_start,
         error,
     ) = row
+    state = _state(status, pid, host, pid_start)
+    if state == "RUNNING":  # no end yet; its duration is the time it has run so far
+        end, duration = "", elapsed(start)
     return summary_class(  # positionally, in RunSummary's field order (20,000 rows)
         run_id,
         status,
-        _state(status, pid, host, pid_start),
+        state,
         tag,
         start,
         end,

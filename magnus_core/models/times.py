@@ -118,6 +118,13 @@ def time_key(text: Any) -> float:
     return value.timestamp() if value is not None else float("-inf")
 
 
+def elapsed(start: Any) -> float | None:
+    """Seconds from a running run's start (a run-log time) to now: its duration so far, as `magnus runs`,
+    `magnus show` and the workbench give it (a running run has no end); None without a readable start."""
+    value = parse_time(start)
+    return None if value is None else max(0.0, _time.time() - value.timestamp())
+
+
 def seconds_between(start: Any, end: Any) -> float | None:
     """end - start in seconds (true elapsed time, whatever their offsets); None if either is unreadable."""
     a, b = parse_time(start), parse_time(end)
