@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from magnus_core.models.run_log import FAIL, SUCCESS, RunLog, StepLog, span_seconds
-from magnus_core.table import Cell, render
+from magnus_core.table import Cell, fmt_seconds, render
 
 FULL_TABLE = 50  # up to this many top-level steps the summary lists every one
 SLOWEST = 5  # above it, the slowest steps shown
@@ -69,7 +69,7 @@ def _row(step: StepLog, seconds: float | None, note: str = "") -> list[Cell]:
         Cell(f"{step.step_type} ({ran})" if ran else step.step_type),
         Cell(f"{step.status}{reused}", STATUS_STYLE.get(step.status, "yellow")),
         Cell(str(len(step.attempts)) if step.attempts or not step.branches else "-"),
-        Cell(f"{seconds:.3f}s" if seconds is not None else "-"),
+        Cell(fmt_seconds(seconds)),  # as every view writes a duration: 7.64ms, 8.02s, 2m 5s
     ]
     if note:
         cells.append(Cell(note, "dim"))
@@ -127,7 +127,6 @@ def timing_line(run_log: RunLog) -> str:
     run index and the workbench use (progress.run_times); "" when the log records no times."""
     from magnus_core.models.run_log import local_text
     from magnus_core.progress import run_times
-    from magnus_core.table import fmt_seconds
 
     start, _end, seconds = run_times(run_log)
     if not start:
