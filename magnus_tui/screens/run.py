@@ -488,6 +488,8 @@ class RunScreen(WorkbenchScreen[None]):
         except NoMatches:
             return
         source = "" if pane.whole_run else (self.selected or "")
+        if source != pane.source:
+            pane.reading(source)  # another step: its name and "reading…" at once, not the last one's lines
         # the view holds every step log (built here, on the UI thread that changes it): the store is read
         # only for what the view cannot say (a composite step)
         log = self.view.output_log(source or None) if self._have_log else None
@@ -516,6 +518,10 @@ class RunScreen(WorkbenchScreen[None]):
             return
         if open_if_any and text.lines:
             self.query_one(TabbedContent).active = "output"
+
+    @on(OutputView.Left)
+    def _output_left(self) -> None:
+        self.query_one(DagTree).focus()
 
     @on(OutputView.SourceChanged)
     def _output_source(self) -> None:

@@ -26,6 +26,9 @@ from textual.widgets import Input, RichLog, Static
 from magnus_core.models.run_log import RunLog
 
 MAX_BYTES = 2 << 20  # per attempt: beyond this only the end is shown (`magnus logs` prints it all)
+# lines shown at most (per attempt, and for the whole run): a RichLog line costs about 3 KB and its drawing
+# is on the UI thread, so 2 MB of short lines (300,000 from `seq`) took a minute and 1 GB before it showed
+MAX_LINES = 10_000
 
 
 @dataclass
@@ -36,8 +39,26 @@ class OutputText:
     note: str = ""
 
 
-def _attempt_lines(view: Any) -> tuple[list[str], str]:
-    """The lines of one attempt's output (its last MAX_BYTES), and a note when cut or unreadable."""
+def _left_out(count: int, command: str) -> str:
+    return f"{count:,} earlier lines left out: {command} prints them all"
+
+
+def _count_newlines(handle: Any, end: int) -> int:
+    """Newlines in the first `end` bytes of `handle` (read a MB at a time)."""
+    handle.seek(0)
+    count, left = 0, end
+    while left > 0:
+        chunk = handle.read(min(1 << 20, left))
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+        left -= len(chunk)
+    return count
+
+
+def _attempt_lines(view: Any, command: str) -> tuple[list[str], str]:
+    """The lines of one attempt's output (its last MAX_BYTES, at most its last MAX_LINES), and a note when
+    cut (how many earlier lines, and `command`, the `magnus logs` that prints them) or unreadable."""
     from magnus_core.catalog import CatalogError
     from magnus_core.logs import decode
 
@@ -47,33 +68,49 @@ def _attempt_lines(view: Any) -> tuple[list[str], str]:
         with view.open() as handle:
             handle.seek(0, 2)
             size = handle.tell()
-            handle.seek(max(0, size - MAX_BYTES))
+            start = max(0, size - MAX_BYTES)
+            handle.seek(start)
             data = handle.read()
+            # the first line read is part of one (or a whole one): left out, with every line before it
+            earlier = _count_newlines(handle, start) + 1 if start else 0
     except (CatalogError, OSError) as exc:
         return [], f"output cannot be read: {exc}"
     lines = decode(data).splitlines()
-    if size > MAX_BYTES:
-        return lines[1:], f"only the last {MAX_BYTES >> 20} MB shown: magnus logs prints it all"
-    return lines, ""
+    if start:
+        lines = lines[1:]
+    if len(lines) > MAX_LINES:
+        earlier += len(lines) - MAX_LINES
+        lines = lines[-MAX_LINES:]
+    return lines, _left_out(earlier, command) if earlier else ""
 
 
 def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog] | None = None) -> OutputText:
     """The output of step `step` of `run_log` (every attempt, headed when there are several), or of the whole
-    run (None: every step in the order the log holds them, each line prefixed `step │`)."""
+    run (None: every step in the order the log holds them, each line prefixed `step │`). At most the last
+    MAX_LINES lines of each attempt, and of the whole run; the note says how many were left out."""
     from magnus_core.logs import OutputReader, step_sections
 
     reader = OutputReader(run_log, runs=runs)
     out = OutputText()
     notes: list[str] = []
+    run_id = run_log.run_id
     if step is None:
         for section in step_sections(run_log, None):
             for view in reader.views(section):
-                lines, note = _attempt_lines(view)
+                command = f"magnus logs {run_id} {section.internal_name}"
+                lines, note = _attempt_lines(view, command)
                 several = len(section.attempts) > 1
                 prefix = f"{section.internal_name}{f' #{view.attempt_number}' if several else ''} │ "
                 out.lines.extend(prefix + line for line in lines)
+                if len(out.lines) > 2 * MAX_LINES:  # (kept bounded while steps are added)
+                    del out.lines[: len(out.lines) - MAX_LINES]
                 if note and view.has_output:
                     notes.append(f"{section.internal_name}: {note}")
+        if len(out.lines) > MAX_LINES:
+            del out.lines[: len(out.lines) - MAX_LINES]
+            notes.insert(
+                0, f"only the last {MAX_LINES:,} lines of the run shown: magnus logs {run_id} prints all"
+            )
         out.note = "; ".join(notes) or ("" if out.lines else "no step has printed anything yet")
         return out
     found = run_log.find_step(step)
@@ -81,7 +118,7 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
         return OutputText(note="not started yet")
     views = [v for s in step_sections(run_log, step) for v in reader.views(s)]
     for view in views:
-        lines, note = _attempt_lines(view)
+        lines, note = _attempt_lines(view, f"magnus logs {run_id} {step}")
         if len(views) > 1:
             origin = f", reused from {view.reused_from}" if view.reused_from else ""
             out.lines.append(f"── {view.step.internal_name} attempt {view.attempt_number}{origin} ──")
@@ -92,6 +129,9 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
         notes.append(
             "not started yet" if found.status in ("PROCESSING", "CREATED") else "no attempt recorded"
         )
+    if len(out.lines) > MAX_LINES:  # several attempts
+        del out.lines[: len(out.lines) - MAX_LINES]
+        notes.insert(0, f"only the last {MAX_LINES:,} lines shown")
     out.note = "; ".join(dict.fromkeys(notes))
     return out
 
@@ -106,6 +146,7 @@ class OutputView(Vertical, can_focus=False):
         Binding("F", "toggle_follow", "Follow"),
         Binding("w", "toggle_wrap", "Wrap"),
         Binding("a", "toggle_whole", "Whole run"),
+        Binding("escape", "leave", "Back to the dag", show=False),  # the title says it; F1 lists it
     ]
     DEFAULT_CSS = """
     OutputView { height: 1fr; }
@@ -126,6 +167,7 @@ class OutputView(Vertical, can_focus=False):
         self.source = ""  # what is shown: a step's internal name, or "" for the whole run
         self.query_text = ""
         self.match = -1  # the line of the current match
+        self.reading_now = False  # a new source's output is being read (the title says so)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="output-title")
@@ -135,6 +177,14 @@ class OutputView(Vertical, can_focus=False):
     @property
     def log_widget(self) -> RichLog:
         return self.query_one("#output-log", RichLog)
+
+    def reading(self, source: str) -> None:
+        """Another step (or the whole run) is being read: its name and "reading…" at once, and not the
+        previous one's lines meanwhile."""
+        self.log_widget.clear()
+        self.source, self.lines, self.note = source, [], ""
+        self.reading_now = True
+        self._title()
 
     def show(self, source: str, text: OutputText, live: bool = True) -> None:
         """Show `text`, the output of `source` (a step, or "" for the whole run); when it only grew, only the
@@ -146,6 +196,7 @@ class OutputView(Vertical, can_focus=False):
         if not same:
             self.log_widget.clear()
         self.source, self.lines, self.note = source, list(text.lines), text.note
+        self.reading_now = False
         self.log_widget.auto_scroll = self.follow
         if new:
             self.log_widget.write("\n".join(new), scroll_end=self.follow)
@@ -154,7 +205,12 @@ class OutputView(Vertical, can_focus=False):
     def _title(self) -> None:
         text = Text()
         text.append("whole run" if self.whole_run else (self.source or "no step"), style="bold")
-        text.append(f"  {len(self.lines)} lines", style="dim")
+        if self.reading_now:
+            text.append("  reading…", style="yellow")
+        else:
+            text.append(f"  {len(self.lines)} lines", style="dim")
+        if self.log_widget.has_focus:
+            text.append("  esc: back to the dag", style="dim")
         if self.live:
             text.append(
                 "  following" if self.follow else "  paused", style="green" if self.follow else "yellow"
@@ -225,11 +281,24 @@ class OutputView(Vertical, can_focus=False):
         self.action_next_match(1)
         self._title()
 
+    def action_leave(self) -> None:
+        """escape in the lines: the focus back to the dag (↑/↓ move in it again)."""
+        self.post_message(self.Left())
+
+    def on_descendant_focus(self) -> None:
+        self._title()
+
+    def on_descendant_blur(self) -> None:
+        self._title()
+
     def on_key(self, event: Any) -> None:
         if event.key == "escape" and self.has_class("searching"):
             self.remove_class("searching")
             self.log_widget.focus()
             event.stop()
+
+    class Left(Message):
+        """escape in the output: the screen gives the focus back to the dag."""
 
     class SourceChanged(Message):
         """The user switched between the selected step and the whole run: the screen reads the output."""

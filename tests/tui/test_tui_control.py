@@ -375,3 +375,73 @@ async def test_the_cursor_follows_the_running_step_until_the_user_moves_it(git_r
             assert screen.selected == moved_to
         finally:
             kill(launched.process)
+
+
+CHATTY = """
+dag:
+  start_at: loud
+  steps:
+    loud: {type: task, command_type: shell, command: "echo one; echo two", next: sh}
+    sh: {type: task, command_type: shell, command: "seq 1 3000", next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+async def test_the_output_of_a_chatty_step_is_its_last_lines_read_while_keys_work(
+    git_repo: Path, monkeypatch
+) -> None:
+    """Trial 3, finding 2: 300,000 short lines took a minute to show, the last step's text meanwhile.
+    The view shows at most MAX_LINES (the note says how many were left out and the command that prints
+    them), says "reading…" as soon as the step changes, and escape in the lines gives ↑/↓ back to the dag."""
+    import threading
+
+    from magnus_tui.screens import run as run_module
+    from magnus_tui.widgets import output_view as view_module
+
+    monkeypatch.setattr(view_module, "MAX_LINES", 1000, raising=False)  # (3,000 lines stand for 300,000)
+    (git_repo / "chatty.yaml").write_text(CHATTY)
+    done = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute", "--file", "chatty.yaml", "--run-id", "chatty"],
+        cwd=git_repo,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    go = threading.Event()
+    real = run_module.output_text
+
+    def held(*args, **kwargs):  # the reading is held until the test has looked at the title
+        go.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "output_text", held)
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_run("chatty")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.ready)
+        screen = app.screen
+        output = await output_view(pilot, screen)
+        screen.query_one("#dag").select_key("loud")
+        await pilot.press("o")
+        go.set()
+        await wait_for(pilot, lambda: output.lines == ["one", "two"])
+        title = lambda: plain(output.query_one("#output-title", Static))  # noqa: E731
+        assert "esc: back to the dag" in title()
+        from magnus_tui.dialogs.help import key_rows
+
+        rows = [row for _, rows in key_rows(screen) for row in rows]
+        assert ("esc", "Back to the dag") in rows, rows  # F1
+        go.clear()
+        await pilot.press("escape")  # the focus back to the dag, the screen stays
+        assert screen.focused is screen.query_one("#dag") and app.screen is screen
+        assert "esc: back" not in title()
+        await pilot.press("down")  # ↓ moves in the dag again
+        await wait_for(pilot, lambda: screen.selected == "sh")
+        await pilot.pause()
+        assert title().startswith("sh  reading…") and output.lines == []  # not loud's lines meanwhile
+        go.set()
+        await wait_for(pilot, lambda: bool(output.lines))
+        assert len(output.lines) == 1000 and output.lines[-1] == "3000" and output.lines[0] == "2001"
+        assert "2,000 earlier lines left out: magnus logs chatty sh prints them all" in title()

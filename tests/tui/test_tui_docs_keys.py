@@ -67,6 +67,10 @@ async def test_every_key_the_docs_name_is_bound_on_its_screen(make_app, project_
 
         async def check(name: str, keys: set[str]) -> None:
             await pilot.pause(0.2)
+            for _ in range(200):  # the run screen mounts its tabs (the output's keys) after the dag
+                if getattr(app.screen, "ready", True):
+                    break
+                await pilot.pause(0.05)
             gone = keys - bound(app.screen)
             if gone:
                 missing[name] = gone
