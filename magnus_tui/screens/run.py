@@ -437,8 +437,15 @@ class RunScreen(WorkbenchScreen[None]):
         self._panel_stale = True
         self._show_run_panel()
         if self.selected:
-            self.call_after_refresh(tree.select_key, self.selected)
+            self.call_after_refresh(self._select_in_tree)
         tree.focus()
+
+    def _select_in_tree(self) -> None:
+        """The tree's cursor on the selected step, once the tree is laid out: the selection of that moment,
+        not of the draw that asked (a later draw, the run's log arriving, may have chosen another step)."""
+        trees = self.query(DagTree)
+        if self.selected and trees:
+            trees.first().select_key(self.selected)
 
     def _show_detail(self) -> None:
         if self._tabs_ready:
