@@ -4,6 +4,7 @@ panel under the list says why the highlighted run failed, or shows its metrics."
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,6 +43,9 @@ STATE_ORDER = {"BROKEN": 0, "FAIL": 1, "INTERRUPTED": 2, "RUNNING": 3, "SUCCESS"
 # about half a millisecond to add and measure); moving past the last row listed adds the next page. Filters
 # and sorts work on every run.
 PAGE = 200
+# seconds a run that was seen running is still asked for after it reads INTERRUPTED (its log's last write
+# may be seen late); far longer than a store's write spacing or the index's full look (10 s)
+SETTLE_SECONDS = 30.0
 FULL_EVERY = 30.0  # seconds: every run asked of the run index again even when the store's list is the same
 
 
@@ -183,6 +187,8 @@ class RunsScreen(WorkbenchScreen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.entries: dict[str, RunEntry] = {}
+        self._was_running: set[str] = set()  # RUNNING at the last poll
+        self._settling: dict[str, float] = {}  # run id -> until when it is asked for (poll)
         self.order: list[str] = []
         self.marked: list[str] = []
         self.filter_text = ""
@@ -244,14 +250,21 @@ class RunsScreen(WorkbenchScreen[None]):
         # poll's redraws under a run's screen made Textual repaint that whole screen each second
         if self.app.screen is not self:
             return
-        # and the runs whose log says running but whose process is gone (INTERRUPTED): a last write of the
-        # log seen late (a look of the index that missed it) must replace the ■ without a key
-        running = [
-            rid
-            for rid, entry in self.entries.items()
-            if entry.summary.state == "RUNNING" or entry.summary.status in RUNNING_STATUSES
-        ]
-        self.reload(running)
+        running = [rid for rid, entry in self.entries.items() if entry.summary.state == "RUNNING"]
+        # and, for SETTLE_SECONDS, a run seen running here that is now INTERRUPTED while its log says running
+        # (its process is gone): a last write of the log seen late (a look of the index that missed it)
+        # must replace the ■ without a key (trial 3, finding 1). Not every INTERRUPTED run of the store:
+        # asking for hundreds of them each second cost 8% of a core while idle (bench/tui.py)
+        now = time.monotonic()
+        for rid in self._was_running.difference(running):
+            self._settling.setdefault(rid, now + SETTLE_SECONDS)
+        self._settling = {
+            rid: until
+            for rid, until in self._settling.items()
+            if until > now and rid in self.entries and self.entries[rid].summary.status in RUNNING_STATUSES
+        }
+        self._was_running = set(running)
+        self.reload(running + [rid for rid in self._settling if rid not in self._was_running])
 
     def on_screen_resume(self) -> None:
         if self.entries:
@@ -288,14 +301,30 @@ class RunsScreen(WorkbenchScreen[None]):
     def update_entries(self, entries: list[RunEntry]) -> None:
         """Runs read again (the running ones): their rows are redrawn where they changed (nothing is drawn
         when none did: the poll asks every second)."""
-        changed = False
+        changed: list[str] = []
+        ticked: list[str] = []  # only the duration moved: a running run's, every poll
         for entry in entries:
             run_id = entry.summary.run_id
-            if run_id in self.entries and self.entries[run_id] != entry:
-                self.entries[run_id] = entry
-                changed = True
-        if changed:
+            old = self.entries.get(run_id)
+            if old is None or old == entry:
+                continue
+            same = old.parameters == entry.parameters
+            if same and replace(old.summary, duration=entry.summary.duration) == entry.summary:
+                ticked.append(run_id)
+            else:
+                changed.append(run_id)
+            self.entries[run_id] = entry
+        by_duration = self.sort is not None and self.sort[0] == "duration"
+        if changed or (ticked and by_duration):
             self.render_rows()
+        elif ticked:  # the one cell of each listed row (sorting and filtering the list again cost 8% idle)
+            table = self.query_one("#runs", DataTable)
+            for run_id in ticked:
+                if run_id in self._drawn:
+                    text = self._duration_text(self.entries[run_id].summary)
+                    if str(table.get_cell(run_id, "duration")) != text:
+                        table.update_cell(run_id, "duration", text)
+                    self._drawn[run_id] = self._shows(run_id)
 
     def show(self, entries: list[RunEntry]) -> None:
         notices, self.app.project.notices[:] = list(self.app.project.notices), []
@@ -322,6 +351,20 @@ class RunsScreen(WorkbenchScreen[None]):
         entry = self.entries[run_id]
         return (entry.summary, run_id in self.marked)
 
+    @staticmethod
+    def _duration_text(s: Any) -> str:
+        """A finished run's duration; a running run's time so far in steps a list can follow without being
+        redrawn every second (10 s under a minute, then whole minutes): a DataTable redraws every visible
+        row for one changed cell, 8% of a core at one redraw a second (bench/tui.py). The run's own screen
+        has the ticking clock."""
+        seconds = s.duration
+        if s.state != "RUNNING" or seconds is None:
+            return fmt_duration(seconds)
+        if seconds < 10:
+            return "<10s"
+        step = 10 if seconds < 60 else 60 if seconds < 3600 else 600
+        return "≥" + fmt_duration(seconds // step * step)
+
     def cells(self, run_id: str) -> list[Text | str]:
         s = self.entries[run_id].summary
         mark = Text("◆", style="bold magenta") if run_id in self.marked else Text(" ")
@@ -335,7 +378,7 @@ class RunsScreen(WorkbenchScreen[None]):
             "pipeline": Text(pipeline_name(s.pipeline)),
             "tag": tag,
             "start": short_start(s.start),
-            "duration": fmt_duration(s.duration),
+            "duration": self._duration_text(s),
             "steps": steps,
             "rerun": rerun_cell(s.original_run_id),
         }
