@@ -177,32 +177,35 @@ def looks_like_path(ref: str) -> bool:
     return ref.endswith(".json") or "/" in ref or "\\" in ref or Path(ref).is_file()
 
 
-def open_run(ref: str, store: RunLogStore | None) -> tuple[RunLog, str]:
-    """The run a diff argument names, and where it was read from (RunLogError / RunNotFoundError if none)."""
+def _open(ref: str, store: RunLogStore | None, *, plain: bool) -> tuple[Any, str]:
+    """The run a diff argument names (a file, or a run id in `store`) and where it was read from: plain
+    JSON (models.plain) when `plain`, else a RunLog. RunLogError for a folder or a bad log, UsageError for a
+    run id with no store, RunNotFoundError for an unknown run id."""
     from magnus_core.errors import RunLogError, UsageError
-    from magnus_core.models.reading import load_run_log
 
     if looks_like_path(ref):
         if Path(ref).is_dir():
             raise RunLogError("is a folder, expected a run-log JSON file", file=ref)
+        if plain:
+            from magnus_core.models.plain import read_plain_run_log
+
+            return read_plain_run_log(ref), ref
+        from magnus_core.models.reading import load_run_log
+
         return load_run_log(ref), ref
     if store is None:
         raise UsageError(f"'{ref}' is not a file and no run-log store is configured")
-    return store.get_run(ref), store.location(ref)
+    return (store.get_plain_run(ref) if plain else store.get_run(ref)), store.location(ref)
+
+
+def open_run(ref: str, store: RunLogStore | None) -> tuple[RunLog, str]:
+    """The run a diff argument names, and where it was read from (RunLogError / RunNotFoundError if none)."""
+    return _open(ref, store, plain=False)
 
 
 def open_plain(ref: str, store: RunLogStore | None) -> tuple[PlainLog, str]:
     """open_run's run as a plain run log (models.plain: checked as the models check it, none made)."""
-    from magnus_core.errors import RunLogError, UsageError
-    from magnus_core.models.plain import read_plain_run_log
-
-    if looks_like_path(ref):
-        if Path(ref).is_dir():
-            raise RunLogError("is a folder, expected a run-log JSON file", file=ref)
-        return read_plain_run_log(ref), ref
-    if store is None:
-        raise UsageError(f"'{ref}' is not a file and no run-log store is configured")
-    return store.get_plain_run(ref), store.location(ref)
+    return _open(ref, store, plain=True)
 
 
 # -- comparing values ----------------------------------------------------------------------------------------

@@ -24,10 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.errors import RunLogError
 from magnus_core.gcpause import paused
-from magnus_core.models.reading import MAX_RUN_LOG_BYTES, parse_run_log_json, run_log_from_dict
-from magnus_core.paths import read_regular_file
+from magnus_core.models.reading import parse_run_log_json, read_run_log_bytes, run_log_from_dict
 
 if TYPE_CHECKING:
     from pydantic_core import SchemaValidator
@@ -171,13 +169,7 @@ def _validator() -> SchemaValidator:
 def read_plain_run_log(path: str | Path) -> dict[str, Any]:
     """A run-log file as its plain JSON, checked (plain_from_json); the file is read as load_run_log reads
     it (a regular file, at most MAX_RUN_LOG_BYTES), every fault a RunLogError naming it."""
-    raw = read_regular_file(
-        path,
-        limit=MAX_RUN_LOG_BYTES,
-        what="run log",
-        error=RunLogError,
-        limit_hint=" (set MAGNUS_MAX_RUN_LOG_MB to read it)",
-    )
+    raw = read_run_log_bytes(path)
     with paused():  # about a million acyclic objects for 10,000 steps (magnus_core/gcpause.py)
         return plain_from_json(raw, str(path))
 

@@ -46,15 +46,22 @@ def load_run_log(path: str | Path) -> RunLog:
     Never trusts the file: a FIFO or a device is refused before it is read, at most MAX_RUN_LOG_BYTES are
     read (MAGNUS_MAX_RUN_LOG_MB), and every fault of the content (see parse_run_log_json) is a RunLogError.
     """
-    raw = read_regular_file(
+    raw = read_run_log_bytes(path)
+    with paused():  # about a million acyclic objects for 10,000 steps (magnus_core/gcpause.py)
+        return run_log_from_json(raw, str(path))
+
+
+def read_run_log_bytes(path: str | Path) -> bytes:
+    """The bytes of a run-log file, read the one way every reader reads them (load_run_log, the plain
+    reader): a regular file only (a FIFO or a device is refused before it is read), at most
+    MAX_RUN_LOG_BYTES (MAGNUS_MAX_RUN_LOG_MB); every fault is a RunLogError naming the file."""
+    return read_regular_file(
         path,
         limit=MAX_RUN_LOG_BYTES,
         what="run log",
         error=RunLogError,
         limit_hint=" (set MAGNUS_MAX_RUN_LOG_MB to read it)",
     )
-    with paused():  # about a million acyclic objects for 10,000 steps (magnus_core/gcpause.py)
-        return run_log_from_json(raw, str(path))
 
 
 def run_log_from_json(raw: bytes, source: str) -> RunLog:
