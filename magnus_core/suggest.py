@@ -35,6 +35,16 @@ def did_you_mean(word: str, candidates: Iterable[str], *, quote: str = "'") -> s
     return f" (did you mean {quote}{found[0]}{quote}?)" if found else ""
 
 
+def close_commands(word: str, names: Iterable[str]) -> list[str]:
+    """The command names `word` is probably a typo of: one edit away (`exeute`, `lgos`, `dif`), or very
+    close by difflib's ratio (>= 0.75). Stricter than `nearest`'s 0.6, which offers `logs` for `bogus`:
+    a command name is short, and a suggestion for a word that is not a typo reads as a guess."""
+    folded = _fold(word)
+    close = set(nearest(word, names, n=3, cutoff=0.75))
+    close.update(n for n in names if edit_distance(folded, _fold(n)) <= 1)
+    return sorted(close)
+
+
 def _fold(text: str) -> str:
     return text.lower().replace("-", "_")
 

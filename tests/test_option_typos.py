@@ -94,3 +94,20 @@ def test_the_rule() -> None:
     assert not is_typo_of_option("use-ca", "use-cached")  # four
     assert not is_typo_of_option("size", "file")  # two edits from a short option: a parameter
     assert is_typo_of_option("tags", "tag") and not is_typo_of_option("tga", "tag")  # 3 letters: plural only
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("exeute", "execute"), ("lgos", "logs"), ("dif", "diff"), ("comapre", "compare"), ("bogus", None)],
+)
+def test_a_mistyped_command_is_offered_only_the_command_it_is_a_typo_of(
+    typed: str, meant: str | None
+) -> None:
+    # trial 3: `magnus bogus` was answered "Did you mean 'logs'?" (click's difflib cutoff of 0.6)
+    result = run_magnus(typed)
+    assert result.returncode == 2
+    assert f"No such command '{typed}'." in result.stderr
+    if meant is None:
+        assert "Did you mean" not in result.stderr
+    else:
+        assert f"Did you mean '{meant}'?" in result.stderr

@@ -43,6 +43,20 @@ class MagnusGroup(click.Group):
                 _load(info.module)
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """click's, with "Did you mean" offered only for a likely typo (suggest.close_commands)."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand:
+            from magnus_core.suggest import close_commands
+
+            name = str(args[0])
+            raise click.exceptions.NoSuchCommand(
+                name, possibilities=close_commands(name, self.commands), ctx=ctx
+            ) from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         _register()
         return super().list_commands(ctx)
