@@ -134,3 +134,25 @@ def test_a_table_given_by_columns_pads_aligns_and_colours_each_cell() -> None:
     assert lines[1] == "a          \x1b[32mSUCCESS\x1b[0m   5" and "\x1b[31mFAIL   \x1b[0m" in lines[2]
     assert lines[0].startswith("\x1b[1mrun id   \x1b[0m")
     assert render_columns(headers, [[], [], []]) == "run id  status  n"  # no rows: the header alone
+
+
+@pytest.mark.parametrize("plain", [{"NO_COLOR": "1"}, {"TERM": "dumb"}, {}])
+def test_diff_on_a_terminal_prints_no_escape_with_no_color(store: Path, plain: dict[str, str]) -> None:
+    # trial 3: under NO_COLOR `magnus diff` kept rich's bold and dim while the summary and `show` print none
+    pexpect = pytest.importorskip("pexpect")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm", **plain}
+    if not plain:
+        env.pop("NO_COLOR", None)
+    runs = sorted(p.stem for p in (store / ".run_log_store").glob("*.json"))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "magnus_core", "diff", *runs[:2]],
+        cwd=str(store),
+        env=env,
+        dimensions=(24, 120),
+        encoding="utf-8",
+    )
+    child.expect(pexpect.EOF, timeout=60)
+    child.close()
+    assert "Comparing" in child.before
+    assert ("\x1b[" in child.before) is (not plain)

@@ -159,7 +159,8 @@ def printing() -> Iterator[None]:
 def data_console() -> Any:
     """A rich Console on stdout for a command's data: as wide as the terminal, unbounded when piped
     (`table.rich_width`); a reader that closes the pipe raises BrokenPipeError (rich's own default
-    is SystemExit(1), which would report a failure nobody had)."""
+    is SystemExit(1), which would report a failure nobody had). With NO_COLOR or TERM=dumb no escape at
+    all, bold and dim included, as the run summary and `magnus show` print (rich alone keeps them)."""
     import errno
 
     from rich.console import Console
@@ -171,7 +172,8 @@ def data_console() -> Any:
             self.quiet = True
             raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
-    return _DataConsole(width=rich_width())
+    plain = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+    return _DataConsole(width=rich_width(), color_system=None if plain else "auto")
 
 
 def _debug_traceback() -> None:
