@@ -19,6 +19,11 @@
    BENCH_OUTPUT_MB MB), against the same run printing one line: flat (the output goes to the file as it
    comes, what passes the cap is counted, not kept).
 
+Every run's folder is kept until the benchmark ends (see _FOLDERS), and the floor of the printing steps
+is printed beside them: creating as many one-line files in a new folder beside (the writer thread's
+work, the kernel's). With a second core free, capture's wall time is the larger of the steps' thread and
+that floor.
+
 Wall time lies on a loaded machine: each figure is also given in CPU seconds (every thread of the process),
 with the load average beside it, and for the printing steps the CPU of the thread that runs the steps
 alone (small output files are created by a writer thread beside it: with a second core free, the steps'
@@ -27,7 +32,9 @@ thread is the run's wall time).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,6 +77,22 @@ def write_pipeline(folder: Path, n: int, command: str) -> Path:
     return path
 
 
+# Every run's folder is kept until the benchmark ends, then removed. Removing a run's thousand output files
+# right before the next run makes that run's file creations slower, on some disks by 10x: on ext4 without
+# a journal (this project's machine), the kernel skips every inode freed in the last 60-300 s when it picks
+# a new one (ext4 find_inode_bit's recently_deleted, about 0.3 us per inode skipped, per creation): a cost of
+# the benchmark's own clean-up, not of magnus, that a user's runs (which keep their output) do not pay.
+_FOLDERS: list[str] = []
+
+
+def _folder() -> str:
+    """A new folder for one run, removed when the benchmark ends."""
+    if not _FOLDERS:
+        _FOLDERS.append(tempfile.mkdtemp(prefix="magnus-bench-"))
+        atexit.register(shutil.rmtree, _FOLDERS[0], True)
+    return tempfile.mkdtemp(dir=_FOLDERS[0])
+
+
 def run_output(
     n: int,
     command: str,
@@ -86,35 +109,35 @@ def run_output(
     from magnus_core import output
     from magnus_core.runner import RunRequest, execute, prepare
 
-    with tempfile.TemporaryDirectory(prefix="magnus-bench-") as tmp:
-        here = os.getcwd()
-        os.chdir(tmp)
-        try:
-            pipeline = write_pipeline(Path(tmp), n, command)
-            Path(tmp, "config.yaml").write_text(f"catalog:\n  type: {catalog}\n")
-            request = RunRequest(file=str(pipeline), config_file="config.yaml", parameters=parameters or {})
-            prepared = prepare(request)
-            with open(os.devnull, "w") as sink, output.installed(fds=True):
-                t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
-                log = execute(prepared, output=sink)
-                seconds = time.perf_counter() - t0
-                CPU.append(time.process_time() - c0)  # every thread of the process (keeper, spool, pumps)
-                STEPS_THREAD.append(time.thread_time() - m0)  # the run's own thread only
-            assert log.status == "SUCCESS", [s.message for s in log.walk()]
-            kept = [a.output for s in log.walk() for a in s.attempts if a.output is not None]
-            assert (catalog == "file-system") == bool(kept), "capture on keeps output, off keeps none"
-            if step_only:
-                from magnus_core.models.run_log import seconds_between
+    tmp = _folder()
+    here = os.getcwd()
+    os.chdir(tmp)
+    try:
+        pipeline = write_pipeline(Path(tmp), n, command)
+        Path(tmp, "config.yaml").write_text(f"catalog:\n  type: {catalog}\n")
+        request = RunRequest(file=str(pipeline), config_file="config.yaml", parameters=parameters or {})
+        prepared = prepare(request)
+        with open(os.devnull, "w") as sink, output.installed(fds=True):
+            t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
+            log = execute(prepared, output=sink)
+            seconds = time.perf_counter() - t0
+            CPU.append(time.process_time() - c0)  # every thread of the process (keeper, spool, pumps)
+            STEPS_THREAD.append(time.thread_time() - m0)  # the run's own thread only
+        assert log.status == "SUCCESS", [s.message for s in log.walk()]
+        kept = [a.output for s in log.walk() for a in s.attempts if a.output is not None]
+        assert (catalog == "file-system") == bool(kept), "capture on keeps output, off keeps none"
+        if step_only:
+            from magnus_core.models.run_log import seconds_between
 
-                return sum(
-                    seconds_between(a.start_time, a.end_time) or 0.0
-                    for s in log.walk()
-                    if s.step_type == "task"
-                    for a in s.attempts
-                )
-            return seconds
-        finally:
-            os.chdir(here)
+            return sum(
+                seconds_between(a.start_time, a.end_time) or 0.0
+                for s in log.walk()
+                if s.step_type == "task"
+                for a in s.attempts
+            )
+        return seconds
+    finally:
+        os.chdir(here)
 
 
 CPU: list[float] = []  # CPU seconds of each measurement, in order (the machine may be loaded: wall lies)
@@ -168,6 +191,15 @@ def output_figures(repeat: int) -> None:
             f"{_median(on_thread) / _median(off_thread):.2f}  {verdict}  {_load()}",
             flush=True,
         )
+        if command.endswith("say"):
+            cpu, wall = create_files_cost(steps)
+            print(
+                f"  its floor: creating {steps} files of one line in a new folder beside the runs' (what the "
+                f"writer thread does for the printing steps, the kernel's work): {cpu * 1e6:.0f} us CPU, "
+                f"{wall * 1e6:.0f} us wall per file; on - off per step: {(on_s - off_s) * 1e6 / steps:.0f} us "
+                f"wall, {(_median(on_thread) - _median(off_thread)) * 1e6 / steps:.0f} us on the steps' thread",
+                flush=True,
+            )
     flood, plain, flood_cpu, plain_cpu, seam_cpu, quiet_cpu, quiet_off_cpu = [], [], [], [], [], [], []
     parameters = {"megabytes": megabytes}
     for _ in range(repeat):
@@ -199,6 +231,25 @@ def output_figures(repeat: int) -> None:
         f"CPU); captured is {marginal / floor:.2f} of the floor",
         flush=True,
     )
+
+
+def create_files_cost(count: int) -> tuple[float, float]:
+    """(CPU s, wall s) per file to create `count` new files of one line in a new folder beside the runs',
+    as the output writer does (os.open O_CREAT|O_TRUNC|O_NOFOLLOW, write, close): the floor of "one file per
+    attempt" on this disk at this moment (13-30 us on a quiet journaled ext4; far more where many inodes
+    were freed in the last minutes on ext4 without a journal, see _FOLDERS)."""
+    from magnus_core.capture import NEW_FILE
+
+    folder = _folder()
+    data = b"one line of output from this step\n"
+    c0, t0 = time.process_time(), time.perf_counter()
+    for i in range(count):
+        fd = os.open(os.path.join(folder, f"step{i}.0.log"), NEW_FILE, 0o666)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    return (time.process_time() - c0) / count, (time.perf_counter() - t0) / count
 
 
 def sha256_cpu(megabytes: int) -> float:

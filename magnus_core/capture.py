@@ -32,7 +32,7 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -314,19 +314,21 @@ class AttemptFile:
         self.spool: Path | None = None
         self._memory = bytearray()
         self._spool: _Spool | None = None
-        self._hash = hashlib.sha256()
+        self._hash: Any = None  # what the growing file holds, hashed as it goes (held bytes: at the end)
         self._lock = threading.Lock()
         self._closed = False
         self._started = time.monotonic()
 
     def _open(self) -> None:
-        """Start the growing file, with what memory held (already hashed)."""
+        """Start the growing file, with what memory held (hashed here: held bytes are hashed only when
+        they go to a file)."""
         path = self.catalog.output_spool(self.run_id, self.name)
         if path is None:
             fd, text = tempfile.mkstemp(prefix="magnus-output-", suffix=".log")
             os.close(fd)
             path = Path(text)
         self.spool = path
+        self._hash = hashlib.sha256(self._memory)
         self._spool = _Spool(path, self._hash, bytes(self._memory))
         self._memory = bytearray()
 
@@ -344,7 +346,6 @@ class AttemptFile:
             try:
                 if self._spool is None and len(self._memory) + len(part) <= SPOOL_AT:
                     self._memory += part
-                    self._hash.update(part)
                 else:
                     if self._spool is None:
                         self._open()
@@ -395,7 +396,6 @@ class AttemptFile:
                 self.kept += len(marker)
                 if spool is None:
                     self._memory += marker
-                    self._hash.update(marker)
                 else:
                     spool.put(marker)
         if spool is not None:
@@ -406,15 +406,16 @@ class AttemptFile:
             if self.spool is not None:
                 self.spool.unlink(missing_ok=True)
             return AttemptOutput(size=self.kept, written=self.written, error=self.error)
-        digest = self._hash.hexdigest()
         catalog, run_id, name, path = self.catalog, self.run_id, self.name, self.spool
         data, self._memory = self._memory, bytearray()  # (not copied: nothing writes to it any more)
+        digest = (self._hash or hashlib.sha256(data)).hexdigest()
         if catalog.output_nearby:  # a folder on this disk: written (or renamed) into place now
             try:
                 if path is not None:
                     where = catalog.keep_spool(path, name, digest, run_id)
+                    place = where.catalog_relative_path, where.catalog_handler_location
                 else:
-                    where = catalog.put_bytes(name, data, run_id, digest=digest, later=WRITER.submit)
+                    place = catalog.put_output(name, data, run_id, digest, later=WRITER.submit)
             except (OSError, MagnusError) as exc:
                 from magnus_core.failure import describe
 
@@ -424,14 +425,15 @@ class AttemptFile:
                 return AttemptOutput(size=self.kept, written=self.written, error=error)
         else:  # an object store: uploaded by the keeper thread while the next step runs
             where = catalog.file_record(name, digest, run_id)
+            place = where.catalog_relative_path, where.catalog_handler_location
             if path is not None:
                 KEEPER.submit(lambda: catalog.keep_spool(path, name, digest, run_id))
             else:
                 KEEPER.submit(lambda: catalog.put_bytes(name, data, run_id, digest=digest))
         return AttemptOutput(
             name=self.name,
-            catalog_relative_path=where.catalog_relative_path,
-            catalog_handler_location=where.catalog_handler_location,
+            catalog_relative_path=place[0],
+            catalog_handler_location=place[1],
             size=self.kept,
             sha256=digest,
             written=self.written,
@@ -457,23 +459,61 @@ class Kept:
         self.file.write_text(text)
 
 
-@contextlib.contextmanager
-def attempt(ctx: RunContext, internal_name: str, number: int) -> Iterator[Kept]:
-    """Capture one attempt's output (see the module's doc). With a catalog that keeps no output (do-nothing,
-    or none), output only streams as before and `record` stays None."""
+def attempt(ctx: RunContext, internal_name: str, number: int) -> contextlib.AbstractContextManager[Kept]:
+    """Capture one attempt's output (see the module's doc): `with attempt(...) as kept`, and `kept.record`
+    once the block is left. With a catalog that keeps no output (do-nothing, or none), output only streams
+    as before and `record` stays None. (Plain objects rather than a generator: one is made per attempt.)"""
     catalog = ctx.catalog
     if catalog is None or not catalog.keeps_output:
-        kept = Kept(None)
-        yield kept
-        return
-    from magnus_core import output as seam
-    from magnus_core.catalog import output_name
+        return _Uncaptured()
+    return _Captured(ctx, catalog, internal_name, number)
 
-    file = AttemptFile(catalog, ctx.run_id, output_name(internal_name, number), output_cap(catalog))
-    kept = Kept(file)
-    try:
-        with seam.tapped(file, alone=not ctx.concurrent) as route:
-            kept.route = route
-            yield kept
-    finally:
-        kept.record = file.finish()
+
+class _Uncaptured:
+    __slots__ = ()
+
+    def __enter__(self) -> Kept:
+        return Kept(None)
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _Captured:
+    __slots__ = ("kept", "tap")
+
+    def __init__(self, ctx: RunContext, catalog: BaseCatalog, internal_name: str, number: int) -> None:
+        seam, output_name = _seam()
+        file = AttemptFile(catalog, ctx.run_id, output_name(internal_name, number), output_cap(catalog))
+        self.kept = Kept(file)
+        self.tap = seam.tapped(file, alone=not ctx.concurrent)
+
+    def __enter__(self) -> Kept:
+        kept = self.kept
+        try:
+            kept.route = self.tap.__enter__()
+        except BaseException:
+            assert kept.file is not None
+            kept.record = kept.file.finish()
+            raise
+        return kept
+
+    def __exit__(self, *exc: object) -> None:
+        kept = self.kept
+        assert kept.file is not None
+        try:
+            self.tap.__exit__(*exc)
+        finally:
+            kept.record = kept.file.finish()
+
+
+_SEAM: list[Any] = []  # (output module, catalog.output_name), imported on the first attempt captured
+
+
+def _seam() -> tuple[Any, Callable[[str, int], str]]:
+    if not _SEAM:
+        from magnus_core import output
+        from magnus_core.catalog import output_name
+
+        _SEAM[:] = [output, output_name]
+    return _SEAM[0], _SEAM[1]

@@ -145,6 +145,20 @@ class BaseCatalog:
 
         return self.put_stream(name, io.BytesIO(data), run_id)
 
+    def put_output(
+        self,
+        name: str,
+        data: bytes | bytearray,
+        run_id: str,
+        digest: str,
+        *,
+        later: Callable[[str, bytes | bytearray], bool] | None = None,
+    ) -> tuple[str, str]:
+        """put_bytes of an attempt's output (capture.AttemptFile.finish), whose record is the attempt's,
+        not a data catalog record: (catalog_relative_path, catalog_handler_location) of the file."""
+        where = self.put_bytes(name, data, run_id, digest=digest, later=later)
+        return where.catalog_relative_path, where.catalog_handler_location
+
     def file_record(self, name: str, digest: str, run_id: str) -> DataCatalog:
         """The record of catalog file `name` of run `run_id` whose SHA256 is `digest` (where it is kept),
         without touching the file. CatalogError when this catalog keeps nothing."""
@@ -546,6 +560,28 @@ class FileSystemCatalog(BaseCatalog):
         now, so that what refuses it (ELOOP: a link is never followed) is raised here, to the caller. In an
         output folder this process made, every name is new (one per attempt): nothing is looked up."""
         run_id = run_id or self.run_id
+        self._put_new(name, data, run_id, later)
+        return self._record(name, digest or hashlib.sha256(data).hexdigest(), "put", run_id)
+
+    def put_output(
+        self,
+        name: str,
+        data: bytes | bytearray,
+        run_id: str,
+        digest: str,
+        *,
+        later: Callable[[str, bytes | bytearray], bool] | None = None,
+    ) -> tuple[str, str]:
+        self._put_new(name, data, run_id, later)  # (no DataCatalog made: a validated model per attempt)
+        return f"{run_id}/{name}", self.options.catalog_location
+
+    def _put_new(
+        self,
+        name: str,
+        data: bytes | bytearray,
+        run_id: str,
+        later: Callable[[str, bytes | bytearray], bool] | None,
+    ) -> None:
         path = self._writable(run_id, name)
         if (
             later is None
@@ -553,7 +589,6 @@ class FileSystemCatalog(BaseCatalog):
             or not later(path, data)
         ):
             _write_new(path, data)
-        return self._record(name, digest or hashlib.sha256(data).hexdigest(), "put", run_id)
 
     def keep_spool(self, spool: Path, name: str, digest: str, run_id: str) -> DataCatalog:
         dest = self._writable(run_id, name)

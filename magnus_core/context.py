@@ -325,8 +325,9 @@ class _StepPipes:
     def __enter__(self) -> None:
         from magnus_core.output import current_route
 
-        self._route = current_route()
-        self._route.flush()
+        self._route = route = current_route()
+        if route.tap is None:  # (a route an attempt tapped was flushed as the tap began: output.tapped)
+            route.flush()
         self._token = _step_pipes.set([])
 
     def __exit__(self, *exc: Any) -> None:
@@ -334,4 +335,7 @@ class _StepPipes:
         _step_pipes.reset(self._token)
         for pipe in pipes:
             pipe.close()
-        self._route.flush()
+        if self._route.tap is None:
+            self._route.flush()
+        else:  # its lanes are flushed as the tap ends, once fd 1 and 2 are drained (output.tapped)
+            self._route.flush_streams()

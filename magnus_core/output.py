@@ -891,8 +891,7 @@ class Tee:
         self.copy.flush()
 
 
-@contextlib.contextmanager
-def tapped(copy: Sink, *, alone: bool = False) -> Iterator[Route]:
+def tapped(copy: Sink, *, alone: bool = False) -> contextlib.AbstractContextManager[Route]:
     """For the block, what the current context writes (python, its child pipes, and fd 1 and 2 when no
     other attempt runs beside it) also goes to `copy`, masked the same way: one attempt's capture. The
     route it yields writes to both; on leaving, everything held is written out (no secret's prefix is
@@ -900,26 +899,53 @@ def tapped(copy: Sink, *, alone: bool = False) -> Iterator[Route]:
 
     `alone`: no other attempt of the run runs beside this one (steps one at a time, the usual case): the
     run's own route is tapped for the block (its lanes write to a Tee), which costs nothing per attempt
-    but the tap; otherwise the attempt gets a route of its own, which its context writes through."""
+    but the tap (_Tap); otherwise the attempt gets a route of its own, which its context writes through.
+    While a route is tapped (`route.tap`), its python streams were flushed on entry and its lanes are
+    flushed on leaving, after fd 1 and 2 are drained: what runs inside (context._StepPipes) need not."""
     parent = current_route()
-    parent.flush_streams()  # what was printed before the attempt is not the attempt's
     if alone and parent is not SEAM.default and parent.tap is None:
-        # The run's own route is tapped: its lanes write to Tee(destination, copy) for the block. Setting
-        # an attribute is atomic: a thread writing meanwhile writes to one or the other, whole.
+        return _Tap(parent, copy)
+    return _own_route(parent, copy)
+
+
+class _Tap:
+    """tapped(alone=True): the run's own route tapped for one attempt (a plain object rather than a
+    generator: one is made per attempt). Its lanes write to Tee(destination, copy) while it is entered;
+    setting an attribute is atomic, so a thread writing meanwhile writes to one or the other, whole."""
+
+    __slots__ = ("before", "copy", "parent")
+
+    def __init__(self, parent: Route, copy: Sink) -> None:
+        self.parent = parent
+        self.copy = copy
+        self.before: tuple[Sink, Sink] | None = None
+
+    def __enter__(self) -> Route:
+        parent = self.parent
+        parent.flush_streams()  # what was printed before the attempt is not the attempt's
         out, err = parent.lanes["stdout"], parent.lanes["stderr"]
-        before = out.destination, err.destination
-        parent.tap = copy
-        out.destination, err.destination = Tee(before[0], copy), Tee(before[1], copy)
+        self.before = before = out.destination, err.destination
+        parent.tap = self.copy
+        out.destination, err.destination = Tee(before[0], self.copy), Tee(before[1], self.copy)
+        return parent
+
+    def __exit__(self, *exc: object) -> None:
+        parent, before = self.parent, self.before
+        assert before is not None
         try:
-            yield parent
-        finally:
             SEAM.drain_fds()  # what the step's subprocesses wrote to fd 1 and 2 is the attempt's
             with contextlib.suppress(OSError, ValueError):
                 parent.flush(final=True)
-            out.destination, err.destination = before
+        finally:
+            parent.lanes["stdout"].destination, parent.lanes["stderr"].destination = before
             parent.tap = None
             SEAM.repair_fds()
-        return
+
+
+@contextlib.contextmanager
+def _own_route(parent: Route, copy: Sink) -> Iterator[Route]:
+    """tapped() beside other attempts: the attempt's context writes through a route of its own."""
+    parent.flush_streams()  # what was printed before the attempt is not the attempt's
     route = Route(
         parent.masker,
         Tee(parent.destination("stdout"), copy),
