@@ -739,6 +739,22 @@ def _duration_change(key: str, step: str, before: float | None, after: float | N
 _STEP_FIELDS = (("step_type", "type"), ("status", "status"), ("mock", "re-used (mock)"))
 
 
+def _failure_of(step: PlainStep) -> str:
+    """Why a step's last attempt failed, as one line ("KeyError: 'z'  at train.py:12"), or "" when it did
+    not fail (a success, a step never run, a re-used step's record: its error belongs to the old run)."""
+    attempts = step["attempts"]
+    if not attempts or attempts[-1]["status"] != "FAIL" or step["mock"]:
+        return ""
+    last = attempts[-1]
+    error = last.get("error")
+    text = last["message"] or (f"{error['type']}: {error['message']}" if error else "failed")
+    from magnus_core.paths import in_project
+
+    frames = (error or {}).get("frames") or []
+    where = next((f for f in reversed(frames) if in_project(f["file"])), frames[-1] if frames else None)
+    return f"{text}  at {where['file']}:{where['line']}" if where else text
+
+
 def _steps_group(sa: dict[str, PlainStep], sb: dict[str, PlainStep], memo: _Memo) -> GroupDiff:
     changes: list[Change] = []
     for name in _merged_order(list(sa), list(sb)):
@@ -766,6 +782,12 @@ def _steps_group(sa: dict[str, PlainStep], sb: dict[str, PlainStep], memo: _Memo
                     found = True
                     key = f"{name}{SEP}{label}"
                     changes.append(Change(kind=CHANGED, key=key, step=name, field=attr, before=va, after=vb))
+        ea, eb = _failure_of(a), _failure_of(b)
+        if ea != eb:  # "did the failure change?": a failed run against its re-run, or two failed runs
+            found = True
+            changes.append(
+                Change(kind=CHANGED, key=f"{name}{SEP}error", step=name, field="error", before=ea, after=eb)
+            )
         if len(a["attempts"]) != len(b["attempts"]):
             found = True
             changes.append(

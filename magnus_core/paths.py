@@ -298,3 +298,11 @@ def _walk_strings(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any
         elif isinstance(item, list):
             for index in range(len(item) - 1, -1, -1):
                 stack.append(((*where, index), item[index]))
+
+
+def in_project(file: str) -> bool:
+    """Is a frame's `file` one of the project's: a relative path, not an installed package (Frame.in_project;
+    plain logs' frames, magnus_core/diff.py; here so that plain readers need no pydantic)."""
+    name = file.replace("\\", "/")
+    absolute = name.startswith(("/", "<")) or name[1:3] == ":/"
+    return not absolute and "site-packages/" not in name and "dist-packages/" not in name

@@ -14,7 +14,16 @@ from hypothesis import strategies as st
 from magnus_core.diff import SCHEMA, compare, open_run
 from magnus_core.diff_render import render
 from magnus_core.errors import RunLogError, RunNotFoundError
-from magnus_core.models.run_log import BranchLog, CodeIdentity, DataCatalog, RunLog, StepAttempt, StepLog
+from magnus_core.models.run_log import (
+    AttemptError,
+    BranchLog,
+    CodeIdentity,
+    DataCatalog,
+    Frame,
+    RunLog,
+    StepAttempt,
+    StepLog,
+)
 from magnus_core.stores.file_system import FileSystemRunLogStore, load_run_log
 from tests.conftest import ORIGINAL, git
 
@@ -306,13 +315,50 @@ def test_steps_status_attempts_mock_and_duration_ratio() -> None:
     diff = compare(make_run(), b, repo=None)
     assert changed(diff, "steps") == [
         ("changed", "prepare › status", "SUCCESS", "FAIL"),
+        ("changed", "prepare › error", "", "failed"),  # an attempt that failed and recorded no reason
         ("changed", "prepare › attempts", 1, 2),
         ("changed", "fan.a.m1 › re-used (mock)", False, True),
     ]
     duration = next(c for c in diff.groups["steps"].changed if c.field == "duration")
     assert (duration.before, duration.after, duration.ratio) == (0.5, 3.0, 6.0) and duration.informational
-    assert diff.groups["steps"].count == 3  # timings are shown, never counted
+    assert diff.groups["steps"].count == 4  # timings are shown, never counted
     assert "500ms → 3s  (×6)" in text_of(diff)
+
+
+def test_a_failure_that_changed_is_a_difference_located_and_a_reused_step_is_not_a_failure() -> None:
+    # trial 4: a failed run against its re-run failing otherwise showed no word of either error
+    a, b = make_run(), make_run("run_b")
+    for run, error in (
+        (
+            a,
+            AttemptError(
+                type="KeyError",
+                message="'z'",
+                frames=[
+                    Frame(file="/venv/lib/python3.11/site-packages/lib.py", line=3),
+                    Frame(file="steps.py", line=7, function="train"),
+                    Frame(file="/usr/lib/python3.11/json/decoder.py", line=9),
+                ],
+            ),
+        ),
+        (b, AttemptError(type="ValueError", message="bad")),
+    ):
+        step = run.steps["prepare"]
+        step.status = "FAIL"
+        step.attempts[-1].status = "FAIL"
+        step.attempts[-1].message = f"{error.type}: {error.message}"
+        step.attempts[-1].error = error
+    diff = compare(a, b, repo=None)
+    assert ("changed", "prepare › error", "KeyError: 'z'  at steps.py:7", "ValueError: bad") in changed(
+        diff, "steps"
+    )
+    assert "KeyError: 'z'  at steps.py:7 → ValueError: bad" in text_of(diff)
+    b.steps["prepare"].mock = True  # a re-run reused the failed step's record: not its failure
+    assert ("changed", "prepare › error", "KeyError: 'z'  at steps.py:7", "") in changed(
+        compare(a, b, repo=None), "steps"
+    )
+    same = compare(a, a.model_copy(deep=True), repo=None)
+    assert not [c for c in same.groups["steps"].changed if c.field == "error"]
 
 
 def test_run_duration_is_the_one_magnus_runs_shows() -> None:

@@ -27,6 +27,7 @@ from magnus_core.models.times import (  # noqa: F401
     seconds_between,
     time_key,
 )
+from magnus_core.paths import in_project
 
 SCHEMA_VERSION = 1
 
@@ -146,9 +147,7 @@ class Frame(_Model):
     @property
     def in_project(self) -> bool:
         """A file of the project (relative path, not an installed package in a virtual environment)."""
-        name = self.file.replace("\\", "/")
-        absolute = name.startswith(("/", "<")) or name[1:3] == ":/"
-        return not absolute and "site-packages/" not in name and "dist-packages/" not in name
+        return in_project(self.file)
 
     def where(self) -> str:
         """`steps.py:29 in train`: how a summary names the place."""
