@@ -546,11 +546,27 @@ def test_follow_prints_a_running_step_from_another_process(project: Path) -> Non
     finally:
         run.wait(timeout=60)
     assert follow.returncode == 0, err
+    assert err.strip().splitlines()[-1] == "run r ended SUCCESS"  # how it ended, on stderr (trial 4)
     assert "tick 2\n" in rest and "==> talk (attempt 0) <==\nto stdout\n" in rest
     one = subprocess.run(  # one step followed: printed as written, as without --follow (no heading)
         [*command, "logs", "r", "talk", "--follow"], cwd=project, env=env, capture_output=True, text=True
     )
     assert one.returncode == 0 and one.stdout.startswith("to stdout\n") and "==>" not in one.stdout
+
+
+def test_follow_ends_with_how_the_run_ended_and_its_exit_code(project: Path, magnus: Any) -> None:
+    # trial 4: `magnus logs R --follow` of a run that failed exited 0 with no word of the failure
+    (project / "p.yaml").write_text(
+        dag("talk: {type: task, command: steps.talk}", "train: {type: task, command: steps.fails}")
+    )
+    assert magnus("execute", "-f", "p.yaml", "--run-id", "r").returncode == 1
+    followed = magnus("logs", "r", "--follow")
+    assert followed.returncode == 1
+    assert "to stdout\n" in followed.stdout
+    last = followed.stderr.strip().splitlines()[-1]
+    assert last.startswith("run r ended FAIL: train: ") and "Error" in last, followed.stderr
+    plain = magnus("logs", "r")  # without --follow the exit code is about the output only
+    assert plain.returncode == 0 and "ended" not in plain.stderr
 
 
 def test_the_per_step_entry_point_keeps_the_same_output(project: Path, magnus: Any) -> None:

@@ -68,7 +68,12 @@ def logs(
       magnus logs 20261125062239_de1af9 train --attempt 1
       magnus logs 20261125062239_de1af9 --follow
 
-    Exit codes: 0 printed, 1 an output file is missing or unreadable, 2 unknown run, step or attempt.
+    With --follow, when the run ends a line on stderr says how (`run R ended FAIL: b: exited with code 4`)
+    and the exit code is the run's: 0 when it succeeded, 1 when it failed or was interrupted, so
+    `magnus logs R --follow && next` goes on only after a good run.
+
+    Exit codes: 0 printed, 1 an output file is missing or unreadable (with --follow: or the run did not
+    succeed), 2 unknown run, step or attempt.
     """
     from magnus_core.errors import UsageError
     from magnus_core.logs import OutputReader, failure_message
@@ -313,7 +318,8 @@ class _Followed:
 def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | None, tail: int | None) -> int:
     """Print each attempt's output as it grows (kept files and the growing file of the attempt running),
     section by section with a heading whenever the section changes, until the run has ended and everything
-    is printed. The exit code: 0, or 1 when an output file could not be read."""
+    is printed, and then how the run ended (_say_how_it_ended). The exit code: 0, or 1 when the run did not
+    succeed or an output file could not be read."""
     from magnus_core.logs import OutputReader, step_sections
     from magnus_core.models.run_log import FINISHED
     from magnus_core.runs import run_state
@@ -335,8 +341,21 @@ def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | No
                 missing |= _advance(printer, view, seen, tail if first else None, ended)
         first = False
         if ended:
-            return 1 if missing else 0
+            return _say_how_it_ended(run_log) or (1 if missing else 0)
         time.sleep(POLL)
+
+
+def _say_how_it_ended(run_log: RunLog) -> int:
+    """One line on stderr with the run's end (and its first failure's reason); 0 for SUCCESS, else 1."""
+    from magnus_core.logs import failures
+    from magnus_core.models.run_log import SUCCESS
+    from magnus_core.runs import run_state
+
+    state = run_state(run_log)
+    found = failures(run_log, lines=0, limit=1) if state != SUCCESS else []
+    why = f": {found[0].internal_name}: {found[0].message}" if found else ""
+    click.echo(f"run {run_log.run_id} ended {state}{why}", err=True)
+    return 0 if state == SUCCESS else 1
 
 
 def _advance(
