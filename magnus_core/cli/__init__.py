@@ -1,20 +1,23 @@
 """The `magnus` command line. Thin: parse, call the core, print. Heavy modules are imported inside commands
 so that `magnus --help` stays fast, and a command line imports only the module of the command it names
 (COMMANDS): `magnus execute_single_node`, what every Argo pod runs, loads none of the others, and
-`magnus --help` lists the commands from that table without importing any (issue 19)."""
+`magnus --help` lists the commands from that table without importing any (issue 19). A plain
+`magnus execute_single_node RUN STEP [options]` is not even parsed by click (cli/_step.py): the click group,
+`cli`, lives in cli/_group.py and is imported on first use of `magnus_core.cli.cli`."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import click
-
-from magnus_core import __version__
 from magnus_core.errors import Terminated
+
+if TYPE_CHECKING:
+    from magnus_core.cli._group import MagnusGroup as MagnusGroup
+    from magnus_core.cli._group import cli as cli
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -28,95 +31,6 @@ def setup_logging(level: str) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
-
-
-class MagnusGroup(click.Group):
-    """Turns our errors into one line on stderr and the documented exit codes; loads the module of a
-    command when the command line names it (COMMANDS), every module only to list them all."""
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands:
-            info = COMMANDS.get(cmd_name)
-            if info is None:  # not ours by name: every module, so the error can list what exists
-                _register()
-            else:
-                _load(info.module)
-        return super().get_command(ctx, cmd_name)
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        """click's, with "Did you mean" offered only for a likely typo (suggest.close_commands)."""
-        try:
-            return super().resolve_command(ctx, args)
-        except click.exceptions.NoSuchCommand:
-            from magnus_core.suggest import close_commands
-
-            name = str(args[0])
-            raise click.exceptions.NoSuchCommand(
-                name, possibilities=close_commands(name, self.commands), ctx=ctx
-            ) from None
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        _register()
-        return super().list_commands(ctx)
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The list of commands in `magnus --help`, from COMMANDS: no command module is imported to print
-        it (as pip lists its commands). Each summary is shortened as click shortens a command's help."""
-        from click.utils import make_default_short_help
-
-        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
-        rows = [
-            (name, make_default_short_help(info.summary, limit)) for name, info in sorted(COMMANDS.items())
-        ]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        from magnus_core.errors import MagnusError
-
-        try:
-            return super().invoke(ctx)
-        except MagnusError as exc:
-            from magnus_core.output import mask_known
-
-            _debug_traceback()
-            click.echo(mask_known(f"Error: {exc}"), err=True)
-            ctx.exit(exc.exit_code)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except CommandModuleError:  # the subcommand's module cannot be loaded: main() says so
-            raise
-        except BrokenPipeError:
-            if not stdout_reader_gone():  # a pipe of magnus's own (a step's process) broke: a real error
-                raise
-            quiet_stdout()  # `magnus runs | head -1`: the reader has what it wanted, as git exits quietly
-            ctx.exit(0)
-        except OSError as exc:  # a file or folder the system refused: the user's to fix, not magnus's bug
-            from magnus_core.errors import explain_os_error
-
-            click.echo(f"Error: {explain_os_error(exc)}", err=True)
-            ctx.exit(2)
-        except Exception as exc:
-            from magnus_core.output import mask_known
-
-            _debug_traceback()
-            click.echo(
-                mask_known(
-                    f"Error: internal error ({exc.__class__.__name__}: {exc}); "
-                    "run with --log-level DEBUG to see the traceback"
-                ),
-                err=True,
-            )
-            ctx.exit(1)
-        except KeyboardInterrupt as exc:
-            _stop_children()
-            click.echo("Interrupted: the run is marked INTERRUPTED.", err=True)
-            hint = getattr(exc, "resume_hint", "")  # set by `magnus execute` (cli/execute.py)
-            if hint:
-                click.echo(hint, err=True)
-            ctx.exit(143 if isinstance(exc, Terminated) else 130)
 
 
 def stdout_reader_gone() -> bool:
@@ -188,40 +102,67 @@ def _debug_traceback() -> None:
         sys.stderr.write(mask_known(traceback.format_exc()))
 
 
-@click.group(
-    cls=MagnusGroup,
-    invoke_without_command=True,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-)
-@click.version_option(__version__, "--version", prog_name="magnus")
-@click.option(
-    "-c", "--config-file", default=None, help="Config file (for the workbench: where the runs are)."
-)
-@click.pass_context
-def cli(ctx: click.Context, config_file: str | None) -> None:
-    """Run pipelines of python functions, shell commands and notebooks, and keep a run log of each run.
+def _say(text: str) -> None:
+    """One line on stderr, as click.echo writes it (imported here: only on the way out of an error)."""
+    from click import echo
 
-    \b
-    Start here:
-      magnus execute --file pipeline.yaml      run a pipeline
-      magnus runs                              list the runs kept in the run-log store
-      magnus show RUN                          a run's summary: steps, errors, how to resume
-      magnus logs RUN [STEP]                   what a run's steps printed
-      magnus diff RUN_A RUN_B                  what changed between two runs
-      magnus                                   open the terminal workbench
+    echo(text, err=True)
 
-    Exit codes: 0 the run succeeded, 1 it failed, 2 usage or validation error, 130 interrupted.
-    """
-    ctx.ensure_object(dict)
-    ctx.obj["config_file"] = config_file
-    if ctx.invoked_subcommand is None:
-        from magnus_core.cli.tui import needs_terminal, open_workbench
 
-        problem = needs_terminal()
-        if problem is not None:  # in CI or a pipe: say what to do instead of drawing a screen nobody sees
-            click.echo(ctx.get_help())
-            raise problem
-        open_workbench(config_file)
+def run_guarded(call: Callable[[], Any], passthrough: tuple[type[BaseException], ...] = ()) -> int | None:
+    """Run a command's body: None when it returns; the exit code when it fails, our errors said in one line
+    on stderr (masked). Exceptions of the types in `passthrough` are raised as they are (click's own). The
+    one handler of every command line, whether click parsed it (MagnusGroup.invoke) or not (cli/_step.py)."""
+    from magnus_core.errors import MagnusError
+
+    try:
+        call()
+        return None
+    except passthrough:
+        raise
+    except MagnusError as exc:
+        from magnus_core.output import mask_known
+
+        _debug_traceback()
+        _say(mask_known(f"Error: {exc}"))
+        return exc.exit_code
+    except BrokenPipeError:
+        if not stdout_reader_gone():  # a pipe of magnus's own (a step's process) broke: a real error
+            raise
+        quiet_stdout()  # `magnus runs | head -1`: the reader has what it wanted, as git exits quietly
+        return 0
+    except OSError as exc:  # a file or folder the system refused: the user's to fix, not magnus's bug
+        from magnus_core.errors import explain_os_error
+
+        _say(f"Error: {explain_os_error(exc)}")
+        return 2
+    except Exception as exc:
+        from magnus_core.output import mask_known
+
+        _debug_traceback()
+        _say(
+            mask_known(
+                f"Error: internal error ({exc.__class__.__name__}: {exc}); "
+                "run with --log-level DEBUG to see the traceback"
+            )
+        )
+        return 1
+    except KeyboardInterrupt as exc:
+        _stop_children()
+        _say("Interrupted: the run is marked INTERRUPTED.")
+        hint = getattr(exc, "resume_hint", "")  # set by `magnus execute` (cli/execute.py)
+        if hint:
+            _say(hint)
+        return 143 if isinstance(exc, Terminated) else 130
+
+
+def __getattr__(name: str) -> Any:
+    """`cli` and `MagnusGroup` (cli/_group.py), imported on first use: click is loaded with them."""
+    if name in ("cli", "MagnusGroup"):
+        from magnus_core.cli import _group
+
+        return getattr(_group, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class CommandModuleError(Exception):
@@ -419,6 +360,26 @@ def main(argv: list[str] | None = None) -> None:
     if os.environ.get("NO_COLOR"):
         os.environ.setdefault("TERM_NO_COLOR", "1")
     _open_closed_streams()
+    args = sys.argv[1:] if argv is None else list(argv)
+    step = None
+    if args[:1] == ["execute_single_node"]:
+        from magnus_core.cli._step import parse
+
+        step = parse(args)
+    if step is not None:  # `magnus execute_single_node RUN STEP [options]`: no click (cli/_step.py)
+        codes: list[int] = []
+        try:
+            failed = run_guarded(lambda: codes.append(step()))
+        except KeyboardInterrupt as exc:  # (only before the step's own handler is in place)
+            _stop_children()
+            _say("Interrupted.")
+            _leave(143 if isinstance(exc, Terminated) else 130)
+        settle_streams()
+        _leave(codes[0] if failed is None else failed)
+    import click
+
+    from magnus_core.cli._group import cli
+
     try:
         code = cli.main(args=argv, prog_name="magnus", standalone_mode=False)
     except CommandModuleError as exc:  # a command's module (or, to list them, any) cannot be imported

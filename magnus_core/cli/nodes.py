@@ -68,23 +68,20 @@ def execute_single_node(
     is the first step. A step that already succeeded is not run again.
     Exit code: 0 the step succeeded, 1 it failed (or it is the fail node), 2 usage error.
     """
-    from magnus_core import output
-    from magnus_core.single import execute_single_node as run_one
-    from magnus_core.single import job_from_files
+    from magnus_core.cli._step import run_step
 
-    setup_logging(log_level.upper())
-    with output.installed(fds=True):  # the step's output, file descriptors included, is masked
-        job = job_from_files(
-            run_id,
-            step_internal_name,
-            file=file,
-            config_file=config_file,
-            parameters_file=parameters_file,
-            var_file=var_file,
-            map_variable=map_variable,
-            tag=tag,
-        )
-        ctx.exit(run_one(job))
+    code = run_step(
+        run_id,
+        step_internal_name,
+        file=file,
+        config_file=config_file,
+        parameters_file=parameters_file,
+        var_file=var_file,
+        map_variable=map_variable,
+        log_level=log_level,
+        tag=tag,
+    )
+    ctx.exit(code)
 
 
 @cli.command("fan")

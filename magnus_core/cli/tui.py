@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from magnus_core.cli import cli
+from magnus_core.cli._group import cli
 
 
 def needs_terminal() -> Any:
