@@ -61,11 +61,15 @@ def builtin_providers(service: str, root: Path = _SOURCE_TREE) -> dict[str, str]
 def _from_pyproject(path: Path) -> dict[str, dict[str, str]] | None:
     """The entry-point tables of magnus's pyproject.toml; None if `path` is not magnus's pyproject. Read
     once per process (a run looks up five services)."""
-    import tomllib
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):  # an installed magnus: no pyproject.toml beside the package
+        return None
+    import tomllib  # (only then: its import is most of reading the file, ~5 ms of every step's start-up)
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
         return None
     project = data.get("project")
     if not isinstance(project, dict) or project.get("name") != DISTRIBUTION:

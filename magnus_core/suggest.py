@@ -12,7 +12,6 @@ One place decides what "close" means, so every "did you mean" in magnus behaves 
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +24,8 @@ def nearest(word: str, candidates: Iterable[str], n: int = 3, cutoff: float = 0.
     exact = folded.get(_fold(word))
     if exact is not None and exact != word:
         return [exact]
+    import difflib  # (here: only a mistake needs it; every step's start-up imports this module)
+
     matches = difflib.get_close_matches(_fold(word), list(folded), n=n, cutoff=cutoff)
     return [folded[m] for m in matches if folded[m] != word]
 
@@ -135,6 +136,8 @@ def nearby_files(path: str | Path, root: str | Path | None = None, *, limit: int
         names = []
     # compare names without their suffix (every candidate ends in .yaml): `secret` -> `secrets`, not `inner`
     stems = {Path(n).stem: n for n in names if Path(n).suffix == wanted.suffix}
+    import difflib
+
     close = difflib.get_close_matches(wanted.stem, list(stems), n=limit, cutoff=0.7)
     base = wanted.parent
     return [(base / stems[stem]).as_posix() for stem in close]

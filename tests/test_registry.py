@@ -101,16 +101,19 @@ def test_builtins_come_from_installed_metadata_without_a_source_tree(tmp_path: P
     )
     out = python(
         f"""
+        import sys
         from pathlib import Path
         from magnus_core.registry import builtin_providers
         print(builtin_providers("executor", Path({str(tmp_path / "no-tree")!r})))
+        print("tomllib" in sys.modules)  # no pyproject.toml to read: no TOML parser either (start-up)
         print(builtin_providers("executor", Path({str(ROOT)!r})) == builtin_providers("executor"))
         """,
         path=[tmp_path / "site"],
         cwd=tmp_path,  # not the source tree: `pip install -e .` may leave a magnus.egg-info there, found first
     )
-    first, second = out.splitlines()
+    first, toml, second = out.splitlines()
     assert first == "{'local': 'magnus_core.executors.local:LocalExecutor'}"
+    assert toml == "False"
     assert second == "True"  # with the source tree beside the package, its pyproject.toml wins
 
 
