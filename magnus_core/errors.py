@@ -144,3 +144,9 @@ class Terminated(KeyboardInterrupt):
 def signal_name(interrupt: BaseException) -> str:
     """'SIGTERM' for a Terminated, else 'SIGINT' (Ctrl-C): what stopped a run, as its log says it."""
     return "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+
+
+def a_or_an(word: str) -> str:
+    """`word` with its indefinite article for a message: 'an object', 'an int', 'a dict', 'a numpy.ndarray'
+    (by the first letter: a vowel takes 'an')."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"

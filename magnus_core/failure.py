@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from magnus_core.errors import StepError
+from magnus_core.errors import StepError, a_or_an
 from magnus_core.models.run_log import AttemptError, Frame
 
 MAX_MESSAGE = 4000  # characters of an error message kept in the run log (the whole text is in the output)
@@ -214,7 +214,7 @@ def _what(item: Any) -> str:
         return "a number too long to write"
     kind = type(item)
     name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-    return f"a {name}"
+    return a_or_an(name)
 
 
 def value_message(what: str, name: str, value: Any) -> str | None:

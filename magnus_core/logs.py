@@ -30,6 +30,7 @@ KEPT = "kept"  # a file in the catalog
 EMPTY = "empty"  # the attempt wrote nothing
 LIVE_NOW = "live"  # still being written (the attempt runs): its growing file
 NOT_KEPT = "not-kept"  # the run's catalog keeps no output (do-nothing)
+_NO_COMMAND = frozenset({"success", "fail", "stub"})  # step types that run nothing: no output to capture
 NOT_RECORDED = "not-recorded"  # the run log says nothing of output (written before magnus captured it)
 MISSING = "missing"  # recorded, but the file cannot be read (why: `problem`)
 UNKNOWN = "unknown"  # the attempt has not started
@@ -141,6 +142,8 @@ class OutputReader:
             unfinished = self._unfinished(step, number)
             if unfinished is not None:
                 return unfinished
+            if step.step_type in _NO_COMMAND:  # nothing ran, so nothing was captured (trial 4)
+                return AttemptView(step, number, EMPTY, f"a {step.step_type} step runs no command")
             return AttemptView(
                 step, number, NOT_RECORDED, "no output recorded (the run log predates output capture)"
             )

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from magnus_core.errors import UsageError
+from magnus_core.errors import UsageError, a_or_an
 
 # Parameter and metric values nest at most this many levels (lists and mappings one inside another): with
 # the 20 composite levels a pipeline may have (loading.MAX_NESTING), a run log stays inside what JSON readers
@@ -208,7 +208,7 @@ def cli_text(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list | tuple | dict):
         return _yaml_unsafe().sub(_escape, json.dumps(value, ensure_ascii=False, allow_nan=False))
-    raise ValueError(f"a {type(value).__name__} cannot be given as a parameter")
+    raise ValueError(f"{a_or_an(type(value).__name__)} cannot be given as a parameter")
 
 
 def parse_typed_mapping(text: str, source: str = "parameters") -> dict[str, Any]:

@@ -308,3 +308,11 @@ def test_a_thread_the_step_leaves_running_never_keeps_magnus_from_exiting(projec
     warnings = [line for line in result.stderr.splitlines() if "left a thread running" in line]
     assert len(warnings) == 1, result.stderr
     assert "step upload left a thread running ('uploader'); magnus exits without waiting" in warnings[0]
+
+
+def test_the_message_reads_as_english_for_any_type() -> None:
+    from magnus_core.failure import value_message
+
+    # trial 4: "holds a object"
+    assert "'x' holds an object," in (value_message("returned parameter", "x", object()) or "")
+    assert "'x' holds a range," in (value_message("returned parameter", "x", range(3)) or "")

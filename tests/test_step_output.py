@@ -567,6 +567,16 @@ def test_follow_ends_with_how_the_run_ended_and_its_exit_code(project: Path, mag
     assert last.startswith("run r ended FAIL: train: ") and "Error" in last, followed.stderr
     plain = magnus("logs", "r")  # without --follow the exit code is about the output only
     assert plain.returncode == 0 and "ended" not in plain.stderr
+    node = magnus("logs", "r", "fail")  # the fail node ran no command (it said "the run log predates ...")
+    assert node.returncode == 0 and "fail (attempt 0): a fail step runs no command" in node.stderr
+
+
+def test_a_whole_run_is_headed_even_when_one_step_printed(project: Path, magnus: Any) -> None:
+    # trial 4: with one step's output, `magnus logs R` printed no heading though --help says each is headed
+    (project / "p.yaml").write_text(dag("talk: {type: task, command: steps.talk}"))
+    assert magnus("execute", "-f", "p.yaml", "--run-id", "r").returncode == 0
+    assert magnus("logs", "r").stdout.startswith("==> talk (attempt 0) <==\nto stdout\n")
+    assert magnus("logs", "r", "talk").stdout.startswith("to stdout\n")  # one step: as written, to pipe
 
 
 def test_the_per_step_entry_point_keeps_the_same_output(project: Path, magnus: Any) -> None:

@@ -96,7 +96,7 @@ def logs(
         ]
         click.echo(json.dumps(shown, indent=2))
         ctx.exit(1 if any(v.state == "missing" for v in sections) else 0)
-    out = _Printer(headed=len(sections) > 1)
+    out = _Printer(headed=name is None or len(sections) > 1)  # a whole run: always headed (its --help)
     missing = False
     for view in sections:
         missing |= out.section(view, tail)
