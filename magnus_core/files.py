@@ -71,7 +71,12 @@ def naming(target: Path | str) -> Iterator[None]:
         raise
 
 
-def _write(fd: int, data: bytes, durable: bool) -> None:
+def _write(fd: int, data: bytes | list[bytes], durable: bool) -> None:
+    if isinstance(data, list):  # parts written one after the other, never joined in memory
+        _write_parts(fd, data)
+        if durable:
+            os.fsync(fd)
+        return
     with os.fdopen(os.dup(fd), "wb") as handle:
         handle.write(data)
         if durable:
@@ -79,8 +84,23 @@ def _write(fd: int, data: bytes, durable: bool) -> None:
             os.fsync(handle.fileno())
 
 
-def atomic_write(path: Path, text: str | bytes, *, durable: bool = False, root: Path | None = None) -> None:
-    """Replace `path` with `text` (UTF-8 when a str): readers see the old content or the new, never half.
+def _write_parts(fd: int, parts: list[bytes]) -> None:
+    """os.writev of `parts` to `fd`, whole (a short write goes on where it stopped), 1,024 parts a call."""
+    pending = [memoryview(part) for part in parts if part]
+    while pending:
+        done = os.writev(fd, pending[:1024])
+        while pending and done >= len(pending[0]):
+            done -= len(pending[0])
+            pending.pop(0)
+        if done:
+            pending[0] = pending[0][done:]
+
+
+def atomic_write(
+    path: Path, text: str | bytes | list[bytes], *, durable: bool = False, root: Path | None = None
+) -> None:
+    """Replace `path` with `text` (UTF-8 when a str; a list of bytes is written part after part, as their
+    concatenation): readers see the old content or the new, never half.
     durable=True also fsyncs the data before the rename (a crash right after still finds it).
 
     The rename replaces a symlink at `path` itself, never the file it points to. With `root`, the folder
@@ -157,7 +177,7 @@ def atomic_write_stream(path: Path, stream: BinaryIO, chunk: int = 1 << 20) -> s
     return digest.hexdigest()
 
 
-def create_exclusive(path: Path, text: str | bytes) -> None:
+def create_exclusive(path: Path, text: str | bytes | list[bytes]) -> None:
     """Create `path` with `text`, complete from the first moment, unless it exists: of two processes
     creating one path at once exactly one succeeds. Raises FileExistsError for the other."""
     data = text.encode("utf-8") if isinstance(text, str) else text
