@@ -45,6 +45,14 @@ class ListTable(DataTable[Any]):
         if self.row_count:
             self.move_cursor(row=0, animate=False)
 
+    def on_resize(self, event: events.Resize) -> None:
+        """The cursor's row stays in view when the list gets shorter: a panel under it grows when the row
+        is highlighted (a failed run's reason, two lines at 80 columns), after the list scrolled to it, and
+        G/End left the last run under the horizontal scrollbar (trial 4).
+        (DataTable's own handler runs too.)"""
+        if self.row_count and self.cursor_type == "row":
+            self.call_after_refresh(self._scroll_cursor_into_view)
+
     def action_last(self) -> None:
         if self.row_count:
             self.move_cursor(row=self.row_count - 1, animate=False)
