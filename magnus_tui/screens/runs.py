@@ -20,6 +20,7 @@ from magnus_core.index.record import RUNNING_STATUSES
 from magnus_tui.screens.base import KeysFooter, WorkbenchScreen, row_at_cursor
 from magnus_tui.source import RunEntry, summary_matches
 from magnus_tui.view import fmt_duration, glyph, style
+from magnus_tui.widgets.keys import InOrderInput
 from magnus_tui.widgets.lists import ListTable
 
 # (column key, label, the key that sorts by it)
@@ -104,6 +105,22 @@ def sort_bindings() -> list[BindingType]:
     ]
 
 
+class FilterBox(InOrderInput):
+    """The runs filter. Its text filters the list as it changes, and Enter gives the keys to the list at
+    once: the keys typed after Enter move in the list filtered by what was typed before it (Input.Changed
+    and Input.Submitted reach the screen after those keys)."""
+
+    def _watch_value(self, value: str) -> None:
+        super()._watch_value(value)
+        screen = self.screen
+        if isinstance(screen, RunsScreen):
+            screen.apply_filter(value)
+
+    async def action_submit(self) -> None:
+        await super().action_submit()
+        self.screen.set_focus(self.screen.query_one("#runs", DataTable))
+
+
 class RunsTable(ListTable):
     """The runs list. Keys typed while the workbench starts reach it together, each one queued before the
     one before it has run: `/` opens the filter here, at once (not when its binding reaches the app), and
@@ -113,13 +130,7 @@ class RunsTable(ListTable):
 
     async def _on_key(self, event: events.Key) -> None:
         screen = self.screen
-        focused = screen.focused
-        if focused is not None and focused is not self:
-            event.stop()
-            event.prevent_default()
-            focused._forward_event(events.Key(event.key, event.character))
-            return
-        if event.key == "slash" and isinstance(screen, RunsScreen):
+        if event.key == "slash" and isinstance(screen, RunsScreen) and screen.focused is self:
             event.stop()
             event.prevent_default()
             screen.action_filter()
@@ -204,7 +215,7 @@ class RunsScreen(WorkbenchScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="filter: id, pipeline, tag, status or parameter text", id="filter")
+        yield FilterBox(placeholder="filter: id, pipeline, tag, status or parameter text", id="filter")
         # the mark, status and run id stay put when ←/→ scroll the other columns into view (80 columns)
         yield RunsTable(id="runs", fixed_columns=3)  # (zebra stripes would stop at the fixed columns)
         yield Static("", id="empty", classes="hint")
@@ -543,15 +554,14 @@ class RunsScreen(WorkbenchScreen[None]):
         box.add_class("visible")
         self.set_focus(box)  # now: the keys typed after `/` and queued already go there (RunsTable)
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.filter_text = event.value.strip()
+    def apply_filter(self, value: str) -> None:
+        """The list filtered by the filter box's text `value` (FilterBox: as the text changes)."""
+        text = value.strip()
+        if text == self.filter_text:
+            return
+        self.filter_text = text
         self.limit = PAGE  # a page again (after G listed every run, each key would list them all)
         self.render_rows()
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        self.query_one("#runs", DataTable).focus()
 
     def action_clear(self) -> None:
         box = self.query_one("#filter", Input)
@@ -562,7 +572,9 @@ class RunsScreen(WorkbenchScreen[None]):
         else:
             self.marked = []
         self.render_rows()
-        self.query_one("#runs", DataTable).focus()
+        # now, not after the keys queued behind escape: `focus()` would move it back to the list after a `/`
+        # typed next had opened the filter, and the filter's text ran as the list's keys (trial 4, 2)
+        self.set_focus(self.query_one("#runs", DataTable))
 
     def action_mark(self) -> None:
         run_id = self.highlighted()

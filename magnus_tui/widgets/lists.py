@@ -9,6 +9,8 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, OptionList
 
+from magnus_tui.widgets.keys import KeysInOrder
+
 # What the help screen calls the keys every list shares (one line per action, whichever list defines it).
 NAVIGATION = {
     "cursor_up": "Up",
@@ -31,9 +33,10 @@ LIST_BINDINGS: list[BindingType] = [
 ]
 
 
-class ListTable(DataTable[Any]):
+class ListTable(KeysInOrder, DataTable[Any]):
     """A DataTable of rows (row cursor) with the workbench's list keys; Home/End go to the first/last row
-    (DataTable's own scroll sideways, which a list of runs never needs: ←/→ still do)."""
+    (DataTable's own scroll sideways, which a list of runs never needs: ←/→ still do). Its keys act in the
+    order typed (widgets/keys.py)."""
 
     BINDINGS: ClassVar[list[BindingType]] = LIST_BINDINGS
 

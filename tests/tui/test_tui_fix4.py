@@ -38,3 +38,44 @@ async def test_g_at_80x24_keeps_the_last_run_in_view_when_its_reason_grows(
             table.scroll_y,
             table.max_scroll_y,
         )
+
+
+async def test_a_burst_of_keys_in_the_filter_acts_in_the_order_typed(
+    make_app, project_dir: Path, monkeypatch
+) -> None:
+    """Backspace, escape and Enter typed in a burst act between the letters typed before and after them
+    (their bindings ran when the key had bubbled up to the app, after the next letters: `20261` for
+    `lr-sweep abcdef`), and an escape before `/` does not take the keys back to the list (trial 4, 2)."""
+    from textual import events
+    from textual.widgets import Input
+    from tui_helpers import write_many_runs
+
+    from magnus_tui.screens import runs
+
+    ran: list[str] = []
+    monkeypatch.setattr(runs.RunsScreen, "action_edit_pipeline", lambda self: ran.append("e"))
+    monkeypatch.setattr(runs.RunsScreen, "action_page_log", lambda self: ran.append("o"))
+    monkeypatch.setattr(runs.RunsScreen, "action_mark", lambda self: ran.append("d"))
+    write_many_runs(project_dir / ".run_log_store", 300)
+    app = make_app(poll_interval=3600)
+
+    def typed(*keys: str) -> None:
+        names = {"/": "slash", " ": "space", "-": "minus", "⌫": "backspace", "⎋": "escape", "⏎": "enter"}
+        chars = {"⌫": None, "⎋": None, "⏎": "\r"}
+        for key in keys:
+            for char in key if len(key) == 1 or key.isalnum() else [key]:
+                app.post_message(events.Key(names.get(char, char), chars.get(char, char)))
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        box = app.screen.query_one("#filter", Input)
+        table = app.screen.query_one("#runs", DataTable)
+        typed("⎋", "/", *"sweep 2026113", *"⌫" * 8, *"oed")
+        for _ in range(10):
+            await pilot.pause()
+        assert (box.value, ran, app.screen.focused) == ("sweepoed", [], box)
+        typed(*"⌫" * 3, "⏎", "j", "j")  # Enter: the keys after it are the list's
+        for _ in range(10):
+            await pilot.pause()
+        assert (box.value, app.screen.focused, table.cursor_row) == ("sweep", table, 2)
+        assert all(column(table, "tag")[i] == "sweep" for i in range(table.row_count))
