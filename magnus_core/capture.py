@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 DEFAULT_CAP = 100 * 2**20  # bytes kept per attempt
 CAP_VARIABLE = "MAGNUS_OUTPUT_CAP"
+CAP_BYTES = CAP_VARIABLE.encode()
 _UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "m": 2**20, "mb": 2**20, "g": 2**30, "gb": 2**30}
 
 
@@ -69,7 +70,12 @@ def parse_size(text: str | int, what: str) -> int:
 
 def output_cap(catalog: BaseCatalog | None = None) -> int:
     """Bytes of output kept per attempt: MAGNUS_OUTPUT_CAP, else the catalog's `output_cap`, else 100 MB."""
-    raw = os.environ.get(CAP_VARIABLE)
+    data = getattr(os.environ, "_data", None)  # (os.environ.get encodes the name, decodes the value)
+    if isinstance(data, dict) and os.name == "posix":
+        found = data.get(CAP_BYTES)
+        raw = os.fsdecode(found) if found else None
+    else:
+        raw = os.environ.get(CAP_VARIABLE)
     if raw:
         return parse_size(raw, CAP_VARIABLE)
     configured = catalog.output_cap() if catalog is not None else None

@@ -55,6 +55,11 @@ class EnvBridge:
     def __init__(self) -> None:
         self.exported: dict[str, str] = {}
         self._saved: dict[str, str | None] = {}  # the MAGNUS_* environment before the run
+        # os.environ's encoded items as the last export left them, when they then held no MAGNUS_TRACK_*
+        # and every MAGNUS_PRM_* as exported (None: not known): collect() finds nothing to collect in an
+        # environment equal to it (one C comparison instead of a look at every variable, once per step)
+        self._clean: dict[bytes, bytes] | None = None
+        self._run: tuple[str, str] = ("", "")  # MAGNUS_RUN_ID and MAGNUS_RUN_TAG as exported
 
     def _begin(self) -> None:
         """First write of this run: remember the environment's MAGNUS_* variables."""
@@ -77,9 +82,15 @@ class EnvBridge:
         the map) is taken away."""
         if not self._saved:
             self._begin()
-        for name, text in (("MAGNUS_RUN_ID", run_id), ("MAGNUS_RUN_TAG", tag or "")):
-            if os.environ.get(name) != text:  # (set once per run: putenv per step is not free)
-                os.environ[name] = text
+        data = _environ_data()
+        # unchanged since the last step's collect(): what this bridge wrote there is still as it wrote it
+        clean = data is not None and data == self._clean
+        if not clean or self._run != (run_id, tag or ""):
+            clean = False
+            for name, text in (("MAGNUS_RUN_ID", run_id), ("MAGNUS_RUN_TAG", tag or "")):
+                if os.environ.get(name) != text:  # (set once per run: putenv per step is not free)
+                    os.environ[name] = text
+            self._run = (run_id, tag or "")
         wanted = {f"{PRM_PREFIX}{key}": encode(value) for key, value in params.items()}
         if map_variable:
             wanted[MAP_VARIABLE] = encode(map_variable)
@@ -87,9 +98,10 @@ class EnvBridge:
             os.environ.pop(name, None)
             del self.exported[name]
         for name, text in wanted.items():
-            if self.exported.get(name) != text or os.environ.get(name) != text:
+            if self.exported.get(name) != text or (not clean and os.environ.get(name) != text):
                 self._set(name, text)
                 self.exported[name] = text
+        self._clean = data.copy() if clean and data is not None else None
 
     def restore(self) -> None:
         """Put the MAGNUS_* environment back as it was before the run, so a second run in this process
@@ -105,10 +117,14 @@ class EnvBridge:
             else:
                 os.environ[name] = before
         self._saved = {}
+        self._clean = None
         self.exported.clear()
 
     def collect(self) -> tuple[dict[str, Any], dict[str, str]]:
         """Parameters the step set (decoded) and its MAGNUS_TRACK_ variables (as text, removed)."""
+        data = _environ_data()
+        if data is not None and data == self._clean:  # the step changed nothing in the environment
+            return {}, {}
         changed: list[tuple[str, Any]] = []
         metrics: dict[str, str] = {}
         for name in _names_starting(PRM_PREFIX, TRACK_PREFIX):
@@ -119,7 +135,18 @@ class EnvBridge:
             elif name != MAP_VARIABLE and self.exported.get(name) != value:
                 changed.append((name[len(PRM_PREFIX) :], decode(value)))
                 self.exported[name] = value
+        # now no MAGNUS_TRACK_* is left and every MAGNUS_PRM_* is as exported: clean, unless the step changed
+        # the run's id or tag (the next export puts them back)
+        ours = os.environ.get("MAGNUS_RUN_ID"), os.environ.get("MAGNUS_RUN_TAG")
+        self._clean = data.copy() if data is not None and ours == self._run else None
         return fold_names(changed, "the step's environment (MAGNUS_PRM_*)"), metrics
+
+
+def _environ_data() -> dict[bytes, bytes] | None:
+    """os.environ's own mapping of encoded names to values on POSIX (every change made through os.environ
+    is there); None elsewhere."""
+    data = getattr(os.environ, "_data", None)
+    return data if os.name == "posix" and isinstance(data, dict) else None
 
 
 _PREFIXES_B: dict[tuple[str, ...], tuple[bytes, ...]] = {}

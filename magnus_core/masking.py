@@ -22,7 +22,7 @@ import contextlib
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -343,24 +343,16 @@ class Masker:
             self._cache = cache
         return cache[1]
 
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self) -> contextlib.AbstractContextManager[None]:
         """Inside, this thread's maskings use the patterns as they are on entry, without asking the source
         for its version again: a step's bookkeeping masks its message, inputs, metrics, returned and run
         parameters and its store writes (seven maskings per step), and a provider that watches for the
         secrets child processes ask for (secrets.BaseSecrets.version) looks at a file each time it is
         asked. Hold only where no new secret can appear: after a step's command has returned, every secret
         it or its children were given is already known (a child names the secret before it gets its value),
-        and the bookkeeping gets none. Other threads are not affected; nested holds keep the outer one."""
-        ident = threading.get_ident()
-        if ident in self._held:
-            yield
-            return
-        self._held[ident] = self.patterns()
-        try:
-            yield
-        finally:
-            del self._held[ident]
+        and the bookkeeping gets none. Other threads are not affected; nested holds keep the outer one.
+        (A plain object, not a generator: two are made per step.)"""
+        return _Hold(self)
 
     def __bool__(self) -> bool:
         return bool(self.patterns())
@@ -387,6 +379,28 @@ class Masker:
 
     def stream(self, kind: type[T]) -> StreamMasker[T]:
         return StreamMasker(self.patterns, kind)
+
+
+class _Hold:
+    """Masker.held(): the patterns of entry kept for this thread until exit (the outermost hold only)."""
+
+    __slots__ = ("ident", "masker")
+
+    def __init__(self, masker: Masker) -> None:
+        self.masker = masker
+        self.ident: int | None = None  # set when this hold is the thread's outermost
+
+    def __enter__(self) -> None:
+        ident = threading.get_ident()
+        held = self.masker._held
+        if ident not in held:
+            held[ident] = self.masker.patterns()
+            self.ident = ident
+
+    def __exit__(self, *exc: object) -> None:
+        if self.ident is not None:
+            del self.masker._held[self.ident]
+            self.ident = None
 
 
 def masker_of(secrets: Any) -> Masker:

@@ -97,9 +97,16 @@ class CompositeModule(NodeModule, Protocol):
     def merged_changes(self, before: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]: ...
 
 
+_MODULES: dict[type, NodeModule] = {}  # node class -> its module (import_module costs a few us a step)
+
+
 def module_for(node: Node) -> NodeModule:
     """The module that executes `node`'s type (imported on first use)."""
-    return cast(NodeModule, importlib.import_module(type(node).node_module))
+    kind = type(node)
+    found = _MODULES.get(kind)
+    if found is None:
+        found = _MODULES[kind] = cast(NodeModule, importlib.import_module(kind.node_module))
+    return found
 
 
 def composite_module_for(node: Node) -> CompositeModule:

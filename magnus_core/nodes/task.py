@@ -26,7 +26,6 @@ import math
 import os
 import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -270,7 +269,7 @@ def _run_attempt(
         streams = (sys.stdout, sys.stderr)
         threads = set(threading.enumerate()) if node.command_type == "python" else set()
         try:
-            with ctx.redirect(), _exit_guard(ctx.concurrent), _fork_guard():
+            with ctx.redirect(), _Guard(ctx.concurrent):
                 runner(node.command, node.command_config, scope, ctx)
             _check_outputs(scope)
         except CommandFailed as exc:
@@ -324,46 +323,49 @@ def threads_left() -> list[tuple[str, threading.Thread]]:
     return [(step, thread) for step, thread in LEFT_RUNNING.values() if thread.is_alive()]
 
 
-@contextlib.contextmanager
-def _exit_guard(concurrent: bool) -> Iterator[None]:
-    """os._exit() called by the step's own thread in this process raises HardExit (a SystemExit) instead
-    of ending the process with the run log unfinished. A child process (multiprocessing's fork) or another
-    thread still exits as asked. Not beside other branches: there os._exit is left as it is (replacing a
-    module attribute from several threads cannot be undone in order)."""
-    if concurrent:
-        yield
-        return
-    real = os._exit
-    pid, thread = os.getpid(), threading.get_ident()
+class _Guard:
+    """Around a step's command (one object per attempt, not two generators):
 
-    def guarded(status: int) -> NoReturn:
-        if os.getpid() == pid and threading.get_ident() == thread:
-            raise HardExit(status)
-        real(status)
+    - os._exit() called by the step's own thread in this process raises HardExit (a SystemExit) instead
+      of ending the process with the run log unfinished. A child process (multiprocessing's fork) or
+      another thread still exits as asked. Not beside other branches (`concurrent`): there os._exit is left
+      as it is (replacing a module attribute from several threads cannot be undone in order).
+    - A process the step forked (os.fork()) that returns or raises instead of exiting would go on running
+      the rest of the dag beside magnus, writing the same run log and printing a second summary: it ends
+      here, flushed, with 0 when it returned and 1 when it raised (what a child process's exit code says).
+    """
 
-    os._exit = guarded
-    try:
-        yield
-    finally:
-        os._exit = real
+    __slots__ = ("concurrent", "pid", "real")
 
+    def __init__(self, concurrent: bool) -> None:
+        self.concurrent = concurrent
+        self.pid = 0
+        self.real: Any = None
 
-@contextlib.contextmanager
-def _fork_guard() -> Iterator[None]:
-    """A process the step forked (os.fork()) that returns or raises instead of exiting would go on running
-    the rest of the dag beside magnus, writing the same run log and printing a second summary: it ends
-    here, flushed, with 0 when it returned and 1 when it raised (what a child process's exit code says)."""
-    pid = os.getpid()
-    failed = True
-    try:
-        yield
-        failed = False
-    finally:
-        if os.getpid() != pid:
+    def __enter__(self) -> None:
+        self.pid = pid = os.getpid()
+        if self.concurrent:
+            return
+        real = os._exit
+        thread = threading.get_ident()
+
+        def guarded(status: int) -> NoReturn:
+            if os.getpid() == pid and threading.get_ident() == thread:
+                raise HardExit(status)
+            real(status)
+
+        os._exit = guarded
+        self.real = real
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if os.getpid() != self.pid:  # a forked copy of magnus: it ends here
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(Exception):
                     stream.flush()
-            os._exit(1 if failed else 0)
+            os._exit(1 if exc_type is not None else 0)
+        if self.real is not None:
+            os._exit = self.real
+            self.real = None
 
 
 def _root(ctx: RunContext) -> Path:
