@@ -195,6 +195,14 @@ def _open(ref: str, store: RunLogStore | None, *, plain: bool) -> tuple[Any, str
         return load_run_log(ref), ref
     if store is None:
         raise UsageError(f"'{ref}' is not a file and no run-log store is configured")
+    from magnus_core.errors import RunNotFoundError
+
+    try:
+        return (store.get_plain_run(ref) if plain else store.get_run(ref)), store.location(ref)
+    except RunNotFoundError:  # a unique prefix or suffix of an id, or `last` (runs.resolve_run_id)
+        from magnus_core.runs import resolve_run_id
+
+        ref = resolve_run_id(store, ref)
     return (store.get_plain_run(ref) if plain else store.get_run(ref)), store.location(ref)
 
 

@@ -90,9 +90,11 @@ def prepare_rerun(prepared: PreparedRun, cwd: Path) -> None:
             "file-system}) to re-run them",
             field="use_cached",
         )
-    old_id = request.use_cached or latest_failed_run(store)
-    original = store.get_run(old_id)  # unknown ids: RunNotFoundError lists the nearest
-    from magnus_core.runs import run_state
+    from magnus_core.runs import get_typed_run, run_state
+
+    # a unique prefix or suffix of an id, or `last`, names a run too; unknown: RunNotFoundError (nearest)
+    original = get_typed_run(store, request.use_cached or latest_failed_run(store))
+    old_id = original.run_id
 
     if run_state(original) == "RUNNING":
         raise UsageError(

@@ -208,3 +208,51 @@ def store_from_config(config_file: str | None = None) -> RunLogStore:
     from magnus_core.stores import make_store
 
     return make_store(load_config(config_file, None)["run_log_store"])
+
+
+LATEST = ("last", "latest")  # what `magnus show last` names: the newest run
+
+
+def resolve_run_id(store: RunLogStore, text: str) -> str:
+    """The run id a user typed, completed as git completes a commit: the id itself; `last` (or `latest`)
+    for the newest run (by the time a generated id starts with, `YYYYMMDDHHMMSS_xxxxxx`, else by the
+    log's modification time); or the one id that starts or ends with `text` (`1b3bf9`, `20261130111426`).
+
+    Raises RunNotFoundError (exit 2, with the nearest ids) when nothing matches, UsageError naming the
+    candidates when several do. An id that exists is never matched further (a run named `last` is that run).
+    """
+    from magnus_core.errors import RunNotFoundError, UsageError
+
+    ids = store.list_run_ids()
+    if text in ids:
+        return text
+    if text in LATEST and ids:
+        return max(ids, key=lambda run_id: _newest_key(store, run_id))
+    found = [run_id for run_id in ids if text and (run_id.startswith(text) or run_id.endswith(text))]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        shown = ", ".join(sorted(found)[:5]) + (f" and {len(found) - 5:,} more" if len(found) > 5 else "")
+        raise UsageError(f"run id '{text}' matches {len(found):,} runs: {shown}; give more of it")
+    raise RunNotFoundError(text, ids, store.where())
+
+
+def _newest_key(store: RunLogStore, run_id: str) -> tuple[int, str | float]:
+    stamp = run_id.partition("_")[0]
+    if len(stamp) == 14 and stamp.isdigit():
+        return (1, stamp)  # generated ids sort by their time, after ids that are not
+    return (0, store.modified(run_id) or 0.0)
+
+
+def get_typed_run(store: RunLogStore, text: str) -> RunLog:
+    """The run a user named on the command line: `store.get_run(text)`, and on a miss the run
+    `resolve_run_id` completes `text` to (a unique prefix or suffix, `last`); its errors otherwise."""
+    from magnus_core.errors import RunNotFoundError
+
+    try:
+        return store.get_run(text)
+    except RunNotFoundError:
+        resolved = resolve_run_id(store, text)
+        if resolved == text:
+            raise
+        return store.get_run(resolved)

@@ -32,13 +32,14 @@ def diff(
 ) -> None:
     """Compare run A (before) with run B (after): dag, code, data, parameters, metrics and steps.
 
-    RUN_A and RUN_B are run ids in the configured run-log store or paths to run-log JSON files
-    (logs written by the original magnus too).
+    RUN_A and RUN_B are run ids in the configured run-log store (or parts of ids that name one run only;
+    `last` is the newest run) or paths to run-log JSON files (logs written by the original magnus too).
 
     \b
     Examples:
       magnus diff 20240101120000_ab12cd 20240102090000_ef34a9
       magnus diff old.json new.json --json
+      magnus diff ab12cd last
       magnus diff A B --exit-code && echo same
     """
     from magnus_core.diff import compare, looks_like_path, open_plain

@@ -56,6 +56,7 @@ def logs(
 ) -> None:
     """Print what a run's steps wrote to stdout and stderr (masked), as kept in the run's catalog.
 
+    RUN_ID may be a part of the id that names one run only (its last six characters), or `last`.
     With no STEP, every step in the order it ran, each headed by its name and attempt; STEP is a step's
     internal name as `magnus runs` and the run log show it (`train`, `each.a.work` inside a map; the
     per-step entry point's form with `%` for spaces works too). A composite step shows the steps inside it.
@@ -77,12 +78,13 @@ def logs(
     """
     from magnus_core.errors import UsageError
     from magnus_core.logs import OutputReader, failure_message
-    from magnus_core.runs import store_from_config
+    from magnus_core.runs import get_typed_run, store_from_config
 
     if follow and as_json:
         raise UsageError("--follow prints text as it comes; use it without --json")
     store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
-    run_log = store.get_run(run_id)
+    run_log = get_typed_run(store, run_id)  # a unique prefix or suffix of the id, or `last`, too
+    run_id = run_log.run_id
     name = _step_name(run_log, step, follow)
     reader = OutputReader(run_log, runs=store.get_run)
     if follow:

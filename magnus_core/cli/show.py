@@ -17,12 +17,14 @@ def show(ctx: click.Context, run_id: str, every: bool, as_json: bool, config_fil
     """Print a run's summary: its status, its steps, and each failed step's error and last output lines.
 
     Above 50 steps the summary shows the counts and the steps that matter (failed, retried, the slowest);
-    --steps lists every step. RUN_ID is a run id in the configured store or a path to a run-log JSON file.
+    --steps lists every step. RUN_ID is a run id in the configured store (or a part of it that names one
+    run only, such as its last six characters; `last` is the newest run) or a path to a run-log JSON file.
 
     \b
     Examples:
       magnus show 20240101120000_ab12cd
       magnus show 20240101120000_ab12cd --steps | grep FAIL
+      magnus show last
     """
     from magnus_core.diff import looks_like_path, open_run
     from magnus_core.gcpause import off_for_this_command

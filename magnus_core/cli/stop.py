@@ -41,10 +41,11 @@ def stop(ctx: click.Context, run_id: str, timeout: float, as_json: bool, config_
     Exit codes: 0 stopped, 1 the run was not running (or runs where it cannot be stopped from here), 2 no
     such run.
     """
-    from magnus_core.runs import store_from_config
+    from magnus_core.runs import get_typed_run, store_from_config
     from magnus_core.stop import stop_run
 
     store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
+    run_id = get_typed_run(store, run_id).run_id  # a unique prefix or suffix of the id, or `last`, too
     told = False
 
     def waiting(seconds: float) -> None:
