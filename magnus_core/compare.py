@@ -307,10 +307,13 @@ def run_labels(runs: list[IndexedRun], most: int = 3) -> dict[str, str]:
 HISTORY_MOST = 10
 
 
-def history_chart(logs: list[RunLog], metric: Key, labels: dict[str, str] | None = None) -> Chart:
+def history_chart(
+    logs: list[RunLog], metric: Key, labels: dict[str, str] | None = None, *, last: bool = False
+) -> Chart:
     """A metric's series in each run, one line per run (x: the step number given to track_this), named
     by `labels` (run id -> name, `run_labels`), else by run id; the first HISTORY_MOST runs with a series
-    in the order given (a notice says how many were left out)."""
+    in the order given, or the last ones with `last` (runs listed oldest first: the newest); a notice says
+    how many were left out."""
     labels = labels or {}
     if metric.kind != "metric":
         raise UsageError(f"--plot-history {metric.label}: plot a metric (metrics.<name>)")
@@ -328,11 +331,13 @@ def history_chart(logs: list[RunLog], metric: Key, labels: dict[str, str] | None
             label = labels.get(log.run_id, log.run_id)
             chart.series.append(Series(label, [s for s, _ in good], [v for _, v in good]))
     if len(chart.series) > HISTORY_MOST:
+        which = f"the last {HISTORY_MOST} (the newest)" if last else f"the first {HISTORY_MOST} listed"
         chart.notices.append(
-            f"{len(chart.series)} runs have a series for {metric.label}: the first {HISTORY_MOST} listed are "
-            "drawn (one marker each; more would not read apart); choose runs with --where, --tag or --limit"
+            f"{len(chart.series)} runs have a series for {metric.label}: {which} are drawn (one marker each; "
+            "more would not read apart); choose runs with --where or --tag, or name them: "
+            "magnus compare RUN... --plot-history"
         )
-        del chart.series[HISTORY_MOST:]
+        chart.series = chart.series[-HISTORY_MOST:] if last else chart.series[:HISTORY_MOST]
     if skipped:
         chart.notices.append(_not_number_notice(metric.label, skipped))
     if without:

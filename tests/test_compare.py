@@ -324,5 +324,9 @@ def test_a_history_chart_draws_at_most_ten_runs_and_says_how_many_were_left_out(
     chart = history_chart(logs, parse_key("metrics.loss"))
     assert [s.label for s in chart.series] == [f"r{i:02d}" for i in range(HISTORY_MOST)]
     assert any("25 runs have a series for metrics.loss" in n for n in chart.notices)
+    assert not any("--limit" in n for n in chart.notices)  # trial 4: an option compare does not have
+    newest = history_chart(logs, parse_key("metrics.loss"), last=True)  # runs listed oldest first
+    assert [s.label for s in newest.series] == [f"r{i:02d}" for i in range(25 - HISTORY_MOST, 25)]
+    assert any("the last 10 (the newest) are drawn" in n for n in newest.notices)
     few = history_chart(logs[:3], parse_key("metrics.loss"))
     assert len(few.series) == 3 and not few.notices

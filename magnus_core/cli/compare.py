@@ -127,7 +127,7 @@ def compare(
     for hint in hints:
         click.echo(f"hint: {hint}", err=True)
     if plot_key is not None or history_key is not None:
-        _plot(store, runs, plot_key, by_key, history_key)
+        _plot(store, runs, plot_key, by_key, history_key, oldest_first=not order and not run_ids)
         return
     table = compare_runs(runs, all_columns=all_columns, best=best_ways)
     table.hints = hints
@@ -139,7 +139,9 @@ def compare(
         _print(table, store.where())
 
 
-def _plot(store: RunLogStore, runs: list[Any], plot_key: Any, by_key: Any, history_key: Any) -> None:
+def _plot(
+    store: RunLogStore, runs: list[Any], plot_key: Any, by_key: Any, history_key: Any, *, oldest_first: bool
+) -> None:
     from magnus_core.compare import history_chart, metric_chart, run_labels
     from magnus_core.errors import MagnusError
     from magnus_core.plots import render_text
@@ -152,7 +154,7 @@ def _plot(store: RunLogStore, runs: list[Any], plot_key: Any, by_key: Any, histo
                 logs.append(store.get_run(run.summary.run_id))
             except MagnusError as exc:
                 click.echo(f"magnus: {run.summary.run_id} left out: {exc}", err=True)
-        chart = history_chart(logs, history_key, run_labels(runs))
+        chart = history_chart(logs, history_key, run_labels(runs), last=oldest_first)  # the newest
     else:
         chart = metric_chart(runs, plot_key, by_key)
     for notice in chart.notices[:-1] if chart.empty else chart.notices:
