@@ -156,3 +156,33 @@ def test_diff_on_a_terminal_prints_no_escape_with_no_color(store: Path, plain: d
     child.close()
     assert "Comparing" in child.before
     assert ("\x1b[" in child.before) is (not plain)
+
+
+def test_columns_asked_for_outlast_the_others_on_a_narrow_terminal(tmp_path: Path) -> None:
+    # trial 4: `magnus runs --params lr --metrics auc` at 80 columns hid exactly params.lr and metrics.auc
+    pexpect = pytest.importorskip("pexpect")
+    (tmp_path / "steps.py").write_text(
+        "from magnus import track_this\n\ndef train(lr):\n    track_this(auc=0.5 + lr)\n"
+    )
+    (tmp_path / "p.yaml").write_text(
+        "dag:\n  start_at: train\n  steps:\n"
+        "    train: {type: task, command: steps.train, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    done = run_magnus("execute", "-f", "p.yaml", "--lr", "0.25", "--tag", TAG, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "TERM": "xterm"}
+    env.pop("COLUMNS", None)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "magnus_core", "runs", "--params", "lr", "--metrics", "auc"],
+        cwd=str(tmp_path),
+        env=env,
+        dimensions=(24, 80),
+        encoding="utf-8",
+    )
+    child.expect(pexpect.EOF, timeout=60)
+    child.close()
+    header = child.before.replace("\r", "").splitlines()[0].split()
+    assert header[:3] == ["run", "id", "status"] and header[-2:] == ["params.lr", "metrics.auc"], header
+    assert "0.25" in child.before and "0.75" in child.before

@@ -292,11 +292,12 @@ def print_table(table: RunTable, where: str, param_cols: list[str], metric_cols:
     ]
     right = {4, 5} | {7 + i for i in range(len(param_cols) + len(metric_cols))}
     # Piped (grep, a file): every column, nothing cut. On a terminal too narrow for every column, whole
-    # columns give way in this order, never the run id: re-run of, metrics and parameters (the last first),
-    # steps, duration, start, tag, status.
+    # columns give way in this order, never the run id: re-run of, steps, duration, start, tag, then the
+    # metrics and parameters asked for with --params/--metrics (the last first: they are why the user
+    # typed the command; trial 4 saw exactly them hidden at 80 columns), status last.
     extra = list(range(len(headers) - 1, 6, -1))
     widths = [max(len(h), max(map(len, col), default=0)) for h, col in zip(headers, columns, strict=True)]
-    keep = fit_column_widths(widths, terminal_width(), [6, *extra, 5, 4, 3, 2, 1])
+    keep = fit_column_widths(widths, terminal_width(), [6, 5, 4, 3, 2, *extra, 1])
     colour = use_colour()
     styles: list[list[str] | None] = [None] * len(headers)
     styles[1] = [STATE_STYLE.get(state, "yellow") for state in states] if colour else None
