@@ -147,3 +147,12 @@ def test_the_zsh_and_fish_scripts_call_magnus_back(shell: str, marker: str, tmp_
 def test_an_unknown_shell_is_a_usage_error(tmp_path: Path) -> None:
     done = run_magnus("completion", "powershell", cwd=tmp_path)
     assert done.returncode == 2 and "'powershell' is not one of 'bash', 'zsh', 'fish'" in done.stderr
+
+
+def test_a_runs_step_names_complete_for_logs(project: Path) -> None:
+    # trial 4: `magnus logs RUN <Tab>` completed nothing, though the README promises step names
+    steps = complete(project, "magnus logs 20260101_first ")
+    assert steps[:2] == ["prepare%data", "fan%out"] and "fan%out.left.l1" in steps
+    assert complete(project, "magnus logs first fan%out.left.l") == ["fan%out.left.l1"]  # a part of the id
+    assert complete(project, "magnus logs 2026 ") == []  # names two runs: nothing to offer
+    assert complete(project, "magnus logs 2026") == ["20260102_second", "20260101_first"]

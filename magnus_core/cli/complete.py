@@ -74,6 +74,23 @@ def step_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> l
 
 
 @_quiet
+def run_steps(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Internal names of the steps the run named before it on the line recorded (`magnus logs RUN <Tab>`),
+    in the order they ran, composite steps and the steps inside them; nothing when the run is unknown."""
+    from magnus_core.runs import get_typed_run, store_from_config
+
+    run_id = ctx.params.get("run_id")
+    if not run_id:
+        return []
+    run_log = get_typed_run(store_from_config(_config_file(ctx)), run_id)
+    return [
+        CompletionItem(step.internal_name.replace(" ", "%"), help=step.step_type)  # as logs takes it
+        for step in run_log.walk()
+        if step.internal_name.replace(" ", "%").startswith(incomplete)
+    ]
+
+
+@_quiet
 def tags(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Tags of the runs in the configured store."""
     from magnus_core.runs import list_runs, store_from_config

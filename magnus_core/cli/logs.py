@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from magnus_core.cli import cli
+from magnus_core.cli import cli, complete
 
 if TYPE_CHECKING:
     from magnus_core.logs import AttemptView, OutputReader
@@ -22,8 +22,8 @@ POLL = 0.2  # seconds between looks at a run being followed
 
 
 @cli.command("logs")
-@click.argument("run_id")
-@click.argument("step", required=False)
+@click.argument("run_id", shell_complete=complete.run_ids)
+@click.argument("step", required=False, shell_complete=complete.run_steps)
 @click.option(
     "--attempt",
     type=click.IntRange(min=0),
