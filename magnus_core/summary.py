@@ -20,7 +20,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from magnus_core.models.run_log import FAIL, SUCCESS, RunLog, StepLog, span_seconds
+from magnus_core.models.run_log import FAIL, PROCESSING, SUCCESS, RunLog, StepLog, span_seconds
 from magnus_core.table import Cell, fmt_seconds, render
 
 FULL_TABLE = 50  # up to this many top-level steps the summary lists every one
@@ -102,8 +102,14 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
         return f"\x1b[{STYLES[style]}m{text}\x1b[0m" if colour else text
 
     status_style = STATUS_STYLE.get(run_log.status, "yellow")
+    status = str(run_log.status)
+    if status == PROCESSING:  # what it means now, as `magnus runs` says it: RUNNING or INTERRUPTED
+        from magnus_core.runs import run_state
+
+        state = run_state(run_log)
+        status = f"{state} ({status})" if state != status else status
     lines = [
-        f"Run {paint(run_log.run_id, 'bold')}: {paint(str(run_log.status), status_style)}"
+        f"Run {paint(run_log.run_id, 'bold')}: {paint(status, status_style)}"
         + (f"  (tag {run_log.tag})" if run_log.tag else "")
     ]
     top = list(run_log.steps.values())

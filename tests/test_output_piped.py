@@ -186,3 +186,11 @@ def test_columns_asked_for_outlast_the_others_on_a_narrow_terminal(tmp_path: Pat
     header = child.before.replace("\r", "").splitlines()[0].split()
     assert header[:3] == ["run", "id", "status"] and header[-2:] == ["params.lr", "metrics.auc"], header
     assert "0.25" in child.before and "0.75" in child.before
+
+
+def test_show_says_what_a_processing_run_means_now_as_runs_does(store: Path) -> None:
+    # trial 4: `magnus runs` said INTERRUPTED (PROCESSING), `magnus show` only PROCESSING
+    shown = run_magnus("show", "killed", cwd=store)
+    assert shown.stdout.splitlines()[0].startswith("Run killed: INTERRUPTED (PROCESSING)"), shown.stdout
+    listed = run_magnus("runs", cwd=store)
+    assert "INTERRUPTED (PROCESSING)" in listed.stdout
