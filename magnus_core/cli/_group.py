@@ -93,7 +93,8 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
       magnus diff RUN_A RUN_B                  what changed between two runs
       magnus                                   open the terminal workbench
 
-    Exit codes: 0 the run succeeded, 1 it failed, 2 usage or validation error, 130 interrupted.
+    Exit codes: 0 the run succeeded, 1 it failed, 2 usage or validation error, 130 interrupted (Ctrl-C),
+    143 stopped (SIGTERM, `magnus stop`).
     """
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
