@@ -108,6 +108,9 @@ def execute(
       magnus execute --file examples/getting-started.yaml --tag example
       magnus execute --file examples/getting-started.yaml --arg1 hello --arg2 world
       magnus execute --file examples/getting-started.yaml --use-cached OLD_RUN_ID
+
+    Exit codes: 0 the run succeeded, 1 it failed (or its run log could not be written), 2 usage or
+    validation error (nothing ran), 130 interrupted (Ctrl-C), 143 stopped (SIGTERM, `magnus stop`).
     """
     from magnus_core.errors import MagnusError, StoreError
     from magnus_core.runner import RunRequest, prepare
