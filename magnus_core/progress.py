@@ -182,11 +182,12 @@ class Progress:
     """How far a run has got along its path (step_progress), counted the same way for every status.
 
     total: the work steps (tasks and stubs, not the dag's success node; a composite's steps in its
-      place once its branches are known; the top dag's fail node when the path ends there, as one step,
-      failed once the run reached it) on the run's path: the steps it took, then from where it is,
-      the steps a run in which every step succeeds would take;
+      place once its branches are known; a fail node when its graph's path ends there, as one step,
+      failed once the run or the branch reached it) on the run's path: the steps it took, then from
+      where it is, the steps a run in which every step succeeds would take;
     done: those that ended and the run went on past them: succeeded, reused (a re-run's `mock`), or
-      failed with the failure handled (the run took the step's on_failure);
+      failed with the failure handled (the run took the step's on_failure; for a composite step, every
+      failure in its branches);
     failed, interrupted: those that failed (and stopped the run there) or were cut short;
     running: those running now; not_run = total - everything above (pending, or never reached).
     A run that failed or was interrupted always has a step that is not done, so never shows 100%."""
@@ -259,10 +260,11 @@ def _walk(
         seen.add(name)
         node = dag.steps[name]
         if node.is_terminal:
-            # the run's own fail node on its path counts as one step: failed once the run got there (every
-            # failure before it handled, or none), pending before. A run that ends there failed, and a
-            # failed run is never all done (a branch's fail node fails its composite, which says so)
-            if node.type == "fail" and depth == 0:
+            # a fail node on the path counts as one step: failed once the run (or the branch) got there
+            # (every failure before it handled, or none), pending before. A run that ends there failed, and
+            # a failed run is never all done; a branch that ends there fails its composite, and when the
+            # composite's failure is handled the walk above counts it as handled (done)
+            if node.type == "fail":
                 counted.append(("FAIL" if arrived else "PENDING", False))
             return
         here = internal_name(branch, name)
@@ -297,8 +299,13 @@ def _walk(
                 and not handler.is_terminal
                 and internal_name(branch, after or "") in steps
             ):
-                if len(counted) == position + 1:
-                    handled.add(position)  # the run went on through the step's on_failure
+                # the run went on through the step's on_failure: the step's failure, or every failure in
+                # its branches (a failed step, a fail node reached), was handled
+                handled.update(
+                    i
+                    for i in range(position, len(counted))
+                    if len(counted) == position + 1 or counted[i][0] == "FAIL"
+                )
                 name = after
                 continue
         name = next_step(dag, name, succeeded=True)

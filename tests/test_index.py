@@ -531,8 +531,8 @@ def test_a_run_whose_process_just_ended_reads_as_its_last_write_not_interrupted(
         assert index.query(RunQuery(run_ids=["run-live"])).runs[0].summary.state == "RUNNING"
         real_refresh = sqlite_index.SQLiteRunIndex._refresh
 
-        def refresh_then_the_run_ends(self: Any) -> Any:
-            report = real_refresh(self)  # the log read still says PROCESSING
+        def refresh_then_the_run_ends(self: Any, **how: Any) -> Any:
+            report = real_refresh(self, **how)  # the log read still says PROCESSING
             log["status"] = "SUCCESS"
             (folder / "run-live.json").write_text(json.dumps(log))
             assert child.stdin is not None
@@ -562,6 +562,7 @@ def test_a_running_runs_duration_is_the_time_so_far_with_no_end(tmp_path: Path) 
     from magnus_core.models.times import fmt_time
     from magnus_core.runs import summarise
     from magnus_core.summary import timing_line
+    from magnus_core.table import fmt_seconds
 
     folder = tmp_path / "logs"
     fill(folder, 1)
@@ -576,10 +577,87 @@ def test_a_running_runs_duration_is_the_time_so_far_with_no_end(tmp_path: Path) 
     assert live.duration is not None and 29 < live.duration < 90  # (its last step ended long before)
     assert (done.end, done.duration) != ("", None) and done.duration is not None and done.duration < 60
     table = index.table(RunQuery())
-    durations = dict(zip(table.run_ids, table.durations, strict=True))
-    assert durations["run-live"] is not None and durations["run-live"] >= live.duration
-    assert durations["run-000"] == done.duration
+    durations = dict(zip(table.run_ids, table.duration_texts, strict=True))
+    assert durations["run-live"].endswith("s") and float(durations["run-live"][:-1]) >= 29
+    assert durations["run-000"] == fmt_seconds(done.duration)
     summary = summarise(RunLog.model_validate(log))
     assert summary.end == "" and summary.duration is not None and summary.duration >= live.duration
     assert ", running for " in timing_line(RunLog.model_validate(log))
     index.close()
+
+
+class FullLookCountingStore(FileSystemRunLogStore):
+    """Counts the full looks made in this process (a stat of every log)."""
+
+    full_looks = 0
+
+    def run_versions(self, *, full: bool = True) -> dict[str, Any]:
+        FullLookCountingStore.full_looks += full
+        return super().run_versions(full=full)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the check beside is GNU find's")
+def test_a_full_look_checked_beside_the_listing_still_sees_a_log_edited_in_place(tmp_path: Path) -> None:
+    """A full look due (a stat of every log, to catch logs edited in place) is checked by a child process
+    (GNU find) while the listing reads the rows: the store unchanged since the index last held every run,
+    no log is stat'ed here; a log edited in place (same inode) changes the check, and the full look made
+    here reads it, in the same call."""
+    folder = tmp_path / "logs"
+    fill(folder, 3)
+    index = open_index(FullLookCountingStore({"log_folder": str(folder)}))
+    assert isinstance(index, SQLiteRunIndex)
+    made_here: list[int] = []
+
+    def listed_after_a_full_look_due() -> dict[str, str]:
+        index.conn.execute("DELETE FROM meta WHERE key = 'full_look'")
+        before = FullLookCountingStore.full_looks
+        table = index.table(RunQuery())
+        made_here.append(FullLookCountingStore.full_looks - before)
+        return dict(zip(table.run_ids, table.tags, strict=True))
+
+    assert len(listed_after_a_full_look_due()) == 3  # the first look reads every log
+    listed_after_a_full_look_due()  # the check's digest is kept once the index holds every run
+    assert listed_after_a_full_look_due() == {"run-000": "t", "run-001": "t", "run-002": "t"}
+    assert made_here[-1] == 0
+    path = folder / "run-001.json"
+    inode = path.stat().st_ino
+    log = json.loads(path.read_text())
+    path.write_text(json.dumps({**log, "tag": "edited in place"}))  # the same inode: no quick look sees it
+    assert path.stat().st_ino == inode
+    assert listed_after_a_full_look_due()["run-001"] == "edited in place"
+    assert made_here[-1] == 1
+    path.write_text(json.dumps({**log, "tag": "again"}))
+    index.conn.execute("DELETE FROM meta WHERE key = 'full_look'")
+    assert {r.summary.tag for r in index.query(RunQuery()).runs} == {"t", "again"}
+    index.close()
+
+
+def test_a_listing_in_another_zone_shows_the_starts_in_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index keeps each start as shown in the zone of the process that indexed it; a listing made in
+    another zone (TZ) shows the starts in its own, as models/times.local_text gives them."""
+    import time
+
+    from magnus_core.models.times import local_text
+
+    folder = tmp_path / "logs"
+    fill(folder, 3)
+    store = FileSystemRunLogStore({"log_folder": str(folder)})
+    try:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+        index = open_index(store)
+        utc = index.table(RunQuery())
+        index.close()
+        monkeypatch.setenv("TZ", "Asia/Kolkata")
+        time.tzset()
+        index = open_index(store)
+        kolkata = index.table(RunQuery())
+        starts = [r.summary.start for r in index.query(RunQuery()).runs]
+        index.close()
+        assert list(kolkata.start_texts) == [local_text(start) for start in starts]
+        assert utc.start_texts != kolkata.start_texts  # (five and a half hours apart)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

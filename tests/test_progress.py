@@ -203,3 +203,48 @@ def test_a_dag_edited_under_a_known_hash_is_counted_with_its_own_steps() -> None
     assert first is not None and second is not None
     assert set(second.steps) - set(first.steps) == {"extra"}
     assert dag_of_config(config, dag_hash) is first  # still parsed once per dag
+
+
+BRANCH_TO_FAIL = """
+dag:
+  start_at: par
+  steps:
+    par:
+      type: parallel
+      next: successHANDLER
+      branches:
+        one: {start_at: x, steps: {x: {type: task, command: prog_steps.ok, next: success}, success: {type: success}, fail: {type: fail}}}
+        two:
+          start_at: x
+          steps:
+            x: {type: task, command: prog_steps.b, next: success, on_failure: h}
+            h: {type: task, command: prog_steps.ok, next: fail}
+            success: {type: success}
+            fail: {type: fail}
+    after: {type: task, command: prog_steps.ok, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+@pytest.mark.parametrize("handled", [False, True])
+def test_a_branch_that_ends_at_its_fail_node_counts_it_as_a_step(git_repo: Path, handled: bool) -> None:
+    """Branch two's x fails, its on_failure h runs and goes `next: fail`: the branch fails at its fail node,
+    and so does the parallel. Unhandled, the run failed and is not all done (it showed 3/3, 100%: a fail
+    node inside a branch did not count); with the parallel's on_failure taken, the branch's failure was
+    handled and the run that succeeded is all done."""
+    (git_repo / "prog_steps.py").write_text(STEPS)
+    (git_repo / "pipeline.yaml").write_text(
+        BRANCH_TO_FAIL.replace("HANDLER", "\n      on_failure: after" if handled else "")
+    )
+    (git_repo / "broken").write_text("")
+    log = execute(prepare(RunRequest(file="pipeline.yaml", run_id=f"branch-fail-{handled}")))
+    shown = counted(log)
+    if handled:
+        assert log.status == "SUCCESS"
+        # one.x, two.x (handled), two.h, two's fail node (handled by the parallel's on_failure), after
+        assert (shown.done, shown.total, shown.failed, shown.percent) == (5, 5, 0, 100)
+    else:
+        assert log.status == "FAIL"
+        assert (shown.done, shown.total, shown.failed, shown.not_run) == (3, 4, 1, 0)
+        assert shown.percent == 75

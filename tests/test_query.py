@@ -205,6 +205,39 @@ def test_tag_and_attributes(store: RunLogStore) -> None:
     assert ids(store, "commit = 'c0ffee' and (tag = 'exp2' or metrics.auc > 0.9)") == ["other", "lr-01"]
 
 
+def test_a_running_runs_duration_is_filtered_and_ordered_as_it_is_shown(
+    store: RunLogStore, files: FileSystemRunLogStore
+) -> None:
+    """A running run's duration is the time from its start to now in every listing; `--where` and
+    `--order-by` on duration use that too, not the stored time to its last finished step (here from an
+    hour ago to a step that ended in January, a negative time)."""
+    from datetime import UTC, datetime, timedelta
+
+    from magnus_core.models.run_log import RunLog
+    from magnus_core.models.times import fmt_time
+    from magnus_core.runs import process_record
+
+    log = make_log("live", minute=50, tag="exp3", status="PROCESSING")
+    log["run_config"]["process"] = {
+        **process_record(),
+        "started_at": fmt_time(datetime.now(UTC) - timedelta(hours=1)),
+    }
+    if store is files:
+        write_log(Path(files.folder), log)
+    else:
+        store.put_run(RunLog.model_validate(log))
+    assert ids(store, "attributes.duration > 3000") == ["live"]
+    assert ids(store, "attributes.duration < 3000 and tag = 'exp3'") == []
+    assert ids(store, "", "attributes.duration DESC")[:2] == ["live", "words"]
+    index = open_index(store)
+    try:
+        (live,) = index.query(RunQuery(run_ids=["live"])).runs
+    finally:
+        index.close()
+    assert live.summary.state == "RUNNING" and live.summary.duration is not None
+    assert 3590 < live.summary.duration < 3700
+
+
 def test_order_by_puts_runs_without_the_value_last(store: RunLogStore) -> None:
     assert ids(store, "", "metrics.auc DESC") == ["lr-01", "lr-001", "lr-1", "words", "other", "broken"]
     assert ids(store, "tag = 'exp1'", "params.lr") == ["lr-001", "lr-01", "lr-1"]

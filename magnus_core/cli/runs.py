@@ -256,15 +256,7 @@ def print_table(table: RunTable, where: str, param_cols: list[str], metric_cols:
     """The runs as an aligned table, newest first (or in the query's order), column by column: 20,000 runs
     in a tenth of the time of a cell per value (bench/runs.py). Piped, every column and nothing cut; on a
     narrow terminal whole columns give way (see below)."""
-    from magnus_core.models.times import local_texts
-    from magnus_core.table import (
-        fit_column_widths,
-        fmt_seconds,
-        fmt_value,
-        render_columns,
-        terminal_width,
-        use_colour,
-    )
+    from magnus_core.table import fit_column_widths, fmt_value, render_columns, terminal_width, use_colour
 
     if not table.run_ids:
         click.echo(f"No runs in {where}")
@@ -280,8 +272,8 @@ def print_table(table: RunTable, where: str, param_cols: list[str], metric_cols:
             for state, status in zip(states, table.statuses, strict=True)
         ],
         table.tags,
-        local_texts(table.starts),
-        list(map(fmt_seconds, table.durations)),
+        table.start_texts,
+        table.duration_texts,
         [  # as progress.Progress counts them; a broken log has none
             f"{done}/{steps}" if state != "BROKEN" else ""
             for done, steps, state in zip(table.steps_done, table.steps, states, strict=True)

@@ -73,14 +73,15 @@ class QueryResult:
 class RunTable:
     """The runs a query lists, column by column, as `magnus runs` prints them (RunIndex.table): every
     column as long as `run_ids`, in the query's order. Straight from the index's rows, with no object per
-    run: 20,000 runs listed cost the rows themselves."""
+    run: 20,000 runs listed cost the rows themselves (the SQLite index keeps the texts of the start and
+    duration as shown, so a listing formats none)."""
 
     run_ids: Sequence[str]
     statuses: Sequence[str]  # as recorded (BROKEN: the log cannot be read)
     states: Sequence[str]  # what each run is now: RunSummary.state
     tags: Sequence[str]
-    starts: Sequence[str]  # the start as the run log wrote it ('' when none)
-    durations: Sequence[float | None]  # seconds
+    start_texts: Sequence[str]  # the start as shown: models/times.local_text of RunSummary.start
+    duration_texts: Sequence[str]  # the duration as shown: table.fmt_seconds of RunSummary.duration
     steps: Sequence[int]
     steps_done: Sequence[int]
     original_run_ids: Sequence[str]
@@ -92,14 +93,17 @@ class RunTable:
     @classmethod
     def of(cls, result: QueryResult, query: RunQuery) -> RunTable:
         """The table of a query's result (what an index without a faster way answers)."""
+        from magnus_core.models.times import local_texts
+        from magnus_core.table import fmt_seconds
+
         s = [run.summary for run in result.runs]
         return cls(
             [x.run_id for x in s],
             [x.status for x in s],
             [x.state for x in s],
             [x.tag for x in s],
-            [x.start for x in s],
-            [x.duration for x in s],
+            local_texts([x.start for x in s]),
+            [fmt_seconds(x.duration) for x in s],
             [x.steps for x in s],
             [x.steps_done for x in s],
             [x.original_run_id for x in s],

@@ -87,6 +87,15 @@ _STALE = (
 )
 _BATCH = 200
 _SQL_NO_TIME = "'-Infinity'::double precision"
+# a run's duration as every view gives it: a running run's is the time from its start to now (as in
+# index/sqlite.py's _DURATION); `interrupted` is the compiler's list of runs whose process is gone
+_COLUMNS["duration"] = (
+    f"(CASE WHEN r.status IN ({', '.join(repr(s) for s in RUNNING_STATUSES)}) "
+    "AND NOT (r.run_id = ANY(%(interrupted)s)) THEN "
+    f"(CASE WHEN r.start_key = {_SQL_NO_TIME} THEN NULL "
+    "ELSE greatest(0.0, extract(epoch FROM clock_timestamp())::double precision - r.start_key) END) "
+    "ELSE r.duration END)"
+)
 
 
 class PostgresRunIndex(RunIndex):

@@ -25,10 +25,11 @@ from magnus_core.models.times import run_span as run_span
 RUNNING_STATUSES = (PROCESSING, "CREATED")
 # What a record holds and means, as a number: bumped with every change to record_from_json's result (5: steps
 # and steps_done count the path, progress.step_progress; 6: a run's fail node reached counts as a failed
-# step). An index made from records of an older kind reads the logs again: the SQLite index rebuilds (its
+# step; 7: a branch's fail node too, and failures in a composite whose failure the run handled are done).
+# An index made from records of an older kind reads the logs again: the SQLite index rebuilds (its
 # SCHEMA_VERSION follows this), the PostgreSQL index's rows of an older kind are read again by the next
 # refresh (index/postgres.py).
-RECORD_VERSION = 6
+RECORD_VERSION = 7
 
 
 @dataclass

@@ -8,6 +8,9 @@ Tables (schema version in `meta`):
     (start_key, end_key: seconds since the epoch, so runs order by true time whatever their UTC offsets)
     (params, metrics: the run's final parameters and its metrics as JSON objects, queried with SQLite's
     JSON functions: one row per run is what keeps a cold build near the cost of reading the logs)
+    (start_local, zone, duration_text: the start as `magnus runs` shows it in the zone of the process that
+    wrote the row (models/times.local_text, zone_key) and the duration as it shows it (table.fmt_seconds):
+    a listing of 20,000 runs formats none of them, RunTable's texts are the rows' own)
     names(kind 'p'|'m', name)   every parameter and metric name (completion, hints)
 
 The file is a cache: deleting it loses nothing (the next query rebuilds it from the logs). WAL mode lets
@@ -47,16 +50,18 @@ from magnus_core.index import (
     hints,
 )
 from magnus_core.index.record import RUNNING_STATUSES, RunRecord, broken, record_from_json
-from magnus_core.models.times import elapsed, parse_time
+from magnus_core.models.times import elapsed, local_text, local_texts, parse_time, zone_key
 from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key, like_to_regex
+from magnus_core.table import fmt_seconds
 
 if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
 
 # 5: steps / steps_done are progress.step_progress (the path), not log counts (record.RECORD_VERSION): a new
 # kind of record or a new layout of the tables bumps it, and an index file of another version is rebuilt
-# (6: the fail node a run reached counts as a failed step)
-SCHEMA_VERSION = "6"
+# (6: the fail node a run reached counts as a failed step; 7: a branch's too, and the texts `magnus runs`
+# shows of a run's start and duration are kept: start_local, zone, duration_text)
+SCHEMA_VERSION = "7"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
@@ -67,7 +72,9 @@ CREATE TABLE IF NOT EXISTS runs (
     steps_done INTEGER NOT NULL DEFAULT 0, original_run_id TEXT NOT NULL DEFAULT '',
     commit_id TEXT NOT NULL DEFAULT '', dirty INTEGER, use_cached INTEGER NOT NULL DEFAULT 0, pid INTEGER,
     host TEXT NOT NULL DEFAULT '', pid_start REAL, error TEXT NOT NULL DEFAULT '',
-    params TEXT NOT NULL DEFAULT '{}', metrics TEXT NOT NULL DEFAULT '{}'
+    params TEXT NOT NULL DEFAULT '{}', metrics TEXT NOT NULL DEFAULT '{}',
+    start_local TEXT NOT NULL DEFAULT '', zone TEXT NOT NULL DEFAULT '',
+    duration_text TEXT NOT NULL DEFAULT '-'
 );
 CREATE INDEX IF NOT EXISTS runs_newest ON runs (start_key, run_id);
 CREATE INDEX IF NOT EXISTS runs_tag ON runs (tag);
@@ -77,7 +84,7 @@ CREATE TABLE IF NOT EXISTS names (
     kind TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (kind, name)
 ) WITHOUT ROWID;
 """
-_COLUMNS = {  # attribute -> runs column
+_COLUMNS = {  # attribute -> runs column (or the expression of what it is now: duration)
     "run_id": "r.run_id",
     "status": "r.status",
     "tag": "r.tag",
@@ -101,16 +108,28 @@ _RUN_FIELDS = (
 _STATE = "magnus_state(r.status, r.pid, r.host, r.pid_start)"
 # RunTable's columns, in its order
 _RUNNING = ", ".join(f"'{status}'" for status in RUNNING_STATUSES)
+_SQL_NO_TIME = "-9e999"  # how SQL spells NO_TIME (an overflowing literal is -Inf)
+# A run's duration as every view gives it: for a running run (state RUNNING) the time from its start to now
+# (models/times.elapsed; what is stored is the time to its last finished step), so that `--where duration`
+# and `--order-by duration` see what `magnus runs` shows; the others' as recorded
+_DURATION = (
+    f"(CASE WHEN r.status IN ({_RUNNING}) AND {_STATE} = 'RUNNING' THEN "
+    f"(CASE WHEN r.start_key = {_SQL_NO_TIME} THEN NULL "
+    "ELSE max(0.0, (julianday('now') - 2440587.5) * 86400.0 - r.start_key) END) "
+    "ELSE r.duration END)"
+)
+_COLUMNS["duration"] = _DURATION
+# RunTable's columns from the rows, in its order, but the states (of running runs only: _table) and the
+# errors (of broken logs only); the start as shown in another zone than the row's is made here (magnus_local)
 _TABLE_FIELDS = (
-    f"r.run_id, r.status, CASE WHEN r.status IN ({_RUNNING}) THEN {_STATE} ELSE r.status END, "
-    "r.tag, r.start, r.duration, r.steps, r.steps_done, r.original_run_id, r.error"
+    "r.run_id, r.status, r.tag, CASE WHEN r.zone = ? THEN r.start_local ELSE magnus_local(r.start) END, "
+    "r.duration_text, r.steps, r.steps_done, r.original_run_id"
 )
 _KIND = {"param": "p", "metric": "m"}
 MMAP_BYTES = 256 * 1024 * 1024  # at most this much of the index file is mapped (20,000 runs: about 12 MB)
 CACHE_KIB = 32 * 1024  # pages cached and sorted in memory, at most (allocated as used)
 _BATCH = 500
 NO_TIME = float("-inf")  # the time key of a run without a start (a broken log): the oldest
-_SQL_NO_TIME = "-9e999"  # how SQL spells it (an overflowing literal is -Inf)
 # Between two full looks (a stat of every log), a look lists the store with the cheap tokens only (the
 # file-system store: inodes, from the directory scan itself): changes made in place are seen within this.
 FULL_LOOK_EVERY = 10.0  # seconds
@@ -170,6 +189,7 @@ class SQLiteRunIndex(RunIndex):
         # kind, whose version the index then held. A look compares the listing with it as two sets, in C:
         # the workbench's refresh and an update after one new run do not convert 20,000 tokens to text.
         self._seen: dict[bool, dict[str, Any]] = {}
+        self._beside: _FullLook | None = None  # a full look's check a child process is making (_refresh)
         self.conn = self._open()
 
     # -- connection ----------------------------------------------------------------------------------
@@ -226,6 +246,7 @@ class SQLiteRunIndex(RunIndex):
             conn.close()
             raise
         conn.create_function("magnus_state", 4, _state, deterministic=False)
+        conn.create_function("magnus_local", 1, local_text, deterministic=False)
         conn.create_function("magnus_like", 2, _like(True), deterministic=True)
         conn.create_function("magnus_ilike", 2, _like(False), deterministic=True)
         return conn
@@ -271,6 +292,9 @@ class SQLiteRunIndex(RunIndex):
             return action()
 
     def close(self) -> None:
+        check, self._beside = self._beside, None
+        if check is not None:  # (an answer that failed before its end)
+            check.digest()
         with contextlib.suppress(sqlite3.Error):
             self.conn.close()
 
@@ -279,16 +303,47 @@ class SQLiteRunIndex(RunIndex):
         result: RefreshReport = self._guarded(self._refresh)
         return result
 
-    def _refresh(self) -> RefreshReport:
+    def _refresh(self, *, beside: bool = False) -> RefreshReport:
+        """Catch up with the store. `beside`: a full look due is made by a child process beside this one
+        (_FullListing) while this one makes the quick look and answers; the caller then ends it
+        (_end_full_look), and answers again if it found a change."""
         with paused():  # records of thousands of logs: no cycles to collect (magnus_core/gcpause.py)
-            return self._look()
+            return self._look(beside=beside)
 
-    def _look(self) -> RefreshReport:
+    def _end_full_look(self) -> bool:
+        """End the full look whose check a child made beside (_refresh(beside=True), _FullLook): the store
+        unchanged since the index last held every run, the full look is done; otherwise it is made here.
+        True: runs were read or dropped (the answer must be made again)."""
+        check, self._beside = self._beside, None
+        if check is None:
+            return False
+        digest = check.digest()
+        with paused():
+            kept = self.conn.execute("SELECT value FROM meta WHERE key = 'find_listing'").fetchone()
+            if digest is not None and kept is not None and kept[0] == digest:
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('full_look', ?)", (str(time.time()),))
+                return False
+            report = self._look(full_now=True)
+            if digest is not None and self.path is not None:  # the index holds every run it listed: keep
+                # the check's digest for the next look (a change since the check makes the next one differ)
+                self.conn.execute(
+                    "INSERT INTO meta SELECT 'find_listing', ? WHERE EXISTS "
+                    "(SELECT 1 FROM meta WHERE key = 'listing') "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (digest,),
+                )
+        return bool(report.read or report.removed)
+
+    def _look(self, *, beside: bool = False, full_now: bool = False) -> RefreshReport:
         meta = dict(
             self.conn.execute("SELECT key, value FROM meta WHERE key IN ('full_look', 'quiet', 'listing')")
         )
         now = time.time()
-        full = "full_look" not in meta or not (0 <= now - float(meta["full_look"]) < FULL_LOOK_EVERY)
+        last = float(meta["full_look"]) if "full_look" in meta else None
+        full = full_now or last is None or not (0 <= now - last < FULL_LOOK_EVERY)
+        if full and beside and self.path is not None:  # (the check's digest is kept in meta)
+            self._beside = _FullLook.start(self.store)
+            full = self._beside is None
         quiet = self.store.quiet_token()
         if not full and quiet is not None and meta.get("quiet") == quiet:
             return RefreshReport(read=0, removed=0)  # nothing renamed in or out since a look saw it all
@@ -474,16 +529,18 @@ class SQLiteRunIndex(RunIndex):
         self, records: list[tuple[RunRecord, str | None]], gone: list[str], known: dict[str, Any]
     ) -> None:
         conn = self.conn
+        zone, starts = zone_key(), local_texts([r.start for r, _ in records])
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("DELETE FROM meta WHERE key = 'listing'")  # the index no longer holds that listing
+            # the index no longer holds that listing, nor the one the full look's check saw (_FullLook)
+            conn.execute("DELETE FROM meta WHERE key IN ('listing', 'find_listing')")
             if gone:
                 conn.executemany("DELETE FROM runs WHERE run_id = ?", [(run_id,) for run_id in gone])
             conn.executemany(
                 "INSERT OR REPLACE INTO runs (run_id, version, status, tag, pipeline, dag_hash, start, "
                 "end_time, start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, "
-                "dirty, use_cached, pid, host, pid_start, error, params, metrics) "
-                f"VALUES ({', '.join('?' * 23)})",
+                "dirty, use_cached, pid, host, pid_start, error, params, metrics, start_local, zone, "
+                f"duration_text) VALUES ({', '.join('?' * 26)})",
                 [
                     (
                         r.run_id,
@@ -509,8 +566,11 @@ class SQLiteRunIndex(RunIndex):
                         r.error,
                         to_json(r.params),
                         to_json(r.metrics),
+                        start,
+                        zone,
+                        fmt_seconds(r.duration),
                     )
-                    for r, version in records
+                    for (r, version), start in zip(records, starts, strict=True)
                 ],
             )
             names = {("p", name) for r, _ in records for name in r.params}
@@ -539,7 +599,13 @@ class SQLiteRunIndex(RunIndex):
         return result
 
     def _query(self, query: RunQuery) -> QueryResult:
-        self._refresh()
+        self._refresh(beside=True)  # (as _table)
+        result = self._query_now(query)
+        if self._end_full_look():
+            result = self._query_now(query)
+        return result
+
+    def _query_now(self, query: RunQuery) -> QueryResult:
         select = _select(query, _RUN_FIELDS)
         if select is None:
             return QueryResult([])
@@ -562,30 +628,78 @@ class SQLiteRunIndex(RunIndex):
         return result
 
     def _table(self, query: RunQuery) -> RunTable:
-        self._refresh()
+        # a full look due (a stat of every log) is made by a child process while this one reads the rows
+        # (two cores: the listing costs the longer of the two); a change it finds is read and listed again
+        self._refresh(beside=True)
+        table = self._table_now(query)
+        if self._end_full_look():
+            table = self._table_now(query)
+        return table
+
+    def _table_now(self, query: RunQuery) -> RunTable:
         fields = _TABLE_FIELDS
         if query.params is not None:
             fields += ", r.params"
         if query.metrics is not None:
             fields += ", r.metrics"
         select = _select(query, fields)
-        rows = self.conn.execute(*select).fetchall() if select is not None else []
-        c: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * 12  # columns, in C
-        if select is not None and rows and self._settle(c[1], c[2], c[0]):
-            rows = self.conn.execute(*select).fetchall()
-            c = list(zip(*rows, strict=True)) if rows else [()] * 12
-        if "RUNNING" in c[2]:  # a running run's duration: the time it has run so far (elapsed)
-            c[5] = [
-                elapsed(start) if state == "RUNNING" else d
-                for state, start, d in zip(c[2], c[4], c[5], strict=True)
+        if select is None:
+            return RunTable((), (), (), (), (), (), (), (), (), (), hints=self._hints(query))
+        sql, args = select[0], [zone_key(), *select[1]]  # (the zone: the fields' one argument)
+        c: list[Sequence[Any]] = self._columns(sql, args)
+        states, durations = self._states(query, c)
+        if states is None:  # a run judged INTERRUPTED had written since it was read: read again (_settle)
+            c = self._columns(sql, args)
+            states, durations = self._states(query, c, settle=False)
+        assert states is not None and durations is not None
+        errors: Sequence[str] = [""] * len(c[0])
+        if "BROKEN" in c[1]:  # why each broken log cannot be read
+            broken = _select(query, "r.run_id, r.error", also="r.status = 'BROKEN'")
+            assert broken is not None
+            why = dict(self.conn.execute(*broken).fetchall())
+            errors = [
+                why.get(run_id, "") if st == "BROKEN" else "" for run_id, st in zip(*c[:2], strict=True)
             ]
-        table = RunTable(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], hints=self._hints(query))
-        values = iter(c[10:])  # the JSON objects asked for: params, then metrics
+        table = RunTable(c[0], c[1], states, c[2], c[3], durations, c[5], c[6], c[7], errors)
+        table.hints = self._hints(query)
+        values = iter(c[8:])  # the JSON objects asked for: params, then metrics
         if query.params is not None:
             table.params = [_pick(json.loads(v), query.params) for v in next(values)]
         if query.metrics is not None:
             table.metrics = [_pick(json.loads(v), query.metrics) for v in next(values)]
         return table
+
+    def _columns(self, sql: str, args: list[Any]) -> list[Sequence[Any]]:
+        rows = self.conn.execute(sql, args).fetchall()
+        return list(zip(*rows, strict=True)) if rows else [()] * 10  # columns, in C
+
+    def _states(
+        self, query: RunQuery, c: list[Sequence[Any]], *, settle: bool = True
+    ) -> tuple[Sequence[str] | None, Sequence[str]]:
+        """The states of a table's runs (c[1]: their statuses) and its durations as shown (c[4]): a run
+        recorded as running is judged now (RUNNING: its duration is the time so far, models/times.elapsed;
+        INTERRUPTED: its process is gone), the others are what they recorded. (None, ...): a run judged
+        INTERRUPTED had written since the index read it, and was read again (_settle): list again."""
+        statuses, durations = c[1], c[4]
+        if not any(status in c[1] for status in RUNNING_STATUSES):  # (C loops)
+            return statuses, durations
+        judged = _select(query, f"r.run_id, r.status, {_STATE}, r.start, r.duration", also=_IS_RUNNING)
+        assert judged is not None
+        now = {run_id: (state, start, d) for run_id, _, state, start, d in self.conn.execute(*judged)}
+        rows = [(run_id, st) for run_id, st in zip(c[0], statuses, strict=True) if st in RUNNING_STATUSES]
+        if settle and self._settle(
+            [st for _, st in rows],
+            [now.get(run_id, ("RUNNING",))[0] for run_id, _ in rows],
+            [r for r, _ in rows],
+        ):
+            return None, durations
+        states, texts = list(statuses), list(durations)
+        for i, (run_id, status) in enumerate(zip(c[0], statuses, strict=True)):
+            if status in RUNNING_STATUSES and run_id in now:
+                state, start, duration = now[run_id]
+                states[i] = state
+                texts[i] = fmt_seconds(elapsed(start) if state == "RUNNING" else duration)
+        return states, texts
 
     def _attach_values(
         self, runs: list[IndexedRun], params: list[str] | None, metrics: list[str] | None
@@ -611,6 +725,41 @@ class SQLiteRunIndex(RunIndex):
             return []
         rows = self.conn.execute("SELECT kind, name FROM names ORDER BY kind, name").fetchall()
         return hints(query, IndexNames([n for k, n in rows if k == "p"], [n for k, n in rows if k == "m"]))
+
+
+class _FullLook:
+    """A full look's check made beside the process answering a listing: the store's full-look command
+    (store.full_look_command: GNU find for the file-system store, a stat of every log in a C loop) runs as a
+    child process on the other core while this one reads the rows. When the digest of its output is the
+    one kept in meta (`find_listing`: the last time the index held every run) nothing changed, and the 20,000
+    calls of os.stat of a full look made here are not made; otherwise the full look is made here as ever."""
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+
+    @classmethod
+    def start(cls, store: RunLogStore) -> _FullLook | None:
+        """The child running the store's command; None when the store has none or it cannot start."""
+        command = store.full_look_command()
+        if command is None:
+            return None
+        import subprocess
+
+        try:
+            child = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+            )
+        except OSError:
+            return None
+        return cls(child)
+
+    def digest(self) -> str | None:
+        """The digest of the command's output once it ended; None: it failed (no answer)."""
+        out = self.child.stdout.read()
+        self.child.stdout.close()
+        if self.child.wait() != 0:
+            return None
+        return hashlib.blake2b(out, digest_size=20).hexdigest()
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:
@@ -735,10 +884,13 @@ def _summary(row: tuple[Any, ...], summary_class: Any = None) -> Any:
     )
 
 
-def _select(query: RunQuery, fields: str) -> tuple[str, list[Any]] | None:
-    """The SELECT of `fields` for `query` and its arguments; None when no run can match (no run ids)."""
+def _select(
+    query: RunQuery, fields: str, *, also: str = "", ordered: bool = True
+) -> tuple[str, list[Any]] | None:
+    """The SELECT of `fields` for `query` and its arguments; None when no run can match (no run ids).
+    `also`: one more condition; `ordered` False: the rows the query lists, in no order (for an aggregate)."""
     args: list[Any] = []
-    where: list[str] = []
+    where: list[str] = [also] if also else []
     if query.where is not None:
         where.append(_sql(query.where, args))
     if query.tag is not None:
@@ -765,11 +917,15 @@ def _select(query: RunQuery, fields: str) -> tuple[str, list[Any]] | None:
     sql = f"SELECT {fields} FROM runs r"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY " + ", ".join(order)
+    if ordered or query.limit:
+        sql += " ORDER BY " + ", ".join(order)
     if query.limit:
         sql += " LIMIT ?"
         args.append(query.limit)
     return sql, args
+
+
+_IS_RUNNING = f"r.status IN ({_RUNNING})"
 
 
 # -- filters to SQL ----------------------------------------------------------------------------------------

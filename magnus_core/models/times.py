@@ -167,6 +167,17 @@ def local_text(text: Any) -> str:
         return str(text)[:19]
 
 
+def zone_key() -> str:
+    """This process's local time zone as text: the TZ variable and the offsets and names the C library took
+    from it (or from /etc/localtime). Processes with one key show every time alike (local_text): the run
+    index keeps each run's start as shown in the zone of the process that indexed it, with this key."""
+    import os
+
+    return "|".join(
+        map(str, (os.environ.get("TZ", ""), _time.timezone, _time.altzone, *_time.tzname, _time.daylight))
+    )
+
+
 def local_texts(texts: Iterable[Any]) -> list[str]:
     """local_text of each of `texts` (the start column of `magnus runs`: 20,000 of them), the same texts
     for a fraction of the cost: a time written here in an hour local_text has already checked (the usual

@@ -250,6 +250,14 @@ class RunLogStore(ABC):
         log) are caught by the index's next full look."""
         return None
 
+    def full_look_command(self) -> list[str] | None:
+        """A command whose output, for a store that did not change, is the same bytes every time, and
+        changes whenever `run_versions(full=True)` would (a run added or removed, a log rewritten, in place
+        too); None: no such command. The run index runs it beside a listing, in place of its own full look
+        when the digest of the output is what it was when the index last held every run (index/sqlite.py:
+        _FullLook). Its standard error is discarded; a non-zero exit means no answer."""
+        return None
+
     def modified(self, run_id: str) -> float | None:
         """When the run's log was last written (seconds since the epoch), for a log too broken to say when
         it ran: the run index lists it by this time instead of below every run. None: not known."""
