@@ -305,7 +305,7 @@ class SQLiteRunIndex(RunIndex):
 
     def _refresh(self, *, beside: bool = False) -> RefreshReport:
         """Catch up with the store. `beside`: a full look due is made by a child process beside this one
-        (_FullListing) while this one makes the quick look and answers; the caller then ends it
+        (_FullLook) while this one makes the quick look and answers; the caller then ends it
         (_end_full_look), and answers again if it found a change."""
         with paused():  # records of thousands of logs: no cycles to collect (magnus_core/gcpause.py)
             return self._look(beside=beside)
