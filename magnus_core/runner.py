@@ -38,6 +38,7 @@ from magnus_core.models.run_log import (
     RunLog,
     StepLog,
 )
+from magnus_core.models.times import fmt_time, now
 from magnus_core.nodes.common import attempt
 from magnus_core.parameters import initial_parameters
 from magnus_core.secrets import BaseSecrets
@@ -79,11 +80,18 @@ class PreparedRun:
     warnings: list[str] = field(default_factory=list)
     plan: Any = None  # a re-run's rerun.RerunPlan (which steps are reused, which run)
     tracker: ExperimentTracker = field(default_factory=DoNothingTracker)
+    # when the run began: the instant its id was made (a run-log time), recorded as run_config.process's
+    # started_at, so a generated id's time and the start every view shows are the same second
+    started_at: str = ""
 
 
 def new_run_id(clock: Callable[[], datetime] = datetime.now) -> str:
     """The seed's form: timestamp, '_', 6 random hex characters (two runs in one second never collide)."""
     return f"{clock().strftime('%Y%m%d%H%M%S')}_{_secrets.token_hex(3)}"
+
+
+def _run_id_at(moment: datetime) -> str:
+    return new_run_id(lambda: moment)
 
 
 def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
@@ -111,6 +119,7 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
         exc.file = exc.file or config_source(config, exc.field)
         raise
     executor.validate(pipeline, config, request)  # what it cannot run is refused before anything is written
+    moment = now()  # the run begins: its id (when generated) and its recorded start are this instant
     if request.run_id:
         run_id = check_run_id(request.run_id)
         if store.exists(run_id):
@@ -120,9 +129,10 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
                 field="run_id",
             )
     else:
-        run_id = new_run_id()
-        while store.exists(run_id):
-            run_id = new_run_id()
+        run_id = _run_id_at(moment)
+        while store.exists(run_id):  # (two runs in one second: a new random part, and a new instant)
+            moment = now()
+            run_id = _run_id_at(moment)
     prepared = PreparedRun(
         request=request,
         pipeline=pipeline,
@@ -134,6 +144,7 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
         parameters=parameters,
         run_id=run_id,
         tracker=services.tracker,
+        started_at=fmt_time(moment),
     )
     if request.use_cached is not None:
         from magnus_core.rerun import prepare_rerun
@@ -201,6 +212,8 @@ def run_config(prepared: PreparedRun) -> dict[str, Any]:
         prepared.executor, prepared.store, prepared.catalog, prepared.secrets, prepared.tracker
     )
     described = describe_run(prepared.pipeline, services)
+    if prepared.started_at:
+        described["process"]["started_at"] = prepared.started_at
     if prepared.request.config_file:
         described["config_file"] = str(prepared.request.config_file)
     return described

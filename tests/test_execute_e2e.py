@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,10 @@ def test_seed_command_with_tag(seed_project: Path, magnus) -> None:
     assert list(log["steps"]) == ["step parameters", "prepare", "consume", "greet", "shell", "success"]
     assert log["steps"]["prepare"]["user_defined_metrics"] == {"variance": 0.6, "alpha": 0.1, "beta": 0.2}
     assert log["steps"]["shell"]["user_defined_metrics"] == {"shell_seen": 1}
+    # the id's time is the recorded start, to the microsecond's second (trial 4: ids and starts differed
+    # by 1-2 s under load: the id was made, then checks ran, then the start was taken)
+    started = datetime.fromisoformat(log["run_config"]["process"]["started_at"]).astimezone()
+    assert log["run_id"].split("_")[0] == started.strftime("%Y%m%d%H%M%S")
 
 
 def test_seed_command_with_extra_parameters(seed_project: Path, magnus) -> None:
