@@ -267,17 +267,16 @@ def print_table(table: RunTable, where: str, param_cols: list[str], metric_cols:
     params, metrics = table.params or (), table.metrics or ()
     columns: list[Sequence[str]] = [
         table.run_ids,
-        [
+        table.statuses  # (every run's state its status: no run recorded as running; a C comparison)
+        if states is table.statuses or states == table.statuses
+        else [
             state if state == status else f"{state} ({status})"
             for state, status in zip(states, table.statuses, strict=True)
         ],
         table.tags,
         table.start_texts,
         table.duration_texts,
-        [  # as progress.Progress counts them; a broken log has none
-            f"{done}/{steps}" if state != "BROKEN" else ""
-            for done, steps, state in zip(table.steps_done, table.steps, states, strict=True)
-        ],
+        table.step_texts,
         table.original_run_ids,
         *([fmt_value(values.get(p)) for values in params] for p in param_cols),
         *([fmt_value(values.get(m)) for values in metrics] for m in metric_cols),

@@ -82,8 +82,7 @@ class RunTable:
     tags: Sequence[str]
     start_texts: Sequence[str]  # the start as shown: models/times.local_text of RunSummary.start
     duration_texts: Sequence[str]  # the duration as shown: table.fmt_seconds of RunSummary.duration
-    steps: Sequence[int]
-    steps_done: Sequence[int]
+    step_texts: Sequence[str]  # done/total as progress.Progress counts them ('' for a broken log)
     original_run_ids: Sequence[str]
     errors: Sequence[str]  # why a broken log cannot be read ('' for the others)
     params: Sequence[dict[str, Any]] | None = None  # the values RunQuery.params asked for, per run
@@ -104,14 +103,18 @@ class RunTable:
             [x.tag for x in s],
             local_texts([x.start for x in s]),
             [fmt_seconds(x.duration) for x in s],
-            [x.steps for x in s],
-            [x.steps_done for x in s],
+            [step_text(x.steps_done, x.steps, x.status) for x in s],
             [x.original_run_id for x in s],
             [x.error for x in s],
             [run.params for run in result.runs] if query.params is not None else None,
             [run.metrics for run in result.runs] if query.metrics is not None else None,
             result.hints,
         )
+
+
+def step_text(done: int, total: int, status: str) -> str:
+    """The steps column of `magnus runs`: `done/total`, empty for a broken log (it has none)."""
+    return "" if status == "BROKEN" else f"{done}/{total}"
 
 
 @dataclass

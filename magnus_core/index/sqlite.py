@@ -8,9 +8,10 @@ Tables (schema version in `meta`):
     (start_key, end_key: seconds since the epoch, so runs order by true time whatever their UTC offsets)
     (params, metrics: the run's final parameters and its metrics as JSON objects, queried with SQLite's
     JSON functions: one row per run is what keeps a cold build near the cost of reading the logs)
-    (start_local, zone, duration_text: the start as `magnus runs` shows it in the zone of the process that
-    wrote the row (models/times.local_text, zone_key) and the duration as it shows it (table.fmt_seconds):
-    a listing of 20,000 runs formats none of them, RunTable's texts are the rows' own)
+    (start_local, zone, duration_text, step_text: the start as `magnus runs` shows it in the zone of the
+    process that wrote the row (models/times.local_text, zone_key), the duration (table.fmt_seconds) and
+    the steps (index.step_text) as it shows them: a listing of 20,000 runs formats none of them, RunTable's
+    texts are the rows' own)
     names(kind 'p'|'m', name)   every parameter and metric name (completion, hints)
 
 The file is a cache: deleting it loses nothing (the next query rebuilds it from the logs). WAL mode lets
@@ -48,6 +49,7 @@ from magnus_core.index import (
     RunQuery,
     RunTable,
     hints,
+    step_text,
 )
 from magnus_core.index.record import RUNNING_STATUSES, RunRecord, broken, record_from_json
 from magnus_core.models.times import elapsed, local_text, local_texts, parse_time, zone_key
@@ -60,8 +62,8 @@ if TYPE_CHECKING:
 # 5: steps / steps_done are progress.step_progress (the path), not log counts (record.RECORD_VERSION): a new
 # kind of record or a new layout of the tables bumps it, and an index file of another version is rebuilt
 # (6: the fail node a run reached counts as a failed step; 7: a branch's too, and the texts `magnus runs`
-# shows of a run's start and duration are kept: start_local, zone, duration_text)
-SCHEMA_VERSION = "7"
+# shows of a run's start and duration are kept: start_local, zone, duration_text; 8: and of its steps)
+SCHEMA_VERSION = "8"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
@@ -74,7 +76,7 @@ CREATE TABLE IF NOT EXISTS runs (
     host TEXT NOT NULL DEFAULT '', pid_start REAL, error TEXT NOT NULL DEFAULT '',
     params TEXT NOT NULL DEFAULT '{}', metrics TEXT NOT NULL DEFAULT '{}',
     start_local TEXT NOT NULL DEFAULT '', zone TEXT NOT NULL DEFAULT '',
-    duration_text TEXT NOT NULL DEFAULT '-'
+    duration_text TEXT NOT NULL DEFAULT '-', step_text TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_newest ON runs (start_key, run_id);
 CREATE INDEX IF NOT EXISTS runs_tag ON runs (tag);
@@ -123,7 +125,7 @@ _COLUMNS["duration"] = _DURATION
 # errors (of broken logs only); the start as shown in another zone than the row's is made here (magnus_local)
 _TABLE_FIELDS = (
     "r.run_id, r.status, r.tag, CASE WHEN r.zone = ? THEN r.start_local ELSE magnus_local(r.start) END, "
-    "r.duration_text, r.steps, r.steps_done, r.original_run_id"
+    "r.duration_text, r.step_text, r.original_run_id"
 )
 _KIND = {"param": "p", "metric": "m"}
 MMAP_BYTES = 256 * 1024 * 1024  # at most this much of the index file is mapped (20,000 runs: about 12 MB)
@@ -228,20 +230,21 @@ class SQLiteRunIndex(RunIndex):
             # sorting 20,000 rows (every listing without --limit) in memory: with the default 2 MB the sorter
             # spilled to a temporary file, about 500 writes and reads of it per `magnus runs`
             conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            version = None
+            kept: dict[str, str] = {}
             with contextlib.suppress(sqlite3.OperationalError):  # a new file has no meta table yet
-                row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-                version = row[0] if row else None
+                kept = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('schema', 'store')"))
+            version, location = kept.get("schema"), self.store.index_location() or "memory"
             if version not in (None, SCHEMA_VERSION):  # an index written by another magnus version
                 conn.executescript(
                     "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS vals; DROP TABLE IF EXISTS names; "
                     "DELETE FROM meta;"
                 )
-            conn.executescript(_SCHEMA)
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-            conn.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('store', ?)", (self.store.index_location() or "memory",)
-            )
+            if version != SCHEMA_VERSION or kept.get("store") != location:  # (else nothing to write: an
+                # index this version made has every table, and a listing that writes nothing leaves no WAL
+                # for its close to check in)
+                conn.executescript(_SCHEMA)
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('store', ?)", (location,))
         except BaseException:
             conn.close()
             raise
@@ -540,7 +543,7 @@ class SQLiteRunIndex(RunIndex):
                 "INSERT OR REPLACE INTO runs (run_id, version, status, tag, pipeline, dag_hash, start, "
                 "end_time, start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, "
                 "dirty, use_cached, pid, host, pid_start, error, params, metrics, start_local, zone, "
-                f"duration_text) VALUES ({', '.join('?' * 26)})",
+                f"duration_text, step_text) VALUES ({', '.join('?' * 27)})",
                 [
                     (
                         r.run_id,
@@ -569,6 +572,7 @@ class SQLiteRunIndex(RunIndex):
                         start,
                         zone,
                         fmt_seconds(r.duration),
+                        step_text(r.steps_done, r.steps, r.status),
                     )
                     for (r, version), start in zip(records, starts, strict=True)
                 ],
@@ -644,7 +648,7 @@ class SQLiteRunIndex(RunIndex):
             fields += ", r.metrics"
         select = _select(query, fields)
         if select is None:
-            return RunTable((), (), (), (), (), (), (), (), (), (), hints=self._hints(query))
+            return RunTable((), (), (), (), (), (), (), (), (), hints=self._hints(query))
         sql, args = select[0], [zone_key(), *select[1]]  # (the zone: the fields' one argument)
         c: list[Sequence[Any]] = self._columns(sql, args)
         states, durations = self._states(query, c)
@@ -660,9 +664,9 @@ class SQLiteRunIndex(RunIndex):
             errors = [
                 why.get(run_id, "") if st == "BROKEN" else "" for run_id, st in zip(*c[:2], strict=True)
             ]
-        table = RunTable(c[0], c[1], states, c[2], c[3], durations, c[5], c[6], c[7], errors)
+        table = RunTable(c[0], c[1], states, c[2], c[3], durations, c[5], c[6], errors)
         table.hints = self._hints(query)
-        values = iter(c[8:])  # the JSON objects asked for: params, then metrics
+        values = iter(c[7:])  # the JSON objects asked for: params, then metrics
         if query.params is not None:
             table.params = [_pick(json.loads(v), query.params) for v in next(values)]
         if query.metrics is not None:
