@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import time
 from itertools import islice
-from operator import attrgetter, is_
+from operator import is_
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from magnus_core.models.run_log import RunLog
 
 _INDENT = "    "
-_BRANCHES = attrgetter("branches")
 _NESTED = {"branches": "steps", "steps": "branches"}  # a step log's nested field holds branch logs, and back
 
 
@@ -55,6 +54,9 @@ class RunLogText:
         # run only the last steps change, so a call walks the rest by identity and writes their bytes.
         self._lead_keys: list[str] = []
         self._lead_steps: list[Any] = []
+        # their dicts of branches: the store adds a branch to a step it holds in place, never assigns a new
+        # dict to it (stores/base.py put_branch_log, _snapshot), so one look at these tells if one gained any
+        self._lead_branches: list[dict[str, Any]] = []
         self._lead_bytes: list[bytes] = []
         self._whole = 2  # the first writes are made whole, keeping nothing (see parts)
         self.made = 0  # logs serialised by the last call (the rest were joined): for tests and benchmarks
@@ -92,12 +94,6 @@ class RunLogText:
         self._fresh = {}
         return parts
 
-    def forget(self) -> None:
-        """Drop every kept text (the run is over in this process)."""
-        self._kept = {}
-        self._config = None
-        self._lead_keys, self._lead_steps, self._lead_bytes = [], [], []
-
     def _field(self, parts: list[bytes], out: list[str], log: RunLog, name: str) -> None:
         if name == "steps":
             self._steps(parts, out, log.steps)
@@ -123,9 +119,10 @@ class RunLogText:
             held <= len(items)
             and list(islice(items, held)) == self._lead_keys
             and all(map(is_, islice(items.values(), held), self._lead_steps))
-            and not any(map(_BRANCHES, self._lead_steps))
+            and not any(self._lead_branches)
         ):  # a leading step was replaced (a stop, a re-run) or gained branches: make them all again
-            self._lead_keys, self._lead_steps, self._lead_bytes, held = [], [], [], 0
+            self._lead_keys, self._lead_steps, self._lead_branches, self._lead_bytes = [], [], [], []
+            held = 0
         out.append("{\n")
         parts.append("".join(out).encode("utf-8"))
         out.clear()
@@ -139,6 +136,7 @@ class RunLogText:
                 added.append(tail)
                 self._lead_keys.append(key)
                 self._lead_steps.append(step)
+                self._lead_branches.append(step.branches)
                 continue
             if added:
                 self._add_lead(parts, added)
@@ -184,16 +182,27 @@ class RunLogText:
         out.append(text[at + 2 :])
 
     def _make(self, key: str, obj: Any, depth: int, field: str) -> tuple[Any, str, int, str, int]:
-        from pydantic_core import to_json  # (file_system is imported by listings that make no model)
-
         start = time.perf_counter()
         self.made += 1
         shell = obj.model_copy(update={field: {}}) if getattr(obj, field) else obj
         body = shell.model_dump_json(indent=4).replace("\n", "\n" + _INDENT * depth)
-        text = _INDENT * depth + to_json(key).decode() + ": " + body
+        text = _INDENT * depth + _json_key(key) + ": " + body
         kept = (obj, key, depth, text, _marker_end(text, depth + 1, field))
         self.making += time.perf_counter() - start
         return kept
+
+
+def _json_key(key: str) -> str:
+    """A dict key as pydantic writes it (its own encoder: the same escapes)."""
+    global _to_json
+    if _to_json is None:  # imported on first use: file_system is imported by listings that make no model
+        from pydantic_core import to_json
+
+        _to_json = to_json
+    return _to_json(key).decode()
+
+
+_to_json: Any = None
 
 
 def _marker_end(text: str, depth: int, field: str) -> int:
