@@ -10,8 +10,8 @@ child process (a shell step, a notebook's kernel) writes through the seam's pipe
 descriptors 1 and 2 (a python step's subprocess, C code) reach the file of the one attempt running when no
 other runs beside it. Nothing unmasked is ever written to the file.
 
-Most steps print little: their output is held in memory (hashed as it comes) and, when the attempt ends,
-handed to the writer thread that creates its file in a folder catalog (`put_bytes(later=WRITER.submit)`:
+Most steps print little: their output is held in memory (hashed once, at the end) and, when the attempt
+ends, handed to the writer thread that creates its file in a folder catalog (`put_output(later=...)`:
 the step goes on while the kernel creates the file), or to the keeper thread that uploads it to an object
 store while the next step runs; settled() (the run's end) waits for both. Output past SPOOL_AT bytes, or
 of an attempt running past SPILL_AFTER seconds, goes to a growing file where the catalog says
@@ -300,7 +300,8 @@ class _Spool:
 
 class AttemptFile:
     """One attempt's output: a Sink of the output seam (write_text, write_bytes, flush) that keeps masked
-    bytes, hashed as they go, at most `cap` of them. They are held in memory up to SPOOL_AT bytes (most
+    bytes, at most `cap` of them, and their SHA256 (of held bytes once, at the end; of a growing file's as
+    they go). They are held in memory up to SPOOL_AT bytes (most
     steps print little: no file is made while the step runs), then written to the catalog's growing file
     (output_spool) by a _Spool, as they are once the attempt has run SPILL_AFTER seconds (`magnus logs
     --follow`). When the attempt ends they are put in place (a folder catalog: now; an object store: by

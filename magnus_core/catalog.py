@@ -139,7 +139,7 @@ class BaseCatalog:
         later: Callable[[str, bytes | bytearray], bool] | None = None,
     ) -> DataCatalog:
         """Store `data` (a step's output held in memory) as `name` in a run's catalog (put_stream of it);
-        `digest`: its SHA256 when the caller has it (capture hashes as the bytes come); `later`: see the
+        `digest`: its SHA256 when the caller has it (capture hashed the bytes); `later`: see the
         file-system catalog's (a catalog elsewhere ignores it)."""
         import io
 
