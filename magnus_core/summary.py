@@ -76,9 +76,10 @@ def _row(step: StepLog, seconds: float | None, note: str = "") -> list[Cell]:
     return cells
 
 
-def counts_line(run_log: RunLog) -> str:
-    """`10,000 steps: 9,998 SUCCESS, 2 FAIL; 3 retried, 12 reused` over every step log, nested included."""
-    statuses: Counter[str] = Counter()
+def counts_line(run_log: RunLog, statuses: Counter[str] | None = None) -> str:
+    """`10,000 steps: 9,998 SUCCESS, 2 FAIL; 3 retried, 12 reused` over every step log, nested included.
+    `statuses`, when given, is filled with the count of each status."""
+    statuses = Counter() if statuses is None else statuses
     retried = reused = 0
     for step in run_log.walk():
         statuses[step.status] += 1
@@ -114,13 +115,15 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
     ]
     top = list(run_log.steps.values())
     seconds = [step_seconds(step) for step in top]
+    statuses: Counter[str] = Counter()
     if every or len(top) <= FULL_TABLE:
         rows = [_row(step, s) for step, s in zip(top, seconds, strict=True)]
         lines.extend(render(HEADERS, rows, right={3, 4}, colour=colour).split("\n"))
     else:
-        lines.append(counts_line(run_log))
+        lines.append(counts_line(run_log, statuses))
         lines.extend(_steps_that_matter(run_log, top, seconds, colour))
-    lines.extend(failure_lines(run_log))
+    if not statuses or set(statuses) != {SUCCESS}:  # (every step of a large run succeeded: none to show)
+        lines.extend(failure_lines(run_log))
     timing = timing_line(run_log)
     if timing:
         lines.append(timing)
