@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import shlex
 import sys
@@ -135,6 +134,8 @@ def runs(
     if as_json and as_csv:
         raise UsageError("choose one of --json and --csv")
     if status is not None and status.upper() not in complete.RUN_STATES:
+        import difflib
+
         near = difflib.get_close_matches(status.upper(), complete.RUN_STATES, n=1, cutoff=0.5)
         hint = f"; did you mean {near[0]}?" if near else ""
         raise UsageError(
