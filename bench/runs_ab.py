@@ -9,8 +9,9 @@ folder); the first round (cold indexes) is dropped; prints the median CPU time (
 and wall time per command and checkout.
 
 --full-look: before each command, the index forgets when it last looked at every log, so each command makes
-the full look (a stat of every log) that a command run more than 10 s after the last one makes; without it,
-commands a moment apart make the quick look (or none: the store's folder is unchanged).
+the full look (a stat of every log) that a command run more than 10 s after the last one makes (since the
+fourth sitting checked by GNU find in a child beside the listing: its CPU is counted, as a child's child);
+without it, commands a moment apart make the quick look (or none: the store's folder is unchanged).
 Bytecode: run `python -m compileall -q CHECKOUT/magnus_core` first when PYTHONDONTWRITEBYTECODE is set, or
 every start compiles the modules (a user's install has them compiled).
 """
