@@ -15,8 +15,8 @@ values. Then `add` of each of the last items runs as a new process, timed, paire
 bytecode cached (as an installed magnus: pip compiles a package when it installs it) and `repeat` with
 PYTHONDONTWRITEBYTECODE=1 (as this project's development machines run it: magnus's own modules compiled from
 source at every start). Prints per way the median wall time, the median CPU time (user + system of the
-child), the median ratio of wall time to its `python -c pass`, and the growth from the smallest M to the
-largest.
+child), the median ratio of wall time to its `python -c pass` and that bare python's CPU time, and the
+growth from the smallest M to the largest.
 
 Targets: <= 0.25 s for a trivial step of a 1,000-step run on a quiet machine; flat in M on chunked-fs (a step
 reads its own branch); on file-system (one file per run) the figure is reported, at 10,000 steps too.
@@ -95,9 +95,10 @@ def _synthesize(log_file: Path, done: int) -> None:
 
 def measure(
     folder: Path, store: str, items: int, repeat: int, envs: dict[str, dict[str, str]]
-) -> dict[str, tuple[float, float, float]]:
-    """Per way of starting: (median wall s, median CPU s, median wall / python -c pass) of `add` in the
-    last items, the ways taking turns (after one warm-up run of each, not counted)."""
+) -> dict[str, tuple[float, float, float, float]]:
+    """Per way of starting: (median wall s, median CPU s, median wall / python -c pass, median CPU s of that
+    python -c pass) of `add` in the last items, the ways taking turns (after one warm-up run of each, not
+    counted)."""
     from magnus_core.single import PLACEHOLDER, execute_single_node, fan_out, job_from_files
 
     timed = (1 + repeat) * len(envs)
@@ -134,12 +135,12 @@ def measure(
         os.chdir(here)
         sys.path.remove(str(folder))
     turns = [way for _ in range(1 + repeat) for way in envs]  # the first round warms up, not counted
-    results: dict[str, tuple[list[float], list[float], list[float]]] = {way: ([], [], []) for way in envs}
+    results: dict[str, tuple[list[float], ...]] = {way: ([], [], [], []) for way in envs}
     for n, (item, way) in enumerate(zip(range(items - timed + 1, items + 1), turns, strict=True)):
         env = envs[way]
-        t0 = time.perf_counter()
+        c0, t0 = cpu_children(), time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True, env=env)
-        bare = time.perf_counter() - t0
+        bare, bare_cpu = time.perf_counter() - t0, cpu_children() - c0
         c0, t0 = cpu_children(), time.perf_counter()
         subprocess.run(
             [
@@ -150,10 +151,11 @@ def measure(
         )  # fmt: skip
         if n < len(envs):
             continue
-        walls, cpus, ratios = results[way]
+        walls, cpus, ratios, bare_cpus = results[way]
         walls.append(time.perf_counter() - t0)
         cpus.append(cpu_children() - c0)
         ratios.append(walls[-1] / bare)
+        bare_cpus.append(bare_cpu)
     return {way: tuple(statistics.median(v) for v in results[way]) for way in envs}  # type: ignore[misc]
 
 
@@ -165,16 +167,21 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(n) for n in os.environ.get("MAGNUS_BENCH_SINGLE_ITEMS", "100 1000").split()]
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'store':>12} {'items':>6} {'bytecode':>12} {'wall s':>8} {'CPU s':>7} {'/ python -c pass':>17}")
+    print(
+        f"{'store':>12} {'items':>6} {'bytecode':>12} {'wall s':>8} {'CPU s':>7} {'/ python -c pass':>17} "
+        f"{'its CPU s':>9}"
+    )
     with tempfile.TemporaryDirectory(prefix="magnus-bench-single-") as tmp:
         envs = ways_of_starting(Path(tmp) / "pyc", args.compare)
         for store in args.stores.split(","):
             cpu_by_size: dict[str, dict[int, float]] = {way: {} for way in envs}
             for n in sizes:
                 figures = measure(Path(tmp) / f"{store}-{n}", store, n, args.repeat, envs)
-                for way, (wall, cpu, ratio) in figures.items():
+                for way, (wall, cpu, ratio, bare_cpu) in figures.items():
                     cpu_by_size[way][n] = cpu
-                    print(f"{store:>12} {n:>6} {way:>12} {wall:8.3f} {cpu:7.3f} {ratio:17.1f}")
+                    print(
+                        f"{store:>12} {n:>6} {way:>12} {wall:8.3f} {cpu:7.3f} {ratio:17.1f} {bare_cpu:9.3f}"
+                    )
                 print(f"{'':>12} load average {os.getloadavg()[0]:.1f}")
             if len(sizes) > 1:
                 for way in envs:
