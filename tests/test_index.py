@@ -661,3 +661,26 @@ def test_a_listing_in_another_zone_shows_the_starts_in_its_own(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+class OtherFindStore(FullLookCountingStore):
+    """A `find` that does not speak the format asked of it (busybox's, BSD's): its output is no answer."""
+
+    def full_look_command(self) -> tuple[list[str], str] | None:
+        asked = super().full_look_command()
+        return None if asked is None else ([sys.executable, "-c", "print('%f/%i/%T@/%C@/%s')"], asked[1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the check beside is GNU find's")
+def test_a_check_beside_in_another_format_is_no_answer_and_the_full_look_is_made_here(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    fill(folder, 2)
+    index = open_index(OtherFindStore({"log_folder": str(folder)}))
+    assert isinstance(index, SQLiteRunIndex)
+    index.table(RunQuery())
+    for _ in range(2):
+        index.conn.execute("DELETE FROM meta WHERE key = 'full_look'")
+        before = FullLookCountingStore.full_looks
+        assert len(index.table(RunQuery()).run_ids) == 2
+        assert FullLookCountingStore.full_looks == before + 1  # made here, every time
+    index.close()

@@ -738,30 +738,35 @@ class _FullLook:
     one kept in meta (`find_listing`: the last time the index held every run) nothing changed, and the 20,000
     calls of os.stat of a full look made here are not made; otherwise the full look is made here as ever."""
 
-    def __init__(self, child: Any) -> None:
-        self.child = child
+    def __init__(self, child: Any, line: str) -> None:
+        self.child, self.line = child, line
 
     @classmethod
     def start(cls, store: RunLogStore) -> _FullLook | None:
         """The child running the store's command; None when the store has none or it cannot start."""
-        command = store.full_look_command()
-        if command is None:
+        asked = store.full_look_command()
+        if asked is None:
             return None
         import subprocess
 
+        command, line = asked
         try:
             child = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
             )
         except OSError:
             return None
-        return cls(child)
+        return cls(child, line)
 
     def digest(self) -> str | None:
-        """The digest of the command's output once it ended; None: it failed (no answer)."""
+        """The digest of the command's output once it ended; None: it failed, or its first line is not in
+        the format asked of it (no answer)."""
         out = self.child.stdout.read()
         self.child.stdout.close()
         if self.child.wait() != 0:
+            return None
+        first = out[: out.find(b"\n")] if out else b""
+        if out and re.fullmatch(self.line, first.decode("utf-8", "surrogateescape")) is None:
             return None
         return hashlib.blake2b(out, digest_size=20).hexdigest()
 

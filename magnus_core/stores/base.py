@@ -250,12 +250,14 @@ class RunLogStore(ABC):
         log) are caught by the index's next full look."""
         return None
 
-    def full_look_command(self) -> list[str] | None:
+    def full_look_command(self) -> tuple[list[str], str] | None:
         """A command whose output, for a store that did not change, is the same bytes every time, and
         changes whenever `run_versions(full=True)` would (a run added or removed, a log rewritten, in place
-        too); None: no such command. The run index runs it beside a listing, in place of its own full look
-        when the digest of the output is what it was when the index last held every run (index/sqlite.py:
-        _FullLook). Its standard error is discarded; a non-zero exit means no answer."""
+        too), and a regular expression its first line matches (a command that does not speak the format
+        asked of it, another `find`, gives no answer); None: no such command. The run index runs it beside
+        a listing, in place of its own full look when the digest of the output is what it was when the
+        index last held every run (index/sqlite.py: _FullLook). Its standard error is discarded; a non-zero
+        exit means no answer."""
         return None
 
     def modified(self, run_id: str) -> float | None:

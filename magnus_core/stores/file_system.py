@@ -281,16 +281,17 @@ class FileSystemRunLogStore(RunLogStore):
             return None
         return f"{st.st_ino}:{st.st_mtime_ns}"
 
-    def full_look_command(self) -> list[str] | None:
+    def full_look_command(self) -> tuple[list[str], str] | None:
         """GNU find, one line per log: its name, inode, modification and change times (ns) and size, with
         symbolic links followed as os.stat follows them (run_versions): a C loop beside the listing in
         place of 20,000 calls of os.stat here. Elsewhere (no GNU find: -printf is an error) no answer."""
         if not sys.platform.startswith("linux"):
             return None
-        return [
+        command = [
             "find", "-L", os.path.abspath(self.folder), "-mindepth", "1", "-maxdepth", "1",
             "-name", "*.json", "!", "-name", ".*", "-printf", "%f/%i/%T@/%C@/%s\\n",
         ]  # fmt: skip
+        return command, r"[^/]+\.json/\d+/-?\d+\.\d{9,}/-?\d+\.\d{9,}/\d+"
 
     def modified(self, run_id: str) -> float | None:
         try:
