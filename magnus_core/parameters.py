@@ -44,14 +44,14 @@ def json_value(value: Any) -> Any:
     text; numpy scalars and arrays their Python values (`.item()`, `.tolist()`); dates, times, decimals,
     paths, UUIDs and enums their text (`str`). Anything else (bytes, a DataFrame, an object) is returned as
     it is: the step then fails naming it (failure.value_message), before anything records it."""
+    if value is None or isinstance(value, (bool, int, float, str)):  # (before the imports: most values)
+        return value
     import datetime
     import decimal
     import enum
     import pathlib
     import uuid
 
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
     if isinstance(value, dict):
         return {k if isinstance(k, str) else str(k): json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
