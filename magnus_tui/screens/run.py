@@ -519,12 +519,20 @@ class RunScreen(WorkbenchScreen[None]):
             self.app.call_from_thread(self._output_read, source, text, open_if_any)
 
     def _output_read(self, source: str, text: OutputText, open_if_any: bool) -> None:
+        row = self.view.rows.get(source) if source else None
+        failure = row.message if row is not None and row.status == "FAIL" else ""
         try:
-            self.query_one(OutputView).show(source, text, live=self.view.live)
+            self.query_one(OutputView).show(source, text, live=self.view.live, failure=failure)
         except NoMatches:  # the screen went, or its tabs are not mounted yet: the next read shows it
             return
-        if open_if_any and text.lines:
-            self.query_one(TabbedContent).active = "output"
+        if open_if_any and text.lines and self.query_one(TabbedContent).active != "output":
+            # shown with the keyboard on its lines, as `o` does: a, / and n act on them (trial 4: the tab was
+            # shown and the keys still went to the dag, `i` of `/line` opened the Step tab); the dag keeps
+            # the focus if the user gave it another widget meanwhile
+            if isinstance(self.focused, DagTree) or self.focused is None:
+                self.action_tab("output")
+            else:
+                self.query_one(TabbedContent).active = "output"
 
     @on(OutputView.Left)
     def _output_left(self) -> None:

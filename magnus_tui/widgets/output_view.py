@@ -151,6 +151,8 @@ class OutputView(Vertical, can_focus=False):
     DEFAULT_CSS = """
     OutputView { height: 1fr; }
     OutputView #output-title { height: 1; padding: 0 1; background: $boost; }
+    OutputView #output-failure { height: auto; max-height: 3; padding: 0 1; color: $error; display: none; }
+    OutputView.failed #output-failure { display: block; }
     OutputView RichLog { height: 1fr; }
     OutputView #output-search { display: none; }
     OutputView.searching #output-search { display: block; }
@@ -171,6 +173,7 @@ class OutputView(Vertical, can_focus=False):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="output-title")
+        yield Static("", id="output-failure")  # why the step shown failed (its output may not say it)
         yield RichLog(id="output-log", wrap=False, markup=False, highlight=False, auto_scroll=True)
         yield Input(placeholder="search the output (Enter: next match, escape: close)", id="output-search")
 
@@ -184,13 +187,26 @@ class OutputView(Vertical, can_focus=False):
         self.log_widget.clear()
         self.source, self.lines, self.note = source, [], ""
         self.reading_now = True
+        self.failed("")
         self._title()
 
-    def show(self, source: str, text: OutputText, live: bool = True) -> None:
+    def failed(self, reason: str) -> None:
+        """Say under the title why the step shown failed ("" for none): a step that called sys.exit, or a
+        shell step's exit code, prints nothing that says so, and a failed run opens on its output (trial 4)."""
+        self.set_class(bool(reason), "failed")
+        text = Text()
+        if reason:
+            text.append(f"✗ {reason}")
+            text.append("  i: the step's detail", style="dim")
+        self.query_one("#output-failure", Static).update(text)
+
+    def show(self, source: str, text: OutputText, live: bool = True, failure: str = "") -> None:
         """Show `text`, the output of `source` (a step, or "" for the whole run); when it only grew, only the
         new lines are written (a live step's output appends, the scroll position is kept). `live`: the run
-        is still going, so the text may grow (the title says following / paused only then)."""
+        is still going, so the text may grow (the title says following / paused only then). `failure`: why
+        the step failed, shown under the title."""
         self.live = live
+        self.failed(failure)
         same = source == self.source and text.lines[: len(self.lines)] == self.lines
         new = text.lines[len(self.lines) :] if same else text.lines
         if not same:

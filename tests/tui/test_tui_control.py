@@ -279,8 +279,13 @@ async def test_a_failed_run_opens_on_the_failed_steps_output(git_repo: Path) -> 
         assert set(output.lines[-4:]) == {"uploading part 1", "uploading part 2", "uploading part 3"} | {
             "registry refused: 403"
         }
+        # the keys are the output's (trial 4: the tab was shown, the keys went to the dag), and the reason
+        # the step failed is said above its lines (a shell's exit code, sys.exit: the output may not say it)
+        await wait_for(pilot, lambda: screen.focused is screen.query_one("#output-log"))
+        reason = screen.view.rows["publish"].message
+        assert reason and f"✗ {reason}" in plain(output.query_one("#output-failure", Static))
+        assert output.query_one("#output-failure").display
         # / searches; n moves to the next match; the title counts them
-        screen.query_one("#output-log").focus()
         await pilot.press("slash", *"part", "enter")
         title = plain(output.query_one("#output-title", Static))
         assert "/part: 3 matches" in title and not output.follow
@@ -293,6 +298,7 @@ async def test_a_failed_run_opens_on_the_failed_steps_output(git_repo: Path) -> 
         # another step: its own output
         screen.query_one("#dag").select_key("prepare")
         await wait_for(pilot, lambda: output.lines == ["ready"])
+        assert not output.query_one("#output-failure").display  # it succeeded
 
 
 async def test_a_run_started_here_is_followed_from_its_own_notices_not_by_reading_its_log(
