@@ -11,6 +11,7 @@ or off, `w` wrap, `a` the whole run or the selected step.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -37,6 +38,8 @@ class OutputText:
 
     lines: list[str] = field(default_factory=list)
     note: str = ""
+    left_out: bool = False  # earlier lines were left out (more than MAX_LINES, or MAX_BYTES)
+    command: str = ""  # the `magnus logs` command that prints every line
 
 
 def _left_out(count: int, command: str) -> str:
@@ -94,6 +97,7 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
     out = OutputText()
     notes: list[str] = []
     run_id = run_log.run_id
+    out.command = f"magnus logs {run_id}" + (f" {step}" if step is not None else "")
     if step is None:
         for section in step_sections(run_log, None):
             for view in reader.views(section):
@@ -106,8 +110,10 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
                     del out.lines[: len(out.lines) - MAX_LINES]
                 if note and view.has_output:
                     notes.append(f"{section.internal_name}: {note}")
+                    out.left_out = True
         if len(out.lines) > MAX_LINES:
             del out.lines[: len(out.lines) - MAX_LINES]
+            out.left_out = True
             notes.insert(
                 0, f"only the last {MAX_LINES:,} lines of the run shown: magnus logs {run_id} prints all"
             )
@@ -125,12 +131,14 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
         out.lines.extend(lines)
         if note:
             notes.append(note)
+            out.left_out = out.left_out or view.has_output
     if not views:
         notes.append(
             "not started yet" if found.status in ("PROCESSING", "CREATED") else "no attempt recorded"
         )
     if len(out.lines) > MAX_LINES:  # several attempts
         del out.lines[: len(out.lines) - MAX_LINES]
+        out.left_out = True
         notes.insert(0, f"only the last {MAX_LINES:,} lines shown")
     out.note = "; ".join(dict.fromkeys(notes))
     return out
@@ -151,6 +159,8 @@ class OutputView(Vertical, can_focus=False):
     DEFAULT_CSS = """
     OutputView { height: 1fr; }
     OutputView #output-title { height: 1; padding: 0 1; background: $boost; }
+    OutputView #output-note { height: auto; max-height: 3; padding: 0 1; background: $boost; display: none; }
+    OutputView.noted #output-note { display: block; }
     OutputView #output-failure { height: auto; max-height: 3; padding: 0 1; color: $error; display: none; }
     OutputView.failed #output-failure { display: block; }
     OutputView RichLog { height: 1fr; }
@@ -170,9 +180,14 @@ class OutputView(Vertical, can_focus=False):
         self.query_text = ""
         self.match = -1  # the line of the current match
         self.reading_now = False  # a new source's output is being read (the title says so)
+        self.left_out = False  # earlier lines were left out (OutputText.left_out): a search covers the rest
+        self.command = ""  # the `magnus logs` command that prints every line
 
     def compose(self) -> ComposeResult:
         yield Static("", id="output-title")
+        # why there is nothing, or which lines were left out: a line of its own, wrapped (in the title it
+        # was cut at 80 and at 120 columns: trial 4)
+        yield Static("", id="output-note")
         yield Static("", id="output-failure")  # why the step shown failed (its output may not say it)
         yield RichLog(id="output-log", wrap=False, markup=False, highlight=False, auto_scroll=True)
         yield Input(placeholder="search the output (Enter: next match, escape: close)", id="output-search")
@@ -186,13 +201,15 @@ class OutputView(Vertical, can_focus=False):
         previous one's lines meanwhile."""
         self.log_widget.clear()
         self.source, self.lines, self.note = source, [], ""
+        self.left_out, self.command = False, ""
         self.reading_now = True
         self.failed("")
         self._title()
 
     def failed(self, reason: str) -> None:
         """Say under the title why the step shown failed ("" for none): a step that called sys.exit, or a
-        shell step's exit code, prints nothing that says so, and a failed run opens on its output (trial 4)."""
+        shell step's exit code, prints nothing that says so,
+        and a failed run opens on its output (trial 4)."""
         self.set_class(bool(reason), "failed")
         text = Text()
         if reason:
@@ -212,6 +229,7 @@ class OutputView(Vertical, can_focus=False):
         if not same:
             self.log_widget.clear()
         self.source, self.lines, self.note = source, list(text.lines), text.note
+        self.left_out, self.command = text.left_out, text.command
         self.reading_now = False
         self.log_widget.auto_scroll = self.follow
         if new:
@@ -224,7 +242,8 @@ class OutputView(Vertical, can_focus=False):
         if self.reading_now:
             text.append("  reading…", style="yellow")
         else:
-            text.append(f"  {len(self.lines)} lines", style="dim")
+            count = len(self.lines)
+            text.append(f"  {count:,} line{'s' if count != 1 else ''}", style="dim")
         if self.log_widget.has_focus:
             text.append("  esc: back to the dag", style="dim")
         if self.live:
@@ -238,9 +257,9 @@ class OutputView(Vertical, can_focus=False):
         if self.query_text:
             found = sum(self.query_text.lower() in line.lower() for line in self.lines)
             text.append(f"  /{self.query_text}: {found} match{'es' if found != 1 else ''}", style="cyan")
-        if self.note:
-            text.append(f"  {self.note}", style="dim italic")
         self.query_one("#output-title", Static).update(text)
+        self.set_class(bool(self.note), "noted")
+        self.query_one("#output-note", Static).update(Text(self.note, style="dim italic"))
 
     def _redraw(self) -> None:
         log = self.log_widget
@@ -286,7 +305,18 @@ class OutputView(Vertical, can_focus=False):
                 self.log_widget.scroll_to(y=max(0, line - 2), animate=False)
                 self._title()
                 return
-        self.notify(f"'{self.query_text}' is not in the output", severity="warning")
+        self.notify(self._not_found(), severity="warning")
+
+    def _not_found(self) -> str:
+        """What a search that found nothing says: with earlier lines left out, that it looked only at the
+        lines shown, and the command that searches them all (trial 4: "not in the output" for a line that
+        was, among the 290,000 left out)."""
+        if not self.left_out:
+            return f"'{self.query_text}' is not in the output"
+        return (
+            f"'{self.query_text}' is not in the last {len(self.lines):,} lines shown (the earlier ones were "
+            f"left out); to search them all: {self.command} | grep -n -i -F {shlex.quote(self.query_text)}"
+        )
 
     @on(Input.Submitted, "#output-search")
     def _searched(self, event: Input.Submitted) -> None:

@@ -299,6 +299,7 @@ async def test_a_failed_run_opens_on_the_failed_steps_output(git_repo: Path) -> 
         screen.query_one("#dag").select_key("prepare")
         await wait_for(pilot, lambda: output.lines == ["ready"])
         assert not output.query_one("#output-failure").display  # it succeeded
+        assert "  1 line  " in plain(output.query_one("#output-title", Static))  # not "1 lines"
 
 
 async def test_a_run_started_here_is_followed_from_its_own_notices_not_by_reading_its_log(
@@ -454,4 +455,14 @@ async def test_the_output_of_a_chatty_step_is_its_last_lines_read_while_keys_wor
         go.set()
         await wait_for(pilot, lambda: bool(output.lines))
         assert len(output.lines) == 1000 and output.lines[-1] == "3000" and output.lines[0] == "2001"
-        assert "2,000 earlier lines left out: magnus logs chatty sh prints them all" in title()
+        assert "1,000 lines" in title()
+        note = plain(output.query_one("#output-note", Static))  # a line of its own: not cut (trial 4)
+        assert note == "2,000 earlier lines left out: magnus logs chatty sh prints them all"
+        # a search that finds nothing in the lines shown says it did not look at the earlier ones, and how to
+        await pilot.press("o", "slash", *"1500", "enter")
+        said = [n.message for n in app._notifications]
+        assert any(
+            "'1500' is not in the last 1,000 lines shown" in m
+            and "magnus logs chatty sh | grep -n -i -F 1500" in m
+            for m in said
+        ), said
