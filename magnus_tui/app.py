@@ -74,6 +74,7 @@ class MagnusApp(App[None]):
         self.follow_interval = follow_interval  # how often a run written by another process is re-read
         self.screenshot_dir = Path.cwd()
         self.launched: dict[str, Launched] = {}  # runs this workbench started, by run id
+        self.stopping: set[str] = set()  # runs the user asked to stop here (run_ended leaves them to _stop)
 
     def on_mount(self) -> None:
         # kill -INT / -TERM (Ctrl-C inside the app is a key, not a signal): leave cleanly through Textual,
@@ -108,7 +109,9 @@ class MagnusApp(App[None]):
         if typed_on is not None and typed_on is not top and top.is_attached:
             event.prevent_default()  # not App._on_key: no binding of either screen runs for it
             again = events.Key(event.key, event.character)
-            (top.focused or top)._forward_event(again)
+            # a screen that holds keys until its fields are there (the start form) gets them all, in order
+            holds = getattr(top, "holds_keys", False)
+            (top if holds else top.focused or top)._forward_event(again)
 
     # -- navigation ----------------------------------------------------------------------------------
     def open_run(self, run_id: str) -> None:
@@ -211,6 +214,9 @@ class MagnusApp(App[None]):
         """A run started here has ended (its process is reaped): say how, wherever the user is."""
         if not launched.created.is_set():
             return  # it never started: the form said why
+        if launched.run_id in self.stopping:  # stopped from here: the stop's own notice says how it ended
+            self.stopping.discard(launched.run_id)
+            return
         try:
             status = self.project.get_run(launched.run_id).status
         except MagnusError:
@@ -260,6 +266,7 @@ class MagnusApp(App[None]):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
+                self.stopping.add(run_id)  # one notice for the stop, not a second when its process ends
                 if on_confirmed is not None:
                     on_confirmed()
                 self.run_worker(lambda: self._stop(run_id), thread=True, group="stop", name=f"stop {run_id}")
@@ -276,6 +283,7 @@ class MagnusApp(App[None]):
         try:
             outcome = stop_run(store, run_id)
         except MagnusError as exc:
+            self.stopping.discard(run_id)  # it goes on: its end is told when it comes
             self._from_thread(self.notify, str(exc), title="Not stopped", severity="warning")
         else:
             how = "killed" if outcome.killed else "stopped"

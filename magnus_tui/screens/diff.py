@@ -37,7 +37,7 @@ class DiffScreen(WorkbenchScreen[None]):
         Binding("escape", "back", "Back"),
         Binding("a", "toggle_all", "All/changed"),
         Binding("v", "view", "Open"),
-        Binding("s", "open_step", "Step logs", key_display="s"),
+        Binding("s", "open_step", "Step records", key_display="s"),
         Binding("x", "swap", "Swap"),
         Binding("c", "copy", "Copy", show=False),  # F1 lists it; the footer keeps F1 at 80 columns
         # priority: before the focused list's own ←/→ (it never scrolls sideways: long values wrap)
@@ -47,7 +47,11 @@ class DiffScreen(WorkbenchScreen[None]):
     PALETTE: ClassVar[list[tuple[str, str, str]]] = [
         ("Show all or changed only", "Include items that are equal in both runs (a)", "toggle_all"),
         ("Open the change in full", "Both values whole: hashes, long text, a step's YAML (v)", "view"),
-        ("Compare step logs", "The highlighted change's step, its two logs side by side (s)", "open_step"),
+        (
+            "Compare step records",
+            "The highlighted change's step as each run log records it, side by side (s)",
+            "open_step",
+        ),
         ("Swap runs", "Make run B the 'before' side (x)", "swap"),
         ("Copy value", "Copy the highlighted change (c)", "copy"),
         ("Back", "Leave the diff (escape)", "back"),

@@ -134,8 +134,7 @@ class RunsTable(ListTable):
             event.stop()
             event.prevent_default()
             screen.action_filter()
-            return
-        await super()._on_key(event)
+        # (then Textual calls ListTable's: widgets/keys.py)
 
     def action_last(self) -> None:
         """G/End: the last run that matches, not the last row listed: the rest are listed first (moving

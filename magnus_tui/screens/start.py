@@ -204,6 +204,12 @@ class StartScreen(WorkbenchScreen[None]):
                 return
         super()._forward_event(event)
 
+    @property
+    def holds_keys(self) -> bool:
+        """Keys typed before the form was ready wait here: the keys after them must wait behind them
+        (MagnusApp._on_key gives them to the screen, not to a field that has focus already)."""
+        return not self._ready
+
     def _replay_keys(self) -> None:
         self._ready = True
         target = self.focused or self.query_one("#pipeline", Input)
@@ -359,18 +365,35 @@ class StartScreen(WorkbenchScreen[None]):
             if not path:
                 return
             field = self.query_one("#pipeline", Input)
+            before = field.value.strip()
             field.value = path
             field.cursor_position = len(path)
             self._filled["#pipeline"] = path
-            remembered = self.memory.recall(self.app.project.root, path) if self.memory else None
-            if remembered is not None:
-                self._fill_values(remembered)
-                self.query_one("#start-note", Static).update(f"Values last used for {path}.")
+            if path != before:
+                self._values_for_another_pipeline(path)
             self._to_parameters()
 
         current = self.query_one("#pipeline", Input).value.strip()
         self._picker = PickPipeline(self._files, current)
         self.app.push_screen(self._picker, callback=picked)
+
+    def _values_for_another_pipeline(self, path: str) -> None:
+        """Another pipeline picked: the values last used for it, else no parameters (the previous pipeline's
+        are not its own: trial 4 kept `n: 300000` of one pipeline for another that sleeps n seconds).
+        Parameters the user typed are kept, and the note says so; the tag and config file stay."""
+        remembered = self.memory.recall(self.app.project.root, path) if self.memory else None
+        area = self.query_one("#parameters", TextArea)
+        typed = area.text != self._filled.get("#parameters", "")
+        if remembered is not None:
+            self._fill_values(remembered)
+            note = f"Values last used for {path}."
+        else:
+            self._fill("#parameters", "")
+            self._fill("#parameters-file", "")
+            note = f"No values remembered for {path}: no parameters given (the pipeline's own apply)."
+        if typed and area.text.strip():
+            note += " The parameters typed here are kept: check that they fit this pipeline."
+        self.query_one("#start-note", Static).update(note)
 
     def _to_parameters(self) -> None:
         """After a pipeline is picked the next thing typed is its parameters: focus there, the cursor at the

@@ -223,7 +223,9 @@ class PairView(ScrollView, can_focus=True):
 
 
 class StepPairScreen(WorkbenchScreen[None]):
-    """A step's log in run A (left) and run B (right), aligned by key; n/N jump between differences."""
+    """A step's record in run A's log (left) and run B's (right), aligned by key; n/N jump between
+    differences. Called "step records", not "step logs": everywhere else logs are what a step printed
+    (`magnus logs`; trial 4)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back")]
     PALETTE: ClassVar[list[tuple[str, str, str]]] = [
@@ -250,7 +252,7 @@ class StepPairScreen(WorkbenchScreen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = self.internal_name
+        self.sub_title = f"{self.internal_name}: run-log records"
         self.query_one(PairView).focus()
 
     def action_next_change(self) -> None:

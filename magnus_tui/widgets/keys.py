@@ -41,12 +41,12 @@ async def run_bindings_now(widget: Widget, event: events.Key) -> bool:
 
 class KeysInOrder:
     """Mixed in before a Textual widget class: the widget's keys' bindings run when it gets each key. (A
-    plain class: a Widget subclass here would stand in the widget's CSS and component classes.)"""
+    plain class: a Widget subclass here would stand in the widget's CSS and component classes.) Textual
+    calls the `_on_key` of every class of the widget in turn, until one prevents the default: no super()."""
 
     async def _on_key(self, event: events.Key) -> None:
-        if isinstance(self, Widget) and await run_bindings_now(self, event):
-            return
-        await super()._on_key(event)  # type: ignore[misc]
+        if isinstance(self, Widget):
+            await run_bindings_now(self, event)
 
 
 class InOrderInput(Input):
@@ -54,6 +54,6 @@ class InOrderInput(Input):
     act in the order typed, between the letters typed before and after them."""
 
     async def _on_key(self, event: events.Key) -> None:
-        typed_here = self.screen.focused is self and event.is_printable  # a letter: into the text now
-        if typed_here or not await run_bindings_now(self, event):
-            await super()._on_key(event)
+        # a letter for this box: Input's own _on_key (called next by Textual) types it
+        if not (self.screen.focused is self and event.is_printable):
+            await run_bindings_now(self, event)

@@ -119,6 +119,11 @@ async def test_the_whole_dag_progress_and_stopping_a_run_started_here(git_repo: 
             await pilot.press("y")
             await wait_for(pilot, lambda: not launched.running and not screen.following)
             await wait_for(pilot, lambda: "INTERRUPTED" in header(screen))
+            # one notice for one stop (trial 4: "ended: INTERRUPTED" and "stopped: INTERRUPTED")
+            told = lambda: [n.message for n in app._notifications if screen.run_id in n.message]  # noqa: E731
+            await wait_for(pilot, lambda: bool(told()))
+            await pilot.pause(0.3)
+            assert len(told()) == 1 and "stopped: INTERRUPTED" in told()[0], told()
             assert "■" in tree.label("hold").plain and "running" not in tree.label("hold").plain
             assert "not run" in tree.label("third").plain and "✓" in tree.label("first").plain
             log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")

@@ -55,7 +55,7 @@ async def test_every_key_the_docs_name_is_bound_on_its_screen(make_app, project_
 
     write_diff_pair(project_dir / ".run_log_store")
     rows = workbench_rows()
-    assert set(rows) >= {"Runs", "Experiments", "Run", "Diff", "Step logs", "Start"}
+    assert set(rows) >= {"Runs", "Experiments", "Run", "Diff", "Step records", "Start"}
     experiments_doc = (ROOT / "docs/experiments.md").read_text()
     table = experiments_doc.split("## The workbench's experiments screen", 1)[1].split("\n## ", 1)[0]
     experiments_keys = doc_keys("\n".join(line.split("|")[1] for line in table.splitlines() if "|" in line))
@@ -90,7 +90,7 @@ async def test_every_key_the_docs_name_is_bound_on_its_screen(make_app, project_
         a, b = app.project.get_run("before"), app.project.get_run("after")
         app.push_screen(StepPairScreen(next(iter(a.steps)), a, b))
         assert isinstance(app.screen, StepPairScreen)
-        await check("Step logs", doc_keys(rows["Step logs"]))
+        await check("Step records", doc_keys(rows["Step records"]))
         app.pop_screen()
         app.pop_screen()
         await pilot.press("s")

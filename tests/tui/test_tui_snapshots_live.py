@@ -63,7 +63,7 @@ async def live_run(pilot) -> None:
     def estimated() -> bool:
         headers = pilot.app.screen.query("#run-header")
         ready = getattr(pilot.app.screen, "ready", False)  # the tabs: after the first frame with the dag
-        return bool(headers) and ready and "of ~3:10" in str(headers.first().content)
+        return bool(headers) and ready and "of ~3m 10s" in str(headers.first().content)
 
     await until(pilot, estimated)
     await pilot.pause()

@@ -192,12 +192,21 @@ async def test_picker_filters_as_you_type_and_brings_the_last_values(root: Path,
         assert shown() == ["pipelines/evaluate.yaml", "pipelines/train.yaml"]
         await pilot.press("down", "enter")
         assert app.screen is form and form_text(form, "#pipeline") == "pipelines/train.yaml"
-        # nothing remembered for train.yaml: the values already there stay
-        assert form_text(form, "#tag") == "weekly"
+        # nothing remembered for train.yaml: report.yaml's parameters are not its own (trial 4: `n: 300000`
+        # of one pipeline kept for one that sleeps n seconds); the note says so; the tag stays
+        assert form_text(form, "#parameters") == "" and form_text(form, "#tag") == "weekly"
+        note = plain(form.query_one("#start-note", Static))
+        assert "No values remembered for pipelines/train.yaml: no parameters given" in note
         await pilot.press("ctrl+o", *"zzz")
         assert shown() == [] and "No pipeline file matches 'zzz'" in plain(app.screen.query_one("#pick-note"))
         await pilot.press("escape")
         assert app.screen is form and form_text(form, "#pipeline") == "pipelines/train.yaml"
+        # parameters typed by the user are kept, with a word
+        form.query_one("#parameters").text = "lr: 0.1\n"
+        await pilot.press("ctrl+o", *"eval", "enter")
+        assert form_text(form, "#pipeline") == "pipelines/evaluate.yaml"
+        assert form_text(form, "#parameters") == "lr: 0.1\n"
+        assert "typed here are kept" in plain(form.query_one("#start-note", Static))
 
 
 async def test_typed_values_are_never_replaced_and_a_bad_state_file_is_one_notice(
