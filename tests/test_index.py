@@ -684,3 +684,26 @@ def test_a_check_beside_in_another_format_is_no_answer_and_the_full_look_is_made
         assert len(index.table(RunQuery()).run_ids) == 2
         assert FullLookCountingStore.full_looks == before + 1  # made here, every time
     index.close()
+
+
+def test_store_index_names_the_file_and_prunes_those_of_stores_gone(tmp_path: Path) -> None:
+    # trial 4: 267 index files (93 MB) in the cache, one per store ever listed, nothing said which or pruned
+    env = {INDEX_DIR_ENV: str(tmp_path / "cache")}
+    kept, gone = tmp_path / "kept", tmp_path / "gone"
+    configs = {}
+    for folder in (kept, gone):
+        fill(folder, 2)
+        (tmp_path / folder.name).mkdir(exist_ok=True)
+        configs[folder] = store_config(tmp_path / folder.name, folder)
+        assert run_magnus("runs", "-c", str(configs[folder]), env=env).returncode == 0
+    shutil.rmtree(gone)
+    said = run_magnus("store", "index", "-c", str(configs[kept]), env=env)
+    assert said.returncode == 0, said.stderr
+    expected = index_path(FileSystemRunLogStore({"log_folder": str(kept)}))
+    assert expected is not None and expected.name in said.stdout.splitlines()[0]
+    assert "2 index file(s)" in said.stdout and "1 of stores that no longer exist" in said.stdout
+    pruned = run_magnus("store", "index", "--prune", "--json", "-c", str(configs[kept]), env=env)
+    shown = json.loads(pruned.stdout)
+    assert [Path(p).name for p in shown["removed"]] != [expected.name] and len(shown["removed"]) == 1
+    assert [(f["store"], f["stale"]) for f in shown["files"]] == [(str(kept.resolve()), False)]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir() if p.suffix == ".sqlite") == [expected.name]

@@ -215,7 +215,10 @@ COMMANDS: dict[str, CommandInfo] = {
         "Stop a running run: the steps in progress are recorded INTERRUPTED, the run ends INTERRUPTED with "
         "what it had done kept, and `magnus execute --use-cached RUN` resumes it.",
     ),
-    "store": CommandInfo("store", "Work on run-log stores as a whole (copy runs from one store to another)."),
+    "store": CommandInfo(
+        "store",
+        "Work on run-log stores as a whole (copy runs from one store to another; the run index's files).",
+    ),
     "tui": CommandInfo("tui", "Open the terminal workbench: browse, watch, start and compare runs."),
 }
 

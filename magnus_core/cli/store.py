@@ -1,4 +1,5 @@
-"""`magnus store copy`: move run logs between any two run-log stores."""
+"""`magnus store copy`: move run logs between any two run-log stores; `magnus store index`: the run index's
+files."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from magnus_core.cli import cli
 
 @cli.group("store")
 def store() -> None:
-    """Work on run-log stores as a whole (copy runs from one store to another)."""
+    """Work on run-log stores as a whole (copy runs from one store to another; the run index's files)."""
 
 
 @store.command("copy")
@@ -71,3 +72,68 @@ def copy(run_ids: tuple[str, ...], source_file: str, target_file: str, copy_all:
         click.echo(f"{summary}: from {source.where()} to {target.where()}", err=True)
     if any(r.result not in (COPIED, UNCHANGED) for r in results):
         raise click.exceptions.Exit(1)
+
+
+@store.command("index")
+@click.option("--prune", is_flag=True, help="Remove the index files of stores whose folder no longer exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON (magnus-store-index/1).")
+@click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
+@click.pass_context
+def index(ctx: click.Context, prune: bool, as_json: bool, config_file: str | None) -> None:
+    """Say where the run index of the configured store is, and what the index cache folder holds.
+
+    `magnus runs`, `compare` and the workbench answer from an index (docs/runs.md): one SQLite file per
+    store in $XDG_CACHE_HOME/magnus/index (~/.cache/magnus/index), named by the store folder's name and a
+    hash. Deleting a file is safe: the next listing builds it again. --prune removes the files of stores
+    whose folder no longer exists.
+
+    \b
+    Examples:
+      magnus store index
+      magnus store index --prune
+    """
+    from magnus_core.index import cache_dir, index_files, index_path, prune_index_files
+    from magnus_core.runs import store_from_config
+
+    store_ = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
+    own = store_.run_index() is not None
+    path = None if own else index_path(store_)
+    removed = prune_index_files() if prune else []
+    files = index_files()
+    if as_json:
+        shown = {
+            "schema": "magnus-store-index/1",
+            "store": store_.where(),
+            "index": str(path) if path else None,
+            "kept_by_store": own,
+            "cache": str(cache_dir()),
+            "files": [
+                {"path": str(f.path), "size": f.size, "store": f.store, "stale": f.stale} for f in files
+            ],
+            "removed": [str(f.path) for f in removed],
+        }
+        click.echo(json.dumps(shown, indent=2))
+        return
+    if own:
+        click.echo(f"{store_.where()}: its index is kept in the store itself")
+    elif path is None:
+        click.echo(f"{store_.where()}: its index is kept in memory (the store keeps runs in memory only)")
+    else:
+        state = (
+            f"{_mb(path.stat().st_size)}" if path.exists() else "not built yet: the next listing builds it"
+        )
+        click.echo(f"{store_.where()}: {path} ({state})")
+    for item in removed:
+        click.echo(f"removed {item.path} ({_mb(item.size)}; its store {item.store} no longer exists)")
+    stale = [f for f in files if f.stale]
+    total = sum(f.size for f in files)
+    line = f"{len(files):,} index file(s) in {cache_dir()}, {_mb(total)}"
+    if stale:
+        line += (
+            f"; {len(stale):,} of stores that no longer exist ({_mb(sum(f.size for f in stale))}: --prune)"
+        )
+    click.echo(line)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"

@@ -16,6 +16,7 @@ SQLite's locking is unsafe). Stores without a location (the buffered store) get 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -232,6 +233,56 @@ def index_path(store: RunLogStore) -> Path | None:
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     tail = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(location).name or "store").strip("._")[:40] or "store"
     return cache_dir() / f"{tail}-{digest}.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFile:
+    """One index file of the cache folder: its `path`, `size` in bytes (its -wal and -shm files included),
+    the `store` location it indexes (as its meta row says; "" when it cannot be read) and whether that
+    store's folder still exists (`stale` when it does not: the store was removed or moved)."""
+
+    path: Path
+    size: int
+    store: str
+    stale: bool
+
+
+def index_files() -> list[IndexFile]:
+    """Every index file in cache_dir(), oldest use first (by modification time). A file that cannot be
+    read is listed with store "" and never called stale (pruning removes only what it understands)."""
+    import sqlite3
+
+    found = []
+    folder = cache_dir()
+    for path in sorted(folder.glob("*.sqlite"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []:
+        size = sum(
+            extra.stat().st_size
+            for extra in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+            if extra.exists()
+        )
+        location = ""
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'store'").fetchone()
+                location = str(row[0]) if row else ""
+        except sqlite3.Error:
+            pass
+        stale = location.startswith("/") and not Path(location).is_dir()
+        found.append(IndexFile(path=path, size=size, store=location, stale=stale))
+    return found
+
+
+def prune_index_files() -> list[IndexFile]:
+    """Remove the index files whose store folder no longer exists (with their -wal and -shm files); the
+    files removed. An index is a cache: a store that comes back is indexed again on its next listing."""
+    removed = []
+    for item in index_files():
+        if item.stale:
+            for extra in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    item.path.with_name(item.path.name + extra).unlink()
+            removed.append(item)
+    return removed
 
 
 def open_index(
