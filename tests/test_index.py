@@ -707,3 +707,22 @@ def test_store_index_names_the_file_and_prunes_those_of_stores_gone(tmp_path: Pa
     assert [Path(p).name for p in shown["removed"]] != [expected.name] and len(shown["removed"]) == 1
     assert [(f["store"], f["stale"]) for f in shown["files"]] == [(str(kept.resolve()), False)]
     assert sorted(p.name for p in (tmp_path / "cache").iterdir() if p.suffix == ".sqlite") == [expected.name]
+
+
+def test_the_progress_line_of_a_cold_build_goes_when_it_is_done(tmp_path: Path) -> None:
+    # trial 4: `indexing run logs: 2015/2015` stayed on the terminal above the table
+    pexpect = pytest.importorskip("pexpect")
+    folder = tmp_path / "logs"
+    fill(folder, 200)
+    config = store_config(tmp_path, folder)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", INDEX_DIR_ENV: str(tmp_path / "cache")}
+    child = pexpect.spawn(
+        sys.executable, ["-m", "magnus_core", "runs", "-c", str(config), "--limit", "1"],
+        env=env, dimensions=(24, 120), encoding="utf-8",
+    )  # fmt: skip
+    child.expect(pexpect.EOF, timeout=120)
+    child.close()
+    blank = "\r" + " " * len("indexing run logs: 200/200") + "\r"
+    assert blank in child.before  # the line is blanked when the logs are read, before the table
+    assert "indexing" not in child.before.split(blank)[-1]
+    assert child.before.split(blank)[-1].startswith("run id")

@@ -49,10 +49,9 @@ def open_store_index(config_file: str | None) -> tuple[RunLogStore, RunIndex]:
     if sys.stderr.isatty():
 
         def progress(done: int, total: int) -> None:
-            end = "\n" if done >= total else ""
-            click.echo(f"\rindexing run logs: {done}/{total}", err=True, nl=False)
-            if end:
-                click.echo("", err=True)
+            text = f"indexing run logs: {done}/{total}"
+            # the line goes when the work is done (trial 4: it stayed above the table), as pip's bars go
+            click.echo(f"\r{' ' * len(text)}\r" if done >= total else f"\r{text}", err=True, nl=False)
 
     return store, open_index(store, notify=lambda m: click.echo(f"magnus: {m}", err=True), progress=progress)
 
