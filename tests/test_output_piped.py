@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,25 +71,30 @@ def test_piped_summary_keeps_long_step_names_and_tags_on_one_line(tmp_path: Path
     assert f"(tag {TAG * 3})" in done.stdout.splitlines()[0]
 
 
-def test_a_narrow_terminal_drops_whole_columns_in_order_never_the_run_id(store: Path) -> None:
+def on_terminal(
+    cwd: Path, *args: str, columns: int = 80, env: dict[str, str] | None = None, drop: tuple[str, ...] = ()
+) -> Any:
+    """`magnus ARGS` run on a real terminal (pexpect) of 24 rows and `columns` columns, TERM=xterm, COLUMNS
+    unset, `env` added and the variables in `drop` removed; the ended child (its output in `.before`)."""
     pexpect = pytest.importorskip("pexpect")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "NO_COLOR": "1",
-        "TERM": "xterm",
-    }
-    env.pop("COLUMNS", None)
+    full = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm", **(env or {})}
+    for name in ("COLUMNS", *drop):
+        full.pop(name, None)
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "magnus_core", "runs"],
-        cwd=str(store),
-        env=env,
-        dimensions=(24, 80),
+        ["-m", "magnus_core", *args],
+        cwd=str(cwd),
+        env=full,
+        dimensions=(24, columns),
         encoding="utf-8",
     )
     child.expect(pexpect.EOF, timeout=60)
     child.close()
+    return child
+
+
+def test_a_narrow_terminal_drops_whole_columns_in_order_never_the_run_id(store: Path) -> None:
+    child = on_terminal(store, "runs", env={"NO_COLOR": "1"})
     assert child.exitstatus == 0, child.before
     lines = [line.rstrip() for line in child.before.replace("\r", "").splitlines() if line.strip()]
     table = lines[:4]
@@ -139,28 +145,15 @@ def test_a_table_given_by_columns_pads_aligns_and_colours_each_cell() -> None:
 @pytest.mark.parametrize("plain", [{"NO_COLOR": "1"}, {"TERM": "dumb"}, {}])
 def test_diff_on_a_terminal_prints_no_escape_with_no_color(store: Path, plain: dict[str, str]) -> None:
     # trial 3: under NO_COLOR `magnus diff` kept rich's bold and dim while the summary and `show` print none
-    pexpect = pytest.importorskip("pexpect")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm", **plain}
-    if not plain:
-        env.pop("NO_COLOR", None)
     runs = sorted(p.stem for p in (store / ".run_log_store").glob("*.json"))
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "magnus_core", "diff", *runs[:2]],
-        cwd=str(store),
-        env=env,
-        dimensions=(24, 120),
-        encoding="utf-8",
-    )
-    child.expect(pexpect.EOF, timeout=60)
-    child.close()
+    drop = () if plain else ("NO_COLOR",)
+    child = on_terminal(store, "diff", *runs[:2], columns=120, env=plain, drop=drop)
     assert "Comparing" in child.before
     assert ("\x1b[" in child.before) is (not plain)
 
 
 def test_columns_asked_for_outlast_the_others_on_a_narrow_terminal(tmp_path: Path) -> None:
     # trial 4: `magnus runs --params lr --metrics auc` at 80 columns hid exactly params.lr and metrics.auc
-    pexpect = pytest.importorskip("pexpect")
     (tmp_path / "steps.py").write_text(
         "from magnus import track_this\n\ndef train(lr):\n    track_this(auc=0.5 + lr)\n"
     )
@@ -171,18 +164,7 @@ def test_columns_asked_for_outlast_the_others_on_a_narrow_terminal(tmp_path: Pat
     )
     done = run_magnus("execute", "-f", "p.yaml", "--lr", "0.25", "--tag", TAG, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "TERM": "xterm"}
-    env.pop("COLUMNS", None)
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "magnus_core", "runs", "--params", "lr", "--metrics", "auc"],
-        cwd=str(tmp_path),
-        env=env,
-        dimensions=(24, 80),
-        encoding="utf-8",
-    )
-    child.expect(pexpect.EOF, timeout=60)
-    child.close()
+    child = on_terminal(tmp_path, "runs", "--params", "lr", "--metrics", "auc", env={"NO_COLOR": "1"})
     header = child.before.replace("\r", "").splitlines()[0].split()
     assert header[:3] == ["run", "id", "status"] and header[-2:] == ["params.lr", "metrics.auc"], header
     assert "0.25" in child.before and "0.75" in child.before
