@@ -226,12 +226,7 @@ class OutputView(Vertical, can_focus=False):
         self.failed(failure)
         same = source == self.source and text.lines[: len(self.lines)] == self.lines
         new = text.lines[len(self.lines) :] if same else text.lines
-        kept_at: float | None = None
         if not same:
-            if source == self.source and not self.follow and self.lines:
-                # the same step's lines read again (the run ended: from its kept file), while the user
-                # looks at some of them: they stay in view (trial 4: the view went back to line 1)
-                kept_at = self.log_widget.scroll_y
             self.log_widget.clear()
         self.source, self.lines, self.note = source, list(text.lines), text.note
         self.left_out, self.command = text.left_out, text.command
@@ -239,9 +234,6 @@ class OutputView(Vertical, can_focus=False):
         self.log_widget.auto_scroll = self.follow
         if new:
             self.log_widget.write("\n".join(new), scroll_end=self.follow)
-        if kept_at is not None:
-            y = kept_at
-            self.call_after_refresh(lambda: self.log_widget.scroll_to(y=y, animate=False))
         self._title()
 
     def _title(self) -> None:
