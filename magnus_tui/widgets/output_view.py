@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.widgets import Input, RichLog, Static
 
 from magnus_core.models.run_log import RunLog
+from magnus_tui.widgets.keys import InOrderInput, KeysInOrder
 
 MAX_BYTES = 2 << 20  # per attempt: beyond this only the end is shown (`magnus logs` prints it all)
 # lines shown at most (per attempt, and for the whole run): a RichLog line costs about 3 KB and its drawing
@@ -144,6 +145,24 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
     return out
 
 
+class OutputLog(KeysInOrder, RichLog):
+    """The lines: their keys act in the order typed (`/line 5` typed at once searches `line 5`: the
+    letters went to the lines' own keys before `/` had opened the box; trial 4)."""
+
+
+class SearchBox(InOrderInput):
+    """The search box: escape closes it, the focus back in the lines (before the view's own escape, which
+    gives the focus to the dag: keys act in order here, so bindings run from this box up)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close the search", show=False)]
+
+    def action_close(self) -> None:
+        view = self.parent
+        if isinstance(view, OutputView):
+            view.remove_class("searching")
+            self.screen.set_focus(view.log_widget)
+
+
 class OutputView(Vertical, can_focus=False):
     """The output pane: a title line, the lines (RichLog), and a search box shown by `/`."""
 
@@ -158,7 +177,7 @@ class OutputView(Vertical, can_focus=False):
     ]
     DEFAULT_CSS = """
     OutputView { height: 1fr; }
-    OutputView #output-title { height: 1; padding: 0 1; background: $boost; }
+    OutputView #output-title { height: auto; max-height: 2; padding: 0 1; background: $boost; }
     OutputView #output-note { height: auto; max-height: 3; padding: 0 1; background: $boost; display: none; }
     OutputView.noted #output-note { display: block; }
     OutputView #output-failure { height: auto; max-height: 3; padding: 0 1; color: $error; display: none; }
@@ -189,8 +208,10 @@ class OutputView(Vertical, can_focus=False):
         # was cut at 80 and at 120 columns: trial 4)
         yield Static("", id="output-note")
         yield Static("", id="output-failure")  # why the step shown failed (its output may not say it)
-        yield RichLog(id="output-log", wrap=False, markup=False, highlight=False, auto_scroll=True)
-        yield Input(placeholder="search the output (Enter: next match, escape: close)", id="output-search")
+        yield OutputLog(id="output-log", wrap=False, markup=False, highlight=False, auto_scroll=True)
+        yield SearchBox(
+            placeholder="search the output (Enter: next match, escape: close)", id="output-search"
+        )
 
     @property
     def log_widget(self) -> RichLog:
@@ -289,7 +310,7 @@ class OutputView(Vertical, can_focus=False):
         self.add_class("searching")
         box = self.query_one("#output-search", Input)
         box.value = self.query_text
-        box.focus()
+        self.screen.set_focus(box)  # now: the keys typed after `/` and queued already go there
 
     def action_next_match(self, step: int) -> None:
         if not self.query_text or not self.lines:
@@ -323,7 +344,7 @@ class OutputView(Vertical, can_focus=False):
         self.query_text = event.value.strip()
         self.match = -1
         self.remove_class("searching")
-        self.log_widget.focus()
+        self.screen.set_focus(self.log_widget)  # now: n typed right after Enter is the lines' key
         self.action_next_match(1)
         self._title()
 
@@ -336,12 +357,6 @@ class OutputView(Vertical, can_focus=False):
 
     def on_descendant_blur(self) -> None:
         self._title()
-
-    def on_key(self, event: Any) -> None:
-        if event.key == "escape" and self.has_class("searching"):
-            self.remove_class("searching")
-            self.log_widget.focus()
-            event.stop()
 
     class Left(Message):
         """escape in the output: the screen gives the focus back to the dag."""

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from textual import events
 from textual.widgets import Static
 from tui_helpers import plain
 
@@ -290,8 +291,14 @@ async def test_a_failed_run_opens_on_the_failed_steps_output(git_repo: Path) -> 
         reason = screen.view.rows["publish"].message
         assert reason and f"✗ {reason}" in plain(output.query_one("#output-failure", Static))
         assert output.query_one("#output-failure").display
-        # / searches; n moves to the next match; the title counts them
-        await pilot.press("slash", *"part", "enter")
+        # / searches; n moves to the next match; the title counts them. Typed at once (as a fast typist or
+        # a paste does), the letters go into the box, not to the lines' keys (trial 4, 7: `i` opened Step)
+        for key, char in [("slash", "/"), *((c, c) for c in "part"), ("enter", "\r")]:
+            app.post_message(events.Key(key, char))
+        await wait_for(pilot, lambda: output.query_text == "part")
+        assert screen.query_one("#tabs").active == "output" and screen.focused is screen.query_one(
+            "#output-log"
+        )
         title = plain(output.query_one("#output-title", Static))
         assert "/part: 3 matches" in title and not output.follow
         first = output.match  # the match the search lands on depends on where the stderr line fell
@@ -300,6 +307,8 @@ async def test_a_failed_run_opens_on_the_failed_steps_output(git_repo: Path) -> 
         assert output.match == hits[(hits.index(first) + 1) % len(hits)]
         await pilot.press("w")
         assert output.wrap and output.query_one("#output-log").wrap
+        await pilot.press("slash", "escape")  # escape closes the search box: the keys back in the lines
+        assert not output.has_class("searching") and screen.focused is screen.query_one("#output-log")
         # another step: its own output
         screen.query_one("#dag").select_key("prepare")
         await wait_for(pilot, lambda: output.lines == ["ready"])
