@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -36,6 +36,11 @@ HEADER_INTERVAL = 0.25  # seconds between header redraws during a burst of event
 TICK = 1.0  # seconds between redraws of the elapsed times while the run is live
 ESTIMATE_AFTER = 0.2  # seconds after a run is shown: the estimate is looked up (the run index)
 HEARD_WAIT = 0.25  # seconds: how often a run followed by its notices is checked for having ended
+# a run polled in its store (started elsewhere): the poll waits app.follow_interval while the run changes,
+# and longer while it does not (a step that sleeps), up to FOLLOW_QUIET_MAX: a quarter of the time it has
+# been quiet, so a change after a long quiet spell is seen within that quarter (the poll was 20 a second)
+FOLLOW_QUIET_MAX = 0.5  # seconds
+W = TypeVar("W", bound=Widget)
 
 
 class RunScreen(WorkbenchScreen[None]):
@@ -104,6 +109,7 @@ class RunScreen(WorkbenchScreen[None]):
         self._tabs_activated = False  # the tabs have shown their first (TabActivated)
         self._output_wanted: bool | None = None  # output asked for before the tabs were there (open_if_any)
         self._tab_wanted: str | None = None  # a tab's key pressed before they were there
+        self._widgets: dict[type[Widget], Widget] = {}  # _widget
 
     def compose(self) -> ComposeResult:
         # the tabs (step detail, run panel, output: a dozen tables and widgets) are mounted after the first
@@ -238,6 +244,7 @@ class RunScreen(WorkbenchScreen[None]):
         follower = Follower(store, self.run_id)
         launched = self.app.launched.get(self.run_id)
         alive_at = 0.0
+        changed_at = time.monotonic()  # the last poll that found the run changed
         # the first poll reports every step: applying them again is harmless and catches what changed
         # between the screen's read and this thread's start
         worker = get_current_worker()
@@ -275,7 +282,11 @@ class RunScreen(WorkbenchScreen[None]):
                 )
                 return
             if not heard:
-                follower.wait(self.app.follow_interval)  # a notifying store (postgres) wakes it at once
+                if events:
+                    changed_at = time.monotonic()
+                quiet = time.monotonic() - changed_at
+                wait = max(self.app.follow_interval, min(FOLLOW_QUIET_MAX, quiet / 4))
+                follower.wait(wait)  # a notifying store (postgres) wakes it at once
 
     @staticmethod
     def _with_log(event: RunEvent, log: RunLog | None) -> RunEvent:
@@ -363,17 +374,25 @@ class RunScreen(WorkbenchScreen[None]):
             self._refresh_output()  # the last lines, and the attempt's file now kept in the catalog
 
     def tick(self) -> None:
-        """Once a second while the run is live: the header's elapsed time, the running steps' times (their
-        rows, and the selected one's attempt in progress), the output if it is shown; nothing else is
-        redrawn and nothing laid out again (a whole redraw of the step's tables was 10% of a core)."""
+        """Once a second while the run is live: the header's clock, the running steps' times (their rows,
+        and the selected one's attempt in progress: one row of its table), the output if it is shown;
+        nothing else is redrawn, nothing laid out again, and nothing of the run worked out again (a whole
+        redraw of the step's tables was 10% of a core; the header's counts walk every row)."""
         at = now()
-        tree = self.query_one(DagTree)
         running = self.view.running_keys()
-        tree.tick(at, running)
-        self._update_header(now=True)
-        if self.selected in running and self._tabs_ready and self.query_one(TabbedContent).active == "step":
-            self.query_one(StepDetail).tick(self.view, self.selected, at)
+        self._widget(DagTree).tick(at, running)
+        self._widget(RunHeader).tick(at)
+        if self.selected in running and self._tabs_ready and self._widget(TabbedContent).active == "step":
+            self._widget(StepDetail).tick(self.view, self.selected, at)
         self._refresh_output()
+
+    def _widget(self, kind: type[W]) -> W:
+        """The screen's one widget of `kind`, found once (a query walks the screen's widgets: each second's
+        tick asked for four)."""
+        found = self._widgets.get(kind)
+        if found is None or not found.is_attached:
+            found = self._widgets[kind] = self.query_one(kind)
+        return found  # type: ignore[return-value]
 
     def on_screen_suspend(self) -> None:
         """Another screen on top (help, the runs list, a dialog): the clock stops; events still update."""
@@ -395,9 +414,8 @@ class RunScreen(WorkbenchScreen[None]):
             self._header_timer = self.set_timer(HEADER_INTERVAL, lambda: self._update_header(now=True))
 
     def _draw_header(self) -> None:
-        headers = self.query(RunHeader)  # none once the screen is gone (a worker's answer arriving late)
-        if headers:
-            headers.first().show(self.view, now(), self.estimate, self.stopping)
+        if self.is_attached:  # not once the screen is gone (a worker's answer arriving late)
+            self._widget(RunHeader).show(self.view, now(), self.estimate, self.stopping)
 
     @work(thread=True, exclusive=True, group="estimate", description="find_estimate")
     def find_estimate(self, log: RunLog) -> None:
@@ -481,7 +499,7 @@ class RunScreen(WorkbenchScreen[None]):
     # -- output ------------------------------------------------------------------------------------------
     def _refresh_output(self) -> None:
         """Read the output again if it is on screen (every second while the run is live, on a new step)."""
-        if self._tabs_ready and self.query_one(TabbedContent).active == "output":
+        if self._tabs_ready and self._widget(TabbedContent).active == "output":
             self.read_output()
 
     def read_output(self, open_if_any: bool = False) -> None:

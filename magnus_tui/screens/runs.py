@@ -211,6 +211,7 @@ class RunsScreen(WorkbenchScreen[None]):
         self._quiet: str | None = None  # the store's quiet token (RunLogStore.quiet_token) at that read
         self._full_at = 0.0  # time.monotonic() of the last full read
         self._shown: list[str] = []  # the run ids that match (listed, or a page away)
+        self._running_ids: set[str] = set()  # the runs of `entries` RUNNING now (the poll asks for them)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -260,7 +261,7 @@ class RunsScreen(WorkbenchScreen[None]):
         # poll's redraws under a run's screen made Textual repaint that whole screen each second
         if self.app.screen is not self:
             return
-        running = [rid for rid, entry in self.entries.items() if entry.summary.state == "RUNNING"]
+        running = list(self._running_ids)
         # and, for SETTLE_SECONDS, a run seen running here that is now INTERRUPTED while its log says running
         # (its process is gone): a last write of the log seen late (a look of the index that missed it)
         # must replace the ■ without a key (trial 3, finding 1). Not every INTERRUPTED run of the store:
@@ -295,6 +296,10 @@ class RunsScreen(WorkbenchScreen[None]):
             # every run is asked of the index again, which catches that at its own full look
             due = time.monotonic() - self._full_at >= FULL_EVERY
             if versions is not None and versions == self._versions and not due:
+                # the runs are those of the last full read: this token stands for them, so the next poll
+                # scans nothing while the folder stays as it is (else a token None at that read, the folder
+                # changed a moment before, had every poll scan the store until the next full read)
+                self._quiet = quiet
                 if running:
                     entries = project.runs(run_ids=running)
                     self.app.call_from_thread(self.update_entries, entries)
@@ -324,16 +329,20 @@ class RunsScreen(WorkbenchScreen[None]):
             else:
                 changed.append(run_id)
             self.entries[run_id] = entry
+            if entry.summary.state == "RUNNING":
+                self._running_ids.add(run_id)
+            else:
+                self._running_ids.discard(run_id)
         by_duration = self.sort is not None and self.sort[0] == "duration"
         if changed or (ticked and by_duration):
             self.render_rows()
         elif ticked:  # the one cell of each listed row (sorting and filtering the list again cost 8% idle)
-            table = self.query_one("#runs", DataTable)
+            table = self.query_one("#runs", ListTable)
             for run_id in ticked:
                 if run_id in self._drawn:
                     text = self._duration_text(self.entries[run_id].summary)
                     if str(table.get_cell(run_id, "duration")) != text:
-                        table.update_cell(run_id, "duration", text)
+                        table.set_cell(run_id, "duration", text)
                     self._drawn[run_id] = self._shows(run_id)
 
     def show(self, entries: list[RunEntry]) -> None:
@@ -341,6 +350,7 @@ class RunsScreen(WorkbenchScreen[None]):
         for notice in notices:  # e.g. a damaged run index rebuilt
             self.app.notify(notice, title="Run index", severity="warning")
         self.entries = {e.summary.run_id: e for e in entries}
+        self._running_ids = {rid for rid, e in self.entries.items() if e.summary.state == "RUNNING"}
         self.order = [e.summary.run_id for e in entries]
         self.marked = [m for m in self.marked if m in self.entries]
         self.render_rows()
@@ -398,7 +408,7 @@ class RunsScreen(WorkbenchScreen[None]):
         """Update rows in place when the list is the same (only those whose run changed), add the next page
         when the list grew at its end, else rebuild keeping the cursor on its run. At most `limit` rows are
         listed (PAGE more each time the cursor reaches the last one)."""
-        table = self.query_one("#runs", DataTable)
+        table = self.query_one("#runs", ListTable)
         wanted = self.visible_ids()
         listed = wanted[: self.limit]
         current = [str(k.value) for k in table.rows]
@@ -407,7 +417,7 @@ class RunsScreen(WorkbenchScreen[None]):
                 if self._drawn.get(run_id) != self._shows(run_id):
                     for (key, _, _), value in zip(COLUMNS, self.cells(run_id), strict=False):
                         if str(table.get_cell(run_id, key)) != str(value) or key in ("state", "mark"):
-                            table.update_cell(run_id, key, value)
+                            table.set_cell(run_id, key, value)  # that row redrawn, not the table
                     self._drawn[run_id] = self._shows(run_id)
         elif current and listed[: len(current)] == current:
             for run_id in listed[len(current) :]:

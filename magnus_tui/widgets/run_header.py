@@ -62,50 +62,85 @@ def bar(progress: Progress, live: bool = False, width: int = BAR) -> Text:
     return text
 
 
+@dataclass(frozen=True)
+class HeaderFacts:
+    """What the header says of a run that only changes with the run (not with the clock): worked out from
+    the view once per change, so the clock's tick redraws the time alone (a 10,000-step run's progress
+    is a walk of every row)."""
+
+    state: str
+    run_id: str
+    tag: str
+    rerun: str  # "re-run of ID" or ""
+    error: str
+    progress: Progress
+    start: datetime | None  # the run's span (RunView.span)
+    end: datetime | None
+    live: bool
+    fanned: tuple[tuple[str, str], ...]  # the fan-outs running now: (step name, "2/3 items")
+
+
+def header_facts(view: RunView) -> HeaderFacts:
+    start, end = view.span()
+    return HeaderFacts(
+        state=view.state or view.status,
+        run_id=view.run_id,
+        tag=view.tag,
+        rerun=f"re-run of {view.original_run_id}" if view.original_run_id else "",
+        error=view.error,
+        progress=view.step_progress() if not view.error else Progress(),
+        start=start,
+        end=end,
+        live=view.live,
+        fanned=tuple(
+            (row.name, fan_text(row.step_type, ended, branches))
+            for row, ended, branches in (view.fanned_out()[:2] if view.live and not view.error else ())
+        ),
+    )
+
+
 def header_text(
-    view: RunView,
+    view: RunView | HeaderFacts,
     now: datetime,
     estimate: Estimate | None = None,
     stopping: bool = False,
     width: int | None = None,
 ) -> Text:
-    """Two lines (three for a broken log): what the run is, then how far it has got."""
-    state = view.state or view.status
-    if stopping and view.live:
+    """Two lines (three for a broken log): what the run is, then how far it has got. When the second line
+    would not fit in `width`, the counts come before the estimate, which is written short (`+904ms`): at
+    80 columns the estimate pushed the counts off the screen."""
+    facts = view if isinstance(view, HeaderFacts) else header_facts(view)
+    state = facts.state
+    if stopping and facts.live:
         state = "STOPPING"
     text = Text()
     text.append(f"{glyph(state)} {state}", style=style(state) or ("magenta" if stopping else None))
-    text.append(f"  {view.run_id}", style="bold")
-    if view.tag:
-        text.append(f"  tag {view.tag}")
-    rerun = f"re-run of {view.original_run_id}" if view.original_run_id else ""
+    text.append(f"  {facts.run_id}", style="bold")
+    if facts.tag:
+        text.append(f"  tag {facts.tag}")
+    rerun = facts.rerun
     # `width` (the columns the header has): a line never wraps in the middle of an id; the re-run's
     # original goes on a line of its own when the first has no room for it
     rerun_below = bool(rerun) and width is not None and text.cell_len + 2 + len(rerun) > width
     if rerun and not rerun_below:
         text.append(f"  {rerun}", style="blue")
-    if view.error:
-        text.append(f"\n{view.error}", style="red")
+    if facts.error:
+        text.append(f"\n{facts.error}", style="red")
         return text
-    progress = view.step_progress()
-    text.append("\n")
-    text.append(f"{progress.done}/{progress.total} steps ")
-    text.append_text(bar(progress, view.live, BAR if width is None or width >= 100 else BAR // 2))
-    text.append(f" {progress.percent:>3}%")
-    elapsed = view.elapsed(now)
+    progress = facts.progress
+    line = Text()
+    line.append(f"{progress.done}/{progress.total} steps ")
+    line.append_text(bar(progress, facts.live, BAR if width is None or width >= 100 else BAR // 2))
+    line.append(f" {progress.percent:>3}%")
+    elapsed = None
+    if facts.start is not None:
+        if facts.live:
+            elapsed = max(0.0, (now - facts.start).total_seconds())
+        elif facts.end is not None:
+            elapsed = max(0.0, (facts.end - facts.start).total_seconds())
     if elapsed is not None:  # as every duration (0.054s, 2m 5s), ticking while it runs as the dag's steps do
-        text.append(f"  {fmt_duration(elapsed)}", style="bold" if view.live else None)
-        other = "" if estimate is None or estimate.same_parameters else " with other parameters"
-        if estimate is not None and view.live:
-            left = estimate.seconds - elapsed
-            text.append(
-                f" of ~{about(estimate.seconds)}{other}"
-                if left >= 0
-                else f" (~{about(-left)} over the usual{other})",
-                style="dim",
-            )
-        elif estimate is not None:
-            text.append(f" (usually {about(estimate.seconds)}{other})", style="dim")
+        line.append(f"  {fmt_duration(elapsed)}", style="bold" if facts.live else None)
+    counts = Text()
     for status, count in (
         ("SUCCESS", progress.done),
         ("FAIL", progress.failed),
@@ -113,16 +148,46 @@ def header_text(
         ("INTERRUPTED", progress.interrupted),
     ):
         if count:
-            text.append(f"  {glyph(status)} {count}", style=style(status) or None)
-    if progress.not_run and not view.live:
-        text.append(f"  · {progress.not_run} not run", style="dim")
-    if view.live:  # where the fan-outs running now stand: a map's items, a loop's iteration
-        for row, ended, branches in view.fanned_out()[:2]:
-            text.append(f"  {row.name} ", style="bold")
-            text.append(fan_text(row.step_type, ended, branches), style="yellow")
+            counts.append(f"  {glyph(status)} {count}", style=style(status) or None)
+    if progress.not_run and not facts.live:
+        counts.append(f"  · {progress.not_run} not run", style="dim")
+    fans = Text()
+    for name, fan in facts.fanned:  # where the fan-outs running now stand: a map's items, a loop's iteration
+        fans.append(f"  {name} ", style="bold")
+        fans.append(fan, style="yellow")
+    guess = short = Text()
+    if elapsed is not None and estimate is not None:
+        guess = Text(estimate_text(estimate, elapsed, facts.live), style="dim")
+        short = Text(estimate_text(estimate, elapsed, facts.live, short=True), style="dim")
+    if width is not None and line.cell_len + guess.cell_len + counts.cell_len + fans.cell_len > width:
+        # it would wrap (the counts cut off at 80 columns): the counts first, then the estimate written
+        # short, which is what a narrow terminal may cut
+        guess = short
+        line.append_text(counts)
+        line.append_text(fans)
+        line.append_text(guess)
+    else:
+        line.append_text(guess)
+        line.append_text(counts)
+        line.append_text(fans)
+    text.append("\n")
+    text.append_text(line)
     if rerun_below:
         text.append(f"\n{rerun}", style="blue")
     return text
+
+
+def estimate_text(estimate: Estimate, elapsed: float, live: bool, short: bool = False) -> str:
+    """The estimate beside the clock: ' of ~0:25', ' (~904ms over the usual)', ' (usually 8.24s)', each
+    '… with other parameters' when the run it comes from had others; `short` (a narrow terminal):
+    ' of ~0:25', ' (+904ms)', ' (usually 8.24s)', with '*' for other parameters."""
+    other = "" if estimate.same_parameters else ("*" if short else " with other parameters")
+    if not live:
+        return f" (usually {about(estimate.seconds)}{other})"
+    left = estimate.seconds - elapsed
+    if left >= 0:
+        return f" of ~{about(estimate.seconds)}{other}"
+    return f" (+{about(-left)}{other})" if short else f" (~{about(-left)} over the usual{other})"
 
 
 def fan_text(step_type: str, ended: int, branches: int) -> str:
@@ -136,27 +201,41 @@ def fan_text(step_type: str, ended: int, branches: int) -> str:
 
 
 class RunHeader(Static):
-    """The header; `show(view, now, estimate)` redraws it."""
+    """The header; `show(view, now, estimate)` redraws it, `tick(now)` redraws its clock (nothing else of
+    the run changed)."""
 
     DEFAULT_CSS = """
     RunHeader { height: auto; max-height: 3; padding: 0 1; background: $boost; }
     """
 
     _lines = 0
-    _shown: tuple[RunView, datetime, Estimate | None, bool] | None = None
+    _shown: tuple[HeaderFacts, datetime, Estimate | None, bool] | None = None
 
     def on_resize(self) -> None:
         """Laid out again at another width: what fits on a line changed."""
         if self._shown is not None:
-            self.show(*self._shown)
+            self._draw(*self._shown)
 
     def show(
         self, view: RunView, now: datetime, estimate: Estimate | None = None, stopping: bool = False
     ) -> None:
-        self._shown = (view, now, estimate, stopping)
+        self._draw(header_facts(view), now, estimate, stopping)
+
+    def tick(self, now: datetime) -> None:
+        """The clock moved: the same facts at `now` (drawn only when the text changed)."""
+        if self._shown is not None:
+            self._draw(self._shown[0], now, *self._shown[2:])
+
+    def _draw(self, facts: HeaderFacts, now: datetime, estimate: Estimate | None, stopping: bool) -> None:
+        self._shown = (facts, now, estimate, stopping)
         width = self.content_region.width or None  # 0 before the first layout
-        text = header_text(view, now, estimate, stopping, width)
+        text = header_text(facts, now, estimate, stopping, width)
+        if text == self._text:
+            return
+        self._text = text
         lines = text.plain.count("\n") + 1
         # a new layout of the screen only when the header's height changes (not on every tick or step)
         self.update(text, layout=lines != self._lines)
         self._lines = lines
+
+    _text: Text | None = None

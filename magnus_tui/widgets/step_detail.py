@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 
 from magnus_core.models.run_log import StepAttempt, StepLog
 from magnus_tui.view import Row, RunView, fmt_duration, glyph, style
+from magnus_tui.widgets.lists import CellTable
 
 
 def value_text(value: Any, limit: int = 200) -> str:
@@ -87,7 +88,7 @@ class StepDetail(VerticalScroll):
         yield Static("Select a step in the tree.", id="step-title")
         yield Static("", id="step-message")
         yield Static("Attempts", classes="section", id="attempts-title")
-        attempts: DataTable[Any] = DataTable(id="attempts", cursor_type="row", show_cursor=True)
+        attempts = CellTable(id="attempts", cursor_type="row", show_cursor=True)
         # numbered as the run log numbers them (and `magnus logs --attempt` takes them): 0, 1, ...
         # status first after the number: should the table be cut, the times go, never the status; each
         # attempt's message is in full under the table (#attempt-messages), wrapped, not a cut column
@@ -133,15 +134,14 @@ class StepDetail(VerticalScroll):
             return
         step = view.steps.get(row.key)
         running = len(step.attempts) if step else 0  # the attempt in progress: the table's last row
-        table = self.query_one("#attempts", DataTable)
+        table = self.query_one("#attempts", CellTable)
         if table.row_count != running + 1 or str(table.get_cell_at(Coordinate(running, 0))) != str(
             row.running_attempt
         ):
             self.show(view, key, now)
             return
-        text = running_for(row, now)
-        wider = len(text) > table.ordered_columns[2].content_width  # 9.9s… -> 10.0s…: the column grows
-        table.update_cell_at(Coordinate(running, 2), text, update_width=wider)
+        cell = table.coordinate_to_cell_key(Coordinate(running, 2))
+        table.set_cell(cell.row_key, cell.column_key, running_for(row, now))  # its row drawn, not the table
 
     def _title(self, row: Row, live: bool = True) -> Text:
         text = Text()

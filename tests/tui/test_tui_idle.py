@@ -14,7 +14,7 @@ import time_machine
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Footer, Static
 from textual.widgets._footer import FooterKey
-from tui_helpers import RUN_LOGS, live_project, plain
+from tui_helpers import RUN_LOGS, live_project, plain, screen_lines
 
 from magnus_core.models.run_log import now
 from magnus_core.stores.file_system import FileSystemRunLogStore
@@ -76,6 +76,7 @@ async def test_the_clock_moves_the_running_times_without_redrawing_the_step(
             assert f"running {after.rstrip('…')}" in screen.query_one("#dag").label("train").plain
             assert "2m 5s" in plain(screen.query_one("#run-header", Static))  # as the dag says it (trial 4)
             assert redrawn == []  # one cell, not the step's tables and texts all over again
+            assert any(after in line for line in screen_lines(app))  # its row drawn on the screen
 
 
 async def test_the_runs_list_does_not_poll_under_a_run_screen(
@@ -143,3 +144,70 @@ async def test_a_footer_is_built_again_only_when_its_keys_change(
         await pilot.press("o")  # the output's lines have focus: their keys join the footer
         await until(pilot, lambda: "Search" in keys())
         assert built.count("RunScreen") == 2
+
+
+async def test_a_cell_set_draws_its_row_alone_and_the_screen_shows_it(make_app) -> None:
+    """DataTable.update_cell draws every visible row again (30-40 ms for the runs list each time a
+    running run's duration moved); set_cell draws the row, and the screen shows the new value."""
+    async with make_app(poll_interval=3600).run_test(size=(100, 30)) as pilot:
+        table = await listed(pilot)
+        await pilot.pause()
+        run_id = str(next(iter(table.rows)).value)
+        drawn: list[int] = []
+        draw = table.render_line
+        table.render_line = lambda y: drawn.append(y) or draw(y)  # type: ignore[method-assign]
+        table.set_cell(run_id, "duration", "≥9s")  # as wide as what the column holds: its row alone
+        await pilot.pause()
+        assert len(drawn) == 1
+        assert any(run_id in line and "≥9s" in line for line in screen_lines(pilot.app))
+        drawn.clear()
+        wide = "≥1h 40m 0s"  # wider than the column: it widens, and every row is drawn again
+        table.set_cell(run_id, "duration", wide)
+        await pilot.pause()
+        assert len(drawn) > 5
+        assert any(run_id in line and wide in line for line in screen_lines(pilot.app))
+
+
+async def test_a_store_changed_at_the_last_full_read_is_not_scanned_at_every_poll(
+    make_app, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run written just before a full read leaves the store's quiet token unknown at that read (the
+    folder changed less than QUIET_FOR ago): once the folder is quiet, the polls must not list the store
+    again and again (every poll scanned 5,000 logs until the next full read, 30 s later)."""
+    monkeypatch.setattr(FileSystemRunLogStore, "QUIET_FOR", 0.3)
+    scans = calls(monkeypatch, "run_versions")
+    async with make_app(poll_interval=0.05).run_test(size=(100, 30)) as pilot:
+        table = await listed(pilot)
+        count = table.row_count
+        log = json.loads(next(iter(sorted(RUN_LOGS.glob("*.json")))).read_text())
+        log["run_id"] = "written_later"
+        (project_dir / ".run_log_store" / "written_later.json").write_text(json.dumps(log))
+        await until(pilot, lambda: table.row_count == count + 1)  # a full read, the token unknown
+        await pilot.pause(0.6)  # the folder quiet for longer than QUIET_FOR: the token known
+        scans.clear()
+        await pilot.pause(0.5)  # ten polls
+        assert scans == []
+
+
+async def test_a_run_followed_in_its_store_is_polled_less_while_it_does_not_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run written by another process is polled every follow_interval (50 ms) while it changes; while
+    it does not (its step sleeps), the poll waits longer, up to FOLLOW_QUIET_MAX."""
+    from magnus_core.follow import Follower
+    from magnus_tui.screens import run as run_screen
+
+    live_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(run_screen, "FOLLOW_QUIET_MAX", 0.2)
+    polls: list[float] = []
+    poll = Follower.poll
+    monkeypatch.setattr(Follower, "poll", lambda self: polls.append(time.monotonic()) or poll(self))
+    app = MagnusApp(Project.open(None, tmp_path), poll_interval=3600)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_run("live_run")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.following)
+        await pilot.pause(1.0)  # quiet for a second: the poll waits FOLLOW_QUIET_MAX
+        polls.clear()
+        await pilot.pause(1.0)
+        assert 2 <= len(polls) <= 7  # 20 at the follow interval

@@ -26,6 +26,12 @@ def plain(widget) -> str:
     return console.export_text()
 
 
+def screen_lines(app) -> list[str]:
+    """The screen as the terminal would show it now, line by line: each widget's lines as last drawn (a
+    line a widget failed to mark for drawing again shows its old text here, as on a terminal)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
 def column(table, key: str) -> list[str]:
     """One column of a DataTable, top to bottom, as plain text."""
     return [str(getattr(table.get_cell(row, key), "plain", table.get_cell(row, key))) for row in table.rows]
