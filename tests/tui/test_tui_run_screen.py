@@ -237,6 +237,31 @@ def test_a_reruns_header_never_wraps_an_id() -> None:
     assert all(len(line) <= 78 for line in narrow)
 
 
+def test_at_80_columns_the_counts_come_before_a_short_estimate() -> None:
+    """Trial 3: `0:12 (~904ms over the usual with other parameters)` pushed the `✓ 1 ▶ 1` counts off an
+    80-column header; when the line would not fit the counts go first and the estimate is short."""
+    from datetime import UTC, datetime, timedelta
+
+    from magnus_tui.view import Row, RunView
+    from magnus_tui.widgets.run_header import Estimate, header_text
+
+    at = datetime(2026, 11, 30, 9, 0, 12, tzinfo=UTC)
+    view = RunView(run_id="20261130090000_ee8ec7", status="PROCESSING", tag="lr-sweep")
+    view.started = at - timedelta(seconds=12)
+    for key, status in (("prepare", "SUCCESS"), ("train", "PROCESSING")):
+        view.rows[key] = Row(key=key, kind="step", name=key, parent=None, status=status, start=view.started)
+        view.children.setdefault(None, []).append(key)
+        view.children[key] = []
+    view.rows["prepare"].end = view.started + timedelta(seconds=1)
+    late = Estimate("20261129090000_aaaaaa", 11.096, same_parameters=False)
+    wide = header_text(view, at, late, width=118).plain.splitlines()[1]
+    assert "0:12 (~904ms over the usual with other parameters)  ✓ 1  ▶ 1" in wide
+    narrow = header_text(view, at, late, width=78).plain.splitlines()[1]
+    assert narrow.endswith("0:12  ✓ 1  ▶ 1 (+904ms*)") and len(narrow) <= 78
+    soon = header_text(view, at, Estimate("r", 190.0), width=78).plain.splitlines()[1]
+    assert soon.endswith("0:12 of ~3:10  ✓ 1  ▶ 1")  # it fits: as wide terminals show it
+
+
 def test_the_rerun_column_is_short_and_the_panel_names_the_original() -> None:
     from magnus_tui.screens.runs import rerun_cell
 
