@@ -180,7 +180,7 @@ def test_the_header_never_says_usually_0_00() -> None:
     shown = header_text(view, at, Estimate("old", 0.208)).plain
     assert "(usually 208ms)" in shown and "0:00" not in shown
     shown = header_text(view, at, Estimate("old", 125.0, same_parameters=False)).plain
-    assert "(usually 2:05 with other parameters)" in shown
+    assert "(usually 2m 5s with other parameters)" in shown
 
 
 def test_a_dag_edited_under_a_known_hash_is_counted_with_its_own_steps() -> None:

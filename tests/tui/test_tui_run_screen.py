@@ -255,11 +255,11 @@ def test_at_80_columns_the_counts_come_before_a_short_estimate() -> None:
     view.rows["prepare"].end = view.started + timedelta(seconds=1)
     late = Estimate("20261129090000_aaaaaa", 11.096, same_parameters=False)
     wide = header_text(view, at, late, width=118).plain.splitlines()[1]
-    assert "0:12 (~904ms over the usual with other parameters)  ✓ 1  ▶ 1" in wide
+    assert "12s (~904ms over the usual with other parameters)  ✓ 1  ▶ 1" in wide
     narrow = header_text(view, at, late, width=78).plain.splitlines()[1]
-    assert narrow.endswith("0:12  ✓ 1  ▶ 1 (+904ms*)") and len(narrow) <= 78
+    assert narrow.endswith("12s  ✓ 1  ▶ 1 (+904ms*)") and len(narrow) <= 78
     soon = header_text(view, at, Estimate("r", 190.0), width=78).plain.splitlines()[1]
-    assert soon.endswith("0:12 of ~3:10  ✓ 1  ▶ 1")  # it fits: as wide terminals show it
+    assert soon.endswith("12s of ~3m 10s  ✓ 1  ▶ 1")  # it fits: as wide terminals show it
 
 
 def test_the_rerun_column_is_short_and_the_panel_names_the_original() -> None:
