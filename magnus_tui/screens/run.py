@@ -374,16 +374,15 @@ class RunScreen(WorkbenchScreen[None]):
             self._refresh_output()  # the last lines, and the attempt's file now kept in the catalog
 
     def tick(self) -> None:
-        """Once a second while the run is live: the header's clock, the running steps' times (their rows,
-        and the selected one's attempt in progress: one row of its table), the output if it is shown;
+        """Once a second while the run is live: the header's time and the running steps' times (their rows
+        in the dag: the Step tab's attempt in progress says `…` beside them), the output if it is shown;
         nothing else is redrawn, nothing laid out again, and nothing of the run worked out again (a whole
-        redraw of the step's tables was 10% of a core; the header's counts walk every row)."""
+        redraw of the step's tables was 10% of a core, a cell of its attempts a third of what is left; the
+        header's counts walk every row)."""
         at = now()
         running = self.view.running_keys()
         self._widget(DagTree).tick(at, running)
         self._widget(RunHeader).tick(at)
-        if self.selected in running and self._tabs_ready and self._widget(TabbedContent).active == "step":
-            self._widget(StepDetail).tick(self.view, self.selected, at)
         self._refresh_output()
 
     def _widget(self, kind: type[W]) -> W:
@@ -467,7 +466,7 @@ class RunScreen(WorkbenchScreen[None]):
 
     def _show_detail(self) -> None:
         if self._tabs_ready:
-            self.query_one(StepDetail).show(self.view, self.selected, now())
+            self._widget(StepDetail).show(self.view, self.selected)
 
     def _location(self) -> str:
         store = self.app.project.store
@@ -493,8 +492,6 @@ class RunScreen(WorkbenchScreen[None]):
             self._show_run_panel(force=True)
         if event.pane.id == "output":
             self.read_output()
-        if event.pane.id == "step" and self.selected in self.view.running_keys():  # not ticked while hidden
-            self._show_detail()
 
     # -- output ------------------------------------------------------------------------------------------
     def _refresh_output(self) -> None:

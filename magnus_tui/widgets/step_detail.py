@@ -9,12 +9,10 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
 from magnus_core.models.run_log import StepAttempt, StepLog
 from magnus_tui.view import Row, RunView, fmt_duration, glyph, style
-from magnus_tui.widgets.lists import CellTable
 
 
 def value_text(value: Any, limit: int = 200) -> str:
@@ -52,13 +50,6 @@ def fill(
         title.update(f"{label} ({len(rows)})" if rows else f"{label}: none")
 
 
-def running_for(row: Row, now: datetime | None) -> str:
-    """How long the attempt in progress has run at `now`, e.g. '12.3s…' ('' without a clock)."""
-    if row.running_since is None or now is None:
-        return ""
-    return fmt_duration(max(0.0, (now - row.running_since).total_seconds())) + "…"
-
-
 def attempt_messages(step: StepLog | None, row: Row) -> Text:
     """Each attempt's message in full ('attempt 0: ValueError: ...'), to be wrapped by the pane; a single
     attempt whose message is the step's own (shown under the title) is not repeated."""
@@ -88,7 +79,7 @@ class StepDetail(VerticalScroll):
         yield Static("Select a step in the tree.", id="step-title")
         yield Static("", id="step-message")
         yield Static("Attempts", classes="section", id="attempts-title")
-        attempts = CellTable(id="attempts", cursor_type="row", show_cursor=True)
+        attempts: DataTable[Any] = DataTable(id="attempts", cursor_type="row", show_cursor=True)
         # numbered as the run log numbers them (and `magnus logs --attempt` takes them): 0, 1, ...
         # status first after the number: should the table be cut, the times go, never the status; each
         # attempt's message is in full under the table (#attempt-messages), wrapped, not a cut column
@@ -108,8 +99,8 @@ class StepDetail(VerticalScroll):
         yield Static("Code identity", classes="section")
         yield Static("", id="code")
 
-    def show(self, view: RunView, key: str | None, now: datetime | None = None) -> None:
-        """Redraw for row `key` of `view`; `now` times the attempt in progress."""
+    def show(self, view: RunView, key: str | None) -> None:
+        """Redraw for row `key` of `view`."""
         row = view.rows.get(key) if key else None
         step = view.steps.get(key) if key else None
         title = self.query_one("#step-title", Static)
@@ -120,28 +111,11 @@ class StepDetail(VerticalScroll):
         message = self.query_one("#step-message", Static)
         message.update(row.message or "")
         message.display = bool(row.message)  # no empty line between the title and the attempts
-        self._attempts(step, row, now)
+        self._attempts(step, row)
         self._metrics(step)
         self._params(view, step, row)
         self._catalog(step)
         self._code(step, row)
-
-    def tick(self, view: RunView, key: str | None, now: datetime) -> None:
-        """The clock moved: redraw the duration of the attempt in progress of step `key` (one cell, no new
-        layout of the pane), or all of it when its attempts are not the rows the table shows."""
-        row = view.rows.get(key) if key else None
-        if row is None or row.running_since is None or row.running_attempt is None:
-            return
-        step = view.steps.get(row.key)
-        running = len(step.attempts) if step else 0  # the attempt in progress: the table's last row
-        table = self.query_one("#attempts", CellTable)
-        if table.row_count != running + 1 or str(table.get_cell_at(Coordinate(running, 0))) != str(
-            row.running_attempt
-        ):
-            self.show(view, key, now)
-            return
-        cell = table.coordinate_to_cell_key(Coordinate(running, 2))
-        table.set_cell(cell.row_key, cell.column_key, running_for(row, now))  # its row drawn, not the table
 
     def _title(self, row: Row, live: bool = True) -> Text:
         text = Text()
@@ -158,7 +132,7 @@ class StepDetail(VerticalScroll):
             text.append(f"  {fmt_duration(row.duration)}", style="dim")
         return text
 
-    def _attempts(self, step: StepLog | None, row: Row, now: datetime | None) -> None:
+    def _attempts(self, step: StepLog | None, row: Row) -> None:
         rows = []
         for a in step.attempts if step else []:
             rows.append(
@@ -175,7 +149,9 @@ class StepDetail(VerticalScroll):
                 (
                     str(row.running_attempt),
                     Text(f"{glyph('PROCESSING')} running", style=style("PROCESSING")),
-                    running_for(row, now),
+                    # its time so far ticks in the dag's row beside (one clock: a cell of this table drawn
+                    # again each second cost a third of the run screen's idle CPU)
+                    "…",
                     clock_text(row.running_since),
                     "",
                 )
