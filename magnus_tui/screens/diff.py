@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Header, OptionList, Static, TabbedContent, TabPane
@@ -116,7 +116,7 @@ class DiffScreen(WorkbenchScreen[None]):
         self.diff, self.logs = diff, logs
         self.run_a, self.run_b = diff.a.run_id, diff.b.run_id
         self._subtitle()
-        self.query_one("#diff-summary", Static).update(self.summary())
+        self._draw_summary()
         tabs = self.query_one(TabbedContent)
         skipped = {s.group for s in diff.skipped}
         for name in GROUPS:
@@ -144,33 +144,51 @@ class DiffScreen(WorkbenchScreen[None]):
             text.append(f"  ({equal} equal item{'s' if equal != 1 else ''}: a shows them)", style="dim")
         return text
 
-    def summary(self) -> Text:
+    def summary(self, width: int | None = None) -> Text:
+        """A and B (status, id, start), the count of differences and the keys; at `width` columns nothing
+        wraps in the middle of an id or a time: B goes on a line of its own under A, and the list of groups
+        that differ (the tabs count them too) is left out of a line it would overflow (trial 3: B's start
+        wrapped onto a line alone at 80 columns)."""
         from magnus_core.diff import started
 
         diff = self.diff
-        text = Text()
         assert self.logs is not None
+        sides = []
         for label, ref, log in (("A", diff.a, self.logs[0]), ("B", diff.b, self.logs[1])):
-            if label == "B":
-                text.append("  ")
-                text.append("→", style="dim")
-                text.append("  ")
-            text.append(f"{label} ", style="bold")
-            text.append(f"{glyph(ref.status)} {ref.run_id}", style=style(ref.status) or None)
-            text.append(" ")
-            text.append(_short_time(started(log)), style="dim")
+            side = Text()
+            side.append(f"{label} ", style="bold")
+            side.append(f"{glyph(ref.status)} {ref.run_id}", style=style(ref.status) or None)
+            side.append(" ")
+            side.append(_short_time(started(log)), style="dim")
+            sides.append(side)
+        arrow = Text.assemble("  ", ("→", "dim"), "  ")
+        one_line = sides[0].cell_len + arrow.cell_len + sides[1].cell_len
+        text = Text.assemble(sides[0], arrow if width is None or one_line <= width else "\n", sides[1])
+        order = "A/B as swapped (x)" if self.keep_order else "A older (x swaps)"
+        shown = "all items" if self.include_equal else "changed only"
+        keys = Text(f" · {shown} (a) · {order}", style="dim")
         if diff.differs:
-            groups = ", ".join(g.name for g in diff.groups.values() if g.differs)
-            text.append(f"\n{diff.count} difference{'s' if diff.count != 1 else ''} ", style="yellow")
-            text.append(f"({groups})", style="dim")
+            count = Text(f"{diff.count} difference{'s' if diff.count != 1 else ''}", style="yellow")
+            groups = Text(f" ({', '.join(g.name for g in diff.groups.values() if g.differs)})", style="dim")
+            if width is not None and count.cell_len + groups.cell_len + keys.cell_len > width:
+                groups = Text()
+            text.append("\n")
+            text.append_text(Text.assemble(count, groups, keys))
         else:
             text.append("\nno differences", style="green")
-        order = "A/B as swapped (x)" if self.keep_order else "A older (x swaps)"  # one line at 80 columns
-        shown = "all items" if self.include_equal else "changed only"
-        text.append(f" · {shown} (a) · {order}", style="dim")
+            text.append_text(keys)
         for skip in diff.skipped:
             text.append(f"\nnot compared ({skip.group}): {skip.reason}", style="dim")
         return text
+
+    def _draw_summary(self) -> None:
+        if self.diff is not None and self.logs is not None:
+            box = self.query_one("#diff-summary", Static)
+            box.update(self.summary(box.content_region.width or None))
+
+    def on_resize(self, event: events.Resize) -> None:
+        """(Textual runs WorkbenchScreen.on_resize too: every class's handler in turn.)"""
+        self.call_after_refresh(self._draw_summary)  # what fits on a line changed
 
     # -- actions -------------------------------------------------------------------------------------
     def _list(self) -> DiffList:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -89,12 +90,15 @@ def sorted_ids(entries: dict[str, RunEntry], ids: list[str], column: str, descen
     return known + missing
 
 
-def short_start(start: str) -> str:
-    """'2026-11-24 22:44:42.726861+01:00' -> '11-24 22:44:42' in this machine's zone: fits 80 columns."""
+def short_start(start: str, seconds: bool = True) -> str:
+    """'2026-11-24 22:44:42.726861+01:00' -> '11-24 22:44:42' in this machine's zone: fits 80 columns;
+    without `seconds` '11-24 22:44' (the runs list: a generated run id carries the second it was made,
+    which may be a second or two before the run recorded its start, and two times a second apart on one
+    row read as a mistake; the run's screen gives the start to the microsecond)."""
     from magnus_core.models.run_log import local_text
 
     text = local_text(start)
-    return text[5:19] if len(text) >= 19 else text
+    return text[5 : 19 if seconds else 16] if len(text) >= 19 else text
 
 
 def sort_bindings() -> list[BindingType]:
@@ -189,7 +193,7 @@ class RunsScreen(WorkbenchScreen[None]):
     RunsScreen #runs { height: 1fr; }
     RunsScreen #runs > .datatable--fixed { background: transparent; }
     RunsScreen #reason { height: auto; max-height: 4; padding: 0 1; }
-    RunsScreen #hint { height: auto; max-height: 3; padding: 0 1; }
+    RunsScreen #hint { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     RunsScreen #reason { border-top: hkey $primary 30%; }
     RunsScreen #empty { height: 1fr; content-align: center middle; text-align: center; padding: 1 4; }
     """
@@ -397,7 +401,7 @@ class RunsScreen(WorkbenchScreen[None]):
             "run_id": Text(s.run_id),
             "pipeline": Text(pipeline_name(s.pipeline)),
             "tag": tag,
-            "start": short_start(s.start),
+            "start": short_start(s.start, seconds=False),
             "duration": self._duration_text(s),
             "steps": steps,
             "rerun": rerun_cell(s.original_run_id),
@@ -425,6 +429,7 @@ class RunsScreen(WorkbenchScreen[None]):
                 self._drawn[run_id] = self._shows(run_id)
         else:
             keep = self.highlighted()
+            scroll_x = table.scroll_x  # DataTable.clear scrolls back to the first column
             table.clear()
             self._drawn = {}
             for run_id in listed:
@@ -432,6 +437,8 @@ class RunsScreen(WorkbenchScreen[None]):
                 self._drawn[run_id] = self._shows(run_id)
             if keep in listed:
                 table.move_cursor(row=listed.index(keep), animate=False)
+            if scroll_x:  # once the rows are measured (the table's width is known after the refresh)
+                self.call_after_refresh(table.scroll_to, x=scroll_x, animate=False)
         self._listed = len(listed)
         empty = self.query_one("#empty", Static)
         empty.display = not self.order  # an empty store: the hint in the middle, whole
@@ -450,7 +457,7 @@ class RunsScreen(WorkbenchScreen[None]):
         elif not self._shown:
             hint.update(f"No run matches '{self.filter_text}'. escape clears the filter.")
         else:
-            hint.update(self.status_line(self._shown))
+            hint.update(self.status_line(self._shown, hint.content_region.width or None))
 
     def on_resize(self, event: events.Resize) -> None:
         """(Textual runs WorkbenchScreen.on_resize too: every class's handler in turn.)"""
@@ -508,26 +515,58 @@ class RunsScreen(WorkbenchScreen[None]):
         if run_id == self._panel_for:
             self.query_one("#reason", Static).update(text)
 
-    def status_line(self, shown: list[str]) -> Text:
-        """'63 of 623 runs  ✗ fail 12  ✓ success 51': the counts are those of the runs shown."""
+    def status_line(self, shown: list[str], width: int | None = None) -> Text:
+        """'63 of 623 runs  ✗ fail 12  ✓ success 51': the counts are those of the runs shown. One line, as
+        lazygit's and k9s's status lines: when it is wider than `width` (80 columns) the words go (`✗ 12
+        ✓ 51`, `200 listed ↓`); what still does not fit is cut with an ellipsis (#hint), never wrapped in
+        the middle of a count."""
         counts: dict[str, int] = {}
         for rid in shown:
             state = self.entries[rid].summary.state
             counts[state] = counts.get(state, 0) + 1
-        text = Text(f"{len(shown)} of {len(self.order)} runs  ")
-        if self._listed < len(shown):
-            text.append(f"first {self._listed:,} listed, more as you move down  ", style="dim")
-        for state, n in sorted(counts.items(), key=lambda kv: STATE_ORDER.get(kv[0], 9)):
-            text.append(f"{glyph(state)} {state.lower()} {n}", style=style(state))
-            text.append("  ")
+        by_state = sorted(counts.items(), key=lambda kv: STATE_ORDER.get(kv[0], 9))
+        sort = ""
         if self.sort is not None:
             column, descending = self.sort
             name = SORT_NAMES.get(column, dict((k, lbl) for k, lbl, _ in COLUMNS)[column])
-            text.append(f"by {name} {'↓' if descending else '↑'}  ", style="dim")
-        if self.marked:
-            text.append(f"marked: {', '.join(self.marked)} (mark one more to diff)", style="magenta")
-        elif self.query_one("#runs", ListTable).cut_columns:
-            text.append("→ more columns", style="dim")
+            sort = f"by {name} {'↓' if descending else '↑'}"
+        more = self.query_one("#runs", ListTable).cut_columns
+        for short in (False, True):
+            marked = ", ".join(self.marked)
+            tail = (
+                (
+                    f"◆ {marked}: d on another to diff"
+                    if short
+                    else f"marked: {marked} (mark one more to diff)"
+                )
+                if self.marked
+                else "→ more columns"
+                if more
+                else ""
+            )
+            parts: list[tuple[str, str]] = [(f"{len(shown)} of {len(self.order)} runs", "")]
+            if self._listed < len(shown):
+                listed = (
+                    f"{self._listed:,} listed ↓"
+                    if short
+                    else f"first {self._listed:,} listed, more as you move down"
+                )
+                parts.append((listed, "dim"))
+            for state, n in by_state:
+                parts.append(
+                    (f"{glyph(state)} {n}" if short else f"{glyph(state)} {state.lower()} {n}", style(state))
+                )
+            if sort:
+                parts.append((sort, "dim"))
+            if tail:
+                parts.append((tail, "magenta" if self.marked else "dim"))
+            if width is None or sum(cell_len(part) + 2 for part, _ in parts) - 2 <= width:
+                break
+        text = Text()
+        for i, (part, part_style) in enumerate(parts):
+            if i:
+                text.append("  ")
+            text.append(part, style=part_style or None)
         return text
 
     def highlighted(self) -> str | None:
@@ -546,6 +585,26 @@ class RunsScreen(WorkbenchScreen[None]):
             self.sort = (column, column in DESCENDING_FIRST)
         self._label_columns()
         self.render_rows()
+        self.call_after_refresh(self._sorted_in_view)
+
+    def _sorted_in_view(self) -> None:
+        """The sorted column (its arrow) in view: at 80 columns a sort by steps or re-run must not leave
+        it off to the right, nor scroll the columns back to the left."""
+        if self.sort is None:
+            return
+        table = self.query_one("#runs", ListTable)
+        index = [key for key, _, _ in COLUMNS].index(self.sort[0])
+        widths = [column.get_render_width(table) for column in table.ordered_columns]
+        fixed = sum(widths[: table.fixed_columns])
+        if index < table.fixed_columns:
+            return
+        left = sum(widths[:index])
+        right = left + widths[index]
+        view = table.scrollable_content_region.width
+        if left < table.scroll_x + fixed:
+            table.scroll_to(x=left - fixed, animate=False)
+        elif right > table.scroll_x + view:
+            table.scroll_to(x=right - view, animate=False)
 
     @on(DataTable.HeaderSelected, "#runs")
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:

@@ -4,6 +4,7 @@ each change readable in full; a step's two logs side by side, aligned by key."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 
@@ -36,6 +37,33 @@ async def open_diff(app, pilot, a: str, b: str) -> DiffScreen:
 def listed(screen: DiffScreen, group: str) -> list[tuple[str, str, str]]:
     """(mark, key, text) of each row the group's tab lists."""
     return [(r.mark, r.key, r.text) for r in screen.query_one(f"#group-{group}").rows]
+
+
+async def test_at_80_columns_the_header_never_wraps_an_id_or_a_time(make_app, project_dir) -> None:
+    """Trial 3: with real run ids B's start wrapped onto a line alone at 80 columns. B goes under A when
+    the two do not fit on one line, and the list of groups that differ leaves a line it would overflow."""
+    store = project_dir / ".run_log_store"
+    write_diff_pair(store)
+    ids = {"before": "20261130090022_a1299c", "after": "20261130090337_817f99"}
+    for old, new in ids.items():
+        log = json.loads((store / f"{old}.json").read_text())
+        log["run_id"] = new
+        (store / f"{new}.json").write_text(json.dumps(log))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_diff(app, pilot, ids["after"], ids["before"])
+        box = screen.query_one("#diff-summary", Static)
+        lines = plain(box).splitlines()
+        when = r" \d\d-\d\d \d\d:\d\d:\d\d$"  # (in this machine's zone)
+        assert re.match(f"A ✓ {ids['before']}{when}", lines[0]) and re.match(
+            f"B ✗ {ids['after']}{when}", lines[1]
+        )
+        assert lines[2].startswith("14 differences · changed only (a)")
+        assert all(len(line) <= box.content_region.width for line in lines)
+    async with make_app().run_test(size=(200, 30)) as pilot:  # room: one line, the groups named
+        screen = await open_diff(pilot.app, pilot, ids["after"], ids["before"])
+        lines = plain(screen.query_one("#diff-summary", Static)).splitlines()
+        assert "  →  B ✗ 20261130090337_817f99" in lines[0] and "(run, dag, code" in lines[1]
 
 
 async def test_marking_top_down_still_makes_the_older_run_a(make_app, project_dir) -> None:

@@ -24,7 +24,7 @@ async def test_lists_every_run_newest_first(make_app) -> None:
         assert column(table, "run_id") == ["data_run", "failure_run", "composite_run", "gs_run"]
         assert column(table, "state") == ["✓", "✗", "✓", "✓"]
         assert column(table, "steps") == ["3/3", "2/3", "6/6", "4/4"]  # done / total: work steps
-        assert column(table, "start")[0] == "11-24 22:44:47"
+        assert column(table, "start")[0] == "11-24 22:44"  # the run id carries the second
         hint = plain(app.screen.query_one("#hint", Static))
         assert "4 of 4 runs" in hint
 
@@ -369,6 +369,62 @@ def footer_keys(screen) -> dict[str, tuple[int, int]]:
     from textual.widgets._footer import FooterKey
 
     return {key.key: (key.region.x, key.region.right) for key in screen.query(FooterKey) if key.region.width}
+
+
+async def test_at_80_columns_the_line_under_the_list_is_one_line_with_every_count_whole(
+    make_app, project_dir: Path, monkeypatch
+) -> None:
+    """Trial 3: at 80 columns the counts under the list wrapped in the middle of one (`✓` on a line,
+    `success 2002` on the next). They are one line: the words go when it would not fit, never a count."""
+    import re
+
+    from tui_helpers import write_many_runs
+
+    from magnus_tui.screens import runs
+
+    monkeypatch.setattr(runs, "PAGE", 20)
+    write_many_runs(project_dir / ".run_log_store", 40)
+    async with make_app(poll_interval=3600).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        hint = pilot.app.screen.query_one("#hint", Static)
+        text = plain(hint)
+        assert hint.size.height == 1 and len(text) <= hint.content_region.width
+        total = int(text.split(" ")[0])
+        assert text.startswith(f"{total} of {total} runs  20 listed ↓  ") and text.endswith("→ more columns")
+        counts = re.findall(r"  (\S) (\d+)(?=  )", text)  # glyph and count, whole: '✓ 34'
+        assert len(counts) >= 3 and sum(int(n) for _, n in counts) == total
+    async with make_app(poll_interval=3600).run_test(size=(160, 24)) as pilot:
+        await pilot.pause()
+        wide = plain(pilot.app.screen.query_one("#hint", Static))  # room: the words are there
+        assert "first 20 listed, more as you move down" in wide and "✓ success " in wide
+
+
+async def test_sorting_keeps_the_sorted_column_in_view(make_app, project_dir: Path) -> None:
+    """Trial 3: at 80 columns a sort scrolled the columns back to the left, the sorted column and its
+    arrow off screen. The list stays where it was, and the sorted column comes into view."""
+    from tui_helpers import write_many_runs
+
+    write_many_runs(project_dir / ".run_log_store", 12)
+    async with make_app(poll_interval=3600).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = pilot.app.screen.query_one("#runs", DataTable)
+        for _ in range(4):
+            await pilot.press("right")
+        await pilot.pause()
+        scrolled = table.scroll_x
+        assert scrolled > 0
+        await pilot.press("N")  # by steps done: a column on the right
+        await pilot.pause()
+        assert table.scroll_x == scrolled and "steps ↓" in str(table.columns["steps"].label)
+        await pilot.press("left", "left", "left", "left")
+        await pilot.pause()
+        assert table.scroll_x == 0
+        await pilot.press("R")  # by re-run of, off to the right: scrolled into view
+        await pilot.pause()
+        rerun = table.ordered_columns[-1]
+        widths = [column.get_render_width(table) for column in table.ordered_columns]
+        right = sum(widths)
+        assert "↑" in str(rerun.label) and table.scroll_x >= right - table.scrollable_content_region.width
 
 
 async def test_at_80_columns_arrows_reach_every_column_and_the_footer_keeps_help(

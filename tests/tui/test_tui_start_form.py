@@ -151,6 +151,29 @@ async def test_form_opens_on_the_highlighted_runs_values_without_masked_ones(roo
         assert "token" in note and "type them again" in note
 
 
+async def test_tab_into_the_parameters_puts_the_cursor_at_the_end(root: Path) -> None:
+    """Trial 3: Tab into the parameters left the cursor at their start, so `25` typed to change the last
+    value gave `2secs: 8`. It is at the end, as in every other field; a click puts it where clicked."""
+    app = MagnusApp(make_project(root), poll_interval=3600)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.highlighted() == "trained")
+        await pilot.press("s")
+        form = app.screen
+        assert isinstance(form, StartScreen)
+        await wait_for(pilot, lambda: "Values of run trained" in plain(form.query_one("#start-note", Static)))
+        area = form.query_one("#parameters", TextArea)
+        before = area.text
+        await pilot.press("tab")
+        assert form.focused is area and area.cursor_location == area.document.end
+        await pilot.press("backspace", *"5")
+        assert area.text == before[:-1] + "5"
+        form.query_one("#tag", Input).focus()
+        area.move_cursor((0, 0))
+        await pilot.click("#parameters", offset=(3, 0))  # (the box's padding is one column)
+        await pilot.pause()
+        assert form.focused is area and area.cursor_location == (0, 2)
+
+
 async def test_keys_typed_while_the_form_opens_land_in_it(root: Path) -> None:
     """All keys arrive before `s` has run (as from a fast typist while the app is busy): none reaches
     the runs list (j would move, q quit, x open the experiments), all are typed in the form."""
