@@ -8,7 +8,10 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from textual import events
 from textual.widgets import Static
@@ -62,76 +65,112 @@ def header(screen: RunScreen) -> str:
     return plain(screen.query_one("#run-header", Static))
 
 
-async def open_started_run(pilot, app: MagnusApp) -> RunScreen:
-    app.start_run(RunRequest(file="hold.yaml"))
-    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
-    screen = app.screen
-    assert isinstance(screen, RunScreen)
-    tree = screen.query_one("#dag")
-    await wait_for(pilot, lambda: "hold" in tree.nodes_by_key and "running" in tree.label("hold").plain)
-    await wait_for(pilot, lambda: screen.ready)  # the tabs, mounted after the first frame with the dag
-    return screen
-
-
 def kill(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.kill()
         process.wait(10)
 
 
-async def test_the_whole_dag_progress_and_stopping_a_run_started_here(git_repo: Path) -> None:
-    app = MagnusApp(project(git_repo), follow_interval=0.05)
+@asynccontextmanager
+async def started_here(
+    repo: Path, file: str = "hold.yaml", *, app: MagnusApp | None = None, keep: bool = False
+) -> AsyncIterator[tuple[MagnusApp, Any, RunScreen, Any]]:
+    """The workbench over `repo` (100x30) with `file` started from it (a `magnus execute` process of its
+    own) and its run screen up: (app, pilot, screen, launched). The run's process is killed on the way out,
+    or, with `keep`, only when the test failed (a run kept running after the workbench has gone)."""
+    app = app or MagnusApp(Project.open(None, repo), follow_interval=0.05)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_started_run(pilot, app)
+        app.start_run(RunRequest(file=file))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
         launched = app.launched[screen.run_id]
         try:
-            tree = screen.query_one("#dag")
-            # every step of the dag from the start: the two not reached yet are listed, pending
-            assert [key for key in ("first", "hold", "third", "fourth") if key in tree.nodes_by_key] == [
-                "first",
-                "hold",
-                "third",
-                "fourth",
-            ]
-            assert tree.label("third").plain.startswith("·") and "running" not in tree.label("third").plain
-            # the header is redrawn on the refresh after the rows (it may lag them by a frame)
-            await wait_for(pilot, lambda: "1/4 steps" in header(screen) and "25%" in header(screen))
-            # the running step's time and the run's elapsed time move while nothing is written
-            before = (tree.label("hold").plain, header(screen))
-            await wait_for(
-                pilot,
-                lambda: header(screen) != before[1] and tree.label("hold").plain != before[0],
-                timeout=10,
-            )
-
-            # x asks, naming the run and its process; n keeps it running
-            await pilot.press("x")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmStop))
-            ask = plain(app.screen.query_one("#stop-title", Static)) + plain(
-                app.screen.query_one("#stop-about", Static)
-            )
-            assert screen.run_id in ask and f"pid {launched.process.pid}" in ask and "this workbench" in ask
-            await pilot.press("n")
-            await wait_for(pilot, lambda: app.screen is screen)
-            assert launched.running
-            # y stops it: the run ends INTERRUPTED, the step it was in says so, the rest were never run
-            await pilot.press("x")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmStop))
-            await pilot.press("y")
-            await wait_for(pilot, lambda: not launched.running and not screen.following)
-            await wait_for(pilot, lambda: "INTERRUPTED" in header(screen))
-            # one notice for one stop (trial 4: "ended: INTERRUPTED" and "stopped: INTERRUPTED")
-            told = lambda: [n.message for n in app._notifications if screen.run_id in n.message]  # noqa: E731
-            await wait_for(pilot, lambda: bool(told()))
-            await pilot.pause(0.3)
-            assert len(told()) == 1 and "stopped: INTERRUPTED" in told()[0], told()
-            assert "■" in tree.label("hold").plain and "running" not in tree.label("hold").plain
-            assert "not run" in tree.label("third").plain and "✓" in tree.label("first").plain
-            log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")
-            assert log.status == "INTERRUPTED" and log.steps["first"].status == "SUCCESS"
-            assert not (git_repo / "go").exists()
-        finally:
+            yield app, pilot, screen, launched
+        except BaseException:
             kill(launched.process)
+            raise
+    if not keep:
+        kill(launched.process)
+
+
+async def holding(pilot, screen: RunScreen) -> None:
+    """hold.yaml's run at its `hold` step, the screen's tabs mounted (after the first frame with the dag)."""
+    tree = screen.query_one("#dag")
+    await wait_for(pilot, lambda: "hold" in tree.nodes_by_key and "running" in tree.label("hold").plain)
+    await wait_for(pilot, lambda: screen.ready)
+
+
+def execute(repo: Path, file: str, run_id: str, code: int = 0) -> None:
+    """`magnus execute` of `file` in `repo` to its end, as in a terminal; it must exit with `code`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute", "--file", file, "--run-id", run_id],
+        cwd=repo,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert done.returncode == code, done.stderr
+
+
+async def opened(app: MagnusApp, pilot, run_id: str) -> RunScreen:
+    """The run screen of `run_id`, its tabs mounted (after the first frame with the dag)."""
+    app.open_run(run_id)
+    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.ready)
+    screen = app.screen
+    assert isinstance(screen, RunScreen)
+    return screen
+
+
+async def test_the_whole_dag_progress_and_stopping_a_run_started_here(git_repo: Path) -> None:
+    project(git_repo)
+    async with started_here(git_repo) as (app, pilot, screen, launched):
+        await holding(pilot, screen)
+        tree = screen.query_one("#dag")
+        # every step of the dag from the start: the two not reached yet are listed, pending
+        assert [key for key in ("first", "hold", "third", "fourth") if key in tree.nodes_by_key] == [
+            "first",
+            "hold",
+            "third",
+            "fourth",
+        ]
+        assert tree.label("third").plain.startswith("·") and "running" not in tree.label("third").plain
+        # the header is redrawn on the refresh after the rows (it may lag them by a frame)
+        await wait_for(pilot, lambda: "1/4 steps" in header(screen) and "25%" in header(screen))
+        # the running step's time and the run's elapsed time move while nothing is written
+        before = (tree.label("hold").plain, header(screen))
+        await wait_for(
+            pilot,
+            lambda: header(screen) != before[1] and tree.label("hold").plain != before[0],
+            timeout=10,
+        )
+
+        # x asks, naming the run and its process; n keeps it running
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmStop))
+        ask = plain(app.screen.query_one("#stop-title", Static)) + plain(
+            app.screen.query_one("#stop-about", Static)
+        )
+        assert screen.run_id in ask and f"pid {launched.process.pid}" in ask and "this workbench" in ask
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert launched.running
+        # y stops it: the run ends INTERRUPTED, the step it was in says so, the rest were never run
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmStop))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not launched.running and not screen.following)
+        await wait_for(pilot, lambda: "INTERRUPTED" in header(screen))
+        # one notice for one stop (trial 4: "ended: INTERRUPTED" and "stopped: INTERRUPTED")
+        told = lambda: [n.message for n in app._notifications if screen.run_id in n.message]  # noqa: E731
+        await wait_for(pilot, lambda: bool(told()))
+        await pilot.pause(0.3)
+        assert len(told()) == 1 and "stopped: INTERRUPTED" in told()[0], told()
+        assert "■" in tree.label("hold").plain and "running" not in tree.label("hold").plain
+        assert "not run" in tree.label("third").plain and "✓" in tree.label("first").plain
+        log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")
+        assert log.status == "INTERRUPTED" and log.steps["first"].status == "SUCCESS"
+        assert not (git_repo / "go").exists()
 
 
 async def test_an_interrupted_run_never_shows_a_step_running(git_repo: Path) -> None:
@@ -157,9 +196,7 @@ async def test_an_interrupted_run_never_shows_a_step_running(git_repo: Path) -> 
     )
     app = MagnusApp(Project.open(None, git_repo))
     async with app.run_test(size=(100, 30)) as pilot:
-        app.open_run("dies")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
-        screen = app.screen
+        screen = await opened(app, pilot, "dies")
         tree = screen.query_one("#dag")
         await wait_for(pilot, lambda: "hold" in tree.nodes_by_key)
         await wait_for(pilot, lambda: "INTERRUPTED" in header(screen))  # redrawn a frame after the rows
@@ -172,29 +209,24 @@ async def test_an_interrupted_run_never_shows_a_step_running(git_repo: Path) -> 
 
 
 async def test_leaving_asks_and_a_run_kept_running_goes_on_silently(git_repo: Path) -> None:
-    app = MagnusApp(project(git_repo), follow_interval=0.05)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_started_run(pilot, app)
-        launched = app.launched[screen.run_id]
-        try:
-            await pilot.press("q")
-            await wait_for(pilot, lambda: isinstance(app.screen, QuitPrompt))
-            prompt = plain(app.screen.query_one("#quit-title", Static)) + plain(
-                app.screen.query_one("#quit-about", Static)
-            )
-            # the console file named as it is on disk (after the run id), not a pattern
-            assert f"magnus logs {screen.run_id} --follow" in prompt and str(launched.console) in prompt
-            assert launched.console.name == f"{screen.run_id}.log" and launched.console.exists()
-            await pilot.press("escape")  # stay
-            await wait_for(pilot, lambda: app.screen is screen)
-            assert app.is_running
-            await pilot.press("ctrl+c")  # ctrl+c asks the same
-            await wait_for(pilot, lambda: isinstance(app.screen, QuitPrompt))
-            await pilot.press("k")  # keep it running, leave
-            await wait_for(pilot, lambda: not app.is_running)
-        except BaseException:
-            kill(launched.process)
-            raise
+    project(git_repo)
+    async with started_here(git_repo, keep=True) as (app, pilot, screen, launched):
+        await holding(pilot, screen)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitPrompt))
+        prompt = plain(app.screen.query_one("#quit-title", Static)) + plain(
+            app.screen.query_one("#quit-about", Static)
+        )
+        # the console file named as it is on disk (after the run id), not a pattern
+        assert f"magnus logs {screen.run_id} --follow" in prompt and str(launched.console) in prompt
+        assert launched.console.name == f"{screen.run_id}.log" and launched.console.exists()
+        await pilot.press("escape")  # stay
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert app.is_running
+        await pilot.press("ctrl+c")  # ctrl+c asks the same
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitPrompt))
+        await pilot.press("k")  # keep it running, leave
+        await wait_for(pilot, lambda: not app.is_running)
     try:
         # the workbench has gone; the run has not, and it writes to its console, never to our terminal
         assert launched.process.poll() is None
@@ -208,42 +240,34 @@ async def test_leaving_asks_and_a_run_kept_running_goes_on_silently(git_repo: Pa
 
 
 async def test_leaving_can_stop_the_runs_started_here(git_repo: Path) -> None:
-    app = MagnusApp(project(git_repo), follow_interval=0.05)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_started_run(pilot, app)
-        launched = app.launched[screen.run_id]
-        try:
-            await pilot.press("q")
-            await wait_for(pilot, lambda: isinstance(app.screen, QuitPrompt))
-            await pilot.press("s")
-            await wait_for(pilot, lambda: not app.is_running)
-            assert not launched.running
-        finally:
-            kill(launched.process)
+    project(git_repo)
+    async with started_here(git_repo) as (app, pilot, screen, launched):
+        await holding(pilot, screen)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitPrompt))
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.is_running)
+        assert not launched.running
     log = load_run_log(git_repo / ".run_log_store" / f"{launched.run_id}.json")
     assert log.status == "INTERRUPTED" and log.steps["first"].status == "SUCCESS"
 
 
 async def test_output_follows_a_running_step_and_the_whole_run(git_repo: Path) -> None:
-    app = MagnusApp(project(git_repo), follow_interval=0.05)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_started_run(pilot, app)
-        launched = app.launched[screen.run_id]
-        try:
-            await pilot.press("o")  # the running step's output, as it is written
-            output = await output_view(pilot, screen)
-            await wait_for(pilot, lambda: "holding" in output.lines)
-            title = plain(output.query_one("#output-title", Static))
-            assert title.startswith("hold") and "following" in title
-            await pilot.press("a")  # the whole run, each line prefixed by its step
-            await wait_for(pilot, lambda: "first │ first done" in output.lines)
-            assert "hold │ holding" in output.lines
-            await pilot.press("F")
-            assert not output.follow and "paused" in plain(output.query_one("#output-title", Static))
-            (git_repo / "go").write_text("")
-            await wait_for(pilot, lambda: not launched.running and not screen.following)
-        finally:
-            kill(launched.process)
+    project(git_repo)
+    async with started_here(git_repo) as (_app, pilot, screen, launched):
+        await holding(pilot, screen)
+        await pilot.press("o")  # the running step's output, as it is written
+        output = await output_view(pilot, screen)
+        await wait_for(pilot, lambda: "holding" in output.lines)
+        title = plain(output.query_one("#output-title", Static))
+        assert title.startswith("hold") and "following" in title
+        await pilot.press("a")  # the whole run, each line prefixed by its step
+        await wait_for(pilot, lambda: "first │ first done" in output.lines)
+        assert "hold │ holding" in output.lines
+        await pilot.press("F")
+        assert not output.follow and "paused" in plain(output.query_one("#output-title", Static))
+        (git_repo / "go").write_text("")
+        await wait_for(pilot, lambda: not launched.running and not screen.following)
 
 
 FAILING = """
@@ -263,20 +287,10 @@ dag:
 
 async def test_a_failed_run_opens_on_the_failed_steps_output(git_repo: Path) -> None:
     (git_repo / "failing.yaml").write_text(FAILING)
-    done = subprocess.run(
-        [sys.executable, "-m", "magnus_core", "execute", "--file", "failing.yaml", "--run-id", "failed"],
-        cwd=git_repo,
-        capture_output=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-    )
-    assert done.returncode == 1, done.stderr
+    execute(git_repo, "failing.yaml", "failed", code=1)
     app = MagnusApp(Project.open(None, git_repo))
     async with app.run_test(size=(100, 30)) as pilot:
-        app.open_run("failed")
-        # the tabs are mounted after the first frame with the dag
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.ready)
-        screen = app.screen
+        screen = await opened(app, pilot, "failed")
         tabs = screen.query_one("#tabs")
         output = await output_view(pilot, screen)
         await wait_for(pilot, lambda: tabs.active == "output")
@@ -341,12 +355,7 @@ async def test_a_run_started_here_is_followed_from_its_own_notices_not_by_readin
         return read(run_id)
 
     store._read = counted  # type: ignore[method-assign]
-    async with app.run_test(size=(100, 30)) as pilot:
-        app.start_run(RunRequest(file="many.yaml"))
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
-        screen = app.screen
-        assert isinstance(screen, RunScreen)
-        launched = app.launched[screen.run_id]
+    async with started_here(git_repo, "many.yaml", app=app) as (app, pilot, screen, launched):
         tree = screen.query_one("#dag")
         await wait_for(pilot, lambda: screen._unlisten is not None)  # the view holds the log: notices now
         before = len(reads)
@@ -373,33 +382,22 @@ async def test_the_cursor_follows_the_running_step_until_the_user_moves_it(git_r
     """Opened on a live run, the cursor is on the running step and moves on to each next running step (the
     detail and the Output tab with it), as `tail -f` follows; once the user moves it, it stays put."""
     (git_repo / "holds.yaml").write_text(TWO_HOLDS)
-    app = MagnusApp(Project.open(None, git_repo), follow_interval=0.05)
-    async with app.run_test(size=(100, 30)) as pilot:
-        app.start_run(RunRequest(file="holds.yaml"))
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
-        screen = app.screen
-        assert isinstance(screen, RunScreen)
-        launched = app.launched[screen.run_id]
-        try:
-            tree = screen.query_one("#dag")
-            await wait_for(
-                pilot, lambda: "first" in tree.nodes_by_key and "running" in tree.label("first").plain
-            )
-            await wait_for(pilot, lambda: screen.selected == "first")
-            await pilot.press("o")
-            output = await output_view(pilot, screen)
-            (git_repo / "go1").write_text("")
-            await wait_for(pilot, lambda: screen.selected == "hold" and "holding" in output.lines)
-            assert plain(output.query_one("#output-title", Static)).startswith("hold")
-            screen.query_one("#dag").focus()
-            await pilot.press("k")  # the user moves the cursor: it is theirs now
-            await wait_for(pilot, lambda: screen.selected != "hold")
-            moved_to = screen.selected
-            (git_repo / "go").write_text("")
-            await wait_for(pilot, lambda: not launched.running and not screen.following)
-            assert screen.selected == moved_to
-        finally:
-            kill(launched.process)
+    async with started_here(git_repo, "holds.yaml") as (_app, pilot, screen, launched):
+        tree = screen.query_one("#dag")
+        await wait_for(pilot, lambda: "first" in tree.nodes_by_key and "running" in tree.label("first").plain)
+        await wait_for(pilot, lambda: screen.selected == "first")
+        await pilot.press("o")
+        output = await output_view(pilot, screen)
+        (git_repo / "go1").write_text("")
+        await wait_for(pilot, lambda: screen.selected == "hold" and "holding" in output.lines)
+        assert plain(output.query_one("#output-title", Static)).startswith("hold")
+        screen.query_one("#dag").focus()
+        await pilot.press("k")  # the user moves the cursor: it is theirs now
+        await wait_for(pilot, lambda: screen.selected != "hold")
+        moved_to = screen.selected
+        (git_repo / "go").write_text("")
+        await wait_for(pilot, lambda: not launched.running and not screen.following)
+        assert screen.selected == moved_to
 
 
 CHATTY = """
@@ -426,14 +424,7 @@ async def test_the_output_of_a_chatty_step_is_its_last_lines_read_while_keys_wor
 
     monkeypatch.setattr(view_module, "MAX_LINES", 1000, raising=False)  # (3,000 lines stand for 300,000)
     (git_repo / "chatty.yaml").write_text(CHATTY)
-    done = subprocess.run(
-        [sys.executable, "-m", "magnus_core", "execute", "--file", "chatty.yaml", "--run-id", "chatty"],
-        cwd=git_repo,
-        capture_output=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    execute(git_repo, "chatty.yaml", "chatty")
     go = threading.Event()
     real = run_module.output_text
 
@@ -444,9 +435,7 @@ async def test_the_output_of_a_chatty_step_is_its_last_lines_read_while_keys_wor
     monkeypatch.setattr(run_module, "output_text", held)
     app = MagnusApp(Project.open(None, git_repo))
     async with app.run_test(size=(100, 30)) as pilot:
-        app.open_run("chatty")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.ready)
-        screen = app.screen
+        screen = await opened(app, pilot, "chatty")
         output = await output_view(pilot, screen)
         screen.query_one("#dag").select_key("loud")
         await pilot.press("o")

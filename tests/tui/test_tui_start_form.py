@@ -135,14 +135,21 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+async def form_of_trained(pilot) -> StartScreen:
+    """`s` on the run `trained`: the start form, filled with that run's values."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.screen.highlighted() == "trained")
+    await pilot.press("s")
+    form = app.screen
+    assert isinstance(form, StartScreen)
+    await wait_for(pilot, lambda: "Values of run trained" in plain(form.query_one("#start-note", Static)))
+    return form
+
+
 async def test_form_opens_on_the_highlighted_runs_values_without_masked_ones(root: Path) -> None:
     app = MagnusApp(make_project(root), poll_interval=3600)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.screen.highlighted() == "trained")
-        await pilot.press("s")
-        form = app.screen
-        assert isinstance(form, StartScreen)
-        await wait_for(pilot, lambda: "Values of run trained" in plain(form.query_one("#start-note", Static)))
+        form = await form_of_trained(pilot)
         assert form_text(form, "#pipeline") == "pipelines/train.yaml"
         assert form_text(form, "#tag") == "nightly"
         assert form_text(form, "#config") == "team-config.yaml"
@@ -156,11 +163,7 @@ async def test_tab_into_the_parameters_puts_the_cursor_at_the_end(root: Path) ->
     value gave `2secs: 8`. It is at the end, as in every other field; a click puts it where clicked."""
     app = MagnusApp(make_project(root), poll_interval=3600)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.screen.highlighted() == "trained")
-        await pilot.press("s")
-        form = app.screen
-        assert isinstance(form, StartScreen)
-        await wait_for(pilot, lambda: "Values of run trained" in plain(form.query_one("#start-note", Static)))
+        form = await form_of_trained(pilot)
         area = form.query_one("#parameters", TextArea)
         before = area.text
         await pilot.press("tab")
