@@ -5,6 +5,7 @@ started here is running. Every run is a real `magnus execute` process."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -66,9 +67,14 @@ def header(screen: RunScreen) -> str:
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.kill()
-        process.wait(10)
+    """The launched run's whole process group (the launcher starts it in a session of its own): SIGKILL to
+    `magnus execute` alone left its shell step looping (hold.yaml's `while [ ! -f go ]`) after the test."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # not a group of its own, or gone
+        if process.poll() is None:
+            process.kill()
+    process.wait(10)
 
 
 @asynccontextmanager
@@ -179,6 +185,7 @@ async def test_an_interrupted_run_never_shows_a_step_running(git_repo: Path) -> 
     process = subprocess.Popen(
         [sys.executable, "-m", "magnus_core", "execute", "--file", "hold.yaml", "--run-id", "dies"],
         cwd=git_repo,
+        start_new_session=True,  # kill() takes its shell step with it (kill -9 leaves it looping)
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
