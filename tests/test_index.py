@@ -726,3 +726,55 @@ def test_the_progress_line_of_a_cold_build_goes_when_it_is_done(tmp_path: Path) 
     assert blank in child.before  # the line is blanked when the logs are read, before the table
     assert "indexing" not in child.before.split(blank)[-1]
     assert child.before.split(blank)[-1].startswith("run id")
+
+
+def _rows(store: Any) -> list[tuple[Any, ...]]:
+    index = open_index(store)
+    try:
+        found = index.query(RunQuery(params=["*"], metrics=["*"])).runs
+        return [(r.summary, r.params, r.metrics) for r in found]
+    finally:
+        index.close()
+
+
+def test_a_cold_build_read_half_by_a_second_process_is_the_build_read_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above PARALLEL_MIN logs a second process reads the later half (issue 22's cold build: two thirds of
+    it is reading and decoding); what it cannot summarise (a broken log, one only the models read) is read
+    here the exact way, and the index is the one a build in this process alone makes."""
+    import magnus_core.index.sqlite as sqlite_index
+
+    folder = tmp_path / "logs"
+    fill(folder, 12)
+    (folder / "run-010.json").write_text("{not json")  # broken: in the second process's half
+    (folder / "run-011.json").write_text(json.dumps({**json.loads((folder / "run-001.json").read_text())}))
+    store = FileSystemRunLogStore({"log_folder": str(folder)})
+    serial = _rows(store)  # (in this process alone: fewer logs than PARALLEL_MIN)
+    monkeypatch.setenv(INDEX_DIR_ENV, str(tmp_path / "cache"))  # a new index: a cold build again
+    started: list[Any] = []
+    real_start = sqlite_index._HalfReader.start
+
+    def start(store: Any, changed: Any) -> Any:
+        started.append(real_start(store, changed))
+        return started[-1]
+
+    monkeypatch.setattr(sqlite_index, "PARALLEL_MIN", 4)
+    monkeypatch.setattr(sqlite_index._HalfReader, "start", staticmethod(start))
+    parallel = _rows(FileSystemRunLogStore({"log_folder": str(folder)}))
+    assert started and started[0] is not None and started[0].child.returncode == 0  # it ran, and ended
+    assert parallel == serial
+    assert [s.status for s, _, _ in parallel].count("BROKEN") == 1
+
+
+def test_a_cold_build_whose_second_process_cannot_start_reads_every_log_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import magnus_core.index.sqlite as sqlite_index
+
+    folder = tmp_path / "logs"
+    fill(folder, 6)
+    store = FileSystemRunLogStore({"log_folder": str(folder)})
+    store.config["unpicklable"] = lambda: None  # its config cannot be sent: no second process
+    monkeypatch.setattr(sqlite_index, "PARALLEL_MIN", 2)
+    assert listed(store) == [f"run-{i:03d}" for i in reversed(range(6))]

@@ -31,7 +31,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import compress, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -394,13 +394,13 @@ class SQLiteRunIndex(RunIndex):
             return report
         total = len(changed)
         show = self.progress if self.progress is not None and total >= 200 else None
-        for start in range(0, total, _BATCH):
-            batch = changed[start : start + _BATCH]
-            records = [(self._record(run_id), version) for run_id, version in batch]
+        done = 0
+        for records in self._records(changed):
             report.broken += sum(1 for record, _ in records if record.status == "BROKEN")
-            self._write(records, gone if start == 0 else [], known)
+            self._write(records, gone if done == 0 else [], known)
+            done += len(records)
             if show is not None:
-                show(min(start + _BATCH, total), total)
+                show(done, total)
         if not changed:
             self._write([], gone, known)
         for run_id, version in changed:
@@ -498,6 +498,32 @@ class SQLiteRunIndex(RunIndex):
         self._seen = {full: versions}
         if quiet is not None and self.path is not None:
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('quiet', ?)", (quiet,))
+
+    def _records(self, changed: list[tuple[str, str | None]]) -> Iterator[list[tuple[RunRecord, str | None]]]:
+        """The records of the logs `changed` names, in batches of _BATCH, in order. Above PARALLEL_MIN logs
+        (a cold build) on a machine with a second core, a second process reads the later half while this
+        one reads the first (_HalfReader): reading and decoding is most of a cold build, and a thread
+        would share this one's GIL. Whatever the second process could not summarise is read here, the
+        exact way (_record)."""
+        half = _HalfReader.start(self.store, changed) if len(changed) >= PARALLEL_MIN else None
+        mine = changed[: len(changed) - len(half.run_ids)] if half is not None else changed
+        try:
+            for start in range(0, len(mine), _BATCH):
+                yield [(self._record(run_id), version) for run_id, version in mine[start : start + _BATCH]]
+            if half is None:
+                return
+            theirs = half.records()
+        finally:
+            if half is not None:
+                half.stop()
+        rest = changed[len(mine) :]
+        for start in range(0, len(rest), _BATCH):
+            yield [
+                (found if found is not None else self._record(run_id), version)
+                for (run_id, version), found in zip(
+                    rest[start : start + _BATCH], theirs[start : start + _BATCH], strict=True
+                )
+            ]
 
     def _record(self, run_id: str) -> RunRecord:
         """Fast path: the log's JSON; anything odd goes through the models for the exact error. Never
@@ -729,6 +755,112 @@ class SQLiteRunIndex(RunIndex):
             return []
         rows = self.conn.execute("SELECT kind, name FROM names ORDER BY kind, name").fetchall()
         return hints(query, IndexNames([n for k, n in rows if k == "p"], [n for k, n in rows if k == "m"]))
+
+
+# A cold build of this many logs or more reads half of them in a second process (_HalfReader): at 20,000
+# logs reading and decoding them is two thirds of the build, and a second core halves it.
+PARALLEL_MIN = 2000
+
+
+def _fast_records(kind: type[RunLogStore], config: dict[str, Any], run_ids: list[str]) -> list[Any]:
+    """Each log's record by the fast path of _record (its JSON), None where that path fails (the building
+    process reads that one the exact way), from a store of `kind` made again from `config`."""
+    store = kind(config)
+    found: list[RunRecord | None] = []
+    with paused():
+        for run_id in run_ids:
+            try:
+                record = record_from_json(store.read_json(run_id))
+            except Exception:
+                found.append(None)
+                continue
+            record.run_id = run_id
+            found.append(record)
+    return found
+
+
+def half_reader_main() -> None:
+    """The second process of a cold build (_HalfReader): (store class, its config, run ids) pickled on
+    stdin, the records pickled on stdout."""
+    import pickle
+    import sys
+
+    kind, config, run_ids = pickle.load(sys.stdin.buffer)
+    pickle.dump(_fast_records(kind, config, run_ids), sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class _HalfReader:
+    """The later half of a cold build's logs read by a second process (this interpreter, running
+    half_reader_main: nothing of the caller's program is run again in it) while the building one reads
+    the first half."""
+
+    def __init__(self, child: Any, run_ids: list[str]) -> None:
+        self.child, self.run_ids = child, run_ids
+
+    @classmethod
+    def start(cls, store: RunLogStore, changed: list[tuple[str, str | None]]) -> _HalfReader | None:
+        """The second process at work; None with one core, or when it cannot start (then this process
+        reads every log, as it always could)."""
+        import os
+        import pickle
+        import subprocess
+        import sys
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if cores < 2:
+            return None
+        run_ids = [run_id for run_id, _ in changed[len(changed) // 2 :]]
+        here = str(Path(__file__).resolve().parents[2])  # the magnus_core this process runs, in the child too
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])),
+        }
+        code = "from magnus_core.index.sqlite import half_reader_main; half_reader_main()"
+        try:
+            payload = pickle.dumps((type(store), dict(store.config), run_ids))
+            child = subprocess.Popen(
+                [sys.executable, "-c", code],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+        except Exception:  # no process to be had here: read them all here
+            return None
+
+        def send() -> None:  # (more than a pipe holds: written while the child starts, not waited for)
+            with contextlib.suppress(OSError):
+                assert child.stdin is not None
+                child.stdin.write(payload)
+                child.stdin.close()
+
+        threading.Thread(target=send, name="magnus-index-half", daemon=True).start()
+        return cls(child, run_ids)
+
+    def records(self) -> list[RunRecord | None]:
+        """The second process's records, in order (None where this process must read the log); all None
+        when it failed, so this process reads them all."""
+        import pickle
+
+        try:
+            found: list[RunRecord | None] = pickle.loads(self.child.stdout.read())
+            failed = self.child.wait() != 0
+        except Exception:
+            found, failed = [], True
+            with contextlib.suppress(Exception):
+                self.child.kill()
+                self.child.wait()
+        if failed or not isinstance(found, list) or len(found) != len(self.run_ids):
+            return [None] * len(self.run_ids)
+        return found
+
+    def stop(self) -> None:
+        """The child ended, whatever it was doing (a build given up half way: an error, Ctrl-C)."""
+        with contextlib.suppress(Exception):
+            if self.child.poll() is None:
+                self.child.kill()
+            self.child.wait()
+            self.child.stdout.close()
 
 
 class _FullLook:
