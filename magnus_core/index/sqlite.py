@@ -501,7 +501,7 @@ class SQLiteRunIndex(RunIndex):
 
     def _records(self, changed: list[tuple[str, str | None]]) -> Iterator[list[tuple[RunRecord, str | None]]]:
         """The records of the logs `changed` names, in batches of _BATCH, in order. Above PARALLEL_MIN logs
-        (a cold build) on a machine with a second core, a second process reads the later half while this
+        (a cold build) on a machine with a second core, a second process reads the later 55% while this
         one reads the first (_HalfReader): reading and decoding is most of a cold build, and a thread
         would share this one's GIL. Whatever the second process could not summarise is read here, the
         exact way (_record)."""
@@ -512,18 +512,17 @@ class SQLiteRunIndex(RunIndex):
                 yield [(self._record(run_id), version) for run_id, version in mine[start : start + _BATCH]]
             if half is None:
                 return
-            theirs = half.records()
+            rest, given = changed[len(mine) :], 0
+            for found in half.batches():
+                part = rest[given : given + len(found)]
+                given += len(found)
+                yield [
+                    (record if record is not None else self._record(run_id), version)
+                    for (run_id, version), record in zip(part, found, strict=True)
+                ]
         finally:
             if half is not None:
                 half.stop()
-        rest = changed[len(mine) :]
-        for start in range(0, len(rest), _BATCH):
-            yield [
-                (found if found is not None else self._record(run_id), version)
-                for (run_id, version), found in zip(
-                    rest[start : start + _BATCH], theirs[start : start + _BATCH], strict=True
-                )
-            ]
 
     def _record(self, run_id: str) -> RunRecord:
         """Fast path: the log's JSON; anything odd goes through the models for the exact error. Never
@@ -762,31 +761,38 @@ class SQLiteRunIndex(RunIndex):
 PARALLEL_MIN = 2000
 
 
-def _fast_records(kind: type[RunLogStore], config: dict[str, Any], run_ids: list[str]) -> list[Any]:
+def _fast_records(store: RunLogStore, run_ids: list[str]) -> list[RunRecord | None]:
     """Each log's record by the fast path of _record (its JSON), None where that path fails (the building
-    process reads that one the exact way), from a store of `kind` made again from `config`."""
-    store = kind(config)
+    process reads that one the exact way)."""
     found: list[RunRecord | None] = []
-    with paused():
-        for run_id in run_ids:
-            try:
-                record = record_from_json(store.read_json(run_id))
-            except Exception:
-                found.append(None)
-                continue
-            record.run_id = run_id
-            found.append(record)
+    for run_id in run_ids:
+        try:
+            record = record_from_json(store.read_json(run_id))
+        except Exception:
+            found.append(None)
+            continue
+        record.run_id = run_id
+        found.append(record)
     return found
 
 
 def half_reader_main() -> None:
     """The second process of a cold build (_HalfReader): (store class, its config, run ids) pickled on
-    stdin, the records pickled on stdout."""
+    stdin; the records pickled on stdout a batch of _BATCH at a time, as they are made, so the building
+    process writes the first while this one reads the next."""
     import pickle
     import sys
 
     kind, config, run_ids = pickle.load(sys.stdin.buffer)
-    pickle.dump(_fast_records(kind, config, run_ids), sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    store = kind(config)
+    with paused():
+        for start in range(0, len(run_ids), _BATCH):
+            pickle.dump(
+                _fast_records(store, run_ids[start : start + _BATCH]),
+                sys.stdout.buffer,
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+            sys.stdout.buffer.flush()
 
 
 class _HalfReader:
@@ -809,7 +815,8 @@ class _HalfReader:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         if cores < 2:
             return None
-        run_ids = [run_id for run_id, _ in changed[len(changed) // 2 :]]
+        # the later 55%: the building process also writes every record, so it reads a little less
+        run_ids = [run_id for run_id, _ in changed[len(changed) * 9 // 20 :]]
         here = str(Path(__file__).resolve().parents[2])  # the magnus_core this process runs, in the child too
         env = {
             **os.environ,
@@ -837,22 +844,24 @@ class _HalfReader:
         threading.Thread(target=send, name="magnus-index-half", daemon=True).start()
         return cls(child, run_ids)
 
-    def records(self) -> list[RunRecord | None]:
-        """The second process's records, in order (None where this process must read the log); all None
-        when it failed, so this process reads them all."""
+    def batches(self) -> Iterator[list[RunRecord | None]]:
+        """The second process's records, in order, a batch at a time (None where this process must read
+        the log); when it fails, Nones for every log it did not give, so this process reads them."""
         import pickle
 
+        given = 0
         try:
-            found: list[RunRecord | None] = pickle.loads(self.child.stdout.read())
-            failed = self.child.wait() != 0
-        except Exception:
-            found, failed = [], True
-            with contextlib.suppress(Exception):
-                self.child.kill()
-                self.child.wait()
-        if failed or not isinstance(found, list) or len(found) != len(self.run_ids):
-            return [None] * len(self.run_ids)
-        return found
+            while given < len(self.run_ids):
+                found = pickle.load(self.child.stdout)
+                if not isinstance(found, list) or not found or given + len(found) > len(self.run_ids):
+                    break
+                given += len(found)
+                yield found
+            self.child.wait(timeout=10)  # it ends once it gave the last: let it (stop() kills otherwise)
+        except Exception:  # (EOF: it died; anything unpickled wrong) the rest is read here
+            pass
+        if given < len(self.run_ids):
+            yield [None] * (len(self.run_ids) - given)
 
     def stop(self) -> None:
         """The child ended, whatever it was doing (a build given up half way: an error, Ctrl-C)."""
