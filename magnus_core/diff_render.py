@@ -37,6 +37,29 @@ def fmt_value(value: Any, field: str = "") -> str:
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 
+def fmt_pair(before: Any, after: Any, field: str = "") -> tuple[str, str]:
+    """Two values of a change on short lines (fmt_value), but two long texts cut at the same place showed
+    the same words on both sides (trial 5: a command changed near its end): then both show the same window
+    around their first difference, `…` on each side cut."""
+    a, b = fmt_value(before, field), fmt_value(after, field)
+    if not (isinstance(before, str) and isinstance(after, str) and a.endswith("…") and b.endswith("…")):
+        return a, b
+    whole_a, whole_b = before.replace("\n", "\\n"), after.replace("\n", "\\n")
+    same = next(
+        (i for i, (x, y) in enumerate(zip(whole_a, whole_b, strict=False)) if x != y),
+        min(len(whole_a), len(whole_b)),
+    )
+    start = max(0, same - MAX_VALUE // 4)
+    if start == 0:
+        return a, b
+
+    def window(text: str) -> str:
+        part = text[start : start + MAX_VALUE - 2]
+        return "…" + part + ("…" if start + MAX_VALUE - 2 < len(text) else "")
+
+    return window(whole_a), window(whole_b)
+
+
 def fmt_delta(delta: float | None) -> str:
     if delta is None:
         return ""
@@ -63,7 +86,8 @@ def describe(change: Change) -> str:
     elif change.kind == EQUAL:
         text = fmt_value(change.after, change.field) if change.after is not None else "same"
     else:
-        text = f"{fmt_value(change.before, change.field)} → {fmt_value(change.after, change.field)}"
+        before, after = fmt_pair(change.before, change.after, change.field)
+        text = f"{before} → {after}"
         if change.delta is not None:
             text += f"  ({fmt_delta(change.delta)})"
     return text

@@ -495,3 +495,18 @@ def test_parameters_property(before: dict[str, Any], after: dict[str, Any]) -> N
     )
     for change in forward.changed:
         assert "root[" not in change.key
+
+
+def test_a_long_text_changed_late_shows_where_it_changed() -> None:
+    # trial 5: both sides of a long command were cut at the same place, so they read the same
+    from magnus_core.diff import CHANGED, Change
+    from magnus_core.diff_render import describe
+
+    before = 'for i in 1 2 3 4 5 6 7 8; do echo "epoch $i loss 0.$((9-i)) MARKER_EARLY_$i"; sleep 1; done'
+    after = before.replace("sleep 1", "sleep 0.2")
+    text = describe(Change(kind=CHANGED, key="train › command", field="command", before=before, after=after))
+    old, new = text.split(" → ")
+    assert old != new and "sleep 1;" in old and "sleep 0.2;" in new
+    assert old.startswith("…") and len(old) <= 81
+    short = describe(Change(kind=CHANGED, key="k", field="command", before="echo a", after="echo b"))
+    assert short == "echo a → echo b"

@@ -56,7 +56,8 @@ def logs(
 ) -> None:
     """Print what a run's steps wrote to stdout and stderr (masked), as kept in the run's catalog.
 
-    RUN_ID may be a part of the id that names one run only (its last six characters), or `last`.
+    RUN_ID may be the start or the end of an id (its last six characters) when that names one run only,
+    or `last`.
     With no STEP, every step in the order it ran, each headed by its name and attempt; STEP is a step's
     internal name as `magnus runs` and the run log show it (`train`, `each.a.work` inside a map; the
     per-step entry point's form with `%` for spaces works too). A composite step shows the steps inside it.

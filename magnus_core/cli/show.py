@@ -17,8 +17,8 @@ def show(ctx: click.Context, run_id: str, every: bool, as_json: bool, config_fil
     """Print a run's summary: its status, its steps, and each failed step's error and last output lines.
 
     Above 50 steps the summary shows the counts and the steps that matter (failed, retried, the slowest);
-    --steps lists every step. RUN_ID is a run id in the configured store (or a part of it that names one
-    run only, such as its last six characters; `last` is the newest run) or a path to a run-log JSON file.
+    --steps lists every step. RUN_ID is a run id in the configured store (or its start or end when that names
+    one run only, such as its last six characters; `last` is the newest run) or a path to a run-log JSON file.
 
     \b
     Examples:
