@@ -5,7 +5,6 @@ started here is running. Every run is a real `magnus execute` process."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -67,14 +66,16 @@ def header(screen: RunScreen) -> str:
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
-    """The launched run's whole process group (the launcher starts it in a session of its own): SIGKILL to
-    `magnus execute` alone left its shell step looping (hold.yaml's `while [ ! -f go ]`) after the test."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):  # not a group of its own, or gone
-        if process.poll() is None:
+    """A launched run ended as a user's `magnus stop` ends it: SIGTERM, on which magnus stops its steps (each
+    in a process group of its own, which a SIGKILL to magnus alone, or to its group, never reaches: hold.yaml's
+    shell loop was left running after the tests), then SIGKILL if it has not ended in 15 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
             process.kill()
-    process.wait(10)
+            process.wait(10)
 
 
 @asynccontextmanager
@@ -95,9 +96,11 @@ async def started_here(
             yield app, pilot, screen, launched
         except BaseException:
             kill(launched.process)
+            (repo / "go").write_text("")  # (and a hold step still looping somewhere ends)
             raise
     if not keep:
         kill(launched.process)
+        (repo / "go").write_text("")
 
 
 async def holding(pilot, screen: RunScreen) -> None:
@@ -185,7 +188,6 @@ async def test_an_interrupted_run_never_shows_a_step_running(git_repo: Path) -> 
     process = subprocess.Popen(
         [sys.executable, "-m", "magnus_core", "execute", "--file", "hold.yaml", "--run-id", "dies"],
         cwd=git_repo,
-        start_new_session=True,  # kill() takes its shell step with it (kill -9 leaves it looping)
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -197,7 +199,9 @@ async def test_an_interrupted_run_never_shows_a_step_running(git_repo: Path) -> 
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.05)
     finally:
-        kill(process)
+        process.kill()  # kill -9: nothing records the end
+        process.wait(10)
+        (git_repo / "go").write_text("")  # its orphaned shell step ends its loop
     assert (
         load_run_log(log_path).status == "PROCESSING" and run_state(load_run_log(log_path)) == "INTERRUPTED"
     )
