@@ -381,16 +381,23 @@ class RunScreen(WorkbenchScreen[None]):
         header's counts walk every row)."""
         at = now()
         running = self.view.running_keys()
-        self._widget(DagTree).tick(at, running)
-        self._widget(RunHeader).tick(at)
+        tree, header = self._widget(DagTree), self._widget(RunHeader)
+        if tree is None or header is None:  # the screen is being taken down
+            return
+        tree.tick(at, running)
+        header.tick(at)
         self._refresh_output()
 
-    def _widget(self, kind: type[W]) -> W:
+    def _widget(self, kind: type[W]) -> W | None:
         """The screen's one widget of `kind`, found once (a query walks the screen's widgets: each second's
-        tick asked for four)."""
+        tick asked for four); None while the screen is being taken down (its widgets are removed before it
+        is: a timer or a worker's answer arriving then found none, and the app stopped on NoMatches)."""
         found = self._widgets.get(kind)
         if found is None or not found.is_attached:
-            found = self._widgets[kind] = self.query_one(kind)
+            try:
+                found = self._widgets[kind] = self.query_one(kind)
+            except NoMatches:
+                return None
         return found  # type: ignore[return-value]
 
     def on_screen_suspend(self) -> None:
@@ -413,8 +420,9 @@ class RunScreen(WorkbenchScreen[None]):
             self._header_timer = self.set_timer(HEADER_INTERVAL, lambda: self._update_header(now=True))
 
     def _draw_header(self) -> None:
-        if self.is_attached:  # not once the screen is gone (a worker's answer arriving late)
-            self._widget(RunHeader).show(self.view, now(), self.estimate, self.stopping)
+        header = self._widget(RunHeader) if self.is_attached else None  # (a worker's answer arriving late)
+        if header is not None:
+            header.show(self.view, now(), self.estimate, self.stopping)
 
     @work(thread=True, exclusive=True, group="estimate", description="find_estimate")
     def find_estimate(self, log: RunLog) -> None:
@@ -465,8 +473,9 @@ class RunScreen(WorkbenchScreen[None]):
             trees.first().select_key(self.selected)
 
     def _show_detail(self) -> None:
-        if self._tabs_ready:
-            self._widget(StepDetail).show(self.view, self.selected)
+        detail = self._widget(StepDetail) if self._tabs_ready else None
+        if detail is not None:
+            detail.show(self.view, self.selected)
 
     def _location(self) -> str:
         store = self.app.project.store
@@ -496,7 +505,8 @@ class RunScreen(WorkbenchScreen[None]):
     # -- output ------------------------------------------------------------------------------------------
     def _refresh_output(self) -> None:
         """Read the output again if it is on screen (every second while the run is live, on a new step)."""
-        if self._tabs_ready and self._widget(TabbedContent).active == "output":
+        tabs = self._widget(TabbedContent) if self._tabs_ready else None
+        if tabs is not None and tabs.active == "output":
             self.read_output()
 
     def read_output(self, open_if_any: bool = False) -> None:

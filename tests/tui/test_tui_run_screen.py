@@ -319,3 +319,21 @@ async def test_a_tab_key_pressed_before_the_tabs_are_there_is_kept(make_app) -> 
         await pilot.pause()
         assert screen.query_one("#tabs").active == "run"
         assert "gs_run" in plain(screen.query_one("#run-info", Static))  # the Run tab drawn, not only shown
+
+
+async def test_a_clock_or_a_late_answer_while_the_screen_is_taken_down_draws_nothing(make_app) -> None:
+    """CI saw the app stop on NoMatches: the header's timer fired while the run screen was being taken
+    down (its widgets are removed before it is). Each draw then finds no widget and draws nothing."""
+    from magnus_tui.widgets.run_header import RunHeader
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_run(app, pilot, "composite_run")
+        await screen.query_one(RunHeader).remove()
+        await screen.query_one("#dag").remove()
+        screen._draw_header()
+        screen.tick()
+        screen._show_detail()
+        screen._refresh_output()
+        await pilot.pause()
+        assert app.is_running and app.screen is screen
