@@ -15,7 +15,8 @@ Each pipeline is step0 -> step1 -> ... -> success. In-process runs go through th
 the CLI calls (the figure is the run, not the YAML load); `--cli` runs `magnus execute -f pipeline.yaml`
 (summary printed to a pipe, the run log written) and reports the child's CPU time (user + system, steadier
 than wall time on a loaded machine) and its wall time, per step: total / N, and marginal
-(cost(N) - cost(1)) / (N - 1).
+(cost(N) - cost(1)) / (N - 1). Each CLI figure is given twice: cold, a pipeline file's first run (the parse
+cache has no entry for it: magnus_core/parse_cache.py), and warm, the same file run again.
 
 Targets: per-step cost at N=10,000 within 1.3x of at N=100 for every store; the whole CLI run at most
 0.3 ms per step on file-system and buffered, 1.0 ms on chunked-fs.
@@ -100,13 +101,21 @@ def run_once(n: int, kind: str = "trivial", store: str = "file-system") -> tuple
             os.chdir(here)
 
 
-def cli_once(n: int, kind: str, store: str, root: Path | None = None) -> tuple[float, float, str]:
+def cli_once(
+    n: int, kind: str, store: str, root: Path | None = None, cache: Path | None = None
+) -> tuple[float, float, str]:
     """(wall s, child CPU s, last line) of `magnus execute` as a new process on an n-step pipeline, with the
-    code of checkout `root` (this one by default)."""
+    code of checkout `root` (this one by default) and the parse cache in folder `cache` (None: a new empty
+    folder, so the run is a first, cold one; magnus_core/parse_cache.py)."""
     with tempfile.TemporaryDirectory(prefix="magnus-bench-") as tmp:
         pipeline = write_pipeline(Path(tmp), n, kind, store)
         code = str(root or ROOT)
-        env = {**os.environ, "PYTHONPATH": code, "MAGNUS_INDEX_DIR": str(Path(tmp) / "index")}
+        env = {
+            **os.environ,
+            "PYTHONPATH": code,
+            "MAGNUS_INDEX_DIR": str(Path(tmp) / "index"),
+            "MAGNUS_YAML_CACHE": str(cache or Path(tmp) / "yaml-cache"),
+        }
         argv = [sys.executable, "-m", "magnus_core", "execute", "-f", str(pipeline), "-c", "config.yaml"]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
@@ -147,58 +156,73 @@ CLI_TARGET = {"file-system": 0.3, "buffered": 0.3, "chunked-fs": 1.0, "postgres"
 
 
 def whole_cli(sizes: list[int], stores: list[str], kinds: list[str], repeat: int) -> None:
-    print(f"\nwhole CLI run: `magnus execute` as a new process, summary to a pipe; median of {repeat}")
     print(
-        f"{'store':>12} {'kind':>8} {'N':>6} {'wall s':>8} {'CPU s':>7} {'CPU ms/step':>12} "
+        f"\nwhole CLI run: `magnus execute` as a new process, summary to a pipe; median of {repeat}; "
+        "cold: a pipeline's first run (no parse cache entry); warm: the same file run again"
+    )
+    print(
+        f"{'store':>12} {'kind':>8} {'N':>6} {'run':>5} {'wall s':>8} {'CPU s':>7} {'CPU ms/step':>12} "
         f"{'marginal':>9} {'target':>7}"
     )
     for store in stores:
         for kind in kinds:
             base = median_of([cli_once(1, kind, store) for _ in range(repeat)])
             for n in sizes:
-                wall, cpu = median_of([cli_once(n, kind, store) for _ in range(repeat)])
-                per = cpu * 1000 / n
-                marginal = (cpu - base[1]) * 1000 / (n - 1)
-                target = CLI_TARGET.get(store)
-                verdict = "" if target is None else ("ok" if per <= target else "MISSED")
-                print(
-                    f"{store:>12} {kind:>8} {n:>6} {wall:>8.2f} {cpu:>7.2f} {per:>12.3f} {marginal:>9.3f} "
-                    f"{target if target else '-':>7} {verdict}",
-                    flush=True,
-                )
+                with tempfile.TemporaryDirectory(prefix="magnus-bench-cache-") as folder:
+                    runs: dict[str, list[tuple[float, float, str]]] = {"cold": [], "warm": []}
+                    for _ in range(repeat):  # turn about: a first run (own empty cache), then a repeated one
+                        runs["cold"].append(cli_once(n, kind, store))
+                        runs["warm"].append(cli_once(n, kind, store, cache=Path(folder)))
+                for which, results in runs.items():
+                    wall, cpu = median_of(results)
+                    per = cpu * 1000 / n
+                    marginal = (cpu - base[1]) * 1000 / (n - 1)
+                    target = CLI_TARGET.get(store)
+                    verdict = "" if target is None else ("ok" if per <= target else "MISSED")
+                    print(
+                        f"{store:>12} {kind:>8} {n:>6} {which:>5} {wall:>8.2f} {cpu:>7.2f} {per:>12.3f} "
+                        f"{marginal:>9.3f} {target if target else '-':>7} {verdict}",
+                        flush=True,
+                    )
             print(f"{store:>12} {kind:>8} N=1: {base[0]:.2f} s wall, {base[1]:.2f} s CPU (start-up)")
 
 
 def compare_cli(old: Path, sizes: list[int], stores: list[str], kinds: list[str], repeat: int) -> None:
-    """The whole CLI run with the code of checkout `old` and of this one, turn about (old, new, old, new...)
-    so both see the same load: CPU ms per step (total / N, and marginal against N = 1) and new / old."""
+    """The whole CLI run with the code of checkout `old` and of this one, turn about (old, new cold, new warm,
+    old...) so all see the same load: CPU ms per step (total / N, and marginal against N = 1) and new / old.
+    new cold: the pipeline's first run (an empty parse cache); new warm: the same file run again (the
+    parse cache holds it). The old checkout gets the same cache folders (code without the cache ignores
+    them)."""
     print(f"\nwhole CLI run, {old} (old) against {ROOT} (new), turn about; median of {repeat}; CPU")
+    print("  cold: a pipeline's first run (no parse cache entry); warm: the same file run again")
     print(
-        f"{'store':>12} {'kind':>8} {'N':>6} {'old ms/step':>12} {'new ms/step':>12} {'new/old':>8} "
-        f"{'old marg.':>10} {'new marg.':>10} {'target':>7}"
+        f"{'store':>12} {'kind':>8} {'N':>6} {'old ms/step':>12} {'new cold':>9} {'new warm':>9} "
+        f"{'cold/old':>9} {'warm/old':>9} {'old marg.':>10} {'cold marg.':>11} {'warm marg.':>11} {'target':>7}"
     )
+    who = ("old", "cold", "warm")
     for store in stores:
         for kind in kinds:
-            cpu: dict[str, dict[int, float]] = {"old": {}, "new": {}}
+            cpu: dict[str, dict[int, float]] = {w: {} for w in who}
             for n in [1, *sizes]:
-                runs: dict[str, list[float]] = {"old": [], "new": []}
-                for _ in range(repeat):
-                    runs["old"].append(cli_once(n, kind, store, old)[1])
-                    runs["new"].append(cli_once(n, kind, store)[1])
-                for who in runs:
-                    cpu[who][n] = statistics.median(runs[who])
+                runs: dict[str, list[float]] = {w: [] for w in who}
+                with tempfile.TemporaryDirectory(prefix="magnus-bench-cache-") as folder:
+                    for _ in range(repeat):
+                        runs["old"].append(cli_once(n, kind, store, old)[1])
+                        runs["cold"].append(cli_once(n, kind, store)[1])
+                        runs["warm"].append(cli_once(n, kind, store, cache=Path(folder))[1])
+                for w in who:
+                    cpu[w][n] = statistics.median(runs[w])
             for n in sizes:
-                o, w = cpu["old"][n] * 1000 / n, cpu["new"][n] * 1000 / n
-                om = (cpu["old"][n] - cpu["old"][1]) * 1000 / max(n - 1, 1)
-                nm = (cpu["new"][n] - cpu["new"][1]) * 1000 / max(n - 1, 1)
+                per = {w: cpu[w][n] * 1000 / n for w in who}
+                marg = {w: (cpu[w][n] - cpu[w][1]) * 1000 / max(n - 1, 1) for w in who}
                 print(
-                    f"{store:>12} {kind:>8} {n:>6} {o:>12.3f} {w:>12.3f} {w / o:>8.2f} {om:>10.3f} {nm:>10.3f} "
-                    f"{CLI_TARGET.get(store) or '-':>7}",
+                    f"{store:>12} {kind:>8} {n:>6} {per['old']:>12.3f} {per['cold']:>9.3f} {per['warm']:>9.3f} "
+                    f"{per['cold'] / per['old']:>9.2f} {per['warm'] / per['old']:>9.2f} {marg['old']:>10.3f} "
+                    f"{marg['cold']:>11.3f} {marg['warm']:>11.3f} {CLI_TARGET.get(store) or '-':>7}",
                     flush=True,
                 )
-            print(
-                f"{store:>12} {kind:>8} N=1 (start-up) CPU s: old {cpu['old'][1]:.2f}, new {cpu['new'][1]:.2f}"
-            )
+            starts = ", ".join(f"{w} {cpu[w][1]:.2f}" for w in who)
+            print(f"{store:>12} {kind:>8} N=1 (start-up) CPU s: {starts}")
     print(f"load average {os.getloadavg()[0]:.1f}")
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from magnus_core.errors import ConfigError, PipelineError, UsageError
+from magnus_core.errors import ConfigError, MagnusError, PipelineError, UsageError
 from magnus_core.parameters import TYPED_FLOAT, TYPED_INT
 from magnus_core.paths import find_nul, is_within, read_regular_file
 from magnus_core.suggest import did_you_mean
@@ -247,13 +247,19 @@ def _check_expansion(root: yaml.Node, max_aliases: int, max_nodes: int) -> None:
     size(root)
 
 
-def read_yaml(path: str | Path, what: str = "file", loader: type | None = None) -> Any:
+def read_yaml(
+    path: str | Path, what: str = "file", loader: type | None = None, cache: _CacheUse | None = None
+) -> Any:
     """Read one YAML file (YAML 1.2's core schema unless `loader` says otherwise), or raise a one-line
     UsageError naming it.
 
     The file must be a regular file (a FIFO or a device is refused before it is read) of at most
     MAX_FILE_BYTES, counted while reading; aliases may not expand past a budget (YAML bombs), integers may
     not have more than 4300 digits, and nesting may not exhaust Python's recursion limit.
+
+    With `cache` (pipeline and dag_definition files), a file of at least parse_cache.MIN_BYTES read with
+    the default loader comes from the parse cache when it holds these bytes (`cache.hits` counts it), and
+    its data is kept there after a parse (magnus_core/parse_cache.py).
     """
     p = Path(path)
     if not p.exists() and not p.is_symlink():
@@ -262,12 +268,25 @@ def read_yaml(path: str | Path, what: str = "file", loader: type | None = None) 
         raise UsageError(f"{what} not found{files_hint(path)}", file=str(path))
     # a regular file of at most MAX_FILE_BYTES, counted while reading: a FIFO or /dev/zero is refused at once
     raw = read_regular_file(path, limit=MAX_FILE_BYTES, what=what)
+    cached = None
+    if cache is not None and cache.enabled and loader is None:
+        from magnus_core import parse_cache
+
+        if len(raw) >= parse_cache.MIN_BYTES:
+            cached = parse_cache
+            data = parse_cache.get(raw, Yaml12Loader)
+            if data is not parse_cache.MISSING:
+                cache.hits += 1
+                return data
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{what} is not UTF-8 text", file=str(path)) from None
     try:
-        return yaml.load(text, Loader=loader or Yaml12Loader)
+        data = yaml.load(text, Loader=loader or Yaml12Loader)
+        if cached is not None:
+            cached.put(raw, Yaml12Loader, data)
+        return data
     except _Refused as exc:
         line = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark is not None else ""
         raise UsageError(f"{line}{exc.problem}", file=str(path), field=exc.key) from None
@@ -363,10 +382,31 @@ def _empty(path: str | Path, what: str) -> UsageError:
     return UsageError(f"{what} is empty (expected a mapping with a 'dag' key)", file=str(path))
 
 
+@dataclass
+class _CacheUse:
+    """Whether one load may use the parse cache, and how many files it took from it."""
+
+    enabled: bool = True
+    hits: int = 0
+
+
 def load_pipeline(path: str | Path, variables: dict[str, Any] | None = None) -> Pipeline:
-    """Load and validate a pipeline file (and every dag_definition it names)."""
+    """Load and validate a pipeline file (and every dag_definition it names).
+
+    A large file's YAML may come from the parse cache (magnus_core/parse_cache.py); a load that used it
+    and is refused is made again without it, so every message is the one a fresh parse gives."""
+    cache = _CacheUse()
+    try:
+        return _load_pipeline(path, variables, cache)
+    except MagnusError:
+        if not cache.hits:
+            raise
+    return _load_pipeline(path, variables, _CacheUse(enabled=False))
+
+
+def _load_pipeline(path: str | Path, variables: dict[str, Any] | None, cache: _CacheUse) -> Pipeline:
     file = str(path)
-    raw = read_yaml(path, "pipeline file")
+    raw = read_yaml(path, "pipeline file", cache=cache)
     if raw is None:
         raise _empty(path, "pipeline file")
     if not isinstance(raw, dict):
@@ -383,7 +423,7 @@ def load_pipeline(path: str | Path, variables: dict[str, Any] | None = None) -> 
 
     model = _parse(PipelineFile, raw, file)
     sub_dags: dict[str, dict[str, Any]] = {}
-    _resolve_dag_definitions(model.dag, Path(file), [Path(file).resolve()], sub_dags)
+    _resolve_dag_definitions(model.dag, Path(file), [Path(file).resolve()], sub_dags, cache=cache)
     problems = validate_dag(model.dag)
     if problems:
         raise PipelineError(problems, file=file)
@@ -552,6 +592,7 @@ def _resolve_dag_definitions(
     out: dict[str, dict[str, Any]],
     depth: int = 0,
     prefix: str = "",
+    cache: _CacheUse | None = None,
 ) -> None:
     """Load every dag node's sub-pipeline, relative to the file naming it; refuse inclusion cycles and
     composite steps nested more than MAX_NESTING deep (across files, for every kind of composite)."""
@@ -585,7 +626,7 @@ def _resolve_dag_definitions(
                     ],
                     file=str(file),
                 )
-            raw = read_yaml(target, "dag_definition file")
+            raw = read_yaml(target, "dag_definition file", cache=cache)
             if raw is None:
                 raise _empty(target, f"dag_definition file (named by step '{name}')")
             if not isinstance(raw, dict) or "dag" not in raw:
@@ -599,11 +640,13 @@ def _resolve_dag_definitions(
             node._sub_dag = sub
             node._sub_file = str(target)
             out[str(target)] = raw["dag"]
-            _resolve_dag_definitions(sub, target, [*stack, resolved], out, depth + 1, f"{prefix}{name}.dag.")
+            _resolve_dag_definitions(
+                sub, target, [*stack, resolved], out, depth + 1, f"{prefix}{name}.dag.", cache
+            )
         else:  # every other node's branches are written in this file
             for branch in branches(node):
                 inner = f"{prefix}{name}.{branch.name if branch.name is not None else '<item>'}."
-                _resolve_dag_definitions(branch.dag, file, stack, out, depth + 1, inner)
+                _resolve_dag_definitions(branch.dag, file, stack, out, depth + 1, inner, cache)
 
 
 def _list(names: Any, limit: int = 12) -> str:

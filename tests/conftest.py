@@ -24,15 +24,18 @@ ORIGINAL = FIXTURES / "magnus-0.3.12"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Run indexes (magnus_core/index) and the consoles of runs the workbench starts (magnus_tui/launcher.py)
-    go to temporary folders, never the user's cache or state folder: set before any test runs, so every
-    subprocess (run_magnus copies os.environ) and every xdist worker inherits them."""
+    """Run indexes (magnus_core/index), parsed large pipelines (magnus_core/parse_cache.py) and the consoles
+    of runs the workbench starts (magnus_tui/launcher.py) go to temporary folders, never the user's cache or
+    state folder: set before any test runs, so every subprocess (run_magnus copies os.environ) and every
+    xdist worker inherits them."""
     import tempfile
 
     if not os.environ.get("MAGNUS_INDEX_DIR"):
         os.environ["MAGNUS_INDEX_DIR"] = tempfile.mkdtemp(prefix="magnus-test-index-")
     if not os.environ.get("MAGNUS_CONSOLE_DIR"):
         os.environ["MAGNUS_CONSOLE_DIR"] = tempfile.mkdtemp(prefix="magnus-test-console-")
+    if os.environ.get("MAGNUS_YAML_CACHE") is None:  # the parse cache of large pipelines (parse_cache.py)
+        os.environ["MAGNUS_YAML_CACHE"] = tempfile.mkdtemp(prefix="magnus-test-yaml-")
 
 
 def git(cwd: Path, *args: str) -> str:
