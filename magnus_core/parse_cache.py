@@ -31,7 +31,6 @@ import hashlib
 import marshal
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +135,8 @@ def put(data: bytes, loader: type, value: Any) -> bool:
     directory = folder()
     if directory is None or not plain(value):
         return False
+    import tempfile
+
     try:
         payload = marshal.dumps(value, MARSHAL_VERSION)
         path, key = _entry(directory, data, loader)
