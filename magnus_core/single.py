@@ -335,7 +335,7 @@ def write_branch_start(session: _Session, branch: str, params: dict[str, Any]) -
 
 def execute_single_node(job: NodeJob) -> int:
     """Run one leaf node; the exit code: 0 it succeeded, 1 it failed (or it is the fail node)."""
-    from magnus_core.nodes import execute_node
+    from magnus_core.nodes import execute_node, module_for
 
     where = locate(job.pipeline, job.step, job.map_variable)
     session = _open(job, None if where.node.is_composite else where)
@@ -367,8 +367,11 @@ def execute_single_node(job: NodeJob) -> int:
             print(f"magnus: step '{where.internal_name}' not run: {exc}", file=sys.stderr, flush=True)
             return 1
         from magnus_core import output
+        from magnus_core.gcpause import step_starts
         from magnus_core.secrets import watch_requests
 
+        module_for(where.node)  # (its module imported with the set-up)
+        step_starts()  # (a process made for this step: the collector, paused for the set-up, runs again)
         with (
             _own_environment(),  # the step commits what it returned with its SUCCESS (nodes/task.py)
             output.installed(),

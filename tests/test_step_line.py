@@ -119,3 +119,58 @@ def test_a_step_run_alone_imports_neither_click_nor_difflib(git_repo: Path) -> N
         assert "magnus_core.cli._group" not in modules and "magnus_core.cli.nodes" not in modules
     log = json.loads((git_repo / ".run_log_store" / "r1.json").read_text())
     assert log["steps"]["p"]["status"] == "SUCCESS"
+
+
+def test_a_step_process_sets_up_without_the_collector_and_its_step_runs_with_it(git_repo: Path) -> None:
+    """The process made for one step makes its modules, models and scope with the cyclic collector paused,
+    freezes them (gc.freeze), and runs the step's own code with the collector on: a reference cycle the
+    step drops is collected while the step runs, as in any python program (magnus_core/gcpause.py)."""
+    (git_repo / "probe.py").write_text(
+        "import gc, json\n\n"
+        "class Cycle:\n"
+        "    freed = 0\n"
+        "    def __init__(self):\n        self.me = self\n"
+        "    def __del__(self):\n        Cycle.freed += 1\n\n"
+        "def probe():\n"
+        "    seen = [gc.isenabled(), gc.get_freeze_count()]\n"
+        "    for _ in range(20000):\n        Cycle()\n"  # dropped at once: only the collector frees them
+        "    json.dump(seen + [Cycle.freed], open('gc.json', 'w'))\n"
+    )
+    (git_repo / "pipeline.yaml").write_text(
+        "dag:\n  start_at: p\n  steps:\n    p: {type: task, command: probe.probe, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute_single_node", "r1", "p"],
+        cwd=git_repo,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    enabled, frozen, freed = json.loads((git_repo / "gc.json").read_text())
+    assert enabled and freed > 0
+    assert frozen > 10_000  # the set-up's objects (modules, classes, schemas): never walked again
+
+
+def test_a_step_run_in_a_process_that_goes_on_leaves_its_collector_alone(git_repo: Path) -> None:
+    """A Dask worker or a test calls the entry point in its own process: no pause, no freeze there."""
+    import gc
+
+    from magnus_core.single import execute_single_node, job_from_files
+
+    (git_repo / "pipeline.yaml").write_text(
+        "dag:\n  start_at: s\n  steps:\n    s: {type: stub, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    frozen = gc.get_freeze_count()
+    was = gc.isenabled()
+    here = os.getcwd()
+    os.chdir(git_repo)
+    try:
+        assert execute_single_node(job_from_files("r1", "s", file="pipeline.yaml")) == 0
+    finally:
+        os.chdir(here)
+    assert gc.get_freeze_count() == frozen and gc.isenabled() == was

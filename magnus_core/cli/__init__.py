@@ -304,6 +304,12 @@ def _stop_children() -> None:
 _HELD: list[Any] | None = None
 
 
+def one_process_per_command() -> bool:
+    """True when this process runs one command and ends (main(), the command line); False when a command
+    is called in a process that goes on (click's CliRunner in tests, the workbench)."""
+    return _HELD is not None
+
+
 def hold_until_exit(*values: Any) -> None:
     """Keep `values` alive until the process ends, and end it without freeing them, once the command's
     output is flushed and the atexit functions have run (`_leave`). Freeing is not free: the two run logs

@@ -83,6 +83,12 @@ def run_step(
 ) -> int:
     """Run step `step` of run `run_id` in this process, its output (file descriptors included) masked; the
     exit code: 0 the step succeeded, 1 it failed (or it is the fail node). Raises MagnusError on bad input."""
+    from magnus_core.cli import one_process_per_command
+
+    if one_process_per_command():  # this process runs this step only (not click's CliRunner in a test)
+        from magnus_core.gcpause import pause_until_step_starts
+
+        pause_until_step_starts()  # before the imports: most of the process is making their objects
     from magnus_core import output
     from magnus_core.cli import setup_logging
     from magnus_core.single import execute_single_node, job_from_files
