@@ -75,6 +75,8 @@ class MagnusApp(App[None]):
         self.screenshot_dir = Path.cwd()
         self.launched: dict[str, Launched] = {}  # runs this workbench started, by run id
         self.stopping: set[str] = set()  # runs the user asked to stop here (run_ended leaves them to _stop)
+        # keys typed before the runs list is ready (None once it is): see on_event
+        self._early_keys: list[events.Key] | None = []
 
     def on_mount(self) -> None:
         # kill -INT / -TERM (Ctrl-C inside the app is a key, not a signal): leave cleanly through Textual,
@@ -99,6 +101,32 @@ class MagnusApp(App[None]):
         from magnus_tui.screens.runs import RunsScreen
 
         return RunsScreen()
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys typed before the runs list is ready are held, then acted on in the order typed
+        (`keys_ready`). The terminal gives Textual the keys typed as `magnus` starts as soon as it reads
+        the terminal, before the first screen has read the store and focused its list: such a key went to
+        the screen with no widget to take it, so `/` opened the filter but the letters after it were lost
+        and Enter opened the top run (trial 5, keys typed within 0.5 s of `magnus`). An Enter typed before
+        Textual set the terminal up comes as ctrl+j (the terminal's line mode made it a newline): it is
+        held as the Enter it was."""
+        held = self._early_keys
+        if held is not None and isinstance(event, events.Key) and not event.is_forwarded:
+            held.append(events.Key("enter", "\r") if event.key == "ctrl+j" else event)
+            return
+        await super().on_event(event)
+
+    def keys_ready(self) -> None:
+        """The first screen can take keys (its list is there and focused): the keys held since the start
+        are acted on, in order, before any typed later (this runs as a message of the app's, queued behind
+        any key the app has not read yet, which is held too)."""
+
+        async def release() -> None:
+            held, self._early_keys = self._early_keys or [], None
+            for key in held:
+                await super(MagnusApp, self).on_event(key)
+
+        self.call_later(release)
 
     async def _on_key(self, event: events.Key) -> None:
         """A key typed on a screen that is no longer on top (typed right after the key that opened the top

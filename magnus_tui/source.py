@@ -136,12 +136,21 @@ class Project:
         return self.store.get_run(run_id)
 
     def pipelines(self, limit: int = 200) -> list[str]:
-        """YAML files under the project that hold a `dag:` block, nearest first."""
+        """YAML files under the project that hold a `dag:` block, nearest first (at most `limit`).
+
+        Only the user's own pipelines: folders a project keeps other things in are not looked into (see
+        `skipped_folder`: hidden folders, virtualenvs, installed packages, tests, build output, the run-log
+        store and catalog): trial 5's picker offered magnus's own test files (`tests/data/...`). A file in
+        such a folder can still be typed into the start form's field."""
+        import os
+
+        candidates: list[Path] = []
+        for folder, dirs, files in os.walk(self.root):
+            here = Path(folder)
+            dirs[:] = [name for name in dirs if not skipped_folder(here / name)]
+            candidates.extend(here / name for name in files if name.endswith((".yaml", ".yml")))
         found: list[str] = []
-        skip = {".git", ".run_log_store", ".catalog", "node_modules", "__pycache__", ".venv", "venv"}
-        for path in sorted(self.root.rglob("*.y*ml"), key=lambda p: (len(p.parts), str(p))):
-            if any(part in skip or part.startswith(".") for part in path.relative_to(self.root).parts[:-1]):
-                continue
+        for path in sorted(candidates, key=lambda p: (len(p.parts), str(p))):
             try:  # a FIFO or /dev/zero named *.yaml must not hang the start screen
                 head = read_regular_file(path, limit=20000, head=True).decode("utf-8", errors="replace")
             except MagnusError:
@@ -151,6 +160,24 @@ class Project:
             if len(found) >= limit:
                 break
         return found
+
+
+# folders of a project that hold no pipeline of the user's (Project.pipelines)
+SKIPPED_FOLDERS = frozenset(
+    {"node_modules", "__pycache__", "site-packages", "dist-packages", "venv", "build", "dist"}
+    | {"tests", "test", "testing"}
+)
+
+
+def skipped_folder(path: Path) -> bool:
+    """True for a folder the pipeline picker does not look into: hidden ones (`.git`, `.venv`,
+    `.run_log_store`, `.catalog`), any virtualenv or conda environment (it holds `pyvenv.cfg` or
+    `conda-meta/`, whatever its name), installed packages, `*.egg-info`, test folders and build output
+    (SKIPPED_FOLDERS)."""
+    name = path.name
+    if name.startswith(".") or name in SKIPPED_FOLDERS or name.endswith(".egg-info"):
+        return True
+    return (path / "pyvenv.cfg").is_file() or (path / "conda-meta").is_dir()
 
 
 def summary_matches(summary: RunSummary, text: str, parameters: dict[str, Any] | None = None) -> bool:

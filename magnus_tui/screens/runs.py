@@ -253,7 +253,8 @@ class RunsScreen(WorkbenchScreen[None]):
             project.run_versions(),
         )
         self.show(self.app.project.runs())
-        self.query_one("#runs", DataTable).focus()
+        self.set_focus(self.query_one("#runs", DataTable))
+        self.app.keys_ready()  # the keys typed while the store was read (MagnusApp.on_event)
         self.set_interval(self.app.poll_interval, self.poll)
 
     # -- data ------------------------------------------------------------------------------------------

@@ -392,22 +392,41 @@ class StartScreen(WorkbenchScreen[None]):
         self.app.push_screen(self._picker, callback=picked)
 
     def _values_for_another_pipeline(self, path: str) -> None:
-        """Another pipeline picked: the values last used for it, else no parameters (the previous pipeline's
-        are not its own: trial 4 kept `n: 300000` of one pipeline for another that sleeps n seconds).
-        Parameters the user typed are kept, and the note says so; the tag and config file stay."""
+        """Another pipeline picked: the values last used for it (tag, parameters, parameters file), else
+        none of the previous run's: no parameters (trial 4 kept `n: 300000` of one pipeline for another that
+        sleeps n seconds) and no tag (trial 5: the other pipeline's run got the tag `more2` of the run the
+        form was opened on). What the user typed in a field is kept, and the note says so. The config file
+        stays: it names the project's store, not something of the pipeline's."""
         remembered = self.memory.recall(self.app.project.root, path) if self.memory else None
-        area = self.query_one("#parameters", TextArea)
-        typed = area.text != self._filled.get("#parameters", "")
+        typed = [
+            label
+            for selector, label in (("#parameters", "parameters"), ("#tag", "tag"))
+            if self._field_text(selector).strip()
+            and self._field_text(selector) != self._filled.get(selector, "")
+        ]
         if remembered is not None:
-            self._fill_values(remembered)
-            note = f"Values last used for {path}."
+            self._fill("#tag", remembered.tag)
+            self._fill("#parameters", parameters_text(remembered.parameters))
+            self._fill("#parameters-file", remembered.parameters_file)
+            if remembered.config_file:
+                self._fill("#config", remembered.config_file)
+            note = f"Values last used for {path} (remembered from the last run started here)."
         else:
+            self._fill("#tag", "")
             self._fill("#parameters", "")
             self._fill("#parameters-file", "")
-            note = f"No values remembered for {path}: no parameters given (the pipeline's own apply)."
-        if typed and area.text.strip():
-            note += " The parameters typed here are kept: check that they fit this pipeline."
+            note = (
+                f"No values remembered for {path} (the form remembers the runs started from it): no tag "
+                "and no parameters (the pipeline's own apply)."
+            )
+        if typed:
+            note += f" The {' and '.join(typed)} typed here {'is' if len(typed) == 1 else 'are'} kept: check "
+            note += f"that {'it fits' if len(typed) == 1 else 'they fit'} this pipeline."
         self.query_one("#start-note", Static).update(note)
+
+    def _field_text(self, selector: str) -> str:
+        widget = self.query_one(selector)
+        return widget.text if isinstance(widget, TextArea) else widget.value  # type: ignore[attr-defined]
 
     def _to_parameters(self) -> None:
         """After a pipeline is picked the next thing typed is its parameters: focus there, the cursor at the

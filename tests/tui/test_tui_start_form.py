@@ -196,6 +196,13 @@ async def test_keys_typed_while_the_form_opens_land_in_it(root: Path) -> None:
 async def test_picker_filters_as_you_type_and_brings_the_last_values(root: Path, state_home: Path) -> None:
     project = make_project(root)
     FormMemory().remember(root, "report.yaml", FormValues("weekly", {"n": 7}))
+    # pipelines a user's project holds that are not theirs to run: tests' data, a virtualenv under any
+    # name, a conda environment, installed packages (trial 5: the picker listed tests/data/...)
+    for name in ("tests/data/leaks.yaml", "myenv/lib/pkg/p.yaml", "conda/x.yaml", "lib/site-packages/q.yaml"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(PIPELINE)
+    (root / "myenv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (root / "conda" / "conda-meta").mkdir()
     app = MagnusApp(project, poll_interval=3600)
     async with app.run_test(size=(80, 24)) as pilot:
         app.action_start_run()  # from the palette: no run, the first pipeline file
@@ -218,21 +225,28 @@ async def test_picker_filters_as_you_type_and_brings_the_last_values(root: Path,
         assert shown() == ["pipelines/evaluate.yaml", "pipelines/train.yaml"]
         await pilot.press("down", "enter")
         assert app.screen is form and form_text(form, "#pipeline") == "pipelines/train.yaml"
-        # nothing remembered for train.yaml: report.yaml's parameters are not its own (trial 4: `n: 300000`
-        # of one pipeline kept for one that sleeps n seconds); the note says so; the tag stays
-        assert form_text(form, "#parameters") == "" and form_text(form, "#tag") == "weekly"
+        # nothing remembered for train.yaml: report.yaml's parameters and tag are not its own (trial 4: `n:
+        # 300000` of one pipeline kept for one that sleeps n seconds; trial 5: the tag went to the other
+        # pipeline's run); the note says so
+        assert form_text(form, "#parameters") == "" and form_text(form, "#tag") == ""
         note = plain(form.query_one("#start-note", Static))
-        assert "No values remembered for pipelines/train.yaml: no parameters given" in note
+        assert "No values remembered for pipelines/train.yaml" in note and "no tag and no parameters" in note
+        await pilot.press("ctrl+o", *"report", "enter")  # back: its remembered values come back
+        assert form_text(form, "#tag") == "weekly" and form_text(form, "#parameters") == "n: 7\n"
+        assert "Values last used for report.yaml" in plain(form.query_one("#start-note", Static))
+        await pilot.press("ctrl+o", *"train", "enter")
+        assert form_text(form, "#tag") == "" and form_text(form, "#parameters") == ""
         await pilot.press("ctrl+o", *"zzz")
         assert shown() == [] and "No pipeline file matches 'zzz'" in plain(app.screen.query_one("#pick-note"))
         await pilot.press("escape")
         assert app.screen is form and form_text(form, "#pipeline") == "pipelines/train.yaml"
-        # parameters typed by the user are kept, with a word
+        # parameters and a tag typed by the user are kept, with a word
         form.query_one("#parameters").text = "lr: 0.1\n"
+        form.query_one("#tag", Input).value = "mine"
         await pilot.press("ctrl+o", *"eval", "enter")
         assert form_text(form, "#pipeline") == "pipelines/evaluate.yaml"
-        assert form_text(form, "#parameters") == "lr: 0.1\n"
-        assert "typed here are kept" in plain(form.query_one("#start-note", Static))
+        assert form_text(form, "#parameters") == "lr: 0.1\n" and form_text(form, "#tag") == "mine"
+        assert "parameters and tag typed here are kept" in plain(form.query_one("#start-note", Static))
 
 
 async def test_typed_values_are_never_replaced_and_a_bad_state_file_is_one_notice(
