@@ -338,7 +338,15 @@ def substitute(value: Any, variables: dict[str, Any]) -> Any:
 
 def dag_hash(dag_block: Any) -> str:
     """SHA1 of the dag block as sorted-key JSON: key order and comments do not change it."""
-    text = json.dumps(dag_block, sort_keys=True, ensure_ascii=True, default=str)
+    return _text_hash(_dag_text(dag_block))
+
+
+def _dag_text(dag_block: Any) -> str:
+    """The text dag_hash hashes: sorted-key, ASCII-only JSON (a NUL in any string or key is `\\u0000`)."""
+    return json.dumps(dag_block, sort_keys=True, ensure_ascii=True, default=str)
+
+
+def _text_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
@@ -417,7 +425,14 @@ def _load_pipeline(path: str | Path, variables: dict[str, Any] | None, cache: _C
             ["missing the 'dag' block (expected dag: {start_at: ..., steps: ...})"], file=file
         )
     raw = check_top_level(raw, PIPELINE_KEYS, file, "pipeline file")
-    _refuse_nul(raw, file)
+    try:  # the dag's JSON, made once: its hash, and a NUL anywhere in it shows as \u0000
+        text: str | None = _dag_text(raw["dag"])
+    except (ValueError, TypeError, RecursionError):
+        text = None
+    if text is None or "\\u0000" in text:  # (a `\\u0000` written as text too: then walk it all)
+        _refuse_nul(raw, file)
+    else:
+        _refuse_nul({key: value for key, value in raw.items() if key != "dag"}, file)
     _refuse_deep_nesting(raw.get("dag"), file)
     from magnus_core.models.pipeline import PipelineFile
 
@@ -433,7 +448,7 @@ def _load_pipeline(path: str | Path, variables: dict[str, Any] | None, cache: _C
             blocks["executor" if name == "mode" else name] = raw[name]
     return Pipeline(
         dag=model.dag,
-        dag_hash=dag_hash(raw["dag"]),
+        dag_hash=_text_hash(text) if text is not None else dag_hash(raw["dag"]),
         dag_block=raw["dag"],
         file=file,
         config_blocks=blocks,
@@ -662,43 +677,51 @@ def validate_dag(dag: Dag, prefix: str = "", items: tuple[str, ...] = ()) -> lis
 
     problems: list[str] = []
     here = f"{prefix}: " if prefix else ""
-    for name in dag.steps:
+    steps = dag.steps
+    counts = {"success": 0, "fail": 0}
+    references: list[str] = []  # next / on_failure naming no step, in the order written
+    for name, node in steps.items():  # one pass for the per-step rules (each message kept in its place)
         if not name or not name.strip():
             problems.append(f"{here}a step name must not be empty")
-        for ch in (".", "%"):
-            if ch in name:
-                problems.append(f"{here}step '{name}': a step name must not contain '{ch}'")
-    if dag.start_at not in dag.steps:
-        problems.append(
-            f"{here}field 'start_at': '{dag.start_at}' is not a step of this dag"
-            f"{did_you_mean(dag.start_at, dag.steps)} (steps: {_list(dag.steps)})"
-        )
-    for kind in ("success", "fail"):
-        count = sum(1 for n in dag.steps.values() if n.type == kind)
-        if count != 1:
-            problems.append(f"{here}there must be exactly one {kind} node, found {count}")
-    missing = False
-    for name, node in dag.steps.items():
+        if "." in name:
+            problems.append(f"{here}step '{name}': a step name must not contain '.'")
+        if "%" in name:
+            problems.append(f"{here}step '{name}': a step name must not contain '%'")
+        kind = node.type
+        if kind in counts:
+            counts[kind] += 1
         for attr in ("next", "on_failure"):
             target = getattr(node, attr, None)
-            if target and target not in dag.steps:
-                missing = True
-                problems.append(
+            if target and target not in steps:
+                references.append(
                     f"{here}step '{name}': field '{attr}': '{target}' is not a step of this dag"
-                    f"{did_you_mean(target, dag.steps)} (steps: {_list(dag.steps)})"
+                    f"{did_you_mean(target, steps)} (steps: {_list(steps)})"
                 )
-    if not missing:
+    if dag.start_at not in steps:
+        problems.append(
+            f"{here}field 'start_at': '{dag.start_at}' is not a step of this dag"
+            f"{did_you_mean(dag.start_at, steps)} (steps: {_list(steps)})"
+        )
+    for kind, count in counts.items():
+        if count != 1:
+            problems.append(f"{here}there must be exactly one {kind} node, found {count}")
+    problems.extend(references)
+    if not references and not _acyclic(dag):  # graphlib names the cycle as it always did
         sorter: TopologicalSorter[str] = TopologicalSorter()
-        for name, node in dag.steps.items():
+        for name, node in steps.items():
             sorter.add(name, *node.neighbours())
         try:
             sorter.prepare()
         except CycleError as exc:
             cycle = list(dict.fromkeys(exc.args[1]))
             problems.append(f"{here}the dag has a cycle: {' -> '.join(cycle + cycle[:1])}")
-    for name, node in dag.steps.items():
+    for name, node in steps.items():
+        found = node.problems()
+        if found:
+            problems.extend(f"{here}step '{name}': {problem}" for problem in found)
+        if not node.declared_branches():  # a leaf: no branch to check, no catalog name shared
+            continue
         sub_prefix = f"{prefix}.{name}" if prefix else name
-        problems.extend(f"{here}step '{name}': {problem}" for problem in node.problems())
         for branch in branches(node):
             if branch.source is not None:  # a graph from another file: its problems are that file's
                 label = f"dag '{branch.source}'"
@@ -717,6 +740,33 @@ def validate_dag(dag: Dag, prefix: str = "", items: tuple[str, ...] = ()) -> lis
             problems.extend(validate_dag(branch.dag, label, inner))
         problems.extend(f"{here}step '{name}': {problem}" for problem in _shared_puts(node))
     return problems
+
+
+def _acyclic(dag: Dag) -> bool:
+    """True when no path of `next` / `on_failure` edges (each naming a step of `dag`) comes back to a step:
+    a depth-first search with three states, in one pass (graphlib's prepare() is run only on a cycle, for
+    the message)."""
+    steps = dag.steps
+    done: set[str] = set()
+    for root in steps:
+        if root in done:
+            continue
+        path = {root}  # the steps on the current path
+        stack = [(root, iter(steps[root].neighbours()))]
+        while stack:
+            name, following = stack[-1]
+            for target in following:
+                if target in path:
+                    return False
+                if target not in done:
+                    path.add(target)
+                    stack.append((target, iter(steps[target].neighbours())))
+                    break
+            else:
+                stack.pop()
+                path.discard(name)
+                done.add(name)
+    return True
 
 
 def _literal_puts(dag: Dag) -> set[str]:

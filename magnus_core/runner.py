@@ -157,14 +157,12 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
 
 def check_commands(pipeline: Pipeline) -> None:
     """Every python command importable and callable, every lambda valid: before anything runs."""
-    from magnus_core.graph import walk
+    from magnus_core.graph import nodes, walk
     from magnus_core.tasks.lambda_ import compile_lambda
     from magnus_core.tasks.python import resolve
 
-    problems: list[str] = []
     checked: dict[tuple[str, str], str | None] = {}  # each distinct command once: its problem, if any
-    for visit in walk(pipeline.dag, item="<item>"):
-        node = visit.node
+    for node in nodes(pipeline.dag):
         if isinstance(node, TaskNode) and node.command_type in ("python", "python-lambda"):
             key = (node.command_type, node.command)
             if key not in checked:
@@ -176,11 +174,16 @@ def check_commands(pipeline: Pipeline) -> None:
                     checked[key] = None
                 except UsageError as exc:
                     checked[key] = exc.message
-            problem = checked[key]
+    if not any(problem is not None for problem in checked.values()):
+        return
+    problems: list[str] = []  # each step at fault, named by its place in the dag
+    for visit in walk(pipeline.dag, item="<item>"):
+        node = visit.node
+        if isinstance(node, TaskNode) and node.command_type in ("python", "python-lambda"):
+            problem = checked[(node.command_type, node.command)]
             if problem is not None:
                 problems.append(f"step '{visit.internal_name}': field 'command': {problem}")
-    if problems:
-        raise PipelineError(problems, file=pipeline.file)
+    raise PipelineError(problems, file=pipeline.file)
 
 
 FOLDER_NAMES = {"run_log_store": "run-log store folder", "catalog": "catalog folder"}
@@ -192,13 +195,13 @@ def check_folders(
     """The folders the run will write can be written (paths.check_writable: a UsageError naming the folder
     and the config key that moves it), before anything is written. The catalog's only when a step declares
     catalog files, a notebook step puts its output there, or a re-run copies the original's catalog."""
-    from magnus_core.graph import walk
+    from magnus_core.graph import nodes
     from magnus_core.paths import check_writable
 
     folders = list(store.folders())
     uses_catalog = rerun or any(
-        isinstance(v.node, TaskNode) and (v.node.catalog is not None or v.node.command_type == "notebook")
-        for v in walk(pipeline.dag)
+        isinstance(node, TaskNode) and (node.catalog is not None or node.command_type == "notebook")
+        for node in nodes(pipeline.dag)
     )
     if uses_catalog and catalog is not None:
         folders += catalog.folders()
