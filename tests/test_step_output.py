@@ -468,12 +468,23 @@ def test_the_writer_thread_writes_small_outputs_and_says_what_it_could_not(
     from magnus_core import capture
 
     writer = capture._Writer()
+    # the thread writes a file by itself shortly after (it gathers for WRITER_WAIT s), settled() or not
+    assert writer.submit(str(tmp_path / "first.log"), b"first\n")
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "first.log").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert (tmp_path / "first.log").read_bytes() == b"first\n"
+    # a batch of more files than wake it at once, handed over faster than it writes: every one written
+    batch = [tmp_path / f"batch{i}.log" for i in range(2 * capture.WRITER_BATCH + 3)]
+    for i, path in enumerate(batch):
+        assert writer.submit(str(path), f"{i}\n".encode())
     assert writer.submit(str(tmp_path / "a.log"), b"one\n")
     assert writer.submit(str(tmp_path / "gone" / "b.log"), bytearray(b"two\n"))
     monkeypatch.setattr(capture, "WRITER_HOLDS", 10)
     assert not writer.submit(str(tmp_path / "c.log"), b"x" * 11)
     writer.settle()
     assert (tmp_path / "a.log").read_bytes() == b"one\n" and not (tmp_path / "c.log").exists()
+    assert [path.read_bytes() for path in batch] == [f"{i}\n".encode() for i in range(len(batch))]
     assert writer.waiting == 0
     assert "could not be kept in" in caplog.text and "b.log" in caplog.text
     # a process forked while the writer's lock was held (by its thread) gets a writer of its own
