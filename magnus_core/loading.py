@@ -702,9 +702,9 @@ def validate_dag(dag: Dag, prefix: str = "", items: tuple[str, ...] = ()) -> lis
             f"{here}field 'start_at': '{dag.start_at}' is not a step of this dag"
             f"{did_you_mean(dag.start_at, steps)} (steps: {_list(steps)})"
         )
-    for kind, count in counts.items():
+    for terminal, count in counts.items():
         if count != 1:
-            problems.append(f"{here}there must be exactly one {kind} node, found {count}")
+            problems.append(f"{here}there must be exactly one {terminal} node, found {count}")
     problems.extend(references)
     if not references and not _acyclic(dag):  # graphlib names the cycle as it always did
         sorter: TopologicalSorter[str] = TopologicalSorter()
