@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -737,32 +739,44 @@ def _rows(store: Any) -> list[tuple[Any, ...]]:
         index.close()
 
 
-def test_a_cold_build_read_half_by_a_second_process_is_the_build_read_here(
+def test_a_cold_build_read_by_two_processes_is_the_build_read_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Above PARALLEL_MIN logs a second process reads the later half (issue 22's cold build: two thirds of
-    it is reading and decoding); what it cannot summarise (a broken log, one only the models read) is read
-    here the exact way, and the index is the one a build in this process alone makes."""
+    """Above PARALLEL_MIN logs a second process reads from the last log down, making the rows of what it
+    read, while this one reads from the first up (issue 22's cold build: two thirds of it is reading and
+    decoding); what it cannot summarise (a broken log, one only the models read) is read here the exact way,
+    what both read is written once, and the index is the one a build in this process alone makes."""
     import magnus_core.index.sqlite as sqlite_index
 
     folder = tmp_path / "logs"
     fill(folder, 12)
-    (folder / "run-010.json").write_text("{not json")  # broken: in the second process's half
-    (folder / "run-011.json").write_text(json.dumps({**json.loads((folder / "run-001.json").read_text())}))
+    (folder / "run-010.json").write_text(json.dumps({**json.loads((folder / "run-001.json").read_text())}))
+    (folder / "run-011.json").write_text("{not json")  # broken: where the second process starts
     store = FileSystemRunLogStore({"log_folder": str(folder)})
     serial = _rows(store)  # (in this process alone: fewer logs than PARALLEL_MIN)
     monkeypatch.setenv(INDEX_DIR_ENV, str(tmp_path / "cache"))  # a new index: a cold build again
     started: list[Any] = []
-    real_start = sqlite_index._HalfReader.start
+    real_start = sqlite_index._OtherReader.start
+    real_record = sqlite_index.SQLiteRunIndex._record
 
     def start(store: Any, changed: Any) -> Any:
         started.append(real_start(store, changed))
         return started[-1]
 
+    def slow_record(self: Any, run_id: str) -> Any:  # this process slower than the other: it reads more
+        select.select([started[0].child.stdout], [], [], 30)  # (it gave its first log, however loaded)
+        time.sleep(0.05)
+        return real_record(self, run_id)
+
     monkeypatch.setattr(sqlite_index, "PARALLEL_MIN", 4)
-    monkeypatch.setattr(sqlite_index._HalfReader, "start", staticmethod(start))
+    monkeypatch.setattr(sqlite_index, "_OWN_BATCH", 1)
+    monkeypatch.setattr(sqlite_index, "_OTHER_BATCH", 1)
+    monkeypatch.setattr(sqlite_index._OtherReader, "start", staticmethod(start))
+    monkeypatch.setattr(sqlite_index.SQLiteRunIndex, "_record", slow_record)
     parallel = _rows(FileSystemRunLogStore({"log_folder": str(folder)}))
-    assert started and started[0] is not None and started[0].child.returncode == 0  # it ran, and ended
+    other = started[0]
+    assert other is not None and other.child.returncode == 0  # it ran, and ended
+    assert 1 <= other.given < 12  # it read some of the logs (run-011 among them), this process the others
     assert parallel == serial
     assert [s.status for s, _, _ in parallel].count("BROKEN") == 1
 

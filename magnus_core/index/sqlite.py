@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import operator
+import os
 import re
 import sqlite3
 import threading
@@ -395,10 +396,10 @@ class SQLiteRunIndex(RunIndex):
         total = len(changed)
         show = self.progress if self.progress is not None and total >= 200 else None
         done = 0
-        for records in self._records(changed):
-            report.broken += sum(1 for record, _ in records if record.status == "BROKEN")
-            self._write(records, gone if done == 0 else [], known)
-            done += len(records)
+        for rows, names in self._batches(changed):
+            report.broken += sum(1 for row in rows if row[2] == "BROKEN")
+            self._write_rows(rows, names, gone if done == 0 else [], known)
+            done += len(rows)
             if show is not None:
                 show(done, total)
         if not changed:
@@ -499,30 +500,41 @@ class SQLiteRunIndex(RunIndex):
         if quiet is not None and self.path is not None:
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('quiet', ?)", (quiet,))
 
-    def _records(self, changed: list[tuple[str, str | None]]) -> Iterator[list[tuple[RunRecord, str | None]]]:
-        """The records of the logs `changed` names, in batches of _BATCH, in order. Above PARALLEL_MIN logs
-        (a cold build) on a machine with a second core, a second process reads the later 55% while this
-        one reads the first (_HalfReader): reading and decoding is most of a cold build, and a thread
-        would share this one's GIL. Whatever the second process could not summarise is read here, the
-        exact way (_record)."""
-        half = _HalfReader.start(self.store, changed) if len(changed) >= PARALLEL_MIN else None
-        mine = changed[: len(changed) - len(half.run_ids)] if half is not None else changed
+    def _batches(
+        self, changed: list[tuple[str, str | None]]
+    ) -> Iterator[tuple[list[tuple[Any, ...]], set[tuple[str, str]]]]:
+        """The rows (_rows) of the logs `changed` names, a batch at a time, each with the parameter and
+        metric names it holds. Above PARALLEL_MIN logs (a cold build) on a machine with a second core, a
+        second process (_OtherReader) reads from the last log down and makes the rows of what it read,
+        while this one reads from the first up and writes them all; they meet where their speeds take
+        them (no fixed split: under load either one may be the slower). Whatever the second process could
+        not summarise is read here, the exact way (_record)."""
+        other = _OtherReader.start(self.store, changed) if len(changed) >= PARALLEL_MIN else None
+        if other is None:
+            for start in range(0, len(changed), _BATCH):
+                yield _rows(
+                    [(self._record(run_id), version) for run_id, version in changed[start : start + _BATCH]]
+                )
+            return
         try:
-            for start in range(0, len(mine), _BATCH):
-                yield [(self._record(run_id), version) for run_id, version in mine[start : start + _BATCH]]
-            if half is None:
-                return
-            rest, given = changed[len(mine) :], 0
-            for found in half.batches():
-                part = rest[given : given + len(found)]
-                given += len(found)
-                yield [
-                    (record if record is not None else self._record(run_id), version)
-                    for (run_id, version), record in zip(part, found, strict=True)
-                ]
+            pos = 0
+            while pos < other.low:
+                theirs = other.take(pos)  # (what it gave since: the logs from `pos` up only)
+                end = min(pos + _OWN_BATCH, other.low)
+                records = [(self._record(run_id), version) for run_id, version in changed[pos:end]]
+                for at, row in theirs:  # a log it could not summarise: read here
+                    if row is None:
+                        records.append((self._record(changed[at][0]), changed[at][1]))
+                pos = end
+                rows, names = _rows(records)
+                rows += [row for _, row in theirs if row is not None]
+                names |= other.names
+                other.names = set()
+                if pos >= other.low:
+                    other.signal()  # every log is read: it may stop (reaped below, once written)
+                yield rows, names
         finally:
-            if half is not None:
-                half.stop()
+            other.stop()
 
     def _record(self, run_id: str) -> RunRecord:
         """Fast path: the log's JSON; anything odd goes through the models for the exact error. Never
@@ -556,56 +568,27 @@ class SQLiteRunIndex(RunIndex):
     def _write(
         self, records: list[tuple[RunRecord, str | None]], gone: list[str], known: dict[str, Any]
     ) -> None:
+        self._write_rows(*_rows(records), gone, known)
+
+    def _write_rows(
+        self,
+        rows: list[tuple[Any, ...]],
+        names: set[tuple[str, str]],
+        gone: list[str],
+        known: dict[str, Any],
+    ) -> None:
+        """Write runs' rows (_rows: (version, record) pairs made into the runs table's columns) and the
+        names they hold, and drop the runs `gone`, in one transaction."""
         conn = self.conn
-        zone, starts = zone_key(), local_texts([r.start for r, _ in records])
         conn.execute("BEGIN IMMEDIATE")
         try:
             # the index no longer holds that listing, nor the one the full look's check saw (_FullLook)
             conn.execute("DELETE FROM meta WHERE key IN ('listing', 'find_listing')")
             if gone:
                 conn.executemany("DELETE FROM runs WHERE run_id = ?", [(run_id,) for run_id in gone])
-            conn.executemany(
-                "INSERT OR REPLACE INTO runs (run_id, version, status, tag, pipeline, dag_hash, start, "
-                "end_time, start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, "
-                "dirty, use_cached, pid, host, pid_start, error, params, metrics, start_local, zone, "
-                f"duration_text, step_text) VALUES ({', '.join('?' * 27)})",
-                [
-                    (
-                        r.run_id,
-                        version,
-                        r.status,
-                        r.tag,
-                        r.pipeline,
-                        r.dag_hash,
-                        r.start,
-                        r.end,
-                        NO_TIME if r.start_key is None else r.start_key,
-                        NO_TIME if r.end_key is None else r.end_key,
-                        r.duration,
-                        r.steps,
-                        r.steps_done,
-                        r.original_run_id,
-                        r.commit,
-                        None if r.dirty is None else int(r.dirty),
-                        int(r.use_cached),
-                        r.pid,
-                        r.host,
-                        r.pid_start,
-                        r.error,
-                        to_json(r.params),
-                        to_json(r.metrics),
-                        start,
-                        zone,
-                        fmt_seconds(r.duration),
-                        step_text(r.steps_done, r.steps, r.status),
-                    )
-                    for (r, version), start in zip(records, starts, strict=True)
-                ],
-            )
-            names = {("p", name) for r, _ in records for name in r.params}
-            names |= {("m", name) for r, _ in records for name in r.metrics}
+            conn.executemany(_INSERT_RUN, rows)
             conn.executemany("INSERT OR IGNORE INTO names VALUES (?, ?)", names)
-            if gone or any(r.run_id in known for r, _ in records):  # names no run has any more
+            if gone or any(row[0] in known for row in rows):  # names no run has any more
                 _forget_names(conn)
             conn.execute("COMMIT")
         except BaseException:
@@ -756,75 +739,155 @@ class SQLiteRunIndex(RunIndex):
         return hints(query, IndexNames([n for k, n in rows if k == "p"], [n for k, n in rows if k == "m"]))
 
 
-# A cold build of this many logs or more reads half of them in a second process (_HalfReader): at 20,000
-# logs reading and decoding them is two thirds of the build, and a second core halves it.
+# A cold build of this many logs or more is read by two processes (_OtherReader): at 20,000 logs reading and
+# decoding them is two thirds of the build, and a second core halves it.
 PARALLEL_MIN = 2000
+_OWN_BATCH = 250  # logs the building process reads between two looks at what the other process gave
+_OTHER_BATCH = 100  # logs the other process reads per batch it gives (what it reads past the meeting point)
+_INSERT_RUN = (
+    "INSERT OR REPLACE INTO runs (run_id, version, status, tag, pipeline, dag_hash, start, "
+    "end_time, start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, "
+    "dirty, use_cached, pid, host, pid_start, error, params, metrics, start_local, zone, "
+    f"duration_text, step_text) VALUES ({', '.join('?' * 27)})"
+)
 
 
-def _fast_records(store: RunLogStore, run_ids: list[str]) -> list[RunRecord | None]:
-    """Each log's record by the fast path of _record (its JSON), None where that path fails (the building
-    process reads that one the exact way)."""
-    found: list[RunRecord | None] = []
-    for run_id in run_ids:
-        try:
-            record = record_from_json(store.read_json(run_id))
-        except Exception:
-            found.append(None)
-            continue
-        record.run_id = run_id
-        found.append(record)
-    return found
+def _rows(
+    records: Sequence[tuple[RunRecord, str | None]],
+) -> tuple[list[tuple[Any, ...]], set[tuple[str, str]]]:
+    """The runs table's rows of (record, version) pairs, in _INSERT_RUN's order (the texts `magnus runs`
+    shows made here, in this process's zone), and the parameter and metric names they hold (kind, name)."""
+    zone, starts = zone_key(), local_texts([r.start for r, _ in records])
+    rows = [
+        (
+            r.run_id,
+            version,
+            r.status,
+            r.tag,
+            r.pipeline,
+            r.dag_hash,
+            r.start,
+            r.end,
+            NO_TIME if r.start_key is None else r.start_key,
+            NO_TIME if r.end_key is None else r.end_key,
+            r.duration,
+            r.steps,
+            r.steps_done,
+            r.original_run_id,
+            r.commit,
+            None if r.dirty is None else int(r.dirty),
+            int(r.use_cached),
+            r.pid,
+            r.host,
+            r.pid_start,
+            r.error,
+            to_json(r.params),
+            to_json(r.metrics),
+            start,
+            zone,
+            fmt_seconds(r.duration),
+            step_text(r.steps_done, r.steps, r.status),
+        )
+        for (r, version), start in zip(records, starts, strict=True)
+    ]
+    names = {("p", name) for r, _ in records for name in r.params}
+    names |= {("m", name) for r, _ in records for name in r.metrics}
+    return rows, names
 
 
-def half_reader_main() -> None:
-    """The second process of a cold build (_HalfReader): (store class, its config, run ids) pickled on
-    stdin; the records pickled on stdout a batch of _BATCH at a time, as they are made, so the building
-    process writes the first while this one reads the next."""
+def _read_exactly(fd: int, size: int) -> bytes:
+    parts, left = [], size
+    while left:
+        part = os.read(fd, left)
+        if not part:
+            raise EOFError("the building process closed the pipe")
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+def other_reader_main() -> None:
+    """The second process of a cold build (_OtherReader). Reads, on stdin, the length (8 bytes, little
+    endian) and then the pickle of (store class, its config, [(run id, version)]); then, from the last log
+    down, writes on stdout one frame per _OTHER_BATCH logs: its length (4 bytes, little endian) and the
+    pickle of (index of its first log, [row or None (read it there) per log], names). It stops when its
+    stdin becomes readable (the building process closed it: every log is read) or stdout is closed, or
+    after the first log, and exits 0."""
     import pickle
+    import select
+    import struct
     import sys
 
-    kind, config, run_ids = pickle.load(sys.stdin.buffer)
+    size = struct.unpack("<Q", _read_exactly(0, 8))[0]
+    kind, config, changed, batch = pickle.loads(_read_exactly(0, size))
     store = kind(config)
+    high = len(changed)
     with paused():
-        for start in range(0, len(run_ids), _BATCH):
-            pickle.dump(
-                _fast_records(store, run_ids[start : start + _BATCH]),
-                sys.stdout.buffer,
+        while high > 0 and not select.select([0], [], [], 0)[0]:
+            low = max(0, high - batch)
+            records: list[tuple[RunRecord, str | None]] = []
+            found: list[int | None] = []  # per log: its place in records, or None (read there)
+            for run_id, version in changed[low:high]:
+                try:
+                    record = record_from_json(store.read_json(run_id))
+                except Exception:
+                    found.append(None)
+                    continue
+                record.run_id = run_id
+                found.append(len(records))
+                records.append((record, version))
+            rows, names = _rows(records)
+            frame = pickle.dumps(
+                (low, [None if i is None else rows[i] for i in found], names),
                 protocol=pickle.HIGHEST_PROTOCOL,
             )
-            sys.stdout.buffer.flush()
+            try:
+                os.write(1, struct.pack("<I", len(frame)))
+                view = memoryview(frame)
+                while view:
+                    view = view[os.write(1, view) :]
+            except OSError:  # (BrokenPipeError: the building process needs no more)
+                break
+            high = low
+    sys.stdout.flush()
 
 
-class _HalfReader:
-    """The later half of a cold build's logs read by a second process (this interpreter, running
-    half_reader_main: nothing of the caller's program is run again in it) while the building one reads
-    the first half."""
+class _OtherReader:
+    """The second process of a cold build: this interpreter running other_reader_main (nothing of the
+    caller's program runs again in it), reading the logs from the last one down and giving their rows a
+    frame at a time, while the building process reads from the first up (_batches). `low`: the first log
+    of those whose rows it gave (every log from there to the last is given); `names`: the names in them,
+    not yet taken."""
 
-    def __init__(self, child: Any, run_ids: list[str]) -> None:
-        self.child, self.run_ids = child, run_ids
+    def __init__(self, child: Any, sender: threading.Thread, count: int) -> None:
+        self.child, self.sender = child, sender
+        self.low, self.names = count, set[tuple[str, str]]()
+        self.given = 0  # logs it gave rows (or Nones) for that this process took
+        self._buffer = bytearray()
+        self._ended = False
 
     @classmethod
-    def start(cls, store: RunLogStore, changed: list[tuple[str, str | None]]) -> _HalfReader | None:
+    def start(cls, store: RunLogStore, changed: list[tuple[str, str | None]]) -> _OtherReader | None:
         """The second process at work; None with one core, or when it cannot start (then this process
         reads every log, as it always could)."""
-        import os
         import pickle
+        import struct
         import subprocess
         import sys
 
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         if cores < 2:
             return None
-        # the later 55%: the building process also writes every record, so it reads a little less
-        run_ids = [run_id for run_id, _ in changed[len(changed) * 9 // 20 :]]
         here = str(Path(__file__).resolve().parents[2])  # the magnus_core this process runs, in the child too
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])),
         }
-        code = "from magnus_core.index.sqlite import half_reader_main; half_reader_main()"
+        code = "from magnus_core.index.sqlite import other_reader_main; other_reader_main()"
         try:
-            payload = pickle.dumps((type(store), dict(store.config), run_ids))
+            payload = pickle.dumps(
+                (type(store), dict(store.config), changed, _OTHER_BATCH), protocol=pickle.HIGHEST_PROTOCOL
+            )
             child = subprocess.Popen(
                 [sys.executable, "-c", code],
                 stdin=subprocess.PIPE,
@@ -834,42 +897,89 @@ class _HalfReader:
             )
         except Exception:  # no process to be had here: read them all here
             return None
+        assert child.stdin is not None and child.stdout is not None
+        into, out = child.stdin.fileno(), child.stdout.fileno()
+        os.set_blocking(out, False)
+        with contextlib.suppress(Exception):  # (Linux) room for its frames while this one reads its own
+            import fcntl
+
+            fcntl.fcntl(out, fcntl.F_SETPIPE_SZ, 1 << 20)
 
         def send() -> None:  # (more than a pipe holds: written while the child starts, not waited for)
             with contextlib.suppress(OSError):
-                assert child.stdin is not None
-                child.stdin.write(payload)
-                child.stdin.close()
+                data = memoryview(struct.pack("<Q", len(payload)) + payload)
+                while data:
+                    data = data[os.write(into, data) :]
 
-        threading.Thread(target=send, name="magnus-index-half", daemon=True).start()
-        return cls(child, run_ids)
+        sender = threading.Thread(target=send, name="magnus-index-other", daemon=True)
+        sender.start()
+        return cls(child, sender, len(changed))
 
-    def batches(self) -> Iterator[list[RunRecord | None]]:
-        """The second process's records, in order, a batch at a time (None where this process must read
-        the log); when it fails, Nones for every log it did not give, so this process reads them."""
+    def take(self, pos: int) -> list[tuple[int, tuple[Any, ...] | None]]:
+        """The rows given since the last call, without waiting, as (log's place, row or None: read it
+        here), only of the logs from `pos` up (below it the building process read them); `low` and
+        `names` follow. A child that died or wrote what is not a frame gives nothing more."""
         import pickle
+        import struct
 
-        given = 0
-        try:
-            while given < len(self.run_ids):
-                found = pickle.load(self.child.stdout)
-                if not isinstance(found, list) or not found or given + len(found) > len(self.run_ids):
-                    break
-                given += len(found)
-                yield found
-            self.child.wait(timeout=10)  # it ends once it gave the last: let it (stop() kills otherwise)
-        except Exception:  # (EOF: it died; anything unpickled wrong) the rest is read here
-            pass
-        if given < len(self.run_ids):
-            yield [None] * (len(self.run_ids) - given)
+        while not self._ended:
+            try:
+                part = os.read(self.child.stdout.fileno(), 1 << 20)
+            except BlockingIOError:
+                break
+            except OSError:
+                part = b""
+            if not part:
+                self._ended = True
+                break
+            self._buffer += part
+        given: list[tuple[int, tuple[Any, ...] | None]] = []
+        buffer = self._buffer
+        while len(buffer) >= 4:
+            size = struct.unpack_from("<I", buffer)[0]
+            if len(buffer) < 4 + size:
+                break
+            try:
+                low, rows, names = pickle.loads(buffer[4 : 4 + size])
+                if not (
+                    type(low) is int
+                    and type(rows) is list
+                    and type(names) is set
+                    and low >= 0
+                    and low + len(rows) == self.low
+                ):
+                    raise ValueError("a frame out of order")
+            except Exception:  # not what other_reader_main writes: no more from it
+                self._ended = True
+                buffer.clear()
+                break
+            del buffer[: 4 + size]
+            given += [(low + i, row) for i, row in enumerate(rows) if low + i >= pos]
+            self.low = low
+            self.names |= names
+        self.given += len(given)
+        return given
+
+    def signal(self) -> None:
+        """Every log is read: the child may stop (its stdin closed; it stops before its next batch)."""
+        if self.sender.is_alive():  # it did not even read what it was sent: it is no use
+            with contextlib.suppress(Exception):
+                self.child.kill()
+            self.sender.join()
+        with contextlib.suppress(Exception):
+            self.child.stdin.close()
 
     def stop(self) -> None:
         """The child ended, whatever it was doing (a build given up half way: an error, Ctrl-C)."""
+        self.signal()
         with contextlib.suppress(Exception):
-            if self.child.poll() is None:
+            self.child.stdout.close()  # (a frame it is writing now: BrokenPipeError, it stops)
+        with contextlib.suppress(Exception):
+            try:
+                self.child.wait(timeout=10)
+            except Exception:
                 self.child.kill()
-            self.child.wait()
-            self.child.stdout.close()
+                self.child.wait()
 
 
 class _FullLook:
