@@ -123,11 +123,11 @@ def _plan(dag: Dag, branch: str | None, parent: str | None, on_path: bool, out: 
 
 
 def run_times(log: RunLog) -> tuple[str, str, float | None]:
-    """(start, end, duration in seconds) of a run by the one rule every view uses (index.record.run_span:
+    """(start, end, duration in seconds) of a run by the one rule every view uses (models.times.run_span:
     the process's recorded start, else the first own attempt; the last own attempt's end; reused steps
     left out). Times as the run log writes them; "" / None when the log does not say."""
-    from magnus_core.index.record import run_span
     from magnus_core.models.run_log import time_span
+    from magnus_core.models.times import run_span  # (not through index.record: the index is not needed)
 
     process = log.run_config.get("process") if isinstance(log.run_config, dict) else None
     started = process.get("started_at") if isinstance(process, dict) else None

@@ -273,7 +273,10 @@ class BranchLog(_Model):
 
     def walk(self) -> Iterator[StepLog]:
         for step in self.steps.values():
-            yield from step.walk()
+            if step.branches:
+                yield from step.walk()
+            else:  # a leaf (most steps): no generator of its own
+                yield step
 
 
 class StepLog(_Model):
@@ -359,7 +362,10 @@ class RunLog(_Model):
     def walk(self) -> Iterator[StepLog]:
         """Every step log of the run, nested ones included, depth first in execution order."""
         for step in self.steps.values():
-            yield from step.walk()
+            if step.branches:
+                yield from step.walk()
+            else:  # a leaf (most steps): no generator of its own (10,000 of them in a summary)
+                yield step
 
     def find_step(self, internal_name: str) -> StepLog | None:
         for step in self.walk():
