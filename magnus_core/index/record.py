@@ -21,6 +21,7 @@ from typing import Any
 from magnus_core.models import PROCESSING
 from magnus_core.models.times import _key as _key
 from magnus_core.models.times import run_span as run_span
+from magnus_core.models.times import run_span_keys
 
 RUNNING_STATUSES = (PROCESSING, "CREATED")
 # What a record holds and means, as a number: bumped with every change to record_from_json's result (5: steps
@@ -181,9 +182,9 @@ def record_from_json(data: Any) -> RunRecord:
     dag_hash = data.get("dag_hash")
     steps, done = _progress(config, dag_hash if isinstance(dag_hash, str) else "", work, branch_logs)
     process = config.get("process") if isinstance(config.get("process"), dict) else {}
-    start, last, duration = run_span(str(process.get("started_at") or "") if process else "", starts, ends)
-    start_key = _key(start) if start else None
-    end_key = _key(last) if last else None
+    start, last, start_key, end_key, duration = run_span_keys(
+        str(process.get("started_at") or "") if process else "", starts, ends
+    )
     pid = process.get("pid") if process else None
     status, tag, original = (
         data.get("status"),
