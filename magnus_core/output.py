@@ -221,6 +221,12 @@ class RouteStream(io.TextIOWrapper):
     blocks (a line at a time when the destination is a terminal, or for stderr, as python does). print()
     costs what it costs on a file. A step calling close() only flushes it: the run goes on writing."""
 
+    # Never closed (close() only flushes), and said so by a class attribute: python's C write() of a
+    # TextIOWrapper subclass asks `closed` at every call, which otherwise goes through the buffer to the
+    # raw stream's python class (IOBase.closed): 0.125 against 0.071 s per million print()s of a line,
+    # half the seam's cost over a file's for a step printing 100 MB (measured with the class attribute).
+    closed = False
+
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             self.flush()
