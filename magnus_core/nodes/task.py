@@ -93,11 +93,14 @@ def execute(
         except Exception as exc:  # a data folder that cannot be written, say
             return _fail_before_start(step, ctx, branch, f"catalog get: {describe(exc)}")
 
-    # 3. attempts
-    scope = _attempts(node, internal_name, ctx, step, {**params, **map_variable}, branch, map_variable)
-    crash_point("task:returned", internal_name)
-    with ctx.masker.held():  # the command returned: its secrets are known (Masker.held)
+    # 3. attempts; the last one's record, the outcome and the commit mask with the patterns of one moment,
+    # held from the moment its command returned (its secrets are known then: Masker.held)
+    scope, hold = _attempts(node, internal_name, ctx, step, {**params, **map_variable}, branch, map_variable)
+    try:
+        crash_point("task:returned", internal_name)
         return _record(node, internal_name, ctx, step, scope, params, branch)
+    finally:
+        hold.__exit__(None, None, None)
 
 
 def _record(
@@ -163,13 +166,16 @@ def _attempts(
     inputs: dict[str, Any],
     branch: str | None,
     map_variable: dict[str, Any],
-) -> StepScope:
+) -> tuple[StepScope, contextlib.AbstractContextManager[None]]:
     """Run the command until an attempt succeeds or `node.attempts` are used; each attempt is appended to
     `step.attempts` (a failed one written at once, so a watcher sees it). The last attempt's scope comes
-    back: what it returned, tracked and put in the catalog. An interruption (Ctrl-C, SIGTERM) is recorded,
-    the attempt and the step INTERRUPTED, then raised: the run stops."""
+    back: what it returned, tracked and put in the catalog, with the masker's hold (Masker.held) entered
+    when its command returned, for the caller to exit once the step is committed (no command runs until
+    then: one look at the secrets' version per step instead of two). An interruption (Ctrl-C, SIGTERM) is
+    recorded, the attempt and the step INTERRUPTED, then raised: the run stops."""
     runner = runner_for(node.command_type)
     scope: StepScope | None = None
+    kept: contextlib.AbstractContextManager[None] | None = None
     for number in range(node.attempts):
         scope = StepScope(
             run_id=ctx.run_id,
@@ -186,7 +192,10 @@ def _attempts(
         outcome = _run_attempt(runner, node, scope, ctx, number)
         with ctx.lock:
             ctx.running.pop(internal_name, None)
-        with ctx.masker.held():  # the command returned: its secrets are known (Masker.held)
+        hold: contextlib.AbstractContextManager[None] | None = ctx.masker.held()
+        assert hold is not None
+        hold.__enter__()  # the command returned: its secrets are known (Masker.held)
+        try:
             record = attempt(number, start, ctx.clock(), outcome.status, ctx.mask(outcome.message))
             record.error = outcome.error
             record.output = outcome.output
@@ -197,12 +206,15 @@ def _attempts(
                 step.status, step.message = INTERRUPTED, record.message
                 ctx.store.put_step_log(ctx.run_id, step, branch)
                 raise outcome.interrupted
-            if outcome.status == SUCCESS:
+            if outcome.status == SUCCESS or number + 1 == node.attempts:  # the last attempt: held on
+                kept, hold = hold, None
                 break
-            if number + 1 < node.attempts:
-                ctx.store.put_step_log(ctx.run_id, step, branch)
-    assert scope is not None
-    return scope
+            ctx.store.put_step_log(ctx.run_id, step, branch)
+        finally:
+            if hold is not None:
+                hold.__exit__(None, None, None)
+    assert scope is not None and kept is not None
+    return scope, kept
 
 
 def _commit(

@@ -23,10 +23,9 @@ What every store must guarantee (the contract the crash-safety of runs rests on,
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Hashable, Iterator
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -55,20 +54,62 @@ class _Live:
     branches: dict[str, BranchLog]
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
 def _snapshot(step: StepLog, branches: dict[str, BranchLog]) -> StepLog:
-    """A copy of a step log safe from the caller's later mutation (attempt records are never mutated)."""
-    copy = step.model_copy()
-    # straight into the copy's fields (pydantic's __setattr__ costs about a microsecond each, and the
-    # models validate no assignment): a step is copied at least twice per step run (issue 19)
-    fields = copy.__dict__
-    fields["attempts"] = list(step.attempts)
-    fields["code_identities"] = list(step.code_identities)
-    fields["data_catalog"] = list(step.data_catalog)
-    fields["user_defined_metrics"] = dict(step.user_defined_metrics)
-    fields["metric_history"] = {name: list(points) for name, points in step.metric_history.items()}
-    fields["returned_parameters"] = dict(step.returned_parameters)
+    """A copy of a step log safe from the caller's later mutation (attempt records are never mutated).
+
+    Made as pydantic's model_copy makes one (a new object holding a copy of the fields, the set of fields
+    given and the extra fields), without its Python layers: a step is copied twice per step run (issue 19).
+    The copied containers are put straight into the copy's fields (the models validate no assignment)."""
+    fields = step.__dict__.copy()
+    fields["attempts"] = list(fields["attempts"])
+    fields["code_identities"] = list(fields["code_identities"])
+    fields["data_catalog"] = list(fields["data_catalog"])
+    fields["user_defined_metrics"] = dict(fields["user_defined_metrics"])
+    history = fields["metric_history"]
+    fields["metric_history"] = {name: list(points) for name, points in history.items()} if history else {}
+    fields["returned_parameters"] = dict(fields["returned_parameters"])
     fields["branches"] = branches
+    copy = _new(step.__class__)
+    _set(copy, "__dict__", fields)
+    extra = step.__pydantic_extra__
+    _set(copy, "__pydantic_extra__", None if extra is None else dict(extra))
+    _set(copy, "__pydantic_fields_set__", set(step.__pydantic_fields_set__))
+    private = step.__pydantic_private__
+    _set(copy, "__pydantic_private__", None if private is None else dict(private))
     return copy
+
+
+class _Writing:
+    """RunLogStore._writing (a plain object rather than a generator: two are made per step run)."""
+
+    __slots__ = ("run_id", "store")
+
+    def __init__(self, store: RunLogStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+
+    def __enter__(self) -> _Live:
+        store = self.store
+        store._lock.acquire()
+        try:
+            stopper = store._stopper.get(self.run_id)
+            if stopper is not None and stopper != threading.get_ident():
+                raise RunStopped(self.run_id)
+            return store._require_live(self.run_id)
+        except BaseException:
+            store._lock.release()
+            raise
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        try:
+            if exc is not None and isinstance(exc, OSError):
+                raise StoreError.from_os_error(exc, self.store._what()) from exc
+        finally:
+            self.store._lock.release()
 
 
 class RunLogStore(ABC):
@@ -505,19 +546,10 @@ class RunLogStore(ABC):
         self._live.pop(run_id, None)
         self._maskers.pop(run_id, None)
 
-    @contextlib.contextmanager
-    def _writing(self, run_id: str) -> Iterator[_Live]:
+    def _writing(self, run_id: str) -> _Writing:
         """One write to a live run: under the lock, refused to threads a stop abandoned, an OSError of the
         store's own writing turned into a StoreError naming the path."""
-        with self._lock:
-            stopper = self._stopper.get(run_id)
-            if stopper is not None and stopper != threading.get_ident():
-                raise RunStopped(run_id)
-            live = self._require_live(run_id)
-            try:
-                yield live
-            except OSError as exc:
-                raise StoreError.from_os_error(exc, self._what()) from exc
+        return _Writing(self, run_id)
 
     def _what(self) -> str:
         return f"the {self.service_name} run-log store"

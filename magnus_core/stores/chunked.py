@@ -37,7 +37,7 @@ from magnus_core.crashpoints import crash_point
 from magnus_core.errors import RunLogError
 from magnus_core.files import kept_inside, replace_in
 from magnus_core.gcpause import paused
-from magnus_core.models.run_log import FINISHED, PROCESSING, BranchLog, RunLog, StepLog
+from magnus_core.models.run_log import FINISHED, PROCESSING, BranchLog, RunLog, StepLog, step_json
 from magnus_core.parameters import scope_parameters, starting_parameters
 from magnus_core.paths import own_folder, read_regular_file
 from magnus_core.registry import parse_options
@@ -308,7 +308,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         self._restore_if_removed(run_id)
         seq = self._sequence(run_id, step_log.internal_name)
         # step_part's fields and then _parent and _seq, in one pass of pydantic's serialiser
-        text = step_log.model_dump_json(exclude={"branches"})
+        text = step_json(step_log, indent=None, branches=False)
         text = f'{text[:-1]},"_parent":{to_json(branch)},"_seq":{seq}}}'
         self._write_part(run_id, "steps", part_name(step_log.internal_name), text)
         if branch is None:

@@ -185,11 +185,20 @@ class RunLogText:
         start = time.perf_counter()
         self.made += 1
         shell = obj.model_copy(update={field: {}}) if getattr(obj, field) else obj
-        body = shell.model_dump_json(indent=4).replace("\n", "\n" + _INDENT * depth)
+        # a step log: its JSON in one pass (models.run_log.step_json: the same text); a branch log: pydantic's
+        body = (_step_json(shell) if field == "branches" else shell.model_dump_json(indent=4)).replace(
+            "\n", "\n" + _INDENT * depth
+        )
         text = _INDENT * depth + _json_key(key) + ": " + body
         kept = (obj, key, depth, text, _marker_end(text, depth + 1, field))
         self.making += time.perf_counter() - start
         return kept
+
+
+def _step_json(step: Any) -> str:
+    from magnus_core.models.run_log import step_json  # (models: imported once a log is written)
+
+    return step_json(step)
 
 
 def _json_key(key: str) -> str:
