@@ -247,6 +247,97 @@ def _check_expansion(root: yaml.Node, max_aliases: int, max_nodes: int) -> None:
     size(root)
 
 
+class _NotPlain(Exception):
+    """The document needs the loader's full composition (see _plain_load)."""
+
+
+_PLAIN_DEPTH = 200  # deeper documents are left to the loader (its recursion decides: "nested too deeply")
+
+
+def _plain_load(text: str, loader: Any) -> Any:
+    """The data `yaml.load(text, Loader=loader)` gives, built from libyaml's events without the node graph
+    (a Python node and two marks per value: three quarters of a large pipeline's parse), for documents of
+    plain mappings, sequences and scalars: no anchor or alias, no explicit tag, no merge key (`<<`), no key
+    that is a mapping or a sequence, no key twice, nesting at most _PLAIN_DEPTH. Anything else, and any
+    error (malformed YAML, a refused number), raises _NotPlain: the loader then reads the text again and
+    says what it says. Scalars are resolved by the loader's own resolvers (by first character, as
+    _Loader.resolve does) and built by its own constructors; a key is its text (_Loader.construct_mapping)."""
+    if None in loader.yaml_implicit_resolvers or loader.yaml_path_resolvers:
+        raise _NotPlain
+    resolvers = loader.yaml_implicit_resolvers
+    constructors = loader.yaml_constructors
+    events = yaml.events
+    scalar_event, mapping_start, sequence_start = (
+        events.ScalarEvent,
+        events.MappingStartEvent,
+        events.SequenceStartEvent,
+    )
+    ends = (events.MappingEndEvent, events.SequenceEndEvent)
+    parser = loader(text)
+    try:
+        get = parser.get_event
+        get()  # the stream's start
+        if isinstance(get(), events.StreamEndEvent):  # (else: the document's start)
+            return None
+        stack: list[
+            list[Any]
+        ] = []  # [container, the key a mapping's next value goes under (None: a key next)]
+        while True:
+            event = get()
+            kind = event.__class__
+            if kind is scalar_event:
+                if event.anchor is not None or event.tag is not None:
+                    raise _NotPlain
+                value = event.value
+                tag = STR_TAG
+                if event.implicit[0]:  # a plain scalar: typed by the resolvers of its first character
+                    for candidate, regexp in resolvers.get(value[:1], ()):
+                        if regexp.match(value):
+                            tag = candidate
+                            break
+                top = stack[-1] if stack else None
+                if top is not None and top[1] is None and top[0].__class__ is dict:  # a key: its text
+                    if tag == MERGE_TAG or value in top[0]:
+                        raise _NotPlain
+                    top[1] = value
+                    continue
+                if tag != STR_TAG:
+                    value = constructors[tag](
+                        parser, yaml.ScalarNode(tag, value, event.start_mark, event.end_mark)
+                    )
+            elif kind is mapping_start or kind is sequence_start:
+                if event.anchor is not None or event.tag is not None or len(stack) >= _PLAIN_DEPTH:
+                    raise _NotPlain
+                if (
+                    stack and stack[-1][1] is None and stack[-1][0].__class__ is dict
+                ):  # a key that is not text
+                    raise _NotPlain
+                stack.append([{} if kind is mapping_start else [], None])
+                continue
+            elif kind in ends:
+                value = stack.pop()[0]
+            else:  # an alias, or the document's end before its content
+                raise _NotPlain
+            if not stack:  # the document's content: then its end, then the stream's (a single document)
+                if not isinstance(get(), events.DocumentEndEvent) or not isinstance(
+                    get(), events.StreamEndEvent
+                ):
+                    raise _NotPlain
+                return value
+            top = stack[-1]
+            if top[0].__class__ is dict:
+                top[0][top[1]] = value
+                top[1] = None
+            else:
+                top[0].append(value)
+    except _NotPlain:
+        raise
+    except Exception:  # malformed YAML, a refused number...: the loader says it, with its line
+        raise _NotPlain from None
+    finally:
+        parser.dispose()
+
+
 def read_yaml(
     path: str | Path, what: str = "file", loader: type | None = None, cache: _CacheUse | None = None
 ) -> Any:
@@ -283,7 +374,10 @@ def read_yaml(
     except UnicodeDecodeError:
         raise UsageError(f"{what} is not UTF-8 text", file=str(path)) from None
     try:
-        data = yaml.load(text, Loader=loader or Yaml12Loader)
+        try:
+            data = _plain_load(text, loader or Yaml12Loader)
+        except _NotPlain:
+            data = yaml.load(text, Loader=loader or Yaml12Loader)
         if cached is not None:
             cached.put(raw, Yaml12Loader, data)
         return data

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from magnus_core import loading, parse_cache
 from magnus_core.errors import PipelineError
@@ -55,15 +54,15 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Each YAML parse of a pipeline file (the loader's own yaml.load), by the file's first characters."""
+    """Each YAML parse of a file, by its first characters (every parse goes through _plain_load first)."""
     seen: list[str] = []
-    real = yaml.load
+    real = loading._plain_load
 
-    def counting(stream: Any, Loader: Any = None) -> Any:
-        seen.append(str(stream)[:12])
-        return real(stream, Loader=Loader)
+    def counting(text: str, loader: Any) -> Any:
+        seen.append(text[:12])
+        return real(text, loader)
 
-    monkeypatch.setattr(loading.yaml, "load", counting)
+    monkeypatch.setattr(loading, "_plain_load", counting)
     return seen
 
 
