@@ -529,8 +529,11 @@ def _load_pipeline(path: str | Path, variables: dict[str, Any] | None, cache: _C
         _refuse_nul({key: value for key, value in raw.items() if key != "dag"}, file)
     _refuse_deep_nesting(raw.get("dag"), file)
     from magnus_core.models.pipeline import PipelineFile
+    from magnus_core.models.pipeline_plain import plain_model
 
-    model = _parse(PipelineFile, raw, file)
+    model = plain_model(PipelineFile, raw)  # (None: the models validate it, and say what is wrong)
+    if model is None:
+        model = _parse(PipelineFile, raw, file)
     sub_dags: dict[str, dict[str, Any]] = {}
     _resolve_dag_definitions(model.dag, Path(file), [Path(file).resolve()], sub_dags, cache=cache)
     problems = validate_dag(model.dag)
@@ -707,6 +710,7 @@ def _resolve_dag_definitions(
     composite steps nested more than MAX_NESTING deep (across files, for every kind of composite)."""
     from magnus_core.graph import branches
     from magnus_core.models.pipeline import Dag, DagNode
+    from magnus_core.models.pipeline_plain import plain_model
 
     for name, node in dag.steps.items():
         if (isinstance(node, DagNode) or branches(node)) and depth + 1 > MAX_NESTING:
@@ -745,7 +749,7 @@ def _resolve_dag_definitions(
             raw = check_top_level(raw, PIPELINE_KEYS, str(target), "dag_definition file")
             _refuse_nul(raw["dag"], str(target))
             _refuse_deep_nesting(raw["dag"], str(stack[0]), depth + 1, f"{prefix}{name}.dag.")
-            sub = _parse(Dag, raw["dag"], str(target))
+            sub = plain_model(Dag, raw["dag"]) or _parse(Dag, raw["dag"], str(target))
             node._sub_dag = sub
             node._sub_file = str(target)
             out[str(target)] = raw["dag"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from magnus_core.cli import _step
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_magnus
 
 READ_HERE = [
     ["r1", "a"],
@@ -140,15 +140,7 @@ def test_a_step_process_sets_up_without_the_collector_and_its_step_runs_with_it(
         "dag:\n  start_at: p\n  steps:\n    p: {type: task, command: probe.probe, next: success}\n"
         "    success: {type: success}\n    fail: {type: fail}\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "magnus_core", "execute_single_node", "r1", "p"],
-        cwd=git_repo,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_magnus("execute_single_node", "r1", "p", cwd=git_repo)
     assert result.returncode == 0, result.stderr
     enabled, frozen, freed = json.loads((git_repo / "gc.json").read_text())
     assert enabled and freed > 0

@@ -21,7 +21,9 @@ COMMAND_TYPES = ("python", "shell", "python-lambda", "notebook")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # defer_build: the validators are built when a pipeline is first validated, not at import: a process
+    # reading a pipeline whose values need no conversion makes the models without them (pipeline_plain.py)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 class CatalogSettings(_Strict):
@@ -385,11 +387,3 @@ class PipelineFile(_Strict):
     run_log_store: ServiceConfig | None = None
     catalog: ServiceConfig | None = None
     secrets: ServiceConfig | None = None
-
-
-ParallelNode.model_rebuild()
-MapNode.model_rebuild()
-ConditionalNode.model_rebuild()
-LoopNode.model_rebuild()
-Dag.model_rebuild()
-PipelineFile.model_rebuild()
