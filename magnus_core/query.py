@@ -42,6 +42,8 @@ ATTRIBUTES: dict[str, str] = {
     "commit": "text",
     "dirty": "bool",
     "use_cached": "bool",
+    "failed_step": "text",
+    "failure": "text",
 }
 ALIASES = {
     "run_name": "run_id",

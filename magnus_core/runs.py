@@ -33,6 +33,8 @@ class RunSummary:  # not frozen: 20,000 are made per `magnus runs`, three times 
     dag_hash: str = ""
     commit: str = ""  # the git commit of the code (the first step's code identity)
     dirty: bool | None = None  # uncommitted changes in the working tree (None: not known)
+    failed_step: str = ""  # the first step that failed itself (its internal name), "" when none did
+    failure: str = ""  # its error on one line, as `magnus show` words it (index/record.failure_text)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

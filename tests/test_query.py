@@ -70,6 +70,21 @@ def files(tmp_path: Path) -> FileSystemRunLogStore:
         )
     (folder / "broken.json").write_text("{ not json")
     os.utime(folder / "broken.json", (WRITTEN_BEFORE, WRITTEN_BEFORE))  # listed by when it was written
+    other = json.loads((folder / "other.json").read_text())
+    other["steps"]["train"]["message"] = "ValueError: loss is\nnan"  # (a message of two lines)
+    other["steps"]["train"]["attempts"][0].update(
+        status="FAIL",
+        message="ValueError: loss is\nnan",
+        error={  # outermost frame first: the innermost one in the project is where it failed
+            "type": "ValueError",
+            "message": "loss is\nnan",
+            "frames": [
+                {"file": "train.py", "line": 29, "function": "fit", "text": "model.fit()"},
+                {"file": "/venv/lib/python3.11/site-packages/nn.py", "line": 3, "function": "forward"},
+            ],
+        },
+    )
+    (folder / "other.json").write_text(json.dumps(other))
     return FileSystemRunLogStore({"log_folder": str(folder)})
 
 
@@ -238,6 +253,30 @@ def test_a_running_runs_duration_is_filtered_and_ordered_as_it_is_shown(
     assert 3590 < live.summary.duration < 3700
 
 
+def test_a_failed_runs_step_and_error_are_kept_and_filtered(store: RunLogStore) -> None:
+    """The index keeps the first step that failed itself and its error on one line, worded as `magnus show`
+    words it (logs.failures: the message, then where, the innermost frame of the project), on both stores;
+    `attributes.failed_step` and `attributes.failure` filter on them."""
+    from magnus_core.logs import failures
+
+    index = open_index(store)
+    try:
+        runs = {r.summary.run_id: r.summary for r in index.query(RunQuery()).runs}
+    finally:
+        index.close()
+    (shown,) = failures(store.get_run("other"))
+    assert (runs["other"].failed_step, runs["other"].failure) == (
+        "train",
+        "ValueError: loss is nan (at train.py:29 in fit)",
+    )
+    assert shown.internal_name == "train" and shown.where == "train.py:29 in fit"
+    assert " ".join(shown.message.split()) == "ValueError: loss is nan"
+    assert {(s.failed_step, s.failure) for run_id, s in runs.items() if run_id != "other"} == {("", "")}
+    assert ids(store, "attributes.failed_step = 'train'") == ["other"]
+    assert ids(store, "attributes.failure LIKE '%at train.py:29%'") == ["other"]
+    assert ids(store, "attributes.failure = ''") == ["words", "lr-001", "lr-01", "lr-1", "broken"]
+
+
 def test_order_by_puts_runs_without_the_value_last(store: RunLogStore) -> None:
     assert ids(store, "", "metrics.auc DESC") == ["lr-01", "lr-001", "lr-1", "words", "other", "broken"]
     assert ids(store, "tag = 'exp1'", "params.lr") == ["lr-001", "lr-01", "lr-1"]
@@ -386,8 +425,57 @@ def test_postgres_index_reads_again_the_rows_an_older_kind_of_record_made(
 
     set_kind(0, "run_id IN ('lr-1', 'lr-01')")
     assert index.refresh().read == 2
+    pg.db.run(  # a row of the kind before failures were kept (7): without them, read again
+        "test",
+        lambda c: c.execute(
+            pg._sql(
+                "UPDATE {t}.run_index SET record = 7, failed_step = '', failure = '' WHERE run_id = 'other'"
+            )
+        ),
+    )
+    assert index.refresh().read == 1
+    (other,) = index.query(RunQuery(where=parse_filter("attributes.failed_step = 'train'"))).runs
+    assert other.summary.failure == "ValueError: loss is nan (at train.py:29 in fit)"
     assert {k for k, (kind, steps) in kinds().items() if kind != RECORD_VERSION or steps == 99} == set()
     set_kind(RECORD_VERSION + 1)
     assert index.refresh().read == 0  # a newer kind: kept as it is
     assert {kind for kind, _ in kinds().values()} == {RECORD_VERSION + 1}
     index.close()
+
+
+def test_runs_json_gives_a_failed_runs_step_and_error_masked_as_magnus_show_words_them(
+    git_repo: Path, magnus
+) -> None:
+    """Real runs: a python step raising with a secret's value in its message, and a shell step exiting 6.
+    `magnus runs --status FAIL --json` gives each run's failed step and its error on one line, the secret
+    masked, worded as `magnus show` words it (the message, then where when the message does not say it)."""
+    (git_repo / ".env").write_text("token=hunter22-secret\n")
+    (git_repo / "steps.py").write_text(
+        "def fit():\n    raise ValueError('loss is nan for hunter22-secret')\n"
+    )
+    for run_id, step in (
+        ("py", "{type: task, command: steps.fit, next: success}"),
+        ("sh", "{type: task, command_type: shell, command: 'exit 6', next: success}"),
+    ):
+        (git_repo / "p.yaml").write_text(
+            f"secrets: {{type: dotenv}}\ndag:\n  start_at: fit\n  steps:\n    fit: {step}\n"
+            "    success: {type: success}\n    fail: {type: fail}\n"
+        )
+        assert magnus("execute", "-f", "p.yaml", "--run-id", run_id).returncode == 1
+    out = magnus("runs", "--status", "FAIL", "--json")
+    assert out.returncode == 0, out.stderr
+    assert "hunter22-secret" not in out.stdout
+    found = {run["run_id"]: (run["failed_step"], run["failure"]) for run in json.loads(out.stdout)["runs"]}
+    assert set(found) == {"py", "sh"}
+    for run_id, (step, failure) in found.items():
+        shown = magnus("show", run_id).stdout.splitlines()
+        at = next(i for i, line in enumerate(shown) if line.startswith(f"{step}: "))
+        words = shown[at].removeprefix(f"{step}: ")
+        if shown[at + 1].startswith("  at "):
+            words += f" (at {shown[at + 1].removeprefix('  at ')})"
+        assert failure == words, (failure, shown)
+    assert (
+        found["py"][1].startswith("ValueError: loss is nan for ")
+        and "(at steps.py:2 in fit)" in found["py"][1]
+    )
+    assert found["sh"] == ("fit", "shell command exited with code 6")

@@ -215,7 +215,16 @@ def runs_json(runs: list[IndexedRun], where: str, query: Any) -> dict[str, Any]:
 
 
 SUMMARY_FIELDS = ("run_id", "status", "state", "tag", "start", "end", "duration", "steps", "steps_done")
-MORE_FIELDS = ("original_run_id", "pipeline", "dag_hash", "commit", "dirty", "error")
+MORE_FIELDS = (
+    "original_run_id",
+    "pipeline",
+    "dag_hash",
+    "commit",
+    "dirty",
+    "error",
+    "failed_step",
+    "failure",
+)
 
 
 def write_csv(runs: list[IndexedRun], param_cols: list[str], metric_cols: list[str]) -> None:

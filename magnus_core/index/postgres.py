@@ -1,11 +1,12 @@
 """The run index of the postgres store, in the store's own database: `magnus runs --where`, `--order-by`,
 `magnus compare` and the workbench's runs list are answered by one SQL query there, for the whole team.
 
-Table (the store's migrations 2 and 3, in the store's schema):
+Table (the store's migrations 2, 3 and 4, in the store's schema):
 
     run_index(run_id -> runs ON DELETE CASCADE, version, status, tag, pipeline, dag_hash, start, end_time,
               start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, dirty,
-              use_cached, pid, host, pid_start, error, params jsonb, metrics jsonb, record)
+              use_cached, pid, host, pid_start, error, failed_step, failure, params jsonb, metrics jsonb,
+              record)
 
 One row per run, the same record the SQLite index keeps (index/record.py), with `version` the run's version
 when the row was made and `record` the kind of record it is (record.RECORD_VERSION; 0: made before kinds
@@ -59,16 +60,20 @@ _COLUMNS = {  # attribute -> run_index column (text columns compare byte by byte
     "commit": 'r.commit_id COLLATE "C"',
     "dirty": "r.dirty",
     "use_cached": "r.use_cached",
+    "failed_step": 'r.failed_step COLLATE "C"',
+    "failure": 'r.failure COLLATE "C"',
 }
 _TIME_TEXT = {"start": "r.start", "end": "r.end_time"}
 _RUN_FIELDS = (
     "r.run_id, r.status, r.tag, r.pipeline, r.dag_hash, r.start, r.end_time, r.duration, r.steps, "
-    "r.steps_done, r.original_run_id, r.commit_id, r.dirty, r.use_cached, r.pid, r.host, r.pid_start, r.error"
+    "r.steps_done, r.original_run_id, r.commit_id, r.dirty, r.use_cached, r.pid, r.host, r.pid_start, "
+    "r.error, r.failed_step, r.failure"
 )
+_FIELDS = _RUN_FIELDS.count(",") + 1
 _ROW_COLUMNS = (
     "run_id, version, status, tag, pipeline, dag_hash, start, end_time, start_key, end_key, duration, steps, "
-    "steps_done, original_run_id, commit_id, dirty, use_cached, pid, host, pid_start, error, record, params, "
-    "metrics"
+    "steps_done, original_run_id, commit_id, dirty, use_cached, pid, host, pid_start, error, failed_step, "
+    "failure, record, params, metrics"
 )
 # a row is replaced by a newer version of its run, or by a record of a newer kind (RECORD_VERSION: a magnus
 # that keeps more, or keeps it otherwise, reads again the runs an older one indexed; never the reverse, so
@@ -198,9 +203,9 @@ class PostgresRunIndex(RunIndex):
         rows = self._run("querying runs", lambda c: c.execute(self._sql(text), sql.args).fetchall())
         runs = []
         for row in rows:
-            run = IndexedRun(_summary(row[:18]))
+            run = IndexedRun(_summary(row[:_FIELDS]))
             if values:
-                params, metrics = row[18], row[19]
+                params, metrics = row[_FIELDS], row[_FIELDS + 1]
                 if query.params is not None:
                     run.params = _pick(params, query.params)
                 if query.metrics is not None:
@@ -245,6 +250,8 @@ def _row(r: RunRecord, version: int) -> dict[str, Any]:
         "host": r.host,
         "pid_start": r.pid_start,
         "error": r.error,
+        "failed_step": r.failed_step.replace("\x00", ""),  # (text holds no NUL character)
+        "failure": r.failure.replace("\x00", ""),
         "record": RECORD_VERSION,
         "params": to_json(r.params).replace("\\u0000", ""),  # jsonb holds no NUL character
         "metrics": to_json(r.metrics).replace("\\u0000", ""),

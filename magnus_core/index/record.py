@@ -26,11 +26,12 @@ from magnus_core.models.times import run_span_keys
 RUNNING_STATUSES = (PROCESSING, "CREATED")
 # What a record holds and means, as a number: bumped with every change to record_from_json's result (5: steps
 # and steps_done count the path, progress.step_progress; 6: a run's fail node reached counts as a failed
-# step; 7: a branch's fail node too, and failures in a composite whose failure the run handled are done).
+# step; 7: a branch's fail node too, and failures in a composite whose failure the run handled are done;
+# 8: the first step that failed itself and its error, failed_step and failure).
 # An index made from records of an older kind reads the logs again: the SQLite index rebuilds (its
 # SCHEMA_VERSION follows this), the PostgreSQL index's rows of an older kind are read again by the next
 # refresh (index/postgres.py).
-RECORD_VERSION = 7
+RECORD_VERSION = 8
 
 
 @dataclass
@@ -57,6 +58,8 @@ class RunRecord:
     host: str = ""
     pid_start: float | None = None  # the process's start time (runs.process_record): a reused pid differs
     error: str = ""  # why a broken log could not be read (status BROKEN)
+    failed_step: str = ""  # the internal name of the first step that failed itself (logs.failed_leaves)
+    failure: str = ""  # its error on one line, as `magnus show` words it (failure_text)
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -147,7 +150,10 @@ def record_from_json(data: Any) -> RunRecord:
     metrics: dict[str, Any] = {}
     work: dict[str, tuple[str, bool]] = {}  # what progress.step_progress counts
     branch_logs: set[str] = set()
+    failed: dict[str, Any] | None = None
     for step in _steps(data.get("steps") or {}):
+        if failed is None and step.get("status") == "FAIL" and _failed_itself(step):
+            failed = step
         if step.get("step_type") not in ("success", "fail"):
             work[step["internal_name"]] = (str(step.get("status") or ""), bool(step.get("mock")))
         if step.get("branches"):
@@ -217,7 +223,70 @@ def record_from_json(data: Any) -> RunRecord:
         pid_start=_start_time(process.get("start_time") if process else None),
         params=dict(params),
         metrics=metrics,
+        failed_step=failed["internal_name"] if failed is not None else "",
+        failure=failure_text(failed) if failed is not None else "",
     )
+
+
+FAILURE_CHARS = 300  # the most of a failure's line an index keeps (the whole error: `magnus show RUN`)
+
+
+def _failed_itself(step: dict[str, Any]) -> bool:
+    """logs.failed_itself on a step log's JSON: a failed attempt, or a failed step with a message and no
+    failed step inside it (not the fail node, nor a composite whose branch failed)."""
+    if step.get("status") != "FAIL" or step.get("step_type") in ("fail", "success"):
+        return False
+    if step.get("attempts"):
+        return True
+    if not step.get("message"):
+        return False
+    try:
+        inside = _steps({"": step})[1:]
+    except ValueError:
+        return True
+    return not any(s.get("status") == "FAIL" for s in inside)
+
+
+def failure_text(step: dict[str, Any]) -> str:
+    """A failed step's error on one line, as `magnus show`'s summary words it (summary.failure_lines): its
+    message (logs.failure_message), then where it failed (logs.where_failed) when the message does not say
+    it already, `(at steps.py:29 in train)`; white space made single spaces, at most FAILURE_CHARS
+    characters. The message is the run log's, masked when it was recorded."""
+    attempts = step.get("attempts") or ()
+    last = attempts[-1] if attempts and type(attempts[-1]) is dict else None
+    last_message = str(last.get("message") or "") if last is not None else ""
+    message = str(step.get("message") or "")
+    if last_message and message.startswith("[") and message.endswith(f"] {last_message}"):
+        message = last_message
+    message = message or last_message or "failed"
+    where = _where(last.get("error") if last is not None else None)
+    if where and where not in message.replace("with code", "exit code"):
+        message = f"{message} (at {where})"
+    text = " ".join(message.split())
+    return text if len(text) <= FAILURE_CHARS else text[: FAILURE_CHARS - 3] + "..."
+
+
+def _where(error: Any) -> str:
+    """logs.where_failed on an attempt's error as JSON: `steps.py:29 in train`, `cell 3, line 2`, `exit code
+    6`, or ""."""
+    if type(error) is not dict:
+        return ""
+    from magnus_core.paths import in_project
+
+    frames = [f for f in error.get("frames") or () if type(f) is dict and isinstance(f.get("file"), str)]
+    frame = next((f for f in reversed(frames) if in_project(f["file"])), frames[-1] if frames else None)
+    place = ""
+    if frame is not None:
+        function = frame.get("function") or ""
+        place = f"{frame['file']}:{frame.get('line', 0)}" + (f" in {function}" if function else "")
+    cell = error.get("cell")
+    if cell is not None:
+        return f"cell {cell}" + (f", line {frame.get('line', 0)}" if frame is not None else "")
+    if place:
+        return place
+    if error.get("exit_code") is not None:
+        return f"exit code {error['exit_code']}"
+    return ""
 
 
 def _start_time(value: Any) -> float | None:

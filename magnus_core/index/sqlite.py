@@ -4,10 +4,11 @@ Tables (schema version in `meta`):
 
     runs(run_id PRIMARY KEY, version, status, tag, pipeline, dag_hash, start, end_time, start_key, end_key,
          duration, steps, steps_done, original_run_id, commit_id, dirty, use_cached, pid, host, error,
-         params, metrics)
+         params, metrics, start_local, zone, duration_text, step_text, failed_step, failure)
     (start_key, end_key: seconds since the epoch, so runs order by true time whatever their UTC offsets)
     (params, metrics: the run's final parameters and its metrics as JSON objects, queried with SQLite's
     JSON functions: one row per run is what keeps a cold build near the cost of reading the logs)
+    (failed_step, failure: the first step that failed itself and its error on one line, record.failure_text)
     (start_local, zone, duration_text, step_text: the start as `magnus runs` shows it in the zone of the
     process that wrote the row (models/times.local_text, zone_key), the duration (table.fmt_seconds) and
     the steps (index.step_text) as it shows them: a listing of 20,000 runs formats none of them, RunTable's
@@ -63,8 +64,9 @@ if TYPE_CHECKING:
 # 5: steps / steps_done are progress.step_progress (the path), not log counts (record.RECORD_VERSION): a new
 # kind of record or a new layout of the tables bumps it, and an index file of another version is rebuilt
 # (6: the fail node a run reached counts as a failed step; 7: a branch's too, and the texts `magnus runs`
-# shows of a run's start and duration are kept: start_local, zone, duration_text; 8: and of its steps)
-SCHEMA_VERSION = "8"
+# shows of a run's start and duration are kept: start_local, zone, duration_text; 8: and of its steps; 9: the
+# first step that failed itself and its error, failed_step and failure)
+SCHEMA_VERSION = "9"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
@@ -77,7 +79,8 @@ CREATE TABLE IF NOT EXISTS runs (
     host TEXT NOT NULL DEFAULT '', pid_start REAL, error TEXT NOT NULL DEFAULT '',
     params TEXT NOT NULL DEFAULT '{}', metrics TEXT NOT NULL DEFAULT '{}',
     start_local TEXT NOT NULL DEFAULT '', zone TEXT NOT NULL DEFAULT '',
-    duration_text TEXT NOT NULL DEFAULT '-', step_text TEXT NOT NULL DEFAULT ''
+    duration_text TEXT NOT NULL DEFAULT '-', step_text TEXT NOT NULL DEFAULT '',
+    failed_step TEXT NOT NULL DEFAULT '', failure TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_newest ON runs (start_key, run_id);
 CREATE INDEX IF NOT EXISTS runs_tag ON runs (tag);
@@ -102,10 +105,12 @@ _COLUMNS = {  # attribute -> runs column (or the expression of what it is now: d
     "commit": "r.commit_id",
     "dirty": "r.dirty",
     "use_cached": "r.use_cached",
+    "failed_step": "r.failed_step",
+    "failure": "r.failure",
 }
 _RUN_FIELDS = (
     "run_id, status, tag, pipeline, dag_hash, start, end_time, duration, steps, steps_done, "
-    "original_run_id, commit_id, dirty, use_cached, pid, host, pid_start, error"
+    "original_run_id, commit_id, dirty, use_cached, pid, host, pid_start, error, failed_step, failure"
 )
 # what a run is now, asked of the operating system only for runs recorded as running (magnus_state)
 _STATE = "magnus_state(r.status, r.pid, r.host, r.pid_start)"
@@ -748,7 +753,7 @@ _INSERT_RUN = (
     "INSERT OR REPLACE INTO runs (run_id, version, status, tag, pipeline, dag_hash, start, "
     "end_time, start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, "
     "dirty, use_cached, pid, host, pid_start, error, params, metrics, start_local, zone, "
-    f"duration_text, step_text) VALUES ({', '.join('?' * 27)})"
+    f"duration_text, step_text, failed_step, failure) VALUES ({', '.join('?' * 29)})"
 )
 
 
@@ -787,6 +792,8 @@ def _rows(
             zone,
             fmt_seconds(r.duration),
             step_text(r.steps_done, r.steps, r.status),
+            r.failed_step,
+            r.failure,
         )
         for (r, version), start in zip(records, starts, strict=True)
     ]
@@ -1121,6 +1128,8 @@ def _summary(row: tuple[Any, ...], summary_class: Any = None) -> Any:
         host,
         pid_start,
         error,
+        failed_step,
+        failure,
     ) = row
     state = _state(status, pid, host, pid_start)
     if state == "RUNNING":  # no end yet; its duration is the time it has run so far
@@ -1141,6 +1150,8 @@ def _summary(row: tuple[Any, ...], summary_class: Any = None) -> Any:
         dag_hash,
         commit,
         None if dirty is None else bool(dirty),
+        failed_step,
+        failure,
     )
 
 

@@ -172,6 +172,14 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "run index: the kind of record each row holds (index/record.RECORD_VERSION)",
         ["ALTER TABLE {s}.run_index ADD COLUMN record integer NOT NULL DEFAULT 0"],
     ),
+    (
+        4,
+        "run index: the first step that failed itself, and its error (older rows are read again: record 8)",
+        [
+            "ALTER TABLE {s}.run_index ADD COLUMN failed_step text NOT NULL DEFAULT ''",
+            "ALTER TABLE {s}.run_index ADD COLUMN failure text NOT NULL DEFAULT ''",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
