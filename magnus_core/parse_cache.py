@@ -17,6 +17,8 @@ What makes it safe (docs/pipeline.md, "The parse cache"):
 - An entry carries the SHA256 of its payload, checked before marshal reads it: a truncated or damaged entry
   is a miss, and is written again.
 - Files under MIN_BYTES are not cached: parsing them costs a few ms, less than an entry is worth.
+- An entry is read only when this user owns it (the folder is made private, its files 0600): marshal is
+  trusted here as Python trusts its __pycache__, so an entry another user planted is a miss.
 - Any error reading or writing the folder (missing, read-only, full) is a miss or a skipped write: the cache
   never fails a load and never changes its outcome. The loader re-reads a file without the cache whenever
   a load that used it is refused, so every message is the one a fresh parse gives.
@@ -112,6 +114,8 @@ def get(data: bytes, loader: type) -> Any:
     try:
         path, key = _entry(directory, data, loader)
         with open(path, "rb") as f:
+            if hasattr(os, "geteuid") and os.fstat(f.fileno()).st_uid != os.geteuid():
+                return MISSING  # trusted as Python trusts __pycache__: only an entry this user wrote
             blob = f.read()
     except (OSError, ValueError):
         return MISSING
@@ -141,7 +145,7 @@ def put(data: bytes, loader: type, value: Any) -> bool:
     try:
         payload = marshal.dumps(value, MARSHAL_VERSION)
         path, key = _entry(directory, data, loader)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=directory, prefix=".entry-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:

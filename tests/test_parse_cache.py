@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +245,20 @@ def test_magnus_execute_twice_runs_the_same_from_the_cache(tmp_path: Path) -> No
     assert runs[0]["dag_hash"] == runs[1]["dag_hash"]
     assert runs[0]["run_config"]["dag"] == runs[1]["run_config"]["dag"]
     assert len(runs[1]["steps"]) == 521 and runs[1]["status"] == "SUCCESS"
+
+
+def test_an_entry_another_user_owns_is_not_read(
+    tmp_path: Path, cache_dir: Path, parses: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """marshal is trusted as Python trusts __pycache__: only entries this user wrote (CI runs as root,
+    which may give a file to another user)."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    monkeypatch.chdir(tmp_path)
+    path = big_pipeline(tmp_path)
+    load_pipeline(path)
+    (entry,) = entries(cache_dir)
+    os.chown(entry, 54321, -1)
+    load_pipeline(path)
+    assert len(parses) == 2
+    assert oct(cache_dir.stat().st_mode & 0o777) == "0o700" and oct(entry.stat().st_mode & 0o777) == "0o600"
