@@ -10,13 +10,15 @@ fanned out and item 1 is run in-process through the same entry point. The other 
 then marked done as item 1 was, each a copy of item 1's records with its own names and values: on
 file-system, whose one file per run every call rewrites (quadratic to set up: 1,000 items did not finish in
 30 minutes), by writing the run log once as JSON; on chunked-fs by writing each item's part files (running
-them in-process took over 30 minutes for 10,000 items under load). Then `add` of each of the last items runs as a new process, timed, paired with a bare
-`python -c pass` run just before it: the first as a warm-up (file cache, bytecode cache), then `repeat` with
-bytecode cached (as an installed magnus: pip compiles a package when it installs it) and `repeat` with
-PYTHONDONTWRITEBYTECODE=1 (as this project's development machines run it: magnus's own modules compiled from
-source at every start). Prints per way the median wall time, the median CPU time (user + system of the
-child), the median ratio of wall time to its `python -c pass` and that bare python's CPU time, and the
-growth from the smallest M to the largest.
+them in-process took over 30 minutes for 10,000 items under load). Once every size of a store is set up,
+`add` of each of the last items runs as a new process, timed, paired with a bare `python -c pass` run just
+before it, the sizes and the ways taking turns in each round (a change of the machine's load between one
+size's minutes and the next's read as growth with the run's size before): the first round as a warm-up
+(file cache, bytecode cache), then `repeat` with bytecode cached (as an installed magnus: pip compiles a
+package when it installs it) and `repeat` with PYTHONDONTWRITEBYTECODE=1 (as this project's development
+machines run it: magnus's own modules compiled from source at every start). Prints per way the median wall
+time, the median CPU time (user + system of the child), the median ratio of wall time to its
+`python -c pass` and that bare python's CPU time, and the growth from the smallest M to the largest.
 
 Targets: <= 0.25 s for a trivial step of a 1,000-step run on a quiet machine; flat in M on chunked-fs (a step
 reads its own branch); on file-system (one file per run) the figure is reported, at 10,000 steps too.
@@ -115,15 +117,11 @@ def _synthesize_parts(run: Path, done: int) -> None:
             (run / name.format(item)).write_text(json.dumps(part))
 
 
-def measure(
-    folder: Path, store: str, items: int, repeat: int, envs: dict[str, dict[str, str]]
-) -> dict[str, tuple[float, float, float, float]]:
-    """Per way of starting: (median wall s, median CPU s, median wall / python -c pass, median CPU s of that
-    python -c pass) of `add` in the last items, the ways taking turns (after one warm-up run of each, not
-    counted)."""
+def prepare(folder: Path, store: str, items: int, timed: int) -> None:
+    """A project in `folder` with a map of `items` items fanned out on `store`, all but the last `timed`
+    items done (item 1 run in-process, the others copies of it)."""
     from magnus_core.single import PLACEHOLDER, execute_single_node, fan_out, job_from_files
 
-    timed = (1 + repeat) * len(envs)
     assert items > timed, f"a map of {items} items is too small to time {timed} of them"
     folder.mkdir(parents=True)
     (folder / "fns.py").write_text("def plus(x, item):\n    return {'x': x + item}\n")
@@ -156,29 +154,47 @@ def measure(
     finally:
         os.chdir(here)
         sys.path.remove(str(folder))
-    turns = [way for _ in range(1 + repeat) for way in envs]  # the first round warms up, not counted
-    results: dict[str, tuple[list[float], ...]] = {way: ([], [], [], []) for way in envs}
-    for n, (item, way) in enumerate(zip(range(items - timed + 1, items + 1), turns, strict=True)):
-        env = envs[way]
-        c0, t0 = cpu_children(), time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True, env=env)
-        bare, bare_cpu = time.perf_counter() - t0, cpu_children() - c0
-        c0, t0 = cpu_children(), time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable, "-m", "magnus_core", "execute_single_node", "r", f"each.{PLACEHOLDER}.add",
-                "-f", "wide.yaml", "-c", "store.yaml", "--map-variable", json.dumps({"item": item}),
-            ],
-            cwd=folder, env=env, check=True,
-        )  # fmt: skip
-        if n < len(envs):
-            continue
-        walls, cpus, ratios, bare_cpus = results[way]
-        walls.append(time.perf_counter() - t0)
-        cpus.append(cpu_children() - c0)
-        ratios.append(walls[-1] / bare)
-        bare_cpus.append(bare_cpu)
-    return {way: tuple(statistics.median(v) for v in results[way]) for way in envs}  # type: ignore[misc]
+
+
+def measure(
+    projects: dict[int, Path], repeat: int, envs: dict[str, dict[str, str]]
+) -> dict[tuple[int, str], tuple[float, ...]]:
+    """Per size and way of starting: (median wall s, median CPU s, median wall / python -c pass, median CPU
+    s of that python -c pass) of `add` in the last items of each size's project (`prepare`d with
+    (1 + repeat) * len(envs) items left). Every round runs each size with each way in turn, so the sizes are
+    compared in the same minutes as the ways are (one size after the other, a change of the machine's load
+    between them read as a growth with the run's size); the first round warms up, not counted."""
+    from magnus_core.graph import PLACEHOLDER
+
+    results: dict[tuple[int, str], tuple[list[float], ...]] = {
+        (n, way): ([], [], [], []) for n in projects for way in envs
+    }
+    timed = (1 + repeat) * len(envs)
+    next_item = {n: n - timed + 1 for n in projects}
+    for round_ in range(1 + repeat):
+        for n, folder in projects.items():
+            for way, env in envs.items():
+                item, next_item[n] = next_item[n], next_item[n] + 1
+                c0, t0 = cpu_children(), time.perf_counter()
+                subprocess.run([sys.executable, "-c", "pass"], check=True, env=env)
+                bare, bare_cpu = time.perf_counter() - t0, cpu_children() - c0
+                c0, t0 = cpu_children(), time.perf_counter()
+                subprocess.run(
+                    [
+                        sys.executable, "-m", "magnus_core", "execute_single_node", "r",
+                        f"each.{PLACEHOLDER}.add", "-f", "wide.yaml", "-c", "store.yaml",
+                        "--map-variable", json.dumps({"item": item}),
+                    ],
+                    cwd=folder, env=env, check=True,
+                )  # fmt: skip
+                if round_ == 0:
+                    continue
+                walls, cpus, ratios, bare_cpus = results[n, way]
+                walls.append(time.perf_counter() - t0)
+                cpus.append(cpu_children() - c0)
+                ratios.append(walls[-1] / bare)
+                bare_cpus.append(bare_cpu)
+    return {key: tuple(statistics.median(v) for v in lists) for key, lists in results.items()}
 
 
 def main() -> None:
@@ -196,18 +212,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="magnus-bench-single-") as tmp:
         envs = ways_of_starting(Path(tmp) / "pyc", args.compare)
         for store in args.stores.split(","):
-            cpu_by_size: dict[str, dict[int, float]] = {way: {} for way in envs}
-            for n in sizes:
-                figures = measure(Path(tmp) / f"{store}-{n}", store, n, args.repeat, envs)
-                for way, (wall, cpu, ratio, bare_cpu) in figures.items():
-                    cpu_by_size[way][n] = cpu
-                    print(
-                        f"{store:>12} {n:>6} {way:>12} {wall:8.3f} {cpu:7.3f} {ratio:17.1f} {bare_cpu:9.3f}"
-                    )
-                print(f"{'':>12} load average {os.getloadavg()[0]:.1f}")
+            projects = {n: Path(tmp) / f"{store}-{n}" for n in sizes}
+            for n, folder in projects.items():
+                prepare(folder, store, n, (1 + args.repeat) * len(envs))
+            print(f"{'':>12} load average {os.getloadavg()[0]:.1f} (set up)")
+            figures = measure(projects, args.repeat, envs)
+            for (n, way), (wall, cpu, ratio, bare_cpu) in figures.items():
+                print(f"{store:>12} {n:>6} {way:>12} {wall:8.3f} {cpu:7.3f} {ratio:17.1f} {bare_cpu:9.3f}")
+            print(f"{'':>12} load average {os.getloadavg()[0]:.1f}")
             if len(sizes) > 1:
                 for way in envs:
-                    growth = cpu_by_size[way][sizes[-1]] / cpu_by_size[way][sizes[0]]
+                    growth = figures[sizes[-1], way][1] / figures[sizes[0], way][1]
                     print(f"{store:>12} {way}: CPU at {sizes[-1]} items / at {sizes[0]}: {growth:.2f}")
 
 
