@@ -75,7 +75,7 @@ def execute(
     holds what the step returned (only if it succeeded)."""
     # 1. start
     step = new_step_log(node, name, internal_name, ctx)
-    ctx.store.put_step_log(ctx.run_id, step, branch)
+    ctx.store.begin_step(ctx.run_id, step, branch)
     crash_point("task:started", internal_name)
     if node.type != "task":  # as-is / stub: a placeholder that succeeds
         start = ctx.clock()

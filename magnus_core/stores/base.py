@@ -125,6 +125,10 @@ class RunLogStore(ABC):
     """
 
     service_name: ClassVar[str] = "base"
+    # True: a write of a step that begins reaches no reader by itself (the file-system store spaces its
+    # writes, the buffered store makes none), so in a run whose steps all run here (defer_starts) it is
+    # made only when a reader could see it (begin_step)
+    lazy_starts: ClassVar[bool] = False
     # False: runs live only in this process's memory (no resume, no later diff)
     keeps_runs: ClassVar[bool] = True
 
@@ -135,6 +139,10 @@ class RunLogStore(ABC):
         self._lock = threading.RLock()
         self._stopper: dict[str, int] = {}  # run id -> the only thread that may still write it
         self._maskers: dict[str, Masker] = {}
+        # runs whose task steps' starts wait for a reader (defer_starts on a store with lazy_starts), and the
+        # steps begun there and not yet written: run id -> internal name -> (the node's step log, branch)
+        self._lazy: set[str] = set()
+        self._begun: dict[str, dict[str, tuple[StepLog, str | None]]] = {}
 
     # -- masking: nothing is written with a secret in it ----------------------------------------------
     def mask_with(self, run_id: str, masker: Masker) -> None:
@@ -366,6 +374,9 @@ class RunLogStore(ABC):
         """The run log (a live run's current state, or the persisted one)."""
         live = self._live.get(run_id)
         if live is not None:
+            if self._begun.get(run_id):
+                with self._lock:
+                    self._write_begun(run_id)
             return live.log
         log = self._read(run_id)
         if log is None:
@@ -395,6 +406,49 @@ class RunLogStore(ABC):
                 kind=RUN_UPDATED, run_id=run_id, status=live.log.status, extra={"fields": sorted(fields)}
             )
         )
+
+    def begin_step(self, run_id: str, step_log: StepLog, branch: str | None = None) -> None:
+        """A task step begins: `step_log` as nodes.common.new_step_log makes it (PROCESSING, its names, type,
+        code identities and start time, nothing else), at top level or inside branch `branch`.
+
+        Written as put_step_log writes it; but in a run whose steps all run in this process (defer_starts)
+        on a store with `lazy_starts` and with no one subscribed to its events, it is kept aside and made
+        (a copy of those fields, masked) only when a reader could see it: the store's next write that
+        reaches its file, a get_run, the run's end. The step's own next write (its commit, a retry)
+        replaces it, so most steps make one copy of their log, not two (issue 19). Every file and every
+        get_run shows what it showed before: the step PROCESSING from its start until its commit.
+        The caller may change `step_log` afterwards (it does: attempts, status) but not those fields."""
+        if run_id not in self._lazy or self.events:
+            self.put_step_log(run_id, step_log, branch)
+            return
+        with self._writing(run_id):
+            self._begun.setdefault(run_id, {})[step_log.internal_name] = (step_log, branch)
+            self._on_begin(run_id)
+
+    def _on_begin(self, run_id: str) -> None:
+        """A step began and waits (begin_step): what a store whose writes wait anyway does for it (the
+        file-system store: its next write falls due as for any change). The default: nothing."""
+        return None
+
+    def _write_begun(self, run_id: str) -> None:
+        """Keep the steps that began and wait (begin_step) as put_step_log keeps a step: called under the
+        lock, before anything reads the live run."""
+        begun = self._begun.pop(run_id, None)
+        if not begun:
+            return
+        from magnus_core.models.run_log import PROCESSING, StepLog
+
+        live = self._live[run_id]
+        for step_log, branch in begun.values():
+            start = StepLog(
+                name=step_log.name,
+                internal_name=step_log.internal_name,
+                status=PROCESSING,
+                step_type=step_log.step_type,
+                code_identities=list(step_log.code_identities),
+                start_time=step_log.start_time,
+            )
+            self._keep_step(live, self._mask(run_id, start), self._mask(run_id, branch))
 
     def put_step_log(self, run_id: str, step_log: StepLog, branch: str | None = None) -> None:
         """Add or replace a step log, at top level or inside the branch named `branch`.
@@ -444,9 +498,12 @@ class RunLogStore(ABC):
         that has just begun may wait a little for the step's commit: a kill meanwhile leaves the step
         absent instead of PROCESSING, not done either way, and the run's process record says the run died.
         Per-step processes (Argo pods, Dask workers) do not call this: there the next process learns that
-        one died from its step left PROCESSING. The default writes at once; chunked-fs waits.
+        one died from its step left PROCESSING. The default writes at once, or, on a store with
+        `lazy_starts`, when a reader could see it (begin_step); chunked-fs waits.
         """
-        return None
+        if self.lazy_starts:
+            with self._lock:
+                self._lazy.add(run_id)
 
     def stop_writers(self, run_id: str) -> None:
         """The run is stopping: from now on only the calling thread may write it (guarantee 5)."""
@@ -454,6 +511,11 @@ class RunLogStore(ABC):
             self._stopper[run_id] = threading.get_ident()
 
     def _keep_step(self, live: _Live, step_log: StepLog, branch: str | None) -> StepLog:
+        begun = self._begun.get(live.log.run_id)
+        if begun:  # its start, waiting (begin_step), is replaced by this write; the others' come first
+            begun.pop(step_log.internal_name, None)
+            if begun:
+                self._write_begun(live.log.run_id)
         container = live.log.steps if branch is None else self._branch(live, branch).steps
         existing = live.steps.get(step_log.internal_name)
         stored = _snapshot(step_log, existing.branches if existing is not None else step_log.branches)
@@ -545,6 +607,8 @@ class RunLogStore(ABC):
     def _forget(self, run_id: str) -> None:
         self._live.pop(run_id, None)
         self._maskers.pop(run_id, None)
+        self._begun.pop(run_id, None)
+        self._lazy.discard(run_id)
 
     def _writing(self, run_id: str) -> _Writing:
         """One write to a live run: under the lock, refused to threads a stop abandoned, an OSError of the

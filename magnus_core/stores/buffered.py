@@ -11,6 +11,7 @@ from magnus_core.stores.base import RunLogStore
 class BufferedRunLogStore(RunLogStore):
     service_name = "buffered"
     keeps_runs = False
+    lazy_starts = True  # nothing is written: a step's start is made when the run is read (begin_step)
 
     def location(self, run_id: str) -> str:
         return "not kept (the buffered store holds runs in memory only; --json prints the run log)"
@@ -24,7 +25,8 @@ class BufferedRunLogStore(RunLogStore):
 
     def _forget(self, run_id: str) -> None:
         # Keep finished runs readable for the life of the process.
-        self._finished[run_id] = self._live.pop(run_id).log
+        self._finished[run_id] = self.get_run(run_id)
+        super()._forget(run_id)
 
     def _read(self, run_id: str) -> RunLog | None:
         return self._finished.get(run_id)

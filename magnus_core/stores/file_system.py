@@ -91,6 +91,7 @@ def folder_error(folder: Path, exc: OSError) -> ConfigError:
 
 class FileSystemRunLogStore(RunLogStore):
     service_name = "file-system"
+    lazy_starts = True  # a step's start reaches the file with the next write that falls due (begin_step)
     min_interval = 0.05  # seconds between intermediate writes, at least
     # and at least this many times the last write's cost (what every write repeats: joining the kept texts,
     # writing the file; not the steps serialised for the first time, about 25 us each, once): rewriting takes
@@ -136,6 +137,8 @@ class FileSystemRunLogStore(RunLogStore):
         timer = self._timers.pop(run_id, None)
         if timer is not None:
             timer.cancel()
+        if self._begun.get(run_id):  # steps that began since the last write are in this one (begin_step)
+            self._write_begun(run_id)
         texts = self._texts.get(run_id)
         if texts is None:
             texts = self._texts[run_id] = RunLogText()
@@ -149,6 +152,9 @@ class FileSystemRunLogStore(RunLogStore):
         self._dirty.discard(run_id)
         if final:
             self._durable.add(run_id)
+
+    def _on_begin(self, run_id: str) -> None:
+        self._persist(run_id)
 
     def _finish(self, run_id: str) -> None:
         """The run's end writes its status durably (update_run) and then closes it: the file is rewritten
@@ -305,9 +311,8 @@ class FileSystemRunLogStore(RunLogStore):
             return None
 
     def read_json(self, run_id: str) -> Any:
-        live = self._live.get(run_id)
-        if live is not None:
-            return live.log.model_dump(mode="json")
+        if run_id in self._live:
+            return self.get_run(run_id).model_dump(mode="json")
         # the id came from listing the folder (run_versions): a plain join, no pathlib (20,000 reads). The
         # file is untrusted like every run log: a FIFO must not block the index, nor a huge file fill memory
         path = os.path.join(self.folder, f"{check_run_id(run_id)}.json")
