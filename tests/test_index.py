@@ -782,6 +782,54 @@ def test_a_cold_build_read_by_two_processes_is_the_build_read_here(
     assert [s.status for s, _, _ in parallel].count("BROKEN") == 1
 
 
+def test_a_cold_build_makes_the_indexes_after_its_rows_and_a_build_cut_short_gets_them_at_the_next_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold build writes its rows with no secondary index and makes them after (one sorted pass each);
+    a build cut short (meta 'indexes' left) has them made by the next process that opens the index."""
+    import magnus_core.index.sqlite as sqlite_index
+
+    folder = tmp_path / "logs"
+    fill(folder, 6)
+    store = FileSystemRunLogStore({"log_folder": str(folder)})
+    monkeypatch.setattr(sqlite_index, "PARALLEL_MIN", 4)
+    made: list[set[str]] = []
+    real_write = sqlite_index.SQLiteRunIndex._write_rows
+
+    def write_rows(self: Any, *args: Any) -> None:
+        made.append(
+            {
+                name
+                for (name,) in self.conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'runs_%'"
+                )
+            }
+        )
+        real_write(self, *args)
+
+    monkeypatch.setattr(sqlite_index.SQLiteRunIndex, "_write_rows", write_rows)
+    assert len(listed(store)) == 6
+    assert made and made[0] == set()  # written with no secondary index
+
+    def indexes() -> tuple[set[str], list[Any]]:
+        with sqlite3.connect(index_path(store)) as conn:
+            names = {
+                n
+                for (n,) in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'runs_%'"
+                )
+            }
+            return names, conn.execute("SELECT value FROM meta WHERE key = 'indexes'").fetchall()
+
+    assert indexes() == (set(sqlite_index._SECONDARY), [])
+    with sqlite3.connect(index_path(store)) as conn:  # as a build killed half way leaves it
+        for name in sqlite_index._SECONDARY:
+            conn.execute(f"DROP INDEX {name}")
+        conn.execute("INSERT INTO meta VALUES ('indexes', 'to make')")
+    assert len(listed(store)) == 6
+    assert indexes() == (set(sqlite_index._SECONDARY), [])
+
+
 def test_a_cold_build_whose_second_process_cannot_start_reads_every_log_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -82,14 +82,18 @@ CREATE TABLE IF NOT EXISTS runs (
     duration_text TEXT NOT NULL DEFAULT '-', step_text TEXT NOT NULL DEFAULT '',
     failed_step TEXT NOT NULL DEFAULT '', failure TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS runs_newest ON runs (start_key, run_id);
-CREATE INDEX IF NOT EXISTS runs_tag ON runs (tag);
-CREATE INDEX IF NOT EXISTS runs_version ON runs (run_id, version);
-CREATE INDEX IF NOT EXISTS runs_running ON runs (run_id) WHERE status IN ('PROCESSING', 'CREATED');
 CREATE TABLE IF NOT EXISTS names (
     kind TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (kind, name)
 ) WITHOUT ROWID;
 """
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS runs_newest ON runs (start_key, run_id);
+CREATE INDEX IF NOT EXISTS runs_tag ON runs (tag);
+CREATE INDEX IF NOT EXISTS runs_version ON runs (run_id, version);
+CREATE INDEX IF NOT EXISTS runs_running ON runs (run_id) WHERE status IN ('PROCESSING', 'CREATED');
+"""
+_SCHEMA += _INDEXES
+_SECONDARY = ("runs_newest", "runs_tag", "runs_version", "runs_running")
 _COLUMNS = {  # attribute -> runs column (or the expression of what it is now: duration)
     "run_id": "r.run_id",
     "status": "r.status",
@@ -238,13 +242,22 @@ class SQLiteRunIndex(RunIndex):
             conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             kept: dict[str, str] = {}
             with contextlib.suppress(sqlite3.OperationalError):  # a new file has no meta table yet
-                kept = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('schema', 'store')"))
+                kept = dict(
+                    conn.execute("SELECT key, value FROM meta WHERE key IN ('schema', 'store', 'indexes')")
+                )
             version, location = kept.get("schema"), self.store.index_location() or "memory"
             if version not in (None, SCHEMA_VERSION):  # an index written by another magnus version
                 conn.executescript(
                     "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS vals; DROP TABLE IF EXISTS names; "
                     "DELETE FROM meta;"
                 )
+            if version == SCHEMA_VERSION and "indexes" in kept:  # a cold build that did not end (_bulk)
+                with contextlib.suppress(sqlite3.OperationalError):  # (locked: a build under way; next time)
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE; {_INDEXES} DELETE FROM meta WHERE key = 'indexes'; COMMIT;"
+                    )
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
             if version != SCHEMA_VERSION or kept.get("store") != location:  # (else nothing to write: an
                 # index this version made has every table, and a listing that writes nothing leaves no WAL
                 # for its close to check in)
@@ -401,12 +414,22 @@ class SQLiteRunIndex(RunIndex):
         total = len(changed)
         show = self.progress if self.progress is not None and total >= 200 else None
         done = 0
-        for rows, names in self._batches(changed):
-            report.broken += sum(1 for row in rows if row[2] == "BROKEN")
-            self._write_rows(rows, names, gone if done == 0 else [], known)
-            done += len(rows)
-            if show is not None:
-                show(done, total)
+        # a cold build (an index holding no run, thousands to read) writes its rows before the secondary
+        # indexes are made, in one pass each after, and without waiting for the disk at each checkpoint
+        # (a cache: a crash loses nothing a new build cannot make; _connect makes indexes a crash left out)
+        bulk = not known and total >= PARALLEL_MIN and self.path is not None
+        if bulk:
+            self._bulk(True)
+        try:
+            for rows, names in self._batches(changed):
+                report.broken += sum(1 for row in rows if row[2] == "BROKEN")
+                self._write_rows(rows, names, gone if done == 0 else [], known)
+                done += len(rows)
+                if show is not None:
+                    show(done, total)
+        finally:
+            if bulk:
+                self._bulk(False)
         if not changed:
             self._write([], gone, known)
         for run_id, version in changed:
@@ -415,6 +438,29 @@ class SQLiteRunIndex(RunIndex):
             known.pop(run_id, None)
         self._looked(known, quiet, full, versions)
         return report
+
+    def _bulk(self, start: bool) -> None:
+        """Before a cold build's writes (start): no secondary index (meta 'indexes' says they are to be
+        made), no sync at each checkpoint; after: the indexes made (each in one sorted pass, not 20,000
+        insertions) and sync as ever."""
+        conn = self.conn
+        if start:
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute("BEGIN IMMEDIATE")
+            for name in _SECONDARY:
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('indexes', 'to make')")
+            conn.execute("COMMIT")
+            return
+        try:
+            conn.executescript(f"BEGIN IMMEDIATE; {_INDEXES} DELETE FROM meta WHERE key = 'indexes'; COMMIT;")
+        except BaseException:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.execute("PRAGMA synchronous=NORMAL")
 
     def _running_moved(
         self, changed: list[tuple[str, str | None]], versions: dict[str, Any]
