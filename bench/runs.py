@@ -187,11 +187,16 @@ def main() -> None:
             with open(path, "rb") as handle:
                 json.load(handle)
 
+    second: list[float] = []  # CPU seconds of each cold build's second process (index/sqlite._OtherReader)
+
     def cold_build() -> None:
         delete_index(store)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         index = open_index(store)
         index.refresh()
         index.close()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        second.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
 
     json_load_all()  # the page cache warm for both
     pairs = []
@@ -206,6 +211,10 @@ def main() -> None:
     print(
         f"cold index build (index deleted):    {cold:.2f} s wall, {cold_cpu:.2f} s CPU  = {cold / base:.2f}x "
         f"json.load (CPU {cold_cpu / base_cpu:.2f}x)  (target <= 1.5x)"
+    )
+    print(
+        f"  (CPU of its second process, which reads from the last log down: {statistics.median(second):.2f} s; "
+        f"the two meet where their speeds take them)"
     )
 
     index = open_index(store)
