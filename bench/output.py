@@ -118,11 +118,13 @@ def run_output(
         request = RunRequest(file=str(pipeline), config_file="config.yaml", parameters=parameters or {})
         prepared = prepare(request)
         with open(os.devnull, "w") as sink, output.installed(fds=True):
+            s0 = _switches()
             t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
             log = execute(prepared, output=sink)
             seconds = time.perf_counter() - t0
             CPU.append(time.process_time() - c0)  # every thread of the process (keeper, spool, pumps)
             STEPS_THREAD.append(time.thread_time() - m0)  # the run's own thread only
+            SWITCHES.append(_switches() - s0)
         assert log.status == "SUCCESS", [s.message for s in log.walk()]
         kept = [a.output for s in log.walk() for a in s.attempts if a.output is not None]
         assert (catalog == "file-system") == bool(kept), "capture on keeps output, off keeps none"
@@ -145,6 +147,16 @@ CPU: list[float] = []  # CPU seconds of each measurement, in order (the machine 
 # is free for the threads beside it (the writer of output files, the spool, the pumps); a figure the load
 # changes less than wall time
 STEPS_THREAD: list[float] = []
+# context switches of the process (every thread, voluntary and not) per run_output: a thread woken per
+# attempt (the writer of output files, before it was woken per batch) costs two or three per step
+SWITCHES: list[int] = []
+
+
+def _switches() -> int:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw + usage.ru_nivcsw
 
 
 def write_file_mb(megabytes: int) -> float:
@@ -169,14 +181,16 @@ def output_figures(repeat: int) -> None:
         ("bench_steps.say", "printing a line each"),
         ("bench_steps.quiet", "printing nothing"),
     ):
-        on, off, on_cpu, off_cpu, on_thread, off_thread = [], [], [], [], [], []
+        on, off, on_cpu, off_cpu, on_thread, off_thread, on_cs, off_cs = [], [], [], [], [], [], [], []
         for _ in range(repeat):  # interleaved, so load on the machine falls on both alike
             off.append(run_output(steps, command, "do-nothing"))
             off_cpu.append(CPU[-1])
             off_thread.append(STEPS_THREAD[-1])
+            off_cs.append(SWITCHES[-1])
             on.append(run_output(steps, command, "file-system"))
             on_cpu.append(CPU[-1])
             on_thread.append(STEPS_THREAD[-1])
+            on_cs.append(SWITCHES[-1])
         on_s, off_s = _median(on), _median(off)
         ratio, cpu_ratio = on_s / off_s, _median(on_cpu) / _median(off_cpu)
         verdict = (
@@ -188,7 +202,8 @@ def output_figures(repeat: int) -> None:
             f"{_median(on_cpu) * 1000 / steps:.3f} ms/step, off {_median(off_cpu) * 1000 / steps:.3f} ms/step, "
             f"on/off {cpu_ratio:.2f}; the steps' thread {_median(on_thread) * 1000 / steps:.3f} against "
             f"{_median(off_thread) * 1000 / steps:.3f} ms/step, on/off "
-            f"{_median(on_thread) / _median(off_thread):.2f}  {verdict}  {_load()}",
+            f"{_median(on_thread) / _median(off_thread):.2f}; context switches {_median(on_cs) / steps:.2f} "
+            f"against {_median(off_cs) / steps:.2f} a step  {verdict}  {_load()}",
             flush=True,
         )
         if command.endswith("say"):
@@ -201,14 +216,18 @@ def output_figures(repeat: int) -> None:
                 flush=True,
             )
     flood, plain, flood_cpu, plain_cpu, seam_cpu, quiet_cpu, quiet_off_cpu = [], [], [], [], [], [], []
+    flood_thread: list[float] = []
+    quiet_thread: list[float] = []
     parameters = {"megabytes": megabytes}
     for _ in range(repeat):
         plain.append(write_file_mb(megabytes))
         plain_cpu.append(CPU[-1])
         flood.append(run_output(1, "bench_steps.flood", "file-system", parameters, step_only=True))
         flood_cpu.append(CPU[-1])
+        flood_thread.append(STEPS_THREAD[-1])
         run_output(1, "bench_steps.quiet", "file-system")
         quiet_cpu.append(CPU[-1])
+        quiet_thread.append(STEPS_THREAD[-1])
         run_output(1, "bench_steps.flood", "do-nothing", parameters)
         seam_cpu.append(CPU[-1])
         run_output(1, "bench_steps.quiet", "do-nothing")
@@ -219,6 +238,7 @@ def output_figures(repeat: int) -> None:
     seam = _median(seam_cpu) - _median(quiet_off_cpu)
     sha, raw = sha256_cpu(megabytes), raw_write_cpu(megabytes)
     floor = seam + raw + sha
+    step_thread = _median(flood_thread) - _median(quiet_thread)
     print(
         f"a step printing {megabytes} MB, captured: the step took {flood_s:.2f} s (its attempt, as the run "
         f"log records it); writing {megabytes} MB to a file: {plain_s:.2f} s; ratio {ratio:.2f} wall  "
@@ -228,7 +248,10 @@ def output_figures(repeat: int) -> None:
         f"{marginal / _median(plain_cpu):.2f} CPU\n"
         f"  its floor: through the seam with capture off {seam:.3f} s + writing {megabytes} MB of bytes to "
         f"a file {raw:.3f} s + their SHA256 {sha:.3f} s = {floor:.3f} s (ratio {floor / _median(plain_cpu):.2f} "
-        f"CPU); captured is {marginal / floor:.2f} of the floor",
+        f"CPU); captured is {marginal / floor:.2f} of the floor\n"
+        f"  the step's thread, marginal (the run's thread less that of the run whose step prints nothing; the "
+        f"write and the SHA256 run on the spool thread beside it): {step_thread:.3f} s CPU, against "
+        f"{_median(plain_cpu):.3f} s for the file: ratio {step_thread / _median(plain_cpu):.2f}",
         flush=True,
     )
 

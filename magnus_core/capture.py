@@ -193,10 +193,13 @@ class _Writer:
             self.waiting += len(data)
             files = self._files
             files.append((path, data))
-            if self._thread is None or not self._thread.is_alive():  # (a forked child has none)
-                self._thread = threading.Thread(target=self._loop, name="magnus-write-output", daemon=True)
-                self._thread.start()
-            if len(files) == 1 or len(files) == WRITER_BATCH:
+            if len(files) == 1:  # the first of a batch: the thread is there (a forked child has none)
+                if self._thread is None or not self._thread.is_alive():
+                    thread = threading.Thread(target=self._loop, name="magnus-write-output", daemon=True)
+                    self._thread = thread
+                    thread.start()
+                self._wake.notify()
+            elif len(files) == WRITER_BATCH:
                 self._wake.notify()
         return True
 
@@ -398,6 +401,8 @@ class AttemptFile:
     def flush(self) -> None:
         """Called by the seam as output comes and every FLUSH_EVERY seconds: an attempt running for a while
         gets its growing file (what is handed to the spool is written as it comes)."""
+        if self._spool is None and time.monotonic() - self._started < SPILL_AFTER:
+            return  # (the usual case, twice per attempt at its end: nothing to do, no lock taken)
         with self._lock:
             if self._spool is not None and not self._closed:
                 self._spool.flush()
