@@ -262,6 +262,11 @@ def test_a_failed_runs_step_and_error_are_kept_and_filtered(store: RunLogStore) 
     index = open_index(store)
     try:
         runs = {r.summary.run_id: r.summary for r in index.query(RunQuery()).runs}
+        table = index.table(RunQuery(status="fail"))  # `magnus runs --status FAIL`: under the table
+        assert dict(zip(table.run_ids, table.failures, strict=True)) == {
+            "other": "train: ValueError: loss is nan (at train.py:29 in fit)"
+        }
+        assert index.table(RunQuery()).failures == ()  # (not for other listings)
     finally:
         index.close()
     (shown,) = failures(store.get_run("other"))
@@ -479,3 +484,6 @@ def test_runs_json_gives_a_failed_runs_step_and_error_masked_as_magnus_show_word
         and "(at steps.py:2 in fit)" in found["py"][1]
     )
     assert found["sh"] == ("fit", "shell command exited with code 6")
+    listed = magnus("runs", "--status", "FAIL").stdout.splitlines()  # each failure under the table
+    assert "sh: fit: shell command exited with code 6" in listed
+    assert f"py: fit: {found['py'][1]}" in listed and "hunter22-secret" not in "\n".join(listed)

@@ -117,7 +117,8 @@ def runs(
     """List the runs kept in the run-log store: id, status, tag, start, duration, steps, re-run of.
 
     Answered from the run index, a cache of every run's summary, parameters and metrics in the user's
-    cache folder; only logs that are new or changed since the last command are read.
+    cache folder; only logs that are new or changed since the last command are read. With --status FAIL,
+    each run's failed step and its error follow the table (in --json: failed_step and failure).
 
     \b
     Examples:
@@ -323,6 +324,10 @@ def print_table(table: RunTable, where: str, param_cols: list[str], metric_cols:
     for run_id, error in zip(table.run_ids, table.errors, strict=True):
         if error:
             line = f"{run_id}: {error}"
+            click.echo(f"\x1b[31m{line}\x1b[0m" if colour else line, color=colour)
+    for run_id, failure in zip(table.run_ids, table.failures, strict=False):  # (--status FAIL)
+        if failure:
+            line = f"{run_id}: {failure}"
             click.echo(f"\x1b[31m{line}\x1b[0m" if colour else line, color=colour)
 
 

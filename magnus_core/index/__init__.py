@@ -89,6 +89,9 @@ class RunTable:
     params: Sequence[dict[str, Any]] | None = None  # the values RunQuery.params asked for, per run
     metrics: Sequence[dict[str, Any]] | None = None
     hints: list[str] = field(default_factory=list)
+    # for a listing of failed runs (RunQuery.status FAIL): `step: error` of each (RunSummary.failed_step and
+    # failure), printed under the table; () otherwise
+    failures: Sequence[str] = ()
 
     @classmethod
     def of(cls, result: QueryResult, query: RunQuery) -> RunTable:
@@ -110,7 +113,18 @@ class RunTable:
             [run.params for run in result.runs] if query.params is not None else None,
             [run.metrics for run in result.runs] if query.metrics is not None else None,
             result.hints,
+            [failure_line(x.failed_step, x.failure) for x in s] if lists_failures(query) else (),
         )
+
+
+def lists_failures(query: RunQuery) -> bool:
+    """A listing of failed runs (`magnus runs --status FAIL`): each run's failure is shown under the table."""
+    return query.status is not None and query.status.upper() == "FAIL"
+
+
+def failure_line(step: str, failure: str) -> str:
+    """`train: ValueError: loss is nan (at train.py:29 in fit)`, as `magnus show` starts it; '' for none."""
+    return f"{step}: {failure}" if step else ""
 
 
 def step_text(done: int, total: int, status: str) -> str:

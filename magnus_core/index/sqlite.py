@@ -50,7 +50,9 @@ from magnus_core.index import (
     RunIndex,
     RunQuery,
     RunTable,
+    failure_line,
     hints,
+    lists_failures,
     step_text,
 )
 from magnus_core.index.record import RUNNING_STATUSES, RunRecord, broken, record_from_json
@@ -725,6 +727,11 @@ class SQLiteRunIndex(RunIndex):
             ]
         table = RunTable(c[0], c[1], states, c[2], c[3], durations, c[5], c[6], errors)
         table.hints = self._hints(query)
+        if lists_failures(query):  # `step: error` of each failed run, under the table
+            failed = _select(query, "r.run_id, r.failed_step, r.failure")
+            assert failed is not None
+            why = {run_id: failure_line(step, text) for run_id, step, text in self.conn.execute(*failed)}
+            table.failures = [why.get(run_id, "") for run_id in c[0]]
         values = iter(c[7:])  # the JSON objects asked for: params, then metrics
         if query.params is not None:
             table.params = [_pick(json.loads(v), query.params) for v in next(values)]
