@@ -17,6 +17,7 @@ from magnus_core import loading, parse_cache
 from magnus_core.errors import PipelineError
 from magnus_core.loading import load_pipeline
 from tests.conftest import run_magnus
+from tests.test_plain_yaml import same  # equal data: types, key order and NaN included
 
 # every YAML feature the loader gives a meaning to: anchors shared by aliases, merge keys (the step's own
 # keys win), `no:` keys as text, YAML 1.2 scalars (no octal 010, no yes/no, no dates), floats, big numbers
@@ -69,19 +70,6 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def entries(folder: Path) -> list[Path]:
     return sorted(folder.glob(f"*{parse_cache.SUFFIX}")) if folder.exists() else []
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal data, key order, NaN and types included (True is not 1, 1.0 is not 1)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) and math.isnan(a):
-        return math.isnan(b)
-    return bool(a == b)
 
 
 def test_second_load_reads_the_cache_and_gives_the_same_pipeline(

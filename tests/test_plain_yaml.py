@@ -96,6 +96,7 @@ def document(rng: random.Random) -> str:
 
 
 def same(a: Any, b: Any) -> bool:
+    """Equal data, key order, NaN and types included (True is not 1, 1.0 is not 1)."""
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):
