@@ -94,14 +94,21 @@ class EnvBridge:
         wanted = {f"{PRM_PREFIX}{key}": encode(value) for key, value in params.items()}
         if map_variable:
             wanted[MAP_VARIABLE] = encode(map_variable)
+        wrote = False  # (anything written or taken away: the copy of the environment is made again)
         for name in [n for n in self.exported if n not in wanted]:
             os.environ.pop(name, None)
             del self.exported[name]
+            wrote = True
         for name, text in wanted.items():
             if self.exported.get(name) != text or (not clean and os.environ.get(name) != text):
                 self._set(name, text)
                 self.exported[name] = text
-        self._clean = data.copy() if clean and data is not None else None
+                wrote = True
+        if not clean or data is None:
+            self._clean = None
+        elif wrote:
+            self._clean = data.copy()
+        # (else: the environment is still what the copy holds; no step since changed it)
 
     def restore(self) -> None:
         """Put the MAGNUS_* environment back as it was before the run, so a second run in this process

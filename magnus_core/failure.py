@@ -224,6 +224,14 @@ def value_message(what: str, name: str, value: Any) -> str | None:
     it is inside the value, and says what to do: a plain value, or the catalog for objects. Values nested
     deeper than parameters.MAX_VALUE_DEPTH are refused too (parameters.nesting_problem): a run log holding
     them, inside the deepest pipeline allowed, would be deeper than its readers accept."""
+    kind = type(value)
+    if (  # what steps return and track nearly always (json_problem's first test, asked first)
+        value is None
+        or kind is bool
+        or kind is float
+        or (kind is int and value.bit_length() < _SAFE_INT_BITS)
+    ):
+        return None
     from magnus_core.parameters import nesting_problem
 
     deep = nesting_problem(value)

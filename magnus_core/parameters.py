@@ -35,6 +35,17 @@ _ENCODER = json.JSONEncoder(default=str)  # json.dumps(value, default=str) witho
 
 
 def encode(value: Any) -> str:
+    """`json.dumps(value, default=str)`. A plain number or None is written straight (the text json writes),
+    without the encoder's Python layers: two of them per parameter per step, as MAGNUS_PRM_* (issue 19)."""
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
     return _ENCODER.encode(value)
 
 

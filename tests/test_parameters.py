@@ -282,3 +282,19 @@ def test_a_runs_parameters_do_not_leak_into_the_next_run_in_the_same_process(git
     )
     assert second.parameters == {}
     assert json.loads((git_repo / "env.json").read_text()) == {}
+
+
+def test_encode_writes_what_json_dumps_writes() -> None:
+    """parameters.encode (MAGNUS_PRM_* values) writes plain numbers straight: the same text as json.dumps."""
+    import json
+    import math
+
+    from magnus_core.parameters import encode
+
+    class Sub(int):
+        pass
+
+    values = [0, -7, 10**40, 1.5, -0.0, 1e300, 5e-324, math.nan, math.inf, -math.inf, None, True, False]
+    values += ['é\n"x"', [1, 2.5, None], {"a": True}, Sub(3), object]
+    for value in values:
+        assert encode(value) == json.dumps(value, default=str), value

@@ -3,32 +3,145 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from magnus_core.models.run_log import PROCESSING, StepAttempt, StepLog
+from magnus_core.models.run_log import PROCESSING, CodeIdentity, StepAttempt, StepLog
 
 if TYPE_CHECKING:
     from magnus_core.context import RunContext
     from magnus_core.models.pipeline import Node
 
+# A step log and an attempt record are made from values magnus itself made (names from the loaded pipeline,
+# aware times from the run's clock, its statuses): when every value is of the type the model holds, the
+# object is made as pydantic's validation would make it (the same fields, the same set of fields given),
+# without validating again: two per step run (issue 19). Anything else goes through the models.
+_new = object.__new__
+_set = object.__setattr__
+_GIVEN: dict[str, Any] = {}  # the not-given marker of attempt()'s keywords
+
+
+def _made(model: type, fields: dict[str, Any], given: set[str]) -> Any:
+    made: Any = _new(model)
+    _set(made, "__dict__", fields)
+    _set(made, "__pydantic_fields_set__", given)
+    _set(made, "__pydantic_extra__", {})
+    _set(made, "__pydantic_private__", None)
+    return made
+
+
+def _aware(value: Any) -> bool:
+    return value.__class__ is datetime and value.tzinfo is not None
+
+
+_STEP_FIELDS = (
+    "name", "internal_name", "status", "step_type", "message", "mock", "code_identities", "attempts",
+    "user_defined_metrics", "branches", "data_catalog", "metric_history", "returned_parameters",
+    "masked_parameters", "start_time",
+)  # fmt: skip
+_ATTEMPT_FIELDS = (
+    "attempt_number", "start_time", "end_time", "duration", "status", "message", "parameters", "error",
+    "output",
+)  # fmt: skip
+_PLAIN: list[bool] = []  # [True] once the lists above are found to be the models' fields (first use)
+
+
+def _plain_ok() -> bool:
+    if not _PLAIN:
+        _PLAIN.append(
+            tuple(StepLog.model_fields) == _STEP_FIELDS and tuple(StepAttempt.model_fields) == _ATTEMPT_FIELDS
+        )
+    return _PLAIN[0]
+
 
 def new_step_log(node: Node, name: str, internal_name: str, ctx: RunContext) -> StepLog:
+    step_type = "as-is" if node.type == "stub" else node.type
+    # one identity object shared by every step of the run: nothing changes one in place (masking and
+    # the store copy what they change), and a copy per step cost as much as the rest of this function
+    identity = ctx.code_identity
+    start = ctx.clock()  # the first attempt's start, while it runs (running_attempt)
+    if (
+        name.__class__ is str
+        and internal_name.__class__ is str
+        and step_type.__class__ is str
+        and identity.__class__ is CodeIdentity
+        and _aware(start)
+        and _plain_ok()
+    ):
+        fields = {
+            "name": name,
+            "internal_name": internal_name,
+            "status": PROCESSING,
+            "step_type": step_type,
+            "message": "",
+            "mock": False,
+            "code_identities": [identity],
+            "attempts": [],
+            "user_defined_metrics": {},
+            "branches": {},
+            "data_catalog": [],
+            "metric_history": {},
+            "returned_parameters": {},
+            "masked_parameters": [],
+            "start_time": start,
+        }
+        given = {"name", "internal_name", "status", "step_type", "code_identities", "start_time"}
+        made: StepLog = _made(StepLog, fields, given)
+        return made
     return StepLog(
         name=name,
         internal_name=internal_name,
         status=PROCESSING,
-        step_type="as-is" if node.type == "stub" else node.type,
-        # one identity object shared by every step of the run: nothing changes one in place (masking and
-        # the store copy what they change), and a copy per step cost as much as the rest of this function
-        code_identities=[ctx.code_identity],
-        start_time=ctx.clock(),  # the first attempt's start, while it runs (running_attempt)
+        step_type=step_type,
+        code_identities=[identity],
+        start_time=start,
     )
 
 
-def attempt(number: int, start: datetime, end: datetime, status: str, message: str = "") -> StepAttempt:
+def attempt(
+    number: int,
+    start: datetime,
+    end: datetime,
+    status: str,
+    message: str = "",
+    *,
+    parameters: Any = _GIVEN,
+    error: Any = _GIVEN,
+    output: Any = _GIVEN,
+) -> StepAttempt:
     """An attempt record; `start` and `end` are datetimes from the run's clock (aware: models.run_log.now),
-    so `duration` is true elapsed time even across a daylight-saving change."""
-    return StepAttempt(
+    so `duration` is true elapsed time even across a daylight-saving change. `parameters` (what the
+    attempt's command received), `error` and `output` are set as assigning them after would set them."""
+    extra = {
+        key: value
+        for key, value in (("parameters", parameters), ("error", error), ("output", output))
+        if value is not _GIVEN
+    }
+    if (
+        number.__class__ is int
+        and _aware(start)
+        and _aware(end)
+        and status.__class__ is str
+        and message.__class__ is str
+        and _plain_ok()
+    ):
+        fields = {
+            "attempt_number": number,
+            "start_time": start,
+            "end_time": end,
+            "duration": str(end - start),
+            "status": status,
+            "message": message,
+            "parameters": None,
+            "error": None,
+            "output": None,
+        }
+        given = {"attempt_number", "start_time", "end_time", "duration", "status", "message"}
+        if extra:  # (an assignment keeps any value as it is, and counts the field as given)
+            fields.update(extra)
+            given.update(extra)
+        made: StepAttempt = _made(StepAttempt, fields, given)
+        return made
+    record = StepAttempt(
         attempt_number=number,
         start_time=start,
         end_time=end,
@@ -36,3 +149,6 @@ def attempt(number: int, start: datetime, end: datetime, status: str, message: s
         status=status,
         message=message,
     )
+    for key, value in extra.items():
+        setattr(record, key, value)
+    return record

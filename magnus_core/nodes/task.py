@@ -196,11 +196,20 @@ def _attempts(
         assert hold is not None
         hold.__enter__()  # the command returned: its secrets are known (Masker.held)
         try:
-            record = attempt(number, start, ctx.clock(), outcome.status, ctx.mask(outcome.message))
-            record.error = outcome.error
-            record.output = outcome.output
             if scope.inputs is not None:  # as magnus 0.4 records it: what this attempt's command received
-                record.parameters = ctx.mask_data(scope.inputs, strict=False) if scope.inputs else {}
+                inputs = {"parameters": ctx.mask_data(scope.inputs, strict=False) if scope.inputs else {}}
+            else:
+                inputs = {}
+            record = attempt(
+                number,
+                start,
+                ctx.clock(),
+                outcome.status,
+                ctx.mask(outcome.message),
+                error=outcome.error,
+                output=outcome.output,
+                **inputs,
+            )
             step.attempts.append(record)
             if outcome.interrupted is not None:  # Ctrl-C or SIGTERM: the attempt is recorded, the run stops
                 step.status, step.message = INTERRUPTED, record.message
@@ -272,8 +281,7 @@ def _run_attempt(
     fails the attempt with its type, message and frames, its traceback ending the kept output; what it
     returned or tracked must fit in a run log (else the attempt fails naming it); a working folder or
     sys.stdout it changed and did not restore is put back."""
-    from magnus_core import capture
-
+    capture = _capture()
     folder = str(_root(ctx))
     token = enter_scope(scope)
     outcome = _Outcome()
@@ -314,6 +322,18 @@ def _run_attempt(
                 _note_threads(scope.internal_name, threads)
     outcome.output = kept.record
     return outcome
+
+
+_CAPTURE: list[Any] = []
+
+
+def _capture() -> Any:
+    """magnus_core.capture, imported on the first attempt (not at import: the per-step process's start)."""
+    if not _CAPTURE:
+        from magnus_core import capture
+
+        _CAPTURE.append(capture)
+    return _CAPTURE[0]
 
 
 # Threads a python step started and left running that python would wait for at exit (not daemon threads):
@@ -430,9 +450,13 @@ def _disarm_alarm() -> None:
 def _warn_non_finite(step: str, scope: StepScope) -> None:
     """A metric holding NaN or an infinity (a diverged loss) is kept as null: a run log is JSON, which has
     no such numbers. Said once per metric (a series of NaN points is one warning), naming the step."""
-    for name in dict.fromkeys([*scope.metrics, *scope.history]):
-        values = [scope.metrics.get(name), *(point["value"] for point in scope.history.get(name, ()))]
-        found = next((bad for value in values if (bad := _non_finite(value)) is not None), None)
+    for name in dict.fromkeys([*scope.metrics, *scope.history]) if scope.metrics or scope.history else ():
+        found = _non_finite(scope.metrics.get(name))
+        if found is None:
+            for point in scope.history.get(name, ()):
+                found = _non_finite(point["value"])
+                if found is not None:
+                    break
         if found is not None:
             log.warning(
                 "step %s: metric '%s' is %s, which a run log (JSON) cannot hold: it is kept as null",
@@ -444,6 +468,8 @@ def _warn_non_finite(step: str, scope: StepScope) -> None:
 
 def _non_finite(value: Any) -> str | None:
     """'nan', 'inf' or '-inf' for the first such float in `value` (lists, tuples, mappings walked)."""
+    if value is None or value.__class__ is int or value.__class__ is str:
+        return None
     if isinstance(value, float):
         return None if math.isfinite(value) else repr(value)
     if isinstance(value, dict):
