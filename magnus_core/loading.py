@@ -262,6 +262,8 @@ def _plain_load(text: str, loader: Any) -> Any:
     error (malformed YAML, a refused number), raises _NotPlain: the loader then reads the text again and
     says what it says. Scalars are resolved by the loader's own resolvers (by first character, as
     _Loader.resolve does) and built by its own constructors; a key is its text (_Loader.construct_mapping)."""
+    if not (isinstance(loader, type) and issubclass(loader, _Loader)):  # keys as text, typing by first
+        raise _NotPlain  # character: what _Loader does; another loader (PyYAML's own) types keys too
     if None in loader.yaml_implicit_resolvers or loader.yaml_path_resolvers:
         raise _NotPlain
     resolvers = loader.yaml_implicit_resolvers

@@ -159,3 +159,13 @@ def test_what_the_quick_path_refuses_is_said_by_the_loader(tmp_path: Path, text:
     path.write_text(text)
     with pytest.raises(UsageError, match=message):
         read_yaml(path)
+
+
+def test_another_loader_is_left_to_itself(tmp_path: Path) -> None:
+    """PyYAML's own loaders type keys (`1: a` is {1: 'a'}) and read YAML 1.1: the quick path is ours only."""
+    with pytest.raises(_NotPlain):
+        _plain_load("1: a\n", yaml.SafeLoader)
+    path = tmp_path / "p.yaml"
+    path.write_text("1: yes\n")
+    assert read_yaml(path, loader=yaml.SafeLoader) == {1: True}
+    assert read_yaml(path) == {"1": "yes"}
