@@ -54,6 +54,19 @@ def fmt_seconds(seconds: float | None) -> str:
     return f"{minutes}m {rest}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60}m"
 
 
+def fmt_size(size: int | float) -> str:
+    """Bytes in the unit that fits, in powers of 1024 as sizes are read (capture.parse_size: `100MB`):
+    512 -> '512 bytes', 49_152 -> '48 KB', 4_404_019 -> '4.2 MB', 3 * 2**30 -> '3.0 GB'. Two significant
+    figures at least (`4.2 MB`, `48 KB`, `512 KB`), never `0.0 MB` for a file of 48 KB (trial 5)."""
+    if size < 1024:
+        return f"{int(size):,} byte{'s' if int(size) != 1 else ''}"
+    for unit in ("KB", "MB", "GB", "TB"):
+        size /= 1024
+        if size < 1024 or unit == "TB":
+            break
+    return f"{size:.1f} {unit}" if size < 10 else f"{size:,.0f} {unit}"
+
+
 def fmt_value(value: Any) -> str:
     """A parameter or metric value as a table shows it: numbers to 6 significant digits, text as is,
     anything else as compact JSON; a missing value is '-'."""
@@ -81,6 +94,39 @@ def terminal_width(stream: IO[str] | None = None) -> int | None:
     import shutil
 
     return shutil.get_terminal_size().columns
+
+
+def wrap_note(text: str, stream: IO[str] | None = None) -> str:
+    """`text` wrapped at word boundaries to the width of the terminal `stream` writes to (stderr by
+    default): a line wider than it breaks before the word that does not fit, never inside one (the terminal
+    itself broke notes mid-word: `are dra` / `wn`, trial 5); a word wider than the terminal (a path, an id)
+    stays whole. Each line of `text` is wrapped on its own, continuation lines keep its indentation.
+    Unchanged when `stream` is not a terminal (a pipe, a file: one line per note, for grep)."""
+    width = terminal_width(stream or sys.stderr)
+    if width is None or all(len(line) <= width for line in text.split("\n")):
+        return text
+    import textwrap
+
+    lines = []
+    for line in text.split("\n"):
+        indent = line[: len(line) - len(line.lstrip())]
+        wrapped = textwrap.fill(
+            line,
+            width=max(width, 20),
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        lines.append(wrapped if len(line) > width else line)
+    return "\n".join(lines)
+
+
+def echo_note(text: str) -> None:
+    """A message for the user on stderr (a note, a hint, a warning, an error), wrapped to the terminal's
+    width at word boundaries (wrap_note); as click.echo writes it."""
+    import click
+
+    click.echo(wrap_note(text, sys.stderr), err=True)
 
 
 UNBOUNDED = 1_000_000  # a width no line reaches: what rich is given when the output is not a terminal

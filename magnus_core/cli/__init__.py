@@ -102,11 +102,16 @@ def _debug_traceback() -> None:
         sys.stderr.write(mask_known(traceback.format_exc()))
 
 
-def _say(text: str) -> None:
-    """One line on stderr, as click.echo writes it (imported here: only on the way out of an error)."""
-    from click import echo
+def note(text: str) -> None:
+    """A message for the user on stderr (a note, a hint, a warning, an error), as click.echo writes it,
+    wrapped to the terminal's width at word boundaries (table.wrap_note; imported when a note is said, not
+    for `--help`)."""
+    from magnus_core.table import echo_note
 
-    echo(text, err=True)
+    echo_note(text)
+
+
+_say = note
 
 
 def run_guarded(call: Callable[[], Any], passthrough: tuple[type[BaseException], ...] = ()) -> int | None:

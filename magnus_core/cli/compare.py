@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from magnus_core.cli import cli, complete
+from magnus_core.cli import cli, complete, note
 
 if TYPE_CHECKING:
     from magnus_core.compare import Comparison
@@ -125,7 +125,7 @@ def compare(
     finally:
         index.close()
     for hint in hints:
-        click.echo(f"hint: {hint}", err=True)
+        note(f"hint: {hint}")
     if plot_key is not None or history_key is not None:
         _plot(store, runs, plot_key, by_key, history_key, oldest_first=not order and not run_ids)
         return
@@ -153,12 +153,12 @@ def _plot(
             try:
                 logs.append(store.get_run(run.summary.run_id))
             except MagnusError as exc:
-                click.echo(f"magnus: {run.summary.run_id} left out: {exc}", err=True)
+                note(f"magnus: {run.summary.run_id} left out: {exc}")
         chart = history_chart(logs, history_key, run_labels(runs), last=oldest_first)  # the newest
     else:
         chart = metric_chart(runs, plot_key, by_key)
     for notice in chart.notices[:-1] if chart.empty else chart.notices:
-        click.echo(f"magnus: {notice}", err=True)
+        note(f"magnus: {notice}")
     if chart.empty:  # why: the last notice (no run has a number, none has the x axis, no series)
         click.echo(
             f"Nothing to plot: {chart.notices[-1] if chart.notices else chart.ylabel + ' has no points'}."
@@ -229,4 +229,4 @@ def _print(table: Comparison, where: str) -> None:
     for column in table.columns:
         if column.not_numbers:
             runs = ", ".join(column.not_numbers[:5])
-            click.echo(f"magnus: {column.label}: not a number in {runs}; not ranked", err=True)
+            note(f"magnus: {column.label}: not a number in {runs}; not ranked")

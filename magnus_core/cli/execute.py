@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from magnus_core.cli import LOG_LEVELS, cli, complete, setup_logging
+from magnus_core.cli import LOG_LEVELS, cli, complete, note, setup_logging
 
 AFTER_DASHES = "magnus.parameters_after_dashes"
 
@@ -145,7 +145,7 @@ def execute(
 
             click.echo("\n".join(format_plan(prepared.plan)), err=True)
         for warning in prepared.warnings:
-            click.echo(f"Warning: {warning}", err=True)
+            note(f"Warning: {warning}")
         channel = None
         # a front end answers secret prompts (values never on a command line or file)
         if prompt_fd is not None:
@@ -189,10 +189,10 @@ def execute(
                 written = True
             except (OSError, MagnusError):
                 written = False
-            click.echo(f"Error: {exc}", err=True)  # after the store's own warnings, the last word
+            note(f"Error: {exc}")  # after the store's own warnings, the last word
             if written and "--use-cached" not in str(exc):  # unless the store's message says how already
                 resume = resume_command(request, prepared.run_id) + again
-                click.echo(f"The run stopped. Once the cause is fixed, resume with: {resume}", err=True)
+                note(f"The run stopped. Once the cause is fixed, resume with: {resume}")
             ctx.exit(exc.exit_code)
         from magnus_core.cli import unprintable
 
@@ -208,7 +208,7 @@ def execute(
 
             again = "".join(f" --{name} VALUE" for name in run_log.masked_parameters)
             with unprintable():
-                click.echo(resume_hint(request, run_log.run_id, prepared.store) + again, err=True)
+                note(resume_hint(request, run_log.run_id, prepared.store) + again)
         ctx.exit(0 if run_log.status == "SUCCESS" else 1)
 
 

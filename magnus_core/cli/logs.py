@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from magnus_core.cli import cli, complete
+from magnus_core.cli import cli, complete, note
 
 if TYPE_CHECKING:
     from magnus_core.logs import AttemptView, OutputReader
@@ -105,9 +105,7 @@ def logs(
         missing |= out.section(view, tail)
     out.say_silent()
     for s in _failures_without_output(run_log, name, attempt):
-        click.echo(
-            f"magnus: {s.internal_name} ({s.step_type}) failed, no output: {failure_message(s)}", err=True
-        )
+        note(f"magnus: {s.internal_name} ({s.step_type}) failed, no output: {failure_message(s)}")
     ctx.exit(1 if missing else 0)
 
 
@@ -230,9 +228,9 @@ class _Printer:
             if text in self.noted:
                 return
             self.noted.add(text)
-            click.echo(f"magnus: {text}", err=True)
+            note(f"magnus: {text}")
             return
-        click.echo(f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): {text}", err=True)
+        note(f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): {text}")
 
     def say_silent(self, shown: int = 8) -> None:
         """One stderr line naming the attempts that printed nothing (the first `shown`, then a count)."""
@@ -240,7 +238,7 @@ class _Printer:
             return
         names = ", ".join(self.silent[:shown])
         more = f" and {len(self.silent) - shown} more" if len(self.silent) > shown else ""
-        click.echo(f"magnus: printed nothing: {names}{more}", err=True)
+        note(f"magnus: printed nothing: {names}{more}")
         self.silent.clear()
 
     def section(self, view: AttemptView, tail: int | None) -> bool:
@@ -269,10 +267,9 @@ class _Printer:
             raise
         except (CatalogError, OSError) as exc:
             self.out.flush()
-            click.echo(
+            note(
                 f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): "
-                f"output file cannot be read: {exc}",
-                err=True,
+                f"output file cannot be read: {exc}"
             )
             return True
         self.out.flush()
@@ -357,7 +354,7 @@ def _say_how_it_ended(run_log: RunLog) -> int:
     state = run_state(run_log)
     found = failures(run_log, lines=0, limit=1) if state != SUCCESS else []
     why = f": {found[0].internal_name}: {found[0].message}" if found else ""
-    click.echo(f"run {run_log.run_id} ended {state}{why}", err=True)
+    note(f"run {run_log.run_id} ended {state}{why}")
     return 0 if state == SUCCESS else 1
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from magnus_core.cli import cli, complete
+from magnus_core.cli import cli, complete, note
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -53,7 +53,7 @@ def open_store_index(config_file: str | None) -> tuple[RunLogStore, RunIndex]:
             # the line goes when the work is done (trial 4: it stayed above the table), as pip's bars go
             click.echo(f"\r{' ' * len(text)}\r" if done >= total else f"\r{text}", err=True, nl=False)
 
-    return store, open_index(store, notify=lambda m: click.echo(f"magnus: {m}", err=True), progress=progress)
+    return store, open_index(store, notify=lambda m: note(f"magnus: {m}"), progress=progress)
 
 
 @cli.command("runs")
@@ -171,7 +171,7 @@ def runs(
         index.close()
     total = len(everyone)
     for hint in hints + (tag_hints(everyone, tag, query.where) if everyone else []):
-        click.echo(f"hint: {hint}", err=True)
+        note(f"hint: {hint}")
     if table is not None:
         if found or not filters:
             param_cols = value_columns(table.params, query.params)
@@ -316,10 +316,9 @@ def print_table(table: RunTable, where: str, param_cols: list[str], metric_cols:
         sys.stdout.write(text + "\n")
     hidden = [headers[i] for i in range(len(headers)) if i not in keep]
     if hidden:
-        click.echo(
+        note(
             f"({len(hidden)} column(s) hidden to fit the terminal: {', '.join(hidden)}; widen it, or pipe "
-            "the output, to see every column)",
-            err=True,
+            "the output, to see every column)"
         )
     for run_id, error in zip(table.run_ids, table.errors, strict=True):
         if error:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from magnus_core.cli import cli, complete
+from magnus_core.cli import cli, complete, note
 
 
 @cli.command("stop")
@@ -51,7 +51,7 @@ def stop(ctx: click.Context, run_id: str, timeout: float, as_json: bool, config_
     def waiting(seconds: float) -> None:
         nonlocal told
         if not told and seconds >= 1 and not as_json and sys.stderr.isatty():
-            click.echo(f"Stopping {run_id} (up to {timeout:g} s before it is killed)...", err=True)
+            note(f"Stopping {run_id} (up to {timeout:g} s before it is killed)...")
             told = True
 
     outcome = stop_run(store, run_id, timeout=timeout, on_wait=waiting)

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from magnus_core.cli import cli
+from magnus_core.cli import cli, note
 
 
 @cli.group("store")
@@ -69,7 +69,7 @@ def copy(run_ids: tuple[str, ...], source_file: str, target_file: str, copy_all:
         )
     else:
         summary = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "no runs"
-        click.echo(f"{summary}: from {source.where()} to {target.where()}", err=True)
+        note(f"{summary}: from {source.where()} to {target.where()}")
     if any(r.result not in (COPIED, UNCHANGED) for r in results):
         raise click.exceptions.Exit(1)
 
@@ -94,6 +94,7 @@ def index(ctx: click.Context, prune: bool, as_json: bool, config_file: str | Non
     """
     from magnus_core.index import cache_dir, index_files, index_path, prune_index_files
     from magnus_core.runs import store_from_config
+    from magnus_core.table import fmt_size
 
     store_ = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
     own = store_.run_index() is not None
@@ -120,20 +121,17 @@ def index(ctx: click.Context, prune: bool, as_json: bool, config_file: str | Non
         click.echo(f"{store_.where()}: its index is kept in memory (the store keeps runs in memory only)")
     else:
         state = (
-            f"{_mb(path.stat().st_size)}" if path.exists() else "not built yet: the next listing builds it"
+            f"{fmt_size(path.stat().st_size)}"
+            if path.exists()
+            else "not built yet: the next listing builds it"
         )
         click.echo(f"{store_.where()}: {path} ({state})")
     for item in removed:
-        click.echo(f"removed {item.path} ({_mb(item.size)}; its store {item.store} no longer exists)")
+        click.echo(f"removed {item.path} ({fmt_size(item.size)}; its store {item.store} no longer exists)")
     stale = [f for f in files if f.stale]
     total = sum(f.size for f in files)
-    line = f"{len(files):,} index file(s) in {cache_dir()}, {_mb(total)}"
+    line = f"{len(files):,} index file(s) in {cache_dir()}, {fmt_size(total)}"
     if stale:
-        line += (
-            f"; {len(stale):,} of stores that no longer exist ({_mb(sum(f.size for f in stale))}: --prune)"
-        )
+        stale_size = fmt_size(sum(f.size for f in stale))
+        line += f"; {len(stale):,} of stores that no longer exist ({stale_size}: --prune)"
     click.echo(line)
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
