@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -264,9 +265,11 @@ class Failure:
     note: str = ""
 
 
-def where_failed(attempt: StepAttempt | None) -> str:
+def where_failed(attempt: StepAttempt | None, message: str = "") -> str:
     """`steps.py:29 in train`, `exit code 6`, `cell 3`, or "" (no located error recorded, or no attempt: a
-    composite step that failed itself)."""
+    composite step that failed itself). With the failure's `message`: "" when the message says it already
+    (`shell command exited with code 7` needs no `at exit code 7` under it: trial 5), so that every place a
+    failure is shown (the runs list's panel, the summary, `magnus show`) says where it happened once."""
     error = attempt.error if attempt is not None else None
     if error is None:
         return ""
@@ -276,7 +279,8 @@ def where_failed(attempt: StepAttempt | None) -> str:
     if frame is not None:
         return frame.where()
     if error.exit_code is not None:
-        return f"exit code {error.exit_code}"
+        said = re.search(rf"\b(?:exit(?:ed with)? )?code {error.exit_code}\b", message)
+        return "" if said else f"exit code {error.exit_code}"
     return ""
 
 
@@ -344,7 +348,7 @@ def failures(
                 internal_name=step.internal_name,
                 attempt_number=last.attempt_number if last is not None else 0,
                 message=failure_message(step),
-                where=where_failed(last),
+                where=where_failed(last, failure_message(step)),
                 last_lines=tail,
                 command=logs_command(
                     run_log.run_id, step.internal_name, last.attempt_number if last and several else None

@@ -194,8 +194,8 @@ def failure_lines(run_log: RunLog) -> list[str]:
     out: list[str] = []
     for failure in failures(run_log, lines=SHOWN_LINES, limit=SHOWN_FAILURES):
         out.append(f"{failure.internal_name}: {failure.message}")
-        if failure.where and failure.where not in failure.message.replace("with code", "exit code"):
-            out.append(f"  at {failure.where}")  # not for a shell step: its message says the exit code
+        if failure.where:  # (not for a shell step: its message says the exit code; logs.where_failed)
+            out.append(f"  at {failure.where}")
         out.extend(f"  | {line}" for line in failure.last_lines)
         if failure.note:
             out.append(f"  ({failure.note})")

@@ -51,8 +51,9 @@ def run_facts(project: Project, summary: RunSummary) -> Text:
         if failed:
             step = failed[0]
             text.append(f"{glyph('FAIL')} {step.internal_name}", style=f"bold {style('FAIL')}")
-            text.append(f": {failure_message(step)}")
-            where = where_failed(step.attempts[-1] if step.attempts else None)
+            message = failure_message(step)
+            text.append(f": {message}")
+            where = where_failed(step.attempts[-1] if step.attempts else None, message)
             if where:
                 text.append(f"\n  at {where}", style="dim")
             if len(failed) > 1:

@@ -79,6 +79,8 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "dismiss", "Close"),
         Binding("j,down", "scroll('down')", "Down", show=False),
         Binding("k,up", "scroll('up')", "Up", show=False),
+        Binding("g,home", "scroll('home')", "First line", show=False),
+        Binding("G,end", "scroll('end')", "Last line", show=False),
     ]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -111,7 +113,9 @@ class HelpScreen(ModalScreen[None]):
 
     def action_scroll(self, direction: str) -> None:
         scroll = self.query_one(VerticalScroll)
-        if direction == "down":
-            scroll.scroll_down(animate=False)
-        else:
-            scroll.scroll_up(animate=False)
+        {
+            "down": scroll.scroll_down,
+            "up": scroll.scroll_up,
+            "home": scroll.scroll_home,
+            "end": scroll.scroll_end,
+        }[direction](animate=False)

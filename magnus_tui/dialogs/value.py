@@ -45,6 +45,8 @@ class ValueView(ModalScreen[None]):
         Binding("c", "copy", "Copy"),
         Binding("j,down", "scroll('down')", "Down", show=False),
         Binding("k,up", "scroll('up')", "Up", show=False),
+        Binding("g,home", "scroll('home')", "First line", show=False),
+        Binding("G,end", "scroll('end')", "Last line", show=False),
     ]
     DEFAULT_CSS = """
     ValueView { align: center middle; }
@@ -72,10 +74,12 @@ class ValueView(ModalScreen[None]):
 
     def action_scroll(self, direction: str) -> None:
         scroll = self.query_one("#value-scroll", VerticalScroll)
-        if direction == "down":
-            scroll.scroll_down(animate=False)
-        else:
-            scroll.scroll_up(animate=False)
+        {
+            "down": scroll.scroll_down,
+            "up": scroll.scroll_up,
+            "home": scroll.scroll_home,
+            "end": scroll.scroll_end,
+        }[direction](animate=False)
 
     def action_copy(self) -> None:
         c = self.change

@@ -41,6 +41,7 @@ from magnus_core.query import Key, parse_filter
 from magnus_core.table import fmt_value
 from magnus_tui.screens.base import KeysFooter, WorkbenchScreen, row_at_cursor
 from magnus_tui.view import glyph, style
+from magnus_tui.widgets.lists import VimTable
 from magnus_tui.widgets.metric_chart import MetricChart
 
 FIXED = (("mark", " "), ("state", " "), ("run_id", "run id"))
@@ -178,7 +179,7 @@ class ExperimentsScreen(WorkbenchScreen[None]):
             id="exp-query",
         )
         yield Static("", id="exp-hint")
-        table: DataTable[Text | str] = DataTable(id="exp-table", cursor_type="cell", zebra_stripes=True)
+        table: DataTable[Text | str] = VimTable(id="exp-table", cursor_type="cell", zebra_stripes=True)
         yield table
         yield MetricChart(id="exp-chart")
         yield Static("", id="exp-status")

@@ -107,6 +107,7 @@ class RunScreen(WorkbenchScreen[None]):
         self._panes: list[Widget] = []  # the tabs' widgets, once _mount_tabs made them
         self._tabs_ready = False  # they are mounted (after the first frame: _mount_tabs, _tabs_mounted)
         self._tabs_activated = False  # the tabs have shown their first (TabActivated)
+        self._keys_for: tuple[object, ...] | None = None  # what the footer's keys were worked out for
         self._output_wanted: bool | None = None  # output asked for before the tabs were there (open_if_any)
         self._tab_wanted: str | None = None  # a tab's key pressed before they were there
         self._widgets: dict[type[Widget], Widget] = {}  # _widget
@@ -153,6 +154,7 @@ class RunScreen(WorkbenchScreen[None]):
             self.set_timer(0.01, self._tabs_mounted)
             return
         self._tabs_ready = True
+        self._keys_state()  # a tab's key shows while another tab is shown
         self._show_detail()
         self._show_run_panel()
         if self._output_wanted is not None:
@@ -423,6 +425,7 @@ class RunScreen(WorkbenchScreen[None]):
         header = self._widget(RunHeader) if self.is_attached else None  # (a worker's answer arriving late)
         if header is not None:
             header.show(self.view, now(), self.estimate, self.stopping)
+            self._keys_state()
 
     @work(thread=True, exclusive=True, group="estimate", description="find_estimate")
     def find_estimate(self, log: RunLog) -> None:
@@ -497,6 +500,7 @@ class RunScreen(WorkbenchScreen[None]):
             self._tabs_activated = True
             self._tabs_mounted()
             return
+        self._keys_state()
         if event.pane.id == "run" and self._panel_stale:
             self._show_run_panel(force=True)
         if event.pane.id == "output":
@@ -580,13 +584,42 @@ class RunScreen(WorkbenchScreen[None]):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The keys that matter for the run's state (the footer and F1 show only those; trial 5's footer
+        offered Stop for a run that had ended): `x` stop while the run is live, `R` re-run once it has
+        failed or was interrupted, a tab's key unless the keys are in that tab."""
+        if action == "stop":
+            return self.view.live
+        if action == "rerun":
+            return not self.view.live and self.view.status != "SUCCESS" and not self.view.error
+        if action == "tab" and parameters and self._active_tab() == parameters[0]:
+            # the key of the tab shown goes while the keys are in it (`o` on the Output tab from the dag
+            # gives the keys to its lines: it stays)
+            focused = self.focused
+            return focused is None or not any(node.id == parameters[0] for node in focused.ancestors)
+        return True
+
+    def _active_tab(self) -> str:
+        """The tab shown: the first, Step, until the tabs are there (the footer is not built twice)."""
+        tabs = self._widget(TabbedContent) if self._tabs_ready else None
+        return (tabs.active if tabs is not None else "") or "step"
+
+    def _keys_state(self) -> None:
+        """The footer's keys again when what check_action looks at changed (not at every event)."""
+        state = (self.view.live, self.view.status, self.view.error, self._active_tab())
+        if state != self._keys_for:
+            self._keys_for = state
+            self.refresh_bindings()
+
     def action_tab(self, tab: str) -> None:
         if not self._tabs_ready:  # a key in the moment before they are mounted: shown once they are
             self._tab_wanted = tab
             return
         self.query_one(TabbedContent).active = tab
         if tab == "output":  # its keys (/ search, F follow, w wrap, a whole run) work from the lines
-            self.query_one(OutputView).log_widget.focus()
+            output = self.query_one(OutputView)
+            output.live = self.view.live  # (F follow is offered while live: known before its keys show)
+            output.log_widget.focus()
         if tab == "run" and self._panel_stale:
             self._show_run_panel(force=True)
 

@@ -67,8 +67,8 @@ class DagTree(ScrollView, can_focus=True):
         Binding("down,j", "cursor(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
+        Binding("home,g", "jump(0)", "First line", show=False),
+        Binding("end,G", "jump(-1)", "Last line", show=False),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {"dag-tree--cursor", "dag-tree--guides"}
     DEFAULT_CSS = """

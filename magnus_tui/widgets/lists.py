@@ -26,6 +26,14 @@ NAVIGATION = {
     "cursor_right": "Right",
     "select_cursor": "Open",
     "select": "Open",
+    "scroll_up": "Up",
+    "scroll_down": "Down",
+    "scroll_home": "First line",
+    "scroll_end": "Last line",
+    "scroll_top": "First row",
+    "scroll_bottom": "Last row",
+    "jump(0)": "First line",
+    "jump(-1)": "Last line",
 }
 
 LIST_BINDINGS: list[BindingType] = [
@@ -34,6 +42,27 @@ LIST_BINDINGS: list[BindingType] = [
     Binding("g,home,ctrl+home", "first", "First row", show=False),
     Binding("G,end,ctrl+end", "last", "Last row", show=False),
 ]
+
+# The same keys for a view that scrolls (a step's output, the Run and Step tabs): vim-style keys wherever
+# Home/End work (trial 5: `g`/`G` did nothing in the Output tab, Home/End did).
+SCROLL_BINDINGS: list[BindingType] = [
+    Binding("k", "scroll_up", "Up", show=False),
+    Binding("j", "scroll_down", "Down", show=False),
+    Binding("g", "scroll_home", "First line", show=False),
+    Binding("G", "scroll_end", "Last line", show=False),
+]
+
+
+class VimTable(DataTable[Any]):
+    """A plain DataTable (a step's attempts, the run's parameters and metrics, the experiments table) with
+    `j`/`k` as ↑/↓ and `g`/`G` as ctrl+Home/ctrl+End (first and last row; its Home/End scroll sideways)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("g", "scroll_top", "First row", show=False),
+        Binding("G", "scroll_bottom", "Last row", show=False),
+    ]
 
 
 class CellTable(DataTable[Any]):

@@ -26,6 +26,7 @@ from textual.widgets import Input, RichLog, Static
 
 from magnus_core.models.run_log import RunLog
 from magnus_tui.widgets.keys import InOrderInput, KeysInOrder
+from magnus_tui.widgets.lists import SCROLL_BINDINGS
 
 MAX_BYTES = 2 << 20  # per attempt: beyond this only the end is shown (`magnus logs` prints it all)
 # lines shown at most (per attempt, and for the whole run): a RichLog line costs about 3 KB and its drawing
@@ -147,7 +148,10 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
 
 class OutputLog(KeysInOrder, RichLog):
     """The lines: their keys act in the order typed (`/line 5` typed at once searches `line 5`: the
-    letters went to the lines' own keys before `/` had opened the box; trial 4)."""
+    letters went to the lines' own keys before `/` had opened the box; trial 4); j/k, g/G as ↑/↓,
+    Home/End."""
+
+    BINDINGS: ClassVar[list[BindingType]] = SCROLL_BINDINGS
 
 
 class SearchBox(InOrderInput):
@@ -243,7 +247,9 @@ class OutputView(Vertical, can_focus=False):
         new lines are written (a live step's output appends, the scroll position is kept). `live`: the run
         is still going, so the text may grow (the title says following / paused only then). `failure`: why
         the step failed, shown under the title."""
-        self.live = live
+        if live != self.live:
+            self.live = live
+            self.refresh_bindings()  # F follow: only while live
         self.failed(failure)
         same = source == self.source and text.lines[: len(self.lines)] == self.lines
         new = text.lines[len(self.lines) :] if same else text.lines
@@ -291,6 +297,10 @@ class OutputView(Vertical, can_focus=False):
         self._title()
 
     # -- keys -----------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`F` follow only while the run is live (what is shown can grow): the footer shows it then."""
+        return self.live if action == "toggle_follow" else True
+
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
         self.log_widget.auto_scroll = self.follow

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from magnus_tui.view import RunView, fmt_duration
+from magnus_tui.widgets.lists import SCROLL_BINDINGS, VimTable
 from magnus_tui.widgets.step_detail import fill, value_text
 
 MAX_METRIC_ROWS = 500
@@ -18,6 +20,7 @@ MAX_METRIC_ROWS = 500
 class RunPanel(VerticalScroll):
     """The run's parameters, its metrics by step, and where its log lives."""
 
+    BINDINGS: ClassVar[list[BindingType]] = SCROLL_BINDINGS  # j/k, g/G as ↑/↓, Home/End
     DEFAULT_CSS = """
     RunPanel { height: 1fr; padding: 0 1; }
     RunPanel DataTable { height: auto; max-height: 16; margin-bottom: 1; }
@@ -26,11 +29,11 @@ class RunPanel(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Static("Parameters", classes="section", id="params-title")
-        params: DataTable[Any] = DataTable(id="run-params", cursor_type="row")
+        params: DataTable[Any] = VimTable(id="run-params", cursor_type="row")
         params.add_columns("name", "value")
         yield params
         yield Static("Metrics", classes="section", id="run-metrics-title")
-        metrics: DataTable[Any] = DataTable(id="run-metrics", cursor_type="row")
+        metrics: DataTable[Any] = VimTable(id="run-metrics", cursor_type="row")
         metrics.add_columns("step", "metric", "value")
         yield metrics
         yield Static("Run", classes="section")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from magnus_core.models.run_log import StepAttempt, StepLog
 from magnus_tui.view import Row, RunView, fmt_duration, glyph, style
+from magnus_tui.widgets.lists import SCROLL_BINDINGS, VimTable
 
 
 def value_text(value: Any, limit: int = 200) -> str:
@@ -67,6 +69,7 @@ def attempt_messages(step: StepLog | None, row: Row) -> Text:
 class StepDetail(VerticalScroll):
     """What one step did; `show(view, key)` redraws it from the view-model."""
 
+    BINDINGS: ClassVar[list[BindingType]] = SCROLL_BINDINGS  # j/k, g/G as ↑/↓, Home/End
     DEFAULT_CSS = """
     StepDetail { height: 1fr; padding: 0 1; }
     StepDetail DataTable { height: auto; max-height: 12; margin-bottom: 1; }
@@ -79,7 +82,7 @@ class StepDetail(VerticalScroll):
         yield Static("Select a step in the tree.", id="step-title")
         yield Static("", id="step-message")
         yield Static("Attempts", classes="section", id="attempts-title")
-        attempts: DataTable[Any] = DataTable(id="attempts", cursor_type="row", show_cursor=True)
+        attempts: DataTable[Any] = VimTable(id="attempts", cursor_type="row", show_cursor=True)
         # numbered as the run log numbers them (and `magnus logs --attempt` takes them): 0, 1, ...
         # status first after the number: should the table be cut, the times go, never the status; each
         # attempt's message is in full under the table (#attempt-messages), wrapped, not a cut column
@@ -87,13 +90,13 @@ class StepDetail(VerticalScroll):
         yield attempts
         yield Static("", id="attempt-messages")  # each attempt's message in full, wrapped (not a cut column)
         yield Static("Metrics", classes="section", id="metrics-title")
-        metrics: DataTable[Any] = DataTable(id="step-metrics", cursor_type="row")
+        metrics: DataTable[Any] = VimTable(id="step-metrics", cursor_type="row")
         metrics.add_columns("metric", "value")
         yield metrics
         yield Static("Parameters seen", classes="section")
         yield Static("", id="step-params")
         yield Static("Catalog", classes="section", id="catalog-title")
-        catalog: DataTable[Any] = DataTable(id="catalog", cursor_type="row")
+        catalog: DataTable[Any] = VimTable(id="catalog", cursor_type="row")
         catalog.add_columns("stage", "name", "sha256", "catalog path")
         yield catalog
         yield Static("Code identity", classes="section")
