@@ -281,9 +281,8 @@ def _plain_load(text: str, loader: Any) -> Any:
         get()  # the stream's start
         if isinstance(get(), events.StreamEndEvent):  # (else: the document's start)
             return None
-        stack: list[
-            list[Any]
-        ] = []  # [container, the key a mapping's next value goes under (None: a key next)]
+        # each open container: [its dict or list, the key a mapping's next value goes under (None: a key)]
+        stack: list[list[Any]] = []
         while True:
             event = get()
             kind = event.__class__
@@ -310,9 +309,8 @@ def _plain_load(text: str, loader: Any) -> Any:
             elif kind is mapping_start or kind is sequence_start:
                 if event.anchor is not None or event.tag is not None or len(stack) >= _PLAIN_DEPTH:
                     raise _NotPlain
-                if (
-                    stack and stack[-1][1] is None and stack[-1][0].__class__ is dict
-                ):  # a key that is not text
+                key_next = stack and stack[-1][1] is None and stack[-1][0].__class__ is dict
+                if key_next:  # a key that is a mapping or a sequence
                     raise _NotPlain
                 stack.append([{} if kind is mapping_start else [], None])
                 continue
@@ -321,8 +319,10 @@ def _plain_load(text: str, loader: Any) -> Any:
             else:  # an alias, or the document's end before its content
                 raise _NotPlain
             if not stack:  # the document's content: then its end, then the stream's (a single document)
-                if not isinstance(get(), events.DocumentEndEvent) or not isinstance(
-                    get(), events.StreamEndEvent
+                document_end, stream_end = get(), get()
+                if not (
+                    isinstance(document_end, events.DocumentEndEvent)
+                    and isinstance(stream_end, events.StreamEndEvent)
                 ):
                     raise _NotPlain
                 return value
