@@ -70,6 +70,7 @@ class BaseSecrets:
         self._prompt_lock = threading.Lock()
         self.requests: Path | None = None  # see watch_requests()
         self._requests_read = 0
+        self._requests_fd: int | None = None  # the file kept open while watched (its size without a stat)
 
     def describe(self) -> dict[str, Any]:
         return {"type": self.service_name, "config": dict(self.config)}
@@ -133,16 +134,19 @@ class BaseSecrets:
         return self.overrides.changes + self.seen.changes  # type: ignore[attr-defined]
 
     def _read_requests(self) -> None:
-        path = self.requests
-        try:
-            size = os.stat(path).st_size  # type: ignore[arg-type]
+        path, fd = self.requests, self._requests_fd
+        try:  # (asked once per step: the open file's size is a fifth of a stat's cost, no path to resolve)
+            size = os.lseek(fd, 0, os.SEEK_END) if fd is not None else os.stat(path).st_size  # type: ignore[arg-type]
         except OSError:
             return
         if size <= self._requests_read:
             return
-        with open(path, "rb") as handle:  # type: ignore[arg-type]
-            handle.seek(self._requests_read)
-            data = handle.read(size - self._requests_read)
+        if fd is not None:
+            data = os.pread(fd, size - self._requests_read, self._requests_read)
+        else:
+            with open(path, "rb") as handle:  # type: ignore[arg-type]
+                handle.seek(self._requests_read)
+                data = handle.read(size - self._requests_read)
         consumed = data.rfind(b"\n") + 1  # whole lines only: a name being written is read next time
         self._requests_read += consumed
         for name in data[:consumed].decode("utf-8", "replace").splitlines():
@@ -363,15 +367,21 @@ def watch_requests(secrets: BaseSecrets) -> Iterator[None]:
     import tempfile
 
     fd, name = tempfile.mkstemp(prefix="magnus-secrets-", suffix=".names")  # mode 0600
-    os.close(fd)
-    secrets.requests, secrets._requests_read = Path(name), 0
+    kept = fd if hasattr(os, "pread") else None  # read through this open file (children append by name)
+    if kept is None:
+        os.close(fd)
+    secrets.requests, secrets._requests_read, secrets._requests_fd = Path(name), 0, kept
     try:
         yield
     finally:
-        secrets.version  # noqa: B018 - the last names asked for are looked up before the file goes
-        secrets.requests = None
-        with contextlib.suppress(OSError):
-            os.unlink(name)
+        try:
+            secrets.version  # noqa: B018 - the last names asked for are looked up before the file goes
+        finally:
+            secrets.requests, secrets._requests_fd = None, None
+            if kept is not None:
+                os.close(kept)
+            with contextlib.suppress(OSError):
+                os.unlink(name)
 
 
 def declared_secrets(dag: Dag) -> list[str]:

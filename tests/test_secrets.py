@@ -377,3 +377,29 @@ def test_the_default_provider_reads_the_environment_then_dotenv_and_masks_only_w
         provider.get("nope")
     (tmp_path / ".env").unlink()
     assert make_secrets({"type": "env-and-dotenv", "config": {}}).get("both") == "environment-wins"
+
+
+def test_a_secret_a_child_process_asks_for_is_known_to_the_run_at_its_next_look(tmp_path: Path) -> None:
+    """watch_requests: names a child appends (tell_run, through the file's name) are read through the file
+    the run keeps open, a line at a time, each read once; the file is gone when the run ends."""
+    from magnus_core.secrets import REQUESTED_VARIABLE, watch_requests
+
+    (tmp_path / ".env").write_text(f"one={TOKEN}\ntwo=another-value\n")
+    provider = make_secrets({"type": "dotenv", "config": {"location": str(tmp_path / ".env")}})
+    with watch_requests(provider):
+        before = provider.version
+        assert TOKEN not in provider.seen.values()
+        env = {**os.environ, **provider.child_environment(), "PYTHONPATH": str(ROOT)}
+        child = "from magnus_core.secrets import tell_run; tell_run('one'); tell_run('nope')"
+        subprocess.run([sys.executable, "-c", child], env=env, check=True)
+        assert provider.version != before and provider.seen["one"] == TOKEN
+        again = provider.version
+        assert provider.version == again  # nothing new: nothing read again
+        path = Path(env[REQUESTED_VARIABLE])
+        with path.open("a") as handle:
+            handle.write("tw")  # half a line: read once it is whole
+        assert "two" not in provider.seen
+        with path.open("a") as handle:
+            handle.write("o\n")
+        assert provider.version != again and provider.seen["two"] == "another-value"
+    assert not path.exists() and provider.requests is None

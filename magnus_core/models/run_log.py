@@ -102,7 +102,7 @@ def _time_text(value: datetime | str | None) -> str:
     """How a run-log time is written: fmt_time (str(datetime) with its UTC offset), a WrittenLocal without
     it, '' when there is none."""
     if value.__class__ is datetime and value.tzinfo is not None:  # (a time of this run: now(), the usual)
-        return str(value)
+        return value.isoformat(" ")  # (what str() gives, without its look-up of the method: 3 a step)
     if isinstance(value, WrittenLocal):
         return str(value.replace(tzinfo=None))
     if isinstance(value, datetime):
