@@ -250,3 +250,22 @@ def test_an_entry_another_user_owns_is_not_read(
     load_pipeline(path)
     assert len(parses) == 2
     assert oct(cache_dir.stat().st_mode & 0o777) == "0o700" and oct(entry.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_dag_definition_file_is_cached_too(
+    tmp_path: Path, cache_dir: Path, parses: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    inner = big_pipeline(tmp_path).rename(tmp_path / "inner.yaml")
+    outer = tmp_path / "outer.yaml"
+    outer.write_text(
+        "dag:\n  start_at: nested\n  steps:\n"
+        "    nested: {type: dag, dag_definition: inner.yaml, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    first = load_pipeline(outer)
+    assert len(parses) == 2 and len(entries(cache_dir)) == 1  # the outer file is small: never cached
+    second = load_pipeline(outer)
+    assert len(parses) == 3, "the dag_definition file was parsed again"
+    assert list(first.sub_dags) == list(second.sub_dags) == [str(inner)]
+    assert same(first.sub_dags[str(inner)], second.sub_dags[str(inner)])
