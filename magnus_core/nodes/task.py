@@ -287,7 +287,7 @@ def _run_attempt(
     outcome = _Outcome()
     with capture.attempt(ctx, scope.internal_name, number) as kept:
         streams = (sys.stdout, sys.stderr)
-        threads = set(threading.enumerate()) if node.command_type == "python" else set()
+        threads = frozenset(threading.enumerate()) if node.command_type == "python" else frozenset()
         try:
             with ctx.redirect(), _Guard(ctx.concurrent):
                 runner(node.command, node.command_config, scope, ctx)
@@ -341,10 +341,10 @@ def _capture() -> Any:
 LEFT_RUNNING: dict[int, tuple[str, threading.Thread]] = {}
 
 
-def _note_threads(step: str, before: set[threading.Thread]) -> None:
+def _note_threads(step: str, before: frozenset[threading.Thread]) -> None:
     """Remember the non-daemon threads started while the step ran (not in `before`) that are still alive
     (magnus's own are daemons; a thread the workbench runs the run in was there before)."""
-    for thread in threading.enumerate():
+    for thread in before.symmetric_difference(threading.enumerate()):  # (in C: usually none, per step)
         if thread in before or thread.daemon or thread.ident is None:
             continue
         LEFT_RUNNING[thread.ident] = (step, thread)

@@ -154,6 +154,10 @@ class FileSystemRunLogStore(RunLogStore):
             self._durable.add(run_id)
 
     def _on_begin(self, run_id: str) -> None:
+        if run_id in self._timers:  # a write is due soon and will have it (what _persist would do here)
+            self._dirty.add(run_id)
+            self._durable.discard(run_id)
+            return
         self._persist(run_id)
 
     def _finish(self, run_id: str) -> None:
