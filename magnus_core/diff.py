@@ -12,12 +12,13 @@ API (used by `magnus diff`, the workbench's diff screen and the tests)::
 
     RunDiff       a: RunRef, b: RunRef, groups: dict[str, GroupDiff] (always all of GROUPS, in that order),
                   skipped: list[Skipped], differs: bool, count: int,
-                  to_json(include_equal=False) -> dict ("schema": "magnus-diff/1", documented in docs/diff.md)
+                  to_json(include_equal=False) -> dict ("schema": "magnus-diff/2", documented in docs/diff.md)
     GroupDiff     name, changes: list[Change] (every compared item, equal ones included, in a stable order),
                   count: int (changes that are not "equal" and not informational), differs: bool,
                   changed: list[Change] (the non-equal ones)
-    Change        kind: "added" | "removed" | "changed" | "equal"
+    Change        kind: "added" | "removed" | "changed" | "equal" | "not_run"
                   key: str          human key, e.g. "prepare", "prepare › variance", "prepare › out.csv"
+                  path: list[str]   the key's parts (key.split(" › ")): what scripts match on, no "›"
                   step: str         the step's internal_name when the change belongs to a step, else ""
                   field: str        what is compared: "command", "status", "attempts", "duration", ...
                   before, after     plain JSON values (None when absent on that side)
@@ -28,7 +29,10 @@ API (used by `magnus diff`, the workbench's diff screen and the tests)::
     Skipped       group, reason     what could not be compared ("dag: run A has no run_config['dag'] ...")
 
 GROUPS = ("run", "dag", "code", "data", "parameters", "metrics", "steps"). Steps are matched by internal_name
-(nested branch steps included), never by position, so an inserted step is one "added" change. deepdiff
+(nested branch steps included), never by position, so an inserted step is one "added" change. A step that
+ran in one run and is in the other run's dag but did not run there (that run failed or stopped before it) is
+"not_run", never "removed" (removed means gone from the dag); all the not-run steps of a side count as one
+difference, as they read as one line ("1766 steps not run in B (s1235 … s3000)"). deepdiff
 compares values (parameters, metrics, step definitions) but only where a plain `==` already found a
 difference, and its paths are turned into keys like "config › lr"; nothing else of deepdiff leaks out.
 """
@@ -54,15 +58,17 @@ PlainStep = dict[str, Any]
 # A compare reads each time twice (its step's duration, the run's): the instants of the times read so far.
 _Memo = dict[str, timedelta | None]
 
-SCHEMA = "magnus-diff/1"
+SCHEMA = "magnus-diff/2"
 GROUPS = ("run", "dag", "code", "data", "parameters", "metrics", "steps")
 ADDED, REMOVED, CHANGED, EQUAL = "added", "removed", "changed", "equal"
+NOT_RUN = "not_run"  # in both dags, ran in one run only (before or after is None on the side it did not)
 
 
 @dataclass(kw_only=True, slots=True)
 class Change:
-    """One compared item: added, removed, changed or equal. (Not frozen: a 10,000-step diff makes tens of
-    thousands of them, and a frozen dataclass costs three times as much to make; nothing changes one.)"""
+    """One compared item: added, removed, changed, equal or not_run. (Not frozen: a 10,000-step diff makes
+    tens of thousands of them, and a frozen dataclass costs three times as much to make; nothing changes
+    one.)"""
 
     kind: str
     key: str
@@ -79,6 +85,7 @@ class Change:
         return {
             "kind": self.kind,
             "key": self.key,
+            "path": self.key.split(SEP),
             "step": self.step,
             "field": self.field,
             "before": self.before,
@@ -120,7 +127,11 @@ class GroupDiff:
 
     @property
     def count(self) -> int:
-        return sum(1 for c in self.changes if c.kind != EQUAL and not c.informational)
+        """The differences: every non-equal, non-informational change, but the steps not run on one side
+        count as one (one line: "1766 steps not run in B"; a run that stopped early is one difference)."""
+        counted = sum(1 for c in self.changes if c.kind not in (EQUAL, NOT_RUN) and not c.informational)
+        sides = {c.before is None for c in self.changes if c.kind == NOT_RUN}
+        return counted + len(sides)
 
     @property
     def differs(self) -> bool:
@@ -763,24 +774,72 @@ def _failure_of(step: PlainStep) -> str:
     return f"{text}  at {where['file']}:{where['line']}" if where else text
 
 
-def _steps_group(sa: dict[str, PlainStep], sb: dict[str, PlainStep], memo: _Memo) -> GroupDiff:
+def _dag_names(log: PlainLog) -> set[str] | None:
+    """The internal names of the steps of a run's dag (run_config['dag']); None when it recorded none."""
+    dag = log["run_config"].get("dag")
+    if not isinstance(dag, dict):
+        return None
+    flat: dict[str, dict[str, Any]] = {}
+    _flatten_dag(dag, "", flat)
+    return set(flat)
+
+
+def _steps_group(
+    sa: dict[str, PlainStep],
+    sb: dict[str, PlainStep],
+    memo: _Memo,
+    dags: tuple[set[str] | None, set[str] | None] = (None, None),
+) -> GroupDiff:
+    """Each step's status, attempts, error and duration. A step that ran on one side only is "not_run" when
+    the other side's dag has it (that run stopped before it), else added/removed. A step inside a branch
+    (`fan.a.m1`, the dag's `fan.<item>.m1`) is not_run also when its top step (`fan`) is in the other dag
+    and did not run there. With no dag recorded on the other side (the original tool's logs), it is
+    added/removed as before: nothing tells the two apart."""
     changes: list[Change] = []
     for name in _merged_order(list(sa), list(sb)):
         a, b = sa.get(name), sb.get(name)
-        if a is None:
-            assert b is not None  # the name came from one of the two sides
-            changes.append(
-                Change(
-                    kind=ADDED, key=name, step=name, field="step", after=b["status"], detail=b["step_type"]
+        if a is None or b is None:
+            one = a if b is None else b
+            assert one is not None  # the name came from one of the two sides
+            other_dag, other_ran = (dags[1], sb) if b is None else (dags[0], sa)
+            top = name.split(".", 1)[0]
+            if other_dag is not None and (
+                name in other_dag or (top != name and top in other_dag and top not in other_ran)
+            ):
+                side = "B" if b is None else "A"
+                changes.append(
+                    Change(
+                        kind=NOT_RUN,
+                        key=name,
+                        step=name,
+                        field="step",
+                        before=None if a is None else a["status"],
+                        after=None if b is None else b["status"],
+                        detail=f"not run in {side}",
+                    )
                 )
-            )
-            continue
-        if b is None:
-            changes.append(
-                Change(
-                    kind=REMOVED, key=name, step=name, field="step", before=a["status"], detail=a["step_type"]
+            elif a is None:
+                changes.append(
+                    Change(
+                        kind=ADDED,
+                        key=name,
+                        step=name,
+                        field="step",
+                        after=one["status"],
+                        detail=one["step_type"],
+                    )
                 )
-            )
+            else:
+                changes.append(
+                    Change(
+                        kind=REMOVED,
+                        key=name,
+                        step=name,
+                        field="step",
+                        before=one["status"],
+                        detail=one["step_type"],
+                    )
+                )
             continue
         found = False
         if a["step_type"] != b["step_type"] or a["status"] != b["status"] or a["mock"] != b["mock"]:
@@ -904,7 +963,7 @@ def compare(
         "data": _data_group(sa, sb),
         "parameters": GroupDiff(name="parameters", changes=_value_changes(a["parameters"], b["parameters"])),
         "metrics": _metrics_group(sa, sb),
-        "steps": _steps_group(sa, sb, memo),
+        "steps": _steps_group(sa, sb, memo, (_dag_names(a), _dag_names(b))),
     }
     return RunDiff(
         a=RunRef(run_id=a["run_id"], source=a_source, status=a["status"]),

@@ -6,14 +6,22 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.diff import ADDED, CHANGED, EQUAL, REMOVED, Change, GroupDiff, RunDiff
+from magnus_core.diff import ADDED, CHANGED, EQUAL, NOT_RUN, REMOVED, Change, GroupDiff, RunDiff
 from magnus_core.table import fmt_seconds
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-MARK = {ADDED: ("+", "green"), REMOVED: ("-", "red"), CHANGED: ("~", "yellow"), EQUAL: ("=", "dim")}
+MARK = {
+    ADDED: ("+", "green"),
+    REMOVED: ("-", "red"),
+    CHANGED: ("~", "yellow"),
+    EQUAL: ("=", "dim"),
+    NOT_RUN: ("·", "magenta"),
+}
+# How many names a line of steps not run lists when they are not one stretch of the dag's order.
+NOT_RUN_NAMES = 3
 # What to print instead of the few non-ASCII signs when the terminal cannot show them.
 ASCII = str.maketrans({"→": "->", "›": ">", "×": "x", "·": "*", "…": "..."})
 MAX_VALUE = 80
@@ -83,6 +91,11 @@ def describe(change: Change) -> str:
             if change.before is not None
             else "removed"
         )
+    elif change.kind == NOT_RUN:
+        if change.after is None:
+            text = f"not run in B (ran in A: {fmt_value(change.before)})"
+        else:
+            text = f"not run in A (ran in B: {fmt_value(change.after)})"
     elif change.kind == EQUAL:
         text = fmt_value(change.after, change.field) if change.after is not None else "same"
     else:
@@ -148,6 +161,8 @@ def diff_row(change: Change) -> DiffRow:
     block: tuple[str, ...] = ()
     if not text:  # e.g. the files changed between two commits: the detail is the whole story
         text, detail = detail, ""
+    if change.kind == NOT_RUN:  # the text says which side already
+        detail = ""
     whole = change.after if change.kind == ADDED else change.before if change.kind == REMOVED else None
     if isinstance(whole, dict) and whole:  # a step of the dag added or removed: its definition as YAML
         text, block = ("added" if change.kind == ADDED else "removed"), yaml_lines(whole)
@@ -157,8 +172,49 @@ def diff_row(change: Change) -> DiffRow:
 
 
 def diff_rows(group: GroupDiff, *, show_all: bool = False) -> list[DiffRow]:
-    """The rows of one group: the changes, or every compared item with `show_all`."""
-    return [diff_row(c) for c in (group.changes if show_all else group.changed)]
+    """The rows of one group: the changes, or every compared item with `show_all`. The steps that did not
+    run on one side (kind not_run) are one row per side, where the first of them was (trial 6: a run that
+    failed at step 1,234 of 3,000 listed 1,766 lines): `s1235 … s3000  1,766 steps not run in B`."""
+    shown = group.changes if show_all else group.changed
+    missing: dict[bool, list[Change]] = {}
+    for change in shown:
+        if change.kind == NOT_RUN:
+            missing.setdefault(change.after is None, []).append(change)
+    if not any(len(v) > 1 for v in missing.values()):
+        return [diff_row(c) for c in shown]
+    order = {name: i for i, name in enumerate(dict.fromkeys(c.step for c in group.changes if c.step))}
+    rows: list[DiffRow] = []
+    for change in shown:
+        if change.kind != NOT_RUN or len(missing[change.after is None]) == 1:
+            rows.append(diff_row(change))
+        elif change is missing[change.after is None][0]:
+            rows.append(_not_run_row(missing[change.after is None], order))
+    return rows
+
+
+def _not_run_row(changes: list[Change], order: dict[str, int]) -> DiffRow:
+    """One row for the steps not run on one side: a stretch `first … last`, else the first few names."""
+    in_b = changes[0].after is None
+    names = [c.step for c in changes]
+    places = [order[n] for n in names]
+    stretch = places == list(range(places[0], places[0] + len(places)))
+    key = (
+        f"{names[0]} … {names[-1]}"
+        if stretch
+        else ", ".join(names[:NOT_RUN_NAMES]) + (", …" if len(names) > NOT_RUN_NAMES else "")
+    )
+    statuses = {c.step: (c.before if in_b else c.after) for c in changes}
+    summary = Change(
+        kind=NOT_RUN,
+        key=key,
+        field="step",
+        before=statuses if in_b else None,
+        after=None if in_b else statuses,
+        detail=f"not run in {'B' if in_b else 'A'}",
+    )
+    mark, style = MARK[NOT_RUN]
+    text = f"{len(changes):,} steps not run in {'B' if in_b else 'A'}"
+    return DiffRow(change=summary, mark=mark, style=style, key=key, text=text)
 
 
 def group_heading(group: GroupDiff, *, show_all: bool = False, skipped: bool = False) -> Text:

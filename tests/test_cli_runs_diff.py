@@ -17,6 +17,7 @@ CHANGE = {
     "required": [
         "kind",
         "key",
+        "path",
         "step",
         "field",
         "before",
@@ -27,8 +28,9 @@ CHANGE = {
         "informational",
     ],
     "properties": {
-        "kind": {"enum": ["added", "removed", "changed", "equal"]},
+        "kind": {"enum": ["added", "removed", "changed", "equal", "not_run"]},
         "key": {"type": "string"},
+        "path": {"type": "array", "items": {"type": "string"}},
         "step": {"type": "string"},
         "field": {"type": "string"},
         "before": {},
@@ -59,7 +61,7 @@ DIFF_SCHEMA = {
     "additionalProperties": False,
     "required": ["schema", "a", "b", "differs", "count", "groups", "skipped"],
     "properties": {
-        "schema": {"const": "magnus-diff/1"},
+        "schema": {"const": "magnus-diff/2"},
         "a": REF,
         "b": REF,
         "differs": {"type": "boolean"},
@@ -295,4 +297,4 @@ def test_ascii_terminal_gets_ascii_arrows(project: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "prepare > variance  0.6 -> 0.7  (+0.1)" in out.stdout
     data = run_magnus("diff", "r1", "r2", "--json", cwd=project, env={"PYTHONIOENCODING": "ascii"})
-    assert data.returncode == 0 and json.loads(data.stdout)["schema"] == "magnus-diff/1"
+    assert data.returncode == 0 and json.loads(data.stdout)["schema"] == "magnus-diff/2"

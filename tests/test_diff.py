@@ -418,6 +418,7 @@ def test_json_structure_and_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
         {
             "kind": "changed",
             "key": "x",
+            "path": ["x"],
             "step": "",
             "field": "x",
             "before": 3,
@@ -510,3 +511,78 @@ def test_a_long_text_changed_late_shows_where_it_changed() -> None:
     assert old.startswith("…") and len(old) <= 81
     short = describe(Change(kind=CHANGED, key="k", field="command", before="echo a", after="echo b"))
     assert short == "echo a → echo b"
+
+
+def _chain(run_id: str, n: int, *, fail_at: int | None = None) -> RunLog:
+    """A chain s1 -> ... -> sn -> success; with fail_at, the run failed there and nothing after it ran."""
+    dag: dict[str, Any] = {"start_at": "s1", "steps": {}}
+    for i in range(1, n + 1):
+        dag["steps"][f"s{i}"] = {"type": "stub", "next": f"s{i + 1}" if i < n else "success"}
+    dag["steps"]["success"] = {"type": "success"}
+    dag["steps"]["fail"] = {"type": "fail"}
+    last = n if fail_at is None else fail_at
+    steps = {f"s{i}": _step(f"s{i}", step_type="stub") for i in range(1, last + 1)}
+    if fail_at is not None:
+        steps[f"s{fail_at}"] = _step(f"s{fail_at}", step_type="stub", status="FAIL")
+        steps["fail"] = _step("fail", step_type="fail")
+    else:
+        steps["success"] = _step("success", step_type="success")
+    return RunLog(
+        run_id=run_id,
+        dag_hash="d" * 40,
+        status="FAIL" if fail_at else "SUCCESS",
+        steps=steps,
+        run_config={"dag": dag, "schema_version": 1},
+    )
+
+
+def test_steps_that_did_not_run_are_not_run_not_removed() -> None:
+    """Trial 6: a 3,000-step run against one that failed at s1234 listed 1,766 `- s1235 removed` lines.
+    Steps in B's dag that did not run in B are not_run (every one in --json), one line in the text, and
+    one difference; removed stays for a step gone from the dag."""
+    from magnus_core.diff import NOT_RUN
+    from magnus_core.diff_render import diff_rows
+
+    a, b = _chain("run_a", 40), _chain("run_b", 40, fail_at=12)
+    diff = compare(a, b, repo=None)
+    steps = diff.groups["steps"]
+    not_run = [c for c in steps.changed if c.kind == NOT_RUN]
+    assert [c.step for c in not_run] == [f"s{i}" for i in range(13, 41)] + ["success", "fail"]
+    assert all(c.before == "SUCCESS" and c.after is None for c in not_run[:-1])
+    assert (not_run[-1].before, not_run[-1].after) == (None, "SUCCESS")
+    assert not [c for c in steps.changed if c.kind == "removed"]
+    # s12's status and error, fail (in both dags, ran in B only: not run in A), 29 not run in B
+    assert steps.count == 4
+    text = text_of(diff)
+    assert "removed" not in text
+    assert "s13 … success  29 steps not run in B" in text
+    assert "fail" in text and "not run in A" in text
+    assert len(text.splitlines()) < 20
+    kinds = [c["kind"] for c in diff.to_json()["groups"]["steps"]["changes"] if c["field"] == "step"]
+    assert kinds.count("not_run") == 30 and "removed" not in kinds
+    rows = diff_rows(steps)
+    assert sum(r.change.kind == NOT_RUN for r in rows) == 2  # one per side (fail: not run in A)
+
+    # a step gone from B's dag is removed, and a stretch with a hole lists its first names
+    del b.run_config["dag"]["steps"]["s20"]
+    b.steps["s30"] = _step("s30", step_type="stub")
+    diff = compare(a, b, repo=None)
+    kinds = {c.step: c.kind for c in diff.groups["steps"].changed if c.field == "step"}
+    assert kinds["s20"] == "removed" and kinds["s21"] == NOT_RUN and "s30" not in kinds
+    assert "s13, s14, s15, …  27 steps not run in B" in text_of(diff)
+
+    # a log with no dag recorded (the original tool's): nothing tells not run from removed
+    del b.run_config["dag"]
+    assert {c.kind for c in compare(a, b, repo=None).groups["steps"].changed if c.field == "step"} >= {
+        "removed"
+    }
+
+
+def test_diff_json_keys_have_an_ascii_path() -> None:
+    """Trial 6: `--json` keys read `train › error`; scripts get `path`, the key's parts."""
+    b = make_run("run_b")
+    b.steps["prepare"].user_defined_metrics["variance"] = 0.7
+    doc = compare(make_run(), b, repo=None).to_json()
+    (change,) = doc["groups"]["metrics"]["changes"]
+    assert change["path"] == ["prepare", "variance"] and change["key"] == "prepare › variance"
+    assert (change["step"], change["field"]) == ("prepare", "variance")

@@ -224,7 +224,7 @@ def test_diff_compares_odd_but_readable_logs(project: Path, run_id: str, as_json
         assert result.returncode == 0, result.stderr
         assert "internal error" not in result.stderr
         if as_json:
-            assert json.loads(result.stdout)["schema"] == "magnus-diff/1"
+            assert json.loads(result.stdout)["schema"] == "magnus-diff/2"
 
 
 def test_diff_on_a_tag_with_a_lone_surrogate_shows_a_replacement_character(project: Path) -> None:

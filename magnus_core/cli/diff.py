@@ -15,7 +15,7 @@ from magnus_core.cli.complete import run_ids
 @click.argument("run_a", shell_complete=run_ids)
 @click.argument("run_b", shell_complete=run_ids)
 @click.option("--all", "show_all", is_flag=True, help="Show equal items too, not only what changed.")
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON (schema magnus-diff/1).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON (schema magnus-diff/2).")
 @click.option(
     "--exit-code", is_flag=True, help="Exit 1 when the runs differ, 0 when they do not (like diff)."
 )
