@@ -37,7 +37,10 @@ class RunSummary:  # not frozen: 20,000 are made per `magnus runs`, three times 
     failure: str = ""  # its error on one line, as `magnus show` words it (index/record.failure_text)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as `magnus runs --json` and `--csv` give them (schema magnus-runs/2): `error` is named
+        `broken_reason` there (trial 6: `"error": ""` beside `"failure": "KeyError…"` left a reader unsure
+        which to read; one is why a log could not be read, the other why a run failed)."""
+        return {("broken_reason" if k == "error" else k): v for k, v in asdict(self).items()}
 
 
 # Two readings of one process's start time differ by less than this (psutil derives it from the boot time,

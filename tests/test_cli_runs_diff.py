@@ -121,7 +121,7 @@ def test_runs_lists_newest_first_with_filters(project: Path) -> None:
     lines = [line.split()[0] for line in out.stdout.splitlines()[1:]]
     assert lines == ["r4", "r3", "r2", "r1", "comp"]
     data = json.loads(run_magnus("runs", "--json", "--tag", "nightly", cwd=project).stdout)
-    assert data["schema"] == "magnus-runs/1" and [r["run_id"] for r in data["runs"]] == ["r3"]
+    assert data["schema"] == "magnus-runs/2" and [r["run_id"] for r in data["runs"]] == ["r3"]
     assert data["runs"][0]["steps"] == 4 and data["runs"][0]["status"] == "SUCCESS"
     limited = json.loads(
         run_magnus("runs", "--json", "--limit", "1", "--status", "success", cwd=project).stdout
@@ -178,7 +178,11 @@ def test_runs_in_another_store_via_config(project: Path, tmp_path: Path) -> None
     (tmp_path / "empty" / "broken.json").write_text("{ not json")
     listed = json.loads(run_magnus("runs", "-c", str(cfg), "--json", cwd=project).stdout)
     assert [r["run_id"] for r in listed["runs"]] == ["broken", "r2", "r1"]  # broken: by its file time (now)
-    assert listed["runs"][0]["status"] == "BROKEN" and "not valid JSON" in listed["runs"][0]["error"]
+    # trial 6: "error" beside "failure" was unclear: the log's reason is broken_reason, a run's is failure
+    assert listed["runs"][0]["status"] == "BROKEN" and "not valid JSON" in listed["runs"][0]["broken_reason"]
+    assert all("error" not in r and r["failure"] == "" for r in listed["runs"])
+    head = run_magnus("runs", "-c", str(cfg), "--csv", cwd=project).stdout.splitlines()[0].split(",")
+    assert "broken_reason" in head and "error" not in head
     human = run_magnus("runs", "-c", str(cfg), cwd=project)
     assert (
         human.returncode == 0 and "BROKEN" in human.stdout and "broken.json: not valid JSON" in human.stdout

@@ -184,7 +184,7 @@ def test_runs_lists_every_good_run_beside_every_hostile_log(project: Path) -> No
             assert runs[run_id]["status"] != "BROKEN", runs[run_id]
         else:
             assert runs[run_id]["status"] == "BROKEN"
-            assert reason in runs[run_id]["error"], runs[run_id]["error"]
+            assert reason in runs[run_id]["broken_reason"], runs[run_id]["broken_reason"]
     assert runs["surrogate_escape"]["tag"] == runs["surrogate_bytes"]["tag"] == "x\ufffdy"
     assert runs["mixed_tz"]["duration"] is not None
     assert runs["negative_pid"]["state"] == "RUNNING"  # unknown: pid -1 never sent a signal to every process
@@ -347,7 +347,7 @@ def test_runs_lists_every_good_chunked_run_beside_corrupted_ones(project: Path) 
     assert set(runs) == {"good1", "good2", *reasons}
     for run_id, reason in reasons.items():
         assert runs[run_id]["status"] == "BROKEN", run_id
-        assert reason in runs[run_id]["error"], (run_id, runs[run_id]["error"])
+        assert reason in runs[run_id]["broken_reason"], (run_id, runs[run_id]["broken_reason"])
 
 
 @pytest.mark.parametrize("run_id", ["seq_text", "part_too_deep", "parent_loop", "nested_chain", "meta_fifo"])

@@ -418,7 +418,7 @@ def test_a_row_of_the_index_becomes_the_run_summary_field_by_field() -> None:
     row = tuple(values[name.strip()] for name in _RUN_FIELDS.split(","))
     assert _summary(row).to_json() == {
         "run_id": "r1", "status": "FAIL", "state": "FAIL", "tag": "t", "start": "s", "end": "e",
-        "duration": 1.5, "steps": 7, "original_run_id": "o", "error": "why", "steps_done": 6,
+        "duration": 1.5, "steps": 7, "original_run_id": "o", "broken_reason": "why", "steps_done": 6,
         "pipeline": "p.yaml", "dag_hash": "d", "commit": "c", "dirty": True, "failed_step": "fit",
         "failure": "ValueError: x (at a.py:1)",
     }  # fmt: skip

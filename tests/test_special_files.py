@@ -196,8 +196,8 @@ def test_a_fifo_in_the_store_is_listed_broken_and_never_blocks_runs(project: Pat
 
     runs = {r["run_id"]: r for r in json.loads(result.stdout)["runs"]}
     assert runs["good"]["status"] == "SUCCESS"
-    assert runs["planted"]["status"] == "BROKEN" and "FIFO" in runs["planted"]["error"]
-    assert runs["zero"]["status"] == "BROKEN" and "character device" in runs["zero"]["error"]
+    assert runs["planted"]["status"] == "BROKEN" and "FIFO" in runs["planted"]["broken_reason"]
+    assert runs["zero"]["status"] == "BROKEN" and "character device" in runs["zero"]["broken_reason"]
 
 
 def test_a_fifo_among_chunked_parts_is_reported_not_read(project: Path) -> None:

@@ -212,7 +212,7 @@ def runs_json(runs: list[IndexedRun], where: str, query: Any) -> dict[str, Any]:
         if query.metrics is not None:
             item["metrics"] = run.metrics
         out.append(item)
-    return {"schema": "magnus-runs/1", "store": where, "runs": out}
+    return {"schema": "magnus-runs/2", "store": where, "runs": out}
 
 
 SUMMARY_FIELDS = ("run_id", "status", "state", "tag", "start", "end", "duration", "steps", "steps_done")
@@ -222,7 +222,7 @@ MORE_FIELDS = (
     "dag_hash",
     "commit",
     "dirty",
-    "error",
+    "broken_reason",
     "failed_step",
     "failure",
 )
