@@ -329,34 +329,35 @@ def failures(
     steps = failed_leaves(run_log)[:limit] if limit is not None else failed_leaves(run_log)
     if steps and reader is None:
         reader = OutputReader(run_log)
-    found = []
-    for step in steps:
-        last = step.attempts[-1] if step.attempts else None
-        tail: list[str] = []
-        note = ""
-        if reader is not None and last is not None:
-            view = reader.view(step, last)
-            try:
-                tail = view.tail(lines)
-            except (CatalogError, OSError) as exc:
-                note = f"output file cannot be read: {exc}"
-            if not view.has_output and view.state != NOT_RECORDED:
-                note = view.problem
-        several = len(step.attempts) > 1
-        found.append(
-            Failure(
-                internal_name=step.internal_name,
-                attempt_number=last.attempt_number if last is not None else 0,
-                message=failure_message(step),
-                where=where_failed(last, failure_message(step)),
-                last_lines=tail,
-                command=logs_command(
-                    run_log.run_id, step.internal_name, last.attempt_number if last and several else None
-                ),
-                note=note,
-            )
-        )
-    return found
+    return [failure_of(run_log.run_id, step, reader, lines=lines) for step in steps]
+
+
+def failure_of(run_id: str, step: StepLog, reader: OutputReader | None, *, lines: int = 10) -> Failure:
+    """One failed step of run `run_id` as every view shows it (the summary, `magnus show`, the stderr of
+    `magnus execute_single_node`): its last attempt's message, where it failed, its output's last `lines`
+    lines read through `reader` (None: none read), and the `magnus logs` command that shows the rest."""
+    last = step.attempts[-1] if step.attempts else None
+    tail: list[str] = []
+    note = ""
+    if reader is not None and last is not None:
+        view = reader.view(step, last)
+        try:
+            tail = view.tail(lines)
+        except (CatalogError, OSError) as exc:
+            note = f"output file cannot be read: {exc}"
+        if not view.has_output and view.state != NOT_RECORDED:
+            note = view.problem
+    several = len(step.attempts) > 1
+    message = failure_message(step)
+    return Failure(
+        internal_name=step.internal_name,
+        attempt_number=last.attempt_number if last is not None else 0,
+        message=message,
+        where=where_failed(last, message),
+        last_lines=tail,
+        command=logs_command(run_id, step.internal_name, last.attempt_number if last and several else None),
+        note=note,
+    )
 
 
 def step_sections(run_log: RunLog, step: str | None) -> list[StepLog]:

@@ -233,6 +233,17 @@ def _identity(run_id: str) -> CodeIdentity:
     return _identities[run_id]
 
 
+PER_STEP = "per-step"  # run_config.process.driven of a run an orchestrator drives one step per process
+
+
+def per_step_process(record: dict[str, Any]) -> dict[str, Any]:
+    """The process record of a run driven one step per process (by Argo, Dask, a script): no pid, since
+    the process that created the run runs its first step only and no process runs the whole of it, so
+    its end says nothing of the run (it showed as INTERRUPTED after any step, found by trial 6), and
+    `driven: per-step`, which `magnus show` and `magnus stop` say (docs/argo.md)."""
+    return {"driven": PER_STEP, "host": record.get("host"), "started_at": record.get("started_at")}
+
+
 def _create_run(job: NodeJob, services: Services) -> bool:
     """The first step of a run in any process creates its log (its parameters masked, those masking
     changed listed in masked_parameters); False when another process did first."""
@@ -240,13 +251,15 @@ def _create_run(job: NodeJob, services: Services) -> bool:
     from magnus_core.parameters import initial_parameters
 
     params = initial_parameters(job.parameters_file, {})
+    config = run_config(job.pipeline, services)
+    config["process"] = per_step_process(config["process"])
     run = RunLog(
         run_id=job.run_id,
         dag_hash=job.pipeline.dag_hash,
         tag=job.tag or "",
         status=PROCESSING,
         parameters=dict(params),
-        run_config={**run_config(job.pipeline, services), "parameters": dict(params)},
+        run_config={**config, "parameters": dict(params)},
     )
     try:  # recorded masked, as every process that starts a run does (stores.base.create_run)
         services.store.create_run(run, masker=masker_of(services.secrets))
@@ -333,8 +346,12 @@ def write_branch_start(session: _Session, branch: str, params: dict[str, Any]) -
 # -- the entry points --------------------------------------------------------------------------------
 
 
-def execute_single_node(job: NodeJob) -> int:
-    """Run one leaf node; the exit code: 0 it succeeded, 1 it failed (or it is the fail node)."""
+def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
+    """Run one leaf node; the exit code: 0 it succeeded, 1 it failed (or it is the fail node).
+
+    `say_failure` (the command line, `magnus execute_single_node`: what every Argo pod runs, so its log is
+    where a user looks first): a step that failed is said on stderr as the summary of `magnus execute`
+    says it (say_failed_step), and the fail node says the run has failed."""
     from magnus_core.nodes import execute_node, module_for
 
     where = locate(job.pipeline, job.step, job.map_variable)
@@ -386,9 +403,33 @@ def execute_single_node(job: NodeJob) -> int:
         settled()  # the step's output is in the catalog before this process (or Dask task) is done
         if where.node.is_terminal:
             _end_graph(session, where, params)
-        return _exit_code(where, step)
+        code = _exit_code(where, step)
+        if code and say_failure:
+            say_failed_step(session, where, step)
+        return code
     finally:
         _release(store, run_id)
+
+
+def say_failed_step(session: _Session, where: Located, step: StepLog) -> None:
+    """On stderr, what the summary of `magnus execute` says of this failed step (summary.failure_block:
+    its error, where it was raised, its output's last lines, the `magnus logs` command), masked; for the
+    fail node, that the run ended FAIL there. Found by trial 6: a failed pod's log was empty."""
+    from magnus_core.logs import OutputReader, failure_of
+    from magnus_core.summary import SHOWN_LINES, failure_block
+
+    run_id = session.job.run_id
+    if where.node.type == "fail":
+        lines = [f"{where.internal_name}: the fail node: run {run_id} ended FAIL"]
+    else:
+        reader = OutputReader(session.run, session.ctx.catalog)
+        lines = failure_block(failure_of(run_id, step, reader, lines=SHOWN_LINES))
+    text = "".join(f"magnus: {session.ctx.mask(line)}\n" for line in lines)
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed or broken stderr never changes the step's outcome
+        pass
 
 
 @dataclass

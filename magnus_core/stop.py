@@ -88,6 +88,11 @@ def stop_target(log: RunLog) -> Target:
         raise NotRunning(f"run '{run_id}' is not running: it ended {log.status}")
     proc = process_of(log)
     pid, host, start = proc.get("pid"), proc.get("host"), proc.get("start_time")
+    if proc.get("driven") == "per-step":  # (single.per_step_process) no process of ours runs it whole
+        raise CannotStop(
+            f"run '{run_id}' is driven one step at a time (magnus execute_single_node, by an orchestrator "
+            "such as Argo or Dask): stop it there"
+        )
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         raise CannotStop(
             f"run '{run_id}' records no process (a log written by another tool): "

@@ -18,10 +18,13 @@ import heapq
 import shlex
 from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.models.run_log import FAIL, PROCESSING, SUCCESS, RunLog, StepLog, span_seconds
 from magnus_core.table import Cell, fmt_seconds, render
+
+if TYPE_CHECKING:
+    from magnus_core.logs import Failure
 
 FULL_TABLE = 50  # up to this many top-level steps the summary lists every one
 SLOWEST = 5  # above it, the slowest steps shown
@@ -104,7 +107,9 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
 
     status_style = STATUS_STYLE.get(run_log.status, "yellow")
     status = str(run_log.status)
-    if status == PROCESSING:  # what it means now, as `magnus runs` says it: RUNNING or INTERRUPTED
+    if status == PROCESSING and _per_step(run_log):  # no process runs it whole: say what is known
+        status = f"{status} ({per_step_state(run_log)})"
+    elif status == PROCESSING:  # what it means now, as `magnus runs` says it: RUNNING or INTERRUPTED
         from magnus_core.runs import run_state
 
         state = run_state(run_log)
@@ -129,6 +134,28 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
         lines.append(timing)
     lines.append(f"Run log: {where}")
     return lines
+
+
+def _per_step(run_log: RunLog) -> bool:
+    from magnus_core.runs import process_of
+
+    return process_of(run_log).get("driven") == "per-step"  # (single.PER_STEP, not imported here)
+
+
+def per_step_state(run_log: RunLog) -> str:
+    """What a PROCESSING run driven one step per process (`magnus execute_single_node`, Argo, Dask) is:
+    `driven one step at a time; last step train FAIL`. No process runs it whole, so nothing says whether
+    its orchestrator is still at work: the last step recorded is what is known."""
+    from magnus_core.models.times import parse_time
+
+    last: tuple[datetime, StepLog] | None = None
+    for step in run_log.walk():
+        end = step.attempts[-1].end_time if step.attempts else None
+        end = end if isinstance(end, datetime) or end is None else parse_time(end)
+        if isinstance(end, datetime) and end.tzinfo and (last is None or end >= last[0]):
+            last = (end, step)
+    said = "driven one step at a time"
+    return f"{said}; last step {last[1].internal_name} {last[1].status}" if last else said
 
 
 def timing_line(run_log: RunLog) -> str:
@@ -193,17 +220,25 @@ def failure_lines(run_log: RunLog) -> list[str]:
 
     out: list[str] = []
     for failure in failures(run_log, lines=SHOWN_LINES, limit=SHOWN_FAILURES):
-        out.append(f"{failure.internal_name}: {failure.message}")
-        if failure.where:  # (not for a shell step: its message says the exit code; logs.where_failed)
-            out.append(f"  at {failure.where}")
-        out.extend(f"  | {line}" for line in failure.last_lines)
-        if failure.note:
-            out.append(f"  ({failure.note})")
-        elif failure.last_lines:
-            out.append(f"  all of it: {failure.command}")
+        out.extend(failure_block(failure))
     hidden = len(failed_leaves(run_log)) - SHOWN_FAILURES
     if hidden > 0:
         out.append(f"... and {hidden} more failed steps (magnus logs {run_log.run_id})")
+    return out
+
+
+def failure_block(failure: Failure) -> list[str]:
+    """One failed step as the summary shows it (and `magnus execute_single_node` says on stderr): `name:
+    error`, `  at file:line in func`, its last lines (`  | ...`), then the command that shows the rest or
+    why there is no output."""
+    out = [f"{failure.internal_name}: {failure.message}"]
+    if failure.where:  # (not for a shell step: its message says the exit code; logs.where_failed)
+        out.append(f"  at {failure.where}")
+    out.extend(f"  | {line}" for line in failure.last_lines)
+    if failure.note:
+        out.append(f"  ({failure.note})")
+    elif failure.last_lines:
+        out.append(f"  all of it: {failure.command}")
     return out
 
 

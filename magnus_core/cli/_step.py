@@ -105,4 +105,4 @@ def run_step(
             map_variable=map_variable,
             tag=tag,
         )
-        return execute_single_node(job)
+        return execute_single_node(job, say_failure=True)

@@ -96,17 +96,44 @@ def logs(
         shown["failures"] = [
             {"step": s.internal_name, "step_type": s.step_type, "message": failure_message(s)}
             for s in _failures_without_output(run_log, name, attempt)
-        ]
+        ] + _failed_attempts(sections)
         click.echo(json.dumps(shown, indent=2))
         ctx.exit(1 if any(v.state == "missing" for v in sections) else 0)
     out = _Printer(headed=name is None or len(sections) > 1)  # a whole run: always headed (its --help)
     missing = False
     for view in sections:
         missing |= out.section(view, tail)
+        if view.has_output:
+            out.say_failed(view)
     out.say_silent()
     for s in _failures_without_output(run_log, name, attempt):
         note(f"magnus: {s.internal_name} ({s.step_type}) failed, no output: {failure_message(s)}")
     ctx.exit(1 if missing else 0)
+
+
+def _failed_attempts(sections: list[AttemptView]) -> list[dict[str, Any]]:
+    """--json's `failures` of attempts shown: each failed attempt's step, attempt, message and where it
+    failed (every kind of failure: an exception, sys.exit, an exit code, a cell; trial 6 found a
+    `sys.exit(2)` that printed something listed nowhere)."""
+    from magnus_core.logs import where_failed
+    from magnus_core.models.run_log import FAIL
+
+    found = []
+    for view in sections:
+        attempt = view.attempt
+        if attempt is None or attempt.status != FAIL:
+            continue
+        message = attempt.message or "failed"
+        found.append(
+            {
+                "step": view.step.internal_name,
+                "step_type": view.step.step_type,
+                "message": message,
+                "attempt": view.attempt_number,
+                "where": where_failed(attempt, message),
+            }
+        )
+    return found
 
 
 def _failures_without_output(run_log: RunLog, name: str | None, attempt: int | None) -> list[StepLog]:
@@ -232,6 +259,24 @@ class _Printer:
             return
         note(f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): {text}")
 
+    def say_failed(self, view: AttemptView) -> None:
+        """After the output of a failed attempt, one stderr line saying how it failed (`magnus: bail
+        (attempt 0) failed: SystemExit: the step called sys.exit(2), at steps.py:10 in bail`): its output
+        need not say it (a sys.exit, an exit code, a shell step's stderr written early; trial 6)."""
+        from magnus_core.logs import where_failed
+        from magnus_core.models.run_log import FAIL
+
+        attempt = view.attempt
+        if attempt is None or attempt.status != FAIL:
+            return
+        message = attempt.message or "no message recorded"
+        where = where_failed(attempt, message)
+        self.out.flush()
+        note(
+            f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) failed: {message}"
+            + (f", at {where}" if where else "")
+        )
+
     def say_silent(self, shown: int = 8) -> None:
         """One stderr line naming the attempts that printed nothing (the first `shown`, then a count)."""
         if not self.silent:
@@ -297,6 +342,8 @@ def _as_json(run_log: RunLog, sections: list[AttemptView], tail: int | None) -> 
                 "problem": view.problem,
                 "reused_from": view.reused_from,
                 "output": attempt.output.shown() if attempt and attempt.output else None,
+                "message": attempt.message if attempt is not None else "",
+                "error": attempt.error.model_dump(mode="json") if attempt and attempt.error else None,
                 "text": text,
             }
         )

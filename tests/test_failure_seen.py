@@ -1,0 +1,129 @@
+"""A failure is seen where a user looks first (trial 6): the pod log of a step run alone
+(`magnus execute_single_node`), `magnus show` of a run driven one step at a time, and `magnus logs` of a step
+whose output does not say how it failed (sys.exit). Each test runs the real command line in a subprocess, in
+a temporary git repository."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STEPS = """
+import sys
+
+
+def load():
+    return {"mean": 0.5}
+
+
+def train(mean, lr=0.1):
+    print(f"training lr={lr} mean={mean}")
+    if lr > 1:
+        raise ValueError(f"learning rate too high: {lr}")
+
+
+def bail():
+    print("bailing out with exit 2")
+    sys.exit(2)
+"""
+
+PIPELINE = """
+dag:
+  start_at: load
+  steps:
+    load: {type: task, command: steps.load, next: train}
+    train: {type: task, command: steps.train, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+@pytest.fixture
+def project(git_repo: Path) -> Path:
+    (git_repo / "steps.py").write_text(STEPS)
+    (git_repo / "pipeline.yaml").write_text(PIPELINE)
+    (git_repo / "bail.yaml").write_text(
+        "dag:\n  start_at: bail\n  steps:\n"
+        "    bail: {type: task, command: steps.bail, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    (git_repo / "shared.yaml").write_text("run_log_store: {type: chunked-fs, config: {log_folder: runs}}\n")
+    (git_repo / "params.yaml").write_text("lr: 5\n")
+    return git_repo
+
+
+def _line(text: str) -> int:
+    return STEPS.splitlines().index(text) + 1
+
+
+def single(magnus: Any, run_id: str, step: str, *extra: str, file: str = "pipeline.yaml") -> Any:
+    return magnus("execute_single_node", run_id, step, "-f", file, "-c", "shared.yaml", *extra)
+
+
+def test_a_failed_single_node_step_says_why_on_stderr(project: Path, magnus: Any) -> None:
+    assert single(magnus, "pod2", "load", "-p", "params.yaml").returncode == 0
+    failed = single(magnus, "pod2", "train")
+    assert failed.returncode == 1
+    assert failed.stdout == "training lr=5 mean=0.5\n"  # the step's own output, as it was
+    line = _line('        raise ValueError(f"learning rate too high: {lr}")')
+    lines = failed.stderr.splitlines()
+    assert lines[0] == "magnus: train: ValueError: learning rate too high: 5", failed.stderr
+    assert lines[1] == f"magnus:   at steps.py:{line} in train"
+    assert "magnus:   | training lr=5 mean=0.5" in lines  # its output's last lines
+    assert lines[-1] == "magnus:   all of it: magnus logs pod2 train"
+
+    ended = single(magnus, "pod2", "fail")  # the orchestrator's on_failure: the fail node
+    assert ended.returncode == 1
+    assert "magnus: fail: the fail node: run pod2 ended FAIL" in ended.stderr
+
+
+def test_a_single_node_step_that_printed_nothing_still_says_why(project: Path, magnus: Any) -> None:
+    failed = single(magnus, "pod3", "train")  # no load step: `mean` is missing
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr.splitlines() == [
+        "magnus: train: function 'steps.train' needs argument(s) 'mean', which no parameter provides "
+        "(known: none)",
+        "magnus:   (the step printed nothing)",
+    ]
+    assert single(magnus, "pod3", "train").stderr == failed.stderr  # a retried pod says it again
+
+
+def test_a_run_driven_step_by_step_is_not_called_interrupted(project: Path, magnus: Any) -> None:
+    assert single(magnus, "pod2", "load", "-p", "params.yaml").returncode == 0
+    assert single(magnus, "pod2", "train").returncode == 1
+    shown = magnus("show", "pod2", "-c", "shared.yaml")
+    head = shown.stdout.splitlines()[0]
+    assert head == "Run pod2: PROCESSING (driven one step at a time; last step train FAIL)", shown.stdout
+    listed = magnus("runs", "-c", "shared.yaml")
+    assert "INTERRUPTED" not in listed.stdout, listed.stdout
+    stopped = magnus("stop", "pod2", "-c", "shared.yaml")
+    assert stopped.returncode != 0 and "driven one step at a time" in stopped.stderr, stopped.stderr
+
+
+def test_logs_say_how_a_step_that_printed_then_called_sys_exit_failed(project: Path, magnus: Any) -> None:
+    assert single(magnus, "pod4", "bail", file="bail.yaml").returncode == 1
+    where = f"steps.py:{_line('    sys.exit(2)')} in bail"
+    shown = magnus("logs", "pod4", "bail", "-c", "shared.yaml")
+    assert shown.returncode == 0
+    assert shown.stdout == "bailing out with exit 2\n"  # the output, as it was written: can be piped
+    assert (
+        f"magnus: bail (attempt 0) failed: SystemExit: the step called sys.exit(2), at {where}"
+        in shown.stderr.splitlines()
+    ), shown.stderr
+
+    data = json.loads(magnus("logs", "pod4", "bail", "-c", "shared.yaml", "--json").stdout)
+    assert data["failures"] == [
+        {
+            "step": "bail",
+            "step_type": "task",
+            "message": "SystemExit: the step called sys.exit(2)",
+            "attempt": 0,
+            "where": where,
+        }
+    ]
+    attempt = data["attempts"][0]
+    assert attempt["message"] == "SystemExit: the step called sys.exit(2)"
+    assert attempt["error"]["type"] == "SystemExit" and attempt["error"]["exit_code"] == 2
