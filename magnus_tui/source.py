@@ -5,6 +5,7 @@ No Textual here; the screens call these (from workers when they may be slow).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,3 +196,14 @@ def summary_matches(summary: RunSummary, text: str, parameters: dict[str, Any] |
         ]
     ).lower()
     return all(word in hay for word in text.lower().split())
+
+
+def parameter_hint(text: str, names: set[str]) -> str:
+    """A hint for a filter that names a parameter and then its value as two words (trial 6: `lr 5`
+    matched 7 of 8 runs, the 5 in ids and times): 'lr=5 matches the parameter lr only'; '' when the text
+    has no parameter name followed by a bare word. `names`: the parameter names of the runs listed."""
+    words = text.split()
+    for name, value in itertools.pairwise(words):
+        if "=" not in name and "=" not in value and name in names:
+            return f"{name}={value} matches the parameter {name} only"
+    return ""

@@ -19,7 +19,7 @@ from textual.worker import get_current_worker
 from magnus_core.errors import MagnusError
 from magnus_core.index.record import RUNNING_STATUSES
 from magnus_tui.screens.base import KeysFooter, WorkbenchScreen, row_at_cursor
-from magnus_tui.source import RunEntry, summary_matches
+from magnus_tui.source import RunEntry, parameter_hint, summary_matches
 from magnus_tui.view import fmt_duration, glyph, style
 from magnus_tui.widgets.keys import InOrderInput
 from magnus_tui.widgets.lists import ListTable
@@ -167,7 +167,7 @@ class RunsScreen(WorkbenchScreen[None]):
     ]
     PALETTE: ClassVar[list[tuple[str, str, str]]] = [
         ("Open run", "Open the highlighted run (Enter)", "open_run"),
-        ("Filter runs", "Filter by id, pipeline, tag, status or parameter text (/)", "filter"),
+        ("Filter runs", "By id, pipeline, tag or status words; lr=0.1 matches a parameter (/)", "filter"),
         ("Sort by start time", "Newest first; again: oldest first (A)", "sort('start')"),
         ("Sort by status", "Broken, failed, interrupted, running, succeeded (S)", "sort('state')"),
         ("Sort by pipeline", "Pipeline file name, A to Z (P)", "sort('pipeline')"),
@@ -216,10 +216,13 @@ class RunsScreen(WorkbenchScreen[None]):
         self._full_at = 0.0  # time.monotonic() of the last full read
         self._shown: list[str] = []  # the run ids that match (listed, or a page away)
         self._running_ids: set[str] = set()  # the runs of `entries` RUNNING now (the poll asks for them)
+        self._names: set[str] = set()  # the parameter names of `entries` (_parameter_names)
+        self._names_for: tuple[int, int] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield FilterBox(placeholder="filter: id, pipeline, tag, status or parameter text", id="filter")
+        tip = "filter: words of id, pipeline, tag or status; lr=0.1 matches a parameter"
+        yield FilterBox(placeholder=tip, id="filter")
         # the mark, status and run id stay put when ←/→ scroll the other columns into view (80 columns)
         yield RunsTable(id="runs", fixed_columns=3)  # (zebra stripes would stop at the fixed columns)
         yield Static("", id="empty", classes="hint")
@@ -455,10 +458,29 @@ class RunsScreen(WorkbenchScreen[None]):
         hint = self.query_one("#hint", Static)
         if not self.order:
             hint.update("")
-        elif not self._shown:
-            hint.update(f"No run matches '{self.filter_text}'. escape clears the filter.")
+            return
+        tip = parameter_hint(self.filter_text, self._parameter_names()) if self.filter_text else ""
+        if not self._shown:
+            tip = f" ({tip})" if tip else ""
+            hint.update(Text(f"No run matches '{self.filter_text}'{tip}. escape clears the filter."))
         else:
-            hint.update(self.status_line(self._shown, hint.content_region.width or None))
+            width = hint.content_region.width or None
+            if not tip:
+                hint.update(self.status_line(self._shown, width))
+                return
+            line = Text(tip, style="cyan")
+            line.append("  ")
+            line.append_text(self.status_line(self._shown, width and max(10, width - len(tip) - 2)))
+            hint.update(line)
+
+    def _parameter_names(self) -> set[str]:
+        """The parameter names of the runs read (for the filter's hint), worked out again when runs come
+        or go."""
+        key = (id(self.entries), len(self.entries))
+        if self._names_for != key:
+            self._names = {name for entry in self.entries.values() for name in entry.parameters}
+            self._names_for = key
+        return self._names
 
     def on_resize(self, event: events.Resize) -> None:
         """(Textual runs WorkbenchScreen.on_resize too: every class's handler in turn.)"""

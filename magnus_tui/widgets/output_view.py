@@ -181,7 +181,7 @@ class OutputView(Vertical, can_focus=False):
     ]
     DEFAULT_CSS = """
     OutputView { height: 1fr; }
-    OutputView #output-title { height: auto; max-height: 2; padding: 0 1; background: $boost; }
+    OutputView #output-title { height: 1; padding: 0 1; background: $boost; }
     OutputView #output-note { height: auto; max-height: 3; padding: 0 1; background: $boost; display: none; }
     OutputView.noted #output-note { display: block; }
     OutputView #output-failure { height: auto; max-height: 3; padding: 0 1; color: $error; display: none; }
@@ -264,29 +264,65 @@ class OutputView(Vertical, can_focus=False):
         self._title()
 
     def _title(self) -> None:
-        text = Text()
-        text.append("whole run" if self.whole_run else (self.source or "no step"), style="bold")
+        """One line at any width (trial 6: `/zzz: 0 matches` wrapped onto a second line at 80 columns): the
+        step, its line count, the state and the search (`/loss: 3/11` while on the third of 11 matching
+        lines); when that is too wide the hints go short or go (`complete`, no `esc: back to the dag`),
+        and a long search text is cut last."""
+        from rich.cells import cell_len
+
+        name = "whole run" if self.whole_run else (self.source or "no step")
+        parts: list[tuple[str, str, str | None]] = [(name, name, "bold")]  # (long, short, style); "" drops
         if self.reading_now:
-            text.append("  reading…", style="yellow")
+            parts.append(("reading…", "reading…", "yellow"))
         else:
             count = len(self.lines)
-            text.append(f"  {count:,} line{'s' if count != 1 else ''}", style="dim")
+            lines = f"{count:,} line{'s' if count != 1 else ''}"
+            parts.append((lines, lines, "dim"))
         if self.log_widget.has_focus:
-            text.append("  esc: back to the dag", style="dim")
+            parts.append(("esc: back to the dag", "", "dim"))
         if self.live:
-            text.append(
-                "  following" if self.follow else "  paused", style="green" if self.follow else "yellow"
-            )
+            state = "following" if self.follow else "paused"
+            parts.append((state, state, "green" if self.follow else "yellow"))
         else:
-            text.append("  complete (the run has ended)", style="dim")
+            parts.append(("complete (the run has ended)", "complete", "dim"))
         if self.wrap:
-            text.append("  wrap", style="dim")
+            parts.append(("wrap", "wrap", "dim"))
+        search = ""
         if self.query_text:
-            found = sum(self.query_text.lower() in line.lower() for line in self.lines)
-            text.append(f"  /{self.query_text}: {found} match{'es' if found != 1 else ''}", style="cyan")
+            wanted = self.query_text.lower()
+            found = [i for i, line in enumerate(self.lines) if wanted in line.lower()]
+            if self.match in found and len(found) > 0:
+                where = f"{found.index(self.match) + 1}/{len(found)}"  # which match is shown, as less does
+            else:
+                where = f"{len(found)} match{'es' if len(found) != 1 else ''}"
+            search = f": {where}"
+        width = self.query_one("#output-title", Static).content_region.width
+
+        def length(short: bool) -> int:
+            kept = [p[1] if short else p[0] for p in parts]
+            kept = [k for k in kept if k]
+            if search:
+                kept.append(f"/{self.query_text}{search}")
+            return sum(cell_len(k) + 2 for k in kept) - 2
+
+        short = bool(width) and length(False) > width
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for long_text, short_text, part_style in parts:
+            part = short_text if short else long_text
+            if part:
+                text.append(("  " if text else "") + part, style=part_style)
+        if search:
+            query = self.query_text
+            room = width - cell_len(text.plain) - 2 - 1 - cell_len(search) if width else len(query)
+            if cell_len(query) > room:  # cut the search text, never what it found
+                query = query[: max(1, room - 1)] + "…"
+            text.append(f"  /{query}{search}", style="cyan")
         self.query_one("#output-title", Static).update(text)
         self.set_class(bool(self.note), "noted")
         self.query_one("#output-note", Static).update(Text(self.note, style="dim italic"))
+
+    def on_resize(self) -> None:
+        self._title()
 
     def _redraw(self) -> None:
         log = self.log_widget

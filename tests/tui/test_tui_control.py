@@ -324,12 +324,25 @@ async def test_a_failed_run_opens_on_the_failed_steps_output(git_repo: Path) -> 
         assert screen.query_one("#tabs").active == "output" and screen.focused is screen.query_one(
             "#output-log"
         )
-        title = plain(output.query_one("#output-title", Static))
-        assert "/part: 3 matches" in title and not output.follow
         first = output.match  # the match the search lands on depends on where the stderr line fell
-        await pilot.press("n")
         hits = [i for i, line in enumerate(output.lines) if "part" in line]  # the stderr line may sit between
+        title = plain(output.query_one("#output-title", Static))
+        # which match is shown, of how many (trial 6: the title said `11 matches` only)
+        assert f"/part: {hits.index(first) + 1}/3" in title and not output.follow
+        await pilot.press("n")
         assert output.match == hits[(hits.index(first) + 1) % len(hits)]
+        title = plain(output.query_one("#output-title", Static))
+        assert f"/part: {(hits.index(first) + 1) % 3 + 1}/3" in title
+        # at 80 columns a search that found nothing keeps the title on one line (trial 6: it wrapped)
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("slash", "ctrl+u", *"zzz", "enter")
+        await wait_for(pilot, lambda: output.query_text == "zzz")
+        await pilot.pause()
+        box = output.query_one("#output-title", Static)
+        title = plain(box)
+        assert title.endswith("/zzz: 0 matches") and "complete" in title and "\n" not in title
+        assert len(title) <= box.content_region.width < 80
+        await pilot.resize_terminal(100, 30)
         await pilot.press("w")
         assert output.wrap and output.query_one("#output-log").wrap
         await pilot.press("slash", "escape")  # escape closes the search box: the keys back in the lines

@@ -39,6 +39,11 @@ async def test_filter_as_you_type_by_status_tag_and_parameter(make_app) -> None:
         box.value = "x=3 y=world"  # parameter text (params.yaml of the fixtures)
         await pilot.pause()
         assert column(table, "run_id") == ["composite_run", "gs_run"]
+        assert "lr=0.1 matches a parameter" in str(box.placeholder)  # the syntax, where the user types
+        assert "x=" not in plain(app.screen.query_one("#hint", Static))
+        box.value = "x 3"  # trial 6: `lr 5` matched the 5 in ids and times; the hint says `x=3`
+        await pilot.pause()
+        assert plain(app.screen.query_one("#hint", Static)).startswith("x=3 matches the parameter x only  ")
         box.value = "GS_"  # part of an id, any case
         await pilot.pause()
         assert column(table, "run_id") == ["gs_run"]
