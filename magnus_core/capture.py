@@ -343,6 +343,47 @@ class _Spool:
         return self.error
 
 
+STDERR_RING = 4096  # bytes of an attempt's stderr kept apart, for its failure record (StderrTail)
+STDERR_LINES = 5  # last lines on stderr a failure records
+
+
+class StderrTail:
+    """The last bytes an attempt wrote to stderr (masked, at most STDERR_RING), a Sink beside its file:
+    the stderr lane writes to both (output.tapped's `err`). A child's stdout and stderr are two pipes pumped
+    apart, so in the kept output a line written to stderr just before exiting may come before the stdout
+    lines written earlier (docs/logs.md); kept here, the failure record says what the step wrote to stderr
+    last, whatever the pipes' timing (trial 6). Thread-safe enough: a bytearray changed under the GIL."""
+
+    line_buffered = False
+
+    def __init__(self, file: AttemptFile) -> None:
+        self.file = file
+        self._ring = bytearray()
+
+    def write_bytes(self, data: bytes) -> None:
+        if data:
+            ring = self._ring
+            ring += data[-STDERR_RING:]
+            if len(ring) > 2 * STDERR_RING:
+                del ring[:-STDERR_RING]
+        self.file.write_bytes(data)
+
+    def write_text(self, text: str) -> None:
+        if text:
+            self.write_bytes(_bytes(text))
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def lines(self, count: int = STDERR_LINES) -> list[str]:
+        """The last `count` non-blank lines written to stderr, as text (each at most 500 characters)."""
+        text = bytes(self._ring[-STDERR_RING:]).decode("utf-8", errors="replace")
+        lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+        if len(self._ring) >= STDERR_RING and lines:  # (the first may be cut: it is kept only if all there)
+            lines = lines[1:]
+        return [line if len(line) <= 500 else f"{line[:500]}..." for line in lines[-count:]]
+
+
 class AttemptFile:
     """One attempt's output: a Sink of the output seam (write_text, write_bytes, flush) that keeps masked
     bytes, at most `cap` of them, and their SHA256 (of held bytes once, at the end; of a growing file's as
@@ -501,6 +542,11 @@ class Kept:
         self.file = file
         self.route: Any = None  # the attempt's route of the output seam
         self.record: AttemptOutput | None = None
+        self.stderr = StderrTail(file) if file is not None else None  # what the stderr lane writes to
+
+    def stderr_lines(self) -> list[str]:
+        """The last lines the attempt wrote to stderr (masked; [] when output is not captured)."""
+        return self.stderr.lines() if self.stderr is not None else []
 
     def write_text(self, text: str) -> None:
         """Add text (already masked) to the attempt's file only, after all the step wrote: the traceback
@@ -540,7 +586,7 @@ class _Captured:
         seam, output_name = _seam()
         file = AttemptFile(catalog, ctx.run_id, output_name(internal_name, number), output_cap(catalog))
         self.kept = Kept(file)
-        self.tap = seam.tapped(file, alone=not ctx.concurrent)
+        self.tap = seam.tapped(file, alone=not ctx.concurrent, err=self.kept.stderr)
 
     def __enter__(self) -> Kept:
         kept = self.kept

@@ -263,6 +263,15 @@ class Failure:
     last_lines: list[str]
     command: str
     note: str = ""
+    stderr: list[str] = field(default_factory=list)  # the last lines it wrote to stderr (AttemptError)
+
+    def stderr_unseen(self) -> list[str]:
+        """The last lines on stderr, unless the output's last lines already end with them: a line the step
+        wrote to stderr just before it exited may be kept before earlier stdout lines (docs/logs.md)."""
+        shown = [line.rstrip() for line in self.last_lines if line.strip()]
+        if not self.stderr or shown[-len(self.stderr) :] == self.stderr:
+            return []
+        return self.stderr
 
 
 def where_failed(attempt: StepAttempt | None, message: str = "") -> str:
@@ -357,6 +366,7 @@ def failure_of(run_id: str, step: StepLog, reader: OutputReader | None, *, lines
         last_lines=tail,
         command=logs_command(run_id, step.internal_name, last.attempt_number if last and several else None),
         note=note,
+        stderr=list(last.error.stderr) if last is not None and last.error is not None else [],
     )
 
 

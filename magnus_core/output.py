@@ -897,7 +897,9 @@ class Tee:
         self.copy.flush()
 
 
-def tapped(copy: Sink, *, alone: bool = False) -> contextlib.AbstractContextManager[Route]:
+def tapped(
+    copy: Sink, *, alone: bool = False, err: Sink | None = None
+) -> contextlib.AbstractContextManager[Route]:
     """For the block, what the current context writes (python, its child pipes, and fd 1 and 2 when no
     other attempt runs beside it) also goes to `copy`, masked the same way: one attempt's capture. The
     route it yields writes to both; on leaving, everything held is written out (no secret's prefix is
@@ -907,11 +909,13 @@ def tapped(copy: Sink, *, alone: bool = False) -> contextlib.AbstractContextMana
     run's own route is tapped for the block (its lanes write to a Tee), which costs nothing per attempt
     but the tap (_Tap); otherwise the attempt gets a route of its own, which its context writes through.
     While a route is tapped (`route.tap`), its python streams were flushed on entry and its lanes are
-    flushed on leaving, after fd 1 and 2 are drained: what runs inside (context._StepPipes) need not."""
+    flushed on leaving, after fd 1 and 2 are drained: what runs inside (context._StepPipes) need not.
+    `err`: what the stderr lane copies to instead of `copy` (a Sink that writes to `copy` too:
+    capture.StderrTail, which keeps the last lines written to stderr apart)."""
     parent = current_route()
     if alone and parent is not SEAM.default and parent.tap is None:
-        return _Tap(parent, copy)
-    return _own_route(parent, copy)
+        return _Tap(parent, copy, err or copy)
+    return _own_route(parent, copy, err or copy)
 
 
 class _Tap:
@@ -919,11 +923,12 @@ class _Tap:
     generator: one is made per attempt). Its lanes write to Tee(destination, copy) while it is entered;
     setting an attribute is atomic, so a thread writing meanwhile writes to one or the other, whole."""
 
-    __slots__ = ("before", "copy", "parent")
+    __slots__ = ("before", "copy", "err", "parent")
 
-    def __init__(self, parent: Route, copy: Sink) -> None:
+    def __init__(self, parent: Route, copy: Sink, err: Sink) -> None:
         self.parent = parent
         self.copy = copy
+        self.err = err
         self.before: tuple[Sink, Sink] | None = None
 
     def __enter__(self) -> Route:
@@ -932,7 +937,7 @@ class _Tap:
         out, err = parent.lanes["stdout"], parent.lanes["stderr"]
         self.before = before = out.destination, err.destination
         parent.tap = self.copy
-        out.destination, err.destination = Tee(before[0], self.copy), Tee(before[1], self.copy)
+        out.destination, err.destination = Tee(before[0], self.copy), Tee(before[1], self.err)
         return parent
 
     def __exit__(self, *exc: object) -> None:
@@ -949,13 +954,13 @@ class _Tap:
 
 
 @contextlib.contextmanager
-def _own_route(parent: Route, copy: Sink) -> Iterator[Route]:
+def _own_route(parent: Route, copy: Sink, err: Sink) -> Iterator[Route]:
     """tapped() beside other attempts: the attempt's context writes through a route of its own."""
     parent.flush_streams()  # what was printed before the attempt is not the attempt's
     route = Route(
         parent.masker,
         Tee(parent.destination("stdout"), copy),
-        Tee(parent.destination("stderr"), copy),
+        Tee(parent.destination("stderr"), err),
     )
     token = _route.set(route)
     with SEAM.lock:

@@ -229,11 +229,14 @@ def failure_lines(run_log: RunLog) -> list[str]:
 
 def failure_block(failure: Failure) -> list[str]:
     """One failed step as the summary shows it (and `magnus execute_single_node` says on stderr): `name:
-    error`, `  at file:line in func`, its last lines (`  | ...`), then the command that shows the rest or
+    error`, `  at file:line in func`, the last lines it wrote to stderr (`  stderr: ...`, when its output's
+    last lines do not end with them), its last lines (`  | ...`), then the command that shows the rest or
     why there is no output."""
     out = [f"{failure.internal_name}: {failure.message}"]
     if failure.where:  # (not for a shell step: its message says the exit code; logs.where_failed)
         out.append(f"  at {failure.where}")
+    # what it wrote to stderr last, under its error, unless the output's last lines end with it (trial 6)
+    out.extend(f"  stderr: {line}" for line in failure.stderr_unseen())
     out.extend(f"  | {line}" for line in failure.last_lines)
     if failure.note:
         out.append(f"  ({failure.note})")

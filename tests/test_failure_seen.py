@@ -127,3 +127,85 @@ def test_logs_say_how_a_step_that_printed_then_called_sys_exit_failed(project: P
     attempt = data["attempts"][0]
     assert attempt["message"] == "SystemExit: the step called sys.exit(2)"
     assert attempt["error"]["type"] == "SystemExit" and attempt["error"]["exit_code"] == 2
+
+
+NOISY = """
+dag:
+  start_at: noisy
+  steps:
+    noisy:
+      type: task
+      command_type: shell
+      command: 'for i in $(seq 1 300); do echo "line $i"; done; echo "ERROR: out of memory" >&2; exit 4'
+      next: success
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+# The reason written to stderr first, progress after it: the kept output does not end with the reason
+# (what the two pipes' timing does to "print progress, write the reason to stderr, exit", made certain).
+EARLY = """
+dag:
+  start_at: check
+  steps:
+    check:
+      type: task
+      command_type: shell
+      command: 'echo "ERROR: disk quota exceeded" >&2; sleep 0.2; echo "checking score ..."; exit 3'
+      next: success
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_the_last_lines_on_stderr_are_kept_with_the_failure(project: Path, magnus: Any) -> None:
+    (project / "noisy.yaml").write_text(NOISY)
+    result = magnus("execute", "-f", "noisy.yaml", "-c", "shared.yaml", "--run-id", "noisy")
+    assert result.returncode == 1
+    log = json.loads(magnus("show", "noisy", "-c", "shared.yaml", "--json").stdout)
+    error = log["steps"]["noisy"]["attempts"][-1]["error"]
+    assert error["stderr"] == ["ERROR: out of memory"]  # whatever order the two pipes gave the output
+    shown = result.stdout.splitlines()
+    start = shown.index("noisy: shell command exited with code 4")
+    # the reason is seen: under the error, or as the last line of output when the pipes kept the order
+    under, last = shown[start + 1], shown[start + 10]
+    assert under == "  stderr: ERROR: out of memory" or last == "  | ERROR: out of memory", shown[start:]
+
+
+def test_a_reason_on_stderr_the_output_does_not_end_with_is_shown_under_the_error(
+    project: Path, magnus: Any
+) -> None:
+    (project / "early.yaml").write_text(EARLY)
+    result = magnus("execute", "-f", "early.yaml", "-c", "shared.yaml", "--run-id", "early")
+    assert result.returncode == 1
+    shown = result.stdout.splitlines()
+    start = shown.index("check: shell command exited with code 3")
+    assert shown[start + 1] == "  stderr: ERROR: disk quota exceeded", shown[start:]
+    assert shown[start + 3] == "  | checking score ..."
+    assert magnus("show", "early", "-c", "shared.yaml").stdout.splitlines().count(shown[start + 1]) == 1
+    logs = magnus("logs", "early", "check", "-c", "shared.yaml")
+    assert logs.stdout == "ERROR: disk quota exceeded\nchecking score ...\n"
+    assert "magnus:   stderr: ERROR: disk quota exceeded" in logs.stderr.splitlines(), logs.stderr
+    data = json.loads(magnus("logs", "early", "check", "-c", "shared.yaml", "--json").stdout)
+    assert data["attempts"][0]["error"]["stderr"] == ["ERROR: disk quota exceeded"]
+
+
+def test_a_python_step_keeps_what_a_library_logged_to_stderr(project: Path, magnus: Any) -> None:
+    (project / "lib.py").write_text(
+        "import logging\nimport sys\n\n\ndef work():\n"
+        "    logging.basicConfig(stream=sys.stderr)\n"
+        "    logging.getLogger('lib').error('CUDA out of memory, tried 2 GiB')\n"
+        "    print('done')\n"
+        "    raise RuntimeError('training failed')\n"
+    )
+    (project / "lib.yaml").write_text(
+        "dag:\n  start_at: work\n  steps:\n"
+        "    work: {type: task, command: lib.work, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    result = magnus("execute", "-f", "lib.yaml", "-c", "shared.yaml", "--run-id", "lib")
+    assert result.returncode == 1
+    log = json.loads(magnus("show", "lib", "-c", "shared.yaml", "--json").stdout)
+    error = log["steps"]["work"]["attempts"][-1]["error"]
+    assert error["stderr"] == ["ERROR:lib:CUDA out of memory, tried 2 GiB"]
+    assert "  stderr: ERROR:lib:CUDA out of memory, tried 2 GiB" in result.stdout.splitlines()

@@ -250,7 +250,13 @@ def test_a_shell_step_records_its_exit_code(project: Path, magnus: Any) -> None:
     result = magnus("execute", "-f", "p.yaml", "--run-id", "r")
     log = json.loads((project / ".run_log_store" / "r.json").read_text())
     error = last(log, "sh")["error"]
-    assert error == {"type": "ExitCode", "message": "exited with code 6", "frames": [], "exit_code": 6}
+    assert error == {
+        "type": "ExitCode",
+        "message": "exited with code 6",
+        "frames": [],
+        "exit_code": 6,
+        "stderr": ["why"],  # what it wrote to stderr last, kept with the failure (trial 6)
+    }
     assert "sh: shell command exited with code 6" in result.stdout
 
 

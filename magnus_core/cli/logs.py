@@ -276,6 +276,15 @@ class _Printer:
             f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) failed: {message}"
             + (f", at {where}" if where else "")
         )
+        stderr = attempt.error.stderr if attempt.error is not None else []
+        if stderr:  # what it wrote to stderr last, unless its output ends with it (docs/logs.md)
+            try:
+                ends = [line.rstrip() for line in view.tail(len(stderr) + 2) if line.strip()]
+            except OSError:
+                ends = []
+            if ends[-len(stderr) :] != stderr:
+                for line in stderr:
+                    note(f"magnus:   stderr: {line}")
 
     def say_silent(self, shown: int = 8) -> None:
         """One stderr line naming the attempts that printed nothing (the first `shown`, then a count)."""

@@ -321,6 +321,8 @@ def _run_attempt(
             if node.command_type == "python":
                 _note_threads(scope.internal_name, threads)
     outcome.output = kept.record
+    if outcome.status == FAIL and outcome.error is not None:  # what it wrote to stderr last (trial 6)
+        outcome.error.stderr = kept.stderr_lines()
     return outcome
 
 
