@@ -136,6 +136,37 @@ class Project:
             raise MagnusError(self.error or "no run-log store")
         return self.store.get_run(run_id)
 
+    def newest_run(self, pipeline: str) -> str | None:
+        """The id of the newest run of `pipeline` (a path relative to the project root, as the picker gives
+        it) in the store, whatever its status, a broken log left out; None when there is none. Paths are
+        compared after joining them to the root (a run started as `./p.yaml` or `/abs/p.yaml` counts).
+        From the run index, newest first (one query, no log read); a store that cannot be listed gives
+        None."""
+        import os
+
+        if self.store is None or not pipeline:
+            return None
+
+        def key(path: str) -> str:
+            return os.path.normpath(os.path.join(self.root, path))
+
+        wanted = key(pipeline)
+        seen: dict[str, bool] = {}  # a recorded path -> whether it names `pipeline`
+        try:
+            runs = self.index().query(RunQuery()).runs
+        except (MagnusError, OSError):
+            return None
+        for run in runs:
+            summary = run.summary
+            if not summary.pipeline or summary.status == "BROKEN":
+                continue
+            same = seen.get(summary.pipeline)
+            if same is None:
+                same = seen[summary.pipeline] = key(summary.pipeline) == wanted
+            if same:
+                return summary.run_id
+        return None
+
     def pipelines(self, limit: int = 200) -> list[str]:
         """YAML files under the project that hold a `dag:` block, nearest first (at most `limit`).
 

@@ -17,6 +17,7 @@ from magnus_tui.form_state import FormMemory, FormValues
 from magnus_tui.screens.base import KeysFooter, WorkbenchScreen
 from magnus_tui.widgets.rerun_plan import RerunPlan
 
+PIPELINE_FIELDS = ("#tag", "#parameters", "#parameters-file")  # what follows the pipeline picked
 PLAN_DELAY = 0.4  # seconds after the last edit before a re-run's plan is worked out again
 
 
@@ -147,6 +148,9 @@ class StartScreen(WorkbenchScreen[None]):
         self._plan_timer: Any = None
         self._files: list[str] | None = None
         self._picker: PickPipeline | None = None
+        # per pipeline picked away from: its fields' texts and the note, brought back when it is picked again
+        self._had: dict[str, tuple[dict[str, str], Any]] = {}
+        self._typed_note = ""  # what the note says of the tag or parameters typed and kept over a pick
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -280,6 +284,9 @@ class StartScreen(WorkbenchScreen[None]):
                 note = f"Values last used for {pipeline}."
         if values is not None:
             self._fill_values(values)
+        elif pipeline and not problem:  # nothing remembered: the newest run of it in the store (trial 6)
+            note = f"Looking for the newest run of {pipeline} in the store…"
+            self.newest_values(pipeline)
         self.query_one("#start-note", Static).update(note)
         if self.use_cached:
             self.preview()
@@ -384,45 +391,99 @@ class StartScreen(WorkbenchScreen[None]):
             field.cursor_position = len(path)
             self._filled["#pipeline"] = path
             if path != before:
-                self._values_for_another_pipeline(path)
+                self._values_for_another_pipeline(path, before)
             self._to_parameters()
 
         current = self.query_one("#pipeline", Input).value.strip()
         self._picker = PickPipeline(self._files, current)
         self.app.push_screen(self._picker, callback=picked)
 
-    def _values_for_another_pipeline(self, path: str) -> None:
-        """Another pipeline picked: the values last used for it (tag, parameters, parameters file), else
-        none of the previous run's: no parameters (trial 4 kept `n: 300000` of one pipeline for another that
-        sleeps n seconds) and no tag (trial 5: the other pipeline's run got the tag `more2` of the run the
-        form was opened on). What the user typed in a field is kept, and the note says so. The config file
-        stays: it names the project's store, not something of the pipeline's."""
-        remembered = self.memory.recall(self.app.project.root, path) if self.memory else None
+    def _values_for_another_pipeline(self, path: str, before: str = "") -> None:
+        """Another pipeline picked. Its values, first found of: what the form held for it when another was
+        picked (going back brings back what it opened with, trial 6), the values last used for it here
+        (tag, parameters, parameters file), the newest run of it in the store (read in a worker: trial 6
+        had runs of it from the command line and was told "no values"), else none: no parameters (trial 4
+        kept `n: 300000` of one pipeline for another that sleeps n seconds) and no tag (trial 5). A tag or
+        parameters the user typed are kept, and the note says so. The parameters file belongs to the
+        pipeline: it follows it, typed or not (trial 6: a file typed for one was kept for another). The
+        config file stays: it names the project's store, not something of the pipeline's."""
+        if before:
+            held = {selector: self._field_text(selector) for selector in PIPELINE_FIELDS}
+            self._had[before] = (held, self.query_one("#start-note", Static).content)
         typed = [
             label
             for selector, label in (("#parameters", "parameters"), ("#tag", "tag"))
             if self._field_text(selector).strip()
             and self._field_text(selector) != self._filled.get(selector, "")
         ]
-        if remembered is not None:
+        self._typed_note = ""
+        if typed:
+            self._typed_note = (
+                f" The {' and '.join(typed)} typed here {'is' if len(typed) == 1 else 'are'} kept: check "
+                f"that {'it fits' if len(typed) == 1 else 'they fit'} this pipeline."
+            )
+        remembered = self.memory.recall(self.app.project.root, path) if self.memory else None
+        if path in self._had:
+            held, note = self._had[path]
+            self._fill("#tag", held["#tag"])
+            self._fill("#parameters", held["#parameters"])
+            self._put("#parameters-file", held["#parameters-file"])
+            note = str(note)
+        elif remembered is not None:
             self._fill("#tag", remembered.tag)
             self._fill("#parameters", parameters_text(remembered.parameters))
-            self._fill("#parameters-file", remembered.parameters_file)
+            self._put("#parameters-file", remembered.parameters_file)
             if remembered.config_file:
                 self._fill("#config", remembered.config_file)
             note = f"Values last used for {path} (remembered from the last run started here)."
         else:
             self._fill("#tag", "")
             self._fill("#parameters", "")
-            self._fill("#parameters-file", "")
-            note = (
-                f"No values remembered for {path} (the form remembers the runs started from it): no tag "
-                "and no parameters (the pipeline's own apply)."
+            self._put("#parameters-file", "")
+            note = f"Looking for the newest run of {path} in the store…"
+            self.newest_values(path)
+        self.query_one("#start-note", Static).update(note + self._typed_note)
+
+    def _put(self, selector: str, value: str) -> None:
+        """Put `value` in a field whatever it holds (a field that belongs to the pipeline)."""
+        field = self.query_one(selector, Input)
+        field.value = value
+        field.cursor_position = len(value)
+        self._filled[selector] = value
+
+    @work(thread=True, exclusive=True, group="start-newest")
+    def newest_values(self, path: str) -> None:
+        """Off the UI thread: the values of the newest run of `path` in the store (Project.newest_run)."""
+        from magnus_core.errors import MagnusError
+
+        run_id = self.app.project.newest_run(path)
+        run: tuple[str, FormValues, list[str]] | None = None
+        problem = ""
+        if run_id is not None:
+            try:
+                run = values_from_run(self.app.project.get_run(run_id))
+            except MagnusError as exc:
+                problem = f"The values of {run_id}, the newest run of {path}, could not be read: {exc}"
+        self.app.call_from_thread(self._newest_loaded, path, run_id, run, problem)
+
+    def _newest_loaded(
+        self, path: str, run_id: str | None, run: tuple[str, FormValues, list[str]] | None, problem: str
+    ) -> None:
+        if self.query_one("#pipeline", Input).value.strip() != path:
+            return  # another pipeline since: its own values are there
+        if run is not None:
+            values, left_out = run[1], run[2]
+            self._fill("#tag", values.tag)
+            self._fill("#parameters", parameters_text(values.parameters))
+            note = f"Values of run {run_id} (the newest run of {path}; none remembered from this form)."
+            if left_out:
+                note += f" Not filled (recorded masked, type them again): {', '.join(left_out)}."
+        else:
+            note = problem or (
+                f"No run of {path} in the store and no values remembered for it: no tag and no parameters "
+                "(the pipeline's own apply)."
             )
-        if typed:
-            note += f" The {' and '.join(typed)} typed here {'is' if len(typed) == 1 else 'are'} kept: check "
-            note += f"that {'it fits' if len(typed) == 1 else 'they fit'} this pipeline."
-        self.query_one("#start-note", Static).update(note)
+        self.query_one("#start-note", Static).update(note + self._typed_note)
 
     def _field_text(self, selector: str) -> str:
         widget = self.query_one(selector)

@@ -227,15 +227,18 @@ async def test_picker_filters_as_you_type_and_brings_the_last_values(root: Path,
         assert app.screen is form and form_text(form, "#pipeline") == "pipelines/train.yaml"
         # nothing remembered for train.yaml: report.yaml's parameters and tag are not its own (trial 4: `n:
         # 300000` of one pipeline kept for one that sleeps n seconds; trial 5: the tag went to the other
-        # pipeline's run); the note says so
-        assert form_text(form, "#parameters") == "" and form_text(form, "#tag") == ""
-        note = plain(form.query_one("#start-note", Static))
-        assert "No values remembered for pipelines/train.yaml" in note and "no tag and no parameters" in note
+        # pipeline's run), its newest run's are (trial 6: "no values" with its runs in the store)
+        await wait_for(pilot, lambda: "Values of run trained" in plain(form.query_one("#start-note", Static)))
+        assert "the newest run of pipelines/train.yaml" in plain(form.query_one("#start-note", Static))
+        assert form_text(form, "#tag") == "nightly"
+        assert parse_parameters(form_text(form, "#parameters")) == {"z": 2, "zip": "02142", "items": ["a", 1]}
         await pilot.press("ctrl+o", *"report", "enter")  # back: its remembered values come back
         assert form_text(form, "#tag") == "weekly" and form_text(form, "#parameters") == "n: 7\n"
         assert "Values last used for report.yaml" in plain(form.query_one("#start-note", Static))
         await pilot.press("ctrl+o", *"train", "enter")
-        assert form_text(form, "#tag") == "" and form_text(form, "#parameters") == ""
+        assert form_text(form, "#tag") == "nightly" and "Values of run trained" in plain(
+            form.query_one("#start-note", Static)
+        )
         await pilot.press("ctrl+o", *"zzz")
         assert shown() == [] and "No pipeline file matches 'zzz'" in plain(app.screen.query_one("#pick-note"))
         await pilot.press("escape")
@@ -246,7 +249,53 @@ async def test_picker_filters_as_you_type_and_brings_the_last_values(root: Path,
         await pilot.press("ctrl+o", *"eval", "enter")
         assert form_text(form, "#pipeline") == "pipelines/evaluate.yaml"
         assert form_text(form, "#parameters") == "lr: 0.1\n" and form_text(form, "#tag") == "mine"
-        assert "parameters and tag typed here are kept" in plain(form.query_one("#start-note", Static))
+        await wait_for(pilot, lambda: "No run of" in plain(form.query_one("#start-note", Static)))
+        note = plain(form.query_one("#start-note", Static))
+        assert "No run of pipelines/evaluate.yaml in the store and no values remembered" in note
+        assert "parameters and tag typed here are kept" in note
+
+
+def add_run(root: Path, run_id: str, pipeline: str, day: int, tag: str, parameters: dict) -> None:
+    """A run of `pipeline` in the project's store, started on 2026-11-`day` (the index lists by start)."""
+    log = json.loads((WORKBENCH / "getting-started.json").read_text())
+    log.update(run_id=run_id, tag=tag)
+    log["run_config"]["dag_file"] = pipeline
+    log["run_config"]["parameters"] = parameters
+    text = json.dumps(log).replace("2026-11-30", f"2026-11-{day:02d}")
+    (root / ".run_log_store" / f"{run_id}.json").write_text(text)
+
+
+async def test_another_pipeline_gets_its_newest_runs_values_and_going_back_its_own(root: Path) -> None:
+    """Trial 6: the form opened on a run of train.yaml; picking report.yaml said "no values remembered"
+    though runs of it were in the store; a parameters file typed for report.yaml stayed for train.yaml, and
+    going back did not bring train.yaml's values back. The parameters file follows the pipeline; the
+    config file is the project's and stays."""
+    project = make_project(root)
+    add_run(root, "report_old", "report.yaml", 20, "old", {"epochs": 1})
+    add_run(root, "report_new", "./report.yaml", 22, "noisy", {"epochs": 3})  # started as ./report.yaml
+    (root / ".run_log_store" / "report_bad.json").write_text("{broken")  # a broken log is passed over
+    app = MagnusApp(project, poll_interval=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: len(app.screen._shown) == 4)  # (the broken log is listed first)
+        app.screen.query_one("#runs").move_cursor(row=app.screen._shown.index("trained"))
+        form = await form_of_trained(pilot)
+        note = lambda: plain(form.query_one("#start-note", Static))  # noqa: E731
+        await pilot.press("ctrl+o", *"report", "enter")
+        await wait_for(pilot, lambda: "Values of run report_new" in note())
+        assert form_text(form, "#tag") == "noisy" and form_text(form, "#parameters") == "epochs: 3\n"
+        form.query_one("#parameters-file", Input).value = "noisy-params.yaml"
+        form.query_one("#config", Input).value = "team-config.yaml"
+        await pilot.press("ctrl+o", *"train", "enter")
+        assert form_text(form, "#pipeline") == "pipelines/train.yaml"
+        assert form_text(form, "#tag") == "nightly" and "Values of run trained." in note()
+        assert parse_parameters(form_text(form, "#parameters")) == {"z": 2, "zip": "02142", "items": ["a", 1]}
+        assert form_text(form, "#parameters-file") == ""  # report.yaml's, not train.yaml's
+        assert form_text(form, "#config") == "team-config.yaml"  # the project's: it stays
+        await pilot.press("ctrl+o", *"report", "enter")  # and back: what report.yaml had, its file too
+        assert (
+            form_text(form, "#parameters-file") == "noisy-params.yaml" and form_text(form, "#tag") == "noisy"
+        )
+        assert "Values of run report_new" in note()
 
 
 async def test_typed_values_are_never_replaced_and_a_bad_state_file_is_one_notice(
@@ -308,12 +357,12 @@ async def test_after_picking_typing_goes_to_the_parameters_and_tab_skips_pick(ro
         area.load_text("")
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: isinstance(app.screen, PickPipeline))
-        await pilot.press(*"train", "enter")
+        await pilot.press(*"evaluate", "enter")  # (no run of it: the box stays empty)
         await wait_for(pilot, lambda: app.screen is form)
         await pilot.pause()
         assert form.focused is area and area.selected_text == ""
         await pilot.press(*"secs: 25")
-        assert form_text(form, "#pipeline") == "pipelines/train.yaml"
+        assert form_text(form, "#pipeline") == "pipelines/evaluate.yaml"
         assert parse_parameters(form_text(form, "#parameters")) == {"secs": 25}
 
         # only the focused field looks focused: the parameters box is drawn like the other fields
