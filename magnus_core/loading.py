@@ -10,7 +10,7 @@ import json
 import re
 import string
 import sys
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -89,7 +89,7 @@ class _Loader(_SafeBase):
         # YAML silently keeps the last of two equal keys; two steps or branches with one name is a mistake.
         # Only the keys written in this mapping count: a key that a merge (`<<: *defaults`) brings in and
         # this mapping sets again is overridden, as YAML defines it.
-        seen = set()
+        seen: dict[str, int] = {}  # key -> the line it is first written on
         keys = self._keys
         merges = False
         for key_node, value_node in node.value:
@@ -99,12 +99,11 @@ class _Loader(_SafeBase):
                     merges = True
                     continue
                 key = key_node.value
-                if key in seen:
-                    line = key_node.start_mark.line + 1
+                if key in seen:  # the message gives the line of the second (the mark): name the first
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key '{key}' (line {line})", key_node.start_mark
+                        None, None, f"duplicate key '{key}' (first at line {seen[key]})", key_node.start_mark
                     )
-                seen.add(key)
+                seen[key] = key_node.start_mark.line + 1
         if merges or not isinstance(node, yaml.MappingNode):
             if isinstance(node, yaml.MappingNode):
                 self.flatten_mapping(node)  # the merge keys, now: after it every key is a plain one
@@ -540,7 +539,7 @@ def _load_pipeline(path: str | Path, variables: dict[str, Any] | None, cache: _C
     _resolve_dag_definitions(model.dag, Path(file), [Path(file).resolve()], sub_dags, cache=cache)
     problems = validate_dag(model.dag)
     if problems:
-        raise PipelineError(problems, file=file)
+        raise PipelineError(_with_lines(problems, file), file=file)
     blocks: dict[str, dict[str, Any]] = {}
     for name in ("mode", "executor", "run_log_store", "catalog", "secrets"):
         if raw.get(name) is not None:
@@ -603,13 +602,73 @@ def _too_deep(step: str, file: str) -> PipelineError:
     )
 
 
-def _parse(model: type[BaseModel], raw: Any, file: str, prefix: str = "") -> Any:
+def _parse(model: type[BaseModel], raw: Any, file: str, prefix: str = "", root: tuple[str, ...] = ()) -> Any:
+    """`model` made from `raw` (the YAML of `file`; `root`: the keys above `raw` in it), or a PipelineError
+    with each problem in our words (_explain) and the line of the key it is about (_line_of)."""
     from pydantic import ValidationError
 
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise PipelineError([_explain(err, prefix) for err in exc.errors()][:20], file=file) from None
+        errors = exc.errors()[:20]
+    tree = _compose(file)
+    problems = []
+    for err in errors:
+        line = _line_of(tree, (*root, *err["loc"]))
+        problems.append(f"{f'line {line}: ' if line else ''}{_explain(err, prefix)}")
+    raise PipelineError(problems, file=file)
+
+
+def _compose(file: str) -> Any:
+    """The YAML node tree of `file` (keys with their marks), read again when a problem needs a line: the
+    data a pipeline is checked against may come from the parse cache or the fast event-based reader,
+    which keep no marks. None when it cannot be read (then problems go without a line)."""
+    try:
+        text = read_regular_file(file, limit=MAX_FILE_BYTES, what="file").decode("utf-8")
+        return yaml.compose(text, Loader=Yaml12Loader)
+    except Exception:  # the data was read from it a moment ago; a file changed since gives no line
+        return None
+
+
+def _line_of(tree: Any, loc: Iterable[Any]) -> int | None:
+    """The line (1-based) of the deepest key of `loc` (a pydantic error's location: keys, list indexes, and
+    the tags pydantic adds, which the file does not have and are passed over) written in `tree`: the
+    unknown key itself, the key of a refused value, the step a required field is missing from."""
+    node, line = tree, None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
+                    node, line = value_node, key_node.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and type(part) is int and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+# What validate_dag's problems about a step of the top-level dag start with: the keys they are about.
+_STEP_PROBLEM = re.compile(r"step '([^'.]+)': (?:field '(next|on_failure)')?")
+
+
+def _with_lines(problems: list[str], file: str) -> list[str]:
+    """validate_dag's problems with the line of what they are about, when it is in the top-level dag of
+    `file` (a step, its `next` / `on_failure`, `start_at`): `line 5702: step 's1900': field 'next': ...`."""
+    tree = _compose(file)
+    if tree is None:
+        return problems
+    out = []
+    for problem in problems:
+        match = _STEP_PROBLEM.match(problem)
+        line = None
+        if match is not None:
+            line = _line_of(tree, ("dag", "steps", match[1], *((match[2],) if match[2] else ())))
+        elif problem.startswith("field 'start_at'"):
+            line = _line_of(tree, ("dag", "start_at"))
+        out.append(f"line {line}: {problem}" if line else problem)
+    return out
 
 
 def _explain(err: ErrorDetails, prefix: str = "") -> str:
@@ -665,6 +724,19 @@ def _explain(err: ErrorDetails, prefix: str = "") -> str:
         expected = err.get("ctx", {}).get("expected", "one of the allowed values")
         hint = did_you_mean(str(err["input"]), re.findall(r"'([^']*)'", str(expected)))
         what = f"got {err['input']!r}{hint}, expected {expected}"
+    elif etype in _MAPPING_TYPES and step_parts and not field_parts:
+        # a step whose value is not a mapping: often a field dedented to step level (`next:` under steps)
+        name = step_parts[-1]
+        what = f"step '{'.'.join(step_parts)}' under steps is not a mapping (got {_short(err.get('input'))})"
+        if name in _known_fields():
+            what += f": is `{name}:` indented under its step?"
+        step_parts = []
+    elif etype in _EXPECTED:
+        try:
+            expected = _EXPECTED[etype].format(**err.get("ctx", {}))
+        except (KeyError, IndexError):
+            expected = _EXPECTED[etype].split(" {")[0]
+        what = f"expected {expected}, got {_short(err.get('input'))}"
     else:
         msg = err["msg"]
         if msg.startswith("Value error, "):
@@ -676,6 +748,30 @@ def _explain(err: ErrorDetails, prefix: str = "") -> str:
     if field_name:
         where.append(f"field '{field_name}'")
     return ": ".join([*where, what])
+
+
+# pydantic's error types, said as what was expected (its own texts, `Input should be a valid integer, unable
+# to parse string as an integer`, read as a traceback's; trial 6): `field 'retry': expected a whole number,
+# got 'two'`. A type not here keeps pydantic's text.
+_EXPECTED = {
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+    "greater_than": "a number greater than {gt}",
+    "greater_than_equal": "a number of at least {ge}",
+    "less_than": "a number less than {lt}",
+    "less_than_equal": "a number of at most {le}",
+}
+_MAPPING_TYPES = ("dict_type", "model_type", "model_attributes_type")
 
 
 def _known_fields() -> list[str]:
@@ -751,7 +847,7 @@ def _resolve_dag_definitions(
             raw = check_top_level(raw, PIPELINE_KEYS, str(target), "dag_definition file")
             _refuse_nul(raw["dag"], str(target))
             _refuse_deep_nesting(raw["dag"], str(stack[0]), depth + 1, f"{prefix}{name}.dag.")
-            sub = plain_model(Dag, raw["dag"]) or _parse(Dag, raw["dag"], str(target))
+            sub = plain_model(Dag, raw["dag"]) or _parse(Dag, raw["dag"], str(target), root=("dag",))
             node._sub_dag = sub
             node._sub_file = str(target)
             out[str(target)] = raw["dag"]

@@ -226,7 +226,7 @@ def edited(change, **kw) -> str:
         ),
         (
             edited(lambda n: n.update(parameter=["a"])),
-            "step 'pick': field 'parameter': Input should be a valid string",
+            "step 'pick': field 'parameter': expected text, got ['a']",
         ),
     ],
     ids=[

@@ -223,9 +223,12 @@ def test_per_step_fan_in_hands_out_the_next_iteration_and_repeats_safely(project
     [
         (
             {"max_iterations": 0},
-            "step 'loop': field 'max_iterations': Input should be greater than or equal to 1",
+            "step 'loop': field 'max_iterations': expected a number of at least 1, got 0",
         ),
-        ({"max_iterations": "many"}, "step 'loop': field 'max_iterations': Input should be a valid integer"),
+        (
+            {"max_iterations": "many"},
+            "step 'loop': field 'max_iterations': expected a whole number, got 'many'",
+        ),
         ({"break_on": "is done"}, "step 'loop': field 'break_on': 'is done' must be a parameter name"),
         ({"break_on": "Done"}, "step 'loop': field 'break_on': parameter names are lower-cased"),
         ({"index_as": "done"}, "step 'loop': field 'index_as': 'done' is also break_on"),
