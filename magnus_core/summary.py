@@ -172,7 +172,8 @@ def timing_line(run_log: RunLog) -> str:
     from magnus_core.models.times import elapsed
     from magnus_core.runs import run_state
 
-    so_far = elapsed(start) if run_state(run_log) == "RUNNING" else None
+    # a run driven one step at a time may be idle between its steps: its start only (per_step_state)
+    so_far = elapsed(start) if run_state(run_log) == "RUNNING" and not _per_step(run_log) else None
     if so_far is not None:  # as `magnus runs` and the workbench give a running run's duration
         return f"Started {local_text(start)[:19]}, running for {fmt_seconds(so_far)}"
     return f"Started {local_text(start)[:19]}"

@@ -97,6 +97,7 @@ def test_a_run_driven_step_by_step_is_not_called_interrupted(project: Path, magn
     shown = magnus("show", "pod2", "-c", "shared.yaml")
     head = shown.stdout.splitlines()[0]
     assert head == "Run pod2: PROCESSING (driven one step at a time; last step train FAIL)", shown.stdout
+    assert "running for" not in shown.stdout  # (its orchestrator may be idle between steps)
     listed = magnus("runs", "-c", "shared.yaml")
     assert "INTERRUPTED" not in listed.stdout, listed.stdout
     stopped = magnus("stop", "pod2", "-c", "shared.yaml")
