@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.models.run_log import PROCESSING, CodeIdentity, StepAttempt, StepLog
+from magnus_core.models.run_log import PROCESSING, CodeIdentity, StepAttempt, StepLog, fields_as_listed
 
 if TYPE_CHECKING:
     from magnus_core.context import RunContext
@@ -33,26 +33,6 @@ def _aware(value: Any) -> bool:
     return value.__class__ is datetime and value.tzinfo is not None
 
 
-_STEP_FIELDS = (
-    "name", "internal_name", "status", "step_type", "message", "mock", "code_identities", "attempts",
-    "user_defined_metrics", "branches", "data_catalog", "metric_history", "returned_parameters",
-    "masked_parameters", "start_time",
-)  # fmt: skip
-_ATTEMPT_FIELDS = (
-    "attempt_number", "start_time", "end_time", "duration", "status", "message", "parameters", "error",
-    "output",
-)  # fmt: skip
-_PLAIN: list[bool] = []  # [True] once the lists above are found to be the models' fields (first use)
-
-
-def _plain_ok() -> bool:
-    if not _PLAIN:
-        _PLAIN.append(
-            tuple(StepLog.model_fields) == _STEP_FIELDS and tuple(StepAttempt.model_fields) == _ATTEMPT_FIELDS
-        )
-    return _PLAIN[0]
-
-
 def new_step_log(node: Node, name: str, internal_name: str, ctx: RunContext) -> StepLog:
     step_type = "as-is" if node.type == "stub" else node.type
     # one identity object shared by every step of the run: nothing changes one in place (masking and
@@ -65,7 +45,7 @@ def new_step_log(node: Node, name: str, internal_name: str, ctx: RunContext) -> 
         and step_type.__class__ is str
         and identity.__class__ is CodeIdentity
         and _aware(start)
-        and _plain_ok()
+        and fields_as_listed()
     ):
         fields = {
             "name": name,
@@ -122,7 +102,7 @@ def attempt(
         and _aware(end)
         and status.__class__ is str
         and message.__class__ is str
-        and _plain_ok()
+        and fields_as_listed()
     ):
         fields = {
             "attempt_number": number,
