@@ -389,9 +389,42 @@ def read_yaml(
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UsageError(f"{line}malformed YAML: {problem}", file=str(path)) from None
+        raise UsageError(
+            f"{line}malformed YAML: {problem}{_indent_hint(exc, text)}", file=str(path)
+        ) from None
     except RecursionError:
         raise UsageError("YAML nested too deeply", file=str(path)) from None
+
+
+def _indent_hint(exc: yaml.YAMLError, text: str) -> str:
+    """For libyaml's `did not find expected key` (a key indented unlike the others of its mapping: trial 6's
+    over-indented `type:`, reported on the line after it), the two lines whose indents disagree:
+    ' (line 4513 is indented 7 spaces, line 4514 6: the keys of one mapping line up)'."""
+    mark = getattr(exc, "problem_mark", None)
+    if getattr(exc, "problem", None) != "did not find expected key" or mark is None:
+        return ""
+    lines = text.splitlines()
+    if not 0 < mark.line < len(lines):
+        return ""
+    here = lines[mark.line]
+    above = next(
+        (
+            n
+            for n in range(mark.line - 1, -1, -1)
+            if lines[n].strip() and not lines[n].lstrip().startswith("#")
+        ),
+        None,
+    )
+    if above is None:
+        return ""
+    indent_here = len(here) - len(here.lstrip(" "))
+    indent_above = len(lines[above]) - len(lines[above].lstrip(" "))
+    if indent_here == indent_above or lines[above].rstrip().endswith(":"):
+        return ""
+    return (
+        f" (line {above + 1} is indented {indent_above} spaces, line {mark.line + 1} {indent_here}: "
+        "the keys of one mapping line up)"
+    )
 
 
 def read_mapping(path: str | Path, what: str, loader: type | None = None) -> dict[str, Any]:

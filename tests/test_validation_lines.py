@@ -134,3 +134,15 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "p.yaml"
     path.write_text(text)
     return path
+
+
+def test_a_key_indented_unlike_its_neighbours_names_both_lines(tmp_path: Path) -> None:
+    """Trial 6: an over-indented `type:` gave `line 4514: malformed YAML: did not find expected key`, the line
+    after it, with nothing said of indentation."""
+    text = edit("    s1501:\n      type: stub\n", "    s1501:\n       type: stub\n")
+    message = refused(tmp_path, text, twice=False)
+    line = line_of(text, "       type: stub")
+    assert message.endswith(
+        f"line {line + 1}: malformed YAML: did not find expected key "
+        f"(line {line} is indented 7 spaces, line {line + 1} 6: the keys of one mapping line up)"
+    )
