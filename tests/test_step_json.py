@@ -26,6 +26,7 @@ from magnus_core.models.run_log import (
     MetricPoint,
     StepAttempt,
     StepLog,
+    fields_as_listed,
     now,
     step_json,
     step_plain,
@@ -70,6 +71,7 @@ def _usual() -> StepLog:
                     frames=[Frame(file="s.py", line=3)],
                     exit_code=None,
                     cell=2,
+                    stderr=["Traceback (most recent call last):", "KeyError: 'z'"],
                 ),
                 output=AttemptOutput(name="o", size=3, sha256="ab", written=3),
             )
@@ -81,6 +83,13 @@ def _usual() -> StepLog:
         masked_parameters=["token"],
         start_time=start,
     )
+
+
+def test_the_one_pass_knows_every_field_of_the_models() -> None:
+    """A field added to a run-log model must be added to models.run_log's lists (and to step_plain, with the
+    model's exclusion rule): until then every step log is written by the models, and made by validation
+    (nodes.common), at twice the cost: this test says so."""
+    assert fields_as_listed(), "a run-log model's fields differ from models.run_log's lists (STEP_FIELDS...)"
 
 
 def test_the_usual_step_log_takes_the_one_pass_and_reads_the_same() -> None:

@@ -408,7 +408,7 @@ ATTEMPT_FIELDS = (
 _OUTPUT_FIELDS = (
     "name", "catalog_relative_path", "catalog_handler_location", "size", "sha256", "written", "error",
 )  # fmt: skip
-_ERROR_FIELDS = ("type", "message", "frames", "exit_code", "cell")
+_ERROR_FIELDS = ("type", "message", "frames", "exit_code", "cell", "stderr")
 _FRAME_FIELDS = ("file", "line", "function", "text")
 _IDENTITY_FIELDS = (
     "code_identifier", "code_identifier_type", "code_identifier_dependable", "code_identifier_url",
@@ -467,6 +467,8 @@ def _attempt_plain(attempt: Any) -> dict[str, Any]:
             del shown["exit_code"]
         if shown["cell"] is None:
             del shown["cell"]
+        if not shown["stderr"]:
+            del shown["stderr"]
         out["error"] = shown
     output = out.pop("output")
     if output is not None:
