@@ -801,45 +801,22 @@ def _steps_group(
         if a is None or b is None:
             one = a if b is None else b
             assert one is not None  # the name came from one of the two sides
-            other_dag, other_ran = (dags[1], sb) if b is None else (dags[0], sa)
+            other_dag, other_ran, side = (dags[1], sb, "B") if b is None else (dags[0], sa, "A")
             top = name.split(".", 1)[0]
-            if other_dag is not None and (
+            not_run = other_dag is not None and (
                 name in other_dag or (top != name and top in other_dag and top not in other_ran)
-            ):
-                side = "B" if b is None else "A"
-                changes.append(
-                    Change(
-                        kind=NOT_RUN,
-                        key=name,
-                        step=name,
-                        field="step",
-                        before=None if a is None else a["status"],
-                        after=None if b is None else b["status"],
-                        detail=f"not run in {side}",
-                    )
+            )
+            changes.append(
+                Change(
+                    kind=NOT_RUN if not_run else ADDED if a is None else REMOVED,
+                    key=name,
+                    step=name,
+                    field="step",
+                    before=None if a is None else a["status"],
+                    after=None if b is None else b["status"],
+                    detail=f"not run in {side}" if not_run else one["step_type"],
                 )
-            elif a is None:
-                changes.append(
-                    Change(
-                        kind=ADDED,
-                        key=name,
-                        step=name,
-                        field="step",
-                        after=one["status"],
-                        detail=one["step_type"],
-                    )
-                )
-            else:
-                changes.append(
-                    Change(
-                        kind=REMOVED,
-                        key=name,
-                        step=name,
-                        field="step",
-                        before=one["status"],
-                        detail=one["step_type"],
-                    )
-                )
+            )
             continue
         found = False
         if a["step_type"] != b["step_type"] or a["status"] != b["status"] or a["mock"] != b["mock"]:

@@ -586,3 +586,17 @@ def test_diff_json_keys_have_an_ascii_path() -> None:
     (change,) = doc["groups"]["metrics"]["changes"]
     assert change["path"] == ["prepare", "variance"] and change["key"] == "prepare › variance"
     assert (change["step"], change["field"]) == ("prepare", "variance")
+
+
+def test_steps_of_a_map_that_did_not_run_are_not_run() -> None:
+    """A map step that never ran in B: its per-item steps (`fan.a.m1`, the dag's `fan.<item>.m1`) are not
+    run in B, like the map itself; the same per-item step of a map that ran in both but over other items is
+    removed (its item is gone)."""
+    a, b = make_run(), make_run("run_b")
+    del b.steps["fan"], b.steps["success"]
+    kinds = {c.step: c.kind for c in compare(a, b, repo=None).groups["steps"].changed if c.field == "step"}
+    assert kinds == {name: "not_run" for name in kinds} and {"fan", "fan.a.m1", "fan.b.success"} <= set(kinds)
+    b = make_run("run_b")
+    del b.steps["fan"].branches["fan.b"]
+    kinds = {c.step: c.kind for c in compare(a, b, repo=None).groups["steps"].changed if c.field == "step"}
+    assert kinds == {"fan.b.m1": "removed", "fan.b.success": "removed"}
