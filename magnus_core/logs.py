@@ -266,12 +266,19 @@ class Failure:
     stderr: list[str] = field(default_factory=list)  # the last lines it wrote to stderr (AttemptError)
 
     def stderr_unseen(self) -> list[str]:
-        """The last lines on stderr, unless the output's last lines already end with them: a line the step
-        wrote to stderr just before it exited may be kept before earlier stdout lines (docs/logs.md)."""
-        shown = [line.rstrip() for line in self.last_lines if line.strip()]
-        if not self.stderr or shown[-len(self.stderr) :] == self.stderr:
-            return []
-        return self.stderr
+        """The last lines on stderr, unless the output's last lines already end with them (stderr_unseen)."""
+        return stderr_unseen(self.stderr, self.last_lines)
+
+
+def stderr_unseen(stderr: list[str], last_lines: list[str]) -> list[str]:
+    """`stderr` (an attempt's last lines on stderr, AttemptError.stderr), unless the output's `last_lines`
+    already end with them: a line the step wrote to stderr just before it exited may be kept before earlier
+    stdout lines (docs/logs.md), so the summary, `magnus show` and the workbench's failure header say them
+    apart only then. [] when there is nothing to add."""
+    shown = [line.rstrip() for line in last_lines if line.strip()]
+    if not stderr or shown[-len(stderr) :] == stderr:
+        return []
+    return stderr
 
 
 def where_failed(attempt: StepAttempt | None, message: str = "") -> str:

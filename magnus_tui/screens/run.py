@@ -20,6 +20,7 @@ from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError, RunNotFoundError
 from magnus_core.events import RUN_CREATED, RUN_UPDATED, RunEvent
+from magnus_core.logs import stderr_unseen
 from magnus_core.models.run_log import RunLog, now
 from magnus_core.runs import run_state
 from magnus_tui.launcher import EVENTS_LOST
@@ -537,19 +538,26 @@ class RunScreen(WorkbenchScreen[None]):
         store = self.app.project.store
         if store is None:
             return
+        stderr: list[str] = []
         try:
             log = log or store.get_run(self.run_id)
             text = output_text(log, source or None, runs=store.get_run) if source or whole_run else None
+            if text is not None and source and not whole_run:
+                stderr = stderr_unseen(_last_stderr(log, source), text.lines)
         except MagnusError as exc:
             text = OutputText(note=str(exc))
         if text is None:
             text = OutputText(note="select a step in the tree")
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._output_read, source, text, open_if_any)
+            self.app.call_from_thread(self._output_read, source, text, open_if_any, stderr)
 
-    def _output_read(self, source: str, text: OutputText, open_if_any: bool) -> None:
+    def _output_read(self, source: str, text: OutputText, open_if_any: bool, stderr: list[str]) -> None:
         row = self.view.rows.get(source) if source else None
         failure = row.message if row is not None and row.status == "FAIL" else ""
+        if failure and stderr:
+            # what the step wrote to stderr last, which its kept output may hold before earlier stdout lines
+            # (trial 6: `ERROR: out of memory` was line 1 of 301, out of view at the output's end)
+            failure += "\nstderr: " + stderr[-1]
         try:
             self.query_one(OutputView).show(source, text, live=self.view.live, failure=failure)
         except NoMatches:  # the screen went, or its tabs are not mounted yet: the next read shows it
@@ -664,3 +672,10 @@ class RunScreen(WorkbenchScreen[None]):
             )
             return
         self.app.rerun_from_failure(self.run_id)
+
+
+def _last_stderr(log: RunLog, internal_name: str) -> list[str]:
+    """The last lines step `internal_name`'s last attempt wrote to stderr (AttemptError.stderr), or []."""
+    step = log.find_step(internal_name)
+    attempt = step.attempts[-1] if step is not None and step.attempts else None
+    return list(attempt.error.stderr) if attempt is not None and attempt.error is not None else []

@@ -354,6 +354,46 @@ async def test_a_failed_run_opens_on_the_failed_steps_output(git_repo: Path) -> 
         assert "  1 line  " in plain(output.query_one("#output-title", Static))  # not "1 lines"
 
 
+STDERR_FIRST = """
+dag:
+  start_at: train
+  steps:
+    train: {type: task, command: noisy.train, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+NOISY = """
+import sys
+
+
+def train():
+    print("epoch 1", flush=True)
+    sys.stderr.write("ERROR: out of memory\\n")
+    sys.stderr.flush()
+    print("epoch 2 (cleaning up)", flush=True)
+    sys.exit(4)
+"""
+
+
+async def test_the_failure_header_says_the_last_stderr_line_the_output_does_not_end_with(
+    git_repo: Path,
+) -> None:
+    """Trial 6: the reason a step wrote to stderr was out of view (kept before later stdout lines); the run
+    screen's failure header says it under the failure, as the summary and `magnus show` do."""
+    (git_repo / "noisy.py").write_text(NOISY)
+    (git_repo / "noisy.yaml").write_text(STDERR_FIRST)
+    execute(git_repo, "noisy.yaml", "noisy", code=1)
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await opened(app, pilot, "noisy")
+        output = await output_view(pilot, screen)
+        await wait_for(pilot, lambda: output.lines[-1:] == ["epoch 2 (cleaning up)"])
+        header = output.query_one("#output-failure", Static)
+        await wait_for(pilot, lambda: "stderr: ERROR: out of memory" in plain(header))
+        assert "sys.exit(4)" in plain(header) and header.display
+
+
 async def test_a_run_started_here_is_followed_from_its_own_notices_not_by_reading_its_log(
     git_repo: Path,
 ) -> None:
