@@ -182,6 +182,19 @@ def _linear(n: int) -> RunLog:
     return run
 
 
+def test_a_run_written_from_its_start_makes_its_run_config_once() -> None:
+    """A run this process creates (no step at its first write) keeps the text of its run_config from that
+    first write: later writes make only the steps new since the last."""
+    texts = RunLogText()
+    run = RunLog(
+        run_id="r", status=PROCESSING, run_config={"dag": {"steps": {f"s{i}": {} for i in range(9)}}}
+    )
+    assert texts.text(run) == run.model_dump_json(indent=4) and texts.made == 1  # run_config
+    for i in range(3):
+        run.steps[f"s{i}"] = StepLog(name=f"s{i}", internal_name=f"s{i}", status=SUCCESS)
+        assert texts.text(run) == run.model_dump_json(indent=4) and texts.made == 1  # the new step only
+
+
 def test_only_what_changed_is_serialised_again() -> None:
     """After its first writes (made whole), a call makes only the logs that are new since the last one: a
     step begun, the same step committed, a branch and its step; a step replaced among the finished ones

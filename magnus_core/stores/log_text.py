@@ -71,12 +71,15 @@ class RunLogText:
         unchanged middle of a large run is not copied into one string at each call."""
         self.made = 0
         self.making = 0.0
-        if self._whole:
+        if self._whole and log.steps:
             # A process that takes up a run another wrote (a per-step process) writes it about twice: once
             # whole is cheaper than step by step (pydantic's one pass), so texts are kept from the third
-            # write on (a run this process creates has no step yet at its first two)
+            # write on
             self._whole -= 1
             return [log.model_dump_json(indent=4).encode("utf-8")]
+        # a run this process creates has no step at its first write: its run_config (the dag: the largest
+        # part of the text at the start) is made once, there, and kept (it was made again at the third)
+        self._whole = 0
         self._fresh = {}
         shell = log.model_copy(update={"steps": {}, "run_config": {}}).model_dump_json(indent=4)
         steps = _marker_end(shell, 1, "steps")
