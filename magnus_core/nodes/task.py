@@ -196,10 +196,11 @@ def _attempts(
         assert hold is not None
         hold.__enter__()  # the command returned: its secrets are known (Masker.held)
         try:
-            if scope.inputs is not None:  # as magnus 0.4 records it: what this attempt's command received
-                inputs = {"parameters": ctx.mask_data(scope.inputs, strict=False) if scope.inputs else {}}
-            else:
-                inputs = {}
+            # as magnus 0.4 records it: what this attempt's command received (`inputs` stays the step's
+            # parameters: the next attempt gets them again)
+            received: dict[str, Any] = {}
+            if scope.inputs is not None:
+                received = {"parameters": ctx.mask_data(scope.inputs, strict=False) if scope.inputs else {}}
             record = attempt(
                 number,
                 start,
@@ -208,7 +209,7 @@ def _attempts(
                 ctx.mask(outcome.message),
                 error=outcome.error,
                 output=outcome.output,
-                **inputs,
+                **received,
             )
             step.attempts.append(record)
             if outcome.interrupted is not None:  # Ctrl-C or SIGTERM: the attempt is recorded, the run stops
