@@ -47,6 +47,7 @@ _MODELS: dict[str, tuple[tuple[str, str, Any], ...]] = {
         ("frames", "[Frame]", []),
         ("exit_code", "int?", OPTIONAL),
         ("cell", "int?", OPTIONAL),
+        ("stderr", "strs", OPTIONAL),
     ),
     "AttemptOutput": (
         ("name", "str", OPTIONAL),
