@@ -170,6 +170,10 @@ def in_process(sizes: list[int], stores: list[str], kinds: list[str], repeat: in
 
 
 CLI_TARGET = {"file-system": 0.3, "buffered": 0.3, "chunked-fs": 1.0, "postgres": None}
+# The whole run's CPU / N is judged against CLI_TARGET from this N up: below it the ~0.3 s of a process's
+# start-up (printed as N=1) is most of the figure (3 ms a step at N=100), which no per-step work can change;
+# the marginal column, (cost(N) - cost(1)) / (N - 1), is the per-step figure at every N.
+JUDGED_FROM = 10_000
 
 
 def whole_cli(sizes: list[int], stores: list[str], kinds: list[str], repeat: int) -> None:
@@ -196,7 +200,12 @@ def whole_cli(sizes: list[int], stores: list[str], kinds: list[str], repeat: int
                     per = cpu * 1000 / n
                     marginal = (cpu - base[1]) * 1000 / (n - 1)
                     target = CLI_TARGET.get(store)
-                    verdict = "" if target is None else ("ok" if per <= target else "MISSED")
+                    if target is None:
+                        verdict = ""
+                    elif n < JUDGED_FROM:  # total / N here is mostly the process's start-up (N=1 below)
+                        verdict = "(start-up bound: judged at N >= 10,000)"
+                    else:
+                        verdict = "ok" if per <= target else "MISSED"
                     print(
                         f"{store:>12} {kind:>8} {n:>6} {which:>5} {wall:>8.2f} {cpu:>7.2f} {per:>12.3f} "
                         f"{marginal:>9.3f} {target if target else '-':>7} {verdict}",
