@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 # without validating again: two per step run (issue 19). Anything else goes through the models.
 _new = object.__new__
 _set = object.__setattr__
-_GIVEN: dict[str, Any] = {}  # the not-given marker of attempt()'s keywords
+_UNSET: Any = object()  # attempt()'s keywords not given
 
 
 def _made(model: type, fields: dict[str, Any], given: set[str]) -> Any:
@@ -84,9 +84,9 @@ def attempt(
     status: str,
     message: str = "",
     *,
-    parameters: Any = _GIVEN,
-    error: Any = _GIVEN,
-    output: Any = _GIVEN,
+    parameters: Any = _UNSET,
+    error: Any = _UNSET,
+    output: Any = _UNSET,
 ) -> StepAttempt:
     """An attempt record; `start` and `end` are datetimes from the run's clock (aware: models.run_log.now),
     so `duration` is true elapsed time even across a daylight-saving change. `parameters` (what the
@@ -94,7 +94,7 @@ def attempt(
     extra = {
         key: value
         for key, value in (("parameters", parameters), ("error", error), ("output", output))
-        if value is not _GIVEN
+        if value is not _UNSET
     }
     if (
         number.__class__ is int
