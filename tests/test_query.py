@@ -358,6 +358,20 @@ def test_runs_unknown_name_hint_on_stderr(files: FileSystemRunLogStore, tmp_path
     assert "hint: no run has params.learning_rate; known params: layers, lr, optimizer" in out.stderr
 
 
+def test_runs_columns_asked_for_by_a_name_no_run_has_get_the_hint(
+    files: FileSystemRunLogStore, tmp_path: Path
+) -> None:
+    """Trial 22: `--params learning_rate --metrics acu` printed two empty columns and no hint, while the same
+    names in --where or --order-by got one."""
+    cfg = store_config(tmp_path, files.folder)
+    out = run_magnus("runs", "-c", str(cfg), "--params", "learning_rate", "--metrics", "acu", cwd=tmp_path)
+    assert out.returncode == 0
+    assert "hint: no run has params.learning_rate; known params: layers, lr, optimizer" in out.stderr
+    assert "hint: no run has metrics.acu; nearest: metrics.auc" in out.stderr
+    known = run_magnus("runs", "-c", str(cfg), "--params", "lr", "--metrics", "*", cwd=tmp_path)
+    assert known.returncode == 0 and "hint:" not in known.stderr
+
+
 def test_postgres_answers_from_its_own_table_and_reads_only_runs_that_moved(
     files: FileSystemRunLogStore, store_block
 ) -> None:

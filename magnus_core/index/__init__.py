@@ -174,11 +174,14 @@ class RunIndex(ABC):
 
 
 def hints(query: RunQuery, names: IndexNames) -> list[str]:
-    """For each parameter or metric the query names (filter and order) that no run has: one line saying
-    so, with the nearest names the index holds (difflib), or the names it knows."""
+    """For each parameter or metric the query names (filter, order, and the `--params`/`--metrics` columns
+    asked for by name) that no run has: one line saying so, with the nearest names the index holds
+    (difflib), or the names it knows (trial 22: `--metrics acu` printed an empty column and no hint)."""
     from magnus_core.query import keys_of
 
     wanted: list[Key] = [c.key for c in keys_of(query.where)] + [o.key for o in query.order_by]
+    wanted += [Key("param", name) for name in query.params or () if name != "*"]
+    wanted += [Key("metric", name) for name in query.metrics or () if name != "*"]
     return key_hints(wanted, names)
 
 

@@ -791,7 +791,8 @@ class SQLiteRunIndex(RunIndex):
 
     def _hints(self, query: RunQuery) -> list[str]:
         """A name no run has: say so, with the nearest names the index holds."""
-        if query.where is None and not query.order_by:  # no name asked for
+        named = [n for n in (*(query.params or ()), *(query.metrics or ())) if n != "*"]
+        if query.where is None and not query.order_by and not named:  # no name asked for
             return []
         rows = self.conn.execute("SELECT kind, name FROM names ORDER BY kind, name").fetchall()
         return hints(query, IndexNames([n for k, n in rows if k == "p"], [n for k, n in rows if k == "m"]))
