@@ -10,7 +10,7 @@ import json
 import re
 import string
 import sys
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from pydantic_core import ErrorDetails
 
-    from magnus_core.models.pipeline import Dag
+    from magnus_core.models.pipeline import BranchSpec, Dag
 
 # The pipeline models (and graph, which uses them) are imported by the functions that read a pipeline:
 # commands that only read the config (`magnus runs`, `compare`, `diff`, `show`) never build them, and
@@ -500,18 +500,37 @@ def is_extension_key(key: Any) -> bool:
     return isinstance(key, str) and key.startswith("x-")
 
 
-def check_top_level(raw: dict[str, Any], known: tuple[str, ...], file: str, what: str) -> dict[str, Any]:
-    """The mapping without its `x-` keys; any other unknown key is a typo, refused with a suggestion."""
+def check_top_level(
+    raw: dict[str, Any], known: tuple[str, ...], file: str, what: str, root: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The mapping without its `x-` keys; any other unknown key is a typo, refused with a suggestion and
+    its line (ConfigError). `root`: the keys above the mapping in `file` (`("defaults",)` for a config
+    file's defaults block). A dag field written at the top (`steps:` dedented out of `dag:`) or a config
+    block's field (`type:`) is said to be misplaced."""
     from magnus_core.suggest import did_you_mean
 
     for key in raw:
         if not is_extension_key(key) and key not in known:
+            line = _line_of(_compose(file), (*root, str(key)))
             raise ConfigError(
-                f"unknown top-level key '{key}' in the {what}{did_you_mean(str(key), known)} "
+                f"{f'line {line}: ' if line else ''}unknown top-level key '{key}' in the {what}"
+                f"{did_you_mean(str(key), known)}{_misplaced(str(key), known)} "
                 f"(expected: {', '.join(known)}; keys starting with 'x-' are ignored, for YAML anchors)",
                 file=file,
             )
     return {k: v for k, v in raw.items() if not is_extension_key(k)}
+
+
+def _misplaced(key: str, known: tuple[str, ...]) -> str:
+    """' (is `steps:` indented under `dag:`?)' for a key that belongs one level down: a dag's field at a
+    pipeline file's top, a config block's `type`/`config` at a config file's (or defaults block's) top."""
+    from magnus_core.models.pipeline import Dag
+
+    if "dag" in known and key in Dag.model_fields:
+        return f" (is `{key}:` indented under `dag:`?)"
+    if key in ("type", "config") and "run_log_store" in known:
+        return f" (`{key}:` goes under a block's name, e.g. `run_log_store:`)"
+    return ""
 
 
 def _empty(path: str | Path, what: str) -> UsageError:
@@ -572,7 +591,7 @@ def _load_pipeline(path: str | Path, variables: dict[str, Any] | None, cache: _C
     _resolve_dag_definitions(model.dag, Path(file), [Path(file).resolve()], sub_dags, cache=cache)
     problems = validate_dag(model.dag)
     if problems:
-        raise PipelineError(_with_lines(problems, file), file=file)
+        raise PipelineError(located(problems, file), file=file)
     blocks: dict[str, dict[str, Any]] = {}
     for name in ("mode", "executor", "run_log_store", "catalog", "secrets"):
         if raw.get(name) is not None:
@@ -587,8 +606,9 @@ def _load_pipeline(path: str | Path, variables: dict[str, Any] | None, cache: _C
     )
 
 
-def _refuse_nul(raw: Any, file: str, prefix: str = "") -> None:
-    """No string of a pipeline file may hold NUL: paths, commands and environment variables cannot."""
+def _refuse_nul(raw: Any, file: str, prefix: str = "", root: tuple[str, ...] = ()) -> None:
+    """No string of a pipeline file may hold NUL: paths, commands and environment variables cannot.
+    `root`: the keys above `raw` in `file`, for the line."""
     where = find_nul(raw)
     if where is not None:
         error: ErrorDetails = {
@@ -597,7 +617,7 @@ def _refuse_nul(raw: Any, file: str, prefix: str = "") -> None:
             "msg": "must not contain a NUL character (\\0)",
             "input": None,
         }
-        raise PipelineError([_explain(error, prefix)], file=file)
+        raise PipelineError([f"{_line_note(file, (*root, *where))()}{_explain(error, prefix)}"], file=file)
 
 
 def _refuse_deep_nesting(dag: Any, file: str, depth: int = 0, prefix: str = "") -> None:
@@ -680,28 +700,6 @@ def _line_of(tree: Any, loc: Iterable[Any]) -> int | None:
         else:
             break
     return line
-
-
-# What validate_dag's problems about a step of the top-level dag start with: the keys they are about.
-_STEP_PROBLEM = re.compile(r"step '([^'.]+)': (?:field '(next|on_failure)')?")
-
-
-def _with_lines(problems: list[str], file: str) -> list[str]:
-    """validate_dag's problems with the line of what they are about, when it is in the top-level dag of
-    `file` (a step, its `next` / `on_failure`, `start_at`): `line 5702: step 's1900': field 'next': ...`."""
-    tree = _compose(file)
-    if tree is None:
-        return problems
-    out = []
-    for problem in problems:
-        match = _STEP_PROBLEM.match(problem)
-        line = None
-        if match is not None:
-            line = _line_of(tree, ("dag", "steps", match[1], *((match[2],) if match[2] else ())))
-        elif problem.startswith("field 'start_at'"):
-            line = _line_of(tree, ("dag", "start_at"))
-        out.append(f"line {line}: {problem}" if line else problem)
-    return out
 
 
 def _explain(err: ErrorDetails, prefix: str = "") -> str:
@@ -836,9 +834,11 @@ def _resolve_dag_definitions(
     depth: int = 0,
     prefix: str = "",
     cache: _CacheUse | None = None,
+    path: tuple[str, ...] = ("dag",),
 ) -> None:
     """Load every dag node's sub-pipeline, relative to the file naming it; refuse inclusion cycles and
-    composite steps nested more than MAX_NESTING deep (across files, for every kind of composite)."""
+    composite steps nested more than MAX_NESTING deep (across files, for every kind of composite).
+    `path`: the keys to `dag` in `file`, for the line of a `dag_definition` refused."""
     from magnus_core.graph import branches
     from magnus_core.models.pipeline import Dag, DagNode
     from magnus_core.models.pipeline_plain import plain_model
@@ -847,12 +847,13 @@ def _resolve_dag_definitions(
         if (isinstance(node, DagNode) or branches(node)) and depth + 1 > MAX_NESTING:
             raise _too_deep(f"{prefix}{name}", str(stack[0]))
         if isinstance(node, DagNode):
+            at = _line_note(str(file), (*path, "steps", name, "dag_definition"))
             target = file.parent / node.dag_definition
             resolved = target.resolve()
             if not any(is_within(resolved, root) for root in (Path.cwd(), stack[0].parent)):
                 raise PipelineError(
                     [
-                        f"step '{name}': field 'dag_definition': '{node.dag_definition}' is outside "
+                        f"{at()}step '{name}': field 'dag_definition': '{node.dag_definition}' is outside "
                         "the project (the working folder and the pipeline's folder)"
                     ],
                     file=str(file),
@@ -860,12 +861,13 @@ def _resolve_dag_definitions(
             if resolved in stack:
                 chain = " -> ".join(p.name for p in [*stack, resolved])
                 raise PipelineError(
-                    [f"step '{name}': field 'dag_definition': includes itself ({chain})"], file=str(file)
+                    [f"{at()}step '{name}': field 'dag_definition': includes itself ({chain})"],
+                    file=str(file),
                 )
             if not target.exists():
                 raise PipelineError(
                     [
-                        f"step '{name}': field 'dag_definition': file '{node.dag_definition}' "
+                        f"{at()}step '{name}': field 'dag_definition': file '{node.dag_definition}' "
                         f"not found (looked for {target})"
                     ],
                     file=str(file),
@@ -878,7 +880,7 @@ def _resolve_dag_definitions(
                     [f"no 'dag' block in {target} (named by step '{name}')"], file=str(target)
                 )
             raw = check_top_level(raw, PIPELINE_KEYS, str(target), "dag_definition file")
-            _refuse_nul(raw["dag"], str(target))
+            _refuse_nul(raw["dag"], str(target), root=("dag",))
             _refuse_deep_nesting(raw["dag"], str(stack[0]), depth + 1, f"{prefix}{name}.dag.")
             sub = plain_model(Dag, raw["dag"]) or _parse(Dag, raw["dag"], str(target), root=("dag",))
             node._sub_dag = sub
@@ -890,7 +892,19 @@ def _resolve_dag_definitions(
         else:  # every other node's branches are written in this file
             for branch in branches(node):
                 inner = f"{prefix}{name}.{branch.name if branch.name is not None else '<item>'}."
-                _resolve_dag_definitions(branch.dag, file, stack, out, depth + 1, inner, cache)
+                sub_path = branch_place(node, branch, None, (*path, "steps", name))[1]
+                _resolve_dag_definitions(branch.dag, file, stack, out, depth + 1, inner, cache, sub_path)
+
+
+def _line_note(file: str, path: tuple[Any, ...]) -> Callable[[], str]:
+    """'line N: ' for the key at `path` of `file` (read again with marks when called, for a message only),
+    or '' when the file does not write it."""
+
+    def note() -> str:
+        line = _line_of(_compose(file), path)
+        return f"line {line}: " if line else ""
+
+    return note
 
 
 def _list(names: Any, limit: int = 12) -> str:
@@ -898,24 +912,58 @@ def _list(names: Any, limit: int = 12) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def validate_dag(dag: Dag, prefix: str = "", items: tuple[str, ...] = ()) -> list[str]:
-    """Every rule a dag (and each branch in it) breaks, all at once. `items`: the map variables of the
-    branches run per item that hold this dag (a nested one must not reuse a name: both would be one
-    --map-variable key)."""
+@dataclass(frozen=True)
+class Problem:
+    """One rule a pipeline breaks, and where: `text` as it is said (`step 'a': field 'next': ...`, a
+    branch's label first), `path` the keys from the root of the file holding it to what it is about
+    (`("dag", "steps", "a", "next")`; a key the file does not write falls back to the nearest one above it),
+    `file` that file (None: the pipeline file itself; a dag_definition file otherwise). `located` turns
+    problems into lines of text with the line number of `path` in `file`."""
+
+    text: str
+    path: tuple[str, ...]
+    file: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def validate_dag(
+    dag: Dag,
+    prefix: str = "",
+    items: tuple[str, ...] = (),
+    *,
+    path: tuple[str, ...] = ("dag",),
+    file: str | None = None,
+    names: str = "",
+) -> list[Problem]:
+    """Every rule a dag (and each branch in it) breaks, all at once, each with where it is (Problem).
+    `prefix`: the label its problems start with (`step 'par.b1'`, `dag 'sub.yaml'`; "" for the top-level
+    dag); `items`: the map variables of the branches run per item that hold this dag (a nested one must not
+    reuse a name: both would be one --map-variable key); `path` and `file`: where the dag is written;
+    `names`: its internal name (`par.b1`, `inner.dag`; "" at top level), which nested labels build on."""
     from magnus_core.graph import branches
 
-    problems: list[str] = []
+    problems: list[Problem] = []
     here = f"{prefix}: " if prefix else ""
     steps = dag.steps
     counts = {"success": 0, "fail": 0}
-    references: list[str] = []  # next / on_failure naming no step, in the order written
+    references: list[Problem] = []  # next / on_failure naming no step, in the order written
     for name, node in steps.items():  # one pass for the per-step rules (each message kept in its place)
         if not name or not name.strip():
-            problems.append(f"{here}a step name must not be empty")
+            problems.append(Problem(f"{here}a step name must not be empty", (*path, "steps", name), file))
         if "." in name:
-            problems.append(f"{here}step '{name}': a step name must not contain '.'")
+            problems.append(
+                Problem(
+                    f"{here}step '{name}': a step name must not contain '.'", (*path, "steps", name), file
+                )
+            )
         if "%" in name:
-            problems.append(f"{here}step '{name}': a step name must not contain '%'")
+            problems.append(
+                Problem(
+                    f"{here}step '{name}': a step name must not contain '%'", (*path, "steps", name), file
+                )
+            )
         kind = node.type
         if kind in counts:
             counts[kind] += 1
@@ -923,17 +971,29 @@ def validate_dag(dag: Dag, prefix: str = "", items: tuple[str, ...] = ()) -> lis
             target = getattr(node, attr, None)
             if target and target not in steps:
                 references.append(
-                    f"{here}step '{name}': field '{attr}': '{target}' is not a step of this dag"
-                    f"{did_you_mean(target, steps)} (steps: {_list(steps)})"
+                    Problem(
+                        f"{here}step '{name}': field '{attr}': '{target}' is not a step of this dag"
+                        f"{did_you_mean(target, steps)} (steps: {_list(steps)})",
+                        (*path, "steps", name, attr),
+                        file,
+                    )
                 )
     if dag.start_at not in steps:
         problems.append(
-            f"{here}field 'start_at': '{dag.start_at}' is not a step of this dag"
-            f"{did_you_mean(dag.start_at, steps)} (steps: {_list(steps)})"
+            Problem(
+                f"{here}field 'start_at': '{dag.start_at}' is not a step of this dag"
+                f"{did_you_mean(dag.start_at, steps)} (steps: {_list(steps)})",
+                (*path, "start_at"),
+                file,
+            )
         )
     for terminal, count in counts.items():
         if count != 1:
-            problems.append(f"{here}there must be exactly one {terminal} node, found {count}")
+            problems.append(
+                Problem(
+                    f"{here}there must be exactly one {terminal} node, found {count}", (*path, "steps"), file
+                )
+            )
     problems.extend(references)
     if not references and not _acyclic(dag):  # graphlib names the cycle as it always did
         sorter: TopologicalSorter[str] = TopologicalSorter()
@@ -943,32 +1003,105 @@ def validate_dag(dag: Dag, prefix: str = "", items: tuple[str, ...] = ()) -> lis
             sorter.prepare()
         except CycleError as exc:
             cycle = list(dict.fromkeys(exc.args[1]))
-            problems.append(f"{here}the dag has a cycle: {' -> '.join(cycle + cycle[:1])}")
+            problems.append(
+                Problem(
+                    f"{here}the dag has a cycle: {' -> '.join(cycle + cycle[:1])}",
+                    (*path, "steps", cycle[0]),
+                    file,
+                )
+            )
     for name, node in steps.items():
         found = node.problems()
         if found:
-            problems.extend(f"{here}step '{name}': {problem}" for problem in found)
+            at = (*path, "steps", name)
+            problems.extend(Problem(f"{here}step '{name}': {problem}", at, file) for problem in found)
         if not node.declared_branches():  # a leaf: no branch to check, no catalog name shared
             continue
-        sub_prefix = f"{prefix}.{name}" if prefix else name
+        at = (*path, "steps", name)
+        inner_name = f"{names}.{name}" if names else name
         for branch in branches(node):
             if branch.source is not None:  # a graph from another file: its problems are that file's
                 label = f"dag '{branch.source}'"
             elif branch.per_item:
-                label = f"step '{sub_prefix}' branch"
+                label = f"step '{inner_name}' branch"
             else:
-                label = f"step '{sub_prefix}.{branch.name}'"
+                label = f"step '{inner_name}.{branch.name}'"
             inner = items
             if branch.per_item and branch.item_variable is not None:
                 if branch.item_variable in items:
                     problems.append(
-                        f"{here}step '{name}': its item name '{branch.item_variable}' is already the item "
-                        "name of a branch holding it; nested branches run per item need names of their own"
+                        Problem(
+                            f"{here}step '{name}': its item name '{branch.item_variable}' is already the "
+                            "item name of a branch holding it; nested branches run per item need names of "
+                            "their own",
+                            at,
+                            file,
+                        )
                     )
                 inner = (*items, branch.item_variable)
-            problems.extend(validate_dag(branch.dag, label, inner))
-        problems.extend(f"{here}step '{name}': {problem}" for problem in _shared_puts(node))
+            sub_file, sub_path = branch_place(node, branch, file, at)
+            sub_names = f"{inner_name}.{branch.name if branch.name is not None else '<item>'}"
+            problems.extend(
+                validate_dag(branch.dag, label, inner, path=sub_path, file=sub_file, names=sub_names)
+            )
+        problems.extend(
+            Problem(f"{here}step '{name}': {problem}", at, file) for problem in _shared_puts(node)
+        )
     return problems
+
+
+def branch_place(
+    node: Any, branch: BranchSpec, file: str | None, at: tuple[str, ...]
+) -> tuple[str | None, tuple[str, ...]]:
+    """Where `branch` of `node` (written at keys `at` of `file`) is written: its file (a dag_definition's,
+    else `file`) and the keys to its graph (`(*at, "branches", "b1")`, `(*at, "branch")`; `("dag",)` in a
+    dag_definition file). Found by the graph's identity among the node's fields, so no node type is named."""
+    if branch.source is not None:
+        return branch.source, ("dag",)
+    for name, info in type(node).model_fields.items():
+        value = getattr(node, name, None)
+        key = info.alias or name
+        if value is branch.dag:
+            return file, (*at, key)
+        if isinstance(value, dict):
+            for sub, graph in value.items():
+                if graph is branch.dag:
+                    return file, (*at, key, str(sub))
+    return file, at
+
+
+def step_places(
+    dag: Dag, file: str | None = None, path: tuple[str, ...] = ("dag",)
+) -> Iterator[tuple[Any, str | None, tuple[str, ...]]]:
+    """Every node of `dag` and its branches, in graph.walk's order, with the file holding it (None: the
+    pipeline file) and the keys to it there (`("dag", "steps", "par", "branches", "b1", "steps", "x")`)."""
+    for name, node in dag.steps.items():
+        at = (*path, "steps", name)
+        yield node, file, at
+        for branch in node.declared_branches():
+            sub_file, sub_path = branch_place(node, branch, file, at)
+            yield from step_places(branch.dag, sub_file, sub_path)
+
+
+def located(problems: Iterable[Problem], pipeline_file: str) -> list[str]:
+    """Each problem's text with the line of what it is about: `line 5702: step 's1900': field 'next': ...`
+    in the pipeline file, `line 7 of sub.yaml: dag 'sub.yaml': ...` in another file. Each file is read
+    again with marks (_compose) once, and only here: a valid pipeline never pays for it. A file that
+    cannot be read again gives its problems without a line (none is made up)."""
+    trees: dict[str, Any] = {}
+    out = []
+    for problem in problems:
+        file = problem.file or pipeline_file
+        if file not in trees:
+            trees[file] = _compose(file)
+        line = _line_of(trees[file], problem.path)
+        if line is None:
+            out.append(problem.text)
+        elif problem.file is None or problem.file == pipeline_file:
+            out.append(f"line {line}: {problem.text}")
+        else:
+            out.append(f"line {line} of {problem.file}: {problem.text}")
+    return out
 
 
 def _acyclic(dag: Dag) -> bool:
@@ -1070,7 +1203,9 @@ def load_config(
             raise ConfigError(
                 "'defaults' must be a mapping of config blocks", file=str(user), field="defaults"
             )
-        defaults = check_top_level(defaults, (*CONFIG_KEYS, "extensions"), str(user), "'defaults' block")
+        defaults = check_top_level(
+            defaults, (*CONFIG_KEYS, "extensions"), str(user), "'defaults' block", ("defaults",)
+        )
         layers.append((str(user), {**defaults, **{k: v for k, v in raw.items() if k != "defaults"}}))
     if pipeline is not None:
         layers.append((pipeline.file, pipeline.config_blocks))

@@ -26,10 +26,13 @@ from magnus_core.events import RunEvent
 from magnus_core.executors.base import Executor
 from magnus_core.loading import (
     Pipeline,
+    Problem,
     config_source,
     load_config,
     load_pipeline,
+    located,
     read_variables,
+    step_places,
 )
 from magnus_core.models.pipeline import TaskNode
 from magnus_core.models.run_log import (
@@ -176,14 +179,17 @@ def check_commands(pipeline: Pipeline) -> None:
                     checked[key] = exc.message
     if not any(problem is not None for problem in checked.values()):
         return
-    problems: list[str] = []  # each step at fault, named by its place in the dag
-    for visit in walk(pipeline.dag, item="<item>"):
+    problems: list[Problem] = []  # each step at fault, named by its place in the dag and in its file
+    for visit, (_, file, path) in zip(
+        walk(pipeline.dag, item="<item>"), step_places(pipeline.dag), strict=True
+    ):
         node = visit.node
         if isinstance(node, TaskNode) and node.command_type in ("python", "python-lambda"):
             problem = checked[(node.command_type, node.command)]
             if problem is not None:
-                problems.append(f"step '{visit.internal_name}': field 'command': {problem}")
-    raise PipelineError(problems, file=pipeline.file)
+                text = f"step '{visit.internal_name}': field 'command': {problem}"
+                problems.append(Problem(text, (*path, "command"), file))
+    raise PipelineError(located(problems, pipeline.file), file=pipeline.file)
 
 
 FOLDER_NAMES = {"run_log_store": "run-log store folder", "catalog": "catalog folder"}

@@ -190,7 +190,8 @@ STUB = "dag:\n  start_at: a\n  steps:\n    a: {type: stub, next: success}\n" + T
 def test_nul_in_a_pipeline_is_refused_with_the_field(git_repo: Path, pipeline: str, where: str) -> None:
     (git_repo / "p.yaml").write_text(pipeline)
     err = refused(git_repo, "execute", "-f", "p.yaml")
-    assert f"p.yaml: {where}" in err and "NUL" in err
+    line = next(n for n, row in enumerate(pipeline.splitlines(), 1) if "\\0" in row)  # the line holding it
+    assert f"p.yaml: line {line}: {where}" in err and "NUL" in err
 
 
 def test_nul_in_a_config_file_is_refused_with_the_field(git_repo: Path) -> None:

@@ -120,14 +120,14 @@ def test_suggestions_rank_by_edits() -> None:
 
 def test_start_at_and_a_file_that_cannot_be_read_again(tmp_path: Path) -> None:
     """A problem about start_at names its line; with no node tree (the file gone since) no line is made up."""
-    from magnus_core.loading import _line_of, _with_lines
+    from magnus_core.loading import Problem, _line_of, located
 
     with pytest.raises(PipelineError) as info:
         load_pipeline(_write(tmp_path, "dag:\n  start_at: a\n  steps: {}\n"))
     assert "line 2: field 'start_at': 'a' is not a step of this dag" in str(info.value)
     assert _line_of(None, ("dag", "steps", "a")) is None
-    problems = ["step 'a': field 'next': 'b' is not a step of this dag"]
-    assert _with_lines(problems, str(tmp_path / "gone.yaml")) == problems
+    problem = Problem("step 'a': field 'next': 'b' is not a step of this dag", ("dag", "steps", "a", "next"))
+    assert located([problem], str(tmp_path / "gone.yaml")) == [problem.text]
 
 
 def _write(tmp_path: Path, text: str) -> Path:
