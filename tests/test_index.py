@@ -306,6 +306,11 @@ def test_a_corrupt_index_is_rebuilt_with_a_notice(tmp_path: Path) -> None:
 
 
 def test_a_locked_index_falls_back_to_memory_with_a_notice(tmp_path: Path) -> None:
+    """Trial 22: a held lock made every command wait the whole busy timeout (5 s), then read every log
+    into an empty index in memory. A built index waits LOCK_WAIT at most, then copies what the file holds
+    into memory and reads only the new log there."""
+    from magnus_core.index.sqlite import LOCK_WAIT
+
     fill(tmp_path / "logs", 3)
     store = FileSystemRunLogStore({"log_folder": str(tmp_path / "logs")})
     assert len(listed(store)) == 3
@@ -313,16 +318,31 @@ def test_a_locked_index_falls_back_to_memory_with_a_notice(tmp_path: Path) -> No
     path = index_path(store)
     holder = sqlite3.connect(str(path), isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    holder.execute("DELETE FROM names")  # and has written (not committed)
     notices: list[str] = []
+    read: list[str] = []
+    real_read = store.read_json
+
+    def counted(run_id: str, *args: Any, **kwargs: Any) -> Any:
+        read.append(run_id)
+        return real_read(run_id, *args, **kwargs)
+
+    store.read_json = counted  # type: ignore[method-assign]
     try:
-        index = SQLiteRunIndex(store, path, notify=notices.append, busy_timeout=0.2)
+        index = SQLiteRunIndex(store, path, notify=notices.append)  # the default busy timeout (5 s)
+        assert index.conn.execute("PRAGMA busy_timeout").fetchone() == (int(LOCK_WAIT * 1000),)
         runs = index.query(RunQuery()).runs
         index.close()
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert [r.summary.run_id for r in runs] == ["run-003", "run-002", "run-001", "run-000"]
-    assert len(notices) == 1 and "locked" in notices[0] and "in memory" in notices[0]
+    assert len(notices) == 1 and "locked" in notices[0] and "a copy of it in memory" in notices[0]
+    assert set(read) == {"run-003"}  # the three runs the file held came from the copy (the new one was
+    # read by the try that met the lock, and again in memory)
+    # the next command writes the file
+    assert listed(store) == ["run-003", "run-002", "run-001", "run-000"]
+    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM runs").fetchone() == (4,)
 
 
 def test_an_index_from_another_schema_version_is_replaced(tmp_path: Path) -> None:

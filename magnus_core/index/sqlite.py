@@ -16,9 +16,13 @@ Tables (schema version in `meta`):
     names(kind 'p'|'m', name)   every parameter and metric name (completion, hints)
 
 The file is a cache: deleting it loses nothing (the next query rebuilds it from the logs). WAL mode lets
-several processes read and write at once; a write waits for another up to `busy_timeout` seconds. A file
-that is not a database or is damaged is deleted and rebuilt with a one-line notice; a lock held past the
-timeout makes this process use an index in memory instead, with a notice. Neither is ever a crash.
+several processes read and write at once. A write to an index being built waits for the builder up to
+`busy_timeout` seconds (what it builds is what the writer needs); a write to a built index waits at most
+LOCK_WAIT (another magnus's update holds the lock for milliseconds: a longer hold is a stuck process or a
+user's SQL shell). A lock held past the wait makes this command use a copy of the file in memory (WAL lets
+it read what the file holds), brought up to date there, with a one-line notice: the answer is right and
+quick, and the next command writes the file. A file that is not a database or is damaged is deleted and
+rebuilt with a one-line notice. Neither is ever a crash.
 """
 
 from __future__ import annotations
@@ -141,6 +145,7 @@ _TABLE_FIELDS = (
 )
 _KIND = {"param": "p", "metric": "m"}
 MMAP_BYTES = 256 * 1024 * 1024  # at most this much of the index file is mapped (20,000 runs: about 12 MB)
+LOCK_WAIT = 0.5  # seconds a write to a built index waits for another process's lock (module docstring)
 CACHE_KIB = 32 * 1024  # pages cached and sorted in memory, at most (allocated as used)
 _BATCH = 500
 NO_TIME = float("-inf")  # the time key of a run without a start (a broken log): the oldest
@@ -223,15 +228,18 @@ class SQLiteRunIndex(RunIndex):
             self._delete_files()
             return self._connect(self.path)
 
-    def _connect(self, path: Path | None) -> sqlite3.Connection:
+    def _connect(self, path: Path | None, conn: sqlite3.Connection | None = None) -> sqlite3.Connection:
+        """A connection to the index at `path` (None: in memory, `conn` when given: a copy made by
+        _in_memory), its schema checked and made, magnus's SQL functions added."""
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            ":memory:" if path is None else str(path),
-            timeout=self.busy_timeout,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        if conn is None:
+            conn = sqlite3.connect(
+                ":memory:" if path is None else str(path),
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
         try:
             if path is not None:
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -269,6 +277,8 @@ class SQLiteRunIndex(RunIndex):
         except BaseException:
             conn.close()
             raise
+        if path is not None and version == SCHEMA_VERSION:  # built: a lock past LOCK_WAIT is not an update
+            conn.execute(f"PRAGMA busy_timeout={int(min(LOCK_WAIT, self.busy_timeout) * 1000)}")
         conn.create_function("magnus_state", 4, _state, deterministic=False)
         conn.create_function("magnus_local", 1, local_text, deterministic=False)
         conn.create_function("magnus_like", 2, _like(True), deterministic=True)
@@ -276,11 +286,27 @@ class SQLiteRunIndex(RunIndex):
         return conn
 
     def _in_memory(self, why: str) -> sqlite3.Connection:
-        self.notify(f"{why}; using an index in memory for this command")
-        self.path = None
-        self._known = None  # a new, empty index
+        """This command's index in memory: a copy of what the file holds (read under WAL whatever lock
+        another process has), else an empty one; the caller's action brings it up to date."""
+        path, self.path = self.path, None
+        self._known = None  # read from the copy
         self._seen = {}
-        return self._connect(None)
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        copied = False
+        if path is not None:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                source = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=LOCK_WAIT)
+                try:
+                    source.backup(conn)
+                    copied = True
+                finally:
+                    source.close()
+        self.notify(
+            f"{why}; this command used a copy of it in memory, brought up to date"
+            if copied
+            else f"{why}; using an index in memory for this command"
+        )
+        return self._connect(None, conn)
 
     def _delete_files(self) -> None:
         if self.path is None:
@@ -301,6 +327,8 @@ class SQLiteRunIndex(RunIndex):
         except sqlite3.OperationalError as exc:
             if self.path is None or not _is_lock(exc):
                 raise
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             self.close()
             self.conn = self._in_memory(f"the run index {self.path} is locked by another process")
             return action()
