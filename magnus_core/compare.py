@@ -207,6 +207,7 @@ class Chart:
     x_is_time: bool = False
     x_labels: list[str] | None = None  # categories (a parameter that is not a number): xs are 1..n
     notices: list[str] = field(default_factory=list)
+    x_log: bool = False  # xs drawn on a log scale (plots.draw), ticks at powers of ten
 
     @property
     def empty(self) -> bool:
@@ -214,17 +215,34 @@ class Chart:
 
 
 def _not_number_notice(label: str, skipped: list[tuple[str, Any]]) -> str:
-    shown = ", ".join(f"{run} ({value!r})" for run, value in skipped[:3])
+    """`metrics.loss: 1 value not a number, left out: RUN (nan)`: the run ids early, so a line of 80
+    columns keeps one. NaN and infinities are kept as null in a run log (JSON has no such numbers) and
+    shown as `nan`, as MLflow prints them; other values as written (`'diverged'`)."""
+    shown = ", ".join(f"{run} ({'nan' if value is None else repr(value)})" for run, value in skipped[:3])
     more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
     count = len(skipped)
-    return (
-        f"{label}: {count} value{'s' if count != 1 else ''} not a number, left out of the plot: {shown}{more}"
-    )
+    return f"{label}: {count} value{'s' if count != 1 else ''} not a number, left out: {shown}{more}"
 
 
-def metric_chart(runs: list[IndexedRun], metric: Key, by: Key | None) -> Chart:
-    """A metric of each run against its start time (by None) or a parameter: one point per run."""
+XScale = Literal["auto", "linear", "log"]
+LOG_DECADES = 2  # "auto": a log x axis when the values are positive and the largest is >= 10**2 x the least
+
+
+def log_x_wanted(xs: list[Any], scale: XScale = "auto") -> bool:
+    """Whether numbers `xs` go on a log axis: "log" always, "linear" never, "auto" when every value is
+    positive and they span at least LOG_DECADES decades (a learning-rate sweep 1e-4 ... 1e-1)."""
+    if scale != "auto":
+        return scale == "log"
+    numbers = [float(x) for x in xs]
+    return bool(numbers) and min(numbers) > 0 and max(numbers) >= min(numbers) * 10**LOG_DECADES
+
+
+def metric_chart(runs: list[IndexedRun], metric: Key, by: Key | None, *, x_scale: XScale = "auto") -> Chart:
+    """A metric of each run against its start time (by None) or a parameter: one point per run. A
+    numeric parameter goes on a log axis per `x_scale` (`log_x_wanted`); with "log", runs whose value is
+    not positive are left out with a notice."""
     from magnus_core.models.run_log import local_text
+    from magnus_core.table import fmt_value
 
     if metric.kind != "metric":
         raise UsageError(f"--plot {metric.label}: plot a metric (metrics.<name>)")
@@ -234,9 +252,9 @@ def metric_chart(runs: list[IndexedRun], metric: Key, by: Key | None) -> Chart:
     no_x: list[str] = []
     for run in runs:
         value = run.metrics.get(metric.name)
-        if value is None:
+        if metric.name not in run.metrics:
             continue
-        if not is_number(value):
+        if not is_number(value):  # None: NaN or an infinity, kept as null
             skipped.append((run.summary.run_id, value))
             continue
         if by is None:
@@ -251,7 +269,7 @@ def metric_chart(runs: list[IndexedRun], metric: Key, by: Key | None) -> Chart:
             if x is None:
                 no_x.append(run.summary.run_id)
                 continue
-        points.append((x, float(value), run.summary.run_id))
+        points.append((x, float(value or 0), run.summary.run_id))  # (a number: is_number above)
     chart = Chart(
         title=f"{label} by {'time' if by is None else by.label}",
         xlabel="run start" if by is None else by.label,
@@ -268,6 +286,17 @@ def metric_chart(runs: list[IndexedRun], metric: Key, by: Key | None) -> Chart:
         categories = sorted({str(x) for x, _, _ in points})
         chart.x_labels = categories
         points = [(categories.index(str(x)) + 1, y, r) for x, y, r in points]
+    elif by is not None and points and log_x_wanted([x for x, _, _ in points], x_scale):
+        chart.x_log = True
+        chart.title += " (log scale)"
+        not_positive = [(r, x) for x, _, r in points if float(x) <= 0]
+        if not_positive:
+            shown = ", ".join(f"{run} ({fmt_value(x)})" for run, x in not_positive[:3])
+            more = f" and {len(not_positive) - 3} more" if len(not_positive) > 3 else ""
+            chart.notices.append(
+                f"{len(not_positive)} run(s) with {by.label} <= 0 left out of the log axis: {shown}{more}"
+            )
+            points = [p for p in points if float(p[0]) > 0]
     points.sort(key=lambda p: p[0])
     chart.series.append(Series(label, [p[0] for p in points], [p[1] for p in points]))
     if not points and not no_x:
@@ -340,7 +369,11 @@ def history_chart(
         chart.series = chart.series[-HISTORY_MOST:] if last else chart.series[:HISTORY_MOST]
     if skipped:
         chart.notices.append(_not_number_notice(metric.label, skipped))
-    if without:
+    if without and len(without) == len(logs) and len(logs) > 1:  # none has: the ids would say nothing
+        chart.notices.append(
+            f"none of the {len(logs)} runs has a series for {metric.label} (track_this(step=N, ...))"
+        )
+    elif without:
         chart.notices.append(
             f"{len(without)} run(s) have no series for {metric.label} (track_this(step=N, ...)): "
             f"{', '.join(without[:5])}{' ...' if len(without) > 5 else ''}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 from pathlib import Path
@@ -164,9 +165,12 @@ def test_a_tag_or_chart_name_no_run_has_gives_the_nearest(project: Path) -> None
     assert out.returncode == 0 and "No runs match --tag exp" in out.stdout
     assert "hint: no run has the tag 'exp'; nearest: exp2, exp1" in out.stderr  # magnus runs: the same
     out = compare(project, "--tag", "exp1", "--plot", "metrics.ac")
-    assert out.returncode == 0
-    assert out.stderr.splitlines() == ["hint: no run has metrics.ac; nearest: metrics.auc"]
-    assert out.stdout.strip() == "Nothing to plot: no run has a number for metrics.ac."
+    assert out.returncode == 1  # nothing drawn: 1, as grep's when nothing matched; stdout stays empty
+    assert out.stderr.splitlines() == [
+        "hint: no run has metrics.ac; nearest: metrics.auc",
+        "Nothing to plot: no run has a number for metrics.ac.",
+    ]
+    assert out.stdout == ""
     index = open_index(FileSystemRunLogStore({"log_folder": str(project / "logs")}))
     try:
         assert select_runs(index, where=parse_filter("tag = 'nosuchtag'"))[1] == [
@@ -178,7 +182,12 @@ def test_a_tag_or_chart_name_no_run_has_gives_the_nearest(project: Path) -> None
         index.close()
     out = compare(project, "--tag", "exp1", "--plot", "metrics.auc", "--by", "params.l")
     assert "hint: no run has params.l; nearest: params.lr" in out.stderr
-    assert out.stdout.startswith("Nothing to plot: 4 run(s) with no params.l left out")
+    assert out.returncode == 1 and "Nothing to plot: 4 run(s) with no params.l left out" in out.stderr
+    out = compare(project, "--tag", "exp1", "--plot-history", "metrics.auc")  # auc has no series
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.strip() == (
+        "Nothing to plot: none of the 5 runs has a series for metrics.auc (track_this(step=N, ...))."
+    )
 
 
 def runs_of(project: Path) -> list[IndexedRun]:
@@ -198,7 +207,7 @@ def test_metric_chart_against_a_parameter_and_time(project: Path) -> None:
     runs = runs_of(project)
     by_lr = metric_chart(runs, Key("metric", "auc"), Key("param", "lr"))
     # `odd` (auc 'n/a', lr 'auto') is left out with a notice, so lr stays a number axis
-    assert by_lr.notices == ["metrics.auc: 1 value not a number, left out of the plot: odd ('n/a')"]
+    assert by_lr.notices == ["metrics.auc: 1 value not a number, left out: odd ('n/a')"]
     assert by_lr.x_labels is None
     assert by_lr.series[0].xs == sorted(LRS) and by_lr.series[0].ys == [0.86, 0.89, 0.83, 0.80]
     by_optimizer = metric_chart(runs, Key("metric", "loss"), Key("param", "lr"))
@@ -206,6 +215,7 @@ def test_metric_chart_against_a_parameter_and_time(project: Path) -> None:
     by_time = metric_chart(runs, Key("metric", "auc"), None)
     assert by_time.x_is_time and by_time.series[0].ys == AUC
     assert by_time.series[0].xs[0].startswith("2026-01-01 10:00")
+    assert "2026-01-01 10:0" in render_text(by_time, width=80, height=20)  # time ticks, not numbers
 
 
 def test_the_plot_text_shows_its_series(project: Path) -> None:
@@ -222,13 +232,14 @@ def test_the_plot_text_shows_its_series(project: Path) -> None:
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "metrics.auc by params.lr" in text and "params.lr" in text.rstrip().splitlines()[-1]
-    for tick in ("0.890", "0.800"):  # the y axis spans the series: its highest and lowest value
+    for tick in ("0.90", "0.80"):  # the y axis spans the series, in round ticks
         assert tick in text
-    for tick in ("0.003", "0.100"):  # the x axis spans the parameter
+    for tick in ("0.02", "0.10"):  # the x axis spans the parameter (0.003 ... 0.1: not 2 decades, linear)
         assert tick in text
+    assert "log scale" not in text
     assert sum(ch in "⠁⠂⠄⡀⠈⠐⠠⢀⣀⠉⠒⠤⠑⠢⠔⡠⢄⡈⠊⠡⢂⡐⠃⠘⡄⢠⣿" or 0x2800 <= ord(ch) <= 0x28FF for ch in text) >= 4
     assert "\x1b[" not in text  # not a terminal: no colour codes
-    assert "left out of the plot: odd ('n/a')" in out.stderr
+    assert "left out: odd ('n/a')" in out.stderr
 
 
 def test_history_plot_one_line_per_run(project: Path) -> None:
@@ -247,14 +258,28 @@ def test_history_plot_one_line_per_run(project: Path) -> None:
     # each line named by the parameter that varies, with its own marker, in a key below the plot
     assert lines[-1].split() == ["*", "lr=0.1", "x", "lr=0.03", "o", "lr=0.01", "+", "lr=0.003"]
     assert not any("lr=" in line or "lr0" in line for line in lines[:-1])  # nothing drawn over the data
-    assert "0.90" in out.stdout and "0.30" in out.stdout  # the y axis from the highest point to the lowest
+    ticks = y_ticks(out.stdout)  # the y axis over the points (0.3 ... 0.9), round ticks evenly apart
+    assert ticks[0][1] >= 0.9 and ticks[-1][1] <= 0.4
+    assert len({b[0] - a[0] for a, b in itertools.pairwise(ticks)}) == 1
     assert "no series for metrics.loss" in out.stderr
+
+
+def y_ticks(text: str) -> list[tuple[int, float]]:
+    """The y axis's ticks of a chart as printed: (row, value), top first."""
+    import re
+
+    return [
+        (row, float(m.group(1)))
+        for row, line in enumerate(text.splitlines())
+        if (m := re.match(r"\s*(-?[\d.]+)┤", line))
+    ]
 
 
 def test_render_text_of_a_small_chart() -> None:
     chart = Chart("t", "x", "y", [Series("a", [1, 2, 3], [1.0, 2.0, 3.0]), Series("b", [1, 2], [3.0, 1.0])])
     text = render_text(chart, width=50, height=12)
-    assert " a" in text and " b" in text and "3.00" in text and "1.00" in text
+    assert " a" in text and " b" in text
+    assert [value for _, value in y_ticks(text)] == [3.5, 3.0, 2.5, 2.0, 1.5, 1.0]
     assert len(text.splitlines()) <= 13
 
 
@@ -330,3 +355,98 @@ def test_a_history_chart_draws_at_most_ten_runs_and_says_how_many_were_left_out(
     assert any("the last 10 (the newest) are drawn" in n for n in newest.notices)
     few = history_chart(logs[:3], parse_key("metrics.loss"))
     assert len(few.series) == 3 and not few.notices
+
+
+def test_y_ticks_are_round_and_evenly_spaced_at_any_height() -> None:
+    """Trial 22: ticks 3.58, 3.03, 1.94, 1.39, 0.29 one row apart each (gaps 0.55 / 1.09): plotext spaces
+    the values evenly and rounds them to rows. Round values, the same number of rows apart, every height."""
+    from magnus_core.plots import nice_axis
+
+    chart = Chart("t", "x", "y", [Series("a", [1, 2, 3, 4], [0.29, 3.58, 1.2, 2.4])])
+    for height in range(8, 31):
+        ticks = y_ticks(render_text(chart, width=60, height=height))
+        assert len(ticks) >= 2, height
+        assert len({b[0] - a[0] for a, b in itertools.pairwise(ticks)}) == 1, (height, ticks)
+        assert len({round(a[1] - b[1], 9) for a, b in itertools.pairwise(ticks)}) == 1, (height, ticks)
+        step = ticks[0][1] - ticks[1][1]
+        assert all(round(value / step, 6).is_integer() for _, value in ticks), (height, ticks)
+    for low, high, rows in [(0.15, 0.9, 8), (-3, 120, 10), (5, 5, 6), (1e-4, 3, 9), (0.358, 0.693, 5)]:
+        bottom, top, ticks = nice_axis(low, high, rows)
+        assert bottom <= low and top >= high and ticks[0] >= bottom and ticks[-1] <= top
+        per_row = (top - bottom) / (rows - 1)
+        assert all(abs((t - bottom) / per_row - round((t - bottom) / per_row)) < 1e-6 for t in ticks)
+
+
+def test_a_sweep_over_decades_gets_a_log_axis(tmp_path: Path) -> None:
+    """Trial 22: lr 1e-4 ... 1e-1 crowded into the first columns of a linear axis. Positive values that
+    span two decades or more go on a log axis by themselves (ticks at powers of ten, the title says so);
+    --linear-x and --log-x choose; --log-x leaves out a value <= 0 with a notice."""
+    folder = tmp_path / "logs"
+    for i, lr in enumerate([1e-4, 1e-3, 1e-2, 1e-1, 0.0]):
+        write_log(
+            folder,
+            make_log(f"r{i}", minute=i, tag="sweep", params={"lr": lr}, metrics={"s": {"auc": 0.7 + i / 50}}),
+        )
+    store_config(tmp_path, folder)
+    by_lr = ("--tag", "sweep", "--where", "params.lr > 0", "--plot", "metrics.auc", "--by", "params.lr")
+    out = compare(tmp_path, *by_lr, env={"COLUMNS": "80", "LINES": "24"})
+    assert out.returncode == 0, out.stderr
+    assert "metrics.auc by params.lr (log scale)" in out.stdout
+    axis = next(line for line in out.stdout.splitlines() if "0.0001" in line)
+    assert axis.split() == ["0.0001", "0.001", "0.01", "0.1"]
+    columns = [axis.index(t) + len(t) // 2 for t in axis.split()]  # a decade takes the same width
+    assert (
+        max(columns[i + 1] - columns[i] for i in range(3))
+        - min(columns[i + 1] - columns[i] for i in range(3))
+        <= 2
+    )
+    out = compare(tmp_path, *by_lr, "--linear-x", env={"COLUMNS": "80", "LINES": "24"})
+    assert out.returncode == 0 and "log scale" not in out.stdout and "0.0001" not in out.stdout
+    out = compare(tmp_path, "--tag", "sweep", "--plot", "metrics.auc", "--by", "params.lr", "--log-x")
+    assert out.returncode == 0 and "(log scale)" in out.stdout
+    assert "1 run(s) with params.lr <= 0 left out of the log axis: r4 (0)" in out.stderr
+    out = compare(tmp_path, "--tag", "sweep", "--plot", "metrics.auc", "--log-x")
+    assert out.returncode == 2 and "--log-x goes with --plot METRIC --by PARAMETER" in out.stderr
+    runs = runs_of_tag(tmp_path, "sweep")
+    assert metric_chart(runs, Key("metric", "auc"), Key("param", "lr")).x_log is False  # 0 in the sweep
+    assert metric_chart(runs[:2], Key("metric", "auc"), Key("param", "lr")).x_log is False  # one decade
+
+
+def runs_of_tag(project: Path, tag: str) -> list[IndexedRun]:
+    from magnus_core.compare import select_runs
+    from magnus_core.index import open_index
+
+    index = open_index(FileSystemRunLogStore({"log_folder": str(project / "logs")}))
+    try:
+        return select_runs(index, tag=tag)[0]
+    finally:
+        index.close()
+
+
+def test_a_nan_value_is_named_nan_and_the_run_id_comes_early() -> None:
+    """Trial 22: `...left out of the plot: RUN (None)` for a NaN (kept as null), and at 80 columns the run
+    id was cut off the workbench's line. MLflow prints nan; the id is within 80 columns."""
+    from magnus_core.compare import _not_number_notice
+
+    notice = _not_number_notice("metrics.loss", [("20261130161439_d18e7b", None)])
+    assert notice == "metrics.loss: 1 value not a number, left out: 20261130161439_d18e7b (nan)"
+    assert len(notice) <= 78
+    assert "('diverged')" in _not_number_notice("metrics.auc", [("r", "diverged")])
+
+
+def test_key_lines_keep_entries_whole_and_count_what_does_not_fit() -> None:
+    from magnus_core.plots import KeyEntry, key_text
+
+    entries = [
+        KeyEntry(m, (0, 0, 0), f"lr={v}")
+        for m, v in zip("*xo+#@%&", [0.1, 0.03, 0.01, 0.003, 0.3, 1, 1e-4, 1e-3], strict=False)
+    ]
+    assert key_text(entries, 78) == [
+        "* lr=0.1   x lr=0.03   o lr=0.01   + lr=0.003   # lr=0.3   @ lr=1",
+        "% lr=0.0001   & lr=0.001",
+    ]
+    assert key_text(entries, 78, max_lines=1) == [
+        "* lr=0.1   x lr=0.03   o lr=0.01   + lr=0.003   # lr=0.3   @ lr=1   +2 more"
+    ]
+    assert key_text(entries, 20, max_lines=1) == ["* lr=0.1   +7 more"]
+    assert key_text(entries, 78, max_lines=2) == key_text(entries, 78)

@@ -59,6 +59,13 @@ if TYPE_CHECKING:
     help="With --plot: the x axis, a parameter (params.lr) or time (the run's start; default).",
 )
 @click.option(
+    "--log-x/--linear-x",
+    "log_x",
+    default=None,
+    help="With --plot --by a parameter: a log or linear x axis (default: log when every value is "
+    "positive and the largest is at least 100 times the least, e.g. lr 1e-4 ... 1e-1).",
+)
+@click.option(
     "--plot-history",
     "plot_history",
     default=None,
@@ -79,6 +86,7 @@ def compare(
     best: tuple[str, ...],
     plot: str | None,
     by: str | None,
+    log_x: bool | None,
     plot_history: str | None,
     as_json: bool,
     as_csv: bool,
@@ -90,12 +98,15 @@ def compare(
     rmse and mae, higher otherwise; --best overrides. A run's metric `name` is the value recorded by the
     last step that tracked it; `step.name` is one step's (see `magnus runs --where`).
 
+    Exit codes: 0, 1 when a chart has nothing to plot (no run has a value for it), 2 for bad usage.
+
     \b
     Examples:
       magnus compare --tag exp1
       magnus compare RUN_A RUN_B RUN_C --all --json
       magnus compare --where "params.lr < 0.1" --best metrics.auc=max --csv
       magnus compare --tag exp1 --plot metrics.auc --by params.lr
+      magnus compare --tag exp1 --plot metrics.auc --by params.lr --linear-x
       magnus compare --tag exp1 --plot-history metrics.loss
     """
     from magnus_core.cli.runs import open_store_index, utf8_stdout
@@ -108,6 +119,9 @@ def compare(
         raise UsageError("choose one of --json, --csv, --plot and --plot-history")
     if by and not plot:
         raise UsageError("--by goes with --plot (the x axis of the chart)")
+    if log_x is not None and (not by or by.strip().lower() == "time"):
+        flag = "--log-x" if log_x else "--linear-x"
+        raise UsageError(f"{flag} goes with --plot METRIC --by PARAMETER (the x axis it scales)")
     expr = parse_filter(where or "", "--where")
     order = parse_order_by(order_by or "", "--order-by")
     best_ways = parse_best(best)
@@ -127,8 +141,10 @@ def compare(
     for hint in hints:
         note(f"hint: {hint}")
     if plot_key is not None or history_key is not None:
-        _plot(store, runs, plot_key, by_key, history_key, oldest_first=not order and not run_ids)
-        return
+        scale = "auto" if log_x is None else "log" if log_x else "linear"
+        oldest_first = not order and not run_ids
+        drawn = _plot(store, runs, plot_key, by_key, history_key, oldest_first=oldest_first, scale=scale)
+        ctx.exit(0 if drawn else 1)
     table = compare_runs(runs, all_columns=all_columns, best=best_ways)
     table.hints = hints
     if as_json:
@@ -140,8 +156,15 @@ def compare(
 
 
 def _plot(
-    store: RunLogStore, runs: list[Any], plot_key: Any, by_key: Any, history_key: Any, *, oldest_first: bool
-) -> None:
+    store: RunLogStore,
+    runs: list[Any],
+    plot_key: Any,
+    by_key: Any,
+    history_key: Any,
+    *,
+    oldest_first: bool,
+    scale: Any = "auto",
+) -> bool:
     from magnus_core.compare import history_chart, metric_chart, run_labels
     from magnus_core.errors import MagnusError
     from magnus_core.plots import render_text
@@ -156,20 +179,20 @@ def _plot(
                 note(f"magnus: {run.summary.run_id} left out: {exc}")
         chart = history_chart(logs, history_key, run_labels(runs), last=oldest_first)  # the newest
     else:
-        chart = metric_chart(runs, plot_key, by_key)
+        chart = metric_chart(runs, plot_key, by_key, x_scale=scale)
     for notice in chart.notices[:-1] if chart.empty else chart.notices:
         note(f"magnus: {notice}")
     if chart.empty:  # why: the last notice (no run has a number, none has the x axis, no series)
-        click.echo(
-            f"Nothing to plot: {chart.notices[-1] if chart.notices else chart.ylabel + ' has no points'}."
-        )
-        return
+        # nothing drawn: stdout stays empty, exit 1 (grep with no match; docs/experiments.md)
+        note(f"Nothing to plot: {chart.notices[-1] if chart.notices else chart.ylabel + ' has no points'}.")
+        return False
     size = shutil.get_terminal_size((100, 24))
     colour = use_colour()
     click.echo(
         render_text(chart, width=size.columns, height=min(max(size.lines - 4, 12), 30), colour=colour),
         color=colour,
     )
+    return True
 
 
 def _csv(table: Comparison) -> None:

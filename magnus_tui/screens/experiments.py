@@ -92,7 +92,8 @@ class FilterInput(Input):
     focusing it puts the cursor at the end with nothing selected, so typing adds to the filter."""
 
     def __init__(self, suggester: NameSuggester, **kwargs: Any) -> None:
-        super().__init__(suggester=suggester, select_on_focus=False, **kwargs)
+        # one row, not three: at 80x24 the table and the chart's plot need the rows (docs/experiments.md)
+        super().__init__(suggester=suggester, select_on_focus=False, compact=True, **kwargs)
         self.names = suggester
 
     def completion_at_cursor(self) -> str:
@@ -146,9 +147,11 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         ("Back", "Leave the experiments screen (escape)", "back"),
     ]
     DEFAULT_CSS = """
-    ExperimentsScreen #exp-table { height: auto; max-height: 40%; min-height: 3; }
+    ExperimentsScreen #exp-table { height: auto; max-height: 45%; min-height: 3; }
     ExperimentsScreen #exp-chart { height: 1fr; min-height: 9; }
     ExperimentsScreen #exp-status { height: auto; max-height: 3; padding: 0 1; }
+    ExperimentsScreen #exp-query { padding: 0 1; background: $boost; }
+    ExperimentsScreen #exp-query:focus { background: $surface-lighten-1; }
     ExperimentsScreen #exp-hint { height: auto; padding: 0 1; display: none; }
     ExperimentsScreen #exp-hint.shown { display: block; }
     """

@@ -5,6 +5,7 @@ completion of names in the filter, Enter and diff, a bad filter, and runs that a
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 
 import pytest
@@ -287,3 +288,89 @@ def test_experiments_history_snapshot_80x24(snap_compare, exp_dir: Path) -> None
 
     with time_machine.travel(dt.datetime(2026, 11, 25, 9, 0, 0), tick=False):
         assert snap_compare(app_for(exp_dir), terminal_size=(80, 24), run_before=open_history)
+
+
+EIGHT_LRS = [0.1, 0.03, 0.01, 0.003, 0.3, 1.0, 0.0001, 0.001]
+
+
+@pytest.fixture
+def eight_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Eight runs of one tag, each with a loss series: a key that does not fit one line at 80 columns."""
+    store = tmp_path / ".run_log_store"
+    for i, lr in enumerate(EIGHT_LRS):
+        loss = [round(1.0 - 0.08 * e - 0.04 * i, 3) for e in range(6)]
+        write_log(
+            store,
+            make_log(
+                f"lr{i}",
+                minute=i,
+                tag="sweep",
+                params={"lr": lr},
+                metrics={"train": {"loss": loss[-1]}, "evaluate": {"auc": 0.8 + 0.01 * i}},
+                history={"train": {"loss": loss}},
+            ),
+        )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return tmp_path
+
+
+async def open_history_of_eight(pilot) -> None:
+    screen = await open_screen(pilot, "sweep")
+    screen.query_one("#exp-query").cursor_blink = False
+    screen.query_one("#exp-table").move_cursor(column=5)  # metrics.loss
+    await pilot.press("h")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+async def test_eight_runs_at_80x24_keep_nine_plot_rows_and_a_key_of_whole_entries(eight_dir: Path) -> None:
+    """Trial 22: with 7 or more runs the key wrapped to 3 lines, broke an entry (`&` / ` lr=0.05`) and
+    left the plot 1-3 rows. The plot keeps 9 rows; the key takes the rows beyond them, whole entries, the
+    rest counted; every run of the table shows; the y ticks are round and evenly spaced."""
+    import re
+
+    app = app_for(eight_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_history_of_eight(pilot)
+        screen = app.screen
+        assert len(screen.query_one("#exp-chart").chart.series) == 8
+        assert screen.query_one("#exp-table").size.height == 9  # header + 8 runs
+        plot = screen.query_one("#exp-chart ChartPlot")
+        key = screen.query_one("#chart-key")
+        assert plot.size.height >= 9
+        assert key.region.y >= plot.region.bottom
+        lines = str(key.render()).splitlines()
+        assert 1 <= len(lines) <= screen.query_one("#exp-chart").size.height - 9
+        entry = r"[*xo+#@%&=~] lr=[\d.e-]+"
+        for line in lines:  # whole entries only, `+N more` last
+            assert re.fullmatch(rf"{entry}(   {entry})*(   \+\d+ more)?", line), line
+        shown = sum(len(re.findall(entry, line)) for line in lines)
+        more = re.search(r"\+(\d+) more", lines[-1])
+        assert shown + (int(more.group(1)) if more else 0) == 8
+        # the y ticks: round values, the same number of rows apart
+        text = str(plot.render())
+        ticks = [(row, float(m.group(1))) for row, line in enumerate(text.splitlines())
+                 if (m := re.match(r"\s*(-?[\d.]+)┤", line))]  # fmt: skip
+        assert len(ticks) >= 3
+        rows_apart = {b[0] - a[0] for a, b in itertools.pairwise(ticks)}
+        steps = {round(a[1] - b[1], 9) for a, b in itertools.pairwise(ticks)}
+        assert len(rows_apart) == 1 and len(steps) == 1, ticks
+        screen.query_one("#exp-table").move_cursor(column=3)  # params.lr: 1e-4 ... 1, four decades
+        await pilot.press("c")
+        await pilot.pause()
+        chart = screen.query_one("#exp-chart").chart
+        assert chart.x_log and chart.title == "metrics.loss by params.lr (log scale)"
+        axis = str(plot.render()).splitlines()[-1].split()
+        assert axis == ["0.0001", "0.001", "0.01", "0.1", "1"]
+    async with app_for(eight_dir).run_test(size=(80, 30)) as pilot:  # more rows: the whole key
+        await open_history_of_eight(pilot)
+        lines = str(pilot.app.screen.query_one("#chart-key").render()).splitlines()
+        assert "more" not in lines[-1] and sum(line.count(" lr=") for line in lines) == 8
+
+
+def test_eight_runs_history_snapshot_80x24(snap_compare, eight_dir: Path) -> None:
+    with time_machine.travel(dt.datetime(2026, 11, 25, 9, 0, 0), tick=False):
+        assert snap_compare(app_for(eight_dir), terminal_size=(80, 24), run_before=open_history_of_eight)
