@@ -22,8 +22,9 @@ they were written, byte for byte the JSON the file-system store writes.
 
 The password never appears in a config file or in the run log: a DSN holding one is refused; libpq reads it
 from PGPASSWORD, a password file (~/.pgpass, PGPASSFILE) or a service file (PGSERVICE). A connection lost
-mid-run is retried for `reconnect_for` seconds (writes are idempotent upserts); after that the run stops
-with a one-line error and its log stays PROCESSING, which reads as INTERRUPTED and resumes with --use-cached.
+mid-run is retried for `reconnect_for` seconds from the outage's start, however many writes wait meanwhile
+(writes are idempotent upserts); after that the run stops with a one-line error, nothing more is written to
+it, and its log stays PROCESSING, which reads as INTERRUPTED and resumes with --use-cached.
 """
 
 from __future__ import annotations
@@ -195,12 +196,30 @@ def _psycopg() -> Any:
 
 
 def _reason(exc: BaseException) -> str:
-    """The server's or libpq's reason, one line, without the connection preamble."""
-    text = " ".join(str(exc).split())
-    for marker in ("FATAL:", "ERROR:"):
-        if marker in text:
-            text = text.rsplit(marker, 1)[1].strip()
-    text = re.sub(r"^connection failed: ", "", text)
+    """The server's or libpq's reason in one readable line, without the connection preamble the store's
+    label already gives: libpq's lines ("Connection refused", "\tIs the server running on that host and
+    accepting TCP/IP connections?") become sentences ("Connection refused. Is the server running ...?")."""
+    sentences: list[str] = []
+    for line in str(exc).splitlines():
+        line = " ".join(line.split())
+        for marker in ("FATAL:", "ERROR:"):
+            if marker in line:
+                line = line.rsplit(marker, 1)[1].strip()
+        while True:
+            shorter = re.sub(r'^connection (?:to server at "[^"]*"(?:, port \d+)? )?failed: ', "", line)
+            if shorter == line:
+                break
+            line = shorter
+        if not line:
+            continue
+        if sentences and line[0].islower():  # libpq wrapped a sentence over two lines
+            sentences[-1] += " " + line
+        else:
+            sentences.append(line)
+    text = " ".join(
+        (part if part[-1] in ".?!:;" or n == len(sentences) - 1 else part + ".")
+        for n, part in enumerate(sentences)
+    )
     return text[:300] or exc.__class__.__name__
 
 
@@ -220,8 +239,19 @@ def _hint(reason: str) -> str:
 # -- one connection per process and database, shared by every store object -------------------------------
 
 
+class ConnectionLostError(StoreError):
+    """The connection to the database was lost and did not come back within `reconnect_for` seconds of the
+    outage's start. The run it was writing stops; nothing more is written to it from this process, so its
+    log stays as the last write that reached the database left it (PROCESSING: read as INTERRUPTED once
+    the process has ended), as the message says."""
+
+
 class _Database:
-    """A connection (autocommit) with a lock; reconnects after a loss, within `reconnect_for` seconds."""
+    """A connection (autocommit) with a lock; reconnects after a loss, within `reconnect_for` seconds.
+
+    The budget is the outage's, not a call's: `lost_at` is when the connection went, kept across calls until
+    a call works again, so a process that writes several times while the server is away waits
+    `reconnect_for` seconds in all (one warning), then each call tries once and fails at once."""
 
     def __init__(self, conninfo: str, schema: str, label: str, options: PostgresOptions) -> None:
         self.conninfo = conninfo
@@ -233,6 +263,7 @@ class _Database:
         self.pid = 0
         self.ready = False  # the schema was checked (and migrated) by this process
         self.ever_connected = False
+        self.lost_at: float | None = None  # when the connection went (time.monotonic()), until a call works
 
     def _connect(self) -> Any:
         psycopg = _psycopg()
@@ -250,16 +281,18 @@ class _Database:
         return conn
 
     def run(self, what: str, work: Callable[[Any], T]) -> T:
-        """`work(connection)` once, or again on a fresh connection if the connection was lost meanwhile."""
+        """`work(connection)` once, or again on a fresh connection if the connection was lost meanwhile.
+
+        Raises StoreSetupError (exit 2) when the database was never reached or cannot be set up,
+        ConnectionLostError once the outage has lasted `reconnect_for` seconds, StoreError otherwise."""
         psycopg = _psycopg()
         with self.lock:
-            lost_at: float | None = None
             while True:
                 conn = self.conn if self.pid == os.getpid() else None  # never use a parent's connection
                 try:
                     if conn is None or conn.closed:
                         conn = self._connect()
-                    return work(conn)
+                    result = work(conn)
                 except psycopg.OperationalError as exc:
                     broken = conn is None or conn.closed or conn.broken
                     if not broken:
@@ -273,25 +306,32 @@ class _Database:
                             f"{self.label}: cannot connect: {reason}; {_hint(reason)}"
                         ) from None
                     now = time.monotonic()
-                    if lost_at is None:
-                        lost_at = now
+                    if self.lost_at is None:
+                        self.lost_at = now
                         log.warning(
                             "%s: lost the connection (%s); reconnecting for up to %g s",
                             self.label,
                             _reason(exc),
                             self.options.reconnect_for,
                         )
-                    if now - lost_at >= self.options.reconnect_for:
-                        raise StoreError(
+                    if now - self.lost_at >= self.options.reconnect_for:
+                        raise ConnectionLostError(
                             f"{self.label}: {what} failed: the connection was lost and did not come back "
                             f"within {self.options.reconnect_for:g} s ({_reason(exc)}); the run stays "
                             "PROCESSING: resume it with --use-cached once the server is back"
                         ) from None
-                    time.sleep(min(1.0, 0.1 + (now - lost_at) / 4))
+                    time.sleep(min(1.0, 0.1 + (now - self.lost_at) / 4))
+                    continue
                 except psycopg.Error as exc:
                     reason = _reason(exc)
                     error = StoreError if self.ready else StoreSetupError
                     raise error(f"{self.label}: {what} failed: {reason}; {_hint(reason)}") from None
+                if self.lost_at is not None:
+                    log.warning(
+                        "%s: the connection is back after %.1f s", self.label, time.monotonic() - self.lost_at
+                    )
+                    self.lost_at = None
+                return result
 
 
 _DATABASES: dict[tuple[str, str], _Database] = {}
@@ -444,6 +484,7 @@ class PostgresRunLogStore(RunLogStore):
         self.db = _database(self.options.dsn, self.schema, self.label, self.options)
         self._seen_generation: dict[str, int] = {}
         self._only: tuple[list[str], list[str]] | None = None  # attach_scope: the parts to read
+        self._lost: dict[str, str] = {}  # run id -> why its writes gave up (ConnectionLostError's message)
 
     # -- where ---------------------------------------------------------------------------------------------
     def where(self) -> str:
@@ -544,7 +585,21 @@ class PostgresRunLogStore(RunLogStore):
             if found is None:
                 raise RunLogError(f"no run '{run_id}' in {self.where()} to hold {what}")
 
-        self.db.run(what, work)
+        self._write(run_id, what, work)
+
+    def _write(self, run_id: str, what: str, work: Callable[[Any], T]) -> T:
+        """A write to run `run_id`. Once a write to it gave up on a lost connection (ConnectionLostError),
+        every later one in this process is refused with the same message, without trying: what gave up
+        (the run's final status, a step marked failed or interrupted) must not land if the server comes
+        back meanwhile, so the run stays as that message says (PROCESSING, resumable with --use-cached)."""
+        lost = self._lost.get(run_id)
+        if lost is not None:
+            raise ConnectionLostError(lost)
+        try:
+            return self.db.run(what, work)
+        except ConnectionLostError as exc:
+            self._lost[run_id] = exc.message
+            raise
 
     def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
         self._write_part(
@@ -608,7 +663,8 @@ class PostgresRunLogStore(RunLogStore):
             f"VALUES (%(run)s, %(branch)s, %(parameters)s::json) ON CONFLICT (run_id, branch) {conflict}"
         )
         row = {"run": run_id, "branch": branch, "parameters": to_json(parameters)}
-        self.db.run(
+        self._write(
+            run_id,
             f"writing the parameters of branch '{branch}'",
             lambda conn: conn.execute(self._sql(statement), row),
         )
