@@ -6,6 +6,7 @@ No Textual here; the screens call these (from workers when they may be slow).
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,8 +214,13 @@ def skipped_folder(path: Path) -> bool:
 
 
 def summary_matches(summary: RunSummary, text: str, parameters: dict[str, Any] | None = None) -> bool:
-    """Filter-as-you-type: every word must appear in the id, pipeline file, tag, status or parameter text."""
-    hay = " ".join(
+    """Filter-as-you-type: every word must match. A bare word matches anywhere in the id, pipeline
+    file, tag, status, error or parameter text (part of it: `fail`, `GS_`); a `name=value` word whose name
+    is one of the run's parameters matches that parameter's value exactly (`lr=5` is not `lr=50`; numbers
+    as numbers: `lr=0.10` finds 0.1; any case), as a key=value search does in MLflow or k9s's label
+    filter. Any case throughout."""
+    parameters = parameters or {}
+    fields = " ".join(
         [
             summary.run_id,
             summary.pipeline,
@@ -223,10 +229,35 @@ def summary_matches(summary: RunSummary, text: str, parameters: dict[str, Any] |
             summary.status,
             summary.original_run_id,
             summary.error,
-            " ".join(f"{k}={v}" for k, v in (parameters or {}).items()),
         ]
     ).lower()
-    return all(word in hay for word in text.lower().split())
+    params_text = " ".join(f"{k}={v}" for k, v in parameters.items()).lower()
+    for word in text.lower().split():
+        name, eq, value = word.partition("=")
+        if eq and name:  # a parameter's value, exactly (`lr=`: the run has lr); else the run's own fields
+            key = next((k for k in parameters if k.lower() == name), None)
+            if key is None and word not in fields:
+                return False
+            if key is not None and value and not _same_value(parameters[key], value):
+                return False
+        elif word not in fields and word not in params_text:
+            return False
+    return True
+
+
+def _same_value(recorded: Any, typed: str) -> bool:
+    """Whether the parameter value `recorded` is what `typed` (lower case) names: as numbers when both are
+    numbers (bools are not), else as text in any case (`true` for True, JSON text for lists and maps)."""
+    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
+        try:
+            return float(typed) == float(recorded)
+        except ValueError:
+            return False
+    if isinstance(recorded, bool) or recorded is None:
+        return typed == json.dumps(recorded)
+    if isinstance(recorded, (list, dict)):
+        return typed in (str(recorded).lower(), json.dumps(recorded).lower())
+    return str(recorded).lower() == typed
 
 
 def parameter_hint(text: str, names: set[str]) -> str:

@@ -565,3 +565,35 @@ def test_a_running_runs_duration_moves_in_steps_the_list_can_follow() -> None:
         "≥1h 0m",
     ]
     assert text("SUCCESS", 19.94) == "19.9s"
+
+
+def test_a_name_value_word_matches_the_parameter_exactly() -> None:
+    """Trial 6 / closing 5: `lr=5` also matched `lr=50` (a substring of `lr=50`). A `name=value` word
+    whose name is a run's parameter matches its value exactly (numbers as numbers, any case); a bare
+    word still matches part of anything."""
+    from magnus_core.runs import RunSummary
+    from magnus_tui.source import summary_matches
+
+    def run(run_id: str, **params: object) -> tuple[RunSummary, dict[str, object]]:
+        return RunSummary(run_id, "SUCCESS", "SUCCESS", tag="sweep"), params
+
+    runs = [
+        run("r5", lr=5, opt="Adam"),
+        run("r50", lr=50, opt="adamw"),
+        run("r05", lr=0.5, xlr=5),
+        run("rs", lr="5", flag=True),
+        run("none", xlr=50),
+    ]
+
+    def matching(text: str) -> list[str]:
+        return [s.run_id for s, p in runs if summary_matches(s, text, p)]
+
+    assert matching("lr=5") == ["r5", "rs"]  # not r50, nor r05's xlr=5, nor none's xlr=50
+    assert matching("lr=5.0") == ["r5"]  # as numbers; the text '5' is not the number 5.0
+    assert matching("LR=0.50") == ["r05"]
+    assert matching("opt=adam") == ["r5"]  # any case, the whole value: not adamw
+    assert matching("flag=true") == ["rs"]
+    assert matching("lr=5 sweep") == ["r5", "rs"]  # with a bare word: every word must match
+    assert matching("adam") == ["r5", "r50"]  # a bare word: part of anything
+    assert matching("lr=") == ["r5", "r50", "r05", "rs"]  # typing: the name so far, no value yet
+    assert matching("nosuch=1") == []  # a name no parameter has: only the run's own fields
