@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import MagnusError, UsageError
-from magnus_core.models.run_log import AttemptOutput
+from magnus_core.models.run_log import AttemptOutput, made
 
 if TYPE_CHECKING:
     from magnus_core.catalog import BaseCatalog
@@ -496,11 +496,11 @@ class AttemptFile:
         if spool is not None:
             self.error = self.error or spool.close()
         if not self.kept and not self.error:  # nothing was written: no file
-            return AttemptOutput(written=self.written)
+            return made(AttemptOutput, written=self.written)
         if self.error:
             if self.spool is not None:
                 self.spool.unlink(missing_ok=True)
-            return AttemptOutput(size=self.kept, written=self.written, error=self.error)
+            return made(AttemptOutput, size=self.kept, written=self.written, error=self.error)
         catalog, run_id, name, path = self.catalog, self.run_id, self.name, self.spool
         data, self._memory = self._memory, bytearray()  # (not copied: nothing writes to it any more)
         digest = (self._hash or hashlib.sha256(data)).hexdigest()
@@ -517,7 +517,7 @@ class AttemptFile:
                 if path is not None:
                     path.unlink(missing_ok=True)
                 error = f"keeping the output failed: {describe(exc)}"
-                return AttemptOutput(size=self.kept, written=self.written, error=error)
+                return made(AttemptOutput, size=self.kept, written=self.written, error=error)
         else:  # an object store: uploaded by the keeper thread while the next step runs
             where = catalog.file_record(name, digest, run_id)
             place = where.catalog_relative_path, where.catalog_handler_location
@@ -525,7 +525,8 @@ class AttemptFile:
                 KEEPER.submit(lambda: catalog.keep_spool(path, name, digest, run_id))
             else:
                 KEEPER.submit(lambda: catalog.put_bytes(name, data, run_id, digest=digest))
-        return AttemptOutput(
+        return made(
+            AttemptOutput,
             name=self.name,
             catalog_relative_path=place[0],
             catalog_handler_location=place[1],

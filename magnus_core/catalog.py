@@ -185,7 +185,7 @@ class OutputOptions(BaseModel):
     """The option of every catalog that keeps steps' output: `output_cap`, the bytes kept per attempt
     (capture.py; `100MB`, `512KB`, a number; MAGNUS_OUTPUT_CAP wins over it)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
     output_cap: int = DEFAULT_CAP
 
     @field_validator("output_cap", mode="before")

@@ -13,7 +13,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from magnus_core.models.run_log import CodeIdentity
+from magnus_core.models.run_log import CodeIdentity, made
 
 log = logging.getLogger("magnus")
 
@@ -80,10 +80,13 @@ def git_identity(path: str | Path = ".") -> CodeIdentity:
             _git(path, "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=no", "--no-renames")
         )
     except FileNotFoundError:
-        return CodeIdentity(code_identifier_dependable=False, code_identifier_message="git is not installed")
+        return made(
+            CodeIdentity, code_identifier_dependable=False, code_identifier_message="git is not installed"
+        )
     except _GitFailed as exc:
         if "not a git repository" in exc.stderr.lower():
-            return CodeIdentity(
+            return made(
+                CodeIdentity,
                 code_identifier=None,
                 code_identifier_type="git",
                 code_identifier_dependable=False,
@@ -91,20 +94,23 @@ def git_identity(path: str | Path = ".") -> CodeIdentity:
                 code_identifier_message=NOT_A_REPOSITORY,
             )
         log.debug("git status failed: %s", exc.stderr)
-        return CodeIdentity(
+        return made(
+            CodeIdentity,
             code_identifier=None,
             code_identifier_dependable=False,
             code_identifier_message=f"git identity unavailable: {exc}",
         )
     except OSError as exc:  # the folder vanished, git is not executable, ...
         log.debug("git identity failed", exc_info=True)
-        return CodeIdentity(
+        return made(
+            CodeIdentity,
             code_identifier=None,
             code_identifier_dependable=False,
             code_identifier_message=f"git identity unavailable: {exc.__class__.__name__}",
         )
     if sha is None:
-        return CodeIdentity(
+        return made(
+            CodeIdentity,
             code_identifier=None,
             code_identifier_dependable=False,
             code_identifier_url=None,
@@ -114,7 +120,8 @@ def git_identity(path: str | Path = ".") -> CodeIdentity:
         url = _git(path, "config", "--get", "remote.origin.url").strip()
     except (_GitFailed, OSError):  # no origin (git config exits 1)
         url = ""
-    return CodeIdentity(
+    return made(
+        CodeIdentity,
         code_identifier=sha,
         code_identifier_type="git",
         code_identifier_dependable=not changed,

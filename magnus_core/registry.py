@@ -117,7 +117,15 @@ def load_provider(service: str, block: dict[str, Any]) -> Any:
 
 
 def parse_options(model: type[BaseModel], config: dict[str, Any], where: str) -> Any:
-    """Validate a provider's options against its pydantic model; one clear line on error."""
+    """Validate a provider's options against its pydantic model; one clear line on error.
+
+    Options whose every value already has its field's type exactly (`plain_options`) are made without
+    the model's validator: a process that runs one step (`magnus execute_single_node`, issue 19) then
+    builds none (the first build of any model costs a step ~10-25 ms: pydantic's schema machinery and
+    plugin loader). Anything else is validated, so every conversion and error is the model's."""
+    made = plain_options(model, config)
+    if made is not None:
+        return made
     from pydantic import ValidationError
 
     try:
@@ -128,3 +136,107 @@ def parse_options(model: type[BaseModel], config: dict[str, Any], where: str) ->
         msg = "unknown option (a typo?)" if err["type"] == "extra_forbidden" else err["msg"]
         msg = msg.removeprefix("Value error, ")  # a validator's own sentence, without pydantic's prefix
         raise ConfigError(msg, field=f"{where}.config.{loc}" if loc else f"{where}.config") from None
+
+
+_EXACT = (str, int, bool, float)
+
+
+def plain_options(model: type[BaseModel], config: Any) -> Any:
+    """`model.model_validate(config)` made without validating, when that is sure to give the same object;
+    else None. Sure means: the model forbids unknown options and has no model validator; every option
+    given is a field (no alias, constraint or validator of its own) whose value has the field's type
+    exactly (str, int, bool, float, None where the field allows it, dict[str, str], dict[str, Any],
+    list[str], another such model, or a list of them: no conversion) and is within its bounds (ge, le, gt,
+    lt, min_length, max_length); every field not given has a default that is not
+    validated. The object is then what the model's validation makes: the same values, the same fields set
+    (tests/test_registry.py compares them on every provider's options)."""
+    if not isinstance(config, dict) or model.model_config.get("extra") != "forbid":
+        return None
+    if model.model_config.get("validate_default"):
+        return None
+    decorators = model.__pydantic_decorators__
+    if decorators.model_validators or decorators.root_validators or decorators.validators:
+        return None
+    checked = {name for dec in decorators.field_validators.values() for name in dec.info.fields}
+    if "*" in checked:
+        return None
+    fields = model.model_fields
+    values: dict[str, Any] = {}
+    for key, value in config.items():
+        field = fields.get(key) if key.__class__ is str else None
+        if field is None or key in checked or field.alias not in (None, key):
+            return None
+        if field.metadata and not _within(field.metadata, value):
+            return None
+        if field.validation_alias is not None or field.discriminator is not None:
+            return None
+        made = _plain_value(field.annotation, value)
+        if made is _REFUSED:
+            return None
+        values[key] = made
+    for name, field in fields.items():
+        if name not in values and (field.is_required() or field.validate_default):
+            return None
+    return model.model_construct(_fields_set=set(values), **values)
+
+
+_REFUSED: Any = object()
+
+
+def _within(metadata: list[Any], value: Any) -> bool:
+    """`value` (an int, or a str for lengths) meets every constraint in a field's metadata (False for any
+    other constraint or kind)."""
+    import operator
+
+    import annotated_types as at
+
+    bounds: dict[type, tuple[str, Any, type]] = {
+        at.Ge: ("ge", operator.ge, int),
+        at.Le: ("le", operator.le, int),
+        at.Gt: ("gt", operator.gt, int),
+        at.Lt: ("lt", operator.lt, int),
+        at.MinLen: ("min_length", operator.ge, str),
+        at.MaxLen: ("max_length", operator.le, str),
+    }
+    for bound in metadata:
+        known = bounds.get(type(bound))
+        if known is None or value.__class__ is not known[2]:
+            return False
+        attribute, holds, kind = known
+        measured: Any = len(str(value)) if kind is str else value
+        if not holds(measured, getattr(bound, attribute)):
+            return False
+    return True
+
+
+def _plain_value(annotation: Any, value: Any) -> Any:
+    """`value` as a field of type `annotation` holds it after validation, when no conversion is involved;
+    _REFUSED otherwise."""
+    import types
+    import typing
+
+    if annotation in _EXACT:
+        return value if value.__class__ is annotation else _REFUSED
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None:
+            return None if type(None) in args else _REFUSED
+        exact = [a for a in args if a in _EXACT]
+        if value.__class__ in exact:  # (the smart union keeps a value of exactly one of its types)
+            return value
+        others = [a for a in args if a is not type(None) and a not in _EXACT]
+        if len(others) == 1 and not exact and isinstance(value, dict | list):
+            return _plain_value(others[0], value)
+        return _REFUSED
+    if origin is dict and args in ((str, str), (str, Any)) and value.__class__ is dict:
+        if all(k.__class__ is str and (args[1] is Any or v.__class__ is str) for k, v in value.items()):
+            return dict(value)
+        return _REFUSED
+    if origin is list and value.__class__ is list:
+        (item,) = args
+        made = [_plain_value(item, v) for v in value]
+        return _REFUSED if any(m is _REFUSED for m in made) else made
+    if isinstance(annotation, type) and hasattr(annotation, "__pydantic_decorators__"):
+        made = plain_options(annotation, value)
+        return _REFUSED if made is None else made
+    return _REFUSED

@@ -184,7 +184,7 @@ class DoNothingSecrets(BaseSecrets):
 
 
 class _DotEnvOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
     location: str = ".env"
 
 
@@ -253,7 +253,7 @@ def parse_dotenv(path: Path, *, required: bool = True) -> dict[str, str]:
 
 
 class _EnvOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
     prefix: str = ""
     suffix: str = ""
 
@@ -287,7 +287,7 @@ class EnvSecrets(BaseSecrets):
 
 
 class _EnvAndDotEnvOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
     location: str = ".env"
 
 

@@ -42,7 +42,7 @@ MAX_WORKFLOW_BYTES = 1_000_000  # etcd's request limit is 1.5 MiB; the controlle
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
 
 
 class Resources(_Strict):

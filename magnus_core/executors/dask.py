@@ -40,7 +40,7 @@ MAX_BRANCH_THREADS = 256  # threads here only wait on futures; the cluster decid
 
 
 class DaskOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
     scheduler_address: str | None = None
     n_workers: int = Field(default=2, ge=1, le=256)
     threads_per_worker: int = Field(default=2, ge=1, le=256)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 class LocalOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
     max_workers: int = Field(default=1, ge=1, le=256)
     enable_parallel: bool | str = False  # the original's flag, accepted; max_workers decides
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 from pydantic_core import to_json as _to_json
@@ -31,6 +31,7 @@ from magnus_core.models.times import (  # noqa: F401
 from magnus_core.paths import in_project
 
 SCHEMA_VERSION = 1
+_M = TypeVar("_M", bound=BaseModel)
 
 
 def time_range(attempts: Iterable[StepAttempt]) -> tuple[datetime | None, datetime | None]:
@@ -530,3 +531,125 @@ def step_json(step: StepLog, *, indent: int | None = 4, branches: bool = True) -
     if branches:
         return step.model_dump_json(indent=indent)
     return step.model_dump_json(indent=indent, exclude={"branches"})
+
+
+# -- a run-log part read without the models' validators (issue 19) ------------------------------------------
+# A process that runs one step (`magnus execute_single_node`) reads a few parts of its run (its metadata,
+# its composite steps and branch, its siblings): validating them first builds the run-log models' validators,
+# ~10 ms of the process, and pydantic's first schema build with them (its lazy imports and plugin loader).
+# `made_from_json` makes the same objects as `model_validate` for the JSON a store wrote: each field checked
+# against models/plain.py's table (the same table the plain reader checks logs by, tested against the models),
+# with its type exactly (no conversion), times read by the models' own `_time_or_none`, every object with the
+# fields given as its fields set. Anything else (an unknown field, a value of another type, a missing one) is
+# refused (None), and the caller validates the part with the model: its object, or its error.
+_TIMES = frozenset({("StepAttempt", "start_time"), ("StepAttempt", "end_time"), ("StepLog", "start_time")})
+_EXACT: dict[str, type] = {"str": str, "int": int, "bool": bool}
+_TABLES: dict[str, tuple[type[BaseModel], list[tuple[str, str, Any]]]] = {}  # model name -> class, fields
+
+
+class _Refused(Exception):
+    """A value `made_from_json` does not make: the model validates the part."""
+
+
+def _tables() -> dict[str, tuple[type[BaseModel], list[tuple[str, str, Any]]]]:
+    """Each model's fields as (name, kind, default maker) in the model's order, when plain.py's table lists
+    exactly the model's fields in that order ({} otherwise: every part is validated)."""
+    if not _TABLES:
+        from magnus_core.models.plain import _MODELS
+
+        classes: dict[str, type[BaseModel]] = {
+            "Frame": Frame, "AttemptError": AttemptError, "AttemptOutput": AttemptOutput,
+            "StepAttempt": StepAttempt, "CodeIdentity": CodeIdentity, "DataCatalog": DataCatalog,
+            "MetricPoint": MetricPoint, "BranchLog": BranchLog, "StepLog": StepLog, "RunLog": RunLog,
+        }  # fmt: skip
+        tables = {}
+        for name, model in classes.items():
+            listed = _MODELS.get(name, ())
+            fields = model.model_fields
+            if tuple(f[0] for f in listed) != tuple(fields):
+                _TABLES["?"] = (model, [])  # (looked at once: never usable)
+                return {}
+            tables[name] = (model, [(f, kind, fields[f]) for f, kind, _ in listed])
+        _TABLES.update(tables)
+    return {} if "?" in _TABLES else _TABLES
+
+
+def _plain_value(model: str, field: str, kind: str, value: Any) -> Any:
+    if (model, field) in _TIMES:
+        return _time_or_none(value)
+    if kind.endswith("?"):
+        if value is None:
+            return None
+        kind = kind[:-1]
+    exact = _EXACT.get(kind)
+    if exact is not None:
+        if value.__class__ is not exact:
+            raise _Refused
+        return value
+    if kind == "any":
+        return value
+    if kind == "dict":
+        if value.__class__ is not dict or not all(k.__class__ is str for k in value):
+            raise _Refused
+        return dict(value)
+    if kind == "strs":
+        if value.__class__ is not list or not all(v.__class__ is str for v in value):
+            raise _Refused
+        return list(value)
+    if kind[0] == "[":
+        if value.__class__ is not list:
+            raise _Refused
+        return [_plain_value(model, field, kind[1:-1], v) for v in value]
+    if kind[0] == "{":
+        if value.__class__ is not dict or not all(k.__class__ is str for k in value):
+            raise _Refused
+        return {k: _plain_value(model, field, kind[1:-1], v) for k, v in value.items()}
+    return _plain_model(kind, value)
+
+
+def _plain_model(name: str, data: Any) -> Any:
+    cls, fields = _TABLES[name]
+    if data.__class__ is cls:  # an object already made is kept (the models' revalidate_instances="never")
+        return data
+    if data.__class__ is not dict or len(data) > len(fields):
+        raise _Refused
+    made: dict[str, Any] = {}
+    given = 0
+    for field, kind, info in fields:
+        if field in data:
+            made[field] = _plain_value(name, field, kind, data[field])
+            given += 1
+        elif info.is_required():
+            raise _Refused
+        else:
+            made[field] = info.get_default(call_default_factory=True, validated_data=None)
+    if given != len(data):  # a field this table does not know: the model keeps it as an extra
+        raise _Refused
+    obj: Any = object.__new__(cls)
+    object.__setattr__(obj, "__dict__", made)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(data))
+    object.__setattr__(obj, "__pydantic_extra__", {})
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+def made_from_json(model: type[_M], data: Any) -> _M | None:
+    """`model.model_validate(data)` for run-log JSON `data` (a dict as json.loads gives it; model objects
+    where a field holds them, kept as they are), made without the model's validator; None when `data` holds
+    anything the models would convert, refuse or keep as an extra field: then only they can say."""
+    if not _tables():
+        return None
+    try:
+        made: _M = _plain_model(model.__name__, data)
+    except (_Refused, KeyError, RecursionError):
+        return None
+    return made
+
+
+def made(model: type[_M], **fields: Any) -> _M:
+    """`model(**fields)`, the same object, made without the model's validator when every value has its
+    field's type exactly (made_from_json): a process that runs one step builds none for the records it makes
+    (its code identity, its attempts' output records). Anything else is validated (the model's conversion,
+    or its error)."""
+    found = made_from_json(model, fields)
+    return found if found is not None else model(**fields)

@@ -52,7 +52,7 @@ PARAMETER = "\1"  # sequence keys: steps by name, branches "\0" + name, paramete
 
 
 class ChunkedOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
     log_folder: str = ".run_log_store"
 
 

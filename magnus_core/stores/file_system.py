@@ -64,7 +64,7 @@ def _options_model() -> Any:
     from pydantic import BaseModel, ConfigDict
 
     class FileSystemOptions(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+        model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
         log_folder: str = ".run_log_store"
 
     return FileSystemOptions

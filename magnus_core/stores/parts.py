@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, unquote
 
-from magnus_core.models.run_log import BranchLog, RunLog, StepLog
+from magnus_core.models.run_log import BranchLog, RunLog, StepLog, made_from_json
 
 _MAX_NAME = 180
 
@@ -56,14 +56,22 @@ def assemble(
     (None: the top-level dag), a branch's holder is its composite step. Parts whose holder is missing (a
     writer that died between two writes) are left out. Raises ValueError (pydantic's) or KeyError when a
     part is not a run-log part.
+
+    Each part is made without the models' validators when it holds only what they would keep as it is
+    (models.run_log.made_from_json: a process that runs one step then builds none, issue 19); any other part
+    is validated, so a bad part gets the models' error.
     """
     step_logs: dict[str, tuple[StepLog, str | None]] = {}
     for data, parent in steps:
-        step = StepLog.model_validate(data)
+        step = made_from_json(StepLog, data)
+        if step is None:
+            step = StepLog.model_validate(data)
         step_logs[step.internal_name] = (step, parent)
     branch_logs: dict[str, tuple[BranchLog, str]] = {}
     for data, parent in branches:
-        branch = BranchLog.model_validate(data)
+        branch = made_from_json(BranchLog, data)
+        if branch is None:
+            branch = BranchLog.model_validate(data)
         branch_logs[branch.internal_name] = (branch, parent)
     check_nesting(step_logs, branch_logs)
     for branch, parent in branch_logs.values():
@@ -76,7 +84,9 @@ def assemble(
             top[step.internal_name] = step
         elif holder_name in branch_logs:
             branch_logs[holder_name][0].steps[step.internal_name] = step
-    return RunLog.model_validate({**meta, "steps": top, "parameters": parameters})
+    whole = {**meta, "steps": top, "parameters": parameters}
+    log = made_from_json(RunLog, whole)
+    return log if log is not None else RunLog.model_validate(whole)
 
 
 # Steps inside branches inside steps...: a pipeline nests at most 20 composite steps (loading.MAX_NESTING);

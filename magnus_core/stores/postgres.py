@@ -64,7 +64,7 @@ class StoreSetupError(StoreError):
 
 
 class PostgresOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
     dsn: str = ""  # libpq URI or key=value string; empty: PGHOST, PGUSER, PGDATABASE... from the environment
     schema_name: str = Field(default="magnus", alias="schema")
     connect_timeout: float = Field(default=5.0, gt=0, le=60)

@@ -38,7 +38,7 @@ SERVER_SCHEMES = ("http", "https", "databricks")
 
 
 class MLflowOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
     tracking_uri: str | None = None  # None: MLflow's own default (MLFLOW_TRACKING_URI, else ./mlflow.db)
     experiment_name: str = "magnus"
     tags: dict[str, str] = {}  # extra tags on every run
