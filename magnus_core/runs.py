@@ -100,10 +100,35 @@ def process_of(log: RunLog) -> dict[str, Any]:
     return proc if isinstance(proc, dict) else {}
 
 
+# Executors whose runs are always driven one step per process, each step in a pod of its own: Argo's
+# templates run `magnus execute_single_node` with the Argo config (run_config.executor.type "argo"), and its
+# `magnus execute` only renders the workflow and writes no run log.
+PER_STEP_EXECUTORS = ("argo",)
+
+
+def driven_per_step(run_config: Any) -> bool:
+    """Whether a run (its run_config) is driven one step per process (`magnus execute_single_node`, by
+    Argo, Dask or a script): no process runs it whole, so no pid says whether it is still going.
+
+    Since the fifth sitting such a run records `process.driven: per-step` and no pid (single.per_step_
+    process). A run an earlier magnus created that way recorded the pid of the process that ran its first
+    step, long gone, and read INTERRUPTED: the Argo executor in its run_config marks those. A run made by
+    `execute_single_node` with the local executor before then cannot be told from a `magnus execute`
+    killed between two steps, and still reads INTERRUPTED (docs/argo.md)."""
+    if not isinstance(run_config, dict):
+        return False
+    process = run_config.get("process")
+    if isinstance(process, dict) and process.get("driven") == "per-step":  # (single.PER_STEP)
+        return True
+    executor = run_config.get("executor")
+    return isinstance(executor, dict) and executor.get("type") in PER_STEP_EXECUTORS
+
+
 def process_alive(log: RunLog) -> bool | None:
-    """Whether the process writing this run is still alive (None: unknown, e.g. another host)."""
+    """Whether the process writing this run is still alive (None: unknown: another host, no pid, or a run
+    driven one step per process, driven_per_step)."""
     proc = process_of(log)
-    if "pid" not in proc:
+    if "pid" not in proc or driven_per_step(log.run_config):
         return None
     return process_alive_at(proc.get("pid"), proc.get("host"), proc.get("start_time"))
 

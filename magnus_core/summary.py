@@ -137,9 +137,9 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
 
 
 def _per_step(run_log: RunLog) -> bool:
-    from magnus_core.runs import process_of
+    from magnus_core.runs import driven_per_step
 
-    return process_of(run_log).get("driven") == "per-step"  # (single.PER_STEP, not imported here)
+    return driven_per_step(run_log.run_config)
 
 
 def per_step_state(run_log: RunLog) -> str:

@@ -22,16 +22,18 @@ from magnus_core.models import PROCESSING
 from magnus_core.models.times import _key as _key
 from magnus_core.models.times import run_span as run_span
 from magnus_core.models.times import run_span_keys
+from magnus_core.runs import driven_per_step
 
 RUNNING_STATUSES = (PROCESSING, "CREATED")
 # What a record holds and means, as a number: bumped with every change to record_from_json's result (5: steps
 # and steps_done count the path, progress.step_progress; 6: a run's fail node reached counts as a failed
 # step; 7: a branch's fail node too, and failures in a composite whose failure the run handled are done;
-# 8: the first step that failed itself and its error, failed_step and failure).
+# 8: the first step that failed itself and its error, failed_step and failure; 9: no pid for a run driven
+# one step per process, runs.driven_per_step: an older Argo run's pid was its first step's pod's).
 # An index made from records of an older kind reads the logs again: the SQLite index rebuilds (its
 # SCHEMA_VERSION follows this), the PostgreSQL index's rows of an older kind are read again by the next
 # refresh (index/postgres.py).
-RECORD_VERSION = 8
+RECORD_VERSION = 9
 
 
 @dataclass
@@ -191,7 +193,8 @@ def record_from_json(data: Any) -> RunRecord:
     start, last, start_key, end_key, duration = run_span_keys(
         str(process.get("started_at") or "") if process else "", starts, ends
     )
-    pid = process.get("pid") if process else None
+    # a run driven one step per process has no process whose end says it stopped (runs.driven_per_step)
+    pid = process.get("pid") if process and not driven_per_step(config) else None
     status, tag, original = (
         data.get("status"),
         data.get("tag"),

@@ -71,8 +71,9 @@ if TYPE_CHECKING:
 # kind of record or a new layout of the tables bumps it, and an index file of another version is rebuilt
 # (6: the fail node a run reached counts as a failed step; 7: a branch's too, and the texts `magnus runs`
 # shows of a run's start and duration are kept: start_local, zone, duration_text; 8: and of its steps; 9: the
-# first step that failed itself and its error, failed_step and failure)
-SCHEMA_VERSION = "9"
+# first step that failed itself and its error, failed_step and failure; 10: no pid for a run driven one step
+# per process, record 9)
+SCHEMA_VERSION = "10"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
