@@ -484,9 +484,12 @@ class AttemptFile:
             self._closed = True
             spool, self._spool = self._spool, None
             if self.written > self.kept and not self.error:
+                from magnus_core.table import fmt_size
+
                 marker = _bytes(
-                    f"\n[magnus: output cut here at {self.cap} bytes; the step wrote {self.written} bytes "
-                    f"(the cap is {CAP_VARIABLE} or the catalog's output_cap)]\n"
+                    f"\n[magnus: output cut here at {fmt_size(self.cap, exact=True)}; the step wrote "
+                    f"{fmt_size(self.written, exact=True)} (the cap is {CAP_VARIABLE} or the catalog's "
+                    "output_cap)]\n"
                 )
                 self.kept += len(marker)
                 if spool is None:

@@ -54,12 +54,16 @@ def fmt_seconds(seconds: float | None) -> str:
     return f"{minutes}m {rest}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60}m"
 
 
-def fmt_size(size: int | float) -> str:
+def fmt_size(size: int | float, *, exact: bool = False) -> str:
     """Bytes in the unit that fits, in powers of 1024 as sizes are read (capture.parse_size: `100MB`):
     512 -> '512 bytes', 49_152 -> '48 KB', 4_404_019 -> '4.2 MB', 3 * 2**30 -> '3.0 GB'. Two significant
-    figures at least (`4.2 MB`, `48 KB`, `512 KB`), never `0.0 MB` for a file of 48 KB (trial 5)."""
+    figures at least (`4.2 MB`, `48 KB`, `512 KB`), never `0.0 MB` for a file of 48 KB (trial 5).
+    With `exact`, a size of 1 KB or more is followed by its byte count in plain digits, for a script or a
+    comparison: '100 MB (104857600 bytes)'."""
     if size < 1024:
         return f"{int(size):,} byte{'s' if int(size) != 1 else ''}"
+    if exact:
+        return f"{fmt_size(size)} ({int(size)} bytes)"
     for unit in ("KB", "MB", "GB", "TB"):
         size /= 1024
         if size < 1024 or unit == "TB":

@@ -17,6 +17,7 @@ from magnus_core.errors import ConfigError
 from magnus_core.executors.argo import ArgoOptions, render_yaml
 from magnus_core.loading import load_config, load_pipeline
 from magnus_core.stores.chunked import ChunkedFileSystemRunLogStore
+from magnus_core.table import fmt_size
 from tests.argo_interpreter import Interpreter
 from tests.conftest import ROOT
 
@@ -428,3 +429,21 @@ def test_postgres_and_s3_need_no_volume_and_pods_share_nothing(
     assert log.steps["summarise"].user_defined_metrics == {"rows_out": 3, "total": 20}
     for folder in interpreter.pod_folders:  # nothing was written beside the code but each pod's own data
         assert not (folder / ".run_log_store").exists() and not (folder / ".catalog").exists()
+
+
+def test_a_workflow_too_large_for_kubernetes_says_its_size_as_the_cli_does(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The size is said in the unit that fits, with the exact byte count beside it (it printed
+    `1048577 bytes ... at most about 1000000 bytes`)."""
+    from magnus_core.executors import argo
+
+    config = argo_config(project)
+    text = render(project, "examples/getting-started.yaml", config)
+    size = len(text.encode("utf-8"))
+    monkeypatch.setattr(argo, "MAX_WORKFLOW_BYTES", 2048)
+    with pytest.raises(ConfigError) as info:
+        render(project, "examples/getting-started.yaml", config)
+    message = str(info.value)
+    assert f"the rendered workflow is {fmt_size(size)} ({size} bytes) (" in message, message
+    assert "at most about 2.0 KB (2048 bytes), so Argo would refuse it" in message, message

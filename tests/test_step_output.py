@@ -368,7 +368,11 @@ def test_output_is_cut_at_the_cap_with_a_marker(project: Path, magnus: Any) -> N
     data = kept(project, record)
     assert record["written"] == 100_000
     assert data.startswith(b"x" * 99 + b"\n") and data[:10240].count(b"\n") == 102
-    assert b"[magnus: output cut here at 10240 bytes; the step wrote 100000 bytes" in data[10240:]
+    # sizes as the rest of the CLI says them, each with its exact count (a script may compare it)
+    assert (
+        b"[magnus: output cut here at 10 KB (10240 bytes); the step wrote 98 KB (100000 bytes)"
+        in data[10240:]
+    )
 
 
 def test_a_bad_cap_is_a_usage_error(project: Path, magnus: Any) -> None:

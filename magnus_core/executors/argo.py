@@ -26,6 +26,7 @@ from magnus_core.graph import PLACEHOLDER, branches, encode_name, next_step, rea
 from magnus_core.models.pipeline import Dag, Node
 from magnus_core.paths import is_within
 from magnus_core.registry import parse_options
+from magnus_core.table import fmt_size
 
 if TYPE_CHECKING:
     from magnus_core.loading import Pipeline
@@ -628,8 +629,9 @@ def render_yaml(pipeline: Any, config: dict[str, dict[str, Any]], options: ArgoO
     size = len(text.encode("utf-8"))
     if size > MAX_WORKFLOW_BYTES:
         raise ConfigError(
-            f"the rendered workflow is {size} bytes ({len(data['spec']['templates'])} templates); "
-            f"Kubernetes keeps a Workflow in one object of at most about {MAX_WORKFLOW_BYTES} bytes, "
+            f"the rendered workflow is {fmt_size(size, exact=True)} ({len(data['spec']['templates'])} "
+            "templates); Kubernetes keeps a Workflow in one object of at most about "
+            f"{fmt_size(MAX_WORKFLOW_BYTES, exact=True)}, "
             "so Argo would refuse it: split the pipeline into smaller ones",
             field="executor.type",
         )
