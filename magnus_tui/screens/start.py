@@ -4,6 +4,7 @@ last used for the pipeline (magnus_tui/form_state.py); keys typed while it opens
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -19,6 +20,7 @@ from magnus_tui.widgets.rerun_plan import RerunPlan
 
 PIPELINE_FIELDS = ("#tag", "#parameters", "#parameters-file")  # what follows the pipeline picked
 PLAN_DELAY = 0.4  # seconds after the last edit before a re-run's plan is worked out again
+TYPED_DELAY = 0.6  # seconds after the last key in the pipeline field before a file typed there is taken
 
 
 def parse_parameters(text: str) -> dict[str, Any]:
@@ -151,6 +153,8 @@ class StartScreen(WorkbenchScreen[None]):
         # per pipeline picked away from: its fields' texts and the note, brought back when it is picked again
         self._had: dict[str, tuple[dict[str, str], Any]] = {}
         self._typed_note = ""  # what the note says of the tag or parameters typed and kept over a pick
+        self._values_of: str | None = None  # the pipeline whose values the fields hold (None: not loaded)
+        self._typed_timer: Any = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -278,6 +282,7 @@ class StartScreen(WorkbenchScreen[None]):
         if not pipeline and files:  # (a log of the original tool records no pipeline file)
             pipeline = files[0]
         self._fill("#pipeline", pipeline)
+        self._values_of = pipeline
         if values is None and pipeline:
             values = memory.recall(self.app.project.root, pipeline)
             if values is not None:
@@ -290,6 +295,7 @@ class StartScreen(WorkbenchScreen[None]):
         self.query_one("#start-note", Static).update(note)
         if self.use_cached:
             self.preview()
+        self._take_typed()  # a pipeline typed while the values were read
 
     def _fill(self, selector: str, value: str) -> None:
         """Put `value` in a field unless the user has typed there already (their text is never replaced)."""
@@ -386,17 +392,56 @@ class StartScreen(WorkbenchScreen[None]):
             if not path:
                 return
             field = self.query_one("#pipeline", Input)
-            before = field.value.strip()
             field.value = path
             field.cursor_position = len(path)
-            self._filled["#pipeline"] = path
-            if path != before:
-                self._values_for_another_pipeline(path, before)
+            self._switch_to(path)
             self._to_parameters()
 
         current = self.query_one("#pipeline", Input).value.strip()
         self._picker = PickPipeline(self._files, current)
         self.app.push_screen(self._picker, callback=picked)
+
+    def _switch_to(self, path: str) -> None:
+        """The fields now belong to pipeline `path` (picked, or typed: _take_typed): its values come in
+        when it is another than the one they held."""
+        before = self._values_of if self._values_of is not None else ""
+        self._values_of = path
+        self._filled["#pipeline"] = path
+        if path != before:
+            self._values_for_another_pipeline(path, before)
+
+    # -- a pipeline typed by hand is taken as if picked: after a pause, on Enter, or on leaving the field --
+    @on(Input.Changed, "#pipeline")
+    def _pipeline_typed(self) -> None:
+        if self._typed_timer is not None:
+            self._typed_timer.stop()
+        self._typed_timer = self.set_timer(TYPED_DELAY, self._take_typed)
+
+    @on(Input.Submitted, "#pipeline")
+    def _pipeline_entered(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self._take_typed():
+            self._to_parameters()  # as after a pick: what is typed next is its parameters
+
+    @on(Input.Blurred, "#pipeline")
+    def _pipeline_left(self) -> None:
+        self._take_typed()
+
+    def _take_typed(self) -> bool:
+        """The pipeline field holds a file of the project other than the one whose values the fields hold:
+        take it as if it were picked (trial 6: a path typed by hand kept the other pipeline's values). A
+        path that is no file yet (half typed) changes nothing. True when the field names a file."""
+        if self._typed_timer is not None:
+            self._typed_timer.stop()
+            self._typed_timer = None
+        if self._values_of is None or not self.is_mounted:  # the values are still being read
+            return False
+        path = self.query_one("#pipeline", Input).value.strip()
+        if not path or not (self.app.project.root / path).is_file():
+            return False
+        if os.path.normpath(path) != os.path.normpath(self._values_of):  # (`./a.yaml` is `a.yaml`)
+            self._switch_to(path)
+        return True
 
     def _values_for_another_pipeline(self, path: str, before: str = "") -> None:
         """Another pipeline picked. Its values, first found of: what the form held for it when another was

@@ -15,7 +15,7 @@ from tui_helpers import WORKBENCH, plain
 from magnus_tui.app import MagnusApp
 from magnus_tui.dialogs.pick import PickPipeline
 from magnus_tui.form_state import FormMemory, FormValues, state_file
-from magnus_tui.screens.start import StartScreen, parameters_text, parse_parameters
+from magnus_tui.screens.start import TYPED_DELAY, StartScreen, parameters_text, parse_parameters
 from magnus_tui.source import Project
 
 PIPELINE = "dag:\n  start_at: a\n  steps:\n    a: {type: success}\n"
@@ -296,6 +296,34 @@ async def test_another_pipeline_gets_its_newest_runs_values_and_going_back_its_o
             form_text(form, "#parameters-file") == "noisy-params.yaml" and form_text(form, "#tag") == "noisy"
         )
         assert "Values of run report_new" in note()
+
+
+async def test_a_pipeline_typed_by_hand_is_taken_as_if_picked(root: Path) -> None:
+    """Closing 5's left list (trial 6): typing a pipeline's path, not picking it, left the form on the other
+    pipeline's values. A path that names a file is taken after a pause, on Enter, or on leaving the field;
+    a half-typed one (no such file yet) changes nothing."""
+    project = make_project(root)
+    add_run(root, "report_new", "report.yaml", 22, "noisy", {"epochs": 3})
+    app = MagnusApp(project, poll_interval=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: len(app.screen._shown) == 2)
+        app.screen.query_one("#runs").move_cursor(row=app.screen._shown.index("trained"))
+        form = await form_of_trained(pilot)
+        note = lambda: plain(form.query_one("#start-note", Static))  # noqa: E731
+        form.query_one("#pipeline", Input).focus()
+        await pilot.press("ctrl+u", *"report.ya")  # not a file yet: nothing changes, even after a pause
+        await pilot.pause(TYPED_DELAY + 0.3)
+        assert form_text(form, "#tag") == "nightly" and "Values of run trained" in note()
+        await pilot.press(*"ml")  # now it is: after the pause, its newest run's values
+        await wait_for(pilot, lambda: "Values of run report_new" in note())
+        assert form_text(form, "#tag") == "noisy" and form_text(form, "#parameters") == "epochs: 3\n"
+        assert form.focused is form.query_one("#pipeline", Input)  # (a pause moves no focus)
+        await pilot.press("ctrl+u", *"pipelines/train.yaml", "enter")  # Enter takes it at once, as a pick
+        assert form_text(form, "#tag") == "nightly" and "Values of run trained." in note()
+        assert parse_parameters(form_text(form, "#parameters")) == {"z": 2, "zip": "02142", "items": ["a", 1]}
+        assert form.focused is form.query_one("#parameters", TextArea)
+        await pilot.press("shift+tab", "ctrl+u", *"report.yaml", "tab")  # leaving the field takes it too
+        assert form_text(form, "#tag") == "noisy" and "Values of run report_new" in note()
 
 
 async def test_typed_values_are_never_replaced_and_a_bad_state_file_is_one_notice(
