@@ -42,6 +42,28 @@ def test_builtins_are_the_entry_points_pyproject_declares() -> None:
     assert set(builtin_providers("catalog")) == {"do-nothing", "file-system", "fsspec"}
 
 
+def test_the_own_providers_table_is_what_pyproject_declares_and_reads_no_metadata() -> None:
+    """registry.OWN_PROVIDERS, where a built-in type is looked up, is a copy of pyproject.toml's entry
+    points (the truth), and looking a built-in up reads neither pyproject.toml nor installed metadata: a step
+    run alone pays for neither (issue 19)."""
+    from magnus_core.registry import OWN_PROVIDERS
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert {service: declared[f"magnus.{service}"] for service in SERVICES} == OWN_PROVIDERS
+    out = python(
+        """
+        import sys
+        from magnus_core.registry import load_provider
+        load_provider("run_log_store", {"type": "chunked-fs", "config": {}})
+        load_provider("catalog", {"type": "do-nothing", "config": {}})
+        load_provider("secrets", {"type": "env-secrets-manager", "config": {}})
+        load_provider("executor", {"type": "local", "config": {}})
+        print(sorted(m for m in ("tomllib", "importlib.metadata") if m in sys.modules))
+        """
+    )
+    assert out.strip() == "[]"
+
+
 def test_an_unknown_type_names_the_known_ones() -> None:
     with pytest.raises(ConfigError) as info:
         load_provider("run_log_store", {"type": "s3", "config": {}})

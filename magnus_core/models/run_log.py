@@ -622,7 +622,7 @@ def _plain_model(name: str, data: Any) -> Any:
         elif info.is_required():
             raise _Refused
         else:
-            made[field] = info.get_default(call_default_factory=True, validated_data=None)
+            made[field] = _default(info)
     if given != len(data):  # a field this table does not know: the model keeps it as an extra
         raise _Refused
     obj: Any = object.__new__(cls)
@@ -631,6 +631,16 @@ def _plain_model(name: str, data: Any) -> Any:
     object.__setattr__(obj, "__pydantic_extra__", {})
     object.__setattr__(obj, "__pydantic_private__", None)
     return obj
+
+
+def _default(info: Any) -> Any:
+    """A field's default as validation fills it in: its factory called (the run-log models' are dict and
+    list; asking pydantic whether a factory takes the validated data parses a builtin's signature with
+    tokenize, ~10 ms once per process), or a copy of its default."""
+    factory = info.default_factory
+    if factory is dict or factory is list:
+        return factory()
+    return info.get_default(call_default_factory=True, validated_data={})
 
 
 def made_from_json(model: type[_M], data: Any) -> _M | None:
