@@ -148,33 +148,106 @@ os.register_at_fork(after_in_child=KEEPER.forked)
 WRITER_HOLDS = 8 << 20  # bytes of small outputs waiting for the writer thread, at most (then written inline)
 WRITER_BATCH = 64  # files that wake the writer thread at once (else it gathers for WRITER_WAIT)
 WRITER_WAIT = 0.02  # seconds the writer thread gathers files after the first before writing them
+# files a process's writer thread creates itself before it starts its writer process (see _Writer): a
+# process that keeps few outputs (the per-step entry point, a short run) never starts one
+WRITER_PROCESS_AFTER = 64
+
+# The writer process: reads frames from stdin (<II: path length, data length; the path; the data) and creates
+# each file as catalog._write_new does; a frame with no path is a sync (its data a token, echoed back on
+# stdout once every file before it is written). What it cannot write is said on stdout (b"e" frames), never
+# blocking on it (a parent that does not read loses the messages, not the files). It ends at the end of
+# stdin: when every process holding its pipe has ended, magnus killed outright included, having written
+# every whole frame it was given.
+_WRITER_CHILD = r"""
+import os, signal
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+os.set_blocking(1, False)
+def say(kind, payload):
+    try:
+        os.write(1, kind + len(payload).to_bytes(4, "little") + payload)
+    except BlockingIOError:
+        pass
+    except OSError:
+        raise SystemExit(0)
+buf = b""
+while True:
+    try:
+        chunk = os.read(0, 1 << 20)
+    except OSError:
+        break
+    if not chunk:
+        break
+    buf = buf + chunk if buf else chunk
+    at, size = 0, len(buf)
+    while size - at >= 8:
+        lp, ld = int.from_bytes(buf[at:at + 4], "little"), int.from_bytes(buf[at + 4:at + 8], "little")
+        end = at + 8 + lp + ld
+        if end > size:
+            break
+        if not lp:
+            os.set_blocking(1, True)
+            say(b"k", buf[at + 8:end])
+            os.set_blocking(1, False)
+        else:
+            path = buf[at + 8:at + 8 + lp]
+            try:
+                fd = os.open(path, flags, 0o666)
+                try:
+                    view = memoryview(buf)[at + 8 + lp:end]
+                    while view:
+                        view = view[os.write(fd, view):]
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                say(b"e", path + b"\0" + str(exc.strerror or exc).encode("utf-8", "replace"))
+        at = end
+    buf = buf[at:]
+"""
 
 
 class _Writer:
     """One thread per process that creates the small output files of a folder catalog, so that the step's
     thread never waits for the file system to create a file. Creating a file is the kernel's work (the
     directory entry, the inode): 12-30 us on a quiet local disk, up to a millisecond on a disk other
-    processes keep busy, a round trip to the server on a network file system; the step goes on meanwhile
-    (the GIL is released while the kernel works).
+    processes keep busy, a round trip to the server on a network file system.
 
     The thread is woken once per batch, not per file: it sleeps until a file is handed over, gathers for
-    WRITER_WAIT seconds (or until WRITER_BATCH files wait, or settled() asks), then creates them all
-    (os.open/write/close each). Waking a thread costs both threads a context switch and a hand-over of the
-    GIL; once per file it cost a step printing a line more than creating its file (measured: 2.8-4.2
-    context switches and 60-130 us of wall time per step, see bench/RESULTS.md). Nothing of the step's waits
-    for the thread but settled() (the run's end). At most WRITER_HOLDS bytes wait: past that the file is
-    written by the step (memory stays flat). A file that cannot be written (a full disk) is said in a
-    warning; `magnus logs` says it is missing. The step's commit may name a file not written yet (for at
-    most WRITER_WAIT seconds and the time to write the batch): a run killed outright (SIGKILL) in that
-    moment keeps a record whose file is missing, said so by `magnus logs`, as of any file lost in a crash."""
+    WRITER_WAIT seconds (or until WRITER_BATCH files wait, or settled() asks), then hands them all on.
+    Waking a thread costs both threads a context switch and a hand-over of the GIL; once per file it cost
+    a step printing a line more than creating its file (see bench/RESULTS.md).
+
+    Creating the files of a batch is three system calls per file, and a thread re-takes python's GIL after
+    each: on a machine with a free core, where the thread runs beside the steps, each of those hand-overs
+    preempted the steps' thread (about 6 context switches per printing step). So once the thread has
+    created WRITER_PROCESS_AFTER files itself (a short run, the per-step entry point: never), it starts a
+    writer process (python -I -S, no GIL shared, its own session) and hands each batch to it in one pipe
+    write; the process creates the files. A process that cannot be started, or that ends, leaves the thread
+    to create them as before (a batch it had and had not written is missing, as of any file lost in a
+    crash). settled() waits for the process to have written everything handed over.
+
+    Nothing of the step's waits for the thread but settled() (the run's end). At most WRITER_HOLDS bytes
+    wait: past that the file is written by the step (memory stays flat). A file that cannot be written (a
+    full disk) is said in a warning; `magnus logs` says it is missing. The step's commit may name a file not
+    written yet (for at most WRITER_WAIT seconds and the time to write the batch): a run killed outright
+    (SIGKILL) in that moment keeps a record whose file is missing, said so by `magnus logs`, as of any file
+    lost in a crash (the writer process, once given a batch, writes it even then)."""
 
     def __init__(self) -> None:
+        self._pid = 0
+        self._pipe = -1
+        self._replies = -1
         self.forked()
 
     def forked(self) -> None:
         """Nothing handed over (also in a child process forked from this one: none of the parent's thread,
-        lock or files; the lock may have been held by the parent's thread at the fork, and what waits is
-        the parent's to write)."""
+        lock, files or writer process; the lock may have been held by the parent's thread at the fork, and
+        what waits is the parent's to write)."""
+        if self._pipe >= 0:  # the parent's writer process: its pipe closed here, so that it sees its end
+            with contextlib.suppress(OSError):
+                os.close(self._pipe)
+            with contextlib.suppress(OSError):
+                os.close(self._replies)
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)  # the thread: files wait (or settle() asks)
         self._done = threading.Condition(self._lock)  # settle(): everything handed over is written
@@ -183,6 +256,15 @@ class _Writer:
         self._busy = False  # the thread is writing a batch
         self._hurry = 0  # settle() calls waiting: write what waits now
         self.waiting = 0  # bytes handed over and not written yet
+        self.made = 0  # files the thread created itself
+        self._pid = 0  # the writer process (0: none)
+        self._pipe = -1  # its stdin
+        self._replies = -1  # its stdout (non-blocking)
+        self._unread = b""  # replies read and not whole yet
+        self._sync = 0  # the last sync token sent
+        self._synced = 0  # the last sync token it answered
+        self._pipe_lock = threading.Lock()  # one frame at a time on its pipe, one reader of its replies
+        self._no_process = False  # it could not be started, or it ended
 
     def submit(self, path: str, data: bytes | bytearray) -> bool:
         """Hand `data` over to be written to `path` (a new file: catalog._write_new); False when too much
@@ -204,8 +286,6 @@ class _Writer:
         return True
 
     def _loop(self) -> None:
-        from magnus_core.catalog import _write_new
-
         with self._lock:
             while True:
                 while not self._files:
@@ -215,22 +295,139 @@ class _Writer:
                 batch, self._files = self._files, []
                 self._busy = True
                 self._lock.release()
-                written = 0
                 try:
-                    for path, data in batch:
-                        try:
-                            _write_new(path, data)
-                        except Exception as exc:  # a full disk, a folder gone: said, the rest written
-                            with contextlib.suppress(Exception):
-                                why = getattr(exc, "strerror", None) or exc
-                                log.warning("a step's output could not be kept in %s: %s", path, why)
-                        written += len(data)
+                    if not self._hand_on(batch):
+                        self._create(batch)
                 finally:
                     self._lock.acquire()
-                    self.waiting -= written
+                    self.waiting -= sum(len(data) for _, data in batch)
                     self._busy = False
                     if not self._files:
                         self._done.notify_all()
+
+    def _create(self, batch: list[tuple[str, bytes | bytearray]]) -> None:
+        """Create the batch's files on this thread."""
+        from magnus_core.catalog import _write_new
+
+        for path, data in batch:
+            try:
+                _write_new(path, data)
+            except Exception as exc:  # a full disk, a folder gone: said, the rest written
+                with contextlib.suppress(Exception):
+                    why = getattr(exc, "strerror", None) or exc
+                    log.warning("a step's output could not be kept in %s: %s", path, why)
+        self.made += len(batch)
+
+    def _hand_on(self, batch: list[tuple[str, bytes | bytearray]]) -> bool:
+        """Hand the batch to the writer process in one pipe write (started after WRITER_PROCESS_AFTER
+        files); False when there is none (the thread creates them)."""
+        if not self._pid and (self.made < WRITER_PROCESS_AFTER or self._no_process or not self._start()):
+            return False
+        parts: list[bytes | bytearray] = []
+        for path, data in batch:
+            name = os.fsencode(path)
+            parts += (len(name).to_bytes(4, "little") + len(data).to_bytes(4, "little"), name, data)
+        try:
+            with self._pipe_lock:
+                _write_all(self._pipe, b"".join(parts))
+                self._read_replies()
+        except OSError:  # the process ended (killed, out of memory): the thread writes from now on
+            self._ended()
+            return False
+        return True
+
+    def _start(self) -> bool:
+        """Start the writer process; False when it cannot be (said at debug level: the thread writes)."""
+        import sys
+
+        to_child = from_child = (-1, -1)
+        try:
+            if not sys.executable:
+                raise OSError("no python executable to start")
+            to_child, from_child = os.pipe(), os.pipe()
+            with contextlib.suppress(OSError, AttributeError):
+                import fcntl
+
+                fcntl.fcntl(to_child[1], 1031, 1 << 20)  # F_SETPIPE_SZ: a batch is one write, not several
+            actions = [
+                (os.POSIX_SPAWN_DUP2, to_child[0], 0),
+                (os.POSIX_SPAWN_DUP2, from_child[1], 1),
+                (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+            ]
+            argv = [sys.executable, "-I", "-S", "-c", _WRITER_CHILD]
+            self._pid = os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
+        except (OSError, AttributeError, ValueError) as exc:
+            log.debug("no output writer process (the writer thread creates the files): %s", exc)
+            for fd in (*to_child, *from_child):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self._no_process = True
+            return False
+        os.close(to_child[0])
+        os.close(from_child[1])
+        os.set_blocking(from_child[0], False)
+        self._pipe, self._replies = to_child[1], from_child[0]
+        if self is WRITER:
+            import atexit
+
+            atexit.register(self.close)
+        return True
+
+    def _read_replies(self, until: int = 0) -> None:
+        """Read what the writer process said (with _pipe_lock held): each file it could not write is a
+        warning. With `until`, wait for its answer to that sync (as long as it runs: a slow disk)."""
+        import select
+
+        while True:
+            try:
+                chunk = os.read(self._replies, 1 << 16)
+            except BlockingIOError:
+                chunk = None
+            if chunk == b"":
+                raise BrokenPipeError("the output writer process ended")
+            if chunk:
+                self._unread += chunk
+                self._said()
+            if not until or self._synced >= until:
+                return
+            quiet = chunk is None and not select.select([self._replies], [], [], 1.0)[0]
+            if quiet and os.waitpid(self._pid, os.WNOHANG)[0]:  # (it answers once its disk does)
+                raise BrokenPipeError("the output writer process ended")
+
+    def _said(self) -> None:
+        data = self._unread
+        at = 0
+        while len(data) - at >= 5:
+            size = int.from_bytes(data[at + 1 : at + 5], "little")
+            if len(data) - at - 5 < size:
+                break
+            kind, payload = data[at : at + 1], data[at + 5 : at + 5 + size]
+            at += 5 + size
+            if kind == b"k":
+                self._synced = max(self._synced, int.from_bytes(payload, "little"))
+            else:
+                path, _, why = payload.partition(b"\0")
+                with contextlib.suppress(Exception):
+                    log.warning(
+                        "a step's output could not be kept in %s: %s",
+                        os.fsdecode(path),
+                        why.decode("utf-8", "replace"),
+                    )
+        self._unread = data[at:]
+
+    def _ended(self) -> None:
+        """The writer process is gone (or does not answer): no more of it in this process."""
+        with self._pipe_lock:
+            for fd in (self._pipe, self._replies):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._pipe = self._replies = -1
+            pid, self._pid = self._pid, 0
+            self._no_process = True
+        if pid:
+            _reap(pid, 1.0)
+            log.warning("the output writer process ended: files it had not written yet are missing")
 
     def settle(self) -> None:
         """Wait until every file handed over is written."""
@@ -242,6 +439,44 @@ class _Writer:
                     self._done.wait(1.0)
             finally:
                 self._hurry -= 1
+        if self._pid:
+            try:
+                with self._pipe_lock:
+                    self._sync += 1
+                    token = self._sync.to_bytes(8, "little")
+                    _write_all(self._pipe, (0).to_bytes(4, "little") + (8).to_bytes(4, "little") + token)
+                    self._read_replies(until=self._sync)
+            except OSError:
+                self._ended()
+
+    def close(self) -> None:
+        """End the writer process once it has written everything (at exit: its files are there when
+        magnus has ended)."""
+        self.settle()
+        pid = self._pid
+        if not pid:
+            return
+        with self._pipe_lock:
+            for fd in (self._pipe, self._replies):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._pipe = self._replies = -1
+            self._pid = 0
+        _reap(pid, 5.0)
+
+
+def _reap(pid: int, seconds: float) -> None:
+    """Wait up to `seconds` for child process `pid` to end (it ends at the end of its pipe), and reap it."""
+    deadline = time.monotonic() + seconds
+    with contextlib.suppress(OSError):
+        while not os.waitpid(pid, os.WNOHANG)[0] and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 WRITER = _Writer()
@@ -394,6 +629,10 @@ class AttemptFile:
     the keeper thread). Thread-safe (a shell step's stdout and stderr pumps, and python threads, write at
     once)."""
 
+    __slots__ = (
+        "_closed", "_hash", "_lock", "_memory", "_spool", "_started", "cap", "catalog", "error", "kept",
+        "name", "run_id", "spool", "written",
+    )  # fmt: skip
     line_buffered = False
 
     def __init__(self, catalog: BaseCatalog, run_id: str, name: str, cap: int) -> None:

@@ -144,6 +144,14 @@ class _Lane:
                 return
             self.destination.write_bytes(self._bytes.feed(bytes(data)))
 
+    def release(self) -> None:
+        """The tail held back (it could still become a secret) is written: the end of a route or of an
+        attempt's tap. Nothing is flushed."""
+        if self._bytes.pending:
+            with self._lock:
+                if self._bytes.pending:
+                    self.destination.write_bytes(self._bytes.finish())
+
     def flush(self, *, final: bool = False) -> None:
         """The tail that could still become a secret is kept unless `final`."""
         with self._lock:
@@ -527,6 +535,9 @@ class FdPump:
             os.close(self.saved)
 
 
+_SELECT: list[Any] = []  # select.select, imported on the first attempt's end (not at import: --help)
+
+
 class _Seam:
     """The process's seam (one per process, see the module docstring)."""
 
@@ -605,21 +616,30 @@ class _Seam:
                 setattr(sys, name, route.stream(name) if route is not None else self.streams[name])
 
     def repair_fds(self) -> None:
-        with self.lock:
-            for pump in self.pumps.values():
+        """fd 1 and 2 are the pumps' pipes again if a step took them (see FdPump.repair). Asked at the end
+        of every attempt: one fstat per fd, no lock, unless one was taken."""
+        for pump in list(self.pumps.values()):
+            try:
+                if os.fstat(pump.fd).st_ino == pump._inode:
+                    continue
+            except OSError:
+                pass  # closed
+            with self.lock:
                 pump.repair()
 
     def drain_fds(self) -> None:
         """What was written to fd 1 and 2 so far has reached its destination (see FdPump.drain). When no
         pipe holds anything and no pump is passing a chunk on (the usual end of an attempt), that is one
         select() for both."""
-        import select
-
         pumps = list(self.pumps.values())
         if not pumps:
             return
+        if not _SELECT:
+            import select
+
+            _SELECT.append(select.select)
         try:
-            waiting = bool(select.select([pump._read_fd for pump in pumps], [], [], 0)[0])
+            waiting = bool(_SELECT[0]([pump._read_fd for pump in pumps], [], [], 0)[0])
         except (OSError, ValueError):
             waiting = True  # a pipe gone: each pump says for itself
         for pump in pumps:
@@ -876,6 +896,8 @@ class Tee:
     """A Sink writing to two: a route's destination first (the terminal), then `copy` (an attempt's
     file, see capture.py). Both are Sinks; neither may raise (Destination and AttemptFile never do)."""
 
+    __slots__ = ("copy", "first")
+
     def __init__(self, first: Sink, copy: Sink) -> None:
         self.first = first
         self.copy = copy
@@ -933,7 +955,11 @@ class _Tap:
 
     def __enter__(self) -> Route:
         parent = self.parent
-        parent.flush_streams()  # what was printed before the attempt is not the attempt's
+        for stream in parent._streams.values():  # what was printed before the attempt is not the attempt's
+            try:  # noqa: SIM105 - (flush_streams, inline: this runs once per attempt)
+                stream.flush()
+            except (OSError, ValueError):
+                pass
         out, err = parent.lanes["stdout"], parent.lanes["stderr"]
         self.before = before = out.destination, err.destination
         parent.tap = self.copy
@@ -943,12 +969,25 @@ class _Tap:
     def __exit__(self, *exc: object) -> None:
         parent, before = self.parent, self.before
         assert before is not None
+        lanes = parent.lanes
         try:
             SEAM.drain_fds()  # what the step's subprocesses wrote to fd 1 and 2 is the attempt's
-            with contextlib.suppress(OSError, ValueError):
-                parent.flush(final=True)
+            for stream in parent._streams.values():
+                try:  # noqa: SIM105 - (flush_streams, inline)
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            # every lane's held tail written (to both), then its destination flushed: the copy needs no
+            # flush of its own here (capture.AttemptFile.finish ends it next)
+            lanes["stdout"].release()
+            lanes["stderr"].release()
+            for destination in before:
+                try:  # noqa: SIM105
+                    destination.flush()
+                except (OSError, ValueError):
+                    pass
         finally:
-            parent.lanes["stdout"].destination, parent.lanes["stderr"].destination = before
+            lanes["stdout"].destination, lanes["stderr"].destination = before
             parent.tap = None
             SEAM.repair_fds()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -25,6 +26,7 @@ from tests.conftest import ROOT
 STEPS = """
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -463,34 +465,52 @@ def test_a_link_planted_in_the_output_folder_is_never_followed(
     assert "symbolic link" in attempts(run_log(project, "r2"), "talk")[0]["output"]["error"]
 
 
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
 def test_the_writer_thread_writes_small_outputs_and_says_what_it_could_not(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, process: bool
 ) -> None:
     """Small outputs of a folder catalog are created by a thread (the step does not wait for the file
-    system); settled() waits for them; one that cannot be written is a warning, not a failure; past
+    system), or, once it has created WRITER_PROCESS_AFTER files, by a writer process it hands each batch
+    to; settled() waits for them; one that cannot be written is a warning, not a failure; past
     WRITER_HOLDS bytes waiting the caller writes it itself."""
     from magnus_core import capture
 
+    monkeypatch.setattr(capture, "WRITER_PROCESS_AFTER", 1 if process else 10**9)
     writer = capture._Writer()
-    # the thread writes a file by itself shortly after (it gathers for WRITER_WAIT s), settled() or not
-    assert writer.submit(str(tmp_path / "first.log"), b"first\n")
-    deadline = time.monotonic() + 10
-    while not (tmp_path / "first.log").exists() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert (tmp_path / "first.log").read_bytes() == b"first\n"
-    # a batch of more files than wake it at once, handed over faster than it writes: every one written
-    batch = [tmp_path / f"batch{i}.log" for i in range(2 * capture.WRITER_BATCH + 3)]
-    for i, path in enumerate(batch):
-        assert writer.submit(str(path), f"{i}\n".encode())
-    assert writer.submit(str(tmp_path / "a.log"), b"one\n")
-    assert writer.submit(str(tmp_path / "gone" / "b.log"), bytearray(b"two\n"))
-    monkeypatch.setattr(capture, "WRITER_HOLDS", 10)
-    assert not writer.submit(str(tmp_path / "c.log"), b"x" * 11)
-    writer.settle()
-    assert (tmp_path / "a.log").read_bytes() == b"one\n" and not (tmp_path / "c.log").exists()
-    assert [path.read_bytes() for path in batch] == [f"{i}\n".encode() for i in range(len(batch))]
-    assert writer.waiting == 0
-    assert "could not be kept in" in caplog.text and "b.log" in caplog.text
+    try:
+        # the thread writes a file by itself shortly after (it gathers for WRITER_WAIT s), settled() or not
+        assert writer.submit(str(tmp_path / "first.log"), b"first\n")
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "first.log").exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert (tmp_path / "first.log").read_bytes() == b"first\n"
+        # a batch of more files than wake it at once, handed over faster than it writes: every one written
+        batch = [tmp_path / f"batch{i}.log" for i in range(2 * capture.WRITER_BATCH + 3)]
+        for i, path in enumerate(batch):
+            assert writer.submit(str(path), f"{i}\n".encode())
+        assert writer.submit(str(tmp_path / "a.log"), b"one\n")
+        assert writer.submit(str(tmp_path / "gone" / "b.log"), bytearray(b"two\n"))
+        monkeypatch.setattr(capture, "WRITER_HOLDS", 10)
+        assert not writer.submit(str(tmp_path / "c.log"), b"x" * 11)
+        writer.settle()
+        assert bool(writer._pid) == process  # (the first file was the thread's own)
+        assert (tmp_path / "a.log").read_bytes() == b"one\n" and not (tmp_path / "c.log").exists()
+        assert [path.read_bytes() for path in batch] == [f"{i}\n".encode() for i in range(len(batch))]
+        assert writer.waiting == 0
+        assert "could not be kept in" in caplog.text and "b.log" in caplog.text
+        if process:  # a link planted where a file goes is not followed by the process either
+            (tmp_path / "outside").write_text("keep me\n")
+            (tmp_path / "planted.log").symlink_to(tmp_path / "outside")
+            assert writer.submit(str(tmp_path / "planted.log"), b"nope\n")
+            writer.settle()
+            assert (tmp_path / "outside").read_text() == "keep me\n"
+            assert "planted.log" in caplog.text
+    finally:
+        pid = writer._pid
+        writer.close()
+    if process:  # it ended with its pipe (magnus's end, or magnus killed outright)
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
     # a process forked while the writer's lock was held (by its thread) gets a writer of its own
     with capture.WRITER._lock:
         pid = os.fork()
@@ -505,6 +525,49 @@ def test_the_writer_thread_writes_small_outputs_and_says_what_it_could_not(
                 os._exit(code)
     assert os.waitpid(pid, 0)[1] == 0
     assert (tmp_path / "child.log").read_bytes() == b"child\n"
+
+
+def test_a_killed_run_s_writer_process_still_writes_what_it_was_given(project: Path) -> None:
+    """The writer process ends at the end of its pipe, having written every whole batch: outputs handed to it
+    and not written yet (here: it is stopped) are written after magnus was killed outright (SIGKILL)."""
+    code = textwrap.dedent(
+        """
+        import os, signal, sys, time
+        from magnus_core import capture
+        capture.WRITER_PROCESS_AFTER = 1
+        capture.WRITER.submit(sys.argv[1] + "/first.log", b"first\\n")
+        capture.WRITER.settle()  # the thread made the first itself; the process takes the rest
+        for i in range(50):
+            capture.WRITER.submit(sys.argv[1] + f"/f{i}.log", b"x" * 1000)
+        capture.WRITER.settle()
+        os.kill(capture.WRITER._pid, signal.SIGSTOP)
+        for i in range(50, 100):
+            capture.WRITER.submit(sys.argv[1] + f"/f{i}.log", b"y" * 1000)
+        while capture.WRITER._files or capture.WRITER._busy:  # in its pipe, not written
+            time.sleep(0.001)
+        print(capture.WRITER._pid, len(os.listdir(sys.argv[1])), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    folder = project / "out"
+    folder.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code, str(folder)], env=env, capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    writer, count = (int(word) for word in done.stdout.split())
+    assert count == 51  # the first 50 and first.log: the rest were in the pipe
+    os.kill(writer, signal.SIGCONT)
+    expected = [b"x" * 1000] * 50 + [b"y" * 1000] * 50
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _contents(folder, 100) != expected:
+        time.sleep(0.01)
+    assert _contents(folder, 100) == expected
+
+
+def _contents(folder: Path, count: int) -> list[bytes | None]:
+    return [
+        (folder / f"f{i}.log").read_bytes() if (folder / f"f{i}.log").exists() else None for i in range(count)
+    ]
 
 
 def test_catalog_globs_never_match_output_files(project: Path, magnus: Any) -> None:
