@@ -781,6 +781,8 @@ class AttemptFile:
 class Kept:
     """What `attempt()` yields: the attempt's file while it runs, its record once it ended."""
 
+    __slots__ = ("file", "record", "route", "stderr")
+
     def __init__(self, file: AttemptFile | None) -> None:
         self.file = file
         self.route: Any = None  # the attempt's route of the output seam
@@ -822,32 +824,33 @@ class _Uncaptured:
         return None
 
 
-class _Captured:
-    __slots__ = ("kept", "tap")
+class _Captured(Kept):
+    """attempt() with a catalog that keeps output: the attempt's Kept, which enters its tap itself (one
+    object per attempt, not two)."""
+
+    __slots__ = ("tap",)
 
     def __init__(self, ctx: RunContext, catalog: BaseCatalog, internal_name: str, number: int) -> None:
         seam, output_name = _seam()
         file = AttemptFile(catalog, ctx.run_id, output_name(internal_name, number), output_cap(catalog))
-        self.kept = Kept(file)
-        self.tap = seam.tapped(file, alone=not ctx.concurrent, err=self.kept.stderr)
+        super().__init__(file)
+        self.tap = seam.tapped(file, alone=not ctx.concurrent, err=self.stderr)
 
     def __enter__(self) -> Kept:
-        kept = self.kept
         try:
-            kept.route = self.tap.__enter__()
+            self.route = self.tap.__enter__()
         except BaseException:
-            assert kept.file is not None
-            kept.record = kept.file.finish()
+            assert self.file is not None
+            self.record = self.file.finish()
             raise
-        return kept
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        kept = self.kept
-        assert kept.file is not None
+        assert self.file is not None
         try:
             self.tap.__exit__(*exc)
         finally:
-            kept.record = kept.file.finish()
+            self.record = self.file.finish()
 
 
 _SEAM: list[Any] = []  # (output module, catalog.output_name), imported on the first attempt captured

@@ -327,6 +327,7 @@ class FileSystemCatalog(BaseCatalog):
         self._made: set[Path] = set()  # folders of magnus's own files made by this process
         self._outputs: dict[tuple[Path, str], str] = {}  # (root, run) -> its checked output folder
         self._new_outputs: set[str] = set()  # output folders this process made: no file in them but its own
+        self._fresh: dict[str, tuple[Path, str]] = {}  # run -> (root, the output folder this process made)
         self.owners: dict[str, str | None] = {}  # name -> the branch that put it first (None: top level)
         self.conflicts: list[tuple[str, str, str]] = []  # (name, branch, branch) put by sibling branches
 
@@ -527,6 +528,7 @@ class FileSystemCatalog(BaseCatalog):
                 try:
                     checked.mkdir()
                     self._new_outputs.add(str(checked))
+                    self._fresh[run_id] = (self.root, str(checked))
                 except FileExistsError:  # an earlier process of the run (the per-step entry point)
                     pass
                 made = self._outputs[key] = str(checked)
@@ -572,7 +574,16 @@ class FileSystemCatalog(BaseCatalog):
         *,
         later: Callable[[str, bytes | bytearray], bool] | None = None,
     ) -> tuple[str, str]:
-        self._put_new(name, data, run_id, later)  # (no DataCatalog made: a validated model per attempt)
+        # (no DataCatalog made: a validated model per attempt)
+        fresh = self._fresh.get(run_id)
+        folder, _, file = name.rpartition("/")
+        if fresh is not None and fresh[0] is self.root and folder == OUTPUT_FOLDER and _plain_file_name(file):
+            # an output folder this process made (checked then): every name in it is new, nothing to look up
+            path = f"{fresh[1]}{os.sep}{file}"
+            if later is None or not later(path, data):
+                _write_new(path, data)
+        else:
+            self._put_new(name, data, run_id, later)
         return f"{run_id}/{name}", self.options.catalog_location
 
     def _put_new(

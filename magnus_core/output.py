@@ -977,15 +977,10 @@ class _Tap:
                     stream.flush()
                 except (OSError, ValueError):
                     pass
-            # every lane's held tail written (to both), then its destination flushed: the copy needs no
-            # flush of its own here (capture.AttemptFile.finish ends it next)
+            # every lane's held tail written, to both (a Destination flushes what it is given as it
+            # writes it, and the copy needs no flush here: capture.AttemptFile.finish ends it next)
             lanes["stdout"].release()
             lanes["stderr"].release()
-            for destination in before:
-                try:  # noqa: SIM105
-                    destination.flush()
-                except (OSError, ValueError):
-                    pass
         finally:
             lanes["stdout"].destination, lanes["stderr"].destination = before
             parent.tap = None
