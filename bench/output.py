@@ -20,14 +20,14 @@
    comes, what passes the cap is counted, not kept).
 
 Every run's folder is kept until the benchmark ends (see _FOLDERS), and the floor of the printing steps
-is printed beside them: creating as many one-line files in a new folder beside (the writer thread's
-work, the kernel's). With a second core free, capture's wall time is the larger of the steps' thread and
-that floor.
+is printed beside them: creating as many one-line files in a new folder beside (the writer's work: the
+writer thread's for a process's first 64 files, then its writer process's; the kernel's). With a second
+core free, capture's wall time is the larger of the steps' thread and that floor.
 
-Wall time lies on a loaded machine: each figure is also given in CPU seconds (every thread of the process),
-with the load average beside it, and for the printing steps the CPU of the thread that runs the steps
-alone (small output files are created by a writer thread beside it: with a second core free, the steps'
-thread is the run's wall time).
+Wall time lies on a loaded machine: each figure is also given in CPU seconds (every thread of the process,
+and its output writer process), with the load average beside it, and for the printing steps the CPU of
+the thread that runs the steps alone (small output files are created beside it, by a writer thread and
+then a writer process: with a second core free, the steps' thread is the run's wall time).
 """
 
 from __future__ import annotations
@@ -119,10 +119,12 @@ def run_output(
         prepared = prepare(request)
         with open(os.devnull, "w") as sink, output.installed(fds=True):
             s0 = _switches()
+            w0 = _writer_cpu()
             t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
             log = execute(prepared, output=sink)
             seconds = time.perf_counter() - t0
-            CPU.append(time.process_time() - c0)  # every thread of the process (keeper, spool, pumps)
+            # every thread of the process (keeper, spool, pumps), and its writer process (capture._Writer)
+            CPU.append(time.process_time() - c0 + _writer_cpu() - w0)
             STEPS_THREAD.append(time.thread_time() - m0)  # the run's own thread only
             SWITCHES.append(_switches() - s0)
         assert log.status == "SUCCESS", [s.message for s in log.walk()]
@@ -147,9 +149,26 @@ CPU: list[float] = []  # CPU seconds of each measurement, in order (the machine 
 # is free for the threads beside it (the writer of output files, the spool, the pumps); a figure the load
 # changes less than wall time
 STEPS_THREAD: list[float] = []
-# context switches of the process (every thread, voluntary and not) per run_output: a thread woken per
-# attempt (the writer of output files, before it was woken per batch) costs two or three per step
+# context switches of the process (every thread, voluntary and not; not its writer process's) per
+# run_output: a thread woken per attempt (the writer of output files, before it was woken per batch) costs
+# two or three per step, and a thread creating files beside the steps about six (the GIL passed back and
+# forth at each of its system calls: why a writer process creates them now)
 SWITCHES: list[int] = []
+
+
+def _writer_cpu() -> float:
+    """CPU seconds the output writer process (capture._Writer: it creates small output files once a
+    process has kept 64) has used so far, 0 when there is none (Linux: /proc)."""
+    from magnus_core import capture
+
+    pid = capture.WRITER._pid
+    if not pid:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _switches() -> int:
@@ -210,7 +229,7 @@ def output_figures(repeat: int) -> None:
             cpu, wall = create_files_cost(steps)
             print(
                 f"  its floor: creating {steps} files of one line in a new folder beside the runs' (what the "
-                f"writer thread does for the printing steps, the kernel's work): {cpu * 1e6:.0f} us CPU, "
+                f"writer does for the printing steps, the kernel's work): {cpu * 1e6:.0f} us CPU, "
                 f"{wall * 1e6:.0f} us wall per file; on - off per step: {(on_s - off_s) * 1e6 / steps:.0f} us "
                 f"wall, {(_median(on_thread) - _median(off_thread)) * 1e6 / steps:.0f} us on the steps' thread",
                 flush=True,
