@@ -62,12 +62,38 @@ class FsspecOptions(OutputOptions):
     compute_data_folder: str = "data"
 
 
+_NO_CREDENTIALS = (
+    "nocredentials",
+    "unable to locate credentials",
+    "could not find credentials",
+    "no credentials",
+)
+_REFUSED = ("invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied", "forbidden", "expiredtoken")
+_CREDENTIALS_FROM = (
+    "the environment (for s3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) or "
+    "catalog.config.secret_options"
+)
+
+
+def _credential_problem(exc: BaseException) -> str | None:
+    """'missing' when the client found no credentials to sign with (botocore's NoCredentialsError),
+    'refused' when the service refused the ones it got (403: a wrong key or secret, no right to the
+    bucket), None for any other failure."""
+    text = f"{exc.__class__.__name__} {exc}".lower().replace(" ", "")
+    if any(word.replace(" ", "") in text for word in _NO_CREDENTIALS):
+        return "missing"
+    if isinstance(exc, PermissionError) or any(word in text for word in _REFUSED) or "403" in text:
+        return "refused"
+    return None
+
+
 def _hint(exc: BaseException) -> str:
     text = f"{exc.__class__.__name__} {exc}".lower()
-    if isinstance(exc, PermissionError) or "denied" in text or "forbidden" in text:
-        return "check that the credentials may read and write there"
-    if "credential" in text or "signature" in text or "invalidaccesskeyid" in text:
-        return "check the credentials in the environment (for s3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+    problem = _credential_problem(exc)
+    if problem == "missing":
+        return f"no credentials were found: give them in {_CREDENTIALS_FROM}"
+    if problem == "refused":
+        return f"check the credentials in {_CREDENTIALS_FROM}, and that they may read and write the bucket"
     if "bucket" in text:
         return "check that the bucket exists and its name in catalog.config.url"
     if "connect" in text or "endpoint" in text or "timeout" in text:
@@ -150,19 +176,28 @@ class FsspecCatalog(FileSystemCatalog):
         if self.local:
             return
         bucket = self.base.split("/", 1)[0]
+        # info(), not exists(): s3fs's exists() answers False for any failure, so missing or refused
+        # credentials read as a missing bucket (trial team 6)
         try:
-            found = self.fs.exists(bucket)
-        except Exception as exc:
-            raise ConfigError(
-                f"the catalog at {self.options.url} cannot be reached: {_reason(exc)}; {_hint(exc)}",
-                field="catalog.config.url",
-            ) from None
-        if not found:
+            self.fs.info(bucket)
+        except FileNotFoundError:
             raise ConfigError(
                 f"the catalog's bucket '{bucket}' does not exist at {self.protocol}://; create it or check "
                 "catalog.config.url",
                 field="catalog.config.url",
-            )
+            ) from None
+        except Exception as exc:
+            problem, url = _credential_problem(exc), self.options.url
+            if problem == "missing":
+                text = f"found no credentials to reach the catalog at {url}: give them in {_CREDENTIALS_FROM}"
+            elif problem == "refused":
+                text = (
+                    f"the storage service refused the credentials for the catalog at {url} ({_reason(exc)}): "
+                    f"check them in {_CREDENTIALS_FROM}, and that they may read and write the bucket"
+                )
+            else:
+                text = f"the catalog at {url} cannot be reached: {_reason(exc)}; {_hint(exc)}"
+            raise ConfigError(text, field="catalog.config.url") from None
 
     def folders(self) -> list[tuple[Path, str]]:
         """A local path is a folder checked before the run; a bucket is checked by check()."""

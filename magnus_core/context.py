@@ -185,10 +185,12 @@ class Services:
     def from_config(cls, config: dict[str, dict[str, Any]]) -> Services:
         """Build them from the effective config's blocks (loading.load_config). Raises ConfigError for an
         unknown type or a bad option (its `field` names the block)."""
+        from magnus_core.loading import config_source
         from magnus_core.registry import load_provider
+        from magnus_core.stores import make_store
 
         return cls(
-            store=load_provider("run_log_store", config["run_log_store"]),
+            store=make_store(config["run_log_store"], source=config_source(config, "run_log_store")),
             executor=load_provider("executor", config["executor"]),
             secrets=load_provider("secrets", config["secrets"]),
             catalog=load_provider("catalog", config["catalog"]),

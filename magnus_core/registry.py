@@ -165,10 +165,18 @@ def parse_options(model: type[BaseModel], config: dict[str, Any], where: str) ->
     try:
         return model.model_validate(config)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = exc.errors()
+        # An unknown option comes first: `uri:` for `url:` is about `uri` (a typo), not a missing `url`.
+        unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+        err = (unknown or errors)[0]
         loc = ".".join(str(p) for p in err["loc"])
-        msg = "unknown option (a typo?)" if err["type"] == "extra_forbidden" else err["msg"]
-        msg = msg.removeprefix("Value error, ")  # a validator's own sentence, without pydantic's prefix
+        if unknown:
+            msg = "unknown option" + _suggestion(model, err["loc"])
+            missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing" and len(e["loc"]) == 1]
+            if missing and missing[0] not in msg:
+                msg += f"; option '{missing[0]}' is required"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")  # a validator's own sentence, without its prefix
         raise ConfigError(msg, field=f"{where}.config.{loc}" if loc else f"{where}.config") from None
 
 
@@ -286,3 +294,14 @@ def _plain_value(annotation: Any, value: Any) -> Any:
         made = plain_options(annotation, value)
         return _REFUSED if made is None else made
     return _REFUSED
+
+
+def _suggestion(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """' (did you mean 'dsn'?)' for an unknown top-level option near one of the model's (by the names a
+    config file uses: aliases where they are set), else ' (a typo?)'."""
+    from magnus_core.suggest import did_you_mean
+
+    if len(loc) != 1:
+        return " (a typo?)"
+    known = [info.alias or name for name, info in model.model_fields.items()]
+    return did_you_mean(str(loc[0]), known) or " (a typo?)"

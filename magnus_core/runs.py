@@ -234,10 +234,11 @@ def list_runs(
 
 def store_from_config(config_file: str | None = None) -> RunLogStore:
     """The run-log store the configuration names (defaults < magnus-config.yaml < --config-file)."""
-    from magnus_core.loading import load_config
+    from magnus_core.loading import config_source, load_config
     from magnus_core.stores import make_store
 
-    return make_store(load_config(config_file, None)["run_log_store"])
+    config = load_config(config_file, None)
+    return make_store(config["run_log_store"], source=config_source(config, "run_log_store"))
 
 
 LATEST = ("last", "latest")  # what `magnus show last` names: the newest run

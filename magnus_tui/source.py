@@ -39,14 +39,14 @@ class Project:
 
     @classmethod
     def open(cls, config_file: str | None = None, root: Path | None = None) -> Project:
-        from magnus_core.loading import load_config
+        from magnus_core.loading import config_source, load_config
         from magnus_core.stores import make_store
 
         project = cls(config_file=config_file, root=root or Path.cwd())
         try:
             blocks = load_config(config_file, None, project.root)
             project.store_block = blocks["run_log_store"]
-            project.store = make_store(blocks["run_log_store"])
+            project.store = make_store(blocks["run_log_store"], source=config_source(blocks, "run_log_store"))
         except MagnusError as exc:
             project.error = str(exc)
         return project
@@ -75,6 +75,11 @@ class Project:
     def where(self) -> str:
         return self.store.where() if self.store is not None else "no store"
 
+    @property
+    def brief(self) -> str:
+        """The store in a few words, for the title bar (RunLogStore.brief)."""
+        return self.store.brief() if self.store is not None else "no store"
+
     def hint(self) -> str:
         """What to tell the user when there are no runs."""
         if self.error:
@@ -100,7 +105,13 @@ class Project:
         try:
             result = self.index().query(RunQuery(params=["*"], run_ids=run_ids))
         except (MagnusError, OSError) as exc:  # e.g. a store folder we may not read
-            self.error = f"cannot list runs in {self.where}: {exc}"
+            reason = str(exc)
+            # the store's own errors name it already (trial team 14: "... in the postgres run-log store X:
+            # postgres run-log store X: cannot connect: ...")
+            named = self.where.removeprefix("the ") in reason or self.brief in reason
+            self.error = (
+                f"cannot list runs: {reason}" if named else f"cannot list runs in {self.where}: {reason}"
+            )
             return []
         return [RunEntry(run.summary, run.params) for run in result.runs]
 

@@ -154,6 +154,39 @@ def test_a_missing_bucket_is_one_line_before_anything_is_written(git_repo: Path,
     assert not (git_repo / ".run_log_store").exists()
 
 
+def test_missing_or_refused_s3_credentials_are_named_as_credentials(
+    git_repo: Path, magnus, s3, bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not as a missing bucket (trial team 6: s3fs's exists() answers False for any failure)."""
+    from magnus_core.catalog_fsspec import FsspecCatalog
+    from magnus_core.errors import ConfigError
+    from tests.servers import S3Server
+
+    (git_repo / "p.yaml").write_text(ONE_STEP)
+    config = write_config(git_repo, {"catalog": {"type": "fsspec", "config": {"url": f"s3://{bucket}/c"}}})
+    with monkeypatch.context() as patch:  # no credentials anywhere botocore looks (and no instance metadata)
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            patch.delenv(name, raising=False)
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(git_repo / "none"))
+        patch.setenv("AWS_CONFIG_FILE", str(git_repo / "none"))
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        missing = magnus("execute", "-f", "p.yaml", "-c", config)
+    line = missing.stderr.strip()
+    assert missing.returncode == 2 and len(line.splitlines()) == 1, line
+    assert line.startswith("Error: team.yaml: field 'catalog.config.url': found no credentials"), line
+    assert "AWS_ACCESS_KEY_ID" in line and "secret_options" in line and "does not exist" not in line
+    assert not (git_repo / ".run_log_store").exists()
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "0")  # this moto checks keys: ours are unknown to it
+    with S3Server() as strict:  # (in this process: the command line's path is the one above)
+        options = {"endpoint_url": strict.endpoint}  # its own s3fs instance, not one cached for `s3`
+        catalog = FsspecCatalog({"url": f"s3://{bucket}/c", "storage_options": options})
+        with pytest.raises(ConfigError) as refused:
+            catalog.check()
+    line = str(refused.value)
+    assert line.startswith("field 'catalog.config.url': the storage service refused the credentials"), line
+    assert "does not exist" not in line and "AWS_SECRET_ACCESS_KEY" in line
+
+
 def test_an_unknown_protocol_is_one_line(git_repo: Path, magnus) -> None:
     (git_repo / "p.yaml").write_text(ONE_STEP)
     config = {"catalog": {"type": "fsspec", "config": {"url": "nosuchproto://x/y"}}}
@@ -197,7 +230,8 @@ def test_postgres_wrong_password_server_down_and_bad_schema_are_one_line(
             "DSN",
         ),
     ]
-    for env, block, reason, hint in cases:
+    fields = ["dsn", "dsn", "schema", "dsn"]
+    for (env, block, reason, hint), field in zip(cases, fields, strict=True):
         result = magnus(
             "execute", "-f", "p.yaml", "-c", write_config(git_repo, {"run_log_store": block}), env=env
         )
@@ -205,7 +239,53 @@ def test_postgres_wrong_password_server_down_and_bad_schema_are_one_line(
         line = result.stderr.strip()
         assert len(line.splitlines()) == 1 and "Traceback" not in line, line
         assert reason in line and hint in line, line
+        # the file and the field to fix, as the catalog's errors name them (trial team 5)
+        assert line.startswith(f"Error: team.yaml: field 'run_log_store.config.{field}': "), line
+    # libpq's two lines read as two sentences, not run together ("Connection refused Is the server ...")
+    assert "Connection refused. Is the server running" in line or "refused" not in line
     assert not (git_repo / ".run_log_store").exists() and not (git_repo / ".catalog").exists()
+
+
+def test_every_command_names_the_config_file_of_a_store_that_cannot_be_used(
+    git_repo: Path, magnus, postgres
+) -> None:
+    """`magnus runs`, `show` and the others name the file as `execute` does: a refused password, an unknown
+    option (with the option it is near) and a password in the DSN (trial team 5 and 15)."""
+    good = {"type": "postgres", "config": {"dsn": postgres.dsn}}
+    cases = [
+        ({"PGPASSWORD": "wrong"}, good, "field 'run_log_store.config.dsn': ", "password authentication"),
+        (
+            {},
+            {"type": "postgres", "config": {"dsnn": postgres.dsn}},
+            "config.dsnn': ",
+            "(did you mean 'dsn'?)",
+        ),
+        (
+            {},
+            {"type": "postgres", "config": {"dsn": "postgresql://magnus:pw@127.0.0.1/x"}},
+            "field 'run_log_store.config.dsn': ",
+            "holds a password",
+        ),
+    ]
+    config = git_repo / "magnus-config.yaml"
+    for env, block, field, reason in cases:
+        config.write_text(yaml.safe_dump({"run_log_store": block}))
+        for command in (["runs"], ["show", "last"], ["logs", "last"]):
+            result = magnus(*command, env=env)
+            line = result.stderr.strip()
+            assert result.returncode == 2 and len(line.splitlines()) == 1, (command, line)
+            assert line.startswith(f"Error: {config}: ") and field in line and reason in line, (command, line)
+
+
+def test_an_unknown_catalog_option_is_named_before_a_missing_one(git_repo: Path, magnus) -> None:
+    """`uri:` for `url:` is about `uri` (trial team 15: it said "field 'catalog.config.url': Field required")."""
+    (git_repo / "p.yaml").write_text(ONE_STEP)
+    catalog = {"type": "fsspec", "config": {"uri": "s3://team-bucket/catalog"}}
+    result = magnus("execute", "-f", "p.yaml", "-c", write_config(git_repo, {"catalog": catalog}))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "Error: team.yaml: field 'catalog.config.uri': unknown option (did you mean 'url'?)"
+    ), result.stderr
 
 
 def test_the_schema_is_created_once_versioned_and_a_newer_one_refused(postgres) -> None:

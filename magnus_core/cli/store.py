@@ -43,7 +43,8 @@ def copy(run_ids: tuple[str, ...], source_file: str, target_file: str, copy_all:
     target_block = store_block_of(target_file, "--to")
     if source_block == target_block:
         raise UsageError("--from and --to name the same store: nothing to copy", field="--to")
-    source, target = make_store(source_block), make_store(target_block)
+    source = make_store(source_block, source=source_file)
+    target = make_store(target_block, source=target_file)
     ids = sorted(source.list_run_ids()) if copy_all else list(dict.fromkeys(run_ids))
 
     def show(result: CopyResult) -> None:

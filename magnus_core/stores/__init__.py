@@ -11,9 +11,18 @@ if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
 
 
-def make_store(block: dict[str, Any]) -> RunLogStore:
+def make_store(block: dict[str, Any], *, source: str | None = None) -> RunLogStore:
     """The store a config block names, e.g. {"type": "file-system", "config": {"log_folder": "logs"}}.
 
-    Raises ConfigError for an unknown type (naming the known ones) or a bad option."""
-    store: RunLogStore = load_provider("run_log_store", block)
+    `source`: the config file the block came from (loading.config_source), named by the ConfigError raised
+    for an unknown type (naming the known ones) or a bad option, and kept as the store's `source` for the
+    errors found on first use (a database that refuses the password)."""
+    from magnus_core.errors import ConfigError
+
+    try:
+        store: RunLogStore = load_provider("run_log_store", block)
+    except ConfigError as exc:
+        exc.file = exc.file or source
+        raise
+    store.source = source
     return store

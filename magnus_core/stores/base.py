@@ -131,6 +131,9 @@ class RunLogStore(ABC):
     lazy_starts: ClassVar[bool] = False
     # False: runs live only in this process's memory (no resume, no later diff)
     keeps_runs: ClassVar[bool] = True
+    # the config file whose run_log_store block made this store (make_store's `source`), named in the
+    # errors of a store that can only be found unusable on first use (a server that refuses, a password)
+    source: str | None = None
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = config or {}
@@ -393,6 +396,11 @@ class RunLogStore(ABC):
 
     def where(self) -> str:
         return f"the {self.service_name} run-log store"
+
+    def brief(self) -> str:
+        """This store in a few words for a title bar (the workbench's, which is cut at 80 columns):
+        where() unless a store names itself at length."""
+        return self.where()
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Change run-level fields (status, parameters, ...) of a live run."""

@@ -236,6 +236,15 @@ def _hint(reason: str) -> str:
     return "check the DSN and the server's log"
 
 
+def _explained(reason: str) -> str:
+    """The reason and what to check, as one line: 'reason; check ...', or 'Sentence? Check ...' after a
+    reason that ends a sentence (libpq's 'Is the server running ...?')."""
+    hint = _hint(reason)
+    if reason[-1:] in ".?!":
+        return f"{reason} {hint[:1].upper()}{hint[1:]}"
+    return f"{reason}; {hint}"
+
+
 # -- one connection per process and database, shared by every store object -------------------------------
 
 
@@ -264,6 +273,7 @@ class _Database:
         self.ready = False  # the schema was checked (and migrated) by this process
         self.ever_connected = False
         self.lost_at: float | None = None  # when the connection went (time.monotonic()), until a call works
+        self.source: str | None = None  # the config file naming this database (the store's `source`)
 
     def _connect(self) -> Any:
         psycopg = _psycopg()
@@ -280,11 +290,28 @@ class _Database:
             self.ready = True
         return conn
 
+    def _failed(self, what: str, exc: BaseException) -> StoreError:
+        """A statement failed: a StoreError once the store is in use; before, while the schema is checked
+        or created (a user without the right to create it), a StoreSetupError about the schema."""
+        reason = _reason(exc)
+        message = f"{self.label}: {what} failed: {_explained(reason)}"
+        if self.ready:
+            return StoreError(message)
+        return StoreSetupError(message, field="run_log_store.config.schema")
+
     def run(self, what: str, work: Callable[[Any], T]) -> T:
         """`work(connection)` once, or again on a fresh connection if the connection was lost meanwhile.
 
         Raises StoreSetupError (exit 2) when the database was never reached or cannot be set up,
         ConnectionLostError once the outage has lasted `reconnect_for` seconds, StoreError otherwise."""
+        try:
+            return self._run(what, work)
+        except StoreSetupError as exc:  # name the file and the field to fix, as other config errors do
+            exc.file = exc.file or self.source
+            exc.field = exc.field or "run_log_store.config.dsn"
+            raise
+
+    def _run(self, what: str, work: Callable[[Any], T]) -> T:
         psycopg = _psycopg()
         with self.lock:
             while True:
@@ -296,15 +323,11 @@ class _Database:
                 except psycopg.OperationalError as exc:
                     broken = conn is None or conn.closed or conn.broken
                     if not broken:
-                        reason = _reason(exc)
-                        error = StoreError if self.ready else StoreSetupError
-                        raise error(f"{self.label}: {what} failed: {reason}; {_hint(reason)}") from None
+                        raise self._failed(what, exc) from None
                     self.conn = None
                     if not self.ever_connected:
                         reason = _reason(exc)
-                        raise StoreSetupError(
-                            f"{self.label}: cannot connect: {reason}; {_hint(reason)}"
-                        ) from None
+                        raise StoreSetupError(f"{self.label}: cannot connect: {_explained(reason)}") from None
                     now = time.monotonic()
                     if self.lost_at is None:
                         self.lost_at = now
@@ -323,9 +346,7 @@ class _Database:
                     time.sleep(min(1.0, 0.1 + (now - self.lost_at) / 4))
                     continue
                 except psycopg.Error as exc:
-                    reason = _reason(exc)
-                    error = StoreError if self.ready else StoreSetupError
-                    raise error(f"{self.label}: {what} failed: {reason}; {_hint(reason)}") from None
+                    raise self._failed(what, exc) from None
                 if self.lost_at is not None:
                     log.warning(
                         "%s: the connection is back after %.1f s", self.label, time.monotonic() - self.lost_at
@@ -372,7 +393,8 @@ def migrate(conn: Any, schema: str, label: str) -> int:
     if found > SCHEMA_VERSION:
         raise StoreSetupError(
             f"{label}: schema '{schema}' is at version {found}, newer than this magnus knows "
-            f"({SCHEMA_VERSION}); upgrade magnus"
+            f"({SCHEMA_VERSION}); upgrade magnus",
+            field="run_log_store.config.schema",
         )
     quoted = f'"{schema}"'
     with conn.transaction():
@@ -486,9 +508,22 @@ class PostgresRunLogStore(RunLogStore):
         self._only: tuple[list[str], list[str]] | None = None  # attach_scope: the parts to read
         self._lost: dict[str, str] = {}  # run id -> why its writes gave up (ConnectionLostError's message)
 
+    @property
+    def source(self) -> str | None:
+        """The config file naming this store: errors found on first use (a refused password) name it."""
+        return self.db.source
+
+    @source.setter
+    def source(self, value: str | None) -> None:
+        self.db.source = value or self.db.source
+
     # -- where ---------------------------------------------------------------------------------------------
     def where(self) -> str:
         return f"the {self.label}"
+
+    def brief(self) -> str:
+        """'postgres db.internal:5432/mlops · magnus': the database and the schema, for a title bar."""
+        return f"postgres {self.address.removeprefix('postgresql://')} · {self.schema}"
 
     def location(self, run_id: str) -> str:
         return f"{self.label}, run {run_id}"

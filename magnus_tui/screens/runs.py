@@ -248,7 +248,7 @@ class RunsScreen(WorkbenchScreen[None]):
     def on_mount(self) -> None:
         self.watch(self.query_one("#runs", ListTable), "scroll_x", self._update_hint, init=False)
         self._label_columns()
-        self.sub_title = self.app.project.where
+        self.sub_title = self.app.project.brief  # whole at 80 columns beside the title
         project = self.app.project
         self._full_at, self._quiet, self._versions = (
             time.monotonic(),

@@ -597,3 +597,25 @@ def test_a_name_value_word_matches_the_parameter_exactly() -> None:
     assert matching("adam") == ["r5", "r50"]  # a bare word: part of anything
     assert matching("lr=") == ["r5", "r50", "r05", "rs"]  # typing: the name so far, no value yet
     assert matching("nosuch=1") == []  # a name no parameter has: only the run's own fields
+
+
+async def test_a_database_that_refuses_names_its_store_once_and_the_title_fits_80_columns(
+    tmp_path: Path, monkeypatch, postgres
+) -> None:
+    """Trial team 14: the error named the postgres store twice, and the title bar cut its name."""
+    import yaml
+    from tui_helpers import screen_lines
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PGPASSWORD", "wrong")
+    block = {"type": "postgres", "config": {"dsn": postgres.dsn, "schema": "magnus"}}
+    (tmp_path / "magnus-config.yaml").write_text(yaml.safe_dump({"run_log_store": block}))
+    app = MagnusApp(Project.open(None, tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        hint = " ".join(plain(app.screen.query_one("#empty", Static)).split())
+        assert hint.startswith("Cannot open the run-log store: cannot list runs: "), hint
+        assert hint.count(f"127.0.0.1:{postgres.port}/postgres") == 1, hint
+        assert "magnus-config.yaml: field 'run_log_store.config.dsn'" in hint and "password" in hint
+        title = screen_lines(app)[0]
+        assert f"postgres 127.0.0.1:{postgres.port}/postgres · magnus" in title and "…" not in title, title
