@@ -91,6 +91,15 @@ def run_steps(ctx: click.Context, param: click.Parameter, incomplete: str) -> li
 
 
 @_quiet
+def diff_steps(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """`magnus diff A B --output <Tab>`: the steps of run A (as `magnus logs RUN <Tab>` completes them).
+    While an option's value is completed, click leaves the arguments unparsed, in ctx.args."""
+    words = [w for w in ctx.args if not w.startswith("-")]
+    ctx.params["run_id"] = ctx.params.get("run_a") or (words[0] if words else None)
+    return run_steps(ctx, param, incomplete)
+
+
+@_quiet
 def tags(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Tags of the runs in the configured store."""
     from magnus_core.runs import list_runs, store_from_config

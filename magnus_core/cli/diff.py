@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
-from magnus_core.cli import cli, data_console, hold_until_exit, printing
-from magnus_core.cli.complete import run_ids
+from magnus_core.cli import cli, data_console, hold_until_exit, note, printing
+from magnus_core.cli.complete import diff_steps, run_ids
 
 
 @cli.command("diff")
@@ -19,6 +20,14 @@ from magnus_core.cli.complete import run_ids
 @click.option(
     "--exit-code", is_flag=True, help="Exit 1 when the runs differ, 0 when they do not (like diff)."
 )
+@click.option(
+    "--output",
+    "output_step",
+    default=None,
+    metavar="STEP",
+    shell_complete=diff_steps,
+    help="Instead: what STEP printed in A and in B (its last attempt), as a unified diff (diff -u).",
+)
 @click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
 @click.pass_context
 def diff(
@@ -28,6 +37,7 @@ def diff(
     show_all: bool,
     as_json: bool,
     exit_code: bool,
+    output_step: str | None,
     config_file: str | None,
 ) -> None:
     """Compare run A (before) with run B (after): dag, code, data, parameters, metrics and steps.
@@ -42,6 +52,7 @@ def diff(
       magnus diff old.json new.json --json
       magnus diff ab12cd last
       magnus diff A B --exit-code && echo same
+      magnus diff A B --output train    # what the step train printed, A against B
     """
     from magnus_core.diff import compare, looks_like_path, open_plain
     from magnus_core.gcpause import off_for_this_command
@@ -53,6 +64,8 @@ def diff(
         from magnus_core.runs import store_from_config
 
         store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
+    if output_step is not None:
+        ctx.exit(_output_diff(run_a, run_b, output_step, store, as_json=as_json, exit_code=exit_code))
     a, source_a = open_plain(run_a, store)
     b, source_b = open_plain(run_b, store)
     result = compare(a, b, a_source=source_a, b_source=source_b)
@@ -74,3 +87,41 @@ def diff(
             render(result, data_console(), show_all=show_all)
     hold_until_exit(a, b, result)  # the process ends without freeing them one by one
     ctx.exit(1 if exit_code and result.differs else 0)
+
+
+def _output_diff(run_a: str, run_b: str, step: str, store: Any, *, as_json: bool, exit_code: bool) -> int:
+    """`--output STEP`: the step's output in A against B, a unified diff (coloured on a terminal) or
+    magnus-output-diff/1 JSON; what one side cannot show is said on stderr. The exit code, as --exit-code
+    asks."""
+    from magnus_core.diff import open_run
+    from magnus_core.diff_output import step_output, unified
+
+    runs = store.get_run if store is not None else None
+    a = step_output(open_run(run_a, store)[0], step, runs=runs, side="A")
+    b = step_output(open_run(run_b, store)[0], step, runs=runs, side="B")
+    lines = unified(a, b)
+    with printing():
+        if as_json:
+            data: dict[str, Any] = {"schema": "magnus-output-diff/1", "step": a.step}
+            data.update(a=a.to_json(), b=b.to_json(), differs=bool(lines), diff=lines)
+            click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        else:
+            for side, out in (("A", a), ("B", b)):
+                if out.problem:
+                    note(f"magnus: {out.step} in {side} ({out.run_id}): {out.problem}")
+            _print_unified(lines, a, b)
+    return 1 if exit_code and lines else 0
+
+
+def _print_unified(lines: list[str], a: Any, b: Any) -> None:
+    from magnus_core.table import use_colour
+
+    if not lines:
+        same = "printed the same" if a.lines else "printed nothing, in both runs"
+        click.echo(f"{a.step} {same} ({len(a.lines)} lines).", err=not a.lines)
+        return
+    colour = use_colour()
+    styles = {"+": "green", "-": "red", "@": "cyan"}
+    for index, line in enumerate(lines):
+        style = styles.get(line[:1]) if index >= 2 else None  # (the two file lines: bold)
+        click.echo(click.style(line, fg=style, bold=index < 2) if colour else line, color=colour)

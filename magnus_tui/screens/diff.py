@@ -39,6 +39,7 @@ class DiffScreen(WorkbenchScreen[None]):
         Binding("v", "view", "Open"),
         Binding("s", "open_step", "Step records", key_display="s"),
         Binding("x", "swap", "Swap"),
+        Binding("o", "open_output", "Output"),  # after Swap: at 80 columns the footer drops it, F1 lists it
         Binding("c", "copy", "Copy", show=False),  # F1 lists it; the footer keeps F1 at 80 columns
         # priority: before the focused list's own ←/→ (it never scrolls sideways: long values wrap)
         Binding("left,h", "tab(-1)", "Previous tab", show=False, priority=True),
@@ -51,6 +52,11 @@ class DiffScreen(WorkbenchScreen[None]):
             "Compare step records",
             "The highlighted change's step as each run log records it, side by side (s)",
             "open_step",
+        ),
+        (
+            "Compare step output",
+            "What the highlighted change's step printed in each run, side by side (o)",
+            "open_output",
         ),
         ("Swap runs", "Make run B the 'before' side (x)", "swap"),
         ("Copy value", "Copy the highlighted change (c)", "copy"),
@@ -248,6 +254,20 @@ class DiffScreen(WorkbenchScreen[None]):
 
         a, b = self.logs
         self.app.push_screen(StepPairScreen(change.step, a, b))
+
+    def action_open_output(self) -> None:
+        """What the highlighted change's step printed in A and in B, aligned line by line (its last
+        attempt each: `magnus diff A B --output STEP`)."""
+        change = self._list().highlighted_change()
+        if change is None or self.logs is None:
+            return
+        if not change.step:
+            self.notify("This change belongs to no step: move to a step's row.", severity="warning")
+            return
+        from magnus_tui.screens.step_pair import StepOutputPairScreen
+
+        a, b = self.logs
+        self.app.push_screen(StepOutputPairScreen(change.step, a, b))
 
     def action_copy(self) -> None:
         from magnus_core.diff_render import full_text

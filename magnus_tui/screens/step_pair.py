@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual import events
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -141,9 +141,14 @@ class PairView(ScrollView, can_focus=True):
 
     def __init__(self, pairs: list[Pair], **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.set_pairs(pairs)
+
+    def set_pairs(self, pairs: list[Pair]) -> None:
+        """Show these rows (the output view reads the two outputs after it is drawn)."""
         self.pairs = pairs
         self.longest = max((len(t) for p in pairs for t in (p.left, p.right) if t), default=0)
         self.virtual_size = Size(0, len(pairs))
+        self.refresh()
 
     def _half(self) -> int:
         return max(4, (self.scrollable_content_region.width - 1) // 2)
@@ -252,11 +257,72 @@ class StepPairScreen(WorkbenchScreen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = f"{self.internal_name}: run-log records"
+        self.sub_title = self.heading()
         self.query_one(PairView).focus()
+        self.started()
+
+    def heading(self) -> str:
+        return f"{self.internal_name}: run-log records"
+
+    def started(self) -> None:
+        """After the first draw (the output view reads the two outputs here)."""
 
     def action_next_change(self) -> None:
         self.query_one(PairView).action_next_change(1)
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+class StepOutputPairScreen(StepPairScreen):
+    """What a step printed in run A (left) and run B (right), its last attempt each, aligned line by line
+    (magnus_core.diff_output: the same reading as `magnus diff A B --output STEP`); n/N jump between
+    differences. A side with nothing to show says why in its heading."""
+
+    def __init__(self, internal_name: str, a: RunLog, b: RunLog) -> None:
+        WorkbenchScreen.__init__(self)
+        self.internal_name = internal_name
+        self.a, self.b = a, b
+        self.pairs = [Pair("reading the output…", "reading the output…", SAME)]
+
+    def heading(self) -> str:
+        return f"{self.internal_name}: output (last attempt)"
+
+    def started(self) -> None:
+        self.read_outputs()
+
+    @work(thread=True, exclusive=True, group="step-output")
+    def read_outputs(self) -> None:
+        from magnus_core.diff_output import line_pairs, step_output
+        from magnus_core.errors import MagnusError
+
+        runs = self.app.project.get_run
+        try:
+            a = step_output(self.a, self.internal_name, runs=runs, side="A")
+            b = step_output(self.b, self.internal_name, runs=runs, side="B")
+        except MagnusError as exc:
+            self.app.call_from_thread(self._show_error, str(exc))
+            return
+        rows = [Pair(left, right, kind) for kind, left, right in line_pairs(a, b)]
+        self.app.call_from_thread(self._show, a, b, rows)
+
+    def _head(self, side: str, out: Any) -> Text:
+        attempt = "" if out.attempt is None else f" · attempt {out.attempt}"
+        text = Text(f"{side} {out.run_id}{attempt}")
+        if out.problem:
+            text.append(f" · {out.problem}", style="yellow not bold")
+        elif not out.lines:
+            text.append(" · printed nothing", style="dim not bold")
+        return text
+
+    def _show(self, a: Any, b: Any, rows: list[Pair]) -> None:
+        self.query_one("#head-a", Static).update(self._head("A", a))
+        self.query_one("#head-b", Static).update(self._head("B", b))
+        self.pairs = rows or [Pair(None, None, SAME)]
+        self.query_one(PairView).set_pairs(self.pairs)
+        changed = sum(1 for row in rows if row.kind != SAME)
+        if rows and not changed:
+            self.notify(f"{self.internal_name} printed the same in both runs ({len(rows)} lines).")
+
+    def _show_error(self, message: str) -> None:
+        self.query_one("#head-a", Static).update(Text(message, style="red"))

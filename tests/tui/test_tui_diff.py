@@ -317,3 +317,40 @@ async def test_mark_two_runs_in_the_list_and_compare_them(make_app) -> None:
         assert f"{screen.diff.count} differences" in plain(screen.query_one("#diff-summary", Static))
         await pilot.press("escape")
         assert app.screen.__class__.__name__ == "RunsScreen"
+
+
+async def test_o_puts_what_a_step_printed_in_each_run_side_by_side(make_app, tmp_path, monkeypatch) -> None:
+    """Trial 4: the diff's "step logs" were run-log records, and no view put two runs' output side by
+    side. `o` on a step's row opens its output in A and B (the last attempt each), aligned line by line."""
+    from magnus_tui.app import MagnusApp
+    from magnus_tui.screens.step_pair import CHANGED, StepOutputPairScreen
+    from magnus_tui.source import Project
+    from tests.test_diff_output import git_project, make_two_runs
+
+    project = git_project(tmp_path / "outputs")
+    make_two_runs(project)
+    monkeypatch.chdir(project)
+    app = MagnusApp(Project.open(None, project), poll_interval=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_diff(app, pilot, "ra", "rb")
+        screen.query_one(TabbedContent).active = "tab-steps"
+        await pilot.press("a")  # the records of `train` are equal: list them
+        await pilot.pause()
+        rows = [r.key for r in screen.query_one("#group-steps").rows]
+        screen.query_one("#group-steps").highlighted = rows.index("train")
+        await pilot.press("o")
+        await pilot.pause()
+        pair = app.screen
+        assert isinstance(pair, StepOutputPairScreen) and pair.sub_title == "train: output (last attempt)"
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        view = pair.query_one(PairView)
+        assert [(p.kind, p.left, p.right) for p in view.pairs][:2] == [
+            (SAME, "epoch 0 loss=1.000", "epoch 0 loss=1.000"),
+            (CHANGED, "epoch 1 loss=0.900", "epoch 1 loss=0.850"),
+        ]
+        assert plain(pair.query_one("#head-a", Static)) == "A ra · attempt 0"
+        await pilot.press("n")  # the first difference
+        assert view.cursor_line == 1
+        await pilot.press("escape")
+        assert app.screen is screen
