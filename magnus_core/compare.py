@@ -208,6 +208,7 @@ class Chart:
     x_labels: list[str] | None = None  # categories (a parameter that is not a number): xs are 1..n
     notices: list[str] = field(default_factory=list)
     x_log: bool = False  # xs drawn on a log scale (plots.draw), ticks at powers of ten
+    names_series: bool = False  # each series is a run (a history): named in the key even when alone
 
     @property
     def empty(self) -> bool:
@@ -346,7 +347,9 @@ def history_chart(
     labels = labels or {}
     if metric.kind != "metric":
         raise UsageError(f"--plot-history {metric.label}: plot a metric (metrics.<name>)")
-    chart = Chart(title=f"{metric.label} history", xlabel="step", ylabel=metric.label, series=[])
+    chart = Chart(
+        title=f"{metric.label} history", xlabel="step", ylabel=metric.label, series=[], names_series=True
+    )
     without: list[str] = []
     skipped: list[tuple[str, Any]] = []
     for log in logs:

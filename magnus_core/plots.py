@@ -47,10 +47,11 @@ class KeyEntry:
 
 
 def key_entries(chart: Chart) -> list[KeyEntry]:
-    """The key of a chart with more than one series (one entry per series that has points; [] for a
-    single series, whose name is the chart's title)."""
+    """The key of a chart with more than one series, or of a history (one entry per series that has
+    points; [] for a single series of a chart whose title names it: a metric across runs). Trial 22: a
+    history of one selected run had no key, so it was not clear which run was drawn."""
     drawn = [s for s in chart.series if s.ys]
-    if len(chart.series) < 2:
+    if len(chart.series) < 2 and not chart.names_series:
         return []
     return [
         KeyEntry(DISTINCT[i % len(DISTINCT)], COLOURS[i % len(COLOURS)], s.label)
@@ -83,7 +84,7 @@ def draw(
         plt.ylabel(chart.ylabel)
     if chart.x_is_time:
         plt.date_form("Y-m-d H:M:S")
-    many = len(chart.series) > 1
+    many = len(chart.series) > 1 or chart.names_series
     if rows is not None:
         y_axis(chart, plt, rows)
     every_x = [] if chart.x_is_time else [float(x) for series in chart.series if series.ys for x in series.xs]

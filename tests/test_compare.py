@@ -450,3 +450,18 @@ def test_key_lines_keep_entries_whole_and_count_what_does_not_fit() -> None:
     ]
     assert key_text(entries, 20, max_lines=1) == ["* lr=0.1   +7 more"]
     assert key_text(entries, 78, max_lines=2) == key_text(entries, 78)
+
+
+def test_a_history_of_one_run_names_the_run_in_its_key(project: Path) -> None:
+    """Trial 22: the workbench's history of a single selected run had no key line, so it was not clear
+    which run was drawn. A history names its runs even when there is one; a metric across runs (one
+    series, named by the title) still has no key."""
+    from magnus_core.plots import key_entries
+
+    store = FileSystemRunLogStore({"log_folder": str(project / "logs")})
+    one = history_chart([store.get_run("lr2")], Key("metric", "loss"), {"lr2": "lr=0.01"})
+    assert [(e.marker, e.label) for e in key_entries(one)] == [("*", "lr=0.01")]
+    assert render_text(one, width=60, height=14).splitlines()[-1] == "* lr=0.01"
+    assert key_entries(metric_chart(runs_of(project), Key("metric", "auc"), None)) == []
+    out = compare(project, "lr2", "--plot-history", "metrics.loss", env={"COLUMNS": "80"})
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "* lr2"
