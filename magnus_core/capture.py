@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import MagnusError, UsageError
-from magnus_core.models.run_log import AttemptOutput, made
+from magnus_core.models.run_log import AttemptOutput, fields_as_listed, made
 
 if TYPE_CHECKING:
     from magnus_core.catalog import BaseCatalog
@@ -80,6 +80,47 @@ def output_cap(catalog: BaseCatalog | None = None) -> int:
         return parse_size(raw, CAP_VARIABLE)
     configured = catalog.output_cap() if catalog is not None else None
     return configured if configured is not None else DEFAULT_CAP
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _record(
+    written: int,
+    size: int = 0,
+    error: str = "",
+    *,
+    name: str = "",
+    where: tuple[str, str] = ("", ""),
+    sha256: str = "",
+) -> AttemptOutput:
+    """An attempt's record: `AttemptOutput(...)` of the non-empty of these fields, the same object (the same
+    fields, the same fields given), made without pydantic when each is the int or str it should be (one
+    per attempt: about half of validating it, a fifth to a tenth of models.run_log.made, which asks the
+    model for each default); else through `made`."""
+    fields = {
+        "name": name,
+        "catalog_relative_path": where[0],
+        "catalog_handler_location": where[1],
+        "size": size,
+        "sha256": sha256,
+        "written": written,
+        "error": error,
+    }
+    if name:  # the keywords AttemptOutput(...) was given here before: the same fields count as given
+        given = {"name", "catalog_relative_path", "catalog_handler_location", "size", "sha256", "written"}
+    else:
+        given = {"size", "written", "error"} if error else {"written"}
+    # (ints from len(), strings made here; where the catalog keeps it is checked: a catalog's own values)
+    if where[0].__class__ is not str or where[1].__class__ is not str or not fields_as_listed():
+        return made(AttemptOutput, **{key: fields[key] for key in given})
+    record: AttemptOutput = _new(AttemptOutput)
+    _set(record, "__dict__", fields)
+    _set(record, "__pydantic_fields_set__", given)
+    _set(record, "__pydantic_extra__", {})
+    _set(record, "__pydantic_private__", None)
+    return record
 
 
 def _bytes(text: str) -> bytes:
@@ -738,11 +779,11 @@ class AttemptFile:
         if spool is not None:
             self.error = self.error or spool.close()
         if not self.kept and not self.error:  # nothing was written: no file
-            return made(AttemptOutput, written=self.written)
+            return _record(self.written)
         if self.error:
             if self.spool is not None:
                 self.spool.unlink(missing_ok=True)
-            return made(AttemptOutput, size=self.kept, written=self.written, error=self.error)
+            return _record(self.written, self.kept, self.error)
         catalog, run_id, name, path = self.catalog, self.run_id, self.name, self.spool
         data, self._memory = self._memory, bytearray()  # (not copied: nothing writes to it any more)
         digest = (self._hash or hashlib.sha256(data)).hexdigest()
@@ -759,7 +800,7 @@ class AttemptFile:
                 if path is not None:
                     path.unlink(missing_ok=True)
                 error = f"keeping the output failed: {describe(exc)}"
-                return made(AttemptOutput, size=self.kept, written=self.written, error=error)
+                return _record(self.written, self.kept, error)
         else:  # an object store: uploaded by the keeper thread while the next step runs
             where = catalog.file_record(name, digest, run_id)
             place = where.catalog_relative_path, where.catalog_handler_location
@@ -767,15 +808,7 @@ class AttemptFile:
                 KEEPER.submit(lambda: catalog.keep_spool(path, name, digest, run_id))
             else:
                 KEEPER.submit(lambda: catalog.put_bytes(name, data, run_id, digest=digest))
-        return made(
-            AttemptOutput,
-            name=self.name,
-            catalog_relative_path=place[0],
-            catalog_handler_location=place[1],
-            size=self.kept,
-            sha256=digest,
-            written=self.written,
-        )
+        return _record(self.written, self.kept, name=self.name, where=place, sha256=digest)
 
 
 class Kept:

@@ -794,3 +794,33 @@ def test_logs_takes_the_escaped_name_of_the_per_step_entry_point(project: Path, 
     assert magnus("logs", "r", "each.x%y.work").stdout == "item x y\n"  # as execute_single_node takes it
     wrong = magnus("logs", "r", "each.x%z.work")
     assert wrong.returncode == 2 and "has no step 'each.x%z.work'" in wrong.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "keywords", "fields"),
+    [
+        ((0,), {}, {"written": 0}),
+        ((7, 5, "disk full"), {}, {"size": 5, "written": 7, "error": "disk full"}),
+        (
+            (9, 9),
+            {"name": "n", "where": ("r/n", ".catalog"), "sha256": "ab"},
+            {
+                "name": "n",
+                "catalog_relative_path": "r/n",
+                "catalog_handler_location": ".catalog",
+                "size": 9,
+                "sha256": "ab",
+                "written": 9,
+            },
+        ),
+    ],
+    ids=["nothing", "error", "kept"],
+)
+def test_an_attempt_s_record_is_the_model_s(args: Any, keywords: Any, fields: Any) -> None:
+    """Capture makes each attempt's record without pydantic (one per attempt): the same object, the same
+    fields given, the same JSON as the validated model's."""
+    from magnus_core.capture import _record
+
+    made, validated = _record(*args, **keywords), AttemptOutput(**fields)
+    assert made == validated and made.__pydantic_fields_set__ == validated.__pydantic_fields_set__
+    assert made.model_dump_json() == validated.model_dump_json()
