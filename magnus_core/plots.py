@@ -78,7 +78,11 @@ def draw(
     `rows`: the plot's rows of data (`data_rows`); given, the y axis gets round ticks the same number of
     rows apart (`nice_axis`), else plotext's (evenly spaced values, rounded to rows: uneven). A chart
     with `x_log` is drawn against log10(x), its ticks at powers of ten labelled with the values."""
-    plt.title(chart.title)
+    times = (
+        sorted({str(x) for series in chart.series if series.ys for x in series.xs}) if chart.x_is_time else []
+    )
+    day = time_day(times) if times else ""
+    plt.title(f"{chart.title} ({day})" if day else chart.title)
     if labels:
         plt.xlabel(chart.xlabel)
         plt.ylabel(chart.ylabel)
@@ -91,7 +95,10 @@ def draw(
     if chart.x_log and every_x:
         ticks = log_ticks(min(every_x), max(every_x))
         plt.xticks([math.log10(t) for t in ticks], [f"{t:g}" for t in ticks])
-    elif not chart.x_is_time and chart.x_labels is None and every_x:
+    elif times:
+        ticks = time_ticks(times)
+        plt.xticks(ticks, time_labels(ticks))
+    elif chart.x_labels is None and every_x:
         ticks = linear_ticks(min(every_x), max(every_x), whole=all(x.is_integer() for x in every_x))
         plt.xticks(ticks, [tick_text(t, ticks) for t in ticks])
     for index, series in enumerate(chart.series):
@@ -211,6 +218,33 @@ def linear_ticks(low: float, high: float, *, most: int = 6, whole: bool = False)
                 return [_round(k * step, step) for k in range(first, last + 1)]
         power *= 10
     return [low, high]
+
+
+TIME_TICKS = 4  # ticks on a time axis at most: a label is up to 19 characters
+
+
+def time_ticks(times: list[str]) -> list[str]:
+    """Ticks of a time axis: runs' own start times (`2026-11-30 16:16:14`, sorted, each once), the first,
+    the last and evenly between, at most TIME_TICKS: plotext's evenly spaced ticks, formatted to the
+    second, repeated a label when the runs were seconds apart (trial 22)."""
+    if len(times) <= TIME_TICKS:
+        return times
+    step = (len(times) - 1) / (TIME_TICKS - 1)
+    return [times[round(i * step)] for i in range(TIME_TICKS)]
+
+
+def time_labels(ticks: list[str]) -> list[str]:
+    """The ticks' labels: `16:16:15` when every tick is on one day (the title says the day: `time_day`),
+    else `11-29 23:59:58` (the year of the first)."""
+    if time_day(ticks):
+        return [tick[11:] for tick in ticks]
+    return [tick[5:] for tick in ticks]
+
+
+def time_day(times: list[str]) -> str:
+    """The day every time is on (`2026-11-30`), '' when they are on several."""
+    days = {t[:10] for t in times}
+    return days.pop() if len(days) == 1 else ""
 
 
 def log_ticks(low: float, high: float) -> list[float]:

@@ -215,7 +215,7 @@ def test_metric_chart_against_a_parameter_and_time(project: Path) -> None:
     by_time = metric_chart(runs, Key("metric", "auc"), None)
     assert by_time.x_is_time and by_time.series[0].ys == AUC
     assert by_time.series[0].xs[0].startswith("2026-01-01 10:00")
-    assert "2026-01-01 10:0" in render_text(by_time, width=80, height=20)  # time ticks, not numbers
+    assert "10:00:00" in render_text(by_time, width=80, height=20)  # time ticks, not numbers
 
 
 def test_the_plot_text_shows_its_series(project: Path) -> None:
@@ -465,3 +465,17 @@ def test_a_history_of_one_run_names_the_run_in_its_key(project: Path) -> None:
     assert key_entries(metric_chart(runs_of(project), Key("metric", "auc"), None)) == []
     out = compare(project, "lr2", "--plot-history", "metrics.loss", env={"COLUMNS": "80"})
     assert out.returncode == 0 and out.stdout.splitlines()[-1] == "* lr2"
+
+
+def test_a_time_axis_is_labelled_with_the_runs_own_times_each_once() -> None:
+    """Trial 22: runs a second apart gave `16:16:14   16:16:14   16:16:15` (plotext's evenly spaced
+    ticks, formatted to the second). The ticks are runs' own start times, each once; one day is said once, in the title."""
+    times = ["2026-11-30 16:16:14", "2026-11-30 16:16:14", "2026-11-30 16:16:15", "2026-11-30 16:16:17"]
+    chart = Chart("m by time", "run start", "m", [Series("m", times, [1.0, 2.0, 3.0, 4.0])], x_is_time=True)
+    text = render_text(chart, width=80, height=14).splitlines()
+    assert text[-2].split() == ["16:16:14", "16:16:15", "16:16:17"]
+    assert text[0].strip() == "m by time (2026-11-30)"  # the day, once
+    many = [f"2026-11-{day:02d} 10:00:00" for day in range(1, 11)]
+    chart = Chart("m by time", "run start", "m", [Series("m", many, [1.0] * 10)], x_is_time=True)
+    axis = render_text(chart, width=100, height=14).splitlines()[-2].split()
+    assert axis == ["11-01", "10:00:00", "11-04", "10:00:00", "11-07", "10:00:00", "11-10", "10:00:00"]
