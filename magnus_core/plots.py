@@ -96,8 +96,8 @@ def draw(
         ticks = log_ticks(min(every_x), max(every_x))
         plt.xticks([math.log10(t) for t in ticks], [f"{t:g}" for t in ticks])
     elif times:
-        ticks = time_ticks(times)
-        plt.xticks(ticks, time_labels(ticks))
+        shown = time_ticks(times)
+        plt.xticks(shown, time_labels(shown))
     elif chart.x_labels is None and every_x:
         ticks = linear_ticks(min(every_x), max(every_x), whole=all(x.is_integer() for x in every_x))
         plt.xticks(ticks, [tick_text(t, ticks) for t in ticks])
