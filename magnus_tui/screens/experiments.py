@@ -28,6 +28,7 @@ from textual.widgets import DataTable, Header, Input, Static
 from magnus_core.compare import (
     Chart,
     Comparison,
+    XScale,
     compare_runs,
     history_chart,
     metric_chart,
@@ -128,6 +129,7 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         Binding("o", "sort", "Sort"),
         Binding("c", "chart", "Chart"),
         Binding("x", "by_time", "By time", show=False),
+        Binding("L", "log_x", "Log/linear x", show=False),
         Binding("h", "history", "History"),
         Binding("space", "select", "Select", show=False),
         Binding("d", "mark", "Diff"),
@@ -142,6 +144,7 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         ("Chart column", "Chart this metric, or use this parameter as the x axis (c)", "chart"),
         ("Chart against time", "The chart's x axis back to each run's start (x)", "by_time"),
         ("Chart history", "The metric's series in the selected runs (h)", "history"),
+        ("Log or linear x axis", "The chart's parameter axis on a log scale or a linear one (L)", "log_x"),
         ("Select run", "Select the run for the history chart (space)", "select"),
         ("Mark for diff", "Two marked runs open their diff (d)", "mark"),
         ("Back", "Leave the experiments screen (escape)", "back"),
@@ -166,6 +169,7 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         self.chart_metric: Key | None = None
         self.chart_by: Key | None = None  # None: time
         self.chart_history = False
+        self.x_scale: XScale = "auto"  # the parameter axis: log when it spans two decades (L switches)
         self.selected: set[str] = set()
         self.chart_notices: list[str] = []
         self.marked: list[str] = []
@@ -351,7 +355,9 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         if self.chart_history:
             self.load_history()
             return
-        drawn = metric_chart(self.loaded.comparison.runs, self.chart_metric, self.chart_by)
+        drawn = metric_chart(
+            self.loaded.comparison.runs, self.chart_metric, self.chart_by, x_scale=self.x_scale
+        )
         self.show_chart(drawn)
 
     def show_chart(self, drawn: Chart) -> None:
@@ -465,6 +471,15 @@ class ExperimentsScreen(WorkbenchScreen[None]):
     def action_by_time(self) -> None:
         self.chart_by = None
         self.chart_history = False
+        self.render_chart()
+
+    def action_log_x(self) -> None:
+        """The chart's parameter axis the other way (log / linear) from what it shows now."""
+        chart = self.query_one("#exp-chart", MetricChart).chart
+        if self.chart_by is None or self.chart_history or chart is None or chart.x_labels is not None:
+            self.notify("L switches a parameter axis: chart a metric by a parameter first (c on its column).")
+            return
+        self.x_scale = "linear" if chart.x_log else "log"
         self.render_chart()
 
     def action_history(self) -> None:

@@ -365,6 +365,12 @@ async def test_eight_runs_at_80x24_keep_nine_plot_rows_and_a_key_of_whole_entrie
         assert chart.x_log and chart.title == "metrics.loss by params.lr (log scale)"
         axis = str(plot.render()).splitlines()[-1].split()
         assert axis == ["0.0001", "0.001", "0.01", "0.1", "1"]
+        await pilot.press("L")  # linear, then log again
+        await pilot.pause()
+        assert screen.query_one("#exp-chart").chart.title == "metrics.loss by params.lr"
+        await pilot.press("L")
+        await pilot.pause()
+        assert screen.query_one("#exp-chart").chart.x_log
         screen.query_one("#exp-table").move_cursor(row=0, column=5)
         await pilot.press("space", "h")  # the history of one selected run: its key names it
         await app.workers.wait_for_complete()
