@@ -244,30 +244,27 @@ class DiffScreen(WorkbenchScreen[None]):
         self.app.push_screen(ValueView(change, self.run_a, self.run_b))
 
     def action_open_step(self) -> None:
-        change = self._list().highlighted_change()
-        if change is None or self.logs is None:
-            return
-        if not change.step:
-            self.notify("This change belongs to no step.", severity="warning")
-            return
+        """The highlighted change's step as each run log records it, side by side."""
         from magnus_tui.screens.step_pair import StepPairScreen
 
-        a, b = self.logs
-        self.app.push_screen(StepPairScreen(change.step, a, b))
+        self._open_pair(StepPairScreen)
 
     def action_open_output(self) -> None:
         """What the highlighted change's step printed in A and in B, aligned line by line (its last
         attempt each: `magnus diff A B --output STEP`)."""
+        from magnus_tui.screens.step_pair import StepOutputPairScreen
+
+        self._open_pair(StepOutputPairScreen)
+
+    def _open_pair(self, screen: Any) -> None:
         change = self._list().highlighted_change()
         if change is None or self.logs is None:
             return
         if not change.step:
             self.notify("This change belongs to no step: move to a step's row.", severity="warning")
             return
-        from magnus_tui.screens.step_pair import StepOutputPairScreen
-
         a, b = self.logs
-        self.app.push_screen(StepOutputPairScreen(change.step, a, b))
+        self.app.push_screen(screen(change.step, a, b))
 
     def action_copy(self) -> None:
         from magnus_core.diff_render import full_text
