@@ -864,10 +864,16 @@ class _Captured(Kept):
     __slots__ = ("tap",)
 
     def __init__(self, ctx: RunContext, catalog: BaseCatalog, internal_name: str, number: int) -> None:
-        seam, output_name = _seam()
-        file = AttemptFile(catalog, ctx.run_id, output_name(internal_name, number), output_cap(catalog))
-        super().__init__(file)
-        self.tap = seam.tapped(file, alone=not ctx.concurrent, err=self.stderr)
+        if not _SEAM:
+            _load_seam()
+        seam, output_name = _SEAM
+        self.file = file = AttemptFile(
+            catalog, ctx.run_id, output_name(internal_name, number), output_cap(catalog)
+        )
+        self.route = None
+        self.record = None
+        self.stderr = err = StderrTail(file)  # (Kept.__init__, inline: one per attempt)
+        self.tap = seam.tapped(file, alone=not ctx.concurrent, err=err)
 
     def __enter__(self) -> Kept:
         try:
@@ -889,10 +895,8 @@ class _Captured(Kept):
 _SEAM: list[Any] = []  # (output module, catalog.output_name), imported on the first attempt captured
 
 
-def _seam() -> tuple[Any, Callable[[str, int], str]]:
-    if not _SEAM:
-        from magnus_core import output
-        from magnus_core.catalog import output_name
+def _load_seam() -> None:
+    from magnus_core import output
+    from magnus_core.catalog import output_name
 
-        _SEAM[:] = [output, output_name]
-    return _SEAM[0], _SEAM[1]
+    _SEAM[:] = [output, output_name]

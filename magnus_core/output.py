@@ -934,7 +934,7 @@ def tapped(
     flushed on leaving, after fd 1 and 2 are drained: what runs inside (context._StepPipes) need not.
     `err`: what the stderr lane copies to instead of `copy` (a Sink that writes to `copy` too:
     capture.StderrTail, which keeps the last lines written to stderr apart)."""
-    parent = current_route()
+    parent = _route.get() or SEAM.default  # (current_route(), inline: once per attempt)
     if alone and parent is not SEAM.default and parent.tap is None:
         return _Tap(parent, copy, err or copy)
     return _own_route(parent, copy, err or copy)
