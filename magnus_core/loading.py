@@ -1176,11 +1176,14 @@ def _shared_puts(node: Any) -> list[str]:
 
 
 class EffectiveConfig(dict[str, Any]):
-    """The service blocks in force; `sources` says which file gave each block (absent: built-in default)."""
+    """The service blocks in force; `sources` says which file gave each block (absent: built-in default);
+    `overridden`: one line for each block of magnus-config.yaml that the pipeline file replaced with another
+    (a team's catalog silently swapped for a pipeline's own: `magnus execute` warns with it)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sources: dict[str, str] = {}
+        self.overridden: list[str] = []
 
 
 def config_source(config: Any, field: str | None) -> str | None:
@@ -1214,14 +1217,33 @@ def load_config(
         layers.append(
             (config_file, check_top_level(raw, (*CONFIG_KEYS, "extensions"), config_file, "config file"))
         )
+    replaced: dict[str, str] = {}  # block -> the warning, when the pipeline's replaced magnus-config.yaml's
+    pipeline_file = pipeline.file if pipeline is not None else None
     for file, blocks in layers:
         for key, block in blocks.items():
             if key in ("extensions",):
                 continue
             name = "executor" if key == "mode" else key
-            result[name] = _service_block(block, file, key)
+            made = _service_block(block, file, key)
+            before = result.sources.get(name)
+            if file == pipeline_file and before == str(user) and made != result[name]:
+                replaced[name] = _overridden(name, file, made, before, result[name])
+            result[name] = made
             result.sources[name] = file
+    # said only when the pipeline's block is the one in force (a --config-file's replaces it in turn)
+    result.overridden = [text for name, text in replaced.items() if result.sources[name] == pipeline_file]
     return result
+
+
+def _overridden(name: str, file: str, made: dict[str, Any], user: str, replaced: dict[str, Any]) -> str:
+    """The warning for a pipeline file's block that replaces magnus-config.yaml's (docs/configuration.md)."""
+    kinds = f" ({made['type']})" if made["type"] != replaced["type"] else ""
+    theirs = f" ({replaced['type']})" if kinds else ""
+    return (
+        f"the pipeline file {file} has its own {name} block{kinds}, which replaces the one in {user}{theirs} "
+        f"for this run (a pipeline file's blocks win over {USER_CONFIG_FILE}); remove it from the pipeline "
+        f"file to use {USER_CONFIG_FILE}'s, or give --config-file to choose"
+    )
 
 
 def _service_block(block: Any, file: str, key: str) -> dict[str, Any]:

@@ -168,11 +168,35 @@ class OutputReader:
         try:
             with self.catalog.open_file(view._run_id, view._name):
                 pass
-        except CatalogError as exc:
-            view.state, view.problem = MISSING, f"output file cannot be read: {exc}"
-        except OSError as exc:
-            view.state, view.problem = MISSING, f"output file cannot be read: {exc}"
+        except (CatalogError, OSError) as exc:
+            view.state, view.problem = MISSING, f"output file cannot be read: {exc}{self._elsewhere()}"
         return view
+
+    def _elsewhere(self) -> str:
+        """Why a run's output may not be here: its catalog was a folder on another machine, or one relative
+        to another folder (run_config.process's `host` and `cwd`), as when a pipeline's own `catalog:` block
+        kept a teammate's run in their .catalog/ (trial team 3). '' when the run ran here."""
+        import socket
+
+        catalog = self.catalog
+        if catalog is None or not catalog.folders():  # object storage: the same for everyone
+            return ""
+        config = _mapping(self.run_log.run_config)
+        process, block = _mapping(config.get("process")), _mapping(config.get("catalog"))
+        host, cwd = str(process.get("host") or ""), str(process.get("cwd") or "")
+        options = _mapping(block.get("config"))
+        folder = str(options.get("catalog_location") or options.get("url") or ".catalog")
+        kind = str(block.get("type") or "file-system")
+        if host and host != socket.gethostname():
+            where = f"on host '{host}'" + (f" (in {cwd})" if cwd else "")
+        elif cwd and cwd != str(Path.cwd()) and not Path(folder).is_absolute():
+            where = f"in {cwd}"
+        else:
+            return ""
+        return (
+            f"; the run's catalog was the {kind} one at '{folder}' {where}, where its files stay (a team "
+            "shares a catalog in object storage: docs/team.md)"
+        )
 
     def _unfinished(self, step: StepLog, number: int) -> AttemptView | None:
         """The output an attempt wrote before its process died (it never finished its file), if any."""
@@ -226,6 +250,10 @@ class OutputReader:
             view.reused_from = view.reused_from or run.run_id
             view.step = step
         return views
+
+
+def _mapping(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}
 
 
 def _no_output_kept(catalog: BaseCatalog | None) -> str:

@@ -150,6 +150,7 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
         run_id=run_id,
         tracker=services.tracker,
         started_at=fmt_time(moment),
+        warnings=list(getattr(config, "overridden", [])),  # a pipeline's block replacing the team's
     )
     if request.use_cached is not None:
         from magnus_core.rerun import prepare_rerun

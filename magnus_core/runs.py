@@ -53,7 +53,9 @@ def process_record() -> dict[str, Any]:
     `started_at` (when the run was recorded, a run-log time) and `start_time`, the operating system's start
     time of the process (seconds since the epoch, psutil's create_time; None when it cannot be read). With
     pid and host, the start time identifies the process: a pid the system gave to another process since has
-    another start time (process_alive_at, stop.stop_run)."""
+    another start time (process_alive_at, stop.stop_run). Also `user` (the login name, getpass.getuser(): who
+    ran it, in a team's shared store; "" when it cannot be told) and `cwd`, the folder it ran in (what a
+    relative catalog or store folder was relative to: `magnus logs` says so from another machine)."""
     from magnus_core.models.times import fmt_time, now
 
     pid = os.getpid()
@@ -62,7 +64,20 @@ def process_record() -> dict[str, Any]:
         "host": _host(),
         "started_at": fmt_time(now()),
         "start_time": process_start_time(pid),
+        "user": _user(),
+        "cwd": os.getcwd(),
     }
+
+
+def _user() -> str:
+    """The login name of this process's user (getpass: LOGNAME, USER, LNAME, USERNAME, then the password
+    database); "" when none can be told (a container's uid with no name)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
 
 
 def _host() -> str:

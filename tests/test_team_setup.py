@@ -514,3 +514,54 @@ def test_a_connection_that_stays_down_stops_the_run_which_resumes_later(git_repo
         assert resumed.status == "SUCCESS" and resumed.steps["a"].mock is True
     finally:
         proxy.stop()
+
+
+def test_a_pipeline_block_replacing_the_teams_is_said_at_run_start(git_repo: Path, magnus) -> None:
+    """Trial team 3: a pipeline's own `catalog:` sent bob's data to his local .catalog/ without a word."""
+    team = {"catalog": {"type": "fsspec", "config": {"url": "team-catalog"}}}
+    (git_repo / "magnus-config.yaml").write_text(yaml.safe_dump(team))
+    own = ONE_STEP + "catalog: {type: file-system, config: {catalog_location: .catalog}}\n"
+    (git_repo / "own.yaml").write_text(own)
+    result = magnus("execute", "-f", "own.yaml")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
+    assert len(warnings) == 1, result.stderr
+    assert warnings[0].startswith(
+        "Warning: the pipeline file own.yaml has its own catalog block (file-system), which replaces the one "
+        f"in {git_repo / 'magnus-config.yaml'} (fsspec) for this run"
+    ), warnings
+    assert (git_repo / ".catalog").is_dir() and not (git_repo / "team-catalog").exists()  # as documented
+    # the same block in both, or a --config-file choosing, is no surprise: nothing said
+    (git_repo / "same.yaml").write_text(ONE_STEP + "catalog: {type: fsspec, config: {url: team-catalog}}\n")
+    write_config(git_repo, team, "chosen.yaml")
+    for args in (["-f", "same.yaml"], ["-f", "own.yaml", "-c", "chosen.yaml"]):
+        quiet = magnus("execute", *args)
+        assert quiet.returncode == 0 and "Warning" not in quiet.stderr, (args, quiet.stderr)
+
+
+def test_logs_of_a_run_whose_catalog_stayed_on_a_teammates_machine_say_so(
+    git_repo: Path, magnus, tmp_path: Path
+) -> None:
+    """Trial team 3: alice's `magnus logs` of bob's run said only that no file was in her own .catalog/."""
+    shared = {"run_log_store": {"type": "file-system", "config": {"log_folder": str(tmp_path / "shared")}}}
+    printing = ONE_STEP.replace('"mkdir -p data', '"echo from-bob && mkdir -p data')
+    bob, alice = git_repo, tmp_path / "alice"
+    alice.mkdir()
+    for clone in (bob, alice):
+        (clone / "magnus-config.yaml").write_text(yaml.safe_dump(shared))
+        (clone / "p.yaml").write_text(printing)
+    assert magnus("execute", "-f", "p.yaml", "--run-id", "bobs", cwd=bob).returncode == 0
+    assert "from-bob" in magnus("logs", "bobs", cwd=bob).stdout  # where it ran: read as ever
+    result = magnus("logs", "bobs", cwd=alice)
+    assert result.returncode == 1 and "from-bob" not in result.stdout
+    assert f"the run's catalog was the file-system one at '.catalog' in {bob}, where its files stay" in (
+        result.stderr
+    ), result.stderr
+    # from another machine: its name (run_config.process.host, with the folder it ran in)
+    path = tmp_path / "shared" / "bobs.json"
+    log = json.loads(path.read_text())
+    assert log["run_config"]["process"]["cwd"] == str(bob) and log["run_config"]["process"]["user"]
+    log["run_config"]["process"]["host"] = "bobs-laptop"
+    path.write_text(json.dumps(log))
+    result = magnus("logs", "bobs", cwd=alice)
+    assert f"file-system one at '.catalog' on host 'bobs-laptop' (in {bob})" in result.stderr, result.stderr
