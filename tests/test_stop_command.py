@@ -4,6 +4,7 @@ codes 0 stopped, 1 not running, 2 unknown run."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import signal
@@ -180,5 +181,6 @@ def test_a_run_log_records_the_process_start_time(git_repo: Path) -> None:
     done = run_magnus("execute", "--file", "p.yaml", "--run-id", "r", cwd=git_repo)
     assert done.returncode == 0, done.stderr
     process = log_of(git_repo, "r").run_config["process"]
-    assert set(process) == {"pid", "host", "started_at", "start_time"}
+    assert set(process) == {"pid", "host", "started_at", "start_time", "user", "cwd"}
+    assert process["cwd"] == str(git_repo) and process["user"] == getpass.getuser()
     assert isinstance(process["start_time"], float) and abs(process["start_time"] - time.time()) < 600
