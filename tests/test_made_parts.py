@@ -271,3 +271,18 @@ def test_a_step_process_builds_no_validator(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "built.json").read_text()) == []
     part = json.loads((tmp_path / ".run_log_store" / "r1" / "steps" / "p.json").read_text())
     assert part["status"] == "SUCCESS" and part["returned_parameters"] == {"x": 2}
+
+
+def test_a_process_that_makes_many_objects_builds_the_validator_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first PLAIN_BUDGET objects of a model whose validator is not built are made without it (a step
+    run alone makes a handful); past them, or once it is built, the model validates (pydantic-core is several
+    times faster per object than the plain walk, so a whole run or a big read builds it once)."""
+    part = {"name": "a", "internal_name": "a", "status": "SUCCESS"}
+    models.AttemptOutput(written=0), models.StepLog.model_validate(part)  # built: restored as built
+    monkeypatch.setattr(models, "_spent", {})
+    monkeypatch.setattr(models.AttemptOutput, "__pydantic_complete__", False)
+    made = [models.made_few(models.AttemptOutput, {"written": n}) for n in range(models.PLAIN_BUDGET + 2)]
+    assert all(m is not None for m in made[: models.PLAIN_BUDGET])
+    assert made[models.PLAIN_BUDGET :] == [None, None]
+    assert models.made(models.AttemptOutput, written=3) == models.AttemptOutput(written=3)
+    assert models.made_few(models.StepLog, part) is None  # built: validated

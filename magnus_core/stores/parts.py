@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, unquote
 
-from magnus_core.models.run_log import BranchLog, RunLog, StepLog, made_from_json
+from magnus_core.models.run_log import BranchLog, RunLog, StepLog, made_few
 
 _MAX_NAME = 180
 
@@ -58,18 +58,19 @@ def assemble(
     part is not a run-log part.
 
     Each part is made without the models' validators when it holds only what they would keep as it is
-    (models.run_log.made_from_json: a process that runs one step then builds none, issue 19); any other part
-    is validated, so a bad part gets the models' error.
+    (models.run_log.made_few: a process that runs one step reads a few and builds none, issue 19); any
+    other part, and every part past the first few of a big read, is validated, so a bad part gets the
+    models' error.
     """
     step_logs: dict[str, tuple[StepLog, str | None]] = {}
     for data, parent in steps:
-        step = made_from_json(StepLog, data)
+        step = made_few(StepLog, data)
         if step is None:
             step = StepLog.model_validate(data)
         step_logs[step.internal_name] = (step, parent)
     branch_logs: dict[str, tuple[BranchLog, str]] = {}
     for data, parent in branches:
-        branch = made_from_json(BranchLog, data)
+        branch = made_few(BranchLog, data)
         if branch is None:
             branch = BranchLog.model_validate(data)
         branch_logs[branch.internal_name] = (branch, parent)
@@ -85,7 +86,7 @@ def assemble(
         elif holder_name in branch_logs:
             branch_logs[holder_name][0].steps[step.internal_name] = step
     whole = {**meta, "steps": top, "parameters": parameters}
-    log = made_from_json(RunLog, whole)
+    log = made_few(RunLog, whole)
     return log if log is not None else RunLog.model_validate(whole)
 
 
