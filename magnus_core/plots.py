@@ -22,6 +22,8 @@ from magnus_core.compare import Chart
 MARKER = "braille"
 
 
+POINT = "●"  # a run's point on a metric's line across runs
+
 # series are told apart by their marker (without colour, the only way): one plain character each, in order
 DISTINCT = ("*", "x", "o", "+", "#", "@", "%", "&", "=", "~")
 # and by colour where there is colour: a qualitative palette readable on dark and light backgrounds
@@ -116,6 +118,8 @@ def draw(
             plt.scatter(xs, series.ys, **options)
         else:
             plt.plot(xs, series.ys, **options)
+            if not many:  # one point per run: each run a dot on the line (trial 22: a sweep read as a smudge)
+                plt.scatter(xs, series.ys, marker=POINT)
     if chart.x_labels is not None:
         plt.xticks(list(range(1, len(chart.x_labels) + 1)), chart.x_labels)
 
