@@ -21,6 +21,9 @@ class MagnusError(Exception):
 
     exit_code = 2
 
+    # the line of `file` the problem is at, when known (set by who finds it: loading.locate_config_error)
+    line: int | None = None
+
     def __init__(
         self, message: str, *, file: str | None = None, step: str | None = None, field: str | None = None
     ) -> None:
@@ -34,6 +37,8 @@ class MagnusError(Exception):
         where = []
         if self.file:
             where.append(str(self.file))
+            if self.line:
+                where.append(f"line {self.line}")
         if self.step:
             where.append(f"step '{self.step}'")
         if self.field:  # a command-line option or argument is named as such, a file's field as a field

@@ -383,8 +383,9 @@ def read_yaml(
             cached.put(raw, Yaml12Loader, data)
         return data
     except _Refused as exc:
-        line = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark is not None else ""
-        raise UsageError(f"{line}{exc.problem}", file=str(path), field=exc.key) from None
+        refused = UsageError(str(exc.problem), file=str(path), field=exc.key)
+        refused.line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        raise refused from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
@@ -1192,6 +1193,29 @@ def config_source(config: Any, field: str | None) -> str | None:
     return sources.get((field or "").split(".")[0])
 
 
+def locate_config_error(exc: MagnusError, config: Any = None) -> MagnusError:
+    """`exc`, about config field `exc.field` (`run_log_store.config.log_foldr`), given the file that set it
+    (config_source, when it names none) and the line of that field there: the deepest of its keys the file
+    writes, at its top level or in its `defaults:` block (`mode:` for `executor`). The file is read again
+    with marks, only for this message; no line when it does not write the field or cannot be read."""
+    exc.file = exc.file or config_source(config, exc.field)
+    if not exc.file or not exc.field or exc.line:
+        return exc
+    tree = _compose(exc.file)
+    if not isinstance(tree, yaml.MappingNode):
+        return exc
+    parts = exc.field.split(".")
+    top = {key.value for key, _ in tree.value if isinstance(key, yaml.ScalarNode)}
+    if parts[0] == "executor" and "executor" not in top and "mode" in top:
+        parts[0] = "mode"
+    if parts[0] not in top and "defaults" in top:
+        parts.insert(0, "defaults")
+    elif parts[0] not in top:
+        return exc
+    exc.line = _line_of(tree, parts)
+    return exc
+
+
 def load_config(
     config_file: str | None, pipeline: Pipeline | None, cwd: Path | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -1224,7 +1248,11 @@ def load_config(
             if key in ("extensions",):
                 continue
             name = "executor" if key == "mode" else key
-            made = _service_block(block, file, key)
+            try:
+                made = _service_block(block, file, key)
+            except ConfigError as exc:
+                locate_config_error(exc)
+                raise
             before = result.sources.get(name)
             if file == pipeline_file and before == str(user) and made != result[name]:
                 replaced[name] = _overridden(name, file, made, before, result[name])

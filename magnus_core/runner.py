@@ -30,6 +30,7 @@ from magnus_core.loading import (
     config_source,
     load_config,
     load_pipeline,
+    locate_config_error,
     located,
     read_variables,
     step_places,
@@ -112,7 +113,7 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     try:
         services = Services.from_config(config)  # a misconfigured tracker too is refused before anything runs
     except ConfigError as exc:  # name the file the faulty block came from
-        exc.file = exc.file or config_source(config, exc.field)
+        locate_config_error(exc, config)
         raise
     store, executor = services.store, services.executor
     parameters = initial_parameters(request.parameters_file, request.parameters)
@@ -121,7 +122,7 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     try:  # a bucket that is missing or refuses us: before anything is written
         services.catalog.check(services.secrets)
     except ConfigError as exc:
-        exc.file = exc.file or config_source(config, exc.field)
+        locate_config_error(exc, config)
         raise
     executor.validate(pipeline, config, request)  # what it cannot run is refused before anything is written
     moment = now()  # the run begins: its id (when generated) and its recorded start are this instant
@@ -214,7 +215,11 @@ def check_folders(
         folders += catalog.folders()
     for folder, key in folders:
         what = FOLDER_NAMES.get(key.split(".")[0], "folder")
-        check_writable(folder, what=what, key=key, file=config_source(config, key))
+        try:
+            check_writable(folder, what=what, key=key, file=config_source(config, key))
+        except UsageError as exc:  # the line of the key that set the folder, in that file
+            locate_config_error(exc, config)
+            raise
 
 
 def run_config(prepared: PreparedRun) -> dict[str, Any]:
@@ -286,7 +291,7 @@ def execute(
     try:
         store.create_run(run_log, masker=ctx.masker)
     except ConfigError as exc:  # the store's folder cannot take a run log: name the file that configured it
-        exc.file = exc.file or config_source(prepared.config, exc.field)
+        locate_config_error(exc, prepared.config)
         raise
     ctx.masked_recorded = list(store.get_run(prepared.run_id).masked_parameters)
     from magnus_core.tracking import follow

@@ -312,3 +312,38 @@ def test_validate_dag_says_where_each_problem_is(tmp_path: Path) -> None:
         (("dag", "start_at"), None),
         (("dag", "steps", "par", "branches", "b1", "steps", "x", "next"), None),
     ]
+
+
+def test_config_blocks_name_the_line_of_their_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused config block names the line of its field in the file that set it: a --config-file, the
+    pipeline file (`mode:` for the executor), magnus-config.yaml's top level or its defaults block."""
+    from magnus_core.runner import RunRequest, prepare
+
+    monkeypatch.chdir(tmp_path)
+    stub = "dag:\n  start_at: a\n  steps:\n    a: {type: stub, next: success}\n    success: {type: success}\n"
+    (tmp_path / "p.yaml").write_text(stub + "    fail: {type: fail}\n")
+
+    def refused(config_file: str | None = None, file: str = "p.yaml") -> str:
+        with pytest.raises(UsageError) as info:
+            prepare(RunRequest(file=file, config_file=config_file), cwd=tmp_path)
+        return str(info.value)
+
+    (tmp_path / "c.yaml").write_text(
+        "# team\nrun_log_store:\n  type: file-system\n  config:\n    log_foldr: x\n"
+    )
+    assert (
+        refused("c.yaml")
+        == "c.yaml: line 5: field 'run_log_store.config.log_foldr': unknown option (a typo?)"
+    )
+    (tmp_path / "c.yaml").write_text("catalog:\n  type: s3x\n")
+    assert refused("c.yaml").startswith("c.yaml: line 2: field 'catalog.type': unknown type 's3x' (known: ")
+    (tmp_path / "m.yaml").write_text(stub + "    fail: {type: fail}\nmode:\n  type: lokal\n")
+    assert refused(file="m.yaml").startswith("m.yaml: line 8: field 'executor.type': unknown type 'lokal'")
+    user = tmp_path / "magnus-config.yaml"
+    user.write_text("defaults:\n  run_log_store:\n    type: file-system\n    confg: {}\n")
+    assert refused() == (
+        f"{user}: line 2: field 'run_log_store': unknown key 'confg' (did you mean 'config'?) "
+        "(expected 'type' and 'config')"
+    )
+    user.write_text("run_log_store:\n  type: file-system\n  config: {log_folder: /dev/null}\n")
+    assert refused().startswith(f"{user}: line 3: field 'run_log_store.config.log_folder': cannot write the")
