@@ -1194,12 +1194,13 @@ def config_source(config: Any, field: str | None) -> str | None:
 
 
 def locate_config_error(exc: MagnusError, config: Any = None) -> MagnusError:
-    """`exc`, about config field `exc.field` (`run_log_store.config.log_foldr`), given the file that set it
-    (config_source, when it names none) and the line of that field there: the deepest of its keys the file
-    writes, at its top level or in its `defaults:` block (`mode:` for `executor`). The file is read again
-    with marks, only for this message; no line when it does not write the field or cannot be read."""
+    """`exc`, about config field `exc.field` (`run_log_store.config.log_foldr`; an error about any other
+    field is left as it is), given the file that set it (config_source, when it names none) and the line
+    of that field there: the deepest of its keys the file writes, at its top level or in its `defaults:`
+    block (`mode:` for `executor`). The file is read again with marks, only for this message; no line when
+    it does not write the field or cannot be read. The command line calls it for every error it prints."""
     exc.file = exc.file or config_source(config, exc.field)
-    if not exc.file or not exc.field or exc.line:
+    if not exc.file or not exc.field or exc.line or exc.field.split(".")[0] not in (*CONFIG_KEYS, "defaults"):
         return exc
     tree = _compose(exc.file)
     if not isinstance(tree, yaml.MappingNode):

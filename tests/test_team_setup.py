@@ -5,6 +5,7 @@ credentials come from the environment or the secrets provider and never reach a 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -173,7 +174,10 @@ def test_missing_or_refused_s3_credentials_are_named_as_credentials(
         missing = magnus("execute", "-f", "p.yaml", "-c", config)
     line = missing.stderr.strip()
     assert missing.returncode == 2 and len(line.splitlines()) == 1, line
-    assert line.startswith("Error: team.yaml: field 'catalog.config.url': found no credentials"), line
+    # (the line of the field in team.yaml: every config problem names it)
+    assert re.match(
+        r"Error: team\.yaml: line \d+: field 'catalog\.config\.url': found no credentials", line
+    ), line
     assert "AWS_ACCESS_KEY_ID" in line and "secret_options" in line and "does not exist" not in line
     assert not (git_repo / ".run_log_store").exists()
     monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "0")  # this moto checks keys: ours are unknown to it
@@ -240,7 +244,7 @@ def test_postgres_wrong_password_server_down_and_bad_schema_are_one_line(
         assert len(line.splitlines()) == 1 and "Traceback" not in line, line
         assert reason in line and hint in line, line
         # the file and the field to fix, as the catalog's errors name them (trial team 5)
-        assert line.startswith(f"Error: team.yaml: field 'run_log_store.config.{field}': "), line
+        assert re.match(rf"Error: team\.yaml: line \d+: field 'run_log_store\.config\.{field}': ", line), line
     # libpq's two lines read as two sentences, not run together ("Connection refused Is the server ...")
     assert "Connection refused. Is the server running" in line or "refused" not in line
     assert not (git_repo / ".run_log_store").exists() and not (git_repo / ".catalog").exists()
@@ -283,8 +287,9 @@ def test_an_unknown_catalog_option_is_named_before_a_missing_one(git_repo: Path,
     catalog = {"type": "fsspec", "config": {"uri": "s3://team-bucket/catalog"}}
     result = magnus("execute", "-f", "p.yaml", "-c", write_config(git_repo, {"catalog": catalog}))
     assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "Error: team.yaml: field 'catalog.config.uri': unknown option (did you mean 'url'?)"
+    assert re.fullmatch(
+        r"Error: team\.yaml: line \d+: field 'catalog\.config\.uri': unknown option \(did you mean 'url'\?\)",
+        result.stderr.strip(),
     ), result.stderr
 
 

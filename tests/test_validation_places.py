@@ -331,9 +331,8 @@ def test_config_blocks_name_the_line_of_their_field(tmp_path: Path, monkeypatch:
     (tmp_path / "c.yaml").write_text(
         "# team\nrun_log_store:\n  type: file-system\n  config:\n    log_foldr: x\n"
     )
-    assert (
-        refused("c.yaml")
-        == "c.yaml: line 5: field 'run_log_store.config.log_foldr': unknown option (a typo?)"
+    assert refused("c.yaml") == (
+        "c.yaml: line 5: field 'run_log_store.config.log_foldr': unknown option (did you mean 'log_folder'?)"
     )
     (tmp_path / "c.yaml").write_text("catalog:\n  type: s3x\n")
     assert refused("c.yaml").startswith("c.yaml: line 2: field 'catalog.type': unknown type 's3x' (known: ")
@@ -347,3 +346,13 @@ def test_config_blocks_name_the_line_of_their_field(tmp_path: Path, monkeypatch:
     )
     user.write_text("run_log_store:\n  type: file-system\n  config: {log_folder: /dev/null}\n")
     assert refused().startswith(f"{user}: line 3: field 'run_log_store.config.log_folder': cannot write the")
+
+
+def test_every_command_names_the_line_of_a_config_field(tmp_path: Path) -> None:
+    """`magnus runs` (no pipeline, no prepare) says a refused store option with its line too."""
+    config = tmp_path / "magnus-config.yaml"
+    config.write_text("run_log_store:\n  type: file-system\n  config:\n    log_foldr: x\n")
+    done = run_magnus("runs", cwd=tmp_path)
+    assert done.returncode == 2
+    expected = f"Error: {config}: line 4: field 'run_log_store.config.log_foldr': unknown option"
+    assert done.stderr.startswith(expected), done.stderr

@@ -129,6 +129,10 @@ def run_guarded(call: Callable[[], Any], passthrough: tuple[type[BaseException],
         from magnus_core.output import mask_known
 
         _debug_traceback()
+        if exc.file and exc.field and exc.line is None:  # a config field, from any command: its line
+            from magnus_core.loading import locate_config_error
+
+            locate_config_error(exc)
         _say(mask_known(f"Error: {exc}"))
         return exc.exit_code
     except BrokenPipeError:
