@@ -465,17 +465,21 @@ def test_a_link_planted_in_the_output_folder_is_never_followed(
     assert "symbolic link" in attempts(run_log(project, "r2"), "talk")[0]["output"]["error"]
 
 
-@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+@pytest.mark.parametrize("how", ["thread", "process", "no-python"])
 def test_the_writer_thread_writes_small_outputs_and_says_what_it_could_not(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, process: bool
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     """Small outputs of a folder catalog are created by a thread (the step does not wait for the file
     system), or, once it has created WRITER_PROCESS_AFTER files, by a writer process it hands each batch
-    to; settled() waits for them; one that cannot be written is a warning, not a failure; past
-    WRITER_HOLDS bytes waiting the caller writes it itself."""
+    to (when none can be started, no python executable here, the thread goes on creating them); settled()
+    waits for them; one that cannot be written is a warning, not a failure; past WRITER_HOLDS bytes
+    waiting the caller writes it itself."""
     from magnus_core import capture
 
-    monkeypatch.setattr(capture, "WRITER_PROCESS_AFTER", 1 if process else 10**9)
+    process = how == "process"
+    monkeypatch.setattr(capture, "WRITER_PROCESS_AFTER", 10**9 if how == "thread" else 1)
+    if how == "no-python":
+        monkeypatch.setattr(sys, "executable", "")
     writer = capture._Writer()
     try:
         # the thread writes a file by itself shortly after (it gathers for WRITER_WAIT s), settled() or not
@@ -494,6 +498,7 @@ def test_the_writer_thread_writes_small_outputs_and_says_what_it_could_not(
         assert not writer.submit(str(tmp_path / "c.log"), b"x" * 11)
         writer.settle()
         assert bool(writer._pid) == process  # (the first file was the thread's own)
+        assert writer._no_process == (how == "no-python")
         assert (tmp_path / "a.log").read_bytes() == b"one\n" and not (tmp_path / "c.log").exists()
         assert [path.read_bytes() for path in batch] == [f"{i}\n".encode() for i in range(len(batch))]
         assert writer.waiting == 0
@@ -505,12 +510,27 @@ def test_the_writer_thread_writes_small_outputs_and_says_what_it_could_not(
             writer.settle()
             assert (tmp_path / "outside").read_text() == "keep me\n"
             assert "planted.log" in caplog.text
+            # the process killed: the thread creates the files again, and says so once
+            started = writer._pid
+            os.kill(started, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while (
+                time.monotonic() < deadline
+                and Path(f"/proc/{writer._pid}/stat").read_text().split()[2] != "Z"
+            ):
+                time.sleep(0.005)
+            after = [tmp_path / f"after{i}.log" for i in range(5)]
+            for i, path in enumerate(after):
+                assert writer.submit(str(path), f"{i}\n".encode())
+            writer.settle()
+            assert [path.read_bytes() for path in after] == [f"{i}\n".encode() for i in range(5)]
+            assert not writer._pid and writer._no_process
+            assert caplog.text.count("the output writer process ended") == 1
     finally:
-        pid = writer._pid
         writer.close()
-    if process:  # it ended with its pipe (magnus's end, or magnus killed outright)
+    if process:  # reaped, not left a zombie
         with pytest.raises(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+            os.waitpid(started, os.WNOHANG)
     # a process forked while the writer's lock was held (by its thread) gets a writer of its own
     with capture.WRITER._lock:
         pid = os.fork()
