@@ -13,7 +13,7 @@ file, a name already put is never overwritten with different content, patterns g
 half-written is ever visible under its final name: object stores get an upload committed only once whole
 (fsspec's `autocommit=False`: a multipart upload completed at the end, aborted on failure); local paths get a
 temporary name renamed into place. Files are streamed in chunks, hashed as they go: memory stays flat for
-any size. `s3://` needs s3fs (`pip install 'magnus[s3]'`); other protocols their fsspec package.
+any size. `s3://` needs s3fs (the `s3` extra); other protocols their fsspec package.
 
 Credentials come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...,
 GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*) or from the secrets provider through `secret_options`; a
@@ -129,7 +129,9 @@ class FsspecCatalog(FileSystemCatalog):
             import fsspec
         except ImportError:  # pragma: no cover - the extra is not installed
             raise ConfigError(
-                "the fsspec catalog needs fsspec: pip install 'magnus[s3]'", field="catalog.type"
+                "the fsspec catalog needs fsspec: install magnus's s3 extra (in its clone: pip install -e "
+                "'.[s3]' -c constraints.txt)",
+                field="catalog.type",
             ) from None
         self.protocol, self.base = fsspec.core.split_protocol(self.options.url)
         self.protocol = self.protocol or "file"

@@ -570,3 +570,60 @@ def test_logs_of_a_run_whose_catalog_stayed_on_a_teammates_machine_say_so(
     path.write_text(json.dumps(log))
     result = magnus("logs", "bobs", cwd=alice)
     assert f"file-system one at '.catalog' on host 'bobs-laptop' (in {bob})" in result.stderr, result.stderr
+
+
+def test_the_team_servers_script_starts_both_servers_for_trying_and_stops_them(tmp_path: Path) -> None:
+    """docs/team.md's way to try the team setup on one machine (trial team 7): the config file it writes
+    reaches both servers with the variables it prints, and Ctrl-C stops them."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import psycopg
+
+    from magnus_core.catalog_fsspec import FsspecCatalog
+
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "team_servers.py"), "--bucket", "tried"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        out: list[str] = []
+        while not out or not out[-1].startswith("Ctrl-C"):  # ready: what it prints ends with this line
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            out.append(line)
+        exports = dict(word.split("=", 1) for word in out[2].split()[1:])
+        config = yaml.safe_load((tmp_path / "team-local.yaml").read_text())
+        dsn = config["run_log_store"]["config"]["dsn"]
+        psycopg.connect(dsn, password=exports["PGPASSWORD"], connect_timeout=5).close()
+        catalog = FsspecCatalog(config["catalog"]["config"])
+        old = {name: os.environ.get(name) for name in exports}
+        os.environ.update(exports)
+        try:
+            catalog.check()  # the bucket exists and the printed credentials work
+        finally:
+            for name, value in old.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        ports = [
+            int(dsn.split(":")[2].split("/")[0]),
+            int(config["catalog"]["config"]["storage_options"]["endpoint_url"].rsplit(":", 1)[1]),
+        ]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+        for port in ports:
+            with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
+                pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -190,7 +190,9 @@ def _psycopg() -> Any:
         import psycopg
     except ImportError:  # pragma: no cover - the extra is not installed
         raise ConfigError(
-            "the postgres store needs psycopg: pip install 'magnus[postgres]'", field="run_log_store.type"
+            "the postgres store needs psycopg: install magnus's postgres extra (in its clone: pip install -e "
+            "'.[postgres]' -c constraints.txt)",
+            field="run_log_store.type",
         ) from None
     return psycopg
 
