@@ -124,7 +124,11 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     except ConfigError as exc:
         locate_config_error(exc, config)
         raise
-    executor.validate(pipeline, config, request)  # what it cannot run is refused before anything is written
+    try:  # what it cannot run is refused before anything is written
+        executor.validate(pipeline, config, request)
+    except ConfigError as exc:  # a config field: the file that set it, and its line
+        locate_config_error(exc, config)
+        raise
     moment = now()  # the run begins: its id (when generated) and its recorded start are this instant
     if request.run_id:
         run_id = check_run_id(request.run_id)

@@ -222,6 +222,10 @@ def test_what_argo_cannot_run_fails_at_render_time(project: Path, magnus, store,
     assert result.returncode == 2
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert not (project / "workflow.yaml").exists()
+    # the config file and the line of the store's block, which sets what Argo cannot run
+    rows = config.read_text().splitlines()
+    line = next(n for n, row in enumerate(rows, 1) if row.startswith("run_log_store:"))
+    assert result.stderr.startswith(f"Error: {config}: line {line}: field 'run_log_store."), result.stderr
 
 
 def test_bad_argo_options_name_the_field(project: Path, magnus) -> None:
@@ -238,8 +242,12 @@ def test_bad_argo_options_name_the_field(project: Path, magnus) -> None:
         project / "over.yaml",
         FAILING.replace("retry: 2", "retry: 2\n          mode_config: {argo: {cpus: 2}}"),
     )
-    with pytest.raises(ConfigError, match=r"step 'flaky': mode_config.argo"):
+    with pytest.raises(ConfigError, match=r"step 'flaky': mode_config.argo") as info:
         render(project, "over.yaml", argo_config(project))
+    # the file and the line of the step's mode_config (it named neither)
+    rows = [row.strip() for row in (project / "over.yaml").read_text().splitlines()]
+    line = rows.index("mode_config: {argo: {cpus: 2}}") + 1
+    assert str(info.value).startswith(f"{project / 'over.yaml'}: line {line}: step 'flaky': "), info.value
 
 
 def test_a_failing_map_branch_fails_the_composite_and_the_workflow(project: Path) -> None:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from magnus_core.errors import ConfigError, UsageError
 from magnus_core.executors.base import Executor
 from magnus_core.graph import PLACEHOLDER, branches, encode_name, next_step, reachable, walk
+from magnus_core.loading import Problem, located, step_places
 from magnus_core.models.pipeline import Dag, Node
 from magnus_core.paths import is_within
 from magnus_core.registry import parse_options
@@ -116,7 +117,7 @@ class ArgoExecutor(Executor):
                 "a rendered workflow always runs every step: --use-cached is for local re-runs",
                 field="use_cached",
             )
-        check_expressible(pipeline.dag, config, self.options)
+        check_expressible(pipeline.dag, config, self.options, pipeline.file)
 
     def execute_graph(self, *args: Any, **kwargs: Any) -> str:
         raise UsageError(
@@ -169,7 +170,12 @@ def refuse_secrets(text: str, secrets: Any) -> None:
 # -- what Argo can and cannot run -------------------------------------------------------------------
 
 
-def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: ArgoOptions) -> None:
+def check_expressible(
+    dag: Dag, config: dict[str, dict[str, Any]], options: ArgoOptions, file: str | None = None
+) -> None:
+    """What Argo cannot run, refused with a ConfigError: a store its pods cannot share, folders off the
+    shared volumes, a step's bad `mode_config.argo` (named with its line in `file`, the pipeline file, or
+    in the dag_definition file holding it)."""
     store = config["run_log_store"]
     kind = store.get("type")
     if kind == "buffered":
@@ -211,7 +217,7 @@ def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: Argo
                 f"own (mounts: {shown}); add executor.config.volumes or move it there",
                 field=field,
             )
-    for visit in walk(dag):
+    for visit, (_, holder, keys) in zip(walk(dag), step_places(dag), strict=True):
         name, node = visit.internal_name, visit.node
         overrides = (node.mode_config or {}).get("argo")
         if overrides is not None:
@@ -219,10 +225,11 @@ def check_expressible(dag: Dag, config: dict[str, dict[str, Any]], options: Argo
                 StepOverrides.model_validate(overrides)
             except Exception as exc:
                 first = str(exc).splitlines()[1:3]
-                raise ConfigError(
-                    f"step '{name}': mode_config.argo: {' '.join(s.strip() for s in first)}",
-                    field="mode_config.argo",
-                ) from None
+                text = f"step '{name}': mode_config.argo: {' '.join(s.strip() for s in first)}"
+                if file is None:
+                    raise ConfigError(text, field="mode_config.argo") from None
+                where = Problem(text, (*keys, "mode_config", "argo"), holder)
+                raise ConfigError(located([where], file)[0], file=file) from None
 
 
 # -- rendering ---------------------------------------------------------------------------------------
@@ -578,7 +585,7 @@ def build_workflow(
         raise ConfigError(
             "the argo executor needs hera: pip install 'magnus[argo]'", field="executor.type"
         ) from None
-    check_expressible(pipeline.dag, config, options)
+    check_expressible(pipeline.dag, config, options, getattr(pipeline, "file", None))
     base = ["--file", options.pipeline_file or file]
     if options.config_file or config_file:
         base += ["--config-file", options.config_file or str(config_file)]
