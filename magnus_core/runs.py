@@ -64,12 +64,12 @@ def process_record() -> dict[str, Any]:
         "host": _host(),
         "started_at": fmt_time(now()),
         "start_time": process_start_time(pid),
-        "user": _user(),
+        "user": login_name(),
         "cwd": os.getcwd(),
     }
 
 
-def _user() -> str:
+def login_name() -> str:
     """The login name of this process's user (getpass: LOGNAME, USER, LNAME, USERNAME, then the password
     database); "" when none can be told (a container's uid with no name)."""
     import getpass

@@ -132,8 +132,28 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
     timing = timing_line(run_log)
     if timing:
         lines.append(timing)
+    by = ran_by(run_log)
+    if by:
+        lines.append(by)
     lines.append(f"Run log: {where}")
     return lines
+
+
+def ran_by(run_log: RunLog) -> str:
+    """`Run by bob on build-7`: who ran it and where (run_config.process's `user` and `host`), when that is
+    not this user on this machine (a teammate's run, in a shared store); "" otherwise or when not recorded
+    (runs made before magnus recorded the user give their host only)."""
+    import socket
+
+    from magnus_core.runs import login_name
+
+    process = run_log.run_config.get("process") if isinstance(run_log.run_config, dict) else None
+    if not isinstance(process, dict):
+        return ""
+    user, host = str(process.get("user") or ""), str(process.get("host") or "")
+    if (not user or user == login_name()) and (not host or host == socket.gethostname()):
+        return ""
+    return " ".join(["Run", *([f"by {user}"] if user else []), *([f"on {host}"] if host else [])])
 
 
 def _per_step(run_log: RunLog) -> bool:

@@ -566,10 +566,13 @@ def test_logs_of_a_run_whose_catalog_stayed_on_a_teammates_machine_say_so(
     path = tmp_path / "shared" / "bobs.json"
     log = json.loads(path.read_text())
     assert log["run_config"]["process"]["cwd"] == str(bob) and log["run_config"]["process"]["user"]
-    log["run_config"]["process"]["host"] = "bobs-laptop"
+    assert "Run by" not in magnus("show", "bobs", cwd=alice).stdout  # this user on this machine: not said
+    log["run_config"]["process"].update(host="bobs-laptop", user="bob")
     path.write_text(json.dumps(log))
     result = magnus("logs", "bobs", cwd=alice)
     assert f"file-system one at '.catalog' on host 'bobs-laptop' (in {bob})" in result.stderr, result.stderr
+    # who ran it, in a shared store (trial team 11)
+    assert "\nRun by bob on bobs-laptop\n" in magnus("show", "bobs", cwd=alice).stdout
 
 
 def test_the_team_servers_script_starts_both_servers_for_trying_and_stops_them(tmp_path: Path) -> None:
