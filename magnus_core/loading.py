@@ -621,39 +621,45 @@ def _refuse_nul(raw: Any, file: str, prefix: str = "", root: tuple[str, ...] = (
         raise PipelineError([f"{_line_note(file, (*root, *where))()}{_explain(error, prefix)}"], file=file)
 
 
-def _refuse_deep_nesting(dag: Any, file: str, depth: int = 0, prefix: str = "") -> None:
+def _refuse_deep_nesting(
+    dag: Any, file: str, depth: int = 0, prefix: str = "", holder: str | None = None
+) -> None:
     """Composite steps nest at most MAX_NESTING deep: a first check on the raw YAML (`branches` and `branch`
     blocks), before anything recursive reads it. The models' own branches are checked again, across
-    dag_definition files, in _resolve_dag_definitions."""
-    stack: list[tuple[Any, int, str]] = [(dag, depth, prefix)]
+    dag_definition files, in _resolve_dag_definitions. `dag` is the `dag:` block of `holder` (a
+    dag_definition file; None: `file`, the pipeline file the message names), for the step's line."""
+    stack: list[tuple[Any, int, str, tuple[str, ...]]] = [(dag, depth, prefix, ("dag",))]
     while stack:
-        block, level, where = stack.pop()
+        block, level, where, keys = stack.pop()
         steps = block.get("steps") if isinstance(block, dict) else None
         if not isinstance(steps, dict):
             continue
         for name, node in steps.items():
             if not isinstance(node, dict):
                 continue
-            inner: list[tuple[Any, str]] = []
+            at = (*keys, "steps", str(name))
+            inner: list[tuple[Any, str, tuple[str, ...]]] = []
             if isinstance(node.get("branches"), dict):
-                inner = [(b, f"{where}{name}.{bname}.") for bname, b in node["branches"].items()]
+                inner = [
+                    (b, f"{where}{name}.{bname}.", (*at, "branches", str(bname)))
+                    for bname, b in node["branches"].items()
+                ]
             elif "branch" in node:
-                inner = [(node["branch"], f"{where}{name}.<item>.")]
+                inner = [(node["branch"], f"{where}{name}.<item>.", (*at, "branch"))]
             if not inner:
                 continue
             if level + 1 > MAX_NESTING:
-                raise _too_deep(f"{where}{name}", file)
-            stack.extend((b, level + 1, w) for b, w in inner)
+                raise _too_deep(f"{where}{name}", file, at, holder)
+            stack.extend((b, level + 1, w, k) for b, w, k in inner)
 
 
-def _too_deep(step: str, file: str) -> PipelineError:
-    return PipelineError(
-        [
-            f"step '{step}': composite steps (parallel, map, dag) are nested more than {MAX_NESTING} "
-            "deep, the most magnus runs (see docs/pipeline.md)"
-        ],
-        file=file,
+def _too_deep(step: str, file: str, at: tuple[str, ...] = (), holder: str | None = None) -> PipelineError:
+    """The step nested too deep, with the line of `at` (its keys) in `holder` (None: `file`)."""
+    text = (
+        f"step '{step}': composite steps (parallel, map, dag) are nested more than {MAX_NESTING} "
+        "deep, the most magnus runs (see docs/pipeline.md)"
     )
+    return PipelineError(located([Problem(text, at, holder)], file) if at else [text], file=file)
 
 
 def _parse(model: type[BaseModel], raw: Any, file: str, prefix: str = "", root: tuple[str, ...] = ()) -> Any:
@@ -846,7 +852,8 @@ def _resolve_dag_definitions(
 
     for name, node in dag.steps.items():
         if (isinstance(node, DagNode) or branches(node)) and depth + 1 > MAX_NESTING:
-            raise _too_deep(f"{prefix}{name}", str(stack[0]))
+            holder = None if file.resolve() == stack[0] else str(file)
+            raise _too_deep(f"{prefix}{name}", str(stack[0]), (*path, "steps", name), holder)
         if isinstance(node, DagNode):
             at = _line_note(str(file), (*path, "steps", name, "dag_definition"))
             target = file.parent / node.dag_definition
@@ -882,7 +889,7 @@ def _resolve_dag_definitions(
                 )
             raw = check_top_level(raw, PIPELINE_KEYS, str(target), "dag_definition file")
             _refuse_nul(raw["dag"], str(target), root=("dag",))
-            _refuse_deep_nesting(raw["dag"], str(stack[0]), depth + 1, f"{prefix}{name}.dag.")
+            _refuse_deep_nesting(raw["dag"], str(stack[0]), depth + 1, f"{prefix}{name}.dag.", str(target))
             sub = plain_model(Dag, raw["dag"]) or _parse(Dag, raw["dag"], str(target), root=("dag",))
             node._sub_dag = sub
             node._sub_file = str(target)

@@ -66,7 +66,8 @@ def refused(project: Path, *args: str, env: dict[str, str] | None = None) -> str
 def test_nesting_deeper_than_the_limit_is_refused(git_repo: Path, kind: str) -> None:
     (git_repo / "deep.yaml").write_text(json.dumps({"dag": nested(MAX_NESTING + 1, kind)}))
     err = refused(git_repo, "execute", "-f", "deep.yaml", "--items", "[1]")
-    assert f"deep.yaml: step 'p.{'b' if kind == 'parallel' else '<item>'}.p" in err
+    # (the JSON file is one line: the step's line is 1)
+    assert f"deep.yaml: line 1: step 'p.{'b' if kind == 'parallel' else '<item>'}.p" in err
     assert f"nested more than {MAX_NESTING} deep" in err
     assert not (git_repo / ".run_log_store").exists()
 
@@ -86,7 +87,9 @@ def test_nesting_through_dag_definition_files_counts_every_level(git_repo: Path)
         )
         (git_repo / f"f{i}.yaml").write_text(body)
     err = refused(git_repo, "execute", "-f", "f0.yaml")
-    assert "f0.yaml: step 'd" in err and f"nested more than {MAX_NESTING} deep" in err
+    # named from the first file, the step's line in the file that holds it
+    assert f"f0.yaml: line 4 of f{MAX_NESTING}.yaml: step 'd" in err, err
+    assert f"nested more than {MAX_NESTING} deep" in err
 
 
 def test_the_deepest_pipeline_allowed_runs_and_its_log_is_read_back(git_repo: Path) -> None:
