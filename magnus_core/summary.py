@@ -121,14 +121,21 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
     top = list(run_log.steps.values())
     seconds = [step_seconds(step) for step in top]
     statuses: Counter[str] = Counter()
+    inside = failed_inside(top)
     if every or len(top) <= FULL_TABLE:
+        headers, right = HEADERS, {3, 4}
         rows = [_row(step, s) for step, s in zip(top, seconds, strict=True)]
-        lines.extend(render(HEADERS, rows, right={3, 4}, colour=colour).split("\n"))
+        if inside:  # a composite failed because a step inside it did: name that step beside it
+            headers = [*HEADERS, "failed in"]
+            for row, step in zip(rows, top, strict=True):
+                row.append(Cell(inside.get(step.internal_name, ""), "dim"))
+        lines.extend(render(headers, rows, right=right, colour=colour).split("\n"))
     else:
         lines.append(counts_line(run_log, statuses))
-        lines.extend(_steps_that_matter(run_log, top, seconds, colour))
+        lines.extend(_steps_that_matter(run_log, top, seconds, colour, inside))
     if not statuses or set(statuses) != {SUCCESS}:  # (every step of a large run succeeded: none to show)
-        lines.extend(failure_lines(run_log))
+        total = sum(statuses.values()) if statuses else sum(1 for _ in run_log.walk())
+        lines.extend(failure_lines(run_log, every=every or total <= FULL_TABLE))
     timing = timing_line(run_log)
     if timing:
         lines.append(timing)
@@ -199,25 +206,47 @@ def timing_line(run_log: RunLog) -> str:
     return f"Started {local_text(start)[:19]}"
 
 
+def failed_inside(top: list[StepLog]) -> dict[str, str]:
+    """For each failed composite top-level step that failed because steps inside it did (not itself: a
+    conditional with no branch for its value failed itself), the first of those steps and how many more:
+    `{"par": "par.b2.p2", "each": "each.3.work (+2 more)"}`. Trial 7: the table said only `par ... FAIL`,
+    and the failures that were the root causes were the ones the summary left out."""
+    from magnus_core.logs import failed_itself
+
+    out: dict[str, str] = {}
+    for step in top:
+        if step.status != FAIL or not step.branches or failed_itself(step):
+            continue
+        leaves = [s.internal_name for s in step.walk() if s is not step and failed_itself(s)]
+        if leaves:
+            out[step.internal_name] = leaves[0] + (f" (+{len(leaves) - 1:,} more)" if len(leaves) > 1 else "")
+    return out
+
+
 def _steps_that_matter(
-    run_log: RunLog, top: list[StepLog], seconds: list[float | None], colour: bool
+    run_log: RunLog, top: list[StepLog], seconds: list[float | None], colour: bool, inside: dict[str, str]
 ) -> list[str]:
-    """Above FULL_TABLE steps: failed, retried and reused top-level steps and the SLOWEST slowest, in the
-    order they ran, each with why it is shown; then how many are not shown and how to see them."""
+    """Above FULL_TABLE steps: failed top-level steps (a composite naming the step inside it that failed,
+    `failed in par.b2.p2`) and retried ones in the order they ran, then the SLOWEST slowest, slowest first,
+    then the first reused one; each with why it is shown; then how many are not shown and how to see them."""
     notes: dict[int, list[str]] = {}
     failed = [i for i, step in enumerate(top) if step.status != SUCCESS]
     retried = [i for i, step in enumerate(top) if len(step.attempts) > 1]
     reused = [i for i, step in enumerate(top) if step.mock]
     for i in failed[:SHOWN_FAILURES]:
-        notes.setdefault(i, []).append("failed" if top[i].status == FAIL else "not finished")
+        where = inside.get(top[i].internal_name)
+        said = f"failed in {where}" if where else "failed"
+        notes.setdefault(i, []).append(said if top[i].status == FAIL else "not finished")
     for i in retried[:SHOWN_RETRIED]:
         notes.setdefault(i, []).append(f"retried ({len(top[i].attempts)} attempts)")
     timed = [(s, i) for i, s in enumerate(seconds) if s is not None]
-    for _s, i in heapq.nlargest(SLOWEST, timed):
+    slowest = [i for _s, i in heapq.nlargest(SLOWEST, timed)]  # slowest first (trial 7: it was dag order)
+    for i in slowest:
         notes.setdefault(i, []).append("slowest")
     if reused and len(reused) < len(top):
         notes.setdefault(reused[0], []).append(f"reused ({len(reused):,} steps)")
-    shown = sorted(notes)
+    first = sorted(set(failed[:SHOWN_FAILURES]) | set(retried[:SHOWN_RETRIED]))
+    shown = list(dict.fromkeys([*first, *slowest, *sorted(notes)]))
     rows = [_row(top[i], seconds[i], ", ".join(notes[i])) for i in shown]
     out = render([*HEADERS, "shown because"], rows, right={3, 4}, colour=colour).split("\n")
     hidden = []
@@ -233,18 +262,26 @@ def _steps_that_matter(
     return out
 
 
-def failure_lines(run_log: RunLog) -> list[str]:
-    """Each failed step (the first SHOWN_FAILURES): its error, where it was raised, the last lines of its
-    output and the command that shows the rest (magnus_core.logs.failures); then how many more failed.
-    Lines are never wrapped or cut: a message, a path or a command stays one line to search and copy."""
-    from magnus_core.logs import failed_leaves, failures
+def failure_lines(run_log: RunLog, *, every: bool = True) -> list[str]:
+    """Each step where a failure happened (logs.failed_leaves: the steps inside parallel, map and nested
+    branches included, never the composite holding them), in the order they ran: its error, where it was
+    raised, the last lines of its output and the command that shows the rest (magnus_core.logs.failure_of).
+    Not `every` (a run of more than FULL_TABLE steps): the first SHOWN_FAILURES, then how many more and the
+    command that lists them all (`magnus show RUN --steps`). Lines are never wrapped or cut: a message, a
+    path or a command stays one line to search and copy."""
+    from magnus_core.logs import OutputReader, failed_leaves, failure_of
 
+    leaves = failed_leaves(run_log)
+    shown = leaves if every else leaves[:SHOWN_FAILURES]
+    reader = OutputReader(run_log) if shown else None
     out: list[str] = []
-    for failure in failures(run_log, lines=SHOWN_LINES, limit=SHOWN_FAILURES):
-        out.extend(failure_block(failure))
-    hidden = len(failed_leaves(run_log)) - SHOWN_FAILURES
+    for step in shown:
+        out.extend(failure_block(failure_of(run_log.run_id, step, reader, lines=SHOWN_LINES)))
+    hidden = len(leaves) - len(shown)
     if hidden > 0:
-        out.append(f"... and {hidden} more failed steps (magnus logs {run_log.run_id})")
+        steps = "step" if hidden == 1 else "steps"
+        command = f"magnus show {shlex.quote(run_log.run_id)} --steps"
+        out.append(f"... and {hidden:,} more failed {steps}; every failure: {command}")
     return out
 
 

@@ -52,14 +52,40 @@ def test_above_the_limit_the_counts_and_the_steps_that_matter() -> None:
     assert lines[1] == "300 steps: 299 SUCCESS, 1 FAIL; 1 retried"
     table = lines[2 : lines.index(next(line for line in lines if line.startswith("... ")))]
     shown = {line.split()[0]: line for line in table[1:]}
-    # the five slowest, the retried and the failed one, in the order they ran
-    assert list(shown) == ["s10", "s20", "s100", "s101", "s102", "s250", "s299"]
+    # the retried and the failed one in the order they ran, then the five slowest, slowest first (trial 7)
+    assert list(shown) == ["s20", "s299", "s10", "s250", "s102", "s101", "s100"]
     assert shown["s20"].endswith("retried (3 attempts)") and "slowest" in shown["s10"]
     assert "failed" in shown["s299"]
     more = next(line for line in lines if line.startswith("... "))
     assert more == "... 293 more steps; every step: magnus show r1 --steps"
     assert "s299: boom" in lines  # the failure's message, as for a short run
     assert lines[-1] == "Run log: logs/r1.json"
+
+
+def test_above_the_limit_failures_are_cut_with_the_command_that_lists_them_all() -> None:
+    """Trial 7: the failures cut were the root causes inside branches; the rest is one command away, and
+    that command (`--steps`, every=True) lists every failure; a composite's row names the step inside it."""
+    steps = [_step(i) for i in range(60)]
+    for i in range(50, 58):
+        steps[i] = _step(i, status="FAIL")
+    leaf = _step(99, status="FAIL")
+    leaf.internal_name = leaf.name = "par.b2.p2"
+    par = StepLog(name="par", internal_name="par", status="FAIL", step_type="parallel")
+    par.branches = {
+        "par.b2": BranchLog(internal_name="par.b2", status="FAIL", steps={leaf.internal_name: leaf})
+    }
+    steps[2] = par
+    lines = summary_lines(_run(steps, "FAIL"), "x")
+    located = [line.split(":")[0] for line in lines if ": boom" in line]
+    assert located == ["par.b2.p2", "s50", "s51", "s52", "s53"]  # the composite takes no slot of its own
+    assert "... and 4 more failed steps; every failure: magnus show r1 --steps" in lines
+    assert any(line.startswith("par ") and line.endswith("failed in par.b2.p2") for line in lines)
+    every = summary_lines(_run(steps, "FAIL"), "x", every=True)
+    assert [line.split(":")[0] for line in every if ": boom" in line] == [
+        "par.b2.p2",
+        *(f"s{i}" for i in range(50, 58)),
+    ]
+    assert not any(line.startswith("... and") for line in every)
 
 
 def test_the_summary_does_not_grow_with_the_number_of_steps() -> None:

@@ -9,16 +9,22 @@ from magnus_core.cli import cli, complete
 
 @cli.command("show")
 @click.argument("run_id", shell_complete=complete.run_ids)
-@click.option("--steps", "every", is_flag=True, help="List every top-level step, however many.")
+@click.option(
+    "--steps",
+    "every",
+    is_flag=True,
+    help="List every top-level step and locate every failed step, however many.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run log as JSON instead.")
 @click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
 @click.pass_context
 def show(ctx: click.Context, run_id: str, every: bool, as_json: bool, config_file: str | None) -> None:
     """Print a run's summary: its status, its steps, and each failed step's error and last output lines.
 
-    Above 50 steps the summary shows the counts and the steps that matter (failed, retried, the slowest);
-    --steps lists every step. RUN_ID is a run id in the configured store (or its start or end when that names
-    one run only, such as its last six characters; `last` is the newest run) or a path to a run-log JSON file.
+    Above 50 steps the summary shows the counts and the steps that matter (failed, retried, the slowest)
+    and locates the first five failures; --steps lists every step and locates every failure. RUN_ID is a
+    run id in the configured store (or its start or end when that names one run only, such as its last six
+    characters; `last` is the newest run) or a path to a run-log JSON file.
 
     \b
     Examples:
