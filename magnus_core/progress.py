@@ -179,17 +179,22 @@ PARALLEL_KINDS = ("parallel", "dag")  # composites whose named branches all run 
 
 @dataclass(frozen=True)
 class Progress:
-    """How far a run has got along its path (step_progress), counted the same way for every status.
+    """How far a run has got along its path (step_progress), counted the same way for every status and
+    in every view: the run index (`magnus runs`' steps column, `--json`'s steps / steps_done), the workbench's
+    runs list and run header, and the run summary's counts line (run_progress).
 
-    total: the work steps (tasks and stubs, not the dag's success node; a composite's steps in its
-      place once its branches are known; a fail node when its graph's path ends there, as one step,
-      failed once the run or the branch reached it) on the run's path: the steps it took, then from
-      where it is, the steps a run in which every step succeeds would take;
-    done: those that ended and the run went on past them: succeeded, reused (a re-run's `mock`), or
-      failed with the failure handled (the run took the step's on_failure; for a composite step, every
-      failure in its branches);
-    failed, interrupted: those that failed (and stopped the run there) or were cut short;
-    running: those running now; not_run = total - everything above (pending, or never reached).
+    What counts is what a user reads as "a step": the work steps (tasks, shell, notebook and stub steps; the
+    steps inside a parallel's, a map's or a nested dag's branches in place of the composite, once its branches
+    are known; never the dag's success node). A fail node counts, as one failed step, only when its graph's
+    path ends there (`next: fail`) and the run or the branch reached it.
+    total: those on the run's path: the steps it took, then from where it is, the steps a run in which every
+      step succeeds would take;
+    done: those that succeeded (or were reused: a re-run's `mock`);
+    failed: those that failed, whether the run stopped there or went on through the step's on_failure (a
+      handled failure is still a failed step: `✗ 4` for a run with four failed steps, however many the run
+      handled; trial 7 read `✓ 1999 ✗ 1` for a run whose summary listed 4 failures);
+    interrupted: those cut short; running: those running now;
+    not_run = total - everything above (pending, or never reached).
     A run that failed or was interrupted always has a step that is not done, so never shows 100%."""
 
     done: int = 0
@@ -224,12 +229,11 @@ def step_progress(dag: Dag | None, steps: dict[str, tuple[str, bool]], branch_lo
     if dag is None:
         holders = {key.rsplit(".", 1)[0] for key in branch_logs}  # composites: their steps count instead
         counted = [value for key, value in steps.items() if key not in holders]
-    handled: set[int] = set()
     if dag is not None:
-        _walk(dag, None, steps, branch_logs, counted, handled, depth=0)
+        _walk(dag, None, steps, branch_logs, counted, depth=0)
     done = failed = interrupted = running = 0
-    for index, (status, mock) in enumerate(counted):
-        if mock or status in DONE_STATUSES or index in handled:
+    for status, mock in counted:
+        if mock or status in DONE_STATUSES:
             done += 1
         elif status == "FAIL":
             failed += 1
@@ -240,17 +244,29 @@ def step_progress(dag: Dag | None, steps: dict[str, tuple[str, bool]], branch_lo
     return Progress(done, len(counted), failed, interrupted, running)
 
 
+def run_progress(log: RunLog, dag: Dag | None = None) -> Progress:
+    """step_progress of a whole run log: the one count of a run's steps (Progress) that the run summary's
+    counts line (`2,000 steps: 1,996 SUCCESS, 4 FAIL`) gives, as the run index and the workbench do.
+    `dag`: the run's dag when the caller has it (else stored_dag(log)); statuses as the log has them."""
+    steps: dict[str, tuple[str, bool]] = {}
+    branch_logs: set[str] = set()
+    for step in log.walk():
+        if step.step_type not in ("success", "fail"):
+            steps[step.internal_name] = (step.status, step.mock)
+        if step.branches:
+            branch_logs.update(step.branches)
+    return step_progress(dag if dag is not None else stored_dag(log), steps, branch_logs)
+
+
 def _walk(
     dag: Dag,
     branch: str | None,
     steps: dict[str, tuple[str, bool]],
     branch_logs: set[str],
     counted: list[tuple[str, bool]],
-    handled: set[int],
     depth: int,
 ) -> None:
-    """The path of one graph as far as known (see Progress), appending its work steps to `counted` and the
-    positions of failed steps whose failure the run handled to `handled`."""
+    """The path of one graph as far as known (see Progress), appending its work steps to `counted`."""
     if depth > 40:
         return
     name: str | None = dag.start_at
@@ -277,14 +293,14 @@ def _walk(
             )
             if node.type in PARALLEL_KINDS and all(spec.name is not None for spec in specs):
                 for spec in specs:
-                    _walk(spec.dag, f"{here}.{spec.name}", steps, branch_logs, counted, handled, depth + 1)
+                    _walk(spec.dag, f"{here}.{spec.name}", steps, branch_logs, counted, depth + 1)
             elif known:
                 by_name = {spec.name: spec for spec in specs if spec.name is not None}
                 per_item = next((spec for spec in specs if spec.name is None), None)
                 for key in known:
                     chosen = by_name.get(key[len(here) + 1 :], per_item)
                     if chosen is not None:
-                        _walk(chosen.dag, key, steps, branch_logs, counted, handled, depth + 1)
+                        _walk(chosen.dag, key, steps, branch_logs, counted, depth + 1)
             if len(counted) == position:  # branches not known yet (or empty): the step counts once
                 counted.append(logged or ("PENDING", False))
         else:
@@ -299,13 +315,7 @@ def _walk(
                 and not handler.is_terminal
                 and internal_name(branch, after or "") in steps
             ):
-                # the run went on through the step's on_failure: the step's failure, or every failure in
-                # its branches (a failed step, a fail node reached), was handled
-                handled.update(
-                    i
-                    for i in range(position, len(counted))
-                    if len(counted) == position + 1 or counted[i][0] == "FAIL"
-                )
+                # the run went on through the step's on_failure: the step stays a failed step (Progress)
                 name = after
                 continue
         name = next_step(dag, name, succeeded=True)

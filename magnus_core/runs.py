@@ -28,7 +28,7 @@ class RunSummary:  # not frozen: 20,000 are made per `magnus runs`, three times 
     steps: int = 0
     original_run_id: str = ""
     error: str = ""  # why a broken log could not be read
-    steps_done: int = 0  # step logs whose status is SUCCESS
+    steps_done: int = 0  # the steps that succeeded or were reused (progress.Progress.done)
     pipeline: str = ""  # the pipeline file (run_config.dag_file; "" in the original tool's logs)
     dag_hash: str = ""
     commit: str = ""  # the git commit of the code (the first step's code identity)

@@ -80,19 +80,32 @@ def _row(step: StepLog, seconds: float | None, note: str = "") -> list[Cell]:
 
 
 def counts_line(run_log: RunLog, statuses: Counter[str] | None = None) -> str:
-    """`10,000 steps: 9,998 SUCCESS, 2 FAIL; 3 retried, 12 reused` over every step log, nested included.
-    `statuses`, when given, is filled with the count of each status."""
+    """`2,000 steps: 1,996 SUCCESS, 4 FAIL; 3 retried, 12 reused`: the run's steps as progress.run_progress
+    counts them, the one count the run index, `magnus runs` and the workbench give (the work steps, the steps
+    inside composites in their place; a step whose failure the run handled is a FAIL; `N not run` for the
+    steps of the path never reached). `statuses`, when given, is filled with the count of each status."""
+    from magnus_core.progress import run_progress
+
     statuses = Counter() if statuses is None else statuses
+    progress = run_progress(run_log)
+    for status, n in (
+        (SUCCESS, progress.done),
+        (FAIL, progress.failed),
+        ("INTERRUPTED", progress.interrupted),
+        (PROCESSING, progress.running),
+    ):
+        if n:
+            statuses[status] += n
     retried = reused = 0
     for step in run_log.walk():
-        statuses[step.status] += 1
         retried += len(step.attempts) > 1
         reused += bool(step.mock)
-    total = sum(statuses.values())
-    order = [SUCCESS, FAIL, *sorted(s for s in statuses if s not in (SUCCESS, FAIL))]
-    parts = [f"{statuses[s]:,} {s}" for s in order if statuses[s]]
+    parts = [f"{n:,} {s}" for s, n in statuses.items()]
+    if progress.not_run:
+        parts.append(f"{progress.not_run:,} not run")
     extra = [f"{n:,} {what}" for n, what in ((retried, "retried"), (reused, "reused")) if n]
-    return f"{total:,} steps: {', '.join(parts) or 'none'}" + (f"; {', '.join(extra)}" if extra else "")
+    total = f"{progress.total:,} steps: {', '.join(parts) or 'none'}"
+    return total + (f"; {', '.join(extra)}" if extra else "")
 
 
 def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: bool = False) -> list[str]:

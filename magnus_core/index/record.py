@@ -29,11 +29,12 @@ RUNNING_STATUSES = (PROCESSING, "CREATED")
 # and steps_done count the path, progress.step_progress; 6: a run's fail node reached counts as a failed
 # step; 7: a branch's fail node too, and failures in a composite whose failure the run handled are done;
 # 8: the first step that failed itself and its error, failed_step and failure; 9: no pid for a run driven
-# one step per process, runs.driven_per_step: an older Argo run's pid was its first step's pod's).
+# one step per process, runs.driven_per_step: an older Argo run's pid was its first step's pod's; 10: a
+# step whose failure the run handled is failed, not done: steps_done counts the steps that succeeded).
 # An index made from records of an older kind reads the logs again: the SQLite index rebuilds (its
 # SCHEMA_VERSION follows this), the PostgreSQL index's rows of an older kind are read again by the next
 # refresh (index/postgres.py).
-RECORD_VERSION = 9
+RECORD_VERSION = 10
 
 
 @dataclass
@@ -51,7 +52,7 @@ class RunRecord:
     start_key: float | None = None  # seconds since the epoch (true time, whatever the offsets)
     end_key: float | None = None
     steps: int = 0
-    steps_done: int = 0
+    steps_done: int = 0  # the steps that succeeded (or were reused), progress.Progress.done
     original_run_id: str = ""
     commit: str = ""
     dirty: bool | None = None

@@ -72,8 +72,9 @@ if TYPE_CHECKING:
 # (6: the fail node a run reached counts as a failed step; 7: a branch's too, and the texts `magnus runs`
 # shows of a run's start and duration are kept: start_local, zone, duration_text; 8: and of its steps; 9: the
 # first step that failed itself and its error, failed_step and failure; 10: no pid for a run driven one step
-# per process, record 9)
-SCHEMA_VERSION = "10"
+# per process, record 9; 11: steps_done counts the steps that succeeded, a handled failure is not done,
+# record 10)
+SCHEMA_VERSION = "11"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
