@@ -44,3 +44,40 @@ def test_show_and_show_steps_locate_every_failure(failed_run, magnus) -> None:
     for args in ((), ("--steps",)):
         shown = magnus("show", "t7", *args, cwd=folder).stdout.splitlines()
         assert _located(shown) == FAILED, args
+
+
+def test_logs_takes_every_form_the_per_step_entry_point_takes(failed_run, magnus) -> None:
+    """Trial 7, finding 4: `%` is a space (spec: the command-friendly name), never a dot; the map
+    placeholder stands for an item, as `execute_single_node ... --map-variable` takes it."""
+    folder, _out = failed_run
+    exact = magnus("logs", "t7", "each.3.work", cwd=folder)
+    assert exact.returncode == 0 and "map item 3" in exact.stdout
+    many = magnus("logs", "t7", "each.map_variable_placeholder.work", cwd=folder)
+    assert many.returncode == 2
+    assert "name one (each.1.work, each.2.work, each.3.work, each.4.work)" in many.stderr
+    # a placeholder where no map item is, and `%` read as a dot: not steps, the close ones suggested
+    for wrong in ("par.b2.map_variable_placeholder", "each%3.work"):
+        refused = magnus("logs", "t7", wrong, cwd=folder)
+        assert refused.returncode == 2 and f"has no step '{wrong}'" in refused.stderr
+
+
+def test_an_unknown_step_suggests_only_close_names_else_lists_them(failed_run, magnus) -> None:
+    folder, _out = failed_run
+    far = magnus("logs", "t7", "nosuch", cwd=folder)  # trial 7: 'did you mean sh?'
+    assert far.returncode == 2 and "did you mean" not in far.stderr
+    assert "(steps: ok, raises, exit1," in far.stderr and "(22 steps in all)" in far.stderr
+    near = magnus("logs", "t7", "rasies", cwd=folder)
+    assert near.returncode == 2 and "did you mean raises?" in near.stderr
+
+
+def test_percent_stands_for_each_space_in_step_names_and_map_items(tmp_path: Path, magnus) -> None:
+    shutil.copy(DATA / "spaces.yaml", tmp_path / "spaces.yaml")
+    (tmp_path / "p.yaml").write_text('items: ["a b", "c"]\n')
+    assert (
+        magnus("execute", "-f", "spaces.yaml", "-p", "p.yaml", "--run-id", "sp", cwd=tmp_path).returncode == 0
+    )
+    for form in ("each.a%b.my%work", "each.a b.my work", "each.c.my%work"):
+        shown = magnus("logs", "sp", form, cwd=tmp_path)
+        assert shown.returncode == 0 and shown.stdout == "hi\n", form
+    both = magnus("logs", "sp", "each.map_variable_placeholder.my%work", cwd=tmp_path)
+    assert both.returncode == 2 and "(each.a b.my work, each.c.my work)" in both.stderr

@@ -60,7 +60,8 @@ def logs(
     or `last`.
     With no STEP, every step in the order it ran, each headed by its name and attempt; STEP is a step's
     internal name as `magnus runs` and the run log show it (`train`, `each.a.work` inside a map; the
-    per-step entry point's form with `%` for spaces works too). A composite step shows the steps inside it.
+    per-step entry point's forms work too: `%` for each space, `map_variable_placeholder` for the item).
+    A composite step shows the steps inside it.
     A single attempt is printed as it was written, with no heading, so it can be piped.
 
     \b
@@ -147,11 +148,14 @@ def _failures_without_output(run_log: RunLog, name: str | None, attempt: int | N
 
 
 def _step_name(run_log: RunLog, step: str | None, follow: bool) -> str | None:
-    """The internal name STEP means in this run; UsageError (exit 2) naming the steps when none."""
-    import difflib
-
+    """The internal name STEP means in this run, in any form the per-step entry point takes it (single.py):
+    as the run log writes it (`train`, `each.a.work`), with `%` for each space (`my%step`, `each.a%b.work`
+    for the item "a b"), or with the map placeholder for the item (`each.map_variable_placeholder.work`,
+    when the run has one such step; else the items are named). UsageError (exit 2) naming the steps, or
+    the close ones (suggest.nearest), when none."""
     from magnus_core.errors import UsageError
     from magnus_core.logs import known_steps
+    from magnus_core.suggest import nearest
 
     if step is None:
         return None
@@ -161,11 +165,37 @@ def _step_name(run_log: RunLog, step: str | None, follow: bool) -> str | None:
     if follow and _may_still_come(run_log, step.replace("%", " ")):
         return step.replace("%", " ")
     names = known_steps(run_log)
-    near = difflib.get_close_matches(step, names, n=3, cutoff=0.5)
-    hint = (
-        f"; did you mean {', '.join(near)}?" if near else f" (steps: {', '.join(names[:20]) or 'none yet'})"
-    )
+    items = _placeholder_matches(run_log, step.replace("%", " "), names)
+    if len(items) == 1:
+        return items[0]
+    if items:
+        raise UsageError(
+            f"'{step}' stands for a step of each map item in run '{run_log.run_id}': name one "
+            f"({', '.join(items[:20])}{', ...' if len(items) > 20 else ''})",
+            field="STEP",
+        )
+    near = nearest(step, names)  # close ones only (trial 7: 'nosuch' suggested 'sh'), else the list
+    shown = ", ".join(names[:20]) + (f", ... ({len(names):,} steps in all)" if len(names) > 20 else "")
+    hint = f"; did you mean {', '.join(near)}?" if near else f" (steps: {shown or 'none yet'})"
     raise UsageError(f"run '{run_log.run_id}' has no step '{step}'{hint}", field="STEP")
+
+
+def _placeholder_matches(run_log: RunLog, step: str, names: list[str]) -> list[str]:
+    """The steps `step` names when it holds the map placeholder in place of items, as the per-step entry
+    point takes it with --map-variable (`each.map_variable_placeholder.work` -> each.1.work, each.2.work);
+    [] when it holds none, or when what comes before the placeholder is not a map step."""
+    import re
+
+    from magnus_core.graph import PLACEHOLDER
+
+    parts = step.split(".")
+    if PLACEHOLDER not in parts:
+        return []
+    holder = run_log.find_step(".".join(parts[: parts.index(PLACEHOLDER)]))
+    if holder is None or holder.step_type != "map":
+        return []
+    pattern = re.compile(r"\.".join(".+?" if part == PLACEHOLDER else re.escape(part) for part in parts))
+    return [name for name in names if pattern.fullmatch(name)]
 
 
 def _may_still_come(run_log: RunLog, name: str) -> bool:
