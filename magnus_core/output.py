@@ -436,6 +436,37 @@ def _pipe_above_std() -> tuple[int, int]:
     return ends[0], ends[1]
 
 
+# The capacity given to a pump's pipe (Linux: F_SETPIPE_SZ), unlike any a pipe has unless set (64 KB), and
+# fd 2's unlike fd 1's (a step's os.dup2(2, 1) is told apart): when fd 1 or 2 still has its own at the end
+# of an attempt, it still is its pump's pipe (FdPump.taken). A bigger buffer costs nothing until a child
+# fills it. Where it cannot be set, the pipe's inode is compared.
+PUMP_PIPE = 1 << 18  # fd 1's; fd 2's is twice that
+F_GETPIPE_SZ, F_SETPIPE_SZ = 1032, 1031
+_FCNTL: list[Any] = []
+
+
+def _fcntl() -> Any:
+    if not _FCNTL:
+        import fcntl
+
+        _FCNTL.append(fcntl.fcntl)
+    return _FCNTL[0]
+
+
+def _mark_pipe(fd: int) -> int:
+    """Give the pipe on `fd` (1 or 2) its capacity (PUMP_PIPE, twice that for 2); it, or 0 when it cannot
+    be set."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    wanted = PUMP_PIPE << (fd - 1)
+    try:
+        _fcntl()(fd, F_SETPIPE_SZ, wanted)
+        size = int(_fcntl()(fd, F_GETPIPE_SZ))
+    except OSError:  # a user's pipe quota used up (pipe-user-pages-soft)
+        return 0
+    return size if size == wanted else 0
+
+
 class FdPump:
     """File descriptor `fd` (1 or 2) becomes a pipe; a thread masks what is written there (by any code or
     child process of this process) and writes it to the stream fd pointed to before."""
@@ -460,6 +491,7 @@ class FdPump:
         self.backs = original is not None and _fileno(original) == fd
         self._masker: StreamMasker[bytes] | None = None
         self._inode = -1
+        self._size = 0  # its pipe's capacity when set to PUMP_PIPE (see taken())
         self._read_fd = -1
         self._processing = threading.Lock()  # held while a chunk read is on its way (see drain)
         self._thread = self._open()
@@ -470,6 +502,7 @@ class FdPump:
         os.dup2(write_fd, self.fd)
         os.close(write_fd)
         self._inode = os.fstat(self.fd).st_ino
+        self._size = _mark_pipe(self.fd)
         self._read_fd = read_fd
         thread = threading.Thread(target=self._pump, args=(read_fd,), name=f"magnus-fd{self.fd}", daemon=True)
         thread.start()
@@ -513,14 +546,22 @@ class FdPump:
                     return
             time.sleep(0.001)
 
+    def taken(self) -> bool:
+        """True when fd no longer is this pump's pipe (a step closed it, or put another file there). Asked
+        at the end of every attempt: the pipe's capacity (see PUMP_PIPE) is one fcntl; else its inode (an
+        fstat, whose result python builds field by field: 3-4 times the cost)."""
+        try:
+            if self._size:
+                return bool(_fcntl()(self.fd, F_GETPIPE_SZ) != self._size)
+            return os.fstat(self.fd).st_ino != self._inode
+        except OSError:
+            return True  # closed, or no longer a pipe
+
     def repair(self) -> None:
         """A step that closed fd 1 (os.close(1)) or pointed it elsewhere (os.dup2) took it from the seam:
         give fd its pipe back, so what later steps' subprocesses write there is masked and kept."""
-        try:
-            if os.fstat(self.fd).st_ino == self._inode:
-                return
-        except OSError:
-            pass  # closed
+        if not self.taken():
+            return
         with contextlib.suppress(OSError):
             self._thread = self._open()
 
@@ -617,15 +658,11 @@ class _Seam:
 
     def repair_fds(self) -> None:
         """fd 1 and 2 are the pumps' pipes again if a step took them (see FdPump.repair). Asked at the end
-        of every attempt: one fstat per fd, no lock, unless one was taken."""
+        of every attempt: one fcntl per fd (FdPump.taken), no lock, unless one was taken."""
         for pump in list(self.pumps.values()):
-            try:
-                if os.fstat(pump.fd).st_ino == pump._inode:
-                    continue
-            except OSError:
-                pass  # closed
-            with self.lock:
-                pump.repair()
+            if pump.taken():
+                with self.lock:
+                    pump.repair()
 
     def drain_fds(self) -> None:
         """What was written to fd 1 and 2 so far has reached its destination (see FdPump.drain). When no

@@ -105,6 +105,12 @@ def closes_fd():
     print("before closing fd 1", flush=True)
     os.close(1)
     print("to stderr after", file=sys.stderr)
+
+
+def merges_fds():
+    print("before merging", flush=True)
+    os.dup2(2, 1)  # fd 1 now the same pipe as fd 2 (as 2>&1 would, the other way round)
+    subprocess.run([sys.executable, "-c", "print('child after merging')"], check=True)
 """
 
 
@@ -745,6 +751,21 @@ def test_a_step_closing_its_stdout_changes_nothing(project: Path, magnus: Any, c
     text = kept(project, attempts(log, "close")[0]["output"]).decode()
     assert "before closing" in text and "after" in text
     assert "Run r: SUCCESS" in result.stdout  # the summary was printed after the step closed stdout
+
+
+def test_a_step_that_points_fd_1_at_fd_2_gives_it_back(project: Path, magnus: Any) -> None:
+    """fd 1 made a copy of fd 2 (the seam's stderr pipe) by a step is noticed at its end (not only a closed
+    or replaced fd: each pump's pipe is told apart) and given back: the next step's child prints on stdout."""
+    (project / "p.yaml").write_text(
+        dag("merge: {type: task, command: steps.merges_fds}", "talk: {type: task, command: steps.talk}")
+    )
+    result = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "from a child process" in result.stdout and "from a child process" not in result.stderr
+    assert "child after merging" in result.stderr  # the step's own merge held while it ran
+    log = run_log(project)
+    assert "child after merging" in kept(project, attempts(log, "merge")[0]["output"]).decode()
+    assert "from a child process" in kept(project, attempts(log, "talk")[0]["output"]).decode()
 
 
 def test_notebook_cells_output_is_kept_and_a_failing_cell_located(project: Path, magnus: Any) -> None:
