@@ -63,6 +63,11 @@ class BaseCatalog:
     def describe(self) -> dict[str, Any]:
         return {"type": self.service_name, "config": dict(self.config)}
 
+    def credentials(self, secrets: BaseSecrets | None = None) -> dict[str, str]:
+        """{what: value} of the credentials this catalog uses to reach its storage (`secrets`: the run's
+        provider, for credentials named in the config): masked in everything a run writes. A folder: {}."""
+        return {}
+
     def output_cap(self) -> int | None:
         """Bytes of a step's output kept per attempt as this catalog's config sets them (`output_cap`);
         None: not set here (capture.output_cap then uses MAGNUS_OUTPUT_CAP or its default)."""

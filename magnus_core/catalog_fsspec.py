@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import posixpath
 from collections.abc import Callable
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from magnus_core.context import RunContext
     from magnus_core.secrets import BaseSecrets
 
+log = logging.getLogger("magnus")
 CHUNK = 8 * 2**20  # bytes read and written at a time
 LOCAL_PROTOCOLS = ("file", "local")
 
@@ -170,6 +172,34 @@ class FsspecCatalog(FileSystemCatalog):
                 options[option] = self._secrets.get(secret)
             self._fs = fsspec.filesystem(self.protocol, **options)
         return self._fs
+
+    def credentials(self, secrets: BaseSecrets | None = None) -> dict[str, str]:
+        """The secret parts of the credentials the filesystem resolved (for s3: botocore's chain, so a
+        ~/.aws/credentials profile too; the key id is an identifier and is not masked). Values named by
+        `secret_options` come from the secrets provider, which masks them already. Best effort: a
+        filesystem that cannot say gives {} (its environment variables are masked all the same:
+        credentials.environment_credentials)."""
+        if secrets is not None and self._secrets is None:
+            self._secrets = secrets
+        if self.local or self.protocol not in ("s3", "s3a"):
+            return {}
+        try:
+            from fsspec.asyn import sync
+
+            fs = self.fs
+            fs.connect()
+
+            async def frozen() -> Any:
+                found = await fs.session.get_credentials()
+                return None if found is None else await found.get_frozen_credentials()
+
+            resolved = sync(fs.loop, frozen)
+        except Exception:  # no credentials (anonymous), or an s3fs that keeps them elsewhere
+            log.debug("the s3 catalog's credentials could not be read for masking", exc_info=True)
+            return {}
+        if resolved is None:
+            return {}
+        return {k: v for k, v in (("secret", resolved.secret_key), ("token", resolved.token)) if v}
 
     def check(self, secrets: BaseSecrets | None = None) -> None:
         """Before a run: the catalog's place can be reached (the bucket exists, credentials work)."""

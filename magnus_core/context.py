@@ -234,6 +234,19 @@ def run_config(pipeline: Pipeline, services: Services) -> dict[str, Any]:
     }
 
 
+def service_credentials(ctx: RunContext) -> dict[str, str]:
+    """Every credential the run's services use: the environment's (credentials.environment_credentials),
+    the store's, the catalog's and the executor's (each `credentials()`), {what: value}."""
+    from magnus_core.credentials import environment_credentials
+
+    found = environment_credentials()
+    found.update({f"run_log_store {k}": v for k, v in ctx.store.credentials().items()})
+    if ctx.catalog is not None:
+        found.update({f"catalog {k}": v for k, v in ctx.catalog.credentials(ctx.secrets).items()})
+    found.update({f"executor {k}": v for k, v in ctx.executor.credentials().items()})
+    return found
+
+
 @dataclass
 class RunContext:
     """One run in this process: its ids, pipeline and services, and the run-wide state nodes share."""
@@ -268,6 +281,8 @@ class RunContext:
     masked_recorded: list[str] = field(default_factory=list)  # the run's masked_parameters as last written
 
     def __post_init__(self) -> None:
+        # the credentials magnus itself uses are masked as secrets are, declared or not (credentials.py)
+        self.secrets.add_credentials(service_credentials(self))
         self.masker = masker_of(self.secrets)
 
     def mask(self, text: str) -> str:

@@ -64,6 +64,8 @@ class BaseSecrets:
         self.config = config or {}
         self.overrides: dict[str, str] = _Tracked()  # values given at a prompt: memory only
         self.seen: dict[str, str] = _Tracked()  # values handed out or looked up, so output can be masked
+        # credentials magnus's own services use (add_credentials): masked, never handed to a child process
+        self.credentials: dict[str, str] = _Tracked()
         # Asked for a secret the provider lacks: the CLI sets a getpass prompt on a terminal, the
         # workbench a masked modal. Returns the value, or None to give up.
         self.prompt: Callable[[str], str | None] | None = None
@@ -122,8 +124,16 @@ class BaseSecrets:
         return self._find(name) is not None
 
     def values(self) -> list[str]:
-        """Every secret value this provider has handed out or holds, for masking output."""
-        return [v for v in {*self.overrides.values(), *self.seen.values()} if v]
+        """Every secret value this provider has handed out or holds, for masking output (and the
+        credentials of magnus's own services, add_credentials)."""
+        return [v for v in {*self.overrides.values(), *self.seen.values(), *self.credentials.values()} if v]
+
+    def add_credentials(self, found: dict[str, str]) -> None:
+        """Mask these too: credentials magnus itself uses to reach its stores ({what: value}, e.g. the
+        postgres store's password however libpq found it, PGPASSWORD, AWS_SECRET_ACCESS_KEY), declared in
+        no pipeline. They are masked in everything the run writes; unlike secrets they are never handed to
+        child processes (those have the environment they came from already)."""
+        self.credentials.update({what: value for what, value in found.items() if value})
 
     @property
     def version(self) -> int:
@@ -131,7 +141,7 @@ class BaseSecrets:
         Names a child process asked for (watch_requests) are looked up first, so their values count."""
         if self.requests is not None:
             self._read_requests()
-        return self.overrides.changes + self.seen.changes  # type: ignore[attr-defined]
+        return self.overrides.changes + self.seen.changes + self.credentials.changes  # type: ignore[attr-defined]
 
     def _read_requests(self) -> None:
         path, fd = self.requests, self._requests_fd
@@ -215,7 +225,8 @@ class DotEnvSecrets(BaseSecrets):
         return {**self._load(), **self.overrides}
 
     def values(self) -> list[str]:
-        return [v for v in {*self._load().values(), *self.overrides.values()} if v]
+        found = {*self._load().values(), *self.overrides.values(), *self.credentials.values()}
+        return [v for v in found if v]
 
 
 def parse_dotenv(path: Path, *, required: bool = True) -> dict[str, str]:
@@ -314,7 +325,9 @@ class EnvAndDotEnvSecrets(BaseSecrets):
         return {**self._file, **self.overrides}
 
     def values(self) -> list[str]:
-        return [v for v in {*self._file.values(), *self.overrides.values(), *self.seen.values()} if v]
+        found = {*self._file.values(), *self.overrides.values(), *self.seen.values()}
+        found.update(self.credentials.values())
+        return [v for v in found if v]
 
 
 def make_secrets(block: dict[str, Any]) -> BaseSecrets:

@@ -13,6 +13,7 @@ the same dag always renders to the same bytes.
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import re
 from pathlib import Path, PurePosixPath
@@ -107,6 +108,11 @@ class ArgoExecutor(Executor):
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
         self.options = parse_options(ArgoOptions, self.config, "executor")
+
+    def credentials(self) -> dict[str, str]:
+        """In a pod (a step run with this config): the values of the `secret_env` variables Kubernetes set
+        from its secrets, masked in everything the step writes. When rendering none are set: {}."""
+        return {name: os.environ[name] for name in self.options.secret_env if os.environ.get(name)}
 
     def validate(
         self, pipeline: Pipeline, config: dict[str, dict[str, Any]], request: RunRequest | None = None

@@ -39,6 +39,11 @@ class Executor(ABC):
         """The block run_config records: {"type": ..., "config": {...}}."""
         return {"type": self.service_name, "config": dict(self.config)}
 
+    def credentials(self) -> dict[str, str]:
+        """{what: value} of credentials this executor hands the processes running steps (the argo
+        executor's `secret_env`, read in a pod): masked in everything a run writes. The default: {}."""
+        return {}
+
     def validate(
         self, pipeline: Pipeline, config: dict[str, dict[str, Any]], request: RunRequest | None = None
     ) -> None:

@@ -186,6 +186,12 @@ class RunLogStore(ABC):
         """The block recorded in run_config."""
         return {"type": self.service_name, "config": dict(self.config)}
 
+    def credentials(self) -> dict[str, str]:
+        """{what: value} of the credentials this store uses to reach its storage, however it found them
+        (a database password from PGPASSWORD, ~/.pgpass, a service file or the secrets provider): masked in
+        everything a run writes (RunContext, docs/secrets.md). A store that needs none: {}."""
+        return {}
+
     # -- capabilities, with what a store without them answers --------------------------------------
     def version(self, run_id: str) -> Hashable | None:
         """A value that changes whenever run `run_id` changes, cheap to get (a follower reads the run only

@@ -519,6 +519,12 @@ class PostgresRunLogStore(RunLogStore):
     def source(self, value: str | None) -> None:
         self.db.source = value or self.db.source
 
+    def credentials(self) -> dict[str, str]:
+        """The password the connection uses, however libpq found it (PGPASSWORD, a password file, a
+        service file): masked in everything a run writes. Read from libpq (PQpass) once connected."""
+        password = self.db.run("reading the connection's settings", lambda conn: conn.info.password)
+        return {"password": password} if password else {}
+
     # -- where ---------------------------------------------------------------------------------------------
     def where(self) -> str:
         return f"the {self.label}"
