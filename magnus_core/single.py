@@ -76,6 +76,7 @@ class NodeJob:
     map_variable: dict[str, Any] = field(default_factory=dict)
     tag: str = ""
     parameters_file: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)  # `--name value`: used if this creates the run
     code_identity: CodeIdentity | None = None
     # Secrets given at a prompt in the process that traverses (the Dask driver), for the provider here:
     # in memory only, never in a repr (Dask may log a task's arguments).
@@ -130,8 +131,9 @@ def job_from_files(
     var_file: str | None = None,
     map_variable: str | None = None,
     tag: str = "",
+    parameters: dict[str, Any] | None = None,
 ) -> NodeJob:
-    """A job from the command line's files (all validated before anything is written)."""
+    """A job from the command line's files and parameters (all validated before anything is written)."""
     from magnus_core.stores.base import check_run_id
 
     check_run_id(run_id)
@@ -148,6 +150,7 @@ def job_from_files(
         map_variable=parse_map_variable(map_variable),
         tag=tag,
         parameters_file=parameters_file,
+        parameters=dict(parameters or {}),
     )
     locate(pipeline, step, job.map_variable)  # a step not in the dag is a usage error, before any write
     return job
@@ -250,7 +253,7 @@ def _create_run(job: NodeJob, services: Services) -> bool:
     from magnus_core.masking import masker_of
     from magnus_core.parameters import initial_parameters
 
-    params = initial_parameters(job.parameters_file, {})
+    params = initial_parameters(job.parameters_file, job.parameters)
     config = run_config(job.pipeline, services)
     config["process"] = per_step_process(config["process"])
     run = RunLog(

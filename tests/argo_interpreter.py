@@ -28,6 +28,7 @@ class Interpreter:
     workflow_name: str = "magnus-test"
     parameters: dict[str, str] = field(default_factory=dict)
     commands: list[list[str]] = field(default_factory=list)  # every command run, in order of start
+    printed: list[str] = field(default_factory=list)  # what each pod printed (stdout, then stderr)
     # each pod in a fresh copy of this folder (the project's code, as an image holds it), shared with no
     # other pod: None runs every pod in `cwd`
     image: Path | None = None
@@ -105,6 +106,8 @@ class Interpreter:
                 text=True,
                 timeout=120,
             )
+            with self._lock:
+                self.printed.append(proc.stdout + proc.stderr)
             if proc.returncode in (0, 1, 2):  # our retry expression: only a pod that died is retried
                 break
         assert proc.returncode != 2, f"usage error from {command}: {proc.stderr}"

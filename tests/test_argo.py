@@ -455,3 +455,140 @@ def test_a_workflow_too_large_for_kubernetes_says_its_size_as_the_cli_does(
     message = str(info.value)
     assert f"the rendered workflow is {fmt_size(size)} ({size} bytes) (" in message, message
     assert "at most about 2.0 KB (2048 bytes), so Argo would refuse it" in message, message
+
+
+CARRIED = """
+    dag:
+      start_at: both
+      steps:
+        both:
+          type: parallel
+          branches:
+            one:
+              start_at: seen
+              steps:
+                seen:
+                  type: task
+                  command_type: shell
+                  command: export MAGNUS_TRACK_seen_lr=$MAGNUS_PRM_lr
+                  next: success
+                success: {type: success}
+                fail: {type: fail}
+          next: after
+        after:
+          type: task
+          command_type: shell
+          command: export MAGNUS_TRACK_after_lr=$MAGNUS_PRM_lr
+          next: success
+        success: {type: success}
+        fail: {type: fail}
+"""
+
+
+def test_parameters_given_when_rendering_reach_every_pod(project: Path, magnus) -> None:
+    """`magnus execute -c argo.yaml --lr 0.4` (trial "team", finding 2: the workflow ran with the default lr):
+    the command's parameters and MAGNUS_PRM_ variables are carried into every pod's command, and win over
+    the parameters file as in a local run, typed as a local run types them. The first pod is a fan-out
+    here: `fan` takes them as `execute_single_node` does."""
+    write(project / "carried.yaml", CARRIED)
+    write(project / "params.yaml", "lr: 0.1\nepochs: 3\n")
+    config = argo_config(project)
+    result = magnus(
+        "execute", "-f", "carried.yaml", "-c", str(config), "-p", "params.yaml",
+        "--lr", "0.4", "--zip", "02142", "--layers", "[64, 32]", "--", "--file", "a.csv",
+        env={"MAGNUS_PRM_batch": "32"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = yaml.safe_load((project / "workflow.yaml").read_text())
+    commands = [t["container"]["command"] for t in doc["spec"]["templates"] if "container" in t]
+    tail = ["--", "--batch=32", "--lr=0.4", "--zip=02142", "--layers=[64, 32]", "--file=a.csv"]
+    assert commands and all(c[-len(tail) :] == tail for c in commands), commands
+    interpreter = Interpreter(doc, project, workflow_name="argo-carried")
+    assert interpreter.run() == "Succeeded", interpreter.printed
+    assert interpreter.commands[0][1] == "fan"  # the run was created by the fan-out's pod
+    run = ChunkedFileSystemRunLogStore({"log_folder": str(project / "shared/runs")}).get_run("argo-carried")
+    assert run.status == "SUCCESS"
+    expected = {"lr": 0.4, "epochs": 3, "batch": 32, "zip": "02142", "layers": [64, 32], "file": "a.csv"}
+    assert run.run_config["parameters"] == expected
+    steps = {s.internal_name: s for s in run.walk()}
+    assert steps["both.one.seen"].user_defined_metrics == {"seen_lr": 0.4}
+    assert steps["after"].user_defined_metrics == {"after_lr": 0.4}
+
+
+def test_execute_single_node_takes_name_value_parameters_like_execute(project: Path, magnus) -> None:
+    """Trial "team", finding 13: `--lr 0.3` was "No such option (Did you mean one of: '--file', '--help'?)"."""
+    write(project / "one.yaml", CARRIED)
+    config = argo_config(project)
+    result = magnus("execute_single_node", "r1", "after", "-f", "one.yaml", "-c", str(config), "--lr", "0.3")
+    assert result.returncode == 0, result.stderr
+    run = ChunkedFileSystemRunLogStore({"log_folder": str(project / "shared/runs")}).get_run("r1")
+    assert run.parameters["lr"] == 0.3 and run.steps["after"].user_defined_metrics == {"after_lr": 0.3}
+    typo = magnus("execute_single_node", "r2", "after", "-f", "one.yaml", "-c", str(config), "--fiel", "x")
+    assert typo.returncode == 2 and "did you mean --file?" in typo.stderr and "--help" not in typo.stderr
+    missing = magnus("execute_single_node", "r3", "after", "-f", "one.yaml", "-c", str(config), "--lr")
+    assert missing.returncode == 2 and "--lr needs a value" in missing.stderr
+    assert not (project / "shared/runs/r2").exists() and not (project / "shared/runs/r3").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, step_env, field",
+    [
+        ("env: {DB_PASSWORD: hunter2xyz}", "", "executor.config.env.DB_PASSWORD"),
+        ("env: {HF_TOKEN: hunter2xyz}", "", "executor.config.env.HF_TOKEN"),
+        ("", "mode_config: {argo: {env: {API_KEY: hunter2xyz}}}", "mode_config.argo"),
+    ],
+)
+def test_a_credential_in_env_is_refused_pointing_at_secret_env(
+    project: Path, magnus, extra: str, step_env: str, field: str
+) -> None:
+    """Trial "team", finding 9: `env: {DB_PASSWORD: ...}` was written in clear into every template."""
+    write(
+        project / "p.yaml",
+        f"""
+        dag:
+          start_at: a
+          steps:
+            a: {{type: stub, next: success{", " + step_env if step_env else ""}}}
+            success: {{type: success}}
+            fail: {{type: fail}}
+        """,
+    )
+    result = magnus("execute", "-f", "p.yaml", "-c", str(argo_config(project, extra=extra)))
+    assert result.returncode == 2, result.stderr
+    assert field in result.stderr and "secret_env" in result.stderr and "hunter2xyz" not in result.stderr
+    assert not (project / "workflow.yaml").exists()
+    # a name that is not a credential's, or one secret_env takes from a Kubernetes secret, renders
+    fine = "env: {DB_PASSWORD_FILE: /run/secrets/db, TOKENIZERS_PARALLELISM: 'false'}"
+    plain = magnus("execute", "-f", "examples/composite.yaml", "-c", str(argo_config(project, extra=fine)))
+    assert plain.returncode == 0, plain.stderr
+    taken = (
+        "secret_env: {DB_PASSWORD: db/password}\n" + " " * 12 + "env: {DB_PASSWORD: 'set from the secret'}"
+    )
+    ok = magnus("execute", "-f", "examples/composite.yaml", "-c", str(argo_config(project, extra=taken)))
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_secret_env_values_are_masked_in_the_pods(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a pod, the variables Kubernetes set from `secret_env` are credentials magnus uses: what a step
+    prints of them is masked in the pod's output and in the captured output, undeclared."""
+    value = "k8s-secret-value-31337"
+    monkeypatch.setenv("DB_TOKEN", value)  # as Kubernetes sets it from the secret in each pod
+    write(
+        project / "p.yaml",
+        """
+        dag:
+          start_at: a
+          steps:
+            a: {type: task, command_type: shell, command: 'echo "token is $DB_TOKEN"', next: success}
+            success: {type: success}
+            fail: {type: fail}
+        """,
+    )
+    config = argo_config(project, extra="secret_env: {DB_TOKEN: db/token}")
+    doc = yaml.safe_load(render(project, "p.yaml", config))
+    interpreter = Interpreter(doc, project, workflow_name="argo-masked")
+    assert interpreter.run() == "Succeeded"
+    printed = "\n".join(interpreter.printed)
+    assert "token is *****" in printed and value not in printed
+    stored = [p.read_bytes() for p in (project / "shared").rglob("*") if p.is_file()]
+    assert any(b"token is *****" in b for b in stored) and not any(value.encode() in b for b in stored)

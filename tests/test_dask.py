@@ -377,3 +377,40 @@ def test_dask_workers_keep_each_steps_output_in_the_catalog(cluster) -> None:
     assert text("fan.two.t") == "shell says two\n"
     assert text("boom").startswith("about to fail\nTraceback (most recent call last):")
     assert "ValueError: no luck" in text("boom")
+
+
+def test_parameters_given_on_the_command_line_reach_the_workers(cluster) -> None:
+    """Trial "team", finding 2 asked every executor: on Dask the run is created by the process that
+    traverses, with the command line's parameters over the file's, and each worker reads them from it."""
+    project, address = cluster
+    write(project / "lr.yaml", "lr: 0.1\nepochs: 3\n")
+    write(
+        project / "carried.yaml",
+        """
+        dag:
+          start_at: both
+          steps:
+            both:
+              type: parallel
+              branches:
+                one:
+                  start_at: seen
+                  steps:
+                    seen: {type: task, command_type: shell, command: 'export MAGNUS_TRACK_seen=$MAGNUS_PRM_lr', next: success}
+                    success: {type: success}
+                    fail: {type: fail}
+              next: success
+            success: {type: success}
+            fail: {type: fail}
+        """,
+    )
+    request = RunRequest(
+        file="carried.yaml",
+        config_file=config(project, address),
+        parameters_file="lr.yaml",
+        parameters={"lr": 0.4},
+    )
+    final = execute(prepare(request))
+    assert final.status == "SUCCESS", [s.message for s in final.walk()]
+    assert final.parameters == {"lr": 0.4, "epochs": 3}
+    assert {s.internal_name: s.user_defined_metrics for s in final.walk()}["both.one.seen"] == {"seen": 0.4}

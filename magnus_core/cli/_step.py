@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 from magnus_core.cli import LOG_LEVELS
 
@@ -46,8 +47,12 @@ def parse(args: list[str]) -> Callable[[], int] | None:
         return None
     values = dict(DEFAULTS)
     positional: list[str] = []
+    parameters: list[str] = []
     rest = iter(args[1:])
     for token in rest:
+        if token == "--":  # parameters, as the argo renderer carries them (`-- --lr=0.4`)
+            parameters = list(rest)
+            break
         if not token.startswith("-") or token == "-":
             positional.append(token)
             continue
@@ -66,7 +71,12 @@ def parse(args: list[str]) -> Callable[[], int] | None:
     values["log_level"] = level
     run_id, step = positional
 
-    return lambda: run_step(run_id, step, **values)  # type: ignore[arg-type]
+    def run() -> int:
+        from magnus_core.parameters import parse_cli_args
+
+        return run_step(run_id, step, **values, parameters=parse_cli_args(parameters))  # type: ignore[arg-type]
+
+    return run
 
 
 def run_step(
@@ -80,9 +90,11 @@ def run_step(
     map_variable: str | None,
     log_level: str,
     tag: str,
+    parameters: dict[str, Any] | None = None,
 ) -> int:
     """Run step `step` of run `run_id` in this process, its output (file descriptors included) masked; the
-    exit code: 0 the step succeeded, 1 it failed (or it is the fail node). Raises MagnusError on bad input."""
+    exit code: 0 the step succeeded, 1 it failed (or it is the fail node). Raises MagnusError on bad input.
+    `parameters` (from `--name value`) are used, as the parameters file is, if this step creates the run."""
     from magnus_core.cli import one_process_per_command
 
     if one_process_per_command():  # this process runs this step only (not click's CliRunner in a test)
@@ -104,5 +116,6 @@ def run_step(
             var_file=var_file,
             map_variable=map_variable,
             tag=tag,
+            parameters=parameters,
         )
         return execute_single_node(job, say_failure=True)

@@ -9,39 +9,13 @@ from typing import Any
 import click
 
 from magnus_core.cli import LOG_LEVELS, cli, complete, note, setup_logging
+from magnus_core.cli._group import AFTER_DASHES, ParametersCommand, cli_parameters
 
-AFTER_DASHES = "magnus.parameters_after_dashes"
+__all__ = ["AFTER_DASHES", "ExecuteCommand", "cli_parameters", "execute"]
 
-
-class ExecuteCommand(click.Command):
-    """`--` ends magnus's own options: every `--name value` after it is a parameter, whatever its name."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        from magnus_core.errors import UsageError
-
-        for arg in args:  # bytes the terminal's encoding could not decode: nothing could record them
-            if any("\udc80" <= ch <= "\udcff" for ch in arg):
-                shown = repr(arg.encode("utf-8", "surrogateescape"))[2:-1]
-                raise UsageError(
-                    f"argument '{shown}' is not valid UTF-8 text (check the terminal's encoding)"
-                )
-        if "--" in args:
-            cut = args.index("--")
-            ctx.meta[AFTER_DASHES] = args[cut + 1 :]
-            args = args[:cut]
-        return super().parse_args(ctx, args)
-
-
-def cli_parameters(ctx: click.Context) -> dict[str, Any]:
-    """The parameters given on the command line: unknown `--name value` pairs before `--` (a name that looks
-    like a mistyped option of this command is refused), then every pair after `--`."""
-    from magnus_core.parameters import parse_cli_args
-
-    names = [o for p in ctx.command.get_params(ctx) for o in (*p.opts, *p.secondary_opts)]
-    options = [o[2:] for o in names if o.startswith("--")]
-    before = parse_cli_args(list(ctx.args), options)
-    after = parse_cli_args(list(ctx.meta.get(AFTER_DASHES, [])))
-    return {**before, **after}
+# `--name value` parameters: ParametersCommand and cli_parameters live in _group.py (execute_single_node
+# and fan take them too, and their --help must not import this module)
+ExecuteCommand = ParametersCommand
 
 
 @cli.command(

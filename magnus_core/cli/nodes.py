@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from magnus_core.cli import LOG_LEVELS, cli, complete, setup_logging
+from magnus_core.cli._group import ParametersCommand, cli_parameters
 
 
 def _common(func: Any) -> Any:
@@ -44,7 +45,11 @@ def _common(func: Any) -> Any:
     return func
 
 
-@cli.command("execute_single_node")
+# Every other `--name value` (and every pair after `--`) is a parameter, as for `magnus execute`
+_PARAMETERS = {"ignore_unknown_options": True, "allow_extra_args": True}
+
+
+@cli.command("execute_single_node", cls=ParametersCommand, context_settings=_PARAMETERS)
 @click.argument("run_id", shell_complete=complete.run_ids)
 @click.argument("step_internal_name", shell_complete=complete.step_names)
 @_common
@@ -66,6 +71,11 @@ def execute_single_node(
     STEP_INTERNAL_NAME is the step's dot-path name with '%' for spaces (`parallel%step.branch%a.a1`); inside
     a map, the item is `map_variable_placeholder` and --map-variable gives it. The run log is created if this
     is the first step. A step that already succeeded is not run again.
+
+    Every other `--name value` is a parameter, as for `magnus execute` (a name like one of the options
+    below goes after `--`); like -p, parameters are used when this step creates the run log, and later
+    steps read them from it.
+
     Exit code: 0 the step succeeded, 1 it failed (or it is the fail node), 2 usage error.
     """
     from magnus_core.cli._step import run_step
@@ -80,11 +90,12 @@ def execute_single_node(
         map_variable=map_variable,
         log_level=log_level,
         tag=tag,
+        parameters=cli_parameters(ctx),
     )
     ctx.exit(code)
 
 
-@cli.command("fan")
+@cli.command("fan", cls=ParametersCommand, context_settings=_PARAMETERS)
 @click.argument("run_id", shell_complete=complete.run_ids)
 @click.argument("step_internal_name", shell_complete=complete.step_names)
 @click.option(
@@ -128,7 +139,8 @@ def fan(
     Fan-out prints the branches to run that are run per item as a JSON list (each item the --map-variable
     of one branch: a map's items), so an engine can run one branch per item. A fan-in decides the step,
     or, for a step that runs in rounds (a loop), prints the next round's branches the same way and leaves
-    the step running. Exit code: 0 success (or a next round), 1 the step failed, 2 usage error.
+    the step running. Every other `--name value` is a parameter, used if this creates the run log (as
+    for execute_single_node). Exit code: 0 success (or a next round), 1 the step failed, 2 usage error.
     """
     from magnus_core.single import branch_items, fan_in_result, fan_out_result, job_from_files
 
@@ -142,6 +154,7 @@ def fan(
         var_file=var_file,
         map_variable=map_variable,
         tag=tag,
+        parameters=cli_parameters(ctx),
     )
     result = fan_in_result(job) if mode == "in" else fan_out_result(job)
     text = json.dumps(branch_items(result.branches))

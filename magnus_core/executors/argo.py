@@ -143,6 +143,7 @@ class ArgoExecutor(Executor):
             parameters_file=prepared.request.parameters_file,
             var_file=prepared.request.var_file,
             tag=prepared.request.tag,
+            parameters=given_parameters(prepared.request),
         )
         from magnus_core.secrets import declared_secrets
 
@@ -154,6 +155,15 @@ class ArgoExecutor(Executor):
         out = Path(self.options.output)
         atomic_write(out, text)
         return out
+
+
+def given_parameters(request: RunRequest) -> dict[str, Any]:
+    """The parameters a local run would take from the rendering command rather than from the parameters
+    file (which pods read themselves): MAGNUS_PRM_ variables, then `--name value`, the later winning, as
+    parameters.initial_parameters orders them. The workflow carries them (trial "team", finding 2)."""
+    from magnus_core.parameters import from_environment
+
+    return {**from_environment(typed=True), **request.parameters}
 
 
 def refuse_secrets(text: str, secrets: Any) -> None:
@@ -223,12 +233,13 @@ def check_expressible(
                 f"own (mounts: {shown}); add executor.config.volumes or move it there",
                 field=field,
             )
+    refuse_credentials_in_env(options.env, options, "executor.config.env")
     for visit, (_, holder, keys) in zip(walk(dag), step_places(dag), strict=True):
         name, node = visit.internal_name, visit.node
         overrides = (node.mode_config or {}).get("argo")
         if overrides is not None:
             try:
-                StepOverrides.model_validate(overrides)
+                step = StepOverrides.model_validate(overrides)
             except Exception as exc:
                 first = str(exc).splitlines()[1:3]
                 text = f"step '{name}': mode_config.argo: {' '.join(s.strip() for s in first)}"
@@ -236,6 +247,24 @@ def check_expressible(
                     raise ConfigError(text, field="mode_config.argo") from None
                 where = Problem(text, (*keys, "mode_config", "argo"), holder)
                 raise ConfigError(located([where], file)[0], file=file) from None
+            refuse_credentials_in_env(step.env, options, f"step '{name}': mode_config.argo.env")
+
+
+def refuse_credentials_in_env(env: dict[str, str], options: ArgoOptions, where: str) -> None:
+    """An `env` entry whose name says it holds a credential (credentials.is_credential_name: *_PASSWORD,
+    *_SECRET, *_TOKEN, *_KEY, ...) would be written in clear into the workflow, which the cluster keeps
+    and shows to anyone who can read workflows: refused (exit 2), pointing at `secret_env` (Kubernetes
+    secrets). An empty value, or a name `secret_env` sets (it wins), is not written and not refused."""
+    from magnus_core.credentials import is_credential_name
+
+    for name, value in env.items():
+        if value and name not in options.secret_env and is_credential_name(name):
+            raise ConfigError(
+                f"{where}: {name} looks like a credential, and env values are written in clear into the "
+                "workflow: put it in a Kubernetes secret and name it in executor.config.secret_env "
+                f"({{{name}: SECRET_NAME/KEY}}); a value that is not secret can go there too",
+                field=f"executor.config.env.{name}" if where == "executor.config.env" else "mode_config.argo",
+            )
 
 
 # -- rendering ---------------------------------------------------------------------------------------
@@ -266,12 +295,15 @@ class _Names:
 
 
 class _Renderer:
-    def __init__(self, options: ArgoOptions, base_command: list[str], top_deadline: int) -> None:
+    def __init__(
+        self, options: ArgoOptions, base_command: list[str], top_deadline: int, tail: list[str] | None = None
+    ) -> None:
         from hera.workflows import models as m
 
         self.m = m
         self.options = options
         self.base = base_command
+        self.tail = tail or []  # `-- --name=value ...`: the parameters given when rendering, last
         self.top_deadline = top_deadline
         self.names = _Names()
         self.templates: list[Any] = []
@@ -285,6 +317,7 @@ class _Renderer:
         command = [*args, *self.base]
         if in_map:
             command += ["--map-variable", "{{inputs.parameters.map_variable}}"]
+        command += self.tail
         resources = overrides.resources or o.resources
         env = {**o.env, **overrides.env}
         container = m.Container(
@@ -583,8 +616,10 @@ def build_workflow(
     parameters_file: str | None = None,
     var_file: str | None = None,
     tag: str = "",
+    parameters: dict[str, Any] | None = None,
 ) -> Any:
-    """The hera `Workflow` model for a pipeline."""
+    """The hera `Workflow` model for a pipeline. `parameters`: given when rendering (`--name value`,
+    MAGNUS_PRM_ variables), carried to every pod's command after `--` (command_parameters)."""
     try:
         from hera.workflows import models as m
     except ImportError:  # pragma: no cover - the extra is not installed
@@ -603,7 +638,7 @@ def build_workflow(
         base += ["--tag", tag]
     base += ["--log-level", options.log_level]
     top = pipeline.dag.max_time
-    renderer = _Renderer(options, base, top)
+    renderer = _Renderer(options, base, top, command_parameters(parameters or {}))
     entry = renderer.graph(pipeline.dag, "", False, top, renderer.names.take("magnus-dag"))
     spec = m.WorkflowSpec(
         entrypoint=entry,
@@ -627,6 +662,31 @@ def build_workflow(
         annotations={"magnus/dag-hash": pipeline.dag_hash},
     )
     return m.Workflow(api_version="argoproj.io/v1alpha1", kind="Workflow", metadata=meta, spec=spec)
+
+
+def command_parameters(parameters: dict[str, Any]) -> list[str]:
+    """`["--", "--name=value", ...]`: parameters as a pod's `magnus execute_single_node` (or `fan`) reads
+    them back to the same values (parameters.type_value): a string as typed when it reads back as itself,
+    anything else as JSON (`--lr=0.4`, `--zip="02142"`, `--layers=[64, 32]`). After `--`, so no name is
+    taken for an option of the command. A value that would not read back the same is refused (exit 2)."""
+    import json
+
+    from magnus_core.parameters import type_value
+
+    if not parameters:
+        return []
+    args = ["--"]
+    for name, value in parameters.items():
+        plain = isinstance(value, str) and type_value(value) == value
+        text = value if plain else json.dumps(value, ensure_ascii=False)
+        if json.dumps(type_value(text), sort_keys=True) != json.dumps(value, sort_keys=True):
+            raise UsageError(
+                f"parameter '{name}' cannot be written in the workflow's commands so that it reads back "
+                "the same; give it in a parameters file (-p FILE) instead",
+                field=name,
+            )
+        args.append(f"--{name}={text}")
+    return args
 
 
 def render_yaml(pipeline: Any, config: dict[str, dict[str, Any]], options: ArgoOptions, **kwargs: Any) -> str:
