@@ -189,10 +189,16 @@ class Services:
         from magnus_core.registry import load_provider
         from magnus_core.stores import make_store
 
+        secrets: BaseSecrets = load_provider("secrets", config["secrets"])
         return cls(
-            store=make_store(config["run_log_store"], source=config_source(config, "run_log_store")),
+            # the postgres store's password may come from the secrets provider
+            store=make_store(
+                config["run_log_store"],
+                source=config_source(config, "run_log_store"),
+                secrets=lambda: secrets,
+            ),
             executor=load_provider("executor", config["executor"]),
-            secrets=load_provider("secrets", config["secrets"]),
+            secrets=secrets,
             catalog=load_provider("catalog", config["catalog"]),
             tracker=load_provider(
                 "experiment_tracker", config.get("experiment_tracker") or {"type": "do-nothing", "config": {}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -247,13 +248,33 @@ def list_runs(
     return [run.summary for run in result.runs]
 
 
+def provider_source(block: dict[str, Any] | None) -> Callable[[], Any]:
+    """A function making the secrets provider `block` names (the default provider for None: the environment
+    and `.env`) on its first call and returning that one after: for a store that may need a credential from
+    it (stores.make_store), so a command that never connects never reads `.env`."""
+    made: list[Any] = []
+
+    def provider() -> Any:
+        if not made:
+            from magnus_core.registry import load_provider
+
+            made.append(load_provider("secrets", block or {"type": "env-and-dotenv", "config": {}}))
+        return made[0]
+
+    return provider
+
+
 def store_from_config(config_file: str | None = None) -> RunLogStore:
     """The run-log store the configuration names (defaults < magnus-config.yaml < --config-file)."""
     from magnus_core.loading import config_source, load_config
     from magnus_core.stores import make_store
 
     config = load_config(config_file, None)
-    return make_store(config["run_log_store"], source=config_source(config, "run_log_store"))
+    return make_store(
+        config["run_log_store"],
+        source=config_source(config, "run_log_store"),
+        secrets=provider_source(config.get("secrets")),
+    )
 
 
 LATEST = ("last", "latest")  # what `magnus show last` names: the newest run

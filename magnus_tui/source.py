@@ -40,13 +40,18 @@ class Project:
     @classmethod
     def open(cls, config_file: str | None = None, root: Path | None = None) -> Project:
         from magnus_core.loading import config_source, load_config
+        from magnus_core.runs import provider_source
         from magnus_core.stores import make_store
 
         project = cls(config_file=config_file, root=root or Path.cwd())
         try:
             blocks = load_config(config_file, None, project.root)
             project.store_block = blocks["run_log_store"]
-            project.store = make_store(blocks["run_log_store"], source=config_source(blocks, "run_log_store"))
+            project.store = make_store(
+                blocks["run_log_store"],
+                source=config_source(blocks, "run_log_store"),
+                secrets=provider_source(blocks.get("secrets")),
+            )
         except MagnusError as exc:
             project.error = str(exc)
         return project

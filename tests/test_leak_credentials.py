@@ -164,3 +164,48 @@ def test_credentials_found_in_files_are_masked_on_postgres_and_s3(
         result.stdout + result.stderr + logs.stdout + logs.stderr + stored + shown.stdout + _files(git_repo)
     )
     assert _leaks(everything, _forbidden([PG_PASSWORD, profile_secret, S3_SECRET])) == []
+
+
+def test_the_database_password_can_come_from_dotenv_or_a_named_secret(git_repo: Path, postgres) -> None:
+    """Trial "team", finding 8: `PGPASSWORD=... ` in `.env` gave "fe_sendauth: no password supplied". The
+    postgres store reads its password the way the rest of magnus reads secrets: the provider's PGPASSWORD
+    (the default provider reads .env) when the environment has none, or `secret_options: {password: NAME}`;
+    either is masked like any credential."""
+    schema = fresh_schema()
+    (git_repo / ".env").write_text(f"PGPASSWORD={PG_PASSWORD}\nDB_PASSWORD={PG_PASSWORD}\n")
+    store = {"type": "postgres", "config": {"dsn": postgres.dsn, "schema": schema}}
+    (git_repo / "dotenv.yaml").write_text(yaml.safe_dump({"run_log_store": store}))
+    named = {"type": "postgres", "config": {**store["config"], "secret_options": {"password": "DB_PASSWORD"}}}
+    (git_repo / "named.yaml").write_text(yaml.safe_dump({"run_log_store": named}))
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n    a: {type: task, command_type: shell, command: 'cat .env', "
+        "next: success}\n    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    drop = ("PGPASSWORD",)
+    listed = _magnus("runs", "-c", "dotenv.yaml", "--json", cwd=git_repo, env={}, drop=drop)
+    assert listed.returncode == 0, listed.stderr
+    for config in ("dotenv.yaml", "named.yaml"):
+        result = _magnus("execute", "-f", "p.yaml", "-c", config, "--json", cwd=git_repo, env={}, drop=drop)
+        assert result.returncode == 0, result.stderr
+        assert (
+            "PGPASSWORD=*****" in result.stderr and "DB_PASSWORD=*****" in result.stderr
+        )  # (--json: output on stderr)
+        assert _leaks(result.stdout + result.stderr, _forbidden([PG_PASSWORD])) == []
+    runs = json.loads(_magnus("runs", "-c", "named.yaml", "--json", cwd=git_repo, env={}, drop=drop).stdout)[
+        "runs"
+    ]
+    assert len(runs) == 2
+    # a secret the provider lacks, or an option that is not a libpq credential: one line naming the field
+    (git_repo / ".env").write_text("OTHER=x\n")
+    missing = _magnus("runs", "-c", "named.yaml", cwd=git_repo, env={}, drop=drop)
+    assert missing.returncode == 2, missing.stderr
+    assert (
+        "run_log_store.config.secret_options.password" in missing.stderr and "DB_PASSWORD" in missing.stderr
+    )
+    assert len(missing.stderr.strip().splitlines()) == 1, missing.stderr
+    wrong = {"type": "postgres", "config": {**store["config"], "secret_options": {"user": "DB_USER"}}}
+    (git_repo / "wrong.yaml").write_text(yaml.safe_dump({"run_log_store": wrong}))
+    refused = _magnus("runs", "-c", "wrong.yaml", cwd=git_repo, env={}, drop=drop)
+    assert refused.returncode == 2 and "secret_options" in refused.stderr and "'user'" in refused.stderr, (
+        refused.stderr
+    )

@@ -34,6 +34,7 @@ def copy(run_ids: tuple[str, ...], source_file: str, target_file: str, copy_all:
       magnus store copy 20240101120000_ab12cd --from team.yaml --to files.yaml --json
     """
     from magnus_core.errors import UsageError
+    from magnus_core.runs import provider_source
     from magnus_core.stores import make_store
     from magnus_core.transfer import COPIED, UNCHANGED, CopyResult, copy_runs, store_block_of
 
@@ -43,8 +44,9 @@ def copy(run_ids: tuple[str, ...], source_file: str, target_file: str, copy_all:
     target_block = store_block_of(target_file, "--to")
     if source_block == target_block:
         raise UsageError("--from and --to name the same store: nothing to copy", field="--to")
-    source = make_store(source_block, source=source_file)
-    target = make_store(target_block, source=target_file)
+    # each store's password may come from the secrets provider as in a run (the default one: .env)
+    source = make_store(source_block, source=source_file, secrets=provider_source(None))
+    target = make_store(target_block, source=target_file, secrets=provider_source(None))
     ids = sorted(source.list_run_ids()) if copy_all else list(dict.fromkeys(run_ids))
 
     def show(result: CopyResult) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Hashable
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -185,6 +185,12 @@ class RunLogStore(ABC):
     def describe(self) -> dict[str, Any]:
         """The block recorded in run_config."""
         return {"type": self.service_name, "config": dict(self.config)}
+
+    def use_secrets(self, provider: Callable[[], Any]) -> None:
+        """A store that may take a credential from the secrets provider keeps `provider` (called when it
+        first needs it: a zero-argument function returning the run's or the config's provider). The
+        default: the store takes none."""
+        return None
 
     def credentials(self) -> dict[str, str]:
         """{what: value} of the credentials this store uses to reach its storage, however it found them

@@ -20,8 +20,10 @@ visible together or not at all. A run is read in one statement (one snapshot): n
 ever read as whole. JSON columns are `json`, not `jsonb`: the run log comes back with its keys in the order
 they were written, byte for byte the JSON the file-system store writes.
 
-The password never appears in a config file or in the run log: a DSN holding one is refused; libpq reads it
-from PGPASSWORD, a password file (~/.pgpass, PGPASSFILE) or a service file (PGSERVICE). A connection lost
+The password never appears in a config file or in the run log: a DSN holding one is refused. It comes from a
+secret named in `secret_options: {password: NAME}`, PGPASSWORD (the environment, else the secrets provider:
+the default one reads .env), a password file (~/.pgpass, PGPASSFILE) or a service file (PGSERVICE); the one
+the connection used is masked in everything a run writes (credentials()). A connection lost
 mid-run is retried for `reconnect_for` seconds from the outage's start, however many writes wait meanwhile
 (writes are idempotent upserts); after that the run stops with a one-line error, nothing more is written to
 it, and its log stays PROCESSING, which reads as INTERRUPTED and resumes with --use-cached.
@@ -41,7 +43,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from magnus_core.errors import ConfigError, RunLogError, StoreError
+from magnus_core.errors import ConfigError, RunLogError, SecretNotFoundError, StoreError
 from magnus_core.models.run_log import BranchLog, RunLog, StepLog, time_span
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore
@@ -63,12 +65,25 @@ class StoreSetupError(StoreError):
     exit_code = 2
 
 
+SECRET_OPTIONS = ("password", "sslpassword")  # the libpq options secret_options may name a secret for
+
+
 class PostgresOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
     dsn: str = ""  # libpq URI or key=value string; empty: PGHOST, PGUSER, PGDATABASE... from the environment
     schema_name: str = Field(default="magnus", alias="schema")
     connect_timeout: float = Field(default=5.0, gt=0, le=60)
     reconnect_for: float = Field(default=30.0, ge=0, le=3600)  # seconds a lost connection is retried
+    # libpq option -> the name of a secret of the secrets provider: {password: DB_PASSWORD}
+    secret_options: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("secret_options")
+    @classmethod
+    def _secret_options(cls, value: dict[str, str]) -> dict[str, str]:
+        for option in value:
+            if option not in SECRET_OPTIONS:
+                raise ValueError(f"'{option}' is not one of {', '.join(SECRET_OPTIONS)}")
+        return value
 
     @field_validator("schema_name")
     @classmethod
@@ -276,6 +291,27 @@ class _Database:
         self.ever_connected = False
         self.lost_at: float | None = None  # when the connection went (time.monotonic()), until a call works
         self.source: str | None = None  # the config file naming this database (the store's `source`)
+        self.secrets: Callable[[], Any] | None = None  # makes the secrets provider when asked (use_secrets)
+
+    def secret_arguments(self) -> dict[str, str]:
+        """libpq options taken from the secrets provider: each of `secret_options` ({password: NAME}), and,
+        with no password named there and no PGPASSWORD in the environment, the provider's PGPASSWORD if it
+        has one (the default provider reads the project's .env file: README's place for secrets), as if
+        it were in the environment. A named secret the provider lacks is a ConfigError naming the field."""
+        found: dict[str, str] = {}
+        provider = self.secrets() if self.secrets is not None else None
+        for option, name in self.options.secret_options.items():
+            field = f"run_log_store.config.secret_options.{option}"
+            if provider is None:
+                raise ConfigError(f"no secrets provider to ask for '{name}'", field=field)
+            try:
+                found[option] = provider.get(name)
+            except SecretNotFoundError as exc:
+                raise ConfigError(str(exc), field=field) from None
+        implicit = "password" not in found and not os.environ.get("PGPASSWORD")
+        if implicit and provider is not None and provider.has("PGPASSWORD"):
+            found["password"] = provider.get("PGPASSWORD")
+        return found
 
     def _connect(self) -> Any:
         psycopg = _psycopg()
@@ -284,6 +320,7 @@ class _Database:
             autocommit=True,
             connect_timeout=max(1, round(self.options.connect_timeout)),
             application_name="magnus",
+            **self.secret_arguments(),
         )
         self.conn, self.pid = conn, os.getpid()
         self.ever_connected = True
@@ -428,10 +465,13 @@ def migrate(conn: Any, schema: str, label: str) -> int:
 class _Listener:
     """LISTENs on the schema's channel in a daemon thread; remembers each run's latest version."""
 
-    def __init__(self, conninfo: str, channel: str, options: PostgresOptions) -> None:
+    def __init__(
+        self, conninfo: str, channel: str, options: PostgresOptions, secrets: Callable[[], dict[str, str]]
+    ) -> None:
         self.conninfo = conninfo
         self.channel = channel
         self.options = options
+        self.secrets = secrets  # the libpq options from the secrets provider (_Database.secret_arguments)
         self.cond = threading.Condition()
         self.versions: dict[str, int] = {}
         self.generation = 0  # bumped each time LISTEN is (re)established: waiters look at the table
@@ -455,6 +495,7 @@ class _Listener:
                     autocommit=True,
                     connect_timeout=max(1, round(self.options.connect_timeout)),
                     application_name="magnus-listen",
+                    **self.secrets(),
                 )
                 conn.execute(f'LISTEN "{self.channel}"')
                 with self.cond:
@@ -494,7 +535,8 @@ class PostgresRunLogStore(RunLogStore):
         if parts.get("password"):
             raise ConfigError(
                 "the DSN holds a password, and config files are recorded in every run log: remove it and "
-                "put it in PGPASSWORD or a ~/.pgpass file (libpq reads both)",
+                "put it in PGPASSWORD (the environment or .env), a ~/.pgpass file, or a secret named in "
+                "run_log_store.config.secret_options: {password: SECRET_NAME}",
                 field="run_log_store.config.dsn",
             )
         self.schema = self.options.schema_name
@@ -518,6 +560,11 @@ class PostgresRunLogStore(RunLogStore):
     @source.setter
     def source(self, value: str | None) -> None:
         self.db.source = value or self.db.source
+
+    def use_secrets(self, provider: Callable[[], Any]) -> None:
+        """The password may come from the secrets provider (`secret_options`, or its PGPASSWORD: see
+        _Database.secret_arguments); `provider()` makes it when a connection first needs it."""
+        self.db.secrets = provider
 
     def credentials(self) -> dict[str, str]:
         """The password the connection uses, however libpq found it (PGPASSWORD, a password file, a
@@ -828,7 +875,9 @@ class PostgresRunLogStore(RunLogStore):
         pass; True if it changed. The first wait after (re)listening compares with the table once."""
         key = (self.options.dsn, self.channel)
         with _DATABASES_LOCK:
-            listener = _LISTENERS.setdefault(key, _Listener(self.options.dsn, self.channel, self.options))
+            listener = _LISTENERS.get(key) or _LISTENERS.setdefault(
+                key, _Listener(self.options.dsn, self.channel, self.options, self.db.secret_arguments)
+            )
         deadline = time.monotonic() + timeout
         listener.start(timeout)
         with listener.cond:
