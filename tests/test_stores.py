@@ -240,7 +240,12 @@ def test_a_run_killed_outright_stays_processing_and_reads_as_interrupted(git_rep
         while not (git_repo / "started").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert (git_repo / "started").exists(), "the long step never started"
-        time.sleep(0.5)  # let the store catch up with the step that started
+        # let the store catch up with the step that started: the file-system store writes at most one
+        # interval late (29x its last write's cost: longer on a loaded machine, or with a secret to mask)
+        path, deadline = git_repo / ".run_log_store" / "killed.json", time.monotonic() + 15
+        while time.monotonic() < deadline and b'"long"' not in (path.read_bytes() if path.exists() else b""):
+            time.sleep(0.05)
+        time.sleep(0.2)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
