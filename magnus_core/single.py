@@ -204,6 +204,8 @@ def _open(job: NodeJob, scope: Located | None = None) -> _Session:
     if not store.exists(job.run_id):
         created = _create_run(job, services)
     run = store.attach(job.run_id) if scope is None else store.attach_scope(job.run_id, *scope.needs())
+    if job.parameters and not created:
+        _warn_unused_parameters(job, run)
     from magnus_core.tracking import follow
 
     # this process's steps go to the experiment tracker's run that the run log names (for the life of the
@@ -226,6 +228,23 @@ def _open(job: NodeJob, scope: Located | None = None) -> _Session:
     store.mask_with(job.run_id, ctx.masker)  # nothing reaches the store with a secret in it
     ctx.masked_recorded = list(run.masked_parameters)
     return _Session(job=job, store=store, ctx=ctx, run=run)
+
+
+def _warn_unused_parameters(job: NodeJob, run: RunLog) -> None:
+    """`--name value` given to a step of a run that exists already are not used (its parameters come from
+    its log, as every step's after the first): said when one differs from what the run started with (the
+    pods of one workflow all carry the same ones, which then match)."""
+    from magnus_core.parameters import starting_parameters
+
+    started = starting_parameters(run)
+    differ = [name for name, value in job.parameters.items() if started.get(name, object()) != value]
+    if differ:
+        log.warning(
+            "run %s exists already: its parameters come from its log, not from the command line (%s not "
+            "used); start a new run id to run with them",
+            job.run_id,
+            ", ".join(f"--{name}" for name in differ),
+        )
 
 
 def _identity(run_id: str) -> CodeIdentity:

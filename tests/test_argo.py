@@ -489,13 +489,13 @@ def test_parameters_given_when_rendering_reach_every_pod(project: Path, magnus) 
     """`magnus execute -c argo.yaml --lr 0.4` (trial "team", finding 2: the workflow ran with the default lr):
     the command's parameters and MAGNUS_PRM_ variables are carried into every pod's command, and win over
     the parameters file as in a local run, typed as a local run types them. The first pod is a fan-out
-    here: `fan` takes them as `execute_single_node` does."""
+    here: `fan` takes them as `execute_single_node` does. `--run-id` is the run id's default too."""
     write(project / "carried.yaml", CARRIED)
     write(project / "params.yaml", "lr: 0.1\nepochs: 3\n")
     config = argo_config(project)
     result = magnus(
         "execute", "-f", "carried.yaml", "-c", str(config), "-p", "params.yaml",
-        "--lr", "0.4", "--zip", "02142", "--layers", "[64, 32]", "--", "--file", "a.csv",
+        "--lr", "0.4", "--zip", "02142", "--layers", "[64, 32]", "--run-id", "argo-carried", "--", "--file", "a.csv",
         env={"MAGNUS_PRM_batch": "32"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -503,7 +503,8 @@ def test_parameters_given_when_rendering_reach_every_pod(project: Path, magnus) 
     commands = [t["container"]["command"] for t in doc["spec"]["templates"] if "container" in t]
     tail = ["--", "--batch=32", "--lr=0.4", "--zip=02142", "--layers=[64, 32]", "--file=a.csv"]
     assert commands and all(c[-len(tail) :] == tail for c in commands), commands
-    interpreter = Interpreter(doc, project, workflow_name="argo-carried")
+    assert doc["spec"]["arguments"]["parameters"] == [{"name": "run_id", "value": "argo-carried"}]  # --run-id
+    interpreter = Interpreter(doc, project, workflow_name="magnus-x7k2p")
     assert interpreter.run() == "Succeeded", interpreter.printed
     assert interpreter.commands[0][1] == "fan"  # the run was created by the fan-out's pod
     run = ChunkedFileSystemRunLogStore({"log_folder": str(project / "shared/runs")}).get_run("argo-carried")
@@ -523,6 +524,11 @@ def test_execute_single_node_takes_name_value_parameters_like_execute(project: P
     assert result.returncode == 0, result.stderr
     run = ChunkedFileSystemRunLogStore({"log_folder": str(project / "shared/runs")}).get_run("r1")
     assert run.parameters["lr"] == 0.3 and run.steps["after"].user_defined_metrics == {"after_lr": 0.3}
+    # the run exists now: parameters come from its log; one that differs is said to be unused
+    again = magnus("execute_single_node", "r1", "after", "-f", "one.yaml", "-c", str(config), "--lr", "0.5")
+    assert "--lr not used" in again.stderr, again.stderr
+    same = magnus("execute_single_node", "r1", "after", "-f", "one.yaml", "-c", str(config), "--lr", "0.3")
+    assert same.returncode == 0 and "not used" not in same.stderr, same.stderr
     typo = magnus("execute_single_node", "r2", "after", "-f", "one.yaml", "-c", str(config), "--fiel", "x")
     assert typo.returncode == 2 and "did you mean --file?" in typo.stderr and "--help" not in typo.stderr
     missing = magnus("execute_single_node", "r3", "after", "-f", "one.yaml", "-c", str(config), "--lr")

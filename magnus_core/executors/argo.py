@@ -144,6 +144,7 @@ class ArgoExecutor(Executor):
             var_file=prepared.request.var_file,
             tag=prepared.request.tag,
             parameters=given_parameters(prepared.request),
+            run_id=prepared.request.run_id,
         )
         from magnus_core.secrets import declared_secrets
 
@@ -617,9 +618,11 @@ def build_workflow(
     var_file: str | None = None,
     tag: str = "",
     parameters: dict[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> Any:
     """The hera `Workflow` model for a pipeline. `parameters`: given when rendering (`--name value`,
-    MAGNUS_PRM_ variables), carried to every pod's command after `--` (command_parameters)."""
+    MAGNUS_PRM_ variables), carried to every pod's command after `--` (command_parameters). `run_id`: the
+    default of the workflow parameter `run_id` (`--run-id`; without it the workflow's name)."""
     try:
         from hera.workflows import models as m
     except ImportError:  # pragma: no cover - the extra is not installed
@@ -642,7 +645,7 @@ def build_workflow(
     entry = renderer.graph(pipeline.dag, "", False, top, renderer.names.take("magnus-dag"))
     spec = m.WorkflowSpec(
         entrypoint=entry,
-        arguments=m.Arguments(parameters=[m.Parameter(name="run_id", value="{{workflow.name}}")]),
+        arguments=m.Arguments(parameters=[m.Parameter(name="run_id", value=run_id or "{{workflow.name}}")]),
         active_deadline_seconds=top,
         service_account_name=options.service_account_name,
         node_selector=dict(sorted(options.node_selector.items())) or None,
