@@ -243,9 +243,10 @@ def test_a_run_killed_outright_stays_processing_and_reads_as_interrupted(git_rep
         # let the store catch up with the step that started: the file-system store writes at most one
         # interval late (29x its last write's cost: longer on a loaded machine, or with a secret to mask)
         path, deadline = git_repo / ".run_log_store" / "killed.json", time.monotonic() + 15
-        while time.monotonic() < deadline and b'"long"' not in (path.read_bytes() if path.exists() else b""):
+        while time.monotonic() < deadline:
+            if path.exists() and "long" in json.loads(path.read_text()).get("steps", {}):  # (written whole)
+                break
             time.sleep(0.05)
-        time.sleep(0.2)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
