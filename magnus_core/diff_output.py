@@ -10,6 +10,11 @@ A step's output is its **last attempt's** (the one that decided the step), read 
 from the catalog the run used, as `magnus logs` reads it (masked when it was captured). A step a re-run
 reused shows the output of the run it came from. A step with nothing to show (it printed nothing, the
 catalog keeps no output, the run log predates capture) compares as no lines, and `problem` says why.
+
+A composite step (parallel, map, nested dag, ...) prints nothing itself: naming one compares the steps
+inside it, as `magnus logs RUN par` shows them (logs.step_sections): each step's output under a line
+`── par.b1.p1` (`── par.b2.p2: the step printed nothing` when it has none), so the two runs' steps line up
+(trial 7: `--output par` on a parallel that ran said "the step has no attempt (it did not run)").
 """
 
 from __future__ import annotations
@@ -17,9 +22,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from magnus_core.logs import OutputReader
 
 from magnus_core.errors import UsageError
-from magnus_core.models.run_log import RunLog
+from magnus_core.models.run_log import RunLog, StepLog
 
 SAME, CHANGED, ONLY_A, ONLY_B = "same", "changed", "only-a", "only-b"
 
@@ -35,6 +44,7 @@ class StepOutput:
     attempt: int | None = None
     problem: str = ""
     reused_from: str = ""
+    steps: list[str] = field(default_factory=list)  # a composite step's: the steps inside it, compared
 
     @property
     def label(self) -> str:
@@ -48,6 +58,7 @@ class StepOutput:
             "attempt": self.attempt,
             "problem": self.problem,
             "reused_from": self.reused_from,
+            "steps": self.steps,
             "lines": self.lines,
         }
 
@@ -58,7 +69,7 @@ def step_output(
     """What `step` (an internal name, `%` for a space as `magnus logs` takes it) printed in its last
     attempt in `run_log`. UsageError (exit 2) naming the steps the run has when it has no such step.
     `runs` reads another run (a re-run's original); `side` names the run in that error (A or B)."""
-    from magnus_core.logs import OutputReader, decode, known_steps
+    from magnus_core.logs import OutputReader, known_steps, step_sections
     from magnus_core.suggest import nearest
 
     name = step.replace("%", " ")
@@ -68,8 +79,31 @@ def step_output(
         near = nearest(name, names, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else f"; its steps: {', '.join(names[:12])}"
         raise UsageError(f"--output {step!r}: run {side} ({run_log.run_id}) has no step {name!r}{hint}")
-    out = StepOutput(run_log.run_id, name)
-    views = OutputReader(run_log, runs=runs).views(found)
+    reader = OutputReader(run_log, runs=runs)
+    if found.branches:  # a composite: the steps inside it, each under its name
+        out = StepOutput(run_log.run_id, name)
+        for inner in step_sections(run_log, name):
+            if inner is found:
+                continue
+            one = _one_step(reader, inner, run_log.run_id)
+            out.steps.append(inner.internal_name)
+            out.lines.append(f"{HEADING} {inner.internal_name}" + (f": {one.problem}" if one.problem else ""))
+            out.lines.extend(one.lines)
+        if not out.steps:
+            out.problem = "no step inside it ran"
+        return out
+    return _one_step(reader, found, run_log.run_id)
+
+
+HEADING = "──"  # the line that opens each inner step's output when a composite step is compared
+
+
+def _one_step(reader: OutputReader, found: StepLog, run_id: str) -> StepOutput:
+    """One step's (not a composite's) last attempt's output, as step_output describes."""
+    from magnus_core.logs import decode
+
+    out = StepOutput(run_id, found.internal_name)
+    views = reader.views(found)
     if not views:
         out.problem = "the step has no attempt (it did not run)"
         return out

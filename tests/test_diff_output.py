@@ -130,3 +130,48 @@ def test_line_pairs_align_the_two_outputs(runs: Path, monkeypatch: pytest.Monkey
     assert len(unified(a, b)) == 11 and unified(a, a) == []
     quiet = step_output(store.get_run("ra"), "quiet")
     assert quiet.lines == [] and quiet.problem == "the step printed nothing" and quiet.attempt == 0
+
+
+PARALLEL = """
+dag:
+  start_at: par
+  steps:
+    par:
+      type: parallel
+      next: success
+      branches:
+        b1:
+          start_at: p1
+          steps:
+            p1: {type: task, command_type: shell, command: 'echo "lr $LR"; echo same', next: success}
+            success: {type: success}
+            fail: {type: fail}
+        b2:
+          start_at: p2
+          steps:
+            p2: {type: task, command_type: shell, command: 'echo b2 out; exit 3', next: success}
+            success: {type: success}
+            fail: {type: fail}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_a_composite_step_compares_the_steps_inside_it(tmp_path: Path) -> None:
+    """Trial 7, finding 3: `--output par` on a parallel that ran and failed said "the step has no attempt
+    (it did not run)". It compares the steps inside it, as `magnus logs RUN par` shows them, each under
+    its name; the JSON lists them."""
+    project = git_project(tmp_path / "p")
+    (project / "par.yaml").write_text(PARALLEL)
+    for run_id, lr in (("pa", "0.1"), ("pb", "0.2")):
+        out = run_magnus("execute", "-f", "par.yaml", "--run-id", run_id, cwd=project, env={"LR": lr})
+        assert out.returncode == 1, out.stderr  # b2 fails, and so does par
+    shown = run_magnus("diff", "pa", "pb", "--output", "par", cwd=project)
+    assert shown.returncode == 0, shown.stderr
+    assert "did not run" not in shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[:2] == ["--- pa/par", "+++ pb/par"]
+    assert {"-lr 0.1", "+lr 0.2", " ── par.b1.p1", " same"} <= set(lines)
+    data = json.loads(run_magnus("diff", "pa", "pb", "--output", "par", "--json", cwd=project).stdout)
+    assert data["a"]["steps"] == ["par.b1.p1", "par.b2.p2"] and data["a"]["problem"] == ""
+    assert data["b"]["lines"] == ["── par.b1.p1", "lr 0.2", "same", "── par.b2.p2", "b2 out"]
