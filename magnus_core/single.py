@@ -373,7 +373,8 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
 
     `say_failure` (the command line, `magnus execute_single_node`: what every Argo pod runs, so its log is
     where a user looks first): a step that failed is said on stderr as the summary of `magnus execute`
-    says it (say_failed_step), and the fail node says the run has failed."""
+    says it (say_failed_step), the fail node says the run has failed, and a step already SUCCESS says it
+    was not run again (exit 0 still: a retried pod must find its step done, docs/argo.md)."""
     from magnus_core.nodes import execute_node, module_for
 
     where = locate(job.pipeline, job.step, job.map_variable)
@@ -389,6 +390,11 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
         existing = session.run.find_step(where.internal_name)
         if existing is not None and existing.status == SUCCESS:
             log.info("step %s already succeeded in run %s: not run again", where.internal_name, run_id)
+            if say_failure:  # by hand, silence left the user unsure it ran (trial 7); exit 0 still (argo.md)
+                print(
+                    f"magnus: {where.internal_name} already succeeded in run {run_id}: not run again",
+                    file=sys.stderr,
+                )
             if where.node.is_terminal:
                 _end_graph(session, where, read_params(session, where.branch, feed=[]))
             return _exit_code(where, existing)
