@@ -306,6 +306,11 @@ def _mask_scalar(value: T, patterns: Patterns) -> T:
     """A str or bytes masked; the very same object when nothing in it is a secret."""
     if len(value) < MIN_LENGTH:
         return value
+    try:  # most recorded values hold no secret: one search, no stream masker made (a run walks thousands)
+        if not patterns.automaton(type(value)).find_matches_as_indexes(value):
+            return value
+    except UnicodeEncodeError:  # lone surrogates: mask_text searches pattern by pattern
+        pass
     masked = mask_text(value, patterns)
     return value if masked == value else masked
 
