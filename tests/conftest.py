@@ -80,10 +80,12 @@ def run_magnus(
     env: dict[str, str] | None = None,
     input: str | None = None,
     timeout: float = 120,
+    unset: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real command line in a subprocess (python -m magnus_core, so no install is assumed)."""
+    """Run the real command line in a subprocess (python -m magnus_core, so no install is assumed), with
+    the variables `unset` taken out of the environment it inherits."""
     full_env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in unset},
         "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
         "NO_COLOR": "1",
         "COLUMNS": "120",

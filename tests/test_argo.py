@@ -563,7 +563,10 @@ def test_a_credential_in_env_is_refused_pointing_at_secret_env(
     assert result.returncode == 2, result.stderr
     assert field in result.stderr and "secret_env" in result.stderr and "hunter2xyz" not in result.stderr
     assert not (project / "workflow.yaml").exists()
-    # a name that is not a credential's, or one secret_env takes from a Kubernetes secret, renders
+
+
+def test_env_names_that_are_not_credentials_or_taken_by_secret_env_render(project: Path, magnus) -> None:
+    """A path to a secret file or a switch named like a token, and a name secret_env sets, are not refused."""
     fine = "env: {DB_PASSWORD_FILE: /run/secrets/db, TOKENIZERS_PARALLELISM: 'false'}"
     plain = magnus("execute", "-f", "examples/composite.yaml", "-c", str(argo_config(project, extra=fine)))
     assert plain.returncode == 0, plain.stderr
@@ -572,6 +575,7 @@ def test_a_credential_in_env_is_refused_pointing_at_secret_env(
     )
     ok = magnus("execute", "-f", "examples/composite.yaml", "-c", str(argo_config(project, extra=taken)))
     assert ok.returncode == 0, ok.stderr
+    assert "set from the secret" not in (project / "workflow.yaml").read_text()  # secretKeyRef instead
 
 
 def test_secret_env_values_are_masked_in_the_pods(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

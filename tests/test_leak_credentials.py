@@ -10,15 +10,13 @@ its encodings."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import yaml
 
-from tests.conftest import ROOT, fresh_schema
+from tests.conftest import fresh_schema, run_magnus
 from tests.servers import PG_PASSWORD, S3_SECRET
 from tests.test_leaks import encodings
 
@@ -70,16 +68,7 @@ def _files(folder: Path) -> str:
 def _magnus(
     *args: str, cwd: Path, env: dict[str, str], drop: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if k not in drop}
-    full.update({"PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "120", **env})
-    return subprocess.run(
-        [sys.executable, "-m", "magnus_core", *args],
-        cwd=cwd,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_magnus(*args, cwd=cwd, env=env, unset=drop)
 
 
 def test_credentials_in_the_environment_are_masked_on_the_file_system_store_and_catalog(
