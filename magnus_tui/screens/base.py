@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
-from textual import events
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.notifications import Notification, Notify, SeverityLevel
 from textual.screen import Screen, ScreenResultType
 from textual.widgets import DataTable, Footer
 from textual.widgets._footer import FooterKey
@@ -130,6 +131,46 @@ class WorkbenchScreen(Screen[ScreenResultType]):
 
     if TYPE_CHECKING:  # Textual's own typed getter; at run time the inherited property does the work
         app = getters.app(MagnusApp)
+
+    _notices: list[Notification]
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A notice about this screen (Textual's toast): it goes with the screen, when the screen is left
+        (escape, or another screen on top: dismiss_notices), not after its timeout over whatever screen came
+        next. Trial 7: the diff screen's "This change belongs to no step" stayed drawn over the runs list
+        and the start form opened after escape. Notices about the app (a run that did not start, a
+        screenshot saved) are raised by the app and stay their time."""
+        notification = Notification(
+            message,
+            title,
+            severity,
+            self.app.NOTIFICATION_TIMEOUT if timeout is None else timeout,
+            markup=markup,
+        )
+        if not hasattr(self, "_notices"):
+            self._notices = []
+        self._notices.append(notification)
+        self.app.post_message(Notify(notification))
+
+    @on(events.ScreenSuspend)
+    @on(events.Unmount)
+    def dismiss_notices(self) -> None:
+        """Take down this screen's notices still shown (notify)."""
+        notices, self._notices = getattr(self, "_notices", []), []
+        shown = self.app._notifications  # Textual's notices (its version is pinned)
+        gone = [n for n in notices if n in shown]
+        for notification in gone:
+            self.app._unnotify(notification, refresh=False)
+        if gone:
+            self.app._refresh_notifications()
 
     async def _on_key(self, event: events.Key) -> None:
         """Note the screen a key went through: the app checks a key's bindings only once it has bubbled up,

@@ -372,7 +372,7 @@ class OutputView(Vertical, can_focus=False):
                 self.log_widget.scroll_to(y=max(0, line - 2), animate=False)
                 self._title()
                 return
-        self.notify(self._not_found(), severity="warning")
+        self.screen.notify(self._not_found(), severity="warning")  # it goes with the screen (base.notify)
 
     def _not_found(self) -> str:
         """What a search that found nothing says: with earlier lines left out, that it looked only at the

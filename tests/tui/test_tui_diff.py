@@ -354,3 +354,36 @@ async def test_o_puts_what_a_step_printed_in_each_run_side_by_side(make_app, tmp
         assert view.cursor_line == 1
         await pilot.press("escape")
         assert app.screen is screen
+
+
+async def test_a_screens_notice_goes_with_the_screen(make_app, project_dir) -> None:
+    """Trial 7, finding 7b: `o` on the dag_hash row says the change belongs to no step; that box stayed
+    drawn after escape, over the runs list and the start form opened next. A screen's notice now goes
+    when the screen is left (WorkbenchScreen.notify); the app's own notices keep their time."""
+    from textual.widgets._toast import Toast
+
+    write_diff_pair(project_dir / ".run_log_store")
+    app = make_app()
+    app.NOTIFICATION_TIMEOUT = 600  # (not gone by its timeout on a loaded machine)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_diff(app, pilot, "before", "after")
+        tab, index = next(
+            (name, i)
+            for name in ("run", "dag", "code")
+            for i, row in enumerate(screen.query_one(f"#group-{name}").rows)
+            if row.change is not None and not row.change.step
+        )
+        screen.query_one(TabbedContent).active = f"tab-{tab}"
+        await pilot.pause()
+        for _ in range(index):
+            await pilot.press("down")
+        assert not screen._list().highlighted_change().step
+        await pilot.press("o")
+        await wait_for(pilot, lambda: len(app.screen.query(Toast)) == 1)
+        assert "belongs to no step" in str(next(iter(app._notifications)).message)
+        app.notify("an app-wide notice")  # (as a run that did not start says)
+        await pilot.pause()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is not screen)
+        await wait_for(pilot, lambda: len(app.screen.query(Toast)) == 1)
+        assert [n.message for n in app._notifications] == ["an app-wide notice"]
