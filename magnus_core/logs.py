@@ -32,6 +32,9 @@ EMPTY = "empty"  # the attempt wrote nothing
 LIVE_NOW = "live"  # still being written (the attempt runs): its growing file
 NOT_KEPT = "not-kept"  # the run's catalog keeps no output (do-nothing)
 _NO_COMMAND = frozenset({"success", "fail", "stub"})  # step types that run nothing: no output to capture
+# Lines libraries write on every run that say nothing of a failure: left out of the last lines a failure
+# shows (failure_of), never out of the kept output. ipykernel, for every notebook run by papermill (trial 7).
+NOISE = re.compile(r"\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption\b")
 NOT_RECORDED = "not-recorded"  # the run log says nothing of output (written before magnus captured it)
 MISSING = "missing"  # recorded, but the file cannot be read (why: `problem`)
 UNKNOWN = "unknown"  # the attempt has not started
@@ -379,14 +382,15 @@ def failures(
 def failure_of(run_id: str, step: StepLog, reader: OutputReader | None, *, lines: int = 10) -> Failure:
     """One failed step of run `run_id` as every view shows it (the summary, `magnus show`, the stderr of
     `magnus execute_single_node`): its last attempt's message, where it failed, its output's last `lines`
-    lines read through `reader` (None: none read), and the `magnus logs` command that shows the rest."""
+    lines read through `reader` (None: none read; known library noise, NOISE, left out), and the
+    `magnus logs` command that shows the rest."""
     last = step.attempts[-1] if step.attempts else None
     tail: list[str] = []
     note = ""
     if reader is not None and last is not None:
         view = reader.view(step, last)
-        try:
-            tail = view.tail(lines)
+        try:  # (a line more, in case one is noise; never shown in place of one of the step's own)
+            tail = [line for line in view.tail(lines + 1) if not NOISE.match(line)][-lines:] if lines else []
         except (CatalogError, OSError) as exc:
             note = f"output file cannot be read: {exc}"
         if not view.has_output and view.state != NOT_RECORDED:
@@ -401,7 +405,9 @@ def failure_of(run_id: str, step: StepLog, reader: OutputReader | None, *, lines
         last_lines=tail,
         command=logs_command(run_id, step.internal_name, last.attempt_number if last and several else None),
         note=note,
-        stderr=list(last.error.stderr) if last is not None and last.error is not None else [],
+        stderr=[line for line in last.error.stderr if not NOISE.match(line)]
+        if last is not None and last.error is not None
+        else [],
     )
 
 

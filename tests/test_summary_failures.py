@@ -81,3 +81,41 @@ def test_percent_stands_for_each_space_in_step_names_and_map_items(tmp_path: Pat
         assert shown.returncode == 0 and shown.stdout == "hi\n", form
     both = magnus("logs", "sp", "each.map_variable_placeholder.my%work", cwd=tmp_path)
     assert both.returncode == 2 and "(each.a b.my work, each.c.my work)" in both.stderr
+
+
+def test_small_wording(failed_run, magnus) -> None:
+    """Trial 7, finding 8: `(1 lines)`; `argument MAGNUS_OUTPUT_CAP: MAGNUS_OUTPUT_CAP: expected ...`."""
+    folder, _out = failed_run
+    same = magnus("diff", "t7", "t7", "--output", "ok", cwd=folder)
+    assert same.returncode == 0 and same.stdout == "ok printed the same (1 line).\n"
+    bad = magnus("execute", "-f", "failures.yaml", cwd=folder, env={"MAGNUS_OUTPUT_CAP": "lots"})
+    assert bad.returncode == 2 and bad.stderr.count("MAGNUS_OUTPUT_CAP") == 1, bad.stderr
+    assert "MAGNUS_OUTPUT_CAP: expected a size in bytes such as 100MB" in bad.stderr
+
+
+def test_a_notebook_failure_names_the_users_cell_not_the_injected_ones(tmp_path: Path, magnus) -> None:
+    """Trial 7: `failed in cell 4` for the third of three cells (In [4]: papermill's injected cell counted)."""
+    pytest.importorskip("papermill")
+    for name in ("nb.yaml", "nb.ipynb"):
+        shutil.copy(DATA / name, tmp_path / name)
+    (tmp_path / "p.yaml").write_text("x: 1\n")
+    done = magnus("execute", "-f", "nb.yaml", "-p", "p.yaml", "--run-id", "nb", cwd=tmp_path)
+    assert done.returncode == 1
+    said = next(line for line in done.stdout.splitlines() if line.startswith("nb: "))
+    assert said.startswith("nb: notebook 'nb.ipynb' failed in cell 3: ZeroDivisionError: division by zero")
+    assert said.endswith("(executed copy: nb_out.ipynb, where it is In [4])")
+    assert "  at cell 3, line 2" in done.stdout
+
+
+def test_known_library_noise_is_left_out_of_a_failures_last_lines_not_out_of_the_output(
+    tmp_path: Path, magnus
+) -> None:
+    shutil.copy(DATA / "noise.yaml", tmp_path / "noise.yaml")
+    done = magnus("execute", "-f", "noise.yaml", "--run-id", "n", cwd=tmp_path)
+    assert done.returncode == 1
+    block = done.stdout[done.stdout.index("loud: shell command exited with code 5") :].splitlines()
+    assert (
+        block[1] == "  | the real reason" and "without encryption" not in done.stdout.split("Run n: FAIL")[1]
+    )
+    kept = magnus("logs", "n", "loud", cwd=tmp_path).stdout
+    assert kept.startswith("[IPKernelApp] WARNING | Kernel is running over TCP without encryption.")

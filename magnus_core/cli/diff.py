@@ -118,7 +118,8 @@ def _print_unified(lines: list[str], a: Any, b: Any) -> None:
 
     if not lines:
         same = "printed the same" if a.lines else "printed nothing, in both runs"
-        click.echo(f"{a.step} {same} ({len(a.lines)} lines).", err=not a.lines)
+        count = len(a.lines)
+        click.echo(f"{a.step} {same} ({count:,} line{'' if count == 1 else 's'}).", err=not a.lines)
         return
     colour = use_colour()
     styles = {"+": "green", "-": "red", "@": "cyan"}

@@ -247,12 +247,32 @@ def cell_failure(failure: Any, command: str, out: Path) -> tuple[str, AttemptErr
     at = re.findall(r"Cell In\[(\d+)\], line (\d+)", plain)
     if at:
         frames.append(Frame(file=command, line=int(at[-1][1]), function=f"cell [{at[-1][0]}]"))
-    cell = count if isinstance(count, int) else None
-    message = (
-        f"notebook '{command}' failed in cell {count if count is not None else '?'}: {ename}: {evalue} "
-        f"(executed copy: {out})"
-    )
+    cell = _users_cell(out, getattr(failure, "cell_index", None))
+    said = f"cell {cell}" if cell is not None else f"cell In [{count if count is not None else '?'}]"
+    # the executed copy holds papermill's injected parameters cell: its In [n] is not the user's cell number
+    there = f", where it is In [{count}]" if cell is not None and count is not None and count != cell else ""
+    message = f"notebook '{command}' failed in {said}: {ename}: {evalue} (executed copy: {out}{there})"
     return message, AttemptError(type=ename, message=evalue, frames=frames, cell=cell)
+
+
+def _users_cell(executed: Path, index: Any) -> int | None:
+    """The failing cell's place in the user's notebook, from 1. papermill's cell_index counts the cells of
+    the notebook it ran: the user's, and the parameters cell it injected (tagged `injected-parameters`);
+    the executed copy also holds the error markers it added after (`papermill-error-cell-tag`), left out
+    here. Trial 7: the message said `cell 4` for the third of three cells (the execution count, In [4],
+    counts the injected cell). None when the copy cannot be read."""
+    if not isinstance(index, int):
+        return None
+    import nbformat
+
+    try:
+        cells = nbformat.read(executed, as_version=4).cells
+    except (OSError, ValueError, KeyError):
+        return None
+    ran = [c.get("metadata", {}).get("tags", []) for c in cells]
+    ran = [tags for tags in ran if "papermill-error-cell-tag" not in tags]
+    injected = sum("injected-parameters" in tags for tags in ran[:index])
+    return index - injected + 1
 
 
 def _finish_output(executing: Path, out: Path, ctx: RunContext) -> None:
