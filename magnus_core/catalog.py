@@ -63,6 +63,12 @@ class BaseCatalog:
     def describe(self) -> dict[str, Any]:
         return {"type": self.service_name, "config": dict(self.config)}
 
+    def use_secrets(self, provider: Callable[[], Any]) -> None:
+        """Outside a run (reading a run's captured output: logs.catalog_of), a catalog that takes a
+        credential from the secrets provider makes it with `provider()` when it first needs it. A folder
+        needs none: the default does nothing."""
+        return None
+
     def credentials(self, secrets: BaseSecrets | None = None) -> dict[str, str]:
         """{what: value} of the credentials this catalog uses to reach its storage (`secrets`: the run's
         provider, for credentials named in the config): masked in everything a run writes. A folder: {}."""

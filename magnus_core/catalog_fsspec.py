@@ -151,17 +151,24 @@ class FsspecCatalog(FileSystemCatalog):
         self._init_state()
         self._fs: Any = None
         self._secrets: BaseSecrets | None = None
+        self._secrets_source: Callable[[], Any] | None = None  # use_secrets: outside a run
 
     def bind(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.root = Path.cwd()
         self._secrets = ctx.secrets
 
+    def use_secrets(self, provider: Callable[[], Any]) -> None:
+        self._secrets_source = provider
+
     # -- the filesystem ------------------------------------------------------------------------------
     @property
     def fs(self) -> Any:
         if self._fs is None:
             import fsspec
+
+            if self._secrets is None and self._secrets_source is not None and self.options.secret_options:
+                self._secrets = self._secrets_source()
 
             options = dict(self.options.storage_options)
             for option, secret in self.options.secret_options.items():

@@ -273,9 +273,14 @@ def catalog_of(run_log: RunLog) -> BaseCatalog | None:
     if not isinstance(block, dict):
         return None
     try:
-        return make_catalog(block)
+        catalog = make_catalog(block)
     except (MagnusError, ImportError):
         return None
+    from magnus_core.runs import provider_source
+
+    secrets = run_log.run_config.get("secrets")  # secret_options name secrets of the run's provider
+    catalog.use_secrets(provider_source(secrets if isinstance(secrets, dict) else None))
+    return catalog
 
 
 # -- failures, as a summary shows them ------------------------------------------------------------------

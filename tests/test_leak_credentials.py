@@ -198,3 +198,31 @@ def test_the_database_password_can_come_from_dotenv_or_a_named_secret(git_repo: 
     assert refused.returncode == 2 and "secret_options" in refused.stderr and "'user'" in refused.stderr, (
         refused.stderr
     )
+
+
+def test_a_catalog_taking_its_keys_from_dotenv_is_read_back_by_magnus_logs(
+    git_repo: Path, s3, bucket
+) -> None:
+    """`secret_options` name secrets of the run's provider; `magnus logs`, which reads the captured output
+    outside any run, makes that provider from the run's config too (it had none, so the catalog could not
+    be opened), and the keys the step printed are masked in the bucket."""
+    key, secret = f"dotenvKEY{TOKEN}", f"dotenvSECRET{TOKEN}"
+    (git_repo / ".env").write_text(f"S3_KEY={key}\nS3_SECRET={secret}\n")
+    catalog = {"url": f"s3://{bucket}/catalog", "secret_options": {"key": "S3_KEY", "secret": "S3_SECRET"}}
+    (git_repo / "c.yaml").write_text(yaml.safe_dump({"catalog": {"type": "fsspec", "config": catalog}}))
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n    a: {type: task, command_type: shell, command: 'echo hello; cat .env', "
+        "next: success}\n    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    drop = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    result = _magnus(
+        "execute", "-f", "p.yaml", "-c", "c.yaml", "--run-id", "keys", cwd=git_repo, env={}, drop=drop
+    )
+    assert result.returncode == 0, result.stderr
+    logs = _magnus("logs", "keys", "-c", "c.yaml", cwd=git_repo, env={}, drop=drop)
+    assert logs.returncode == 0, logs.stderr
+    assert "hello" in logs.stdout and "S3_SECRET=*****" in logs.stdout, logs.stdout
+    fs = s3.filesystem()
+    stored = "\n".join(fs.cat_file(k).decode("utf-8", "replace") for k in fs.find(f"{bucket}/catalog/keys"))
+    assert "S3_SECRET=*****" in stored
+    assert _leaks(result.stdout + result.stderr + logs.stdout + stored, _forbidden([key, secret])) == []

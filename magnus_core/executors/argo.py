@@ -111,7 +111,7 @@ class ArgoExecutor(Executor):
 
     def credentials(self) -> dict[str, str]:
         """In a pod (a step run with this config): the values of the `secret_env` variables Kubernetes set
-        from its secrets, masked in everything the step writes. When rendering none are set: {}."""
+        from its secrets, masked in everything the step writes. (Rendering runs nothing: not asked then.)"""
         return {name: os.environ[name] for name in self.options.secret_env if os.environ.get(name)}
 
     def validate(
