@@ -11,7 +11,8 @@ API (used by `magnus diff`, the workbench's diff screen and the tests)::
                   was read from (raises RunLogError / RunNotFoundError)
 
     RunDiff       a: RunRef, b: RunRef, groups: dict[str, GroupDiff] (always all of GROUPS, in that order),
-                  skipped: list[Skipped], differs: bool, count: int,
+                  skipped: list[Skipped], differs: bool, count: int, output: OutputDiff (the steps
+                  whose output's SHA256 differs; informational, never in count),
                   to_json(include_equal=False) -> dict ("schema": "magnus-diff/2", documented in docs/diff.md)
     GroupDiff     name, changes: list[Change] (every compared item, equal ones included, in a stable order),
                   count: int (changes that are not "equal" and not informational), differs: bool,
@@ -148,13 +149,30 @@ class GroupDiff:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OutputDiff:
+    """The steps whose output differs: `steps`, the internal names (in the order they ran) of the steps
+    whose last attempt kept output with another SHA256 in A than in B (one printing nothing: no SHA256),
+    among the `compared` steps that recorded output in both runs. Read from the run logs' output records
+    (attempt.output.sha256): no output file is read. Informational: output is not data, so it never counts
+    in `count` or `differs` (trial 7: two runs that printed differently read `steps  no differences`)."""
+
+    steps: list[str] = field(default_factory=list)
+    compared: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"differs": len(self.steps), "compared": self.compared, "steps": self.steps}
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunDiff:
-    """Run A (before) against run B (after): the groups, and what could not be compared."""
+    """Run A (before) against run B (after): the groups, what could not be compared, and which steps'
+    output differs (informational)."""
 
     a: RunRef
     b: RunRef
     groups: dict[str, GroupDiff]
     skipped: list[Skipped] = field(default_factory=list)
+    output: OutputDiff = field(default_factory=OutputDiff)
 
     @property
     def count(self) -> int:
@@ -175,6 +193,7 @@ class RunDiff:
             "count": self.count,
             "groups": groups,
             "skipped": [{"group": s.group, "reason": s.reason} for s in self.skipped],
+            "output": self.output.to_json(),
         }
 
 
@@ -911,6 +930,29 @@ def oldest_first(a: RunLog, b: RunLog) -> bool:
     return time_key(started(a)) <= time_key(started(b))
 
 
+def _output_sha(step: PlainStep) -> str | None:
+    """The SHA256 of what the step's last attempt kept ("" when it printed nothing); None when no output
+    was recorded (no attempt, capture off, the original tool's logs)."""
+    attempts = step.get("attempts") or ()
+    output = attempts[-1].get("output") if attempts and isinstance(attempts[-1], dict) else None
+    return str(output.get("sha256") or "") if isinstance(output, dict) else None
+
+
+def _output_diff(sa: dict[str, PlainStep], sb: dict[str, PlainStep]) -> OutputDiff:
+    steps: list[str] = []
+    compared = 0
+    for name, a in sa.items():
+        b = sb.get(name)
+        before = _output_sha(a)
+        after = _output_sha(b) if b is not None else None
+        if before is None or after is None:
+            continue
+        compared += 1
+        if before != after:
+            steps.append(name)
+    return OutputDiff(steps=steps, compared=compared)
+
+
 def _index(log: PlainLog) -> dict[str, PlainStep]:
     return {step["internal_name"]: step for step in _walk(log["steps"])}
 
@@ -947,4 +989,5 @@ def compare(
         b=RunRef(run_id=b["run_id"], source=b_source, status=b["status"]),
         groups=groups,
         skipped=skipped,
+        output=_output_diff(sa, sb),
     )

@@ -261,8 +261,28 @@ def can_encode(stream: object, text: str = "→›×·…") -> bool:
     return True
 
 
-def render(diff: RunDiff, console: Console, *, show_all: bool = False) -> None:
-    """Print the comparison: a header, each group with its count, what was skipped, a last line."""
+def output_line(diff: RunDiff, refs: tuple[str, str] | None = None) -> str:
+    """`output     3 steps printed differently (s1235, s1236, s1237), not counted as a difference; see one:
+    magnus diff A B --output s1235`,
+    or "" when every step compared printed the same (diff.output; `refs`: the runs as the user named them,
+    for the command; the run ids by default). Not a difference: output is not data."""
+    import shlex
+
+    steps = diff.output.steps
+    if not steps:
+        return ""
+    a, b = refs or (diff.a.run_id, diff.b.run_id)
+    names = ", ".join(steps[:3]) + (", …" if len(steps) > 3 else "")
+    command = " ".join(shlex.quote(w) for w in ("magnus", "diff", a, b, "--output", steps[0]))
+    said = f"{_plural(len(steps), 'step')} printed differently ({names})"
+    return f"{'output':<11}{said}, not counted as a difference; see one: {command}"
+
+
+def render(
+    diff: RunDiff, console: Console, *, show_all: bool = False, refs: tuple[str, str] | None = None
+) -> None:
+    """Print the comparison: a header, each group with its count, which steps printed differently (not
+    a difference: output_line), what was skipped, a last line."""
     from rich.text import Text
 
     if not can_encode(console.file):
@@ -279,6 +299,9 @@ def render(diff: RunDiff, console: Console, *, show_all: bool = False) -> None:
     for group in diff.groups.values():
         for line in group_lines(group, show_all=show_all, skipped=group.name in skipped):
             console.print(line, soft_wrap=True)
+    printed = output_line(diff, refs)
+    if printed:
+        console.print(Text(printed, style="cyan"), soft_wrap=True)
     for skip in diff.skipped:
         console.print(Text(f"skipped ({skip.group}): {skip.reason}", style="dim"), soft_wrap=True)
     if diff.differs:

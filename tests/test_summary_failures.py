@@ -119,3 +119,27 @@ def test_known_library_noise_is_left_out_of_a_failures_last_lines_not_out_of_the
     )
     kept = magnus("logs", "n", "loud", cwd=tmp_path).stdout
     assert kept.startswith("[IPKernelApp] WARNING | Kernel is running over TCP without encryption.")
+
+
+def test_diff_says_which_steps_printed_differently_without_counting_it(tmp_path: Path, magnus) -> None:
+    """Trial 7, finding 9: two runs that differ only in what steps printed read `steps  no differences`."""
+    import json
+
+    shutil.copy(DATA / "printed.yaml", tmp_path / "printed.yaml")
+    for run, word in (("ra", "one"), ("rb", "two"), ("rc", "one")):
+        done = magnus("execute", "-f", "printed.yaml", "--run-id", run, cwd=tmp_path, env={"T7_WORD": word})
+        assert done.returncode == 0, done.stderr
+    differ = magnus("diff", "ra", "rb", "--exit-code", cwd=tmp_path)
+    assert differ.returncode == 0  # output is not data: not a difference
+    assert (
+        "output     1 step printed differently (say), not counted as a difference; "
+        "see one: magnus diff ra rb --output say"
+    ) in differ.stdout.splitlines()
+    as_json = json.loads(magnus("diff", "ra", "rb", "--json", cwd=tmp_path).stdout)
+    assert as_json["schema"] == "magnus-diff/2" and as_json["count"] == 0
+    assert as_json["output"] == {"differs": 1, "compared": 2, "steps": ["say"]}  # (success: no output)
+    same = magnus("diff", "ra", "rc", cwd=tmp_path)
+    assert "printed differently" not in same.stdout and same.stdout.splitlines()[-1].startswith(
+        "No differences"
+    )
+    assert json.loads(magnus("diff", "ra", "rc", "--json", cwd=tmp_path).stdout)["output"]["differs"] == 0

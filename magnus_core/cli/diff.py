@@ -84,7 +84,7 @@ def diff(
         else:
             from magnus_core.diff_render import render
 
-            render(result, data_console(), show_all=show_all)
+            render(result, data_console(), show_all=show_all, refs=(run_a, run_b))
     hold_until_exit(a, b, result)  # the process ends without freeing them one by one
     ctx.exit(1 if exit_code and result.differs else 0)
 
