@@ -122,22 +122,37 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
         out.note = "; ".join(notes) or ("" if out.lines else "no step has printed anything yet")
         return out
     found = run_log.find_step(step)
-    if found is None:
+    branch = run_log.find_branch(step) if found is None else None
+    if found is None and branch is None:
         return OutputText(note="not started yet")
-    views = [v for s in step_sections(run_log, step) for v in reader.views(s)]
+    if branch is not None:  # a branch (par.b1, each.3): the steps inside it, each headed (trial 7, 7a)
+        sections = [
+            inner
+            for top in branch.steps.values()
+            for inner in step_sections(run_log, top.internal_name)
+            if inner.step_type not in ("success", "fail")
+        ]
+    else:
+        sections = step_sections(run_log, step)
+    views = [v for s in sections for v in reader.views(s)]
     for view in views:
-        lines, note = _attempt_lines(view, f"magnus logs {run_id} {step}")
-        if len(views) > 1:
+        lines, note = _attempt_lines(view, f"magnus logs {run_id} {view.step.internal_name}")
+        if len(views) > 1 or branch is not None:
             origin = f", reused from {view.reused_from}" if view.reused_from else ""
             out.lines.append(f"── {view.step.internal_name} attempt {view.attempt_number}{origin} ──")
         out.lines.extend(lines)
         if note:
             notes.append(note)
             out.left_out = out.left_out or view.has_output
-    if not views:
+    status = found.status if found is not None else branch.status if branch is not None else ""
+    if not views and branch is not None:
         notes.append(
-            "not started yet" if found.status in ("PROCESSING", "CREATED") else "no attempt recorded"
+            "a branch: no step inside it has run yet"
+            if status in ("PROCESSING", "CREATED")
+            else "a branch: no step inside it ran"
         )
+    elif not views:
+        notes.append("not started yet" if status in ("PROCESSING", "CREATED") else "no attempt recorded")
     if len(out.lines) > MAX_LINES:  # several attempts
         del out.lines[: len(out.lines) - MAX_LINES]
         out.left_out = True

@@ -337,3 +337,24 @@ async def test_a_clock_or_a_late_answer_while_the_screen_is_taken_down_draws_not
         screen._refresh_output()
         await pilot.pause()
         assert app.is_running and app.screen is screen
+
+
+async def test_a_branch_row_shows_the_steps_inside_it(make_app) -> None:
+    """Trial 7, finding 7a: a branch row (`par` > `b1`) said `not started yet` in the Output tab though the
+    branch ran. It shows the output of the steps inside the branch, each headed by its name."""
+    from magnus_tui.widgets.output_view import OutputView
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_run(app, pilot, "composite_run")
+        screen.query_one("#dag").select_key("map step.a")
+        await pilot.press("o")
+        output = screen.query_one(OutputView)
+        shown = ""
+        for _ in range(200):
+            await pilot.pause(0.05)
+            shown = "\n".join(line.text for line in output.log_widget.lines)
+            shown += "\n" + plain(output.query_one("#output-title", Static))
+            if "map step.a.m1" in shown:
+                break
+        assert "── map step.a.m1 attempt" in shown and "not started yet" not in shown
