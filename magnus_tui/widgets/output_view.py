@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from rich.console import Group
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -31,6 +32,7 @@ from magnus_tui.widgets.lists import SCROLL_BINDINGS
 MAX_BYTES = 2 << 20  # per attempt: beyond this only the end is shown (`magnus logs` prints it all)
 # lines shown at most (per attempt, and for the whole run): a RichLog line costs about 3 KB and its drawing
 # is on the UI thread, so 2 MB of short lines (300,000 from `seq`) took a minute and 1 GB before it showed
+MARKER = "[magnus: "  # how the lines magnus writes into a step's output begin (capture.py: the cap's marker)
 MAX_LINES = 10_000
 
 
@@ -275,8 +277,22 @@ class OutputView(Vertical, can_focus=False):
         self.reading_now = False
         self.log_widget.auto_scroll = self.follow
         if new:
-            self.log_widget.write("\n".join(new), scroll_end=self.follow)
+            self._write(new)
         self._title()
+
+    def _write(self, lines: list[str]) -> None:
+        """Write `lines` to the log; magnus's own marker lines (`[magnus: output cut here at 100 KB ...]`)
+        wrap at the pane's width even when the output does not (`w` off), so they are read whole: at 80
+        columns the cap's marker was cut at the edge (trial 7, 7c). Other lines as the wrap setting says."""
+        log, start = self.log_widget, 0
+        for index, line in enumerate(lines):
+            if MARKER in line and not self.wrap:
+                if index > start:
+                    log.write("\n".join(lines[start:index]), scroll_end=self.follow)
+                log.write(Group(Text(line, style="italic")), scroll_end=self.follow)  # (not a Text: wraps)
+                start = index + 1
+        if start < len(lines):
+            log.write("\n".join(lines[start:]), scroll_end=self.follow)
 
     def _title(self) -> None:
         """One line at any width (trial 6: `/zzz: 0 matches` wrapped onto a second line at 80 columns): the
@@ -344,7 +360,7 @@ class OutputView(Vertical, can_focus=False):
         log.clear()
         log.wrap = self.wrap
         if self.lines:
-            log.write("\n".join(self.lines), scroll_end=self.follow)
+            self._write(self.lines)
         self._title()
 
     # -- keys -----------------------------------------------------------------------------------------

@@ -358,3 +358,46 @@ async def test_a_branch_row_shows_the_steps_inside_it(make_app) -> None:
             if "map step.a.m1" in shown:
                 break
         assert "── map step.a.m1 attempt" in shown and "not started yet" not in shown
+
+
+async def test_at_80_columns_the_caps_marker_is_read_whole(make_app, project_dir) -> None:
+    """Trial 7, finding 7c: at 80 columns the output cap's marker line was cut at the edge (`... the step
+    wrote 1.2 MB (1228`) until `w` wrapped every line. Magnus's own marker lines wrap at the pane's width;
+    the step's lines stay as they are (w off)."""
+    from magnus_tui.widgets.output_view import OutputView
+    from tests.conftest import run_magnus
+
+    (project_dir / "loud.py").write_text(
+        "def loud():\n    for i in range(200):\n        print('x' * 120, i)\n"
+    )
+    (project_dir / "loud.yaml").write_text(
+        "dag:\n  start_at: loud\n  steps:\n    loud: {type: task, command: loud.loud, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    done = run_magnus(
+        "execute",
+        "-f",
+        "loud.yaml",
+        "--run-id",
+        "loud_run",
+        cwd=project_dir,
+        env={"MAGNUS_OUTPUT_CAP": "2KB"},
+    )
+    assert done.returncode == 0, done.stderr
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_run(app, pilot, "loud_run")
+        screen.query_one("#dag").select_key("loud")
+        await pilot.press("o")
+        output = screen.query_one(OutputView)
+        rows: list[str] = []
+        for _ in range(200):
+            await pilot.pause(0.05)
+            rows = [line.text for line in output.log_widget.lines]
+            if any("output_cap)]" in row for row in rows):
+                break
+        width = output.log_widget.scrollable_content_region.width
+        marker = [row for row in rows if "magnus" in row or "output_cap" in row]
+        assert "output_cap)]" in marker[-1]  # its end is on screen, not cut
+        assert all(len(row.rstrip()) <= width for row in rows[-len(marker) - 1 :])
+        assert any(len(row) > width for row in rows[:5])  # the step's own lines are not wrapped
