@@ -140,6 +140,32 @@ def driven_per_step(run_config: Any) -> bool:
     return isinstance(executor, dict) and executor.get("type") in PER_STEP_EXECUTORS
 
 
+ORCHESTRATORS = {"argo": "Argo", "dask": "Dask"}  # executors that drive a run one step per process
+
+
+def per_step_orchestrator(run_config: Any) -> str:
+    """Who drives a run driven one step per process (driven_per_step), as its run_config's executor names
+    it: "Argo", "Dask", or "" when no orchestrator is known (the local executor: `magnus
+    execute_single_node` run by hand or by a script of the user's). Such a run reads running until a step
+    reaches the dag's end; with no orchestrator, nothing of magnus will run its next step (trial 7: a run
+    started by hand stayed "▶ running" for ever in the workbench, with no hint why)."""
+    executor = run_config.get("executor") if isinstance(run_config, dict) else None
+    kind = executor.get("type") if isinstance(executor, dict) else None
+    return ORCHESTRATORS.get(kind, "") if isinstance(kind, str) else ""
+
+
+def per_step_hint(run_id: str, run_config: Any) -> str:
+    """One line on how a run driven one step per process goes on or ends (per_step_orchestrator)."""
+    who = per_step_orchestrator(run_config)
+    if who:
+        return f"driven one step at a time by {who}: it ends when {who} runs its last step; stop it in {who}"
+    return (
+        "driven one step at a time, no orchestrator known (started with magnus execute_single_node, by hand "
+        f"or by a script): no magnus process runs it, so nothing stops; it reads running until a step "
+        f"reaches the dag's end (run the steps left: magnus execute_single_node {run_id} STEP)"
+    )
+
+
 def process_alive(log: RunLog) -> bool | None:
     """Whether the process writing this run is still alive (None: unknown: another host, no pid, or a run
     driven one step per process, driven_per_step)."""

@@ -22,7 +22,14 @@ from typing import Any
 
 from magnus_core.errors import MagnusError
 from magnus_core.models.run_log import FINISHED, RunLog
-from magnus_core.runs import driven_per_step, process_of, process_start_time, run_state, same_start
+from magnus_core.runs import (
+    driven_per_step,
+    per_step_hint,
+    process_of,
+    process_start_time,
+    run_state,
+    same_start,
+)
 from magnus_core.stores.base import RunLogStore
 
 DEFAULT_TIMEOUT = 30.0  # seconds between SIGTERM and SIGKILL
@@ -89,10 +96,7 @@ def stop_target(log: RunLog) -> Target:
     proc = process_of(log)
     pid, host, start = proc.get("pid"), proc.get("host"), proc.get("start_time")
     if driven_per_step(log.run_config):  # (single.per_step_process) no process of ours runs it whole
-        raise CannotStop(
-            f"run '{run_id}' is driven one step at a time (magnus execute_single_node, by an orchestrator "
-            "such as Argo or Dask): stop it there"
-        )
+        raise CannotStop(f"run '{run_id}' is {per_step_hint(run_id, log.run_config)}")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         raise CannotStop(
             f"run '{run_id}' records no process (a log written by another tool): "

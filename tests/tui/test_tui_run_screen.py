@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from textual.widgets import DataTable, Static
-from tui_helpers import plain
+from tui_helpers import column, plain
 
 from magnus_tui.screens.run import RunScreen
 
@@ -401,3 +401,46 @@ async def test_at_80_columns_the_caps_marker_is_read_whole(make_app, project_dir
         assert "output_cap)]" in marker[-1]  # its end is on screen, not cut
         assert all(len(row.rstrip()) <= width for row in rows[-len(marker) - 1 :])
         assert any(len(row) > width for row in rows[:5])  # the step's own lines are not wrapped
+
+
+async def test_a_run_started_by_hand_one_step_at_a_time_says_why_it_reads_running(
+    make_app, project_dir
+) -> None:
+    """Trial 7, finding 6: a run started with `magnus execute_single_node` stayed "▶ running" for ever, with
+    no hint. The panel under the runs list says it is driven one step at a time with no orchestrator known
+    (and its last step); `x` on its screen says why it cannot be stopped and how it ends."""
+    from tests.conftest import run_magnus
+
+    (project_dir / "two.py").write_text("def one():\n    print('one')\n")
+    (project_dir / "two.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n    a: {type: task, command: two.one, next: b}\n"
+        "    b: {type: task, command: two.one, next: success}\n    success: {type: success}\n"
+        "    fail: {type: fail}\n"
+    )
+    done = run_magnus("execute_single_node", "byhand", "a", "--file", "two.yaml", cwd=project_dir)
+    assert done.returncode == 0, done.stderr
+    app = make_app()
+    app.NOTIFICATION_TIMEOUT = 600
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        table = app.screen.query_one("#runs", DataTable)
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if "byhand" in column(table, "run_id"):
+                break
+        table.move_cursor(row=column(table, "run_id").index("byhand"))
+        panel = ""
+        for _ in range(200):
+            await pilot.pause(0.05)
+            panel = plain(app.screen.query_one("#reason", Static))
+            if "orchestrator" in panel:
+                break
+        assert "driven one step at a time, no orchestrator known" in panel
+        assert "last step a SUCCESS" in panel
+        await open_run(app, pilot, "byhand")
+        await pilot.press("x")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if any("orchestrator" in str(n.message) for n in app._notifications):
+                break
+        said = " ".join(str(n.message) for n in app._notifications)
+        assert "no orchestrator known" in said and "magnus execute_single_node byhand STEP" in said
