@@ -207,6 +207,31 @@ def test_a_dag_edited_under_a_known_hash_is_counted_with_its_own_steps() -> None
     assert dag_of_config(config, dag_hash) is first  # still parsed once per dag
 
 
+def test_the_counts_line_parses_a_runs_dag_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """summary.counts_line (through progress.run_progress) takes the dag from dag_of_config's cache: the
+    workbench and `magnus show` count the same run again and again, and a 10,000-step dag is tens of ms of
+    pydantic. Before, run_progress parsed the stored dag (stored_dag) at every call."""
+    import magnus_core.progress as progress
+    from magnus_core.summary import counts_line
+
+    parsed: list[object] = []
+    real = progress.stored_dag
+
+    def counting(log: RunLog) -> object:
+        parsed.append(log)
+        return real(log)
+
+    monkeypatch.setattr(progress, "_DAGS", {})
+    monkeypatch.setattr(progress, "stored_dag", counting)
+    base = json.loads((Path(__file__).parent / "data" / "workbench" / "getting-started.json").read_text())
+    log = RunLog.model_validate(base)
+    lines = {counts_line(log) for _ in range(3)}
+    assert len(lines) == 1 and next(iter(lines)).startswith(
+        f"{len(base['run_config']['dag']['steps']) - 2} steps"
+    )
+    assert len(parsed) == 1
+
+
 BRANCH_TO_FAIL = """
 dag:
   start_at: par
