@@ -272,10 +272,19 @@ def output_line(diff: RunDiff, refs: tuple[str, str] | None = None) -> str:
     if not steps:
         return ""
     a, b = refs or (diff.a.run_id, diff.b.run_id)
-    names = ", ".join(steps[:3]) + (", …" if len(steps) > 3 else "")
     command = " ".join(shlex.quote(w) for w in ("magnus", "diff", a, b, "--output", steps[0]))
-    said = f"{_plural(len(steps), 'step')} printed differently ({names})"
-    return f"{'output':<11}{said}, not counted as a difference; see one: {command}"
+    return f"{'output':<11}{printed_differently(diff)}, not counted as a difference; see one: {command}"
+
+
+def printed_differently(diff: RunDiff) -> str:
+    """`3 steps printed differently (s1235, s1236, s1237)` (the first three named, `…` after), or "" when
+    every step compared printed the same: output_line's words, which the workbench's diff screen shows
+    with its own key to see one."""
+    steps = diff.output.steps
+    if not steps:
+        return ""
+    names = ", ".join(steps[:3]) + (", …" if len(steps) > 3 else "")
+    return f"{_plural(len(steps), 'step')} printed differently ({names})"
 
 
 def render(

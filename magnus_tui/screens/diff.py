@@ -156,6 +156,7 @@ class DiffScreen(WorkbenchScreen[None]):
         that differ (the tabs count them too) is left out of a line it would overflow (trial 3: B's start
         wrapped onto a line alone at 80 columns)."""
         from magnus_core.diff import started
+        from magnus_core.diff_render import printed_differently
 
         diff = self.diff
         assert self.logs is not None
@@ -185,6 +186,11 @@ class DiffScreen(WorkbenchScreen[None]):
             text.append_text(keys)
         for skip in diff.skipped:
             text.append(f"\nnot compared ({skip.group}): {skip.reason}", style="dim")
+        printed = printed_differently(diff)
+        if printed:  # as `magnus diff` says it (diff_render.output_line), with this screen's key to see one;
+            # last: information, the first line the box (5 lines at most) leaves out
+            see = "see one: o on its row in steps (a lists every step)"
+            text.append(f"\noutput: {printed}, not counted as a difference; {see}", style="cyan")
         return text
 
     def _draw_summary(self) -> None:

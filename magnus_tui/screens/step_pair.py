@@ -322,7 +322,8 @@ class StepOutputPairScreen(StepPairScreen):
         self.query_one(PairView).set_pairs(self.pairs)
         changed = sum(1 for row in rows if row.kind != SAME)
         if rows and not changed:
-            self.notify(f"{self.internal_name} printed the same in both runs ({len(rows)} lines).")
+            lines = f"{len(rows):,} line{'' if len(rows) == 1 else 's'}"  # (trial 7: `(1 lines)`)
+            self.notify(f"{self.internal_name} printed the same in both runs ({lines}).")
 
     def _show_error(self, message: str) -> None:
         self.query_one("#head-a", Static).update(Text(message, style="red"))

@@ -387,3 +387,46 @@ async def test_a_screens_notice_goes_with_the_screen(make_app, project_dir) -> N
         await wait_for(pilot, lambda: app.screen is not screen)
         await wait_for(pilot, lambda: len(app.screen.query(Toast)) == 1)
         assert [n.message for n in app._notifications] == ["an app-wide notice"]
+
+
+async def test_the_diff_says_which_steps_printed_differently_and_one_line_is_one_line(
+    tmp_path, monkeypatch
+) -> None:
+    """s6-sum's loose ends: the workbench's diff did not say which steps printed differently (the RunDiff it
+    gets has them, and `magnus diff` prints them on one line), and its output pair said `(1 lines)`."""
+    import shutil
+    from pathlib import Path
+
+    from magnus_tui.app import MagnusApp
+    from magnus_tui.screens.step_pair import StepOutputPairScreen
+    from magnus_tui.source import Project
+    from tests.conftest import run_magnus
+    from tests.test_diff_output import git_project
+
+    project = git_project(tmp_path / "printed")
+    shutil.copy(Path(__file__).parents[1] / "data" / "trial7" / "printed.yaml", project / "printed.yaml")
+    for run_id, word in (("ra", "one"), ("rb", "two")):
+        out = run_magnus(
+            "execute", "-f", "printed.yaml", "--run-id", run_id, cwd=project, env={"T7_WORD": word}
+        )
+        assert out.returncode == 0, out.stderr
+    said: list[str] = []
+    monkeypatch.setattr(StepOutputPairScreen, "notify", lambda self, message, **kw: said.append(message))
+    monkeypatch.chdir(project)
+    app = MagnusApp(Project.open(None, project), poll_interval=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_diff(app, pilot, "ra", "rb")
+        summary = plain(screen.query_one("#diff-summary", Static))
+        assert "output: 1 step printed differently (say), not counted as a difference" in summary
+        assert "see one: o on its row in steps" in summary
+        screen.query_one(TabbedContent).active = "tab-steps"
+        await pilot.press("a")  # the steps' records are equal: list them
+        await pilot.pause()
+        rows = [r.key for r in screen.query_one("#group-steps").rows]
+        screen.query_one("#group-steps").highlighted = rows.index("same")
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, StepOutputPairScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert said == ["same printed the same in both runs (1 line)."]
