@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import MagnusError, UsageError
-from magnus_core.models.run_log import AttemptOutput, fields_as_listed, made
+from magnus_core.models.run_log import AttemptOutput, assembled, fields_as_listed, made
 
 if TYPE_CHECKING:
     from magnus_core.catalog import BaseCatalog
@@ -81,10 +81,6 @@ def output_cap(catalog: BaseCatalog | None = None) -> int:
     return configured if configured is not None else DEFAULT_CAP
 
 
-_new = object.__new__
-_set = object.__setattr__
-
-
 def _record(
     written: int,
     size: int = 0,
@@ -114,12 +110,7 @@ def _record(
     # (ints from len(), strings made here; where the catalog keeps it is checked: a catalog's own values)
     if where[0].__class__ is not str or where[1].__class__ is not str or not fields_as_listed():
         return made(AttemptOutput, **{key: fields[key] for key in given})
-    record: AttemptOutput = _new(AttemptOutput)
-    _set(record, "__dict__", fields)
-    _set(record, "__pydantic_fields_set__", given)
-    _set(record, "__pydantic_extra__", {})
-    _set(record, "__pydantic_private__", None)
-    return record
+    return assembled(AttemptOutput, fields, given)
 
 
 def _bytes(text: str) -> bytes:

@@ -286,3 +286,30 @@ def test_a_process_that_makes_many_objects_builds_the_validator_once(monkeypatch
     assert made[models.PLAIN_BUDGET :] == [None, None]
     assert models.made(models.AttemptOutput, written=3) == models.AttemptOutput(written=3)
     assert models.made_few(models.StepLog, part) is None  # built: validated
+
+
+def test_the_three_quick_makers_are_one_helper_and_make_what_validation_makes() -> None:
+    """capture's output records, nodes.common's step logs and attempts, and made_from_json's objects are put
+    together by one helper (models.run_log.assembled; `duplicates` found three copies of it); what it makes
+    is what validating the given fields makes (class, fields in order, fields set, extras, private)."""
+    import inspect
+
+    from magnus_core import capture
+    from magnus_core.nodes import common
+
+    for code in (capture._record, common, models._plain_model):
+        assert "__pydantic_fields_set__" not in inspect.getsource(code)
+    given = {"name": "out", "size": 3, "written": 3}
+    validated = models.AttemptOutput(**given)
+    made = models.assembled(models.AttemptOutput, dict(validated.__dict__), set(given))
+    assert _deep(made) == _deep(validated) and _dump(made) == _dump(validated)
+    record = capture._record(3, 3, name="out", where=("a/b", "cat"), sha256="f" * 64)
+    validated = models.AttemptOutput(
+        name="out",
+        catalog_relative_path="a/b",
+        catalog_handler_location="cat",
+        size=3,
+        sha256="f" * 64,
+        written=3,
+    )
+    assert _deep(record) == _deep(validated) and _dump(record) == _dump(validated)

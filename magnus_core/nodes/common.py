@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.models.run_log import PROCESSING, CodeIdentity, StepAttempt, StepLog, fields_as_listed
+from magnus_core.models.run_log import (
+    PROCESSING,
+    CodeIdentity,
+    StepAttempt,
+    StepLog,
+    assembled,
+    fields_as_listed,
+)
 
 if TYPE_CHECKING:
     from magnus_core.context import RunContext
@@ -14,19 +21,9 @@ if TYPE_CHECKING:
 # A step log and an attempt record are made from values magnus itself made (names from the loaded pipeline,
 # aware times from the run's clock, its statuses): when every value is of the type the model holds, the
 # object is made as pydantic's validation would make it (the same fields, the same set of fields given),
-# without validating again: two per step run (issue 19). Anything else goes through the models.
-_new = object.__new__
-_set = object.__setattr__
+# without validating again (models.run_log.assembled): two per step run (issue 19). Anything else goes
+# through the models.
 _UNSET: Any = object()  # attempt()'s keywords not given
-
-
-def _made(model: type, fields: dict[str, Any], given: set[str]) -> Any:
-    made: Any = _new(model)
-    _set(made, "__dict__", fields)
-    _set(made, "__pydantic_fields_set__", given)
-    _set(made, "__pydantic_extra__", {})
-    _set(made, "__pydantic_private__", None)
-    return made
 
 
 def _aware(value: Any) -> bool:
@@ -65,7 +62,7 @@ def new_step_log(node: Node, name: str, internal_name: str, ctx: RunContext) -> 
             "start_time": start,
         }
         given = {"name", "internal_name", "status", "step_type", "code_identities", "start_time"}
-        made: StepLog = _made(StepLog, fields, given)
+        made: StepLog = assembled(StepLog, fields, given)
         return made
     return StepLog(
         name=name,
@@ -119,7 +116,7 @@ def attempt(
         if extra:  # (an assignment keeps any value as it is, and counts the field as given)
             fields.update(extra)
             given.update(extra)
-        made: StepAttempt = _made(StepAttempt, fields, given)
+        made: StepAttempt = assembled(StepAttempt, fields, given)
         return made
     record = StepAttempt(
         attempt_number=number,
