@@ -196,3 +196,20 @@ def test_local_text_of_times_written_here_across_offset_changes(
         finally:
             monkeypatch.undo()
             time.tzset()
+
+
+def test_a_runs_duration_is_the_same_float_as_the_workbench_subtraction() -> None:
+    """run_span (the run index, `magnus runs`, `magnus show`) and the run screen (datetime subtraction)
+    give one duration: the difference of two seconds-since-epoch floats read 85.4ms where the run screen
+    read 85.3ms (a flaky test_a_reruns_duration_is_the_same_everywhere)."""
+    from magnus_core.models.times import run_span
+    from magnus_core.table import fmt_seconds
+
+    start = datetime(2026, 11, 30, 17, 0, 1, tzinfo=timezone(timedelta(hours=1)))
+    for gap, micro in ((85_350, 0), (85_350, 4), (1_234_567, 17), (0, 0)):
+        first = start + timedelta(microseconds=micro)
+        end = first + timedelta(microseconds=gap)
+        exact = (end - first).total_seconds()
+        seconds = run_span(str(first), [str(first)], [str(end)])[2]
+        assert seconds == exact and fmt_seconds(seconds) == fmt_seconds(exact)
+    assert fmt_seconds(run_span(str(start), [], [str(start + timedelta(microseconds=85_350))])[2]) == "85.3ms"
