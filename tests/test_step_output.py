@@ -471,6 +471,22 @@ def test_a_link_planted_in_the_output_folder_is_never_followed(
     assert "symbolic link" in attempts(run_log(project, "r2"), "talk")[0]["output"]["error"]
 
 
+def written(path: Path, data: bytes) -> bool:
+    """`path` holds `data` (False while it is missing or not written yet)."""
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def ended(pid: int) -> bool:
+    """Process `pid` has ended: a zombie, or already reaped (by the writer's thread: no /proc entry)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 @pytest.mark.parametrize("how", ["thread", "process", "no-python"])
 def test_the_writer_thread_writes_small_outputs_and_says_what_it_could_not(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, how: str
@@ -491,7 +507,9 @@ def test_the_writer_thread_writes_small_outputs_and_says_what_it_could_not(
         # the thread writes a file by itself shortly after (it gathers for WRITER_WAIT s), settled() or not
         assert writer.submit(str(tmp_path / "first.log"), b"first\n")
         deadline = time.monotonic() + 10
-        while not (tmp_path / "first.log").exists() and time.monotonic() < deadline:
+        # (its contents, not only its name: the file exists from the open() before the write, and a loaded
+        # machine read it empty in between: flaky at load 11)
+        while not written(tmp_path / "first.log", b"first\n") and time.monotonic() < deadline:
             time.sleep(0.005)
         assert (tmp_path / "first.log").read_bytes() == b"first\n"
         # a batch of more files than wake it at once, handed over faster than it writes: every one written
@@ -520,10 +538,7 @@ def test_the_writer_thread_writes_small_outputs_and_says_what_it_could_not(
             started = writer._pid
             os.kill(started, signal.SIGKILL)
             deadline = time.monotonic() + 10
-            while (
-                time.monotonic() < deadline
-                and Path(f"/proc/{writer._pid}/stat").read_text().split()[2] != "Z"
-            ):
+            while time.monotonic() < deadline and not ended(started):
                 time.sleep(0.005)
             after = [tmp_path / f"after{i}.log" for i in range(5)]
             for i, path in enumerate(after):

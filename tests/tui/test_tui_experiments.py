@@ -202,7 +202,8 @@ async def test_filter_box_adds_to_the_filter_completes_at_the_cursor_and_applies
         await pilot.press("slash")
         assert query.has_focus and query.selection.is_empty and query.cursor_at_end
         await pilot.press(*" and params.l")  # typed after the tag, not over it
-        await pilot.pause(0.2)
+        await app.workers.wait_for_complete()  # (the suggester runs in a worker: not a fixed pause)
+        await pilot.pause()
         assert query._suggestion == "tag = 'exp1' and params.lr"  # drawn faded after the text
         await pilot.press("right")
         assert query.value == "tag = 'exp1' and params.lr"
@@ -224,7 +225,8 @@ async def test_filter_box_adds_to_the_filter_completes_at_the_cursor_and_applies
         await pilot.press("home", "right")  # not at the end of a name: → only moves
         assert query.value == "metrics.loss < 0.5" and query.cursor_position == 1
         await pilot.press("end", *" and (params.l")
-        await pilot.pause(0.2)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
         await pilot.press("right", *" >= 0.01)", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()

@@ -35,7 +35,10 @@ async def test_help_lists_every_key_once_movement_included(make_app, project_dir
         assert len(singles) == len(set(singles)), "a key is listed twice"
 
         app.open_diff("after", "before")
-        await pilot.pause(0.5)
+        for _ in range(1500):  # its tabs' keys once the screen is mounted and focused (not a fixed pause)
+            await pilot.pause(0.02)
+            if "Previous tab" in keys_of(app.screen):
+                break
         diff = keys_of(app.screen)
         assert diff["Previous tab"] == "← h" and diff["Next tab"] == "→ l"
         assert "Up" in diff and "First row" in diff

@@ -159,11 +159,15 @@ async def test_command_palette_lists_the_screens_actions(make_app) -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"mark for diff")
-        await pilot.pause(0.3)
         from textual.command import CommandList
 
-        options = app.screen.query_one(CommandList)
-        texts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        texts: list[str] = []
+        for _ in range(1500):  # the palette searches in a worker: its answer, not a fixed pause
+            await pilot.pause(0.02)
+            options = app.screen.query_one(CommandList)
+            texts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+            if any("Mark for diff" in t for t in texts):
+                break
         assert any("Mark for diff" in t for t in texts)
         await pilot.press("enter")
         await pilot.pause()

@@ -56,6 +56,13 @@ async def until(pilot, condition) -> None:
     raise AssertionError("the screen never got there")
 
 
+def shown_with_focus(pilot, dialog: type, button: str) -> bool:
+    """`dialog` is the screen and its button `button` has the focus: a dialog focuses its button in on_mount,
+    which Textual applies a moment later (a picture taken between had no focused button: flaky at load 13)."""
+    screen = pilot.app.screen
+    return isinstance(screen, dialog) and screen.focused is not None and screen.focused.id == button
+
+
 async def live_run(pilot) -> None:
     """The run screen of the live run, its estimate found, settled."""
     pilot.app.open_run("live_run")
@@ -101,7 +108,7 @@ def test_stop_confirmation(snap_compare, live_dir: Path, size: str) -> None:
         await live_run(pilot)
         log = RunLog.model_validate_json((LIVE / "runs" / "live_run.json").read_text())  # pid 4242 on vm
         pilot.app.push_screen(ConfirmStop(log, 4242, started_here=True))
-        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmStop))
+        await until(pilot, lambda: shown_with_focus(pilot, ConfirmStop, "cancel"))
         await pilot.pause()
 
     assert snap_compare(app_for(live_dir), terminal_size=SIZES[size], run_before=stop)
@@ -115,7 +122,7 @@ def test_quit_prompt(snap_compare, live_dir: Path, size: str) -> None:
         await live_run(pilot)
         console = Path("~/.local/state/magnus/console/live_run.log")  # shown as given, no real home
         pilot.app.push_screen(QuitPrompt(["live_run"], [console]))
-        await until(pilot, lambda: isinstance(pilot.app.screen, QuitPrompt))
+        await until(pilot, lambda: shown_with_focus(pilot, QuitPrompt, "stay"))
         await pilot.pause()
 
     assert snap_compare(app_for(live_dir), terminal_size=SIZES[size], run_before=leave)

@@ -95,7 +95,8 @@ async def test_start_a_run_from_the_form_and_follow_it(git_repo: Path) -> None:
             assert launched.running
             (git_repo / "go").write_text("")
             await wait_for(pilot, lambda: not launched.running and not screen.following)
-            await pilot.pause(0.1)
+            # (the last read of its log is drawn after the process ended: waited for, not slept for)
+            await wait_for(pilot, lambda: "SUCCESS" in plain(screen.query_one("#run-header", Static)))
             assert "✓" in tree.label("wait").plain
             assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
             params = screen.query_one("#run-params")
@@ -162,7 +163,7 @@ async def test_failed_run_shows_the_message_and_offers_rerun_with_a_plan(git_rep
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
         screen = app.screen
         await wait_for(pilot, lambda: not app.launched[screen.run_id].running and not screen.following)
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: "FAIL" in plain(screen.query_one("#run-header", Static)))
         assert "FAIL" in plain(screen.query_one("#run-header", Static))
         await pilot.press("f")
         await pilot.pause()
@@ -297,7 +298,7 @@ async def test_secrets_typed_in_the_modal_reach_the_step_and_nothing_else(git_re
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
         screen = app.screen
         await wait_for(pilot, lambda: not app.launched[screen.run_id].running and not screen.following)
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: "SUCCESS" in plain(screen.query_one("#run-header", Static)))
         assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
         assert (git_repo / "reached.txt").read_text() == "k3y-Alpha-991|t0k-Beta-772"
         launched = app.launched[screen.run_id]
@@ -367,7 +368,7 @@ async def test_a_secret_value_in_the_forms_parameters_is_recorded_masked(git_rep
         screen = app.screen
         launched = app.launched[screen.run_id]
         await wait_for(pilot, lambda: not launched.running and not screen.following, 60)
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: "SUCCESS" in plain(screen.query_one("#run-header", Static)))
         assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
         assert marker not in app.export_screenshot()
     log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")
