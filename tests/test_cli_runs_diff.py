@@ -59,9 +59,19 @@ REF = {
 DIFF_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["schema", "a", "b", "differs", "count", "groups", "skipped"],
+    "required": ["schema", "a", "b", "differs", "count", "groups", "skipped", "output"],
     "properties": {
         "schema": {"const": "magnus-diff/2"},
+        "output": {  # docs/diff.md: the steps whose kept output differs (information, not a difference)
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["differs", "compared", "steps"],
+            "properties": {
+                "differs": {"type": "integer", "minimum": 0},
+                "compared": {"type": "integer", "minimum": 0},
+                "steps": {"type": "array", "items": {"type": "string"}},
+            },
+        },
         "a": REF,
         "b": REF,
         "differs": {"type": "boolean"},

@@ -18,6 +18,7 @@ from tests.conftest import ROOT, run_magnus
 
 READ_HERE = [
     ["r1", "a"],
+    ["r1", "a", "-f", "p.yaml", "--", "--lr=0.4", "--name", "x y"],  # parameters, as Argo pods carry them
     ["r1", "a", "-f", "p.yaml", "-c", "c.yaml", "-p", "x.yaml", "-v", "v.yaml"],
     ["--file", "p.yaml", "r1", "--config-file", "c.yaml", "a", "--tag", "-not-an-option"],
     ["r1", "a", "--file=p.yaml", '--map-variable={"i": 1}', "--tag=", "--log-level", "debug"],
@@ -44,11 +45,13 @@ LEFT_TO_CLICK = [
 
 def _click_params(args: list[str]) -> dict[str, object]:
     from magnus_core.cli import _load, cli
+    from magnus_core.cli._group import cli_parameters
 
     _load("nodes")
     command = cli.commands["execute_single_node"]
     with command.make_context("execute_single_node", list(args)) as ctx:
-        return dict(ctx.params)
+        # `--name value` parameters (after `--`) are read from ctx.args, as the command does
+        return {**ctx.params, "parameters": cli_parameters(ctx)}
 
 
 @pytest.mark.parametrize("args", READ_HERE, ids=lambda a: " ".join(a) or "nothing")
