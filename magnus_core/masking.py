@@ -19,6 +19,7 @@ that tail. It works on `str` (python's sys.stdout) and on `bytes` (file descript
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import json.encoder
 import re
@@ -97,7 +98,7 @@ class Patterns:
         """These patterns as a JSON string writes them: quotes, backslashes and control characters escaped
         as json.dumps and pydantic-core's to_json both escape them (`\\"`, `\\\\`, `\\n`, `\\u001f`; other
         characters as they are). A string holding a pattern holds it escaped in any JSON document the
-        string is written in, so a document in which none of these occurs holds no secret (clean_json)."""
+        string is written in, so a document in which none of these occurs holds no secret (clean)."""
         found = self._json
         if found is None:
             forms = {json.dumps(p, ensure_ascii=False)[1:-1] for p in self.text}
@@ -230,69 +231,86 @@ class MaskCollisionError(StepError):
     """Two keys of a mapping become the same key once secret values are masked."""
 
 
-def clean_json(document: bytes, patterns: Patterns) -> bool:
-    """Whether no secret occurs in any string (key or value) of the JSON `document` (UTF-8, as
-    pydantic-core's to_json writes it): then mask_value of the value it was written from gives that very
-    value back, and a caller can keep it without walking it. One search of the text (Patterns.in_json) for
-    a walk of every object: a store masks each step log it writes (the step's commit), a few microseconds
-    against tens for the walk. A number that reads like a secret answers False (the walk then decides)."""
-    if not patterns:
-        return True
-    return not patterns.in_json().automaton(bytes).find_matches_as_indexes(document)
-
-
 def mask_value(value: Any, patterns: Patterns, *, where: str = "value", strict: bool = True) -> Any:
     """A copy of `value` with every secret masked, the same object when nothing changed.
 
     Walks str, bytes/bytearray (masked as UTF-8 bytes, type kept), dict (keys too), list, tuple, set,
-    frozenset and pydantic models (fields and extra fields); numbers, booleans and None are kept; any other
-    object is kept unless its str() holds a secret, then it becomes that masked str. Raises
+    frozenset and pydantic models (fields and extra fields); numbers, booleans, times (datetime, date, time,
+    timedelta) and None are kept; any other object is kept unless its str() holds a secret, then it becomes
+    that masked str. Raises
     MaskCollisionError (a StepError) when two keys of one mapping become equal once masked (`where` names
     the value in the message, which never holds a secret); with `strict=False` the last of them is kept.
     """
     if not patterns:
         return value
-    if value.__class__ in (dict, list) and clean_plain(value, patterns):
-        return value  # (a recorded value is usually JSON: parameters, metrics; one search, no walk)
+    if value is not None and value.__class__ not in _SCALARS and clean(value, patterns):
+        return value  # (what is recorded usually holds no secret: one search of its text, no walk)
     return _walk(value, patterns, where if strict else None)
 
 
-def _not_json(value: Any) -> Any:
-    raise TypeError("not a JSON value")
+_SCALARS = (str, bool, int, float)  # (the walk's one search, or nothing to do)
 
 
-def _json_text(value: Any) -> str:
-    """json.dumps(value, ensure_ascii=False, default=_not_json), compact, without dumps' Python layers (a
-    step masks a few small dicts: 1.4 us against 5.6)."""
-    if _ENCODER is None:  # (an interpreter without the C encoder)
-        return json.dumps(value, ensure_ascii=False, default=_not_json)
-    return "".join(_ENCODER(value, 0))
-
-
-_MAKE = getattr(json.encoder, "c_make_encoder", None)  # (the C encoder json.dumps itself uses)
-_STRING = getattr(json.encoder, "c_encode_basestring", None)
-# (markers: None, no cycle check, a cycle is a RecursionError; default; string encoder; indent; separators;
-# sort_keys, skipkeys; allow_nan)
-_ENCODER = _MAKE(None, _not_json, _STRING, None, ":", ",", False, False, True) if _MAKE and _STRING else None
-
-
-def clean_plain(value: dict[Any, Any] | list[Any], patterns: Patterns) -> bool:
-    """Whether a dict or list made only of JSON values (str, int, float, bool, None, and dicts, lists and
-    tuples of them) holds no secret in any string, key or value, told by one search of its JSON text
-    (json.dumps, whose escaping Patterns.in_json follows) instead of the walk. False for anything else: an
-    object of another type (a model, bytes), a text JSON cannot encode (lone surrogates), or a secret."""
+def clean(value: Any, patterns: Patterns) -> bool:
+    """Whether mask_value would give `value` back as it is, told by one search of a JSON text of
+    everything the walk looks at (Patterns.in_json: every pattern as JSON escapes it) instead of the walk
+    itself: a store masks every write of a run with secrets (a step's log at its commit, ~37 us walked,
+    ~8 us so), and with a credential in the environment every run has one. The text holds each string and
+    dict key as JSON writes it, and what the walk reads of anything else (_as_walked); False when it holds
+    a secret, or cannot be written (a key of no JSON type, lone surrogates, bytes that are not UTF-8, a
+    cycle): the walk then decides."""
     try:
-        text = _json_text(value)
+        text = "".join(_ENCODER(value, 0)) if _ENCODER is not None else _dumps(value)
         return not patterns.in_json().automaton(str).find_matches_as_indexes(text)
     except (TypeError, ValueError, RecursionError, UnicodeEncodeError):
         return False
 
 
+def _as_walked(value: Any) -> Any:
+    """What the walk reads of an object JSON has no form for: a pydantic model's fields and extra fields
+    (their names too: a name that holds a secret only sends the value to the walk), bytes as UTF-8
+    (undecodable bytes as lone surrogates, which the search refuses), a set's items, anything else's str()."""
+    if value.__class__ in _TIMES:
+        return None  # kept by the walk, as numbers are
+    if isinstance(value, _model_class()):
+        extra = getattr(value, "__pydantic_extra__", None)
+        return [value.__dict__, extra] if extra else value.__dict__
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    return str(value)
+
+
+_MODEL: list[type] = []
+_TIMES = (datetime.datetime, datetime.date, datetime.time, datetime.timedelta)
+
+
+def _model_class() -> type:
+    """pydantic's BaseModel, imported when first needed (masking is imported where no model is)."""
+    if not _MODEL:
+        from pydantic import BaseModel
+
+        _MODEL.append(BaseModel)
+    return _MODEL[0]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_as_walked, check_circular=False)
+
+
+_MAKE = getattr(json.encoder, "c_make_encoder", None)  # (the C encoder json.dumps uses, without its layers)
+_STRING = getattr(json.encoder, "c_encode_basestring", None)
+# (markers None: no cycle check, a cycle is a RecursionError; default; the string encoder of
+# ensure_ascii=False; indent; separators; sort_keys, skipkeys; allow_nan)
+_ENCODER = _MAKE(None, _as_walked, _STRING, None, ":", ",", False, False, True) if _MAKE and _STRING else None
+
+
 def _walk(value: Any, patterns: Patterns, where: str | None) -> Any:
     if isinstance(value, str):
         return _mask_scalar(value, patterns)
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
+    if value is None or isinstance(value, (bool, int, float)) or value.__class__ in _TIMES:
+        return value  # (a time is a number: masking its text would make it text, and no secret is one)
     if isinstance(value, bytes):
         return _mask_scalar(value, patterns)
     if isinstance(value, bytearray):

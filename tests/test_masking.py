@@ -262,7 +262,12 @@ tricky_secret_st = st.text(alphabet='ab"\\\x01\té', min_size=4, max_size=8).fil
     lambda s: len(s.strip()) >= 4
 )
 leaf_st = st.one_of(
-    st.text(alphabet='ab"\\\x01\té*\n', max_size=30), st.integers(), st.floats(allow_nan=False), st.none()
+    st.text(alphabet='ab"\\\x01\té*\n', max_size=30),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.none(),
+    st.binary(max_size=12),  # (undecodable bytes too: the walk decides)
+    st.frozensets(st.text(alphabet='ab"\\', max_size=8), max_size=3),
 )
 json_st = st.recursive(
     leaf_st,
@@ -277,8 +282,9 @@ json_st = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(secrets=st.lists(tricky_secret_st, min_size=1, max_size=2), value=json_st, form=st.integers(0, 3))
 def test_the_json_search_keeps_a_value_only_when_the_walk_would(secrets, value, form) -> None:
-    """mask_value keeps a dict or list as it is after one search of its JSON text (clean_plain), instead of
-    walking it: never when the walk would change it, whatever JSON escapes in the secret and the value."""
+    """mask_value keeps a value as it is after one search of a JSON text of it (masking.clean), instead of
+    walking it: never when the walk would change it, whatever JSON escapes in the secret and the value
+    (containers, bytes, sets, pydantic models)."""
     import json
 
     from magnus_core.masking import _walk, mask_value
@@ -286,9 +292,15 @@ def test_the_json_search_keeps_a_value_only_when_the_walk_would(secrets, value, 
     patterns = Patterns.of(expand(secrets))
     secret = secrets[0]
     shown = [secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], secret.upper()][form]
-    for candidate in (value, [value, f"x{shown}y"], {f"k{shown}": value}):
-        if not isinstance(candidate, (dict, list)):
-            continue
+    from magnus_core.models.run_log import StepAttempt
+
+    for candidate in (
+        value,
+        [value, f"x{shown}y"],
+        {f"k{shown}": value},
+        (value, shown.encode("utf-8", "surrogatepass")),
+        StepAttempt(status="FAIL", message=f"no {shown}" if form else "ok", parameters={"v": value}),
+    ):
         walked = _walk(candidate, patterns, None)
         masked = mask_value(candidate, patterns, strict=False)
         assert masked == walked

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from magnus_core.errors import RunNotFoundError, StoreError, UsageError
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, EventBus, RunEvent
-from magnus_core.masking import Masker, Patterns, clean_json, clean_plain, mask_value
+from magnus_core.masking import Masker
 from magnus_core.paths import check_run_id
 
 if TYPE_CHECKING:  # the models are imported where a log is made or read: listing runs needs none of them
@@ -81,45 +81,6 @@ def _snapshot(step: StepLog, branches: dict[str, BranchLog]) -> StepLog:
     private = step.__pydantic_private__
     _set(copy, "__pydantic_private__", None if private is None else dict(private))
     return copy
-
-
-def _clean(value: Any, patterns: Patterns) -> bool:
-    """Whether `value`, a store write, certainly holds no secret, told by one search of the JSON text it is
-    written as (masking.clean_json) instead of masking's walk of every object (~37 us for a task's step log
-    against ~10 us: with a credential in the environment every run masks, and the walk was most of a
-    step's extra cost). A run log or branch log as the models write it (a run's creation: its run_config
-    holds the whole dag), a step log as the stores write it (run_log.step_plain: None, and so the walk,
-    for one holding branch logs or anything unusual), a dict or list of JSON values (masking.clean_plain),
-    and the tuple commit_step masks; False for anything else or a value JSON cannot write (lone
-    surrogates, bytes that are not UTF-8, an object of no JSON type), and when the text holds a secret:
-    mask_value then decides, and masks.
-    What is searched is what the step log's JSON holds: a field a model's serialiser leaves out (exclude_if:
-    an empty value) is not written, and so not searched."""
-    if value is None or value.__class__ is bool:
-        return True
-    if value.__class__ is tuple:
-        return all(_clean(item, patterns) for item in value)
-    if value.__class__ is str:
-        return False  # one search either way: mask_value's
-    if value.__class__ in (dict, list):
-        return clean_plain(value, patterns)
-    from pydantic_core import to_json
-
-    from magnus_core.models.run_log import BranchLog, RunLog, StepLog, step_plain
-
-    try:
-        if value.__class__ is StepLog:
-            plain = step_plain(value)  # (its parameters and metrics are JSON values: parameters.json_value)
-            if plain is None:
-                return False
-            document = to_json(plain, inf_nan_mode="null")
-        elif value.__class__ in (RunLog, BranchLog):  # a run created (its run_config: the whole dag)
-            document = value.__pydantic_serializer__.to_json(value)
-        else:
-            return False
-    except (ValueError, TypeError):  # pydantic-core's PydanticSerializationError is a ValueError
-        return False
-    return clean_json(document, patterns)
 
 
 class _Writing:
@@ -196,11 +157,9 @@ class RunLogStore(ABC):
         masker = self._maskers.get(run_id)
         if masker is None or value is None:  # (None holds no secret: no need to ask for the patterns)
             return value
-        patterns = masker.patterns()
-        if not patterns or _clean(value, patterns):  # the usual write: one search of its JSON, no walk
-            return value
-        # the nodes refuse keys that collide once masked; here (a safety net) a write never fails over one
-        return mask_value(value, patterns, where="run log", strict=False)
+        # the nodes refuse keys that collide once masked; here (a safety net) a write never fails over one.
+        # A write without a secret is kept after one search of its text (masking.clean), not walked.
+        return masker.value(value, where="run log", strict=False)
 
     # -- what each store implements --------------------------------------------------------------
     @abstractmethod
