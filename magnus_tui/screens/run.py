@@ -15,7 +15,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import DataTable, Header, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError, RunNotFoundError
@@ -155,6 +155,10 @@ class RunScreen(WorkbenchScreen[None]):
             self.set_timer(0.01, self._tabs_mounted)
             return
         self._tabs_ready = True
+        # the tab bar's underline is placed when the first tab activates; on a loaded machine that came
+        # before the tabs were laid out (a zero-width underline that stayed until a resize): placed again
+        # once they are, as a resize does (Tabs._highlight_active: Textual is pinned)
+        self.call_after_refresh(self._place_tab_underline)
         self._keys_state()  # a tab's key shows while another tab is shown
         self._show_detail()
         self._show_run_panel()
@@ -162,6 +166,11 @@ class RunScreen(WorkbenchScreen[None]):
             self.read_output(open_if_any=self._output_wanted)
         if self._tab_wanted is not None:
             self.action_tab(self._tab_wanted)
+
+    def _place_tab_underline(self) -> None:
+        if self.is_attached:
+            for tabs in self.query(Tabs):
+                tabs._highlight_active(animate=False)
 
     # -- loading and following --------------------------------------------------------------------
     def load(self) -> None:
