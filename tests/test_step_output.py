@@ -518,10 +518,19 @@ def test_the_writer_thread_writes_small_outputs_and_says_what_it_could_not(
             assert writer.submit(str(path), f"{i}\n".encode())
         assert writer.submit(str(tmp_path / "a.log"), b"one\n")
         assert writer.submit(str(tmp_path / "gone" / "b.log"), bytearray(b"two\n"))
-        monkeypatch.setattr(capture, "WRITER_HOLDS", 10)
-        assert not writer.submit(str(tmp_path / "c.log"), b"x" * 11)
+        if not writer._pid:  # (a running process takes each file at once: nothing waits in memory)
+            monkeypatch.setattr(capture, "WRITER_HOLDS", 10)
+            assert not writer.submit(str(tmp_path / "c.log"), b"x" * 11)
         writer.settle()
         assert bool(writer._pid) == process  # (the first file was the thread's own)
+        if process:  # once it runs, the steps' thread writes each file's frame to it: the thread sleeps
+            made, frames = writer.made, writer._direct_frames
+            direct = [tmp_path / f"direct{i}.log" for i in range(5)]
+            for i, path in enumerate(direct):
+                assert writer.submit(str(path), f"{i}\n".encode())
+            assert (writer.made, writer._direct_frames) == (made, frames + 5) and not writer._files
+            writer.settle()
+            assert [path.read_bytes() for path in direct] == [f"{i}\n".encode() for i in range(5)]
         assert writer._no_process == (how == "no-python")
         assert (tmp_path / "a.log").read_bytes() == b"one\n" and not (tmp_path / "c.log").exists()
         assert [path.read_bytes() for path in batch] == [f"{i}\n".encode() for i in range(len(batch))]
