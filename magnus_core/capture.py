@@ -358,9 +358,8 @@ class _Writer:
         even once per batch, waits for the GIL and is woken again at each of the steps' thread's system
         calls (each releases the GIL), a context switch and a futex call each time: measured quiet, about
         one a step and +70 us a printing step on the steps' thread (sixth sitting, bench/output.py). A pipe
-        write wakes the process, which shares no GIL."""
-        name = os.fsencode(path)
-        frame = b"".join((len(name).to_bytes(4, "little") + len(data).to_bytes(4, "little"), name, data))
+        write does not wake the process (it naps between reads) and shares no GIL."""
+        frame = _frame(path, data)
         try:
             with self._pipe_lock:
                 if self._pipe < 0:
@@ -392,10 +391,7 @@ class _Writer:
         files); False when there is none (the thread creates them)."""
         if not self._pid and (self.made < WRITER_PROCESS_AFTER or self._no_process or not self._start()):
             return False
-        parts: list[bytes | bytearray] = []
-        for path, data in batch:
-            name = os.fsencode(path)
-            parts += (len(name).to_bytes(4, "little") + len(data).to_bytes(4, "little"), name, data)
+        parts = [_frame(path, data) for path, data in batch]
         try:
             with self._pipe_lock:
                 _write_all(self._pipe, b"".join(parts))
@@ -540,6 +536,12 @@ def _reap(pid: int, seconds: float) -> None:
     with contextlib.suppress(OSError):
         while not os.waitpid(pid, os.WNOHANG)[0] and time.monotonic() < deadline:
             time.sleep(0.005)
+
+
+def _frame(path: str, data: bytes | bytearray) -> bytes:
+    """One file's frame for the writer process (_WRITER_CHILD): <II path length, data length; path; data."""
+    name = os.fsencode(path)
+    return b"".join((len(name).to_bytes(4, "little") + len(data).to_bytes(4, "little"), name, data))
 
 
 def _write_all(fd: int, data: bytes) -> None:
