@@ -701,8 +701,8 @@ def _line_of(tree: Any, loc: Iterable[Any]) -> int | None:
                 if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
                     node, line = value_node, key_node.start_mark.line + 1
                     break
-        elif isinstance(node, yaml.SequenceNode) and type(part) is int and 0 <= part < len(node.value):
-            node = node.value[part]
+        elif isinstance(node, yaml.SequenceNode) and str(part).isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]  # (an index, or its digits in a config error's dotted field)
             line = node.start_mark.line + 1
         else:
             break
@@ -1289,11 +1289,11 @@ def _service_block(block: Any, file: str, key: str) -> dict[str, Any]:
         )
     unknown = set(block) - {"type", "config"}
     if unknown:
-        first = str(sorted(unknown, key=str)[0])
+        first = str(sorted(unknown, key=str)[0])  # its own field, for its own line (locate_config_error)
         raise ConfigError(
-            f"unknown key '{first}'{did_you_mean(first, ('type', 'config'))} (expected 'type' and 'config')",
+            f"unknown key{did_you_mean(first, ('type', 'config'))}; a block holds 'type' and 'config'",
             file=file,
-            field=key,
+            field=f"{key}.{first}",
         )
     config = block.get("config") or {}
     if not isinstance(config, dict):

@@ -150,13 +150,27 @@ def load_provider(service: str, block: dict[str, Any]) -> Any:
     return provider_class(service, kind)(block.get("config") or {})
 
 
+class OptionKeyError(ValueError):
+    """Raised by an options model's validator about one key of a mapping option (`secret_options:
+    {pasword: X}`): parse_options names that key's field (`run_log_store.config.secret_options.pasword`),
+    so the message points at the key's own line, not the option's."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def parse_options(model: type[BaseModel], config: dict[str, Any], where: str) -> Any:
     """Validate a provider's options against its pydantic model; one clear line on error.
 
     Options whose every value already has its field's type exactly (`plain_options`) are made without
     the model's validator: a process that runs one step (`magnus execute_single_node`, issue 19) then
     builds none (the first build of any model costs a step ~10-25 ms: pydantic's schema machinery and
-    plugin loader). Anything else is validated, so every conversion and error is the model's."""
+    plugin loader). Anything else is validated, so every conversion and error is the model's.
+
+    Raises ConfigError whose field is the deepest key the problem is about
+    (`executor.config.resources.limts`, a validator's OptionKeyError key included): loading's
+    locate_config_error gives that key's line."""
     made = plain_options(model, config)
     if made is not None:
         return made
@@ -169,7 +183,9 @@ def parse_options(model: type[BaseModel], config: dict[str, Any], where: str) ->
         # An unknown option comes first: `uri:` for `url:` is about `uri` (a typo), not a missing `url`.
         unknown = [e for e in errors if e["type"] == "extra_forbidden"]
         err = (unknown or errors)[0]
-        loc = ".".join(str(p) for p in err["loc"])
+        found = (err.get("ctx") or {}).get("error")
+        where_in = (*err["loc"], found.key) if isinstance(found, OptionKeyError) else err["loc"]
+        loc = ".".join(str(p) for p in where_in)
         if unknown:
             msg = "unknown option" + _suggestion(model, err["loc"])
             missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing" and len(e["loc"]) == 1]
@@ -301,7 +317,23 @@ def _suggestion(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
     config file uses: aliases where they are set), else ' (a typo?)'."""
     from magnus_core.suggest import did_you_mean
 
-    if len(loc) != 1:
-        return " (a typo?)"
+    for part in loc[:-1]:  # a nested options model's (executor.config.resources.limts)
+        if isinstance(part, int):  # an item of a list of models (volumes.0.nme)
+            continue
+        field = model.model_fields.get(str(part))
+        inner = _options_model(field.annotation) if field is not None else None
+        if inner is None:
+            return " (a typo?)"
+        model = inner
     known = [info.alias or name for name, info in model.model_fields.items()]
-    return did_you_mean(str(loc[0]), known) or " (a typo?)"
+    return did_you_mean(str(loc[-1]), known) or " (a typo?)"
+
+
+def _options_model(annotation: Any) -> Any:
+    """The pydantic model an option's annotation holds (`Resources | None` -> Resources), or None."""
+    import typing
+
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and hasattr(candidate, "model_fields"):
+            return candidate
+    return None

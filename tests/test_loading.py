@@ -444,4 +444,4 @@ def test_config_block_with_unknown_key(tmp_path: Path) -> None:
     f.write_text("run_log_store: {type: buffered, confg: {}}\n")
     with pytest.raises(ConfigError) as info:
         load_config(str(f), None, cwd=tmp_path)
-    assert "unknown key 'confg'" in str(info.value) and "field 'run_log_store'" in str(info.value)
+    assert "field 'run_log_store.confg': unknown key" in str(info.value)

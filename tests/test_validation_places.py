@@ -341,11 +341,100 @@ def test_config_blocks_name_the_line_of_their_field(tmp_path: Path, monkeypatch:
     user = tmp_path / "magnus-config.yaml"
     user.write_text("defaults:\n  run_log_store:\n    type: file-system\n    confg: {}\n")
     assert refused() == (
-        f"{user}: line 2: field 'run_log_store': unknown key 'confg' (did you mean 'config'?) "
-        "(expected 'type' and 'config')"
+        f"{user}: line 4: field 'run_log_store.confg': unknown key (did you mean 'config'?); a block holds "
+        "'type' and 'config'"
     )
     user.write_text("run_log_store:\n  type: file-system\n  config: {log_folder: /dev/null}\n")
     assert refused().startswith(f"{user}: line 3: field 'run_log_store.config.log_folder': cannot write the")
+
+
+BLOCKS = {  # block -> (its type, an option it takes), for the line tests below
+    "executor": ("local", "max_workers: 2"),
+    "run_log_store": ("chunked-fs", "log_folder: .logs"),
+    "catalog": ("file-system", "catalog_location: .cat"),
+    "secrets": ("dotenv", "location: .env"),
+    "experiment_tracker": ("mlflow", "tracking_uri: mlruns"),
+}
+
+
+@pytest.mark.parametrize("block", sorted(BLOCKS))
+def test_an_unknown_key_in_any_block_names_its_own_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: str
+) -> None:
+    """An unknown key beside `type:` and `config:`, or inside `config:`, is pointed at on its own line,
+    not the block's (closing6 "Left"), in every block, at a file's top and in magnus-config.yaml's
+    `defaults:`."""
+    from magnus_core.runner import RunRequest, prepare
+
+    monkeypatch.chdir(tmp_path)
+    kind, option = BLOCKS[block]
+    (tmp_path / "p.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n    a: {type: stub, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+
+    def refused(config_file: str | None) -> str:
+        with pytest.raises(UsageError) as info:
+            prepare(RunRequest(file="p.yaml", config_file=config_file), cwd=tmp_path)
+        return str(info.value)
+
+    beside = f"# team\n{block}:\n  type: {kind}\n  config:\n    {option}\n\n  confg:\n    x: 1\n"
+    (tmp_path / "c.yaml").write_text(beside)
+    assert refused("c.yaml") == (
+        f"c.yaml: line 7: field '{block}.confg': unknown key (did you mean 'config'?); a block holds 'type' "
+        "and 'config'"
+    )
+    inside = f"{block}:\n  type: {kind}\n  config:\n    {option}\n\n    pth: x\n"
+    (tmp_path / "c.yaml").write_text(inside)
+    assert refused("c.yaml").startswith(f"c.yaml: line 6: field '{block}.config.pth': unknown option")
+    user = tmp_path / "magnus-config.yaml"
+    user.write_text("defaults:\n" + textwrap.indent(beside, "  "))
+    assert refused(None).startswith(f"{user}: line 8: field '{block}.confg': unknown key")
+
+
+@pytest.mark.parametrize(
+    ("config", "line", "field", "says"),
+    [
+        (
+            "run_log_store:\n  type: postgres\n  config:\n    secret_options:\n      password: A\n      sslpasword: B\n",
+            6,
+            "run_log_store.config.secret_options.sslpasword",
+            "unknown option (did you mean 'sslpassword'?)",
+        ),
+        (
+            "executor:\n  type: argo\n  config:\n    image: x\n    resources:\n      requests: {}\n      limts: {}\n",
+            7,
+            "executor.config.resources.limts",
+            "unknown option (did you mean 'limits'?)",
+        ),
+        (
+            "executor:\n  type: argo\n  config:\n    image: x\n    volumes:\n      - claim_name: c\n        mount_path: /m\n        nme: v\n",
+            8,
+            "executor.config.volumes.0.nme",
+            "unknown option (did you mean 'name'?)",
+        ),
+        (
+            "executor:\n  type: argo\n  config:\n    image: x\n    secret_env:\n      A: a/b\n      B: nokey\n",
+            7,
+            "executor.config.secret_env.B",
+            "expected 'SECRET_NAME/KEY'",
+        ),
+    ],
+)
+def test_a_nested_key_names_its_own_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str, line: int, field: str, says: str
+) -> None:
+    """A key inside an option (a mapping's key checked by a validator, a nested options model's key, a
+    list item's key) is pointed at on its own line, with a suggestion where one is near."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text(config)
+    (tmp_path / "p.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n    a: {type: stub, next: success}\n    success: {type: success}\n"
+        "    fail: {type: fail}\n"
+    )
+    done = run_magnus("execute", "--file", "p.yaml", "-c", "c.yaml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"Error: c.yaml: line {line}: field '{field}': {says}"), done.stderr
 
 
 def test_every_command_names_the_line_of_a_config_field(tmp_path: Path) -> None:

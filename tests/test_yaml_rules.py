@@ -121,7 +121,7 @@ def test_a_config_file_refuses_a_mistyped_block_and_ignores_x_keys(tmp_path: Pat
 
 def test_a_mistyped_key_inside_a_block_or_step_gets_a_suggestion(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("run_log_store: {type: buffered, confg: {}}\n")
-    with pytest.raises(UsageError, match="unknown key 'confg' \\(did you mean 'config'\\?\\)"):
+    with pytest.raises(UsageError, match=r"'run_log_store\.confg': unknown key \(did you mean 'config'\?\)"):
         load_config(str(tmp_path / "c.yaml"), None, tmp_path)
     (tmp_path / "p.yaml").write_text(
         "dag: {start_at: s, steps: {s: {type: task, comand: x, next: e}, e: {type: success}, f: {type: fail}}}\n"

@@ -27,7 +27,7 @@ from magnus_core.graph import PLACEHOLDER, branches, encode_name, next_step, rea
 from magnus_core.loading import Problem, located, step_places
 from magnus_core.models.pipeline import Dag, Node
 from magnus_core.paths import is_within
-from magnus_core.registry import parse_options
+from magnus_core.registry import OptionKeyError, parse_options
 from magnus_core.table import fmt_size
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class ArgoOptions(_Strict):
         for name, ref in value.items():
             secret, _, key = ref.partition("/")
             if not secret or not key or "/" in key:
-                raise ValueError(f"{name}: expected 'SECRET_NAME/KEY' (a Kubernetes secret and its key)")
+                raise OptionKeyError(name, "expected 'SECRET_NAME/KEY' (a Kubernetes secret and its key)")
         return value
 
     def secret_refs(self) -> dict[str, tuple[str, str]]:

@@ -45,9 +45,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from magnus_core.errors import ConfigError, RunLogError, SecretNotFoundError, StoreError
 from magnus_core.models.run_log import BranchLog, RunLog, StepLog, time_span
-from magnus_core.registry import parse_options
+from magnus_core.registry import OptionKeyError, parse_options
 from magnus_core.stores.base import RunLogStore
 from magnus_core.stores.parts import assemble, step_part, to_json, walk_with_parents
+from magnus_core.suggest import did_you_mean
 
 log = logging.getLogger("magnus")
 T = TypeVar("T")
@@ -82,7 +83,10 @@ class PostgresOptions(BaseModel):
     def _secret_options(cls, value: dict[str, str]) -> dict[str, str]:
         for option in value:
             if option not in SECRET_OPTIONS:
-                raise ValueError(f"'{option}' is not one of {', '.join(SECRET_OPTIONS)}")
+                hint = did_you_mean(option, SECRET_OPTIONS)
+                raise OptionKeyError(
+                    option, f"unknown option{hint} (expected one of {', '.join(SECRET_OPTIONS)})"
+                )
         return value
 
     @field_validator("schema_name")
