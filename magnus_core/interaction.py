@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import NotBuiltError, UsageError
-from magnus_core.models.run_log import fmt_time, now
+from magnus_core.models.times import fmt_time, now
 from magnus_core.parameters import (
     PRM_PREFIX,
     TRACK_PREFIX,
@@ -66,7 +66,7 @@ class StepScope:
         """Record metric `name` (lower-cased): its value now, and with a `step` (0 included) a point of
         its series.
 
-        `when` is the time of the point (models.run_log.fmt_time, as the run log writes times); now if
+        `when` is the time of the point (models.times.fmt_time, as the run log writes times); now if
         not given. A later point at a step already recorded replaces it (a retried epoch).
         """
         key = name.lower()
