@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticUndefined
 
 from magnus_core.models import pipeline as m
-from magnus_core.models.pipeline_plain import _FIELDS, _REQUIRED, plain_model
+from magnus_core.models import pipeline_table as t
+from magnus_core.models.pipeline_plain import plain_model
 from tests.conftest import ROOT, run_magnus
 
 PIPELINES = sorted(
@@ -60,8 +63,15 @@ def _validated(model: type[BaseModel], raw: Any) -> BaseModel | None:
 def _agrees(model: type[BaseModel], raw: Any) -> bool:
     """plain_model's answer for `raw` is the models' (or it refused): returns whether it accepted."""
     made = plain_model(model, raw)  # (neither changes its input)
+    twin = t.plain(raw) if model is m.PipelineFile else None
+    if (
+        model is m.PipelineFile
+    ):  # the plain objects (no pydantic) vouch for exactly what the models' making does
+        assert (twin is None) == (made is None), raw
     if made is None:
         return False
+    if twin is not None:
+        assert _twin_dump(twin) == _deep_dump(made)
     validated = _validated(model, raw)
     assert validated is not None, f"accepted what the models refuse: {raw!r}"
     assert made == validated
@@ -70,14 +80,31 @@ def _agrees(model: type[BaseModel], raw: Any) -> bool:
     return True
 
 
+def _twin_dump(obj: Any) -> Any:
+    """A plain object (pipeline_table.PlainObject) as _deep_dump dumps its model."""
+    if isinstance(obj, t.PlainObject):
+        out: dict[str, Any] = {"class": obj.model, "set": sorted(obj.fields_set)}
+        out.update({name: _twin_dump(value) for name, value in obj.values().items()})
+        model = getattr(m, obj.model)
+        made = model.model_construct(**{k: v for k, v in obj.values().items() if k in obj.fields_set})
+        out["private"] = {k: _value(v) for k, v in (made.__pydantic_private__ or {}).items()}
+        return out
+    if isinstance(obj, dict):
+        return {k: _twin_dump(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_twin_dump(v) for v in obj]
+    return (type(obj).__name__, obj)
+
+
 def test_the_table_has_every_field_of_every_model_with_its_default() -> None:
-    for model, fields in _FIELDS.items():
+    for name, fields in t.FIELDS.items():
+        model = getattr(m, name)
         model.model_rebuild()
         declared = model.model_fields
         assert [name for name, _, _ in fields] == list(declared), model.__name__
         for name, _, default in fields:
             info = declared[name]
-            if default is _REQUIRED:
+            if default is t.REQUIRED:
                 assert info.is_required(), (model.__name__, name)
             elif default in (dict, list):
                 assert info.default_factory is default, (model.__name__, name)
@@ -86,7 +113,119 @@ def test_the_table_has_every_field_of_every_model_with_its_default() -> None:
                     model.__name__,
                     name,
                 )
-    assert set(_FIELDS) >= {*m.NODE_CLASSES, m.Dag, m.PipelineFile, m.CatalogSettings, m.ServiceConfig}
+    classes = {*m.NODE_CLASSES, m.Dag, m.PipelineFile, m.CatalogSettings, m.ServiceConfig}
+    assert set(t.FIELDS) >= {c.__name__ for c in classes}
+    assert tuple(c.__name__ for c in m.NODE_CLASSES) == t.NODE_MODELS
+    assert set(t.NODE_MODEL) == set(m.NODE_TYPES)
+
+
+def test_what_the_plain_objects_say_of_themselves_is_what_the_models_say() -> None:
+    """Beside their fields: the node module, composite or terminal, the attempts (TaskNode's retry)."""
+    from magnus_core.graph import PLACEHOLDER
+
+    assert t._PLACEHOLDER == PLACEHOLDER
+    for cls in m.NODE_CLASSES:
+        name = cls.__name__
+        assert (name in t.COMPOSITE) == cls.composite, name
+        if not cls.composite:
+            assert t.NODE_MODULES[name] == cls.node_module, name
+    twin = t.plain(BASE)
+    assert twin is not None
+    made = plain_model(m.PipelineFile, BASE)
+    assert made is not None
+    for key, node in made.dag.steps.items():
+        plain = twin.dag.steps[key]
+        assert (plain.is_terminal, plain.is_composite, plain.attempts) == (
+            node.is_terminal,
+            node.is_composite,
+            node.attempts,
+        ), key
+        assert plain.node_module == (None if node.is_composite else node.node_module), key
+    for retry in (0, 1, 5):
+        raw = _changed(BASE, ("dag", "steps", "a", "retry"), "set", retry)
+        plain_model_made = plain_model(m.PipelineFile, raw)
+        assert plain_model_made is not None
+        assert t.plain(raw).dag.steps["a"].attempts == plain_model_made.dag.steps["a"].attempts  # type: ignore[union-attr]
+
+
+def test_the_table_and_its_walk_import_no_pydantic() -> None:
+    """What a step process reads its pipeline with needs neither pydantic nor a model class (issue 19)."""
+    code = (
+        "import sys, magnus_core.models.pipeline_table as t\n"
+        "assert t.plain({'dag': {'start_at': 's', 'steps': {'s': {'type': 'success'}}}}) is not None\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('pydantic', 'magnus_core.models.'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["['magnus_core.models.pipeline_table']"]
+
+
+def _leaf_names(dag: Any, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every leaf step's name through map and parallel nodes (items: a text, a number, the placeholder)."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for key, node in dag.steps.items():
+        here = f"{prefix}{key}"
+        if node.type == "map":
+            for item, shown in (("a", "a"), (3, "3"), ("b", "map_variable_placeholder")):
+                out.extend(
+                    (n, {node.iterate_as: item, **mv})
+                    for n, mv in _leaf_names(node.branch, f"{here}.{shown}.")
+                )
+        elif node.type == "parallel":
+            for name, branch in node.branches.items():
+                out.extend(_leaf_names(branch, f"{here}.{name}."))
+        elif not node.is_composite:
+            out.append((here, {}))
+    return out
+
+
+def _same_visit(model_dag: Any, twin_dag: Any, name: str, mv: dict[str, Any]) -> bool:
+    """The plain locate finds what graph.locate finds, or leaves it to the models; returns whether found."""
+    from magnus_core.graph import NotInDag, locate
+
+    try:
+        visit = locate(model_dag, name, mv)
+    except NotInDag:
+        visit = None
+    try:
+        plain = t.locate(twin_dag, name, mv)
+    except t.NotLocated:
+        return False
+    assert visit is not None, name  # never finds what the models refuse
+    assert (plain.name, plain.internal_name, plain.branch, plain.parents, plain.branches) == (
+        visit.name,
+        visit.internal_name,
+        visit.branch,
+        visit.parents,
+        visit.branches,
+    )
+    assert plain.node.model == type(visit.node).__name__ and plain.node.type == visit.node.type
+    assert list(plain.dag.steps) == list(visit.dag.steps)
+    return True
+
+
+def test_the_plain_locate_finds_each_leaf_as_the_models_do_or_leaves_it_to_them() -> None:
+    found = 0
+    for path in PIPELINES:
+        raw = yaml.safe_load(path.read_text())
+        if not isinstance(raw, dict) or not isinstance(raw.get("dag"), dict):
+            continue
+        raw = {k: v for k, v in raw.items() if not str(k).startswith("x-")}
+        made, twin = plain_model(m.PipelineFile, raw), t.plain(raw)
+        if made is None or twin is None:
+            continue
+        for name, mv in _leaf_names(made.dag):
+            found += _same_visit(made.dag, twin.dag, name, mv)
+            # and names that do not fit: a wrong item, a missing one, a branch, an unknown step
+            for wrong, odd_mv in (
+                (name, {}), (name, {k: [1] for k in mv}), (name, {k: 1.5 for k in mv}),
+                (name.rsplit(".", 1)[0], mv), (name + ".x", mv), ("nope", mv), (name.replace(".a.", ".b."), mv),
+            ):  # fmt: skip
+                _same_visit(made.dag, twin.dag, wrong, odd_mv)
+    assert found > 30
 
 
 @pytest.mark.parametrize("path", PIPELINES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -259,7 +398,7 @@ def test_a_model_with_a_field_the_table_lacks_is_left_to_the_models(monkeypatch:
     """A field added to a model and not to the table: that model is never made here (it would lack it)."""
     from magnus_core.models import pipeline_plain
 
-    monkeypatch.setitem(pipeline_plain._FIELDS, m.SuccessNode, (("type", ("success",), _REQUIRED),))
+    monkeypatch.setitem(t.FIELDS, "SuccessNode", (("type", ("success",), t.REQUIRED),))
     monkeypatch.setattr(pipeline_plain, "_AGREES", {})
     assert plain_model(m.PipelineFile, BASE) is None
     assert plain_model(m.Dag, {"start_at": "a", "steps": {"a": {"type": "fail"}}}) is not None
