@@ -42,7 +42,7 @@ from magnus_core.catalog import (
     is_reserved,
 )
 from magnus_core.credentials import credential_keys, url_has_password
-from magnus_core.errors import ConfigError
+from magnus_core.errors import ConfigError, install_extra
 from magnus_core.files import file_hash, is_temp, temp_file, temp_name
 from magnus_core.models.run_log import DataCatalog
 from magnus_core.paths import check_relative, check_run_id
@@ -131,8 +131,7 @@ class FsspecCatalog(FileSystemCatalog):
             import fsspec
         except ImportError:  # pragma: no cover - the extra is not installed
             raise ConfigError(
-                "the fsspec catalog needs fsspec: install magnus's s3 extra (in its clone: pip install -e "
-                "'.[s3]' -c constraints.txt)",
+                f"the fsspec catalog needs fsspec: {install_extra('s3')}",
                 field="catalog.type",
             ) from None
         self.protocol, self.base = fsspec.core.split_protocol(self.options.url)
@@ -140,8 +139,9 @@ class FsspecCatalog(FileSystemCatalog):
         try:
             fsspec.get_filesystem_class(self.protocol)
         except (ImportError, ValueError) as exc:
+            hint = f": {install_extra('s3')}" if self.protocol in ("s3", "s3a") else ""
             raise ConfigError(
-                f"no fsspec filesystem for '{self.protocol}://' ({str(exc).splitlines()[0][:160]})",
+                f"no fsspec filesystem for '{self.protocol}://' ({str(exc).splitlines()[0][:160]}){hint}",
                 field="catalog.config.url",
             ) from None
         self.local = self.protocol in LOCAL_PROTOCOLS

@@ -115,6 +115,32 @@ class SecretNotFoundError(MagnusError):
     """A secret is unknown to the provider; the message names it, never a value."""
 
 
+def install_extra(extra: str) -> str:
+    """How to install one of magnus's extras (pyproject.toml's optional-dependencies), for the one-line
+    'needs' message of a module that imports it: both ways, since README's first command installs from a
+    clone with constraints.txt's pins and others install the package (issue: the message named only the
+    package, which in a clone installs whatever the index has, unpinned)."""
+    return (
+        f"install magnus's {extra} extra (in magnus's clone: pip install -e '.[{extra}]' -c constraints.txt; "
+        f"from the package index: pip install 'magnus[{extra}]')"
+    )
+
+
+def missing(*modules: str) -> bool:
+    """True when any of `modules` (top-level names) cannot be imported, found without importing it (a
+    process that never needs it pays no import: an Argo pod checks nothing, a run with notebooks only
+    looks papermill up)."""
+    import importlib.util
+
+    for name in modules:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return True
+        except (ImportError, ValueError):  # (ValueError: a module set to None in sys.modules: blocked)
+            return True
+    return False
+
+
 def explain_os_error(exc: OSError) -> str:
     """One line for an OSError that reached the command line: what the system refused, on which file, and
     which setting moves magnus's own folders (`cannot write '.run_log_store/x.json': Permission denied`)."""

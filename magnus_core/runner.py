@@ -21,7 +21,15 @@ from typing import IO, Any
 from magnus_core.catalog import BaseCatalog
 from magnus_core.context import RunContext, Services
 from magnus_core.context import run_config as describe_run
-from magnus_core.errors import ConfigError, PipelineError, StoreError, UsageError, signal_name
+from magnus_core.errors import (
+    ConfigError,
+    PipelineError,
+    StoreError,
+    UsageError,
+    install_extra,
+    missing,
+    signal_name,
+)
 from magnus_core.events import RunEvent
 from magnus_core.executors.base import Executor
 from magnus_core.loading import (
@@ -165,13 +173,18 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
 
 
 def check_commands(pipeline: Pipeline) -> None:
-    """Every python command importable and callable, every lambda valid: before anything runs."""
+    """Every python command importable and callable, every lambda valid, the notebook extra installed when a
+    step is a notebook: before anything runs."""
     from magnus_core.graph import nodes, walk
     from magnus_core.tasks.lambda_ import compile_lambda
     from magnus_core.tasks.python import resolve
 
     checked: dict[tuple[str, str], str | None] = {}  # each distinct command once: its problem, if any
     for node in nodes(pipeline.dag):
+        if isinstance(node, TaskNode) and node.command_type == "notebook" and ("notebook", "") not in checked:
+            needs = missing("papermill", "nbformat")  # the extra, looked up once (not imported here)
+            text = f"notebook steps need papermill: {install_extra('notebook')}"
+            checked["notebook", ""] = text if needs else None
         if isinstance(node, TaskNode) and node.command_type in ("python", "python-lambda"):
             key = (node.command_type, node.command)
             if key not in checked:
@@ -190,8 +203,8 @@ def check_commands(pipeline: Pipeline) -> None:
         walk(pipeline.dag, item="<item>"), step_places(pipeline.dag), strict=True
     ):
         node = visit.node
-        if isinstance(node, TaskNode) and node.command_type in ("python", "python-lambda"):
-            problem = checked[(node.command_type, node.command)]
+        if isinstance(node, TaskNode) and node.command_type in ("python", "python-lambda", "notebook"):
+            problem = checked[(node.command_type, "" if node.command_type == "notebook" else node.command)]
             if problem is not None:
                 text = f"step '{visit.internal_name}': field 'command': {problem}"
                 problems.append(Problem(text, (*path, "command"), file))

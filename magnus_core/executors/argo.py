@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from magnus_core.errors import ConfigError, UsageError
+from magnus_core.errors import ConfigError, UsageError, install_extra
 from magnus_core.executors.base import Executor
 from magnus_core.graph import PLACEHOLDER, branches, encode_name, next_step, reachable, walk
 from magnus_core.loading import Problem, located, step_places
@@ -627,7 +627,7 @@ def build_workflow(
         from hera.workflows import models as m
     except ImportError:  # pragma: no cover - the extra is not installed
         raise ConfigError(
-            "the argo executor needs hera: pip install 'magnus[argo]'", field="executor.type"
+            f"the argo executor needs hera: {install_extra('argo')}", field="executor.type"
         ) from None
     check_expressible(pipeline.dag, config, options, getattr(pipeline, "file", None))
     base = ["--file", options.pipeline_file or file]

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from magnus_core.errors import ConfigError, UsageError
+from magnus_core.errors import ConfigError, UsageError, install_extra, missing
 from magnus_core.executors.base import Executor
 from magnus_core.graph import PLACEHOLDER, branch_at, encode_name, next_step
 from magnus_core.models.pipeline import Dag, Node
@@ -48,6 +48,11 @@ class DaskOptions(BaseModel):
     connect_timeout: float = Field(default=5.0, gt=0, le=10)
 
 
+def _needs_dask() -> ConfigError:
+    text = f"the dask executor needs dask.distributed: {install_extra('dask')}"
+    return ConfigError(text, field="executor.type")
+
+
 class DaskExecutor(Executor):
     service_name = "dask"
 
@@ -58,7 +63,10 @@ class DaskExecutor(Executor):
     def validate(
         self, pipeline: Pipeline, config: dict[str, dict[str, Any]], request: RunRequest | None = None
     ) -> None:
-        """Refuse a store workers cannot share and a scheduler that does not answer, before any write."""
+        """Refuse a missing dask extra, a store workers cannot share and a scheduler that does not answer,
+        before any write."""
+        if missing("distributed", "dask"):
+            raise _needs_dask()
         if request is not None and request.use_cached is not None:
             raise UsageError(
                 "re-runs (--use-cached) run with the local executor; the dask executor does not "
@@ -101,9 +109,7 @@ class DaskExecutor(Executor):
             import dask
             from distributed import Client, LocalCluster
         except ImportError:  # pragma: no cover - the extra is not installed
-            raise ConfigError(
-                "the dask executor needs dask.distributed: pip install 'magnus[dask]'", field="executor.type"
-            ) from None
+            raise _needs_dask() from None
         o = self.options
         if o.scheduler_address:
             try:

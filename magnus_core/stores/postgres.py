@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from magnus_core.errors import ConfigError, RunLogError, SecretNotFoundError, StoreError
+from magnus_core.errors import ConfigError, RunLogError, SecretNotFoundError, StoreError, install_extra
 from magnus_core.models.run_log import BranchLog, RunLog, StepLog, time_span
 from magnus_core.registry import OptionKeyError, parse_options
 from magnus_core.stores.base import RunLogStore
@@ -209,8 +209,7 @@ def _psycopg() -> Any:
         import psycopg
     except ImportError:  # pragma: no cover - the extra is not installed
         raise ConfigError(
-            "the postgres store needs psycopg: install magnus's postgres extra (in its clone: pip install -e "
-            "'.[postgres]' -c constraints.txt)",
+            f"the postgres store needs psycopg: {install_extra('postgres')}",
             field="run_log_store.type",
         ) from None
     return psycopg

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.errors import StepError, UsageError
+from magnus_core.errors import StepError, UsageError, install_extra
 from magnus_core.failure import CommandFailed
 from magnus_core.interaction import StepScope
 from magnus_core.models.run_log import AttemptError, Frame
@@ -133,7 +133,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
         import nbformat
         import papermill
     except ImportError:
-        raise StepError("notebook steps need papermill: pip install 'magnus[notebook]'") from None
+        raise StepError(f"notebook steps need papermill: {install_extra('notebook')}") from None
     from magnus_core.paths import inside
 
     inside(command, Path.cwd(), what="notebook", field="command")

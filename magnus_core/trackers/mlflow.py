@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from magnus_core.errors import ConfigError
+from magnus_core.errors import ConfigError, install_extra
 from magnus_core.models.run_log import INTERRUPTED, SUCCESS, RunLog, StepLog, parse_time
 from magnus_core.registry import parse_options
 from magnus_core.tracking import ExperimentTracker
@@ -72,7 +72,7 @@ class MLflowTracker(ExperimentTracker):
             import mlflow  # noqa: F401 - checked here: the config is refused before anything runs
         except ImportError:
             raise ConfigError(
-                "the mlflow experiment tracker needs MLflow: pip install 'magnus[mlflow]'",
+                f"the mlflow experiment tracker needs MLflow: {install_extra('mlflow')}",
                 field="experiment_tracker.type",
             ) from None
         self.timeout = self.options.timeout or (
