@@ -16,14 +16,17 @@ temporary name renamed into place. Files are streamed in chunks, hashed as they 
 any size. `s3://` needs s3fs (the `s3` extra); other protocols their fsspec package.
 
 Credentials come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...,
-GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*) or from the secrets provider through `secret_options`; a
-credential in `storage_options` is refused, since config files are recorded in every run log.
+GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*), from the secrets provider through `secret_options`, or, on
+s3:// with none in the environment, the provider's AWS_* (the project's .env: _implicit_keys); a credential
+in `storage_options` is refused, since config files are recorded in every run log (a gcs `token` naming a key
+file or one of gcsfs's ways is no credential). What they resolve to is masked (credentials()).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import posixpath
@@ -41,7 +44,7 @@ from magnus_core.catalog import (
     checked_destination,
     is_reserved,
 )
-from magnus_core.credentials import credential_keys, url_has_password
+from magnus_core.credentials import credential_keys, google_key_secrets, key_file_secrets, url_has_password
 from magnus_core.errors import ConfigError, install_extra
 from magnus_core.files import file_hash, is_temp, temp_file, temp_name
 from magnus_core.models.run_log import DataCatalog
@@ -55,6 +58,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("magnus")
 CHUNK = 8 * 2**20  # bytes read and written at a time
 LOCAL_PROTOCOLS = ("file", "local")
+GOOGLE_PROTOCOLS = ("gs", "gcs")
+AWS_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+# gcsfs's `token` values that name a way to find credentials, not a credential
+GCSFS_METHODS = ("google_default", "cache", "anon", "browser", "cloud")
 
 
 class FsspecOptions(OutputOptions):
@@ -72,8 +79,8 @@ _NO_CREDENTIALS = (
 )
 _REFUSED = ("invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied", "forbidden", "expiredtoken")
 _CREDENTIALS_FROM = (
-    "the environment (for s3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) or "
-    "catalog.config.secret_options"
+    "the environment (for s3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE), the secrets "
+    "provider (the project's .env: the same names) or catalog.config.secret_options"
 )
 
 
@@ -115,6 +122,8 @@ class FsspecCatalog(FileSystemCatalog):
         self.options = parse_options(FsspecOptions, self.config, "catalog")
         check_relative(self.options.compute_data_folder, "catalog.config.compute_data_folder")
         for path in credential_keys(self.options.storage_options, "storage_options"):
+            if path == "storage_options.token" and self._google_token_reference():
+                continue  # a key file's path or gcsfs's way to find one: no secret (the file's is masked)
             raise ConfigError(
                 "holds a credential, and config files are recorded in every run log: give it in the "
                 "environment (for s3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE) or name a "
@@ -167,7 +176,7 @@ class FsspecCatalog(FileSystemCatalog):
         if self._fs is None:
             import fsspec
 
-            if self._secrets is None and self._secrets_source is not None and self.options.secret_options:
+            if self._secrets is None and self._secrets_source is not None and self._asks_provider():
                 self._secrets = self._secrets_source()
 
             options = dict(self.options.storage_options)
@@ -177,8 +186,48 @@ class FsspecCatalog(FileSystemCatalog):
                         f"catalog.config.secret_options.{option}: no secrets provider to ask for '{secret}'"
                     )
                 options[option] = self._secrets.get(secret)
+                if (
+                    option == "token"
+                    and self.protocol in GOOGLE_PROTOCOLS
+                    and google_key_secrets(options[option])
+                ):
+                    # a key file's JSON kept as a secret (.env): gcsfs takes it parsed (a text is a path)
+                    options[option] = json.loads(options[option])
+            options.update(self._implicit_keys())
             self._fs = fsspec.filesystem(self.protocol, **options)
         return self._fs
+
+    def _asks_provider(self) -> bool:
+        """Whether building the filesystem asks the secrets provider: for secret_options, or for AWS keys
+        the environment lacks (_implicit_keys)."""
+        return bool(self.options.secret_options) or self._environment_lacks_keys()
+
+    def _environment_lacks_keys(self) -> bool:
+        """On s3://, no key given by config or the environment: neither secret_options' key/secret, nor
+        AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, nor a chosen profile (AWS_PROFILE)."""
+        given = set(self.options.secret_options) | set(self.options.storage_options)
+        return (
+            self.protocol in ("s3", "s3a")
+            and not given & {"key", "secret", "token", "profile"}
+            and not any(os.environ.get(v) for v in (*AWS_KEY_VARIABLES, "AWS_PROFILE"))
+        )
+
+    def _implicit_keys(self) -> dict[str, str]:
+        """s3fs's key, secret and token from the secrets provider's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+        and AWS_SESSION_TOKEN when the environment has none (_environment_lacks_keys): the default provider
+        reads the project's .env, README's place for secrets, and python-dotenv does not set the
+        environment, so keys kept there gave an auth error (closing6 Left). As the postgres store takes
+        PGPASSWORD from the provider. Both the id and the secret are needed; the provider masks what it
+        hands out."""
+        provider = self._secrets
+        if provider is None or not self._environment_lacks_keys():
+            return {}
+        if not (provider.has("AWS_ACCESS_KEY_ID") and provider.has("AWS_SECRET_ACCESS_KEY")):
+            return {}
+        found = {"key": provider.get("AWS_ACCESS_KEY_ID"), "secret": provider.get("AWS_SECRET_ACCESS_KEY")}
+        if provider.has("AWS_SESSION_TOKEN"):
+            found["token"] = provider.get("AWS_SESSION_TOKEN")
+        return found
 
     def credentials(self, secrets: BaseSecrets | None = None) -> dict[str, str]:
         """The secret parts of the credentials the filesystem resolved (for s3: botocore's chain, so a
@@ -188,6 +237,8 @@ class FsspecCatalog(FileSystemCatalog):
         credentials.environment_credentials)."""
         if secrets is not None and self._secrets is None:
             self._secrets = secrets
+        if self.protocol in GOOGLE_PROTOCOLS:
+            return self._google_credentials()
         if self.local or self.protocol not in ("s3", "s3a"):
             return {}
         try:
@@ -207,6 +258,41 @@ class FsspecCatalog(FileSystemCatalog):
         if resolved is None:
             return {}
         return {k: v for k, v in (("secret", resolved.secret_key), ("token", resolved.token)) if v}
+
+    def _google_token_reference(self) -> bool:
+        """storage_options.token on gs:// names no secret: one of gcsfs's ways to find credentials, or the
+        path of a key file (*.json)."""
+        token = self.options.storage_options.get("token")
+        scheme, found, _ = self.options.url.partition("://")  # (before __init__ has split the URL)
+        return (
+            bool(found)
+            and scheme.lower() in GOOGLE_PROTOCOLS
+            and isinstance(token, str)
+            and (token in GCSFS_METHODS or token.endswith(".json"))
+        )
+
+    def _google_credentials(self) -> dict[str, str]:
+        """The secret fields of the Google credentials gcsfs will use, read from where google-auth finds
+        them (gcsfs cannot say): storage_options.token's key file; a key file whose path is the
+        secret_options token (a JSON text is masked by the provider, secrets._masked_values); else, with no
+        GOOGLE_APPLICATION_CREDENTIALS (masked with the environment's), gcloud's application default
+        credentials file."""
+        token = self.options.storage_options.get("token")
+        if isinstance(token, str) and token.endswith(".json"):
+            return key_file_secrets(os.path.expanduser(token), "storage_options.token")
+        secret = self.options.secret_options.get("token")
+        if secret is not None:
+            try:
+                value = self._secrets.get(secret) if self._secrets is not None else None
+            except Exception:  # not known: the filesystem's first use says so
+                value = None
+            if value and not google_key_secrets(value) and value not in GCSFS_METHODS:
+                return key_file_secrets(os.path.expanduser(value), "secret_options.token")
+            return {}
+        if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or token == "anon":
+            return {}
+        folder = os.environ.get("CLOUDSDK_CONFIG") or os.path.expanduser("~/.config/gcloud")
+        return key_file_secrets(os.path.join(folder, "application_default_credentials.json"), "gcloud")
 
     def check(self, secrets: BaseSecrets | None = None) -> None:
         """Before a run: the catalog's place can be reached (the bucket exists, credentials work)."""

@@ -13,6 +13,7 @@ the stores, catalogs and trackers read from the environment; each service adds t
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -34,8 +35,9 @@ _CREDENTIAL = re.compile(
 
 # Environment variables holding a credential that a library behind a store, catalog or tracker reads, and
 # who reads it. Identifiers (AWS_ACCESS_KEY_ID, AZURE_CLIENT_ID, PGUSER) are not secrets and are not masked;
-# paths (PGPASSFILE, GOOGLE_APPLICATION_CREDENTIALS, AWS_SHARED_CREDENTIALS_FILE) are not values: what a
-# service resolved from such a file is added by the service itself (the postgres store's password).
+# paths (PGPASSFILE, AWS_SHARED_CREDENTIALS_FILE) are not values: what a service resolved from such a file is
+# added by the service itself (the postgres store's password); GOOGLE_APPLICATION_CREDENTIALS' file is read
+# here (GOOGLE_KEY_FILE_VARIABLES), since gcsfs cannot say what it used.
 ENVIRONMENT_CREDENTIALS: dict[str, str] = {
     "PGPASSWORD": "libpq (the postgres store)",
     "AWS_SECRET_ACCESS_KEY": "botocore (s3fs: the fsspec catalog on s3://, MLflow's artifacts)",
@@ -49,7 +51,17 @@ ENVIRONMENT_CREDENTIALS: dict[str, str] = {
     "AZURE_CLIENT_SECRET": "azure-identity (adlfs's service principal)",
     "MLFLOW_TRACKING_PASSWORD": "mlflow (the mlflow experiment tracker)",
     "MLFLOW_TRACKING_TOKEN": "mlflow",
+    "GOOGLE_OAUTH_ACCESS_TOKEN": "Google tooling (an OAuth access token, ya29.: what gcsfs sends to GCS)",
+    "CLOUDSDK_AUTH_ACCESS_TOKEN": "gcloud and gsutil (an OAuth access token)",
 }
+# Variables naming a Google credentials file (google-auth, behind gcsfs: the fsspec catalog on gs://): the
+# file's secret fields are masked, not the path.
+GOOGLE_KEY_FILE_VARIABLES = ("GOOGLE_APPLICATION_CREDENTIALS",)
+# The secret fields of a Google credentials JSON: a service account key's private_key; an authorized user's
+# (gcloud's application default credentials) client_secret and refresh_token; an access token's
+# (gcsfs's token cache, `token: {access_token: ...}`). Ids and e-mails are identifiers, not masked.
+GOOGLE_KEY_SECRETS = ("private_key", "client_secret", "refresh_token", "access_token", "token")
+KEY_FILE_LIMIT = 2**20  # bytes read of a credentials file (a key is ~2.4 KB): anything larger is no key
 # the secret parts of an Azure connection string (masked on their own too: a step may print one part)
 _CONNECTION_STRING_SECRETS = ("accountkey", "sharedaccesssignature")
 
@@ -64,7 +76,37 @@ def environment_credentials(environ: Mapping[str, str] | None = None) -> dict[st
         key, _, value = part.partition("=")
         if key.strip().lower() in _CONNECTION_STRING_SECRETS and value:
             found[f"AZURE_STORAGE_CONNECTION_STRING.{key.strip()}"] = value
+    for name in GOOGLE_KEY_FILE_VARIABLES:
+        if environ.get(name):
+            found.update(key_file_secrets(environ[name], name))
     return found
+
+
+def google_key_secrets(data: Any, where: str = "key") -> dict[str, str]:
+    """{f"{where}.{field}": value} of the secret fields (GOOGLE_KEY_SECRETS) of a Google credentials JSON:
+    `data` parsed (a dict) or its text; {} for anything else (a path, a method name such as 'anon', text
+    that is not a JSON object)."""
+    if isinstance(data, str):
+        if not data.lstrip().startswith("{"):
+            return {}
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return {}
+    if not isinstance(data, dict):
+        return {}
+    return {f"{where}.{k}": v for k in GOOGLE_KEY_SECRETS if isinstance(v := data.get(k), str) and v}
+
+
+def key_file_secrets(path: str | os.PathLike[str], where: str = "key file") -> dict[str, str]:
+    """google_key_secrets of the credentials file at `path` (at most KEY_FILE_LIMIT bytes read); {} when it
+    cannot be read or is no such JSON (the library that reads it then fails, and says so)."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(KEY_FILE_LIMIT).decode("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return google_key_secrets(text, where)
 
 
 def is_credential_name(name: str) -> bool:

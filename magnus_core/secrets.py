@@ -126,7 +126,7 @@ class BaseSecrets:
     def values(self) -> list[str]:
         """Every secret value this provider has handed out or holds, for masking output (and the
         credentials of magnus's own services, add_credentials)."""
-        return [v for v in {*self.overrides.values(), *self.seen.values(), *self.credentials.values()} if v]
+        return _masked_values({*self.overrides.values(), *self.seen.values(), *self.credentials.values()})
 
     def add_credentials(self, found: dict[str, str]) -> None:
         """Mask these too: credentials magnus itself uses to reach its stores ({what: value}, e.g. the
@@ -225,8 +225,20 @@ class DotEnvSecrets(BaseSecrets):
         return {**self._load(), **self.overrides}
 
     def values(self) -> list[str]:
-        found = {*self._load().values(), *self.overrides.values(), *self.credentials.values()}
-        return [v for v in found if v]
+        return _masked_values({*self._load().values(), *self.overrides.values(), *self.credentials.values()})
+
+
+def _masked_values(found: set[str]) -> list[str]:
+    """The values to mask: every non-empty one, and the secret fields of one that is a Google credentials
+    JSON (a service-account key kept whole in .env: a step printing its private_key decoded, with real line
+    breaks, would not match the one-line JSON text; credentials.google_key_secrets)."""
+    from magnus_core.credentials import google_key_secrets
+
+    values = [v for v in found if v]
+    for value in values[:]:
+        if value.lstrip()[:1] == "{":
+            values.extend(google_key_secrets(value).values())
+    return values
 
 
 def parse_dotenv(path: Path, *, required: bool = True) -> dict[str, str]:
@@ -327,7 +339,7 @@ class EnvAndDotEnvSecrets(BaseSecrets):
     def values(self) -> list[str]:
         found = {*self._file.values(), *self.overrides.values(), *self.seen.values()}
         found.update(self.credentials.values())
-        return [v for v in found if v]
+        return _masked_values(found)
 
 
 def make_secrets(block: dict[str, Any]) -> BaseSecrets:

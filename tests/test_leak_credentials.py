@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from tests.conftest import fresh_schema, run_magnus
@@ -195,9 +198,10 @@ def test_the_database_password_can_come_from_dotenv_or_a_named_secret(git_repo: 
     wrong = {"type": "postgres", "config": {**store["config"], "secret_options": {"user": "DB_USER"}}}
     (git_repo / "wrong.yaml").write_text(yaml.safe_dump({"run_log_store": wrong}))
     refused = _magnus("runs", "-c", "wrong.yaml", cwd=git_repo, env={}, drop=drop)
-    assert refused.returncode == 2 and "secret_options" in refused.stderr and "'user'" in refused.stderr, (
-        refused.stderr
-    )
+    assert (
+        refused.returncode == 2
+        and "field 'run_log_store.config.secret_options.user': unknown option" in refused.stderr
+    ), refused.stderr
 
 
 def test_a_catalog_taking_its_keys_from_dotenv_is_read_back_by_magnus_logs(
@@ -226,3 +230,199 @@ def test_a_catalog_taking_its_keys_from_dotenv_is_read_back_by_magnus_logs(
     stored = "\n".join(fs.cat_file(k).decode("utf-8", "replace") for k in fs.find(f"{bucket}/catalog/keys"))
     assert "S3_SECRET=*****" in stored
     assert _leaks(result.stdout + result.stderr + logs.stdout + stored, _forbidden([key, secret])) == []
+
+
+def test_the_s3_catalog_takes_aws_keys_from_dotenv_when_the_environment_has_none(
+    git_repo: Path, s3, bucket
+) -> None:
+    """closing6 "Left": with the AWS keys only in `.env` (README's place for secrets; python-dotenv does not
+    set the environment), the S3 catalog found no credentials. It now takes the provider's
+    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) when the environment has none, as the
+    postgres store takes PGPASSWORD: the run puts its data in the bucket, `magnus logs` reads it back outside
+    any run, and the keys a step prints are masked everywhere."""
+    from tests.servers import S3_KEY
+
+    (git_repo / ".env").write_text(f"AWS_ACCESS_KEY_ID={S3_KEY}\nAWS_SECRET_ACCESS_KEY={S3_SECRET}\n")
+    catalog = {"url": f"s3://{bucket}/catalog"}
+    (git_repo / "c.yaml").write_text(yaml.safe_dump({"catalog": {"type": "fsspec", "config": catalog}}))
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n    a: {type: task, command_type: shell, command: 'echo data > data/x.txt; "
+        "cat .env', next: success, catalog: {put: [x.txt]}}\n    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    (git_repo / "data").mkdir()
+    # nothing else botocore could find: no keys in the environment, no profile, no credentials file
+    nowhere = str(git_repo.parent / "no-such-aws-file")
+    env = {"AWS_SHARED_CREDENTIALS_FILE": nowhere, "AWS_CONFIG_FILE": nowhere}
+    drop = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+    result = _magnus(
+        "execute", "-f", "p.yaml", "-c", "c.yaml", "--run-id", "fromenv", cwd=git_repo, env=env, drop=drop
+    )
+    assert result.returncode == 0, result.stderr
+    assert "AWS_SECRET_ACCESS_KEY=*****" in result.stdout, result.stdout
+    fs = s3.filesystem()
+    assert fs.cat_file(f"{bucket}/catalog/fromenv/x.txt") == b"data\n"
+    logs = _magnus("logs", "fromenv", "-c", "c.yaml", cwd=git_repo, env=env, drop=drop)
+    assert logs.returncode == 0 and "AWS_SECRET_ACCESS_KEY=*****" in logs.stdout, logs.stdout + logs.stderr
+    stored = "\n".join(
+        fs.cat_file(k).decode("utf-8", "replace") for k in fs.find(f"{bucket}/catalog/fromenv")
+    )
+    assert (
+        _leaks(
+            result.stdout + result.stderr + logs.stdout + stored + _files(git_repo / ".run_log_store"),
+            _forbidden([S3_SECRET]),
+        )
+        == []
+    )
+    # with neither, the one line says where keys may come from, .env included
+    (git_repo / ".env").write_text("OTHER=1\n")
+    refused = _magnus("execute", "-f", "p.yaml", "-c", "c.yaml", cwd=git_repo, env=env, drop=drop)
+    assert refused.returncode == 2, refused.stderr
+    assert "found no credentials" in refused.stderr and ".env" in refused.stderr, refused.stderr
+
+
+GCS_KEY_LINES = [f"MIIEv{uuid.uuid4().hex}{i}+/Q" for i in range(3)]
+GCS_PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(GCS_KEY_LINES) + "\n-----END PRIVATE KEY-----\n"
+
+
+def gcs_key(**extra: str) -> str:
+    """A service account key file's JSON, as the Google Cloud console downloads it (the key is made up)."""
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "team-project",
+            "private_key_id": "0123456789abcdef",
+            "private_key": GCS_PRIVATE_KEY,
+            "client_email": "magnus@team-project.iam.gserviceaccount.com",
+            "token_uri": "https://oauth2.googleapis.com/token",
+            **extra,
+        },
+        indent=2,
+    )
+
+
+GCS_STEPS = '''
+import json
+import os
+
+
+def show_key():
+    """Print the key as a careless step would: the file, its private_key decoded, one line of it."""
+    path = os.environ["GOOGLE_APPLICATION_CREDENTIALS"]
+    print(open(path).read())
+    key = json.load(open(path))["private_key"]
+    print(key)
+    print("line:", key.splitlines()[1], "token:", os.environ["GOOGLE_OAUTH_ACCESS_TOKEN"])
+    return {"key": key, "line": key.splitlines()[2]}
+'''
+
+
+def test_a_google_key_file_and_access_token_are_masked_everywhere(git_repo: Path) -> None:
+    """closing6 "Left": the service account key named by GOOGLE_APPLICATION_CREDENTIALS (what google-auth,
+    behind gcsfs, reads) and an OAuth access token in the environment are credentials magnus uses: a step
+    printing the file, its private_key decoded (with real line breaks) and one line of it, and returning
+    them as parameters, leaves none of them in the terminal, the run log, the captured output, `--json`
+    output or a diff of two runs."""
+    key_file = git_repo.parent / "sa-key.json"
+    key_file.write_text(gcs_key())
+    token = f"ya29.a0{TOKEN}Gcs-Token_x"
+    env = {"GOOGLE_APPLICATION_CREDENTIALS": str(key_file), "GOOGLE_OAUTH_ACCESS_TOKEN": token}
+    (git_repo / "gsteps.py").write_text(GCS_STEPS)
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n    a: {type: task, command: gsteps.show_key, "
+        "next: success}\n    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    first = _magnus("execute", "-f", "p.yaml", "--run-id", "gcs-a", "--json", cwd=git_repo, env=env)
+    assert first.returncode == 0, first.stderr
+    assert '"private_key": "*****' in first.stderr and "token: *****" in first.stderr, first.stderr
+    second = _magnus("execute", "-f", "p.yaml", "--run-id", "gcs-b", "--tag", "b", cwd=git_repo, env=env)
+    assert second.returncode == 0, second.stderr
+    shown = _magnus("show", "gcs-a", "--json", cwd=git_repo, env=env)
+    diffed = _magnus("diff", "gcs-a", "gcs-b", "--json", cwd=git_repo, env=env)
+    output = _magnus("diff", "gcs-a", "gcs-b", "--output", "a", cwd=git_repo, env=env)
+    logs = _magnus("logs", "gcs-a", cwd=git_repo, env=env)
+    assert shown.returncode == 0 and diffed.returncode == 0 and logs.returncode == 0, diffed.stderr
+    assert "*****" in json.dumps(json.loads(shown.stdout))  # the returned parameters, masked
+    assert "line: *****" in logs.stdout, logs.stdout
+    texts = [first, second, shown, diffed, output, logs]
+    everything = "".join(t.stdout + t.stderr for t in texts) + _files(git_repo)
+    assert _leaks(everything, _forbidden([*GCS_KEY_LINES, GCS_PRIVATE_KEY, token])) == []
+
+
+@pytest.fixture
+def fake_gcs() -> Iterator[list[Any]]:
+    """gs:// served by an in-memory filesystem standing in for gcsfs (not installed: no extra brings it),
+    taking gcsfs's `token` argument; yields the tokens it was made with."""
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    tokens: list[Any] = []
+
+    class FakeGCS(MemoryFileSystem):
+        protocol = ("gs", "gcs")
+        store: dict[str, Any] = {}  # noqa: RUF012 - fsspec's own class-level layout
+        pseudo_dirs = [""]  # noqa: RUF012
+        cachable = False
+
+        def __init__(self, token: Any = None, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            tokens.append(token)
+
+    from fsspec.registry import _registry  # (fsspec.registry, the attribute, is a read-only view of it)
+
+    before = {p: _registry.get(p) for p in ("gs", "gcs")}
+    for protocol in ("gs", "gcs"):
+        fsspec.register_implementation(protocol, FakeGCS, clobber=True)
+    try:
+        yield tokens
+    finally:
+        for protocol, cls in before.items():
+            _registry.pop(protocol, None)
+            if cls is not None:
+                fsspec.register_implementation(protocol, cls, clobber=True)
+
+
+def test_a_google_key_given_in_config_is_masked(
+    tmp_path: Path, fake_gcs: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fsspec catalog on gs://: storage_options.token may name a key file (a path, or one of gcsfs's
+    ways such as 'anon': no secret, so not refused), and its private_key is among the catalog's
+    credentials; a secret_options token holding the key file's JSON (kept in .env) reaches gcsfs parsed,
+    and its private_key is masked on its own (decoded, with real line breaks, it does not match the
+    one-line JSON text); with neither, gcloud's application default credentials file is read."""
+    from magnus_core.catalog_fsspec import FsspecCatalog
+    from magnus_core.errors import ConfigError
+    from magnus_core.masking import masker_of
+    from magnus_core.secrets import make_secrets
+
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    key_file = tmp_path / "sa-key.json"
+    key_file.write_text(gcs_key())
+    catalog = FsspecCatalog({"url": "gs://team/c", "storage_options": {"token": str(key_file)}})
+    assert catalog.credentials() == {"storage_options.token.private_key": GCS_PRIVATE_KEY}
+    assert FsspecCatalog({"url": "gs://team/c", "storage_options": {"token": "anon"}}).credentials() == {}
+    with pytest.raises(ConfigError, match="holds a credential"):
+        FsspecCatalog({"url": "gs://team/c", "storage_options": {"token": "ya29.a0-a-real-token"}})
+
+    (tmp_path / ".env").write_text(f"GCS_KEY='{json.dumps(json.loads(gcs_key()))}'\n")
+    provider = make_secrets({"type": "dotenv", "config": {"location": str(tmp_path / ".env")}})
+    named = FsspecCatalog({"url": "gs://team/c", "secret_options": {"token": "GCS_KEY"}})
+    named.credentials(provider)
+    named.fs.info("/")  # made: gcsfs gets the key parsed, as it takes a key (a text would be a path)
+    assert fake_gcs[-1]["private_key"] == GCS_PRIVATE_KEY
+    printed = f"the key:\n{GCS_PRIVATE_KEY}\nits second line: {GCS_KEY_LINES[1]}\n"
+    masked = masker_of(provider).text(printed)
+    assert _leaks(masked, _forbidden([*GCS_KEY_LINES])) == [] and "its second line: *****" in masked
+
+    user = {
+        "type": "authorized_user",
+        "client_id": "id.apps",
+        "client_secret": f"cs-{TOKEN}",
+        "refresh_token": f"1//rt-{TOKEN}",
+    }
+    (tmp_path / "gcloud").mkdir()
+    (tmp_path / "gcloud" / "application_default_credentials.json").write_text(json.dumps(user))
+    assert FsspecCatalog({"url": "gs://team/c"}).credentials() == {
+        "gcloud.client_secret": f"cs-{TOKEN}",
+        "gcloud.refresh_token": f"1//rt-{TOKEN}",
+    }
