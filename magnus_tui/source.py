@@ -19,6 +19,18 @@ from magnus_core.runs import RunSummary
 from magnus_core.stores.base import RunLogStore
 
 
+def said(exc: MagnusError) -> str:
+    """The line the command line prints for `exc` (without its 'Error: '): an error about a config field
+    names the file's line of that field too (loading.locate_config_error, as cli.run_guarded does), so the
+    workbench opening on a broken config says `magnus-config.yaml: line 5: field '...': ...` as `magnus
+    runs` does."""
+    if exc.file and exc.field and exc.line is None:
+        from magnus_core.loading import locate_config_error
+
+        locate_config_error(exc)
+    return str(exc)
+
+
 @dataclass
 class RunEntry:
     summary: RunSummary
@@ -53,7 +65,7 @@ class Project:
                 secrets=provider_source(blocks.get("secrets")),
             )
         except MagnusError as exc:
-            project.error = str(exc)
+            project.error = said(exc)
         return project
 
     def other_store(self, config_file: str | None) -> str:
@@ -66,7 +78,7 @@ class Project:
         try:
             blocks = load_config(config_file, None, self.root)
         except MagnusError as exc:
-            return str(exc)
+            return said(exc)
         if blocks["run_log_store"] != self.store_block:
             name = config_file or "the default config"
             return (
@@ -110,7 +122,7 @@ class Project:
         try:
             result = self.index().query(RunQuery(params=["*"], run_ids=run_ids))
         except (MagnusError, OSError) as exc:  # e.g. a store folder we may not read
-            reason = str(exc)
+            reason = said(exc) if isinstance(exc, MagnusError) else str(exc)
             # the store's own errors name it already (trial team 14: "... in the postgres run-log store X:
             # postgres run-log store X: cannot connect: ...")
             named = self.where.removeprefix("the ") in reason or self.brief in reason

@@ -131,6 +131,30 @@ async def test_bad_config_file_is_one_line_not_a_crash(tmp_path: Path, monkeypat
         assert "Cannot open the run-log store" in hint and "nowhere" in hint
 
 
+async def test_a_broken_config_is_the_line_the_command_line_prints(tmp_path: Path, monkeypatch) -> None:
+    """closing6 "Left": the workbench opening on a config with a mistake said the file and the field but not
+    the line; it now says what `magnus runs` says, line included, for a block's option and for a block's
+    own key, in magnus-config.yaml and in a --config-file."""
+    from tests.conftest import run_magnus
+
+    monkeypatch.chdir(tmp_path)
+    mistakes = {
+        "magnus-config.yaml": "# team\nrun_log_store:\n  type: chunked-fs\n  config:\n    log_foldr: x\n",
+        "c.yaml": "catalog:\n  type: file-system\nrun_log_store:\n  type: file-system\n\n  confg: {}\n",
+    }
+    for name, text in mistakes.items():
+        (tmp_path / name).write_text(text)
+        config_file = None if name == "magnus-config.yaml" else name
+        app = MagnusApp(Project.open(config_file, tmp_path))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            hint = " ".join(plain(app.screen.query_one("#empty", Static)).split())
+        said = run_magnus("runs", *(["-c", name] if config_file else []), cwd=tmp_path)
+        assert said.returncode == 2 and " line " in said.stderr, said.stderr
+        assert hint == "Cannot open the run-log store: " + said.stderr.strip().removeprefix("Error: "), hint
+        (tmp_path / name).unlink()
+
+
 async def test_help_copy_theme_and_screenshot(make_app, project_dir: Path) -> None:
     app = make_app()
     app.screenshot_dir = project_dir
@@ -620,6 +644,6 @@ async def test_a_database_that_refuses_names_its_store_once_and_the_title_fits_8
         hint = " ".join(plain(app.screen.query_one("#empty", Static)).split())
         assert hint.startswith("Cannot open the run-log store: cannot list runs: "), hint
         assert hint.count(f"127.0.0.1:{postgres.port}/postgres") == 1, hint
-        assert "magnus-config.yaml: field 'run_log_store.config.dsn'" in hint and "password" in hint
+        assert "magnus-config.yaml: line 3: field 'run_log_store.config.dsn'" in hint and "password" in hint
         title = screen_lines(app)[0]
         assert f"postgres 127.0.0.1:{postgres.port}/postgres · magnus" in title and "…" not in title, title
