@@ -116,6 +116,14 @@ class AttemptView:
             return decode(last_lines(handle, count)).splitlines()
 
 
+def attempt_heading(view: AttemptView) -> str:
+    """The line that heads an attempt's output wherever several are shown one after another (`magnus logs
+    RUN`, its --follow, the workbench's whole-run output): `==> train (attempt 0) <==`, as tail heads files,
+    with `, reused from run R` for a step a re-run reused."""
+    reused = f", reused from run {view.reused_from}" if view.reused_from else ""
+    return f"==> {view.step.internal_name} (attempt {view.attempt_number}{reused}) <=="
+
+
 class OutputReader:
     """Finds the output of a run's attempts in the catalog the run used (its run_config's catalog block,
     made here relative to the working folder, as the run made it)."""

@@ -225,11 +225,6 @@ def _sections(
     return views
 
 
-def _heading(view: AttemptView) -> str:
-    reused = f", reused from run {view.reused_from}" if view.reused_from else ""
-    return f"==> {view.step.internal_name} (attempt {view.attempt_number}{reused}) <=="
-
-
 class _Printer:
     """Writes sections to stdout as bytes (output is shown as it was written); notes go to stderr."""
 
@@ -260,6 +255,8 @@ class _Printer:
             self.at_line_start = text.endswith("\n")
 
     def head(self, view: AttemptView) -> None:
+        from magnus_core.logs import attempt_heading
+
         key = (view.step.internal_name, view.attempt_number)
         if self.headed and key != self.current and self.first_bare and self.current is None:
             pass  # the first section of a single step: as it was written
@@ -267,7 +264,7 @@ class _Printer:
             self.end_section()
             if not self.at_line_start:  # a section that did not end its last line
                 self.write(b"\n")
-            self.write(f"{_heading(view)}\n".encode())
+            self.write(f"{attempt_heading(view)}\n".encode())
         self.current = key
 
     def note(self, view: AttemptView) -> None:

@@ -28,7 +28,7 @@ from magnus_tui.live import EventPump, RunEventsReady
 from magnus_tui.screens.base import KeysFooter, WorkbenchScreen
 from magnus_tui.view import RunView
 from magnus_tui.widgets.dag_tree import DagTree
-from magnus_tui.widgets.output_view import OutputText, OutputView, output_text
+from magnus_tui.widgets.output_view import OutputText, OutputView, WholeRun, output_text, whole_run_text
 from magnus_tui.widgets.run_header import Estimate, RunHeader
 from magnus_tui.widgets.run_panel import RunPanel
 from magnus_tui.widgets.step_detail import StepDetail
@@ -539,18 +539,26 @@ class RunScreen(WorkbenchScreen[None]):
         # the view holds every step log (built here, on the UI thread that changes it): the store is read
         # only for what the view cannot say (a composite step)
         log = self.view.output_log(source or None) if self._have_log else None
-        self._read_output(source, pane.whole_run, log, open_if_any)
+        self._read_output(source, pane.whole_run, log, open_if_any, pane.whole if pane.whole_run else None)
 
     # a description: Textual's default is the repr of the arguments, a whole run log (0.17 s at 1,000 steps)
     @work(thread=True, exclusive=True, group="output", exit_on_error=False, description="read output")
-    def _read_output(self, source: str, whole_run: bool, log: RunLog | None, open_if_any: bool) -> None:
+    def _read_output(
+        self, source: str, whole_run: bool, log: RunLog | None, open_if_any: bool, before: WholeRun | None
+    ) -> None:
+        """Read in a thread; the whole run's lines go on from what the view showed (`before`)."""
         store = self.app.project.store
         if store is None:
             return
         stderr: list[str] = []
+        whole: WholeRun | None = None
+        text: OutputText | None
         try:
             log = log or store.get_run(self.run_id)
-            text = output_text(log, source or None, runs=store.get_run) if source or whole_run else None
+            if whole_run:
+                text, whole = whole_run_text(log, runs=store.get_run, before=before)
+            else:
+                text = output_text(log, source, runs=store.get_run) if source else None
             if text is not None and source and not whole_run:
                 stderr = stderr_unseen(_last_stderr(log, source), text.lines)
         except MagnusError as exc:
@@ -558,9 +566,16 @@ class RunScreen(WorkbenchScreen[None]):
         if text is None:
             text = OutputText(note="select a step in the tree")
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._output_read, source, text, open_if_any, stderr)
+            self.app.call_from_thread(self._output_read, source, text, open_if_any, stderr, whole)
 
-    def _output_read(self, source: str, text: OutputText, open_if_any: bool, stderr: list[str]) -> None:
+    def _output_read(
+        self,
+        source: str,
+        text: OutputText,
+        open_if_any: bool,
+        stderr: list[str],
+        whole: WholeRun | None = None,
+    ) -> None:
         row = self.view.rows.get(source) if source else None
         failure = row.message if row is not None and row.status == "FAIL" else ""
         if failure and stderr:
@@ -568,7 +583,10 @@ class RunScreen(WorkbenchScreen[None]):
             # (trial 6: `ERROR: out of memory` was line 1 of 301, out of view at the output's end)
             failure += "\nstderr: " + stderr[-1]
         try:
-            self.query_one(OutputView).show(source, text, live=self.view.live, failure=failure)
+            pane = self.query_one(OutputView)
+            if whole is not None and pane.whole_run:
+                pane.whole = whole  # what the next read goes on from
+            pane.show(source, text, live=self.view.live, failure=failure)
         except NoMatches:  # the screen went, or its tabs are not mounted yet: the next read shows it
             return
         if open_if_any and text.lines and self.query_one(TabbedContent).active != "output":
@@ -634,6 +652,9 @@ class RunScreen(WorkbenchScreen[None]):
             return
         self.query_one(TabbedContent).active = tab
         if tab == "output":  # its keys (/ search, F follow, w wrap, a whole run) work from the lines
+            # the step whose output the user asked for stays shown: the cursor no longer moves on to the
+            # next step that runs (trial 8: `o` on warm showed par.right.r1 once warm had ended)
+            self._cursor_follows = False
             output = self.query_one(OutputView)
             output.live = self.view.live  # (F follow is offered while live: known before its keys show)
             output.log_widget.focus()

@@ -14,11 +14,12 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from rich.console import Group
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -63,9 +64,10 @@ def _count_newlines(handle: Any, end: int) -> int:
     return count
 
 
-def _attempt_lines(view: Any, command: str) -> tuple[list[str], str]:
+def _attempt_lines(view: Any, command: str, whole: bool = False) -> tuple[list[str], str]:
     """The lines of one attempt's output (its last MAX_BYTES, at most its last MAX_LINES), and a note when
-    cut (how many earlier lines, and `command`, the `magnus logs` that prints them) or unreadable."""
+    cut (how many earlier lines, and `command`, the `magnus logs` that prints them) or unreadable.
+    `whole`: without a last line not ended yet by an attempt still running (it comes whole later)."""
     from magnus_core.catalog import CatalogError
     from magnus_core.logs import decode
 
@@ -85,44 +87,110 @@ def _attempt_lines(view: Any, command: str) -> tuple[list[str], str]:
     lines = decode(data).splitlines()
     if start:
         lines = lines[1:]
+    if whole and lines and view.attempt is None and not data.endswith(b"\n"):
+        lines.pop()  # the running attempt's line being written
     if len(lines) > MAX_LINES:
         earlier += len(lines) - MAX_LINES
         lines = lines[-MAX_LINES:]
     return lines, _left_out(earlier, command) if earlier else ""
 
 
-def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog] | None = None) -> OutputText:
-    """The output of step `step` of `run_log` (every attempt, headed when there are several), or of the whole
-    run (None: every step in the order the log holds them, each line prefixed `step │`). At most the last
-    MAX_LINES lines of each attempt, and of the whole run; the note says how many were left out."""
-    from magnus_core.logs import OutputReader, step_sections
+@dataclass
+class WholeRun:
+    """What the whole-run output has shown so far: each attempt's lines shown (by (step, attempt number)),
+    the attempt whose lines come last (a new heading when another one's follow), and the lines. Each read
+    appends what every attempt printed since, in the order of the attempts' starts, as `magnus logs RUN
+    --follow` prints it: lines of steps that run at once interleave as they come, each change of attempt
+    headed `==> step (attempt N) <==`. `copy` before changing one that is shown (reads run in a worker that
+    may be cancelled: what it made is kept only once shown)."""
 
+    shown: dict[tuple[str, int], int] = field(default_factory=dict)
+    current: tuple[str, int] | None = None
+    lines: list[str] = field(default_factory=list)
+    left_out: int = 0  # lines dropped from the front (more than MAX_LINES in all)
+
+    def copy(self) -> WholeRun:
+        return WholeRun(dict(self.shown), self.current, list(self.lines), self.left_out)
+
+
+def _started(view: Any) -> datetime:
+    """When an attempt began (its record, else the running attempt's start): the whole run's order."""
+    from magnus_core.models.run_log import running_attempt
+    from magnus_core.models.times import parse_time
+
+    attempt = view.attempt
+    at = parse_time(attempt.start_time) if attempt is not None else None
+    if at is None and attempt is None:
+        current = running_attempt(view.step)
+        at = parse_time(current[1]) if current is not None else parse_time(view.step.start_time)
+    return at or LATEST
+
+
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def whole_run_text(
+    run_log: RunLog, runs: Callable[[str], RunLog] | None = None, before: WholeRun | None = None
+) -> tuple[OutputText, WholeRun]:
+    """The whole run's output: what `before` showed and, after it, what each attempt printed since (all of
+    it for a run opened now), attempt by attempt in the order they began, each change of attempt headed
+    as `magnus logs` heads it (attempt_heading). Only whole lines of an attempt still running (the rest
+    comes with the next read). At most the last MAX_LINES lines; the note says how many were left out."""
+    from magnus_core.logs import OutputReader, attempt_heading, step_sections
+
+    state = before.copy() if before is not None else WholeRun()
+    reader = OutputReader(run_log, runs=runs)
+    run_id = run_log.run_id
+    notes: list[str] = []
+    views = [view for section in step_sections(run_log, None) for view in reader.views(section)]
+    views.sort(key=_started)  # (stable: attempts with the same start keep the log's order)
+    for view in views:
+        key = (view.step.internal_name, view.attempt_number)
+        lines, note = _attempt_lines(view, f"magnus logs {run_id} {view.step.internal_name}", whole=True)
+        if note and view.has_output:
+            notes.append(f"{view.step.internal_name}: {note}")
+        new = lines[state.shown.get(key, 0) :]
+        if not new:
+            continue
+        state.shown[key] = len(lines)
+        if key != state.current:
+            state.lines.append(attempt_heading(view))
+            state.current = key
+        state.lines.extend(new)
+        if len(state.lines) > 2 * MAX_LINES:  # (kept bounded while attempts are added)
+            state.left_out += len(state.lines) - MAX_LINES
+            del state.lines[: len(state.lines) - MAX_LINES]
+    if len(state.lines) > MAX_LINES:
+        state.left_out += len(state.lines) - MAX_LINES
+        del state.lines[: len(state.lines) - MAX_LINES]
+    if state.left_out:
+        notes.insert(
+            0, f"only the last {MAX_LINES:,} lines of the run shown: magnus logs {run_id} prints all"
+        )
+    out = OutputText(
+        lines=list(state.lines),
+        left_out=bool(state.left_out) or bool(notes),
+        command=f"magnus logs {run_id}",
+        note="; ".join(notes) or ("" if state.lines else "no step has printed anything yet"),
+    )
+    return out, state
+
+
+def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog] | None = None) -> OutputText:
+    """The output of step `step` of `run_log` (every attempt, headed when there are several; a composite
+    step's or a branch's: every step inside it, each headed), or of the whole run (None: whole_run_text).
+    At most the last MAX_LINES lines of each attempt; the note says how many were left out. A step that
+    runs and has printed nothing yet says so, as the dag says it runs (running_attempt: one truth)."""
+    from magnus_core.logs import OutputReader, step_sections
+    from magnus_core.models.run_log import running_attempt
+
+    if step is None:
+        return whole_run_text(run_log, runs)[0]
     reader = OutputReader(run_log, runs=runs)
     out = OutputText()
     notes: list[str] = []
     run_id = run_log.run_id
-    out.command = f"magnus logs {run_id}" + (f" {step}" if step is not None else "")
-    if step is None:
-        for section in step_sections(run_log, None):
-            for view in reader.views(section):
-                command = f"magnus logs {run_id} {section.internal_name}"
-                lines, note = _attempt_lines(view, command)
-                several = len(section.attempts) > 1
-                prefix = f"{section.internal_name}{f' #{view.attempt_number}' if several else ''} │ "
-                out.lines.extend(prefix + line for line in lines)
-                if len(out.lines) > 2 * MAX_LINES:  # (kept bounded while steps are added)
-                    del out.lines[: len(out.lines) - MAX_LINES]
-                if note and view.has_output:
-                    notes.append(f"{section.internal_name}: {note}")
-                    out.left_out = True
-        if len(out.lines) > MAX_LINES:
-            del out.lines[: len(out.lines) - MAX_LINES]
-            out.left_out = True
-            notes.insert(
-                0, f"only the last {MAX_LINES:,} lines of the run shown: magnus logs {run_id} prints all"
-            )
-        out.note = "; ".join(notes) or ("" if out.lines else "no step has printed anything yet")
-        return out
+    out.command = f"magnus logs {run_id} {step}"
     found = run_log.find_step(step)
     branch = run_log.find_branch(step) if found is None else None
     if found is None and branch is None:
@@ -153,6 +221,8 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
             if status in ("PROCESSING", "CREATED")
             else "a branch: no step inside it ran"
         )
+    elif not views and found is not None and running_attempt(found) is not None:
+        notes.append(f"running (attempt {running_attempt(found)[0]}): nothing printed yet")  # type: ignore[index]
     elif not views:
         notes.append("not started yet" if status in ("PROCESSING", "CREATED") else "no attempt recorded")
     if len(out.lines) > MAX_LINES:  # several attempts
@@ -166,9 +236,37 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
 class OutputLog(KeysInOrder, RichLog):
     """The lines: their keys act in the order typed (`/line 5` typed at once searches `line 5`: the
     letters went to the lines' own keys before `/` had opened the box; trial 4); j/k, g/G as ↑/↓,
-    Home/End."""
+    Home/End. As `tail -f` in less (+F): scrolling up (a key or the wheel) stops following, End/G
+    follows again (trial 8)."""
 
     BINDINGS: ClassVar[list[BindingType]] = SCROLL_BINDINGS
+
+    def _follow(self, on: bool) -> None:
+        """Stop (or go on) following; a view with nothing to scroll keeps following."""
+        view = self.parent
+        if isinstance(view, OutputView) and view.follow != on and (on or self.allow_vertical_scroll):
+            view.set_follow(on)
+
+    def action_scroll_up(self) -> None:
+        self._follow(False)
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self._follow(False)
+        super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        self._follow(False)
+        super().action_scroll_home()
+
+    def action_scroll_end(self) -> None:
+        self._follow(True)
+        super().action_scroll_end()
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if not (event.ctrl or event.shift):  # (sideways with those)
+            self._follow(False)
+        super()._on_mouse_scroll_up(event)
 
 
 class SearchBox(InOrderInput):
@@ -222,6 +320,7 @@ class OutputView(Vertical, can_focus=False):
         self.reading_now = False  # a new source's output is being read (the title says so)
         self.left_out = False  # earlier lines were left out (OutputText.left_out): a search covers the rest
         self.command = ""  # the `magnus logs` command that prints every line
+        self.whole: WholeRun | None = None  # the whole run's lines shown so far (whole_run_text goes on)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="output-title")
@@ -242,6 +341,7 @@ class OutputView(Vertical, can_focus=False):
         """Another step (or the whole run) is being read: its name and "reading…" at once, and not the
         previous one's lines meanwhile."""
         self.log_widget.clear()
+        self.whole = None
         self.source, self.lines, self.note = source, [], ""
         self.left_out, self.command = False, ""
         self.reading_now = True
@@ -369,9 +469,13 @@ class OutputView(Vertical, can_focus=False):
         return self.live if action == "toggle_follow" else True
 
     def action_toggle_follow(self) -> None:
-        self.follow = not self.follow
-        self.log_widget.auto_scroll = self.follow
-        if self.follow:
+        self.set_follow(not self.follow)
+
+    def set_follow(self, on: bool) -> None:
+        """Follow new lines (the view kept at the end as they come) or not (the view stays where it is)."""
+        self.follow = on
+        self.log_widget.auto_scroll = on
+        if on:
             self.log_widget.scroll_end(animate=False)
         self._title()
 
@@ -381,6 +485,7 @@ class OutputView(Vertical, can_focus=False):
 
     def action_toggle_whole(self) -> None:
         self.whole_run = not self.whole_run
+        self.whole = None
         self.post_message(self.SourceChanged())
 
     def action_search(self) -> None:

@@ -272,9 +272,14 @@ async def test_output_follows_a_running_step_and_the_whole_run(git_repo: Path) -
         await wait_for(pilot, lambda: "holding" in output.lines)
         title = plain(output.query_one("#output-title", Static))
         assert title.startswith("hold") and "following" in title
-        await pilot.press("a")  # the whole run, each line prefixed by its step
-        await wait_for(pilot, lambda: "first │ first done" in output.lines)
-        assert "hold │ holding" in output.lines
+        await pilot.press("a")  # the whole run, each step's lines headed as magnus logs heads them
+        await wait_for(pilot, lambda: "holding" in output.lines)
+        assert output.lines[:4] == [
+            "==> first (attempt 0) <==",
+            "first done",
+            "==> hold (attempt 0) <==",
+            "holding",
+        ]
         await pilot.press("F")
         assert not output.follow and "paused" in plain(output.query_one("#output-title", Static))
         (git_repo / "go").write_text("")
@@ -444,19 +449,22 @@ TWO_HOLDS = PIPELINE.replace(
 
 async def test_the_cursor_follows_the_running_step_until_the_user_moves_it(git_repo: Path) -> None:
     """Opened on a live run, the cursor is on the running step and moves on to each next running step (the
-    detail and the Output tab with it), as `tail -f` follows; once the user moves it, it stays put."""
+    detail with it), as `tail -f` follows; once the user moves it, or opens a step's output (`o`: the step
+    they chose, trial 8), it stays put."""
     (git_repo / "holds.yaml").write_text(TWO_HOLDS)
     async with started_here(git_repo, "holds.yaml") as (_app, pilot, screen, launched):
         tree = screen.query_one("#dag")
         await wait_for(pilot, lambda: "first" in tree.nodes_by_key and "running" in tree.label("first").plain)
         await wait_for(pilot, lambda: screen.selected == "first")
+        (git_repo / "go1").write_text("")
+        await wait_for(pilot, lambda: screen.selected == "hold")
+        await wait_for(pilot, lambda: screen.ready)
         await pilot.press("o")
         output = await output_view(pilot, screen)
-        (git_repo / "go1").write_text("")
-        await wait_for(pilot, lambda: screen.selected == "hold" and "holding" in output.lines)
+        await wait_for(pilot, lambda: "holding" in output.lines)
         assert plain(output.query_one("#output-title", Static)).startswith("hold")
         screen.query_one("#dag").focus()
-        await pilot.press("k")  # the user moves the cursor: it is theirs now
+        await pilot.press("k")  # the user moves the cursor: it is theirs
         await wait_for(pilot, lambda: screen.selected != "hold")
         moved_to = screen.selected
         (git_repo / "go").write_text("")
