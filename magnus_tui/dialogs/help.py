@@ -44,7 +44,9 @@ def key_rows(screen: Screen) -> list[tuple[str, list[tuple[str, str]]]]:
             section = "Everywhere"
         else:
             section = "Move"
-        text = binding.description or NAVIGATION.get(action, "") or action.replace("_", " ")
+        # (a screen's own key may have its longer text as tooltip, its footer label short: the diff screen)
+        text = (binding.tooltip if section == "This screen" else "") or binding.description
+        text = text or NAVIGATION.get(action, "") or action.replace("_", " ")
         if section == "Move":
             text = NAVIGATION.get(action, text)
         display = app.get_key_display(binding)

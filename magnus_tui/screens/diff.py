@@ -34,12 +34,14 @@ class DiffScreen(WorkbenchScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Short labels, as lazygit's, so that every key but Copy fits the footer at 80 columns (`o` did
+        # not); F1 lists each with its tooltip, the longer text (dialogs/help.py)
         Binding("escape", "back", "Back"),
-        Binding("a", "toggle_all", "All/changed"),
-        Binding("v", "view", "Open"),
-        Binding("s", "open_step", "Step records", key_display="s"),
-        Binding("x", "swap", "Swap"),
-        Binding("o", "open_output", "Output"),  # after Swap: at 80 columns the footer drops it, F1 lists it
+        Binding("a", "toggle_all", "All", tooltip="All items or changed only"),
+        Binding("v", "view", "Open", tooltip="Open the change in full"),
+        Binding("s", "open_step", "Records", key_display="s", tooltip="Step records side by side"),
+        Binding("x", "swap", "Swap", tooltip="Swap runs A and B"),
+        Binding("o", "open_output", "Output", tooltip="Step output side by side"),
         Binding("c", "copy", "Copy", show=False),  # F1 lists it; the footer keeps F1 at 80 columns
         # priority: before the focused list's own ←/→ (it never scrolls sideways: long values wrap)
         Binding("left,h", "tab(-1)", "Previous tab", show=False, priority=True),

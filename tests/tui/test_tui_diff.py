@@ -39,6 +39,33 @@ def listed(screen: DiffScreen, group: str) -> list[tuple[str, str, str]]:
     return [(r.mark, r.key, r.text) for r in screen.query_one(f"#group-{group}").rows]
 
 
+async def test_at_80_columns_the_footer_shows_every_key_but_copy_and_f1_gives_the_long_text(
+    make_app, project_dir
+) -> None:
+    """closing6 "Left": at 80 columns the diff screen's footer dropped `o` (Output), the key trial 7 used.
+    The labels are short now (lazygit's way), so every key shown at 100 columns shows at 80 too, whole,
+    with F1, `q` and the palette; F1 lists each key with its longer text (the binding's tooltip)."""
+    from textual.widgets import Footer
+    from textual.widgets._footer import FooterKey
+    from tui_helpers import screen_lines
+
+    from magnus_tui.dialogs.help import key_rows
+
+    write_diff_pair(project_dir / ".run_log_store")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_diff(app, pilot, "after", "before")
+        footer = screen.query_one(Footer)
+        keys = [key.key for key in footer.query(FooterKey) if "-command-palette" not in key.classes]
+        line = screen_lines(app)[-1]
+        assert keys == ["escape", "a", "v", "s", "x", "o", "q", "f1"], line
+        assert footer.max_scroll_x == 0 and line.rstrip().endswith("^p palette"), line
+        assert "o Output" in line and "s Records" in line, line
+        rows = dict(dict(key_rows(screen))["This screen"])
+        assert rows["o"] == "Step output side by side" and rows["s"] == "Step records side by side"
+        assert rows["a"] == "All items or changed only"
+
+
 async def test_at_80_columns_the_header_never_wraps_an_id_or_a_time(make_app, project_dir) -> None:
     """Trial 3: with real run ids B's start wrapped onto a line alone at 80 columns. B goes under A when
     the two do not fit on one line, and the list of groups that differ leaves a line it would overflow."""
