@@ -44,6 +44,8 @@ ATTRIBUTES: dict[str, str] = {
     "use_cached": "bool",
     "failed_step": "text",
     "failure": "text",
+    "user": "text",
+    "driven": "text",
 }
 ALIASES = {
     "run_name": "run_id",
@@ -55,6 +57,8 @@ ALIASES = {
     "state": "status",
     "steps_total": "steps",
     "dag_file": "pipeline",
+    "user_id": "user",  # (MLflow's name for who ran a run)
+    "user_name": "user",
 }
 _KINDS = {
     "metrics": "metric",

@@ -21,7 +21,7 @@ class RunSummary:  # not frozen: 20,000 are made per `magnus runs`, three times 
     # keywords: a new field goes last, and _summary says it too.
     run_id: str
     status: str  # as recorded, or BROKEN when the log cannot be read
-    state: str  # what it means now: SUCCESS, FAIL, RUNNING, INTERRUPTED (killed), BROKEN
+    state: str  # what it means now (list_state): SUCCESS, FAIL, RUNNING, PER-STEP, INTERRUPTED, BROKEN
     tag: str = ""
     start: str = ""
     end: str = ""
@@ -36,6 +36,8 @@ class RunSummary:  # not frozen: 20,000 are made per `magnus runs`, three times 
     dirty: bool | None = None  # uncommitted changes in the working tree (None: not known)
     failed_step: str = ""  # the first step that failed itself (its internal name), "" when none did
     failure: str = ""  # its error on one line, as `magnus show` words it (index/record.failure_text)
+    user: str = ""  # who ran it (run_config.process.user, login_name); "" when not known
+    driven: str = ""  # "per-step": driven one step per process (driven_per_step); "" otherwise
 
     def to_json(self) -> dict[str, Any]:
         """The fields as `magnus runs --json` and `--csv` give them (schema magnus-runs/2): `error` is named
@@ -146,7 +148,7 @@ ORCHESTRATORS = {"argo": "Argo", "dask": "Dask"}  # executors that drive a run o
 def per_step_orchestrator(run_config: Any) -> str:
     """Who drives a run driven one step per process (driven_per_step), as its run_config's executor names
     it: "Argo", "Dask", or "" when no orchestrator is known (the local executor: `magnus
-    execute_single_node` run by hand or by a script of the user's). Such a run reads running until a step
+    execute_single_node` run by hand or by a script of the user's). Such a run reads PER-STEP until a step
     reaches the dag's end; with no orchestrator, nothing of magnus will run its next step (trial 7: a run
     started by hand stayed "▶ running" for ever in the workbench, with no hint why)."""
     executor = run_config.get("executor") if isinstance(run_config, dict) else None
@@ -159,10 +161,10 @@ def per_step_hint(run_id: str, run_config: Any) -> str:
     who = per_step_orchestrator(run_config)
     if who:
         return f"driven one step at a time by {who}: it ends when {who} runs its last step; stop it in {who}"
+    # (two lines of the workbench's panel at 80 columns, its last step on the third)
     return (
-        "driven one step at a time, no orchestrator known (started with magnus execute_single_node, by hand "
-        f"or by a script): no magnus process runs it, so nothing stops; it reads running until a step "
-        f"reaches the dag's end (run the steps left: magnus execute_single_node {run_id} STEP)"
+        "driven one step at a time, no orchestrator known: nothing runs its next step until you do: "
+        f"magnus execute_single_node {run_id} STEP"
     )
 
 
@@ -199,6 +201,31 @@ def process_alive_at(pid: Any, host: Any, start_time: Any = None) -> bool | None
     return same_start(start_time, process_start_time(number))
 
 
+PER_STEP_STATE = "PER-STEP"
+
+
+def several_users(users: Any) -> bool:
+    """Whether runs (their RunSummary.user, in any iterable) were run by more than one user: a runs list
+    then shows who ran each (`magnus runs`' user column, the workbench's), as k9s shows the namespace
+    column only when pods of several namespaces are listed. A user alone with their runs never sees it;
+    runs whose user is not recorded ("") do not count."""
+    first = ""
+    for user in users:
+        if user and user != first:
+            if first:
+                return True
+            first = user
+    return False
+
+
+def list_state(state: str, driven: str) -> str:
+    """What a runs list calls a run (RunSummary.state): its state (run_state), but PER-STEP for a run that
+    reads RUNNING and is driven one step per process (`driven` "per-step": Argo, or `magnus
+    execute_single_node` by hand). No process runs it whole, so nothing says whether a step runs now: ▶
+    running made a run started by hand look hung (trial 7); PER-STEP says how it goes on (per_step_hint)."""
+    return PER_STEP_STATE if state == "RUNNING" and driven == "per-step" else state
+
+
 def run_state(log: RunLog) -> str:
     """SUCCESS/FAIL/INTERRUPTED as recorded; PROCESSING is RUNNING if its process lives, else INTERRUPTED."""
     if log.status in (PROCESSING, "CREATED"):
@@ -213,7 +240,7 @@ def summarise(log: RunLog) -> RunSummary:
     from magnus_core.models.times import elapsed
 
     record = record_from_json(log.model_dump(mode="json"))
-    state = run_state(log)
+    state = list_state(run_state(log), record.driven)
     running = state == "RUNNING"  # no end yet; its duration is the time it has run so far
     return RunSummary(
         run_id=record.run_id,
@@ -230,6 +257,10 @@ def summarise(log: RunLog) -> RunSummary:
         dag_hash=record.dag_hash,
         commit=record.commit,
         dirty=record.dirty,
+        failed_step=record.failed_step,
+        failure=record.failure,
+        user=record.user,
+        driven=record.driven,
     )
 
 

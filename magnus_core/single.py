@@ -262,8 +262,14 @@ def per_step_process(record: dict[str, Any]) -> dict[str, Any]:
     """The process record of a run driven one step per process (by Argo, Dask, a script): no pid, since
     the process that created the run runs its first step only and no process runs the whole of it, so
     its end says nothing of the run (it showed as INTERRUPTED after any step, found by trial 6), and
-    `driven: per-step`, which `magnus show` and `magnus stop` say (docs/argo.md)."""
-    return {"driven": PER_STEP, "host": record.get("host"), "started_at": record.get("started_at")}
+    `driven: per-step`, which `magnus show` and `magnus stop` say (docs/argo.md). The `user` is the one
+    who started it (the runs lists' user column: a run started by hand is someone's)."""
+    return {
+        "driven": PER_STEP,
+        "host": record.get("host"),
+        "started_at": record.get("started_at"),
+        "user": record.get("user", ""),
+    }
 
 
 def _create_run(job: NodeJob, services: Services) -> bool:

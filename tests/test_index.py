@@ -433,14 +433,15 @@ def test_a_row_of_the_index_becomes_the_run_summary_field_by_field() -> None:
         "run_id": "r1", "status": "FAIL", "tag": "t", "pipeline": "p.yaml", "dag_hash": "d", "start": "s",
         "end_time": "e", "duration": 1.5, "steps": 7, "steps_done": 6, "original_run_id": "o",
         "commit_id": "c", "dirty": 1, "use_cached": 0, "pid": None, "host": "", "pid_start": None,
-        "error": "why", "failed_step": "fit", "failure": "ValueError: x (at a.py:1)",
+        "error": "why", "failed_step": "fit", "failure": "ValueError: x (at a.py:1)", "user_name": "bob",
+        "driven": "per-step",
     }  # fmt: skip
     row = tuple(values[name.strip()] for name in _RUN_FIELDS.split(","))
     assert _summary(row).to_json() == {
         "run_id": "r1", "status": "FAIL", "state": "FAIL", "tag": "t", "start": "s", "end": "e",
         "duration": 1.5, "steps": 7, "original_run_id": "o", "broken_reason": "why", "steps_done": 6,
         "pipeline": "p.yaml", "dag_hash": "d", "commit": "c", "dirty": True, "failed_step": "fit",
-        "failure": "ValueError: x (at a.py:1)",
+        "failure": "ValueError: x (at a.py:1)", "user": "bob", "driven": "per-step",
     }  # fmt: skip
 
 

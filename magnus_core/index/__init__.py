@@ -50,6 +50,7 @@ class RunQuery:
     where: Expr | None = None
     tag: str | None = None
     status: str | None = None  # recorded status or current state, any case
+    user: str | None = None  # who ran it (RunSummary.user), exactly
     run_ids: list[str] | None = None
     order_by: list[OrderKey] = field(default_factory=list)  # default: newest first
     limit: int | None = None
@@ -92,6 +93,7 @@ class RunTable:
     # for a listing of failed runs (RunQuery.status FAIL): `step: error` of each (RunSummary.failed_step and
     # failure), printed under the table; () otherwise
     failures: Sequence[str] = ()
+    users: Sequence[str] = ()  # who ran each run (RunSummary.user; "" when not known)
 
     @classmethod
     def of(cls, result: QueryResult, query: RunQuery) -> RunTable:
@@ -114,6 +116,7 @@ class RunTable:
             [run.metrics for run in result.runs] if query.metrics is not None else None,
             result.hints,
             [failure_line(x.failed_step, x.failure) for x in s] if lists_failures(query) else (),
+            [x.user for x in s],
         )
 
 
@@ -215,6 +218,31 @@ def tag_hints(everyone: list[IndexedRun], tag: str | None, where: Expr | None) -
     wanted += [c.value for c in keys_of(where) if c.key.name == "tag" and c.op == "=" and c.value]
     known = sorted({r.summary.tag for r in everyone if r.summary.tag}) if wanted else []
     return [tag_hint(t, known) for t in dict.fromkeys(wanted) if t not in known]
+
+
+def user_hints(everyone: list[IndexedRun], user: str | None, where: Expr | None) -> list[str]:
+    """Nothing matched: a line for each user asked for (`--user`, `user = '...'` in the filter) who ran
+    none of `everyone`, with the users who did (the nearest first)."""
+    from magnus_core.query import keys_of
+
+    wanted = [user] if user is not None else []
+    wanted += [c.value for c in keys_of(where) if c.key.name == "user" and c.op == "=" and c.value]
+    known = sorted({r.summary.user for r in everyone if r.summary.user}) if wanted else []
+    out = []
+    for name in dict.fromkeys(wanted):
+        if name in known:
+            continue
+        import difflib
+
+        near = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        if near:
+            out.append(f"no run was run by {name!r}; nearest: {', '.join(near)}")
+        elif known:
+            more = f" and {len(known) - 8} more" if len(known) > 8 else ""
+            out.append(f"no run was run by {name!r}; the users who ran runs: {', '.join(known[:8])}{more}")
+        else:
+            out.append(f"no run was run by {name!r}; no run records its user")
+    return out
 
 
 def tag_hint(tag: str, tags: list[str]) -> str:

@@ -1,12 +1,12 @@
 """The run index of the postgres store, in the store's own database: `magnus runs --where`, `--order-by`,
 `magnus compare` and the workbench's runs list are answered by one SQL query there, for the whole team.
 
-Table (the store's migrations 2, 3 and 4, in the store's schema):
+Table (the store's migrations 2, 3, 4 and 5, in the store's schema):
 
     run_index(run_id -> runs ON DELETE CASCADE, version, status, tag, pipeline, dag_hash, start, end_time,
               start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, dirty,
               use_cached, pid, host, pid_start, error, failed_step, failure, params jsonb, metrics jsonb,
-              record)
+              record, user_name, driven)
 
 One row per run, the same record the SQLite index keeps (index/record.py), with `version` the run's version
 when the row was made and `record` the kind of record it is (record.RECORD_VERSION; 0: made before kinds
@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import MagnusError
 from magnus_core.index import IndexedRun, IndexNames, QueryResult, RefreshReport, RunIndex, RunQuery, hints
-from magnus_core.index.record import RECORD_VERSION, RUNNING_STATUSES, RunRecord, broken, record_from_json
+from magnus_core.index.record import (
+    PER_STEP,
+    RECORD_VERSION,
+    RUNNING_STATUSES,
+    RunRecord,
+    broken,
+    record_from_json,
+)
 from magnus_core.index.sqlite import (
     NO_TIME,
     _number_of,
@@ -41,6 +48,7 @@ from magnus_core.index.sqlite import (
     to_json,
 )
 from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key
+from magnus_core.runs import PER_STEP_STATE
 
 if TYPE_CHECKING:
     from magnus_core.stores.postgres import PostgresRunLogStore
@@ -62,18 +70,20 @@ _COLUMNS = {  # attribute -> run_index column (text columns compare byte by byte
     "use_cached": "r.use_cached",
     "failed_step": 'r.failed_step COLLATE "C"',
     "failure": 'r.failure COLLATE "C"',
+    "user": 'r.user_name COLLATE "C"',
+    "driven": 'r.driven COLLATE "C"',
 }
 _TIME_TEXT = {"start": "r.start", "end": "r.end_time"}
 _RUN_FIELDS = (
     "r.run_id, r.status, r.tag, r.pipeline, r.dag_hash, r.start, r.end_time, r.duration, r.steps, "
     "r.steps_done, r.original_run_id, r.commit_id, r.dirty, r.use_cached, r.pid, r.host, r.pid_start, "
-    "r.error, r.failed_step, r.failure"
+    "r.error, r.failed_step, r.failure, r.user_name, r.driven"
 )
 _FIELDS = _RUN_FIELDS.count(",") + 1
 _ROW_COLUMNS = (
     "run_id, version, status, tag, pipeline, dag_hash, start, end_time, start_key, end_key, duration, steps, "
     "steps_done, original_run_id, commit_id, dirty, use_cached, pid, host, pid_start, error, failed_step, "
-    "failure, record, params, metrics"
+    "failure, user_name, driven, record, params, metrics"
 )
 # a row is replaced by a newer version of its run, or by a record of a newer kind (RECORD_VERSION: a magnus
 # that keeps more, or keeps it otherwise, reads again the runs an older one indexed; never the reverse, so
@@ -96,7 +106,7 @@ _SQL_NO_TIME = "'-Infinity'::double precision"
 # index/sqlite.py's _DURATION); `interrupted` is the compiler's list of runs whose process is gone
 _COLUMNS["duration"] = (
     f"(CASE WHEN r.status IN ({', '.join(repr(s) for s in RUNNING_STATUSES)}) "
-    "AND NOT (r.run_id = ANY(%(interrupted)s)) THEN "
+    f"AND r.driven <> '{PER_STEP}' AND NOT (r.run_id = ANY(%(interrupted)s)) THEN "
     f"(CASE WHEN r.start_key = {_SQL_NO_TIME} THEN NULL "
     "ELSE greatest(0.0, extract(epoch FROM clock_timestamp())::double precision - r.start_key) END) "
     "ELSE r.duration END)"
@@ -183,6 +193,8 @@ class PostgresRunIndex(RunIndex):
             where.append(sql.expr(query.where))
         if query.tag is not None:
             where.append(f"r.tag = {sql.arg(query.tag)}")
+        if query.user is not None:
+            where.append(f"r.user_name = {sql.arg(query.user)}")
         if query.status is not None:
             status = sql.arg(query.status.upper())
             where.append(f"(r.status = {status} OR {sql.state} = {status})")
@@ -219,7 +231,8 @@ class PostgresRunIndex(RunIndex):
             "reading running runs",
             lambda c: c.execute(
                 self._sql(
-                    "SELECT run_id, status, pid, host, pid_start FROM {t}.run_index WHERE status = ANY(%s)"
+                    "SELECT run_id, status, pid, host, pid_start, driven FROM {t}.run_index "
+                    "WHERE status = ANY(%s)"
                 ),
                 (list(RUNNING_STATUSES),),
             ).fetchall(),
@@ -252,6 +265,8 @@ def _row(r: RunRecord, version: int) -> dict[str, Any]:
         "error": r.error,
         "failed_step": r.failed_step.replace("\x00", ""),  # (text holds no NUL character)
         "failure": r.failure.replace("\x00", ""),
+        "user_name": r.user.replace("\x00", ""),
+        "driven": r.driven,
         "record": RECORD_VERSION,
         "params": to_json(r.params).replace("\\u0000", ""),  # jsonb holds no NUL character
         "metrics": to_json(r.metrics).replace("\\u0000", ""),
@@ -269,7 +284,8 @@ class _Compiler:
         self.args: dict[str, Any] = {"interrupted": interrupted}
         self.state = (
             f"(CASE WHEN r.status IN ({', '.join(repr(s) for s in RUNNING_STATUSES)}) THEN "
-            "(CASE WHEN r.run_id = ANY(%(interrupted)s) THEN 'INTERRUPTED' ELSE 'RUNNING' END) "
+            f"(CASE WHEN r.driven = '{PER_STEP}' THEN '{PER_STEP_STATE}' "
+            "WHEN r.run_id = ANY(%(interrupted)s) THEN 'INTERRUPTED' ELSE 'RUNNING' END) "
             "ELSE r.status END)"
         )
 

@@ -33,8 +33,10 @@ RUNNING_STATUSES = (PROCESSING, "CREATED")
 # step whose failure the run handled is failed, not done: steps_done counts the steps that succeeded).
 # An index made from records of an older kind reads the logs again: the SQLite index rebuilds (its
 # SCHEMA_VERSION follows this), the PostgreSQL index's rows of an older kind are read again by the next
-# refresh (index/postgres.py).
+# refresh (index/postgres.py). The run's user and how it is driven (user, driven) came without a new kind: the
+# indexes' migrations fill them (SQLite schema 12, the postgres store's migration 5), with no log read again.
 RECORD_VERSION = 10
+PER_STEP = "per-step"  # RunRecord.driven of a run driven one step per process (runs.driven_per_step)
 
 
 @dataclass
@@ -63,6 +65,8 @@ class RunRecord:
     error: str = ""  # why a broken log could not be read (status BROKEN)
     failed_step: str = ""  # the internal name of the first step that failed itself (logs.failed_leaves)
     failure: str = ""  # its error on one line, as `magnus show` words it (failure_text)
+    user: str = ""  # who ran it: run_config.process.user (runs.login_name), "" when not recorded
+    driven: str = ""  # PER_STEP for a run driven one step per process (runs.driven_per_step), else ""
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -195,7 +199,8 @@ def record_from_json(data: Any) -> RunRecord:
         str(process.get("started_at") or "") if process else "", starts, ends
     )
     # a run driven one step per process has no process whose end says it stopped (runs.driven_per_step)
-    pid = process.get("pid") if process and not driven_per_step(config) else None
+    per_step = driven_per_step(config)
+    pid = process.get("pid") if process and not per_step else None
     status, tag, original = (
         data.get("status"),
         data.get("tag"),
@@ -229,7 +234,16 @@ def record_from_json(data: Any) -> RunRecord:
         metrics=metrics,
         failed_step=failed["internal_name"] if failed is not None else "",
         failure=failure_text(failed) if failed is not None else "",
+        user=user_of(process),
+        driven=PER_STEP if per_step else "",
     )
+
+
+def user_of(process: Any) -> str:
+    """Who ran a run, from its run_config.process record (runs.process_record's `user`): "" when it is not
+    recorded (the original tool's logs, runs made before the sixth sitting) or is not text."""
+    user = process.get("user") if isinstance(process, dict) else None
+    return user if isinstance(user, str) else ""
 
 
 FAILURE_CHARS = 300  # the most of a failure's line an index keeps (the whole error: `magnus show RUN`)

@@ -4,11 +4,14 @@ Tables (schema version in `meta`):
 
     runs(run_id PRIMARY KEY, version, status, tag, pipeline, dag_hash, start, end_time, start_key, end_key,
          duration, steps, steps_done, original_run_id, commit_id, dirty, use_cached, pid, host, error,
-         params, metrics, start_local, zone, duration_text, step_text, failed_step, failure)
+         params, metrics, start_local, zone, duration_text, step_text, failed_step, failure, user_name,
+         driven)
     (start_key, end_key: seconds since the epoch, so runs order by true time whatever their UTC offsets)
     (params, metrics: the run's final parameters and its metrics as JSON objects, queried with SQLite's
     JSON functions: one row per run is what keeps a cold build near the cost of reading the logs)
     (failed_step, failure: the first step that failed itself and its error on one line, record.failure_text)
+    (user_name, driven: who ran the run, and "per-step" for a run driven one step per process: record.user,
+    record.driven; '' in a row an index of schema 11 held, until its run is written again: MIGRATE)
     (start_local, zone, duration_text, step_text: the start as `magnus runs` shows it in the zone of the
     process that wrote the row (models/times.local_text, zone_key), the duration (table.fmt_seconds) and
     the steps (index.step_text) as it shows them: a listing of 20,000 runs formats none of them, RunTable's
@@ -59,9 +62,10 @@ from magnus_core.index import (
     lists_failures,
     step_text,
 )
-from magnus_core.index.record import RUNNING_STATUSES, RunRecord, broken, record_from_json
+from magnus_core.index.record import PER_STEP, RUNNING_STATUSES, RunRecord, broken, record_from_json
 from magnus_core.models.times import elapsed, local_text, local_texts, parse_time, zone_key
 from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key, like_to_regex
+from magnus_core.runs import PER_STEP_STATE
 from magnus_core.table import fmt_seconds
 
 if TYPE_CHECKING:
@@ -73,8 +77,9 @@ if TYPE_CHECKING:
 # shows of a run's start and duration are kept: start_local, zone, duration_text; 8: and of its steps; 9: the
 # first step that failed itself and its error, failed_step and failure; 10: no pid for a run driven one step
 # per process, record 9; 11: steps_done counts the steps that succeeded, a handled failure is not done,
-# record 10)
-SCHEMA_VERSION = "11"
+# record 10; 12: the run's user and how it is driven, user_name and driven: an index of 11 takes them
+# in place, MIGRATE)
+SCHEMA_VERSION = "12"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
@@ -88,7 +93,8 @@ CREATE TABLE IF NOT EXISTS runs (
     params TEXT NOT NULL DEFAULT '{}', metrics TEXT NOT NULL DEFAULT '{}',
     start_local TEXT NOT NULL DEFAULT '', zone TEXT NOT NULL DEFAULT '',
     duration_text TEXT NOT NULL DEFAULT '-', step_text TEXT NOT NULL DEFAULT '',
-    failed_step TEXT NOT NULL DEFAULT '', failure TEXT NOT NULL DEFAULT ''
+    failed_step TEXT NOT NULL DEFAULT '', failure TEXT NOT NULL DEFAULT '',
+    user_name TEXT NOT NULL DEFAULT '', driven TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS names (
     kind TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (kind, name)
@@ -101,6 +107,19 @@ CREATE INDEX IF NOT EXISTS runs_version ON runs (run_id, version);
 CREATE INDEX IF NOT EXISTS runs_running ON runs (run_id) WHERE status IN ('PROCESSING', 'CREATED');
 """
 _SCHEMA += _INDEXES
+# An index of an older schema taken to this one in place, without reading every log again (the others are
+# rebuilt): schema 11 lacks user_name and driven. Its rows keep '' in them (a user not known, a run driven as
+# before: ▶ running), each filled when its run is written again; the runs it holds as running are read again
+# at once (their version forgotten, and the looks' records of the listing with it): those are the runs a
+# per-step glyph is for, and there are few.
+MIGRATE = {
+    "11": (
+        "ALTER TABLE runs ADD COLUMN user_name TEXT NOT NULL DEFAULT ''; "
+        "ALTER TABLE runs ADD COLUMN driven TEXT NOT NULL DEFAULT ''; "
+        f"UPDATE runs SET version = NULL WHERE status IN ({', '.join(repr(s) for s in RUNNING_STATUSES)}); "
+        "DELETE FROM meta WHERE key IN ('listing', 'find_listing', 'quiet', 'full_look');"
+    ),
+}
 _SECONDARY = ("runs_newest", "runs_tag", "runs_version", "runs_running")
 _COLUMNS = {  # attribute -> runs column (or the expression of what it is now: duration)
     "run_id": "r.run_id",
@@ -119,13 +138,16 @@ _COLUMNS = {  # attribute -> runs column (or the expression of what it is now: d
     "use_cached": "r.use_cached",
     "failed_step": "r.failed_step",
     "failure": "r.failure",
+    "user": "r.user_name",
+    "driven": "r.driven",
 }
 _RUN_FIELDS = (
     "run_id, status, tag, pipeline, dag_hash, start, end_time, duration, steps, steps_done, "
-    "original_run_id, commit_id, dirty, use_cached, pid, host, pid_start, error, failed_step, failure"
+    "original_run_id, commit_id, dirty, use_cached, pid, host, pid_start, error, failed_step, failure, "
+    "user_name, driven"
 )
 # what a run is now, asked of the operating system only for runs recorded as running (magnus_state)
-_STATE = "magnus_state(r.status, r.pid, r.host, r.pid_start)"
+_STATE = "magnus_state(r.status, r.pid, r.host, r.pid_start, r.driven)"
 # RunTable's columns, in its order
 _RUNNING = ", ".join(f"'{status}'" for status in RUNNING_STATUSES)
 _SQL_NO_TIME = "-9e999"  # how SQL spells NO_TIME (an overflowing literal is -Inf)
@@ -143,7 +165,7 @@ _COLUMNS["duration"] = _DURATION
 # errors (of broken logs only); the start as shown in another zone than the row's is made here (magnus_local)
 _TABLE_FIELDS = (
     "r.run_id, r.status, r.tag, CASE WHEN r.zone = ? THEN r.start_local ELSE magnus_local(r.start) END, "
-    "r.duration_text, r.step_text, r.original_run_id"
+    "r.duration_text, r.step_text, r.original_run_id, r.user_name"
 )
 _KIND = {"param": "p", "metric": "m"}
 MMAP_BYTES = 256 * 1024 * 1024  # at most this much of the index file is mapped (20,000 runs: about 12 MB)
@@ -160,11 +182,14 @@ class _Locked(Exception):
     pass
 
 
-def _state(status: str, pid: int | None, host: str, pid_start: float | None = None) -> str:
+def _state(status: str, pid: int | None, host: str, pid_start: float | None = None, driven: str = "") -> str:
     """What a run is now: a PROCESSING run whose process is gone on this host (or whose pid another process
-    holds now: another start time) is INTERRUPTED."""
+    holds now: another start time) is INTERRUPTED; one driven one step per process (no pid) is PER-STEP
+    (runs.list_state)."""
     if status not in RUNNING_STATUSES:
         return status
+    if driven == PER_STEP:
+        return PER_STEP_STATE
     from magnus_core.runs import process_alive_at
 
     return "INTERRUPTED" if process_alive_at(pid, host, pid_start) is False else "RUNNING"
@@ -258,6 +283,8 @@ class SQLiteRunIndex(RunIndex):
                     conn.execute("SELECT key, value FROM meta WHERE key IN ('schema', 'store', 'indexes')")
                 )
             version, location = kept.get("schema"), self.store.index_location() or "memory"
+            if version in MIGRATE:  # an older schema taken up in place (MIGRATE)
+                version = self._migrate(conn, version)
             if version not in (None, SCHEMA_VERSION):  # an index written by another magnus version
                 conn.executescript(
                     "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS vals; DROP TABLE IF EXISTS names; "
@@ -281,11 +308,32 @@ class SQLiteRunIndex(RunIndex):
             raise
         if path is not None and version == SCHEMA_VERSION:  # built: a lock past LOCK_WAIT is not an update
             conn.execute(f"PRAGMA busy_timeout={int(min(LOCK_WAIT, self.busy_timeout) * 1000)}")
-        conn.create_function("magnus_state", 4, _state, deterministic=False)
+        conn.create_function("magnus_state", 5, _state, deterministic=False)
         conn.create_function("magnus_local", 1, local_text, deterministic=False)
         conn.create_function("magnus_like", 2, _like(True), deterministic=True)
         conn.create_function("magnus_ilike", 2, _like(False), deterministic=True)
         return conn
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection, version: str) -> str:
+        """Take an index of schema `version` to SCHEMA_VERSION in place (MIGRATE), in one transaction; the
+        version the file is at after (another process may have done it first; a lock held by another process
+        raises as any write would: _open and _guarded answer from a copy in memory)."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if found is None or found[0] != version:
+                conn.execute("ROLLBACK")
+                return str(found[0]) if found else version
+            for statement in MIGRATE[version].split("; "):
+                conn.execute(statement.rstrip(";"))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return SCHEMA_VERSION
 
     def _in_memory(self, why: str) -> sqlite3.Connection:
         """This command's index in memory: a copy of what the file holds (read under WAL whatever lock
@@ -755,14 +803,14 @@ class SQLiteRunIndex(RunIndex):
             errors = [
                 why.get(run_id, "") if st == "BROKEN" else "" for run_id, st in zip(*c[:2], strict=True)
             ]
-        table = RunTable(c[0], c[1], states, c[2], c[3], durations, c[5], c[6], errors)
+        table = RunTable(c[0], c[1], states, c[2], c[3], durations, c[5], c[6], errors, users=c[7])
         table.hints = self._hints(query)
         if lists_failures(query):  # `step: error` of each failed run, under the table
             failed = _select(query, "r.run_id, r.failed_step, r.failure")
             assert failed is not None
             why = {run_id: failure_line(step, text) for run_id, step, text in self.conn.execute(*failed)}
             table.failures = [why.get(run_id, "") for run_id in c[0]]
-        values = iter(c[7:])  # the JSON objects asked for: params, then metrics
+        values = iter(c[8:])  # the JSON objects asked for: params, then metrics
         if query.params is not None:
             table.params = [_pick(json.loads(v), query.params) for v in next(values)]
         if query.metrics is not None:
@@ -771,7 +819,7 @@ class SQLiteRunIndex(RunIndex):
 
     def _columns(self, sql: str, args: list[Any]) -> list[Sequence[Any]]:
         rows = self.conn.execute(sql, args).fetchall()
-        return list(zip(*rows, strict=True)) if rows else [()] * 10  # columns, in C
+        return list(zip(*rows, strict=True)) if rows else [()] * 11  # columns, in C
 
     def _states(
         self, query: RunQuery, c: list[Sequence[Any]], *, settle: bool = True
@@ -837,7 +885,7 @@ _INSERT_RUN = (
     "INSERT OR REPLACE INTO runs (run_id, version, status, tag, pipeline, dag_hash, start, "
     "end_time, start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, "
     "dirty, use_cached, pid, host, pid_start, error, params, metrics, start_local, zone, "
-    f"duration_text, step_text, failed_step, failure) VALUES ({', '.join('?' * 29)})"
+    f"duration_text, step_text, failed_step, failure, user_name, driven) VALUES ({', '.join('?' * 31)})"
 )
 
 
@@ -878,6 +926,8 @@ def _rows(
             step_text(r.steps_done, r.steps, r.status),
             r.failed_step,
             r.failure,
+            r.user,
+            r.driven,
         )
         for (r, version), start in zip(records, starts, strict=True)
     ]
@@ -1214,8 +1264,10 @@ def _summary(row: tuple[Any, ...], summary_class: Any = None) -> Any:
         error,
         failed_step,
         failure,
+        user,
+        driven,
     ) = row
-    state = _state(status, pid, host, pid_start)
+    state = _state(status, pid, host, pid_start, driven)
     if state == "RUNNING":  # no end yet; its duration is the time it has run so far
         end, duration = "", elapsed(start)
     return summary_class(  # positionally, in RunSummary's field order (20,000 rows)
@@ -1236,6 +1288,8 @@ def _summary(row: tuple[Any, ...], summary_class: Any = None) -> Any:
         None if dirty is None else bool(dirty),
         failed_step,
         failure,
+        user,
+        driven,
     )
 
 
@@ -1251,6 +1305,9 @@ def _select(
     if query.tag is not None:
         where.append("r.tag = ?")
         args.append(query.tag)
+    if query.user is not None:
+        where.append("r.user_name = ?")
+        args.append(query.user)
     if query.status is not None:
         where.append(f"(r.status = ? OR {_STATE} = ?)")
         args += [query.status.upper()] * 2

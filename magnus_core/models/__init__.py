@@ -17,4 +17,5 @@ FINISHED = frozenset({SUCCESS, FAIL, INTERRUPTED})
 
 # What a run's status or state can be, as `magnus runs --status` and `--where "status = ..."` match them
 # (here, not in run_log.py, so that shell completion and --help need not import pydantic to know them).
-RUN_STATES = ("SUCCESS", "FAIL", "RUNNING", "INTERRUPTED", "PROCESSING", "BROKEN")
+# PER-STEP: a run recorded as running that is driven one step per process (runs.list_state).
+RUN_STATES = ("SUCCESS", "FAIL", "RUNNING", "PER-STEP", "INTERRUPTED", "PROCESSING", "BROKEN")

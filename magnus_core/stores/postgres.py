@@ -100,7 +100,8 @@ class PostgresOptions(BaseModel):
         return value
 
 
-_RUN_INDEX_TABLE = [  # queried by magnus_core/index/postgres.py
+Statement = str | Callable[[Any, str], None]  # SQL, or a function given the connection and the quoted schema
+_RUN_INDEX_TABLE: list[Statement] = [  # queried by magnus_core/index/postgres.py
     """CREATE TABLE {s}.run_index (
         run_id text PRIMARY KEY REFERENCES {s}.runs (run_id) ON DELETE CASCADE,
         version bigint NOT NULL,
@@ -134,7 +135,7 @@ _RUN_INDEX_TABLE = [  # queried by magnus_core/index/postgres.py
 # Each entry: (version, what it does, statements with {s} for the quoted schema). Never edit a released
 # entry: add the next version. A database at a newer version than this code knows is refused.
 
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
+MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
     (
         1,
         "runs, steps, branches and branch parameters",
@@ -200,8 +201,41 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE {s}.run_index ADD COLUMN failure text NOT NULL DEFAULT ''",
         ],
     ),
+    (
+        5,
+        "run index: who ran each run and whether it is driven one step per process (filled from run_config)",
+        [
+            "ALTER TABLE {s}.run_index ADD COLUMN user_name text NOT NULL DEFAULT ''",
+            "ALTER TABLE {s}.run_index ADD COLUMN driven text NOT NULL DEFAULT ''",
+            lambda conn, s: _fill_user_and_driven(conn, s),
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def _fill_user_and_driven(conn: Any, schema: str) -> None:
+    """Migration 5's rows: each indexed run's user and how it is driven (index/record.py's user_of and
+    runs.driven_per_step, the functions a new row is made with), from the `process` and `executor` of its
+    run_config, in the migration's transaction. Only those two members come over the wire (a run_config
+    holds the whole dag), and no run log is read: a team's 20,000 runs are not indexed again."""
+    from magnus_core.index.record import PER_STEP, user_of
+    from magnus_core.runs import driven_per_step
+
+    rows = conn.execute(
+        f"SELECT i.run_id, r.run_config -> 'process', r.run_config -> 'executor' FROM {schema}.run_index i "
+        f"JOIN {schema}.runs r ON r.run_id = i.run_id"
+    ).fetchall()
+    filled = []
+    for run_id, process, executor in rows:
+        user = user_of(process).replace("\x00", "")  # (text holds no NUL character)
+        driven = PER_STEP if driven_per_step({"process": process, "executor": executor}) else ""
+        if user or driven:
+            filled.append((user, driven, run_id))
+    if filled:
+        conn.cursor().executemany(
+            f"UPDATE {schema}.run_index SET user_name = %s, driven = %s WHERE run_id = %s", filled
+        )
 
 
 def _psycopg() -> Any:
@@ -453,7 +487,10 @@ def migrate(conn: Any, schema: str, label: str) -> int:
             if version <= found:
                 continue
             for statement in statements:
-                conn.execute(statement.format(s=quoted))
+                if callable(statement):
+                    statement(conn, quoted)
+                else:
+                    conn.execute(statement.format(s=quoted))
             conn.execute(
                 f"INSERT INTO {quoted}.magnus_schema (version, description) VALUES (%s, %s)",
                 (version, description),
