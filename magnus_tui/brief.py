@@ -63,17 +63,17 @@ def run_facts(project: Project, summary: RunSummary) -> Text:
         text.append(f"{glyph(summary.state)} {summary.state.lower()}", style=style(summary.state))
         text.append(f" after {summary.steps_done} of {summary.steps} steps", style="dim")
         return text
-    if summary.state == "RUNNING":  # a run no process runs whole reads running until its last step
-        from magnus_core.runs import driven_per_step, per_step_hint
+    if summary.state == "PER-STEP":  # no process runs it whole (runs.list_state): say how it goes on
+        from magnus_core.runs import per_step_hint
         from magnus_core.summary import per_step_state
 
         log = project.get_run(summary.run_id)
-        if driven_per_step(log.run_config):
-            last = per_step_state(log).partition("; ")[2]
-            text.append(f"{glyph('RUNNING')} {per_step_hint(summary.run_id, log.run_config)}", style="yellow")
-            if last:
-                text.append(f"\n  {last}", style="dim")
-            return text
+        last = per_step_state(log).partition("; ")[2]
+        hint = per_step_hint(summary.run_id, log.run_config)
+        text.append(f"{glyph(summary.state)} {hint}", style=style(summary.state))
+        if last:
+            text.append(f"\n  {last}", style="dim")
+        return text
     found = project.index().query(RunQuery(run_ids=[summary.run_id], params=["*"], metrics=["*"])).runs
     run = found[0] if found else None
     if run is not None and run.metrics:

@@ -243,8 +243,8 @@ def skipped_folder(path: Path) -> bool:
 
 def summary_matches(summary: RunSummary, text: str, parameters: dict[str, Any] | None = None) -> bool:
     """Filter-as-you-type: every word must match. A bare word matches anywhere in the id, pipeline
-    file, tag, status, error or parameter text (part of it: `fail`, `GS_`); a `name=value` word whose name
-    is one of the run's parameters matches that parameter's value exactly (`lr=5` is not `lr=50`; numbers
+    file, tag, status, user, error or parameter text (part of it: `fail`, `GS_`); a `name=value` word whose
+    name is one of the run's parameters matches that parameter's value exactly (`lr=5` is not `lr=50`; numbers
     as numbers: `lr=0.10` finds 0.1; any case), as a key=value search does in MLflow or k9s's label
     filter. Any case throughout."""
     parameters = parameters or {}
@@ -257,6 +257,7 @@ def summary_matches(summary: RunSummary, text: str, parameters: dict[str, Any] |
             summary.status,
             summary.original_run_id,
             summary.error,
+            summary.user,
         ]
     ).lower()
     params_text = " ".join(f"{k}={v}" for k, v in parameters.items()).lower()

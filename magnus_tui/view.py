@@ -31,6 +31,7 @@ GLYPHS = {
     "FAIL": "✗",
     "PROCESSING": "▶",
     "RUNNING": "▶",
+    "PER-STEP": "⋯",  # a run driven one step per process: waiting for its next step (runs.list_state)
     "CREATED": "·",
     "TRIGGERED": "↗",
     "INTERRUPTED": "■",
@@ -43,6 +44,7 @@ STYLES = {
     "FAIL": "red",
     "PROCESSING": "yellow",
     "RUNNING": "yellow",
+    "PER-STEP": "cyan",
     "CREATED": "dim",
     "TRIGGERED": "cyan",
     "INTERRUPTED": "dark_orange",  # each end state its own colour (and glyph: they read without colour too)

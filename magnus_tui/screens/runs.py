@@ -29,6 +29,7 @@ COLUMNS = (
     ("mark", " ", ""),
     ("state", " ", "S"),
     ("run_id", "run id", "I"),
+    ("user", "user", "U"),  # only when the runs were run by several users (RunsScreen.columns)
     ("pipeline", "pipeline", "P"),
     ("tag", "tag", "T"),
     ("start", "started", "A"),
@@ -40,7 +41,8 @@ SORT_NAMES = {"state": "status", "start": "started", "steps": "steps done", "rer
 # First press: newest, longest and most steps first; text columns A to Z; again reverses.
 DESCENDING_FIRST = {"start", "duration", "steps"}
 # Status order when sorting by it: what needs a look first.
-STATE_ORDER = {"BROKEN": 0, "FAIL": 1, "INTERRUPTED": 2, "RUNNING": 3, "SUCCESS": 4}
+STATE_ORDER = {"BROKEN": 0, "FAIL": 1, "INTERRUPTED": 2, "PER-STEP": 3, "RUNNING": 4, "SUCCESS": 5}
+UNKNOWN_USER = "unknown"  # the user cell of a run whose user is not recorded
 # Rows put in the list at a time: the first page opens at once whatever the store holds (a table row costs
 # about half a millisecond to add and measure); moving past the last row listed adds the next page. Filters
 # and sorts work on every run.
@@ -78,7 +80,13 @@ def sort_value(entry: RunEntry, column: str) -> Any:
         return s.duration
     if column == "steps":
         return None if s.state == "BROKEN" else (s.steps_done, s.steps)
-    text = {"run_id": s.run_id, "pipeline": s.pipeline, "tag": s.tag, "rerun": s.original_run_id}[column]
+    text = {
+        "run_id": s.run_id,
+        "pipeline": s.pipeline,
+        "tag": s.tag,
+        "rerun": s.original_run_id,
+        "user": s.user,
+    }[column]
     return text.lower() or None
 
 
@@ -169,7 +177,8 @@ class RunsScreen(WorkbenchScreen[None]):
         ("Open run", "Open the highlighted run (Enter)", "open_run"),
         ("Filter runs", "By id, pipeline, tag or status words; lr=0.1 matches a parameter (/)", "filter"),
         ("Sort by start time", "Newest first; again: oldest first (A)", "sort('start')"),
-        ("Sort by status", "Broken, failed, interrupted, running, succeeded (S)", "sort('state')"),
+        ("Sort by status", "Broken, failed, interrupted, per-step, running, succeeded (S)", "sort('state')"),
+        ("Sort by user", "Who ran each run, A to Z, with runs of several users (U)", "sort('user')"),
         ("Sort by pipeline", "Pipeline file name, A to Z (P)", "sort('pipeline')"),
         ("Sort by duration", "Longest first (D)", "sort('duration')"),
         ("Mark for diff", "Mark the highlighted run; two marks open the diff (d)", "mark"),
@@ -218,6 +227,13 @@ class RunsScreen(WorkbenchScreen[None]):
         self._running_ids: set[str] = set()  # the runs of `entries` RUNNING now (the poll asks for them)
         self._names: set[str] = set()  # the parameter names of `entries` (_parameter_names)
         self._names_for: tuple[int, int] | None = None
+        self.with_user = False  # the user column is shown: the runs read were run by several users
+
+    def columns(self) -> list[tuple[str, str, str]]:
+        """The columns shown (COLUMNS): the user column only when the runs read were run by more than one
+        user (runs.several_users: a team's shared store), right after the run id, where it is in view at
+        80 columns; a user alone with their runs keeps the list as it was."""
+        return [column for column in COLUMNS if self.with_user or column[0] != "user"]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -234,9 +250,9 @@ class RunsScreen(WorkbenchScreen[None]):
         """The columns, the sorted one's label with an arrow (↓ descending, ↑ ascending)."""
         table = self.query_one("#runs", DataTable)
         if not table.columns:
-            for key, label, _ in COLUMNS:
+            for key, label, _ in self.columns():
                 table.add_column(label, key=key)
-        for key, label, _ in COLUMNS:
+        for key, label, _ in self.columns():
             column = table.columns[key]  # type: ignore[index]
             arrow = ""
             if self.sort is not None and self.sort[0] == key:
@@ -358,6 +374,14 @@ class RunsScreen(WorkbenchScreen[None]):
         for notice in notices:  # e.g. a damaged run index rebuilt
             self.app.notify(notice, title="Run index", severity="warning")
         self.entries = {e.summary.run_id: e for e in entries}
+        from magnus_core.runs import several_users
+
+        with_user = several_users(e.summary.user for e in entries)
+        if with_user != self.with_user:  # (rarely: a teammate's first run) the columns made again
+            self.with_user = with_user
+            self.query_one("#runs", ListTable).clear(columns=True)
+            self._drawn = {}
+            self._label_columns()
         self._running_ids = {rid for rid, e in self.entries.items() if e.summary.state == "RUNNING"}
         self.order = [e.summary.run_id for e in entries]
         self.marked = [m for m in self.marked if m in self.entries]
@@ -403,6 +427,9 @@ class RunsScreen(WorkbenchScreen[None]):
             "mark": mark,
             "state": state,
             "run_id": Text(s.run_id),
+            "user": Text(
+                s.user or ("" if s.state == "BROKEN" else UNKNOWN_USER), style="" if s.user else "dim"
+            ),
             "pipeline": Text(pipeline_name(s.pipeline)),
             "tag": tag,
             "start": short_start(s.start, seconds=False),
@@ -410,7 +437,7 @@ class RunsScreen(WorkbenchScreen[None]):
             "steps": steps,
             "rerun": rerun_cell(s.original_run_id),
         }
-        return [values[key] for key, _, _ in COLUMNS]
+        return [values[key] for key, _, _ in self.columns()]
 
     def render_rows(self) -> None:
         """Update rows in place when the list is the same (only those whose run changed), add the next page
@@ -423,7 +450,7 @@ class RunsScreen(WorkbenchScreen[None]):
         if current == listed and table.row_count:
             for run_id in listed:
                 if self._drawn.get(run_id) != self._shows(run_id):
-                    for (key, _, _), value in zip(COLUMNS, self.cells(run_id), strict=False):
+                    for (key, _, _), value in zip(self.columns(), self.cells(run_id), strict=False):
                         if str(table.get_cell(run_id, key)) != str(value) or key in ("state", "mark"):
                             table.set_cell(run_id, key, value)  # that row redrawn, not the table
                     self._drawn[run_id] = self._shows(run_id)
@@ -602,6 +629,9 @@ class RunsScreen(WorkbenchScreen[None]):
 
     def action_sort(self, column: str) -> None:
         """Sort by `column`; the same column again reverses; the list stays on the highlighted run."""
+        if column == "user" and not self.with_user:
+            self.notify("One user ran every run here: there is no user column to sort by", title="Sort")
+            return
         if self.sort is not None and self.sort[0] == column:
             self.sort = (column, not self.sort[1])
         else:
@@ -616,7 +646,10 @@ class RunsScreen(WorkbenchScreen[None]):
         if self.sort is None:
             return
         table = self.query_one("#runs", ListTable)
-        index = [key for key, _, _ in COLUMNS].index(self.sort[0])
+        keys = [key for key, _, _ in self.columns()]
+        if self.sort[0] not in keys:
+            return
+        index = keys.index(self.sort[0])
         widths = [column.get_render_width(table) for column in table.ordered_columns]
         fixed = sum(widths[: table.fixed_columns])
         if index < table.fixed_columns:

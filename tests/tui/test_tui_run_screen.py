@@ -427,7 +427,9 @@ async def test_a_run_started_by_hand_one_step_at_a_time_says_why_it_reads_runnin
             await pilot.pause(0.05)
             if "byhand" in column(table, "run_id"):
                 break
-        table.move_cursor(row=column(table, "run_id").index("byhand"))
+        row = column(table, "run_id").index("byhand")
+        assert column(table, "state")[row] == "⋯"  # not ▶: no process runs it (trial 7, finding 6)
+        table.move_cursor(row=row)
         panel = ""
         for _ in range(200):
             await pilot.pause(0.05)

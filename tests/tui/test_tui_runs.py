@@ -314,7 +314,7 @@ async def test_each_status_has_its_own_glyph_and_colour(make_app, project_dir: P
     """✓ ✗ ■ ! read without colour; with colour none of them share one."""
     from magnus_tui.view import GLYPHS, STYLES
 
-    states = ("SUCCESS", "FAIL", "INTERRUPTED", "BROKEN", "RUNNING")
+    states = ("SUCCESS", "FAIL", "INTERRUPTED", "BROKEN", "RUNNING", "PER-STEP")
     assert len({GLYPHS[s] for s in states}) == len(states)
     assert len({STYLES[s].replace("bold ", "") for s in states}) == len(states)
 
@@ -647,3 +647,49 @@ async def test_a_database_that_refuses_names_its_store_once_and_the_title_fits_8
         assert "magnus-config.yaml: line 3: field 'run_log_store.config.dsn'" in hint and "password" in hint
         title = screen_lines(app)[0]
         assert f"postgres 127.0.0.1:{postgres.port}/postgres · magnus" in title and "…" not in title, title
+
+
+async def test_a_user_column_once_several_users_ran_the_runs_and_a_per_step_run_of_its_own(
+    make_app, project_dir: Path
+) -> None:
+    """Team trial item 11: who ran a run is a team's first question. The column comes right after the run
+    id (in view at 80 columns) once the runs were run by more than one user, `unknown` where a run recorded
+    none; the filter finds a user's runs and `U` sorts by user. Trial 7 item 6: a run driven one step at a
+    time by hand reads ⋯ per-step, not ▶ running, from the index alone."""
+    store = project_dir / ".run_log_store"
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#runs", DataTable)
+        assert "user" not in [str(key.value) for key in table.columns]  # nobody's user recorded: as before
+    for run_id, user in (("gs_run", "alice"), ("composite_run", "bob"), ("failure_run", "alice")):
+        data = json.loads((store / f"{run_id}.json").read_text())
+        data["run_config"]["process"] = {**data["run_config"].get("process", {}), "user": user}
+        (store / "new.tmp").write_text(json.dumps(data))  # as magnus writes a log: renamed into place
+        (store / "new.tmp").replace(store / f"{run_id}.json")
+    data = json.loads((store / "gs_run.json").read_text())
+    data["run_id"], data["status"] = "byhand", "PROCESSING"
+    data["run_config"]["process"] = {"driven": "per-step", "host": "h", "user": "carol"}
+    (store / "byhand.json").write_text(json.dumps(data))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#runs", DataTable)
+        assert [str(c.key.value) for c in table.ordered_columns][:4] == ["mark", "state", "run_id", "user"]
+        rows = dict(zip(column(table, "run_id"), column(table, "user"), strict=True))
+        assert rows == {
+            "byhand": "carol",
+            "data_run": "unknown",
+            "failure_run": "alice",
+            "composite_run": "bob",
+            "gs_run": "alice",
+        }
+        states = dict(zip(column(table, "run_id"), column(table, "state"), strict=True))
+        assert states["byhand"] == "⋯"
+        assert "⋯ per-step 1" in plain(app.screen.query_one("#hint", Static))
+        widths = sum(c.get_render_width(table) for c in table.ordered_columns[:4])
+        assert widths < 80  # the user column is in view at 80 columns
+        await pilot.press("U")
+        assert column(table, "user")[:2] == ["alice", "alice"]
+        await pilot.press("escape", "slash", *"bob")
+        assert column(table, "run_id") == ["composite_run"]

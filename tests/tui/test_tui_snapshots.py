@@ -112,6 +112,42 @@ def test_runs_screen_many(snap_compare, project_dir: Path, size: str) -> None:
     assert snap_compare(app_for(project_dir), terminal_size=ALL_SIZES[size], run_before=run_before)
 
 
+def test_runs_screen_team_80x24(snap_compare, project_dir: Path) -> None:
+    """A team's store at 80 columns: the user column right after the run id (runs of three users, one whose
+    user is not recorded), and a run started by hand with execute_single_node reading ⋯ per-step,
+    highlighted: the panel says how it goes on."""
+    import json
+
+    store = project_dir / ".run_log_store"
+    ids = write_many_runs(store, count=12)
+    for i, run_id in enumerate(ids):
+        log = json.loads((store / f"{run_id}.json").read_text())
+        if i != 4:
+            log["run_config"]["process"]["user"] = ("alice", "bob", "chandra")[i % 3]
+        if i == 11:  # the newest: started by hand, one step done
+            log["status"] = "PROCESSING"
+            process = log["run_config"]["process"]
+            log["run_config"]["process"] = {"driven": "per-step", "host": "h", "user": process["user"]}
+        (store / f"{run_id}.json").write_text(json.dumps(log))
+
+    async def run_before(pilot) -> None:
+        from textual.widgets import DataTable
+
+        for _ in range(1500):  # every run listed (the index is read in a worker)
+            await pilot.pause(0.02)
+            screen = pilot.app.screen
+            if screen.query("#runs") and screen.query_one("#runs", DataTable).row_count >= 12:
+                break
+        await pilot.press("j")
+        for _ in range(1500):  # the per-step run's panel, read in a worker
+            await pilot.pause(0.02)
+            if "orchestrator" in str(screen.query_one("#reason").content):
+                break
+        await settle(pilot)
+
+    assert snap_compare(app_for(project_dir), terminal_size=(80, 24), run_before=run_before)
+
+
 def test_runs_screen_empty_store_120x40(snap_compare, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert snap_compare(app_for(tmp_path), terminal_size=(120, 40), run_before=settle)
