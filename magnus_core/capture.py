@@ -29,6 +29,7 @@ import hashlib
 import logging
 import os
 import queue
+import sys
 import tempfile
 import threading
 import time
@@ -351,20 +352,25 @@ class _Writer:
                         self._done.notify_all()
 
     def _direct(self, path: str, data: bytes | bytearray) -> bool:
-        """Write one file's frame to the running writer process from the caller's thread (one pipe write,
-        a few microseconds); False when the process is gone (the thread takes the file).
+        """Write one file's frame to the running writer process from the caller's thread (one pipe write);
+        False when the process is gone (the thread takes the file).
 
         Once the process runs, the thread is no longer woken: a python thread that wakes beside the steps,
         even once per batch, waits for the GIL and is woken again at each of the steps' thread's system
         calls (each releases the GIL), a context switch and a futex call each time: measured quiet, about
         one a step and +70 us a printing step on the steps' thread (sixth sitting, bench/output.py). A pipe
-        write does not wake the process (it naps between reads) and shares no GIL."""
-        frame = _frame(path, data)
+        write does not wake the process (it naps between reads) and shares no GIL. (One attempt's frame is
+        made and written here, inline: once per printing attempt.)"""
+        name = path.encode(_FS_ENCODING, "surrogateescape")  # (os.fsencode, inline)
+        frame = (len(name) | len(data) << 32).to_bytes(8, "little") + name + data
         try:
             with self._pipe_lock:
-                if self._pipe < 0:
+                pipe = self._pipe
+                if pipe < 0:
                     return False
-                _write_all(self._pipe, frame)
+                sent = os.write(pipe, frame)
+                if sent < len(frame):  # (a blocking pipe writes it whole unless a signal came)
+                    _write_all(pipe, frame[sent:])
                 self._direct_frames += 1
                 if not self._direct_frames % WRITER_BATCH:  # what it could not write, now and then
                     self._read_replies()
@@ -403,7 +409,6 @@ class _Writer:
 
     def _start(self) -> bool:
         """Start the writer process; False when it cannot be (said at debug level: the thread writes)."""
-        import sys
 
         to_child = from_child = (-1, -1)
         try:
@@ -538,8 +543,12 @@ def _reap(pid: int, seconds: float) -> None:
             time.sleep(0.005)
 
 
+_FS_ENCODING = sys.getfilesystemencoding()
+
+
 def _frame(path: str, data: bytes | bytearray) -> bytes:
-    """One file's frame for the writer process (_WRITER_CHILD): <II path length, data length; path; data."""
+    """One file's frame for the writer process (_WRITER_CHILD): <II path length, data length; path; data
+    (_direct makes it inline)."""
     name = os.fsencode(path)
     return b"".join((len(name).to_bytes(4, "little") + len(data).to_bytes(4, "little"), name, data))
 

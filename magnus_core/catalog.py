@@ -250,6 +250,8 @@ RESERVED = ".magnus"
 
 LIVE = ".live"  # suffix of an output file still being written (see BaseCatalog.output_spool)
 OUTPUT_FOLDER = f"{RESERVED}/output"  # where output_name puts every attempt's output, one folder per run
+_OUTPUT_PREFIX = f"{OUTPUT_FOLDER}/"
+_OUTPUT_PREFIX_SIZE = len(_OUTPUT_PREFIX)
 CHUNK = 1 << 20  # bytes copied at a time by put_stream
 
 
@@ -338,7 +340,8 @@ class FileSystemCatalog(BaseCatalog):
         self._made: set[Path] = set()  # folders of magnus's own files made by this process
         self._outputs: dict[tuple[Path, str], str] = {}  # (root, run) -> its checked output folder
         self._new_outputs: set[str] = set()  # output folders this process made: no file in them but its own
-        self._fresh: dict[str, tuple[Path, str]] = {}  # run -> (root, the output folder this process made)
+        # run -> (root, the output folder this process made with its separator, the run id with its slash)
+        self._fresh: dict[str, tuple[Path, str, str]] = {}
         self.owners: dict[str, str | None] = {}  # name -> the branch that put it first (None: top level)
         self.conflicts: list[tuple[str, str, str]] = []  # (name, branch, branch) put by sibling branches
 
@@ -539,7 +542,7 @@ class FileSystemCatalog(BaseCatalog):
                 try:
                     checked.mkdir()
                     self._new_outputs.add(str(checked))
-                    self._fresh[run_id] = (self.root, str(checked))
+                    self._fresh[run_id] = (self.root, f"{checked}{os.sep}", f"{run_id}/")
                 except FileExistsError:  # an earlier process of the run (the per-step entry point)
                     pass
                 made = self._outputs[key] = str(checked)
@@ -585,16 +588,19 @@ class FileSystemCatalog(BaseCatalog):
         *,
         later: Callable[[str, bytes | bytearray], bool] | None = None,
     ) -> tuple[str, str]:
-        # (no DataCatalog made: a validated model per attempt)
+        # (no DataCatalog made: a validated model per attempt; once per printing attempt, so no string is
+        # split or formatted but the file's path and the record's)
         fresh = self._fresh.get(run_id)
-        folder, _, file = name.rpartition("/")
-        if fresh is not None and fresh[0] is self.root and folder == OUTPUT_FOLDER and _plain_file_name(file):
-            # an output folder this process made (checked then): every name in it is new, nothing to look up
-            path = f"{fresh[1]}{os.sep}{file}"
-            if later is None or not later(path, data):
-                _write_new(path, data)
-        else:
-            self._put_new(name, data, run_id, later)
+        if fresh is not None and fresh[0] is self.root and name.startswith(_OUTPUT_PREFIX):
+            file = name[_OUTPUT_PREFIX_SIZE:]
+            if "/" not in file and "\\" not in file and "\0" not in file and file not in ("", ".", ".."):
+                # an output folder this process made (checked then): every name in it is new, nothing to
+                # look up (_plain_file_name, inline)
+                path = fresh[1] + file
+                if later is None or not later(path, data):
+                    _write_new(path, data)
+                return fresh[2] + name, self.options.catalog_location
+        self._put_new(name, data, run_id, later)
         return f"{run_id}/{name}", self.options.catalog_location
 
     def _put_new(

@@ -287,7 +287,15 @@ class Route:
         self._lock = threading.RLock()
 
     def destination(self, stream: str) -> Sink:
-        return self.lanes[stream].destination
+        """Where the lane of `stream` writes now. While an attempt taps the route, its lanes write to the
+        route's held Tees, whose copy is switched at each attempt: what is handed out here (to a child's
+        pipe, to a pump of fd 1 or 2, which may write after the attempt ended) is a Tee of its own, bound to
+        this attempt's copy, so that a late writer never lands in the next attempt's file."""
+        found = self.lanes[stream].destination
+        if found.__class__ is Tee:
+            assert isinstance(found, Tee)
+            return Tee(found.first, found.copy)
+        return found
 
     def stream(self, name: str) -> RouteStream:
         """The python stream of `name` (stdout, stderr) for this route, made on first use."""
@@ -303,6 +311,7 @@ class Route:
             return self._streams[name]
 
     tap: Sink | None = None  # the attempt tapping this route's lanes (tapped(alone=True))
+    tees: tuple[Tee, Tee] | None = None  # the lanes' Tees while tapped, kept for the next attempt (_Tap)
 
     def flush_streams(self) -> None:
         """What python wrote and its C buffers still hold goes to the lanes."""
@@ -493,17 +502,24 @@ class FdPump:
         self._inode = -1
         self._size = 0  # its pipe's capacity when set to PUMP_PIPE (see taken())
         self._read_fd = -1
+        self._ended = False  # its thread read the pipe's end; the read end is left open (see _pump)
         self._processing = threading.Lock()  # held while a chunk read is on its way (see drain)
         self._thread = self._open()
 
     def _open(self) -> threading.Thread:
-        """A new pipe on fd, and the thread reading it."""
+        """A new pipe on fd, and the thread reading it (the read end of a pipe whose thread ended, at its
+        end, is closed here: see _pump)."""
         read_fd, write_fd = _pipe_above_std()
         os.dup2(write_fd, self.fd)
         os.close(write_fd)
         self._inode = os.fstat(self.fd).st_ino
         self._size = _mark_pipe(self.fd)
-        self._read_fd = read_fd
+        with self._processing:
+            old, ended, self._read_fd, self._ended = self._read_fd, self._ended, read_fd, False
+        if ended:
+            with contextlib.suppress(OSError):
+                os.close(old)
+        self._seam.poller = None  # (the attempts' end polls the new pipe)
         thread = threading.Thread(target=self._pump, args=(read_fd,), name=f"magnus-fd{self.fd}", daemon=True)
         thread.start()
         return thread
@@ -524,7 +540,16 @@ class FdPump:
                     self._seam.fd_destination(self.name).write_bytes(masker.feed(data))
             self._seam.fd_destination(self.name).write_bytes(masker.finish())
         finally:
-            os.close(read_fd)
+            # The pipe's end (no write end left: a step closed fd, or put another file there): its read end
+            # stays open while it is the pump's, so that poll() keeps saying so at each attempt's end
+            # (_Seam.fds_busy) until repair() gives fd a new pipe and closes it; one already replaced is
+            # closed now.
+            with self._processing:
+                if read_fd == self._read_fd:
+                    self._ended = True
+                else:
+                    with contextlib.suppress(OSError):
+                        os.close(read_fd)
 
     def drain(self, timeout: float = 2.0) -> None:
         """Wait until what was written to fd before now has been read and passed on (the end of an
@@ -574,9 +599,21 @@ class FdPump:
         if not self._thread.is_alive():
             self.destination.close()
             os.close(self.saved)
+            with self._processing:
+                if self._ended:
+                    self._ended = False
+                    with contextlib.suppress(OSError):
+                        os.close(self._read_fd)
 
 
 _SELECT: list[Any] = []  # select.select, imported on the first attempt's end (not at import: --help)
+
+
+def _poll() -> Any:
+    """A new select.poll object (select imported on first use: not at import, for --help)."""
+    import select
+
+    return select.poll()
 
 
 class _Seam:
@@ -593,6 +630,8 @@ class _Seam:
         self.originals: dict[str, IO[str]] = {}
         self.streams: dict[str, SeamStream] = {}
         self.pumps: dict[str, FdPump] = {}
+        self.poller: Any = None  # select.poll of the pumps' pipes (None: made again at the next use)
+        self.suspect = False  # the flush thread saw fd 1 or 2 taken by a step (see repair_fds)
         self.handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
         self.record_factory: Any = logging.getLogRecordFactory()
         self.default = self._default_route()
@@ -657,12 +696,43 @@ class _Seam:
                 setattr(sys, name, route.stream(name) if route is not None else self.streams[name])
 
     def repair_fds(self) -> None:
-        """fd 1 and 2 are the pumps' pipes again if a step took them (see FdPump.repair). Asked at the end
-        of every attempt: one fcntl per fd (FdPump.taken), no lock, unless one was taken."""
+        """fd 1 and 2 are the pumps' pipes again if a step took them (see FdPump.repair): one fcntl per fd
+        (FdPump.taken), no lock, unless one was taken. Asked at an attempt's end when fds_busy() said so."""
+        self.suspect = False
         for pump in list(self.pumps.values()):
             if pump.taken():
                 with self.lock:
                     pump.repair()
+        self.poller = None
+
+    def fds_busy(self) -> bool:
+        """Whether fd 1 or 2 may hold something not passed on yet, or may have been taken by a step: asked at
+        the end of every attempt, before drain_fds and repair_fds (needed only then). One poll() of the
+        pumps' pipes (no system call without pumps): a pipe holding data, or at its end (no write end left
+        anywhere: a step closed fd 1, or put another file there with os.dup2; the read end stays open
+        until repaired, see FdPump._pump), or closed; a pump passing a chunk on; or the flush thread saw a
+        fd taken (suspect: a step that took fd 1 while another process, a child it started in the
+        background, still holds the pipe's write end leaves no end to see: the flush thread checks every
+        FLUSH_EVERY seconds, so fd 1 is given back at the end of the first attempt after that)."""
+        pumps = self.pumps
+        if not pumps:
+            return False
+        poller = self.poller
+        if poller is None:
+            with self.lock:
+                poller = _poll()
+                for pump in pumps.values():
+                    poller.register(pump._read_fd, 1)  # POLLIN (POLLHUP, POLLERR, POLLNVAL come anyway)
+                self.poller = poller
+        try:
+            if poller.poll(0) or self.suspect:
+                return True
+        except (OSError, ValueError):
+            return True
+        for pump in pumps.values():  # noqa: SIM110 - not any(): no generator made at every attempt's end
+            if pump._processing.locked():
+                return True
+        return False
 
     def drain_fds(self) -> None:
         """What was written to fd 1 and 2 so far has reached its destination (see FdPump.drain). When no
@@ -689,6 +759,11 @@ class _Seam:
         while not stop.wait(FLUSH_EVERY):
             with self.lock:
                 routes = [*self.active, *self.attempts, self.default]
+                pumps = list(self.pumps.values())
+            # a fd taken while another process holds its pipe (no end to see: fds_busy): said here, given
+            # back at the next attempt's end (not here: the step may have put its own file there for a while)
+            if any(pump.taken() for pump in pumps):
+                self.suspect = True
             for route in routes:
                 # a flush racing the route's end loses nothing: the end flushes everything itself
                 with contextlib.suppress(Exception):
@@ -782,8 +857,10 @@ class _Seam:
                 if original is not None:
                     original.flush()
             self.pumps[name] = FdPump(self, fd, name, original)
+        self.poller = None
 
     def _uninstall_fds(self) -> None:
+        self.poller = None
         for stream in self.streams.values():
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
@@ -796,6 +873,7 @@ class _Seam:
         for name, pump in list(self.pumps.items()):
             pump.close()
             del self.pumps[name]
+        self.poller = None
 
     def remember(self, values: Iterable[str]) -> None:
         with self.lock:
@@ -977,18 +1055,42 @@ def tapped(
     return _own_route(parent, copy, err or copy)
 
 
+class _Nowhere:  # a Sink
+    """What a route's held Tee copies to between attempts: nothing."""
+
+    line_buffered = False
+
+    def write_text(self, text: str) -> None:
+        return None
+
+    def write_bytes(self, data: bytes) -> None:
+        return None
+
+    def flush(self) -> None:
+        return None
+
+
+NOWHERE = _Nowhere()
+
+
 class _Tap:
     """tapped(alone=True): the run's own route tapped for one attempt (a plain object rather than a
-    generator: one is made per attempt). Its lanes write to Tee(destination, copy) while it is entered;
-    setting an attribute is atomic, so a thread writing meanwhile writes to one or the other, whole."""
+    generator: one is made per attempt). Its lanes write to the route's Tees (made once per route, their
+    copy switched to this attempt's while it is entered, and to NOWHERE after); setting an attribute is
+    atomic, so a thread writing meanwhile writes to one or the other, whole. A writer that may write after
+    the attempt (a child's pipe, a pump of fd 1 or 2) is handed a Tee of its own (Route.destination).
 
-    __slots__ = ("before", "copy", "err", "parent")
+    At its end, fd 1 and 2 are drained and checked only when one poll() of the pumps' pipes says something
+    is there (data not read yet, or the pipe's end: a step closed fd 1 or put another file there), a pump is
+    passing a chunk on, or the seam's flush thread saw a fd taken (SEAM.suspect, see repair_fds): most
+    attempts end with that one system call."""
+
+    __slots__ = ("copy", "err", "parent")
 
     def __init__(self, parent: Route, copy: Sink, err: Sink) -> None:
         self.parent = parent
         self.copy = copy
         self.err = err
-        self.before: tuple[Sink, Sink] | None = None
 
     def __enter__(self) -> Route:
         parent = self.parent
@@ -998,17 +1100,23 @@ class _Tap:
             except (OSError, ValueError):
                 pass
         out, err = parent.lanes["stdout"], parent.lanes["stderr"]
-        self.before = before = out.destination, err.destination
+        tees = parent.tees
+        if tees is None or tees[0].first is not out.destination or tees[1].first is not err.destination:
+            tees = parent.tees = Tee(out.destination, NOWHERE), Tee(err.destination, NOWHERE)
+        tees[0].copy, tees[1].copy = self.copy, self.err
         parent.tap = self.copy
-        out.destination, err.destination = Tee(before[0], self.copy), Tee(before[1], self.err)
+        out.destination, err.destination = tees
         return parent
 
     def __exit__(self, *exc: object) -> None:
-        parent, before = self.parent, self.before
-        assert before is not None
+        parent = self.parent
         lanes = parent.lanes
+        tees = parent.tees
+        assert tees is not None
+        busy = SEAM.fds_busy()
         try:
-            SEAM.drain_fds()  # what the step's subprocesses wrote to fd 1 and 2 is the attempt's
+            if busy:
+                SEAM.drain_fds()  # what the step's subprocesses wrote to fd 1 and 2 is the attempt's
             for stream in parent._streams.values():
                 try:  # noqa: SIM105 - (flush_streams, inline)
                     stream.flush()
@@ -1019,9 +1127,11 @@ class _Tap:
             lanes["stdout"].release()
             lanes["stderr"].release()
         finally:
-            lanes["stdout"].destination, lanes["stderr"].destination = before
+            lanes["stdout"].destination, lanes["stderr"].destination = tees[0].first, tees[1].first
+            tees[0].copy = tees[1].copy = NOWHERE
             parent.tap = None
-            SEAM.repair_fds()
+            if busy or SEAM.suspect:
+                SEAM.repair_fds()
 
 
 @contextlib.contextmanager

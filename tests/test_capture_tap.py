@@ -1,0 +1,132 @@
+"""The attempt's tap of a run's route (output.tapped, alone): its Tees are the route's, switched per attempt,
+and fd 1 and 2 are drained and checked only when one poll() says so. Each check runs in a process of its
+own (the seam takes over fd 1 and 2), with real pipes and a real child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PRELUDE = """
+import json, os, subprocess, sys, time
+from magnus_core import output
+from magnus_core.masking import fixed
+
+class Copy:  # a Sink keeping what it is given (an attempt's file)
+    line_buffered = False
+    def __init__(self):
+        self.data = b""
+    def write_bytes(self, data):
+        self.data += data
+    def write_text(self, text):
+        self.data += text.encode()
+    def flush(self):
+        pass
+
+def attempt(body):
+    copy = Copy()
+    with output.tapped(copy, alone=True):
+        body()
+    return copy.data.decode()
+
+found = {}
+sink = open(os.devnull, "w")
+with output.installed(fds=True), output.routed(fixed(()), sink) as route:
+"""
+
+
+def run(body: str, tmp_path: Path) -> dict[str, object]:
+    script = PRELUDE + textwrap.indent(textwrap.dedent(body), "    ") + "\nprint(json.dumps(found))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def test_a_writer_handed_the_route_s_destination_in_one_attempt_never_writes_into_the_next(
+    tmp_path: Path,
+) -> None:
+    """A child's pipe or a pump of fd 1 takes the route's destination while an attempt runs and may write
+    after it ended: what it writes then goes to that attempt's copy (its file drops it once finished), never
+    to the next attempt's, whose Tees are the same objects with another copy."""
+    found = run(
+        """
+        held = []
+        found["first"] = attempt(lambda: (print("first"), held.append(route.destination("stdout"))))
+        def second():
+            held[0].write_bytes(b"late\\n")  # written after the first attempt ended, during the second
+            print("second")
+        found["second"] = attempt(second)
+        found["same_tees"] = route.tees is not None and route.destination("stdout") is route.tees[0].first
+        """,
+        tmp_path,
+    )
+    assert found["first"] == "first\n"
+    assert found["second"] == "second\n"  # not "late": that was the first attempt's
+    assert found["same_tees"]
+
+
+def test_fd_1_closed_by_a_step_is_given_back_at_its_attempt_s_end(tmp_path: Path) -> None:
+    """No other process holds the pipe: closing fd 1 ends it, which the attempt's poll() sees; the next
+    attempt's subprocess output reaches its copy."""
+    found = run(
+        """
+        def closes():
+            print("before", flush=True)
+            os.close(1)
+        found["closing"] = attempt(closes)
+        found["taken_after"] = output.SEAM.pumps["stdout"].taken()
+        child = [sys.executable, "-c", "print('from a child')"]
+        found["child"] = attempt(lambda: subprocess.run(child, check=True))
+        """,
+        tmp_path,
+    )
+    assert found["closing"] == "before\n"
+    assert found["taken_after"] is False
+    assert found["child"] == "from a child\n"
+
+
+def test_fd_1_taken_while_a_child_holds_its_pipe_is_given_back_after_the_flush_thread_sees_it(
+    tmp_path: Path,
+) -> None:
+    """A child started in the background still holds the pipe's write end: closing fd 1 ends nothing, so
+    the poll() at the attempt's end sees nothing; the seam's flush thread checks fd 1 and 2 every
+    FLUSH_EVERY seconds, and the first attempt to end after that gives fd 1 back."""
+    found = run(
+        """
+        output.FLUSH_EVERY = 0.05
+        background = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+        def closes():
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # fd 1 now /dev/null; the child holds the pipe
+        attempt(closes)
+        found["taken_then"] = output.SEAM.pumps["stdout"].taken()
+        deadline = time.monotonic() + 10
+        while not output.SEAM.suspect and time.monotonic() < deadline:
+            time.sleep(0.01)
+        found["suspect"] = output.SEAM.suspect
+        attempt(lambda: None)
+        found["taken_after"] = output.SEAM.pumps["stdout"].taken()
+        child = [sys.executable, "-c", "print('from a child')"]
+        found["child"] = attempt(lambda: subprocess.run(child, check=True))
+        background.kill()
+        background.wait()
+        """,
+        tmp_path,
+    )
+    assert found["taken_then"] is True  # (the poll() saw nothing: the child holds the pipe)
+    assert found["suspect"] is True
+    assert found["taken_after"] is False
+    assert found["child"] == "from a child\n"
