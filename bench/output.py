@@ -8,7 +8,10 @@
    same), run in-process through prepare()/execute() with the output seam installed as `magnus execute`
    installs it (file descriptors too), the steps' output streamed to /dev/null as a piped run's is: target
    on/off <= 1.2. The same pair with steps that print nothing is the control: it shows the two catalogs
-   cost the same but for the output they keep (a step printing nothing leaves no file).
+   cost the same but for the output they keep (a step printing nothing leaves no file). Both pairs run
+   twice: in a folder of TMPDIR (the disk's figure: creating a file there costs what that disk charges at
+   that moment, printed beside it) and in a tmpfs mounted for the benchmark (the CPU's figure: no disk;
+   needs root, else a line says it was not measured).
 2. One step printing 100 MB (100-byte lines) with capture on, the attempt's own time as its run log records
    it, against writing the same lines to a file in the same process: target <= 1.5. CPU is given too, as
    the marginal CPU of the 100 MB (the whole run's CPU, every thread, less that of the same run whose step
@@ -33,6 +36,7 @@ then a writer process: with a second core free, the steps' thread is the run's w
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import subprocess
@@ -83,14 +87,66 @@ def write_pipeline(folder: Path, n: int, command: str) -> Path:
 # a new one (ext4 find_inode_bit's recently_deleted, about 0.3 us per inode skipped, per creation): a cost of
 # the benchmark's own clean-up, not of magnus, that a user's runs (which keep their output) do not pay.
 _FOLDERS: list[str] = []
+_BASE: list[str | None] = [None]  # where runs' folders are made: None for the disk's (TMPDIR), else a tmpfs
 
 
 def _folder() -> str:
-    """A new folder for one run, removed when the benchmark ends."""
+    """A new folder for one run (on the disk, or in the tmpfs _BASE names), removed when the benchmark
+    ends."""
+    base = _BASE[0]
+    if base is not None:
+        return tempfile.mkdtemp(dir=base)
     if not _FOLDERS:
         _FOLDERS.append(tempfile.mkdtemp(prefix="magnus-bench-"))
         atexit.register(shutil.rmtree, _FOLDERS[0], True)
     return tempfile.mkdtemp(dir=_FOLDERS[0])
+
+
+def _file_system(path: str) -> str:
+    """The type of the file system `path` is on, as /proc/mounts says (Linux), else "?"."""
+    try:
+        mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return "?"
+    real = os.path.realpath(path)
+    best = ("", "?")
+    for fields in mounts:
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best[0]):
+            best = (point, fields[2])
+    return best[1]
+
+
+def mounted_tmpfs() -> tuple[str | None, str]:
+    """(a folder with a tmpfs freshly mounted on it, "") or (None, why not): a file system in memory where
+    creating a file costs what the kernel's own work costs (no disk, no inode table, no recently freed
+    inodes to skip), so capture's figure there is the CPU's, not the disk's. Needs root (or CAP_SYS_ADMIN);
+    unmounted when the benchmark ends."""
+    folder = tempfile.mkdtemp(prefix="magnus-bench-tmpfs-")
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", folder],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        os.rmdir(folder)
+        return None, str(exc)
+    if done.returncode != 0:
+        os.rmdir(folder)
+        return None, (done.stderr.strip() or f"mount exited with {done.returncode}")
+
+    def unmount() -> None:
+        subprocess.run(["umount", folder], capture_output=True, timeout=30)
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+
+    atexit.register(unmount)
+    return folder, ""
 
 
 def run_output(
@@ -192,10 +248,30 @@ def write_file_mb(megabytes: int) -> float:
 
 
 def output_figures(repeat: int) -> None:
-    """Capture on against off for printing steps, and a 100 MB printing step against writing a file."""
+    """Capture on against off for printing steps (in the disk's folder, then in a fresh tmpfs), and a
+    100 MB printing step against writing a file."""
     steps = int(os.environ.get("BENCH_OUTPUT_STEPS", "1000"))
     megabytes = int(os.environ.get("BENCH_OUTPUT_MB", "100"))
     run_output(1, "bench_steps.say", "file-system")  # warm-up
+    disk = os.path.dirname(_folder())
+    print(f"in a folder of TMPDIR ({disk}, {_file_system(disk)}):", flush=True)
+    printing_figures(steps, repeat)
+    tmpfs, why = mounted_tmpfs()
+    if tmpfs is None:
+        print(f"in a fresh tmpfs: not measured, mounting one was refused ({why}): needs root", flush=True)
+    else:
+        print(f"in a fresh tmpfs ({tmpfs}: creating a file is the kernel's work alone, no disk):", flush=True)
+        _BASE[0] = tmpfs
+        try:
+            printing_figures(steps, repeat)
+        finally:
+            _BASE[0] = None
+    flood_figures(megabytes, repeat)
+
+
+def printing_figures(steps: int, repeat: int) -> None:
+    """Capture on against off, steps printing a line each and steps printing nothing (the control), in the
+    folder _folder() makes runs in, with the floor of creating as many files there."""
     for command, what in (
         ("bench_steps.say", "printing a line each"),
         ("bench_steps.quiet", "printing nothing"),
@@ -234,6 +310,10 @@ def output_figures(repeat: int) -> None:
                 f"wall, {(_median(on_thread) - _median(off_thread)) * 1e6 / steps:.0f} us on the steps' thread",
                 flush=True,
             )
+
+
+def flood_figures(megabytes: int, repeat: int) -> None:
+    """A step printing `megabytes` MB against writing them to a file (the disk's folder)."""
     flood, plain, flood_cpu, plain_cpu, seam_cpu, quiet_cpu, quiet_off_cpu = [], [], [], [], [], [], []
     flood_thread: list[float] = []
     quiet_thread: list[float] = []
