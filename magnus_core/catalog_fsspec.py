@@ -126,8 +126,10 @@ class FsspecCatalog(FileSystemCatalog):
                 continue  # a key file's path or gcsfs's way to find one: no secret (the file's is masked)
             raise ConfigError(
                 "holds a credential, and config files are recorded in every run log: give it in the "
-                "environment (for s3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE) or name a "
-                f"secret for it with catalog.config.secret_options: {{{path.split('.')[-1]}: SECRET_NAME}}",
+                "environment (for s3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or those "
+                "names in .env; for gcs: GOOGLE_APPLICATION_CREDENTIALS, or token: a key file's path) or "
+                "name a secret for it with catalog.config.secret_options: "
+                f"{{{path.split('.')[-1]}: SECRET_NAME}}",
                 field=f"catalog.config.{path}",
             )
         if url_has_password(self.options.url):

@@ -414,6 +414,11 @@ def test_a_google_key_given_in_config_is_masked(
     masked = masker_of(provider).text(printed)
     assert _leaks(masked, _forbidden([*GCS_KEY_LINES])) == [] and "its second line: *****" in masked
 
+    (tmp_path / ".env").write_text(f"GCS_KEY_FILE={key_file}\n")  # a secret naming the key file
+    provider = make_secrets({"type": "dotenv", "config": {"location": str(tmp_path / ".env")}})
+    by_path = FsspecCatalog({"url": "gs://team/c", "secret_options": {"token": "GCS_KEY_FILE"}})
+    assert by_path.credentials(provider) == {"secret_options.token.private_key": GCS_PRIVATE_KEY}
+
     user = {
         "type": "authorized_user",
         "client_id": "id.apps",

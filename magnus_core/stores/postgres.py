@@ -280,7 +280,10 @@ def _reason(exc: BaseException) -> str:
 def _hint(reason: str) -> str:
     low = reason.lower()
     if "password" in low or "authentication" in low:
-        return "check the DSN's user and the password in PGPASSWORD or ~/.pgpass"
+        return (
+            "check the DSN's user and the password in PGPASSWORD (the environment or .env), "
+            "run_log_store.config.secret_options or ~/.pgpass"
+        )
     if "does not exist" in low and "database" in low:
         return "check the DSN's database name"
     if "refused" in low or "timeout" in low or "timed out" in low or "could not translate" in low:
