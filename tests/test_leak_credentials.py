@@ -29,6 +29,9 @@ ENVIRONMENT = {  # every kind of credential variable a store, catalog or tracker
     "AWS_SECRET_ACCESS_KEY": f"awsSECRET{TOKEN}",
     "AWS_SESSION_TOKEN": f"awsSESSION{TOKEN}",
     "AZURE_STORAGE_CONNECTION_STRING": f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=azKEY{TOKEN}==",
+    "AZURE_STORAGE_KEY": f"azStorageKEY{TOKEN}==",
+    "AZURE_STORAGE_SAS_TOKEN": f"sv=2024-01-01&sig=azSIG{TOKEN}",
+    "GOOGLE_OAUTH_ACCESS_TOKEN": f"ya29.a0{TOKEN}",
     "MLFLOW_TRACKING_PASSWORD": f"mlPW{TOKEN}",
 }
 PRINTING = """
@@ -39,7 +42,7 @@ dag:
       type: task
       command_type: shell
       command: >-
-        env | grep -E 'PGPASS|AWS_|AZURE|MLFLOW' ; echo "pw is $PGPASSWORD";
+        env | grep -E 'PGPASS|AWS_|AZURE|MLFLOW|GOOGLE' ; echo "pw is $PGPASSWORD";
         echo "$AZURE_STORAGE_CONNECTION_STRING" | tr ';' '\\n' ; {extra}
         python -c "import os; raise SystemExit('failed with ' + os.environ['AWS_SECRET_ACCESS_KEY'])"
       next: success
