@@ -142,10 +142,11 @@ class MagnusApp(App[None]):
             (top if holds else top.focused or top)._forward_event(again)
 
     # -- navigation ----------------------------------------------------------------------------------
-    def open_run(self, run_id: str) -> None:
+    def open_run(self, run_id: str, output: bool = False) -> None:
+        """The run's screen; `output`: on its Output tab (RunScreen)."""
         from magnus_tui.screens.run import RunScreen
 
-        self.push_screen(RunScreen(run_id))
+        self.push_screen(RunScreen(run_id, output=output))
 
     def open_experiments(self, tag: str | None = None, where: str = "") -> None:
         from magnus_tui.screens.experiments import ExperimentsScreen

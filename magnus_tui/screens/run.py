@@ -15,7 +15,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import DataTable, Header, TabbedContent, TabPane, Tabs
+from textual.widgets import DataTable, Header, Input, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError, RunNotFoundError
@@ -23,11 +23,13 @@ from magnus_core.events import RUN_CREATED, RUN_UPDATED, RunEvent
 from magnus_core.logs import stderr_unseen
 from magnus_core.models.run_log import RunLog, now
 from magnus_core.runs import run_state
+from magnus_tui.commands import StepCommands
 from magnus_tui.launcher import EVENTS_LOST
 from magnus_tui.live import EventPump, RunEventsReady
 from magnus_tui.screens.base import KeysFooter, WorkbenchScreen
 from magnus_tui.view import RunView
 from magnus_tui.widgets.dag_tree import DagTree
+from magnus_tui.widgets.keys import InOrderInput
 from magnus_tui.widgets.output_view import OutputText, OutputView, WholeRun, output_text, whole_run_text
 from magnus_tui.widgets.run_header import Estimate, RunHeader
 from magnus_tui.widgets.run_panel import RunPanel
@@ -44,6 +46,26 @@ FOLLOW_QUIET_MAX = 0.5  # seconds
 W = TypeVar("W", bound=Widget)
 
 
+class StepFind(InOrderInput):
+    """The run screen's find box (`/`): escape clears the search (before the screen's own escape, back)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "clear", "Clear the search", show=False),
+        Binding("enter", "keep", "Keep the search", show=False),
+    ]
+
+    def action_clear(self) -> None:
+        screen = self.screen
+        if isinstance(screen, RunScreen):
+            screen.clear_find()
+
+    def action_keep(self) -> None:
+        """Enter: the search kept, the keys the dag's again at once (`n` typed right after goes to it)."""
+        screen = self.screen
+        if isinstance(screen, RunScreen):
+            screen.keep_find(self.value)
+
+
 class RunScreen(WorkbenchScreen[None]):
     """One run: every step of its dag (live while it runs), the selected step's detail, the run's parameters
     and metrics."""
@@ -55,10 +77,14 @@ class RunScreen(WorkbenchScreen[None]):
         Binding("o", "tab('output')", "Output"),
         Binding("c", "copy", "Copy", show=False),  # F1 lists it; the footer keeps F1 at 80 columns
         Binding("f", "first_failure", "Failure", show=False),
+        Binding("slash", "find", "Find step", show=False),  # F1 and the palette list it
+        Binding("n", "next_step_match(1)", "Next step found", show=False),
+        Binding("N", "next_step_match(-1)", "Previous step found", show=False),
         Binding("x", "stop", "Stop"),
         Binding("R", "rerun", "Re-run"),
         Binding("r", "reload", "Reload", show=False),
     ]
+    COMMANDS = WorkbenchScreen.COMMANDS | {StepCommands}
     PALETTE: ClassVar[list[tuple[str, str, str]]] = [
         ("Back to runs", "Leave this run (escape)", "back"),
         ("Step detail", "Attempts, metrics, parameters, catalog and code of the step (i)", "tab('step')"),
@@ -70,6 +96,11 @@ class RunScreen(WorkbenchScreen[None]):
         ),
         ("Copy value", "Copy the highlighted cell, step name or run id (c)", "copy"),
         ("Go to first failure", "Move to the first step that failed (f)", "first_failure"),
+        (
+            "Find a step",
+            "Find steps by name in the dag as you type; n/N next and previous, escape clears (/)",
+            "find",
+        ),
         ("Stop the run", "Stop this running run; it ends INTERRUPTED and can be resumed (x)", "stop"),
         ("Re-run from failure", "The plan, what changed, parameters to change, then run (R)", "rerun"),
         ("Reload run", "Read the run log again from the store (r)", "reload"),
@@ -83,10 +114,18 @@ class RunScreen(WorkbenchScreen[None]):
     RunScreen.-stacked #body { layout: vertical; }
     RunScreen.-stacked DagTree { width: 1fr; max-width: 100%; height: auto; max-height: 40%; min-height: 5; }
     RunScreen.-stacked TabbedContent { height: 1fr; }
+    RunScreen #dag-find { dock: bottom; display: none; margin-bottom: 1; height: 1; border: none; }
+    RunScreen #dag-find { padding: 0 1; }
+    RunScreen.finding #dag-find { display: block; }
     """
 
-    def __init__(self, run_id: str, *, probe: Callable[[list[str]], None] | None = None) -> None:
+    def __init__(
+        self, run_id: str, *, probe: Callable[[list[str]], None] | None = None, output: bool = False
+    ) -> None:
+        """`output`: open on the Output tab (the runs list's `o`/`l`): a failed run's failed step, else the
+        whole run (as `magnus logs RUN` prints it; following while it runs)."""
         super().__init__()
+        self._open_output = output
         self.run_id = run_id
         self.view = RunView(run_id=run_id)
         self.selected: str | None = None
@@ -112,6 +151,7 @@ class RunScreen(WorkbenchScreen[None]):
         self._output_wanted: bool | None = None  # output asked for before the tabs were there (open_if_any)
         self._tab_wanted: str | None = None  # a tab's key pressed before they were there
         self._widgets: dict[type[Widget], Widget] = {}  # _widget
+        self._find_from = 0  # the dag's line a search began on (/)
 
     def compose(self) -> ComposeResult:
         # the tabs (step detail, run panel, output: a dozen tables and widgets) are mounted after the first
@@ -120,6 +160,7 @@ class RunScreen(WorkbenchScreen[None]):
         yield RunHeader("", id="run-header")
         with Horizontal(id="body"):
             yield DagTree(id="dag")
+        yield StepFind(placeholder="find a step by name (Enter: keep, escape: clear)", id="dag-find")
         yield KeysFooter()
 
     @property
@@ -162,6 +203,11 @@ class RunScreen(WorkbenchScreen[None]):
         self._keys_state()  # a tab's key shows while another tab is shown
         self._show_detail()
         self._show_run_panel()
+        if self._open_output:
+            if not self.view.first_failure():
+                self.query_one(OutputView).whole_run = True
+            self._output_wanted = None
+            self.action_tab("output")  # (TabActivated reads it)
         if self._output_wanted is not None:
             self.read_output(open_if_any=self._output_wanted)
         if self._tab_wanted is not None:
@@ -617,6 +663,10 @@ class RunScreen(WorkbenchScreen[None]):
             self._refresh_output()
 
     def action_back(self) -> None:
+        """escape: a search in the dag is cleared first; then back to the runs."""
+        if self.query_one(DagTree).find_text or self.has_class("finding"):
+            self.clear_find()
+            return
         self.app.pop_screen()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -660,6 +710,52 @@ class RunScreen(WorkbenchScreen[None]):
             output.log_widget.focus()
         if tab == "run" and self._panel_stale:
             self._show_run_panel(force=True)
+
+    # -- finding a step by name (/, as lazygit and k9s filter, less searches) -------------------------
+    def action_find(self) -> None:
+        """`/`: the find box under the dag; each letter moves the cursor to the first step whose name holds
+        the text (from where the cursor was), Enter keeps the search (n/N), escape clears it."""
+        tree = self.query_one(DagTree)
+        self._find_from = tree.cursor_line
+        box = self.query_one("#dag-find", StepFind)
+        box.value = ""  # a new search, as less's `/` (n/N go on with the last one)
+        self.add_class("finding")
+        self.set_focus(box)  # now: the letters typed after `/` and queued already go there
+
+    @on(Input.Changed, "#dag-find")
+    def _find_changed(self, event: Input.Changed) -> None:
+        if self.has_class("finding"):
+            self.query_one(DagTree).find(event.value, start=self._find_from)
+
+    def keep_find(self, value: str) -> None:
+        """Enter in the find box: it closes, the matches stay marked for n/N, the keys go to the dag."""
+        tree = self.query_one(DagTree)
+        if value.strip().lower() != tree.find_text:  # (its last letters' Changed not handled yet)
+            tree.find(value, start=self._find_from)
+        self.remove_class("finding")
+        self.set_focus(tree)
+        if value.strip() and not tree.found():
+            self.notify(f"No step's name holds '{value.strip()}'.", severity="warning")
+
+    def clear_find(self) -> None:
+        """escape: the search ends (the box closes, the marks go); the cursor stays on the step found."""
+        tree = self.query_one(DagTree)
+        self.remove_class("finding")
+        tree.find("")
+        self.set_focus(tree)
+
+    def action_next_step_match(self, step: int) -> None:
+        tree = self.query_one(DagTree)
+        if not tree.find_text:
+            self.notify("Find a step first: / and part of its name.")
+        elif not tree.next_match(step):
+            self.notify(f"No step's name holds '{tree.find_text}'.", severity="warning")
+
+    def go_to_step(self, key: str) -> None:
+        """The cursor on step `key` (the palette's `Go to step`), the keys in the dag."""
+        tree = self.query_one(DagTree)
+        tree.select_key(key)
+        self.set_focus(tree)
 
     def action_first_failure(self) -> None:
         key = self.view.first_failure()

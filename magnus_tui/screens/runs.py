@@ -167,7 +167,10 @@ class RunsScreen(WorkbenchScreen[None]):
         Binding("d", "mark", "Diff"),
         Binding("s", "start_run", "Start"),
         Binding("x", "experiments", "Experiments"),
-        Binding("o", "page_log", "Log in $PAGER", show=False),
+        Binding(
+            "o,l", "open_output", "Output (logs)", show=False
+        ),  # o: the run screen's Output; l: k9s's logs
+        Binding("v", "page_log", "Run log in $PAGER", show=False),
         Binding("e", "edit_pipeline", "Pipeline in $EDITOR", show=False),
         Binding("c", "copy_id", "Copy id", show=False),  # F1 lists it; the footer keeps F1 at 80 columns
         Binding("r", "refresh", "Refresh", show=False),
@@ -185,8 +188,14 @@ class RunsScreen(WorkbenchScreen[None]):
         ("Copy run id", "Copy the highlighted run id to the clipboard (c)", "copy_id"),
         ("Experiments", "Compare the runs of the highlighted run's tag, with a chart (x)", "experiments"),
         (
+            "Open the run's output",
+            "What the highlighted run's steps printed: the whole run, live while it runs; a failed run's "
+            "failed step (o or l)",
+            "open_output",
+        ),
+        (
             "Open the run log in the pager",
-            "The highlighted run's log as JSON in $PAGER, default less (o)",
+            "The highlighted run's log as JSON in $PAGER, default less (v)",
             "page_log",
         ),
         (
@@ -672,6 +681,13 @@ class RunsScreen(WorkbenchScreen[None]):
         run_id = self.highlighted()
         if run_id:
             self.app.open_run(run_id)
+
+    def action_open_output(self) -> None:
+        """`o`/`l`: the highlighted run's output at once (trial 8: `o` opened the run log's JSON; k9s's `l`
+        opens logs): the run screen on its Output tab (RunScreen's `output`)."""
+        run_id = self.highlighted()
+        if run_id:
+            self.app.open_run(run_id, output=True)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -99,7 +99,7 @@ def recorder(tmp: Path, name: str) -> str:
     return f"{sys.executable} {script}"
 
 
-async def test_o_pages_the_run_log_and_e_edits_the_pipeline(make_app, project_dir: Path, monkeypatch) -> None:
+async def test_v_pages_the_run_log_and_e_edits_the_pipeline(make_app, project_dir: Path, monkeypatch) -> None:
     write_diff_pair(project_dir / ".run_log_store")
     (project_dir / "examples").mkdir()
     (project_dir / "examples" / "getting-started.yaml").write_text("dag: {start_at: a, steps: {}}\n")
@@ -110,7 +110,7 @@ async def test_o_pages_the_run_log_and_e_edits_the_pipeline(make_app, project_di
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
         assert isinstance(screen, RunsScreen) and screen.highlighted() == "after"
-        await pilot.press("o")
+        await pilot.press("v")  # (o and l open the run's output)
         await pilot.pause()
         paged = json.loads((project_dir / "paged").read_text())
         assert paged["run_id"] == "after" and paged["status"] == "FAIL"
@@ -125,7 +125,7 @@ async def test_o_pages_the_run_log_and_e_edits_the_pipeline(make_app, project_di
         await pilot.pause()
         assert not (project_dir / "edited").exists()
         monkeypatch.setenv("PAGER", str(project_dir / "no-such-pager"))
-        await pilot.press("o")  # a pager that is not there: a notice, not a crash
+        await pilot.press("v")  # a pager that is not there: a notice, not a crash
         await pilot.pause()
         assert app.screen is screen
 
