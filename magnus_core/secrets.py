@@ -9,17 +9,66 @@ there finds it as python steps do.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import ConfigError, SecretNotFoundError
-from magnus_core.models.pipeline import Dag
 from magnus_core.registry import load_provider, parse_options
+
+if TYPE_CHECKING:
+    from magnus_core.models.pipeline import Dag
+
+
+# Each provider's options and their defaults (text options only). The usual block (text values, known
+# names) is read without pydantic, as a plain object with the same attributes; anything else is validated
+# by the provider's pydantic model (made on first use: `_options_model`), so every message and conversion is
+# the model's (registry.parse_options). A step run alone (`magnus execute_single_node`, issue 19) then
+# imports no pydantic for its secrets.
+_OPTIONS: dict[str, dict[str, str]] = {
+    "_DotEnvOptions": {"location": ".env"},
+    "_EnvOptions": {"prefix": "", "suffix": ""},
+    "_EnvAndDotEnvOptions": {"location": ".env"},
+}
+
+
+class _Options:
+    """A provider's options read without pydantic: each option an attribute, as the model's would be."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # (for the type checker: the options are attributes)
+        raise AttributeError(name)
+
+
+def _options(model: str, config: dict[str, Any]) -> Any:
+    defaults = _OPTIONS[model]
+    if config.keys() <= defaults.keys() and all(type(value) is str for value in config.values()):
+        return _Options({**defaults, **config})
+    return parse_options(_options_model(model), config, "secrets")
+
+
+@functools.cache
+def _options_model(name: str) -> Any:
+    """The options of `_OPTIONS[name]` as a pydantic model (made once, on first use)."""
+    from pydantic import BaseModel, ConfigDict, create_model
+
+    class _Base(BaseModel):
+        model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
+
+    fields: dict[str, Any] = {key: (str, default) for key, default in _OPTIONS[name].items()}
+    return create_model(name, __base__=_Base, **fields)
+
+
+def __getattr__(name: str) -> Any:
+    """The options models by name (`secrets._EnvOptions`), made on first use."""
+    if name in _OPTIONS:
+        return _options_model(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _Tracked(dict[str, str]):
@@ -193,11 +242,6 @@ class DoNothingSecrets(BaseSecrets):
         return name in self.overrides
 
 
-class _DotEnvOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
-    location: str = ".env"
-
-
 class DotEnvSecrets(BaseSecrets):
     """NAME=value lines of a file (python-dotenv's syntax: quotes, escapes, multi-line values, `export`).
     Every value of the file is handed to the run, so every one is masked."""
@@ -206,7 +250,7 @@ class DotEnvSecrets(BaseSecrets):
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
-        self.options = parse_options(_DotEnvOptions, self.config, "secrets")
+        self.options = _options("_DotEnvOptions", self.config)
         self._values: dict[str, str] | None = None
         self._load()  # a missing or malformed file is a usage error before anything runs
 
@@ -275,12 +319,6 @@ def parse_dotenv(path: Path, *, required: bool = True) -> dict[str, str]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-class _EnvOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
-    prefix: str = ""
-    suffix: str = ""
-
-
 class EnvSecrets(BaseSecrets):
     """The environment variable <prefix><name><suffix>. Only the names requested or declared are handed
     to the run (and masked), never the whole environment."""
@@ -289,7 +327,7 @@ class EnvSecrets(BaseSecrets):
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
-        self.options = parse_options(_EnvOptions, self.config, "secrets")
+        self.options = _options("_EnvOptions", self.config)
 
     def looks_in(self) -> str:
         return f"the environment variable {self.options.prefix}<name>{self.options.suffix}"
@@ -309,11 +347,6 @@ class EnvSecrets(BaseSecrets):
         return env
 
 
-class _EnvAndDotEnvOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # (registry.plain_options)
-    location: str = ".env"
-
-
 class EnvAndDotEnvSecrets(BaseSecrets):
     """The default when no `secrets` block is given: the environment variable <name>, else the .env file
     of the project folder (`location`, optional). Masked: every value of the .env file, and the
@@ -323,7 +356,7 @@ class EnvAndDotEnvSecrets(BaseSecrets):
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
-        self.options = parse_options(_EnvAndDotEnvOptions, self.config, "secrets")
+        self.options = _options("_EnvAndDotEnvOptions", self.config)
         self._file = parse_dotenv(Path(self.options.location), required=False)
 
     def looks_in(self) -> str:
