@@ -9,7 +9,6 @@ into MAGNUS_* variables, and whether the current branch runs beside others.
 
 from __future__ import annotations
 
-import contextvars
 import os
 import threading
 from collections.abc import Callable
@@ -28,147 +27,19 @@ from magnus_core.models.run_log import (
     StepLog,
     now,
 )
-from magnus_core.parameters import MAP_VARIABLE, PRM_PREFIX, TRACK_PREFIX, decode, encode, fold_names
 from magnus_core.secrets import BaseSecrets
+from magnus_core.stepenv import (
+    EnvBridge,
+    _step_pipes,
+    _StepPipes,
+    in_concurrent_branch,
+)
 from magnus_core.stores.base import RunLogStore
 from magnus_core.tracking import DoNothingTracker, ExperimentTracker
 
 if TYPE_CHECKING:
     from magnus_core.catalog import BaseCatalog
     from magnus_core.executors.base import Executor
-
-# True inside a branch that may run beside others (threads of the local executor, a Dask worker with more
-# than one thread): steps there must not use process-wide state (os.environ) to pass metrics and
-# parameters; the step scope carries them instead.
-in_concurrent_branch: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "magnus_concurrent", default=False
-)
-
-_OURS = (PRM_PREFIX, TRACK_PREFIX, "MAGNUS_RUN_")  # the environment variables a run sets and restores
-
-
-class EnvBridge:
-    """Mirrors parameters into MAGNUS_PRM_* for code that reads the environment, and collects what the
-    step set there (MAGNUS_TRACK_*, new or changed MAGNUS_PRM_*). Only values that changed are rewritten.
-    One per run (RunContext.env_bridge); `restore` puts the environment back when the run ends."""
-
-    def __init__(self) -> None:
-        self.exported: dict[str, str] = {}
-        self._saved: dict[str, str | None] = {}  # the MAGNUS_* environment before the run
-        # os.environ's encoded items as the last export left them, when they then held no MAGNUS_TRACK_*
-        # and every MAGNUS_PRM_* as exported (None: not known): collect() finds nothing to collect in an
-        # environment equal to it (one C comparison instead of a look at every variable, once per step)
-        self._clean: dict[bytes, bytes] | None = None
-        self._run: tuple[str, str] = ("", "")  # MAGNUS_RUN_ID and MAGNUS_RUN_TAG as exported
-
-    def _begin(self) -> None:
-        """First write of this run: remember the environment's MAGNUS_* variables."""
-        self._saved = {k: v for k, v in os.environ.items() if k.startswith(_OURS)}
-        self._saved.setdefault("MAGNUS_RUN_ID", None)
-        for stale in [k for k in self._saved if k.startswith(TRACK_PREFIX)]:
-            del os.environ[stale]  # set before the run: not a metric of its first step
-
-    def _set(self, name: str, text: str) -> None:
-        if not self._saved:
-            self._begin()
-        os.environ[name] = text
-
-    def export(
-        self, params: dict[str, Any], run_id: str, tag: str, map_variable: dict[str, Any] | None = None
-    ) -> None:
-        """The environment of the step about to run: its parameters as MAGNUS_PRM_<name> (JSON), inside a
-        map MAGNUS_PRM_MAP_VARIABLE (every enclosing map's item, as JSON, as the original set it for every
-        task type), the run id and tag. What an earlier step had that this one has not (a map's item after
-        the map) is taken away."""
-        if not self._saved:
-            self._begin()
-        data = _environ_data()
-        # unchanged since the last step's collect(): what this bridge wrote there is still as it wrote it
-        clean = data is not None and data == self._clean
-        if not clean or self._run != (run_id, tag or ""):
-            clean = False
-            for name, text in (("MAGNUS_RUN_ID", run_id), ("MAGNUS_RUN_TAG", tag or "")):
-                if os.environ.get(name) != text:  # (set once per run: putenv per step is not free)
-                    os.environ[name] = text
-            self._run = (run_id, tag or "")
-        wanted = {f"{PRM_PREFIX}{key}": encode(value) for key, value in params.items()}
-        if map_variable:
-            wanted[MAP_VARIABLE] = encode(map_variable)
-        wrote = False  # (anything written or taken away: the copy of the environment is made again)
-        for name in [n for n in self.exported if n not in wanted]:
-            os.environ.pop(name, None)
-            del self.exported[name]
-            wrote = True
-        for name, text in wanted.items():
-            if self.exported.get(name) != text or (not clean and os.environ.get(name) != text):
-                self._set(name, text)
-                self.exported[name] = text
-                wrote = True
-        if not clean or data is None:
-            self._clean = None
-        elif wrote:
-            self._clean = data.copy()
-        # (else: the environment is still what the copy holds; no step since changed it)
-
-    def restore(self) -> None:
-        """Put the MAGNUS_* environment back as it was before the run, so a second run in this process
-        (the workbench, tests) does not start with the first run's parameters."""
-        if not self._saved:
-            return
-        for name in [k for k in os.environ if k.startswith(_OURS)]:
-            if name not in self._saved:
-                del os.environ[name]
-        for name, before in self._saved.items():
-            if before is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = before
-        self._saved = {}
-        self._clean = None
-        self.exported.clear()
-
-    def collect(self) -> tuple[dict[str, Any], dict[str, str]]:
-        """Parameters the step set (decoded) and its MAGNUS_TRACK_ variables (as text, removed)."""
-        data = _environ_data()
-        if data is not None and data == self._clean:  # the step changed nothing in the environment
-            return {}, {}
-        changed: list[tuple[str, Any]] = []
-        metrics: dict[str, str] = {}
-        for name in _names_starting(PRM_PREFIX, TRACK_PREFIX):
-            value = os.environ[name]
-            if name.startswith(TRACK_PREFIX):
-                metrics[name] = value
-                del os.environ[name]
-            elif name != MAP_VARIABLE and self.exported.get(name) != value:
-                changed.append((name[len(PRM_PREFIX) :], decode(value)))
-                self.exported[name] = value
-        # now no MAGNUS_TRACK_* is left and every MAGNUS_PRM_* is as exported: clean, unless the step changed
-        # the run's id or tag (the next export puts them back)
-        ours = os.environ.get("MAGNUS_RUN_ID"), os.environ.get("MAGNUS_RUN_TAG")
-        self._clean = data.copy() if data is not None and ours == self._run else None
-        return fold_names(changed, "the step's environment (MAGNUS_PRM_*)"), metrics
-
-
-def _environ_data() -> dict[bytes, bytes] | None:
-    """os.environ's own mapping of encoded names to values on POSIX (every change made through os.environ
-    is there); None elsewhere."""
-    data = getattr(os.environ, "_data", None)
-    return data if os.name == "posix" and isinstance(data, dict) else None
-
-
-_PREFIXES_B: dict[tuple[str, ...], tuple[bytes, ...]] = {}
-
-
-def _names_starting(*prefixes: str) -> list[str]:
-    """Names of environment variables that start with one of `prefixes`. Run once per step: on POSIX it
-    looks at os.environ's encoded keys, which avoids decoding every variable of the environment."""
-    data = getattr(os.environ, "_data", None)
-    if os.name != "posix" or not isinstance(data, dict):
-        return [k for k in os.environ if k.startswith(prefixes)]
-    encoded = _PREFIXES_B.get(prefixes)
-    if encoded is None:
-        encoded = _PREFIXES_B[prefixes] = tuple(os.fsencode(p) for p in prefixes)
-    return [os.fsdecode(k) for k in data if k.startswith(encoded)]
 
 
 @dataclass
@@ -368,31 +239,3 @@ class RunContext:
         if scope is not None:
             scope.catalog_records.extend(records)
         return records
-
-
-_step_pipes: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
-    "magnus_step_pipes", default=None
-)
-
-
-class _StepPipes:
-    """A step's stretch of output: what python batched before it is written first, its children's pipes
-    are drained when it ends, then what it printed itself is written (in order, as far as it can be)."""
-
-    def __enter__(self) -> None:
-        from magnus_core.output import current_route
-
-        self._route = route = current_route()
-        if route.tap is None:  # (a route an attempt tapped was flushed as the tap began: output.tapped)
-            route.flush()
-        self._token = _step_pipes.set([])
-
-    def __exit__(self, *exc: Any) -> None:
-        pipes = _step_pipes.get() or []
-        _step_pipes.reset(self._token)
-        for pipe in pipes:
-            pipe.close()
-        if self._route.tap is None:
-            self._route.flush()
-        else:  # its lanes are flushed as the tap ends, once fd 1 and 2 are drained (output.tapped)
-            self._route.flush_streams()

@@ -18,10 +18,12 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import StepError, a_or_an
-from magnus_core.models.run_log import AttemptError, Frame
+
+if TYPE_CHECKING:  # (made only for a failure: a step that succeeds imports no model, issue 19)
+    from magnus_core.models.run_log import AttemptError, Frame
 
 MAX_MESSAGE = 4000  # characters of an error message kept in the run log (the whole text is in the output)
 MAX_FRAMES = 60  # frames kept per failure: the innermost ones (a RecursionError has a thousand)
@@ -75,6 +77,8 @@ def frames_of(tb: TracebackType | None, root: Path, mask: Callable[[str], str] =
     """The frames of a traceback that are not magnus's, outermost first, the innermost MAX_FRAMES of them;
     file names relative to `root` when inside it, source lines masked. [] when every frame is magnus's
     (an error magnus raised itself, not in the user's code)."""
+    from magnus_core.models.run_log import Frame
+
     summary = traceback.extract_tb(tb)
     kept = [fs for fs in summary if not _own(fs.filename)][-MAX_FRAMES:]
     root = root.resolve()
@@ -94,6 +98,8 @@ def error_of(
 ) -> AttemptError:
     """The AttemptError of an exception: its type name, masked message and frames (see frames_of).
     `fields` (exit_code, cell) are set as given."""
+    from magnus_core.models.run_log import AttemptError
+
     return AttemptError(
         type=type(exc).__name__,
         message=mask(message_of(exc)),

@@ -12,8 +12,10 @@ import logging
 import os
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from magnus_core.models.run_log import CodeIdentity, made
+if TYPE_CHECKING:
+    from magnus_core.models.run_log import CodeIdentity
 
 log = logging.getLogger("magnus")
 
@@ -70,7 +72,15 @@ def _status(text: str) -> tuple[str | None, list[str]]:
 
 
 def git_identity(path: str | Path = ".") -> CodeIdentity:
-    """The git identity of the working tree at `path` (or a folder above it): HEAD's commit, whether any
+    """identity_fields(path) as the run log's CodeIdentity."""
+    from magnus_core.models.run_log import CodeIdentity, made
+
+    return made(CodeIdentity, **identity_fields(path))
+
+
+def identity_fields(path: str | Path = ".") -> dict[str, Any]:
+    """The git identity of the working tree at `path` (or a folder above it), as the fields of the run log's
+    CodeIdentity it gives (plain values, no model: a step run alone imports none): HEAD's commit, whether any
     tracked file differs from it (staged or not, changed, added or deleted; untracked files do not count)
     and which, and the `origin` remote's URL without credentials. Outside a repository, before the first
     commit, or when git cannot be run or refuses the repository, it says so in `code_identifier_message`
@@ -80,13 +90,10 @@ def git_identity(path: str | Path = ".") -> CodeIdentity:
             _git(path, "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=no", "--no-renames")
         )
     except FileNotFoundError:
-        return made(
-            CodeIdentity, code_identifier_dependable=False, code_identifier_message="git is not installed"
-        )
+        return dict(code_identifier_dependable=False, code_identifier_message="git is not installed")
     except _GitFailed as exc:
         if "not a git repository" in exc.stderr.lower():
-            return made(
-                CodeIdentity,
+            return dict(
                 code_identifier=None,
                 code_identifier_type="git",
                 code_identifier_dependable=False,
@@ -94,23 +101,20 @@ def git_identity(path: str | Path = ".") -> CodeIdentity:
                 code_identifier_message=NOT_A_REPOSITORY,
             )
         log.debug("git status failed: %s", exc.stderr)
-        return made(
-            CodeIdentity,
+        return dict(
             code_identifier=None,
             code_identifier_dependable=False,
             code_identifier_message=f"git identity unavailable: {exc}",
         )
     except OSError as exc:  # the folder vanished, git is not executable, ...
         log.debug("git identity failed", exc_info=True)
-        return made(
-            CodeIdentity,
+        return dict(
             code_identifier=None,
             code_identifier_dependable=False,
             code_identifier_message=f"git identity unavailable: {exc.__class__.__name__}",
         )
     if sha is None:
-        return made(
-            CodeIdentity,
+        return dict(
             code_identifier=None,
             code_identifier_dependable=False,
             code_identifier_url=None,
@@ -120,8 +124,7 @@ def git_identity(path: str | Path = ".") -> CodeIdentity:
         url = _git(path, "config", "--get", "remote.origin.url").strip()
     except (_GitFailed, OSError):  # no origin (git config exits 1)
         url = ""
-    return made(
-        CodeIdentity,
+    return dict(
         code_identifier=sha,
         code_identifier_type="git",
         code_identifier_dependable=not changed,

@@ -16,12 +16,9 @@ with the composite's status.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -420,11 +417,12 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
         from magnus_core import output
         from magnus_core.gcpause import step_starts
         from magnus_core.secrets import watch_requests
+        from magnus_core.stepenv import own_environment
 
         module_for(where.node)  # (its module imported with the set-up)
         step_starts()  # (a process made for this step: the collector, paused for the set-up, runs again)
         with (
-            _own_environment(),  # the step commits what it returned with its SUCCESS (nodes/task.py)
+            own_environment(),  # the step commits what it returned with its SUCCESS (nodes/task.py)
             output.installed(),
             output.routed(session.ctx.masker),
             watch_requests(session.ctx.secrets),
@@ -667,21 +665,6 @@ def _composite_types() -> str:
     """'parallel, map or dag': the node types a fan-out applies to."""
     *first, last = COMPOSITE_TYPES
     return f"{', '.join(first)} or {last}" if first else last
-
-
-@contextlib.contextmanager
-def _own_environment() -> Iterator[None]:
-    """MAGNUS_PRM_/MAGNUS_TRACK_ variables a step sets stay with it, as if it had its own process
-    (a Dask worker runs many steps; left-overs would read as the next step's parameters)."""
-    from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX
-
-    saved = {k: v for k, v in os.environ.items() if k.startswith((PRM_PREFIX, TRACK_PREFIX))}
-    try:
-        yield
-    finally:
-        for key in [k for k in os.environ if k.startswith((PRM_PREFIX, TRACK_PREFIX))]:
-            del os.environ[key]
-        os.environ.update(saved)
 
 
 def _exit_code(where: Located, step: StepLog) -> int:

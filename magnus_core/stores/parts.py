@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from magnus_core.models.run_log import BranchLog, RunLog, StepLog, made_few
+if TYPE_CHECKING:  # (part_name and to_json need no model: a step run alone imports none, issue 19)
+    from magnus_core.models.run_log import BranchLog, RunLog, StepLog
 
 _MAX_NAME = 180
 
@@ -62,6 +63,8 @@ def assemble(
     other part, and every part past the first few of a big read, is validated, so a bad part gets the
     models' error.
     """
+    from magnus_core.models.run_log import BranchLog, RunLog, StepLog, made_few
+
     step_logs: dict[str, tuple[StepLog, str | None]] = {}
     for data, parent in steps:
         step = made_few(StepLog, data)

@@ -1,0 +1,169 @@
+"""Around one attempt of a python step's command, in the process that runs it: what the command may change
+for the whole process and forget (the working folder, sys.stdout, an alarm, os._exit, a fork), the threads
+it leaves running, and whether what it returned and tracked fits in a run log. No model and no pydantic: a
+step run alone (`magnus execute_single_node`, issue 19) uses these without the run's models; nodes/task.py
+runs every attempt through them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from magnus_core.errors import StepError
+from magnus_core.failure import HardExit, value_message
+
+if TYPE_CHECKING:
+    from magnus_core.interaction import StepScope
+
+log = logging.getLogger("magnus")
+
+
+# Threads a python step started and left running that python would wait for at exit (not daemon threads):
+# thread ident -> (the step that was running, the thread). cli._leave says so and does not wait for them.
+LEFT_RUNNING: dict[int, tuple[str, threading.Thread]] = {}
+
+
+def _note_threads(step: str, before: frozenset[threading.Thread]) -> None:
+    """Remember the non-daemon threads started while the step ran (not in `before`) that are still alive
+    (magnus's own are daemons; a thread the workbench runs the run in was there before)."""
+    for thread in before.symmetric_difference(threading.enumerate()):  # (in C: usually none, per step)
+        if thread in before or thread.daemon or thread.ident is None:
+            continue
+        LEFT_RUNNING[thread.ident] = (step, thread)
+
+
+def threads_left() -> list[tuple[str, threading.Thread]]:
+    """(step, thread) for every thread a python step left that is still running (see LEFT_RUNNING)."""
+    return [(step, thread) for step, thread in LEFT_RUNNING.values() if thread.is_alive()]
+
+
+class _Guard:
+    """Around a step's command (one object per attempt, not two generators):
+
+    - os._exit() called by the step's own thread in this process raises HardExit (a SystemExit) instead
+      of ending the process with the run log unfinished. A child process (multiprocessing's fork) or
+      another thread still exits as asked. Not beside other branches (`concurrent`): there os._exit is left
+      as it is (replacing a module attribute from several threads cannot be undone in order).
+    - A process the step forked (os.fork()) that returns or raises instead of exiting would go on running
+      the rest of the dag beside magnus, writing the same run log and printing a second summary: it ends
+      here, flushed, with 0 when it returned and 1 when it raised (what a child process's exit code says).
+    """
+
+    __slots__ = ("concurrent", "pid", "real")
+
+    def __init__(self, concurrent: bool) -> None:
+        self.concurrent = concurrent
+        self.pid = 0
+        self.real: Any = None
+
+    def __enter__(self) -> None:
+        self.pid = pid = os.getpid()
+        if self.concurrent:
+            return
+        real = os._exit
+        thread = threading.get_ident()
+
+        def guarded(status: int) -> NoReturn:
+            if os.getpid() == pid and threading.get_ident() == thread:
+                raise HardExit(status)
+            real(status)
+
+        os._exit = guarded
+        self.real = real
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if os.getpid() != self.pid:  # a forked copy of magnus: it ends here
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(1 if exc_type is not None else 0)
+        if self.real is not None:
+            os._exit = self.real
+            self.real = None
+
+
+def _restore(folder: str, streams: tuple[Any, Any], ctx: Any) -> None:
+    """What a step may change for the whole process and forget to put back: the working folder (later steps,
+    the catalog and a store with a relative folder would work elsewhere) and sys.stdout / sys.stderr (later
+    output, the summary, would go where the step pointed them). Not beside other branches: there another
+    thread's step may be using its own redirection."""
+    try:
+        moved = os.getcwd() != folder
+    except OSError:  # the step removed the folder it was in
+        moved = True
+    if moved:
+        os.chdir(folder)
+        log.warning("a step changed the working folder and did not change it back; magnus did")
+    if ctx.concurrent:
+        return
+    if (sys.stdout, sys.stderr) != streams:
+        sys.stdout, sys.stderr = streams
+    _disarm_alarm()
+
+
+def _disarm_alarm() -> None:
+    """An alarm a step set (signal.alarm) with no handler of its own would kill magnus when it rings, later,
+    with the run log unfinished: it is cancelled (an alarm whose handler the step installed stays)."""
+    import signal
+
+    if not hasattr(signal, "alarm"):  # pragma: no cover - not on Windows
+        return
+    remaining = signal.alarm(0)
+    if not remaining:
+        return
+    if signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None):
+        log.warning("a step left an alarm (signal.alarm) that would have ended magnus; magnus cancelled it")
+    else:
+        signal.alarm(remaining)
+
+
+def _warn_non_finite(step: str, scope: StepScope) -> None:
+    """A metric holding NaN or an infinity (a diverged loss) is kept as null: a run log is JSON, which has
+    no such numbers. Said once per metric (a series of NaN points is one warning), naming the step."""
+    for name in dict.fromkeys([*scope.metrics, *scope.history]) if scope.metrics or scope.history else ():
+        found = _non_finite(scope.metrics.get(name))
+        if found is None:
+            for point in scope.history.get(name, ()):
+                found = _non_finite(point["value"])
+                if found is not None:
+                    break
+        if found is not None:
+            log.warning(
+                "step %s: metric '%s' is %s, which a run log (JSON) cannot hold: it is kept as null",
+                step,
+                name,
+                found,
+            )
+
+
+def _non_finite(value: Any) -> str | None:
+    """'nan', 'inf' or '-inf' for the first such float in `value` (lists, tuples, mappings walked)."""
+    if value is None or value.__class__ is int or value.__class__ is str:
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return next((bad for item in value if (bad := _non_finite(item)) is not None), None)
+    return None
+
+
+def _check_outputs(scope: StepScope) -> None:
+    """What a step returned and tracked must fit in a run log: else the attempt fails naming the value, its
+    type and what to do, instead of the run log failing to be written (failure.value_message)."""
+    for what, values in (("returned parameter", scope.params_out), ("metric", scope.metrics)):
+        for key, value in values.items():
+            problem = value_message(what, key, value)
+            if problem:
+                raise StepError(problem)
+    for key, points in scope.history.items():
+        for point in points:
+            problem = value_message("metric", f"{key} (step {point['step']})", point["value"])
+            if problem:
+                raise StepError(problem)
