@@ -560,9 +560,14 @@ def load_pipeline(path: str | Path, variables: dict[str, Any] | None = None) -> 
     return _load_pipeline(path, variables, _CacheUse(enabled=False))
 
 
-def _load_pipeline(path: str | Path, variables: dict[str, Any] | None, cache: _CacheUse) -> Pipeline:
+def checked_raw_pipeline(
+    path: str | Path, variables: dict[str, Any] | None, cache: _CacheUse | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """A pipeline file's YAML as plain values, variables substituted, checked as far as no model is needed
+    (a mapping with a `dag` and known top-level keys, no NUL, not nested too deeply), and its dag's JSON
+    text (None when it has none: dag_hash then walks it). Raises what load_pipeline raises for those."""
     file = str(path)
-    raw = read_yaml(path, "pipeline file", cache=cache)
+    raw = read_yaml(path, "pipeline file", cache=cache or _CacheUse())
     if raw is None:
         raise _empty(path, "pipeline file")
     if not isinstance(raw, dict):
@@ -582,6 +587,21 @@ def _load_pipeline(path: str | Path, variables: dict[str, Any] | None, cache: _C
     else:
         _refuse_nul({key: value for key, value in raw.items() if key != "dag"}, file)
     _refuse_deep_nesting(raw.get("dag"), file)
+    return raw, text
+
+
+def config_blocks(raw: dict[str, Any]) -> dict[str, Any]:
+    """The config blocks a pipeline file holds beside its dag, by service (`mode` is the executor's)."""
+    blocks: dict[str, Any] = {}
+    for name in ("mode", "executor", "run_log_store", "catalog", "secrets"):
+        if raw.get(name) is not None:
+            blocks["executor" if name == "mode" else name] = raw[name]
+    return blocks
+
+
+def _load_pipeline(path: str | Path, variables: dict[str, Any] | None, cache: _CacheUse) -> Pipeline:
+    file = str(path)
+    raw, text = checked_raw_pipeline(path, variables, cache)
     from magnus_core.models.pipeline import PipelineFile
     from magnus_core.models.pipeline_plain import plain_model
 
@@ -602,7 +622,7 @@ def _load_pipeline(path: str | Path, variables: dict[str, Any] | None, cache: _C
         dag_hash=_text_hash(text) if text is not None else dag_hash(raw["dag"]),
         dag_block=raw["dag"],
         file=file,
-        config_blocks=blocks,
+        config_blocks=config_blocks(raw),
         sub_dags=sub_dags,
     )
 

@@ -402,3 +402,86 @@ def test_a_model_with_a_field_the_table_lacks_is_left_to_the_models(monkeypatch:
     monkeypatch.setattr(pipeline_plain, "_AGREES", {})
     assert plain_model(m.PipelineFile, BASE) is None
     assert plain_model(m.Dag, {"start_at": "a", "steps": {"a": {"type": "fail"}}}) is not None
+
+
+# a pipeline of the node types pipeline_table.valid looks at (task, stub, parallel, map, success, fail)
+FLAT: dict[str, Any] = {
+    "dag": {
+        "start_at": "a",
+        "steps": {
+            "a": {"type": "task", "command": "m.f", "next": "p", "on_failure": "fail", "retry": 2},
+            "p": {
+                "type": "parallel",
+                "next": "m",
+                "branches": {
+                    "one": {
+                        "start_at": "s",
+                        "steps": {
+                            "s": {"type": "stub", "next": "success"},
+                            "success": {"type": "success"},
+                            "fail": {"type": "fail"},
+                        },
+                    }
+                },
+            },
+            "m": {
+                "type": "map",
+                "next": "success",
+                "iterate_on": "xs",
+                "iterate_as": "x",
+                "branch": {
+                    "start_at": "s",
+                    "steps": {
+                        "s": {"type": "task", "command": "m.g", "next": "success"},
+                        "success": {"type": "success"},
+                        "fail": {"type": "fail"},
+                    },
+                },
+            },
+            "success": {"type": "success"},
+            "fail": {"type": "fail"},
+        },
+    }
+}
+FLAT_CHANGES = [
+    *(
+        (at, how, odd)
+        for at in _paths(FLAT)[1:]
+        for how, odd in [("drop", None), ("set", "s"), ("set", "fail")]
+    ),
+    *(
+        (at, "set", odd)
+        for at in [("dag", "steps", "a", "next"), ("dag", "start_at")]
+        for odd in ("a", "x", "m")
+    ),
+]
+
+
+def _valid_agrees(raw: Any) -> bool:
+    """pipeline_table.valid says a dag is valid only when loading.validate_dag finds nothing wrong."""
+    from magnus_core.loading import validate_dag
+
+    twin = t.plain(raw)
+    if twin is None or not t.valid(twin.dag):
+        return False
+    made = plain_model(m.PipelineFile, raw)
+    assert made is not None
+    assert validate_dag(made.dag) == [], raw
+    return True
+
+
+def test_valid_vouches_only_for_dags_the_loader_finds_nothing_wrong_with() -> None:
+    assert _valid_agrees(FLAT)
+    accepted = sum(_valid_agrees(_changed(FLAT, at, how, odd)) for at, how, odd in FLAT_CHANGES)
+    renamed = copy.deepcopy(FLAT)  # a map inside a map reusing its item name: the loader refuses it
+    renamed["dag"]["steps"]["m"]["branch"]["steps"]["s"] = copy.deepcopy(FLAT["dag"]["steps"]["m"])
+    renamed["dag"]["steps"]["m"]["branch"]["steps"]["s"]["next"] = "success"
+    assert not _valid_agrees(renamed)
+    cyclic = _changed(FLAT, ("dag", "steps", "m", "next"), "set", "a")
+    assert not _valid_agrees(cyclic)
+    assert accepted > 5  # (and refused the rest, or the loader found something)
+    for path in PIPELINES:
+        raw = yaml.safe_load(path.read_text())
+        if isinstance(raw, dict) and isinstance(raw.get("dag"), dict):
+            accepted += _valid_agrees({k: v for k, v in raw.items() if not str(k).startswith("x-")})
+    assert accepted > 15

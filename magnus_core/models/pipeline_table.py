@@ -283,6 +283,71 @@ def plain(raw: Any) -> PlainObject | None:
     return made
 
 
+def valid(dag: PlainObject, items: tuple[str, ...] = ()) -> bool:
+    """True when loading.validate_dag would find nothing wrong with `dag` (plain objects): every step name
+    usable, every `next`/`on_failure` and `start_at` a step, one success and one fail node, no cycle, each
+    parallel's branches named and there, no map's item name reused inside it, and each branch the same.
+    False for anything else, and for what it does not look at: a conditional, loop or dag node, a step with
+    a `catalog` (the shared-puts rule): the models then validate and say what is wrong, or that nothing is.
+    `items`: the item names of the map branches holding `dag`."""
+    steps = dag.steps
+    counts = {"success": 0, "fail": 0}
+    for name, node in steps.items():
+        if not name.strip() or "." in name or "%" in name:
+            return False
+        if node.model not in _VALIDATED:
+            return False
+        if node.type in counts:
+            counts[node.type] += 1
+        for target in (getattr(node, "next", None), getattr(node, "on_failure", None)):
+            if target and target not in steps:
+                return False
+        if getattr(node, "catalog", None) is not None:
+            return False
+        if node.model == "ParallelNode":
+            named = node.branches
+            if not named or any("." in b or "%" in b for b in named):
+                return False
+            if not all(valid(branch, items) for branch in named.values()):
+                return False
+        elif node.model == "MapNode" and (
+            node.iterate_as in items or not valid(node.branch, (*items, node.iterate_as))
+        ):
+            return False
+    return dag.start_at in steps and counts == {"success": 1, "fail": 1} and _acyclic(steps)
+
+
+_VALIDATED = frozenset({"TaskNode", "AsIsNode", "SuccessNode", "FailNode", "ParallelNode", "MapNode"})
+
+
+def _acyclic(steps: dict[str, PlainObject]) -> bool:
+    """No path of `next` / `on_failure` edges comes back to a step (each edge names a step: checked first)."""
+    done: set[str] = set()
+    for root in steps:
+        if root in done:
+            continue
+        on_path = {root}
+        stack = [(root, iter(_neighbours(steps[root])))]
+        while stack:
+            name, following = stack[-1]
+            for target in following:
+                if target in on_path:
+                    return False
+                if target not in done:
+                    on_path.add(target)
+                    stack.append((target, iter(_neighbours(steps[target]))))
+                    break
+            else:
+                stack.pop()
+                on_path.discard(name)
+                done.add(name)
+    return True
+
+
+def _neighbours(node: PlainObject) -> list[str]:
+    return [n for n in (getattr(node, "next", None), getattr(node, "on_failure", None)) if n]
+
+
 class NotLocated(Exception):
     """A step name the plain locate does not resolve: the models' locate says what is wrong, or finds it."""
 
