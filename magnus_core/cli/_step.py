@@ -103,10 +103,26 @@ def run_step(
         pause_until_step_starts()  # before the imports: most of the process is making their objects
     from magnus_core import output
     from magnus_core.cli import setup_logging
-    from magnus_core.single import execute_single_node, job_from_files
 
     setup_logging(log_level.upper())
     with output.installed(fds=True):  # the step's output, file descriptors included, is masked
+        from magnus_core import single_plain
+
+        planned = single_plain.plan(  # the usual step, run without pydantic (None: the models' path)
+            run_id,
+            step,
+            file=file,
+            config_file=config_file,
+            parameters_file=parameters_file,
+            var_file=var_file,
+            map_variable=map_variable,
+            tag=tag,
+            parameters=list(parameters or {}),
+        )
+        if planned is not None and os.environ.get(single_plain.OFF) != "1":
+            return single_plain.run(planned)
+        from magnus_core.single import execute_single_node, job_from_files
+
         job = job_from_files(
             run_id,
             step,
