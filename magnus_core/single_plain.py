@@ -77,13 +77,15 @@ def plan(
     var_file: str | None,
     map_variable: str | None,
     tag: str,
-    parameters: list[str] | None = None,
+    parameters: dict[str, Any] | None = None,
 ) -> Plan | None:
-    """The step, when this module runs it (see the module's doc); None for the models' path. Reads only."""
-    if parameters or var_file:
+    """The step, when this module runs it (see the module's doc); None for the models' path. Reads only.
+    `parameters` (`--name value`, which every pod of a workflow rendered with them carries): taken when
+    each is what the run started with (else the models' path warns that they are not used)."""
+    if var_file:
         return None
     try:
-        return _plan(run_id, step, file, config_file, parameters_file, map_variable, tag)
+        return _plan(run_id, step, file, config_file, parameters_file, map_variable, tag, parameters or {})
     except Exception as exc:  # anything it cannot read: the models' path reads it again and says what it is
         log.debug("the step is left to the models: %s", exc)
         return None
@@ -97,6 +99,7 @@ def _plan(
     parameters_file: str | None,
     map_variable: str | None,
     tag: str,
+    given: dict[str, Any],
 ) -> Plan | None:
     from magnus_core.loading import checked_raw_pipeline, config_blocks, load_config, read_mapping
     from magnus_core.stores.base import check_run_id
@@ -128,6 +131,9 @@ def _plan(
     meta = _read(run_folder / META)
     if not _usual_run(meta):
         return None
+    started = meta["run_config"]["parameters"]
+    if any(started.get(name, _MISSING) != value for name, value in given.items()):
+        return None  # (single._warn_unused_parameters says which are not used)
     params = _scope_parameters(run_folder, meta, visit)
     if params is None:
         return None
@@ -150,6 +156,9 @@ def _plan(
         identity=identity_fields(Path.cwd()),
         config=config,
     )
+
+
+_MISSING = object()
 
 
 @dataclass
@@ -367,7 +376,31 @@ def run(plan: Plan) -> int:
             _record(plan, step, scope, masker, writer)
         finally:
             hold.__exit__(None, None, None)
-    return 0 if step["status"] == SUCCESS else 1
+    if step["status"] == SUCCESS:
+        return 0
+    _say_failed(plan, step, masker)
+    return 1
+
+
+def _say_failed(plan: Plan, step: dict[str, Any], masker: Any) -> None:
+    """single.say_failed_step: on stderr, what the summary of `magnus execute` says of this failed step
+    (made by the models: a failed step's process may import them)."""
+    from magnus_core.logs import OutputReader, failure_of
+    from magnus_core.models.run_log import StepLog
+    from magnus_core.registry import load_provider
+    from magnus_core.summary import SHOWN_LINES, failure_block
+
+    store = load_provider("run_log_store", plan.config["run_log_store"])
+    run = store.attach_scope(plan.run_id, [], [])
+    made = StepLog.model_validate({**_masked(step, masker), "branches": {}})
+    reader = OutputReader(run, load_provider("catalog", plan.config["catalog"]))
+    lines = failure_block(failure_of(plan.run_id, made, reader, lines=SHOWN_LINES))
+    text = "".join(f"magnus: {masker.text(line)}\n" for line in lines)
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed or broken stderr never changes the step's outcome
+        pass
 
 
 def _identity(fields: dict[str, Any]) -> dict[str, Any]:

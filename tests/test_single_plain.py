@@ -104,9 +104,8 @@ def started(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "steps.py").write_text(STEPS)
     (folder / "pipeline.yaml").write_text(PIPELINE)
     (folder / "config.yaml").write_text(CONFIG)
-    result = run_magnus(
-        "execute_single_node", "r", "first", "-c", "config.yaml", cwd=folder, env={"WORK": "first"}
-    )
+    args = ["execute_single_node", "r", "first", "-c", "config.yaml", "--", "--seed=7"]
+    result = run_magnus(*args, cwd=folder, env={"WORK": "first"})
     assert result.returncode == 0, result.stderr
     return folder
 
@@ -180,7 +179,7 @@ def test_the_plain_path_writes_what_the_models_write(
     started: Path, fanned: Path, tmp_path: Path, work: str, step: str, mv: Any, env: dict[str, str]
 ) -> None:
     got, want, plain, models = _both(fanned if mv else started, tmp_path, work, step, mv=mv, env=env)
-    assert (got.returncode, got.stdout) == (want.returncode, want.stdout), (got.stderr, want.stderr)
+    assert (got.returncode, got.stdout, got.stderr) == (want.returncode, want.stdout, want.stderr)
     assert _normal(plain) == _normal(models)
     assert "s3cr3t" not in plain
     # every file of the run the same (the metadata, the other parts), but for times and creation order
@@ -240,6 +239,7 @@ def test_what_the_plain_path_leaves_to_the_models_is_decided_before_anything_is_
 ) -> None:
     project = _project(started, tmp_path / "p")
     assert _plan(project, "top") is not None  # (the usual case is taken: the refusals below mean something)
+    assert _plan(project, "top", parameters={"seed": 7}) is not None  # (what every pod of a workflow carries)
     assert _plan(fanned, f"each.{PLACEHOLDER}.work", map_variable='{"item": 2}') is not None
     assert _plan(fanned, "top") is None  # the map still PROCESSING: the models fail it as dead first
     assert _plan(project, f"each.{PLACEHOLDER}.work", map_variable='{"item": 2}') is None  # (not fanned out)
@@ -248,7 +248,7 @@ def test_what_the_plain_path_leaves_to_the_models_is_decided_before_anything_is_
         "a step already run": _plan(project, "first"),
         "a composite step": _plan(project, "each"),
         "a terminal step": _plan(project, "success"),
-        "parameters on the command line": _plan(project, "top", parameters=["--x", "1"]),
+        "parameters the run did not start with": _plan(project, "top", parameters={"seed": 8}),
         "a variables file": _plan(project, "top", var_file="vars.yaml"),
         "no map item": _plan(fanned, f"each.{PLACEHOLDER}.work"),
         "a run that does not exist": single_plain.plan(

@@ -117,7 +117,7 @@ def run_step(
             var_file=var_file,
             map_variable=map_variable,
             tag=tag,
-            parameters=list(parameters or {}),
+            parameters=dict(parameters or {}),
         )
         if planned is not None and os.environ.get(single_plain.OFF) != "1":
             return single_plain.run(planned)
