@@ -66,11 +66,17 @@ def secret(x):
 def flaky(x):
     raise RuntimeError("always")
 
+def lingers(x):
+    import threading, time
+    threading.Thread(target=time.sleep, args=(60,), name="forgotten").start()
+    return {"x": x}
+
 def work(x, item=0):
     return globals()[os.environ["WORK"]](**{k: v for k, v in (("x", x), ("item", item)) if k in WANTS[os.environ["WORK"]]})
 
 WANTS = {"first": (), "plus": ("x", "item"), "quiet": ("x",), "boom": ("x",), "leave": ("x",), "odd": (),
-         "listed": (), "big": (), "metric": ("x",), "asks": ("x",), "secret": ("x",), "flaky": ("x",)}
+         "listed": (), "big": (), "metric": ("x",), "asks": ("x",), "secret": ("x",), "flaky": ("x",),
+         "lingers": ("x",)}
 """
 
 PIPELINE = """\
@@ -127,6 +133,9 @@ def _project(started: Path, folder: Path) -> Path:
 _TIMES = re.compile(r'"(start_time|end_time|time)":"[^"]*"|"duration":"[^"]*"|"_seq":\d+')
 
 
+_LOGGED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ", re.MULTILINE)
+
+
 def _normal(text: str) -> str:
     return _TIMES.sub(lambda m: m.group(0).split(":", 1)[0] + ":T", text)
 
@@ -161,6 +170,7 @@ CASES = [
     ("big", "top", None, {}),
     ("metric", "top", None, {}),
     ("secret", "top", None, {"TOKEN": "s3cr3t-value"}),
+    ("lingers", "top", None, {}),  # (a thread left running: said, and the process does not wait for it)
 ]
 if os.environ.get("MAGNUS_TEST_PLAIN_STEP_ALL") == "1":  # (CI runs the first eight: two processes each)
     CASES += [
@@ -179,7 +189,9 @@ def test_the_plain_path_writes_what_the_models_write(
     started: Path, fanned: Path, tmp_path: Path, work: str, step: str, mv: Any, env: dict[str, str]
 ) -> None:
     got, want, plain, models = _both(fanned if mv else started, tmp_path, work, step, mv=mv, env=env)
-    assert (got.returncode, got.stdout, got.stderr) == (want.returncode, want.stdout, want.stderr)
+    said = [_LOGGED.sub("T ", r.stderr) for r in (got, want)]  # (log lines begin with their time)
+    assert (got.returncode, got.stdout, said[0]) == (want.returncode, want.stdout, said[1])
+    assert ("left a thread running" in got.stderr) == (work == "lingers")
     assert _normal(plain) == _normal(models)
     assert "s3cr3t" not in plain
     # every file of the run the same (the metadata, the other parts), but for times and creation order

@@ -337,8 +337,8 @@ def _leave(code: int) -> None:
     log are complete, so magnus says which step left it and exits instead of hanging (docs/logs.md)."""
     import threading
 
-    task = sys.modules.get("magnus_core.nodes.task")  # (only a process that ran steps has it)
-    left = task.threads_left() if task is not None else []
+    guard = sys.modules.get("magnus_core.stepguard")  # (only a process that ran steps has it)
+    left = guard.threads_left() if guard is not None else []
     if left or any(t.name.startswith("magnus-branch") and t.is_alive() for t in threading.enumerate()):
         import logging
 

@@ -49,14 +49,12 @@ from magnus_core.models.run_log import (
     StepLog,
 )
 from magnus_core.nodes.common import attempt, new_step_log
-from magnus_core.stepguard import (  # noqa: F401 - cli._leave reads them here
-    LEFT_RUNNING,
+from magnus_core.stepguard import (
     _check_outputs,
     _Guard,
     _note_threads,
     _restore,
     _warn_non_finite,
-    threads_left,
 )
 from magnus_core.tasks import TaskRunner, runner_for
 
