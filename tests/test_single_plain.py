@@ -348,7 +348,7 @@ def test_the_step_text_is_step_json_for_any_usual_value() -> None:
         max_leaves=8,
     )
 
-    @settings(max_examples=200, deadline=None)
+    @settings(max_examples=int(os.environ.get("MAGNUS_TEST_PLAIN_STEP_EXAMPLES", "60")), deadline=None)
     @given(values, st.text())
     def check(value: Any, message: str) -> None:
         start = now()
