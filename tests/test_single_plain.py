@@ -368,3 +368,20 @@ def test_the_step_text_is_step_json_for_any_usual_value() -> None:
         assert got == f'{want[:-1]},"_parent":"b","_seq":7}}'
 
     check()
+
+
+def test_the_services_it_takes_use_no_credentials_of_their_own() -> None:
+    """The plain path hands the secrets provider the environment's credentials only (what RunContext adds
+    for the store, catalog and executor it takes is nothing): checked, so a credential added to one of
+    them is not missed there."""
+    from magnus_core.registry import load_provider
+    from magnus_core.secrets import DoNothingSecrets
+
+    store = load_provider("run_log_store", {"type": "chunked-fs", "config": {"log_folder": "runs"}})
+    catalog = load_provider("catalog", {"type": "do-nothing", "config": {}})
+    executor = load_provider("executor", {"type": "local", "config": {}})
+    assert (store.credentials(), catalog.credentials(DoNothingSecrets()), executor.credentials()) == (
+        {},
+        {},
+        {},
+    )
