@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from magnus_core.credentials import google_key_secrets
 from magnus_core.errors import ConfigError, SecretNotFoundError
 from magnus_core.registry import load_provider, parse_options
 
@@ -276,12 +277,9 @@ def _masked_values(found: set[str]) -> list[str]:
     """The values to mask: every non-empty one, and the secret fields of one that is a Google credentials
     JSON (a service-account key kept whole in .env: a step printing its private_key decoded, with real line
     breaks, would not match the one-line JSON text; credentials.google_key_secrets)."""
-    from magnus_core.credentials import google_key_secrets
-
     values = [v for v in found if v]
-    for value in values[:]:
-        if value.lstrip()[:1] == "{":
-            values.extend(google_key_secrets(value).values())
+    for value in [v for v in values if v[0] == "{" or (v[0].isspace() and v.lstrip()[:1] == "{")]:
+        values.extend(google_key_secrets(value).values())
     return values
 
 
