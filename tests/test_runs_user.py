@@ -201,7 +201,7 @@ def _old_index(store: FileSystemRunLogStore) -> Path:
     assert path is not None
     conn = sqlite3.connect(path)
     conn.executescript(
-        "ALTER TABLE runs DROP COLUMN user_name; ALTER TABLE runs DROP COLUMN driven; "
+        "DROP INDEX runs_user; ALTER TABLE runs DROP COLUMN user_name; ALTER TABLE runs DROP COLUMN driven; "
         "UPDATE meta SET value = '11' WHERE key = 'schema';"
     )
     conn.close()
@@ -227,7 +227,8 @@ def test_an_index_of_the_previous_schema_takes_the_columns_in_place(team: Path) 
         "hand": ("carol", "PER-STEP"),
     }
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("12",)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("13",)
+    assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs_user'").fetchone() == (1,)
     assert store.read == ["hand"]  # nothing else read again
     # written again as magnus writes a log (a new file renamed over the old one): filled
     os.replace(write_log(team / "new", by("b1", 1, "bob", tag="exp2")), team / "logs" / "b1.json")
@@ -277,3 +278,22 @@ def test_a_postgres_database_of_the_previous_migration_is_filled_in_place(team: 
     assert [r.summary.run_id for r in index.query(RunQuery(status="per-step")).runs] == ["hand"]
     shown = index.query(RunQuery(where=parse_filter("user_name = 'bob' or status = 'PER-STEP'"))).runs
     assert [r.summary.run_id for r in shown] == ["hand", "b1"]
+
+
+def test_an_index_of_schema_12_gets_the_users_index_and_reads_nothing(team: Path) -> None:
+    store = Counting({"log_folder": str(team / "logs")})
+    index = open_index(store)
+    index.query(RunQuery())
+    index.close()
+    path = index_path(store)
+    assert path is not None
+    conn = sqlite3.connect(path)
+    conn.executescript("DROP INDEX runs_user; UPDATE meta SET value = '12' WHERE key = 'schema';")
+    store.read = []
+    index = open_index(store)
+    try:
+        assert [r.summary.run_id for r in index.query(RunQuery(user="carol")).runs] == ["hand"]
+    finally:
+        index.close()
+    assert store.read == []
+    assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs_user'").fetchone() == (1,)

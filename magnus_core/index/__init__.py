@@ -93,7 +93,8 @@ class RunTable:
     # for a listing of failed runs (RunQuery.status FAIL): `step: error` of each (RunSummary.failed_step and
     # failure), printed under the table; () otherwise
     failures: Sequence[str] = ()
-    users: Sequence[str] = ()  # who ran each run (RunSummary.user; "" when not known)
+    # who ran each run (RunSummary.user; "" when not known); () when the index holds runs of one user at most
+    users: Sequence[str] = ()
 
     @classmethod
     def of(cls, result: QueryResult, query: RunQuery) -> RunTable:
