@@ -70,8 +70,9 @@ def parse_size(text: str | int, what: str) -> int:
 
 def output_cap(catalog: BaseCatalog | None = None) -> int:
     """Bytes of output kept per attempt: MAGNUS_OUTPUT_CAP, else the catalog's `output_cap`, else 100 MB."""
-    data = getattr(os.environ, "_data", None)  # (os.environ.get encodes the name, decodes the value)
-    if isinstance(data, dict) and os.name == "posix":
+    environ = os.environ
+    data = _ENVIRON_DATA[1] if environ is _ENVIRON_DATA[0] else _environ_data(environ)
+    if data is not None:
         found = data.get(CAP_BYTES)
         raw = os.fsdecode(found) if found else None
     else:
@@ -80,6 +81,18 @@ def output_cap(catalog: BaseCatalog | None = None) -> int:
         return parse_size(raw, CAP_VARIABLE)
     configured = catalog.output_cap() if catalog is not None else None
     return configured if configured is not None else DEFAULT_CAP
+
+
+def _environ_data(environ: Any) -> dict[bytes, bytes] | None:
+    """os.environ's own dict of bytes (posix; os.environ.get encodes the name and decodes the value at each
+    call), remembered for as long as os.environ is that object; None where there is none."""
+    data = getattr(environ, "_data", None)
+    found = data if isinstance(data, dict) and os.name == "posix" else None
+    _ENVIRON_DATA[:] = [environ, found]
+    return found
+
+
+_ENVIRON_DATA: list[Any] = [None, None]  # (os.environ, its dict of bytes)
 
 
 def _record(
@@ -112,6 +125,26 @@ def _record(
     if where[0].__class__ is not str or where[1].__class__ is not str or not fields_as_listed():
         return made(AttemptOutput, **{key: fields[key] for key in given})
     return assembled(AttemptOutput, fields, given)
+
+
+_KEPT_GIVEN = ("name", "catalog_relative_path", "catalog_handler_location", "size", "sha256", "written")
+
+
+def _kept_record(written: int, size: int, name: str, where: tuple[str, str], sha256: str) -> AttemptOutput:
+    """_record(written, size, name=name, where=where, sha256=sha256): an attempt's output kept in a file,
+    once per printing attempt (no dict of every field made and picked from)."""
+    if where[0].__class__ is not str or where[1].__class__ is not str or not fields_as_listed():
+        return _record(written, size, name=name, where=where, sha256=sha256)
+    fields = {
+        "name": name,
+        "catalog_relative_path": where[0],
+        "catalog_handler_location": where[1],
+        "size": size,
+        "sha256": sha256,
+        "written": written,
+        "error": "",
+    }
+    return assembled(AttemptOutput, fields, set(_KEPT_GIVEN))
 
 
 def _bytes(text: str) -> bytes:
@@ -180,6 +213,7 @@ os.register_at_fork(after_in_child=KEEPER.forked)
 WRITER_HOLDS = 8 << 20  # bytes of small outputs waiting for the writer thread, at most (then written inline)
 WRITER_BATCH = 64  # files that wake the writer thread at once (else it gathers for WRITER_WAIT)
 WRITER_WAIT = 0.02  # seconds the writer thread gathers files after the first before writing them
+WRITER_HELD_BYTES = 1 << 18  # bytes of frames gathered for the writer process before they are written
 # files a process's writer thread creates itself before it starts its writer process (see _Writer): a
 # process that keeps few outputs (the per-step entry point, a short run) never starts one
 WRITER_PROCESS_AFTER = 64
@@ -263,9 +297,10 @@ class _Writer:
     each: on a machine with a free core, where the thread runs beside the steps, each of those hand-overs
     preempted the steps' thread (about 6 context switches per printing step). So once the thread has
     created WRITER_PROCESS_AFTER files itself (a short run, the per-step entry point: never), it starts a
-    writer process (python -I -S, no GIL shared, its own session); from then on submit() writes each file's
-    frame to it from the caller's thread (see _direct) and the thread sleeps; the process creates the
-    files. A process that cannot be started, or that ends, leaves the thread
+    writer process (python -I -S, no GIL shared, its own session); from then on submit() gathers each
+    file's frame on the caller's thread and writes them to it in one write per batch (see _direct), the
+    thread woken at most once per batch; the process creates the files. A process that cannot be started,
+    or that ends, leaves the thread
     to create them as before (a batch it had and had not written is missing, as of any file lost in a
     crash). settled() waits for the process to have written everything handed over.
 
@@ -308,7 +343,11 @@ class _Writer:
         self._synced = 0  # the last sync token it answered
         self._pipe_lock = threading.Lock()  # one frame at a time on its pipe, one reader of its replies
         self._no_process = False  # it could not be started, or it ended
-        self._direct_frames = 0  # frames the steps' threads wrote to it themselves (see _direct)
+        self._direct_frames = 0  # frames the steps' threads handed to it themselves (see _direct)
+        self._held = bytearray()  # frames gathered for the process, not written to its pipe yet (_direct)
+        self._held_count = 0
+        self._held_since = 0.0  # time.monotonic() of the first of them
+        self._timed = False  # the thread is asked to write them WRITER_WAIT seconds from now
 
     def submit(self, path: str, data: bytes | bytearray) -> bool:
         """Hand `data` over to be written to `path` (a new file: catalog._write_new); False when too much
@@ -321,11 +360,8 @@ class _Writer:
             self.waiting += len(data)
             files = self._files
             files.append((path, data))
-            if len(files) == 1:  # the first of a batch: the thread is there (a forked child has none)
-                if self._thread is None or not self._thread.is_alive():
-                    thread = threading.Thread(target=self._loop, name="magnus-write-output", daemon=True)
-                    self._thread = thread
-                    thread.start()
+            if len(files) == 1:  # the first of a batch
+                self._running()
                 self._wake.notify()
             elif len(files) == WRITER_BATCH:
                 self._wake.notify()
@@ -334,10 +370,19 @@ class _Writer:
     def _loop(self) -> None:
         with self._lock:
             while True:
-                while not self._files:
+                while not self._files and not self._timed:
                     self._wake.wait()
                 if len(self._files) < WRITER_BATCH and not self._hurry:
                     self._wake.wait(WRITER_WAIT)  # gather: the steps go on meanwhile
+                if self._timed:  # frames the steps gathered for the process (_direct): written by now
+                    self._timed = False
+                    self._lock.release()
+                    try:
+                        self.hand_over()
+                    finally:
+                        self._lock.acquire()
+                    if not self._files:
+                        continue
                 batch, self._files = self._files, []
                 self._busy = True
                 self._lock.release()
@@ -352,32 +397,74 @@ class _Writer:
                         self._done.notify_all()
 
     def _direct(self, path: str, data: bytes | bytearray) -> bool:
-        """Write one file's frame to the running writer process from the caller's thread (one pipe write);
-        False when the process is gone (the thread takes the file).
+        """Hand one file to the running writer process from the caller's thread; False when the process is
+        gone (the thread takes the file). Its frame is gathered with others and written to the process's
+        pipe in one write once WRITER_BATCH are gathered, or WRITER_WAIT seconds after the first (at the
+        next file handed over, else by the thread, asked once per batch), or at settle(): a write per file
+        was most of what handing one over cost (3 of 4 us an attempt, load 17).
 
-        Once the process runs, the thread is no longer woken: a python thread that wakes beside the steps,
-        even once per batch, waits for the GIL and is woken again at each of the steps' thread's system
-        calls (each releases the GIL), a context switch and a futex call each time: measured quiet, about
-        one a step and +70 us a printing step on the steps' thread (sixth sitting, bench/output.py). A pipe
-        write does not wake the process (it naps between reads) and shares no GIL. (One attempt's frame is
-        made and written here, inline: once per printing attempt.)"""
+        Once the process runs, the thread does not create files and is woken at most once per batch: a
+        python thread that works beside the steps waits for the GIL and is woken again at each of the
+        steps' thread's system calls (each releases the GIL), a context switch and a futex call each time:
+        measured quiet, about one a step and +70 us a printing step on the steps' thread when it was woken
+        for every batch to write it (sixth sitting, bench/output.py). A pipe write does not wake the process
+        (it naps between reads) and shares no GIL. A run killed outright loses the frames gathered and not
+        written yet (WRITER_WAIT seconds at most, as when the thread gathered them): their records name
+        files `magnus logs` says are missing."""
         name = path.encode(_FS_ENCODING, "surrogateescape")  # (os.fsencode, inline)
         frame = (len(name) | len(data) << 32).to_bytes(8, "little") + name + data
+        first = False
         try:
             with self._pipe_lock:
-                pipe = self._pipe
-                if pipe < 0:
+                if self._pipe < 0:
                     return False
-                sent = os.write(pipe, frame)
-                if sent < len(frame):  # (a blocking pipe writes it whole unless a signal came)
-                    _write_all(pipe, frame[sent:])
+                self._held += frame
+                count = self._held_count = self._held_count + 1
                 self._direct_frames += 1
-                if not self._direct_frames % WRITER_BATCH:  # what it could not write, now and then
-                    self._read_replies()
+                if count == 1:
+                    self._held_since = time.monotonic()
+                    first = True
+                elif (
+                    count >= WRITER_BATCH
+                    or len(self._held) >= WRITER_HELD_BYTES
+                    or time.monotonic() - self._held_since >= WRITER_WAIT
+                ):
+                    self._write_held()
         except OSError:  # the process ended (killed, out of memory): the thread writes from now on
             self._ended()
-            return False
+            return True  # (the frames gathered, this one included, were given to the thread: _ended)
+        if first and not self._timed:  # the thread writes them in WRITER_WAIT seconds unless done before
+            with self._lock:
+                self._timed = True
+                self._running()
+                self._wake.notify()
         return True
+
+    def _running(self) -> None:
+        """The thread is there (with _lock held; a forked child has none)."""
+        if self._thread is None or not self._thread.is_alive():
+            thread = threading.Thread(target=self._loop, name="magnus-write-output", daemon=True)
+            self._thread = thread
+            thread.start()
+
+    def _write_held(self) -> None:
+        """Write the gathered frames to the process's pipe (with _pipe_lock held; OSError when it ended,
+        the frames still held), and read what it said meanwhile."""
+        held = self._held
+        if held:
+            _write_all(self._pipe, held)
+            self._held = bytearray()
+            self._held_count = 0
+            self._read_replies()
+
+    def hand_over(self) -> None:
+        """The gathered frames written now (the thread, or settle())."""
+        try:
+            with self._pipe_lock:
+                if self._pipe >= 0:
+                    self._write_held()
+        except OSError:
+            self._ended()
 
     def _create(self, batch: list[tuple[str, bytes | bytearray]]) -> None:
         """Create the batch's files on this thread."""
@@ -487,7 +574,9 @@ class _Writer:
         self._unread = data[at:]
 
     def _ended(self) -> None:
-        """The writer process is gone (or does not answer): no more of it in this process."""
+        """The writer process is gone (or does not answer): no more of it in this process. The frames
+        gathered and not written to it are the thread's to write (a frame it read and had not written yet
+        is lost with it, as any file in a crash)."""
         with self._pipe_lock:
             for fd in (self._pipe, self._replies):
                 with contextlib.suppress(OSError):
@@ -495,12 +584,31 @@ class _Writer:
             self._pipe = self._replies = -1
             pid, self._pid = self._pid, 0
             self._no_process = True
+            held, self._held, self._held_count = self._held, bytearray(), 0
+        for path, data in _unframed(held):
+            self.submit(path, data)
         if pid:
             _reap(pid, 1.0)
             log.warning("the output writer process ended: files it had not written yet are missing")
 
     def settle(self) -> None:
         """Wait until every file handed over is written."""
+        self._thread_settled()
+        if self._pid:
+            try:
+                with self._pipe_lock:
+                    if self._pipe >= 0:
+                        self._write_held()
+                    self._sync += 1
+                    token = self._sync.to_bytes(8, "little")
+                    _write_all(self._pipe, (0).to_bytes(4, "little") + (8).to_bytes(4, "little") + token)
+                    self._read_replies(until=self._sync)
+            except OSError:
+                self._ended()  # (what was gathered for it is the thread's now)
+                self._thread_settled()
+
+    def _thread_settled(self) -> None:
+        """Wait until the thread has written every file handed to it."""
         with self._lock:
             self._hurry += 1
             try:
@@ -509,15 +617,6 @@ class _Writer:
                     self._done.wait(1.0)
             finally:
                 self._hurry -= 1
-        if self._pid:
-            try:
-                with self._pipe_lock:
-                    self._sync += 1
-                    token = self._sync.to_bytes(8, "little")
-                    _write_all(self._pipe, (0).to_bytes(4, "little") + (8).to_bytes(4, "little") + token)
-                    self._read_replies(until=self._sync)
-            except OSError:
-                self._ended()
 
     def close(self) -> None:
         """End the writer process once it has written everything (at exit: its files are there when
@@ -553,7 +652,21 @@ def _frame(path: str, data: bytes | bytearray) -> bytes:
     return b"".join((len(name).to_bytes(4, "little") + len(data).to_bytes(4, "little"), name, data))
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _unframed(frames: bytes | bytearray) -> list[tuple[str, bytes]]:
+    """The (path, data) of each whole frame in `frames` (see _frame)."""
+    files, at = [], 0
+    while len(frames) - at >= 8:
+        head = int.from_bytes(frames[at : at + 8], "little")
+        size, length = head & 0xFFFFFFFF, head >> 32
+        end = at + 8 + size + length
+        if end > len(frames):
+            break
+        files.append((os.fsdecode(bytes(frames[at + 8 : at + 8 + size])), bytes(frames[at + 8 + size : end])))
+        at = end
+    return files
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -750,7 +863,17 @@ class AttemptFile:
         with self._lock:
             if self._closed:
                 return
-            self.written += len(data)
+            size = len(data)
+            self.written += size
+            if (
+                self._spool is None
+                and not self.error
+                and self.kept + size <= self.cap
+                and len(self._memory) + size <= SPOOL_AT
+            ):  # the usual case: held in memory, whole
+                self._memory += data
+                self.kept += size
+                return
             room = self.cap - self.kept
             if room <= 0 or self.error:
                 return
@@ -847,7 +970,7 @@ class AttemptFile:
                 KEEPER.submit(lambda: catalog.keep_spool(path, name, digest, run_id))
             else:
                 KEEPER.submit(lambda: catalog.put_bytes(name, data, run_id, digest=digest))
-        return _record(self.written, self.kept, name=self.name, where=place, sha256=digest)
+        return _kept_record(self.written, self.kept, self.name, place, digest)
 
 
 class Kept:

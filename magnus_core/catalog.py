@@ -7,7 +7,6 @@ entries; the file is kept at `<catalog_location>/<run_id>/<name>`.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import io
 import json
@@ -255,12 +254,15 @@ _OUTPUT_PREFIX_SIZE = len(_OUTPUT_PREFIX)
 CHUNK = 1 << 20  # bytes copied at a time by put_stream
 
 
-@functools.lru_cache(maxsize=4096)  # asked once per attempt; quote() is the cost (a map's items repeat)
 def output_name(internal_name: str, attempt: int) -> str:
     """The catalog name of one attempt's captured output: `.magnus/output/<step>.<attempt>.log`, the step's
     internal name escaped so that any name (map items hold any text) is one exact file name (one folder for
-    every step: no folder is made per step)."""
-    return f"{OUTPUT_FOLDER}/{_escaped(internal_name)}.{attempt}.log"
+    every step: no folder is made per step). Asked once per attempt, each time for a name not asked before:
+    not cached (an lru_cache missed every time, and kept two objects per attempt for the garbage collector
+    to walk)."""
+    if _UNESCAPED.fullmatch(internal_name) and internal_name not in (".", ".."):
+        return f"{_OUTPUT_PREFIX}{internal_name}.{attempt}.log"
+    return f"{_OUTPUT_PREFIX}{_quoted(internal_name)}.{attempt}.log"
 
 
 def _intent_name(step: str) -> str:
@@ -279,6 +281,10 @@ _UNESCAPED = re.compile(r"[A-Za-z0-9_.\-]{1,200}")  # names quote() below leaves
 def _escaped(internal_name: str) -> str:
     if _UNESCAPED.fullmatch(internal_name) and internal_name not in (".", ".."):
         return internal_name  # (most step names: asked once per attempt, quote() is the cost)
+    return _quoted(internal_name)
+
+
+def _quoted(internal_name: str) -> str:
     escaped = quote(internal_name, safe="-_.").replace("~", "%7E")
     if len(escaped) > 200 or escaped in (".", ".."):  # file-name limits; the hash keeps it exact
         digest = hashlib.sha1(internal_name.encode("utf-8")).hexdigest()

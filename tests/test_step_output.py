@@ -529,8 +529,13 @@ def test_the_writer_thread_writes_small_outputs_and_says_what_it_could_not(
             for i, path in enumerate(direct):
                 assert writer.submit(str(path), f"{i}\n".encode())
             assert (writer.made, writer._direct_frames) == (made, frames + 5) and not writer._files
-            writer.settle()
+            # gathered by this thread, then written to the process's pipe in one write: by the thread
+            # within WRITER_WAIT seconds when no more come (here, without settle())
+            deadline = time.monotonic() + 10
+            while not written(direct[-1], b"4\n") and time.monotonic() < deadline:
+                time.sleep(0.005)
             assert [path.read_bytes() for path in direct] == [f"{i}\n".encode() for i in range(5)]
+            assert writer.made == made  # (the process wrote them: the thread only handed them over)
         assert writer._no_process == (how == "no-python")
         assert (tmp_path / "a.log").read_bytes() == b"one\n" and not (tmp_path / "c.log").exists()
         assert [path.read_bytes() for path in batch] == [f"{i}\n".encode() for i in range(len(batch))]
@@ -593,6 +598,7 @@ def test_a_killed_run_s_writer_process_still_writes_what_it_was_given(project: P
         os.kill(capture.WRITER._pid, signal.SIGSTOP)
         for i in range(50, 100):
             capture.WRITER.submit(sys.argv[1] + f"/f{i}.log", b"y" * 1000)
+        capture.WRITER.hand_over()  # (the frames gathered by this thread: in its pipe now)
         while capture.WRITER._files or capture.WRITER._busy:  # in its pipe, not written
             time.sleep(0.001)
         print(capture.WRITER._pid, len(os.listdir(sys.argv[1])), flush=True)
