@@ -35,6 +35,7 @@ from magnus_tui.widgets.run_header import Estimate, RunHeader
 from magnus_tui.widgets.run_panel import RunPanel
 from magnus_tui.widgets.step_detail import StepDetail
 
+TABS_LATE = 10.0  # seconds after the tabs are mounted: not ready by then, the log says why (_tabs_late)
 HEADER_INTERVAL = 0.25  # seconds between header redraws during a burst of events
 TICK = 1.0  # seconds between redraws of the elapsed times while the run is live
 ESTIMATE_AFTER = 0.2  # seconds after a run is shown: the estimate is looked up (the run index)
@@ -145,8 +146,7 @@ class RunScreen(WorkbenchScreen[None]):
         self._unlisten: Callable[[], None] | None = None  # a run started here: its notices (_listen)
         self._resync = threading.Event()  # it dropped notices: read the store once
         self._panes: list[Widget] = []  # the tabs' widgets, once _mount_tabs made them
-        self._tabs_ready = False  # they are mounted (after the first frame: _mount_tabs, _tabs_mounted)
-        self._tabs_activated = False  # the tabs have shown their first (TabActivated)
+        self._tabs_ready = False  # they are mounted and have shown their first tab (_tabs_mounted)
         self._keys_for: tuple[object, ...] | None = None  # what the footer's keys were worked out for
         self._output_wanted: bool | None = None  # output asked for before the tabs were there (open_if_any)
         self._tab_wanted: str | None = None  # a tab's key pressed before they were there
@@ -168,33 +168,70 @@ class RunScreen(WorkbenchScreen[None]):
         """The tabs are mounted and show the selected step (a moment after the first frame with the dag)."""
         return self._tabs_ready
 
+    def tabs_missing(self) -> str:
+        """What the screen still waits for before it is `ready`, in words; "" once it is. Read from the
+        widgets' state (not from messages seen), so a test that times out can say what never came."""
+        if self._tabs_ready:
+            return ""
+        return self._tabs_lack() or "nothing: the screen is made ready after the next refresh (_tabs_active)"
+
+    def _tabs_lack(self) -> str:
+        """What the tabs lack before they can show the step ("" once mounted and showing their first tab)."""
+        if not self._panes:
+            return "the tabs are not mounted yet (they are, after the first frame with the dag)"
+        waiting = [widget.id or type(widget).__name__ for widget in self._panes if not widget.is_mounted]
+        if waiting:
+            return f"the tabs' panes are not mounted yet: {', '.join(waiting)}"
+        if not self._first_tab_shown():
+            return "the tabs have not shown their first tab (TabbedContent.active is empty)"
+        return ""
+
+    def _first_tab_shown(self) -> bool:
+        try:
+            return bool(self.query_one(TabbedContent).active)
+        except NoMatches:
+            return False
+
     def on_mount(self) -> None:
         self.sub_title = self.run_id
         self.load()
         self.call_after_refresh(self._mount_tabs)
 
     def _mount_tabs(self) -> None:
-        """After the first frame: the tabs (_tabs_mounted fills them)."""
+        """After the first frame: the tabs (_tabs_mounted fills them once they have shown their first)."""
         if self._panes or not self.is_attached:
             return
         self._panes = [StepDetail(id="detail"), RunPanel(id="run-panel"), OutputView(id="output-view")]
-        tabs = TabbedContent(id="tabs")
+        tabs = _RunTabs(self._tabs_arrived, id="tabs")
         for title, pane, widget in zip(
             ("Step", "Run", "Output"), ("step", "run", "output"), self._panes, strict=True
         ):
             tabs.compose_add_child(TabPane(title, widget, id=pane))
+        # Their state, watched: Textual calls a watcher when the value is set (no message that could be
+        # missed). Their first tab is shown by their own Tabs widget, on its own schedule, after the panes
+        # are mounted; a tab activated here before that would be undone by it.
+        self.watch(tabs, "active", self._tabs_active, init=False)
         self.query_one("#body", Horizontal).mount(tabs)
+
+    def _tabs_arrived(self) -> None:
+        """The tabs and their panes are mounted (_RunTabs.on_mount): their first tab is shown a moment
+        later; TABS_LATE seconds on, the screen checks that it was (_tabs_late)."""
+        self.set_timer(TABS_LATE, self._tabs_late)
         self._tabs_mounted()
 
+    def _tabs_active(self, active: str) -> None:
+        if active and not self._tabs_ready:
+            # After the tabs' handler that set it has finished (its `prevent` of their messages would hold
+            # for a tab activated by _tabs_mounted if it were called from here).
+            self.call_after_refresh(self._tabs_mounted)
+
     def _tabs_mounted(self) -> None:
-        """Once the panes' widgets are mounted (on the tabs' own schedule, which awaiting the tabs' mount does
-        not wait for) and the tabs have activated their first (else that activation, coming later, would undo
-        one made here): what they show of the selected step and the run, and a tab asked for meanwhile."""
+        """Once the panes' widgets are mounted and the tabs have shown their first (both read from the
+        widgets): what they show of the selected step and the run, and a tab asked for meanwhile."""
         if self._tabs_ready or not self.is_attached:  # filled, or the screen went (escape, quit)
             return
-        if not (self._tabs_activated and all(widget.is_mounted for widget in self._panes)):
-            self.set_timer(0.01, self._tabs_mounted)
-            return
+        if self._tabs_lack():
+            return  # again when they show their first tab (_tabs_active), at the latest by _tabs_late
         self._tabs_ready = True
         # the tab bar's underline is placed when the first tab activates; on a loaded machine that came
         # before the tabs were laid out (a zero-width underline that stayed until a resize): placed again
@@ -212,6 +249,18 @@ class RunScreen(WorkbenchScreen[None]):
             self.read_output(open_if_any=self._output_wanted)
         if self._tab_wanted is not None:
             self.action_tab(self._tab_wanted)
+
+    def _tabs_late(self) -> None:
+        """TABS_LATE seconds after the tabs and panes were mounted their first tab has long been shown (a
+        message between two of their widgets); if it was not, the log says so and the screen shows it (a
+        lost activation would leave the right-hand side blank), which makes the screen ready."""
+        missing = self.tabs_missing()
+        if not missing or not self.is_attached:
+            return
+        self.log.warning(f"run screen {self.run_id}: not ready {TABS_LATE} s after its tabs: {missing}")
+        if not self._first_tab_shown():
+            self.query_one(TabbedContent).active = "step"
+        self._tabs_mounted()
 
     def _place_tab_underline(self) -> None:
         if self.is_attached:
@@ -552,9 +601,7 @@ class RunScreen(WorkbenchScreen[None]):
 
     @on(TabbedContent.TabActivated)
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
-        if not self._tabs_ready:  # the first, as the tabs are mounted
-            self._tabs_activated = True
-            self._tabs_mounted()
+        if not self._tabs_ready:  # the first, as the tabs are mounted (_tabs_active makes the screen ready)
             return
         self._keys_state()
         if event.pane.id == "run" and self._panel_stale:
@@ -798,6 +845,18 @@ class RunScreen(WorkbenchScreen[None]):
             )
             return
         self.app.rerun_from_failure(self.run_id)
+
+
+class _RunTabs(TabbedContent):
+    """The run screen's tabs; `arrived` is called once they and their panes are mounted (their Mount is
+    dispatched to them directly by Textual, after their children's, not posted: it cannot be missed)."""
+
+    def __init__(self, arrived: Callable[[], None], *, id: str) -> None:
+        super().__init__(id=id)
+        self._arrived = arrived
+
+    def on_mount(self) -> None:
+        self._arrived()
 
 
 def _last_stderr(log: RunLog, internal_name: str) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from textual import events
 from textual.widgets import Static
-from tui_helpers import plain
+from tui_helpers import open_run_screen, plain, wait_for
 
 from magnus_core.runner import RunRequest
 from magnus_core.runs import run_state
@@ -40,13 +40,6 @@ dag:
     success: {type: success}
     fail: {type: fail}
 """
-
-
-async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the screen"
-        await pilot.pause(0.05)
 
 
 def project(repo: Path) -> Project:
@@ -107,7 +100,7 @@ async def holding(pilot, screen: RunScreen) -> None:
     """hold.yaml's run at its `hold` step, the screen's tabs mounted (after the first frame with the dag)."""
     tree = screen.query_one("#dag")
     await wait_for(pilot, lambda: "hold" in tree.nodes_by_key and "running" in tree.label("hold").plain)
-    await wait_for(pilot, lambda: screen.ready)
+    await wait_for(pilot, lambda: screen.ready, what="the run screen to be ready", why=screen.tabs_missing)
 
 
 def execute(repo: Path, file: str, run_id: str, code: int = 0) -> None:
@@ -124,11 +117,7 @@ def execute(repo: Path, file: str, run_id: str, code: int = 0) -> None:
 
 async def opened(app: MagnusApp, pilot, run_id: str) -> RunScreen:
     """The run screen of `run_id`, its tabs mounted (after the first frame with the dag)."""
-    app.open_run(run_id)
-    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.ready)
-    screen = app.screen
-    assert isinstance(screen, RunScreen)
-    return screen
+    return await open_run_screen(pilot, run_id)
 
 
 async def test_the_whole_dag_progress_and_stopping_a_run_started_here(git_repo: Path) -> None:

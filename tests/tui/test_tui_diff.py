@@ -6,22 +6,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 
 from textual.widgets import Static, TabbedContent
-from tui_helpers import COMMIT_B, HASH_A, HASH_B, plain, write_diff_pair
+from tui_helpers import COMMIT_B, HASH_A, HASH_B, plain, wait_for, write_diff_pair
 
 from magnus_core.diff import compare
 from magnus_core.diff_render import diff_rows, group_lines
 from magnus_tui.screens.diff import DiffScreen
 from magnus_tui.screens.step_pair import ONLY_A, ONLY_B, SAME, PairView, StepPairScreen, align, keyed_lines
-
-
-async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the screen"
-        await pilot.pause(0.02)
 
 
 async def open_diff(app, pilot, a: str, b: str) -> DiffScreen:

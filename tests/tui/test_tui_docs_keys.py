@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from textual.keys import _character_to_key
-from tui_helpers import write_diff_pair
+from tui_helpers import wait_for, write_diff_pair
 
 ROOT = Path(__file__).resolve().parents[2]
 ARROWS = {"→": "right", "←": "left", "↑": "up", "↓": "down"}
@@ -67,10 +67,12 @@ async def test_every_key_the_docs_name_is_bound_on_its_screen(make_app, project_
 
         async def check(name: str, keys: set[str]) -> None:
             await pilot.pause(0.2)
-            for _ in range(200):  # the run screen mounts its tabs (the output's keys) after the dag
-                if getattr(app.screen, "ready", True):
-                    break
-                await pilot.pause(0.05)
+            await wait_for(  # the run screen mounts its tabs (the output's keys) after the dag
+                pilot,
+                lambda: getattr(app.screen, "ready", True),
+                what=f"the {name} screen to be ready",
+                why=lambda: app.screen.tabs_missing(),
+            )
             gone = keys - bound(app.screen)
             if gone:
                 missing[name] = gone

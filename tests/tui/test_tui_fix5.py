@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from tui_helpers import write_many_runs
+from tui_helpers import wait_for, write_many_runs
 
 from tests.conftest import ROOT
 
@@ -95,10 +95,12 @@ async def test_g_and_G_work_wherever_home_and_end_do(make_app, project_dir: Path
         await pilot.pause()
 
         async def check(name: str) -> None:
-            for _ in range(200):  # the run screen mounts its tabs after the dag
-                if getattr(app.screen, "ready", True):
-                    break
-                await pilot.pause(0.05)
+            await wait_for(  # the run screen mounts its tabs after the dag
+                pilot,
+                lambda: getattr(app.screen, "ready", True),
+                what=f"the {name} screen to be ready",
+                why=lambda: app.screen.tabs_missing(),
+            )
             await pilot.pause()
             found = vim_gaps(app.screen)
             if found:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from textual.widgets import Static
-from tui_helpers import plain
+from tui_helpers import plain, wait_for
 
 from magnus_core.models.run_log import PROCESSING, SUCCESS, BranchLog, RunLog, StepAttempt, StepLog
 from magnus_core.stores.file_system import FileSystemRunLogStore
@@ -45,13 +45,6 @@ def step(
         step_type=step_type,
         attempts=attempts if status != PROCESSING else [],
     )
-
-
-async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the screen"
-        await pilot.pause(0.02)
 
 
 async def test_follows_a_run_written_by_another_writer_in_place(make_app, project_dir: Path) -> None:

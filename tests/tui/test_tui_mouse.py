@@ -4,20 +4,12 @@ the pipeline picker). The diff's lists and the dag tree have their own tests (te
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from textual.widgets import DataTable
-from tui_helpers import write_diff_pair
+from tui_helpers import leave_screen, open_run_screen, wait_for, write_diff_pair
 
 PIPELINES = ("a.yaml", "b.yaml", "c.yaml", "d.yaml")
-
-
-async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the screen"
-        await pilot.pause(0.02)
 
 
 async def click_rows(pilot, table: DataTable, rows: tuple[int, ...], x: int = 2) -> None:
@@ -48,19 +40,15 @@ async def test_runs_list_clicks_in_fixed_and_scrolled_columns(make_app, project_
 async def test_step_and_run_tables_click_the_row_under_the_pointer(make_app) -> None:
     app = make_app(poll_interval=3600)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.open_run("failure_run")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.ready)  # the tabs are mounted after the dag is drawn
+        screen = await open_run_screen(pilot, "failure_run")  # the tabs are mounted after the dag is drawn
         tree = screen.query_one("#dag")
         await wait_for(pilot, lambda: "flaky" in tree.nodes_by_key)
         tree.select_key("flaky")
         attempts = screen.query_one("#attempts", DataTable)
         await wait_for(pilot, lambda: attempts.row_count == 2)
         await click_rows(pilot, attempts, (1, 0, 1))
-        await pilot.press("escape")
-        app.open_run("gs_run")  # five parameters
-        await wait_for(pilot, lambda: app.screen is not screen and bool(app.screen.query("#run-params")))
-        screen = app.screen
+        await leave_screen(pilot)  # else the escape, late on a loaded machine, could close the next screen
+        screen = await open_run_screen(pilot, "gs_run")  # five parameters
         await pilot.press("p")
         params = screen.query_one("#run-params", DataTable)
         await wait_for(pilot, lambda: params.row_count >= 2 and params.region.height > 0)

@@ -7,21 +7,13 @@ import json
 from pathlib import Path
 
 from textual.widgets import DataTable, Static
-from tui_helpers import column, plain
+from tui_helpers import column, open_run_screen, plain, wait_for
 
 from magnus_tui.screens.run import RunScreen
 
 
 async def open_run(app, pilot, run_id: str) -> RunScreen:
-    app.open_run(run_id)
-    await pilot.pause()
-    screen = app.screen
-    assert isinstance(screen, RunScreen)
-    tree = screen.query_one("#dag")
-    for _ in range(100):
-        if tree.lines and screen.ready:  # the tabs are mounted after the first frame with the dag
-            break
-        await pilot.pause(0.02)
+    screen = await open_run_screen(pilot, run_id)  # the tabs are mounted after the first frame with the dag
     await pilot.pause()
     return screen
 
@@ -312,10 +304,9 @@ async def test_a_tab_key_pressed_before_the_tabs_are_there_is_kept(make_app) -> 
         screen = app.screen
         assert isinstance(screen, RunScreen) and not screen.ready
         screen.action_tab("run")
-        for _ in range(200):
-            if screen.ready:
-                break
-            await pilot.pause(0.02)
+        await wait_for(
+            pilot, lambda: screen.ready, what="the run screen to be ready", why=screen.tabs_missing
+        )
         await pilot.pause()
         assert screen.query_one("#tabs").active == "run"
         assert "gs_run" in plain(screen.query_one("#run-info", Static))  # the Run tab drawn, not only shown
@@ -446,3 +437,36 @@ async def test_a_run_started_by_hand_one_step_at_a_time_says_why_it_reads_runnin
                 break
         said = " ".join(str(n.message) for n in app._notifications)
         assert "no orchestrator known" in said and "magnus execute_single_node byhand STEP" in said
+
+
+async def test_the_screen_is_ready_even_if_the_tabs_first_activation_is_lost(make_app, monkeypatch) -> None:
+    """Readiness is read from the widgets, not from one message seen: with the tabs' first activation lost
+    (their TabbedContent never hears it: a blank right-hand side), the screen says what it lacks and, a
+    moment later (TABS_LATE), shows the first tab itself and is ready with the step drawn."""
+    from textual.widgets import TabbedContent
+
+    from magnus_tui.screens import run
+
+    lacking: list[str] = []  # what the screen said it lacked when the activation was lost
+    heard = TabbedContent._on_tabs_tab_activated
+
+    def lose_the_first(self, event) -> None:
+        if not lacking:
+            lacking.append(self.screen.tabs_missing())
+            event.stop()
+            return
+        heard(self, event)
+
+    monkeypatch.setattr(TabbedContent, "_on_tabs_tab_activated", lose_the_first)
+    monkeypatch.setattr(run, "TABS_LATE", 0.3)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_run("gs_run")
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        await wait_for(pilot, lambda: screen.ready, what="the screen to be ready", why=screen.tabs_missing)
+        assert lacking == ["the tabs have not shown their first tab (TabbedContent.active is empty)"]
+        assert screen.tabs_missing() == ""
+        assert screen.query_one(TabbedContent).active == "step"
+        title = plain(screen.query_one("#step-title", Static))
+        assert screen.selected == "step parameters" and "step parameters" in title  # the step drawn

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from tui_helpers import write_diff_pair, write_many_runs
+from tui_helpers import (
+    leave_screen,
+    open_run_screen,
+    tables_settled,
+    wait_for,
+    write_diff_pair,
+    write_many_runs,
+)
 
 from magnus_tui.app import MagnusApp
 from magnus_tui.source import Project
@@ -59,6 +66,9 @@ def pictures(project_dir: Path, size: tuple[int, int], script) -> dict[str, str]
                 await settle(pilot)
                 await pilot.pause()
                 await pilot.wait_for_scheduled_animations()
+                await wait_for(
+                    pilot, lambda: not tables_settled(app), what="the tables", why=lambda: tables_settled(app)
+                )
                 taken[name] = app.export_screenshot(title=app.title)
 
             await script(pilot, take)
@@ -158,23 +168,18 @@ def test_run_screen(svg_snapshot, project_dir: Path, size: str) -> None:
     """One app a size: a composite run (a map branch's step), a failed run (the failed step), the Run tab."""
 
     async def opened(pilot, run_id: str) -> None:
-        """The run's screen with its dag drawn (a loaded machine reads the log later than a settle)."""
-        pilot.app.open_run(run_id)
-        for _ in range(1500):
-            await pilot.pause(0.02)
-            screen = pilot.app.screen
-            if getattr(screen, "ready", False) and screen.query_one("#dag").lines:  # tabs: after the dag
-                break
+        """The run's screen ready with its dag drawn (a loaded machine reads the log later than a settle)."""
+        await open_run_screen(pilot, run_id)
         await settle(pilot)
 
     async def script(pilot, take) -> None:
         await opened(pilot, "composite_run")
         pilot.app.screen.query_one("#dag").select_key("map step.a.m1")
         await take("composite")
-        await pilot.press("escape")
+        await leave_screen(pilot)
         await opened(pilot, "failure_run")
         await take("failure")
-        await pilot.press("escape")
+        await leave_screen(pilot)
         await opened(pilot, "gs_run")
         await pilot.press("p")
         await take("run-tab")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 
 from textual.widgets import Input, Static, TabbedContent, TextArea
-from tui_helpers import column, plain
+from tui_helpers import column, plain, wait_for
 
 from magnus_core.stores.file_system import load_run_log
 from magnus_tui.app import MagnusApp
@@ -50,13 +49,6 @@ dag:
     success: {type: success}
     fail: {type: fail}
 """
-
-
-async def wait_for(pilot, condition, timeout: float = 30.0) -> None:  # a loaded CI machine
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the screen"
-        await pilot.pause(0.02)
 
 
 WAIT_FOR_GO = "while [ ! -f go ]; do sleep 0.02; done"  # the step computes until the test says go

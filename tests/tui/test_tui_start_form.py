@@ -4,13 +4,12 @@ typed while it opens, the picker's filter, and a state file that cannot be read.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 from textual import events
 from textual.widgets import Input, Static, TextArea
-from tui_helpers import WORKBENCH, plain
+from tui_helpers import WORKBENCH, plain, wait_for
 
 from magnus_tui.app import MagnusApp
 from magnus_tui.dialogs.pick import PickPipeline
@@ -19,13 +18,6 @@ from magnus_tui.screens.start import TYPED_DELAY, StartScreen, parameters_text, 
 from magnus_tui.source import Project
 
 PIPELINE = "dag:\n  start_at: a\n  steps:\n    a: {type: success}\n"
-
-
-async def wait_for(pilot, condition, timeout: float = 20.0) -> None:  # a loaded CI machine
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the screen"
-        await pilot.pause(0.02)
 
 
 def make_project(root: Path) -> Project:

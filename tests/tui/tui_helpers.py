@@ -172,3 +172,71 @@ def write_many_runs(store: Path, count: int = 40) -> list[str]:
         ids.append(run_id)
     (store / "zz-broken.json").write_text('{"run_id": "zz-broken", "steps": {')
     return ids
+
+
+WAIT = 30.0  # seconds: the longest a test waits for the workbench (a loaded CI machine; quiet: tenths)
+
+
+async def wait_for(pilot, condition, timeout: float = WAIT, what: str = "the screen", why=None) -> None:
+    """Pause (20 ms at a time) until `condition()` holds. After `timeout` seconds fail, naming `what` was
+    awaited and, when given, `why()`: what the app says it still lacks (RunScreen.tabs_missing)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            lacking = f": {why()}" if why is not None else ""
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{lacking}")
+        await pilot.pause(0.02)
+
+
+async def run_screen_ready(pilot, timeout: float = WAIT):
+    """The run screen on top, once it is ready (its tabs mounted, showing their first tab and the selected
+    step) with its dag drawn; a timeout says what it lacked. Returns the screen."""
+    from magnus_tui.screens.run import RunScreen
+
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), timeout, "a run screen")
+    screen = app.screen
+    await wait_for(
+        pilot,
+        lambda: screen.ready and bool(screen.query_one("#dag").lines),
+        timeout,
+        f"run screen {screen.run_id} to be ready",
+        why=lambda: screen.tabs_missing() or "its dag has no lines",
+    )
+    return screen
+
+
+async def open_run_screen(pilot, run_id: str, timeout: float = WAIT):
+    """Open run `run_id` (as a click on the runs list does) and return its screen once it is ready."""
+    pilot.app.open_run(run_id)
+    return await run_screen_ready(pilot, timeout)
+
+
+async def leave_screen(pilot, key: str = "escape") -> None:
+    """Press `key` on the screen on top and wait until that screen is off the stack. A pilot's press returns
+    once the widgets have handled what was queued when it looked, which on a loaded machine can be before the
+    key has bubbled up to the screen's binding: a screen the test opened next would be the one closed."""
+    app = pilot.app
+    screen = app.screen
+    await pilot.press(key)
+    await wait_for(
+        pilot, lambda: screen not in app.screen_stack, what=f"{type(screen).__name__} to close on {key}"
+    )
+
+
+def tables_settled(app) -> str:
+    """ "" once every DataTable on the screen has measured what it holds and the screen has drawn it, else
+    what is pending. A DataTable widens its columns to new rows when its queue is idle (Textual's
+    DataTable._on_idle) and the screen draws that at its next refresh: a picture taken in between shows the
+    attempts' header at its labels' width over rows sized for their times (a loaded machine, s6-deflake)."""
+    from textual.widgets import DataTable
+
+    screen = app.screen
+    for table in screen.query(DataTable):
+        if table._updated_cells or table._new_rows or table._require_update_dimensions:
+            return f"#{table.id} has not measured its new rows yet"
+    if screen._layout_required or screen._repaint_required or screen._dirty_widgets:
+        return "the screen has not drawn its last changes yet"
+    return ""
