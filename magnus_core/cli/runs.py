@@ -317,7 +317,8 @@ def print_table(table: RunTable, where: str, param_cols: list[str], metric_cols:
     order = [6, 5, 4, 3, 2, *extra, 1]
     if users:  # after the run id: who ran it is a team's first question (the last to give way but status)
         headers.insert(1, "user")
-        columns.insert(1, [u or USER_UNKNOWN for u in table.users])
+        shown = table.users  # (a C search first: most stores have no run without a user)
+        columns.insert(1, [u or USER_UNKNOWN for u in shown] if "" in shown else shown)
         right = {i + 1 for i in right}
         order = [i + 1 for i in order[:-1]] + [1, 2]
     widths = [max(len(h), max(map(len, col), default=0)) for h, col in zip(headers, columns, strict=True)]
