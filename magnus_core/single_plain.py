@@ -108,6 +108,8 @@ def _plan(
     mv = json.loads(map_variable) if map_variable else {}
     if type(mv) is not dict:
         return None
+    if config_file and not _may_fit(load_config(config_file, None), config_file):
+        return None  # (--config-file's blocks win over the pipeline's: decided without reading the pipeline)
     raw, _text = checked_raw_pipeline(file, None)
     pipeline = pt.plain(raw)
     if pipeline is None or not pt.valid(pipeline.dag):
@@ -194,6 +196,27 @@ def _services_fit(config: dict[str, dict[str, Any]]) -> str | None:
     }:
         return None
     return folder
+
+
+def _may_fit(config: Any, config_file: str) -> bool:
+    """False when a block given by `config_file` (no other layer overrides one) is one this module refuses."""
+    sources = getattr(config, "sources", {})
+    whole = _services_fit(config) is not None
+    return whole or all(sources.get(name) != config_file or _fits(name, config) for name in config)
+
+
+def _fits(name: str, config: dict[str, dict[str, Any]]) -> bool:
+    """_services_fit for block `name` alone (the others as they fit)."""
+    usual = {
+        "run_log_store": {"type": "chunked-fs", "config": {}},
+        "catalog": {"type": "do-nothing", "config": {}},
+        "executor": {"type": "local", "config": {}},
+        "experiment_tracker": {"type": "do-nothing", "config": {}},
+        "secrets": {"type": "do-nothing", "config": {}},
+    }
+    if name not in usual:
+        return False
+    return _services_fit({**usual, name: config[name]}) is not None
 
 
 def _secrets(block: dict[str, Any]) -> Any:
