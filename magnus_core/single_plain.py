@@ -102,7 +102,7 @@ def _plan(
     given: dict[str, Any],
 ) -> Plan | None:
     from magnus_core.loading import checked_raw_pipeline, config_blocks, load_config, read_mapping
-    from magnus_core.stores.base import check_run_id
+    from magnus_core.paths import check_run_id
 
     check_run_id(run_id)
     mv = json.loads(map_variable) if map_variable else {}
@@ -233,8 +233,8 @@ def _secrets(block: dict[str, Any]) -> Any:
 def _read(path: Path) -> Any:
     """A part file, read as stores/chunked.py reads it (untrusted); None when there is none."""
     from magnus_core.errors import RunLogError
+    from magnus_core.models.reading import MAX_RUN_LOG_BYTES, parse_run_log_json
     from magnus_core.paths import read_regular_file
-    from magnus_core.stores.file_system import MAX_RUN_LOG_BYTES, parse_run_log_json
 
     if not os.path.lexists(path):
         return None
