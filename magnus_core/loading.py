@@ -1133,30 +1133,11 @@ def located(problems: Iterable[Problem], pipeline_file: str) -> list[str]:
 
 
 def _acyclic(dag: Dag) -> bool:
-    """True when no path of `next` / `on_failure` edges (each naming a step of `dag`) comes back to a step:
-    a depth-first search with three states, in one pass (graphlib's prepare() is run only on a cycle, for
-    the message)."""
-    steps = dag.steps
-    done: set[str] = set()
-    for root in steps:
-        if root in done:
-            continue
-        path = {root}  # the steps on the current path
-        stack = [(root, iter(steps[root].neighbours()))]
-        while stack:
-            name, following = stack[-1]
-            for target in following:
-                if target in path:
-                    return False
-                if target not in done:
-                    path.add(target)
-                    stack.append((target, iter(steps[target].neighbours())))
-                    break
-            else:
-                stack.pop()
-                path.discard(name)
-                done.add(name)
-    return True
+    """True when no path of `next` / `on_failure` edges (each naming a step of `dag`) comes back to a step
+    (graphlib's prepare() is run only on a cycle, for the message)."""
+    from magnus_core.models.pipeline_table import acyclic
+
+    return acyclic(dag.steps, lambda node: node.neighbours())
 
 
 def _literal_puts(dag: Dag) -> set[str]:

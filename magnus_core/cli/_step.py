@@ -108,30 +108,19 @@ def run_step(
     with output.installed(fds=True):  # the step's output, file descriptors included, is masked
         from magnus_core import single_plain
 
-        planned = single_plain.plan(  # the usual step, run without pydantic (None: the models' path)
-            run_id,
-            step,
-            file=file,
-            config_file=config_file,
-            parameters_file=parameters_file,
-            var_file=var_file,
-            map_variable=map_variable,
-            tag=tag,
-            parameters=dict(parameters or {}),
-        )
+        files: dict[str, Any] = {
+            "file": file,
+            "config_file": config_file,
+            "parameters_file": parameters_file,
+            "var_file": var_file,
+            "map_variable": map_variable,
+            "tag": tag,
+        }
+        # the usual step, run without pydantic (None: the models' path)
+        planned = single_plain.plan(run_id, step, **files, parameters=dict(parameters or {}))
         if planned is not None and os.environ.get(single_plain.OFF) != "1":
             return single_plain.run(planned)
         from magnus_core.single import execute_single_node, job_from_files
 
-        job = job_from_files(
-            run_id,
-            step,
-            file=file,
-            config_file=config_file,
-            parameters_file=parameters_file,
-            var_file=var_file,
-            map_variable=map_variable,
-            tag=tag,
-            parameters=parameters,
-        )
+        job = job_from_files(run_id, step, **files, parameters=parameters)
         return execute_single_node(job, say_failure=True)

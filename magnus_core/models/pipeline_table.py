@@ -314,32 +314,34 @@ def valid(dag: PlainObject, items: tuple[str, ...] = ()) -> bool:
             node.iterate_as in items or not valid(node.branch, (*items, node.iterate_as))
         ):
             return False
-    return dag.start_at in steps and counts == {"success": 1, "fail": 1} and _acyclic(steps)
+    return dag.start_at in steps and counts == {"success": 1, "fail": 1} and acyclic(steps, _neighbours)
 
 
 _VALIDATED = frozenset({"TaskNode", "AsIsNode", "SuccessNode", "FailNode", "ParallelNode", "MapNode"})
 
 
-def _acyclic(steps: dict[str, PlainObject]) -> bool:
-    """No path of `next` / `on_failure` edges comes back to a step (each edge names a step: checked first)."""
+def acyclic(steps: dict[str, Any], neighbours: Callable[[Any], list[str]]) -> bool:
+    """True when no path of edges (`neighbours(node)`: the steps it goes to, each a step of `steps`) comes
+    back to a step: a depth-first search with three states, in one pass (loading.validate_dag's check too,
+    over the models' nodes)."""
     done: set[str] = set()
     for root in steps:
         if root in done:
             continue
-        on_path = {root}
-        stack = [(root, iter(_neighbours(steps[root])))]
+        path = {root}  # the steps on the current path
+        stack = [(root, iter(neighbours(steps[root])))]
         while stack:
             name, following = stack[-1]
             for target in following:
-                if target in on_path:
+                if target in path:
                     return False
                 if target not in done:
-                    on_path.add(target)
-                    stack.append((target, iter(_neighbours(steps[target]))))
+                    path.add(target)
+                    stack.append((target, iter(neighbours(steps[target]))))
                     break
             else:
                 stack.pop()
-                on_path.discard(name)
+                path.discard(name)
                 done.add(name)
     return True
 
