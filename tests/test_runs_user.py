@@ -190,22 +190,28 @@ class Counting(FileSystemRunLogStore):
         return super().read_json(run_id)
 
 
-def _old_index(store: FileSystemRunLogStore) -> Path:
-    """The store's index as the previous schema (11) keeps it: made here, then the two columns this one
-    added dropped and the schema set back, which is byte for byte the layout the old code wrote (its
-    CREATE TABLE lists the same columns in the same order, without the last two)."""
+def _index_as(store: FileSystemRunLogStore, script: str) -> Path:
+    """The store's index made here, then `script` run on it (what an older magnus's index held)."""
     index = open_index(store)
     index.query(RunQuery())
     index.close()
     path = index_path(store)
     assert path is not None
     conn = sqlite3.connect(path)
-    conn.executescript(
-        "DROP INDEX runs_user; ALTER TABLE runs DROP COLUMN user_name; ALTER TABLE runs DROP COLUMN driven; "
-        "UPDATE meta SET value = '11' WHERE key = 'schema';"
-    )
+    conn.executescript(script)
     conn.close()
     return path
+
+
+def _old_index(store: FileSystemRunLogStore) -> Path:
+    """The store's index as the previous schema (11) keeps it: made here, then the two columns this one
+    added dropped and the schema set back, which is byte for byte the layout the old code wrote (its
+    CREATE TABLE lists the same columns in the same order, without the last two)."""
+    return _index_as(
+        store,
+        "DROP INDEX runs_user; ALTER TABLE runs DROP COLUMN user_name; ALTER TABLE runs DROP COLUMN driven; "
+        "UPDATE meta SET value = '11' WHERE key = 'schema';",
+    )
 
 
 def test_an_index_of_the_previous_schema_takes_the_columns_in_place(team: Path) -> None:
@@ -282,13 +288,7 @@ def test_a_postgres_database_of_the_previous_migration_is_filled_in_place(team: 
 
 def test_an_index_of_schema_12_gets_the_users_index_and_reads_nothing(team: Path) -> None:
     store = Counting({"log_folder": str(team / "logs")})
-    index = open_index(store)
-    index.query(RunQuery())
-    index.close()
-    path = index_path(store)
-    assert path is not None
-    conn = sqlite3.connect(path)
-    conn.executescript("DROP INDEX runs_user; UPDATE meta SET value = '12' WHERE key = 'schema';")
+    path = _index_as(store, "DROP INDEX runs_user; UPDATE meta SET value = '12' WHERE key = 'schema';")
     store.read = []
     index = open_index(store)
     try:
@@ -296,4 +296,6 @@ def test_an_index_of_schema_12_gets_the_users_index_and_reads_nothing(team: Path
     finally:
         index.close()
     assert store.read == []
-    assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs_user'").fetchone() == (1,)
+    assert sqlite3.connect(path).execute(
+        "SELECT 1 FROM sqlite_master WHERE name = 'runs_user'"
+    ).fetchone() == (1,)
