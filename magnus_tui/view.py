@@ -89,6 +89,23 @@ def fmt_duration(seconds: float | None) -> str:
     return "" if seconds is None else fmt_seconds(seconds)
 
 
+def failure_edges(dag: Dag, branch: str | None = None) -> dict[str, str]:
+    """Every `on_failure` of `dag` and of its named branches: {step: the step it goes on to when it fails},
+    by internal name. Branches run per item (a map's) are named at run time: theirs are left out."""
+    from magnus_core.graph import branches, internal_name
+
+    edges: dict[str, str] = {}
+    for name, node in dag.steps.items():
+        here = internal_name(branch, name)
+        target = getattr(node, "on_failure", None)
+        if target:
+            edges[here] = internal_name(branch, target)
+        for spec in branches(node):
+            if spec.name is not None:
+                edges.update(failure_edges(spec.dag, f"{here}.{spec.name}"))
+    return edges
+
+
 @dataclass
 class Row:
     """One line of the dag tree: a step or a branch."""
@@ -108,6 +125,19 @@ class Row:
     on_path: bool = True  # a run in which every step succeeds passes through it (progress.PlannedNode)
     running_attempt: int | None = None  # the attempt in progress (running_attempt), while PROCESSING
     running_since: datetime | None = None  # and when it began
+    on_failure: str = ""  # the step its dag goes on to when it fails (its `on_failure`), by name
+    failure_of: list[str] = field(default_factory=list)  # the steps whose on_failure it is, by name
+
+    @property
+    def edge_note(self) -> str:
+        """The dag's failure edges at this step, as the dag tree writes them after its time: `→ on failure:
+        sh` (where the run goes if it fails) and `← on failure of quits` (why it ran). "" for none."""
+        notes = []
+        if self.on_failure:
+            notes.append(f"→ on failure: {self.on_failure}")
+        if self.failure_of:
+            notes.append(f"← on failure of {', '.join(self.failure_of)}")
+        return "  ".join(notes)
 
     @property
     def duration(self) -> float | None:
@@ -148,6 +178,9 @@ class RunView:
     started: datetime | None = None  # when the run began (its process record), else its first step's start
     planned: bool = False  # the rows of the dag recorded in the log were added (plan)
     dag: Dag | None = None  # the dag recorded in the log (progress.stored_dag), once plan has read it
+    failure_edges: dict[str, str] = field(
+        default_factory=dict
+    )  # step -> its on_failure step (internal names)
 
     # -- building ----------------------------------------------------------------------------------
     @classmethod
@@ -203,7 +236,19 @@ class RunView:
             self.rows[row.key] = row
             self._link(row.key, node.parent)
             added.append(row.key)
-        return added
+        self.failure_edges = failure_edges(dag)
+        for source, target in self.failure_edges.items():  # rows made from events before the log came
+            for key in (source, target):
+                if key in self.rows:
+                    self._edges_of(self.rows[key])
+                    added.append(key)
+        return list(dict.fromkeys(added))
+
+    def _edges_of(self, row: Row) -> None:
+        """The row's failure edges (failure_edges) by the steps' names."""
+        target = self.failure_edges.get(row.key)
+        row.on_failure = target.rsplit(".", 1)[-1] if target else ""
+        row.failure_of = [s.rsplit(".", 1)[-1] for s, t in self.failure_edges.items() if t == row.key]
 
     def settle(self, state: str) -> list[str]:
         """The run is now `state` (runs.run_state). Interrupted (stopped, or its process is gone): a step
@@ -277,6 +322,8 @@ class RunView:
             row = Row(key=key, kind=STEP, name=step.name, parent=parent if parent in self.rows else None)
             self._link(key, parent)
             self.rows[key] = row
+            if self.failure_edges:
+                self._edges_of(row)
         self.steps[key] = step
         row.planned = False
         row.status, row.step_type, row.mock = step.status, step.step_type, step.mock

@@ -120,15 +120,22 @@ class PickOne(ModalScreen[str | None]):
     PickOne OptionList { height: auto; max-height: 16; }
     """
 
-    def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
+    def __init__(self, title: str, choices: list[tuple[str, str]], current: str | None = None) -> None:
+        """`current`: the value highlighted when the list opens (the first choice when None or absent)."""
         super().__init__()
         self.title_text = title
         self.choices = choices
+        self.current = current
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.title_text, classes="title")
             yield OptionList(*[Option(label, id=f"choice-{i}") for i, (_, label) in enumerate(self.choices)])
+
+    def on_mount(self) -> None:
+        values = [value for value, _ in self.choices]
+        if self.current in values:
+            self.query_one(OptionList).highlighted = values.index(self.current)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         index = int(str(event.option.id).removeprefix("choice-"))

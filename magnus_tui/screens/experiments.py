@@ -118,6 +118,29 @@ class Loaded:
     names: IndexNames
     error: str = ""
     notices: list[str] = field(default_factory=list)
+    histories: set[str] = field(default_factory=set)  # metrics with a series in the newest run (first load)
+
+
+def top_level(name: str, keys: Any) -> bool:
+    """Metric `name` (bare, as the index lists the last value tracked under it) was tracked by a step at the
+    dag's top, not only inside a map, parallel or nested dag: the index also keeps it as `step.name`, and a
+    top-level step's internal name has no dot (`train.loss`; `folds.f0.cv.fold_score` is inside a map)."""
+    suffix = "." + name
+    return any(key.endswith(suffix) and "." not in key[: -len(suffix)] for key in keys)
+
+
+def preferred_metric(comparison: Comparison, histories: set[str]) -> Key | None:
+    """The metric the chart opens on: the one users most likely want (trial 8: it opened on a metric from
+    inside a map). In order: a top-level metric with a history (a loss tracked per epoch), a top-level one,
+    any metric by its bare name, any metric; within each, the table's column order. None: no metric."""
+    metrics = [c.key for c in comparison.columns if c.key.kind == "metric"]
+    keys = {name for run in comparison.runs for name in run.metrics}
+    bare = [k for k in metrics if "." not in k.name]
+    top = [k for k in bare if top_level(k.name, keys)]
+    for group in ([k for k in top if k.name in histories], top, bare, metrics):
+        if group:
+            return group[0]
+    return None
 
 
 class ExperimentsScreen(WorkbenchScreen[None]):
@@ -127,7 +150,8 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         Binding("slash", "filter", "Filter"),
         Binding("t", "pick_tag", "Tag"),
         Binding("o", "sort", "Sort"),
-        Binding("c", "chart", "Chart"),
+        Binding("m", "pick_metric", "Metric"),
+        Binding("c", "chart", "Chart", show=False),
         Binding("x", "by_time", "By time", show=False),
         Binding("L", "log_x", "Log/linear x", show=False),
         Binding("h", "history", "History"),
@@ -141,6 +165,7 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         ("Filter experiments", "Runs matching a filter, e.g. metrics.auc > 0.9 (/)", "filter"),
         ("Choose a tag", "Compare the runs of one tag (t)", "pick_tag"),
         ("Sort by column", "Sort by the column under the cursor; again reverses (o)", "sort"),
+        ("Chart a metric", "Pick the metric the chart draws from a list of their names (m)", "pick_metric"),
         ("Chart column", "Chart this metric, or use this parameter as the x axis (c)", "chart"),
         ("Chart against time", "The chart's x axis back to each run's start (x)", "by_time"),
         ("Chart history", "The metric's series in the selected runs (h)", "history"),
@@ -222,9 +247,24 @@ class ExperimentsScreen(WorkbenchScreen[None]):
             expr = parse_filter(text, "filter")
             runs, hints = select_runs(index, where=expr, everything=True)
             loaded = Loaded(compare_runs(runs), names, notices=hints)
+            if self.chart_metric is None:  # the chart's first metric: one with a history if there is one
+                loaded.histories = self._histories(loaded.comparison)
         except MagnusError as exc:
             loaded = Loaded(Comparison([], []), names, error=str(exc))
         self.app.call_from_thread(self.show, loaded)
+
+    def _histories(self, comparison: Comparison) -> set[str]:
+        """The metrics with a series (track_this with step=) in the newest run that has metrics: one run log
+        read, once (the index keeps the last values only)."""
+        runs = [r for r in comparison.runs if r.metrics]
+        if not runs:
+            return set()
+        newest = max(runs, key=lambda r: r.summary.start or "")
+        try:
+            log = self.app.project.get_run(newest.summary.run_id)
+        except MagnusError:
+            return set()
+        return {name for step in log.walk() for name in step.metric_history}
 
     def show(self, loaded: Loaded) -> None:
         signature = (
@@ -244,8 +284,7 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         self.selected &= known
         self.marked = [m for m in self.marked if m in known]
         if self.chart_metric is None:
-            first = next((c.key for c in loaded.comparison.columns if c.key.kind == "metric"), None)
-            self.chart_metric = first
+            self.chart_metric = preferred_metric(loaded.comparison, loaded.histories)
         self.render_table()
         self.render_chart()
 
@@ -421,6 +460,39 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         self._signature = None
         self.load()
         self.query_one("#exp-table", DataTable).focus()
+
+    def action_pick_metric(self) -> None:
+        """`m`: the metrics of the runs shown in a list (top-level ones first, each saying whether it has a
+        history), the one charted highlighted; Enter charts the one picked (trial 8: choosing meant moving
+        a cell cursor onto its column and pressing c)."""
+        from magnus_tui.dialogs.pick import PickOne
+
+        if self.loaded is None:
+            return
+        comparison = self.loaded.comparison
+        metrics = [c.key for c in comparison.columns if c.key.kind == "metric"]
+        if not metrics:
+            self.notify("No run shown has a metric.")
+            return
+        keys = {name for run in comparison.runs for name in run.metrics}
+        histories = self.loaded.histories
+        first = [k for k in metrics if "." not in k.name and top_level(k.name, keys)]
+        ordered = first + [k for k in metrics if k not in first]
+        by_label = {k.label: k for k in ordered}
+
+        def about(key: Key) -> str:
+            where = "" if key in first else "  (tracked inside a branch)"  # a map's, a parallel's, a dag's
+            return key.label + ("  history" if key.name in histories else "") + where
+
+        def chosen(label: str | None) -> None:
+            if label is None or label not in by_label:
+                return
+            self.chart_metric = by_label[label]
+            self.render_chart()
+
+        options = [(k.label, about(k)) for k in ordered]
+        current = self.chart_metric.label if self.chart_metric is not None else None
+        self.app.push_screen(PickOne("Chart a metric", options, current=current), callback=chosen)
 
     def action_pick_tag(self) -> None:
         from magnus_tui.dialogs.pick import PickOne

@@ -37,6 +37,8 @@ def row_label(row: Row, now: datetime | None = None, live: bool = True) -> Text:
             text.append(f" [{row.step_type}]", style="dim")
         if not live:
             text.append("  not run", style="dim italic")
+        if row.edge_note:
+            text.append(f"  {row.edge_note}", style="dim")
         return text
     text.append(row.glyph, style=row.style or None)
     text.append(" ")
@@ -57,6 +59,8 @@ def row_label(row: Row, now: datetime | None = None, live: bool = True) -> Text:
         text.append(f"  {fmt_duration(row.duration)}", style="dim")
     if row.attempts > 1:
         text.append(f"  ×{row.attempts}", style="yellow")
+    if row.edge_note:  # why a step off the success path ran, where a failure goes (trial 8, finding 7)
+        text.append(f"  {row.edge_note}", style="dim red" if row.failure_of and not row.planned else "dim")
     return text
 
 
@@ -124,12 +128,18 @@ class DagTree(KeysInOrder, ScrollView, can_focus=True):
             self.depth[row.key] = depth
         self._reindex(0)
         self._found = None
-        self._width = max(
-            (3 * d + len(self.view.rows[k].name) + 22 for k, d in self.depth.items()), default=0
-        )
+        self._width = max((self._row_width(k, d) for k, d in self.depth.items()), default=0)
         self.virtual_size = Size(self._width, len(self.lines))
         self.cursor_line = min(self.cursor_line, max(0, len(self.lines) - 1))
         self.refresh(layout=True)
+
+    def _row_width(self, key: str, depth: int) -> int:
+        """About the cells row `key` takes at `depth`: guides, glyph, name, type and time, a failure edge."""
+        row = self.view.rows[key]
+        width = 3 * depth + len(row.name) + 22
+        if row.edge_note:  # its label as drawn, and room for a time that grows (not the fudge twice)
+            width = max(width, 3 * depth + self.label(key).cell_len + 6)
+        return width
 
     def _reindex(self, start: int) -> None:
         for i in range(start, len(self.lines)):
@@ -163,7 +173,7 @@ class DagTree(KeysInOrder, ScrollView, can_focus=True):
             self._cache.pop(key, None)
             if key not in self.position:
                 self._insert(key)
-                self._width = max(self._width, 3 * self.depth[key] + len(view.rows[key].name) + 22)
+                self._width = max(self._width, self._row_width(key, self.depth[key]))
                 grew = True
             else:
                 self.refresh_line(self.position[key])

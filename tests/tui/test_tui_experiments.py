@@ -100,7 +100,8 @@ async def test_open_from_the_runs_screen_on_a_tag(exp_dir: Path) -> None:
         assert str(table.get_cell("lr2", "metrics.auc")) == "0.89 *"  # the best auc
         assert str(table.get_cell("lr3", "metrics.loss")) == "0.35 *"  # the lowest loss
         chart = screen.query_one("#exp-chart").chart
-        assert chart.title == "metrics.auc by time" and chart.series[0].ys == AUC
+        # a top-level metric with a history (train's loss, per epoch) before one without (trial 8)
+        assert chart.title == "metrics.loss by time" and chart.series[0].ys == [0.5, 0.45, 0.4, 0.35]
 
 
 async def test_sort_chart_history_and_marks(exp_dir: Path) -> None:
@@ -117,6 +118,7 @@ async def test_sort_chart_history_and_marks(exp_dir: Path) -> None:
         assert "metrics.auc ↓" in column_labels(screen)
         await pilot.press("o")
         assert [r.summary.run_id for r in screen.rows] == ["lr0", "lr1", "lr3", "lr2"]
+        await pilot.press("c")  # chart metrics.auc
         table.move_cursor(column=3)  # params.lr: the x axis
         await pilot.press("c")
         chart = screen.query_one("#exp-chart").chart
@@ -387,3 +389,45 @@ async def test_eight_runs_at_80x24_keep_nine_plot_rows_and_a_key_of_whole_entrie
 def test_eight_runs_history_snapshot_80x24(snap_compare, eight_dir: Path) -> None:
     with time_machine.travel(dt.datetime(2026, 11, 25, 9, 0, 0), tick=False):
         assert snap_compare(app_for(eight_dir), terminal_size=(80, 24), run_before=open_history_of_eight)
+
+
+async def test_the_chart_opens_on_a_top_level_metric_with_a_history_and_m_picks_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trial 8, finding 6: the chart opened on a metric tracked inside a map (fold_score, its first metric
+    column); it opens on a top-level metric with a history (loss), and `m` lists the metrics to chart."""
+    from magnus_tui.dialogs.pick import PickOne
+
+    store = tmp_path / ".run_log_store"
+    for i, lr in enumerate(LRS):
+        loss = [round(0.9 - 0.1 * e - 0.05 * i, 3) for e in range(5)]
+        metrics = {"folds.f0.cv": {"fold_score": 0.5 + i / 10}, "evaluate": {"mse": 0.2 - i / 100}}
+        write_log(
+            store,
+            make_log(
+                f"sweep{i}",
+                minute=i,
+                tag="mine",
+                params={"lr": lr},
+                metrics={**metrics, "train": {"loss": loss[-1]}},
+                history={"train": {"loss": loss}},
+            ),
+        )
+    monkeypatch.chdir(tmp_path)
+    app = app_for(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_screen(pilot, "mine")
+        labels = column_labels(screen)
+        assert labels.index("metrics.fold_score") < labels.index("metrics.loss")  # (what it opened on)
+        assert screen.chart_metric.label == "metrics.loss"
+        await pilot.press("m")
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, PickOne)
+        shown = [label for _, label in picker.choices]
+        assert shown[0] == "metrics.loss  history" and "metrics.mse" in shown
+        assert shown[-1] == "metrics.fold_score  (tracked inside a branch)", shown
+        await pilot.press("down", "enter")  # the one after loss
+        await pilot.pause()
+        assert app.screen is screen and screen.chart_metric.label == picker.choices[1][0]
+        assert picker.choices[1][0] in str(screen.query_one("#exp-chart").chart.title)

@@ -470,3 +470,42 @@ async def test_the_screen_is_ready_even_if_the_tabs_first_activation_is_lost(mak
         assert screen.query_one(TabbedContent).active == "step"
         title = plain(screen.query_one("#step-title", Static))
         assert screen.selected == "step parameters" and "step parameters" in title  # the step drawn
+
+
+ON_FAILURE = """
+dag:
+  start_at: quits
+  steps:
+    quits: {type: task, command_type: shell, command: "exit 3", on_failure: sh, next: success}
+    sh: {type: task, command_type: shell, command: "echo cleaning up", next: fail}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+async def test_the_dag_draws_on_failure_edges(git_repo: Path) -> None:
+    """Trial 8, finding 7: the dag showed `✗ quits` and `✓ sh` with nothing saying that sh ran because quits
+    failed. Each end of an on_failure edge says so; the fail node reached reads ✗ as the run log's FAIL."""
+    from test_tui_control import execute
+
+    from magnus_tui.app import MagnusApp
+    from magnus_tui.source import Project
+
+    (git_repo / "onfail.yaml").write_text(ON_FAILURE)
+    execute(git_repo, "onfail.yaml", "onfail", code=1)
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_run("onfail")
+        for _ in range(500):
+            await pilot.pause(0.02)
+            if isinstance(app.screen, RunScreen) and app.screen.ready:
+                break
+        tree = app.screen.query_one("#dag")
+        assert (
+            tree.label("quits").plain.startswith("✗ quits")
+            and "→ on failure: sh" in tree.label("quits").plain
+        )
+        assert "← on failure of quits" in tree.label("sh").plain
+        assert tree.label("fail").plain.startswith("✗ fail")
+        assert "on failure" not in tree.label("success").plain
+        assert tree.virtual_size.width >= len(tree.label("quits").plain)  # (the pane is as wide as its rows)
