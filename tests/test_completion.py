@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from magnus_core.runs import login_name
 from tests.conftest import ROOT, run_magnus
 
 PIPELINE = """
@@ -88,6 +89,9 @@ def test_tags_statuses_and_pipeline_files_complete(project: Path) -> None:
     assert complete(project, "magnus runs --tag ") == ["baseline", "tuned"]
     assert complete(project, "magnus compare --tag t") == ["tuned"]
     assert complete(project, "magnus runs --status f") == ["FAIL"]
+    assert complete(project, "magnus runs --status per") == ["PER-STEP"]
+    me = login_name()  # who ran the two runs
+    assert complete(project, "magnus runs --user ") == ([me] if me else [])
     assert complete(project, "magnus execute --file ") == ["p.yaml"]
 
 

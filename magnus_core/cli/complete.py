@@ -110,6 +110,16 @@ def tags(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Co
 
 
 @_quiet
+def users(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Users who ran the runs in the configured store (`magnus runs --user`)."""
+    from magnus_core.runs import list_runs, store_from_config
+
+    store = store_from_config(_config_file(ctx))
+    found = {s.user for s in list_runs(store) if s.user and s.user.startswith(incomplete)}
+    return [CompletionItem(u) for u in sorted(found)]
+
+
+@_quiet
 def statuses(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """The statuses `magnus runs --status` takes."""
     return [CompletionItem(s) for s in RUN_STATES if s.lower().startswith(incomplete.lower())]

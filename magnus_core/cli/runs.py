@@ -90,7 +90,13 @@ def open_store_index(config_file: str | None) -> tuple[RunLogStore, RunIndex]:
     help="Add metric columns (`name` or `step.name`): a list, or every metric when given alone.",
 )
 @click.option("--tag", default=None, shell_complete=complete.tags, help="Only runs with this tag.")
-@click.option("--user", default=None, metavar="NAME", help="Only runs this user ran (their login name).")
+@click.option(
+    "--user",
+    default=None,
+    metavar="NAME",
+    shell_complete=complete.users,
+    help="Only runs this user ran (their login name).",
+)
 @click.option(
     "--status",
     default=None,

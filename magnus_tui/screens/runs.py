@@ -178,7 +178,7 @@ class RunsScreen(WorkbenchScreen[None]):
     ]
     PALETTE: ClassVar[list[tuple[str, str, str]]] = [
         ("Open run", "Open the highlighted run (Enter)", "open_run"),
-        ("Filter runs", "By id, pipeline, tag or status words; lr=0.1 matches a parameter (/)", "filter"),
+        ("Filter runs", "By id, pipeline, tag, status or user; lr=0.1 matches a parameter (/)", "filter"),
         ("Sort by start time", "Newest first; again: oldest first (A)", "sort('start')"),
         ("Sort by status", "Broken, failed, interrupted, per-step, running, succeeded (S)", "sort('state')"),
         ("Sort by user", "Who ran each run, A to Z, with runs of several users (U)", "sort('user')"),

@@ -662,19 +662,21 @@ async def test_a_user_column_once_several_users_ran_the_runs_and_a_per_step_run_
         await pilot.pause()
         table = app.screen.query_one("#runs", DataTable)
         assert "user" not in [str(key.value) for key in table.columns]  # nobody's user recorded: as before
-    for run_id, user in (("gs_run", "alice"), ("composite_run", "bob"), ("failure_run", "alice")):
-        data = json.loads((store / f"{run_id}.json").read_text())
-        data["run_config"]["process"] = {**data["run_config"].get("process", {}), "user": user}
-        (store / "new.tmp").write_text(json.dumps(data))  # as magnus writes a log: renamed into place
-        (store / "new.tmp").replace(store / f"{run_id}.json")
-    data = json.loads((store / "gs_run.json").read_text())
-    data["run_id"], data["status"] = "byhand", "PROCESSING"
-    data["run_config"]["process"] = {"driven": "per-step", "host": "h", "user": "carol"}
-    (store / "byhand.json").write_text(json.dumps(data))
-    app = make_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        table = app.screen.query_one("#runs", DataTable)
+        # teammates' runs arrive while the list is open: the column comes with them
+        for run_id, user in (("gs_run", "alice"), ("composite_run", "bob"), ("failure_run", "alice")):
+            data = json.loads((store / f"{run_id}.json").read_text())
+            data["run_config"]["process"] = {**data["run_config"].get("process", {}), "user": user}
+            (store / "new.tmp").write_text(json.dumps(data))  # as magnus writes a log: renamed into place
+            (store / "new.tmp").replace(store / f"{run_id}.json")
+        data = json.loads((store / "gs_run.json").read_text())
+        data["run_id"], data["status"] = "byhand", "PROCESSING"
+        data["run_config"]["process"] = {"driven": "per-step", "host": "h", "user": "carol"}
+        (store / "byhand.json").write_text(json.dumps(data))
+        await pilot.press("r")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if "byhand" in column(table, "run_id") and "user" in [str(key.value) for key in table.columns]:
+                break
         assert [str(c.key.value) for c in table.ordered_columns][:4] == ["mark", "state", "run_id", "user"]
         rows = dict(zip(column(table, "run_id"), column(table, "user"), strict=True))
         assert rows == {
