@@ -6,7 +6,8 @@
 Each round runs, as new processes in turn: `python -c pass`, `magnus --help`, `magnus execute --help`,
 `magnus execute_single_node --help`, `python -c "import magnus_core.cli"`, the imports of a step run alone
 layer by layer (click and PyYAML; then pydantic and the pipeline and run-log models; then every module of
-magnus a step in a map on chunked-fs uses), and a whole `magnus execute` of a
+magnus a step in a map on chunked-fs uses; and, apart, the modules the usual step imports without pydantic:
+single_plain.py), and a whole `magnus execute` of a
 1-step pipeline (a python function that returns nothing, in a git repository with one commit; its output
 to a pipe, so the summary is printed plain) (all as `python -m magnus_core ...`). Prints per command the median wall time and the median CPU time (user +
 system of the child), and the median over rounds of each round's ratio to that round's `python -c pass`
@@ -52,6 +53,16 @@ COMMANDS: dict[str, list[str]] = {
         "-c",
         "import magnus_core.cli.nodes, magnus_core.single, magnus_core.stores.chunked, magnus_core.nodes.task, "
         "magnus_core.tasks.python, magnus_core.executors.local, magnus_core.catalog",
+    ],
+    # what a usual step run alone imports since it runs without pydantic (magnus_core/single_plain.py); a
+    # checkout without that module imports what it has of them
+    "... a plain step's modules": [
+        "-c",
+        "import importlib.util as u\n"
+        "for m in ('magnus_core.cli._step', 'magnus_core.single_plain', 'magnus_core.loading', "
+        "'magnus_core.output', 'magnus_core.secrets', 'magnus_core.tasks.python', 'magnus_core.stepguard', "
+        "'magnus_core.stepenv', 'magnus_core.identity', 'magnus_core.models.reading', 'magnus_core.stores.parts'):\n"
+        "    if u.find_spec(m) is not None: __import__(m)",
     ],
     "magnus execute (1 step)": ["-m", "magnus_core", "execute", "-f", "one.yaml"],
 }
