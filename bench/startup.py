@@ -58,11 +58,11 @@ COMMANDS: dict[str, list[str]] = {
     # checkout without that module imports what it has of them
     "... a plain step's modules": [
         "-c",
-        "import importlib.util as u\n"
-        "for m in ('magnus_core.cli._step', 'magnus_core.single_plain', 'magnus_core.loading', "
-        "'magnus_core.output', 'magnus_core.secrets', 'magnus_core.tasks.python', 'magnus_core.stepguard', "
-        "'magnus_core.stepenv', 'magnus_core.identity', 'magnus_core.models.reading', 'magnus_core.stores.parts'):\n"
-        "    if u.find_spec(m) is not None: __import__(m)",
+        "import os, magnus_core\n"
+        "here = os.path.dirname(magnus_core.__file__)\n"
+        "for m in ('cli._step', 'single_plain', 'loading', 'output', 'secrets', 'tasks.python', 'stepguard', "
+        "'stepenv', 'identity', 'models.reading', 'stores.parts'):\n"
+        "    if os.path.exists(os.path.join(here, *m.split('.')) + '.py'): __import__('magnus_core.' + m)",
     ],
     "magnus execute (1 step)": ["-m", "magnus_core", "execute", "-f", "one.yaml"],
 }
