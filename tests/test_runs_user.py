@@ -163,6 +163,8 @@ def test_a_run_driven_by_hand_has_a_state_of_its_own_that_filters_as_it_reads(
     for where in ("status = 'PER-STEP'", "attributes.driven = 'per-step'", "status = 'processing'"):
         found = json.loads(cli(team, monkeypatch, "--where", where, "--json").stdout)["runs"]
         assert [r["run_id"] for r in found] == ["hand"], where
+    ordered = json.loads(cli(team, monkeypatch, "--order-by", "attributes.status, run_id", "--json").stdout)
+    assert [r["state"] for r in ordered["runs"]] == ["PER-STEP", *["SUCCESS"] * 4]  # (by what it reads)
     bad = cli(team, monkeypatch, "--status", "perstep")
     assert bad.exit_code == 2 and "did you mean PER-STEP?" in bad.stderr
 

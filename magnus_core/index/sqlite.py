@@ -1564,11 +1564,7 @@ def _order_expr(key: Key, args: list[Any]) -> str:
     if key.kind == "attr":
         if key.name in ("start", "end"):  # no time: NULL, so last either way
             return f"NULLIF({_COLUMNS[key.name]}, {_SQL_NO_TIME})"
-        return (
-            "magnus_state(r.status, r.pid, r.host, r.pid_start)"
-            if key.name == "status"
-            else _COLUMNS[key.name]
-        )
+        return _STATE if key.name == "status" else _COLUMNS[key.name]
     column = "r.params" if key.kind == "param" else "r.metrics"
     path = _path(key.name)
     if path is None:
