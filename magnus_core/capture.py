@@ -127,26 +127,6 @@ def _record(
     return assembled(AttemptOutput, fields, given)
 
 
-_KEPT_GIVEN = ("name", "catalog_relative_path", "catalog_handler_location", "size", "sha256", "written")
-
-
-def _kept_record(written: int, size: int, name: str, where: tuple[str, str], sha256: str) -> AttemptOutput:
-    """_record(written, size, name=name, where=where, sha256=sha256): an attempt's output kept in a file,
-    once per printing attempt (no dict of every field made and picked from)."""
-    if where[0].__class__ is not str or where[1].__class__ is not str or not fields_as_listed():
-        return _record(written, size, name=name, where=where, sha256=sha256)
-    fields = {
-        "name": name,
-        "catalog_relative_path": where[0],
-        "catalog_handler_location": where[1],
-        "size": size,
-        "sha256": sha256,
-        "written": written,
-        "error": "",
-    }
-    return assembled(AttemptOutput, fields, set(_KEPT_GIVEN))
-
-
 def _bytes(text: str) -> bytes:
     try:
         return text.encode("utf-8", "surrogateescape")  # undecodable bytes python read come back as they were
@@ -970,7 +950,7 @@ class AttemptFile:
                 KEEPER.submit(lambda: catalog.keep_spool(path, name, digest, run_id))
             else:
                 KEEPER.submit(lambda: catalog.put_bytes(name, data, run_id, digest=digest))
-        return _kept_record(self.written, self.kept, self.name, place, digest)
+        return _record(self.written, self.kept, name=self.name, where=place, sha256=digest)
 
 
 class Kept:

@@ -313,5 +313,3 @@ def test_the_three_quick_makers_are_one_helper_and_make_what_validation_makes() 
         written=3,
     )
     assert _deep(record) == _deep(validated) and _dump(record) == _dump(validated)
-    kept = capture._kept_record(3, 3, "out", ("a/b", "cat"), "f" * 64)  # (the printing attempt's, quicker)
-    assert _deep(kept) == _deep(validated) and _dump(kept) == _dump(validated)
