@@ -194,6 +194,11 @@ WRITER_HOLDS = 8 << 20  # bytes of small outputs waiting for the writer thread, 
 WRITER_BATCH = 64  # files that wake the writer thread at once (else it gathers for WRITER_WAIT)
 WRITER_WAIT = 0.02  # seconds the writer thread gathers files after the first before writing them
 WRITER_HELD_BYTES = 1 << 18  # bytes of frames gathered for the writer process before they are written
+# seconds after the first frame the steps' thread gathered for the writer process that the thread writes
+# them, if the steps have not by then (they do at the next hand-over WRITER_WAIT seconds after the first, or
+# at WRITER_BATCH frames): longer than WRITER_WAIT, so that under load, where steps take a millisecond,
+# the thread is woken once per 50 steps, not per 20 (each wake hands python's GIL back and forth)
+WRITER_HELD_WAIT = 0.05
 # files a process's writer thread creates itself before it starts its writer process (see _Writer): a
 # process that keeps few outputs (the per-step entry point, a short run) never starts one
 WRITER_PROCESS_AFTER = 64
@@ -353,7 +358,8 @@ class _Writer:
                 while not self._files and not self._timed:
                     self._wake.wait()
                 if len(self._files) < WRITER_BATCH and not self._hurry:
-                    self._wake.wait(WRITER_WAIT)  # gather: the steps go on meanwhile
+                    # gather: the steps go on meanwhile (frames the steps gather: see WRITER_HELD_WAIT)
+                    self._wake.wait(WRITER_WAIT if self._files else WRITER_HELD_WAIT)
                 if self._timed:  # frames the steps gathered for the process (_direct): written by now
                     self._timed = False
                     self._lock.release()
@@ -380,7 +386,8 @@ class _Writer:
         """Hand one file to the running writer process from the caller's thread; False when the process is
         gone (the thread takes the file). Its frame is gathered with others and written to the process's
         pipe in one write once WRITER_BATCH are gathered, or WRITER_WAIT seconds after the first (at the
-        next file handed over, else by the thread, asked once per batch), or at settle(): a write per file
+        next file handed over; else by the thread WRITER_HELD_WAIT seconds after it, asked once per batch),
+        or at settle(): a write per file
         was most of what handing one over cost (3 of 4 us an attempt, load 17).
 
         Once the process runs, the thread does not create files and is woken at most once per batch: a
