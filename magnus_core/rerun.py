@@ -18,6 +18,7 @@ gets the parameters it got in the original, whatever instant the original was ki
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,6 +102,8 @@ def prepare_rerun(prepared: PreparedRun, cwd: Path) -> None:
             f"run '{old_id}' is still running (its process is alive); re-run it when it has ended",
             field="use_cached",
         )
+    if not request.tag:  # the re-run stays in the original's experiment (runs --tag, compare --tag, the
+        request.tag = original.tag or ""  # workbench's experiments), and its resume command says so
     warnings: list[str] = []
     if original.dag_hash and original.dag_hash != prepared.pipeline.dag_hash:
         warnings.append(
@@ -119,6 +122,13 @@ def prepare_rerun(prepared: PreparedRun, cwd: Path) -> None:
         now = f"uncommitted changes in {', '.join(dirty_now)}" if dirty_now else "no uncommitted changes"
         then = f"in {', '.join(dirty_then)}" if dirty_then else "none"
         warnings.append(f"the code changed since run '{old_id}': {now} (then: {then})")
+    then_config = original.run_config.get("config_file") if isinstance(original.run_config, dict) else None
+    if then_config and not _same_file(str(then_config), request.config_file, cwd):
+        now_config = f"--config-file {request.config_file}" if request.config_file else "no --config-file"
+        warnings.append(
+            f"run '{old_id}' ran with --config-file {then_config}; this re-run has {now_config} (its "
+            "executor, catalog and secrets are this command's)"
+        )
     if prepared.catalog is not None:
         warnings.extend(prepared.catalog.check_original(original))
     plan = plan_rerun(prepared.pipeline, original, prepared.parameters)
@@ -137,15 +147,23 @@ def prepare_rerun(prepared: PreparedRun, cwd: Path) -> None:
     prepared.warnings.extend(warnings)
 
 
-def resume_hint(request: RunRequest, run_id: str, store: RunLogStore) -> str:
-    """What to tell the user after a failed run: the exact command that resumes it, or, when the store
-    keeps nothing after this process (buffered), that it cannot be resumed and how to keep runs."""
+def _same_file(then: str, now: str | None, cwd: Path) -> bool:
+    """Do the config file recorded and the one given now name one file (as typed, or resolved)?"""
+    if now is None:
+        return False
+    return then == now or (cwd / then).resolve() == (cwd / now).resolve()
+
+
+def resume_hint(request: RunRequest, run_id: str, store: RunLogStore, masked: Iterable[str] = ()) -> str:
+    """What to tell the user after a failed run: the exact command that resumes it (resume_command;
+    `masked`: the run's masked_parameters, given again as `--name VALUE`), or, when the store keeps
+    nothing after this process (buffered), that it cannot be resumed and how to keep runs."""
     if not store.keeps_runs:
         return (
             f"Run '{run_id}' was kept in memory only (run_log_store type {store.service_name}): it cannot be "
             "resumed. To re-run from a failure, keep runs in a store (run_log_store: {type: file-system})."
         )
-    return f"Resume with: {resume_command(request, run_id)}"
+    return f"Resume with: {resume_command(request, run_id, masked)}"
 
 
 def refuse_masked(original: RunLog, given: dict[str, Any], request: RunRequest) -> None:
@@ -174,20 +192,82 @@ def refuse_masked(original: RunLog, given: dict[str, Any], request: RunRequest) 
     )
 
 
-def resume_command(request: RunRequest, run_id: str) -> str:
-    """The exact command that re-runs a failed run from where it failed (for a store that keeps runs)."""
+def resume_command(request: RunRequest, run_id: str, masked: Iterable[str] = ()) -> str:
+    """The exact command that re-runs a failed run from where it failed (for a store that keeps runs): every
+    option that shaped the run repeated (command_words), so pasting it makes the same run."""
+    return command_words(
+        run_id,
+        file=request.file,
+        config_file=request.config_file,
+        parameters_file=request.parameters_file,
+        var_file=request.var_file,
+        tag=request.tag,
+        parameters=request.parameters,
+        masked=masked,
+    )
+
+
+def command_words(
+    run_id: str,
+    *,
+    file: str | None,
+    config_file: str | None = None,
+    parameters_file: str | None = None,
+    var_file: str | None = None,
+    tag: str = "",
+    parameters: Mapping[str, Any] | None = None,
+    masked: Iterable[str] = (),
+) -> str:
+    """`magnus execute --file F [--config-file C] [--parameters-file P] [--var-file V] [--tag T] --use-cached
+    RUN [--name value ...]`, shell-quoted: the resume command of a run, whether built from the command that
+    started it (resume_command) or from its run log (stop.resume_command), so both print the same words.
+
+    `parameters`: those given as `--name value` (written back with parameters.cli_text, which type_value
+    reads as the same value); `masked` (names whose recorded value held a secret) are written `--name
+    VALUE`, for the user to give again: a re-run refuses to feed a masked value (refuse_masked). A re-run
+    starts from the parameters the original started with, so the others need not be repeated; they are, so
+    the command reads as what was run."""
     import shlex
 
-    parts = ["magnus", "execute", "--file", request.file]
+    from magnus_core.masking import MASK
+    from magnus_core.parameters import cli_text
+    from magnus_core.suggest import is_typo_of_option
+
+    words = ["magnus", "execute"]
     for flag, value in (
-        ("--config-file", request.config_file),
-        ("--parameters-file", request.parameters_file),
-        ("--var-file", request.var_file),
+        ("--file", file),
+        ("--config-file", config_file),
+        ("--parameters-file", parameters_file),
+        ("--var-file", var_file),
+        ("--tag", tag),
     ):
         if value:
-            parts += [flag, value]
-    parts += ["--use-cached", run_id]
-    return " ".join(shlex.quote(p) for p in parts)
+            words += [flag, str(value)]
+    words += ["--use-cached", run_id]
+    hidden = list(dict.fromkeys(masked))
+    given: list[tuple[str, str | None]] = []  # (name, its text; None: masked, the user gives it again)
+    for name, value in (parameters or {}).items():
+        if name in hidden or value == MASK:
+            given.append((name, None))
+            continue
+        try:
+            given.append((name, cli_text(value)))
+        except ValueError:  # (not a value a command line can give: the re-run starts from it anyway)
+            continue
+    given += [(name, None) for name in hidden if name not in dict(given)]
+    if any(is_typo_of_option(name, option) for name, _ in given for option in EXECUTE_OPTIONS):
+        words.append("--")  # a parameter named like an option goes after '--' (parameters.parse_cli_args)
+    shown = [shlex.quote(w) for w in words]
+    for name, text in given:
+        shown += [shlex.quote(f"--{name}"), "VALUE" if text is None else shlex.quote(text)]
+    return " ".join(shown)
+
+
+# `magnus execute`'s long options (cli/execute.py; a test holds them equal): a parameter named like one
+EXECUTE_OPTIONS = (
+    "file", "config-file", "parameters-file", "var-file", "log-level", "tag", "run-id", "use-cached",
+    "strict", "json", "prompt-fd", "help", "version",
+)  # fmt: skip
 
 
 # -- the plan ----------------------------------------------------------------------------------------------

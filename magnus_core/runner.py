@@ -71,7 +71,7 @@ class RunRequest:
     parameters_file: str | None = None
     var_file: str | None = None
     run_id: str | None = None
-    tag: str = ""
+    tag: str = ""  # empty: none, or, for a re-run, the original's (rerun.prepare_rerun sets it)
     parameters: dict[str, Any] = field(default_factory=dict)  # from --name value
     use_cached: str | None = None  # the run to re-run
     strict: bool = False
@@ -240,16 +240,26 @@ def check_folders(
 
 
 def run_config(prepared: PreparedRun) -> dict[str, Any]:
-    """What run_config records for a prepared run (context.run_config), with the config file when one was
-    given (`config_file`, as typed: the workbench's start form opens on it)."""
+    """What run_config records for a prepared run (context.run_config), with the command's options that
+    shaped it, as typed: `config_file` (the workbench's start form opens on it), `parameters_file`,
+    `var_file`, and `command_line_parameters` (the names given as `--name value`), so the resume command
+    made from the log (stop.resume_command) repeats them."""
     services = Services(
         prepared.executor, prepared.store, prepared.catalog, prepared.secrets, prepared.tracker
     )
     described = describe_run(prepared.pipeline, services)
     if prepared.started_at:
         described["process"]["started_at"] = prepared.started_at
-    if prepared.request.config_file:
-        described["config_file"] = str(prepared.request.config_file)
+    request = prepared.request
+    for key, value in (
+        ("config_file", request.config_file),
+        ("parameters_file", request.parameters_file),
+        ("var_file", request.var_file),
+    ):
+        if value:
+            described[key] = str(value)
+    if request.parameters:  # the names given as --name value (their values: `parameters`), for the resume
+        described["command_line_parameters"] = list(request.parameters)  # command (stop.resume_command)
     return described
 
 

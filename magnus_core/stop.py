@@ -172,19 +172,34 @@ def stop_run(
 
 
 def resume_command(log: RunLog) -> str:
-    """`magnus execute --file PIPELINE [--config-file CONFIG] --use-cached RUN` for a run that ended
-    without success, from what its run log recorded (shell-quoted). The parameters need not be given
-    again: a re-run starts from the original's (except those recorded masked, see rerun.refuse_masked)."""
-    import shlex
+    """The command that resumes a run that ended without success, from what its run log recorded
+    (rerun.command_words: the same words `magnus execute` printed when it ended): `--file`, the options
+    that shaped it (`--config-file`, `--parameters-file`, `--var-file`, `--tag`), `--use-cached RUN` and
+    the parameters given as `--name value` (those recorded masked as `--name VALUE`, see
+    rerun.refuse_masked). Shell-quoted."""
+    from magnus_core.rerun import command_words
 
     config = log.run_config if isinstance(log.run_config, dict) else {}
-    words = ["magnus", "execute"]
-    for flag, key in (("--file", "dag_file"), ("--config-file", "config_file")):
-        if config.get(key):
-            words += [flag, str(config[key])]
-    words += ["--use-cached", log.run_id]
-    words += [w for name in log.masked_parameters for w in (f"--{name}", "VALUE")]
-    return " ".join(shlex.quote(w) if w != "VALUE" else w for w in words)
+    start = config.get("parameters")
+    start = start if isinstance(start, dict) else {}
+    names = config.get("command_line_parameters")
+    names = names if isinstance(names, list) else []
+    given = {n: start[n] for n in names if isinstance(n, str) and n in start}
+
+    def text(key: str) -> str | None:
+        value = config.get(key)
+        return str(value) if value else None
+
+    return command_words(
+        log.run_id,
+        file=text("dag_file"),
+        config_file=text("config_file"),
+        parameters_file=text("parameters_file"),
+        var_file=text("var_file"),
+        tag=log.tag or "",
+        parameters=given,
+        masked=log.masked_parameters,
+    )
 
 
 def _wait_gone(

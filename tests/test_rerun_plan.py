@@ -178,3 +178,77 @@ def test_diff_of_a_dirty_failed_run_and_its_clean_rerun_blames_no_one_wrongly(pr
     assert code["uncommitted changes"]["before"] is True and code["uncommitted changes"]["after"] is False
     log = json.loads((project / ".run_log_store" / "fixed.json").read_text())
     assert log["steps"]["scale"]["message"] == "reused from run 'dirty'"
+
+
+# -- trial8 finding 1: a re-run stays in its experiment, and its resume command repeats the run's options ----
+def test_a_rerun_keeps_the_originals_tag_unless_given_one(project: Path) -> None:
+    (project / "fail-now").write_text("")
+    failed = run_magnus("execute", "--file", "p.yaml", "--factor", "2", "--tag", "mine", cwd=project)
+    assert failed.returncode == 1
+    (project / "fail-now").unlink()
+    line = next(line for line in failed.stderr.splitlines() if line.startswith("Resume with: "))
+    command = shlex.split(line[len("Resume with: ") :])
+    assert command[command.index("--tag") + 1] == "mine" and command[-2:] == ["--factor", "2"]
+    resumed = run_magnus(*command[1:], "--json", cwd=project)
+    assert resumed.returncode == 0, resumed.stderr
+    fixed = json.loads(resumed.stdout)
+    assert fixed["tag"] == "mine" and fixed["use_cached"] is True
+    listed = json.loads(run_magnus("runs", "--tag", "mine", "--json", cwd=project).stdout)
+    assert fixed["run_id"] in {run["run_id"] for run in listed["runs"]}  # the fixed run is in the experiment
+    # without --tag in the command (typed by hand): the original's all the same; --tag given: that one
+    bare = run_magnus("execute", "--file", "p.yaml", "--use-cached", failed_id(failed), "--json", cwd=project)
+    assert json.loads(bare.stdout)["tag"] == "mine"
+    other = run_magnus(
+        "execute", "--file", "p.yaml", "--use-cached", failed_id(failed), "--tag", "v2", "--json", cwd=project
+    )
+    assert json.loads(other.stdout)["tag"] == "v2"
+
+
+def failed_id(done) -> str:  # type: ignore[no-untyped-def]
+    line = next(line for line in done.stderr.splitlines() if line.startswith("Resume with: "))
+    words = shlex.split(line[len("Resume with: ") :])
+    return words[words.index("--use-cached") + 1]
+
+
+def test_show_and_stop_print_the_resume_command_execute_printed(project: Path) -> None:
+    (project / "fail-now").write_text("")
+    (project / "params.yaml").write_text("offset: 3\n")
+    (project / "vars.yaml").write_text("unused: 1\n")
+    (project / "c.yaml").write_text("catalog: {type: file-system}\n")
+    failed = run_magnus(
+        "execute", "--file", "p.yaml", "-c", "c.yaml", "-p", "params.yaml", "-v", "vars.yaml",
+        "--tag", "exp one", "--factor", "2", "--note", "02142", "--run-id", "two", cwd=project,
+    )  # fmt: skip
+    assert failed.returncode == 1
+    printed = next(line for line in failed.stderr.splitlines() if line.startswith("Resume with: "))
+    shown = run_magnus("show", "two", cwd=project)
+    assert printed in shown.stdout.splitlines()  # one command, from the run log or from the command line
+    for option in ("--config-file c.yaml", "--parameters-file params.yaml", "--var-file vars.yaml"):
+        assert option in printed
+    assert "--tag 'exp one'" in printed and "--factor 2 --note '\"02142\"'" in printed
+    (project / "fail-now").unlink()
+    resumed = run_magnus(*shlex.split(printed[len("Resume with: ") :])[1:], "--json", cwd=project)
+    assert resumed.returncode == 0, resumed.stderr
+    log = json.loads(resumed.stdout)
+    assert log["tag"] == "exp one" and log["parameters"]["note"] == "02142"  # text, as first given
+
+
+def test_a_rerun_with_another_config_file_is_warned(project: Path) -> None:
+    (project / "c.yaml").write_text("catalog: {type: file-system}\n")
+    (project / "fail-now").write_text("")
+    run_magnus("execute", "--file", "p.yaml", "-c", "c.yaml", "--run-id", "withc", cwd=project)
+    (project / "fail-now").unlink()
+    done = run_magnus("execute", "--file", "p.yaml", "--use-cached", "withc", cwd=project)
+    assert "run 'withc' ran with --config-file c.yaml; this re-run has no --config-file" in done.stderr
+    same = run_magnus("execute", "--file", "p.yaml", "-c", "./c.yaml", "--use-cached", "withc", cwd=project)
+    assert "ran with --config-file" not in same.stderr
+
+
+def test_the_resume_commands_options_are_executes() -> None:
+    from magnus_core.cli import cli
+    from magnus_core.cli.execute import execute
+    from magnus_core.rerun import EXECUTE_OPTIONS
+
+    assert cli is not None
+    longs = {o[2:] for p in execute.params for o in (*p.opts, *p.secondary_opts) if o.startswith("--")}
+    assert longs <= set(EXECUTE_OPTIONS)

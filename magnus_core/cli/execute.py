@@ -34,7 +34,9 @@ ExecuteCommand = ParametersCommand
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     help="Level of magnus's own logs (DEBUG also shows tracebacks).",
 )
-@click.option("--tag", default="", help="A tag stored in the run log.")
+@click.option(
+    "--tag", default="", help="A tag stored in the run log (a re-run: the original's, unless given)."
+)
 @click.option("--run-id", default=None, help="Id of the new run (default: timestamp_xxxxxx).")
 @click.option(
     "--use-cached",
@@ -157,15 +159,13 @@ def execute(
             from magnus_core.rerun import resume_command
 
             try:  # the run as written so far: the values known only masked must be given again
-                again = "".join(
-                    f" --{n} VALUE" for n in prepared.store.get_run(prepared.run_id).masked_parameters
-                )
+                masked = prepared.store.get_run(prepared.run_id).masked_parameters
                 written = True
             except (OSError, MagnusError):
                 written = False
             note(f"Error: {exc}")  # after the store's own warnings, the last word
             if written and "--use-cached" not in str(exc):  # unless the store's message says how already
-                resume = resume_command(request, prepared.run_id) + again
+                resume = resume_command(request, prepared.run_id, masked)
                 note(f"The run stopped. Once the cause is fixed, resume with: {resume}")
             ctx.exit(exc.exit_code)
         from magnus_core.cli import unprintable
@@ -180,9 +180,8 @@ def execute(
         if run_log.status != "SUCCESS":
             from magnus_core.rerun import resume_hint
 
-            again = "".join(f" --{name} VALUE" for name in run_log.masked_parameters)
             with unprintable():
-                note(resume_hint(request, run_log.run_id, prepared.store) + again)
+                note(resume_hint(request, run_log.run_id, prepared.store, run_log.masked_parameters))
         ctx.exit(0 if run_log.status == "SUCCESS" else 1)
 
 
