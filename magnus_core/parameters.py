@@ -350,6 +350,41 @@ def initial_parameters(
     return params
 
 
+def parameter_source(
+    name: str, parameters_file: str | None, cli: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> str:
+    """Where initial parameter `name` was given, for a message: `--name` (the command line wins), the
+    MAGNUS_PRM_ variable as spelled, or `FILE:LINE` of its key in the parameters file (initial_parameters'
+    precedence). The file is read again only here, when a message needs its line."""
+    if name in cli:
+        return f"--{name}"
+    environ = os.environ if environ is None else environ
+    for key in environ:
+        if key.startswith(PRM_PREFIX) and key != MAP_VARIABLE and key[len(PRM_PREFIX) :].lower() == name:
+            return key
+    if parameters_file:
+        line = _key_line(parameters_file, name)
+        return f"{parameters_file}:{line}" if line else parameters_file
+    return f"parameter '{name}'"
+
+
+def _key_line(path: str, name: str) -> int | None:
+    """The line (from 1) of top-level key `name` (compared lower-cased) of a YAML mapping file, or None."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            root = yaml.compose(handle, Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError, ValueError):
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    for key, _ in root.value:
+        if isinstance(key, yaml.ScalarNode) and str(key.value).lower() == name:
+            return int(key.start_mark.line) + 1
+    return None
+
+
 def starting_parameters(run_log: Any) -> dict[str, Any]:
     """The parameters a run started with: `run_config["parameters"]` (ours, written when the run is created
     and never changed). A log without them (the original tool's, magnus before 0.5) gives its final

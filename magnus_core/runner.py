@@ -126,6 +126,7 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     store, executor = services.store, services.executor
     parameters = initial_parameters(request.parameters_file, request.parameters)
     check_commands(pipeline)
+    check_parameter_types(pipeline, parameters, request)
     check_folders(pipeline, config, store, services.catalog, rerun=request.use_cached is not None)
     try:  # a bucket that is missing or refuses us: before anything is written
         services.catalog.check(services.secrets)
@@ -209,6 +210,40 @@ def check_commands(pipeline: Pipeline) -> None:
                 text = f"step '{visit.internal_name}': field 'command': {problem}"
                 problems.append(Problem(text, (*path, "command"), file))
     raise PipelineError(located(problems, pipeline.file), file=pipeline.file)
+
+
+def check_parameter_types(pipeline: Pipeline, parameters: dict[str, Any], request: RunRequest) -> None:
+    """Each initial parameter against the annotations of the python step functions taking it
+    (param_types.check_initial), before anything runs: a UsageError naming, per problem, where the value
+    was given (`--lr`, `params.yaml:3`, `MAGNUS_PRM_LR`), the parameter, the function (file:line name),
+    what it expects and what was given. The functions are the ones check_commands imported (resolve keeps
+    them: nothing is imported again). Names a map or loop gives its branch (the item, the index) are left
+    to the check when the step runs (tasks.python.call_bound), as are parameters made by steps."""
+    if not parameters:
+        return
+    from magnus_core.graph import branches, nodes
+
+    functions: dict[str, Callable[..., Any]] = {}
+    skip: set[str] = set()
+    for node in nodes(pipeline.dag):
+        skip.update(spec.item_variable.lower() for spec in branches(node) if spec.item_variable)
+        if isinstance(node, TaskNode) and node.command_type == "python" and node.command not in functions:
+            from magnus_core.tasks.python import resolve
+
+            functions[node.command] = resolve(node.command)
+    if not functions:
+        return
+    from magnus_core.param_types import check_initial
+    from magnus_core.parameters import parameter_source
+
+    found = check_initial(
+        functions,
+        parameters,
+        lambda name: parameter_source(name, request.parameters_file, request.parameters),
+    )
+    if found:
+        many = f"{len(found)} problems: " if len(found) > 1 else ""
+        raise UsageError(many + "; ".join(found), field=None)
 
 
 FOLDER_NAMES = {"run_log_store": "run-log store folder", "catalog": "catalog folder"}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import StepError, UsageError
 from magnus_core.interaction import StepScope
+from magnus_core.param_types import check_arguments
 from magnus_core.parameters import fold_names, json_value
 from magnus_core.suggest import did_you_mean
 
@@ -156,6 +157,9 @@ def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None
             f"which no parameter provides (known: {', '.join(sorted(params)) or 'none'})"
         )
     scope.inputs = kwargs
+    problem = check_arguments(func, kwargs)  # a value its annotation refuses: the step fails, named
+    if problem is not None:
+        raise StepError(problem)
     result = func(**kwargs)
     if result is None:
         return
