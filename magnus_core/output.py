@@ -503,6 +503,7 @@ class FdPump:
         self._size = 0  # its pipe's capacity when set to PUMP_PIPE (see taken())
         self._read_fd = -1
         self._ended = False  # its thread read the pipe's end; the read end is left open (see _pump)
+        self._closing = False  # close() was called
         self._processing = threading.Lock()  # held while a chunk read is on its way (see drain)
         self._thread = self._open()
 
@@ -545,9 +546,9 @@ class FdPump:
             # (_Seam.fds_busy) until repair() gives fd a new pipe and closes it; one already replaced is
             # closed now.
             with self._processing:
-                if read_fd == self._read_fd:
+                if read_fd == self._read_fd and not self._closing:
                     self._ended = True
-                else:
+                else:  # (or the pump was closed, and gave up waiting for this thread: a child held the pipe)
                     with contextlib.suppress(OSError):
                         os.close(read_fd)
 
@@ -593,6 +594,8 @@ class FdPump:
     def close(self, timeout: float = 5.0) -> None:
         """fd points where it did before; what was written to the pipe is masked and written on (a child
         process still holding the pipe is given `timeout` seconds)."""
+        with self._processing:
+            self._closing = True  # (its thread closes the read end at the pipe's end from now on)
         os.dup2(self.saved, self.fd)
         self._thread.join(timeout=timeout)
         self.destination.flush()
