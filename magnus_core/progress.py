@@ -144,7 +144,8 @@ def previous_success(index: RunIndex, log: RunLog) -> RunSummary | None:
 
 
 def estimate_from(index: RunIndex, log: RunLog) -> tuple[RunSummary, bool] | None:
-    """The newest other successful run of the same pipeline file with the same dag hash, preferring one
+    """The newest other successful run of the same pipeline file with the same dag hash that is not a
+    re-run (`--use-cached`: its steps reused from another run took no time in it), preferring one
     run with the same parameters (every parameter this run has, equal there): (its summary, whether its
     parameters are the same). None when there is none, or the log does not say which pipeline it ran.
     Among the 20 newest such runs; an estimate from other parameters should say so."""
@@ -160,6 +161,9 @@ def estimate_from(index: RunIndex, log: RunLog) -> tuple[RunSummary, bool] | Non
         (
             Compare(Key("attr", "pipeline"), "=", pipeline),
             Compare(Key("attr", "dag_hash"), "=", log.dag_hash),
+            # a re-run's time leaves out the steps it reused: not comparable (trial 8: "usually 80.7ms"
+            # came from a re-run that reused 3 of 4 steps)
+            Compare(Key("attr", "use_cached"), "=", False),
         ),
     )
     result = index.query(RunQuery(where=where, status="SUCCESS", limit=20, params=["*"]))
@@ -189,7 +193,7 @@ class Progress:
     path ends there (`next: fail`) and the run or the branch reached it.
     total: those on the run's path: the steps it took, then from where it is, the steps a run in which every
       step succeeds would take;
-    done: those that succeeded (or were reused: a re-run's `mock`);
+    done: those that succeeded (or were reused: a re-run's `mock`), the `✓`;
     failed: those that failed, whether the run stopped there or went on through the step's on_failure (a
       handled failure is still a failed step: `✗ 4` for a run with four failed steps, however many the run
       handled; trial 7 read `✓ 1999 ✗ 1` for a run whose summary listed 4 failures);
@@ -202,6 +206,14 @@ class Progress:
     failed: int = 0
     interrupted: int = 0
     running: int = 0
+
+    @property
+    def ran(self) -> int:
+        """The steps that ran to an end: succeeded, failed, or reused. The N of the `N/M` every view shows
+        (`magnus runs`' steps column and `--json`'s steps_done, the workbench's runs list and run header,
+        `magnus show`'s counts line): a run whose three steps all ran and failed reads 3/3, with its status
+        FAIL and `✗ 3` beside it (trial 8 read 0/3 as "none ran")."""
+        return self.done + self.failed
 
     @property
     def not_run(self) -> int:

@@ -37,9 +37,12 @@ KILL_WAIT = 5.0  # seconds to wait for a process to go after SIGKILL
 
 
 class NotRunning(MagnusError):
-    """The run is not running (it ended, or its process is gone): nothing to stop (exit code 1)."""
+    """The run is not running (it ended, or its process is gone): nothing to stop, exit code 2, as `magnus
+    show` and `magnus logs` exit for a run that is not there. Not 1: that says a run failed, and stopping
+    an ended run fails nothing (the run's own status is its outcome); the message says how it ended and,
+    when it can be resumed, how (trial 8 read exit 1 as a failure of the stop)."""
 
-    exit_code = 1
+    exit_code = 2
 
 
 class CannotStop(MagnusError):
@@ -92,7 +95,9 @@ def stop_target(log: RunLog) -> Target:
     start time, and a process with that pid and that start time must be alive here."""
     run_id = log.run_id
     if log.status in FINISHED:
-        raise NotRunning(f"run '{run_id}' is not running: it ended {log.status}")
+        resumable = log.status != "SUCCESS"
+        again = f"; resume it with {resume_command(log)}" if resumable else ""
+        raise NotRunning(f"run '{run_id}' is not running: it ended {log.status}, nothing to stop{again}")
     proc = process_of(log)
     pid, host, start = proc.get("pid"), proc.get("host"), proc.get("start_time")
     if driven_per_step(log.run_config):  # (single.per_step_process) no process of ours runs it whole
@@ -132,7 +137,7 @@ def stop_run(
 ) -> StopOutcome:
     """Stop the run `run_id` (see the module's docstring); returns once its process has ended.
 
-    Raises RunNotFoundError (exit 2) for an unknown run, NotRunning (exit 1) when it is not running,
+    Raises RunNotFoundError (exit 2) for an unknown run, NotRunning (exit 2) when it is not running,
     CannotStop (exit 1) when its process cannot be signalled from here. `on_wait(seconds so far)` is called
     while waiting (progress for a terminal)."""
     import psutil

@@ -64,13 +64,22 @@ def what_ran(step: StepLog) -> str:
     return ", ".join(names)
 
 
+def shown_status(step_type: str, status: str) -> str:
+    """A step's status as every view shows it, from its log: the dag's fail node, reached, is FAIL (its
+    log says SUCCESS, the original's format: the node did its job of failing the run), so the CLI summary,
+    `magnus show` and the workbench agree (trial 8: the summary listed `fail  SUCCESS` beside the
+    workbench's ✗; magnus_tui's Row.reached_fail is this rule)."""
+    return "FAIL" if step_type == "fail" and status == "SUCCESS" else status
+
+
 def _row(step: StepLog, seconds: float | None, note: str = "") -> list[Cell]:
     reused = " (reused)" if step.mock else ""  # a re-run copied it from the original run
+    status = shown_status(step.step_type, step.status)  # the fail node reached: FAIL, as the workbench
     ran = what_ran(step)
     cells = [
         Cell(step.internal_name),
         Cell(f"{step.step_type} ({ran})" if ran else step.step_type),
-        Cell(f"{step.status}{reused}", STATUS_STYLE.get(step.status, "yellow")),
+        Cell(f"{status}{reused}", STATUS_STYLE.get(status, "yellow")),
         Cell(str(len(step.attempts)) if step.attempts or not step.branches else "-"),
         Cell(fmt_seconds(seconds)),  # as every view writes a duration: 7.64ms, 8.02s, 2m 5s
     ]
@@ -80,10 +89,12 @@ def _row(step: StepLog, seconds: float | None, note: str = "") -> list[Cell]:
 
 
 def counts_line(run_log: RunLog, statuses: Counter[str] | None = None) -> str:
-    """`2,000 steps: 1,996 SUCCESS, 4 FAIL; 3 retried, 12 reused`: the run's steps as progress.run_progress
-    counts them, the one count the run index, `magnus runs` and the workbench give (the work steps, the steps
-    inside composites in their place; a step whose failure the run handled is a FAIL; `N not run` for the
-    steps of the path never reached). `statuses`, when given, is filled with the count of each status."""
+    """`2,000/2,000 steps ran: 1,996 SUCCESS, 4 FAIL; 3 retried, 12 reused`: the run's steps as
+    progress.run_progress counts them, the one count the run index, `magnus runs` and the workbench give:
+    N/M is the steps that ran to an end (succeeded, failed or reused: Progress.ran) of the steps on the
+    run's path (the work steps, the steps inside composites in their place; a step whose failure the run
+    handled is a FAIL; `N not run` for the steps of the path never reached). `statuses`, when given, is
+    filled with the count of each status."""
     from magnus_core.progress import run_progress
 
     statuses = Counter() if statuses is None else statuses
@@ -104,7 +115,7 @@ def counts_line(run_log: RunLog, statuses: Counter[str] | None = None) -> str:
     if progress.not_run:
         parts.append(f"{progress.not_run:,} not run")
     extra = [f"{n:,} {what}" for n, what in ((retried, "retried"), (reused, "reused")) if n]
-    total = f"{progress.total:,} steps: {', '.join(parts) or 'none'}"
+    total = f"{progress.ran:,}/{progress.total:,} steps ran: {', '.join(parts) or 'none'}"
     return total + (f"; {', '.join(extra)}" if extra else "")
 
 
@@ -143,6 +154,7 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
             for row, step in zip(rows, top, strict=True):
                 row.append(Cell(inside.get(step.internal_name, ""), "dim"))
         lines.extend(render(headers, rows, right=right, colour=colour).split("\n"))
+        lines.append(counts_line(run_log))  # N/M as `magnus runs` and the workbench count it
     else:
         lines.append(counts_line(run_log, statuses))
         lines.extend(_steps_that_matter(run_log, top, seconds, colour, inside))

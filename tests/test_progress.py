@@ -56,7 +56,7 @@ def counted(log: RunLog) -> Progress:
     view = RunView.from_runlog(log)
     shown = view.step_progress()
     summary = summarise(log)
-    assert (summary.steps_done, summary.steps) == (shown.done, shown.total)
+    assert (summary.steps_done, summary.steps) == (shown.ran, shown.total)  # N/M: the steps that ran
     return shown
 
 
@@ -137,9 +137,9 @@ def test_magnus_runs_prints_done_of_total(git_repo: Path, magnus) -> None:
     listed = magnus("runs", "--json")
     assert listed.returncode == 0, listed.stderr
     (row,) = json.loads(listed.stdout)["runs"]
-    assert (row["steps_done"], row["steps"]) == (1, 3)
+    assert (row["steps_done"], row["steps"]) == (2, 3)  # a ran, b ran and failed; c never ran
     table = magnus("runs")
-    assert table.stdout.splitlines()[1].split()[-1] == "1/3"
+    assert table.stdout.splitlines()[1].split()[-1] == "2/3"
 
 
 def test_the_estimate_prefers_a_run_with_the_same_parameters(git_repo: Path) -> None:
@@ -166,6 +166,54 @@ def test_the_estimate_prefers_a_run_with_the_same_parameters(git_repo: Path) -> 
         assert found is not None and found[1] is False  # only other parameters: said so
     finally:
         index.close()
+
+
+def test_the_estimate_leaves_out_reruns(git_repo: Path) -> None:
+    """Trial 8: `usually 80.7ms with other parameters` came from a re-run that reused 3 of 4 steps: its
+    time leaves out the steps it reused, so it is never the estimate."""
+    from magnus_core.index import open_index
+    from magnus_core.progress import estimate_from
+
+    run(git_repo, "failed", broken=True, handled=False)
+    (git_repo / "broken").unlink()
+    execute(prepare(RunRequest(file="pipeline.yaml", run_id="fixed", use_cached="failed")))
+    now = execute(prepare(RunRequest(file="pipeline.yaml", run_id="now")))
+    index = open_index(prepare(RunRequest(file="pipeline.yaml")).store)
+    try:
+        assert estimate_from(index, now) is None  # only the re-run succeeded before it
+        execute(prepare(RunRequest(file="pipeline.yaml", run_id="whole")))
+        found = estimate_from(index, now)
+        assert found is not None and found[0].run_id == "whole"
+    finally:
+        index.close()
+
+
+def test_a_run_whose_steps_all_ran_and_failed_reads_all_ran(git_repo: Path, magnus) -> None:
+    """Trial 8, finding 7: three steps chained by on_failure, each failing, the last handled by the fail
+    node, read `0/3` in the runs list, and the summary listed the fail node as SUCCESS beside the workbench's
+    ✗. N/M is the steps that ran (progress.Progress.ran), and the fail node reads FAIL everywhere."""
+    (git_repo / "fns.py").write_text("def bad():\n    raise ValueError('no')\n")
+    (git_repo / "fails.yaml").write_text(
+        "dag:\n  start_at: one\n  steps:\n"
+        "    one: {type: task, command: fns.bad, next: success, on_failure: two}\n"
+        "    two: {type: task, command: fns.bad, next: success, on_failure: three}\n"
+        "    three: {type: task, command: fns.bad, next: success, on_failure: fail}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    done = magnus("execute", "-f", "fails.yaml", "--run-id", "fails", cwd=git_repo)
+    assert done.returncode == 1
+    out = done.stdout.splitlines()
+    assert "3/3 steps ran: 3 FAIL" in out
+    (row,) = [line.split() for line in out if line.startswith("fail ")]
+    assert row[:3] == ["fail", "fail", "FAIL"]  # the fail node reached, as the workbench's ✗
+    listed = magnus("runs", "--json", cwd=git_repo)
+    (summary,) = json.loads(listed.stdout)["runs"]
+    assert (summary["steps_done"], summary["steps"]) == (3, 3)
+    assert magnus("runs", cwd=git_repo).stdout.splitlines()[1].split()[-1] == "3/3"
+    log = RunLog.model_validate_json((git_repo / ".run_log_store" / "fails.json").read_text())
+    assert log.steps["fail"].status == "SUCCESS"  # the run log keeps the original's format
+    view = RunView.from_runlog(log)
+    assert view.rows["fail"].reached_fail and counted(log).ran == 3
 
 
 def test_the_header_never_says_usually_0_00() -> None:
@@ -296,15 +344,17 @@ def test_handled_failures_count_as_failed_in_every_view(tmp_path: Path, magnus) 
     (tmp_path / "big.yaml").write_text("\n".join(lines) + "\n")
     done = magnus("execute", "-f", "big.yaml", "--run-id", "big", cwd=tmp_path)
     assert done.returncode == 1, done.stderr
-    assert "55 steps: 51 SUCCESS, 4 FAIL" in done.stdout.splitlines()
+    # N/M: the steps that ran of the steps on the path (trial 8 read 0/3 for three steps that all ran and
+    # failed as "none ran"), the ✓ and ✗ beside it
+    assert "55/55 steps ran: 51 SUCCESS, 4 FAIL" in done.stdout.splitlines()
     listed = magnus("runs", "--json", cwd=tmp_path)
     (row,) = json.loads(listed.stdout)["runs"]
-    assert (row["steps_done"], row["steps"]) == (51, 55)
-    assert magnus("runs", cwd=tmp_path).stdout.splitlines()[1].split()[-1] == "51/55"
+    assert (row["steps_done"], row["steps"]) == (55, 55)
+    assert magnus("runs", cwd=tmp_path).stdout.splitlines()[1].split()[-1] == "55/55"
     log = RunLog.model_validate_json((tmp_path / ".run_log_store" / "big.json").read_text())
     shown = counted(log)
     assert (shown.done, shown.failed, shown.total) == (51, 4, 55)
     from datetime import datetime
 
     header = header_text(RunView.from_runlog(log), datetime.now(UTC), None).plain
-    assert "51/55 steps" in header and "✓ 51" in header and "✗ 4" in header
+    assert "✓ 51" in header and "✗ 4" in header  # (its N/M: the workbench's, s7-live reads Progress.ran)

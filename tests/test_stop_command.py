@@ -1,6 +1,6 @@
 """`magnus stop RUN`: a running run started in another terminal is stopped (INTERRUPTED, what was done kept,
 resumable); only a process whose pid, host and start time all match the run log is ever signalled; exit
-codes 0 stopped, 1 not running, 2 unknown run."""
+codes 0 stopped, 1 cannot be stopped from here, 2 unknown run or not running."""
 
 from __future__ import annotations
 
@@ -86,9 +86,11 @@ def test_stop_interrupts_a_run_of_another_process_and_it_resumes(git_repo: Path)
     assert log.status == "INTERRUPTED"
     assert log.steps["first"].status == "SUCCESS"  # what was done is kept
     assert log.steps["wait"].status != "SUCCESS" and "last" not in log.steps
-    # a stopped run is not running: stop again says so (exit 1), an unknown run is a usage error (exit 2)
+    # a stopped run is not running: stop again says so, as a usage error (exit 2, trial 8: not 1, which says
+    # a run failed), and how to resume it; an unknown run is one too (exit 2), as for `magnus show`
     again = run_magnus("stop", "long", cwd=git_repo)
-    assert again.returncode == 1 and "not running: it ended INTERRUPTED" in again.stderr
+    assert again.returncode == 2 and "not running: it ended INTERRUPTED, nothing to stop" in again.stderr
+    assert "resume it with magnus execute --file p.yaml --use-cached long" in again.stderr
     unknown = run_magnus("stop", "lnog", cwd=git_repo)
     assert unknown.returncode == 2 and "no run 'lnog'" in unknown.stderr and "long" in unknown.stderr
     # resumable: the step done is reused, the rest runs

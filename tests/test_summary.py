@@ -35,8 +35,9 @@ def test_up_to_the_limit_every_step_is_listed() -> None:
     lines = summary_lines(_run([_step(i) for i in range(FULL_TABLE)]), "logs/r1.json")
     assert lines[0] == "Run r1: SUCCESS"
     assert lines[-2].startswith("Started ") and ", took " in lines[-2]  # progress.run_times
-    listed = [line.split()[0] for line in lines[2:-2]]
+    listed = [line.split()[0] for line in lines[2:-3]]
     assert listed == [f"s{i}" for i in range(FULL_TABLE)]
+    assert lines[-3] == f"{FULL_TABLE}/{FULL_TABLE} steps ran: {FULL_TABLE} SUCCESS"  # as `magnus runs`
     assert lines[-1] == "Run log: logs/r1.json"
 
 
@@ -49,7 +50,7 @@ def test_above_the_limit_the_counts_and_the_steps_that_matter() -> None:
         steps[i] = _step(i, seconds=seconds)
     steps[299] = _step(299, status="FAIL")
     lines = summary_lines(_run(steps, "FAIL"), "logs/r1.json")
-    assert lines[1] == "300 steps: 299 SUCCESS, 1 FAIL; 1 retried"
+    assert lines[1] == "300/300 steps ran: 299 SUCCESS, 1 FAIL; 1 retried"
     table = lines[2 : lines.index(next(line for line in lines if line.startswith("... ")))]
     shown = {line.split()[0]: line for line in table[1:]}
     # the retried and the failed one in the order they ran, then the five slowest, slowest first (trial 7)
@@ -106,7 +107,7 @@ def test_counts_include_steps_inside_branches() -> None:
     }
     composite = StepLog(name="m", internal_name="m", step_type="map", status="FAIL", branches=branches)
     # the four steps inside the map, not the map itself (it counts once only while its branches are unknown)
-    assert counts_line(_run([composite], "FAIL")) == "4 steps: 3 SUCCESS, 1 FAIL"
+    assert counts_line(_run([composite], "FAIL")) == "4/4 steps ran: 3 SUCCESS, 1 FAIL"
 
 
 def _composite(name: str, step_type: str, keys: list[str]) -> StepLog:
@@ -178,7 +179,7 @@ def test_a_long_failed_run_prints_the_steps_that_matter_and_show_prints_every_on
     assert done.returncode == 1
     out = done.stdout.splitlines()
     # the 60 tasks, as progress.run_progress counts them for `magnus runs` and the workbench (not the fail node)
-    assert "60 steps: 59 SUCCESS, 1 FAIL; 1 retried" in out
+    assert "60/60 steps ran: 59 SUCCESS, 1 FAIL; 1 retried" in out
     rows = {line.split()[0]: line for line in out if line.startswith("s") and "  task  " in line}
     assert "retried (2 attempts)" in rows["s7"]
     assert "failed" in rows["s59"]

@@ -38,8 +38,8 @@ def stop(ctx: click.Context, run_id: str, timeout: float, as_json: bool, config_
       magnus stop 20261125062239_de1af9
       magnus stop 20261125062239_de1af9 --timeout 5
 
-    Exit codes: 0 stopped, 1 the run was not running (or runs where it cannot be stopped from here), 2 no
-    such run.
+    Exit codes: 0 stopped, 1 the run may still be running but cannot be stopped from here (another host,
+    another user's process), 2 no such run, or the run is not running (it ended: nothing to stop).
     """
     from magnus_core.runs import get_typed_run, store_from_config
     from magnus_core.stop import stop_run

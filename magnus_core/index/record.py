@@ -30,12 +30,13 @@ RUNNING_STATUSES = (PROCESSING, "CREATED")
 # step; 7: a branch's fail node too, and failures in a composite whose failure the run handled are done;
 # 8: the first step that failed itself and its error, failed_step and failure; 9: no pid for a run driven
 # one step per process, runs.driven_per_step: an older Argo run's pid was its first step's pod's; 10: a
-# step whose failure the run handled is failed, not done: steps_done counts the steps that succeeded).
+# step whose failure the run handled is failed, not done: steps_done counts the steps that succeeded; 11:
+# steps_done counts the steps that ran to an end, succeeded, failed or reused, progress.Progress.ran).
 # An index made from records of an older kind reads the logs again: the SQLite index rebuilds (its
 # SCHEMA_VERSION follows this), the PostgreSQL index's rows of an older kind are read again by the next
 # refresh (index/postgres.py). The run's user and how it is driven (user, driven) came without a new kind: the
 # indexes' migrations fill them (SQLite schema 12, the postgres store's migration 5), with no log read again.
-RECORD_VERSION = 10
+RECORD_VERSION = 11
 PER_STEP = "per-step"  # RunRecord.driven of a run driven one step per process (runs.driven_per_step)
 
 
@@ -54,7 +55,7 @@ class RunRecord:
     start_key: float | None = None  # seconds since the epoch (true time, whatever the offsets)
     end_key: float | None = None
     steps: int = 0
-    steps_done: int = 0  # the steps that succeeded (or were reused), progress.Progress.done
+    steps_done: int = 0  # the steps that ran to an end (succeeded, failed or reused), progress.Progress.ran
     original_run_id: str = ""
     commit: str = ""
     dirty: bool | None = None
@@ -119,8 +120,9 @@ _PROGRESS: dict[tuple[Any, ...], tuple[int, int]] = {}  # (dag hash, statuses, b
 def _progress(
     config: dict[str, Any], dag_hash: str, work: dict[str, tuple[str, bool]], branch_logs: set[str]
 ) -> tuple[int, int]:
-    """(total, done) of progress.step_progress, remembered per dag hash and statuses: the runs of one
-    pipeline mostly end alike, and the walk of the dag costs more than the rest of a record."""
+    """(total, ran) of progress.step_progress (ran: the steps that ran to an end, Progress.ran), remembered
+    per dag hash and statuses: the runs of one pipeline mostly end alike, and the walk of the dag costs more
+    than the rest of a record."""
     from magnus_core.progress import dag_of_config, dag_outline, step_progress
 
     key = None
@@ -133,8 +135,8 @@ def _progress(
     if key is not None:
         if len(_PROGRESS) > 4096:
             _PROGRESS.clear()
-        _PROGRESS[key] = (counted.total, counted.done)
-    return counted.total, counted.done
+        _PROGRESS[key] = (counted.total, counted.ran)
+    return counted.total, counted.ran
 
 
 def record_from_json(data: Any) -> RunRecord:

@@ -79,8 +79,9 @@ if TYPE_CHECKING:
 # first step that failed itself and its error, failed_step and failure; 10: no pid for a run driven one step
 # per process, record 9; 11: steps_done counts the steps that succeeded, a handled failure is not done,
 # record 10; 12: the run's user and how it is driven, user_name and driven: an index of 11 takes them
-# in place, MIGRATE; 13: and the index runs_user, which 12 lacked)
-SCHEMA_VERSION = "13"
+# in place, MIGRATE; 13: and the index runs_user, which 12 lacked; 14: steps_done counts the steps that ran
+# to an end, record 11: an index of 11, 12 or 13 is taken up in place and every run in it read again once)
+SCHEMA_VERSION = "14"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
@@ -110,19 +111,22 @@ CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name);
 """
 _SCHEMA += _INDEXES
 # An index of an older schema taken to this one in place, without reading every log again (the others are
-# rebuilt): schema 11 lacks user_name and driven. Its rows keep '' in them (a user not known, a run driven as
-# before: ▶ running), each filled when its run is written again; the runs it holds as running are read again
-# at once (their version forgotten, and the looks' records of the listing with it): those are the runs a
-# per-step glyph is for, and there are few. Schema 12 (main for a quarter of an hour) lacks only runs_user.
+# rebuilt): schema 11 lacks user_name and driven, 12 the index runs_user. Schema 14 (record 11: steps_done
+# counts the steps that ran, not those that succeeded) reads every run of an index of 11, 12 or 13 again once
+# (each row's version forgotten, and the looks' records of the listing with it), in place: that fills the
+# user and how it is driven of an index of 11 too.
+_REREAD = (
+    "UPDATE runs SET version = NULL; "
+    "DELETE FROM meta WHERE key IN ('listing', 'find_listing', 'quiet', 'full_look');"
+)
 MIGRATE = {
-    "12": "CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name);",
+    "12": "CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name); " + _REREAD,
     "11": (
         "ALTER TABLE runs ADD COLUMN user_name TEXT NOT NULL DEFAULT ''; "
         "ALTER TABLE runs ADD COLUMN driven TEXT NOT NULL DEFAULT ''; "
-        "CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name); "
-        f"UPDATE runs SET version = NULL WHERE status IN ({', '.join(repr(s) for s in RUNNING_STATUSES)}); "
-        "DELETE FROM meta WHERE key IN ('listing', 'find_listing', 'quiet', 'full_look');"
+        "CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name); " + _REREAD
     ),
+    "13": _REREAD,
 }
 _SECONDARY = ("runs_newest", "runs_tag", "runs_version", "runs_running", "runs_user")
 _COLUMNS = {  # attribute -> runs column (or the expression of what it is now: duration)
