@@ -54,7 +54,8 @@ def test_piped_runs_show_every_column_whole_whatever_columns_says(store: Path) -
     assert lines[0].split() == ["run", "id", "status", "tag", "start", "duration", "steps", "re-run", "of"]
     assert len(lines) == 4  # one row per run
     baseline = [line for line in lines if TAG in line]  # `magnus runs | grep baseline` finds the run
-    assert len(baseline) == 1 and baseline[0].startswith("first ")
+    # and its re-run, which keeps the original's tag (trial 8, finding 1)
+    assert [line.split()[0] for line in baseline] == ["second", "first"]
     second = next(line for line in lines if line.startswith("second "))
     assert second.rstrip().endswith(" first")  # the re-run column whole
     assert "INTERRUPTED (PROCESSING)" in listed.stdout and "killed-run" in listed.stdout  # the tag stays

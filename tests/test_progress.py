@@ -275,7 +275,7 @@ def test_the_counts_line_parses_a_runs_dag_once_per_process(monkeypatch: pytest.
     log = RunLog.model_validate(base)
     lines = {counts_line(log) for _ in range(3)}
     assert len(lines) == 1 and next(iter(lines)).startswith(
-        f"{len(base['run_config']['dag']['steps']) - 2} steps"
+        f"{len(base['run_config']['dag']['steps']) - 2}/{len(base['run_config']['dag']['steps']) - 2} steps ran"
     )
     assert len(parsed) == 1
 

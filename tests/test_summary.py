@@ -95,7 +95,7 @@ def test_the_summary_does_not_grow_with_the_number_of_steps() -> None:
     large = summary_lines(_run([_step(i) for i in range(6000)]), "x")
     assert len(small) == len(large) <= 4 + SLOWEST + 3
     every = summary_lines(_run([_step(i) for i in range(6000)]), "x", every=True)
-    assert len(every) == 6000 + 4  # run, heading, steps, timing, log
+    assert len(every) == 6000 + 5  # run, heading, steps, counts (N/M, as `magnus runs`), timing, log
 
 
 def test_counts_include_steps_inside_branches() -> None:

@@ -23,7 +23,7 @@ async def test_lists_every_run_newest_first(make_app) -> None:
         table = app.screen.query_one("#runs", DataTable)
         assert column(table, "run_id") == ["data_run", "failure_run", "composite_run", "gs_run"]
         assert column(table, "state") == ["✓", "✗", "✓", "✓"]
-        assert column(table, "steps") == ["3/3", "2/3", "6/6", "4/4"]  # done / total: work steps
+        assert column(table, "steps") == ["3/3", "3/3", "6/6", "4/4"]  # ran / total: a failed step ran too
         assert column(table, "start")[0] == "11-24 22:44"  # the run id carries the second
         hint = plain(app.screen.query_one("#hint", Static))
         assert "4 of 4 runs" in hint
