@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from magnus_core.progress import Progress
+from magnus_core.runs import driven_per_step, list_state
 from magnus_tui.view import RunView, fmt_duration, glyph, style
 
 BAR = 20  # cells of the progress bar
@@ -81,9 +82,19 @@ class HeaderFacts:
 
 
 def header_facts(view: RunView) -> HeaderFacts:
+    """The header's facts of `view`. A run driven one step per process (`magnus execute_single_node`, by
+    hand or by Argo) that reads RUNNING is said PER-STEP as the runs list and `magnus runs` say it
+    (runs.list_state): no process runs it whole, so while none of its steps runs its time stands at its
+    last finished step instead of ticking (trial 9: the list said `⋯ PER-STEP 190ms`, one Enter later the
+    run's own screen said `▶ RUNNING` and counted five minutes)."""
     start, end = view.span()
+    state = view.state or view.status
+    live = view.live
+    if state == "RUNNING" and driven_per_step(view.run_config):
+        state = list_state(state, "per-step")
+        live = live and bool(view.running_keys())
     return HeaderFacts(
-        state=view.state or view.status,
+        state=state,
         run_id=view.run_id,
         tag=view.tag,
         rerun=f"re-run of {view.original_run_id}" if view.original_run_id else "",
@@ -91,10 +102,10 @@ def header_facts(view: RunView) -> HeaderFacts:
         progress=view.step_progress() if not view.error else Progress(),
         start=start,
         end=end,
-        live=view.live,
+        live=live,
         fanned=tuple(
             (row.name, fan_text(row.step_type, ended, branches))
-            for row, ended, branches in (view.fanned_out()[:2] if view.live and not view.error else ())
+            for row, ended, branches in (view.fanned_out()[:2] if live and not view.error else ())
         ),
     )
 
@@ -149,7 +160,7 @@ def header_text(
     ):
         if count:
             counts.append(f"  {glyph(status)} {count}", style=style(status) or None)
-    if progress.not_run and not facts.live:
+    if progress.not_run and not facts.live and facts.state != "PER-STEP":  # (steps to come, not skipped)
         counts.append(f"  · {progress.not_run} not run", style="dim")
     fans = Text()
     for name, fan in facts.fanned:  # where the fan-outs running now stand: a map's items, a loop's iteration

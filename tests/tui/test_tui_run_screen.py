@@ -399,7 +399,8 @@ async def test_a_run_started_by_hand_one_step_at_a_time_says_why_it_reads_runnin
 ) -> None:
     """Trial 7, finding 6: a run started with `magnus execute_single_node` stayed "▶ running" for ever, with
     no hint. The panel under the runs list says it is driven one step at a time with no orchestrator known
-    (and its last step); `x` on its screen says why it cannot be stopped and how it ends."""
+    (and its last step); its own screen's header says PER-STEP too, its time standing at its last step's
+    end (trial 9, finding 2); `x` on its screen says why it cannot be stopped and how it ends."""
     from tests.conftest import run_magnus
 
     (project_dir / "two.py").write_text("def one():\n    print('one')\n")
@@ -430,6 +431,17 @@ async def test_a_run_started_by_hand_one_step_at_a_time_says_why_it_reads_runnin
         assert "driven one step at a time, no orchestrator known" in panel
         assert "last step a SUCCESS" in panel
         await open_run(app, pilot, "byhand")
+        # its own screen says what the list says (trial 9, finding 2: `▶ RUNNING` there, its time ticking)
+        header = plain(app.screen.query_one("#run-header", Static))
+        for _ in range(100):
+            if "PER-STEP" in header:
+                break
+            await pilot.pause(0.05)
+            header = plain(app.screen.query_one("#run-header", Static))
+        assert header.startswith("⋯ PER-STEP  byhand"), header
+        assert "RUNNING" not in header and "not run" not in header  # b is to come, not skipped
+        await pilot.pause(1.2)  # past the clock's tick: the time stands at step a's end
+        assert plain(app.screen.query_one("#run-header", Static)) == header
         await pilot.press("x")
         for _ in range(200):
             await pilot.pause(0.05)
