@@ -184,10 +184,14 @@ class _Session:
     run: RunLog
 
 
-def _open(job: NodeJob, scope: Located | None = None) -> _Session:
+def _open(
+    job: NodeJob, scope: Located | None = None, *, at: Located | None = None, fan_in: bool = False
+) -> _Session:
     """Make the services, create the run log if this is the first step, and take the run up for writing:
     all of it, or with `scope` only what that leaf step needs (Located.needs: its cost then does not grow
-    with the run on a store that keeps steps apart, issue 19)."""
+    with the run on a store that keeps steps apart, issue 19). `at` (the step this process works on): a
+    run that does not exist is created only if that step may be a run's first (_refuse_new), so a usage
+    error writes nothing (trial 9: a refused command left a run reading PER-STEP for ever)."""
     services = Services.from_config(job.config)
     store = services.store
     if store.service_name == "buffered":
@@ -199,6 +203,8 @@ def _open(job: NodeJob, scope: Located | None = None) -> _Session:
     services.secrets.overrides.update(job.secrets_given)
     created = False
     if not store.exists(job.run_id):
+        if at is not None:
+            _refuse_new(job, at, store, fan_in=fan_in)
         created = _create_run(job, services)
     run = store.attach(job.run_id) if scope is None else store.attach_scope(job.run_id, *scope.needs())
     if job.parameters and not created:
@@ -225,6 +231,22 @@ def _open(job: NodeJob, scope: Located | None = None) -> _Session:
     store.mask_with(job.run_id, ctx.masker)  # nothing reaches the store with a secret in it
     ctx.masked_recorded = list(run.masked_parameters)
     return _Session(job=job, store=store, ctx=ctx, run=run)
+
+
+def _refuse_new(job: NodeJob, where: Located, store: RunLogStore, *, fan_in: bool) -> None:
+    """Raise (exit 2, nothing written) when run `job.run_id`, which does not exist, cannot start at
+    `where`: a fan-in of a run that does not exist (RunNotFoundError, as `magnus show` says it), or a step
+    inside a branch, whose parameters only its composite's fan-out writes (RunLogError)."""
+    from magnus_core.errors import RunNotFoundError
+
+    if fan_in:
+        raise RunNotFoundError(job.run_id, store.list_run_ids(), store.where())
+    if where.branch is not None:
+        raise RunLogError(
+            f"no run '{job.run_id}', so branch '{where.branch}' has no parameters: run `magnus fan "
+            f"{job.run_id} {encode_name(where.branch.rsplit('.', 1)[0])} --mode out` first",
+            file=store.where(),
+        )
 
 
 def _warn_unused_parameters(job: NodeJob, run: RunLog) -> None:
@@ -381,15 +403,16 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
     from magnus_core.nodes import execute_node, module_for
 
     where = locate(job.pipeline, job.step, job.map_variable)
-    session = _open(job, None if where.node.is_composite else where)
-    store, run_id = session.store, job.run_id
+    run_id = job.run_id
+    if where.node.is_composite:  # refused before the run is opened: a usage error writes nothing
+        raise UsageError(
+            f"step '{where.internal_name}' is a {where.node.type} node: run it with "
+            f"`magnus fan {run_id} {encode_name(where.internal_name)} --mode out|in`",
+            field="step",
+        )
+    session = _open(job, where, at=where)
+    store = session.store
     try:
-        if where.node.is_composite:
-            raise UsageError(
-                f"step '{where.internal_name}' is a {where.node.type} node: run it with "
-                f"`magnus fan {run_id} {encode_name(where.internal_name)} --mode out|in`",
-                field="step",
-            )
         existing = session.run.find_step(where.internal_name)
         if existing is not None and existing.status == SUCCESS:
             log.info("step %s already succeeded in run %s: not run again", where.internal_name, run_id)
@@ -493,9 +516,9 @@ def fan_out_result(job: NodeJob) -> FanResult:
     """fan_out, with everything the engine may use (FanResult)."""
     from magnus_core.nodes import composite_module_for
 
-    session = _open(job)
+    where = _composite(job)  # before the run is opened: a usage error writes nothing
+    session = _open(job, at=where)
     try:
-        where = _composite(job)
         composite = composite_module_for(where.node)
         # the parameters a fan-out chooses branches by (a map's list): one recorded masked would choose wrong
         params = read_params(session, where.branch, feed=where.node.reads_parameters())
@@ -553,9 +576,9 @@ def fan_in_result(job: NodeJob) -> FanResult:
     iteration that ended (its `index_as`), so a repeated fan-in decides the same."""
     from magnus_core.nodes import composite_module_for
 
-    session = _open(job)
+    where = _composite(job)  # before the run is opened: a usage error writes nothing
+    session = _open(job, at=where, fan_in=True)
     try:
-        where = _composite(job)
         composite = composite_module_for(where.node)
         mv = dict(job.map_variable)
         step = session.run.find_step(where.internal_name)

@@ -335,6 +335,39 @@ def test_a_branch_step_before_its_fan_out_is_a_usage_error(project: Path, magnus
     assert "fan early parallel%step --mode out` first" in result.stderr
 
 
+@pytest.mark.parametrize("kind", ["chunked-fs", "file-system"])
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (["fan", "ghost", "map%step", "--mode", "in"], "no run 'ghost' in "),
+        (["fan", "ghost", "prepare", "--mode", "in"], "is a task node, not parallel"),
+        (["fan", "ghost", "prepare", "--mode", "out"], "is a task node, not parallel"),
+        (["execute_single_node", "ghost", "map%step"], "is a map node: run it with `magnus fan"),
+        (
+            [
+                "execute_single_node",
+                "ghost",
+                "map%step.map_variable_placeholder.m1",
+                "--map-variable",
+                '{"chunk": "a"}',
+            ],
+            "no run 'ghost', so branch 'map step.a' has no parameters: run `magnus fan ghost map%step --mode out`",
+        ),
+    ],
+)
+def test_a_refused_per_step_command_writes_no_run(project: Path, magnus, kind, command, message) -> None:
+    """Trial 9: each of these exited 2 and left a run 'ghost' reading PER-STEP for ever."""
+    write(project / "store.yaml", f"run_log_store: {{type: {kind}, config: {{log_folder: runs}}}}\n")
+    assert magnus("execute_single_node", "real", "prepare", *BASE, "store.yaml").returncode == 0
+    before = sorted(p.name for p in (project / "runs").iterdir())
+    result = magnus(*command, *BASE, "store.yaml")
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert sorted(p.name for p in (project / "runs").iterdir()) == before  # no run 'ghost', nothing new
+
+
+BASE = ("--file", "examples/composite.yaml", "--config-file")
+
+
 def test_a_secret_given_at_a_prompt_reaches_a_step_run_alone_and_a_masked_parameter_is_not_handed_on(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
