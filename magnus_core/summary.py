@@ -279,7 +279,12 @@ def _steps_that_matter(
         hidden.append(f"{len(failed) - SHOWN_FAILURES:,} more failed")
     if len(retried) > SHOWN_RETRIED:
         hidden.append(f"{len(retried) - SHOWN_RETRIED:,} more retried")
-    rest = len(top) - len(shown)
+    # the steps not listed, counted as the counts line above counts them: the dag's end node (success or
+    # fail) is no step there, so `... 996 more steps` under `1,000 steps` with 5 listed read one too many
+    listed = set(shown)
+    rest = sum(
+        1 for i, step in enumerate(top) if i not in listed and step.step_type not in ("success", "fail")
+    )
     more = f" ({', '.join(hidden)})" if hidden else ""
     out.append(
         f"... {rest:,} more steps{more}; every step: magnus show {shlex.quote(run_log.run_id)} --steps"

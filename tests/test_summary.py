@@ -60,6 +60,16 @@ def test_above_the_limit_the_counts_and_the_steps_that_matter() -> None:
     more = next(line for line in lines if line.startswith("... "))
     assert more == "... 293 more steps; every step: magnus show r1 --steps"
     assert "s299: boom" in lines  # the failure's message, as for a short run
+
+
+def test_above_the_limit_the_steps_not_listed_leave_out_the_end_node() -> None:
+    """Trial 9: `1,000/1,000 steps ran`, 5 listed, then `... 996 more steps`: the success node counted."""
+    end = StepLog(name="success", internal_name="success", status="SUCCESS", step_type="success")
+    lines = summary_lines(_run([*(_step(i) for i in range(100)), end]), "logs/r1.json")
+    assert lines[1] == "100/100 steps ran: 100 SUCCESS"
+    listed = lines[3 : lines.index(next(line for line in lines if line.startswith("... ")))]
+    more = next(line for line in lines if line.startswith("... "))
+    assert more == f"... {100 - len(listed)} more steps; every step: magnus show r1 --steps"
     assert lines[-1] == "Run log: logs/r1.json"
 
 
