@@ -149,3 +149,66 @@ def _strip_credentials(url: str) -> str:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://{rest.split('@', 1)[1]}"
     return url
+
+
+def uncommitted_patch(files: list[str], path: str | Path = ".") -> bytes | None:
+    """What the working tree at `path` changes in tracked `files` against HEAD: `git diff HEAD` of them,
+    binary files included (`--binary`, so the patch applies again: code_change), as bytes; None when git or
+    the repository cannot say. The changed files of a run come from its identity (git_identity's message)."""
+    if not files:
+        return b""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(path), "diff", "--no-ext-diff", "--no-color", "--binary", "HEAD", "--", *files],
+            capture_output=True,
+            env={**os.environ, **_GIT_ENV},
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except OSError:
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def has_commit(commit: str, path: str | Path = ".") -> bool:
+    """Does the repository holding `path` have `commit`?"""
+    try:
+        _git(path, "cat-file", "-e", f"{commit}^{{commit}}")
+    except (_GitFailed, OSError):
+        return False
+    return True
+
+
+def tree_of(commit: str, patch: bytes | None, path: str | Path = ".") -> str | None:
+    """The git tree of `commit` with `patch` (a run's uncommitted changes) applied, made in a temporary
+    index (`read-tree`, `apply --cached`, `write-tree`): nothing in the working tree or the real index is
+    touched. None when the repository lacks the commit or the patch does not apply (cut at the cap, or a
+    secret in it masked)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="magnus-code-") as folder:
+        env = {**os.environ, **_GIT_ENV, "GIT_INDEX_FILE": os.path.join(folder, "index")}
+
+        def git(*args: str, data: bytes | None = None) -> str | None:
+            try:
+                done = subprocess.run(
+                    ["git", "-C", str(path), *args], input=data, capture_output=True, env=env, check=False
+                )
+            except OSError:
+                return None
+            return done.stdout.decode("utf-8", "replace").strip() if done.returncode == 0 else None
+
+        if git("read-tree", commit) is None:
+            return None
+        if patch and git("apply", "--cached", "--whitespace=nowarn", "-", data=patch) is None:
+            return None
+        return git("write-tree")
+
+
+def diff_trees(before: str, after: str, path: str | Path = ".") -> str | None:
+    """`git diff` between two trees or commits of the repository holding `path` (text, no colour, renames
+    found); None when git cannot."""
+    try:
+        return _git(path, "diff", "--no-ext-diff", "--no-color", "-M", before, after, "--")
+    except (_GitFailed, OSError):
+        return None

@@ -338,6 +338,9 @@ def execute(
     if prepared.catalog is not None:
         prepared.catalog.bind(ctx)
     params = dict(prepared.parameters)
+    from magnus_core.code_patch import KEY, keep, make_patch
+
+    patch = make_patch(ctx.code_identity, ctx, prepared.catalog)  # uncommitted changes, as content
     run_log = RunLog(
         run_id=prepared.run_id,
         dag_hash=prepared.pipeline.dag_hash,
@@ -347,7 +350,11 @@ def execute(
         status=PROCESSING,
         parameters=dict(params),
         # what the run started with, never changed: a re-run starts there (parameters.starting_parameters)
-        run_config={**run_config(prepared), "parameters": dict(params)},
+        run_config={
+            **run_config(prepared),
+            "parameters": dict(params),
+            **({KEY: patch[1]} if patch is not None else {}),
+        },
     )
     # recorded masked, with masked_parameters: nothing reaches the store with a secret in it
     try:
@@ -356,6 +363,8 @@ def execute(
         locate_config_error(exc, prepared.config)
         raise
     ctx.masked_recorded = list(store.get_run(prepared.run_id).masked_parameters)
+    if patch is not None and prepared.catalog is not None:
+        keep(prepared.catalog, prepared.run_id, patch[0])
     from magnus_core.tracking import follow
 
     stop_tracking = follow(store, prepared.run_id, prepared.tracker, start=True)

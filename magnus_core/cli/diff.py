@@ -28,6 +28,13 @@ from magnus_core.cli.complete import diff_steps, run_ids
     shell_complete=diff_steps,
     help="Instead: what STEP printed in A and in B (its last attempt), as a unified diff (diff -u).",
 )
+@click.option(
+    "--code",
+    "code",
+    is_flag=True,
+    help="Instead: the content change between the code A ran and the code B ran (their commits and their "
+    "uncommitted changes), as a unified diff; the git repository here is asked for the commits.",
+)
 @click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
 @click.pass_context
 def diff(
@@ -38,6 +45,7 @@ def diff(
     as_json: bool,
     exit_code: bool,
     output_step: str | None,
+    code: bool,
     config_file: str | None,
 ) -> None:
     """Compare run A (before) with run B (after): dag, code, data, parameters, metrics and steps.
@@ -53,6 +61,7 @@ def diff(
       magnus diff ab12cd last
       magnus diff A B --exit-code && echo same
       magnus diff A B --output train    # what the step train printed, A against B
+      magnus diff A B --code            # what changed in the code, uncommitted changes included
     """
     from magnus_core.diff import compare, looks_like_path, open_plain
     from magnus_core.gcpause import off_for_this_command
@@ -64,8 +73,14 @@ def diff(
         from magnus_core.runs import store_from_config
 
         store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
+    if output_step is not None and code:
+        from magnus_core.errors import UsageError
+
+        raise UsageError("--output and --code ask for different comparisons: give one", field="--code")
     if output_step is not None:
         ctx.exit(_output_diff(run_a, run_b, output_step, store, as_json=as_json, exit_code=exit_code))
+    if code:
+        ctx.exit(_code_diff(run_a, run_b, store, as_json=as_json, exit_code=exit_code))
     a, source_a = open_plain(run_a, store)
     b, source_b = open_plain(run_b, store)
     result = compare(a, b, a_source=source_a, b_source=source_b)
@@ -111,6 +126,41 @@ def _output_diff(run_a: str, run_b: str, step: str, store: Any, *, as_json: bool
                     note(f"magnus: {out.step} in {side} ({out.run_id}): {out.problem}")
             _print_unified(lines, a, b)
     return 1 if exit_code and lines else 0
+
+
+def _code_diff(run_a: str, run_b: str, store: Any, *, as_json: bool, exit_code: bool) -> int:
+    """`--code`: code_patch.code_change of the two runs, a unified diff (coloured on a terminal) or
+    magnus-code-diff/1 JSON; how it was made, and what could not be, on stderr."""
+    from magnus_core.code_patch import code_change
+    from magnus_core.diff import open_run
+
+    a = open_run(run_a, store)[0]
+    b = open_run(run_b, store)[0]
+    change = code_change(a, b)
+    with printing():
+        if as_json:
+            data: dict[str, Any] = {"schema": "magnus-code-diff/1", "a": a.run_id, "b": b.run_id}
+            data.update(change.to_json(), differs=bool(change.lines))
+            click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        else:
+            for line in change.notes:
+                note(f"magnus: {line}")
+            if not change.lines:
+                note("magnus: the code is the same in both runs")
+            _print_patch(change.lines)
+    return 1 if exit_code and change.lines else 0
+
+
+def _print_patch(lines: list[str]) -> None:
+    from magnus_core.table import use_colour
+
+    colour = use_colour()
+    for line in lines:
+        if colour and line.startswith(("diff --git", "index ", "--- ", "+++ ", "# ")):
+            line = click.style(line, bold=True)
+        elif colour and line[:1] in ("@", "+", "-"):
+            line = click.style(line, fg={"@": "cyan", "+": "green", "-": "red"}[line[:1]])
+        click.echo(line, color=colour)
 
 
 def _print_unified(lines: list[str], a: Any, b: Any) -> None:

@@ -30,7 +30,8 @@ def _short_time(text: str) -> str:
 class DiffScreen(WorkbenchScreen[None]):
     """Run A (before) against run B (after), group by group: what changed, with counts.
 
-    `a` shows equal items too; Enter opens a change in full (on the steps tab: the step's two logs).
+    `a` shows equal items too; Enter opens a change in full (on the steps tab: the step's two logs; on the
+    code tab: what changed in the code, code_patch.code_change).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -49,7 +50,11 @@ class DiffScreen(WorkbenchScreen[None]):
     ]
     PALETTE: ClassVar[list[tuple[str, str, str]]] = [
         ("Show all or changed only", "Include items that are equal in both runs (a)", "toggle_all"),
-        ("Open the change in full", "Both values whole: hashes, long text, a step's YAML (v)", "view"),
+        (
+            "Open the change in full",
+            "Both values whole: hashes, long text, a step's YAML; on the code tab the code's diff (v)",
+            "view",
+        ),
         (
             "Compare step records",
             "The highlighted change's step as each run log records it, side by side (s)",
@@ -246,6 +251,11 @@ class DiffScreen(WorkbenchScreen[None]):
     def action_view(self) -> None:
         change = self._list().highlighted_change()
         if change is None:
+            return
+        if self._list().group == "code" and self.logs is not None:
+            from magnus_tui.dialogs.code_change import CodeChangeView  # what changed, as content
+
+            self.app.push_screen(CodeChangeView(*self.logs, str(self.app.project.root)))
             return
         from magnus_tui.dialogs.value import ValueView
 

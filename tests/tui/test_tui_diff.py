@@ -449,3 +449,37 @@ async def test_the_diff_says_which_steps_printed_differently_and_one_line_is_one
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert said == ["same printed the same in both runs (1 line)."]
+
+
+async def test_v_on_the_code_tab_shows_what_changed_in_the_code(make_app, project_dir) -> None:
+    """Trial 8, finding 4: `v` on the code row showed `modified files [] -> ["mlp/steps.py"]`, never what
+    changed; it shows the content change, as `magnus diff A B --code` prints it."""
+    from magnus_tui.dialogs.code_change import CodeChangeView
+    from tests.conftest import git, run_magnus
+
+    git(project_dir, "init", "-q")
+    git(project_dir, "config", "user.email", "t@example.com")
+    git(project_dir, "config", "user.name", "t")
+    (project_dir / "steps.py").write_text("def train():\n    return {'loss': 1}\n")
+    (project_dir / "p.yaml").write_text(
+        "dag:\n  start_at: t\n  steps:\n    t: {type: task, command: steps.train, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    git(project_dir, "add", "steps.py", "p.yaml")
+    git(project_dir, "commit", "-qm", "first")
+    for run_id, loss in (("codea", 1), ("codeb", 2)):
+        (project_dir / "steps.py").write_text(f"def train():\n    return {{'loss': {loss}}}\n")
+        done = run_magnus("execute", "-f", "p.yaml", "--run-id", run_id, cwd=project_dir)
+        assert done.returncode == 0, done.stderr
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_diff(app, pilot, "codea", "codeb")
+        screen.query_one("#groups", TabbedContent).active = "tab-code"
+        await pilot.pause()
+        screen.query_one("#group-code").focus()
+        await pilot.press("v")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, CodeChangeView) and app.screen.change is not None
+        )
+        shown = plain(app.screen.query_one("#code-text", Static))
+        assert "-    return {'loss': 1}" in shown and "+    return {'loss': 2}" in shown
