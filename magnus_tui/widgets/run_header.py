@@ -140,7 +140,7 @@ def header_text(
         return text
     progress = facts.progress
     line = Text()
-    line.append(f"{progress.done}/{progress.total} steps ")
+    line.append(f"{progress.ran}/{progress.total} steps ")  # as every view counts (Progress.ran)
     line.append_text(bar(progress, facts.live, BAR if width is None or width >= 100 else BAR // 2))
     line.append(f" {progress.percent:>3}%")
     elapsed = None
