@@ -156,16 +156,65 @@ def per_step_orchestrator(run_config: Any) -> str:
     return ORCHESTRATORS.get(kind, "") if isinstance(kind, str) else ""
 
 
-def per_step_hint(run_id: str, run_config: Any) -> str:
-    """One line on how a run driven one step per process goes on or ends (per_step_orchestrator)."""
-    who = per_step_orchestrator(run_config)
+def per_step_hint(log: RunLog) -> str:
+    """One line on how a run driven one step per process goes on or ends (per_step_orchestrator): with no
+    orchestrator known, the command that runs its next step (next_step_command), as typed it works."""
+    who = per_step_orchestrator(log.run_config)
     if who:
         return f"driven one step at a time by {who}: it ends when {who} runs its last step; stop it in {who}"
     # (two lines of the workbench's panel at 80 columns, its last step on the third)
     return (
         "driven one step at a time, no orchestrator known: nothing runs its next step until you do: "
-        f"magnus execute_single_node {run_id} STEP"
+        + next_step_command(log)
     )
+
+
+def next_step(log: RunLog) -> tuple[str, bool] | None:
+    """The run's next top-level step by its recorded dag (run_config's `dag`): the first step on the path
+    from `start_at` through each step's `next` that has not succeeded, and whether it is a composite (run
+    by `magnus fan`). None when it cannot be known (no dag recorded, a path that leaves the dag or loops,
+    every step on it succeeded)."""
+    from magnus_core.models.pipeline import COMPOSITE_TYPES
+
+    config = log.run_config if isinstance(log.run_config, dict) else {}
+    dag = config.get("dag")
+    if not isinstance(dag, dict) or not isinstance(dag.get("steps"), dict):
+        return None
+    steps = dag["steps"]
+    name = dag.get("start_at")
+    seen: set[str] = set()
+    while isinstance(name, str) and name in steps and name not in seen:
+        seen.add(name)
+        block = steps[name]
+        kind = block.get("type") if isinstance(block, dict) else None
+        step = log.steps.get(name)
+        if step is None or step.status != "SUCCESS":
+            return name, kind in COMPOSITE_TYPES
+        name = block.get("next") if isinstance(block, dict) else None
+    return None
+
+
+def next_step_command(log: RunLog) -> str:
+    """`magnus execute_single_node RUN s1 --file p1k.yaml --config-file config.yaml` (or `magnus fan RUN
+    STEP --mode out ...` for a composite): the command that runs the next step of a run driven one step at
+    a time (next_step; `STEP` when it cannot be known), with the pipeline, config and var files the run was
+    created with (run_config's `dag_file`, `config_file`, `var_file`), shell-quoted. Trial 9: the hint said
+    `STEP` and no `--file`, and the command as printed failed (`pipeline.yaml: pipeline file not found`)."""
+    import shlex
+
+    from magnus_core.graph import encode_name
+
+    config = log.run_config if isinstance(log.run_config, dict) else {}
+    found = next_step(log)
+    step = encode_name(found[0]) if found else "STEP"
+    words = ["magnus", "fan" if found and found[1] else "execute_single_node", log.run_id, step]
+    if found and found[1]:
+        words += ["--mode", "out"]
+    for flag, key in (("--file", "dag_file"), ("--config-file", "config_file"), ("--var-file", "var_file")):
+        value = config.get(key)
+        if isinstance(value, str) and value:
+            words += [flag, value]
+    return " ".join(shlex.quote(word) if word != "STEP" else word for word in words)
 
 
 def process_alive(log: RunLog) -> bool | None:

@@ -75,6 +75,9 @@ class NodeJob:
     parameters_file: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)  # `--name value`: used if this creates the run
     code_identity: CodeIdentity | None = None
+    # the files as typed, recorded by the step that creates the run (runs.next_step_command repeats them)
+    config_file: str | None = None
+    var_file: str | None = None
     # Secrets given at a prompt in the process that traverses (the Dask driver), for the provider here:
     # in memory only, never in a repr (Dask may log a task's arguments).
     secrets_given: dict[str, str] = field(default_factory=dict, repr=False)
@@ -148,6 +151,8 @@ def job_from_files(
         tag=tag,
         parameters_file=parameters_file,
         parameters=dict(parameters or {}),
+        config_file=config_file,
+        var_file=var_file,
     )
     locate(pipeline, step, job.map_variable)  # a step not in the dag is a usage error, before any write
     return job
@@ -300,6 +305,7 @@ def _create_run(job: NodeJob, services: Services) -> bool:
     params = initial_parameters(job.parameters_file, job.parameters)
     config = run_config(job.pipeline, services)
     config["process"] = per_step_process(config["process"])
+    config.update({k: v for k, v in (("config_file", job.config_file), ("var_file", job.var_file)) if v})
     run = RunLog(
         run_id=job.run_id,
         dag_hash=job.pipeline.dag_hash,

@@ -101,7 +101,7 @@ def stop_target(log: RunLog) -> Target:
     proc = process_of(log)
     pid, host, start = proc.get("pid"), proc.get("host"), proc.get("start_time")
     if driven_per_step(log.run_config):  # (single.per_step_process) no process of ours runs it whole
-        raise CannotStop(f"run '{run_id}' is {per_step_hint(run_id, log.run_config)}")
+        raise CannotStop(f"run '{run_id}' is {per_step_hint(log)}")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         raise CannotStop(
             f"run '{run_id}' records no process (a log written by another tool): "

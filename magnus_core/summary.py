@@ -167,6 +167,10 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
     by = ran_by(run_log)
     if by:
         lines.append(by)
+    if run_log.status == PROCESSING and _per_step(run_log):  # how it goes on, as `magnus stop` says it
+        from magnus_core.runs import per_step_hint
+
+        lines.append(f"Run {run_log.run_id} is {per_step_hint(run_log)}")
     lines.append(f"Run log: {where}")
     return lines
 

@@ -69,7 +69,7 @@ def run_facts(project: Project, summary: RunSummary) -> Text:
 
         log = project.get_run(summary.run_id)
         last = per_step_state(log).partition("; ")[2]
-        hint = per_step_hint(summary.run_id, log.run_config)
+        hint = per_step_hint(log)
         text.append(f"{glyph(summary.state)} {hint}", style=style(summary.state))
         if last:
             text.append(f"\n  {last}", style="dim")

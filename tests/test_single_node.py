@@ -368,6 +368,27 @@ def test_a_refused_per_step_command_writes_no_run(project: Path, magnus, kind, c
 BASE = ("--file", "examples/composite.yaml", "--config-file")
 
 
+def test_stop_and_show_of_a_run_driven_by_hand_name_its_next_step_and_files(project: Path, magnus) -> None:
+    """Trial 9, finding 5: the hint said `magnus execute_single_node RUN STEP`, without the next step or the
+    files the run was made with, so the command as printed failed (`pipeline.yaml: pipeline file not
+    found`); `magnus show` did not say it at all. The command printed now works as typed."""
+    import shlex
+
+    assert magnus("execute_single_node", "hand", "prepare", *BASE, "shared.yaml").returncode == 0
+    command = (
+        "magnus fan hand parallel%step --mode out --file examples/composite.yaml --config-file shared.yaml"
+    )
+    stop = magnus("stop", "hand", "--config-file", "shared.yaml")
+    assert stop.returncode != 0 and f"nothing runs its next step until you do: {command}" in stop.stderr
+    show = magnus("show", "hand", "--config-file", "shared.yaml")
+    assert show.returncode == 0 and "Run hand is driven one step at a time" in show.stdout
+    assert f"until you do: {command}\n" in show.stdout
+    assert magnus(*shlex.split(command)[1:]).returncode == 0  # as typed
+    show = magnus("show", "hand", "--config-file", "shared.yaml")
+    assert "until you do: magnus execute_single_node hand parallel%step.branch%a.a1" not in show.stdout
+    assert "until you do: magnus fan hand parallel%step --mode out" in show.stdout  # not decided yet
+
+
 def test_a_secret_given_at_a_prompt_reaches_a_step_run_alone_and_a_masked_parameter_is_not_handed_on(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
