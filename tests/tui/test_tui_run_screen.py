@@ -448,7 +448,9 @@ async def test_a_run_started_by_hand_one_step_at_a_time_says_why_it_reads_runnin
             if any("orchestrator" in str(n.message) for n in app._notifications):
                 break
         said = " ".join(str(n.message) for n in app._notifications)
-        assert "no orchestrator known" in said and "magnus execute_single_node byhand b --file two.yaml" in said  # trial 9, finding 5
+        assert (
+            "no orchestrator known" in said and "magnus execute_single_node byhand b --file two.yaml" in said
+        )  # trial 9, finding 5
 
 
 async def test_the_screen_is_ready_even_if_the_tabs_first_activation_is_lost(make_app, monkeypatch) -> None:
