@@ -146,6 +146,22 @@ def test_runs_shows_who_ran_each_run_when_several_did_and_filters_by_user(
     assert csv_head[-2:] == ["user", "driven"]
 
 
+def test_user_given_twice_lists_either_users_runs_and_an_empty_name_is_refused(
+    team: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trial 9, finding 9: `--user bob --user alice` kept alice's runs only (the last one won) and
+    `--user ''` said "No runs" with five runs in the store."""
+    both = cli(team, monkeypatch, "--user", "bob", "--user", "alice", "--json")
+    assert both.exit_code == 0, both.output
+    assert [r["run_id"] for r in json.loads(both.stdout)["runs"]] == ["a2", "b1", "a1"]
+    with_where = cli(
+        team, monkeypatch, "--user", "bob", "--user", "carol", "--where", "tag = 'exp'", "--json"
+    )
+    assert [r["run_id"] for r in json.loads(with_where.stdout)["runs"]] == ["b1"]
+    empty = cli(team, monkeypatch, "--user", "")
+    assert empty.exit_code == 2 and "--user" in empty.stderr and "empty" in empty.stderr
+
+
 def test_a_run_driven_by_hand_has_a_state_of_its_own_that_filters_as_it_reads(
     team: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -92,10 +92,11 @@ def open_store_index(config_file: str | None) -> tuple[RunLogStore, RunIndex]:
 @click.option("--tag", default=None, shell_complete=complete.tags, help="Only runs with this tag.")
 @click.option(
     "--user",
-    default=None,
+    "users",
+    multiple=True,
     metavar="NAME",
     shell_complete=complete.users,
-    help="Only runs this user ran (their login name).",
+    help="Only runs this user ran (their login name); given again, runs any of them ran.",
 )
 @click.option(
     "--status",
@@ -116,7 +117,7 @@ def runs(
     params: str | None,
     metrics: str | None,
     tag: str | None,
-    user: str | None,
+    users: tuple[str, ...],
     status: str | None,
     limit: int | None,
     as_json: bool,
@@ -154,6 +155,12 @@ def runs(
             f"unknown status '{status}': expected one of {', '.join(complete.RUN_STATES)} (any case){hint}",
             field="--status",
         )
+    if any(not name.strip() for name in users):
+        raise UsageError("expected a login name, got an empty one", field="--user")
+    user = users[0] if len(users) == 1 else None
+    if len(users) > 1:  # several: the filter's IN, beside what --where asks (trial 9: the last one won)
+        quoted = ", ".join("'" + name.replace("'", "''") + "'" for name in users)
+        where = f"({where}) and user in ({quoted})" if where else f"user in ({quoted})"
     query = RunQuery(
         where=parse_filter(where or "", "--where"),
         order_by=parse_order_by(order_by or "", "--order-by"),
