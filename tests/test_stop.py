@@ -115,7 +115,10 @@ def start(root: Path, run_id: str) -> subprocess.Popen[str]:
 
 def wait_until_all_running(root: Path, proc: subprocess.Popen[str]) -> None:
     deadline = time.time() + 90
-    while {p.name for p in (root / "pids").iterdir()} != EXPECTED:
+    # every pid file there and written (a file is created empty, then written: read in between, it is "")
+    while {
+        p.name for p in (root / "pids").iterdir() if p.name == "loop" or p.read_text().strip()
+    } != EXPECTED:
         assert proc.poll() is None, proc.communicate()
         assert time.time() < deadline, sorted(p.name for p in (root / "pids").iterdir())
         time.sleep(0.05)

@@ -37,9 +37,12 @@ from pathlib import Path
 
 
 def hold():
-    Path("started").write_text("")
+    started = False
     while True:  # swallows the stop (SIGTERM arrives as an exception in python) and goes on
         try:
+            if not started:  # said inside the try: a stop right after it is swallowed too
+                Path("started").write_text("")
+                started = True
             time.sleep(60)
         except BaseException:
             pass

@@ -48,6 +48,24 @@ def no_run_outlives_its_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[A
             process.wait(10)
 
 
+@pytest.fixture(autouse=True)
+def presses_are_handled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pilot.press` returns once every key it pressed has been handled. Textual's press waits until the
+    widgets have processed what was queued when it looked; a key still bubbling from the focused widget up
+    to the screen's binding is not among that on a loaded machine, so the key's action came after the test's
+    next step (CI: an escape meant to close one run screen closed the next one the test had opened)."""
+    from textual.pilot import Pilot
+    from tui_helpers import keys_handled
+
+    press = Pilot.press
+
+    async def handled(self: Pilot, *keys: str) -> None:
+        await press(self, *keys)
+        await keys_handled(self)
+
+    monkeypatch.setattr(Pilot, "press", handled)
+
+
 @pytest.fixture
 def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder whose `.run_log_store/` holds the four run logs made by magnus 0.3.12; it is the cwd."""

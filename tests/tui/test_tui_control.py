@@ -15,7 +15,7 @@ from typing import Any
 
 from textual import events
 from textual.widgets import Static
-from tui_helpers import open_run_screen, plain, wait_for
+from tui_helpers import RUN_WAIT, open_run_screen, plain, wait_for
 
 from magnus_core.runner import RunRequest
 from magnus_core.runs import run_state
@@ -81,7 +81,9 @@ async def started_here(
     app = app or MagnusApp(Project.open(None, repo), follow_interval=0.05)
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_run(RunRequest(file=file))
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")), RUN_WAIT
+        )
         screen = app.screen
         assert isinstance(screen, RunScreen)
         launched = app.launched[screen.run_id]
@@ -99,7 +101,9 @@ async def started_here(
 async def holding(pilot, screen: RunScreen) -> None:
     """hold.yaml's run at its `hold` step, the screen's tabs mounted (after the first frame with the dag)."""
     tree = screen.query_one("#dag")
-    await wait_for(pilot, lambda: "hold" in tree.nodes_by_key and "running" in tree.label("hold").plain)
+    await wait_for(
+        pilot, lambda: "hold" in tree.nodes_by_key and "running" in tree.label("hold").plain, RUN_WAIT
+    )
     await wait_for(pilot, lambda: screen.ready, what="the run screen to be ready", why=screen.tabs_missing)
 
 
@@ -157,7 +161,7 @@ async def test_the_whole_dag_progress_and_stopping_a_run_started_here(git_repo: 
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmStop))
         await pilot.press("y")
-        await wait_for(pilot, lambda: not launched.running and not screen.following)
+        await wait_for(pilot, lambda: not launched.running and not screen.following, RUN_WAIT)
         await wait_for(pilot, lambda: "INTERRUPTED" in header(screen))
         # one notice for one stop (trial 4: "ended: INTERRUPTED" and "stopped: INTERRUPTED")
         told = lambda: [n.message for n in app._notifications if screen.run_id in n.message]  # noqa: E731
@@ -272,7 +276,7 @@ async def test_output_follows_a_running_step_and_the_whole_run(git_repo: Path) -
         await pilot.press("F")
         assert not output.follow and "paused" in plain(output.query_one("#output-title", Static))
         (git_repo / "go").write_text("")
-        await wait_for(pilot, lambda: not launched.running and not screen.following)
+        await wait_for(pilot, lambda: not launched.running and not screen.following, RUN_WAIT)
 
 
 FAILING = """
@@ -417,13 +421,13 @@ async def test_a_run_started_here_is_followed_from_its_own_notices_not_by_readin
         tree = screen.query_one("#dag")
         await wait_for(pilot, lambda: screen._unlisten is not None)  # the view holds the log: notices now
         before = len(reads)
-        await wait_for(pilot, lambda: "running" in tree.label("hold").plain)
+        await wait_for(pilot, lambda: "running" in tree.label("hold").plain, RUN_WAIT)
         assert all(tree.label(f"s{i}").plain.startswith("✓") for i in range(30))
         await wait_for(pilot, lambda: "30/31 steps" in header(screen))  # redrawn a frame after the rows
         assert len(reads) == before, "the run log was read while the run's own notices were coming"
         assert launched.running and (git_repo / ".run_log_store" / f"{screen.run_id}.json").exists()
         (git_repo / "go").write_text("")
-        await wait_for(pilot, lambda: not launched.running and not screen.following)
+        await wait_for(pilot, lambda: not launched.running and not screen.following, RUN_WAIT)
         # the header is drawn on the next refresh after the run's end
         await wait_for(pilot, lambda: "SUCCESS" in header(screen))
         # once its process has ended, the log is read once: the run's final word
@@ -443,7 +447,9 @@ async def test_the_cursor_follows_the_running_step_until_the_user_moves_it(git_r
     (git_repo / "holds.yaml").write_text(TWO_HOLDS)
     async with started_here(git_repo, "holds.yaml") as (_app, pilot, screen, launched):
         tree = screen.query_one("#dag")
-        await wait_for(pilot, lambda: "first" in tree.nodes_by_key and "running" in tree.label("first").plain)
+        await wait_for(
+            pilot, lambda: "first" in tree.nodes_by_key and "running" in tree.label("first").plain, RUN_WAIT
+        )
         await wait_for(pilot, lambda: screen.selected == "first")
         (git_repo / "go1").write_text("")
         await wait_for(pilot, lambda: screen.selected == "hold")
@@ -457,7 +463,7 @@ async def test_the_cursor_follows_the_running_step_until_the_user_moves_it(git_r
         await wait_for(pilot, lambda: screen.selected != "hold")
         moved_to = screen.selected
         (git_repo / "go").write_text("")
-        await wait_for(pilot, lambda: not launched.running and not screen.following)
+        await wait_for(pilot, lambda: not launched.running and not screen.following, RUN_WAIT)
         assert screen.selected == moved_to
 
 

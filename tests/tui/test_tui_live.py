@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from textual.widgets import Static
-from tui_helpers import plain, wait_for
+from tui_helpers import RUN_WAIT, open_run_screen, plain, wait_for
 
 from magnus_core.models.run_log import PROCESSING, SUCCESS, BranchLog, RunLog, StepAttempt, StepLog
 from magnus_core.stores.file_system import FileSystemRunLogStore
@@ -124,7 +124,7 @@ def start_slow_run(repo: Path) -> subprocess.Popen[bytes]:
         },
     )
     log = repo / ".run_log_store" / "slow.json"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + RUN_WAIT  # its start-up: tens of seconds on a loaded machine
     while not log.exists():
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -139,12 +139,10 @@ async def test_follows_magnus_execute_in_another_process(git_repo: Path) -> None
     try:
         app = MagnusApp(Project.open(None, git_repo), follow_interval=0.02, poll_interval=0.1)
         async with app.run_test(size=(80, 24)) as pilot:
-            app.open_run("slow")
-            await pilot.pause()
-            screen = app.screen
+            screen = await open_run_screen(pilot, "slow")  # its step's detail is in the tabs: ready first
             tree = screen.query_one("#dag")
-            await wait_for(pilot, lambda: "three" in tree.nodes_by_key, timeout=20)
-            await wait_for(pilot, lambda: not screen.following, timeout=20)
+            await wait_for(pilot, lambda: "three" in tree.nodes_by_key, RUN_WAIT)
+            await wait_for(pilot, lambda: not screen.following, RUN_WAIT)
             assert "✗" in tree.label("three").plain
             assert "✓" in tree.label("one").plain
             assert "FAIL" in plain(screen.query_one("#run-header", Static))

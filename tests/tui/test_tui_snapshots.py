@@ -250,7 +250,17 @@ def test_start_form_80x24(snap_compare, project_dir: Path) -> None:
     (project_dir / "pipeline.yaml").write_text("dag: {start_at: s, steps: {}}\n")
 
     async def open_form(pilot) -> None:
+        from magnus_tui.screens.start import StartScreen
+
+        app = pilot.app
         await pilot.press("s")
+        # its values (the pipeline files, the last ones used) are read in a worker: the picture after them
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, StartScreen) and app.screen._files is not None,
+            what="the start form's values",
+        )
+        await app.workers.wait_for_complete()
         await settle(pilot)
 
     assert snap_compare(app_for(project_dir), terminal_size=(80, 24), run_before=open_form)

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from textual.widgets import Input, Static, TabbedContent, TextArea
-from tui_helpers import column, plain, wait_for
+from tui_helpers import RUN_WAIT, column, plain, wait_for
 
 from magnus_core.stores.file_system import load_run_log
 from magnus_tui.app import MagnusApp
@@ -72,7 +72,9 @@ async def test_start_a_run_from_the_form_and_follow_it(git_repo: Path) -> None:
         form.query_one("#tag", Input).value = "from-tui"
         form.query_one("#parameters", TextArea).text = "x: 21\n"
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")), RUN_WAIT
+        )
         screen = app.screen
         tree = screen.query_one("#dag")
         await wait_for(pilot, lambda: "wait" in tree.nodes_by_key)
@@ -86,7 +88,7 @@ async def test_start_a_run_from_the_form_and_follow_it(git_repo: Path) -> None:
             assert screen.query_one(TabbedContent).active == "run"
             assert launched.running
             (git_repo / "go").write_text("")
-            await wait_for(pilot, lambda: not launched.running and not screen.following)
+            await wait_for(pilot, lambda: not launched.running and not screen.following, RUN_WAIT)
             # (the last read of its log is drawn after the process ended: waited for, not slept for)
             await wait_for(pilot, lambda: "SUCCESS" in plain(screen.query_one("#run-header", Static)))
             assert "✓" in tree.label("wait").plain
@@ -152,9 +154,13 @@ async def test_failed_run_shows_the_message_and_offers_rerun_with_a_plan(git_rep
         app.screen.query_one("#pipeline", Input).value = "failing.yaml"
         app.screen.query_one("#parameters", TextArea).text = "x: 1\n"
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")), RUN_WAIT
+        )
         screen = app.screen
-        await wait_for(pilot, lambda: not app.launched[screen.run_id].running and not screen.following)
+        await wait_for(
+            pilot, lambda: not app.launched[screen.run_id].running and not screen.following, RUN_WAIT
+        )
         await wait_for(pilot, lambda: "FAIL" in plain(screen.query_one("#run-header", Static)))
         assert "FAIL" in plain(screen.query_one("#run-header", Static))
         await pilot.press("f")
@@ -188,9 +194,12 @@ async def test_failed_run_shows_the_message_and_offers_rerun_with_a_plan(git_rep
                 and app.screen is not screen
                 and bool(app.screen.query("#dag"))
             ),
+            RUN_WAIT,
         )
         rerun = app.screen
-        await wait_for(pilot, lambda: not app.launched[rerun.run_id].running and not rerun.following)
+        await wait_for(
+            pilot, lambda: not app.launched[rerun.run_id].running and not rerun.following, RUN_WAIT
+        )
         await pilot.pause(0.1)
         tree = rerun.query_one("#dag")
         assert "cached" in tree.label("double").plain
@@ -211,9 +220,11 @@ async def test_a_workbench_run_keeps_each_steps_output_in_the_catalog_and_no_tem
         await wait_for(pilot, lambda: bool(app.screen.query("#pipeline")))
         app.screen.query_one("#pipeline", Input).value = "failing.yaml"
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")), RUN_WAIT
+        )
         screen = app.screen
-        await wait_for(pilot, lambda: not app.launched[screen.run_id].running)
+        await wait_for(pilot, lambda: not app.launched[screen.run_id].running, RUN_WAIT)
     log = load_run_log(git_repo / ".run_log_store" / f"{screen.run_id}.json")
     boom = log.steps["boom"]
     record = boom.attempts[0].output
@@ -287,9 +298,13 @@ async def test_secrets_typed_in_the_modal_reach_the_step_and_nothing_else(git_re
         await pilot.press(*"t0k-Beta-772")
         assert "t0k-Beta-772" not in app.export_screenshot()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")))
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, RunScreen) and bool(app.screen.query("#dag")), RUN_WAIT
+        )
         screen = app.screen
-        await wait_for(pilot, lambda: not app.launched[screen.run_id].running and not screen.following)
+        await wait_for(
+            pilot, lambda: not app.launched[screen.run_id].running and not screen.following, RUN_WAIT
+        )
         await wait_for(pilot, lambda: "SUCCESS" in plain(screen.query_one("#run-header", Static)))
         assert "SUCCESS" in plain(screen.query_one("#run-header", Static))
         assert (git_repo / "reached.txt").read_text() == "k3y-Alpha-991|t0k-Beta-772"

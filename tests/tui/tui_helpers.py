@@ -175,6 +175,7 @@ def write_many_runs(store: Path, count: int = 40) -> list[str]:
 
 
 WAIT = 30.0  # seconds: the longest a test waits for the workbench (a loaded CI machine; quiet: tenths)
+RUN_WAIT = 90.0  # for a `magnus execute` the workbench launched: its start-up alone took tens of s at load 13
 
 
 async def wait_for(pilot, condition, timeout: float = WAIT, what: str = "the screen", why=None) -> None:
@@ -240,3 +241,28 @@ def tables_settled(app) -> str:
     if screen._layout_required or screen._repaint_required or screen._dirty_widgets:
         return "the screen has not drawn its last changes yet"
     return ""
+
+
+async def keys_handled(pilot, timeout: float = WAIT) -> None:
+    """Wait until no key event is queued anywhere in the app (a key travels from the app to the focused
+    widget and bubbles up its parents, one message queue after another, to the binding that acts on it)."""
+    import time
+
+    from textual import events
+
+    app = pilot.app
+    deadline = time.monotonic() + timeout
+
+    def queued() -> list[str]:
+        waiting = []
+        for node in [app, *app._registry]:
+            messages = [*node._message_queue.values, node._pending_message]  # (a message peeked at: pending)
+            waiting += [
+                f"{message.key} at {node!r}" for message in messages if isinstance(message, events.Key)
+            ]
+        return waiting
+
+    while waiting := queued():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"keys not handled after {timeout:g} s: {', '.join(waiting)}")
+        await pilot._wait_for_screen()
