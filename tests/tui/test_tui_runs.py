@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from textual.widgets import DataTable, Input, Static
-from tui_helpers import column, plain, write_diff_pair
+from tui_helpers import column, plain, wait_for, write_diff_pair
 
 from magnus_tui.app import MagnusApp
 from magnus_tui.screens.run import RunScreen
@@ -554,18 +554,17 @@ async def test_a_run_listed_as_interrupted_is_looked_at_again_while_its_log_says
             assert child.stdin is not None
             child.stdin.close()
             child.wait()
-            for _ in range(40):
-                await pilot.pause(0.05)
-                if table.get_cell("live", "state").plain != "▶":
-                    break
+            await wait_for(pilot, lambda: table.get_cell("live", "state").plain != "▶", what="the ▶ replaced")
             assert app.screen.entries["live"].summary.state == "INTERRUPTED"
             data["status"] = "SUCCESS"
             path.write_text(json.dumps(data))  # in place: the same inode
-            for _ in range(40):
-                await pilot.pause(0.05)
-                if app.screen.entries["live"].summary.state == "SUCCESS":
-                    break
-            assert app.screen.entries["live"].summary.state == "SUCCESS"
+            # (a poll may read the file half-written, BROKEN, before it reads it whole: a wait, not 2 s)
+            await wait_for(
+                pilot,
+                lambda: app.screen.entries["live"].summary.state == "SUCCESS",
+                what="the run listed SUCCESS",
+                why=lambda: app.screen.entries["live"].summary.state,
+            )
             assert table.get_cell("live", "state").plain == "✓"
     finally:
         if child.poll() is None:
