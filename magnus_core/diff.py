@@ -389,6 +389,18 @@ def _run_group(
     ca = {k: config_a[k] for k in services if k in config_a and k in config_b}
     cb = {k: config_b[k] for k in ca}
     changes += _value_changes(ca, cb, prefix=f"config{SEP}")
+    ua, ub = _user_of(config_a), _user_of(config_b)
+    if ua or ub:  # who ran each (process.user): a team's first question (trial 9); no difference
+        changes.append(
+            Change(
+                kind=EQUAL if ua == ub else CHANGED,
+                key="user",
+                field="run_config.process.user",
+                before=ua,
+                after=ub,
+                informational=True,
+            )
+        )
     va, vb = config_a.get("magnus_version"), config_b.get("magnus_version")
     changes.append(
         Change(
@@ -403,6 +415,13 @@ def _run_group(
     da, db = _run_seconds(a, sa.values()), _run_seconds(b, sb.values())
     changes.append(_duration_change("duration", "", da, db))
     return GroupDiff(name="run", changes=changes)
+
+
+def _user_of(run_config: dict[str, Any]) -> str | None:
+    """The login name a run's process recorded (runs.process_record), None when it recorded none."""
+    process = run_config.get("process")
+    user = process.get("user") if isinstance(process, dict) else None
+    return user if isinstance(user, str) and user else None
 
 
 def _flatten_dag(block: Any, prefix: str, out: dict[str, dict[str, Any]]) -> None:

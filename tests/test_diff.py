@@ -154,6 +154,24 @@ def test_run_level_fields() -> None:
     ]
 
 
+def test_who_ran_each_run_is_said_when_they_differ_and_is_not_a_difference() -> None:
+    """Trial 9, finding 7: the diff of alice's run and bob's named neither (run_config.process.user)."""
+    a, b = make_run("run_a"), make_run("run_b")
+    a.run_config["process"] = {"user": "alice", "host": "h"}
+    b.run_config["process"] = {"user": "bob", "host": "h"}
+    diff = compare(a, b, repo=None)
+    user = [c for c in diff.groups["run"].changes if c.key == "user"]
+    assert [(c.kind, c.before, c.after, c.informational) for c in user] == [("changed", "alice", "bob", True)]
+    assert not diff.differs  # who ran it is context, not a difference of the runs
+    assert "user" in text_of(diff) and "alice" in text_of(diff) and "bob" in text_of(diff)
+    b.run_config["process"]["user"] = "alice"
+    same = compare(a, b, repo=None)
+    assert [c.kind for c in same.groups["run"].changes if c.key == "user"] == ["equal"]
+    assert "alice" not in text_of(same)  # the same user: nothing to say
+    del a.run_config["process"], b.run_config["process"]  # runs that recorded none (the original's)
+    assert not [c for c in compare(a, b, repo=None).groups["run"].changes if c.key == "user"]
+
+
 def test_dag_step_changed_added_removed_and_nested() -> None:
     b = make_run("run_b")
     dag = b.run_config["dag"]
