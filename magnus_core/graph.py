@@ -210,6 +210,18 @@ def _graphs(dag: Dag, name: str | None, item: str) -> Iterator[tuple[str | None,
 # -- finding a node by internal name -----------------------------------------------------------------
 
 
+def _steps_hint(step: str, names: list[str]) -> str:
+    """'; did you mean s1?' for close names (suggest.nearest), else the names, the first 20 and how many
+    there are when cut, as `magnus logs` says them (trial 9: 20 of 1,004 names, with no sign of the rest)."""
+    from magnus_core.suggest import nearest
+
+    near = nearest(step, names)
+    if near:
+        return f"; did you mean {', '.join(near)}?"
+    shown = ", ".join(names[:20]) + (f", ... ({len(names):,} steps in all)" if len(names) > 20 else "")
+    return f" (steps: {shown})"
+
+
 class NotInDag(LookupError):
     """An internal name that names no node of the dag; `field` is the option at fault."""
 
@@ -237,7 +249,7 @@ def locate(dag: Dag, name: str, map_variable: dict[str, Any] | None = None) -> V
         step = parts[i]
         if step not in dag.steps:
             where = f" of branch '{branch}'" if branch else ""
-            raise NotInDag(f"no step '{step}'{where} (steps: {', '.join(list(dag.steps)[:20])})")
+            raise NotInDag(f"no step '{step}'{where}{_steps_hint(step, list(dag.steps))}")
         node = dag.steps[step]
         here = internal_name(branch, step)
         if i == len(parts) - 1:

@@ -164,8 +164,13 @@ def locate(pipeline: Pipeline, step: str, map_variable: dict[str, Any]) -> Locat
     try:
         visit = graph.locate(pipeline.dag, step.replace("%", " "), map_variable)
     except graph.NotInDag as exc:
-        prefix = f"step '{step}'" + (": " if exc.field == "map-variable" else " is not in the dag: ")
-        raise UsageError(prefix + exc.message, file=pipeline.file, field=exc.field) from None
+        # a command-line argument, named as one (`argument STEP:`), the pipeline file in the message (trial
+        # 9: `p1k.yaml: field 'step'` pointed into the file)
+        if exc.field == "map-variable":
+            raise UsageError(f"step '{step}': {exc.message}", field="--map-variable") from None
+        raise UsageError(
+            f"step '{step}' is not in the dag of {pipeline.file}: {exc.message}", field="STEP"
+        ) from None
     return Located(
         node=visit.node,
         name=visit.name,

@@ -254,6 +254,31 @@ def test_bad_step_names_exit_2_naming_them(project: Path, magnus, step, extra, m
     assert not (project / "runs").exists()  # nothing written
 
 
+def test_a_wrong_step_name_suggests_the_nearest_or_says_how_many_names_there_are(
+    project: Path, magnus
+) -> None:
+    """Trial 9, finding 6: `p1k.yaml: field 'step': ... (steps: s0, s1, ..., s19)`: no "did you mean", the
+    first 20 of 1,004 names with no sign of the rest, and the command-line argument named as a file's field."""
+    names = [f"s{i}" for i in range(30)]
+    steps = "".join(
+        f"    {a}: {{type: stub, next: {b}}}\n" for a, b in zip(names, [*names[1:], "success"], strict=True)
+    )
+    write(
+        project / "many.yaml",
+        f"dag:\n  start_at: s0\n  steps:\n{steps}    success: {{type: success}}\n    fail: {{type: fail}}\n",
+    )
+    for command in ("execute_single_node", "fan"):
+        extra = ["--mode", "out"] if command == "fan" else []
+        typo = magnus(command, "r", "S1O", *extra, "--file", "many.yaml", "--config-file", "shared.yaml")
+        assert typo.returncode == 2, typo.stderr
+        assert typo.stderr.startswith("Error: argument STEP: step 'S1O' is not in the dag of many.yaml")
+        assert "; did you mean s10, " in typo.stderr and "field" not in typo.stderr
+        far = magnus(command, "r", "nosuch", *extra, "--file", "many.yaml", "--config-file", "shared.yaml")
+        assert far.returncode == 2 and "did you mean" not in far.stderr
+        assert "(steps: s0, s1, s2," in far.stderr and "s19, ... (32 steps in all))" in far.stderr
+    assert not (project / "runs").exists()  # nothing written
+
+
 def test_composite_and_leaf_entry_points_are_not_mixed_up(project: Path) -> None:
     with pytest.raises(UsageError, match="is a parallel node: run it with `magnus fan"):
         execute_single_node(job("parallel%step"))
