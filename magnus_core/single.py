@@ -192,6 +192,7 @@ class _Session:
     store: RunLogStore
     ctx: RunContext
     run: RunLog
+    created: bool = False  # this process created the run
 
 
 def _open(
@@ -240,7 +241,7 @@ def _open(
     services.catalog.write_ahead = True
     store.mask_with(job.run_id, ctx.masker)  # nothing reaches the store with a secret in it
     ctx.masked_recorded = list(run.masked_parameters)
-    return _Session(job=job, store=store, ctx=ctx, run=run)
+    return _Session(job=job, store=store, ctx=ctx, run=run, created=created)
 
 
 def _refuse_new(job: NodeJob, where: Located, store: RunLogStore, *, fan_in: bool) -> None:
@@ -441,6 +442,8 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
                 f"'{where.internal_name}' cannot run in it",
                 field="run_id",
             )
+        if say_failure:  # by hand, a run id or step one letter off ran in silence (trial 9, finding 3)
+            _say_order(session, where)
         _fail_dead_siblings(session, where)
         try:
             params = read_params(session, where.branch, feed=[] if where.node.is_terminal else None)
@@ -475,6 +478,31 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
         return code
     finally:
         _release(store, run_id)
+
+
+def _say_order(session: _Session, where: Located) -> None:
+    """On stderr, one line when the run was created at a step not the dag's first (`start_at`), or when a
+    top-level step runs before its predecessor in the dag succeeded (single_plain.order_note); the exit
+    code is unchanged (Argo's first pod creates the run; a user may mean it)."""
+    from magnus_core.single_plain import order_note
+
+    run_id, start = session.job.run_id, session.job.pipeline.dag.start_at
+    if session.created and where.internal_name != start:
+        note: str | None = (
+            f"run '{run_id}' does not exist: created it at step '{where.internal_name}', not at the dag's "
+            f"first step '{start}'"
+        )
+    elif where.branch is None:
+
+        def status_of(name: str) -> str | None:
+            step = session.run.find_step(name)
+            return None if step is None else step.status
+
+        note = order_note(run_id, session.job.pipeline.dag, where.internal_name, status_of)
+    else:
+        note = None
+    if note:
+        print(f"magnus: {note}", file=sys.stderr, flush=True)
 
 
 def say_failed_step(session: _Session, where: Located, step: StepLog) -> None:

@@ -65,6 +65,7 @@ class Plan:
     identity: dict[str, Any]
     config: dict[str, dict[str, Any]]
     root: Path = field(default_factory=Path.cwd)
+    dag: Any = None  # the plain dag (pipeline_table), for order_note
 
 
 def plan(
@@ -157,10 +158,44 @@ def _plan(
         secrets=secrets,
         identity=identity_fields(Path.cwd()),
         config=config,
+        dag=pipeline.dag,
     )
 
 
 _MISSING = object()
+
+
+def order_note(run_id: str, dag: Any, name: str, status_of: Any) -> str | None:
+    """One line when top-level step `name` runs in run `run_id` before its predecessor in `dag` (a step
+    whose `next` is `name` and that succeeded, or whose `on_failure` is `name` and that failed), else None;
+    `status_of(step name)` gives a step's recorded status (None: never ran). Not for the steps inside
+    branches (their order is the orchestrator's). Trial 9: `flaky` run after s2 with s3..s999 never run,
+    `boom` before s0, both accepted in silence. `dag`: the models' Dag or pipeline_table's plain one."""
+    if name == dag.start_at:
+        return None
+    before: list[str] = []
+    for other, node in dag.steps.items():
+        by_next, by_failure = getattr(node, "next", None) == name, getattr(node, "on_failure", None) == name
+        if by_next or by_failure:
+            status = status_of(other)
+            if (by_next and status == SUCCESS) or (by_failure and status == "FAIL"):
+                return None
+            before.append(other)
+    if not before:
+        return None
+    said = " or ".join(f"'{other}'" for other in before)
+    return f"step '{name}' runs in run {run_id} before its predecessor in the dag, {said}, has succeeded"
+
+
+def _plain_order_note(plan: Plan, dag: Any) -> str | None:
+    """order_note on the plain path: the predecessors' own parts only, never the whole log (issue 19)."""
+    from magnus_core.stores.parts import part_name
+
+    def status_of(other: str) -> Any:
+        part = _read(plan.run_folder / "steps" / part_name(other))
+        return part.get("status") if isinstance(part, dict) else None
+
+    return order_note(plan.run_id, dag, plan.name, status_of) if plan.branch is None else None
 
 
 @dataclass
@@ -388,6 +423,9 @@ def run(plan: Plan) -> int:
         "masked_parameters": [],
         "start_time": now(),
     }
+    note = _plain_order_note(plan, plan.dag) if plan.dag is not None else None
+    if note:
+        print(f"magnus: {note}", file=sys.stderr, flush=True)
     step_starts()
     with own_environment(), output.installed(), output.routed(masker), watch_requests(plan.secrets):
         writer.write(step)  # (begin_step: per-step processes write the start at once)

@@ -279,6 +279,48 @@ def test_a_wrong_step_name_suggests_the_nearest_or_says_how_many_names_there_are
     assert not (project / "runs").exists()  # nothing written
 
 
+@pytest.mark.parametrize("plain", ["plain", "models"])
+def test_a_run_created_past_its_first_step_or_a_step_before_its_predecessor_is_said(
+    project: Path, magnus, plain: str
+) -> None:
+    """Trial 9, finding 3: `execute_single_node bobpd s1` (meant bobpod) made a new run at s1 in silence, and
+    steps run out of order were accepted in silence. One line on stderr each; the exit code unchanged."""
+    (project / "three.py").write_text("def one():\n    print('one')\n")
+    write(
+        project / "three.yaml",
+        """
+        dag:
+          start_at: a
+          steps:
+            a: {type: task, command: three.one, next: b}
+            b: {type: task, command: three.one, next: c}
+            c: {type: task, command: three.one, next: success}
+            success: {type: success}
+            fail: {type: fail}
+    """,
+    )
+    env = {"MAGNUS_PLAIN_STEP_OFF": "1"} if plain == "models" else {}
+
+    def step(run_id: str, name: str):
+        return magnus(
+            "execute_single_node", run_id, name, "--file", "three.yaml", "-c", "shared.yaml", env=env
+        )
+
+    typo = step("typo", "b")
+    assert typo.returncode == 0 and typo.stderr == (
+        "magnus: run 'typo' does not exist: created it at step 'b', not at the dag's first step 'a'\n"
+    )
+    first = step("ok", "a")
+    assert first.returncode == 0 and first.stderr == ""
+    skipped = step("ok", "c")
+    assert skipped.returncode == 0
+    assert (
+        skipped.stderr
+        == "magnus: step 'c' runs in run ok before its predecessor in the dag, 'b', has succeeded\n"
+    )
+    assert step("ok", "b").stderr == ""  # its predecessor a succeeded
+
+
 def test_composite_and_leaf_entry_points_are_not_mixed_up(project: Path) -> None:
     with pytest.raises(UsageError, match="is a parallel node: run it with `magnus fan"):
         execute_single_node(job("parallel%step"))
