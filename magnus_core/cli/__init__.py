@@ -23,10 +23,19 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def setup_logging(level: str) -> None:
+    """magnus's log on stderr at `level` (one of LOG_LEVELS). At the default level (WARNING) and above, a
+    record reads as magnus's other messages do (`magnus: run r exists already: ...`); with --log-level
+    INFO or DEBUG, each line carries its time, level and logger, as a log read afterwards needs (trial 9:
+    one warning among the per-step path's `magnus: ...` lines read `2026-11-30 21:10:40,161 WARNING ...`)."""
     import logging  # here, not at the top: `magnus --help` never logs
 
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    detailed = logging.getLevelName(level) < logging.WARNING
+    handler.setFormatter(
+        logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s" if detailed else "magnus: %(message)s"
+        )
+    )
     logger = logging.getLogger("magnus")
     logger.handlers[:] = [handler]
     logger.setLevel(level)
