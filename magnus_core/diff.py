@@ -391,30 +391,25 @@ def _run_group(
     changes += _value_changes(ca, cb, prefix=f"config{SEP}")
     ua, ub = _user_of(config_a), _user_of(config_b)
     if ua or ub:  # who ran each (process.user): a team's first question (trial 9); no difference
-        changes.append(
-            Change(
-                kind=EQUAL if ua == ub else CHANGED,
-                key="user",
-                field="run_config.process.user",
-                before=ua,
-                after=ub,
-                informational=True,
-            )
-        )
+        changes.append(_information("user", "run_config.process.user", ua, ub))
     va, vb = config_a.get("magnus_version"), config_b.get("magnus_version")
-    changes.append(
-        Change(
-            kind=EQUAL if va == vb else CHANGED,
-            key="magnus version",
-            field="magnus_version",
-            before=va,
-            after=vb,
-            informational=True,
-        )
-    )
+    changes.append(_information("magnus version", "magnus_version", va, vb))
     da, db = _run_seconds(a, sa.values()), _run_seconds(b, sb.values())
     changes.append(_duration_change("duration", "", da, db))
     return GroupDiff(name="run", changes=changes)
+
+
+def _information(key: str, field: str, before: Any, after: Any) -> Change:
+    """A change shown as information, never counted as a difference of the runs (who ran them, the
+    magnus version): equal or changed."""
+    return Change(
+        kind=EQUAL if before == after else CHANGED,
+        key=key,
+        field=field,
+        before=before,
+        after=after,
+        informational=True,
+    )
 
 
 def _user_of(run_config: dict[str, Any]) -> str | None:
