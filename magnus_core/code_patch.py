@@ -42,8 +42,10 @@ KEY = "code_patch"  # run_config's key
 def make_patch(
     identity: CodeIdentity, ctx: RunContext, catalog: BaseCatalog | None
 ) -> tuple[bytes, dict[str, Any]] | None:
-    """The patch of the run's uncommitted changes (masked, capped) and its run_config record, or None: a
-    clean tree, no git, or a catalog that keeps no files (do-nothing)."""
+    """The patch of the run's uncommitted changes (masked with `ctx.mask`, capped, read in `ctx.root`) and
+    its run_config record, or None: a clean tree, no git, or a catalog that keeps no files (do-nothing).
+    Made by whichever process creates the run: `magnus execute` (runner.execute) or the first step of a
+    run driven one step per process (single._open)."""
     from magnus_core.rerun import changed_files
 
     if catalog is None or not catalog.keeps_output:

@@ -212,23 +212,10 @@ def _open(
             field="run_log_store.type",
         )
     services.secrets.overrides.update(job.secrets_given)
-    created = False
-    if not store.exists(job.run_id):
-        if at is not None:
-            _refuse_new(job, at, store, fan_in=fan_in)
-        created = _create_run(job, services)
-    run = store.attach(job.run_id) if scope is None else store.attach_scope(job.run_id, *scope.needs())
-    if job.parameters and not created:
-        _warn_unused_parameters(job, run)
-    from magnus_core.tracking import follow
-
-    # this process's steps go to the experiment tracker's run that the run log names (for the life of the
-    # process, which runs one step)
-    follow(store, job.run_id, services.tracker, start=created)
     identity = job.code_identity or _identity(job.run_id)
     ctx = RunContext(
         run_id=job.run_id,
-        tag=run.tag or job.tag or "",
+        tag=job.tag or "",  # the run's own, once it is read below
         pipeline=job.pipeline,
         store=store,
         secrets=services.secrets,
@@ -237,6 +224,30 @@ def _open(
         code_identity=identity,
     )
     services.catalog.bind(ctx)
+    created = False
+    patch = None
+    if not store.exists(job.run_id):
+        if at is not None:
+            _refuse_new(job, at, store, fan_in=fan_in)
+        from magnus_core.code_patch import make_patch
+
+        # the uncommitted changes, kept as `magnus execute` keeps them (code_patch): the process that makes
+        # the run records them, so `magnus diff --code` shows a per-step run's code as content too
+        patch = make_patch(identity, ctx, services.catalog)
+        created = _create_run(job, services, patch[1] if patch is not None else None)
+    run = store.attach(job.run_id) if scope is None else store.attach_scope(job.run_id, *scope.needs())
+    ctx.tag = run.tag or job.tag or ""
+    if job.parameters and not created:
+        _warn_unused_parameters(job, run)
+    from magnus_core.tracking import follow
+
+    # this process's steps go to the experiment tracker's run that the run log names (for the life of the
+    # process, which runs one step)
+    follow(store, job.run_id, services.tracker, start=created)
+    if created and patch is not None:
+        from magnus_core.code_patch import keep
+
+        keep(services.catalog, job.run_id, patch[0])
     # an engine retries a killed step in this same run: what a killed try put may then be replaced
     services.catalog.write_ahead = True
     store.mask_with(job.run_id, ctx.masker)  # nothing reaches the store with a secret in it
@@ -302,9 +313,11 @@ def per_step_process(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _create_run(job: NodeJob, services: Services) -> bool:
+def _create_run(job: NodeJob, services: Services, patch: dict[str, Any] | None = None) -> bool:
     """The first step of a run in any process creates its log (its parameters masked, those masking
-    changed listed in masked_parameters); False when another process did first."""
+    changed listed in masked_parameters; `patch`, the record of its uncommitted code changes
+    (code_patch.make_patch), in run_config); False when another process did first."""
+    from magnus_core.code_patch import KEY
     from magnus_core.masking import masker_of
     from magnus_core.parameters import initial_parameters
 
@@ -318,7 +331,7 @@ def _create_run(job: NodeJob, services: Services) -> bool:
         tag=job.tag or "",
         status=PROCESSING,
         parameters=dict(params),
-        run_config={**config, "parameters": dict(params)},
+        run_config={**config, "parameters": dict(params), **({KEY: patch} if patch is not None else {})},
     )
     try:  # recorded masked, as every process that starts a run does (stores.base.create_run)
         services.store.create_run(run, masker=masker_of(services.secrets))

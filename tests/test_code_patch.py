@@ -92,3 +92,24 @@ def test_a_patch_gone_from_the_catalog_is_said(project: Path) -> None:
     assert "B (dirty) had uncommitted changes, but its patch is missing from its catalog" in shown.stderr
     both = run_magnus("diff", "clean", "dirty", "--code", "--output", "train", cwd=project)
     assert both.returncode == 2 and "give one" in both.stderr
+
+
+def test_a_run_driven_one_step_per_process_keeps_its_patch(project: Path) -> None:
+    """The process that makes a per-step run (an Argo pod's first step, a step run by hand) keeps the
+    uncommitted changes as `magnus execute` does; the next step's process adds nothing (closing note of the
+    seventh sitting: per-step runs kept no patch, so `diff --code` had only file names)."""
+    (project / "c.yaml").write_text("run_log_store: {type: chunked-fs}\n")
+    execute(project, "clean", "-c", "c.yaml")
+    (project / "steps.py").write_text(STEPS.replace("lr * 2", "lr * 7"))
+    step = run_magnus("execute_single_node", "bystep", "train", "-f", "p.yaml", "-c", "c.yaml", cwd=project)
+    assert step.returncode == 0, step.stderr
+    end = run_magnus("execute_single_node", "bystep", "success", "-f", "p.yaml", "-c", "c.yaml", cwd=project)
+    assert end.returncode == 0, end.stderr
+    shown = json.loads(run_magnus("show", "bystep", "-c", "c.yaml", "--json", cwd=project).stdout)
+    record = shown["run_config"]["code_patch"]
+    assert record["files"] == ["steps.py"] and not record["cut"]
+    kept = project / ".catalog" / "bystep" / ".magnus" / "code.patch"
+    assert '+    return {"loss": lr * 7}' in kept.read_text()
+    diff = run_magnus("diff", "clean", "bystep", "--code", "-c", "c.yaml", cwd=project)
+    assert diff.returncode == 0, diff.stderr
+    assert '+    return {"loss": lr * 7}' in diff.stdout.splitlines()
