@@ -1,17 +1,24 @@
 """Cost of keeping each step's output (issue 16): capture on against off, measured in the same run.
 
-    python bench/output.py                      # 1,000 printing steps, a 100 MB step, peak memory
-    BENCH_OUTPUT_STEPS=200 BENCH_OUTPUT_MB=20 python bench/output.py --repeat 1   # smaller
+    python bench/output.py                      # 10,000 printing steps, a 100 MB step, peak memory
+    BENCH_OUTPUT_STEPS=1000 BENCH_OUTPUT_MB=20 python bench/output.py --repeat 3   # smaller
+    python bench/steps.py --capture             # the printing pair alone (issue 16's words), see there
 
-1. N steps that print one line each (`bench_steps.say`), with capture on (the file-system catalog keeps each
-   attempt's output: one file per attempt) and off (the do-nothing catalog keeps none; everything else the
-   same), run in-process through prepare()/execute() with the output seam installed as `magnus execute`
-   installs it (file descriptors too), the steps' output streamed to /dev/null as a piped run's is: target
-   on/off <= 1.2. The same pair with steps that print nothing is the control: it shows the two catalogs
-   cost the same but for the output they keep (a step printing nothing leaves no file). Both pairs run
-   twice: in a folder of TMPDIR (the disk's figure: creating a file there costs what that disk charges at
-   that moment, printed beside it) and in a tmpfs mounted for the benchmark (the CPU's figure: no disk;
-   needs root, else a line says it was not measured).
+1. N steps (BENCH_OUTPUT_STEPS, default 10,000) that print one line each (`bench_steps.say`), with capture
+   on (the file-system catalog keeps each attempt's output: one file per attempt) and off (the do-nothing
+   catalog keeps none; everything else the same), run in-process through prepare()/execute() with the
+   output seam installed as `magnus execute` installs it (file descriptors too), the steps' output streamed
+   to /dev/null as a piped run's is: target on/off <= 1.2. `--repeat` pairs (default 5), each an off run
+   then an on run, one pair after the other (so a change of load falls on both of a pair); each figure is
+   the median of the pairs with its spread (min-max), and the ratio is the median of the pairs' own ratios,
+   given as wall (the target's) and as the CPU of the thread that runs the steps (what the load changes
+   least). A 1,000-step run lasts ~0.1 s and runs of the same code swung x0.9-1.5: at 10,000 steps a run
+   lasts about a second. The same pair with steps that print nothing is the control: it shows the two
+   catalogs cost the same but for the output they keep (a step printing nothing leaves no file). Both pairs
+   run twice: in a folder of TMPDIR (the disk's figure: creating a file there costs what that disk charges
+   at that moment, printed beside it) and in a tmpfs mounted for the benchmark (the CPU's figure: no disk;
+   needs root, else a line says it was not measured; sized for a pair of 10,000-step runs, and each pair's
+   folders are removed after it: deleting files there does not slow later creations, unlike the disk's).
 2. One step printing 100 MB (100-byte lines) with capture on, the attempt's own time as its run log records
    it, against writing the same lines to a file in the same process: target <= 1.5. CPU is given too, as
    the marginal CPU of the 100 MB (the whole run's CPU, every thread, less that of the same run whose step
@@ -22,10 +29,10 @@
    BENCH_OUTPUT_MB MB), against the same run printing one line: flat (the output goes to the file as it
    comes, what passes the cap is counted, not kept).
 
-Every run's folder is kept until the benchmark ends (see _FOLDERS), and the floor of the printing steps
-is printed beside them: creating as many one-line files in a new folder beside (the writer's work: the
-writer thread's for a process's first 64 files, then its writer process's; the kernel's). With a second
-core free, capture's wall time is the larger of the steps' thread and that floor.
+Every run's folder on the disk is kept until the benchmark ends (see _FOLDERS), and the floor of the
+printing steps is printed beside them: creating as many one-line files in a new folder beside (the writer's
+work: the writer thread's for a process's first 64 files, then its writer process's; the kernel's). With a
+second core free, capture's wall time is the larger of the steps' thread and that floor.
 
 Wall time lies on a loaded machine: each figure is also given in CPU seconds (every thread of the process,
 and its output writer process), with the load average beside it, and for the printing steps the CPU of
@@ -44,6 +51,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -88,18 +96,30 @@ def write_pipeline(folder: Path, n: int, command: str) -> Path:
 # the benchmark's own clean-up, not of magnus, that a user's runs (which keep their output) do not pay.
 _FOLDERS: list[str] = []
 _BASE: list[str | None] = [None]  # where runs' folders are made: None for the disk's (TMPDIR), else a tmpfs
+# Folders made in the tmpfs since the last _remove_tmpfs_runs(): removed after each pair there, so that a
+# 10,000-step pair (10,000 output files, a page each, and two run logs of 10-15 MB) fits however many pairs
+# run. Deleting in a tmpfs does not slow the next creations (no inode table to skip freed inodes in).
+_TMPFS_RUNS: list[str] = []
 
 
 def _folder() -> str:
     """A new folder for one run (on the disk, or in the tmpfs _BASE names), removed when the benchmark
-    ends."""
+    ends (in the tmpfs: after its pair, by _remove_tmpfs_runs)."""
     base = _BASE[0]
     if base is not None:
-        return tempfile.mkdtemp(dir=base)
+        folder = tempfile.mkdtemp(dir=base)
+        _TMPFS_RUNS.append(folder)
+        return folder
     if not _FOLDERS:
         _FOLDERS.append(tempfile.mkdtemp(prefix="magnus-bench-"))
         atexit.register(shutil.rmtree, _FOLDERS[0], True)
     return tempfile.mkdtemp(dir=_FOLDERS[0])
+
+
+def _remove_tmpfs_runs() -> None:
+    """Remove the runs' folders made in the tmpfs so far (a no-op for the disk's, kept until the end)."""
+    while _TMPFS_RUNS:
+        shutil.rmtree(_TMPFS_RUNS.pop(), ignore_errors=True)
 
 
 def _file_system(path: str) -> str:
@@ -120,15 +140,22 @@ def _file_system(path: str) -> str:
     return best[1]
 
 
+# A pair of 10,000-step runs holds about 90 MB at once in the tmpfs (10,000 files of one line take a page
+# each; two run logs of 10-15 MB, each written beside its old version and renamed over it; the pipeline); a
+# 256 MB tmpfs ran out with the folders of five such pairs kept ("No space left on device"). Each pair's
+# folders are removed after it now (_remove_tmpfs_runs); 1 GB leaves room for 100,000 steps a run.
+TMPFS_SIZE = "1g"
+
+
 def mounted_tmpfs() -> tuple[str | None, str]:
     """(a folder with a tmpfs freshly mounted on it, "") or (None, why not): a file system in memory where
     creating a file costs what the kernel's own work costs (no disk, no inode table, no recently freed
     inodes to skip), so capture's figure there is the CPU's, not the disk's. Needs root (or CAP_SYS_ADMIN);
-    unmounted when the benchmark ends."""
+    unmounted when the benchmark ends. Sized for TMPFS_SIZE (a tmpfs takes memory only for what it holds)."""
     folder = tempfile.mkdtemp(prefix="magnus-bench-tmpfs-")
     try:
         done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", folder],
+            ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", folder],
             capture_output=True,
             text=True,
             timeout=30,
@@ -250,7 +277,7 @@ def write_file_mb(megabytes: int) -> float:
 def output_figures(repeat: int) -> None:
     """Capture on against off for printing steps (in the disk's folder, then in a fresh tmpfs), and a
     100 MB printing step against writing a file."""
-    steps = int(os.environ.get("BENCH_OUTPUT_STEPS", "1000"))
+    steps = printing_steps()
     megabytes = int(os.environ.get("BENCH_OUTPUT_MB", "100"))
     run_output(1, "bench_steps.say", "file-system")  # warm-up
     disk = os.path.dirname(_folder())
@@ -269,6 +296,75 @@ def output_figures(repeat: int) -> None:
     flood_figures(megabytes, repeat)
 
 
+def printing_steps() -> int:
+    """BENCH_OUTPUT_STEPS, default 10,000: the printing pair's number of steps per run."""
+    return int(os.environ.get("BENCH_OUTPUT_STEPS", "10000"))
+
+
+class Measured(NamedTuple):
+    """One run_output of the printing pair: wall s, CPU s (every thread and the writer process), the steps'
+    thread's CPU s, context switches of the process."""
+
+    wall: float
+    cpu: float
+    thread: float
+    switches: int
+
+
+def measured(steps: int, command: str, catalog: str) -> Measured:
+    """run_output, with the figures it appended."""
+    wall = run_output(steps, command, catalog)
+    return Measured(wall, CPU[-1], STEPS_THREAD[-1], SWITCHES[-1])
+
+
+def printing_pairs(steps: int, repeat: int, command: str) -> list[tuple[Measured, Measured]]:
+    """`repeat` pairs (off, on) of `steps`-step runs of `command`, each pair an off run then an on run, one
+    pair after the other, so that a change of the machine's load falls on both of a pair alike; in a tmpfs
+    each pair's folders are removed after it (_remove_tmpfs_runs)."""
+    pairs = []
+    for _ in range(repeat):
+        off = measured(steps, command, "do-nothing")
+        on = measured(steps, command, "file-system")
+        pairs.append((off, on))
+        _remove_tmpfs_runs()
+    return pairs
+
+
+def _spread(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
+    """The median of `values` times `scale`, with their min-max: "0.105 [0.101-0.112]"."""
+    return (
+        f"{_median(values) * scale:.{digits}f} "
+        f"[{min(values) * scale:.{digits}f}-{max(values) * scale:.{digits}f}]"
+    )
+
+
+def printing_report(steps: int, what: str, pairs: list[tuple[Measured, Measured]], *, control: bool) -> float:
+    """Print the pairs' figures: medians with their spread (min-max), the ratio on/off as the median of
+    the pairs' own ratios, in wall time and on the steps' thread; the wall ratio comes back."""
+    per_step = 1000 / steps  # seconds a run -> ms a step
+    wall_ratios = [on.wall / off.wall for off, on in pairs]
+    thread_ratios = [on.thread / off.thread for off, on in pairs]
+    cpu_ratios = [on.cpu / off.cpu for off, on in pairs]
+    ratio = _median(wall_ratios)
+    verdict = "(control)" if control else ("ok" if ratio <= 1.2 else "MISSED (target <= 1.2)")
+    print(
+        f"output capture, {steps} steps {what}, median of {len(pairs)} pairs [min-max]: on/off "
+        f"x{_spread(wall_ratios, digits=2)} wall  {verdict}, x{_spread(thread_ratios, digits=2)} on the "
+        f"steps' thread  {_load()}\n"
+        f"  wall: on {_spread([on.wall for _, on in pairs], per_step)}, off "
+        f"{_spread([off.wall for off, _ in pairs], per_step)} ms/step\n"
+        f"  the steps' thread: on {_spread([on.thread for _, on in pairs], per_step)}, off "
+        f"{_spread([off.thread for off, _ in pairs], per_step)} ms/step; on - off "
+        f"{_spread([on.thread - off.thread for off, on in pairs], 1e6 / steps, 0)} us a step\n"
+        f"  CPU (every thread and the writer process): on {_spread([on.cpu for _, on in pairs], per_step)}, "
+        f"off {_spread([off.cpu for off, _ in pairs], per_step)} ms/step, on/off x{_spread(cpu_ratios, digits=2)}"
+        f"; context switches a step on {_median([on.switches for _, on in pairs]) / steps:.2f}, off "
+        f"{_median([off.switches for off, _ in pairs]) / steps:.2f}",
+        flush=True,
+    )
+    return ratio
+
+
 def printing_figures(steps: int, repeat: int) -> None:
     """Capture on against off, steps printing a line each and steps printing nothing (the control), in the
     folder _folder() makes runs in, with the floor of creating as many files there."""
@@ -276,40 +372,39 @@ def printing_figures(steps: int, repeat: int) -> None:
         ("bench_steps.say", "printing a line each"),
         ("bench_steps.quiet", "printing nothing"),
     ):
-        on, off, on_cpu, off_cpu, on_thread, off_thread, on_cs, off_cs = [], [], [], [], [], [], [], []
-        for _ in range(repeat):  # interleaved, so load on the machine falls on both alike
-            off.append(run_output(steps, command, "do-nothing"))
-            off_cpu.append(CPU[-1])
-            off_thread.append(STEPS_THREAD[-1])
-            off_cs.append(SWITCHES[-1])
-            on.append(run_output(steps, command, "file-system"))
-            on_cpu.append(CPU[-1])
-            on_thread.append(STEPS_THREAD[-1])
-            on_cs.append(SWITCHES[-1])
-        on_s, off_s = _median(on), _median(off)
-        ratio, cpu_ratio = on_s / off_s, _median(on_cpu) / _median(off_cpu)
-        verdict = (
-            ("ok" if ratio <= 1.2 else "MISSED (target <= 1.2)") if command.endswith("say") else "(control)"
-        )
-        print(
-            f"output capture, {steps} steps {what}: on {on_s * 1000 / steps:.3f} ms/step, "
-            f"off {off_s * 1000 / steps:.3f} ms/step, on/off {ratio:.2f} wall; CPU on "
-            f"{_median(on_cpu) * 1000 / steps:.3f} ms/step, off {_median(off_cpu) * 1000 / steps:.3f} ms/step, "
-            f"on/off {cpu_ratio:.2f}; the steps' thread {_median(on_thread) * 1000 / steps:.3f} against "
-            f"{_median(off_thread) * 1000 / steps:.3f} ms/step, on/off "
-            f"{_median(on_thread) / _median(off_thread):.2f}; context switches {_median(on_cs) / steps:.2f} "
-            f"against {_median(off_cs) / steps:.2f} a step  {verdict}  {_load()}",
-            flush=True,
-        )
+        pairs = printing_pairs(steps, repeat, command)
+        printing_report(steps, what, pairs, control=not command.endswith("say"))
         if command.endswith("say"):
             cpu, wall = create_files_cost(steps)
+            _remove_tmpfs_runs()
+            on_s = _median([on.wall for _, on in pairs])
+            off_s = _median([off.wall for off, _ in pairs])
             print(
                 f"  its floor: creating {steps} files of one line in a new folder beside the runs' (what the "
                 f"writer does for the printing steps, the kernel's work): {cpu * 1e6:.0f} us CPU, "
                 f"{wall * 1e6:.0f} us wall per file; on - off per step: {(on_s - off_s) * 1e6 / steps:.0f} us "
-                f"wall, {(_median(on_thread) - _median(off_thread)) * 1e6 / steps:.0f} us on the steps' thread",
+                "wall (medians)",
                 flush=True,
             )
+
+
+def capture_pair(steps: int, repeat: int) -> float:
+    """The printing pair alone (bench/steps.py --capture): in a fresh tmpfs when one can be mounted (the
+    CPU's figure), else in a folder of TMPDIR; the median wall ratio comes back."""
+    run_output(1, "bench_steps.say", "file-system")  # warm-up: one-time imports are not per-step costs
+    run_output(1, "bench_steps.say", "do-nothing")
+    tmpfs, why = mounted_tmpfs()
+    if tmpfs is None:
+        disk = os.path.dirname(_folder())
+        print(f"in a folder of TMPDIR ({disk}, {_file_system(disk)}; no tmpfs: {why}):", flush=True)
+    else:
+        print(f"in a fresh tmpfs ({tmpfs}: creating a file is the kernel's work alone, no disk):", flush=True)
+        _BASE[0] = tmpfs
+    try:
+        pairs = printing_pairs(steps, repeat, "bench_steps.say")
+        return printing_report(steps, "printing a line each", pairs, control=False)
+    finally:
+        _BASE[0] = None
 
 
 def flood_figures(megabytes: int, repeat: int) -> None:
@@ -445,7 +540,7 @@ def peak_rss_mb(megabytes: int) -> tuple[float, float, int]:
 
 
 def main(argv: list[str]) -> int:
-    repeat = 3
+    repeat = 5
     if "--repeat" in argv:
         repeat = int(argv[argv.index("--repeat") + 1])
     output_figures(repeat)

@@ -6,6 +6,7 @@
     python bench/steps.py --store postgres         # the postgres store beside file-system (a local server)
     python bench/steps.py --peers 1 10 100         # magnus 0.3.12 and runnable 0.50 beside ours (see below)
     python bench/steps.py --compare OLD --repeat 1 1000 10000   # the CLI run of checkout OLD and this one, turn about
+    python bench/steps.py --capture                # steps that print a line each: capture on against off
 
 Two kinds of step (issue 19, target 1):
   trivial  `def noop(): return None`
@@ -20,6 +21,13 @@ cache has no entry for it: magnus_core/parse_cache.py), and warm, the same file 
 
 Targets: per-step cost at N=10,000 within 1.3x of at N=100 for every store; the whole CLI run at most
 0.3 ms per step on file-system and buffered, 1.0 ms on chunked-fs.
+
+`--capture` runs issue 16's pair, "steps that print a line each: capture on within 1.2x of capture off,
+measured in the same run": bench/output.py's printing pair (N steps, default 10,000, each `print()`ing one
+line; the file-system catalog keeping each attempt's output against the do-nothing catalog keeping none;
+`--repeat` pairs, default 5, interleaved; medians with their spread, wall and the steps' thread), in a
+fresh tmpfs when one can be mounted (root), else in a folder of TMPDIR. `python bench/output.py` runs it in
+both, with its control (steps printing nothing) and the 100 MB step.
 
 `--peers` runs the same trivial pipeline with the original magnus 0.3.12 and with runnable 0.50, each from
 its own virtual environment (default /tmp/peer-magnus-0.3 and /tmp/peer-runnable-0.50, made with
@@ -38,6 +46,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -379,6 +388,17 @@ def peers(sizes: list[int], repeat: int) -> None:
             )
 
 
+def _output_bench() -> Any:
+    """bench/output.py as a module (the printing pair of --capture is its own: one driver for both)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_output", Path(__file__).with_name("output.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -386,7 +406,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("sizes", nargs="*", type=int)
     parser.add_argument("--stores", default=",".join(STORES), help="comma-separated stores")
     parser.add_argument("--kinds", default=",".join(KINDS), help="trivial,params")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, help="runs per figure (3; --capture: pairs, 5)")
     parser.add_argument("--cli", action="store_true", help="also the whole CLI run")
     parser.add_argument("--cli-only", action="store_true", help="only the whole CLI run")
     parser.add_argument("--store", choices=["postgres"], help="postgres beside file-system")
@@ -394,11 +414,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--compare", metavar="OLD", help="the whole CLI run of checkout OLD beside this one, turn about"
     )
+    parser.add_argument(
+        "--capture", action="store_true", help="steps printing a line each, capture on against off (issue 16)"
+    )
     args = parser.parse_args(argv)
     sizes = args.sizes or list(DEFAULT_SIZES)
     stores = args.stores.split(",")
     kinds = args.kinds.split(",")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if args.capture:
+        capture = _output_bench()
+        for n in args.sizes or [capture.printing_steps()]:
+            capture.capture_pair(n, args.repeat or 5)
+        return 0
+    args.repeat = args.repeat or 3
     if args.peers:
         peers(args.sizes or [1, 10, 100], args.repeat)
         return 0
