@@ -181,6 +181,9 @@ class RunView:
     failure_edges: dict[str, str] = field(
         default_factory=dict
     )  # step -> its on_failure step (internal names)
+    _failure_of: dict[str, list[str]] = field(default_factory=dict, repr=False)  # failure_edges reversed
+    _failure_of_for: int = field(default=-1, repr=False)  # the number of edges _failure_of was made from
+    _item_templates: dict[str, tuple[set[str], dict[str, str]]] = field(default_factory=dict, repr=False)
 
     # -- building ----------------------------------------------------------------------------------
     @classmethod
@@ -237,6 +240,9 @@ class RunView:
             self._link(row.key, node.parent)
             added.append(row.key)
         self.failure_edges = failure_edges(dag)
+        for key, row in list(self.rows.items()):  # map items' branches logged before the log came
+            if row.kind == BRANCH:
+                self._item_edges(key)
         for source, target in self.failure_edges.items():  # rows made from events before the log came
             for key in (source, target):
                 if key in self.rows:
@@ -244,11 +250,88 @@ class RunView:
                     added.append(key)
         return list(dict.fromkeys(added))
 
+    def branch_dag(self, key: str) -> Dag | None:
+        """The graph the branch row `key` runs, found in the recorded dag by the names of the rows above it
+        (a step's row by its node's name, a branch's by its branch's name, or a map's item by the map's one
+        branch run per item: an item's name may hold dots, the rows' names say where it ends). None when
+        the dag is not known or does not hold it."""
+        from magnus_core.graph import branches
+
+        path: list[Row] = []
+        at: str | None = key
+        while at is not None:
+            row = self.rows.get(at)
+            if row is None or len(path) > 80:
+                return None
+            path.append(row)
+            at = row.parent
+        graph: Dag | None = self.dag
+        node: Any = None
+        for row in reversed(path):
+            if row.kind == STEP:
+                node = graph.steps.get(row.name) if graph is not None else None
+                if node is None:
+                    return None
+                graph = None
+            else:
+                specs = branches(node) if node is not None else []
+                spec = next((s for s in specs if s.name == row.name), None)
+                spec = spec or next((s for s in specs if s.name is None), None)
+                if spec is None:
+                    return None
+                graph, node = spec.dag, None
+        return graph
+
+    def _item_edges(self, key: str) -> list[str]:
+        """The `on_failure` edges of the branch row `key` when it is one its composite runs per item (a
+        map's item, a loop's iteration): named at run time, so failure_edges of the recorded dag cannot hold
+        them; they are added once the branch is known, the same as the named branches' (trials 8 and 9: a
+        map's items showed none). Returns the keys of rows whose edges changed."""
+        row = self.rows.get(key)
+        if row is None or row.parent is None or self.dag is None:
+            return []
+        template = self._item_templates.get(row.parent)
+        if template is None:  # (once per composite: its items share one graph)
+            template = self._item_templates[row.parent] = self._item_template(row.parent)
+        named, relative = template
+        if not relative or row.name in named:  # a named branch: failure_edges has it already
+            return []
+        edges = {f"{key}.{source}": f"{key}.{target}" for source, target in relative.items()}
+        self.failure_edges.update(edges)
+        changed = []
+        for source, target in edges.items():
+            for end in (source, target):
+                if end in self.rows:
+                    self._edges_of(self.rows[end])
+                    changed.append(end)
+        return changed
+
+    def _item_template(self, composite: str) -> tuple[set[str], dict[str, str]]:
+        """(the names of the composite step's named branches, the on_failure edges of the graph it runs per
+        item relative to an item's branch); ({}, {}) when the dag does not say."""
+        from magnus_core.graph import branches
+
+        row = self.rows.get(composite)
+        if row is None or row.kind != STEP:
+            return set(), {}
+        holder = self.branch_dag(row.parent) if row.parent is not None else self.dag
+        node = holder.steps.get(row.name) if holder is not None else None
+        if node is None:
+            return set(), {}
+        specs = branches(node)
+        per_item = next((spec for spec in specs if spec.name is None), None)
+        named = {spec.name for spec in specs if spec.name is not None}
+        return named, failure_edges(per_item.dag) if per_item is not None else {}
+
     def _edges_of(self, row: Row) -> None:
         """The row's failure edges (failure_edges) by the steps' names."""
+        if self._failure_of_for != len(self.failure_edges):  # (edges added since: the reverse made again)
+            self._failure_of, self._failure_of_for = {}, len(self.failure_edges)
+            for source, end in self.failure_edges.items():
+                self._failure_of.setdefault(end, []).append(source)
         target = self.failure_edges.get(row.key)
         row.on_failure = target.rsplit(".", 1)[-1] if target else ""
-        row.failure_of = [s.rsplit(".", 1)[-1] for s, t in self.failure_edges.items() if t == row.key]
+        row.failure_of = [s.rsplit(".", 1)[-1] for s in self._failure_of.get(row.key, ())]
 
     def settle(self, state: str) -> list[str]:
         """The run is now `state` (runs.run_state). Interrupted (stopped, or its process is gone): a step
@@ -351,9 +434,13 @@ class RunView:
             row = Row(key=key, kind=BRANCH, name=name, parent=parent if parent in self.rows else None)
             self._link(key, parent)
             self.rows[key] = row
+            edged = self._item_edges(key) if self.planned else []
+        else:
+            edged = []
         row.planned = False
         row.status = status or row.status
-        return self._propagate(key) if propagate else [key]
+        changed = self._propagate(key) if propagate else [key]
+        return changed + [k for k in edged if k not in changed]
 
     def _span_from_children(self, key: str) -> bool:
         """A branch's (or attempt-less composite's) time span is that of what it holds."""

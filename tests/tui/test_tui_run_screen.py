@@ -4,12 +4,16 @@ numbered as the run log numbers them, parameters a step received (none is not 'n
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from textual.widgets import DataTable, Static
-from tui_helpers import column, open_run_screen, plain, wait_for
+from tui_helpers import ROOT, column, open_run_screen, plain, wait_for
 
 from magnus_tui.screens.run import RunScreen
+from magnus_tui.view import RunView
 
 
 async def open_run(app, pilot, run_id: str) -> RunScreen:
@@ -523,3 +527,103 @@ async def test_the_dag_draws_on_failure_edges(git_repo: Path) -> None:
         assert tree.label("fail").plain.startswith("✗ fail")
         assert "on failure" not in tree.label("success").plain
         assert tree.virtual_size.width >= len(tree.label("quits").plain)  # (the pane is as wide as its rows)
+
+
+MAP_ON_FAILURE = """
+dag:
+  start_at: each
+  steps:
+    each:
+      type: map
+      iterate_on: items
+      iterate_as: item
+      next: success
+      branch:
+        start_at: work
+        steps:
+          work:
+            type: task
+            command_type: shell
+            command: 'test "$MAGNUS_PRM_item" != 2'
+            on_failure: recover
+            next: success
+          recover: {type: task, command_type: shell, command: "echo recovered", next: success}
+          success: {type: success}
+          fail: {type: fail}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+MAP_ARGS = ("--file", "mapfail.yaml", "-p", "items.yaml")
+
+
+def map_on_failure_run(repo: Path) -> None:
+    """A map over 1, 2, 3 whose items' `work` goes on to `recover` on failure (item 2's fails)."""
+    (repo / "mapfail.yaml").write_text(MAP_ON_FAILURE)
+    (repo / "items.yaml").write_text("items: [1, 2, 3]\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute", "--run-id", "mapfail", *MAP_ARGS],
+        cwd=repo,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+async def test_the_dag_draws_on_failure_edges_inside_a_maps_items(git_repo: Path) -> None:
+    """Trials 8 and 9: the top level's on_failure edges were drawn, those inside a map's items (a branch's
+    own dag, its names known only once the map fans out) were not. Each item's steps say them the same way."""
+    from magnus_tui.app import MagnusApp
+    from magnus_tui.source import Project
+
+    map_on_failure_run(git_repo)
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await open_run_screen(pilot, "mapfail")
+        tree = app.screen.query_one("#dag")
+        for item in ("1", "2", "3"):
+            assert "→ on failure: recover" in tree.label(f"each.{item}.work").plain, item
+        assert tree.label("each.2.work").plain.startswith("✗ work")
+        assert "← on failure of work" in tree.label("each.2.recover").plain
+        assert "each.1.recover" not in tree.nodes_by_key  # (it did not run there)
+
+
+def test_a_maps_items_failure_edges_come_with_the_items_as_they_are_logged(git_repo: Path) -> None:
+    """Followed live, the items come as events after the log was read: each item's edges come with it."""
+    from magnus_core.events import BRANCH_UPDATED, STEP_UPDATED, RunEvent
+    from magnus_core.stores.file_system import load_run_log
+
+    map_on_failure_run(git_repo)
+    log = load_run_log(git_repo / ".run_log_store" / "mapfail.json")
+    early = log.model_copy(deep=True)
+    early.steps["each"].branches = {}
+    early.steps["each"].status = "PROCESSING"
+    view = RunView.from_runlog(early)
+    assert not any("each.2" in key for key in view.failure_edges)
+    changed: list[str] = []
+    for branch in log.steps["each"].branches.values():
+        changed += view.apply(
+            RunEvent(
+                kind=BRANCH_UPDATED,
+                run_id="mapfail",
+                internal_name=branch.internal_name,
+                status=branch.status,
+                parent="each",
+            )
+        )
+        for step in branch.steps.values():
+            changed += view.apply(
+                RunEvent(
+                    kind=STEP_UPDATED,
+                    run_id="mapfail",
+                    internal_name=step.internal_name,
+                    step_log=step,
+                    parent=branch.internal_name,
+                )
+            )
+    assert view.rows["each.2.work"].on_failure == "recover"
+    assert view.rows["each.2.recover"].failure_of == ["work"]
+    assert view.rows["each.3.work"].edge_note == "→ on failure: recover"
+    assert "each.2.recover" in changed
