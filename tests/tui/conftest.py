@@ -66,6 +66,25 @@ def presses_are_handled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Pilot, "press", handled)
 
 
+@pytest.fixture(autouse=True)
+def clicks_are_handled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pilot.click` returns once its click has been handled, as `press` does for keys
+    (presses_are_handled): Textual's click waits for what was queued when it looked, then for the process
+    to look idle; a click still bubbling from the row it hit up to its list or screen, queued behind a
+    slow message there, was not among that, and the test's next step came first."""
+    from textual.pilot import Pilot
+    from tui_helpers import clicks_handled
+
+    click = Pilot.click
+
+    async def handled(self: Pilot, *args: Any, **kwargs: Any) -> bool:
+        hit: bool = await click(self, *args, **kwargs)
+        await clicks_handled(self)
+        return hit
+
+    monkeypatch.setattr(Pilot, "click", handled)
+
+
 @pytest.fixture
 def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder whose `.run_log_store/` holds the four run logs made by magnus 0.3.12; it is the cwd."""

@@ -246,9 +246,24 @@ def tables_settled(app) -> str:
 async def keys_handled(pilot, timeout: float = WAIT) -> None:
     """Wait until no key event is queued anywhere in the app (a key travels from the app to the focused
     widget and bubbles up its parents, one message queue after another, to the binding that acts on it)."""
-    import time
-
     from textual import events
+
+    await events_handled(pilot, (events.Key,), timeout)
+
+
+async def clicks_handled(pilot, timeout: float = WAIT) -> None:
+    """Wait until no mouse event is queued anywhere in the app: a click goes to the widget under the
+    pointer and bubbles up its parents (a row's click to its list, then to the screen), one queue after
+    another, as a key does (keys_handled)."""
+    from textual import events
+
+    await events_handled(pilot, (events.MouseEvent,), timeout)
+
+
+async def events_handled(pilot, kinds: tuple[type, ...], timeout: float = WAIT) -> None:
+    """Wait until no event of `kinds` is queued anywhere in the app (each node's queue, and a message one
+    has peeked at), letting the screen handle what is queued between looks."""
+    import time
 
     app = pilot.app
     deadline = time.monotonic() + timeout
@@ -258,11 +273,13 @@ async def keys_handled(pilot, timeout: float = WAIT) -> None:
         for node in [app, *app._registry]:
             messages = [*node._message_queue.values, node._pending_message]  # (a message peeked at: pending)
             waiting += [
-                f"{message.key} at {node!r}" for message in messages if isinstance(message, events.Key)
+                f"{getattr(message, 'key', type(message).__name__)} at {node!r}"
+                for message in messages
+                if isinstance(message, kinds)
             ]
         return waiting
 
     while waiting := queued():
         if time.monotonic() > deadline:
-            raise AssertionError(f"keys not handled after {timeout:g} s: {', '.join(waiting)}")
+            raise AssertionError(f"events not handled after {timeout:g} s: {', '.join(waiting)}")
         await pilot._wait_for_screen()
