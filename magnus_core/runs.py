@@ -384,8 +384,8 @@ LATEST = ("last", "latest")  # what `magnus show last` names: the newest run
 
 def resolve_run_id(store: RunLogStore, text: str) -> str:
     """The run id a user typed, completed as git completes a commit: the id itself; `last` (or `latest`)
-    for the newest run (by the time a generated id starts with, `YYYYMMDDHHMMSS_xxxxxx`, else by the
-    log's modification time); or the one id that starts or ends with `text` (`1b3bf9`, `20261130111426`).
+    for the newest run, the one `magnus runs` lists first (newest_run_id); or the one id that starts or
+    ends with `text` (`1b3bf9`, `20261130111426`).
 
     Raises RunNotFoundError (exit 2, with the nearest ids) when nothing matches, UsageError naming the
     candidates when several do. An id that exists is never matched further (a run named `last` is that run).
@@ -396,7 +396,7 @@ def resolve_run_id(store: RunLogStore, text: str) -> str:
     if text in ids:
         return text
     if text in LATEST and ids:
-        return max(ids, key=lambda run_id: _newest_key(store, run_id))
+        return newest_run_id(store) or ids[-1]
     found = [run_id for run_id in ids if text and (run_id.startswith(text) or run_id.endswith(text))]
     if len(found) == 1:
         return found[0]
@@ -406,11 +406,21 @@ def resolve_run_id(store: RunLogStore, text: str) -> str:
     raise RunNotFoundError(text, ids, store.where())
 
 
-def _newest_key(store: RunLogStore, run_id: str) -> tuple[int, str | float]:
-    stamp = run_id.partition("_")[0]
-    if len(stamp) == 14 and stamp.isdigit():
-        return (1, stamp)  # generated ids sort by their time, after ids that are not
-    return (0, store.modified(run_id) or 0.0)
+def newest_run_id(store: RunLogStore) -> str | None:
+    """The run `last` names in every command (show, logs, diff, stop, execute --use-cached, completion):
+    the first run `magnus runs` lists, as the workbench's runs list shows it first: the newest by start
+    time (the run index's order: start time as true time, then the id; a log with no start time by its
+    modification time). None for an empty store. Trial 10: `last` was the newest by the time a generated
+    id starts with, so after `--run-id zzz-custom` `magnus logs last` showed another run than the one
+    `magnus runs` listed first."""
+    from magnus_core.index import RunQuery, open_index
+
+    index = open_index(store)
+    try:
+        runs = index.query(RunQuery(limit=1)).runs
+    finally:
+        index.close()
+    return runs[0].summary.run_id if runs else None
 
 
 def get_typed_run(store: RunLogStore, text: str) -> RunLog:

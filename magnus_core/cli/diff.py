@@ -51,8 +51,8 @@ def diff(
     """Compare run A (before) with run B (after): dag, code, data, parameters, metrics and steps.
 
     RUN_A and RUN_B are run ids in the configured run-log store (or their starts or ends when those name
-    one run only; `last` is the newest run) or paths to run-log JSON files (logs written by the original
-    magnus too).
+    one run only; `last` is the newest run, as `magnus runs` lists it first) or paths to run-log JSON
+    files (logs written by the original magnus too).
 
     \b
     Examples:

@@ -24,7 +24,8 @@ def show(ctx: click.Context, run_id: str, every: bool, as_json: bool, config_fil
     Above 50 steps the summary shows the counts and the steps that matter (failed, retried, the slowest)
     and locates the first five failures; --steps lists every step and locates every failure. RUN_ID is a
     run id in the configured store (or its start or end when that names one run only, such as its last six
-    characters; `last` is the newest run) or a path to a run-log JSON file.
+    characters; `last` is the newest run, as `magnus runs` lists it first) or a path to a run-log JSON
+    file.
 
     \b
     Examples:
