@@ -37,8 +37,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.errors import MagnusError, UsageError
+from magnus_core.errors import MagnusError
 from magnus_core.models.run_log import AttemptOutput, assembled, fields_as_listed, made
+from magnus_core.settings import parse_size as parse_size
 
 if TYPE_CHECKING:
     from magnus_core.catalog import BaseCatalog
@@ -47,25 +48,6 @@ if TYPE_CHECKING:
 DEFAULT_CAP = 100 * 2**20  # bytes kept per attempt
 CAP_VARIABLE = "MAGNUS_OUTPUT_CAP"
 CAP_BYTES = CAP_VARIABLE.encode()
-_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "m": 2**20, "mb": 2**20, "g": 2**30, "gb": 2**30}
-
-
-def parse_size(text: str | int, what: str) -> int:
-    """`100MB`, `512k`, `1048576` -> bytes (powers of 1024); UsageError naming `what` otherwise."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        value = text
-    else:
-        raw = str(text).strip().lower().replace(" ", "").removesuffix("ib")
-        number = raw.rstrip("kmgb")
-        unit = raw[len(number) :]
-        try:
-            value = int(float(number) * _UNITS[unit]) if number else -1
-        except (ValueError, KeyError):
-            value = -1
-    if value < 0:
-        # named once, in the message (as field=, an upper-case name read as a command-line argument: trial 7)
-        raise UsageError(f"{what}: expected a size in bytes such as 100MB, 512KB or 1048576, got {text!r}")
-    return value
 
 
 def output_cap(catalog: BaseCatalog | None = None) -> int:
@@ -915,8 +897,9 @@ class AttemptFile:
             if self.written > self.kept and not self.error:
                 from magnus_core.table import fmt_size
 
-                marker = _bytes(
-                    f"\n[magnus: output cut here at {fmt_size(self.cap, exact=True)}; the step wrote "
+                marker = _bytes(  # (on a line of its own: after what was kept, alone at a cap of 0)
+                    ("\n" if self.kept else "")
+                    + f"[magnus: output cut here at {fmt_size(self.cap, exact=True)}; the step wrote "
                     f"{fmt_size(self.written, exact=True)} (the cap is {CAP_VARIABLE} or the catalog's "
                     "output_cap)]\n"
                 )

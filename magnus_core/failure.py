@@ -267,3 +267,12 @@ class CommandFailed(StepError):
     def __init__(self, message: str, error: AttemptError) -> None:
         super().__init__(message)
         self.error = error
+
+
+def stopped_by(exc: BaseException) -> str:
+    """Why magnus stopped a run, as the steps it left in progress record it: `the run stopped: <one line>`
+    (a MagnusError's own line; anything else is magnus's fault: `internal error (ValueError: ...)`)."""
+    from magnus_core.errors import MagnusError
+
+    text = clean_text(str(exc)) if isinstance(exc, MagnusError) else f"internal error ({describe(exc)})"
+    return f"the run stopped: {text}"

@@ -17,12 +17,16 @@ import threading
 import time
 from typing import IO, TYPE_CHECKING, Any
 
+from magnus_core.settings import DEFAULT_STOP_GRACE, lenient, stop_grace
+
 if TYPE_CHECKING:
     import psutil  # imported where used: a shell step that is never stopped does not pay for it
 
 _groups: set[int] = set()
 _lock = threading.Lock()
-GRACE = float(os.environ.get("MAGNUS_STOP_GRACE", "5"))  # seconds children get to clean up, at most
+# seconds children get to clean up, at most (MAGNUS_STOP_GRACE: settings.stop_grace; a bad value is refused
+# by settings.check before any command runs)
+GRACE = lenient(stop_grace, DEFAULT_STOP_GRACE)
 
 
 def run_in_group(argv: list[str], env: dict[str, str], out: IO[Any] | None, err: IO[Any] | None) -> int:

@@ -48,6 +48,7 @@ from magnus_core.models.run_log import (
     FAIL,
     INTERRUPTED,
     PROCESSING,
+    AttemptOutput,
     BranchLog,
     RunLog,
     StepLog,
@@ -111,7 +112,9 @@ def _run_id_at(moment: datetime) -> str:
 def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
     """Load, validate and build everything a run needs; raise UsageError before anything is written."""
     from magnus_core.failure import json_problem
+    from magnus_core.settings import check
 
+    check()  # the MAGNUS_* settings a run reads as it goes (MAGNUS_OUTPUT_CAP at each attempt): now
     # the run log and the environment hold the tag
     if "\0" in request.tag or json_problem(request.tag) is not None:
         raise UsageError("--tag must be valid text without a NUL character", field="tag")
@@ -390,6 +393,7 @@ def execute(
         raise
     except BaseException as exc:
         failure = exc
+        _settle(ctx, exc)  # no step stays PROCESSING in an ended run: each says why it ended
         raise
     finally:
         ctx.env_bridge.restore()
@@ -447,6 +451,40 @@ def _stop(ctx: RunContext, signal: str) -> None:
                     )
     except KeyboardInterrupt:  # asked again: what is recorded so far stays, the run still ends INTERRUPTED
         pass
+
+
+def _settle(ctx: RunContext, exc: BaseException) -> None:
+    """An error raised out of the dag (not a step's: nodes/task keeps those in their attempts) ends the run
+    FAIL: every step, attempt and branch still in progress is recorded FAIL with the reason (stopped_by),
+    so `magnus show` and `magnus logs` say why and no step reads running in an ended run (trial 10:
+    MAGNUS_OUTPUT_CAP=lots left a step PROCESSING with no attempt). The store failing too leaves the first
+    error the one told."""
+    try:
+        from magnus_core.failure import stopped_by
+
+        message = ctx.mask(stopped_by(exc))
+        with ctx.lock:
+            running = dict(ctx.running)
+        end = ctx.clock()
+        # what the attempt printed was not recorded: `magnus logs` says so, with the reason
+        unkept = AttemptOutput(written=0, error=message)
+        for step, branch in _in_progress(ctx.store.get_run(ctx.run_id)):
+            marked = step.model_copy()
+            marked.attempts = list(step.attempts)
+            if step.internal_name in running:
+                _, number, start = running[step.internal_name]
+                marked.attempts.append(attempt(number, start, end, FAIL, message, output=unkept))
+            elif not step.attempts and not step.branches:  # it never began an attempt: say so in one
+                marked.attempts.append(attempt(0, end, end, FAIL, message, output=unkept))
+            marked.status, marked.message = FAIL, message
+            ctx.store.put_step_log(ctx.run_id, marked, branch)
+            for name, held in step.branches.items():
+                if held.status == PROCESSING:
+                    ctx.store.put_branch_log(
+                        ctx.run_id, BranchLog(internal_name=name, status=FAIL), step.internal_name
+                    )
+    except Exception:
+        log.debug("the steps in progress could not be recorded failed", exc_info=True)
 
 
 def _in_progress(run: RunLog) -> list[tuple[StepLog, str | None]]:

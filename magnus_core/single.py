@@ -16,6 +16,7 @@ with the composite's status.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -203,6 +204,9 @@ def _open(
     with the run on a store that keeps steps apart, issue 19). `at` (the step this process works on): a
     run that does not exist is created only if that step may be a run's first (_refuse_new), so a usage
     error writes nothing (trial 9: a refused command left a run reading PER-STEP for ever)."""
+    from magnus_core.settings import check
+
+    check()  # the MAGNUS_* settings the step reads as it goes: refused before a run is created
     services = Services.from_config(job.config)
     store = services.store
     if store.service_name == "buffered":
@@ -477,9 +481,16 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
             output.routed(session.ctx.masker),
             watch_requests(session.ctx.secrets),
         ):
-            step = execute_node(
-                where.node, where.name, session.ctx, params, where.branch, dict(job.map_variable)
-            )
+            try:
+                step = execute_node(
+                    where.node, where.name, session.ctx, params, where.branch, dict(job.map_variable)
+                )
+            except Exception as exc:  # magnus's, not the step's (nodes/task keeps those): the step says why
+                from magnus_core.failure import stopped_by
+
+                with contextlib.suppress(Exception):
+                    _fail_step(session, where, session.ctx.mask(stopped_by(exc)))
+                raise
         from magnus_core.capture import settled
 
         settled()  # the step's output is in the catalog before this process (or Dask task) is done

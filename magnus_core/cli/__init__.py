@@ -130,6 +130,9 @@ def run_guarded(call: Callable[[], Any], passthrough: tuple[type[BaseException],
     from magnus_core.errors import MagnusError
 
     try:
+        from magnus_core.settings import check
+
+        check()  # a bad MAGNUS_* setting: one line, exit 2, before the command does anything
         call()
         return None
     except passthrough:

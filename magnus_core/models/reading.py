@@ -13,7 +13,6 @@ not import a store: stores.file_system re-exports these names.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -22,12 +21,15 @@ from typing import TYPE_CHECKING, Any
 from magnus_core.errors import RunLogError
 from magnus_core.gcpause import paused
 from magnus_core.paths import read_regular_file
+from magnus_core.settings import DEFAULT_MAX_RUN_LOG_MB, lenient, max_run_log_bytes
 
 if TYPE_CHECKING:  # (imported where a RunLog is made: reading a plain log needs no pydantic model)
     from magnus_core.models.run_log import RunLog
 
 # Reading a run log costs about 6x its size in memory; past this, refuse with a clear error instead.
-MAX_RUN_LOG_BYTES = int(float(os.environ.get("MAGNUS_MAX_RUN_LOG_MB", "256")) * 1024 * 1024)
+# (MAGNUS_MAX_RUN_LOG_MB: settings.max_run_log_bytes; a bad value is refused by settings.check before any
+# command runs)
+MAX_RUN_LOG_BYTES = int(lenient(max_run_log_bytes, DEFAULT_MAX_RUN_LOG_MB * 1024 * 1024))
 
 
 # Run logs magnus writes nest at most about 150 levels (pipelines nest at most 20 composite steps, parameter
