@@ -505,6 +505,8 @@ class FdPump:
         self._ended = False  # its thread read the pipe's end; the read end is left open (see _pump)
         self._closing = False  # close() was called
         self._processing = threading.Lock()  # held while a chunk read is on its way (see drain)
+        self._bound: list[Sink | None] = [None]  # where its thread writes (None: the seam says, per chunk)
+        self._handed: list[threading.Thread] = []  # threads of pipes handed over to an attempt (hand_over)
         self._thread = self._open()
 
     def _open(self) -> threading.Thread:
@@ -521,11 +523,15 @@ class FdPump:
             with contextlib.suppress(OSError):
                 os.close(old)
         self._seam.poller = None  # (the attempts' end polls the new pipe)
-        thread = threading.Thread(target=self._pump, args=(read_fd,), name=f"magnus-fd{self.fd}", daemon=True)
+        bound: list[Sink | None] = [None]
+        self._bound = bound
+        thread = threading.Thread(
+            target=self._pump, args=(read_fd, bound), name=f"magnus-fd{self.fd}", daemon=True
+        )
         thread.start()
         return thread
 
-    def _pump(self, read_fd: int) -> None:
+    def _pump(self, read_fd: int, bound: list[Sink | None]) -> None:
         import select
 
         masker = self._seam.default.masker.stream(bytes)
@@ -538,8 +544,8 @@ class FdPump:
                     data = os.read(read_fd, READ)
                     if not data:
                         break
-                    self._seam.fd_destination(self.name).write_bytes(masker.feed(data))
-            self._seam.fd_destination(self.name).write_bytes(masker.finish())
+                    (bound[0] or self._seam.fd_destination(self.name)).write_bytes(masker.feed(data))
+            (bound[0] or self._seam.fd_destination(self.name)).write_bytes(masker.finish())
         finally:
             # The pipe's end (no write end left: a step closed fd, or put another file there): its read end
             # stays open while it is the pump's, so that poll() keeps saying so at each attempt's end
@@ -591,15 +597,31 @@ class FdPump:
         with contextlib.suppress(OSError):
             self._thread = self._open()
 
+    def hand_over(self, to: Sink) -> None:
+        """The pipe on fd, and the thread reading it, stay with an attempt that ended while a child process
+        of its step may still hold the pipe (_Seam.hand_over_fds): what that child writes from now on goes
+        to `to` (the attempt's Tee: its file until the file is finished, then the terminal alone), never to
+        a later attempt; fd gets a fresh pipe, read by a new thread, for what follows."""
+        self._bound[0] = to
+        self._handed = [thread for thread in self._handed if thread.is_alive()]
+        self._handed.append(self._thread)
+        with contextlib.suppress(OSError):
+            self._thread = self._open()
+
     def close(self, timeout: float = 5.0) -> None:
         """fd points where it did before; what was written to the pipe is masked and written on (a child
-        process still holding the pipe is given `timeout` seconds)."""
+        process still holding the pipe, or one handed over, is given `timeout` seconds in all)."""
+        import time
+
         with self._processing:
             self._closing = True  # (its thread closes the read end at the pipe's end from now on)
         os.dup2(self.saved, self.fd)
-        self._thread.join(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        threads = [self._thread, *self._handed]
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.destination.flush()
-        if not self._thread.is_alive():
+        if not any(thread.is_alive() for thread in threads):
             self.destination.close()
             os.close(self.saved)
             with self._processing:
@@ -610,6 +632,32 @@ class FdPump:
 
 
 _SELECT: list[Any] = []  # select.select, imported on the first attempt's end (not at import: --help)
+
+_WAITID = getattr(os, "waitid", None)
+_P_PGID = getattr(os, "P_PGID", 2)
+_WAIT_FLAGS = getattr(os, "WEXITED", 4) | os.WNOHANG | getattr(os, "WNOWAIT", 0x01000000)
+_GROUP: list[int] = []  # this process's process group, asked once
+
+
+def children() -> bool:
+    """Whether this process has a child in its own process group not waited for (running, or ended and not
+    reaped yet): one waitid(P_PGID, WNOHANG | WNOWAIT), which reaps nothing, about 2-3 us (the
+    ChildProcessError made when there is none, the usual case, is most of it). A python step's subprocess
+    still running as its attempt ends may hold fd 1 and 2's pipes (_Tap: the pipes are handed over).
+    magnus's own long-lived children are not in its group: the output writer process (capture._Writer)
+    runs in a session of its own, as do shell steps' commands (processes.run_in_group, waited for). Not
+    seen: a child that started a session of its own (start_new_session), a grandchild whose parent has
+    ended (a daemon). False where waitid or P_PGID does not exist (not Linux: as before)."""
+    waitid = _WAITID
+    if waitid is None:
+        return False
+    if not _GROUP:
+        _GROUP.append(os.getpgrp())
+    try:
+        waitid(_P_PGID, _GROUP[0], _WAIT_FLAGS)
+    except OSError:  # ChildProcessError: none
+        return False
+    return True
 
 
 def _poll() -> Any:
@@ -635,6 +683,7 @@ class _Seam:
         self.pumps: dict[str, FdPump] = {}
         self.poller: Any = None  # select.poll of the pumps' pipes (None: made again at the next use)
         self.suspect = False  # the flush thread saw fd 1 or 2 taken by a step (see repair_fds)
+        self.unkept = 0  # chunks fd 1 and 2 received while attempts ran side by side (in no file: UNKEPT)
         self.handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
         self.record_factory: Any = logging.getLogRecordFactory()
         self.default = self._default_route()
@@ -674,6 +723,8 @@ class _Seam:
         routes = self.active
         if len(routes) == 1:
             attempts = self.attempts
+            if len(attempts) > 1:  # whose is it? fd 1 and 2 are the process's, not a branch's
+                self.unkept += 1
             return (attempts[0] if len(attempts) == 1 else routes[0]).destination(name)
         return self.original_destination(name)
 
@@ -707,6 +758,16 @@ class _Seam:
                 with self.lock:
                     pump.repair()
         self.poller = None
+
+    def hand_over_fds(self, out: Sink, err: Sink) -> None:
+        """An attempt ended while a child process may hold fd 1 and 2's pipes (children()): those pipes stay
+        with it (`out`, `err`: Tees to its copies, see FdPump.hand_over) and fd 1 and 2 get fresh ones (a fd
+        the step took is given back with them)."""
+        with self.lock:
+            for name, pump in list(self.pumps.items()):
+                pump.hand_over(out if name == "stdout" else err)
+            self.suspect = False
+            self.poller = None
 
     def fds_busy(self) -> bool:
         """Whether fd 1 or 2 may hold something not passed on yet, or may have been taken by a step: asked at
@@ -1133,8 +1194,17 @@ class _Tap:
             lanes["stdout"].destination, lanes["stderr"].destination = tees[0].first, tees[1].first
             tees[0].copy = tees[1].copy = NOWHERE
             parent.tap = None
-            if busy or SEAM.suspect:
+            if SEAM.pumps and children():  # a child of the step may write later: its pipes stay with it
+                SEAM.hand_over_fds(Tee(tees[0].first, self.copy), Tee(tees[1].first, self.err))
+            elif busy or SEAM.suspect:
                 SEAM.repair_fds()
+
+
+UNKEPT = (
+    "[magnus: while this step ran beside other branches, a subprocess or C code wrote to file descriptor 1"
+    " or 2: that output is on the terminal only, in no step's file (the branches share those file"
+    " descriptors, so magnus cannot tell whose it is; docs/logs.md)]\n"
+)
 
 
 @contextlib.contextmanager
@@ -1150,18 +1220,25 @@ def _own_route(parent: Route, copy: Sink, err: Sink) -> Iterator[Route]:
     with SEAM.lock:
         SEAM.attempts.append(route)
         SEAM.rebind()
+        unkept = SEAM.unkept
     try:
         yield route
     finally:
-        if len(SEAM.attempts) == 1:  # fd 1 and 2 went to this attempt: what they hold is its
+        alone = len(SEAM.attempts) == 1
+        if alone:  # fd 1 and 2 went to this attempt: what they hold is its
             SEAM.drain_fds()
         with contextlib.suppress(OSError, ValueError):
             route.flush(final=True)
+        if SEAM.unkept != unkept:  # said in its file, where `magnus logs` shows it (trial 10)
+            copy.write_text(UNKEPT)
         _route.reset(token)
         with SEAM.lock:
             SEAM.attempts.remove(route)
             SEAM.rebind()
-            SEAM.repair_fds()
+            if alone and SEAM.pumps and children():  # (as _Tap: a child of the step may write later)
+                SEAM.hand_over_fds(route.destination("stdout"), route.destination("stderr"))
+            else:
+                SEAM.repair_fds()
 
 
 def current_route() -> Route:

@@ -102,13 +102,16 @@ def test_fd_1_closed_by_a_step_is_given_back_at_its_attempt_s_end(tmp_path: Path
 def test_fd_1_taken_while_a_child_holds_its_pipe_is_given_back_after_the_flush_thread_sees_it(
     tmp_path: Path,
 ) -> None:
-    """A child started in the background still holds the pipe's write end: closing fd 1 ends nothing, so
-    the poll() at the attempt's end sees nothing; the seam's flush thread checks fd 1 and 2 every
-    FLUSH_EVERY seconds, and the first attempt to end after that gives fd 1 back."""
+    """A process started in the background, in a session of its own (so not a child in magnus's process
+    group: output.children() does not see it), still holds the pipe's write end: closing fd 1 ends
+    nothing, so the poll() at the attempt's end sees nothing; the seam's flush thread checks fd 1 and 2
+    every FLUSH_EVERY seconds, and the first attempt to end after that gives fd 1 back."""
     found = run(
         """
         output.FLUSH_EVERY = 0.05
-        background = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+        background = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(5)"], start_new_session=True
+        )
         def closes():
             os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # fd 1 now /dev/null; the child holds the pipe
         attempt(closes)
@@ -128,5 +131,68 @@ def test_fd_1_taken_while_a_child_holds_its_pipe_is_given_back_after_the_flush_t
     )
     assert found["taken_then"] is True  # (the poll() saw nothing: the child holds the pipe)
     assert found["suspect"] is True
+    assert found["taken_after"] is False
+    assert found["child"] == "from a child\n"
+
+
+def test_a_child_still_running_as_its_attempt_ends_keeps_writing_to_that_attempt_only(tmp_path: Path) -> None:
+    """A step's child that outlives the step (Popen and return, trial 10's fault 3) holds fd 1's pipe: at
+    the attempt's end output.children() sees it, the pipe and its pump stay with that attempt, and fd 1
+    gets a fresh pipe: what the child writes while the next attempt runs goes to the first one's copy,
+    never to the next (the old seam put it in whichever attempt was running)."""
+    found = run(
+        """
+        late = "import time; time.sleep(0.3); print('late from the child', flush=True)"
+        children = []
+        def starts():
+            print("starting", flush=True)
+            children.append(subprocess.Popen([sys.executable, "-c", late]))
+        copies = []
+        class Keeping(Copy):
+            def __init__(self):
+                super().__init__()
+                copies.append(self)
+        first = Keeping()
+        with output.tapped(first, alone=True):
+            starts()
+        second = Keeping()
+        with output.tapped(second, alone=True):
+            children[0].wait()
+            time.sleep(0.2)
+            print("second", flush=True)
+        found["children_after"] = output.children()
+        time.sleep(0.2)
+        found["first"] = first.data.decode()
+        found["second"] = second.data.decode()
+        child = [sys.executable, "-c", "print('from a child')"]
+        found["third"] = attempt(lambda: subprocess.run(child, check=True))
+        """,
+        tmp_path,
+    )
+    assert found["first"] == "starting\nlate from the child\n"
+    assert found["second"] == "second\n"
+    assert found["children_after"] is False  # (waited for: none left)
+    assert found["third"] == "from a child\n"
+
+
+def test_a_fd_taken_by_a_step_whose_child_holds_the_pipe_is_given_back_at_once(tmp_path: Path) -> None:
+    """The same child, when the step also pointed fd 1 elsewhere: handed over at the attempt's end (no
+    wait for the flush thread), so the next attempt's subprocesses reach its copy."""
+    found = run(
+        """
+        output.FLUSH_EVERY = 60  # (the flush thread never looks)
+        held = []
+        def takes():
+            held.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"]))
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        attempt(takes)
+        found["taken_after"] = output.SEAM.pumps["stdout"].taken()
+        child = [sys.executable, "-c", "print('from a child')"]
+        found["child"] = attempt(lambda: subprocess.run(child, check=True))
+        held[0].kill()
+        held[0].wait()
+        """,
+        tmp_path,
+    )
     assert found["taken_after"] is False
     assert found["child"] == "from a child\n"
