@@ -22,7 +22,7 @@ from typing import IO
 
 from magnus_core.catalog import BaseCatalog, CatalogError, output_name
 from magnus_core.errors import MagnusError
-from magnus_core.models.run_log import FAIL, PROCESSING, RunLog, StepAttempt, StepLog
+from magnus_core.models.run_log import FAIL, PROCESSING, AttemptError, RunLog, StepAttempt, StepLog
 
 BLOCK = 1 << 16  # bytes read backwards at a time when looking for the last lines
 
@@ -35,6 +35,11 @@ _NO_COMMAND = frozenset({"success", "fail", "stub"})  # step types that run noth
 # Lines libraries write on every run that say nothing of a failure: left out of the last lines a failure
 # shows (failure_of), never out of the kept output. ipykernel, for every notebook run by papermill (trial 7).
 NOISE = re.compile(r"\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption\b")
+# A line a tail or a failure shows is cut at this many characters (the kept output keeps it whole; `magnus
+# logs` prints it whole): a step raising ValueError("x" * 100000) printed a line of 100,016 characters under
+# its summary (trial 10, fault 7). About eight lines of a 120-column terminal.
+SHOWN_WIDTH = 1000
+_RECORDED_CUT = re.compile(r"(?:\.\.\.|\u2026) \((\d[\d,]*) more characters\)$")
 NOT_RECORDED = "not-recorded"  # the run log says nothing of output (written before magnus captured it)
 MISSING = "missing"  # recorded, but the file cannot be read (why: `problem`)
 UNKNOWN = "unknown"  # the attempt has not started
@@ -45,28 +50,128 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def shown_line(text: str, width: int = SHOWN_WIDTH) -> str:
+    """`text` as a tail or a failure shows one line: whole up to `width` characters, else its first `width`
+    and `… (N more characters)`. A message the run log keeps cut already (failure.clean_text's `... (N more
+    characters)`) counts the characters it left out too, so N is what the step wrote beyond the shown part."""
+    if len(text) <= width:
+        return text
+    more = len(text) - width
+    recorded = _RECORDED_CUT.search(text)
+    if recorded is not None and recorded.start() >= width:
+        more = recorded.start() - width + int(recorded.group(1).replace(",", ""))
+    return f"{text[:width]}\u2026 ({more:,} more characters)"
+
+
+def raised(error: AttemptError | None) -> str:
+    """The exception's type name when a python exception is why the attempt failed (its traceback ends the
+    kept output: nodes/task.py), "" otherwise: a shell command's exit code, a notebook's cell, sys.exit()
+    (`SystemExit`, with its code), or no located error."""
+    if error is None or error.exit_code is not None or error.cell is not None:
+        return ""
+    return "" if error.type in ("SystemExit", "ExitCode") else error.type
+
+
+def traceback_shown(exception: str, lines: list[str]) -> bool:
+    """Whether `lines` (a tail of a step's output) show the traceback of an exception of type `exception`:
+    the line python ends a traceback with, `KeyError: 'z'` (`mylib.errors.Broken: ...` for a class outside
+    the builtins), is among them."""
+    if not exception:
+        return False
+    pattern = re.compile(rf"(?:[\w.]+\.)?{re.escape(exception)}(?::|$)")
+    return any(pattern.match(line) for line in lines)
+
+
 def last_lines(handle: IO[bytes], count: int) -> bytes:
     """The last `count` lines of a seekable binary file, read backwards in blocks (a file of 100 MB costs
-    a few blocks, not 100 MB). A final line without a newline counts as a line."""
+    a few blocks, not 100 MB; a last line of 100 MB is read once, in one join, not block by block into a
+    growing copy). A final line without a newline counts as a line."""
     if count <= 0:
         return b""
     handle.seek(0, io.SEEK_END)
-    end = position = handle.tell()
-    data = b""
+    position = handle.tell()
+    blocks: list[bytes] = []
+    newlines = 0
+    ends_line: bool | None = None
     while position > 0:
         step = min(BLOCK, position)
         position -= step
         handle.seek(position)
-        data = handle.read(step) + data
-        body = data[:-1] if data.endswith(b"\n") else data
-        if body.count(b"\n") >= count:
+        block = handle.read(step)
+        if ends_line is None:
+            ends_line = block.endswith(b"\n")
+        blocks.append(block)
+        newlines += block.count(b"\n")
+        if newlines - bool(ends_line) >= count:
             break
-    if not data and end:
+    data = b"".join(reversed(blocks))
+    if not data:
         return b""
-    body = data[:-1] if data.endswith(b"\n") else data
+    body = data[:-1] if ends_line else data
     lines = body.split(b"\n")
     tail = b"\n".join(lines[-count:])
-    return tail + (b"\n" if data.endswith(b"\n") else b"")
+    return tail + (b"\n" if ends_line else b"")
+
+
+LONG_LINE = 1 << 16  # bytes of one line above which a shown tail reads its start and counts the rest
+
+
+def _line_spans(handle: IO[bytes], count: int) -> list[tuple[int, int]]:
+    """(start, end) byte offsets of the last `count` lines of a seekable file (end before the newline),
+    oldest first; found reading backwards block by block, keeping no more than one block."""
+    handle.seek(0, io.SEEK_END)
+    size = handle.tell()
+    if size == 0 or count <= 0:
+        return []
+    handle.seek(size - 1)
+    line_end = size - 1 if handle.read(1) == b"\n" else size
+    spans: list[tuple[int, int]] = []
+    position = line_end
+    while position > 0 and len(spans) < count:
+        step = min(BLOCK, position)
+        position -= step
+        handle.seek(position)
+        block = handle.read(step)
+        cut = len(block)
+        while len(spans) < count:
+            found = block.rfind(b"\n", 0, cut)
+            if found < 0:
+                break
+            spans.append((position + found + 1, line_end))
+            line_end, cut = position + found, found
+    if len(spans) < count:
+        spans.append((0, line_end))
+    return spans[::-1]
+
+
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that continue a character
+
+
+def shown_tail(handle: IO[bytes], count: int, width: int = SHOWN_WIDTH) -> list[str]:
+    """The last `count` lines of a seekable binary file as a tail shows them, each cut at `width`
+    characters (shown_line), in memory that stays flat however long a line is: a line of more than
+    LONG_LINE bytes is shown from its first bytes, its other characters counted as they are read (a step
+    that printed 30 MB on one line then failed made `magnus show` take 30 s and its whole size)."""
+    shown: list[str] = []
+    for start, end in _line_spans(handle, count):
+        handle.seek(start)
+        if end - start <= LONG_LINE:
+            text = decode(handle.read(end - start))
+            shown.extend(text.splitlines() or [text])
+            continue
+        head = " ".join(decode(handle.read(width * 4)).splitlines())[:width]  # (a character: 4 bytes at most)
+        characters = 0
+        handle.seek(start)
+        left = end - start
+        while left > 0:
+            block = handle.read(min(BLOCK, left))
+            if not block:
+                break
+            left -= len(block)
+            characters += len(block) - len(block.translate(None, _CONTINUATION))
+        characters = (end - start) - characters  # a character per byte that does not continue one
+        shown.append(f"{head}\u2026 ({max(characters - len(head), 0):,} more characters)")
+    return [shown_line(line, width) for line in shown[-count:]]
 
 
 @dataclass
@@ -114,6 +219,14 @@ class AttemptView:
             return []
         with self.open() as handle:
             return decode(last_lines(handle, count)).splitlines()
+
+    def shown_tail(self, count: int) -> list[str]:
+        """The last `count` lines as a failure shows them: each cut at SHOWN_WIDTH characters, in flat
+        memory however long a line is (shown_tail); [] when there is nothing to show."""
+        if not self.has_output:
+            return []
+        with self.open() as handle:
+            return shown_tail(handle, count)
 
 
 def attempt_heading(view: AttemptView) -> str:
@@ -308,19 +421,24 @@ class Failure:
     command: str
     note: str = ""
     stderr: list[str] = field(default_factory=list)  # the last lines it wrote to stderr (AttemptError)
+    exception: str = ""  # the python exception's type when one is why it failed (raised)
 
     def stderr_unseen(self) -> list[str]:
-        """The last lines on stderr, unless the output's last lines already end with them (stderr_unseen)."""
-        return stderr_unseen(self.stderr, self.last_lines)
+        """The last lines on stderr when they may be the reason and the tail does not show them already
+        (stderr_unseen)."""
+        return stderr_unseen(self.stderr, self.last_lines, self.exception)
 
 
-def stderr_unseen(stderr: list[str], last_lines: list[str]) -> list[str]:
-    """`stderr` (an attempt's last lines on stderr, AttemptError.stderr), unless the output's `last_lines`
-    already end with them: a line the step wrote to stderr just before it exited may be kept before earlier
-    stdout lines (docs/logs.md), so the summary, `magnus show` and the workbench's failure header say them
-    apart only then. [] when there is nothing to add."""
+def stderr_unseen(stderr: list[str], last_lines: list[str], exception: str = "") -> list[str]:
+    """`stderr` (an attempt's last lines on stderr, AttemptError.stderr) where they may be the reason: a
+    line the step wrote to stderr just before it exited may be kept before earlier stdout lines
+    (docs/logs.md), so the summary, `magnus show` and the workbench's failure header say them apart; []
+    when the output's `last_lines` already end with them, or when the step failed by raising `exception`
+    (raised) and `last_lines` show its traceback: the traceback is the reason, and a python step's last
+    stderr lines are its logging, which set apart under the error read as the cause (trial 10, fault 6).
+    Shell and notebook steps, and a python step that called sys.exit(), keep them."""
     shown = [line.rstrip() for line in last_lines if line.strip()]
-    if not stderr or shown[-len(stderr) :] == stderr:
+    if not stderr or shown[-len(stderr) :] == stderr or traceback_shown(exception, shown):
         return []
     return stderr
 
@@ -396,31 +514,36 @@ def failure_of(run_id: str, step: StepLog, reader: OutputReader | None, *, lines
     """One failed step of run `run_id` as every view shows it (the summary, `magnus show`, the stderr of
     `magnus execute_single_node`): its last attempt's message, where it failed, its output's last `lines`
     lines read through `reader` (None: none read; known library noise, NOISE, left out), and the
-    `magnus logs` command that shows the rest."""
+    `magnus logs` command that shows the rest. The message and every line are cut at SHOWN_WIDTH
+    (shown_line); the run log and the kept output keep them whole."""
     last = step.attempts[-1] if step.attempts else None
     tail: list[str] = []
     note = ""
     if reader is not None and last is not None:
         view = reader.view(step, last)
         try:  # (a line more, in case one is noise; never shown in place of one of the step's own)
-            tail = [line for line in view.tail(lines + 1) if not NOISE.match(line)][-lines:] if lines else []
+            tail = (
+                [line for line in view.shown_tail(lines + 1) if not NOISE.match(line)][-lines:]
+                if lines
+                else []
+            )
         except (CatalogError, OSError) as exc:
             note = f"output file cannot be read: {exc}"
         if not view.has_output and view.state != NOT_RECORDED:
             note = view.problem
     several = len(step.attempts) > 1
     message = failure_message(step)
+    error = last.error if last is not None else None
     return Failure(
         internal_name=step.internal_name,
         attempt_number=last.attempt_number if last is not None else 0,
-        message=message,
+        message=shown_line(message),
         where=where_failed(last, message),
-        last_lines=tail,
+        last_lines=tail,  # (cut at SHOWN_WIDTH: shown_tail)
         command=logs_command(run_id, step.internal_name, last.attempt_number if last and several else None),
         note=note,
-        stderr=[line for line in last.error.stderr if not NOISE.match(line)]
-        if last is not None and last.error is not None
-        else [],
+        stderr=[shown_line(line) for line in error.stderr if not NOISE.match(line)] if error else [],
+        exception=raised(error),
     )
 
 

@@ -301,8 +301,9 @@ def failure_lines(run_log: RunLog, *, every: bool = True) -> list[str]:
     branches included, never the composite holding them), in the order they ran: its error, where it was
     raised, the last lines of its output and the command that shows the rest (magnus_core.logs.failure_of).
     Not `every` (a run of more than FULL_TABLE steps): the first SHOWN_FAILURES, then how many more and the
-    command that lists them all (`magnus show RUN --steps`). Lines are never wrapped or cut: a message, a
-    path or a command stays one line to search and copy."""
+    command that lists them all (`magnus show RUN --steps`). Lines are never wrapped: a message, a path or
+    a command stays one line to search and copy; a message or an output line longer than logs.SHOWN_WIDTH
+    characters is cut there, saying how many more there are (trial 10: a 100,016-character line)."""
     from magnus_core.logs import OutputReader, failed_leaves, failure_of
 
     leaves = failed_leaves(run_log)
@@ -321,13 +322,13 @@ def failure_lines(run_log: RunLog, *, every: bool = True) -> list[str]:
 
 def failure_block(failure: Failure) -> list[str]:
     """One failed step as the summary shows it (and `magnus execute_single_node` says on stderr): `name:
-    error`, `  at file:line in func`, the last lines it wrote to stderr (`  stderr: ...`, when its output's
-    last lines do not end with them), its last lines (`  | ...`), then the command that shows the rest or
-    why there is no output."""
+    error`, `  at file:line in func`, the last lines it wrote to stderr (`  stderr: ...`, where they may be
+    the reason: logs.stderr_unseen), its last lines (`  | ...`), then the command that shows the rest or
+    why there is no output. Every line is cut at logs.SHOWN_WIDTH characters (logs.failure_of)."""
     out = [f"{failure.internal_name}: {failure.message}"]
     if failure.where:  # (not for a shell step: its message says the exit code; logs.where_failed)
         out.append(f"  at {failure.where}")
-    # what it wrote to stderr last, under its error, unless the output's last lines end with it (trial 6)
+    # what it wrote to stderr last, under its error, where it may be the reason (trials 6 and 10)
     out.extend(f"  stderr: {line}" for line in failure.stderr_unseen())
     out.extend(f"  | {line}" for line in failure.last_lines)
     if failure.note:

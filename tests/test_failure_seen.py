@@ -214,5 +214,8 @@ def test_a_python_step_keeps_what_a_library_logged_to_stderr(project: Path, magn
     assert result.returncode == 1
     log = json.loads(magnus("show", "lib", "-c", "shared.yaml", "--json").stdout)
     error = log["steps"]["work"]["attempts"][-1]["error"]
-    assert error["stderr"] == ["ERROR:lib:CUDA out of memory, tried 2 GiB"]
-    assert "  stderr: ERROR:lib:CUDA out of memory, tried 2 GiB" in result.stdout.splitlines()
+    assert error["stderr"] == ["ERROR:lib:CUDA out of memory, tried 2 GiB"]  # kept in the run log
+    # shown in the tail above the traceback, not again under the error as its cause (trial 10, fault 6)
+    shown = result.stdout.splitlines()
+    assert "  | ERROR:lib:CUDA out of memory, tried 2 GiB" in shown, result.stdout
+    assert not [line for line in shown if line.startswith("  stderr: ")], result.stdout

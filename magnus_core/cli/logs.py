@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
 
 POLL = 0.2  # seconds between looks at a run being followed
+SHOWN_TAIL = 10  # last lines of a failed attempt's output looked at for its traceback (as the summary shows)
 
 
 @cli.command("logs")
@@ -79,7 +80,7 @@ def logs(
     succeed), 2 unknown run, step or attempt.
     """
     from magnus_core.errors import UsageError
-    from magnus_core.logs import OutputReader, failure_message
+    from magnus_core.logs import OutputReader, failure_message, shown_line
     from magnus_core.runs import get_typed_run, store_from_config
 
     if follow and as_json:
@@ -104,11 +105,10 @@ def logs(
     missing = False
     for view in sections:
         missing |= out.section(view, tail)
-        if view.has_output:
-            out.say_failed(view)
+        out.say_failed(view)  # kept output or not (trial 10, fault 9: do-nothing said nothing of it)
     out.say_silent()
     for s in _failures_without_output(run_log, name, attempt):
-        note(f"magnus: {s.internal_name} ({s.step_type}) failed, no output: {failure_message(s)}")
+        note(f"magnus: {s.internal_name} ({s.step_type}) failed, no output: {shown_line(failure_message(s))}")
     ctx.exit(1 if missing else 0)
 
 
@@ -268,13 +268,13 @@ class _Printer:
         self.current = key
 
     def note(self, view: AttemptView) -> None:
-        from magnus_core.logs import EMPTY
+        from magnus_core.logs import EMPTY, shown_line
         from magnus_core.models.run_log import FAIL
 
         text = view.problem
         failed = view.attempt is not None and view.attempt.status == FAIL
         if view.state == EMPTY and failed and view.attempt is not None:  # what there is to show is why
-            text = f"printed nothing; it failed: {view.attempt.message or 'no message recorded'}"
+            text = f"printed nothing; it failed: {shown_line(view.attempt.message or 'no message recorded')}"
         elif view.state == EMPTY and self.headed:  # one line for all of them, not one per silent step
             self.silent.append(f"{view.step.internal_name} (attempt {view.attempt_number})")
             return
@@ -287,31 +287,48 @@ class _Printer:
         note(f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): {text}")
 
     def say_failed(self, view: AttemptView) -> None:
-        """After the output of a failed attempt, one stderr line saying how it failed (`magnus: bail
-        (attempt 0) failed: SystemExit: the step called sys.exit(2), at steps.py:10 in bail`): its output
-        need not say it (a sys.exit, an exit code, a shell step's stderr written early; trial 6)."""
-        from magnus_core.logs import where_failed
+        """After a failed attempt's output, or the note saying why there is none, how it failed, on stderr
+        (`magnus: bail (attempt 0) failed: SystemExit: the step called sys.exit(2), at steps.py:10 in
+        bail`): its output need not say it (a sys.exit, an exit code, a shell step's stderr written early;
+        trial 6), and with no output shown (a do-nothing catalog, a missing or unreadable file) nothing
+        else does (trial 10, fault 9). Then the last lines it wrote to stderr where they may be the reason
+        (logs.stderr_unseen: not under a python exception whose traceback is shown), and, when no output
+        is shown, the traceback's frames as the run log keeps them. Lines cut at logs.SHOWN_WIDTH."""
+        from magnus_core.logs import EMPTY, raised, shown_line, stderr_unseen, where_failed
         from magnus_core.models.run_log import FAIL
 
         attempt = view.attempt
         if attempt is None or attempt.status != FAIL:
             return
-        message = attempt.message or "no message recorded"
-        where = where_failed(attempt, message)
         self.out.flush()
-        note(
-            f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) failed: {message}"
-            + (f", at {where}" if where else "")
-        )
-        stderr = attempt.error.stderr if attempt.error is not None else []
-        if stderr:  # what it wrote to stderr last, unless its output ends with it (docs/logs.md)
+        message = attempt.message or "no message recorded"
+        if view.state != EMPTY:  # (an attempt that printed nothing: its note said the message)
+            where = where_failed(attempt, message)
+            note(
+                f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) failed: "
+                + shown_line(message)
+                + (f", at {where}" if where else "")
+            )
+        error = attempt.error
+        if error is None:
+            return
+        if view.has_output:  # what it wrote to stderr last, unless its output shows it or a traceback
             try:
-                ends = [line.rstrip() for line in view.tail(len(stderr) + 2) if line.strip()]
+                ends = view.shown_tail(SHOWN_TAIL)
             except OSError:
                 ends = []
-            if ends[-len(stderr) :] != stderr:
-                for line in stderr:
-                    note(f"magnus:   stderr: {line}")
+            for line in stderr_unseen(error.stderr, ends, raised(error)):
+                note(f"magnus:   stderr: {shown_line(line)}")
+            return
+        if error.frames:  # no file holds the traceback: the run log's frames are what there is
+            note("magnus:   traceback (most recent call last), as the run log keeps it:")
+            for frame in error.frames:
+                note(f'magnus:     File "{frame.file}", line {frame.line}, in {frame.function}')
+                if frame.text:
+                    note(f"magnus:       {shown_line(frame.text)}")
+        if not (error.frames and raised(error)):  # a shell or notebook step's reason may be on stderr
+            for line in error.stderr:
+                note(f"magnus:   stderr: {shown_line(line)}")
 
     def say_silent(self, shown: int = 8) -> None:
         """One stderr line naming the attempts that printed nothing (the first `shown`, then a count)."""
@@ -348,10 +365,8 @@ class _Printer:
             raise
         except (CatalogError, OSError) as exc:
             self.out.flush()
-            note(
-                f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): "
-                f"output file cannot be read: {exc}"
-            )
+            view.state, view.problem = "missing", f"output file cannot be read: {exc}"
+            note(f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): {view.problem}")
             return True
         self.out.flush()
         return False
