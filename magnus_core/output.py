@@ -599,9 +599,9 @@ class FdPump:
 
     def hand_over(self, to: Sink) -> None:
         """The pipe on fd, and the thread reading it, stay with an attempt that ended while a child process
-        of its step may still hold the pipe (_Seam.hand_over_fds): what that child writes from now on goes
-        to `to` (the attempt's Tee: its file until the file is finished, then the terminal alone), never to
-        a later attempt; fd gets a fresh pipe, read by a new thread, for what follows."""
+        of its step still holds the pipe (_Seam.hand_over_held): what that child writes from now on goes to
+        `to` (the terminal alone), never to a later attempt's file; fd gets a fresh pipe, read by a new
+        thread, for what follows."""
         self._bound[0] = to
         self._handed = [thread for thread in self._handed if thread.is_alive()]
         self._handed.append(self._thread)
@@ -637,6 +637,55 @@ _WAITID = getattr(os, "waitid", None)
 _P_PGID = getattr(os, "P_PGID", 2)
 _WAIT_FLAGS = getattr(os, "WEXITED", 4) | os.WNOHANG | getattr(os, "WNOWAIT", 0x01000000)
 _GROUP: list[int] = []  # this process's process group, asked once
+
+
+def _holders(pipes: set[str]) -> list[str] | None:
+    """The children of this process (of any of its threads) whose fd 1 or 2 is one of `pipes` (readlink
+    names, `pipe:[inode]`), each as `pid N: name`; None when /proc cannot say (no /proc, or a kernel
+    without /proc/PID/task/TID/children). Asked only when children() found one: a few small reads."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    found: list[str] = []
+    for task in tasks:
+        try:
+            pids = _read(f"/proc/self/task/{task}/children").split()
+        except FileNotFoundError:  # a thread that ended meanwhile, or no such file in this kernel
+            if task == str(os.getpid()):
+                return None
+            continue
+        except OSError:
+            return None
+        for pid in pids:
+            for fd in (1, 2):
+                try:
+                    held = os.readlink(f"/proc/{pid.decode()}/fd/{fd}") in pipes
+                except OSError:  # (ended meanwhile: a zombie has no file descriptors)
+                    break
+                if held:
+                    try:
+                        name = _read(f"/proc/{pid.decode()}/comm").decode(errors="replace").strip()
+                    except OSError:
+                        name = "?"
+                    found.append(f"pid {pid.decode()}: {name}")
+                    break
+    return found
+
+
+def _read(path: str) -> bytes:
+    """A small file of /proc, read with two system calls (no python file object)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 1 << 16)
+    finally:
+        os.close(fd)
+
+
+HELD = (
+    "[magnus: a process still running as this step ended holds its output ({}): what it writes from here on"
+    " goes to the terminal only, not to any step's file (docs/logs.md)]\n"
+)
 
 
 def children() -> bool:
@@ -759,10 +808,23 @@ class _Seam:
                     pump.repair()
         self.poller = None
 
+    def hand_over_held(self, copy: Sink, out: Sink, err: Sink) -> bool:
+        """An attempt ended while a child of this process is not waited for (children()): when a child holds
+        fd 1 or 2's pipe (or /proc cannot say, see _holders), those pipes stay with the attempt, writing to
+        `out` and `err` (the terminal alone; see FdPump.hand_over), fd 1 and 2 get fresh ones (a fd the step
+        took is given back with them), and the attempt's `copy` says so (HELD, naming the holders). False,
+        and nothing done, when no child holds them (a child with its own output; a pool's worker holding an
+        older pipe, already handed over)."""
+        holders = _holders({f"pipe:[{pump._inode}]" for pump in self.pumps.values()})
+        if holders == []:
+            return False
+        if holders:
+            copy.write_text(HELD.format(", ".join(holders)))
+        self.hand_over_fds(out, err)
+        return True
+
     def hand_over_fds(self, out: Sink, err: Sink) -> None:
-        """An attempt ended while a child process may hold fd 1 and 2's pipes (children()): those pipes stay
-        with it (`out`, `err`: Tees to its copies, see FdPump.hand_over) and fd 1 and 2 get fresh ones (a fd
-        the step took is given back with them)."""
+        """fd 1 and 2's pipes stay with an attempt that ended (see hand_over_held)."""
         with self.lock:
             for name, pump in list(self.pumps.items()):
                 pump.hand_over(out if name == "stdout" else err)
@@ -1194,9 +1256,9 @@ class _Tap:
             lanes["stdout"].destination, lanes["stderr"].destination = tees[0].first, tees[1].first
             tees[0].copy = tees[1].copy = NOWHERE
             parent.tap = None
-            if SEAM.pumps and children():  # a child of the step may write later: its pipes stay with it
-                SEAM.hand_over_fds(Tee(tees[0].first, self.copy), Tee(tees[1].first, self.err))
-            elif busy or SEAM.suspect:
+            # a child of the step holding fd 1 or 2 may write later: its pipes stay with this attempt
+            held = SEAM.pumps and children() and SEAM.hand_over_held(self.copy, tees[0].first, tees[1].first)
+            if not held and (busy or SEAM.suspect):
                 SEAM.repair_fds()
 
 
@@ -1235,10 +1297,9 @@ def _own_route(parent: Route, copy: Sink, err: Sink) -> Iterator[Route]:
         with SEAM.lock:
             SEAM.attempts.remove(route)
             SEAM.rebind()
-            if alone and SEAM.pumps and children():  # (as _Tap: a child of the step may write later)
-                SEAM.hand_over_fds(route.destination("stdout"), route.destination("stderr"))
-            else:
-                SEAM.repair_fds()
+            out, err = parent.destination("stdout"), parent.destination("stderr")
+            if not (alone and SEAM.pumps and children() and SEAM.hand_over_held(copy, out, err)):
+                SEAM.repair_fds()  # (as _Tap: a child of the step holding fd 1 or 2 may write later)
 
 
 def current_route() -> Route:

@@ -36,7 +36,7 @@ def attempt(body):
     return copy.data.decode()
 
 found = {}
-sink = open(os.devnull, "w")
+sink = open("terminal.txt", "w")  # (the run's destination: the terminal)
 with output.installed(fds=True), output.routed(fixed(()), sink) as route:
 """
 
@@ -135,11 +135,12 @@ def test_fd_1_taken_while_a_child_holds_its_pipe_is_given_back_after_the_flush_t
     assert found["child"] == "from a child\n"
 
 
-def test_a_child_still_running_as_its_attempt_ends_keeps_writing_to_that_attempt_only(tmp_path: Path) -> None:
+def test_a_child_still_running_as_its_attempt_ends_writes_to_the_terminal_only(tmp_path: Path) -> None:
     """A step's child that outlives the step (Popen and return, trial 10's fault 3) holds fd 1's pipe: at
-    the attempt's end output.children() sees it, the pipe and its pump stay with that attempt, and fd 1
-    gets a fresh pipe: what the child writes while the next attempt runs goes to the first one's copy,
-    never to the next (the old seam put it in whichever attempt was running)."""
+    the attempt's end output.children() sees it and /proc says it holds the pipe; the pipe and its pump
+    stay with that attempt, writing to the terminal alone, the attempt's copy says so, and fd 1 gets a
+    fresh pipe: what the child writes while the next attempt runs is in no copy (the old seam put it in
+    whichever attempt was running)."""
     found = run(
         """
         late = "import time; time.sleep(0.3); print('late from the child', flush=True)"
@@ -164,15 +165,48 @@ def test_a_child_still_running_as_its_attempt_ends_keeps_writing_to_that_attempt
         time.sleep(0.2)
         found["first"] = first.data.decode()
         found["second"] = second.data.decode()
+        found["pid"] = children[0].pid
         child = [sys.executable, "-c", "print('from a child')"]
         found["third"] = attempt(lambda: subprocess.run(child, check=True))
+        sink.flush()
+        found["terminal"] = open("terminal.txt").read()
         """,
         tmp_path,
     )
-    assert found["first"] == "starting\nlate from the child\n"
+    first = str(found["first"]).splitlines()
+    assert first[0] == "starting"
+    assert first[1].startswith("[magnus: a process still running as this step ended holds its output")
+    assert f"(pid {found['pid']}: python" in first[1]
+    assert "goes to the terminal only" in first[1]
+    assert len(first) == 2
     assert found["second"] == "second\n"
     assert found["children_after"] is False  # (waited for: none left)
     assert found["third"] == "from a child\n"
+    assert "late from the child\n" in str(found["terminal"])
+
+
+def test_a_child_that_does_not_hold_fd_1_or_2_leaves_them_in_place(tmp_path: Path) -> None:
+    """A child still running whose output is its own (stdout and stderr to /dev/null; or a pool's worker
+    holding a pipe already handed over): nothing is handed over, nothing said, the pipes stay."""
+    found = run(
+        """
+        quiet = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(5)"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        pipe = output.SEAM.pumps["stdout"]._read_fd
+        found["first"] = attempt(lambda: print("one"))
+        found["same_pipe"] = output.SEAM.pumps["stdout"]._read_fd == pipe
+        found["children"] = output.children()
+        quiet.kill()
+        quiet.wait()
+        """,
+        tmp_path,
+    )
+    assert found["children"] is True
+    assert found["first"] == "one\n"
+    assert found["same_pipe"] is True
 
 
 def test_a_fd_taken_by_a_step_whose_child_holds_the_pipe_is_given_back_at_once(tmp_path: Path) -> None:

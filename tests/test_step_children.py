@@ -73,7 +73,8 @@ def outputs(project: Path, run_id: str = "r") -> dict[str, str]:
 def test_a_background_child_s_output_never_lands_in_a_later_step_s_file(project: Path, magnus: Any) -> None:
     """The child outlives its step and writes while the next step runs, on stdout and stderr: none of it
     is in the next steps' files (the old seam put it in whichever attempt was running); all of it reaches
-    the terminal; what reached the starting step's file before its end is the child's (trial 10, 3)."""
+    the terminal; the starting step's file holds what the child wrote before the step's end, then says
+    that the rest went to the terminal only, naming the child (trial 10, 3)."""
     (project / "p.yaml").write_text(
         textwrap.dedent(
             """
@@ -93,9 +94,12 @@ def test_a_background_child_s_output_never_lands_in_a_later_step_s_file(project:
     kept = outputs(project)
     assert kept["th"] == "then\nthen done\n"
     assert kept["ch"] == "child of a later step\n"  # a later step's own child is still kept
-    lines = kept["bg"].splitlines()
+    *lines, said = kept["bg"].splitlines()
     assert "starting a child" in lines
     assert set(lines) <= {"starting a child", "bg 1", "bgerr 1"}  # (bg 1 if written before the step's end)
+    assert said.startswith("[magnus: a process still running as this step ended holds its output (pid ")
+    assert ": sh)" in said
+    assert said in magnus("logs", "r", "bg").stdout
     terminal = result.stdout + result.stderr
     for index in (1, 2, 3):
         assert f"bg {index}" in terminal
