@@ -568,3 +568,58 @@ def _shown(step: StepLog) -> bool:
 
 def known_steps(run_log: RunLog) -> list[str]:
     return [s.internal_name for s in run_log.walk()]
+
+
+ENDED = frozenset({"SUCCESS", "FAIL", "INTERRUPTED"})
+_END_NODES = frozenset({"success", "fail"})
+
+
+def run_now(run_log: RunLog) -> str:
+    """What the run is now, as `magnus runs` words it: SUCCESS, FAIL, INTERRUPTED (also a PROCESSING run
+    whose process is gone), RUNNING, or PER-STEP (driven one step per process, not at an end)."""
+    from magnus_core.runs import PER_STEP_STATE, driven_per_step, run_state
+
+    state = run_state(run_log)
+    return PER_STEP_STATE if state == "RUNNING" and driven_per_step(run_log.run_config) else state
+
+
+def dag_steps(run_log: RunLog) -> list[str]:
+    """The internal names of the steps of the run's recorded dag that have one before the run fans out
+    (no map item's step), the dag's end nodes left out: names a user may give before they run. [] when
+    the log records no dag (the original tool's logs)."""
+    from magnus_core.progress import STEP, dag_of_config, planned_nodes
+
+    config = run_log.run_config if isinstance(run_log.run_config, dict) else {}
+    dag = dag_of_config(config, run_log.dag_hash or "")
+    if dag is None:
+        return []
+    return [n.internal_name for n in planned_nodes(dag) if n.kind == STEP and n.step_type not in _END_NODES]
+
+
+def not_run(run_log: RunLog, name: str) -> str | None:
+    """Why step `name` (an internal name) has no step log in `run_log` though the run's recorded dag has
+    it, or None when the dag has no such step (or the log records no dag, or the step has a log):
+
+        step 'c' has not run yet in run R (RUNNING)        the run goes on (PER-STEP: driven per step)
+        step 'c' never ran in run R: the run ended FAIL before it
+        step 'h' never ran in run R: the run ended SUCCESS without reaching it   (off its success path)
+
+    Said by `magnus logs` (exit 2) and `magnus show`'s table (`not run`); trial 8 read `has no step 'c'`,
+    for a step the run had not reached, as a mistyped name."""
+    from magnus_core.progress import dag_of_config, planned_step
+
+    if run_log.find_step(name) is not None:
+        return None
+    config = run_log.run_config if isinstance(run_log.run_config, dict) else {}
+    dag = dag_of_config(config, run_log.dag_hash or "")
+    if dag is None:
+        return None
+    branch_logs = {key for step in run_log.walk() for key in step.branches}
+    planned = planned_step(dag, name, branch_logs)
+    if planned is None:
+        return None
+    state = run_now(run_log)
+    if state not in ENDED:
+        return f"step '{name}' has not run yet in run {run_log.run_id} ({state})"
+    how = "before it" if planned.on_path else "without reaching it"
+    return f"step '{name}' never ran in run {run_log.run_id}: the run ended {state} {how}"

@@ -122,6 +122,52 @@ def _plan(dag: Dag, branch: str | None, parent: str | None, on_path: bool, out: 
             _plan(spec.dag, key, key, step_on_path, out)
 
 
+def planned_step(
+    dag: Dag, name: str, branch_logs: set[str] | frozenset[str] = frozenset()
+) -> PlannedNode | None:
+    """The step of `dag` that the internal name `name` names, as planned_nodes describes it (`on_path`:
+    every graph holding it takes it when every step succeeds), or None when the dag has no such step (a
+    branch's name names no step). A branch run per item takes any item (`each.3.work`,
+    `each.map_variable_placeholder.work`), unless `branch_logs` (the run log's branch names) holds branches
+    of that step: then only theirs, since its items are known. Branch names and items may hold dots."""
+    parts = name.split(".")
+    return _planned_at(dag, parts, 0, None, None, True, branch_logs, depth=0)
+
+
+def _planned_at(
+    dag: Dag,
+    parts: list[str],
+    i: int,
+    branch: str | None,
+    parent: str | None,
+    on_path: bool,
+    branch_logs: set[str] | frozenset[str],
+    depth: int,
+) -> PlannedNode | None:
+    if depth > 40 or parts[i] not in dag.steps:
+        return None
+    node = dag.steps[parts[i]]
+    here = internal_name(branch, parts[i])
+    here_on_path = on_path and parts[i] in success_path(dag)
+    if i == len(parts) - 1:
+        step_type = "as-is" if node.type == "stub" else node.type
+        return PlannedNode(here, parts[i], parent, STEP, step_type, here_on_path)
+    known = {key for key in branch_logs if key.startswith(f"{here}.")}
+    for spec in branches(node):
+        for end in range(len(parts) - 1, i + 1, -1):  # the longest key first: `1.5` before `1`
+            key = ".".join(parts[i + 1 : end])
+            if spec.name is not None and key != spec.name:
+                continue
+            if spec.name is None and known and f"{here}.{key}" not in known:
+                continue
+            found = _planned_at(
+                spec.dag, parts, end, f"{here}.{key}", f"{here}.{key}", here_on_path, branch_logs, depth + 1
+            )
+            if found is not None:
+                return found
+    return None
+
+
 def run_times(log: RunLog) -> tuple[str, str, float | None]:
     """(start, end, duration in seconds) of a run by the one rule every view uses (models.times.run_span:
     the process's recorded start, else the first own attempt; the last own attempt's end; reused steps
@@ -256,11 +302,22 @@ def step_progress(dag: Dag | None, steps: dict[str, tuple[str, bool]], branch_lo
     return Progress(done, len(counted), failed, interrupted, running)
 
 
-def run_progress(log: RunLog, dag: Dag | None = None) -> Progress:
-    """step_progress of a whole run log: the one count of a run's steps (Progress) that the run summary's
-    counts line (`2,000 steps: 1,996 SUCCESS, 4 FAIL`) gives, as the run index and the workbench do.
-    `dag`: the run's dag when the caller has it (else the one run_config records, parsed once per dag hash in
-    a process: dag_of_config; a 10,000-step dag is ~75 ms of pydantic); statuses as the log has them."""
+def not_run_steps(log: RunLog, dag: Dag | None = None) -> list[str]:
+    """The internal names of the steps run_progress counts as not run (`N not run`: on the run's path, not
+    begun), in the order of the path: nested ones too (`par.b1.x`), and a fail node the path ends at.
+    [] when the log records no dag. `magnus show` lists the top-level ones of an ended run (`not run`)."""
+    steps, branch_logs = _logged(log)
+    dag = dag if dag is not None else run_dag(log)
+    if dag is None:
+        return []
+    counted: list[tuple[str, bool]] = []
+    names: list[str] = []
+    _walk(dag, None, steps, branch_logs, counted, depth=0, names=names)
+    return [name for name, (status, _mock) in zip(names, counted, strict=True) if status == "PENDING"]
+
+
+def _logged(log: RunLog) -> tuple[dict[str, tuple[str, bool]], set[str]]:
+    """(status, mock) of every step log but the dag's end nodes, by internal name; the branch names."""
     steps: dict[str, tuple[str, bool]] = {}
     branch_logs: set[str] = set()
     for step in log.walk():
@@ -268,10 +325,22 @@ def run_progress(log: RunLog, dag: Dag | None = None) -> Progress:
             steps[step.internal_name] = (step.status, step.mock)
         if step.branches:
             branch_logs.update(step.branches)
-    if dag is None:
-        config = log.run_config if isinstance(log.run_config, dict) else {}
-        dag = dag_of_config(config, log.dag_hash or "")
-    return step_progress(dag, steps, branch_logs)
+    return steps, branch_logs
+
+
+def run_dag(log: RunLog) -> Dag | None:
+    """The dag `log` records (dag_of_config: parsed once per dag in a process); None when it records none."""
+    config = log.run_config if isinstance(log.run_config, dict) else {}
+    return dag_of_config(config, log.dag_hash or "")
+
+
+def run_progress(log: RunLog, dag: Dag | None = None) -> Progress:
+    """step_progress of a whole run log: the one count of a run's steps (Progress) that the run summary's
+    counts line (`2,000 steps: 1,996 SUCCESS, 4 FAIL`) gives, as the run index and the workbench do.
+    `dag`: the run's dag when the caller has it (else the one run_config records, parsed once per dag hash in
+    a process: dag_of_config; a 10,000-step dag is ~75 ms of pydantic); statuses as the log has them."""
+    steps, branch_logs = _logged(log)
+    return step_progress(dag if dag is not None else run_dag(log), steps, branch_logs)
 
 
 def _walk(
@@ -281,8 +350,10 @@ def _walk(
     branch_logs: set[str],
     counted: list[tuple[str, bool]],
     depth: int,
+    names: list[str] | None = None,
 ) -> None:
-    """The path of one graph as far as known (see Progress), appending its work steps to `counted`."""
+    """The path of one graph as far as known (see Progress), appending its work steps to `counted` (and,
+    when given, their internal names to `names`, one for each)."""
     if depth > 40:
         return
     name: str | None = dag.start_at
@@ -298,6 +369,8 @@ def _walk(
             # composite's failure is handled the walk above counts it as handled (done)
             if node.type == "fail":
                 counted.append(("FAIL" if arrived else "PENDING", False))
+                if names is not None:
+                    names.append(internal_name(branch, name))
             return
         here = internal_name(branch, name)
         logged = steps.get(here)
@@ -309,18 +382,22 @@ def _walk(
             )
             if node.type in PARALLEL_KINDS and all(spec.name is not None for spec in specs):
                 for spec in specs:
-                    _walk(spec.dag, f"{here}.{spec.name}", steps, branch_logs, counted, depth + 1)
+                    _walk(spec.dag, f"{here}.{spec.name}", steps, branch_logs, counted, depth + 1, names)
             elif known:
                 by_name = {spec.name: spec for spec in specs if spec.name is not None}
                 per_item = next((spec for spec in specs if spec.name is None), None)
                 for key in known:
                     chosen = by_name.get(key[len(here) + 1 :], per_item)
                     if chosen is not None:
-                        _walk(chosen.dag, key, steps, branch_logs, counted, depth + 1)
+                        _walk(chosen.dag, key, steps, branch_logs, counted, depth + 1, names)
             if len(counted) == position:  # branches not known yet (or empty): the step counts once
                 counted.append(logged or ("PENDING", False))
+                if names is not None:
+                    names.append(here)
         else:
             counted.append(logged or ("PENDING", False))
+            if names is not None:
+                names.append(here)
         status = logged[0] if logged else ""
         arrived = logged is not None and (logged[1] or status in DONE_STATUSES)
         if status == "FAIL":

@@ -72,9 +72,11 @@ def shown_status(step_type: str, status: str) -> str:
     return "FAIL" if step_type == "fail" and status == "SUCCESS" else status
 
 
-def _row(step: StepLog, seconds: float | None, note: str = "") -> list[Cell]:
+def _row(step: StepLog, seconds: float | None, note: str = "", *, ended: bool = False) -> list[Cell]:
     reused = " (reused)" if step.mock else ""  # a re-run copied it from the original run
     status = shown_status(step.step_type, step.status)  # the fail node reached: FAIL, as the workbench
+    if ended and status == PROCESSING:  # its process is gone: cut short, not running (as the header says)
+        status = f"INTERRUPTED ({PROCESSING})"
     ran = what_ran(step)
     cells = [
         Cell(step.internal_name),
@@ -88,6 +90,40 @@ def _row(step: StepLog, seconds: float | None, note: str = "") -> list[Cell]:
     return cells
 
 
+NOT_RUN = "not run"  # the status shown for a step of an ended run's path that never ran
+
+
+def _not_run_row(name: str, step_type: str, note: str = "") -> list[Cell]:
+    cells = [Cell(name), Cell(step_type), Cell(NOT_RUN, "dim"), Cell("0"), Cell(fmt_seconds(None))]
+    if note:
+        cells.append(Cell(note, "dim"))
+    return cells
+
+
+def never_ran(run_log: RunLog) -> list[tuple[str, str]]:
+    """(name, step type) of each top-level step of an ended run's path that never ran, in the path's order:
+    the steps the counts line counts as `not run` (progress.not_run_steps; a composite holding them once).
+    [] for a run not at an end (its steps to come are not `not run` yet) or a log with no recorded dag.
+    Listed by `magnus show` and the summary of `magnus execute`, whichever way the run was driven (trial 9:
+    a run driven step by step listed only the steps that ran)."""
+    from magnus_core.logs import ENDED, run_now
+    from magnus_core.progress import not_run_steps, planned_step, run_dag
+
+    if run_now(run_log) not in ENDED:
+        return []
+    dag = run_dag(run_log)
+    if dag is None:
+        return []
+    top = dict.fromkeys(name.split(".", 1)[0] for name in not_run_steps(run_log, dag))
+    out = []
+    for name in top:
+        if name in run_log.steps:  # a composite that ran in part: its row is there already
+            continue
+        planned = planned_step(dag, name)
+        out.append((name, planned.step_type if planned is not None else ""))
+    return out
+
+
 def counts_line(run_log: RunLog, statuses: Counter[str] | None = None) -> str:
     """`2,000/2,000 steps ran: 1,996 SUCCESS, 4 FAIL; 3 retried, 12 reused`: the run's steps as
     progress.run_progress counts them, the one count the run index, `magnus runs` and the workbench give:
@@ -95,15 +131,17 @@ def counts_line(run_log: RunLog, statuses: Counter[str] | None = None) -> str:
     run's path (the work steps, the steps inside composites in their place; a step whose failure the run
     handled is a FAIL; `N not run` for the steps of the path never reached). `statuses`, when given, is
     filled with the count of each status."""
+    from magnus_core.logs import ENDED, run_now
     from magnus_core.progress import run_progress
 
     statuses = Counter() if statuses is None else statuses
     progress = run_progress(run_log)
+    ended = run_now(run_log) in ENDED  # a step still PROCESSING in an ended run was cut short
     for status, n in (
         (SUCCESS, progress.done),
         (FAIL, progress.failed),
-        ("INTERRUPTED", progress.interrupted),
-        (PROCESSING, progress.running),
+        ("INTERRUPTED", progress.interrupted + (progress.running if ended else 0)),
+        (PROCESSING, 0 if ended else progress.running),
     ):
         if n:
             statuses[status] += n
@@ -146,18 +184,24 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
     seconds = [step_seconds(step) for step in top]
     statuses: Counter[str] = Counter()
     inside = failed_inside(top)
-    if every or len(top) <= FULL_TABLE:
+    from magnus_core.logs import ENDED, run_now
+
+    ended = run_now(run_log) in ENDED
+    missing = never_ran(run_log)  # an ended run's steps that never ran: listed after those that did
+    if every or len(top) + len(missing) <= FULL_TABLE:
         headers, right = HEADERS, {3, 4}
-        rows = [_row(step, s) for step, s in zip(top, seconds, strict=True)]
+        rows = [_row(step, s, ended=ended) for step, s in zip(top, seconds, strict=True)]
         if inside:  # a composite failed because a step inside it did: name that step beside it
             headers = [*HEADERS, "failed in"]
             for row, step in zip(rows, top, strict=True):
                 row.append(Cell(inside.get(step.internal_name, ""), "dim"))
+        for name, kind in missing:
+            rows.append(_not_run_row(name, kind) + ([Cell("")] if inside else []))
         lines.extend(render(headers, rows, right=right, colour=colour).split("\n"))
         lines.append(counts_line(run_log))  # N/M as `magnus runs` and the workbench count it
     else:
         lines.append(counts_line(run_log, statuses))
-        lines.extend(_steps_that_matter(run_log, top, seconds, colour, inside))
+        lines.extend(_steps_that_matter(run_log, top, seconds, colour, inside, missing, ended))
     if not statuses or set(statuses) != {SUCCESS}:  # (every step of a large run succeeded: none to show)
         total = sum(statuses.values()) if statuses else sum(1 for _ in run_log.walk())
         lines.extend(failure_lines(run_log, every=every or total <= FULL_TABLE))
@@ -253,11 +297,18 @@ def failed_inside(top: list[StepLog]) -> dict[str, str]:
 
 
 def _steps_that_matter(
-    run_log: RunLog, top: list[StepLog], seconds: list[float | None], colour: bool, inside: dict[str, str]
+    run_log: RunLog,
+    top: list[StepLog],
+    seconds: list[float | None],
+    colour: bool,
+    inside: dict[str, str],
+    missing: list[tuple[str, str]],
+    ended: bool,
 ) -> list[str]:
     """Above FULL_TABLE steps: failed top-level steps (a composite naming the step inside it that failed,
     `failed in par.b2.p2`) and retried ones in the order they ran, then the SLOWEST slowest, slowest first,
-    then the first reused one; each with why it is shown; then how many are not shown and how to see them."""
+    then the first reused one, then the first of the `missing` steps that never ran (`not run`); each with
+    why it is shown; then how many are not shown and how to see them."""
     notes: dict[int, list[str]] = {}
     failed = [i for i, step in enumerate(top) if step.status != SUCCESS]
     retried = [i for i, step in enumerate(top) if len(step.attempts) > 1]
@@ -276,7 +327,10 @@ def _steps_that_matter(
         notes.setdefault(reused[0], []).append(f"reused ({len(reused):,} steps)")
     first = sorted(set(failed[:SHOWN_FAILURES]) | set(retried[:SHOWN_RETRIED]))
     shown = list(dict.fromkeys([*first, *slowest, *sorted(notes)]))
-    rows = [_row(top[i], seconds[i], ", ".join(notes[i])) for i in shown]
+    rows = [_row(top[i], seconds[i], ", ".join(notes[i]), ended=ended) for i in shown]
+    if missing:  # where the run stopped: the first step it never reached
+        more = f" (+{len(missing) - 1:,} more)" if len(missing) > 1 else ""
+        rows.append(_not_run_row(*missing[0], note=f"first not run{more}"))
     out = render([*HEADERS, "shown because"], rows, right={3, 4}, colour=colour).split("\n")
     hidden = []
     if len(failed) > SHOWN_FAILURES:
@@ -289,6 +343,9 @@ def _steps_that_matter(
     rest = sum(
         1 for i, step in enumerate(top) if i not in listed and step.step_type not in ("success", "fail")
     )
+    if len(missing) > 1:  # (counted among the steps not listed, as the failed ones are)
+        hidden.append(f"{len(missing) - 1:,} not run")
+        rest += len(missing) - 1
     more = f" ({', '.join(hidden)})" if hidden else ""
     out.append(
         f"... {rest:,} more steps{more}; every step: magnus show {shlex.quote(run_log.run_id)} --steps"

@@ -76,8 +76,11 @@ def logs(
     and the exit code is the run's: 0 when it succeeded, 1 when it failed or was interrupted, so
     `magnus logs R --follow && next` goes on only after a good run.
 
+    A step of the run's dag that has not begun yet is waited for with --follow; without it (or once the
+    run has ended) it is said that it has not run yet, or never ran.
+
     Exit codes: 0 printed, 1 an output file is missing or unreadable (with --follow: or the run did not
-    succeed), 2 unknown run, step or attempt.
+    succeed), 2 unknown run, step or attempt, or a step that has not run.
     """
     from magnus_core.errors import UsageError
     from magnus_core.logs import OutputReader, failure_message, shown_line
@@ -151,10 +154,12 @@ def _step_name(run_log: RunLog, step: str | None, follow: bool) -> str | None:
     """The internal name STEP means in this run, in any form the per-step entry point takes it (single.py):
     as the run log writes it (`train`, `each.a.work`), with `%` for each space (`my%step`, `each.a%b.work`
     for the item "a b"), or with the map placeholder for the item (`each.map_variable_placeholder.work`,
-    when the run has one such step; else the items are named). UsageError (exit 2) naming the steps, or
-    the close ones (suggest.nearest), when none."""
+    when the run has one such step; else the items are named). A step of the run's dag that has no log
+    yet: with --follow of a run not at an end, its name (it is waited for, as `tail -F` waits for a file);
+    otherwise UsageError (exit 2) saying it has not run yet, or never ran (logs.not_run). UsageError naming
+    the steps, or the close ones (suggest.nearest), when the dag has no such step either."""
     from magnus_core.errors import UsageError
-    from magnus_core.logs import known_steps
+    from magnus_core.logs import ENDED, dag_steps, known_steps, not_run, run_now
     from magnus_core.suggest import nearest
 
     if step is None:
@@ -162,8 +167,6 @@ def _step_name(run_log: RunLog, step: str | None, follow: bool) -> str | None:
     for candidate in (step, step.replace("%", " ")):
         if run_log.find_step(candidate) is not None:
             return candidate
-    if follow and _may_still_come(run_log, step.replace("%", " ")):
-        return step.replace("%", " ")
     names = known_steps(run_log)
     items = _placeholder_matches(run_log, step.replace("%", " "), names)
     if len(items) == 1:
@@ -174,9 +177,19 @@ def _step_name(run_log: RunLog, step: str | None, follow: bool) -> str | None:
             f"({', '.join(items[:20])}{', ...' if len(items) > 20 else ''})",
             field="STEP",
         )
+    for candidate in dict.fromkeys((step, step.replace("%", " "))):
+        why = not_run(run_log, candidate)
+        if why is None:
+            continue
+        going_on = run_now(run_log) not in ENDED
+        if follow and going_on:  # waited for, then followed (_follow)
+            return candidate
+        raise UsageError(why + ("; --follow waits for it" if going_on else ""))  # (the name is right)
+    names += [name for name in dag_steps(run_log) if name not in set(names)]  # (a typo of one to come)
     near = nearest(step, names)  # close ones only (trial 7: 'nosuch' suggested 'sh'), else the list
     shown = ", ".join(names[:20]) + (f", ... ({len(names):,} steps in all)" if len(names) > 20 else "")
-    hint = f"; did you mean {', '.join(near)}?" if near else f" (steps: {shown or 'none yet'})"
+    none = "none" if run_now(run_log) in ENDED else "none yet"
+    hint = f"; did you mean {', '.join(near)}?" if near else f" (steps: {shown or none})"
     raise UsageError(f"run '{run_log.run_id}' has no step '{step}'{hint}", field="STEP")
 
 
@@ -198,28 +211,20 @@ def _placeholder_matches(run_log: RunLog, step: str, names: list[str]) -> list[s
     return [name for name in names if pattern.fullmatch(name)]
 
 
-def _may_still_come(run_log: RunLog, name: str) -> bool:
-    """A step the running run has not reached yet: its top-level step is in the run's dag."""
-    from magnus_core.models.run_log import FINISHED
-
-    dag = run_log.run_config.get("dag") if isinstance(run_log.run_config, dict) else None
-    steps = dag.get("steps", {}) if isinstance(dag, dict) else {}
-    return run_log.status not in FINISHED and any(name == s or name.startswith(f"{s}.") for s in steps)
-
-
 def _sections(
     run_log: RunLog, reader: OutputReader, name: str | None, attempt: int | None
 ) -> list[AttemptView]:
     from magnus_core.errors import UsageError
-    from magnus_core.logs import step_sections
+    from magnus_core.logs import ENDED, run_now, step_sections
 
     steps = step_sections(run_log, name)
     views = [view for s in steps for view in reader.views(s, attempt)]
     if attempt is not None and not views and name is not None:
         numbers = [str(a.attempt_number) for s in steps for a in s.attempts]
+        none = "none" if run_now(run_log) in ENDED else "none yet"  # an ended run has no attempt to come
         raise UsageError(
             f"step '{name}' of run '{run_log.run_id}' has no attempt {attempt} "
-            f"(attempts: {', '.join(numbers) or 'none yet'})",
+            f"(attempts: {', '.join(numbers) or none})",
             field="--attempt",
         )
     return views
@@ -418,14 +423,14 @@ def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | No
     section by section with a heading whenever the section changes, until the run has ended and everything
     is printed, and then how the run ended (_say_how_it_ended). The exit code: 0, or 1 when the run did not
     succeed or an output file could not be read."""
-    from magnus_core.logs import OutputReader, step_sections
+    from magnus_core.logs import OutputReader, not_run, step_sections
     from magnus_core.models.run_log import FINISHED
     from magnus_core.runs import run_state
 
-    found = store.get_run(run_id).find_step(name) if name is not None else None
+    first_log = store.get_run(run_id)
     # one step's output is printed as written, as without --follow: a heading only once another section
     # follows (its next attempt); a whole run or a composite step is headed section by section
-    printer = _Printer(headed=True, first_bare=name is not None and not (found and found.branches))
+    printer = _Printer(headed=True, first_bare=name is not None and not _composite(first_log, name))
     seen: dict[tuple[str, int], _Followed] = {}
     first = True
     missing = False
@@ -439,8 +444,26 @@ def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | No
                 missing |= _advance(printer, view, seen, tail if first else None, ended)
         first = False
         if ended:
+            why = not_run(run_log, name) if name is not None else None
+            if why is not None:  # a step waited for that the run never reached (tail -F's file never came)
+                note(f"magnus: {why}")
             return _say_how_it_ended(run_log) or (1 if missing else 0)
         time.sleep(POLL)
+
+
+def _composite(run_log: RunLog, name: str) -> bool:
+    """Whether step `name` holds other steps (its output is shown step by step, each headed): as its log
+    says, or its dag when it has not begun (a step waited for)."""
+    from magnus_core.models.pipeline import COMPOSITE_TYPES
+    from magnus_core.progress import dag_of_config, planned_step
+
+    found = run_log.find_step(name)
+    if found is not None:
+        return bool(found.branches)
+    config = run_log.run_config if isinstance(run_log.run_config, dict) else {}
+    dag = dag_of_config(config, run_log.dag_hash or "")
+    planned = planned_step(dag, name) if dag is not None else None
+    return planned is not None and planned.step_type in COMPOSITE_TYPES
 
 
 def _say_how_it_ended(run_log: RunLog) -> int:
