@@ -26,14 +26,15 @@ from magnus_core.errors import MagnusError, UsageError
 _RUN_ID = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$")
 
 
-def check_run_id(run_id: str) -> str:
+def check_run_id(run_id: str, field: str = "run_id") -> str:
     """Run ids become file and folder names: letters, digits, '-', '_' and '.', no leading '.', at most 128.
-    Returns it; UsageError (field run_id) otherwise."""
+    Returns it; UsageError otherwise, naming `field`: the run log's field by default, the command line's
+    option or argument where one gave it (`--run-id`, `RUN_ID`: MagnusError names each as such)."""
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
         raise UsageError(
             f"run id {run_id!r} is not allowed: use letters, digits, '-', '_' and '.', "
             "not starting with '.', at most 128 characters",
-            field="run_id",
+            field=field,
         )
     return run_id
 

@@ -143,7 +143,7 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
         raise
     moment = now()  # the run begins: its id (when generated) and its recorded start are this instant
     if request.run_id:
-        run_id = check_run_id(request.run_id)
+        run_id = check_run_id(request.run_id, field="--run-id")
         if store.exists(run_id):
             raise UsageError(
                 f"a run '{run_id}' already exists in {store.where()}; choose another --run-id "

@@ -113,12 +113,13 @@ def parse_map_variable(text: str | None) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(
-            f'not valid JSON ({exc.msg}); expected an object like \'{{"chunk": "a"}}\'', field="map-variable"
+            f'not valid JSON ({exc.msg}); expected an object like \'{{"chunk": "a"}}\'',
+            field="--map-variable",
         ) from None
     except (ValueError, RecursionError):  # a number of more than 4300 digits, or nesting too deep
-        raise UsageError("a number too long or nesting too deep to read", field="map-variable") from None
+        raise UsageError("a number too long or nesting too deep to read", field="--map-variable") from None
     if not isinstance(value, dict):
-        raise UsageError(f"expected a JSON object, got {type(value).__name__}", field="map-variable")
+        raise UsageError(f"expected a JSON object, got {type(value).__name__}", field="--map-variable")
     return value
 
 
@@ -137,7 +138,7 @@ def job_from_files(
     """A job from the command line's files and parameters (all validated before anything is written)."""
     from magnus_core.stores.base import check_run_id
 
-    check_run_id(run_id)
+    check_run_id(run_id, field="RUN_ID")  # the command line's argument, named as such (not a log's field)
     variables = read_variables(var_file)
     pipeline = load_pipeline(file, variables)
     config = load_config(config_file, pipeline)
@@ -437,7 +438,7 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
         raise UsageError(
             f"step '{where.internal_name}' is a {where.node.type} node: run it with "
             f"`magnus fan {run_id} {encode_name(where.internal_name)} --mode out|in`",
-            field="step",
+            field="STEP",
         )
     session = _open(job, where, at=where)
     store = session.store
@@ -457,7 +458,7 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
             raise UsageError(
                 f"run '{run_id}' is already finished ({session.run.status}); step "
                 f"'{where.internal_name}' cannot run in it",
-                field="run_id",
+                field="RUN_ID",
             )
         if say_failure:  # by hand, a run id or step one letter off ran in silence (trial 9, finding 3)
             _say_order(session, where)
@@ -589,7 +590,7 @@ def fan_out_result(job: NodeJob) -> FanResult:
         if existing is None or existing.status == FAIL:
             if session.run.status in FINISHED:
                 raise UsageError(
-                    f"run '{job.run_id}' is already finished ({session.run.status})", field="run_id"
+                    f"run '{job.run_id}' is already finished ({session.run.status})", field="RUN_ID"
                 )
             _fail_dead_siblings(session, where)
             step, branches = composite.fan_out(
@@ -649,7 +650,7 @@ def fan_in_result(job: NodeJob) -> FanResult:
             raise UsageError(
                 f"step '{where.internal_name}' has not been fanned out: run `magnus fan "
                 f"{job.run_id} {encode_name(where.internal_name)} --mode out` first",
-                field="step",
+                field="STEP",
             )
         if step.status == SUCCESS:
             return FanResult(0)
@@ -742,7 +743,7 @@ def _composite(job: NodeJob) -> Located:
         raise UsageError(
             f"step '{where.internal_name}' is a {where.node.type} node, not {_composite_types()}: "
             f"run it with `magnus execute_single_node {job.run_id} {encode_name(where.internal_name)}`",
-            field="step",
+            field="STEP",
         )
     return where
 

@@ -55,7 +55,7 @@ def _usage(command, ctx, full: str) -> str:
         parts.append("[OPTIONS]")
     for param in params:
         if isinstance(param, click.Argument):
-            name = param.name.upper() + ("..." if param.nargs == -1 else "")
+            name = (param.metavar or param.name.upper()) + ("..." if param.nargs == -1 else "")
             parts.append(name if param.required else f"[{name}]")
     if isinstance(command, click.Group):
         parts.append("COMMAND [ARGS]...")
@@ -93,7 +93,8 @@ def _command_doc(name: str, command, parent: str) -> list[str]:
             rows.append(f"| {names} | {kind} | {(param.help or '').replace('|', '/')}{default} |")
         elif isinstance(param, click.Argument):
             rows.append(
-                f"| `{param.name.upper()}` | argument | {'required' if param.required else 'optional'} |"
+                f"| `{param.metavar or param.name.upper()}` | argument | "
+                f"{'required' if param.required else 'optional'} |"
             )
     if rows:
         lines += ["| option | value | meaning |", "|---|---|---|", *rows, ""]

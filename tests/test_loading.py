@@ -247,7 +247,7 @@ CASES: dict[str, tuple[str, list[str], list[str]]] = {
         ["pipeline.yaml", "field 'secrets.type'", "unknown type 'vault'"],
     ),
     "pipeline file missing": ("", ["--file", "missing.yaml"], ["missing.yaml", "pipeline file not found"]),
-    "bad --run-id": (pipeline(), ["--run-id", "../escape"], ["field 'run_id'", "is not allowed"]),
+    "bad --run-id": (pipeline(), ["--run-id", "../escape"], ["option '--run-id'", "is not allowed"]),
     "bad extra parameter": (pipeline(), ["--arg1"], ["parameter --arg1 needs a value"]),
 }
 

@@ -78,8 +78,13 @@ def _start(project: Path, *args: str) -> subprocess.Popen[bytes]:
 
 
 def _follow(project: Path, *args: str) -> subprocess.Popen[str]:
+    """`magnus logs r ... --follow` in the background, once it is in its loop of looks at the run (its
+    start-up's CPU spent, then idle between looks): on a loaded machine a follow that had not read the run
+    yet when the test let the run go on would find it ended, and rightly say so (exit 2)."""
+    import psutil
+
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
-    return subprocess.Popen(
+    follow = subprocess.Popen(
         [sys.executable, "-m", "magnus_core", "logs", "r", *args, "--follow"],
         cwd=project,
         env=env,
@@ -87,6 +92,16 @@ def _follow(project: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    process = psutil.Process(follow.pid)
+    deadline = time.time() + 60
+    before = -1.0
+    while time.time() < deadline and follow.poll() is None:
+        time.sleep(0.5)
+        spent = sum(process.cpu_times()[:2])
+        if spent > 0.2 and spent - before < 0.05:  # (a look every 0.2 s costs a few ms)
+            return follow
+        before = spent
+    raise AssertionError(f"the follow did not settle: {follow.poll()}")
 
 
 def test_a_step_not_run_yet_is_told_from_a_name_not_in_the_dag_and_follow_waits_for_it(project: Path) -> None:
@@ -102,7 +117,6 @@ def test_a_step_not_run_yet_is_told_from_a_name_not_in_the_dag_and_follow_waits_
         far = run_magnus("logs", "r", "zzz", cwd=project)
         assert far.returncode == 2 and "has no step 'zzz' (steps: a, gate, c)" in far.stderr
         follow = _follow(project, "c")  # begun before c: waits for it, as tail -F waits for a file
-        time.sleep(1)
         assert follow.poll() is None
         (project / "go").touch()
         out, err = follow.communicate(timeout=60)
@@ -120,12 +134,12 @@ def test_follow_of_a_step_the_run_never_reaches_says_so_when_the_run_ends(projec
     run = _start(project, "-f", "p.yaml")
     try:
         follow = _follow(project, "c")
-        time.sleep(1)
         (project / "go").touch()
         out, err = follow.communicate(timeout=60)
     finally:
-        run.wait(timeout=60)
-    assert follow.returncode == 1 and out == ""
+        ended = run.wait(timeout=60)
+    assert ended == 1
+    assert follow.returncode == 1 and out == "", err
     lines = err.strip().splitlines()
     assert lines[-2] == "magnus: step 'c' never ran in run r: the run ended FAIL before it"
     assert lines[-1].startswith("run r ended FAIL: gate: ValueError: told to fail")

@@ -218,9 +218,7 @@ COMMANDS: dict[str, CommandInfo] = {
     "execute_single_node": CommandInfo(
         "nodes", "Run exactly one step of run RUN_ID (for orchestrators such as Argo and Dask)."
     ),
-    "fan": CommandInfo(
-        "nodes", "Fan out (-m out) or fan in (-m in) the composite step STEP_INTERNAL_NAME of run RUN_ID."
-    ),
+    "fan": CommandInfo("nodes", "Fan out (-m out) or fan in (-m in) the composite step STEP of run RUN_ID."),
     "logs": CommandInfo(
         "logs", "Print what a run's steps wrote to stdout and stderr (masked), as kept in the run's catalog."
     ),

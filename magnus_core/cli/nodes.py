@@ -51,7 +51,7 @@ _PARAMETERS = {"ignore_unknown_options": True, "allow_extra_args": True}
 
 @cli.command("execute_single_node", cls=ParametersCommand, context_settings=_PARAMETERS)
 @click.argument("run_id", shell_complete=complete.run_ids)
-@click.argument("step_internal_name", shell_complete=complete.step_names)
+@click.argument("step_internal_name", metavar="STEP", shell_complete=complete.step_names)
 @_common
 @click.pass_context
 def execute_single_node(
@@ -68,7 +68,7 @@ def execute_single_node(
 ) -> None:
     """Run exactly one step of run RUN_ID (for orchestrators such as Argo and Dask).
 
-    STEP_INTERNAL_NAME is the step's dot-path name with '%' for spaces (`parallel%step.branch%a.a1`); inside
+    STEP is the step's internal name, a dot path, with '%' for spaces (`parallel%step.branch%a.a1`); inside
     a map, the item is `map_variable_placeholder` and --map-variable gives it. The run log is created if this
     is the first step. A step that already succeeded is not run again.
 
@@ -97,7 +97,7 @@ def execute_single_node(
 
 @cli.command("fan", cls=ParametersCommand, context_settings=_PARAMETERS)
 @click.argument("run_id", shell_complete=complete.run_ids)
-@click.argument("step_internal_name", shell_complete=complete.step_names)
+@click.argument("step_internal_name", metavar="STEP", shell_complete=complete.step_names)
 @click.option(
     "-m",
     "--mode",
@@ -134,7 +134,7 @@ def fan(
     log_level: str,
     tag: str,
 ) -> None:
-    """Fan out (-m out) or fan in (-m in) the composite step STEP_INTERNAL_NAME of run RUN_ID.
+    """Fan out (-m out) or fan in (-m in) the composite step STEP of run RUN_ID.
 
     Fan-out prints the branches to run that are run per item as a JSON list (each item the --map-variable
     of one branch: a map's items), so an engine can run one branch per item. A fan-in decides the step,
