@@ -78,11 +78,10 @@ def _start(project: Path, *args: str) -> subprocess.Popen[bytes]:
 
 
 def _follow(project: Path, *args: str) -> subprocess.Popen[str]:
-    """`magnus logs r ... --follow` in the background, once it is in its loop of looks at the run (its
-    start-up's CPU spent, then idle between looks): on a loaded machine a follow that had not read the run
-    yet when the test let the run go on would find it ended, and rightly say so (exit 2)."""
-    import psutil
-
+    """`magnus logs r ... --follow` in the background, once it is in its loop of looks at the run: asleep
+    between two looks (the kernel's wait channel of its thread is nanosleep; nothing before the loop sleeps).
+    On a loaded machine a follow that had not read the run yet when the test let the run go on would find
+    it ended, and rightly say so (exit 2)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     follow = subprocess.Popen(
         [sys.executable, "-m", "magnus_core", "logs", "r", *args, "--follow"],
@@ -92,16 +91,17 @@ def _follow(project: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    process = psutil.Process(follow.pid)
+    wchan = Path(f"/proc/{follow.pid}/wchan")
     deadline = time.time() + 60
-    before = -1.0
     while time.time() < deadline and follow.poll() is None:
-        time.sleep(0.5)
-        spent = sum(process.cpu_times()[:2])
-        if spent > 0.2 and spent - before < 0.05:  # (a look every 0.2 s costs a few ms)
+        try:
+            if "nanosleep" in wchan.read_text():
+                return follow
+        except OSError:  # (no /proc: give it time)
+            time.sleep(3)
             return follow
-        before = spent
-    raise AssertionError(f"the follow did not settle: {follow.poll()}")
+        time.sleep(0.02)
+    raise AssertionError(f"the follow did not reach its loop: {follow.poll()}")
 
 
 def test_a_step_not_run_yet_is_told_from_a_name_not_in_the_dag_and_follow_waits_for_it(project: Path) -> None:

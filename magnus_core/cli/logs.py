@@ -84,13 +84,16 @@ def logs(
     """
     from magnus_core.errors import UsageError
     from magnus_core.logs import OutputReader, failure_message, shown_line
-    from magnus_core.runs import get_typed_run, store_from_config
+    from magnus_core.models.run_log import FINISHED
+    from magnus_core.runs import get_typed_run, run_state, store_from_config
 
     if follow and as_json:
         raise UsageError("--follow prints text as it comes; use it without --json")
     store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
     run_log = get_typed_run(store, run_id)  # a unique prefix or suffix of the id, or `last`, too
     run_id = run_log.run_id
+    if run_log.status not in FINISHED and run_state(run_log) == "INTERRUPTED":
+        run_log = store.get_run(run_id)  # read before its process wrote its end and exited: read again
     name = _step_name(run_log, step, follow)
     reader = OutputReader(run_log, runs=store.get_run)
     if follow:
