@@ -549,14 +549,18 @@ def failure_of(run_id: str, step: StepLog, reader: OutputReader | None, *, lines
 
 def step_sections(run_log: RunLog, step: str | None) -> list[StepLog]:
     """The steps `magnus logs` shows: every task step in execution order (None), or the named one (a
-    composite: every task step inside it), and any step that failed with no attempt to show (a
-    conditional with no branch for its value: its failure is shown instead). [] when no step has that
-    internal name."""
+    composite: every task step inside it; a branch, `fan.B` of a parallel or `each.c` of a map: every task
+    step in it, as the workbench shows a branch), and any step that failed with no attempt to show (a
+    conditional with no branch for its value: its failure is shown instead). [] when no step or branch has
+    that internal name."""
     if step is None:
         return [s for s in run_log.walk() if _shown(s)]
     found = run_log.find_step(step)
     if found is None:
-        return []
+        branch = run_log.find_branch(step)
+        if branch is None:
+            return []
+        return [s for s in branch.walk() if _shown(s)]
     return [s for s in found.walk() if _shown(s)] or [found]
 
 
@@ -567,6 +571,7 @@ def _shown(step: StepLog) -> bool:
 
 
 def known_steps(run_log: RunLog) -> list[str]:
+    """Every step's internal name, nested ones included, in execution order."""
     return [s.internal_name for s in run_log.walk()]
 
 
@@ -623,3 +628,22 @@ def not_run(run_log: RunLog, name: str) -> str | None:
         return f"step '{name}' has not run yet in run {run_log.run_id} ({state})"
     how = "before it" if planned.on_path else "without reaching it"
     return f"step '{name}' never ran in run {run_log.run_id}: the run ended {state} {how}"
+
+
+def known_names(run_log: RunLog) -> list[str]:
+    """What `magnus logs RUN NAME` takes, in execution order: every step's internal name and, after each
+    composite step, its branches' (`fan`, `fan.A`, `fan.A.wa`, ...; `each.c` for a map's item). A nested
+    dag's branch that has its step's name is named once."""
+    names: list[str] = []
+
+    def visit(step: StepLog) -> None:
+        names.append(step.internal_name)
+        for name, branch in step.branches.items():
+            if name != step.internal_name:
+                names.append(name)
+            for inner in branch.steps.values():
+                visit(inner)
+
+    for top in run_log.steps.values():
+        visit(top)
+    return names

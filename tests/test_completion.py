@@ -157,6 +157,8 @@ def test_a_runs_step_names_complete_for_logs(project: Path) -> None:
     # trial 4: `magnus logs RUN <Tab>` completed nothing, though the README promises step names
     steps = complete(project, "magnus logs 20260101_first ")
     assert steps[:2] == ["prepare%data", "fan%out"] and "fan%out.left.l1" in steps
+    assert steps[2] == "fan%out.left"  # a branch, as logs takes it (trial 10, fault 11)
+    assert "fan%out.left" not in complete(project, "magnus diff first second --output fan")  # steps only
     assert complete(project, "magnus logs first fan%out.left.l") == ["fan%out.left.l1"]  # a part of the id
     assert complete(project, "magnus logs 2026 ") == []  # names two runs: nothing to offer
     assert complete(project, "magnus logs 2026") == ["20260102_second", "20260101_first"]

@@ -65,7 +65,9 @@ def test_an_unknown_step_suggests_only_close_names_else_lists_them(failed_run, m
     folder, _out = failed_run
     far = magnus("logs", "t7", "nosuch", cwd=folder)  # trial 7: 'did you mean sh?'
     assert far.returncode == 2 and "did you mean" not in far.stderr
-    assert "(steps: ok, raises, exit1," in far.stderr and "(22 steps in all)" in far.stderr
+    # the branches are names logs takes too (trial 10, fault 11): par.b1, each.1, ... listed in their place
+    assert "(steps and branches: ok, raises, exit1," in far.stderr, far.stderr
+    assert "(28 steps and branches in all)" in far.stderr, far.stderr
     near = magnus("logs", "t7", "rasies", cwd=folder)
     assert near.returncode == 2 and "did you mean raises?" in near.stderr
 

@@ -76,27 +76,35 @@ def step_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> l
 @_quiet
 def run_steps(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Internal names of the steps the run named before it on the line recorded (`magnus logs RUN <Tab>`),
-    in the order they ran, composite steps and the steps inside them; nothing when the run is unknown."""
+    in the order they ran, composite steps, their branches (`fan.B`, a map's item `each.c`) and the steps
+    inside them (logs.known_names); nothing when the run is unknown."""
+    return _names(ctx, incomplete, branches=True)
+
+
+def _names(ctx: click.Context, incomplete: str, *, branches: bool) -> list[CompletionItem]:
+    from magnus_core.logs import known_names, known_steps
     from magnus_core.runs import get_typed_run, store_from_config
 
     run_id = ctx.params.get("run_id")
     if not run_id:
         return []
     run_log = get_typed_run(store_from_config(_config_file(ctx)), run_id)
+    types = {step.internal_name: step.step_type for step in run_log.walk()}
     return [
-        CompletionItem(step.internal_name.replace(" ", "%"), help=step.step_type)  # as logs takes it
-        for step in run_log.walk()
-        if step.internal_name.replace(" ", "%").startswith(incomplete)
+        CompletionItem(name.replace(" ", "%"), help=types.get(name, "branch"))  # as logs takes it
+        for name in (known_names(run_log) if branches else known_steps(run_log))
+        if name.replace(" ", "%").startswith(incomplete)
     ]
 
 
 @_quiet
 def diff_steps(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
-    """`magnus diff A B --output <Tab>`: the steps of run A (as `magnus logs RUN <Tab>` completes them).
+    """`magnus diff A B --output <Tab>`: the steps of run A (as `magnus logs RUN <Tab>` completes them,
+    without the branches).
     While an option's value is completed, click leaves the arguments unparsed, in ctx.args."""
     words = [w for w in ctx.args if not w.startswith("-")]
     ctx.params["run_id"] = ctx.params.get("run_a") or (words[0] if words else None)
-    return run_steps(ctx, param, incomplete)
+    return _names(ctx, incomplete, branches=False)  # (--output takes steps, not branches)
 
 
 @_quiet

@@ -62,7 +62,8 @@ def logs(
     With no STEP, every step in the order it ran, each headed by its name and attempt; STEP is a step's
     internal name as `magnus runs` and the run log show it (`train`, `each.a.work` inside a map; the
     per-step entry point's forms work too: `%` for each space, `map_variable_placeholder` for the item).
-    A composite step shows the steps inside it.
+    A composite step shows the steps inside it, and so does a branch (`fan.B` of a parallel, `each.c` of a
+    map: that item).
     A single attempt is printed as it was written, with no heading, so it can be piped.
 
     \b
@@ -155,28 +156,31 @@ def _failures_without_output(run_log: RunLog, name: str | None, attempt: int | N
 
 def _step_name(run_log: RunLog, step: str | None, follow: bool) -> str | None:
     """The internal name STEP means in this run, in any form the per-step entry point takes it (single.py):
-    as the run log writes it (`train`, `each.a.work`), with `%` for each space (`my%step`, `each.a%b.work`
-    for the item "a b"), or with the map placeholder for the item (`each.map_variable_placeholder.work`,
-    when the run has one such step; else the items are named). A step of the run's dag that has no log
-    yet: with --follow of a run not at an end, its name (it is waited for, as `tail -F` waits for a file);
-    otherwise UsageError (exit 2) saying it has not run yet, or never ran (logs.not_run). UsageError naming
-    the steps, or the close ones (suggest.nearest), when the dag has no such step either."""
+    as the run log writes it (`train`, `each.a.work`, or a branch: `fan.B`, `each.a`), with `%` for each
+    space (`my%step`, `each.a%b.work` for the item "a b"), or with the map placeholder for the item
+    (`each.map_variable_placeholder.work`, when the run has one such step; else the items are named). A
+    step of the run's dag that has no log yet: with --follow of a run not at an end, its name (it is
+    waited for, as `tail -F` waits for a file); otherwise UsageError (exit 2) saying it has not run yet,
+    or never ran (logs.not_run). UsageError naming the steps and branches, or the close ones
+    (suggest.nearest), when the dag has no such step either."""
     from magnus_core.errors import UsageError
-    from magnus_core.logs import ENDED, dag_steps, known_steps, not_run, run_now
+    from magnus_core.logs import ENDED, dag_steps, known_names, known_steps, not_run, run_now
     from magnus_core.suggest import nearest
 
     if step is None:
         return None
     for candidate in (step, step.replace("%", " ")):
-        if run_log.find_step(candidate) is not None:
-            return candidate
-    names = known_steps(run_log)
+        if run_log.find_step(candidate) is not None or run_log.find_branch(candidate) is not None:
+            return candidate  # a step, or a branch (`fan.B`, a map's item `each.c`: trial 10, fault 11)
+    names = known_names(run_log)
+    what = "steps and branches" if len(names) > len(known_steps(run_log)) else "steps"
     items = _placeholder_matches(run_log, step.replace("%", " "), names)
     if len(items) == 1:
         return items[0]
     if items:
         raise UsageError(
-            f"'{step}' stands for a step of each map item in run '{run_log.run_id}': name one "
+            f"'{step}' stands for {'' if run_log.find_branch(items[0]) else 'a step of '}each map item "
+            f"in run '{run_log.run_id}': name one "
             f"({', '.join(items[:20])}{', ...' if len(items) > 20 else ''})",
             field="STEP",
         )
@@ -190,15 +194,16 @@ def _step_name(run_log: RunLog, step: str | None, follow: bool) -> str | None:
         raise UsageError(why + ("; --follow waits for it" if going_on else ""))  # (the name is right)
     names += [name for name in dag_steps(run_log) if name not in set(names)]  # (a typo of one to come)
     near = nearest(step, names)  # close ones only (trial 7: 'nosuch' suggested 'sh'), else the list
-    shown = ", ".join(names[:20]) + (f", ... ({len(names):,} steps in all)" if len(names) > 20 else "")
+    shown = ", ".join(names[:20]) + (f", ... ({len(names):,} {what} in all)" if len(names) > 20 else "")
     none = "none" if run_now(run_log) in ENDED else "none yet"
-    hint = f"; did you mean {', '.join(near)}?" if near else f" (steps: {shown or none})"
+    hint = f"; did you mean {', '.join(near)}?" if near else f" ({what}: {shown or none})"
     raise UsageError(f"run '{run_log.run_id}' has no step '{step}'{hint}", field="STEP")
 
 
 def _placeholder_matches(run_log: RunLog, step: str, names: list[str]) -> list[str]:
     """The steps `step` names when it holds the map placeholder in place of items, as the per-step entry
-    point takes it with --map-variable (`each.map_variable_placeholder.work` -> each.1.work, each.2.work);
+    point takes it with --map-variable (`each.map_variable_placeholder.work` -> each.1.work, each.2.work;
+    `each.map_variable_placeholder` -> the branches each.1, each.2);
     [] when it holds none, or when what comes before the placeholder is not a map step."""
     import re
 
@@ -210,6 +215,8 @@ def _placeholder_matches(run_log: RunLog, step: str, names: list[str]) -> list[s
     holder = run_log.find_step(".".join(parts[: parts.index(PLACEHOLDER)]))
     if holder is None or holder.step_type != "map":
         return []
+    if parts[-1] == PLACEHOLDER and parts.count(PLACEHOLDER) == 1:  # `each.map_variable_placeholder`: an item
+        return list(holder.branches)
     pattern = re.compile(r"\.".join(".+?" if part == PLACEHOLDER else re.escape(part) for part in parts))
     return [name for name in names if pattern.fullmatch(name)]
 
@@ -432,8 +439,9 @@ def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | No
 
     first_log = store.get_run(run_id)
     # one step's output is printed as written, as without --follow: a heading only once another section
-    # follows (its next attempt); a whole run or a composite step is headed section by section
-    printer = _Printer(headed=True, first_bare=name is not None and not _composite(first_log, name))
+    # follows (its next attempt); a whole run, a composite step or a branch is headed section by section
+    whole = name is None or _composite(first_log, name) or first_log.find_branch(name) is not None
+    printer = _Printer(headed=True, first_bare=not whole)
     seen: dict[tuple[str, int], _Followed] = {}
     first = True
     missing = False
@@ -441,7 +449,7 @@ def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | No
         run_log = store.get_run(run_id)
         ended = run_log.status in FINISHED or run_state(run_log) == "INTERRUPTED"
         reader = OutputReader(run_log, None, runs=store.get_run)
-        steps = step_sections(run_log, name) if name is None or run_log.find_step(name) else []
+        steps = step_sections(run_log, name)  # ([] for a step not reached yet)
         for step in steps:
             for view in reader.views(step, attempt):  # the attempt running now too, as it grows
                 missing |= _advance(printer, view, seen, tail if first else None, ended)
