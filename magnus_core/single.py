@@ -112,8 +112,10 @@ def parse_map_variable(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
+        from magnus_core.models.reading import json_problem
+
         raise UsageError(
-            f'not valid JSON ({exc.msg}); expected an object like \'{{"chunk": "a"}}\'',
+            f'not valid JSON: {json_problem(exc)}; expected an object like \'{{"chunk": "a"}}\'',
             field="--map-variable",
         ) from None
     except (ValueError, RecursionError):  # a number of more than 4300 digits, or nesting too deep

@@ -195,7 +195,9 @@ def test_runs_in_another_store_via_config(project: Path, tmp_path: Path) -> None
     assert "broken_reason" in head and "error" not in head
     human = run_magnus("runs", "-c", str(cfg), cwd=project)
     assert (
-        human.returncode == 0 and "BROKEN" in human.stdout and "broken.json: not valid JSON" in human.stdout
+        human.returncode == 0
+        and "BROKEN" in human.stdout
+        and "broken.json: line 1: not valid JSON" in human.stdout
     )
     diff = run_magnus("diff", "r1", "r2", "-c", str(cfg), "--json", cwd=project)
     assert diff.returncode == 0, diff.stderr

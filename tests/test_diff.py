@@ -468,7 +468,7 @@ def test_open_run_bad_inputs(tmp_path: Path) -> None:
     with pytest.raises(RunNotFoundError, match="nearest: 20260101_first"):
         open_run("20260101_frist", store)
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(RunLogError, match=r"bad.json: not valid JSON"):
+    with pytest.raises(RunLogError, match=r"bad.json: line 1: not valid JSON: expecting property name"):
         open_run(str(tmp_path / "bad.json"), store)
     (tmp_path / "other.json").write_text(json.dumps({"steps": {}}))
     with pytest.raises(RunLogError, match="field 'run_id'"):

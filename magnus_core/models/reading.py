@@ -109,7 +109,11 @@ def parse_run_log_json(raw: bytes, source: str) -> Any:
             raise RunLogError(
                 f"holds a number with {digits.group(1)} digits (at most {limit} are read)", file=source
             ) from None
-        raise RunLogError(f"not valid JSON ({_first_line(exc)})", file=source) from None
+        if isinstance(exc, json.JSONDecodeError):  # `FILE: line N: what was expected`, as every error
+            refused = RunLogError(f"not valid JSON: {json_problem(exc)}", file=source)
+            refused.line = exc.lineno
+            raise refused from None
+        raise RunLogError(f"not valid JSON: {_first_line(exc)}", file=source) from None
     # fewer brackets than the limit cannot nest deeper than it: most logs skip the walk
     if raw.count(b"{") + raw.count(b"[") > MAX_RUN_LOG_DEPTH and _deeper_than(data, MAX_RUN_LOG_DEPTH):
         raise RunLogError(
@@ -124,6 +128,14 @@ def parse_run_log_json(raw: bytes, source: str) -> Any:
 def _may_hold_surrogates(raw: bytes) -> bool:
     """A fast pre-check (substring search) before the regular expression, 100x slower on a big log."""
     return b"\\ud" in raw or b"\\uD" in raw or b"\\Ud" in raw or b"\\UD" in raw or b"\xed" in raw
+
+
+def json_problem(exc: json.JSONDecodeError) -> str:
+    """What a JSON parser expected where it stopped, and the column (its line is the error's `line`, as
+    for a YAML file): `expecting ',' delimiter at column 5` (json's `Expecting ...: line 3 column 5 (char
+    20)`, whose line and place in parentheses read unlike magnus's other errors; trial 8)."""
+    text = exc.msg[:1].lower() + exc.msg[1:]
+    return f"{text} at column {exc.colno}"
 
 
 def _first_line(exc: BaseException) -> str:
