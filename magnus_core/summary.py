@@ -408,3 +408,58 @@ def print_summary(run_log: RunLog, where: str, *, every: bool = False, stream: A
     except UnicodeEncodeError:  # a terminal that cannot show a step's name or output as written
         stream.write(text.encode("ascii", "replace").decode("ascii"))
     stream.flush()
+
+
+def value_lines(
+    run_log: RunLog, params: list[str] | None, metrics: list[str] | None, *, colour: bool = False
+) -> tuple[list[str], list[str]]:
+    """What `magnus show RUN --params [NAMES] --metrics [NAMES]` adds under the summary: a table of the
+    run's parameters (run_log.parameters, as `magnus runs --params` shows them: the run's final values,
+    masked when recorded) and one of its metrics, a row per step that tracked each (`auc  0.91  train`);
+    values as `magnus runs` writes them (table.fmt_value), cut at logs.SHOWN_WIDTH. `params`/`metrics`:
+    None for no table, ["*"] for every one, else the names wanted (a metric by its name or `step.name`).
+    Returns (lines, notes): a note for each name the run has not recorded, with the close ones."""
+    from magnus_core.logs import shown_line
+    from magnus_core.suggest import nearest
+    from magnus_core.table import fmt_value
+
+    lines: list[str] = []
+    notes: list[str] = []
+
+    def missing(kind: str, wanted: list[str], known: list[str], found: set[str]) -> None:
+        for name in wanted:
+            if name != "*" and name not in found:
+                near = nearest(name, known)
+                hint = f"; did you mean {', '.join(near)}?" if near else ""
+                notes.append(f"run {run_log.run_id} has no {kind} '{name}'{hint}")
+
+    if params is not None:
+        every = "*" in params
+        rows = [
+            [name, shown_line(fmt_value(value))]
+            for name, value in run_log.parameters.items()
+            if every or name in params
+        ]
+        missing("parameter", params, list(run_log.parameters), {row[0] for row in rows})
+        lines.append("Parameters:" if rows else "Parameters: none recorded")
+        if rows:
+            lines.extend(
+                "  " + line for line in render(["parameter", "value"], rows, colour=colour).split("\n")
+            )
+    if metrics is not None:
+        every = "*" in metrics
+        rows, found, known = [], set(), []
+        for step in run_log.walk():
+            for name, value in step.user_defined_metrics.items():
+                qualified = f"{step.internal_name}.{name}"
+                known += [name, qualified]
+                chosen = [w for w in metrics if w in (name, qualified)]
+                if every or chosen:
+                    rows.append([name, shown_line(fmt_value(value)), step.internal_name])
+                    found.update(chosen)
+        missing("metric", metrics, known, found)
+        lines.append("Metrics:" if rows else "Metrics: none recorded")
+        if rows:
+            table = render(["metric", "value", "step"], rows, colour=colour)
+            lines.extend("  " + line for line in table.split("\n"))
+    return lines, notes
