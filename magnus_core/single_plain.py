@@ -535,6 +535,7 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
     from magnus_core.errors import MagnusError, signal_name
     from magnus_core.failure import CommandFailed, clean_text, describe, error_of, exit_outcome
     from magnus_core.interaction import enter_scope, exit_scope
+    from magnus_core.interrupts import from_signal, received
     from magnus_core.stepenv import _StepPipes
     from magnus_core.stepguard import _check_outputs, _Guard, _note_threads, _restore
     from magnus_core.tasks.python import run as run_python
@@ -545,6 +546,7 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
     outcome = _Outcome()
     streams = (sys.stdout, sys.stderr)
     threads = frozenset(threading.enumerate())
+    signals = received()  # a KeyboardInterrupt with no signal since is the step's own (interrupts.py)
     try:
         with _StepPipes(), _Guard(False):
             run_python(plan.node.command, plan.node.command_config, scope, services)  # type: ignore[arg-type]
@@ -562,13 +564,14 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
             located = error_of(exc, root, masker.text, exit_code=code)
             located.message = masker.text(message.removeprefix("SystemExit: "))
             outcome = _Outcome(FAIL, message, _error(located))
-    except KeyboardInterrupt as exc:
-        outcome = _Outcome(
-            INTERRUPTED, f"interrupted by {signal_name(exc)}: the run was stopped", interrupted=exc
-        )
     except BaseException as exc:
-        outcome = _Outcome(FAIL, describe(exc), _error(error_of(exc, root, masker.text)))
-        log.debug("step %s failed", scope.internal_name, exc_info=True)
+        if isinstance(exc, KeyboardInterrupt) and from_signal(signals):  # Ctrl-C or SIGTERM: stop
+            outcome = _Outcome(
+                INTERRUPTED, f"interrupted by {signal_name(exc)}: the run was stopped", interrupted=exc
+            )
+        else:  # anything the step's code raised, a KeyboardInterrupt with no signal too: the step fails
+            outcome = _Outcome(FAIL, describe(exc), _error(error_of(exc, root, masker.text)))
+            log.debug("step %s failed", scope.internal_name, exc_info=True)
     finally:
         exit_scope(token)
         _restore(folder, streams, services)

@@ -283,6 +283,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
         return
+    from magnus_core.interrupts import note_signal
+
+    note_signal()  # a step's attempt tells this stop from its own code raising (interrupts.from_signal)
     raise Terminated()
 
 
@@ -383,7 +386,11 @@ def main(argv: list[str] | None = None) -> None:
     _HELD = []
 
     signal.signal(signal.SIGTERM, _on_sigterm)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    from magnus_core.interrupts import on_sigint
+
+    # even when started with SIGINT ignored; counted, so a step raising KeyboardInterrupt itself is told
+    # apart from Ctrl-C (interrupts.py)
+    signal.signal(signal.SIGINT, on_sigint)
     sys.unraisablehook = _stop_again  # a Ctrl-C swallowed by a finalizer still stops the run
     if os.environ.get("NO_COLOR"):
         os.environ.setdefault("TERM_NO_COLOR", "1")

@@ -39,6 +39,7 @@ from magnus_core.failure import (
     traceback_text,
 )
 from magnus_core.interaction import StepScope, enter_scope, exit_scope
+from magnus_core.interrupts import from_signal, received
 from magnus_core.models.run_log import (
     FAIL,
     INTERRUPTED,
@@ -289,6 +290,7 @@ def _run_attempt(
     folder = str(_root(ctx))
     token = enter_scope(scope)
     outcome = _Outcome()
+    signals = received()  # a KeyboardInterrupt with no signal since is the step's own (interrupts.py)
     with capture.attempt(ctx, scope.internal_name, number) as kept:
         streams = (sys.stdout, sys.stderr)
         threads = frozenset(threading.enumerate()) if node.command_type == "python" else frozenset()
@@ -311,14 +313,15 @@ def _run_attempt(
                 outcome = _Outcome(FAIL, message, located)
                 if not isinstance(exc.code, int):  # python prints sys.exit's message on stderr
                     kept.write_text(f"{located.message}\n")
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (errors.Terminated): stop the run once recorded
-            outcome = _Outcome(
-                INTERRUPTED, f"interrupted by {signal_name(exc)}: the run was stopped", interrupted=exc
-            )
+        except KeyboardInterrupt as exc:
+            if from_signal(signals):  # Ctrl-C, or SIGTERM (errors.Terminated): stop the run once recorded
+                outcome = _Outcome(
+                    INTERRUPTED, f"interrupted by {signal_name(exc)}: the run was stopped", interrupted=exc
+                )
+            else:  # the step's code raised it, no signal came: it fails the step like any exception
+                outcome = _raised(exc, scope, ctx, kept)
         except BaseException as exc:  # the user's code may raise anything; the run goes on
-            outcome = _Outcome(FAIL, describe(exc), error_of(exc, _root(ctx), ctx.mask))
-            kept.write_text(ctx.mask(traceback_text(exc, _root(ctx))))
-            log.debug("step %s failed", scope.internal_name, exc_info=True)
+            outcome = _raised(exc, scope, ctx, kept)
         finally:
             exit_scope(token)
             _restore(folder, streams, ctx)
@@ -327,6 +330,15 @@ def _run_attempt(
     outcome.output = kept.record
     if outcome.status == FAIL and outcome.error is not None:  # what it wrote to stderr last (trial 6)
         outcome.error.stderr = kept.stderr_lines()
+    return outcome
+
+
+def _raised(exc: BaseException, scope: StepScope, ctx: RunContext, kept: Any) -> _Outcome:
+    """A failed attempt of an exception the step's code raised: its type, message and frames; its traceback
+    ends the kept output."""
+    outcome = _Outcome(FAIL, describe(exc), error_of(exc, _root(ctx), ctx.mask))
+    kept.write_text(ctx.mask(traceback_text(exc, _root(ctx))))
+    log.debug("step %s failed", scope.internal_name, exc_info=True)
     return outcome
 
 
