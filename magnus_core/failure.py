@@ -276,3 +276,35 @@ def stopped_by(exc: BaseException) -> str:
 
     text = clean_text(str(exc)) if isinstance(exc, MagnusError) else f"internal error ({describe(exc)})"
     return f"the run stopped: {text}"
+
+
+RETRY_LINE = 300  # characters of the failure's first line a retry's notice shows (the run log has it all)
+
+
+def say_retry(name: str, number: int, attempts: int, message: str) -> None:
+    """While the run goes, one line on stderr when attempt `number` of step `name` failed and another of
+    its `attempts` follows (trial 10: a retry was silent on the terminal until the end):
+    `magnus: train attempt 0 failed: ConnectionError: transient; retrying (attempt 1 of 3)`. `message` is
+    the attempt's recorded message (masked already; the output seam masks what is written, too), its first
+    line, cut to RETRY_LINE characters. Yellow on a terminal, plain with NO_COLOR, TERM=dumb or when
+    stderr is not a terminal; never on stdout (`--json` prints the run log there). A stderr that cannot be
+    written is no failure."""
+    import sys
+
+    from magnus_core.output import reaches_terminal
+    from magnus_core.table import use_colour
+
+    lines = message.strip().splitlines()
+    first = lines[0] if lines else "no message recorded"
+    if len(first) > RETRY_LINE:
+        first = first[:RETRY_LINE] + "..."
+    text = f"magnus: {name} attempt {number} failed: {first}; retrying (attempt {number + 1} of {attempts})"
+    try:
+        stream = sys.stderr
+        allowed = not (os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb")  # as table.use_colour
+        if use_colour(stream) or (allowed and reaches_terminal("stderr")):
+            text = f"\x1b[33m{text}\x1b[0m"
+        stream.write(text + "\n")
+        stream.flush()
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -1311,3 +1311,12 @@ def mask_known(text: str) -> str:
     """A message printed outside any run (the command line's last error): every value this process has
     masked, masked."""
     return SEAM.default.masker.text(text)
+
+
+def reaches_terminal(name: str) -> bool:
+    """Whether the stream `name` ("stdout" or "stderr") as it was before the seam is a terminal: while fd
+    1 and 2 are pumped (the command line) the streams python holds are pipes, and only the copy of the fd
+    the seam writes to says where the output ends (a notice coloured on a terminal: failure.say_retry)."""
+    with SEAM.lock:
+        destination = SEAM.original_destination(name)
+    return _isatty(getattr(destination, "target", None))

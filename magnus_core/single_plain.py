@@ -479,6 +479,7 @@ def _identity(fields: dict[str, Any]) -> dict[str, Any]:
 def _attempts(plan: Plan, step: dict[str, Any], services: _Services, masker: Any, writer: _Writer) -> Any:
     """nodes/task._attempts for a python task: each attempt recorded; the last one's scope and the
     masker's hold (kept until the step is committed)."""
+    from magnus_core.failure import say_retry
     from magnus_core.interaction import StepScope
     from magnus_core.models.times import now
 
@@ -524,6 +525,7 @@ def _attempts(plan: Plan, step: dict[str, Any], services: _Services, masker: Any
                 kept, hold = hold, None
                 break
             writer.write(step)
+            say_retry(plan.internal_name, number, attempts, record["message"])  # on the terminal, as it goes
         finally:
             if hold is not None:
                 hold.__exit__(None, None, None)

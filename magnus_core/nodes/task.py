@@ -36,6 +36,7 @@ from magnus_core.failure import (
     describe,
     error_of,
     exit_outcome,
+    say_retry,
     traceback_text,
 )
 from magnus_core.interaction import StepScope, enter_scope, exit_scope
@@ -224,6 +225,7 @@ def _attempts(
                 kept, hold = hold, None
                 break
             ctx.store.put_step_log(ctx.run_id, step, branch)
+            say_retry(internal_name, number, node.attempts, record.message)  # on the terminal, as it goes
         finally:
             if hold is not None:
                 hold.__exit__(None, None, None)
