@@ -222,6 +222,23 @@ def cli_text(value: Any) -> str:
     raise ValueError(f"{a_or_an(type(value).__name__)} cannot be given as a parameter")
 
 
+def typed_text(value: Any) -> str:
+    """The text a user types on a command line for `value` (`--name TEXT`), which type_value reads back as
+    the same value: a string as it is when type_value reads it back unchanged (`b`, `02142`, `hello
+    world`: shell quoting is the caller's), else cli_text's form (`"3"` for the text 3, `"true"`, `"-x"`,
+    `""`: a JSON string, and a value starting with '-' is never read as an option); numbers, booleans,
+    null, lists and mappings as cli_text writes them. The resume command a failed run prints uses it
+    (rerun.command_words: trial 10 read `--name '"b"'` for `--name b`). ValueError as cli_text."""
+    if isinstance(value, str) and value and not value.startswith("-"):
+        try:
+            back = type_value(value)
+        except UsageError:
+            back = None
+        if isinstance(back, str) and back == value:
+            return value
+    return cli_text(value)
+
+
 def parse_typed_mapping(text: str, source: str = "parameters") -> dict[str, Any]:
     """A YAML mapping of parameters typed by hand (the workbench's form): values follow type_value's rule
     (loading.TypedTextLoader), names fold_names'. UsageError in one line when it is not such a mapping."""

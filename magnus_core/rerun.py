@@ -222,15 +222,16 @@ def command_words(
     RUN [--name value ...]`, shell-quoted: the resume command of a run, whether built from the command that
     started it (resume_command) or from its run log (stop.resume_command), so both print the same words.
 
-    `parameters`: those given as `--name value` (written back with parameters.cli_text, which type_value
-    reads as the same value); `masked` (names whose recorded value held a secret) are written `--name
-    VALUE`, for the user to give again: a re-run refuses to feed a masked value (refuse_masked). A re-run
-    starts from the parameters the original started with, so the others need not be repeated; they are, so
-    the command reads as what was run."""
+    `parameters`: those given as `--name value` (written as typed, parameters.typed_text: `--name b`, not
+    `--name '"b"'`, quoted only when type_value would read the bare text as another value); `masked`
+    (names whose recorded value held a secret) are written `--name VALUE`, for the user to give again: a
+    re-run refuses to feed a masked value (refuse_masked). A re-run starts from the parameters the
+    original started with, so the others need not be repeated; they are, so the command reads as what was
+    run."""
     import shlex
 
     from magnus_core.masking import MASK
-    from magnus_core.parameters import cli_text
+    from magnus_core.parameters import typed_text
     from magnus_core.suggest import is_typo_of_option
 
     words = ["magnus", "execute"]
@@ -251,7 +252,7 @@ def command_words(
             given.append((name, None))
             continue
         try:
-            given.append((name, cli_text(value)))
+            given.append((name, typed_text(value)))
         except ValueError:  # (not a value a command line can give: the re-run starts from it anyway)
             continue
     given += [(name, None) for name in hidden if name not in dict(given)]

@@ -225,7 +225,7 @@ def test_show_and_stop_print_the_resume_command_execute_printed(project: Path) -
     assert printed in shown.stdout.splitlines()  # one command, from the run log or from the command line
     for option in ("--config-file c.yaml", "--parameters-file params.yaml", "--var-file vars.yaml"):
         assert option in printed
-    assert "--tag 'exp one'" in printed and "--factor 2 --note '\"02142\"'" in printed
+    assert "--tag 'exp one'" in printed and "--factor 2 --note 02142" in printed  # as typed (trial 10)
     (project / "fail-now").unlink()
     resumed = run_magnus(*shlex.split(printed[len("Resume with: ") :])[1:], "--json", cwd=project)
     assert resumed.returncode == 0, resumed.stderr

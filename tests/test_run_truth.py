@@ -153,3 +153,63 @@ def test_a_cap_of_0_keeps_the_marker_alone(project: Path, magnus: Any) -> None:
     assert kept == marker.encode()
     assert (output["size"], output["written"]) == (len(marker), len("line 0\nline 1\nline 2\n"))
     assert magnus("logs", "zero", "noisy").stdout == marker
+
+
+PARAMETERS_STEP = """
+from pathlib import Path
+
+
+def takes(**given):
+    print(sorted(given.items()))
+    if Path("fail-now").exists():
+        raise RuntimeError("failing on purpose")
+"""
+
+# (as typed on the command line, as the resume command must print it)
+TYPED = [
+    ("name", "b", "b"),
+    ("zip", "02142", "02142"),  # stays text (docs/parameters.md): never quoted into "02142"
+    ("when", "2024-01-31", "2024-01-31"),
+    ("words", "hello world", "'hello world'"),
+    ("three", '"3"', "'\"3\"'"),  # the text 3: bare, it would be the number
+    ("yes", '"true"', "'\"true\"'"),
+    ("dash", '"-x"', "'\"-x\"'"),  # never read as an option
+    ("empty", '""', "'\"\"'"),
+    ("n", "3", "3"),
+    ("f", "0.5", "0.5"),
+    ("flag", "true", "true"),
+]
+
+
+def test_the_resume_command_gives_parameters_as_typed_and_means_the_same(project: Path, magnus: Any) -> None:
+    """Trial 10, fault 12: after `--name b` the resume command read `--name '"b"'`: correct, but not what
+    was typed. Each value is now printed as a user types it, quoted only where the bare text would be read
+    as another value; and the printed command, run as typed by a shell, starts from the same parameters."""
+    import shlex
+
+    (project / "params_step.py").write_text(PARAMETERS_STEP)
+    (project / "takes.yaml").write_text(NOISY.replace("truth_steps.noisy", "params_step.takes"))
+    (project / "fail-now").write_text("")
+    args = [word for name, typed, _ in TYPED for word in (f"--{name}", typed)]
+    failed = magnus("execute", "--file", "takes.yaml", "--run-id", "first", *args)
+    assert failed.returncode == 1, failed.stderr
+    (printed,) = [line for line in failed.stderr.splitlines() if line.startswith("Resume with: ")]
+    shown = " ".join(f"--{name} {text}" for name, _, text in TYPED)
+    assert printed == f"Resume with: magnus execute --file takes.yaml --use-cached first {shown}"
+    assert printed in magnus("show", "first").stdout.splitlines()  # the same words from the run log
+    command = printed.removeprefix("Resume with: ") + " --run-id again"
+    again = subprocess.run(  # as typed: through a shell, `magnus` being this checkout's command line
+        ["bash", "-c", f'magnus() {{ {shlex.quote(sys.executable)} -m magnus_core "$@"; }}; {command}'],
+        cwd=project,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 1, again.stderr  # (still failing on purpose)
+    first, second = (
+        json.loads((project / ".run_log_store" / f"{run}.json").read_text())["run_config"]["parameters"]
+        for run in ("first", "again")
+    )
+    assert second == first
+    assert first["zip"] == "02142" and first["three"] == "3" and first["n"] == 3 and first["empty"] == ""
