@@ -235,8 +235,9 @@ class Progress:
 
     What counts is what a user reads as "a step": the work steps (tasks, shell, notebook and stub steps; the
     steps inside a parallel's, a map's or a nested dag's branches in place of the composite, once its branches
-    are known; never the dag's success node). A fail node counts, as one failed step, only when its graph's
-    path ends there (`next: fail`) and the run or the branch reached it.
+    are known; never the dag's success node, nor its fail node). A fail node is where a graph ends, not a
+    step that failed: it was counted once a graph's path led there by `next: fail` and not when a failure
+    sent the run there, so `2 FAIL` sent a reader looking for a second failure (trial 10, fault 4).
     total: those on the run's path: the steps it took, then from where it is, the steps a run in which every
       step succeeds would take;
     done: those that succeeded (or were reused: a re-run's `mock`), the `✓`;
@@ -244,14 +245,17 @@ class Progress:
       handled failure is still a failed step: `✗ 4` for a run with four failed steps, however many the run
       handled; trial 7 read `✓ 1999 ✗ 1` for a run whose summary listed 4 failures);
     interrupted: those cut short; running: those running now;
-    not_run = total - everything above (pending, or never reached).
-    A run that failed or was interrupted always has a step that is not done, so never shows 100%."""
+    not_run = total - everything above (pending, or never reached);
+    fail_reached: a fail node was reached (the run's, or a branch's): the run or that branch failed there,
+      every step before it done or not (`next: fail` after steps that all succeeded).
+    A run that failed or was interrupted never shows 100%: it has a step not done, or reached a fail node."""
 
     done: int = 0
     total: int = 0
     failed: int = 0
     interrupted: int = 0
     running: int = 0
+    fail_reached: bool = False
 
     @property
     def ran(self) -> int:
@@ -267,11 +271,11 @@ class Progress:
 
     @property
     def percent(self) -> int:
-        """Whole percent done, 100 only when every step on the path is done."""
+        """Whole percent done, 100 only when every step on the path is done and no fail node was reached."""
         if not self.total:
             return 0
         percent = round(100 * self.done / self.total)
-        return 99 if percent == 100 and self.done < self.total else percent
+        return 99 if percent == 100 and (self.done < self.total or self.fail_reached) else percent
 
 
 def step_progress(dag: Dag | None, steps: dict[str, tuple[str, bool]], branch_logs: set[str]) -> Progress:
@@ -284,11 +288,12 @@ def step_progress(dag: Dag | None, steps: dict[str, tuple[str, bool]], branch_lo
     (the original tool's logs) the logged steps without branches are counted. Used by the run index
     (`magnus runs`' and the workbench's steps column) and the run screen's header."""
     counted: list[tuple[str, bool]] = []
+    reached: list[bool] = []  # a fail node reached (Progress.fail_reached)
     if dag is None:
         holders = {key.rsplit(".", 1)[0] for key in branch_logs}  # composites: their steps count instead
         counted = [value for key, value in steps.items() if key not in holders]
     if dag is not None:
-        _walk(dag, None, steps, branch_logs, counted, depth=0)
+        _walk(dag, None, steps, branch_logs, counted, depth=0, reached=reached)
     done = failed = interrupted = running = 0
     for status, mock in counted:
         if mock or status in DONE_STATUSES:
@@ -299,12 +304,12 @@ def step_progress(dag: Dag | None, steps: dict[str, tuple[str, bool]], branch_lo
             interrupted += 1
         elif status in ("PROCESSING", "RUNNING"):
             running += 1
-    return Progress(done, len(counted), failed, interrupted, running)
+    return Progress(done, len(counted), failed, interrupted, running, bool(reached))
 
 
 def not_run_steps(log: RunLog, dag: Dag | None = None) -> list[str]:
     """The internal names of the steps run_progress counts as not run (`N not run`: on the run's path, not
-    begun), in the order of the path: nested ones too (`par.b1.x`), and a fail node the path ends at.
+    begun), in the order of the path: nested ones too (`par.b1.x`) (a fail node is never a step).
     [] when the log records no dag. `magnus show` lists the top-level ones of an ended run (`not run`)."""
     steps, branch_logs = _logged(log)
     dag = dag if dag is not None else run_dag(log)
@@ -351,9 +356,11 @@ def _walk(
     counted: list[tuple[str, bool]],
     depth: int,
     names: list[str] | None = None,
+    reached: list[bool] | None = None,
 ) -> None:
     """The path of one graph as far as known (see Progress), appending its work steps to `counted` (and,
-    when given, their internal names to `names`, one for each)."""
+    when given, their internal names to `names`, one for each, and True to `reached` when its path
+    arrived at its fail node)."""
     if depth > 40:
         return
     name: str | None = dag.start_at
@@ -363,14 +370,10 @@ def _walk(
         seen.add(name)
         node = dag.steps[name]
         if node.is_terminal:
-            # a fail node on the path counts as one step: failed once the run (or the branch) got there
-            # (every failure before it handled, or none), pending before. A run that ends there failed, and
-            # a failed run is never all done; a branch that ends there fails its composite, and when the
-            # composite's failure is handled the walk above counts it as handled (done)
-            if node.type == "fail":
-                counted.append(("FAIL" if arrived else "PENDING", False))
-                if names is not None:
-                    names.append(internal_name(branch, name))
+            # a fail node is where the graph ends, never a step (Progress): the path ended there (`next:
+            # fail`) and got there, so the run (or the branch) failed with every step before it handled
+            if node.type == "fail" and arrived and reached is not None:
+                reached.append(True)
             return
         here = internal_name(branch, name)
         logged = steps.get(here)
@@ -382,14 +385,23 @@ def _walk(
             )
             if node.type in PARALLEL_KINDS and all(spec.name is not None for spec in specs):
                 for spec in specs:
-                    _walk(spec.dag, f"{here}.{spec.name}", steps, branch_logs, counted, depth + 1, names)
+                    _walk(
+                        spec.dag,
+                        f"{here}.{spec.name}",
+                        steps,
+                        branch_logs,
+                        counted,
+                        depth + 1,
+                        names,
+                        reached,
+                    )
             elif known:
                 by_name = {spec.name: spec for spec in specs if spec.name is not None}
                 per_item = next((spec for spec in specs if spec.name is None), None)
                 for key in known:
                     chosen = by_name.get(key[len(here) + 1 :], per_item)
                     if chosen is not None:
-                        _walk(chosen.dag, key, steps, branch_logs, counted, depth + 1, names)
+                        _walk(chosen.dag, key, steps, branch_logs, counted, depth + 1, names, reached)
             if len(counted) == position:  # branches not known yet (or empty): the step counts once
                 counted.append(logged or ("PENDING", False))
                 if names is not None:

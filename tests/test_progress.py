@@ -74,9 +74,10 @@ def test_every_status_counts_the_same_path(git_repo: Path) -> None:
 
 
 def test_a_run_that_handles_every_failure_and_ends_at_its_fail_node_is_not_all_done(git_repo: Path) -> None:
-    """b fails, its on_failure h succeeds, and h goes `next: fail`: every step the run took is done, yet
-    the run failed. The fail node it reached counts as one step, failed, so the run is not 100% in any view
-    (it showed 3/3, 100%, in `magnus runs` and the workbench's header: trial 3, finding 6)."""
+    """b fails, its on_failure h succeeds, and h goes `next: fail`: the run failed. The fail node is not a
+    step (trial 10, fault 4: it counted as a second failed step, `2 FAIL` for one failure, and not when a
+    failure sent the run there), and the run is not 100% in any view (it showed 3/3, 100%, in `magnus runs`
+    and the workbench's header: trial 3, finding 6)."""
     (git_repo / "prog_steps.py").write_text(STEPS)
     (git_repo / "pipeline.yaml").write_text(
         PIPELINE.replace(" HANDLER", ", on_failure: h").replace(
@@ -88,9 +89,9 @@ def test_a_run_that_handles_every_failure_and_ends_at_its_fail_node_is_not_all_d
     log = execute(prepare(RunRequest(file="pipeline.yaml", run_id="to-fail")))
     assert log.status == "FAIL"
     shown = counted(log)
-    # a, h done; b failed (handled, still a failed step) and the fail node reached: ✗ 2
-    assert (shown.done, shown.total, shown.failed, shown.not_run) == (2, 4, 2, 0)
-    assert shown.percent == 50
+    # a, h done; b failed (handled, still a failed step): ✗ 1; the fail node reached, not a step
+    assert (shown.done, shown.total, shown.failed, shown.not_run) == (2, 3, 1, 0)
+    assert shown.fail_reached and shown.percent == 67
 
 
 def test_an_interrupted_run_counts_its_planned_steps(git_repo: Path) -> None:
@@ -303,11 +304,11 @@ dag:
 
 
 @pytest.mark.parametrize("handled", [False, True])
-def test_a_branch_that_ends_at_its_fail_node_counts_it_as_a_step(git_repo: Path, handled: bool) -> None:
+def test_a_branch_that_ends_at_its_fail_node_is_not_all_done(git_repo: Path, handled: bool) -> None:
     """Branch two's x fails, its on_failure h runs and goes `next: fail`: the branch fails at its fail node,
-    and so does the parallel. Unhandled, the run failed and is not all done (it showed 3/3, 100%: a fail
-    node inside a branch did not count); with the parallel's on_failure taken, the run succeeded, and its
-    failed steps still read as failed (✗ 2: two.x and two's fail node), as the run summary counts them."""
+    and so does the parallel. Unhandled, the run failed and is not all done (it showed 3/3, 100%); with the
+    parallel's on_failure taken, the run succeeded, and its failed step still reads as failed (✗ 1: two.x;
+    two's fail node is not a step, trial 10 fault 4), as the run summary counts it."""
     (git_repo / "prog_steps.py").write_text(STEPS)
     (git_repo / "pipeline.yaml").write_text(
         BRANCH_TO_FAIL.replace("HANDLER", "\n      on_failure: after" if handled else "")
@@ -317,12 +318,12 @@ def test_a_branch_that_ends_at_its_fail_node_counts_it_as_a_step(git_repo: Path,
     shown = counted(log)
     if handled:
         assert log.status == "SUCCESS"
-        # one.x, two.h, after done; two.x and two's fail node failed (the parallel's on_failure taken)
-        assert (shown.done, shown.total, shown.failed, shown.percent) == (3, 5, 2, 60)
+        # one.x, two.h, after done; two.x failed (the parallel's on_failure taken)
+        assert (shown.done, shown.total, shown.failed, shown.percent) == (3, 4, 1, 75)
     else:
         assert log.status == "FAIL"
-        assert (shown.done, shown.total, shown.failed, shown.not_run) == (2, 4, 2, 0)
-        assert shown.percent == 50
+        assert (shown.done, shown.total, shown.failed, shown.not_run) == (2, 3, 1, 0)
+        assert shown.percent == 67
 
 
 def test_handled_failures_count_as_failed_in_every_view(tmp_path: Path, magnus) -> None:
@@ -358,3 +359,55 @@ def test_handled_failures_count_as_failed_in_every_view(tmp_path: Path, magnus) 
 
     header = header_text(RunView.from_runlog(log), datetime.now(UTC), None).plain
     assert "✓ 51" in header and "✗ 4" in header  # (its N/M: the workbench's, s7-live reads Progress.ran)
+
+
+FAIL_NODE = """
+dag:
+  start_at: load
+  steps:
+    load: {type: task, command: fns.ok, next: train}
+    train: {type: task, command: fns.bad, next: successHANDLER}
+    cleanup: {type: task, command: fns.ok, next: fail}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+@pytest.mark.parametrize("handled", [True, False])
+def test_the_counts_say_the_steps_that_failed_however_the_fail_node_was_reached(
+    git_repo: Path, magnus, handled: bool
+) -> None:
+    """Trial 10, fault 4: train fails and its on_failure cleanup goes `next: fail` (fail_raise.yaml): the
+    summary said `4/4 steps ran: 2 SUCCESS, 2 FAIL` for one failed step; when train failed straight into the
+    fail node it said `1 FAIL`. One failed step reads `1 FAIL` both ways, in the summary, `magnus show`,
+    `magnus runs --json` and the workbench (one count: progress.Progress)."""
+    (git_repo / "fns.py").write_text("def ok():\n    pass\n\ndef bad():\n    raise ValueError('no')\n")
+    handler = ", on_failure: cleanup" if handled else ""
+    (git_repo / "p.yaml").write_text(FAIL_NODE.replace("HANDLER", handler))
+    done = magnus("execute", "-f", "p.yaml", "--run-id", "r", cwd=git_repo)
+    assert done.returncode == 1
+    line = "3/3 steps ran: 2 SUCCESS, 1 FAIL" if handled else "2/2 steps ran: 1 SUCCESS, 1 FAIL"
+    assert line in done.stdout.splitlines()
+    assert line in magnus("show", "r", cwd=git_repo).stdout.splitlines()
+    (listed,) = json.loads(magnus("runs", "--json", cwd=git_repo).stdout)["runs"]
+    ran = total = 3 if handled else 2  # load, train (and cleanup): each ran to an end
+    assert (listed["steps_done"], listed["steps"]) == (ran, total)
+    log = RunLog.model_validate_json((git_repo / ".run_log_store" / "r.json").read_text())
+    shown = counted(log)  # the workbench's run screen, checked against the run index's summary
+    assert (shown.done, shown.failed, shown.ran, shown.total) == (ran - 1, 1, ran, total)
+    assert shown.percent < 100
+
+
+def test_a_run_whose_steps_all_succeeded_into_its_fail_node_is_not_100(git_repo: Path, magnus) -> None:
+    """Every step succeeded and the last goes `next: fail`: no step failed (the counts say so), yet the run
+    failed there, so no view shows it 100% done."""
+    (git_repo / "fns.py").write_text("def ok():\n    pass\n")
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n    a: {type: task, command: fns.ok, next: fail}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    done = magnus("execute", "-f", "p.yaml", "--run-id", "r", cwd=git_repo)
+    assert done.returncode == 1
+    assert "1/1 steps ran: 1 SUCCESS" in done.stdout.splitlines()
+    shown = counted(RunLog.model_validate_json((git_repo / ".run_log_store" / "r.json").read_text()))
+    assert (shown.done, shown.total, shown.fail_reached, shown.percent) == (1, 1, True, 99)

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from magnus_core.index import RunQuery, index_path, open_index
 from magnus_core.index.record import record_from_json
+from magnus_core.index.sqlite import SCHEMA_VERSION
 from magnus_core.query import parse_filter
 from magnus_core.stores import make_store
 from magnus_core.stores.file_system import FileSystemRunLogStore
@@ -253,7 +254,7 @@ def test_an_index_of_the_previous_schema_takes_the_columns_in_place(team: Path) 
         "hand": ("carol", "PER-STEP"),
     }
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("14",)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (SCHEMA_VERSION,)
     assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs_user'").fetchone() == (1,)
     assert sorted(store.read) == sorted(summaries)  # each read again once, not rebuilt
     # written again as magnus writes a log (a new file renamed over the old one): filled

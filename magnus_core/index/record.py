@@ -31,12 +31,13 @@ RUNNING_STATUSES = (PROCESSING, "CREATED")
 # 8: the first step that failed itself and its error, failed_step and failure; 9: no pid for a run driven
 # one step per process, runs.driven_per_step: an older Argo run's pid was its first step's pod's; 10: a
 # step whose failure the run handled is failed, not done: steps_done counts the steps that succeeded; 11:
-# steps_done counts the steps that ran to an end, succeeded, failed or reused, progress.Progress.ran).
+# steps_done counts the steps that ran to an end, succeeded, failed or reused, progress.Progress.ran; 12: a
+# fail node is never a step, however the run got there, so steps and steps_done leave it out: trial 10).
 # An index made from records of an older kind reads the logs again: the SQLite index rebuilds (its
 # SCHEMA_VERSION follows this), the PostgreSQL index's rows of an older kind are read again by the next
 # refresh (index/postgres.py). The run's user and how it is driven (user, driven) came without a new kind: the
 # indexes' migrations fill them (SQLite schema 12, the postgres store's migration 5), with no log read again.
-RECORD_VERSION = 11
+RECORD_VERSION = 12
 PER_STEP = "per-step"  # RunRecord.driven of a run driven one step per process (runs.driven_per_step)
 
 
