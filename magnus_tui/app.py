@@ -75,8 +75,10 @@ class MagnusApp(App[None]):
         self.screenshot_dir = Path.cwd()
         self.launched: dict[str, Launched] = {}  # runs this workbench started, by run id
         self.stopping: set[str] = set()  # runs the user asked to stop here (run_ended leaves them to _stop)
-        # keys typed before the runs list is ready (None once it is): see on_event
+        # keys typed before the screen on top can take them (None: they go as Textual sends them): the runs
+        # list's while it reads the store, a run's while it opens (hold_keys); see on_event
         self._early_keys: list[events.Key] | None = []
+        self._held_for: Screen[Any] | None = None  # the screen the keys wait for (None: the first one)
 
     def on_mount(self) -> None:
         # kill -INT / -TERM (Ctrl-C inside the app is a key, not a signal): leave cleanly through Textual,
@@ -112,18 +114,34 @@ class MagnusApp(App[None]):
         held as the Enter it was."""
         held = self._early_keys
         if held is not None and isinstance(event, events.Key) and not event.is_forwarded:
-            held.append(events.Key("enter", "\r") if event.key == "ctrl+j" else event)
+            line_mode = event.key == "ctrl+j" and self._held_for is None  # (as `magnus` starts only)
+            held.append(events.Key("enter", "\r") if line_mode else event)
             return
         await super().on_event(event)
 
-    def keys_ready(self) -> None:
-        """The first screen can take keys (its list is there and focused): the keys held since the start
-        are acted on, in order, before any typed later (this runs as a message of the app's, queued behind
-        any key the app has not read yet, which is held too)."""
+    def hold_keys(self, screen: Screen[Any]) -> None:
+        """Keys typed from now on wait until `screen` (just pushed) can take them and says so (keys_ready):
+        a run's screen reads its log and draws its dag before it has a focused widget and its tabs (0.3 s
+        for 10,000 steps), and keys typed meanwhile went to the screen itself or the widget focused first,
+        in another order than typed (`/s5⏎` typed at once found nothing), or, typed right after the Enter
+        that opened it, to the runs list below (trials 8 and 9)."""
+        if self._early_keys is None:
+            self._early_keys = []
+        self._held_for = screen
+
+    def keys_ready(self, screen: Screen[Any] | None = None) -> None:
+        """The screen the keys wait for can take them (the first screen: its list is there and focused; a
+        screen given to hold_keys: it is ready, or gone): the keys held are acted on, in the order typed,
+        before any typed later (this runs as a message of the app's, queued behind any key the app has not
+        read yet, which is held too). A call from a screen the keys no longer wait for does nothing."""
+        if screen is not self._held_for or self._early_keys is None:
+            return
 
         async def release() -> None:
-            held, self._early_keys = self._early_keys or [], None
-            for key in held:
+            if screen is not self._held_for:  # (held again for another screen since: it releases them)
+                return
+            held, self._early_keys, self._held_for = self._early_keys or [], None, None
+            for key in sorted(held, key=lambda key: key.time):  # (a key bubbled back in: _on_key)
                 await super(MagnusApp, self).on_event(key)
 
         self.call_later(release)
@@ -137,6 +155,10 @@ class MagnusApp(App[None]):
         if typed_on is not None and typed_on is not top and top.is_attached:
             event.prevent_default()  # not App._on_key: no binding of either screen runs for it
             again = events.Key(event.key, event.character)
+            if self._early_keys is not None and self._held_for is top:  # it waits with those typed after it
+                again.time = event.time
+                self._early_keys.append(again)
+                return
             # a screen that holds keys until its fields are there (the start form) gets them all, in order
             holds = getattr(top, "holds_keys", False)
             (top if holds else top.focused or top)._forward_event(again)
@@ -146,7 +168,9 @@ class MagnusApp(App[None]):
         """The run's screen; `output`: on its Output tab (RunScreen)."""
         from magnus_tui.screens.run import RunScreen
 
-        self.push_screen(RunScreen(run_id, output=output))
+        screen = RunScreen(run_id, output=output)
+        self.push_screen(screen)
+        self.hold_keys(screen)
 
     def open_experiments(self, tag: str | None = None, where: str = "") -> None:
         from magnus_tui.screens.experiments import ExperimentsScreen
@@ -237,7 +261,9 @@ class MagnusApp(App[None]):
             self.screen.remember(run_id)
         while isinstance(self.screen, StartScreen):
             self.pop_screen()
-        self.push_screen(RunScreen(run_id))
+        screen = RunScreen(run_id)
+        self.push_screen(screen)
+        self.hold_keys(screen)
 
     def run_ended(self, launched: Launched) -> None:
         """A run started here has ended (its process is reaped): say how, wherever the user is."""

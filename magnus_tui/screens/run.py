@@ -233,6 +233,7 @@ class RunScreen(WorkbenchScreen[None]):
         if self._tabs_lack():
             return  # again when they show their first tab (_tabs_active), at the latest by _tabs_late
         self._tabs_ready = True
+        self.app.keys_ready(self)  # the keys typed while it opened act on it now (MagnusApp.hold_keys)
         # the tab bar's underline is placed when the first tab activates; on a loaded machine that came
         # before the tabs were laid out (a zero-width underline that stayed until a resize): placed again
         # once they are, as a resize does (Tabs._highlight_active: Textual is pinned)
@@ -329,6 +330,7 @@ class RunScreen(WorkbenchScreen[None]):
 
     def on_unmount(self) -> None:
         self._unsubscribe()
+        self.app.keys_ready(self)  # gone before it was ready: the keys held for it go to the screen on top
 
     def _stop_ticking(self) -> None:
         if self._ticker is not None:

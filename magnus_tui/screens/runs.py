@@ -13,6 +13,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import get_current_worker
 
@@ -142,10 +143,19 @@ class RunsTable(ListTable):
 
     async def _on_key(self, event: events.Key) -> None:
         screen = self.screen
-        if event.key == "slash" and isinstance(screen, RunsScreen) and screen.focused is self:
+        on_top = screen is self.app.screen  # (not: a key typed right after Enter opened a run's screen)
+        if (
+            event.key in ("slash", "enter")
+            and isinstance(screen, RunsScreen)
+            and screen.focused is self
+            and on_top
+        ):
             event.stop()
             event.prevent_default()
-            screen.action_filter()
+            if event.key == "slash":
+                screen.action_filter()
+            else:  # the run's screen on top now, not when DataTable's RowSelected message reaches the
+                screen.action_open_run()  # screen: a key typed right after Enter ran on the list (trial 9)
         # (then Textual calls ListTable's: widgets/keys.py)
 
     def action_last(self) -> None:
@@ -571,8 +581,12 @@ class RunsScreen(WorkbenchScreen[None]):
             self.app.call_from_thread(self._show_panel, entry.summary.run_id, text)
 
     def _show_panel(self, run_id: str, text: Text) -> None:
-        if run_id == self._panel_for:
+        if run_id != self._panel_for:
+            return
+        try:
             self.query_one("#reason", Static).update(text)
+        except NoMatches:  # the app is closing: the screen's widgets went while the panel was read
+            return
 
     def status_line(self, shown: list[str], width: int | None = None) -> Text:
         """'63 of 623 runs  ✗ fail 12  ✓ success 51': the counts are those of the runs shown. One line, as
