@@ -276,6 +276,19 @@ def output_line(diff: RunDiff, refs: tuple[str, str] | None = None) -> str:
     return f"{'output':<11}{printed_differently(diff)}, not counted as a difference; see one: {command}"
 
 
+def code_hint(diff: RunDiff, refs: tuple[str, str] | None = None) -> str:
+    """`what changed in the code: magnus diff A B --code`, under the code group when it counts a difference
+    (another commit, uncommitted changes on one side, other modified files): the group says that the code
+    differs, `--code` shows how (trial 9: nothing said it existed). "" otherwise; `refs` as output_line."""
+    import shlex
+
+    group = diff.groups.get("code")
+    if group is None or not group.count:
+        return ""
+    a, b = refs or (diff.a.run_id, diff.b.run_id)
+    return "what changed in the code: " + " ".join(shlex.quote(w) for w in ("magnus", "diff", a, b, "--code"))
+
+
 def printed_differently(diff: RunDiff) -> str:
     """`3 steps printed differently (s1235, s1236, s1237)` (the first three named, `…` after), or "" when
     every step compared printed the same: output_line's words, which the workbench's diff screen shows
@@ -308,6 +321,9 @@ def render(
     for group in diff.groups.values():
         for line in group_lines(group, show_all=show_all, skipped=group.name in skipped):
             console.print(line, soft_wrap=True)
+        hint = code_hint(diff, refs) if group.name == "code" else ""
+        if hint:  # (the text only: --json has the group, and --code its own magnus-code-diff/1)
+            console.print(Text(f"  {hint}", style="cyan"), soft_wrap=True)
     printed = output_line(diff, refs)
     if printed:
         console.print(Text(printed, style="cyan"), soft_wrap=True)
