@@ -99,14 +99,22 @@ def _record(
         "written": written,
         "error": error,
     }
-    if name:  # the keywords AttemptOutput(...) was given here before: the same fields count as given
-        given = {"name", "catalog_relative_path", "catalog_handler_location", "size", "sha256", "written"}
-    else:
-        given = {"size", "written", "error"} if error else {"written"}
+    # the keywords AttemptOutput(...) was given here before: the same fields count as given
+    given = _GIVEN[0 if name else 1 if error else 2]
     # (ints from len(), strings made here; where the catalog keeps it is checked: a catalog's own values)
     if where[0].__class__ is not str or where[1].__class__ is not str or not fields_as_listed():
         return made(AttemptOutput, **{key: fields[key] for key in given})
+    # every record made here shares its set of fields given: AttemptOutput is frozen (nothing adds to it),
+    # and a copy (model_copy) gets a set of its own
     return assembled(AttemptOutput, fields, given)
+
+
+# the fields given of a kept output, an error, and output not kept (printed nothing): one set each, shared
+_GIVEN = (
+    {"name", "catalog_relative_path", "catalog_handler_location", "size", "sha256", "written"},
+    {"size", "written", "error"},
+    {"written"},
+)
 
 
 def _bytes(text: str) -> bytes:
