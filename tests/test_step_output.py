@@ -895,3 +895,23 @@ def test_an_attempt_s_record_is_the_model_s(args: Any, keywords: Any, fields: An
     made, validated = _record(*args, **keywords), AttemptOutput(**fields)
     assert made == validated and made.__pydantic_fields_set__ == validated.__pydantic_fields_set__
     assert made.model_dump_json() == validated.model_dump_json()
+
+
+def test_attempts_records_share_their_fields_given_and_are_frozen() -> None:
+    """Capture's records of one shape share one set of fields given (no set of 472 bytes made and kept in
+    the run log per attempt, capture._GIVEN); safe because a record is frozen: assigning to one raises,
+    and a copy with other values (masking's model_copy) gets a set of its own."""
+    from pydantic import ValidationError
+
+    from magnus_core.capture import _record
+
+    one = _record(9, 9, name="n", where=("r/n", ".catalog"), sha256="ab")
+    two = _record(3, 3, name="m", where=("r/m", ".catalog"), sha256="cd")
+    assert one.__pydantic_fields_set__ is two.__pydantic_fields_set__
+    assert _record(0).__pydantic_fields_set__ is _record(5).__pydantic_fields_set__ == {"written"}
+    with pytest.raises(ValidationError):
+        one.error = "changed"
+    copy = one.model_copy(update={"name": "*****"})
+    assert copy.__pydantic_fields_set__ is not one.__pydantic_fields_set__
+    assert (copy.name, one.name, two.name) == ("*****", "n", "m")
+    assert one.__pydantic_fields_set__ == AttemptOutput(**one.shown()).__pydantic_fields_set__ - {"error"}
