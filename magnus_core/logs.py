@@ -601,6 +601,26 @@ def dag_steps(run_log: RunLog) -> list[str]:
     return [n.internal_name for n in planned_nodes(dag) if n.kind == STEP and n.step_type not in _END_NODES]
 
 
+def never_run(run_log: RunLog) -> list[str]:
+    """The steps of an ended run's path that never ran (progress.not_run_steps, nested ones by their
+    internal names, a composite whose branches were never known once), the dag's fail node left out; []
+    for a run not at an end. `magnus logs RUN` names them after the output (trial 8: they read as if still
+    to come)."""
+    from magnus_core.progress import not_run_steps, planned_step, run_dag
+
+    if run_now(run_log) not in ENDED:
+        return []
+    dag = run_dag(run_log)
+    if dag is None:
+        return []
+    out = []
+    for name in not_run_steps(run_log, dag):
+        planned = planned_step(dag, name)
+        if planned is None or planned.step_type not in _END_NODES:
+            out.append(name)
+    return out
+
+
 def not_run(run_log: RunLog, name: str) -> str | None:
     """Why step `name` (an internal name) has no step log in `run_log` though the run's recorded dag has
     it, or None when the dag has no such step (or the log records no dag, or the step has a log):

@@ -5,6 +5,7 @@ a run whose process died reads cut short, not running. Real runs in real subproc
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -152,6 +153,9 @@ def test_an_ended_runs_never_run_step_says_it_never_ran(project: Path) -> None:
         shown = run_magnus("logs", "r", "c", *extra, cwd=project)
         assert shown.returncode == 2, extra
         assert shown.stderr.strip() == "Error: step 'c' never ran in run r: the run ended FAIL before it"
+    whole = run_magnus("logs", "r", cwd=project)  # the whole run: what it never reached, said once
+    assert whole.stderr.strip().splitlines()[-1] == "magnus: never ran (the run ended FAIL before them): c"
+    assert json.loads(run_magnus("logs", "r", "--json", cwd=project).stdout)["never_ran"] == ["c"]
     attempt = run_magnus("logs", "r", "b", "--attempt", "4", cwd=project)
     assert attempt.returncode == 2 and "(attempts: 0)" in attempt.stderr
     typo = run_magnus("logs", "r", "zzz", cwd=project)  # no "none yet" about an ended run
@@ -231,6 +235,8 @@ def test_a_step_of_a_run_whose_process_died_reads_cut_short_not_running(project:
     assert "1/3 steps ran: 1 SUCCESS, 1 INTERRUPTED, 1 not run" in shown.stdout
     said = run_magnus("logs", "r", "c", cwd=project)
     assert said.returncode == 2 and "never ran in run r: the run ended INTERRUPTED before it" in said.stderr
+    attempts = json.loads(run_magnus("logs", "r", "gate", "--json", cwd=project).stdout)["attempts"]
+    assert [(a["status"], a["state"]) for a in attempts] == [("INTERRUPTED", "live")]  # not PROCESSING
 
 
 def test_a_large_summary_shows_where_the_run_stopped(project: Path) -> None:

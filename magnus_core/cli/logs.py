@@ -84,7 +84,7 @@ def logs(
     succeed), 2 unknown run, step or attempt, or a step that has not run.
     """
     from magnus_core.errors import UsageError
-    from magnus_core.logs import OutputReader, failure_message, shown_line
+    from magnus_core.logs import OutputReader, failure_message, never_run, run_now, shown_line
     from magnus_core.models.run_log import FINISHED
     from magnus_core.runs import get_typed_run, run_state, store_from_config
 
@@ -102,6 +102,7 @@ def logs(
     sections = _sections(run_log, reader, name, attempt)
     if as_json:
         shown = _as_json(run_log, sections, tail)
+        shown["never_ran"] = never_run(run_log) if name is None and attempt is None else []
         shown["failures"] = [
             {"step": s.internal_name, "step_type": s.step_type, "message": failure_message(s)}
             for s in _failures_without_output(run_log, name, attempt)
@@ -116,6 +117,10 @@ def logs(
     out.say_silent()
     for s in _failures_without_output(run_log, name, attempt):
         note(f"magnus: {s.internal_name} ({s.step_type}) failed, no output: {shown_line(failure_message(s))}")
+    never = never_run(run_log) if name is None and attempt is None else []
+    if never:  # a whole ended run: what it never reached, said once (not read as steps still to come)
+        listed = ", ".join(never[:8]) + (f" and {len(never) - 8:,} more" if len(never) > 8 else "")
+        note(f"magnus: never ran (the run ended {run_now(run_log)} before them): {listed}")
     ctx.exit(1 if missing else 0)
 
 
@@ -388,8 +393,10 @@ class _Printer:
 
 
 def _as_json(run_log: RunLog, sections: list[AttemptView], tail: int | None) -> dict[str, Any]:
-    from magnus_core.logs import decode
+    from magnus_core.logs import ENDED, decode, run_now
 
+    # an attempt that never finished: running, or cut short when the run has ended (its process gone)
+    unfinished = "INTERRUPTED" if run_now(run_log) in ENDED else "PROCESSING"
     items = []
     for view in sections:
         attempt = view.attempt
@@ -403,7 +410,7 @@ def _as_json(run_log: RunLog, sections: list[AttemptView], tail: int | None) -> 
             {
                 "step": view.step.internal_name,
                 "attempt": view.attempt_number,
-                "status": attempt.status if attempt is not None else "PROCESSING",
+                "status": attempt.status if attempt is not None else unfinished,
                 "state": view.state,
                 "problem": view.problem,
                 "reused_from": view.reused_from,
