@@ -4,7 +4,7 @@ panel under the list says why the highlighted run failed, or shows its metrics."
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -65,6 +65,73 @@ def rerun_cell(original: str) -> str:
     if not original:
         return ""
     return f"↺ {original[-6:]}" if len(original) > 12 else f"↺ {original}"
+
+
+# Columns whose text may be cut short (with an ellipsis) so that more columns fit whole, down to this many
+# cells (or their label's width): names, whose start says most. Every other column is shown whole or not at
+# all, as k9s drops the columns a narrow terminal has no room for.
+NARROWABLE = {"pipeline": 10, "tag": 10, "user": 8}
+PAD = 2  # cells a column takes beyond its text (DataTable's cell padding, one either side)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Which columns the runs list shows at a width (fit_columns). widths: every column's text width, in
+    COLUMNS order of those shown (a column off the screen keeps its own); first, last: the columns in view
+    after the fixed ones are first..last-1; scroll_x: the cells scrolled sideways to put `first` right after
+    the fixed columns."""
+
+    widths: list[int]
+    first: int
+    last: int
+    scroll_x: int
+
+
+def fit_columns(natural: list[int], least: list[int], fixed: int, room: int, first: int) -> Fit:
+    """The columns that fit whole in `room` cells, starting at column `first` after the `fixed` ones (which
+    always show: the status and run id). `natural`: each column's widest text (its label included);
+    `least`: how narrow it may be cut (= natural for a column never cut). A column shows whole or not at
+    all: when the next one does not fit, the columns in view that may be narrowed give up room for it
+    (NARROWABLE: down to `least`), else it stays off to the right, and the room left goes back to the
+    narrowed ones, then to the last column in view, so that the next column begins exactly at the right
+    edge (never a stub of it, as `ste` for `started` at 80 columns: trials 8 and 9). Widths are text
+    widths; each column takes PAD more."""
+    widths = list(natural)
+    count = len(widths)
+    used = sum(widths[:fixed]) + PAD * fixed
+    if used > room and fixed:  # a terminal narrower than the status and id: the id cut (with an ellipsis)
+        widths[fixed - 1] = max(1, widths[fixed - 1] - (used - room))
+        used = sum(widths[:fixed]) + PAD * fixed
+    avail = max(0, room - used)
+    first = max(fixed, min(first, count - 1)) if count > fixed else fixed
+    last = first
+    while last < count and sum(least[first : last + 1]) + PAD * (last + 1 - first) <= avail:
+        last += 1
+    if last == first and first < count and avail > PAD:  # not even one: the first one, cut, if it may be
+        if least[first] < natural[first]:
+            widths[first] = avail - PAD
+            last = first + 1
+    else:
+        slack = avail - sum(least[first:last]) - PAD * (last - first)
+        for index in range(first, last):
+            widths[index] = least[index] + min(slack, natural[index] - least[index])
+            slack -= widths[index] - least[index]
+        if last > first and (last < count or first > fixed):  # the next column starts at the right edge
+            widths[last - 1] += slack
+    scroll_x = sum(widths[fixed:first]) + PAD * (first - fixed)
+    return Fit(widths, first, last, scroll_x)
+
+
+def fit_from(natural: list[int], least: list[int], fixed: int, room: int, first: int) -> Fit:
+    """fit_columns from `first`, or from an earlier column when the last ones still show from there (a
+    wider terminal, or narrower texts: never scrolled further than the columns need)."""
+    fit = fit_columns(natural, least, fixed, room, first)
+    while fit.first > fixed and fit.last == len(natural):
+        wider = fit_columns(natural, least, fixed, room, fit.first - 1)
+        if wider.last != len(natural):
+            break
+        fit = wider
+    return fit
 
 
 def sort_value(entry: RunEntry, column: str) -> Any:
@@ -166,6 +233,34 @@ class RunsTable(ListTable):
             screen.list_all()
         super().action_last()
 
+    def set_cell(self, row_key: Any, column_key: Any, value: Any) -> None:
+        """CellTable.set_cell, and the columns fitted again when the value is wider or narrower than what
+        the row held (the columns' widths are the runs screen's: _fit_columns)."""
+        super().set_cell(row_key, column_key, value)
+        screen = self.screen
+        if isinstance(screen, RunsScreen):
+            screen.cell_set(
+                str(getattr(row_key, "value", row_key)), str(getattr(column_key, "value", column_key)), value
+            )
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Taller or shorter (the panel under it grows, the counts take a second line): the vertical
+        scrollbar may come or go, and the columns' room with it. (ListTable's handler runs too.)"""
+        screen = self.screen
+        if isinstance(screen, RunsScreen):
+            self.call_after_refresh(screen._fit_columns)
+
+    def action_cursor_right(self) -> None:
+        """→: the columns off to the right come into view a column at a time, each whole (shift_columns)."""
+        screen = self.screen
+        if isinstance(screen, RunsScreen):
+            screen.shift_columns(1)
+
+    def action_cursor_left(self) -> None:
+        screen = self.screen
+        if isinstance(screen, RunsScreen):
+            screen.shift_columns(-1)
+
 
 class RunsScreen(WorkbenchScreen[None]):
     """Every run in the store: Enter opens one, / filters, d marks two runs to compare, capitals sort."""
@@ -218,10 +313,11 @@ class RunsScreen(WorkbenchScreen[None]):
     ]
 
     DEFAULT_CSS = """
-    RunsScreen #runs { height: 1fr; }
+    RunsScreen #runs { height: 1fr; overflow-x: hidden; }
     RunsScreen #runs > .datatable--fixed { background: transparent; }
     RunsScreen #reason { height: auto; max-height: 4; padding: 0 1; }
-    RunsScreen #hint { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    RunsScreen #hint { height: auto; max-height: 3; padding: 0 1; }
+    RunsScreen #hint { text-wrap: nowrap; text-overflow: ellipsis; }
     RunsScreen #reason { border-top: hkey $primary 30%; }
     RunsScreen #empty { height: 1fr; content-align: center middle; text-align: center; padding: 1 4; }
     """
@@ -247,6 +343,9 @@ class RunsScreen(WorkbenchScreen[None]):
         self._names: set[str] = set()  # the parameter names of `entries` (_parameter_names)
         self._names_for: tuple[int, int] | None = None
         self.with_user = False  # the user column is shown: the runs read were run by several users
+        self._texts: dict[str, list[int]] = {}  # each listed row's cells' widths (_fit_columns)
+        self._first = 3  # the first column in view after the fixed ones (→ and ← move it: _fit_columns)
+        self.fit: Fit | None = None  # the columns shown, as last fitted
 
     def columns(self) -> list[tuple[str, str, str]]:
         """The columns shown (COLUMNS): the user column only when the runs read were run by more than one
@@ -276,9 +375,10 @@ class RunsScreen(WorkbenchScreen[None]):
             arrow = ""
             if self.sort is not None and self.sort[0] == key:
                 arrow = " ↓" if self.sort[1] else " ↑"
-            column.label = Text(label + arrow)
+            column.label = Text(label + arrow, overflow="ellipsis", no_wrap=True)
             column.content_width = max(column.content_width, column.label.cell_len)
         table.notify_style_update()  # draw the header again
+        self._fit_columns()
 
     def on_mount(self) -> None:
         self.watch(self.query_one("#runs", ListTable), "scroll_x", self._update_hint, init=False)
@@ -385,7 +485,7 @@ class RunsScreen(WorkbenchScreen[None]):
                 if run_id in self._drawn:
                     text = self._duration_text(self.entries[run_id].summary)
                     if str(table.get_cell(run_id, "duration")) != text:
-                        table.set_cell(run_id, "duration", text)
+                        table.set_cell(run_id, "duration", text)  # (its width noted: RunsTable.set_cell)
                     self._drawn[run_id] = self._shows(run_id)
 
     def show(self, entries: list[RunEntry]) -> None:
@@ -399,7 +499,7 @@ class RunsScreen(WorkbenchScreen[None]):
         if with_user != self.with_user:  # (rarely: a teammate's first run) the columns made again
             self.with_user = with_user
             self.query_one("#runs", ListTable).clear(columns=True)
-            self._drawn = {}
+            self._drawn, self._texts, self._first = {}, {}, 3
             self._label_columns()
         self._running_ids = {rid for rid, e in self.entries.items() if e.summary.state == "RUNNING"}
         self.order = [e.summary.run_id for e in entries]
@@ -456,7 +556,13 @@ class RunsScreen(WorkbenchScreen[None]):
             "steps": steps,
             "rerun": rerun_cell(s.original_run_id),
         }
-        return [values[key] for key, _, _ in self.columns()]
+        for key in NARROWABLE:  # cut short with an ellipsis when the column is narrowed (_fit_columns)
+            value = values[key]
+            if isinstance(value, Text):
+                value.overflow, value.no_wrap = "ellipsis", True
+        cells = [values[key] for key, _, _ in self.columns()]
+        self._texts[run_id] = [cell_len(cell.plain if isinstance(cell, Text) else cell) for cell in cells]
+        return cells
 
     def render_rows(self) -> None:
         """Update rows in place when the list is the same (only those whose run changed), add the next page
@@ -481,15 +587,16 @@ class RunsScreen(WorkbenchScreen[None]):
             keep = self.highlighted()
             scroll_x = table.scroll_x  # DataTable.clear scrolls back to the first column
             table.clear()
-            self._drawn = {}
+            self._drawn, self._texts = {}, {}
             for run_id in listed:
                 table.add_row(*self.cells(run_id), key=run_id)
                 self._drawn[run_id] = self._shows(run_id)
             if keep in listed:
                 table.move_cursor(row=listed.index(keep), animate=False)
-            if scroll_x:  # once the rows are measured (the table's width is known after the refresh)
-                self.call_after_refresh(table.scroll_to, x=scroll_x, animate=False)
+            if scroll_x:  # (DataTable.clear scrolled back: _fit_columns puts it where the columns are)
+                self.call_after_refresh(self._fit_columns)
         self._listed = len(listed)
+        self._fit_columns()
         empty = self.query_one("#empty", Static)
         empty.display = not self.order  # an empty store: the hint in the middle, whole
         table.display = bool(self.order)
@@ -510,14 +617,7 @@ class RunsScreen(WorkbenchScreen[None]):
             tip = f" ({tip})" if tip else ""
             hint.update(Text(f"No run matches '{self.filter_text}'{tip}. escape clears the filter."))
         else:
-            width = hint.content_region.width or None
-            if not tip:
-                hint.update(self.status_line(self._shown, width))
-                return
-            line = Text(tip, style="cyan")
-            line.append("  ")
-            line.append_text(self.status_line(self._shown, width and max(10, width - len(tip) - 2)))
-            hint.update(line)
+            hint.update(self.status_line(self._shown, hint.content_region.width or None, lead=tip))
 
     def _parameter_names(self) -> set[str]:
         """The parameter names of the runs read (for the filter's hint), worked out again when runs come
@@ -530,7 +630,75 @@ class RunsScreen(WorkbenchScreen[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         """(Textual runs WorkbenchScreen.on_resize too: every class's handler in turn.)"""
+        self.call_after_refresh(self._fit_columns)
         self.call_after_refresh(self._update_hint)
+
+    def _fit_columns(self, show: str | None = None) -> None:
+        """Give the columns the widths fit_columns finds for the list's width, from the first column in view
+        (`show`: a column to bring into view, such as the one just sorted by), and scroll to it."""
+        table = self.query_one("#runs", ListTable)
+        keys = [key for key, _, _ in self.columns()]
+        width = table.size.width
+        if not width or not table.columns:
+            return
+        rows = len(table.rows) + (1 if table.show_header else 0)
+        room = width - (table.styles.scrollbar_size_vertical if rows > table.size.height else 0)
+        labels = [table.columns[key].label.cell_len for key in keys]  # type: ignore[index]
+        texts = [self._texts[str(row.value)] for row in table.rows if str(row.value) in self._texts]
+        natural = [max([label, *(text[i] for text in texts)]) for i, label in enumerate(labels)]
+        least = [
+            min(width, max(NARROWABLE[key], labels[i])) if key in NARROWABLE else width
+            for i, (key, width) in enumerate(zip(keys, natural, strict=True))
+        ]
+        fixed = table.fixed_columns
+        fit = fit_from(natural, least, fixed, room, self._first)
+        if show is not None and show in keys:
+            wanted = keys.index(show)
+            while wanted >= fixed and not fit.first <= wanted < fit.last and fit.first != wanted:
+                fit = fit_columns(natural, least, fixed, room, fit.first + (1 if wanted >= fit.last else -1))
+        self._first = fit.first
+        changed = False
+        for key, text_width in zip(keys, fit.widths, strict=True):
+            column = table.columns[key]  # type: ignore[index]
+            if column.auto_width or column.width != text_width:
+                column.auto_width, column.width = False, text_width
+                changed = True
+        if changed:
+            table._clear_caches()  # (Textual's DataTable, pinned: its cached lines hold the old widths)
+            table._update_dimensions([])  # the virtual width now, so the scroll below is not cut to it
+            table.refresh()
+        if table.scroll_x != fit.scroll_x:
+            # (force: the list has no sideways scrollbar or wheel, overflow-x hidden; only these steps)
+            table.scroll_to(x=fit.scroll_x, animate=False, immediate=True, force=True)
+        if fit != self.fit:
+            self.fit = fit
+            self.call_after_refresh(self._update_hint)
+
+    def cell_set(self, run_id: str, column: str, value: Text | str) -> None:
+        """A cell of the list was given `value`: its width noted, the columns fitted again if it changed."""
+        widths = self._texts.get(run_id)
+        keys = [key for key, _, _ in self.columns()]
+        if widths is None or column not in keys:
+            return
+        at = keys.index(column)
+        width = cell_len(value.plain if isinstance(value, Text) else value)
+        if widths[at] != width:
+            widths[at] = width
+            self._fit_columns()
+
+    def shift_columns(self, step: int) -> None:
+        """→ (`step` 1): the columns after those in view, one more at least; ← (-1): one column back."""
+        fit = self.fit
+        if fit is None:
+            return
+        if step > 0 and fit.last >= len(fit.widths):
+            return  # the last column is in view
+        fixed = self.query_one("#runs", ListTable).fixed_columns
+        self._first = max(fixed, fit.first + step)
+        self._fit_columns()
+        while step > 0 and self.fit is not None and self.fit.last <= fit.last and self._first < fit.last:
+            self._first += 1  # (a wide column next: more go out of view on the left to bring it in)
+            self._fit_columns()
 
     def list_all(self) -> None:
         """Every run that matches in the list (G/End go to the last run)."""
@@ -588,11 +756,12 @@ class RunsScreen(WorkbenchScreen[None]):
         except NoMatches:  # the app is closing: the screen's widgets went while the panel was read
             return
 
-    def status_line(self, shown: list[str], width: int | None = None) -> Text:
+    def status_line(self, shown: list[str], width: int | None = None, lead: str = "") -> Text:
         """'63 of 623 runs  ✗ fail 12  ✓ success 51': the counts are those of the runs shown. One line, as
         lazygit's and k9s's status lines: when it is wider than `width` (80 columns) the words go (`✗ 12
-        ✓ 51`, `200 listed ↓`); what still does not fit is cut with an ellipsis (#hint), never wrapped in
-        the middle of a count."""
+        ✓ 51`, `200 listed ↓`); what still does not fit goes on a second line, between two parts, never
+        in the middle of one (trials 8 and 9: a mark's `d on another to diff` was cut to `d on anoth…`).
+        `lead`: a part put first (the filter's hint)."""
         counts: dict[str, int] = {}
         for rid in shown:
             state = self.entries[rid].summary.state
@@ -603,7 +772,8 @@ class RunsScreen(WorkbenchScreen[None]):
             column, descending = self.sort
             name = SORT_NAMES.get(column, dict((k, lbl) for k, lbl, _ in COLUMNS)[column])
             sort = f"by {name} {'↓' if descending else '↑'}"
-        more = self.query_one("#runs", ListTable).cut_columns
+        fit = self.fit
+        more = fit is not None and fit.last < len(fit.widths)
         for short in (False, True):
             marked = ", ".join(self.marked)
             tail = (
@@ -633,13 +803,21 @@ class RunsScreen(WorkbenchScreen[None]):
                 parts.append((sort, "dim"))
             if tail:
                 parts.append((tail, "magenta" if self.marked else "dim"))
+            if lead:
+                parts.insert(0, (lead, "cyan"))
             if width is None or sum(cell_len(part) + 2 for part, _ in parts) - 2 <= width:
                 break
         text = Text()
+        used = 0
         for i, (part, part_style) in enumerate(parts):
-            if i:
+            if i and width is not None and used + 2 + cell_len(part) > width:
+                text.append("\n")  # the rest on the next line, never a part cut (#hint: up to 3 lines)
+                used = 0
+            elif i:
                 text.append("  ")
+                used += 2
             text.append(part, style=part_style or None)
+            used += cell_len(part)
         return text
 
     def highlighted(self) -> str | None:
@@ -661,29 +839,7 @@ class RunsScreen(WorkbenchScreen[None]):
             self.sort = (column, column in DESCENDING_FIRST)
         self._label_columns()
         self.render_rows()
-        self.call_after_refresh(self._sorted_in_view)
-
-    def _sorted_in_view(self) -> None:
-        """The sorted column (its arrow) in view: at 80 columns a sort by steps or re-run must not leave
-        it off to the right, nor scroll the columns back to the left."""
-        if self.sort is None:
-            return
-        table = self.query_one("#runs", ListTable)
-        keys = [key for key, _, _ in self.columns()]
-        if self.sort[0] not in keys:
-            return
-        index = keys.index(self.sort[0])
-        widths = [column.get_render_width(table) for column in table.ordered_columns]
-        fixed = sum(widths[: table.fixed_columns])
-        if index < table.fixed_columns:
-            return
-        left = sum(widths[:index])
-        right = left + widths[index]
-        view = table.scrollable_content_region.width
-        if left < table.scroll_x + fixed:
-            table.scroll_to(x=left - fixed, animate=False)
-        elif right > table.scroll_x + view:
-            table.scroll_to(x=right - view, animate=False)
+        self._fit_columns(show=self.sort[0])
 
     @on(DataTable.HeaderSelected, "#runs")
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
