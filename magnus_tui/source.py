@@ -132,6 +132,16 @@ class Project:
             return []
         return [RunEntry(run.summary, run.params) for run in result.runs]
 
+    def reread(self, run_ids: list[str]) -> None:
+        """The next `runs` reads these runs' logs again (RunIndex.reread: a log listed BROKEN may have been
+        read while it was being written in place); a store that cannot say is left as it is."""
+        if self.store is None or not run_ids:
+            return
+        try:
+            self.index().reread(run_ids)
+        except (MagnusError, OSError):
+            return
+
     def index(self) -> RunIndex:
         """The store's run index, opened once (notices of a rebuilt index are kept in `notices`)."""
         if self._index is None:

@@ -250,6 +250,36 @@ def test_broken_logs_are_listed_with_the_reason(tmp_path: Path) -> None:
     assert runs["run-000"].status == "SUCCESS"
 
 
+def test_reread_reads_a_log_again_whose_token_did_not_move(tmp_path: Path) -> None:
+    """A log read half-written in place (a user's copy) is BROKEN; once written with the same size within
+    one tick of the clock its token is the same, and the index kept BROKEN for good. reread(ids): the next
+    refresh reads it again (in this process and in another)."""
+    folder = tmp_path / "logs"
+    fill(folder, 1)
+    whole = (folder / "run-000.json").read_text().replace('"run-000"', '"copied"')
+    path = folder / "copied.json"
+    path.write_text(whole[: len(whole) // 2].ljust(len(whole)))
+    mtime = path.stat().st_mtime_ns
+    store = FileSystemRunLogStore({"log_folder": str(folder)})
+
+    def status() -> str:
+        index = open_index(store)
+        try:
+            return {r.summary.run_id: r.summary.status for r in index.query(RunQuery()).runs}["copied"]
+        finally:
+            index.close()
+
+    assert status() == "BROKEN"
+    with path.open("r+") as handle:
+        handle.write(whole)
+    os.utime(path, ns=(mtime, mtime))
+    assert status() == "BROKEN"  # the same token: nothing says it changed
+    index = open_index(store)
+    index.reread(["copied", "no-such-run"])
+    index.close()
+    assert status() == "SUCCESS"
+
+
 def test_a_broken_log_is_listed_by_when_it_was_written(tmp_path: Path) -> None:
     """A log too broken to say when it ran is listed by its file's time: a new one at the top, an old one
     among the old runs, not always below every run."""

@@ -173,6 +173,13 @@ class RunIndex(ABC):
     def names(self) -> IndexNames:
         """Every parameter and metric name in the index, sorted."""
 
+    def reread(self, run_ids: Sequence[str]) -> None:  # noqa: B027 - optional
+        """The next refresh reads the logs of `run_ids` again, whatever their change tokens say. For a log
+        read while something wrote it in place (a user's `cp`, an old tool: magnus's stores write atomically),
+        listed BROKEN: its token may not move when the write ends (the same size, within one tick of the
+        file system's clock), and it stayed BROKEN until the log changed again (trials 8 and 9). An index
+        over a database store, whose writes are transactions, has nothing to do."""
+
     def close(self) -> None:  # noqa: B027 - optional
         """Release the connection."""
 

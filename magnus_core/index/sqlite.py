@@ -738,6 +738,30 @@ class SQLiteRunIndex(RunIndex):
                 conn.execute("ROLLBACK")
             raise
 
+    def reread(self, run_ids: Sequence[str]) -> None:
+        """RunIndex.reread: the runs' versions forgotten (an empty version matches no token) and the store's
+        quiet token and listing digests with them, so the next look looks and reads those logs."""
+        ids = sorted(set(run_ids))[:500]  # (a few broken logs; SQLite's limit on parameters is far above)
+        if not ids:
+            return
+
+        def forget() -> None:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                marks = ", ".join("?" * len(ids))
+                conn.execute(f"UPDATE runs SET version = '' WHERE run_id IN ({marks})", ids)
+                conn.execute("DELETE FROM meta WHERE key IN ('quiet', 'listing', 'find_listing')")
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            self._known = None  # (read from the file at the next look)
+            self._seen = {}
+
+        self._guarded(forget)
+
     # -- queries ---------------------------------------------------------------------------------------
     def names(self) -> IndexNames:
         def read() -> IndexNames:

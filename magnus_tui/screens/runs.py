@@ -327,6 +327,9 @@ class RunsScreen(WorkbenchScreen[None]):
         self.entries: dict[str, RunEntry] = {}
         self._was_running: set[str] = set()  # RUNNING at the last poll
         self._settling: dict[str, float] = {}  # run id -> until when it is asked for (poll)
+        self._broken_since: dict[
+            str, float
+        ] = {}  # a run listed BROKEN -> when it was first (poll retries it)
         self.order: list[str] = []
         self.marked: list[str] = []
         self.filter_text = ""
@@ -418,18 +421,26 @@ class RunsScreen(WorkbenchScreen[None]):
             if until > now and rid in self.entries and self.entries[rid].summary.status in RUNNING_STATUSES
         }
         self._was_running = set(running)
-        self.reload(running + [rid for rid in self._settling if rid not in self._was_running])
+        # and, for SETTLE_SECONDS after it was first listed so, a broken log: read again at every poll, its
+        # change token aside (_broken_since)
+        retry = [rid for rid, since in self._broken_since.items() if now - since < SETTLE_SECONDS]
+        asked = running + [rid for rid in self._settling if rid not in self._was_running]
+        self.reload(asked + [rid for rid in retry if rid not in asked], retry)
 
     def on_screen_resume(self) -> None:
         if self.entries:
             self.poll()
 
     @work(thread=True, exclusive=True, group="runs-reload")
-    def reload(self, running: list[str] | None = None) -> None:
+    def reload(self, running: list[str] | None = None, retry: list[str] | None = None) -> None:
         """`running` None: read every run (from the run index: only new or changed logs are read). Else
         look at the store's list of runs (one directory scan, no log read) and read them all only when it
-        changed since the last full read, else only the `running` ones."""
+        changed since the last full read, else only the `running` ones. `retry`: runs listed broken, whose
+        logs are read again whatever their change tokens say (RunIndex.reread: a log read while it was being
+        written in place may keep its token once written, and stayed BROKEN; trials 8 and 9)."""
         project = self.app.project
+        if retry:
+            project.reread(retry)
         if running is not None:
             quiet = project.quiet_token()  # the store untouched since the last full read: no scan of it
             versions = (
@@ -476,6 +487,7 @@ class RunsScreen(WorkbenchScreen[None]):
                 self._running_ids.add(run_id)
             else:
                 self._running_ids.discard(run_id)
+        self._note_broken(entries)
         by_duration = self.sort is not None and self.sort[0] == "duration"
         if changed or (ticked and by_duration):
             self.render_rows()
@@ -487,6 +499,19 @@ class RunsScreen(WorkbenchScreen[None]):
                     if str(table.get_cell(run_id, "duration")) != text:
                         table.set_cell(run_id, "duration", text)  # (its width noted: RunsTable.set_cell)
                     self._drawn[run_id] = self._shows(run_id)
+
+    def _note_broken(self, entries: Any) -> None:
+        """Keep when each run read as BROKEN was first listed so (a run read well again, or gone, is
+        dropped): the poll reads it again for SETTLE_SECONDS."""
+        now = time.monotonic()
+        for entry in entries:
+            run_id = entry.summary.run_id
+            if entry.summary.state == "BROKEN":
+                self._broken_since.setdefault(run_id, now)
+            else:
+                self._broken_since.pop(run_id, None)
+        for run_id in [rid for rid in self._broken_since if rid not in self.entries]:
+            del self._broken_since[run_id]
 
     def show(self, entries: list[RunEntry]) -> None:
         notices, self.app.project.notices[:] = list(self.app.project.notices), []
@@ -502,6 +527,7 @@ class RunsScreen(WorkbenchScreen[None]):
             self._drawn, self._texts, self._first = {}, {}, 3
             self._label_columns()
         self._running_ids = {rid for rid, e in self.entries.items() if e.summary.state == "RUNNING"}
+        self._note_broken(self.entries.values())
         self.order = [e.summary.run_id for e in entries]
         self.marked = [m for m in self.marked if m in self.entries]
         self.render_rows()
