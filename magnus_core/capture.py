@@ -998,8 +998,9 @@ class _Uncaptured:
 
 
 class _Captured(Kept):
-    """attempt() with a catalog that keeps output: the attempt's Kept, which enters its tap itself (one
-    object per attempt, not two)."""
+    """attempt() with a catalog that keeps output: the attempt's Kept, which taps the run's route itself
+    when the attempt runs alone, the usual case (output.tap_alone and untap: no object but this one per
+    attempt), and enters output.tapped() beside other attempts (`tap`)."""
 
     __slots__ = ("tap",)
 
@@ -1013,10 +1014,19 @@ class _Captured(Kept):
         self.route = None
         self.record = None
         self.stderr = err = StderrTail(file)  # (Kept.__init__, inline: one per attempt)
-        self.tap = seam.tapped(file, alone=not ctx.concurrent, err=err)
+        # alone (no attempt beside it): tapped by __enter__ without a tap object when tap_alone can
+        self.tap = None if not ctx.concurrent else seam.tapped(file, alone=False, err=err)
 
     def __enter__(self) -> Kept:
         try:
+            if self.tap is None:
+                seam = _SEAM[0]
+                assert self.file is not None and self.stderr is not None
+                self.route = seam.tap_alone(self.file, self.stderr)
+                if self.route is not None:
+                    return self
+                # outside a run's route, or beside an attempt tapping it: a route of its own (tapped())
+                self.tap = seam.tapped(self.file, alone=False, err=self.stderr)
             self.route = self.tap.__enter__()
         except BaseException:
             assert self.file is not None
@@ -1027,7 +1037,10 @@ class _Captured(Kept):
     def __exit__(self, *exc: object) -> None:
         assert self.file is not None
         try:
-            self.tap.__exit__(*exc)
+            if self.tap is None:
+                _SEAM[0].untap(self.route, self.file)
+            else:
+                self.tap.__exit__(*exc)
         finally:
             self.record = self.file.finish()
 

@@ -1219,47 +1219,69 @@ class _Tap:
         self.err = err
 
     def __enter__(self) -> Route:
-        parent = self.parent
-        for stream in parent._streams.values():  # what was printed before the attempt is not the attempt's
-            try:  # noqa: SIM105 - (flush_streams, inline: this runs once per attempt)
+        return _tap_on(self.parent, self.copy, self.err)
+
+    def __exit__(self, *exc: object) -> None:
+        untap(self.parent, self.copy)
+
+
+def tap_alone(copy: Sink, err: Sink) -> Route | None:
+    """`tapped(copy, alone=True, err=err)` entered, without its object: the current context's route tapped
+    for one attempt and returned, to be ended with `untap(route, copy)` (what leaving tapped()'s block does);
+    None where tapped() would give the attempt a route of its own (outside a run, or a route another attempt
+    taps already): the caller uses tapped() then. One object less per attempt (capture._Captured)."""
+    parent = _route.get() or SEAM.default
+    if parent is SEAM.default or parent.tap is not None:
+        return None
+    return _tap_on(parent, copy, err)
+
+
+def _tap_on(parent: Route, copy: Sink, err: Sink) -> Route:
+    """The run's route `parent` tapped: its lanes write to its Tees, copying to `copy` and `err` (_Tap)."""
+    for stream in parent._streams.values():  # what was printed before the attempt is not the attempt's
+        try:  # noqa: SIM105 - (flush_streams, inline: this runs once per attempt)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    lanes = parent.lanes
+    out, err_lane = lanes["stdout"], lanes["stderr"]
+    tees = parent.tees
+    if tees is None or tees[0].first is not out.destination or tees[1].first is not err_lane.destination:
+        tees = parent.tees = Tee(out.destination, NOWHERE), Tee(err_lane.destination, NOWHERE)
+    tees[0].copy, tees[1].copy = copy, err
+    parent.tap = copy
+    out.destination, err_lane.destination = tees
+    return parent
+
+
+def untap(parent: Route, copy: Sink) -> None:
+    """The end of the tap of `parent` for `copy` (_tap_on, tap_alone): what fd 1 and 2 and the route's
+    python streams hold is written to the attempt's copy, and the lanes write to their destinations alone
+    again (_Tap)."""
+    lanes = parent.lanes
+    tees = parent.tees
+    assert tees is not None
+    busy = SEAM.fds_busy()
+    try:
+        if busy:
+            SEAM.drain_fds()  # what the step's subprocesses wrote to fd 1 and 2 is the attempt's
+        for stream in parent._streams.values():
+            try:  # noqa: SIM105 - (flush_streams, inline)
                 stream.flush()
             except (OSError, ValueError):
                 pass
-        out, err = parent.lanes["stdout"], parent.lanes["stderr"]
-        tees = parent.tees
-        if tees is None or tees[0].first is not out.destination or tees[1].first is not err.destination:
-            tees = parent.tees = Tee(out.destination, NOWHERE), Tee(err.destination, NOWHERE)
-        tees[0].copy, tees[1].copy = self.copy, self.err
-        parent.tap = self.copy
-        out.destination, err.destination = tees
-        return parent
-
-    def __exit__(self, *exc: object) -> None:
-        parent = self.parent
-        lanes = parent.lanes
-        tees = parent.tees
-        assert tees is not None
-        busy = SEAM.fds_busy()
-        try:
-            if busy:
-                SEAM.drain_fds()  # what the step's subprocesses wrote to fd 1 and 2 is the attempt's
-            for stream in parent._streams.values():
-                try:  # noqa: SIM105 - (flush_streams, inline)
-                    stream.flush()
-                except (OSError, ValueError):
-                    pass
-            # every lane's held tail written, to both (a Destination flushes what it is given as it
-            # writes it, and the copy needs no flush here: capture.AttemptFile.finish ends it next)
-            lanes["stdout"].release()
-            lanes["stderr"].release()
-        finally:
-            lanes["stdout"].destination, lanes["stderr"].destination = tees[0].first, tees[1].first
-            tees[0].copy = tees[1].copy = NOWHERE
-            parent.tap = None
-            # a child of the step holding fd 1 or 2 may write later: its pipes stay with this attempt
-            held = SEAM.pumps and children() and SEAM.hand_over_held(self.copy, tees[0].first, tees[1].first)
-            if not held and (busy or SEAM.suspect):
-                SEAM.repair_fds()
+        # every lane's held tail written, to both (a Destination flushes what it is given as it
+        # writes it, and the copy needs no flush here: capture.AttemptFile.finish ends it next)
+        lanes["stdout"].release()
+        lanes["stderr"].release()
+    finally:
+        lanes["stdout"].destination, lanes["stderr"].destination = tees[0].first, tees[1].first
+        tees[0].copy = tees[1].copy = NOWHERE
+        parent.tap = None
+        # a child of the step holding fd 1 or 2 may write later: its pipes stay with this attempt
+        held = SEAM.pumps and children() and SEAM.hand_over_held(copy, tees[0].first, tees[1].first)
+        if not held and (busy or SEAM.suspect):
+            SEAM.repair_fds()
 
 
 UNKEPT = (
