@@ -256,6 +256,12 @@ class Progress:
     interrupted: int = 0
     running: int = 0
     fail_reached: bool = False
+    # The total is a floor that may still grow: a composite on the path chooses its branches as it runs (a
+    # map's items, a conditional's branch, a loop's iterations) and has not handed them all out yet (not
+    # reached: it counts once; fanning out: the items logged so far; a loop: until it ends). Meaningful while
+    # the run is live (an ended run's total is what it is): views then write the total `≥M` (trials 8 and 9:
+    # a running map's N/M total grew as it fanned out, with nothing saying so).
+    growing: bool = False
 
     @property
     def ran(self) -> int:
@@ -292,8 +298,10 @@ def step_progress(dag: Dag | None, steps: dict[str, tuple[str, bool]], branch_lo
     if dag is None:
         holders = {key.rsplit(".", 1)[0] for key in branch_logs}  # composites: their steps count instead
         counted = [value for key, value in steps.items() if key not in holders]
+    open_ended: list[tuple[str, bool]] = []  # composites that may add branches yet (Progress.growing)
     if dag is not None:
-        _walk(dag, None, steps, branch_logs, counted, depth=0, reached=reached)
+        _walk(dag, None, steps, branch_logs, counted, depth=0, reached=reached, open_ended=open_ended)
+    growing = bool(open_ended) and _still_handing_out(open_ended, steps, branch_logs)
     done = failed = interrupted = running = 0
     for status, mock in counted:
         if mock or status in DONE_STATUSES:
@@ -304,7 +312,30 @@ def step_progress(dag: Dag | None, steps: dict[str, tuple[str, bool]], branch_lo
             interrupted += 1
         elif status in ("PROCESSING", "RUNNING"):
             running += 1
-    return Progress(done, len(counted), failed, interrupted, running, bool(reached))
+    return Progress(done, len(counted), failed, interrupted, running, bool(reached), growing)
+
+
+def _still_handing_out(
+    open_ended: list[tuple[str, bool]], steps: dict[str, tuple[str, bool]], branch_logs: set[str]
+) -> bool:
+    """Whether any of `open_ended` (composites on the path that choose their branches as they run, each
+    with whether it is a loop, which hands out one iteration at a time) may still add branches: one not
+    begun (no log), a loop not ended, or a map or conditional with no step logged in its branches yet. A
+    map or a conditional logs every branch it runs at its fan-out, before any of them runs
+    (nodes/composite.fan_out, a store write each): once a step of one is logged, they are all known."""
+    stepped: set[str] | None = None
+    for key, loop in open_ended:
+        status = steps.get(key, ("PENDING", False))[0]
+        if status not in ("PROCESSING", "RUNNING", "CREATED", "PENDING"):
+            continue  # ended: every branch it ran is logged
+        if status == "PENDING" or loop:
+            return True
+        if stepped is None:  # (once: the branches that hold a step)
+            stepped = {name.rsplit(".", 1)[0] for name in steps if "." in name}
+        prefix = key + "."
+        if not any(b in stepped for b in branch_logs if b.startswith(prefix) and "." not in b[len(prefix) :]):
+            return True
+    return False
 
 
 def not_run_steps(log: RunLog, dag: Dag | None = None) -> list[str]:
@@ -357,10 +388,12 @@ def _walk(
     depth: int,
     names: list[str] | None = None,
     reached: list[bool] | None = None,
+    open_ended: list[tuple[str, bool]] | None = None,
 ) -> None:
     """The path of one graph as far as known (see Progress), appending its work steps to `counted` (and,
-    when given, their internal names to `names`, one for each, and True to `reached` when its path
-    arrived at its fail node)."""
+    when given, their internal names to `names`, one for each, True to `reached` when its path arrived at
+    its fail node, and to `open_ended` the composites on it that choose their branches as they run, with
+    whether each is a loop)."""
     if depth > 40:
         return
     name: str | None = dag.start_at
@@ -394,14 +427,27 @@ def _walk(
                         depth + 1,
                         names,
                         reached,
+                        open_ended,
                     )
-            elif known:
+            else:
+                if open_ended is not None:
+                    open_ended.append((here, node.type == "loop"))
                 by_name = {spec.name: spec for spec in specs if spec.name is not None}
                 per_item = next((spec for spec in specs if spec.name is None), None)
                 for key in known:
                     chosen = by_name.get(key[len(here) + 1 :], per_item)
                     if chosen is not None:
-                        _walk(chosen.dag, key, steps, branch_logs, counted, depth + 1, names, reached)
+                        _walk(
+                            chosen.dag,
+                            key,
+                            steps,
+                            branch_logs,
+                            counted,
+                            depth + 1,
+                            names,
+                            reached,
+                            open_ended,
+                        )
             if len(counted) == position:  # branches not known yet (or empty): the step counts once
                 counted.append(logged or ("PENDING", False))
                 if names is not None:

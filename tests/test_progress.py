@@ -411,3 +411,65 @@ def test_a_run_whose_steps_all_succeeded_into_its_fail_node_is_not_100(git_repo:
     assert "1/1 steps ran: 1 SUCCESS" in done.stdout.splitlines()
     shown = counted(RunLog.model_validate_json((git_repo / ".run_log_store" / "r.json").read_text()))
     assert (shown.done, shown.total, shown.fail_reached, shown.percent) == (1, 1, True, 99)
+
+
+GROWING = """
+dag:
+  start_at: first
+  steps:
+    first: {type: stub, next: each}
+    each:
+      type: map
+      iterate_on: items
+      iterate_as: item
+      next: again
+      branch:
+        start_at: t
+        steps:
+          t: {type: stub, next: success}
+          success: {type: success}
+          fail: {type: fail}
+    again:
+      type: loop
+      branch:
+        start_at: u
+        steps:
+          u: {type: stub, next: success}
+          success: {type: success}
+          fail: {type: fail}
+      max_iterations: 3
+      break_on: done
+      index_as: i
+      next: success
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_a_total_that_may_still_grow_says_so() -> None:
+    """Trials 8 and 9: a running map's N/M total grew as it fanned out, nothing saying it would. growing:
+    while a composite that chooses its branches as it runs has not handed them all out (not reached; a map
+    whose item logs are still being written, no step in them yet; a loop until it ends)."""
+    import yaml
+
+    from magnus_core.models.pipeline import Dag
+
+    dag = Dag.model_validate(yaml.safe_load(GROWING)["dag"])
+    run = "PROCESSING"
+    items = {"each.1", "each.2", "each.3"}
+    cases = [
+        ({"first": ("PROCESSING", False)}, set(), True),  # the map not reached: it counts once
+        ({"first": ("SUCCESS", False), "each": (run, False)}, {"each.1"}, True),  # fanning out
+        ({"first": ("SUCCESS", False), "each": (run, False), "each.2.t": (run, False)}, items, True),  # loop
+    ]
+    for steps, branches, growing in cases:
+        assert step_progress(dag, steps, branches).growing is growing, (steps, branches)
+    handed_out = {"first": ("SUCCESS", False), "each": ("SUCCESS", False), "again": (run, False)}
+    assert step_progress(dag, handed_out, items | {"again.0"}).growing  # the loop goes on
+    ended = {**handed_out, "again": ("SUCCESS", False), "again.0.u": ("SUCCESS", False)}
+    ended |= {f"each.{i}.t": ("SUCCESS", False) for i in (1, 2, 3)}
+    assert not step_progress(dag, ended, items | {"again.0"}).growing
+    no_loop = Dag.model_validate(yaml.safe_load(GROWING.replace("next: again", "next: success"))["dag"])
+    fanned = {"first": ("SUCCESS", False), "each": (run, False), "each.2.t": (run, False)}
+    counted = step_progress(no_loop, fanned, items)
+    assert not counted.growing and counted.total == 4  # every item logged at fan-out: the total is known

@@ -140,7 +140,9 @@ def header_text(
         return text
     progress = facts.progress
     line = Text()
-    line.append(f"{progress.ran}/{progress.total} steps ")  # as every view counts (Progress.ran)
+    # as every view counts (Progress.ran); `≥` while a composite still hands out branches (a map fanning out)
+    floor = "≥" if facts.live and progress.growing else ""
+    line.append(f"{progress.ran}/{floor}{progress.total} steps ")
     line.append_text(bar(progress, facts.live, BAR if width is None or width >= 100 else BAR // 2))
     line.append(f" {progress.percent:>3}%")
     elapsed = None

@@ -150,3 +150,67 @@ async def test_follows_magnus_execute_in_another_process(git_repo: Path) -> None
             await wait_for(pilot, lambda: "exit" in plain(screen.query_one("#step-message", Static)).lower())
     finally:
         proc.wait(timeout=30)
+
+
+MAP_LATER = """
+dag:
+  start_at: wait
+  steps:
+    wait:
+      type: task
+      command_type: shell
+      command: 'for i in $(seq 1200); do [ -f go ] && exit 0; sleep 0.05; done; exit 1'
+      next: each
+    each:
+      type: map
+      iterate_on: items
+      iterate_as: item
+      next: success
+      branch:
+        start_at: t
+        steps:
+          t: {type: stub, next: success}
+          success: {type: success}
+          fail: {type: fail}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+async def test_a_running_maps_total_says_it_may_grow_until_its_items_are_known(git_repo: Path) -> None:
+    """Trials 8 and 9: the header's N/M total grew as the map fanned out (2, then 4) with nothing saying
+    so. Until the map's items are known it reads `0/≥2`; once known, the total as it ends."""
+    from magnus_tui.app import MagnusApp
+    from magnus_tui.source import Project
+
+    (git_repo / "later.yaml").write_text(MAP_LATER)
+    (git_repo / "items.yaml").write_text("items: [1, 2, 3]\n")
+    command = ["execute", "--file", "later.yaml", "-p", "items.yaml", "--run-id", "later"]
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", *command],
+        cwd=git_repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    try:
+        log = git_repo / ".run_log_store" / "later.json"
+        deadline = time.monotonic() + RUN_WAIT
+        while not log.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        app = MagnusApp(Project.open(None, git_repo), follow_interval=0.02, poll_interval=0.1)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await open_run_screen(pilot, "later")
+            header = screen.query_one("#run-header", Static)
+            await wait_for(
+                pilot, lambda: "0/≥2 steps" in plain(header), what="0/≥2", why=lambda: plain(header)
+            )
+            (git_repo / "go").write_text("")
+            await wait_for(pilot, lambda: not screen.following, RUN_WAIT)
+            assert "4/4 steps" in plain(header) and "≥" not in plain(header)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
