@@ -76,6 +76,10 @@ def test_a_bad_setting_is_refused_before_the_run_exists(
         assert runs_in(project) == []
     listed = magnus("runs", env={variable: value})  # every command says it, before it does anything
     assert listed.returncode == 2 and listed.stderr.strip() == line
+    # help is printed whatever they hold
+    for help_args in (("execute", "--help"), ("runs", "-h"), ("--help",)):
+        shown = magnus(*help_args, env={variable: value})
+        assert shown.returncode == 0 and shown.stdout.startswith("Usage: magnus") and shown.stderr == ""
 
 
 def test_good_settings_still_run(project: Path, magnus: Any) -> None:

@@ -123,6 +123,12 @@ def note(text: str) -> None:
 _say = note
 
 
+def _asks_help() -> bool:
+    """The command line asks for help (`-h`/`--help`): help is printed whatever the MAGNUS_* settings hold,
+    and without importing what checks them (tests/test_headless.py: what `--help` loads)."""
+    return any(arg in ("-h", "--help") for arg in sys.argv[1:])
+
+
 def run_guarded(call: Callable[[], Any], passthrough: tuple[type[BaseException], ...] = ()) -> int | None:
     """Run a command's body: None when it returns; the exit code when it fails, our errors said in one line
     on stderr (masked). Exceptions of the types in `passthrough` are raised as they are (click's own). The
@@ -130,9 +136,10 @@ def run_guarded(call: Callable[[], Any], passthrough: tuple[type[BaseException],
     from magnus_core.errors import MagnusError
 
     try:
-        from magnus_core.settings import check
+        if not _asks_help():
+            from magnus_core.settings import check
 
-        check()  # a bad MAGNUS_* setting: one line, exit 2, before the command does anything
+            check()  # a bad MAGNUS_* setting: one line, exit 2, before the command does anything
         call()
         return None
     except passthrough:
