@@ -606,19 +606,14 @@ def never_run(run_log: RunLog) -> list[str]:
     internal names, a composite whose branches were never known once), the dag's fail node left out; []
     for a run not at an end. `magnus logs RUN` names them after the output (trial 8: they read as if still
     to come)."""
-    from magnus_core.progress import not_run_steps, planned_step, run_dag
+    from magnus_core.progress import not_run_steps, run_dag
 
     if run_now(run_log) not in ENDED:
         return []
     dag = run_dag(run_log)
     if dag is None:
         return []
-    out = []
-    for name in not_run_steps(run_log, dag):
-        planned = planned_step(dag, name)
-        if planned is None or planned.step_type not in _END_NODES:
-            out.append(name)
-    return out
+    return [name for name, step_type in not_run_steps(run_log, dag) if step_type not in _END_NODES]
 
 
 def not_run(run_log: RunLog, name: str) -> str | None:

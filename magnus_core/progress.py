@@ -122,6 +122,11 @@ def _plan(dag: Dag, branch: str | None, parent: str | None, on_path: bool, out: 
             _plan(spec.dag, key, key, step_on_path, out)
 
 
+def _step_type(node: Any) -> str:
+    """A node's type as its step log says it (nodes/common.py: a stub's log says `as-is`)."""
+    return "as-is" if node.type == "stub" else str(node.type)
+
+
 def planned_step(
     dag: Dag, name: str, branch_logs: set[str] | frozenset[str] = frozenset()
 ) -> PlannedNode | None:
@@ -150,8 +155,7 @@ def _planned_at(
     here = internal_name(branch, parts[i])
     here_on_path = on_path and parts[i] in success_path(dag)
     if i == len(parts) - 1:
-        step_type = "as-is" if node.type == "stub" else node.type
-        return PlannedNode(here, parts[i], parent, STEP, step_type, here_on_path)
+        return PlannedNode(here, parts[i], parent, STEP, _step_type(node), here_on_path)
     known = {key for key in branch_logs if key.startswith(f"{here}.")}
     for spec in branches(node):
         for end in range(len(parts) - 1, i + 1, -1):  # the longest key first: `1.5` before `1`
@@ -338,18 +342,20 @@ def _still_handing_out(
     return False
 
 
-def not_run_steps(log: RunLog, dag: Dag | None = None) -> list[str]:
-    """The internal names of the steps run_progress counts as not run (`N not run`: on the run's path, not
-    begun), in the order of the path: nested ones too (`par.b1.x`) (a fail node is never a step).
-    [] when the log records no dag. `magnus show` lists the top-level ones of an ended run (`not run`)."""
+def not_run_steps(log: RunLog, dag: Dag | None = None) -> list[tuple[str, str]]:
+    """(internal name, step type) of each step run_progress counts as not run (`N not run`: on the run's
+    path, not begun), in the order of the path: nested ones too (`par.b1.x`) (a fail node is never a step).
+    [] when the log records no dag. One walk of the path, however many there are (a lookup per name was
+    quadratic: a 10,000-step run failed at its sixth step). `magnus show` lists the top-level ones of an
+    ended run (`not run`), `magnus logs RUN` names them."""
     steps, branch_logs = _logged(log)
     dag = dag if dag is not None else run_dag(log)
     if dag is None:
         return []
     counted: list[tuple[str, bool]] = []
-    names: list[str] = []
+    names: list[tuple[str, str]] = []
     _walk(dag, None, steps, branch_logs, counted, depth=0, names=names)
-    return [name for name, (status, _mock) in zip(names, counted, strict=True) if status == "PENDING"]
+    return [named for named, (status, _mock) in zip(names, counted, strict=True) if status == "PENDING"]
 
 
 def _logged(log: RunLog) -> tuple[dict[str, tuple[str, bool]], set[str]]:
@@ -386,14 +392,14 @@ def _walk(
     branch_logs: set[str],
     counted: list[tuple[str, bool]],
     depth: int,
-    names: list[str] | None = None,
+    names: list[tuple[str, str]] | None = None,
     reached: list[bool] | None = None,
     open_ended: list[tuple[str, bool]] | None = None,
 ) -> None:
     """The path of one graph as far as known (see Progress), appending its work steps to `counted` (and,
-    when given, their internal names to `names`, one for each, True to `reached` when its path arrived at
-    its fail node, and to `open_ended` the composites on it that choose their branches as they run, with
-    whether each is a loop)."""
+    when given, their internal names and step types to `names`, one for each, True to `reached` when its
+    path arrived at its fail node, and to `open_ended` the composites on it that choose their branches as
+    they run, with whether each is a loop)."""
     if depth > 40:
         return
     name: str | None = dag.start_at
@@ -451,11 +457,11 @@ def _walk(
             if len(counted) == position:  # branches not known yet (or empty): the step counts once
                 counted.append(logged or ("PENDING", False))
                 if names is not None:
-                    names.append(here)
+                    names.append((here, _step_type(node)))
         else:
             counted.append(logged or ("PENDING", False))
             if names is not None:
-                names.append(here)
+                names.append((here, _step_type(node)))
         status = logged[0] if logged else ""
         arrived = logged is not None and (logged[1] or status in DONE_STATUSES)
         if status == "FAIL":

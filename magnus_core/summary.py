@@ -107,20 +107,20 @@ def never_ran(run_log: RunLog) -> list[tuple[str, str]]:
     Listed by `magnus show` and the summary of `magnus execute`, whichever way the run was driven (trial 9:
     a run driven step by step listed only the steps that ran)."""
     from magnus_core.logs import ENDED, run_now
-    from magnus_core.progress import not_run_steps, planned_step, run_dag
+    from magnus_core.progress import not_run_steps, run_dag
 
     if run_now(run_log) not in ENDED:
         return []
     dag = run_dag(run_log)
     if dag is None:
         return []
-    top = dict.fromkeys(name.split(".", 1)[0] for name in not_run_steps(run_log, dag))
+    top = dict.fromkeys(name.split(".", 1)[0] for name, _type in not_run_steps(run_log, dag))
     out = []
     for name in top:
-        if name in run_log.steps:  # a composite that ran in part: its row is there already
+        if name in run_log.steps or name not in dag.steps:  # a composite that ran in part: its row is there
             continue
-        planned = planned_step(dag, name)
-        out.append((name, planned.step_type if planned is not None else ""))
+        node = dag.steps[name]
+        out.append((name, "as-is" if node.type == "stub" else str(node.type)))
     return out
 
 
