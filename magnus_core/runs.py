@@ -38,12 +38,17 @@ class RunSummary:  # not frozen: 20,000 are made per `magnus runs`, three times 
     failure: str = ""  # its error on one line, as `magnus show` words it (index/record.failure_text)
     user: str = ""  # who ran it (run_config.process.user, login_name); "" when not known
     driven: str = ""  # "per-step": driven one step per process (driven_per_step); "" otherwise
+    # the total (steps) may still grow (progress.Progress.growing: a map not fanned out yet), while the run
+    # runs; an index that cannot say gives False. Not in to_json (magnus-runs/2): `steps` is a floor then
+    growing: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The fields as `magnus runs --json` and `--csv` give them (schema magnus-runs/2): `error` is named
         `broken_reason` there (trial 6: `"error": ""` beside `"failure": "KeyError…"` left a reader unsure
         which to read; one is why a log could not be read, the other why a run failed)."""
-        return {("broken_reason" if k == "error" else k): v for k, v in asdict(self).items()}
+        return {
+            ("broken_reason" if k == "error" else k): v for k, v in asdict(self).items() if k != "growing"
+        }
 
 
 # Two readings of one process's start time differ by less than this (psutil derives it from the boot time,

@@ -110,7 +110,7 @@ class RunTable:
             [x.tag for x in s],
             local_texts([x.start for x in s]),
             [fmt_seconds(x.duration) for x in s],
-            [step_text(x.steps_done, x.steps, x.status) for x in s],
+            [step_text(x.steps_done, x.steps, x.status, x.growing and x.state == "RUNNING") for x in s],
             [x.original_run_id for x in s],
             [x.error for x in s],
             [run.params for run in result.runs] if query.params is not None else None,
@@ -131,9 +131,13 @@ def failure_line(step: str, failure: str) -> str:
     return f"{step}: {failure}" if step else ""
 
 
-def step_text(done: int, total: int, status: str) -> str:
-    """The steps column of `magnus runs`: `done/total`, empty for a broken log (it has none)."""
-    return "" if status == "BROKEN" else f"{done}/{total}"
+def step_text(done: int, total: int, status: str, growing: bool = False) -> str:
+    """The steps column of `magnus runs`: `done/total`, empty for a broken log (it has none); `done/≥total`
+    for a running run whose total may still grow (`growing`, progress.Progress.growing: a map not fanned out
+    yet)."""
+    if status == "BROKEN":
+        return ""
+    return f"{done}/≥{total}" if growing and status in ("PROCESSING", "CREATED") else f"{done}/{total}"
 
 
 @dataclass

@@ -77,7 +77,7 @@ _TIME_TEXT = {"start": "r.start", "end": "r.end_time"}
 _RUN_FIELDS = (
     "r.run_id, r.status, r.tag, r.pipeline, r.dag_hash, r.start, r.end_time, r.duration, r.steps, "
     "r.steps_done, r.original_run_id, r.commit_id, r.dirty, r.use_cached, r.pid, r.host, r.pid_start, "
-    "r.error, r.failed_step, r.failure, r.user_name, r.driven"
+    "r.error, r.failed_step, r.failure, r.user_name, r.driven, ''"  # (no steps' text kept: never growing)
 )
 _FIELDS = _RUN_FIELDS.count(",") + 1
 _ROW_COLUMNS = (

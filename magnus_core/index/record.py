@@ -71,6 +71,7 @@ class RunRecord:
     driven: str = ""  # PER_STEP for a run driven one step per process (runs.driven_per_step), else ""
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    growing: bool = False  # the total (steps) may still grow: progress.Progress.growing (kept in step_text)
 
 
 def broken(run_id: str, error: str) -> RunRecord:
@@ -115,13 +116,14 @@ def _steps(steps: Any) -> list[dict[str, Any]]:
     return out
 
 
-_PROGRESS: dict[tuple[Any, ...], tuple[int, int]] = {}  # (dag hash, statuses, branches) -> (total, done)
+_PROGRESS: dict[tuple[Any, ...], tuple[int, int, bool]] = {}  # (dag hash, statuses, branches) -> counts
 
 
 def _progress(
     config: dict[str, Any], dag_hash: str, work: dict[str, tuple[str, bool]], branch_logs: set[str]
-) -> tuple[int, int]:
-    """(total, ran) of progress.step_progress (ran: the steps that ran to an end, Progress.ran), remembered
+) -> tuple[int, int, bool]:
+    """(total, ran, growing) of progress.step_progress (ran: the steps that ran to an end, Progress.ran;
+    growing: Progress.growing), remembered
     per dag hash and statuses: the runs of one pipeline mostly end alike, and the walk of the dag costs more
     than the rest of a record."""
     from magnus_core.progress import dag_of_config, dag_outline, step_progress
@@ -136,8 +138,8 @@ def _progress(
     if key is not None:
         if len(_PROGRESS) > 4096:
             _PROGRESS.clear()
-        _PROGRESS[key] = (counted.total, counted.ran)
-    return counted.total, counted.ran
+        _PROGRESS[key] = (counted.total, counted.ran, counted.growing)
+    return counted.total, counted.ran, counted.growing
 
 
 def record_from_json(data: Any) -> RunRecord:
@@ -196,7 +198,7 @@ def record_from_json(data: Any) -> RunRecord:
                 metrics[name] = value
                 metrics[f"{internal}.{name}"] = value
     dag_hash = data.get("dag_hash")
-    steps, done = _progress(config, dag_hash if isinstance(dag_hash, str) else "", work, branch_logs)
+    steps, done, growing = _progress(config, dag_hash if isinstance(dag_hash, str) else "", work, branch_logs)
     process = config.get("process") if isinstance(config.get("process"), dict) else {}
     start, last, start_key, end_key, duration = run_span_keys(
         str(process.get("started_at") or "") if process else "", starts, ends
@@ -239,6 +241,7 @@ def record_from_json(data: Any) -> RunRecord:
         failure=failure_text(failed) if failed is not None else "",
         user=user_of(process),
         driven=PER_STEP if per_step else "",
+        growing=growing,
     )
 
 

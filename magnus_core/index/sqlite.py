@@ -155,7 +155,7 @@ _COLUMNS = {  # attribute -> runs column (or the expression of what it is now: d
 _RUN_FIELDS = (
     "run_id, status, tag, pipeline, dag_hash, start, end_time, duration, steps, steps_done, "
     "original_run_id, commit_id, dirty, use_cached, pid, host, pid_start, error, failed_step, failure, "
-    "user_name, driven"
+    "user_name, driven, step_text"
 )
 # what a run is now, asked of the operating system only for runs recorded as running (magnus_state)
 _STATE = "magnus_state(r.status, r.pid, r.host, r.pid_start, r.driven)"
@@ -851,7 +851,12 @@ class SQLiteRunIndex(RunIndex):
             errors = [
                 why.get(run_id, "") if st == "BROKEN" else "" for run_id, st in zip(*c[:2], strict=True)
             ]
-        table = RunTable(c[0], c[1], states, c[2], c[3], durations, c[5], c[6], errors)
+        step_texts = c[5]
+        if any("≥" in text for text in step_texts):  # a floor only while the run is running (step_text)
+            step_texts = [
+                t if st == "RUNNING" else t.replace("≥", "") for t, st in zip(step_texts, states, strict=True)
+            ]
+        table = RunTable(c[0], c[1], states, c[2], c[3], durations, step_texts, c[6], errors)
         if users:
             table.users = c[7]
         table.hints = self._hints(query)
@@ -973,7 +978,7 @@ def _rows(
             start,
             zone,
             fmt_seconds(r.duration),
-            step_text(r.steps_done, r.steps, r.status),
+            step_text(r.steps_done, r.steps, r.status, r.growing),
             r.failed_step,
             r.failure,
             r.user,
@@ -1316,6 +1321,7 @@ def _summary(row: tuple[Any, ...], summary_class: Any = None) -> Any:
         failure,
         user,
         driven,
+        shown_steps,
     ) = row
     state = _state(status, pid, host, pid_start, driven)
     if state == "RUNNING":  # no end yet; its duration is the time it has run so far
@@ -1340,6 +1346,7 @@ def _summary(row: tuple[Any, ...], summary_class: Any = None) -> Any:
         failure,
         user,
         driven,
+        "≥" in shown_steps,  # growing: kept in the steps' text (step_text), not a column of its own
     )
 
 

@@ -567,7 +567,8 @@ class RunsScreen(WorkbenchScreen[None]):
         mark = Text("◆", style="bold magenta") if run_id in self.marked else Text(" ")
         state = Text(glyph(s.state), style=style(s.state))
         tag = Text("broken log", style=style("BROKEN")) if s.state == "BROKEN" else Text(s.tag)
-        steps = f"{s.steps_done}/{s.steps}" if s.state != "BROKEN" else ""
+        floor = "≥" if s.growing and s.state == "RUNNING" else ""  # the total may still grow (a map)
+        steps = f"{s.steps_done}/{floor}{s.steps}" if s.state != "BROKEN" else ""
         values: dict[str, Text | str] = {
             "mark": mark,
             "state": state,

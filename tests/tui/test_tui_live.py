@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from textual.widgets import Static
-from tui_helpers import RUN_WAIT, open_run_screen, plain, wait_for
+from tui_helpers import RUN_WAIT, column, open_run_screen, plain, wait_for
 
 from magnus_core.models.run_log import PROCESSING, SUCCESS, BranchLog, RunLog, StepAttempt, StepLog
 from magnus_core.stores.file_system import FileSystemRunLogStore
@@ -200,8 +200,20 @@ async def test_a_running_maps_total_says_it_may_grow_until_its_items_are_known(g
         while not log.exists():
             assert time.monotonic() < deadline
             time.sleep(0.02)
+        listed = subprocess.run(
+            [sys.executable, "-m", "magnus_core", "runs"],
+            cwd=git_repo,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": path},
+            timeout=RUN_WAIT,
+        )
+        assert "0/≥2" in listed.stdout, listed.stdout  # `magnus runs` says it too (the run index)
         app = MagnusApp(Project.open(None, git_repo), follow_interval=0.02, poll_interval=0.1)
         async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: "later" in getattr(app.screen, "entries", {}))
+            table = app.screen.query_one("#runs")
+            assert column(table, "steps")[column(table, "run_id").index("later")] == "0/≥2"  # the list
             screen = await open_run_screen(pilot, "later")
             header = screen.query_one("#run-header", Static)
             await wait_for(
