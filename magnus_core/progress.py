@@ -164,8 +164,17 @@ def _planned_at(
                 continue
             if spec.name is None and known and f"{here}.{key}" not in known:
                 continue
+            # a branch the run did not choose (a conditional took another) is off the run's path
+            chosen = not known or f"{here}.{key}" in known or node.type in PARALLEL_KINDS
             found = _planned_at(
-                spec.dag, parts, end, f"{here}.{key}", f"{here}.{key}", here_on_path, branch_logs, depth + 1
+                spec.dag,
+                parts,
+                end,
+                f"{here}.{key}",
+                f"{here}.{key}",
+                here_on_path and chosen,
+                branch_logs,
+                depth + 1,
             )
             if found is not None:
                 return found

@@ -265,3 +265,40 @@ def test_a_large_summary_shows_where_the_run_stopped(project: Path) -> None:
     assert "... 54 more steps (49 not run); every step: magnus show big --steps" in lines, shown
     every = run_magnus("show", "big", "--steps", cwd=project).stdout
     assert all(f"s{i} " in every for i in range(10, 60))
+
+
+def test_a_step_of_a_branch_the_run_did_not_choose_never_ran_without_being_reached(project: Path) -> None:
+    (project / "p.yaml").write_text(
+        """\
+dag:
+  start_at: pick
+  steps:
+    pick:
+      type: conditional
+      parameter: model
+      branches:
+        forest:
+          start_at: f
+          steps:
+            f: {type: task, command: steps.ok, next: success}
+            success: {type: success}
+            fail: {type: fail}
+        tree:
+          start_at: t
+          steps:
+            t: {type: task, command: steps.ok, next: success}
+            success: {type: success}
+            fail: {type: fail}
+      next: success
+    success: {type: success}
+    fail: {type: fail}
+"""
+    )
+    assert (
+        run_magnus("execute", "-f", "p.yaml", "--run-id", "r", "--model", "tree", cwd=project).returncode == 0
+    )
+    said = run_magnus("logs", "r", "pick.forest.f", cwd=project)
+    assert said.returncode == 2
+    assert said.stderr.strip() == (
+        "Error: step 'pick.forest.f' never ran in run r: the run ended SUCCESS without reaching it"
+    )
