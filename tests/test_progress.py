@@ -234,6 +234,28 @@ def test_the_header_never_says_usually_0_00() -> None:
     assert "(usually 2m 5s with other parameters)" in shown
 
 
+def test_the_header_gives_a_percentage_only_while_the_run_goes() -> None:
+    """Trial 10: a failed run's header read `2/2 steps ━━━━╳╳╳╳ 50%`, a share of successes read as progress.
+    An ended run's bar and counts say what became of it; a running run's percentage says how far it is."""
+    from datetime import datetime
+
+    from magnus_tui.view import Row
+    from magnus_tui.widgets.run_header import header_text
+
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    for status, live in (("FAIL", False), ("SUCCESS", False), ("RUNNING", True)):
+        view = RunView(run_id="r", status=status)
+        view.started = at
+        for key, step_status in (("a", "SUCCESS"), ("b", "FAIL" if status == "FAIL" else "SUCCESS")):
+            view.rows[key] = Row(
+                key=key, kind="step", name=key, parent=None, status=step_status, start=at, end=at
+            )
+            view.children.setdefault(None, []).append(key)
+        shown = header_text(view, at).plain
+        assert "2/2 steps" in shown, shown
+        assert ("%" in shown) == live, (status, shown)
+
+
 def test_a_dag_edited_under_a_known_hash_is_counted_with_its_own_steps() -> None:
     """dag_of_config caches parsed dags by dag hash; a log that holds another dag under a hash seen before
     (edited by hand, or a fixture) is counted with its own dag, not the first one's. Before the cache also

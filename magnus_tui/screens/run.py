@@ -20,7 +20,7 @@ from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError, RunNotFoundError
 from magnus_core.events import RUN_CREATED, RUN_UPDATED, RunEvent
-from magnus_core.logs import stderr_unseen
+from magnus_core.logs import raised, shown_line, stderr_unseen
 from magnus_core.models.run_log import RunLog, now
 from magnus_core.runs import run_state
 from magnus_tui.commands import StepCommands
@@ -655,7 +655,7 @@ class RunScreen(WorkbenchScreen[None]):
             else:
                 text = output_text(log, source, runs=store.get_run) if source else None
             if text is not None and source and not whole_run:
-                stderr = stderr_unseen(_last_stderr(log, source), text.lines)
+                stderr = stderr_unseen(*_last_stderr(log, source, text.lines))
         except MagnusError as exc:
             text = OutputText(note=str(exc))
         if text is None:
@@ -677,6 +677,8 @@ class RunScreen(WorkbenchScreen[None]):
             # what the step wrote to stderr last, which its kept output may hold before earlier stdout lines
             # (trial 6: `ERROR: out of memory` was line 1 of 301, out of view at the output's end)
             failure += "\nstderr: " + stderr[-1]
+        # each line cut as the summary cuts it (logs.shown_line: trial 10 found a 100,000-character line)
+        failure = "\n".join(shown_line(line) for line in failure.split("\n")) if failure else ""
         try:
             pane = self.query_one(OutputView)
             if whole is not None and pane.whole_run:
@@ -861,8 +863,11 @@ class _RunTabs(TabbedContent):
         self._arrived()
 
 
-def _last_stderr(log: RunLog, internal_name: str) -> list[str]:
-    """The last lines step `internal_name`'s last attempt wrote to stderr (AttemptError.stderr), or []."""
+def _last_stderr(log: RunLog, internal_name: str, shown: list[str]) -> tuple[list[str], list[str], str]:
+    """stderr_unseen's arguments for step `internal_name`'s last attempt: the last lines it wrote to stderr
+    (AttemptError.stderr, or []), the lines `shown`, and the python exception it raised ("" for none: its
+    traceback is then the reason, and its stderr lines are logging, not set apart: trial 10, fault 6)."""
     step = log.find_step(internal_name)
     attempt = step.attempts[-1] if step is not None and step.attempts else None
-    return list(attempt.error.stderr) if attempt is not None and attempt.error is not None else []
+    error = attempt.error if attempt is not None else None
+    return (list(error.stderr) if error is not None else []), shown, raised(error)

@@ -181,7 +181,7 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
     step's or a branch's: every step inside it, each headed), or of the whole run (None: whole_run_text).
     At most the last MAX_LINES lines of each attempt; the note says how many were left out. A step that
     runs and has printed nothing yet says so, as the dag says it runs (running_attempt: one truth)."""
-    from magnus_core.logs import OutputReader, step_sections
+    from magnus_core.logs import OutputReader, not_run, step_sections
     from magnus_core.models.run_log import running_attempt
 
     if step is None:
@@ -193,8 +193,8 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
     out.command = f"magnus logs {run_id} {step}"
     found = run_log.find_step(step)
     branch = run_log.find_branch(step) if found is None else None
-    if found is None and branch is None:
-        return OutputText(note="not started yet")
+    if found is None and branch is None:  # not yet, or never in an ended run (logs.not_run, as `magnus logs`)
+        return OutputText(note=not_run(run_log, step) or "not started yet")
     if branch is not None:  # a branch (par.b1, each.3): the steps inside it, each headed (trial 7, 7a)
         sections = [
             inner

@@ -144,7 +144,9 @@ def header_text(
     floor = "≥" if facts.live and progress.growing else ""
     line.append(f"{progress.ran}/{floor}{progress.total} steps ")
     line.append_text(bar(progress, facts.live, BAR if width is None or width >= 100 else BAR // 2))
-    line.append(f" {progress.percent:>3}%")
+    if facts.live:  # how far a running run has got; an ended one's bar and counts say what became of it
+        # (trial 10: a failed run read `2/2 steps ━━━━╳╳╳╳ 50%`, a share of successes read as progress)
+        line.append(f" {progress.percent:>3}%")
     elapsed = None
     if facts.start is not None:
         if facts.live:
