@@ -491,11 +491,17 @@ def failure_message(step: StepLog) -> str:
     return step.message or last or "failed"
 
 
-def logs_command(run_id: str, internal_name: str, attempt: int | None = None) -> str:
-    """The `magnus logs` command that shows one step's output (copy-paste safe for any name)."""
+def logs_command(
+    run_id: str, internal_name: str, attempt: int | None = None, config_file: str | None = None
+) -> str:
+    """The `magnus logs` command that shows one step's output (copy-paste safe for any name), with the
+    `--config-file` the run was made with (trial 11: without it the hint failed on any store but the
+    default, while the `Resume with:` line beside it carried it)."""
     words = ["magnus", "logs", run_id, internal_name]
     if attempt is not None:
         words += ["--attempt", str(attempt)]
+    if config_file:
+        words += ["--config-file", config_file]
     return " ".join(shlex.quote(w) for w in words)
 
 
@@ -510,12 +516,19 @@ def failures(
     return [failure_of(run_log.run_id, step, reader, lines=lines) for step in steps]
 
 
-def failure_of(run_id: str, step: StepLog, reader: OutputReader | None, *, lines: int = 10) -> Failure:
+def failure_of(
+    run_id: str,
+    step: StepLog,
+    reader: OutputReader | None,
+    *,
+    lines: int = 10,
+    config_file: str | None = None,
+) -> Failure:
     """One failed step of run `run_id` as every view shows it (the summary, `magnus show`, the stderr of
     `magnus execute_single_node`): its last attempt's message, where it failed, its output's last `lines`
     lines read through `reader` (None: none read; known library noise, NOISE, left out), and the
-    `magnus logs` command that shows the rest. The message and every line are cut at SHOWN_WIDTH
-    (shown_line); the run log and the kept output keep them whole."""
+    `magnus logs` command that shows the rest (with `config_file`, the run's, logs_command). The message
+    and every line are cut at SHOWN_WIDTH (shown_line); the run log and the kept output keep them whole."""
     last = step.attempts[-1] if step.attempts else None
     tail: list[str] = []
     note = ""
@@ -540,7 +553,9 @@ def failure_of(run_id: str, step: StepLog, reader: OutputReader | None, *, lines
         message=shown_line(message),
         where=where_failed(last, message),
         last_lines=tail,  # (cut at SHOWN_WIDTH: shown_tail)
-        command=logs_command(run_id, step.internal_name, last.attempt_number if last and several else None),
+        command=logs_command(
+            run_id, step.internal_name, last.attempt_number if last and several else None, config_file
+        ),
         note=note,
         stderr=[shown_line(line) for line in error.stderr if not NOISE.match(line)] if error else [],
         exception=raised(error),

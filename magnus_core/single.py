@@ -544,7 +544,8 @@ def say_failed_step(session: _Session, where: Located, step: StepLog) -> None:
         lines = [f"{where.internal_name}: the fail node: run {run_id} ended FAIL"]
     else:
         reader = OutputReader(session.run, session.ctx.catalog)
-        lines = failure_block(failure_of(run_id, step, reader, lines=SHOWN_LINES))
+        config = session.job.config_file
+        lines = failure_block(failure_of(run_id, step, reader, lines=SHOWN_LINES, config_file=config))
     text = "".join(f"magnus: {session.ctx.mask(line)}\n" for line in lines)
     try:
         sys.stderr.write(text)

@@ -66,6 +66,7 @@ class Plan:
     config: dict[str, dict[str, Any]]
     root: Path = field(default_factory=Path.cwd)
     dag: Any = None  # the plain dag (pipeline_table), for order_note
+    config_file: str | None = None  # as given, for the `magnus logs` command it prints (trial 11)
 
 
 def plan(
@@ -159,6 +160,7 @@ def _plan(
         identity=identity_fields(Path.cwd()),
         config=config,
         dag=pipeline.dag,
+        config_file=config_file,
     )
 
 
@@ -455,7 +457,9 @@ def _say_failed(plan: Plan, step: dict[str, Any], masker: Any) -> None:
     run = store.attach_scope(plan.run_id, [], [])
     made = StepLog.model_validate({**_masked(step, masker), "branches": {}})
     reader = OutputReader(run, load_provider("catalog", plan.config["catalog"]))
-    lines = failure_block(failure_of(plan.run_id, made, reader, lines=SHOWN_LINES))
+    lines = failure_block(
+        failure_of(plan.run_id, made, reader, lines=SHOWN_LINES, config_file=plan.config_file)
+    )
     text = "".join(f"magnus: {masker.text(line)}\n" for line in lines)
     try:
         sys.stderr.write(text)

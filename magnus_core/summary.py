@@ -349,8 +349,24 @@ def _steps_that_matter(
     more = f" ({', '.join(hidden)})" if hidden else ""
     out.append(
         f"... {rest:,} more steps{more}; every step: magnus show {shlex.quote(run_log.run_id)} --steps"
+        + config_words(run_log)
     )
     return out
+
+
+def run_config_file(run_log: RunLog) -> str | None:
+    """The `--config-file` the run was made with, as its run log records it (run_config, as
+    stop.resume_command reads it for the `Resume with:` line); None when it had none."""
+    config = run_log.run_config if isinstance(run_log.run_config, dict) else {}
+    value = config.get("config_file")
+    return str(value) if value else None
+
+
+def config_words(run_log: RunLog) -> str:
+    """` --config-file C` (shell-quoted) to add to a command the summary prints about this run, or "":
+    a printed command works as typed on the run's store, not only the default one (trial 11)."""
+    config = run_config_file(run_log)
+    return f" --config-file {shlex.quote(config)}" if config else ""
 
 
 def failure_lines(run_log: RunLog, *, every: bool = True) -> list[str]:
@@ -364,15 +380,18 @@ def failure_lines(run_log: RunLog, *, every: bool = True) -> list[str]:
     from magnus_core.logs import OutputReader, failed_leaves, failure_of
 
     leaves = failed_leaves(run_log)
+    config = run_config_file(run_log)
     shown = leaves if every else leaves[:SHOWN_FAILURES]
     reader = OutputReader(run_log) if shown else None
     out: list[str] = []
     for step in shown:
-        out.extend(failure_block(failure_of(run_log.run_id, step, reader, lines=SHOWN_LINES)))
+        out.extend(
+            failure_block(failure_of(run_log.run_id, step, reader, lines=SHOWN_LINES, config_file=config))
+        )
     hidden = len(leaves) - len(shown)
     if hidden > 0:
         steps = "step" if hidden == 1 else "steps"
-        command = f"magnus show {shlex.quote(run_log.run_id)} --steps"
+        command = f"magnus show {shlex.quote(run_log.run_id)} --steps{config_words(run_log)}"
         out.append(f"... and {hidden:,} more failed {steps}; every failure: {command}")
     return out
 

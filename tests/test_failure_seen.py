@@ -73,7 +73,7 @@ def test_a_failed_single_node_step_says_why_on_stderr(project: Path, magnus: Any
     assert lines[0] == "magnus: train: ValueError: learning rate too high: 5", failed.stderr
     assert lines[1] == f"magnus:   at steps.py:{line} in train"
     assert "magnus:   | training lr=5 mean=0.5" in lines  # its output's last lines
-    assert lines[-1] == "magnus:   all of it: magnus logs pod2 train"
+    assert lines[-1] == "magnus:   all of it: magnus logs pod2 train --config-file shared.yaml"
 
     ended = single(magnus, "pod2", "fail")  # the orchestrator's on_failure: the fail node
     assert ended.returncode == 1
