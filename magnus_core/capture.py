@@ -800,8 +800,8 @@ class AttemptFile:
     once)."""
 
     __slots__ = (
-        "_closed", "_hash", "_lock", "_memory", "_spool", "_started", "cap", "catalog", "error", "kept",
-        "name", "run_id", "spool", "written",
+        "_closed", "_hash", "_last", "_lock", "_memory", "_spool", "_started", "cap", "catalog", "error",
+        "kept", "name", "run_id", "spool", "written",
     )  # fmt: skip
     line_buffered = False
 
@@ -820,6 +820,7 @@ class AttemptFile:
         self._lock = threading.Lock()
         self._closed = False
         self._started = time.monotonic()
+        self._last = b"\n"  # the last byte the step wrote (a newline before it wrote any)
 
     def _open(self) -> None:
         """Start the growing file, with what memory held (hashed here: held bytes are hashed only when
@@ -842,6 +843,7 @@ class AttemptFile:
                 return
             size = len(data)
             self.written += size
+            self._last = data[-1:]
             if (
                 self._spool is None
                 and not self.error
@@ -871,6 +873,13 @@ class AttemptFile:
     def write_text(self, text: str) -> None:
         if text:
             self.write_bytes(_bytes(text))
+
+    def write_marker(self, text: str) -> None:
+        """Add `text` (a traceback, a `[magnus: ...]` line) on a line of its own: after a newline when what
+        the step wrote did not end with one (`print(..., end="")`, trial 11), so that `grep ^Traceback`
+        finds it. What the step wrote is kept as written."""
+        if text:
+            self.write_text(text if self._last == b"\n" else "\n" + text)
 
     def flush(self) -> None:
         """Called by the seam as output comes and every FLUSH_EVERY seconds: an attempt running for a while
@@ -967,14 +976,15 @@ class Kept:
         return self.stderr.lines() if self.stderr is not None else []
 
     def write_text(self, text: str) -> None:
-        """Add text (already masked) to the attempt's file only, after all the step wrote: the traceback
-        of a failure, which the terminal does not show (the summary says where it was raised)."""
+        """Add text (already masked) to the attempt's file only, after all the step wrote, on a line of its
+        own (AttemptFile.write_marker): the traceback of a failure, which the terminal does not show (the
+        summary says where it was raised)."""
         if self.file is None:
             return
         if self.route is not None:
             with contextlib.suppress(OSError, ValueError):
                 self.route.flush()
-        self.file.write_text(text)
+        self.file.write_marker(text)
 
 
 def attempt(ctx: RunContext, internal_name: str, number: int) -> contextlib.AbstractContextManager[Kept]:

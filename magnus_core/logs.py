@@ -147,17 +147,33 @@ def _line_spans(handle: IO[bytes], count: int) -> list[tuple[int, int]]:
 _CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that continue a character
 
 
+def last_frame(line: str) -> str:
+    """What a terminal shows of one line (no newline in it) holding carriage returns: its last frame, the
+    text after its last `\\r` (a trailing `\\r`, as of a CRLF line end, left out). A tqdm progress bar writes
+    its frames as `\\rtraining: 45%|...` on one line: a failure's tail shows the last frame only, so that
+    frames do not push the step's real lines out (trial 11). The kept file keeps every byte."""
+    if "\r" not in line:
+        return line
+    return line.rstrip("\r").rpartition("\r")[2]
+
+
 def shown_tail(handle: IO[bytes], count: int, width: int = SHOWN_WIDTH) -> list[str]:
     """The last `count` lines of a seekable binary file as a tail shows them, each cut at `width`
-    characters (shown_line), in memory that stays flat however long a line is: a line of more than
+    characters (shown_line), a line holding `\\r` as its last frame (last_frame), in memory that stays
+    flat however long a line is: a line of more than
     LONG_LINE bytes is shown from its first bytes, its other characters counted as they are read (a step
     that printed 30 MB on one line then failed made `magnus show` take 30 s and its whole size)."""
     shown: list[str] = []
     for start, end in _line_spans(handle, count):
+        if end - start > LONG_LINE:  # a long line of progress frames: its last frame may be short
+            handle.seek(end - LONG_LINE)
+            frames = handle.read(LONG_LINE).rstrip(b"\r")
+            if b"\r" in frames:
+                start = end - LONG_LINE + frames.rindex(b"\r") + 1
         handle.seek(start)
         if end - start <= LONG_LINE:
             text = decode(handle.read(end - start))
-            shown.extend(text.splitlines() or [text])
+            shown.extend(last_frame(text).splitlines() or [""])
             continue
         head = " ".join(decode(handle.read(width * 4)).splitlines())[:width]  # (a character: 4 bytes at most)
         characters = 0

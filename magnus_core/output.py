@@ -819,7 +819,7 @@ class _Seam:
         if holders == []:
             return False
         if holders:
-            copy.write_text(HELD.format(", ".join(holders)))
+            getattr(copy, "write_marker", copy.write_text)(HELD.format(", ".join(holders)))
         self.hand_over_fds(out, err)
         return True
 
@@ -1314,7 +1314,7 @@ def _own_route(parent: Route, copy: Sink, err: Sink) -> Iterator[Route]:
         with contextlib.suppress(OSError, ValueError):
             route.flush(final=True)
         if SEAM.unkept != unkept:  # said in its file, where `magnus logs` shows it (trial 10)
-            copy.write_text(UNKEPT)
+            getattr(copy, "write_marker", copy.write_text)(UNKEPT)  # (on a line of its own)
         _route.reset(token)
         with SEAM.lock:
             SEAM.attempts.remove(route)
