@@ -294,7 +294,8 @@ class _Printer:
         text = view.problem
         failed = view.attempt is not None and view.attempt.status == FAIL
         if view.state == EMPTY and failed and view.attempt is not None:  # what there is to show is why
-            text = f"printed nothing; it failed: {shown_line(view.attempt.message or 'no message recorded')}"
+            said = shown_line(view.attempt.message or "no message recorded")
+            text = "printed nothing; it failed: " + said.replace("\n", "\nmagnus:     ")
         elif view.state == EMPTY and self.headed:  # one line for all of them, not one per silent step
             self.silent.append(f"{view.step.internal_name} (attempt {view.attempt_number})")
             return
@@ -324,11 +325,14 @@ class _Printer:
         message = attempt.message or "no message recorded"
         if view.state != EMPTY:  # (an attempt that printed nothing: its note said the message)
             where = where_failed(attempt, message)
+            first, *more = shown_line(message).split("\n")  # the place after its first line (trial 11)
             note(
                 f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) failed: "
-                + shown_line(message)
+                + first
                 + (f", at {where}" if where else "")
             )
+            for line in more:
+                note(f"magnus:     {line}")
         error = attempt.error
         if error is None:
             return
