@@ -308,3 +308,14 @@ def say_retry(name: str, number: int, attempts: int, message: str) -> None:
         stream.flush()
     except (OSError, ValueError, AttributeError):
         pass
+
+
+def killed_text(number: int) -> str:
+    """`killed by signal 9 (SIGKILL)`: a process ended by signal `number`, as a shell user reads it (trial
+    11: `at exit code -9` used Python's returncode convention; a shell says 137 or names the signal)."""
+    import signal
+
+    try:
+        return f"killed by signal {number} ({signal.Signals(number).name})"
+    except ValueError:
+        return f"killed by signal {number}"

@@ -462,7 +462,8 @@ def stderr_unseen(stderr: list[str], last_lines: list[str], exception: str = "")
 def where_failed(attempt: StepAttempt | None, message: str = "") -> str:
     """`steps.py:29 in train`, `exit code 6`, `cell 3`, or "" (no located error recorded, or no attempt: a
     composite step that failed itself). With the failure's `message`: "" when the message says it already
-    (`shell command exited with code 7` needs no `at exit code 7` under it: trial 5), so that every place a
+    (`shell command exited with code 7` needs no `at exit code 7` under it: trial 5; a command killed by a
+    signal, a negative code, never gets one: `killed by signal 9 (SIGKILL)` says it), so that every place a
     failure is shown (the runs list's panel, the summary, `magnus show`) says where it happened once."""
     error = attempt.error if attempt is not None else None
     if error is None:
@@ -472,6 +473,8 @@ def where_failed(attempt: StepAttempt | None, message: str = "") -> str:
         return f"cell {error.cell}" + (f", line {frame.line}" if frame is not None else "")
     if frame is not None:
         return frame.where()
+    if error.exit_code is not None and error.exit_code < 0:  # killed by a signal (subprocess's -N): the
+        return ""  # message says which (failure.killed_text); `at exit code -9` read as a place (trial 11)
     if error.exit_code is not None:
         said = re.search(rf"\b(?:exit(?:ed with)? )?code {error.exit_code}\b", message)
         return "" if said else f"exit code {error.exit_code}"

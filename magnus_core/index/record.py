@@ -292,7 +292,7 @@ def failure_text(step: dict[str, Any]) -> str:
 
 def _where(error: Any) -> str:
     """logs.where_failed on an attempt's error as JSON: `steps.py:29 in train`, `cell 3, line 2`, `exit code
-    6`, or ""."""
+    6`, or "" (none, or a negative code: killed by a signal, which the message says)."""
     if type(error) is not dict:
         return ""
     from magnus_core.paths import in_project
@@ -308,8 +308,11 @@ def _where(error: Any) -> str:
         return f"cell {cell}" + (f", line {frame.get('line', 0)}" if frame is not None else "")
     if place:
         return place
-    if error.get("exit_code") is not None:
-        return f"exit code {error['exit_code']}"
+    code = error.get("exit_code")
+    if isinstance(code, int) and code < 0:  # killed by a signal: the message names it (as where_failed)
+        return ""
+    if code is not None:
+        return f"exit code {code}"
     return ""
 
 

@@ -55,15 +55,11 @@ def _run_in_own_group(
 
 def exit_failure(code: int) -> tuple[str, AttemptError]:
     """The message and located error of a shell command that ended with `code` (negative: the signal that
-    killed it, as subprocess reports it)."""
+    killed it, as subprocess reports it: `killed by signal 9 (SIGKILL)`, failure.killed_text)."""
     if code < 0:
-        import signal
+        from magnus_core.failure import killed_text
 
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        text = f"killed by {name} ({-code})"
+        text = killed_text(-code)
     else:
         text = f"exited with code {code}"
     return f"shell command {text}", AttemptError(type="ExitCode", message=text, exit_code=code)
