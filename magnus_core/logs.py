@@ -452,9 +452,13 @@ def stderr_unseen(stderr: list[str], last_lines: list[str], exception: str = "")
     when the output's `last_lines` already end with them, or when the step failed by raising `exception`
     (raised) and `last_lines` show its traceback: the traceback is the reason, and a python step's last
     stderr lines are its logging, which set apart under the error read as the cause (trial 10, fault 6).
+    The same when no line the step wrote is kept (`MAGNUS_OUTPUT_CAP=0`, a do-nothing catalog: the tail is
+    empty or only magnus's `[magnus: output cut here ...]`): the exception is still the reason (trial 11).
     Shell and notebook steps, and a python step that called sys.exit(), keep them."""
     shown = [line.rstrip() for line in last_lines if line.strip()]
     if not stderr or shown[-len(stderr) :] == stderr or traceback_shown(exception, shown):
+        return []
+    if exception and all(line.startswith("[magnus: ") for line in shown):  # none of the step's lines kept
         return []
     return stderr
 

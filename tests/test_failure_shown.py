@@ -201,3 +201,20 @@ def test_logs_of_a_failed_step_whose_output_file_is_gone_say_how_it_failed(
     assert lines[1].startswith("magnus: train (attempt 0) failed: KeyError: 'z', at steps.py:"), lines
     assert lines[2] == "magnus:   traceback (most recent call last), as the run log keeps it:", lines
     assert lines[-1] == 'magnus:       return table["z"]', lines
+
+
+def test_with_no_output_kept_a_python_steps_logging_is_still_not_the_reason(
+    project: Path, magnus: Any
+) -> None:
+    """Trial 11 (fault 3's capped case): with MAGNUS_OUTPUT_CAP=0 the tail holds only magnus's cut marker,
+    and the summary, `magnus show` and `magnus logs` set the five `logging` warnings apart as `stderr:`
+    lines under the KeyError. The exception is still the reason."""
+    run = magnus("execute", "-f", "train.yaml", "--run-id", "c0", env={"MAGNUS_OUTPUT_CAP": "0"})
+    assert run.returncode == 1, run.stderr
+    for shown in (run.stdout, magnus("show", "c0").stdout):
+        block = _block(shown, "train: KeyError: 'z'")
+        assert not [line for line in block if "stderr:" in line], block
+        assert block[2].startswith("  | [magnus: output cut here at 0 bytes"), block
+    logs = magnus("logs", "c0", "train")
+    assert not [line for line in logs.stderr.splitlines() if "stderr:" in line], logs.stderr
+    assert "failed: KeyError: 'z'" in logs.stderr
