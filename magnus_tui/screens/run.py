@@ -20,7 +20,7 @@ from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError, RunNotFoundError
 from magnus_core.events import RUN_CREATED, RUN_UPDATED, RunEvent
-from magnus_core.logs import raised, shown_line, stderr_unseen
+from magnus_core.logs import raised, shown_line, stderr_unseen, where_failed
 from magnus_core.models.run_log import RunLog, now
 from magnus_core.runs import run_state
 from magnus_tui.commands import StepCommands
@@ -646,6 +646,7 @@ class RunScreen(WorkbenchScreen[None]):
         if store is None:
             return
         stderr: list[str] = []
+        where = ""
         whole: WholeRun | None = None
         text: OutputText | None
         try:
@@ -655,13 +656,21 @@ class RunScreen(WorkbenchScreen[None]):
             else:
                 text = output_text(log, source, runs=store.get_run) if source else None
             if text is not None and source and not whole_run:
-                stderr = stderr_unseen(*_last_stderr(log, source, text.lines))
+                stderr, shown, exception = _last_stderr(log, source, text.lines)
+                where, frames = _located(log, source)
+                if frames and not text.lines:  # no file holds the traceback: the run log's frames (trial 11)
+                    text.lines = frames
+                    # under a python exception its stderr lines are logging, not the reason, as `magnus
+                    # logs` leaves them out when it prints the frames (a shell step's are kept)
+                    stderr = [] if exception else stderr
+                else:
+                    stderr = stderr_unseen(stderr, shown, exception)
         except MagnusError as exc:
             text = OutputText(note=str(exc))
         if text is None:
             text = OutputText(note="select a step in the tree")
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._output_read, source, text, open_if_any, stderr, whole)
+            self.app.call_from_thread(self._output_read, source, text, open_if_any, stderr, whole, where)
 
     def _output_read(
         self,
@@ -670,9 +679,12 @@ class RunScreen(WorkbenchScreen[None]):
         open_if_any: bool,
         stderr: list[str],
         whole: WholeRun | None = None,
+        where: str = "",
     ) -> None:
         row = self.view.rows.get(source) if source else None
         failure = row.message if row is not None and row.status == "FAIL" else ""
+        if failure and where:  # where it was raised, as the summary and `magnus logs` say it (trial 11)
+            failure += f"\nat {where}"
         if failure and stderr:
             # what the step wrote to stderr last, which its kept output may hold before earlier stdout lines
             # (trial 6: `ERROR: out of memory` was line 1 of 301, out of view at the output's end)
@@ -686,7 +698,9 @@ class RunScreen(WorkbenchScreen[None]):
             pane.show(source, text, live=self.view.live, failure=failure)
         except NoMatches:  # the screen went, or its tabs are not mounted yet: the next read shows it
             return
-        if open_if_any and text.lines and self.query_one(TabbedContent).active != "output":
+        # a failed step opens on its output even with no lines (a missing file: the note says why, the
+        # header how it failed; trial 11 found it on the Step tab, as docs/workbench.md says it is not)
+        if open_if_any and (text.lines or failure) and self.query_one(TabbedContent).active != "output":
             # shown with the keyboard on its lines, as `o` does: a, / and n act on them (trial 4: the tab was
             # shown and the keys still went to the dag, `i` of `/line` opened the Step tab); the dag keeps
             # the focus if the user gave it another widget meanwhile
@@ -861,6 +875,30 @@ class _RunTabs(TabbedContent):
 
     def on_mount(self) -> None:
         self._arrived()
+
+
+FRAMES_TITLE = "[magnus: no output file: the traceback as the run log keeps it, most recent call last]"
+
+
+def _located(log: RunLog, internal_name: str) -> tuple[str, list[str]]:
+    """Where step `internal_name`'s last attempt failed (`steps.py:13 in train`, logs.where_failed; "" when
+    it did not fail or nothing is located) and its traceback's frames as the run log keeps them, as lines
+    (FRAMES_TITLE, then `File "steps.py", line 13, in train` and the source line), as `magnus logs` prints
+    them when no output file is there to show the traceback ([] without frames)."""
+    step = log.find_step(internal_name)
+    attempt = step.attempts[-1] if step is not None and step.attempts else None
+    if attempt is None or attempt.status != "FAIL":
+        return "", []
+    where = where_failed(attempt, attempt.message or "")
+    error = attempt.error
+    if error is None or not error.frames:
+        return where, []
+    lines = [FRAMES_TITLE]
+    for frame in error.frames:
+        lines.append(f'  File "{frame.file}", line {frame.line}, in {frame.function}')
+        if frame.text:
+            lines.append(f"    {shown_line(frame.text)}")
+    return where, lines
 
 
 def _last_stderr(log: RunLog, internal_name: str, shown: list[str]) -> tuple[list[str], list[str], str]:

@@ -12,6 +12,7 @@ from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from magnus_core.logs import where_failed
 from magnus_core.models.run_log import StepAttempt, StepLog
 from magnus_tui.view import Row, RunView, fmt_duration, glyph, style
 from magnus_tui.widgets.lists import SCROLL_BINDINGS, VimTable
@@ -112,7 +113,11 @@ class StepDetail(VerticalScroll):
             return
         title.update(self._title(row, view.live))
         message = self.query_one("#step-message", Static)
-        message.update(row.message or "")
+        last = step.attempts[-1] if step is not None and step.attempts else None
+        # where it was raised, under the error, as the summary says it (trial 11: shown nowhere when the
+        # output file, whose traceback said it, was missing)
+        where = where_failed(last, row.message) if row.message and row.status == "FAIL" else ""
+        message.update(row.message + f"\nat {where}" if where else row.message or "")
         message.display = bool(row.message)  # no empty line between the title and the attempts
         self._attempts(step, row)
         self._metrics(step)

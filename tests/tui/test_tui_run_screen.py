@@ -22,6 +22,13 @@ async def open_run(app, pilot, run_id: str) -> RunScreen:
     return screen
 
 
+async def step_tab(pilot, screen: RunScreen) -> None:
+    """The Step tab shown (`i`): a failed run opens on its Output tab (trial 11, fault 12)."""
+    await pilot.press("i")
+    await wait_for(pilot, lambda: screen.query_one("#tabs").active == "step", what="the Step tab")
+    await pilot.pause()
+
+
 async def test_the_cursor_is_a_bar_and_a_click_selects_the_row_under_it(make_app) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -204,7 +211,7 @@ async def test_at_80_columns_no_status_or_key_is_cut(make_app) -> None:
         assert keys["Help"].right <= keys["palette"].x  # F1 Help in full, left of the palette key
         screen = await open_run(app, pilot, "failure_run")
         screen.query_one("#dag").select_key("boom")
-        await pilot.pause()
+        await step_tab(pilot, screen)
         attempts = screen.query_one("#attempts", DataTable)
         labels = [str(c.label) for c in attempts.ordered_columns]
         assert labels[:2] == ["attempt", "status"]
@@ -290,7 +297,7 @@ async def test_panes_fit_their_content_side_by_side_and_stack_below_100_columns(
         await pilot.pause()
         assert tree.region.width == tabs.region.width == 80 and tabs.region.y >= tree.region.bottom
         screen.query_one("#dag").select_key("flaky")
-        await pilot.pause()
+        await step_tab(pilot, screen)
         attempts = screen.query_one("#attempts", DataTable)
         messages = screen.query_one("#attempt-messages", Static)
         for widget in (tree, attempts, screen.query_one("#detail")):

@@ -165,7 +165,8 @@ def test_runs_screen_empty_store_120x40(snap_compare, tmp_path: Path, monkeypatc
 
 @pytest.mark.parametrize("size", ALL_SIZES)
 def test_run_screen(svg_snapshot, project_dir: Path, size: str) -> None:
-    """One app a size: a composite run (a map branch's step), a failed run (the failed step), the Run tab."""
+    """One app a size: a composite run (a map branch's step), a failed run (the failed step's Output and Step
+    tabs), the Run tab."""
 
     async def opened(pilot, run_id: str) -> None:
         """The run's screen ready with its dag drawn (a loaded machine reads the log later than a settle)."""
@@ -178,7 +179,17 @@ def test_run_screen(svg_snapshot, project_dir: Path, size: str) -> None:
         await take("composite")
         await leave_screen(pilot)
         await opened(pilot, "failure_run")
-        await take("failure")
+        screen = pilot.app.screen
+        output = screen.query_one("#output-view")
+        await wait_for(
+            pilot,
+            lambda: screen.query_one("#tabs").active == "output" and output.source and not output.reading_now,
+            what="the failed step's output",
+        )
+        await take("failure")  # on the Output tab (a failed run opens there: trial 11, fault 12)
+        await pilot.press("i")
+        await settle(pilot)
+        await take("failure-step")
         await leave_screen(pilot)
         await opened(pilot, "gs_run")
         await pilot.press("p")
