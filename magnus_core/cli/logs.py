@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from magnus_core.stores.base import RunLogStore
 
 POLL = 0.2  # seconds between looks at a run being followed
+WAIT = 60.0  # seconds `magnus logs R --follow` waits for a run not created yet (--wait)
+WAIT_POLL = 0.25  # seconds between looks for it
 SHOWN_TAIL = 10  # last lines of a failed attempt's output looked at for its traceback (as the summary shows)
 
 
@@ -42,6 +44,13 @@ SHOWN_TAIL = 10  # last lines of a failed attempt's output looked at for its tra
 @click.option(
     "-f", "--follow", is_flag=True, help="Keep printing what a running run's steps write, until it ends."
 )
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help=f"With --follow: how long to wait for a run not created yet (default {WAIT:g}).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print each attempt's record and text as JSON.")
 @click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
 @click.pass_context
@@ -52,6 +61,7 @@ def logs(
     attempt: int | None,
     tail: int | None,
     follow: bool,
+    wait: float | None,
     as_json: bool,
     config_file: str | None,
 ) -> None:
@@ -78,7 +88,9 @@ def logs(
     `magnus logs R --follow && next` goes on only after a good run.
 
     A step of the run's dag that has not begun yet is waited for with --follow; without it (or once the
-    run has ended) it is said that it has not run yet, or never ran.
+    run has ended) it is said that it has not run yet, or never ran. A run not created yet is waited for
+    too with --follow (`magnus execute ... --run-id R &` then `magnus logs R --follow`), up to --wait
+    seconds (60 by default), saying so once on stderr; then it is an unknown run (exit 2).
 
     Exit codes: 0 printed, 1 an output file is missing or unreadable (with --follow: or the run did not
     succeed), 2 unknown run, step or attempt, or a step that has not run.
@@ -90,8 +102,13 @@ def logs(
 
     if follow and as_json:
         raise UsageError("--follow prints text as it comes; use it without --json")
+    if wait is not None and not follow:
+        raise UsageError("--wait is how long --follow waits for a run to start; use it with --follow")
     store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
-    run_log = get_typed_run(store, run_id)  # a unique prefix or suffix of the id, or `last`, too
+    if follow:  # a run started a moment ago may not be in the store yet (trial 11)
+        run_log = _run_to_follow(store, run_id, WAIT if wait is None else wait)
+    else:
+        run_log = get_typed_run(store, run_id)  # a unique prefix or suffix of the id, or `last`, too
     run_id = run_log.run_id
     if run_log.status not in FINISHED and run_state(run_log) == "INTERRUPTED":
         run_log = store.get_run(run_id)  # read before its process wrote its end and exited: read again
@@ -122,6 +139,29 @@ def logs(
         listed = ", ".join(never[:8]) + (f" and {len(never) - 8:,} more" if len(never) > 8 else "")
         note(f"magnus: never ran (the run ended {run_now(run_log)} before them): {listed}")
     ctx.exit(1 if missing else 0)
+
+
+def _run_to_follow(store: RunLogStore, run_id: str, wait: float) -> RunLog:
+    """The run `magnus logs RUN --follow` names (runs.get_typed_run), waited for up to `wait` seconds when
+    the store has no such run yet, looking again every WAIT_POLL seconds and saying once on stderr that it
+    waits: `magnus execute --run-id R &` then `magnus logs R --follow` is no race (trial 11, fault 10).
+    Raises RunNotFoundError (exit 2) once the wait is over; UsageError at once for an id that matches
+    several runs."""
+    from magnus_core.errors import RunNotFoundError
+    from magnus_core.runs import get_typed_run
+
+    deadline = time.monotonic() + wait
+    said = False
+    while True:
+        try:
+            return get_typed_run(store, run_id)
+        except RunNotFoundError:
+            if time.monotonic() >= deadline:
+                raise
+            if not said:
+                note(f"magnus: waiting for run {run_id} to start (up to {wait:g} s; --wait SECONDS)")
+                said = True
+            time.sleep(min(WAIT_POLL, max(deadline - time.monotonic(), 0.0)))
 
 
 def _failed_attempts(sections: list[AttemptView]) -> list[dict[str, Any]]:
