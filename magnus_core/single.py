@@ -559,11 +559,29 @@ class FanResult:
     """What a fan-out or a fan-in tells the engine: its exit code (0, or 1 the step failed), the branches
     to run now in merge order (a fan-in hands out the next round of a composite that runs in rounds, a
     loop's next iteration; [] once the step is decided), and values it may route on (`outputs`: Argo's
-    output parameters, e.g. a conditional's chosen branch, a loop's break value and iteration count)."""
+    output parameters, e.g. a conditional's chosen branch, a loop's break value and iteration count), and,
+    when the step failed, the line to say on stderr (`said`: fan_failed_line)."""
 
     code: int
     branches: list[Branch] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    said: str = ""
+
+
+def fan_failed_line(session: _Session, internal_name: str, step: StepLog | None) -> str:
+    """`each: 1 of 3 branches failed: each.b c; their output: magnus logs R each [--config-file C]`: what
+    a failed fan-out or fan-in says on stderr (masked), as execute_single_node says a failed step (trial
+    11: `magnus fan R S --mode in` exited 1 with no word, so a failed fan-in pod's log was empty). The
+    message is the step's in the run log (nodes.composite.fan_in: which branches failed); the command
+    only when branches ran (a fan-out that failed has no output to show)."""
+    from magnus_core.logs import logs_command
+
+    message = " ".join((step.message if step is not None and step.message else "failed").split())
+    line = f"{internal_name}: {message}"
+    if step is not None and step.branches:
+        command = logs_command(session.job.run_id, internal_name, config_file=session.job.config_file)
+        line += f"; their output: {command}"
+    return session.ctx.mask(line)
 
 
 def fan_out(job: NodeJob) -> tuple[int, list[str]]:
@@ -606,7 +624,8 @@ def fan_out_result(job: NodeJob) -> FanResult:
                 dict(job.map_variable),
             )
             if step.status == FAIL:
-                return FanResult(1, [], composite.outputs(where.node, [], []))
+                said = fan_failed_line(session, where.internal_name, step)
+                return FanResult(1, [], composite.outputs(where.node, [], []), said)
         else:  # a repeated fan-out: keep what the branches did, add only what is missing
             branches = composite.branches_of(
                 where.node, where.internal_name, params, dict(job.map_variable), session.ctx.mask
@@ -657,8 +676,8 @@ def fan_in_result(job: NodeJob) -> FanResult:
             )
         if step.status == SUCCESS:
             return FanResult(0)
-        if step.status == FAIL and not step.branches:
-            return FanResult(1)  # fan-out itself failed (say, a map over a missing parameter)
+        if step.status == FAIL and not step.branches:  # fan-out failed (a map of no parameter)
+            return FanResult(1, said=fan_failed_line(session, where.internal_name, step))
         params = read_params(session, where.branch, feed=[])
         try:
             ran = composite.branches_ran(where.node, where.internal_name, params, mv, step, session.ctx.mask)
@@ -693,7 +712,9 @@ def fan_in_result(job: NodeJob) -> FanResult:
         after = {**params, **changed} if where.branch is None else None
         composite.fan_in(step.model_copy(), session.ctx, where.branch, statuses, changed, after, failure)
         final = session.store.get_run(job.run_id).find_step(where.internal_name)
-        return FanResult(0 if final is not None and final.status == SUCCESS else 1, [], outputs)
+        if final is not None and final.status == SUCCESS:
+            return FanResult(0, [], outputs)
+        return FanResult(1, [], outputs, fan_failed_line(session, where.internal_name, final))
     finally:
         _release(session.store, job.run_id)
 

@@ -48,3 +48,68 @@ def test_a_shell_step_killed_by_a_signal_names_it(project: Path, magnus: Any) ->
     error = log["steps"]["sh"]["attempts"][0]["error"]
     assert error["exit_code"] == -9  # (the run log keeps the number as subprocess gives it)
     assert error["message"] == "killed by signal 9 (SIGKILL)"
+
+
+MAP = """
+dag:
+  start_at: each
+  steps:
+    each:
+      type: map
+      iterate_on: chunks
+      iterate_as: chunk
+      next: success
+      branch:
+        start_at: work
+        steps:
+          work: {type: task, command: steps.work, next: success}
+          success: {type: success}
+          fail: {type: fail}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+STEPS = """
+def work(chunk):
+    print(f"working on {chunk}")
+    if chunk == "b c":
+        raise ValueError(f"bad chunk {chunk}")
+"""
+
+
+def test_a_failed_fan_in_says_which_branches_failed_and_where_to_look(project: Path, magnus: Any) -> None:
+    (project / "map.yaml").write_text(MAP)
+    (project / "steps.py").write_text(STEPS)
+    (project / "params.yaml").write_text('chunks: ["a", "b c", "d"]\n')
+    (project / "pod.yaml").write_text("run_log_store: {type: chunked-fs, config: {log_folder: shared}}\n")
+    common = ("--file", "map.yaml", "--config-file", "pod.yaml")
+    out = magnus("fan", "mrun", "each", "--mode", "out", *common, "-p", "params.yaml")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""  # (a fan-out that worked says nothing on stderr)
+    for item in json.loads(out.stdout):
+        step = "each.map_variable_placeholder.work"
+        ran = magnus("execute_single_node", "mrun", step, *common, "--map-variable", item)
+        assert ran.returncode == (1 if "b c" in item else 0), ran.stderr
+        end = "each.map_variable_placeholder." + ("fail" if ran.returncode else "success")  # as Argo runs
+        magnus("execute_single_node", "mrun", end, *common, "--map-variable", item)
+    fan_in = magnus("fan", "mrun", "each", "--mode", "in", *common)
+    assert fan_in.returncode == 1
+    assert fan_in.stderr == (
+        "magnus: each: 1 of 3 branches failed: each.b c; "
+        "their output: magnus logs mrun each --config-file pod.yaml\n"
+    ), fan_in.stderr
+    shown = magnus("logs", "mrun", "each", "--config-file", "pod.yaml")  # the command, as printed
+    assert "bad chunk b c" in shown.stdout + shown.stderr, shown
+
+    again = magnus("fan", "mrun", "each", "--mode", "in", *common)  # a repeated fan-in says it again
+    assert again.returncode == 1 and again.stderr == fan_in.stderr
+
+
+def test_a_failed_fan_out_says_why(project: Path, magnus: Any) -> None:
+    (project / "map.yaml").write_text(MAP)
+    (project / "steps.py").write_text(STEPS)
+    out = magnus("fan", "mrun2", "each", "--mode", "out", "--file", "map.yaml")  # no 'chunks' parameter
+    assert out.returncode == 1
+    assert out.stderr == (
+        "magnus: each: field 'iterate_on': parameter 'chunks' is not set (known: none)\n"
+    ), out.stderr

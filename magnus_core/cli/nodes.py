@@ -140,7 +140,8 @@ def fan(
     of one branch: a map's items), so an engine can run one branch per item. A fan-in decides the step,
     or, for a step that runs in rounds (a loop), prints the next round's branches the same way and leaves
     the step running. Every other `--name value` is a parameter, used if this creates the run log (as
-    for execute_single_node). Exit code: 0 success (or a next round), 1 the step failed, 2 usage error.
+    for execute_single_node). Exit code: 0 success (or a next round), 1 the step failed (one line on
+    stderr says which branches failed and the `magnus logs` command that shows them), 2 usage error.
     """
     from magnus_core.single import branch_items, fan_in_result, fan_out_result, job_from_files
 
@@ -169,4 +170,6 @@ def fan(
             atomic_write(Path(outputs_dir) / name, value if isinstance(value, str) else json.dumps(value))
     if mode == "out" or result.branches:
         click.echo(text)
+    if result.said:  # a failed step says which branches failed and where to look (the pod's log)
+        click.echo(f"magnus: {result.said}", err=True)
     ctx.exit(result.code)
