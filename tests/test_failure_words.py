@@ -113,3 +113,41 @@ def test_a_failed_fan_out_says_why(project: Path, magnus: Any) -> None:
     assert out.stderr == (
         "magnus: each: field 'iterate_on': parameter 'chunks' is not set (known: none)\n"
     ), out.stderr
+
+
+FAILING = """
+dag:
+  start_at: train
+  steps:
+    train: {type: task, command: steps.train, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+TRAIN = """
+def train():
+    print("epoch 1")
+    raise KeyError("z")
+"""
+
+
+def test_execute_json_says_the_failure_on_stderr_and_keeps_stdout_json(project: Path, magnus: Any) -> None:
+    (project / "train.yaml").write_text(FAILING)
+    (project / "steps.py").write_text(TRAIN)
+    ran = magnus("execute", "--file", "train.yaml", "--json", "--run-id", "j1")
+    assert ran.returncode == 1
+    assert json.loads(ran.stdout)["status"] == "FAIL"  # stdout is the run log, whole and alone
+    lines = ran.stderr.splitlines()
+    start = lines.index("magnus: Run j1: FAIL")
+    assert lines[start + 1 : start + 3] == [
+        "magnus: train: KeyError: 'z'",
+        "magnus:   at steps.py:4 in train",
+    ]
+    assert "magnus:   | epoch 1" in lines
+    assert "magnus:   all of it: magnus logs j1 train" in lines
+    assert lines[-1] == "Resume with: magnus execute --file train.yaml --use-cached j1"
+
+    (project / "steps.py").write_text("def train():\n    print('epoch 1')\n")
+    good = magnus("execute", "--file", "train.yaml", "--json", "--run-id", "j2")
+    assert good.returncode == 0 and json.loads(good.stdout)["status"] == "SUCCESS"
+    assert "magnus: " not in good.stderr, good.stderr

@@ -50,7 +50,12 @@ ExecuteCommand = ParametersCommand
     "steps that succeeded.",
 )
 @click.option("--strict", is_flag=True, help="With --use-cached: refuse if the dag, code or data changed.")
-@click.option("--json", "as_json", is_flag=True, help="Print the run log as JSON instead of a summary.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the run log as JSON on stdout instead of a summary (a failure is said on stderr).",
+)
 @click.option(
     "--prompt-fd",
     type=click.IntRange(min=0),
@@ -180,6 +185,9 @@ def execute(
         if run_log.status != "SUCCESS":
             from magnus_core.rerun import resume_hint
 
+            if as_json:  # stdout holds only the JSON: the failure is said on stderr, with the resume hint
+                with unprintable():
+                    say_failures(run_log)
             with unprintable():
                 note(resume_hint(request, run_log.run_id, prepared.store, run_log.masked_parameters))
         ctx.exit(0 if run_log.status == "SUCCESS" else 1)
@@ -226,6 +234,19 @@ def _progress_printer() -> Any:
             sys.stderr.write(f"  {mark} {step.internal_name}\n")
 
     return on_event
+
+
+def say_failures(run_log: Any) -> None:
+    """On stderr, each line headed `magnus: `: `Run R: FAIL`, then the summary's failure block
+    (summary.failure_lines: each failed step's error, where it was raised, its last lines and the `magnus
+    logs` command), for `--json`, whose stdout is the run log alone (trial 11: a CI log of `--json` runs
+    said the run failed only through its exit code). Lines are not wrapped: a command stays one line."""
+    from magnus_core.summary import FULL_TABLE, failure_lines
+
+    every = sum(1 for _ in run_log.walk()) <= FULL_TABLE
+    lines = [f"Run {run_log.run_id}: {run_log.status}", *failure_lines(run_log, every=every)]
+    sys.stderr.write("".join(f"magnus: {line}\n" for line in lines))
+    sys.stderr.flush()
 
 
 def print_summary(run_log: Any, where: str) -> None:
