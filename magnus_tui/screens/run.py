@@ -20,7 +20,7 @@ from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError, RunNotFoundError
 from magnus_core.events import RUN_CREATED, RUN_UPDATED, RunEvent
-from magnus_core.logs import raised, shown_line, stderr_unseen, where_failed
+from magnus_core.logs import raised, shown_line, stderr_unseen, traceback_shown, where_failed
 from magnus_core.models.run_log import RunLog, now
 from magnus_core.runs import run_state
 from magnus_tui.commands import StepCommands
@@ -658,8 +658,10 @@ class RunScreen(WorkbenchScreen[None]):
             if text is not None and source and not whole_run:
                 stderr, shown, exception = _last_stderr(log, source, text.lines)
                 where, frames = _located(log, source)
-                if frames and not text.lines:  # no file holds the traceback: the run log's frames (trial 11)
-                    text.lines = frames
+                if frames and (not text.lines or (exception and not traceback_shown(exception, text.lines))):
+                    # no file holds the traceback (none kept, or cut by the output cap before it): the run
+                    # log's frames after what there is (trial 11)
+                    text.lines = [*text.lines, *frames]
                     # under a python exception its stderr lines are logging, not the reason, as `magnus
                     # logs` leaves them out when it prints the frames (a shell step's are kept)
                     stderr = [] if exception else stderr
@@ -877,7 +879,7 @@ class _RunTabs(TabbedContent):
         self._arrived()
 
 
-FRAMES_TITLE = "[magnus: no output file: the traceback as the run log keeps it, most recent call last]"
+FRAMES_TITLE = "[magnus: the traceback as the run log keeps it (no output holds it), most recent call last]"
 
 
 def _located(log: RunLog, internal_name: str) -> tuple[str, list[str]]:

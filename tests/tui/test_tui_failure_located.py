@@ -14,6 +14,7 @@ from textual.widgets import Static
 from tui_helpers import open_run_screen, plain, wait_for
 
 from magnus_tui.app import MagnusApp
+from magnus_tui.screens.run import FRAMES_TITLE
 from magnus_tui.source import Project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,14 +44,14 @@ dag:
 """
 
 
-def failed_run(repo: Path, run_id: str, config: str = "") -> None:
+def failed_run(repo: Path, run_id: str, config: str = "", env: dict[str, str] | None = None) -> None:
     (repo / "steps.py").write_text(STEPS)
     (repo / "fail.yaml").write_text(config + PIPELINE)
     done = subprocess.run(
         [sys.executable, "-m", "magnus_core", "execute", "--file", "fail.yaml", "--run-id", run_id],
         cwd=repo,
         capture_output=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         timeout=120,
     )
     assert done.returncode == 1, done.stderr
@@ -94,7 +95,7 @@ async def test_a_failed_step_with_its_file_says_where_above_its_lines(git_repo: 
         header = plain(output.query_one("#output-failure", Static))
         assert "✗ KeyError: 'z'" in header and "at steps.py:12 in train" in header
         # the file holds the traceback: no frames from the run log are added to it
-        assert not any(line.startswith("[magnus: no output file") for line in output.lines)
+        assert not any(line == FRAMES_TITLE for line in output.lines)
         # a step that succeeded: no failure, no location
         screen.query_one("#dag").select_key("load")
         await wait_for(pilot, lambda: output.lines == ["loaded"])
@@ -114,3 +115,19 @@ async def test_no_output_kept_still_opens_on_output_with_the_frames(git_repo: Pa
         assert "at steps.py:12 in train" in plain(output.query_one("#output-failure", Static))
         assert '  File "steps.py", line 12, in train' in output.lines
         assert "no output is kept" in plain(output.query_one("#output-note", Static))
+
+
+async def test_output_cut_before_its_traceback_gets_the_frames_after_the_cut(git_repo: Path) -> None:
+    """MAGNUS_OUTPUT_CAP=0 keeps only the cap's marker: the traceback is in no file, so the run log's
+    frames follow it (and its logging lines are not set apart as stderr: trial 11, fault 3)."""
+    failed_run(git_repo, "capped", env={"MAGNUS_OUTPUT_CAP": "0"})
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_run_screen(pilot, "capped")
+        output = screen.query_one("#output-view")
+        await wait_for(pilot, lambda: screen.query_one("#tabs").active == "output", what="the Output tab")
+        await wait_for(pilot, lambda: output.source == "train" and not output.reading_now)
+        assert "output cut here" in output.lines[0]
+        assert output.lines[1:3] == [FRAMES_TITLE, '  File "steps.py", line 12, in train']
+        header = plain(output.query_one("#output-failure", Static))
+        assert "at steps.py:12 in train" in header and "stderr:" not in header
