@@ -20,7 +20,15 @@ from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.models.run_log import FAIL, PROCESSING, SUCCESS, RunLog, StepLog, span_seconds
+from magnus_core.models.run_log import (
+    FAIL,
+    PROCESSING,
+    SUCCESS,
+    RunLog,
+    StepLog,
+    running_attempt,
+    span_seconds,
+)
 from magnus_core.table import Cell, fmt_seconds, render
 
 if TYPE_CHECKING:
@@ -82,12 +90,41 @@ def _row(step: StepLog, seconds: float | None, note: str = "", *, ended: bool = 
         Cell(step.internal_name),
         Cell(f"{step.step_type} ({ran})" if ran else step.step_type),
         Cell(f"{status}{reused}", STATUS_STYLE.get(status, "yellow")),
-        Cell(str(len(step.attempts)) if step.attempts or not step.branches else "-"),
+        Cell(str(_attempts(step, ended)) if step.attempts or not step.branches else "-"),
         Cell(fmt_seconds(seconds)),  # as every view writes a duration: 7.64ms, 8.02s, 2m 5s
     ]
     if note:
         cells.append(Cell(note, "dim"))
     return cells
+
+
+def _attempts(step: StepLog, ended: bool) -> int:
+    """A step's attempts as the summary counts them: those recorded, and in an ended run one it began and
+    never recorded (its process died: kill -9, the OOM killer; models.run_log.running_attempt), which
+    `magnus logs` shows with the output it wrote (trial 11: `0` attempts beside 3 lines of output)."""
+    return len(step.attempts) + (1 if ended and running_attempt(step) is not None else 0)
+
+
+def cut_short_lines(run_log: RunLog) -> list[str]:
+    """For an ended run, each step whose attempt was begun and never recorded (cut_short): `s1: attempt 0
+    was cut short: the run's process ended while it ran`, and the `magnus logs` command that shows what it
+    wrote until then (with the run's --config-file). [] for a run still running."""
+    from magnus_core.logs import ENDED, logs_command, run_now
+
+    if run_now(run_log) not in ENDED:
+        return []
+    out: list[str] = []
+    config = run_config_file(run_log)
+    for step in run_log.walk():
+        begun = running_attempt(step)
+        if begun is None:
+            continue
+        out.append(
+            f"{step.internal_name}: attempt {begun[0]} was cut short: the run's process ended while it ran"
+        )
+        command = logs_command(run_log.run_id, step.internal_name, begun[0] if begun[0] else None, config)
+        out.append(f"  its output until then: {command}")
+    return out
 
 
 NOT_RUN = "not run"  # the status shown for a step of an ended run's path that never ran
@@ -205,6 +242,7 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
     if not statuses or set(statuses) != {SUCCESS}:  # (every step of a large run succeeded: none to show)
         total = sum(statuses.values()) if statuses else sum(1 for _ in run_log.walk())
         lines.extend(failure_lines(run_log, every=every or total <= FULL_TABLE))
+        lines.extend(cut_short_lines(run_log))  # a kill -9'd step: its attempt and where its output is
     timing = timing_line(run_log)
     if timing:
         lines.append(timing)

@@ -125,6 +125,8 @@ class Row:
     on_path: bool = True  # a run in which every step succeeds passes through it (progress.PlannedNode)
     running_attempt: int | None = None  # the attempt in progress (running_attempt), while PROCESSING
     running_since: datetime | None = None  # and when it began
+    # an attempt begun and never recorded, in a run that ended (its process died: kill -9): (number, began)
+    cut_attempt: tuple[int, datetime | None] | None = None
     on_failure: str = ""  # the step its dag goes on to when it fails (its `on_failure`), by name
     failure_of: list[str] = field(default_factory=list)  # the steps whose on_failure it is, by name
 
@@ -347,8 +349,15 @@ class RunView:
                 changed.append(row.key)
             elif row.status in ("PROCESSING", "RUNNING", "CREATED") and not row.planned:
                 row.status = "INTERRUPTED"
+                if row.running_attempt is not None:  # begun, never recorded: shown as such (trial 11)
+                    row.cut_attempt = (row.running_attempt, row.running_since)
                 row.running_attempt = row.running_since = None
-                if not row.message and row.kind == STEP:
+                if not row.message and row.cut_attempt is not None:
+                    row.message = (
+                        f"interrupted: the run's process ended while attempt {row.cut_attempt[0]} ran; "
+                        "what it wrote until then: Output (o)"
+                    )
+                elif not row.message and row.kind == STEP:
                     row.message = "interrupted: the run stopped while this step ran"
                 changed.append(row.key)
         return changed

@@ -96,7 +96,15 @@ def logs(
     succeed), 2 unknown run, step or attempt, or a step that has not run.
     """
     from magnus_core.errors import UsageError
-    from magnus_core.logs import OutputReader, failure_message, never_run, run_now, shown_line
+    from magnus_core.logs import (
+        ENDED,
+        LIVE_NOW,
+        OutputReader,
+        failure_message,
+        never_run,
+        run_now,
+        shown_line,
+    )
     from magnus_core.models.run_log import FINISHED
     from magnus_core.runs import get_typed_run, run_state, store_from_config
 
@@ -128,9 +136,16 @@ def logs(
         ctx.exit(1 if any(v.state == "missing" for v in sections) else 0)
     out = _Printer(headed=name is None or len(sections) > 1)  # a whole run: always headed (its --help)
     missing = False
+    ended = run_now(run_log) in ENDED
     for view in sections:
         missing |= out.section(view, tail)
         out.say_failed(view)  # kept output or not (trial 10, fault 9: do-nothing said nothing of it)
+        if ended and view.attempt is None and view.state == LIVE_NOW:  # as `magnus show` says it (trial 11)
+            out.out.flush()
+            note(
+                f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) was cut short: the run's "
+                "process ended while it ran"
+            )
     out.say_silent()
     for s in _failures_without_output(run_log, name, attempt):
         note(f"magnus: {s.internal_name} ({s.step_type}) failed, no output: {shown_line(failure_message(s))}")

@@ -164,6 +164,17 @@ class StepDetail(VerticalScroll):
                     "",
                 )
             )
+        if row.cut_attempt is not None and row.running_since is None:  # begun, never recorded (kill -9)
+            number, began = row.cut_attempt
+            rows.append(
+                (
+                    str(number),
+                    Text(f"{glyph('INTERRUPTED')} cut short", style=style("INTERRUPTED")),
+                    "-",
+                    clock_text(began) if began is not None else "",
+                    "",
+                )
+            )
         fill(
             self.query_one("#attempts", DataTable),
             rows,
