@@ -685,14 +685,18 @@ class RunScreen(WorkbenchScreen[None]):
     ) -> None:
         row = self.view.rows.get(source) if source else None
         failure = row.message if row is not None and row.status == "FAIL" else ""
-        if failure and where:  # where it was raised, as the summary and `magnus logs` say it (trial 11)
-            failure += f"\nat {where}"
+        if failure:
+            # each line cut as the summary cuts it (logs.shown_line: trial 10 found a 100,000-character
+            # line); where it was raised after the message's first line, as `magnus logs` says it, and its
+            # further lines indented under it: the header holds 3 lines, out of which a message of several
+            # pushed the place (trial 11, faults 4 and 12)
+            first, *more = (shown_line(line) for line in failure.split("\n"))
+            place = f", at {where}" if where else ""
+            failure = "\n".join([first + place, *(f"    {line}" for line in more)])
         if failure and stderr:
             # what the step wrote to stderr last, which its kept output may hold before earlier stdout lines
             # (trial 6: `ERROR: out of memory` was line 1 of 301, out of view at the output's end)
-            failure += "\nstderr: " + stderr[-1]
-        # each line cut as the summary cuts it (logs.shown_line: trial 10 found a 100,000-character line)
-        failure = "\n".join(shown_line(line) for line in failure.split("\n")) if failure else ""
+            failure += "\nstderr: " + shown_line(stderr[-1])
         try:
             pane = self.query_one(OutputView)
             if whole is not None and pane.whole_run:

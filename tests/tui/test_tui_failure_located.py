@@ -31,6 +31,10 @@ def train():
         logging.getLogger("t").warning("logwarn %d", i)
     params = {}
     return params["z"]
+
+
+def multiline():
+    raise RuntimeError("first line of reason\\nsecond line: details\\nthird line")
 """
 
 PIPELINE = """
@@ -38,7 +42,8 @@ dag:
   start_at: load
   steps:
     load: {type: task, command: steps.load, next: train}
-    train: {type: task, command: steps.train, next: success}
+    train: {type: task, command: steps.train, next: success, on_failure: ml}
+    ml: {type: task, command: steps.multiline, next: success}
     success: {type: success}
     fail: {type: fail}
 """
@@ -131,3 +136,23 @@ async def test_output_cut_before_its_traceback_gets_the_frames_after_the_cut(git
         assert output.lines[1:3] == [FRAMES_TITLE, '  File "steps.py", line 12, in train']
         header = plain(output.query_one("#output-failure", Static))
         assert "at steps.py:12 in train" in header and "stderr:" not in header
+
+
+async def test_a_message_of_several_lines_keeps_the_place_in_view(git_repo: Path) -> None:
+    """Trial 11, fault 4 in the workbench: the header holds 3 lines; the place comes after the message's
+    first line (as `magnus logs` says it), its further lines indented under it."""
+    failed_run(git_repo, "lines")
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_run_screen(pilot, "lines")
+        output = screen.query_one("#output-view")
+        screen.query_one("#dag").select_key("ml")
+        await pilot.press("o")
+        await wait_for(pilot, lambda: output.source == "ml" and not output.reading_now)
+        box = output.query_one("#output-failure", Static)
+        assert plain(box).splitlines() == [
+            "✗ RuntimeError: first line of reason, at steps.py:16 in multiline",
+            "    second line: details",
+            "    third line  i: the step's detail",
+        ]
+        assert box.region.height == 3
