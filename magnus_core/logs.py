@@ -22,7 +22,15 @@ from typing import IO
 
 from magnus_core.catalog import BaseCatalog, CatalogError, output_name
 from magnus_core.errors import MagnusError
-from magnus_core.models.run_log import FAIL, PROCESSING, AttemptError, RunLog, StepAttempt, StepLog
+from magnus_core.models.run_log import (
+    FAIL,
+    INTERRUPTED,
+    PROCESSING,
+    AttemptError,
+    RunLog,
+    StepAttempt,
+    StepLog,
+)
 
 BLOCK = 1 << 16  # bytes read backwards at a time when looking for the last lines
 
@@ -483,6 +491,19 @@ def where_failed(attempt: StepAttempt | None, message: str = "") -> str:
         said = re.search(rf"\b(?:exit(?:ed with)? )?code {error.exit_code}\b", message)
         return "" if said else f"exit code {error.exit_code}"
     return ""
+
+
+def interrupted_at(attempt: StepAttempt | None) -> str:
+    """`interrupted at steps.py:12 in train (SIGINT: the run was stopped)` for an attempt that Ctrl-C or
+    SIGTERM stopped where its python code was recorded (nodes.task: trial 11), else "". The run log keeps
+    the frames in the attempt's `error`, as a failure's."""
+    if attempt is None or attempt.status != INTERRUPTED or attempt.error is None:
+        return ""
+    where = where_failed(attempt)
+    if not where:
+        return ""
+    why = " ".join((attempt.message or "").split()).removeprefix("interrupted by ")
+    return f"interrupted at {where}" + (f" ({why})" if why else "")
 
 
 def failed_itself(step: StepLog) -> bool:

@@ -243,6 +243,7 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
         total = sum(statuses.values()) if statuses else sum(1 for _ in run_log.walk())
         lines.extend(failure_lines(run_log, every=every or total <= FULL_TABLE))
         lines.extend(cut_short_lines(run_log))  # a kill -9'd step: its attempt and where its output is
+        lines.extend(interrupted_lines(run_log))
     timing = timing_line(run_log)
     if timing:
         lines.append(timing)
@@ -431,6 +432,25 @@ def failure_lines(run_log: RunLog, *, every: bool = True) -> list[str]:
         steps = "step" if hidden == 1 else "steps"
         command = f"magnus show {shlex.quote(run_log.run_id)} --steps{config_words(run_log)}"
         out.append(f"... and {hidden:,} more failed {steps}; every failure: {command}")
+    return out
+
+
+def interrupted_lines(run_log: RunLog) -> list[str]:
+    """Each step that Ctrl-C or SIGTERM stopped where its python code was recorded (logs.interrupted_at):
+    `s1: interrupted at steps.py:12 in train (SIGINT: the run was stopped)` and the `magnus logs` command
+    that shows its output, which ends with the interruption's traceback (trial 11: a hung step stopped
+    by Ctrl-C or `magnus stop` said nothing of where it was)."""
+    from magnus_core.logs import interrupted_at, logs_command
+
+    out: list[str] = []
+    config = run_config_file(run_log)
+    for step in run_log.walk():
+        said = interrupted_at(step.attempts[-1]) if step.attempts else ""
+        if said:
+            several = len(step.attempts) > 1
+            number = step.attempts[-1].attempt_number if several else None
+            out.append(f"{step.internal_name}: {said}")
+            out.append(f"  all of it: {logs_command(run_log.run_id, step.internal_name, number, config)}")
     return out
 
 

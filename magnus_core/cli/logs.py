@@ -370,10 +370,14 @@ class _Printer:
         else does (trial 10, fault 9). Then the last lines it wrote to stderr where they may be the reason
         (logs.stderr_unseen: not under a python exception whose traceback is shown), and, when no output
         is shown, the traceback's frames as the run log keeps them. Lines cut at logs.SHOWN_WIDTH."""
-        from magnus_core.logs import EMPTY, raised, shown_line, stderr_unseen, where_failed
+        from magnus_core.logs import EMPTY, interrupted_at, raised, shown_line, stderr_unseen, where_failed
         from magnus_core.models.run_log import FAIL
 
         attempt = view.attempt
+        stopped = interrupted_at(attempt)  # Ctrl-C or SIGTERM, where its code was (trial 11)
+        if stopped:
+            self.out.flush()
+            note(f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) {stopped}")
         if attempt is None or attempt.status != FAIL:
             return
         self.out.flush()

@@ -320,6 +320,8 @@ def _run_attempt(
                 outcome = _Outcome(
                     INTERRUPTED, f"interrupted by {signal_name(exc)}: the run was stopped", interrupted=exc
                 )
+                if node.command_type == "python":  # where its code was, as python prints it (trial 11)
+                    outcome.error = _interrupted_at(exc, ctx, kept)
             else:  # the step's code raised it, no signal came: it fails the step like any exception
                 outcome = _raised(exc, scope, ctx, kept)
         except BaseException as exc:  # the user's code may raise anything; the run goes on
@@ -333,6 +335,20 @@ def _run_attempt(
     if outcome.status == FAIL and outcome.error is not None:  # what it wrote to stderr last (trial 6)
         outcome.error.stderr = kept.stderr_lines()
     return outcome
+
+
+def _interrupted_at(exc: BaseException, ctx: RunContext, kept: Any) -> AttemptError | None:
+    """Where a python step's code was when Ctrl-C or SIGTERM stopped it: the interruption's frames (the
+    user's code; magnus's own left out, failure.frames_of) recorded as the attempt's error, as a failure's
+    are, and its traceback ending the kept output, as `python train.py` and Ctrl-C print it (trial 11: a
+    hung step stopped by Ctrl-C or `magnus stop` kept no trace of where it was). None (nothing recorded)
+    when none of its frames is the user's: the signal came while magnus itself ran."""
+    located = error_of(exc, _root(ctx), ctx.mask)
+    if not located.frames:
+        return None
+    with contextlib.suppress(Exception):  # (the interruption is recorded whatever the file can take)
+        kept.write_text(ctx.mask(traceback_text(exc, _root(ctx))))
+    return located
 
 
 def _raised(exc: BaseException, scope: StepScope, ctx: RunContext, kept: Any) -> _Outcome:
