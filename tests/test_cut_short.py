@@ -74,3 +74,85 @@ def test_a_killed_runs_step_reads_as_an_attempt_cut_short(git_repo: Path, magnus
     assert row_s1.status == "INTERRUPTED" and row_s1.cut_attempt is not None and row_s1.cut_attempt[0] == 0
     assert row_s1.running_since is None  # not ticking as if it still ran
     assert "attempt 0" in row_s1.message and "Output (o)" in row_s1.message
+
+
+QUIET = """
+import time
+
+
+def s1():
+    time.sleep(600)
+"""
+
+
+def _killed_run(git_repo: Path, magnus: Any, run_id: str, ready: Any) -> None:
+    """Start `magnus execute -f live.yaml --run-id run_id` in a session of its own and kill -9 it once
+    `ready()` is true (its step is running)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "live.yaml", "--run-id", run_id],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not ready():
+            assert time.monotonic() < deadline and run.poll() is None
+            time.sleep(0.2)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+
+
+def test_logs_json_says_an_attempt_was_cut_short(git_repo: Path, magnus: Any) -> None:
+    """Session 9, fault 1: `magnus logs RUN --json` had no field saying an attempt was cut short (only its
+    status INTERRUPTED, which Ctrl-C gives too): `cut_short` is true for it, false for a finished one."""
+    (git_repo / "live.py").write_text(STEPS)
+    (git_repo / "live.yaml").write_text(PIPELINE)
+    _killed_run(git_repo, magnus, "killed", lambda: "sleepy 3" in magnus("logs", "killed", "s1").stdout)
+    shown = json.loads(magnus("logs", "killed", "--json").stdout)
+    (attempt,) = shown["attempts"]
+    assert attempt["step"] == "s1" and attempt["attempt"] == 0 and attempt["status"] == "INTERRUPTED"
+    assert attempt["cut_short"] is True and "sleepy 3" in attempt["text"], attempt
+    assert shown["never_ran"] == ["s2"]
+    # a finished attempt is not cut short
+    (git_repo / "done.yaml").write_text(
+        "dag:\n  start_at: s\n  steps:\n    s: {type: task, command: echo hi, command_type: shell, next: success}\n    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    assert magnus("execute", "-f", "done.yaml", "--run-id", "done").returncode == 0
+    (done,) = json.loads(magnus("logs", "done", "--json").stdout)["attempts"]
+    assert done["cut_short"] is False and done["status"] == "SUCCESS", done
+
+
+def test_an_attempt_cut_short_before_its_output_reached_a_file_is_still_shown(
+    git_repo: Path, magnus: Any
+) -> None:
+    """A step killed before any of its output reached its file (it printed nothing): `magnus show` counted
+    its attempt and printed `its output until then: magnus logs R s1`, and that command printed nothing at
+    all, exit 0 (and --json listed no attempt). Now logs says the attempt was cut short, --json lists it."""
+    (git_repo / "live.py").write_text(QUIET)
+    (git_repo / "live.yaml").write_text(PIPELINE)
+    store = git_repo / ".run_log_store" / "quiet.json"
+
+    def running() -> bool:  # s1 has begun: its log says PROCESSING, since when
+        try:
+            s1 = json.loads(store.read_text())["steps"]["s1"]
+        except (OSError, ValueError, KeyError):
+            return False
+        return s1["status"] == "PROCESSING" and bool(s1.get("start_time"))
+
+    _killed_run(git_repo, magnus, "quiet", running)
+    shown = magnus("show", "quiet").stdout.splitlines()
+    assert "s1: attempt 0 was cut short: the run's process ended while it ran" in shown, shown
+    at = shown.index("s1: attempt 0 was cut short: the run's process ended while it ran")
+    hint = shown[at + 1].removeprefix("  its output until then: ")
+    assert hint == "magnus logs quiet s1", shown
+    said = "magnus: s1 (attempt 0) was cut short: the run's process ended while it ran; none of its output "
+    for args in (hint.split()[1:], ["logs", "quiet"], ["logs", "quiet", "s1", "--attempt", "0"]):
+        done = magnus(*args)
+        assert done.returncode == 0 and said in done.stderr, (args, done.stderr)
+        assert "printed nothing" not in done.stderr, done.stderr
+    (attempt,) = json.loads(magnus("logs", "quiet", "--json").stdout)["attempts"]
+    assert attempt["cut_short"] is True and attempt["status"] == "INTERRUPTED" and attempt["text"] is None

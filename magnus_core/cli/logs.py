@@ -51,7 +51,13 @@ SHOWN_TAIL = 10  # last lines of a failed attempt's output looked at for its tra
     metavar="SECONDS",
     help=f"With --follow: how long to wait for a run not created yet (default {WAIT:g}).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print each attempt's record and text as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print each attempt's record and text as JSON (magnus-logs/1; cut_short: true for an attempt whose "
+    "process died while it ran).",
+)
 @click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
 @click.pass_context
 def logs(
@@ -98,7 +104,6 @@ def logs(
     from magnus_core.errors import UsageError
     from magnus_core.logs import (
         ENDED,
-        LIVE_NOW,
         OutputReader,
         failure_message,
         never_run,
@@ -124,9 +129,10 @@ def logs(
     reader = OutputReader(run_log, runs=store.get_run)
     if follow:
         ctx.exit(_follow(store, run_id, name, attempt, tail))
-    sections = _sections(run_log, reader, name, attempt)
+    ended = run_now(run_log) in ENDED
+    sections = _sections(run_log, reader, name, attempt, ended)
     if as_json:
-        shown = _as_json(run_log, sections, tail)
+        shown = _as_json(run_log, sections, tail, ended)
         shown["never_ran"] = never_run(run_log) if name is None and attempt is None else []
         shown["failures"] = [
             {"step": s.internal_name, "step_type": s.step_type, "message": failure_message(s)}
@@ -136,15 +142,19 @@ def logs(
         ctx.exit(1 if any(v.state == "missing" for v in sections) else 0)
     out = _Printer(headed=name is None or len(sections) > 1)  # a whole run: always headed (its --help)
     missing = False
-    ended = run_now(run_log) in ENDED
     for view in sections:
-        missing |= out.section(view, tail)
-        out.say_failed(view)  # kept output or not (trial 10, fault 9: do-nothing said nothing of it)
-        if ended and view.attempt is None and view.state == LIVE_NOW:  # as `magnus show` says it (trial 11)
+        cut = _cut_short(view, ended)
+        if cut and not view.has_output:  # said once, below, not as a step that printed nothing
             out.out.flush()
+        else:
+            missing |= out.section(view, tail)
+        out.say_failed(view)  # kept output or not (trial 10, fault 9: do-nothing said nothing of it)
+        if cut:  # as `magnus show` says it (trial 11)
+            out.out.flush()
+            kept = "" if view.has_output else "; none of its output reached its file"
             note(
                 f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) was cut short: the run's "
-                "process ended while it ran"
+                f"process ended while it ran{kept}"
             )
     out.say_silent()
     for s in _failures_without_output(run_log, name, attempt):
@@ -282,16 +292,31 @@ def _placeholder_matches(run_log: RunLog, step: str, names: list[str]) -> list[s
 
 
 def _sections(
-    run_log: RunLog, reader: OutputReader, name: str | None, attempt: int | None
+    run_log: RunLog, reader: OutputReader, name: str | None, attempt: int | None, ended: bool
 ) -> list[AttemptView]:
+    """The attempts shown, step by step in the order they ran (reader.views): every recorded attempt, or
+    the one numbered `attempt`, and the attempt a step was running when its process died. In an ended run
+    (`ended`: logs.ENDED, its process gone) that attempt is shown even when no output of it reached its
+    file (it printed nothing, or only in its last half second), as an EMPTY view with no record, so it
+    reads as cut short as `magnus show` counts it (summary.cut_short_lines), not as no attempt at all.
+    UsageError (exit 2) for an attempt number the named step does not have."""
     from magnus_core.errors import UsageError
-    from magnus_core.logs import ENDED, run_now, step_sections
+    from magnus_core.logs import EMPTY, AttemptView, step_sections
+    from magnus_core.models.run_log import running_attempt
 
     steps = step_sections(run_log, name)
-    views = [view for s in steps for view in reader.views(s, attempt)]
+    views = []
+    for s in steps:
+        found = reader.views(s, attempt)
+        begun = running_attempt(s) if ended else None
+        number = begun[0] if begun is not None else -1  # (-1: none begun and not recorded)
+        if number >= 0 and attempt in (None, number) and all(v.attempt_number != number for v in found):
+            problem = "the attempt was cut short before any of its output reached its file"
+            found.append(AttemptView(s, number, EMPTY, problem))
+        views.extend(found)
     if attempt is not None and not views and name is not None:
         numbers = [str(a.attempt_number) for s in steps for a in s.attempts]
-        none = "none" if run_now(run_log) in ENDED else "none yet"  # an ended run has no attempt to come
+        none = "none" if ended else "none yet"  # an ended run has no attempt to come
         raise UsageError(
             f"step '{name}' of run '{run_log.run_id}' has no attempt {attempt} "
             f"(attempts: {', '.join(numbers) or none})",
@@ -455,11 +480,25 @@ class _Printer:
         return False
 
 
-def _as_json(run_log: RunLog, sections: list[AttemptView], tail: int | None) -> dict[str, Any]:
-    from magnus_core.logs import ENDED, decode, run_now
+def _cut_short(view: AttemptView, ended: bool) -> bool:
+    """Whether `view` is an attempt cut short: one that never finished (no record: its process died while
+    it ran, kill -9, the OOM killer) in a run that has ended (`ended`: its process gone), as
+    models.run_log.running_attempt finds it and `magnus show` counts it. A reused step's views are the
+    original run's: an attempt without a record there is the original's, which has ended too."""
+    return ended and view.attempt is None
+
+
+def _as_json(run_log: RunLog, sections: list[AttemptView], tail: int | None, ended: bool) -> dict[str, Any]:
+    """magnus-logs/1: {schema, run_id, attempts: [...]} (the command adds never_ran and failures). Each
+    attempt: step, attempt (its number), status (the record's; an attempt with no record reads
+    INTERRUPTED in an ended run, PROCESSING in one still running), cut_short (true for an attempt begun
+    and never recorded in an ended run: _cut_short), state and problem (logs.AttemptView), reused_from,
+    output (the record's), message, error, and text (the output as text, or the last --tail lines; null
+    when none is kept)."""
+    from magnus_core.logs import decode
 
     # an attempt that never finished: running, or cut short when the run has ended (its process gone)
-    unfinished = "INTERRUPTED" if run_now(run_log) in ENDED else "PROCESSING"
+    unfinished = "INTERRUPTED" if ended else "PROCESSING"
     items = []
     for view in sections:
         attempt = view.attempt
@@ -474,6 +513,7 @@ def _as_json(run_log: RunLog, sections: list[AttemptView], tail: int | None) -> 
                 "step": view.step.internal_name,
                 "attempt": view.attempt_number,
                 "status": attempt.status if attempt is not None else unfinished,
+                "cut_short": _cut_short(view, ended),
                 "state": view.state,
                 "problem": view.problem,
                 "reused_from": view.reused_from,
