@@ -210,6 +210,16 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             lambda conn, s: _fill_user_and_driven(conn, s),
         ],
     ),
+    (
+        6,
+        "run index: whether a run's total may still grow (a map not fanned out yet); running runs read again",
+        [
+            "ALTER TABLE {s}.run_index ADD COLUMN growing boolean NOT NULL DEFAULT false",
+            # only a running run's total is shown as a floor (`0/≥2`), so only those rows are read again
+            # (record 0: an older kind, index/postgres.py's refresh), not every ended run of the team
+            "UPDATE {s}.run_index SET record = 0 WHERE status IN ('PROCESSING', 'CREATED')",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
