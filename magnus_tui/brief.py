@@ -52,7 +52,13 @@ def run_facts(project: Project, summary: RunSummary) -> Text:
             step = failed[0]
             text.append(f"{glyph('FAIL')} {step.internal_name}", style=f"bold {style('FAIL')}")
             message = failure_message(step)
-            text.append(f": {message}")
+            # a message of several lines: its first, marked (the run's Output tab shows them all): the
+            # panel holds three lines, out of which the others pushed the place (trial 11, faults 4, 12)
+            first, *further = message.split("\n")
+            text.append(f": {first}")
+            if further:
+                lines = f"{len(further)} line{'s' if len(further) > 1 else ''}"
+                text.append(f" (+{lines}: o shows them)", style="dim")
             where = where_failed(step.attempts[-1] if step.attempts else None, message)
             if where:
                 text.append(f"\n  at {where}", style="dim")

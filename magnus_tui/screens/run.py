@@ -150,6 +150,7 @@ class RunScreen(WorkbenchScreen[None]):
         self._keys_for: tuple[object, ...] | None = None  # what the footer's keys were worked out for
         self._output_wanted: bool | None = None  # output asked for before the tabs were there (open_if_any)
         self._tab_wanted: str | None = None  # a tab's key pressed before they were there
+        self._tab_chosen = False  # the user chose a tab (action_tab): a failed run's opening keeps off it
         self._widgets: dict[type[Widget], Widget] = {}  # _widget
         self._find_from = 0  # the dag's line a search began on (/)
 
@@ -245,7 +246,7 @@ class RunScreen(WorkbenchScreen[None]):
             if not self.view.first_failure():
                 self.query_one(OutputView).whole_run = True
             self._output_wanted = None
-            self.action_tab("output")  # (TabActivated reads it)
+            self._show_tab("output")  # (TabActivated reads it)
         if self._output_wanted is not None:
             self.read_output(open_if_any=self._output_wanted)
         if self._tab_wanted is not None:
@@ -706,12 +707,17 @@ class RunScreen(WorkbenchScreen[None]):
             return
         # a failed step opens on its output even with no lines (a missing file: the note says why, the
         # header how it failed; trial 11 found it on the Step tab, as docs/workbench.md says it is not)
-        if open_if_any and (text.lines or failure) and self.query_one(TabbedContent).active != "output":
+        if (
+            open_if_any
+            and not self._tab_chosen
+            and (text.lines or failure)
+            and self.query_one(TabbedContent).active != "output"
+        ):
             # shown with the keyboard on its lines, as `o` does: a, / and n act on them (trial 4: the tab was
             # shown and the keys still went to the dag, `i` of `/line` opened the Step tab); the dag keeps
             # the focus if the user gave it another widget meanwhile
             if isinstance(self.focused, DagTree) or self.focused is None:
-                self.action_tab("output")
+                self._show_tab("output")
             else:
                 self.query_one(TabbedContent).active = "output"
 
@@ -768,17 +774,29 @@ class RunScreen(WorkbenchScreen[None]):
             self.refresh_bindings()
 
     def action_tab(self, tab: str) -> None:
+        """A tab's key (i, p, o) or the palette: the tab the user chose, which a failed run's output read
+        later no longer replaces with its Output tab (a quick `i` was undone by it)."""
+        self._tab_chosen = True
+        self._show_tab(tab)
+
+    def _show_tab(self, tab: str) -> None:
         if not self._tabs_ready:  # a key in the moment before they are mounted: shown once they are
             self._tab_wanted = tab
             return
-        self.query_one(TabbedContent).active = tab
+        tabs = self.query_one(TabbedContent)
+        tabs.active = tab
+        focused = self.focused
+        if tab != "output" and focused is not None and tabs in focused.ancestors:
+            # the keys leave the pane no longer shown for the dag, now (set_focus): a focus on the Output
+            # tab's lines still on its way would otherwise show that tab again (_RunTabs)
+            self.set_focus(self.query_one(DagTree))
         if tab == "output":  # its keys (/ search, F follow, w wrap, a whole run) work from the lines
             # the step whose output the user asked for stays shown: the cursor no longer moves on to the
             # next step that runs (trial 8: `o` on warm showed par.right.r1 once warm had ended)
             self._cursor_follows = False
             output = self.query_one(OutputView)
             output.live = self.view.live  # (F follow is offered while live: known before its keys show)
-            output.log_widget.focus()
+            self.set_focus(output.log_widget)  # now: a tab key just after must see it (_RunTabs)
         if tab == "run" and self._panel_stale:
             self._show_run_panel(force=True)
 
@@ -881,6 +899,16 @@ class _RunTabs(TabbedContent):
 
     def on_mount(self) -> None:
         self._arrived()
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        """A widget in a pane got the focus: its tab is shown, as Textual does, unless the focus has left
+        that pane since (the message comes after the focus: the Output tab's lines, focused as a failed run
+        opened on them, sent it after an `i` pressed at that moment had shown the Step tab, which it undid;
+        the handler of Textual 8.2.8's TabbedContent, which Textual calls after this one unless prevented)."""
+        focused = self.screen.focused
+        if focused is None or event.tab_pane not in focused.ancestors:
+            event.stop()
+            event.prevent_default()  # Textual calls each class's handler in the MRO: not TabbedContent's
 
 
 FRAMES_TITLE = "[magnus: the traceback as the run log keeps it (no output holds it), most recent call last]"

@@ -156,3 +156,36 @@ async def test_a_message_of_several_lines_keeps_the_place_in_view(git_repo: Path
             "    third line  i: the step's detail",
         ]
         assert box.region.height == 3
+
+
+ONLY_ML = """
+dag:
+  start_at: ml
+  steps:
+    ml: {type: task, command: steps.multiline, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+async def test_the_runs_panel_keeps_the_place_of_a_message_of_several_lines(git_repo: Path) -> None:
+    """The runs list's panel at 80x24: the message's first line, how many more, and `at steps.py:16 in
+    multiline` in view (its further lines at column 0 pushed the place out: trial 11, fault 4)."""
+    failed_run(git_repo, "setup")  # writes steps.py
+    (git_repo / "ml.yaml").write_text(ONLY_ML)
+    done = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute", "--file", "ml.yaml", "--run-id", "zml"],
+        cwd=git_repo,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        reason = app.screen.query_one("#reason", Static)
+        await wait_for(pilot, lambda: "RuntimeError" in plain(reason), what="the panel")
+        assert plain(reason).splitlines()[:2] == [
+            "✗ ml: RuntimeError: first line of reason (+2 lines: o shows them)",
+            "  at steps.py:16 in multiline",
+        ]

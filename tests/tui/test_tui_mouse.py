@@ -41,6 +41,8 @@ async def test_step_and_run_tables_click_the_row_under_the_pointer(make_app) -> 
     app = make_app(poll_interval=3600)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_run_screen(pilot, "failure_run")  # the tabs are mounted after the dag is drawn
+        await pilot.press("i")  # a failed run opens on its Output tab (trial 11, fault 12)
+        await wait_for(pilot, lambda: screen.query_one("#tabs").active == "step")
         tree = screen.query_one("#dag")
         await wait_for(pilot, lambda: "flaky" in tree.nodes_by_key)
         tree.select_key("flaky")

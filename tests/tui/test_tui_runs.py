@@ -13,6 +13,7 @@ from magnus_tui.app import MagnusApp
 from magnus_tui.screens.run import RunScreen
 from magnus_tui.screens.runs import RunsScreen
 from magnus_tui.source import Project
+from magnus_tui.widgets.dag_tree import DagTree
 
 
 async def test_lists_every_run_newest_first(make_app) -> None:
@@ -63,6 +64,12 @@ async def test_enter_opens_the_run_and_escape_goes_back(make_app) -> None:
         await pilot.pause()
         assert isinstance(app.screen, RunScreen)
         assert app.screen.run_id == "failure_run"
+        # a failed run opens on its Output tab with the keys on the lines (trial 11, fault 12): the first
+        # escape gives them back to the dag (as the title says), the next goes back to the runs
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.focused is screen.query_one("#output-log"), what="the lines")
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunScreen) and isinstance(app.screen.focused, DagTree)
         await pilot.press("escape")
         assert isinstance(app.screen, RunsScreen)
         await pilot.press("q")
