@@ -424,3 +424,25 @@ def scope_parameters(start: Mapping[str, Any], steps: Iterable[Any]) -> dict[str
         if step.status == "SUCCESS":
             params.update(step.returned_parameters)
     return params
+
+
+def command_parameters(parameters: dict[str, Any]) -> list[str]:
+    """`["--", "--name=value", ...]`: parameters as a pod's `magnus execute_single_node` (or `fan`, or a
+    command a refusal prints: single.hint_command) reads them back to the same values (type_value): a
+    string as typed when it reads back as itself, anything else as JSON (`--lr=0.4`, `--zip="02142"`,
+    `--layers=[64, 32]`). After `--`, so no name is taken for an option of the command. A value that would
+    not read back the same is refused (exit 2)."""
+    if not parameters:
+        return []
+    args = ["--"]
+    for name, value in parameters.items():
+        plain = isinstance(value, str) and type_value(value) == value
+        text = value if plain else json.dumps(value, ensure_ascii=False)
+        if json.dumps(type_value(text), sort_keys=True) != json.dumps(value, sort_keys=True):
+            raise UsageError(
+                f"parameter '{name}' cannot be written in the workflow's commands so that it reads back "
+                "the same; give it in a parameters file (-p FILE) instead",
+                field=name,
+            )
+        args.append(f"--{name}={text}")
+    return args

@@ -187,6 +187,61 @@ def locate(pipeline: Pipeline, step: str, map_variable: dict[str, Any]) -> Locat
     )
 
 
+def hint_command(job: NodeJob, command: str, name: str, *, mode: str | None = None) -> str:
+    """The command a refusal of this job prints (`magnus fan R each --mode out --file p.yaml --config-file
+    c.yaml`), shell-quoted, so it works as typed (session 9, fault 3: the refusals named `magnus fan R S
+    --mode out|in` with neither the --file nor the --config-file given, so the printed command failed with
+    `pipeline.yaml: pipeline file not found`, or read `--mode out|in`, which a shell takes for a pipe).
+
+    `command`: `fan` or `execute_single_node`; `name`: the step's internal name, items filled in (encoded:
+    `%` for spaces); `mode`: fan's --mode. It carries what the user gave: the --map-variable (only the
+    items of the maps and loops holding `name`, which naming it needs: graph.locate), the --file,
+    --config-file, --var-file, --parameters-file and --tag, and the `--name value` parameters (as
+    `-- --name=value`, parameters.command_parameters). The last three are used only by a command that
+    creates the run (the run may not exist yet), and are not read again by one that does not."""
+    import shlex
+
+    words = ["magnus", command, job.run_id, encode_name(name)]
+    if mode:
+        words += ["--mode", mode]
+    items = _items_holding(job, name)
+    if items:
+        words += ["--map-variable", json.dumps(items, ensure_ascii=False)]
+    words += ["--file", job.pipeline.file]
+    given = [
+        ("--config-file", job.config_file),
+        ("--var-file", job.var_file),
+        ("--parameters-file", job.parameters_file),
+        ("--tag", job.tag),
+    ]
+    for flag, value in given:
+        if value:
+            words += [flag, value]
+    if job.parameters:
+        from magnus_core.parameters import command_parameters
+
+        # (a value no command line gives back the same is refused there: none comes from a command line)
+        with contextlib.suppress(UsageError):
+            words += command_parameters(job.parameters)
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _items_holding(job: NodeJob, name: str) -> dict[str, Any]:
+    """The entries of the job's map variable that the composites holding step `name` run per (a map's
+    `iterate_as`, a loop's index): what --map-variable must give to name it. {} when none holds it."""
+    try:
+        visit = graph.locate(job.pipeline.dag, name, job.map_variable)
+        keys = {
+            spec.item_variable
+            for parent in visit.parents
+            for spec in graph.branches(graph.locate(job.pipeline.dag, parent, job.map_variable).node)
+            if spec.item_variable
+        }
+    except graph.NotInDag:  # (names this module found in the dag: not expected)
+        return dict(job.map_variable)
+    return {key: value for key, value in job.map_variable.items() if key in keys}
+
+
 # -- the run, opened in this process ---------------------------------------------------------------
 
 
@@ -270,10 +325,10 @@ def _refuse_new(job: NodeJob, where: Located, store: RunLogStore, *, fan_in: boo
 
     if fan_in:
         raise RunNotFoundError(job.run_id, store.list_run_ids(), store.where())
-    if where.branch is not None:
+    if where.branch is not None:  # the run starts at the outermost composite holding it (parents[0])
+        first = hint_command(job, "fan", where.parents[0], mode="out")
         raise RunLogError(
-            f"no run '{job.run_id}', so branch '{where.branch}' has no parameters: run `magnus fan "
-            f"{job.run_id} {encode_name(where.branch.rsplit('.', 1)[0])} --mode out` first",
+            f"no run '{job.run_id}', so branch '{where.branch}' has no parameters: run `{first}` first",
             file=store.where(),
         )
 
@@ -400,10 +455,9 @@ def _branch_start(session: _Session, branch: str) -> tuple[dict[str, Any], list[
     """A branch's parameters as its composite's fan-out copied them (masked), and the names masked."""
     found = session.store.get_branch_parameters(session.job.run_id, branch)
     if found is None:
+        fan_out = hint_command(session.job, "fan", branch.rsplit(".", 1)[0], mode="out")
         raise RunLogError(
-            f"branch '{branch}' has no parameters: run `magnus fan {session.job.run_id} "
-            f"{encode_name(branch.rsplit('.', 1)[0])} --mode out` first",
-            file=session.store.where(),
+            f"branch '{branch}' has no parameters: run `{fan_out}` first", file=session.store.where()
         )
     return _unwrap(dict(found))
 
@@ -437,9 +491,10 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
     where = locate(job.pipeline, job.step, job.map_variable)
     run_id = job.run_id
     if where.node.is_composite:  # refused before the run is opened: a usage error writes nothing
+        fan_out = hint_command(job, "fan", where.internal_name, mode="out")
         raise UsageError(
-            f"step '{where.internal_name}' is a {where.node.type} node: run it with "
-            f"`magnus fan {run_id} {encode_name(where.internal_name)} --mode out|in`",
+            f"step '{where.internal_name}' is a {where.node.type} node: fan it out with `{fan_out}`, run "
+            "its branches, then fan it in: the same command with `--mode in`",
             field="STEP",
         )
     session = _open(job, where, at=where)
@@ -669,10 +724,9 @@ def fan_in_result(job: NodeJob) -> FanResult:
         mv = dict(job.map_variable)
         step = session.run.find_step(where.internal_name)
         if step is None:
+            fan_out = hint_command(job, "fan", where.internal_name, mode="out")
             raise UsageError(
-                f"step '{where.internal_name}' has not been fanned out: run `magnus fan "
-                f"{job.run_id} {encode_name(where.internal_name)} --mode out` first",
-                field="STEP",
+                f"step '{where.internal_name}' has not been fanned out: run `{fan_out}` first", field="STEP"
             )
         if step.status == SUCCESS:
             return FanResult(0)
@@ -764,9 +818,10 @@ def _release(store: RunLogStore, run_id: str) -> None:
 def _composite(job: NodeJob) -> Located:
     where = locate(job.pipeline, job.step, job.map_variable)
     if not where.node.is_composite:
+        run = hint_command(job, "execute_single_node", where.internal_name)
         raise UsageError(
             f"step '{where.internal_name}' is a {where.node.type} node, not {_composite_types()}: "
-            f"run it with `magnus execute_single_node {job.run_id} {encode_name(where.internal_name)}`",
+            f"run it with `{run}`",
             field="STEP",
         )
     return where

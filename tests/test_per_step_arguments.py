@@ -56,7 +56,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 REFUSED = {
     "a composite run as a task": (
         ["execute_single_node", "new1", "par"],
-        "Error: argument STEP: step 'par' is a parallel node: run it with `magnus fan new1 par --mode out|in`",
+        "Error: argument STEP: step 'par' is a parallel node: fan it out with `magnus fan new1 par --mode out "
+        "--file p.yaml`, run its branches, then fan it in: the same command with `--mode in`",
     ),
     "a task fanned": (
         ["fan", "new2", "last", "--mode", "out"],
@@ -116,7 +117,8 @@ def test_the_fan_in_of_a_composite_not_fanned_out_names_the_argument(tmp_path: P
     refused = run_magnus("fan", "fresh", "par", "--mode", "in", "-f", "p.yaml", cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr.startswith(
-        "Error: argument STEP: step 'par' has not been fanned out: run `magnus fan fresh par --mode out` first"
+        "Error: argument STEP: step 'par' has not been fanned out: run `magnus fan fresh par --mode out "
+        "--file p.yaml` first"
     ), refused.stderr
 
 

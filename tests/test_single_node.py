@@ -322,7 +322,7 @@ def test_a_run_created_past_its_first_step_or_a_step_before_its_predecessor_is_s
 
 
 def test_composite_and_leaf_entry_points_are_not_mixed_up(project: Path) -> None:
-    with pytest.raises(UsageError, match="is a parallel node: run it with `magnus fan"):
+    with pytest.raises(UsageError, match="is a parallel node: fan it out with `magnus fan"):
         execute_single_node(job("parallel%step"))
     with pytest.raises(UsageError, match="is a task node, not parallel"):
         fan_out(job("prepare"))
@@ -399,7 +399,10 @@ def test_a_branch_step_before_its_fan_out_is_a_usage_error(project: Path, magnus
         "shared.yaml",
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "fan early parallel%step --mode out` first" in result.stderr
+    assert (
+        "fan early parallel%step --mode out --file examples/composite.yaml --config-file shared.yaml` first"
+        in result.stderr
+    )
 
 
 @pytest.mark.parametrize("kind", ["chunked-fs", "file-system"])
@@ -409,7 +412,7 @@ def test_a_branch_step_before_its_fan_out_is_a_usage_error(project: Path, magnus
         (["fan", "ghost", "map%step", "--mode", "in"], "no run 'ghost' in "),
         (["fan", "ghost", "prepare", "--mode", "in"], "is a task node, not parallel"),
         (["fan", "ghost", "prepare", "--mode", "out"], "is a task node, not parallel"),
-        (["execute_single_node", "ghost", "map%step"], "is a map node: run it with `magnus fan"),
+        (["execute_single_node", "ghost", "map%step"], "is a map node: fan it out with `magnus fan"),
         (
             [
                 "execute_single_node",
@@ -418,7 +421,8 @@ def test_a_branch_step_before_its_fan_out_is_a_usage_error(project: Path, magnus
                 "--map-variable",
                 '{"chunk": "a"}',
             ],
-            "no run 'ghost', so branch 'map step.a' has no parameters: run `magnus fan ghost map%step --mode out`",
+            "no run 'ghost', so branch 'map step.a' has no parameters: run `magnus fan ghost map%step --mode out "
+            "--file examples/composite.yaml --config-file store.yaml` first",
         ),
     ],
 )

@@ -26,6 +26,7 @@ from magnus_core.executors.base import Executor
 from magnus_core.graph import PLACEHOLDER, branches, encode_name, next_step, reachable, walk
 from magnus_core.loading import Problem, located, step_places
 from magnus_core.models.pipeline import Dag, Node
+from magnus_core.parameters import command_parameters
 from magnus_core.paths import is_within
 from magnus_core.registry import OptionKeyError, parse_options
 from magnus_core.table import fmt_size
@@ -665,31 +666,6 @@ def build_workflow(
         annotations={"magnus/dag-hash": pipeline.dag_hash},
     )
     return m.Workflow(api_version="argoproj.io/v1alpha1", kind="Workflow", metadata=meta, spec=spec)
-
-
-def command_parameters(parameters: dict[str, Any]) -> list[str]:
-    """`["--", "--name=value", ...]`: parameters as a pod's `magnus execute_single_node` (or `fan`) reads
-    them back to the same values (parameters.type_value): a string as typed when it reads back as itself,
-    anything else as JSON (`--lr=0.4`, `--zip="02142"`, `--layers=[64, 32]`). After `--`, so no name is
-    taken for an option of the command. A value that would not read back the same is refused (exit 2)."""
-    import json
-
-    from magnus_core.parameters import type_value
-
-    if not parameters:
-        return []
-    args = ["--"]
-    for name, value in parameters.items():
-        plain = isinstance(value, str) and type_value(value) == value
-        text = value if plain else json.dumps(value, ensure_ascii=False)
-        if json.dumps(type_value(text), sort_keys=True) != json.dumps(value, sort_keys=True):
-            raise UsageError(
-                f"parameter '{name}' cannot be written in the workflow's commands so that it reads back "
-                "the same; give it in a parameters file (-p FILE) instead",
-                field=name,
-            )
-        args.append(f"--{name}={text}")
-    return args
 
 
 def render_yaml(pipeline: Any, config: dict[str, dict[str, Any]], options: ArgoOptions, **kwargs: Any) -> str:
