@@ -781,9 +781,11 @@ class StderrTail:
         self.file.flush()
 
     def lines(self, count: int = STDERR_LINES) -> list[str]:
-        """The last `count` non-blank lines written to stderr, as text (each at most 500 characters)."""
+        """The last `count` non-blank lines written to stderr, as text (each at most 500 characters), a
+        line holding carriage returns as its last frame (logs.last_frame: a progress bar's frames are one
+        line on a terminal; split apart, four frames of one bar were "the last lines", trial 12)."""
         text = bytes(self._ring[-STDERR_RING:]).decode("utf-8", errors="replace")
-        lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+        lines = [frame.rstrip() for line in text.split("\n") if (frame := _last_frame(line)).strip()]
         if len(self._ring) >= STDERR_RING and lines:  # (the first may be cut: it is kept only if all there)
             lines = lines[1:]
         return [line if len(line) <= 500 else f"{line[:500]}..." for line in lines[-count:]]
@@ -1063,3 +1065,12 @@ def _load_seam() -> None:
     from magnus_core.catalog import output_name
 
     _SEAM[:] = [output, output_name]
+
+
+def _last_frame(line: str) -> str:
+    """logs.last_frame (imported on use: logs is not imported by a step's capture otherwise)."""
+    if "\r" not in line:
+        return line
+    from magnus_core.logs import last_frame
+
+    return last_frame(line)

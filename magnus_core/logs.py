@@ -458,15 +458,15 @@ def stderr_unseen(stderr: list[str], last_lines: list[str], exception: str = "")
     line the step wrote to stderr just before it exited may be kept before earlier stdout lines
     (docs/logs.md), so the summary, `magnus show` and the workbench's failure header say them apart; []
     when the output's `last_lines` already end with them, or when the step failed by raising `exception`
-    (raised) and `last_lines` show its traceback: the traceback is the reason, and a python step's last
-    stderr lines are its logging, which set apart under the error read as the cause (trial 10, fault 6).
-    The same when no line the step wrote is kept (`MAGNUS_OUTPUT_CAP=0`, a do-nothing catalog: the tail is
-    empty or only magnus's `[magnus: output cut here ...]`): the exception is still the reason (trial 11).
-    Shell and notebook steps, and a python step that called sys.exit(), keep them."""
-    shown = [line.rstrip() for line in last_lines if line.strip()]
-    if not stderr or shown[-len(stderr) :] == stderr or traceback_shown(exception, shown):
+    (raised): the exception is the reason, and a python step's last stderr lines are its logging, which
+    set apart under the error read as the cause (trial 10, fault 6); whether its traceback is in the tail
+    or not: an output cap may have cut it, or kept none of the step's lines (trials 11 and 12: a cap of
+    10 KB set four frames of a progress bar apart under a ValueError). Shell and notebook steps, and a
+    python step that called sys.exit(), keep them."""
+    if not stderr or exception:
         return []
-    if exception and all(line.startswith("[magnus: ") for line in shown):  # none of the step's lines kept
+    shown = [line.rstrip() for line in last_lines if line.strip()]
+    if shown[-len(stderr) :] == stderr:
         return []
     return stderr
 

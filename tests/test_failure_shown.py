@@ -45,6 +45,16 @@ def bail():
     sys.exit(1)
 
 
+def bar():
+    for epoch in range(40):
+        for pct in range(0, 101, 10):
+            sys.stderr.write(f"\\repoch {epoch}: {pct}%|" + "#" * (pct // 10))
+        sys.stderr.write("\\n")
+        log.warning("epoch %d done", epoch)
+        print("step " * 20)
+    raise ValueError("loss diverged")
+
+
 def huge():
     raise ValueError("x" * 100000)
 
@@ -71,6 +81,13 @@ def project(git_repo: Path) -> Path:
     (git_repo / "steps.py").write_text(STEPS)
     (git_repo / "train.yaml").write_text(_pipeline("load", "train"))
     (git_repo / "bail.yaml").write_text(_pipeline("bail"))
+    (git_repo / "bar.yaml").write_text(_pipeline("bar"))
+    (git_repo / "sh.yaml").write_text(
+        "dag:\n  start_at: sh\n  steps:\n"
+        '    sh: {type: task, command_type: shell, command: \'printf "get 10%%\\\\rget 50%%\\\\rget 100%%\\\\n" >&2;'
+        " echo HTTP 429 >&2; echo done; exit 3', next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
     (git_repo / "huge.yaml").write_text(_pipeline("huge", "wide"))
     (git_repo / "dn.yaml").write_text(_pipeline("load", "train", catalog="catalog: {type: do-nothing}"))
     return git_repo
@@ -218,3 +235,32 @@ def test_with_no_output_kept_a_python_steps_logging_is_still_not_the_reason(
     logs = magnus("logs", "c0", "train")
     assert not [line for line in logs.stderr.splitlines() if "stderr:" in line], logs.stderr
     assert "failed: KeyError: 'z'" in logs.stderr
+
+
+def test_with_its_traceback_cut_by_the_cap_a_python_steps_stderr_is_still_not_the_reason(
+    project: Path, magnus: Any
+) -> None:
+    """Trial 12 (fault 1): a cap of 4 KB kept some of the step's lines but not its traceback, and four
+    frames of one progress bar were set apart as `stderr:` lines under the ValueError (with a cap of 0 none
+    were: the two cases disagreed). A python step that raised is explained by its exception, cap or not."""
+    run = magnus("execute", "-f", "bar.yaml", "--run-id", "cap4", env={"MAGNUS_OUTPUT_CAP": "4KB"})
+    assert run.returncode == 1, run.stderr
+    for shown in (run.stdout, magnus("show", "cap4").stdout):
+        block = _block(shown, "bar: ValueError: loss diverged")
+        assert not [line for line in block if "stderr:" in line], block
+    logs = magnus("logs", "cap4", "bar")
+    assert not [line for line in logs.stderr.splitlines() if "stderr:" in line], logs.stderr
+
+
+def test_a_shell_steps_last_stderr_lines_count_a_progress_bar_as_its_last_frame(
+    project: Path, magnus: Any
+) -> None:
+    """Trial 12 (fault 1): the run log's last stderr lines split a line at its carriage returns, so a
+    progress bar's frames pushed the reason out of the five lines kept. Now a line is its last frame, as a
+    terminal shows it (logs.last_frame)."""
+    run = magnus("execute", "-f", "sh.yaml", "--run-id", "sh1")
+    assert run.returncode == 1, run.stderr
+    recorded = json.loads(magnus("show", "sh1", "--json").stdout)["steps"]["sh"]["attempts"][0]["error"]
+    assert recorded["stderr"] == ["get 100%", "HTTP 429"], recorded
+    block = _block(run.stdout, "sh: shell command exited with code 3")
+    assert not [line for line in block if "10%" in line or "50%" in line], block

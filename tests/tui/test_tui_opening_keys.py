@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from textual import events
 from textual.widgets import TabbedContent
-from tui_helpers import WAIT, keys_handled, run_screen_ready, wait_for
+from tui_helpers import WAIT, keys_handled, leave_screen, open_run_screen, run_screen_ready, wait_for
 
 from magnus_core.files import atomic_write
 from magnus_core.models.run_log import BranchLog, CodeIdentity, RunLog, StepAttempt, StepLog
 from magnus_tui.screens.run import RunScreen
 from magnus_tui.screens.runs import RunsScreen
+from magnus_tui.widgets.dag_tree import DagTree
 
 STEPS = 10_000
 
@@ -126,9 +127,6 @@ async def test_a_tab_key_as_a_failed_run_opens_on_its_output_keeps_that_tab(make
     same moment) shows the Step tab and stays there with the keys on the dag: the lines' focus, whose message
     came later, showed the Output tab again (Textual's TabbedContent follows a focused pane; the run screen's
     tabs ignore a focus that has left). Five openings: the order of the two depends on the machine's load."""
-    from magnus_tui.widgets.dag_tree import DagTree
-    from tui_helpers import leave_screen, open_run_screen
-
     app = make_app(poll_interval=3600)
     async with app.run_test(size=(80, 24)) as pilot:
         for _ in range(5):
