@@ -24,6 +24,10 @@ class MagnusError(Exception):
     # the line of `file` the problem is at, when known (set by who finds it: loading.locate_config_error)
     line: int | None = None
 
+    # lines printed under the error's one line (cli.run_guarded), e.g. the user's traceback of a module
+    # that failed to import (tasks/python.py); "" for nearly every error
+    detail: str = ""
+
     def __init__(
         self, message: str, *, file: str | None = None, step: str | None = None, field: str | None = None
     ) -> None:

@@ -5,6 +5,7 @@
     describe(exc)                    "KeyError: 'z'": one line, whatever the exception's __str__ does
     json_problem(value)              why a returned parameter or a metric cannot be kept in a run log
     clean_text(text)                 text a run log can hold (no lone surrogates, at most MAX_MESSAGE chars)
+    import_failed(module, exc, root) ImportFailed: a step's module raised while imported, located
 
 Everything here is defensive: an exception whose `__str__` raises, a message of lone surrogates or of a
 hundred megabytes, a traceback ten thousand frames deep all become something the run log can hold, so the
@@ -13,6 +14,7 @@ failure of a step never becomes a failure to record it.
 
 from __future__ import annotations
 
+import importlib
 import os
 import traceback
 from collections.abc import Callable
@@ -20,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.errors import StepError, a_or_an
+from magnus_core.errors import StepError, UsageError, a_or_an
 
 if TYPE_CHECKING:  # (made only for a failure: a step that succeeds imports no model, issue 19)
     from magnus_core.models.run_log import AttemptError, Frame
@@ -28,9 +30,14 @@ if TYPE_CHECKING:  # (made only for a failure: a step that succeeds imports no m
 MAX_MESSAGE = 4000  # characters of an error message kept in the run log (the whole text is in the output)
 MAX_FRAMES = 60  # frames kept per failure: the innermost ones (a RecursionError has a thousand)
 
-_OWN = tuple(
-    str(Path(__file__).resolve().parents[index] / name) + os.sep
-    for index, name in ((1, "magnus_core"), (1, "magnus"))
+_OWN = (
+    *(
+        str(Path(__file__).resolve().parents[index] / name) + os.sep
+        for index, name in ((1, "magnus_core"), (1, "magnus"))
+    ),
+    # python's importer (importlib.import_module, by which magnus imports a step's module), as python's own
+    # tracebacks leave out its frozen frames (trial 12 fault 4)
+    os.path.dirname(importlib.__file__) + os.sep,
 )
 
 
@@ -258,6 +265,34 @@ def value_message(what: str, name: str, value: Any) -> str | None:
             "catalog (put_in_catalog, or the step's `catalog: put`)"
         )
     return f"{what} '{name}' holds {_what(item)}{at}, which a run log cannot hold as JSON: {hint}"
+
+
+class ImportFailed(UsageError):
+    """A step's module raised while it was imported (module-level code: `x = CFG["b"]`, an environment
+    variable read at import): a UsageError (exit 2 when found before the run, runner.check_commands) whose
+    one line says where (`..., at mlproj/broken2.py:2 in <module>`), `detail` the traceback of the user's
+    frames (printed under the error, cli.run_guarded), `error` the located AttemptError a step records when
+    the import happens as it runs (nodes/task.py: the per-step entry point, a worker). Trial 12 fault 4:
+    the message named no file or line, and --log-level DEBUG showed only magnus's frames."""
+
+    def __init__(self, message: str, error: AttemptError, traceback: str, place: str = "") -> None:
+        super().__init__(f"{message}{place}", field="command")
+        self.unplaced = message  # the words without the place, which a step's record keeps in `error`
+        self.error = error
+        self.traceback = traceback
+        self.detail = "".join(f"  {line}\n" for line in traceback.splitlines())
+
+
+def import_failed(module_name: str, exc: BaseException, root: Path, text: str = "") -> ImportFailed:
+    """The ImportFailed of `exc`, raised while importing `module_name` from the project folder `root`: its
+    frames are the user's (the importer's and magnus's left out, frames_of), the place the innermost frame
+    in the project folder (AttemptError.location); a SyntaxError, whose place is no frame, says its own
+    file and line in its message already. `text` replaces the message's words before the place."""
+    error = error_of(exc, root)
+    place = error.location()
+    at = f", at {place.where()}" if place is not None else ""
+    message = text or f"importing module {module_name!r} failed: {describe(exc)}"
+    return ImportFailed(message, error, traceback_text(exc, root), at)
 
 
 class CommandFailed(StepError):

@@ -184,6 +184,7 @@ def check_commands(pipeline: Pipeline) -> None:
     from magnus_core.tasks.python import resolve
 
     checked: dict[tuple[str, str], str | None] = {}  # each distinct command once: its problem, if any
+    details: dict[tuple[str, str], str] = {}  # lines printed under the error, per command
     for node in nodes(pipeline.dag):
         if isinstance(node, TaskNode) and node.command_type == "notebook" and ("notebook", "") not in checked:
             needs = missing("papermill", "nbformat")  # the extra, looked up once (not imported here)
@@ -200,6 +201,8 @@ def check_commands(pipeline: Pipeline) -> None:
                     checked[key] = None
                 except UsageError as exc:
                     checked[key] = exc.message
+                    if exc.detail:  # the user's traceback of a module that raised as imported (trial 12)
+                        details[key] = exc.detail
     if not any(problem is not None for problem in checked.values()):
         return
     problems: list[Problem] = []  # each step at fault, named by its place in the dag and in its file
@@ -212,7 +215,9 @@ def check_commands(pipeline: Pipeline) -> None:
             if problem is not None:
                 text = f"step '{visit.internal_name}': field 'command': {problem}"
                 problems.append(Problem(text, (*path, "command"), file))
-    raise PipelineError(located(problems, pipeline.file), file=pipeline.file)
+    error = PipelineError(located(problems, pipeline.file), file=pipeline.file)
+    error.detail = "".join(details.values())
+    raise error
 
 
 def check_parameter_types(pipeline: Pipeline, parameters: dict[str, Any], request: RunRequest) -> None:

@@ -153,6 +153,9 @@ def run_guarded(call: Callable[[], Any], passthrough: tuple[type[BaseException],
 
             locate_config_error(exc)
         _say(mask_known(f"Error: {exc}"))
+        if exc.detail:  # as written (a traceback's layout), never wrapped
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(mask_known(exc.detail.rstrip("\n") + "\n"))
         return exc.exit_code
     except BrokenPipeError:
         if not stdout_reader_gone():  # a pipe of magnus's own (a step's process) broke: a real error

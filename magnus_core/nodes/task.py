@@ -32,6 +32,7 @@ from magnus_core.crashpoints import crash_point
 from magnus_core.errors import MagnusError, signal_name
 from magnus_core.failure import (
     CommandFailed,
+    ImportFailed,
     clean_text,
     describe,
     error_of,
@@ -302,6 +303,11 @@ def _run_attempt(
             _check_outputs(scope)
         except CommandFailed as exc:
             outcome = _Outcome(FAIL, clean_text(exc.message), _masked(exc.error, ctx))
+        except ImportFailed as exc:  # its module raised as it was imported now (the per-step entry point)
+            for frame in exc.error.frames:
+                frame.text = ctx.mask(frame.text)
+            outcome = _Outcome(FAIL, clean_text(f"field 'command': {exc.unplaced}"), _masked(exc.error, ctx))
+            kept.write_text(ctx.mask(exc.traceback))
         except MagnusError as exc:  # raised by magnus, or by a magnus function the step's code called
             located = error_of(exc, _root(ctx), ctx.mask)
             outcome = _Outcome(FAIL, clean_text(str(exc)), located if located.frames else None)

@@ -80,15 +80,21 @@ def resolve(command: str, cwd: str | None = None, run: str | None = None) -> Cal
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise UsageError(
-            f"cannot import module '{module_name}' of command '{command}': {exc}"
-            + _module_hint(exc.name or "", module_name, here),
-            field="command",
-        ) from None
-    except Exception as exc:
-        raise UsageError(
-            f"importing module '{module_name}' failed: {exc.__class__.__name__}: {exc}", field="command"
-        ) from None
+        text = f"cannot import module '{module_name}' of command '{command}': {exc}"
+        text += _module_hint(exc.name or "", module_name, here)
+        from pathlib import Path
+
+        from magnus_core.failure import error_of, import_failed
+
+        if error_of(exc, Path(here)).frames:  # a module of the project imports what is not installed: where
+            raise import_failed(module_name, exc, Path(here), text) from None
+        raise UsageError(text, field="command") from None
+    except Exception as exc:  # module-level code raised: located in the user's frames (trial 12 fault 4)
+        from pathlib import Path
+
+        from magnus_core.failure import import_failed
+
+        raise import_failed(module_name, exc, Path(here)) from None
     func = getattr(module, func_name, None)
     if func is None:
         functions = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
