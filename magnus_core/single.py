@@ -504,8 +504,13 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
         if existing is not None and existing.status == SUCCESS:
             log.info("step %s already succeeded in run %s: not run again", where.internal_name, run_id)
             if say_failure:  # by hand, silence left the user unsure it ran (trial 7); exit 0 still (argo.md)
+                done = f"{where.internal_name} already succeeded in run {run_id}"
+                if where.node.type == "fail":  # its log says SUCCESS (the original's format): it ended FAIL
+                    graph = _graph_of(where, run_id)
+                    done = f"{where.internal_name}: the fail node already ended {graph} FAIL"
+                    done += f" in run {run_id}" if where.branch is not None else ""
                 print(
-                    f"magnus: {where.internal_name} already succeeded in run {run_id}: not run again",
+                    f"magnus: {done}: not run again",
                     file=sys.stderr,
                 )
             if where.node.is_terminal:
@@ -590,13 +595,13 @@ def _say_order(session: _Session, where: Located) -> None:
 def say_failed_step(session: _Session, where: Located, step: StepLog) -> None:
     """On stderr, what the summary of `magnus execute` says of this failed step (summary.failure_block:
     its error, where it was raised, its output's last lines, the `magnus logs` command), masked; for the
-    fail node, that the run ended FAIL there. Found by trial 6: a failed pod's log was empty."""
+    fail node, what ended FAIL there (fail_node_line). Found by trial 6: a failed pod's log was empty."""
     from magnus_core.logs import OutputReader, failure_of
     from magnus_core.summary import SHOWN_LINES, failure_block
 
     run_id = session.job.run_id
     if where.node.type == "fail":
-        lines = [f"{where.internal_name}: the fail node: run {run_id} ended FAIL"]
+        lines = [fail_node_line(session.job, where)]
     else:
         reader = OutputReader(session.run, session.ctx.catalog)
         config = session.job.config_file
@@ -607,6 +612,27 @@ def say_failed_step(session: _Session, where: Located, step: StepLog) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):  # a closed or broken stderr never changes the step's outcome
         pass
+
+
+def fail_node_line(job: NodeJob, where: Located) -> str:
+    """What running a fail node ended, as execute_single_node says it (exit 1 either way, docs/argo.md):
+    the dag's own, the run (`fail: the fail node: run R ended FAIL`); a branch's (a parallel's, a map
+    item's, a nested dag's), only that branch, which the spec's fail node ends ("ends the (sub)graph"):
+    the run goes on at its composite's fan-in, which decides the composite and takes its on_failure (or
+    its graph's fail node). Session 9, fault 4: a branch's fail node said `run R ended FAIL` while the run
+    went on. The fan-in's command is given as typed (hint_command)."""
+    if where.branch is None or where.parent_step is None:
+        return f"{where.internal_name}: the fail node: run {job.run_id} ended FAIL"
+    fan_in = hint_command(job, "fan", where.parent_step, mode="in")
+    return (
+        f"{where.internal_name}: the fail node of branch {where.branch}: the branch ended FAIL, not the "
+        f"run; once its branches have ended, `{fan_in}` decides {where.parent_step}"
+    )
+
+
+def _graph_of(where: Located, run_id: str) -> str:
+    """`branch par.A` for a node inside a branch, `run R` for one of the dag's own."""
+    return f"branch {where.branch}" if where.branch is not None else f"run {run_id}"
 
 
 @dataclass
