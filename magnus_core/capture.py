@@ -128,7 +128,12 @@ def _bytes(text: str) -> bytes:
 NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 SPOOL_AT = 1 << 18  # bytes an attempt's output is held in memory before it goes to its growing file
-SPILL_AFTER = 0.5  # seconds: a running attempt's output held in memory goes to its growing file by then
+# seconds: a running attempt's output held in memory goes to its growing file by then, at the seam's next
+# flush (output.FLUSH_EVERY), so what a step printed leaves the process within about 0.1 s and survives its
+# death (SIGKILL, the OOM killer, a segfault: the kernel has the file's bytes). It was 0.5 s, with a flush
+# every 0.5 s: a step killed up to 0.8 s after it printed lost that output (trial 12 fault 11). A step
+# ending sooner (most steps printing a line) is never spilled: its output is written once, as it ends.
+SPILL_AFTER = 0.05
 QUEUE = 64  # finished outputs waiting to be handed to the catalog (then a finishing attempt waits)
 SPOOL_BLOCK = 1 << 20  # bytes gathered before they are handed to the spool thread (see _Spool)
 SPOOL_BLOCKS = 4  # blocks an attempt's growing file goes round with (then the step waits: 4 MB held)
@@ -884,8 +889,10 @@ class AttemptFile:
             self.write_text(text if self._last == b"\n" else "\n" + text)
 
     def flush(self) -> None:
-        """Called by the seam as output comes and every FLUSH_EVERY seconds: an attempt running for a while
-        gets its growing file (what is handed to the spool is written as it comes)."""
+        """Called by the seam as output comes and every FLUSH_EVERY seconds (output.py's flush thread): an
+        attempt that has run SPILL_AFTER seconds gets its growing file, what memory held written to it at
+        once, and what is handed to the spool later reaches it at the next call (the `.live` file a killed
+        run leaves: `magnus logs` shows it)."""
         if self._spool is None and time.monotonic() - self._started < SPILL_AFTER:
             return  # (the usual case, twice per attempt at its end: nothing to do, no lock taken)
         with self._lock:

@@ -255,7 +255,11 @@ class _ErrStream(RouteStream):
 
 
 STREAM_BUFFER = 1 << 16  # bytes python's stdout gathers before handing them to its route (not a terminal)
-FLUSH_EVERY = 0.5  # seconds: a block-buffered route stream is flushed at least this often
+# seconds: a block-buffered route stream is flushed at least this often, and a running attempt's output
+# reaches its growing file (capture.SPILL_AFTER): what a step printed leaves the process within about
+# 2 x FLUSH_EVERY, so a step killed outright keeps it (trial 12 fault 11; 0.5 s lost up to 0.8 s of it).
+# The flush thread's wakes cost nothing a step pays (20 a second, each a few python calls)
+FLUSH_EVERY = 0.05
 
 
 def _route_stream(
