@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # (made only for a failure: a step that succeeds imports no m
 
 MAX_MESSAGE = 4000  # characters of an error message kept in the run log (the whole text is in the output)
 MAX_FRAMES = 60  # frames kept per failure: the innermost ones (a RecursionError has a thousand)
+MAX_CAUSES = 5  # exceptions of a chain (`raise X from e`) kept under a failure's error, outermost first
+MAX_CAUSE_FRAMES = 20  # frames kept per cause: the innermost ones
 
 _OWN = (
     *(
@@ -103,16 +105,34 @@ def frames_of(tb: TracebackType | None, root: Path, mask: Callable[[str], str] =
 def error_of(
     exc: BaseException, root: Path | None = None, mask: Callable[[str], str] = str, **fields: Any
 ) -> AttemptError:
-    """The AttemptError of an exception: its type name, masked message and frames (see frames_of).
-    `fields` (exit_code, cell) are set as given."""
+    """The AttemptError of an exception: its type name, masked message and frames (see frames_of), and the
+    chain of its causes as python prints it (`__cause__`, else `__context__` unless suppressed: `implicit`),
+    up to MAX_CAUSES of them with their MAX_CAUSE_FRAMES innermost frames each. `fields` (exit_code, cell)
+    are set as given."""
     from magnus_core.models.run_log import AttemptError
 
-    return AttemptError(
+    root = root or Path.cwd()
+    error = AttemptError(
         type=type(exc).__name__,
         message=mask(message_of(exc)),
-        frames=frames_of(exc.__traceback__, root or Path.cwd(), mask),
+        frames=frames_of(exc.__traceback__, root, mask),
         **fields,
     )
+    outer, seen = error, {id(exc)}
+    for _ in range(MAX_CAUSES):  # the chain of causes, each with its frames (trial 12 fault 16)
+        implicit = exc.__cause__ is None
+        following = exc.__cause__ if not implicit else (None if exc.__suppress_context__ else exc.__context__)
+        if following is None or id(following) in seen:
+            break
+        seen.add(id(following))
+        outer.cause = AttemptError(
+            type=type(following).__name__,
+            message=mask(message_of(following)),
+            frames=frames_of(following.__traceback__, root, mask)[-MAX_CAUSE_FRAMES:],
+            implicit=implicit,
+        )
+        exc, outer = following, outer.cause
+    return error
 
 
 def traceback_text(exc: BaseException, root: Path | None = None) -> str:
@@ -293,6 +313,17 @@ def import_failed(module_name: str, exc: BaseException, root: Path, text: str = 
     at = f", at {place.where()}" if place is not None else ""
     message = text or f"importing module {module_name!r} failed: {describe(exc)}"
     return ImportFailed(message, error, traceback_text(exc, root), at)
+
+
+def masked_error(error: AttemptError, mask: Callable[[str], str]) -> AttemptError:
+    """`error` with its message and its frames' source lines masked, its causes' too (in place)."""
+    link: AttemptError | None = error
+    while link is not None:
+        link.message = mask(clean_text(link.message))
+        for frame in link.frames:
+            frame.text = mask(frame.text)
+        link = link.cause
+    return error
 
 
 class CommandFailed(StepError):

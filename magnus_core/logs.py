@@ -446,6 +446,7 @@ class Failure:
     note: str = ""
     stderr: list[str] = field(default_factory=list)  # the last lines it wrote to stderr (AttemptError)
     exception: str = ""  # the python exception's type when one is why it failed (raised)
+    cause: str = ""  # `caused by KeyError: 'b', at features.py:5 in load` (AttemptError.caused_by)
 
     def stderr_unseen(self) -> list[str]:
         """The last lines on stderr when they may be the reason and the tail does not show them already
@@ -603,6 +604,7 @@ def failure_of(
         note=note,
         stderr=[shown_line(line) for line in error.stderr if not NOISE.match(line)] if error else [],
         exception=raised(error),
+        cause=shown_line(error.caused_by()) if error is not None else "",
     )
 
 

@@ -539,7 +539,15 @@ def _attempts(plan: Plan, step: dict[str, Any], services: _Services, masker: Any
 def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _Outcome:
     """nodes/task._run_attempt for a python task with a catalog that keeps no output."""
     from magnus_core.errors import MagnusError, signal_name
-    from magnus_core.failure import CommandFailed, clean_text, describe, error_of, exit_outcome
+    from magnus_core.failure import (
+        CommandFailed,
+        ImportFailed,
+        clean_text,
+        describe,
+        error_of,
+        exit_outcome,
+        masked_error,
+    )
     from magnus_core.interaction import enter_scope, exit_scope
     from magnus_core.interrupts import from_signal, received
     from magnus_core.stepenv import _StepPipes
@@ -561,6 +569,9 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
         error = exc.error
         error.message = masker.text(clean_text(error.message))
         outcome = _Outcome(FAIL, clean_text(exc.message), _error(error))
+    except ImportFailed as exc:  # its module raised as it was imported (trial 12 fault 4)
+        error = masked_error(exc.error, masker.text)
+        outcome = _Outcome(FAIL, clean_text(f"field 'command': {exc.unplaced}"), _error(error))
     except MagnusError as exc:
         located = error_of(exc, root, masker.text)
         outcome = _Outcome(FAIL, clean_text(str(exc)), _error(located) if located.frames else None)
@@ -600,6 +611,10 @@ def _error(error: Any) -> dict[str, Any]:
         shown["cell"] = error.cell
     if error.stderr:
         shown["stderr"] = list(error.stderr)
+    if error.cause is not None:  # the exception it was raised from (trial 12 fault 16)
+        shown["cause"] = _error(error.cause)
+    if error.implicit:
+        shown["implicit"] = True
     return shown
 
 

@@ -457,13 +457,16 @@ def interrupted_lines(run_log: RunLog) -> list[str]:
 def failure_block(failure: Failure) -> list[str]:
     """One failed step as the summary shows it (and `magnus execute_single_node` says on stderr): `name:
     error` (the further lines of a message of several lines indented by 4, never at column 0: trial 11),
-    `  at file:line in func`, the last lines it wrote to stderr (`  stderr: ...`, where they may be
-    the reason: logs.stderr_unseen), its last lines (`  | ...`), then the command that shows the rest or
-    why there is no output. Every line is cut at logs.SHOWN_WIDTH characters (logs.failure_of)."""
+    `  at file:line in func`, `  caused by ...` (the root of a chain of exceptions), the last lines it
+    wrote to stderr (`  stderr: ...`, where they may be the reason: logs.stderr_unseen), its last lines
+    (`  | ...`), then the command that shows the rest or why there is no output. Every line is cut at
+    logs.SHOWN_WIDTH characters (logs.failure_of)."""
     first, *more = failure.message.split("\n")  # a message of several lines: the others indented
     out = [f"{failure.internal_name}: {first}", *(f"    {line}" for line in more)]
     if failure.where:  # (not for a shell step: its message says the exit code; logs.where_failed)
         out.append(f"  at {failure.where}")
+    if failure.cause:  # the root of `raise X from e`, kept when the output is not (trial 12 fault 16)
+        out.append(f"  {failure.cause}")
     # what it wrote to stderr last, under its error, where it may be the reason (trials 6 and 10)
     out.extend(f"  stderr: {line}" for line in failure.stderr_unseen())
     out.extend(f"  | {line}" for line in failure.last_lines)

@@ -95,3 +95,12 @@ def test_the_per_step_entry_point_records_where_the_import_failed(project: Path,
         {"file": "mlproj/broken2.py", "line": 2, "function": "<module>", "text": 'x = CFG["b"]'}
     ]
     assert 'File "mlproj/broken2.py", line 2, in <module>' in attempt["text"]  # its output ends with it
+
+
+def test_a_step_run_alone_with_no_output_kept_records_the_import_frames(project: Path, magnus: Any) -> None:
+    (project / "nothing.yaml").write_text("catalog: {type: do-nothing}\n")
+    done = magnus("execute_single_node", "r2", "a", "-f", "broken2.yaml", "-c", "nothing.yaml")
+    assert done.returncode == 1
+    assert "magnus:   at mlproj/broken2.py:2 in <module>" in done.stderr.splitlines(), done.stderr
+    logs = magnus("logs", "r2", "a", "--json", "-c", "nothing.yaml")
+    assert json.loads(logs.stdout)["attempts"][0]["error"]["frames"][0]["file"] == "mlproj/broken2.py"

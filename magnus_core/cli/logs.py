@@ -15,7 +15,7 @@ from magnus_core.cli import cli, complete, note
 
 if TYPE_CHECKING:
     from magnus_core.logs import AttemptView, OutputReader
-    from magnus_core.models.run_log import RunLog, StepLog
+    from magnus_core.models.run_log import AttemptError, RunLog, StepLog
     from magnus_core.stores.base import RunLogStore
 
 POLL = 0.2  # seconds between looks at a run being followed
@@ -420,6 +420,8 @@ class _Printer:
         error = attempt.error
         if error is None:
             return
+        if error.cause is not None and view.state != EMPTY:  # the root of a chain (trial 12 fault 16)
+            note(f"magnus:   {shown_line(error.caused_by())}")
         if view.has_output:  # what it wrote to stderr last, unless its output shows it or a traceback
             try:
                 ends = view.shown_tail(SHOWN_TAIL)
@@ -430,10 +432,17 @@ class _Printer:
             return
         if error.frames:  # no file holds the traceback: the run log's frames are what there is
             note("magnus:   traceback (most recent call last), as the run log keeps it:")
-            for frame in error.frames:
-                note(f'magnus:     File "{frame.file}", line {frame.line}, in {frame.function}')
-                if frame.text:
-                    note(f"magnus:       {shown_line(frame.text)}")
+            link: AttemptError | None = error
+            while link is not None:  # then each cause's, outermost first (trial 12 fault 16)
+                if link is not error:
+                    said = f"{link.type}: {link.message}" if link.message else link.type
+                    words = "raised while handling" if link.implicit else "caused by"
+                    note(f"magnus:   {words} {shown_line(said.split(chr(10))[0])}:")
+                for frame in link.frames:
+                    note(f'magnus:     File "{frame.file}", line {frame.line}, in {frame.function}')
+                    if frame.text:
+                        note(f"magnus:       {shown_line(frame.text)}")
+                link = link.cause
         if not (error.frames and raised(error)):  # a shell or notebook step's reason may be on stderr
             for line in error.stderr:
                 note(f"magnus:   stderr: {shown_line(line)}")

@@ -48,6 +48,8 @@ _MODELS: dict[str, tuple[tuple[str, str, Any], ...]] = {
         ("exit_code", "int?", OPTIONAL),
         ("cell", "int?", OPTIONAL),
         ("stderr", "strs", OPTIONAL),
+        ("cause", "AttemptError?", OPTIONAL),
+        ("implicit", "bool", OPTIONAL),
     ),
     "AttemptOutput": (
         ("name", "str", OPTIONAL),

@@ -173,6 +173,11 @@ class AttemptError(_Model):
     exit_code: int | None = Field(default=None, exclude_if=lambda value: value is None)
     cell: int | None = Field(default=None, exclude_if=lambda value: value is None)
     stderr: list[str] = Field(default_factory=list, exclude_if=lambda value: not value)
+    # the exception this one was raised from (`raise X from e`: python's __cause__) or while handling
+    # (python's __context__, `implicit`): its type, message and frames, and its own cause, so the root
+    # cause is kept when the output is cut or not kept (trial 12 fault 16); absent for an exception alone
+    cause: AttemptError | None = Field(default=None, exclude_if=lambda value: value is None)
+    implicit: bool = Field(default=False, exclude_if=lambda value: not value)
 
     def location(self) -> Frame | None:
         """The frame a person looks at first: the innermost one in the project folder (the user's line that
@@ -181,6 +186,38 @@ class AttemptError(_Model):
             if frame.in_project:
                 return frame
         return self.frames[-1] if self.frames else None
+
+    def root_cause(self) -> AttemptError | None:
+        """The innermost exception of the chain of causes (the one first raised), or None without a cause."""
+        found = self.cause
+        while found is not None and found.cause is not None:
+            found = found.cause
+        return found
+
+    def caused_by(self) -> str:
+        """`caused by KeyError: 'b', at features.py:5 in load` (the root cause, its place when it has one;
+        `raised while handling ...` when python chained it implicitly), or "" without a cause: one line that
+        every view of a failure (the summary, `magnus show`, `magnus logs`) shows under the error."""
+        cause = self.root_cause()
+        if cause is None:
+            return ""
+        lines = (cause.message or "").split("\n")
+        said = f"{cause.type}: {lines[0]}" if lines[0] else cause.type
+        place = cause.location()
+        at = f", at {place.where()}" if place is not None else ""
+        words = "raised while handling" if self._implicit_to(cause) else "caused by"
+        return f"{words} {said}{at}"
+
+    def _implicit_to(self, cause: AttemptError) -> bool:
+        """Every link from this error down to `cause` is python's implicit chaining (no `from`)."""
+        found = self.cause
+        while found is not None:
+            if not found.implicit:
+                return False
+            if found is cause:
+                return True
+            found = found.cause
+        return False
 
 
 def _empty(value: object) -> bool:
@@ -416,7 +453,7 @@ ATTEMPT_FIELDS = (
 _OUTPUT_FIELDS = (
     "name", "catalog_relative_path", "catalog_handler_location", "size", "sha256", "written", "error",
 )  # fmt: skip
-_ERROR_FIELDS = ("type", "message", "frames", "exit_code", "cell", "stderr")
+_ERROR_FIELDS = ("type", "message", "frames", "exit_code", "cell", "stderr", "cause", "implicit")
 _FRAME_FIELDS = ("file", "line", "function", "text")
 _IDENTITY_FIELDS = (
     "code_identifier", "code_identifier_type", "code_identifier_dependable", "code_identifier_url",
@@ -477,6 +514,8 @@ def _attempt_plain(attempt: Any) -> dict[str, Any]:
             del shown["cell"]
         if not shown["stderr"]:
             del shown["stderr"]
+        if shown.pop("cause") is not None or shown.pop("implicit"):  # a chain: the models write it
+            raise _Unusual
         out["error"] = shown
     output = out.pop("output")
     if output is not None:

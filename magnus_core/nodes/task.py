@@ -37,6 +37,7 @@ from magnus_core.failure import (
     describe,
     error_of,
     exit_outcome,
+    masked_error,
     say_retry,
     traceback_text,
 )
@@ -304,9 +305,8 @@ def _run_attempt(
         except CommandFailed as exc:
             outcome = _Outcome(FAIL, clean_text(exc.message), _masked(exc.error, ctx))
         except ImportFailed as exc:  # its module raised as it was imported now (the per-step entry point)
-            for frame in exc.error.frames:
-                frame.text = ctx.mask(frame.text)
-            outcome = _Outcome(FAIL, clean_text(f"field 'command': {exc.unplaced}"), _masked(exc.error, ctx))
+            located = masked_error(exc.error, ctx.mask)
+            outcome = _Outcome(FAIL, clean_text(f"field 'command': {exc.unplaced}"), located)
             kept.write_text(ctx.mask(exc.traceback))
         except MagnusError as exc:  # raised by magnus, or by a magnus function the step's code called
             located = error_of(exc, _root(ctx), ctx.mask)
