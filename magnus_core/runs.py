@@ -292,14 +292,17 @@ def summarise(log: RunLog) -> RunSummary:
     record = record_from_json(log.model_dump(mode="json"))
     state = list_state(run_state(log), record.driven)
     running = state == "RUNNING"  # no end yet; its duration is the time it has run so far
+    # a run whose process is gone without ending it: its log's last time is its last write, not its end
+    # (trial 12: killed after 4 s, it read 87.3ms); none is shown (`-`), as `magnus show` gives no `took`
+    gone = state == "INTERRUPTED" and log.status in (PROCESSING, "CREATED")
     return RunSummary(
         run_id=record.run_id,
         status=record.status,
         state=state,
         tag=record.tag,
         start=record.start,
-        end="" if running else record.end,
-        duration=elapsed(record.start) if running else record.duration,
+        end="" if running or gone else record.end,
+        duration=elapsed(record.start) if running else None if gone else record.duration,
         steps=record.steps,
         original_run_id=record.original_run_id,
         steps_done=record.steps_done,

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from magnus_core.models.run_log import RunLog
+
 ROOT = Path(__file__).resolve().parents[1]
 
 STEPS = """
@@ -156,3 +158,39 @@ def test_an_attempt_cut_short_before_its_output_reached_a_file_is_still_shown(
         assert "printed nothing" not in done.stderr, done.stderr
     (attempt,) = json.loads(magnus("logs", "quiet", "--json").stdout)["attempts"]
     assert attempt["cut_short"] is True and attempt["status"] == "INTERRUPTED" and attempt["text"] is None
+
+
+def test_a_killed_runs_duration_is_not_its_last_writes_time(git_repo: Path, magnus: Any) -> None:
+    """Trial 12 (fault 5): `magnus runs` (and the workbench's runs list, from the same index) gave a run
+    killed after seconds the time of its last recorded write (87.3ms) as its duration. Its process is gone
+    without ending it: no end and no duration is known, `-` as `magnus show` gives no `took`."""
+    (git_repo / "live.py").write_text(STEPS + "\n\ndef quick():\n    print('done')\n")
+    (git_repo / "live.yaml").write_text(
+        PIPELINE.replace("start_at: s1", "start_at: s0").replace(
+            "  steps:\n", "  steps:\n    s0: {type: task, command: live.quick, next: s1}\n"
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "live.yaml", "--run-id", "gone"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "sleepy 12" not in magnus("logs", "gone", "s1").stdout:  # over a second after its start
+            assert time.monotonic() < deadline and run.poll() is None
+            time.sleep(0.2)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    (listed,) = json.loads(magnus("runs", "--json").stdout)["runs"]
+    assert listed["state"] == "INTERRUPTED" and listed["duration"] is None and not listed["end"], listed
+    row = next(line for line in magnus("runs").stdout.splitlines() if line.startswith("gone"))
+    assert " - " in row and "ms" not in row, row
+    from magnus_core.runs import summarise
+
+    log = RunLog.model_validate(json.loads((git_repo / ".run_log_store" / "gone.json").read_text()))
+    assert summarise(log).duration is None

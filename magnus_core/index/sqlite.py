@@ -901,7 +901,7 @@ class SQLiteRunIndex(RunIndex):
             if status in RUNNING_STATUSES and run_id in now:
                 state, start, duration = now[run_id]
                 states[i] = state
-                texts[i] = fmt_seconds(elapsed(start) if state == "RUNNING" else duration)
+                texts[i] = fmt_seconds(elapsed(start) if state == "RUNNING" else _lived(state, duration))
         return states, texts
 
     def _attach_values(
@@ -929,6 +929,13 @@ class SQLiteRunIndex(RunIndex):
             return []
         rows = self.conn.execute("SELECT kind, name FROM names ORDER BY kind, name").fetchall()
         return hints(query, IndexNames([n for k, n in rows if k == "p"], [n for k, n in rows if k == "m"]))
+
+
+def _lived(state: str, duration: float | None) -> float | None:
+    """The duration shown of a run recorded as running that is judged `state`: None (shown `-`) when its
+    process is gone (INTERRUPTED): its log's last time is its last write, not its end (trial 12: a run
+    killed after 4 s read 87.3ms, the time of its last recorded step), as `magnus show` gives no `took`."""
+    return None if state == "INTERRUPTED" else duration
 
 
 # A cold build of this many logs or more is read by two processes (_OtherReader): at 20,000 logs reading and
@@ -1326,6 +1333,8 @@ def _summary(row: tuple[Any, ...], summary_class: Any = None) -> Any:
     state = _state(status, pid, host, pid_start, driven)
     if state == "RUNNING":  # no end yet; its duration is the time it has run so far
         end, duration = "", elapsed(start)
+    elif status in RUNNING_STATUSES:
+        end, duration = "", _lived(state, duration)
     return summary_class(  # positionally, in RunSummary's field order (20,000 rows)
         run_id,
         status,
