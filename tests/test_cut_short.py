@@ -194,3 +194,13 @@ def test_a_killed_runs_duration_is_not_its_last_writes_time(git_repo: Path, magn
 
     log = RunLog.model_validate(json.loads((git_repo / ".run_log_store" / "gone.json").read_text()))
     assert summarise(log).duration is None
+    # the workbench's run screen: its header and run panel read the view's span
+    from datetime import datetime
+
+    from magnus_tui.view import RunView
+    from magnus_tui.widgets.run_header import header_text
+
+    view = RunView.from_runlog(log, "INTERRUPTED")
+    assert view.duration is None and view.span()[1] is None
+    header = header_text(view, datetime.now()).plain
+    assert "INTERRUPTED" in header and "ms" not in header, header
