@@ -278,11 +278,14 @@ class Progress:
 
     @property
     def ran(self) -> int:
-        """The steps that ran to an end: succeeded, failed, or reused. The N of the `N/M` every view shows
-        (`magnus runs`' steps column and `--json`'s steps_done, the workbench's runs list and run header,
-        `magnus show`'s counts line): a run whose three steps all ran and failed reads 3/3, with its status
-        FAIL and `✗ 3` beside it (trial 8 read 0/3 as "none ran")."""
-        return self.done + self.failed
+        """The steps that ran: succeeded, failed, were interrupted (Ctrl-C, SIGTERM: they ran until then),
+        or were reused. The N of the `N/M` every view shows (`magnus runs`' steps column and `--json`'s
+        steps_done, the workbench's runs list and run header, `magnus show`'s counts line): a run whose
+        three steps all ran and failed reads 3/3, with its status FAIL and `✗ 3` beside it (trial 8 read
+        0/3 as "none ran"); a run stopped in its second step of three reads 2/3 (trial 12 fault 7: `1/3
+        steps ran: 1 SUCCESS, 1 INTERRUPTED` left out the step that ran 5 s). A step running now has not
+        ran yet (the views count a dead run's PROCESSING step, cut short, as INTERRUPTED: ran)."""
+        return self.done + self.failed + self.interrupted
 
     @property
     def not_run(self) -> int:

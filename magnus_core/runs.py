@@ -29,7 +29,7 @@ class RunSummary:  # not frozen: 20,000 are made per `magnus runs`, three times 
     steps: int = 0
     original_run_id: str = ""
     error: str = ""  # why a broken log could not be read
-    steps_done: int = 0  # the steps that ran to an end: succeeded, failed or reused (progress.Progress.ran)
+    steps_done: int = 0  # the steps that ran: succeeded, failed, interrupted, reused (Progress.ran)
     pipeline: str = ""  # the pipeline file (run_config.dag_file; "" in the original tool's logs)
     dag_hash: str = ""
     commit: str = ""  # the git commit of the code (the first step's code identity)

@@ -164,7 +164,8 @@ def never_ran(run_log: RunLog) -> list[tuple[str, str]]:
 def counts_line(run_log: RunLog, statuses: Counter[str] | None = None) -> str:
     """`2,000/2,000 steps ran: 1,996 SUCCESS, 4 FAIL; 3 retried, 12 reused`: the run's steps as
     progress.run_progress counts them, the one count the run index, `magnus runs` and the workbench give:
-    N/M is the steps that ran to an end (succeeded, failed or reused: Progress.ran) of the steps on the
+    N/M is the steps that ran (succeeded, failed, interrupted or reused: Progress.ran; in an ended run, a
+    step cut short too, shown INTERRUPTED) of the steps on the
     run's path (the work steps, the steps inside composites in their place; a step whose failure the run
     handled is a FAIL; `N not run` for the steps of the path never reached). `statuses`, when given, is
     filled with the count of each status."""
@@ -190,7 +191,8 @@ def counts_line(run_log: RunLog, statuses: Counter[str] | None = None) -> str:
     if progress.not_run:
         parts.append(f"{progress.not_run:,} not run")
     extra = [f"{n:,} {what}" for n, what in ((retried, "retried"), (reused, "reused")) if n]
-    total = f"{progress.ran:,}/{progress.total:,} steps ran: {', '.join(parts) or 'none'}"
+    ran = progress.ran + (progress.running if ended else 0)  # (cut short: counted INTERRUPTED above)
+    total = f"{ran:,}/{progress.total:,} steps ran: {', '.join(parts) or 'none'}"
     return total + (f"; {', '.join(extra)}" if extra else "")
 
 

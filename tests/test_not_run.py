@@ -244,11 +244,29 @@ def test_a_step_of_a_run_whose_process_died_reads_cut_short_not_running(project:
     rows = _rows(shown.stdout)
     assert rows["gate"][:3] == ["task", "INTERRUPTED", "(PROCESSING)"], shown.stdout
     assert rows["c"][:3] == ["task", "not", "run"]
-    assert "1/3 steps ran: 1 SUCCESS, 1 INTERRUPTED, 1 not run" in shown.stdout
+    assert "2/3 steps ran: 1 SUCCESS, 1 INTERRUPTED, 1 not run" in shown.stdout  # it ran (trial 12 fault 7)
     said = run_magnus("logs", "r", "c", cwd=project)
     assert said.returncode == 2 and "never ran in run r: the run ended INTERRUPTED before it" in said.stderr
     attempts = json.loads(run_magnus("logs", "r", "gate", "--json", cwd=project).stdout)["attempts"]
     assert [(a["status"], a["state"]) for a in attempts] == [("INTERRUPTED", "live")]  # not PROCESSING
+
+
+def test_a_stopped_step_counts_as_ran_in_every_view(project: Path) -> None:
+    """Trial 12 fault 7: `1/3 steps ran: 1 SUCCESS, 1 INTERRUPTED` left out the interrupted step, which ran
+    (`magnus runs` said 1/3, and 0/1 for a one-step run stopped after 3 s), while a failed step counts:
+    the summary, `magnus show` and the run index (`magnus runs`) say 2/3."""
+    (project / "p.yaml").write_text(pipeline("a: ok", "gate: gate", "c: later"))
+    run = _start(project, "-f", "p.yaml")
+    os.killpg(run.pid, signal.SIGINT)
+    assert run.wait(timeout=60) == 130
+    shown = run_magnus("show", "r", cwd=project)
+    assert shown.stdout.startswith("Run r: INTERRUPTED"), shown.stdout
+    assert "2/3 steps ran: 1 SUCCESS, 1 INTERRUPTED, 1 not run" in shown.stdout
+    listed = json.loads(run_magnus("runs", "--json", cwd=project).stdout)
+    (row,) = [r for r in listed["runs"] if r["run_id"] == "r"]
+    assert (row["steps_done"], row["steps"]) == (2, 3)
+    table = run_magnus("runs", cwd=project).stdout
+    assert any(line.split()[0] == "r" and "2/3" in line.split() for line in table.splitlines()[1:]), table
 
 
 def test_a_large_summary_shows_where_the_run_stopped(project: Path) -> None:

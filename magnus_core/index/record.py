@@ -32,12 +32,13 @@ RUNNING_STATUSES = (PROCESSING, "CREATED")
 # one step per process, runs.driven_per_step: an older Argo run's pid was its first step's pod's; 10: a
 # step whose failure the run handled is failed, not done: steps_done counts the steps that succeeded; 11:
 # steps_done counts the steps that ran to an end, succeeded, failed or reused, progress.Progress.ran; 12: a
-# fail node is never a step, however the run got there, so steps and steps_done leave it out: trial 10).
+# fail node is never a step, however the run got there, so steps and steps_done leave it out: trial 10;
+# 13: steps_done counts the interrupted steps too, they ran: trial 12 fault 7).
 # An index made from records of an older kind reads the logs again: the SQLite index rebuilds (its
 # SCHEMA_VERSION follows this), the PostgreSQL index's rows of an older kind are read again by the next
 # refresh (index/postgres.py). The run's user and how it is driven (user, driven) came without a new kind: the
 # indexes' migrations fill them (SQLite schema 12, the postgres store's migration 5), with no log read again.
-RECORD_VERSION = 12
+RECORD_VERSION = 13
 PER_STEP = "per-step"  # RunRecord.driven of a run driven one step per process (runs.driven_per_step)
 
 
@@ -56,7 +57,7 @@ class RunRecord:
     start_key: float | None = None  # seconds since the epoch (true time, whatever the offsets)
     end_key: float | None = None
     steps: int = 0
-    steps_done: int = 0  # the steps that ran to an end (succeeded, failed or reused), progress.Progress.ran
+    steps_done: int = 0  # the steps that ran (succeeded, failed, interrupted, reused): Progress.ran
     original_run_id: str = ""
     commit: str = ""
     dirty: bool | None = None
@@ -122,7 +123,7 @@ _PROGRESS: dict[tuple[Any, ...], tuple[int, int, bool]] = {}  # (dag hash, statu
 def _progress(
     config: dict[str, Any], dag_hash: str, work: dict[str, tuple[str, bool]], branch_logs: set[str]
 ) -> tuple[int, int, bool]:
-    """(total, ran, growing) of progress.step_progress (ran: the steps that ran to an end, Progress.ran;
+    """(total, ran, growing) of progress.step_progress (ran: the steps that ran, Progress.ran;
     growing: Progress.growing), remembered
     per dag hash and statuses: the runs of one pipeline mostly end alike, and the walk of the dag costs more
     than the rest of a record."""

@@ -81,8 +81,9 @@ if TYPE_CHECKING:
 # record 10; 12: the run's user and how it is driven, user_name and driven: an index of 11 takes them
 # in place, MIGRATE; 13: and the index runs_user, which 12 lacked; 14: steps_done counts the steps that ran
 # to an end, record 11: an index of 11, 12 or 13 is taken up in place and every run in it read again once;
-# 15: a fail node is never a step, record 12: an index of 11 to 14 is taken up so, too)
-SCHEMA_VERSION = "15"
+# 15: a fail node is never a step, record 12: an index of 11 to 14 is taken up so, too; 16: steps_done
+# counts interrupted steps, record 13: an index of 11 to 15 is taken up so, too)
+SCHEMA_VERSION = "16"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
@@ -113,8 +114,8 @@ CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name);
 _SCHEMA += _INDEXES
 # An index of an older schema taken to this one in place, without reading every log again (the others are
 # rebuilt): schema 11 lacks user_name and driven, 12 the index runs_user. Schema 14 (record 11: steps_done
-# counts the steps that ran, not those that succeeded) and 15 (record 12: a fail node is not a step) read
-# every run of an index of 11, 12, 13 or 14 again once
+# counts the steps that ran, not those that succeeded), 15 (record 12: a fail node is not a step) and 16
+# (record 13: interrupted steps ran) read every run of an index of 11 to 15 again once
 # (each row's version forgotten, and the looks' records of the listing with it), in place: that fills the
 # user and how it is driven of an index of 11 too.
 _REREAD = (
@@ -130,6 +131,7 @@ MIGRATE = {
     ),
     "13": _REREAD,
     "14": _REREAD,
+    "15": _REREAD,
 }
 _SECONDARY = ("runs_newest", "runs_tag", "runs_version", "runs_running", "runs_user")
 _COLUMNS = {  # attribute -> runs column (or the expression of what it is now: duration)
