@@ -133,3 +133,43 @@ def test_a_file_is_never_a_reader_gone(tmp_path: Path, monkeypatch: pytest.Monke
     with open(tmp_path / "out.txt", "w") as stream:
         monkeypatch.setattr(sys, "stdout", stream)
         assert not stdout_reader_gone()
+
+
+def closed_both(args: list[str], cwd: Path) -> int:
+    """The exit code of `magnus *args 2>&1 | head -0`: stdout and stderr one pipe whose reader has gone."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "magnus_core", *args],
+            cwd=cwd,
+            env=_env(),
+            stdout=write_end,
+            stderr=write_end,
+            timeout=120,
+        ).returncode
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["runs", "--bad"], 2),  # click's usage error: was 1 (the broken pipe of its message)
+        (["logs"], 2),
+        (["show", "--bad"], 2),
+        (["show", "nosuch"], 2),  # our errors: were 0 (the reader gone, read as `| head -1` of data)
+        (["logs", "r1", "nosuch"], 2),
+        (["logs", "r1", "a", "--attempt", "7"], 2),
+        (["diff", "r1", "nosuch"], 2),
+        (["show", "r1"], 0),
+    ],
+    ids=lambda a: " ".join(a) if isinstance(a, list) else str(a),
+)
+def test_a_refused_command_exits_2_when_its_message_cannot_be_read(
+    project: Path, args: list[str], code: int
+) -> None:
+    """Session 9, fault 5: `magnus show nosuch 2>&1 | head -0` (or `| true`, a reader that stopped before
+    the error came) exited 0, and a bad option 1: with `set -o pipefail` a script read an unknown run as
+    shown. What cannot be printed never changes the exit code, an error's included."""
+    assert closed_both(args, project) == code

@@ -147,14 +147,14 @@ def run_guarded(call: Callable[[], Any], passthrough: tuple[type[BaseException],
     except MagnusError as exc:
         from magnus_core.output import mask_known
 
-        _debug_traceback()
         if exc.file and exc.field and exc.line is None:  # a config field, from any command: its line
             from magnus_core.loading import locate_config_error
 
             locate_config_error(exc)
-        _say(mask_known(f"Error: {exc}"))
-        if exc.detail:  # as written (a traceback's layout), never wrapped
-            with contextlib.suppress(OSError, ValueError):
+        with unprintable():  # stderr's reader gone (`2>&1 | head -1`): the exit code still says it
+            _debug_traceback()
+            _say(mask_known(f"Error: {exc}"))
+            if exc.detail:  # as written (a traceback's layout), never wrapped
                 sys.stderr.write(mask_known(exc.detail.rstrip("\n") + "\n"))
         return exc.exit_code
     except BrokenPipeError:
@@ -165,25 +165,28 @@ def run_guarded(call: Callable[[], Any], passthrough: tuple[type[BaseException],
     except OSError as exc:  # a file or folder the system refused: the user's to fix, not magnus's bug
         from magnus_core.errors import explain_os_error
 
-        _say(f"Error: {explain_os_error(exc)}")
+        with unprintable():
+            _say(f"Error: {explain_os_error(exc)}")
         return 2
     except Exception as exc:
         from magnus_core.output import mask_known
 
-        _debug_traceback()
-        _say(
-            mask_known(
-                f"Error: internal error ({exc.__class__.__name__}: {exc}); "
-                "run with --log-level DEBUG to see the traceback"
+        with unprintable():
+            _debug_traceback()
+            _say(
+                mask_known(
+                    f"Error: internal error ({exc.__class__.__name__}: {exc}); "
+                    "run with --log-level DEBUG to see the traceback"
+                )
             )
-        )
         return 1
     except KeyboardInterrupt as exc:
         _stop_children()
-        _say("Interrupted: the run is marked INTERRUPTED.")
-        hint = getattr(exc, "resume_hint", "")  # set by `magnus execute` (cli/execute.py)
-        if hint:
-            _say(hint)
+        with unprintable():
+            _say("Interrupted: the run is marked INTERRUPTED.")
+            hint = getattr(exc, "resume_hint", "")  # set by `magnus execute` (cli/execute.py)
+            if hint:
+                _say(hint)
         return 143 if isinstance(exc, Terminated) else 130
 
 
@@ -433,8 +436,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:  # Ctrl-C before a command started (click turns it into Abort)
         click.echo("Interrupted.", err=True)
         _leave(130)
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except click.exceptions.ClickException as exc:  # (a usage error: exit 2, said or not)
+        with unprintable():  # stderr's reader gone (`2>&1 | head -1`): exit 1 of a broken pipe, it was
+            exc.show()
+        settle_streams()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
         _stop_children()
