@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 
@@ -106,3 +107,46 @@ def test_an_empty_dag_definition_file_says_so(tmp_path: Path) -> None:
         done.returncode == 2
         and "inner.yaml: dag_definition file (named by step 'nested') is empty" in done.stderr
     )
+
+
+def test_help_as_a_command_prints_the_help_it_names(tmp_path: Path) -> None:
+    """Session 9, fault 5: `magnus help` (as git and pip take it) was `No such command 'help'`."""
+    for words, usage in (([], "Usage: magnus [OPTIONS] COMMAND"), (["logs"], "Usage: magnus logs [OPTIONS]")):
+        shown = run_magnus("help", *words, cwd=tmp_path)
+        assert shown.returncode == 0 and shown.stdout.startswith(usage), shown.stderr
+        assert shown.stdout == run_magnus(*words, "--help", cwd=tmp_path).stdout
+    assert run_magnus("help", "lgos", cwd=tmp_path).stderr.endswith("Did you mean 'logs'?\n")
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        (  # was: No such option '--no-color'. (nothing of NO_COLOR)
+            ["show", "r1", "--no-color"],
+            "No such option '--no-color': colours follow the terminal; NO_COLOR=1 turns them off: "
+            "NO_COLOR=1 magnus show r1",
+        ),
+        (["--no-colour", "runs"], "NO_COLOR=1 turns them off: NO_COLOR=1 magnus runs"),
+        (  # was: Did you mean '--wait'?
+            ["logs", "--last", "--tail", "1"],
+            "No such option '--last': the newest run is the run id `last`: magnus logs last --tail 1",
+        ),
+        (["show", "--latest"], "the newest run is the run id `last`: magnus show last"),
+    ],
+)
+def test_an_option_magnus_has_in_another_form_names_it_as_a_command_that_works(
+    tmp_path: Path, typed: list[str], said: str
+) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "dag: {start_at: s, steps: {s: {type: task, command_type: shell, command: echo hi, next: ok}, "
+        "ok: {type: success}, f: {type: fail}}}\n"
+    )
+    assert run_magnus("execute", "-f", "p.yaml", "--run-id", "r1", cwd=tmp_path).returncode == 0
+    refused = run_magnus(*typed, cwd=tmp_path)
+    assert refused.returncode == 2 and said in refused.stderr, refused.stderr
+    command = refused.stderr.rstrip("\n").rsplit(": ", 1)[1]  # the command given, run as typed
+    env = {"NO_COLOR": "1"} if command.startswith("NO_COLOR=1 ") else {}
+    words = shlex.split(command.removeprefix("NO_COLOR=1 "))
+    assert words[0] == "magnus"
+    done = run_magnus(*words[1:], cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr

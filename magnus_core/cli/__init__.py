@@ -428,6 +428,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from magnus_core.cli._group import cli
 
+    if args[:1] == ["help"]:  # `magnus help [COMMAND]`, as git and pip take it: `magnus [COMMAND] --help`
+        argv = [*args[1:], "--help"]
     try:
         code = cli.main(args=argv, prog_name="magnus", standalone_mode=False)
     except CommandModuleError as exc:  # a command's module (or, to list them, any) cannot be imported
@@ -437,6 +439,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Interrupted.", err=True)
         _leave(130)
     except click.exceptions.ClickException as exc:  # (a usage error: exit 2, said or not)
+        if isinstance(exc, click.exceptions.NoSuchOption):
+            _explain_option(exc, args)
         with unprintable():  # stderr's reader gone (`2>&1 | head -1`): exit 1 of a broken pipe, it was
             exc.show()
         settle_streams()
@@ -453,6 +457,35 @@ def main(argv: list[str] | None = None) -> None:
         raise
     settle_streams()
     _leave(code if isinstance(code, int) else 0)
+
+
+# options a newcomer reaches for that magnus has in another form (session 9, fault 5: `--no-color` was
+# refused with no word of NO_COLOR, `--last` offered `Did you mean '--wait'?`)
+_COLOUR_OPTIONS = frozenset({"--no-color", "--no-colour", "--nocolor", "--color", "--colour", "--no-ansi"})
+_NEWEST_OPTIONS = frozenset({"--last", "--latest", "--newest"})
+
+
+def _explain_option(exc: Any, args: list[str]) -> None:
+    """A click NoSuchOption for an option magnus has in another form says that form, with the command line
+    `args` (the words after `magnus`) as it works, instead of a close name: a colour switch (`NO_COLOR=1`,
+    docs/cli.md: `NO_COLOR=1 magnus show R`), or `--last` given to a command taking a run id (the newest
+    run is the id `last`: `magnus logs last train`). Other options are left as click words them."""
+    import shlex
+
+    name = exc.option_name.partition("=")[0]
+    ctx = exc.ctx
+    given = [arg for arg in args if arg.partition("=")[0] != name]
+    if name in _COLOUR_OPTIONS:
+        command = "NO_COLOR=1 " + shlex.join(["magnus", *given])
+        exc.message = (
+            f"No such option '{name}': colours follow the terminal; NO_COLOR=1 turns them off: {command}"
+        )
+        exc.possibilities = None
+    elif name in _NEWEST_OPTIONS and ctx is not None and any(p.name == "run_id" for p in ctx.command.params):
+        at = given.index(ctx.info_name) + 1 if ctx.info_name in given else len(given)
+        command = shlex.join(["magnus", *given[:at], "last", *given[at:]])
+        exc.message = f"No such option '{name}': the newest run is the run id `last`: {command}"
+        exc.possibilities = None
 
 
 def _open_closed_streams() -> None:
