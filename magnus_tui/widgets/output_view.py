@@ -23,6 +23,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import Input, RichLog, Static
 
@@ -64,6 +65,18 @@ def _count_newlines(handle: Any, end: int) -> int:
     return count
 
 
+def shown_lines(raw: list[str]) -> list[str]:
+    """Output lines (the text between newlines) as a terminal shows them: a line holding carriage returns
+    as its last frame (logs.last_frame; a trailing `\\r` of a CRLF end left out), so that a tqdm bar's
+    `\\r 10%...\\r 20%...` is one line, its last state, as in `magnus logs` on a terminal and in a
+    failure's tail (trial 12, fault 13: each frame was a line of its own, 532 lines for 25, since
+    str.splitlines breaks at `\\r` too). Other line breaks str.splitlines knows (form feed, U+2028) still
+    break, as before."""
+    from magnus_core.logs import last_frame
+
+    return [part for line in raw for part in (last_frame(line).splitlines() or [""])]
+
+
 def _attempt_lines(view: Any, command: str, whole: bool = False) -> tuple[list[str], str]:
     """The lines of one attempt's output (its last MAX_BYTES, at most its last MAX_LINES), and a note when
     cut (how many earlier lines, and `command`, the `magnus logs` that prints them) or unreadable.
@@ -84,11 +97,12 @@ def _attempt_lines(view: Any, command: str, whole: bool = False) -> tuple[list[s
             earlier = _count_newlines(handle, start) + 1 if start else 0
     except (CatalogError, OSError) as exc:
         return [], f"output cannot be read: {exc}"
-    lines = decode(data).splitlines()
+    raw = decode(data).split("\n")
     if start:
-        lines = lines[1:]
-    if whole and lines and view.attempt is None and not data.endswith(b"\n"):
-        lines.pop()  # the running attempt's line being written
+        raw = raw[1:]
+    if raw and (raw[-1] == "" or (whole and view.attempt is None)):
+        raw.pop()  # after the last newline: nothing, or the running attempt's line being written
+    lines = shown_lines(raw)
     if len(lines) > MAX_LINES:
         earlier += len(lines) - MAX_LINES
         lines = lines[-MAX_LINES:]
@@ -321,6 +335,7 @@ class OutputView(Vertical, can_focus=False):
         self.left_out = False  # earlier lines were left out (OutputText.left_out): a search covers the rest
         self.command = ""  # the `magnus logs` command that prints every line
         self.whole: WholeRun | None = None  # the whole run's lines shown so far (whole_run_text goes on)
+        self._last_at: int | None = None  # the log's strip where the last line written starts (_write)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="output-title")
@@ -341,6 +356,7 @@ class OutputView(Vertical, can_focus=False):
         """Another step (or the whole run) is being read: its name and "reading…" at once, and not the
         previous one's lines meanwhile."""
         self.log_widget.clear()
+        self._last_at = None
         self.whole = None
         self.source, self.lines, self.note = source, [], ""
         self.left_out, self.command = False, ""
@@ -370,8 +386,14 @@ class OutputView(Vertical, can_focus=False):
         self.failed(failure)
         same = source == self.source and text.lines[: len(self.lines)] == self.lines
         new = text.lines[len(self.lines) :] if same else text.lines
-        if not same:
+        if not same and self._last_line_changed(source, text.lines):
+            # a running step's last line grew or took its next `\r` frame (a progress bar): that line
+            # is written again, not every line (shown_lines)
+            self._drop_last_line()
+            new = text.lines[len(self.lines) - 1 :]
+        elif not same:
             self.log_widget.clear()
+            self._last_at = None
         self.source, self.lines, self.note = source, list(text.lines), text.note
         self.left_out, self.command = text.left_out, text.command
         self.reading_now = False
@@ -380,11 +402,37 @@ class OutputView(Vertical, can_focus=False):
             self._write(new)
         self._title()
 
+    def _last_line_changed(self, source: str, lines: list[str]) -> bool:
+        """Whether `lines` are the lines shown but for the last one, changed (and maybe more after it), and
+        the strips the last one was drawn as are known (_write)."""
+        count = len(self.lines)
+        return (
+            self._last_at is not None
+            and source == self.source
+            and count > 0
+            and len(lines) >= count
+            and lines[: count - 1] == self.lines[: count - 1]
+        )
+
+    def _drop_last_line(self) -> None:
+        """Take the strips of the last line written (from _last_at on) out of the log, to write it again.
+        RichLog (Textual 8.2.8) can only append: its `lines`, line cache and virtual size are set as its
+        own clear() sets them."""
+        log = self.log_widget
+        del log.lines[self._last_at :]
+        log._line_cache.clear()
+        log.virtual_size = Size(log._widest_line_width, len(log.lines))
+        log.refresh()
+        self._last_at = None
+
     def _write(self, lines: list[str]) -> None:
         """Write `lines` to the log; magnus's own marker lines (`[magnus: output cut here at 100 KB ...]`)
         wrap at the pane's width even when the output does not (`w` off), so they are read whole: at 80
-        columns the cap's marker was cut at the edge (trial 7, 7c). Other lines as the wrap setting says."""
+        columns the cap's marker was cut at the edge (trial 7, 7c). Other lines as the wrap setting says.
+        The last line is written on its own, where it starts kept (_last_at), so that it can be written
+        again when it changes (a progress bar's frames) without the others."""
         log, start = self.log_widget, 0
+        self._last_at = None
         for index, line in enumerate(lines):
             if MARKER in line and not self.wrap:
                 if index > start:
@@ -392,7 +440,12 @@ class OutputView(Vertical, can_focus=False):
                 log.write(Group(Text(line, style="italic")), scroll_end=self.follow)  # (not a Text: wraps)
                 start = index + 1
         if start < len(lines):
-            log.write("\n".join(lines[start:]), scroll_end=self.follow)
+            if len(lines) - 1 > start:
+                log.write("\n".join(lines[start:-1]), scroll_end=self.follow)
+            at = len(log.lines)
+            log.write(lines[-1], scroll_end=self.follow)
+            # (a write before the log knows its size is deferred: not drawn yet, so not known where)
+            self._last_at = at if len(log.lines) > at else None
 
     def _title(self) -> None:
         """One line at any width (trial 6: `/zzz: 0 matches` wrapped onto a second line at 80 columns): the
@@ -458,6 +511,7 @@ class OutputView(Vertical, can_focus=False):
     def _redraw(self) -> None:
         log = self.log_widget
         log.clear()
+        self._last_at = None
         log.wrap = self.wrap
         if self.lines:
             self._write(self.lines)
