@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from magnus_core.logs import failed_leaves, failure_message, where_failed
+from magnus_core.logs import failed_leaves, failure_message, interrupted_at, where_failed
 from magnus_tui.view import glyph, style
 
 if TYPE_CHECKING:
@@ -68,6 +68,13 @@ def run_facts(project: Project, summary: RunSummary) -> Text:
             return text
         text.append(f"{glyph(summary.state)} {summary.state.lower()}", style=style(summary.state))
         text.append(f" after {summary.steps_done} of {summary.steps} steps", style="dim")
+        # the step Ctrl-C or SIGTERM stopped, where its python code was (logs.interrupted_at, as `magnus
+        # show` says it since de8914d): a hung step is what a stopped run is looked at for
+        for step in log.walk():
+            said = interrupted_at(step.attempts[-1]) if step.attempts else ""
+            if said:
+                text.append(f"\n  {step.internal_name}: {said}", style="dim")
+                break
         return text
     if summary.state == "PER-STEP":  # no process runs it whole (runs.list_state): say how it goes on
         from magnus_core.runs import per_step_hint

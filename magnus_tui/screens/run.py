@@ -20,7 +20,14 @@ from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError, RunNotFoundError
 from magnus_core.events import RUN_CREATED, RUN_UPDATED, RunEvent
-from magnus_core.logs import raised, shown_line, stderr_unseen, traceback_shown, where_failed
+from magnus_core.logs import (
+    interrupted_at,
+    raised,
+    shown_line,
+    stderr_unseen,
+    traceback_shown,
+    where_failed,
+)
 from magnus_core.models.run_log import RunLog, now
 from magnus_core.runs import run_state
 from magnus_tui.commands import StepCommands
@@ -647,7 +654,7 @@ class RunScreen(WorkbenchScreen[None]):
         if store is None:
             return
         stderr: list[str] = []
-        where = ""
+        where = stopped = ""
         whole: WholeRun | None = None
         text: OutputText | None
         try:
@@ -659,6 +666,7 @@ class RunScreen(WorkbenchScreen[None]):
             if text is not None and source and not whole_run:
                 stderr, shown, exception = _last_stderr(log, source, text.lines)
                 where, frames = _located(log, source)
+                stopped = _stopped(log, source)
                 if frames and (not text.lines or (exception and not traceback_shown(exception, text.lines))):
                     # no file holds the traceback (none kept, or cut by the output cap before it): the run
                     # log's frames after what there is (trial 11)
@@ -673,7 +681,9 @@ class RunScreen(WorkbenchScreen[None]):
         if text is None:
             text = OutputText(note="select a step in the tree")
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._output_read, source, text, open_if_any, stderr, whole, where)
+            self.app.call_from_thread(
+                self._output_read, source, text, open_if_any, stderr, whole, where, stopped
+            )
 
     def _output_read(
         self,
@@ -683,9 +693,13 @@ class RunScreen(WorkbenchScreen[None]):
         stderr: list[str],
         whole: WholeRun | None = None,
         where: str = "",
+        stopped: str = "",
     ) -> None:
         row = self.view.rows.get(source) if source else None
         failure = row.message if row is not None and row.status == "FAIL" else ""
+        # a python step stopped by Ctrl-C or SIGTERM: where its code was (logs.interrupted_at, as `magnus
+        # logs` says it since de8914d; the header said nothing)
+        stopped = stopped if row is not None and row.status == "INTERRUPTED" else ""
         if failure:
             # each line cut as the summary cuts it (logs.shown_line: trial 10 found a 100,000-character
             # line); where it was raised after the message's first line, as `magnus logs` says it, and its
@@ -702,7 +716,10 @@ class RunScreen(WorkbenchScreen[None]):
             pane = self.query_one(OutputView)
             if whole is not None and pane.whole_run:
                 pane.whole = whole  # what the next read goes on from
-            pane.show(source, text, live=self.view.live, failure=failure)
+            if stopped:
+                pane.show(source, text, live=self.view.live, failure=stopped, mark="■")
+            else:
+                pane.show(source, text, live=self.view.live, failure=failure)
         except NoMatches:  # the screen went, or its tabs are not mounted yet: the next read shows it
             return
         # a failed step opens on its output even with no lines (a missing file: the note says why, the
@@ -933,6 +950,14 @@ def _located(log: RunLog, internal_name: str) -> tuple[str, list[str]]:
         if frame.text:
             lines.append(f"    {shown_line(frame.text)}")
     return where, lines
+
+
+def _stopped(log: RunLog, internal_name: str) -> str:
+    """`interrupted at steps.py:12 in train (SIGINT: the run was stopped)` for step `internal_name` when
+    Ctrl-C or SIGTERM stopped its last attempt where its python code was recorded (logs.interrupted_at),
+    else ""."""
+    step = log.find_step(internal_name)
+    return interrupted_at(step.attempts[-1]) if step is not None and step.attempts else ""
 
 
 def _last_stderr(log: RunLog, internal_name: str, shown: list[str]) -> tuple[list[str], list[str], str]:

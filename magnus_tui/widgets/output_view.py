@@ -315,6 +315,7 @@ class OutputView(Vertical, can_focus=False):
     OutputView.noted #output-note { display: block; }
     OutputView #output-failure { height: auto; max-height: 3; padding: 0 1; color: $error; display: none; }
     OutputView.failed #output-failure { display: block; }
+    OutputView.stopped #output-failure { color: $warning; }
     OutputView RichLog { height: 1fr; }
     OutputView #output-search { display: none; }
     OutputView.searching #output-search { display: block; }
@@ -364,26 +365,30 @@ class OutputView(Vertical, can_focus=False):
         self.failed("")
         self._title()
 
-    def failed(self, reason: str) -> None:
+    def failed(self, reason: str, mark: str = "✗") -> None:
         """Say under the title why the step shown failed ("" for none): a step that called sys.exit, or a
         shell step's exit code, prints nothing that says so,
-        and a failed run opens on its output (trial 4)."""
+        and a failed run opens on its output (trial 4). `mark` ■: it was interrupted, not failed (in the
+        interrupted colour; `interrupted at steps.py:12 in train (SIGINT: ...)`, logs.interrupted_at)."""
         self.set_class(bool(reason), "failed")
+        self.set_class(bool(reason) and mark == "■", "stopped")
         text = Text()
         if reason:
-            text.append(f"✗ {reason}")
+            text.append(f"{mark} {reason}")
             text.append("  i: the step's detail", style="dim")
         self.query_one("#output-failure", Static).update(text)
 
-    def show(self, source: str, text: OutputText, live: bool = True, failure: str = "") -> None:
+    def show(
+        self, source: str, text: OutputText, live: bool = True, failure: str = "", mark: str = "✗"
+    ) -> None:
         """Show `text`, the output of `source` (a step, or "" for the whole run); when it only grew, only the
         new lines are written (a live step's output appends, the scroll position is kept). `live`: the run
         is still going, so the text may grow (the title says following / paused only then). `failure`: why
-        the step failed, shown under the title."""
+        the step failed, shown under the title (`mark` before it: failed.)"""
         if live != self.live:
             self.live = live
             self.refresh_bindings()  # F follow: only while live
-        self.failed(failure)
+        self.failed(failure, mark)
         same = source == self.source and text.lines[: len(self.lines)] == self.lines
         new = text.lines[len(self.lines) :] if same else text.lines
         if not same and self._last_line_changed(source, text.lines):

@@ -12,7 +12,7 @@ from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from magnus_core.logs import where_failed
+from magnus_core.logs import interrupted_at, where_failed
 from magnus_core.models.run_log import StepAttempt, StepLog
 from magnus_tui.view import Row, RunView, fmt_duration, glyph, style
 from magnus_tui.widgets.lists import SCROLL_BINDINGS, VimTable
@@ -117,7 +117,10 @@ class StepDetail(VerticalScroll):
         # where it was raised, under the error, as the summary says it (trial 11: shown nowhere when the
         # output file, whose traceback said it, was missing)
         where = where_failed(last, row.message) if row.message and row.status == "FAIL" else ""
-        message.update(row.message + f"\nat {where}" if where else row.message or "")
+        # a python step stopped by Ctrl-C or SIGTERM: where its code was, as `magnus show` says it
+        # (logs.interrupted_at, de8914d; the tab said only `interrupted by SIGINT: the run was stopped`)
+        stopped = interrupted_at(last) if row.status == "INTERRUPTED" else ""
+        message.update(stopped or (row.message + f"\nat {where}" if where else row.message or ""))
         message.display = bool(row.message)  # no empty line between the title and the attempts
         self._attempts(step, row)
         self._metrics(step)
