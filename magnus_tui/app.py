@@ -175,7 +175,11 @@ class MagnusApp(App[None]):
     def open_experiments(self, tag: str | None = None, where: str = "") -> None:
         from magnus_tui.screens.experiments import ExperimentsScreen
 
-        self.push_screen(ExperimentsScreen(tag, where))
+        screen = ExperimentsScreen(tag, where)
+        self.push_screen(screen)
+        # keys typed while it reads the index wait for its table (ExperimentsScreen.show): Enter typed at
+        # once found no row, and ↓ typed before it moved nothing, so Enter opened another run
+        self.hold_keys(screen)
 
     def action_experiments(self) -> None:
         self.open_experiments()

@@ -232,6 +232,9 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         self.load()
         self.set_interval(self.app.poll_interval, self.load)
 
+    def on_unmount(self) -> None:
+        self.app.keys_ready(self)  # gone before its rows came: the keys held for it go to the screen on top
+
     # -- data --------------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="experiments")
     def load(self) -> None:
@@ -267,6 +270,14 @@ class ExperimentsScreen(WorkbenchScreen[None]):
         return {name for step in log.walk() for name in step.metric_history}
 
     def show(self, loaded: Loaded) -> None:
+        try:
+            self._show(loaded)
+        finally:
+            # its rows are there (or why not): the keys typed while it opened act now, in order
+            # (MagnusApp.hold_keys; a no-op once released)
+            self.app.keys_ready(self)
+
+    def _show(self, loaded: Loaded) -> None:
         signature = (
             loaded.error,
             [

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from textual import events
+from tui_helpers import run_screen_ready, wait_for
 
 from magnus_tui.app import MagnusApp
 from magnus_tui.source import Project
@@ -431,3 +433,22 @@ async def test_the_chart_opens_on_a_top_level_metric_with_a_history_and_m_picks_
         await pilot.pause()
         assert app.screen is screen and screen.chart_metric.label == picker.choices[1][0]
         assert picker.choices[1][0] in str(screen.query_one("#exp-chart").chart.title)
+
+
+@pytest.mark.parametrize(("keys", "opened"), [(("enter",), "lr0"), (("down", "down", "enter"), "lr2")])
+async def test_keys_pressed_as_the_screen_opens_act_on_its_rows(exp_dir: Path, keys, opened) -> None:
+    """Enter (and moves before it) pressed right as the experiments screen opens, before its table is
+    filled: lost, or acted on another row than typed (a race noted in session 8). The keys wait for the
+    table (MagnusApp.hold_keys / keys_ready, as a run's screen does), then act in the order typed."""
+    app = app_for(exp_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        runs = app.screen.query_one("#runs")
+        await wait_for(pilot, lambda: runs.row_count == 5, what="the runs list")
+        runs.move_cursor(row=[str(k.value) for k in runs.rows].index("lr3"))
+        for key in ("x", *keys):  # sent at once, as a terminal sends what is typed while the app is busy
+            event = events.Key(key, {"enter": "\r"}.get(key))
+            event.set_sender(app)
+            app._driver.send_message(event)
+        screen = await run_screen_ready(pilot)
+        assert screen.run_id == opened
