@@ -61,6 +61,22 @@ def _first_commit(log: RunLog) -> str | None:
     return None
 
 
+def code_not_compared(original: RunLog, cwd: str | Path = ".") -> str:
+    """Why a re-run of `original` from `cwd` cannot tell whether the code changed ("" when it can): the
+    re-run's warnings compare git commits (and uncommitted files) only, so with no commit now (a repository
+    with no commit yet, no repository: git_identity's message) or none recorded by `original`, an edited
+    file is not seen, and "nothing changed" would be a guess (trial 12, fault 15: the workbench said
+    "same code" after steps.py was edited in a repository with no commit)."""
+    from magnus_core.identity import git_identity
+
+    identity = git_identity(cwd)
+    if not identity.code_identifier:
+        return identity.code_identifier_message or "no git commit to compare"
+    if _first_commit(original) is None:
+        return f"run '{original.run_id}' recorded no git commit"
+    return ""
+
+
 def changed_files(identity: Any) -> list[str]:
     """The uncommitted files a code identity lists (identity.git_identity's message), sorted."""
     from magnus_core.identity import CHANGED

@@ -358,7 +358,7 @@ class StartScreen(WorkbenchScreen[None]):
         written. The run is prepared once per pipeline file; a change of parameters only plans again."""
         from magnus_core.errors import MagnusError
         from magnus_core.parameters import initial_parameters
-        from magnus_core.rerun import plan_rerun
+        from magnus_core.rerun import code_not_compared, plan_rerun
         from magnus_core.runner import prepare
 
         try:
@@ -372,12 +372,13 @@ class StartScreen(WorkbenchScreen[None]):
             prepared = self._prepared
             given = initial_parameters(request.parameters_file, request.parameters)
             plan = plan_rerun(prepared.pipeline, prepared.original, given)
+            not_compared = code_not_compared(prepared.original, self.app.project.root)
         except (MagnusError, ValueError, OSError) as exc:
             self.app.call_from_thread(self._plan_failed, str(exc))
             return
         stale = set(prepared.plan.problems()) if prepared.plan is not None else set()
         warnings = [w for w in prepared.warnings if w not in stale] + plan.problems()
-        self.app.call_from_thread(self.query_one(RerunPlan).show, plan, warnings)
+        self.app.call_from_thread(self.query_one(RerunPlan).show, plan, warnings, not_compared)
 
     def _plan_failed(self, message: str) -> None:
         self.query_one(RerunPlan).waiting(f"No plan: {message}")

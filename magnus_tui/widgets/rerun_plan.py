@@ -9,9 +9,10 @@ from rich.text import Text
 from textual.widgets import Static
 
 
-def plan_text(plan: Any, warnings: list[str]) -> Text:
+def plan_text(plan: Any, warnings: list[str], not_compared: str = "") -> Text:
     """The plan's lines, reused steps in blue, steps to run in yellow, a reused step whose parameters
-    differ flagged in red; then each warning."""
+    differ flagged in red; then each warning. `not_compared`: why the code could not be compared
+    (rerun.code_not_compared), said instead of "same code"."""
     from magnus_core.rerun import format_plan
 
     lines = format_plan(plan)
@@ -23,7 +24,10 @@ def plan_text(plan: Any, warnings: list[str]) -> Text:
         text.append(line + "\n", style=colour)
     for warning in warnings:
         text.append(f"! {warning}\n", style="red")
-    if not warnings:
+    if not warnings and not_compared:
+        text.append("Same dag as the original. ", style="green")
+        text.append(f"The code cannot be compared ({not_compared}): an edit is not seen.\n", style="yellow")
+    elif not warnings:
         text.append("Nothing changed since the original: same dag, same code.\n", style="green")
     return text
 
@@ -35,8 +39,8 @@ class RerunPlan(Static):
     RerunPlan { height: auto; margin-top: 1; padding: 0 1; border-left: thick $accent; }
     """
 
-    def show(self, plan: Any, warnings: list[str]) -> None:
-        self.update(plan_text(plan, warnings))
+    def show(self, plan: Any, warnings: list[str], not_compared: str = "") -> None:
+        self.update(plan_text(plan, warnings, not_compared))
 
     def waiting(self, message: str) -> None:
         self.update(Text(message, style="dim"))
