@@ -72,7 +72,9 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
     shell = shutil.which("bash") or "/bin/sh"
     fd, env_file = tempfile.mkstemp(prefix="magnus-env-")
     os.close(fd)
-    script = f"trap 'env -0 > \"{env_file}\"' EXIT\n{command}\n"
+    # the trap on the command's first line, not a line of its own: bash's `line N` in the command's errors
+    # is then the line of the command (trial 12 fault 3: `line 2` for a one-line command)
+    script = f"trap 'env -0 > \"{env_file}\"' EXIT; {command}\n"
     try:
         # the output seam's pipes: what the shell and its children write is masked on its way out
         proc = _run_in_own_group(
