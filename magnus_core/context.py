@@ -148,9 +148,13 @@ class RunContext:
     lock: threading.RLock = field(default_factory=threading.RLock)
     errors: list[str] = field(default_factory=list)  # crashes of magnus itself inside branches
     root: Path = field(default_factory=Path.cwd)  # the project folder: steps run in it (nodes/task.py)
-    # attempts in progress: internal name -> (branch, attempt number, start); what a stopped run marks
-    # INTERRUPTED (runner.execute). Entries of an attempt a signal cut short stay until then.
-    running: dict[str, tuple[str | None, int, datetime]] = field(default_factory=dict)
+    # attempts in progress: internal name -> (branch, attempt number, start, command type); what a stopped
+    # run marks INTERRUPTED (runner.execute). Entries of an attempt a signal cut short stay until then.
+    running: dict[str, tuple[str | None, int, datetime, str]] = field(default_factory=dict)
+    # once a run is stopping (runner._stop), the attempts that ended since: internal name -> (attempt
+    # number, where its output was kept), so that the stop records a branch's shell step with its output
+    # (its thread's own record is refused then: trial 12 fault 12). None while the run is not stopping.
+    stopped: dict[str, tuple[int, Any]] | None = None
     masker: Masker = field(init=False)
     # Parameters whose value this process knows only masked (read back from a run log by a per-step entry
     # point): still listed as masked when recorded again.

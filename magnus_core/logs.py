@@ -275,6 +275,7 @@ class OutputReader:
         self.run_log = run_log
         self.catalog = catalog if catalog is not None else catalog_of(run_log)
         self.runs = runs  # reads another run (a re-run's original, for the steps it reused)
+        self._any_recorded: bool | None = None  # whether any attempt of the run has an output record
 
     def view(self, step: StepLog, attempt: StepAttempt) -> AttemptView:
         """How to read `attempt` of `step`."""
@@ -293,9 +294,7 @@ class OutputReader:
                 return unfinished
             if step.step_type in _NO_COMMAND:  # nothing ran, so nothing was captured (trial 4)
                 return AttemptView(step, number, EMPTY, f"a {step.step_type} step runs no command")
-            return AttemptView(
-                step, number, NOT_RECORDED, "no output recorded (the run log predates output capture)"
-            )
+            return AttemptView(step, number, NOT_RECORDED, self._not_recorded(attempt))
         if record.error:
             return AttemptView(step, number, MISSING, f"output was not kept: {record.error}")
         if not record.name:
@@ -319,6 +318,22 @@ class OutputReader:
         except (CatalogError, OSError) as exc:
             view.state, view.problem = MISSING, f"output file cannot be read: {exc}{self._elsewhere()}"
         return view
+
+    def _not_recorded(self, attempt: StepAttempt) -> str:
+        """Why an attempt of a run whose catalog keeps output has no output record: a stop recorded it while
+        it ran (a python step in a branch thread is abandoned, and what it printed reached no file: nothing,
+        or only in its last tenth of a second, capture.SPILL_AFTER), or the run log predates output capture
+        (no attempt of the run has a record; trial 12 fault 12 found that said of a stopped shell branch)."""
+        if attempt.status == INTERRUPTED and (attempt.message or "").startswith("interrupted by "):
+            return (
+                "no output recorded: the run was stopped while this attempt ran, and none of its output "
+                "reached a file (it printed nothing, or only in its last moment)"
+            )
+        if self._any_recorded is None:
+            self._any_recorded = any(a.output is not None for s in self.run_log.walk() for a in s.attempts)
+        if self._any_recorded:
+            return "no output recorded for this attempt"
+        return "no output recorded (the run log predates output capture)"
 
     def _elsewhere(self) -> str:
         """Why a run's output may not be here: its catalog was a folder on another machine, or one relative
@@ -496,15 +511,20 @@ def where_failed(attempt: StepAttempt | None, message: str = "") -> str:
 
 def interrupted_at(attempt: StepAttempt | None) -> str:
     """`interrupted at steps.py:12 in train (SIGINT: the run was stopped)` for an attempt that Ctrl-C or
-    SIGTERM stopped where its python code was recorded (nodes.task: trial 11), else "". The run log keeps
-    the frames in the attempt's `error`, as a failure's."""
-    if attempt is None or attempt.status != INTERRUPTED or attempt.error is None:
+    SIGTERM stopped where its python code was recorded (nodes.task: trial 11; the run log keeps the frames
+    in the attempt's `error`, as a failure's); `interrupted (SIGTERM: the run was stopped)` for one stopped
+    where no code of the user's is known (a shell or notebook step, a step in a branch thread, a python step
+    stopped while magnus itself ran: trial 12 fault 6, where show and logs said nothing of it); else ""."""
+    if attempt is None or attempt.status != INTERRUPTED:
         return ""
-    where = where_failed(attempt)
-    if not where:
+    message = " ".join((attempt.message or "").split())
+    why = message.removeprefix("interrupted by ")
+    where = where_failed(attempt) if attempt.error is not None else ""
+    if where:
+        return f"interrupted at {where}" + (f" ({why})" if why else "")
+    if why == message:  # not a stop's record (`interrupted by SIGINT: ...`): nothing to say of it
         return ""
-    why = " ".join((attempt.message or "").split()).removeprefix("interrupted by ")
-    return f"interrupted at {where}" + (f" ({why})" if why else "")
+    return f"interrupted ({why})"
 
 
 def failed_itself(step: StepLog) -> bool:

@@ -437,16 +437,19 @@ def _stop(ctx: RunContext, signal: str) -> None:
     store.stop_writers(run_id)
     with ctx.lock:  # before the children end: their threads then end their attempts as failures
         running = dict(ctx.running)
+        ctx.stopped = {}  # (what those attempts kept of their output: _stopped_outputs)
     try:
         stop_children()
         message = f"interrupted by {signal}: the run was stopped"
         end = ctx.clock()
+        outputs = _stopped_outputs(ctx, running)
         for step, branch in _in_progress(store.get_run(run_id)):
             marked = step.model_copy()
             marked.attempts = list(step.attempts)
             if step.internal_name in running:
-                _, number, start = running[step.internal_name]
-                marked.attempts.append(attempt(number, start, end, INTERRUPTED, message))
+                _, number, start, _kind = running[step.internal_name]
+                kept = {"output": outputs[step.internal_name]} if step.internal_name in outputs else {}
+                marked.attempts.append(attempt(number, start, end, INTERRUPTED, message, **kept))
             marked.status, marked.message = INTERRUPTED, message
             store.put_step_log(run_id, marked, branch)
             for name, held in step.branches.items():
@@ -456,6 +459,39 @@ def _stop(ctx: RunContext, signal: str) -> None:
                     )
     except KeyboardInterrupt:  # asked again: what is recorded so far stays, the run still ends INTERRUPTED
         pass
+
+
+STOP_OUTPUT_WAIT = 1.0  # seconds a stop waits for stopped shell and notebook steps to keep their output
+
+
+def _stopped_outputs(
+    ctx: RunContext, running: dict[str, tuple[str | None, int, datetime, str]]
+) -> dict[str, Any]:
+    """Where each attempt running when the run was stopped kept its output (capture's record), by step:
+    a shell or notebook step in a branch thread ends once its process is stopped (processes.stop_children
+    has returned), and its thread's capture keeps the file then, but its own record of the attempt is
+    refused (the stop writes the run: store guarantee 5), so the stop's record names the file (trial 12
+    fault 12: `fan.shellhang.s.0.log` was in the catalog and its attempt said no output was recorded).
+    Waits at most STOP_OUTPUT_WAIT seconds for them, polling every 10 ms; a python step in a branch thread
+    is abandoned (it cannot be stopped from outside) and never waited for: its output is the `.live` file
+    it leaves, if any (logs.OutputReader)."""
+    import time
+
+    wanted = {
+        name: number for name, (_, number, _start, kind) in running.items() if kind in ("shell", "notebook")
+    }
+    deadline = time.monotonic() + STOP_OUTPUT_WAIT
+    while True:
+        with ctx.lock:
+            ended = dict(ctx.stopped or {})
+        if all(name in ended for name in wanted) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+    return {
+        name: output
+        for name, (number, output) in ended.items()
+        if name in running and running[name][1] == number and output is not None
+    }
 
 
 def _settle(ctx: RunContext, exc: BaseException) -> None:
@@ -477,7 +513,7 @@ def _settle(ctx: RunContext, exc: BaseException) -> None:
             marked = step.model_copy()
             marked.attempts = list(step.attempts)
             if step.internal_name in running:
-                _, number, start = running[step.internal_name]
+                _, number, start, _kind = running[step.internal_name]
                 marked.attempts.append(attempt(number, start, end, FAIL, message, output=unkept))
             elif not step.attempts and not step.branches:  # it never began an attempt: say so in one
                 marked.attempts.append(attempt(0, end, end, FAIL, message, output=unkept))

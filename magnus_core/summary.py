@@ -438,9 +438,10 @@ def failure_lines(run_log: RunLog, *, every: bool = True) -> list[str]:
 
 
 def interrupted_lines(run_log: RunLog) -> list[str]:
-    """Each step that Ctrl-C or SIGTERM stopped where its python code was recorded (logs.interrupted_at):
-    `s1: interrupted at steps.py:12 in train (SIGINT: the run was stopped)` and the `magnus logs` command
-    that shows its output, which ends with the interruption's traceback (trial 11: a hung step stopped
+    """Each step that Ctrl-C or SIGTERM stopped (logs.interrupted_at): `s1: interrupted at steps.py:12 in
+    train (SIGINT: the run was stopped)` where its python code was recorded, else `s1: interrupted (SIGTERM:
+    the run was stopped)` (a shell step: trial 12 fault 6), and the `magnus logs` command that shows its
+    output, which ends with the interruption's traceback when there is one (trial 11: a hung step stopped
     by Ctrl-C or `magnus stop` said nothing of where it was)."""
     from magnus_core.logs import interrupted_at, logs_command
 

@@ -195,10 +195,12 @@ def _attempts(
         )
         start = ctx.clock()
         with ctx.lock:  # a run stopped meanwhile records this attempt INTERRUPTED (runner.execute)
-            ctx.running[internal_name] = (branch, number, start)
+            ctx.running[internal_name] = (branch, number, start, node.command_type)
         outcome = _run_attempt(runner, node, scope, ctx, number)
         with ctx.lock:
             ctx.running.pop(internal_name, None)
+            if ctx.stopped is not None:  # the run is stopping: its record of this attempt wants the output
+                ctx.stopped[internal_name] = (number, outcome.output)
         hold: contextlib.AbstractContextManager[None] | None = ctx.masker.held()
         assert hold is not None
         hold.__enter__()  # the command returned: its secrets are known (Masker.held)
