@@ -700,6 +700,14 @@ class RunScreen(WorkbenchScreen[None]):
         # a python step stopped by Ctrl-C or SIGTERM: where its code was (logs.interrupted_at, as `magnus
         # logs` says it since de8914d; the header said nothing)
         stopped = stopped if row is not None and row.status == "INTERRUPTED" else ""
+        if row is not None and row.cut_attempt is not None and not self.view.live:  # kill -9 (trial 12 f. 9)
+            number = row.cut_attempt[0]
+            text.cut = f"attempt {number}"
+            if text.note.startswith("running (attempt"):  # its record says running: its process is gone
+                text.note = (
+                    f"attempt {number} was cut short: the run's process ended while it ran; none of its "
+                    "output reached its file"
+                )
         if failure:
             # each line cut as the summary cuts it (logs.shown_line: trial 10 found a 100,000-character
             # line); where it was raised after the message's first line, as `magnus logs` says it, and its

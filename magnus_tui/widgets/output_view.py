@@ -46,6 +46,9 @@ class OutputText:
     note: str = ""
     left_out: bool = False  # earlier lines were left out (more than MAX_LINES, or MAX_BYTES)
     command: str = ""  # the `magnus logs` command that prints every line
+    # the attempt shown was cut short (its run's process ended while it ran: kill -9, the OOM killer): what
+    # the title says in place of `complete (the run has ended)` (trial 12 fault 9), e.g. "attempt 0"
+    cut: str = ""
 
 
 def _left_out(count: int, command: str) -> str:
@@ -335,6 +338,7 @@ class OutputView(Vertical, can_focus=False):
         self.reading_now = False  # a new source's output is being read (the title says so)
         self.left_out = False  # earlier lines were left out (OutputText.left_out): a search covers the rest
         self.command = ""  # the `magnus logs` command that prints every line
+        self.cut = ""  # the attempt shown was cut short (OutputText.cut)
         self.whole: WholeRun | None = None  # the whole run's lines shown so far (whole_run_text goes on)
         self._last_at: int | None = None  # the log's strip where the last line written starts (_write)
 
@@ -400,6 +404,7 @@ class OutputView(Vertical, can_focus=False):
             self.log_widget.clear()
             self._last_at = None
         self.source, self.lines, self.note = source, list(text.lines), text.note
+        self.cut = text.cut
         self.left_out, self.command = text.left_out, text.command
         self.reading_now = False
         self.log_widget.auto_scroll = self.follow
@@ -472,6 +477,8 @@ class OutputView(Vertical, can_focus=False):
         if self.live:
             state = "following" if self.follow else "paused"
             parts.append((state, state, "green" if self.follow else "yellow"))
+        elif self.cut:  # not complete: the process ended under it, as the Step tab's `■ cut short` says
+            parts.append((f"cut short ({self.cut} did not finish)", "cut short", "yellow"))
         else:
             parts.append(("complete (the run has ended)", "complete", "dim"))
         if self.wrap:
