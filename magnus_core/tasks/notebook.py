@@ -240,19 +240,56 @@ def cell_failure(failure: Any, command: str, out: Path) -> tuple[str, AttemptErr
     evalue = str(getattr(failure, "evalue", "") or "")
     count = getattr(failure, "exec_count", None)
     lines = "\n".join(getattr(failure, "traceback", None) or [])
-    plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", lines)
+    plain = _relative_files(re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", lines))
     if plain:
         sys.stderr.write(plain.rstrip("\n") + "\n")
     frames = []
-    at = re.findall(r"Cell In\[(\d+)\], line (\d+)", plain)
-    if at:
-        frames.append(Frame(file=command, line=int(at[-1][1]), function=f"cell [{at[-1][0]}]"))
     cell = _users_cell(out, getattr(failure, "cell_index", None))
+    at = re.findall(r"Cell In\[(\d+)\], line (\d+)", plain)
+    if at:  # the cell by the one number every view gives it (the user's, from 1), and its source line
+        line = int(at[-1][1])
+        name = f"cell {cell}" if cell is not None else f"cell In [{at[-1][0]}]"
+        text = _cell_line(out, getattr(failure, "cell_index", None), line)
+        frames.append(Frame(file=command, line=line, function=name, text=text))
     said = f"cell {cell}" if cell is not None else f"cell In [{count if count is not None else '?'}]"
     # the executed copy holds papermill's injected parameters cell: its In [n] is not the user's cell number
     there = f", where it is In [{count}]" if cell is not None and count is not None and count != cell else ""
     message = f"notebook '{command}' failed in {said}: {ename}: {evalue} (executed copy: {out}{there})"
     return message, AttemptError(type=ename, message=evalue, frames=frames, cell=cell)
+
+
+def _relative_files(text: str) -> str:
+    """IPython's traceback with each file of the project folder named relative to it (`File
+    mlproj/features.py:5, in _normalise(col, stats)`), as a python step's frames are (failure._shown):
+    trial 12 fault 8, the summary's last lines gave `/var/tmp/work/mlproj/features.py` for a notebook's
+    failure and `mlproj/features.py` for a python step's."""
+    import re
+
+    from magnus_core.failure import _shown
+
+    root = Path.cwd().resolve()
+
+    def relative(match: re.Match[str]) -> str:
+        return f"{match[1]}{_shown(match[2], root)}{match[3]}"
+
+    return re.sub(r"^(\s*File )(/[^\n]*?)(:\d+, in )", relative, text, flags=re.MULTILINE)
+
+
+def _cell_line(executed: Path, index: Any, line: int) -> str:
+    """Line `line` (from 1) of the cell at `index` of the executed copy (papermill's cell_index), stripped,
+    as a python frame's source line; "" when the copy or the line cannot be read. The copy is masked."""
+    if not isinstance(index, int) or line < 1:
+        return ""
+    import nbformat
+
+    try:
+        cells = nbformat.read(executed, as_version=4).cells
+        cells = [c for c in cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
+        source = cells[index].get("source", "")  # (cell_index counts no error marker: _users_cell)
+    except (OSError, ValueError, KeyError, IndexError):
+        return ""
+    rows = (source if isinstance(source, str) else "".join(source)).splitlines()
+    return rows[line - 1].strip()[:500] if line <= len(rows) else ""
 
 
 def _users_cell(executed: Path, index: Any) -> int | None:
