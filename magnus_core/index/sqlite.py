@@ -1335,7 +1335,7 @@ def _summary(row: tuple[Any, ...], summary_class: Any = None) -> Any:
     state = _state(status, pid, host, pid_start, driven)
     if state == "RUNNING":  # no end yet; its duration is the time it has run so far
         end, duration = "", elapsed(start)
-    elif status in RUNNING_STATUSES:
+    elif status in RUNNING_STATUSES and state == "INTERRUPTED":  # (a PER-STEP run keeps its last step's end)
         end, duration = "", _lived(state, duration)
     return summary_class(  # positionally, in RunSummary's field order (20,000 rows)
         run_id,
