@@ -204,8 +204,13 @@ def json_problem(value: Any) -> tuple[str, Any] | None:
     import pydantic_core
 
     try:
-        json.loads(pydantic_core.to_json(value))  # written, and read back (an int of 5000 digits is not)
-        return None
+        written = pydantic_core.to_json(value)
+        json.loads(written)  # written, and read back (an int of 5000 digits is not)
+        # bytes anywhere in it: the serialiser writes UTF-8 bytes as text, so the next step would get a
+        # str where a bytes was returned (trial 12 fault 17; the original's json.dumps refused them): two
+        # writings that differ only in how bytes are written tell (b"" alone is written alike, as "")
+        if kind is str or written == pydantic_core.to_json(value, bytes_mode="hex"):
+            return None
     except (pydantic_core.PydanticSerializationError, ValueError, TypeError, RecursionError):
         pass
     return _find(value)
@@ -231,6 +236,8 @@ def _find(value: Any) -> tuple[str, Any]:
         if children:
             stack.extend(reversed(children))
             continue
+        if isinstance(item, bytes | bytearray):  # (written as text when UTF-8: refused all the same)
+            return path, item
         try:
             json.loads(pydantic_core.to_json(item))
         except (pydantic_core.PydanticSerializationError, ValueError, TypeError, RecursionError):
@@ -239,8 +246,8 @@ def _find(value: Any) -> tuple[str, Any]:
 
 
 def _what(item: Any) -> str:
-    if isinstance(item, bytes):
-        return "bytes that are not UTF-8 text"
+    if isinstance(item, bytes | bytearray):
+        return "bytes" if isinstance(item, bytes) else "a bytearray"
     if isinstance(item, str):
         return "text that is not valid Unicode (a lone surrogate)"
     if isinstance(item, int):
@@ -277,7 +284,12 @@ def value_message(what: str, name: str, value: Any) -> str | None:
     at = f" at {name}{path}" if path else ""
     if hasattr(item, "dtype") and hasattr(item, "item") and getattr(item, "ndim", 1) == 0:
         hint = "convert it to a plain number with .item()"
-    elif isinstance(item, str | bytes | int):
+    elif isinstance(item, bytes | bytearray):
+        hint = (
+            "return text (.decode() it, or base64 it) or save the bytes to a file put in the catalog "
+            "(put_in_catalog, or the step's `catalog: put`)"
+        )
+    elif isinstance(item, str | int):
         hint = "keep values a run log can hold (UTF-8 text, numbers of up to 4300 digits)"
     else:
         hint = (
