@@ -150,3 +150,23 @@ def test_an_option_magnus_has_in_another_form_names_it_as_a_command_that_works(
     assert words[0] == "magnus"
     done = run_magnus(*words[1:], cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
+
+
+def test_execute_with_no_file_and_no_pipeline_yaml_says_what_file_is(tmp_path: Path) -> None:
+    """Session 9, fault 5: a new user's bare `magnus execute` in a folder of theirs read `pipeline.yaml:
+    pipeline file not found`, nothing of --file; now it says, and names the nearest pipeline as a command."""
+    bare = run_magnus("execute", cwd=tmp_path)
+    assert bare.returncode == 2
+    assert bare.stderr.strip() == (
+        "Error: pipeline.yaml: pipeline file not found: with no --file, magnus execute runs pipeline.yaml "
+        "of this folder; give the pipeline with --file"
+    )
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "pipeline.yaml").write_text(
+        "dag: {start_at: s, steps: {s: {type: success}, f: {type: fail}}}\n"
+    )
+    near = run_magnus("execute", cwd=tmp_path)
+    assert near.returncode == 2
+    command = near.stderr.strip().rsplit("with --file: ", 1)[1]
+    assert command == "magnus execute --file flows/pipeline.yaml"
+    assert run_magnus(*shlex.split(command)[1:], cwd=tmp_path).returncode == 0  # as typed

@@ -98,6 +98,7 @@ def execute(
     from magnus_core.runner import execute as run
 
     setup_logging(log_level.upper())
+    _given_or_default(ctx, file)
     from magnus_core import output
 
     # From here every stream is masked (file descriptors too): a handler or a stream a module takes at
@@ -254,3 +255,29 @@ def print_summary(run_log: Any, where: str) -> None:
     from magnus_core.summary import print_summary as show
 
     show(run_log, where)
+
+
+def _given_or_default(ctx: click.Context, file: str) -> None:
+    """`magnus execute` with no --file where there is no pipeline.yaml (a new user's first command, in a
+    folder of theirs): UsageError saying that --file names the pipeline and pipeline.yaml is only its
+    default, with `magnus execute --file F` for the nearest YAML file (suggest.nearby_files, as the
+    loader names them) as a command that works as typed (session 9, fault 5: `pipeline.yaml: pipeline file
+    not found` said nothing of --file). A --file given and not found is left to the loader
+    (loading.read_yaml), which names the nearest files."""
+    import shlex
+    from pathlib import Path
+
+    from click.core import ParameterSource
+
+    from magnus_core.errors import UsageError
+    from magnus_core.suggest import nearby_files
+
+    if ctx.get_parameter_source("file") is not ParameterSource.DEFAULT or Path(file).exists():
+        return
+    found = [name for name in nearby_files(file) if name.endswith((".yaml", ".yml"))]
+    how = f": magnus execute --file {shlex.quote(found[0])}" if found else ""
+    raise UsageError(
+        f"pipeline file not found: with no --file, magnus execute runs {file} of this folder; give the "
+        f"pipeline with --file{how}",
+        file=file,
+    )
