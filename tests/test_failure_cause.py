@@ -74,6 +74,9 @@ def test_the_cause_is_recorded_and_shown_when_no_output_is_kept(project: Path, m
         in (logs.stderr)
     )
     assert f"magnus:   {CAUSE}" in logs.stderr.splitlines()
+    # the output was cut before its traceback: the run log's frames, the cause's too, are printed
+    assert "magnus:   traceback (most recent call last), as the run log keeps it:" in logs.stderr
+    assert 'magnus:     File "steps.py", line 6, in _read_config' in logs.stderr.splitlines()
 
     error = json.loads(magnus("logs", "c0", "a", "--json").stdout)["attempts"][0]["error"]
     assert error["type"] == "RuntimeError"

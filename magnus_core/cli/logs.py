@@ -429,7 +429,9 @@ class _Printer:
                 ends = []
             for line in stderr_unseen(error.stderr, ends, raised(error)):
                 note(f"magnus:   stderr: {shown_line(line)}")
-            return
+            kept = attempt.output
+            if kept is None or kept.written <= kept.size:  # (cut at the cap: its traceback was cut too)
+                return
         if error.frames:  # no file holds the traceback: the run log's frames are what there is
             note("magnus:   traceback (most recent call last), as the run log keeps it:")
             link: AttemptError | None = error
