@@ -67,7 +67,8 @@ def run_facts(project: Project, summary: RunSummary) -> Text:
                 text.append(f"\n  and {more} more failed step{'s' if more > 1 else ''}", style="dim")
             return text
         text.append(f"{glyph(summary.state)} {summary.state.lower()}", style=style(summary.state))
-        text.append(f" after {summary.steps_done} of {summary.steps} steps", style="dim")
+        # as the summary and magnus show count them (progress.Progress.ran: an interrupted step ran, 9d03a63)
+        text.append(f": {summary.steps_done} of {summary.steps} steps ran", style="dim")
         # the step Ctrl-C or SIGTERM stopped, where its python code was (logs.interrupted_at, as `magnus
         # show` says it since de8914d): a hung step is what a stopped run is looked at for
         for step in log.walk():

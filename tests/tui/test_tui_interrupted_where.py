@@ -82,7 +82,7 @@ async def test_an_interrupted_step_says_where_its_code_was(git_repo: Path) -> No
     async with app.run_test(size=(80, 24)) as pilot:
         reason = app.screen.query_one("#reason", Static)
         await wait_for(pilot, lambda: "interrupted" in plain(reason), what="the runs list's panel")
-        assert plain(reason).splitlines() == ["■ interrupted after 0 of 1 steps", f"  hang: {SAID}"]
+        assert plain(reason).splitlines() == ["■ interrupted: 1 of 1 steps ran", f"  hang: {SAID}"]
         screen = await open_run_screen(pilot, "stopped")
         assert screen.selected == "hang"
         message = screen.query_one("#step-message", Static)
