@@ -444,11 +444,13 @@ class RunLogStore(ABC):
             return
         with self._writing(run_id):
             self._begun.setdefault(run_id, {})[step_log.internal_name] = (step_log, branch)
-            self._on_begin(run_id)
+            self._on_begin(run_id, step_log, branch)
 
-    def _on_begin(self, run_id: str) -> None:
+    def _on_begin(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
         """A step began and waits (begin_step): what a store whose writes wait anyway does for it (the
-        file-system store: its next write falls due as for any change). The default: nothing."""
+        file-system store: its journal's start record, and its next write falls due as for any change).
+        `step_log` is the caller's (not masked, changed later): only its start's fields may be read here.
+        The default: nothing."""
         return None
 
     def _write_begun(self, run_id: str) -> None:

@@ -17,6 +17,13 @@ file also makes the kernel write the new file's data out (auto_da_alloc), which 
 0.3 ms of CPU a step (issue 19). A kill in those 50 ms leaves the step absent instead of PROCESSING: not
 done, either way (the file-system store's writes are spaced the same way). Per-step processes (Argo, Dask)
 write a step's start at once: the next process finds a step that died by its PROCESSING part.
+
+A step that kills the process at once (a segfault in C code, SIGKILL, the OOM killer) dies inside those
+50 ms, and read as never begun (session 9, trial 12 fault 10). So its start record is appended to the run's
+journal, `<run_id>/starts.journal`, when it begins (one O_APPEND write of one line, held by the kernel once
+it returns: stores/journal.py), and reading the run takes the start of a step that has no part from there:
+the crashed step reads PROCESSING, begun and cut short. A line costs a write, not a second rename. The run's
+end (every waiting part written) removes the journal.
 """
 
 from __future__ import annotations
@@ -43,11 +50,13 @@ from magnus_core.paths import own_folder, read_regular_file
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
 from magnus_core.stores.file_system import MAX_RUN_LOG_BYTES, folder_error, parse_run_log_json
+from magnus_core.stores.journal import Journal, read_lines, start_record
 from magnus_core.stores.parts import assemble, part_name, to_json, walk_with_parents
 
 _log = logging.getLogger("magnus")
 
 META = "RunLog.json"
+STARTS = "starts.journal"  # the start records of task steps whose part waits (the module's doc)
 PARAMETER = "\1"  # sequence keys: steps by name, branches "\0" + name, parameters "\1" + key
 
 
@@ -107,6 +116,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
         self._pending: dict[tuple[str, str], tuple[float, StepLog, str | None]] = {}
         self._starter: threading.Thread | None = None  # writes the pending parts that fall due
         self._deferring: set[str] = set()  # runs whose task steps' starts wait (defer_starts)
+        self._journals: dict[str, Journal] = {}  # run -> its journal of starts (opened at the first)
 
     start_delay = 0.05  # seconds a task step's PROCESSING part waits for the step's commit
 
@@ -162,6 +172,7 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
 
     def _forget(self, run_id: str) -> None:
         super()._forget(run_id)
+        self._journals.pop(run_id, None)  # (the run's last write failed: its starts stay readable)
         self._steps_written.pop(run_id, None)
         self._metas.pop(run_id, None)
         self._durable.discard(run_id)
@@ -231,10 +242,14 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
     def _finish(self, run_id: str) -> None:
         """The run's end writes its status durably (update_run) and then closes it: the metadata (the whole
         dag) is written again only if something was written in between. Steps begun and not committed
-        (a run that crashed) are written first, PROCESSING."""
+        (a run that crashed) are written first, PROCESSING; then every start is in a part, and the
+        journal of starts is removed."""
         self._write_pending(run_id)
         if run_id not in self._durable:
             self._persist(run_id, final=True)
+        journal = self._journals.pop(run_id, None)
+        if journal is not None:
+            journal.remove()
 
     def _write_parameters(self, run_id: str) -> None:
         """One part per run-level parameter whose value changed since this process last wrote it."""
@@ -265,7 +280,8 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             and step_log.step_type in _LEAVES
             and run_id in self._deferring
         ):
-            self._sequence(run_id, step_log.internal_name)  # its place among the parts: when it began
+            seq = self._sequence(run_id, step_log.internal_name)  # its place among the parts: when it began
+            self._start_line(run_id, step_log, branch, seq)
             self._pending[(run_id, step_log.internal_name)] = (
                 time.monotonic() + self.start_delay,
                 step_log,
@@ -278,6 +294,22 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
                 self._starter.start()
             return
         self._write_step(run_id, step_log, branch)
+
+    def _start_line(self, run_id: str, step_log: StepLog, branch: str | None, seq: int) -> None:
+        """The step's start record (masked already: put_step_log), one line of the run's journal of starts,
+        in the part's form (_parent, _seq), before the step's code runs."""
+        journal = self._journals.get(run_id)
+        if journal is None:
+            folder = self._part_folder(run_id, "")
+            journal = self._journals[run_id] = Journal(os.path.join(folder, STARTS))
+        record = start_record(step_log)
+        record["_parent"] = branch
+        record["_seq"] = seq
+        try:
+            journal.append(to_json(record).encode("utf-8") + b"\n")
+        except FileNotFoundError:  # the run's folder was removed while it ran: written again, then the line
+            self._restore_if_removed(run_id)
+            journal.append(to_json(record).encode("utf-8") + b"\n")
 
     def _write_starts(self) -> None:
         """The thread that writes begun steps' parts as they fall due; it ends when this process writes no
@@ -443,6 +475,8 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             self._parts(folder / "steps", only[0] if only else None),
             key=lambda p: (p[1].get("_seq", 0), p[0].name),
         )
+        if (folder / STARTS).exists():  # steps begun whose part was not written yet (or never: a crash)
+            steps = self._started(folder / STARTS, steps, set(only[0]) if only else None)
         branches = sorted(
             self._parts(folder / "branches", only[1] if only else None),
             key=lambda p: (p[1].get("_seq", 0), p[0].name),
@@ -470,6 +504,27 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
             log.parameters = scope_parameters(starting_parameters(log), log.steps.values())
         return log
 
+    @staticmethod
+    def _started(
+        path: Path, steps: list[tuple[Path, dict[str, Any]]], only: set[str] | None
+    ) -> list[tuple[Path, dict[str, Any]]]:
+        """`steps` (sorted parts) with the start record of each step the journal of starts names and no
+        part holds (of `only`'s names, when given), in their places by `_seq`."""
+        have = {str(data.get("internal_name")) for _path, data in steps}
+        added = False
+        for record in read_lines(str(path)):
+            name = record.get("internal_name")
+            if not isinstance(name, str) or name in have or (only is not None and name not in only):
+                continue
+            if type(record.get("_seq", 0)) is not int or record.get("_seq", 0) < 0:
+                continue  # (not a part this store wrote: read what the parts hold)
+            have.add(name)
+            steps.append((path, record))
+            added = True
+        if added:
+            steps.sort(key=lambda p: (p[1].get("_seq", 0), p[0].name))
+        return steps
+
     def list_run_ids(self) -> list[str]:
         if not self.folder.is_dir():
             return []
@@ -492,4 +547,6 @@ class ChunkedFileSystemRunLogStore(RunLogStore):
                 stamps.append(0)
         with contextlib.suppress(FileNotFoundError):
             stamps.append(os.stat(folder / META).st_mtime_ns)
+        with contextlib.suppress(FileNotFoundError):  # a step begun (its start, before its part)
+            stamps.append(os.stat(folder / STARTS).st_size)
         return tuple(stamps)

@@ -6,10 +6,20 @@ costs a small part of the run's time (each step is serialised once: log_text.py)
 the run starts and ends; a skipped write is made by a timer when it falls due, so the file is never more
 than one interval behind. A killed run leaves a readable log whose status (PROCESSING) says it did not
 finish.
+
+Between those writes the run's state would live only in the process's memory, which a step that kills the
+process at once (a segfault in C code, SIGKILL, the OOM killer) takes along (session 9, trial 12 fault 10:
+every step that had succeeded since the last write, and the crashing step's start, were lost). So every
+write of the run is also one line appended to its journal, `.<run_id>.journal` beside the file
+(stores/journal.py): the kernel holds a line once its write returns. The run's last write removes the
+journal. Reading a run whose journal is there and whose process is not alive on this machine replays the
+journal over the file; when the process is known dead, the replayed log is written over the file (whole,
+atomically) and the journal removed, so it is replayed once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -24,19 +34,22 @@ from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import ConfigError, RunLogError
 from magnus_core.files import atomic_write, create_exclusive
+from magnus_core.gcpause import paused
 from magnus_core.models.reading import MAX_RUN_LOG_BYTES as MAX_RUN_LOG_BYTES
 from magnus_core.models.reading import MAX_RUN_LOG_DEPTH as MAX_RUN_LOG_DEPTH
 from magnus_core.models.reading import load_run_log as load_run_log
 from magnus_core.models.reading import parse_run_log_json as parse_run_log_json
+from magnus_core.models.reading import read_run_log_bytes
 from magnus_core.models.reading import run_log_from_dict as run_log_from_dict
 from magnus_core.models.reading import run_log_from_json as run_log_from_json
 from magnus_core.paths import read_regular_file
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
+from magnus_core.stores.journal import Journal, read_lines, replay, start_record
 from magnus_core.stores.log_text import RunLogText
 
 if TYPE_CHECKING:  # imported where a log is read: listing the runs (the run index) needs no model
-    from magnus_core.models.run_log import RunLog
+    from magnus_core.models.run_log import BranchLog, RunLog, StepLog
 
 log = logging.getLogger("magnus")
 
@@ -68,6 +81,33 @@ def _options_model() -> Any:
         log_folder: str = ".run_log_store"
 
     return FileSystemOptions
+
+
+def _alive(raw: bytes) -> bool:
+    """Whether the run log's text names a process alive on this machine (runs.process_alive, read from
+    the plain JSON); False for anything else (unknown, dead, a text that is not a run log: the models say)."""
+    from pydantic_core import from_json
+
+    from magnus_core.runs import driven_per_step, process_alive_at
+
+    try:
+        data = from_json(raw)
+        config = data.get("run_config")
+        process = config.get("process")
+        if driven_per_step(config) or "pid" not in process:
+            return False
+        return bool(process_alive_at(process["pid"], process.get("host"), process.get("start_time")))
+    except (ValueError, AttributeError, TypeError, RecursionError):
+        return False
+
+
+JOURNAL = ".%s.journal"  # a run's journal, beside its file (hidden: listing runs ignores it)
+_JOURNAL_END = ".journal"
+
+
+def _journaled(names: list[str]) -> set[str]:
+    """The run ids whose journal is among these names of the store's folder."""
+    return {name[1:-8] for name in names if name[:1] == "." and name[-8:] == _JOURNAL_END}
 
 
 _TOKEN = "%d:%d:%d"  # a run's full version token: inode, modification time (ns) and size of its file
@@ -110,6 +150,7 @@ class FileSystemRunLogStore(RunLogStore):
         self._timers: dict[str, threading.Timer] = {}
         self._durable: set[str] = set()  # runs whose file holds the live run as it is, fsynced
         self._texts: dict[str, RunLogText] = {}  # each live run's text, made again only where it changed
+        self._journals: dict[str, Journal] = {}  # each live run's journal (opened at its first line)
 
     def path(self, run_id: str) -> Path:
         return self.folder / f"{check_run_id(run_id)}.json"
@@ -122,6 +163,63 @@ class FileSystemRunLogStore(RunLogStore):
 
     def where(self) -> str:
         return f"{self.folder}/"
+
+    def journal_path(self, run_id: str) -> str:
+        """The run's journal (stores/journal.py), beside its file."""
+        return os.path.join(self.folder, JOURNAL % check_run_id(run_id))
+
+    # -- the journal: one line per write of the live run, under the store's lock ----------------------
+    def _line(self, run_id: str, line: bytes) -> None:
+        journal = self._journals.get(run_id)
+        if journal is None:  # (a run this process took up: attach)
+            journal = self._journals[run_id] = Journal(self.journal_path(run_id))
+        try:
+            journal.append(line)
+        except FileNotFoundError:  # the store's folder was removed while the run wrote it: made again
+            self.folder.mkdir(parents=True, exist_ok=True)  # (and the file, whole, at the next write)
+            journal.append(line)
+
+    def _step_line(self, run_id: str, step: StepLog, branch: str | None, extra: bytes = b"") -> None:
+        """Step log `step` (the store's masked copy) as a journal line: its text made once, kept for the
+        file's next write (RunLogText.offer). A composite's line holds no branches (their own lines do)."""
+        from magnus_core.models.run_log import step_json
+        from magnus_core.stores.log_text import _json_key
+
+        body = step_json(step.model_copy(update={"branches": {}}) if step.branches else step)
+        texts = self._texts.get(run_id)
+        if texts is not None:
+            texts.offer(step, body)
+        branch_json = b"null" if branch is None else _json_key(branch).encode("utf-8")
+        text = body.replace("\n", "").encode("utf-8")  # (a newline in JSON text is only ever layout)
+        self._line(run_id, b'{"b":%s,"s":%s%s}\n' % (branch_json, text, extra))
+
+    def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
+        self._step_line(run_id, step_log, branch)
+        self._persist(run_id)
+
+    def _on_commit(self, run_id: str, step_log: StepLog, branch: str | None, parameters: bool) -> None:
+        """The commit's journal line (the step log, and the run's parameters when given) is its commit
+        point until the file's next write: one write either way."""
+        extra = b""
+        if parameters:
+            from pydantic_core import to_json
+
+            extra = b',"p":' + to_json(self._live[run_id].log.parameters, fallback=str)
+        self._step_line(run_id, step_log, branch, extra)
+        self._persist(run_id)
+
+    def _on_branch(self, run_id: str, branch_log: BranchLog, step: str) -> None:
+        from pydantic_core import to_json
+
+        held = {"internal_name": branch_log.internal_name, "status": branch_log.status}
+        self._line(run_id, to_json({"t": step, "l": held}) + b"\n")
+        self._persist(run_id)
+
+    def _on_run(self, run_id: str, fields: dict[str, Any], *, final: bool) -> None:
+        from pydantic_core import to_json
+
+        self._line(run_id, to_json({"r": fields}, fallback=str) + b"\n")
+        self._persist(run_id, final=final)
 
     def _persist(self, run_id: str, *, final: bool = False) -> None:
         self._dirty.add(run_id)
@@ -143,6 +241,8 @@ class FileSystemRunLogStore(RunLogStore):
         if texts is None:
             texts = self._texts[run_id] = RunLogText()
         atomic_write(self.path(run_id), texts.parts(self._live[run_id].log), durable=final)
+        if final and run_id in self._journals:  # the file holds all of it, durably: no journal needed
+            self._journals.pop(run_id).remove()
         end = time.perf_counter()
         # the steps' texts are made once each, whenever they are written: the spacing counts what every
         # write repeats (joining, writing the file); counting the first serialisations too would make the
@@ -153,7 +253,13 @@ class FileSystemRunLogStore(RunLogStore):
         if final:
             self._durable.add(run_id)
 
-    def _on_begin(self, run_id: str) -> None:
+    def _on_begin(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
+        """The step's start record goes to the journal now, before its code runs (a step that crashes the
+        process at once reads as begun and cut short); the file has it at its next write."""
+        from pydantic_core import to_json
+
+        record = self._mask(run_id, {"b": branch, "s": start_record(step_log)})
+        self._line(run_id, to_json(record) + b"\n")
         if run_id in self._timers:  # a write is due soon and will have it (what _persist would do here)
             self._dirty.add(run_id)
             self._durable.discard(run_id)
@@ -170,6 +276,7 @@ class FileSystemRunLogStore(RunLogStore):
         super()._forget(run_id)
         self._durable.discard(run_id)
         self._texts.pop(run_id, None)
+        self._journals.pop(run_id, None)  # (its last write failed: the journal stays, the file may be behind)
 
     def _write_later(self, run_id: str, delay: float) -> None:
         """A skipped write still reaches the disk when it falls due, even if nothing else happens before
@@ -196,6 +303,9 @@ class FileSystemRunLogStore(RunLogStore):
         try:
             texts = self._texts[run_id] = RunLogText()
             create_exclusive(self.path(run_id), texts.parts(self._live[run_id].log))
+            # a journal left by an earlier run of this id (its file removed since) is not this run's
+            journal = self._journals[run_id] = Journal(self.journal_path(run_id))
+            journal.remove()
         except FileExistsError:
             self._texts.pop(run_id, None)
             raise self._taken(run_id) from None
@@ -205,20 +315,69 @@ class FileSystemRunLogStore(RunLogStore):
         self._last_write[run_id] = time.perf_counter()
         self._last_cost[run_id] = 0.0
 
+    def _current(self, run_id: str) -> tuple[bytes, RunLog | None]:
+        """The bytes of the run's file, with its journal replayed over it when the file may be behind: the
+        journal is there and the run's process is not alive on this machine (dead, or another host's:
+        run_config.process). With the process known dead, the replayed log is written over the file and the
+        journal removed (a reader that may not write there leaves both). The log, when one was made.
+        A live process's file is at most one interval behind (its timer) and is read as it is."""
+        path = self.path(run_id)
+        journal = self.journal_path(run_id)
+        if not os.path.lexists(journal):
+            return read_run_log_bytes(path), None
+        raw = read_run_log_bytes(path)
+        if _alive(raw):  # (a live run's readers, a follower at every change: no models made)
+            return raw, None
+        from magnus_core.models.reading import run_log_from_json
+        from magnus_core.models.run_log import PROCESSING
+        from magnus_core.runs import process_alive
+
+        with paused():
+            run = run_log_from_json(raw, str(path))
+            alive = process_alive(run)
+            if alive:
+                return raw, run
+            ended = run.status not in (PROCESSING, "CREATED")  # its last write was made: nothing to add
+            lines = [] if ended else read_lines(journal)
+            if not lines:
+                if not ended and not os.path.lexists(journal):  # another reader replayed it meanwhile
+                    return read_run_log_bytes(path), None
+                if alive is False:
+                    with contextlib.suppress(OSError):
+                        os.unlink(journal)
+                return raw, run
+            replay(run, lines, journal)
+            text = run.model_dump_json(indent=4).encode("utf-8")
+        if alive is False:  # replayed once: what the killed process did, as it would have written it
+            try:
+                atomic_write(path, text)
+                os.unlink(journal)
+            except OSError as exc:
+                log.debug("run %s: replayed journal not written back: %s", run_id, exc)
+        return text, run
+
     def _read(self, run_id: str) -> RunLog | None:
         path = self.path(run_id)
         if not path.exists():
             return None
-        return load_run_log(path)
+        raw, made = self._current(run_id)
+        if made is not None:
+            return made
+        from magnus_core.models.reading import run_log_from_json
+
+        with paused():  # about a million acyclic objects for 10,000 steps (magnus_core/gcpause.py)
+            return run_log_from_json(raw, str(path))
 
     def get_plain_run(self, run_id: str) -> dict[str, Any]:
         """A run not live in this process is read from its file as plain JSON (no models made)."""
         path = self.path(run_id)
         if run_id in self._live or not path.exists():
             return super().get_plain_run(run_id)
-        from magnus_core.models.plain import read_plain_run_log
+        from magnus_core.models.plain import plain_from_json
 
-        return read_plain_run_log(path)
+        raw, _ = self._current(run_id)
+        with paused():
+            return plain_from_json(raw, str(path))
 
     def local_folder(self) -> Path:
         return self.folder
@@ -255,30 +414,47 @@ class FileSystemRunLogStore(RunLogStore):
         try:
             if not full:  # the loop the run index's every look makes over 20,000 entries: nothing more
                 with os.scandir(folder) as entries:
-                    return {
-                        entry.name[:-5]: str(entry.inode())
-                        for entry in entries
-                        if entry.name[-5:] == ".json" and entry.name[:1] != "."
-                    }
-            names = [name for name in os.listdir(folder) if name[-5:] == ".json" and name[:1] != "."]
+                    hidden: list[str] = []
+                    quick: dict[str, Any] = {}
+                    for entry in entries:
+                        name = entry.name
+                        if name[:1] == ".":
+                            hidden.append(name)
+                        elif name[-5:] == ".json":
+                            quick[name[:-5]] = str(entry.inode())
+                return self._unknown_if_journaled(quick, hidden)
+            listed = os.listdir(folder)
+            names = [name for name in listed if name[-5:] == ".json" and name[:1] != "."]
             stat = functools.partial(os.stat, dir_fd=folder)
             try:  # 20,000 stats and their tokens in C loops (a third of the cost of a loop over DirEntry)
                 tokens: list[str | None] = list(map(_TOKEN.__mod__, map(_STAT_FIELDS, map(stat, names))))
             except OSError:  # one went away or cannot be read since the listing: one at a time
                 tokens = [_token_at(name, folder) for name in names]
-            return dict(zip([name[:-5] for name in names], tokens, strict=True))
+            versions = dict(zip([name[:-5] for name in names], tokens, strict=True))
+            return self._unknown_if_journaled(versions, [name for name in listed if name[:1] == "."])
         finally:
             os.close(folder)
 
+    @staticmethod
+    def _unknown_if_journaled(versions: dict[str, Any], hidden: list[str]) -> dict[str, Any]:
+        """A run with a journal (running, or killed before its last write) has no token: the index reads
+        it at every look (a killed run's first read replays the journal and removes it: _current)."""
+        for run_id in _journaled(hidden):
+            if run_id in versions:
+                versions[run_id] = None
+        return versions
+
     def run_tokens(self, run_ids: Collection[str]) -> dict[str, Any]:
-        """One stat per run asked for (see RunLogStore.run_tokens); a run gone is left out."""
-        tokens = {}
+        """One stat per run asked for (see RunLogStore.run_tokens); a run gone is left out, a run with a
+        journal is None (read at every look: _unknown_if_journaled)."""
+        tokens: dict[str, Any] = {}
         for run_id in run_ids:
             try:
                 st = os.stat(os.path.join(self.folder, f"{check_run_id(run_id)}.json"))
             except (OSError, ValueError):
                 continue
-            tokens[run_id] = _TOKEN % _STAT_FIELDS(st)
+            journaled = os.path.lexists(os.path.join(self.folder, JOURNAL % run_id))
+            tokens[run_id] = None if journaled else _TOKEN % _STAT_FIELDS(st)
         return tokens
 
     # a folder's modification time ticks at the kernel's clock (a few ms): a rename in the same tick as a
@@ -320,7 +496,10 @@ class FileSystemRunLogStore(RunLogStore):
         # the id came from listing the folder (run_versions): a plain join, no pathlib (20,000 reads). The
         # file is untrusted like every run log: a FIFO must not block the index, nor a huge file fill memory
         path = os.path.join(self.folder, f"{check_run_id(run_id)}.json")
-        raw = read_regular_file(path, limit=MAX_RUN_LOG_BYTES, what="run log", error=RunLogError)
+        if os.path.lexists(os.path.join(self.folder, JOURNAL % run_id)):  # (replayed: _current)
+            raw = self._current(run_id)[0]
+        else:
+            raw = read_regular_file(path, limit=MAX_RUN_LOG_BYTES, what="run log", error=RunLogError)
         # pydantic-core's parser: three times json.load's speed. What it refuses (a number of more than
         # 4300 digits, a lone surrogate, deep nesting) raises, and the index reads the log through the
         # models instead, which say exactly why (index/sqlite.py _record, runs.read_log)

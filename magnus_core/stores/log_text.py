@@ -59,8 +59,16 @@ class RunLogText:
         self._lead_branches: list[dict[str, Any]] = []
         self._lead_bytes: list[bytes] = []
         self._whole = 2  # the first writes are made whole, keeping nothing (see parts)
+        # id(step log) -> (it, its step_json text), made for the store's journal, for the next call (offer)
+        self._offered: dict[int, tuple[Any, str]] = {}
         self.made = 0  # logs serialised by the last call (the rest were joined): for tests and benchmarks
         self.making = 0.0  # seconds the last call spent serialising them (wall)
+
+    def offer(self, step: Any, body: str) -> None:
+        """`body` is step log `step`'s text as models.run_log.step_json gives it (indented by 4; with its
+        branches emptied when it holds any), made already (the file-system store's journal line): the
+        next call uses it for `step` instead of serialising it again. Kept until that call only."""
+        self._offered[id(step)] = (step, body)
 
     def text(self, log: RunLog) -> str:
         """The JSON text of `log`, indented by 4, exactly as `log.model_dump_json(indent=4)`."""
@@ -76,6 +84,7 @@ class RunLogText:
             # whole is cheaper than step by step (pydantic's one pass), so texts are kept from the third
             # write on
             self._whole -= 1
+            self._offered = {}
             return [log.model_dump_json(indent=4).encode("utf-8")]
         # a run this process creates has no step at its first write: its run_config (the dag: the largest
         # part of the text at the start) is made once, there, and kept (it was made again at the third)
@@ -95,6 +104,7 @@ class RunLogText:
         parts.append("".join(out).encode("utf-8"))
         self._kept = self._fresh
         self._fresh = {}
+        self._offered = {}
         return parts
 
     def _field(self, parts: list[bytes], out: list[str], log: RunLog, name: str) -> None:
@@ -187,11 +197,15 @@ class RunLogText:
     def _make(self, key: str, obj: Any, depth: int, field: str) -> tuple[Any, str, int, str, int]:
         start = time.perf_counter()
         self.made += 1
-        shell = obj.model_copy(update={field: {}}) if getattr(obj, field) else obj
-        # a step log: its JSON in one pass (models.run_log.step_json: the same text); a branch log: pydantic's
-        body = (_step_json(shell) if field == "branches" else shell.model_dump_json(indent=4)).replace(
-            "\n", "\n" + _INDENT * depth
-        )
+        offered = self._offered.pop(id(obj), None) if self._offered else None
+        if offered is not None and offered[0] is obj and field == "branches":
+            body = offered[1]
+        else:
+            shell = obj.model_copy(update={field: {}}) if getattr(obj, field) else obj
+            # a step log: its JSON in one pass (models.run_log.step_json: the same text); a branch log:
+            # pydantic's
+            body = _step_json(shell) if field == "branches" else shell.model_dump_json(indent=4)
+        body = body.replace("\n", "\n" + _INDENT * depth)
         text = _INDENT * depth + _json_key(key) + ": " + body
         kept = (obj, key, depth, text, _marker_end(text, depth + 1, field))
         self.making += time.perf_counter() - start
