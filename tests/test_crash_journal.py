@@ -87,7 +87,7 @@ def test_a_step_that_kills_the_process_at_once_is_recorded_begun_and_cut_short(
     for step in ("s0", "s1", "s2"):
         assert rows[step][:2] == ["task", "SUCCESS"], shown.stdout
     assert rows["crash"][:4] == ["task", "INTERRUPTED", "(PROCESSING)", "1"], shown.stdout
-    assert "3/4 steps ran: 3 SUCCESS, 1 INTERRUPTED" in shown.stdout
+    assert "4/4 steps ran: 3 SUCCESS, 1 INTERRUPTED" in shown.stdout
     assert "crash: attempt 0 was cut short: the run's process ended while it ran" in shown.stdout
 
     logs = magnus("logs", "crashed", "crash", *config)
