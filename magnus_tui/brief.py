@@ -29,19 +29,44 @@ def _values(values: dict[str, Any]) -> str:
     return " · ".join(items[:SHOWN_VALUES]) + (f" · … {more} more" if more > 0 else "")
 
 
-def run_brief(project: Project, summary: RunSummary) -> Text:
+def run_brief(project: Project, summary: RunSummary, width: int = 0) -> Text:
     """run_facts, then the run a re-run re-ran in full when there is a line left (the runs list shows only
     the end of its id: the legend of that column)."""
-    text = run_facts(project, summary)
+    text = run_facts(project, summary, width)
     if summary.original_run_id and text.plain.count("\n") < 2:
         text.append(f"\n↺ re-run of {summary.original_run_id}", style="blue")
     return text
 
 
-def run_facts(project: Project, summary: RunSummary) -> Text:
+PANEL_ROWS = 3  # the runs list's panel holds three rows (RunsScreen #reason)
+
+
+def fit_first(head: str, first: str, suffix: str, width: int, rows: int) -> str:
+    """`first` (a message's first line), cut with `…` where needed so that `head + first + suffix`
+    wraps into at most `rows` rows of `width` (words wrap, as the panel wraps them; a long first line
+    pushed the place under it out of the panel at 80x24)."""
+    import textwrap
+
+    def fits(cut: str) -> bool:
+        return len(textwrap.wrap(head + cut + suffix, width - 1)) <= rows  # (a cell spare: wrap rounding)
+
+    if fits(first):
+        return first
+    low, high = 0, len(first)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(first[:middle].rstrip() + "…"):
+            low = middle
+        else:
+            high = middle - 1
+    return first[:low].rstrip() + "…"
+
+
+def run_facts(project: Project, summary: RunSummary, width: int = 0) -> Text:
     """Two or three lines on one run. A failed or interrupted run: the first step that failed, its message
     and where (`steps.py:29 in train`, `exit code 6`), and how many more failed; otherwise the run's metrics
-    (from the run index) or, without metrics, its parameters. MagnusError when the log cannot be read."""
+    (from the run index) or, without metrics, its parameters. MagnusError when the log cannot be read.
+    `width`: the panel's, to which a long first line of a message is cut (fit_first; 0: not cut)."""
     from magnus_core.index import RunQuery
 
     text = Text()
@@ -55,11 +80,16 @@ def run_facts(project: Project, summary: RunSummary) -> Text:
             # a message of several lines: its first, marked (the run's Output tab shows them all): the
             # panel holds three lines, out of which the others pushed the place (trial 11, faults 4, 12)
             first, *further = message.split("\n")
-            text.append(f": {first}")
+            suffix = ""
             if further:
                 lines = f"{len(further)} line{'s' if len(further) > 1 else ''}"
-                text.append(f" (+{lines}: o shows them)", style="dim")
+                suffix = f" (+{lines}: o shows them)"
             where = where_failed(step.attempts[-1] if step.attempts else None, message)
+            if width:  # a long first line is cut to leave the place in view (tui9 item 4, at 80x24)
+                rows = PANEL_ROWS - (1 if where else 0) - (1 if len(failed) > 1 else 0)
+                first = fit_first(f"{glyph('FAIL')} {step.internal_name}: ", first, suffix, width, rows)
+            text.append(f": {first}")
+            text.append(suffix, style="dim")
             if where:
                 text.append(f"\n  at {where}", style="dim")
             if len(failed) > 1:
@@ -71,11 +101,18 @@ def run_facts(project: Project, summary: RunSummary) -> Text:
         text.append(f": {summary.steps_done} of {summary.steps} steps ran", style="dim")
         # the step Ctrl-C or SIGTERM stopped, where its python code was (logs.interrupted_at, as `magnus
         # show` says it since de8914d): a hung step is what a stopped run is looked at for
+        # or the step a kill -9 (the OOM killer) cut short, as `magnus show` says it (summary.cut_short_lines)
+        from magnus_core.summary import cut_short_lines
+
         for step in log.walk():
             said = interrupted_at(step.attempts[-1]) if step.attempts else ""
             if said:
                 text.append(f"\n  {step.internal_name}: {said}", style="dim")
                 break
+        else:
+            cut = cut_short_lines(log)
+            if cut:
+                text.append(f"\n  {cut[0]}", style="dim")
         return text
     if summary.state == "PER-STEP":  # no process runs it whole (runs.list_state): say how it goes on
         from magnus_core.runs import per_step_hint

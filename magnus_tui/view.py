@@ -604,3 +604,13 @@ class RunView:
             if row.kind == STEP and row.status == "FAIL" and not self.children.get(row.key):
                 return row.key
         return None
+
+    def first_interrupted(self) -> str | None:
+        """The first step (not a composite holding it) an interrupted run stopped in: Ctrl-C, `magnus
+        stop`, a kill -9 that cut its attempt short. None while live or for none."""
+        if self.live:
+            return None
+        for row, _ in self.walk():
+            if row.kind == STEP and row.status == "INTERRUPTED" and not self.children.get(row.key):
+                return row.key
+        return None

@@ -574,7 +574,10 @@ class RunScreen(WorkbenchScreen[None]):
         keys = [row.key for row, _ in self.view.walk()]
         failure = self.view.first_failure()
         running = next(iter(self.view.running_keys()), None)
-        self.selected = failure or running or (keys[0] if keys else None)
+        # an interrupted run opens on the step it stopped in (it opened on its first step: the one looked
+        # for, hung or killed, was elsewhere; tui9 item 4 at 80x24), as a failed run on its failed step
+        stopped = self.view.first_interrupted()
+        self.selected = failure or running or stopped or (keys[0] if keys else None)
         self._cursor_follows = failure is None and self.view.live
         self._show_detail()
         self._panel_stale = True
@@ -714,8 +717,8 @@ class RunScreen(WorkbenchScreen[None]):
             # further lines indented under it: the header holds 3 lines, out of which a message of several
             # pushed the place (trial 11, faults 4 and 12)
             first, *more = (shown_line(line) for line in failure.split("\n"))
-            place = f", at {where}" if where else ""
-            failure = "\n".join([first + place, *(f"    {line}" for line in more)])
+            # (the place goes after the first line in the view, which fits both in its rows: failed)
+            failure = "\n".join([first, *(f"    {line}" for line in more)])
         if failure and stderr:
             # what the step wrote to stderr last, which its kept output may hold before earlier stdout lines
             # (trial 6: `ERROR: out of memory` was line 1 of 301, out of view at the output's end)
@@ -727,7 +730,7 @@ class RunScreen(WorkbenchScreen[None]):
             if stopped:
                 pane.show(source, text, live=self.view.live, failure=stopped, mark="■")
             else:
-                pane.show(source, text, live=self.view.live, failure=failure)
+                pane.show(source, text, live=self.view.live, failure=failure, place=where if failure else "")
         except NoMatches:  # the screen went, or its tabs are not mounted yet: the next read shows it
             return
         # a failed step opens on its output even with no lines (a missing file: the note says why, the

@@ -760,16 +760,16 @@ class RunsScreen(WorkbenchScreen[None]):
         if run_id != self._panel_for:
             self._panel_for = run_id
             reason.update("")
-            self.read_panel(entry)
+            self.read_panel(entry, reason.content_region.width or self.size.width - 2)
 
     @work(thread=True, exclusive=True, group="runs-panel")
-    def read_panel(self, entry: RunEntry) -> None:
+    def read_panel(self, entry: RunEntry, width: int = 0) -> None:
         """Read the highlighted run's failure (step, error, where) or metrics off the UI thread."""
         from magnus_tui.brief import run_brief
 
         worker = get_current_worker()
         try:
-            text = run_brief(self.app.project, entry.summary)
+            text = run_brief(self.app.project, entry.summary, width)
         except MagnusError as exc:
             text = Text(str(exc), style="red")
         if not worker.is_cancelled:

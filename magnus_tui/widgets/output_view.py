@@ -250,6 +250,55 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
     return out
 
 
+HINT = "  i: the step's detail"
+FAILURE_ROWS = 3  # the failure header's rows at most (#output-failure's max-height)
+
+
+def fit_failure(reason: str, mark: str, place: str, width: int) -> tuple[list[str], bool]:
+    """The failure header's rows, at most FAILURE_ROWS of `width` cells, and whether the `i` hint fits
+    after the last: `mark` and the reason's first line, then `, at PLACE`, wrapped (the first line cut
+    with `…` so that the place stays in view: trial 11 at 80x24, a 250-character first line pushed it
+    out, as a message of several lines did), then the reason's further lines, one row each, cut; those
+    that do not fit are counted (`(+2 more lines: i shows them)`); a last `stderr:` line is kept. With
+    no `width` (not laid out yet) the lines as they are, the place after the first."""
+    import textwrap
+
+    first, *rest = reason.split("\n")
+    tail = f", at {place}" if place else ""
+    if not width:
+        return [f"{mark} {first}{tail}", *rest], True
+    pinned = [rest.pop()] if rest and rest[-1].startswith("stderr: ") else []
+    budget = FAILURE_ROWS - (1 if rest or pinned else 0) - (1 if rest and pinned else 0)
+
+    def wrapped(cut: str) -> list[str]:
+        return textwrap.wrap(f"{mark} {cut}{tail}", width, subsequent_indent="  ") or [f"{mark}"]
+
+    rows = wrapped(first)
+    if len(rows) > budget:
+        low, high = 0, len(first)  # the longest cut of the first line that fits its rows
+        while low < high:
+            middle = (low + high + 1) // 2
+            if len(wrapped(first[:middle].rstrip() + "…")) <= budget:
+                low = middle
+            else:
+                high = middle - 1
+        rows = wrapped(first[:low].rstrip() + "…")[:budget]
+    room = FAILURE_ROWS - len(rows) - len(pinned)
+    if len(rest) > room:
+        more = len(rest) - (room - 1)
+        rest = [*rest[: room - 1], f"    (+{more} more lines: i shows them)"] if room > 0 else []
+    rows += [_cut(line, width) for line in [*rest, *pinned]]
+    if len(rows[-1]) + len(HINT) <= width:
+        return rows, True
+    if len(rows) < FAILURE_ROWS:
+        return [*rows, ""], True  # (the hint on a row of its own, its two spaces as an indent)
+    return rows, False
+
+
+def _cut(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: max(1, width - 1)] + "…"
+
+
 class OutputLog(KeysInOrder, RichLog):
     """The lines: their keys act in the order typed (`/line 5` typed at once searches `line 5`: the
     letters went to the lines' own keys before `/` had opened the box; trial 4); j/k, g/G as ↑/↓,
@@ -340,6 +389,7 @@ class OutputView(Vertical, can_focus=False):
         self.command = ""  # the `magnus logs` command that prints every line
         self.cut = ""  # the attempt shown was cut short (OutputText.cut)
         self.whole: WholeRun | None = None  # the whole run's lines shown so far (whole_run_text goes on)
+        self._failure: tuple[str, str, str] = ("", "✗", "")  # failed()'s reason, mark and place
         self._last_at: int | None = None  # the log's strip where the last line written starts (_write)
 
     def compose(self) -> ComposeResult:
@@ -369,21 +419,38 @@ class OutputView(Vertical, can_focus=False):
         self.failed("")
         self._title()
 
-    def failed(self, reason: str, mark: str = "✗") -> None:
+    def failed(self, reason: str, mark: str = "✗", place: str = "") -> None:
         """Say under the title why the step shown failed ("" for none): a step that called sys.exit, or a
         shell step's exit code, prints nothing that says so,
         and a failed run opens on its output (trial 4). `mark` ■: it was interrupted, not failed (in the
-        interrupted colour; `interrupted at steps.py:12 in train (SIGINT: ...)`, logs.interrupted_at)."""
+        interrupted colour; `interrupted at steps.py:12 in train (SIGINT: ...)`, logs.interrupted_at).
+        `place`: where it was raised, said after the reason's first line (fit_failure keeps it in view)."""
         self.set_class(bool(reason), "failed")
         self.set_class(bool(reason) and mark == "■", "stopped")
-        text = Text()
-        if reason:
-            text.append(f"{mark} {reason}")
-            text.append("  i: the step's detail", style="dim")
-        self.query_one("#output-failure", Static).update(text)
+        self._failure = (reason, mark, place)
+        self._draw_failure()
+
+    def _draw_failure(self) -> None:
+        reason, mark, place = self._failure
+        box = self.query_one("#output-failure", Static)
+        if not reason:
+            box.update("")
+            return
+        width = box.content_region.width or (self.size.width - 2 if self.size.width > 2 else 0)
+        rows, hint = fit_failure(reason, mark, place, width)
+        text = Text("\n".join(rows), no_wrap=bool(width), overflow="ellipsis")
+        if hint:
+            text.append(HINT, style="dim")
+        box.update(text)
 
     def show(
-        self, source: str, text: OutputText, live: bool = True, failure: str = "", mark: str = "✗"
+        self,
+        source: str,
+        text: OutputText,
+        live: bool = True,
+        failure: str = "",
+        mark: str = "✗",
+        place: str = "",
     ) -> None:
         """Show `text`, the output of `source` (a step, or "" for the whole run); when it only grew, only the
         new lines are written (a live step's output appends, the scroll position is kept). `live`: the run
@@ -392,7 +459,7 @@ class OutputView(Vertical, can_focus=False):
         if live != self.live:
             self.live = live
             self.refresh_bindings()  # F follow: only while live
-        self.failed(failure, mark)
+        self.failed(failure, mark, place)
         same = source == self.source and text.lines[: len(self.lines)] == self.lines
         new = text.lines[len(self.lines) :] if same else text.lines
         if not same and self._last_line_changed(source, text.lines):
@@ -519,6 +586,7 @@ class OutputView(Vertical, can_focus=False):
 
     def on_resize(self) -> None:
         self._title()
+        self._draw_failure()  # fitted to the width (fit_failure)
 
     def _redraw(self) -> None:
         log = self.log_widget
