@@ -484,19 +484,30 @@ class OutputView(Vertical, can_focus=False):
         the strips the last one was drawn as are known (_write)."""
         count = len(self.lines)
         return (
-            self._last_at is not None
+            self._last_start() is not None
             and source == self.source
             and count > 0
             and len(lines) >= count
             and lines[: count - 1] == self.lines[: count - 1]
         )
 
+    def _last_start(self) -> int | None:
+        """The log's strip where the last line written starts: as _write kept it, else (its write was
+        deferred until the log knew its size) the last strip when lines are not wrapped and it is not
+        magnus's marker (which wraps): then each line is one strip. None when not known."""
+        log = self.log_widget
+        if self._last_at is not None:
+            return self._last_at
+        if self.wrap or not self.lines or MARKER in self.lines[-1] or log._deferred_renders or not log.lines:
+            return None
+        return len(log.lines) - 1
+
     def _drop_last_line(self) -> None:
         """Take the strips of the last line written (from _last_at on) out of the log, to write it again.
         RichLog (Textual 8.2.8) can only append: its `lines`, line cache and virtual size are set as its
         own clear() sets them."""
         log = self.log_widget
-        del log.lines[self._last_at :]
+        del log.lines[self._last_start() :]
         log._line_cache.clear()
         log.virtual_size = Size(log._widest_line_width, len(log.lines))
         log.refresh()
