@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 REUSED = "reused"
 FAILED_BEFORE = "failed before"
 INTERRUPTED_BEFORE = "interrupted before"
+CUT_SHORT_BEFORE = (
+    "cut short before"  # its run's process died while it ran (kill -9, a segfault, the OOM killer)
+)
 NOT_REACHED = "not reached before"
 DAG_CHANGED = "dag changed"
 
@@ -494,6 +497,8 @@ def why_it_runs(changed_definition: bool, old: StepLog | None, first_run: str) -
         return NOT_REACHED
     if old.status == INTERRUPTED:
         return INTERRUPTED_BEFORE
+    if old.status == PROCESSING:  # the original's process died in it (trial 12: it read "failed before")
+        return CUT_SHORT_BEFORE
     if old.status != SUCCESS:
         return FAILED_BEFORE
     return f"an earlier step ran ({first_run})"
@@ -519,7 +524,11 @@ def reuse_step(
             if ctx.cache_valid:
                 ctx.cache_valid = False
                 ctx.first_run = internal_name
-                if reason == FAILED_BEFORE and node.is_composite and not node.concurrent_branches:
+                if (
+                    reason in (FAILED_BEFORE, CUT_SHORT_BEFORE)
+                    and node.is_composite
+                    and not node.concurrent_branches
+                ):
                     ctx.resume_inside = internal_name  # its branches that succeeded: see reuse_branch
             reasons[internal_name] = reason
             return None

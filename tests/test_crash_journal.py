@@ -118,6 +118,9 @@ def test_a_step_that_kills_the_process_at_once_is_recorded_begun_and_cut_short(
     assert "3 step(s) reused, 1 to run" in rerun.stderr, rerun.stderr
     again = json.loads(magnus("show", "again", *config, "--json").stdout)
     assert [again["steps"][s]["mock"] for s in ("s0", "s1", "s2", "crash")] == [True, True, True, False]
+    assert again["steps"]["crash"]["message"] == "cut short before", again["steps"][
+        "crash"
+    ]  # not "failed before"
     assert again["status"] == "SUCCESS"
 
 
