@@ -378,6 +378,7 @@ def execute(
     stop_tracking = follow(store, prepared.run_id, prepared.tracker, start=True)
     status = FAIL
     from magnus_core import output as seam
+    from magnus_core.fatal import recorded
     from magnus_core.secrets import watch_requests
 
     failure: BaseException | None = None
@@ -390,6 +391,7 @@ def execute(
             watch_requests(prepared.secrets),
             _secrets_for_children(prepared.secrets),
             _fewer_collections(),
+            recorded(prepared.catalog, prepared.run_id),  # a segfault's traceback kept (trial 13 fault 4)
         ):
             status = prepared.executor.execute_graph(prepared.pipeline.dag, ctx, params)
     except KeyboardInterrupt as exc:

@@ -142,6 +142,10 @@ def logs(
         ctx.exit(1 if any(v.state == "missing" for v in sections) else 0)
     out = _Printer(headed=name is None or len(sections) > 1)  # a whole run: always headed (its --help)
     missing = False
+    cuts = [view for view in sections if _cut_short(view, ended)]
+    from magnus_core.fatal import crash_of
+
+    crash = crash_of(run_log) if cuts else None  # a fatal signal faulthandler wrote (trial 13 fault 4)
     for view in sections:
         cut = _cut_short(view, ended)
         if cut and not view.has_output:  # said once, below, not as a step that printed nothing
@@ -150,12 +154,21 @@ def logs(
             missing |= out.section(view, tail)
         out.say_failed(view)  # kept output or not (trial 10, fault 9: do-nothing said nothing of it)
         if cut:  # as `magnus show` says it (trial 11)
-            out.out.flush()
             kept = "" if view.has_output else "; none of its output reached its file"
+            if crash is not None:  # after the attempt's output: python's faulthandler text, then where
+                out.end_section()
+                if not out.at_line_start:
+                    out.write(b"\n")
+                out.write_tail(crash.text + "\n")
+            out.out.flush()
+            said = crash.said() if crash is not None and len(cuts) == 1 else ""
             note(
-                f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) was cut short: the run's "
-                f"process ended while it ran{kept}"
+                f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) {said}{kept}"
+                if said
+                else f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) was cut short: the "
+                f"run's process ended while it ran{kept}"
             )
+            crash = crash if len(cuts) == 1 else None  # several begun (branches): the text shown once
     out.say_silent()
     for s in _failures_without_output(run_log, name, attempt):
         note(f"magnus: {s.internal_name} ({s.step_type}) failed, no output: {shown_line(failure_message(s))}")

@@ -1,0 +1,166 @@
+"""A fatal signal in a step, located (session 9, trial 13 fault 4).
+
+A python step that segfaults (a C extension's bad pointer, `ctypes.string_at(0)`) kills the run's process at
+once: no exception, no record, and what python's faulthandler would print went to fd 2, which magnus captures
+into a pipe whose reader dies with the process. So a run enables faulthandler (stdlib: it writes with no
+allocation, straight to a file descriptor, for every thread) into a file of the run's catalog that survives
+the process, `.magnus/fatal.log` in the run's catalog folder (a file-system catalog), opened once when the run
+starts and removed at a normal end when empty. Readers (`magnus show`, `magnus logs`, the failure lines of
+magnus_core.logs) parse it (crash_of): `crashed (Segmentation fault) at mlproj/crashy.py:10 in train`.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import re
+import sys
+import sysconfig
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from magnus_core.catalog import BaseCatalog
+    from magnus_core.models.run_log import RunLog
+
+NAME = ".magnus/fatal.log"  # catalog name of a run's faulthandler file
+MAX_READ = 64 * 1024  # bytes of the file read: faulthandler writes at most 100 frames per thread, 100 threads
+
+_FATAL = re.compile(r"^Fatal Python error: (.+?)\s*$")
+_CURRENT = re.compile(r"^(Current thread 0x[0-9a-fA-F]+|Stack) \(most recent call first\):\s*$")
+_FRAME = re.compile(r'^\s+File "(.*)", line (\d+) in (.+?)\s*$')
+
+
+def fatal_file(catalog: BaseCatalog | None, run_id: str) -> Path | None:
+    """Where run `run_id`'s faulthandler file is: `<catalog_location>/<run_id>/.magnus/fatal.log` for a
+    file-system catalog, None for any other (nothing local to write to at a crash)."""
+    from magnus_core.catalog import FileSystemCatalog
+
+    if not isinstance(catalog, FileSystemCatalog) or catalog.service_name != "file-system":
+        return None  # an fsspec catalog (a subclass) may be remote
+    try:
+        return catalog.run_folder(run_id) / NAME
+    except Exception:  # a run id a run log names that is not a valid folder name: nothing to read
+        return None
+
+
+@contextmanager
+def recorded(catalog: BaseCatalog | None, run_id: str) -> Iterator[None]:
+    """While the run runs, a fatal signal (SIGSEGV, SIGFPE, SIGABRT, SIGBUS, SIGILL) writes python's
+    traceback of every thread into the run's fatal file (fatal_file; truncated at start: a re-run's copy
+    of its original's catalog does not count). At a normal end (any exception included: the process lives)
+    faulthandler is put back as it was (the user's PYTHONFAULTHANDLER or -X faulthandler: into stderr
+    again; else disabled) and the file removed when empty. No file-system catalog, or a file that cannot be
+    opened: nothing changes."""
+    path = fatal_file(catalog, run_id)
+    if path is None:
+        yield
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    except OSError:
+        yield
+        return
+    was_enabled = faulthandler.is_enabled()
+    faulthandler.enable(fd, all_threads=True)
+    try:
+        yield
+    finally:
+        try:
+            if was_enabled and sys.stderr is not None:
+                faulthandler.enable(sys.stderr, all_threads=True)
+            else:
+                faulthandler.disable()
+        except (ValueError, OSError, AttributeError):  # a stderr with no fd: leave it off
+            faulthandler.disable()
+        os.close(fd)
+        try:
+            if path.stat().st_size == 0:
+                path.unlink()
+        except OSError:
+            pass
+
+
+@dataclass(frozen=True)
+class Crash:
+    """A fatal signal as faulthandler wrote it: `reason` (`Segmentation fault`), `where` the user's code was
+    (`mlproj/crashy.py:10 in train`, "" when no frame of the user's is on the crashing thread), and the
+    whole `text` faulthandler wrote."""
+
+    reason: str
+    where: str
+    text: str
+
+    def said(self) -> str:
+        """`crashed (Segmentation fault) at mlproj/crashy.py:10 in train`."""
+        return f"crashed ({self.reason})" + (f" at {self.where}" if self.where else "")
+
+
+def _library(filename: str) -> bool:
+    """A frame of magnus, of python's importer, or of the standard library (ctypes' string_at is not where
+    the user's code crashed), or of an installed package."""
+    from magnus_core.failure import _own
+
+    if _own(filename):
+        return True
+    paths = sysconfig.get_paths()
+    roots = {paths.get(key, "") for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(root and filename.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def parse(text: str, root: Path | None = None) -> Crash | None:
+    """The Crash in faulthandler's `text` (None when there is no `Fatal Python error:` line): the reason on
+    that line, and the innermost frame of the crashing thread (`Current thread 0x...`, or `Stack` when
+    one thread was dumped) that is not a library's (_library; else the innermost one not magnus's), named
+    relative to `root` (the current folder) as failures are."""
+    from magnus_core.failure import _own, _shown
+
+    lines = text.splitlines()
+    reason = ""
+    for line in lines:
+        found = _FATAL.match(line)
+        if found:
+            reason = found.group(1)
+            break
+    if not reason:
+        return None
+    frames: list[tuple[str, str, str]] = []
+    inside = False
+    for line in lines:
+        if _CURRENT.match(line):
+            inside = True
+            continue
+        if inside:
+            found = _FRAME.match(line)
+            if not found:
+                if frames:
+                    break
+                continue
+            frames.append((found.group(1), found.group(2), found.group(3)))
+    chosen = next((f for f in frames if not _library(f[0])), None) or next(
+        (f for f in frames if not _own(f[0])), None
+    )
+    where = ""
+    if chosen is not None:
+        where = f"{_shown(chosen[0], (root or Path.cwd()).resolve())}:{chosen[1]} in {chosen[2]}"
+    return Crash(reason=reason, where=where, text=text.rstrip("\n"))
+
+
+def crash_of(run_log: RunLog) -> Crash | None:
+    """The fatal signal that ended run `run_log`'s process, from its fatal file (parse); None when there is
+    none (the run ended normally, was killed by SIGKILL, or its catalog is not a file system's)."""
+    from magnus_core.logs import catalog_of
+
+    path = fatal_file(catalog_of(run_log), run_log.run_id)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_READ)
+    except OSError:
+        return None
+    return parse(data.decode("utf-8", "replace")) if data else None
