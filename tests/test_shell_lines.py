@@ -47,3 +47,40 @@ def test_exported_metrics_still_reach_the_run_log(git_repo: Path, magnus: Any) -
     assert magnus("execute", "-f", "p.yaml", "--run-id", "m").returncode == 0
     shown = magnus("show", "m", "--json").stdout
     assert '"loss": 0.5' in shown
+
+
+def test_the_environment_a_shell_step_leaves_holds_no_secret(
+    git_repo: Path, magnus: Any, tmp_path: Path
+) -> None:
+    """Trial 13 (fault 10): a shell step's EXIT trap wrote its whole environment (the run's secrets with it)
+    to /tmp/magnus-env-*, which magnus removes after reading, but not when it was killed outright (kill -9,
+    the OOM killer) while the shell went on: the file stayed. Only the exported MAGNUS_PRM_* and
+    MAGNUS_TRACK_* variables magnus reads back are written now (the trap run by a real bash here, as an
+    orphan's would be), and they still reach the run: the parameter and the metric."""
+    import json
+    import os
+    import shutil
+    import subprocess
+
+    from magnus_core.tasks.shell import _dump_env
+
+    dump = tmp_path / "magnus-env-test"
+    bash = shutil.which("bash")
+    assert bash is not None
+    script = f"trap '{_dump_env(bash, str(dump))}' EXIT; export MAGNUS_PRM_x=5; MAGNUS_PRM_local=1"
+    env = {**os.environ, "API_TOKEN": "hunter2-secret-value", "MAGNUS_PRM_given": "3"}
+    subprocess.run([bash, "-c", script], env=env, check=True)
+    kept = dump.read_bytes().split(b"\0")
+    assert b"MAGNUS_PRM_x=5" in kept and b"MAGNUS_PRM_given=3" in kept, kept
+    assert not [item for item in kept if b"hunter2" in item or item.startswith(b"PATH=")], kept
+    assert not [item for item in kept if item.startswith(b"MAGNUS_PRM_local")], (
+        kept
+    )  # not exported: as env -0
+
+    command = "'export MAGNUS_PRM_x=5 MAGNUS_TRACK_acc=0.5'"
+    (git_repo / "p.yaml").write_text(PIPELINE.format(command=command))
+    done = magnus("execute", "-f", "p.yaml", "--run-id", "env", env={"API_TOKEN": "hunter2-secret-value"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = json.loads(magnus("show", "env", "--json").stdout)
+    assert shown["parameters"]["x"] == 5, shown["parameters"]
+    assert "acc" in json.dumps(shown["steps"]["s"]), shown["steps"]["s"]

@@ -65,6 +65,21 @@ def exit_failure(code: int) -> tuple[str, AttemptError]:
     return f"shell command {text}", AttemptError(type="ExitCode", message=text, exit_code=code)
 
 
+def _dump_env(shell: str, env_file: str) -> str:
+    """The EXIT trap's command: the shell's exported MAGNUS_PRM_* and MAGNUS_TRACK_* variables (all that
+    run() reads back), NUL-separated, into `env_file`. Not its whole environment, which holds the run's
+    secrets: the file outlives a magnus killed outright (kill -9, the OOM killer) when the shell it started
+    ends later, and nothing removes it then (trial 13, fault 10). With bash a loop over `env -0` (exported
+    variables only, as before); a plain /bin/sh has no `read -d`: its whole `env -0`, as before."""
+    if os.path.basename(shell) != "bash":
+        return f'env -0 > "{env_file}"'
+    keep = f"{PRM_PREFIX}*|{TRACK_PREFIX}*"
+    return (
+        f'while IFS= read -r -d "" __magnus_kv; do case $__magnus_kv in {keep}) '
+        f'printf "%s\\0" "$__magnus_kv";; esac; done < <(env -0) > "{env_file}"'
+    )
+
+
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
     env = child_environment(scope, scope.map_variable)
     env.update(ctx.secrets.child_environment())  # get_secret() in the shell's commands, prompt values too
@@ -74,7 +89,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
     os.close(fd)
     # the trap on the command's first line, not a line of its own: bash's `line N` in the command's errors
     # is then the line of the command (trial 12 fault 3: `line 2` for a one-line command)
-    script = f"trap 'env -0 > \"{env_file}\"' EXIT; {command}\n"
+    script = f"trap '{_dump_env(shell, env_file)}' EXIT; {command}\n"
     try:
         # the output seam's pipes: what the shell and its children write is masked on its way out
         proc = _run_in_own_group(
