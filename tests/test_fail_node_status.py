@@ -10,7 +10,9 @@ from typing import Any
 
 from tests.conftest import ROOT
 
-ORIGINAL = ROOT.parent / "shared" / "fixtures" / "magnus-0.3.12" / "run_logs" / "failure_run.json"
+ORIGINAL = (
+    ROOT / "tests" / "data" / "fixtures" / "magnus-0.3.12" / "run_logs" / "failure_run.json"
+)  # (the original's)
 
 PIPELINE = """
 dag:

@@ -4,6 +4,7 @@ panel under the list says why the highlighted run failed, or shows its metrics."
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -456,16 +457,26 @@ class RunsScreen(WorkbenchScreen[None]):
                 self._quiet = quiet
                 if running:
                     entries = project.runs(run_ids=running)
-                    self.app.call_from_thread(self.update_entries, entries)
+                    self.app.call_from_thread(self._delivered, self.update_entries, entries)
                 return
         else:
             quiet = project.quiet_token()
             versions = project.run_versions()
         self._full_at, self._versions, self._quiet = time.monotonic(), versions, quiet
-        self.app.call_from_thread(self.show, project.runs())
+        self.app.call_from_thread(self._delivered, self.show, project.runs())
 
     def action_refresh(self) -> None:
         self.reload()
+
+    def _delivered(self, apply: Callable[[list[RunEntry]], None], entries: list[RunEntry]) -> None:
+        """`apply(entries)` on the UI thread, read by the poll's worker, unless the list is gone: the app
+        closing as a poll ends removed the screen's widgets first, and the poll's NoMatches then failed the
+        app (a CI run: `No nodes match '#runs' on RunsScreen()` as a test's app closed)."""
+        try:
+            self.query_one("#runs", ListTable)
+        except NoMatches:
+            return
+        apply(entries)
 
     def update_entries(self, entries: list[RunEntry]) -> None:
         """Runs read again (the running ones): their rows are redrawn where they changed (nothing is drawn

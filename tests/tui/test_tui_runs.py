@@ -701,3 +701,21 @@ async def test_a_user_column_once_several_users_ran_the_runs_and_a_per_step_run_
         assert column(table, "user")[:2] == ["alice", "alice"]
         await pilot.press("escape", "slash", *"bob")
         assert column(table, "run_id") == ["composite_run"]
+
+
+async def test_a_poll_that_ends_as_the_app_closes_does_not_fail_it(make_app) -> None:
+    """A CI run: a poll's worker handed its runs to the UI thread as the app closed, after the screen's
+    widgets were removed, and `No nodes match '#runs' on RunsScreen()` failed the app (as a traceback on a
+    user's quit). What the poll read is dropped when the list is gone."""
+    app = make_app(poll_interval=3600)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        entries = list(screen.entries.values())
+        assert entries
+        await screen.query_one("#runs").remove()
+        screen._delivered(screen.update_entries, entries)  # the poll's two deliveries, the list gone
+        screen._delivered(screen.show, entries)
+        await pilot.pause()
+        assert app.return_code is None and app._exception is None
