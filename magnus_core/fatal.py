@@ -42,8 +42,10 @@ def fatal_file(catalog: BaseCatalog | None, run_id: str) -> Path | None:
     if not isinstance(catalog, FileSystemCatalog) or catalog.service_name != "file-system":
         return None  # an fsspec catalog (a subclass) may be remote
     try:
-        return catalog.run_folder(run_id) / NAME
-    except Exception:  # a run id a run log names that is not a valid folder name: nothing to read
+        # checked as every catalog write is (FileSystemCatalog.destination): a link planted as the run's
+        # folder or its .magnus refuses it, so nothing is written outside the catalog (test_symlinks)
+        return catalog.destination(run_id, NAME)
+    except Exception:  # such a link, or a run id a run log names that is no folder name: no file
         return None
 
 
@@ -61,7 +63,7 @@ def recorded(catalog: BaseCatalog | None, run_id: str) -> Iterator[None]:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_NOFOLLOW, 0o644)
     except OSError:
         yield
         return
