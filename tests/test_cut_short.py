@@ -42,22 +42,8 @@ PIPELINE = """dag:
 def test_a_killed_runs_step_reads_as_an_attempt_cut_short(git_repo: Path, magnus: Any) -> None:
     (git_repo / "live.py").write_text(STEPS)
     (git_repo / "live.yaml").write_text(PIPELINE)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
-    run = subprocess.Popen(
-        [sys.executable, "-m", "magnus_core", "execute", "-f", "live.yaml", "--run-id", "killed"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while "sleepy 3" not in magnus("logs", "killed", "s1").stdout:  # it has printed: then kill it
-            assert time.monotonic() < deadline and run.poll() is None
-            time.sleep(0.2)
-    finally:
-        os.killpg(run.pid, signal.SIGKILL)
-        run.wait()
+    # it has printed: then kill it
+    _killed_run(git_repo, magnus, "killed", lambda: "sleepy 3" in magnus("logs", "killed", "s1").stdout)
     shown = magnus("show", "killed").stdout.splitlines()
     row = next(line.split() for line in shown if line.startswith("s1 "))
     assert row[2:5] == ["INTERRUPTED", "(PROCESSING)", "1"], shown  # the attempt begun is counted
@@ -170,22 +156,8 @@ def test_a_killed_runs_duration_is_not_its_last_writes_time(git_repo: Path, magn
             "  steps:\n", "  steps:\n    s0: {type: task, command: live.quick, next: s1}\n"
         )
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
-    run = subprocess.Popen(
-        [sys.executable, "-m", "magnus_core", "execute", "-f", "live.yaml", "--run-id", "gone"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while "sleepy 12" not in magnus("logs", "gone", "s1").stdout:  # over a second after its start
-            assert time.monotonic() < deadline and run.poll() is None
-            time.sleep(0.2)
-    finally:
-        os.killpg(run.pid, signal.SIGKILL)
-        run.wait()
+    # over a second after its start
+    _killed_run(git_repo, magnus, "gone", lambda: "sleepy 12" in magnus("logs", "gone", "s1").stdout)
     (listed,) = json.loads(magnus("runs", "--json").stdout)["runs"]
     assert listed["state"] == "INTERRUPTED" and listed["duration"] is None and not listed["end"], listed
     row = next(line for line in magnus("runs").stdout.splitlines() if line.startswith("gone"))
