@@ -127,7 +127,9 @@ dag:
       branch:
         start_at: t
         steps:
-          t: {type: task, command_type: shell, command: "sleep 0.2", next: success}
+          # the first item ends at once, the others take 5 s: the run cannot end before the test's kill,
+          # however loaded the machine (it raced at 0.2 s an item: CI under load, ninth sitting)
+          t: {type: task, command_type: shell, command: "test $MAGNUS_PRM_x = 1 || sleep 5", next: success}
           success: {type: success}
           fail: {type: fail}
     success: {type: success}
