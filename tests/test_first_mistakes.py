@@ -170,3 +170,33 @@ def test_execute_with_no_file_and_no_pipeline_yaml_says_what_file_is(tmp_path: P
     command = near.stderr.strip().rsplit("with --file: ", 1)[1]
     assert command == "magnus execute --file flows/pipeline.yaml"
     assert run_magnus(*shlex.split(command)[1:], cwd=tmp_path).returncode == 0  # as typed
+
+
+@pytest.mark.parametrize(
+    ("typed", "usage"),
+    [
+        (["logs", "--bad", "--help"], "Usage: magnus logs [OPTIONS] RUN_ID [STEP]"),  # the session 9 case
+        (["show", "r1", "--help", "--bad"], "Usage: magnus show [OPTIONS] [RUN_ID]"),
+        (["show", "--json=3", "-h"], "Usage: magnus show [OPTIONS] [RUN_ID]"),  # (an error with no context)
+        (["logs", "-h", "--tail"], "Usage: magnus logs [OPTIONS] RUN_ID [STEP]"),  # (a missing value)
+        (["-c", "x.yaml", "runs", "--newest", "--help"], "Usage: magnus runs [OPTIONS]"),
+        (["--bad", "--help"], "Usage: magnus [OPTIONS] COMMAND [ARGS]..."),
+        (["help", "diff", "--bad"], "Usage: magnus diff [OPTIONS]"),
+    ],
+)
+def test_help_asked_for_is_printed_even_when_another_option_is_wrong(
+    tmp_path: Path, typed: list[str], usage: str
+) -> None:
+    """Session 9 (core9): `magnus logs --bad --help` printed the bad option's error, not the help (click
+    parses every option before acting on --help); git and kubectl show the help whenever it is asked."""
+    shown = run_magnus(*typed, cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stdout.startswith(usage), shown.stderr
+    assert shown.stderr == ""
+
+
+def test_help_after_dashes_or_for_a_missing_command_is_not_help(tmp_path: Path) -> None:
+    """After `--` a word is a parameter; a command that does not exist keeps its "Did you mean"."""
+    typo = run_magnus("lgs", "--help", cwd=tmp_path)
+    assert typo.returncode == 2 and typo.stderr.endswith("Did you mean 'logs'?\n")
+    bad = run_magnus("execute", "--bad", "--", "--help", "1", cwd=tmp_path)
+    assert bad.returncode == 2 and "Usage:" not in bad.stdout

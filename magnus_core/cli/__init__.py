@@ -439,6 +439,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Interrupted.", err=True)
         _leave(130)
     except click.exceptions.ClickException as exc:  # (a usage error: exit 2, said or not)
+        if _help_despite(exc, args if argv is None else list(argv)):
+            settle_streams()
+            sys.exit(0)
         if isinstance(exc, click.exceptions.NoSuchOption):
             _explain_option(exc, args)
         with unprintable():  # stderr's reader gone (`2>&1 | head -1`): exit 1 of a broken pipe, it was
@@ -457,6 +460,51 @@ def main(argv: list[str] | None = None) -> None:
         raise
     settle_streams()
     _leave(code if isinstance(code, int) else 0)
+
+
+def _help_despite(exc: Any, args: list[str]) -> bool:
+    """When a command line that failed to parse also asks for help (`magnus logs --bad --help`, `-h` before
+    an option's missing value): print the help of the command it names and return True, as git and kubectl
+    show the help whenever --help is given. click parses every option before acting on --help, so it would
+    say the first usage error instead. Words after `--` are parameters, not options. A command that does
+    not exist (`magnus lgs --help`) keeps its error: its "Did you mean" is the help there is."""
+    import click
+
+    words = args[: args.index("--")] if "--" in args else args
+    if not any(word in ("-h", "--help") for word in words):
+        return False
+    if not isinstance(exc, click.exceptions.UsageError) or isinstance(exc, click.exceptions.NoSuchCommand):
+        return False
+    ctx = exc.ctx or _parsed_leniently(words)  # (click's parser raises some errors with no context)
+    if ctx is None:
+        return False
+    with printing():
+        click.echo(ctx.get_help())
+    return True
+
+
+def _parsed_leniently(args: list[str]) -> Any:
+    """The click context of the command `args` name (the words after `magnus`), parsed as completion does:
+    errors ignored and no option acted on (--help prints nothing). None when no such command."""
+    import warnings
+
+    import click
+
+    from magnus_core.cli._group import cli
+
+    try:
+        ctx = cli.make_context("magnus", list(args), resilient_parsing=True)
+        with warnings.catch_warnings():  # click 8.2 renamed it _protected_args; 8.1 has only this
+            warnings.simplefilter("ignore", DeprecationWarning)
+            rest = [*getattr(ctx, "_protected_args", ctx.protected_args), *ctx.args]
+        if not rest:
+            return ctx
+        name, command, more = cli.resolve_command(ctx, rest)
+        if command is None or name is None:
+            return ctx
+        return command.make_context(name, more, parent=ctx, resilient_parsing=True)
+    except (click.exceptions.ClickException, CommandModuleError):  # its error is said instead
+        return None
 
 
 # options a newcomer reaches for that magnus has in another form (session 9, fault 5: `--no-color` was
