@@ -314,3 +314,47 @@ def test_ascii_terminal_gets_ascii_arrows(project: Path) -> None:
     assert "prepare > variance  0.6 -> 0.7  (+0.1)" in out.stdout
     data = run_magnus("diff", "r1", "r2", "--json", cwd=project, env={"PYTHONIOENCODING": "ascii"})
     assert data.returncode == 0 and json.loads(data.stdout)["schema"] == "magnus-diff/2"
+
+
+@pytest.mark.parametrize(
+    ("typed", "said", "alone"),
+    [
+        (
+            ("show", "r1", "--json", "--steps"),
+            "Error: --steps shapes the summary; --json prints the whole run log",
+            [("show", "r1", "--json"), ("show", "r1", "--steps")],
+        ),
+        (
+            ("show", "--json", "--params", "r1"),
+            "Error: --params shapes the summary",
+            [("show", "--params", "r1")],
+        ),
+        (
+            ("show", "r1", "--metrics", "auc", "--json", "--steps"),
+            "Error: --steps and --metrics shape the summary",
+            [("show", "r1", "--metrics", "auc", "--steps")],
+        ),
+        (
+            ("diff", "r1", "r2", "--all", "--output", "prepare"),
+            "Error: --all shows the equal items",
+            [("diff", "r1", "r2", "--all"), ("diff", "r1", "r2", "--output", "prepare")],
+        ),
+        (
+            ("diff", "r1", "r2", "--code", "--all"),
+            "Error: --all shows the equal items of the runs' comparison; --code prints a unified diff",
+            [],
+        ),
+    ],
+)
+def test_a_flag_the_command_would_ignore_is_refused(
+    project: Path, typed: tuple[str, ...], said: str, alone: list[tuple[str, ...]]
+) -> None:
+    """Session 9 (core9): `magnus show R --json --steps` printed the run log and ignored --steps without a
+    word; so did --params and --metrics with --json, and diff's --all with --output or --code. One line,
+    exit 2; each flag alone still works."""
+    refused = run_magnus(*typed, cwd=project)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.startswith(said) and len(refused.stderr.splitlines()) == 1, refused.stderr
+    for words in alone:
+        done = run_magnus(*words, cwd=project)
+        assert done.returncode == 0, (words, done.stderr)

@@ -15,7 +15,12 @@ from magnus_core.cli.complete import diff_steps, run_ids
 @cli.command("diff")
 @click.argument("run_a", shell_complete=run_ids)
 @click.argument("run_b", shell_complete=run_ids)
-@click.option("--all", "show_all", is_flag=True, help="Show equal items too, not only what changed.")
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Show equal items too, not only what changed (not with --output or --code).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON (schema magnus-diff/2).")
 @click.option(
     "--exit-code", is_flag=True, help="Exit 1 when the runs differ, 0 when they do not (like diff)."
@@ -77,6 +82,14 @@ def diff(
         from magnus_core.errors import UsageError
 
         raise UsageError("--output and --code ask for different comparisons: give one", field="--code")
+    if show_all and (output_step is not None or code):  # (a unified diff's --all was ignored, core9)
+        from magnus_core.errors import UsageError
+
+        other = "--output" if output_step is not None else "--code"
+        raise UsageError(
+            f"--all shows the equal items of the runs' comparison; {other} prints a unified diff of what "
+            "changed: give one or the other"
+        )
     if output_step is not None:
         ctx.exit(_output_diff(run_a, run_b, output_step, store, as_json=as_json, exit_code=exit_code))
     if code:

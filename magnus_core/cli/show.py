@@ -40,7 +40,13 @@ if TYPE_CHECKING:
     help="Add the run's metrics and the step that tracked each (`name` or `step.name`): a list, or every "
     "metric when given alone.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the run log as JSON instead (it holds both).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the run log as JSON instead (it holds every step, parameter and metric: not with --steps, "
+    "--params or --metrics).",
+)
 @click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
 @click.pass_context
 def show(
@@ -87,6 +93,21 @@ def show(
         else:
             said = "missing: a run id (or its last six characters), `last`, or a run-log file"
             raise UsageError(said, field="RUN_ID")
+    shaping = [
+        flag
+        for flag, given in (
+            ("--steps", every),
+            ("--params", params is not None),
+            ("--metrics", metrics is not None),
+        )
+        if given
+    ]
+    if as_json and shaping:  # (they shape the summary: with --json they were ignored without a word, core9)
+        raise UsageError(
+            f"{', '.join(shaping[:-1])}{' and ' if len(shaping) > 1 else ''}{shaping[-1]} "
+            f"shape{'s' if len(shaping) == 1 else ''} the summary; --json prints the "
+            "whole run log, which holds every step, parameter and metric: give one or the other"
+        )
 
     store = None
     if not looks_like_path(run_id):
