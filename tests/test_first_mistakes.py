@@ -132,6 +132,13 @@ def test_help_as_a_command_prints_the_help_it_names(tmp_path: Path) -> None:
             "No such option '--last': the newest run is the run id `last`: magnus logs last --tail 1",
         ),
         (["show", "--latest"], "the newest run is the run id `last`: magnus show last"),
+        (  # was: Did you mean '--limit'? (core9: the user meant the newest run)
+            ["runs", "--last"],
+            "No such option '--last': runs are listed newest first; the newest run's summary is `magnus show "
+            "last`, the newest run alone: magnus runs --limit 1",
+        ),
+        (["runs", "--json", "--latest", "3"], "the newest 3 runs: magnus runs --json --limit 3"),
+        (["runs", "--newest=2"], "the newest 2 runs: magnus runs --limit 2"),
     ],
 )
 def test_an_option_magnus_has_in_another_form_names_it_as_a_command_that_works(

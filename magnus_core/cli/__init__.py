@@ -534,6 +534,27 @@ def _explain_option(exc: Any, args: list[str]) -> None:
         command = shlex.join(["magnus", *given[:at], "last", *given[at:]])
         exc.message = f"No such option '{name}': the newest run is the run id `last`: {command}"
         exc.possibilities = None
+    elif name in _NEWEST_OPTIONS and ctx is not None and any(p.name == "limit" for p in ctx.command.params):
+        # `magnus runs --last`: click offered `--limit` with no word of how many (core9)
+        count, words = _newest_count(name, args)
+        command = shlex.join(["magnus", *words, "--limit", str(count)])
+        exc.message = (
+            f"No such option '{name}': runs are listed newest first; the newest run's summary is "
+            f"`magnus show last`, the newest {'run alone' if count == 1 else f'{count} runs'}: {command}"
+        )
+        exc.possibilities = None
+
+
+def _newest_count(name: str, args: list[str]) -> tuple[int, list[str]]:
+    """For the option `name` (`--last`, typed as `--last`, `--last 3` or `--last=3`) given to a command with
+    --limit: how many runs it asks for (1 when no number follows) and the other words of `args`."""
+    at = next((i for i, arg in enumerate(args) if arg.partition("=")[0] == name), len(args))
+    value = args[at].partition("=")[2] if at < len(args) else ""
+    words = args[:at] + args[at + 1 :]
+    if not value and at + 1 < len(args) and args[at + 1].isdigit():
+        value = args[at + 1]
+        words = args[:at] + args[at + 2 :]
+    return (int(value) if value.isdigit() and int(value) > 0 else 1), words
 
 
 def _open_closed_streams() -> None:
