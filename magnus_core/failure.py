@@ -102,6 +102,34 @@ def frames_of(tb: TracebackType | None, root: Path, mask: Callable[[str], str] =
     ]
 
 
+def _frames(exc: BaseException, root: Path, mask: Callable[[str], str]) -> list[Frame]:
+    """frames_of `exc`'s traceback, and for a SyntaxError (IndentationError, TabError) of a file, the place
+    of the code python could not compile as the innermost frame (its file, line and source line; no
+    function), as python prints it last (`File "mlproj/bad.py", line 5`): that place is in no frame of the
+    traceback, so a SyntaxError at import was located at the import, or nowhere (session 9, fail9)."""
+    frames = frames_of(exc.__traceback__, root, mask)
+    place = _syntax_place(exc, root, mask)
+    return frames if place is None else [*frames, place][-MAX_FRAMES:]
+
+
+def _syntax_place(exc: BaseException, root: Path, mask: Callable[[str], str]) -> Frame | None:
+    """The place a SyntaxError gives (filename, lineno, text) as a Frame; None for any other exception, or
+    one compiled from no file (`<string>` of eval and exec, `<unknown>`)."""
+    from magnus_core.models.run_log import Frame
+
+    if not isinstance(exc, SyntaxError):
+        return None
+    name, line = exc.filename, exc.lineno
+    if not isinstance(name, str) or not name or name.startswith("<") or not isinstance(line, int):
+        return None
+    text = exc.text if isinstance(exc.text, str) else ""
+    return Frame(
+        file=clean_text(_shown(name, root.resolve()), 500),
+        line=line,
+        text=clean_text(mask(text.strip()), 500),
+    )
+
+
 def error_of(
     exc: BaseException, root: Path | None = None, mask: Callable[[str], str] = str, **fields: Any
 ) -> AttemptError:
@@ -115,7 +143,7 @@ def error_of(
     error = AttemptError(
         type=type(exc).__name__,
         message=mask(message_of(exc)),
-        frames=frames_of(exc.__traceback__, root, mask),
+        frames=_frames(exc, root, mask),
         **fields,
     )
     outer, seen = error, {id(exc)}
@@ -128,7 +156,7 @@ def error_of(
         outer.cause = AttemptError(
             type=type(following).__name__,
             message=mask(message_of(following)),
-            frames=frames_of(following.__traceback__, root, mask)[-MAX_CAUSE_FRAMES:],
+            frames=_frames(following, root, mask)[-MAX_CAUSE_FRAMES:],
             implicit=implicit,
         )
         exc, outer = following, outer.cause
@@ -151,6 +179,8 @@ def traceback_text(exc: BaseException, root: Path | None = None) -> str:
         for fs in frames:
             fs.filename = _shown(fs.filename, root)
         item.stack = traceback.StackSummary.from_list(frames)
+        if isinstance(getattr(item, "filename", None), str):  # a SyntaxError's own place (_syntax_place)
+            item.filename = _shown(item.filename, root)
         queue += [x for x in (item.__cause__, item.__context__) if x is not None]
     try:
         return clean_text("".join(shown.format()), 1 << 20)

@@ -104,3 +104,32 @@ def test_a_step_run_alone_with_no_output_kept_records_the_import_frames(project:
     assert "magnus:   at mlproj/broken2.py:2 in <module>" in done.stderr.splitlines(), done.stderr
     logs = magnus("logs", "r2", "a", "--json", "-c", "nothing.yaml")
     assert json.loads(logs.stdout)["attempts"][0]["error"]["frames"][0]["file"] == "mlproj/broken2.py"
+
+
+def test_a_syntax_error_is_located_as_other_failures_are(project: Path, magnus: Any) -> None:
+    """Session 9 (fail9): a SyntaxError in a step's module got no `, at` place (python keeps it in the error,
+    SyntaxError.filename and .lineno, not in a frame): refused before the run, in the per-step entry point's
+    record and `magnus show`, and when the step's code imports the module as it runs."""
+    (project / "mlproj" / "bad.py").write_text("import json\n\n\ndef f():\n    x = (1,\n    return x\n")
+    (project / "mlproj" / "lazy.py").write_text("def f():\n    from mlproj import bad\n\n    return bad\n")
+    for module in ("bad", "lazy"):
+        (project / f"{module}.yaml").write_text(PIPELINE.format(module=module))
+    refused = magnus("execute", "-f", "bad.yaml")
+    assert refused.returncode == 2
+    first, *rest = refused.stderr.splitlines()
+    assert first.endswith("failed: SyntaxError: '(' was never closed (bad.py, line 5), at mlproj/bad.py:5")
+    assert rest[0] == '    File "mlproj/bad.py", line 5' and str(project) not in refused.stderr
+
+    alone = magnus("execute_single_node", "r1", "a", "-f", "bad.yaml")
+    assert alone.returncode == 1 and "magnus:   at mlproj/bad.py:5" in alone.stderr.splitlines()
+    error = json.loads(magnus("logs", "r1", "a", "--json").stdout)["attempts"][0]["error"]
+    assert error["frames"] == [{"file": "mlproj/bad.py", "line": 5, "function": "", "text": "x = (1,"}]
+
+    ran = magnus("execute", "-f", "lazy.yaml", "--run-id", "r2")
+    assert ran.returncode == 1
+    shown = magnus("show", "r2").stdout.splitlines()
+    at = shown.index("a: SyntaxError: '(' was never closed (bad.py, line 5)")
+    assert shown[at + 1] == "  at mlproj/bad.py:5", shown
+    assert (
+        '  |   File "mlproj/lazy.py", line 2, in f' in shown and '  |   File "mlproj/bad.py", line 5' in shown
+    )
