@@ -11,11 +11,14 @@ magnus_core.logs) parse it (crash_of): `crashed (Segmentation fault) at mlproj/c
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
+import json
 import os
 import re
 import sys
 import sysconfig
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +35,12 @@ MAX_READ = 64 * 1024  # bytes of the file read: faulthandler writes at most 100 
 _FATAL = re.compile(r"^Fatal Python error: (.+?)\s*$")
 _CURRENT = re.compile(r"^(Current thread 0x[0-9a-fA-F]+|Stack) \(most recent call first\):\s*$")
 _FRAME = re.compile(r'^\s+File "(.*)", line (\d+) in (.+?)\s*$')
+_THREAD_ID = re.compile(r"^Current thread (0x[0-9a-fA-F]+)")
+# a step begun in a branch thread: `magnus: thread 0x00007f... runs "fan.crashy.s"` (note_thread), so that
+# the crashing thread faulthandler names (`Current thread 0x...`) says which branch crashed (trial 13 f. 4)
+_RUNS = re.compile(r'^magnus: thread (0x[0-9a-fA-F]+) runs (".*")\s*$')
+
+_fd: int | None = None  # the fatal file of the run running in this process (recorded), for note_thread
 
 
 def fatal_file(catalog: BaseCatalog | None, run_id: str) -> Path | None:
@@ -69,9 +78,12 @@ def recorded(catalog: BaseCatalog | None, run_id: str) -> Iterator[None]:
         return
     was_enabled = faulthandler.is_enabled()
     faulthandler.enable(fd, all_threads=True)
+    global _fd
+    _fd = fd
     try:
         yield
     finally:
+        _fd = None
         try:
             if was_enabled and sys.stderr is not None:
                 faulthandler.enable(sys.stderr, all_threads=True)
@@ -80,26 +92,56 @@ def recorded(catalog: BaseCatalog | None, run_id: str) -> Iterator[None]:
         except (ValueError, OSError, AttributeError):  # a stderr with no fd: leave it off
             faulthandler.disable()
         os.close(fd)
-        try:
-            if path.stat().st_size == 0:
-                path.unlink()
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # (the process lives: no fatal signal came; note_thread's
+            path.unlink()  # lines alone say nothing)
+
+
+def note_thread(internal_name: str) -> None:
+    """Step `internal_name` begins in this thread beside others (a branch of a parallel or map run by
+    threads): one line in the run's fatal file, `magnus: thread 0x00007f3a... runs "fan.crashy.s"`, so
+    that a fatal signal's `Current thread 0x...` says which branch crashed (parse: Crash.step; session 9
+    left it unknown). Written with faulthandler's own descriptor (O_APPEND: its text comes after), one
+    write of about 80 bytes per step begun in a branch thread; nothing when no fatal file is recorded (no
+    file-system catalog) or the write fails. The id is python's threading.get_ident(), the pthread id
+    faulthandler prints."""
+    fd = _fd
+    if fd is None:
+        return
+    line = f"magnus: thread 0x{threading.get_ident():016x} runs {json.dumps(internal_name)}\n"
+    with contextlib.suppress(OSError):
+        os.write(fd, line.encode())
 
 
 @dataclass(frozen=True)
 class Crash:
     """A fatal signal as faulthandler wrote it: `reason` (`Segmentation fault`), `where` the user's code was
-    (`mlproj/crashy.py:10 in train`, "" when no frame of the user's is on the crashing thread), and the
-    whole `text` faulthandler wrote."""
+    (`mlproj/crashy.py:10 in train`, "" when no frame of the user's is on the crashing thread), the
+    whole `text` faulthandler wrote (every thread), `current` (its `Fatal Python error:` line and the
+    crashing thread's block only: what `magnus logs` prints), `step` (the internal name of the step the
+    crashing thread ran when it began in a branch thread, note_thread; "" when not recorded: a step of
+    the main thread, the only one begun) and `file` (where the whole text is; set by crash_of)."""
 
     reason: str
     where: str
     text: str
+    current: str = ""
+    step: str = ""
+    file: str = ""
 
     def said(self) -> str:
         """`crashed (Segmentation fault) at mlproj/crashy.py:10 in train`."""
         return f"crashed ({self.reason})" + (f" at {self.where}" if self.where else "")
+
+    def as_json(self, step: str = "", attempt: int | None = None) -> dict[str, object]:
+        """What `magnus show --json` and `magnus logs --json` say of it (`crash`): the step and attempt it
+        crashed in ("" and null when not known: several begun, none recorded), reason, where, file."""
+        return {
+            "step": step,
+            "attempt": attempt,
+            "reason": self.reason,
+            "where": self.where,
+            "file": self.file,
+        }
 
 
 def _library(filename: str) -> bool:
@@ -132,9 +174,14 @@ def parse(text: str, root: Path | None = None) -> Crash | None:
         return None
     frames: list[tuple[str, str, str]] = []
     inside = False
+    block: list[str] = []  # the crashing thread's block, as faulthandler wrote it
+    thread = ""
     for line in lines:
         if _CURRENT.match(line):
             inside = True
+            block.append(line)
+            ident = _THREAD_ID.match(line)
+            thread = ident.group(1) if ident else ""
             continue
         if inside:
             found = _FRAME.match(line)
@@ -142,14 +189,27 @@ def parse(text: str, root: Path | None = None) -> Crash | None:
                 if frames:
                     break
                 continue
+            block.append(line)
             frames.append((found.group(1), found.group(2), found.group(3)))
+    step = ""
+    if thread:  # the last step that thread began (note_thread): the branch that crashed
+        for line in lines:
+            began = _RUNS.match(line)
+            if began and int(began.group(1), 16) == int(thread, 16):
+                try:
+                    step = str(json.loads(began.group(2)))
+                except ValueError:
+                    continue
     chosen = next((f for f in frames if not _library(f[0])), None) or next(
         (f for f in frames if not _own(f[0])), None
     )
     where = ""
     if chosen is not None:
         where = f"{_shown(chosen[0], (root or Path.cwd()).resolve())}:{chosen[1]} in {chosen[2]}"
-    return Crash(reason=reason, where=where, text=text.rstrip("\n"))
+    fatal_line = f"Fatal Python error: {reason}"
+    current = "\n".join([fatal_line, "", *block]) if block else fatal_line
+    shown = "\n".join(line for line in lines if not _RUNS.match(line)).strip("\n")
+    return Crash(reason=reason, where=where, text=shown, current=current, step=step)
 
 
 def crash_of(run_log: RunLog) -> Crash | None:
@@ -165,4 +225,17 @@ def crash_of(run_log: RunLog) -> Crash | None:
             data = handle.read(MAX_READ)
     except OSError:
         return None
-    return parse(data.decode("utf-8", "replace")) if data else None
+    crash = parse(data.decode("utf-8", "replace")) if data else None
+    if crash is None:
+        return None
+    from dataclasses import replace
+
+    return replace(crash, file=_shown_path(path))
+
+
+def _shown_path(path: Path) -> str:
+    """`path` relative to the current folder when inside it (`.catalog/R/.magnus/fatal.log`), else whole."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)

@@ -18,7 +18,7 @@ import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from magnus_core.catalog import BaseCatalog, CatalogError, output_name
 from magnus_core.errors import MagnusError
@@ -31,6 +31,9 @@ from magnus_core.models.run_log import (
     StepAttempt,
     StepLog,
 )
+
+if TYPE_CHECKING:
+    from magnus_core.fatal import Crash
 
 BLOCK = 1 << 16  # bytes read backwards at a time when looking for the last lines
 
@@ -51,6 +54,8 @@ _RECORDED_CUT = re.compile(r"(?:\.\.\.|\u2026) \((\d[\d,]*) more characters\)$")
 NOT_RECORDED = "not-recorded"  # the run log says nothing of output (written before magnus captured it)
 MISSING = "missing"  # recorded, but the file cannot be read (why: `problem`)
 UNKNOWN = "unknown"  # the attempt has not started
+LOST = "lost with the run's process"  # a recorded file its process died before writing (OutputReader._died)
+NOTHING_REACHED = "none of its output reached its file"  # an attempt cut short with no .live file
 
 
 def decode(data: bytes) -> str:
@@ -276,6 +281,7 @@ class OutputReader:
         self.catalog = catalog if catalog is not None else catalog_of(run_log)
         self.runs = runs  # reads another run (a re-run's original, for the steps it reused)
         self._any_recorded: bool | None = None  # whether any attempt of the run has an output record
+        self._dead: bool | None = None  # whether the run's process died (_died)
 
     def view(self, step: StepLog, attempt: StepAttempt) -> AttemptView:
         """How to read `attempt` of `step`."""
@@ -317,7 +323,19 @@ class OutputReader:
                 pass
         except (CatalogError, OSError) as exc:
             view.state, view.problem = MISSING, f"output file cannot be read: {exc}{self._elsewhere()}"
+            if str(exc).startswith("no file ") and view._run_id == self.run_log.run_id and self._died():
+                view.problem = (
+                    f"output {LOST} (its file '{view._name}' was to be written after the step ended)"
+                )
         return view
+
+    def _died(self) -> bool:
+        """Whether the run's process died before ending it (run_now: INTERRUPTED, its log not at an end): a
+        recorded file not there was lost with it (a short step's file is written in the background,
+        docs/logs.md), not removed by someone (trial 13 fault 5 read both alike). Found once per reader."""
+        if self._dead is None:
+            self._dead = self.run_log.status not in ENDED and run_now(self.run_log) == INTERRUPTED
+        return self._dead
 
     def _not_recorded(self, attempt: StepAttempt) -> str:
         """Why an attempt of a run whose catalog keeps output has no output record: a stop recorded it while
@@ -695,6 +713,70 @@ def never_run(run_log: RunLog) -> list[str]:
     if dag is None:
         return []
     return [name for name, step_type in not_run_steps(run_log, dag) if step_type not in _END_NODES]
+
+
+@dataclass(frozen=True)
+class CutShort:
+    """An attempt begun and never recorded in an ended run (its process died while it ran: kill -9, the OOM
+    killer, a fatal signal), as every view says it: `step`, `attempt` (its number), `has_output` (some of
+    its output reached its `.live` file: a hint may point to it), `crashed` (a fatal signal located in this
+    step: the only one begun, or the branch whose thread crashed, fatal.Crash.step) and `said`:
+    `crashed (Segmentation fault) at mlproj/crashy.py:10 in train`, `was cut short: the run's process
+    crashed in fan.crashy.s` (a branch beside the one that crashed), or `was cut short: the run's process
+    ended while it ran`."""
+
+    step: StepLog
+    attempt: int
+    has_output: bool
+    crashed: bool
+    said: str
+
+    def line(self) -> str:
+        """`train: crashed (...) at ...` / `s1: attempt 0 was cut short: ...`, as `magnus show` says it."""
+        name = self.step.internal_name
+        return f"{name}: {self.said}" if self.crashed else f"{name}: attempt {self.attempt} {self.said}"
+
+
+def cut_short(run_log: RunLog, reader: OutputReader | None = None) -> tuple[list[CutShort], Crash | None]:
+    """Each attempt cut short in an ended run (CutShort, in the order of run_log.walk), and the fatal signal
+    that ended its process when faulthandler wrote one (fatal.crash_of); ([], None) for a run not at an
+    end or with none begun. `magnus show`, `magnus logs` (and its --follow's ending line) and the
+    workbench say them from here, so the hints agree: one points to output only when a `.live` file holds
+    some (trial 13 fault 5: `its output until then: magnus logs R wait` led to nothing)."""
+    from magnus_core.fatal import crash_of
+    from magnus_core.models.run_log import running_attempt
+
+    if run_now(run_log) not in ENDED:
+        return [], None
+    begun = [(step, found[0]) for step in run_log.walk() if (found := running_attempt(step)) is not None]
+    if not begun:
+        return [], None
+    crash = crash_of(run_log)
+    reader = reader if reader is not None else OutputReader(run_log)
+    out = []
+    for step, number in begun:
+        has_output = reader._unfinished(step, number) is not None
+        crashed = crash is not None and (len(begun) == 1 or crash.step == step.internal_name)
+        if crashed and crash is not None:
+            said = crash.said()
+        elif crash is not None and crash.step:
+            said = f"was cut short: the run's process crashed in {crash.step}"
+        else:
+            said = "was cut short: the run's process ended while it ran"
+        out.append(CutShort(step, number, has_output, crashed, said))
+    return out, crash
+
+
+def crash_json(cuts: list[CutShort], crash: Crash | None) -> dict[str, object] | None:
+    """`crash` of `magnus show --json` and `magnus logs --json`: the fatal signal that ended the run's process
+    (fatal.Crash.as_json: `step` and `attempt` it crashed in, or "" and null when not known, `reason`,
+    `where`, `file`), or None when faulthandler wrote none (no crash, a SIGKILL, a catalog not a folder)."""
+    if crash is None:
+        return None
+    found = next((cut for cut in cuts if cut.crashed), None)
+    if found is None:
+        return crash.as_json()
+    return crash.as_json(found.step.internal_name, found.attempt)
 
 
 def not_run(run_log: RunLog, name: str) -> str | None:

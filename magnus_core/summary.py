@@ -106,32 +106,32 @@ def _attempts(step: StepLog, ended: bool) -> int:
 
 
 def cut_short_lines(run_log: RunLog) -> list[str]:
-    """For an ended run, each step whose attempt was begun and never recorded (cut_short): `s1: attempt 0
-    was cut short: the run's process ended while it ran`, and the `magnus logs` command that shows what it
-    wrote until then (with the run's --config-file). [] for a run still running. When a fatal signal ended
-    the process and faulthandler located it (magnus_core.fatal.crash_of): `train: crashed (Segmentation
-    fault) at mlproj/crashy.py:10 in train` for the one step begun, or, with several begun (branches), the
-    line `the run's process crashed (...) at ...` first and each step's as before."""
-    from magnus_core.logs import ENDED, logs_command, run_now
+    """For an ended run, each step whose attempt was begun and never recorded (logs.cut_short): `s1: attempt
+    0 was cut short: the run's process ended while it ran`, and under it the `magnus logs` command that
+    shows what it wrote until then (with the run's --config-file) when some of it reached its `.live`
+    file; else `none of its output reached its file` in its place (trial 13 fault 5: the command led to
+    nothing), with the command when it shows the crash's traceback. [] for a run still running. When a
+    fatal signal ended the process and faulthandler located it (magnus_core.fatal.crash_of): `train:
+    crashed (Segmentation fault) at mlproj/crashy.py:10 in train` for the step it crashed in (the one
+    begun, or the branch whose thread crashed); with several begun and none known, the line `the run's
+    process crashed (...) at ...` first and each step's as before."""
+    from magnus_core.logs import NOTHING_REACHED, cut_short, logs_command
 
-    if run_now(run_log) not in ENDED:
-        return []
-    from magnus_core.fatal import crash_of
-
+    cuts, crash = cut_short(run_log)
     out: list[str] = []
     config = run_config_file(run_log)
-    begun_steps = [(step, begun) for step in run_log.walk() if (begun := running_attempt(step)) is not None]
-    crash = crash_of(run_log) if begun_steps else None  # a fatal signal faulthandler wrote (trial 13 fault 4)
-    if crash is not None and len(begun_steps) > 1:  # which branch's thread crashed is not known: said once
+    if crash is not None and not any(cut.crashed for cut in cuts):  # which branch crashed is not known
         out.append(f"the run's process {crash.said()}")
-    for step, begun in begun_steps:
-        if crash is not None and len(begun_steps) == 1:
-            out.append(f"{step.internal_name}: {crash.said()}")
+    for cut in cuts:
+        out.append(cut.line())
+        name = cut.step.internal_name
+        command = logs_command(run_log.run_id, name, cut.attempt if cut.attempt else None, config)
+        if cut.has_output:
+            out.append(f"  its output until then: {command}")
+        elif cut.crashed:
+            out.append(f"  {NOTHING_REACHED}; its traceback at the crash: {command}")
         else:
-            why = "the run's process ended while it ran"
-            out.append(f"{step.internal_name}: attempt {begun[0]} was cut short: {why}")
-        command = logs_command(run_log.run_id, step.internal_name, begun[0] if begun[0] else None, config)
-        out.append(f"  its output until then: {command}")
+            out.append(f"  {NOTHING_REACHED}")
     return out
 
 

@@ -353,14 +353,32 @@ class RunView:
                     row.cut_attempt = (row.running_attempt, row.running_since)
                 row.running_attempt = row.running_since = None
                 if not row.message and row.cut_attempt is not None:
-                    row.message = (
-                        f"interrupted: the run's process ended while attempt {row.cut_attempt[0]} ran; "
+                    from magnus_core.logs import NOTHING_REACHED
+
+                    number = row.cut_attempt[0]
+                    row.message = f"interrupted: the run's process ended while attempt {number} ran; " + (
                         "what it wrote until then: Output (o)"
+                        if self._reached_file(row.key, number)
+                        else NOTHING_REACHED  # (trial 13 fault 5: the tab it pointed to had nothing)
                     )
                 elif not row.message and row.kind == STEP:
                     row.message = "interrupted: the run stopped while this step ran"
                 changed.append(row.key)
         return changed
+
+    def _reached_file(self, key: str, number: int) -> bool:
+        """Whether some of attempt `number` of step `key`, cut short, reached its `.live` file in the run's
+        catalog (as magnus_core.logs.cut_short finds it for `magnus show`): one look at the file, once as
+        the run is settled. True when the catalog cannot be made here (the Output tab says what it finds)."""
+        from magnus_core.catalog import make_catalog, output_name
+
+        block = self.run_config.get("catalog")
+        if not isinstance(block, dict):
+            return True
+        try:
+            return make_catalog(block).live_file(self.run_id, output_name(key, number)) is not None
+        except Exception:  # a catalog of another version, a name a run log gave: not known, as before
+            return True
 
     @classmethod
     def broken(cls, run_id: str, reason: str) -> RunView:

@@ -56,7 +56,7 @@ SHOWN_TAIL = 10  # last lines of a failed attempt's output looked at for its tra
     "as_json",
     is_flag=True,
     help="Print each attempt's record and text as JSON (magnus-logs/1; cut_short: true for an attempt whose "
-    "process died while it ran).",
+    "process died while it ran; crash: the fatal signal that ended it, or null).",
 )
 @click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
 @click.pass_context
@@ -89,9 +89,10 @@ def logs(
       magnus logs 20261125062239_de1af9 train --attempt 1
       magnus logs 20261125062239_de1af9 --follow
 
-    With --follow, when the run ends a line on stderr says how (`run R ended FAIL: b: exited with code 4`)
-    and the exit code is the run's: 0 when it succeeded, 1 when it failed or was interrupted, so
-    `magnus logs R --follow && next` goes on only after a good run.
+    With --follow, when the run ends a line on stderr says how (`run R ended FAIL: b: exited with code 4`;
+    when its process died, where: `run R ended INTERRUPTED: train: crashed (Segmentation fault) at
+    steps.py:9 in train`) and the exit code is the run's: 0 when it succeeded, 1 when it failed or was
+    interrupted, so `magnus logs R --follow && next` goes on only after a good run.
 
     A step of the run's dag that has not begun yet is waited for with --follow; without it (or once the
     run has ended) it is said that it has not run yet, or never ran. A run not created yet is waited for
@@ -134,6 +135,9 @@ def logs(
     if as_json:
         shown = _as_json(run_log, sections, tail, ended)
         shown["never_ran"] = never_run(run_log) if name is None and attempt is None else []
+        from magnus_core.logs import crash_json, cut_short
+
+        shown["crash"] = crash_json(*cut_short(run_log, reader))  # (null: none; trial 13 fault 4's Left)
         shown["failures"] = [
             {"step": s.internal_name, "step_type": s.step_type, "message": failure_message(s)}
             for s in _failures_without_output(run_log, name, attempt)
@@ -142,33 +146,39 @@ def logs(
         ctx.exit(1 if any(v.state == "missing" for v in sections) else 0)
     out = _Printer(headed=name is None or len(sections) > 1)  # a whole run: always headed (its --help)
     missing = False
-    cuts = [view for view in sections if _cut_short(view, ended)]
-    from magnus_core.fatal import crash_of
+    from magnus_core.logs import NOTHING_REACHED, cut_short
 
-    crash = crash_of(run_log) if cuts else None  # a fatal signal faulthandler wrote (trial 13 fault 4)
+    cuts, crash = cut_short(run_log, reader) if any(_cut_short(v, ended) for v in sections) else ([], None)
+    said_of = {(cut.step.internal_name, cut.attempt): cut for cut in cuts}
+    crash_shown = False
     for view in sections:
-        cut = _cut_short(view, ended)
-        if cut and not view.has_output:  # said once, below, not as a step that printed nothing
+        cut = said_of.get((view.step.internal_name, view.attempt_number)) if _cut_short(view, ended) else None
+        if cut is not None and not view.has_output:  # said once, below, not as a step that printed nothing
             out.out.flush()
         else:
             missing |= out.section(view, tail)
         out.say_failed(view)  # kept output or not (trial 10, fault 9: do-nothing said nothing of it)
-        if cut:  # as `magnus show` says it (trial 11)
-            kept = "" if view.has_output else "; none of its output reached its file"
-            if crash is not None:  # after the attempt's output: python's faulthandler text, then where
+        if cut is None:
+            continue
+        kept = "" if view.has_output else f"; {NOTHING_REACHED}"
+        # after the attempt's output: the crashing thread's frames as faulthandler wrote them (its file keeps
+        # every thread's), where the crash is known to be this step's, else once after the first cut short
+        if crash is not None and not crash_shown and (cut.crashed or not any(c.crashed for c in cuts)):
+            if view.has_output:
                 out.end_section()
                 if not out.at_line_start:
                     out.write(b"\n")
-                out.write_tail(crash.text + "\n")
+            else:  # under the attempt's own heading, not after the previous one's output
+                out.head(view)
+            out.write_tail(crash.current + "\n")
+            crash_shown = True
             out.out.flush()
-            said = crash.said() if crash is not None and len(cuts) == 1 else ""
-            note(
-                f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) {said}{kept}"
-                if said
-                else f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) was cut short: the "
-                f"run's process ended while it ran{kept}"
-            )
-            crash = crash if len(cuts) == 1 else None  # several begun (branches): the text shown once
+            if crash.file:
+                note(f"magnus: every thread's frames at the crash: {crash.file}")
+            if not cut.crashed:  # several begun, which one crashed not known (no branch thread recorded)
+                note(f"magnus: the run's process {crash.said()}")
+        out.out.flush()
+        note(f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) {cut.said}{kept}")
     out.say_silent()
     for s in _failures_without_output(run_log, name, attempt):
         note(f"magnus: {s.internal_name} ({s.step_type}) failed, no output: {shown_line(failure_message(s))}")
@@ -612,7 +622,9 @@ def _composite(run_log: RunLog, name: str) -> bool:
 
 
 def _say_how_it_ended(run_log: RunLog) -> int:
-    """One line on stderr with the run's end (and its first failure's reason); 0 for SUCCESS, else 1."""
+    """One line on stderr with the run's end and why: its first failure's reason, or the step its process
+    died in (`run R ended INTERRUPTED: train: crashed (Segmentation fault) at mlproj/crashy.py:10 in
+    train`, `s1: attempt 0 was cut short: the run's process ended while it ran`); 0 for SUCCESS, else 1."""
     from magnus_core.logs import failures
     from magnus_core.models.run_log import SUCCESS
     from magnus_core.runs import run_state
@@ -620,6 +632,15 @@ def _say_how_it_ended(run_log: RunLog) -> int:
     state = run_state(run_log)
     found = failures(run_log, lines=0, limit=1) if state != SUCCESS else []
     why = f": {found[0].internal_name}: {found[0].message}" if found else ""
+    if not found and state == "INTERRUPTED":  # its process died in a step: which, and how (trial 13 f. 5)
+        from magnus_core.logs import cut_short
+
+        cuts, crash = cut_short(run_log)
+        cut = next((c for c in cuts if c.crashed), cuts[0] if cuts else None)
+        if crash is not None and (cut is None or not cut.crashed):
+            why = f": the run's process {crash.said()}"
+        elif cut is not None:
+            why = f": {cut.line()}"
     note(f"run {run_log.run_id} ended {state}{why}")
     return 0 if state == SUCCESS else 1
 

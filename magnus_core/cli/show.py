@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     "as_json",
     is_flag=True,
     help="Print the run log as JSON instead (it holds every step, parameter and metric: not with --steps, "
-    "--params or --metrics).",
+    "--params or --metrics; with `crash` added when a fatal signal ended its process).",
 )
 @click.option("-c", "--config-file", default=None, help="Config file naming the run-log store.")
 @click.pass_context
@@ -116,7 +116,17 @@ def show(
         store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
     run_log, source = open_run(run_id, store)
     if as_json:
-        click.echo(run_log.model_dump_json(indent=4))
+        from magnus_core.logs import crash_json, cut_short
+
+        crash = crash_json(*cut_short(run_log))  # a fatal signal located: added to the log as stored
+        if crash is None:
+            click.echo(run_log.model_dump_json(indent=4))
+        else:
+            import json
+
+            click.echo(
+                json.dumps({**run_log.model_dump(mode="json"), "crash": crash}, indent=4, ensure_ascii=False)
+            )
     else:
         print_summary(run_log, source, every=every)
         if params is not None or metrics is not None:

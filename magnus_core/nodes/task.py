@@ -41,6 +41,7 @@ from magnus_core.failure import (
     say_retry,
     traceback_text,
 )
+from magnus_core.fatal import note_thread
 from magnus_core.interaction import StepScope, enter_scope, exit_scope
 from magnus_core.interrupts import from_signal, received
 from magnus_core.models.run_log import (
@@ -53,6 +54,7 @@ from magnus_core.models.run_log import (
     StepLog,
 )
 from magnus_core.nodes.common import attempt, new_step_log
+from magnus_core.stepenv import in_concurrent_branch
 from magnus_core.stepguard import (
     _check_outputs,
     _Guard,
@@ -83,6 +85,8 @@ def execute(
     # 1. start
     step = new_step_log(node, name, internal_name, ctx)
     ctx.store.begin_step(ctx.run_id, step, branch)
+    if in_concurrent_branch.get():  # which branch a fatal signal crashes in is then known (fatal.py)
+        note_thread(internal_name)
     crash_point("task:started", internal_name)
     if node.type != "task":  # as-is / stub: a placeholder that succeeds
         start = ctx.clock()

@@ -125,9 +125,10 @@ class WholeRun:
     current: tuple[str, int] | None = None
     lines: list[str] = field(default_factory=list)
     left_out: int = 0  # lines dropped from the front (more than MAX_LINES in all)
+    said: set[tuple[str, int]] = field(default_factory=set)  # attempts whose end lines were added (_said)
 
     def copy(self) -> WholeRun:
-        return WholeRun(dict(self.shown), self.current, list(self.lines), self.left_out)
+        return WholeRun(dict(self.shown), self.current, list(self.lines), self.left_out, set(self.said))
 
 
 def _started(view: Any) -> datetime:
@@ -152,28 +153,68 @@ def whole_run_text(
     """The whole run's output: what `before` showed and, after it, what each attempt printed since (all of
     it for a run opened now), attempt by attempt in the order they began, each change of attempt headed
     as `magnus logs` heads it (attempt_heading). Only whole lines of an attempt still running (the rest
-    comes with the next read). At most the last MAX_LINES lines; the note says how many were left out."""
-    from magnus_core.logs import OutputReader, attempt_heading, step_sections
+    comes with the next read). At most the last MAX_LINES lines; the note says how many were left out.
+    Once the run has ended, the lines `magnus logs RUN` says of an attempt follow it (_said): a file lost
+    with the run's process, an attempt cut short (with or without output) and, when a fatal signal ended
+    the process, the crashing thread's frames (trial 13 fault 5: this view said `complete (the run has
+    ended)` / `no step has printed anything yet` where `magnus logs` listed them); the title says `cut
+    short` then (OutputText.cut)."""
+    from magnus_core.logs import (
+        EMPTY,
+        ENDED,
+        NOTHING_REACHED,
+        AttemptView,
+        OutputReader,
+        attempt_heading,
+        cut_short,
+        run_now,
+        step_sections,
+    )
 
     state = before.copy() if before is not None else WholeRun()
     reader = OutputReader(run_log, runs=runs)
     run_id = run_log.run_id
     notes: list[str] = []
     views = [view for section in step_sections(run_log, None) for view in reader.views(section)]
+    ended = run_now(run_log) in ENDED
+    cuts, crash = cut_short(run_log, reader) if ended else ([], None)
+    cut_of = {(cut.step.internal_name, cut.attempt): cut for cut in cuts}
+    for begun in cuts:  # cut short before any of its output reached its file: no view of its own (as logs)
+        if not begun.has_output:
+            views.append(AttemptView(begun.step, begun.attempt, EMPTY, "cut short", _run_id=run_id))
     views.sort(key=_started)  # (stable: attempts with the same start keep the log's order)
+    crash_said = False
     for view in views:
         key = (view.step.internal_name, view.attempt_number)
         lines, note = _attempt_lines(view, f"magnus logs {run_id} {view.step.internal_name}", whole=True)
         if note and view.has_output:
             notes.append(f"{view.step.internal_name}: {note}")
         new = lines[state.shown.get(key, 0) :]
-        if not new:
+        cut = cut_of.get(key)
+        said: list[str] = []
+        if ended and key not in state.said:
+            if view.state == "missing":
+                said = [f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): {view.problem}"]
+            elif cut is not None:
+                kept = "" if cut.has_output else f"; {NOTHING_REACHED}"
+                if crash is not None and not crash_said and (cut.crashed or not any(c.crashed for c in cuts)):
+                    said = crash.current.splitlines()
+                    crash_said = True
+                    if not cut.crashed:
+                        said.append(f"magnus: the run's process {crash.said()}")
+                said.append(
+                    f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) {cut.said}{kept}"
+                )
+        if not new and not said:
             continue
         state.shown[key] = len(lines)
-        if key != state.current:
+        if said:
+            state.said.add(key)
+        if key != state.current and (new or view.state != "missing"):  # (a lost file: its line alone)
             state.lines.append(attempt_heading(view))
             state.current = key
         state.lines.extend(new)
+        state.lines.extend(said)
         if len(state.lines) > 2 * MAX_LINES:  # (kept bounded while attempts are added)
             state.left_out += len(state.lines) - MAX_LINES
             del state.lines[: len(state.lines) - MAX_LINES]
@@ -190,6 +231,10 @@ def whole_run_text(
         command=f"magnus logs {run_id}",
         note="; ".join(notes) or ("" if state.lines else "no step has printed anything yet"),
     )
+    if len(cuts) == 1:
+        out.cut = f"{cuts[0].step.internal_name}'s attempt {cuts[0].attempt}"
+    elif cuts:
+        out.cut = f"{len(cuts)} attempts"
     return out, state
 
 

@@ -1,0 +1,103 @@
+"""The workbench's whole-run output and Step tab of a run whose process crashed (session 10, trial 13
+fault 5): the whole-run view (`o`, `a`) said `complete (the run has ended)` / `no step has printed anything
+yet` where `magnus logs RUN` listed the step cut short and the file lost with the process, and for a
+parallel that crashed it had no cut-short line for either branch; the Step tab said `what it wrote until
+then: Output (o)` of a step none of whose output reached its file. Now the view carries the lines `magnus
+logs` says (the crashing thread's frames, `crashed (...)`, `was cut short: ... crashed in fan.crashy.s`,
+`output lost with the run's process`), its title says `cut short`, and the Step tab says none reached its
+file. Real runs that segfault (ctypes.string_at(0)) in subprocesses; the real app under App.run_test()."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from textual.widgets import Static
+from tui_helpers import plain, wait_for
+
+from magnus_tui.app import MagnusApp
+from magnus_tui.screens.run import RunScreen
+from magnus_tui.source import Project
+from magnus_tui.widgets.output_view import OutputView
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from test_crash_hints import _project  # noqa: E402  (the same steps and pipelines as the CLI's test)
+
+
+def _crashed(folder: Path, pipeline: str, run_id: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", pipeline, "--run-id", run_id],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"},
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == -signal.SIGSEGV, done.stderr
+
+
+async def _whole_run(pilot, app: MagnusApp, run_id: str) -> tuple[RunScreen, OutputView]:
+    app.open_run(run_id)
+    deadline = time.monotonic() + 30
+    while not (isinstance(app.screen, RunScreen) and app.screen.ready):
+        assert time.monotonic() < deadline
+        await pilot.pause(0.05)
+    screen = app.screen
+    await pilot.press("o")
+    output = screen.query_one(OutputView)
+    await pilot.press("a")  # the whole run
+    await wait_for(pilot, lambda: output.whole_run and not output.reading_now and bool(output.lines))
+    await pilot.pause(0.1)
+    return screen, output
+
+
+async def test_the_whole_run_says_a_crash_in_a_steps_first_instant(tmp_path: Path, monkeypatch) -> None:
+    _project(tmp_path)
+    _crashed(tmp_path, "at_once.yaml", "segv1")
+    monkeypatch.chdir(tmp_path)
+    app = MagnusApp(Project.open(None, tmp_path), poll_interval=3600)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen, output = await _whole_run(pilot, app, "segv1")
+        lines = output.lines
+        said = (
+            "magnus: wait (attempt 0) crashed (Segmentation fault) at mlproj/steps.py:12 in segv; none of its "
+            "output reached its file"
+        )
+        assert said in lines, lines
+        at = lines.index("==> wait (attempt 0) <==")
+        assert lines[at + 1] == "Fatal Python error: Segmentation fault", lines
+        if not (tmp_path / ".catalog" / "segv1" / ".magnus" / "output" / "prep.0.log").exists():
+            assert any(
+                line.startswith("magnus: prep (attempt 0): output lost with the run's process")
+                for line in lines
+            )
+        title = plain(output.query_one("#output-title", Static))
+        assert "cut short (wait's attempt 0 did not finish)" in title and "complete" not in title, title
+        assert "no step has printed" not in output.note
+        # the Step tab's message: no pointer to output that is not there
+        message = screen.view.rows["wait"].message
+        assert "none of its output reached its file" in message and "Output (o)" not in message, message
+
+
+async def test_the_whole_run_names_the_branch_that_crashed(tmp_path: Path, monkeypatch) -> None:
+    _project(tmp_path)
+    _crashed(tmp_path, "parallel.yaml", "pc1")
+    monkeypatch.chdir(tmp_path)
+    app = MagnusApp(Project.open(None, tmp_path), poll_interval=3600)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen, output = await _whole_run(pilot, app, "pc1")
+        lines = output.lines
+        assert (
+            "magnus: fan.slow.s (attempt 0) was cut short: the run's process crashed in fan.crashy.s" in lines
+        )
+        crashed = "magnus: fan.crashy.s (attempt 0) crashed (Segmentation fault) at mlproj/steps.py:30 in crash_later"
+        assert crashed in lines, lines
+        title = plain(output.query_one("#output-title", Static))
+        assert "cut short (2 attempts did not finish)" in title, title
+        # each branch had printed: its Step tab points to its output
+        assert "Output (o)" in screen.view.rows["fan.slow.s"].message
