@@ -76,6 +76,20 @@ def shown_line(text: str, width: int = SHOWN_WIDTH) -> str:
     return f"{text[:width]}\u2026 ({more:,} more characters)"
 
 
+def cut_keeping_place(line: str, width: int) -> str:
+    """`line` in at most `width` characters: a line ending with its place (`caused by KeyError: 'b', at
+    features.py:5 in load`, AttemptError.caused_by) is cut with `…` before `, at`, so that the place stays
+    in view, as the workbench fits a failure's first line (tui9); any other, or one whose place leaves less
+    than 12 characters of words, at its end."""
+    if len(line) <= width:
+        return line
+    words, at, place = line.rpartition(", at ")
+    room = width - len(at) - len(place) - 1
+    if at and room >= 12:
+        return f"{words[:room].rstrip()}…{at}{place}"
+    return line[: max(1, width - 1)] + "…"
+
+
 def raised(error: AttemptError | None) -> str:
     """The exception's type name when a python exception is why the attempt failed (its traceback ends the
     kept output: nodes/task.py), "" otherwise: a shell command's exit code, a notebook's cell, sys.exit()

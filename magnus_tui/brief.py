@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from magnus_core.logs import failed_leaves, failure_message, interrupted_at, where_failed
+from magnus_core.logs import (
+    cut_keeping_place,
+    failed_leaves,
+    failure_message,
+    interrupted_at,
+    where_failed,
+)
 from magnus_tui.view import glyph, style
 
 if TYPE_CHECKING:
@@ -84,17 +90,26 @@ def run_facts(project: Project, summary: RunSummary, width: int = 0) -> Text:
             if further:
                 lines = f"{len(further)} line{'s' if len(further) > 1 else ''}"
                 suffix = f" (+{lines}: o shows them)"
-            where = where_failed(step.attempts[-1] if step.attempts else None, message)
+            attempt = step.attempts[-1] if step.attempts else None
+            where = where_failed(attempt, message)
+            # the root of `raise X from e`, one row, as the summary says it under the error (session 9)
+            error = attempt.error if attempt is not None else None
+            cause = error.caused_by() if error is not None else ""
+            more = len(failed) - 1
+            others = f"and {more} more failed step{'s' if more > 1 else ''}" if more else ""
+            if cause and where and others:  # (three rows: the others said on the place's row)
+                where, others = f"{where}; {others}", ""
             if width:  # a long first line is cut to leave the place in view (tui9 item 4, at 80x24)
-                rows = PANEL_ROWS - (1 if where else 0) - (1 if len(failed) > 1 else 0)
-                first = fit_first(f"{glyph('FAIL')} {step.internal_name}: ", first, suffix, width, rows)
+                rows = PANEL_ROWS - sum(1 for line in (where, cause, others) if line)
+                first = fit_first(
+                    f"{glyph('FAIL')} {step.internal_name}: ", first, suffix, width, max(rows, 1)
+                )
+                cause = cut_keeping_place(cause, width - 3) if cause else ""  # (2 of indent, a cell spare)
             text.append(f": {first}")
             text.append(suffix, style="dim")
-            if where:
-                text.append(f"\n  at {where}", style="dim")
-            if len(failed) > 1:
-                more = len(failed) - 1
-                text.append(f"\n  and {more} more failed step{'s' if more > 1 else ''}", style="dim")
+            for line in (f"at {where}" if where else "", cause, others):
+                if line:
+                    text.append(f"\n  {line}", style="dim")
             return text
         text.append(f"{glyph(summary.state)} {summary.state.lower()}", style=style(summary.state))
         # as the summary and magnus show count them (progress.Progress.ran: an interrupted step ran, 9d03a63)

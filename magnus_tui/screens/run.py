@@ -657,7 +657,7 @@ class RunScreen(WorkbenchScreen[None]):
         if store is None:
             return
         stderr: list[str] = []
-        where = stopped = ""
+        where = stopped = cause = ""
         whole: WholeRun | None = None
         text: OutputText | None
         try:
@@ -668,7 +668,7 @@ class RunScreen(WorkbenchScreen[None]):
                 text = output_text(log, source, runs=store.get_run) if source else None
             if text is not None and source and not whole_run:
                 stderr, shown, exception = _last_stderr(log, source, text.lines)
-                where, frames = _located(log, source)
+                where, frames, cause = _located(log, source)
                 stopped = _stopped(log, source)
                 if frames and (not text.lines or (exception and not traceback_shown(exception, text.lines))):
                     # no file holds the traceback (none kept, or cut by the output cap before it): the run
@@ -685,7 +685,7 @@ class RunScreen(WorkbenchScreen[None]):
             text = OutputText(note="select a step in the tree")
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(
-                self._output_read, source, text, open_if_any, stderr, whole, where, stopped
+                self._output_read, source, text, open_if_any, stderr, whole, where, stopped, cause
             )
 
     def _output_read(
@@ -697,6 +697,7 @@ class RunScreen(WorkbenchScreen[None]):
         whole: WholeRun | None = None,
         where: str = "",
         stopped: str = "",
+        cause: str = "",
     ) -> None:
         row = self.view.rows.get(source) if source else None
         failure = row.message if row is not None and row.status == "FAIL" else ""
@@ -719,6 +720,8 @@ class RunScreen(WorkbenchScreen[None]):
             first, *more = (shown_line(line) for line in failure.split("\n"))
             # (the place goes after the first line in the view, which fits both in its rows: failed)
             failure = "\n".join([first, *(f"    {line}" for line in more)])
+        if failure and cause:  # the root of `raise X from e`, as the summary says it (fit_failure keeps it)
+            failure += "\n" + shown_line(cause)
         if failure and stderr:
             # what the step wrote to stderr last, which its kept output may hold before earlier stdout lines
             # (trial 6: `ERROR: out of memory` was line 1 of 301, out of view at the output's end)
@@ -942,25 +945,27 @@ class _RunTabs(TabbedContent):
 FRAMES_TITLE = "[magnus: the traceback as the run log keeps it (no output holds it), most recent call last]"
 
 
-def _located(log: RunLog, internal_name: str) -> tuple[str, list[str]]:
+def _located(log: RunLog, internal_name: str) -> tuple[str, list[str], str]:
     """Where step `internal_name`'s last attempt failed (`steps.py:13 in train`, logs.where_failed; "" when
-    it did not fail or nothing is located) and its traceback's frames as the run log keeps them, as lines
+    it did not fail or nothing is located), its traceback's frames as the run log keeps them, as lines
     (FRAMES_TITLE, then `File "steps.py", line 13, in train` and the source line), as `magnus logs` prints
-    them when no output file is there to show the traceback ([] without frames)."""
+    them when no output file is there to show the traceback ([] without frames), and the root of its
+    chain of causes (`caused by KeyError: 'b', at features.py:5 in load`, AttemptError.caused_by; "")."""
     step = log.find_step(internal_name)
     attempt = step.attempts[-1] if step is not None and step.attempts else None
     if attempt is None or attempt.status != "FAIL":
-        return "", []
+        return "", [], ""
     where = where_failed(attempt, attempt.message or "")
     error = attempt.error
+    cause = error.caused_by() if error is not None else ""
     if error is None or not error.frames:
-        return where, []
+        return where, [], cause
     lines = [FRAMES_TITLE]
     for frame in error.frames:
         lines.append(f'  File "{frame.file}", line {frame.line}, in {frame.function}')
         if frame.text:
             lines.append(f"    {shown_line(frame.text)}")
-    return where, lines
+    return where, lines, cause
 
 
 def _stopped(log: RunLog, internal_name: str) -> str:

@@ -27,6 +27,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import Input, RichLog, Static
 
+from magnus_core.logs import cut_keeping_place
 from magnus_core.models.run_log import RunLog
 from magnus_tui.widgets.keys import InOrderInput, KeysInOrder
 from magnus_tui.widgets.lists import SCROLL_BINDINGS
@@ -297,6 +298,7 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
 
 HINT = "  i: the step's detail"
 FAILURE_ROWS = 3  # the failure header's rows at most (#output-failure's max-height)
+CAUSES = ("caused by ", "raised while handling ")  # a chain's root under the error (AttemptError.caused_by)
 
 
 def fit_failure(reason: str, mark: str, place: str, width: int) -> tuple[list[str], bool]:
@@ -304,16 +306,21 @@ def fit_failure(reason: str, mark: str, place: str, width: int) -> tuple[list[st
     after the last: `mark` and the reason's first line, then `, at PLACE`, wrapped (the first line cut
     with `…` so that the place stays in view: trial 11 at 80x24, a 250-character first line pushed it
     out, as a message of several lines did), then the reason's further lines, one row each, cut; those
-    that do not fit are counted (`(+2 more lines: i shows them)`); a last `stderr:` line is kept. With
-    no `width` (not laid out yet) the lines as they are, the place after the first."""
+    that do not fit are counted (`(+2 more lines: i shows them)`); the root of a chain of exceptions
+    (`caused by ...`, indented, cut before its own `, at` place: logs.cut_keeping_place; session 9: the
+    header said the outer exception only) and a last `stderr:` line are kept. With no `width` (not laid
+    out yet) the lines as they are, the place after the first."""
     import textwrap
 
     first, *rest = reason.split("\n")
     tail = f", at {place}" if place else ""
+    rest = [f"  {line}" if line.startswith(CAUSES) else line for line in rest]
     if not width:
         return [f"{mark} {first}{tail}", *rest], True
-    pinned = [rest.pop()] if rest and rest[-1].startswith("stderr: ") else []
-    budget = FAILURE_ROWS - (1 if rest or pinned else 0) - (1 if rest and pinned else 0)
+    pinned: list[str] = []  # a last `stderr:` line and the cause above it are kept, a row each
+    while rest and len(pinned) < 2 and rest[-1].startswith(("stderr: ", *(f"  {c}" for c in CAUSES))):
+        pinned.insert(0, rest.pop())
+    budget = max(1, FAILURE_ROWS - len(pinned) - (1 if rest else 0))
 
     def wrapped(cut: str) -> list[str]:
         return textwrap.wrap(f"{mark} {cut}{tail}", width, subsequent_indent="  ") or [f"{mark}"]
@@ -332,7 +339,7 @@ def fit_failure(reason: str, mark: str, place: str, width: int) -> tuple[list[st
     if len(rest) > room:
         more = len(rest) - (room - 1)
         rest = [*rest[: room - 1], f"    (+{more} more lines: i shows them)"] if room > 0 else []
-    rows += [_cut(line, width) for line in [*rest, *pinned]]
+    rows += [_cut(line, width) for line in rest] + [cut_keeping_place(line, width) for line in pinned]
     if len(rows[-1]) + len(HINT) <= width:
         return rows, True
     if len(rows) < FAILURE_ROWS:

@@ -120,7 +120,13 @@ class StepDetail(VerticalScroll):
         # a python step stopped by Ctrl-C or SIGTERM: where its code was, as `magnus show` says it
         # (logs.interrupted_at, de8914d; the tab said only `interrupted by SIGINT: the run was stopped`)
         stopped = interrupted_at(last) if row.status == "INTERRUPTED" else ""
-        message.update(stopped or (row.message + f"\nat {where}" if where else row.message or ""))
+        said = row.message + f"\nat {where}" if where else row.message or ""
+        if said and row.status == "FAIL" and last is not None and last.error is not None:
+            # the root of `raise X from e` under the error, as the summary and `magnus show` say it (session
+            # 9: the Step tab said the outer exception only)
+            cause = last.error.caused_by()
+            said += f"\n{cause}" if cause else ""
+        message.update(Text(stopped or said))  # (as written: `[1, 2]` in a message is no markup)
         message.display = bool(row.message)  # no empty line between the title and the attempts
         self._attempts(step, row)
         self._metrics(step)
