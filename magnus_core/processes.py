@@ -5,6 +5,10 @@ while it runs. `stop_children()` is what a stopped run calls (runner.execute on 
 command line as a last resort): SIGTERM to every registered group and to every other descendant of this
 process (what a python step started itself, a notebook's kernel), a grace period for their own clean-up,
 then SIGKILL for whatever is left. Descendants are found with psutil.
+
+When this process dies at once (SIGKILL, the OOM killer, a segfault) it can stop nothing: the watcher
+(magnus_core/watcher.py, started by `watch`) does it then. Every group run_in_group starts is told to it,
+and `magnus execute` (cli/execute.py) has it watch magnus's own process group for the run's duration.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from typing import IO, TYPE_CHECKING, Any
@@ -29,15 +34,21 @@ _lock = threading.Lock()
 GRACE = lenient(stop_grace, DEFAULT_STOP_GRACE)
 
 
-def run_in_group(argv: list[str], env: dict[str, str], out: IO[Any] | None, err: IO[Any] | None) -> int:
+def run_in_group(
+    argv: list[str], env: dict[str, str], out: IO[Any] | None, err: IO[Any] | None, scratch: str = ""
+) -> int:
     """Run `argv` in a new process group (its own session), registered until it ends, its stdout and stderr
     going to `out` and `err`; its exit code.
 
     If this thread is interrupted while waiting (Ctrl-C in a run without concurrent branches), the group
-    is stopped (SIGTERM, then SIGKILL after the grace period) before the interrupt goes on."""
+    is stopped (SIGTERM, then SIGKILL after the grace period) before the interrupt goes on. The group is
+    also told to the watcher while it runs (with `scratch`, a file of the command's to remove after it):
+    if this process dies at once, the watcher stops the group."""
+    watch()
     proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, start_new_session=True)
     with _lock:
         _groups.add(proc.pid)
+    _tell(f"+{proc.pid}\t{scratch}\n" if "\n" not in scratch else f"+{proc.pid}\t\n")
     try:
         return proc.wait()
     except BaseException:
@@ -46,6 +57,74 @@ def run_in_group(argv: list[str], env: dict[str, str], out: IO[Any] | None, err:
     finally:
         with _lock:
             _groups.discard(proc.pid)
+        _tell(f"-{proc.pid}\n")
+
+
+# The watcher (magnus_core/watcher.py): whether it was started (once per process), and the write end of
+# its pipe, which only this process holds (a fork closes it: _forget), so that the pipe ends with it.
+_watching = False
+_pipe: int | None = None
+_watcher: subprocess.Popen[bytes] | None = None  # (never a victim of stop_children: _descendants)
+
+
+def watch(own_group: bool = False) -> None:
+    """Start the watcher, once per process (about 1 ms here; the watcher's own python start, about 10 ms
+    of CPU, runs beside). With `own_group` (`magnus execute`, for the run's duration: `unwatch_group`) it
+    also stops, if this process dies at once, the members of this process's group started from then on
+    (a python step's children), but only when this process leads its group (a shell's job; the workbench
+    starts runs so): otherwise the group is its caller's, and nothing tells its processes from magnus's.
+    A watcher that cannot start is logged and done without."""
+    global _watching, _pipe, _watcher
+    with _lock:
+        if not _watching:
+            _watching = True
+            read, write = os.pipe()  # (inherited by no other child: O_CLOEXEC, close_fds)
+            script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "watcher.py")
+            try:
+                _watcher = subprocess.Popen(
+                    [sys.executable, "-I", "-S", script, "0", str(GRACE)],
+                    stdin=read,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # no terminal's signal reaches it, nor one sent to our group
+                )
+            except OSError:
+                import logging
+
+                logging.getLogger("magnus").debug("the watcher did not start", exc_info=True)
+                os.close(write)
+            else:
+                _pipe = write
+            finally:
+                os.close(read)
+    if own_group and os.getpgrp() == os.getpid():
+        _tell(f"G{os.getpid()}\n")
+
+
+def unwatch_group() -> None:
+    """The run ended as it should: the processes of this group that live on are the user's to keep."""
+    _tell("G0\n")
+
+
+def _tell(line: str) -> None:
+    """One line to the watcher (one write, shorter than the pipe's atomic size: threads never mix)."""
+    pipe = _pipe
+    if pipe is not None:
+        with contextlib.suppress(OSError):  # the watcher is gone (killed): stopping is this process's
+            os.write(pipe, line.encode(errors="surrogateescape"))
+
+
+def _forget() -> None:
+    """In a forked child (multiprocessing's fork): close the pipe, whose end must come with this process's."""
+    global _pipe
+    if _pipe is not None:
+        with contextlib.suppress(OSError):
+            os.close(_pipe)
+        _pipe = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget)
 
 
 def _stop_group(proc: subprocess.Popen[Any]) -> None:
@@ -97,9 +176,11 @@ def _descendants() -> list[psutil.Process]:
     import psutil
 
     try:
-        return psutil.Process().children(recursive=True)
+        found = psutil.Process().children(recursive=True)
     except psutil.Error:
         return []
+    watcher = _watcher.pid if _watcher is not None else None
+    return [p for p in found if p.pid != watcher]
 
 
 def _members(groups: set[int]) -> list[psutil.Process]:

@@ -149,10 +149,16 @@ def execute(
         gc.freeze()
         if channel is not None:  # the front end learns of every write the moment it is made
             progress = _channel_notices(channel, prepared.store, progress)
+        from magnus_core import processes
+        from magnus_core.cli import one_process_per_command
+
+        if one_process_per_command():  # this process dying at once takes what its steps started with it
+            processes.watch(own_group=True)  # (trial 13 fault 1; docs/crash-safety.md)
         try:
             try:
                 run_log = run(prepared, output=sys.stderr if as_json else None, on_event=progress)
             finally:
+                processes.unwatch_group()  # the run ended, however: what lives on is stopped or the user's
                 if channel is not None:  # the run's last notices reach the front end before it exits
                     channel.flush()
         except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: the entry point says so, and how to resume

@@ -1,0 +1,245 @@
+"""No process a step started outlives a magnus that died at once (session 9, trial 13 faults 1 and 10, major).
+
+A shell step runs in a session of its own and a python step's children in magnus's process group: when
+magnus was SIGKILLed (the OOM killer), segfaulted, or was killed by `magnus stop` after its timeout (a hung
+magnus), they ran on, re-parented to init, quiet work (`sleep 300`, a GPU job) for ever, while every view
+said the run had ended and the resume hint started a second copy beside them. The shell's EXIT trap then
+left its environment dump in the temporary folder. Now the watcher (magnus_core/watcher.py) stops them.
+
+Real runs of `magnus execute` in sessions of their own (as a shell starts a job: magnus leads its process
+group), a real kill -9 / segfault / SIGSTOP. Every process a test starts carries a mark in its environment
+(inherited by every descendant), and is killed at the end whatever happened (`marked`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, run_magnus
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)")
+
+FUNCS = """
+import ctypes, os, subprocess, time
+from pathlib import Path
+
+def spawn():
+    child = subprocess.Popen(["sleep", "301"])   # in magnus's process group
+    Path("pids/python-child").write_text(str(child.pid))
+    if os.environ.get("CRASH") == "segv":
+        time.sleep(0.5)                           # (the shell branch has begun too)
+        ctypes.string_at(0)
+    child.wait()
+
+def daemon():
+    child = subprocess.Popen(["sleep", "302"])   # left running on purpose: the user's to keep
+    Path("pids/daemon").write_text(str(child.pid))
+"""
+
+PIPELINE = """
+dag:
+  start_at: par
+  steps:
+    par:
+      type: parallel
+      next: success
+      branches:
+        python:
+          start_at: spawn
+          steps:
+            spawn: {type: task, command: orphf.spawn, next: success}
+            success: {type: success}
+            fail: {type: fail}
+        shell:
+          start_at: sh
+          steps:
+            sh:
+              type: task
+              command_type: shell
+              command: 'echo starting; echo $$ > pids/shell; sleep 300'
+              next: success
+            success: {type: success}
+            fail: {type: fail}
+    success: {type: success}
+    fail: {type: fail}
+executor: {type: local, config: {max_workers: 2}}
+"""
+
+DAEMON = """
+dag:
+  start_at: d
+  steps:
+    d: {type: task, command: orphf.daemon, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+CHUNKED = "run_log_store:\n  type: chunked-fs\n"
+MARK = "MAGNUS_TEST_ORPHAN_MARK"
+
+
+def _marked(mark: str) -> list[int]:
+    """The pids of live processes whose environment holds the mark (zombies are ended)."""
+    found = []
+    needle = f"{MARK}={mark}".encode()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+            if stat[stat.rfind(b")") + 2 :].split()[0] == b"Z":
+                continue
+            with open(f"/proc/{name}/environ", "rb") as handle:
+                if needle in handle.read().split(b"\0"):
+                    found.append(int(name))
+        except OSError:
+            continue
+    return found
+
+
+def _commands(pids: list[int]) -> list[str]:
+    out = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            out.append(f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return out
+
+
+def _gone(mark: str, within: float) -> list[str]:
+    """Wait up to `within` seconds for no marked process to be left; what is left, as pid: command."""
+    deadline = time.monotonic() + within
+    while (left := _marked(mark)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _commands(left)
+
+
+@pytest.fixture
+def project(git_repo: Path) -> Iterator[dict[str, Any]]:
+    """The project, a private temporary folder for magnus (TMPDIR: where the shell's environment dump
+    goes), and a mark for every process; every marked process is killed when the test ends."""
+    (git_repo / "orphf.py").write_text(FUNCS)
+    (git_repo / "p.yaml").write_text(PIPELINE)
+    (git_repo / "daemon.yaml").write_text(DAEMON)
+    (git_repo / "cfg.yaml").write_text(CHUNKED)
+    (git_repo / "pids").mkdir()
+    tmp = git_repo.parent / "tmp"
+    tmp.mkdir()
+    mark = uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "NO_COLOR": "1",
+        "MAGNUS_STOP_GRACE": "2",
+        "TMPDIR": str(tmp),
+        MARK: mark,
+    }
+    try:
+        yield {"root": git_repo, "tmp": tmp, "mark": mark, "env": env}
+    finally:
+        for pid in _marked(mark):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _start(project: dict[str, Any], store: str, run_id: str, **env: str) -> subprocess.Popen[bytes]:
+    config = ["--config-file", "cfg.yaml"] if store == "chunked-fs" else []
+    return subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", *config, "--run-id", run_id],
+        cwd=project["root"],
+        env={**project["env"], **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # as a shell starts a job: magnus leads its process group
+    )
+
+
+def _running(project: dict[str, Any], proc: subprocess.Popen[bytes]) -> None:
+    """Wait until both steps' processes run (their pid files written)."""
+    pids = project["root"] / "pids"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        names = {p.name for p in pids.iterdir() if p.read_text().strip()}
+        if {"python-child", "shell"} <= names:
+            time.sleep(0.3)  # the shell's `sleep 300` follows its pid file
+            return
+        assert proc.poll() is None, f"magnus ended first: {proc.returncode}"
+        time.sleep(0.05)
+    pytest.fail("the steps' processes did not start within 90 s")
+
+
+def _step_processes(project: dict[str, Any]) -> list[int]:
+    pids = project["root"] / "pids"
+    return [int((pids / n).read_text()) for n in ("python-child", "shell")]
+
+
+def _no_dump(project: dict[str, Any]) -> None:
+    left = [p.name for p in project["tmp"].iterdir() if p.name.startswith("magnus-env-")]
+    assert not left, f"the shell's environment dump was left behind: {left}"
+
+
+@pytest.mark.parametrize("store", ["file-system", "chunked-fs"])
+def test_a_killed_magnus_leaves_no_process_of_its_steps(project: dict[str, Any], store: str) -> None:
+    proc = _start(project, store, "killed")
+    _running(project, proc)
+    for pid in _step_processes(project):  # the steps' processes do run (the test sees them)
+        assert pid in _marked(project["mark"])
+    proc.send_signal(signal.SIGKILL)  # the OOM killer's
+    assert proc.wait(10) == -signal.SIGKILL
+    left = _gone(project["mark"], 15)
+    assert not left, f"processes of the steps outlived magnus (kill -9): {left}"
+    _no_dump(project)
+
+
+@pytest.mark.parametrize("store", ["file-system", "chunked-fs"])
+def test_a_segfault_in_a_step_leaves_no_process_of_the_run(project: dict[str, Any], store: str) -> None:
+    proc = _start(project, store, "segv", CRASH="segv")
+    assert proc.wait(120) == -signal.SIGSEGV
+    left = _gone(project["mark"], 15)
+    assert not left, f"processes of the steps outlived a magnus that segfaulted: {left}"
+    _no_dump(project)
+
+
+@pytest.mark.parametrize("store", ["file-system", "chunked-fs"])
+def test_stopping_a_hung_magnus_stops_its_steps_processes(project: dict[str, Any], store: str) -> None:
+    proc = _start(project, store, "hung")
+    _running(project, proc)
+    os.kill(proc.pid, signal.SIGSTOP)  # a hung magnus: SIGTERM cannot be handled
+    config = ["--config-file", "cfg.yaml"] if store == "chunked-fs" else []
+    stopped = run_magnus(
+        "stop", "hung", "--timeout", "1", *config, cwd=project["root"], env={"TMPDIR": str(project["tmp"])}
+    )
+    assert stopped.returncode == 0, stopped.stderr
+    assert "killed after the timeout" in stopped.stdout + stopped.stderr
+    assert proc.wait(10) == -signal.SIGKILL
+    left = _gone(project["mark"], 15)
+    assert not left, f"`magnus stop` of a hung magnus left processes of its steps: {left}"
+    _no_dump(project)
+
+
+def test_a_run_that_ends_leaves_what_a_step_started_on_purpose(project: dict[str, Any]) -> None:
+    """The watcher acts only on a death: a step's daemon, left running by a run that ended as it should,
+    is the user's (as before)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "daemon.yaml"],
+        cwd=project["root"],
+        env=project["env"],
+        capture_output=True,
+        start_new_session=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    daemon = int((project["root"] / "pids" / "daemon").read_text())
+    time.sleep(1.0)  # the watcher, had it stopped it, would have by now (TERM: sleep ends at once)
+    assert daemon in _marked(project["mark"]), "the run's end stopped a process a step left on purpose"
+    assert _gone(project["mark"], 5) == _commands([daemon])  # the watcher itself has ended
