@@ -23,7 +23,8 @@ the run, such as `tee` in `magnus execute | tee`, is left alone), up to GRACE se
 clean-up, the registered environment dumps removed, then SIGKILL for whatever is left. A process is
 signalled only while its pid names the same process (its start time in /proc/<pid>/stat).
 
-Stdlib only and not imported by magnus (it runs with `-I -S`: about 10 ms to start, once per process).
+Stdlib only and not imported by magnus (it runs with `-I -S`: 10 to 30 ms of CPU to start, once per
+process; about 0.05 ms a shell step, its lines read in batches: GATHER; `python bench/shell.py`).
 Linux: the members of GROUP are found in /proc; elsewhere only the registered groups are stopped.
 """
 
@@ -36,6 +37,10 @@ import sys
 import time
 
 POLL = 0.05  # seconds between checks that what was stopped has ended
+# seconds to let lines gather after a read: a quick shell step is two lines, and each read that wakes this
+# process costs far more than the lines it reads (bench/shell.py); nothing is lost meanwhile (the pipe keeps
+# them, and the end of the pipe is read only after them)
+GATHER = 0.05
 
 
 def _stat(pid: int) -> tuple[str, int, int] | None:
@@ -141,6 +146,7 @@ def main(argv: list[str]) -> int:
                     groups.pop(int(text[1:]), None)
                 elif text.startswith("G"):
                     group = int(text[1:])
+        time.sleep(GATHER)
     if groups or group:
         stop(groups, group, since, grace)
     return 0
