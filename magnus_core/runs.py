@@ -231,6 +231,24 @@ def process_alive(log: RunLog) -> bool | None:
     return process_alive_at(proc.get("pid"), proc.get("host"), proc.get("start_time"))
 
 
+CUT_SHORT = "INTERRUPTED (PROCESSING)"  # a run, or a step, recorded running whose process is gone: every view
+
+
+def process_gone(status: Any, run_config: Any) -> bool:
+    """Whether a run recorded as running (`status` PROCESSING or CREATED) is known to have lost its process
+    on this machine (run_state INTERRUPTED), from a log's fields alone: a plain log's too (`magnus diff`'s,
+    models.plain). Every view then reads it as `magnus show` does (trial 13 fault 3): the run and any step it
+    was running `INTERRUPTED (PROCESSING)` (CUT_SHORT), no duration for either (its log's last time is its
+    last write, not an end), and the attempt a step had begun counted. False for a run driven one step per
+    process (driven_per_step), another host's or one whose process is alive."""
+    if status not in (PROCESSING, "CREATED") or driven_per_step(run_config):
+        return False
+    process = run_config.get("process") if isinstance(run_config, dict) else None
+    if not isinstance(process, dict) or "pid" not in process:
+        return False
+    return process_alive_at(process.get("pid"), process.get("host"), process.get("start_time")) is False
+
+
 def process_alive_at(pid: Any, host: Any, start_time: Any = None) -> bool | None:
     """Whether process `pid` on `host` is alive: None when it cannot be known (another host, no pid).
 
@@ -286,7 +304,7 @@ def run_state(log: RunLog) -> str:
 
 def summarise(log: RunLog) -> RunSummary:
     """The summary of one run log (what the run index keeps of it, index/record.py)."""
-    from magnus_core.index.record import record_from_json
+    from magnus_core.index.record import dead_done, record_from_json
     from magnus_core.models.times import elapsed
 
     record = record_from_json(log.model_dump(mode="json"))
@@ -305,7 +323,7 @@ def summarise(log: RunLog) -> RunSummary:
         duration=elapsed(record.start) if running else None if gone else record.duration,
         steps=record.steps,
         original_run_id=record.original_run_id,
-        steps_done=record.steps_done,
+        steps_done=dead_done(record.steps_done, record.steps_running, record.status, state),
         pipeline=record.pipeline,
         dag_hash=record.dag_hash,
         commit=record.commit,

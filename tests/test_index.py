@@ -464,7 +464,7 @@ def test_a_row_of_the_index_becomes_the_run_summary_field_by_field() -> None:
         "end_time": "e", "duration": 1.5, "steps": 7, "steps_done": 6, "original_run_id": "o",
         "commit_id": "c", "dirty": 1, "use_cached": 0, "pid": None, "host": "", "pid_start": None,
         "error": "why", "failed_step": "fit", "failure": "ValueError: x (at a.py:1)", "user_name": "bob",
-        "driven": "per-step", "step_text": "6/≥7",
+        "driven": "per-step", "step_text": "6/≥7", "steps_running": 0,
     }  # fmt: skip
     row = tuple(values[name.strip()] for name in _RUN_FIELDS.split(","))
     assert _summary(row).growing  # (kept in the steps' text; not in to_json)

@@ -229,6 +229,7 @@ def _old_index(store: FileSystemRunLogStore) -> Path:
     return _index_as(
         store,
         "DROP INDEX runs_user; ALTER TABLE runs DROP COLUMN user_name; ALTER TABLE runs DROP COLUMN driven; "
+        "ALTER TABLE runs DROP COLUMN steps_running; "
         "UPDATE meta SET value = '11' WHERE key = 'schema';",
     )
 
@@ -284,7 +285,8 @@ def test_a_postgres_database_of_the_previous_migration_is_filled_in_place(team: 
         "test",
         lambda c: c.execute(
             pg._sql(
-                "ALTER TABLE {t}.run_index DROP COLUMN user_name, DROP COLUMN driven, DROP COLUMN growing; "
+                "ALTER TABLE {t}.run_index DROP COLUMN user_name, DROP COLUMN driven, DROP COLUMN growing, "
+                "DROP COLUMN steps_running; "
                 "DELETE FROM {t}.magnus_schema WHERE version >= 5"
             )
         ),
@@ -310,7 +312,11 @@ def test_a_postgres_database_of_the_previous_migration_is_filled_in_place(team: 
 def test_an_index_of_schema_12_gets_the_users_index_in_place(team: Path) -> None:
     """(Schema 14, record 11: steps_done counts the steps that ran, so each run is read again once.)"""
     store = Counting({"log_folder": str(team / "logs")})
-    path = _index_as(store, "DROP INDEX runs_user; UPDATE meta SET value = '12' WHERE key = 'schema';")
+    path = _index_as(
+        store,
+        "DROP INDEX runs_user; ALTER TABLE runs DROP COLUMN steps_running; "
+        "UPDATE meta SET value = '12' WHERE key = 'schema';",
+    )
     store.read = []
     index = open_index(store)
     try:

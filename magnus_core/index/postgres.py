@@ -1,16 +1,18 @@
 """The run index of the postgres store, in the store's own database: `magnus runs --where`, `--order-by`,
 `magnus compare` and the workbench's runs list are answered by one SQL query there, for the whole team.
 
-Table (the store's migrations 2, 3, 4, 5 and 6, in the store's schema):
+Table (the store's migrations 2, 3, 4, 5, 6 and 7, in the store's schema):
 
     run_index(run_id -> runs ON DELETE CASCADE, version, status, tag, pipeline, dag_hash, start, end_time,
               start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, dirty,
               use_cached, pid, host, pid_start, error, failed_step, failure, params jsonb, metrics jsonb,
-              record, user_name, driven, growing)
+              record, user_name, driven, growing, steps_running)
 
 `growing` is RunRecord.growing (progress.Progress.growing: the run's total may still grow, a map not fanned
 out yet), which the SQLite index keeps in its steps' text (`0/≥2`); a running run's total reads as a floor
-from either index (session 9: the PostgreSQL one said plain `0/2`).
+from either index (session 9: the PostgreSQL one said plain `0/2`). `steps_running` is
+RunRecord.steps_running: a run found dead counts the steps it was running as ran (record.dead_done), as
+the SQLite index does (migration 7, trial 13 fault 2).
 
 One row per run, the same record the SQLite index keeps (index/record.py), with `version` the run's version
 when the row was made and `record` the kind of record it is (record.RECORD_VERSION; 0: made before kinds
@@ -83,13 +85,14 @@ _RUN_FIELDS = (
     "r.steps_done, r.original_run_id, r.commit_id, r.dirty, r.use_cached, r.pid, r.host, r.pid_start, "
     # the last: whether the total may still grow, as sqlite._summary reads it from the SQLite index's steps'
     # text (a `≥` in it): the same row shape for both indexes
-    "r.error, r.failed_step, r.failure, r.user_name, r.driven, CASE WHEN r.growing THEN '≥' ELSE '' END"
+    "r.error, r.failed_step, r.failure, r.user_name, r.driven, CASE WHEN r.growing THEN '≥' ELSE '' END, "
+    "r.steps_running"
 )
 _FIELDS = _RUN_FIELDS.count(",") + 1
 _ROW_COLUMNS = (
     "run_id, version, status, tag, pipeline, dag_hash, start, end_time, start_key, end_key, duration, steps, "
     "steps_done, original_run_id, commit_id, dirty, use_cached, pid, host, pid_start, error, failed_step, "
-    "failure, user_name, driven, growing, record, params, metrics"
+    "failure, user_name, driven, growing, steps_running, record, params, metrics"
 )
 # a row is replaced by a newer version of its run, or by a record of a newer kind (RECORD_VERSION: a magnus
 # that keeps more, or keeps it otherwise, reads again the runs an older one indexed; never the reverse, so
@@ -116,6 +119,10 @@ _COLUMNS["duration"] = (
     f"(CASE WHEN r.start_key = {_SQL_NO_TIME} THEN NULL "
     "ELSE greatest(0.0, extract(epoch FROM clock_timestamp())::double precision - r.start_key) END) "
     "ELSE r.duration END)"
+)
+# the steps that ran as every view counts them: a run found dead counts those it was running (dead_done)
+_COLUMNS["steps_done"] = (
+    "(r.steps_done + CASE WHEN r.run_id = ANY(%(interrupted)s) THEN r.steps_running ELSE 0 END)"
 )
 
 
@@ -274,6 +281,7 @@ def _row(r: RunRecord, version: int) -> dict[str, Any]:
         "user_name": r.user.replace("\x00", ""),
         "driven": r.driven,
         "growing": r.growing,
+        "steps_running": r.steps_running,
         "record": RECORD_VERSION,
         "params": to_json(r.params).replace("\\u0000", ""),  # jsonb holds no NUL character
         "metrics": to_json(r.metrics).replace("\\u0000", ""),

@@ -33,7 +33,10 @@ RUNNING_STATUSES = (PROCESSING, "CREATED")
 # step whose failure the run handled is failed, not done: steps_done counts the steps that succeeded; 11:
 # steps_done counts the steps that ran to an end, succeeded, failed or reused, progress.Progress.ran; 12: a
 # fail node is never a step, however the run got there, so steps and steps_done leave it out: trial 10;
-# 13: steps_done counts the interrupted steps too, they ran: trial 12 fault 7).
+# 13: steps_done counts the interrupted steps too, they ran: trial 12 fault 7; steps_running, the steps
+# running when the log was read, came without a new kind: a run later found dead counts them as ran, as
+# `magnus show` does, trial 13 fault 2; the indexes' migrations read their running runs again, SQLite
+# schema 17, the postgres store's migration 7).
 # An index made from records of an older kind reads the logs again: the SQLite index rebuilds (its
 # SCHEMA_VERSION follows this), the PostgreSQL index's rows of an older kind are read again by the next
 # refresh (index/postgres.py). The run's user and how it is driven (user, driven) came without a new kind: the
@@ -58,6 +61,10 @@ class RunRecord:
     end_key: float | None = None
     steps: int = 0
     steps_done: int = 0  # the steps that ran (succeeded, failed, interrupted, reused): Progress.ran
+    # the steps running (PROCESSING) when the log was read: Progress.running. A run whose process is found
+    # gone (state INTERRUPTED) counts them as ran, cut short (dead_done), as the summary and `magnus show`
+    # do: trial 13 fault 2 (a killed run read 1/3 in `magnus runs`, 2/3 in `magnus show`)
+    steps_running: int = 0
     original_run_id: str = ""
     commit: str = ""
     dirty: bool | None = None
@@ -117,14 +124,25 @@ def _steps(steps: Any) -> list[dict[str, Any]]:
     return out
 
 
-_PROGRESS: dict[tuple[Any, ...], tuple[int, int, bool]] = {}  # (dag hash, statuses, branches) -> counts
+_PROGRESS: dict[tuple[Any, ...], tuple[int, int, int, bool]] = {}  # (dag hash, statuses, branches) -> counts
+
+
+def dead_done(steps_done: int, steps_running: int, status: str, state: str) -> int:
+    """The N of a run's N/M as every view gives it: a run recorded as running (PROCESSING) whose process
+    is gone (state INTERRUPTED) counts the steps it was running as ran, cut short (the summary's counts line
+    and `magnus show` since 9d03a63, the workbench's header): one count in `magnus runs`, `--json`'s
+    steps_done and the workbench's runs list too (trial 13 fault 2). A run stopped by a signal recorded its
+    steps INTERRUPTED itself, so it has none running."""
+    if state == "INTERRUPTED" and status in RUNNING_STATUSES:
+        return steps_done + steps_running
+    return steps_done
 
 
 def _progress(
     config: dict[str, Any], dag_hash: str, work: dict[str, tuple[str, bool]], branch_logs: set[str]
-) -> tuple[int, int, bool]:
-    """(total, ran, growing) of progress.step_progress (ran: the steps that ran, Progress.ran;
-    growing: Progress.growing), remembered
+) -> tuple[int, int, int, bool]:
+    """(total, ran, running, growing) of progress.step_progress (ran: the steps that ran, Progress.ran;
+    running: Progress.running; growing: Progress.growing), remembered
     per dag hash and statuses: the runs of one pipeline mostly end alike, and the walk of the dag costs more
     than the rest of a record."""
     from magnus_core.progress import dag_of_config, dag_outline, step_progress
@@ -139,8 +157,8 @@ def _progress(
     if key is not None:
         if len(_PROGRESS) > 4096:
             _PROGRESS.clear()
-        _PROGRESS[key] = (counted.total, counted.ran, counted.growing)
-    return counted.total, counted.ran, counted.growing
+        _PROGRESS[key] = (counted.total, counted.ran, counted.running, counted.growing)
+    return counted.total, counted.ran, counted.running, counted.growing
 
 
 def record_from_json(data: Any) -> RunRecord:
@@ -199,7 +217,9 @@ def record_from_json(data: Any) -> RunRecord:
                 metrics[name] = value
                 metrics[f"{internal}.{name}"] = value
     dag_hash = data.get("dag_hash")
-    steps, done, growing = _progress(config, dag_hash if isinstance(dag_hash, str) else "", work, branch_logs)
+    steps, done, running, growing = _progress(
+        config, dag_hash if isinstance(dag_hash, str) else "", work, branch_logs
+    )
     process = config.get("process") if isinstance(config.get("process"), dict) else {}
     start, last, start_key, end_key, duration = run_span_keys(
         str(process.get("started_at") or "") if process else "", starts, ends
@@ -228,6 +248,7 @@ def record_from_json(data: Any) -> RunRecord:
         end_key=end_key,
         steps=steps,
         steps_done=done,
+        steps_running=running,
         original_run_id=original or "",
         commit=commit,
         dirty=dirty,

@@ -63,7 +63,14 @@ from magnus_core.index import (
     lists_failures,
     step_text,
 )
-from magnus_core.index.record import PER_STEP, RUNNING_STATUSES, RunRecord, broken, record_from_json
+from magnus_core.index.record import (
+    PER_STEP,
+    RUNNING_STATUSES,
+    RunRecord,
+    broken,
+    dead_done,
+    record_from_json,
+)
 from magnus_core.models.times import elapsed, local_text, local_texts, parse_time, zone_key
 from magnus_core.query import ATTRIBUTES, BoolOp, Compare, Expr, Key, like_to_regex
 from magnus_core.runs import PER_STEP_STATE
@@ -82,8 +89,11 @@ if TYPE_CHECKING:
 # in place, MIGRATE; 13: and the index runs_user, which 12 lacked; 14: steps_done counts the steps that ran
 # to an end, record 11: an index of 11, 12 or 13 is taken up in place and every run in it read again once;
 # 15: a fail node is never a step, record 12: an index of 11 to 14 is taken up so, too; 16: steps_done
-# counts interrupted steps, record 13: an index of 11 to 15 is taken up so, too)
-SCHEMA_VERSION = "16"
+# counts interrupted steps, record 13: an index of 11 to 15 is taken up so, too; 17: steps_running, the
+# steps a run was running when its log was read, counted as ran once its process is found gone, trial 13
+# fault 2: an index of 16 takes the column in place and reads its running runs again, one of 11 to 15 as
+# before)
+SCHEMA_VERSION = "17"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
@@ -98,7 +108,8 @@ CREATE TABLE IF NOT EXISTS runs (
     start_local TEXT NOT NULL DEFAULT '', zone TEXT NOT NULL DEFAULT '',
     duration_text TEXT NOT NULL DEFAULT '-', step_text TEXT NOT NULL DEFAULT '',
     failed_step TEXT NOT NULL DEFAULT '', failure TEXT NOT NULL DEFAULT '',
-    user_name TEXT NOT NULL DEFAULT '', driven TEXT NOT NULL DEFAULT ''
+    user_name TEXT NOT NULL DEFAULT '', driven TEXT NOT NULL DEFAULT '',
+    steps_running INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS names (
     kind TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (kind, name)
@@ -118,20 +129,28 @@ _SCHEMA += _INDEXES
 # (record 13: interrupted steps ran) read every run of an index of 11 to 15 again once
 # (each row's version forgotten, and the looks' records of the listing with it), in place: that fills the
 # user and how it is driven of an index of 11 too.
-_REREAD = (
-    "UPDATE runs SET version = NULL; "
-    "DELETE FROM meta WHERE key IN ('listing', 'find_listing', 'quiet', 'full_look');"
-)
+# Schema 17 adds steps_running: an index of 16 reads again only its runs recorded as running (the only ones
+# that have any), not every ended run.
+_FORGET_LOOKS = "DELETE FROM meta WHERE key IN ('listing', 'find_listing', 'quiet', 'full_look');"
+_REREAD = "UPDATE runs SET version = NULL; " + _FORGET_LOOKS
+_RUNNING_COLUMN = "ALTER TABLE runs ADD COLUMN steps_running INTEGER NOT NULL DEFAULT 0; "
 MIGRATE = {
-    "12": "CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name); " + _REREAD,
+    "12": _RUNNING_COLUMN + "CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name); " + _REREAD,
     "11": (
         "ALTER TABLE runs ADD COLUMN user_name TEXT NOT NULL DEFAULT ''; "
         "ALTER TABLE runs ADD COLUMN driven TEXT NOT NULL DEFAULT ''; "
-        "CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name); " + _REREAD
+        + _RUNNING_COLUMN
+        + "CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name); "
+        + _REREAD
     ),
-    "13": _REREAD,
-    "14": _REREAD,
-    "15": _REREAD,
+    "13": _RUNNING_COLUMN + _REREAD,
+    "14": _RUNNING_COLUMN + _REREAD,
+    "15": _RUNNING_COLUMN + _REREAD,
+    "16": (
+        _RUNNING_COLUMN
+        + "UPDATE runs SET version = NULL WHERE status IN ('PROCESSING', 'CREATED'); "
+        + _FORGET_LOOKS
+    ),
 }
 _SECONDARY = ("runs_newest", "runs_tag", "runs_version", "runs_running", "runs_user")
 _COLUMNS = {  # attribute -> runs column (or the expression of what it is now: duration)
@@ -157,7 +176,7 @@ _COLUMNS = {  # attribute -> runs column (or the expression of what it is now: d
 _RUN_FIELDS = (
     "run_id, status, tag, pipeline, dag_hash, start, end_time, duration, steps, steps_done, "
     "original_run_id, commit_id, dirty, use_cached, pid, host, pid_start, error, failed_step, failure, "
-    "user_name, driven, step_text"
+    "user_name, driven, step_text, steps_running"
 )
 # what a run is now, asked of the operating system only for runs recorded as running (magnus_state)
 _STATE = "magnus_state(r.status, r.pid, r.host, r.pid_start, r.driven)"
@@ -174,6 +193,11 @@ _DURATION = (
     "ELSE r.duration END)"
 )
 _COLUMNS["duration"] = _DURATION
+# The steps that ran as every view counts them: a run found dead counts the steps it was running (dead_done)
+_COLUMNS["steps_done"] = (
+    f"(r.steps_done + CASE WHEN r.steps_running > 0 AND r.status IN ({_RUNNING}) "
+    f"AND {_STATE} = 'INTERRUPTED' THEN r.steps_running ELSE 0 END)"
+)
 # RunTable's columns from the rows, in its order, but the states (of running runs only: _table) and the
 # errors (of broken logs only); the start as shown in another zone than the row's is made here (magnus_local)
 _TABLE_FIELDS = (
@@ -840,10 +864,10 @@ class SQLiteRunIndex(RunIndex):
             return RunTable((), (), (), (), (), (), (), (), (), hints=self._hints(query))
         sql, args = select[0], [zone_key(), *select[1]]  # (the zone: the fields' one argument)
         c: list[Sequence[Any]] = self._columns(sql, args)
-        states, durations = self._states(query, c)
+        states, durations, dead = self._states(query, c)
         if states is None:  # a run judged INTERRUPTED had written since it was read: read again (_settle)
             c = self._columns(sql, args)
-            states, durations = self._states(query, c, settle=False)
+            states, durations, dead = self._states(query, c, settle=False)
         assert states is not None and durations is not None
         errors: Sequence[str] = [""] * len(c[0])
         if "BROKEN" in c[1]:  # why each broken log cannot be read
@@ -854,6 +878,8 @@ class SQLiteRunIndex(RunIndex):
                 why.get(run_id, "") if st == "BROKEN" else "" for run_id, st in zip(*c[:2], strict=True)
             ]
         step_texts = c[5]
+        if dead:  # a run found dead: its steps cut short ran (record.dead_done)
+            step_texts = [dead.get(run_id, t) for run_id, t in zip(c[0], step_texts, strict=True)]
         if any("≥" in text for text in step_texts):  # a floor only while the run is running (step_text)
             step_texts = [
                 t if st == "RUNNING" else t.replace("≥", "") for t, st in zip(step_texts, states, strict=True)
@@ -880,31 +906,41 @@ class SQLiteRunIndex(RunIndex):
 
     def _states(
         self, query: RunQuery, c: list[Sequence[Any]], *, settle: bool = True
-    ) -> tuple[Sequence[str] | None, Sequence[str]]:
-        """The states of a table's runs (c[1]: their statuses) and its durations as shown (c[4]): a run
-        recorded as running is judged now (RUNNING: its duration is the time so far, models/times.elapsed;
-        INTERRUPTED: its process is gone), the others are what they recorded. (None, ...): a run judged
+    ) -> tuple[Sequence[str] | None, Sequence[str], dict[str, str]]:
+        """The states of a table's runs (c[1]: their statuses), its durations as shown (c[4]) and the steps'
+        text of the runs found dead: a run recorded as running is judged now (RUNNING: its duration is the
+        time so far, models/times.elapsed; INTERRUPTED: its process is gone, no duration, and the steps it
+        was running ran: record.dead_done), the others are what they recorded. (None, ...): a run judged
         INTERRUPTED had written since the index read it, and was read again (_settle): list again."""
         statuses, durations = c[1], c[4]
         if not any(status in c[1] for status in RUNNING_STATUSES):  # (C loops)
-            return statuses, durations
-        judged = _select(query, f"r.run_id, r.status, {_STATE}, r.start, r.duration", also=_IS_RUNNING)
+            return statuses, durations, {}
+        judged = _select(
+            query,
+            f"r.run_id, r.status, {_STATE}, r.start, r.duration, r.steps_done, r.steps_running, r.steps",
+            also=_IS_RUNNING,
+        )
         assert judged is not None
-        now = {run_id: (state, start, d) for run_id, _, state, start, d in self.conn.execute(*judged)}
+        now = {}
+        dead: dict[str, str] = {}  # the steps' text of the runs judged INTERRUPTED (dead_done), by run id
+        for run_id, status, state, start, d, done, running, total in self.conn.execute(*judged):
+            now[run_id] = (state, start, d)
+            if state == "INTERRUPTED" and running:
+                dead[run_id] = step_text(dead_done(done, running, status, state), total, status)
         rows = [(run_id, st) for run_id, st in zip(c[0], statuses, strict=True) if st in RUNNING_STATUSES]
         if settle and self._settle(
             [st for _, st in rows],
             [now.get(run_id, ("RUNNING",))[0] for run_id, _ in rows],
             [r for r, _ in rows],
         ):
-            return None, durations
+            return None, durations, dead
         states, texts = list(statuses), list(durations)
         for i, (run_id, status) in enumerate(zip(c[0], statuses, strict=True)):
             if status in RUNNING_STATUSES and run_id in now:
                 state, start, duration = now[run_id]
                 states[i] = state
                 texts[i] = fmt_seconds(elapsed(start) if state == "RUNNING" else _lived(state, duration))
-        return states, texts
+        return states, texts, dead
 
     def _attach_values(
         self, runs: list[IndexedRun], params: list[str] | None, metrics: list[str] | None
@@ -949,7 +985,8 @@ _INSERT_RUN = (
     "INSERT OR REPLACE INTO runs (run_id, version, status, tag, pipeline, dag_hash, start, "
     "end_time, start_key, end_key, duration, steps, steps_done, original_run_id, commit_id, "
     "dirty, use_cached, pid, host, pid_start, error, params, metrics, start_local, zone, "
-    f"duration_text, step_text, failed_step, failure, user_name, driven) VALUES ({', '.join('?' * 31)})"
+    "duration_text, step_text, failed_step, failure, user_name, driven, steps_running) "
+    f"VALUES ({', '.join('?' * 32)})"
 )
 
 
@@ -992,6 +1029,7 @@ def _rows(
             r.failure,
             r.user,
             r.driven,
+            r.steps_running,
         )
         for (r, version), start in zip(records, starts, strict=True)
     ]
@@ -1331,12 +1369,14 @@ def _summary(row: tuple[Any, ...], summary_class: Any = None) -> Any:
         user,
         driven,
         shown_steps,
+        steps_running,
     ) = row
     state = _state(status, pid, host, pid_start, driven)
     if state == "RUNNING":  # no end yet; its duration is the time it has run so far
         end, duration = "", elapsed(start)
     elif status in RUNNING_STATUSES and state == "INTERRUPTED":  # (a PER-STEP run keeps its last step's end)
         end, duration = "", _lived(state, duration)
+        steps_done = dead_done(steps_done, steps_running or 0, status, state)  # (cut short: they ran)
     return summary_class(  # positionally, in RunSummary's field order (20,000 rows)
         run_id,
         status,

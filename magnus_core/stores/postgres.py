@@ -220,6 +220,17 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "UPDATE {s}.run_index SET record = 0 WHERE status IN ('PROCESSING', 'CREATED')",
         ],
     ),
+    (
+        7,
+        "run index: the steps a run was running, counted as ran once its process is found gone; running runs "
+        "read again",
+        [
+            # RunRecord.steps_running (trial 13 fault 2: a killed run read 1/3 in `magnus runs`, 2/3 in
+            # `magnus show`); only rows of runs recorded as running have any, so only they are read again
+            "ALTER TABLE {s}.run_index ADD COLUMN steps_running integer NOT NULL DEFAULT 0",
+            "UPDATE {s}.run_index SET record = 0 WHERE status IN ('PROCESSING', 'CREATED')",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
