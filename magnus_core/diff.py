@@ -108,11 +108,14 @@ class Skipped:
 
 @dataclass(frozen=True, kw_only=True)
 class RunRef:
-    """Which run a side of the diff is: its id and where it was read from."""
+    """Which run a side of the diff is: its id, where it was read from, its status as recorded and what it
+    is now (`state`: INTERRUPTED for a run recorded PROCESSING whose process is gone, runs.process_gone, as
+    `magnus runs` says it; else its status)."""
 
     run_id: str
     source: str = ""
     status: str = ""
+    state: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,7 +201,12 @@ class RunDiff:
 
 
 def _ref_json(ref: RunRef) -> dict[str, Any]:
-    return {"run_id": ref.run_id, "source": ref.source, "status": ref.status}
+    return {
+        "run_id": ref.run_id,
+        "source": ref.source,
+        "status": ref.status,
+        "state": ref.state or ref.status,
+    }
 
 
 # -- loading the two sides ---------------------------------------------------------------------------------
@@ -379,10 +387,25 @@ def _merged_order(a: list[str], b: list[str]) -> list[str]:
 
 # -- the groups -------------------------------------------------------------------------------------------
 def _run_group(
-    a: PlainLog, b: PlainLog, sa: dict[str, PlainStep], sb: dict[str, PlainStep], memo: _Memo
+    a: PlainLog,
+    b: PlainLog,
+    sa: dict[str, PlainStep],
+    sb: dict[str, PlainStep],
+    memo: _Memo,
+    gone: tuple[bool, bool] = (False, False),
 ) -> GroupDiff:
+    """The run's own fields; `gone`: whether each side's process died without ending it (runs.process_gone):
+    its status reads `INTERRUPTED (PROCESSING)` and it has no duration, as in `magnus show` and `magnus runs`
+    (trial 13 fault 3: `status PROCESSING → INTERRUPTED`, `duration 80.7ms → 5.12s` for a run killed after
+    10 s)."""
+    from magnus_core.runs import CUT_SHORT
+
     fields = {k: a[k] for k in ("status", "tag", "use_cached", "original_run_id")}
     after = {k: b[k] for k in fields}
+    if gone[0]:
+        fields["status"] = CUT_SHORT
+    if gone[1]:
+        after["status"] = CUT_SHORT
     changes = _value_changes(fields, after)
     services = ("executor", "run_log_store", "catalog", "secrets")
     config_a, config_b = a["run_config"], b["run_config"]
@@ -394,7 +417,8 @@ def _run_group(
         changes.append(_information("user", "run_config.process.user", ua, ub))
     va, vb = config_a.get("magnus_version"), config_b.get("magnus_version")
     changes.append(_information("magnus version", "magnus_version", va, vb))
-    da, db = _run_seconds(a, sa.values()), _run_seconds(b, sb.values())
+    da = None if gone[0] else _run_seconds(a, sa.values())
+    db = None if gone[1] else _run_seconds(b, sb.values())
     changes.append(_duration_change("duration", "", da, db))
     return GroupDiff(name="run", changes=changes)
 
@@ -789,6 +813,27 @@ def _duration_change(key: str, step: str, before: float | None, after: float | N
 
 
 _STEP_FIELDS = (("step_type", "type"), ("status", "status"), ("mock", "re-used (mock)"))
+_COMPOSITES = frozenset(
+    {"parallel", "map", "dag", "conditional", "loop"}
+)  # (models.pipeline.COMPOSITE_TYPES)
+
+
+def _shown_step(step: PlainStep, gone: bool) -> tuple[str, int, bool]:
+    """(status, attempts, running) of a step as `magnus show` gives them (summary._row, _attempts): a step
+    still PROCESSING in a run whose process is gone reads `INTERRUPTED (PROCESSING)`, with the attempt it had
+    begun counted (models.run_log.running_attempt: a leaf whose log says when the attempt began; in a live
+    run too, the attempt running now); `running`:
+    it has no end, so no duration (neither a dead run's step, nor a live run's: its log's last time is a
+    write, trial 13 fault 3: `fan › duration 10.2ms → 4.02s` for a parallel that ran 1 s)."""
+    from magnus_core.runs import CUT_SHORT
+
+    status, attempts = step["status"], len(step["attempts"])
+    if status != "PROCESSING":
+        return status, attempts, False
+    begun = not step["branches"] and step["step_type"] not in _COMPOSITES
+    if begun and (step["attempts"][-1]["end_time"] if step["attempts"] else step.get("start_time")):
+        attempts += 1  # running now, or cut short: counted either way, as `magnus show` counts it
+    return CUT_SHORT if gone else status, attempts, True
 
 
 def _failure_of(step: PlainStep) -> str:
@@ -822,12 +867,14 @@ def _steps_group(
     sb: dict[str, PlainStep],
     memo: _Memo,
     dags: tuple[set[str] | None, set[str] | None] = (None, None),
+    gone: tuple[bool, bool] = (False, False),
 ) -> GroupDiff:
     """Each step's status, attempts, error and duration. A step that ran on one side only is "not_run" when
     the other side's dag has it (that run stopped before it), else added/removed. A step inside a branch
     (`fan.a.m1`, the dag's `fan.<item>.m1`) is not_run also when its top step (`fan`) is in the other dag
     and did not run there. With no dag recorded on the other side (the original tool's logs), it is
-    added/removed as before: nothing tells the two apart."""
+    added/removed as before: nothing tells the two apart. `gone`: whether each side's process died without
+    ending it (runs.process_gone): its running steps read as `magnus show` reads them (_shown_step)."""
     changes: list[Change] = []
     for name in _merged_order(list(sa), list(sb)):
         a, b = sa.get(name), sb.get(name)
@@ -845,16 +892,20 @@ def _steps_group(
                     key=name,
                     step=name,
                     field="step",
-                    before=None if a is None else a["status"],
-                    after=None if b is None else b["status"],
+                    before=None if a is None else _shown_step(a, gone[0])[0],
+                    after=None if b is None else _shown_step(b, gone[1])[0],
                     detail=f"not run in {side}" if not_run else one["step_type"],
                 )
             )
             continue
         found = False
-        if a["step_type"] != b["step_type"] or a["status"] != b["status"] or a["mock"] != b["mock"]:
+        (status_a, attempts_a, running_a), (status_b, attempts_b, running_b) = (
+            _shown_step(a, gone[0]),
+            _shown_step(b, gone[1]),
+        )
+        if a["step_type"] != b["step_type"] or status_a != status_b or a["mock"] != b["mock"]:
             for attr, label in _STEP_FIELDS:
-                va, vb = a[attr], b[attr]
+                va, vb = (status_a, status_b) if attr == "status" else (a[attr], b[attr])
                 if va != vb:
                     found = True
                     key = f"{name}{SEP}{label}"
@@ -865,7 +916,7 @@ def _steps_group(
             changes.append(
                 Change(kind=CHANGED, key=f"{name}{SEP}error", step=name, field="error", before=ea, after=eb)
             )
-        if len(a["attempts"]) != len(b["attempts"]):
+        if attempts_a != attempts_b:
             found = True
             changes.append(
                 Change(
@@ -873,18 +924,18 @@ def _steps_group(
                     key=f"{name}{SEP}attempts",
                     step=name,
                     field="attempts",
-                    before=len(a["attempts"]),
-                    after=len(b["attempts"]),
-                    delta=len(b["attempts"]) - len(a["attempts"]),
+                    before=attempts_a,
+                    after=attempts_b,
+                    delta=attempts_b - attempts_a,
                 )
             )
         if not found:
             changes.append(
-                Change(kind=EQUAL, key=name, step=name, field="step", before=a["status"], after=b["status"])
+                Change(kind=EQUAL, key=name, step=name, field="step", before=status_a, after=status_b)
             )
-        changes.append(
-            _duration_change(f"{name}{SEP}duration", name, _step_seconds(a, memo), _step_seconds(b, memo))
-        )
+        seconds_a = None if running_a else _step_seconds(a, memo)
+        seconds_b = None if running_b else _step_seconds(b, memo)
+        changes.append(_duration_change(f"{name}{SEP}duration", name, seconds_a, seconds_b))
     return GroupDiff(name="steps", changes=changes)
 
 
@@ -989,18 +1040,31 @@ def compare(
     sa, sb = _index(a), _index(b)
     memo: _Memo = {}
     skipped = _schema_skips(a, b, sa, sb)
+    from magnus_core.runs import process_gone
+
+    gone = (process_gone(a["status"], a["run_config"]), process_gone(b["status"], b["run_config"]))
     groups = {
-        "run": _run_group(a, b, sa, sb, memo),
+        "run": _run_group(a, b, sa, sb, memo, gone),
         "dag": _dag_group(a, b, skipped),
         "code": _code_group(sa, sb, repo, skipped),
         "data": _data_group(sa, sb),
         "parameters": GroupDiff(name="parameters", changes=_value_changes(a["parameters"], b["parameters"])),
         "metrics": _metrics_group(sa, sb),
-        "steps": _steps_group(sa, sb, memo, (_dag_names(a), _dag_names(b))),
+        "steps": _steps_group(sa, sb, memo, (_dag_names(a), _dag_names(b)), gone),
     }
     return RunDiff(
-        a=RunRef(run_id=a["run_id"], source=a_source, status=a["status"]),
-        b=RunRef(run_id=b["run_id"], source=b_source, status=b["status"]),
+        a=RunRef(
+            run_id=a["run_id"],
+            source=a_source,
+            status=a["status"],
+            state="INTERRUPTED" if gone[0] else a["status"],
+        ),
+        b=RunRef(
+            run_id=b["run_id"],
+            source=b_source,
+            status=b["status"],
+            state="INTERRUPTED" if gone[1] else b["status"],
+        ),
         groups=groups,
         skipped=skipped,
         output=_output_diff(sa, sb),

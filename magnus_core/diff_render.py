@@ -315,7 +315,8 @@ def render(
         if i:
             head.append("  →  ")
         head.append(ref.run_id, style="bold")
-        head.append(f" ({ref.status}{', ' + ref.source if ref.source else ''})", style="dim")
+        status = f"{ref.state} ({ref.status})" if ref.state and ref.state != ref.status else ref.status
+        head.append(f" ({status}{', ' + ref.source if ref.source else ''})", style="dim")
     console.print(head, soft_wrap=True)
     skipped = {s.group for s in diff.skipped}
     for group in diff.groups.values():

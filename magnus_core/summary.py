@@ -99,10 +99,12 @@ def _row(step: StepLog, seconds: float | None, note: str = "", *, ended: bool = 
 
 
 def _attempts(step: StepLog, ended: bool) -> int:
-    """A step's attempts as the summary counts them: those recorded, and in an ended run one it began and
-    never recorded (its process died: kill -9, the OOM killer; models.run_log.running_attempt), which
-    `magnus logs` shows with the output it wrote (trial 11: `0` attempts beside 3 lines of output)."""
-    return len(step.attempts) + (1 if ended and running_attempt(step) is not None else 0)
+    """A step's attempts as the summary counts them: those recorded, and one it began and has not recorded
+    (models.run_log.running_attempt): running now in a live run, as the workbench's `Attempts (1) ... ▶
+    running` counts it (trial 13 fault 7: `magnus show` of a live run said `0`), or cut short in an ended
+    run (its process died: kill -9, the OOM killer), which `magnus logs` shows with the output it wrote
+    (trial 11: `0` attempts beside 3 lines of output). `ended` is kept for callers (it no longer matters)."""
+    return len(step.attempts) + (1 if running_attempt(step) is not None else 0)
 
 
 def cut_short_lines(run_log: RunLog) -> list[str]:
@@ -175,7 +177,8 @@ def counts_line(run_log: RunLog, statuses: Counter[str] | None = None) -> str:
     N/M is the steps that ran (succeeded, failed, interrupted or reused: Progress.ran; in an ended run, a
     step cut short too, shown INTERRUPTED) of the steps on the
     run's path (the work steps, the steps inside composites in their place; a step whose failure the run
-    handled is a FAIL; `N not run` for the steps of the path never reached). `statuses`, when given, is
+    handled is a FAIL; `N not run` for the steps of the path an ended run never reached, `N to run` for
+    those a live run has not reached yet). `statuses`, when given, is
     filled with the count of each status."""
     from magnus_core.logs import ENDED, run_now
     from magnus_core.progress import run_progress
@@ -196,8 +199,9 @@ def counts_line(run_log: RunLog, statuses: Counter[str] | None = None) -> str:
         retried += len(step.attempts) > 1
         reused += bool(step.mock)
     parts = [f"{n:,} {s}" for s, n in statuses.items()]
-    if progress.not_run:
-        parts.append(f"{progress.not_run:,} not run")
+    if progress.not_run:  # a live run has not reached them yet: `to run` (trial 13 fault 7: `1 not run` of a
+        # live run read as "it skipped report"); an ended run never will (`not run`, NOT_RUN)
+        parts.append(f"{progress.not_run:,} {'not run' if ended else 'to run'}")
     extra = [f"{n:,} {what}" for n, what in ((retried, "retried"), (reused, "reused")) if n]
     ran = progress.ran + (progress.running if ended else 0)  # (cut short: counted INTERRUPTED above)
     total = f"{ran:,}/{progress.total:,} steps ran: {', '.join(parts) or 'none'}"
@@ -228,7 +232,9 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
         + (f"  (tag {run_log.tag})" if run_log.tag else "")
     ]
     top = list(run_log.steps.values())
-    seconds = [step_seconds(step) for step in top]
+    # a step still PROCESSING has no end (a retried step's failed attempt, a composite's ended branch, is not
+    # its end): no time, running or cut short (trial 13 fault 3: `train ... 2  1.51s` for a step killed later)
+    seconds = [step_seconds(step) if step.status != PROCESSING else None for step in top]
     statuses: Counter[str] = Counter()
     inside = failed_inside(top)
     from magnus_core.logs import ENDED, run_now

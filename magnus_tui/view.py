@@ -349,6 +349,9 @@ class RunView:
                 changed.append(row.key)
             elif row.status in ("PROCESSING", "RUNNING", "CREATED") and not row.planned:
                 row.status = "INTERRUPTED"
+                # no end: its last recorded time (a composite's ended branch, a retried step's failed attempt)
+                # is not when it stopped; no duration, as `magnus show` and `magnus diff` (trial 13 fault 3)
+                row.end = None
                 if row.running_attempt is not None:  # begun, never recorded: shown as such (trial 11)
                     row.cut_attempt = (row.running_attempt, row.running_since)
                 row.running_attempt = row.running_since = None

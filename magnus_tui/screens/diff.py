@@ -171,7 +171,8 @@ class DiffScreen(WorkbenchScreen[None]):
         for label, ref, log in (("A", diff.a, self.logs[0]), ("B", diff.b, self.logs[1])):
             side = Text()
             side.append(f"{label} ", style="bold")
-            side.append(f"{glyph(ref.status)} {ref.run_id}", style=style(ref.status) or None)
+            now = ref.state or ref.status  # (a run whose process died: INTERRUPTED, not running)
+            side.append(f"{glyph(now)} {ref.run_id}", style=style(now) or None)
             side.append(" ")
             side.append(_short_time(started(log)), style="dim")
             sides.append(side)

@@ -53,7 +53,7 @@ def row_label(row: Row, now: datetime | None = None, live: bool = True) -> Text:
         text.append(shown, style="yellow")
         if row.running_attempt:
             text.append(f" (attempt {row.running_attempt + 1})", style="yellow")
-    elif row.status in ("PROCESSING", "RUNNING") and row.end is None:
+    elif row.status in ("PROCESSING", "RUNNING"):  # (a composite: its ended branches' end is not its own)
         text.append("  running", style="yellow")
     elif row.duration is not None:
         text.append(f"  {fmt_duration(row.duration)}", style="dim")
