@@ -303,7 +303,11 @@ class PlannedStep:
     original ("" when not reached). changed (reused steps): parameter -> (the value it received in the
     original, the value given now), for each parameter given now that it received with another value;
     recorded: whether the original recorded what the step received (magnus 0.4 and later) — if not,
-    `changed` compares with the original run's parameters instead."""
+    `changed` compares with the original run's parameters instead. resumed (a step that runs and resumes
+    inside, a loop that failed or was cut short: reuse_branch): (the steps its branches copied from the
+    original hold, the branches copied, where it resumes: `at iteration 3`, or `after iteration 2` when every
+    branch logged is copied); (0, 0, "") for any other step (trial 13 fault 9: the plan said `0 step(s)
+    reused` of a loop that resumed at iteration 3 with 3 steps reused)."""
 
     name: str
     action: str
@@ -311,6 +315,7 @@ class PlannedStep:
     old_status: str = ""
     changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     recorded: bool = True
+    resumed: tuple[int, int, str] = (0, 0, "")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -320,6 +325,8 @@ class PlannedStep:
             "old_status": self.old_status,
             "changed": {k: {"received": a, "now": b} for k, (a, b) in self.changed.items()},
             "recorded": self.recorded,
+            "reused_inside": self.resumed[0],
+            "resume_at": self.resumed[2],
         }
 
 
@@ -335,6 +342,12 @@ class RerunPlan:
     @property
     def reused(self) -> list[PlannedStep]:
         return [s for s in self.steps if s.action == REUSE]
+
+    @property
+    def reused_steps(self) -> int:
+        """The steps reused, as the run's summary counts them (`N reused`): each reused top-level step (a
+        composite as one), and the steps inside a resumed loop's copied iterations."""
+        return len(self.reused) + sum(s.resumed[0] for s in self.steps)
 
     @property
     def stale(self) -> list[PlannedStep]:
@@ -407,11 +420,36 @@ def plan_rerun(pipeline: Any, original: RunLog, given: dict[str, Any]) -> RerunP
             steps.append(PlannedStep(name, REUSE, "", old.status, changed, received is not None))
         else:
             reason = why_it_runs(changed_definition, old, first_run)
+            resumed = (0, 0, "")
             if reusing:
                 reusing, first_run = False, name
-            steps.append(PlannedStep(name, RUN, reason, old.status if old is not None else ""))
+                if old is not None and reason in (FAILED_BEFORE, CUT_SHORT_BEFORE):
+                    resumed = _resumed(node, old)
+            steps.append(
+                PlannedStep(name, RUN, reason, old.status if old is not None else "", resumed=resumed)
+            )
         name = next_step(dag, name, True)
     return RerunPlan(original.run_id, steps)
+
+
+def _resumed(node: Node, old: StepLog) -> tuple[int, int, str]:
+    """PlannedStep.resumed of a composite that runs first in a re-run and failed (or was cut short) in the
+    original: what reuse_branch will copy, by its rule (a composite whose branches run one after another,
+    its branches in the order they ran, up to the first that did not succeed whole). Steps counted as the
+    summary counts them: the work steps, not a branch's success or fail node."""
+    if not node.is_composite or node.concurrent_branches or not old.branches:
+        return 0, 0, ""
+    unit = "iteration" if node.type == "loop" else "branch"
+    copied = steps = 0
+    last = ""
+    for name, branch in old.branches.items():
+        label = name[len(old.internal_name) + 1 :] if name.startswith(old.internal_name + ".") else name
+        if branch.status != SUCCESS or any(s.status != SUCCESS for s in branch.walk()):
+            return (steps, copied, f"at {unit} {label}") if copied else (0, 0, "")
+        copied += 1
+        steps += sum(1 for s in branch.walk() if s.step_type not in ("success", "fail") and not s.branches)
+        last = label
+    return steps, copied, f"after {unit} {last}"
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -428,14 +466,21 @@ def _same(a: Any, b: Any) -> bool:
 def format_plan(plan: RerunPlan) -> list[str]:
     """The plan as lines for a terminal: one per step, stale reused steps flagged."""
     reused = len(plan.reused)
-    lines = [f"Re-run of {plan.original}: {reused} step(s) reused, {len(plan.steps) - reused} to run"]
+    to_run = len(plan.steps) - reused
+    lines = [f"Re-run of {plan.original}: {plan.reused_steps} step(s) reused, {to_run} to run"]
     width = max((len(s.name) for s in plan.steps), default=0)
     for step in plan.steps:
-        note = step.reason
+        note, action = step.reason, step.action
         if step.changed:
             values = ", ".join(f"{k} {_show(a)} -> {_show(b)}" for k, (a, b) in step.changed.items())
             note = f"! received other parameter values than given now: {values}"
-        lines.append(f"  {step.action:<5}  {step.name:<{width}}  {note}".rstrip())
+        inside, branches, where = step.resumed
+        if branches:  # a loop resuming inside: `resume  train  cut short before: at iteration 3 (3 reused)`
+            action = "resume"
+            unit = where.split()[1] if len(where.split()) > 1 else "branch"
+            what = f"{branches} {unit}{'s' if branches != 1 else ''}"
+            note = f"{note}: {where} ({inside} step(s) of {what} reused)"
+        lines.append(f"  {action:<6} {step.name:<{width}}  {note}".rstrip())
     return lines
 
 

@@ -197,7 +197,10 @@ def counts_line(run_log: RunLog, statuses: Counter[str] | None = None) -> str:
     retried = reused = 0
     for step in run_log.walk():
         retried += len(step.attempts) > 1
-        reused += bool(step.mock)
+        # a reused step as the counts count steps (progress.Progress): a work step, not a branch's success
+        # or fail node nor the composite holding them (trial 13 fault 9: a loop resumed with 3 steps reused
+        # read `6 reused`, its iterations' success nodes counted)
+        reused += step.mock and step.step_type not in ("success", "fail") and not step.branches
     parts = [f"{n:,} {s}" for s, n in statuses.items()]
     if progress.not_run:  # a live run has not reached them yet: `to run` (trial 13 fault 7: `1 not run` of a
         # live run read as "it skipped report"); an ended run never will (`not run`, NOT_RUN)
