@@ -19,7 +19,7 @@ from textual.screen import Screen
 
 from magnus_core.errors import MagnusError
 from magnus_tui.commands import RunCommands, WorkbenchCommands
-from magnus_tui.launcher import Launched
+from magnus_tui.launcher import Launched, died_of
 from magnus_tui.source import Project
 
 if TYPE_CHECKING:
@@ -277,11 +277,17 @@ class MagnusApp(App[None]):
             self.stopping.discard(launched.run_id)
             return
         try:
-            status = self.project.get_run(launched.run_id).status
+            log = self.project.get_run(launched.run_id)
         except MagnusError:
-            status = f"exit code {launched.returncode}"
+            said = f"ended: exit code {launched.returncode}"
+            status = ""
+        else:
+            status, said = log.status, f"ended: {log.status}"
+            if status in ("PROCESSING", "CREATED"):  # its process is reaped: it died without ending the run
+                status = "INTERRUPTED"
+                said = f"ended INTERRUPTED: {died_of(launched.returncode)}"
         self.notify(
-            f"{launched.run_id} ended: {status}",
+            f"{launched.run_id} {said}",
             title="Run",
             severity="information" if status == "SUCCESS" else "warning",
         )

@@ -119,6 +119,37 @@ class Launched:
         return tail[-1] if tail else f"magnus execute ended with exit code {self.returncode}"
 
 
+def console_tail(path: Path, count: int = 3, limit: int = 64 * 1024) -> list[str]:
+    """The last `count` lines of a run's console file that hold something (at most its last `limit`
+    bytes are read); [] when it cannot be read or is empty."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - limit))
+            data = handle.read()
+    except OSError:
+        return []
+    lines = [line for line in data.decode("utf-8", errors="replace").splitlines() if line.strip()]
+    return lines[-count:]
+
+
+def died_of(returncode: int | None) -> str:
+    """How the process of a run started here ended without ending its run (its log still PROCESSING), from
+    its exit status, which the workbench knows and the log cannot say (trial 13 fault 8: the toast said
+    `ended: PROCESSING`): `the process died of SIGSEGV (exit -11)`, or `the process exited with code 1`."""
+    import signal
+
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"the process died of {name} (exit {returncode})"
+    if returncode is None:
+        return "the process ended"
+    return f"the process exited with code {returncode} without ending the run"
+
+
 def command_for(request: RunRequest, run_id: str, prompt_fd: int) -> list[str]:
     """The `magnus execute` command line for `request` (no secret ever goes in it)."""
     from magnus_core.parameters import cli_text

@@ -688,6 +688,20 @@ class RunScreen(WorkbenchScreen[None]):
                 self._output_read, source, text, open_if_any, stderr, whole, where, stopped, cause
             )
 
+    def _console_note(self) -> str:
+        """For a run started from this workbench, whose step was cut short before any of its output reached
+        its file: where the run's console is kept and its last line (trial 13 fault 8: a segfault's last
+        printed line, `calling the C extension with batch 17`, was in the console only); "" otherwise."""
+        from magnus_tui.dialogs.quit import shown_path
+        from magnus_tui.launcher import console_tail
+
+        launched = getattr(self.app, "launched", {}).get(self.run_id)
+        if launched is None:
+            return ""
+        tail = console_tail(launched.console)
+        where = shown_path(launched.console)
+        return f"; the run's console, {where}, ends: {tail[-1]}" if tail else f"; the run's console: {where}"
+
     def _output_read(
         self,
         source: str,
@@ -712,6 +726,7 @@ class RunScreen(WorkbenchScreen[None]):
                     f"attempt {number} was cut short: the run's process ended while it ran; none of its "
                     "output reached its file"
                 )
+                text.note += self._console_note()
         if failure:
             # each line cut as the summary cuts it (logs.shown_line: trial 10 found a 100,000-character
             # line); where it was raised after the message's first line, as `magnus logs` says it, and its
