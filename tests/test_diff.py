@@ -431,7 +431,7 @@ def test_json_structure_and_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     data = diff.to_json()
     assert data["schema"] == SCHEMA and data["differs"] is True and data["count"] == 1
     assert list(data["groups"]) == ["run", "dag", "code", "data", "parameters", "metrics", "steps"]
-    assert data["a"] == {"run_id": "run_a", "source": "a.json", "status": "SUCCESS"}
+    assert data["a"] == {"run_id": "run_a", "source": "a.json", "status": "SUCCESS", "state": "SUCCESS"}
     assert data["groups"]["parameters"]["changes"] == [
         {
             "kind": "changed",
