@@ -172,8 +172,26 @@ class NotBuiltError(MagnusError, NotImplementedError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM: stop like Ctrl-C (the run is marked INTERRUPTED), exit 143. Raised by the command line's
-    SIGTERM handler in the main thread."""
+    """SIGTERM: stop like Ctrl-C, exit 143 (a run being executed is marked INTERRUPTED; a command that only
+    reads stops quietly). Raised by the command line's SIGTERM handler in the main thread."""
+
+
+def say_when_stopped(interrupt: BaseException, line: str, *, replace: bool = False) -> BaseException:
+    """Give a Ctrl-C or SIGTERM (a KeyboardInterrupt) the one line the command line says as it exits 130
+    or 143 (cli.run_guarded), and return it to be raised again. Only the code that knows what the stop did
+    says it: the run's end marked INTERRUPTED (runner.execute), a step's attempt (the per-step entry point),
+    `stopped following R (the run goes on)` (`magnus logs --follow`). A stop nobody named says nothing: a
+    command that only reads (`magnus show`, `magnus logs`) changed nothing (trial 14 fault 18: every
+    command said "the run is marked INTERRUPTED", and the run it read went on). The first line given is
+    kept unless `replace` (a whole run's end, said instead of its step's)."""
+    if replace or not getattr(interrupt, "stopped_line", ""):
+        interrupt.stopped_line = line  # type: ignore[attr-defined]
+    return interrupt
+
+
+def stopped_line(interrupt: BaseException) -> str:
+    """The line say_when_stopped gave `interrupt`, or ''."""
+    return getattr(interrupt, "stopped_line", "") or ""
 
 
 def signal_name(interrupt: BaseException) -> str:

@@ -28,6 +28,7 @@ from magnus_core.errors import (
     UsageError,
     install_extra,
     missing,
+    say_when_stopped,
     signal_name,
 )
 from magnus_core.events import RunEvent
@@ -397,6 +398,7 @@ def execute(
     except KeyboardInterrupt as exc:
         status, failure = INTERRUPTED, exc
         _stop(ctx, signal_name(exc))
+        say_when_stopped(exc, "Interrupted: the run is marked INTERRUPTED.", replace=True)
         raise
     except BaseException as exc:
         failure = exc

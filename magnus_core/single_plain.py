@@ -483,6 +483,7 @@ def _identity(fields: dict[str, Any]) -> dict[str, Any]:
 def _attempts(plan: Plan, step: dict[str, Any], services: _Services, masker: Any, writer: _Writer) -> Any:
     """nodes/task._attempts for a python task: each attempt recorded; the last one's scope and the
     masker's hold (kept until the step is committed)."""
+    from magnus_core.errors import say_when_stopped
     from magnus_core.failure import say_retry
     from magnus_core.interaction import StepScope
     from magnus_core.models.times import now
@@ -524,7 +525,8 @@ def _attempts(plan: Plan, step: dict[str, Any], services: _Services, masker: Any
             if outcome.interrupted is not None:
                 step["status"], step["message"] = INTERRUPTED, record["message"]
                 writer.write(step)
-                raise outcome.interrupted
+                line = f"Interrupted: step {plan.internal_name} (attempt {number}) is marked INTERRUPTED."
+                raise say_when_stopped(outcome.interrupted, line)
             if outcome.status == SUCCESS or number + 1 == attempts:
                 kept, hold = hold, None
                 break

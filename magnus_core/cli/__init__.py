@@ -180,12 +180,16 @@ def run_guarded(call: Callable[[], Any], passthrough: tuple[type[BaseException],
                 )
             )
         return 1
-    except KeyboardInterrupt as exc:
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: said only by what knows what it stopped
+        from magnus_core.errors import stopped_line
+
         _stop_children()
         with unprintable():
-            _say("Interrupted: the run is marked INTERRUPTED.")
+            line = stopped_line(exc)  # errors.say_when_stopped: a run or step marked, a follow left
+            if line:
+                _say(line)
             hint = getattr(exc, "resume_hint", "")  # set by `magnus execute` (cli/execute.py)
-            if hint:
+            if hint and line:
                 _say(hint)
         return 143 if isinstance(exc, Terminated) else 130
 

@@ -97,12 +97,13 @@ def logs(
     A step of the run's dag that has not begun yet is waited for with --follow; without it (or once the
     run has ended) it is said that it has not run yet, or never ran. A run not created yet is waited for
     too with --follow (`magnus execute ... --run-id R &` then `magnus logs R --follow`), up to --wait
-    seconds (60 by default), saying so once on stderr; then it is an unknown run (exit 2).
+    seconds (60 by default), saying so once on stderr; then it is an unknown run (exit 2). Ctrl-C stops
+    following (exit 130, 143 on SIGTERM): the run goes on.
 
     Exit codes: 0 printed, 1 an output file is missing or unreadable (with --follow: or the run did not
     succeed), 2 unknown run, step or attempt, or a step that has not run.
     """
-    from magnus_core.errors import UsageError
+    from magnus_core.errors import UsageError, say_when_stopped
     from magnus_core.logs import (
         ENDED,
         OutputReader,
@@ -120,7 +121,10 @@ def logs(
         raise UsageError("--wait is how long --follow waits for a run to start; use it with --follow")
     store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
     if follow:  # a run started a moment ago may not be in the store yet (trial 11)
-        run_log = _run_to_follow(store, run_id, WAIT if wait is None else wait)
+        try:
+            run_log = _run_to_follow(store, run_id, WAIT if wait is None else wait)
+        except KeyboardInterrupt as exc:  # Ctrl-C: leaving is all it asks (trial 14 fault 18)
+            raise say_when_stopped(exc, f"stopped waiting for run {run_id}") from None
     else:
         run_log = get_typed_run(store, run_id)  # a unique prefix or suffix of the id, or `last`, too
     run_id = run_log.run_id
@@ -129,7 +133,11 @@ def logs(
     name = _step_name(run_log, step, follow)
     reader = OutputReader(run_log, runs=store.get_run)
     if follow:
-        ctx.exit(_follow(store, run_id, name, attempt, tail))
+        try:
+            code = _follow(store, run_id, name, attempt, tail)
+        except KeyboardInterrupt as exc:  # Ctrl-C is how one stops following: the run is not touched
+            raise say_when_stopped(exc, f"stopped following {run_id} (the run goes on)") from None
+        ctx.exit(code)
     ended = run_now(run_log) in ENDED
     sections = _sections(run_log, reader, name, attempt, ended)
     if as_json:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.crashpoints import crash_point
-from magnus_core.errors import MagnusError, signal_name
+from magnus_core.errors import MagnusError, say_when_stopped, signal_name
 from magnus_core.failure import (
     CommandFailed,
     ImportFailed,
@@ -228,7 +228,8 @@ def _attempts(
             if outcome.interrupted is not None:  # Ctrl-C or SIGTERM: the attempt is recorded, the run stops
                 step.status, step.message = INTERRUPTED, record.message
                 ctx.store.put_step_log(ctx.run_id, step, branch)
-                raise outcome.interrupted
+                line = f"Interrupted: step {internal_name} (attempt {number}) is marked INTERRUPTED."
+                raise say_when_stopped(outcome.interrupted, line)
             if outcome.status == SUCCESS or number + 1 == node.attempts:  # the last attempt: held on
                 kept, hold = hold, None
                 break
