@@ -299,8 +299,11 @@ class RunScreen(WorkbenchScreen[None]):
         self.show_log(log)
         if self.view.live:
             self._start_following()
-        elif self.view.first_failure():
-            self.read_output(open_if_any=True)  # a failed run opens on the failed step's last lines
+        elif self.view.first_failure() or self.view.first_interrupted():
+            # a failed run opens on the failed step's last lines, an interrupted one (Ctrl-C, `magnus
+            # stop`, kill -9) on those of the step it stopped in: what it printed last is what is looked
+            # for (tui9: it opened on the Step tab); `i` shows the Step tab
+            self.read_output(open_if_any=True)
         # after the dag is drawn: its thread (the run index) would compete with the first picture
         self.set_timer(ESTIMATE_AFTER, lambda: self.find_estimate(log))
 
@@ -485,8 +488,8 @@ class RunScreen(WorkbenchScreen[None]):
         self._update_header(now=True)
         self._show_detail()
         self._show_run_panel()
-        if self.view.first_failure():  # it failed: open on the failed step's last lines
-            self.read_output(open_if_any=True)
+        if self.view.first_failure() or self.view.first_interrupted():  # it failed or was stopped: open on
+            self.read_output(open_if_any=True)  # the last lines of the step it failed or stopped in
         else:
             self._refresh_output()  # the last lines, and the attempt's file now kept in the catalog
 
@@ -753,10 +756,11 @@ class RunScreen(WorkbenchScreen[None]):
             return
         # a failed step opens on its output even with no lines (a missing file: the note says why, the
         # header how it failed; trial 11 found it on the Step tab, as docs/workbench.md says it is not)
+        interrupted = row is not None and row.status == "INTERRUPTED"  # (a kill -9 with no line: its note)
         if (
             open_if_any
             and not self._tab_chosen
-            and (text.lines or failure)
+            and (text.lines or failure or interrupted)
             and self.query_one(TabbedContent).active != "output"
         ):
             # shown with the keyboard on its lines, as `o` does: a, / and n act on them (trial 4: the tab was

@@ -94,3 +94,20 @@ async def test_an_interrupted_step_says_where_its_code_was(git_repo: Path) -> No
         await wait_for(pilot, lambda: header.display, what="the Output tab's header")
         assert plain(header).startswith(f"■ {SAID}")
         assert header.region.height == 2  # at 80 columns: whole, its `i` hint wrapped under it
+
+
+async def test_an_interrupted_run_opens_on_the_output_of_the_step_it_stopped_in(git_repo: Path) -> None:
+    """tui9: an interrupted run opened on its step's Step tab, a failed run on the Output tab; the last lines
+    of the step it stopped in are what is looked for (a hung step's last print). The Step tab is `i` away."""
+    stopped_run(git_repo, "stopped")
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_run_screen(pilot, "stopped")
+        tabs = screen.query_one("#tabs")
+        output = screen.query_one("#output-view")
+        await wait_for(pilot, lambda: tabs.active == "output", what="the Output tab")
+        await wait_for(pilot, lambda: output.source == "hang" and "waiting" in output.lines)
+        assert plain(output.query_one("#output-failure", Static)).startswith(f"■ {SAID}")
+        await pilot.press("i")
+        await wait_for(pilot, lambda: tabs.active == "step", what="the Step tab on i")
+        assert SAID in plain(screen.query_one("#step-message", Static))
