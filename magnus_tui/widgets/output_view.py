@@ -359,6 +359,40 @@ class OutputLog(KeysInOrder, RichLog):
 
     BINDINGS: ClassVar[list[BindingType]] = SCROLL_BINDINGS
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_width=1, **kwargs)  # (not RichLog's 78: wider than a 66-column tab)
+        self._width_seen = 0  # the content width at the last resize (0: none yet)
+
+    def write(
+        self,
+        content: Any,
+        width: int | None = None,
+        expand: bool = False,
+        shrink: bool = True,
+        scroll_end: bool | None = None,
+        animate: bool = False,
+    ) -> OutputLog:
+        """RichLog.write, but what wraps (every line with `w`, magnus's own marker lines, written as a
+        Group) is wrapped at the log's content width, known or, for a write before the log had a size, as
+        RichLog replays it at its first resize. RichLog wraps at its min_width (78) or at what the app's
+        console measures, which is at most its 80 columns whatever the terminal's: lines were wrapped at
+        ~78 and shown in a 66-column tab, what passed its edge never seen, or at 78 in a 110-column one
+        (trial 14, F4). A line that does not wrap is written at its own width (←/→ scroll to its end)."""
+        if width is None and self._size_known and (self.wrap or isinstance(content, Group)):
+            width = self.scrollable_content_region.width or None
+        super().write(content, width, expand, shrink, scroll_end, animate)
+        return self
+
+    def on_resize(self, event: events.Resize) -> None:
+        """A new width: lines wrapped at the old one are wrapped again (OutputView.rewrap). (RichLog's own
+        handler runs after this one: on the first resize it draws what was written before it.)"""
+        width = self.scrollable_content_region.width
+        if width and width != self._width_seen:
+            seen, self._width_seen = self._width_seen, width
+            view = self.parent
+            if seen and self._size_known and isinstance(view, OutputView):
+                view.rewrap()
+
     def _follow(self, on: bool) -> None:
         """Stop (or go on) following; a view with nothing to scroll keeps following."""
         view = self.parent
@@ -659,6 +693,19 @@ class OutputView(Vertical, can_focus=False):
         if self.lines:
             self._write(self.lines)
         self._title()
+
+    def rewrap(self) -> None:
+        """The log's width changed (the terminal, or the panes): lines drawn wrapped (all with `w`, else
+        magnus's own marker lines) are drawn again at the new width, so that none is wider than the log
+        (trial 14, F4: drawn at 80 columns and shown in 66, the rest of each row was out of view); the
+        view stays at the end when following, else at the same share of the way down."""
+        if not self.lines or not (self.wrap or any(MARKER in line for line in self.lines)):
+            return  # (each line one row: nothing to wrap again)
+        log = self.log_widget
+        share = log.scroll_y / log.max_scroll_y if log.max_scroll_y else 1.0
+        self._redraw()
+        if not self.follow:
+            log.call_after_refresh(lambda: log.scroll_to(y=round(share * log.max_scroll_y), animate=False))
 
     # -- keys -----------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
