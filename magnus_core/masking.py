@@ -445,6 +445,19 @@ class Masker:
         """mask_value() with this run's secrets."""
         return mask_value(value, self.patterns(), where=where, strict=strict)
 
+    def clean_json(self, text: str) -> bool:
+        """Whether JSON text `text` holds none of this run's secrets, told by one search for each as a JSON
+        string writes it (Patterns.in_json, as `clean` searches the text of a value): True when there is
+        none, so the values it was written from are kept as they are by mask_value. False for a text the
+        search cannot take (lone surrogates): masking its values then decides."""
+        patterns = self.patterns()
+        if not patterns:
+            return True
+        try:
+            return not patterns.in_json().automaton(str).find_matches_as_indexes(text)
+        except UnicodeEncodeError:
+            return False
+
     def changed(self, mapping: dict[str, Any], *, where: str = "value") -> tuple[dict[str, Any], list[str]]:
         """The mapping masked, and the (masked) names of the entries whose name or value masking changed."""
         masked = mask_value(mapping, self.patterns(), where=where)

@@ -111,6 +111,22 @@ def _time_text(value: datetime | str | None) -> str:
     return value or ""
 
 
+_START_TEXT: tuple[Any, str] = (None, "")  # the last step start written, and its text (start_text)
+
+
+def start_text(value: datetime | str | None) -> str:
+    """_time_text of a step's start time, kept for the step that began last: the file-system store's
+    journal writes it in the step's start line and its commit writes it again (step_plain), ~12K
+    instructions each (datetime.isoformat). Kept by identity (a time is immutable; the kept tuple holds
+    it, so its id is not reused); a step begun meanwhile elsewhere (another branch) makes it again."""
+    kept = _START_TEXT
+    if kept[0] is value and value is not None:
+        return kept[1]
+    text = _time_text(value)
+    globals()["_START_TEXT"] = (value, text)  # (one tuple replaced at once: safe between threads)
+    return text
+
+
 # A time in the run log: an aware datetime in the model (offset-less text reads as local time, unreadable
 # text as None); in the JSON the text it was read from, or fmt_time's for a new one ("" for None).
 RunTime = Annotated[
@@ -559,7 +575,7 @@ def step_plain(step: StepLog, *, branches: bool = True) -> dict[str, Any] | None
         if out["start_time"] is None:
             del out["start_time"]
         else:
-            out["start_time"] = _time_text(out["start_time"])
+            out["start_time"] = start_text(out["start_time"])
     except (_Unusual, AttributeError, TypeError):  # (a list holding something that is not a model)
         return None
     return out

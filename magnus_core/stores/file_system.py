@@ -45,7 +45,7 @@ from magnus_core.models.reading import run_log_from_json as run_log_from_json
 from magnus_core.paths import read_regular_file
 from magnus_core.registry import parse_options
 from magnus_core.stores.base import RunLogStore, check_run_id
-from magnus_core.stores.journal import Journal, read_lines, replay, start_record
+from magnus_core.stores.journal import Journal, read_lines, replay, start_line, start_record
 from magnus_core.stores.log_text import RunLogText
 
 if TYPE_CHECKING:  # imported where a log is read: listing the runs (the run index) needs no model
@@ -169,17 +169,21 @@ class FileSystemRunLogStore(RunLogStore):
         return os.path.join(self.folder, JOURNAL % check_run_id(run_id))
 
     # -- the journal: one line per write of the live run, under the store's lock ----------------------
-    def _line(self, run_id: str, line: bytes) -> None:
+    def _line(self, run_id: str, line: bytes, *, hold: bool = False) -> None:
+        """Append `line` to the run's journal; `hold`: its descriptor stays open for the next line (a
+        commit's: Journal)."""
         journal = self._journals.get(run_id)
         if journal is None:  # (a run this process took up: attach)
             journal = self._journals[run_id] = Journal(self.journal_path(run_id))
         try:
-            journal.append(line)
+            journal.append(line, hold=hold)
         except FileNotFoundError:  # the store's folder was removed while the run wrote it: made again
             self.folder.mkdir(parents=True, exist_ok=True)  # (and the file, whole, at the next write)
-            journal.append(line)
+            journal.append(line, hold=hold)
 
-    def _step_line(self, run_id: str, step: StepLog, branch: str | None, extra: bytes = b"") -> None:
+    def _step_line(
+        self, run_id: str, step: StepLog, branch: str | None, extra: bytes = b"", *, hold: bool = False
+    ) -> None:
         """Step log `step` (the store's masked copy) as a journal line: its text made once, kept for the
         file's next write (RunLogText.offer). A composite's line holds no branches (their own lines do)."""
         from magnus_core.models.run_log import step_json
@@ -191,7 +195,7 @@ class FileSystemRunLogStore(RunLogStore):
             texts.offer(step, body)
         branch_json = b"null" if branch is None else _json_key(branch).encode("utf-8")
         text = body.replace("\n", "").encode("utf-8")  # (a newline in JSON text is only ever layout)
-        self._line(run_id, b'{"b":%s,"s":%s%s}\n' % (branch_json, text, extra))
+        self._line(run_id, b'{"b":%s,"s":%s%s}\n' % (branch_json, text, extra), hold=hold)
 
     def _on_step(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
         self._step_line(run_id, step_log, branch)
@@ -199,13 +203,14 @@ class FileSystemRunLogStore(RunLogStore):
 
     def _on_commit(self, run_id: str, step_log: StepLog, branch: str | None, parameters: bool) -> None:
         """The commit's journal line (the step log, and the run's parameters when given) is its commit
-        point until the file's next write: one write either way."""
+        point until the file's next write: one write either way. Its descriptor is held for the line
+        that follows (the next step's start: Journal)."""
         extra = b""
         if parameters:
             from pydantic_core import to_json
 
             extra = b',"p":' + to_json(self._live[run_id].log.parameters, fallback=str)
-        self._step_line(run_id, step_log, branch, extra)
+        self._step_line(run_id, step_log, branch, extra, hold=True)
         self._persist(run_id)
 
     def _on_branch(self, run_id: str, branch_log: BranchLog, step: str) -> None:
@@ -255,11 +260,20 @@ class FileSystemRunLogStore(RunLogStore):
 
     def _on_begin(self, run_id: str, step_log: StepLog, branch: str | None) -> None:
         """The step's start record goes to the journal now, before its code runs (a step that crashes the
-        process at once reads as begun and cut short); the file has it at its next write."""
-        from pydantic_core import to_json
+        process at once reads as begun and cut short); the file has it at its next write. Built as text
+        (start_line) and searched for the run's secrets; one there: the record masked as every write is."""
+        text = start_line(step_log, branch)
+        line = None
+        if text is not None:
+            masker = self._maskers.get(run_id)
+            if masker is None or masker.clean_json(text):
+                with contextlib.suppress(UnicodeEncodeError):  # (lone surrogates: the masked record's way)
+                    line = text.encode("utf-8")
+        if line is None:
+            from pydantic_core import to_json
 
-        record = self._mask(run_id, {"b": branch, "s": start_record(step_log)})
-        self._line(run_id, to_json(record) + b"\n")
+            line = to_json(self._mask(run_id, {"b": branch, "s": start_record(step_log)})) + b"\n"
+        self._line(run_id, line)
         if run_id in self._timers:  # a write is due soon and will have it (what _persist would do here)
             self._dirty.add(run_id)
             self._durable.discard(run_id)
@@ -276,7 +290,10 @@ class FileSystemRunLogStore(RunLogStore):
         super()._forget(run_id)
         self._durable.discard(run_id)
         self._texts.pop(run_id, None)
-        self._journals.pop(run_id, None)  # (its last write failed: the journal stays, the file may be behind)
+        journal = self._journals.pop(run_id, None)  # (its last write failed: the journal stays, the file
+        if journal is not None:  # may be behind)
+            with contextlib.suppress(OSError):
+                journal.release()
 
     def _write_later(self, run_id: str, delay: float) -> None:
         """A skipped write still reaches the disk when it falls due, even if nothing else happens before

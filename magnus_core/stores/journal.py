@@ -14,12 +14,12 @@ were missing, and the crashing step read as never begun. The journal keeps it ou
     chunked-fs    <log_folder>/<run_id>/starts.journal   the start record of each task step whose part waits
                                                     (the rest of that store is written part by part at once)
 
-Each event is one `os.write` of one line to the file opened with O_APPEND (and closed after): the kernel
-holds it once the call returns, so it survives the death of the process (not necessarily the machine's:
-nothing is fsynced). A line is an event's whole record, so an event is in the journal whole or not at all:
-a last line without its newline (the process died inside the write) is torn and ignored, and reading stops
-at the first line that is not a JSON object (nothing after it is trusted). A step's commit stays one write:
-its line.
+Each event is one `os.write` of one line to the file opened with O_APPEND (for the line, or held from a
+commit to the next line: Journal): the kernel holds it once the call returns, so it survives the death of
+the process (not necessarily the machine's: nothing is fsynced). A line is an event's whole record, so an
+event is in the journal whole or not at all: a last line without its newline (the process died inside the
+write) is torn and ignored, and reading stops at the first line that is not a JSON object (nothing after
+it is trusted). A step's commit stays one write: its line.
 
 Lines (JSON objects, keys short: a line per event):
 
@@ -37,11 +37,12 @@ later, so the whole journal replays over any older state of the file to the proc
 from __future__ import annotations
 
 import contextlib
+import json.encoder
 import os
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import RunLogError
-from magnus_core.files import naming
 from magnus_core.paths import read_regular_file
 
 if TYPE_CHECKING:
@@ -51,31 +52,78 @@ MAX_JOURNAL_BYTES = 1 << 30  # a journal holds each step about twice: at most 1 
 
 
 class Journal:
-    """One run's journal, written by the process running it: each line one O_APPEND write of a file opened
-    for it and closed after (no descriptor is held between lines, so the store's folder can still be
-    remounted read-only under a running run, and a journal removed with its folder is made again). Not
+    """One run's journal, written by the process running it: each line one O_APPEND write. Not
     thread-safe: the store writes it under its lock. OSError naming the journal (the store turns it into
-    a StoreError); FileNotFoundError when its folder is gone (the store makes it again, and the line)."""
+    a StoreError); FileNotFoundError when its folder is gone (the store makes it again, and the line).
 
-    __slots__ = ("path",)
+    The descriptor is held only from a line written with `hold` (a commit: the engine's next line, the
+    next step's start record, follows within microseconds, session 10: an open and a close cost more than
+    the write) to the next line written without it, which closes it after its write: every line that
+    comes before a step's code runs (a start, an attempt, a branch, run fields) is written so. No
+    descriptor is held while a step's code runs, so the store's folder can still be remounted read-only
+    under a running step (test_write_faults; a held writer makes the kernel refuse it, EBUSY), and a
+    journal removed with its folder meanwhile is made again at the next line (stores/file_system.py)."""
+
+    __slots__ = ("fd", "path")
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.fd: int | None = None  # held since a line written with `hold`
 
-    def append(self, line: bytes) -> None:
-        """Append one line (its bytes end with a newline): one write, repeated for what a short write left."""
-        with naming(self.path):
+    def append(self, line: bytes, *, hold: bool = False) -> None:
+        """Append one line (its bytes end with a newline): one write, repeated for what a short write left.
+        `hold`: keep the descriptor for the next line. A held descriptor that fails before any byte of the
+        line reached it (its file system remounted, the file gone stale) is closed and the line written
+        once more through a new one, whose error is the one raised. An OSError names the journal (as
+        files.naming names a file; not that context manager: two lines a step)."""
+        try:
+            fd = self.fd
+            if fd is not None:
+                self.fd = None
+                try:
+                    written = os.write(fd, line)
+                except OSError:
+                    os.close(fd)  # (nothing of the line was written: it is written whole below)
+                else:
+                    self._done(fd, line, written, hold)
+                    return
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
                 written = os.write(fd, line)
-                while written < len(line):  # (a short write: a signal, a full disk; the rest, or its OSError)
-                    written += os.write(fd, line[written:])
-            finally:
+            except BaseException:
                 os.close(fd)
+                raise
+            self._done(fd, line, written, hold)
+        except OSError as exc:
+            if exc.errno is not None and exc.filename is None and exc.filename2 is None:
+                raise OSError(exc.errno, exc.strerror, self.path) from exc
+            raise
+
+    def _done(self, fd: int, line: bytes, written: int, hold: bool) -> None:
+        """Write what a short write of `line` left (a signal, a full disk: the rest, or its OSError), then
+        keep or close `fd`."""
+        try:
+            while written < len(line):
+                written += os.write(fd, line[written:])
+        except BaseException:
+            os.close(fd)
+            raise
+        if hold:
+            self.fd = fd
+        else:
+            os.close(fd)
+
+    def release(self) -> None:
+        """Close the descriptor held since a line written with `hold`, if any."""
+        fd = self.fd
+        if fd is not None:
+            self.fd = None
+            os.close(fd)
 
     def remove(self) -> None:
         """The run's file holds all of it (its last write was made), or a new run takes this id: remove
         the journal."""
+        self.release()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
@@ -90,23 +138,67 @@ def start_record(step: StepLog) -> dict[str, Any]:
         "internal_name": step.internal_name,
         "status": "PROCESSING",
         "step_type": step.step_type,
-        "code_identities": [_identity(identity) for identity in step.code_identities],
+        "code_identities": [_identity(identity)[0] for identity in step.code_identities],
     }
     if step.start_time is not None:
         out["start_time"] = _time_text(step.start_time)
     return out
 
 
-_identities: dict[int, tuple[Any, dict[str, Any]]] = {}  # id(identity) -> (it, its JSON): one per run
+# a start line, as pydantic-core's to_json writes {"b": branch, "s": start_record(step)} (compact, in order)
+_START = (
+    '{"b":%s,"s":{"name":%s,"internal_name":%s,"status":"PROCESSING","step_type":%s,'
+    '"code_identities":[%s]%s}}\n'
+)
+_string = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
 
 
-def _identity(identity: Any) -> dict[str, Any]:
+def start_line(step: StepLog, branch: str | None) -> str | None:
+    """The start line of `step` in `branch`, built as text (session 10: the record's dict, its masking walk
+    and its to_json cost a third of what the journal added to a trivial step): the JSON of
+    `{"b": branch, "s": start_record(step)}`, each string escaped as json.dumps escapes it (quotes,
+    backslashes, control characters; other characters as they are: the line is UTF-8). Not masked: the
+    store searches the text for the run's secrets (Masker.clean_json) and, when one is there, writes
+    `start_record` masked instead. None when a field is not the usual type (a str subclass, a time that is
+    not a datetime): `start_record` then."""
+    from magnus_core.models.run_log import start_text
+
+    name, internal, kind, start = step.name, step.internal_name, step.step_type, step.start_time
+    if not (name.__class__ is str and internal.__class__ is str and kind.__class__ is str):
+        return None
+    if not (branch is None or branch.__class__ is str):
+        return None
+    if start is None:
+        when = ""
+    elif start.__class__ is datetime:
+        when = ',"start_time":' + _string(start_text(start))
+    else:
+        return None
+    identities = ",".join([_identity(identity)[1] for identity in step.code_identities])
+    return _START % (
+        "null" if branch is None else _string(branch),
+        _string(name),
+        _string(internal),
+        _string(kind),
+        identities,
+        when,
+    )
+
+
+# id(identity) -> (it, its JSON as a dict, as text): a run's steps share one identity object
+_identities: dict[int, tuple[Any, dict[str, Any], str]] = {}
+
+
+def _identity(identity: Any) -> tuple[dict[str, Any], str]:
     kept = _identities.get(id(identity))
     if kept is None or kept[0] is not identity:
+        from pydantic_core import to_json
+
         if len(_identities) > 64:
             _identities.clear()
-        kept = _identities[id(identity)] = (identity, identity.model_dump(mode="json"))
-    return kept[1]
+        plain = identity.model_dump(mode="json")
+        kept = _identities[id(identity)] = (identity, plain, to_json(plain).decode("utf-8"))
+    return kept[1], kept[2]
 
 
 def read_lines(path: str) -> list[dict[str, Any]]:
