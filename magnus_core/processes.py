@@ -71,10 +71,10 @@ def watch(own_group: bool = False) -> None:
     """Start the watcher, once per process (about 0.3 ms here; the watcher's own python start, 10 to 30 ms
     of CPU, runs beside; each shell step then costs two lines, about 2.5 us here). With `own_group`
     (`magnus execute`, for the run's duration: `unwatch_group`) it also stops, if this process dies at
-    once, the members of this process's group started from then on (a python step's children), but only
-    when this process leads its group (a shell's job; the workbench starts runs so): otherwise the group is
-    its caller's, and nothing tells its processes from magnus's. A watcher that cannot start is logged and
-    done without."""
+    once, what it started in its own process group (a python step's children: the group's processes
+    started from then on whose parent died, and theirs; watcher.Found), whether this process leads the
+    group (a shell's job, the workbench's runs) or not (a script's command). A watcher that cannot start
+    is logged and done without."""
     global _watching, _pipe, _watcher
     with _lock:
         if not _watching:
@@ -98,8 +98,8 @@ def watch(own_group: bool = False) -> None:
                 _pipe = write
             finally:
                 os.close(read)
-    if own_group and os.getpgrp() == os.getpid():
-        _tell(f"G{os.getpid()}\n")
+    if own_group:
+        _tell(f"G{os.getpgrp()}\n")
 
 
 def unwatch_group() -> None:

@@ -13,15 +13,16 @@ processes._forget). Magnus tells it, one line per event:
 
     +<pgid>\\t<file>    a shell step's process group began (<file>: its environment dump, removed after it)
     -<pgid>            that group ended (its shell was waited for): forget it
-    G0                 stop watching magnus's own process group (the run ended as it should)
+    G<pgid>            watch magnus's own process group (`magnus execute`, as its run begins)
+    G0                 stop watching it (the run ended as it should)
 
-When the pipe reaches its end (magnus has ended, however) with groups still registered, or with GROUP (the
-process group magnus leads, given only by `magnus execute`) still watched, it stops them as a stopped run
-stops its processes (processes.stop_children): SIGTERM to every registered group and to every member of
-GROUP started after this watcher (a python step's children and theirs; a process of GROUP started before
-the run, such as `tee` in `magnus execute | tee`, is left alone), up to GRACE seconds for their own
-clean-up, the registered environment dumps removed, then SIGKILL for whatever is left. A process is
-signalled only while its pid names the same process (its start time in /proc/<pid>/stat).
+When the pipe reaches its end (magnus has ended, however) with groups still registered, or with magnus's
+own process group still watched (`magnus execute`, while the run runs), it stops them as a stopped run
+stops its processes (processes.stop_children): SIGTERM to every registered group and to what magnus
+started in its own group (a python step's children and theirs: Found.scan says how they are told from the
+group's other processes, `tee` in `magnus execute | tee` or a script's next command), up to GRACE seconds
+for their own clean-up, the registered environment dumps removed, then SIGKILL for whatever is left. A
+process is signalled only while its pid names the same process (its start time in /proc/<pid>/stat).
 
 Stdlib only and not imported by magnus (it runs with `-I -S`: 10 to 30 ms of CPU to start, once per
 process; about 0.05 ms a shell step, its lines read in batches: GATHER; `python bench/shell.py`).
@@ -43,8 +44,9 @@ POLL = 0.05  # seconds between checks that what was stopped has ended
 GATHER = 0.05
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, process group, start time in clock ticks since boot) of process `pid`, or None."""
+def _stat(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, parent's pid, process group, start time in clock ticks since boot) of process `pid`, or
+    None."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             text = handle.read()
@@ -52,30 +54,66 @@ def _stat(pid: int) -> tuple[str, int, int] | None:
         return None
     fields = text[text.rfind(b")") + 2 :].split()  # the name may hold spaces and parentheses
     try:
-        return fields[0].decode(), int(fields[2]), int(fields[19])
+        return fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[19])
     except (IndexError, ValueError):
         return None
 
 
-def _members(groups: set[int], group: int, since: int) -> list[tuple[int, int]]:
-    """(pid, start time) of every live process in one of `groups`, and of every one in `group` started at
-    or after `since` (clock ticks); not this process. Zombies count as ended."""
-    found: list[tuple[int, int]] = []
-    me = os.getpid()
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return found
-    for name in names:
-        if not name.isdigit() or int(name) == me:
-            continue
-        stat = _stat(int(name))
-        if stat is None or stat[0] == "Z":
-            continue
-        _state, pgrp, start = stat
-        if pgrp in groups or (group and pgrp == group and start >= since):
-            found.append((int(name), start))
-    return found
+class Found:
+    """What magnus left, found in /proc: every live process of the registered shell `groups`, and the
+    processes of magnus's `group` that magnus started (see `scan`)."""
+
+    def __init__(self, groups: set[int], group: int, since: int) -> None:
+        self.groups, self.group, self.since = groups, group, since
+        self.chosen: dict[int, int] = {}  # pid -> start time, of magnus's group
+        self.first = True
+
+    def scan(self) -> list[tuple[int, int]]:
+        """(pid, start time) of what is left; not this process; zombies count as ended.
+
+        Of magnus's group, a process started at or after `since` (the watcher's start: the run's) whose
+        parent is outside the group: its parent died (magnus, or a step's process that magnus started) and
+        it was re-parented to init or a subreaper; and every process of the group descending from one.
+        Never one whose parent is in the group and not chosen: when magnus does not lead its group (a
+        script ran it), the group is the script's, and what the script starts meanwhile (its next command,
+        a background job's children) has its parent in the group. New roots only at the first scan: a
+        process of the caller's orphaned later is not taken for magnus's."""
+        found: list[tuple[int, int]] = []
+        me = os.getpid()
+        try:
+            names = os.listdir("/proc")
+        except OSError:
+            return found
+        grouped: dict[
+            int, tuple[int, int]
+        ] = {}  # pid -> (parent's pid, start) in magnus's group, started since
+        in_group: set[int] = set()
+        for name in names:
+            if not name.isdigit() or int(name) == me:
+                continue
+            stat = _stat(int(name))
+            if stat is None or stat[0] == "Z":
+                continue
+            _state, ppid, pgrp, start = stat
+            if pgrp in self.groups:
+                found.append((int(name), start))
+            elif self.group and pgrp == self.group:
+                in_group.add(int(name))
+                if start >= self.since:
+                    grouped[int(name)] = (ppid, start)
+        chosen = {pid: start for pid, start in self.chosen.items() if grouped.get(pid, (0, -1))[1] == start}
+        if self.first:
+            chosen.update({pid: start for pid, (ppid, start) in grouped.items() if ppid not in in_group})
+            self.first = False
+        grew = True
+        while grew:  # the descendants of the chosen, however deep
+            grew = False
+            for pid, (ppid, start) in grouped.items():
+                if pid not in chosen and ppid in chosen:
+                    chosen[pid] = start
+                    grew = True
+        self.chosen = chosen
+        return found + list(chosen.items())
 
 
 def _signal(groups: set[int], procs: list[tuple[int, int]], sig: int) -> None:
@@ -84,36 +122,33 @@ def _signal(groups: set[int], procs: list[tuple[int, int]], sig: int) -> None:
             os.killpg(pgid, sig)
     for pid, start in procs:
         stat = _stat(pid)
-        if stat is not None and stat[2] == start:  # still the process found (a pid is never reused)
+        if stat is not None and stat[3] == start:  # still the process found (a pid is never reused)
             with contextlib.suppress(OSError):
                 os.kill(pid, sig)
 
 
-def _alive(groups: set[int], group: int, since: int, proc: bool) -> list[tuple[int, int]]:
-    if proc:
-        return _members(groups, group, since)
-    alive = []  # no /proc: a group is alive while kill(0) reaches it
-    for pgid in groups:
-        with contextlib.suppress(OSError):
-            os.killpg(pgid, 0)
-            alive.append((pgid, 0))
-    return alive
-
-
 def stop(groups: dict[int, str], group: int, since: int, grace: float) -> None:
     """What magnus's death leaves: SIGTERM, up to `grace` seconds, the files removed, SIGKILL."""
-    proc = os.path.isdir("/proc/self")
     pgids = set(groups)
-    found = _members(pgids, group, since) if proc else []
-    _signal(pgids, found, signal.SIGTERM)
+    found = Found(pgids, group, since) if os.path.isdir("/proc/self") else None
+    _signal(pgids, found.scan() if found else [], signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(pgids, group, since, proc):
+    while time.monotonic() < deadline and (found.scan() if found else _reached(pgids)):
         time.sleep(POLL)
     for path in groups.values():
         if path:
             with contextlib.suppress(OSError):
                 os.unlink(path)
-    _signal(pgids, _members(pgids, group, since) if proc else [], signal.SIGKILL)
+    _signal(pgids, found.scan() if found else [], signal.SIGKILL)
+
+
+def _reached(pgids: set[int]) -> bool:
+    """No /proc: whether kill(0) still reaches one of the groups."""
+    for pgid in pgids:
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, 0)
+            return True
+    return False
 
 
 def main(argv: list[str]) -> int:
@@ -122,7 +157,7 @@ def main(argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGTSTP):
         signal.signal(sig, signal.SIG_IGN)  # a terminal's keys are for magnus, which tells us
     mine = _stat(os.getpid())
-    since = mine[2] if mine is not None else 0
+    since = mine[3] if mine is not None else 0
     groups: dict[int, str] = {}
     pending = b""
     while True:

@@ -243,3 +243,45 @@ def test_a_run_that_ends_leaves_what_a_step_started_on_purpose(project: dict[str
     time.sleep(1.0)  # the watcher, had it stopped it, would have by now (TERM: sleep ends at once)
     assert daemon in _marked(project["mark"]), "the run's end stopped a process a step left on purpose"
     assert _gone(project["mark"], 5) == _commands([daemon])  # the watcher itself has ended
+
+
+def test_a_killed_magnus_that_a_script_ran_leaves_no_process_of_its_steps(project: dict[str, Any]) -> None:
+    """magnus run by a script (no job control: magnus is in the script's process group, not its leader):
+    its steps' processes are stopped all the same, and what the script itself started meanwhile, in the
+    same group, is left alone."""
+    root = project["root"]
+    script = (
+        f"{sys.executable} -m magnus_core execute -f p.yaml --run-id scripted & echo $! > pids/magnus; "
+        # the script's own process, started in its group while the run runs (after the watcher)
+        "(while [ ! -s pids/python-child ]; do sleep 0.05; done; exec sleep 304) & echo $! > pids/caller; "
+        "wait"
+    )
+    leader = subprocess.Popen(
+        ["bash", "-c", script],
+        cwd=root,
+        env=project["env"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the script leads its group; magnus is a member
+    )
+    pids = root / "pids"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        names = {p.name for p in pids.iterdir() if p.read_text().strip()}
+        if {"python-child", "shell", "magnus", "caller"} <= names:
+            break
+        assert leader.poll() is None, "the script ended first"
+        time.sleep(0.05)
+    time.sleep(0.5)  # the shell's `sleep 300`, the caller's `sleep 304` (an exec: same pid) follow
+    magnus = int((pids / "magnus").read_text())
+    caller = int((pids / "caller").read_text())
+    assert os.getpgid(magnus) == leader.pid != magnus  # not its group's leader
+    os.kill(magnus, signal.SIGKILL)
+    script_own = {leader.pid, caller}
+    deadline = time.monotonic() + 15
+    while (left := set(_marked(project["mark"])) - script_own) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"processes of the steps outlived magnus (kill -9): {_commands(sorted(left))}"
+    assert script_own <= set(_marked(project["mark"])), "the script's own processes were stopped"
+    assert "sleep 304" in " ".join(_commands([caller]))
+    _no_dump(project)
