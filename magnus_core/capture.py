@@ -664,6 +664,21 @@ def settled() -> None:
     KEEPER.settle()
 
 
+def _above_std(fd: int) -> int:
+    """`fd` moved to a number above 2 (close-on-exec, as os.open makes it), and the low one closed. A file
+    magnus opens while a step runs takes the lowest free number: after the step's os.close(1) that is 1,
+    and the seam, giving fd 1 its pipe back at the attempt's end (output.FdPump.repair), would then point
+    the file's descriptor at the pipe, and closing the file would close fd 1 again for the next step (trial
+    14 fault 12: the step's later prints left its file for the terminal, twice, and the next step's
+    os.write(1) failed with EBADF). Only asked when the number is 0, 1 or 2: a step that closes none
+    costs one comparison."""
+    import fcntl
+
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.close(fd)
+    return high
+
+
 class _Spool:
     """An attempt's growing file: a thread writes the blocks handed to it and a second one hashes them, so
     that the write and the SHA256 run beside the step and beside each other (file writes and hashlib
@@ -681,7 +696,10 @@ class _Spool:
         self.path = path
         self.digest = digest  # `held` was hashed already
         self.error = ""
-        self._file = open(os.open(path, NEW_FILE, 0o666), "wb", buffering=0)  # noqa: SIM115 - closed by its thread
+        fd = os.open(path, NEW_FILE, 0o666)
+        if fd <= 2:  # the step closed fd 1 or 2 (os.close(1)): never take its number (_above_std)
+            fd = _above_std(fd)
+        self._file = open(fd, "wb", buffering=0)  # noqa: SIM115 - closed by its thread
         view = memoryview(held)
         while view:
             view = view[self._file.write(view) :]
