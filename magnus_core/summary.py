@@ -84,7 +84,9 @@ def _row(step: StepLog, seconds: float | None, note: str = "", *, ended: bool = 
     reused = " (reused)" if step.mock else ""  # a re-run copied it from the original run
     status = shown_status(step.step_type, step.status)  # the fail node reached: FAIL, as the workbench
     if ended and status == PROCESSING:  # its process is gone: cut short, not running (as the header says)
-        status = f"INTERRUPTED ({PROCESSING})"
+        from magnus_core.runs import CUT_SHORT  # (the words `magnus diff` uses too: runs.process_gone)
+
+        status = CUT_SHORT
     ran = what_ran(step)
     cells = [
         Cell(step.internal_name),

@@ -117,7 +117,7 @@ async def test_a_step_killed_by_sigkill_is_where_the_run_opens(git_repo: Path) -
         reason = app.screen.query_one("#reason", Static)
         await wait_for(pilot, lambda: "interrupted" in plain(reason), what="the runs list's panel")
         assert plain(reason).splitlines() == [
-            "■ interrupted: 1 of 2 steps ran",
+            "■ interrupted: 2 of 2 steps ran",  # the cut-short step ran, as show says (trial 13 fault 2)
             "  killed: attempt 0 was cut short: the run's process ended while it ran",
         ]
         screen = await open_run_screen(pilot, "killed")
