@@ -109,6 +109,31 @@ def traceback_shown(exception: str, lines: list[str]) -> bool:
     return any(pattern.match(line) for line in lines)
 
 
+def kept_traceback(error: AttemptError) -> list[str]:
+    """The traceback the run log keeps for `error`, as `magnus logs` prints it when no output holds it:
+    `File "steps.py", line 27, in chained` and, indented by 2, its source line, for each frame outermost
+    first; then for each exception of its chain (`raise X from e`: AttemptError.cause) a line
+    `caused by JSONDecodeError: Expecting ...:` (`raised while handling ...:` when python chained it
+    implicitly; the message's first line) and that exception's frames. Lines are unindented; each cut at
+    SHOWN_WIDTH (shown_line). [] without frames. (Trial 14, F3: the workbench listed the outer frames only,
+    so with the output cap or the do-nothing catalog the root cause was nowhere in it.)"""
+    if not error.frames:
+        return []
+    lines: list[str] = []
+    link: AttemptError | None = error
+    while link is not None:
+        if link is not error:
+            said = f"{link.type}: {link.message}" if link.message else link.type
+            words = "raised while handling" if link.implicit else "caused by"
+            lines.append(f"{words} {shown_line(said.split(chr(10))[0])}:")
+        for frame in link.frames:
+            lines.append(f'File "{frame.file}", line {frame.line}, in {frame.function}')
+            if frame.text:
+                lines.append(f"  {shown_line(frame.text)}")
+        link = link.cause
+    return lines
+
+
 def last_lines(handle: IO[bytes], count: int) -> bytes:
     """The last `count` lines of a seekable binary file, read backwards in blocks (a file of 100 MB costs
     a few blocks, not 100 MB; a last line of 100 MB is read once, in one join, not block by block into a

@@ -22,6 +22,7 @@ from magnus_core.errors import MagnusError, RunNotFoundError
 from magnus_core.events import RUN_CREATED, RUN_UPDATED, RunEvent
 from magnus_core.logs import (
     interrupted_at,
+    kept_traceback,
     raised,
     shown_line,
     stderr_unseen,
@@ -968,7 +969,8 @@ def _located(log: RunLog, internal_name: str) -> tuple[str, list[str], str]:
     """Where step `internal_name`'s last attempt failed (`steps.py:13 in train`, logs.where_failed; "" when
     it did not fail or nothing is located), its traceback's frames as the run log keeps them, as lines
     (FRAMES_TITLE, then `File "steps.py", line 13, in train` and the source line), as `magnus logs` prints
-    them when no output file is there to show the traceback ([] without frames), and the root of its
+    them when no output file is there to show the traceback, each cause's after it (`caused by
+    JSONDecodeError: ...:` and its frames: logs.kept_traceback; [] without frames), and the root of its
     chain of causes (`caused by KeyError: 'b', at features.py:5 in load`, AttemptError.caused_by; "")."""
     step = log.find_step(internal_name)
     attempt = step.attempts[-1] if step is not None and step.attempts else None
@@ -979,11 +981,9 @@ def _located(log: RunLog, internal_name: str) -> tuple[str, list[str], str]:
     cause = error.caused_by() if error is not None else ""
     if error is None or not error.frames:
         return where, [], cause
-    lines = [FRAMES_TITLE]
-    for frame in error.frames:
-        lines.append(f'  File "{frame.file}", line {frame.line}, in {frame.function}')
-        if frame.text:
-            lines.append(f"    {shown_line(frame.text)}")
+    # the chain's causes and their frames too, after the outer ones (trial 14, F3: with the output cap or
+    # the do-nothing catalog the root cause, a JSONDecodeError, was nowhere in the workbench)
+    lines = [FRAMES_TITLE, *(f"  {line}" for line in kept_traceback(error))]
     return where, lines, cause
 
 

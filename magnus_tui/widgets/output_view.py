@@ -37,6 +37,14 @@ MAX_BYTES = 2 << 20  # per attempt: beyond this only the end is shown (`magnus l
 # is on the UI thread, so 2 MB of short lines (300,000 from `seq`) took a minute and 1 GB before it showed
 MARKER = "[magnus: "  # how the lines magnus writes into a step's output begin (capture.py: the cap's marker)
 MAX_LINES = 10_000
+# a chain's cause in the traceback the run log keeps (logs.kept_traceback, listed by the run screen under
+# FRAMES_TITLE): magnus's words with the root cause's message, which wrap as the marker lines do
+CAUSE_LINES = ("  caused by ", "  raised while handling ")
+
+
+def wraps(line: str) -> bool:
+    """Whether `line` is magnus's own (the output cap's marker, a cause's line), wrapped at any width."""
+    return MARKER in line or line.startswith(CAUSE_LINES)
 
 
 @dataclass
@@ -584,7 +592,7 @@ class OutputView(Vertical, can_focus=False):
         log = self.log_widget
         if self._last_at is not None:
             return self._last_at
-        if self.wrap or not self.lines or MARKER in self.lines[-1] or log._deferred_renders or not log.lines:
+        if self.wrap or not self.lines or wraps(self.lines[-1]) or log._deferred_renders or not log.lines:
             return None
         return len(log.lines) - 1
 
@@ -602,13 +610,14 @@ class OutputView(Vertical, can_focus=False):
     def _write(self, lines: list[str]) -> None:
         """Write `lines` to the log; magnus's own marker lines (`[magnus: output cut here at 100 KB ...]`)
         wrap at the pane's width even when the output does not (`w` off), so they are read whole: at 80
-        columns the cap's marker was cut at the edge (trial 7, 7c). Other lines as the wrap setting says.
+        columns the cap's marker was cut at the edge (trial 7, 7c), and so do a chain's cause lines (wraps).
+        Other lines as the wrap setting says.
         The last line is written on its own, where it starts kept (_last_at), so that it can be written
         again when it changes (a progress bar's frames) without the others."""
         log, start = self.log_widget, 0
         self._last_at = None
         for index, line in enumerate(lines):
-            if MARKER in line and not self.wrap:
+            if wraps(line) and not self.wrap:
                 if index > start:
                     log.write("\n".join(lines[start:index]), scroll_end=self.follow)
                 log.write(Group(Text(line, style="italic")), scroll_end=self.follow)  # (not a Text: wraps)
@@ -699,7 +708,7 @@ class OutputView(Vertical, can_focus=False):
         magnus's own marker lines) are drawn again at the new width, so that none is wider than the log
         (trial 14, F4: drawn at 80 columns and shown in 66, the rest of each row was out of view); the
         view stays at the end when following, else at the same share of the way down."""
-        if not self.lines or not (self.wrap or any(MARKER in line for line in self.lines)):
+        if not self.lines or not (self.wrap or any(wraps(line) for line in self.lines)):
             return  # (each line one row: nothing to wrap again)
         log = self.log_widget
         share = log.scroll_y / log.max_scroll_y if log.max_scroll_y else 1.0
