@@ -102,6 +102,13 @@ def watch(own_group: bool = False) -> None:
         _tell(f"G{os.getpgrp()}\n")
 
 
+def remove_if_killed(path: str, *, forget: bool = False) -> None:
+    """Have the watcher, if one runs, remove the file `path` should this process die at once (the run's
+    request file: secrets.watch_requests); `forget=True` once this process has removed it itself."""
+    if "\n" not in path:
+        _tell(f"{'f' if forget else 'F'}{path}\n")
+
+
 def unwatch_group() -> None:
     """The run ended as it should: the processes of this group that live on are the user's to keep."""
     _tell("G0\n")

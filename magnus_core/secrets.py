@@ -422,7 +422,10 @@ def watch_requests(secrets: BaseSecrets) -> Iterator[None]:
     (tell_run); the provider looks them up, so output that follows is masked. Removed at the end."""
     import tempfile
 
+    from magnus_core.processes import remove_if_killed
+
     fd, name = tempfile.mkstemp(prefix="magnus-secrets-", suffix=".names")  # mode 0600
+    remove_if_killed(name)  # by the watcher, should magnus die at once (it was left in TMPDIR: trial 13)
     kept = fd if hasattr(os, "pread") else None  # read through this open file (children append by name)
     if kept is None:
         os.close(fd)
@@ -438,6 +441,7 @@ def watch_requests(secrets: BaseSecrets) -> Iterator[None]:
                 os.close(kept)
             with contextlib.suppress(OSError):
                 os.unlink(name)
+            remove_if_killed(name, forget=True)
 
 
 def declared_secrets(dag: Dag) -> list[str]:

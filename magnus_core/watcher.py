@@ -15,6 +15,7 @@ processes._forget). Magnus tells it, one line per event:
     -<pgid>            that group ended (its shell was waited for): forget it
     G<pgid>            watch magnus's own process group (`magnus execute`, as its run begins)
     G0                 stop watching it (the run ended as it should)
+    F<path> / f<path>  a file of the run's to remove if magnus dies / removed by magnus: forget it
 
 When the pipe reaches its end (magnus has ended, however) with groups still registered, or with magnus's
 own process group still watched (`magnus execute`, while the run runs), it stops them as a stopped run
@@ -127,15 +128,16 @@ def _signal(groups: set[int], procs: list[tuple[int, int]], sig: int) -> None:
                 os.kill(pid, sig)
 
 
-def stop(groups: dict[int, str], group: int, since: int, grace: float) -> None:
-    """What magnus's death leaves: SIGTERM, up to `grace` seconds, the files removed, SIGKILL."""
+def stop(groups: dict[int, str], group: int, since: int, grace: float, files: set[str]) -> None:
+    """What magnus's death leaves: SIGTERM, up to `grace` seconds, the files removed (the shells' dumps and
+    `files`), SIGKILL."""
     pgids = set(groups)
     found = Found(pgids, group, since) if os.path.isdir("/proc/self") else None
     _signal(pgids, found.scan() if found else [], signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and (found.scan() if found else _reached(pgids)):
         time.sleep(POLL)
-    for path in groups.values():
+    for path in [*groups.values(), *files]:
         if path:
             with contextlib.suppress(OSError):
                 os.unlink(path)
@@ -159,6 +161,7 @@ def main(argv: list[str]) -> int:
     mine = _stat(os.getpid())
     since = mine[3] if mine is not None else 0
     groups: dict[int, str] = {}
+    files: set[str] = set()
     pending = b""
     while True:
         try:
@@ -181,9 +184,13 @@ def main(argv: list[str]) -> int:
                     groups.pop(int(text[1:]), None)
                 elif text.startswith("G"):
                     group = int(text[1:])
+                elif text.startswith("F"):
+                    files.add(text[1:])
+                elif text.startswith("f"):
+                    files.discard(text[1:])
         time.sleep(GATHER)
-    if groups or group:
-        stop(groups, group, since, grace)
+    if groups or group or files:
+        stop(groups, group, since, grace, files)
     return 0
 
 
