@@ -12,13 +12,14 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Header, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import OptionList, Static, TabbedContent, TabPane
 
 from magnus_core.diff import GROUPS
 from magnus_core.errors import MagnusError
 from magnus_tui.screens.base import KeysFooter, WorkbenchScreen
 from magnus_tui.view import glyph, style
 from magnus_tui.widgets.diff_group import DiffList
+from magnus_tui.widgets.header import Header
 
 
 def _short_time(text: str) -> str:

@@ -23,7 +23,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.suggester import Suggester
-from textual.widgets import DataTable, Header, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from magnus_core.compare import (
     Chart,
@@ -42,6 +42,7 @@ from magnus_core.query import Key, parse_filter
 from magnus_core.table import fmt_value
 from magnus_tui.screens.base import KeysFooter, WorkbenchScreen, row_at_cursor
 from magnus_tui.view import glyph, style
+from magnus_tui.widgets.header import Header
 from magnus_tui.widgets.lists import VimTable
 from magnus_tui.widgets.metric_chart import MetricChart
 

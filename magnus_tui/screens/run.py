@@ -15,7 +15,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import DataTable, Header, Input, TabbedContent, TabPane, Tabs
+from textual.widgets import DataTable, Input, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError, RunNotFoundError
@@ -37,6 +37,7 @@ from magnus_tui.live import EventPump, RunEventsReady
 from magnus_tui.screens.base import KeysFooter, WorkbenchScreen
 from magnus_tui.view import RunView
 from magnus_tui.widgets.dag_tree import DagTree
+from magnus_tui.widgets.header import Header
 from magnus_tui.widgets.keys import InOrderInput
 from magnus_tui.widgets.output_view import OutputText, OutputView, WholeRun, output_text, whole_run_text
 from magnus_tui.widgets.run_header import Estimate, RunHeader
@@ -203,6 +204,8 @@ class RunScreen(WorkbenchScreen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = self.run_id
+        if not self.app.is_running:  # the app is closing as the screen opens (its widgets are being
+            return  # removed: `NoMatches: DagTree`, tui9): nothing to load or draw
         self.load()
         self.call_after_refresh(self._mount_tabs)
 

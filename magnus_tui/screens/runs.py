@@ -15,7 +15,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
-from textual.widgets import DataTable, Header, Input, Static
+from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
 
 from magnus_core.errors import MagnusError
@@ -23,6 +23,7 @@ from magnus_core.index.record import RUNNING_STATUSES
 from magnus_tui.screens.base import KeysFooter, WorkbenchScreen, row_at_cursor
 from magnus_tui.source import RunEntry, parameter_hint, summary_matches
 from magnus_tui.view import fmt_duration, glyph, style
+from magnus_tui.widgets.header import Header
 from magnus_tui.widgets.keys import InOrderInput
 from magnus_tui.widgets.lists import ListTable
 

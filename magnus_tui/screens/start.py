@@ -11,11 +11,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Header, Input, Label, Static, TextArea
+from textual.widgets import Button, Input, Label, Static, TextArea
 
 from magnus_tui.dialogs.pick import PickPipeline
 from magnus_tui.form_state import FormMemory, FormValues
 from magnus_tui.screens.base import KeysFooter, WorkbenchScreen
+from magnus_tui.widgets.header import Header
 from magnus_tui.widgets.rerun_plan import RerunPlan
 
 PIPELINE_FIELDS = ("#tag", "#parameters", "#parameters-file")  # what follows the pipeline picked

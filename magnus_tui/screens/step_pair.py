@@ -23,10 +23,11 @@ from textual.geometry import Region, Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Header, Static
+from textual.widgets import Static
 
 from magnus_core.models.run_log import RunLog
 from magnus_tui.screens.base import KeysFooter, WorkbenchScreen
+from magnus_tui.widgets.header import Header
 
 Path = tuple[Any, ...]
 SAME, CHANGED, ONLY_A, ONLY_B = "same", "changed", "only-a", "only-b"
