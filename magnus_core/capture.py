@@ -784,8 +784,8 @@ class StderrTail:
 
     line_buffered = False
 
-    def __init__(self, file: AttemptFile) -> None:
-        self.file = file
+    def __init__(self, file: AttemptFile | Any) -> None:
+        self.file = file  # the attempt's file, or output.NOWHERE (a catalog keeping no output: _StderrKept)
         self._ring = bytearray()
 
     def write_bytes(self, data: bytes) -> None:
@@ -1019,8 +1019,10 @@ def attempt(ctx: RunContext, internal_name: str, number: int) -> contextlib.Abst
     once the block is left. With a catalog that keeps no output (do-nothing, or none), output only streams
     as before and `record` stays None. (Plain objects rather than a generator: one is made per attempt.)"""
     catalog = ctx.catalog
-    if catalog is None or not catalog.keeps_output:
+    if catalog is None:
         return _Uncaptured()
+    if not catalog.keeps_output:  # do-nothing: only the last stderr lines, for the run log (_StderrKept)
+        return _StderrKept(ctx)
     return _Captured(ctx, catalog, internal_name, number)
 
 
@@ -1080,6 +1082,44 @@ class _Captured(Kept):
                 self.tap.__exit__(*exc)
         finally:
             self.record = self.file.finish()
+
+
+class _StderrKept(Kept):
+    """attempt() with a catalog that keeps no output (do-nothing): no file, but the last lines the attempt
+    writes to stderr, which its failure record keeps (`error.stderr`: the run log's, not the catalog's;
+    trial 14 fault 14: a shell step's `fatal: out of memory` and a sys.exit(1) step's last stderr line were
+    recorded with the folder catalog and lost with do-nothing, the catalog of the usual Argo pod). The
+    run's route is tapped as for a kept output (_Captured), its copy going nowhere; at the end fd 1 and 2
+    are drained and given back as for any attempt. `record` stays None. The cost of a tap per attempt,
+    as a kept output's, without its file."""
+
+    __slots__ = ("tap",)
+
+    def __init__(self, ctx: RunContext) -> None:
+        if not _SEAM:
+            _load_seam()
+        seam = _SEAM[0]
+        self.file = None
+        self.route = None
+        self.record = None
+        self.stderr = err = StderrTail(seam.NOWHERE)
+        self.tap = None if not ctx.concurrent else seam.tapped(seam.NOWHERE, alone=False, err=err)
+
+    def __enter__(self) -> Kept:
+        seam = _SEAM[0]
+        if self.tap is None:
+            self.route = seam.tap_alone(seam.NOWHERE, self.stderr)
+            if self.route is not None:
+                return self
+            self.tap = seam.tapped(seam.NOWHERE, alone=False, err=self.stderr)
+        self.route = self.tap.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tap is None:
+            _SEAM[0].untap(self.route, _SEAM[0].NOWHERE)
+        else:
+            self.tap.__exit__(*exc)
 
 
 _SEAM: list[Any] = []  # (output module, catalog.output_name), imported on the first attempt captured

@@ -540,6 +540,7 @@ def _attempts(plan: Plan, step: dict[str, Any], services: _Services, masker: Any
 
 def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _Outcome:
     """nodes/task._run_attempt for a python task with a catalog that keeps no output."""
+    from magnus_core import output
     from magnus_core.errors import MagnusError, signal_name
     from magnus_core.failure import (
         CommandFailed,
@@ -563,6 +564,8 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
     streams = (sys.stdout, sys.stderr)
     threads = frozenset(threading.enumerate())
     signals = received()  # a KeyboardInterrupt with no signal since is the step's own (interrupts.py)
+    ring = StderrRing()  # its last stderr lines, for a failure's record (trial 14 fault 14)
+    tapped = output.tap_alone(output.NOWHERE, ring)
     try:
         with _StepPipes(), _Guard(False):
             run_python(plan.node.command, plan.node.command_config, scope, services)  # type: ignore[arg-type]
@@ -595,7 +598,58 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
         exit_scope(token)
         _restore(folder, streams, services)
         _note_threads(scope.internal_name, threads)
+        if tapped is not None:
+            output.untap(tapped, output.NOWHERE)
+    if outcome.status == FAIL and outcome.error is not None:  # as nodes/task.py records them
+        outcome.error = _with_stderr(outcome.error, ring.lines())
     return outcome
+
+
+class StderrRing:
+    """The last bytes a step wrote to stderr (masked), a Sink of the output seam tapped for its attempt:
+    capture.StderrTail without an attempt's file (capture is not imported here: it loads the models)."""
+
+    line_buffered = False
+
+    def __init__(self) -> None:
+        self._ring = bytearray()
+
+    def write_bytes(self, data: bytes) -> None:
+        if data:
+            ring = self._ring
+            ring += data[-4096:]
+            if len(ring) > 8192:
+                del ring[:-4096]
+
+    def write_text(self, text: str) -> None:
+        if text:
+            self.write_bytes(text.encode("utf-8", "surrogateescape"))
+
+    def flush(self) -> None:
+        return None
+
+    def lines(self, count: int = 5) -> list[str]:
+        """capture.StderrTail.lines: the last `count` non-blank lines, each at most 500 characters."""
+        text = bytes(self._ring[-4096:]).decode("utf-8", errors="replace")
+        frames = text.split("\n")
+        if "\r" in text:  # a progress bar's frames: its last (logs.last_frame)
+            from magnus_core.logs import last_frame
+
+            frames = [last_frame(line) for line in frames]
+        lines = [frame.rstrip() for frame in frames if frame.strip()]
+        if len(self._ring) >= 4096 and lines:
+            lines = lines[1:]
+        return [line if len(line) <= 500 else f"{line[:500]}..." for line in lines[-count:]]
+
+
+def _with_stderr(shown: dict[str, Any], lines: list[str]) -> dict[str, Any]:
+    """`shown` (_error's) with `stderr`: its place in the models' order (before `cause` and `implicit`)."""
+    if not lines:
+        return shown
+    ordered = {key: value for key, value in shown.items() if key not in ("cause", "implicit")}
+    ordered["stderr"] = list(lines)
+    ordered.update((key, shown[key]) for key in ("cause", "implicit") if key in shown)
+    return ordered
 
 
 def _error(error: Any) -> dict[str, Any]:
