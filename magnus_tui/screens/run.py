@@ -746,8 +746,10 @@ class RunScreen(WorkbenchScreen[None]):
             failure += "\n" + shown_line(cause)
         if failure and stderr:
             # what the step wrote to stderr last, which its kept output may hold before earlier stdout lines
-            # (trial 6: `ERROR: out of memory` was line 1 of 301, out of view at the output's end)
-            failure += "\nstderr: " + shown_line(stderr[-1])
+            # (trial 6: `ERROR: out of memory` was line 1 of 301, out of view at the output's end): each
+            # line, as the summary and `magnus show` say them (trial 14, F11: the last one only; fit_failure
+            # counts those that do not fit)
+            failure += "".join(f"\nstderr: {shown_line(line)}" for line in stderr)
         try:
             pane = self.query_one(OutputView)
             if whole is not None and pane.whole_run:

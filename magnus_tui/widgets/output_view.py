@@ -316,8 +316,9 @@ def fit_failure(reason: str, mark: str, place: str, width: int) -> tuple[list[st
     out, as a message of several lines did), then the reason's further lines, one row each, cut; those
     that do not fit are counted (`(+2 more lines: i shows them)`); the root of a chain of exceptions
     (`caused by ...`, indented, cut before its own `, at` place: logs.cut_keeping_place; session 9: the
-    header said the outer exception only) and a last `stderr:` line are kept. With no `width` (not laid
-    out yet) the lines as they are, the place after the first."""
+    header said the outer exception only) and the last two `stderr:` lines are kept (earlier ones counted
+    in the first's place). With no `width` (not laid out yet) the lines as they are, the place after the
+    first."""
     import textwrap
 
     first, *rest = reason.split("\n")
@@ -347,6 +348,8 @@ def fit_failure(reason: str, mark: str, place: str, width: int) -> tuple[list[st
     if len(rest) > room:
         more = len(rest) - (room - 1)
         rest = [*rest[: room - 1], f"    (+{more} more lines: i shows them)"] if room > 0 else []
+        if room <= 0 and pinned and pinned[0].startswith("stderr: "):  # (say what is left out: counted)
+            pinned[0] = f"    (+{more} more lines: i shows them)"
     rows += [_cut(line, width) for line in rest] + [cut_keeping_place(line, width) for line in pinned]
     if len(rows[-1]) + len(HINT) <= width:
         return rows, True
