@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import MagnusError
+from magnus_core.fatal import hold
 from magnus_core.models.run_log import AttemptOutput, assembled, fields_as_listed, made
 from magnus_core.settings import parse_size as parse_size
 
@@ -877,6 +878,7 @@ class AttemptFile:
             ):  # the usual case: held in memory, whole
                 self._memory += data
                 self.kept += size
+                hold(self.name, data)  # and written through: a crash does not lose it (fatal.py)
                 return
             room = self.cap - self.kept
             if room <= 0 or self.error:
@@ -885,6 +887,7 @@ class AttemptFile:
             try:
                 if self._spool is None and len(self._memory) + len(part) <= SPOOL_AT:
                     self._memory += part
+                    hold(self.name, part)
                 else:
                     if self._spool is None:
                         self._open()

@@ -30,6 +30,12 @@ if TYPE_CHECKING:
     from magnus_core.models.run_log import RunLog
 
 NAME = ".magnus/fatal.log"  # catalog name of a run's faulthandler file
+# catalog name of a run's held output: what attempts hold in memory (capture.AttemptFile: an attempt's first
+# 50 ms, a finished short attempt's file not written yet), written through as it comes (hold), so that a
+# fatal signal or a SIGKILL does not lose it (session 10, trial 13 fault 5: a line printed just before a
+# segfault, and the quick steps before it, were lost). Read back by magnus_core.logs (held_output).
+HELD = ".magnus/held.log"
+HELD_MAX = 16 << 20  # bytes: then the file starts again (what it held reached its files long before)
 MAX_READ = 64 * 1024  # bytes of the file read: faulthandler writes at most 100 frames per thread, 100 threads
 
 _FATAL = re.compile(r"^Fatal Python error: (.+?)\s*$")
@@ -41,6 +47,8 @@ _THREAD_ID = re.compile(r"^Current thread (0x[0-9a-fA-F]+)")
 _RUNS = re.compile(r'^magnus: thread (0x[0-9a-fA-F]+) runs (".*")\s*$')
 
 _fd: int | None = None  # the fatal file of the run running in this process (recorded), for note_thread
+_held_fd: int | None = None  # the held output file of that run (hold)
+_held_size = 0  # bytes written to it since it (re)started
 
 
 def fatal_file(catalog: BaseCatalog | None, run_id: str) -> Path | None:
@@ -78,12 +86,23 @@ def recorded(catalog: BaseCatalog | None, run_id: str) -> Iterator[None]:
         return
     was_enabled = faulthandler.is_enabled()
     faulthandler.enable(fd, all_threads=True)
-    global _fd
+    global _fd, _held_fd, _held_size
     _fd = fd
+    held = path.with_name(Path(HELD).name)
+    try:
+        _held_fd = os.open(held, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+        _held_size = 0
+    except OSError:  # (a link planted there: nothing written through)
+        pass
     try:
         yield
     finally:
         _fd = None
+        held_fd, _held_fd = _held_fd, None
+        if held_fd is not None:
+            os.close(held_fd)
+            with contextlib.suppress(OSError):
+                held.unlink()
         try:
             if was_enabled and sys.stderr is not None:
                 faulthandler.enable(sys.stderr, all_threads=True)
@@ -94,6 +113,60 @@ def recorded(catalog: BaseCatalog | None, run_id: str) -> Iterator[None]:
         os.close(fd)
         with contextlib.suppress(OSError):  # (the process lives: no fatal signal came; note_thread's
             path.unlink()  # lines alone say nothing)
+
+
+def hold(name: str, data: bytes) -> None:
+    """`data`, written by the attempt whose output is catalog file `name` and held in memory for now
+    (capture.AttemptFile), also goes to the run's held file at once: one `write` of a frame (`<length of
+    name> <length of data>\n`, the name, the data; O_APPEND, so branches' frames never mix), which the kernel
+    keeps whatever kills the process. Nothing when no run records one (no file-system catalog, the per-step
+    entry point) or the write fails. Past HELD_MAX bytes the file starts again: what it held then reached
+    its files (a held attempt's file is written within 50 ms of its end)."""
+    global _held_size
+    fd = _held_fd
+    if fd is None:
+        return
+    label = name.encode()
+    frame = b"%d %d\n%s%s" % (len(label), len(data), label, data)
+    try:
+        if _held_size > HELD_MAX:
+            os.ftruncate(fd, 0)
+            _held_size = 0
+        os.write(fd, frame)
+    except OSError:
+        return
+    _held_size += len(frame)
+
+
+def held_output(catalog: BaseCatalog | None, run_id: str) -> dict[str, bytes]:
+    """What run `run_id`'s attempts held in memory when its process died, by catalog name (hold's frames,
+    each attempt's joined in order; a frame cut short by the death left out), from its held file; {} when
+    there is none (the run ended: removed; no file-system catalog)."""
+    path = fatal_file(catalog, run_id)
+    if path is None:
+        return {}
+    try:
+        with open(path.with_name(Path(HELD).name), "rb") as handle:
+            data = handle.read(HELD_MAX * 2)
+    except OSError:
+        return {}
+    found: dict[str, bytearray] = {}
+    at = 0
+    while at < len(data):
+        end = data.find(b"\n", at)
+        if end < 0:
+            break
+        try:
+            size_name, size_data = (int(part) for part in data[at:end].split(b" "))
+        except ValueError:
+            break
+        start = end + 1
+        if start + size_name + size_data > len(data):
+            break  # (the last frame, cut short)
+        name = data[start : start + size_name].decode("utf-8", "replace")
+        found.setdefault(name, bytearray()).extend(data[start + size_name : start + size_name + size_data])
+        at = start + size_name + size_data
+    return {name: bytes(held) for name, held in found.items()}
 
 
 def note_thread(internal_name: str) -> None:

@@ -12,6 +12,7 @@ path of their own, so every catalog (a folder, an object store) is read the same
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import re
 import shlex
@@ -257,6 +258,7 @@ class AttemptView:
     _name: str = ""
     _run_id: str = ""
     _path: Path | None = None
+    _data: bytes | None = field(default=None, repr=False)  # held output a dead run wrote through (fatal.hold)
 
     @property
     def has_output(self) -> bool:
@@ -265,6 +267,9 @@ class AttemptView:
     @contextlib.contextmanager
     def open(self) -> Iterator[IO[bytes]]:
         """The output as a binary file (CatalogError when it cannot be read; `problem` then says why)."""
+        if self._data is not None and self.state in (LIVE_NOW, KEPT):
+            yield io.BytesIO(self._data)
+            return
         if self.state == LIVE_NOW and self._path is not None:
             with open(self._path, "rb") as handle:
                 yield handle
@@ -321,6 +326,7 @@ class OutputReader:
         self.runs = runs  # reads another run (a re-run's original, for the steps it reused)
         self._any_recorded: bool | None = None  # whether any attempt of the run has an output record
         self._dead: bool | None = None  # whether the run's process died (_died)
+        self._held_output: dict[str, bytes] | None = None  # (_held)
 
     def view(self, step: StepLog, attempt: StepAttempt) -> AttemptView:
         """How to read `attempt` of `step`."""
@@ -358,15 +364,33 @@ class OutputReader:
             view.state, view.problem = MISSING, "the run's catalog cannot be opened here"
             return view
         try:
-            with self.catalog.open_file(view._run_id, view._name):
-                pass
+            with self.catalog.open_file(view._run_id, view._name) as handle:
+                torn = (
+                    view._run_id == self.run_log.run_id and self._died() and handle.seek(0, 2) != record.size
+                )
+            if torn:  # its writer died with the run while writing it (seen: a 0-byte file of 18 recorded)
+                held = self._held().get(view._name)
+                if held is not None and hashlib.sha256(held).hexdigest() == record.sha256:
+                    view._data = held  # (written through: fatal.hold)
         except (CatalogError, OSError) as exc:
             view.state, view.problem = MISSING, f"output file cannot be read: {exc}{self._elsewhere()}"
             if str(exc).startswith("no file ") and view._run_id == self.run_log.run_id and self._died():
-                view.problem = (
-                    f"output {LOST} (its file '{view._name}' was to be written after the step ended)"
-                )
+                held = self._held().get(view._name)
+                if held is not None and hashlib.sha256(held).hexdigest() == record.sha256:
+                    view.state, view.problem, view._data = KEPT, "", held  # (written through: fatal.hold)
+                else:
+                    view.problem = (
+                        f"output {LOST} (its file '{view._name}' was to be written after the step ended)"
+                    )
         return view
+
+    def _held(self) -> dict[str, bytes]:
+        """What the dead run's attempts held in memory, by catalog name (fatal.held_output), read once."""
+        if self._held_output is None:
+            from magnus_core.fatal import held_output
+
+            self._held_output = held_output(self.catalog, self.run_log.run_id)
+        return self._held_output
 
     def _died(self) -> bool:
         """Whether the run's process died before ending it (run_now: INTERRUPTED, its log not at an end): a
@@ -425,7 +449,18 @@ class OutputReader:
         name = output_name(step.internal_name, number)
         path = self.catalog.live_file(self.run_log.run_id, name)
         if path is None:
-            return None
+            held = self._held().get(name) if self._died() else None
+            if not held:
+                return None
+            return AttemptView(  # what it held in memory, written through (fatal.hold)
+                step,
+                number,
+                LIVE_NOW,
+                "the attempt did not finish: its output up to then",
+                _name=name,
+                _run_id=self.run_log.run_id,
+                _data=held,
+            )
         return AttemptView(
             step,
             number,

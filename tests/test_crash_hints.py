@@ -58,6 +58,18 @@ def crash_later():
     print("branch about to crash", flush=True)
     time.sleep(0.6)
     ctypes.string_at(0)
+
+
+def segv_silent():
+    ctypes.string_at(0)
+
+
+def killed_at_once():
+    import os
+    import signal
+
+    print("allocating 40 GB", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
 """
 
 AT_ONCE = """dag:
@@ -104,6 +116,8 @@ def _project(repo: Path) -> None:
     (repo / "mlproj" / "steps.py").write_text(STEPS)
     (repo / "at_once.yaml").write_text(AT_ONCE)
     (repo / "parallel.yaml").write_text(PARALLEL)
+    (repo / "silent.yaml").write_text(AT_ONCE.replace("mlproj.steps.segv,", "mlproj.steps.segv_silent,"))
+    (repo / "killed.yaml").write_text(AT_ONCE.replace("mlproj.steps.segv,", "mlproj.steps.killed_at_once,"))
 
 
 def test_a_crash_in_a_steps_first_instant_points_to_no_output(git_repo: Path, magnus: Any) -> None:
@@ -117,19 +131,19 @@ def test_a_crash_in_a_steps_first_instant_points_to_no_output(git_repo: Path, ma
         text=True,
     )
     try:
-        done = magnus("execute", "-f", "at_once.yaml", "--run-id", "segv1")
+        done = magnus("execute", "-f", "silent.yaml", "--run-id", "segv1")
         assert done.returncode == -signal.SIGSEGV, (done.returncode, done.stderr)
         _, followed_err = follow.communicate(timeout=60)
     finally:
         follow.kill()
     assert follow.returncode == 1
     assert (
-        "run segv1 ended INTERRUPTED: wait: crashed (Segmentation fault) at mlproj/steps.py:12 in segv"
+        "run segv1 ended INTERRUPTED: wait: crashed (Segmentation fault) at mlproj/steps.py:34 in segv_silent"
         in (followed_err)
     ), followed_err
 
     shown = magnus("show", "segv1").stdout.splitlines()
-    at = shown.index("wait: crashed (Segmentation fault) at mlproj/steps.py:12 in segv")
+    at = shown.index("wait: crashed (Segmentation fault) at mlproj/steps.py:34 in segv_silent")
     # nothing of wait reached a file: said where the hint was, the command only for the crash's frames
     assert shown[at + 1] == (
         "  none of its output reached its file; its traceback at the crash: magnus logs segv1 wait"
@@ -138,7 +152,7 @@ def test_a_crash_in_a_steps_first_instant_points_to_no_output(git_repo: Path, ma
 
     logs = magnus("logs", "segv1")
     assert (
-        "magnus: wait (attempt 0) crashed (Segmentation fault) at mlproj/steps.py:12 in segv; none of its "
+        "magnus: wait (attempt 0) crashed (Segmentation fault) at mlproj/steps.py:34 in segv_silent; none of its "
         "output reached its file" in logs.stderr
     ), logs.stderr
     # the crashing thread's frames only, under wait's heading; the file keeps every thread's
@@ -149,8 +163,13 @@ def test_a_crash_in_a_steps_first_instant_points_to_no_output(git_repo: Path, ma
     assert "every thread's frames at the crash: .catalog/segv1/.magnus/fatal.log" in logs.stderr
     fatal = (git_repo / ".catalog" / "segv1" / ".magnus" / "fatal.log").read_text()
     assert "\nThread 0x" in fatal and "Current thread 0x" in fatal  # (magnus's own threads: kept there)
+    # prep's file, written in the background, may have been lost with the process: its output was written
+    # through as it came (fatal.hold), so it is shown
+    assert "==> prep (attempt 0) <==\nloading 3 columns\n" in logs.stdout, (logs.stdout, logs.stderr)
+    held = git_repo / ".catalog" / "segv1" / ".magnus" / "held.log"
     if not (git_repo / ".catalog" / "segv1" / ".magnus" / "output" / "prep.0.log").exists():
-        # prep's file was to be written in the background: lost with the process, not `cannot be read`
+        held.unlink()  # (without it: lost with the process, not like a file someone removed)
+        logs = magnus("logs", "segv1")
         assert "magnus: prep (attempt 0): output lost with the run's process" in logs.stderr, logs.stderr
         assert "cannot be read" not in logs.stderr
 
@@ -158,7 +177,7 @@ def test_a_crash_in_a_steps_first_instant_points_to_no_output(git_repo: Path, ma
         "step": "wait",
         "attempt": 0,
         "reason": "Segmentation fault",
-        "where": "mlproj/steps.py:12 in segv",
+        "where": "mlproj/steps.py:34 in segv_silent",
         "file": ".catalog/segv1/.magnus/fatal.log",
     }
     assert json.loads(magnus("logs", "segv1", "--json").stdout)["crash"] == crash
@@ -232,4 +251,34 @@ def test_follow_names_the_step_a_kill_9_cut_short(git_repo: Path, magnus: Any) -
     assert follow.returncode == 1, err
     assert (
         "run k9 ended INTERRUPTED: s1: attempt 0 was cut short: the run's process ended while it ran" in err
+    )
+
+
+def test_a_line_printed_just_before_a_crash_is_kept(git_repo: Path, magnus: Any) -> None:
+    """docs/logs.md admitted losing a step's last tenth of a second: an attempt's first 50 ms of output were
+    held in memory only, and a quick step's file was written in the background after it ended. What is held
+    is now written through to the run's held file as it comes (one write per write of the step's output),
+    so a segfault or a SIGKILL right after a print keeps the line, and the quick step's before it."""
+    _project(git_repo)
+    for pipeline, run_id, code, line in (
+        ("at_once.yaml", "segv", -signal.SIGSEGV, "calling the C extension with batch 17"),
+        ("killed.yaml", "k9", -signal.SIGKILL, "allocating 40 GB"),
+    ):
+        done = magnus("execute", "-f", pipeline, "--run-id", run_id)
+        assert done.returncode == code, (done.returncode, done.stderr)
+        assert line in done.stdout  # the terminal showed it
+        logs = magnus("logs", run_id)
+        assert f"==> wait (attempt 0) <==\n{line}\n" in logs.stdout, (logs.stdout, logs.stderr)
+        assert "==> prep (attempt 0) <==\nloading 3 columns\n" in logs.stdout, logs.stdout
+        assert "none of its output reached its file" not in logs.stderr, logs.stderr
+        assert magnus("logs", run_id, "wait").stdout.startswith(f"{line}\n")
+        shown = magnus("show", run_id).stdout
+        assert f"  its output until then: magnus logs {run_id} wait" in shown, shown
+    # a run that ends leaves no held file
+    (git_repo / "fine.yaml").write_text(AT_ONCE.replace("mlproj.steps.segv,", "mlproj.steps.load,"))
+    assert magnus("execute", "-f", "fine.yaml", "--run-id", "fine").returncode == 0
+    assert not (git_repo / ".catalog" / "fine" / ".magnus" / "held.log").exists()
+    assert (
+        "loading 3 columns"
+        in (git_repo / ".catalog" / "fine" / ".magnus" / "output" / "wait.0.log").read_text()
     )
