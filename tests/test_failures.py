@@ -271,6 +271,8 @@ def test_os_exit_in_a_step_ends_the_step_not_magnus(project: Path, magnus: Any) 
     assert log["status"] == "SUCCESS"  # on_failure led on, and the last steps succeeded
     assert log["steps"]["hard"]["message"] == "SystemExit: the step called os._exit(3)"
     assert last(log, "hard")["error"]["exit_code"] == 3
+    # one name in every view: the text says SystemExit, so does the JSON (trial 14 fault 8: `HardExit`)
+    assert last(log, "hard")["error"]["type"] == "SystemExit"
     assert log["steps"]["soft"]["status"] == "SUCCESS"
     assert "Run r: SUCCESS" in result.stdout
 

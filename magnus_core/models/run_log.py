@@ -175,9 +175,10 @@ class Frame(_Model):
 class AttemptError(_Model):
     """Ours: what made an attempt fail, located (magnus_core/failure.py builds it).
 
-    `type` is the exception's class name (`KeyError`; `SystemExit` for sys.exit; for a notebook, the error
-    its cell raised), or `ExitCode` for a shell command; `message` its text (masked); `frames` the traceback,
-    outermost first, innermost last: the user's code and the libraries it called, never magnus's own frames;
+    `type` is the exception's class name (`KeyError`; `SystemExit` for sys.exit and os._exit; for a
+    notebook, the error its cell raised), or `ExitCode` for a shell command; `message` its text (masked);
+    `frames` the traceback, outermost first, innermost last: the user's code and the libraries it called,
+    never magnus's own frames;
     `exit_code` a shell command's or sys.exit's code; `cell` a notebook's failing cell (its place in the
     user's notebook, from 1; before trial 7, the executed copy's execution count);
     `stderr` the last lines (up to 5, masked) the attempt wrote to stderr, kept apart from its output
