@@ -8,11 +8,14 @@ runs.process_record). Only a process on this host whose pid *and* start time mat
 system has since given to another process is never touched. The process gets SIGTERM, which `magnus
 execute` handles like Ctrl-C: the steps in progress are recorded INTERRUPTED, the run ends INTERRUPTED, and
 `magnus execute --use-cached RUN` resumes it. If it has not ended after `timeout` seconds it gets SIGKILL
-(as `docker stop` does); the run then reads INTERRUPTED all the same (its process is gone, runs.run_state).
+(as `docker stop` does); the run then reads INTERRUPTED all the same (its process is gone, runs.run_state),
+and the stop waits for magnus's watcher to stop the steps' processes (processes.watch) before it returns.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import socket
 import time
@@ -34,6 +37,9 @@ from magnus_core.stores.base import RunLogStore
 
 DEFAULT_TIMEOUT = 30.0  # seconds between SIGTERM and SIGKILL
 KILL_WAIT = 5.0  # seconds to wait for a process to go after SIGKILL
+# seconds to wait, once magnus is killed, for its watcher to stop its steps' processes (their grace, the
+# killed magnus's MAGNUS_STOP_GRACE, 5 s by default, and a margin)
+WATCHER_WAIT = 15.0
 
 
 class NotRunning(MagnusError):
@@ -156,6 +162,7 @@ def stop_run(
         raise CannotStop(
             f"run '{run_id}' runs in process {target.pid} of another user: not allowed to stop it"
         ) from None
+    watchers = _watchers(process)
     killed = not _wait_gone(process, timeout, poll, began, on_wait)
     if killed:
         try:
@@ -164,6 +171,8 @@ def stop_run(
             killed = False
         else:
             _wait_gone(process, KILL_WAIT, poll, began, on_wait)
+            for watcher in watchers:  # it stops the killed magnus's step processes (processes.watch)
+                _wait_gone(watcher, WATCHER_WAIT, poll, began, on_wait)
     log = store.get_run(run_id)
     return StopOutcome(
         run_id=run_id,
@@ -174,6 +183,24 @@ def stop_run(
         seconds=time.monotonic() - began,
         resume=resume_command(log),
     )
+
+
+def _watchers(process: Any) -> list[Any]:
+    """The watcher magnus started (magnus_core/watcher.py: a child of it), which stops the step processes
+    of a magnus killed outright: `magnus stop` waits for it after its SIGKILL, so that a resume it then
+    prints does not start a second copy beside a step's process still ending (trial 13 fault 1)."""
+    import psutil
+
+    found = []
+    with contextlib.suppress(psutil.Error):
+        for child in process.children():
+            with contextlib.suppress(psutil.Error):
+                command = child.cmdline()
+                if len(command) > 1 and any(
+                    part.endswith(os.path.join("magnus_core", "watcher.py")) for part in command
+                ):
+                    found.append(child)
+    return found
 
 
 def resume_command(log: RunLog) -> str:

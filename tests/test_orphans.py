@@ -232,6 +232,29 @@ def test_stopping_a_hung_magnus_stops_its_steps_processes(project: dict[str, Any
     _no_dump(project)
 
 
+def test_magnus_stop_returns_once_the_killed_magnus_s_step_processes_are_gone(
+    project: dict[str, Any],
+) -> None:
+    """`magnus stop` of a hung magnus prints the resume command: by then no step's process runs (one that
+    ignores SIGTERM takes the whole grace), so resuming starts no second copy beside one."""
+    root = project["root"]
+    (root / "p.yaml").write_text(
+        PIPELINE.replace(
+            "command: 'echo starting; echo $$ > pids/shell; sleep 300'",
+            """command: 'trap "" TERM; echo $$ > pids/shell; sh -c "trap \\"\\" TERM; sleep 300"'""",
+        )
+    )
+    proc = _start(project, "file-system", "hung2")
+    _running(project, proc)
+    os.kill(proc.pid, signal.SIGSTOP)
+    stopped = run_magnus("stop", "hung2", "--timeout", "1", cwd=root, env={"TMPDIR": str(project["tmp"])})
+    assert stopped.returncode == 0, stopped.stderr
+    assert "resume it with" in stopped.stdout + stopped.stderr
+    left = _commands(_marked(project["mark"]))  # at once: no wait here
+    assert not left, f"`magnus stop` returned while processes of the steps still ran: {left}"
+    _no_dump(project)
+
+
 def test_a_run_that_ends_leaves_what_a_step_started_on_purpose(project: dict[str, Any]) -> None:
     """The watcher acts only on a death: a step's daemon, left running by a run that ended as it should,
     is the user's (as before)."""
