@@ -168,12 +168,73 @@ class _StepPipes:
     def __exit__(self, *exc: Any) -> None:
         pipes = _step_pipes.get() or []
         _step_pipes.reset(self._token)
-        for pipe in pipes:
-            pipe.close()
+        if pipes:
+            _close_pipes(pipes, self._route)
         if self._route.tap is None:
             self._route.flush()
         else:  # its lanes are flushed as the tap ends, once fd 1 and 2 are drained (output.tapped)
             self._route.flush_streams()
+
+
+CHILD_WAIT = 5.0  # seconds a step's background jobs still holding its output are waited for, in all
+
+LATE = (
+    "[magnus: a background job still running {} s after this step's command ended holds its output ({}):"
+    " what it writes from here on goes to the terminal only, not to any step's file (docs/logs.md)]\n"
+)
+
+
+def _close_pipes(pipes: list[Any], route: Any) -> None:
+    """Close a step's child pipes (output.ChildPipe: a shell's stdout and stderr), waiting CHILD_WAIT seconds
+    in all, not per pipe, for background jobs (`cmd &`) that still hold them (trial 14 fault 19: 5 s per
+    pipe, so 10 s, where docs/logs.md says up to 5), then say in the step's file which job still held them,
+    as output.HELD says it for a python step's child: what it writes later reaches the terminal only."""
+    import time
+
+    deadline = time.monotonic() + CHILD_WAIT
+    for pipe in pipes:
+        pipe.close(timeout=max(0.0, deadline - time.monotonic()))
+    held = [pipe for pipe in pipes if pipe._thread.is_alive()]
+    if not held:
+        return
+    copy = route.tap if route.tap is not None else getattr(route.lanes["stdout"].destination, "copy", None)
+    if copy is None:
+        return
+    holders = _holders({f"pipe:[{os.fstat(pipe._read_fd).st_ino}]" for pipe in held if _open(pipe._read_fd)})
+    text = LATE.format(f"{CHILD_WAIT:g}", ", ".join(holders) if holders else "its process is not known")
+    with contextlib.suppress(OSError, ValueError):
+        getattr(copy, "write_marker", copy.write_text)(text)
+
+
+def _open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _holders(pipes: set[str]) -> list[str]:
+    """Each process whose fd 1 or 2 is one of `pipes` (`pipe:[inode]`), as `pid N: name` (a shell's
+    background job is no child of magnus: re-parented when its shell ended); [] without /proc. Asked only
+    for a job that outlived the wait: one look at every process."""
+    found = []
+    try:
+        pids = [pid for pid in os.listdir("/proc") if pid.isdigit()]
+    except OSError:
+        return []
+    for pid in pids:
+        for fd in (1, 2):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") not in pipes:
+                    continue
+                with open(f"/proc/{pid}/comm") as handle:
+                    name = handle.read().strip()
+            except OSError:
+                continue
+            found.append(f"pid {pid}: {name}")
+            break
+    return found
 
 
 @contextlib.contextmanager
