@@ -897,6 +897,22 @@ def test_an_attempt_s_record_is_the_model_s(args: Any, keywords: Any, fields: An
     assert made.model_dump_json() == validated.model_dump_json()
 
 
+def test_a_kept_output_s_quick_record_and_digest_are_the_usual_ones() -> None:
+    """A printing attempt's record is made by capture._kept_record (arguments by position: one per printing
+    attempt) and its held bytes hashed by python's own SHA256 (capture.SMALL_SHA256, not OpenSSL's): the
+    same record as _record's (fields, fields given, JSON) and the same digest as hashlib's, for any bytes."""
+    import hashlib
+
+    from magnus_core.capture import SMALL_SHA256, _kept_record, _record
+
+    quick = _kept_record(9, 9, "n", ("r/n", ".catalog"), "ab")
+    usual = _record(9, 9, name="n", where=("r/n", ".catalog"), sha256="ab")
+    assert quick == usual and quick.__pydantic_fields_set__ is usual.__pydantic_fields_set__
+    assert quick.model_dump_json() == usual.model_dump_json()
+    for data in (b"", b"one line\n", bytes(range(256)) * 300, bytearray(b"\xff\xfe" * 1000)):
+        assert SMALL_SHA256(data).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
 def test_attempts_records_share_their_fields_given_and_are_frozen() -> None:
     """Capture's records of one shape share one set of fields given (no set of 472 bytes made and kept in
     the run log per attempt, capture._GIVEN); safe because a record is frozen: assigning to one raises,
