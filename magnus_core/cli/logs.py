@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -297,7 +298,8 @@ def _step_name(run_log: RunLog, step: str | None, follow: bool) -> str | None:
     near = nearest(step, names)  # close ones only (trial 7: 'nosuch' suggested 'sh'), else the list
     shown = ", ".join(names[:20]) + (f", ... ({len(names):,} {what} in all)" if len(names) > 20 else "")
     none = "none" if run_now(run_log) in ENDED else "none yet"
-    hint = f"; did you mean {', '.join(near)}?" if near else f" ({what}: {shown or none})"
+    # (quoted as typed: `did you mean 'exit one', 'exit text'?`, trial 14 F10)
+    hint = f"; did you mean {', '.join(map(shlex.quote, near))}?" if near else f" ({what}: {shown or none})"
     raise UsageError(f"run '{run_log.run_id}' has no step '{step}'{hint}", field="STEP")
 
 

@@ -27,7 +27,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import Input, RichLog, Static
 
-from magnus_core.logs import cut_keeping_place
+from magnus_core.logs import cut_keeping_place, logs_command
 from magnus_core.models.run_log import RunLog
 from magnus_tui.widgets.keys import InOrderInput, KeysInOrder
 from magnus_tui.widgets.lists import SCROLL_BINDINGS
@@ -61,7 +61,7 @@ class OutputText:
 
 
 def _left_out(count: int, command: str) -> str:
-    return f"{count:,} earlier lines left out: {command} prints them all"
+    return f"{count:,} earlier line{'' if count == 1 else 's'} left out: {command} prints them all"
 
 
 def _count_newlines(handle: Any, end: int) -> int:
@@ -183,6 +183,7 @@ def whole_run_text(
     state = before.copy() if before is not None else WholeRun()
     reader = OutputReader(run_log, runs=runs)
     run_id = run_log.run_id
+    whole_command = shlex.join(["magnus", "logs", run_id])  # (quoted, as logs_command: trial 14, F10)
     notes: list[str] = []
     views = [view for section in step_sections(run_log, None) for view in reader.views(section)]
     ended = run_now(run_log) in ENDED
@@ -195,7 +196,7 @@ def whole_run_text(
     crash_said = False
     for view in views:
         key = (view.step.internal_name, view.attempt_number)
-        lines, note = _attempt_lines(view, f"magnus logs {run_id} {view.step.internal_name}", whole=True)
+        lines, note = _attempt_lines(view, logs_command(run_id, view.step.internal_name), whole=True)
         if note and view.has_output:
             notes.append(f"{view.step.internal_name}: {note}")
         new = lines[state.shown.get(key, 0) :]
@@ -231,13 +232,11 @@ def whole_run_text(
         state.left_out += len(state.lines) - MAX_LINES
         del state.lines[: len(state.lines) - MAX_LINES]
     if state.left_out:
-        notes.insert(
-            0, f"only the last {MAX_LINES:,} lines of the run shown: magnus logs {run_id} prints all"
-        )
+        notes.insert(0, f"only the last {MAX_LINES:,} lines of the run shown: {whole_command} prints all")
     out = OutputText(
         lines=list(state.lines),
         left_out=bool(state.left_out) or bool(notes),
-        command=f"magnus logs {run_id}",
+        command=whole_command,
         note="; ".join(notes) or ("" if state.lines else "no step has printed anything yet"),
     )
     if len(cuts) == 1:
@@ -261,7 +260,7 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
     out = OutputText()
     notes: list[str] = []
     run_id = run_log.run_id
-    out.command = f"magnus logs {run_id} {step}"
+    out.command = logs_command(run_id, step)
     found = run_log.find_step(step)
     branch = run_log.find_branch(step) if found is None else None
     if found is None and branch is None:  # not yet, or never in an ended run (logs.not_run, as `magnus logs`)
@@ -277,7 +276,7 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
         sections = step_sections(run_log, step)
     views = [v for s in sections for v in reader.views(s)]
     for view in views:
-        lines, note = _attempt_lines(view, f"magnus logs {run_id} {view.step.internal_name}")
+        lines, note = _attempt_lines(view, logs_command(run_id, view.step.internal_name))
         if len(views) > 1 or branch is not None:
             origin = f", reused from {view.reused_from}" if view.reused_from else ""
             out.lines.append(f"── {view.step.internal_name} attempt {view.attempt_number}{origin} ──")
@@ -772,8 +771,10 @@ class OutputView(Vertical, can_focus=False):
         was, among the 290,000 left out)."""
         if not self.left_out:
             return f"'{self.query_text}' is not in the output"
+        count = len(self.lines)  # (trial 14, F10: "the last 1 lines")
+        lines = "line" if count == 1 else f"{count:,} lines"
         return (
-            f"'{self.query_text}' is not in the last {len(self.lines):,} lines shown (the earlier ones were "
+            f"'{self.query_text}' is not in the last {lines} shown (the earlier ones were "
             f"left out); to search them all: {self.command} | grep -n -i -F {shlex.quote(self.query_text)}"
         )
 
