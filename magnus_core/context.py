@@ -203,8 +203,16 @@ class RunContext:
         pipes = _step_pipes.get()
         if pipes is None:
             return self.output
-        from magnus_core.output import current_route
+        from magnus_core.output import ChildPipes, current_route
 
+        last = pipes[-1] if pipes else None
+        if stream == "stderr" and isinstance(last, ChildPipes) and not last.err_taken:
+            last.err_taken = True  # the stderr of the child whose stdout was asked for just before: one
+            return last.err  # type: ignore[return-value]  # thread reads both (trial 12 fault 2)
+        if stream == "stdout":
+            pair = current_route().child_pipes()
+            pipes.append(pair)
+            return pair.out  # type: ignore[return-value]
         pipe = current_route().child_pipe(stream)
         pipes.append(pipe)
         return pipe  # type: ignore[return-value]

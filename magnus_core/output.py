@@ -14,8 +14,9 @@
   its context) write through that run's masker to its destinations. Code outside any route (a thread the
   user started, a handler called after the run) goes through the default route, which masks every value
   of every active run and every value this process has ever masked.
-- `Route.child_pipe(stream)` is a pipe for a child process (shell steps, notebooks' kernels): a thread
-  masks what the child writes and passes it on.
+- `Route.child_pipe(stream)` is a pipe for a child process (notebooks' kernels): a thread masks what the
+  child writes and passes it on; `Route.child_pipes()` a child's stdout and stderr (shell steps), read by
+  one thread, stdout first when both have something, so their order mostly holds (ChildPipes).
 
 This is the one place output capture (per attempt, in the catalog) plugs in: a Route's destinations are
 where masked bytes end; wrap them (a tee to the attempt's file) rather than adding another path.
@@ -174,6 +175,11 @@ class ChildPipe:
     def fileno(self) -> int:
         return self._write_fd
 
+    def read_fds(self) -> list[int]:
+        """The pipe's end this reads (closed once it is drained): whose process holds the other is asked
+        of /proc by it (stepenv._close_pipes)."""
+        return [self._read_fd]
+
     def _pump(self) -> None:
         try:
             while True:
@@ -192,6 +198,72 @@ class ChildPipe:
         if self._write_fd >= 0:
             os.close(self._write_fd)
             self._write_fd = -1
+        self._thread.join(timeout=timeout)
+
+
+class _PipeEnd:
+    """The end of a pipe a child writes to, as subprocess takes it (fileno); ChildPipes reads the other."""
+
+    def __init__(self, write_fd: int) -> None:
+        self._write_fd = write_fd
+
+    def fileno(self) -> int:
+        return self._write_fd
+
+
+class ChildPipes:
+    """A child process's stdout and stderr (a shell step's): two pipes, read by one thread that polls both
+    and reads stdout first when both have something, each masked (in bytes) and written to its
+    destination. `echo a; echo b >&2` then keeps a before b: with a thread per pipe (ChildPipe) the two
+    raced, and b came first in most runs (trial 12 fault 2). Within a moment the kernel may still hand over
+    a stderr line before stdout lines written just before it (each pipe is read when poll says so):
+    docs/logs.md's "order of stdout against stderr"."""
+
+    def __init__(self, masker: Masker, out: Sink, err: Sink) -> None:
+        self._pipes = [os.pipe(), os.pipe()]
+        self.out, self.err = (_PipeEnd(write) for _, write in self._pipes)
+        self.err_taken = False  # (context.step_output hands err out once, to the child out went to)
+        self._maskers = [masker.stream(bytes), masker.stream(bytes)]
+        self._destinations = [out, err]
+        self._thread = threading.Thread(target=self._pump, name="magnus-output", daemon=True)
+        self._thread.start()
+
+    def read_fds(self) -> list[int]:
+        """The pipes' ends this reads (ChildPipe.read_fds)."""
+        return [read for read, _ in self._pipes]
+
+    def _pump(self) -> None:
+        import select
+
+        reads = {read: index for index, (read, _) in enumerate(self._pipes)}
+        poller = select.poll()
+        for read in reads:
+            poller.register(read, select.POLLIN)
+        try:
+            while reads:
+                ready = {fd for fd, _ in poller.poll()}
+                for read, index in sorted(reads.items(), key=lambda item: item[1]):  # stdout first
+                    if read not in ready:
+                        continue
+                    data = os.read(read, READ)
+                    if data:
+                        self._destinations[index].write_bytes(self._maskers[index].feed(data))
+                        continue
+                    poller.unregister(read)  # its every writer closed it
+                    del reads[read]
+                    self._destinations[index].write_bytes(self._maskers[index].finish())
+                    self._destinations[index].flush()
+        finally:
+            for read, _ in self._pipes:
+                os.close(read)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Close our ends (the child's copies closed when it exited) and wait for the rest to be written; a
+        background process still holding a pipe is given `timeout` seconds."""
+        for end in (self.out, self.err):
+            if end._write_fd >= 0:
+                os.close(end._write_fd)
+                end._write_fd = -1
         self._thread.join(timeout=timeout)
 
 
@@ -329,6 +401,11 @@ class Route:
         """A pipe for a child process's `stream`, masked with this route's secrets; close() it when the
         child has exited."""
         return ChildPipe(self.masker, self.destination(stream))
+
+    def child_pipes(self) -> ChildPipes:
+        """The stdout and stderr pipes of one child process, read in one thread (ChildPipes), masked with
+        this route's secrets; close() it when the child has exited."""
+        return ChildPipes(self.masker, self.destination("stdout"), self.destination("stderr"))
 
     def flush(self, *, final: bool = False) -> None:
         self.flush_streams()

@@ -185,7 +185,7 @@ LATE = (
 
 
 def _close_pipes(pipes: list[Any], route: Any) -> None:
-    """Close a step's child pipes (output.ChildPipe: a shell's stdout and stderr), waiting CHILD_WAIT seconds
+    """Close a step's child pipes (output.ChildPipes: a shell's stdout and stderr), waiting CHILD_WAIT seconds
     in all, not per pipe, for background jobs (`cmd &`) that still hold them (trial 14 fault 19: 5 s per
     pipe, so 10 s, where docs/logs.md says up to 5), then say in the step's file which job still held them,
     as output.HELD says it for a python step's child: what it writes later reaches the terminal only."""
@@ -200,7 +200,8 @@ def _close_pipes(pipes: list[Any], route: Any) -> None:
     copy = route.tap if route.tap is not None else getattr(route.lanes["stdout"].destination, "copy", None)
     if copy is None:
         return
-    holders = _holders({f"pipe:[{os.fstat(pipe._read_fd).st_ino}]" for pipe in held if _open(pipe._read_fd)})
+    reads = [fd for pipe in held for fd in pipe.read_fds() if _open(fd)]
+    holders = _holders({f"pipe:[{os.fstat(fd).st_ino}]" for fd in reads})
     text = LATE.format(f"{CHILD_WAIT:g}", ", ".join(holders) if holders else "its process is not known")
     with contextlib.suppress(OSError, ValueError):
         getattr(copy, "write_marker", copy.write_text)(text)
