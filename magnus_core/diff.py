@@ -819,15 +819,19 @@ _COMPOSITES = frozenset(
 
 
 def _shown_step(step: PlainStep, gone: bool) -> tuple[str, int, bool]:
-    """(status, attempts, running) of a step as `magnus show` gives them (summary._row, _attempts): a step
+    """(status, attempts, running) of a step as `magnus show` gives them (summary._row, _attempts): the
+    fail node reached reads FAIL (summary.shown_status); a step
     still PROCESSING in a run whose process is gone reads `INTERRUPTED (PROCESSING)`, with the attempt it had
     begun counted (models.run_log.running_attempt: a leaf whose log says when the attempt began; in a live
     run too, the attempt running now); `running`:
     it has no end, so no duration (neither a dead run's step, nor a live run's: its log's last time is a
     write, trial 13 fault 3: `fan › duration 10.2ms → 4.02s` for a parallel that ran 1 s)."""
     from magnus_core.runs import CUT_SHORT
+    from magnus_core.summary import shown_status
 
-    status, attempts = step["status"], len(step["attempts"])
+    # the dag's fail node, reached, reads FAIL as in every view (its log says SUCCESS; trial 14 F2: the
+    # diff said `fail  not run in A (ran in B: SUCCESS)` where show and the summary say FAIL)
+    status, attempts = shown_status(step["step_type"], step["status"]), len(step["attempts"])
     if status != "PROCESSING":
         return status, attempts, False
     begun = not step["branches"] and step["step_type"] not in _COMPOSITES
