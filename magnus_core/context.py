@@ -160,6 +160,10 @@ class RunContext:
     # point): still listed as masked when recorded again.
     inherited_masked: list[str] = field(default_factory=list)
     masked_recorded: list[str] = field(default_factory=list)  # the run's masked_parameters as last written
+    # A step run again in the same run by the per-step entry point (`magnus execute_single_node`, a pod the
+    # engine runs again): internal name -> the attempts it already has, kept before its new ones, which are
+    # numbered after them (trial 14 F5: running a failed step again replaced its attempts and their output).
+    attempts_before: dict[str, list[Any]] | None = None
 
     def __post_init__(self) -> None:
         # the credentials magnus itself uses are masked as secrets are, declared or not (credentials.py)

@@ -128,6 +128,18 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
         locate_config_error(exc, config)
         raise
     store, executor = services.store, services.executor
+    rerun_note = ""
+    if request.use_cached is not None and executor.service_name == "dask":
+        # the dask executor does not reuse steps: a re-run runs with the local executor on the same store
+        # and catalog, so the `Resume with:` command a failed Dask run prints works as typed (trial 14 F7:
+        # it was refused, exit 2). Recorded in the re-run's run_config as the local executor.
+        from magnus_core.executors.local import LocalExecutor
+
+        executor = services.executor = LocalExecutor()
+        rerun_note = (
+            "the re-run runs with the local executor (the dask executor does not reuse steps): its steps run "
+            "in this process, on the same store and catalog"
+        )
     parameters = initial_parameters(request.parameters_file, request.parameters)
     check_commands(pipeline)
     check_parameter_types(pipeline, parameters, request)
@@ -168,7 +180,7 @@ def prepare(request: RunRequest, *, cwd: Path | None = None) -> PreparedRun:
         run_id=run_id,
         tracker=services.tracker,
         started_at=fmt_time(moment),
-        warnings=list(getattr(config, "overridden", [])),  # a pipeline's block replacing the team's
+        warnings=[*getattr(config, "overridden", []), *([rerun_note] if rerun_note else [])],  # (the team's
     )
     if request.use_cached is not None:
         from magnus_core.rerun import prepare_rerun

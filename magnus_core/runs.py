@@ -175,10 +175,13 @@ def per_step_hint(log: RunLog) -> str:
 
 
 def next_step(log: RunLog) -> tuple[str, bool] | None:
-    """The run's next top-level step by its recorded dag (run_config's `dag`): the first step on the path
-    from `start_at` through each step's `next` that has not succeeded, and whether it is a composite (run
-    by `magnus fan`). None when it cannot be known (no dag recorded, a path that leaves the dag or loops,
-    every step on it succeeded)."""
+    """The run's next top-level step by its recorded dag (run_config's `dag`), and whether it is a
+    composite (run by `magnus fan`): the path from `start_at` is followed as the run went, through each
+    step's `next` when it succeeded and its `on_failure` (else the dag's fail node) when it failed, as
+    graph.next_step routes (trial 14 F6: the hint named the failed step again, so typing it ran it again
+    and the hint never moved on); the first step on it not run yet, or still PROCESSING or INTERRUPTED, is
+    next. None when it cannot be known (no dag recorded, a path that leaves the dag or loops) or when the
+    path has reached its success or fail node."""
     from magnus_core.models.pipeline import COMPOSITE_TYPES
 
     config = log.run_config if isinstance(log.run_config, dict) else {}
@@ -193,9 +196,15 @@ def next_step(log: RunLog) -> tuple[str, bool] | None:
         block = steps[name]
         kind = block.get("type") if isinstance(block, dict) else None
         step = log.steps.get(name)
-        if step is None or step.status != "SUCCESS":
+        if step is None or step.status not in ("SUCCESS", "FAIL"):
             return name, kind in COMPOSITE_TYPES
-        name = block.get("next") if isinstance(block, dict) else None
+        if not isinstance(block, dict) or kind in ("success", "fail"):
+            return None  # (a terminal node reached: the run has ended there)
+        if step.status == "SUCCESS":
+            name = block.get("next")
+        else:
+            fail_nodes = [n for n, b in steps.items() if isinstance(b, dict) and b.get("type") == "fail"]
+            name = block.get("on_failure") or (fail_nodes[0] if fail_nodes else None)
     return None
 
 

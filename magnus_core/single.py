@@ -524,6 +524,8 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
             )
         if say_failure:  # by hand, a run id or step one letter off ran in silence (trial 9, finding 3)
             _say_order(session, where)
+        if existing is not None and where.node.type == "task":
+            _keep_attempts(session, existing, say=say_failure)
         _fail_dead_siblings(session, where)
         try:
             params = read_params(session, where.branch, feed=[] if where.node.is_terminal else None)
@@ -875,6 +877,36 @@ def _end_graph(session: _Session, where: Located, params: dict[str, Any]) -> Non
         assert where.parent_step is not None
         session.store.put_branch_log(
             session.job.run_id, BranchLog(internal_name=where.branch, status=status), where.parent_step
+        )
+
+
+def _keep_attempts(session: _Session, step: StepLog, *, say: bool) -> None:
+    """A task step this run already has (it failed, or the process running it died: an engine running its
+    pod again, or a user typing `magnus execute_single_node` again) keeps its attempts: the new ones are
+    numbered after them (RunContext.attempts_before), as `retry` numbers its own, so each attempt's record
+    and output stay (trial 14 F5: running a failed step again replaced its attempts and their output
+    files). An attempt the dead process was running (models.run_log.running_attempt) is recorded first as
+    INTERRUPTED, its end unknown (its end time is its start). `say`: one stderr line names what is kept."""
+    from magnus_core.models.run_log import INTERRUPTED, running_attempt
+    from magnus_core.nodes.common import attempt
+
+    kept = list(step.attempts)
+    running = running_attempt(step)
+    if running is not None:
+        number, start = running
+        cut = "cut short: the process running it ended before it finished"
+        kept.append(attempt(number, start, start, INTERRUPTED, cut))
+    if not kept:
+        return
+    session.ctx.attempts_before = {step.internal_name: kept}
+    if say:
+        ended = ", ".join(f"{a.attempt_number} {a.status}" for a in kept[-3:])
+        more = f"{len(kept) - 3} earlier, " if len(kept) > 3 else ""
+        print(
+            f"magnus: {step.internal_name} ran before in run {session.job.run_id} (attempts {more}{ended}): "
+            f"kept; this is attempt {len(kept)}",
+            file=sys.stderr,
+            flush=True,
         )
 
 

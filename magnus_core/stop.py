@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import time
@@ -201,6 +202,23 @@ def _watchers(process: Any) -> list[Any]:
                 ):
                     found.append(child)
     return found
+
+
+def resume_line(log: RunLog) -> str:
+    """The line `magnus show` ends a failed or interrupted run with: `Resume with: COMMAND`
+    (resume_command), except for a run an Argo workflow drove: `magnus execute` with an argo config
+    renders a workflow, which runs every step, and refuses `--use-cached` (docs/argo.md), so the command
+    would be refused as typed (trial 14 F7); the line says how such a run is re-run instead. (A Dask run's
+    command works: its re-run runs with the local executor, runner.prepare.)"""
+    config = log.run_config if isinstance(log.run_config, dict) else {}
+    executor = config.get("executor")
+    if isinstance(executor, dict) and executor.get("type") == "argo":
+        return (
+            "Re-run: a workflow rendered again runs every step (docs/argo.md); to reuse this run's "
+            "succeeded steps, re-run it with a config whose executor is local on the same run_log_store: "
+            f"magnus execute --use-cached {shlex.quote(log.run_id)} ..."
+        )
+    return f"Resume with: {resume_command(log)}"
 
 
 def resume_command(log: RunLog) -> str:

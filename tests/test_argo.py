@@ -602,3 +602,32 @@ def test_secret_env_values_are_masked_in_the_pods(project: Path, monkeypatch: py
     assert "token is *****" in printed and value not in printed
     stored = [p.read_bytes() for p in (project / "shared").rglob("*") if p.is_file()]
     assert any(b"token is *****" in b for b in stored) and not any(value.encode() in b for b in stored)
+
+
+def test_show_of_a_failed_argo_run_offers_no_command_argo_refuses(project: Path, magnus) -> None:
+    """Trial 14 F7: `magnus show` of a failed run driven pod by pod ended `Resume with: magnus execute ...
+    --config-file argo.yaml --use-cached R`, which is refused as typed (a rendered workflow runs every step).
+    It says how such a run is re-run instead; a local run's `Resume with:` line is unchanged."""
+    write(
+        project / "boom.yaml",
+        """
+        dag:
+          start_at: boom
+          steps:
+            boom: {type: task, command_type: shell, command: "exit 3", next: success}
+            success: {type: success}
+            fail: {type: fail}
+        """,
+    )
+    config = str(argo_config(project))
+    assert magnus("execute_single_node", "pod1", "boom", "-f", "boom.yaml", "-c", config).returncode == 1
+    assert magnus("execute_single_node", "pod1", "fail", "-f", "boom.yaml", "-c", config).returncode == 1
+    shown = magnus("show", "pod1", "-c", config)
+    assert shown.returncode == 0, shown.stderr
+    last = shown.stdout.strip().splitlines()[-1]
+    assert not last.startswith("Resume with:"), last
+    assert (
+        last.startswith("Re-run: a workflow rendered again runs every step") and "--use-cached pod1" in last
+    )
+    refused = magnus("execute", "--file", "boom.yaml", "-c", config, "--use-cached", "pod1")
+    assert refused.returncode == 2  # (what the old line told the user to type)

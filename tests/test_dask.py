@@ -5,6 +5,7 @@ working directory is where they import step functions from)."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import textwrap
 import time
@@ -176,14 +177,51 @@ def test_stores_workers_cannot_share_are_refused(git_repo: Path) -> None:
         prepare(RunRequest(file="examples/composite.yaml", config_file=str(cfg)))
 
 
-def test_rerun_on_dask_is_refused_before_anything_is_written(git_repo: Path, magnus) -> None:
-    shutil.copytree(ROOT / "examples", git_repo / "examples", ignore=shutil.ignore_patterns("__pycache__"))
-    cfg = config(git_repo, "tcp://127.0.0.1:1")
-    result = magnus(
-        "execute", "--file", "examples/composite.yaml", "--config-file", cfg, "--use-cached", "old"
+def test_the_resume_command_a_failed_dask_run_prints_works_as_typed(cluster, magnus) -> None:
+    """Trial 14 F7: `Resume with: magnus execute ... --config-file dask.yaml --use-cached R` was refused
+    (exit 2: the dask executor does not reuse steps). The re-run now runs with the local executor on the
+    same store and catalog, says so, and reuses what succeeded."""
+    project, address = cluster
+    cfg = config(project, address, "resume-dask.yaml")
+    write(
+        project / "flaky_resume.py",
+        """
+        from pathlib import Path
+
+        def first():
+            Path("first-ran.txt").write_text(str(int(Path("first-ran.txt").read_text() or 0) + 1)
+                                             if Path("first-ran.txt").exists() else "1")
+
+        def second():
+            if not Path("fixed.txt").exists():
+                raise RuntimeError("not fixed yet")
+    """,
     )
-    assert result.returncode == 2 and "--use-cached" in result.stderr and "Traceback" not in result.stderr
-    assert not (git_repo / "runs").exists()
+    write(
+        project / "resume.yaml",
+        """
+        dag:
+          start_at: first
+          steps:
+            first: {type: task, command: flaky_resume.first, next: second}
+            second: {type: task, command: flaky_resume.second, next: success}
+            success: {type: success}
+            fail: {type: fail}
+    """,
+    )
+    failed = magnus("execute", "--file", "resume.yaml", "--config-file", cfg, "--run-id", "dres", cwd=project)
+    assert failed.returncode == 1, failed.stderr
+    hint = next(line for line in failed.stderr.splitlines() if line.startswith("Resume with: "))
+    (project / "fixed.txt").write_text("1")
+    words = shlex.split(hint.removeprefix("Resume with: "))
+    assert words[:2] == ["magnus", "execute"] and "--use-cached" in words
+    again = magnus(*words[1:], "--run-id", "dres2", cwd=project)
+    assert again.returncode == 0, again.stderr
+    assert "the re-run runs with the local executor" in again.stderr
+    assert (project / "first-ran.txt").read_text() == "1"  # reused, not run again
+    log = ChunkedFileSystemRunLogStore({"log_folder": str(project / "runs")}).get_run("dres2")
+    assert log.status == "SUCCESS" and log.original_run_id == "dres"
+    assert log.run_config["executor"]["type"] == "local"
 
 
 @pytest.fixture

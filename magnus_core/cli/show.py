@@ -134,9 +134,9 @@ def show(
         from magnus_core.runs import run_state
 
         if store is not None and store.keeps_runs and run_state(run_log) in ("FAIL", "INTERRUPTED"):
-            from magnus_core.stop import resume_command
+            from magnus_core.stop import resume_line
 
-            click.echo(f"Resume with: {resume_command(run_log)}")
+            click.echo(resume_line(run_log))
 
 
 def _values(run_log: RunLog, params: str | None, metrics: str | None) -> None:

@@ -67,12 +67,6 @@ class DaskExecutor(Executor):
         before any write."""
         if missing("distributed", "dask"):
             raise _needs_dask()
-        if request is not None and request.use_cached is not None:
-            raise UsageError(
-                "re-runs (--use-cached) run with the local executor; the dask executor does not "
-                "reuse steps yet",
-                field="use_cached",
-            )
         kind = config["run_log_store"].get("type")
         if kind in ("buffered", "file-system"):
             raise ConfigError(

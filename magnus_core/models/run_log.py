@@ -408,6 +408,8 @@ def running_attempt(step: StepLog) -> tuple[int, datetime] | None:
     if step.status != PROCESSING or step.branches or step.step_type in COMPOSITE_TYPES:
         return None
     start = step.attempts[-1].end_time if step.attempts else step.start_time
+    if step.attempts and step.start_time is not None and start is not None and step.start_time > start:
+        start = step.start_time  # run again later, its earlier attempts kept (RunContext.attempts_before)
     return (len(step.attempts), start) if start else None
 
 

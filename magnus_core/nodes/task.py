@@ -84,6 +84,8 @@ def execute(
     holds what the step returned (only if it succeeded)."""
     # 1. start
     step = new_step_log(node, name, internal_name, ctx)
+    if ctx.attempts_before is not None and internal_name in ctx.attempts_before:  # run again (ctx field)
+        step.attempts = list(ctx.attempts_before[internal_name])
     ctx.store.begin_step(ctx.run_id, step, branch)
     if in_concurrent_branch.get():  # which branch a fatal signal crashes in is then known (fatal.py)
         note_thread(internal_name)
@@ -187,7 +189,8 @@ def _attempts(
     runner = runner_for(node.command_type)
     scope: StepScope | None = None
     kept: contextlib.AbstractContextManager[None] | None = None
-    for number in range(node.attempts):
+    first = len(step.attempts)  # attempts it had before (a step run again: RunContext.attempts_before)
+    for number in range(first, first + node.attempts):
         scope = StepScope(
             run_id=ctx.run_id,
             tag=ctx.tag,
@@ -230,11 +233,11 @@ def _attempts(
                 ctx.store.put_step_log(ctx.run_id, step, branch)
                 line = f"Interrupted: step {internal_name} (attempt {number}) is marked INTERRUPTED."
                 raise say_when_stopped(outcome.interrupted, line)
-            if outcome.status == SUCCESS or number + 1 == node.attempts:  # the last attempt: held on
+            if outcome.status == SUCCESS or number + 1 == first + node.attempts:  # the last: held on
                 kept, hold = hold, None
                 break
             ctx.store.put_step_log(ctx.run_id, step, branch)
-            say_retry(internal_name, number, node.attempts, record.message)  # on the terminal, as it goes
+            say_retry(internal_name, number, first + node.attempts, record.message)  # on the terminal
         finally:
             if hold is not None:
                 hold.__exit__(None, None, None)
@@ -267,7 +270,7 @@ def _catalog_message(stage: str, text: str) -> str:
 def _fail_before_start(step: StepLog, ctx: RunContext, branch: str | None, message: str) -> StepLog:
     start = ctx.clock()
     message = ctx.mask(message)
-    step.attempts.append(attempt(0, start, ctx.clock(), FAIL, message))
+    step.attempts.append(attempt(len(step.attempts), start, ctx.clock(), FAIL, message))
     step.status = FAIL
     step.message = message
     ctx.store.commit_step(ctx.run_id, step, branch)
