@@ -183,6 +183,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
     before = {name: os.environ.get(name) for name in (*for_kernel, "MAGNUS_SECRETS_GIVEN")}
     os.environ.update(for_kernel)
     failure: Exception | None = None
+    dead = False
     try:
         papermill.execute_notebook(
             tmp.name,
@@ -199,9 +200,11 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
         )
     except papermill.PapermillExecutionError as exc:
         failure = exc
-    except BaseException:
-        Path(executing).unlink(missing_ok=True)
-        raise
+    except BaseException as exc:
+        if type(exc).__name__ != "DeadKernelError":  # (nbclient's: the kernel's process ended)
+            Path(executing).unlink(missing_ok=True)
+            raise
+        dead = True
     finally:
         os.unlink(tmp.name)
         for name, value in before.items():
@@ -218,6 +221,8 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
     _finish_output(Path(executing), out, ctx)
     if failure is not None:
         raise CommandFailed(*cell_failure(failure, command, out))
+    if dead:
+        raise CommandFailed(*dead_kernel(command, out))
     scope.track_env({k: v for k, v in final.items() if k.startswith(TRACK_PREFIX)})
     changed = [
         (name[len(PRM_PREFIX) :], decode(value))
@@ -256,6 +261,32 @@ def cell_failure(failure: Any, command: str, out: Path) -> tuple[str, AttemptErr
     there = f", where it is In [{count}]" if cell is not None and count is not None and count != cell else ""
     message = f"notebook '{command}' failed in {said}: {ename}: {evalue} (executed copy: {out}{there})"
     return message, AttemptError(type=ename, message=evalue, frames=frames, cell=cell)
+
+
+def dead_kernel(command: str, out: Path) -> tuple[str, AttemptError]:
+    """The message and located error of a notebook whose kernel died (nbclient's DeadKernelError: the
+    kernel's process ended: the OOM killer's or anyone's SIGKILL, os._exit, a crash in C code): the cell
+    that was running, the user's number (papermill records each cell's start in the executed copy, kept:
+    the last cell that started), `cell` in the error, no frame of papermill's or
+    nbclient's. Trial 14 F16: it read `DeadKernelError: Kernel died, at .../nbclient/client.py:1009`, with
+    papermill's traceback as the output's last lines and no executed copy."""
+    cell: int | None = None
+    try:
+        import nbformat
+
+        cells = nbformat.read(out, as_version=4).cells
+        cells = [c for c in cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
+        # the last cell that started (papermill marks the rest `completed` as it ends, but with no start)
+        marks = [c.get("metadata", {}).get("papermill", {}) for c in cells]
+        started = [i for i, mark in enumerate(marks) if mark.get("start_time")]
+        cell = _users_cell(out, started[-1]) if started else None
+    except (OSError, ValueError, KeyError, ImportError):
+        pass
+    said = f"while cell {cell} ran" if cell is not None else "while a cell ran"
+    why = "its process ended: killed (the OOM killer's SIGKILL, say), os._exit() or a crash"
+    message = f"notebook '{command}': the kernel died {said} ({why}; executed copy: {out})"
+    error = AttemptError(type="DeadKernelError", message=f"the kernel died {said}", frames=[], cell=cell)
+    return message, error
 
 
 def _relative_files(text: str) -> str:
