@@ -77,6 +77,22 @@ def shown_line(text: str, width: int = SHOWN_WIDTH) -> str:
     return f"{text[:width]}\u2026 ({more:,} more characters)"
 
 
+# a terminal's escape sequences (OSC: a title, a link; CSI: colours, cursor moves; others) and the other
+# control characters but tab and newline, C1 ones too
+_CONTROLS = re.compile(
+    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def harmless(text: str) -> str:
+    """`text` (a step's message or output line) as magnus's own views show it: without terminal escape
+    sequences and control characters (tab and newline kept), so that a step's `\\x1b]0;title\\x07` never
+    sets the terminal's title from `magnus show` or the workbench, nor a colour code or bell act there
+    (trial 14, F13; README: input is never trusted). `magnus logs` prints a step's output as written, as
+    cat does."""
+    return _CONTROLS.sub("", text) if any(c < " " or "\x7f" <= c <= "\x9f" for c in text) else text
+
+
 def cut_keeping_place(line: str, width: int) -> str:
     """`line` in at most `width` characters: a line ending with its place (`caused by KeyError: 'b', at
     features.py:5 in load`, AttemptError.caused_by) is cut with `…` before `, at`, so that the place stays

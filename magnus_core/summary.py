@@ -496,7 +496,10 @@ def failure_block(failure: Failure) -> list[str]:
         out.append(f"  ({failure.note})")
     elif failure.last_lines:
         out.append(f"  all of it: {failure.command}")
-    return out
+    # a step's escape sequences and control characters never act on the terminal (trial 14, F13)
+    from magnus_core.logs import harmless
+
+    return [harmless(line) for line in out]
 
 
 def print_summary(run_log: RunLog, where: str, *, every: bool = False, stream: Any = None) -> None:

@@ -14,6 +14,7 @@ from magnus_core.logs import (
     cut_keeping_place,
     failed_leaves,
     failure_message,
+    harmless,
     interrupted_at,
     where_failed,
 )
@@ -82,7 +83,7 @@ def run_facts(project: Project, summary: RunSummary, width: int = 0) -> Text:
         if failed:
             step = failed[0]
             text.append(f"{glyph('FAIL')} {step.internal_name}", style=f"bold {style('FAIL')}")
-            message = failure_message(step)
+            message = harmless(failure_message(step))  # (no escape sequence acts: trial 14, F13)
             # a message of several lines: its first, marked (the run's Output tab shows them all): the
             # panel holds three lines, out of which the others pushed the place (trial 11, faults 4, 12)
             first, *further = message.split("\n")

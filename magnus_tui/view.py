@@ -15,6 +15,7 @@ from typing import Any
 
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, RunEvent
 from magnus_core.follow import step_signature
+from magnus_core.logs import harmless
 from magnus_core.models import run_log as run_log_times
 from magnus_core.models.pipeline import Dag
 from magnus_core.models.run_log import FINISHED, RunLog, StepLog, running_attempt, was_interrupted
@@ -440,12 +441,12 @@ class RunView:
         self.steps[key] = step
         row.planned = False
         row.status, row.step_type, row.mock = step.status, step.step_type, step.mock
-        row.attempts, row.message = len(step.attempts), step.message
+        row.attempts, row.message = len(step.attempts), harmless(step.message)  # (trial 14, F13)
         if step.attempts:
             row.start = step.attempts[0].start_time
             row.end = step.attempts[-1].end_time
             if not row.message and step.attempts[-1].status == "FAIL":
-                row.message = step.attempts[-1].message
+                row.message = harmless(step.attempts[-1].message)
         elif step.start_time and not step.branches and not step.mock:  # a reused step began in its original
             row.start = parse_time(step.start_time)
         current = running_attempt(step)

@@ -84,9 +84,11 @@ def shown_lines(raw: list[str]) -> list[str]:
     failure's tail (trial 12, fault 13: each frame was a line of its own, 532 lines for 25, since
     str.splitlines breaks at `\\r` too). Other line breaks str.splitlines knows (form feed, U+2028) still
     break, as before."""
-    from magnus_core.logs import last_frame
+    from magnus_core.logs import harmless, last_frame
 
-    return [part for line in raw for part in (last_frame(line).splitlines() or [""])]
+    # a step's escape sequences and control characters (a title, a bell) never reach the terminal; colour
+    # codes go too (trial 14, F13: the pane's title was set and the line read empty)
+    return [harmless(part) for line in raw for part in (last_frame(line).splitlines() or [""])]
 
 
 def _attempt_lines(view: Any, command: str, whole: bool = False) -> tuple[list[str], str]:
