@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from magnus_core.catalog import BaseCatalog, CatalogError, output_name
+from magnus_core.controls import harmless as harmless
 from magnus_core.errors import MagnusError
 from magnus_core.models.run_log import (
     FAIL,
@@ -75,22 +76,6 @@ def shown_line(text: str, width: int = SHOWN_WIDTH) -> str:
     if recorded is not None and recorded.start() >= width:
         more = recorded.start() - width + int(recorded.group(1).replace(",", ""))
     return f"{text[:width]}\u2026 ({more:,} more characters)"
-
-
-# a terminal's escape sequences (OSC: a title, a link; CSI: colours, cursor moves; others) and the other
-# control characters but tab and newline, C1 ones too
-_CONTROLS = re.compile(
-    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
-)
-
-
-def harmless(text: str) -> str:
-    """`text` (a step's message or output line) as magnus's own views show it: without terminal escape
-    sequences and control characters (tab and newline kept), so that a step's `\\x1b]0;title\\x07` never
-    sets the terminal's title from `magnus show` or the workbench, nor a colour code or bell act there
-    (trial 14, F13; README: input is never trusted). `magnus logs` prints a step's output as written, as
-    cat does."""
-    return _CONTROLS.sub("", text) if any(c < " " or "\x7f" <= c <= "\x9f" for c in text) else text
 
 
 def cut_keeping_place(line: str, width: int) -> str:

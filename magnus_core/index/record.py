@@ -297,7 +297,8 @@ def failure_text(step: dict[str, Any]) -> str:
     """A failed step's error on one line, as `magnus show`'s summary words it (summary.failure_lines): its
     message (logs.failure_message), then where it failed (logs.where_failed) when the message does not say
     it already, `(at steps.py:29 in train)`; white space made single spaces, at most FAILURE_CHARS
-    characters. The message is the run log's, masked when it was recorded."""
+    characters, without a step's escape sequences and control characters (logs.harmless). The message is
+    the run log's, masked when it was recorded."""
     attempts = step.get("attempts") or ()
     last = attempts[-1] if attempts and type(attempts[-1]) is dict else None
     last_message = str(last.get("message") or "") if last is not None else ""
@@ -308,6 +309,10 @@ def failure_text(step: dict[str, Any]) -> str:
     where = _where(last.get("error") if last is not None else None)
     if where and where not in message.replace("with code", "exit code"):
         message = f"{message} (at {where})"
+    if any(c < " " or "\x7f" <= c <= "\x9f" for c in message):
+        from magnus_core.controls import harmless  # (a consumer printing it is not hit by a step's escapes)
+
+        message = harmless(message)  # (trial 14, F13: `"\u001b[31mred message\u001b[0m"` in runs --json)
     text = " ".join(message.split())
     return text if len(text) <= FAILURE_CHARS else text[: FAILURE_CHARS - 3] + "..."
 

@@ -51,7 +51,13 @@ def magnus(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
         cwd=repo,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "200"},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+            "MAGNUS_INDEX_DIR": str(repo / ".index"),  # (a runs index of this test's own)
+        },
         timeout=120,
     )
 
@@ -73,6 +79,8 @@ def test_show_says_the_step_s_text_without_its_escapes_and_logs_prints_it_raw(pr
     assert not CONTROL.search(shown), shown
     assert "colored: RuntimeError: red message" in shown
     assert "  | title set" in shown and "  | tab\there and a bell" in shown
+    runs = magnus(project, "runs", "--json").stdout  # (JSON escapes them, but a consumer printing it...)
+    assert "\\u001b" not in runs and "RuntimeError: red message" in runs, runs
     raw = magnus(project, "logs", "p19", "colored").stdout
     assert "\x1b]0;pwned title\x07title set" in raw  # as written (cat, kubectl logs)
 
