@@ -111,7 +111,6 @@ def logs(
         failure_message,
         never_run,
         run_now,
-        shown_line,
     )
     from magnus_core.models.run_log import FINISHED
     from magnus_core.runs import get_typed_run, run_state, store_from_config
@@ -189,13 +188,22 @@ def logs(
         out.out.flush()
         note(f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) {cut.said}{kept}")
     out.say_silent()
+    _say_unreached(run_log, name, attempt)
+    ctx.exit(1 if missing else 0)
+
+
+def _say_unreached(run_log: RunLog, name: str | None, attempt: int | None) -> None:
+    """After an ended run's output, on stderr: each step shown that failed with no attempt (so no output),
+    and, for a whole run, the steps it never reached, said once (not read as steps still to come). Said by
+    `magnus logs` and, as the run ends, by `--follow` (trial 14 fault 1: --follow never said them)."""
+    from magnus_core.logs import failure_message, never_run, run_now, shown_line
+
     for s in _failures_without_output(run_log, name, attempt):
         note(f"magnus: {s.internal_name} ({s.step_type}) failed, no output: {shown_line(failure_message(s))}")
     never = never_run(run_log) if name is None and attempt is None else []
-    if never:  # a whole ended run: what it never reached, said once (not read as steps still to come)
+    if never:
         listed = ", ".join(never[:8]) + (f" and {len(never) - 8:,} more" if len(never) > 8 else "")
         note(f"magnus: never ran (the run ended {run_now(run_log)} before them): {listed}")
-    ctx.exit(1 if missing else 0)
 
 
 def _run_to_follow(store: RunLogStore, run_id: str, wait: float) -> RunLog:
@@ -609,6 +617,8 @@ def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | No
                 missing |= _advance(printer, view, seen, tail if first else None, ended)
         first = False
         if ended:
+            printer.out.flush()
+            _say_unreached(run_log, name, attempt)
             why = not_run(run_log, name) if name is not None else None
             if why is not None:  # a step waited for that the run never reached (tail -F's file never came)
                 note(f"magnus: {why}")
@@ -677,6 +687,7 @@ def _advance(
         state.done = True
         if view.state != "empty":
             printer.note(view)
+        printer.say_failed(view)  # how it failed, as `magnus logs` says it (trial 14 fault 1)
         return view.state == "missing"
     try:
         with view.open() as handle:
@@ -702,7 +713,9 @@ def _advance(
             return False
         state.done = True
         printer.note(view)
+        printer.say_failed(view)
         return True
-    if view.state == "kept":
+    if view.state == "kept":  # the attempt ended: how it failed, as it ends (a retry's too; trial 14 fault 1)
         state.done = True
+        printer.say_failed(view)
     return False
