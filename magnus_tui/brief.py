@@ -95,7 +95,7 @@ def run_facts(project: Project, summary: RunSummary, width: int = 0) -> Text:
             where = where_failed(attempt, message)
             # the root of `raise X from e`, one row, as the summary says it under the error (session 9)
             error = attempt.error if attempt is not None else None
-            cause = error.caused_by() if error is not None else ""
+            cause = harmless(error.caused_by()) if error is not None else ""
             more = len(failed) - 1
             others = f"and {more} more failed step{'s' if more > 1 else ''}" if more else ""
             if cause and where and others:  # (three rows: the others said on the place's row)

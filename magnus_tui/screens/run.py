@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from magnus_core.errors import MagnusError, RunNotFoundError
 from magnus_core.events import RUN_CREATED, RUN_UPDATED, RunEvent
 from magnus_core.logs import (
+    harmless,
     interrupted_at,
     kept_traceback,
     raised,
@@ -743,13 +744,13 @@ class RunScreen(WorkbenchScreen[None]):
             # (the place goes after the first line in the view, which fits both in its rows: failed)
             failure = "\n".join([first, *(f"    {line}" for line in more)])
         if failure and cause:  # the root of `raise X from e`, as the summary says it (fit_failure keeps it)
-            failure += "\n" + shown_line(cause)
+            failure += "\n" + harmless(shown_line(cause))  # (no step's escapes act: trial 14, F13)
         if failure and stderr:
             # what the step wrote to stderr last, which its kept output may hold before earlier stdout lines
             # (trial 6: `ERROR: out of memory` was line 1 of 301, out of view at the output's end): each
             # line, as the summary and `magnus show` say them (trial 14, F11: the last one only; fit_failure
             # counts those that do not fit)
-            failure += "".join(f"\nstderr: {shown_line(line)}" for line in stderr)
+            failure += "".join(f"\nstderr: {harmless(shown_line(line))}" for line in stderr)
         try:
             pane = self.query_one(OutputView)
             if whole is not None and pane.whole_run:

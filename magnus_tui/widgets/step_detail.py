@@ -12,7 +12,7 @@ from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from magnus_core.logs import interrupted_at, raised, shown_line, stderr_unseen, where_failed
+from magnus_core.logs import harmless, interrupted_at, raised, shown_line, stderr_unseen, where_failed
 from magnus_core.models.run_log import StepAttempt, StepLog
 from magnus_tui.view import Row, RunView, fmt_duration, glyph, style
 from magnus_tui.widgets.lists import SCROLL_BINDINGS, VimTable
@@ -124,12 +124,12 @@ class StepDetail(VerticalScroll):
         if said and row.status == "FAIL" and last is not None and last.error is not None:
             # the root of `raise X from e` under the error, as the summary and `magnus show` say it (session
             # 9: the Step tab said the outer exception only)
-            cause = last.error.caused_by()
+            cause = harmless(last.error.caused_by())  # (no step's escapes act: trial 14, F13)
             said += f"\n{cause}" if cause else ""
             # a shell or notebook step's (or sys.exit's) last stderr lines, the reason its output may not
             # say, as the summary, `magnus show` and the Output tab's header say them (trial 14, F11: none)
             unseen = stderr_unseen(last.error.stderr, [], raised(last.error))
-            said += "".join(f"\nstderr: {shown_line(line)}" for line in unseen)
+            said += "".join(f"\nstderr: {harmless(shown_line(line))}" for line in unseen)
         message.update(Text(stopped or said))  # (as written: `[1, 2]` in a message is no markup)
         message.display = bool(row.message)  # no empty line between the title and the attempts
         self._attempts(step, row)

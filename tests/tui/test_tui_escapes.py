@@ -30,7 +30,10 @@ def colored():
     print("\x1b[31mERROR\x1b[0m shard 7 corrupt")
     sys.stdout.write("\x1b]0;pwned title\x07title set\n")
     print("tab\there and a bell\x07")
-    raise RuntimeError("\x1b[31mred message\x1b[0m")
+    try:
+        raise ValueError("\x1b]0;cause title\x07bad cause")
+    except ValueError as e:
+        raise RuntimeError("\x1b[31mred message\x1b[0m") from e
 """
 
 PIPELINE = """
@@ -78,7 +81,7 @@ def test_show_says_the_step_s_text_without_its_escapes_and_logs_prints_it_raw(pr
     shown = magnus(project, "show", "p19").stdout
     assert not CONTROL.search(shown), shown
     assert "colored: RuntimeError: red message" in shown
-    assert "  | title set" in shown and "  | tab\there and a bell" in shown
+    assert "  caused by ValueError: bad cause, at ansi.py:10 in colored" in shown, shown
     runs = magnus(project, "runs", "--json").stdout  # (JSON escapes them, but a consumer printing it...)
     assert "\\u001b" not in runs and "RuntimeError: red message" in runs, runs
     raw = magnus(project, "logs", "p19", "colored").stdout
@@ -105,11 +108,13 @@ async def test_the_workbench_shows_the_text_and_passes_no_escape_on(
         ]
         assert not any(CONTROL.search(line) for line in view.lines), view.lines
         header = plain(view.query_one("#output-failure", Static))
-        assert header.startswith("✗ RuntimeError: red message, at ansi.py:9 in colored"), header
+        assert header.startswith("✗ RuntimeError: red message, at ansi.py:12 in colored"), header
+        assert "caused by ValueError: bad cause" in header and not CONTROL.search(header), header
         await pilot.pause(0.1)
         drawn = "\n".join(screen_lines(app))
-        assert "title set" in drawn and not CONTROL.search(drawn)
+        assert not CONTROL.search(drawn), drawn  # (the lines end with the traceback at 80x24)
         await pilot.press("i")
         message = screen.query_one("#step-message", Static)
         await wait_for(pilot, lambda: "RuntimeError" in plain(message), what="the Step tab")
         assert plain(message).splitlines()[0] == "RuntimeError: red message"
+        assert "caused by ValueError: bad cause, at ansi.py:10 in colored" in plain(message).splitlines()
