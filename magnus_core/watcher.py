@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import sys
 import time
@@ -43,6 +44,10 @@ POLL = 0.05  # seconds between checks that what was stopped has ended
 # process costs far more than the lines it reads (bench/shell.py); nothing is lost meanwhile (the pipe keeps
 # them, and the end of the pipe is read only after them)
 GATHER = 0.05
+# magnus not leading its process group (a script ran it): seconds between looks at its descendants, the
+# only processes of that group taken as its once it died (a child started and orphaned within one look is
+# missed: the price of never taking the script's own)
+LOOK = 0.25
 
 
 def _stat(pid: int) -> tuple[str, int, int, int] | None:
@@ -64,10 +69,14 @@ class Found:
     """What magnus left, found in /proc: every live process of the registered shell `groups`, and the
     processes of magnus's `group` that magnus started (see `scan`)."""
 
-    def __init__(self, groups: set[int], group: int, since: int) -> None:
+    def __init__(self, groups: set[int], group: int, since: int, seen: dict[int, int] | None = None) -> None:
         self.groups, self.group, self.since = groups, group, since
         self.chosen: dict[int, int] = {}  # pid -> start time, of magnus's group
         self.first = True
+        # magnus not its group's leader (a script ran it): the descendants of magnus seen while it lived
+        # (descendants), the only roots taken: a process the script double-forked (`( cmd & )`: its parent
+        # is init too) is not magnus's (trial 15 N1: it was killed with the run's)
+        self.seen = seen
 
     def scan(self) -> list[tuple[int, int]]:
         """(pid, start time) of what is left; not this process; zombies count as ended.
@@ -103,7 +112,12 @@ class Found:
                 if start >= self.since:
                     grouped[int(name)] = (ppid, start)
         chosen = {pid: start for pid, start in self.chosen.items() if grouped.get(pid, (0, -1))[1] == start}
-        if self.first:
+        if self.first and self.seen is not None:
+            chosen.update(
+                {pid: start for pid, start in self.seen.items() if grouped.get(pid, (0, -1))[1] == start}
+            )
+            self.first = False
+        elif self.first:
             chosen.update({pid: start for pid, (ppid, start) in grouped.items() if ppid not in in_group})
             self.first = False
         grew = True
@@ -117,6 +131,30 @@ class Found:
         return found + list(chosen.items())
 
 
+def descendants(root: int, group: int, since: int) -> dict[int, int]:
+    """pid -> start time of the live descendants of process `root` in process group `group`, started at or
+    after `since` (clock ticks since boot), from /proc; {} without /proc."""
+    parents: dict[int, tuple[int, int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return {}
+    for name in names:
+        if name.isdigit():
+            stat = _stat(int(name))
+            if stat is not None and stat[0] != "Z" and stat[2] == group and stat[3] >= since:
+                parents[int(name)] = (stat[1], stat[3])
+    found: dict[int, int] = {}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, start) in parents.items():
+            if pid not in found and (ppid == root or ppid in found):
+                found[pid] = start
+                grew = True
+    return found
+
+
 def _signal(groups: set[int], procs: list[tuple[int, int]], sig: int) -> None:
     for pgid in groups:
         with contextlib.suppress(OSError):
@@ -128,11 +166,18 @@ def _signal(groups: set[int], procs: list[tuple[int, int]], sig: int) -> None:
                 os.kill(pid, sig)
 
 
-def stop(groups: dict[int, str], group: int, since: int, grace: float, files: set[str]) -> None:
+def stop(
+    groups: dict[int, str],
+    group: int,
+    since: int,
+    grace: float,
+    files: set[str],
+    seen: dict[int, int] | None = None,
+) -> None:
     """What magnus's death leaves: SIGTERM, up to `grace` seconds, the files removed (the shells' dumps and
-    `files`), SIGKILL."""
+    `files`), SIGKILL. `seen`: Found's roots when magnus did not lead its group."""
     pgids = set(groups)
-    found = Found(pgids, group, since) if os.path.isdir("/proc/self") else None
+    found = Found(pgids, group, since, seen) if os.path.isdir("/proc/self") else None
     _signal(pgids, found.scan() if found else [], signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and (found.scan() if found else _reached(pgids)):
@@ -163,7 +208,24 @@ def main(argv: list[str]) -> int:
     groups: dict[int, str] = {}
     files: set[str] = set()
     pending = b""
+    magnus = os.getppid()  # (magnus started this process)
+    seen: dict[int, int] = {}  # magnus not leading its group: its descendants seen, pid -> start time
+    looked = 0.0
     while True:
+        scripted = bool(group) and group != magnus
+        if scripted:  # a script ran magnus: look at its descendants every LOOK seconds (trial 15 N1)
+            try:
+                ready = bool(select.select([0], [], [], LOOK)[0])
+            except InterruptedError:
+                continue
+            except (OSError, ValueError):
+                ready = True
+            if time.monotonic() - looked >= LOOK:
+                looked = time.monotonic()
+                seen = {pid: start for pid, start in seen.items() if _stat(pid) is not None}
+                seen.update(descendants(magnus, group, since))
+            if not ready:
+                continue
         try:
             chunk = os.read(0, 65536)
         except InterruptedError:
@@ -190,7 +252,7 @@ def main(argv: list[str]) -> int:
                     files.discard(text[1:])
         time.sleep(GATHER)
     if groups or group or files:
-        stop(groups, group, since, grace, files)
+        stop(groups, group, since, grace, files, seen if group and group != magnus else None)
     return 0
 
 
