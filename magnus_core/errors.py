@@ -176,6 +176,20 @@ class Terminated(KeyboardInterrupt):
     reads stops quietly). Raised by the command line's SIGTERM handler in the main thread."""
 
 
+class HungUp(Terminated):
+    """SIGHUP: the run's terminal closed (an ssh session dropped, a tmux window killed): stop as on SIGTERM
+    (INTERRUPTED, the resume hint), exit 129 (128 + 1). Trial 15 N9: magnus died of the signal's default
+    action unrecorded, and every view read it as a crash (the OOM killer's). Not raised when SIGHUP was
+    ignored as magnus started (`nohup magnus execute ...` keeps running). Raised by the command line's
+    SIGHUP handler in the main thread."""
+
+
+def stop_exit_code(interrupt: BaseException) -> int:
+    """The exit code of a command a signal stopped: 129 SIGHUP (HungUp), 143 SIGTERM (Terminated), 130
+    Ctrl-C (128 + the signal's number, as a shell reports it)."""
+    return 129 if isinstance(interrupt, HungUp) else 143 if isinstance(interrupt, Terminated) else 130
+
+
 def say_when_stopped(interrupt: BaseException, line: str, *, replace: bool = False) -> BaseException:
     """Give a Ctrl-C or SIGTERM (a KeyboardInterrupt) the one line the command line says as it exits 130
     or 143 (cli.run_guarded), and return it to be raised again. Only the code that knows what the stop did
@@ -195,7 +209,10 @@ def stopped_line(interrupt: BaseException) -> str:
 
 
 def signal_name(interrupt: BaseException) -> str:
-    """'SIGTERM' for a Terminated, else 'SIGINT' (Ctrl-C): what stopped a run, as its log says it."""
+    """'SIGHUP' for a HungUp, 'SIGTERM' for a Terminated, else 'SIGINT' (Ctrl-C): what stopped a run, as
+    its log says it."""
+    if isinstance(interrupt, HungUp):
+        return "SIGHUP"
     return "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
 
 

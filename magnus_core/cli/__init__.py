@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from magnus_core.errors import Terminated
+from magnus_core.errors import HungUp, Terminated, stop_exit_code
 
 if TYPE_CHECKING:
     from magnus_core.cli._group import MagnusGroup as MagnusGroup
@@ -191,7 +191,7 @@ def run_guarded(call: Callable[[], Any], passthrough: tuple[type[BaseException],
             hint = getattr(exc, "resume_hint", "")  # set by `magnus execute` (cli/execute.py)
             if hint and line:
                 _say(hint)
-        return 143 if isinstance(exc, Terminated) else 130
+        return stop_exit_code(exc)
 
 
 def __getattr__(name: str) -> Any:
@@ -306,6 +306,20 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+def _on_sighup(signum: int, frame: Any) -> None:
+    """SIGHUP (the terminal closed): a stop as SIGTERM's, said as SIGHUP, exit 129 (errors.HungUp)."""
+    if os.getpid() != _MAIN_PID:  # a process a step forked: it dies as SIGHUP says
+        import signal
+
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGHUP)
+        return
+    from magnus_core.interrupts import note_signal
+
+    note_signal()
+    raise HungUp()
+
+
 def _stop_again(unraisable: Any) -> None:
     """sys.unraisablehook. Python runs a signal handler wherever the main thread is, and when that is a
     finalizer (GitPython's Repo.__del__ run by the garbage collector, say) the KeyboardInterrupt it raises
@@ -323,7 +337,13 @@ def _stop_again(unraisable: Any) -> None:
         return
     if sys.is_finalizing():  # exiting already: nothing left to stop
         return
-    sig = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+    sig = (
+        signal.SIGHUP
+        if isinstance(exc, HungUp)
+        else signal.SIGTERM
+        if isinstance(exc, Terminated)
+        else signal.SIGINT
+    )
     main_thread = threading.main_thread().ident
     assert main_thread is not None
     again = threading.Timer(0.01, signal.pthread_kill, args=(main_thread, sig))
@@ -403,6 +423,8 @@ def main(argv: list[str] | None = None) -> None:
     _HELD = []
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # (`nohup magnus ...` keeps it ignored)
+        signal.signal(signal.SIGHUP, _on_sighup)
     from magnus_core.interrupts import on_sigint
 
     # even when started with SIGINT ignored; counted, so a step raising KeyboardInterrupt itself is told
@@ -425,7 +447,7 @@ def main(argv: list[str] | None = None) -> None:
         except KeyboardInterrupt as exc:  # (only before the step's own handler is in place)
             _stop_children()
             _say("Interrupted.")
-            _leave(143 if isinstance(exc, Terminated) else 130)
+            _leave(stop_exit_code(exc))
         settle_streams()
         _leave(codes[0] if failed is None else failed)
     import click
@@ -455,7 +477,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt as exc:
         _stop_children()
         click.echo("Interrupted.", err=True)
-        _leave(143 if isinstance(exc, Terminated) else 130)
+        _leave(stop_exit_code(exc))
     except SystemExit as exc:
         # click ends with exit 1 on a broken pipe outside a command (`magnus --help | head -1`)
         if exc.code == 1 and stdout_reader_gone():
