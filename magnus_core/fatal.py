@@ -290,7 +290,18 @@ def crash_of(run_log: RunLog) -> Crash | None:
     none (the run ended normally, was killed by SIGKILL, or its catalog is not a file system's)."""
     from magnus_core.logs import catalog_of
 
-    path = fatal_file(catalog_of(run_log), run_log.run_id)
+    return _crash_at(fatal_file(catalog_of(run_log), run_log.run_id))
+
+
+def crash_in(run_config: object, run_id: str) -> Crash | None:
+    """crash_of for a run known by its run_config and id (the workbench's run view holds no RunLog)."""
+    from magnus_core.logs import catalog_in
+
+    return _crash_at(fatal_file(catalog_in(run_config), run_id))
+
+
+def _crash_at(path: Path | None) -> Crash | None:
+    """The Crash written in fatal file `path` (parse), its `file` said as the views say it; None for none."""
     if path is None:
         return None
     try:

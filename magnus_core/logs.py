@@ -519,10 +519,17 @@ def _no_output_kept(catalog: BaseCatalog | None) -> str:
 
 def catalog_of(run_log: RunLog) -> BaseCatalog | None:
     """The catalog a run used, made from its run_config (None when it cannot be made here)."""
+    return catalog_in(run_log.run_config)
+
+
+def catalog_in(run_config: object) -> BaseCatalog | None:
+    """The catalog a run's run_config names (catalog_of for a caller holding no RunLog); None when it
+    cannot be made here."""
     from magnus_core.catalog import make_catalog
     from magnus_core.errors import MagnusError
 
-    block = run_log.run_config.get("catalog") if isinstance(run_log.run_config, dict) else None
+    config = run_config if isinstance(run_config, dict) else {}
+    block = config.get("catalog")
     if not isinstance(block, dict):
         return None
     try:
@@ -531,7 +538,7 @@ def catalog_of(run_log: RunLog) -> BaseCatalog | None:
         return None
     from magnus_core.runs import provider_source
 
-    secrets = run_log.run_config.get("secrets")  # secret_options name secrets of the run's provider
+    secrets = config.get("secrets")  # secret_options name secrets of the run's provider
     catalog.use_secrets(provider_source(secrets if isinstance(secrets, dict) else None))
     return catalog
 

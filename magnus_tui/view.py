@@ -128,6 +128,10 @@ class Row:
     running_since: datetime | None = None  # and when it began
     # an attempt begun and never recorded, in a run that ended (its process died: kill -9): (number, began)
     cut_attempt: tuple[int, datetime | None] | None = None
+    # why that attempt was cut short when a fatal signal ended the process (logs.cut_short's words):
+    # `crashed (Segmentation fault) at mlproj/crashy.py:10 in train`, or for a branch the crash hit from
+    # another, `was cut short: the run's process crashed in fan.crashy.s`; "" for a plain kill (-9)
+    crash: str = ""
     on_failure: str = ""  # the step its dag goes on to when it fails (its `on_failure`), by name
     failure_of: list[str] = field(default_factory=list)  # the steps whose on_failure it is, by name
 
@@ -178,6 +182,7 @@ class RunView:
     run_config: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     state: str = ""  # what the run is now (runs.run_state): RUNNING, INTERRUPTED, ... ("" not known yet)
+    crash_step: str = ""  # the step a fatal signal ended the run's process in (settle), "" for none
     started: datetime | None = None  # when the run began (its process record), else its first step's start
     planned: bool = False  # the rows of the dag recorded in the log were added (plan)
     dag: Dag | None = None  # the dag recorded in the log (progress.stored_dag), once plan has read it
@@ -342,7 +347,8 @@ class RunView:
         self.state = state
         if state != "INTERRUPTED":
             return []
-        changed = []
+        changed: list[str] = []
+        cut: list[Row] = []  # rows with an attempt cut short that say nothing yet (_say_cut)
         for row in self.rows.values():
             step = self.steps.get(row.key)
             if step is not None and row.status == "FAIL" and was_interrupted(step):  # cut short, not failed
@@ -357,18 +363,36 @@ class RunView:
                     row.cut_attempt = (row.running_attempt, row.running_since)
                 row.running_attempt = row.running_since = None
                 if not row.message and row.cut_attempt is not None:
-                    from magnus_core.logs import NOTHING_REACHED
-
-                    number = row.cut_attempt[0]
-                    row.message = f"interrupted: the run's process ended while attempt {number} ran; " + (
-                        "what it wrote until then: Output (o)"
-                        if self._reached_file(row.key, number)
-                        else NOTHING_REACHED  # (trial 13 fault 5: the tab it pointed to had nothing)
-                    )
+                    cut.append(row)
                 elif not row.message and row.kind == STEP:
                     row.message = "interrupted: the run stopped while this step ran"
                 changed.append(row.key)
+        self._say_cut(cut)
         return changed
+
+    def _say_cut(self, cut: list[Row]) -> None:
+        """The Step tab's line of each attempt cut short, with the fatal signal that ended the process when
+        faulthandler wrote one (fatal.crash_in; the step it crashed in, as logs.cut_short says it for
+        `magnus show`): trial 15 N2, the run screen said of a segfault what it says of a kill -9, and opened
+        on a branch the crash took down with it. `crash_step` is where the run screen opens."""
+        from magnus_core.fatal import crash_in
+        from magnus_core.logs import NOTHING_REACHED
+
+        crash = crash_in(self.run_config, self.run_id) if cut else None
+        for row in cut:
+            assert row.cut_attempt is not None
+            number = row.cut_attempt[0]
+            if crash is not None and (len(cut) == 1 or crash.step == row.key):
+                row.crash = crash.said()
+                self.crash_step = row.key
+            elif crash is not None and crash.step:
+                row.crash = f"was cut short: the run's process crashed in {crash.step}"
+            why = row.crash or "the run's process ended while it ran"
+            row.message = f"interrupted: attempt {number} {why.removeprefix('was cut short: ')}; " + (
+                "what it wrote until then: Output (o)"
+                if self._reached_file(row.key, number)
+                else NOTHING_REACHED  # (trial 13 fault 5: the tab it pointed to had nothing)
+            )
 
     def _reached_file(self, key: str, number: int) -> bool:
         """Whether some of attempt `number` of step `key`, cut short, reached its `.live` file in the run's
@@ -632,6 +656,8 @@ class RunView:
         stop`, a kill -9 that cut its attempt short. None while live or for none."""
         if self.live:
             return None
+        if self.crash_step in self.rows:  # a fatal signal's step, not a branch it took down (trial 15 N2)
+            return self.crash_step
         for row, _ in self.walk():
             if row.kind == STEP and row.status == "INTERRUPTED" and not self.children.get(row.key):
                 return row.key

@@ -729,6 +729,8 @@ class RunScreen(WorkbenchScreen[None]):
         if row is not None and row.cut_attempt is not None and not self.view.live:  # kill -9 (trial 12 f. 9)
             number = row.cut_attempt[0]
             text.cut = f"attempt {number}"
+            # a fatal signal says so above the lines, as `magnus show` (trial 15 N2: it read as a kill -9)
+            stopped = stopped or row.crash
             if text.note.startswith("running (attempt"):  # its record says running: its process is gone
                 text.note = (
                     f"attempt {number} was cut short: the run's process ended while it ran; none of its "

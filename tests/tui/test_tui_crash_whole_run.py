@@ -97,3 +97,32 @@ async def test_the_whole_run_names_the_branch_that_crashed(tmp_path: Path, monke
         assert "cut short (2 attempts did not finish)" in title, title
         # each branch had printed: its Step tab points to its output
         assert "Output (o)" in screen.view.rows["fan.slow.s"].message
+
+
+async def test_the_run_screen_opens_on_the_branch_that_crashed_and_says_the_crash(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Trial 15 N2 (major): the run screen of a crashed parallel opened on `fan.slow.s`, a branch the crash
+    took down, and its Step and Output tabs said what a kill -9 says; the crash was named only in the runs
+    list's panel and the whole-run view's last line. It opens on the crashing branch, whose Step tab and
+    Output header say the crash as `magnus show` does, and the other branch says where the crash was."""
+    _project(tmp_path)
+    _crashed(tmp_path, "parallel.yaml", "pc2")
+    monkeypatch.chdir(tmp_path)
+    app = MagnusApp(Project.open(None, tmp_path), poll_interval=3600)
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.open_run("pc2")
+        deadline = time.monotonic() + 30
+        while not (isinstance(app.screen, RunScreen) and app.screen.ready):
+            assert time.monotonic() < deadline
+            await pilot.pause(0.05)
+        screen = app.screen
+        assert screen.selected == "fan.crashy.s"
+        crashed = "crashed (Segmentation fault) at mlproj/steps.py:30 in crash_later"
+        assert crashed in screen.view.rows["fan.crashy.s"].message
+        assert "the run's process crashed in fan.crashy.s" in screen.view.rows["fan.slow.s"].message
+        output = screen.query_one(OutputView)
+        await wait_for(pilot, lambda: not output.reading_now and bool(output.lines))
+        await pilot.pause(0.2)
+        header = plain(output.query_one("#output-failure", Static))
+        assert crashed in " ".join(header.split()), header
