@@ -41,13 +41,18 @@ def _crashed(folder: Path, pipeline: str, run_id: str) -> None:
     assert done.returncode == -signal.SIGSEGV, done.stderr
 
 
-async def _whole_run(pilot, app: MagnusApp, run_id: str) -> tuple[RunScreen, OutputView]:
+async def _opened(pilot, app: MagnusApp, run_id: str) -> RunScreen:
     app.open_run(run_id)
     deadline = time.monotonic() + 30
     while not (isinstance(app.screen, RunScreen) and app.screen.ready):
         assert time.monotonic() < deadline
         await pilot.pause(0.05)
-    screen = app.screen
+    assert isinstance(app.screen, RunScreen)
+    return app.screen
+
+
+async def _whole_run(pilot, app: MagnusApp, run_id: str) -> tuple[RunScreen, OutputView]:
+    screen = await _opened(pilot, app, run_id)
     await pilot.press("o")
     output = screen.query_one(OutputView)
     await pilot.press("a")  # the whole run
@@ -111,12 +116,7 @@ async def test_the_run_screen_opens_on_the_branch_that_crashed_and_says_the_cras
     monkeypatch.chdir(tmp_path)
     app = MagnusApp(Project.open(None, tmp_path), poll_interval=3600)
     async with app.run_test(size=(120, 30)) as pilot:
-        app.open_run("pc2")
-        deadline = time.monotonic() + 30
-        while not (isinstance(app.screen, RunScreen) and app.screen.ready):
-            assert time.monotonic() < deadline
-            await pilot.pause(0.05)
-        screen = app.screen
+        screen = await _opened(pilot, app, "pc2")
         assert screen.selected == "fan.crashy.s"
         crashed = "crashed (Segmentation fault) at mlproj/steps.py:30 in crash_later"
         assert crashed in screen.view.rows["fan.crashy.s"].message
