@@ -183,7 +183,9 @@ def traceback_text(exc: BaseException, root: Path | None = None) -> str:
             item.filename = _shown(item.filename, root)
         queue += [x for x in (item.__cause__, item.__context__) if x is not None]
     try:
-        return clean_text("".join(shown.format()), 1 << 20)
+        # at most 1 MB (a message of many megabytes: its marker counts what the step's exception held, the
+        # line end not among them, as the error's own count: trial 14 F15)
+        return clean_text("".join(shown.format()).rstrip("\n"), 1 << 20) + "\n"
     except Exception:  # an exception whose message cannot be read, formatted by hand
         return f"{type(exc).__name__}: {message_of(exc)}\n"
 

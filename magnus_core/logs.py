@@ -240,6 +240,13 @@ def shown_tail(handle: IO[bytes], count: int, width: int = SHOWN_WIDTH) -> list[
             left -= len(block)
             characters += len(block) - len(block.translate(None, _CONTINUATION))
         characters = (end - start) - characters  # a character per byte that does not continue one
+        # a line magnus cut itself as it wrote it (a huge exception message in the traceback ending the
+        # output: failure.clean_text's `... (N more characters)`) counts what the step wrote, as shown_line
+        # does for a short one: trial 14 F15 read `(1,047,447 more characters)` under `(5,487,911 ...)`
+        handle.seek(max(start, end - 64))
+        recorded = _RECORDED_CUT.search(decode(handle.read(end - max(start, end - 64))).rstrip("\r\n"))
+        if recorded is not None:
+            characters += int(recorded.group(1).replace(",", "")) - len(recorded.group(0))
         shown.append(f"{head}\u2026 ({max(characters - len(head), 0):,} more characters)")
     return [shown_line(line, width) for line in shown[-count:]]
 
