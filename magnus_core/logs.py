@@ -868,6 +868,22 @@ def crash_json(cuts: list[CutShort], crash: Crash | None) -> dict[str, object] |
     return crash.as_json(found.step.internal_name, found.attempt)
 
 
+def crash_failure(run_log: RunLog) -> tuple[str, str] | None:
+    """The step a fatal signal hit in ended run `run_log` and what every view says of it, on one line:
+    (`fan.crashy.s`, `crashed (Segmentation fault) at mlproj/crashy.py:24 in branch_crash`), as `magnus
+    show` says it (cut_short, CutShort.said); None when no crash is located (none, a SIGKILL, a run not at
+    an end). `magnus runs --json`/`--csv` give it as `failed_step`/`failure` of a run that died with no
+    failed step recorded (trial 15 N6: both read "" though `magnus show` named the crash); `magnus diff`
+    as the step's error."""
+    cuts, crash = cut_short(run_log)
+    if crash is None:
+        return None
+    found = next((cut for cut in cuts if cut.crashed), None)
+    if found is None:
+        return None
+    return found.step.internal_name, " ".join(harmless(found.said).split())
+
+
 def not_run(run_log: RunLog, name: str) -> str | None:
     """Why step `name` (an internal name) has no step log in `run_log` though the run's recorded dag has
     it, or None when the dag has no such step (or the log records no dag, or the step has a log):

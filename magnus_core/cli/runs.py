@@ -183,6 +183,7 @@ def runs(
         if as_json or as_csv:
             result = index.query(query)
             found, hints = len(result.runs), result.hints
+            with_crashes(result.runs, store)
         else:  # column by column, straight from the index's rows (20,000 runs)
             table = index.table(query)
             found, hints = len(table.run_ids), table.hints
@@ -210,6 +211,27 @@ def runs(
         click.echo(json.dumps(runs_json(result.runs, store.where(), query), indent=2, default=str))
     else:
         write_csv(result.runs, param_cols, metric_cols)
+
+
+def with_crashes(runs: list[IndexedRun], store: Any) -> None:
+    """Give each run found dead (`INTERRUPTED (PROCESSING)`) with no failed step recorded the step a fatal
+    signal hit and what `magnus show` says of it, as its `failed_step` and `failure` (logs.crash_failure:
+    `fan.crashy.s`, `crashed (Segmentation fault) at mlproj/crashy.py:24 in branch_crash`), in place.
+    Trial 15 N6: a script alerting on `--status INTERRUPTED` got "" for both. Read here, from the run's
+    log and its catalog's fatal file, not kept by the index: the crash writes no log, so the index's row
+    (made while the run ran) never hears of it; only these runs' logs are read."""
+    from magnus_core.index.record import RUNNING_STATUSES
+    from magnus_core.logs import crash_failure
+    from magnus_core.runs import read_log
+
+    for run in runs:
+        summary = run.summary
+        if summary.state != "INTERRUPTED" or summary.status not in RUNNING_STATUSES or summary.failed_step:
+            continue
+        log, _why = read_log(store, summary.run_id)
+        found = crash_failure(log) if log is not None else None
+        if found is not None:
+            summary.failed_step, summary.failure = found
 
 
 def value_columns(values: Sequence[dict[str, Any]] | None, wanted: list[str] | None) -> list[str]:

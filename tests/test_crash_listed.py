@@ -1,0 +1,88 @@
+"""A run whose process a fatal signal ended is said so by `magnus runs --json`/`--csv` and `magnus diff`, as
+`magnus show` says it (trial 15). N6: `runs --json` gave the crashed run `"failed_step": ""` and `"failure":
+""` though `magnus show` said `fan.crashy.s: crashed (Segmentation fault) at steps.py:N in crashy`; a script
+alerting on `--status INTERRUPTED` got no reason. N3: `magnus diff` of the crashed run against a good re-run
+said `fan.crashy.s › status INTERRUPTED (PROCESSING) → SUCCESS` and nothing of why.
+
+Real runs of `magnus execute` in subprocesses; the branch segfaults (`ctypes.string_at(0)`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+STEPS = """
+import ctypes
+import os
+import time
+
+
+def ok():
+    print("fine", flush=True)
+
+
+def slow():
+    for i in range(40):
+        print("tick", i, flush=True)
+        if os.environ.get("CRASH") != "segv":
+            return
+        time.sleep(0.1)
+
+
+def crashy():
+    print("branch about to crash", flush=True)
+    if os.environ.get("CRASH") == "segv":
+        time.sleep(1.0)
+        ctypes.string_at(0)
+"""
+
+PARALLEL = """dag:
+  start_at: fetch
+  steps:
+    fetch: {type: task, command: steps.ok, next: fan}
+    fan:
+      type: parallel
+      next: report
+      branches:
+        slow: {start_at: s, steps: {s: {type: task, command: steps.slow, next: success}, success: {type: success}, fail: {type: fail}}}
+        crashy: {start_at: s, steps: {s: {type: task, command: steps.crashy, next: success}, success: {type: success}, fail: {type: fail}}}
+    report: {type: task, command: steps.ok, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+RUN = ("execute", "-f", "p.yaml", "-c", "cfg.yaml")
+
+
+def _crashed_run(git_repo: Path, magnus: Any) -> str:
+    """Run `pc1`, whose branch fan.crashy segfaults; the crash as `magnus show` says it."""
+    (git_repo / "steps.py").write_text(STEPS)
+    (git_repo / "p.yaml").write_text(PARALLEL)
+    (git_repo / "cfg.yaml").write_text("executor:\n  type: local\n  config:\n    max_workers: 2\n")
+    crashed = magnus(*RUN, "--run-id", "pc1", env={"CRASH": "segv"})
+    assert crashed.returncode == -signal.SIGSEGV, crashed.stderr
+    show = magnus("show", "pc1").stdout
+    said = next(line for line in show.splitlines() if line.strip().startswith("fan.crashy.s: crashed"))
+    said = said.strip().removeprefix("fan.crashy.s: ")
+    assert said.startswith("crashed (Segmentation fault) at steps.py:") and said.endswith(" in crashy"), show
+    return said
+
+
+def test_runs_json_and_csv_give_a_crashed_runs_step_and_crash(git_repo: Path, magnus: Any) -> None:
+    said = _crashed_run(git_repo, magnus)
+    listed = magnus("runs", "--json", "--status", "INTERRUPTED")
+    assert listed.returncode == 0, listed.stderr
+    (run,) = json.loads(listed.stdout)["runs"]
+    assert (run["run_id"], run["status"], run["state"]) == ("pc1", "PROCESSING", "INTERRUPTED"), run
+    assert (run["failed_step"], run["failure"]) == ("fan.crashy.s", said), run
+    rows = list(csv.DictReader(io.StringIO(magnus("runs", "--csv").stdout)))
+    assert [(r["run_id"], r["failed_step"], r["failure"]) for r in rows] == [("pc1", "fan.crashy.s", said)]
+    # a good run's fields stay empty
+    assert magnus(*RUN, "--run-id", "good").returncode == 0
+    runs = {r["run_id"]: r for r in json.loads(magnus("runs", "--json").stdout)["runs"]}
+    assert (runs["good"]["failed_step"], runs["good"]["failure"]) == ("", "")
+    assert runs["pc1"]["failure"] == said
