@@ -856,6 +856,33 @@ def _failure_of(step: PlainStep) -> str:
     return f"{text}  at {where['file']}:{where['line']}" if where else text
 
 
+def _crash(log: PlainLog, steps: dict[str, PlainStep], gone: bool) -> tuple[str, str] | None:
+    """The step a fatal signal hit in a run whose process is gone, and the crash on one line as `magnus
+    show` says it (logs.cut_short on a plain log): (`fan.crashy.s`, `crashed (Segmentation fault) at
+    steps.py:23 in crashy`), from its catalog's fatal file (fatal.crash_in); the step is the one whose thread
+    crashed, or the only step begun. None when no crash is located (none, a SIGKILL, a remote catalog)."""
+    if not gone:
+        return None
+    from magnus_core.fatal import crash_in
+
+    crash = crash_in(log["run_config"], log["run_id"])
+    if crash is None:
+        return None
+    step = crash.step
+    if not step:
+        begun = [
+            name
+            for name, s in steps.items()
+            if s["status"] == "PROCESSING" and not s["branches"] and s["step_type"] not in _COMPOSITES
+        ]
+        if len(begun) != 1:
+            return None
+        step = begun[0]
+    from magnus_core.controls import harmless
+
+    return step, " ".join(harmless(crash.said()).split())
+
+
 def _dag_names(log: PlainLog) -> set[str] | None:
     """The internal names of the steps of a run's dag (run_config['dag']); None when it recorded none."""
     dag = log["run_config"].get("dag")
@@ -872,13 +899,16 @@ def _steps_group(
     memo: _Memo,
     dags: tuple[set[str] | None, set[str] | None] = (None, None),
     gone: tuple[bool, bool] = (False, False),
+    crashes: tuple[tuple[str, str] | None, tuple[str, str] | None] = (None, None),
 ) -> GroupDiff:
     """Each step's status, attempts, error and duration. A step that ran on one side only is "not_run" when
     the other side's dag has it (that run stopped before it), else added/removed. A step inside a branch
     (`fan.a.m1`, the dag's `fan.<item>.m1`) is not_run also when its top step (`fan`) is in the other dag
     and did not run there. With no dag recorded on the other side (the original tool's logs), it is
     added/removed as before: nothing tells the two apart. `gone`: whether each side's process died without
-    ending it (runs.process_gone): its running steps read as `magnus show` reads them (_shown_step)."""
+    ending it (runs.process_gone): its running steps read as `magnus show` reads them (_shown_step);
+    `crashes`: the step a fatal signal hit on each side and the crash (_crash), its error there (trial 15
+    N3: `fan.crashy.s › status INTERRUPTED (PROCESSING) → SUCCESS` said nothing of why)."""
     changes: list[Change] = []
     for name in _merged_order(list(sa), list(sb)):
         a, b = sa.get(name), sb.get(name)
@@ -915,6 +945,9 @@ def _steps_group(
                     key = f"{name}{SEP}{label}"
                     changes.append(Change(kind=CHANGED, key=key, step=name, field=attr, before=va, after=vb))
         ea, eb = _failure_of(a), _failure_of(b)
+        ca, cb = crashes
+        ea = ca[1] if ca is not None and ca[0] == name and not ea else ea
+        eb = cb[1] if cb is not None and cb[0] == name and not eb else eb
         if ea != eb:  # "did the failure change?": a failed run against its re-run, or two failed runs
             found = True
             changes.append(
@@ -1054,7 +1087,14 @@ def compare(
         "data": _data_group(sa, sb),
         "parameters": GroupDiff(name="parameters", changes=_value_changes(a["parameters"], b["parameters"])),
         "metrics": _metrics_group(sa, sb),
-        "steps": _steps_group(sa, sb, memo, (_dag_names(a), _dag_names(b)), gone),
+        "steps": _steps_group(
+            sa,
+            sb,
+            memo,
+            (_dag_names(a), _dag_names(b)),
+            gone,
+            (_crash(a, sa, gone[0]), _crash(b, sb, gone[1])),
+        ),
     }
     return RunDiff(
         a=RunRef(

@@ -86,3 +86,24 @@ def test_runs_json_and_csv_give_a_crashed_runs_step_and_crash(git_repo: Path, ma
     runs = {r["run_id"]: r for r in json.loads(magnus("runs", "--json").stdout)["runs"]}
     assert (runs["good"]["failed_step"], runs["good"]["failure"]) == ("", "")
     assert runs["pc1"]["failure"] == said
+
+
+def test_diff_says_the_crash_as_the_steps_error(git_repo: Path, magnus: Any) -> None:
+    said = _crashed_run(git_repo, magnus)
+    again = magnus(*RUN, "--use-cached", "pc1", "--run-id", "pc1r")
+    assert again.returncode == 0, again.stderr
+    done = magnus("diff", "pc1", "pc1r", "--json", "--all")
+    assert done.returncode == 0, done.stderr
+    changes = {
+        (c["step"], c["field"]): c
+        for group in json.loads(done.stdout)["groups"].values()
+        for c in group["changes"]
+        if c["field"]
+    }
+    error = changes.get(("fan.crashy.s", "error"))
+    assert error is not None, sorted(changes)
+    assert (error["before"], error["after"]) == (said, ""), error
+    assert ("fan.slow.s", "error") not in changes  # a victim branch did not crash (its status says it)
+    text = magnus("diff", "pc1", "pc1r").stdout
+    line = next((x for x in text.splitlines() if "fan.crashy.s › error" in x), None)
+    assert line is not None and said in line, text
