@@ -67,6 +67,11 @@ _pipe: int | None = None
 _watcher: subprocess.Popen[bytes] | None = None  # (never a victim of stop_children: _descendants)
 
 
+def watcher_pid() -> int | None:
+    """The pid of this process's watcher (watch), None when none was started or it could not start."""
+    return _watcher.pid if _watcher is not None else None
+
+
 def watch(own_group: bool = False) -> None:
     """Start the watcher, once per process (about 0.3 ms here; the watcher's own python start, 10 to 30 ms
     of CPU, runs beside; each shell step then costs two lines, about 2.5 us here). With `own_group`

@@ -97,6 +97,33 @@ def _uncommitted(log: RunLog) -> list[str] | None:
     return None
 
 
+def _wait_for_watcher(original: RunLog) -> None:
+    """A run whose magnus died at once (kill -9, the OOM killer) has its watcher stopping what its steps
+    started for up to MAGNUS_STOP_GRACE seconds (SIGTERM, then SIGKILL): a re-run started meanwhile ran its
+    steps beside the ones still being stopped (trial 15 N7: a GPU job twice). Wait for it (saying so on
+    stderr), up to the grace and two seconds more; then go on (a watcher that outlives that is not ours
+    to wait for)."""
+    import sys
+    import time
+
+    from magnus_core.runs import watcher_alive
+    from magnus_core.settings import stop_grace
+
+    pid = watcher_alive(original)
+    if pid is None:
+        return
+    limit = stop_grace() + 2.0
+    print(
+        f"magnus: run '{original.run_id}''s processes are still being stopped (its watcher, pid {pid}): "
+        f"waiting up to {limit:g} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    deadline = time.monotonic() + limit
+    while watcher_alive(original) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def prepare_rerun(prepared: PreparedRun, cwd: Path) -> None:
     """Load the run to re-run into prepared.original; warn (or refuse with --strict) about what changed."""
     from magnus_core.identity import git_identity
@@ -121,6 +148,7 @@ def prepare_rerun(prepared: PreparedRun, cwd: Path) -> None:
             f"run '{old_id}' is still running (its process is alive); re-run it when it has ended",
             field="use_cached",
         )
+    _wait_for_watcher(original)
     if not request.tag:  # the re-run stays in the original's experiment (runs --tag, compare --tag, the
         request.tag = original.tag or ""  # workbench's experiments), and its resume command says so
     warnings: list[str] = []

@@ -67,7 +67,7 @@ def process_record() -> dict[str, Any]:
     from magnus_core.models.times import fmt_time, now
 
     pid = os.getpid()
-    return {
+    record = {
         "pid": pid,
         "host": _host(),
         "started_at": fmt_time(now()),
@@ -75,6 +75,26 @@ def process_record() -> dict[str, Any]:
         "user": login_name(),
         "cwd": os.getcwd(),
     }
+    from magnus_core.processes import watcher_pid
+
+    watcher = watcher_pid()
+    if watcher is not None:  # what stops the steps' processes if this one dies at once (watcher.py)
+        record["watcher"] = {"pid": watcher, "start_time": process_start_time(watcher)}
+    return record
+
+
+def watcher_alive(log: RunLog) -> int | None:
+    """The pid of the watcher of run `log`'s process (run_config.process.watcher: magnus_core/watcher.py)
+    while it is alive on this host: after its magnus died at once, it is stopping what the run's steps
+    started (SIGTERM, MAGNUS_STOP_GRACE seconds, SIGKILL); None when it has ended, is unknown, or runs on
+    another host."""
+    proc = process_of(log)
+    watcher = proc.get("watcher")
+    if not isinstance(watcher, dict):
+        return None
+    pid = watcher.get("pid")
+    alive = process_alive_at(pid, proc.get("host"), watcher.get("start_time"))
+    return pid if alive and isinstance(pid, int) else None
 
 
 def login_name() -> str:

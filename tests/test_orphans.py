@@ -317,3 +317,46 @@ def test_a_killed_magnus_that_a_script_ran_leaves_no_process_of_its_steps(projec
     assert script_own <= set(_marked(project["mark"])), "the script's own processes were stopped"
     assert "sleep 304" in " ".join(_commands([caller])) and "sleep 305" in " ".join(_commands([forked]))
     _no_dump(project)
+
+
+STUBBORN = """
+dag:
+  start_at: sh
+  steps:
+    sh:
+      type: task
+      command_type: shell
+      command: >-
+        if [ -n "$AGAIN" ]; then if kill -0 $(cat pids/old) 2>/dev/null; then echo both > pids/both; fi; exit 0; fi;
+        trap '' TERM; sleep 300 & echo $! > pids/old; wait
+      next: success
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_a_rerun_typed_at_once_waits_for_the_killed_runs_processes(project: dict[str, Any]) -> None:
+    """Trial 15 N7: after a kill -9, the watcher stops the steps' processes within MAGNUS_STOP_GRACE
+    (SIGTERM, then SIGKILL); the printed resume command typed meanwhile ran the step again beside the one
+    still being stopped (a GPU job twice). The re-run waits for the old run's watcher, saying so."""
+    root = project["root"]
+    (root / "stubborn.yaml").write_text(STUBBORN)
+    env = {**project["env"], "MAGNUS_STOP_GRACE": "8"}  # (the re-run starts well within it)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "stubborn.yaml", "--run-id", "stub"],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not ((root / "pids" / "old").exists() and (root / "pids" / "old").read_text().strip()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    again = run_magnus(
+        "execute", "-f", "stubborn.yaml", "--use-cached", "stub", "--run-id", "again",
+        cwd=root, env={**env, "AGAIN": "1"},
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "run 'stub''s processes are still being stopped" in again.stderr, again.stderr
+    assert not (root / "pids" / "both").exists(), "the re-run's step ran beside the killed run's"

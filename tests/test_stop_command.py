@@ -186,6 +186,8 @@ def test_a_run_log_records_the_process_start_time(git_repo: Path) -> None:
     done = run_magnus("execute", "--file", "p.yaml", "--run-id", "r", cwd=git_repo)
     assert done.returncode == 0, done.stderr
     process = log_of(git_repo, "r").run_config["process"]
-    assert set(process) == {"pid", "host", "started_at", "start_time", "user", "cwd"}
+    # (and the watcher that stops its steps' processes if magnus dies at once: a re-run waits for it)
+    assert set(process) == {"pid", "host", "started_at", "start_time", "user", "cwd", "watcher"}
+    assert set(process["watcher"]) == {"pid", "start_time"} and process["watcher"]["pid"] != process["pid"]
     assert process["cwd"] == str(git_repo) and process["user"] == getpass.getuser()
     assert isinstance(process["start_time"], float) and abs(process["start_time"] - time.time()) < 600
