@@ -49,6 +49,7 @@ from magnus_core.models.run_log import (
     FAIL,
     INTERRUPTED,
     PROCESSING,
+    SUCCESS,
     AttemptOutput,
     BranchLog,
     RunLog,
@@ -470,11 +471,23 @@ def _stop(ctx: RunContext, signal: str) -> None:
             store.put_step_log(run_id, marked, branch)
             for name, held in step.branches.items():
                 if held.status == PROCESSING:
-                    store.put_branch_log(
-                        run_id, BranchLog(internal_name=name, status=INTERRUPTED), step.internal_name
-                    )
+                    ended = BranchLog(internal_name=name, status=_branch_end(held))
+                    store.put_branch_log(run_id, ended, step.internal_name)
     except KeyboardInterrupt:  # asked again: what is recorded so far stays, the run still ends INTERRUPTED
         pass
+
+
+def _branch_end(branch: BranchLog) -> str:
+    """What a branch still PROCESSING when its run was stopped is recorded as: SUCCESS when it reached its
+    success node (its work was done; the composite holding it waited for its other branches), FAIL when it
+    reached its fail node, else INTERRUPTED (trial 15 N5: a parallel's finished branches read INTERRUPTED
+    beside the branch stopped, and the workbench's dag marked them ■ like it)."""
+    for node in branch.steps.values():
+        if node.step_type == "success" and node.status == SUCCESS:
+            return SUCCESS
+        if node.step_type == "fail" and node.status == SUCCESS:  # (the fail node's log says SUCCESS)
+            return FAIL
+    return INTERRUPTED
 
 
 STOP_OUTPUT_WAIT = 1.0  # seconds a stop waits for stopped shell and notebook steps to keep their output
