@@ -341,6 +341,18 @@ class RunView:
         row.on_failure = target.rsplit(".", 1)[-1] if target else ""
         row.failure_of = [s.rsplit(".", 1)[-1] for s in self._failure_of.get(row.key, ())]
 
+    def _ended_branch(self, key: str) -> str:
+        """SUCCESS when branch `key`'s success node is recorded reached, FAIL for its fail node (whose log
+        says SUCCESS), else ""."""
+        prefix = f"{key}."
+        for name, step in self.steps.items():
+            if name.startswith(prefix) and "." not in name[len(prefix) :] and step.status == "SUCCESS":
+                if step.step_type == "success":
+                    return "SUCCESS"
+                if step.step_type == "fail":
+                    return "FAIL"
+        return ""
+
     def settle(self, state: str) -> list[str]:
         """The run is now `state` (runs.run_state). Interrupted (stopped, or its process is gone): a step
         or branch still PROCESSING will never finish, and is shown INTERRUPTED. Returns the keys changed."""
@@ -353,6 +365,13 @@ class RunView:
             step = self.steps.get(row.key)
             if step is not None and row.status == "FAIL" and was_interrupted(step):  # cut short, not failed
                 row.status = "INTERRUPTED"
+                changed.append(row.key)
+            elif (
+                row.kind == BRANCH and row.status in ("PROCESSING", "RUNNING") and self._ended_branch(row.key)
+            ):
+                # it reached its success (fail) node before the run died: its work was done, as a stopped
+                # run records it (runner._branch_end; trial 15 N5: ■ like the branch that crashed)
+                row.status = self._ended_branch(row.key)
                 changed.append(row.key)
             elif row.status in ("PROCESSING", "RUNNING", "CREATED") and not row.planned:
                 row.status = "INTERRUPTED"
