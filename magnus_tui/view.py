@@ -406,8 +406,13 @@ class RunView:
                 self.crash_step = row.key
             elif crash is not None and crash.step:
                 row.crash = f"was cut short: the run's process crashed in {crash.step}"
-            why = row.crash or "the run's process ended while it ran"
-            row.message = f"interrupted: attempt {number} {why.removeprefix('was cut short: ')}; " + (
+            if crash is not None and row.crash and row.key == self.crash_step:
+                said = f"interrupted: attempt {number} {row.crash}; "
+            elif crash is not None and crash.step:
+                said = f"interrupted: the run's process crashed in {crash.step} while attempt {number} ran; "
+            else:
+                said = f"interrupted: the run's process ended while attempt {number} ran; "
+            row.message = said + (
                 "what it wrote until then: Output (o)"
                 if self._reached_file(row.key, number)
                 else NOTHING_REACHED  # (trial 13 fault 5: the tab it pointed to had nothing)
