@@ -36,7 +36,9 @@ RUNNING_STATUSES = (PROCESSING, "CREATED")
 # 13: steps_done counts the interrupted steps too, they ran: trial 12 fault 7; steps_running, the steps
 # running when the log was read, came without a new kind: a run later found dead counts them as ran, as
 # `magnus show` does, trial 13 fault 2; the indexes' migrations read their running runs again, SQLite
-# schema 17, the postgres store's migration 7).
+# schema 17, the postgres store's migration 7). The failure's escape sequences stripped (failure_text, trial
+# 14 F13) came without a new kind: the indexes' migrations strip those of older rows in place (SQLite schema
+# 18, the postgres store's migration 8), no log read again.
 # An index made from records of an older kind reads the logs again: the SQLite index rebuilds (its
 # SCHEMA_VERSION follows this), the PostgreSQL index's rows of an older kind are read again by the next
 # refresh (index/postgres.py). The run's user and how it is driven (user, driven) came without a new kind: the

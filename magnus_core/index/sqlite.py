@@ -46,6 +46,7 @@ from itertools import compress, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from magnus_core.controls import harmless
 from magnus_core.errors import UsageError
 from magnus_core.gcpause import paused
 from magnus_core.index import (
@@ -92,8 +93,9 @@ if TYPE_CHECKING:
 # counts interrupted steps, record 13: an index of 11 to 15 is taken up so, too; 17: steps_running, the
 # steps a run was running when its log was read, counted as ran once its process is found gone, trial 13
 # fault 2: an index of 16 takes the column in place and reads its running runs again, one of 11 to 15 as
-# before)
-SCHEMA_VERSION = "17"
+# before; 18: no failure keeps a step's escape sequences, record.failure_text strips them since b8ba88e: an
+# index of 11 to 17 strips those of its older rows in place, _HARMLESS)
+SCHEMA_VERSION = "18"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
@@ -134,23 +136,33 @@ _SCHEMA += _INDEXES
 _FORGET_LOOKS = "DELETE FROM meta WHERE key IN ('listing', 'find_listing', 'quiet', 'full_look');"
 _REREAD = "UPDATE runs SET version = NULL; " + _FORGET_LOOKS
 _RUNNING_COLUMN = "ALTER TABLE runs ADD COLUMN steps_running INTEGER NOT NULL DEFAULT 0; "
+# Schema 18: the failures an index made before b8ba88e kept with a step's escape sequences (trial 14 F13:
+# `magnus runs --json` gave "\u001b]0;title\u0007..." of a run indexed then, until it was read again) lose
+# them in place, through the one reading of them (controls.harmless, magnus_harmless: _migrate), every
+# row at once, no log read again: an index read never shows them, a run's log is never needed for it.
+_HARMLESS = "UPDATE runs SET failure = magnus_harmless(failure) WHERE failure <> magnus_harmless(failure); "
 MIGRATE = {
-    "12": _RUNNING_COLUMN + "CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name); " + _REREAD,
+    "12": (
+        _RUNNING_COLUMN + "CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name); " + _HARMLESS + _REREAD
+    ),
     "11": (
         "ALTER TABLE runs ADD COLUMN user_name TEXT NOT NULL DEFAULT ''; "
         "ALTER TABLE runs ADD COLUMN driven TEXT NOT NULL DEFAULT ''; "
         + _RUNNING_COLUMN
         + "CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name); "
+        + _HARMLESS
         + _REREAD
     ),
-    "13": _RUNNING_COLUMN + _REREAD,
-    "14": _RUNNING_COLUMN + _REREAD,
-    "15": _RUNNING_COLUMN + _REREAD,
+    "13": _RUNNING_COLUMN + _HARMLESS + _REREAD,
+    "14": _RUNNING_COLUMN + _HARMLESS + _REREAD,
+    "15": _RUNNING_COLUMN + _HARMLESS + _REREAD,
     "16": (
         _RUNNING_COLUMN
+        + _HARMLESS
         + "UPDATE runs SET version = NULL WHERE status IN ('PROCESSING', 'CREATED'); "
         + _FORGET_LOOKS
     ),
+    "17": _HARMLESS.rstrip("; "),
 }
 _SECONDARY = ("runs_newest", "runs_tag", "runs_version", "runs_running", "runs_user")
 _COLUMNS = {  # attribute -> runs column (or the expression of what it is now: duration)
@@ -356,6 +368,7 @@ class SQLiteRunIndex(RunIndex):
         """Take an index of schema `version` to SCHEMA_VERSION in place (MIGRATE), in one transaction; the
         version the file is at after (another process may have done it first; a lock held by another process
         raises as any write would: _open and _guarded answer from a copy in memory)."""
+        conn.create_function("magnus_harmless", 1, harmless, deterministic=True)  # (_HARMLESS)
         conn.execute("BEGIN IMMEDIATE")
         try:
             found = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()

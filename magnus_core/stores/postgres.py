@@ -231,6 +231,11 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "UPDATE {s}.run_index SET record = 0 WHERE status IN ('PROCESSING', 'CREATED')",
         ],
     ),
+    (
+        8,
+        "run index: no failure keeps a step's escape sequences (rows made before they were stripped)",
+        [lambda conn, s: _harmless_failures(conn, s)],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -257,6 +262,23 @@ def _fill_user_and_driven(conn: Any, schema: str) -> None:
         conn.cursor().executemany(
             f"UPDATE {schema}.run_index SET user_name = %s, driven = %s WHERE run_id = %s", filled
         )
+
+
+def _harmless_failures(conn: Any, schema: str) -> None:
+    """Migration 8's rows: each failure an index row kept with a step's terminal escape sequences or control
+    characters (made before record.failure_text stripped them, b8ba88e: trial 14 F13's `magnus runs --json`
+    kept "\u001b[31mred message\u001b[0m" until the run was written again) without them, through the
+    function a new row is made with (controls.harmless), in the migration's transaction. The server picks
+    the rows (a control character, C1 ones too; text holds no NUL), so a team's clean rows never come over
+    the wire, and no run log is read."""
+    from magnus_core.controls import harmless
+
+    rows = conn.execute(
+        f"SELECT run_id, failure FROM {schema}.run_index WHERE failure ~ '[\\x01-\\x1f\\x7f-\\x9f]'"
+    ).fetchall()
+    cleaned = [(harmless(failure), run_id) for run_id, failure in rows]
+    if cleaned:
+        conn.cursor().executemany(f"UPDATE {schema}.run_index SET failure = %s WHERE run_id = %s", cleaned)
 
 
 def _psycopg() -> Any:
