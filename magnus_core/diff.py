@@ -109,8 +109,9 @@ class Skipped:
 @dataclass(frozen=True, kw_only=True)
 class RunRef:
     """Which run a side of the diff is: its id, where it was read from, its status as recorded and what it
-    is now (`state`: INTERRUPTED for a run recorded PROCESSING whose process is gone, runs.process_gone, as
-    `magnus runs` says it; else its status)."""
+    is now (`state`, runs.plain_state, as `magnus runs` says it: INTERRUPTED for a run recorded PROCESSING
+    whose process is gone, runs.process_gone; RUNNING while it lives, PER-STEP for one driven one step per
+    process; else its status)."""
 
     run_id: str
     source: str = ""
@@ -393,19 +394,24 @@ def _run_group(
     sb: dict[str, PlainStep],
     memo: _Memo,
     gone: tuple[bool, bool] = (False, False),
+    live: tuple[bool, bool] = (False, False),
+    states: tuple[str, str] = ("", ""),
 ) -> GroupDiff:
     """The run's own fields; `gone`: whether each side's process died without ending it (runs.process_gone):
     its status reads `INTERRUPTED (PROCESSING)` and it has no duration, as in `magnus show` and `magnus runs`
     (trial 13 fault 3: `status PROCESSING → INTERRUPTED`, `duration 80.7ms → 5.12s` for a run killed after
-    10 s)."""
+    10 s). `live`: whether each side still runs (`states`: RUNNING or PER-STEP, runs.plain_state): its
+    status reads `RUNNING (PROCESSING)` as `magnus show` says it, and it has no duration yet (its log's last
+    time is its last write; session 11: `status SUCCESS → PROCESSING`, `duration 10.1s → 109ms`)."""
     from magnus_core.runs import CUT_SHORT
 
     fields = {k: a[k] for k in ("status", "tag", "use_cached", "original_run_id")}
     after = {k: b[k] for k in fields}
-    if gone[0]:
-        fields["status"] = CUT_SHORT
-    if gone[1]:
-        after["status"] = CUT_SHORT
+    for i, values in enumerate((fields, after)):
+        if gone[i]:
+            values["status"] = CUT_SHORT
+        elif live[i]:
+            values["status"] = f"{states[i]} ({values['status']})"
     changes = _value_changes(fields, after)
     services = ("executor", "run_log_store", "catalog", "secrets")
     config_a, config_b = a["run_config"], b["run_config"]
@@ -417,8 +423,8 @@ def _run_group(
         changes.append(_information("user", "run_config.process.user", ua, ub))
     va, vb = config_a.get("magnus_version"), config_b.get("magnus_version")
     changes.append(_information("magnus version", "magnus_version", va, vb))
-    da = None if gone[0] else _run_seconds(a, sa.values())
-    db = None if gone[1] else _run_seconds(b, sb.values())
+    da = None if gone[0] or live[0] else _run_seconds(a, sa.values())
+    db = None if gone[1] or live[1] else _run_seconds(b, sb.values())
     changes.append(_duration_change("duration", "", da, db))
     return GroupDiff(name="run", changes=changes)
 
@@ -816,6 +822,8 @@ _STEP_FIELDS = (("step_type", "type"), ("status", "status"), ("mock", "re-used (
 _COMPOSITES = frozenset(
     {"parallel", "map", "dag", "conditional", "loop"}
 )  # (models.pipeline.COMPOSITE_TYPES)
+_END_NODES = frozenset({"success", "fail"})  # where a run or a branch ends: not a step (docs/runs.md)
+_LIVE = frozenset({"RUNNING", "PER-STEP"})  # what runs.plain_state calls a run that has not ended
 
 
 def _shown_step(step: PlainStep, gone: bool) -> tuple[str, int, bool]:
@@ -900,9 +908,14 @@ def _steps_group(
     dags: tuple[set[str] | None, set[str] | None] = (None, None),
     gone: tuple[bool, bool] = (False, False),
     crashes: tuple[tuple[str, str] | None, tuple[str, str] | None] = (None, None),
+    live: tuple[bool, bool] = (False, False),
 ) -> GroupDiff:
     """Each step's status, attempts, error and duration. A step that ran on one side only is "not_run" when
-    the other side's dag has it (that run stopped before it), else added/removed. A step inside a branch
+    the other side's dag has it (that run stopped before it; its detail `to run in B` when B is still
+    running, `live`, as `magnus show` counts such steps `to run`, else `not run in B`), else added/removed.
+    The dag's success and fail nodes are never listed not run: they are where a run or a branch ended, not
+    steps (docs/runs.md; the run's and the step's status say how it ended; before session 11 `report …
+    success  2 steps not run in B` and `fan.b.fail … fail  2 steps not run in B`). A step inside a branch
     (`fan.a.m1`, the dag's `fan.<item>.m1`) is not_run also when its top step (`fan`) is in the other dag
     and did not run there. With no dag recorded on the other side (the original tool's logs), it is
     added/removed as before: nothing tells the two apart. `gone`: whether each side's process died without
@@ -920,6 +933,8 @@ def _steps_group(
             not_run = other_dag is not None and (
                 name in other_dag or (top != name and top in other_dag and top not in other_ran)
             )
+            if not_run and one["step_type"] in _END_NODES:
+                continue  # where a run or a branch ended, not a step (its status says how it ended)
             changes.append(
                 Change(
                     kind=NOT_RUN if not_run else ADDED if a is None else REMOVED,
@@ -928,7 +943,9 @@ def _steps_group(
                     field="step",
                     before=None if a is None else _shown_step(a, gone[0])[0],
                     after=None if b is None else _shown_step(b, gone[1])[0],
-                    detail=f"not run in {side}" if not_run else one["step_type"],
+                    detail=f"{'to run' if live[side == 'B'] else 'not run'} in {side}"
+                    if not_run
+                    else one["step_type"],
                 )
             )
             continue
@@ -1077,11 +1094,18 @@ def compare(
     sa, sb = _index(a), _index(b)
     memo: _Memo = {}
     skipped = _schema_skips(a, b, sa, sb)
-    from magnus_core.runs import process_gone
+    from magnus_core.runs import plain_state
 
-    gone = (process_gone(a["status"], a["run_config"]), process_gone(b["status"], b["run_config"]))
+    # what each run is now, as `magnus runs` and `magnus show` say it: a run recorded PROCESSING is RUNNING
+    # (or PER-STEP) while its process lives, INTERRUPTED once it is gone (runs.process_gone)
+    states = (plain_state(a["status"], a["run_config"]), plain_state(b["status"], b["run_config"]))
+    gone = (
+        states[0] != a["status"] and states[0] == "INTERRUPTED",
+        states[1] != b["status"] and states[1] == "INTERRUPTED",
+    )
+    live = (states[0] in _LIVE, states[1] in _LIVE)
     groups = {
-        "run": _run_group(a, b, sa, sb, memo, gone),
+        "run": _run_group(a, b, sa, sb, memo, gone, live, states),
         "dag": _dag_group(a, b, skipped),
         "code": _code_group(sa, sb, repo, skipped),
         "data": _data_group(sa, sb),
@@ -1094,6 +1118,7 @@ def compare(
             (_dag_names(a), _dag_names(b)),
             gone,
             (_crash(a, sa, gone[0]), _crash(b, sb, gone[1])),
+            live,
         ),
     }
     return RunDiff(
@@ -1101,13 +1126,13 @@ def compare(
             run_id=a["run_id"],
             source=a_source,
             status=a["status"],
-            state="INTERRUPTED" if gone[0] else a["status"],
+            state=states[0],
         ),
         b=RunRef(
             run_id=b["run_id"],
             source=b_source,
             status=b["status"],
-            state="INTERRUPTED" if gone[1] else b["status"],
+            state=states[1],
         ),
         groups=groups,
         skipped=skipped,

@@ -91,11 +91,11 @@ def describe(change: Change) -> str:
             if change.before is not None
             else "removed"
         )
-    elif change.kind == NOT_RUN:
+    elif change.kind == NOT_RUN:  # (`to run in B` while B still runs: diff._steps_group's detail)
         if change.after is None:
-            text = f"not run in B (ran in A: {fmt_value(change.before)})"
+            text = f"{change.detail or 'not run in B'} (ran in A: {fmt_value(change.before)})"
         else:
-            text = f"not run in A (ran in B: {fmt_value(change.after)})"
+            text = f"{change.detail or 'not run in A'} (ran in B: {fmt_value(change.after)})"
     elif change.kind == EQUAL:
         text = fmt_value(change.after, change.field) if change.after is not None else "same"
     else:
@@ -210,10 +210,10 @@ def _not_run_row(changes: list[Change], order: dict[str, int]) -> DiffRow:
         field="step",
         before=statuses if in_b else None,
         after=None if in_b else statuses,
-        detail=f"not run in {'B' if in_b else 'A'}",
+        detail=changes[0].detail or f"not run in {'B' if in_b else 'A'}",
     )
     mark, style = MARK[NOT_RUN]
-    text = f"{len(changes):,} steps not run in {'B' if in_b else 'A'}"
+    text = f"{len(changes):,} steps {summary.detail}"
     return DiffRow(change=summary, mark=mark, style=style, key=key, text=text)
 
 

@@ -323,6 +323,18 @@ def list_state(state: str, driven: str) -> str:
     return PER_STEP_STATE if state == "RUNNING" and driven == "per-step" else state
 
 
+def plain_state(status: Any, run_config: Any) -> str:
+    """What a run is now from its log's fields alone (a plain log's too: `magnus diff`'s, models.plain), as
+    `magnus runs` and `magnus show` word it (logs.run_now): RUNNING for a run recorded running whose
+    process lives (or cannot be asked: another host), INTERRUPTED when it is gone (process_gone), PER-STEP
+    for one driven one step per process (list_state), else its status (SUCCESS, FAIL, INTERRUPTED)."""
+    if status not in (PROCESSING, "CREATED"):
+        return str(status)
+    if driven_per_step(run_config):
+        return PER_STEP_STATE
+    return "INTERRUPTED" if process_gone(status, run_config) else "RUNNING"
+
+
 def run_state(log: RunLog) -> str:
     """SUCCESS/FAIL/INTERRUPTED as recorded; PROCESSING is RUNNING if its process lives, else INTERRUPTED."""
     if log.status in (PROCESSING, "CREATED"):

@@ -6,6 +6,7 @@ in subprocesses."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -46,14 +47,26 @@ def magnus(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_diff_reads_the_reached_fail_node_as_fail(tmp_path: Path) -> None:
+    """Session 11: the dag's success and fail nodes are not steps (docs/runs.md: where a run or a branch
+    ended), so the diff of a good run and a failed one lists neither as not run (it read `fail  not run in
+    A (ran in B: FAIL)` and `success  not run in B (ran in A: SUCCESS)`, two of its four step differences;
+    the runs' status and the failed step say how each ended). Where both runs reached their fail node it is
+    compared, and reads FAIL as in every view (trial 14 F2)."""
     (tmp_path / "steps.py").write_text(STEPS)
     (tmp_path / "p1.yaml").write_text(PIPELINE)
     assert magnus(tmp_path, "execute", "-f", "p1.yaml", "--run-id", "good", "--key", "x").returncode == 0
     assert magnus(tmp_path, "execute", "-f", "p1.yaml", "--run-id", "bad").returncode == 1
+    assert magnus(tmp_path, "execute", "-f", "p1.yaml", "--run-id", "bad2").returncode == 1
     shown = magnus(tmp_path, "show", "bad").stdout
     assert any(line.split()[:3] == ["fail", "fail", "FAIL"] for line in shown.splitlines()), shown
     diff = magnus(tmp_path, "diff", "good", "bad").stdout
-    rows = {line.split()[1]: line for line in diff.splitlines() if line.strip().startswith("·")}
-    assert rows["fail"].split(None, 2)[2] == "not run in A (ran in B: FAIL)", diff
-    assert rows["success"].split(None, 2)[2] == "not run in B (ran in A: SUCCESS)", diff
-    assert "SUCCESS" not in rows["fail"]
+    rows = {line.split()[1]: line for line in diff.splitlines() if line.strip()[:1] in "~·+-="}
+    assert "fail" not in rows and "success" not in rows, diff
+    assert "not run" not in diff, diff
+    assert "steps      2 differences" in diff, diff  # features' status and error
+    assert "features › status" in rows or any("features" in row for row in rows.values()), diff
+    doc = json.loads(magnus(tmp_path, "diff", "good", "bad", "--json").stdout)
+    assert {c["step"] for c in doc["groups"]["steps"]["changes"]} == {"features"}, doc
+    both = magnus(tmp_path, "diff", "bad", "bad2", "--all").stdout
+    steps = both.split("\nsteps ", 1)[1]
+    assert ["=", "fail", "FAIL"] in [line.split() for line in steps.splitlines()], both
