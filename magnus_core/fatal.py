@@ -35,6 +35,9 @@ NAME = ".magnus/fatal.log"  # catalog name of a run's faulthandler file
 # fatal signal or a SIGKILL does not lose it (session 10, trial 13 fault 5: a line printed just before a
 # segfault, and the quick steps before it, were lost). Read back by magnus_core.logs (held_output).
 HELD = ".magnus/held.log"
+# catalog name of what the watcher stopped when the run's process died at once (magnus_core/watcher.py's
+# Stopping writes it, magnus_core/stopped.py reads it; trial 15 N4: no view said what was stopped)
+STOPPED = ".magnus/stopped.json"
 HELD_MAX = 16 << 20  # bytes: then the file starts again (what it held reached its files long before)
 MAX_READ = 64 * 1024  # bytes of the file read: faulthandler writes at most 100 frames per thread, 100 threads
 
@@ -89,6 +92,12 @@ def recorded(catalog: BaseCatalog | None, run_id: str) -> Iterator[None]:
     global _fd, _held_fd, _held_size
     _fd = fd
     held = path.with_name(Path(HELD).name)
+    stopped = path.with_name(Path(STOPPED).name)
+    from magnus_core.processes import record_stops
+
+    with contextlib.suppress(OSError):  # (a re-run's copy of its original's catalog, or an earlier try's)
+        stopped.unlink()
+    record_stops(str(stopped))  # should this process die at once, the watcher says there what it stopped
     try:
         _held_fd = os.open(held, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_NOFOLLOW, 0o644)
         _held_size = 0
@@ -97,6 +106,7 @@ def recorded(catalog: BaseCatalog | None, run_id: str) -> Iterator[None]:
     try:
         yield
     finally:
+        record_stops("")  # the process lives: nothing for the watcher to say
         _fd = None
         held_fd, _held_fd = _held_fd, None
         if held_fd is not None:

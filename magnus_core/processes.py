@@ -35,7 +35,12 @@ GRACE = lenient(stop_grace, DEFAULT_STOP_GRACE)
 
 
 def run_in_group(
-    argv: list[str], env: dict[str, str], out: IO[Any] | None, err: IO[Any] | None, scratch: str = ""
+    argv: list[str],
+    env: dict[str, str],
+    out: IO[Any] | None,
+    err: IO[Any] | None,
+    scratch: str = "",
+    step: str = "",
 ) -> int:
     """Run `argv` in a new process group (its own session), registered until it ends, its stdout and stderr
     going to `out` and `err`; its exit code.
@@ -43,12 +48,14 @@ def run_in_group(
     If this thread is interrupted while waiting (Ctrl-C in a run without concurrent branches), the group
     is stopped (SIGTERM, then SIGKILL after the grace period) before the interrupt goes on. The group is
     also told to the watcher while it runs (with `scratch`, a file of the command's to remove after it):
-    if this process dies at once, the watcher stops the group."""
+    if this process dies at once, the watcher stops the group, and records it as step `step`'s (an internal
+    name) in the run's record of what it stopped (record_stops)."""
     watch()
     proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, start_new_session=True)
     with _lock:
         _groups.add(proc.pid)
-    _tell(f"+{proc.pid}\t{scratch}\n" if "\n" not in scratch else f"+{proc.pid}\t\n")
+    scratch = scratch if "\n" not in scratch and "\t" not in scratch else ""
+    _tell(f"+{proc.pid}\t{scratch}\t{step.replace(chr(10), ' ').replace(chr(9), ' ')}\n")
     try:
         return proc.wait()
     except BaseException:
@@ -65,6 +72,7 @@ def run_in_group(
 _watching = False
 _pipe: int | None = None
 _watcher: subprocess.Popen[bytes] | None = None  # (never a victim of stop_children: _descendants)
+_record = ""  # where the watcher says what it stopped, should this process die (record_stops)
 
 
 def watcher_pid() -> int | None:
@@ -101,6 +109,8 @@ def watch(own_group: bool = False) -> None:
                 os.close(write)
             else:
                 _pipe = write
+                if _record:
+                    _tell(f"R{_record}\n")
             finally:
                 os.close(read)
     if own_group:
@@ -112,6 +122,16 @@ def remove_if_killed(path: str, *, forget: bool = False) -> None:
     request file: secrets.watch_requests); `forget=True` once this process has removed it itself."""
     if "\n" not in path:
         _tell(f"{'f' if forget else 'F'}{path}\n")
+
+
+def record_stops(path: str) -> None:
+    """Have the watcher (started now or later) write what it stops to `path` should this process die at
+    once (the run's `.magnus/stopped.json`: magnus_core/stopped.py reads it); "" once the run has ended."""
+    global _record
+    if "\n" in path:
+        return
+    _record = path
+    _tell(f"R{path}\n")
 
 
 def unwatch_group() -> None:

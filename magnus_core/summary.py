@@ -118,17 +118,24 @@ def cut_short_lines(run_log: RunLog) -> list[str]:
     fatal signal ended the process and faulthandler located it (magnus_core.fatal.crash_of): `train:
     crashed (Segmentation fault) at mlproj/crashy.py:10 in train` for the step it crashed in (the one
     begun, or the branch whose thread crashed); with several begun and none known, the line `the run's
-    process crashed (...) at ...` first and each step's as before."""
-    from magnus_core.logs import NOTHING_REACHED, cut_short, logs_command
+    process crashed (...) at ...` first and each step's as before. Under a step, what the watcher stopped of
+    its processes as the process died (magnus_core.stopped: `its processes (pgid 26141) were stopped by the
+    watcher: SIGTERM, then SIGKILL after 5 s`), and last, what it stopped that no such step owns."""
+    from magnus_core.logs import ENDED, NOTHING_REACHED, cut_short, logs_command, run_now
+    from magnus_core.stopped import record_of, said
 
     cuts, crash = cut_short(run_log)
     out: list[str] = []
     config = run_config_file(run_log)
     if crash is not None and not any(cut.crashed for cut in cuts):  # which branch crashed is not known
         out.append(f"the run's process {crash.said()}")
+    # what the watcher stopped as the process died (trial 15 N4: only `ps` said whether the job still ran)
+    stopped = said(record_of(run_log), cuts) if cuts or run_now(run_log) in ENDED else None
     for cut in cuts:
         out.append(cut.line())
         name = cut.step.internal_name
+        if stopped is not None and (name, cut.attempt) in stopped.of_attempt:
+            out.append(f"  {stopped.of_attempt[(name, cut.attempt)]}")
         command = logs_command(run_log.run_id, name, cut.attempt if cut.attempt else None, config)
         if cut.has_output:
             out.append(f"  its output until then: {command}")
@@ -136,6 +143,8 @@ def cut_short_lines(run_log: RunLog) -> list[str]:
             out.append(f"  {NOTHING_REACHED}; its traceback at the crash: {command}")
         else:
             out.append(f"  {NOTHING_REACHED}")
+    if stopped is not None and stopped.others:
+        out.append(stopped.others)
     return out
 
 

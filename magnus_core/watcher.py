@@ -11,11 +11,14 @@ So magnus starts this script once (processes.watch: `python -I -S watcher.py GRO
 its own, its stdin the read end of a pipe whose only write end magnus holds; a fork of magnus closes it:
 processes._forget). Magnus tells it, one line per event:
 
-    +<pgid>\\t<file>    a shell step's process group began (<file>: its environment dump, removed after it)
+    +<pgid>\\t<file>\\t<step>  a shell step's process group began (<file>: its environment dump, removed
+                       after it; <step>: the step's internal name, for the record)
     -<pgid>            that group ended (its shell was waited for): forget it
     G<pgid>            watch magnus's own process group (`magnus execute`, as its run begins)
     G0                 stop watching it (the run ended as it should)
     F<path> / f<path>  a file of the run's to remove if magnus dies / removed by magnus: forget it
+    R<path>            where to record what it stopped, should magnus die (the run's catalog:
+                       `.magnus/stopped.json`); `R` alone: record nothing (the run ended)
 
 When the pipe reaches its end (magnus has ended, however) with groups still registered, or with magnus's
 own process group still watched (`magnus execute`, while the run runs), it stops them as a stopped run
@@ -24,6 +27,11 @@ started in its own group (a python step's children and theirs: Found.scan says h
 group's other processes, `tee` in `magnus execute | tee` or a script's next command), up to GRACE seconds
 for their own clean-up, the registered environment dumps removed, then SIGKILL for whatever is left. A
 process is signalled only while its pid names the same process (its start time in /proc/<pid>/stat).
+
+What it stopped is written to the R file (trial 15 N4: no view said it), whole (a temporary file renamed
+into place; magnus is dead, so nothing else writes it): once as it begins (`"state": "stopping"`, with the
+processes found), once as it ends (`"stopped"`, and how each ended: gone after the SIGTERM, or the SIGKILL
+after GRACE seconds). Readers: magnus_core/stopped.py.
 
 Stdlib only and not imported by magnus (it runs with `-I -S`: 10 to 30 ms of CPU to start, once per
 process; about 0.05 ms a shell step, its lines read in batches: GATHER; `python bench/shell.py`).
@@ -48,6 +56,8 @@ GATHER = 0.05
 # only processes of that group taken as its once it died (a child started and orphaned within one look is
 # missed: the price of never taking the script's own)
 LOOK = 0.25
+# seconds to wait, once SIGKILL is sent, for the killed processes to have ended (stop)
+KILLED_WAIT = 2.0
 
 
 def _stat(pid: int) -> tuple[str, int, int, int] | None:
@@ -72,6 +82,7 @@ class Found:
     def __init__(self, groups: set[int], group: int, since: int, seen: dict[int, int] | None = None) -> None:
         self.groups, self.group, self.since = groups, group, since
         self.chosen: dict[int, int] = {}  # pid -> start time, of magnus's group
+        self.member_of: dict[int, int] = {}  # pid -> its registered group, at the last scan
         self.first = True
         # magnus not its group's leader (a script ran it): the descendants of magnus seen while it lived
         # (descendants), the only roots taken: a process the script double-forked (`( cmd & )`: its parent
@@ -89,6 +100,7 @@ class Found:
         a background job's children) has its parent in the group. New roots only at the first scan: a
         process of the caller's orphaned later is not taken for magnus's."""
         found: list[tuple[int, int]] = []
+        self.member_of = {}
         me = os.getpid()
         try:
             names = os.listdir("/proc")
@@ -107,6 +119,7 @@ class Found:
             _state, ppid, pgrp, start = stat
             if pgrp in self.groups:
                 found.append((int(name), start))
+                self.member_of[int(name)] = pgrp
             elif self.group and pgrp == self.group:
                 in_group.add(int(name))
                 if start >= self.since:
@@ -173,20 +186,156 @@ def stop(
     grace: float,
     files: set[str],
     seen: dict[int, int] | None = None,
+    record: str = "",
+    steps: dict[int, str] | None = None,
 ) -> None:
     """What magnus's death leaves: SIGTERM, up to `grace` seconds, the files removed (the shells' dumps and
-    `files`), SIGKILL. `seen`: Found's roots when magnus did not lead its group."""
+    `files`), SIGKILL. `seen`: Found's roots when magnus did not lead its group. `record`: the file that
+    says what was stopped (Stopping), `steps` naming each group's step."""
     pgids = set(groups)
     found = Found(pgids, group, since, seen) if os.path.isdir("/proc/self") else None
-    _signal(pgids, found.scan() if found else [], signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and (found.scan() if found else _reached(pgids)):
+    procs = found.scan() if found else []
+    said = Stopping(record, grace, steps or {}, pgids)
+    said.found(procs, found.member_of if found else {})
+    _signal(pgids, procs, signal.SIGTERM)
+    began = time.monotonic()
+    deadline = began + grace
+    while time.monotonic() < deadline:
+        left = found.scan() if found else []
+        said.left(left, time.monotonic() - began)
+        if not (left if found else _reached(pgids)):
+            break
         time.sleep(POLL)
     for path in [*groups.values(), *files]:
         if path:
             with contextlib.suppress(OSError):
                 os.unlink(path)
-    _signal(pgids, found.scan() if found else [], signal.SIGKILL)
+    left = found.scan() if found else []
+    _signal(pgids, left, signal.SIGKILL)
+    # a SIGKILLed process ends when the kernel next runs it (on a loaded machine, some milliseconds later),
+    # and its pid stays taken until its parent (init, once its own died) reaps it: this process ends only
+    # once they are gone (up to KILLED_WAIT), so that its end means theirs (a re-run waits for it, and so
+    # does `magnus stop`: rerun._wait_for_watcher, stop.WATCHER_WAIT; `kill -0` still reached a zombie)
+    said.killed(left)
+    ending = time.monotonic() + KILLED_WAIT
+    while left and found is not None and time.monotonic() < ending:
+        left = [proc for proc in left if _there(*proc)]
+        if left:
+            time.sleep(POLL / 5)
+
+
+class Stopping:
+    """What the watcher stopped, written to `path` (a run's `.magnus/stopped.json`; nothing when ""), whole
+    each time (a temporary file renamed into place): as it begins and as it ends. JSON:
+
+        {"schema": "magnus-stopped/1", "watcher": pid, "magnus": the dead magnus's pid, "state":
+         "stopping" | "stopped", "began": epoch seconds of the SIGTERM, "grace": seconds,
+         "processes": [{"pid", "name", "started": epoch seconds, "pgid": its registered group or 0 (of
+                        magnus's own group: a python step's child), "step": the group's step or "",
+                        "ended": "SIGTERM" | "SIGKILL" | "" (not yet), "after": seconds after the SIGTERM}]}
+
+    `ended` SIGTERM: gone within `after` seconds of the SIGTERM (POLL's precision); SIGKILL: still there
+    after the grace, killed. Written once per state (a few small writes, on a death only)."""
+
+    def __init__(self, path: str, grace: float, steps: dict[int, str], pgids: set[int]) -> None:
+        self.path, self.grace, self.steps = path, grace, steps
+        self.began = time.time()
+        self.procs: dict[int, dict[str, object]] = {}
+        self.pgids = pgids
+
+    def found(self, procs: list[tuple[int, int]], member_of: dict[int, int]) -> None:
+        boot = _boot_time()
+        ticks = _ticks()
+        for pid, start in procs:
+            pgid = member_of.get(pid, 0)
+            self.procs[pid] = {
+                "pid": pid,
+                "name": _name(pid),
+                "started": round(boot + start / ticks, 2) if boot else None,
+                "pgid": pgid,
+                "step": self.steps.get(pgid, ""),
+                "ended": "",
+                "after": None,
+            }
+        self._write("stopping")
+
+    def left(self, procs: list[tuple[int, int]], after: float) -> None:
+        alive = {pid for pid, _start in procs}
+        for pid, proc in self.procs.items():
+            if pid not in alive and not proc["ended"]:
+                proc["ended"], proc["after"] = "SIGTERM", round(after, 2)
+
+    def killed(self, procs: list[tuple[int, int]]) -> None:
+        alive = {pid for pid, _start in procs}
+        for pid, proc in self.procs.items():
+            if not proc["ended"]:  # (a process of a group first seen after the SIGTERM is not listed)
+                proc["ended"] = "SIGKILL" if pid in alive else "SIGTERM"
+                proc["after"] = self.grace
+        self._write("stopped")
+
+    def _write(self, state: str) -> None:
+        if not self.path:
+            return
+        import json  # (only on a death: the watcher's start stays small)
+
+        text = json.dumps(
+            {
+                "schema": "magnus-stopped/1",
+                "watcher": os.getpid(),
+                "magnus": _MAGNUS,
+                "state": state,
+                "began": round(self.began, 3),
+                "grace": self.grace,
+                "groups": sorted(self.pgids),
+                "processes": list(self.procs.values()),
+            }
+        )
+        temporary = f"{self.path}.{os.getpid()}.tmp"
+        try:
+            with open(temporary, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(temporary, self.path)
+        except OSError:  # (the catalog's folder gone, a full disk: nothing to say it with)
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+
+
+_MAGNUS = 0  # the pid of the magnus that started this watcher (main)
+
+
+def _name(pid: int) -> str:
+    """Process `pid`'s command name (/proc/<pid>/comm: `sleep`, `python3`), "" when gone."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as handle:
+            return handle.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _boot_time() -> float:
+    """When the machine booted, in seconds since the epoch (/proc/stat's btime), 0 when not known."""
+    try:
+        with open("/proc/stat", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"btime "):
+                    return float(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+def _ticks() -> int:
+    try:
+        return os.sysconf("SC_CLK_TCK") or 100
+    except (ValueError, OSError):
+        return 100
+
+
+def _there(pid: int, start: int) -> bool:
+    """Whether process `pid` (started at `start`) is still there, running or a zombie not yet reaped (its
+    pid not given to another)."""
+    stat = _stat(pid)
+    return stat is not None and stat[3] == start
 
 
 def _reached(pgids: set[int]) -> bool:
@@ -206,9 +355,13 @@ def main(argv: list[str]) -> int:
     mine = _stat(os.getpid())
     since = mine[3] if mine is not None else 0
     groups: dict[int, str] = {}
+    steps: dict[int, str] = {}  # group -> its step's internal name
     files: set[str] = set()
+    record = ""  # where to say what was stopped (Stopping)
     pending = b""
     magnus = os.getppid()  # (magnus started this process)
+    global _MAGNUS
+    _MAGNUS = magnus
     seen: dict[int, int] = {}  # magnus not leading its group: its descendants seen, pid -> start time
     looked = 0.0
     while True:
@@ -240,19 +393,24 @@ def main(argv: list[str]) -> int:
             text = line.decode(errors="surrogateescape")
             with contextlib.suppress(ValueError):
                 if text.startswith("+"):
-                    pgid, _, path = text[1:].partition("\t")
+                    pgid, _, rest = text[1:].partition("\t")
+                    path, _, step = rest.partition("\t")
                     groups[int(pgid)] = path
+                    steps[int(pgid)] = step
                 elif text.startswith("-"):
                     groups.pop(int(text[1:]), None)
+                    steps.pop(int(text[1:]), None)
                 elif text.startswith("G"):
                     group = int(text[1:])
                 elif text.startswith("F"):
                     files.add(text[1:])
                 elif text.startswith("f"):
                     files.discard(text[1:])
+                elif text.startswith("R"):
+                    record = text[1:]
         time.sleep(GATHER)
     if groups or group or files:
-        stop(groups, group, since, grace, files, seen if group and group != magnus else None)
+        stop(groups, group, since, grace, files, seen if group and group != magnus else None, record, steps)
     return 0
 
 

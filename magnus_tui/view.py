@@ -398,6 +398,14 @@ class RunView:
         from magnus_core.logs import NOTHING_REACHED
 
         crash = crash_in(self.run_config, self.run_id) if cut else None
+        # what the watcher stopped of each step's processes as the process died (trial 15 N4), under it
+        from magnus_core.stopped import record_in, said_of
+
+        record = record_in(self.run_config, self.run_id) if cut else None
+        stopped = said_of(
+            record,
+            [(row.key, row.cut_attempt[0], _epoch(row.cut_attempt[1])) for row in cut if row.cut_attempt],
+        )
         for row in cut:
             assert row.cut_attempt is not None
             number = row.cut_attempt[0]
@@ -417,6 +425,8 @@ class RunView:
                 if self._reached_file(row.key, number)
                 else NOTHING_REACHED  # (trial 13 fault 5: the tab it pointed to had nothing)
             )
+            if (row.key, number) in stopped.of_attempt:
+                row.message += "\n" + stopped.of_attempt[(row.key, number)]
 
     def _reached_file(self, key: str, number: int) -> bool:
         """Whether some of attempt `number` of step `key`, cut short, reached its `.live` file in the run's
@@ -685,4 +695,12 @@ class RunView:
         for row, _ in self.walk():
             if row.kind == STEP and row.status == "INTERRUPTED" and not self.children.get(row.key):
                 return row.key
+        return None
+
+
+def _epoch(when: datetime | None) -> float | None:
+    """`when` in seconds since the epoch, None when not known."""
+    try:
+        return when.timestamp() if when is not None else None
+    except (ValueError, OverflowError, OSError):
         return None

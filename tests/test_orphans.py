@@ -129,6 +129,13 @@ def _gone(mark: str, within: float) -> list[str]:
 def project(git_repo: Path) -> Iterator[dict[str, Any]]:
     """The project, a private temporary folder for magnus (TMPDIR: where the shell's environment dump
     goes), and a mark for every process; every marked process is killed when the test ends."""
+    with marked_project(git_repo) as made:
+        yield made
+
+
+@contextlib.contextmanager
+def marked_project(git_repo: Path) -> Iterator[dict[str, Any]]:
+    """What `project` gives (tests/test_watcher_record.py's fixture too)."""
     (git_repo / "orphf.py").write_text(FUNCS)
     (git_repo / "p.yaml").write_text(PIPELINE)
     (git_repo / "daemon.yaml").write_text(DAEMON)

@@ -146,6 +146,10 @@ def logs(
         from magnus_core.logs import crash_json, cut_short
 
         shown["crash"] = crash_json(*cut_short(run_log, reader))  # (null: none; trial 13 fault 4's Left)
+        from magnus_core.stopped import record_of
+
+        record = record_of(run_log)  # what the watcher stopped as the process died (trial 15 N4)
+        shown["stopped"] = record.as_json() if record is not None else None
         shown["failures"] = [
             {"step": s.internal_name, "step_type": s.step_type, "message": failure_message(s)}
             for s in _failures_without_output(run_log, name, attempt)
@@ -158,6 +162,9 @@ def logs(
 
     cuts, crash = cut_short(run_log, reader) if any(_cut_short(v, ended) for v in sections) else ([], None)
     said_of = {(cut.step.internal_name, cut.attempt): cut for cut in cuts}
+    from magnus_core.stopped import record_of, said
+
+    stopped = said(record_of(run_log), cuts) if cuts else None  # what the watcher stopped (trial 15 N4)
     crash_shown = False
     for view in sections:
         cut = said_of.get((view.step.internal_name, view.attempt_number)) if _cut_short(view, ended) else None
@@ -187,6 +194,11 @@ def logs(
                 note(f"magnus: the run's process {crash.said()}")
         out.out.flush()
         note(f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) {cut.said}{kept}")
+        key = (view.step.internal_name, view.attempt_number)
+        if stopped is not None and key in stopped.of_attempt:
+            note(f"magnus: {key[0]} (attempt {key[1]}): {stopped.of_attempt[key]}")
+    if stopped is not None and stopped.others and name is None:
+        note(f"magnus: {stopped.others}")
     out.say_silent()
     _say_unreached(run_log, name, attempt)
     ctx.exit(1 if missing else 0)

@@ -117,16 +117,22 @@ def show(
     run_log, source = open_run(run_id, store)
     if as_json:
         from magnus_core.logs import crash_json, cut_short
+        from magnus_core.stopped import record_of
 
         crash = crash_json(*cut_short(run_log))  # a fatal signal located: added to the log as stored
-        if crash is None:
+        # what the watcher stopped as the run's process died (trial 15 N4): added likewise
+        stopped = record_of(run_log)
+        added = {
+            key: value
+            for key, value in (("crash", crash), ("stopped", stopped.as_json() if stopped else None))
+            if value is not None
+        }
+        if not added:
             click.echo(run_log.model_dump_json(indent=4))
         else:
             import json
 
-            click.echo(
-                json.dumps({**run_log.model_dump(mode="json"), "crash": crash}, indent=4, ensure_ascii=False)
-            )
+            click.echo(json.dumps({**run_log.model_dump(mode="json"), **added}, indent=4, ensure_ascii=False))
     else:
         print_summary(run_log, source, every=every)
         if params is not None or metrics is not None:

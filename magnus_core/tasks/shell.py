@@ -44,14 +44,14 @@ def _parse_env(data: bytes) -> dict[str, str]:
 
 
 def _run_in_own_group(
-    argv: list[str], env: dict[str, str], out: Any, err: Any, scratch: str
+    argv: list[str], env: dict[str, str], out: Any, err: Any, scratch: str, step: str = ""
 ) -> subprocess.CompletedProcess[bytes]:
     """Run the shell in its own process group, registered while it runs, so that stopping the run stops
     everything it started, and so does magnus's death (the watcher, which then removes `scratch`, the
-    environment dump: magnus_core/processes.py)."""
+    environment dump: magnus_core/processes.py, and records it as `step`'s)."""
     from magnus_core.processes import run_in_group
 
-    return subprocess.CompletedProcess(argv, run_in_group(argv, env, out, err, scratch))
+    return subprocess.CompletedProcess(argv, run_in_group(argv, env, out, err, scratch, step))
 
 
 def exit_failure(code: int) -> tuple[str, AttemptError]:
@@ -94,7 +94,12 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
     try:
         # the output seam's pipes: what the shell and its children write is masked on its way out
         proc = _run_in_own_group(
-            [shell, "-c", script], env, ctx.step_output("stdout"), ctx.step_output("stderr"), env_file
+            [shell, "-c", script],
+            env,
+            ctx.step_output("stdout"),
+            ctx.step_output("stderr"),
+            env_file,
+            scope.internal_name,
         )
         with open(env_file, "rb") as handle:
             final = _parse_env(handle.read())
