@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 from pathlib import Path
@@ -139,6 +140,16 @@ def test_help_as_a_command_prints_the_help_it_names(tmp_path: Path) -> None:
         ),
         (["runs", "--json", "--latest", "3"], "the newest 3 runs: magnus runs --json --limit 3"),
         (["runs", "--newest=2"], "the newest 2 runs: magnus runs --limit 2"),
+        (  # was: Did you mean one of: '--best', '--plot'? (small10's left item; compare takes RUN_IDS)
+            ["compare", "--last", "3"],
+            "No such option '--last': compare takes the runs to compare as run ids (the newest is `last`), "
+            "--tag TAG or --where FILTER; the ids of the newest 3 runs: magnus runs --limit 3",
+        ),
+        (["compare", "--latest"], "the ids of the newest 2 runs: magnus runs --limit 2"),
+        (
+            ["diff", "r1", "--last"],
+            "No such option '--last': the newest run is the run id `last`: magnus diff r1 last",
+        ),
     ],
 )
 def test_an_option_magnus_has_in_another_form_names_it_as_a_command_that_works(
@@ -157,6 +168,22 @@ def test_an_option_magnus_has_in_another_form_names_it_as_a_command_that_works(
     assert words[0] == "magnus"
     done = run_magnus(*words[1:], cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
+
+
+def test_compare_takes_run_ids_as_every_command_does(tmp_path: Path) -> None:
+    """Session 11: `magnus compare last r1` said `no run 'last'` where show, logs, diff and stop take `last`
+    for the newest run and a unique start or end of an id (runs.resolve_run_id); now compare does too."""
+    (tmp_path / "p.yaml").write_text(
+        "dag: {start_at: s, steps: {s: {type: task, command_type: shell, command: echo hi, next: ok}, "
+        "ok: {type: success}, f: {type: fail}}}\n"
+    )
+    for run_id in ("first-run", "second-run"):
+        assert run_magnus("execute", "-f", "p.yaml", "--run-id", run_id, cwd=tmp_path).returncode == 0
+    done = run_magnus("compare", "first", "last", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [r["run_id"] for r in json.loads(done.stdout)["runs"]] == ["first-run", "second-run"]
+    missing = run_magnus("compare", "nope", "last", cwd=tmp_path)
+    assert missing.returncode == 2 and "no run 'nope'" in missing.stderr, missing.stderr
 
 
 def test_execute_with_no_file_and_no_pipeline_yaml_says_what_file_is(tmp_path: Path) -> None:

@@ -543,7 +543,9 @@ def _explain_option(exc: Any, args: list[str]) -> None:
     """A click NoSuchOption for an option magnus has in another form says that form, with the command line
     `args` (the words after `magnus`) as it works, instead of a close name: a colour switch (`NO_COLOR=1`,
     docs/cli.md: `NO_COLOR=1 magnus show R`), or `--last` given to a command taking a run id (the newest
-    run is the id `last`: `magnus logs last train`). Other options are left as click words them."""
+    run is the id `last`: `magnus logs last train`; `magnus diff A last`), runs to compare (`magnus
+    compare`: its ids, a tag or a filter, and `magnus runs --limit N` for the newest ids) or a --limit
+    (`magnus runs --limit 1`). Other options are left as click words them."""
     import shlex
 
     name = exc.option_name.partition("=")[0]
@@ -559,6 +561,31 @@ def _explain_option(exc: Any, args: list[str]) -> None:
         at = given.index(ctx.info_name) + 1 if ctx.info_name in given else len(given)
         command = shlex.join(["magnus", *given[:at], "last", *given[at:]])
         exc.message = f"No such option '{name}': the newest run is the run id `last`: {command}"
+        exc.possibilities = None
+    elif name in _NEWEST_OPTIONS and ctx is not None and any(p.name == "run_b" for p in ctx.command.params):
+        # `magnus diff A --last`: the newest run in the place --last was typed (click said no more)
+        at = next((i for i, arg in enumerate(args) if arg.partition("=")[0] == name), len(args))
+        words = [*args[:at], "last", *args[at + 1 :]]
+        ids = (
+            [w for w in words[words.index(ctx.info_name) + 1 :] if not w.startswith("-")]
+            if ctx.info_name in words
+            else []
+        )
+        if len(ids) < 2:  # (one run named: it is compared with the newest, older first)
+            words.insert(words.index("last"), "RUN")
+        exc.message = (
+            f"No such option '{name}': the newest run is the run id `last`: {shlex.join(['magnus', *words])}"
+        )
+        exc.possibilities = None
+    elif name in _NEWEST_OPTIONS and ctx is not None and any(p.name == "run_ids" for p in ctx.command.params):
+        # `magnus compare --last 3`: click offered '--best' and '--plot' (small10's left item): compare takes
+        # the runs as ids (`last` among them), a tag or a filter; `magnus runs --limit N` lists the newest
+        count, _ = _newest_count(name, args)
+        count = max(count, 2)
+        exc.message = (
+            f"No such option '{name}': compare takes the runs to compare as run ids (the newest is `last`), "
+            f"--tag TAG or --where FILTER; the ids of the newest {count} runs: magnus runs --limit {count}"
+        )
         exc.possibilities = None
     elif name in _NEWEST_OPTIONS and ctx is not None and any(p.name == "limit" for p in ctx.command.params):
         # `magnus runs --last`: click offered `--limit` with no word of how many (core9)

@@ -131,6 +131,7 @@ def compare(
     utf8_stdout()
     store, index = open_store_index(config_file or (ctx.obj or {}).get("config_file"))
     try:
+        run_ids = _typed_ids(store, run_ids, named=tag is None and where is None)
         runs, hints = select_runs(
             index, run_ids=list(run_ids), tag=tag, where=expr, order_by=order, store_where=store.where()
         )
@@ -153,6 +154,32 @@ def compare(
         _csv(table)
     else:
         _print(table, store.where())
+
+
+def _typed_ids(store: RunLogStore, run_ids: tuple[str, ...], *, named: bool) -> tuple[str, ...]:
+    """The run ids as typed, completed as every other command completes one (runs.resolve_run_id: `last`
+    for the newest run, a unique start or end of an id): `magnus compare last 1b3bf9` (it said `no run
+    'last'` where `magnus show last` and `magnus diff last R` name the newest). `named`: the ids alone say
+    which runs (no --tag or --where), so one that matches no run is refused with the nearest ids; with a
+    filter it is left as typed (select_runs: the ids narrow the filter)."""
+    from magnus_core.errors import RunNotFoundError
+    from magnus_core.runs import resolve_run_id
+
+    if not run_ids:
+        return run_ids
+    known = set(store.list_run_ids())
+    out = []
+    for text in run_ids:
+        if text in known:
+            out.append(text)
+            continue
+        try:
+            out.append(resolve_run_id(store, text))
+        except RunNotFoundError:
+            if named:
+                raise
+            out.append(text)
+    return tuple(out)
 
 
 def _plot(
