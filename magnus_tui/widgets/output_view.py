@@ -374,6 +374,27 @@ class OutputLog(KeysInOrder, RichLog):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(min_width=1, **kwargs)  # (not RichLog's 78: wider than a 66-column tab)
         self._width_seen = 0  # the content width at the last resize (0: none yet)
+        # the strip (row of the log) where each output line written starts, in order: a line that wraps
+        # takes several rows (OutputView finds a match's row from it: session 11, ui10's left item)
+        self.starts: list[int] = []
+
+    def clear(self) -> OutputLog:
+        super().clear()
+        self.starts.clear()
+        return self
+
+    def rows_of(self, line: int) -> range:
+        """The rows (strips) output line `line` was drawn as; empty when not drawn (yet)."""
+        if not 0 <= line < len(self.starts):
+            return range(0)
+        end = self.starts[line + 1] if line + 1 < len(self.starts) else len(self.lines)
+        return range(self.starts[line], end)
+
+    def line_at(self, row: int) -> int:
+        """The output line drawn at row `row` (the last one below the end; -1 before any)."""
+        import bisect
+
+        return bisect.bisect_right(self.starts, row) - 1
 
     def write(
         self,
@@ -390,9 +411,26 @@ class OutputLog(KeysInOrder, RichLog):
         console measures, which is at most its 80 columns whatever the terminal's: lines were wrapped at
         ~78 and shown in a 66-column tab, what passed its edge never seen, or at 78 in a 110-column one
         (trial 14, F4). A line that does not wrap is written at its own width (←/→ scroll to its end)."""
-        if width is None and self._size_known and (self.wrap or isinstance(content, Group)):
+        if not self._size_known:  # (deferred: RichLog writes it through this method once it has a size)
+            super().write(content, width, expand, shrink, scroll_end, animate)
+            return self
+        if width is None and (self.wrap or isinstance(content, Group)):
             width = self.scrollable_content_region.width or None
+        if isinstance(content, str) and self.wrap and "\n" in content:
+            # each line rendered alone, so that where each starts is known (starts): wrapped, it takes
+            # as many rows as it needs
+            parts = content.split("\n")
+            for index, part in enumerate(parts):
+                self.starts.append(len(self.lines))
+                last = index == len(parts) - 1
+                super().write(part, width, expand, shrink, scroll_end if last else False, animate)
+            return self
+        start = len(self.lines)
         super().write(content, width, expand, shrink, scroll_end, animate)
+        if isinstance(content, str) and not self.wrap:  # (one row per line: none wraps)
+            self.starts.extend(range(start, start + content.count("\n") + 1))
+        else:  # one line (a Group: magnus's own line, wrapped; or a line wrapped with `w`)
+            self.starts.append(start)
         return self
 
     def on_resize(self, event: events.Resize) -> None:
@@ -502,8 +540,8 @@ class OutputView(Vertical, can_focus=False):
         )
 
     @property
-    def log_widget(self) -> RichLog:
-        return self.query_one("#output-log", RichLog)
+    def log_widget(self) -> OutputLog:
+        return self.query_one("#output-log", OutputLog)
 
     def reading(self, source: str) -> None:
         """Another step (or the whole run) is being read: its name and "reading…" at once, and not the
@@ -605,7 +643,11 @@ class OutputView(Vertical, can_focus=False):
         RichLog (Textual 8.2.8) can only append: its `lines`, line cache and virtual size are set as its
         own clear() sets them."""
         log = self.log_widget
-        del log.lines[self._last_start() :]
+        start = self._last_start()
+        assert start is not None  # (only when known: _last_line_changed)
+        del log.lines[start:]
+        while log.starts and log.starts[-1] >= start:  # (its rows: OutputLog.starts)
+            log.starts.pop()
         log._line_cache.clear()
         log.virtual_size = Size(log._widest_line_width, len(log.lines))
         log.refresh()
@@ -699,26 +741,32 @@ class OutputView(Vertical, can_focus=False):
         self._draw_failure()  # fitted to the width (fit_failure)
 
     def _redraw(self) -> None:
+        """Draw the lines again (wrapped or not, at the log's width), keeping the place when not following:
+        the match in view if it was, else the line at the top (its rows move when lines wrap anew)."""
         log = self.log_widget
+        anchor = self.match if self._match_in_view() else None
+        top = log.line_at(round(log.scroll_y))
         log.clear()
         self._last_at = None
         log.wrap = self.wrap
         if self.lines:
             self._write(self.lines)
         self._title()
+        if self.follow:
+            return
+        if anchor is not None:
+            log.call_after_refresh(self._show_match)
+        elif top > 0:
+            log.call_after_refresh(lambda: log.scroll_to(x=0, y=log.rows_of(top).start, animate=False))
 
     def rewrap(self) -> None:
         """The log's width changed (the terminal, or the panes): lines drawn wrapped (all with `w`, else
         magnus's own marker lines) are drawn again at the new width, so that none is wider than the log
         (trial 14, F4: drawn at 80 columns and shown in 66, the rest of each row was out of view); the
-        view stays at the end when following, else at the same share of the way down."""
+        view stays at the end when following, else on the match shown or the line at the top (_redraw)."""
         if not self.lines or not (self.wrap or any(wraps(line) for line in self.lines)):
             return  # (each line one row: nothing to wrap again)
-        log = self.log_widget
-        share = log.scroll_y / log.max_scroll_y if log.max_scroll_y else 1.0
         self._redraw()
-        if not self.follow:
-            log.call_after_refresh(lambda: log.scroll_to(y=round(share * log.max_scroll_y), animate=False))
 
     # -- keys -----------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -752,20 +800,76 @@ class OutputView(Vertical, can_focus=False):
         self.screen.set_focus(box)  # now: the keys typed after `/` and queued already go there
 
     def action_next_match(self, step: int) -> None:
+        """`n` (step 1) / `N` (-1): the next or previous line holding the search text, round the end,
+        brought into view (_show_match). From the match shown; when it is not in view (`g`/`G`, Home/End,
+        a scroll since), from what is: `n` finds the first match from the top row shown, `N` the last up to
+        the bottom one, as less does (before, they went on from a match far off screen)."""
         if not self.query_text or not self.lines:
             return
         wanted = self.query_text.lower()
         count = len(self.lines)
+        start = self.match
+        log = self.log_widget
+        if start >= 0 and not self._match_in_view() and log.starts:
+            top = round(log.scroll_y)
+            bottom = top + log.scrollable_content_region.height - 1
+            shown = log.line_at(bottom) if step < 0 else log.line_at(top)
+            # (a line cut by the top edge counts as shown: its next match is further on)
+            start = shown + 1 if step < 0 else shown - 1 if log.rows_of(shown).start >= top else shown
         for offset in range(1, count + 1):
-            line = (self.match + step * offset) % count
+            line = (start + step * offset) % count
             if wanted in self.lines[line].lower():
                 self.match = line
                 self.follow = False  # a match to look at: stop following
-                self.log_widget.auto_scroll = False
-                self.log_widget.scroll_to(y=max(0, line - 2), animate=False)
+                log.auto_scroll = False
+                self._show_match()
                 self._title()
                 return
         self.screen.notify(self._not_found(), severity="warning")  # it goes with the screen (base.notify)
+
+    def _match_row(self) -> tuple[int, int] | None:
+        """The log's row and column where the current match begins (a wrapped line: the row of its rows
+        that holds it, found by counting the characters that are not spaces, which wrapping never drops;
+        a line one row: its column), or None when it is not drawn."""
+        from rich.cells import cell_len
+
+        log = self.log_widget
+        rows = log.rows_of(self.match)
+        if not rows or not self.query_text:
+            return None
+        line = self.lines[self.match]
+        at = max(0, line.lower().find(self.query_text.lower()))
+        if len(rows) == 1:
+            return rows.start, cell_len(line[:at].expandtabs())
+        before = sum(not c.isspace() for c in line[:at])  # the match's first character, counted so
+        seen = 0
+        for row in rows:
+            seen += sum(not c.isspace() for c in log.lines[row].text)
+            if seen > before:
+                return row, 0
+        return rows[-1], 0
+
+    def _match_in_view(self) -> bool:
+        """Whether the current match's row is among those shown."""
+        if self.match < 0:
+            return False
+        where = self._match_row()
+        log = self.log_widget
+        top = round(log.scroll_y)
+        return where is not None and top <= where[0] < top + log.scrollable_content_region.height
+
+    def _show_match(self) -> None:
+        """Scroll the current match into view: its row third from the top (two rows of what comes before),
+        and sideways to it when its line is one row wider than the log (to the start when it fits)."""
+        where = self._match_row()
+        if where is None:
+            return
+        row, column = where
+        log = self.log_widget
+        width = log.scrollable_content_region.width
+        end = column + len(self.query_text)
+        x = 0 if end <= width else max(0, column - width // 3)
+        log.scroll_to(x=x, y=max(0, row - 2), animate=False, immediate=True)
 
     def _not_found(self) -> str:
         """What a search that found nothing says: with earlier lines left out, that it looked only at the
