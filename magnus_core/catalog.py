@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from magnus_core.context import RunContext
     from magnus_core.secrets import BaseSecrets
 
+# opens, for reading, what a catalog holds of a file still being written (BaseCatalog.live_output)
+LiveOpener = Callable[[], contextlib.AbstractContextManager[BinaryIO]]
+
 log = logging.getLogger("magnus")
 
 
@@ -180,6 +183,12 @@ class BaseCatalog:
 
     def live_file(self, run_id: str, name: str) -> Path | None:
         """The growing spool of catalog file `name` while it is written (None: none, or not visible here)."""
+        return None
+
+    def live_output(self, run_id: str, name: str) -> LiveOpener | None:
+        """What a catalog that cannot show the growing spool (live_file) holds of it while it is written:
+        an opener of what reached the catalog so far, as one binary file from its start (an object store:
+        the pieces its writer pushed, catalog_fsspec._Pusher); None when it holds nothing of it."""
         return None
 
     def sync_from(self, original: RunLog, run_id: str) -> list[str]:

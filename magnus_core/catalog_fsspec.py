@@ -24,22 +24,29 @@ file or one of gcsfs's ways is no credential). What they resolve to is masked (c
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
 import posixpath
-from collections.abc import Callable
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from pydantic import Field
 
 from magnus_core.catalog import (
+    LIVE,
     BaseCatalog,
     CatalogError,
     FileSystemCatalog,
+    LiveOpener,
     OutputOptions,
     checked_destination,
     is_reserved,
@@ -490,10 +497,27 @@ class FsspecCatalog(FileSystemCatalog):
     output_nearby = False  # an upload: the keeper thread does it while the next step runs
 
     def output_spool(self, run_id: str, name: str) -> Path | None:
-        return None  # no local place others can read as it grows: a temporary file, then put_stream
+        """A temporary file of this machine (no place in the bucket can grow), which the pusher thread
+        copies to the bucket in pieces while the attempt runs (_Pusher: `magnus logs --follow` on another
+        machine reads them, live_output). Called once per attempt that runs past capture.SPILL_AFTER or
+        prints past capture.SPOOL_AT; makes no request."""
+        fd, text = tempfile.mkstemp(prefix="magnus-output-", suffix=".log")
+        os.close(fd)
+        path = Path(text)
+        run_id, name = check_run_id(run_id), check_relative(name, "catalog name")
+        target = str(self.destination(run_id, name)) if self.local else self._path(run_id, name)
+        PUSHER.add(path, _Live(self, target))
+        return path
 
     def keep_spool(self, spool: Path, name: str, digest: str, run_id: str) -> DataCatalog:
-        return BaseCatalog.keep_spool(self, spool, name, digest, run_id)
+        """Upload the finished spool as `name` (one object), then remove the pieces pushed while it grew:
+        a follower reading them goes on from the whole object at the same offset (they are its start).
+        When the upload fails, the pieces stay: they are what the bucket holds of the attempt's output."""
+        live = PUSHER.take(spool)  # (a push under way ends first; none starts after)
+        record = BaseCatalog.keep_spool(self, spool, name, digest, run_id)
+        if live is not None and live.pieces:
+            live.drop()
+        return record
 
     def put_bytes(
         self,
@@ -507,7 +531,30 @@ class FsspecCatalog(FileSystemCatalog):
         return BaseCatalog.put_bytes(self, name, data, run_id)  # streamed in, as every put here
 
     def live_file(self, run_id: str, name: str) -> Path | None:
-        return None
+        return None  # (live_output: the pieces in the bucket)
+
+    def live_output(self, run_id: str, name: str) -> LiveOpener | None:
+        """The pieces of catalog file `name` pushed while its attempt ran (_Pusher), read as one file from
+        its start, as far as they follow one another; None when there are none (not pushed yet, a short
+        attempt, or its whole object is kept and they were removed) or they cannot be listed. One listing
+        request; each read of the file opened is a ranged GET of a piece."""
+        run_id, name = check_run_id(run_id), check_relative(name, "catalog name")
+        prefix = (str(self.destination(run_id, name)) if self.local else self._path(run_id, name)) + LIVE
+        try:
+            what = f"listing the live output '{name}'"
+            pieces = self._call(what, lambda: _listed_pieces(self.fs, prefix))
+        except CatalogError as exc:
+            log.debug("%s", exc)
+            return None
+        if not pieces:
+            return None
+
+        @contextlib.contextmanager
+        def opened() -> Iterator[BinaryIO]:
+            with io.BufferedReader(_PiecesFile(self, pieces), PIECE_READ) as handle:
+                yield cast(BinaryIO, handle)
+
+        return opened
 
     def put_stream(self, name: str, stream: BinaryIO, run_id: str | None = None) -> DataCatalog:
         """Stream into the catalog (upload, then commit); the put record."""
@@ -546,3 +593,232 @@ class _Discard:
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or exc.__class__.__name__
     return text[:240]
+
+
+# -- a running attempt's output, pushed to the bucket in pieces (magnus logs --follow from elsewhere) --------
+#
+# An attempt's growing output is a temporary file of the machine running it (output_spool): nothing in a
+# bucket can grow. One thread per process (_Pusher) looks at every such file every LOOK_EVERY seconds and
+# pushes what is new as one object, a piece, `<name>.live/<offset>` (the offset of its first byte, in
+# PIECE_DIGITS digits, so names sort as offsets do): as soon as PIECE bytes are new, else once the
+# attempt's interval has passed since its last piece (PUSH_FIRST seconds for its first minute, then a
+# sixtieth of its age, up to PUSH_LAST). The step itself does nothing more: what it prints reaches the file
+# as before (capture._Spool). An attempt ending within PUSH_FIRST seconds of its file's start pushes no
+# piece: its output is one object, written as it ends (keep_spool), which then removes the pieces. The file
+# holds masked bytes only, at most the cap (capture.AttemptFile): so do the pieces. Pieces follow one another
+# and are never rewritten, so a reader (live_output) reads them in order as one file, whose bytes are the
+# start of the whole object kept later. Before its first piece an attempt removes any pieces found under its
+# name (a try of the same attempt killed earlier, retried: the per-step entry point in a pod), so its own
+# never follow another try's. A process killed outright leaves its pieces: the attempt's output up to then.
+
+PUSH_FIRST = 1.0  # seconds between two pieces of an attempt, at least (its first minute)
+PUSH_LAST = 10.0  # seconds between two pieces of an attempt, at most (an attempt running 10 minutes or more)
+PUSH_AGE = 60.0  # the interval is the attempt's age (since its file started) / PUSH_AGE, within those two
+PIECE = CHUNK  # bytes: pushed as soon as this much is new, whatever the time; the largest piece
+LOOK_EVERY = 0.25  # seconds between the pusher's looks at the files' sizes (one stat each)
+PIECE_DIGITS = 15  # a piece's name: its offset, zero-padded
+PIECE_READ = 1 << 20  # bytes a reader of the pieces asks for at a time (a ranged GET)
+
+
+class _Live:
+    """One attempt's growing file being pushed: where its pieces go (`<target>.live/`), how much of it
+    was pushed, when. `lock` is held while a piece is pushed; `ended` (keep_spool took it) stops it."""
+
+    __slots__ = ("catalog", "ended", "last", "lock", "pieces", "prefix", "pushed", "started", "warned")
+
+    def __init__(self, catalog: FsspecCatalog, target: str) -> None:
+        self.catalog = catalog
+        self.prefix = target + LIVE
+        self.started = self.last = time.monotonic()
+        self.pushed = 0  # bytes of the file pushed (the next piece's offset)
+        self.pieces = 0
+        self.warned = False
+        self.ended = False
+        self.lock = threading.Lock()
+
+    def due(self, now: float) -> bool:
+        interval = min(PUSH_LAST, max(PUSH_FIRST, (now - self.started) / PUSH_AGE))
+        return now - self.last >= interval
+
+    def push(self, path: Path, now: float) -> bool:
+        """Push what is new in `path` if a piece is due (PIECE bytes, or the interval passed); False when
+        the file is gone without keep_spool (its attempt could not keep its output)."""
+        with self.lock:
+            if self.ended:
+                return True
+            try:
+                size = os.stat(path).st_size
+            except FileNotFoundError:
+                return False
+            except OSError:
+                return True
+            while size - self.pushed >= PIECE or (size > self.pushed and self.due(now)):
+                try:
+                    with open(path, "rb") as handle:
+                        handle.seek(self.pushed)
+                        data = handle.read(min(PIECE, size - self.pushed))
+                except FileNotFoundError:
+                    return False
+                except OSError:
+                    return True
+                if not data:
+                    return True
+                try:
+                    if not self.pieces:  # pieces a killed earlier try of this attempt left (a retried pod)
+                        self.drop()
+                    self._put(data)
+                except Exception as exc:  # the bucket is away: tried again at the next interval
+                    self.last = now
+                    if not self.warned:
+                        self.warned = True
+                        log.warning(
+                            "the running step's output could not be pushed to the catalog (%s): "
+                            "`magnus logs --follow` elsewhere shows it when the step ends",
+                            _reason(exc),
+                        )
+                    return True
+                self.pushed += len(data)
+                self.pieces += 1
+                self.last = now
+            return True
+
+    def _put(self, data: bytes) -> None:
+        """One piece: one PUT (an object is whole or absent); on a local path, a temporary name renamed."""
+        fs = self.catalog.fs
+        key = f"{self.prefix}/{self.pushed:0{PIECE_DIGITS}d}"
+        if not self.catalog.local:
+            fs.pipe_file(key, data)
+            return
+        fs.makedirs(self.prefix, exist_ok=True)
+        tmp = f"{self.prefix}/{temp_name(posixpath.basename(key))}"
+        fs.pipe_file(tmp, data)
+        fs.mv(tmp, key)
+
+    def drop(self) -> None:
+        """Remove the pieces (the whole object is kept, or none will be)."""
+        fs = self.catalog.fs
+        with contextlib.suppress(Exception):
+            fs.rm(self.prefix, recursive=True)
+        with contextlib.suppress(Exception):
+            fs.invalidate_cache(self.prefix)
+
+
+class _Pusher:
+    """The one thread of a process that pushes running attempts' output in pieces (_Live); started by
+    the first attempt that needs it, asleep while none does."""
+
+    def __init__(self) -> None:
+        self.forked()
+
+    def forked(self) -> None:
+        """Nothing to push (also in a forked child: its parent's attempts are not its own)."""
+        self._lives: dict[Path, _Live] = {}
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, path: Path, live: _Live) -> None:
+        with self._changed:
+            self._lives[path] = live
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="magnus-push-output", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def take(self, path: Path) -> _Live | None:
+        """Stop pushing `path` (a push under way ends first); its _Live, or None when it was not pushed."""
+        with self._changed:
+            live = self._lives.pop(path, None)
+        if live is not None:
+            with live.lock:
+                live.ended = True
+        return live
+
+    def _loop(self) -> None:
+        while True:
+            with self._changed:
+                while not self._lives:
+                    self._changed.wait()
+                lives = list(self._lives.items())
+            now = time.monotonic()
+            for path, live in lives:
+                try:
+                    if live.push(path, now):
+                        continue
+                    if self.take(path) is not None and live.pieces:
+                        live.drop()  # its attempt's output was not kept (its record says why)
+                except Exception as exc:  # never ends the thread
+                    log.debug("pushing %s: %s", path, exc)
+            time.sleep(LOOK_EVERY)
+
+
+PUSHER = _Pusher()
+os.register_at_fork(after_in_child=PUSHER.forked)
+
+
+def _listed_pieces(fs: Any, prefix: str) -> list[tuple[int, int, str]]:
+    """The pieces under `prefix` that follow one another from offset 0, as (offset, size, path); the
+    listing is asked of the service, never of fsspec's cache of listings."""
+    with contextlib.suppress(Exception):
+        fs.invalidate_cache(prefix)
+    try:
+        found = fs.ls(prefix, detail=True)
+    except FileNotFoundError:
+        return []
+    listed = []
+    for info in found:
+        if info.get("type") != "file":
+            continue
+        base = posixpath.basename(str(info["name"]).rstrip("/"))
+        if len(base) == PIECE_DIGITS and base.isdigit():
+            listed.append((int(base), int(info.get("size") or 0), str(info["name"])))
+    pieces: list[tuple[int, int, str]] = []
+    at = 0
+    for offset, size, path in sorted(listed):
+        if offset != at or size <= 0:  # (a gap: never made by a pusher; what follows it is not shown)
+            break
+        pieces.append((offset, size, path))
+        at += size
+    return pieces
+
+
+class _PiecesFile(io.RawIOBase):
+    """Pieces (offset, size, path) read as one file: seekable; each read a ranged GET of one piece. A
+    piece removed meanwhile (the whole object was kept) fails the read with CatalogError: the reader
+    (`magnus logs --follow`) looks again and finds the whole object."""
+
+    def __init__(self, catalog: FsspecCatalog, pieces: list[tuple[int, int, str]]) -> None:
+        super().__init__()
+        self._catalog = catalog
+        self._pieces = pieces
+        self._starts = [offset for offset, _, _ in pieces]
+        self._size = pieces[-1][0] + pieces[-1][1] if pieces else 0
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset}")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        if self._pos >= self._size:
+            return 0
+        offset, size, path = self._pieces[bisect.bisect_right(self._starts, self._pos) - 1]
+        begin = self._pos - offset
+        end = min(size, begin + len(buffer))
+        fs = self._catalog.fs
+        data = self._catalog._call("reading the live output", lambda: fs.cat_file(path, start=begin, end=end))
+        count = len(data)
+        memoryview(buffer).cast("B")[:count] = data
+        self._pos += count
+        return count

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from magnus_core.catalog import BaseCatalog, CatalogError, output_name
+from magnus_core.catalog import BaseCatalog, CatalogError, LiveOpener, output_name
 from magnus_core.controls import harmless as harmless
 from magnus_core.errors import MagnusError
 from magnus_core.models.run_log import (
@@ -267,6 +267,7 @@ class AttemptView:
     _run_id: str = ""
     _path: Path | None = None
     _data: bytes | None = field(default=None, repr=False)  # held output a dead run wrote through (fatal.hold)
+    _opener: LiveOpener | None = field(default=None, repr=False)  # pieces in a bucket (catalog.live_output)
 
     @property
     def has_output(self) -> bool:
@@ -280,6 +281,10 @@ class AttemptView:
             return
         if self.state == LIVE_NOW and self._path is not None:
             with open(self._path, "rb") as handle:
+                yield handle
+            return
+        if self.state == LIVE_NOW and self._opener is not None:
+            with self._opener() as handle:
                 yield handle
             return
         if self.state != KEPT or self._reader is None or self._reader.catalog is None:
@@ -456,6 +461,17 @@ class OutputReader:
             return None
         name = output_name(step.internal_name, number)
         path = self.catalog.live_file(self.run_log.run_id, name)
+        opener = self.catalog.live_output(self.run_log.run_id, name) if path is None else None
+        if opener is not None:  # an object store: the pieces its writer pushed as the attempt ran
+            return AttemptView(
+                step,
+                number,
+                LIVE_NOW,
+                "the attempt did not finish: its output up to then",
+                _name=name,
+                _run_id=self.run_log.run_id,
+                _opener=opener,
+            )
         if path is None:
             held = self._held().get(name) if self._died() else None
             if not held:
