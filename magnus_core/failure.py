@@ -56,7 +56,13 @@ def clean_text(text: str, limit: int = MAX_MESSAGE) -> str:
 
 
 def message_of(exc: BaseException) -> str:
-    """str(exc), or a note when its __str__ raises (user code may define any exception)."""
+    """str(exc), or a note when its __str__ raises (user code may define any exception). A SyntaxError
+    (IndentationError, TabError) of a file is its words alone (`invalid syntax`, python's `exc.msg`): its
+    str() adds `(bad.py, line 5)`, the place every view gives separately from the frame _syntax_place
+    makes (`at mlproj/bad.py:5`; session 11: `SyntaxError: invalid syntax (bad.py, line 1)` above `at
+    mlproj/bad.py:1`, said twice). One compiled from no file (`<string>`) keeps it: nothing else says it."""
+    if isinstance(exc, SyntaxError) and _syntax_located(exc) and isinstance(exc.msg, str) and exc.msg:
+        return clean_text(exc.msg)
     try:
         return clean_text(str(exc))
     except Exception as inner:  # any failure of user code's __str__
@@ -117,17 +123,22 @@ def _syntax_place(exc: BaseException, root: Path, mask: Callable[[str], str]) ->
     one compiled from no file (`<string>` of eval and exec, `<unknown>`)."""
     from magnus_core.models.run_log import Frame
 
-    if not isinstance(exc, SyntaxError):
+    if not isinstance(exc, SyntaxError) or not _syntax_located(exc):
         return None
     name, line = exc.filename, exc.lineno
-    if not isinstance(name, str) or not name or name.startswith("<") or not isinstance(line, int):
-        return None
+    assert isinstance(name, str) and isinstance(line, int)  # (_syntax_located)
     text = exc.text if isinstance(exc.text, str) else ""
     return Frame(
         file=clean_text(_shown(name, root.resolve()), 500),
         line=line,
         text=clean_text(mask(text.strip()), 500),
     )
+
+
+def _syntax_located(exc: SyntaxError) -> bool:
+    """Whether a SyntaxError names the file and line it was compiled from (not `<string>`, `<unknown>`)."""
+    name, line = exc.filename, exc.lineno
+    return isinstance(name, str) and bool(name) and not name.startswith("<") and isinstance(line, int)
 
 
 def error_of(
