@@ -117,8 +117,10 @@ def kept_traceback(error: AttemptError) -> list[str]:
     first; then for each exception of its chain (`raise X from e`: AttemptError.cause) a line
     `caused by JSONDecodeError: Expecting ...:` (`raised while handling ...:` when python chained it
     implicitly; the message's first line) and that exception's frames. Lines are unindented; each cut at
-    SHOWN_WIDTH (shown_line). [] without frames. (Trial 14, F3: the workbench listed the outer frames only,
-    so with the output cap or the do-nothing catalog the root cause was nowhere in it.)"""
+    SHOWN_WIDTH (shown_line), without a step's escape sequences and control characters (harmless: a
+    cause's message is the step's text). [] without frames. One listing for `magnus logs` and the
+    workbench's Output tab. (Trial 14, F3: the workbench listed the outer frames only, so with the output
+    cap or the do-nothing catalog the root cause was nowhere in it.)"""
     if not error.frames:
         return []
     lines: list[str] = []
@@ -126,14 +128,17 @@ def kept_traceback(error: AttemptError) -> list[str]:
     while link is not None:
         if link is not error:
             said = f"{link.type}: {link.message}" if link.message else link.type
-            words = "raised while handling" if link.implicit else "caused by"
-            lines.append(f"{words} {shown_line(said.split(chr(10))[0])}:")
+            words = CAUSE_WORDS[1] if link.implicit else CAUSE_WORDS[0]
+            lines.append(f"{words}{harmless(shown_line(said.split(chr(10))[0]))}:")
         for frame in link.frames:
-            lines.append(f'File "{frame.file}", line {frame.line}, in {frame.function}')
+            lines.append(harmless(f'File "{frame.file}", line {frame.line}, in {frame.function}'))
             if frame.text:
-                lines.append(f"  {shown_line(frame.text)}")
+                lines.append(f"  {harmless(shown_line(frame.text))}")
         link = link.cause
     return lines
+
+
+CAUSE_WORDS = ("caused by ", "raised while handling ")  # how kept_traceback begins a cause's line
 
 
 def last_lines(handle: IO[bytes], count: int) -> bytes:

@@ -12,17 +12,29 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from magnus_core.cli import cli, complete, note
+from magnus_core.cli import cli, complete
+from magnus_core.cli import note as _say
 
 if TYPE_CHECKING:
     from magnus_core.logs import AttemptView, OutputReader
-    from magnus_core.models.run_log import AttemptError, RunLog, StepLog
+    from magnus_core.models.run_log import RunLog, StepLog
     from magnus_core.stores.base import RunLogStore
 
 POLL = 0.2  # seconds between looks at a run being followed
 WAIT = 60.0  # seconds `magnus logs R --follow` waits for a run not created yet (--wait)
 WAIT_POLL = 0.25  # seconds between looks for it
 SHOWN_TAIL = 10  # last lines of a failed attempt's output looked at for its traceback (as the summary shows)
+
+
+def note(text: str) -> None:
+    """One of `magnus logs`' own notes on stderr (cli.note), without a step's terminal escape sequences and
+    control characters: a failure's message, its cause's, a kept traceback's and a shell step's stderr
+    lines are the step's text, and on a terminal a cause's `\x1b]0;title\x07` set its title, a colour code
+    coloured the rest (ui10's left item of trial 14 F13; click strips colour codes only off a terminal). The
+    output itself, on stdout, is printed as written."""
+    from magnus_core.logs import harmless
+
+    _say(harmless(text))
 
 
 @cli.command("logs")
@@ -448,7 +460,16 @@ class _Printer:
         else does (trial 10, fault 9). Then the last lines it wrote to stderr where they may be the reason
         (logs.stderr_unseen: not under a python exception whose traceback is shown), and, when no output
         is shown, the traceback's frames as the run log keeps them. Lines cut at logs.SHOWN_WIDTH."""
-        from magnus_core.logs import EMPTY, interrupted_at, raised, shown_line, stderr_unseen, where_failed
+        from magnus_core.logs import (
+            CAUSE_WORDS,
+            EMPTY,
+            interrupted_at,
+            kept_traceback,
+            raised,
+            shown_line,
+            stderr_unseen,
+            where_failed,
+        )
         from magnus_core.models.run_log import FAIL
 
         attempt = view.attempt
@@ -487,17 +508,8 @@ class _Printer:
                 return
         if error.frames:  # no file holds the traceback: the run log's frames are what there is
             note("magnus:   traceback (most recent call last), as the run log keeps it:")
-            link: AttemptError | None = error
-            while link is not None:  # then each cause's, outermost first (trial 12 fault 16)
-                if link is not error:
-                    said = f"{link.type}: {link.message}" if link.message else link.type
-                    words = "raised while handling" if link.implicit else "caused by"
-                    note(f"magnus:   {words} {shown_line(said.split(chr(10))[0])}:")
-                for frame in link.frames:
-                    note(f'magnus:     File "{frame.file}", line {frame.line}, in {frame.function}')
-                    if frame.text:
-                        note(f"magnus:       {shown_line(frame.text)}")
-                link = link.cause
+            for line in kept_traceback(error):  # each cause's after, outermost first (trial 12 fault 16)
+                note(f"magnus:   {line}" if line.startswith(CAUSE_WORDS) else f"magnus:     {line}")
         if not (error.frames and raised(error)):  # a shell or notebook step's reason may be on stderr
             for line in error.stderr:
                 note(f"magnus:   stderr: {shown_line(line)}")

@@ -27,7 +27,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import Input, RichLog, Static
 
-from magnus_core.logs import cut_keeping_place, logs_command
+from magnus_core.logs import CAUSE_WORDS, cut_keeping_place, logs_command
 from magnus_core.models.run_log import RunLog
 from magnus_tui.widgets.keys import InOrderInput, KeysInOrder
 from magnus_tui.widgets.lists import SCROLL_BINDINGS
@@ -39,7 +39,7 @@ MARKER = "[magnus: "  # how the lines magnus writes into a step's output begin (
 MAX_LINES = 10_000
 # a chain's cause in the traceback the run log keeps (logs.kept_traceback, listed by the run screen under
 # FRAMES_TITLE): magnus's words with the root cause's message, which wrap as the marker lines do
-CAUSE_LINES = ("  caused by ", "  raised while handling ")
+CAUSE_LINES = tuple(f"  {words}" for words in CAUSE_WORDS)
 
 
 def wraps(line: str) -> bool:
@@ -307,7 +307,7 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
 
 HINT = "  i: the step's detail"
 FAILURE_ROWS = 3  # the failure header's rows at most (#output-failure's max-height)
-CAUSES = ("caused by ", "raised while handling ")  # a chain's root under the error (AttemptError.caused_by)
+CAUSES = CAUSE_WORDS  # a chain's root under the error (AttemptError.caused_by)
 
 
 def fit_failure(reason: str, mark: str, place: str, width: int) -> tuple[list[str], bool]:
