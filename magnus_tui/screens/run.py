@@ -133,8 +133,9 @@ class RunScreen(WorkbenchScreen[None]):
     def __init__(
         self, run_id: str, *, probe: Callable[[list[str]], None] | None = None, output: bool = False
     ) -> None:
-        """`output`: open on the Output tab (the runs list's `o`/`l`): a failed run's failed step, else the
-        whole run (as `magnus logs RUN` prints it; following while it runs)."""
+        """`output`: open on the Output tab (the runs list's `o`/`l`): a failed run's failed step, an
+        interrupted run's step it stopped in, else the whole run (as `magnus logs RUN` prints it; following
+        while it runs)."""
         super().__init__()
         self._open_output = output
         self.run_id = run_id
@@ -254,8 +255,9 @@ class RunScreen(WorkbenchScreen[None]):
         self._keys_state()  # a tab's key shows while another tab is shown
         self._show_detail()
         self._show_run_panel()
-        if self._open_output:
-            if not self.view.first_failure():
+        if self._open_output:  # (`o` on the runs list) a failed run's failed step, an interrupted run's
+            # step it stopped in (views10's left item: it opened on the whole run, unlike Enter), else the run
+            if not (self.view.first_failure() or self.view.first_interrupted()):
                 self.query_one(OutputView).whole_run = True
             self._output_wanted = None
             self._show_tab("output")  # (TabActivated reads it)

@@ -17,6 +17,7 @@ from textual.widgets import Static
 from tui_helpers import open_run_screen, plain, wait_for
 
 from magnus_tui.app import MagnusApp
+from magnus_tui.screens.run import RunScreen
 from magnus_tui.source import Project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,3 +112,28 @@ async def test_an_interrupted_run_opens_on_the_output_of_the_step_it_stopped_in(
         await pilot.press("i")
         await wait_for(pilot, lambda: tabs.active == "step", what="the Step tab on i")
         assert SAID in plain(screen.query_one("#step-message", Static))
+
+
+async def test_o_on_the_runs_list_opens_the_step_an_interrupted_run_stopped_in(git_repo: Path) -> None:
+    """Session 11 (views10's left item): `o` (or `l`) on the runs list opened a failed run on its failed
+    step's output but an interrupted one on the whole run's, though Enter opens it on the step it stopped
+    in (above) and `magnus show` names that step: `o` now opens that step's output too."""
+    stopped_run(git_repo, "stopped")
+    app = MagnusApp(Project.open(None, git_repo))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(
+            pilot, lambda: bool(app.screen.query("#runs")) and app.screen.highlighted() == "stopped"
+        )
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.ready, what="the run")
+        screen = app.screen
+        tabs = screen.query_one("#tabs")
+        output = screen.query_one("#output-view")
+        await wait_for(pilot, lambda: tabs.active == "output", what="the Output tab")
+        await wait_for(
+            pilot, lambda: output.source == "hang" and "waiting" in output.lines, what="hang's lines"
+        )
+        assert not output.whole_run and screen.selected == "hang"
+        assert plain(output.query_one("#output-failure", Static)).startswith(f"■ {SAID}")
+        await pilot.press("a")  # the whole run is a key away, as for a failed run
+        await wait_for(pilot, lambda: output.whole_run, what="the whole run on a")
