@@ -4,7 +4,7 @@
 alerting on `--status INTERRUPTED` got no reason. N3: `magnus diff` of the crashed run against a good re-run
 said `fan.crashy.s › status INTERRUPTED (PROCESSING) → SUCCESS` and nothing of why.
 
-Real runs of `magnus execute` in subprocesses; the branch segfaults (`ctypes.string_at(0)`)."""
+Real runs of `magnus execute` in subprocesses; the branch segfaults (`ctypes.string_at(0)`: tests/crashing.py)."""
 
 from __future__ import annotations
 
@@ -15,54 +15,15 @@ import signal
 from pathlib import Path
 from typing import Any
 
-STEPS = """
-import ctypes
-import os
-import time
+from tests.crashing import RUN as CRASHING_RUN
+from tests.crashing import crashing_project
 
-
-def ok():
-    print("fine", flush=True)
-
-
-def slow():
-    for i in range(40):
-        print("tick", i, flush=True)
-        if os.environ.get("CRASH") != "segv":
-            return
-        time.sleep(0.1)
-
-
-def crashy():
-    print("branch about to crash", flush=True)
-    if os.environ.get("CRASH") == "segv":
-        time.sleep(1.0)
-        ctypes.string_at(0)
-"""
-
-PARALLEL = """dag:
-  start_at: fetch
-  steps:
-    fetch: {type: task, command: steps.ok, next: fan}
-    fan:
-      type: parallel
-      next: report
-      branches:
-        slow: {start_at: s, steps: {s: {type: task, command: steps.slow, next: success}, success: {type: success}, fail: {type: fail}}}
-        crashy: {start_at: s, steps: {s: {type: task, command: steps.crashy, next: success}, success: {type: success}, fail: {type: fail}}}
-    report: {type: task, command: steps.ok, next: success}
-    success: {type: success}
-    fail: {type: fail}
-"""
-
-RUN = ("execute", "-f", "p.yaml", "-c", "cfg.yaml")
+RUN = ("execute", *CRASHING_RUN)
 
 
 def _crashed_run(git_repo: Path, magnus: Any) -> str:
     """Run `pc1`, whose branch fan.crashy segfaults; the crash as `magnus show` says it."""
-    (git_repo / "steps.py").write_text(STEPS)
-    (git_repo / "p.yaml").write_text(PARALLEL)
-    (git_repo / "cfg.yaml").write_text("executor:\n  type: local\n  config:\n    max_workers: 2\n")
+    crashing_project(git_repo)
     crashed = magnus(*RUN, "--run-id", "pc1", env={"CRASH": "segv"})
     assert crashed.returncode == -signal.SIGSEGV, crashed.stderr
     show = magnus("show", "pc1").stdout

@@ -7,7 +7,7 @@ any step running when it died, the begun attempt counted. The workbench's compar
 diff (magnus_tui/screens/diff.py: compare()), its header the run's state.
 
 Real runs of `magnus execute` in subprocesses: a branch that segfaults (`ctypes.string_at(0)`), a retried
-step killed -9 in its second attempt."""
+step killed -9 in its second attempt (tests/crashing.py)."""
 
 from __future__ import annotations
 
@@ -21,64 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import ROOT
-
-STEPS = """
-import ctypes
-import os
-import time
-from pathlib import Path
-
-
-def ok():
-    print("fine", flush=True)
-
-
-def slow():
-    for i in range(40):
-        print("tick", i, flush=True)
-        if os.environ.get("CRASH") != "segv":
-            return
-        time.sleep(0.1)
-
-
-def crashy():
-    print("branch about to crash", flush=True)
-    if os.environ.get("CRASH") == "segv":
-        time.sleep(1.0)
-        ctypes.string_at(0)
-
-
-def retried():
-    if os.environ.get("HANG") and not Path("tried").exists():
-        Path("tried").write_text("")
-        raise ValueError("first attempt fails")
-    print("attempt running", flush=True)
-    while os.environ.get("HANG"):  # killed -9 from outside
-        time.sleep(0.05)
-"""
-
-PARALLEL = """dag:
-  start_at: fetch
-  steps:
-    fetch: {type: task, command: steps.ok, next: fan}
-    fan:
-      type: parallel
-      next: report
-      branches:
-        slow: {start_at: s, steps: {s: {type: task, command: steps.slow, next: success}, success: {type: success}, fail: {type: fail}}}
-        crashy: {start_at: s, steps: {s: {type: task, command: steps.crashy, next: success}, success: {type: success}, fail: {type: fail}}}
-    report: {type: task, command: steps.ok, next: success}
-    success: {type: success}
-    fail: {type: fail}
-"""
-
-RETRY = """dag:
-  start_at: train
-  steps:
-    train: {type: task, command: steps.retried, retry: 3, next: success}
-    success: {type: success}
-    fail: {type: fail}
-"""
+from tests.crashing import RUN, crashing_project
 
 
 def _diff(magnus: Any, a: str, b: str) -> tuple[dict[str, Any], dict[tuple[str, str], dict[str, Any]]]:
@@ -95,10 +38,8 @@ def _diff(magnus: Any, a: str, b: str) -> tuple[dict[str, Any], dict[tuple[str, 
 
 
 def test_a_segfaulted_parallel_reads_interrupted_with_no_duration(git_repo: Path, magnus: Any) -> None:
-    (git_repo / "steps.py").write_text(STEPS)
-    (git_repo / "p.yaml").write_text(PARALLEL)
-    (git_repo / "cfg.yaml").write_text("executor:\n  type: local\n  config:\n    max_workers: 2\n")
-    run = ("execute", "-f", "p.yaml", "-c", "cfg.yaml")
+    crashing_project(git_repo)
+    run = ("execute", *RUN)
     crashed = magnus(*run, "--run-id", "pc1", env={"CRASH": "segv"})
     assert crashed.returncode == -signal.SIGSEGV, crashed.stderr
     again = magnus(*run, "--use-cached", "pc1", "--run-id", "pc1r")
@@ -126,8 +67,7 @@ def test_a_segfaulted_parallel_reads_interrupted_with_no_duration(git_repo: Path
 
 
 def test_a_retried_step_killed_in_its_second_attempt(git_repo: Path, magnus: Any) -> None:
-    (git_repo / "steps.py").write_text(STEPS)
-    (git_repo / "r.yaml").write_text(RETRY)
+    crashing_project(git_repo)
     proc = subprocess.Popen(
         [sys.executable, "-m", "magnus_core", "execute", "-f", "r.yaml", "--run-id", "rk1"],
         cwd=git_repo,

@@ -47,7 +47,12 @@ def daemon():
     Path("pids/daemon").write_text(str(child.pid))
 """
 
-PIPELINE = """
+
+def two_branches(shell_command: str) -> str:
+    """A parallel of two branches run at once: `python` (orphf.spawn, whose child is in magnus's process
+    group) and `shell` (a shell step running `shell_command`, in a session of its own); this module's and
+    tests/test_watcher_record.py's pipelines."""
+    return f"""
 dag:
   start_at: par
   steps:
@@ -58,23 +63,26 @@ dag:
         python:
           start_at: spawn
           steps:
-            spawn: {type: task, command: orphf.spawn, next: success}
-            success: {type: success}
-            fail: {type: fail}
+            spawn: {{type: task, command: orphf.spawn, next: success}}
+            success: {{type: success}}
+            fail: {{type: fail}}
         shell:
           start_at: sh
           steps:
             sh:
               type: task
               command_type: shell
-              command: 'echo starting; echo $$ > pids/shell; sleep 300'
+              command: {shell_command}
               next: success
-            success: {type: success}
-            fail: {type: fail}
-    success: {type: success}
-    fail: {type: fail}
-executor: {type: local, config: {max_workers: 2}}
+            success: {{type: success}}
+            fail: {{type: fail}}
+    success: {{type: success}}
+    fail: {{type: fail}}
+executor: {{type: local, config: {{max_workers: 2}}}}
 """
+
+
+PIPELINE = two_branches("'echo starting; echo $$ > pids/shell; sleep 300'")
 
 DAEMON = """
 dag:
@@ -160,10 +168,14 @@ def marked_project(git_repo: Path) -> Iterator[dict[str, Any]]:
                 os.kill(pid, signal.SIGKILL)
 
 
-def _start(project: dict[str, Any], store: str, run_id: str, **env: str) -> subprocess.Popen[bytes]:
+def _start(
+    project: dict[str, Any], store: str, run_id: str, pipeline: str = "p.yaml", **env: str
+) -> subprocess.Popen[bytes]:
+    """`magnus execute` of `pipeline` in a session of its own, in the background (tests/test_watcher_record
+    too)."""
     config = ["--config-file", "cfg.yaml"] if store == "chunked-fs" else []
     return subprocess.Popen(
-        [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", *config, "--run-id", run_id],
+        [sys.executable, "-m", "magnus_core", "execute", "-f", pipeline, *config, "--run-id", run_id],
         cwd=project["root"],
         env={**project["env"], **env},
         stdout=subprocess.DEVNULL,
@@ -172,14 +184,19 @@ def _start(project: dict[str, Any], store: str, run_id: str, **env: str) -> subp
     )
 
 
-def _running(project: dict[str, Any], proc: subprocess.Popen[bytes]) -> None:
-    """Wait until both steps' processes run (their pid files written)."""
+def _running(
+    project: dict[str, Any],
+    proc: subprocess.Popen[bytes],
+    wanted: frozenset[str] = frozenset({"python-child", "shell"}),
+    settle: float = 0.3,
+) -> None:
+    """Wait until the steps' processes run (the pid files `wanted` written), then `settle` seconds more."""
     pids = project["root"] / "pids"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         names = {p.name for p in pids.iterdir() if p.read_text().strip()}
-        if {"python-child", "shell"} <= names:
-            time.sleep(0.3)  # the shell's `sleep 300` follows its pid file
+        if wanted <= names:
+            time.sleep(settle)  # the shell's `sleep 300` follows its pid file
             return
         assert proc.poll() is None, f"magnus ended first: {proc.returncode}"
         time.sleep(0.05)

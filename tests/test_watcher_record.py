@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_magnus
-from tests.test_orphans import _gone, _marked, marked_project
+from tests.test_orphans import _gone, _marked, _running, _start, marked_project, two_branches
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)")
 
@@ -47,34 +47,9 @@ def quick():
     child.wait()
 """
 
-STUBBORN = """
-dag:
-  start_at: par
-  steps:
-    par:
-      type: parallel
-      next: success
-      branches:
-        python:
-          start_at: spawn
-          steps:
-            spawn: {type: task, command: orphf.spawn, next: success}
-            success: {type: success}
-            fail: {type: fail}
-        shell:
-          start_at: sh
-          steps:
-            sh:
-              type: task
-              command_type: shell
-              command: 'trap "" TERM; echo $$ > pids/shell; echo gpu job started; sh -c "trap \\"\\" TERM; sleep 300"'
-              next: success
-            success: {type: success}
-            fail: {type: fail}
-    success: {type: success}
-    fail: {type: fail}
-executor: {type: local, config: {max_workers: 2}}
-"""
+STUBBORN = two_branches(
+    """'trap "" TERM; echo $$ > pids/shell; echo gpu job started; sh -c "trap \\"\\" TERM; sleep 300"'"""
+)
 
 QUICK = """
 dag:
@@ -89,28 +64,11 @@ dag:
 def _killed(project: dict[str, Any], pipeline: str, run_id: str, wait_for: set[str]) -> None:
     """Run `pipeline`, kill -9 magnus once the pid files `wait_for` are written, and wait until the watcher
     has stopped every process of the run and ended."""
-    import subprocess
-    import sys
-    import time
-
     root = project["root"]
     (root / "orphf.py").write_text(STUBBORN_FUNCS)
     (root / "run.yaml").write_text(pipeline)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "magnus_core", "execute", "-f", "run.yaml", "--run-id", run_id],
-        cwd=root,
-        env=project["env"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    pids = root / "pids"
-    deadline = time.monotonic() + 90
-    while not wait_for <= {p.name for p in pids.iterdir() if p.read_text().strip()}:
-        assert proc.poll() is None, f"magnus ended first: {proc.returncode}"
-        assert time.monotonic() < deadline, "the steps' processes did not start within 90 s"
-        time.sleep(0.05)
-    time.sleep(0.5)  # (the shell's `sleep 300` follows its pid file)
+    proc = _start(project, "file-system", run_id, pipeline="run.yaml")
+    _running(project, proc, frozenset(wait_for), settle=0.5)  # (the shell's `sleep 300` follows its pid file)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(10) == -signal.SIGKILL
     left = _gone(project["mark"], 20)  # the watcher too (it carries the mark): its record is whole

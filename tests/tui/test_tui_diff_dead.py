@@ -2,7 +2,7 @@
 (magnus_core.diff.compare), which read the dead run raw (`status PROCESSING → SUCCESS`, the branches'
 attempts `0 → 1`) and its header drew the run's recorded status, PROCESSING, as running. Now the header
 draws it interrupted (■) and the rows say `INTERRUPTED (PROCESSING)`, the cut-short attempts counted, as
-`magnus show` says. A real run that segfaults in a parallel branch; the real app under App.run_test()."""
+`magnus show` says. A real run that segfaults in a parallel branch (tests/crashing.py); the real app under App.run_test()."""
 
 from __future__ import annotations
 
@@ -15,61 +15,22 @@ from pathlib import Path
 from textual.widgets import Static
 from tui_helpers import plain
 
+from tests.crashing import RUN, crashing_project
 from tests.tui.test_tui_diff import listed, open_diff
 
 ROOT = Path(__file__).resolve().parents[2]
-
-STEPS = """
-import ctypes
-import os
-import time
-
-
-def ok():
-    print("fine", flush=True)
-
-
-def slow():
-    for i in range(40):
-        print("tick", i, flush=True)
-        if os.environ.get("CRASH") != "segv":
-            return
-        time.sleep(0.1)
-
-
-def crashy():
-    if os.environ.get("CRASH") == "segv":
-        time.sleep(1.0)
-        ctypes.string_at(0)
-"""
-
-PARALLEL = """dag:
-  start_at: fetch
-  steps:
-    fetch: {type: task, command: steps.ok, next: fan}
-    fan:
-      type: parallel
-      next: success
-      branches:
-        slow: {start_at: s, steps: {s: {type: task, command: steps.slow, next: success}, success: {type: success}, fail: {type: fail}}}
-        crashy: {start_at: s, steps: {s: {type: task, command: steps.crashy, next: success}, success: {type: success}, fail: {type: fail}}}
-    success: {type: success}
-    fail: {type: fail}
-"""
 
 
 def _execute(folder: Path, *args: str, crash: bool = False) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     if crash:
         env["CRASH"] = "segv"
-    command = [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "-c", "cfg.yaml", *args]
+    command = [sys.executable, "-m", "magnus_core", "execute", *RUN, *args]
     return subprocess.run(command, cwd=folder, env=env, capture_output=True, timeout=120).returncode
 
 
 async def test_the_compare_screen_reads_a_dead_run_as_interrupted(make_app, project_dir) -> None:
-    (project_dir / "steps.py").write_text(STEPS)
-    (project_dir / "p.yaml").write_text(PARALLEL)
-    (project_dir / "cfg.yaml").write_text("executor:\n  type: local\n  config:\n    max_workers: 2\n")
+    crashing_project(project_dir)
     assert _execute(project_dir, "--run-id", "pc1", crash=True) == -signal.SIGSEGV
     assert _execute(project_dir, "--use-cached", "pc1", "--run-id", "pc1r") == 0
     app = make_app()

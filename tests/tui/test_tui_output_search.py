@@ -11,9 +11,6 @@ real app under App.run_test() at 80x24 and 120x40; what is checked is what the s
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,8 +19,7 @@ from tui_helpers import open_run_screen, screen_lines, wait_for
 from magnus_tui.app import MagnusApp
 from magnus_tui.source import Project
 from magnus_tui.widgets.output_view import OutputView
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import run_magnus
 
 STEPS = """
 def talk():
@@ -50,15 +46,7 @@ def talked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("search")
     (repo / "steps.py").write_text(STEPS)
     (repo / "p.yaml").write_text(PIPELINE)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", "talk1"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    done = run_magnus("execute", "-f", "p.yaml", "--run-id", "talk1", cwd=repo)
     assert done.returncode == 0, done.stderr
     return repo
 
