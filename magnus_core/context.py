@@ -164,6 +164,9 @@ class RunContext:
     # engine runs again): internal name -> the attempts it already has, kept before its new ones, which are
     # numbered after them (trial 14 F5: running a failed step again replaced its attempts and their output).
     attempts_before: dict[str, list[Any]] | None = None
+    # the per-step entry point: this process, {pid, host, start_time}, recorded in each step log it begins
+    # (StepLog.process: a reader on this host can tell the attempt was cut short once it is gone)
+    step_process: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # the credentials magnus itself uses are masked as secrets are, declared or not (credentials.py)

@@ -856,8 +856,9 @@ def cut_short(run_log: RunLog, reader: OutputReader | None = None) -> tuple[list
     from magnus_core.fatal import crash_of
     from magnus_core.models.run_log import running_attempt
 
-    if run_now(run_log) not in ENDED:
-        return [], None
+    state = run_now(run_log)
+    if state not in ENDED:
+        return (per_step_cut_short(run_log, reader) if state == "PER-STEP" else []), None  # (PER_STEP_STATE)
     begun = [(step, found[0]) for step in run_log.walk() if (found := running_attempt(step)) is not None]
     if not begun:
         return [], None
@@ -875,6 +876,29 @@ def cut_short(run_log: RunLog, reader: OutputReader | None = None) -> tuple[list
             said = "was cut short: the run's process ended while it ran"
         out.append(CutShort(step, number, has_output, crashed, said))
     return out, crash
+
+
+def per_step_cut_short(run_log: RunLog, reader: OutputReader | None = None) -> list[CutShort]:
+    """In a run driven one step per process (PER-STEP: not at an end), each attempt whose process is known
+    to be gone (StepLog.process, on this host: runs.step_process_gone): `wait: attempt 0 was cut short: its
+    process (pid 4242) is gone`, as for a local run whose process died (trial 15 N8: such a step read
+    PROCESSING for ever, and only `ps` said its process had been killed). The run itself stays PER-STEP:
+    its orchestrator may run the step again (a new attempt, single._keep_attempts)."""
+    from magnus_core.models.run_log import running_attempt
+    from magnus_core.runs import step_process_gone
+
+    out = []
+    for step in run_log.walk():
+        found = running_attempt(step)
+        pid = step_process_gone(step) if found is not None else None
+        if found is None or pid is None:
+            continue
+        reader = reader if reader is not None else OutputReader(run_log)
+        has_output = reader._unfinished(step, found[0]) is not None
+        out.append(
+            CutShort(step, found[0], has_output, False, f"was cut short: its process (pid {pid}) is gone")
+        )
+    return out
 
 
 def crash_json(cuts: list[CutShort], crash: Crash | None) -> dict[str, object] | None:

@@ -314,6 +314,9 @@ def _open(
     services.catalog.write_ahead = True
     store.mask_with(job.run_id, ctx.masker)  # nothing reaches the store with a secret in it
     ctx.masked_recorded = list(run.masked_parameters)
+    from magnus_core.runs import step_process
+
+    ctx.step_process = step_process()
     return _Session(job=job, store=store, ctx=ctx, run=run, created=created)
 
 
@@ -894,7 +897,9 @@ def _keep_attempts(session: _Session, step: StepLog, *, say: bool) -> None:
     running = running_attempt(step)
     if running is not None:
         number, start = running
-        cut = "cut short: the process running it ended before it finished"
+        pid = step.process.get("pid") if isinstance(step.process, dict) else None
+        which = f" (pid {pid})" if isinstance(pid, int) else ""
+        cut = f"cut short: the process running it{which} ended before it finished"
         kept.append(attempt(number, start, start, INTERRUPTED, cut))
     if not kept:
         return

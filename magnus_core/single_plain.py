@@ -404,6 +404,7 @@ def run(plan: Plan) -> int:
     from magnus_core.gcpause import step_starts
     from magnus_core.masking import masker_of
     from magnus_core.models.times import now
+    from magnus_core.runs import step_process
     from magnus_core.secrets import watch_requests
     from magnus_core.stepenv import own_environment
 
@@ -424,6 +425,7 @@ def run(plan: Plan) -> int:
         "returned_parameters": {},
         "masked_parameters": [],
         "start_time": now(),
+        "process": step_process(),  # (trial 15 N8: a reader on this host tells when it is gone)
     }
     note = _plain_order_note(plan, plan.dag) if plan.dag is not None else None
     if note:
@@ -812,6 +814,8 @@ def _shown(step: dict[str, Any]) -> dict[str, Any] | None:
     if not out["masked_parameters"]:
         del out["masked_parameters"]
     out["start_time"] = _time_text(step["start_time"])
+    if out.get("process") is None:
+        out.pop("process", None)
     return out
 
 

@@ -143,7 +143,10 @@ def _project(started: Path, folder: Path) -> Path:
     return folder
 
 
-_TIMES = re.compile(r'"(start_time|end_time|time)":"[^"]*"|"duration":"[^"]*"|"_seq":\d+')
+_TIMES = re.compile(
+    r'"(start_time|end_time|time)":"[^"]*"|"duration":"[^"]*"|"_seq":\d+'
+    r'|"process":\{"pid":\d+,"host":"[^"]*","start_time":[\d.]+\}'  # (each path's own process)
+)
 
 
 _LOGGED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ", re.MULTILINE)

@@ -151,9 +151,10 @@ def logs(
             raise say_when_stopped(exc, f"stopped following {run_id} (the run goes on)") from None
         ctx.exit(code)
     ended = run_now(run_log) in ENDED
-    sections = _sections(run_log, reader, name, attempt, ended)
+    gone = _gone(run_log, reader)
+    sections = _sections(run_log, reader, name, attempt, ended, gone)
     if as_json:
-        shown = _as_json(run_log, sections, tail, ended)
+        shown = _as_json(run_log, sections, tail, ended, gone)
         shown["never_ran"] = never_run(run_log) if name is None and attempt is None else []
         from magnus_core.logs import crash_json, cut_short
 
@@ -172,14 +173,17 @@ def logs(
     missing = False
     from magnus_core.logs import NOTHING_REACHED, cut_short
 
-    cuts, crash = cut_short(run_log, reader) if any(_cut_short(v, ended) for v in sections) else ([], None)
+    cuts, crash = (
+        cut_short(run_log, reader) if any(_cut_short(v, ended, gone) for v in sections) else ([], None)
+    )
     said_of = {(cut.step.internal_name, cut.attempt): cut for cut in cuts}
     from magnus_core.stopped import record_of, said
 
     stopped = said(record_of(run_log), cuts) if cuts else None  # what the watcher stopped (trial 15 N4)
     crash_shown = False
     for view in sections:
-        cut = said_of.get((view.step.internal_name, view.attempt_number)) if _cut_short(view, ended) else None
+        key = (view.step.internal_name, view.attempt_number)
+        cut = said_of.get(key) if _cut_short(view, ended, gone) else None
         if cut is not None and not view.has_output:  # said once, below, not as a step that printed nothing
             out.out.flush()
         else:
@@ -357,13 +361,19 @@ def _placeholder_matches(run_log: RunLog, step: str, names: list[str]) -> list[s
 
 
 def _sections(
-    run_log: RunLog, reader: OutputReader, name: str | None, attempt: int | None, ended: bool
+    run_log: RunLog,
+    reader: OutputReader,
+    name: str | None,
+    attempt: int | None,
+    ended: bool,
+    gone: frozenset[tuple[str, int]] = frozenset(),
 ) -> list[AttemptView]:
     """The attempts shown, step by step in the order they ran (reader.views): every recorded attempt, or
     the one numbered `attempt`, and the attempt a step was running when its process died. In an ended run
     (`ended`: logs.ENDED, its process gone) that attempt is shown even when no output of it reached its
     file (it printed nothing, or only in its last half second), as an EMPTY view with no record, so it
-    reads as cut short as `magnus show` counts it (summary.cut_short_lines), not as no attempt at all.
+    reads as cut short as `magnus show` counts it (summary.cut_short_lines), not as no attempt at all;
+    so is an attempt of `gone` (_gone: a per-step process known to be gone).
     UsageError (exit 2) for an attempt number the named step does not have."""
     from magnus_core.errors import UsageError
     from magnus_core.logs import EMPTY, AttemptView, step_sections
@@ -373,7 +383,7 @@ def _sections(
     views = []
     for s in steps:
         found = reader.views(s, attempt)
-        begun = running_attempt(s) if ended else None
+        begun = running_attempt(s) if ended or any(key[0] == s.internal_name for key in gone) else None
         number = begun[0] if begun is not None else -1  # (-1: none begun and not recorded)
         if number >= 0 and attempt in (None, number) and all(v.attempt_number != number for v in found):
             problem = "the attempt was cut short before any of its output reached its file"
@@ -556,15 +566,34 @@ class _Printer:
         return False
 
 
-def _cut_short(view: AttemptView, ended: bool) -> bool:
+def _cut_short(view: AttemptView, ended: bool, gone: frozenset[tuple[str, int]] = frozenset()) -> bool:
     """Whether `view` is an attempt cut short: one that never finished (no record: its process died while
     it ran, kill -9, the OOM killer) in a run that has ended (`ended`: its process gone), as
-    models.run_log.running_attempt finds it and `magnus show` counts it. A reused step's views are the
-    original run's: an attempt without a record there is the original's, which has ended too."""
-    return ended and view.attempt is None
+    models.run_log.running_attempt finds it and `magnus show` counts it, or one of `gone` (_gone: a step
+    run one per process whose process is gone). A reused step's views are the original run's: an attempt
+    without a record there is the original's, which has ended too."""
+    if view.attempt is not None:
+        return False
+    return ended or (view.step.internal_name, view.attempt_number) in gone
 
 
-def _as_json(run_log: RunLog, sections: list[AttemptView], tail: int | None, ended: bool) -> dict[str, Any]:
+def _gone(run_log: RunLog, reader: Any) -> frozenset[tuple[str, int]]:
+    """(step, attempt) of each attempt of a run driven one step per process whose process is known to be
+    gone (logs.per_step_cut_short; trial 15 N8); empty for any other run."""
+    from magnus_core.logs import per_step_cut_short, run_now
+
+    if run_now(run_log) != "PER-STEP":
+        return frozenset()
+    return frozenset((cut.step.internal_name, cut.attempt) for cut in per_step_cut_short(run_log, reader))
+
+
+def _as_json(
+    run_log: RunLog,
+    sections: list[AttemptView],
+    tail: int | None,
+    ended: bool,
+    gone: frozenset[tuple[str, int]] = frozenset(),
+) -> dict[str, Any]:
     """magnus-logs/1: {schema, run_id, attempts: [...]} (the command adds never_ran and failures). Each
     attempt: step, attempt (its number), status (the record's; an attempt with no record reads
     INTERRUPTED in an ended run, PROCESSING in one still running), cut_short (true for an attempt begun
@@ -588,8 +617,10 @@ def _as_json(run_log: RunLog, sections: list[AttemptView], tail: int | None, end
             {
                 "step": view.step.internal_name,
                 "attempt": view.attempt_number,
-                "status": attempt.status if attempt is not None else unfinished,
-                "cut_short": _cut_short(view, ended),
+                "status": attempt.status
+                if attempt is not None
+                else ("INTERRUPTED" if _cut_short(view, ended, gone) else unfinished),
+                "cut_short": _cut_short(view, ended, gone),
                 "state": view.state,
                 "problem": view.problem,
                 "reused_from": view.reused_from,

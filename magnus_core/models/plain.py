@@ -103,6 +103,7 @@ _MODELS: dict[str, tuple[tuple[str, str, Any], ...]] = {
         ("returned_parameters", "dict", OPTIONAL),
         ("masked_parameters", "strs", OPTIONAL),
         ("start_time", "any", OPTIONAL),
+        ("process", "dict?", OPTIONAL),
     ),
     "RunLog": (
         ("run_id", "str", REQUIRED),

@@ -376,6 +376,12 @@ class StepLog(_Model):
     start_time: RunTime = Field(
         default=None, exclude_if=lambda value: value is None, json_schema_extra=_WRITTEN_EMPTY
     )
+    # Ours: the process running the step's attempt now, {pid, host, start_time} (runs.process_record's
+    # fields: start_time is the OS's, seconds since the epoch), written by the per-step entry point only
+    # (`magnus execute_single_node`, one step per process): a reader on that host whose process is gone
+    # says the attempt was cut short (logs.cut_short; trial 15 N8: it read PROCESSING for ever). A local
+    # run's steps run in the run's own process (run_config.process): absent, as from the original's logs.
+    process: dict[str, Any] | None = Field(default=None, exclude_if=lambda value: value is None)
 
     def walk(self) -> Iterator[StepLog]:
         """This step and every step nested in its branches, depth first."""
@@ -463,7 +469,7 @@ class RunLog(_Model):
 STEP_FIELDS = (
     "name", "internal_name", "status", "step_type", "message", "mock", "code_identities", "attempts",
     "user_defined_metrics", "branches", "data_catalog", "metric_history", "returned_parameters",
-    "masked_parameters", "start_time",
+    "masked_parameters", "start_time", "process",
 )  # fmt: skip
 ATTEMPT_FIELDS = (
     "attempt_number", "start_time", "end_time", "duration", "status", "message", "parameters", "error",
@@ -579,6 +585,8 @@ def step_plain(step: StepLog, *, branches: bool = True) -> dict[str, Any] | None
             del out["start_time"]
         else:
             out["start_time"] = start_text(out["start_time"])
+        if out["process"] is None:
+            del out["process"]
     except (_Unusual, AttributeError, TypeError):  # (a list holding something that is not a model)
         return None
     return out

@@ -60,6 +60,7 @@ def new_step_log(node: Node, name: str, internal_name: str, ctx: RunContext) -> 
             "returned_parameters": {},
             "masked_parameters": [],
             "start_time": start,
+            "process": None,
         }
         given = {"name", "internal_name", "status", "step_type", "code_identities", "start_time"}
         made: StepLog = assembled(StepLog, fields, given)

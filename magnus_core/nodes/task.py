@@ -86,6 +86,8 @@ def execute(
     step = new_step_log(node, name, internal_name, ctx)
     if ctx.attempts_before is not None and internal_name in ctx.attempts_before:  # run again (ctx field)
         step.attempts = list(ctx.attempts_before[internal_name])
+    if ctx.step_process is not None:  # one step per process: which one runs it (trial 15 N8)
+        step.process = ctx.step_process
     ctx.store.begin_step(ctx.run_id, step, branch)
     if in_concurrent_branch.get():  # which branch a fatal signal crashes in is then known (fatal.py)
         note_thread(internal_name)
