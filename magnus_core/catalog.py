@@ -185,10 +185,11 @@ class BaseCatalog:
         """The growing spool of catalog file `name` while it is written (None: none, or not visible here)."""
         return None
 
-    def live_output(self, run_id: str, name: str) -> LiveOpener | None:
+    def live_output(self, run_id: str, name: str, *, within: float = 0.0) -> LiveOpener | None:
         """What a catalog that cannot show the growing spool (live_file) holds of it while it is written:
         an opener of what reached the catalog so far, as one binary file from its start (an object store:
-        the pieces its writer pushed, catalog_fsspec._Pusher); None when it holds nothing of it."""
+        the pieces its writer pushed, catalog_fsspec._Pusher); None when it holds nothing of it. `within`:
+        seconds for which what this process found last may be given again instead of asking the catalog."""
         return None
 
     def sync_from(self, original: RunLog, run_id: str) -> list[str]:

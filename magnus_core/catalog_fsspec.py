@@ -533,19 +533,29 @@ class FsspecCatalog(FileSystemCatalog):
     def live_file(self, run_id: str, name: str) -> Path | None:
         return None  # (live_output: the pieces in the bucket)
 
-    def live_output(self, run_id: str, name: str) -> LiveOpener | None:
+    def live_output(self, run_id: str, name: str, *, within: float = 0.0) -> LiveOpener | None:
         """The pieces of catalog file `name` pushed while its attempt ran (_Pusher), read as one file from
         its start, as far as they follow one another; None when there are none (not pushed yet, a short
         attempt, or its whole object is kept and they were removed) or they cannot be listed. One listing
-        request; each read of the file opened is a ranged GET of a piece."""
+        request, or none when this process listed them less than `within` seconds ago (a follower looking
+        every 0.2 s lists once a second: pieces come at most that often); each read of the file opened is
+        a ranged GET of a piece."""
         run_id, name = check_run_id(run_id), check_relative(name, "catalog name")
         prefix = (str(self.destination(run_id, name)) if self.local else self._path(run_id, name)) + LIVE
-        try:
-            what = f"listing the live output '{name}'"
-            pieces = self._call(what, lambda: _listed_pieces(self.fs, prefix))
-        except CatalogError as exc:
-            log.debug("%s", exc)
-            return None
+        now = time.monotonic()
+        listed = _LISTED.get(prefix)
+        if listed is not None and now - listed[0] < within:
+            pieces = listed[1]
+        else:
+            try:
+                what = f"listing the live output '{name}'"
+                pieces = self._call(what, lambda: _listed_pieces(self.fs, prefix))
+            except CatalogError as exc:
+                log.debug("%s", exc)
+                return None
+            for stale in [key for key, (when, _) in list(_LISTED.items()) if now - when >= LISTED_FOR]:
+                _LISTED.pop(stale, None)
+            _LISTED[prefix] = (now, pieces)
         if not pieces:
             return None
 
@@ -618,6 +628,8 @@ PIECE = CHUNK  # bytes: pushed as soon as this much is new, whatever the time; t
 LOOK_EVERY = 0.25  # seconds between the pusher's looks at the files' sizes (one stat each)
 PIECE_DIGITS = 15  # a piece's name: its offset, zero-padded
 PIECE_READ = 1 << 20  # bytes a reader of the pieces asks for at a time (a ranged GET)
+LISTED_FOR = 60.0  # seconds a listing of pieces is remembered (live_output's `within`), at most
+_LISTED: dict[str, tuple[float, list[tuple[int, int, str]]]] = {}  # prefix -> (when listed, its pieces)
 
 
 class _Live:

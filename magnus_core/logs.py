@@ -338,10 +338,14 @@ class OutputReader:
         catalog: BaseCatalog | None = None,
         *,
         runs: Callable[[str], RunLog] | None = None,
+        live_within: float = 0.0,
     ) -> None:
         self.run_log = run_log
         self.catalog = catalog if catalog is not None else catalog_of(run_log)
         self.runs = runs  # reads another run (a re-run's original, for the steps it reused)
+        # seconds: what an object store holds of a running attempt may be as this process last listed it
+        # that long ago (BaseCatalog.live_output; a follower looking several times a second)
+        self.live_within = live_within
         self._any_recorded: bool | None = None  # whether any attempt of the run has an output record
         self._dead: bool | None = None  # whether the run's process died (_died)
         self._held_output: dict[str, bytes] | None = None  # (_held)
@@ -466,7 +470,9 @@ class OutputReader:
             return None
         name = output_name(step.internal_name, number)
         path = self.catalog.live_file(self.run_log.run_id, name)
-        opener = self.catalog.live_output(self.run_log.run_id, name) if path is None else None
+        opener = None
+        if path is None:
+            opener = self.catalog.live_output(self.run_log.run_id, name, within=self.live_within)
         if opener is not None:  # an object store: the pieces its writer pushed as the attempt ran
             return AttemptView(
                 step,

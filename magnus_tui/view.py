@@ -430,15 +430,20 @@ class RunView:
 
     def _reached_file(self, key: str, number: int) -> bool:
         """Whether some of attempt `number` of step `key`, cut short, reached its `.live` file in the run's
-        catalog (as magnus_core.logs.cut_short finds it for `magnus show`): one look at the file, once as
-        the run is settled. True when the catalog cannot be made here (the Output tab says what it finds)."""
+        catalog, or its pieces in a bucket (as magnus_core.logs.cut_short finds it for `magnus show`): one
+        look at the file (a listing), once as the run is settled. True when the catalog cannot be made here
+        (the Output tab says what it finds)."""
         from magnus_core.catalog import make_catalog, output_name
 
         block = self.run_config.get("catalog")
         if not isinstance(block, dict):
             return True
         try:
-            return make_catalog(block).live_file(self.run_id, output_name(key, number)) is not None
+            catalog, name = make_catalog(block), output_name(key, number)
+            return (
+                catalog.live_file(self.run_id, name) is not None
+                or catalog.live_output(self.run_id, name) is not None
+            )
         except Exception:  # a catalog of another version, a name a run log gave: not known, as before
             return True
 

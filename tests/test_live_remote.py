@@ -228,9 +228,11 @@ def test_a_teammate_follows_a_running_step_from_the_bucket_and_the_store(team: T
         assert pushed, "nothing of the running step in the bucket"
         data = joined(pushed)
         assert data.startswith(b"tick 0 token *****\ntick 1\n") and TOKEN.encode() not in data  # masked
+        time.sleep(4)  # (the follower looks 20 times meanwhile)
         (team.runner / "go").touch()
         rest = follow.stdout.read()
         follow.wait(timeout=60)
+        followed = time.monotonic() - started
         err = follow.stderr.read()
     finally:
         run.wait(timeout=60)
@@ -248,6 +250,9 @@ def test_a_teammate_follows_a_running_step_from_the_bucket_and_the_store(team: T
         assert not re.search(rf"PUT /{team.bucket}/catalog/r/\.magnus/output/{name}\.0\.log\.live", log)
         assert team.object(f"{name}.0.log")
     assert re.search(rf"PUT /{team.bucket}/catalog/r/\.magnus/output/talk\.0\.log\.live/0{{15}}", log)
+    # the follower lists the running attempt's pieces once a second, not at each of its looks (0.2 s)
+    listings = log.count(f"GET /{team.bucket}?list-type=2&prefix=catalog/r/.magnus/output/talk.0.log.live/")
+    assert listings <= followed + 6, f"{listings} listings in {followed:.1f} s"
 
 
 def test_a_step_killed_outright_shows_what_the_bucket_holds(team: Team) -> None:
@@ -281,6 +286,8 @@ def test_a_step_killed_outright_shows_what_the_bucket_holds(team: Team) -> None:
     assert b"talk (attempt 0) was cut short" in after.stderr, after.stderr
     listed = subprocess.run(team.magnus("logs", "r", "--json"), env=team.env, capture_output=True, text=True)
     assert '"cut_short": true' in listed.stdout and '"state": "live"' in listed.stdout, listed.stdout
+    shown = subprocess.run(team.magnus("show", "r"), env=team.env, capture_output=True, text=True)
+    assert "its output until then: magnus logs r talk" in shown.stdout + shown.stderr, shown.stdout
 
 
 def test_pieces_hold_no_more_than_the_cap(team: Team) -> None:

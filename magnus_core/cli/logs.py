@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 POLL = 0.2  # seconds between looks at a run being followed
 WAIT = 60.0  # seconds `magnus logs R --follow` waits for a run not created yet (--wait)
+LIVE_LISTING = 1.0  # seconds: how often --follow lists the pieces of a running attempt in a bucket
 WAIT_POLL = 0.25  # seconds between looks for it
 SHOWN_TAIL = 10  # last lines of a failed attempt's output looked at for its traceback (as the summary shows)
 
@@ -665,7 +666,8 @@ def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | No
     while True:
         run_log = store.get_run(run_id)
         ended = run_log.status in FINISHED or run_state(run_log) == "INTERRUPTED"
-        reader = OutputReader(run_log, None, runs=store.get_run)
+        # (a running attempt's pieces in a bucket listed once a second, LIVE_LISTING; at the end afresh)
+        reader = OutputReader(run_log, None, runs=store.get_run, live_within=0.0 if ended else LIVE_LISTING)
         steps = step_sections(run_log, name)  # ([] for a step not reached yet)
         for step in steps:
             for view in reader.views(step, attempt):  # the attempt running now too, as it grows
