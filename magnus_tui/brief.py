@@ -69,6 +69,21 @@ def fit_first(head: str, first: str, suffix: str, width: int, rows: int) -> str:
     return first[:low].rstrip() + "…"
 
 
+def _indented(line: str, width: int, rows: int) -> list[str]:
+    """`line` under the panel's first row: indented by 2, wrapped at `width` (0: not wrapped) under that
+    indent (+2 more), in at most `rows` rows, the last cut with `…` (at 80 columns a wrapped line began at
+    column 0, under nothing: session 11)."""
+    import textwrap
+
+    if not width:
+        return [f"  {line}"]
+    wrapped = textwrap.wrap(line, width - 1, initial_indent="  ", subsequent_indent="    ") or [""]
+    if len(wrapped) > rows:
+        last = " ".join([wrapped[rows - 1], *(row.strip() for row in wrapped[rows:])])
+        wrapped = [*wrapped[: rows - 1], last[: width - 2].rstrip() + "…"]
+    return wrapped
+
+
 def run_facts(project: Project, summary: RunSummary, width: int = 0) -> Text:
     """Two or three lines on one run. A failed or interrupted run: the first step that failed, its message
     and where (`steps.py:29 in train`, `exit code 6`), and how many more failed; otherwise the run's metrics
@@ -118,17 +133,22 @@ def run_facts(project: Project, summary: RunSummary, width: int = 0) -> Text:
         # the step Ctrl-C or SIGTERM stopped, where its python code was (logs.interrupted_at, as `magnus
         # show` says it since de8914d): a hung step is what a stopped run is looked at for
         # or the step a kill -9 (the OOM killer) cut short, as `magnus show` says it (summary.cut_short_lines)
+        from magnus_core.logs import cut_short
         from magnus_core.summary import cut_short_lines
 
+        line = ""
         for step in log.walk():
             said = interrupted_at(step.attempts[-1]) if step.attempts else ""
             if said:
-                text.append(f"\n  {step.internal_name}: {said}", style="dim")
+                line = f"{step.internal_name}: {said}"
                 break
-        else:
-            cut = cut_short_lines(log)
-            if cut:
-                text.append(f"\n  {cut[0]}", style="dim")
+        else:  # the step a fatal signal hit, as the run's screen opens on it (4009ef8), not a branch it
+            # took down that comes first in the log (`fan.slow.s: attempt 0 was cut short: ...`: session 11)
+            crashed = [cut for cut in cut_short(log)[0] if cut.crashed]
+            cut = [crashed[0].line()] if crashed else cut_short_lines(log)
+            line = cut[0] if cut else ""
+        if line:
+            text.append("\n" + "\n".join(_indented(line, width, PANEL_ROWS - 1)), style="dim")
         return text
     if summary.state == "PER-STEP":  # no process runs it whole (runs.list_state): say how it goes on
         from magnus_core.runs import per_step_hint
