@@ -284,6 +284,8 @@ def test_a_step_killed_outright_shows_what_the_bucket_holds(team: Team) -> None:
     after = subprocess.run(team.magnus("logs", "r", "talk"), env=team.env, capture_output=True)
     assert after.stdout == held  # and so does `magnus logs` afterwards
     assert b"talk (attempt 0) was cut short" in after.stderr, after.stderr
+    tail = subprocess.run(team.magnus("logs", "r", "talk", "--tail", "2"), env=team.env, capture_output=True)
+    assert tail.stdout == b"".join(held.splitlines(keepends=True)[-2:])  # (read from the pieces' end)
     listed = subprocess.run(team.magnus("logs", "r", "--json"), env=team.env, capture_output=True, text=True)
     assert '"cut_short": true' in listed.stdout and '"state": "live"' in listed.stdout, listed.stdout
     shown = subprocess.run(team.magnus("show", "r"), env=team.env, capture_output=True, text=True)
