@@ -28,6 +28,11 @@ NAVIGATION = {
     "select": "Open",
     "scroll_up": "Up",
     "scroll_down": "Down",
+    # (sideways in a view that scrolls: Textual's own texts are `Scroll Left`, `Page Right`, title case)
+    "scroll_left": "Scroll left",
+    "scroll_right": "Scroll right",
+    "page_left": "Page left",
+    "page_right": "Page right",
     "scroll_home": "First line",
     "scroll_end": "Last line",
     "scroll_top": "First row",

@@ -169,3 +169,28 @@ async def test_ctrl_c_quits_and_help_says_so(make_app, project_dir: Path) -> Non
         await pilot.pause()
     assert app.return_code == 0
     assert not [n for n in app._notifications if "to quit" in n.message]
+
+
+async def test_help_words_every_key_in_one_case(make_app, project_dir: Path) -> None:
+    """The help's words are sentence case, as magnus writes them (`Page up`, `First line`): Textual's own
+    texts for the keys that scroll sideways read `Scroll Left`, `Page Right` among them (session 11, found
+    on the Output tab at 80x24)."""
+    import re
+
+    from tui_helpers import open_run_screen, wait_for
+
+    from magnus_tui.widgets.output_view import OutputView
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        texts = {text: "runs" for text in keys_of(app.screen)}
+        screen = await open_run_screen(pilot, "failure_run")
+        texts.update({text: "run" for text in keys_of(app.screen)})
+        await pilot.press("o")
+        view = screen.query_one(OutputView)
+        await wait_for(pilot, lambda: view.log_widget.has_focus, what="the output's focus")
+        output = keys_of(app.screen)
+        texts.update({text: "output" for text in output})
+        assert output["Scroll left"] == "←" and output["Page right"] == "^pgdn", output
+        title_case = {text: where for text, where in texts.items() if re.search(r" [A-Z][a-z]", text)}
+        assert not title_case, title_case
