@@ -42,49 +42,71 @@ def threads_left() -> list[tuple[str, threading.Thread]]:
     return [(step, thread) for step, thread in LEFT_RUNNING.values() if thread.is_alive()]
 
 
+# os._exit() as a step's own thread calls it (see _Guard): thread ident -> the process id of the step running
+# in that thread. Read by _guarded_exit with no lock (one dict lookup); written under _GUARD_LOCK, which also
+# puts os._exit back when no step runs (_REAL: what os._exit was before _guarded_exit replaced it, [] when
+# it is not in place). _REAL_EXIT: os._exit as magnus found it, what _guarded_exit ends the process with (not
+# _REAL's: a step that wrapped os._exit itself, the wrapper calling _guarded_exit, would loop).
+_GUARDED: dict[int, int] = {}
+_GUARD_LOCK = threading.Lock()
+_REAL: list[Any] = []
+_REAL_EXIT = os._exit
+
+
+def _guarded_exit(status: int) -> NoReturn:
+    """os._exit while a step runs: in a thread running a step, in the process that runs it, raises HardExit
+    (a SystemExit) for the step's attempt to record; anywhere else (a thread the step started, a forked
+    child, magnus's own threads) it ends the process as asked."""
+    if _GUARDED.get(threading.get_ident()) == os.getpid():
+        raise HardExit(status)
+    _REAL_EXIT(status)
+
+
 class _Guard:
     """Around a step's command (one object per attempt, not two generators):
 
     - os._exit() called by the step's own thread in this process raises HardExit (a SystemExit) instead
-      of ending the process with the run log unfinished. A child process (multiprocessing's fork) or
-      another thread still exits as asked. Not beside other branches (`concurrent`): there os._exit is left
-      as it is (replacing a module attribute from several threads cannot be undone in order).
+      of ending the process with the run log unfinished: the step fails like sys.exit(code). A child
+      process (multiprocessing's fork) or another thread (one the step started) still exits as asked.
+      Beside other branches too (`concurrent`: a parallel or map run by threads): os._exit is replaced
+      once, by _guarded_exit, while any step runs, and each step's thread is entered in _GUARDED (trial 16
+      F1: replaced per attempt, it could not be undone in order by several threads, so branch threads were
+      left unguarded and one os._exit ended magnus, exit 3, with no summary and the run log PROCESSING).
     - A process the step forked (os.fork()) that returns or raises instead of exiting would go on running
       the rest of the dag beside magnus, writing the same run log and printing a second summary: it ends
       here, flushed, with 0 when it returned and 1 when it raised (what a child process's exit code says).
     """
 
-    __slots__ = ("concurrent", "pid", "real")
+    __slots__ = ("before", "pid", "thread")
 
-    def __init__(self, concurrent: bool) -> None:
-        self.concurrent = concurrent
+    def __init__(self, concurrent: bool) -> None:  # (concurrent: kept for callers; every thread is guarded)
         self.pid = 0
-        self.real: Any = None
+        self.thread = 0
+        self.before: int | None = None
 
     def __enter__(self) -> None:
         self.pid = pid = os.getpid()
-        if self.concurrent:
-            return
-        real = os._exit
-        thread = threading.get_ident()
-
-        def guarded(status: int) -> NoReturn:
-            if os.getpid() == pid and threading.get_ident() == thread:
-                raise HardExit(status)
-            real(status)
-
-        os._exit = guarded
-        self.real = real
+        self.thread = thread = threading.get_ident()
+        with _GUARD_LOCK:
+            self.before = _GUARDED.get(thread)  # (a step run inside a step's thread: put back after)
+            _GUARDED[thread] = pid
+            if os._exit is not _guarded_exit:
+                _REAL[:] = [os._exit]
+                os._exit = _guarded_exit
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         if os.getpid() != self.pid:  # a forked copy of magnus: it ends here
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(Exception):
                     stream.flush()
-            os._exit(1 if exc_type is not None else 0)
-        if self.real is not None:
-            os._exit = self.real
-            self.real = None
+            _REAL_EXIT(1 if exc_type is not None else 0)
+        with _GUARD_LOCK:
+            if self.before is None:
+                _GUARDED.pop(self.thread, None)
+            else:
+                _GUARDED[self.thread] = self.before
+            if not _GUARDED and os._exit is _guarded_exit and _REAL:
+                os._exit = _REAL.pop()
 
 
 def _restore(folder: str, streams: tuple[Any, Any], ctx: Any) -> None:
