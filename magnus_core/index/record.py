@@ -38,7 +38,9 @@ RUNNING_STATUSES = (PROCESSING, "CREATED")
 # `magnus show` does, trial 13 fault 2; the indexes' migrations read their running runs again, SQLite
 # schema 17, the postgres store's migration 7). The failure's escape sequences stripped (failure_text, trial
 # 14 F13) came without a new kind: the indexes' migrations strip those of older rows in place (SQLite schema
-# 18, the postgres store's migration 8), no log read again.
+# 18, the postgres store's migration 8), no log read again. The failure's chained cause (`; caused by ...`,
+# session 11) came without a new kind too: the migrations read the failed runs again (SQLite schema 19, the
+# postgres store's migration 9).
 # An index made from records of an older kind reads the logs again: the SQLite index rebuilds (its
 # SCHEMA_VERSION follows this), the PostgreSQL index's rows of an older kind are read again by the next
 # refresh (index/postgres.py). The run's user and how it is driven (user, driven) came without a new kind: the
@@ -76,7 +78,9 @@ class RunRecord:
     pid_start: float | None = None  # the process's start time (runs.process_record): a reused pid differs
     error: str = ""  # why a broken log could not be read (status BROKEN)
     failed_step: str = ""  # the internal name of the first step that failed itself (logs.failed_leaves)
-    failure: str = ""  # its error on one line, as `magnus show` words it (failure_text)
+    failure: str = (
+        ""  # its error on one line and its chained cause, as `magnus show` words them (failure_text)
+    )
     user: str = ""  # who ran it: run_config.process.user (runs.login_name), "" when not recorded
     driven: str = ""  # PER_STEP for a run driven one step per process (runs.driven_per_step), else ""
     params: dict[str, Any] = field(default_factory=dict)
@@ -298,7 +302,9 @@ def _failed_itself(step: dict[str, Any]) -> bool:
 def failure_text(step: dict[str, Any]) -> str:
     """A failed step's error on one line, as `magnus show`'s summary words it (summary.failure_lines): its
     message (logs.failure_message), then where it failed (logs.where_failed) when the message does not say
-    it already, `(at steps.py:29 in train)`; white space made single spaces, at most FAILURE_CHARS
+    it already, `(at steps.py:29 in train)`, and its chained cause as show says it under the error
+    (`; caused by JSONDecodeError: ..., at chain.py:5 in _read`, _caused_by: whole where it fits, the
+    message before it cut first); white space made single spaces, at most FAILURE_CHARS
     characters, without a step's escape sequences and control characters (logs.harmless). The message is
     the run log's, masked when it was recorded."""
     attempts = step.get("attempts") or ()
@@ -308,15 +314,46 @@ def failure_text(step: dict[str, Any]) -> str:
     if last_message and message.startswith("[") and message.endswith(f"] {last_message}"):
         message = last_message
     message = message or last_message or "failed"
-    where = _where(last.get("error") if last is not None else None)
+    error = last.get("error") if last is not None else None
+    where = _where(error)
     if where and where not in message.replace("with code", "exit code"):
         message = f"{message} (at {where})"
-    if any(c < " " or "\x7f" <= c <= "\x9f" for c in message):
+    cause = _caused_by(error)
+    if any(c < " " or "\x7f" <= c <= "\x9f" for c in message + cause):
         from magnus_core.controls import harmless  # (a consumer printing it is not hit by a step's escapes)
 
-        message = harmless(message)  # (trial 14, F13: `"\u001b[31mred message\u001b[0m"` in runs --json)
-    text = " ".join(message.split())
+        message, cause = harmless(message), harmless(cause)  # (trial 14, F13: `"\u001b[31mred..."` in --json)
+    text, cause = " ".join(message.split()), " ".join(cause.split())
+    if cause:  # the cause whole when it fits, the outer message cut first (the cause is the reason)
+        room = FAILURE_CHARS - len(cause) - 2
+        if room < FAILURE_CHARS // 3:
+            room = FAILURE_CHARS // 3
+        text = (text if len(text) <= room else text[: room - 3] + "...") + "; " + cause
     return text if len(text) <= FAILURE_CHARS else text[: FAILURE_CHARS - 3] + "..."
+
+
+def _caused_by(error: Any) -> str:
+    """AttemptError.caused_by on an attempt's error as JSON: `caused by JSONDecodeError: Expecting value,
+    at mlproj/chain.py:5 in _read` (the root of the chain of causes, its place; `raised while handling ...`
+    when every link is python's implicit chaining), or "" without a cause: as `magnus show` says it under
+    the error (session 11: `magnus runs --status FAIL` and --json's failure named the outer exception only,
+    `RuntimeError: could not load config`, where show gave the JSONDecodeError that was the reason)."""
+    if type(error) is not dict:
+        return ""
+    found, implicit, depth = error.get("cause"), True, 0
+    if type(found) is not dict:
+        return ""
+    while True:
+        implicit = implicit and bool(found.get("implicit"))
+        below = found.get("cause")
+        if type(below) is not dict or depth > 50:
+            break
+        found, depth = below, depth + 1
+    kind = found.get("type") if isinstance(found.get("type"), str) else "Exception"
+    said = str(found.get("message") or "").split("\n")[0]
+    where = _where({"frames": found.get("frames")})
+    words = "raised while handling" if implicit else "caused by"
+    return f"{words} {kind}{': ' + said if said else ''}" + (f", at {where}" if where else "")
 
 
 def _where(error: Any) -> str:

@@ -94,8 +94,10 @@ if TYPE_CHECKING:
 # steps a run was running when its log was read, counted as ran once its process is found gone, trial 13
 # fault 2: an index of 16 takes the column in place and reads its running runs again, one of 11 to 15 as
 # before; 18: no failure keeps a step's escape sequences, record.failure_text strips them since b8ba88e: an
-# index of 11 to 17 strips those of its older rows in place, _HARMLESS)
-SCHEMA_VERSION = "18"
+# index of 11 to 17 strips those of its older rows in place, _HARMLESS; 19: a failure ends with its chained
+# cause, `; caused by JSONDecodeError: ..., at chain.py:5 in _read`, record.failure_text since session 11: an
+# index of 16 to 18 reads its failed runs again, _REREAD_FAILED, one of 11 to 15 every run as before)
+SCHEMA_VERSION = "19"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
@@ -141,6 +143,10 @@ _RUNNING_COLUMN = "ALTER TABLE runs ADD COLUMN steps_running INTEGER NOT NULL DE
 # them in place, through the one reading of them (controls.harmless, magnus_harmless: _migrate), every
 # row at once, no log read again: an index read never shows them, a run's log is never needed for it.
 _HARMLESS = "UPDATE runs SET failure = magnus_harmless(failure) WHERE failure <> magnus_harmless(failure); "
+# Schema 19: a failure's text ends with its chained cause (record.failure_text, session 11: `magnus runs
+# --status FAIL` named the outer exception only, `magnus show` the cause that was the reason): an index of 16
+# to 18 reads again only its failed runs (the only rows with a failure), not every run.
+_REREAD_FAILED = "UPDATE runs SET version = NULL WHERE failure <> ''; " + _FORGET_LOOKS
 MIGRATE = {
     "12": (
         _RUNNING_COLUMN + "CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name); " + _HARMLESS + _REREAD
@@ -160,9 +166,10 @@ MIGRATE = {
         _RUNNING_COLUMN
         + _HARMLESS
         + "UPDATE runs SET version = NULL WHERE status IN ('PROCESSING', 'CREATED'); "
-        + _FORGET_LOOKS
+        + _REREAD_FAILED
     ),
-    "17": _HARMLESS.rstrip("; "),
+    "17": _HARMLESS + _REREAD_FAILED,
+    "18": _REREAD_FAILED,
 }
 _SECONDARY = ("runs_newest", "runs_tag", "runs_version", "runs_running", "runs_user")
 _COLUMNS = {  # attribute -> runs column (or the expression of what it is now: duration)

@@ -236,6 +236,15 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "run index: no failure keeps a step's escape sequences (rows made before they were stripped)",
         [lambda conn, s: _harmless_failures(conn, s)],
     ),
+    (
+        9,
+        "run index: a failure ends with its chained cause (record.failure_text); failed runs read again",
+        [
+            # session 11: `magnus runs --status FAIL` named the outer exception only; only rows with a
+            # failure change, so only they are read again (record 0: index/postgres.py's refresh)
+            "UPDATE {s}.run_index SET record = 0 WHERE failure <> ''",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
