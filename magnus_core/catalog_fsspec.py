@@ -614,9 +614,10 @@ def _reason(exc: BaseException) -> str:
 # attempt's interval has passed since its last piece (PUSH_FIRST seconds for its first minute, then a
 # sixtieth of its age, up to PUSH_LAST). The step itself does nothing more: what it prints reaches the file
 # as before (capture._Spool). An attempt ending within PUSH_FIRST seconds of its file's start pushes no
-# piece: its output is one object, written as it ends (keep_spool), which then removes the pieces. The file
-# holds masked bytes only, at most the cap (capture.AttemptFile): so do the pieces. Pieces follow one another
-# and are never rewritten, so a reader (live_output) reads them in order as one file, whose bytes are the
+# piece, however much it printed: its output is one object, written as it ends (keep_spool), which then
+# removes the pieces of a longer one (what they hold is uploaded again in the whole object). The file holds
+# masked bytes only, at most the cap (capture.AttemptFile): so do the pieces. Pieces follow one another and
+# are never rewritten, so a reader (live_output) reads them in order as one file, whose bytes are the
 # start of the whole object kept later. Before its first piece an attempt removes any pieces found under its
 # name (a try of the same attempt killed earlier, retried: the per-step entry point in a pod), so its own
 # never follow another try's. A process killed outright leaves its pieces: the attempt's output up to then.
@@ -656,7 +657,7 @@ class _Live:
         """Push what is new in `path` if a piece is due (PIECE bytes, or the interval passed); False when
         the file is gone without keep_spool (its attempt could not keep its output)."""
         with self.lock:
-            if self.ended:
+            if self.ended or now - self.started < PUSH_FIRST:  # (an attempt ending sooner: one object)
                 return True
             try:
                 size = os.stat(path).st_size

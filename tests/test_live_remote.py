@@ -64,6 +64,13 @@ def talk():
     print("done", flush=True)
 
 
+def big():
+    for _ in range(9):  # 9 MB at once, then the step ends within a second
+        sys.stdout.write(("m" * 1023 + "\\n") * 1024)
+    sys.stdout.flush()
+    time.sleep(0.5)
+
+
 def lots():
     for index in range(300):  # 30,000 bytes over about 1.5 s, the cap 2 KB
         print(f"{index:05d} " + "y" * 93, flush=True)
@@ -315,3 +322,14 @@ def test_pieces_hold_no_more_than_the_cap(team: Team) -> None:
     whole = team.object("lots.0.log")
     assert whole.startswith(held) and b"[magnus: output cut here at 2.0 KB (2048 bytes)" in whole[2048:]
     assert shown.stdout == whole and shown.returncode == 0
+
+
+def test_a_step_ending_within_a_second_writes_one_object_however_much_it_printed(team: Team) -> None:
+    # 9 MB is past the size at which a running attempt pushes a piece at once (8 MB): a step that ends
+    # within its first second still uploads its output once, as one object, not pieces and then the object
+    run = team.execute(dag("big"))
+    assert run.wait(timeout=120) == 0
+    assert len(team.object("big.0.log")) == 9 << 20
+    log = Path(team.s3.log).read_text(errors="replace")
+    assert f"PUT /{team.bucket}/catalog/r/.magnus/output/big.0.log " in log or "uploadId" in log
+    assert not re.search(rf"PUT /{team.bucket}/catalog/r/\.magnus/output/big\.0\.log\.live", log)
