@@ -850,7 +850,10 @@ def _shown_step(step: PlainStep, gone: bool) -> tuple[str, int, bool]:
 
 def _failure_of(step: PlainStep) -> str:
     """Why a step's last attempt failed, as one line ("KeyError: 'z'  at train.py:12"), or "" when it did
-    not fail (a success, a step never run, a re-used step's record: its error belongs to the old run)."""
+    not fail (a success, a step never run, a re-used step's record: its error belongs to the old run). A
+    chained cause follows as `magnus show` says it (`; caused by JSONDecodeError: ..., at chain.py:5 in
+    _read`, record.caused_by_json; session 11: two runs whose step raised the same RuntimeError from other
+    causes read no error change, and the row named the outer exception only)."""
     attempts = step["attempts"]
     if not attempts or attempts[-1]["status"] != "FAIL" or step["mock"]:
         return ""
@@ -861,7 +864,11 @@ def _failure_of(step: PlainStep) -> str:
 
     frames = (error or {}).get("frames") or []
     where = next((f for f in reversed(frames) if in_project(f["file"])), frames[-1] if frames else None)
-    return f"{text}  at {where['file']}:{where['line']}" if where else text
+    from magnus_core.index.record import caused_by_json
+
+    cause = caused_by_json(error)
+    text = f"{text}  at {where['file']}:{where['line']}" if where else text
+    return f"{text}; {cause}" if cause else text
 
 
 def _crash(log: PlainLog, steps: dict[str, PlainStep], gone: bool) -> tuple[str, str] | None:

@@ -167,3 +167,39 @@ def test_a_postgres_index_of_migration_8_reads_its_failed_runs_again(
     assert pg.db.run("test", lambda c: schema_version(c, schema)) == 8
     _listed_with_causes(config)
     assert pg.db.run("test", lambda c: schema_version(c, schema)) == SCHEMA_VERSION
+
+
+DIFF_STEPS = """import json
+import os
+
+
+def _read():
+    if os.environ.get("MISSING"):
+        return open("nope.json").read()
+    return json.loads("{bad")
+
+
+def chained():
+    try:
+        _read()
+    except Exception as exc:
+        raise RuntimeError("could not load config") from exc
+"""
+
+
+def test_the_diff_of_two_failures_tells_their_causes_apart(git_repo: Path) -> None:
+    """The same kind of fault in `magnus diff`: two runs whose step raised the same RuntimeError from other
+    causes read no error change (the row named the outer exception only); now the error is compared and
+    shown with its cause, as show gives it."""
+    (git_repo / "steps.py").write_text(DIFF_STEPS)
+    (git_repo / "p.yaml").write_text(PIPELINE.format(function="chained"))
+    assert run_magnus("execute", "-f", "p.yaml", "--run-id", "bad-json").returncode == 1
+    assert run_magnus("execute", "-f", "p.yaml", "--run-id", "no-file", env={"MISSING": "1"}).returncode == 1
+    done = run_magnus("diff", "bad-json", "no-file", "--json")
+    (error,) = [c for c in json.loads(done.stdout)["groups"]["steps"]["changes"] if c["field"] == "error"]
+    outer = "RuntimeError: could not load config  at steps.py:15"
+    assert error["before"] == f"{outer}; {CAUSE}, at steps.py:8 in _read", error
+    assert error["after"] == (
+        f"{outer}; caused by FileNotFoundError: [Errno 2] No such file or directory: 'nope.json', "
+        "at steps.py:7 in _read"
+    ), error

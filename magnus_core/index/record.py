@@ -303,7 +303,7 @@ def failure_text(step: dict[str, Any]) -> str:
     """A failed step's error on one line, as `magnus show`'s summary words it (summary.failure_lines): its
     message (logs.failure_message), then where it failed (logs.where_failed) when the message does not say
     it already, `(at steps.py:29 in train)`, and its chained cause as show says it under the error
-    (`; caused by JSONDecodeError: ..., at chain.py:5 in _read`, _caused_by: whole where it fits, the
+    (`; caused by JSONDecodeError: ..., at chain.py:5 in _read`, caused_by_json: whole where it fits, the
     message before it cut first); white space made single spaces, at most FAILURE_CHARS
     characters, without a step's escape sequences and control characters (logs.harmless). The message is
     the run log's, masked when it was recorded."""
@@ -318,7 +318,7 @@ def failure_text(step: dict[str, Any]) -> str:
     where = _where(error)
     if where and where not in message.replace("with code", "exit code"):
         message = f"{message} (at {where})"
-    cause = _caused_by(error)
+    cause = caused_by_json(error)
     if any(c < " " or "\x7f" <= c <= "\x9f" for c in message + cause):
         from magnus_core.controls import harmless  # (a consumer printing it is not hit by a step's escapes)
 
@@ -332,7 +332,7 @@ def failure_text(step: dict[str, Any]) -> str:
     return text if len(text) <= FAILURE_CHARS else text[: FAILURE_CHARS - 3] + "..."
 
 
-def _caused_by(error: Any) -> str:
+def caused_by_json(error: Any) -> str:
     """AttemptError.caused_by on an attempt's error as JSON: `caused by JSONDecodeError: Expecting value,
     at mlproj/chain.py:5 in _read` (the root of the chain of causes, its place; `raised while handling ...`
     when every link is python's implicit chaining), or "" without a cause: as `magnus show` says it under
