@@ -42,9 +42,16 @@ MAX_LINES = 10_000
 CAUSE_LINES = tuple(f"  {words}" for words in CAUSE_WORDS)
 
 
+# the lines the whole run's output adds after an attempt, as `magnus logs RUN` says them on stderr (a crash,
+# an attempt cut short, a file lost: whole_run_text's `said`)
+SAID = "magnus: "
+
+
 def wraps(line: str) -> bool:
-    """Whether `line` is magnus's own (the output cap's marker, a cause's line), wrapped at any width."""
-    return MARKER in line or line.startswith(CAUSE_LINES)
+    """Whether `line` is magnus's own (the output cap's marker, a cause's line, what the whole run's output
+    says of an attempt cut short: at 80 and 120 columns `magnus: fan.slow.s (attempt 0) was cut short:
+    the run's process crashed in fan.cr` ended at the edge, session 11), wrapped at any width."""
+    return MARKER in line or line.startswith(CAUSE_LINES) or line.startswith(SAID)
 
 
 @dataclass

@@ -3,7 +3,9 @@
 attempt 0 was cut short: the run's process crashed in fan.crashy.s`), where `magnus show` and the run's own
 screen (4009ef8) lead with the crash (`fan.crashy.s: crashed (Segmentation fault) at steps.py:N in
 crashy`); and at 80 columns its line wrapped to column 0 (` fan.crashy.s` under the indented text). Now it
-says the step the crash hit, and a line too long for the panel wraps under its indent.
+says the step the crash hit, and a line too long for the panel wraps under its indent. And on the run's
+Output tab, the whole run's `magnus: ...` lines (an attempt cut short, the crash) ended at the tab's edge:
+they wrap now, as magnus's other lines do.
 
 A real run that segfaults in a parallel branch (tests/crashing.py); the real app under App.run_test()."""
 
@@ -48,3 +50,32 @@ async def test_the_panel_names_the_step_the_crash_hit(
         assert said.startswith("fan.crashy.s: crashed (Segmentation fault) at steps.py:"), rows
         assert said.endswith(" in crashy"), rows
         assert all(row.startswith("  ") for row in rows[1:]), rows  # under the first row's text, indented
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+async def test_the_whole_runs_magnus_lines_are_read_whole(
+    crashed: Path, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:
+    """The lines the whole run's output adds after an attempt cut short (`magnus: fan.slow.s (attempt 0)
+    was cut short: the run's process crashed in fan.crashy.s`, as `magnus logs` says them) are magnus's
+    own: they wrap at any width, as the cap's marker does; they were cut at the tab's edge (80 and 120)."""
+    from tui_helpers import open_run_screen
+
+    from magnus_tui.widgets.output_view import OutputView
+    from tests.tui.test_tui_output_wrap import rows_of
+
+    monkeypatch.chdir(crashed)
+    app = MagnusApp(Project.open(None, crashed), poll_interval=3600)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_run_screen(pilot, "crash1")
+        await pilot.press("o")
+        view = screen.query_one(OutputView)
+        await wait_for(pilot, lambda: view.source == "fan.crashy.s" and bool(view.lines), what="the output")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: view.whole_run and len(view.lines) > 20, what="the whole run's output")
+        await pilot.pause(0.1)
+        own = [line for line in view.lines if line.startswith("magnus: ")]
+        assert len(own) == 2 and any("was cut short" in line for line in own), view.lines
+        drawn = " ".join(" ".join(row.split()) for row in await rows_of(pilot, view))
+        for line in own:
+            assert " ".join(line.split()) in drawn, (line, drawn)
