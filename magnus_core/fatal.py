@@ -5,8 +5,10 @@ once: no exception, no record, and what python's faulthandler would print went t
 into a pipe whose reader dies with the process. So a run enables faulthandler (stdlib: it writes with no
 allocation, straight to a file descriptor, for every thread) into a file of the run's catalog that survives
 the process, `.magnus/fatal.log` in the run's catalog folder (a file-system catalog), opened once when the run
-starts and removed at a normal end when empty. Readers (`magnus show`, `magnus logs`, the failure lines of
-magnus_core.logs) parse it (crash_of): `crashed (Segmentation fault) at mlproj/crashy.py:10 in train`.
+starts and removed at a normal end when empty. A step run by the per-step entry point keeps its process's own
+(`.magnus/steps/<step>.<pid>.fatal.log`: step_fatal_file). Readers (`magnus show`, `magnus logs`, the
+failure lines of magnus_core.logs) parse it (crash_of): `crashed (Segmentation fault) at
+mlproj/crashy.py:10 in train`.
 """
 
 from __future__ import annotations
@@ -69,15 +71,42 @@ def fatal_file(catalog: BaseCatalog | None, run_id: str) -> Path | None:
         return None
 
 
+STEPS = ".magnus/steps"  # a step run one per process (execute_single_node): its process's files, per pid
+
+
+def step_fatal_file(catalog: BaseCatalog | None, run_id: str, step: str, pid: int) -> Path | None:
+    """Where the per-step entry point's process `pid`, running step `step` (an internal name), keeps its
+    fatal file: `.magnus/steps/<step>.<pid>.fatal.log` of the run's catalog (file-system catalog only;
+    its held output beside it, `<step>.<pid>.held.log`). One per process, so that the run's other steps'
+    processes (an engine's pods, at once or later) never truncate nor remove it (cut10's left item: a
+    segfault in a per-step run was located nowhere)."""
+    from magnus_core.catalog import FileSystemCatalog, _escaped
+
+    if not isinstance(catalog, FileSystemCatalog) or catalog.service_name != "file-system":
+        return None
+    try:
+        return catalog.destination(run_id, f"{STEPS}/{_escaped(step)}.{pid}.fatal.log")
+    except Exception:  # (as fatal_file)
+        return None
+
+
+def _held_beside(path: Path) -> Path:
+    """The held output file beside fatal file `path` (`held.log`; a step's `<step>.<pid>.held.log`)."""
+    if path.name == Path(NAME).name:
+        return path.with_name(Path(HELD).name)
+    return path.with_name(path.name.removesuffix(".fatal.log") + ".held.log")
+
+
 @contextmanager
-def recorded(catalog: BaseCatalog | None, run_id: str) -> Iterator[None]:
+def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterator[None]:
     """While the run runs, a fatal signal (SIGSEGV, SIGFPE, SIGABRT, SIGBUS, SIGILL) writes python's
     traceback of every thread into the run's fatal file (fatal_file; truncated at start: a re-run's copy
     of its original's catalog does not count). At a normal end (any exception included: the process lives)
     faulthandler is put back as it was (the user's PYTHONFAULTHANDLER or -X faulthandler: into stderr
     again; else disabled) and the file removed when empty. No file-system catalog, or a file that cannot be
-    opened: nothing changes."""
-    path = fatal_file(catalog, run_id)
+    opened: nothing changes. `step` (the per-step entry point, which runs that one step): this process's
+    own files (step_fatal_file), and no record of what the watcher stops."""
+    path = fatal_file(catalog, run_id) if not step else step_fatal_file(catalog, run_id, step, os.getpid())
     if path is None:
         yield
         return
@@ -91,13 +120,14 @@ def recorded(catalog: BaseCatalog | None, run_id: str) -> Iterator[None]:
     faulthandler.enable(fd, all_threads=True)
     global _fd, _held_fd, _held_size
     _fd = fd
-    held = path.with_name(Path(HELD).name)
+    held = _held_beside(path)
     stopped = path.with_name(Path(STOPPED).name)
     from magnus_core.processes import record_stops
 
-    with contextlib.suppress(OSError):  # (a re-run's copy of its original's catalog, or an earlier try's)
-        stopped.unlink()
-    record_stops(str(stopped))  # should this process die at once, the watcher says there what it stopped
+    if not step:
+        with contextlib.suppress(OSError):  # (a re-run's copy of its original's catalog, an earlier try's)
+            stopped.unlink()
+        record_stops(str(stopped))  # should this process die at once, the watcher says there what it stopped
     try:
         _held_fd = os.open(held, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_NOFOLLOW, 0o644)
         _held_size = 0
@@ -106,7 +136,8 @@ def recorded(catalog: BaseCatalog | None, run_id: str) -> Iterator[None]:
     try:
         yield
     finally:
-        record_stops("")  # the process lives: nothing for the watcher to say
+        if not step:
+            record_stops("")  # the process lives: nothing for the watcher to say
         _fd = None
         held_fd, _held_fd = _held_fd, None
         if held_fd is not None:
@@ -148,15 +179,16 @@ def hold(name: str, data: bytes) -> None:
     _held_size += len(frame)
 
 
-def held_output(catalog: BaseCatalog | None, run_id: str) -> dict[str, bytes]:
+def held_output(catalog: BaseCatalog | None, run_id: str, fatal: Path | None = None) -> dict[str, bytes]:
     """What run `run_id`'s attempts held in memory when its process died, by catalog name (hold's frames,
-    each attempt's joined in order; a frame cut short by the death left out), from its held file; {} when
-    there is none (the run ended: removed; no file-system catalog)."""
-    path = fatal_file(catalog, run_id)
+    each attempt's joined in order; a frame cut short by the death left out), from its held file (the one
+    beside `fatal`, a per-step process's fatal file, when given); {} when there is none (the run ended:
+    removed; no file-system catalog)."""
+    path = fatal if fatal is not None else fatal_file(catalog, run_id)
     if path is None:
         return {}
     try:
-        with open(path.with_name(Path(HELD).name), "rb") as handle:
+        with open(_held_beside(path), "rb") as handle:
             data = handle.read(HELD_MAX * 2)
     except OSError:
         return {}
@@ -308,6 +340,11 @@ def crash_in(run_config: object, run_id: str) -> Crash | None:
     from magnus_core.logs import catalog_in
 
     return _crash_at(fatal_file(catalog_in(run_config), run_id))
+
+
+def step_crash(catalog: BaseCatalog | None, run_id: str, step: str, pid: int) -> Crash | None:
+    """The fatal signal that ended per-step process `pid` running `step`, from its own fatal file."""
+    return _crash_at(step_fatal_file(catalog, run_id, step, pid))
 
 
 def _crash_at(path: Path | None) -> Crash | None:

@@ -414,6 +414,20 @@ class OutputReader:
             self._held_output = held_output(self.catalog, self.run_log.run_id)
         return self._held_output
 
+    def _step_held(self, step: StepLog, name: str) -> bytes | None:
+        """What a step run one per process held in memory when its process died (that process's own held
+        file, fatal.step_fatal_file), when the process is known to be gone (runs.step_process_gone)."""
+        from magnus_core.runs import step_process_gone
+
+        pid = step_process_gone(step) if isinstance(step.process, dict) else None
+        if pid is None:
+            return None
+        from magnus_core.fatal import held_output, step_fatal_file
+
+        run_id = self.run_log.run_id
+        path = step_fatal_file(self.catalog, run_id, step.internal_name, pid)
+        return held_output(self.catalog, run_id, path).get(name) if path is not None else None
+
     def _died(self) -> bool:
         """Whether the run's process died before ending it (run_now: INTERRUPTED, its log not at an end): a
         recorded file not there was lost with it (a short step's file is written in the background,
@@ -484,7 +498,7 @@ class OutputReader:
                 _opener=opener,
             )
         if path is None:
-            held = self._held().get(name) if self._died() else None
+            held = self._held().get(name) if self._died() else self._step_held(step, name)
             if not held:
                 return None
             return AttemptView(  # what it held in memory, written through (fatal.hold)
@@ -864,7 +878,7 @@ def cut_short(run_log: RunLog, reader: OutputReader | None = None) -> tuple[list
 
     state = run_now(run_log)
     if state not in ENDED:
-        return (per_step_cut_short(run_log, reader) if state == "PER-STEP" else []), None  # (PER_STEP_STATE)
+        return per_step_cut_short(run_log, reader) if state == "PER-STEP" else ([], None)  # (PER_STEP_STATE)
     begun = [(step, found[0]) for step in run_log.walk() if (found := running_attempt(step)) is not None]
     if not begun:
         return [], None
@@ -884,16 +898,22 @@ def cut_short(run_log: RunLog, reader: OutputReader | None = None) -> tuple[list
     return out, crash
 
 
-def per_step_cut_short(run_log: RunLog, reader: OutputReader | None = None) -> list[CutShort]:
+def per_step_cut_short(
+    run_log: RunLog, reader: OutputReader | None = None
+) -> tuple[list[CutShort], Crash | None]:
     """In a run driven one step per process (PER-STEP: not at an end), each attempt whose process is known
     to be gone (StepLog.process, on this host: runs.step_process_gone): `wait: attempt 0 was cut short: its
     process (pid 4242) is gone`, as for a local run whose process died (trial 15 N8: such a step read
     PROCESSING for ever, and only `ps` said its process had been killed). The run itself stays PER-STEP:
-    its orchestrator may run the step again (a new attempt, single._keep_attempts)."""
+    its orchestrator may run the step again (a new attempt, single._keep_attempts). A fatal signal that
+    ended the process is located from its own fatal file (fatal.step_crash): `wait: crashed (Segmentation
+    fault) at ...`; the crash returned is the first one found."""
+    from magnus_core.fatal import step_crash
     from magnus_core.models.run_log import running_attempt
     from magnus_core.runs import step_process_gone
 
     out = []
+    first: Crash | None = None
     for step in run_log.walk():
         found = running_attempt(step)
         pid = step_process_gone(step) if found is not None else None
@@ -901,10 +921,14 @@ def per_step_cut_short(run_log: RunLog, reader: OutputReader | None = None) -> l
             continue
         reader = reader if reader is not None else OutputReader(run_log)
         has_output = reader._unfinished(step, found[0]) is not None
-        out.append(
-            CutShort(step, found[0], has_output, False, f"was cut short: its process (pid {pid}) is gone")
-        )
-    return out
+        crash = step_crash(reader.catalog, run_log.run_id, step.internal_name, pid)
+        if crash is not None:
+            first = first or crash
+            out.append(CutShort(step, found[0], has_output, True, crash.said()))
+            continue
+        said = f"was cut short: its process (pid {pid}) is gone"
+        out.append(CutShort(step, found[0], has_output, False, said))
+    return out, first
 
 
 def crash_json(cuts: list[CutShort], crash: Crash | None) -> dict[str, object] | None:

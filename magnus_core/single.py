@@ -537,6 +537,7 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
             print(f"magnus: step '{where.internal_name}' not run: {exc}", file=sys.stderr, flush=True)
             return 1
         from magnus_core import output
+        from magnus_core.fatal import recorded
         from magnus_core.gcpause import step_starts
         from magnus_core.secrets import watch_requests
         from magnus_core.stepenv import own_environment
@@ -548,6 +549,8 @@ def execute_single_node(job: NodeJob, *, say_failure: bool = False) -> int:
             output.installed(),
             output.routed(session.ctx.masker),
             watch_requests(session.ctx.secrets),
+            # a segfault's traceback and what the step held in memory, in this process's own files (cut10)
+            recorded(session.ctx.catalog, run_id, where.internal_name),
         ):
             try:
                 step = execute_node(

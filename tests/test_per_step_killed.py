@@ -27,12 +27,26 @@ from tests.test_orphans import _gone, marked_project
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 
 FUNCS = """
-import os, time
+import ctypes, os, time
 
 def wait():
     print("starting training", flush=True)
     if not os.environ.get("QUICK"):
         time.sleep(300)
+
+def crash():
+    print("calling the C extension with batch 17", flush=True)
+    if not os.environ.get("QUICK"):
+        ctypes.string_at(0)
+"""
+
+SEGV = """
+dag:
+  start_at: wait
+  steps:
+    wait: {type: task, command: pkill9.crash, next: success}
+    success: {type: success}
+    fail: {type: fail}
 """
 
 SHELL = """
@@ -69,6 +83,7 @@ def project(git_repo: Path) -> Iterator[dict[str, Any]]:
         (git_repo / "shell.yaml").write_text(SHELL)
         (git_repo / "python.yaml").write_text(PYTHON)
         (git_repo / "plain.yaml").write_text(PLAIN)
+        (git_repo / "segv.yaml").write_text(SEGV)
         yield made
 
 
@@ -138,3 +153,39 @@ def test_a_killed_per_step_process_reads_cut_short_and_its_rerun_adds_an_attempt
     assert f"(pid {pid})" in step["attempts"][0]["message"]
     assert step["process"]["pid"] != pid and step["process"]["host"]
     assert "cut short" not in run_magnus("show", "psk1", *config, cwd=root).stdout
+
+
+def test_a_segfault_in_a_per_step_process_is_located(project: dict[str, Any]) -> None:
+    """cut10's left item: `execute_single_node` wrote neither faulthandler's file nor the output held in
+    memory, so a segfault in a per-step run was located nowhere and its last line was lost. Each such
+    process now keeps its own (`.magnus/steps/<step>.<pid>.fatal.log` and `.held.log`: the run's other
+    steps' processes never truncate them), read as a local run's are."""
+    root = project["root"]
+    crashed = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute_single_node", "ps3", "wait", "--file", "segv.yaml"],
+        cwd=root,
+        env=project["env"],
+        capture_output=True,
+        start_new_session=True,
+        timeout=120,
+    )
+    assert crashed.returncode == -signal.SIGSEGV, crashed.stderr
+    steps = root / ".catalog" / "ps3" / ".magnus" / "steps"
+    fatal = sorted(p.name for p in steps.iterdir())
+    assert len(fatal) == 2 and fatal[0].endswith(".fatal.log") and fatal[1].endswith(".held.log"), fatal
+    shown = run_magnus("show", "ps3", cwd=root)
+    assert "wait: crashed (Segmentation fault) at pkill9.py:12 in crash" in shown.stdout.splitlines(), (
+        shown.stdout
+    )
+    logs = run_magnus("logs", "ps3", cwd=root)
+    assert "calling the C extension with batch 17" in logs.stdout, logs  # (held in memory: written through)
+    assert "Fatal Python error: Segmentation fault" in logs.stdout, logs.stdout
+    assert f"magnus: every thread's frames at the crash: .catalog/ps3/.magnus/steps/{fatal[0]}" in logs.stderr
+    assert "magnus: wait (attempt 0) crashed (Segmentation fault) at pkill9.py:12 in crash" in logs.stderr
+
+    again = run_magnus(
+        "execute_single_node", "ps3", "wait", "--file", "segv.yaml", cwd=root, env={"QUICK": "1"}
+    )
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in steps.iterdir()) == fatal  # the crash's kept; a normal end leaves none
+    assert "crashed" not in run_magnus("show", "ps3", cwd=root).stdout

@@ -585,7 +585,7 @@ def _gone(run_log: RunLog, reader: Any) -> frozenset[tuple[str, int]]:
 
     if run_now(run_log) != "PER-STEP":
         return frozenset()
-    return frozenset((cut.step.internal_name, cut.attempt) for cut in per_step_cut_short(run_log, reader))
+    return frozenset((cut.step.internal_name, cut.attempt) for cut in per_step_cut_short(run_log, reader)[0])
 
 
 def _as_json(
