@@ -410,13 +410,16 @@ def stopped_by(exc: BaseException) -> str:
 RETRY_LINE = 300  # characters of the failure's first line a retry's notice shows (the run log has it all)
 
 
-def say_retry(name: str, number: int, attempts: int, message: str) -> None:
+def say_retry(name: str, number: int, attempts: int, message: str, cause: str = "") -> None:
     """While the run goes, one line on stderr when attempt `number` of step `name` failed and another of
     its `attempts` follows (trial 10: a retry was silent on the terminal until the end):
     `magnus: train attempt 0 failed: ConnectionError: transient; retrying (attempt 1 of 3)`. `message` is
     the attempt's recorded message (masked already; the output seam masks what is written, too), its first
-    line, cut to RETRY_LINE characters. Yellow on a terminal, plain with NO_COLOR, TERM=dumb or when
-    stderr is not a terminal; never on stdout (`--json` prints the run log there). A stderr that cannot be
+    line, cut to RETRY_LINE characters; `cause` the error's chained cause as `magnus show` says it
+    (AttemptError.caused_by: `caused by JSONDecodeError: ..., at chain.py:5 in _read`) after it, as every
+    other view of a failure gives it (session 11: the retry named the outer exception only). Yellow on a
+    terminal, plain with NO_COLOR, TERM=dumb or when stderr is not a terminal; never on stdout (`--json`
+    prints the run log there). A stderr that cannot be
     written is no failure."""
     import sys
 
@@ -427,6 +430,9 @@ def say_retry(name: str, number: int, attempts: int, message: str) -> None:
     first = lines[0] if lines else "no message recorded"
     if len(first) > RETRY_LINE:
         first = first[:RETRY_LINE] + "..."
+    if cause:
+        cause = cause.splitlines()[0] if cause.strip() else ""
+        first += f", {cause[:RETRY_LINE] + '...' if len(cause) > RETRY_LINE else cause}" if cause else ""
     text = f"magnus: {name} attempt {number} failed: {first}; retrying (attempt {number + 1} of {attempts})"
     try:
         stream = sys.stderr

@@ -533,7 +533,14 @@ def _attempts(plan: Plan, step: dict[str, Any], services: _Services, masker: Any
                 kept, hold = hold, None
                 break
             writer.write(step)
-            say_retry(plan.internal_name, number, attempts, record["message"])  # on the terminal, as it goes
+            cause = ""
+            if record.get("error") is not None:
+                from magnus_core.index.record import caused_by_json  # (a chain's words, as show says them)
+
+                cause = caused_by_json(record["error"])
+            say_retry(
+                plan.internal_name, number, attempts, record["message"], cause
+            )  # on the terminal, as it goes
         finally:
             if hold is not None:
                 hold.__exit__(None, None, None)

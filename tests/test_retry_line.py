@@ -118,3 +118,51 @@ def test_on_a_terminal_it_is_coloured_unless_no_color(project: Path) -> None:
         assert child.exitstatus == 0, screen
         assert (f"\x1b[33m{LINES[0]}\x1b[0m" in screen) is coloured, screen
         assert LINES[0] in screen
+
+
+CHAINED = """
+import json
+import os
+
+
+def _read():
+    return json.loads("{bad " + os.environ["API_TOKEN"])
+
+
+def chained():
+    count = int(open("count").read()) if os.path.exists("count") else 0
+    open("count", "w").write(str(count + 1))
+    if count < 1:
+        try:
+            _read()
+        except ValueError as exc:
+            raise RuntimeError("could not load config") from exc
+"""
+
+
+@pytest.mark.parametrize(
+    ("command", "config"),
+    [
+        ("execute", "secrets.yaml"),
+        ("execute_single_node", "secrets.yaml"),
+        ("execute_single_node", "nothing-kept.yaml"),
+    ],
+)
+def test_a_retried_failure_gives_its_chained_cause(
+    project: Path, magnus: Any, command: str, config: str
+) -> None:
+    """Session 11: the retry line named the outer exception only (`RuntimeError: could not load config`),
+    where `magnus show`, `magnus logs` and now `magnus runs --status FAIL` give the cause that was the
+    reason; now it follows, as show words it, from either entry point (nodes/task and single_plain's fast
+    path, taken when the catalog keeps no output)."""
+    (project / "chain_steps.py").write_text(CHAINED)
+    (project / "chain.yaml").write_text(RETRY.replace("retry_steps.flaky", "chain_steps.chained"))
+    words = ["-f", "chain.yaml", "-c", config]
+    args = ["execute", *words, "--run-id", "c"] if command == "execute" else [command, "c1", "train", *words]
+    done = magnus(*args, env={"API_TOKEN": TOKEN})
+    assert done.returncode == 0, done.stderr
+    assert said(done.stderr) == [
+        "magnus: train attempt 0 failed: RuntimeError: could not load config, caused by JSONDecodeError: "
+        "Expecting property name enclosed in double quotes: line 1 column 2 (char 1), at chain_steps.py:7 in "
+        "_read; retrying (attempt 1 of 3)"
+    ], done.stderr

@@ -239,7 +239,8 @@ def _attempts(
                 kept, hold = hold, None
                 break
             ctx.store.put_step_log(ctx.run_id, step, branch)
-            say_retry(internal_name, number, first + node.attempts, record.message)  # on the terminal
+            cause = record.error.caused_by() if record.error is not None else ""
+            say_retry(internal_name, number, first + node.attempts, record.message, cause)  # on the terminal
         finally:
             if hold is not None:
                 hold.__exit__(None, None, None)
