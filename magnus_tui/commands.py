@@ -17,14 +17,23 @@ Entry = tuple[str, str, str]
 
 def palette_entries(provider: Provider) -> Iterator[tuple[Screen[Any] | App[Any], Entry]]:
     """The current screen's entries, then the app's whose title the screen has not already given: each
-    title once (the screen's own `Experiments`, on the highlighted run's tag, wins over the app's)."""
+    title once (the screen's own `Experiments`, on the highlighted run's tag, wins over the app's). Only
+    those whose action applies now, as the footer and F1 offer a key (the node's check_action: a run
+    screen's `Stop the run` while the run is live; on an ended run the palette offered it and choosing it
+    did nothing, since Textual runs no action its check_action refuses: session 11)."""
+    from textual.actions import parse
+
     screen = provider.screen
     seen: set[str] = set()
     for node in (screen, provider.app):
         for title, help_text, action in getattr(node, "PALETTE", []):
-            if title not in seen:
-                seen.add(title)
-                yield node, (title, help_text, action)
+            if title in seen:
+                continue
+            seen.add(title)
+            _, name, parameters = parse(action)
+            if "." not in action and node.check_action(name, parameters) is False:
+                continue
+            yield node, (title, help_text, action)
 
 
 class WorkbenchCommands(Provider):

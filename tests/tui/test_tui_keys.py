@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from textual.command import CommandList, CommandPalette
-from tui_helpers import write_diff_pair
+from tui_helpers import leave_screen, write_diff_pair
 
 from magnus_tui.dialogs.help import HelpScreen, key_rows
 from magnus_tui.screens.run import RunScreen
@@ -194,3 +194,22 @@ async def test_help_words_every_key_in_one_case(make_app, project_dir: Path) -> 
         assert output["Scroll left"] == "←" and output["Page right"] == "^pgdn", output
         title_case = {text: where for text, where in texts.items() if re.search(r" [A-Z][a-z]", text)}
         assert not title_case, title_case
+
+
+async def test_the_palette_offers_only_what_applies(make_app, project_dir: Path) -> None:
+    """As the footer and F1 (RunScreen.check_action): `Stop the run` while the run is live only, `Re-run
+    from failure` once it failed (session 11, found at 80x24: on an ended run the palette offered Stop,
+    and choosing it did nothing at all, not even the warning `x` gives)."""
+    from tui_helpers import open_run_screen
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_run_screen(pilot, "failure_run")
+        titles = await palette_titles(pilot, app)
+        assert "Stop the run" not in titles and "Re-run from failure" in titles, titles
+        await pilot.press("escape")  # (the failed run opened on its Output tab: the keys back to the dag)
+        await leave_screen(pilot)
+        await open_run_screen(pilot, "gs_run")
+        titles = await palette_titles(pilot, app)
+        assert "Stop the run" not in titles and "Re-run from failure" not in titles, titles
+        assert "Step detail" in titles and "Back to runs" in titles, titles
