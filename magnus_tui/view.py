@@ -357,6 +357,10 @@ class RunView:
         """The run is now `state` (runs.run_state). Interrupted (stopped, or its process is gone): a step
         or branch still PROCESSING will never finish, and is shown INTERRUPTED. Returns the keys changed."""
         self.state = state
+        from magnus_core.runs import driven_per_step
+
+        if state == "RUNNING" and driven_per_step(self.run_config):  # (trial 15 N8)
+            return self._per_step_gone()
         if state != "INTERRUPTED":
             return []
         changed: list[str] = []
@@ -387,6 +391,32 @@ class RunView:
                     row.message = "interrupted: the run stopped while this step ran"
                 changed.append(row.key)
         self._say_cut(cut)
+        return changed
+
+    def _per_step_gone(self) -> list[str]:
+        """A run driven one step per process: each step whose attempt's process is known to be gone
+        (StepLog.process on this host: runs.step_process_gone) reads cut short, as `magnus show` says it
+        (logs.per_step_cut_short; trial 15 N8: it read `▶ running` for ever). Returns the keys changed."""
+        from magnus_core.logs import NOTHING_REACHED
+        from magnus_core.runs import step_process_gone
+
+        changed = []
+        for row in self.rows.values():
+            step = self.steps.get(row.key)
+            if step is None or row.running_attempt is None or not isinstance(step.process, dict):
+                continue
+            pid = step_process_gone(step)
+            if pid is None:
+                continue
+            number = row.running_attempt
+            row.cut_attempt = (number, row.running_since)
+            row.running_attempt = row.running_since = None
+            row.message = f"attempt {number} was cut short: its process (pid {pid}) is gone; " + (
+                "what it wrote until then: Output (o)"
+                if self._reached_file(row.key, number)
+                else NOTHING_REACHED
+            )
+            changed.append(row.key)
         return changed
 
     def _say_cut(self, cut: list[Row]) -> None:
