@@ -15,6 +15,11 @@ from textual.widgets import Static
 SKIP_ACTIONS = {"noop", "help_quit", "focus_next", "focus_previous", "screen.copy_text", "copy_text"}
 
 
+# Textual's words for its own keys, in magnus's case (its footer's `^p palette` read `palette` in the help,
+# lower case among `Quit`, `Help`: session 11)
+OWN_WORDS = {"command_palette": "Command palette"}
+
+
 def key_rows(screen: Screen) -> list[tuple[str, list[tuple[str, str]]]]:
     """Every key active on `screen`, once, in three sections: the screen's own keys, the keys of the list
     (or view) that has focus (its movement: arrows, j/k, g/G, Enter), and the keys that work everywhere.
@@ -49,6 +54,7 @@ def key_rows(screen: Screen) -> list[tuple[str, list[tuple[str, str]]]]:
         text = text or NAVIGATION.get(action, "") or action.replace("_", " ")
         if section == "Move":
             text = NAVIGATION.get(action, text)
+        text = OWN_WORDS.get(action, text)
         display = app.get_key_display(binding)
         keys = sections[section].setdefault(text, [])
         if display not in keys:

@@ -173,8 +173,8 @@ async def test_ctrl_c_quits_and_help_says_so(make_app, project_dir: Path) -> Non
 
 async def test_help_words_every_key_in_one_case(make_app, project_dir: Path) -> None:
     """The help's words are sentence case, as magnus writes them (`Page up`, `First line`): Textual's own
-    texts for the keys that scroll sideways read `Scroll Left`, `Page Right` among them (session 11, found
-    on the Output tab at 80x24)."""
+    texts for the keys that scroll sideways read `Scroll Left`, `Page Right` among them, and ctrl+p's
+    `palette` (session 11, found on the Output tab and the runs list at 80x24)."""
     import re
 
     from tui_helpers import open_run_screen, wait_for
@@ -194,6 +194,8 @@ async def test_help_words_every_key_in_one_case(make_app, project_dir: Path) -> 
         assert output["Scroll left"] == "←" and output["Page right"] == "^pgdn", output
         title_case = {text: where for text, where in texts.items() if re.search(r" [A-Z][a-z]", text)}
         assert not title_case, title_case
+        lower = {text: where for text, where in texts.items() if text[:1].islower()}  # (`palette`)
+        assert not lower, lower
 
 
 async def test_the_palette_offers_only_what_applies(make_app, project_dir: Path) -> None:
