@@ -323,11 +323,24 @@ def value_message(what: str, name: str, value: Any) -> str | None:
         or (kind is int and value.bit_length() < _SAFE_INT_BITS)
     ):
         return None
-    from magnus_core.parameters import nesting_problem
+    from magnus_core.parameters import cycle_in, nesting_problem
 
     deep = nesting_problem(value)
     if deep is not None:
-        return f"{what} '{name}' {deep}"
+        if what == "parameter":  # (given before the run: a file's or the command line's)
+            return f"{what} '{name}' {deep}"
+        catalog = "save it to a file put in the catalog (put_in_catalog, or the step's `catalog: put`)"
+        loop = cycle_in(value) if deep.startswith("is nested") else None
+        if loop is not None:  # trial 16 F5: a bare RecursionError, no parameter named
+            path, item = loop
+            at = f" (at {name}{path})" if path else ""
+            return (
+                f"{what} '{name}' holds {_what(item)} that contains itself{at}, which a run log cannot hold "
+                f"as JSON: return plain values, or {catalog}"
+            )
+        return (
+            f"{what} '{name}' {deep} ({_what(value)}), which a run log cannot hold: flatten it, or {catalog}"
+        )
     problem = json_problem(value)
     if problem is None:
         return None

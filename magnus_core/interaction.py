@@ -56,6 +56,10 @@ class StepScope:
     services: RunContext | None = None  # the run: its catalog and secrets (set by the task node)
     branch: str | None = None  # the internal name of the branch the step runs in (None: the top level)
     catalog_records: list[Any] = field(default_factory=list)
+    # mapping keys that were not text in what the step returned or tracked, made text on their way to the
+    # run log (parameters.json_value): {("returned parameter", "m"): [1, (2, 3)]}, warned about once the step
+    # succeeded (stepguard._warn_non_finite)
+    text_keys: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     inputs: dict[str, Any] | None = (
         None  # the parameters the command actually received (recorded per attempt)
     )
@@ -70,7 +74,10 @@ class StepScope:
         not given. A later point at a step already recorded replaces it (a retried epoch).
         """
         key = name.lower()
-        value = json_value(value)  # numpy's float64 is its float, a date its text: as the run log holds it
+        keys: list[Any] = []
+        value = json_value(value, keys)  # numpy's float64 is its float, a date its text: as the log holds it
+        if keys:
+            self.text_keys.setdefault(("metric", key), []).extend(keys)
         self.metrics[key] = value
         if step is not None:
             series = self.history.setdefault(key, [])
@@ -155,9 +162,13 @@ def store_parameter(**kwargs: Any) -> None:
     values in one call raise UsageError)."""
     scope = _scope.get()
     values = fold_names(kwargs.items(), "store_parameter")
-    values = {k: json_value(v) for k, v in values.items()}
+    keys: list[Any] = []
     for key, value in values.items():
+        value = json_value(value, keys)
         if scope is not None:
+            if keys:
+                scope.text_keys.setdefault(("parameter", key), []).extend(keys)
+                keys = []
             scope.params_out[key] = value
         else:
             os.environ[f"{PRM_PREFIX}{key}"] = encode(value)

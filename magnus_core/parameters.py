@@ -49,13 +49,29 @@ def encode(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-def json_value(value: Any) -> Any:
+class _TooDeep(Exception):
+    """json_value met a value nested deeper than MAX_VALUE_DEPTH (or one containing itself)."""
+
+
+def json_value(value: Any, keys: list[Any] | None = None) -> Any:
     """`value` as the run log will hold it, so that the steps after this one receive what the log records
     (and what a re-run reads from there). JSON values stay; tuples and sets become lists, mapping keys
     text; numpy scalars and arrays their Python values (`.item()`, `.tolist()`); dates, times, decimals,
     paths, UUIDs and enums their text (`str`). Anything else (bytes, a DataFrame, an object) is returned as
-    it is: the step then fails naming it (failure.value_message), before anything records it."""
+    it is: the step then fails naming it (failure.value_message), before anything records it. So is a value
+    nested deeper than MAX_VALUE_DEPTH, or one that contains itself (trial 16 F5: a bare RecursionError
+    here): failure.value_message names it. `keys`, when given, receives each mapping key that was not text
+    (made text: `1`, `(2, 3)`), for the step to warn about (stepguard._warn_changed)."""
     if value is None or isinstance(value, (bool, int, float, str)):  # (before the imports: most values)
+        return value
+    try:
+        return _json_value(value, 0, keys)
+    except _TooDeep:
+        return value
+
+
+def _json_value(value: Any, depth: int, keys: list[Any] | None) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
         return value
     import datetime
     import decimal
@@ -63,12 +79,23 @@ def json_value(value: Any) -> Any:
     import pathlib
     import uuid
 
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        if depth >= MAX_VALUE_DEPTH:
+            raise _TooDeep
+        depth += 1
     if isinstance(value, dict):
-        return {k if isinstance(k, str) else str(k): json_value(v) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                if keys is not None:
+                    keys.append(k)
+                k = str(k)
+            out[k] = _json_value(v, depth, keys)
+        return out
     if isinstance(value, (list, tuple)):
-        return [json_value(v) for v in value]
+        return [_json_value(v, depth, keys) for v in value]
     if isinstance(value, (set, frozenset)):
-        items = [json_value(v) for v in value]
+        items = [_json_value(v, depth, keys) for v in value]
         try:
             return sorted(items)
         except TypeError:
@@ -76,11 +103,11 @@ def json_value(value: Any) -> Any:
     if isinstance(value, (datetime.date, datetime.time, decimal.Decimal, pathlib.PurePath, uuid.UUID)):
         return str(value)
     if isinstance(value, enum.Enum):
-        return json_value(value.value)
+        return _json_value(value.value, depth, keys)
     if type(value).__module__.split(".")[0] == "numpy":
         convert = getattr(value, "tolist", None) or getattr(value, "item", None)
         if convert is not None:
-            return json_value(convert())
+            return _json_value(convert(), depth, keys)
     return value
 
 
@@ -109,6 +136,25 @@ def nesting_problem(value: Any) -> str | None:
                 stack.extend((sub, depth + 1) for sub in item.values())
             else:
                 stack.extend((sub, depth + 1) for sub in item)
+    return None
+
+
+def cycle_in(value: Any) -> tuple[str, Any] | None:
+    """Where `value` contains itself: the path to the mapping or list that holds one of its own enclosing
+    containers (`['self']`) and that container, or None. Iterative, so any depth is walked; asked only once
+    nesting_problem found a value too deep (a value containing itself is infinitely deep)."""
+    stack: list[tuple[Any, str, frozenset[int]]] = [(value, "", frozenset())]
+    while stack:
+        item, path, above = stack.pop()
+        if not isinstance(item, dict | list | tuple):
+            continue
+        if id(item) in above:
+            return path, item
+        if len(above) > MAX_VALUE_DEPTH:
+            continue
+        inside = above | {id(item)}
+        pairs = item.items() if isinstance(item, dict) else enumerate(item)
+        stack.extend(reversed([(sub, f"{path}[{key!r}]", inside) for key, sub in pairs]))
     return None
 
 

@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from magnus_core.errors import StepError
+from magnus_core.errors import StepError, a_or_an
 from magnus_core.failure import HardExit, value_message
 
 if TYPE_CHECKING:
@@ -145,8 +145,10 @@ def _disarm_alarm() -> None:
 
 
 def _warn_non_finite(step: str, scope: StepScope) -> None:
-    """A metric holding NaN or an infinity (a diverged loss) is kept as null: a run log is JSON, which has
-    no such numbers. Said once per metric (a series of NaN points is one warning), naming the step."""
+    """A metric or returned parameter holding NaN or an infinity (a diverged loss) is kept as null: a run
+    log is JSON, which has no such numbers. Said once per metric (a series of NaN points is one warning) and
+    per parameter, naming the step. A mapping key that was not text (`1`, `(2, 3)`), which the run log and
+    so the next steps hold as its text, is said too (trial 16 F6: both were silent for parameters)."""
     for name in dict.fromkeys([*scope.metrics, *scope.history]) if scope.metrics or scope.history else ():
         found = _non_finite(scope.metrics.get(name))
         if found is None:
@@ -161,18 +163,56 @@ def _warn_non_finite(step: str, scope: StepScope) -> None:
                 name,
                 found,
             )
+    for name, value in scope.params_out.items() if scope.params_out else ():
+        found = _non_finite(value)
+        if found is not None:
+            log.warning(
+                "step %s: returned parameter '%s' is %s, which a run log (JSON) cannot hold: it is kept as "
+                "null",
+                step,
+                name,
+                found,
+            )
+    for (what, name), keys in scope.text_keys.items() if scope.text_keys else ():
+        if what == "returned name":
+            log.warning(
+                "step %s: returned a parameter named %r (%s): a run log (JSON) names parameters by text, so "
+                "it is the parameter '%s'",
+                step,
+                keys[0],
+                a_or_an(type(keys[0]).__name__),
+                name,
+            )
+            continue
+        shown = "; ".join(f"{key!r}, {a_or_an(type(key).__name__)}" for key in keys[:3])
+        more = f"; and {len(keys) - 3} more" if len(keys) > 3 else ""
+        log.warning(
+            "step %s: %s '%s' has mapping keys that are not text (%s%s): a run log (JSON) keeps them as "
+            "text (%s), which is what the steps after it get",
+            step,
+            what,
+            name,
+            shown,
+            more,
+            ", ".join(repr(str(key)) for key in keys[:3]),
+        )
 
 
 def _non_finite(value: Any) -> str | None:
-    """'nan', 'inf' or '-inf' for the first such float in `value` (lists, tuples, mappings walked)."""
-    if value is None or value.__class__ is int or value.__class__ is str:
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else repr(value)
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list | tuple):
-        return next((bad for item in value if (bad := _non_finite(item)) is not None), None)
+    """'nan', 'inf' or '-inf' for the first such float in `value` (lists, tuples, mappings walked, level by
+    level: a value nested deeper than python's recursion limit is walked too)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is None or item.__class__ is int or item.__class__ is str:
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return repr(item)
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
     return None
 
 

@@ -174,8 +174,15 @@ def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None
             f"function '{command}' returned {type(result).__name__}; only a dict (of parameters) "
             "or nothing may be returned"
         )
+    for key in result:
+        if not isinstance(key, str):  # a parameter named by its text (trial 16 F6: said nowhere)
+            scope.text_keys.setdefault(("returned name", str(key).lower()), []).append(key)
     returned = fold_names(((str(k), v) for k, v in result.items()), f"function '{command}'")
-    scope.params_out.update({k: json_value(v) for k, v in returned.items()})
+    for name, value in returned.items():
+        keys: list[Any] = []
+        scope.params_out[name] = json_value(value, keys)
+        if keys:
+            scope.text_keys.setdefault(("returned parameter", name), []).extend(keys)
 
 
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
