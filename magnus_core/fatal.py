@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import json
+import mmap
 import os
 import re
 import sys
@@ -40,7 +41,10 @@ HELD = ".magnus/held.log"
 # catalog name of what the watcher stopped when the run's process died at once (magnus_core/watcher.py's
 # Stopping writes it, magnus_core/stopped.py reads it; trial 15 N4: no view said what was stopped)
 STOPPED = ".magnus/stopped.json"
-HELD_MAX = 16 << 20  # bytes: then the file starts again (what it held reached its files long before)
+HELD_MAX = 16 << 20  # bytes of the held file: then it starts again (what it held reached its files)
+# the held file's first bytes (its format: binary frames in a file of HELD_MAX bytes mapped into memory; a
+# held file of sessions 10-11 begins with a frame's text header, read as it was written: _held_text)
+HELD_MAGIC = b"MGNHELD1"
 MAX_READ = 64 * 1024  # bytes of the file read: faulthandler writes at most 100 frames per thread, 100 threads
 
 _FATAL = re.compile(r"^Fatal Python error: (.+?)\s*$")
@@ -52,8 +56,20 @@ _THREAD_ID = re.compile(r"^Current thread (0x[0-9a-fA-F]+)")
 _RUNS = re.compile(r'^magnus: thread (0x[0-9a-fA-F]+) runs (".*")\s*$')
 
 _fd: int | None = None  # the fatal file of the run running in this process (recorded), for note_thread
-_held_fd: int | None = None  # the held output file of that run (hold)
-_held_size = 0  # bytes written to it since it (re)started
+_held_map: mmap.mmap | None = None  # the held output file of that run, mapped (hold)
+_held_at = 0  # where hold writes its next frame in it
+_held_lock = threading.Lock()  # one frame at a time (branches' threads hold at once)
+
+
+def _forked() -> None:
+    """A child forked from the run's process does not write into the parent's held file (its frames would
+    land where the parent's next go): what a forked child holds was never the parent's output anyway."""
+    global _held_map, _held_lock
+    _held_map = None
+    _held_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def fatal_file(catalog: BaseCatalog | None, run_id: str) -> Path | None:
@@ -118,7 +134,7 @@ def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterat
         return
     was_enabled = faulthandler.is_enabled()
     faulthandler.enable(fd, all_threads=True)
-    global _fd, _held_fd, _held_size
+    global _fd, _held_map, _held_at
     _fd = fd
     held = _held_beside(path)
     stopped = path.with_name(Path(STOPPED).name)
@@ -128,20 +144,20 @@ def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterat
         with contextlib.suppress(OSError):  # (a re-run's copy of its original's catalog, an earlier try's)
             stopped.unlink()
         record_stops(str(stopped))  # should this process die at once, the watcher says there what it stopped
-    try:
-        _held_fd = os.open(held, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_NOFOLLOW, 0o644)
-        _held_size = 0
-    except OSError:  # (a link planted there: nothing written through)
-        pass
+    held_map = _held_file(held)
+    with _held_lock:
+        _held_map, _held_at = held_map, len(HELD_MAGIC)
     try:
         yield
     finally:
         if not step:
             record_stops("")  # the process lives: nothing for the watcher to say
         _fd = None
-        held_fd, _held_fd = _held_fd, None
-        if held_fd is not None:
-            os.close(held_fd)
+        with _held_lock:
+            _held_map = None
+        if held_map is not None:
+            with contextlib.suppress(BufferError, OSError):
+                held_map.close()
             with contextlib.suppress(OSError):
                 held.unlink()
         try:
@@ -156,27 +172,78 @@ def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterat
             path.unlink()  # lines alone say nothing)
 
 
+def _held_file(path: Path) -> mmap.mmap | None:
+    """Run `path` as a held file: made (emptied), HELD_MAX bytes long (sparse: the file system keeps only
+    what is written), HELD_MAGIC first, mapped into memory (shared: what is written to the map is the
+    file's, in the kernel's page cache). None when it cannot be (a link planted there, a file system that
+    cannot map files): nothing is written through then."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return None
+    try:
+        os.ftruncate(fd, HELD_MAX)
+        held_map = mmap.mmap(fd, HELD_MAX, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+    finally:
+        os.close(fd)  # (the map keeps the file)
+    held_map[: len(HELD_MAGIC)] = HELD_MAGIC
+    return held_map
+
+
 def hold(name: str, data: bytes) -> None:
     """`data`, written by the attempt whose output is catalog file `name` and held in memory for now
-    (capture.AttemptFile), also goes to the run's held file at once: one `write` of a frame (`<length of
-    name> <length of data>\n`, the name, the data; O_APPEND, so branches' frames never mix), which the kernel
-    keeps whatever kills the process. Nothing when no run records one (no file-system catalog, the per-step
-    entry point) or the write fails. Past HELD_MAX bytes the file starts again: what it held then reached
-    its files (a held attempt's file is written within 50 ms of its end)."""
-    global _held_size
-    fd = _held_fd
-    if fd is None:
+    (capture.AttemptFile), also goes to the run's held file at once, which the kernel keeps whatever kills
+    the process: a frame (8 bytes: the name's length and the data's, little-endian uint32 each; the name
+    in UTF-8; the data) copied into the file's map, its header last, so that a frame cut short by a death
+    reads as the end. No system call: this runs once per printing attempt, and a `write` to the file was
+    a tenth of what capturing a line cost (session 11, issue 16's speed). Nothing when no run records one
+    (no file-system catalog). Past HELD_MAX bytes the file starts again (emptied by the kernel): what it
+    held then reached its files (a held attempt's file is written within 50 ms of its end). Frames are
+    at most capture.SPOOL_AT bytes of data."""
+    global _held_at
+    if _held_map is None:
         return
-    label = name.encode()
-    frame = b"%d %d\n%s%s" % (len(label), len(data), label, data)
+    label = name.encode("utf-8", "surrogateescape")
+    body = label + data
+    size = 8 + len(body)
+    with _held_lock:
+        held_map = _held_map
+        if held_map is None:  # (the run's end, meanwhile)
+            return
+        at = _held_at
+        if at + size > HELD_MAX:
+            if size > HELD_MAX - len(HELD_MAGIC) or not _restart(held_map):
+                return
+            at = len(HELD_MAGIC)
+        held_map[at + 8 : at + size] = body
+        held_map[at : at + 8] = (len(label) | len(data) << 32).to_bytes(8, "little")
+        _held_at = at + size
+
+
+def _restart(held_map: mmap.mmap) -> bool:
+    """The held file emptied after its magic (with _held_lock held): its pages given back to the file
+    system (MADV_REMOVE: zeros read there from now on), else written over with zeros. False if neither."""
+    start = mmap.PAGESIZE
     try:
-        if _held_size > HELD_MAX:
-            os.ftruncate(fd, 0)
-            _held_size = 0
-        os.write(fd, frame)
-    except OSError:
-        return
-    _held_size += len(frame)
+        held_map[len(HELD_MAGIC) : start] = bytes(start - len(HELD_MAGIC))
+        remove = getattr(mmap, "MADV_REMOVE", None)
+        if remove is not None:
+            try:
+                held_map.madvise(remove, start, HELD_MAX - start)
+                return True
+            except OSError:
+                pass
+        chunk = bytes(1 << 20)
+        for at in range(start, HELD_MAX, len(chunk)):
+            piece = min(len(chunk), HELD_MAX - at)
+            held_map[at : at + piece] = chunk[:piece]
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def held_output(catalog: BaseCatalog | None, run_id: str, fatal: Path | None = None) -> dict[str, bytes]:
@@ -192,6 +259,25 @@ def held_output(catalog: BaseCatalog | None, run_id: str, fatal: Path | None = N
             data = handle.read(HELD_MAX * 2)
     except OSError:
         return {}
+    if not data.startswith(HELD_MAGIC):
+        return _held_text(data)
+    found: dict[str, bytearray] = {}
+    at = len(HELD_MAGIC)
+    while at + 8 <= len(data):
+        header = int.from_bytes(data[at : at + 8], "little")
+        named, size = header & 0xFFFFFFFF, header >> 32
+        start = at + 8
+        if not named or start + named + size > len(data):
+            break  # (the end: zeros, or a frame cut short)
+        name = data[start : start + named].decode("utf-8", "replace")
+        found.setdefault(name, bytearray()).extend(data[start + named : start + named + size])
+        at = start + named + size
+    return {name: bytes(held) for name, held in found.items()}
+
+
+def _held_text(data: bytes) -> dict[str, bytes]:
+    """held_output of a held file as sessions 10-11 wrote it (a crashed run of then): frames of a text
+    header (`<length of name> <length of data>\n`), the name, the data, appended."""
     found: dict[str, bytearray] = {}
     at = 0
     while at < len(data):
