@@ -39,7 +39,17 @@ from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import MagnusError
 from magnus_core.fatal import hold
-from magnus_core.models.run_log import AttemptOutput, assembled, fields_as_listed, made
+from magnus_core.models.run_log import (
+    AttemptOutput,
+    _new,
+    _set_extra,
+    _set_fields_set,
+    _set_private,
+    assembled,
+    fields_as_listed,
+    made,
+)
+from magnus_core.models.run_log import _set as _set_dict
 from magnus_core.settings import parse_size as parse_size
 
 if TYPE_CHECKING:
@@ -52,18 +62,27 @@ CAP_BYTES = CAP_VARIABLE.encode()
 
 
 def output_cap(catalog: BaseCatalog | None = None) -> int:
-    """Bytes of output kept per attempt: MAGNUS_OUTPUT_CAP, else the catalog's `output_cap`, else 100 MB."""
+    """Bytes of output kept per attempt: MAGNUS_OUTPUT_CAP, else the catalog's `output_cap`, else 100 MB.
+    Read at each attempt (a step may set the variable for the next); the last answer is kept with the value
+    and the catalog it came from, so an attempt reads one dict entry (the variable as os.environ holds it)."""
     environ = os.environ
     data = _ENVIRON_DATA[1] if environ is _ENVIRON_DATA[0] else _environ_data(environ)
-    if data is not None:
-        found = data.get(CAP_BYTES)
-        raw = os.fsdecode(found) if found else None
-    else:
-        raw = os.environ.get(CAP_VARIABLE)
+    found: Any = data.get(CAP_BYTES) if data is not None else environ.get(CAP_VARIABLE)
+    last = _LAST_CAP
+    if last[1] is catalog and last[0] == found:
+        return int(last[2])
+    raw = (os.fsdecode(found) if data is not None else found) if found else None
     if raw:
-        return parse_size(raw, CAP_VARIABLE)
-    configured = catalog.output_cap() if catalog is not None else None
-    return configured if configured is not None else DEFAULT_CAP
+        cap = parse_size(raw, CAP_VARIABLE)
+    else:
+        configured = catalog.output_cap() if catalog is not None else None
+        cap = configured if configured is not None else DEFAULT_CAP
+    _LAST_CAP[:] = [found, catalog, cap]
+    return cap
+
+
+# (the variable as os.environ holds it, the catalog, the cap; nothing asked yet: a value no variable holds)
+_LAST_CAP: list[Any] = [object(), None, 0]
 
 
 def _environ_data(environ: Any) -> dict[bytes, bytes] | None:
@@ -436,13 +455,16 @@ class _Writer:
         written yet (WRITER_WAIT seconds at most, as when the thread gathered them): their records name
         files `magnus logs` says are missing."""
         name = path.encode(_FS_ENCODING, "surrogateescape")  # (os.fsencode, inline)
-        frame = (len(name) | len(data) << 32).to_bytes(8, "little") + name + data
+        header = (len(name) | len(data) << 32).to_bytes(8, "little")
         first = False
         try:
             with self._pipe_lock:
                 if self._pipe < 0:
                     return False
-                self._held += frame
+                held = self._held  # (the frame added in place: no bytes made of its parts)
+                held += header
+                held += name
+                held += data
                 count = self._held_count = self._held_count + 1
                 self._direct_frames += 1
                 if count == 1:
@@ -824,6 +846,7 @@ class StderrTail:
     lines written earlier (docs/logs.md); kept here, the failure record says what the step wrote to stderr
     last, whatever the pipes' timing (trial 6). Thread-safe enough: a bytearray changed under the GIL."""
 
+    __slots__ = ("_ring", "file")
     line_buffered = False
 
     def __init__(self, file: AttemptFile | Any) -> None:
@@ -982,7 +1005,11 @@ class AttemptFile:
         with self._lock:
             self._closed = True
             spool, self._spool = self._spool, None
-            if self.written > self.kept and not self.error:
+            # the usual attempt: what it wrote held whole in memory (nothing spilled, cut, or failed)
+            whole = spool is None and self.written == self.kept and not self.error
+            if whole:
+                pass
+            elif self.written > self.kept and not self.error:
                 from magnus_core.table import fmt_size
 
                 marker = _bytes(  # (on a line of its own: after what was kept, alone at a cap of 0)
@@ -996,6 +1023,10 @@ class AttemptFile:
                     self._memory += marker
                 else:
                     spool.put(marker)
+        if whole and self.kept and self.catalog.output_nearby:
+            record = self._kept_quickly()
+            if record is not None:
+                return record
         if spool is not None:
             self.error = self.error or spool.close()
         if not self.kept and not self.error:  # nothing was written: no file
@@ -1029,6 +1060,60 @@ class AttemptFile:
             else:
                 KEEPER.submit(lambda: catalog.put_bytes(name, data, run_id, digest=digest))
         return _kept_record(self.written, self.kept, self.name, place, digest)
+
+    def _kept_quickly(self) -> AttemptOutput | None:
+        """finish() of an output held whole in memory, in an output folder this process made for the run
+        (catalog.fresh_outputs: its path known, every name in it new), the usual printing attempt: the
+        file handed to the writer (or written now when too much waits) and its record, without the
+        catalog's put_output (which checks the name again: output_name made it a plain file name in that
+        folder). None where that does not hold: finish() goes on as for any output."""
+        catalog, run_id, name = self.catalog, self.run_id, self.name
+        fresh = _FRESH
+        if fresh[0] is catalog and fresh[1] == run_id and fresh[2][0] is getattr(catalog, "root", None):
+            place = fresh[2]
+        else:
+            found = catalog.fresh_outputs(run_id)
+            if found is None:
+                return None
+            _FRESH[:] = [catalog, run_id, found]
+            place = found
+        prefix = _SEAM[2]
+        if not name.startswith(prefix) or not _LISTED or not _LISTED[0]:
+            return None  # (the models' fields not as listed: _kept_record asks them once, finish() does)
+        data = self._memory
+        digest = SMALL_SHA256(data).hexdigest()
+        path = place[1] + name[len(prefix) :]
+        writer = WRITER
+        try:
+            if not (writer._pid and writer._direct(path, data)) and not writer.submit(path, data):
+                _SEAM[3](path, data)
+        except (OSError, MagnusError) as exc:  # (written now: a full disk, a link planted there)
+            from magnus_core.failure import describe
+
+            return _record(self.written, self.kept, f"keeping the output failed: {describe(exc)}")
+        # _kept_record's AttemptOutput, made here (a call less per printing attempt): run_log.assembled
+        record: Any = _new(AttemptOutput)
+        _set_dict(
+            record,
+            "__dict__",
+            {
+                "name": name,
+                "catalog_relative_path": place[2] + name,
+                "catalog_handler_location": place[3],
+                "size": self.kept,
+                "sha256": digest,
+                "written": self.written,
+                "error": "",
+            },
+        )
+        _set_fields_set(record, _GIVEN[0])
+        _set_extra(record, {})
+        _set_private(record, None)
+        return record
+
+
+# (catalog, run id, catalog.fresh_outputs(run id)) of the last output kept quickly (_kept_quickly)
+_FRESH: list[Any] = [None, "", (None,)]
 
 
 class Kept:
@@ -1090,7 +1175,7 @@ class _Captured(Kept):
     def __init__(self, ctx: RunContext, catalog: BaseCatalog, internal_name: str, number: int) -> None:
         if not _SEAM:
             _load_seam()
-        seam, output_name = _SEAM
+        seam, output_name = _SEAM[0], _SEAM[1]
         self.file = file = AttemptFile(
             catalog, ctx.run_id, output_name(internal_name, number), output_cap(catalog)
         )
@@ -1166,14 +1251,16 @@ class _StderrKept(Kept):
             self.tap.__exit__(*exc)
 
 
-_SEAM: list[Any] = []  # (output module, catalog.output_name), imported on the first attempt captured
+# (output module, catalog.output_name, the output folder's prefix of names, catalog._write_new), imported on
+# the first attempt captured (catalog imports this module)
+_SEAM: list[Any] = []
 
 
 def _load_seam() -> None:
     from magnus_core import output
-    from magnus_core.catalog import output_name
+    from magnus_core.catalog import _OUTPUT_PREFIX, _write_new, output_name
 
-    _SEAM[:] = [output, output_name]
+    _SEAM[:] = [output, output_name, _OUTPUT_PREFIX, _write_new]
 
 
 def _last_frame(line: str) -> str:

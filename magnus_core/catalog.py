@@ -172,6 +172,15 @@ class BaseCatalog:
         where = self.put_bytes(name, data, run_id, digest=digest, later=later)
         return where.catalog_relative_path, where.catalog_handler_location
 
+    def fresh_outputs(self, run_id: str) -> tuple[object, str, str, str] | None:
+        """Where run `run_id`'s output files go when this process made their folder (every name in it is
+        new: nothing to look up, nothing to check but that a name is a plain file name, as output_name
+        makes them): (what the catalog is bound to, checked by the caller as the same still; the folder's
+        path and a separator; `<run_id>/`, what a record's catalog_relative_path begins with; the
+        record's catalog_handler_location). None otherwise (no such folder, a catalog that is no folder):
+        put_output then. capture.AttemptFile keeps the usual attempt's output so (session 11)."""
+        return None
+
     def file_record(self, name: str, digest: str, run_id: str) -> DataCatalog:
         """The record of catalog file `name` of run `run_id` whose SHA256 is `digest` (where it is kept),
         without touching the file. CatalogError when this catalog keeps nothing."""
@@ -594,6 +603,12 @@ class FileSystemCatalog(BaseCatalog):
         run_id = run_id or self.run_id
         self._put_new(name, data, run_id, later)
         return self._record(name, digest or hashlib.sha256(data).hexdigest(), "put", run_id)
+
+    def fresh_outputs(self, run_id: str) -> tuple[object, str, str, str] | None:
+        fresh = self._fresh.get(run_id)
+        if fresh is None or fresh[0] is not self.root:
+            return None
+        return fresh[0], fresh[1], fresh[2], self.options.catalog_location
 
     def put_output(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -544,9 +545,16 @@ def _attempt_plain(attempt: Any) -> dict[str, Any]:
         out["error"] = shown
     output = out.pop("output")
     if output is not None:
-        kept = _fields(output, AttemptOutput, _OUTPUT_FIELDS)
-        out["output"] = {name: value for name, value in kept.items() if value}
+        kept = output.__dict__  # (_fields without its copy: one record per attempt)
+        if output.__class__ is not AttemptOutput or output.__pydantic_extra__:
+            raise _Unusual
+        if tuple(kept) != _OUTPUT_FIELDS:
+            raise _Unusual
+        out["output"] = dict(filter(_GIVEN_VALUE, kept.items()))  # the fields with a value (not 0, not "")
     return out
+
+
+_GIVEN_VALUE = operator.itemgetter(1)
 
 
 def step_plain(step: StepLog, *, branches: bool = True) -> dict[str, Any] | None:
