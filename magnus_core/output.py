@@ -1204,6 +1204,57 @@ def _stream_handlers() -> list[logging.StreamHandler[Any]]:
 SEAM = _Seam()
 
 
+def _forked() -> None:
+    """In a child process forked from this one (multiprocessing's fork start method, a fork Pool's workers,
+    os.fork()): python output goes where a subprocess's does, to file descriptors 1 and 2, when the seam
+    pumps them (the command line): the parent's pumps mask it and pass it to the attempt being captured and
+    the terminal (trial 16 F12: the child kept the parent's route, whose copy of the attempt's file is the
+    child's own memory, so its prints reached the terminal only). sys.stdout / sys.stderr (the seam's
+    streams, or a route's), the routes' streams (a SeamStream or a stream a step kept writes there) and
+    logging handlers on them are given fresh streams on fd 1 and 2: none of the parent's buffers or locks
+    (held by a thread of the parent at the fork, they would never be released here). Where fd 1 and 2 are
+    not the seam's (the workbench), nothing changes: a subprocess's output is not captured there either.
+    Costs nothing but in a forked child (os.register_at_fork); python's own pending output was flushed by
+    whoever forked (multiprocessing does), or is written twice, as python does."""
+    seam = SEAM
+    if not seam.pumps:
+        return
+    made: dict[str, io.TextIOWrapper] = {}
+    for name, pump in seam.pumps.items():
+        unbuffered = bool(getattr(seam.originals.get(name), "write_through", False))
+        with contextlib.suppress(OSError, ValueError):
+            raw = io.FileIO(pump.fd, "w", closefd=False)
+            made[name] = io.TextIOWrapper(
+                raw if unbuffered else io.BufferedWriter(raw),
+                encoding="utf-8",
+                errors="surrogateescape",
+                # as python's own stream would be: a line at a time on a terminal (stderr always), else in
+                # blocks, flushed as the child ends; each write passed on at once under python -u or
+                # PYTHONUNBUFFERED (a fork Pool's worker killed by its terminate() loses no line then)
+                line_buffering=name == "stderr" or pump.destination.line_buffered,
+                write_through=unbuffered,
+            )
+    if not made:
+        return
+    seam.lock = threading.RLock()  # (the parent's may have been held at the fork)
+    for route in (*seam.active, *seam.attempts, seam.default):
+        route._streams = {**route._streams, **made}  # type: ignore[dict-item]
+        route._lock = threading.RLock()
+    for name, stream in made.items():
+        current = getattr(sys, name)
+        if current is seam.streams.get(name) or isinstance(current, RouteStream):
+            setattr(sys, name, stream)
+    for handler in _stream_handlers():
+        before = getattr(handler, "stream", None)
+        if isinstance(before, SeamStream):
+            handler.stream = made.get(before._name, before)
+        elif isinstance(before, RouteStream):
+            handler.stream = made.get("stderr" if isinstance(before, _ErrStream) else "stdout", before)
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 @contextlib.contextmanager
 def installed(*, fds: bool = False) -> Iterator[None]:
     """The seam in place for the block (see the module docstring). `fds=True` also masks file descriptors
