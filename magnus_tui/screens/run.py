@@ -908,9 +908,17 @@ class RunScreen(WorkbenchScreen[None]):
         self.set_focus(tree)
 
     def action_first_failure(self) -> None:
+        """`f`: the first step that failed; in a run with none that was interrupted (Ctrl-C, `magnus stop`, a
+        kill -9, a segfault), the step it stopped in, saying so (session 11: `f` on a crashed run said only
+        `No step failed in this run`, the crash's step a scroll away)."""
         key = self.view.first_failure()
         if key:
             self.query_one(DagTree).select_key(key)
+            return
+        stopped = self.view.first_interrupted()
+        if stopped:
+            self.query_one(DagTree).select_key(stopped)
+            self.notify(f"No step failed in this run; it stopped in {stopped}.")
         else:
             self.notify("No step failed in this run.")
 

@@ -79,3 +79,26 @@ async def test_the_whole_runs_magnus_lines_are_read_whole(
         drawn = " ".join(" ".join(row.split()) for row in await rows_of(pilot, view))
         for line in own:
             assert " ".join(line.split()) in drawn, (line, drawn)
+
+
+async def test_f_on_a_crashed_run_goes_to_the_step_it_stopped_in(
+    crashed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No step failed in a run a segfault ended: `f` puts the dag's cursor on the step the crash hit and
+    says so (it said only `No step failed in this run`)."""
+    from tui_helpers import open_run_screen
+
+    from magnus_tui.widgets.dag_tree import DagTree
+
+    monkeypatch.chdir(crashed)
+    app = MagnusApp(Project.open(None, crashed), poll_interval=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_run_screen(pilot, "crash1")
+        dag = screen.query_one(DagTree)
+        dag.select_key("fetch")
+        screen.set_focus(dag)
+        await wait_for(pilot, lambda: dag.cursor_key == "fetch", what="the cursor on fetch")
+        await pilot.press("f")
+        await wait_for(pilot, lambda: dag.cursor_key == "fan.crashy.s", what="the cursor on the crash's step")
+        said = [n.message for n in app._notifications]
+        assert any("it stopped in fan.crashy.s" in m for m in said), said
