@@ -132,6 +132,10 @@ class Row:
     # `crashed (Segmentation fault) at mlproj/crashy.py:10 in train`, or for a branch the crash hit from
     # another, `was cut short: the run's process crashed in fan.crashy.s`; "" for a plain kill (-9)
     crash: str = ""
+    # the fatal signal's reason (`Segmentation fault`) on the step it hit and on the branches holding that
+    # step, which the dag marks `■ crashy  crashed`: the branches it took down read ■ alone (trial 16 F2:
+    # `■ stubborn`, `■ crashy`, `■ gpu`, `■ slow` alike); "" for every other row
+    crashed: str = ""
     on_failure: str = ""  # the step its dag goes on to when it fails (its `on_failure`), by name
     failure_of: list[str] = field(default_factory=list)  # the steps whose on_failure it is, by name
 
@@ -391,7 +395,8 @@ class RunView:
                     row.message = "interrupted: the run stopped while this step ran"
                 changed.append(row.key)
         self._say_cut(cut)
-        return changed
+        marked = [row.key for row in self.rows.values() if row.crashed and row.key not in changed]
+        return changed + marked  # (a branch already ■ is drawn again, marked crashed: _mark_crashed)
 
     def _per_step_gone(self) -> list[str]:
         """A run driven one step per process: each step whose attempt's process is known to be gone
@@ -442,6 +447,7 @@ class RunView:
             if crash is not None and (len(cut) == 1 or crash.step == row.key):
                 row.crash = crash.said()
                 self.crash_step = row.key
+                self._mark_crashed(row.key, crash.reason)
             elif crash is not None and crash.step:
                 row.crash = f"was cut short: the run's process crashed in {crash.step}"
             if crash is not None and row.crash and row.key == self.crash_step:
@@ -457,6 +463,16 @@ class RunView:
             )
             if (row.key, number) in stopped.of_attempt:
                 row.message += "\n" + stopped.of_attempt[(row.key, number)]
+
+    def _mark_crashed(self, key: str, reason: str) -> None:
+        """Row `key`, the step a fatal signal hit, and each branch row above it (`fan.crashy`, a map's
+        item), marked crashed with `reason` (Row.crashed) for the dag to draw; a composite step's row (the
+        parallel `fan`) is not: its other branches did not crash."""
+        row: Row | None = self.rows.get(key)
+        while row is not None:
+            if row.key == key or row.kind == BRANCH:
+                row.crashed = reason
+            row = self.rows.get(row.parent) if row.parent is not None else None
 
     def _reached_file(self, key: str, number: int) -> bool:
         """Whether some of attempt `number` of step `key`, cut short, reached its `.live` file in the run's
@@ -694,10 +710,13 @@ class RunView:
         """A run log holding what the output of step `key` (None: the whole run) is read from, built from
         the view (no read of the store): the run's id, config (its catalog) and original, and the step, or
         every step in display order without their branches. None when the view cannot say (a composite
-        step, whose nested steps' output is shown: read the run log)."""
+        step, whose nested steps' output is shown; an attempt cut short as the run's process died, which
+        logs.cut_short tells from the other steps begun, a crashed step from its victims: trial 16 F2, the
+        step alone read as the only one begun, so the one the crash hit: read the run log)."""
         if key is not None:
             step = self.steps.get(key)
-            if step is None or self.children.get(key):
+            row = self.rows.get(key)
+            if step is None or self.children.get(key) or (row is not None and row.cut_attempt is not None):
                 return None
             chosen = {key: step}
         else:

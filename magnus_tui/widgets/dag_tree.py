@@ -29,7 +29,7 @@ from magnus_tui.widgets.keys import KeysInOrder
 def row_label(row: Row, now: datetime | None = None, live: bool = True) -> Text:
     """Glyph, name, type, and time, e.g. '✓ train [task]  1.204s ×2'; a running step's time since its
     attempt began ('▶ train  running 12.3s', at `now`); a planned step dimmed ('not run' once the run is
-    over)."""
+    over); the step a fatal signal hit, and its branch, `■ crashy  crashed`."""
     text = Text(no_wrap=True)
     if row.planned:
         text.append(f"{row.glyph} {row.name}", style="dim")
@@ -57,6 +57,11 @@ def row_label(row: Row, now: datetime | None = None, live: bool = True) -> Text:
         text.append("  running", style="yellow")
     elif row.duration is not None:
         text.append(f"  {fmt_duration(row.duration)}", style="dim")
+    if (
+        row.crashed
+    ):  # the step a fatal signal hit, and its branch: not the branches it took down (trial 16 F2)
+        # (the word only: the reason and where are on its Output and Step tabs; the pane stays as wide)
+        text.append("  crashed", style="bold red")
     if row.attempts > 1:
         text.append(f"  ×{row.attempts}", style="yellow")
     if row.edge_note:  # why a step off the success path ran, where a failure goes (trial 8, finding 7)
@@ -134,10 +139,13 @@ class DagTree(KeysInOrder, ScrollView, can_focus=True):
         self.refresh(layout=True)
 
     def _row_width(self, key: str, depth: int) -> int:
-        """About the cells row `key` takes at `depth`: guides, glyph, name, type and time, a failure edge."""
+        """About the cells row `key` takes at `depth`: guides, glyph, name, type and time, a failure edge, a
+        crash's mark."""
         row = self.view.rows[key]
         width = 3 * depth + len(row.name) + 22
-        if row.edge_note:  # its label as drawn, and room for a time that grows (not the fudge twice)
+        if (
+            row.edge_note or row.crashed
+        ):  # its label as drawn, and room for a time that grows (not the fudge twice)
             width = max(width, 3 * depth + self.label(key).cell_len + 6)
         return width
 
@@ -177,6 +185,10 @@ class DagTree(KeysInOrder, ScrollView, can_focus=True):
                 grew = True
             else:
                 self.refresh_line(self.position[key])
+                if view.rows[key].crashed:  # marked once the run is known dead: as wide as its mark needs
+                    width = self._row_width(key, self.depth[key])
+                    grew = grew or width > self._width
+                    self._width = max(self._width, width)
         if grew:
             if cursor_key is not None and self.position.get(cursor_key, self.cursor_line) != self.cursor_line:
                 self.set_reactive(DagTree.cursor_line, self.position[cursor_key])

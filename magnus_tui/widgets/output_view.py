@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Group
 from rich.text import Text
@@ -31,6 +31,10 @@ from magnus_core.logs import CAUSE_WORDS, cut_keeping_place, logs_command
 from magnus_core.models.run_log import RunLog
 from magnus_tui.widgets.keys import InOrderInput, KeysInOrder
 from magnus_tui.widgets.lists import SCROLL_BINDINGS
+
+if TYPE_CHECKING:
+    from magnus_core.fatal import Crash
+    from magnus_core.logs import CutShort
 
 MAX_BYTES = 2 << 20  # per attempt: beyond this only the end is shown (`magnus logs` prints it all)
 # lines shown at most (per attempt, and for the whole run): a RichLog line costs about 3 KB and its drawing
@@ -165,6 +169,37 @@ def _started(view: Any) -> datetime:
 LATEST = datetime.max.replace(tzinfo=UTC)
 
 
+def _frames_after(cut: CutShort, cuts: list[CutShort], crash: Crash | None) -> bool:
+    """Whether the crashing thread's frames go after attempt `cut`: the one the crash hit, or the first cut
+    short when which one is not known (several begun, no branch thread recorded), as `magnus logs`."""
+    return crash is not None and (cut.crashed or not any(c.crashed for c in cuts))
+
+
+def cut_short_said(
+    cut: CutShort, cuts: list[CutShort], crash: Crash | None, crash_said: bool, whole: bool = True
+) -> list[str]:
+    """The lines `magnus logs` says after attempt `cut`, cut short in an ended run (logs.cut_short gives
+    `cuts` and `crash`): when a fatal signal ended the process and `crash_said` is False, the crashing
+    thread's frames as faulthandler wrote them (Crash.current) after the attempt it hit (or after the first
+    cut short when which one is not known, with `magnus: the run's process crashed (...)`), and, for one
+    step's output (`whole` False), where every thread's frames are (`magnus: every thread's frames at the
+    crash: .catalog/R/.magnus/fatal.log`, as `magnus logs RUN STEP` says it); then `magnus: train (attempt
+    0) crashed (...) at ...` or `... was cut short: the run's process crashed in fan.crashy.s`, with `none of
+    its output reached its file` when none did."""
+    from magnus_core.logs import NOTHING_REACHED, harmless
+
+    said: list[str] = []
+    if not crash_said and crash is not None and _frames_after(cut, cuts, crash):
+        said = [harmless(line) for line in crash.current.splitlines()]  # (a path's escapes do not act)
+        if crash.file and not whole:
+            said.append(f"magnus: every thread's frames at the crash: {crash.file}")
+        if not cut.crashed:
+            said.append(f"magnus: the run's process {crash.said()}")
+    kept = "" if cut.has_output else f"; {NOTHING_REACHED}"
+    said.append(f"magnus: {cut.step.internal_name} (attempt {cut.attempt}) {cut.said}{kept}")
+    return said
+
+
 def whole_run_text(
     run_log: RunLog, runs: Callable[[str], RunLog] | None = None, before: WholeRun | None = None
 ) -> tuple[OutputText, WholeRun]:
@@ -180,7 +215,6 @@ def whole_run_text(
     from magnus_core.logs import (
         EMPTY,
         ENDED,
-        NOTHING_REACHED,
         AttemptView,
         OutputReader,
         attempt_heading,
@@ -215,15 +249,8 @@ def whole_run_text(
             if view.state == "missing":
                 said = [f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): {view.problem}"]
             elif cut is not None:
-                kept = "" if cut.has_output else f"; {NOTHING_REACHED}"
-                if crash is not None and not crash_said and (cut.crashed or not any(c.crashed for c in cuts)):
-                    said = crash.current.splitlines()
-                    crash_said = True
-                    if not cut.crashed:
-                        said.append(f"magnus: the run's process {crash.said()}")
-                said.append(
-                    f"magnus: {view.step.internal_name} (attempt {view.attempt_number}) {cut.said}{kept}"
-                )
+                said = cut_short_said(cut, cuts, crash, crash_said)
+                crash_said = crash_said or _frames_after(cut, cuts, crash)
         if not new and not said:
             continue
         state.shown[key] = len(lines)
@@ -260,7 +287,7 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
     step's or a branch's: every step inside it, each headed), or of the whole run (None: whole_run_text).
     At most the last MAX_LINES lines of each attempt; the note says how many were left out. A step that
     runs and has printed nothing yet says so, as the dag says it runs (running_attempt: one truth)."""
-    from magnus_core.logs import OutputReader, not_run, step_sections
+    from magnus_core.logs import ENDED, OutputReader, cut_short, not_run, run_now, step_sections
     from magnus_core.models.run_log import running_attempt
 
     if step is None:
@@ -284,15 +311,31 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
     else:
         sections = step_sections(run_log, step)
     views = [v for s in sections for v in reader.views(s)]
+    # an attempt cut short as the run's process died: after its output, what `magnus logs RUN STEP` says
+    # of it, the crashing thread's frames when a fatal signal hit it (cut_short_said; trial 16 F2: this tab
+    # had the step's output only, `magnus logs` the `Fatal Python error` and the frames too)
+    # (a kill -9's: the title and the run screen's header say it, as before)
+    cuts, crash = cut_short(run_log, reader) if run_now(run_log) in ENDED else ([], None)
+    cuts = cuts if crash is not None else []
+    cut_of = {(cut.step.internal_name, cut.attempt): cut for cut in cuts}
+    shown = {(view.step.internal_name, view.attempt_number) for view in views}
     for view in views:
         lines, note = _attempt_lines(view, logs_command(run_id, view.step.internal_name))
         if len(views) > 1 or branch is not None:
             origin = f", reused from {view.reused_from}" if view.reused_from else ""
             out.lines.append(f"── {view.step.internal_name} attempt {view.attempt_number}{origin} ──")
         out.lines.extend(lines)
+        cut = cut_of.get((view.step.internal_name, view.attempt_number))
+        if cut is not None:
+            out.lines.extend(cut_short_said(cut, cuts, crash, False, whole=False))
         if note:
             notes.append(note)
             out.left_out = out.left_out or view.has_output
+    names = {section.internal_name for section in sections}
+    for cut in cuts:  # the crash hit it before any of its output reached its file: no view, its frames said
+        key = (cut.step.internal_name, cut.attempt)
+        if cut.step.internal_name in names and key not in shown and _frames_after(cut, cuts, crash):
+            out.lines.extend(cut_short_said(cut, cuts, crash, False, whole=False))
     status = found.status if found is not None else branch.status if branch is not None else ""
     if not views and branch is not None:
         notes.append(
