@@ -36,7 +36,8 @@ class PlannedNode:
     internal name of what holds it (a branch for a step, a composite step for a branch; None at the top);
     kind: STEP or BRANCH; step_type: the node's type (`task`, `parallel`, ...; "" for a branch); on_path:
     whether a run in which every step succeeds passes through it (a step only reached on failure, the fail
-    node, are not on it)."""
+    node, are not on it); attempts: how many attempts its `retry` allows it (1 for a branch, and where
+    planned_nodes does not say)."""
 
     internal_name: str
     name: str
@@ -44,6 +45,7 @@ class PlannedNode:
     kind: str
     step_type: str
     on_path: bool
+    attempts: int = 1
 
 
 def stored_dag(log: RunLog) -> Dag | None:
@@ -155,7 +157,8 @@ def _planned_at(
     here = internal_name(branch, parts[i])
     here_on_path = on_path and parts[i] in success_path(dag)
     if i == len(parts) - 1:
-        return PlannedNode(here, parts[i], parent, STEP, _step_type(node), here_on_path)
+        attempts = getattr(node, "retry", None) or 1
+        return PlannedNode(here, parts[i], parent, STEP, _step_type(node), here_on_path, attempts)
     known = {key for key in branch_logs if key.startswith(f"{here}.")}
     for spec in branches(node):
         for end in range(len(parts) - 1, i + 1, -1):  # the longest key first: `1.5` before `1`

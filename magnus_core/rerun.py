@@ -114,7 +114,7 @@ def _wait_for_watcher(original: RunLog) -> None:
         return
     limit = stop_grace() + 2.0
     print(
-        f"magnus: run '{original.run_id}''s processes are still being stopped (its watcher, pid {pid}): "
+        f"magnus: the processes of run '{original.run_id}' are still being stopped (its watcher, pid {pid}): "
         f"waiting up to {limit:g} s",
         file=sys.stderr,
         flush=True,

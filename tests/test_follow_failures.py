@@ -89,3 +89,34 @@ def test_following_says_each_failed_attempt_as_it_ends_and_what_never_ran(git_re
         line.rstrip("\n"),
         *[x for x in lines if x.startswith("magnus:")],
     ]
+
+
+def test_following_one_step_that_may_retry_heads_every_attempt(git_repo: Path) -> None:
+    """Trial 16 F9: `magnus logs R STEP --follow` of a retried step headed attempts 1 and 2 but printed
+    attempt 0 bare (a heading cannot be put before what was printed already): a step whose `retry` allows
+    more than one attempt is headed from attempt 0 on, as `magnus logs R STEP` heads them once it ended. A
+    step with one attempt allowed is still printed as written."""
+    (git_repo / "steps.py").write_text(STEPS)
+    (git_repo / "p.yaml").write_text(PIPELINE)
+    (git_repo / "go").touch()
+    run = _start("execute", "-f", "p.yaml", "--run-id", "r")
+    follow = _start("logs", "r", "train", "--follow")
+    try:
+        out, err = follow.communicate(timeout=90)
+        run.communicate(timeout=90)
+    finally:
+        for proc in (run, follow):
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert follow.returncode == 1, err
+    assert out.startswith("==> train (attempt 0) <==\ntraining\n"), out
+    assert "==> train (attempt 1) <==\ntraining\n" in out
+    plain = run_magnus("logs", "r", "train", cwd=git_repo).stdout
+    assert plain.startswith("==> train (attempt 0) <==\ntraining\n"), plain
+    (git_repo / "q.yaml").write_text(PIPELINE.replace(", retry: 2", ""))
+    run = _start("execute", "-f", "q.yaml", "--run-id", "once")
+    follow = _start("logs", "once", "train", "--follow")
+    out, _ = follow.communicate(timeout=90)
+    run.communicate(timeout=90)
+    assert out.startswith("training\n"), out  # one attempt: as it was written, no heading

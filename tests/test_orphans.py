@@ -382,5 +382,7 @@ def test_a_rerun_typed_at_once_waits_for_the_killed_runs_processes(project: dict
         cwd=root, env={**env, "AGAIN": "1"},
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert "run 'stub''s processes are still being stopped" in again.stderr, again.stderr
+    assert "the processes of run 'stub' are still being stopped (its watcher, pid" in again.stderr, (
+        again.stderr
+    )
     assert not (root / "pids" / "both").exists(), "the re-run's step ran beside the killed run's"

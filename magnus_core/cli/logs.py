@@ -659,7 +659,9 @@ def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | No
     # one step's output is printed as written, as without --follow: a heading only once another section
     # follows (its next attempt); a whole run, a composite step or a branch is headed section by section
     whole = name is None or _composite(first_log, name) or first_log.find_branch(name) is not None
-    printer = _Printer(headed=True, first_bare=not whole)
+    # a step that may be retried is headed from its attempt 0 on: a heading cannot be put before what was
+    # printed already (trial 16 F9: attempts 1 and 2 were headed, not 0)
+    printer = _Printer(headed=True, first_bare=not whole and not _may_retry(first_log, name or ""))
     seen: dict[tuple[str, int], _Followed] = {}
     first = True
     missing = False
@@ -681,6 +683,19 @@ def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | No
                 note(f"magnus: {why}")
             return _say_how_it_ended(run_log) or (1 if missing else 0)
         time.sleep(POLL)
+
+
+def _may_retry(run_log: RunLog, name: str) -> bool:
+    """Whether step `name` has more than one attempt, or its `retry` allows more (its dag says)."""
+    from magnus_core.progress import dag_of_config, planned_step
+
+    found = run_log.find_step(name)
+    if found is not None and len(found.attempts) > 1:
+        return True
+    config = run_log.run_config if isinstance(run_log.run_config, dict) else {}
+    dag = dag_of_config(config, run_log.dag_hash or "")
+    planned = planned_step(dag, name) if dag is not None else None
+    return planned is not None and planned.attempts > 1
 
 
 def _composite(run_log: RunLog, name: str) -> bool:
