@@ -849,6 +849,7 @@ class _Seam:
         self.poller: Any = None  # select.poll of the pumps' pipes (None: made again at the next use)
         self.suspect = False  # the flush thread saw fd 1 or 2 taken by a step (see repair_fds)
         self.unkept = 0  # chunks fd 1 and 2 received while attempts ran side by side (in no file: UNKEPT)
+        self.replaced = 0  # times sys.stdout or sys.stderr was seen replaced while attempts ran side by side
         self.handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
         self.record_factory: Any = logging.getLogRecordFactory()
         self.default = self._default_route()
@@ -995,6 +996,18 @@ class _Seam:
             if waiting or pump._processing.locked():
                 pump.drain()
 
+    def see_replaced(self) -> None:
+        """Count it (replaced) when sys.stdout or sys.stderr is not the seam's while attempts run side by
+        side: a step's contextlib.redirect_stdout (or `sys.stdout = ...`) replaces it for every thread, so
+        what the other branches print meanwhile goes there, not to their files (trial 16 F11). Asked by the
+        flush thread every FLUSH_EVERY seconds and as such an attempt ends: each attempt running then says
+        so in its file (REPLACED). A redirect shorter than that may be missed."""
+        streams = self.streams
+        if (len(self.attempts) > 1 and streams) and (
+            sys.stdout is not streams.get("stdout") or sys.stderr is not streams.get("stderr")
+        ):
+            self.replaced += 1
+
     def _flush_loop(self, stop: threading.Event) -> None:
         """Block-buffered python output (a pipe, a file, the workbench) reaches its destinations and the
         attempts' files at least every FLUSH_EVERY seconds (`magnus logs --follow` sees it)."""
@@ -1002,6 +1015,7 @@ class _Seam:
             with self.lock:
                 routes = [*self.active, *self.attempts, self.default]
                 pumps = list(self.pumps.values())
+            self.see_replaced()
             # a fd taken while another process holds its pipe (no end to see: fds_busy): said here, given
             # back at the next attempt's end (not here: the step may have put its own file there for a while)
             if any(pump.taken() for pump in pumps):
@@ -1458,6 +1472,13 @@ UNKEPT = (
 )
 
 
+REPLACED = (
+    "[magnus: while this step ran beside other branches, a step replaced sys.stdout or sys.stderr"
+    " (contextlib.redirect_stdout, sys.stdout = ...): python replaces them for every thread, so what this"
+    " step printed meanwhile may have gone there, not to this file (docs/logs.md)]\n"
+)
+
+
 @contextlib.contextmanager
 def _own_route(parent: Route, copy: Sink, err: Sink) -> Iterator[Route]:
     """tapped() beside other attempts: the attempt's context writes through a route of its own."""
@@ -1472,9 +1493,13 @@ def _own_route(parent: Route, copy: Sink, err: Sink) -> Iterator[Route]:
         SEAM.attempts.append(route)
         SEAM.rebind()
         unkept = SEAM.unkept
+        replaced = SEAM.replaced
     try:
         yield route
     finally:
+        SEAM.see_replaced()
+        if SEAM.replaced != replaced:  # (trial 16 F11)
+            getattr(copy, "write_marker", copy.write_text)(REPLACED)
         alone = len(SEAM.attempts) == 1
         if alone:  # fd 1 and 2 went to this attempt: what they hold is its
             SEAM.drain_fds()
