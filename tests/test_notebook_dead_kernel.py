@@ -44,6 +44,11 @@ def test_a_dead_kernel_is_located_at_its_running_cell(git_repo: Path, magnus: An
     error = json.loads(magnus("logs", "nbk", "nb", "--json").stdout)["attempts"][0]["error"]
     assert error["type"] == "DeadKernelError" and error["cell"] == 3
     assert error["message"] == "the kernel died while cell 3 ran"
+    # the reason's last stderr lines leave out ipykernel's noise, as the summary does (trial 16 F7: every
+    # notebook failure's `stderr` began with its TCP warning, and `magnus logs` printed it as a reason)
+    assert error["stderr"] and not any("without encryption" in line for line in error["stderr"]), error
+    said = magnus("logs", "nbk", "nb").stderr
+    assert "stderr:" not in said or "without encryption" not in said, said
     kept = magnus("logs", "nbk", "nb").stdout
     assert (
         "loaded" in kept and "Traceback" not in kept

@@ -352,7 +352,9 @@ def _run_attempt(
                 _note_threads(scope.internal_name, threads)
     outcome.output = kept.record
     if outcome.status == FAIL and outcome.error is not None:  # what it wrote to stderr last (trial 6)
-        outcome.error.stderr = kept.stderr_lines()
+        from magnus_core.logs import NOISE  # (ipykernel's TCP warning: no reason; trial 16 F7)
+
+        outcome.error.stderr = [line for line in kept.stderr_lines() if not NOISE.search(line)]
     return outcome
 
 
