@@ -117,7 +117,7 @@ def cut_short_lines(run_log: RunLog) -> list[str]:
     nothing), with the command when it shows the crash's traceback. [] for a run still running. When a
     fatal signal ended the process and faulthandler located it (magnus_core.fatal.crash_of): `train:
     crashed (Segmentation fault) at mlproj/crashy.py:10 in train` for the step it crashed in (the one
-    begun, or the branch whose thread crashed); with several begun and none known, the line `the run's
+    begun, or the branch whose thread crashed), first; with several begun and none known, the line `the run's
     process crashed (...) at ...` first and each step's as before. Under a step, what the watcher stopped of
     its processes as the process died (magnus_core.stopped: `its processes (pgid 26141) were stopped by the
     watcher: SIGTERM, then SIGKILL after 5 s`), and last, what it stopped that no such step owns."""
@@ -131,7 +131,9 @@ def cut_short_lines(run_log: RunLog) -> list[str]:
         out.append(f"the run's process {crash.said()}")
     # what the watcher stopped as the process died (trial 15 N4: only `ps` said whether the job still ran)
     stopped = said(record_of(run_log), cuts) if cuts or run_now(run_log) in ENDED else None
-    for cut in cuts:
+    # the step the crash hit first, then the branches it took down in the log's order (trial 16 F2:
+    # `fan.gpu.s: attempt 0 was cut short: ...` led, as the workbench's panel and run screen lead with it)
+    for cut in sorted(cuts, key=lambda cut: not cut.crashed):
         out.append(cut.line())
         name = cut.step.internal_name
         if stopped is not None and (name, cut.attempt) in stopped.of_attempt:

@@ -144,9 +144,15 @@ def run_facts(project: Project, summary: RunSummary, width: int = 0) -> Text:
                 break
         else:  # the step a fatal signal hit, as the run's screen opens on it (4009ef8), not a branch it
             # took down that comes first in the log (`fan.slow.s: attempt 0 was cut short: ...`: session 11)
-            crashed = [cut for cut in cut_short(log)[0] if cut.crashed]
+            cuts = cut_short(log)[0]
+            crashed = [cut for cut in cuts if cut.crashed]
             cut = [crashed[0].line()] if crashed else cut_short_lines(log)
             line = cut[0] if cut else ""
+            taken = len(cuts) - 1 if crashed else 0  # the branches it took down, counted on the first row
+            if taken:  # (as `and 2 more failed steps`; trial 16 F2 asked for the count with the crash)
+                text.append(
+                    f"; {taken} other step{'s' if taken > 1 else ''} cut short by the crash", style="dim"
+                )
         if line:
             text.append("\n" + "\n".join(_indented(line, width, PANEL_ROWS - 1)), style="dim")
         return text

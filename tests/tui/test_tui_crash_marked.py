@@ -101,3 +101,29 @@ async def test_the_crashed_steps_output_has_the_crash_frames(
             view.lines[-1]
             == "magnus: fan.slow.s (attempt 0) was cut short: the run's process crashed in fan.crashy.s"
         )
+
+
+@SIZES
+async def test_the_panel_counts_the_steps_the_crash_took_down(
+    crashed: Path, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:
+    """The runs list's panel names the step the crash hit (d908eba), and says on its first row how many
+    other steps the crash cut short (trial 16 F2: `3 other branches cut short`), as a failed run's says
+    `and 2 more failed steps`; `magnus show` lists the crashed step first, then those."""
+    from textual.widgets import Static
+    from tui_helpers import plain
+
+    monkeypatch.chdir(crashed)
+    shown = run_magnus("show", "crash1", cwd=crashed).stdout.splitlines()
+    cut = [line for line in shown if line.startswith("fan.")]
+    assert [line.split(":")[0] for line in cut] == ["fan.crashy.s", "fan.slow.s"], shown
+    app = MagnusApp(Project.open(None, crashed), poll_interval=3600)
+    async with app.run_test(size=size) as pilot:
+        reason = app.screen.query_one("#reason", Static)
+        await wait_for(pilot, lambda: "interrupted" in plain(reason), what="the runs list's panel")
+        await pilot.pause(0.1)
+        region = reason.content_region
+        rows = [row[region.x : region.right].rstrip() for row in screen_lines(app)[region.y : region.bottom]]
+        rows = [row for row in rows if row]
+        assert rows[0] == "■ interrupted: 3 of 4 steps ran; 1 other step cut short by the crash", rows
+        assert rows[1].strip().startswith(cut[0][:40]), (rows, cut)
