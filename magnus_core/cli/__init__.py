@@ -306,6 +306,58 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+# The signals whose python handlers (_on_sigterm, _on_sighup) a forked child inherits, and each forking
+# thread's signal mask before the fork (by thread ident: the child's thread keeps it). See _fork_before.
+_FORK_MASKS: dict[int, Any] = {}
+_FORK_HOOKED: list[bool] = []  # the hooks are registered (once per process: main() may run again in tests)
+
+
+def _fork_signals() -> set[int]:
+    import signal
+
+    return {signal.SIGTERM, signal.SIGHUP}
+
+
+def _fork_before() -> None:
+    """SIGTERM and SIGHUP are held back in the forking thread across a fork. A child (a fork Pool's worker)
+    inherits magnus's python handlers, and python drops a signal that arrives before its after-fork code
+    reset the handlers' flags: a `Pool.terminate()` (which `with Pool(...)` calls) reaching a worker still
+    starting was lost, the worker never ended and the step hung for ever, about one run in ten. Held back,
+    the signal waits in the child until _fork_child has put the default action back: it ends it."""
+    import signal
+    import threading
+
+    with contextlib.suppress(OSError, ValueError):
+        _FORK_MASKS[threading.get_ident()] = signal.pthread_sigmask(signal.SIG_BLOCK, _fork_signals())
+
+
+def _fork_parent() -> None:
+    import signal
+    import threading
+
+    old = _FORK_MASKS.pop(threading.get_ident(), None)
+    if old is not None:
+        with contextlib.suppress(OSError, ValueError):
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _fork_child() -> None:
+    """In a forked child: magnus's SIGTERM and SIGHUP handlers give way to the default action (what they do
+    in a child anyway: _on_sigterm), then the signals held back across the fork are let in."""
+    import signal
+    import threading
+
+    for number, handler in ((signal.SIGTERM, _on_sigterm), (signal.SIGHUP, _on_sighup)):
+        with contextlib.suppress(OSError, ValueError):
+            if signal.getsignal(number) is handler:
+                signal.signal(number, signal.SIG_DFL)
+    old = _FORK_MASKS.pop(threading.get_ident(), None)
+    _FORK_MASKS.clear()
+    if old is not None:
+        with contextlib.suppress(OSError, ValueError):
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _on_sighup(signum: int, frame: Any) -> None:
     """SIGHUP (the terminal closed): a stop as SIGTERM's, said as SIGHUP, exit 129 (errors.HungUp)."""
     if os.getpid() != _MAIN_PID:  # a process a step forked: it dies as SIGHUP says
@@ -423,6 +475,9 @@ def main(argv: list[str] | None = None) -> None:
     _HELD = []
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if not _FORK_HOOKED:
+        _FORK_HOOKED.append(True)
+        os.register_at_fork(before=_fork_before, after_in_parent=_fork_parent, after_in_child=_fork_child)
     if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # (`nohup magnus ...` keeps it ignored)
         signal.signal(signal.SIGHUP, _on_sighup)
     from magnus_core.interrupts import on_sigint
