@@ -256,6 +256,11 @@ def shown_tail(handle: IO[bytes], count: int, width: int = SHOWN_WIDTH) -> list[
     return [shown_line(line, width) for line in shown[-count:]]
 
 
+# bytes: output files up to this size have their SHA256 compared with the run's record when shown
+# (AttemptView.differs); larger ones their size only (16 MB: ~20 ms to hash)
+CHECK_LIMIT = 16 << 20
+
+
 @dataclass
 class AttemptView:
     """One attempt's output as a reader finds it: `state` (KEPT, EMPTY, LIVE_NOW, NOT_KEPT, NOT_RECORDED,
@@ -296,6 +301,38 @@ class AttemptView:
             raise CatalogError(self.problem or "no output to read")
         with self._reader.catalog.open_file(self._run_id, self._name) as handle:
             yield handle
+
+    def differs(self, limit: int = CHECK_LIMIT) -> str:
+        """ "" when the kept output file is what the run recorded of it (its `size`, its `sha256`), else what
+        differs: `its output file differs from what the run recorded (8 bytes, recorded 55; SHA256
+        differs)` (trial 16 F8: a file changed since, or a catalog copied in part from another machine,
+        was printed as the step's). The size is compared always, the SHA256 of files up to `limit` bytes
+        (reading them once more); "" too when there is nothing to compare (no record, output held in
+        memory, a file that cannot be read: said elsewhere)."""
+        record = self.attempt.output if self.attempt is not None else None
+        if self.state != KEPT or self._data is not None or record is None or not record.sha256:
+            return ""
+        try:
+            with self.open() as handle:
+                size = handle.seek(0, 2)
+                if size > limit:
+                    digest = ""
+                else:
+                    handle.seek(0)
+                    hasher = hashlib.sha256()
+                    while chunk := handle.read(1 << 20):
+                        hasher.update(chunk)
+                    digest = hasher.hexdigest()
+        except (CatalogError, OSError):
+            return ""
+        sized = size == record.size
+        hashed = digest == record.sha256 if digest else None
+        if sized and hashed is not False:
+            return ""
+        words = [f"{size:,} bytes, as recorded" if sized else f"{size:,} bytes, recorded {record.size:,}"]
+        if hashed is False:
+            words.append("SHA256 differs")
+        return f"its output file differs from what the run recorded ({'; '.join(words)})"
 
     def read(self) -> bytes:
         """Every byte kept ("" when there is nothing to show: see `problem`)."""

@@ -189,6 +189,9 @@ def logs(
             out.out.flush()
         else:
             missing |= out.section(view, tail)
+            changed = view.differs() if view.has_output else ""
+            if changed:  # shown all the same: it is what there is (trial 16 F8: shown as the step's)
+                note(f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): {changed}")
         out.say_failed(view)  # kept output or not (trial 10, fault 9: do-nothing said nothing of it)
         if cut is None:
             continue
@@ -624,6 +627,7 @@ def _as_json(
                 "cut_short": _cut_short(view, ended, gone),
                 "state": view.state,
                 "problem": view.problem,
+                "differs": view.differs() if view.has_output else "",  # (AttemptView.differs)
                 "reused_from": view.reused_from,
                 "output": attempt.output.shown() if attempt and attempt.output else None,
                 "message": attempt.message if attempt is not None else "",
