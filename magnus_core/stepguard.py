@@ -43,13 +43,9 @@ def threads_left() -> list[tuple[str, threading.Thread]]:
 
 
 # os._exit() as a step's own thread calls it (see _Guard): thread ident -> the process id of the step running
-# in that thread. Read by _guarded_exit with no lock (one dict lookup); written under _GUARD_LOCK, which also
-# puts os._exit back when no step runs (_REAL: what os._exit was before _guarded_exit replaced it, [] when
-# it is not in place). _REAL_EXIT: os._exit as magnus found it, what _guarded_exit ends the process with (not
-# _REAL's: a step that wrapped os._exit itself, the wrapper calling _guarded_exit, would loop).
+# in that thread, read by _guarded_exit (one dict lookup). Each thread writes its own key only, so no lock.
+# _REAL_EXIT: os._exit as magnus found it, what _guarded_exit ends the process with.
 _GUARDED: dict[int, int] = {}
-_GUARD_LOCK = threading.Lock()
-_REAL: list[Any] = []
 _REAL_EXIT = os._exit
 
 
@@ -69,9 +65,10 @@ class _Guard:
       of ending the process with the run log unfinished: the step fails like sys.exit(code). A child
       process (multiprocessing's fork) or another thread (one the step started) still exits as asked.
       Beside other branches too (`concurrent`: a parallel or map run by threads): os._exit is replaced
-      once, by _guarded_exit, while any step runs, and each step's thread is entered in _GUARDED (trial 16
-      F1: replaced per attempt, it could not be undone in order by several threads, so branch threads were
-      left unguarded and one os._exit ended magnus, exit 3, with no summary and the run log PROCESSING).
+      once per process by _guarded_exit (left there: outside a step's thread it is os._exit), and each
+      step's thread is entered in _GUARDED while its step runs (trial 16 F1: replaced per attempt, it
+      could not be undone in order by several threads, so branch threads were left unguarded and one
+      os._exit ended magnus, exit 3, with no summary and the run log PROCESSING).
     - A process the step forked (os.fork()) that returns or raises instead of exiting would go on running
       the rest of the dag beside magnus, writing the same run log and printing a second summary: it ends
       here, flushed, with 0 when it returned and 1 when it raised (what a child process's exit code says).
@@ -87,12 +84,10 @@ class _Guard:
     def __enter__(self) -> None:
         self.pid = pid = os.getpid()
         self.thread = thread = threading.get_ident()
-        with _GUARD_LOCK:
-            self.before = _GUARDED.get(thread)  # (a step run inside a step's thread: put back after)
-            _GUARDED[thread] = pid
-            if os._exit is not _guarded_exit:
-                _REAL[:] = [os._exit]
-                os._exit = _guarded_exit
+        self.before = _GUARDED.get(thread)  # (a step run inside a step's thread: put back after)
+        _GUARDED[thread] = pid
+        if os._exit is not _guarded_exit:  # once per process (again if a step put its own there)
+            os._exit = _guarded_exit
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         if os.getpid() != self.pid:  # a forked copy of magnus: it ends here
@@ -100,13 +95,10 @@ class _Guard:
                 with contextlib.suppress(Exception):
                     stream.flush()
             _REAL_EXIT(1 if exc_type is not None else 0)
-        with _GUARD_LOCK:
-            if self.before is None:
-                _GUARDED.pop(self.thread, None)
-            else:
-                _GUARDED[self.thread] = self.before
-            if not _GUARDED and os._exit is _guarded_exit and _REAL:
-                os._exit = _REAL.pop()
+        if self.before is None:
+            _GUARDED.pop(self.thread, None)
+        else:
+            _GUARDED[self.thread] = self.before
 
 
 def _restore(folder: str, streams: tuple[Any, Any], ctx: Any) -> None:
