@@ -73,6 +73,13 @@ class StopOutcome:
     seconds: float
     resume: str = ""  # the command that resumes the run
 
+    @property
+    def on_its_own(self) -> bool:
+        """Whether the run ended SUCCESS or FAIL, not stopped: its process went on after SIGTERM (a step that
+        ignores the signal, a library's own handler) and finished first (trial 16 F4: `magnus stop` read
+        that as `stopped ... SUCCESS; resume it with`)."""
+        return self.status in ("SUCCESS", "FAIL")
+
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -81,7 +88,8 @@ class StopOutcome:
             "state": self.state,
             "killed": self.killed,
             "seconds": round(self.seconds, 3),
-            "resume": self.resume,
+            "resume": self.resume if self.status != "SUCCESS" else "",
+            "ended_on_its_own": self.on_its_own,
         }
 
 

@@ -191,3 +191,54 @@ def test_a_run_log_records_the_process_start_time(git_repo: Path) -> None:
     assert set(process["watcher"]) == {"pid", "start_time"} and process["watcher"]["pid"] != process["pid"]
     assert process["cwd"] == str(git_repo) and process["user"] == getpass.getuser()
     assert isinstance(process["start_time"], float) and abs(process["start_time"] - time.time()) < 600
+
+
+IGNORES = """
+import signal
+from pathlib import Path
+
+
+def ignore():  # as a library installing its own handlers: the signals are ignored from here on
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+"""
+
+IGNORING = """
+dag:
+  start_at: ignore
+  steps:
+    ignore: {type: task, command: steps_ign.ignore, next: wait}
+    wait: {type: task, command_type: shell, command: "touch started; sleep 3", next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_a_run_that_ends_on_its_own_after_the_stop_is_said_so(git_repo: Path) -> None:
+    """Trial 16 F4: a step that ignores SIGTERM leaves the run going; when it then ends SUCCESS before the
+    timeout, `magnus stop` printed `Run R stopped (...): SUCCESS; resume it with: ...` (exit 0). It says
+    the run ended on its own, offers no resume for a success, and exits 2 (nothing was stopped)."""
+    (git_repo / "steps_ign.py").write_text(IGNORES)
+    (git_repo / "ign.yaml").write_text(IGNORING)
+    proc = start(git_repo, "sig2", "ign.yaml")
+    try:
+        stopped = run_magnus("stop", "sig2", "--timeout", "30", cwd=git_repo)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0  # the run went on to its end
+    assert stopped.returncode == 2, stopped
+    assert stopped.stdout.startswith("Run sig2 ended SUCCESS on its own "), stopped.stdout
+    assert "before it could be stopped" in stopped.stdout and "resume" not in stopped.stdout
+    (git_repo / "started").unlink()
+    again = start(git_repo, "sig3", "ign.yaml")
+    try:
+        told = json.loads(run_magnus("stop", "sig3", "--timeout", "30", "--json", cwd=git_repo).stdout)
+        again.communicate(timeout=60)
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.communicate()
+    assert told["status"] == "SUCCESS" and told["ended_on_its_own"] is True and told["resume"] == ""

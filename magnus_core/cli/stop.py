@@ -31,7 +31,8 @@ def stop(ctx: click.Context, run_id: str, timeout: float, as_json: bool, config_
     The run log names the process running it (pid, host and the process's start time); only a process on
     this host whose pid and start time both match is signalled, so a pid reused by another process is never
     touched. The process gets SIGTERM (as Ctrl-C in its terminal); one that has not ended after --timeout
-    seconds gets SIGKILL.
+    seconds gets SIGKILL. A step that ignores SIGTERM (a library's own handler) keeps the run going until
+    then; a run that ends SUCCESS or FAIL first is said to have ended on its own (exit 2).
 
     \b
     Examples:
@@ -39,7 +40,8 @@ def stop(ctx: click.Context, run_id: str, timeout: float, as_json: bool, config_
       magnus stop 20261125062239_de1af9 --timeout 5
 
     Exit codes: 0 stopped, 1 the run may still be running but cannot be stopped from here (another host,
-    another user's process), 2 no such run, or the run is not running (it ended: nothing to stop).
+    another user's process), 2 no such run, or the run is not running (it ended: nothing to stop), or it
+    ended on its own before it could be stopped.
     """
     from magnus_core.runs import get_typed_run, store_from_config
     from magnus_core.stop import stop_run
@@ -57,10 +59,16 @@ def stop(ctx: click.Context, run_id: str, timeout: float, as_json: bool, config_
     outcome = stop_run(store, run_id, timeout=timeout, on_wait=waiting)
     if as_json:
         click.echo(json.dumps(outcome.to_json(), indent=2))
+    elif outcome.on_its_own:  # SIGTERM did not stop it: it ran on to its end (trial 16 F4)
+        again = f"; resume it with: {outcome.resume}" if outcome.status != "SUCCESS" else ""
+        click.echo(
+            f"Run {run_id} ended {outcome.status} on its own {outcome.seconds:.1f} s after SIGTERM, before it "
+            f"could be stopped (pid {outcome.pid}): a step ignored the signal, or it was ending anyway{again}"
+        )
     else:
         how = "killed after the timeout" if outcome.killed else "stopped"
         click.echo(
             f"Run {run_id} {how} (pid {outcome.pid}, {outcome.seconds:.1f} s): {outcome.state}; "
             f"resume it with: {outcome.resume}"
         )
-    ctx.exit(0)
+    ctx.exit(2 if outcome.on_its_own else 0)  # (nothing was stopped: as for a run that had ended)
