@@ -62,8 +62,9 @@ def stop(ctx: click.Context, run_id: str, timeout: float, as_json: bool, config_
     elif outcome.on_its_own:  # SIGTERM did not stop it: it ran on to its end (trial 16 F4)
         again = f"; resume it with: {outcome.resume}" if outcome.status != "SUCCESS" else ""
         click.echo(
-            f"Run {run_id} ended {outcome.status} on its own {outcome.seconds:.1f} s after SIGTERM, before it "
-            f"could be stopped (pid {outcome.pid}): a step ignored the signal, or it was ending anyway{again}"
+            f"Run {run_id} ended {outcome.status} on its own {outcome.seconds:.1f} s after SIGTERM, before "
+            f"it could be stopped (pid {outcome.pid}): a step ignored the signal, or it was ending anyway"
+            f"{again}"
         )
     else:
         how = "killed after the timeout" if outcome.killed else "stopped"
