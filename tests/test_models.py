@@ -115,13 +115,15 @@ def test_run_log_field_order_matches_the_original() -> None:
     )
     # `metric_history` is ours (series of track_this(step=N)), written last and only when a step has one
     # `returned_parameters` is ours too (what the step committed with its SUCCESS), only when it has some;
-    # and `start_time`, when the step began (the attempt in progress starts there: running_attempt)
+    # and `start_time`, when the step began (the attempt in progress starts there: running_attempt);
+    # `process`, the per-step entry point's process running the step (trial 15 N8), only when recorded
     assert list(StepLog.model_fields) == [
         *step,
         "metric_history",
         "returned_parameters",
         "masked_parameters",
         "start_time",
+        "process",
     ]
     # `parameters` is magnus 0.4's addition, written after `message` as 0.4.22 writes it; `error` and
     # `output` are ours (a located failure, where the captured output is), after everything else
