@@ -175,23 +175,21 @@ def _frames_after(cut: CutShort, cuts: list[CutShort], crash: Crash | None) -> b
     return crash is not None and (cut.crashed or not any(c.crashed for c in cuts))
 
 
-def cut_short_said(
-    cut: CutShort, cuts: list[CutShort], crash: Crash | None, crash_said: bool, whole: bool = True
-) -> list[str]:
+def cut_short_said(cut: CutShort, cuts: list[CutShort], crash: Crash | None, crash_said: bool) -> list[str]:
     """The lines `magnus logs` says after attempt `cut`, cut short in an ended run (logs.cut_short gives
     `cuts` and `crash`): when a fatal signal ended the process and `crash_said` is False, the crashing
     thread's frames as faulthandler wrote them (Crash.current) after the attempt it hit (or after the first
-    cut short when which one is not known, with `magnus: the run's process crashed (...)`), and, for one
-    step's output (`whole` False), where every thread's frames are (`magnus: every thread's frames at the
-    crash: .catalog/R/.magnus/fatal.log`, as `magnus logs RUN STEP` says it); then `magnus: train (attempt
-    0) crashed (...) at ...` or `... was cut short: the run's process crashed in fan.crashy.s`, with `none of
-    its output reached its file` when none did."""
+    cut short when which one is not known, with `magnus: the run's process crashed (...)`) and where every
+    thread's frames are (`magnus: every thread's frames at the crash: .catalog/R/.magnus/fatal.log`, as
+    `magnus logs RUN` and `magnus logs RUN STEP` say it: session 12, the whole run's view left it out); then
+    `magnus: train (attempt 0) crashed (...) at ...` or `... was cut short: the run's process crashed in
+    fan.crashy.s`, with `none of its output reached its file` when none did."""
     from magnus_core.logs import NOTHING_REACHED, harmless
 
     said: list[str] = []
     if not crash_said and crash is not None and _frames_after(cut, cuts, crash):
         said = [harmless(line) for line in crash.current.splitlines()]  # (a path's escapes do not act)
-        if crash.file and not whole:
+        if crash.file:
             said.append(f"magnus: every thread's frames at the crash: {crash.file}")
         if not cut.crashed:
             said.append(f"magnus: the run's process {crash.said()}")
@@ -327,7 +325,7 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
         out.lines.extend(lines)
         cut = cut_of.get((view.step.internal_name, view.attempt_number))
         if cut is not None:
-            out.lines.extend(cut_short_said(cut, cuts, crash, False, whole=False))
+            out.lines.extend(cut_short_said(cut, cuts, crash, False))
         if note:
             notes.append(note)
             out.left_out = out.left_out or view.has_output
@@ -335,7 +333,7 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
     for cut in cuts:  # the crash hit it before any of its output reached its file: no view, its frames said
         key = (cut.step.internal_name, cut.attempt)
         if cut.step.internal_name in names and key not in shown and _frames_after(cut, cuts, crash):
-            out.lines.extend(cut_short_said(cut, cuts, crash, False, whole=False))
+            out.lines.extend(cut_short_said(cut, cuts, crash, False))
     status = found.status if found is not None else branch.status if branch is not None else ""
     if not views and branch is not None:
         notes.append(

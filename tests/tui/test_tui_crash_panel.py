@@ -75,7 +75,9 @@ async def test_the_whole_runs_magnus_lines_are_read_whole(
         await wait_for(pilot, lambda: view.whole_run and len(view.lines) > 20, what="the whole run's output")
         await pilot.pause(0.1)
         own = [line for line in view.lines if line.startswith("magnus: ")]
-        assert len(own) == 2 and any("was cut short" in line for line in own), view.lines
+        # where every thread's frames are, the crash's step, and the branch it took down (as `magnus logs`)
+        assert len(own) == 3 and any("was cut short" in line for line in own), view.lines
+        assert any(line.startswith("magnus: every thread's frames at the crash: ") for line in own), own
         drawn = " ".join(" ".join(row.split()) for row in await rows_of(pilot, view))
         for line in own:
             assert " ".join(line.split()) in drawn, (line, drawn)

@@ -126,3 +126,34 @@ async def test_the_run_screen_opens_on_the_branch_that_crashed_and_says_the_cras
         await pilot.pause(0.2)
         header = plain(output.query_one("#output-failure", Static))
         assert crashed in " ".join(header.split()), header
+
+
+async def test_the_whole_run_says_where_every_threads_frames_are(tmp_path: Path, monkeypatch) -> None:
+    """Session 12 (crash11's 'Left alone'): after the crashing thread's frames, `magnus logs RUN` says where
+    every thread's are (`magnus: every thread's frames at the crash: .catalog/RUN/.magnus/fatal.log`); the
+    whole run's view left that line out, so the other threads' frames were nowhere to be found from it. The
+    view's lines around the crash are those `magnus logs RUN` prints (stdout and stderr, in order)."""
+    _project(tmp_path)
+    _crashed(tmp_path, "at_once.yaml", "segv2")
+    monkeypatch.chdir(tmp_path)
+    printed = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "logs", "segv2"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+    ).stdout.splitlines()
+    where = "magnus: every thread's frames at the crash: .catalog/segv2/.magnus/fatal.log"
+    assert where in printed, printed
+    app = MagnusApp(Project.open(None, tmp_path), poll_interval=3600)
+    async with app.run_test(size=(120, 30)) as pilot:
+        _, output = await _whole_run(pilot, app, "segv2")
+        lines = output.lines
+        assert where in lines, lines
+        # from the step's heading to its `crashed` line, as `magnus logs segv2` prints them
+        start, end = lines.index("==> wait (attempt 0) <=="), lines.index(where) + 2
+        at = printed.index("==> wait (attempt 0) <==")
+        assert lines[start:end] == printed[at : at + end - start], (lines, printed)
+        assert lines[end - 1].startswith("magnus: wait (attempt 0) crashed (Segmentation fault) at ")
