@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magnus_core.events import BRANCH_UPDATED, RUN_CREATED, RUN_UPDATED, STEP_UPDATED, RunEvent
 from magnus_core.follow import step_signature
@@ -20,6 +20,9 @@ from magnus_core.models import run_log as run_log_times
 from magnus_core.models.pipeline import Dag
 from magnus_core.models.run_log import FINISHED, RunLog, StepLog, running_attempt, was_interrupted
 from magnus_core.progress import Progress, planned_nodes, step_progress, stored_dag
+
+if TYPE_CHECKING:
+    from magnus_core.fatal import Crash
 
 STEP = "step"
 BRANCH = "branch"
@@ -401,7 +404,11 @@ class RunView:
     def _per_step_gone(self) -> list[str]:
         """A run driven one step per process: each step whose attempt's process is known to be gone
         (StepLog.process on this host: runs.step_process_gone) reads cut short, as `magnus show` says it
-        (logs.per_step_cut_short; trial 15 N8: it read `▶ running` for ever). Returns the keys changed."""
+        (logs.per_step_cut_short; trial 15 N8: it read `▶ running` for ever): a fatal signal located in
+        that process's own fatal file as `attempt 0 crashed (Segmentation fault) at ...`, and what it held
+        in memory (its own held file) counted as output reached, as `magnus show` and the Output tab read
+        them (session 12: the tab said `none of its output reached its file` of a line `magnus logs`
+        showed). Returns the keys changed."""
         from magnus_core.logs import NOTHING_REACHED
         from magnus_core.runs import step_process_gone
 
@@ -416,13 +423,27 @@ class RunView:
             number = row.running_attempt
             row.cut_attempt = (number, row.running_since)
             row.running_attempt = row.running_since = None
-            row.message = f"attempt {number} was cut short: its process (pid {pid}) is gone; " + (
-                "what it wrote until then: Output (o)"
-                if self._reached_file(row.key, number)
-                else NOTHING_REACHED
+            crash = self._step_crash(row.key, pid)
+            if crash is not None:
+                row.crash = crash.said()
+                self.crash_step = self.crash_step or row.key
+                self._mark_crashed(row.key, crash.reason)
+                said = f"attempt {number} {row.crash}"
+            else:
+                said = f"attempt {number} was cut short: its process (pid {pid}) is gone"
+            reached = "what it wrote until then: Output (o)"
+            row.message = (
+                f"{said}; {reached if self._reached_file(row.key, number, pid) else NOTHING_REACHED}"
             )
             changed.append(row.key)
         return changed
+
+    def _step_crash(self, key: str, pid: int) -> Crash | None:
+        """The fatal signal that ended per-step process `pid` running step `key` (fatal.step_crash)."""
+        from magnus_core.fatal import step_crash
+        from magnus_core.logs import catalog_in
+
+        return step_crash(catalog_in(self.run_config), self.run_id, key, pid)
 
     def _say_cut(self, cut: list[Row]) -> None:
         """The Step tab's line of each attempt cut short, with the fatal signal that ended the process when
@@ -474,22 +495,30 @@ class RunView:
                 row.crashed = reason
             row = self.rows.get(row.parent) if row.parent is not None else None
 
-    def _reached_file(self, key: str, number: int) -> bool:
+    def _reached_file(self, key: str, number: int, pid: int | None = None) -> bool:
         """Whether some of attempt `number` of step `key`, cut short, reached its `.live` file in the run's
-        catalog, or its pieces in a bucket (as magnus_core.logs.cut_short finds it for `magnus show`): one
-        look at the file (a listing), once as the run is settled. True when the catalog cannot be made here
-        (the Output tab says what it finds)."""
+        catalog, or its pieces in a bucket, or the held file its process wrote through (fatal.hold: the
+        run's, or per-step process `pid`'s own), as magnus_core.logs.cut_short finds it for `magnus show`:
+        a look at each, once as the run is settled. True when the catalog cannot be made here (the Output
+        tab says what it finds)."""
         from magnus_core.catalog import make_catalog, output_name
+        from magnus_core.fatal import fatal_file, held_output, step_fatal_file
 
         block = self.run_config.get("catalog")
         if not isinstance(block, dict):
             return True
         try:
             catalog, name = make_catalog(block), output_name(key, number)
-            return (
-                catalog.live_file(self.run_id, name) is not None
-                or catalog.live_output(self.run_id, name) is not None
+            if catalog.live_file(self.run_id, name) is not None:
+                return True
+            if catalog.live_output(self.run_id, name) is not None:
+                return True
+            fatal = (
+                step_fatal_file(catalog, self.run_id, key, pid)
+                if pid is not None
+                else fatal_file(catalog, self.run_id)
             )
+            return fatal is not None and bool(held_output(catalog, self.run_id, fatal).get(name))
         except Exception:  # a catalog of another version, a name a run log gave: not known, as before
             return True
 
