@@ -216,6 +216,21 @@ def signal_name(interrupt: BaseException) -> str:
     return "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
 
 
+# what sends each signal, in the words of the one who sent it (stopped_by)
+SENT_BY = {
+    "SIGINT": "Ctrl-C (SIGINT)",
+    "SIGTERM": "SIGTERM (magnus stop, x in the workbench, or kill)",
+    "SIGHUP": "SIGHUP (the run's terminal closed)",
+}
+
+
+def stopped_by(interrupt: BaseException) -> str:
+    """`the run was stopped by SIGTERM (magnus stop, x in the workbench, or kill)`: what stopped a run, in
+    the user's words (SENT_BY; signal_name). The line that ends a python step's traceback when a stop
+    interrupted it (failure.stopped_traceback), in place of python's `magnus_core.errors.Terminated`."""
+    return f"the run was stopped by {SENT_BY[signal_name(interrupt)]}"
+
+
 def a_or_an(word: str) -> str:
     """`word` with its indefinite article for a message: 'an object', 'an int', 'a dict', 'a numpy.ndarray'
     (by the first letter: a vowel takes 'an')."""

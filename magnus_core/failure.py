@@ -201,6 +201,22 @@ def traceback_text(exc: BaseException, root: Path | None = None) -> str:
         return f"{type(exc).__name__}: {message_of(exc)}\n"
 
 
+def stopped_traceback(interrupt: BaseException, root: Path | None = None) -> str:
+    """traceback_text of a Ctrl-C or SIGTERM that stopped a python step (a KeyboardInterrupt, or magnus's
+    Terminated, HungUp), its last line in the user's words: `Terminated: the run was stopped by SIGTERM
+    (magnus stop, x in the workbench, or kill)` (errors.stopped_by), where python's own read
+    `magnus_core.errors.Terminated`, a name of magnus's internals (session 12, ui11's 'Seen and left
+    alone'). A line the exception's own message makes (a step's `raise KeyboardInterrupt("...")`) is kept."""
+    from magnus_core.errors import stopped_by
+
+    text = traceback_text(interrupt, root)
+    lines = text.rstrip("\n").split("\n")
+    own = "".join(traceback.format_exception_only(type(interrupt), interrupt)).strip()
+    if lines and lines[-1] == own and not message_of(interrupt):
+        lines[-1] = f"{type(interrupt).__name__}: {stopped_by(interrupt)}"
+    return "\n".join(lines) + "\n"
+
+
 class HardExit(SystemExit):
     """os._exit(code) called by a step's own code in magnus's process: turned into this exception (see
     nodes/task.py), so that it ends the step like sys.exit(code) instead of the process and its run log.

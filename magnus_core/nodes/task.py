@@ -39,6 +39,7 @@ from magnus_core.failure import (
     exit_outcome,
     masked_error,
     say_retry,
+    stopped_traceback,
     traceback_text,
 )
 from magnus_core.fatal import note_thread
@@ -361,14 +362,16 @@ def _run_attempt(
 def _interrupted_at(exc: BaseException, ctx: RunContext, kept: Any) -> AttemptError | None:
     """Where a python step's code was when Ctrl-C or SIGTERM stopped it: the interruption's frames (the
     user's code; magnus's own left out, failure.frames_of) recorded as the attempt's error, as a failure's
-    are, and its traceback ending the kept output, as `python train.py` and Ctrl-C print it (trial 11: a
-    hung step stopped by Ctrl-C or `magnus stop` kept no trace of where it was). None (nothing recorded)
-    when none of its frames is the user's: the signal came while magnus itself ran."""
+    are, and its traceback ending the kept output, as `python train.py` and Ctrl-C print it, its last line
+    saying what stopped it (failure.stopped_traceback: `Terminated: the run was stopped by SIGTERM (magnus
+    stop, ...)`, where python's read `magnus_core.errors.Terminated`) (trial 11: a hung step stopped by
+    Ctrl-C or `magnus stop` kept no trace of where it was). None (nothing recorded) when none of its frames
+    is the user's: the signal came while magnus itself ran."""
     located = error_of(exc, _root(ctx), ctx.mask)
     if not located.frames:
         return None
     with contextlib.suppress(Exception):  # (the interruption is recorded whatever the file can take)
-        kept.write_text(ctx.mask(traceback_text(exc, _root(ctx))))
+        kept.write_text(ctx.mask(stopped_traceback(exc, _root(ctx))))
     return located
 
 

@@ -41,6 +41,9 @@ dag:
 """
 
 SAID = "interrupted at steps.py:7 in hang (SIGINT: the run was stopped)"
+# the output's last line: what stopped it, in the user's words (session 12; it read `KeyboardInterrupt`, and
+# `magnus_core.errors.Terminated` for a stop)
+BY_CTRL_C = "KeyboardInterrupt: the run was stopped by Ctrl-C (SIGINT)"
 
 
 def stopped_run(repo: Path, run_id: str) -> None:
@@ -90,7 +93,7 @@ async def test_an_interrupted_step_says_where_its_code_was(git_repo: Path) -> No
         await wait_for(pilot, lambda: SAID in plain(message), what="the Step tab's message")
         output = screen.query_one("#output-view")
         await pilot.press("o")
-        await wait_for(pilot, lambda: output.source == "hang" and "KeyboardInterrupt" in output.lines)
+        await wait_for(pilot, lambda: output.source == "hang" and BY_CTRL_C in output.lines)
         header = output.query_one("#output-failure", Static)
         await wait_for(pilot, lambda: header.display, what="the Output tab's header")
         assert plain(header).startswith(f"■ {SAID}")
