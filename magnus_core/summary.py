@@ -237,7 +237,7 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
     status_style = STATUS_STYLE.get(run_log.status, "yellow")
     status = str(run_log.status)
     if status == PROCESSING and _per_step(run_log):  # no process runs it whole: say what is known
-        status = f"{status} ({per_step_state(run_log)})"
+        status = per_step_state(run_log)
     elif status == PROCESSING:  # what it means now, as `magnus runs` says it: RUNNING or INTERRUPTED
         from magnus_core.runs import run_state
 
@@ -314,10 +314,13 @@ def _per_step(run_log: RunLog) -> bool:
 
 
 def per_step_state(run_log: RunLog) -> str:
-    """What a PROCESSING run driven one step per process (`magnus execute_single_node`, Argo, Dask) is:
-    `driven one step at a time; last step train FAIL`. No process runs it whole, so nothing says whether
-    its orchestrator is still at work: the last step recorded is what is known."""
+    """What a PROCESSING run driven one step per process (`magnus execute_single_node`, Argo, Dask) is, as
+    `magnus show` heads it: `PER-STEP (PROCESSING); last step train FAIL`, its state as `magnus runs`, `magnus
+    diff` and the workbench word it (runs.PER_STEP_STATE; until session 12 show alone said `PROCESSING
+    (driven one step at a time; ...)`). No process runs it whole, so nothing says whether its orchestrator
+    is still at work: the last step recorded is what is known."""
     from magnus_core.models.times import parse_time
+    from magnus_core.runs import PER_STEP_STATE
 
     last: tuple[datetime, StepLog] | None = None
     for step in run_log.walk():
@@ -325,7 +328,7 @@ def per_step_state(run_log: RunLog) -> str:
         end = end if isinstance(end, datetime) or end is None else parse_time(end)
         if isinstance(end, datetime) and end.tzinfo and (last is None or end >= last[0]):
             last = (end, step)
-    said = "driven one step at a time"
+    said = f"{PER_STEP_STATE} ({PROCESSING})"
     return f"{said}; last step {last[1].internal_name} {last[1].status}" if last else said
 
 

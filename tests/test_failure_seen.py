@@ -102,7 +102,7 @@ def test_a_run_driven_step_by_step_is_not_called_interrupted(project: Path, magn
     assert single(magnus, "pod2", "train").returncode == 1
     shown = magnus("show", "pod2", "-c", "shared.yaml")
     head = shown.stdout.splitlines()[0]
-    assert head == "Run pod2: PROCESSING (driven one step at a time; last step train FAIL)", shown.stdout
+    assert head == "Run pod2: PER-STEP (PROCESSING); last step train FAIL", shown.stdout
     assert "running for" not in shown.stdout  # (its orchestrator may be idle between steps)
     listed = magnus("runs", "-c", "shared.yaml")
     assert "INTERRUPTED" not in listed.stdout, listed.stdout

@@ -50,10 +50,7 @@ def test_an_older_argo_run_is_driven_one_step_at_a_time_not_interrupted(tmp_path
     assert run_state(log) == "RUNNING"  # (no process says it stopped; show words it below)
     shown = run_magnus("show", "argo-old", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
-    assert (
-        shown.stdout.splitlines()[0]
-        == "Run argo-old: PROCESSING (driven one step at a time; last step load SUCCESS)"
-    )
+    assert shown.stdout.splitlines()[0] == "Run argo-old: PER-STEP (PROCESSING); last step load SUCCESS"
     listed = run_magnus("runs", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith("argo-old"))

@@ -133,7 +133,7 @@ def test_a_killed_per_step_process_reads_cut_short_and_its_rerun_adds_an_attempt
 
     shown = run_magnus("show", "psk1", *config, cwd=root)
     assert said in shown.stdout.splitlines(), shown.stdout
-    assert "PROCESSING (driven one step at a time" in shown.stdout  # the run: its orchestrator may go on
+    assert "PER-STEP (PROCESSING)" in shown.stdout  # the run: its orchestrator may go on
 
     logs = run_magnus("logs", "psk1", *config, cwd=root)
     assert "starting training" in logs.stdout or "none of its output" in logs.stderr, logs
