@@ -40,7 +40,14 @@ from magnus_tui.view import RunView
 from magnus_tui.widgets.dag_tree import DagTree
 from magnus_tui.widgets.header import Header
 from magnus_tui.widgets.keys import InOrderInput
-from magnus_tui.widgets.output_view import OutputText, OutputView, WholeRun, output_text, whole_run_text
+from magnus_tui.widgets.output_view import (
+    OutputText,
+    OutputView,
+    WholeRun,
+    failure_at,
+    output_text,
+    whole_run_text,
+)
 from magnus_tui.widgets.run_header import Estimate, RunHeader
 from magnus_tui.widgets.run_panel import RunPanel
 from magnus_tui.widgets.step_detail import StepDetail
@@ -689,6 +696,8 @@ class RunScreen(WorkbenchScreen[None]):
                     stderr = [] if exception else stderr
                 else:
                     stderr = stderr_unseen(stderr, shown, exception)
+                if text.at is None:  # a python step's failure, or where a stop found its code: its frame
+                    text.at = failure_at(text.lines, _place(log, source))
         except MagnusError as exc:
             text = OutputText(note=str(exc))
         if text is None:
@@ -1003,6 +1012,16 @@ def _located(log: RunLog, internal_name: str) -> tuple[str, list[str], str]:
     # the do-nothing catalog the root cause, a JSONDecodeError, was nowhere in the workbench)
     lines = [FRAMES_TITLE, *(f"  {line}" for line in kept_traceback(error))]
     return where, lines, cause
+
+
+def _place(log: RunLog, internal_name: str) -> str:
+    """Where step `internal_name`'s last attempt failed or a stop found its code (`steps.py:13 in train`,
+    logs.where_failed), "" when it did neither or no frame is recorded."""
+    step = log.find_step(internal_name)
+    attempt = step.attempts[-1] if step is not None and step.attempts else None
+    if attempt is None or attempt.status not in ("FAIL", "INTERRUPTED"):
+        return ""
+    return where_failed(attempt)
 
 
 def _stopped(log: RunLog, internal_name: str) -> str:

@@ -11,6 +11,7 @@ or off, `w` wrap, `a` the whole run or the selected step.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +70,44 @@ class OutputText:
     # the attempt shown was cut short (its run's process ended while it ran: kill -9, the OOM killer): what
     # the title says in place of `complete (the run has ended)` (trial 12 fault 9), e.g. "attempt 0"
     cut: str = ""
+    # where the failure shown is located: (the line its traceback or crash dump begins, the line of the
+    # frame it is located at), failure_at; the view of an ended run opens there when the end does not show
+    # that frame (session 12: a crash's user frame was a page up at 80x24)
+    at: tuple[int, int] | None = None
+
+
+# a frame as python's traceback writes it (`  File "steps.py", line 13, in train`) and as faulthandler does
+# (`  File "/home/me/proj/steps.py", line 12 in segv`, the path whole)
+FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<line>\d+),? in (?P<function>.+?)\s*$')
+PLACE = re.compile(r"^(?P<file>.+):(?P<line>\d+) in (?P<function>.+)$")  # Frame.where: steps.py:13 in train
+# the first line of what tells where a failure was: python's traceback, faulthandler's dump, the frames the
+# run log keeps when no output holds the traceback (the run screen's FRAMES_TITLE)
+BLOCKS = ("Traceback (most recent call last):", "Fatal Python error:", "[magnus: the traceback as the run")
+
+
+def failure_at(lines: list[str], where: str) -> tuple[int, int] | None:
+    """Where in `lines` the failure located at `where` (`steps.py:13 in train`, Frame.where; a crash's
+    `mlproj/steps.py:12 in segv`) is: (the line the last traceback or crash dump begins, BLOCKS; the line of
+    its frame at `where`: the innermost one, the last of a traceback and the first of faulthandler's dump,
+    which lists the most recent call first), or None when `where` is no frame or no such line is there."""
+    place = PLACE.match(where)
+    if place is None:
+        return None
+    start = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].lstrip().startswith(BLOCKS)), None)
+    if start is None:
+        return None
+    file, number, function = place.group("file"), place.group("line"), place.group("function")
+    found = [
+        i
+        for i in range(start, len(lines))
+        if (frame := FRAME.match(lines[i])) is not None
+        and frame.group("line") == number
+        and frame.group("function") == function
+        and (frame.group("file") == file or frame.group("file").endswith("/" + file))
+    ]
+    if not found:
+        return None
+    return start, found[0] if lines[start].startswith("Fatal") else found[-1]
 
 
 def _left_out(count: int, command: str) -> str:
@@ -349,6 +388,8 @@ def output_text(run_log: RunLog, step: str | None, runs: Callable[[str], RunLog]
         del out.lines[: len(out.lines) - MAX_LINES]
         out.left_out = True
         notes.insert(0, f"only the last {MAX_LINES:,} lines shown")
+    if crash is not None and crash.where:  # the view opens at the user's frame of the crash (OutputView.show)
+        out.at = failure_at(out.lines, crash.where)
     out.note = "; ".join(dict.fromkeys(notes))
     return out
 
@@ -575,6 +616,9 @@ class OutputView(Vertical, can_focus=False):
         self.whole: WholeRun | None = None  # the whole run's lines shown so far (whole_run_text goes on)
         self._failure: tuple[str, str, str] = ("", "✗", "")  # failed()'s reason, mark and place
         self._last_at: int | None = None  # the log's strip where the last line written starts (_write)
+        # (source, first line, line) where the view is to open once its lines are drawn (show, _open_at)
+        self._opening: tuple[str, int, int] | None = None
+        self._opened_at = False  # follow was turned off to show a failure's place (_open_at)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="output-title")
@@ -599,6 +643,10 @@ class OutputView(Vertical, can_focus=False):
         self.whole = None
         self.source, self.lines, self.note = source, [], ""
         self.left_out, self.command = False, ""
+        self._opening = None
+        if self._opened_at:  # (not following only to show the failure: the next one's end is shown)
+            self._opened_at = False
+            self.follow = self.log_widget.auto_scroll = True
         self.reading_now = True
         self.failed("")
         self._title()
@@ -657,10 +705,50 @@ class OutputView(Vertical, can_focus=False):
         self.source, self.lines, self.note = source, list(text.lines), text.note
         self.cut = text.cut
         self.left_out, self.command = text.left_out, text.command
+        fresh = not same or self.reading_now  # (another source's lines, or the first read of this one)
         self.reading_now = False
+        if fresh:
+            self._opening = None
+        if fresh and not live and text.at is not None:
+            # the failure's place when the end does not show it (_open_at): written without scrolling to
+            # the end (those scrolls come after any other, once the log is refreshed)
+            self._opening = (source, *text.at)
+            self.follow, self._opened_at = False, True
         self.log_widget.auto_scroll = self.follow
         if new:
             self._write(new)
+        self._title()
+        if fresh and self._opening is not None:
+            self._open_at(tries=60)
+
+    def _open_at(self, tries: int) -> None:
+        """Open the lines of an ended run's failed (or crashed, or stopped) step where the failure is
+        located (OutputText.at) when the end does not show its frame: from the line before its traceback
+        or crash dump (`Fatal Python error: ...`) when the frame then fits on screen, else with the frame
+        third from the top; the rest a scroll away (End/G). Session 12: at 80x24 a segfault's Output tab
+        opened at its end, the last of faulthandler's 25 frames of magnus and click, the user's frame a page
+        up. Tried again (`tries` times, 50 ms apart) while the lines are not drawn yet: RichLog draws what
+        is written before it knows its size only once it has one (the tab still hidden)."""
+        opening = self._opening
+        if opening is None or opening[0] != self.source:
+            return
+        _, start, at = opening
+        log = self.log_widget
+        rows, height = log.rows_of(at), log.scrollable_content_region.height
+        if (not rows or not height or log._deferred_renders) and tries > 0:
+            self.set_timer(0.05, lambda: self._open_at(tries - 1))
+            return
+        self._opening = None
+        if not rows or rows.start >= len(log.lines) - height:
+            # at the end, in view: the end it is, the error's line under it, following as before
+            self._opened_at = False
+            self.set_follow(True)
+            return
+        first = log.rows_of(max(0, start - 1)).start  # (the step's last line before it: what it did)
+        if rows.stop - first > height:
+            first = log.rows_of(start).start
+        top = first if rows.stop - first <= height else max(0, rows.start - 2)
+        log.scroll_to(x=0, y=top, animate=False)
         self._title()
 
     def _last_line_changed(self, source: str, lines: list[str]) -> bool:
@@ -827,6 +915,7 @@ class OutputView(Vertical, can_focus=False):
     def set_follow(self, on: bool) -> None:
         """Follow new lines (the view kept at the end as they come) or not (the view stays where it is)."""
         self.follow = on
+        self._opening, self._opened_at = None, False  # (the user chose where to be)
         self.log_widget.auto_scroll = on
         if on:
             self.log_widget.scroll_end(animate=False)
