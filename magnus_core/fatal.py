@@ -14,8 +14,10 @@ mlproj/crashy.py:10 in train`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import faulthandler
 import json
+import logging
 import mmap
 import os
 import re
@@ -55,17 +57,24 @@ _THREAD_ID = re.compile(r"^Current thread (0x[0-9a-fA-F]+)")
 # the crashing thread faulthandler names (`Current thread 0x...`) says which branch crashed (trial 13 f. 4)
 _RUNS = re.compile(r'^magnus: thread (0x[0-9a-fA-F]+) runs (".*")\s*$')
 
+log = logging.getLogger("magnus")
+
 _fd: int | None = None  # the fatal file of the run running in this process (recorded), for note_thread
 _held_map: mmap.mmap | None = None  # the held output file of that run, mapped (hold)
 _held_at = 0  # where hold writes its next frame in it
+_held_fd = -1  # its file, open while mapped: space is reserved in it ahead of what hold writes (_reserve)
+_held_room = 0  # bytes of it (from its start) whose space the file system has given (_reserve)
+_held_gave_up = ""  # the output whose frame found no room in it (_room): none held from then on
+HELD_RESERVE = 1 << 20  # bytes reserved at a time (one system call per this many bytes held)
 _held_lock = threading.Lock()  # one frame at a time (branches' threads hold at once)
 
 
 def _forked() -> None:
     """A child forked from the run's process does not write into the parent's held file (its frames would
     land where the parent's next go): what a forked child holds was never the parent's output anyway."""
-    global _held_map, _held_lock
+    global _held_map, _held_lock, _held_fd
     _held_map = None
+    _held_fd = -1  # (the parent's: closed with the map by the parent; the child's copy is left to its exit)
     _held_lock = threading.Lock()
 
 
@@ -144,9 +153,13 @@ def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterat
         with contextlib.suppress(OSError):  # (a re-run's copy of its original's catalog, an earlier try's)
             stopped.unlink()
         record_stops(str(stopped))  # should this process die at once, the watcher says there what it stopped
-    held_map = _held_file(held)
+    opened = _held_file(held)
+    held_map, held_fd = opened if opened is not None else (None, -1)
+    global _held_fd, _held_room, _held_gave_up
     with _held_lock:
-        _held_map, _held_at = held_map, len(HELD_MAGIC)
+        _held_map, _held_at, _held_fd = held_map, len(HELD_MAGIC), held_fd
+        _held_room = min(HELD_RESERVE, HELD_MAX)
+        _held_gave_up = ""
     try:
         yield
     finally:
@@ -154,10 +167,18 @@ def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterat
             record_stops("")  # the process lives: nothing for the watcher to say
         _fd = None
         with _held_lock:
-            _held_map = None
+            _held_map, _held_fd = None, -1
+        if _held_gave_up:
+            log.warning(
+                "no space was left for the run's held output file (what a crash keeps of the last output) "
+                "from %s on: output was still kept in the catalog as each attempt ended",
+                _held_gave_up,
+            )
         if held_map is not None:
             with contextlib.suppress(BufferError, OSError):
                 held_map.close()
+            with contextlib.suppress(OSError):
+                os.close(held_fd)
             with contextlib.suppress(OSError):
                 held.unlink()
         try:
@@ -172,26 +193,50 @@ def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterat
             path.unlink()  # lines alone say nothing)
 
 
-def _held_file(path: Path) -> mmap.mmap | None:
+def _held_file(path: Path) -> tuple[mmap.mmap, int] | None:
     """Run `path` as a held file: made (emptied), HELD_MAX bytes long (sparse: the file system keeps only
-    what is written), HELD_MAGIC first, mapped into memory (shared: what is written to the map is the
-    file's, in the kernel's page cache). None when it cannot be (a link planted there, a file system that
-    cannot map files): nothing is written through then."""
+    what is written), its first HELD_RESERVE bytes' space reserved (_reserve), HELD_MAGIC first, mapped
+    into memory (shared: what is written to the map is the file's, in the kernel's page cache); the map and
+    the file's descriptor (kept open for hold's further reservations). None when it cannot be (a link
+    planted there, a file system that cannot map files, no space left): nothing is written through then."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError:
         return None
     try:
         os.ftruncate(fd, HELD_MAX)
+        if not _reserve(fd, 0, min(HELD_RESERVE, HELD_MAX)):  # (never past its size: it would grow)
+            raise OSError("no space for the held file")
         held_map = mmap.mmap(fd, HELD_MAX, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
     except (OSError, ValueError):
         with contextlib.suppress(OSError):
             path.unlink()
+        os.close(fd)
         return None
-    finally:
-        os.close(fd)  # (the map keeps the file)
     held_map[: len(HELD_MAGIC)] = HELD_MAGIC
-    return held_map
+    return held_map, fd
+
+
+def _reserve(fd: int, start: int, size: int) -> bool:
+    """The file system's space for bytes [start, start + size) of held file `fd`, given now, so that
+    writing them through the map later cannot fail: a page of a mapped file that the file system cannot
+    find room for is a SIGBUS, which killed magnus mid-run on a full disk (session 12, trial 17 F11), where
+    a write says ENOSPC. posix_fallocate; zeros written where the file system does not do it (EOPNOTSUPP).
+    False when there is no room (or the file cannot be written): hold stops holding."""
+    try:
+        os.posix_fallocate(fd, start, size)
+        return True
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            return False
+    zeros = bytes(min(size, 1 << 16))
+    try:
+        at = start
+        while at < start + size:
+            at += os.pwrite(fd, zeros[: start + size - at], at)
+    except OSError:
+        return False
+    return True
 
 
 def hold(name: str, data: bytes) -> None:
@@ -219,14 +264,35 @@ def hold(name: str, data: bytes) -> None:
             if size > HELD_MAX - len(HELD_MAGIC) or not _restart(held_map):
                 return
             at = len(HELD_MAGIC)
+        if at + size > _held_room and not _room(at + size, name):
+            return
         held_map[at + 8 : at + size] = body
         held_map[at : at + 8] = (len(label) | len(data) << 32).to_bytes(8, "little")
         _held_at = at + size
 
 
+def _room(end: int, name: str) -> bool:
+    """Space reserved in the held file up to `end` at least (with _held_lock held), HELD_RESERVE bytes at a
+    time; False when the file system has none left: the held file is given up (hold writes nothing more;
+    the output itself still goes to its files, which say a full disk as any write does), from the output
+    `name` on, said once the run ends (recorded: a warning here would be output written inside output)."""
+    global _held_map, _held_room, _held_gave_up
+    start = _held_room - _held_room % mmap.PAGESIZE
+    size = max(end - start, HELD_RESERVE)
+    size = min(size + (-size) % mmap.PAGESIZE, HELD_MAX - start)
+    if _held_fd >= 0 and _reserve(_held_fd, start, size):
+        _held_room = start + size
+        return True
+    _held_map = None
+    _held_gave_up = name
+    return False
+
+
 def _restart(held_map: mmap.mmap) -> bool:
     """The held file emptied after its magic (with _held_lock held): its pages given back to the file
-    system (MADV_REMOVE: zeros read there from now on), else written over with zeros. False if neither."""
+    system (MADV_REMOVE: zeros read there from now on, and space to reserve again: _room), else written
+    over with zeros. False if neither."""
+    global _held_room
     start = mmap.PAGESIZE
     try:
         held_map[len(HELD_MAGIC) : start] = bytes(start - len(HELD_MAGIC))
@@ -234,6 +300,7 @@ def _restart(held_map: mmap.mmap) -> bool:
         if remove is not None:
             try:
                 held_map.madvise(remove, start, HELD_MAX - start)
+                _held_room = start
                 return True
             except OSError:
                 pass
