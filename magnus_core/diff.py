@@ -235,14 +235,15 @@ def _open(ref: str, store: RunLogStore | None, *, plain: bool) -> tuple[Any, str
     if store is None:
         raise UsageError(f"'{ref}' is not a file and no run-log store is configured")
     from magnus_core.errors import RunNotFoundError
+    from magnus_core.runs import resolve_run_id, settled
 
     try:
-        return (store.get_plain_run(ref) if plain else store.get_run(ref)), store.location(ref)
+        found = store.get_plain_run(ref) if plain else settled(store, store.get_run(ref))
+        return found, store.location(ref)
     except RunNotFoundError:  # a unique prefix or suffix of an id, or `last` (runs.resolve_run_id)
-        from magnus_core.runs import resolve_run_id
-
         ref = resolve_run_id(store, ref)
-    return (store.get_plain_run(ref) if plain else store.get_run(ref)), store.location(ref)
+    # (settled: a run that ended as it was read reads as it ended, in every line shown)
+    return (store.get_plain_run(ref) if plain else settled(store, store.get_run(ref))), store.location(ref)
 
 
 def open_run(ref: str, store: RunLogStore | None) -> tuple[RunLog, str]:

@@ -289,6 +289,9 @@ def next_step_command(log: RunLog) -> str:
 def process_alive(log: RunLog) -> bool | None:
     """Whether the process writing this run is still alive (None: unknown: another host, no pid, or a run
     driven one step per process, driven_per_step)."""
+    frozen = (log.__pydantic_private__ or {}).get("_alive_when_read", "unset")  # (None: model_construct's)
+    if frozen != "unset":  # as it was when this copy was read (settled)
+        return frozen
     proc = process_of(log)
     if "pid" not in proc or driven_per_step(log.run_config):
         return None
@@ -531,9 +534,30 @@ def get_typed_run(store: RunLogStore, text: str) -> RunLog:
     from magnus_core.errors import RunNotFoundError
 
     try:
-        return store.get_run(text)
+        return settled(store, store.get_run(text))
     except RunNotFoundError:
         resolved = resolve_run_id(store, text)
         if resolved == text:
             raise
-        return store.get_run(resolved)
+        return settled(store, store.get_run(resolved))
+
+
+def settled(store: RunLogStore, log: RunLog) -> RunLog:
+    """`log` as read from `store`, or read once more when it reads as a run whose process is gone (status
+    PROCESSING or CREATED, process_alive False): the process may have written the run's end between the
+    read and the look at its pid, and the run would read INTERRUPTED when it ended FAIL or SUCCESS (CI,
+    session 12: `magnus logs R STEP --follow` of a run that ended within 200 ms said 'the run ended
+    INTERRUPTED before it'). Once its process is gone a log no longer changes: the second read is its
+    last word. The copy returned keeps what was found (RunLog._alive_when_read): every later look at it
+    (run_state, logs.run_now) reads the run as it was when read, never RUNNING in one line of a command's
+    output and INTERRUPTED in the next because the process ended in between. A loop that waits for a
+    process to end reads the log afresh each time. Raises what store.get_run raises."""
+    if log.status not in (PROCESSING, "CREATED"):
+        return log
+    alive = process_alive(log)
+    if alive is False:
+        log = store.get_run(log.run_id)
+    if log.__pydantic_private__ is None:  # a copy made by model_construct
+        object.__setattr__(log, "__pydantic_private__", {})
+    log._alive_when_read = alive
+    return log

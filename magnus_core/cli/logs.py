@@ -125,8 +125,7 @@ def logs(
         never_run,
         run_now,
     )
-    from magnus_core.models.run_log import FINISHED
-    from magnus_core.runs import get_typed_run, run_state, store_from_config
+    from magnus_core.runs import get_typed_run, store_from_config
 
     if follow and as_json:
         raise UsageError("--follow prints text as it comes; use it without --json")
@@ -140,9 +139,7 @@ def logs(
             raise say_when_stopped(exc, f"stopped waiting for run {run_id}") from None
     else:
         run_log = get_typed_run(store, run_id)  # a unique prefix or suffix of the id, or `last`, too
-    run_id = run_log.run_id
-    if run_log.status not in FINISHED and run_state(run_log) == "INTERRUPTED":
-        run_log = store.get_run(run_id)  # read before its process wrote its end and exited: read again
+    run_id = run_log.run_id  # (read settled: one that ended as it was read reads as it ended, runs.settled)
     name = _step_name(run_log, step, follow)
     reader = OutputReader(run_log, runs=store.get_run)
     if follow:
@@ -657,7 +654,7 @@ def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | No
     succeed or an output file could not be read."""
     from magnus_core.logs import OutputReader, not_run, step_sections
     from magnus_core.models.run_log import FINISHED
-    from magnus_core.runs import run_state
+    from magnus_core.runs import run_state, settled
 
     first_log = store.get_run(run_id)
     # one step's output is printed as written, as without --follow: a heading only once another section
@@ -670,7 +667,7 @@ def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | No
     first = True
     missing = False
     while True:
-        run_log = store.get_run(run_id)
+        run_log = settled(store, store.get_run(run_id))  # (not INTERRUPTED for one that ended just now)
         ended = run_log.status in FINISHED or run_state(run_log) == "INTERRUPTED"
         # (a running attempt's pieces in a bucket listed once a second, LIVE_LISTING; at the end afresh)
         reader = OutputReader(run_log, None, runs=store.get_run, live_within=0.0 if ended else LIVE_LISTING)
