@@ -71,7 +71,8 @@ def test_a_branchs_fail_node_says_the_branch_ended_not_the_run(git_repo: Path, m
     assert decided.returncode == 1 and "each: 1 of 2 branches failed: each.b" in decided.stderr, (
         decided.stderr
     )
-    assert magnus("show", "r", "-c", "pod.yaml").stdout.startswith("Run r: PROCESSING")  # not ended
+    shown = magnus("show", "r", "-c", "pod.yaml").stdout
+    assert shown.startswith("Run r: PER-STEP (PROCESSING)"), shown  # not ended
 
     again = step("each.map_variable_placeholder.fail", "b")
     assert again.returncode == 1

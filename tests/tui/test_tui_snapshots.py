@@ -14,7 +14,9 @@ import pytest
 import time_machine
 from tui_helpers import (
     leave_screen,
+    many_runs_began,
     open_run_screen,
+    stop_magnus_clock,
     tables_settled,
     wait_for,
     write_diff_pair,
@@ -94,9 +96,10 @@ def test_runs_screen(snap_compare, project_dir: Path, size: str) -> None:
 
 
 @pytest.mark.parametrize("size", ALL_SIZES)
-def test_runs_screen_many(snap_compare, project_dir: Path, size: str) -> None:
+def test_runs_screen_many(snap_compare, project_dir: Path, size: str, monkeypatch) -> None:
     """Forty runs, some failed, interrupted or broken, sorted by duration, a failed run highlighted."""
     write_many_runs(project_dir / ".run_log_store")
+    stop_magnus_clock(monkeypatch, many_runs_began())  # (its running runs' time so far: `<10s`, any day)
 
     async def run_before(pilot) -> None:
         from textual.widgets import DataTable

@@ -143,6 +143,7 @@ def write_many_runs(store: Path, count: int = 40) -> list[str]:
     """`count` runs of the getting-started example an hour apart, of two pipelines and three tags, every
     seventh failed, every eleventh interrupted (a dead process), one broken log; returns their ids."""
     import json
+    import os
     from datetime import datetime, timedelta
 
     base = json.loads((WORKBENCH / "getting-started.json").read_text())
@@ -170,8 +171,43 @@ def write_many_runs(store: Path, count: int = 40) -> list[str]:
                 )
         (store / f"{run_id}.json").write_text(json.dumps(log))
         ids.append(run_id)
-    (store / "zz-broken.json").write_text('{"run_id": "zz-broken", "steps": {')
+    broken = store / "zz-broken.json"
+    broken.write_text('{"run_id": "zz-broken", "steps": {')
+    # a broken log has no start: it is listed by its file's time, kept at the time the pictures were drawn
+    # (a day after the first run) so that the list's order is the same on any day: written now, it came
+    # first in every list once the runs' days had passed (CI, session 12)
+    drawn = (started + timedelta(hours=16.5)).timestamp()
+    os.utime(broken, (drawn, drawn))
     return ids
+
+
+def stop_magnus_clock(monkeypatch, at: float) -> None:
+    """magnus's clock (models.times: the current time, a running run's time so far) stopped at `at`
+    (seconds since the epoch) for the rest of the test: a picture of a list holding a running run is the
+    same on any day. (write_many_runs' running runs began a day after its first run; with the clock at
+    that first run they read `<10s` so far. The clock running, the picture changed once the day they
+    began had passed: CI, session 12.)"""
+    import time
+
+    from magnus_core.models import times
+
+    class _Stopped:
+        def __getattr__(self, name: str):
+            return getattr(time, name)
+
+        def time(self) -> float:
+            return at
+
+    monkeypatch.setattr(times, "_time", _Stopped())
+
+
+def many_runs_began() -> float:
+    """When write_many_runs' first run began (seconds since the epoch)."""
+    import json
+    from datetime import datetime
+
+    base = json.loads((WORKBENCH / "getting-started.json").read_text())
+    return datetime.fromisoformat(base["run_config"]["process"]["started_at"]).timestamp()
 
 
 WAIT = 30.0  # seconds: the longest a test waits for the workbench (a loaded CI machine; quiet: tenths)
