@@ -497,6 +497,13 @@ class RunScreen(WorkbenchScreen[None]):
         self._stop_ticking()
         tree = self.query_one(DagTree)
         tree.build(self.view)
+        stopped_in = self.view.first_failure() or self.view.first_interrupted()
+        if self._cursor_follows and stopped_in is not None:
+            # the cursor followed the running steps: it goes where the run failed or stopped, as a run
+            # opened once ended opens there (render_all). A step that failed or crashed within one look
+            # at the log was never seen running: the cursor stayed on the step before (CI, session 12)
+            self.selected = stopped_in
+            self._cursor_follows = False
         if self.selected is not None:
             tree.select_key(self.selected)
         self._update_header(now=True)

@@ -226,3 +226,42 @@ async def test_a_running_maps_total_says_it_may_grow_until_its_items_are_known(g
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=30)
+
+
+async def test_a_run_that_fails_between_two_looks_moves_the_cursor_to_the_failed_step(
+    make_app, project_dir: Path
+) -> None:
+    """CI, session 12: a step that failed (or crashed) within one look at the log was never seen running,
+    so the cursor, following the running steps, stayed on the step before it once the run had ended; a run
+    opened once ended opens on its failed step. Now the cursor goes there too, unless the user moved it."""
+    writer = FileSystemRunLogStore({"log_folder": str(project_dir / ".run_log_store")})
+    for run_id in ("live", "moved"):
+        writer.create_run(RunLog(run_id=run_id, status=PROCESSING))
+        writer.put_step_log(run_id, step("zero", SUCCESS))
+        running = step("first", PROCESSING)
+        running.start_time = "2026-01-01 10:00:01"  # (running since then)
+        writer.put_step_log(run_id, running)
+        writer.flush(run_id)
+    app = make_app(follow_interval=0.02)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for run_id in ("live", "moved"):
+            app.open_run(run_id)
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.following)
+            screen = app.screen
+            assert screen.selected == "first"  # the running step
+            if run_id == "moved":
+                await pilot.press("k")  # the user put the cursor on the step before: it stays there
+                await wait_for(pilot, lambda s=screen: s.selected == "zero")
+            # the first step ends, the second fails and the run ends, all between two looks at the log
+            writer.put_step_log(run_id, step("first", SUCCESS))
+            writer.put_step_log(
+                run_id, step("second", "FAIL", start="2026-01-01 10:00:01", end="2026-01-01 10:00:02")
+            )
+            writer.update_run(run_id, status="FAIL")
+            writer.flush(run_id)
+            await wait_for(pilot, lambda s=screen: not s.following, what="the run's end")
+            await pilot.pause()
+            assert screen.selected == ("second" if run_id == "live" else "zero")
+            assert screen.query_one("#dag").cursor_key == screen.selected
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, RunScreen))
