@@ -563,7 +563,14 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
     from magnus_core.interaction import enter_scope, exit_scope
     from magnus_core.interrupts import from_signal, received
     from magnus_core.stepenv import _StepPipes
-    from magnus_core.stepguard import _check_outputs, _Guard, _note_threads, _restore
+    from magnus_core.stepguard import (
+        _check_outputs,
+        _Guard,
+        _note_threads,
+        _restore,
+        restore_signals,
+        signal_dispositions,
+    )
     from magnus_core.tasks.python import run as run_python
 
     root = plan.root
@@ -572,6 +579,7 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
     outcome = _Outcome()
     streams = (sys.stdout, sys.stderr)
     threads = frozenset(threading.enumerate())
+    dispositions = signal_dispositions()
     signals = received()  # a KeyboardInterrupt with no signal since is the step's own (interrupts.py)
     ring = StderrRing()  # its last stderr lines, for a failure's record (trial 14 fault 14)
     tapped = output.tap_alone(output.NOWHERE, ring)
@@ -606,6 +614,7 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
     finally:
         exit_scope(token)
         _restore(folder, streams, services)
+        restore_signals(dispositions)
         _note_threads(scope.internal_name, threads)
         if tapped is not None:
             output.untap(tapped, output.NOWHERE)

@@ -101,11 +101,78 @@ class _Guard:
             _GUARDED[self.thread] = self.before
 
 
+# The signals whose disposition magnus's run relies on, with what a step's change did to it:
+#   SIGCHLD  ignored (SIG_IGN): the kernel reaps children at once, so a later shell step's exit status is
+#            lost (waitpid fails: ECHILD, subprocess reads 0): a failing command read SUCCESS (trial 17 F16)
+#   SIGPIPE  the default action: magnus printing to a closed pipe (`| head`) is killed, exit 141 (F5)
+#   SIGTERM, SIGINT, SIGHUP: `magnus stop`, Ctrl-C and a closed terminal no longer stop the run (F13)
+#   SIGXFSZ  the default action: a write past a file-size limit kills magnus instead of failing the write
+_KEPT_SIGNALS = ("SIGCHLD", "SIGPIPE", "SIGTERM", "SIGINT", "SIGHUP", "SIGXFSZ")
+
+
+def signal_dispositions() -> tuple[Any, ...] | None:
+    """What the signals of _KEPT_SIGNALS do now (signal.getsignal each, in order), taken before a step's
+    command runs; None outside the main thread, where a step cannot change them (signal.signal raises
+    ValueError there) and they are not read either."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return tuple(
+        signal.getsignal(getattr(signal, name, 0)) for name in _KEPT_SIGNALS if hasattr(signal, name)
+    )
+
+
+def restore_signals(before: tuple[Any, ...] | None) -> None:
+    """Put back every signal of _KEPT_SIGNALS a step's command changed and left changed (signal.signal, or
+    a library it called), each said once in a warning that names the signal and what magnus relies on it
+    for. `before` is signal_dispositions() taken before the command; None: nothing to do."""
+    import signal
+
+    if before is None:
+        return
+    names = [name for name in _KEPT_SIGNALS if hasattr(signal, name)]
+    for name, was in zip(names, before, strict=True):
+        number = getattr(signal, name)
+        now = signal.getsignal(number)
+        if now is was or was is None:  # (None: a handler not installed from python: it cannot be put back)
+            continue
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            signal.signal(number, was)
+            log.warning(
+                "a step changed what %s does (to %s) and did not put it back; magnus did: %s",
+                name,
+                _handler_words(now),
+                _SIGNAL_USE[name],
+            )
+
+
+_SIGNAL_USE = {
+    "SIGCHLD": "ignored, it loses the exit status of every later shell step (a failure would read SUCCESS)",
+    "SIGPIPE": "its default action kills magnus once a pipe it prints to has closed (| head)",
+    "SIGTERM": "magnus stop and kill stop the run through it",
+    "SIGINT": "Ctrl-C stops the run through it",
+    "SIGHUP": "a closed terminal stops the run through it",
+    "SIGXFSZ": "its default action kills magnus at a write past a file-size limit",
+}
+
+
+def _handler_words(handler: Any) -> str:
+    """A signal handler as the warning says it: `ignored`, `the default action`, or the function's name."""
+    import signal
+
+    if handler == signal.SIG_IGN:
+        return "ignored"
+    if handler == signal.SIG_DFL:
+        return "the default action"
+    return f"the step's {getattr(handler, '__qualname__', None) or type(handler).__name__}"
+
+
 def _restore(folder: str, streams: tuple[Any, Any], ctx: Any) -> None:
     """What a step may change for the whole process and forget to put back: the working folder (later steps,
     the catalog and a store with a relative folder would work elsewhere) and sys.stdout / sys.stderr (later
     output, the summary, would go where the step pointed them). Not beside other branches: there another
-    thread's step may be using its own redirection."""
+    thread's step may be using its own redirection. The signals magnus relies on: restore_signals."""
     try:
         moved = os.getcwd() != folder
     except OSError:  # the step removed the folder it was in

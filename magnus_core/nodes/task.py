@@ -62,6 +62,8 @@ from magnus_core.stepguard import (
     _note_threads,
     _restore,
     _warn_non_finite,
+    restore_signals,
+    signal_dispositions,
 )
 from magnus_core.tasks import TaskRunner, runner_for
 
@@ -311,7 +313,9 @@ def _run_attempt(
     signals = received()  # a KeyboardInterrupt with no signal since is the step's own (interrupts.py)
     with capture.attempt(ctx, scope.internal_name, number) as kept:
         streams = (sys.stdout, sys.stderr)
-        threads = frozenset(threading.enumerate()) if node.command_type == "python" else frozenset()
+        python = node.command_type == "python"
+        threads = frozenset(threading.enumerate()) if python else frozenset()
+        dispositions = signal_dispositions() if python else None
         try:
             with ctx.redirect(), _Guard(ctx.concurrent):
                 runner(node.command, node.command_config, scope, ctx)
@@ -349,7 +353,8 @@ def _run_attempt(
         finally:
             exit_scope(token)
             _restore(folder, streams, ctx)
-            if node.command_type == "python":
+            if python:
+                restore_signals(dispositions)
                 _note_threads(scope.internal_name, threads)
     outcome.output = kept.record
     if outcome.status == FAIL and outcome.error is not None:  # what it wrote to stderr last (trial 6)

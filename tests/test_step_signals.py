@@ -1,0 +1,116 @@
+"""A python step that changes what a signal does for the whole process and leaves it changed no longer
+decides how later steps and magnus itself end (trial 17): SIGCHLD ignored lost every later shell step's exit
+status, so a failing command read SUCCESS and the run exit 0 (F16); SIGPIPE's default action put back
+killed magnus printing into a closed pipe, exit 141 (F5); the step's own SIGTERM handler, left installed,
+turned `magnus stop` during a later step into that handler's doing (F13). magnus puts each back after the
+step (stepguard.restore_signals) and says so once. Real runs in subprocesses, in a temporary git repo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import ROOT
+
+STEPS = """
+import signal, sys, time
+from pathlib import Path
+
+
+def ignore_children():
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    print("children ignored", flush=True)
+
+
+def default_pipe():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+def own_sigterm():
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a library's 'exit quietly on SIGTERM'
+
+
+def hold():
+    Path("started").touch()
+    for _ in range(1200):
+        time.sleep(0.05)
+"""
+
+
+def _pipeline(first: str, then: str) -> str:
+    return (
+        "dag:\n  start_at: first\n  steps:\n"
+        f"    first: {{type: task, command: steps.{first}, next: then}}\n"
+        f"    then: {then}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+
+
+SHELL_FAILS = '{type: task, command_type: shell, command: "echo failing >&2; exit 3", next: success}'
+
+
+def test_a_step_that_ignores_sigchld_leaves_later_failures_failures(git_repo: Path, magnus: Any) -> None:
+    (git_repo / "steps.py").write_text(STEPS)
+    (git_repo / "p.yaml").write_text(_pipeline("ignore_children", SHELL_FAILS))
+    ran = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert ran.returncode == 1, ran.stderr  # (the old code: 0, `then` SUCCESS)
+    log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
+    assert log["status"] == "FAIL"
+    assert log["steps"]["then"]["message"] == "shell command exited with code 3"
+    warned = [line for line in ran.stderr.splitlines() if "SIGCHLD" in line]
+    assert warned == [
+        "magnus: a step changed what SIGCHLD does (to ignored) and did not put it back; magnus did: "
+        "ignored, it loses the exit status of every later shell step (a failure would read SUCCESS)"
+    ], ran.stderr
+
+
+def test_a_step_that_restores_sigpipes_default_does_not_kill_magnus_at_a_closed_pipe(git_repo: Path) -> None:
+    (git_repo / "steps.py").write_text(STEPS)
+    then = '{type: task, command_type: shell, command: "seq 1 20000", next: success}'
+    (git_repo / "p.yaml").write_text(_pipeline("default_pipe", then))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    # magnus's output into a pipe whose reader has gone (`magnus execute ... | head -1`)
+    shell = f"{sys.executable} -m magnus_core execute -f p.yaml --run-id r | head -1; echo ${{PIPESTATUS[0]}}"
+    done = subprocess.run(["bash", "-c", shell], cwd=git_repo, env=env, capture_output=True, text=True)
+    assert done.stdout.splitlines()[-1] == "0", (done.stdout[-300:], done.stderr)  # (the old code: 141)
+    log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
+    assert log["status"] == "SUCCESS"
+    assert "SIGPIPE" in done.stderr
+
+
+def test_a_step_that_left_its_own_sigterm_handler_does_not_take_a_later_stop(git_repo: Path) -> None:
+    (git_repo / "steps.py").write_text(STEPS)
+    then = "{type: task, command: steps.hold, next: success}"
+    (git_repo / "p.yaml").write_text(_pipeline("own_sigterm", then))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", "r"],
+        cwd=git_repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (git_repo / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stopped = subprocess.run(
+            [sys.executable, "-m", "magnus_core", "stop", "r"], cwd=git_repo, env=env, capture_output=True
+        )
+        assert stopped.returncode == 0, stopped.stderr
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err  # a stop (the old code: 0, the step's handler ended it a success)
+    log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
+    assert log["status"] == "INTERRUPTED"
+    assert log["steps"]["then"]["status"] == "INTERRUPTED"
+    assert "a step changed what SIGTERM does (to the step's own_sigterm.<locals>.<lambda>)" in err, err
