@@ -102,15 +102,17 @@ def _wait_for_watcher(original: RunLog) -> None:
     started for up to MAGNUS_STOP_GRACE seconds (SIGTERM, then SIGKILL): a re-run started meanwhile ran its
     steps beside the ones still being stopped (trial 15 N7: a GPU job twice). Wait for it (saying so on
     stderr), up to the grace and two seconds more; then go on (a watcher that outlives that is not ours
-    to wait for)."""
+    to wait for). A run whose magnus still lives has nothing being stopped: its watcher lives as long as
+    that process (one per process), so a re-run made in the process that made the run (a script or a
+    notebook calling magnus twice, the test suite) waited the whole 7 s for nothing (session 12)."""
     import sys
     import time
 
-    from magnus_core.runs import watcher_alive
+    from magnus_core.runs import process_alive, watcher_alive
     from magnus_core.settings import stop_grace
 
     pid = watcher_alive(original)
-    if pid is None:
+    if pid is None or process_alive(original) is not False:
         return
     limit = stop_grace() + 2.0
     print(

@@ -334,3 +334,20 @@ def test_a_rerun_starts_where_the_original_started_and_replays_what_reused_steps
     log = execute(prepared)
     assert log.status == SUCCESS and log.parameters == {"from_a": 1}
     assert log.steps["a"].mock and log.steps["a"].returned_parameters == {"from_a": 1}
+
+
+def test_a_rerun_in_the_process_that_made_the_run_does_not_wait_for_its_watcher(
+    git_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The watcher of a process lives as long as it does: a re-run made in the process that made the run
+    (a script or notebook calling magnus twice) waited the whole grace and two seconds more, 7 s, for a
+    watcher that was stopping nothing (session 12: a tenth of the suite's time)."""
+    from magnus_core.processes import watch
+    from magnus_core.runs import watcher_alive
+
+    watch()  # (as a shell step starts it: once per process)
+    failed = failed_once(git_repo)
+    assert watcher_alive(failed) is not None  # this process's watcher, alive: nothing to wait for
+    capsys.readouterr()
+    assert run(use_cached="old").status == SUCCESS
+    assert "are still being stopped" not in capsys.readouterr().err
