@@ -458,13 +458,77 @@ def _leave(code: int) -> None:
                 stream.flush()
         logging.shutdown()
         os._exit(code)
-    if _HELD:  # (hold_until_exit) what python would do at exit, except freeing every object
-        import atexit
-
-        atexit._run_exitfuncs()
+    # what python would do at exit, except freeing every object (hold_until_exit), or where steps ran
+    # (their exit functions run guarded: _run_exit_handlers)
+    if _HELD or (_HELD is not None and guard is not None):
+        _run_exit_handlers(code)
         settle_streams()
         os._exit(code)
     sys.exit(code)
+
+
+def _run_exit_handlers(code: int) -> None:
+    """What python runs at exit (the atexit functions, newest first), in a process where steps ran:
+    magnus's own output writer first (every output file written), then the rest in a daemon thread given
+    the stop grace (MAGNUS_STOP_GRACE, default 5 s: what a stopped run's processes get to end), in which
+    os._exit raises (stepguard's guard: the function fails, said in one warning) instead of ending the
+    process. A function a step registered decided magnus's exit code (`os._exit(7)`: exit 7 after a
+    SUCCESS run) or hung it for ever (`time.sleep(3600)`; trial 17 F2); now the code is the run's
+    (`code`) and magnus exits once the wait is over, saying so. Where no step ran, python's own way."""
+    import atexit
+
+    guard = sys.modules.get("magnus_core.stepguard")
+    if guard is None:
+        atexit._run_exitfuncs()
+        return
+    import logging
+    import threading
+
+    capture = sys.modules.get("magnus_core.capture")
+    if capture is not None:  # (its files are the run's: never behind a step's handler that may hang)
+        atexit.unregister(capture.WRITER.close)
+        with contextlib.suppress(Exception):
+            capture.WRITER.close()
+    said = logging.getLogger("magnus")
+
+    def run() -> None:
+        guard._GUARDED[threading.get_ident()] = os.getpid()  # os._exit here raises HardExit
+        if os._exit is not guard._guarded_exit:
+            os._exit = guard._guarded_exit
+        before = sys.unraisablehook
+
+        def ignored(unraisable: Any) -> None:  # atexit reports what a function raised through it
+            exc = unraisable.exc_value
+            if isinstance(exc, SystemExit):
+                name = getattr(unraisable.object, "__qualname__", None) or repr(unraisable.object)
+                said.warning(
+                    "an exit function (%s) asked to exit with %s; magnus exits with the run's code, %s",
+                    name,
+                    exc.code,
+                    code,
+                )
+                return
+            before(unraisable)
+
+        sys.unraisablehook = ignored
+        try:
+            atexit._run_exitfuncs()
+        finally:
+            sys.unraisablehook = before
+
+    from magnus_core.settings import DEFAULT_STOP_GRACE, lenient, stop_grace
+
+    grace = lenient(stop_grace, DEFAULT_STOP_GRACE)
+    thread = threading.Thread(target=run, name="magnus-exit-functions", daemon=True)
+    thread.start()
+    thread.join(grace)
+    if thread.is_alive():
+        said.warning(
+            "an exit function (atexit, registered by a step or a library it used) has not returned after "
+            "%g s (MAGNUS_STOP_GRACE); magnus exits without waiting for it",
+            grace,
+        )
+        logging.shutdown()
 
 
 def main(argv: list[str] | None = None) -> None:
