@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -289,9 +290,9 @@ def next_step_command(log: RunLog) -> str:
 def process_alive(log: RunLog) -> bool | None:
     """Whether the process writing this run is still alive (None: unknown: another host, no pid, or a run
     driven one step per process, driven_per_step)."""
-    frozen = (log.__pydantic_private__ or {}).get("_alive_when_read", "unset")  # (None: model_construct's)
-    if frozen != "unset":  # as it was when this copy was read (settled)
-        return frozen
+    frozen = _ALIVE_WHEN_READ.get(id(log))
+    if frozen is not None and frozen[0]() is log:  # as it was when this copy was read (settled)
+        return frozen[1]
     proc = process_of(log)
     if "pid" not in proc or driven_per_step(log.run_config):
         return None
@@ -548,7 +549,7 @@ def settled(store: RunLogStore, log: RunLog) -> RunLog:
     read and the look at its pid, and the run would read INTERRUPTED when it ended FAIL or SUCCESS (CI,
     session 12: `magnus logs R STEP --follow` of a run that ended within 200 ms said 'the run ended
     INTERRUPTED before it'). Once its process is gone a log no longer changes: the second read is its
-    last word. The copy returned keeps what was found (RunLog._alive_when_read): every later look at it
+    last word. What was found is kept for the copy returned (_ALIVE_WHEN_READ): every later look at it
     (run_state, logs.run_now) reads the run as it was when read, never RUNNING in one line of a command's
     output and INTERRUPTED in the next because the process ended in between. A loop that waits for a
     process to end reads the log afresh each time. Raises what store.get_run raises."""
@@ -557,7 +558,13 @@ def settled(store: RunLogStore, log: RunLog) -> RunLog:
     alive = process_alive(log)
     if alive is False:
         log = store.get_run(log.run_id)
-    if log.__pydantic_private__ is None:  # a copy made by model_construct
-        object.__setattr__(log, "__pydantic_private__", {})
-    log._alive_when_read = alive
+    key = id(log)
+    _ALIVE_WHEN_READ[key] = (weakref.ref(log, lambda _gone: _ALIVE_WHEN_READ.pop(key, None)), alive)
     return log
+
+
+# Whether a run's process lived when a copy of its log was read, for the copies runs.settled read: id(copy)
+# -> (a weak reference to the copy, what process_alive found). Kept beside the model, not in it (a field
+# would be written; a private attribute is made for every log read, at a cost): each copy forgets it as
+# it goes.
+_ALIVE_WHEN_READ: dict[int, tuple[weakref.ref[RunLog], bool | None]] = {}

@@ -13,7 +13,6 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
-    PrivateAttr,
     WithJsonSchema,
 )
 from pydantic_core import to_json as _to_json
@@ -441,10 +440,6 @@ class RunLog(_Model):
     # Ours: run parameters whose recorded value is masked (they held a secret value); a re-run refuses to
     # feed them (rerun.refuse_masked). Absent when empty (the original's shape).
     masked_parameters: list[str] = Field(default_factory=list, exclude_if=lambda value: not value)
-    # Not a field: whether the run's process lived when this copy was read, once runs.settled looked (None:
-    # cannot be known; unset: ask at each look, runs.process_alive). Every view of one copy then reads the
-    # run alike (a process that ended after the read made it RUNNING here and INTERRUPTED there).
-    _alive_when_read: bool | str | None = PrivateAttr(default="unset")
 
     def walk(self) -> Iterator[StepLog]:
         """Every step log of the run, nested ones included, depth first in execution order."""
