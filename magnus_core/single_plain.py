@@ -568,8 +568,8 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
         _Guard,
         _note_threads,
         _restore,
-        restore_signals,
-        signal_dispositions,
+        process_settings,
+        restore_process_settings,
     )
     from magnus_core.tasks.python import run as run_python
 
@@ -579,7 +579,7 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
     outcome = _Outcome()
     streams = (sys.stdout, sys.stderr)
     threads = frozenset(threading.enumerate())
-    dispositions = signal_dispositions()
+    dispositions = process_settings()
     signals = received()  # a KeyboardInterrupt with no signal since is the step's own (interrupts.py)
     ring = StderrRing()  # its last stderr lines, for a failure's record (trial 14 fault 14)
     tapped = output.tap_alone(output.NOWHERE, ring)
@@ -614,7 +614,7 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
     finally:
         exit_scope(token)
         _restore(folder, streams, services)
-        restore_signals(dispositions)
+        restore_process_settings(dispositions)
         _note_threads(scope.internal_name, threads)
         if tapped is not None:
             output.untap(tapped, output.NOWHERE)

@@ -110,29 +110,43 @@ class _Guard:
 _KEPT_SIGNALS = ("SIGCHLD", "SIGPIPE", "SIGTERM", "SIGINT", "SIGHUP", "SIGXFSZ")
 
 
-def signal_dispositions() -> tuple[Any, ...] | None:
-    """What the signals of _KEPT_SIGNALS do now (signal.getsignal each, in order), taken before a step's
-    command runs; None outside the main thread, where a step cannot change them (signal.signal raises
-    ValueError there) and they are not read either."""
+def process_settings() -> tuple[Any, ...] | None:
+    """What a step's command may change for the whole process and leave changed, taken before it runs:
+    the handlers of _KEPT_SIGNALS (signal.getsignal each), builtins.print, logging's disable level, the
+    recursion limit and the trace and profile functions (sys.gettrace, sys.getprofile). None outside the
+    main thread: a step in a branch thread cannot change the signals (signal.signal raises ValueError
+    there), and what it changes for the process is another branch's too, so nothing is put back."""
+    import builtins
     import signal
 
     if threading.current_thread() is not threading.main_thread():
         return None
-    return tuple(
-        signal.getsignal(getattr(signal, name, 0)) for name in _KEPT_SIGNALS if hasattr(signal, name)
+    handlers = tuple(
+        signal.getsignal(getattr(signal, name)) for name in _KEPT_SIGNALS if hasattr(signal, name)
     )
+    disabled = logging.root.manager.disable
+    return (handlers, builtins.print, disabled, sys.getrecursionlimit(), sys.gettrace(), sys.getprofile())
 
 
-def restore_signals(before: tuple[Any, ...] | None) -> None:
-    """Put back every signal of _KEPT_SIGNALS a step's command changed and left changed (signal.signal, or
-    a library it called), each said once in a warning that names the signal and what magnus relies on it
-    for. `before` is signal_dispositions() taken before the command; None: nothing to do."""
+def restore_process_settings(before: tuple[Any, ...] | None) -> None:
+    """Put back what process_settings() took (`before`) that the step changed and left changed, each said
+    once in a warning naming it and what it would have done to the run (trial 17: F16 SIGCHLD ignored made
+    later shell failures read SUCCESS; F5 SIGPIPE's default killed magnus at a closed pipe; F13 a step's
+    SIGTERM handler took a later stop; F8 a print replaced for later steps; F21 logging.disable silenced
+    magnus's warnings; F19 a low recursion limit made magnus fail with an internal error; F9 a trace
+    function left on slowed every later step and magnus). A recursion limit the step raised stays (deep
+    recursion in later steps may need it). None: nothing to do."""
+    import builtins
     import signal
 
     if before is None:
         return
+    handlers, printer, disabled, limit, trace, profile = before
+    if logging.root.manager.disable != disabled:  # (first: the warnings after it are then heard)
+        logging.disable(disabled)
+        log.warning("a step turned logging off (logging.disable) and did not turn it back on; magnus did")
     names = [name for name in _KEPT_SIGNALS if hasattr(signal, name)]
-    for name, was in zip(names, before, strict=True):
+    for name, was in zip(names, handlers, strict=True):
         number = getattr(signal, name)
         now = signal.getsignal(number)
         if now is was or was is None:  # (None: a handler not installed from python: it cannot be put back)
@@ -145,6 +159,19 @@ def restore_signals(before: tuple[Any, ...] | None) -> None:
                 _handler_words(now),
                 _SIGNAL_USE[name],
             )
+    if builtins.print is not printer:
+        builtins.print = printer
+        log.warning("a step replaced print (builtins.print) and did not put it back; magnus did")
+    if sys.getrecursionlimit() < limit:
+        with contextlib.suppress(ValueError, RecursionError):
+            sys.setrecursionlimit(limit)
+            log.warning("a step lowered the recursion limit and did not put it back; magnus did (%d)", limit)
+    if sys.gettrace() is not trace:
+        sys.settrace(trace)
+        log.warning("a step left a trace function (sys.settrace) on for later steps; magnus took it off")
+    if sys.getprofile() is not profile:
+        sys.setprofile(profile)
+        log.warning("a step left a profile function (sys.setprofile) on for later steps; magnus took it off")
 
 
 _SIGNAL_USE = {
@@ -172,7 +199,7 @@ def _restore(folder: str, streams: tuple[Any, Any], ctx: Any) -> None:
     """What a step may change for the whole process and forget to put back: the working folder (later steps,
     the catalog and a store with a relative folder would work elsewhere) and sys.stdout / sys.stderr (later
     output, the summary, would go where the step pointed them). Not beside other branches: there another
-    thread's step may be using its own redirection. The signals magnus relies on: restore_signals."""
+    thread's step may be using its own redirection. The signals magnus relies on: restore_process_settings."""
     try:
         moved = os.getcwd() != folder
     except OSError:  # the step removed the folder it was in

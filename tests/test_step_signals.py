@@ -114,3 +114,40 @@ def test_a_step_that_left_its_own_sigterm_handler_does_not_take_a_later_stop(git
     assert log["status"] == "INTERRUPTED"
     assert log["steps"]["then"]["status"] == "INTERRUPTED"
     assert "a step changed what SIGTERM does (to the step's own_sigterm.<locals>.<lambda>)" in err, err
+
+
+PROCESS_STEPS = """
+import builtins, logging, sys
+
+def change():
+    builtins.print = lambda *a, **k: None
+    logging.disable(logging.CRITICAL)
+    sys.setrecursionlimit(60)
+    sys.settrace(lambda *a: None)
+
+def later():
+    print("later step prints", flush=True)
+    depth = lambda n: 0 if n == 0 else 1 + depth(n - 1)
+    assert depth(200) == 200
+    assert sys.gettrace() is None
+"""
+
+
+def test_what_a_step_changed_for_the_whole_process_is_put_back_for_later_steps(
+    git_repo: Path, magnus: Any
+) -> None:
+    """Trial 17 F8, F19, F21, F9: a replaced print, logging turned off, a low recursion limit and a trace
+    function left on reached every later step and magnus (its warnings silenced; an internal error at the
+    limit). Each is put back after the step and said once."""
+    (git_repo / "steps.py").write_text(PROCESS_STEPS)
+    (git_repo / "p.yaml").write_text(_pipeline("change", "{type: task, command: steps.later, next: success}"))
+    ran = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert ran.returncode == 0, ran.stderr
+    assert "later step prints" in ran.stdout
+    for said in (
+        "a step replaced print (builtins.print) and did not put it back; magnus did",
+        "a step turned logging off (logging.disable) and did not turn it back on; magnus did",
+        "a step lowered the recursion limit and did not put it back; magnus did (1000)",
+        "a step left a trace function (sys.settrace) on for later steps; magnus took it off",
+    ):
+        assert f"magnus: {said}" in ran.stderr.splitlines(), ran.stderr

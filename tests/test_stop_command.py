@@ -206,7 +206,7 @@ def ignore():  # as a library installing its own handlers: the signals are ignor
     time.sleep(3)
 """
 
-# (the step ignores the stop while it runs; magnus puts its handlers back after it, stepguard.restore_signals)
+# (the step ignores the stop while it runs; magnus puts its handlers back after it: stepguard)
 IGNORING = """
 dag:
   start_at: ignore

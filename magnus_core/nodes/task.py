@@ -62,8 +62,8 @@ from magnus_core.stepguard import (
     _note_threads,
     _restore,
     _warn_non_finite,
-    restore_signals,
-    signal_dispositions,
+    process_settings,
+    restore_process_settings,
 )
 from magnus_core.tasks import TaskRunner, runner_for
 
@@ -315,7 +315,7 @@ def _run_attempt(
         streams = (sys.stdout, sys.stderr)
         python = node.command_type == "python"
         threads = frozenset(threading.enumerate()) if python else frozenset()
-        dispositions = signal_dispositions() if python else None
+        dispositions = process_settings() if python else None
         try:
             with ctx.redirect(), _Guard(ctx.concurrent):
                 runner(node.command, node.command_config, scope, ctx)
@@ -354,7 +354,7 @@ def _run_attempt(
             exit_scope(token)
             _restore(folder, streams, ctx)
             if python:
-                restore_signals(dispositions)
+                restore_process_settings(dispositions)
                 _note_threads(scope.internal_name, threads)
     outcome.output = kept.record
     if outcome.status == FAIL and outcome.error is not None:  # what it wrote to stderr last (trial 6)
