@@ -6,10 +6,13 @@ runs every attempt through them."""
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]
+import builtins
 import contextlib
 import logging
 import math
 import os
+import signal
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -110,22 +113,30 @@ class _Guard:
 _KEPT_SIGNALS = ("SIGCHLD", "SIGPIPE", "SIGTERM", "SIGINT", "SIGHUP", "SIGXFSZ")
 
 
+# (numbers found once; _signal.getsignal gives the handler as installed: signal.getsignal's conversion to
+# an enum cost more than the rest of a step's look at the process, 1.5 us per signal)
+_SIGNAL_NUMBERS = tuple((name, int(getattr(signal, name))) for name in _KEPT_SIGNALS if hasattr(signal, name))
+
+
 def process_settings() -> tuple[Any, ...] | None:
     """What a step's command may change for the whole process and leave changed, taken before it runs:
-    the handlers of _KEPT_SIGNALS (signal.getsignal each), builtins.print, logging's disable level, the
-    recursion limit and the trace and profile functions (sys.gettrace, sys.getprofile). None outside the
-    main thread: a step in a branch thread cannot change the signals (signal.signal raises ValueError
-    there), and what it changes for the process is another branch's too, so nothing is put back."""
-    import builtins
-    import signal
-
+    the handlers of _KEPT_SIGNALS, builtins.print, logging's disable level, the recursion limit, the
+    trace and profile functions (sys.gettrace, sys.getprofile): about 1 us. (Resource limits a step
+    lowered, trial 17 F4, are not looked at: six getrlimit calls cost 4 us, twice per step.) None
+    outside the main thread: a step in a branch thread cannot change the signals (signal.signal raises
+    ValueError there), and what it changes for the process is another branch's too, so nothing is put
+    back."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    handlers = tuple(
-        signal.getsignal(getattr(signal, name)) for name in _KEPT_SIGNALS if hasattr(signal, name)
+    get = _signal.getsignal
+    return (
+        tuple([get(number) for _, number in _SIGNAL_NUMBERS]),
+        builtins.print,
+        logging.root.manager.disable,
+        sys.getrecursionlimit(),
+        sys.gettrace(),
+        sys.getprofile(),
     )
-    disabled = logging.root.manager.disable
-    return (handlers, builtins.print, disabled, sys.getrecursionlimit(), sys.gettrace(), sys.getprofile())
 
 
 def restore_process_settings(before: tuple[Any, ...] | None) -> None:
@@ -134,31 +145,31 @@ def restore_process_settings(before: tuple[Any, ...] | None) -> None:
     later shell failures read SUCCESS; F5 SIGPIPE's default killed magnus at a closed pipe; F13 a step's
     SIGTERM handler took a later stop; F8 a print replaced for later steps; F21 logging.disable silenced
     magnus's warnings; F19 a low recursion limit made magnus fail with an internal error; F9 a trace
-    function left on slowed every later step and magnus). A recursion limit the step raised stays (deep
-    recursion in later steps may need it). None: nothing to do."""
-    import builtins
-    import signal
-
+    function left on slowed every later step and magnus). A recursion limit
+    the step raised stays (deep recursion in later steps may need it). None: nothing to do."""
     if before is None:
         return
+    now = process_settings()
+    if now == before:  # (nearly always: one comparison)
+        return
+    assert now is not None
     handlers, printer, disabled, limit, trace, profile = before
     if logging.root.manager.disable != disabled:  # (first: the warnings after it are then heard)
         logging.disable(disabled)
         log.warning("a step turned logging off (logging.disable) and did not turn it back on; magnus did")
-    names = [name for name in _KEPT_SIGNALS if hasattr(signal, name)]
-    for name, was in zip(names, handlers, strict=True):
-        number = getattr(signal, name)
-        now = signal.getsignal(number)
-        if now is was or was is None:  # (None: a handler not installed from python: it cannot be put back)
+    for (name, number), was, is_now in zip(_SIGNAL_NUMBERS, handlers, now[0], strict=True):
+        if is_now is was or was is None:  # (None: a handler not installed from python: not put back)
             continue
-        with contextlib.suppress(OSError, ValueError, TypeError):
+        try:
             signal.signal(number, was)
-            log.warning(
-                "a step changed what %s does (to %s) and did not put it back; magnus did: %s",
-                name,
-                _handler_words(now),
-                _SIGNAL_USE[name],
-            )
+        except (OSError, ValueError, TypeError):
+            continue
+        log.warning(
+            "a step changed what %s does (to %s) and did not put it back; magnus did: %s",
+            name,
+            _handler_words(is_now),
+            _SIGNAL_USE[name],
+        )
     if builtins.print is not printer:
         builtins.print = printer
         log.warning("a step replaced print (builtins.print) and did not put it back; magnus did")
