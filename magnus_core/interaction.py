@@ -7,6 +7,7 @@ process, a notebook kernel) they fall back to the MAGNUS_* environment variables
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import re
@@ -65,6 +66,10 @@ class StepScope:
     )
     # metric series: {name: [{"step": N, "value": v, "time": "2026-01-01 10:00:00.000001"}]}
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # where each metric's point of each step sits in its series ({name: {step: index}}): a point at a step
+    # already recorded replaces it without a look through the series (trial 17 F6: 8,000 points of one
+    # metric took 6.6 s, each looking through those before it; now linear)
+    _at: dict[str, dict[Any, int]] = field(default_factory=dict, repr=False, compare=False)
 
     def track(self, name: str, value: Any, step: int | None = None, when: str | None = None) -> None:
         """Record metric `name` (lower-cased): its value now, and with a `step` (0 included) a point of
@@ -82,11 +87,16 @@ class StepScope:
         if step is not None:
             series = self.history.setdefault(key, [])
             point = {"step": step, "value": value, "time": when or fmt_time(now())}
-            for i, old in enumerate(series):
-                if old["step"] == step:
-                    series[i] = point
-                    break
+            at = self._at.setdefault(key, {})
+            try:
+                i = at.get(step)
+            except TypeError:  # a step that cannot be a key (not a number): looked for along the series
+                i = next((n for n, old in enumerate(series) if old["step"] == step), None)
+            if i is not None and i < len(series) and series[i]["step"] == step:
+                series[i] = point
             else:
+                with contextlib.suppress(TypeError):
+                    at[step] = len(series)
                 series.append(point)
 
     def track_env(self, variables: dict[str, str], *, keep_existing: bool = False) -> None:
