@@ -193,6 +193,24 @@ def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterat
             path.unlink()  # lines alone say nothing)
 
 
+def keep_recording() -> None:
+    """After a python step in the main thread: faulthandler writes into the run's fatal file again (recorded),
+    whatever the step did with it. A step that called faulthandler.disable() left every later crash
+    unlocated, and one that called faulthandler.enable() sent it to its own stderr, not the file magnus
+    reads (trial 17 F12). The first is said once, in a warning; about 0.3 us. Nothing while no fatal file
+    is kept (no run, no file-system catalog)."""
+    fd = _fd
+    if fd is None:
+        return
+    if not faulthandler.is_enabled():
+        log.warning(
+            "a step turned faulthandler off (faulthandler.disable); magnus turned it back on for the run's "
+            "fatal file, which locates a crash"
+        )
+    with contextlib.suppress(ValueError, OSError):
+        faulthandler.enable(fd, all_threads=True)
+
+
 def _held_file(path: Path) -> tuple[mmap.mmap, int] | None:
     """Run `path` as a held file: made (emptied), HELD_MAX bytes long (sparse: the file system keeps only
     what is written), its first HELD_RESERVE bytes' space reserved (_reserve), HELD_MAGIC first, mapped

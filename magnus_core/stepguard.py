@@ -149,6 +149,9 @@ def restore_process_settings(before: tuple[Any, ...] | None) -> None:
     the step raised stays (deep recursion in later steps may need it). None: nothing to do."""
     if before is None:
         return
+    fatal = sys.modules.get("magnus_core.fatal")
+    if fatal is not None:  # (faulthandler's file: whether the step changed it cannot be told; 0.3 us)
+        fatal.keep_recording()
     now = process_settings()
     if now == before:  # (nearly always: one comparison)
         return

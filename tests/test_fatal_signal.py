@@ -79,3 +79,28 @@ def test_a_run_that_ends_leaves_no_fatal_file(git_repo: Path, magnus: Any) -> No
     assert done.returncode == 0, done.stderr
     assert not (git_repo / ".catalog" / "fine" / ".magnus" / "fatal.log").exists()
     assert (git_repo / ".catalog" / "fine" / ".magnus").is_dir()  # the run's catalog folder is there
+
+
+def test_a_segfault_after_a_step_turned_faulthandler_off_or_elsewhere_is_located(
+    git_repo: Path, magnus: Any
+) -> None:
+    """Trial 17 F12: a step that called faulthandler.disable(), or faulthandler.enable() into its own
+    stderr, left every later crash unlocated (`was cut short`). The run's fatal file is faulthandler's
+    again after each python step; turning it off is said."""
+    _project(git_repo, crash=True)
+    for turned, said in (("faulthandler.disable()", True), ("faulthandler.enable()", False)):
+        crashy = git_repo / "mlproj" / "crashy.py"
+        crashy.write_text(
+            crashy.read_text().replace(
+                'print("fetched", flush=True)', f'print("fetched", flush=True); import faulthandler; {turned}'
+            )
+        )
+        run_id = "off" if said else "elsewhere"
+        done = magnus("execute", "-f", "p.yaml", "--run-id", run_id)
+        assert done.returncode == -signal.SIGSEGV, (done.returncode, done.stderr)
+        assert ("magnus: a step turned faulthandler off" in done.stderr) is said, done.stderr
+        shown = magnus("show", run_id)
+        assert "train: crashed (Segmentation fault) at mlproj/crashy.py:10 in train" in shown.stdout, (
+            shown.stdout
+        )
+        _project(git_repo, crash=True)
