@@ -363,10 +363,12 @@ class _Writer:
         lock, files or writer process; the lock may have been held by the parent's thread at the fork, and
         what waits is the parent's to write)."""
         if self._pipe >= 0:  # the parent's writer process: its pipe closed here, so that it sees its end
+            from magnus_core.files import close_own
+
             with contextlib.suppress(OSError):
-                os.close(self._pipe)
+                close_own(self._pipe)
             with contextlib.suppress(OSError):
-                os.close(self._replies)
+                close_own(self._replies)
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)  # the thread: files wait (or settle() asks)
         self._done = threading.Condition(self._lock)  # settle(): everything handed over is written
@@ -570,7 +572,10 @@ class _Writer:
         os.close(to_child[0])
         os.close(from_child[1])
         os.set_blocking(from_child[0], False)
-        self._pipe, self._replies = to_child[1], from_child[0]
+        from magnus_core.files import own_fd
+
+        self._pipe = own_fd(to_child[1], "the pipe to magnus's output writer")
+        self._replies = own_fd(from_child[0], "the pipe from magnus's output writer")
         if self is WRITER:
             import atexit
 
@@ -623,10 +628,12 @@ class _Writer:
         """The writer process is gone (or does not answer): no more of it in this process. The frames
         gathered and not written to it are the thread's to write (a frame it read and had not written yet
         is lost with it, as any file in a crash)."""
+        from magnus_core.files import close_own
+
         with self._pipe_lock:
             for fd in (self._pipe, self._replies):
                 with contextlib.suppress(OSError):
-                    os.close(fd)
+                    close_own(fd)
             self._pipe = self._replies = -1
             pid, self._pid = self._pid, 0
             self._no_process = True
@@ -671,10 +678,12 @@ class _Writer:
         pid = self._pid
         if not pid:
             return
+        from magnus_core.files import close_own
+
         with self._pipe_lock:
             for fd in (self._pipe, self._replies):
                 with contextlib.suppress(OSError):
-                    os.close(fd)
+                    close_own(fd)
             self._pipe = self._replies = -1
             self._pid = 0
         _reap(pid, 5.0)

@@ -141,6 +141,9 @@ def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterat
     except OSError:
         yield
         return
+    from magnus_core.files import close_own, own_fd
+
+    own_fd(fd, "the run's fatal file, which locates a crash")
     was_enabled = faulthandler.is_enabled()
     faulthandler.enable(fd, all_threads=True)
     global _fd, _held_map, _held_at
@@ -155,6 +158,8 @@ def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterat
         record_stops(str(stopped))  # should this process die at once, the watcher says there what it stopped
     opened = _held_file(held)
     held_map, held_fd = opened if opened is not None else (None, -1)
+    if held_fd >= 0:
+        own_fd(held_fd, "the run's held output file, which keeps the last output through a crash")
     global _held_fd, _held_room, _held_gave_up
     with _held_lock:
         _held_map, _held_at, _held_fd = held_map, len(HELD_MAGIC), held_fd
@@ -178,7 +183,7 @@ def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterat
             with contextlib.suppress(BufferError, OSError):
                 held_map.close()
             with contextlib.suppress(OSError):
-                os.close(held_fd)
+                close_own(held_fd)
             with contextlib.suppress(OSError):
                 held.unlink()
         try:
@@ -188,7 +193,7 @@ def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterat
                 faulthandler.disable()
         except (ValueError, OSError, AttributeError):  # a stderr with no fd: leave it off
             faulthandler.disable()
-        os.close(fd)
+        close_own(fd)
         with contextlib.suppress(OSError):  # (the process lives: no fatal signal came; note_thread's
             path.unlink()  # lines alone say nothing)
 

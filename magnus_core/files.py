@@ -202,3 +202,49 @@ def atomic_copy(source: Path, dest: Path) -> str:
         digest = file_hash(tmp)
         os.replace(tmp, dest)
     return digest
+
+
+# -- magnus's own file descriptors -------------------------------------------------------------------------
+# The descriptors magnus keeps open while a run runs (the terminal it prints to, the run's fatal and held
+# files, the pipes to its writer and watcher processes): fd -> (st_dev, st_ino, what it is). A step's
+# os.closerange(3, 21), as daemon-making code does, closed them all: magnus lost its terminal and exited 2,
+# and the pipe's number, taken by the step's next file, got the watcher's lines (trial 17 F1). While a step
+# runs, os.close and os.closerange leave these open (stepguard._guarded_close), said once each.
+OWN_FDS: dict[int, tuple[int, int, str]] = {}
+
+
+def own_fd(fd: int, what: str) -> int:
+    """Register `fd` as one of magnus's own (OWN_FDS), `what` naming it in the warning a step's close of
+    it gets (`the terminal magnus prints to`); returns `fd`. One that cannot be looked at is not kept."""
+    try:
+        found = os.fstat(fd)
+    except OSError:
+        return fd
+    OWN_FDS[fd] = (found.st_dev, found.st_ino, what)
+    return fd
+
+
+def owned(fd: int) -> str | None:
+    """What magnus's own descriptor `fd` is, or None when it is not one (not registered, or the number now
+    names another file: magnus closed its own and the number was given again)."""
+    known = OWN_FDS.get(fd)
+    if known is None:
+        return None
+    try:
+        found = os.fstat(fd)
+    except OSError:
+        OWN_FDS.pop(fd, None)
+        return None
+    if (found.st_dev, found.st_ino) != known[:2]:
+        OWN_FDS.pop(fd, None)
+        return None
+    return known[2]
+
+
+def close_own(fd: int) -> None:
+    """Close magnus's own descriptor `fd` (no longer registered; OSError as os.close raises it)."""
+    OWN_FDS.pop(fd, None)
+    _REAL_CLOSE(fd)
+
+
+_REAL_CLOSE = os.close

@@ -565,7 +565,9 @@ class FdPump:
         self.fd = fd
         self.name = name
         self._seam = seam
-        self.saved = os.dup(fd)
+        from magnus_core.files import own_fd
+
+        self.saved = own_fd(os.dup(fd), f"where magnus's {name} goes")
         self.destination = Destination(
             open(  # noqa: SIM115 - closed by close()
                 self.saved,
@@ -593,7 +595,10 @@ class FdPump:
     def _open(self) -> threading.Thread:
         """A new pipe on fd, and the thread reading it (the read end of a pipe whose thread ended, at its
         end, is closed here: see _pump)."""
+        from magnus_core.files import close_own, own_fd
+
         read_fd, write_fd = _pipe_above_std()
+        own_fd(read_fd, f"the pipe magnus reads what steps write to {self.name} from")
         os.dup2(write_fd, self.fd)
         os.close(write_fd)
         self._inode = os.fstat(self.fd).st_ino
@@ -602,7 +607,7 @@ class FdPump:
             old, ended, self._read_fd, self._ended = self._read_fd, self._ended, read_fd, False
         if ended:
             with contextlib.suppress(OSError):
-                os.close(old)
+                close_own(old)
         self._seam.poller = None  # (the attempts' end polls the new pipe)
         bound: list[Sink | None] = [None]
         self._bound = bound
@@ -636,8 +641,10 @@ class FdPump:
                 if read_fd == self._read_fd and not self._closing:
                     self._ended = True
                 else:  # (or the pump was closed, and gave up waiting for this thread: a child held the pipe)
+                    from magnus_core.files import close_own
+
                     with contextlib.suppress(OSError):
-                        os.close(read_fd)
+                        close_own(read_fd)
 
     def drain(self, timeout: float = 2.0) -> None:
         """Wait until what was written to fd before now has been read and passed on (the end of an
@@ -704,12 +711,14 @@ class FdPump:
         self.destination.flush()
         if not any(thread.is_alive() for thread in threads):
             self.destination.close()
-            os.close(self.saved)
+            from magnus_core.files import close_own
+
+            close_own(self.saved)
             with self._processing:
                 if self._ended:
                     self._ended = False
                     with contextlib.suppress(OSError):
-                        os.close(self._read_fd)
+                        close_own(self._read_fd)
 
 
 _SELECT: list[Any] = []  # select.select, imported on the first attempt's end (not at import: --help)
@@ -735,6 +744,10 @@ def _last_pid() -> bytes:
             fd = os.open(_NS_LAST_PID, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             fd = -1
+        else:
+            from magnus_core.files import own_fd
+
+            own_fd(fd, "the kernel's last process id, which tells a step's children")
         _PIDS[0] = fd
     if fd < 0:
         return b""

@@ -108,7 +108,9 @@ def watch(own_group: bool = False) -> None:
                 logging.getLogger("magnus").debug("the watcher did not start", exc_info=True)
                 os.close(write)
             else:
-                _pipe = write
+                from magnus_core.files import own_fd
+
+                _pipe = own_fd(write, "the pipe to magnus's watcher, which stops a dead run's processes")
                 if _record:
                     _tell(f"R{_record}\n")
             finally:
@@ -151,8 +153,10 @@ def _forget() -> None:
     """In a forked child (multiprocessing's fork): close the pipe, whose end must come with this process's."""
     global _pipe
     if _pipe is not None:
+        from magnus_core.files import close_own
+
         with contextlib.suppress(OSError):
-            os.close(_pipe)
+            close_own(_pipe)
         _pipe = None
 
 

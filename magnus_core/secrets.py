@@ -429,6 +429,10 @@ def watch_requests(secrets: BaseSecrets) -> Iterator[None]:
     kept = fd if hasattr(os, "pread") else None  # read through this open file (children append by name)
     if kept is None:
         os.close(fd)
+    else:
+        from magnus_core.files import own_fd
+
+        own_fd(kept, "the file where a run's child processes ask for secrets")
     secrets.requests, secrets._requests_read, secrets._requests_fd = Path(name), 0, kept
     try:
         yield
@@ -438,7 +442,9 @@ def watch_requests(secrets: BaseSecrets) -> Iterator[None]:
         finally:
             secrets.requests, secrets._requests_fd = None, None
             if kept is not None:
-                os.close(kept)
+                from magnus_core.files import close_own
+
+                close_own(kept)
             with contextlib.suppress(OSError):
                 os.unlink(name)
             remove_if_killed(name, forget=True)

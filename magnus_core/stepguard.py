@@ -17,6 +17,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from magnus_core import files
 from magnus_core.errors import StepError, a_or_an
 from magnus_core.failure import HardExit, value_message
 
@@ -50,6 +51,60 @@ def threads_left() -> list[tuple[str, threading.Thread]]:
 # _REAL_EXIT: os._exit as magnus found it, what _guarded_exit ends the process with.
 _GUARDED: dict[int, int] = {}
 _REAL_EXIT = os._exit
+
+
+_REAL_CLOSE = os.close
+_REAL_CLOSERANGE = os.closerange
+_SAID_CLOSED: set[int] = set()
+
+
+def _in_step() -> bool:
+    """Whether this thread runs a step, in the process that runs it (see _GUARDED)."""
+    return _GUARDED.get(threading.get_ident()) == os.getpid()
+
+
+def _kept_open(kept: list[tuple[int, str]]) -> None:
+    """Say once, on one line, the descriptors of magnus a step's close left open (those not said before)."""
+    new = [(fd, what) for fd, what in kept if fd not in _SAID_CLOSED]
+    if not new:
+        return
+    _SAID_CLOSED.update(fd for fd, _ in new)
+    listed = ", ".join(f"{fd} ({what})" for fd, what in new)
+    log.warning(
+        "a step closed file descriptor%s magnus keeps open for the run, and magnus kept %s open: %s",
+        "s" if len(new) > 1 else "",
+        "them" if len(new) > 1 else "it",
+        listed,
+    )
+
+
+def _guarded_close(fd: int) -> None:
+    """os.close while a step runs: magnus's own descriptors (files.OWN_FDS) stay open in a step's thread,
+    said once each (trial 17 F1); any other, and any in magnus's own code, is closed as asked."""
+    if fd in files.OWN_FDS and _in_step():
+        what = files.owned(fd)
+        if what is not None:
+            _kept_open([(fd, what)])
+            return
+    _REAL_CLOSE(fd)
+
+
+def _guarded_closerange(low: int, high: int) -> None:
+    """os.closerange while a step runs: every descriptor of the range but magnus's own (_guarded_close)."""
+    if not files.OWN_FDS or not _in_step():
+        _REAL_CLOSERANGE(low, high)
+        return
+    start = low
+    kept = []
+    for fd in sorted(fd for fd in list(files.OWN_FDS) if low <= fd < high):
+        what = files.owned(fd)
+        if what is None:
+            continue
+        _REAL_CLOSERANGE(start, fd)
+        kept.append((fd, what))
+        start = fd + 1
+    _REAL_CLOSERANGE(start, high)
+    _kept_open(kept)
 
 
 def _guarded_exit(status: int) -> NoReturn:
@@ -91,6 +146,9 @@ class _Guard:
         _GUARDED[thread] = pid
         if os._exit is not _guarded_exit:  # once per process (again if a step put its own there)
             os._exit = _guarded_exit
+        if os.close is not _guarded_close:  # (likewise: magnus's own descriptors stay open, trial 17 F1)
+            os.close = _guarded_close
+            os.closerange = _guarded_closerange
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         if os.getpid() != self.pid:  # a forked copy of magnus: it ends here
