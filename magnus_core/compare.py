@@ -150,6 +150,21 @@ def _differs(values: list[Any]) -> bool:
     return any(v != first or type(v) is not type(first) for v in values[1:])
 
 
+def own_metric_names(metrics: dict[str, Any]) -> set[str]:
+    """Which keys of a run's metrics (the index's: the run's own `name`, each step's `<step>.<name>`) are
+    the run's own. Every step's metric is also the run's (its last value), so `k` is the run's own when
+    another key ends with `.k`: `val.loss` beside `train.val.loss`. A dot alone does not tell: a metric
+    named `val.loss` or `top.1` was taken for a step's and left out of what differs (trial 17 F22: two
+    runs whose `val.loss` differed read 'the same parameters and metrics'). Linear in the keys' length."""
+    ends = set()
+    for key in metrics:
+        at = key.find(".")
+        while at >= 0:
+            ends.add(key[at + 1 :])
+            at = key.find(".", at + 1)
+    return {key for key in metrics if key in ends} or {key for key in metrics if "." not in key}
+
+
 def compare_runs(
     runs: list[IndexedRun], *, all_columns: bool = False, best: dict[str, Direction] | None = None
 ) -> Comparison:
@@ -158,9 +173,12 @@ def compare_runs(
     missing in some run counts as different). Each metric column knows its best value and runs."""
     best = best or {}
     params = sorted({name for r in runs for name in r.params})
-    metrics = sorted({name for r in runs for name in r.metrics}, key=lambda n: ("." in n, n))
+    own: set[str] = set()
+    for r in runs:
+        own |= own_metric_names(r.metrics)
+    metrics = sorted({name for r in runs for name in r.metrics}, key=lambda n: (n not in own, n))
     if not all_columns:
-        metrics = [m for m in metrics if "." not in m or f"metrics.{m}" in best]
+        metrics = [m for m in metrics if m in own or f"metrics.{m}" in best]
     columns: list[Column] = []
     for kind, names in (("param", params), ("metric", metrics)):
         for name in names:

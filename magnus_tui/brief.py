@@ -29,7 +29,10 @@ SHOWN_VALUES = 8  # metrics (or parameters) named in the panel; the run screen h
 
 def _values(values: dict[str, Any]) -> str:
     # the index holds each metric by name and as `<step>.<name>`: the run's own names when there are any
-    own = {k: v for k, v in values.items() if "." not in k}
+    from magnus_core.compare import own_metric_names
+
+    names = own_metric_names(values)
+    own = {k: v for k, v in values.items() if k in names}
     values = own or values
     items = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items()]
     more = len(items) - SHOWN_VALUES

@@ -245,7 +245,10 @@ def value_columns(values: Sequence[dict[str, Any]] | None, wanted: list[str] | N
     for run_values in values or ():
         for name in run_values:
             seen.setdefault(name, None)
-    return sorted(seen, key=lambda n: ("." in n, n))  # the run's own metrics before <step>.<name>
+    from magnus_core.compare import own_metric_names
+
+    own = own_metric_names(seen)  # (a dot alone does not tell: `val.loss`, trial 17 F22)
+    return sorted(seen, key=lambda n: (n not in own, n))  # the run's own metrics before <step>.<name>
 
 
 def runs_json(runs: list[IndexedRun], where: str, query: Any) -> dict[str, Any]:

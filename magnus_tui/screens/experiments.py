@@ -32,6 +32,7 @@ from magnus_core.compare import (
     compare_runs,
     history_chart,
     metric_chart,
+    own_metric_names,
     run_labels,
     select_runs,
 )
@@ -136,7 +137,8 @@ def preferred_metric(comparison: Comparison, histories: set[str]) -> Key | None:
     any metric by its bare name, any metric; within each, the table's column order. None: no metric."""
     metrics = [c.key for c in comparison.columns if c.key.kind == "metric"]
     keys = {name for run in comparison.runs for name in run.metrics}
-    bare = [k for k in metrics if "." not in k.name]
+    own = own_metric_names(dict.fromkeys(keys))
+    bare = [k for k in metrics if k.name in own]
     top = [k for k in bare if top_level(k.name, keys)]
     for group in ([k for k in top if k.name in histories], top, bare, metrics):
         if group:
@@ -488,7 +490,8 @@ class ExperimentsScreen(WorkbenchScreen[None]):
             return
         keys = {name for run in comparison.runs for name in run.metrics}
         histories = self.loaded.histories
-        first = [k for k in metrics if "." not in k.name and top_level(k.name, keys)]
+        own = own_metric_names(dict.fromkeys(keys))
+        first = [k for k in metrics if k.name in own and top_level(k.name, keys)]
         ordered = first + [k for k in metrics if k not in first]
         by_label = {k.label: k for k in ordered}
 
