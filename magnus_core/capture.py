@@ -30,7 +30,6 @@ import logging
 import os
 import queue
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import MagnusError
 from magnus_core.fatal import hold
+from magnus_core.files import temp_file_in_tmpdir
 from magnus_core.models.run_log import (
     AttemptOutput,
     _new,
@@ -926,7 +926,7 @@ class AttemptFile:
         they go to a file)."""
         path = self.catalog.output_spool(self.run_id, self.name)
         if path is None:
-            fd, text = tempfile.mkstemp(prefix="magnus-output-", suffix=".log")
+            fd, text = temp_file_in_tmpdir("magnus-output-", ".log")
             os.close(fd)
             path = Path(text)
         self.spool = path

@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import posixpath
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -53,7 +52,7 @@ from magnus_core.catalog import (
 )
 from magnus_core.credentials import credential_keys, google_key_secrets, key_file_secrets, url_has_password
 from magnus_core.errors import ConfigError, install_extra
-from magnus_core.files import file_hash, is_temp, temp_file, temp_name
+from magnus_core.files import file_hash, is_temp, temp_file, temp_file_in_tmpdir, temp_name
 from magnus_core.models.run_log import DataCatalog
 from magnus_core.paths import check_relative, check_run_id
 from magnus_core.registry import parse_options
@@ -501,7 +500,7 @@ class FsspecCatalog(FileSystemCatalog):
         copies to the bucket in pieces while the attempt runs (_Pusher: `magnus logs --follow` on another
         machine reads them, live_output). Called once per attempt that runs past capture.SPILL_AFTER or
         prints past capture.SPOOL_AT; makes no request."""
-        fd, text = tempfile.mkstemp(prefix="magnus-output-", suffix=".log")
+        fd, text = temp_file_in_tmpdir("magnus-output-", ".log")
         os.close(fd)
         path = Path(text)
         run_id, name = check_run_id(run_id), check_relative(name, "catalog name")

@@ -420,11 +420,10 @@ def tell_run(name: str) -> None:
 def watch_requests(secrets: BaseSecrets) -> Iterator[None]:
     """For a run: a private file where child processes append the names of the secrets they ask for
     (tell_run); the provider looks them up, so output that follows is masked. Removed at the end."""
-    import tempfile
-
+    from magnus_core.files import temp_file_in_tmpdir
     from magnus_core.processes import remove_if_killed
 
-    fd, name = tempfile.mkstemp(prefix="magnus-secrets-", suffix=".names")  # mode 0600
+    fd, name = temp_file_in_tmpdir("magnus-secrets-", ".names")  # mode 0600
     remove_if_killed(name)  # by the watcher, should magnus die at once (it was left in TMPDIR: trial 13)
     kept = fd if hasattr(os, "pread") else None  # read through this open file (children append by name)
     if kept is None:

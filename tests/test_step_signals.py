@@ -151,3 +151,27 @@ def test_what_a_step_changed_for_the_whole_process_is_put_back_for_later_steps(
         "a step left a trace function (sys.settrace) on for later steps; magnus took it off",
     ):
         assert f"magnus: {said}" in ran.stderr.splitlines(), ran.stderr
+
+
+def test_a_removed_temporary_folder_is_made_again_for_later_steps(git_repo: Path, tmp_path: Path) -> None:
+    """Trial 17 F15: a step that removed TMPDIR failed every later shell step with magnus's own
+    FileNotFoundError (its environment file), blamed on the step. The folder is made again and it is said."""
+    (git_repo / "steps.py").write_text(
+        "import os, shutil\n\ndef rm():\n    shutil.rmtree(os.environ['TMPDIR'])\n"
+    )
+    shell = '{type: task, command_type: shell, command: "echo shell ran", next: success}'
+    (git_repo / "p.yaml").write_text(_pipeline("rm", shell))
+    temporary = tmp_path / "own-tmp"
+    temporary.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "TMPDIR": str(temporary)}
+    done = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", "r"],
+        cwd=git_repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr  # (the old code: 1, FileNotFoundError in `then`)
+    assert "shell ran" in done.stdout
+    assert f"magnus: the temporary folder {temporary} (TMPDIR) was removed" in done.stderr, done.stderr
+    assert temporary.is_dir()

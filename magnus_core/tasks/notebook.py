@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import StepError, UsageError, install_extra
 from magnus_core.failure import CommandFailed
+from magnus_core.files import temp_file_in_tmpdir
 from magnus_core.interaction import StepScope
 from magnus_core.models.run_log import AttemptError, Frame
 from magnus_core.parameters import PRM_PREFIX, TRACK_PREFIX, decode, fold_names
@@ -151,7 +152,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
     if not notebook.metadata.get("kernelspec"):  # papermill needs one; a notebook made by code may have none
         notebook.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
     out = Path(output_path(command, command_config, scope.map_variable))
-    fd, collect = tempfile.mkstemp(prefix="magnus-nb-", suffix=".json")
+    fd, collect = temp_file_in_tmpdir("magnus-nb-", ".json")
     os.close(fd)
     notebook.cells.append(
         nbformat.v4.new_code_cell(_collect_source(collect), metadata={"tags": [_COLLECT_TAG]})

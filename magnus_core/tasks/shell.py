@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.failure import CommandFailed
+from magnus_core.files import temp_file_in_tmpdir
 from magnus_core.interaction import StepScope
 from magnus_core.models.run_log import AttemptError
 from magnus_core.parameters import MAP_VARIABLE, PRM_PREFIX, TRACK_PREFIX, decode, encode, fold_names
@@ -86,7 +86,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
     env.update(ctx.secrets.child_environment())  # get_secret() in the shell's commands, prompt values too
     scope.inputs = dict(scope.parameters)  # a shell command sees every parameter
     shell = shutil.which("bash") or "/bin/sh"
-    fd, env_file = tempfile.mkstemp(prefix="magnus-env-")
+    fd, env_file = temp_file_in_tmpdir("magnus-env-")
     os.close(fd)
     # the trap on the command's first line, not a line of its own: bash's `line N` in the command's errors
     # is then the line of the command (trial 12 fault 3: `line 2` for a one-line command)
