@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magnus_core.errors import MagnusError
+from magnus_core.errors import MagnusError, UsageError
 from magnus_core.fatal import hold
 from magnus_core.files import temp_file_in_tmpdir
 from magnus_core.models.run_log import (
@@ -64,7 +64,9 @@ CAP_BYTES = CAP_VARIABLE.encode()
 def output_cap(catalog: BaseCatalog | None = None) -> int:
     """Bytes of output kept per attempt: MAGNUS_OUTPUT_CAP, else the catalog's `output_cap`, else 100 MB.
     Read at each attempt (a step may set the variable for the next); the last answer is kept with the value
-    and the catalog it came from, so an attempt reads one dict entry (the variable as os.environ holds it)."""
+    and the catalog it came from, so an attempt reads one dict entry (the variable as os.environ holds it).
+    A bad value a step set keeps the cap in force, said once (trial 17 F7: magnus exited 2 mid-run, its run
+    log unfinished)."""
     environ = os.environ
     data = _ENVIRON_DATA[1] if environ is _ENVIRON_DATA[0] else _environ_data(environ)
     found: Any = data.get(CAP_BYTES) if data is not None else environ.get(CAP_VARIABLE)
@@ -73,7 +75,13 @@ def output_cap(catalog: BaseCatalog | None = None) -> int:
         return int(last[2])
     raw = (os.fsdecode(found) if data is not None else found) if found else None
     if raw:
-        cap = parse_size(raw, CAP_VARIABLE)
+        try:
+            cap = parse_size(raw, CAP_VARIABLE)
+        except UsageError as exc:  # set while the run ran (settings.check refused it before): by a step
+            from magnus_core.table import fmt_size
+
+            cap = int(last[2]) if last[2] else DEFAULT_CAP
+            log.warning("%s, set while the run ran (by a step?); magnus keeps %s", exc, fmt_size(cap))
     else:
         configured = catalog.output_cap() if catalog is not None else None
         cap = configured if configured is not None else DEFAULT_CAP
