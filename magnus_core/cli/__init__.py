@@ -458,12 +458,13 @@ def _leave(code: int) -> None:
                 stream.flush()
         logging.shutdown()
         os._exit(code)
-    # what python would do at exit, except freeing every object (hold_until_exit), or where steps ran
-    # (their exit functions run guarded: _run_exit_handlers)
-    if _HELD or (_HELD is not None and guard is not None):
+    if _HELD:  # (hold_until_exit) what python would do at exit, except freeing every object
         _run_exit_handlers(code)
         settle_streams()
         os._exit(code)
+    if _HELD is not None and guard is not None:  # steps ran: their exit functions run guarded, now; then
+        _run_exit_handlers(code)  # python's own exit (what the steps left open, a file never closed, is
+        settle_streams()  # flushed as python flushes it: an os._exit here lost it)
     sys.exit(code)
 
 
@@ -523,6 +524,7 @@ def _run_exit_handlers(code: int) -> None:
     thread.start()
     thread.join(grace)
     if thread.is_alive():
+        atexit._clear()  # (python's own exit would call them again, the one that hangs among them)
         said.warning(
             "an exit function (atexit, registered by a step or a library it used) has not returned after "
             "%g s (MAGNUS_STOP_GRACE); magnus exits without waiting for it",
