@@ -193,3 +193,48 @@ def test_a_bad_setting_a_step_sets_keeps_the_one_in_force(git_repo: Path, magnus
         "magnus: MAGNUS_OUTPUT_CAP: expected a size in bytes such as 100MB, 512KB or 1048576, got 'lots', set "
         "while the run ran (by a step?); magnus keeps 100 MB"
     ], done.stderr
+
+
+C_STEPS = """
+import ctypes
+
+def ignore_in_c():
+    ctypes.CDLL(None).signal(17, ctypes.c_void_p(1))  # SIGCHLD to SIG_IGN behind python's back
+"""
+
+C_PARALLEL = """
+dag:
+  start_at: fan
+  steps:
+    fan:
+      type: parallel
+      next: success
+      branches:
+        one: {start_at: a, steps: {a: {type: task, command: steps.ignore_in_c, next: b}, b: {type: task, command_type: shell, command: "exit 3", next: success}, success: {type: success}, fail: {type: fail}}}
+        two: {start_at: c, steps: {c: {type: task, command_type: shell, command: "sleep 0.5; exit 4", next: success}, success: {type: success}, fail: {type: fail}}}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_sigchld_ignored_from_c_never_makes_a_failure_read_success(git_repo: Path, magnus: Any) -> None:
+    """Trial 18: SIGCHLD ignored through ctypes (as a C extension would) is not in python's table, so the
+    handlers put back after a step did not see it, and every later shell failure read SUCCESS, exit 0. The
+    kernel's own mask is read before each shell step: in the main thread the default is put back, said; in a
+    branch thread the shell step fails saying why; a shell step whose status was lost is no success."""
+    (git_repo / "steps.py").write_text(C_STEPS)
+    (git_repo / "p.yaml").write_text(_pipeline("ignore_in_c", SHELL_FAILS))
+    ran = magnus("execute", "-f", "p.yaml", "--run-id", "main")
+    assert ran.returncode == 1, ran.stdout + ran.stderr  # (the old code: 0)
+    assert "then: shell command exited with code 3" in ran.stdout
+    assert "magnus: SIGCHLD was ignored in magnus's process" in ran.stderr
+    (git_repo / "par.yaml").write_text(C_PARALLEL)
+    (git_repo / "conf.yaml").write_text("executor: {type: local, config: {max_workers: 2}}\n")
+    ran = magnus("execute", "-f", "par.yaml", "-c", "conf.yaml", "--run-id", "branches")
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    log = json.loads((git_repo / ".run_log_store" / "branches.json").read_text())
+    statuses = {
+        s["internal_name"]: s["status"] for s in log["steps"]["fan"]["branches"]["fan.one"]["steps"].values()
+    }
+    assert statuses["fan.one.b"] == "FAIL", statuses
+    assert "SIGCHLD" in ran.stdout, ran.stdout

@@ -6,6 +6,7 @@ MAGNUS_TRACK_<name> or MAGNUS_PRM_<name> tracks metrics and passes parameters, l
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -81,7 +82,50 @@ def _dump_env(shell: str, env_file: str) -> str:
     )
 
 
+_SIGCHLD = 17  # (Linux's number; the mask below is Linux's too)
+
+
+def _children_reaped_unseen() -> bool:
+    """Whether the kernel reaps this process's children itself (SIGCHLD ignored): their exit status is then
+    lost, and subprocess reads 0 for every one. Read in /proc/self/status's SigIgn mask, which sees a
+    change made in C (a C extension, ctypes) that signal.getsignal does not (trial 18: a step ignoring
+    SIGCHLD through ctypes made every later shell failure read SUCCESS, exit 0). False where it cannot be
+    read (no /proc). About 20 us, once a shell step."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"SigIgn:"):
+                    return bool(int(line.split()[1], 16) >> (_SIGCHLD - 1) & 1)
+    except (OSError, ValueError, IndexError):
+        return False
+    return False
+
+
+def _exit_status_kept() -> None:
+    """Before a shell step: its exit status can be known (_children_reaped_unseen). In the main thread the
+    default action is put back, said once; in a branch thread (signal.signal is the main thread's) the step
+    fails, saying why, rather than read every exit as 0."""
+    import signal
+    import threading
+
+    if not _children_reaped_unseen():
+        return
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        logging.getLogger("magnus").warning(
+            "SIGCHLD was ignored in magnus's process (set by a step, maybe from C), which loses every shell "
+            "step's exit status; magnus put its default action back"
+        )
+        return
+    raise CommandFailed(
+        "SIGCHLD is ignored in magnus's process (set by a step, maybe from C): the shell command's exit "
+        "status would be lost, so it is not run",
+        AttemptError(type="SignalIgnored", message="SIGCHLD ignored: the exit status cannot be known"),
+    )
+
+
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
+    _exit_status_kept()
     env = child_environment(scope, scope.map_variable)
     env.update(ctx.secrets.child_environment())  # get_secret() in the shell's commands, prompt values too
     scope.inputs = dict(scope.parameters)  # a shell command sees every parameter
@@ -107,6 +151,12 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
         os.unlink(env_file)
     if proc.returncode != 0:
         raise CommandFailed(*exit_failure(proc.returncode))
+    if _children_reaped_unseen():  # ignored while it ran (another branch's step): its 0 may be a lost status
+        raise CommandFailed(
+            "SIGCHLD was ignored in magnus's process while the shell command ran (set by a step, maybe from "
+            "C): its exit status was lost, so it is not taken as a success",
+            AttemptError(type="SignalIgnored", message="SIGCHLD ignored: the exit status was lost"),
+        )
     scope.track_env({k: v for k, v in final.items() if k.startswith(TRACK_PREFIX)})
     changed = [
         (name[len(PRM_PREFIX) :], decode(value))
