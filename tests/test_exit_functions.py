@@ -5,6 +5,7 @@ overrode or did not wait for. One that only prints still prints. Real runs in su
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -24,22 +25,30 @@ def hangs():
 def says():
     atexit.register(print, "goodbye from the step", flush=True)
 
+def answers():
+    from magnus import get_secret
+
+    atexit.register(print, "goodbye with", get_secret("api_token"), flush=True)
+    atexit.register(os.system, "echo a child of an exit function")
+
 def fails():
     atexit.register(lambda: os._exit(0))
     raise ValueError("bad batch")
 """
 
 
-def _execute(project: Path, function: str) -> subprocess.CompletedProcess[str]:
+def _execute(project: Path, function: str, *options: str) -> subprocess.CompletedProcess[str]:
     (project / "steps.py").write_text(STEPS)
+    (project / ".env").write_text("api_token=tok-5f3a9c1e\n")
     (project / f"{function}.yaml").write_text(
-        "dag:\n  start_at: a\n  steps:\n"
+        "dag:\n  secrets: [api_token]\n  start_at: a\n  steps:\n"
         f"    a: {{type: task, command: steps.{function}, next: success}}\n"
         "    success: {type: success}\n    fail: {type: fail}\n"
+        "secrets: {type: dotenv, config: {location: .env}}\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "MAGNUS_STOP_GRACE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "magnus_core", "execute", "-f", f"{function}.yaml"],
+        [sys.executable, "-m", "magnus_core", "execute", "-f", f"{function}.yaml", *options],
         cwd=project,
         env=env,
         capture_output=True,
@@ -73,3 +82,24 @@ def test_an_exit_function_that_prints_still_prints(git_repo: Path) -> None:
     done = _execute(git_repo, "says")
     assert done.returncode == 0, done.stderr
     assert done.stdout.rstrip().splitlines()[-1] == "goodbye from the step", done.stdout
+
+
+def test_with_json_what_exit_functions_print_goes_to_stderr_masked(git_repo: Path) -> None:
+    """Issue 16 F1: an exit function's print (and its child's echo) landed on stdout after the run log, so
+    `json.loads(stdout)` failed ("Extra data"), and the secret it printed was not masked."""
+    done = _execute(git_repo, "answers", "--json")
+    assert done.returncode == 0, done.stderr
+    log = json.loads(done.stdout)  # (the old code: json.decoder.JSONDecodeError: Extra data)
+    assert log["status"] == "SUCCESS"
+    assert list(log["steps"]) == ["a", "success"]
+    err = done.stderr.splitlines()
+    assert "goodbye with *****" in err, done.stderr
+    assert "a child of an exit function" in err, done.stderr
+    assert "tok-5f3a9c1e" not in done.stdout + done.stderr
+
+
+def test_without_json_what_exit_functions_print_is_masked(git_repo: Path) -> None:
+    done = _execute(git_repo, "answers")
+    assert done.returncode == 0, done.stderr
+    assert "goodbye with *****" in done.stdout.splitlines(), done.stdout  # (the old code: the secret)
+    assert "tok-5f3a9c1e" not in done.stdout + done.stderr

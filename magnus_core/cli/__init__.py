@@ -468,6 +468,17 @@ def _leave(code: int) -> None:
     sys.exit(code)
 
 
+# True once the command's answer (a --json document) is on stdout (answered_on_stdout)
+_ANSWERED: list[bool] = []
+
+
+def answered_on_stdout() -> None:
+    """Say that stdout now holds the command's whole answer (`magnus execute --json`'s run log): what the
+    exit functions the steps registered print at the end goes to stderr, masked (_run_exit_handlers), so
+    stdout stays one JSON document (issue 16: an atexit print after it broke json.loads)."""
+    _ANSWERED.append(True)
+
+
 def _run_exit_handlers(code: int) -> None:
     """What python runs at exit (the atexit functions, newest first), in a process where steps ran:
     magnus's own output writer first (every output file written), then the rest in a daemon thread given
@@ -475,7 +486,9 @@ def _run_exit_handlers(code: int) -> None:
     os._exit raises (stepguard's guard: the function fails, said in one warning) instead of ending the
     process. A function a step registered decided magnus's exit code (`os._exit(7)`: exit 7 after a
     SUCCESS run) or hung it for ever (`time.sleep(3600)`; trial 17 F2); now the code is the run's
-    (`code`) and magnus exits once the wait is over, saying so. Where no step ran, python's own way."""
+    (`code`) and magnus exits once the wait is over, saying so. What they print passes through the output
+    seam, masked (a secret a step gave one was printed as it was), and, once stdout holds the command's
+    answer (answered_on_stdout: --json), goes to stderr. Where no step ran, python's own way."""
     import atexit
 
     guard = sys.modules.get("magnus_core.stepguard")
@@ -491,6 +504,14 @@ def _run_exit_handlers(code: int) -> None:
         with contextlib.suppress(Exception):
             capture.WRITER.close()
     said = logging.getLogger("magnus")
+    from magnus_core import output
+
+    if _ANSWERED:  # stdout holds the command's whole answer (--json): what follows goes to stderr
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        sys.stdout = sys.stderr
+        with contextlib.suppress(OSError):
+            os.dup2(2, 1)  # (an exit function's subprocess or C code writing to fd 1 too)
 
     def run() -> None:
         guard._GUARDED[threading.get_ident()] = os.getpid()  # os._exit here raises HardExit
@@ -521,8 +542,9 @@ def _run_exit_handlers(code: int) -> None:
 
     grace = lenient(stop_grace, DEFAULT_STOP_GRACE)
     thread = threading.Thread(target=run, name="magnus-exit-functions", daemon=True)
-    thread.start()
-    thread.join(grace)
+    with output.installed():  # what they print is masked (every value this process masked), as a step's
+        thread.start()
+        thread.join(grace)
     if thread.is_alive():
         atexit._clear()  # (python's own exit would call them again, the one that hangs among them)
         said.warning(
@@ -539,6 +561,7 @@ def main(argv: list[str] | None = None) -> None:
 
     global _HELD
     _HELD = []
+    _ANSWERED.clear()
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     if not _FORK_HOOKED:

@@ -187,6 +187,9 @@ def execute(
         with unprintable():
             if as_json:
                 click.echo(run_log.model_dump_json(indent=4))
+                from magnus_core.cli import answered_on_stdout
+
+                answered_on_stdout()
             else:
                 print_summary(run_log, prepared.store.location(run_log.run_id))
         if run_log.status != "SUCCESS":
