@@ -863,6 +863,7 @@ class _Seam:
         self.suspect = False  # the flush thread saw fd 1 or 2 taken by a step (see repair_fds)
         self.unkept = 0  # chunks fd 1 and 2 received while attempts ran side by side (in no file: UNKEPT)
         self.replaced = 0  # times sys.stdout or sys.stderr was seen replaced while attempts ran side by side
+        self.dropped = 0  # times one was seen set to None then, and put back (_put_back_dropped)
         self.handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
         self.record_factory: Any = logging.getLogRecordFactory()
         self.default = self._default_route()
@@ -1014,12 +1015,39 @@ class _Seam:
         side: a step's contextlib.redirect_stdout (or `sys.stdout = ...`) replaces it for every thread, so
         what the other branches print meanwhile goes there, not to their files (trial 16 F11). Asked by the
         flush thread every FLUSH_EVERY seconds and as such an attempt ends: each attempt running then says
-        so in its file (REPLACED). A redirect shorter than that may be missed."""
+        so in its file (REPLACED). A redirect shorter than that may be missed. One set to None is put
+        back at once (_put_back_dropped)."""
         streams = self.streams
         if (len(self.attempts) > 1 and streams) and (
             sys.stdout is not streams.get("stdout") or sys.stderr is not streams.get("stderr")
         ):
             self.replaced += 1
+            if sys.stdout is None or sys.stderr is None:
+                self._put_back_dropped()
+
+    def _put_back_dropped(self) -> None:
+        """A step that set sys.stdout or sys.stderr to None beside other branches (a library silencing
+        itself, `sys.stdout = None`) silenced every branch: print() with None writes nothing, so no write
+        ever reaches the seam, and the other branches' prints were lost until the branches had ended
+        (issue 16 F2: the other branch's file held only magnus's note). The seam's stream is put back as
+        soon as it is seen (see_replaced: every FLUSH_EVERY seconds and at each such attempt's end), each
+        branch printing through its own route again; what was printed in between is lost, said in the
+        files of the attempts running then (DROPPED) and, once per process, in a warning. Seeing it
+        sooner would cost every print (print() reads sys.stdout itself)."""
+        with self.lock:
+            put = [name for name in ("stdout", "stderr") if getattr(sys, name) is None]
+            for name in put:
+                setattr(sys, name, self.streams[name])
+            if not put:
+                return
+            self.dropped += 1
+            first = self.dropped == 1
+        if first:
+            logging.getLogger("magnus").warning(
+                "a step set sys.%s to None beside other branches, which silences every branch; magnus put "
+                "its stream back (what was printed until then is lost: docs/logs.md)",
+                " and sys.".join(put),
+            )
 
     def _flush_loop(self, stop: threading.Event) -> None:
         """Block-buffered python output (a pipe, a file, the workbench) reaches its destinations and the
@@ -1492,6 +1520,13 @@ REPLACED = (
 )
 
 
+DROPPED = (
+    "[magnus: while this step ran beside other branches, a step set sys.stdout or sys.stderr to None: python"
+    " then prints nothing, in every thread, so what this step printed until magnus put the stream back"
+    " (within 50 ms) is lost (docs/logs.md)]\n"
+)
+
+
 @contextlib.contextmanager
 def _own_route(parent: Route, copy: Sink, err: Sink) -> Iterator[Route]:
     """tapped() beside other attempts: the attempt's context writes through a route of its own."""
@@ -1507,11 +1542,14 @@ def _own_route(parent: Route, copy: Sink, err: Sink) -> Iterator[Route]:
         SEAM.rebind()
         unkept = SEAM.unkept
         replaced = SEAM.replaced
+        dropped = SEAM.dropped
     try:
         yield route
     finally:
         SEAM.see_replaced()
-        if SEAM.replaced != replaced:  # (trial 16 F11)
+        if SEAM.dropped != dropped:  # (issue 16 F2)
+            getattr(copy, "write_marker", copy.write_text)(DROPPED)
+        if SEAM.replaced - replaced > SEAM.dropped - dropped:  # (trial 16 F11)
             getattr(copy, "write_marker", copy.write_text)(REPLACED)
         alone = len(SEAM.attempts) == 1
         if alone:  # fd 1 and 2 went to this attempt: what they hold is its
