@@ -253,19 +253,77 @@ _REAL_CLOSE = os.close
 def temp_file_in_tmpdir(prefix: str, suffix: str = "") -> tuple[int, str]:
     """tempfile.mkstemp(prefix=..., suffix=...) in the temporary folder (TMPDIR), made again when a step
     removed it (trial 17 F15: `shutil.rmtree(os.environ["TMPDIR"])` in one step failed every later shell
-    step with magnus's own FileNotFoundError, blamed on the step), said once in a warning. Raises what
-    mkstemp raises otherwise."""
+    step with magnus's own FileNotFoundError, blamed on the step), said once in a warning. When something
+    else stands where it was (a file a step left at that path) or it cannot be made again, magnus uses a
+    folder of its own instead for the rest of the process (_own_temp_folder; issue 16 F3: every later
+    shell step failed with magnus's own NotADirectoryError). Raises what mkstemp raises otherwise."""
     try:
         return tempfile.mkstemp(prefix=prefix, suffix=suffix)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         folder = tempfile.gettempdir()
         if os.path.isdir(folder):
             raise
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        import logging
+    import logging
 
-        logging.getLogger("magnus").warning(
+    said = logging.getLogger("magnus")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:  # (FileExistsError: a file, or a link to one, where the folder was)
+        found = _what_is_at(folder)
+        own = _own_temp_folder(folder)
+        said.warning(
+            "the temporary folder %s (TMPDIR) is %s now, not a folder (a step's doing, or beside the run); "
+            "magnus's temporary files and python's (tempfile) go to %s for the rest of the run",
+            folder,
+            found,
+            own,
+        )
+    else:
+        said.warning(
             "the temporary folder %s (TMPDIR) was removed, by a step or beside the run; magnus made it again",
             folder,
         )
-        return tempfile.mkstemp(prefix=prefix, suffix=suffix)
+    return tempfile.mkstemp(prefix=prefix, suffix=suffix)
+
+
+def _what_is_at(path: str) -> str:
+    """What stands at `path`, as a warning says it: `a file (12 bytes)`, `a symbolic link to /x`, ..."""
+    import stat
+
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return "missing and cannot be made again"
+    if stat.S_ISLNK(found.st_mode):
+        with contextlib.suppress(OSError):
+            return f"a symbolic link to {os.readlink(path)}"
+        return "a symbolic link"
+    if stat.S_ISREG(found.st_mode):
+        return f"a file ({found.st_size} bytes)"
+    return "something that is not a folder"
+
+
+def _own_temp_folder(instead_of: str) -> str:
+    """A new folder (mode 0700) for temporary files, made beside `instead_of` (the TMPDIR that is no
+    folder), else in the first of python's usual places that takes it (/tmp, /var/tmp, /usr/tmp, the
+    working folder), made python's temporary folder (tempfile.tempdir) and removed at exit if empty.
+    Raises OSError if none takes it."""
+    import atexit
+
+    error: OSError | None = None
+    for base in (os.path.dirname(instead_of) or ".", "/tmp", "/var/tmp", "/usr/tmp", os.getcwd()):
+        try:
+            made = tempfile.mkdtemp(prefix=f"{os.path.basename(instead_of) or 'tmp'}.magnus-", dir=base)
+        except OSError as exc:
+            error = error or exc
+            continue
+        tempfile.tempdir = made
+        atexit.register(_remove_if_empty, made)
+        return made
+    assert error is not None
+    raise error
+
+
+def _remove_if_empty(folder: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)

@@ -177,6 +177,48 @@ def test_a_removed_temporary_folder_is_made_again_for_later_steps(git_repo: Path
     assert temporary.is_dir()
 
 
+def test_a_file_left_where_the_temporary_folder_was_gives_magnus_a_folder_of_its_own(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """Issue 16 F3: a step that removed TMPDIR and left a file at its path failed every later shell step
+    with magnus's own NotADirectoryError. magnus uses a folder of its own beside it, said once, naming the
+    path and what is there; the run goes on, its log finished; the folder is gone at exit."""
+    (git_repo / "steps.py").write_text(
+        "import os, shutil\n\ndef clobber():\n    shutil.rmtree(os.environ['TMPDIR'])\n"
+        "    with open(os.environ['TMPDIR'], 'w') as f:\n        f.write('not a folder')\n"
+    )
+    shell = '{type: task, command_type: shell, command: "echo shell ran", next: again}'
+    pipeline = _pipeline("clobber", shell).replace(
+        "    success:",
+        '    again: {type: task, command_type: shell, command: "echo again", next: success}\n    success:',
+    )
+    (git_repo / "p.yaml").write_text(pipeline)
+    temporary = tmp_path / "own-tmp"
+    temporary.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "TMPDIR": str(temporary)}
+    done = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", "r"],
+        cwd=git_repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr  # (the old code: 1, NotADirectoryError in `then`)
+    assert "Run r: SUCCESS" in done.stdout and "shell ran" in done.stdout and "again" in done.stdout
+    said = [line for line in done.stderr.splitlines() if "temporary folder" in line]
+    assert len(said) == 1, done.stderr
+    assert said[0].startswith(
+        f"magnus: the temporary folder {temporary} (TMPDIR) is a file (12 bytes) now, not a folder"
+    ), said
+    assert f"go to {temporary}.magnus-" in said[0], said
+    log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
+    assert log["status"] == "SUCCESS"
+    assert list(log["steps"]) == ["first", "then", "again", "success"]
+    assert temporary.read_text() == "not a folder"  # the step's file is left as it is
+    assert not list(tmp_path.glob("own-tmp.magnus-*"))  # magnus's own folder, removed at exit
+
+
 def test_a_bad_setting_a_step_sets_keeps_the_one_in_force(git_repo: Path, magnus: Any) -> None:
     """Trial 17 F7: a step that set MAGNUS_OUTPUT_CAP=lots made magnus exit 2 at the next attempt, the run
     log unfinished. The cap in force stays, said once."""
