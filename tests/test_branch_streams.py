@@ -89,3 +89,35 @@ def test_a_branch_step_that_drops_stdout_leaves_the_other_branchs_prints(git_rep
     assert two[0] == "two printed this", two  # (the old code: only magnus's note)
     assert two[1].startswith("[magnus: while this step ran beside other branches, a step set sys.stdout"), two
     assert "is lost" in (output / "fan.one.a.0.log").read_text()
+
+
+HANDLER = """
+import signal
+
+def handler():
+    signal.signal(signal.SIGUSR1, lambda *a: None)
+
+def fine():
+    print("fine", flush=True)
+"""
+
+
+def test_signal_signal_in_a_branch_thread_fails_that_step_with_pythons_words(
+    git_repo: Path, magnus: Any
+) -> None:
+    """Pins what docs/logs.md says (issue 16 F4): signal.signal in a branch thread raises python's own
+    ValueError (python's rule), failing that step, not the run; with max_workers 1 the same step works."""
+    (git_repo / "steps.py").write_text(HANDLER)
+    (git_repo / "p.yaml").write_text(PIPELINE.replace("steps.none_out", "steps.handler"))
+    (git_repo / "conf.yaml").write_text("executor: {type: local, config: {max_workers: 2}}\n")
+    done = magnus("execute", "-f", "p.yaml", "-c", "conf.yaml", "--run-id", "r")
+    assert done.returncode == 1, done.stderr
+    assert (
+        "fan.one.a: ValueError: signal only works in main thread of the main interpreter"
+        in done.stdout.splitlines()
+    ), done.stdout
+    log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
+    assert log["status"] == "FAIL" and list(log["steps"]) == ["fan", "fail"]
+    alone = magnus("execute", "-f", "p.yaml", "--run-id", "r1")  # max_workers 1: the main thread
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert "Run r1: SUCCESS" in alone.stdout
