@@ -582,8 +582,8 @@ class _Writer:
         os.set_blocking(from_child[0], False)
         from magnus_core.files import own_fd
 
-        self._pipe = own_fd(to_child[1], "the pipe to magnus's output writer")
-        self._replies = own_fd(from_child[0], "the pipe from magnus's output writer")
+        self._pipe = own_fd(to_child[1], "output writer pipe")
+        self._replies = own_fd(from_child[0], "output writer pipe")
         if self is WRITER:
             import atexit
 

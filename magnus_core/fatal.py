@@ -143,7 +143,7 @@ def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterat
         return
     from magnus_core.files import close_own, own_fd
 
-    own_fd(fd, "the run's fatal file, which locates a crash")
+    own_fd(fd, "fatal file")
     was_enabled = faulthandler.is_enabled()
     faulthandler.enable(fd, all_threads=True)
     global _fd, _held_map, _held_at
@@ -159,7 +159,7 @@ def recorded(catalog: BaseCatalog | None, run_id: str, step: str = "") -> Iterat
     opened = _held_file(held)
     held_map, held_fd = opened if opened is not None else (None, -1)
     if held_fd >= 0:
-        own_fd(held_fd, "the run's held output file, which keeps the last output through a crash")
+        own_fd(held_fd, "held output file")
     global _held_fd, _held_room, _held_gave_up
     with _held_lock:
         _held_map, _held_at, _held_fd = held_map, len(HELD_MAGIC), held_fd

@@ -214,8 +214,10 @@ OWN_FDS: dict[int, tuple[int, int, str]] = {}
 
 
 def own_fd(fd: int, what: str) -> int:
-    """Register `fd` as one of magnus's own (OWN_FDS), `what` naming it in the warning a step's close of
-    it gets (`the terminal magnus prints to`); returns `fd`. One that cannot be looked at is not kept."""
+    """Register `fd` as one of magnus's own (OWN_FDS), `what` naming its kind in the warning a step's close
+    of it gets (`stdout`, `watcher pipe`: a few words, as that one line lists every descriptor
+    kept; issue 16 F5 found it 535 characters long); returns `fd`. One that cannot be looked at is not
+    kept."""
     try:
         found = os.fstat(fd)
     except OSError:

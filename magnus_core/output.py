@@ -567,7 +567,7 @@ class FdPump:
         self._seam = seam
         from magnus_core.files import own_fd
 
-        self.saved = own_fd(os.dup(fd), f"where magnus's {name} goes")
+        self.saved = own_fd(os.dup(fd), name)
         self.destination = Destination(
             open(  # noqa: SIM115 - closed by close()
                 self.saved,
@@ -598,7 +598,7 @@ class FdPump:
         from magnus_core.files import close_own, own_fd
 
         read_fd, write_fd = _pipe_above_std()
-        own_fd(read_fd, f"the pipe magnus reads what steps write to {self.name} from")
+        own_fd(read_fd, f"{self.name} capture pipe")
         os.dup2(write_fd, self.fd)
         os.close(write_fd)
         self._inode = os.fstat(self.fd).st_ino
@@ -747,7 +747,7 @@ def _last_pid() -> bytes:
         else:
             from magnus_core.files import own_fd
 
-            own_fd(fd, "the kernel's last process id, which tells a step's children")
+            own_fd(fd, "ns_last_pid")
         _PIDS[0] = fd
     if fd < 0:
         return b""

@@ -110,7 +110,7 @@ def watch(own_group: bool = False) -> None:
             else:
                 from magnus_core.files import own_fd
 
-                _pipe = own_fd(write, "the pipe to magnus's watcher, which stops a dead run's processes")
+                _pipe = own_fd(write, "watcher pipe")
                 if _record:
                     _tell(f"R{_record}\n")
             finally:

@@ -431,7 +431,7 @@ def watch_requests(secrets: BaseSecrets) -> Iterator[None]:
     else:
         from magnus_core.files import own_fd
 
-        own_fd(kept, "the file where a run's child processes ask for secrets")
+        own_fd(kept, "secrets request file")
     secrets.requests, secrets._requests_read, secrets._requests_fd = Path(name), 0, kept
     try:
         yield
