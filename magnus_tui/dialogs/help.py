@@ -21,13 +21,20 @@ OWN_WORDS = {"command_palette": "Command palette"}
 
 
 def key_rows(screen: Screen) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Every key active on `screen`, once, in three sections: the screen's own keys, the keys of the list
-    (or view) that has focus (its movement: arrows, j/k, g/G, Enter), and the keys that work everywhere.
-    Keys doing the same thing share one row ('↑ k  Up'). Returns [(section, [(keys, what)])]."""
+    """Every key active on `screen`, once, in up to four sections: the screen's own keys, the keys of the
+    view that has focus that do something there (the Output tab's `/` search, `n`/`N` its matches, `w`
+    wrap), its movement (arrows, j/k, g/G, Enter), and the keys that work everywhere. Keys doing the same
+    thing share one row ('↑ k  Up'). Returns [(section, [(keys, what)])]."""
     from magnus_tui.widgets.lists import NAVIGATION
 
+    moves = set(NAVIGATION.values())
     app = screen.app
-    sections: dict[str, dict[str, list[str]]] = {"This screen": {}, "Move": {}, "Everywhere": {}}
+    sections: dict[str, dict[str, list[str]]] = {
+        "This screen": {},
+        "This view": {},
+        "Move": {},
+        "Everywhere": {},
+    }
     for active in screen.active_bindings.values():
         binding, node = active.binding, active.node
         action = binding.action.removeprefix("app.").removeprefix("screen.")
@@ -54,6 +61,8 @@ def key_rows(screen: Screen) -> list[tuple[str, list[tuple[str, str]]]]:
         text = text or NAVIGATION.get(action, "") or action.replace("_", " ")
         if section == "Move":
             text = NAVIGATION.get(action, text)
+            if text not in moves:  # (issue 16: the Output tab's search was listed among the moves)
+                section = "This view"
         text = OWN_WORDS.get(action, text)
         display = app.get_key_display(binding)
         keys = sections[section].setdefault(text, [])
@@ -110,6 +119,10 @@ class HelpScreen(ModalScreen[None]):
             yield Static(title, id="help-title")
             if about:
                 yield Static(about[0], id="help-about")
+            note = getattr(self.for_screen, "help_note", None)
+            said = note() if callable(note) else None
+            if said:  # keys of a view not focused now (the run screen's Output tab: its search)
+                yield Static(said, id="help-note")
             yield Static(key_table(self.for_screen), id="help-keys")
             yield Static(
                 "ctrl+p lists every action and finds runs; the mouse works everywhere. escape closes.",

@@ -823,6 +823,15 @@ class RunScreen(WorkbenchScreen[None]):
             return
         self.app.pop_screen()
 
+    def help_note(self) -> str | None:
+        """F1's line on the Output tab's own keys while they are not active (its search, issue 16: from the
+        dag, `/` finds a step and nothing said the Output tab searches its lines with the same keys);
+        None on the Output tab, whose keys F1 lists then."""
+        view = self.query(OutputView)
+        if view and view.first().has_focus_within:
+            return None
+        return "On the Output tab (o): / searches its lines, n / N go to the next and previous match."
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The keys that matter for the run's state (the footer and F1 show only those; trial 5's footer
         offered Stop for a run that had ended): `x` stop while the run is live, `R` re-run once it has
