@@ -61,10 +61,10 @@ import sys, time
 
 def none_out():
     sys.stdout = None
-    time.sleep(1.0)
+    time.sleep(1.5)  # still running as the other branch prints
 
 def later():
-    time.sleep(0.4)
+    time.sleep(0.8)  # (the seam looks every 50 ms: a margin for a busy machine)
     print("two printed this", flush=True)
 """
 
