@@ -116,6 +116,134 @@ def _guarded_exit(status: int) -> NoReturn:
     _REAL_EXIT(status)
 
 
+# Resource limits a step may lower for magnus's own process (resource.setrlimit, resource.prlimit), with
+# what each, lowered, does to the run (trial 18: RLIMIT_NOFILE at 12 stopped the run with "Too many open
+# files", exit 1, no step named; RLIMIT_FSIZE at 100 bytes left the run log PROCESSING). Other limits
+# (RLIMIT_CORE, RLIMIT_MEMLOCK, ...) cannot take the run down and stay as a step sets them.
+_LIMIT_USE = {
+    "RLIMIT_NOFILE": "magnus cannot open the run log, the steps' output files or a shell step's pipes "
+    "(Too many open files)",
+    "RLIMIT_FSIZE": "magnus's writes past it fail (File too large): the run log, the steps' output files",
+    "RLIMIT_AS": "magnus runs out of memory (MemoryError), writing the run log too",
+    "RLIMIT_DATA": "magnus runs out of memory (MemoryError), writing the run log too",
+    "RLIMIT_CPU": "SIGXCPU ends magnus once the process has used that much CPU time, the run log unfinished",
+    "RLIMIT_NPROC": "shell steps and the processes magnus starts cannot start (Resource temporarily "
+    "unavailable)",
+    "RLIMIT_STACK": "a deep call in magnus or a later step ends magnus with a segmentation fault",
+}
+_LIMITS: dict[int, str] = {}  # resource number -> name, for those of _LIMIT_USE this system has
+_LIMITS_BEFORE: dict[int, tuple[int, int]] = {}  # a limit changed while steps ran -> before its first change
+_LIMITS_SAID: list[str] = []  # warnings given once the step's output is no longer captured (_restore)
+_RESOURCE: Any = None  # the resource module once _resource() imported it; False where there is none
+_REAL_SETRLIMIT: Any = None
+_REAL_PRLIMIT: Any = None
+_REAL_GETRLIMIT: Any = None
+_LIMITS_PID = 0  # the process the steps run in (a forked child or preexec_fn changes its own limits only)
+
+
+def _resource() -> Any:
+    """The resource module, imported once (0.5 ms, at the first step), its real setrlimit, prlimit and
+    getrlimit kept and _LIMITS filled; False where python has none (Windows)."""
+    global _RESOURCE, _REAL_SETRLIMIT, _REAL_PRLIMIT, _REAL_GETRLIMIT, _LIMITS_PID
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        _RESOURCE = False
+        return False
+    _REAL_SETRLIMIT = resource.setrlimit
+    _REAL_PRLIMIT = getattr(resource, "prlimit", None)  # (Linux only)
+    _REAL_GETRLIMIT = resource.getrlimit
+    _LIMITS.update((getattr(resource, name), name) for name in _LIMIT_USE if hasattr(resource, name))
+    _LIMITS_PID = os.getpid()
+    _RESOURCE = resource
+    return resource
+
+
+def _note_limit(which: Any) -> None:
+    """Before a limit of magnus's process is first changed while steps run: what it was, for
+    _put_limits_back (one getrlimit, 0.4 us, at a step's call only)."""
+    if os.getpid() != _LIMITS_PID:
+        return
+    try:
+        if which in _LIMITS and which not in _LIMITS_BEFORE:
+            _LIMITS_BEFORE[which] = _REAL_GETRLIMIT(which)
+    except (TypeError, ValueError, OSError):  # (a wrong argument: the real call says so)
+        pass
+
+
+def _guarded_setrlimit(which: int, limits: tuple[int, int], /) -> None:
+    """resource.setrlimit while steps run (put there once per process by _Guard): the limit as it was is
+    kept (_note_limit), then it is set as asked; after the step, one it lowered is put back."""
+    _note_limit(which)
+    _REAL_SETRLIMIT(which, limits)
+
+
+def _guarded_prlimit(pid: int, which: int, limits: tuple[int, int] | None = None, /) -> tuple[int, int]:
+    """resource.prlimit while steps run: as _guarded_setrlimit when it sets a limit of magnus's own process
+    (pid 0 or its own); another process's limits, and reading, as python's."""
+    if limits is None:
+        return _REAL_PRLIMIT(pid, which)
+    if pid == 0 or pid == os.getpid():
+        _note_limit(which)
+    return _REAL_PRLIMIT(pid, which, limits)
+
+
+def _higher(one: int, other: int) -> int:
+    """The higher of two limits, RLIM_INFINITY (-1 in python) the highest."""
+    infinity: int = _RESOURCE.RLIM_INFINITY
+    return infinity if infinity in (one, other) else max(one, other)
+
+
+def _lower(one: int, other: int) -> int:
+    """The lower of two limits, RLIM_INFINITY the highest."""
+    return other if _higher(one, other) == one else one
+
+
+def _limit_words(limits: tuple[int, int]) -> str:
+    """`soft 12, hard 4096` (`unlimited` for RLIM_INFINITY)."""
+    soft, hard = ("unlimited" if value == _RESOURCE.RLIM_INFINITY else str(value) for value in limits)
+    return f"soft {soft}, hard {hard}"
+
+
+def _put_limits_back() -> None:
+    """After a step (in whichever thread ran it: limits are the whole process's): every limit of _LIMITS a
+    step lowered through python (_guarded_setrlimit) is put back to what it was before its first change;
+    a raised limit stays. A hard limit lowered cannot be raised again by a process that is not privileged
+    (root, CAP_SYS_RESOURCE): the soft limit is raised as far as the hard one lets, and the warning says
+    what follows. Each said once, naming the limit and what it would have done to the run (trial 18), when
+    the step's output is no longer captured (_LIMITS_SAID, _restore). Costs nothing unless a step changed a
+    limit; a change made in C (ctypes' setrlimit, psutil) is not seen."""
+    for which in list(_LIMITS_BEFORE):
+        was = _LIMITS_BEFORE.pop(which, None)
+        if was is None:  # (another branch's thread put it back)
+            continue
+        try:
+            now = _REAL_GETRLIMIT(which)
+        except (ValueError, OSError):
+            continue
+        wanted = (_higher(now[0], was[0]), _higher(now[1], was[1]))
+        if wanted == now:  # (raised, or as it was)
+            continue
+        name = _LIMITS[which]
+        lowered = f"a step lowered {name} to {_limit_words(now)} (it was {_limit_words(was)})"
+        try:
+            _REAL_SETRLIMIT(which, wanted)
+        except (ValueError, OSError):  # (a hard limit raised by a process that may not)
+            got = now
+            soft = _lower(wanted[0], now[1])
+            if soft != now[0]:
+                with contextlib.suppress(ValueError, OSError):
+                    _REAL_SETRLIMIT(which, (soft, now[1]))
+                    got = (soft, now[1])
+            _LIMITS_SAID.append(
+                f"{lowered} and did not put it back; only a privileged process (root) can raise a hard limit "
+                f"again, so magnus could not (it is {_limit_words(got)} now): at that limit, "
+                f"{_LIMIT_USE[name]}"
+            )
+            continue
+        _LIMITS_SAID.append(f"{lowered} and did not put it back; magnus did: so low, {_LIMIT_USE[name]}")
+
+
 class _Guard:
     """Around a step's command (one object per attempt, not two generators):
 
@@ -130,6 +258,10 @@ class _Guard:
     - A process the step forked (os.fork()) that returns or raises instead of exiting would go on running
       the rest of the dag beside magnus, writing the same run log and printing a second summary: it ends
       here, flushed, with 0 when it returned and 1 when it raised (what a child process's exit code says).
+    - resource.setrlimit and resource.prlimit are replaced once per process (_guarded_setrlimit: a limit's
+      value before its first change is kept), and a limit a step lowered is put back as its step ends, here,
+      before magnus reads its failure or closes its output (_put_limits_back; trial 18). Per step: two
+      identity checks and one dict test, about 0.1 us.
     """
 
     __slots__ = ("before", "pid", "thread")
@@ -149,6 +281,11 @@ class _Guard:
         if os.close is not _guarded_close:  # (likewise: magnus's own descriptors stay open, trial 17 F1)
             os.close = _guarded_close
             os.closerange = _guarded_closerange
+        limits = _RESOURCE if _RESOURCE is not None else _resource()
+        if limits and limits.setrlimit is not _guarded_setrlimit:  # (likewise: the limits, trial 18)
+            limits.setrlimit = _guarded_setrlimit
+            if _REAL_PRLIMIT is not None:
+                limits.prlimit = _guarded_prlimit
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         if os.getpid() != self.pid:  # a forked copy of magnus: it ends here
@@ -156,6 +293,8 @@ class _Guard:
                 with contextlib.suppress(Exception):
                     stream.flush()
             _REAL_EXIT(1 if exc_type is not None else 0)
+        if _LIMITS_BEFORE:  # (at once: the step's failure is read, its output file closed, after this)
+            _put_limits_back()
         if self.before is None:
             _GUARDED.pop(self.thread, None)
         else:
@@ -180,7 +319,7 @@ def process_settings() -> tuple[Any, ...] | None:
     """What a step's command may change for the whole process and leave changed, taken before it runs:
     the handlers of _KEPT_SIGNALS, builtins.print, logging's disable level, the recursion limit, the
     trace and profile functions (sys.gettrace, sys.getprofile): about 1 us. (Resource limits a step
-    lowered, trial 17 F4, are not looked at: six getrlimit calls cost 4 us, twice per step.) None
+    lowers are seen as it lowers them: _guarded_setrlimit.) None
     outside the main thread: a step in a branch thread cannot change the signals (signal.signal raises
     ValueError there), and what it changes for the process is another branch's too, so nothing is put
     back."""
@@ -271,7 +410,10 @@ def _restore(folder: str, streams: tuple[Any, Any], ctx: Any) -> None:
     """What a step may change for the whole process and forget to put back: the working folder (later steps,
     the catalog and a store with a relative folder would work elsewhere) and sys.stdout / sys.stderr (later
     output, the summary, would go where the step pointed them). Not beside other branches: there another
-    thread's step may be using its own redirection. The signals magnus relies on: restore_process_settings."""
+    thread's step may be using its own redirection. The signals magnus relies on: restore_process_settings.
+    The resource limits a step lowered were put back as it ended (_Guard): said here."""
+    while _LIMITS_SAID:
+        log.warning(_LIMITS_SAID.pop(0))
     try:
         moved = os.getcwd() != folder
     except OSError:  # the step removed the folder it was in
