@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from magnus_core import files
@@ -315,16 +316,8 @@ _KEPT_SIGNALS = ("SIGCHLD", "SIGPIPE", "SIGTERM", "SIGINT", "SIGHUP", "SIGXFSZ")
 _SIGNAL_NUMBERS = tuple((name, int(getattr(signal, name))) for name in _KEPT_SIGNALS if hasattr(signal, name))
 
 
-def process_settings() -> tuple[Any, ...] | None:
-    """What a step's command may change for the whole process and leave changed, taken before it runs:
-    the handlers of _KEPT_SIGNALS, builtins.print, logging's disable level, the recursion limit, the
-    trace and profile functions (sys.gettrace, sys.getprofile): about 1 us. (Resource limits a step
-    lowers are seen as it lowers them: _guarded_setrlimit.) None
-    outside the main thread: a step in a branch thread cannot change the signals (signal.signal raises
-    ValueError there), and what it changes for the process is another branch's too, so nothing is put
-    back."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
+def _settings() -> tuple[Any, ...]:
+    """The whole-process settings process_settings() compares, read in the main thread (about 1 us)."""
     get = _signal.getsignal
     return (
         tuple([get(number) for _, number in _SIGNAL_NUMBERS]),
@@ -334,6 +327,19 @@ def process_settings() -> tuple[Any, ...] | None:
         sys.gettrace(),
         sys.getprofile(),
     )
+
+
+def process_settings() -> tuple[Any, ...] | None:
+    """What a step's command may change for the whole process and leave changed, taken before it runs:
+    the handlers of _KEPT_SIGNALS, builtins.print, logging's disable level, the recursion limit, the
+    trace and profile functions (sys.gettrace, sys.getprofile), with how many modules are loaded and the
+    time (what restore_process_settings reads the kernel's signal mask on): about 1 us. (Resource limits
+    a step lowers are seen as it lowers them: _guarded_setrlimit.) None outside the main thread: a step
+    in a branch thread cannot change the signals (signal.signal raises ValueError there), and what it
+    changes for the process is another branch's too, so nothing is put back."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return (_settings(), len(sys.modules), perf_counter())
 
 
 def restore_process_settings(before: tuple[Any, ...] | None) -> None:
@@ -349,10 +355,25 @@ def restore_process_settings(before: tuple[Any, ...] | None) -> None:
     fatal = sys.modules.get("magnus_core.fatal")
     if fatal is not None:  # (faulthandler's file: whether the step changed it cannot be told; 0.3 us)
         fatal.keep_recording()
-    now = process_settings()
-    if now == before:  # (nearly always: one comparison)
+    settings, modules, started = before
+    now = _settings()
+    if now != settings:  # (nearly never)
+        _put_back(settings, now)
+    # what the kernel does with SIGPIPE and SIGXFSZ, which a step may have changed from C, unseen above:
+    # the kernel's mask is read (20 us) after a step that loaded a module or ran 10 ms or more
+    if len(sys.modules) != modules or perf_counter() - started >= 0.01:
+        _keep_ignored(settings[0])
         return
-    assert now is not None
+    try:  # (else both are ignored again unsaid, inline: 0.5 us; _keep_ignored says why)
+        for number, index in _IGNORED_AGAIN:
+            if settings[0][index] == _IGN:
+                _set_signal(number, _IGN)
+    except (OSError, ValueError):
+        pass
+
+
+def _put_back(before: tuple[Any, ...], now: tuple[Any, ...]) -> None:
+    """restore_process_settings's work when something changed: each setting put back, said."""
     handlers, printer, disabled, limit, trace, profile = before
     if logging.root.manager.disable != disabled:  # (first: the warnings after it are then heard)
         logging.disable(disabled)
@@ -393,6 +414,63 @@ _SIGNAL_USE = {
     "SIGHUP": "a closed terminal stops the run through it",
     "SIGXFSZ": "its default action kills magnus at a write past a file-size limit",
 }
+
+
+# The signals python ignores from its start and magnus relies on staying ignored, as (name, number, bit of
+# the kernel's SigIgn mask, place in _SIGNAL_NUMBERS): SIGPIPE (else `magnus ... | head` kills magnus, exit
+# 141) and SIGXFSZ (else a write past a file-size limit kills it, the run log unfinished) (trial 18).
+_IGNORED = tuple(
+    (name, number, 1 << (number - 1), index)
+    for index, (name, number) in enumerate(_SIGNAL_NUMBERS)
+    if name in ("SIGPIPE", "SIGXFSZ")
+)
+_IGNORED_AGAIN = tuple((number, index) for _, number, _, index in _IGNORED)
+_IGN = _signal.SIG_IGN
+_set_signal = _signal.signal
+_SAID_IGNORED: set[str] = set()
+
+
+def _keep_ignored(handlers: tuple[Any, ...]) -> None:
+    """After a python step in the main thread: SIGPIPE and SIGXFSZ, where python's table says ignored
+    (`handlers`, as _settings() read it before the step and restore_process_settings made it again; python
+    ignores both from its start), are ignored by the kernel again. A change made in C (a C extension,
+    `ctypes.CDLL(None).signal(13, 0)`) is not in python's table, so restore_process_settings's comparison
+    cannot see it. Setting both again costs 0.4 us (a sigaction call each), which restore_process_settings
+    does after every step; whether the kernel's own disposition had changed can only be read from
+    /proc/self/status (20 us; ctypes' sigaction 1 us a signal and 7 ms to import), so this, which reads it
+    and says a change found, once per signal, runs only after a step that loaded a module (as `import
+    ctypes` or a C extension does) or ran 10 ms or more: the read is then small beside it (0.2% at most).
+    A step's module is imported before the step runs, so a quick step calling into C is put right unsaid
+    (trial 18)."""
+    ignored = _kernel_ignored()
+    for name, number, bit, index in _IGNORED:
+        if handlers[index] != _IGN:  # (a handler of python's, the step's own: not this)
+            continue
+        try:
+            _set_signal(number, _IGN)
+        except (OSError, ValueError):
+            continue
+        if not ignored & bit and name not in _SAID_IGNORED:
+            _SAID_IGNORED.add(name)
+            log.warning(
+                "a step changed what %s does from C (a C extension or ctypes: no longer ignored) and did not "
+                "put it back; magnus did: %s",
+                name,
+                _SIGNAL_USE[name],
+            )
+
+
+def _kernel_ignored() -> int:
+    """The kernel's mask of the signals this process ignores (SigIgn in /proc/self/status, about 20 us),
+    bit n-1 for signal n; -1 (all ignored: nothing to say) where it cannot be read (not Linux)."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"SigIgn:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return -1
 
 
 def _handler_words(handler: Any) -> str:
