@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from magnus_core import files
 from magnus_core.errors import StepError, a_or_an
 from magnus_core.failure import HardExit, value_message
+from magnus_core.stepenv import in_concurrent_branch
 
 if TYPE_CHECKING:
     from magnus_core.interaction import StepScope
@@ -35,9 +36,12 @@ LEFT_RUNNING: dict[int, tuple[str, threading.Thread]] = {}
 
 def _note_threads(step: str, before: frozenset[threading.Thread]) -> None:
     """Remember the non-daemon threads started while the step ran (not in `before`) that are still alive
-    (magnus's own are daemons; a thread the workbench runs the run in was there before)."""
+    (magnus's own are daemons; a thread the workbench runs the run in was there before). Beside other
+    branches, a thread another branch's step started (_guarded_thread_init marks it) is that step's."""
     for thread in before.symmetric_difference(threading.enumerate()):  # (in C: usually none, per step)
         if thread in before or thread.daemon or thread.ident is None:
+            continue
+        if getattr(thread, "_magnus_started_in", None) not in (None, threading.get_ident()):
             continue
         LEFT_RUNNING[thread.ident] = (step, thread)
 
@@ -45,6 +49,23 @@ def _note_threads(step: str, before: frozenset[threading.Thread]) -> None:
 def threads_left() -> list[tuple[str, threading.Thread]]:
     """(step, thread) for every thread a python step left that is still running (see LEFT_RUNNING)."""
     return [(step, thread) for step, thread in LEFT_RUNNING.values() if thread.is_alive()]
+
+
+_REAL_THREAD_INIT = threading.Thread.__init__
+
+
+def _guarded_thread_init(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
+    """threading.Thread.__init__ while steps run (put there once per process by _Guard): a thread a step
+    starts beside other branches (a parallel or map run by threads, max_workers > 1) that does not say
+    whether it is a daemon is not one, as it would not be had the step run in the main thread: python
+    makes it a daemon like the branch's own thread, so magnus neither said it was left running nor could
+    tell it from one the step made a daemon (trial 17 F17). It is marked with the step's thread, which
+    _note_threads notes it for; `daemon=True`, or `.daemon = True` before it starts, still makes it a
+    daemon. Anywhere else, python's own (one dict lookup more per thread made)."""
+    _REAL_THREAD_INIT(self, *args, **kwargs)
+    if kwargs.get("daemon") is None and self.daemon and _in_step() and in_concurrent_branch.get():
+        self.daemon = False
+        self._magnus_started_in = threading.get_ident()  # type: ignore[attr-defined]
 
 
 # os._exit() as a step's own thread calls it (see _Guard): thread ident -> the process id of the step running
@@ -263,6 +284,8 @@ class _Guard:
       value before its first change is kept), and a limit a step lowered is put back as its step ends, here,
       before magnus reads its failure or closes its output (_put_limits_back; trial 18). Per step: two
       identity checks and one dict test, about 0.1 us.
+    - threading.Thread.__init__ is replaced once per process: beside other branches a thread a step starts
+      without saying daemon= is no daemon, as in the main thread (_guarded_thread_init; F17).
     """
 
     __slots__ = ("before", "pid", "thread")
@@ -282,6 +305,8 @@ class _Guard:
         if os.close is not _guarded_close:  # (likewise: magnus's own descriptors stay open, trial 17 F1)
             os.close = _guarded_close
             os.closerange = _guarded_closerange
+        if threading.Thread.__init__ is not _guarded_thread_init:  # (likewise: F17, a branch's threads)
+            threading.Thread.__init__ = _guarded_thread_init  # type: ignore[method-assign]
         limits = _RESOURCE if _RESOURCE is not None else _resource()
         if limits and limits.setrlimit is not _guarded_setrlimit:  # (likewise: the limits, trial 18)
             limits.setrlimit = _guarded_setrlimit
