@@ -454,7 +454,17 @@ _IGNORED = tuple(
 _IGNORED_AGAIN = tuple((number, index) for _, number, _, index in _IGNORED)
 _IGN = _signal.SIG_IGN
 _set_signal = _signal.signal
-_SAID_IGNORED: set[str] = set()
+_SAID_FROM_C: set[str] = set()
+
+
+# The signals magnus stops the run through, whose python handlers (magnus's, or python's own SIGINT handler)
+# a change made in C would bypass: `magnus stop`, Ctrl-C or a closed terminal would then kill magnus with
+# the run log unfinished. Seen by the kernel's SigCgt mask, read where _keep_ignored reads SigIgn.
+_CAUGHT = tuple(
+    (name, number, 1 << (number - 1), index)
+    for index, (name, number) in enumerate(_SIGNAL_NUMBERS)
+    if name in ("SIGTERM", "SIGINT", "SIGHUP")
+)
 
 
 def _keep_ignored(handlers: tuple[Any, ...]) -> None:
@@ -468,8 +478,10 @@ def _keep_ignored(handlers: tuple[Any, ...]) -> None:
     and says a change found, once per signal, runs only after a step that loaded a module (as `import
     ctypes` or a C extension does) or ran 10 ms or more: the read is then small beside it (0.2% at most).
     A step's module is imported before the step runs, so a quick step calling into C is put right unsaid
-    (trial 18)."""
-    ignored = _kernel_ignored()
+    (trial 18). The same read shows SIGTERM, SIGINT and SIGHUP no longer caught though python's table has
+    a handler for them (_CAUGHT): that handler is installed again, said once; after a quick step it is
+    not seen (installing three handlers again every step would cost 0.6 us more)."""
+    ignored, caught = _kernel_masks()
     for name, number, bit, index in _IGNORED:
         if handlers[index] != _IGN:  # (a handler of python's, the step's own: not this)
             continue
@@ -477,27 +489,50 @@ def _keep_ignored(handlers: tuple[Any, ...]) -> None:
             _set_signal(number, _IGN)
         except (OSError, ValueError):
             continue
-        if not ignored & bit and name not in _SAID_IGNORED:
-            _SAID_IGNORED.add(name)
+        if not ignored & bit and name not in _SAID_FROM_C:
+            _SAID_FROM_C.add(name)
             log.warning(
                 "a step changed what %s does from C (a C extension or ctypes: no longer ignored) and did not "
                 "put it back; magnus did: %s",
                 name,
                 _SIGNAL_USE[name],
             )
+    for name, number, bit, index in _CAUGHT:
+        handler = handlers[index]
+        if caught & bit or not callable(handler):  # (caught as python says, or no python handler)
+            continue
+        try:
+            _set_signal(number, handler)
+        except (OSError, ValueError, TypeError):
+            continue
+        if name in _SAID_FROM_C:
+            continue
+        _SAID_FROM_C.add(name)
+        log.warning(
+            "a step changed what %s does from C (a C extension or ctypes: its handler bypassed, %s) and did "
+            "not put it back; magnus did: %s",
+            name,
+            "ignored" if ignored & bit else "the default action",
+            _SIGNAL_USE[name],
+        )
 
 
-def _kernel_ignored() -> int:
-    """The kernel's mask of the signals this process ignores (SigIgn in /proc/self/status, about 20 us),
-    bit n-1 for signal n; -1 (all ignored: nothing to say) where it cannot be read (not Linux)."""
+def _kernel_masks() -> tuple[int, int]:
+    """The kernel's masks of the signals this process ignores and catches (SigIgn, SigCgt in
+    /proc/self/status, about 20 us), bit n-1 for signal n; -1 for each (nothing to say) where they
+    cannot be read (not Linux)."""
+    ignored = caught = -1
     try:
         with open("/proc/self/status", "rb") as status:
             for line in status:
                 if line.startswith(b"SigIgn:"):
-                    return int(line.split()[1], 16)
+                    ignored = int(line.split()[1], 16)
+                elif line.startswith(b"SigCgt:"):
+                    caught = int(line.split()[1], 16)
+                    break
     except (OSError, ValueError, IndexError):
-        pass
-    return -1
+        return -1, -1
+    return ignored, caught
 
 
 def _handler_words(handler: Any) -> str:

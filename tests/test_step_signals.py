@@ -323,3 +323,53 @@ def test_sigxfsz_default_set_from_c_does_not_kill_magnus_at_a_file_size_limit(
     ), said
     assert said[1].startswith("magnus: a step lowered RLIMIT_FSIZE to soft 1000, hard "), said
     assert len(said) == 2, said
+
+
+def test_sigterms_default_set_from_c_does_not_let_a_stop_kill_magnus(git_repo: Path) -> None:
+    """Trial 18 (same family): SIGTERM's default set through ctypes bypassed magnus's handler, which python's
+    table still showed, so a later `magnus stop` killed magnus (-15), the run log PROCESSING. After a step
+    of 10 ms or more the kernel's SigCgt mask shows it: the handler is installed again, said."""
+    (git_repo / "steps.py").write_text(
+        STEPS
+        + "\n\ndef term_default_in_c():\n"
+        + "    import ctypes\n"
+        + "    ctypes.CDLL(None).signal(15, ctypes.c_void_p(0))\n"
+        + "    time.sleep(0.05)\n"
+    )
+    (git_repo / "p.yaml").write_text(
+        _pipeline("term_default_in_c", "{type: task, command: steps.hold, next: success}")
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", "r"],
+        cwd=git_repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (git_repo / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stopped = subprocess.run(
+            [sys.executable, "-m", "magnus_core", "stop", "r"], cwd=git_repo, env=env, capture_output=True
+        )
+        assert stopped.returncode == 0, stopped.stderr
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err  # a stop (the old code: -15, killed by SIGTERM)
+    log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
+    assert log["status"] == "INTERRUPTED"
+    assert {name: step["status"] for name, step in log["steps"].items()} == {
+        "first": "SUCCESS",
+        "then": "INTERRUPTED",
+    }
+    said = [line for line in err.splitlines() if "SIGTERM" in line]
+    assert said == [
+        "magnus: a step changed what SIGTERM does from C (a C extension or ctypes: its handler bypassed, the "
+        "default action) and did not put it back; magnus did: magnus stop and kill stop the run through it"
+    ], err
