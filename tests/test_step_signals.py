@@ -415,3 +415,42 @@ def test_sigterms_default_set_from_c_does_not_let_a_stop_kill_magnus(git_repo: P
         "magnus: a step changed what SIGTERM does from C (a C extension or ctypes: its handler bypassed, the "
         "default action) and did not put it back; magnus did: magnus stop and kill stop the run through it"
     ], err
+
+
+C_PIPE_IN_A_BRANCH = """
+dag:
+  start_at: fan
+  steps:
+    fan:
+      type: parallel
+      next: after
+      branches:
+        one: {start_at: a, steps: {a: {type: task, command: steps.pipe_default_in_c, next: success}, success: {type: success}, fail: {type: fail}}}
+        two: {start_at: b, steps: {b: {type: task, command_type: shell, command: "echo two", next: success}, success: {type: success}, fail: {type: fail}}}
+    after: {type: task, command_type: shell, command: "seq 1 20000", next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_sigpipes_default_set_from_c_in_a_branch_thread_is_put_right_as_the_branches_end(
+    git_repo: Path,
+) -> None:
+    """Trial 19 F1: a step in a branch thread (max_workers 2) that set SIGPIPE's default from C was never put
+    right (a branch thread cannot call signal.signal, and only a main-thread python step's end looked):
+    `magnus execute ... | head -1` exited 141 after a run that succeeded, and with a shell step after the
+    parallel the run log was left PROCESSING. The main thread puts it right as the branches end, said."""
+    (git_repo / "steps.py").write_text(C_DEFAULTS)
+    (git_repo / "p.yaml").write_text(C_PIPE_IN_A_BRANCH)
+    (git_repo / "conf.yaml").write_text("executor: {type: local, config: {max_workers: 2}}\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    shell = (
+        f"{sys.executable} -m magnus_core execute -f p.yaml -c conf.yaml --run-id branch | head -1; "
+        "echo ${PIPESTATUS[0]}"
+    )
+    done = subprocess.run(["bash", "-c", shell], cwd=git_repo, env=env, capture_output=True, text=True)
+    assert done.stdout.splitlines()[-1] == "0", done.stdout + done.stderr  # (the old code: 141)
+    assert "changed what SIGPIPE does from C" in done.stderr, done.stderr
+    log = json.loads((git_repo / ".run_log_store" / "branch.json").read_text())
+    assert log["status"] == "SUCCESS", log["status"]
+    assert log["steps"]["after"]["status"] == "SUCCESS"

@@ -83,6 +83,9 @@ class LocalExecutor(Executor):
             return run_concurrently(concurrent, branches, self.options.max_workers)
         finally:
             _streams_back(streams)
+            from magnus_core.stepguard import after_branches
+
+            after_branches()
 
 
 def _streams_back(streams: tuple[Any, Any]) -> None:
