@@ -482,6 +482,42 @@ class SeamStream(io.TextIOBase):
         self.flush()
 
 
+# The name of magnus's own log handler (cli.setup_logging): while the seam is installed it writes through
+# OwnLines, never into a step's captured output
+OWN_HANDLER = "magnus"
+
+
+class OwnLines(io.TextIOBase):
+    """Where magnus's own log handler (named OWN_HANDLER) writes while the seam is installed: its lines (a
+    warning that a step left SIGCHLD ignored, removed TMPDIR, closed magnus's descriptors) are masked as
+    any output and go where the current run's stderr goes (the terminal), never into the attempt a tap
+    copies to. They were written while the next step's capture was open, so they became that step's
+    output and, when it failed, its recorded `error.stderr`, shown as the reason for its exit code (trial
+    19 F6: `sh: shell command exited with code 7 / stderr: magnus: SIGCHLD was ignored ...`). What the
+    step printed before is flushed first, so the order on the terminal holds."""
+
+    def __init__(self, seam: _Seam) -> None:
+        super().__init__()
+        self._seam = seam
+
+    def write(self, text: str) -> int:
+        route = _route.get() or self._seam.default
+        with contextlib.suppress(OSError, ValueError):
+            route.flush_streams()
+        destination: Any = route.lanes["stderr"].destination
+        while isinstance(destination, Tee):  # (an attempt's tap: the terminal is its first)
+            destination = destination.first
+        destination.write_text(route.masker.text(text) if route.masker else text)
+        destination.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+    def writable(self) -> bool:
+        return True
+
+
 class _SeamBuffer(io.RawIOBase):
     """sys.stdout.buffer while the seam is installed: bytes written there are masked too."""
 
@@ -1114,7 +1150,8 @@ class _Seam:
             replacement = replacements.get(id(before))
             if replacement is not None:
                 self.handlers.append((handler, before))
-                handler.setStream(replacement)
+                own = handler.get_name() == OWN_HANDLER and before is not self.originals["stdout"]
+                handler.setStream(OwnLines(self) if own else replacement)
         # A handler attached later, or writing somewhere else (a file, a socket): its records are masked
         # as they are made, whatever their handler.
         self.record_factory = logging.getLogRecordFactory()

@@ -454,3 +454,28 @@ def test_sigpipes_default_set_from_c_in_a_branch_thread_is_put_right_as_the_bran
     log = json.loads((git_repo / ".run_log_store" / "branch.json").read_text())
     assert log["status"] == "SUCCESS", log["status"]
     assert log["steps"]["after"]["status"] == "SUCCESS"
+
+
+def test_magnus_own_warnings_are_never_a_steps_output_or_its_failure_reason(
+    git_repo: Path, magnus: Any
+) -> None:
+    """Trial 19 F6: magnus's warning that a step had left SIGCHLD ignored was written while the next shell
+    step's capture was open, so it became that step's output and, as the step failed, its recorded
+    stderr, shown as the reason for exit 7 (`stderr: magnus: SIGCHLD was ignored ...`). magnus's own lines
+    go to its stderr only."""
+    (git_repo / "steps.py").write_text(C_STEPS)
+    then = '{type: task, command_type: shell, command: "echo training...; exit 7", next: success}'
+    (git_repo / "p.yaml").write_text(_pipeline("ignore_in_c", then))
+    ran = magnus("execute", "-f", "p.yaml", "--run-id", "own")
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "magnus: SIGCHLD was ignored in magnus's process" in ran.stderr  # (still said, on stderr)
+    assert "then: shell command exited with code 7" in ran.stdout
+    assert "SIGCHLD" not in ran.stdout, ran.stdout  # (the old code: `stderr: magnus: SIGCHLD was ignored`)
+    log = json.loads((git_repo / ".run_log_store" / "own.json").read_text())
+    error = log["steps"]["then"]["attempts"][0]["error"]
+    assert error["exit_code"] == 7
+    assert not any("magnus" in line for line in error.get("stderr", [])), error
+    kept = magnus("logs", "own", "then")
+    assert kept.returncode == 0, kept.stderr
+    assert "training..." in kept.stdout
+    assert "SIGCHLD" not in kept.stdout, kept.stdout

@@ -30,6 +30,7 @@ def setup_logging(level: str) -> None:
     import logging  # here, not at the top: `magnus --help` never logs
 
     handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("magnus")  # (output.OWN_HANDLER: its lines are never a step's captured output)
     detailed = logging.getLevelName(level) < logging.WARNING
     handler.setFormatter(
         logging.Formatter(
