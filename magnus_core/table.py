@@ -7,7 +7,6 @@ wants colour (NO_COLOR, a pipe or TERM=dumb: none).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -15,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import IO, Any
+
+from magnus_core import jsonio as json
 
 STYLES = {
     "bold": "1",
