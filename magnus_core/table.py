@@ -55,6 +55,13 @@ def fmt_seconds(seconds: float | None) -> str:
     return f"{minutes}m {rest}s" if minutes < 60 else f"{minutes // 60}h {minutes % 60}m"
 
 
+def fmt_duration(seconds: float | None) -> str:
+    """A step's or a run's duration as the summary and the workbench show it: fmt_seconds, but `<1ms`
+    under a millisecond (a success or fail node's `0.003ms` read as a figure measured to the microsecond,
+    which it is not; issue 16)."""
+    return "<1ms" if seconds is not None and 0 < seconds < 0.001 else fmt_seconds(seconds)
+
+
 def fmt_size(size: int | float, *, exact: bool = False) -> str:
     """Bytes in the unit that fits, in powers of 1024 as sizes are read (capture.parse_size: `100MB`):
     512 -> '512 bytes', 49_152 -> '48 KB', 4_404_019 -> '4.2 MB', 3 * 2**30 -> '3.0 GB'. Two significant
