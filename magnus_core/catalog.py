@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import logging
 import os
 import re
@@ -21,6 +20,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from magnus_core import jsonio as json
 from magnus_core.capture import DEFAULT_CAP, NEW_FILE, parse_size
 from magnus_core.errors import ConfigError, StepError, UsageError
 from magnus_core.files import atomic_copy, atomic_write_stream, file_hash, is_temp

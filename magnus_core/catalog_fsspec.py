@@ -28,7 +28,6 @@ import bisect
 import contextlib
 import hashlib
 import io
-import json
 import logging
 import os
 import posixpath
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from pydantic import Field
 
+from magnus_core import jsonio as json
 from magnus_core.catalog import (
     LIVE,
     BaseCatalog,

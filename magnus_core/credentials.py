@@ -13,12 +13,13 @@ the stores, catalogs and trackers read from the environment; each service adds t
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from magnus_core import jsonio as json
 
 MASK = "***"
 NAMES_OF_SECRETS = frozenset({"secret_options"})  # option -> the name of a secret: names, not values

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from magnus_core import jsonio as json
 from magnus_core.diff import ADDED, CHANGED, EQUAL, NOT_RUN, REMOVED, Change, GroupDiff, RunDiff
 from magnus_core.table import fmt_seconds
 

@@ -266,9 +266,9 @@ def json_problem(value: Any) -> tuple[str, Any] | None:
         or (kind is str and value.isascii())
     ):
         return None
-    import json
-
     import pydantic_core
+
+    from magnus_core import jsonio as json
 
     try:
         written = pydantic_core.to_json(value)
@@ -285,9 +285,9 @@ def json_problem(value: Any) -> tuple[str, Any] | None:
 
 def _find(value: Any) -> tuple[str, Any]:
     """The first element of `value` the serialiser refuses (iterative: any depth)."""
-    import json
-
     import pydantic_core
+
+    from magnus_core import jsonio as json
 
     stack: list[tuple[str, Any]] = [("", value)]
     while stack:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import faulthandler
-import json
 import logging
 import mmap
 import os
@@ -29,6 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from magnus_core import jsonio as json
 
 if TYPE_CHECKING:
     from magnus_core.catalog import BaseCatalog

@@ -22,6 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+# os.replace, os.fsync and tempfile.mkstemp as they were when magnus was imported: a python step runs in
+# magnus's own process, and one that replaced them (to raise, say) ended magnus in an internal error at its
+# next write of the run log, the log unfinished (issue 16, point 4)
+_replace = os.replace
+_fsync = os.fsync
+_mkstemp = tempfile.mkstemp
+
 TEMP_MARK = ".magnus-"
 TEMP_SUFFIX = ".tmp"
 HASH_ALGORITHM = "sha256"
@@ -45,9 +52,7 @@ def temp_file(target: Path) -> Iterator[tuple[int, Path]]:
     caller writes it and renames or links it into place. It is removed if it still exists on exit.
     Like tempfile.mkstemp, it is readable and writable by its owner only."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name[:40]}{TEMP_MARK}", suffix=TEMP_SUFFIX
-    )
+    fd, name = _mkstemp(dir=target.parent, prefix=f".{target.name[:40]}{TEMP_MARK}", suffix=TEMP_SUFFIX)
     tmp = Path(name)
     try:
         yield fd, tmp
@@ -75,13 +80,13 @@ def _write(fd: int, data: bytes | list[bytes], durable: bool) -> None:
     if isinstance(data, list):  # parts written one after the other, never joined in memory
         _write_parts(fd, data)
         if durable:
-            os.fsync(fd)
+            _fsync(fd)
         return
     with os.fdopen(os.dup(fd), "wb") as handle:
         handle.write(data)
         if durable:
             handle.flush()
-            os.fsync(handle.fileno())
+            _fsync(handle.fileno())
 
 
 def _write_parts(fd: int, parts: list[bytes]) -> None:
@@ -111,7 +116,7 @@ def atomic_write(
     data = text.encode("utf-8") if isinstance(text, str) else text
     with naming(path), temp_file(path) as (fd, tmp):
         _write(fd, data, durable)
-        os.replace(tmp, path)
+        _replace(tmp, path)
 
 
 def replace_in(folder: str, name: str, data: bytes, *, durable: bool = False) -> None:
@@ -130,10 +135,10 @@ def replace_in(folder: str, name: str, data: bytes, *, durable: bool = False) ->
                 while view:
                     view = view[os.write(fd, view) :]
                 if durable:
-                    os.fsync(fd)
+                    _fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, target)
+            _replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -173,7 +178,7 @@ def atomic_write_stream(path: Path, stream: BinaryIO, chunk: int = 1 << 20) -> s
             while data := stream.read(chunk):
                 digest.update(data)
                 handle.write(data)
-        os.replace(tmp, path)
+        _replace(tmp, path)
     return digest.hexdigest()
 
 
@@ -200,7 +205,7 @@ def atomic_copy(source: Path, dest: Path) -> str:
         shutil.copyfile(source, tmp)  # the kernel copies (sendfile/copy_file_range): faster than read+write
         shutil.copymode(source, tmp)
         digest = file_hash(tmp)
-        os.replace(tmp, dest)
+        _replace(tmp, dest)
     return digest
 
 
@@ -260,7 +265,7 @@ def temp_file_in_tmpdir(prefix: str, suffix: str = "") -> tuple[int, str]:
     folder of its own instead for the rest of the process (_own_temp_folder; issue 16 F3: every later
     shell step failed with magnus's own NotADirectoryError). Raises what mkstemp raises otherwise."""
     try:
-        return tempfile.mkstemp(prefix=prefix, suffix=suffix)
+        return _mkstemp(prefix=prefix, suffix=suffix)
     except (FileNotFoundError, NotADirectoryError):
         folder = tempfile.gettempdir()
         if os.path.isdir(folder):
@@ -285,7 +290,7 @@ def temp_file_in_tmpdir(prefix: str, suffix: str = "") -> tuple[int, str]:
             "the temporary folder %s (TMPDIR) was removed, by a step or beside the run; magnus made it again",
             folder,
         )
-    return tempfile.mkstemp(prefix=prefix, suffix=suffix)
+    return _mkstemp(prefix=prefix, suffix=suffix)
 
 
 def _what_is_at(path: str) -> str:

@@ -16,11 +16,11 @@ Routing comes from the original's spec: after a step succeeds, its `next`; after
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from magnus_core import jsonio as json
 from magnus_core.models.pipeline import BranchSpec, Dag, FailNode, Node, SuccessNode
 
 PLACEHOLDER = "map_variable_placeholder"  # stands for a map item in internal names on a command line

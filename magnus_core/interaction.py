@@ -30,6 +30,52 @@ if TYPE_CHECKING:
     from magnus_core.context import RunContext
 
 _STEP_FORM = re.compile(r"^([0-9]+)_(.+)$")
+# The longest metric name (MLflow's own limit for a metric's key, so a run that sends its metrics there
+# keeps every one): a longer name made `magnus runs --metrics` and `magnus compare` columns of its width.
+MAX_METRIC_NAME = 250
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_NAMES = {
+    "\n": "a newline",
+    "\r": "a carriage return",
+    "\t": "a tab",
+    "\0": "a NUL",
+    "\x1b": "an escape",
+}
+METRIC_NAME_RULE = (
+    f"a metric's name is 1 to {MAX_METRIC_NAME} characters, not only spaces, without control characters "
+    "(newline, tab, NUL, escape)"
+)
+
+
+def metric_name_problem(name: Any) -> str | None:
+    """What makes `name` unusable as a metric's name (`"holds a newline"`), or None when it is usable:
+    text of 1 to MAX_METRIC_NAME characters, not only spaces, no control characters, no lone surrogates.
+    Such a name was kept before issue 16 and broke every table that shows it (a NUL or an escape written
+    raw to the terminal, a newline splitting a row, a column 100,000 characters wide)."""
+    if not isinstance(name, str):
+        return f"is a {type(name).__name__}, not text"
+    if not name.strip():
+        return "is empty" if not name else "is only spaces"
+    if len(name) > MAX_METRIC_NAME:
+        return f"is {len(name):,} characters long"
+    control = _CONTROL.search(name)
+    if control:
+        char = control.group()
+        return f"holds {_CONTROL_NAMES.get(char, f'the control character {char!r}')}"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds invalid text (a lone surrogate)"
+    return None
+
+
+def _check_metric_name(name: Any, where: str) -> None:
+    """UsageError naming the metric (cut to 60 characters, escaped) and what a name must be."""
+    problem = metric_name_problem(name)
+    if problem:
+        shown = repr(name[:60] + "..." if isinstance(name, str) and len(name) > 60 else name)
+        shown = shown.encode("ascii", "backslashreplace").decode("ascii")
+        raise UsageError(f"{where}: the metric name {shown} {problem}; {METRIC_NAME_RULE}")
 
 
 def parse_track_variable(variable: str) -> tuple[int | None, str]:
@@ -113,6 +159,7 @@ class StepScope:
             step, name = parse_track_variable(variable)
             if not name:
                 continue
+            _check_metric_name(name, f"a {TRACK_PREFIX} variable")
             if step is not None:
                 points.append((step, name, decode(text)))
             else:
@@ -152,12 +199,15 @@ def track_this(step: int | None = None, **kwargs: Any) -> None:
     per-epoch loss is a series; the metric itself keeps the last value tracked. `step` is an int >= 0;
     anything else raises UsageError. Unlike 0.4, whose default `step=0` could not be told from an
     explicit 0, `step=0` given explicitly is a point (so `for epoch in range(n)` keeps epoch 0); with no
-    `step` there is no point. Outside a step run in this process (a child
-    process of a step), the values go to `MAGNUS_TRACK_<name>` / `MAGNUS_TRACK_<step>_<name>` variables
-    for the step to collect.
+    `step` there is no point. A metric's name is 1 to 250 characters of text without control characters
+    (metric_name_problem); another raises UsageError naming it, so the step fails, and none of the call's
+    metrics is kept. Outside a step run in this process (a child process of a step), the values go to
+    `MAGNUS_TRACK_<name>` / `MAGNUS_TRACK_<step>_<name>` variables for the step to collect.
     """
     if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
         raise UsageError(f"track_this: step must be a whole number >= 0, got {step!r}", field="step")
+    for key in kwargs:
+        _check_metric_name(key, "track_this")
     scope = _scope.get()
     for key, value in kwargs.items():
         if scope is not None:

@@ -6,7 +6,6 @@ Every problem becomes a `UsageError` (or `PipelineError`) naming the file, the s
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import string
 import sys
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from magnus_core import jsonio as json
 from magnus_core.errors import ConfigError, MagnusError, PipelineError, UsageError
 from magnus_core.parameters import TYPED_FLOAT, TYPED_INT
 from magnus_core.paths import find_nul, is_within, read_regular_file

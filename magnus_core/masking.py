@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
-import json.encoder
 import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
+from magnus_core import jsonio as json
 from magnus_core.errors import StepError
 
 MASK = "*****"

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import os
 import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from magnus_core import jsonio as json
 
 NOT_CHECKED = object()  # an annotation this module does not judge
 

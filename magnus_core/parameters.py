@@ -12,7 +12,6 @@ environment (JSON) are read back with `decode`.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import re
@@ -20,6 +19,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from magnus_core import jsonio as json
 from magnus_core.errors import UsageError, a_or_an
 
 # Parameter and metric values nest at most this many levels (lists and mappings one inside another): with

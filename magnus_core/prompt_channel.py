@@ -31,7 +31,6 @@ travels without its branches (their own notices carry them).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
 import socket
@@ -39,6 +38,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from magnus_core import jsonio as json
 from magnus_core.errors import UsageError
 
 if TYPE_CHECKING:

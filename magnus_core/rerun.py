@@ -17,12 +17,12 @@ gets the parameters it got in the original, whatever instant the original was ki
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from magnus_core import jsonio as json
 from magnus_core.crashpoints import crash_point
 from magnus_core.errors import UsageError
 from magnus_core.models.run_log import INTERRUPTED, PROCESSING, SUCCESS, BranchLog, RunLog, StepLog

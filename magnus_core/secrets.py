@@ -217,7 +217,7 @@ class BaseSecrets:
         """What a child process (a shell step, a notebook's kernel, a subprocess of a python step) needs to
         call get_secret() as this process does: the provider's type and options, and the values given at
         a prompt (which no provider could find there)."""
-        import json
+        from magnus_core import jsonio as json
 
         env = {CONFIG_VARIABLE: json.dumps(self.describe())}
         if self.overrides:
@@ -384,7 +384,7 @@ def secrets_from_environment() -> BaseSecrets:
     """Outside a step run in-process (a shell step's child, a notebook's kernel, a script): the provider
     named by MAGNUS_SECRETS_CONFIG (the default provider when unset), with the values given at a prompt
     (MAGNUS_SECRETS_GIVEN)."""
-    import json
+    from magnus_core import jsonio as json
 
     raw = os.environ.get(CONFIG_VARIABLE)
     provider = make_secrets(json.loads(raw) if raw else {"type": "env-and-dotenv", "config": {}})

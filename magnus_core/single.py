@@ -17,7 +17,6 @@ with the composite's status.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from magnus_core import graph
+from magnus_core import jsonio as json
 from magnus_core.context import RunContext, Services, run_config
 from magnus_core.errors import RunLogError, StepError, UsageError
 from magnus_core.graph import PLACEHOLDER, encode_name

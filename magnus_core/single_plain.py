@@ -27,7 +27,6 @@ models' store.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from magnus_core import jsonio as json
 from magnus_core.models import FAIL, INTERRUPTED, PROCESSING, SUCCESS
 from magnus_core.models import pipeline_table as pt
 

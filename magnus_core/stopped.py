@@ -17,10 +17,11 @@ s`.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from magnus_core import jsonio as json
 
 if TYPE_CHECKING:
     from magnus_core.logs import CutShort

@@ -29,7 +29,7 @@ from magnus_core.models.run_log import (
     running_attempt,
     span_seconds,
 )
-from magnus_core.table import Cell, fmt_seconds, render
+from magnus_core.table import Cell, fmt_duration, fmt_seconds, render
 
 if TYPE_CHECKING:
     from magnus_core.logs import Failure
@@ -93,7 +93,7 @@ def _row(step: StepLog, seconds: float | None, note: str = "", *, ended: bool = 
         Cell(f"{step.step_type} ({ran})" if ran else step.step_type),
         Cell(f"{status}{reused}", STATUS_STYLE.get(status, "yellow")),
         Cell(str(_attempts(step, ended)) if step.attempts or not step.branches else "-"),
-        Cell(fmt_seconds(seconds)),  # as every view writes a duration: 7.64ms, 8.02s, 2m 5s
+        Cell(fmt_duration(seconds)),  # as the workbench writes a duration: 7.64ms, 8.02s, 2m 5s, <1ms
     ]
     if note:
         cells.append(Cell(note, "dim"))
@@ -342,7 +342,7 @@ def timing_line(run_log: RunLog) -> str:
     if not start:
         return ""
     if run_log.status in (SUCCESS, FAIL, "INTERRUPTED") and seconds is not None:
-        return f"Started {local_text(start)[:19]}, took {fmt_seconds(seconds)}"
+        return f"Started {local_text(start)[:19]}, took {fmt_duration(seconds)}"
     from magnus_core.models.times import elapsed
     from magnus_core.runs import run_state
 

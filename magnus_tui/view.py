@@ -86,14 +86,12 @@ def parse_time(text: str | datetime | None) -> datetime | None:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    """A duration as everything in magnus shows one (magnus_core.table.fmt_seconds: 4.2ms, 1.23s,
-    2m 5s, 1h 3m), under a millisecond `<1ms` (a success or fail node's 0.003ms read as a measurement
-    to the microsecond, which it is not; issue 16); "" when unknown."""
-    from magnus_core.table import fmt_seconds
+    """A duration as the command line's summary shows one (magnus_core.table.fmt_duration: 4.2ms, 1.23s,
+    2m 5s, 1h 3m, under a millisecond `<1ms`: a success or fail node's 0.003ms read as a measurement to
+    the microsecond, which it is not; issue 16); "" when unknown."""
+    from magnus_core.table import fmt_duration as shown
 
-    if seconds is None:
-        return ""
-    return "<1ms" if 0 < seconds < 0.001 else fmt_seconds(seconds)
+    return "" if seconds is None else shown(seconds)
 
 
 def failure_edges(dag: Dag, branch: str | None = None) -> dict[str, str]:

@@ -3,12 +3,12 @@ terminal charts of a metric across runs (--plot) or of its series within each ru
 
 from __future__ import annotations
 
-import json
 import shutil
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from magnus_core import jsonio as json
 from magnus_core.cli import cli, complete, note
 
 if TYPE_CHECKING:

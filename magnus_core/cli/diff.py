@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
 
+from magnus_core import jsonio as json
 from magnus_core.cli import cli, data_console, hold_until_exit, note, printing
 from magnus_core.cli.complete import diff_steps, run_ids
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import json
 import shlex
 import sys
 import time
@@ -12,6 +11,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
+from magnus_core import jsonio as json
 from magnus_core.cli import cli, complete
 from magnus_core.cli import note as _say
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
+from magnus_core import jsonio as json
 from magnus_core.cli import LOG_LEVELS, cli, complete, setup_logging
 from magnus_core.cli._group import ParametersCommand, cli_parameters
 

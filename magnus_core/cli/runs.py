@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from magnus_core import jsonio as json
 from magnus_core.cli import cli, complete, note
 
 if TYPE_CHECKING:

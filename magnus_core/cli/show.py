@@ -130,7 +130,7 @@ def show(
         if not added:
             click.echo(run_log.model_dump_json(indent=4))
         else:
-            import json
+            from magnus_core import jsonio as json
 
             click.echo(json.dumps({**run_log.model_dump(mode="json"), **added}, indent=4, ensure_ascii=False))
     else:

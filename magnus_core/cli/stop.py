@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
+from magnus_core import jsonio as json
 from magnus_core.cli import cli, complete, note
 
 

@@ -3,10 +3,9 @@ files."""
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from magnus_core import jsonio as json
 from magnus_core.cli import cli, note
 
 

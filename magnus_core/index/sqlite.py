@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import operator
 import os
@@ -46,6 +45,7 @@ from itertools import compress, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from magnus_core import jsonio as json
 from magnus_core.controls import harmless
 from magnus_core.errors import UsageError
 from magnus_core.gcpause import paused

@@ -12,12 +12,12 @@ not import a store: stores.file_system re-exports these names.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from magnus_core import jsonio as json
 from magnus_core.errors import RunLogError
 from magnus_core.gcpause import paused
 from magnus_core.paths import read_regular_file

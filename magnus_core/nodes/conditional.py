@@ -13,10 +13,10 @@ ones (`branch`), which the Argo renderer compares in each branch task's `when`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
+from magnus_core import jsonio as json
 from magnus_core.errors import StepError
 from magnus_core.graph import branches
 from magnus_core.models.pipeline import DEFAULT_BRANCH, ConditionalNode

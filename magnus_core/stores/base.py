@@ -222,8 +222,7 @@ class RunLogStore(ABC):
         steps one per process (Argo, Dask); only_new: keep what is already there. The default writes a
         JSON file in `scratch_folder` (whole or not at all); a store without one raises UsageError, a
         write that fails StoreError."""
-        import json
-
+        from magnus_core import jsonio as json
         from magnus_core.files import atomic_write
 
         path = self._branch_parameters_path(run_id, branch)

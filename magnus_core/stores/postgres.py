@@ -32,7 +32,6 @@ it, and its log stays PROCESSING, which reads as INTERRUPTED and resumes with --
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -43,6 +42,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from magnus_core import jsonio as json
 from magnus_core.errors import ConfigError, RunLogError, SecretNotFoundError, StoreError, install_extra
 from magnus_core.models.run_log import BranchLog, RunLog, StepLog, time_span
 from magnus_core.registry import OptionKeyError, parse_options

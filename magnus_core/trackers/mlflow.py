@@ -167,7 +167,7 @@ class MLflowTracker(ExperimentTracker):
 
 
 def _json(value: Any) -> str:
-    import json
+    from magnus_core import jsonio as json
 
     return json.dumps(value, default=str)
 

@@ -42,6 +42,9 @@ MAX_BYTES = 2 << 20  # per attempt: beyond this only the end is shown (`magnus l
 # is on the UI thread, so 2 MB of short lines (300,000 from `seq`) took a minute and 1 GB before it showed
 MARKER = "[magnus: "  # how the lines magnus writes into a step's output begin (capture.py: the cap's marker)
 MAX_LINES = 10_000
+# characters of one line shown at most: the rest is said by a marker (a RichLog line of 10 MB took seconds
+# to lay out on the UI thread; `magnus logs` prints it whole)
+MAX_LINE = 10_000
 # a chain's cause in the traceback the run log keeps (logs.kept_traceback, listed by the run screen under
 # FRAMES_TITLE): magnus's words with the root cause's message, which wrap as the marker lines do
 CAUSE_LINES = tuple(f"  {words}" for words in CAUSE_WORDS)
@@ -114,17 +117,38 @@ def _left_out(count: int, command: str) -> str:
     return f"{count:,} earlier line{'' if count == 1 else 's'} left out: {command} prints them all"
 
 
-def _count_newlines(handle: Any, end: int) -> int:
-    """Newlines in the first `end` bytes of `handle` (read a MB at a time)."""
+def _count_newlines(handle: Any, end: int) -> tuple[int, int]:
+    """Newlines in the first `end` bytes of `handle` (read a MB at a time), and where the line holding
+    byte `end` begins (just after the last of them; 0 when there is none)."""
     handle.seek(0)
-    count, left = 0, end
+    count, left, begins, at = 0, end, 0, 0
     while left > 0:
         chunk = handle.read(min(1 << 20, left))
         if not chunk:
             break
-        count += chunk.count(b"\n")
+        found = chunk.count(b"\n")
+        if found:
+            count += found
+            begins = at + chunk.rindex(b"\n") + 1
+        at += len(chunk)
         left -= len(chunk)
-    return count
+    return count, begins
+
+
+def _line_cut(more: int, command: str) -> str:
+    """The line of magnus's that follows a line cut at MAX_LINE characters, saying how much is not shown."""
+    return f"{MARKER}the line above goes on for {more:,} more bytes, not shown: {command} prints it]"
+
+
+def _cut_long(lines: list[str], command: str) -> list[str]:
+    """Each line of more than MAX_LINE characters cut there, followed by the marker line (_line_cut)."""
+    out: list[str] = []
+    for line in lines:
+        if len(line) > MAX_LINE:
+            out += [line[:MAX_LINE], _line_cut(len(line[MAX_LINE:].encode("utf-8", "replace")), command)]
+        else:
+            out.append(line)
+    return out
 
 
 def shown_lines(raw: list[str]) -> list[str]:
@@ -150,6 +174,7 @@ def _attempt_lines(view: Any, command: str, whole: bool = False) -> tuple[list[s
 
     if not view.has_output:
         return [], view.problem
+    longer = 0  # bytes of the one line the end read holds part of, not read (a line of more than MAX_BYTES)
     try:
         with view.open() as handle:
             handle.seek(0, 2)
@@ -157,16 +182,34 @@ def _attempt_lines(view: Any, command: str, whole: bool = False) -> tuple[list[s
             start = max(0, size - MAX_BYTES)
             handle.seek(start)
             data = handle.read()
-            # the first line read is part of one (or a whole one): left out, with every line before it
-            earlier = _count_newlines(handle, start) + 1 if start else 0
+            earlier = 0
+            if start:
+                earlier, begins = _count_newlines(handle, start)
+                if b"\n" not in data[:-1]:
+                    # all that was read is the end of one line (a 10 MB line: before issue 16 the tab showed
+                    # nothing): its beginning is shown instead, cut, with every line before it left out; in
+                    # the whole run's output, an attempt still running shows it once it has ended (`whole`)
+                    ended = data.endswith(b"\n")
+                    handle.seek(begins)
+                    data = handle.read(MAX_LINE)
+                    longer = size - begins - len(data) - ended
+                    start = 0
+                    if whole and view.attempt is None and not ended:
+                        data, longer = b"", 0
+                else:  # the first line read is part of one (or a whole one): left out, with every one before
+                    earlier += 1
     except (CatalogError, OSError) as exc:
         return [], f"output cannot be read: {exc}"
     raw = decode(data).split("\n")
     if start:
         raw = raw[1:]
-    if raw and (raw[-1] == "" or (whole and view.attempt is None)):
+    if longer:
+        raw = raw[:1]
+    elif raw and (raw[-1] == "" or (whole and view.attempt is None)):
         raw.pop()  # after the last newline: nothing, or the running attempt's line being written
-    lines = shown_lines(raw)
+    lines = _cut_long(shown_lines(raw), command)
+    if longer:
+        lines.append(_line_cut(longer, command))
     if len(lines) > MAX_LINES:
         earlier += len(lines) - MAX_LINES
         lines = lines[-MAX_LINES:]

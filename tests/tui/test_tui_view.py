@@ -106,12 +106,12 @@ def test_an_event_for_an_unknown_parent_is_shown_at_the_top() -> None:
 
 
 def test_fmt_duration() -> None:
-    """One way to show a duration everywhere (the CLI's magnus_core.table.fmt_seconds); unknown is blank."""
+    """One way to show a duration, the CLI summary's (magnus_core.table.fmt_duration); unknown is blank."""
     values = (None, 0.0042, 8.9e-05, 0.9999, 12.34, 59.7, 245, 7380)
     assert [fmt_duration(x) for x in values] == [
         "",
         "4.2ms",
-        "0.089ms",
+        "<1ms",
         "1s",
         "12.3s",
         "1m 0s",
