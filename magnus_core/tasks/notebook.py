@@ -11,13 +11,13 @@ executed notebook, writes them to a file. The executed notebook is written to `<
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from magnus_core import jsonio as json
 from magnus_core.errors import StepError, UsageError, install_extra
 from magnus_core.failure import CommandFailed
 from magnus_core.files import temp_file_in_tmpdir
