@@ -525,10 +525,12 @@ class _Writer:
     def _create(self, batch: list[tuple[str, bytes | bytearray]]) -> None:
         """Create the batch's files on this thread."""
         from magnus_core.catalog import _write_new
+        from magnus_core.files import FD_LOCK
 
         for path, data in batch:
             try:
-                _write_new(path, data)
+                with FD_LOCK:  # (a step's closerange in a branch thread waits: trial 19 F5)
+                    _write_new(path, data)
             except Exception as exc:  # a full disk, a folder gone: said, the rest written
                 with contextlib.suppress(Exception):
                     why = getattr(exc, "strerror", None) or exc

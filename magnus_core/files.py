@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -114,7 +115,7 @@ def atomic_write(
     if root is not None:
         path = _kept_inside(Path(path), Path(root))
     data = text.encode("utf-8") if isinstance(text, str) else text
-    with naming(path), temp_file(path) as (fd, tmp):
+    with FD_LOCK, naming(path), temp_file(path) as (fd, tmp):
         _write(fd, data, durable)
         _replace(tmp, path)
 
@@ -127,7 +128,7 @@ def replace_in(folder: str, name: str, data: bytes, *, durable: bool = False) ->
     the target, as atomic_write's does. A few system calls per part: a run writes two parts per step."""
     target = os.path.join(folder, name)
     tmp = os.path.join(folder, temp_name(name))
-    with naming(target):
+    with FD_LOCK, naming(target):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             try:
@@ -217,6 +218,21 @@ def atomic_copy(source: Path, dest: Path) -> str:
 # runs, os.close and os.closerange leave these open (stepguard._guarded_close), said once each.
 OWN_FDS: dict[int, tuple[int, int, str]] = {}
 
+# Taken around magnus's short-lived descriptors that a run cannot do without (the run log's journal line,
+# the store's whole-file write: open, write, close) and around a step's os.close/os.closerange
+# (stepguard): a step in one branch thread closing descriptors it did not open (`os.closerange(3, 100)`)
+# closed the journal's between its open and its write in another branch's thread, and the run stopped on
+# "Bad file descriptor", blaming the innocent branch (trial 19 F5, about 1 run in 4). Reentrant: magnus's
+# own close inside is the guarded one.
+FD_LOCK = threading.RLock()
+HELD = -1  # OWN_FDS's (st_dev, st_ino) of a descriptor registered by hold_own, not looked at
+
+
+def hold_own(fd: int, what: str) -> None:
+    """Register `fd`, which its holder closes with close_own, as one of magnus's own without looking at it
+    (own_fd's fstat: half a microsecond, here once a step: the journal's held descriptor)."""
+    OWN_FDS[fd] = (HELD, HELD, what)
+
 
 def own_fd(fd: int, what: str) -> int:
     """Register `fd` as one of magnus's own (OWN_FDS), `what` naming its kind in the warning a step's close
@@ -237,6 +253,8 @@ def owned(fd: int) -> str | None:
     known = OWN_FDS.get(fd)
     if known is None:
         return None
+    if known[0] == HELD:  # (hold_own: its holder unregisters it as it closes it)
+        return known[2]
     try:
         found = os.fstat(fd)
     except OSError:

@@ -103,29 +103,33 @@ def _kept_open(kept: list[tuple[int, str]]) -> None:
 def _guarded_close(fd: int) -> None:
     """os.close while a step runs: magnus's own descriptors (files.OWN_FDS) stay open in a step's thread,
     said once each (trial 17 F1); any other, and any in magnus's own code, is closed as asked."""
-    if fd in files.OWN_FDS and _in_step():
-        what = files.owned(fd)
-        if what is not None:
-            _kept_open([(fd, what)])
+    if not _in_step():
+        _REAL_CLOSE(fd)
+        return
+    with files.FD_LOCK:  # (not between magnus's own open and close in another thread: trial 19 F5)
+        what = files.owned(fd) if fd in files.OWN_FDS else None
+        if what is None:
+            _REAL_CLOSE(fd)
             return
-    _REAL_CLOSE(fd)
+    _kept_open([(fd, what)])
 
 
 def _guarded_closerange(low: int, high: int) -> None:
     """os.closerange while a step runs: every descriptor of the range but magnus's own (_guarded_close)."""
-    if not files.OWN_FDS or not _in_step():
+    if not _in_step():
         _REAL_CLOSERANGE(low, high)
         return
     start = low
     kept = []
-    for fd in sorted(fd for fd in list(files.OWN_FDS) if low <= fd < high):
-        what = files.owned(fd)
-        if what is None:
-            continue
-        _REAL_CLOSERANGE(start, fd)
-        kept.append((fd, what))
-        start = fd + 1
-    _REAL_CLOSERANGE(start, high)
+    with files.FD_LOCK:  # (not between magnus's own open and close in another thread: trial 19 F5)
+        for fd in sorted(fd for fd in list(files.OWN_FDS) if low <= fd < high):
+            what = files.owned(fd)
+            if what is None:
+                continue
+            _REAL_CLOSERANGE(start, fd)
+            kept.append((fd, what))
+            start = fd + 1
+        _REAL_CLOSERANGE(start, high)
     _kept_open(kept)
 
 

@@ -43,6 +43,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import RunLogError
+from magnus_core.files import FD_LOCK, OWN_FDS, close_own, hold_own
 from magnus_core.paths import read_regular_file
 
 if TYPE_CHECKING:
@@ -77,23 +78,25 @@ class Journal:
         once more through a new one, whose error is the one raised. An OSError names the journal (as
         files.naming names a file; not that context manager: two lines a step)."""
         try:
-            fd = self.fd
-            if fd is not None:
-                self.fd = None
+            with FD_LOCK:  # (a step's closerange in another branch waits: trial 19 F5)
+                fd = self.fd
+                if fd is not None:
+                    self.fd = None
+                    OWN_FDS.pop(fd, None)
+                    try:
+                        written = os.write(fd, line)
+                    except OSError:
+                        os.close(fd)  # (nothing of the line was written: it is written whole below)
+                    else:
+                        self._done(fd, line, written, hold)
+                        return
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
                 try:
                     written = os.write(fd, line)
-                except OSError:
-                    os.close(fd)  # (nothing of the line was written: it is written whole below)
-                else:
-                    self._done(fd, line, written, hold)
-                    return
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                written = os.write(fd, line)
-            except BaseException:
-                os.close(fd)
-                raise
-            self._done(fd, line, written, hold)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                self._done(fd, line, written, hold)
         except OSError as exc:
             if exc.errno is not None and exc.filename is None and exc.filename2 is None:
                 raise OSError(exc.errno, exc.strerror, self.path) from exc
@@ -110,6 +113,7 @@ class Journal:
             raise
         if hold:
             self.fd = fd
+            hold_own(fd, "run log journal")  # (held between lines: a step's close leaves it open)
         else:
             os.close(fd)
 
@@ -118,7 +122,7 @@ class Journal:
         fd = self.fd
         if fd is not None:
             self.fd = None
-            os.close(fd)
+            close_own(fd)
 
     def remove(self) -> None:
         """The run's file holds all of it (its last write was made), or a new run takes this id: remove
