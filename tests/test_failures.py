@@ -287,6 +287,41 @@ def test_an_alarm_a_step_leaves_does_not_end_the_run(project: Path, magnus: Any)
     assert "left an alarm" in result.stderr
 
 
+def test_a_timer_a_step_leaves_with_its_own_handler_never_fails_a_later_step(
+    project: Path, magnus: Any
+) -> None:
+    """Trial 19 F16: a step that armed a timeout (signal.alarm, or a repeating setitimer) with its own raising
+    handler and returned before it rang left it running: it rang in the next step, which failed with the
+    earlier step's TimeoutError, nothing said. The timer is cancelled as the step ends, said."""
+    (project / "timers.py").write_text(
+        "import signal\nimport time\n\n\ndef _ring(signum, frame):\n    raise TimeoutError('step timed out')\n\n\n"
+        "def arm():\n    signal.signal(signal.SIGALRM, _ring)\n    signal.alarm(1)\n\n\n"
+        "def arm_repeating():\n    signal.signal(signal.SIGALRM, _ring)\n"
+        "    signal.setitimer(signal.ITIMER_REAL, 0.2, 0.05)\n\n\n"
+        "def slow():\n    time.sleep(1.5)\n"
+    )
+    result, log = run(
+        magnus,
+        project,
+        ("arm", "timers.arm"),
+        ("slow", "timers.slow"),
+        ("again", "timers.arm_repeating"),
+        ("later", "timers.slow"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr  # (the old code: 1, slow failed)
+    assert log["status"] == "SUCCESS"
+    assert [log["steps"][s]["status"] for s in ("arm", "slow", "again", "later")] == ["SUCCESS"] * 4
+    said = [line for line in result.stderr.splitlines() if "timer running" in line]
+    assert (
+        said
+        == [
+            "magnus: a step left a timer running (signal.alarm or setitimer) with its own handler (_ring); magnus "
+            "cancelled it: it would have rung in a later step"
+        ]
+        * 2
+    ), result.stderr
+
+
 def test_a_process_the_step_forks_never_runs_the_rest_of_the_dag(project: Path, magnus: Any) -> None:
     (project / "forks.py").write_text(
         "import os\n\n\ndef fork():\n    pid = os.fork()\n    if pid == 0:\n"
