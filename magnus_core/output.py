@@ -1151,7 +1151,7 @@ class _Seam:
             if replacement is not None:
                 self.handlers.append((handler, before))
                 own = handler.get_name() == OWN_HANDLER and before is not self.originals["stdout"]
-                handler.setStream(OwnLines(self) if own else replacement)
+                _set_stream(handler, OwnLines(self) if own else replacement)
         # A handler attached later, or writing somewhere else (a file, a socket): its records are masked
         # as they are made, whatever their handler.
         self.record_factory = logging.getLogRecordFactory()
@@ -1173,7 +1173,7 @@ class _Seam:
                 setattr(sys, name, original)
         for handler, stream in self.handlers:
             if getattr(handler, "stream", None) in self.streams.values():
-                handler.setStream(stream)
+                _set_stream(handler, stream)
         self.handlers.clear()
         if getattr(logging.getLogRecordFactory(), "magnus_seam", False):
             logging.setLogRecordFactory(self.record_factory)
@@ -1280,6 +1280,16 @@ def _plain(target: IO[str]) -> Destination:
         found = Destination(target)
         _plain_cache[id(target)] = found
     return found
+
+
+def _set_stream(handler: logging.StreamHandler[Any], stream: Any) -> None:
+    """handler.setStream(stream), which flushes the stream it had first: one a step closed
+    (`sys.__stderr__.close()`) raised ValueError there, and magnus, installing the seam again to run the
+    exit functions, exited 1 after a SUCCESS run, nothing said (trial 19 F14)."""
+    try:
+        handler.setStream(stream)
+    except (ValueError, OSError):
+        handler.stream = stream
 
 
 def _stream_handlers() -> list[logging.StreamHandler[Any]]:

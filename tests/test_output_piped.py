@@ -177,3 +177,40 @@ def test_show_says_what_a_processing_run_means_now_as_runs_does(store: Path) -> 
     assert shown.stdout.splitlines()[0].startswith("Run killed: INTERRUPTED (PROCESSING)"), shown.stdout
     listed = run_magnus("runs", cwd=store)
     assert "INTERRUPTED (PROCESSING)" in listed.stdout
+
+
+CLOSES_STDERR = """
+import sys
+
+
+def close_original_stderr():
+    sys.__stderr__.close()
+
+
+def fine():
+    print("fine")
+"""
+
+
+def test_a_step_closing_the_original_stderr_leaves_the_exit_code_the_runs(
+    git_repo: Path, magnus: Any
+) -> None:
+    """Trial 19 F14: a step that closed sys.__stderr__ made a SUCCESS run exit 1, nothing said anywhere:
+    installing the output seam again for the exit functions flushed the closed stream through logging's
+    setStream (ValueError). The exit code is the run's."""
+    (git_repo / "closing.py").write_text(CLOSES_STDERR)
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n"
+        "    a: {type: task, command: closing.close_original_stderr, next: b}\n"
+        "    b: {type: task, command: closing.fine, next: sh}\n"
+        "    sh: {type: task, command_type: shell, command: 'echo shell fails >&2; exit 5', next: success, "
+        "on_failure: final}\n"
+        "    final: {type: task, command: closing.fine, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    ran = magnus("execute", "-f", "p.yaml", "--run-id", "closed")
+    assert ran.returncode == 0, ran.stdout + ran.stderr  # (the old code: 1)
+    assert "Run closed: SUCCESS" in ran.stdout
+    log = json.loads((git_repo / ".run_log_store" / "closed.json").read_text())
+    assert log["status"] == "SUCCESS"
+    assert log["steps"]["final"]["status"] == "SUCCESS"
