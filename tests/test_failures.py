@@ -359,3 +359,19 @@ def test_the_message_reads_as_english_for_any_type() -> None:
     # trial 4: "holds a object"
     assert "'x' holds an object," in (value_message("returned parameter", "x", object()) or "")
     assert "'x' holds a range," in (value_message("returned parameter", "x", range(3)) or "")
+
+
+def test_a_clock_a_step_leaves_replaced_never_changes_the_run_logs_times(project: Path, magnus: Any) -> None:
+    """Trial 19 F3: a step that replaced time.time (freezegun left on, `time.time = lambda: 0.0`) and did not
+    put it back gave the step's end and every later step a time in 1970 and negative durations in show and
+    runs, nothing said. magnus records with the clock it bound at import."""
+    (project / "clock.py").write_text(
+        "import time\n\n\ndef freeze():\n    time.time = lambda: 0.0\n    time.localtime = lambda *a: time.gmtime(0)\n"
+    )
+    result, log = run(magnus, project, ("freeze", "clock.freeze"), ("after", "steps.fine"))
+    assert result.returncode == 0 and log["status"] == "SUCCESS", result.stdout + result.stderr
+    for step in ("freeze", "after"):
+        attempt = last(log, step)
+        assert not attempt["end_time"].startswith("1970"), attempt  # (the old code: 1970-01-01...)
+        assert attempt["end_time"] >= attempt["start_time"], attempt
+    assert not log["steps"]["after"]["start_time"].startswith("1970")

@@ -24,6 +24,12 @@ from typing import Any
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_LOCAL = datetime(1970, 1, 1)
 
+# the clock magnus records with, bound when magnus is imported: a step that replaced time.time or
+# time.localtime (freezegun left on, `time.time = lambda: 0.0`) and did not put it back gave every later
+# step of the run log an end time of 1970 and negative durations (trial 19 F3)
+_clock = _time.time
+_localtime = _time.localtime
+
 
 def parse_time(text: Any) -> datetime | None:
     """A time read from a run log as an aware datetime; None when absent or unreadable.
@@ -93,11 +99,11 @@ def now() -> datetime:
     The same value as `datetime.now().astimezone()` (a `timezone` with the zone's offset and name), for a
     third of its cost: the local zone is asked once per minute (offsets change only at whole minutes) and
     again whenever time.tzset() changed the process's zone. A run asks for the time several times per step."""
-    t = _time.time()
+    t = _clock()
     key = (int(t // 60), _time.timezone, _time.altzone, _time.tzname)
     cached = _NOW_ZONE
     if cached[0] != key:
-        local = _time.localtime(t)
+        local = _localtime(t)
         cached = (key, timezone(timedelta(seconds=local.tm_gmtoff), local.tm_zone))
         globals()["_NOW_ZONE"] = cached  # (one tuple replaced at once: safe between threads)
     return datetime.fromtimestamp(t, cached[1])
@@ -123,7 +129,7 @@ def elapsed(start: Any) -> float | None:
     """Seconds from a running run's start (a run-log time) to now: its duration so far, as `magnus runs`,
     `magnus show` and the workbench give it (a running run has no end); None without a readable start."""
     value = parse_time(start)
-    return None if value is None else max(0.0, _time.time() - value.timestamp())
+    return None if value is None else max(0.0, _clock() - value.timestamp())
 
 
 def seconds_between(start: Any, end: Any) -> float | None:
@@ -222,7 +228,7 @@ def _local_offset(value: datetime) -> timedelta:
     """This machine's UTC offset at the instant `value` (aware): the C library's localtime() of it, a
     fraction of astimezone()'s cost (`magnus runs` asks once per row)."""
     try:
-        return timedelta(seconds=_time.localtime(value.timestamp()).tm_gmtoff)
+        return timedelta(seconds=_localtime(value.timestamp()).tm_gmtoff)
     except (OverflowError, OSError, ValueError):
         return value.astimezone().utcoffset() or timedelta(0)
 

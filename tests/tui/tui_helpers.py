@@ -199,6 +199,7 @@ def stop_magnus_clock(monkeypatch, at: float) -> None:
             return at
 
     monkeypatch.setattr(times, "_time", _Stopped())
+    monkeypatch.setattr(times, "_clock", lambda: at)  # (the clock magnus binds at import)
 
 
 def many_runs_began() -> float:
