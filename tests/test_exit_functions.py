@@ -19,6 +19,10 @@ import atexit, os, time
 def exits():
     atexit.register(lambda: os._exit(7))
 
+
+def exits_directly():
+    atexit.register(os._exit, 5)
+
 def hangs():
     atexit.register(time.sleep, 3600)
 
@@ -66,6 +70,12 @@ def test_an_exit_function_calling_os_exit_leaves_the_runs_exit_code(git_repo: Pa
     ), done.stderr
     failed = _execute(git_repo, "fails")
     assert failed.returncode == 1, failed.stderr  # the run failed: os._exit(0) does not make it 0
+    direct = _execute(git_repo, "exits_directly")
+    assert direct.returncode == 0, direct.stderr
+    assert (  # (the name the step wrote, not magnus's guard's: trial 19 F13 read `_guarded_exit`)
+        "magnus: an exit function (os._exit) asked to exit with 5; magnus exits with the run's code, 0"
+        in direct.stderr.splitlines()
+    ), direct.stderr
 
 
 def test_an_exit_function_that_never_returns_does_not_hang_magnus(git_repo: Path) -> None:
