@@ -390,7 +390,13 @@ def printing_figures(steps: int, repeat: int) -> None:
 
 def capture_pair(steps: int, repeat: int) -> float:
     """The printing pair alone (bench/steps.py --capture): in a fresh tmpfs when one can be mounted (the
-    CPU's figure), else in a folder of TMPDIR; the median wall ratio comes back."""
+    CPU's figure), else in a folder of TMPDIR; the median wall ratio comes back. BENCH_PIN=0 (a CPU's
+    number) runs every thread, and the writer process started from them, on that one CPU: what capture
+    costs when nothing runs beside the steps (the writer then takes its time from theirs)."""
+    pin = os.environ.get("BENCH_PIN")
+    if pin:
+        os.sched_setaffinity(0, {int(pin)})
+        print(f"every thread and the writer process on CPU {pin} (BENCH_PIN)", flush=True)
     run_output(1, "bench_steps.say", "file-system")  # warm-up: one-time imports are not per-step costs
     run_output(1, "bench_steps.say", "do-nothing")
     tmpfs, why = mounted_tmpfs()
