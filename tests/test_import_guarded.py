@@ -73,6 +73,21 @@ def test_a_module_that_changes_folder_as_imported_leaves_the_run_where_magnus_st
     assert f"s runs in {git_repo}" in logs.stdout
 
 
+def test_a_step_that_changes_folder_as_it_runs_is_said_the_same_way(git_repo: Path, magnus: Any) -> None:
+    """A step's function that changes folder was put back already, said without the step's name."""
+    _project(git_repo, "", "    os.chdir('pkg')\n")
+    ran = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert ran.returncode == 0, ran.stderr
+    assert _statuses(git_repo, "r") == ALL_SUCCEEDED
+    assert f"s runs in {git_repo / 'pkg'}\n" in ran.stdout and f"\n{git_repo}\n" in ran.stdout
+    assert _said(ran.stderr, "working folder") == [  # (the old code: "a step changed the working folder ...")
+        f"magnus: step s changed the working folder (to {git_repo / 'pkg'}) and did not change it back; magnus "
+        f"did: the steps, the run log and the catalog stay in {git_repo}, where magnus started (a file beside a "
+        "module is found from its __file__)"
+    ]
+    assert magnus("logs", "r", "s").returncode == 0
+
+
 def test_a_thread_a_module_starts_as_imported_does_not_keep_magnus_running(
     git_repo: Path, magnus: Any
 ) -> None:
@@ -112,3 +127,27 @@ def test_a_module_that_puts_sigpipes_default_back_as_imported_does_not_kill_magn
         "and did not put it back; magnus did: its default action kills magnus once a pipe it prints to has "
         "closed (| head)"
     ]
+
+
+def test_the_per_step_entry_point_imports_a_module_as_magnus_execute_does(
+    git_repo: Path, magnus: Any
+) -> None:
+    """`magnus execute_single_node` imports the module inside the step: its function ran in the folder the
+    import moved to (the old code: `s runs in .../pkg`), unlike under `magnus execute`, and nothing named
+    the module."""
+    top = "os.chdir(os.path.dirname(os.path.abspath(__file__)))\nthreading.Thread(target=time.sleep, args=(300,), name='warmer').start()"
+    _project(git_repo, top)
+    ran = magnus("execute_single_node", "-f", "p.yaml", "r", "s")
+    assert ran.returncode == 0, ran.stderr
+    assert f"s runs in {git_repo}\n" in ran.stdout
+    log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
+    assert log["steps"]["s"]["status"] == "SUCCESS"
+    assert _said(ran.stderr, "pkg.steps") == [
+        f"magnus: step s's module pkg.steps, as it was imported, changed the working folder (to {git_repo / 'pkg'}) "
+        f"and did not change it back; magnus did: the steps, the run log and the catalog stay in {git_repo}, where "
+        "magnus started (a file beside a module is found from its __file__)",
+        "magnus: step s's module pkg.steps, as it was imported, left a thread running ('warmer'); magnus exits "
+        "without waiting for it (join the threads a step starts, or make them daemon threads)",
+    ]
+    logs = magnus("logs", "r", "s")
+    assert logs.returncode == 0 and f"s runs in {git_repo}" in logs.stdout, logs.stderr

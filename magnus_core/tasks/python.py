@@ -199,7 +199,7 @@ def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None
 
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
     """Call the function in this process with its arguments bound from the parameters by name."""
-    func = resolve(command, run=scope.run_id)
+    func = resolve(command, run=scope.run_id, step=scope.internal_name)
     if ctx.concurrent:
         # os.environ is shared by every thread: beside other branches, the step scope carries
         # parameters and metrics (track_this, store_parameter, return values) instead.
