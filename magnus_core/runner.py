@@ -7,6 +7,7 @@ a prepared run and returns its final run log. The CLI and the workbench both cal
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -208,8 +209,8 @@ def check_commands(pipeline: Pipeline) -> None:
             key = (node.command_type, node.command)
             if key not in checked:
                 try:
-                    if node.command_type == "python":
-                        resolve(node.command)
+                    if node.command_type == "python":  # (its step named only when its import is said)
+                        resolve(node.command, step=functools.partial(_first_step, pipeline, node))
                     else:
                         compile_lambda(node.command)
                     checked[key] = None
@@ -232,6 +233,13 @@ def check_commands(pipeline: Pipeline) -> None:
     error = PipelineError(located(problems, pipeline.file), file=pipeline.file)
     error.detail = "".join(details.values())
     raise error
+
+
+def _first_step(pipeline: Pipeline, node: TaskNode) -> str:
+    """The internal name of `node` in the pipeline (a walk of the dag: only for a warning)."""
+    from magnus_core.graph import walk
+
+    return next((visit.internal_name for visit in walk(pipeline.dag) if visit.node is node), node.command)
 
 
 def check_parameter_types(pipeline: Pipeline, parameters: dict[str, Any], request: RunRequest) -> None:

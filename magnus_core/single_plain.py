@@ -613,7 +613,7 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
             log.debug("step %s failed", scope.internal_name, exc_info=True)
     finally:
         exit_scope(token)
-        _restore(folder, streams, services)
+        _restore(folder, streams, services, scope.internal_name)
         restore_process_settings(dispositions)
         _note_threads(scope.internal_name, threads)
         if tapped is not None:

@@ -29,26 +29,31 @@ if TYPE_CHECKING:
 log = logging.getLogger("magnus")
 
 
-# Threads a python step started and left running that python would wait for at exit (not daemon threads):
-# thread ident -> (the step that was running, the thread). cli._leave says so and does not wait for them.
-LEFT_RUNNING: dict[int, tuple[str, threading.Thread]] = {}
+# Threads a python step (or a step's module as it was imported) started and left running that python would
+# wait for at exit (not daemon threads): thread ident -> (who started it: `step s`, or `step s's module
+# pkg.steps, as it was imported,`; the thread). cli._leave says so and does not wait for them.
+LEFT_RUNNING: dict[int, tuple[Any, threading.Thread]] = {}
 
 
-def _note_threads(step: str, before: frozenset[threading.Thread]) -> None:
+def _note_threads(step: str | None, before: frozenset[threading.Thread], who: Any = None) -> None:
     """Remember the non-daemon threads started while the step ran (not in `before`) that are still alive
-    (magnus's own are daemons; a thread the workbench runs the run in was there before). Beside other
-    branches, a thread another branch's step started (_guarded_thread_init marks it) is that step's."""
+    (magnus's own are daemons; a thread the workbench runs the run in was there before), as started by
+    `step s` (or by `who`: guarded_import's words for a module). Beside other branches, a thread another
+    branch's step started (_guarded_thread_init marks it) is that step's."""
     for thread in before.symmetric_difference(threading.enumerate()):  # (in C: usually none, per step)
         if thread in before or thread.daemon or thread.ident is None:
             continue
         if getattr(thread, "_magnus_started_in", None) not in (None, threading.get_ident()):
             continue
-        LEFT_RUNNING[thread.ident] = (step, thread)
+        if thread.ident in LEFT_RUNNING and LEFT_RUNNING[thread.ident][1] is thread:
+            continue  # (noted as its module's, imported inside the step: guarded_import)
+        LEFT_RUNNING[thread.ident] = (who if who is not None else f"step {step}", thread)
 
 
 def threads_left() -> list[tuple[str, threading.Thread]]:
-    """(step, thread) for every thread a python step left that is still running (see LEFT_RUNNING)."""
-    return [(step, thread) for step, thread in LEFT_RUNNING.values() if thread.is_alive()]
+    """(who, thread) for every thread a python step, or a step's module as it was imported, left that is
+    still running (see LEFT_RUNNING): `who` is `step s`, or `step s's module m, as it was imported,`."""
+    return [(str(who), thread) for who, thread in LEFT_RUNNING.values() if thread.is_alive()]
 
 
 _REAL_THREAD_INIT = threading.Thread.__init__
@@ -231,7 +236,7 @@ def _limit_words(limits: tuple[int, int]) -> str:
     return f"soft {soft}, hard {hard}"
 
 
-def _put_limits_back() -> None:
+def _put_limits_back(who: Any = "a step") -> None:
     """After a step (in whichever thread ran it: limits are the whole process's): every limit of _LIMITS a
     step lowered through python (_guarded_setrlimit) is put back to what it was before its first change;
     a raised limit stays. A hard limit lowered cannot be raised again by a process that is not privileged
@@ -251,7 +256,7 @@ def _put_limits_back() -> None:
         if wanted == now:  # (raised, or as it was)
             continue
         name = _LIMITS[which]
-        lowered = f"a step lowered {name} to {_limit_words(now)} (it was {_limit_words(was)})"
+        lowered = f"{who} lowered {name} to {_limit_words(now)} (it was {_limit_words(was)})"
         try:
             _REAL_SETRLIMIT(which, wanted)
         except (ValueError, OSError):  # (a hard limit raised by a process that may not)
@@ -371,7 +376,7 @@ def process_settings() -> tuple[Any, ...] | None:
     return (_settings(), len(sys.modules), perf_counter())
 
 
-def restore_process_settings(before: tuple[Any, ...] | None) -> None:
+def restore_process_settings(before: tuple[Any, ...] | None, who: Any = "a step") -> None:
     """Put back what process_settings() took (`before`) that the step changed and left changed, each said
     once in a warning naming it and what it would have done to the run (trial 17: F16 SIGCHLD ignored made
     later shell failures read SUCCESS; F5 SIGPIPE's default killed magnus at a closed pipe; F13 a step's
@@ -380,7 +385,8 @@ def restore_process_settings(before: tuple[Any, ...] | None) -> None:
     function left on slowed every later step and magnus). A recursion limit
     the step raised stays (deep recursion in later steps may need it). Then SIGPIPE and SIGXFSZ are made
     ignored by the kernel again, whatever set them in C (_keep_ignored; trial 18), 0.4 us of the 0.8 us
-    this added per step. None: nothing to do."""
+    this added per step. None: nothing to do. `who` begins each warning (guarded_import's words for a
+    module changed as it was imported)."""
     if before is None:
         return
     fatal = sys.modules.get("magnus_core.fatal")
@@ -389,11 +395,11 @@ def restore_process_settings(before: tuple[Any, ...] | None) -> None:
     settings, modules, started = before
     now = _settings()
     if now != settings:  # (nearly never)
-        _put_back(settings, now)
+        _put_back(settings, now, who)
     # what the kernel does with SIGPIPE and SIGXFSZ, which a step may have changed from C, unseen above:
     # the kernel's mask is read (20 us) after a step that loaded a module or ran 10 ms or more
     if len(sys.modules) != modules or perf_counter() - started >= 0.01:
-        _keep_ignored(settings[0])
+        _keep_ignored(settings[0], who)
         return
     try:  # (else both are ignored again unsaid, inline: 0.5 us; _keep_ignored says why)
         for number, index in _IGNORED_AGAIN:
@@ -403,12 +409,12 @@ def restore_process_settings(before: tuple[Any, ...] | None) -> None:
         pass
 
 
-def _put_back(before: tuple[Any, ...], now: tuple[Any, ...]) -> None:
+def _put_back(before: tuple[Any, ...], now: tuple[Any, ...], who: Any = "a step") -> None:
     """restore_process_settings's work when something changed: each setting put back, said."""
     handlers, printer, disabled, limit, trace, profile = before
     if logging.root.manager.disable != disabled:  # (first: the warnings after it are then heard)
         logging.disable(disabled)
-        log.warning("a step turned logging off (logging.disable) and did not turn it back on; magnus did")
+        log.warning("%s turned logging off (logging.disable) and did not turn it back on; magnus did", who)
     for (name, number), was, is_now in zip(_SIGNAL_NUMBERS, handlers, now[0], strict=True):
         if is_now is was or was is None:  # (None: a handler not installed from python: not put back)
             continue
@@ -417,24 +423,25 @@ def _put_back(before: tuple[Any, ...], now: tuple[Any, ...]) -> None:
         except (OSError, ValueError, TypeError):
             continue
         log.warning(
-            "a step changed what %s does (to %s) and did not put it back; magnus did: %s",
+            "%s changed what %s does (to %s) and did not put it back; magnus did: %s",
+            who,
             name,
             _handler_words(is_now),
             _SIGNAL_USE[name],
         )
     if builtins.print is not printer:
         builtins.print = printer
-        log.warning("a step replaced print (builtins.print) and did not put it back; magnus did")
+        log.warning("%s replaced print (builtins.print) and did not put it back; magnus did", who)
     if sys.getrecursionlimit() < limit:
         with contextlib.suppress(ValueError, RecursionError):
             sys.setrecursionlimit(limit)
-            log.warning("a step lowered the recursion limit and did not put it back; magnus did (%d)", limit)
+            log.warning("%s lowered the recursion limit and did not put it back; magnus did (%d)", who, limit)
     if sys.gettrace() is not trace:
         sys.settrace(trace)
-        log.warning("a step left a trace function (sys.settrace) on for later steps; magnus took it off")
+        log.warning("%s left a trace function (sys.settrace) on for later steps; magnus took it off", who)
     if sys.getprofile() is not profile:
         sys.setprofile(profile)
-        log.warning("a step left a profile function (sys.setprofile) on for later steps; magnus took it off")
+        log.warning("%s left a profile function (sys.setprofile) on for later steps; magnus took it off", who)
 
 
 _SIGNAL_USE = {
@@ -471,7 +478,7 @@ _CAUGHT = tuple(
 )
 
 
-def _keep_ignored(handlers: tuple[Any, ...]) -> None:
+def _keep_ignored(handlers: tuple[Any, ...], who: Any = "a step") -> None:
     """After a python step in the main thread: SIGPIPE and SIGXFSZ, where python's table says ignored
     (`handlers`, as _settings() read it before the step and restore_process_settings made it again; python
     ignores both from its start), are ignored by the kernel again. A change made in C (a C extension,
@@ -496,8 +503,9 @@ def _keep_ignored(handlers: tuple[Any, ...]) -> None:
         if not ignored & bit and name not in _SAID_FROM_C:
             _SAID_FROM_C.add(name)
             log.warning(
-                "a step changed what %s does from C (a C extension or ctypes: no longer ignored) and did not "
+                "%s changed what %s does from C (a C extension or ctypes: no longer ignored) and did not "
                 "put it back; magnus did: %s",
+                who,
                 name,
                 _SIGNAL_USE[name],
             )
@@ -513,8 +521,9 @@ def _keep_ignored(handlers: tuple[Any, ...]) -> None:
             continue
         _SAID_FROM_C.add(name)
         log.warning(
-            "a step changed what %s does from C (a C extension or ctypes: its handler bypassed, %s) and did "
+            "%s changed what %s does from C (a C extension or ctypes: its handler bypassed, %s) and did "
             "not put it back; magnus did: %s",
+            who,
             name,
             "ignored" if ignored & bit else "the default action",
             _SIGNAL_USE[name],
@@ -564,12 +573,15 @@ def _handler_words(handler: Any) -> str:
     return f"the step's {getattr(handler, '__qualname__', None) or type(handler).__name__}"
 
 
-def _restore(folder: str, streams: tuple[Any, Any], ctx: Any) -> None:
+def _restore(
+    folder: str, streams: tuple[Any, Any], ctx: Any, step: str | None = None, who: Any = None
+) -> None:
     """What a step may change for the whole process and forget to put back: the working folder (later steps,
-    the catalog and a store with a relative folder would work elsewhere) and sys.stdout / sys.stderr (later
-    output, the summary, would go where the step pointed them). Not beside other branches: there another
-    thread's step may be using its own redirection. The signals magnus relies on: restore_process_settings.
-    The resource limits a step lowered were put back as it ended (_Guard): said here."""
+    the catalog and a store with a relative folder would work elsewhere: trial 19 F19, `magnus logs` then
+    found no run) and sys.stdout / sys.stderr (later output, the summary, would go where the step pointed
+    them). Not beside other branches: there another thread's step may be using its own redirection. The
+    signals magnus relies on: restore_process_settings. The resource limits a step lowered were put back as
+    it ended (_Guard): said here. The warnings name `step` (or begin with `who`: guarded_import's words)."""
     while _LIMITS_SAID:
         try:
             said = _LIMITS_SAID.pop(0)
@@ -577,20 +589,99 @@ def _restore(folder: str, streams: tuple[Any, Any], ctx: Any) -> None:
             break
         log.warning(said)
     try:
-        moved = os.getcwd() != folder
+        now: str | None = os.getcwd()
     except OSError:  # the step removed the folder it was in
-        moved = True
-    if moved:
+        now = None
+    if now != folder:
         os.chdir(folder)
-        log.warning("a step changed the working folder and did not change it back; magnus did")
+        log.warning(
+            "%s changed the working folder (to %s) and did not change it back; magnus did: the steps, the "
+            "run log and the catalog stay in %s, where magnus started (a file beside a module is found from "
+            "its __file__)",
+            who if who is not None else f"step {step}" if step else "a step",
+            now if now is not None else "a folder it then removed",
+            folder,
+        )
     if ctx.concurrent:
         return
     if (sys.stdout, sys.stderr) != streams:
         sys.stdout, sys.stderr = streams
-    _disarm_alarm()
+    _disarm_alarm(who if who is not None else "a step")
 
 
-def _disarm_alarm() -> None:
+# _restore's ctx for an import: in magnus's main thread or a step not beside other branches; beside them
+_ALONE = type("_Alone", (), {"concurrent": False})()
+_BESIDE = type("_Beside", (), {"concurrent": True})()
+
+
+class _ImportGuard(_Guard):
+    """_Guard around a module's import (guarded_import): a resource limit it lowered is said as lowered by
+    it (`who`)."""
+
+    __slots__ = ("who",)
+
+    def __init__(self, who: Any) -> None:
+        super().__init__(False)
+        self.who = who
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if _LIMITS_BEFORE and os.getpid() == self.pid:
+            _put_limits_back(self.who)
+        super().__exit__(exc_type, *exc)
+
+
+class _ModuleWords:
+    """`step s's module pkg.steps, as it was imported,`: who a warning about a module's import names,
+    the step found (a walk of the dag) only when something is said."""
+
+    __slots__ = ("module", "step", "text")
+
+    def __init__(self, module: str, step: Any) -> None:
+        self.module = module
+        self.step = step
+        self.text: str | None = None
+
+    def __str__(self) -> str:
+        if self.text is None:
+            step = self.step() if callable(self.step) else self.step
+            owner = f"step {step}'s module" if step else "the module"
+            self.text = f"{owner} {self.module}, as it was imported,"
+        return self.text
+
+
+def guarded_import(module: str, step: Any = None) -> Any:
+    """importlib.import_module(module) for a python step's command, outside any step (magnus imports every
+    step's module before the run, to check it: runner.check_commands): treated as a step's command is
+    (nodes/task._run_attempt). What the module's own code does at import for the whole process and leaves
+    so is put back and said, naming the step (`step`: its name, or a function that finds it, called only
+    to say something) and the module: the working folder (an `os.chdir` to the module's folder at its top
+    moved the run log and the catalog there, trial 19 F19), sys.stdout and sys.stderr (None: an internal
+    error at the summary), the signals magnus relies on (SIGPIPE's default: `magnus ... | head` exit 141),
+    print, logging, the recursion limit, trace functions, an alarm, lowered resource limits; os._exit and
+    magnus's descriptors are guarded as in a step (_Guard); a non-daemon thread it starts is said at exit
+    and not waited for (_note_threads). A module already imported runs no code: imported as it is, no
+    cost added. Inside a step too (the per-step entry point, `magnus execute_single_node`, imports there;
+    so does a step whose module changed since): the step's function then runs where it would under
+    `magnus execute`, and the module is named; beside other branches the streams are left to the step's."""
+    import importlib
+
+    if module in sys.modules:
+        return importlib.import_module(module)
+    who = _ModuleWords(module, step)
+    folder = os.getcwd()
+    streams = (sys.stdout, sys.stderr)
+    threads = frozenset(threading.enumerate())
+    settings = process_settings()
+    try:
+        with _ImportGuard(who):
+            return importlib.import_module(module)
+    finally:
+        _restore(folder, streams, _BESIDE if in_concurrent_branch.get() else _ALONE, who=who)
+        restore_process_settings(settings, who)
+        _note_threads(None, threads, who)
+
+
+def _disarm_alarm(who: Any = "a step") -> None:
     """A timer a step left running (signal.alarm, signal.setitimer(ITIMER_REAL, ...): both are the process's
     one real-time timer) is cancelled: with no handler of its own it would kill magnus when it rings, the
     run log unfinished; with the step's own handler (a timeout that raises) it rang in the next step,
@@ -605,11 +696,12 @@ def _disarm_alarm() -> None:
         return
     handler = signal.getsignal(signal.SIGALRM)
     if handler in (signal.SIG_DFL, None):
-        log.warning("a step left an alarm (signal.alarm) that would have ended magnus; magnus cancelled it")
+        log.warning("%s left an alarm (signal.alarm) that would have ended magnus; magnus cancelled it", who)
     elif handler != signal.SIG_IGN:
         log.warning(
-            "a step left a timer running (signal.alarm or setitimer) with its own handler (%s); magnus "
+            "%s left a timer running (signal.alarm or setitimer) with its own handler (%s); magnus "
             "cancelled it: it would have rung in a later step",
+            who,
             _handler_words(handler).removeprefix("the step's "),
         )
 

@@ -447,10 +447,10 @@ def _leave(code: int) -> None:
 
         from magnus_core.output import mask_known
 
-        for step, thread in left:
+        for who, thread in left:  # (`step s`, or `step s's module m, as it was imported,`)
             logging.getLogger("magnus").warning(
                 mask_known(
-                    f"step {step} left a thread running ({thread.name!r}); magnus exits without waiting "
+                    f"{who} left a thread running ({thread.name!r}); magnus exits without waiting "
                     "for it (join the threads a step starts, or make them daemon threads)"
                 )
             )

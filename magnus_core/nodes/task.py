@@ -352,7 +352,7 @@ def _run_attempt(
             outcome = _raised(exc, scope, ctx, kept)
         finally:
             exit_scope(token)
-            _restore(folder, streams, ctx)
+            _restore(folder, streams, ctx, scope.internal_name)
             if python:
                 restore_process_settings(dispositions)
                 _note_threads(scope.internal_name, threads)

@@ -53,7 +53,9 @@ def _stale_project_module(module_name: str, here: str) -> None:
         importlib.invalidate_caches()
 
 
-def resolve(command: str, cwd: str | None = None, run: str | None = None) -> Callable[..., Any]:
+def resolve(
+    command: str, cwd: str | None = None, run: str | None = None, step: str | Callable[[], str] | None = None
+) -> Callable[..., Any]:
     """Import `module.function` (working directory first on sys.path); UsageError if it cannot.
 
     The function is kept for the next steps (one import per process, not per step), and looked at again
@@ -61,7 +63,12 @@ def resolve(command: str, cwd: str | None = None, run: str | None = None) -> Cal
     again (see _stale_project_module). With `run`, the file is looked at once per run: the run's steps
     run the code the run began with, as one python process does (a run of 10,000 steps of one function
     stat-ed its file 10,000 times); a long-lived process (a Dask worker, the workbench) still reads an
-    edited module for its next run."""
+    edited module for its next run.
+
+    A module imported outside any step (before the run: runner.check_commands) is imported as a step's
+    command runs (stepguard.guarded_import): what its code does at import for the whole process (the working
+    folder, sys.stdout, SIGPIPE, a thread left running) is put back or said as a step's is, naming `step`
+    (its name, or a function that finds it) and the module."""
     here = cwd or os.getcwd()
     cached = _cache.get((command, here))
     if cached is not None:
@@ -78,7 +85,12 @@ def resolve(command: str, cwd: str | None = None, run: str | None = None) -> Cal
         sys.path.insert(0, here)
     _stale_project_module(module_name, here)
     try:
-        module = importlib.import_module(module_name)
+        if module_name in sys.modules:  # (nothing runs: the usual case, every step after the first)
+            module = importlib.import_module(module_name)
+        else:
+            from magnus_core.stepguard import guarded_import
+
+            module = guarded_import(module_name, step)
     except ModuleNotFoundError as exc:
         text = f"cannot import module '{module_name}' of command '{command}': {exc}"
         text += _module_hint(exc.name or "", module_name, here)
@@ -187,7 +199,7 @@ def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None
 
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
     """Call the function in this process with its arguments bound from the parameters by name."""
-    func = resolve(command, run=scope.run_id)
+    func = resolve(command, run=scope.run_id, step=scope.internal_name)
     if ctx.concurrent:
         # os.environ is shared by every thread: beside other branches, the step scope carries
         # parameters and metrics (track_this, store_parameter, return values) instead.
