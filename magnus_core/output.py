@@ -946,24 +946,54 @@ class _Seam:
 
     def writer(self) -> Route | None:
         """The one route that may own sys.stdout and sys.stderr directly: in a process that owns its
-        terminal (fd_count), while one run and at most one of its attempts write; None otherwise."""
-        if self.fd_count > 0 and len(self.active) == 1 and len(self.attempts) <= 1:
-            return self.attempts[0] if self.attempts else self.active[0]
+        terminal (fd_count), while one run writes, one step at a time (no attempt with a route of its own,
+        see tapped()); None otherwise.
+
+        Never an attempt's own route, even while it runs alone among branches: what a step keeps of
+        sys.stderr then (logging.basicConfig's handler, a progress bar) would write to that attempt's
+        file whatever thread or branch used it, and to none once the attempt ended (trial 19 F15: a map
+        item's basicConfig put the next item's log lines in its file, the others' in none), and a thread
+        a branch's step left printing, which has no branch's context, wrote into the file of the branch
+        running alone after it (trial 19 F2): through the SeamStreams it reaches the terminal alone."""
+        if self.fd_count > 0 and len(self.active) == 1 and not self.attempts:
+            return self.active[0]
         return None
 
     def rebind(self) -> None:
         """Point sys.stdout and sys.stderr at the writer's own streams (print() at the speed of a file),
         or at the SeamStreams, which find each context's route (concurrent branches, the workbench). A
-        stream a step put there itself is left alone (nodes/task.py puts the step's back)."""
+        stream a step put there itself is left alone (nodes/task.py puts the step's back). Leaving the
+        writer's streams, logging handlers a step made on them are pointed at the SeamStreams
+        (_handlers_to_seam)."""
         with self.lock:
             if not self.streams:
                 return
             route = self.writer()
+            left = False
             for name in ("stdout", "stderr"):
                 current = getattr(sys, name)
                 if current is not self.streams[name] and not isinstance(current, RouteStream):
                     continue
+                left = left or (route is None and current is not self.streams[name])
                 setattr(sys, name, route.stream(name) if route is not None else self.streams[name])
+            if left:
+                self._handlers_to_seam()
+
+    def _handlers_to_seam(self) -> None:
+        """Logging handlers on a route's own stream (`logging.basicConfig()` in a step run one at a time
+        made its handler on sys.stderr, then the run's route's stream) write through the SeamStream of
+        that name from now on, which finds the route of the context that logs: each branch's records go
+        to its own attempt (trial 19 F15: they went to the run's route, the terminal alone, and `magnus
+        logs` said the branches printed nothing). Asked only as sys.stdout and sys.stderr leave the
+        writer's streams (the first branch attempt of a parallel or map begins): one look at every
+        logger's handlers, never per attempt of steps run one at a time. They are given back the
+        streams from before the seam when it is removed (_uninstall_streams)."""
+        for handler in _stream_handlers():
+            stream = getattr(handler, "stream", None)
+            if isinstance(stream, RouteStream):
+                name = "stderr" if isinstance(stream, _ErrStream) else "stdout"
+                _set_stream(handler, self.streams[name])
+                self.handlers.append((handler, self.originals.get(name, stream)))
 
     def repair_fds(self) -> None:
         """fd 1 and 2 are the pumps' pipes again if a step took them (see FdPump.repair): one fcntl per fd

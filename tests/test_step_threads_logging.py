@@ -1,0 +1,158 @@
+"""What a step leaves behind in the process, as the next steps and branches print (trial 19): logging set up
+inside a step, kept by every branch beside other branches (F15); a thread a step left printing, whose
+later lines are no other branch's (F2). Real runs in subprocesses, read back with `magnus logs RUN STEP`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+STEPS = """
+import logging
+import threading
+import time
+
+
+def log_setup():
+    logging.basicConfig(level=logging.INFO)
+    logging.getLogger("prep").info("prepared")
+
+
+def quick():
+    pass
+
+
+def log_a():
+    for i in range(3):
+        logging.getLogger("train").warning("A logs %d", i)
+        time.sleep(0.05)
+
+
+def log_b():
+    for i in range(3):
+        logging.getLogger("eval").warning("B logs %d", i)
+        time.sleep(0.05)
+
+
+def items():
+    return {"items": ["a", "b", "c", "d"]}
+
+
+def per_item(chunk):
+    logging.basicConfig(level=logging.INFO)
+    for i in range(3):
+        logging.getLogger("item").info("item %s step %d", chunk, i)
+        time.sleep(0.02)
+    print("print from", chunk)
+
+
+def leave_thread():
+    def loop():
+        for i in range(8):
+            print("bg line", i, flush=True)
+            time.sleep(0.1)
+
+    threading.Thread(target=loop, name="bgprinter", daemon=True).start()
+    time.sleep(0.02)
+    print("left a thread")
+
+
+def sleeper():
+    print("sleeper start", flush=True)
+    time.sleep(1.2)
+    print("sleeper end")
+"""
+
+
+def _branch(command: str) -> str:
+    return (
+        f"{{start_at: s, steps: {{s: {{type: task, command: {command}, next: success}}, "
+        "success: {type: success}, fail: {type: fail}}}"
+    )
+
+
+def _parallel(first: str, a: str, b: str, workers: int = 2) -> str:
+    return f"""
+dag:
+  start_at: first
+  steps:
+    first: {{type: task, command: {first}, next: q}}
+    q: {{type: task, command: steps.quick, next: par}}
+    par:
+      type: parallel
+      next: success
+      branches:
+        A: {_branch(a)}
+        B: {_branch(b)}
+    success: {{type: success}}
+    fail: {{type: fail}}
+executor: {{type: local, config: {{max_workers: {workers}}}}}
+"""
+
+
+MAP = """
+dag:
+  start_at: p
+  steps:
+    p: {type: task, command: steps.items, next: each}
+    each:
+      type: map
+      iterate_on: items
+      iterate_as: chunk
+      next: success
+      branch:
+        start_at: w
+        steps:
+          w: {type: task, command: steps.per_item, next: success}
+          success: {type: success}
+          fail: {type: fail}
+    success: {type: success}
+    fail: {type: fail}
+executor: {type: local, config: {max_workers: 2}}
+"""
+
+
+def _run(project: Path, magnus: Any, pipeline: str, run_id: str) -> subprocess.CompletedProcess[str]:
+    (project / "steps.py").write_text(STEPS)
+    (project / f"{run_id}.yaml").write_text(pipeline)
+    done = magnus("execute", "--file", f"{run_id}.yaml", "--run-id", run_id)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _logs(magnus: Any, run_id: str, step: str) -> list[str]:
+    shown = magnus("logs", run_id, step)
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout.splitlines()
+
+
+def test_logging_set_up_by_an_earlier_step_is_kept_by_each_branch(git_repo: Path, magnus: Any) -> None:
+    """basicConfig in a step run alone made its handler on the run's own stream: beside another branch
+    its records went to the terminal only, and `magnus logs` said both branches printed nothing."""
+    done = _run(git_repo, magnus, _parallel("steps.log_setup", "steps.log_a", "steps.log_b"), "r")
+    assert _logs(magnus, "r", "first") == ["INFO:prep:prepared"]
+    assert _logs(magnus, "r", "par.A.s") == [f"WARNING:train:A logs {i}" for i in range(3)]
+    assert _logs(magnus, "r", "par.B.s") == [f"WARNING:eval:B logs {i}" for i in range(3)]
+    for i in range(3):  # and the terminal, as before
+        assert f"WARNING:train:A logs {i}" in done.stderr and f"WARNING:eval:B logs {i}" in done.stderr
+    assert "par.A.s" not in magnus("logs", "r").stderr
+
+
+def test_logging_set_up_inside_map_items_goes_to_each_item(git_repo: Path, magnus: Any) -> None:
+    """basicConfig in the map item that ran first bound the handler to that item's own stream: the next
+    item's records were in its file, the later items' in none."""
+    done = _run(git_repo, magnus, MAP, "m")
+    for chunk in "abcd":
+        lines = [f"INFO:item:item {chunk} step {i}" for i in range(3)]
+        assert _logs(magnus, "m", f"each.{chunk}.w") == [*lines, f"print from {chunk}"]
+        assert all(line in done.stderr for line in lines)
+
+
+def test_a_branchs_thread_left_running_is_not_the_other_branchs(git_repo: Path, magnus: Any) -> None:
+    """Beside other branches a thread that did not copy its step's context prints to the terminal only:
+    once its branch had ended, the other branch ran alone and its file took the thread's lines."""
+    done = _run(git_repo, magnus, _parallel("steps.quick", "steps.leave_thread", "steps.sleeper"), "p")
+    assert _logs(magnus, "p", "par.B.s") == ["sleeper start", "sleeper end"]
+    assert not any(line.startswith("bg line") for line in _logs(magnus, "p", "par.A.s"))
+    assert sum(line.startswith("bg line") for line in done.stdout.splitlines()) == 8
