@@ -387,6 +387,9 @@ class Route:
             return self._streams[name]
 
     tap: Sink | None = None  # the attempt tapping this route's lanes (tapped(alone=True))
+    # the threads alive as the attempt tapping it began (threading's own table, copied: 0.07 us; see
+    # _Seam.leave_strays)
+    threads: dict[Any, threading.Thread] = {}  # noqa: RUF012 - (replaced per attempt, never changed)
     tees: tuple[Tee, Tee] | None = None  # the lanes' Tees while tapped, kept for the next attempt (_Tap)
 
     def flush_streams(self) -> None:
@@ -900,6 +903,7 @@ class _Seam:
         self.unkept = 0  # chunks fd 1 and 2 received while attempts ran side by side (in no file: UNKEPT)
         self.replaced = 0  # times sys.stdout or sys.stderr was seen replaced while attempts ran side by side
         self.dropped = 0  # times one was seen set to None then, and put back (_put_back_dropped)
+        self.strays: list[threading.Thread] = []  # threads a step left running (see leave_strays)
         self.handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
         self.record_factory: Any = logging.getLogRecordFactory()
         self.default = self._default_route()
@@ -947,7 +951,7 @@ class _Seam:
     def writer(self) -> Route | None:
         """The one route that may own sys.stdout and sys.stderr directly: in a process that owns its
         terminal (fd_count), while one run writes, one step at a time (no attempt with a route of its own,
-        see tapped()); None otherwise.
+        see tapped(), and no thread an earlier step left running, see `strays`); None otherwise.
 
         Never an attempt's own route, even while it runs alone among branches: what a step keeps of
         sys.stderr then (logging.basicConfig's handler, a progress bar) would write to that attempt's
@@ -955,7 +959,7 @@ class _Seam:
         item's basicConfig put the next item's log lines in its file, the others' in none), and a thread
         a branch's step left printing, which has no branch's context, wrote into the file of the branch
         running alone after it (trial 19 F2): through the SeamStreams it reaches the terminal alone."""
-        if self.fd_count > 0 and len(self.active) == 1 and not self.attempts:
+        if self.fd_count > 0 and len(self.active) == 1 and not self.attempts and not self.strays:
             return self.active[0]
         return None
 
@@ -985,7 +989,8 @@ class _Seam:
         that name from now on, which finds the route of the context that logs: each branch's records go
         to its own attempt (trial 19 F15: they went to the run's route, the terminal alone, and `magnus
         logs` said the branches printed nothing). Asked only as sys.stdout and sys.stderr leave the
-        writer's streams (the first branch attempt of a parallel or map begins): one look at every
+        writer's streams (the first branch attempt of a parallel or map begins, or a step left a thread
+        running): one look at every
         logger's handlers, never per attempt of steps run one at a time. They are given back the
         streams from before the seam when it is removed (_uninstall_streams)."""
         for handler in _stream_handlers():
@@ -1075,6 +1080,42 @@ class _Seam:
         for pump in pumps:
             if waiting or pump._processing.locked():
                 pump.drain()
+
+    def leave_strays(self, copy: Sink, before: dict[Any, threading.Thread]) -> None:
+        """An attempt run alone ended with threads alive that were not as it began (`before`): those the
+        step started and left running (not magnus's own) are strays. While one lives, sys.stdout and
+        sys.stderr are the SeamStreams (writer() is None), through which a thread that did not copy the
+        step's context writes to the terminal alone (the default route), never to the next step's file:
+        a thread left printing by one step had its lines in the next step's file, which nothing said
+        (trial 19 F2). What it printed while its step ran is that step's; the step's file ends with a
+        line naming it (STRAY). Costs a copy of threading's table of threads and one comparison per attempt
+        (0.25 us), and a look at each thread only when they differ; strays are forgotten as they end
+        (prune_strays, as the next attempt begins)."""
+        current = threading.current_thread()
+        was = set(before.values())
+        found = [
+            thread
+            for thread in threading.enumerate()
+            if thread is not current
+            and thread not in was
+            and thread not in self.strays
+            and not thread.name.startswith(_OWN_THREADS)
+        ]
+        if not found:
+            return
+        names = ", ".join(thread.name for thread in found[:5]) + (", ..." if len(found) > 5 else "")
+        getattr(copy, "write_marker", copy.write_text)(STRAY.format(names))
+        with self.lock:
+            self.strays.extend(found)
+            self.rebind()
+
+    def prune_strays(self) -> None:
+        """Threads left running that have ended are forgotten; with none left, print() goes straight to
+        the run's route again (rebind)."""
+        with self.lock:
+            self.strays = [thread for thread in self.strays if thread.is_alive()]
+            if not self.strays:
+                self.rebind()
 
     def see_replaced(self) -> None:
         """Count it (replaced) when sys.stdout or sys.stderr is not the seam's while attempts run side by
@@ -1537,6 +1578,9 @@ def tap_alone(copy: Sink, err: Sink) -> Route | None:
 
 def _tap_on(parent: Route, copy: Sink, err: Sink) -> Route:
     """The run's route `parent` tapped: its lanes write to its Tees, copying to `copy` and `err` (_Tap)."""
+    if SEAM.strays:
+        SEAM.prune_strays()
+    parent.threads = _THREADS.copy()
     for stream in parent._streams.values():  # what was printed before the attempt is not the attempt's
         try:  # noqa: SIM105 - (flush_streams, inline: this runs once per attempt)
             stream.flush()
@@ -1573,6 +1617,8 @@ def untap(parent: Route, copy: Sink) -> None:
         # writes it, and the copy needs no flush here: capture.AttemptFile.finish ends it next)
         lanes["stdout"].release()
         lanes["stderr"].release()
+        if not _THREADS.items() <= parent.threads.items():  # a thread the step started may still run
+            SEAM.leave_strays(copy, parent.threads)
     finally:
         lanes["stdout"].destination, lanes["stderr"].destination = tees[0].first, tees[1].first
         tees[0].copy = tees[1].copy = NOWHERE
@@ -1595,6 +1641,20 @@ REPLACED = (
     " (contextlib.redirect_stdout, sys.stdout = ...): python replaces them for every thread, so what this"
     " step printed meanwhile may have gone there, not to this file (docs/logs.md)]\n"
 )
+
+
+STRAY = (
+    "[magnus: a thread still running as this step ended ({}): what it prints from here on goes to the"
+    " terminal only, not to this file nor to a later step's (join it in the step to keep all of its"
+    " output; docs/logs.md)]\n"
+)
+
+
+# threading's table of the threads alive (ident: Thread), read as each attempt run alone begins and ends
+_THREADS: dict[Any, threading.Thread] = threading._active  # type: ignore[attr-defined]
+
+# magnus's own threads (output pumps, writers, the flush thread, branch workers), never a step's stray
+_OWN_THREADS = ("magnus", "prompt-fd", "ask-")
 
 
 DROPPED = (

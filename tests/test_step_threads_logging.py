@@ -1,6 +1,6 @@
 """What a step leaves behind in the process, as the next steps and branches print (trial 19): logging set up
 inside a step, kept by every branch beside other branches (F15); a thread a step left printing, whose
-later lines are no other branch's (F2). Real runs in subprocesses, read back with `magnus logs RUN STEP`."""
+later lines are no other step's (F2). Real runs in subprocesses, read back with `magnus logs RUN STEP`."""
 
 from __future__ import annotations
 
@@ -113,6 +113,18 @@ executor: {type: local, config: {max_workers: 2}}
 """
 
 
+THREAD = """
+dag:
+  start_at: adv
+  steps:
+    adv: {type: task, command: steps.leave_thread, next: sl}
+    sl: {type: task, command: steps.sleeper, next: sh}
+    sh: {type: task, command_type: shell, command: 'echo shell', next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
 def _run(project: Path, magnus: Any, pipeline: str, run_id: str) -> subprocess.CompletedProcess[str]:
     (project / "steps.py").write_text(STEPS)
     (project / f"{run_id}.yaml").write_text(pipeline)
@@ -147,6 +159,21 @@ def test_logging_set_up_inside_map_items_goes_to_each_item(git_repo: Path, magnu
         lines = [f"INFO:item:item {chunk} step {i}" for i in range(3)]
         assert _logs(magnus, "m", f"each.{chunk}.w") == [*lines, f"print from {chunk}"]
         assert all(line in done.stderr for line in lines)
+
+
+def test_a_thread_left_running_is_not_the_next_steps(git_repo: Path, magnus: Any) -> None:
+    """What a step's thread prints after the step ended is on the terminal only, said at the end of the
+    step's file, never in the next step's (its lines 1-7 were in `sl`'s file)."""
+    done = _run(git_repo, magnus, THREAD, "t")
+    adv = _logs(magnus, "t", "adv")
+    assert adv[:2] == ["bg line 0", "left a thread"], adv
+    assert adv[2].startswith("[magnus: a thread still running as this step ended (bgprinter): ")
+    assert len(adv) == 3
+    assert _logs(magnus, "t", "sl") == ["sleeper start", "sleeper end"]
+    assert _logs(magnus, "t", "sh") == ["shell"]
+    assert [line for line in done.stdout.splitlines() if line.startswith("bg line")] == [
+        f"bg line {i}" for i in range(8)
+    ]
 
 
 def test_a_branchs_thread_left_running_is_not_the_other_branchs(git_repo: Path, magnus: Any) -> None:

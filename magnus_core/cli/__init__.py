@@ -401,6 +401,7 @@ def _stop_again(unraisable: Any) -> None:
     assert main_thread is not None
     again = threading.Timer(0.01, signal.pthread_kill, args=(main_thread, sig))
     again.daemon = True
+    again.name = "magnus-signal-again"
     again.start()
 
 

@@ -302,6 +302,7 @@ class FileSystemRunLogStore(RunLogStore):
             return
         timer = threading.Timer(max(delay, 0.0), self._write_if_dirty, args=(run_id,))
         timer.daemon = True
+        timer.name = "magnus-store-write"  # (magnus's, not a step's thread: output.leave_strays)
         self._timers[run_id] = timer
         timer.start()
 
