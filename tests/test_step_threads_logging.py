@@ -1,17 +1,25 @@
 """What a step leaves behind in the process, as the next steps and branches print (trial 19): logging set up
 inside a step, kept by every branch beside other branches (F15); a thread a step left printing, whose
-later lines are no other step's (F2). Real runs in subprocesses, read back with `magnus logs RUN STEP`."""
+later lines are no other step's (F2); a stop during a parallel, which replaced no stream (F7). Real runs
+in subprocesses, read back with `magnus logs RUN STEP`."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
+
+from tests.conftest import ROOT
 
 STEPS = """
 import logging
 import threading
 import time
+from pathlib import Path
 
 
 def log_setup():
@@ -56,6 +64,13 @@ def leave_thread():
     threading.Thread(target=loop, name="bgprinter", daemon=True).start()
     time.sleep(0.02)
     print("left a thread")
+
+
+def slow():
+    Path("started").write_text("")
+    for i in range(100):
+        print("slow", i, flush=True)
+        time.sleep(0.1)
 
 
 def sleeper():
@@ -183,3 +198,31 @@ def test_a_branchs_thread_left_running_is_not_the_other_branchs(git_repo: Path, 
     assert _logs(magnus, "p", "par.B.s") == ["sleeper start", "sleeper end"]
     assert not any(line.startswith("bg line") for line in _logs(magnus, "p", "par.A.s"))
     assert sum(line.startswith("bg line") for line in done.stdout.splitlines()) == 8
+
+
+def test_a_stop_during_a_parallel_says_no_step_replaced_sys_stdout(git_repo: Path, magnus: Any) -> None:
+    """Every stop during a parallel with max_workers 2 warned that a step in a branch replaced sys.stdout:
+    the seam's own stream, there while branches run, was taken for a step's."""
+    (git_repo / "steps.py").write_text(STEPS)
+    (git_repo / "stop.yaml").write_text(_parallel("steps.quick", "steps.slow", "steps.sleeper"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "execute", "-f", "stop.yaml", "--run-id", "s"],
+        cwd=git_repo,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and not (git_repo / "started").exists():
+            time.sleep(0.02)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)  # what `magnus stop` sends
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert "INTERRUPTED" in err
+    assert "replaced sys.stdout" not in err, err

@@ -92,10 +92,23 @@ def _streams_back(streams: tuple[Any, Any]) -> None:
     """sys.stdout and sys.stderr as they were before the branches ran, once they have ended: a step in a
     branch thread that replaced one and did not put it back (`sys.stdout = None`) is not undone beside the
     other branches (their steps may print through it), so it was never undone, and magnus's summary ended
-    in an internal error (trial 17 F3: AttributeError, exit 2). Said once, in a warning."""
+    in an internal error (trial 17 F3: AttributeError, exit 2). Said once, in a warning.
+
+    The seam's own streams are not a step's: while branches run side by side sys.stdout is the seam's
+    SeamStream, and a stop abandons the branches' attempts still open, so it stays so; that is not a
+    replacement, and is said of none (trial 19 F7: every `magnus stop` during a parallel warned)."""
+    from magnus_core import output
+
     if (sys.stdout, sys.stderr) == streams:
         return
+    replaced = any(
+        now is not was and not isinstance(now, (output.SeamStream, output.RouteStream))
+        for now, was in zip((sys.stdout, sys.stderr), streams, strict=True)
+    )
     sys.stdout, sys.stderr = streams
+    output.SEAM.rebind()  # (the seam's streams where they belong, abandoned attempts counted)
+    if not replaced:
+        return
     log.warning(
         "a step in a branch replaced sys.stdout or sys.stderr and did not put it back; magnus did once the "
         "branches had ended"
