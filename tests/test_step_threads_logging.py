@@ -181,9 +181,8 @@ def test_a_thread_left_running_is_not_the_next_steps(git_repo: Path, magnus: Any
     step's file, never in the next step's (its lines 1-7 were in `sl`'s file)."""
     done = _run(git_repo, magnus, THREAD, "t")
     adv = _logs(magnus, "t", "adv")
-    assert adv[:2] == ["bg line 0", "left a thread"], adv
-    assert adv[2].startswith("[magnus: a thread still running as this step ended (bgprinter): ")
-    assert len(adv) == 3
+    assert adv[0] == "bg line 0" and "left a thread" in adv, adv  # (printed while the step ran)
+    assert adv[-1].startswith("[magnus: a thread still running as this step ended (bgprinter): ")
     assert _logs(magnus, "t", "sl") == ["sleeper start", "sleeper end"]
     assert _logs(magnus, "t", "sh") == ["shell"]
     assert [line for line in done.stdout.splitlines() if line.startswith("bg line")] == [
