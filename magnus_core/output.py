@@ -990,9 +990,8 @@ class _Seam:
         to its own attempt (trial 19 F15: they went to the run's route, the terminal alone, and `magnus
         logs` said the branches printed nothing). Asked only as sys.stdout and sys.stderr leave the
         writer's streams (the first branch attempt of a parallel or map begins, or a step left a thread
-        running): one look at every
-        logger's handlers, never per attempt of steps run one at a time. They are given back the
-        streams from before the seam when it is removed (_uninstall_streams)."""
+        running): one look at every logger's handlers, never per attempt of steps run one at a time.
+        They are given back the streams from before the seam when it is removed (_uninstall_streams)."""
         for handler in _stream_handlers():
             stream = getattr(handler, "stream", None)
             if isinstance(stream, RouteStream):
@@ -1088,8 +1087,8 @@ class _Seam:
         step's context writes to the terminal alone (the default route), never to the next step's file:
         a thread left printing by one step had its lines in the next step's file, which nothing said
         (trial 19 F2). What it printed while its step ran is that step's; the step's file ends with a
-        line naming it (STRAY). Costs a copy of threading's table of threads and one comparison per attempt
-        (0.25 us), and a look at each thread only when they differ; strays are forgotten as they end
+        line naming it (STRAY). Costs a copy of threading's table of threads and one comparison per
+        attempt (0.25 us), and a look at each thread only when they differ; strays are forgotten as they end
         (prune_strays, as the next attempt begins)."""
         current = threading.current_thread()
         was = set(before.values())
@@ -1617,7 +1616,11 @@ def untap(parent: Route, copy: Sink) -> None:
         # writes it, and the copy needs no flush here: capture.AttemptFile.finish ends it next)
         lanes["stdout"].release()
         lanes["stderr"].release()
-        if not _THREADS.items() <= parent.threads.items():  # a thread the step started may still run
+        try:
+            same = _THREADS.items() <= parent.threads.items()
+        except RuntimeError:  # (a thread began or ended during the comparison: looked at closely)
+            same = False
+        if not same:  # a thread the step started may still run
             SEAM.leave_strays(copy, parent.threads)
     finally:
         lanes["stdout"].destination, lanes["stderr"].destination = tees[0].first, tees[1].first
