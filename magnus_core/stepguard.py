@@ -360,6 +360,7 @@ def _settings() -> tuple[Any, ...]:
         sys.getrecursionlimit(),
         sys.gettrace(),
         sys.getprofile(),
+        builtins.open,
     )
 
 
@@ -411,7 +412,7 @@ def restore_process_settings(before: tuple[Any, ...] | None, who: Any = "a step"
 
 def _put_back(before: tuple[Any, ...], now: tuple[Any, ...], who: Any = "a step") -> None:
     """restore_process_settings's work when something changed: each setting put back, said."""
-    handlers, printer, disabled, limit, trace, profile = before
+    handlers, printer, disabled, limit, trace, profile, opener = before
     if logging.root.manager.disable != disabled:  # (first: the warnings after it are then heard)
         logging.disable(disabled)
         log.warning("%s turned logging off (logging.disable) and did not turn it back on; magnus did", who)
@@ -432,6 +433,9 @@ def _put_back(before: tuple[Any, ...], now: tuple[Any, ...], who: Any = "a step"
     if builtins.print is not printer:
         builtins.print = printer
         log.warning("%s replaced print (builtins.print) and did not put it back; magnus did", who)
+    if builtins.open is not opener:  # (trial 19 F4: magnus's own open failed the next shell step)
+        builtins.open = opener
+        log.warning("%s replaced open (builtins.open) and did not put it back; magnus did", who)
     if sys.getrecursionlimit() < limit:
         with contextlib.suppress(ValueError, RecursionError):
             sys.setrecursionlimit(limit)

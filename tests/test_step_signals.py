@@ -479,3 +479,31 @@ def test_magnus_own_warnings_are_never_a_steps_output_or_its_failure_reason(
     assert kept.returncode == 0, kept.stderr
     assert "training..." in kept.stdout
     assert "SIGCHLD" not in kept.stdout, kept.stdout
+
+
+OPEN_STEPS = """
+import builtins
+
+
+def disable_open():
+    def refuse(*args, **kwargs):
+        raise PermissionError("open is disabled")
+
+    builtins.open = refuse
+"""
+
+
+def test_a_replaced_open_is_put_back_before_the_next_step(git_repo: Path, magnus: Any) -> None:
+    """Trial 19 F4: a step that left builtins.open replaced (a pyfakefs or mock left active) made the next
+    shell step fail with that replacement's PermissionError, located in the user's function, because
+    magnus's own open went through it. It is put back as the step ends, said, as print is."""
+    (git_repo / "steps.py").write_text(OPEN_STEPS)
+    then = '{type: task, command_type: shell, command: "echo shell ok", next: success}'
+    (git_repo / "p.yaml").write_text(_pipeline("disable_open", then))
+    ran = magnus("execute", "-f", "p.yaml", "--run-id", "opened")
+    assert ran.returncode == 0, ran.stdout + ran.stderr  # (the old code: 1, PermissionError in `then`)
+    assert "magnus: a step replaced open (builtins.open) and did not put it back; magnus did" in (
+        ran.stderr.splitlines()
+    ), ran.stderr
+    log = json.loads((git_repo / ".run_log_store" / "opened.json").read_text())
+    assert log["status"] == "SUCCESS" and log["steps"]["then"]["status"] == "SUCCESS"
