@@ -99,12 +99,14 @@ def is_typo_of_option(name: str, option: str) -> bool:
     options of up to six letters, two for longer ones, a swap of two adjacent letters counting as one
     (`--fiel`, `--use-cache`, `--paramters-file`). Short options get one edit, not two, because common
     parameter names are two edits from them: `--size`, `--line` (from `--file`), `--stride`, `--string`
-    (from `--strict`) stay parameters.
+    (from `--strict`) stay parameters; an option of three letters only a swap (`--tga` for `--tag`).
     """
     a, b = _fold(name).replace("_", ""), _fold(option).replace("_", "")
     if a == b or _plural_pair(_fold(name), _fold(option)):
         return True
     letters = len(b)
+    if letters == 3:  # (`--tga` for `--tag`, trial 19 F17: a swap of two adjacent letters, nothing else)
+        return sorted(a) == sorted(b) and edit_distance(a, b) == 1
     if letters < 4:
         return False
     limit = 1 if letters <= 6 else 2

@@ -33,6 +33,7 @@ def project(tmp_path: Path) -> Path:
     ("typed", "meant"),
     [
         ("--fiel", "--file"),  # the report: the default pipeline ran with a parameter `fiel`
+        ("--tga", "--tag"),  # trial 19 F17: a swap in a three-letter option ran with a parameter `tga`
         ("--use-cache", "--use-cached"),  # the report: a re-run from scratch with a parameter `use_cache`
         ("--use_cached", "--use-cached"),  # `_` for `-`
         ("--files", "--file"),  # plural
@@ -93,7 +94,8 @@ def test_the_rule() -> None:
     assert is_typo_of_option("use-cach", "use-cached")  # two edits from a long option
     assert not is_typo_of_option("use-ca", "use-cached")  # four
     assert not is_typo_of_option("size", "file")  # two edits from a short option: a parameter
-    assert is_typo_of_option("tags", "tag") and not is_typo_of_option("tga", "tag")  # 3 letters: plural only
+    assert is_typo_of_option("tags", "tag") and is_typo_of_option("tga", "tag")  # 3 letters: plural, a swap
+    assert not is_typo_of_option("tap", "tag") and not is_typo_of_option("gat", "tag")  # no other edit
 
 
 @pytest.mark.parametrize(
@@ -111,3 +113,15 @@ def test_a_mistyped_command_is_offered_only_the_command_it_is_a_typo_of(
         assert "Did you mean" not in result.stderr
     else:
         assert f"Did you mean '{meant}'?" in result.stderr
+
+
+def test_a_mistyped_file_option_is_said_where_no_pipeline_yaml_is(tmp_path: Path) -> None:
+    """Trial 19 F17: `magnus execute --fiel p.yaml` in a folder without pipeline.yaml said the default
+    pipeline.yaml was not found and suggested another pipeline, never --fiel: the typo is refused first."""
+    (tmp_path / "mine.yaml").write_text(PIPELINE)
+    done = run_magnus("execute", "--fiel", "mine.yaml", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "unknown option --fiel (did you mean --file?)" in done.stderr, (
+        done.stderr
+    )  # (the old code: not found)
+    assert "pipeline file not found" not in done.stderr

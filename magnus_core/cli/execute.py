@@ -98,6 +98,9 @@ def execute(
     from magnus_core.runner import execute as run
 
     setup_logging(log_level.upper())
+    # a mistyped option is refused first (`--fiel p.yaml`: 'did you mean --file?'), not taken for a missing
+    # pipeline.yaml (trial 19 F17: the default file's error named another pipeline, never --fiel)
+    parameters = cli_parameters(ctx)
     _given_or_default(ctx, file)
     from magnus_core import output
 
@@ -114,7 +117,7 @@ def execute(
             var_file=var_file,
             run_id=run_id,
             tag=tag,
-            parameters=cli_parameters(ctx),
+            parameters=parameters,
             use_cached=use_cached,
             strict=strict,
         )
