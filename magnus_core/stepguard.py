@@ -267,9 +267,9 @@ def _put_limits_back(who: Any = "a step") -> None:
                     _REAL_SETRLIMIT(which, (soft, now[1]))
                     got = (soft, now[1])
             _LIMITS_SAID.append(
-                f"{lowered} and did not put it back; only a privileged process (root) can raise a hard limit "
-                f"again, so magnus could not (it is {_limit_words(got)} now): at that limit, "
-                f"{_LIMIT_USE[name]}"
+                f"{lowered} and did not put it back; only a process with CAP_SYS_RESOURCE (root, unless a "
+                f"container took it away) can raise a hard limit again, so magnus could not (it is "
+                f"{_limit_words(got)} now): at that limit, {_LIMIT_USE[name]}"
             )
             continue
         _LIMITS_SAID.append(f"{lowered} and did not put it back; magnus did: so low, {_LIMIT_USE[name]}")

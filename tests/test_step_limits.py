@@ -183,7 +183,8 @@ def test_a_hard_limit_magnus_may_not_raise_again_is_said_and_the_run_goes_on(git
     said = [line for line in ran.stderr.splitlines() if "RLIMIT" in line]
     assert said == [  # (the old code: nothing said)
         "magnus: a step lowered RLIMIT_NOFILE to soft 100, hard 200 (it was soft 1024, hard 4096) and did not "
-        "put it back; only a privileged process (root) can raise a hard limit again, so magnus could not (it is soft 200, hard 200 "
+        "put it back; only a process with CAP_SYS_RESOURCE (root, unless a container took it away) can raise "
+        "a hard limit again, so magnus could not (it is soft 200, hard 200 "
         "now): at that limit, magnus cannot open the run log, the steps' output files or a shell step's pipes "
         "(Too many open files)"
     ], ran.stderr
