@@ -110,6 +110,9 @@ def test_a_command_s_help_imports_that_command_s_module_only(command: str) -> No
     assert packages == {"click", "magnus_core"}, packages
     # (execute_single_node's own line is read without click first: cli/_step.py, which leaves --help to click)
     step = {"magnus_core.cli._step"} if command == "execute_single_node" else set()
+    # json's functions as magnus bound them (a step that patches json cannot break magnus: 2df3179), where
+    # the command's module imported the standard json before: that, and no more
+    ours.discard("magnus_core.jsonio")
     assert ours == HELP_MODULES | step | {f"magnus_core.cli.{COMMANDS[command].module}"}, ours
 
 
