@@ -569,11 +569,23 @@ class OutputLog(KeysInOrder, RichLog):
         """A new width: lines wrapped at the old one are wrapped again (OutputView.rewrap). (RichLog's own
         handler runs after this one: on the first resize it draws what was written before it.)"""
         width = self.scrollable_content_region.width
+        view = self.parent
         if width and width != self._width_seen:
             seen, self._width_seen = self._width_seen, width
-            view = self.parent
             if seen and self._size_known and isinstance(view, OutputView):
                 view.rewrap()
+        if isinstance(view, OutputView) and view.follow:
+            # a view following the end keeps it in view when it gets shorter (the failure's lines above it
+            # drawn on two rows after the view was placed: the error's line, the last, fell below it)
+            self.call_after_refresh(self.scroll_end, animate=False)
+
+    def watch_show_horizontal_scrollbar(self, shown: bool) -> None:
+        """A horizontal scrollbar that appears (a line wider than the view, not wrapped) takes the bottom row:
+        a view following the end scrolls to it again once laid out, or the last line (a failure's error
+        line) stays under the scrollbar (CI: the view placed at the end before the scrollbar came)."""
+        view = self.parent
+        if shown and isinstance(view, OutputView) and view.follow:
+            self.call_after_refresh(self.scroll_end, animate=False)
 
     def _follow(self, on: bool) -> None:
         """Stop (or go on) following; a view with nothing to scroll keeps following."""
