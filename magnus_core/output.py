@@ -1712,6 +1712,14 @@ def current_route() -> Route:
     return _route.get() or SEAM.default
 
 
+def terminal_fd(name: str) -> int:
+    """The file descriptor where stream `name` ("stdout" or "stderr") went before the seam pumped fd 1 and
+    2 (the pump's copy of it), else fd 1 or 2 itself: for a process that outlives this one and must write
+    where the user reads (processes.watch's report_fd; what it writes is not masked: magnus's own words)."""
+    pump = SEAM.pumps.get(name)
+    return pump.saved if pump is not None else (1 if name == "stdout" else 2)
+
+
 def mask_known(text: str) -> str:
     """A message printed outside any run (the command line's last error): every value this process has
     masked, masked."""

@@ -80,14 +80,18 @@ def watcher_pid() -> int | None:
     return _watcher.pid if _watcher is not None else None
 
 
-def watch(own_group: bool = False) -> None:
+def watch(own_group: bool = False, report_fd: int | None = None) -> None:
     """Start the watcher, once per process (about 0.3 ms here; the watcher's own python start, 10 to 30 ms
     of CPU, runs beside; each shell step then costs two lines, about 2.5 us here). With `own_group`
     (`magnus execute`, for the run's duration: `unwatch_group`) it also stops, if this process dies at
     once, what it started in its own process group (a python step's children: the group's processes
     started from then on whose parent died, and theirs; watcher.Found), whether this process leads the
     group (a shell's job, the workbench's runs) or not (a script's command). A watcher that cannot start
-    is logged and done without."""
+    is logged and done without. `report_fd` (the command line's stderr as it was before magnus pumped it:
+    output.terminal_fd) becomes the watcher's stderr, where it says, should this process die while a
+    named run runs (name_run), that the run was cut short and how to see it: a segfault or SIGKILL
+    otherwise ends `magnus execute` with nothing of magnus's own said (trial 19 F13). Only the first
+    call's `report_fd` counts (one watcher per process)."""
     global _watching, _pipe, _watcher
     with _lock:
         if not _watching:
@@ -99,7 +103,7 @@ def watch(own_group: bool = False) -> None:
                     [sys.executable, "-I", "-S", script, "0", str(GRACE)],
                     stdin=read,
                     stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL if report_fd is None else report_fd,
                     start_new_session=True,  # no terminal's signal reaches it, nor one sent to our group
                 )
             except OSError:
@@ -134,6 +138,13 @@ def record_stops(path: str) -> None:
         return
     _record = path
     _tell(f"R{path}\n")
+
+
+def name_run(run_id: str) -> None:
+    """Tell the watcher the run this process runs (`magnus execute`): should the process die while the run
+    runs (before unwatch_group), the watcher says so on its stderr (watch's `report_fd`), naming it."""
+    if "\n" not in run_id:
+        _tell(f"N{run_id}\n")
 
 
 def unwatch_group() -> None:

@@ -19,6 +19,10 @@ processes._forget). Magnus tells it, one line per event:
     F<path> / f<path>  a file of the run's to remove if magnus dies / removed by magnus: forget it
     R<path>            where to record what it stopped, should magnus die (the run's catalog:
                        `.magnus/stopped.json`); `R` alone: record nothing (the run ended)
+    N<run id>          the run `magnus execute` runs: should magnus die while its own process group is
+                       still watched, one line on this process's stderr (magnus's terminal, as it was
+                       before magnus pumped it) says the run was cut short, why when faulthandler wrote
+                       it (the run's `.magnus/fatal.log` beside the R file), and `magnus show <run id>`
 
 When the pipe reaches its end (magnus has ended, however) with groups still registered, or with magnus's
 own process group still watched (`magnus execute`, while the run runs), it stops them as a stopped run
@@ -347,6 +351,31 @@ def _reached(pgids: set[int]) -> bool:
     return False
 
 
+def cut_short(run_id: str, record: str) -> None:
+    """Say on stderr (magnus's terminal: processes.watch's report_fd; /dev/null otherwise) that magnus died
+    while run `run_id` ran: the reason faulthandler wrote in the run's fatal file (`Segmentation fault`,
+    beside the `record` file), else the usual causes, and the command that shows where it stopped."""
+    reason = _fatal_reason(os.path.join(os.path.dirname(record), "fatal.log")) if record else ""
+    why = f"crashed ({reason})" if reason else "was killed (SIGKILL, the out-of-memory killer, or a crash)"
+    line = f"magnus: run {run_id} was cut short: its process {why}; what it recorded: magnus show {run_id}\n"
+    with contextlib.suppress(OSError):
+        os.write(2, line.encode(errors="replace"))
+
+
+def _fatal_reason(path: str) -> str:
+    """The reason faulthandler gave (`Fatal Python error: Segmentation fault` -> `Segmentation fault`) in
+    the fatal file at `path`, "" when it wrote none (no file, a SIGKILL)."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(1 << 16).decode(errors="replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        if line.startswith("Fatal Python error: "):
+            return line.removeprefix("Fatal Python error: ").strip()[:200]
+    return ""
+
+
 def main(argv: list[str]) -> int:
     group = int(argv[1]) if len(argv) > 1 else 0
     grace = float(argv[2]) if len(argv) > 2 else 5.0
@@ -358,6 +387,7 @@ def main(argv: list[str]) -> int:
     steps: dict[int, str] = {}  # group -> its step's internal name
     files: set[str] = set()
     record = ""  # where to say what was stopped (Stopping)
+    run_id = ""  # the run magnus runs (N), named on stderr should magnus die while it runs
     pending = b""
     magnus = os.getppid()  # (magnus started this process)
     global _MAGNUS
@@ -408,7 +438,11 @@ def main(argv: list[str]) -> int:
                     files.discard(text[1:])
                 elif text.startswith("R"):
                     record = text[1:]
+                elif text.startswith("N"):
+                    run_id = text[1:]
         time.sleep(GATHER)
+    if group and run_id:  # magnus died while its run ran (it sends G0 as the run ends, however it ends)
+        cut_short(run_id, record)
     if groups or group or files:
         stop(groups, group, since, grace, files, seen if group and group != magnus else None, record, steps)
     return 0

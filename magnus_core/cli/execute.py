@@ -156,7 +156,10 @@ def execute(
         from magnus_core.cli import one_process_per_command
 
         if one_process_per_command():  # this process dying at once takes what its steps started with it
-            processes.watch(own_group=True)  # (trial 13 fault 1; docs/crash-safety.md)
+            # (trial 13 fault 1; docs/crash-safety.md); should this process die, the watcher says so where
+            # the user reads (trial 19 F13: a segfault ended the run with nothing of magnus's own said)
+            processes.watch(own_group=True, report_fd=output.terminal_fd("stderr"))
+            processes.name_run(prepared.run_id)
         try:
             try:
                 run_log = run(prepared, output=sys.stderr if as_json else None, on_event=progress)
