@@ -169,18 +169,22 @@ _RESOURCE: Any = None  # the resource module once _resource() imported it; False
 _REAL_SETRLIMIT: Any = None
 _REAL_PRLIMIT: Any = None
 _REAL_GETRLIMIT: Any = None
+_FMT_SIZE: Any = None  # table.fmt_size, imported with resource (_limit_words)
 _LIMITS_PID = 0  # the process the steps run in (a forked child or preexec_fn changes its own limits only)
 
 
 def _resource() -> Any:
     """The resource module, imported once (0.5 ms, at the first step), its real setrlimit, prlimit and
     getrlimit kept and _LIMITS filled; False where python has none (Windows)."""
-    global _RESOURCE, _REAL_SETRLIMIT, _REAL_PRLIMIT, _REAL_GETRLIMIT, _LIMITS_PID
+    global _RESOURCE, _REAL_SETRLIMIT, _REAL_PRLIMIT, _REAL_GETRLIMIT, _LIMITS_PID, _FMT_SIZE
     try:
         import resource
     except ImportError:  # pragma: no cover - not on Windows
         _RESOURCE = False
         return False
+    from magnus_core.table import fmt_size  # (now: under a lowered RLIMIT_NOFILE an import may not open)
+
+    _FMT_SIZE = fmt_size
     _REAL_SETRLIMIT = resource.setrlimit
     _REAL_PRLIMIT = getattr(resource, "prlimit", None)  # (Linux only)
     _REAL_GETRLIMIT = resource.getrlimit
@@ -230,10 +234,23 @@ def _lower(one: int, other: int) -> int:
     return other if _higher(one, other) == one else one
 
 
-def _limit_words(limits: tuple[int, int]) -> str:
-    """`soft 12, hard 4096` (`unlimited` for RLIM_INFINITY)."""
-    soft, hard = ("unlimited" if value == _RESOURCE.RLIM_INFINITY else str(value) for value in limits)
-    return f"soft {soft}, hard {hard}"
+# limits counted in bytes: said as sizes (`200 MB (209715200 bytes)`), not as a bare count (trial 19 F13)
+_BYTE_LIMITS = frozenset({"RLIMIT_FSIZE", "RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_STACK"})
+
+
+def _limit_words(limits: tuple[int, int], name: str = "") -> str:
+    """`soft 12, hard 4096` (`unlimited` for RLIM_INFINITY; a limit of _BYTE_LIMITS as a size with its
+    byte count, table.fmt_size: `soft 200 MB (209715200 bytes), hard unlimited`; RLIMIT_CPU in seconds).
+    Imports nothing: a step may have left RLIMIT_NOFILE too low to open a module's file."""
+
+    def word(value: int) -> str:
+        if value == _RESOURCE.RLIM_INFINITY:
+            return "unlimited"
+        if name in _BYTE_LIMITS:
+            return str(_FMT_SIZE(value, exact=True))
+        return f"{value} s" if name == "RLIMIT_CPU" else str(value)
+
+    return f"soft {word(limits[0])}, hard {word(limits[1])}"
 
 
 def _put_limits_back(who: Any = "a step") -> None:
@@ -256,7 +273,7 @@ def _put_limits_back(who: Any = "a step") -> None:
         if wanted == now:  # (raised, or as it was)
             continue
         name = _LIMITS[which]
-        lowered = f"{who} lowered {name} to {_limit_words(now)} (it was {_limit_words(was)})"
+        lowered = f"{who} lowered {name} to {_limit_words(now, name)} (it was {_limit_words(was, name)})"
         try:
             _REAL_SETRLIMIT(which, wanted)
         except (ValueError, OSError):  # (a hard limit raised by a process that may not)
@@ -269,7 +286,7 @@ def _put_limits_back(who: Any = "a step") -> None:
             _LIMITS_SAID.append(
                 f"{lowered} and did not put it back; only a process with CAP_SYS_RESOURCE (root, unless a "
                 f"container took it away) can raise a hard limit again, so magnus could not (it is "
-                f"{_limit_words(got)} now): at that limit, {_LIMIT_USE[name]}"
+                f"{_limit_words(got, name)} now): at that limit, {_LIMIT_USE[name]}"
             )
             continue
         _LIMITS_SAID.append(f"{lowered} and did not put it back; magnus did: so low, {_LIMIT_USE[name]}")

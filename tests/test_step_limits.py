@@ -111,6 +111,14 @@ def _words(value: int) -> str:
     return "unlimited" if value == resource.RLIM_INFINITY else str(value)
 
 
+def _size_words(value: int) -> str:
+    """A limit in bytes as magnus says it (trial 19 F13: `209715200` read as a count): `100 bytes`,
+    `1.0 MB (1048576 bytes)`."""
+    from magnus_core.table import fmt_size
+
+    return "unlimited" if value == resource.RLIM_INFINITY else fmt_size(value, exact=True)
+
+
 PARALLEL = """
 dag:
   start_at: fan
@@ -158,8 +166,8 @@ def test_a_step_that_lowers_the_file_size_limit_leaves_the_run_log_finished(
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     said = [line for line in ran.stderr.splitlines() if "RLIMIT" in line]
     assert said == [
-        f"magnus: a step lowered RLIMIT_FSIZE to soft 100, hard {_words(hard)} (it was soft {_words(soft)}, "
-        f"hard {_words(hard)}) and did not put it back; magnus did: so low, magnus's writes past it fail (File "
+        f"magnus: a step lowered RLIMIT_FSIZE to soft 100 bytes, hard {_size_words(hard)} (it was soft "
+        f"{_size_words(soft)}, hard {_size_words(hard)}) and did not put it back; magnus did: so low, magnus's writes past it fail (File "
         "too large): the run log, the steps' output files"
     ], ran.stderr
 
@@ -210,4 +218,6 @@ def test_a_raised_limit_stays(git_repo: Path, magnus: Any) -> None:
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
     assert "limits (2048, 4096)" in ran.stdout
     said = [line for line in ran.stderr.splitlines() if "RLIMIT" in line]
-    assert len(said) == 1 and said[0].startswith("magnus: a step lowered RLIMIT_STACK to soft 1048576"), said
+    assert len(said) == 1 and said[0].startswith(
+        "magnus: a step lowered RLIMIT_STACK to soft 1.0 MB (1048576 bytes), hard "
+    ), said
