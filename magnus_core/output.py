@@ -1783,6 +1783,19 @@ def thread_made(thread: threading.Thread) -> None:
         route.started.append(thread)
 
 
+def threads_of_no_step(before: frozenset[threading.Thread]) -> None:
+    """The threads made since `before` (by a step's module, imported before the run: stepguard.guarded_import)
+    when no step runs: they are no step's, and strays from their start (add_stray): what they print goes to
+    the terminal alone, never into the file of whichever step runs as they print (a heartbeat a module
+    starts as it is imported printed into every step's file, and into a failed step's last lines). Inside
+    a step (a module imported as it runs) its threads are that step's (thread_made)."""
+    if owner_here() is not None:
+        return
+    for thread in threading.enumerate():
+        if thread not in before and thread.is_alive() and not thread.name.startswith(_OWN_THREADS):
+            SEAM.add_stray(thread)
+
+
 # concurrent.futures.thread's _WorkItem as magnus found it, once replaced (None: not yet, or not imported)
 _POOL: list[Any] = [None]
 

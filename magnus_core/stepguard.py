@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from magnus_core import files
 from magnus_core.errors import StepError, a_or_an
 from magnus_core.failure import HardExit, value_message
-from magnus_core.output import thread_made
+from magnus_core.output import thread_made, threads_of_no_step
 from magnus_core.stepenv import in_concurrent_branch
 
 if TYPE_CHECKING:
@@ -667,10 +667,12 @@ def guarded_import(module: str, step: Any = None) -> Any:
     error at the summary), the signals magnus relies on (SIGPIPE's default: `magnus ... | head` exit 141),
     print, logging, the recursion limit, trace functions, an alarm, lowered resource limits; os._exit and
     magnus's descriptors are guarded as in a step (_Guard); a non-daemon thread it starts is said at exit
-    and not waited for (_note_threads). A module already imported runs no code: imported as it is, no
-    cost added. Inside a step too (the per-step entry point, `magnus execute_single_node`, imports there;
-    so does a step whose module changed since): the step's function then runs where it would under
-    `magnus execute`, and the module is named; beside other branches the streams are left to the step's."""
+    and not waited for (_note_threads); imported before the run, a thread it starts is no step's, and what
+    it prints goes to the terminal alone (output.threads_of_no_step). A module already imported runs no
+    code: imported as it is, no cost added. Inside a step too (the per-step entry point, `magnus
+    execute_single_node`, imports there; so does a step whose module changed since): the step's function
+    then runs where it would under `magnus execute`, and the module is named; beside other branches the
+    streams are left to the step's."""
     import importlib
 
     if module in sys.modules:
@@ -687,6 +689,7 @@ def guarded_import(module: str, step: Any = None) -> Any:
         _restore(folder, streams, _BESIDE if in_concurrent_branch.get() else _ALONE, who=who)
         restore_process_settings(settings, who)
         _note_threads(None, threads, who)
+        threads_of_no_step(threads)  # (printing as it goes: into no step's file, trial 20 F2)
 
 
 def _disarm_alarm(who: Any = "a step") -> None:

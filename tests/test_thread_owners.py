@@ -7,7 +7,8 @@ step's file while the step runs, and to the terminal only once it has ended, nev
 - F2 beside other branches: a thread a parallel's or map's branch started (max_workers 2) printed into the
   next step's file and failure summary once the branches had ended; while the branch ran, its lines were
   in no file.
-- Neighbours: a thread started by a thread an earlier step left is that step's.
+- Neighbours: a thread started by a thread an earlier step left is that step's; a thread a step's module
+  starts as it is imported (before the run) is no step's.
 
 Real runs of `magnus execute` in subprocesses, read back with `magnus logs RUN STEP`. Threads and steps
 wait for each other through files (no timing): what a thread prints while a given step runs is printed
@@ -148,6 +149,38 @@ def pooled_a():
 
 def pooled_b():
     pooled("B")
+"""
+
+IMPORTED = """
+import threading
+import time
+from pathlib import Path
+
+
+def _beat():
+    for i in range(1, 6000):
+        print("heartbeat", i, flush=True)
+        Path("beats").write_text(str(i))
+        time.sleep(0.01)
+
+
+threading.Thread(target=_beat, name="heartbeat", daemon=True).start()
+
+
+def _beats():
+    try:
+        return int(Path("beats").read_text() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def step():
+    start = _beats()
+    for _ in range(2000):  # until the thread printed while this step runs
+        if _beats() >= start + 2:
+            break
+        time.sleep(0.005)
+    print("step runs")
 """
 
 
@@ -291,6 +324,16 @@ def test_a_thread_started_by_a_left_thread_is_the_earlier_steps(git_repo: Path, 
     assert first[0] == "left parent" and first[1].startswith(STRAY.format("parent")) and len(first) == 2
     assert _logs(magnus, "r", "s2") == ["second's worker", "second saw the child print"]
     assert "child of the left thread" in done.stdout.splitlines()
+
+
+def test_a_thread_a_module_starts_as_imported_is_no_steps(git_repo: Path, magnus: Any) -> None:
+    """A heartbeat a step's module starts as it is imported (before the run) printed into the file of
+    whichever step ran as it printed; it is no step's: its lines are on the terminal only."""
+    (git_repo / "beat.py").write_text(IMPORTED)
+    done = _run(git_repo, magnus, _sequence("beat.step", "beat.step"), "r")
+    assert _logs(magnus, "r", "s1") == ["step runs"]
+    assert _logs(magnus, "r", "s2") == ["step runs"]
+    assert sum(line.startswith("heartbeat") for line in done.stdout.splitlines()) >= 4
 
 
 def test_a_branchs_thread_prints_into_its_file_and_no_later_steps(git_repo: Path, magnus: Any) -> None:
