@@ -391,6 +391,10 @@ class Route:
     # _Seam.leave_strays)
     threads: dict[Any, threading.Thread] = {}  # noqa: RUF012 - (replaced per attempt, never changed)
     tees: tuple[Tee, Tee] | None = None  # the lanes' Tees while tapped, kept for the next attempt (_Tap)
+    # an attempt's own route's (_own_route): the attempt's token while it runs, None after (see _attempt_of)
+    own_attempt: Any = None
+    # the threads an attempt's own route's step started (thread_made), looked at as it ends (_own_route)
+    started: list[threading.Thread] | None = None
 
     def flush_streams(self) -> None:
         """What python wrote and its C buffers still hold goes to the lanes."""
@@ -420,7 +424,9 @@ _route: contextvars.ContextVar[Route | None] = contextvars.ContextVar("magnus_ou
 
 
 class SeamStream(io.TextIOBase):
-    """What sys.stdout or sys.stderr is while the seam is installed: writes go to the current route."""
+    """What sys.stdout or sys.stderr is while the seam is installed: writes go to the current context's
+    route, or, from a thread with none in its context, to the route of the step that started the thread
+    while that step runs (thread_route)."""
 
     def __init__(self, seam: _Seam, name: str, original: IO[str]) -> None:
         super().__init__()
@@ -430,15 +436,14 @@ class SeamStream(io.TextIOBase):
         self._buffer = _SeamBuffer(self)
 
     def _lane(self) -> _Lane:
-        route = _route.get()
-        return (route or self._seam.default).lanes[self._name]
+        return (_route.get() or thread_route()).lanes[self._name]
 
     def _stream(self) -> RouteStream:
-        route = _route.get() or self._seam.default
+        route = _route.get() or thread_route()
         return route._streams.get(self._name) or route.stream(self._name)
 
     def write(self, text: str) -> int:  # called for every piece print() writes: kept short
-        route = _route.get() or self._seam.default
+        route = _route.get() or thread_route()
         return (route._streams.get(self._name) or route.stream(self._name)).write(text)
 
     def writelines(self, lines: Iterable[str]) -> None:  # type: ignore[override]
@@ -1080,39 +1085,54 @@ class _Seam:
             if waiting or pump._processing.locked():
                 pump.drain()
 
-    def leave_strays(self, copy: Sink, before: dict[Any, threading.Thread]) -> None:
-        """An attempt run alone ended with threads alive that were not as it began (`before`): those the
-        step started and left running (not magnus's own) are strays. While one lives, sys.stdout and
-        sys.stderr are the SeamStreams (writer() is None), through which a thread that did not copy the
-        step's context writes to the terminal alone (the default route), never to the next step's file:
-        a thread left printing by one step had its lines in the next step's file, which nothing said
-        (trial 19 F2). What it printed while its step ran is that step's; the step's file ends with a
-        line naming it (STRAY). Costs a copy of threading's table of threads and one comparison per
-        attempt (0.25 us), and a look at each thread only when they differ; strays are forgotten as they end
-        (prune_strays, as the next attempt begins)."""
+    def leave_strays(self, copy: Sink, before: dict[Any, threading.Thread], route: Route) -> None:
+        """An attempt run alone (tapping `route`) ended with threads alive that were not as it began
+        (`before`): those the step started and left running (not magnus's own) are strays. While one
+        lives, sys.stdout and sys.stderr are the SeamStreams (writer() is None), through which a thread
+        that did not copy a step's context writes for the step that started it (thread_route): into that
+        step's file while it runs, to the terminal alone once it has ended, never to a later step's file
+        (trial 19 F2: a thread left printing had its lines in the next step's file, which nothing said);
+        a thread a later step starts prints into that step's file (trial 20 N9: with tqdm's monitor
+        alive, every later step's worker threads printed to the terminal alone, in no file). What a stray
+        printed while its step ran is that step's; the step's file ends with a line naming it (STRAY). A
+        new thread an earlier step's thread started (thread_made: it is that step's) is a stray unsaid
+        here. A thread made without threading.Thread.__init__ (C code) is taken for this step's. Costs
+        a copy of threading's table of threads and one comparison per attempt (0.25 us), and a look at
+        each thread only when they differ; strays are forgotten as they end (prune_strays, as the next
+        attempt begins)."""
         current = threading.current_thread()
         was = set(before.values())
-        found = [
-            thread
-            for thread in threading.enumerate()
-            if thread is not current
-            and thread not in was
-            and thread not in self.strays
-            and not thread.name.startswith(_OWN_THREADS)
-        ]
-        if not found:
-            return
-        names = ", ".join(thread.name for thread in found[:5]) + (", ..." if len(found) > 5 else "")
-        getattr(copy, "write_marker", copy.write_text)(STRAY.format(names))
+        token = _attempt_of(route)
+        found = []
+        for thread in threading.enumerate():
+            if thread is current or thread in was or thread.name.startswith(_OWN_THREADS):
+                continue
+            owner = getattr(thread, "_magnus_owner", None)
+            if owner is None:  # (not made through threading.Thread.__init__ while a step ran)
+                thread._magnus_owner = owner = (route, token)  # type: ignore[attr-defined]
+            if thread not in self.strays:
+                found.append((thread, owner[1] is token))
+        mine = [thread for thread, its in found if its]
+        if mine:
+            getattr(copy, "write_marker", copy.write_text)(_stray_note(mine))
+        if found:
+            with self.lock:
+                self.strays.extend(thread for thread, _ in found)
+                self.rebind()
+
+    def add_stray(self, thread: threading.Thread) -> None:
+        """`thread`, made by a thread whose step has ended (thread_made), is no running step's: a stray
+        from its start, unsaid (its maker was said for its step)."""
         with self.lock:
-            self.strays.extend(found)
-            self.rebind()
+            if thread not in self.strays:
+                self.strays.append(thread)
+                self.rebind()
 
     def prune_strays(self) -> None:
-        """Threads left running that have ended are forgotten; with none left, print() goes straight to
-        the run's route again (rebind)."""
+        """Threads left running that have ended are forgotten (one not started yet is kept: add_stray);
+        with none left, print() goes straight to the run's route again (rebind)."""
         with self.lock:
-            self.strays = [thread for thread in self.strays if thread.is_alive()]
+            self.strays = [thread for thread in self.strays if thread.is_alive() or thread.ident is None]
             if not self.strays:
                 self.rebind()
 
@@ -1621,7 +1641,7 @@ def untap(parent: Route, copy: Sink) -> None:
         except RuntimeError:  # (a thread began or ended during the comparison: looked at closely)
             same = False
         if not same:  # a thread the step started may still run
-            SEAM.leave_strays(copy, parent.threads)
+            SEAM.leave_strays(copy, parent.threads, parent)
     finally:
         lanes["stdout"].destination, lanes["stderr"].destination = tees[0].first, tees[1].first
         tees[0].copy = tees[1].copy = NOWHERE
@@ -1659,6 +1679,171 @@ _THREADS: dict[Any, threading.Thread] = threading._active  # type: ignore[attr-d
 # magnus's own threads (output pumps, writers, the flush thread, branch workers), never a step's stray
 _OWN_THREADS = ("magnus", "prompt-fd", "ask-")
 
+STRAY_POOL = (
+    "[magnus: a thread pool's thread still running as this step ended ({}): what it prints from here on for"
+    " this step's work goes to the terminal only, not to this file nor to a later step's; work a later step"
+    " gives the pool prints into that step's file (shut the pool down in the step, `with"
+    " ThreadPoolExecutor(...)`, to keep all of this step's output; docs/logs.md)]\n"
+)
+
+
+def _stray_note(threads: list[threading.Thread]) -> str:
+    """The line that ends the file of a step that left `threads` running (STRAY; STRAY_POOL when they are
+    all workers of a concurrent.futures pool, whose later work is the step's that gives it)."""
+    names = ", ".join(thread.name for thread in threads[:5]) + (", ..." if len(threads) > 5 else "")
+    pool = sys.modules.get("concurrent.futures.thread")
+    worker = getattr(pool, "_worker", None)
+    if worker is not None and all(getattr(thread, "_target", None) is worker for thread in threads):
+        return STRAY_POOL.format(names)
+    return STRAY.format(names)
+
+
+def _still_running(threads: list[threading.Thread] | None) -> list[threading.Thread]:
+    """Of the threads an attempt's step started (Route.started), those still running, but magnus's own."""
+    if not threads:
+        return []
+    current = threading.current_thread()
+    return [
+        thread
+        for thread in threads
+        if thread.is_alive() and thread is not current and not thread.name.startswith(_OWN_THREADS)
+    ]
+
+
+# -- whose is a thread's output: the step's that started it ---------------------------------------------
+# A thread made while a step runs (threading.Thread.__init__, which stepguard replaces while steps run) keeps
+# who made it as `_magnus_owner`: (the route that step's attempt writes through, the attempt's token,
+# _attempt_of). What it prints goes into that step's file while that attempt is the route's, and to the
+# terminal alone once it has ended (thread_route).
+
+_get_ident = threading.get_ident
+
+
+def _attempt_of(route: Route) -> Any:
+    """The attempt whose output `route` carries now, as its token (the Sink its stderr copies to, one per
+    attempt: capture.StderrTail; `copy` is not, do-nothing's NOWHERE), or None between attempts: the run's
+    route tapped by an attempt run alone holds it in its stderr Tee (NOWHERE between attempts: _tap_on,
+    untap), so that no store is added per attempt; an attempt's own route in own_attempt (_own_route)."""
+    tees = route.tees
+    if tees is not None:
+        found = tees[1].copy
+        if found is not NOWHERE:
+            return found
+    return route.own_attempt
+
+
+def owner_here() -> tuple[Route, Any] | None:
+    """The attempt the current thread writes for, as (route, token) (see _attempt_of), or None: for a
+    step's own thread its context's route, while an attempt taps it or runs through it; for another thread
+    what it was given as it was made (thread_made) or, for a pool's worker, by the work it runs
+    (_owned_work_item). None outside any attempt (magnus between steps, a module imported before the run)."""
+    route = _route.get()
+    if route is not None:
+        token = _attempt_of(route)
+        return None if token is None else (route, token)
+    return getattr(_THREADS.get(_get_ident()), "_magnus_owner", None)
+
+
+def thread_route() -> Route:
+    """Where a thread with no route in its context writes (SeamStream): through the route of the attempt
+    that started it while that attempt runs (into its step's file); once the step has ended, or for a
+    thread no step started, the default route (the terminal alone). Asked by every write of such a thread
+    while sys.stdout is the SeamStream (a stray lives, branches run side by side, the workbench), never by
+    a step's own thread, whose context has its route: two dict lookups and an attribute."""
+    owner = getattr(_THREADS.get(_get_ident()), "_magnus_owner", None)
+    if owner is not None:
+        route, token = owner
+        tees = route.tees
+        if (tees is not None and tees[1].copy is token) or route.own_attempt is token:  # (_attempt_of)
+            return route
+    return SEAM.default
+
+
+def thread_made(thread: threading.Thread) -> None:
+    """`thread` is being made (called by stepguard's threading.Thread.__init__, in the thread making it): it
+    is the step's whose attempt runs there (owner_here), and what it prints goes into that step's file while
+    the step runs, to the terminal alone after (thread_route). A thread made by a thread keeps its maker's
+    step: one made by a thread an earlier step left is that step's, no later step's (a stray from its start:
+    add_stray). Beside other branches it is listed on its attempt's route (Route.started), said as that
+    attempt ends (_own_route). The first thread made also has concurrent.futures' pools give each work item
+    the step that submitted it (_own_pool_work). magnus's own threads are no step's. Per thread made: a
+    few dict lookups."""
+    if thread.name.startswith(_OWN_THREADS):
+        return
+    if _POOL[0] is None:
+        _own_pool_work()
+    owner = owner_here()
+    if owner is None:
+        return
+    thread._magnus_owner = owner  # type: ignore[attr-defined]
+    route, token = owner
+    if _attempt_of(route) is not token:
+        SEAM.add_stray(thread)
+    elif route.started is not None:
+        route.started.append(thread)
+
+
+def threads_of_no_step(before: frozenset[threading.Thread]) -> None:
+    """The threads made since `before` (by a step's module, imported before the run: stepguard.guarded_import)
+    when no step runs: they are no step's, and strays from their start (add_stray): what they print goes to
+    the terminal alone, never into the file of whichever step runs as they print (a heartbeat a module
+    starts as it is imported printed into every step's file, and into a failed step's last lines). Inside
+    a step (a module imported as it runs) its threads are that step's (thread_made)."""
+    if owner_here() is not None:
+        return
+    for thread in threading.enumerate():
+        if thread not in before and thread.is_alive() and not thread.name.startswith(_OWN_THREADS):
+            SEAM.add_stray(thread)
+
+
+# concurrent.futures.thread's _WorkItem as magnus found it, once replaced (None: not yet, or not imported)
+_POOL: list[Any] = [None]
+
+
+def _own_pool_work() -> None:
+    """concurrent.futures' thread pools run each work item for the step that submitted it: a pool made, or
+    first used, by one step and given work by a later one (a module-level ThreadPoolExecutor, asyncio's
+    default executor) prints that work into the later step's file, not to the terminal alone as its
+    threads, the first step's, would (trial 20 N9). Done once, when a step first makes a thread with the
+    module imported (a pool's first worker is made by its first submit): its _WorkItem is replaced by a
+    subclass (_owned_work_item) that takes the submitter's attempt (owner_here) and lends it to the worker
+    thread while the item runs. What the work raises is passed on as before (the item's own run catches
+    it)."""
+    module = sys.modules.get("concurrent.futures.thread")
+    base = getattr(module, "_WorkItem", None)
+    if base is None or getattr(base, "magnus_owned", False):
+        return
+    with SEAM.lock:
+        if _POOL[0] is None:
+            _POOL[0] = base
+            module._WorkItem = _owned_work_item(base)  # type: ignore[union-attr]
+
+
+def _owned_work_item(base: Any) -> Any:
+    """A subclass of concurrent.futures.thread._WorkItem, run for the step that submitted it
+    (_own_pool_work)."""
+
+    class OwnedWorkItem(base):
+        magnus_owned = True
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.magnus_owner = owner_here()  # (in the thread that submits it)
+
+        def run(self, *args: Any, **kwargs: Any) -> Any:
+            owner = self.magnus_owner
+            thread = _THREADS.get(_get_ident()) if owner is not None else None
+            if thread is None:
+                return super().run(*args, **kwargs)
+            before = getattr(thread, "_magnus_owner", None)
+            thread._magnus_owner = owner  # type: ignore[attr-defined]
+            try:
+                return super().run(*args, **kwargs)
+            finally:
+                thread._magnus_owner = before  # type: ignore[attr-defined]
+
+    return OwnedWorkItem
+
 
 DROPPED = (
     "[magnus: while this step ran beside other branches, a step set sys.stdout or sys.stderr to None: python"
@@ -1676,6 +1861,8 @@ def _own_route(parent: Route, copy: Sink, err: Sink) -> Iterator[Route]:
         Tee(parent.destination("stdout"), copy),
         Tee(parent.destination("stderr"), err),
     )
+    route.own_attempt = err  # (threads the step starts write through this route while it runs: thread_made)
+    route.started = []
     token = _route.set(route)
     with SEAM.lock:
         SEAM.attempts.append(route)
@@ -1694,12 +1881,17 @@ def _own_route(parent: Route, copy: Sink, err: Sink) -> Iterator[Route]:
         alone = len(SEAM.attempts) == 1
         if alone:  # fd 1 and 2 went to this attempt: what they hold is its
             SEAM.drain_fds()
+        route.own_attempt = None  # the step's threads write to the terminal alone from now on (thread_route)
         with contextlib.suppress(OSError, ValueError):
             route.flush(final=True)
         if SEAM.unkept != unkept:  # said in its file, where `magnus logs` shows it (trial 10)
             getattr(copy, "write_marker", copy.write_text)(UNKEPT)  # (on a line of its own)
+        left = _still_running(route.started)
+        if left:  # (trial 20: after the branches, such a thread printed into the next step's file)
+            getattr(copy, "write_marker", copy.write_text)(_stray_note(left))
         _route.reset(token)
         with SEAM.lock:
+            SEAM.strays.extend(thread for thread in left if thread not in SEAM.strays)
             SEAM.attempts.remove(route)
             SEAM.rebind()
             out, err = parent.destination("stdout"), parent.destination("stderr")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from magnus_core import files
 from magnus_core.errors import StepError, a_or_an
 from magnus_core.failure import HardExit, value_message
+from magnus_core.output import thread_made, threads_of_no_step
 from magnus_core.stepenv import in_concurrent_branch
 
 if TYPE_CHECKING:
@@ -66,11 +67,14 @@ def _guarded_thread_init(self: threading.Thread, *args: Any, **kwargs: Any) -> N
     makes it a daemon like the branch's own thread, so magnus neither said it was left running nor could
     tell it from one the step made a daemon (trial 17 F17). It is marked with the step's thread, which
     _note_threads notes it for; `daemon=True`, or `.daemon = True` before it starts, still makes it a
-    daemon. Anywhere else, python's own (one dict lookup more per thread made)."""
+    daemon. Anywhere else, python's own (one dict lookup more per thread made). Every thread made is also
+    given the step whose attempt runs where it is made, whose file its output goes to while that step runs
+    (output.thread_made; trial 20 N9 and F2)."""
     _REAL_THREAD_INIT(self, *args, **kwargs)
     if kwargs.get("daemon") is None and self.daemon and _in_step() and in_concurrent_branch.get():
         self.daemon = False
         self._magnus_started_in = threading.get_ident()  # type: ignore[attr-defined]
+    thread_made(self)
 
 
 # os._exit() as a step's own thread calls it (see _Guard): thread ident -> the process id of the step running
@@ -680,10 +684,12 @@ def guarded_import(module: str, step: Any = None) -> Any:
     error at the summary), the signals magnus relies on (SIGPIPE's default: `magnus ... | head` exit 141),
     print, logging, the recursion limit, trace functions, an alarm, lowered resource limits; os._exit and
     magnus's descriptors are guarded as in a step (_Guard); a non-daemon thread it starts is said at exit
-    and not waited for (_note_threads). A module already imported runs no code: imported as it is, no
-    cost added. Inside a step too (the per-step entry point, `magnus execute_single_node`, imports there;
-    so does a step whose module changed since): the step's function then runs where it would under
-    `magnus execute`, and the module is named; beside other branches the streams are left to the step's."""
+    and not waited for (_note_threads); imported before the run, a thread it starts is no step's, and what
+    it prints goes to the terminal alone (output.threads_of_no_step). A module already imported runs no
+    code: imported as it is, no cost added. Inside a step too (the per-step entry point, `magnus
+    execute_single_node`, imports there; so does a step whose module changed since): the step's function
+    then runs where it would under `magnus execute`, and the module is named; beside other branches the
+    streams are left to the step's."""
     import importlib
 
     if module in sys.modules:
@@ -700,6 +706,7 @@ def guarded_import(module: str, step: Any = None) -> Any:
         _restore(folder, streams, _BESIDE if in_concurrent_branch.get() else _ALONE, who=who)
         restore_process_settings(settings, who)
         _note_threads(None, threads, who)
+        threads_of_no_step(threads)  # (printing as it goes: into no step's file, trial 20 F2)
 
 
 def _disarm_alarm(who: Any = "a step") -> None:
