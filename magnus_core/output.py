@@ -233,12 +233,11 @@ class ChildPipes:
         return [read for read, _ in self._pipes]
 
     def _pump(self) -> None:
-        import select
-
+        _, poll, pollin = _select()
         reads = {read: index for index, (read, _) in enumerate(self._pipes)}
-        poller = select.poll()
+        poller = poll()
         for read in reads:
-            poller.register(read, select.POLLIN)
+            poller.register(read, pollin)
         try:
             while reads:
                 ready = {fd for fd, _ in poller.poll()}
@@ -657,12 +656,11 @@ class FdPump:
         return thread
 
     def _pump(self, read_fd: int, bound: list[Sink | None]) -> None:
-        import select
-
+        select = _select()[0]
         masker = self._seam.default.masker.stream(bytes)
         try:
             while True:
-                ready, _, _ = select.select([read_fd], [], [], 0.05)
+                ready, _, _ = select([read_fd], [], [], 0.05)
                 if not ready:
                     continue
                 with self._processing:
@@ -760,7 +758,22 @@ class FdPump:
                         close_own(self._read_fd)
 
 
-_SELECT: list[Any] = []  # select.select, imported on the first attempt's end (not at import: --help)
+# (select.select, select.poll, select.POLLIN) as magnus found them when it first put the seam in place (before
+# any step's code or module ran; not at import: --help): what its threads reading pipes and an attempt's
+# end use, whatever a step then did to the select module (trial 20 N8: a step's `select.select = ...` killed
+# the fd thread, `Error: internal error`, and the step that did it was recorded FAIL; gevent's patch_all
+# removes select.poll)
+_SELECT: list[tuple[Any, Any, int]] = []
+
+
+def _select() -> tuple[Any, Any, int]:
+    """select.select, select.poll and POLLIN as magnus first found them (_SELECT)."""
+    if not _SELECT:
+        import select
+
+        _SELECT.append((select.select, select.poll, select.POLLIN))
+    return _SELECT[0]
+
 
 _WAITID = getattr(os, "waitid", None)
 _P_PGID = getattr(os, "P_PGID", 2)
@@ -878,10 +891,8 @@ def children() -> bool:
 
 
 def _poll() -> Any:
-    """A new select.poll object (select imported on first use: not at import, for --help)."""
-    import select
-
-    return select.poll()
+    """A new select.poll object (as magnus found select: _SELECT)."""
+    return _select()[1]()
 
 
 class _Seam:
@@ -1068,12 +1079,8 @@ class _Seam:
         pumps = list(self.pumps.values())
         if not pumps:
             return
-        if not _SELECT:
-            import select
-
-            _SELECT.append(select.select)
         try:
-            waiting = bool(_SELECT[0]([pump._read_fd for pump in pumps], [], [], 0)[0])
+            waiting = bool(_select()[0]([pump._read_fd for pump in pumps], [], [], 0)[0])
         except (OSError, ValueError):
             waiting = True  # a pipe gone: each pump says for itself
         for pump in pumps:
@@ -1181,6 +1188,7 @@ class _Seam:
     def install(self, fds: bool) -> None:
         with self.lock:
             if self.count == 0:
+                _select()  # (before any step's code: _SELECT)
                 self._install_streams()
             self.count += 1
             if fds:
