@@ -277,6 +277,35 @@ def test_a_step_that_replaces_select_does_not_break_magnuss_threads(git_repo: Pa
     assert "child out" in after and "child err" in after and "child exited 0" in after, after
 
 
+MANY = """
+dag:
+  start_at: adv
+  steps:
+    adv: {type: task, command: steps.replace_select, next: m}
+    m:
+      type: map
+      iterate_on: items
+      iterate_as: it
+      branch: {start_at: l, steps: {l: {type: task, command: steps.child_output, next: success}, success: {type: success}, fail: {type: fail}}}
+      next: success
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_a_step_that_replaces_select_leaves_the_runs_end_whole(git_repo: Path, magnus: Any) -> None:
+    """100 python steps after it: their output files go to magnus's writer process, whose answers the
+    run's end waits for with select (the old code, once the fd thread was fixed: `Error: internal error
+    (RuntimeError: select disabled)` at the run's end, 3 runs of 3)."""
+    _project(git_repo, MANY)
+    (git_repo / "items.yaml").write_text(f"items: {list(range(100))}\n")
+    ran = magnus("execute", "-f", "p.yaml", "-p", "items.yaml", "--run-id", "r", timeout=BOUND)
+    assert ran.returncode == 0, ran.stderr
+    _no_raw_tracebacks(ran.stderr)
+    assert _log(git_repo, "r")["status"] == "SUCCESS"
+    assert "child exited 0" in magnus("logs", "r", "m.99.l").stdout
+
+
 def test_sigterm_still_stops_a_run_after_a_refused_patch(git_repo: Path) -> None:
     """After a step's patch_all was refused, SIGTERM (what `magnus stop` sends) still stops the run."""
     pipeline = GOES_ON.replace("next: after}", "next: hold}").replace(
