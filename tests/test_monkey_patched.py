@@ -90,6 +90,12 @@ def replace_select():
     print("select replaced")
 
 
+def replace_sleep():
+    def disabled(seconds):
+        raise RuntimeError("sleep disabled")
+    time.sleep = disabled  # (a mock.patch("time.sleep") started and never stopped, say)
+
+
 def child_output():
     done = subprocess.run("echo child out; echo child err >&2", shell=True)
     print("child exited", done.returncode)
@@ -304,6 +310,23 @@ def test_a_step_that_replaces_select_leaves_the_runs_end_whole(git_repo: Path, m
     _no_raw_tracebacks(ran.stderr)
     assert _log(git_repo, "r")["status"] == "SUCCESS"
     assert "child exited 0" in magnus("logs", "r", "m.99.l").stdout
+
+
+def test_a_step_that_replaces_time_sleep_does_not_break_magnuss_threads(git_repo: Path, magnus: Any) -> None:
+    """time.sleep replaced by a function that raises, then 100 python steps whose children print, with the
+    chunked store (whose thread sleeps between its writes): the old code cut short about 3 of the 100
+    (the end of an attempt waited for its pipes with time.sleep), the run FAIL, and the store's thread
+    died (`Exception in thread magnus-chunked-starts`)."""
+    _project(git_repo, MANY.replace("steps.replace_select", "steps.replace_sleep"))
+    (git_repo / "items.yaml").write_text(f"items: {list(range(100))}\n")
+    (git_repo / "config.yaml").write_text("run_log_store:\n  type: chunked-fs\n")
+    ran = magnus(
+        "execute", "-f", "p.yaml", "-p", "items.yaml", "-c", "config.yaml", "--run-id", "r", timeout=BOUND
+    )
+    assert ran.returncode == 0, ran.stderr
+    _no_raw_tracebacks(ran.stderr)
+    assert "Run r: SUCCESS" in ran.stdout, ran.stdout
+    assert "101/101 steps ran: 101 SUCCESS" in ran.stdout, ran.stdout
 
 
 def test_sigterm_still_stops_a_run_after_a_refused_patch(git_repo: Path) -> None:
