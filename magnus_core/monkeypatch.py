@@ -54,8 +54,9 @@ _GET_IDENT = _thread.get_ident
 
 
 class PatchRefused(StepError):
-    """gevent's monkey-patching asked for in magnus's process (module docstring): the step fails at the
-    call (a module's import fails: exit 2 before the run)."""
+    """gevent's or eventlet's monkey-patching asked for in magnus's process (module docstring): the step
+    fails at the call (a module's import fails: exit 2 before the run); or, raised by stepguard._Guard, a
+    gevent patch made past the refusal and put back (put_back)."""
 
 
 class _Finder:
