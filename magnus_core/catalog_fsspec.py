@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from magnus_core.secrets import BaseSecrets
 
 log = logging.getLogger("magnus")
+_SLEEP = time.sleep  # (as magnus found it, for the pusher's thread: a step's replacement, trial 20 N8)
 CHUNK = 8 * 2**20  # bytes read and written at a time
 LOCAL_PROTOCOLS = ("file", "local")
 GOOGLE_PROTOCOLS = ("gs", "gcs")
@@ -760,7 +761,7 @@ class _Pusher:
                         live.drop()  # its attempt's output was not kept (its record says why)
                 except Exception as exc:  # never ends the thread
                     log.debug("pushing %s: %s", path, exc)
-            time.sleep(LOOK_EVERY)
+            _SLEEP(LOOK_EVERY)
 
 
 PUSHER = _Pusher()

@@ -33,6 +33,8 @@ import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator
+from time import monotonic as _monotonic
+from time import sleep as _sleep
 from typing import IO, Any, Protocol
 
 from magnus_core.masking import Masker, StreamMasker
@@ -233,12 +235,11 @@ class ChildPipes:
         return [read for read, _ in self._pipes]
 
     def _pump(self) -> None:
-        import select
-
+        _, poll, pollin = select_as_found()
         reads = {read: index for index, (read, _) in enumerate(self._pipes)}
-        poller = select.poll()
+        poller = poll()
         for read in reads:
-            poller.register(read, select.POLLIN)
+            poller.register(read, pollin)
         try:
             while reads:
                 ready = {fd for fd, _ in poller.poll()}
@@ -662,12 +663,11 @@ class FdPump:
         return thread
 
     def _pump(self, read_fd: int, bound: list[Sink | None]) -> None:
-        import select
-
+        select = select_as_found()[0]
         masker = self._seam.default.masker.stream(bytes)
         try:
             while True:
-                ready, _, _ = select.select([read_fd], [], [], 0.05)
+                ready, _, _ = select([read_fd], [], [], 0.05)
                 if not ready:
                     continue
                 with self._processing:
@@ -696,11 +696,12 @@ class FdPump:
         import fcntl
         import struct
         import termios
-        import time
 
-        deadline = time.monotonic() + timeout
+        # (time's functions as magnus found them: a step's `time.sleep = ...` left on, a mock, failed the
+        # attempts' end, trial 20 N8's neighbour: 3 of 100 map items cut short, the run FAIL)
+        deadline = _monotonic() + timeout
         buffer = bytearray(struct.calcsize("i"))
-        while time.monotonic() < deadline:
+        while _monotonic() < deadline:
             with self._processing:
                 try:
                     fcntl.ioctl(self._read_fd, termios.FIONREAD, buffer)
@@ -708,7 +709,7 @@ class FdPump:
                     return  # the pipe is gone (closed): nothing to wait for
                 if struct.unpack("i", buffer)[0] == 0:
                     return
-            time.sleep(0.001)
+            _sleep(0.001)
 
     def taken(self) -> bool:
         """True when fd no longer is this pump's pipe (a step closed it, or put another file there). Asked
@@ -743,15 +744,13 @@ class FdPump:
     def close(self, timeout: float = 5.0) -> None:
         """fd points where it did before; what was written to the pipe is masked and written on (a child
         process still holding the pipe, or one handed over, is given `timeout` seconds in all)."""
-        import time
-
         with self._processing:
             self._closing = True  # (its thread closes the read end at the pipe's end from now on)
         os.dup2(self.saved, self.fd)
-        deadline = time.monotonic() + timeout
+        deadline = _monotonic() + timeout
         threads = [self._thread, *self._handed]
         for thread in threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            thread.join(timeout=max(0.0, deadline - _monotonic()))
         self.destination.flush()
         if not any(thread.is_alive() for thread in threads):
             self.destination.close()
@@ -765,7 +764,23 @@ class FdPump:
                         close_own(self._read_fd)
 
 
-_SELECT: list[Any] = []  # select.select, imported on the first attempt's end (not at import: --help)
+# (select.select, select.poll, select.POLLIN) as magnus found them when it first put the seam in place (before
+# any step's code or module ran; not at import: --help): what its threads reading pipes and an attempt's
+# end use, whatever a step then did to the select module (trial 20 N8: a step's `select.select = ...` killed
+# the fd thread, `Error: internal error`, and the step that did it was recorded FAIL; gevent's patch_all
+# removes select.poll)
+_SELECT: list[tuple[Any, Any, int]] = []
+
+
+def select_as_found() -> tuple[Any, Any, int]:
+    """select.select, select.poll and POLLIN as magnus first found them (_SELECT): what magnus's own threads
+    and waits call, never a step's replacement (trial 20 N8)."""
+    if not _SELECT:
+        import select
+
+        _SELECT.append((select.select, select.poll, select.POLLIN))
+    return _SELECT[0]
+
 
 _WAITID = getattr(os, "waitid", None)
 _P_PGID = getattr(os, "P_PGID", 2)
@@ -883,10 +898,8 @@ def children() -> bool:
 
 
 def _poll() -> Any:
-    """A new select.poll object (select imported on first use: not at import, for --help)."""
-    import select
-
-    return select.poll()
+    """A new select.poll object (as magnus found select: _SELECT)."""
+    return select_as_found()[1]()
 
 
 class _Seam:
@@ -1073,12 +1086,8 @@ class _Seam:
         pumps = list(self.pumps.values())
         if not pumps:
             return
-        if not _SELECT:
-            import select
-
-            _SELECT.append(select.select)
         try:
-            waiting = bool(_SELECT[0]([pump._read_fd for pump in pumps], [], [], 0)[0])
+            waiting = bool(select_as_found()[0]([pump._read_fd for pump in pumps], [], [], 0)[0])
         except (OSError, ValueError):
             waiting = True  # a pipe gone: each pump says for itself
         for pump in pumps:
@@ -1201,6 +1210,7 @@ class _Seam:
     def install(self, fds: bool) -> None:
         with self.lock:
             if self.count == 0:
+                select_as_found()  # (before any step's code: _SELECT)
                 self._install_streams()
             self.count += 1
             if fds:

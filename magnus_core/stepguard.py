@@ -18,7 +18,7 @@ import threading
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from magnus_core import files
+from magnus_core import files, monkeypatch
 from magnus_core.errors import StepError, a_or_an
 from magnus_core.failure import HardExit, value_message
 from magnus_core.output import thread_made, threads_of_no_step
@@ -316,6 +316,9 @@ class _Guard:
       identity checks and one dict test, about 0.1 us.
     - threading.Thread.__init__ is replaced once per process: beside other branches a thread a step starts
       without saying daemon= is no daemon, as in the main thread (_guarded_thread_init; F17).
+    - gevent's and eventlet's monkey-patching is refused from the first step on (monkeypatch.watch, once per
+      process): the step fails at the call, never a hang (trial 20 N8); a gevent patch made past the refusal
+      is put back as the step ends and the step fails (monkeypatch.put_back: one dict lookup a step).
     """
 
     __slots__ = ("before", "pid", "thread")
@@ -337,6 +340,8 @@ class _Guard:
             os.closerange = _guarded_closerange
         if threading.Thread.__init__ is not _guarded_thread_init:  # (likewise: F17, a branch's threads)
             threading.Thread.__init__ = _guarded_thread_init  # type: ignore[method-assign]
+        if monkeypatch._PID[0] != pid:  # (likewise: gevent's monkey-patching refused, trial 20 N8)
+            monkeypatch.watch()
         limits = _RESOURCE if _RESOURCE is not None else _resource()
         if limits and limits.setrlimit is not _guarded_setrlimit:  # (likewise: the limits, trial 18)
             limits.setrlimit = _guarded_setrlimit
@@ -355,6 +360,13 @@ class _Guard:
             _GUARDED.pop(self.thread, None)
         else:
             _GUARDED[self.thread] = self.before
+        if "gevent.monkey" in sys.modules:  # (patched past monkeypatch._refuse: put back, the step fails)
+            patched = monkeypatch.put_back()
+            if patched:
+                raise monkeypatch.PatchRefused(
+                    f"gevent monkey-patched the standard library ({patched}) and magnus put it back: "
+                    f"{monkeypatch.WHY}; {monkeypatch.WHAT}"
+                )
 
 
 # The signals whose disposition magnus's run relies on, with what a step's change did to it:
