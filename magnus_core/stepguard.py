@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -659,14 +660,16 @@ def guarded_import(module: str, step: Any = None) -> Any:
     (nodes/task._run_attempt). What the module's own code does at import for the whole process and leaves
     so is put back and said, naming the step (`step`: its name, or a function that finds it, called only
     to say something) and the module: the working folder (an `os.chdir` to the module's folder at its top
-    moved the run log and the catalog there, trial 19 F19), sys.stdout and sys.stderr (None: an internal
+    moved the run log and the catalog there, trial 19 F19; the folder it chose is kept for its steps,
+    MODULE_FOLDERS, trial 20 N5), sys.stdout and sys.stderr (None: an internal
     error at the summary), the signals magnus relies on (SIGPIPE's default: `magnus ... | head` exit 141),
     print, logging, the recursion limit, trace functions, an alarm, lowered resource limits; os._exit and
     magnus's descriptors are guarded as in a step (_Guard); a non-daemon thread it starts is said at exit
     and not waited for (_note_threads). A module already imported runs no code: imported as it is, no
     cost added. Inside a step too (the per-step entry point, `magnus execute_single_node`, imports there;
     so does a step whose module changed since): the step's function then runs where it would under
-    `magnus execute`, and the module is named; beside other branches the streams are left to the step's."""
+    `magnus execute` (tasks/python.run), and the module is named; beside other branches the streams are
+    left to the step's."""
     import importlib
 
     if module in sys.modules:
@@ -676,13 +679,90 @@ def guarded_import(module: str, step: Any = None) -> Any:
     streams = (sys.stdout, sys.stderr)
     threads = frozenset(threading.enumerate())
     settings = process_settings()
+    MODULE_FOLDERS.pop(module, None)  # (read again: its code may no longer change folder)
+    imported = False
     try:
         with _ImportGuard(who):
-            return importlib.import_module(module)
+            found = importlib.import_module(module)
+        imported = True
+        return found
     finally:
+        if imported:
+            _keep_module_folder(module, folder, who)
         _restore(folder, streams, _BESIDE if in_concurrent_branch.get() else _ALONE, who=who)
         restore_process_settings(settings, who)
         _note_threads(None, threads, who)
+
+
+# The working folder a step's module changed to as it was imported and left (`os.chdir(os.path.dirname(
+# os.path.abspath(__file__)))` at its top), by module name: the steps whose function is that module's run in
+# it (module_folder), as they would in one python process (trial 20 N5: put back after the import, a step
+# reading `open("data.csv")` beside its module failed under magnus and worked under python).
+MODULE_FOLDERS: dict[str, str] = {}
+_FOLDERS_SAID: set[str] = set()
+
+
+def _keep_module_folder(module: str, folder: str, who: Any) -> None:
+    """After `module` was imported in `folder`: a folder its code changed to (and that still exists) is kept
+    in MODULE_FOLDERS for its steps, the working folder put back, and it is said once: magnus's own paths
+    (the run log, the catalog, its output files) and the other steps stay where magnus started."""
+    try:
+        now = os.getcwd()
+    except OSError:  # (a folder it then removed: _restore says so)
+        return
+    if now == folder:
+        return
+    MODULE_FOLDERS[module] = now
+    os.chdir(folder)
+    log.warning(
+        "%s changed the working folder to %s: its steps run there, as they would in one python process; the "
+        "other steps, the run log and the catalog stay in %s, where magnus started",
+        who,
+        now,
+        folder,
+    )
+
+
+@contextlib.contextmanager
+def module_folder(chosen: str, module: str, step: str, concurrent: bool) -> Iterator[None]:
+    """Around a python step whose module chose the folder `chosen` as it was imported (MODULE_FOLDERS; what
+    tasks/python.run looks up, a dict's truth when no module did): the step runs in it, and the folder it
+    ran in is put back after, unsaid (a folder the step changed to itself is _restore's to put back and
+    say). Beside other branches (`concurrent`: a parallel or map run by threads) the working folder is the
+    whole process's, so no step can have its own: it runs where magnus started, said once per module; so
+    it does when `chosen` is gone."""
+    back = os.getcwd()
+    moved = False
+    if not concurrent:
+        try:
+            os.chdir(chosen)
+            moved = True
+        except OSError as exc:
+            why = f"that folder cannot be entered now ({exc.strerror or exc})"
+    else:
+        why = "beside other branches (max_workers > 1) the working folder is the whole process's"
+    if not moved and module not in _FOLDERS_SAID:
+        _FOLDERS_SAID.add(module)
+        log.warning(
+            "step %s's module %s changed the working folder to %s as it was imported, but %s: the step runs "
+            "in %s, where magnus started",
+            step,
+            module,
+            chosen,
+            why,
+            back,
+        )
+    try:
+        yield
+    finally:
+        if moved:
+            try:
+                now: str | None = os.getcwd()
+            except OSError:
+                now = None
+            if now == chosen:
+                with contextlib.suppress(OSError):
+                    os.chdir(back)
 
 
 def _disarm_alarm(who: Any = "a step") -> None:

@@ -16,6 +16,7 @@ from magnus_core.interaction import StepScope
 from magnus_core.interrupts import from_signal, received
 from magnus_core.param_types import check_arguments
 from magnus_core.parameters import fold_names, json_value
+from magnus_core.stepguard import MODULE_FOLDERS, module_folder
 from magnus_core.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -214,9 +215,26 @@ def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None
             scope.text_keys.setdefault(("returned parameter", name), []).extend(keys)
 
 
-def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
-    """Call the function in this process with its arguments bound from the parameters by name."""
-    func = resolve(command, run=scope.run_id, step=scope.internal_name)
+def run(
+    command: str,
+    command_config: dict[str, Any],
+    scope: StepScope,
+    ctx: RunContext,
+    _found: Callable[..., Any] | None = None,
+) -> None:
+    """Call the function in this process with its arguments bound from the parameters by name. Where its
+    module changed the working folder as it was imported (stepguard.MODULE_FOLDERS), in that folder
+    (stepguard.module_folder; trial 20 N5): run again inside it with the function found (`_found`: not
+    looked up again from there, which would put that folder on sys.path); otherwise a dict's truth more
+    per step."""
+    func = resolve(command, run=scope.run_id, step=scope.internal_name) if _found is None else _found
+    if MODULE_FOLDERS and _found is None:
+        module = command.strip().rpartition(".")[0]
+        chosen = MODULE_FOLDERS.get(module)
+        if chosen is not None:
+            with module_folder(chosen, module, scope.internal_name, ctx.concurrent):
+                run(command, command_config, scope, ctx, func)
+            return
     if ctx.concurrent:
         # os.environ is shared by every thread: beside other branches, the step scope carries
         # parameters and metrics (track_this, store_parameter, return values) instead.
