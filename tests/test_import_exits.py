@@ -122,6 +122,17 @@ def test_a_keyboard_interrupt_a_module_raises_is_refused_and_ctrl_c_still_stops(
     assert not _errors(stopped.stderr)
 
 
+def test_a_base_exception_of_its_own_a_module_raises_is_refused(git_repo: Path, magnus: Any) -> None:
+    """A class of the module's own deriving from BaseException (as KeyboardInterrupt and SystemExit do)."""
+    _project(git_repo, "halts", "class Stop(BaseException):\n    pass\n\n\nraise Stop('halt')")
+    ran = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert ran.returncode == 2, ran.stderr  # (the old code: 1, python's raw traceback)
+    assert _errors(ran.stderr) == [
+        "Error: p.yaml: line 6: step 's': field 'command': importing module 'pkg.halts' failed: Stop: halt, at "
+        "pkg/halts.py:5 in <module>"
+    ]
+
+
 def _step(root: Path, run: str, name: str) -> dict[str, Any]:
     log = json.loads((root / ".run_log_store" / f"{run}.json").read_text())
     step: dict[str, Any] = log["steps"][name]
