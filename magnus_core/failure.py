@@ -6,6 +6,7 @@
     json_problem(value)              why a returned parameter or a metric cannot be kept in a run log
     clean_text(text)                 text a run log can hold (no lone surrogates, at most MAX_MESSAGE chars)
     import_failed(module, exc, root) ImportFailed: a step's module raised while imported, located
+    import_exit(exc, root, mask)     a step's SystemExit raised by a module it imported: its message, error
 
 Everything here is defensive: an exception whose `__str__` raises, a message of lone surrogates or of a
 hundred megabytes, a traceback ten thousand frames deep all become something the run log can hold, so the
@@ -176,9 +177,11 @@ def error_of(
 
 def traceback_text(exc: BaseException, root: Path | None = None) -> str:
     """The traceback python would print for `exc` (its causes and contexts too), magnus's own frames left
-    out and the project's files named relative to `root`: what ends a failed step's kept output."""
+    out and the project's files named relative to `root`: what ends a failed step's kept output. An
+    os._exit magnus guarded (HardExit) ends it as `SystemExit: 4`, the type it records (type_name)."""
     root = (root or Path.cwd()).resolve()
-    shown = traceback.TracebackException(type(exc), exc, exc.__traceback__, capture_locals=False)
+    kind = SystemExit if isinstance(exc, HardExit) else type(exc)
+    shown = traceback.TracebackException(kind, exc, exc.__traceback__, capture_locals=False)
     seen: set[int] = set()
     queue = [shown]
     while queue:
@@ -245,6 +248,91 @@ def exit_outcome(exc: SystemExit) -> tuple[bool, str, int]:
     except Exception:  # a message object whose __str__ raises
         text = f"<{type(code).__name__}>"
     return False, f"SystemExit: {text}", 1
+
+
+def imported_by(exc: BaseException) -> str | None:
+    """The module whose code raised `exc` as it was being imported, or None: the outermost frame of its
+    traceback that is a module's top level (`<module>`) run by an import (its `__spec__` names it, so not
+    a script run by runpy or exec). A step's SystemExit from there is a module the step imported exiting at
+    its top (trial 20 N1: `import mlproj.cli` whose argparse saw magnus's command line): read only once an
+    attempt has failed."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "<module>":
+            space = frame.f_globals
+            name = space.get("__name__")
+            if isinstance(name, str) and getattr(space.get("__spec__"), "name", None) == name:
+                return name
+        tb = tb.tb_next
+    return None
+
+
+# What follows the place of a SystemExit raised by a module's code as it was imported (import_words)
+_EXIT_HINT = (
+    '; a module that exits as it is imported cannot be a step\'s (exit under if __name__ == "__main__":)'
+)
+_ARGV_HINT = (
+    "; a module that parses the command line as it is imported sees magnus's arguments (parse them under "
+    'if __name__ == "__main__": a step\'s function gets its parameters as arguments)'
+)
+
+
+def import_words(exc: BaseException) -> tuple[str, str]:
+    """What a module's import raised, as the one line of its failure says it, and the words that follow the
+    place (`; a module that ...`, or ''). For a SystemExit (sys.exit, `raise SystemExit`, os._exit guarded
+    as HardExit, argparse or click refusing the command line it found: magnus's own), its code and, for a
+    parser, the parser's own message, which it printed above: `SystemExit: 2 (argparse: unrecognized
+    arguments: execute --file p.yaml)` (trial 20 N1: it ended magnus with that code, silently). Anything
+    else: describe(exc)."""
+    if not isinstance(exc, SystemExit):
+        return describe(exc), ""
+    code = exc.code
+    if isinstance(exc, HardExit):
+        return f"SystemExit: the module called os._exit({code})", _EXIT_HINT
+    parser = _parser_message(exc)
+    if parser is not None:
+        return f"SystemExit: {code} ({parser})", _ARGV_HINT
+    text = "" if code is None else message_of(exc)
+    return (f"SystemExit: {text}" if text else "SystemExit"), _EXIT_HINT
+
+
+def _parser_message(exc: SystemExit) -> str | None:
+    """`argparse: unrecognized arguments: ...` when argparse's ArgumentParser.error raised `exc` (its
+    `message`, read from the traceback's frame), `click: No such option: --file` when click's standalone
+    main did (the ClickException it handled); else None."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "error" and os.path.basename(frame.f_code.co_filename) == "argparse.py":
+            message = frame.f_locals.get("message")
+            if isinstance(message, str):
+                return f"argparse: {clean_text(message, 300)}"
+        tb = tb.tb_next
+    context = exc.__context__
+    if context is not None and type(context).__module__.startswith("click."):
+        try:
+            return f"click: {clean_text(str(context.format_message()), 300)}"  # type: ignore[attr-defined]
+        except Exception:
+            return None
+    return None
+
+
+def import_exit(
+    exc: SystemExit, root: Path, mask: Callable[[str], str] = str
+) -> tuple[str, AttemptError] | None:
+    """A step's SystemExit raised by a module's code as the step imported it (imported_by), as the attempt
+    records it: (its message, its located error), or None when the step's own code exited. The step fails,
+    whatever the code (sys.exit(0) there is no success: the step's code never got past its import), naming
+    the module (`importing module 'mlproj.cli' failed: SystemExit: 2 (argparse: ...)`, import_words)."""
+    module = imported_by(exc)
+    if module is None:
+        return None
+    said, hint = import_words(exc)
+    code = exc.code
+    fields = {"exit_code": code} if isinstance(code, int) and not isinstance(code, bool) and code else {}
+    located = error_of(exc, root, mask, **fields)
+    return mask(clean_text(f"importing module {module!r} failed: {said}{hint}")), located
 
 
 # -- what a run log can hold ------------------------------------------------------------------------
@@ -387,9 +475,11 @@ class ImportFailed(UsageError):
     the import happens as it runs (nodes/task.py: the per-step entry point, a worker). Trial 12 fault 4:
     the message named no file or line, and --log-level DEBUG showed only magnus's frames."""
 
-    def __init__(self, message: str, error: AttemptError, traceback: str, place: str = "") -> None:
-        super().__init__(f"{message}{place}", field="command")
-        self.unplaced = message  # the words without the place, which a step's record keeps in `error`
+    def __init__(
+        self, message: str, error: AttemptError, traceback: str, place: str = "", after: str = ""
+    ) -> None:
+        super().__init__(f"{message}{place}{after}", field="command")
+        self.unplaced = f"{message}{after}"  # without the place, which a step's record keeps in `error`
         self.error = error
         self.traceback = traceback
         self.detail = "".join(f"  {line}\n" for line in traceback.splitlines())
@@ -399,12 +489,15 @@ def import_failed(module_name: str, exc: BaseException, root: Path, text: str = 
     """The ImportFailed of `exc`, raised while importing `module_name` from the project folder `root`: its
     frames are the user's (the importer's and magnus's left out, frames_of), the place the innermost frame
     in the project folder (AttemptError.location); a SyntaxError, whose place is no frame, says its own
-    file and line in its message already. `text` replaces the message's words before the place."""
+    file and line in its message already. `text` replaces the message's words before the place. A
+    SystemExit or KeyboardInterrupt the module's code raised is said as import_words says it, followed by
+    what to do (trial 20 N1)."""
     error = error_of(exc, root)
     place = error.location()
     at = f", at {place.where()}" if place is not None else ""
-    message = text or f"importing module {module_name!r} failed: {describe(exc)}"
-    return ImportFailed(message, error, traceback_text(exc, root), at)
+    said, after = import_words(exc)
+    message = text or f"importing module {module_name!r} failed: {said}"
+    return ImportFailed(message, error, traceback_text(exc, root), at, after)
 
 
 def masked_error(error: AttemptError, mask: Callable[[str], str]) -> AttemptError:

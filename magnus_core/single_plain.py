@@ -558,6 +558,7 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
         describe,
         error_of,
         exit_outcome,
+        import_exit,
         masked_error,
     )
     from magnus_core.interaction import enter_scope, exit_scope
@@ -599,7 +600,10 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
         outcome = _Outcome(FAIL, clean_text(str(exc)), _error(located) if located.frames else None)
     except SystemExit as exc:
         succeeded, message, code = exit_outcome(exc)
-        if not succeeded:
+        at_import = import_exit(exc, root, masker.text)  # a module it imported exited (trial 20 N1)
+        if at_import is not None:
+            outcome = _Outcome(FAIL, at_import[0], _error(at_import[1]))
+        elif not succeeded:
             located = error_of(exc, root, masker.text, exit_code=code)
             located.message = masker.text(message.removeprefix("SystemExit: "))
             outcome = _Outcome(FAIL, message, _error(located))
@@ -614,7 +618,7 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
     finally:
         exit_scope(token)
         _restore(folder, streams, services, scope.internal_name)
-        restore_process_settings(dispositions)
+        restore_process_settings(dispositions, step=scope.internal_name)
         _note_threads(scope.internal_name, threads)
         if tapped is not None:
             output.untap(tapped, output.NOWHERE)

@@ -9,12 +9,18 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found]
 import builtins
 import contextlib
+import io
 import logging
 import math
+import operator
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -86,12 +92,18 @@ _REAL_EXIT = os._exit
 
 _REAL_CLOSE = os.close
 _REAL_CLOSERANGE = os.closerange
+# what this module's per-step code calls of os, as magnus found them: a step that left them replaced (a mock
+# started and never stopped, trial 20 N4) would otherwise fail itself in magnus's code as it ends (os.getpid
+# in _Guard) or be said to have removed its folder (os.getcwd in _restore); put back after it, _FUNCTIONS
+_getpid = os.getpid
+_getcwd = os.getcwd
+_chdir = os.chdir
 _SAID_CLOSED: set[int] = set()
 
 
 def _in_step() -> bool:
     """Whether this thread runs a step, in the process that runs it (see _GUARDED)."""
-    return _GUARDED.get(threading.get_ident()) == os.getpid()
+    return _GUARDED.get(threading.get_ident()) == _getpid()
 
 
 def _kept_open(kept: list[tuple[int, str]]) -> None:
@@ -146,7 +158,7 @@ def _guarded_exit(status: int) -> NoReturn:
     """os._exit while a step runs: in a thread running a step, in the process that runs it, raises HardExit
     (a SystemExit) for the step's attempt to record; anywhere else (a thread the step started, a forked
     child, magnus's own threads) it ends the process as asked."""
-    if _GUARDED.get(threading.get_ident()) == os.getpid():
+    if _GUARDED.get(threading.get_ident()) == _getpid():
         raise HardExit(status)
     _REAL_EXIT(status)
 
@@ -193,7 +205,7 @@ def _resource() -> Any:
     _REAL_PRLIMIT = getattr(resource, "prlimit", None)  # (Linux only)
     _REAL_GETRLIMIT = resource.getrlimit
     _LIMITS.update((getattr(resource, name), name) for name in _LIMIT_USE if hasattr(resource, name))
-    _LIMITS_PID = os.getpid()
+    _LIMITS_PID = _getpid()
     _RESOURCE = resource
     return resource
 
@@ -201,7 +213,7 @@ def _resource() -> Any:
 def _note_limit(which: Any) -> None:
     """Before a limit of magnus's process is first changed while steps run: what it was, for
     _put_limits_back (one getrlimit, 0.4 us, at a step's call only)."""
-    if os.getpid() != _LIMITS_PID:
+    if _getpid() != _LIMITS_PID:
         return
     try:
         if which in _LIMITS and which not in _LIMITS_BEFORE:
@@ -222,7 +234,7 @@ def _guarded_prlimit(pid: int, which: int, limits: tuple[int, int] | None = None
     (pid 0 or its own); another process's limits, and reading, as python's."""
     if limits is None:
         return _REAL_PRLIMIT(pid, which)
-    if pid == 0 or pid == os.getpid():
+    if pid == 0 or pid == _getpid():
         _note_limit(which)
     return _REAL_PRLIMIT(pid, which, limits)
 
@@ -329,7 +341,7 @@ class _Guard:
         self.before: int | None = None
 
     def __enter__(self) -> None:
-        self.pid = pid = os.getpid()
+        self.pid = pid = _getpid()
         self.thread = thread = threading.get_ident()
         self.before = _GUARDED.get(thread)  # (a step run inside a step's thread: put back after)
         _GUARDED[thread] = pid
@@ -349,7 +361,7 @@ class _Guard:
                 limits.prlimit = _guarded_prlimit
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        if os.getpid() != self.pid:  # a forked copy of magnus: it ends here
+        if _getpid() != self.pid:  # a forked copy of magnus: it ends here
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(Exception):
                     stream.flush()
@@ -394,6 +406,8 @@ def _settings() -> tuple[Any, ...]:
         sys.gettrace(),
         sys.getprofile(),
         builtins.open,
+        os.open,  # (the two of _FUNCTIONS seen after every step: the rest after some, _put_functions_back)
+        subprocess.Popen,
     )
 
 
@@ -410,7 +424,7 @@ def process_settings() -> tuple[Any, ...] | None:
     return (_settings(), len(sys.modules), perf_counter())
 
 
-def restore_process_settings(before: tuple[Any, ...] | None, who: Any = "a step") -> None:
+def restore_process_settings(before: tuple[Any, ...] | None, who: Any = "a step", step: str = "") -> None:
     """Put back what process_settings() took (`before`) that the step changed and left changed, each said
     once in a warning naming it and what it would have done to the run (trial 17: F16 SIGCHLD ignored made
     later shell failures read SUCCESS; F5 SIGPIPE's default killed magnus at a closed pipe; F13 a step's
@@ -420,7 +434,9 @@ def restore_process_settings(before: tuple[Any, ...] | None, who: Any = "a step"
     the step raised stays (deep recursion in later steps may need it). Then SIGPIPE and SIGXFSZ are made
     ignored by the kernel again, whatever set them in C (_keep_ignored; trial 18), 0.4 us of the 0.8 us
     this added per step. None: nothing to do. `who` begins each warning (guarded_import's words for a
-    module changed as it was imported)."""
+    module changed as it was imported); the standard functions a step left replaced (_put_functions_back:
+    os.open and subprocess.Popen looked at every step, the others of _FUNCTIONS after a step that loaded a
+    module, ran 10 ms or more or left a mock started; trial 20 N4) are said naming `step`."""
     if before is None:
         return
     fatal = sys.modules.get("magnus_core.fatal")
@@ -429,12 +445,17 @@ def restore_process_settings(before: tuple[Any, ...] | None, who: Any = "a step"
     settings, modules, started = before
     now = _settings()
     if now != settings:  # (nearly never)
-        _put_back(settings, now, who)
+        _put_back(settings, now, who, step)
     # what the kernel does with SIGPIPE and SIGXFSZ, which a step may have changed from C, unseen above:
-    # the kernel's mask is read (20 us) after a step that loaded a module or ran 10 ms or more
+    # the kernel's mask is read (20 us) after a step that loaded a module or ran 10 ms or more; so are the
+    # standard functions magnus relies on (_FUNCTIONS, 2 us), and after a step that left a mock started
     if len(sys.modules) != modules or perf_counter() - started >= 0.01:
+        _put_functions_back(f"step {step}" if step else who)
         _keep_ignored(settings[0], who)
         return
+    mock = sys.modules.get("unittest.mock")
+    if mock is not None and mock._patch._active_patches:  # (mock.patch(...).start(), never stopped)
+        _put_functions_back(f"step {step}" if step else who)
     try:  # (else both are ignored again unsaid, inline: 0.5 us; _keep_ignored says why)
         for number, index in _IGNORED_AGAIN:
             if settings[0][index] == _IGN:
@@ -443,9 +464,9 @@ def restore_process_settings(before: tuple[Any, ...] | None, who: Any = "a step"
         pass
 
 
-def _put_back(before: tuple[Any, ...], now: tuple[Any, ...], who: Any = "a step") -> None:
+def _put_back(before: tuple[Any, ...], now: tuple[Any, ...], who: Any = "a step", step: str = "") -> None:
     """restore_process_settings's work when something changed: each setting put back, said."""
-    handlers, printer, disabled, limit, trace, profile, opener = before
+    handlers, printer, disabled, limit, trace, profile, opener, *functions = before
     if logging.root.manager.disable != disabled:  # (first: the warnings after it are then heard)
         logging.disable(disabled)
         log.warning("%s turned logging off (logging.disable) and did not turn it back on; magnus did", who)
@@ -469,6 +490,8 @@ def _put_back(before: tuple[Any, ...], now: tuple[Any, ...], who: Any = "a step"
     if builtins.open is not opener:  # (trial 19 F4: magnus's own open failed the next shell step)
         builtins.open = opener
         log.warning("%s replaced open (builtins.open) and did not put it back; magnus did", who)
+    if now[7:] != tuple(functions):  # os.open, subprocess.Popen: every one of _FUNCTIONS is looked at
+        _put_functions_back(f"step {step}" if step else who)
     if sys.getrecursionlimit() < limit:
         with contextlib.suppress(ValueError, RecursionError):
             sys.setrecursionlimit(limit)
@@ -479,6 +502,96 @@ def _put_back(before: tuple[Any, ...], now: tuple[Any, ...], who: Any = "a step"
     if sys.getprofile() is not profile:
         sys.setprofile(profile)
         log.warning("%s left a profile function (sys.setprofile) on for later steps; magnus took it off", who)
+
+
+# The standard functions magnus relies on between steps, itself or through the standard library it calls, that
+# a step may leave replaced (`mock.patch("subprocess.Popen").start()` never stopped, `os.open = ...`), each as
+# it was when magnus was imported (trial 20 N4: subprocess.Popen replaced failed the next shell step, blamed
+# on it; os.open replaced stopped magnus at its next write of the run log, `Error: the file-system run-log
+# store: cannot write: ...`, the log left PROCESSING; os.path.join, os.getcwd, os.stat, shutil.which,
+# tempfile.gettempdir and the rest of these likewise stopped the run or failed a later step). os._exit,
+# os.close and os.closerange are magnus's own guards (_Guard), time's clock is bound where magnus reads it.
+_FUNCTION_NAMES = {
+    os: "open write read writev pipe dup dup2 stat fstat lstat unlink remove rmdir getcwd chdir getpid "
+    "waitpid waitstatus_to_exitcode kill killpg fspath fsencode fsdecode set_blocking get_blocking makedirs "
+    "mkdir listdir scandir walk rename replace fsync fdopen lseek access isatty utime link symlink readlink "
+    "chmod get_terminal_size",
+    os.path: "join abspath exists isdir isfile islink lexists dirname basename split splitext realpath "
+    "normpath relpath expanduser isabs getsize commonpath",
+    subprocess: "Popen run call check_call check_output getoutput getstatusoutput",
+    shutil: "which copyfile copy copy2 copyfileobj copymode copystat copytree rmtree move disk_usage "
+    "get_terminal_size",
+    tempfile: "gettempdir mkstemp mkdtemp mktemp NamedTemporaryFile TemporaryFile TemporaryDirectory "
+    "SpooledTemporaryFile",
+    io: "open",
+}
+_STANDARD = frozenset(
+    [
+        "posix",
+        "nt",
+        "os",
+        "posixpath",
+        "ntpath",
+        "genericpath",
+        "subprocess",
+        "shutil",
+        "tempfile",
+        "io",
+        "_io",
+    ]
+)
+
+
+def _functions() -> list[tuple[Any, str, Any, tuple[str, ...], tuple[Any, ...]]]:
+    """_FUNCTION_NAMES as (module, its name, a getter of those functions, their names, the functions), each
+    function the standard library's own (one replaced before magnus was imported, by gevent's monkey
+    patching or a debugger, is left as it is)."""
+    table = []
+    for module, text in _FUNCTION_NAMES.items():
+        names = tuple(
+            name
+            for name in text.split()
+            if getattr(getattr(module, name, None), "__module__", None) in _STANDARD
+        )
+        if names:
+            getter = operator.attrgetter(*names)
+            found = getter(module)
+            label = "os.path" if module is os.path else module.__name__
+            table.append((module, label, getter, names, found if len(names) > 1 else (found,)))
+    return table
+
+
+_FUNCTIONS = _functions()
+
+
+def _put_functions_back(who: Any = "a step") -> None:
+    """Each function of _FUNCTIONS a step replaced and left so is put back as magnus found it, said on one
+    line naming them. In the main thread, with no step running: after a step that loaded a module, ran 10
+    ms or more, left a mock started, or replaced os.open or subprocess.Popen, looked at after every step
+    (restore_process_settings); after the import of a step's module; once branches run by threads have ended
+    (after_branches). A getter of each module's functions and one comparison of tuples: about 2 us."""
+    replaced = []
+    for module, label, getter, names, originals in _FUNCTIONS:
+        try:
+            now = getter(module)
+            same = (now if len(names) > 1 else (now,)) == originals
+        except Exception:  # (a function deleted, or a replacement whose == raises)
+            same = False
+        if same:
+            continue
+        for name, original in zip(names, originals, strict=True):
+            if getattr(module, name, None) is not original:
+                with contextlib.suppress(Exception):
+                    setattr(module, name, original)
+                replaced.append(f"{label}.{name}")
+    if replaced:
+        log.warning(
+            "%s replaced %s (a mock started and never stopped?) and did not put %s back; magnus did: later "
+            "steps and magnus itself use the standard library's own",
+            who,
+            ", ".join(replaced),
+            "them" if len(replaced) > 1 else "it",
+        )
 
 
 _SIGNAL_USE = {
@@ -575,10 +688,12 @@ def after_branches() -> None:
     `magnus execute ... | head -1` was killed at its summary, exit 141, with a successful run (trial 19 F1;
     with a shell step after the parallel, the run log was left PROCESSING). One read of the kernel's masks
     (about 20 us) per composite step. While the branches still run, a change is in force for their output
-    (said in docs/logs.md)."""
+    (said in docs/logs.md). So are the standard functions of _FUNCTIONS a branch's step replaced
+    (_put_functions_back): a branch thread's step is not followed by restore_process_settings."""
     if threading.current_thread() is not threading.main_thread():
         return  # (a nested parallel inside a branch: its outermost one puts it right)
     _keep_ignored(_settings()[0])
+    _put_functions_back("a step in a branch")  # (trial 20 N4; while they ran, a replacement was theirs)
 
 
 def _kernel_masks() -> tuple[int, int]:
@@ -626,11 +741,11 @@ def _restore(
             break
         log.warning(said)
     try:
-        now: str | None = os.getcwd()
+        now: str | None = _getcwd()
     except OSError:  # the step removed the folder it was in
         now = None
     if now != folder:
-        os.chdir(folder)
+        _chdir(folder)
         log.warning(
             "%s changed the working folder (to %s) and did not change it back; magnus did: the steps, the "
             "run log and the catalog stay in %s, where magnus started (a file beside a module is found from "
@@ -662,7 +777,7 @@ class _ImportGuard(_Guard):
         self.who = who
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        if _LIMITS_BEFORE and os.getpid() == self.pid:
+        if _LIMITS_BEFORE and _getpid() == self.pid:
             _put_limits_back(self.who)
         super().__exit__(exc_type, *exc)
 
@@ -692,7 +807,8 @@ def guarded_import(module: str, step: Any = None) -> Any:
     (nodes/task._run_attempt). What the module's own code does at import for the whole process and leaves
     so is put back and said, naming the step (`step`: its name, or a function that finds it, called only
     to say something) and the module: the working folder (an `os.chdir` to the module's folder at its top
-    moved the run log and the catalog there, trial 19 F19), sys.stdout and sys.stderr (None: an internal
+    moved the run log and the catalog there, trial 19 F19; the folder it chose is kept for its steps,
+    MODULE_FOLDERS, trial 20 N5), sys.stdout and sys.stderr (None: an internal
     error at the summary), the signals magnus relies on (SIGPIPE's default: `magnus ... | head` exit 141),
     print, logging, the recursion limit, trace functions, an alarm, lowered resource limits; os._exit and
     magnus's descriptors are guarded as in a step (_Guard); a non-daemon thread it starts is said at exit
@@ -700,25 +816,102 @@ def guarded_import(module: str, step: Any = None) -> Any:
     it prints goes to the terminal alone (output.threads_of_no_step). A module already imported runs no
     code: imported as it is, no cost added. Inside a step too (the per-step entry point, `magnus
     execute_single_node`, imports there; so does a step whose module changed since): the step's function
-    then runs where it would under `magnus execute`, and the module is named; beside other branches the
-    streams are left to the step's."""
+    then runs where it would under `magnus execute` (tasks/python.run), and the module is named; beside
+    other branches the streams are left to the step's."""
     import importlib
 
     if module in sys.modules:
         return importlib.import_module(module)
     who = _ModuleWords(module, step)
-    folder = os.getcwd()
+    folder = _getcwd()
     streams = (sys.stdout, sys.stderr)
     threads = frozenset(threading.enumerate())
     settings = process_settings()
+    MODULE_FOLDERS.pop(module, None)  # (read again: its code may no longer change folder)
+    imported = False
     try:
         with _ImportGuard(who):
-            return importlib.import_module(module)
+            found = importlib.import_module(module)
+        imported = True
+        return found
     finally:
+        if imported:
+            _keep_module_folder(module, folder, who)
         _restore(folder, streams, _BESIDE if in_concurrent_branch.get() else _ALONE, who=who)
         restore_process_settings(settings, who)
         _note_threads(None, threads, who)
         threads_of_no_step(threads)  # (printing as it goes: into no step's file, trial 20 F2)
+
+
+# The working folder a step's module changed to as it was imported and left (`os.chdir(os.path.dirname(
+# os.path.abspath(__file__)))` at its top), by module name: the steps whose function is that module's run in
+# it (module_folder), as they would in one python process (trial 20 N5: put back after the import, a step
+# reading `open("data.csv")` beside its module failed under magnus and worked under python).
+MODULE_FOLDERS: dict[str, str] = {}
+_FOLDERS_SAID: set[str] = set()
+
+
+def _keep_module_folder(module: str, folder: str, who: Any) -> None:
+    """After `module` was imported in `folder`: a folder its code changed to (and that still exists) is kept
+    in MODULE_FOLDERS for its steps, the working folder put back, and it is said once: magnus's own paths
+    (the run log, the catalog, its output files) and the other steps stay where magnus started."""
+    try:
+        now = _getcwd()
+    except OSError:  # (a folder it then removed: _restore says so)
+        return
+    if now == folder:
+        return
+    MODULE_FOLDERS[module] = now
+    _chdir(folder)
+    log.warning(
+        "%s changed the working folder to %s: its steps run there, as they would in one python process; the "
+        "other steps, the run log and the catalog stay in %s, where magnus started",
+        who,
+        now,
+        folder,
+    )
+
+
+@contextlib.contextmanager
+def module_folder(chosen: str, module: str, step: str, concurrent: bool) -> Iterator[None]:
+    """Around a python step whose module chose the folder `chosen` as it was imported (MODULE_FOLDERS; what
+    tasks/python.run looks up, a dict's truth when no module did): the step runs in it, and the folder it
+    ran in is put back after, unsaid (a folder the step changed to itself is _restore's to put back and
+    say). Beside other branches (`concurrent`: a parallel or map run by threads) the working folder is the
+    whole process's, so no step can have its own: it runs where magnus started, said once per module; so
+    it does when `chosen` is gone."""
+    back = _getcwd()
+    moved = False
+    if not concurrent:
+        try:
+            _chdir(chosen)
+            moved = True
+        except OSError as exc:
+            why = f"that folder cannot be entered now ({exc.strerror or exc})"
+    else:
+        why = "beside other branches (max_workers > 1) the working folder is the whole process's"
+    if not moved and module not in _FOLDERS_SAID:
+        _FOLDERS_SAID.add(module)
+        log.warning(
+            "step %s's module %s changed the working folder to %s as it was imported, but %s: the step runs "
+            "in %s, where magnus started",
+            step,
+            module,
+            chosen,
+            why,
+            back,
+        )
+    try:
+        yield
+    finally:
+        if moved:
+            try:
+                now: str | None = _getcwd()
+            except OSError:
+                now = None
+            if now == chosen:
+                with contextlib.suppress(OSError):
+                    _chdir(back)
 
 
 def _disarm_alarm(who: Any = "a step") -> None:

@@ -4,7 +4,8 @@ check it), outside any step, so nothing was undone. `os.chdir` to the module's f
 run log and the catalog there (every command the summary suggested then said "no run"); a non-daemon
 thread it started kept magnus from ever exiting; `sys.stdout = None` ended magnus in an internal error; and
 SIGPIPE's default put back killed `magnus execute ... | head -1` (exit 141, the run log PROCESSING). Each
-is now put back after the import, said naming the step and its module. Real runs in subprocesses, in a
+is now put back after the import, said naming the step and its module; the folder a module chose is its
+own steps' while they run (trial 20 N5: putting it back failed the idiom's `open("data.csv")`). Real runs in subprocesses, in a
 temporary git repo."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -53,24 +56,97 @@ def _said(stderr: str, what: str) -> list[str]:
     return [line for line in stderr.splitlines() if what in line]
 
 
-def test_a_module_that_changes_folder_as_imported_leaves_the_run_where_magnus_started(
+def test_a_module_that_changes_folder_as_imported_runs_its_steps_there_and_the_run_where_magnus_started(
     git_repo: Path, magnus: Any
 ) -> None:
-    _project(git_repo, "os.chdir(os.path.dirname(os.path.abspath(__file__)))")
+    """The idiom `os.chdir(os.path.dirname(os.path.abspath(__file__)))` at a module's top, then a file named
+    beside it: its steps run in its folder, as in one python process (trial 20 N5: the folder was put back
+    after the import, so `open("data.csv")` failed the step, FileNotFoundError, though python ran it); the
+    shell step, the run log and the catalog stay where magnus started (trial 19 F19)."""
+    _project(
+        git_repo,
+        "os.chdir(os.path.dirname(os.path.abspath(__file__)))",
+        "    with open('data.csv') as handle:\n        print('rows', len(handle.readlines()))\n",
+    )
+    (git_repo / "pkg" / "data.csv").write_text("a,b\n1,2\n")
     ran = magnus("execute", "-f", "p.yaml", "--run-id", "m2")
-    assert ran.returncode == 0, ran.stderr
-    assert _statuses(git_repo, "m2") == ALL_SUCCEEDED  # (the old code: in pkg/.run_log_store)
-    assert not (git_repo / "pkg" / ".run_log_store").exists()
-    assert f"s runs in {git_repo}\n" in ran.stdout  # the steps run where magnus started, the shell one too
-    assert f"\n{git_repo}\n" in ran.stdout
+    assert ran.returncode == 0, ran.stdout + ran.stderr  # (the old code: 1, FileNotFoundError: 'data.csv')
+    assert _statuses(git_repo, "m2") == ALL_SUCCEEDED  # (before F19: in pkg/.run_log_store)
+    assert not (git_repo / "pkg" / ".run_log_store").exists() and not (git_repo / "pkg" / ".catalog").exists()
+    assert (git_repo / ".catalog" / "m2" / ".magnus" / "output" / "s.0.log").exists()
+    assert f"rows 2\ns runs in {git_repo / 'pkg'}\n" in ran.stdout
+    assert f"\n{git_repo}\n" in ran.stdout  # the shell step runs where magnus started
     assert _said(ran.stderr, "working folder") == [
-        f"magnus: step s's module pkg.steps, as it was imported, changed the working folder (to {git_repo / 'pkg'}) "
-        f"and did not change it back; magnus did: the steps, the run log and the catalog stay in {git_repo}, where "
-        "magnus started (a file beside a module is found from its __file__)"
+        f"magnus: step s's module pkg.steps, as it was imported, changed the working folder to {git_repo / 'pkg'}: "
+        "its steps run there, as they would in one python process; the other steps, the run log and the catalog "
+        f"stay in {git_repo}, where magnus started"
     ]
-    logs = magnus("logs", "m2", "s")  # what the summary suggests works (the old code: "no run 'm2'", exit 2)
+    logs = magnus("logs", "m2", "s")  # what the summary suggests works (before F19: "no run 'm2'", exit 2)
     assert logs.returncode == 0, logs.stderr
-    assert f"s runs in {git_repo}" in logs.stdout
+    assert f"s runs in {git_repo / 'pkg'}" in logs.stdout
+
+
+PARALLEL = """
+dag:
+  start_at: par
+  steps:
+    par:
+      type: parallel
+      branches:
+        A: {start_at: s, steps: {s: {type: task, command: pkg.steps.s, next: success}, success: {type: success}, fail: {type: fail}}}
+        B: {start_at: u, steps: {u: {type: task, command: pkg.other.u, next: success}, success: {type: success}, fail: {type: fail}}}
+      next: t
+    t: {type: task, command: pkg.steps.s, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_modules_folder_is_its_steps_own_and_beside_other_branches_said(
+    git_repo: Path, magnus: Any, workers: int
+) -> None:
+    """A step of another module (pkg.other) runs where magnus started, each time a step of the folder's
+    module ran before it; beside other branches (max_workers 2) the working folder is the whole process's,
+    so the module's step runs where magnus started too, and that is said once (trial 20 N5)."""
+    _project(git_repo, "os.chdir(os.path.dirname(os.path.abspath(__file__)))")
+    (git_repo / "pkg" / "other.py").write_text(
+        "import os\n\n\ndef u():\n    print('u runs in', os.getcwd())\n"
+    )
+    (git_repo / "p.yaml").write_text(PARALLEL)
+    (git_repo / "conf.yaml").write_text(f"executor: {{type: local, config: {{max_workers: {workers}}}}}\n")
+    ran = magnus("execute", "-f", "p.yaml", "-c", "conf.yaml", "--run-id", "r")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert f"u runs in {git_repo}\n" in ran.stdout
+    assert ran.stdout.count(f"s runs in {git_repo / 'pkg'}\n") == (2 if workers == 1 else 1)
+    beside = _said(ran.stderr, "beside other branches")
+    if workers == 1:
+        assert beside == []
+        return
+    assert f"s runs in {git_repo}\n" in ran.stdout  # (the branch's step)
+    assert beside == [  # (the old code: the step ran where magnus started, t too, nothing said at the step)
+        f"magnus: step par.A.s's module pkg.steps changed the working folder to {git_repo / 'pkg'} as it was "
+        "imported, but beside other branches (max_workers > 1) the working folder is the whole process's: the "
+        f"step runs in {git_repo}, where magnus started"
+    ]
+
+
+def test_a_step_of_such_a_module_that_changes_folder_itself_is_put_back_and_said(
+    git_repo: Path, magnus: Any
+) -> None:
+    """The module's folder is its steps' own; a folder the step's function moves to is put back after it
+    and said, as for any step."""
+    _project(git_repo, "os.chdir(os.path.dirname(os.path.abspath(__file__)))", "    os.chdir('../out')\n")
+    (git_repo / "out").mkdir()
+    ran = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert ran.returncode == 0, ran.stderr
+    assert f"s runs in {git_repo / 'out'}\n" in ran.stdout and _statuses(git_repo, "r") == ALL_SUCCEEDED
+    assert f"\n{git_repo}\n" in ran.stdout  # the shell step
+    assert _said(ran.stderr, "did not change it back") == [
+        f"magnus: step s changed the working folder (to {git_repo / 'out'}) and did not change it back; magnus did: the "
+        f"steps, the run log and the catalog stay in {git_repo}, where magnus started (a file beside a module is "
+        "found from its __file__)"
+    ]
 
 
 def test_a_step_that_changes_folder_as_it_runs_is_said_the_same_way(git_repo: Path, magnus: Any) -> None:
@@ -132,22 +208,22 @@ def test_a_module_that_puts_sigpipes_default_back_as_imported_does_not_kill_magn
 def test_the_per_step_entry_point_imports_a_module_as_magnus_execute_does(
     git_repo: Path, magnus: Any
 ) -> None:
-    """`magnus execute_single_node` imports the module inside the step: its function ran in the folder the
-    import moved to (the old code: `s runs in .../pkg`), unlike under `magnus execute`, and nothing named
-    the module."""
+    """`magnus execute_single_node` imports the module inside the step: its function runs in the folder the
+    import moved to, as under `magnus execute` (trial 20 N5; before trial 19 F19 nothing named the module),
+    the run log where magnus started."""
     top = "os.chdir(os.path.dirname(os.path.abspath(__file__)))\nthreading.Thread(target=time.sleep, args=(300,), name='warmer').start()"
     _project(git_repo, top)
     ran = magnus("execute_single_node", "-f", "p.yaml", "r", "s")
     assert ran.returncode == 0, ran.stderr
-    assert f"s runs in {git_repo}\n" in ran.stdout
+    assert f"s runs in {git_repo / 'pkg'}\n" in ran.stdout
     log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
     assert log["steps"]["s"]["status"] == "SUCCESS"
     assert _said(ran.stderr, "pkg.steps") == [
-        f"magnus: step s's module pkg.steps, as it was imported, changed the working folder (to {git_repo / 'pkg'}) "
-        f"and did not change it back; magnus did: the steps, the run log and the catalog stay in {git_repo}, where "
-        "magnus started (a file beside a module is found from its __file__)",
+        f"magnus: step s's module pkg.steps, as it was imported, changed the working folder to {git_repo / 'pkg'}: "
+        "its steps run there, as they would in one python process; the other steps, the run log and the catalog "
+        f"stay in {git_repo}, where magnus started",
         "magnus: step s's module pkg.steps, as it was imported, left a thread running ('warmer'); magnus exits "
         "without waiting for it (join the threads a step starts, or make them daemon threads)",
     ]
     logs = magnus("logs", "r", "s")
-    assert logs.returncode == 0 and f"s runs in {git_repo}" in logs.stdout, logs.stderr
+    assert logs.returncode == 0 and f"s runs in {git_repo / 'pkg'}" in logs.stdout, logs.stderr

@@ -37,6 +37,7 @@ from magnus_core.failure import (
     describe,
     error_of,
     exit_outcome,
+    import_exit,
     masked_error,
     say_retry,
     stopped_traceback,
@@ -333,7 +334,11 @@ def _run_attempt(
                 kept.write_text(ctx.mask(traceback_text(exc, _root(ctx))))
         except SystemExit as exc:  # sys.exit() in a step ends the step, never the run
             succeeded, message, code = exit_outcome(exc)
-            if not succeeded:
+            at_import = import_exit(exc, _root(ctx), ctx.mask)  # a module it imported exited (trial 20 N1)
+            if at_import is not None:
+                outcome = _Outcome(FAIL, at_import[0], at_import[1])
+                kept.write_text(ctx.mask(traceback_text(exc, _root(ctx))))
+            elif not succeeded:
                 located = error_of(exc, _root(ctx), ctx.mask, exit_code=code)
                 located.message = ctx.mask(message.removeprefix("SystemExit: "))
                 outcome = _Outcome(FAIL, message, located)
@@ -354,7 +359,7 @@ def _run_attempt(
             exit_scope(token)
             _restore(folder, streams, ctx, scope.internal_name)
             if python:
-                restore_process_settings(dispositions)
+                restore_process_settings(dispositions, step=scope.internal_name)
                 _note_threads(scope.internal_name, threads)
     outcome.output = kept.record
     if outcome.status == FAIL and outcome.error is not None:  # what it wrote to stderr last (trial 6)

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from magnus_core.errors import StepError, UsageError
 from magnus_core.interaction import StepScope
+from magnus_core.interrupts import from_signal, received
 from magnus_core.param_types import check_arguments
 from magnus_core.parameters import fold_names, json_value
+from magnus_core.stepguard import MODULE_FOLDERS, module_folder
 from magnus_core.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -68,7 +70,14 @@ def resolve(
     A module imported outside any step (before the run: runner.check_commands) is imported as a step's
     command runs (stepguard.guarded_import): what its code does at import for the whole process (the working
     folder, sys.stdout, SIGPIPE, a thread left running) is put back or said as a step's is, naming `step`
-    (its name, or a function that finds it) and the module."""
+    (its name, or a function that finds it) and the module.
+
+    Whatever the module's code raises as it is imported is an ImportFailed naming the module and located
+    in its file: an exception, and also a SystemExit (sys.exit or os._exit at its top; argparse or click
+    refusing magnus's own command line, which a module parsing it as it is imported sees) or a
+    KeyboardInterrupt no signal sent, which before trial 20 N1 ended magnus with that code, silently, no
+    run log (sys.exit(0): exit 0 and nothing ran). Before the run that refuses it (exit 2, runner.
+    check_commands); inside a step the step fails."""
     here = cwd or os.getcwd()
     cached = _cache.get((command, here))
     if cached is not None:
@@ -84,6 +93,7 @@ def resolve(
     if here not in sys.path:
         sys.path.insert(0, here)
     _stale_project_module(module_name, here)
+    signals = received()  # (a KeyboardInterrupt with none since is the module's own: interrupts.py)
     try:
         if module_name in sys.modules:  # (nothing runs: the usual case, every step after the first)
             module = importlib.import_module(module_name)
@@ -102,6 +112,14 @@ def resolve(
             raise import_failed(module_name, exc, Path(here), text) from None
         raise UsageError(text, field="command") from None
     except Exception as exc:  # module-level code raised: located in the user's frames (trial 12 fault 4)
+        from pathlib import Path
+
+        from magnus_core.failure import import_failed
+
+        raise import_failed(module_name, exc, Path(here)) from None
+    except BaseException as exc:  # sys.exit, argparse, os._exit, KeyboardInterrupt at its top (trial 20 N1)
+        if isinstance(exc, KeyboardInterrupt) and from_signal(signals):  # Ctrl-C, SIGTERM: the run stops
+            raise
         from pathlib import Path
 
         from magnus_core.failure import import_failed
@@ -197,9 +215,26 @@ def call_bound(func: Callable[..., Any], command: str, scope: StepScope) -> None
             scope.text_keys.setdefault(("returned parameter", name), []).extend(keys)
 
 
-def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
-    """Call the function in this process with its arguments bound from the parameters by name."""
-    func = resolve(command, run=scope.run_id, step=scope.internal_name)
+def run(
+    command: str,
+    command_config: dict[str, Any],
+    scope: StepScope,
+    ctx: RunContext,
+    _found: Callable[..., Any] | None = None,
+) -> None:
+    """Call the function in this process with its arguments bound from the parameters by name. Where its
+    module changed the working folder as it was imported (stepguard.MODULE_FOLDERS), in that folder
+    (stepguard.module_folder; trial 20 N5): run again inside it with the function found (`_found`: not
+    looked up again from there, which would put that folder on sys.path); otherwise a dict's truth more
+    per step."""
+    func = resolve(command, run=scope.run_id, step=scope.internal_name) if _found is None else _found
+    if MODULE_FOLDERS and _found is None:
+        module = command.strip().rpartition(".")[0]
+        chosen = MODULE_FOLDERS.get(module)
+        if chosen is not None:
+            with module_folder(chosen, module, scope.internal_name, ctx.concurrent):
+                run(command, command_config, scope, ctx, func)
+            return
     if ctx.concurrent:
         # os.environ is shared by every thread: beside other branches, the step scope carries
         # parameters and metrics (track_this, store_parameter, return values) instead.
