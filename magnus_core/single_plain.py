@@ -614,7 +614,7 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
     finally:
         exit_scope(token)
         _restore(folder, streams, services, scope.internal_name)
-        restore_process_settings(dispositions)
+        restore_process_settings(dispositions, step=scope.internal_name)
         _note_threads(scope.internal_name, threads)
         if tapped is not None:
             output.untap(tapped, output.NOWHERE)

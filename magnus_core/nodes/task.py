@@ -354,7 +354,7 @@ def _run_attempt(
             exit_scope(token)
             _restore(folder, streams, ctx, scope.internal_name)
             if python:
-                restore_process_settings(dispositions)
+                restore_process_settings(dispositions, step=scope.internal_name)
                 _note_threads(scope.internal_name, threads)
     outcome.output = kept.record
     if outcome.status == FAIL and outcome.error is not None:  # what it wrote to stderr last (trial 6)
