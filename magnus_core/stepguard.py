@@ -295,14 +295,19 @@ class _Guard:
       identity checks and one dict test, about 0.1 us.
     - threading.Thread.__init__ is replaced once per process: beside other branches a thread a step starts
       without saying daemon= is no daemon, as in the main thread (_guarded_thread_init; F17).
+    - signal.setitimer and signal.alarm are replaced once per process (_guarded_setitimer: which step
+      armed which interval timer), and a timer the step left armed is cancelled as it ends, here, in any
+      thread (_cancel_timers; trial 20 N3, N6), said by _restore. Per step: one setitimer call when not
+      beside other branches (as before), one test otherwise while no timer is armed.
     """
 
-    __slots__ = ("before", "pid", "thread")
+    __slots__ = ("alone", "before", "pid", "thread")
 
-    def __init__(self, concurrent: bool) -> None:  # (concurrent: kept for callers; every thread is guarded)
+    def __init__(self, concurrent: bool) -> None:  # (every thread is guarded; concurrent: see _cancel_timers)
         self.pid = 0
         self.thread = 0
         self.before: int | None = None
+        self.alone = not concurrent
 
     def __enter__(self) -> None:
         self.pid = pid = os.getpid()
@@ -316,6 +321,9 @@ class _Guard:
             os.closerange = _guarded_closerange
         if threading.Thread.__init__ is not _guarded_thread_init:  # (likewise: F17, a branch's threads)
             threading.Thread.__init__ = _guarded_thread_init  # type: ignore[method-assign]
+        if _REAL_SETITIMER is not None and signal.setitimer is not _guarded_setitimer:  # (the timers: N6)
+            signal.setitimer = _guarded_setitimer
+            signal.alarm = _guarded_alarm
         limits = _RESOURCE if _RESOURCE is not None else _resource()
         if limits and limits.setrlimit is not _guarded_setrlimit:  # (likewise: the limits, trial 18)
             limits.setrlimit = _guarded_setrlimit
@@ -330,6 +338,8 @@ class _Guard:
             _REAL_EXIT(1 if exc_type is not None else 0)
         if _LIMITS_BEFORE:  # (at once: the step's failure is read, its output file closed, after this)
             _put_limits_back()
+        if self.alone or _ARMED:  # (at once too: a timer left ringing in magnus's code is the step's)
+            _cancel_timers(self.thread, self.alone)
         if self.before is None:
             _GUARDED.pop(self.thread, None)
         else:
@@ -391,7 +401,7 @@ def restore_process_settings(
     ignored by the kernel again, whatever set them in C (_keep_ignored; trial 18), 0.4 us of the 0.8 us
     this added per step. None: nothing to do. `who` begins each warning (guarded_import's words for a
     module changed as it was imported); the warnings added since trial 20 (a change from C in a branch
-    thread) name `step` where given. In a branch thread, after a step that loaded a
+    thread, a timer armed from C) name `step` where given. In a branch thread, after a step that loaded a
     module or ran 10 ms or more: _after_branch_step (what it changed from C put right by the main thread
     before its branch goes on)."""
     if before is None:
@@ -411,7 +421,8 @@ def restore_process_settings(
     # what the kernel does with SIGPIPE and SIGXFSZ, which a step may have changed from C, unseen above:
     # the kernel's mask is read (5 us: _kernel_masks) after a step that loaded a module or ran 10 ms or more
     if slow:
-        _keep_ignored(settings[0], who)
+        ignored, caught = _keep_ignored(settings[0], who)
+        _timers_from_c(f"step {step}" if step else who, ignored, caught, not in_concurrent_branch.get())
         return
     try:  # (else both are ignored again unsaid, inline: 0.5 us; _keep_ignored says why)
         for number, index in _IGNORED_AGAIN:
@@ -647,14 +658,15 @@ def _after_branch_step(who: Any) -> None:
     signal.signal) and this branch waits until it has: _keep_ignored there, SIGCHLD too (_sigchld_back),
     said once each naming the step. So the items of a map queued after it, the run's end and a stop run as
     if it had not (trial 20 N2: they ran with it until all branches had ended, and `magnus execute ... |
-    head -1` exited 141, a `magnus stop` killed magnus, exit 143, the run log left PROCESSING). A quick
-    step's change is put right as its branch ends
+    head -1` exited 141, a `magnus stop` killed magnus, exit 143, the run log left PROCESSING). A timer it
+    armed from C is cancelled here (_timers_from_c). A quick step's change is put right as its branch ends
     (BranchWait.wait: _settle_signals), said there."""
     get = _signal.getsignal
     handlers = tuple([get(number) for _, number in _SIGNAL_NUMBERS])
     ignored, caught = _kernel_masks()
     if _changed_from_c(handlers, ignored, caught):
         in_main_thread(lambda: _keep_ignored(_settings()[0], who, children=True))
+    _timers_from_c(who, ignored, caught, not in_concurrent_branch.get())
 
 
 # The main thread's wait for branches run in threads (executors/local.run_concurrently), while it waits
@@ -849,11 +861,12 @@ def _restore(
             now if now is not None else "a folder it then removed",
             folder,
         )
+    if _CANCELLED:  # (a timer the step left armed, cancelled as it ended: _Guard)
+        _say_timers(who if who is not None else f"step {step}" if step else "a step")
     if ctx.concurrent:
         return
     if (sys.stdout, sys.stderr) != streams:
         sys.stdout, sys.stderr = streams
-    _disarm_alarm(who if who is not None else "a step")
 
 
 # _restore's ctx for an import: in magnus's main thread or a step not beside other branches; beside them
@@ -868,7 +881,7 @@ class _ImportGuard(_Guard):
     __slots__ = ("who",)
 
     def __init__(self, who: Any) -> None:
-        super().__init__(False)
+        super().__init__(in_concurrent_branch.get())
         self.who = who
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
@@ -928,29 +941,151 @@ def guarded_import(module: str, step: Any = None) -> Any:
         _note_threads(None, threads, who)
 
 
-def _disarm_alarm(who: Any = "a step") -> None:
-    """A timer a step left running (signal.alarm, signal.setitimer(ITIMER_REAL, ...): both are the process's
-    one real-time timer) is cancelled: with no handler of its own it would kill magnus when it rings, the
-    run log unfinished; with the step's own handler (a timeout that raises) it rang in the next step,
-    which failed for it, nothing said (trial 19 F16: `sl: TimeoutError: step timed out (alarm)`, raised by
-    the earlier step's handler). Said in a warning either way. One setitimer call a step."""
-    import signal
+# The process's interval timers (setitimer(2)), each with the signal it rings with, as (kind, signal number,
+# signal name, how a warning names the call that arms it). A step may leave any of them armed: a timeout
+# (signal.alarm) it returned before, a sampling profiler it did not stop (setitimer on ITIMER_PROF or
+# ITIMER_VIRTUAL with a handler of its own). With no handler the signal's default action ends magnus
+# (exit 142, 154, 155), the run log unfinished; with the step's own handler it rings in later steps and in
+# magnus itself, and as python exits (which puts a python handler's signal back to its default action)
+# it ends magnus after the summary (trial 19 F16; trial 20 N3: rc 154 or 155 after a run that succeeded, or
+# no summary at all).
+_TIMERS = tuple(
+    (int(getattr(signal, kind)), int(getattr(signal, signame)), signame, words)
+    for kind, signame, words in (
+        ("ITIMER_REAL", "SIGALRM", "signal.alarm or setitimer"),
+        ("ITIMER_VIRTUAL", "SIGVTALRM", "setitimer ITIMER_VIRTUAL"),
+        ("ITIMER_PROF", "SIGPROF", "setitimer ITIMER_PROF"),
+    )
+    if hasattr(signal, kind) and hasattr(signal, signame)
+)
+_REAL_TIMER = int(getattr(signal, "ITIMER_REAL", 0))
+_REAL_SETITIMER: Any = getattr(signal, "setitimer", None)  # (none on Windows: no timer is looked at)
+_REAL_ALARM: Any = getattr(signal, "alarm", None)
+# Which thread last armed each kind of timer through python (signal.alarm, signal.setitimer) while steps
+# ran: timer kind -> thread ident (_guarded_setitimer, _guarded_alarm). Empty, the usual case, costs a step
+# one test.
+_ARMED: dict[int, int] = {}
+# Timers cancelled as a step ended, for _restore to say once the step's output is no longer captured:
+# thread ident -> [(timer kind, the handler python's table had for its signal)].
+_CANCELLED: dict[int, list[tuple[int, Any]]] = {}
 
-    if not hasattr(signal, "setitimer"):  # pragma: no cover - not on Windows
-        return
-    remaining, interval = signal.setitimer(signal.ITIMER_REAL, 0)
-    if not remaining and not interval:
-        return
-    handler = signal.getsignal(signal.SIGALRM)
-    if handler in (signal.SIG_DFL, None):
-        log.warning("%s left an alarm (signal.alarm) that would have ended magnus; magnus cancelled it", who)
-    elif handler != signal.SIG_IGN:
-        log.warning(
-            "%s left a timer running (signal.alarm or setitimer) with its own handler (%s); magnus "
-            "cancelled it: it would have rung in a later step",
-            who,
-            _handler_words(handler).removeprefix("the step's "),
+
+def _guarded_setitimer(which: int, seconds: float, interval: float = 0.0) -> tuple[float, float]:
+    """signal.setitimer while steps run (put there once per process by _Guard): python's, and a timer it
+    arms is remembered with the thread that armed it (_ARMED), so that the timer is cancelled as that step
+    ends, in whatever thread (_cancel_timers)."""
+    before: tuple[float, float] = _REAL_SETITIMER(which, seconds, interval)
+    if seconds > 0:
+        _ARMED[which] = threading.get_ident()
+    return before
+
+
+def _guarded_alarm(seconds: int) -> int:
+    """signal.alarm while steps run (as _guarded_setitimer: the process's ITIMER_REAL)."""
+    before: int = _REAL_ALARM(seconds)
+    if seconds > 0:
+        _ARMED[_REAL_TIMER] = threading.get_ident()
+    return before
+
+
+def _cancel_timers(thread: int, alone: bool) -> None:
+    """As a step ends (_Guard, in the thread that ran it, before magnus reads its failure): a timer it left
+    armed is cancelled and noted for _restore to say (_CANCELLED). Not beside other branches (`alone`):
+    ITIMER_REAL, whoever armed it, C code too (one setitimer call a step, as before). Any thread, also a
+    branch thread (a parallel or map run by threads): a timer of any kind this step armed through python
+    (_ARMED), or a thread that is running no step (one the step started); one another branch's step armed
+    is that step's to cancel as it ends (trial 20 N6: an alarm armed in a branch beside a longer branch was
+    cancelled only once the branches had ended, and ended magnus first, exit 142, the run log PROCESSING).
+    One armed from C beside other branches, or on ITIMER_VIRTUAL or ITIMER_PROF, is seen after a step
+    that loaded a module or ran 10 ms or more (_timers_from_c)."""
+    cancelled = None
+    if alone and _REAL_SETITIMER is not None:
+        remaining, interval = _REAL_SETITIMER(_REAL_TIMER, 0)
+        if remaining or interval:
+            cancelled = [_REAL_TIMER]
+    if _ARMED:
+        for kind, armed_by in list(_ARMED.items()):
+            if armed_by != thread and armed_by in _GUARDED:
+                continue  # (another branch's step, still running: cancelled as it ends)
+            if _ARMED.get(kind) == armed_by:
+                _ARMED.pop(kind, None)
+            if cancelled is not None and kind in cancelled:
+                continue
+            remaining, interval = _REAL_SETITIMER(kind, 0)
+            if remaining or interval:
+                cancelled = [*(cancelled or ()), kind]
+    if cancelled is not None:
+        _CANCELLED.setdefault(thread, []).extend(
+            (kind, _signal.getsignal(number)) for kind, number, _, _ in _TIMERS if kind in cancelled
         )
+
+
+def _say_timers(who: Any) -> None:
+    """The timers _cancel_timers cancelled as this thread's step ended, each said in a warning beginning
+    with `who` (`step s`) and naming what would have happened: with no handler, the signal would have ended
+    magnus; with the step's own, it would have rung in a later step (and, on ITIMER_VIRTUAL or ITIMER_PROF,
+    in magnus itself, and ended it as python exits). One ignored is cancelled unsaid."""
+    for kind, handler in _CANCELLED.pop(threading.get_ident(), ()):
+        _say_timer(who, kind, handler)
+
+
+def _say_timer(who: Any, kind: int, handler: Any) -> None:
+    """One timer cancelled, said (see _say_timers)."""
+    words, signame = next((words, signame) for k, _, signame, words in _TIMERS if k == kind)
+    if handler == signal.SIG_IGN:
+        return
+    if handler in (signal.SIG_DFL, None):
+        if kind == _REAL_TIMER:
+            log.warning(
+                "%s left an alarm (%s) that would have ended magnus (SIGALRM, the run log unfinished); "
+                "magnus cancelled it",
+                who,
+                words,
+            )
+            return
+        log.warning(
+            "%s left a timer running (%s) with no handler: its %s would have ended magnus, the run log "
+            "unfinished; magnus cancelled it",
+            who,
+            words,
+            signame,
+        )
+        return
+    later = (
+        "it would have rung in a later step"
+        if kind == _REAL_TIMER
+        else "it would have rung in later steps and in magnus, and ended magnus as python exits "
+        f"({signame}'s default action)"
+    )
+    log.warning(
+        "%s left a timer running (%s) with its own handler (%s); magnus cancelled it: %s",
+        who,
+        words,
+        _handler_words(handler).removeprefix("the step's "),
+        later,
+    )
+
+
+def _timers_from_c(who: Any, ignored: int, caught: int, alone: bool) -> None:
+    """After a step that loaded a module or ran 10 ms or more, where the kernel's signal masks were read
+    (`ignored`, `caught`): a timer still armed that _cancel_timers did not see (armed from C, or through a
+    setitimer bound before magnus replaced it) is cancelled and said, as one armed through python: every
+    kind but ITIMER_REAL alone (cancelled after every such step already) and but one another branch's
+    step armed. A timer whose signal a C handler catches (a C profiler, vmprof: python's table has no
+    function for it) is left: it cannot end magnus. One getitimer call a kind (0.5 us)."""
+    if _REAL_SETITIMER is None:
+        return
+    for kind, number, _, _ in _TIMERS:
+        if (kind == _REAL_TIMER and alone) or _ARMED.get(kind, 0) in _GUARDED:
+            continue
+        if signal.getitimer(kind) == (0.0, 0.0):
+            continue
+        bit = 1 << (number - 1)
+        handler = _signal.getsignal(number)
+        if caught != -1 and caught & bit and not callable(handler):
+            continue  # (a handler set in C)
+        _REAL_SETITIMER(kind, 0)
+        _say_timer(who, kind, signal.SIG_IGN if ignored != -1 and ignored & bit else handler)
 
 
 def _warn_non_finite(step: str, scope: StepScope) -> None:
