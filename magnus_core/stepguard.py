@@ -9,6 +9,7 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found]
 import builtins
 import contextlib
+import faulthandler
 import logging
 import math
 import os
@@ -296,8 +297,9 @@ class _Guard:
     - threading.Thread.__init__ is replaced once per process: beside other branches a thread a step starts
       without saying daemon= is no daemon, as in the main thread (_guarded_thread_init; F17).
     - signal.setitimer and signal.alarm are replaced once per process (_guarded_setitimer: which step
-      armed which interval timer), and a timer the step left armed is cancelled as it ends, here, in any
-      thread (_cancel_timers; trial 20 N3, N6), said by _restore. Per step: one setitimer call when not
+      armed which interval timer), faulthandler.dump_traceback_later and its cancel too (_WATCHDOG), and a
+      timer the step left armed is cancelled as it ends, here, in any thread (_cancel_timers; trial 20 N3,
+      N6), said by _restore. Per step: one setitimer call when not
       beside other branches (as before), one test otherwise while no timer is armed.
     """
 
@@ -324,6 +326,8 @@ class _Guard:
         if _REAL_SETITIMER is not None and signal.setitimer is not _guarded_setitimer:  # (the timers: N6)
             signal.setitimer = _guarded_setitimer
             signal.alarm = _guarded_alarm
+            faulthandler.dump_traceback_later = _guarded_dump_later
+            faulthandler.cancel_dump_traceback_later = _guarded_cancel_later
         limits = _RESOURCE if _RESOURCE is not None else _resource()
         if limits and limits.setrlimit is not _guarded_setrlimit:  # (likewise: the limits, trial 18)
             limits.setrlimit = _guarded_setrlimit
@@ -968,6 +972,15 @@ _ARMED: dict[int, int] = {}
 # Timers cancelled as a step ended, for _restore to say once the step's output is no longer captured:
 # thread ident -> [(timer kind, the handler python's table had for its signal)].
 _CANCELLED: dict[int, list[tuple[int, Any]]] = {}
+# faulthandler's watchdog (faulthandler.dump_traceback_later: a thread of its own, in C), a timer of another
+# kind a step may leave armed (a hang detector around its work, never cancelled): when it rings it writes
+# every thread's traceback into the output of whatever step runs then and, with exit=True, ends magnus
+# (exit 1, the run log unfinished). In _ARMED as _WATCHDOG; [when it rings (time.monotonic; None: it
+# repeats), its exit=] as the last call through python armed it.
+_WATCHDOG = -1
+_WATCHDOG_ARMED: list[Any] = [None, False]
+_REAL_DUMP_LATER = faulthandler.dump_traceback_later
+_REAL_CANCEL_LATER = faulthandler.cancel_dump_traceback_later
 
 
 def _guarded_setitimer(which: int, seconds: float, interval: float = 0.0) -> tuple[float, float]:
@@ -988,6 +1001,26 @@ def _guarded_alarm(seconds: int) -> int:
     return before
 
 
+def _guarded_dump_later(*args: Any, **kwargs: Any) -> None:
+    """faulthandler.dump_traceback_later while steps run (put there once per process by _Guard, with
+    cancel_dump_traceback_later): faulthandler's, and the watchdog it arms is remembered with the thread
+    that armed it (_ARMED[_WATCHDOG]), so that it is cancelled as that step ends (_cancel_timers)."""
+    _REAL_DUMP_LATER(*args, **kwargs)
+    timeout = args[0] if args else kwargs.get("timeout", 0)
+    repeat = args[1] if len(args) > 1 else kwargs.get("repeat", False)
+    _WATCHDOG_ARMED[:] = [
+        None if repeat else perf_counter() + timeout,
+        bool(args[3] if len(args) > 3 else kwargs.get("exit", False)),
+    ]
+    _ARMED[_WATCHDOG] = threading.get_ident()
+
+
+def _guarded_cancel_later() -> None:
+    """faulthandler.cancel_dump_traceback_later while steps run: faulthandler's, the watchdog forgotten."""
+    _REAL_CANCEL_LATER()
+    _ARMED.pop(_WATCHDOG, None)
+
+
 def _cancel_timers(thread: int, alone: bool) -> None:
     """As a step ends (_Guard, in the thread that ran it, before magnus reads its failure): a timer it left
     armed is cancelled and noted for _restore to say (_CANCELLED). Not beside other branches (`alone`):
@@ -997,7 +1030,8 @@ def _cancel_timers(thread: int, alone: bool) -> None:
     is that step's to cancel as it ends (trial 20 N6: an alarm armed in a branch beside a longer branch was
     cancelled only once the branches had ended, and ended magnus first, exit 142, the run log PROCESSING).
     One armed from C beside other branches, or on ITIMER_VIRTUAL or ITIMER_PROF, is seen after a step
-    that loaded a module or ran 10 ms or more (_timers_from_c)."""
+    that loaded a module or ran 10 ms or more (_timers_from_c). faulthandler's watchdog too, armed through
+    python and not rung yet (or repeating: _WATCHDOG)."""
     cancelled = None
     if alone and _REAL_SETITIMER is not None:
         remaining, interval = _REAL_SETITIMER(_REAL_TIMER, 0)
@@ -1010,6 +1044,12 @@ def _cancel_timers(thread: int, alone: bool) -> None:
             if _ARMED.get(kind) == armed_by:
                 _ARMED.pop(kind, None)
             if cancelled is not None and kind in cancelled:
+                continue
+            if kind == _WATCHDOG:
+                _REAL_CANCEL_LATER()
+                ring = _WATCHDOG_ARMED[0]
+                if ring is None or perf_counter() < ring:
+                    _CANCELLED.setdefault(thread, []).append((_WATCHDOG, _WATCHDOG_ARMED[1]))
                 continue
             remaining, interval = _REAL_SETITIMER(kind, 0)
             if remaining or interval:
@@ -1030,7 +1070,18 @@ def _say_timers(who: Any) -> None:
 
 
 def _say_timer(who: Any, kind: int, handler: Any) -> None:
-    """One timer cancelled, said (see _say_timers)."""
+    """One timer cancelled, said (see _say_timers); for faulthandler's watchdog, `handler` is its exit=."""
+    if kind == _WATCHDOG:
+        log.warning(
+            "%s left faulthandler's watchdog running (faulthandler.dump_traceback_later%s); magnus cancelled "
+            "it: it would have %s",
+            who,
+            ", exit=True" if handler else "",
+            "ended magnus (exit 1, the run log unfinished)"
+            if handler
+            else "written every thread's traceback into a later step's output",
+        )
+        return
     words, signame = next((words, signame) for k, _, signame, words in _TIMERS if k == kind)
     if handler == signal.SIG_IGN:
         return

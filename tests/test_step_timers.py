@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 STEPS = """
-import ctypes, signal, time
+import ctypes, faulthandler, signal, time
 
 
 def _busy(seconds):  # (CPU time: what ITIMER_VIRTUAL and ITIMER_PROF count, in every thread)
@@ -71,6 +71,15 @@ def prof_from_c():  # armed by C code (python's signal.setitimer never called)
     every = _Timeval(0, 10000)
     ctypes.CDLL(None).setitimer(signal.ITIMER_PROF, ctypes.byref(_Itimerval(every, every)), None)
     time.sleep(0.02)  # (a step of 10 ms or more: what C did is looked at as it ends)
+
+
+def watchdog():  # (a hang detector around the step's work, never cancelled)
+    faulthandler.dump_traceback_later(1, exit=True)
+
+
+def watchdog_cancelled():
+    faulthandler.dump_traceback_later(1, exit=True)
+    faulthandler.cancel_dump_traceback_later()
 
 
 def busy():
@@ -193,3 +202,42 @@ def test_a_cpu_time_timer_a_step_leaves_is_cancelled_as_it_ends(
     log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
     assert [log["steps"][s]["status"] for s in ("a", "b", "c")] == ["SUCCESS"] * 3
     assert _said(ran.stderr) == [f"magnus: step a {said}"], ran.stderr
+
+
+WATCHDOG = (
+    "left faulthandler's watchdog running (faulthandler.dump_traceback_later, exit=True); magnus cancelled "
+    "it: it would have ended magnus (exit 1, the run log unfinished)"
+)
+
+
+@pytest.mark.parametrize("where", ["main thread", "branch"])
+def test_faulthandlers_watchdog_a_step_leaves_is_cancelled_as_it_ends(
+    git_repo: Path, magnus: Any, where: str
+) -> None:
+    """faulthandler.dump_traceback_later(1, exit=True) left armed by a step (a hang detector never
+    cancelled), in the main thread or in a branch beside a longer one: the old code was ended by it a
+    second later, exit 1, every thread's traceback on stderr, the run log PROCESSING. Cancelled as the step
+    ends, said naming it; one the step cancelled itself is not said."""
+    (git_repo / "steps.py").write_text(STEPS)
+    if where == "branch":
+        (git_repo / "p.yaml").write_text(PARALLEL.format(function="watchdog"))
+        (git_repo / "conf.yaml").write_text("executor: {type: local, config: {max_workers: 2}}\n")
+        ran = magnus("execute", "-f", "p.yaml", "-c", "conf.yaml", "--run-id", "r")
+        step = "par.A.s"
+    else:
+        (git_repo / "p.yaml").write_text(
+            SEQUENCE.format(function="watchdog").replace("steps.busy", "steps.longer")
+        )
+        ran = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+        step = "a"
+    assert ran.returncode == 0, ran.stdout + ran.stderr  # (the old code: 1, 'Timeout (0:00:01)!')
+    log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
+    assert log["status"] == "SUCCESS"
+    said = [line for line in ran.stderr.splitlines() if "watchdog" in line]
+    assert said == [f"magnus: step {step} {WATCHDOG}"], ran.stderr
+    (git_repo / "q.yaml").write_text(
+        SEQUENCE.format(function="watchdog_cancelled").replace("steps.busy", "steps.longer")
+    )
+    ran = magnus("execute", "-f", "q.yaml", "--run-id", "q")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "watchdog" not in ran.stderr, ran.stderr
