@@ -9,6 +9,7 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found]
 import builtins
 import contextlib
+import faulthandler
 import io
 import logging
 import math
@@ -331,14 +332,20 @@ class _Guard:
     - gevent's and eventlet's monkey-patching is refused from the first step on (monkeypatch.watch, once per
       process): the step fails at the call, never a hang (trial 20 N8); a gevent patch made past the refusal
       is put back as the step ends and the step fails (monkeypatch.put_back: one dict lookup a step).
+    - signal.setitimer and signal.alarm are replaced once per process (_guarded_setitimer: which step
+      armed which interval timer), faulthandler.dump_traceback_later and its cancel too (_WATCHDOG), and a
+      timer the step left armed is cancelled as it ends, here, in any thread (_cancel_timers; trial 20 N3,
+      N6), said by _restore. Per step: one setitimer call when not
+      beside other branches (as before), one test otherwise while no timer is armed.
     """
 
-    __slots__ = ("before", "pid", "thread")
+    __slots__ = ("alone", "before", "pid", "thread")
 
-    def __init__(self, concurrent: bool) -> None:  # (concurrent: kept for callers; every thread is guarded)
+    def __init__(self, concurrent: bool) -> None:  # (every thread is guarded; concurrent: see _cancel_timers)
         self.pid = 0
         self.thread = 0
         self.before: int | None = None
+        self.alone = not concurrent
 
     def __enter__(self) -> None:
         self.pid = pid = _getpid()
@@ -354,6 +361,11 @@ class _Guard:
             threading.Thread.__init__ = _guarded_thread_init  # type: ignore[method-assign]
         if monkeypatch._PID[0] != pid:  # (likewise: gevent's monkey-patching refused, trial 20 N8)
             monkeypatch.watch()
+        if _REAL_SETITIMER is not None and signal.setitimer is not _guarded_setitimer:  # (the timers: N6)
+            signal.setitimer = _guarded_setitimer
+            signal.alarm = _guarded_alarm
+            faulthandler.dump_traceback_later = _guarded_dump_later
+            faulthandler.cancel_dump_traceback_later = _guarded_cancel_later
         limits = _RESOURCE if _RESOURCE is not None else _resource()
         if limits and limits.setrlimit is not _guarded_setrlimit:  # (likewise: the limits, trial 18)
             limits.setrlimit = _guarded_setrlimit
@@ -368,6 +380,8 @@ class _Guard:
             _REAL_EXIT(1 if exc_type is not None else 0)
         if _LIMITS_BEFORE:  # (at once: the step's failure is read, its output file closed, after this)
             _put_limits_back()
+        if self.alone or _ARMED:  # (at once too: a timer left ringing in magnus's code is the step's)
+            _cancel_timers(self.thread, self.alone)
         if self.before is None:
             _GUARDED.pop(self.thread, None)
         else:
@@ -411,20 +425,23 @@ def _settings() -> tuple[Any, ...]:
     )
 
 
-def process_settings() -> tuple[Any, ...] | None:
+def process_settings() -> tuple[Any, ...]:
     """What a step's command may change for the whole process and leave changed, taken before it runs:
     the handlers of _KEPT_SIGNALS, builtins.print, logging's disable level, the recursion limit, the
     trace and profile functions (sys.gettrace, sys.getprofile), with how many modules are loaded and the
     time (what restore_process_settings reads the kernel's signal mask on): about 1 us. (Resource limits
-    a step lowers are seen as it lowers them: _guarded_setrlimit.) None outside the main thread: a step
-    in a branch thread cannot change the signals (signal.signal raises ValueError there), and what it
-    changes for the process is another branch's too, so nothing is put back."""
+    a step lowers are seen as it lowers them: _guarded_setrlimit.) Outside the main thread (a branch
+    thread), the settings are None, the modules and the time alone taken: a step there cannot change the
+    signals from python (signal.signal raises ValueError there), what it changes for the process is
+    another branch's too, so nothing is put back but what it changed from C (_after_branch_step)."""
     if threading.current_thread() is not threading.main_thread():
-        return None
+        return (None, len(sys.modules), perf_counter())
     return (_settings(), len(sys.modules), perf_counter())
 
 
-def restore_process_settings(before: tuple[Any, ...] | None, who: Any = "a step", step: str = "") -> None:
+def restore_process_settings(
+    before: tuple[Any, ...] | None, who: Any = "a step", step: str | None = None
+) -> None:
     """Put back what process_settings() took (`before`) that the step changed and left changed, each said
     once in a warning naming it and what it would have done to the run (trial 17: F16 SIGCHLD ignored made
     later shell failures read SUCCESS; F5 SIGPIPE's default killed magnus at a closed pipe; F13 a step's
@@ -436,22 +453,32 @@ def restore_process_settings(before: tuple[Any, ...] | None, who: Any = "a step"
     this added per step. None: nothing to do. `who` begins each warning (guarded_import's words for a
     module changed as it was imported); the standard functions a step left replaced (_put_functions_back:
     os.open and subprocess.Popen looked at every step, the others of _FUNCTIONS after a step that loaded a
-    module, ran 10 ms or more or left a mock started; trial 20 N4) are said naming `step`."""
+    module, ran 10 ms or more or left a mock started; trial 20 N4) are said naming `step`, and so are the
+    warnings added since trial 20 (a change from C in a branch thread, a timer armed from C). In a branch
+    thread, after a step that loaded a module or ran 10 ms or more: _after_branch_step (what it changed
+    from C put right by the main thread before its branch goes on)."""
     if before is None:
+        return
+    settings, modules, started = before
+    slow = len(sys.modules) != modules or perf_counter() - started >= 0.01
+    if settings is None:  # (a step in a branch thread)
+        if slow:
+            _after_branch_step(f"step {step}" if step else who)
         return
     fatal = sys.modules.get("magnus_core.fatal")
     if fatal is not None:  # (faulthandler's file: whether the step changed it cannot be told; 0.3 us)
         fatal.keep_recording()
-    settings, modules, started = before
     now = _settings()
     if now != settings:  # (nearly never)
         _put_back(settings, now, who, step)
     # what the kernel does with SIGPIPE and SIGXFSZ, which a step may have changed from C, unseen above:
-    # the kernel's mask is read (20 us) after a step that loaded a module or ran 10 ms or more; so are the
-    # standard functions magnus relies on (_FUNCTIONS, 2 us), and after a step that left a mock started
-    if len(sys.modules) != modules or perf_counter() - started >= 0.01:
+    # the kernel's mask is read (5 us: _kernel_masks) after a step that loaded a module or ran 10 ms or more;
+    # so are the standard functions magnus relies on (_FUNCTIONS, 2 us), and after a step that left a mock
+    # started
+    if slow:
         _put_functions_back(f"step {step}" if step else who)
-        _keep_ignored(settings[0], who)
+        ignored, caught = _keep_ignored(settings[0], who)
+        _timers_from_c(f"step {step}" if step else who, ignored, caught, not in_concurrent_branch.get())
         return
     mock = sys.modules.get("unittest.mock")
     if mock is not None and mock._patch._active_patches:  # (mock.patch(...).start(), never stopped)
@@ -464,7 +491,9 @@ def restore_process_settings(before: tuple[Any, ...] | None, who: Any = "a step"
         pass
 
 
-def _put_back(before: tuple[Any, ...], now: tuple[Any, ...], who: Any = "a step", step: str = "") -> None:
+def _put_back(
+    before: tuple[Any, ...], now: tuple[Any, ...], who: Any = "a step", step: str | None = None
+) -> None:
     """restore_process_settings's work when something changed: each setting put back, said."""
     handlers, printer, disabled, limit, trace, profile, opener, *functions = before
     if logging.root.manager.disable != disabled:  # (first: the warnings after it are then heard)
@@ -614,6 +643,7 @@ _IGNORED = tuple(
 )
 _IGNORED_AGAIN = tuple((number, index) for _, number, _, index in _IGNORED)
 _IGN = _signal.SIG_IGN
+_DFL = _signal.SIG_DFL
 _set_signal = _signal.signal
 _SAID_FROM_C: set[str] = set()
 
@@ -628,21 +658,26 @@ _CAUGHT = tuple(
 )
 
 
-def _keep_ignored(handlers: tuple[Any, ...], who: Any = "a step") -> None:
-    """After a python step in the main thread: SIGPIPE and SIGXFSZ, where python's table says ignored
+def _keep_ignored(handlers: tuple[Any, ...], who: Any = "a step", children: bool = False) -> tuple[int, int]:
+    """After a python step in the main thread (and, in the main thread, for a step in a branch thread:
+    _after_branch_step, _settle_signals): SIGPIPE and SIGXFSZ, where python's table says ignored
     (`handlers`, as _settings() read it before the step and restore_process_settings made it again; python
     ignores both from its start), are ignored by the kernel again. A change made in C (a C extension,
     `ctypes.CDLL(None).signal(13, 0)`) is not in python's table, so restore_process_settings's comparison
     cannot see it. Setting both again costs 0.4 us (a sigaction call each), which restore_process_settings
     does after every step; whether the kernel's own disposition had changed can only be read from
-    /proc/self/status (20 us; ctypes' sigaction 1 us a signal and 7 ms to import), so this, which reads it
+    /proc (5 us: _kernel_masks; ctypes' sigaction 1 us a signal and 7 ms to import), so this, which reads it
     and says a change found, once per signal, runs only after a step that loaded a module (as `import
     ctypes` or a C extension does) or ran 10 ms or more: the read is then small beside it (0.2% at most).
     A step's module is imported before the step runs, so a quick step calling into C is put right unsaid
     (trial 18). The same read shows SIGTERM, SIGINT and SIGHUP no longer caught though python's table has
     a handler for them (_CAUGHT): that handler is installed again, said once; after a quick step it is
-    not seen (installing three handlers again every step would cost 0.6 us more)."""
+    not seen (installing three handlers again every step would cost 0.6 us more). `children` (a branch
+    step's change, _after_branch_step): SIGCHLD ignored by the kernel where python's table has its default
+    action gets it back, said once (_sigchld_back). The kernel's masks as read are returned."""
     ignored, caught = _kernel_masks()
+    if children:
+        _sigchld_back(handlers, ignored, who)
     for name, number, bit, index in _IGNORED:
         if handlers[index] != _IGN:  # (a handler of python's, the step's own: not this)
             continue
@@ -678,6 +713,7 @@ def _keep_ignored(handlers: tuple[Any, ...], who: Any = "a step") -> None:
             "ignored" if ignored & bit else "the default action",
             _SIGNAL_USE[name],
         )
+    return ignored, caught
 
 
 def after_branches() -> None:
@@ -687,31 +723,258 @@ def after_branches() -> None:
     A branch thread cannot call signal.signal, so restore_process_settings never ran for those steps, and
     `magnus execute ... | head -1` was killed at its summary, exit 141, with a successful run (trial 19 F1;
     with a shell step after the parallel, the run log was left PROCESSING). One read of the kernel's masks
-    (about 20 us) per composite step. While the branches still run, a change is in force for their output
-    (said in docs/logs.md). So are the standard functions of _FUNCTIONS a branch's step replaced
-    (_put_functions_back): a branch thread's step is not followed by restore_process_settings."""
+    (about 5 us) per composite step. While the branches still run, a change is in force for their output
+    (said in docs/logs.md), but for what the main thread puts right as each branch ends, or as a step that
+    loaded a module or ran 10 ms or more ends (BranchWait, _after_branch_step: trial 20 N2). So are the
+    standard functions of _FUNCTIONS a branch's step replaced (_put_functions_back): a branch thread's step
+    is not followed by restore_process_settings."""
     if threading.current_thread() is not threading.main_thread():
         return  # (a nested parallel inside a branch: its outermost one puts it right)
     _keep_ignored(_settings()[0])
     _put_functions_back("a step in a branch")  # (trial 20 N4; while they ran, a replacement was theirs)
 
 
-def _kernel_masks() -> tuple[int, int]:
-    """The kernel's masks of the signals this process ignores and catches (SigIgn, SigCgt in
-    /proc/self/status, about 20 us), bit n-1 for signal n; -1 for each (nothing to say) where they
-    cannot be read (not Linux)."""
-    ignored = caught = -1
+# SIGCHLD, its number, its bit in the kernel's masks and its place in _SIGNAL_NUMBERS (None where there is
+# none); and how many times magnus gave it its default action back while branches ran (_sigchld_back): a
+# shell step beside them whose child ended before that lost its exit status, which tasks/shell.py reads
+# here (a success it read then is no success).
+_CHILD = next(
+    (
+        (number, 1 << (number - 1), index)
+        for index, (name, number) in enumerate(_SIGNAL_NUMBERS)
+        if name == "SIGCHLD"
+    ),
+    None,
+)
+SIGCHLD_PUT_BACK = 0
+
+
+def _sigchld_back(handlers: tuple[Any, ...], ignored: int, who: Any) -> None:
+    """In the main thread, for a step in a branch thread that ignored SIGCHLD from C (python's table has its
+    default action, the kernel ignores it: every later shell step's exit status would be lost, and those
+    beside it and after it in the branches failed, not run): the default action is put back, said once, and
+    counted (SIGCHLD_PUT_BACK). A quick step's is seen as its branch ends (_settle_signals), or by the next
+    shell step (tasks/shell.py, sigchld_default)."""
+    global SIGCHLD_PUT_BACK
+    if _CHILD is None or ignored == -1:
+        return
+    number, bit, index = _CHILD
+    if not ignored & bit or handlers[index] != _DFL:
+        return
     try:
-        with open("/proc/self/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"SigIgn:"):
-                    ignored = int(line.split()[1], 16)
-                elif line.startswith(b"SigCgt:"):
-                    caught = int(line.split()[1], 16)
-                    break
-    except (OSError, ValueError, IndexError):
-        return -1, -1
-    return ignored, caught
+        _set_signal(number, _DFL)
+    except (OSError, ValueError, TypeError):
+        return
+    SIGCHLD_PUT_BACK += 1
+    if "SIGCHLD" not in _SAID_FROM_C:
+        _SAID_FROM_C.add("SIGCHLD")
+        log.warning(
+            "%s changed what SIGCHLD does from C (a C extension or ctypes: ignored) and did not put it back; "
+            "magnus did: %s",
+            who,
+            _SIGNAL_USE["SIGCHLD"],
+        )
+
+
+def sigchld_default() -> bool:
+    """SIGCHLD's default action put back, before a shell step that found it ignored in the kernel (tasks/
+    shell.py: its exit status would be lost), by the main thread (in_main_thread: at once there; from a
+    branch thread, asked of the main thread waiting for the branches, trial 20 N2: such a shell step failed,
+    not run, until every branch had ended), counted (SIGCHLD_PUT_BACK). False when it cannot be (the main
+    thread does not wait for the branches)."""
+
+    def put_back() -> None:
+        global SIGCHLD_PUT_BACK
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        SIGCHLD_PUT_BACK += 1
+
+    return in_main_thread(put_back)
+
+
+def _changed_from_c(handlers: tuple[Any, ...], ignored: int, caught: int) -> bool:
+    """Whether the kernel's masks (`ignored`, `caught`) show a signal of _KEPT_SIGNALS handled otherwise than
+    python's table (`handlers`) says: SIGPIPE or SIGXFSZ no longer ignored, SIGTERM, SIGINT or SIGHUP's
+    python handler bypassed, SIGCHLD ignored where the table has its default action."""
+    if ignored == -1:
+        return False
+    for _, _, bit, index in _IGNORED:
+        if handlers[index] == _IGN and not ignored & bit:
+            return True
+    for _, _, bit, index in _CAUGHT:
+        if callable(handlers[index]) and not caught & bit:
+            return True
+    return _CHILD is not None and bool(ignored & _CHILD[1]) and handlers[_CHILD[2]] == _DFL
+
+
+def _after_branch_step(who: Any) -> None:
+    """After a python step in a branch thread (a parallel or map run by threads, max_workers > 1) that
+    loaded a module or ran 10 ms or more (as _keep_ignored after a step in the main thread): the kernel's
+    masks are read (about 5 us) and, when a signal magnus relies on was changed from C (_changed_from_c),
+    the main thread, which waits for the branches, is asked to put it right (a branch thread cannot call
+    signal.signal) and this branch waits until it has: _keep_ignored there, SIGCHLD too (_sigchld_back),
+    said once each naming the step. So the items of a map queued after it, the run's end and a stop run as
+    if it had not (trial 20 N2: they ran with it until all branches had ended, and `magnus execute ... |
+    head -1` exited 141, a `magnus stop` killed magnus, exit 143, the run log left PROCESSING). A timer it
+    armed from C is cancelled here (_timers_from_c). A quick step's change is put right as its branch ends
+    (BranchWait.wait: _settle_signals), said there."""
+    get = _signal.getsignal
+    handlers = tuple([get(number) for _, number in _SIGNAL_NUMBERS])
+    ignored, caught = _kernel_masks()
+    if _changed_from_c(handlers, ignored, caught):
+        in_main_thread(lambda: _keep_ignored(_settings()[0], who, children=True))
+    _timers_from_c(who, ignored, caught, not in_concurrent_branch.get())
+
+
+# The main thread's wait for branches run in threads (executors/local.run_concurrently), while it waits
+# (BranchWait.__enter__): what a branch thread asks of the main thread goes to it (in_main_thread).
+_WAITING: list[BranchWait] = []
+
+
+def in_main_thread(call: Any) -> bool:
+    """`call()` made by the main thread, which only can set a python signal handler: at once in the main
+    thread; from a branch thread while the main thread waits for the branches (BranchWait), which makes
+    it as it comes, this thread waiting until it has. False (not made) where the main thread does not wait
+    for branches (the workbench runs a run in a thread of its own; a stop ended the wait)."""
+    if threading.current_thread() is threading.main_thread():
+        call()
+        return True
+    waiting = _WAITING[-1] if _WAITING else None
+    return waiting is not None and waiting.ask(call)
+
+
+class BranchWait:
+    """How a thread that runs branches in threads (executors/local.run_concurrently) waits for them: `wait()`
+    returns as one more branch has ended (`ended()`). The main thread's wait makes, meanwhile, the calls a
+    branch thread asks of it (in_main_thread: a signal changed from C put right after a step that loaded a
+    module or ran 10 ms or more, _after_branch_step, the branch waiting until it is; SIGCHLD's default
+    before a shell step, sigchld_default), and as each branch ends it reads the kernel's masks and puts
+    right what a step changed from C, said (_settle_signals, about 5 us a branch, in the main thread, which
+    waits anyway): a quick step's change, not read as it ends, so is put right as its branch ends, not
+    once every branch has (trial 20 N2). A branch another thread starts just then, before the main thread
+    is scheduled, may still begin with it."""
+
+    __slots__ = ("calls", "lock", "main", "running", "seen", "wake")
+
+    def __init__(self) -> None:
+        self.wake = threading.Semaphore(0)
+        self.calls: list[tuple[Any, threading.Event]] = []
+        self.lock = threading.Lock()
+        self.main = threading.current_thread() is threading.main_thread()
+        # the branches running (thread ident: internal name), and those that ran since _settle_signals last
+        # looked (the names, in order), for what it says
+        self.running: dict[int, Any] = {}
+        self.seen: list[Any] = []
+
+    def __enter__(self) -> BranchWait:
+        if self.main:
+            _WAITING.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.main:
+            return
+        with self.lock:
+            _WAITING.remove(self)
+            calls, self.calls = self.calls, []
+        for _, done in calls:  # (the wait was interrupted, a stop: nothing put right, the branch goes on)
+            done.set()
+
+    def began(self, branch: Any = None) -> None:
+        """A branch begins (in the thread that runs it; `branch`: its internal name)."""
+        self.running[threading.get_ident()] = branch
+        self.seen.append(branch)
+
+    def ended(self) -> None:
+        """A branch has ended (in the thread that ran it)."""
+        self.running.pop(threading.get_ident(), None)
+        self.wake.release()
+
+    def looked(self) -> list[str]:
+        """The branches that ran since the last look (a change _settle_signals finds now is one of theirs),
+        by internal name; from now on, those running."""
+        seen, self.seen = self.seen, list(self.running.values())
+        return [str(name) for name in dict.fromkeys([*seen, *self.seen]) if name]
+
+    def wait(self) -> None:
+        """Until one more branch has ended (a signal interrupts it in the main thread: KeyboardInterrupt),
+        making the calls asked meanwhile."""
+        while True:
+            self.wake.acquire()
+            if not self.calls:
+                break
+            with self.lock:
+                call, done = self.calls.pop(0)
+            try:
+                call()
+            finally:
+                done.set()
+        if self.main:
+            _settle_signals(self)
+
+    def ask(self, call: Any) -> bool:
+        """`call` made by the waiting thread (see in_main_thread), from a branch thread."""
+        done = threading.Event()
+        with self.lock:
+            if self not in _WAITING:
+                return False
+            self.calls.append((call, done))
+        self.wake.release()  # (one wake more: wait() makes the call and waits for a branch's end again)
+        done.wait()
+        return True
+
+
+def _settle_signals(wait: BranchWait) -> None:
+    """In the main thread, as a branch ends while others may still run (BranchWait.wait): the kernel's masks
+    read (about 5 us: _kernel_masks) and, when a step in a branch changed from C a signal magnus relies on
+    (_changed_from_c), put right and said once (_keep_ignored, SIGCHLD too: _sigchld_back), naming the
+    branches that ran since it last looked (the step is in one of them: BranchWait.looked; usually the one
+    that ended and one beside it). A quick step's change, which
+    its thread does not read (_after_branch_step), so is put right as its branch ends, not once every
+    branch has (trial 20 N2)."""
+    get = _signal.getsignal
+    handlers = tuple([get(number) for _, number in _SIGNAL_NUMBERS])
+    ignored, caught = _kernel_masks()
+    names = wait.looked()
+    if not _changed_from_c(handlers, ignored, caught):
+        return
+    if not names:
+        who = "a step in a branch"
+    elif len(names) <= 2:
+        who = f"a step in branch {' or '.join(names)}"
+    else:
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        who = f"a step in one of the branches {', '.join(names[:3])}{more}"
+    _keep_ignored(handlers, who, children=True)
+
+
+# /proc/self/stat, kept open for _kernel_masks: [the process that opened it, its descriptor (magnus's own:
+# files.own_fd, so a step's os.closerange leaves it open), how the file begins (`pid (`)]
+_MASKS_FD: list[Any] = []
+
+
+def _kernel_masks() -> tuple[int, int]:
+    """The kernel's masks of the signals this process ignores and catches, bit n-1 for signal n: the
+    sigignore and sigcatch fields of /proc/self/stat (signals 1 to 31, every one of _KEPT_SIGNALS), one
+    pread of a descriptor kept open, about 5 us, most of it the kernel's (opening and reading
+    /proc/self/status each time cost 20 to 40 us); -1 for each (nothing to say) where they cannot be read
+    (not Linux). A descriptor closed by a step (from C) or given to another file since is opened again."""
+    pid = os.getpid()
+    for _ in range(2):
+        if not _MASKS_FD or _MASKS_FD[0] != pid:  # (first use, or a forked copy of magnus)
+            try:
+                fd = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return -1, -1
+            _MASKS_FD[:] = [pid, files.own_fd(fd, "signal masks"), b"%d (" % pid]
+        try:
+            data = os.pread(_MASKS_FD[1], 4096, 0)
+            if data.startswith(_MASKS_FD[2]):  # (fields 33 and 34, counted after the command's name)
+                fields = data[data.rindex(b")") + 2 :].split(b" ", 33)
+                return int(fields[30]), int(fields[31])
+        except (OSError, ValueError, IndexError):
+            pass
+        _MASKS_FD.clear()
+    return -1, -1
 
 
 def _handler_words(handler: Any) -> str:
@@ -754,11 +1017,12 @@ def _restore(
             now if now is not None else "a folder it then removed",
             folder,
         )
+    if _CANCELLED:  # (a timer the step left armed, cancelled as it ended: _Guard)
+        _say_timers(who if who is not None else f"step {step}" if step else "a step")
     if ctx.concurrent:
         return
     if (sys.stdout, sys.stderr) != streams:
         sys.stdout, sys.stderr = streams
-    _disarm_alarm(who if who is not None else "a step")
 
 
 # _restore's ctx for an import: in magnus's main thread or a step not beside other branches; beside them
@@ -773,7 +1037,7 @@ class _ImportGuard(_Guard):
     __slots__ = ("who",)
 
     def __init__(self, who: Any) -> None:
-        super().__init__(False)
+        super().__init__(in_concurrent_branch.get())
         self.who = who
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
@@ -914,29 +1178,198 @@ def module_folder(chosen: str, module: str, step: str, concurrent: bool) -> Iter
                     _chdir(back)
 
 
-def _disarm_alarm(who: Any = "a step") -> None:
-    """A timer a step left running (signal.alarm, signal.setitimer(ITIMER_REAL, ...): both are the process's
-    one real-time timer) is cancelled: with no handler of its own it would kill magnus when it rings, the
-    run log unfinished; with the step's own handler (a timeout that raises) it rang in the next step,
-    which failed for it, nothing said (trial 19 F16: `sl: TimeoutError: step timed out (alarm)`, raised by
-    the earlier step's handler). Said in a warning either way. One setitimer call a step."""
-    import signal
+# The process's interval timers (setitimer(2)), each with the signal it rings with, as (kind, signal number,
+# signal name, how a warning names the call that arms it). A step may leave any of them armed: a timeout
+# (signal.alarm) it returned before, a sampling profiler it did not stop (setitimer on ITIMER_PROF or
+# ITIMER_VIRTUAL with a handler of its own). With no handler the signal's default action ends magnus
+# (exit 142, 154, 155), the run log unfinished; with the step's own handler it rings in later steps and in
+# magnus itself, and as python exits (which puts a python handler's signal back to its default action)
+# it ends magnus after the summary (trial 19 F16; trial 20 N3: rc 154 or 155 after a run that succeeded, or
+# no summary at all).
+_TIMERS = tuple(
+    (int(getattr(signal, kind)), int(getattr(signal, signame)), signame, words)
+    for kind, signame, words in (
+        ("ITIMER_REAL", "SIGALRM", "signal.alarm or setitimer"),
+        ("ITIMER_VIRTUAL", "SIGVTALRM", "setitimer ITIMER_VIRTUAL"),
+        ("ITIMER_PROF", "SIGPROF", "setitimer ITIMER_PROF"),
+    )
+    if hasattr(signal, kind) and hasattr(signal, signame)
+)
+_REAL_TIMER = int(getattr(signal, "ITIMER_REAL", 0))
+_REAL_SETITIMER: Any = getattr(signal, "setitimer", None)  # (none on Windows: no timer is looked at)
+_REAL_ALARM: Any = getattr(signal, "alarm", None)
+# Which thread last armed each kind of timer through python (signal.alarm, signal.setitimer) while steps
+# ran: timer kind -> thread ident (_guarded_setitimer, _guarded_alarm). Empty, the usual case, costs a step
+# one test.
+_ARMED: dict[int, int] = {}
+# Timers cancelled as a step ended, for _restore to say once the step's output is no longer captured:
+# thread ident -> [(timer kind, the handler python's table had for its signal)].
+_CANCELLED: dict[int, list[tuple[int, Any]]] = {}
+# faulthandler's watchdog (faulthandler.dump_traceback_later: a thread of its own, in C), a timer of another
+# kind a step may leave armed (a hang detector around its work, never cancelled): when it rings it writes
+# every thread's traceback into the output of whatever step runs then and, with exit=True, ends magnus
+# (exit 1, the run log unfinished). In _ARMED as _WATCHDOG; [when it rings (time.monotonic; None: it
+# repeats), its exit=] as the last call through python armed it.
+_WATCHDOG = -1
+_WATCHDOG_ARMED: list[Any] = [None, False]
+_REAL_DUMP_LATER = faulthandler.dump_traceback_later
+_REAL_CANCEL_LATER = faulthandler.cancel_dump_traceback_later
 
-    if not hasattr(signal, "setitimer"):  # pragma: no cover - not on Windows
-        return
-    remaining, interval = signal.setitimer(signal.ITIMER_REAL, 0)
-    if not remaining and not interval:
-        return
-    handler = signal.getsignal(signal.SIGALRM)
-    if handler in (signal.SIG_DFL, None):
-        log.warning("%s left an alarm (signal.alarm) that would have ended magnus; magnus cancelled it", who)
-    elif handler != signal.SIG_IGN:
-        log.warning(
-            "%s left a timer running (signal.alarm or setitimer) with its own handler (%s); magnus "
-            "cancelled it: it would have rung in a later step",
-            who,
-            _handler_words(handler).removeprefix("the step's "),
+
+def _guarded_setitimer(which: int, seconds: float, interval: float = 0.0) -> tuple[float, float]:
+    """signal.setitimer while steps run (put there once per process by _Guard): python's, and a timer it
+    arms is remembered with the thread that armed it (_ARMED), so that the timer is cancelled as that step
+    ends, in whatever thread (_cancel_timers)."""
+    before: tuple[float, float] = _REAL_SETITIMER(which, seconds, interval)
+    if seconds > 0:
+        _ARMED[which] = threading.get_ident()
+    return before
+
+
+def _guarded_alarm(seconds: int) -> int:
+    """signal.alarm while steps run (as _guarded_setitimer: the process's ITIMER_REAL)."""
+    before: int = _REAL_ALARM(seconds)
+    if seconds > 0:
+        _ARMED[_REAL_TIMER] = threading.get_ident()
+    return before
+
+
+def _guarded_dump_later(*args: Any, **kwargs: Any) -> None:
+    """faulthandler.dump_traceback_later while steps run (put there once per process by _Guard, with
+    cancel_dump_traceback_later): faulthandler's, and the watchdog it arms is remembered with the thread
+    that armed it (_ARMED[_WATCHDOG]), so that it is cancelled as that step ends (_cancel_timers)."""
+    _REAL_DUMP_LATER(*args, **kwargs)
+    timeout = args[0] if args else kwargs.get("timeout", 0)
+    repeat = args[1] if len(args) > 1 else kwargs.get("repeat", False)
+    _WATCHDOG_ARMED[:] = [
+        None if repeat else perf_counter() + timeout,
+        bool(args[3] if len(args) > 3 else kwargs.get("exit", False)),
+    ]
+    _ARMED[_WATCHDOG] = threading.get_ident()
+
+
+def _guarded_cancel_later() -> None:
+    """faulthandler.cancel_dump_traceback_later while steps run: faulthandler's, the watchdog forgotten."""
+    _REAL_CANCEL_LATER()
+    _ARMED.pop(_WATCHDOG, None)
+
+
+def _cancel_timers(thread: int, alone: bool) -> None:
+    """As a step ends (_Guard, in the thread that ran it, before magnus reads its failure): a timer it left
+    armed is cancelled and noted for _restore to say (_CANCELLED). Not beside other branches (`alone`):
+    ITIMER_REAL, whoever armed it, C code too (one setitimer call a step, as before). Any thread, also a
+    branch thread (a parallel or map run by threads): a timer of any kind this step armed through python
+    (_ARMED), or a thread that is running no step (one the step started); one another branch's step armed
+    is that step's to cancel as it ends (trial 20 N6: an alarm armed in a branch beside a longer branch was
+    cancelled only once the branches had ended, and ended magnus first, exit 142, the run log PROCESSING).
+    One armed from C beside other branches, or on ITIMER_VIRTUAL or ITIMER_PROF, is seen after a step
+    that loaded a module or ran 10 ms or more (_timers_from_c). faulthandler's watchdog too, armed through
+    python and not rung yet (or repeating: _WATCHDOG)."""
+    cancelled = None
+    if alone and _REAL_SETITIMER is not None:
+        remaining, interval = _REAL_SETITIMER(_REAL_TIMER, 0)
+        if remaining or interval:
+            cancelled = [_REAL_TIMER]
+    if _ARMED:
+        for kind, armed_by in list(_ARMED.items()):
+            if armed_by != thread and armed_by in _GUARDED:
+                continue  # (another branch's step, still running: cancelled as it ends)
+            if _ARMED.get(kind) == armed_by:
+                _ARMED.pop(kind, None)
+            if cancelled is not None and kind in cancelled:
+                continue
+            if kind == _WATCHDOG:
+                _REAL_CANCEL_LATER()
+                ring = _WATCHDOG_ARMED[0]
+                if ring is None or perf_counter() < ring:
+                    _CANCELLED.setdefault(thread, []).append((_WATCHDOG, _WATCHDOG_ARMED[1]))
+                continue
+            remaining, interval = _REAL_SETITIMER(kind, 0)
+            if remaining or interval:
+                cancelled = [*(cancelled or ()), kind]
+    if cancelled is not None:
+        _CANCELLED.setdefault(thread, []).extend(
+            (kind, _signal.getsignal(number)) for kind, number, _, _ in _TIMERS if kind in cancelled
         )
+
+
+def _say_timers(who: Any) -> None:
+    """The timers _cancel_timers cancelled as this thread's step ended, each said in a warning beginning
+    with `who` (`step s`) and naming what would have happened: with no handler, the signal would have ended
+    magnus; with the step's own, it would have rung in a later step (and, on ITIMER_VIRTUAL or ITIMER_PROF,
+    in magnus itself, and ended it as python exits). One ignored is cancelled unsaid."""
+    for kind, handler in _CANCELLED.pop(threading.get_ident(), ()):
+        _say_timer(who, kind, handler)
+
+
+def _say_timer(who: Any, kind: int, handler: Any) -> None:
+    """One timer cancelled, said (see _say_timers); for faulthandler's watchdog, `handler` is its exit=."""
+    if kind == _WATCHDOG:
+        log.warning(
+            "%s left faulthandler's watchdog running (faulthandler.dump_traceback_later%s); magnus cancelled "
+            "it: it would have %s",
+            who,
+            ", exit=True" if handler else "",
+            "ended magnus (exit 1, the run log unfinished)"
+            if handler
+            else "written every thread's traceback into a later step's output",
+        )
+        return
+    words, signame = next((words, signame) for k, _, signame, words in _TIMERS if k == kind)
+    if handler == signal.SIG_IGN:
+        return
+    if handler in (signal.SIG_DFL, None):
+        if kind == _REAL_TIMER:
+            log.warning(
+                "%s left an alarm (%s) that would have ended magnus (SIGALRM, the run log unfinished); "
+                "magnus cancelled it",
+                who,
+                words,
+            )
+            return
+        log.warning(
+            "%s left a timer running (%s) with no handler: its %s would have ended magnus, the run log "
+            "unfinished; magnus cancelled it",
+            who,
+            words,
+            signame,
+        )
+        return
+    later = (
+        "it would have rung in a later step"
+        if kind == _REAL_TIMER
+        else "it would have rung in later steps and in magnus, and ended magnus as python exits "
+        f"({signame}'s default action)"
+    )
+    log.warning(
+        "%s left a timer running (%s) with its own handler (%s); magnus cancelled it: %s",
+        who,
+        words,
+        _handler_words(handler).removeprefix("the step's "),
+        later,
+    )
+
+
+def _timers_from_c(who: Any, ignored: int, caught: int, alone: bool) -> None:
+    """After a step that loaded a module or ran 10 ms or more, where the kernel's signal masks were read
+    (`ignored`, `caught`): a timer still armed that _cancel_timers did not see (armed from C, or through a
+    setitimer bound before magnus replaced it) is cancelled and said, as one armed through python: every
+    kind but ITIMER_REAL alone (cancelled after every such step already) and but one another branch's
+    step armed. A timer whose signal a C handler catches (a C profiler, vmprof: python's table has no
+    function for it) is left: it cannot end magnus. One getitimer call a kind (0.5 us)."""
+    if _REAL_SETITIMER is None:
+        return
+    for kind, number, _, _ in _TIMERS:
+        if (kind == _REAL_TIMER and alone) or _ARMED.get(kind, 0) in _GUARDED:
+            continue
+        if signal.getitimer(kind) == (0.0, 0.0):
+            continue
+        bit = 1 << (number - 1)
+        handler = _signal.getsignal(number)
+        if caught != -1 and caught & bit and not callable(handler):
+            continue  # (a handler set in C)
+        _REAL_SETITIMER(kind, 0)
+        _say_timer(who, kind, signal.SIG_IGN if ignored != -1 and ignored & bit else handler)
 
 
 def _warn_non_finite(step: str, scope: StepScope) -> None:

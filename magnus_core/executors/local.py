@@ -78,14 +78,17 @@ class LocalExecutor(Executor):
             in_concurrent_branch.set(True)
             return self.run_branch(b, ctx, params)
 
-        streams = (sys.stdout, sys.stderr)
-        try:
-            return run_concurrently(concurrent, branches, self.options.max_workers)
-        finally:
-            _streams_back(streams)
-            from magnus_core.stepguard import after_branches
+        from magnus_core import output
 
-            after_branches()
+        streams = (sys.stdout, sys.stderr)
+        with output.side_by_side():  # (magnus's writes into a pipe hold SIGPIPE meanwhile: trial 20 N2)
+            try:
+                return run_concurrently(concurrent, branches, self.options.max_workers)
+            finally:
+                _streams_back(streams)
+                from magnus_core.stepguard import after_branches
+
+                after_branches()
 
 
 def _streams_back(streams: tuple[Any, Any]) -> None:
@@ -124,13 +127,18 @@ def run_concurrently(fn: Callable[[_T], _R], items: list[_T], workers: int) -> l
     """fn(item) for every item, up to `workers` at a time in daemon threads (each in a copy of the
     caller's context), results in item order. The first exception is raised once every started call has
     ended. Waiting is interrupted by a signal (KeyboardInterrupt in the main thread): the threads are then
-    abandoned, still running, and end with the process."""
+    abandoned, still running, and end with the process. The main thread waits in a stepguard.BranchWait:
+    meanwhile it makes what a step in a branch thread asks of it (a signal changed from C put right, which
+    only the main thread can), and as each item ends it puts right what a quick step changed unseen, so
+    the items after it run as if it had not (trial 20 N2)."""
+    from magnus_core.stepguard import BranchWait
+
     parent = contextvars.copy_context()
     results: list[Any] = [None] * len(items)
     errors: list[BaseException | None] = [None] * len(items)
     pending = list(range(len(items)))
     lock = threading.Lock()
-    finished = threading.Semaphore(0)
+    finished = BranchWait()
 
     def worker() -> None:
         while True:
@@ -138,18 +146,20 @@ def run_concurrently(fn: Callable[[_T], _R], items: list[_T], workers: int) -> l
                 if not pending:
                     return
                 index = pending.pop(0)
+            finished.began(getattr(items[index], "internal_name", None))
             try:
                 results[index] = parent.copy().run(fn, items[index])
             except RunStopped:
                 return  # the run stopped and abandoned this thread: it records nothing more
             except BaseException as exc:
                 errors[index] = exc
-            finished.release()
+            finished.ended()
 
-    for number in range(min(workers, len(items))):
-        threading.Thread(target=worker, name=f"magnus-branch-{number}", daemon=True).start()
-    for _ in items:
-        finished.acquire()  # a signal interrupts this wait (the main thread)
+    with finished:
+        for number in range(min(workers, len(items))):
+            threading.Thread(target=worker, name=f"magnus-branch-{number}", daemon=True).start()
+        for _ in items:
+            finished.wait()  # a signal interrupts this wait (the main thread)
     for error in errors:
         if error is not None:
             raise error

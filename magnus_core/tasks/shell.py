@@ -102,16 +102,17 @@ def _children_reaped_unseen() -> bool:
 
 
 def _exit_status_kept() -> None:
-    """Before a shell step: its exit status can be known (_children_reaped_unseen). In the main thread the
-    default action is put back, said once; in a branch thread (signal.signal is the main thread's) the step
-    fails, saying why, rather than read every exit as 0."""
-    import signal
-    import threading
+    """Before a shell step: its exit status can be known (_children_reaped_unseen). The main thread puts
+    the default action back, said: at once in the main thread; asked of it from a branch thread while it
+    waits for the branches (stepguard.sigchld_default; trial 20 N2: until then such a step failed, not run,
+    in every branch after the one that ignored it). Where that cannot be (signal.signal is the main
+    thread's, and it does not wait for the branches) the step fails, saying why, rather than read every
+    exit as 0."""
+    from magnus_core.stepguard import sigchld_default
 
     if not _children_reaped_unseen():
         return
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    if sigchld_default():
         logging.getLogger("magnus").warning(
             "SIGCHLD was ignored in magnus's process (set by a step, maybe from C), which loses every shell "
             "step's exit status; magnus put its default action back"
@@ -126,6 +127,9 @@ def _exit_status_kept() -> None:
 
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
     _exit_status_kept()
+    from magnus_core import stepguard
+
+    put_back = stepguard.SIGCHLD_PUT_BACK  # (SIGCHLD given its default back meanwhile: ignored before)
     env = child_environment(scope, scope.map_variable)
     env.update(ctx.secrets.child_environment())  # get_secret() in the shell's commands, prompt values too
     scope.inputs = dict(scope.parameters)  # a shell command sees every parameter
@@ -151,7 +155,9 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
         os.unlink(env_file)
     if proc.returncode != 0:
         raise CommandFailed(*exit_failure(proc.returncode))
-    if _children_reaped_unseen():  # ignored while it ran (another branch's step): its 0 may be a lost status
+    # ignored while it ran (another branch's step, put right since by the main thread: stepguard), its 0
+    # may be a lost status
+    if _children_reaped_unseen() or put_back != stepguard.SIGCHLD_PUT_BACK:
         raise CommandFailed(
             "SIGCHLD was ignored in magnus's process while the shell command ran (set by a step, maybe from "
             "C): its exit status was lost, so it is not taken as a success",
