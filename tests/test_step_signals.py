@@ -365,7 +365,7 @@ def test_sigxfsz_default_set_from_c_does_not_kill_magnus_at_a_file_size_limit(
         "magnus: a step changed what SIGXFSZ does from C (a C extension or ctypes: no longer ignored) and did "
         "not put it back; magnus did: its default action kills magnus at a write past a file-size limit"
     ), said
-    assert said[1].startswith("magnus: a step lowered RLIMIT_FSIZE to soft 1000, hard "), said
+    assert said[1].startswith("magnus: a step lowered RLIMIT_FSIZE to soft 1,000 bytes, hard "), said
     assert len(said) == 2, said
 
 
