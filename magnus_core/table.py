@@ -108,12 +108,17 @@ def terminal_width(stream: IO[str] | None = None) -> int | None:
     return shutil.get_terminal_size().columns
 
 
+_PREFIX = "magnus: "  # how magnus's own notes begin (wrap_note)
+
+
 def wrap_note(text: str, stream: IO[str] | None = None) -> str:
     """`text` wrapped at word boundaries to the width of the terminal `stream` writes to (stderr by
     default): a line wider than it breaks before the word that does not fit, never inside one (the terminal
     itself broke notes mid-word: `are dra` / `wn`, trial 5); a word wider than the terminal (a path, an id)
-    stays whole. Each line of `text` is wrapped on its own, continuation lines keep its indentation.
-    Unchanged when `stream` is not a terminal (a pipe, a file: one line per note, for grep)."""
+    stays whole. Each line of `text` is wrapped on its own, continuation lines keep its indentation; those
+    of a `magnus: ` line are indented past that prefix, so that a wrapped note reads as one (trial 21: its
+    continuation read as a line of the step's). Unchanged when `stream` is not a terminal (a pipe, a file:
+    one line per note, for grep)."""
     width = terminal_width(stream or sys.stderr)
     if width is None or all(len(line) <= width for line in text.split("\n")):
         return text
@@ -122,6 +127,9 @@ def wrap_note(text: str, stream: IO[str] | None = None) -> str:
     lines = []
     for line in text.split("\n"):
         indent = line[: len(line) - len(line.lstrip())]
+        if line.startswith(_PREFIX):  # (`magnus:   stderr: ...`: past the prefix and its own indentation)
+            rest = line[len(_PREFIX) :]
+            indent = " " * len(_PREFIX) + rest[: len(rest) - len(rest.lstrip())]
         wrapped = textwrap.fill(
             line,
             width=max(width, 20),

@@ -44,6 +44,14 @@ def test_a_note_wider_than_the_terminal_breaks_between_words(monkeypatch) -> Non
     long_word = "x" * 100
     assert wrap_note(f"see {long_word} here", Terminal()).split("\n") == ["see", long_word, "here"]
     assert wrap_note("  indented " + "word " * 30, Terminal()).split("\n")[1].startswith("  word")
+    # a `magnus:` note's continuation is indented past its prefix: it reads as the note's, not as a line of
+    # the step's output (trial 21)
+    failed = "magnus: f (attempt 0) failed: JSONDecodeError: " + "Expecting property name " * 4 + "at fl.py:7"
+    wrapped = wrap_note(failed, Terminal()).split("\n")
+    assert len(wrapped) > 1 and all(line.startswith("        ") for line in wrapped[1:]), wrapped
+    assert " ".join(line.strip() for line in wrapped) == failed
+    stderr = "magnus:   stderr: " + "disk full " * 12
+    assert wrap_note(stderr, Terminal()).split("\n")[1].startswith(" " * 10 + "disk")
 
 
 def test_the_cli_wraps_its_notes_to_the_terminal(tmp_path: Path) -> None:
