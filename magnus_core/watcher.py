@@ -356,7 +356,8 @@ def cut_short(run_id: str, record: str) -> None:
     while run `run_id` ran: the reason faulthandler wrote in the run's fatal file (`Segmentation fault`,
     beside the `record` file), else the usual causes, and the command that shows where it stopped."""
     reason = _fatal_reason(os.path.join(os.path.dirname(record), "fatal.log")) if record else ""
-    why = f"crashed ({reason})" if reason else "was killed (SIGKILL, the out-of-memory killer, or a crash)"
+    killed = "SIGKILL, the out-of-memory killer, a crash, or a signal a step left to its default action"
+    why = f"crashed ({reason})" if reason else f"was killed ({killed})"
     line = f"magnus: run {run_id} was cut short: its process {why}; what it recorded: magnus show {run_id}\n"
     with contextlib.suppress(OSError):
         os.write(2, line.encode(errors="replace"))

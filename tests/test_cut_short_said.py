@@ -90,8 +90,8 @@ def test_a_sigkill_is_said_on_stderr(git_repo: Path, tmp_path: Path) -> None:
     while CUT_SHORT.format("killed") not in err.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert (
-        "magnus: run killed was cut short: its process was killed (SIGKILL, the out-of-memory killer, or a "
-        "crash); what it recorded: magnus show killed"
+        "magnus: run killed was cut short: its process was killed (SIGKILL, the out-of-memory killer, a "
+        "crash, or a signal a step left to its default action); what it recorded: magnus show killed"
     ) in err.read_text(), err.read_text()
 
 
@@ -114,3 +114,64 @@ def test_a_run_that_ends_says_nothing_of_the_kind(git_repo: Path, magnus: Any) -
     assert done.returncode == 1, done.stderr
     assert "Run failed: FAIL" in done.stdout, done.stdout
     assert "cut short: its process" not in done.stderr, done.stderr
+
+
+TERM_DEFAULT = """import ctypes
+import time
+from pathlib import Path
+
+
+def bypass():
+    ctypes.CDLL(None).signal(15, ctypes.c_void_p(0))  # SIGTERM to its default action, behind python's back
+    Path("started").touch()
+    time.sleep(60)
+"""
+
+
+def test_a_stop_that_the_step_let_kill_magnus_says_the_end_was_not_recorded(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """trial 21: `magnus stop` of a run whose running step had set SIGTERM to its default from C said
+    `stopped ...: INTERRUPTED` though magnus died at the signal with its run log PROCESSING, and the
+    watcher's line named only SIGKILL, the out-of-memory killer or a crash."""
+    (git_repo / "steps.py").write_text(TERM_DEFAULT)
+    (git_repo / "p.yaml").write_text(_pipeline("bypass"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    err = tmp_path / "stderr.txt"
+    with err.open("wb") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "magnus_core", "execute", "-f", "p.yaml", "--run-id", "bypassed"],
+            cwd=git_repo,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=handle,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not (git_repo / "started").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            stopped = subprocess.run(
+                [sys.executable, "-m", "magnus_core", "stop", "bypassed"],
+                cwd=git_repo,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert proc.wait(timeout=30) == -signal.SIGTERM
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.startswith("Run bypassed ended at the SIGTERM without recording its end (pid "), (
+        stopped
+    )
+    assert (
+        "INTERRUPTED (PROCESSING): a step had left SIGTERM to its default action (from C)" in stopped.stdout
+    )
+    deadline = time.monotonic() + 30
+    while CUT_SHORT.format("bypassed") not in err.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "or a signal a step left to its default action); what it recorded" in err.read_text(), (
+        err.read_text()
+    )

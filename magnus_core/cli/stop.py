@@ -66,6 +66,12 @@ def stop(ctx: click.Context, run_id: str, timeout: float, as_json: bool, config_
             f"it could be stopped (pid {outcome.pid}): a step ignored the signal, or it was ending anyway"
             f"{again}"
         )
+    elif not outcome.killed and outcome.status == "PROCESSING":  # SIGTERM ended it before it recorded
+        click.echo(  # anything: its handler bypassed, a step's SIGTERM set to the default from C (trial 21)
+            f"Run {run_id} ended at the SIGTERM without recording its end (pid {outcome.pid}, "
+            f"{outcome.seconds:.1f} s): {outcome.state} (PROCESSING): a step had left SIGTERM to its default "
+            f"action (from C), bypassing magnus's handler; resume it with: {outcome.resume}"
+        )
     else:
         how = "killed after the timeout" if outcome.killed else "stopped"
         click.echo(
