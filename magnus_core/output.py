@@ -65,6 +65,13 @@ class Sink(Protocol):
 # on a pipe or socket then writes with SIGPIPE blocked in the writing thread (_pipe_held).
 BESIDE = [0]
 _BESIDE_LOCK = threading.Lock()
+# How many python steps run now in this process, one at a time (nodes/task.py, main thread only: no lock):
+# while one does, it may set SIGPIPE's default action from C and then print, and magnus's write of that
+# line into a pipe whose reader has gone would kill it, the run log unfinished, before the step's end puts
+# SIGPIPE right (trial 21: `magnus execute ... | head -1` exit 141, the log PROCESSING). A Destination on a
+# pipe writes with SIGPIPE held then too (_pipe_held: about 1 us a write into a pipe, only while a python
+# step runs; a terminal, a file or /dev/null costs nothing more).
+PYTHON_STEP = [0]
 _SIGPIPE = {13}  # (Linux's number, as stepguard's masks are)
 _HOLDS_SIGNALS = hasattr(_signal, "pthread_sigmask") and hasattr(_signal, "sigtimedwait")  # (not Windows)
 
@@ -94,8 +101,9 @@ def _is_pipe(target: Any) -> bool:
 
 
 def _pipe_held(destination: Destination, write: Any, *what: Any) -> None:
-    """`write(*what)` into a pipe while branches run side by side (BESIDE), with SIGPIPE blocked in this
-    thread: with its default action set from C by a step in a branch, a reader that has gone makes the
+    """`write(*what)` into a pipe while branches run side by side (BESIDE) or a python step runs
+    (PYTHON_STEP), with SIGPIPE blocked in this thread: with its default action set from C by a step, a
+    reader that has gone makes the
     write fail (EPIPE: the Destination is broken, as with SIGPIPE ignored) instead of killing magnus; the
     SIGPIPE it left pending on this thread is taken before SIGPIPE is let through again. Two
     pthread_sigmask calls (about 1 us) per write of a Destination on a pipe, only then."""
@@ -116,7 +124,8 @@ def _pipe_held(destination: Destination, write: Any, *what: Any) -> None:
 class Destination:
     """Where masked output ends: a text stream. Takes text (python writes) and bytes (pipes) in order; a
     destination that fails (closed, broken pipe) drops what follows and never raises into the run. One on
-    a pipe writes with SIGPIPE held while branches run side by side (_pipe_held; trial 20 N2)."""
+    a pipe writes with SIGPIPE held while branches run side by side (_pipe_held; trial 20 N2) and while a
+    python step runs (PYTHON_STEP; trial 21)."""
 
     def __init__(self, target: IO[str] | None, *, owned: bool = False) -> None:
         self.target: Any = target
@@ -136,7 +145,7 @@ class Destination:
         if not text or self.broken:
             return
         with self._lock:
-            if self._pipe and BESIDE[0]:
+            if self._pipe and (BESIDE[0] or PYTHON_STEP[0]):
                 _pipe_held(self, self._write_text, text)
             else:
                 self._write_text(text)
@@ -151,7 +160,7 @@ class Destination:
         if not data or self.broken:
             return
         with self._lock:
-            if self._pipe and BESIDE[0]:
+            if self._pipe and (BESIDE[0] or PYTHON_STEP[0]):
                 _pipe_held(self, self._write_bytes, data)
             else:
                 self._write_bytes(data)
@@ -172,7 +181,7 @@ class Destination:
         if self.broken:
             return
         with self._lock:
-            if self._pipe and BESIDE[0]:
+            if self._pipe and (BESIDE[0] or PYTHON_STEP[0]):
                 _pipe_held(self, self._flush)
             else:
                 self._flush()

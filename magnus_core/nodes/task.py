@@ -56,6 +56,7 @@ from magnus_core.models.run_log import (
     StepLog,
 )
 from magnus_core.nodes.common import attempt, new_step_log
+from magnus_core.output import PYTHON_STEP
 from magnus_core.stepenv import in_concurrent_branch
 from magnus_core.stepguard import (
     _check_outputs,
@@ -317,6 +318,9 @@ def _run_attempt(
         python = node.command_type == "python"
         threads = frozenset(threading.enumerate()) if python else frozenset()
         dispositions = process_settings() if python else None
+        held = python and not ctx.concurrent  # (beside other branches output.BESIDE holds SIGPIPE)
+        if held:  # magnus's writes into a pipe hold SIGPIPE while it runs (trial 21)
+            PYTHON_STEP[0] += 1
         try:
             with ctx.redirect(), _Guard(ctx.concurrent):
                 runner(node.command, node.command_config, scope, ctx)
@@ -356,11 +360,15 @@ def _run_attempt(
         except BaseException as exc:  # the user's code may raise anything; the run goes on
             outcome = _raised(exc, scope, ctx, kept)
         finally:
-            exit_scope(token)
-            _restore(folder, streams, ctx, scope.internal_name)
-            if python:
-                restore_process_settings(dispositions, step=scope.internal_name)
-                _note_threads(scope.internal_name, threads)
+            try:
+                exit_scope(token)
+                _restore(folder, streams, ctx, scope.internal_name)
+                if python:
+                    restore_process_settings(dispositions, step=scope.internal_name)  # (SIGPIPE ignored)
+                    _note_threads(scope.internal_name, threads)
+            finally:
+                if held:
+                    PYTHON_STEP[0] -= 1
     outcome.output = kept.record
     if outcome.status == FAIL and outcome.error is not None:  # what it wrote to stderr last (trial 6)
         from magnus_core.logs import NOISE  # (ipykernel's TCP warning: no reason; trial 16 F7)
