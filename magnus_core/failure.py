@@ -497,7 +497,33 @@ def import_failed(module_name: str, exc: BaseException, root: Path, text: str = 
     at = f", at {place.where()}" if place is not None else ""
     said, after = import_words(exc)
     message = text or f"importing module {module_name!r} failed: {said}"
-    return ImportFailed(message, error, traceback_text(exc, root), at, after)
+    shown = _exit_traceback(exc, root) if isinstance(exc, SystemExit) else traceback_text(exc, root)
+    return ImportFailed(message, error, shown, at, after)
+
+
+def _exit_traceback(exc: SystemExit, root: Path) -> str:
+    """The traceback under the refusal of a module that exits as it is imported (import_failed): only the
+    frames in the project's own files (the module's line that called the parser or sys.exit), without the
+    exceptions it was raised while handling. Its message says the parser's words already (import_words);
+    click's chain of three tracebacks through its own parser, about 30 lines, buried them (trial 21)."""
+    resolved = root.resolve()
+    shown = traceback.TracebackException(type(exc), exc, exc.__traceback__, capture_locals=False)
+    shown.__cause__ = shown.__context__ = None
+    frames = [
+        fs
+        for fs in shown.stack
+        if not _own(fs.filename)
+        and not (fs.filename or "").startswith("<")
+        and _shown(fs.filename, resolved) != fs.filename
+        and "site-packages" not in fs.filename
+    ]
+    for fs in frames:
+        fs.filename = _shown(fs.filename, resolved)
+    shown.stack = traceback.StackSummary.from_list(frames[-MAX_FRAMES:])
+    try:
+        return clean_text("".join(shown.format()).rstrip("\n"), 1 << 20) + "\n"
+    except Exception:  # (a message that cannot be read)
+        return f"{type(exc).__name__}: {message_of(exc)}\n"
 
 
 def masked_error(error: AttemptError, mask: Callable[[str], str]) -> AttemptError:

@@ -99,6 +99,15 @@ def test_click_at_a_modules_top_is_refused_with_its_own_message(git_repo: Path, 
         "Error: p.yaml: line 6: step 's': field 'command': importing module 'pkg.cli' failed: SystemExit: 2 "
         f"(click: No such option '-f'.), at pkg/cli.py:8 in <module>{ARGV_HINT}"
     )
+    # under it, the module's own line alone: not click's chain of three tracebacks through its parser, about
+    # 30 lines that buried the message (trial 21)
+    shown = ran.stderr.split(ARGV_HINT, 1)[1].splitlines()
+    assert shown[1:] == [
+        "  Traceback (most recent call last):",
+        '    File "pkg/cli.py", line 8, in <module>',
+        "      main()",
+        "  SystemExit: 2",
+    ], ran.stderr
 
 
 def test_a_keyboard_interrupt_a_module_raises_is_refused_and_ctrl_c_still_stops(
