@@ -785,11 +785,11 @@ def failure_of(
     if reader is not None and last is not None:
         view = reader.view(step, last)
         try:  # (a line more, in case one is noise; never shown in place of one of the step's own)
-            exception = raised(last.error)
-            wide = view.shown_tail(lines + 1 + (TRACEBACK_WINDOW if exception else 0)) if lines else []
-            own = _before_traceback(wide, exception, lines)
-            tail = own if own is not None else wide[-(lines + 1) :]
-            tail = [line for line in tail if not NOISE.match(line)][-lines:] if lines else []
+            tail = (
+                [line for line in view.shown_tail(lines + 1) if not NOISE.match(line)][-lines:]
+                if lines
+                else []
+            )
         except (CatalogError, OSError) as exc:
             note = f"output file cannot be read: {exc}"
         if not view.has_output and view.state != NOT_RECORDED:
@@ -811,37 +811,6 @@ def failure_of(
         exception=raised(error),
         cause=shown_line(error.caused_by()) if error is not None else "",
     )
-
-
-TRACEBACK_WINDOW = 80  # lines read past a failure's tail to find where magnus's traceback of it begins
-_HEADER = "Traceback (most recent call last):"
-_CHAINED = (  # python's lines between the tracebacks of a chain
-    "During handling of the above exception, another exception occurred:",
-    "The above exception was the direct cause of the following exception:",
-)
-
-
-def _before_traceback(tail: list[str], exception: str, lines: int) -> list[str] | None:
-    """A raised exception's failure as a summary shows its output (failure_of): the last lines the step
-    wrote before the traceback magnus ended its output with (the whole chain's), then that traceback's
-    last line (`KeyError: 'z'`), at most `lines` (and one more, for noise); None when `tail` (a wider
-    tail, TRACEBACK_WINDOW lines more) does not end with it as a whole (no exception, a traceback longer
-    than the window, one cut at the output cap): the plain tail then. The traceback's frames are the
-    library's end of it (json's decoder, a pool's worker), said already by the error's line and place
-    above, and they pushed the step's own last lines out (trial 21)."""
-    if not exception or len(tail) < 2 or not traceback_shown(exception, tail[-1:]):
-        return None
-    try:
-        at = len(tail) - 1 - tail[::-1].index(_HEADER)
-    except ValueError:
-        return None
-    while at >= 2 and tail[at - 1] == "" and tail[at - 2] in _CHAINED:  # (the chain's earlier tracebacks)
-        before = [i for i in range(at - 2) if tail[i] == _HEADER]
-        if not before:
-            return None
-        at = before[-1]
-    own = tail[:at]
-    return [*own[-lines:], tail[-1]]
 
 
 def step_sections(run_log: RunLog, step: str | None) -> list[StepLog]:
