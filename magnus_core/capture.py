@@ -553,8 +553,16 @@ class _Writer:
         return True
 
     def _start(self) -> bool:
-        """Start the writer process; False when it cannot be (said at debug level: the thread writes)."""
+        """Start the writer process; False when it cannot be (said at debug level: the thread writes). Its
+        pipes are made, handed over and owned with files.FD_LOCK held: a step's os.closerange in a branch
+        thread waits meanwhile (CI: it closed a pipe end between os.pipe and its close, the writer thread
+        died with `Bad file descriptor` and the run failed, about 1 run in 3 of test_closerange_branches)."""
+        from magnus_core.files import FD_LOCK
 
+        with FD_LOCK:
+            return self._start_locked()
+
+    def _start_locked(self) -> bool:
         to_child = from_child = (-1, -1)
         try:
             if not sys.executable:

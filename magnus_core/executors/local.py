@@ -79,7 +79,15 @@ class LocalExecutor(Executor):
             return self.run_branch(b, ctx, params)
 
         from magnus_core import output
+        from magnus_core.nodes import module_for
 
+        # every node's module imported now, in this thread: imported by a branch's thread as it reached its
+        # first node of a kind (its `success`), python's importer read the module's file while a step in
+        # another branch ran os.closerange, and the branch crashed on `Bad file descriptor` (CI, about 1
+        # run in 3 of test_closerange_branches). A dict lookup per node once imported.
+        for branch in branches[:1] if branches[0].per_item else branches:  # (a map's items: one graph)
+            for node in branch.dag.steps.values():
+                module_for(node)
         streams = (sys.stdout, sys.stderr)
         with output.side_by_side():  # (magnus's writes into a pipe hold SIGPIPE meanwhile: trial 20 N2)
             try:
