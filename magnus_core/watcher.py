@@ -83,8 +83,15 @@ class Found:
     """What magnus left, found in /proc: every live process of the registered shell `groups`, and the
     processes of magnus's `group` that magnus started (see `scan`)."""
 
-    def __init__(self, groups: set[int], group: int, since: int, seen: dict[int, int] | None = None) -> None:
+    def __init__(
+        self, groups: set[int], group: int, since: int, seen: dict[int, int] | None = None, magnus: int = 0
+    ) -> None:
         self.groups, self.group, self.since = groups, group, since
+        # the dead magnus's pid: as its pipe reaches its end, the kernel may not yet have handed its
+        # children to init (a process closes its files before its children are re-parented, and a
+        # many-threaded one re-parents them to its last thread to end), so a child whose parent is still
+        # magnus is magnus's, not the group's (CI, session 15: a python step's `sleep` was left running)
+        self.magnus = magnus
         self.chosen: dict[int, int] = {}  # pid -> start time, of magnus's group
         self.member_of: dict[int, int] = {}  # pid -> its registered group, at the last scan
         self.first = True
@@ -125,7 +132,8 @@ class Found:
                 found.append((int(name), start))
                 self.member_of[int(name)] = pgrp
             elif self.group and pgrp == self.group:
-                in_group.add(int(name))
+                if int(name) != self.magnus:
+                    in_group.add(int(name))
                 if start >= self.since:
                     grouped[int(name)] = (ppid, start)
         chosen = {pid: start for pid, start in self.chosen.items() if grouped.get(pid, (0, -1))[1] == start}
@@ -197,7 +205,7 @@ def stop(
     `files`), SIGKILL. `seen`: Found's roots when magnus did not lead its group. `record`: the file that
     says what was stopped (Stopping), `steps` naming each group's step."""
     pgids = set(groups)
-    found = Found(pgids, group, since, seen) if os.path.isdir("/proc/self") else None
+    found = Found(pgids, group, since, seen, _MAGNUS) if os.path.isdir("/proc/self") else None
     procs = found.scan() if found else []
     said = Stopping(record, grace, steps or {}, pgids)
     said.found(procs, found.member_of if found else {})
