@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from magnus_core import jsonio as json
 from magnus_core.capture import DEFAULT_CAP, NEW_FILE, parse_size
 from magnus_core.errors import ConfigError, StepError, UsageError
-from magnus_core.files import atomic_copy, atomic_write_stream, file_hash, is_temp
+from magnus_core.files import atomic_copy, atomic_write_stream, file_hash, is_temp, replace
 from magnus_core.models.run_log import DataCatalog, RunLog
 from magnus_core.paths import check_no_nul, check_relative, check_run_id, inside, is_within, own_folder
 from magnus_core.registry import load_provider, parse_options
@@ -652,7 +652,7 @@ class FileSystemCatalog(BaseCatalog):
     def keep_spool(self, spool: Path, name: str, digest: str, run_id: str) -> DataCatalog:
         dest = self._writable(run_id, name)
         if os.path.dirname(spool) == os.path.dirname(dest):  # written in place: a rename, not a copy
-            os.replace(spool, dest)
+            replace(spool, dest)
             return self._record(name, digest, "put", run_id)
         return super().keep_spool(spool, name, digest, run_id)
 

@@ -52,7 +52,7 @@ from magnus_core.catalog import (
 )
 from magnus_core.credentials import credential_keys, google_key_secrets, key_file_secrets, url_has_password
 from magnus_core.errors import ConfigError, install_extra
-from magnus_core.files import file_hash, is_temp, temp_file, temp_file_in_tmpdir, temp_name
+from magnus_core.files import file_hash, is_temp, replace, temp_file, temp_file_in_tmpdir, temp_name
 from magnus_core.models.run_log import DataCatalog
 from magnus_core.paths import check_relative, check_run_id
 from magnus_core.registry import parse_options
@@ -436,7 +436,7 @@ class FsspecCatalog(FileSystemCatalog):
                 return file_hash(tmp)
 
             digest: str = self._call(f"get '{name}'", work)
-            os.replace(tmp, dest)
+            replace(tmp, dest)
         return digest
 
     def _download_options(self) -> dict[str, Any]:

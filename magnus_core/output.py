@@ -33,7 +33,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from time import monotonic as _monotonic
 from time import sleep as _sleep
 from typing import IO, Any, Protocol
@@ -144,11 +144,16 @@ class Destination:
     def write_text(self, text: str) -> None:
         if not text or self.broken:
             return
+        self._locked(self._write_text, text)
+
+    def _locked(self, write: Callable[..., None], *args: Any) -> None:
+        """`write(*args)` with the lock held, and SIGPIPE held too when it goes to a pipe while branches
+        run side by side or a python step runs (_pipe_held)."""
         with self._lock:
             if self._pipe and (BESIDE[0] or PYTHON_STEP[0]):
-                _pipe_held(self, self._write_text, text)
+                _pipe_held(self, write, *args)
             else:
-                self._write_text(text)
+                write(*args)
 
     def _write_text(self, text: str) -> None:
         try:
@@ -159,11 +164,7 @@ class Destination:
     def write_bytes(self, data: bytes) -> None:
         if not data or self.broken:
             return
-        with self._lock:
-            if self._pipe and (BESIDE[0] or PYTHON_STEP[0]):
-                _pipe_held(self, self._write_bytes, data)
-            else:
-                self._write_bytes(data)
+        self._locked(self._write_bytes, data)
 
     def _write_bytes(self, data: bytes) -> None:
         try:
@@ -180,11 +181,7 @@ class Destination:
     def flush(self) -> None:
         if self.broken:
             return
-        with self._lock:
-            if self._pipe and (BESIDE[0] or PYTHON_STEP[0]):
-                _pipe_held(self, self._flush)
-            else:
-                self._flush()
+        self._locked(self._flush)
 
     def _flush(self) -> None:
         try:

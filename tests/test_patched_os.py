@@ -2,7 +2,9 @@
 ends magnus (issue 16, point 4): a python step runs in magnus's own process, and magnus writes the run log,
 the catalog and a shell step's environment file through them (files.py); one that left them raising ended
 magnus at its next write of the run log, `Error: internal error (RuntimeError: ...)`, exit 1, the log
-unfinished. files.py binds them at import. Real runs in subprocesses, in a temporary git repo."""
+unfinished. files.py binds them at import. The shell step prints, then runs past capture.SPILL_AFTER, so its
+output goes to a growing file that the catalog renames into place (CI, session 15: that rename was the
+step's `os.replace` when the machine was loaded). Real runs in subprocesses, in a temporary git repo."""
 
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ PIPELINE = """dag:
   steps:
     patch: {{type: task, command: steps.{patch}, next: grow}}
     grow: {{type: task, command: steps.grow, next: shell, catalog: {{put: [data.txt]}}}}
-    shell: {{type: task, command_type: shell, command: 'echo "x is $MAGNUS_PRM_X"', next: success}}
+    shell: {{type: task, command_type: shell, command: 'echo "x is $MAGNUS_PRM_X"; sleep 0.3', next: success}}
     success: {{type: success}}
     fail: {{type: fail}}
 """
