@@ -107,3 +107,36 @@ def test_a_buffered_run_closed_with_a_step_begun_keeps_it(tmp_path: Path) -> Non
     store.begin_step("r", _begun("a"), None)
     store.close("r")
     assert store.get_run("r").steps["a"].status == PROCESSING
+
+
+@pytest.mark.parametrize("kind", ["file-system", "buffered"])  # (chunked-fs writes a start at once)
+def test_get_run_waits_for_a_deferred_write_keeping_the_steps_that_began(tmp_path: Path, kind: str) -> None:
+    """The store's timer thread (a deferred write) takes the steps that began out of their waiting place
+    and keeps them in the log under the store's lock; a get_run in between returned the log with the step
+    in neither (CI, session 15: a run stopped by an error then ended with that step PROCESSING). Here the
+    keeping is held open in another thread: get_run must wait for it, not read the log half-kept."""
+    import threading
+
+    store = _store(kind, tmp_path)
+    store.begin_step("r", _begun("work"), None)
+    taken, go_on = threading.Event(), threading.Event()
+    keep = store._keep_step
+
+    def slow_keep(*args: object, **kwargs: object) -> None:
+        taken.set()
+        go_on.wait(1.0)  # (the old get_run did not wait: this ends it without the test's help)
+        keep(*args, **kwargs)  # type: ignore[arg-type]
+
+    store._keep_step = slow_keep  # type: ignore[method-assign]
+
+    def deferred_write() -> None:
+        with store._lock:
+            store._write_begun("r")
+
+    writer = threading.Thread(target=deferred_write)
+    writer.start()
+    assert taken.wait(5)
+    seen = list(store.get_run("r").steps)
+    go_on.set()
+    writer.join(5)
+    assert seen == ["work"]

@@ -389,8 +389,11 @@ class RunLogStore(ABC):
         """The run log (a live run's current state, or the persisted one)."""
         live = self._live.get(run_id)
         if live is not None:
-            if self._begun.get(run_id):
-                with self._lock:
+            # under the lock, whether or not steps wait: the store's timer thread (a deferred write) may be
+            # between taking them from _begun and keeping them in the log (CI, session 15: the step in
+            # progress was in neither, and a run stopped by an error ended with it PROCESSING)
+            with self._lock:
+                if self._begun.get(run_id):
                     self._write_begun(run_id)
             return live.log
         log = self._read(run_id)
