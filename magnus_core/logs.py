@@ -785,11 +785,11 @@ def failure_of(
     if reader is not None and last is not None:
         view = reader.view(step, last)
         try:  # (a line more, in case one is noise; never shown in place of one of the step's own)
-            tail = (
-                [line for line in view.shown_tail(lines + 1) if not NOISE.match(line)][-lines:]
-                if lines
-                else []
-            )
+            wide = TRACEBACK_WINDOW if lines and raised(last.error) else 0
+            shown = view.shown_tail(lines + 1 + wide) if lines else []
+            if wide:
+                shown = fold_library_frames(shown)
+            tail = [line for line in shown if not NOISE.match(line)][-lines:] if lines else []
         except (CatalogError, OSError) as exc:
             note = f"output file cannot be read: {exc}"
         if not view.has_output and view.state != NOT_RECORDED:
@@ -811,6 +811,66 @@ def failure_of(
         exception=raised(error),
         cause=shown_line(error.caused_by()) if error is not None else "",
     )
+
+
+TRACEBACK_WINDOW = 60  # lines read past a raised exception's tail, where its library frames are folded
+_FRAME = re.compile(r'  File "(?P<path>[^"]*)", line \d+, in ')
+
+
+def _library_frame(path: str) -> bool:
+    """Whether a traceback frame's file is the standard library's or an installed package's: an absolute
+    path in site-packages or dist-packages or under python's own library folder, or a frozen module. A
+    step's own files are shown relative to the project (failure.traceback_text), and so is never one."""
+    if path.startswith("<frozen "):
+        return True
+    if not path.startswith("/") and not (len(path) > 2 and path[1] == ":"):
+        return False
+    if "/site-packages/" in path or "/dist-packages/" in path or "\\site-packages\\" in path:
+        return True
+    return any(path.startswith(folder) for folder in _STDLIB_FOLDERS)
+
+
+def _stdlib_folders() -> tuple[str, ...]:
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return tuple({paths[key].rstrip("/") + "/" for key in ("stdlib", "platstdlib") if paths.get(key)})
+
+
+_STDLIB_FOLDERS = _stdlib_folders()
+
+
+def fold_library_frames(lines: list[str]) -> list[str]:
+    """A failure's tail (failure_of) with each run of traceback frames in the standard library or an
+    installed package (_library_frame: `File ".../json/decoder.py"` and its source and caret lines) folded
+    into one line, `  [magnus: 3 frames in libraries folded; magnus logs shows them]`: the step's own
+    frames, its last printed lines and the exception's line stay in the ten lines a summary shows, where
+    json's decoder frames had pushed them out (trial 21). The kept output (`magnus logs`) is untouched."""
+    out: list[str] = []
+    folded = 0
+    skipping = False
+    for line in lines:
+        match = _FRAME.match(line)
+        if match is not None:
+            skipping = _library_frame(match.group("path"))
+            if skipping:
+                folded += 1
+                continue
+        elif skipping and line.startswith("    "):
+            continue  # (the library frame's source line and its carets)
+        else:
+            skipping = False
+        if folded:
+            out.append(_folded(folded))
+            folded = 0
+        out.append(line)
+    if folded:
+        out.append(_folded(folded))
+    return out
+
+
+def _folded(count: int) -> str:
+    return f"  [magnus: {count} frame{'s' if count > 1 else ''} in libraries folded; magnus logs shows them]"
 
 
 def step_sections(run_log: RunLog, step: str | None) -> list[StepLog]:
