@@ -15,6 +15,7 @@ import logging
 import math
 import operator
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -540,7 +541,7 @@ def _put_back(
 # store: cannot write: ...`, the log left PROCESSING; os.path.join, os.getcwd, os.stat, shutil.which,
 # tempfile.gettempdir and the rest of these likewise stopped the run or failed a later step). os._exit,
 # os.close and os.closerange are magnus's own guards (_Guard), time's clock is bound where magnus reads it.
-_FUNCTION_NAMES = {
+_FUNCTION_NAMES: dict[Any, str] = {
     os: "open write read writev pipe dup dup2 stat fstat lstat unlink remove rmdir getcwd chdir getpid "
     "waitpid waitstatus_to_exitcode kill killpg fspath fsencode fsdecode set_blocking get_blocking makedirs "
     "mkdir listdir scandir walk rename replace fsync fdopen lseek access isatty utime link symlink readlink "
@@ -553,6 +554,11 @@ _FUNCTION_NAMES = {
     tempfile: "gettempdir mkstemp mkdtemp mktemp NamedTemporaryFile TemporaryFile TemporaryDirectory "
     "SpooledTemporaryFile",
     io: "open",
+    # magnus's catalog finds and copies the files a step puts through these (trial 21: `Path.exists` mocked
+    # by one step made the next step's put find nothing, its step a SUCCESS and the step after it failed)
+    pathlib.Path: "exists is_file is_dir is_symlink glob rglob iterdir stat lstat open read_text read_bytes "
+    "write_text write_bytes mkdir unlink rmdir rename replace resolve absolute touch chmod samefile "
+    "expanduser",
 }
 _STANDARD = frozenset(
     [
@@ -567,6 +573,8 @@ _STANDARD = frozenset(
         "tempfile",
         "io",
         "_io",
+        "pathlib",
+        "pathlib._local",
     ]
 )
 
@@ -585,7 +593,13 @@ def _functions() -> list[tuple[Any, str, Any, tuple[str, ...], tuple[Any, ...]]]
         if names:
             getter = operator.attrgetter(*names)
             found = getter(module)
-            label = "os.path" if module is os.path else module.__name__
+            label = (
+                "os.path"
+                if module is os.path
+                else f"pathlib.{module.__name__}"
+                if isinstance(module, type)
+                else module.__name__
+            )
             table.append((module, label, getter, names, found if len(names) > 1 else (found,)))
     return table
 

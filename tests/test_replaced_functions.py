@@ -3,7 +3,7 @@
 shell step failed with the replacement's error, blamed on it, and a replaced `os.open` stopped magnus at its
 next write of the run log (`Error: the file-system run-log store: cannot write: ...`, the run log left
 PROCESSING). The functions magnus relies on between steps, itself or through the standard library it calls
-(os, os.path, subprocess, shutil, tempfile, io.open), are put back as the step ends and said once, naming
+(os, os.path, subprocess, shutil, tempfile, io.open, pathlib.Path's), are put back as the step ends and said once, naming
 the step, as builtins.open is (trial 19 F4). Real runs in subprocesses, in a temporary git repo."""
 
 from __future__ import annotations
@@ -93,6 +93,9 @@ def _words(who: str, target: str) -> str:
         "os.path.exists",
         "shutil.which",
         "tempfile.gettempdir",
+        "pathlib.Path.exists",  # (trial 21: the next step's put found nothing, said as a warning only)
+        "pathlib.Path.is_file",
+        "pathlib.Path.glob",
     ],
 )
 def test_a_mock_a_step_left_started_is_put_back_and_said(git_repo: Path, magnus: Any, target: str) -> None:
