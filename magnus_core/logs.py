@@ -43,6 +43,8 @@ BLOCK = 1 << 16  # bytes read backwards at a time when looking for the last line
 KEPT = "kept"  # a file in the catalog
 EMPTY = "empty"  # the attempt wrote nothing
 LIVE_NOW = "live"  # still being written (the attempt runs): its growing file
+UNFINISHED = "the attempt did not finish: its output up to then"  # (its process died: a live file's words)
+STILL_RUNNING = "the attempt is still running: its output so far"  # (the run's process alive)
 NOT_KEPT = "not-kept"  # the run's catalog keeps no output (do-nothing)
 _NO_COMMAND = frozenset({"success", "fail", "stub"})  # step types that run nothing: no output to capture
 # Lines libraries write on every run that say nothing of a failure: left out of the last lines a failure
@@ -516,9 +518,11 @@ class OutputReader:
         )
 
     def _unfinished(self, step: StepLog, number: int) -> AttemptView | None:
-        """The output an attempt wrote before its process died (it never finished its file), if any."""
+        """The output an attempt wrote before its process died (it never finished its file), or so far while
+        it still runs (the run's process alive: STILL_RUNNING, not a crash's words; trial 22), if any."""
         if self.catalog is None:
             return None
+        problem = UNFINISHED if self._died() or self.run_log.status in ENDED else STILL_RUNNING
         name = output_name(step.internal_name, number)
         path = self.catalog.live_file(self.run_log.run_id, name)
         opener = None
@@ -529,7 +533,7 @@ class OutputReader:
                 step,
                 number,
                 LIVE_NOW,
-                "the attempt did not finish: its output up to then",
+                problem,
                 _name=name,
                 _run_id=self.run_log.run_id,
                 _opener=opener,
@@ -542,7 +546,7 @@ class OutputReader:
                 step,
                 number,
                 LIVE_NOW,
-                "the attempt did not finish: its output up to then",
+                problem,
                 _name=name,
                 _run_id=self.run_log.run_id,
                 _data=held,
@@ -551,7 +555,7 @@ class OutputReader:
             step,
             number,
             LIVE_NOW,
-            "the attempt did not finish: its output up to then",
+            problem,
             _path=path,
             _name=name,
             _run_id=self.run_log.run_id,

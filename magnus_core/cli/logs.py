@@ -170,7 +170,7 @@ def logs(
         ctx.exit(1 if any(v.state == "missing" for v in sections) else 0)
     out = _Printer(headed=name is None or len(sections) > 1)  # a whole run: always headed (its --help)
     missing = False
-    from magnus_core.logs import NOTHING_REACHED, cut_short
+    from magnus_core.logs import NOTHING_REACHED, STILL_RUNNING, cut_short, logs_command
 
     cuts, crash = (
         cut_short(run_log, reader) if any(_cut_short(v, ended, gone) for v in sections) else ([], None)
@@ -187,6 +187,18 @@ def logs(
             out.out.flush()
         else:
             missing |= out.section(view, tail)
+            if view.problem == STILL_RUNNING and not ended:  # (its output is not all there: trial 22)
+                step = view.step.internal_name
+                again = logs_command(
+                    run_log.run_id,
+                    step,
+                    view.attempt_number or None,
+                    config_file or (ctx.obj or {}).get("config_file"),
+                )
+                note(
+                    f"magnus: {step} (attempt {view.attempt_number}) is still running; "
+                    f"{again} --follow keeps reading"
+                )
             changed = view.differs() if view.has_output else ""
             if changed:  # shown all the same: it is what there is (trial 16 F8: shown as the step's)
                 note(f"magnus: {view.step.internal_name} (attempt {view.attempt_number}): {changed}")
