@@ -546,6 +546,23 @@ class CommandFailed(StepError):
         self.error = error
 
 
+def defined_at(command: str, root: Path) -> Frame | None:
+    """Where the step function `command` (`pkg.steps.train`, its module already imported) is defined, as a
+    frame (`steps.py:12 in train`: its `def` line), for a failure of what it returned, which no traceback
+    locates (trial 22: a value a run log cannot hold was the one python failure said with no place). None
+    when its module is not imported or it has no code (a builtin, a class's instance)."""
+    import sys
+
+    from magnus_core.models.run_log import Frame
+
+    module, _, name = command.strip().rpartition(".")
+    code = getattr(getattr(sys.modules.get(module), name, None), "__code__", None)
+    if code is None or _own(code.co_filename):
+        return None
+    shown = clean_text(_shown(code.co_filename, root.resolve()), 500)
+    return Frame(file=shown, line=code.co_firstlineno, function=code.co_name)
+
+
 def stopped_by(exc: BaseException) -> str:
     """Why magnus stopped a run, as the steps it left in progress record it: `the run stopped: <one line>`
     (a MagnusError's own line; anything else is magnus's fault: `internal error (ValueError: ...)`)."""

@@ -121,6 +121,11 @@ def test_a_value_containing_itself_or_too_deep_fails_naming_the_parameter(
     assert expected in step["attempts"][-1]["message"], step["attempts"][-1]["message"]
     assert expected in err
     assert log["steps"]["recover"]["status"] == "SUCCESS"  # the run went on to on_failure
+    if command != "deep_stored":  # what it returned is located at its function's def (trial 22)
+        line = STEPS.splitlines().index(f"def {command}():") + 1
+        assert f"  at steps16.py:{line} in {command}" in err.splitlines(), err
+        frame = step["attempts"][-1]["error"]["frames"][-1]
+        assert (frame["file"], frame["line"], frame["function"]) == ("steps16.py", line, command)
 
 
 @pytest.mark.parametrize("parallel", [False, True])
