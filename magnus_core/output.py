@@ -121,15 +121,29 @@ def _pipe_held(destination: Destination, write: Any, *what: Any) -> None:
         _signal.pthread_sigmask(_signal.SIG_SETMASK, old)
 
 
+# whether the last output a step wrote to magnus's stdout ended without a newline (Destination)
+_STDOUT_MID_LINE = [False]
+
+
+def stdout_mid_line() -> bool:
+    """Whether the last output a step wrote to the process's stdout (through the seam) ended without a
+    newline (`print(..., end="")`): the summary then starts on a line of its own (trial 22: `working on
+    'a/b'Run n2: FAIL`). Magnus's own writes to stdout are not counted."""
+    return _STDOUT_MID_LINE[0]
+
+
 class Destination:
     """Where masked output ends: a text stream. Takes text (python writes) and bytes (pipes) in order; a
     destination that fails (closed, broken pipe) drops what follows and never raises into the run. One on
     a pipe writes with SIGPIPE held while branches run side by side (_pipe_held; trial 20 N2) and while a
     python step runs (PYTHON_STEP; trial 21)."""
 
-    def __init__(self, target: IO[str] | None, *, owned: bool = False) -> None:
+    def __init__(self, target: IO[str] | None, *, owned: bool = False, stdout: bool = False) -> None:
         self.target: Any = target
         self.owned = owned  # opened by the seam (on a copy of fd 1 or 2): closed with it
+        # the process's stdout (fd 1, or the seam's copy of it): whether what was last written to it ended a
+        # line is kept for the summary (stdout_mid_line)
+        self._stdout = stdout or (target is not None and _fileno(target) == 1)
         self.broken = target is None  # python starts with sys.stdout None when fd 1 is closed (`>&-`)
         self._lock = threading.Lock()
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -160,6 +174,8 @@ class Destination:
             self.target.write(text)
         except (OSError, ValueError):
             self.broken = True
+        if self._stdout:
+            _STDOUT_MID_LINE[0] = text[-1:] != "\n"
 
     def write_bytes(self, data: bytes) -> None:
         if not data or self.broken:
@@ -177,6 +193,8 @@ class Destination:
                 self.target.write(self._decoder.decode(data))
         except (OSError, ValueError):
             self.broken = True
+        if self._stdout:
+            _STDOUT_MID_LINE[0] = data[-1:] != b"\n"
 
     def flush(self) -> None:
         if self.broken:
@@ -707,6 +725,7 @@ class FdPump:
                 closefd=False,
             ),
             owned=True,
+            stdout=fd == 1,
         )
         # the stream python had on this fd writes through the pump only if it really was this fd
         self.backs = original is not None and _fileno(original) == fd

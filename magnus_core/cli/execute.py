@@ -197,6 +197,10 @@ def execute(
 
                 answered_on_stdout()
             else:
+                from magnus_core.output import stdout_mid_line
+
+                if stdout_mid_line():  # a step's last line had no newline: the summary starts its own
+                    click.echo("")
                 print_summary(run_log, prepared.store.location(run_log.run_id))
         if run_log.status != "SUCCESS":
             from magnus_core.rerun import resume_hint
