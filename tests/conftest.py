@@ -88,6 +88,20 @@ def original_project(git_repo: Path) -> Path:
     return git_repo
 
 
+def start_magnus(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """The real command line started in the background, in a session of its own (as a shell starts a job:
+    os.killpg(proc.pid, ...) stops it and what it started), its output discarded: for a test that reads a
+    run while it executes (`magnus logs`, `show`, `stop`) from other processes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def run_magnus(
     *args: str,
     cwd: Path | None = None,

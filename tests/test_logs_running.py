@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ROOT
+from tests.conftest import start_magnus
 
 PIPELINE = """dag:
   start_at: c
@@ -26,14 +24,7 @@ PIPELINE = """dag:
 
 def test_logs_of_a_running_step_says_it_still_runs(git_repo: Path, magnus: Any) -> None:
     (git_repo / "sh.yaml").write_text(PIPELINE)
-    running = subprocess.Popen(
-        [sys.executable, "-m", "magnus_core", "execute", "-f", "sh.yaml", "--run-id", "sh2"],
-        cwd=git_repo,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    running = start_magnus("execute", "-f", "sh.yaml", "--run-id", "sh2", cwd=git_repo)
     try:
         deadline = time.monotonic() + 60
         shown = magnus("logs", "sh2", "c")
