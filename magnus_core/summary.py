@@ -109,6 +109,34 @@ def _attempts(step: StepLog, ended: bool) -> int:
     return len(step.attempts) + (1 if running_attempt(step) is not None else 0)
 
 
+CUT_LINES = 5  # steps whose output was cut at the cap named under the table (then a count)
+
+
+def output_cut_lines(run_log: RunLog, config_file: str | None = None) -> list[str]:
+    """Each step whose last attempt's output passed the cap (capture: kept up to MAGNUS_OUTPUT_CAP or the
+    catalog's output_cap, the rest counted, not kept), said under the table whatever the step's status:
+    `big: output cut at 5.0 MB of 19 MB written (MAGNUS_OUTPUT_CAP or the catalog's output_cap): magnus
+    logs r1 big`. Before, only the kept file's last line said it (trial 22: a SUCCESS step's lost output
+    went unnoticed). At most CUT_LINES steps, then how many more; [] when none was cut."""
+    from magnus_core.logs import logs_command
+    from magnus_core.table import fmt_size
+
+    cut = []
+    for step in run_log.walk():
+        output = step.attempts[-1].output if step.attempts else None
+        if output is not None and output.name and output.written > output.size:
+            cut.append((step.internal_name, output))
+    why = "(MAGNUS_OUTPUT_CAP or the catalog's output_cap)"
+    lines = [
+        f"{name}: output cut at {fmt_size(output.size)} of {fmt_size(output.written)} written {why}: "
+        + logs_command(run_log.run_id, name, None, config_file)
+        for name, output in cut[:CUT_LINES]
+    ]
+    if len(cut) > CUT_LINES:
+        lines.append(f"and {len(cut) - CUT_LINES:,} more steps' output cut at the cap")
+    return lines
+
+
 def cut_short_lines(run_log: RunLog) -> list[str]:
     """For an ended run, each step whose attempt was begun and never recorded (logs.cut_short): `s1: attempt
     0 was cut short: the run's process ended while it ran`, and under it the `magnus logs` command that
@@ -276,6 +304,7 @@ def summary_lines(run_log: RunLog, where: str, *, every: bool = False, colour: b
         lines.extend(failure_lines(run_log, every=every or total <= FULL_TABLE))
         lines.extend(cut_short_lines(run_log))  # a kill -9'd step: its attempt and where its output is
         lines.extend(interrupted_lines(run_log))
+    lines.extend(output_cut_lines(run_log))
     timing = timing_line(run_log)
     if timing:
         lines.append(timing)
