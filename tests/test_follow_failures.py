@@ -80,7 +80,7 @@ def test_following_says_each_failed_attempt_as_it_ends_and_what_never_ran(git_re
     assert lines[0].startswith(
         "magnus: train (attempt 1) failed: MemoryError: out of memory, second try, at "
     )
-    assert "magnus: never ran (the run ended FAIL before them): report" in lines
+    assert "magnus: never ran (not reached before the run ended FAIL): report" in lines
     assert lines[-1].startswith("run r ended FAIL: train: MemoryError")
     assert out.count("training") == 2
     # the same lines as `magnus logs r` says once the run has ended

@@ -166,7 +166,10 @@ def test_an_ended_runs_never_run_step_says_it_never_ran(project: Path) -> None:
         assert shown.returncode == 2, extra
         assert shown.stderr.strip() == "Error: step 'c' never ran in run r: the run ended FAIL before it"
     whole = run_magnus("logs", "r", cwd=project)  # the whole run: what it never reached, said once
-    assert whole.stderr.strip().splitlines()[-1] == "magnus: never ran (the run ended FAIL before them): c"
+    assert (
+        whole.stderr.strip().splitlines()[-1]
+        == "magnus: never ran (not reached before the run ended FAIL): c"
+    )
     assert json.loads(run_magnus("logs", "r", "--json", cwd=project).stdout)["never_ran"] == ["c"]
     attempt = run_magnus("logs", "r", "b", "--attempt", "4", cwd=project)
     assert attempt.returncode == 2 and "(attempts: 0)" in attempt.stderr

@@ -245,7 +245,7 @@ def _say_unreached(run_log: RunLog, name: str | None, attempt: int | None) -> No
     never = never_run(run_log) if name is None and attempt is None else []
     if never:
         listed = ", ".join(never[:8]) + (f" and {len(never) - 8:,} more" if len(never) > 8 else "")
-        note(f"magnus: never ran (the run ended {run_now(run_log)} before them): {listed}")
+        note(f"magnus: never ran (not reached before the run ended {run_now(run_log)}): {listed}")
 
 
 def _run_to_follow(store: RunLogStore, run_id: str, wait: float) -> RunLog:
