@@ -565,10 +565,10 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
     from magnus_core.interrupts import from_signal, received
     from magnus_core.stepenv import _StepPipes
     from magnus_core.stepguard import (
-        _check_outputs,
         _Guard,
         _note_threads,
         _restore,
+        check_returned,
         process_settings,
         restore_process_settings,
     )
@@ -587,7 +587,7 @@ def _run_attempt(plan: Plan, scope: Any, services: _Services, masker: Any) -> _O
     try:
         with _StepPipes(), _Guard(False):
             run_python(plan.node.command, plan.node.command_config, scope, services)  # type: ignore[arg-type]
-        _check_outputs(scope)
+        check_returned(scope, plan.node.command, root)
     except CommandFailed as exc:
         error = exc.error
         error.message = masker.text(clean_text(error.message))

@@ -1458,6 +1458,23 @@ def _non_finite(value: Any) -> str | None:
     return None
 
 
+def check_returned(scope: StepScope, command: str, root: Any) -> None:
+    """_check_outputs for a step run by `magnus execute` or the per-step entry point alike; where a value
+    does not fit, a python step's failure (`command`: its function, "" for any other step) is located at
+    its function's `def` (failure.defined_at: no traceback has the place; trial 22), else raised as it is.
+    Raises CommandFailed (located) or StepError."""
+    try:
+        _check_outputs(scope)
+    except StepError as exc:
+        from magnus_core.failure import CommandFailed, defined_at  # (only on a failure: the plain path
+        from magnus_core.models.run_log import AttemptError  # of a step process imports no pydantic)
+
+        frame = defined_at(command, root) if command else None
+        if frame is None:
+            raise
+        raise CommandFailed(str(exc), AttemptError(type="", message=str(exc), frames=[frame])) from None
+
+
 def _check_outputs(scope: StepScope) -> None:
     """What a step returned and tracked must fit in a run log: else the attempt fails naming the value, its
     type and what to do, instead of the run log failing to be written (failure.value_message)."""

@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magnus_core.crashpoints import crash_point
-from magnus_core.errors import MagnusError, StepError, say_when_stopped, signal_name
+from magnus_core.errors import MagnusError, say_when_stopped, signal_name
 from magnus_core.failure import (
     CommandFailed,
     ImportFailed,
     clean_text,
-    defined_at,
     describe,
     error_of,
     exit_outcome,
@@ -60,11 +59,11 @@ from magnus_core.nodes.common import attempt, new_step_log
 from magnus_core.output import PYTHON_STEP
 from magnus_core.stepenv import in_concurrent_branch
 from magnus_core.stepguard import (
-    _check_outputs,
     _Guard,
     _note_threads,
     _restore,
     _warn_non_finite,
+    check_returned,
     process_settings,
     restore_process_settings,
 )
@@ -325,7 +324,7 @@ def _run_attempt(
         try:
             with ctx.redirect(), _Guard(ctx.concurrent):
                 runner(node.command, node.command_config, scope, ctx)
-            _check_returned(scope, node.command if python else "", ctx)
+            check_returned(scope, node.command if python else "", _root(ctx))
         except CommandFailed as exc:
             outcome = _Outcome(FAIL, clean_text(exc.message), _masked(exc.error, ctx))
         except ImportFailed as exc:  # its module raised as it was imported now (the per-step entry point)
@@ -413,19 +412,6 @@ def _capture() -> Any:
 
         _CAPTURE.append(capture)
     return _CAPTURE[0]
-
-
-def _check_returned(scope: StepScope, command: str, ctx: RunContext) -> None:
-    """What the step returned and tracked fits in a run log (stepguard._check_outputs); where it does not, a
-    python step's failure is located at its function's `def` (failure.defined_at: no traceback has the
-    place; trial 22), else raised as it is. `command`: a python step's, "" for any other."""
-    try:
-        _check_outputs(scope)
-    except StepError as exc:
-        frame = defined_at(command, _root(ctx)) if command else None
-        if frame is None:
-            raise
-        raise CommandFailed(str(exc), AttemptError(type="", message=str(exc), frames=[frame])) from None
 
 
 def _root(ctx: RunContext) -> Path:
