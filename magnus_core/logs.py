@@ -1065,7 +1065,7 @@ def not_run(run_log: RunLog, name: str) -> str | None:
     it, or None when the dag has no such step (or the log records no dag, or the step has a log):
 
         step 'c' has not run yet in run R (RUNNING)        the run goes on (PER-STEP: driven per step)
-        step 'c' never ran in run R: the run ended FAIL before it
+        step 'c' never ran in run R: not reached before the run ended FAIL
         step 'h' never ran in run R: the run ended SUCCESS without reaching it   (off its success path)
 
     Said by `magnus logs` (exit 2) and `magnus show`'s table (`not run`); trial 8 read `has no step 'c'`,
@@ -1085,8 +1085,9 @@ def not_run(run_log: RunLog, name: str) -> str | None:
     state = run_now(run_log)
     if state not in ENDED:
         return f"step '{name}' has not run yet in run {run_log.run_id} ({state})"
-    how = "before it" if planned.on_path else "without reaching it"
-    return f"step '{name}' never ran in run {run_log.run_id}: the run ended {state} {how}"
+    if planned.on_path:  # (not "the run ended FAIL before it", read as its cause: trial 22 F6)
+        return f"step '{name}' never ran in run {run_log.run_id}: not reached before the run ended {state}"
+    return f"step '{name}' never ran in run {run_log.run_id}: the run ended {state} without reaching it"
 
 
 def known_names(run_log: RunLog) -> list[str]:

@@ -154,7 +154,7 @@ def test_follow_of_a_step_the_run_never_reaches_says_so_when_the_run_ends(projec
     assert ended == 1
     assert follow.returncode == 1 and out == "", err
     lines = err.strip().splitlines()
-    assert lines[-2] == "magnus: step 'c' never ran in run r: the run ended FAIL before it"
+    assert lines[-2] == "magnus: step 'c' never ran in run r: not reached before the run ended FAIL"
     assert lines[-1].startswith("run r ended FAIL: gate: ValueError: told to fail")
 
 
@@ -164,7 +164,7 @@ def test_an_ended_runs_never_run_step_says_it_never_ran(project: Path) -> None:
     for extra in ((), ("--follow",), ("--json",)):
         shown = run_magnus("logs", "r", "c", *extra, cwd=project)
         assert shown.returncode == 2, extra
-        assert shown.stderr.strip() == "Error: step 'c' never ran in run r: the run ended FAIL before it"
+        assert shown.stderr.strip() == "Error: step 'c' never ran in run r: not reached before the run ended FAIL"
     whole = run_magnus("logs", "r", cwd=project)  # the whole run: what it never reached, said once
     assert (
         whole.stderr.strip().splitlines()[-1]
@@ -234,7 +234,7 @@ def test_a_run_driven_per_step_that_skipped_a_step_lists_it_and_a_running_one_do
     said = run_magnus("logs", "skip", "b", cwd=project)
     assert (
         said.returncode == 2
-        and "step 'b' never ran in run skip: the run ended SUCCESS before it" in said.stderr
+        and "step 'b' never ran in run skip: not reached before the run ended SUCCESS" in said.stderr
     )
 
 
@@ -249,7 +249,7 @@ def test_a_step_of_a_run_whose_process_died_reads_cut_short_not_running(project:
     assert rows["c"][:3] == ["task", "not", "run"]
     assert "2/3 steps ran: 1 SUCCESS, 1 INTERRUPTED, 1 not run" in shown.stdout  # it ran (trial 12 fault 7)
     said = run_magnus("logs", "r", "c", cwd=project)
-    assert said.returncode == 2 and "never ran in run r: the run ended INTERRUPTED before it" in said.stderr
+    assert said.returncode == 2 and "never ran in run r: not reached before the run ended INTERRUPTED" in said.stderr
     attempts = json.loads(run_magnus("logs", "r", "gate", "--json", cwd=project).stdout)["attempts"]
     assert [(a["status"], a["state"]) for a in attempts] == [("INTERRUPTED", "live")]  # not PROCESSING
 
