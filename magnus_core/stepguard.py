@@ -165,6 +165,54 @@ def _guarded_exit(status: int) -> NoReturn:
     _REAL_EXIT(status)
 
 
+_REAL_EXECV = os.execv
+_REAL_EXECVE = os.execve
+
+
+class ExecRefused(RuntimeError):
+    """An os.exec* function called while a step runs, in the process that runs it: it would replace the
+    process of the whole run (magnus's), which then never finishes its run log, prints no summary, and
+    exits with the new program's code (trial 23 F1: `os.execvp("sh", ...)` in a step exited 0, the run log
+    left PROCESSING, `next` and `on_failure` never run). Raised instead, in the step: the step fails
+    where it called it, and the run goes on. Not an OSError, so that os.execvp's search of PATH does not
+    take it for a program not found there and try the next folder."""
+
+
+def _exec_refused(args: Any) -> ExecRefused:
+    try:
+        program = repr(os.fsdecode(args[0]))
+    except (TypeError, IndexError, ValueError):
+        program = "a program"
+    return ExecRefused(
+        f"the step called os.exec* to run {program}: that replaces the process the whole run runs in "
+        "(magnus's), ending the run unfinished, so magnus refused it; run the program with subprocess.run "
+        "(or as a shell step) instead"
+    )
+
+
+def _exec_in_run() -> bool:
+    """Whether a step runs now in this process (any thread: one a step started too)."""
+    pid = _getpid()
+    return any(owner == pid for owner in list(_GUARDED.values()))
+
+
+def _guarded_execv(path: Any, args: Any) -> NoReturn:
+    """os.execv while a step runs in this process: ExecRefused; otherwise (no step running, a forked child)
+    the process is replaced as asked. os.execl, execlp, execvp and execvpe call it."""
+    if _exec_in_run():
+        raise _exec_refused(args)
+    _REAL_EXECV(path, args)
+    raise AssertionError("unreachable")  # pragma: no cover - (os.execv returns only by raising)
+
+
+def _guarded_execve(path: Any, args: Any, env: Any) -> NoReturn:
+    """os.execve while a step runs in this process: as _guarded_execv. os.execle, execlpe, execvpe call it."""
+    if _exec_in_run():
+        raise _exec_refused(args)
+    _REAL_EXECVE(path, args, env)
+    raise AssertionError("unreachable")  # pragma: no cover - (os.execve returns only by raising)
+
+
 # Resource limits a step may lower for magnus's own process (resource.setrlimit, resource.prlimit), with
 # what each, lowered, does to the run (trial 18: RLIMIT_NOFILE at 12 stopped the run with "Too many open
 # files", exit 1, no step named; RLIMIT_FSIZE at 100 bytes left the run log PROCESSING). Other limits
@@ -321,6 +369,9 @@ class _Guard:
       step's thread is entered in _GUARDED while its step runs (trial 16 F1: replaced per attempt, it
       could not be undone in order by several threads, so branch threads were left unguarded and one
       os._exit ended magnus, exit 3, with no summary and the run log PROCESSING).
+    - os.execv and os.execve (and so every os.exec* function) called while a step runs in this process, in
+      any thread, raise ExecRefused (the step fails at the call; trial 23 F1: the exec'd program replaced
+      magnus, the run log left PROCESSING and the exit code the program's); a forked child execs as asked.
     - A process the step forked (os.fork()) that returns or raises instead of exiting would go on running
       the rest of the dag beside magnus, writing the same run log and printing a second summary: it ends
       here, flushed, with 0 when it returned and 1 when it raised (what a child process's exit code says).
@@ -355,6 +406,9 @@ class _Guard:
         _GUARDED[thread] = pid
         if os._exit is not _guarded_exit:  # once per process (again if a step put its own there)
             os._exit = _guarded_exit
+        if os.execv is not _guarded_execv:  # (likewise: exec would replace magnus's process, trial 23 F1)
+            os.execv = _guarded_execv
+            os.execve = _guarded_execve  # type: ignore[assignment]
         if os.close is not _guarded_close:  # (likewise: magnus's own descriptors stay open, trial 17 F1)
             os.close = _guarded_close
             os.closerange = _guarded_closerange
