@@ -299,3 +299,41 @@ def test_children_asks_waitid_only_when_a_process_was_made_since(tmp_path: Path)
     )
     assert found["any"] is False
     assert found["asked"] < 100, found
+
+
+def test_a_failures_traceback_follows_what_the_steps_children_wrote_to_fd_2(tmp_path: Path) -> None:
+    """The traceback of a failed attempt is written to its file after what its children wrote to fd 1 and 2
+    before it (the pumps drained first: trial 23 F3, under load a child's last stderr line, read late by
+    the pump, was kept after the traceback, and shown as the failure's last line). The pump is held busy
+    here while the child's line waits in the pipe, as a loaded machine leaves it unscheduled."""
+    found = run(
+        """
+        import threading
+        from magnus_core import capture
+
+        class File(Copy):  # the attempt's file: markers go on after what was written
+            def write_marker(self, text):
+                self.data += text.encode()
+
+        capture._load_seam()
+        copy = File()
+        with output.tapped(copy, alone=True) as tapped_route:
+            kept = capture.Kept(copy)
+            kept.route = tapped_route
+            pump = output.SEAM.pumps["stderr"]
+            busy = threading.Event()
+            def hold():
+                with pump._processing:
+                    busy.set()
+                    time.sleep(0.3)
+            holder = threading.Thread(target=hold)
+            holder.start()
+            busy.wait()
+            os.write(2, b"child: warning\\n")  # (as a child process writes it: fd 2, the pump's pipe)
+            kept.write_text("Traceback (most recent call last):\\nValueError: loss is NaN\\n")
+            holder.join()
+        found["file"] = copy.data.decode()
+        """,
+        tmp_path,
+    )
+    assert found["file"] == "child: warning\nTraceback (most recent call last):\nValueError: loss is NaN\n"
