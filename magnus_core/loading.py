@@ -769,7 +769,8 @@ def _explain(err: ErrorDetails, prefix: str = "") -> str:
         what = f"missing required field '{last}'" if field_parts else "missing required field"
         field_name = None
     elif etype == "extra_forbidden":
-        what = f"unknown field '{last}'{did_you_mean(last, _known_fields()) or ' (a typo?)'}"
+        hint = _EXECUTOR_FIELDS.get(last) or did_you_mean(last, _known_fields()) or " (a typo?)"
+        what = f"unknown field '{last}'{hint}"
         field_name = None
     elif etype == "union_tag_invalid":
         tag = str(err.get("ctx", {}).get("tag"))
@@ -830,6 +831,15 @@ _EXPECTED = {
     "less_than_equal": "a number of at most {le}",
 }
 _MAPPING_TYPES = ("dict_type", "model_type", "model_attributes_type")
+
+
+# Fields a step does not take because they are the executor's (a run's, in the config file): said so where
+# a step has one (trial 23 F12: `max_workers` on a map step read "unknown field 'max_workers' (a typo?)";
+# Prefect's and Kedro's users look for it on the step first).
+_EXECUTOR_FIELDS = {
+    "max_workers": ": how many branches run at once is the executor's, in the config file: "
+    "`executor: {type: local, config: {max_workers: 4}}` (docs/parallel.md)",
+}
 
 
 def _known_fields() -> list[str]:

@@ -55,6 +55,20 @@ CASES: dict[str, tuple[str, list[str], list[str]]] = {
             "missing required field 'next'",
         ],
     ),
+    "an executor's field on a step": (  # trial 23 F12: was "(a typo?)"
+        pipeline("""
+            a: {type: parallel, max_workers: 2, next: success, branches: {one: {start_at: s, steps: {s: {type: success}, f: {type: fail}}}}}
+            success: {type: success}
+            fail: {type: fail}
+        """),
+        [],
+        [
+            "pipeline.yaml",
+            "step 'a'",
+            "unknown field 'max_workers': how many branches run at once is the executor's, in the config "
+            "file: `executor: {type: local, config: {max_workers: 4}}`",
+        ],
+    ),
     "start_at names no step": (
         pipeline(start_at="nowhere"),
         [],
