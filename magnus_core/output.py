@@ -1245,7 +1245,7 @@ class _Seam:
                 thread._magnus_owner = owner = (route, token)  # type: ignore[attr-defined]
             if thread not in self.strays:
                 found.append((thread, owner[1] is token))
-        mine = [thread for thread, its in found if its]
+        mine = [thread for thread, its in found if its and not _quiet(thread)]
         if mine:
             getattr(copy, "write_marker", copy.write_text)(_stray_note(mine))
         if found:
@@ -1823,6 +1823,15 @@ STRAY_POOL = (
     " gives the pool prints into that step's file (shut the pool down in the step, `with"
     " ThreadPoolExecutor(...)`, to keep all of this step's output; docs/logs.md)]\n"
 )
+
+
+def _quiet(thread: threading.Thread) -> bool:
+    """A thread left running that never prints, which the step's file need not name (it is still followed
+    as any stray): tqdm's monitor (`tqdm_monitor`, tqdm._monitor.TMonitor), which every step using tqdm
+    leaves behind and which only adjusts the bars' refresh (trial 23 F10: its note took one of the few
+    lines a failure shows, and sent the user after a thread that had done nothing)."""
+    kind = type(thread)
+    return kind.__name__ == "TMonitor" and kind.__module__ == "tqdm._monitor"
 
 
 def _stray_note(threads: list[threading.Thread]) -> str:

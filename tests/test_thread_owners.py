@@ -291,8 +291,10 @@ def test_a_later_steps_threads_print_into_its_file(git_repo: Path, magnus: Any, 
     """After a step left tqdm's monitor (or any quiet daemon thread) running, the next step's joined pool
     printed to the terminal only: its worker lines were in neither its file nor its failure summary."""
     done = _run(git_repo, magnus, _sequence(f"steps.{first}", "steps.with_pool_fails"), "r", code=1)
-    thread = "tqdm_monitor" if first == "uses_tqdm" else "monitor"
-    assert _logs(magnus, "r", "s1")[-1].startswith(STRAY.format(thread))
+    if first == "uses_tqdm":  # tqdm's monitor never prints: not named (trial 23 F10), still followed
+        assert not any(line.startswith("[magnus:") for line in _logs(magnus, "r", "s1"))
+    else:
+        assert _logs(magnus, "r", "s1")[-1].startswith(STRAY.format("monitor"))
     workers = [f"worker {i} loading shard" for i in range(3)]
     kept = _logs(magnus, "r", "s2")
     assert sorted(kept[:3]) == workers and kept[3] == "results [0, 1, 2]", kept
