@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -142,6 +143,61 @@ def _syntax_located(exc: SyntaxError) -> bool:
     return isinstance(name, str) and bool(name) and not name.startswith("<") and isinstance(line, int)
 
 
+# The cause a process pool gives the exception it raises again in the parent: the worker's traceback as text
+# (multiprocessing.pool.RemoteTraceback, concurrent.futures.process._RemoteTraceback; joblib's loky too)
+_REMOTE_TYPES = ("RemoteTraceback", "_RemoteTraceback")
+_REMOTE_FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
+
+
+def _remote(
+    exc: BaseException, root: Path, mask: Callable[[str], str]
+) -> tuple[str, str, list[Frame]] | None:
+    """A process pool's remote traceback (its text, `\n\"\"\"\nTraceback ...\n\"\"\"`) read as the worker's
+    exception: its type, its message (said to be raised in a worker process) and its frames, outermost first,
+    magnus's own left out (trial 23 F6: `caused by RemoteTraceback` with an empty message and no frame;
+    the worker's file and line were only in the kept output, as an absolute path). None for any other
+    exception, or a text that is no traceback."""
+    from magnus_core.models.run_log import Frame
+
+    if type(exc).__name__ not in _REMOTE_TYPES:
+        return None
+    try:
+        text = str(exc)
+    except Exception:
+        return None
+    lines = [line for line in text.splitlines() if line.strip() and line.strip() != '"""']
+    block = max(
+        (i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call")), default=-1
+    )
+    if block < 0:
+        return None
+    frames: list[Frame] = []
+    last = ""
+    rows = lines[block + 1 :]
+    for i, line in enumerate(rows):
+        found = _REMOTE_FRAME.match(line)
+        if found is not None:
+            if _own(found["file"]):
+                continue
+            source = rows[i + 1].strip() if i + 1 < len(rows) and rows[i + 1].startswith("    ") else ""
+            frames.append(
+                Frame(
+                    file=clean_text(_shown(found["file"], root.resolve()), 500),
+                    line=int(found["line"]),
+                    function=clean_text(found["function"], 200),
+                    text=clean_text(mask(source), 500),
+                )
+            )
+        elif not line.startswith(" "):
+            last = line
+    if not last:
+        return None
+    kind, _, message = last.partition(": ")
+    kind = kind.rsplit(".", 1)[-1]
+    said = f"{message} (raised in a worker process)" if message else "(raised in a worker process)"
+    return clean_text(kind, 200), clean_text(mask(said)), frames[-MAX_FRAMES:]
+
+
 def error_of(
     exc: BaseException, root: Path | None = None, mask: Callable[[str], str] = str, **fields: Any
 ) -> AttemptError:
@@ -165,10 +221,11 @@ def error_of(
         if following is None or id(following) in seen:
             break
         seen.add(id(following))
+        remote = _remote(following, root, mask)
         outer.cause = AttemptError(
-            type=type_name(following),
-            message=mask(message_of(following)),
-            frames=_frames(following, root, mask)[-MAX_CAUSE_FRAMES:],
+            type=remote[0] if remote else type_name(following),
+            message=remote[1] if remote else mask(message_of(following)),
+            frames=(remote[2] if remote else _frames(following, root, mask))[-MAX_CAUSE_FRAMES:],
             implicit=implicit,
         )
         exc, outer = following, outer.cause
