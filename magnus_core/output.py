@@ -1792,7 +1792,8 @@ def untap(parent: Route, copy: Sink) -> None:
 
 UNKEPT = (
     "[magnus: while this step ran beside other branches, a subprocess or C code wrote to file descriptor 1"
-    " or 2: that output is on the terminal only, in no step's file (the branches share those file"
+    " or 2 (or python to sys.__stdout__ or sys.__stderr__, which are they): that output is on the terminal"
+    " only, in no step's file (the branches share those file"
     " descriptors, so magnus cannot tell whose it is; docs/logs.md)]\n"
 )
 
