@@ -261,7 +261,9 @@ def _run_to_follow(store: RunLogStore, run_id: str, wait: float) -> RunLog:
     said = False
     while True:
         try:
-            return get_typed_run(store, run_id)
+            found = get_typed_run(store, run_id)
+            _say_last_ended(run_id, found)
+            return found
         except RunNotFoundError:
             if time.monotonic() >= deadline:
                 raise
@@ -269,6 +271,25 @@ def _run_to_follow(store: RunLogStore, run_id: str, wait: float) -> RunLog:
                 note(f"magnus: waiting for run {run_id} to start (up to {wait:g} s; --wait SECONDS)")
                 said = True
             time.sleep(min(WAIT_POLL, max(deadline - time.monotonic(), 0.0)))
+
+
+def _say_last_ended(typed: str, run_log: RunLog) -> None:
+    """`magnus logs last --follow` that found a run already ended says so on stderr, with what follows a
+    run started a moment ago: `last` is the newest run in the store, and one started in the background a
+    moment before (`magnus execute ... &`) may not be there yet (trial 23 F8: its user saw the previous
+    run's output and outcome, exit 1, and took them for the new run's)."""
+    from magnus_core.logs import ENDED, run_now
+    from magnus_core.runs import LATEST
+
+    if typed.lower() not in LATEST:
+        return
+    state = run_now(run_log)
+    if state in ENDED:
+        note(
+            f"magnus: {typed} is run {run_log.run_id}, which has ended ({state}): its output follows. A run "
+            "started a moment ago may not be in the store yet: start it with --run-id ID and follow ID "
+            "(magnus logs ID --follow waits for it)"
+        )
 
 
 def _failed_attempts(sections: list[AttemptView]) -> list[dict[str, Any]]:
