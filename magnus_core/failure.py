@@ -604,20 +604,59 @@ class CommandFailed(StepError):
 
 
 def defined_at(command: str, root: Path) -> Frame | None:
-    """Where the step function `command` (`pkg.steps.train`, its module already imported) is defined, as a
-    frame (`steps.py:12 in train`: its `def` line), for a failure of what it returned, which no traceback
-    locates (trial 22: a value a run log cannot hold was the one python failure said with no place). None
-    when its module is not imported or it has no code (a builtin, a class's instance)."""
+    """Where the step function `command` (`pkg.steps.train`, its module already imported) returned, as a
+    frame, for a failure of what it returned, which no traceback locates (trial 22: a value a run log cannot
+    hold was the one python failure said with no place): its one `return` of a value (`steps.py:15 in
+    train`, with its source), else its `def` line. None when its module is not imported or it has no code
+    (a builtin, a class's instance)."""
     import sys
 
     from magnus_core.models.run_log import Frame
 
     module, _, name = command.strip().rpartition(".")
-    code = getattr(getattr(sys.modules.get(module), name, None), "__code__", None)
+    function = getattr(sys.modules.get(module), name, None)
+    code = getattr(function, "__code__", None)
     if code is None or _own(code.co_filename):
         return None
     shown = clean_text(_shown(code.co_filename, root.resolve()), 500)
+    found = _the_return(function)
+    if found is not None:  # its one `return` of a value: where the value was returned (trial 23 F7)
+        return Frame(file=shown, line=found[0], function=code.co_name, text=clean_text(found[1], 500))
     return Frame(file=shown, line=code.co_firstlineno, function=code.co_name)
+
+
+def _the_return(function: Any) -> tuple[int, str] | None:
+    """The line and source of the one `return` of a value in `function`'s own body (not in a function or
+    class defined inside it), or None when it has none or several (which one ran is not known: its `def`
+    locates it then), or its source cannot be read. Trial 23 F7: a failure of what a step returned,
+    located at the `def` line, read as raised there."""
+    import ast
+    import inspect
+    import textwrap
+
+    if getattr(function, "__wrapped__", None) is not None:  # (a decorator's: its code is elsewhere)
+        return None
+    try:
+        lines, start = inspect.getsourcelines(function)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return None
+    top = tree.body[0] if tree.body else None
+    if not isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef):
+        return None
+    found: list[ast.Return] = []
+    stack: list[ast.AST] = list(top.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            continue
+        if isinstance(node, ast.Return) and node.value is not None:
+            found.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    if len(found) != 1:
+        return None
+    at = found[0].lineno
+    return start + at - 1, lines[at - 1].strip() if at <= len(lines) else ""
 
 
 def stopped_by(exc: BaseException) -> str:

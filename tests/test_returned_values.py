@@ -19,6 +19,13 @@ from tests.conftest import run_magnus
 STEPS = """
 import math
 
+def two_ways():
+    def inner():
+        return {"not": "this one"}
+    if id(inner) == 0:
+        return {}
+    return {"made": object()}
+
 def circ():
     d = {}
     d["self"] = d
@@ -121,11 +128,24 @@ def test_a_value_containing_itself_or_too_deep_fails_naming_the_parameter(
     assert expected in step["attempts"][-1]["message"], step["attempts"][-1]["message"]
     assert expected in err
     assert log["steps"]["recover"]["status"] == "SUCCESS"  # the run went on to on_failure
-    if command != "deep_stored":  # what it returned is located at its function's def (trial 22)
-        line = STEPS.splitlines().index(f"def {command}():") + 1
+    if command != "deep_stored":  # what it returned is located at its `return` (trial 22, trial 23 F7)
+        lines = STEPS.splitlines()
+        start = lines.index(f"def {command}():")
+        line = next(i for i in range(start, len(lines)) if lines[i].startswith("    return ")) + 1
         assert f"  at steps16.py:{line} in {command}" in err.splitlines(), err
         frame = step["attempts"][-1]["error"]["frames"][-1]
         assert (frame["file"], frame["line"], frame["function"]) == ("steps16.py", line, command)
+        assert frame["text"] == lines[line - 1].strip()
+
+
+def test_a_function_with_several_returns_is_located_at_its_def(git_repo: Path) -> None:
+    """Which of several `return`s ran is not known once the function has returned: its `def` locates it."""
+    rc, err, log = execute(git_repo, "two_ways")
+    assert rc == 1, err
+    line = STEPS.splitlines().index("def two_ways():") + 1
+    frame = log["steps"]["s"]["attempts"][-1]["error"]["frames"][-1]
+    assert (frame["file"], frame["line"], frame["function"]) == ("steps16.py", line, "two_ways")
+    assert f"  at steps16.py:{line} in two_ways" in err.splitlines(), err
 
 
 @pytest.mark.parametrize("parallel", [False, True])
