@@ -662,7 +662,9 @@ def stderr_unseen(stderr: list[str], last_lines: list[str], exception: str = "")
     """`stderr` (an attempt's last lines on stderr, AttemptError.stderr) where they may be the reason: a
     line the step wrote to stderr just before it exited may be kept before earlier stdout lines
     (docs/logs.md), so the summary, `magnus show` and the workbench's failure header say them apart; []
-    when the output's `last_lines` already end with them, or when the step failed by raising `exception`
+    when the output's `last_lines` already end with them (magnus's own `[magnus: ...]` notes after them
+    set aside: trial 23 F9, a branch's note of fd output made a notebook's traceback shown twice), or
+    when the step failed by raising `exception`
     (raised): the exception is the reason, and a python step's last stderr lines are its logging, which
     set apart under the error read as the cause (trial 10, fault 6); whether its traceback is in the tail
     or not: an output cap may have cut it, or kept none of the step's lines (trials 11 and 12: a cap of
@@ -671,6 +673,8 @@ def stderr_unseen(stderr: list[str], last_lines: list[str], exception: str = "")
     if not stderr or exception:
         return []
     shown = [line.rstrip() for line in last_lines if line.strip()]
+    while shown and shown[-1].startswith("[magnus: "):  # magnus's own notes after them set aside
+        shown.pop()
     if shown[-len(stderr) :] == stderr:
         return []
     return stderr

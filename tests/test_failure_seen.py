@@ -219,3 +219,18 @@ def test_a_python_step_keeps_what_a_library_logged_to_stderr(project: Path, magn
     shown = result.stdout.splitlines()
     assert "  | ERROR:lib:CUDA out of memory, tried 2 GiB" in shown, result.stdout
     assert not [line for line in shown if line.startswith("  stderr: ")], result.stdout
+
+
+def test_stderr_lines_the_tail_ends_with_before_magnus_notes_are_not_said_twice() -> None:
+    """Trial 23 F9: a notebook's traceback in a branch was its last stderr lines and its output's last
+    lines, but the output ended with magnus's note of fd output beside other branches, so the summary said
+    the traceback twice. magnus's own `[magnus: ...]` lines after them are set aside; a stdout line after
+    them is not (then they may be the reason, kept before it by the pipes)."""
+    from magnus_core.logs import stderr_unseen
+
+    stderr = ["ValueError: svm: kernel matrix not PSD"]
+    note = "[magnus: while this step ran beside other branches, a subprocess or C code wrote to ...]"
+    assert stderr_unseen(stderr, ["Cell In[4], line 2", *stderr, note]) == []
+    assert stderr_unseen(stderr, [*stderr, note, "[magnus: a thread still running ...]", ""]) == []
+    assert stderr_unseen(stderr, [*stderr, "done on stdout"]) == stderr
+    assert stderr_unseen(stderr, [note]) == stderr
