@@ -802,7 +802,8 @@ class _Spool:
             self._free.put(bytearray(SPOOL_BLOCK))
         self._block = bytearray(SPOOL_BLOCK)
         self._filled = 0
-        self._full: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+        # blocks to write; None: the end; an Event: set once every block before it is written (sync)
+        self._full: queue.SimpleQueue[tuple[bytearray, int] | threading.Event | None] = queue.SimpleQueue()
         self._written: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="magnus-output-spool", daemon=True)
         self._thread.start()
@@ -830,9 +831,21 @@ class _Spool:
             # no system call of its own for a while (its terminal closed: python would hold the GIL 5 ms)
             self._block, self._filled = self._free.get(), 0
 
+    def sync(self, timeout: float = 2.0) -> None:
+        """What the step wrote so far is in the file (written, not yet hashed) before this returns, or
+        `timeout` seconds have passed: before a signal the step sends its own process (output's audit
+        hook), which the spool thread would not outlive."""
+        self.flush()
+        written = threading.Event()
+        self._full.put(written)
+        written.wait(timeout)
+
     def _run(self) -> None:
         try:
             while (item := self._full.get()) is not None:
+                if isinstance(item, threading.Event):
+                    item.set()
+                    continue
                 block, size = item
                 if not self.error:
                     try:
@@ -1022,6 +1035,15 @@ class AttemptFile:
                 self._open()
             except (OSError, MagnusError) as exc:
                 self._failed(exc)
+
+    def sync(self) -> None:
+        """What was written so far is where a killed process leaves it: held output is written through
+        already (fatal.hold); a growing file's blocks are written now (_Spool.sync)."""
+        spool = self._spool
+        if spool is not None and not self._closed:
+            with self._lock:
+                if self._spool is not None and not self._closed:
+                    self._spool.sync()
 
     def _failed(self, exc: OSError | MagnusError) -> None:
         """Writing failed: the step goes on, what follows is counted, not kept, and the record says why."""

@@ -1899,21 +1899,46 @@ def owner_here() -> tuple[Route, Any] | None:
 # block-buffered, flushed every FLUSH_EVERY seconds, where the child writes to the pumps at once).
 _SPAWNS = frozenset(("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty"))
 _AUDITING: list[bool] = []  # the hook added (once per process: an audit hook cannot be taken away)
+# ... and a signal sent to this very process (a step's `os.kill(os.getpid(), signal.SIGKILL)`): what the
+# pumps and python hold goes to the attempt's file first, written through to the run's held file, which
+# outlives the process (trial 23 F4: a child's line written just before was lost 2 runs in 12)
+_KILLS = frozenset(("os.kill", "os.killpg"))
+
+
+def _at_self(event: str, args: tuple[Any, ...]) -> bool:
+    """Whether os.kill or os.killpg (`event`, with its audit `args`: pid or group, signal) targets this
+    process: its pid, 0 (its group), its group."""
+    try:
+        target = int(args[0])
+        if event == "os.killpg":
+            return target in (0, os.getpgrp())
+        return target in (0, os.getpid(), -os.getpgrp())
+    except (IndexError, TypeError, ValueError, OSError):
+        return False
 
 
 def _flush_before_spawn(event: str, args: tuple[Any, ...]) -> None:
     """An audit hook (sys.addaudithook, added when the seam first pumps fd 1 and 2: the command line): at
-    a process's start or fork, what fd 1 and 2's pipes hold is passed on, then the current route's python
-    streams are flushed. Any other event (every
+    a process's start or fork, and at a signal sent to this process itself (_KILLS), what fd 1 and 2's
+    pipes hold is passed on, then the current route's python streams are flushed. Any other event (every
     `open`, `import`, `sys._getframe` of the process) costs one set lookup; never raises (a hook's
     exception would fail the audited call)."""
-    if event not in _SPAWNS or not SEAM.pumps:
+    if event not in _SPAWNS and (event not in _KILLS or not _at_self(event, args)):
+        return
+    if not SEAM.pumps:
         return
     with contextlib.suppress(Exception):  # (nothing may fail the call being audited)
         seam = SEAM
         if seam.fds_busy():  # what an earlier child wrote goes first too (one poll(), as an attempt's end)
             seam.drain_fds()
-        (_route.get() or thread_route()).flush_streams()
+        route = _route.get() or thread_route()
+        route.flush_streams()
+        if event in _KILLS:  # the attempt's growing file written too: the process may not outlive this
+            for lane in route.lanes.values():
+                lane.flush()
+                sync = getattr(getattr(lane.destination, "copy", None), "sync", None)
+                if sync is not None:
+                    sync()
 
 
 def thread_route() -> Route:
