@@ -164,7 +164,10 @@ def test_an_ended_runs_never_run_step_says_it_never_ran(project: Path) -> None:
     for extra in ((), ("--follow",), ("--json",)):
         shown = run_magnus("logs", "r", "c", *extra, cwd=project)
         assert shown.returncode == 2, extra
-        assert shown.stderr.strip() == "Error: step 'c' never ran in run r: not reached before the run ended FAIL"
+        assert (
+            shown.stderr.strip()
+            == "Error: step 'c' never ran in run r: not reached before the run ended FAIL"
+        )
     whole = run_magnus("logs", "r", cwd=project)  # the whole run: what it never reached, said once
     assert (
         whole.stderr.strip().splitlines()[-1]
@@ -249,7 +252,10 @@ def test_a_step_of_a_run_whose_process_died_reads_cut_short_not_running(project:
     assert rows["c"][:3] == ["task", "not", "run"]
     assert "2/3 steps ran: 1 SUCCESS, 1 INTERRUPTED, 1 not run" in shown.stdout  # it ran (trial 12 fault 7)
     said = run_magnus("logs", "r", "c", cwd=project)
-    assert said.returncode == 2 and "never ran in run r: not reached before the run ended INTERRUPTED" in said.stderr
+    assert (
+        said.returncode == 2
+        and "never ran in run r: not reached before the run ended INTERRUPTED" in said.stderr
+    )
     attempts = json.loads(run_magnus("logs", "r", "gate", "--json", cwd=project).stdout)["attempts"]
     assert [(a["status"], a["state"]) for a in attempts] == [("INTERRUPTED", "live")]  # not PROCESSING
 

@@ -51,14 +51,19 @@ dag:
 """
 
 
-def test_stdout_and_stderr_are_kept_in_the_order_written(git_repo: Path) -> None:
-    (git_repo / "steps.py").write_text(STEPS)
-    (git_repo / "p.yaml").write_text(PIPELINE)
-    done = run_magnus("execute", "-f", "p.yaml", "--run-id", "r", cwd=git_repo)
+def _run(project: Path, step: str) -> tuple[str, str]:
+    """Run the pipeline: what `magnus execute` printed to stdout, and what `step`'s attempt kept."""
+    (project / "steps.py").write_text(STEPS)
+    (project / "p.yaml").write_text(PIPELINE)
+    done = run_magnus("execute", "-f", "p.yaml", "--run-id", "r", cwd=project)
     assert done.returncode == 0, done.stderr
-    log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
-    record = log["steps"]["mixed"]["attempts"][0]["output"]
-    kept = (git_repo / ".catalog" / record["catalog_relative_path"]).read_text()
+    log = json.loads((project / ".run_log_store" / "r.json").read_text())
+    record = log["steps"][step]["attempts"][0]["output"]
+    return done.stdout, (project / ".catalog" / record["catalog_relative_path"]).read_text()
+
+
+def test_stdout_and_stderr_are_kept_in_the_order_written(git_repo: Path) -> None:
+    _, kept = _run(git_repo, "mixed")
     assert kept == (
         "out one\n"
         "err one\n"
@@ -79,13 +84,7 @@ def test_prints_and_the_child_processes_between_them_are_kept_in_order(git_repo:
     flushed as a child starts (an audit hook on subprocess.Popen, os.system, os.posix_spawn, os.fork), what
     the child wrote passed on first (trial 23 F2: `print("starting training")` then `subprocess.run(...)`
     was kept after the child's lines, piped or not, PYTHONUNBUFFERED or not)."""
-    (git_repo / "steps.py").write_text(STEPS)
-    (git_repo / "p.yaml").write_text(PIPELINE)
-    done = run_magnus("execute", "-f", "p.yaml", "--run-id", "r", cwd=git_repo)
-    assert done.returncode == 0, done.stderr
-    log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
-    record = log["steps"]["children"]["attempts"][0]["output"]
-    kept = (git_repo / ".catalog" / record["catalog_relative_path"]).read_text()
+    printed, kept = _run(git_repo, "children")
     assert kept == "py one\nchild one\npy two\nsystem two\npy three\nchild three\npy four\n"
-    start = done.stdout.index("py one")
-    assert done.stdout[start : start + len(kept)] == kept  # streamed so too (stdout a pipe here)
+    start = printed.index("py one")
+    assert printed[start : start + len(kept)] == kept  # streamed so too (stdout a pipe here)
