@@ -413,9 +413,7 @@ class _ErrRaw(_LaneRaw):
                 partner.flush()
             except (OSError, ValueError):
                 pass
-        size = len(data)
-        self.lane.write_bytes(data)
-        return size
+        return super().write(data)
 
 
 class RouteStream(io.TextIOWrapper):
@@ -453,12 +451,12 @@ FLUSH_EVERY = 0.05
 def _route_stream(
     lane: _Lane, original: Any, line_buffered: bool, partner: RouteStream | None
 ) -> RouteStream:
-    raw = _LaneRaw(lane, original)
+    raw: _LaneRaw = _LaneRaw(lane, original)
     kind = RouteStream
     if partner is not None:  # stderr's: stdout flushed before each of its blocks reaches the lane
-        raw = _ErrRaw(lane, original)
-        raw.partner = partner
-        kind = _ErrStream
+        err = _ErrRaw(lane, original)
+        err.partner = partner
+        raw, kind = err, _ErrStream
     made = kind(
         io.BufferedWriter(raw, STREAM_BUFFER),
         encoding="utf-8",
