@@ -1,32 +1,73 @@
-"""`magnus logs last --follow` that finds the newest run already ended says so on stderr, with how to follow
-a run started a moment ago (trial 23 F8: typed right after `magnus execute ... &`, it followed the previous
-run, which had ended, and exited 1 with that run's outcome, nothing said)."""
+"""`magnus logs last --follow` follows the newest run still executing: when the newest run has ended, the
+run started next is waited for (up to --wait seconds), so `magnus execute ... &` then `magnus logs last
+--follow`, the second command looking before the first has written its run log, follows the new run.
+Trial 23 F8 and trial 24 F2: it followed the previous run, which had ended, and exited with that run's
+exit code (0 when it had succeeded: `&& deploy` went on), nothing said (session 16 added only a note)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.conftest import run_magnus
+from tests.conftest import ROOT, run_magnus
 
 PIPELINE = """
 dag:
   start_at: say
   steps:
-    say: {type: task, command_type: shell, command: "echo hello from r1; exit 3", next: success}
+    say: {type: task, command_type: shell, command: "echo hello from $WHO; exit $CODE", next: success}
     success: {type: success}
     fail: {type: fail}
 """
 
 
-def test_following_last_that_has_ended_says_which_run_it_is(git_repo: Path) -> None:
+def _execute(project: Path, run_id: str, code: int) -> int:
+    env = {"WHO": run_id, "CODE": str(code)}
+    return run_magnus("execute", "-f", "p.yaml", "--run-id", run_id, cwd=project, env=env).returncode
+
+
+def test_following_last_waits_for_the_run_started_after_the_newest_ended(git_repo: Path) -> None:
     (git_repo / "p.yaml").write_text(PIPELINE)
-    assert run_magnus("execute", "-f", "p.yaml", "--run-id", "r1", cwd=git_repo).returncode == 1
-    followed = run_magnus("logs", "last", "--follow", cwd=git_repo)
-    assert followed.returncode == 1  # the run's outcome, as documented
-    assert "hello from r1" in followed.stdout
-    assert (
-        "magnus: last is run r1, which has ended (FAIL): its output follows. A run started a moment ago may "
-        "not be in the store yet: start it with --run-id ID and follow ID" in followed.stderr
+    assert _execute(git_repo, "r1", 3) == 1
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "magnus_core", "logs", "last", "--follow", "--wait", "60"],
+        cwd=git_repo,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    by_id = run_magnus("logs", "r1", "--follow", cwd=git_repo)  # named by its id: nothing to say
-    assert by_id.returncode == 1 and "which has ended" not in by_id.stderr
+    assert follower.stderr is not None
+    first = follower.stderr.readline()  # said as it first looks: r1 is the newest, and has ended
+    assert first == (
+        "magnus: the newest run, r1, has ended (FAIL): waiting for a run to start (up to 60 s; --wait "
+        "SECONDS). Its output: magnus logs r1\n"
+    )
+    assert _execute(git_repo, "r2", 0) == 0
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 0, err  # r2's outcome, not r1's
+    assert "hello from r2" in out and "hello from r1" not in out
+    assert "run r2 ended SUCCESS" in err
+
+
+def test_following_last_when_no_run_starts_is_a_usage_error_naming_the_ended_run(git_repo: Path) -> None:
+    (git_repo / "p.yaml").write_text(PIPELINE)
+    assert _execute(git_repo, "r1", 0) == 0
+    followed = run_magnus("logs", "last", "--follow", "--wait", "0.5", cwd=git_repo)
+    assert followed.returncode == 2  # not r1's 0, which reads as the new run's success
+    assert "hello from r1" not in followed.stdout
+    assert followed.stderr.splitlines()[-1] == (
+        "Error: no run started within 0.5 s; the newest, r1, ended SUCCESS: magnus logs r1 shows its output"
+    )
+    by_id = run_magnus("logs", "r1", "--follow", cwd=git_repo)  # named by its id: followed, as it is
+    assert by_id.returncode == 0 and "hello from r1" in by_id.stdout and "has ended" not in by_id.stderr
+    plain = run_magnus("logs", "last", cwd=git_repo)  # without --follow, `last` is the newest run
+    assert plain.returncode == 0 and "hello from r1" in plain.stdout
+
+
+def test_following_last_in_an_empty_store_waits_for_the_first_run(git_repo: Path) -> None:
+    followed = run_magnus("logs", "last", "--follow", "--wait", "0.3", cwd=git_repo)
+    assert followed.returncode == 2
+    assert "magnus: waiting for a run to start (up to 0.3 s; --wait SECONDS)" in followed.stderr

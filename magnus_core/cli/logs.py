@@ -89,7 +89,8 @@ def logs(
     """Print what a run's steps wrote to stdout and stderr (masked), as kept in the run's catalog.
 
     RUN_ID may be the start or the end of an id (its last six characters) when that names one run only,
-    or `last` (the newest run, as `magnus runs` lists it first).
+    or `last` (the newest run, as `magnus runs` lists it first; with --follow the newest still executing,
+    or the next to start).
     With no STEP, every step in the order it ran, each headed by its name and attempt; STEP is a step's
     internal name as `magnus runs` and the run log show it (`train`, `each.a.work` inside a map; the
     per-step entry point's forms work too: `%` for each space, `map_variable_placeholder` for the item).
@@ -112,7 +113,9 @@ def logs(
     A step of the run's dag that has not begun yet is waited for with --follow; without it (or once the
     run has ended) it is said that it has not run yet, or never ran. A run not created yet is waited for
     too with --follow (`magnus execute ... --run-id R &` then `magnus logs R --follow`), up to --wait
-    seconds (60 by default), saying so once on stderr; then it is an unknown run (exit 2). Ctrl-C stops
+    seconds (60 by default), saying so once on stderr; then it is an unknown run (exit 2). So is a run
+    after the newest when that has ended, for `last` (`magnus execute ... &` then `magnus logs last
+    --follow`); none started in time is exit 2, never the ended run's code. Ctrl-C stops
     following (exit 130, 143 on SIGTERM): the run goes on.
 
     Exit codes: 0 printed, 1 an output file is missing or unreadable (with --follow: or the run did not
@@ -252,18 +255,18 @@ def _run_to_follow(store: RunLogStore, run_id: str, wait: float) -> RunLog:
     """The run `magnus logs RUN --follow` names (runs.get_typed_run), waited for up to `wait` seconds when
     the store has no such run yet, looking again every WAIT_POLL seconds and saying once on stderr that it
     waits: `magnus execute --run-id R &` then `magnus logs R --follow` is no race (trial 11, fault 10).
-    Raises RunNotFoundError (exit 2) once the wait is over; UsageError at once for an id that matches
-    several runs."""
+    `last` is the newest run still executing (_newest_executing). Raises RunNotFoundError (exit 2) once
+    the wait is over; UsageError at once for an id that matches several runs."""
     from magnus_core.errors import RunNotFoundError
-    from magnus_core.runs import get_typed_run
+    from magnus_core.runs import LATEST, get_typed_run
 
+    if run_id.lower() in LATEST:
+        return _newest_executing(store, run_id, wait)
     deadline = time.monotonic() + wait
     said = False
     while True:
         try:
-            found = get_typed_run(store, run_id)
-            _say_last_ended(run_id, found)
-            return found
+            return get_typed_run(store, run_id)
         except RunNotFoundError:
             if time.monotonic() >= deadline:
                 raise
@@ -273,23 +276,47 @@ def _run_to_follow(store: RunLogStore, run_id: str, wait: float) -> RunLog:
             time.sleep(min(WAIT_POLL, max(deadline - time.monotonic(), 0.0)))
 
 
-def _say_last_ended(typed: str, run_log: RunLog) -> None:
-    """`magnus logs last --follow` that found a run already ended says so on stderr, with what follows a
-    run started a moment ago: `last` is the newest run in the store, and one started in the background a
-    moment before (`magnus execute ... &`) may not be there yet (trial 23 F8: its user saw the previous
-    run's output and outcome, exit 1, and took them for the new run's)."""
+def _newest_executing(store: RunLogStore, typed: str, wait: float) -> RunLog:
+    """What `magnus logs last --follow` follows: the newest run, when it has not ended; when it has (or the
+    store holds none), the run started after it, waited for up to `wait` seconds, saying so once on stderr.
+    `magnus execute ... &` then `magnus logs last --follow` has the new run, not yet in the store as the
+    second command starts, followed, not the one before it: trial 23 F8 and trial 24 F2 saw the previous
+    run's output and exit code (0 when it had succeeded), taken for the new run's; as `gh run watch` picks
+    a run in progress. Raises UsageError (exit 2) naming the ended run and how to see its output when no
+    run starts within the wait."""
+    from magnus_core.errors import RunNotFoundError, UsageError
     from magnus_core.logs import ENDED, run_now
-    from magnus_core.runs import LATEST
+    from magnus_core.runs import get_typed_run
 
-    if typed.lower() not in LATEST:
-        return
-    state = run_now(run_log)
-    if state in ENDED:
-        note(
-            f"magnus: {typed} is run {run_log.run_id}, which has ended ({state}): its output follows. A run "
-            "started a moment ago may not be in the store yet: start it with --run-id ID and follow ID "
-            "(magnus logs ID --follow waits for it)"
-        )
+    deadline = time.monotonic() + wait
+    ended: RunLog | None = None  # the newest run at the first look, when it had ended
+    first, said = True, False
+    while True:
+        try:
+            found: RunLog | None = get_typed_run(store, typed)
+        except RunNotFoundError:
+            found = None
+        if found is not None and (ended is None or found.run_id != ended.run_id):
+            if not first or run_now(found) not in ENDED:
+                return found  # executing, or started since the first look (ended already: a short run)
+            ended = found
+            note(
+                f"magnus: the newest run, {found.run_id}, has ended ({run_now(found)}): waiting for a run to"
+                f" start (up to {wait:g} s; --wait SECONDS). Its output: magnus logs {found.run_id}"
+            )
+            said = True
+        first = False
+        if time.monotonic() >= deadline:
+            if ended is None:
+                raise RunNotFoundError(typed, store.list_run_ids(), store.where())
+            raise UsageError(
+                f"no run started within {wait:g} s; the newest, {ended.run_id}, ended {run_now(ended)}:"
+                f" magnus logs {ended.run_id} shows its output"
+            )
+        if not said:
+            note(f"magnus: waiting for a run to start (up to {wait:g} s; --wait SECONDS)")
+            said = True
+        time.sleep(min(WAIT_POLL, max(deadline - time.monotonic(), 0.0)))
 
 
 def _failed_attempts(sections: list[AttemptView]) -> list[dict[str, Any]]:
