@@ -146,6 +146,10 @@ def _syntax_located(exc: SyntaxError) -> bool:
 # The cause a process pool gives the exception it raises again in the parent: the worker's traceback as text
 # (multiprocessing.pool.RemoteTraceback, concurrent.futures.process._RemoteTraceback; joblib's loky too)
 _REMOTE_TYPES = ("RemoteTraceback", "_RemoteTraceback")
+# the lines quoting the worker's traceback in that text: python's pools use three double quotes, some
+# others three single ones (trial 24 met one: `caused by ''':`, the quote read as the type); one
+# closing the last line (no line's end before it) is taken off it
+_QUOTES = frozenset(("", '"""', "'''"))
 _REMOTE_FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
 
 
@@ -165,7 +169,7 @@ def _remote(
         text = str(exc)
     except Exception:
         return None
-    lines = [line for line in text.splitlines() if line.strip() and line.strip() != '"""']
+    lines = [line for line in text.splitlines() if line.strip() not in _QUOTES]
     block = max(
         (i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call")), default=-1
     )
@@ -189,7 +193,7 @@ def _remote(
                 )
             )
         elif not line.startswith(" "):
-            last = line
+            last = line.rstrip().removesuffix('"""').removesuffix("'''")
     if not last:
         return None
     kind, _, message = last.partition(": ")

@@ -63,3 +63,46 @@ def test_a_pool_workers_failure_is_located_at_the_workers_line(git_repo: Path) -
         assert innermost["text"].startswith("raise ValueError(")
     shown = run_magnus("show", "r", cwd=git_repo)
     assert said in shown.stdout
+
+
+QUOTED = '''
+import traceback
+
+
+class _RemoteTraceback(Exception):
+    """A pool's cause quoted with three single quotes, the last one closing its last line."""
+
+    def __init__(self, tb):
+        self.tb = tb
+
+    def __str__(self):
+        return self.tb
+
+
+def feature(i):
+    raise KeyError(f"column {i}")
+
+
+def quoted():
+    try:
+        feature(7)
+    except KeyError:
+        text = traceback.format_exc().rstrip("\\n")
+    raise RuntimeError("a task failed") from _RemoteTraceback("\\n\\'\\'\\'\\n" + text + "\\'\\'\\'")
+'''
+
+
+def test_a_remote_traceback_quoted_with_single_quotes_is_read_too(git_repo: Path) -> None:
+    """trial 24: `caused by ''':`, the closing quote read as the worker's exception type."""
+    (git_repo / "steps.py").write_text(QUOTED)
+    pipeline = PIPELINE.replace("steps.with_pool", "steps.quoted").replace(
+        "steps.with_futures", "steps.feature"
+    )
+    (git_repo / "p.yaml").write_text(pipeline)
+    done = run_magnus("execute", "-f", "p.yaml", "--run-id", "q", cwd=git_repo)
+    assert (
+        "caused by KeyError: 'column 7' (raised in a worker process), at steps.py:16 in feature"
+        in done.stdout
+    )
+    cause = json.loads((git_repo / ".run_log_store" / "q.json").read_text())["steps"]["pool"]["attempts"][0]
+    assert cause["error"]["cause"]["type"] == "KeyError"
