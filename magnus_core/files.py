@@ -233,6 +233,28 @@ OWN_FDS: dict[int, tuple[int, int, str]] = {}
 # "Bad file descriptor", blaming the innocent branch (trial 19 F5, about 1 run in 4). Reentrant: magnus's
 # own close inside is the guarded one.
 FD_LOCK = threading.RLock()
+
+
+class _Starting(threading.local):
+    on = False
+
+
+# Set while magnus starts a process of its own (the output writer, the watcher, a shell step's command),
+# in the thread starting it: output's audit hook tells those from the children a step starts, whose output
+# reaches fd 1 and 2 (output._STARTED)
+STARTING_OWN = _Starting()
+
+
+@contextlib.contextmanager
+def starting_own() -> Iterator[None]:
+    """The block starts a process of magnus's own (STARTING_OWN)."""
+    before, STARTING_OWN.on = STARTING_OWN.on, True
+    try:
+        yield
+    finally:
+        STARTING_OWN.on = before
+
+
 HELD = -1  # OWN_FDS's (st_dev, st_ino) of a descriptor registered by hold_own, not looked at
 
 

@@ -38,6 +38,7 @@ from time import monotonic as _monotonic
 from time import sleep as _sleep
 from typing import IO, Any, Protocol
 
+from magnus_core.files import STARTING_OWN
 from magnus_core.masking import Masker, StreamMasker
 
 READ = 1 << 16  # bytes read from a pipe at a time
@@ -2026,7 +2027,7 @@ def owner_here() -> tuple[Route, Any] | None:
 # block-buffered, flushed every FLUSH_EVERY seconds, where the child writes to the pumps at once).
 _SPAWNS = frozenset(("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty"))
 _AUDITING: list[bool] = []  # the hook added (once per process: an audit hook cannot be taken away)
-# A process was started or forked here while the seam pumped fd 1 and 2: from then on, each block python's
+# A step started or forked a process while the seam pumped fd 1 and 2: from then on, each block python's
 # streams hand to a lane waits for what fd 1 and 2's pipes hold to be passed on first (one select() when
 # they hold nothing, ~1 us per block), so that a print made after a child ended comes after the child's
 # lines, however late the pumps' threads were scheduled (trial 24 F1). A process that starts none pays
@@ -2060,8 +2061,8 @@ def _flush_before_spawn(event: str, args: tuple[Any, ...]) -> None:
         return
     if not SEAM.pumps:
         return
-    if not _STARTED and event in _SPAWNS:
-        _STARTED.append(True)
+    if not _STARTED and event in _SPAWNS and not STARTING_OWN.on and owner_here() is not None:
+        _STARTED.append(True)  # (a step's child: not one of magnus's own, nor one started between steps)
     with contextlib.suppress(Exception):  # (nothing may fail the call being audited)
         seam = SEAM
         if seam.fds_busy():  # what an earlier child wrote goes first too (one poll(), as an attempt's end)

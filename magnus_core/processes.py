@@ -50,8 +50,11 @@ def run_in_group(
     also told to the watcher while it runs (with `scratch`, a file of the command's to remove after it):
     if this process dies at once, the watcher stops the group, and records it as step `step`'s (an internal
     name) in the run's record of what it stopped (record_stops)."""
+    from magnus_core.files import starting_own
+
     watch()
-    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, start_new_session=True)
+    with starting_own():  # (its output goes to `out` and `err`, not to fd 1 and 2)
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, start_new_session=True)
     with _lock:
         _groups.add(proc.pid)
     scratch = scratch if "\n" not in scratch and "\t" not in scratch else ""
@@ -98,14 +101,17 @@ def watch(own_group: bool = False, report_fd: int | None = None) -> None:
             _watching = True
             read, write = os.pipe()  # (inherited by no other child: O_CLOEXEC, close_fds)
             script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "watcher.py")
+            from magnus_core.files import starting_own
+
             try:
-                _watcher = subprocess.Popen(
-                    [sys.executable, "-I", "-S", script, "0", str(GRACE)],
-                    stdin=read,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL if report_fd is None else report_fd,
-                    start_new_session=True,  # no terminal's signal reaches it, nor one sent to our group
-                )
+                with starting_own():
+                    _watcher = subprocess.Popen(
+                        [sys.executable, "-I", "-S", script, "0", str(GRACE)],
+                        stdin=read,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL if report_fd is None else report_fd,
+                        start_new_session=True,  # no terminal's signal reaches it, nor one sent to our group
+                    )
             except OSError:
                 import logging
 

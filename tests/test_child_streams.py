@@ -93,3 +93,44 @@ def test_a_python_steps_children_keep_each_line_whole_and_stdout_before_its_reas
         line for line in done.stdout.splitlines() + done.stderr.splitlines() if line[:3] in ("out", "err")
     ]
     assert sorted(shown) == sorted(2 * [f"{name} {i}" for name in ("out", "err") for i in range(20)])
+
+
+CHECKS = """
+import subprocess
+
+
+def started():
+    from magnus_core import output
+
+    print("a step's child seen:", bool(output._STARTED))
+
+
+def spawn():
+    subprocess.run(["true"], check=True)
+"""
+
+CHECKED = """
+dag:
+  start_at: shell
+  steps:
+    shell: {type: task, command_type: shell, command: echo hi, next: before}
+    before: {type: task, command: steps.started, next: spawn}
+    spawn: {type: task, command: steps.spawn, next: after}
+    after: {type: task, command: steps.started, next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_only_a_steps_own_children_make_its_prints_wait_for_the_pipes(git_repo: Path) -> None:
+    """What magnus starts itself (git for the run's code identity, the watcher, the output writer process, a
+    shell step's command, whose output has pipes of its own) does not make every later print of every step
+    wait for fd 1 and 2's pipes (output._STARTED: a select() per block python writes); a step's child does."""
+    (git_repo / "steps.py").write_text(CHECKS)
+    (git_repo / "p.yaml").write_text(CHECKED)
+    done = run_magnus("execute", "-f", "p.yaml", "--run-id", "c", cwd=git_repo)
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stdout.splitlines() if line.startswith("a step's")] == [
+        "a step's child seen: False",
+        "a step's child seen: True",
+    ]
