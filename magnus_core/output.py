@@ -789,10 +789,11 @@ class _PumpPipe:
     """One pipe of a FdPump: its read end, its masker, its unended line, and where what is read goes
     (`bound[0]`; None: where the seam says, per chunk, see FdPump.hand_over)."""
 
-    __slots__ = ("bound", "masker", "read_fd", "unended")
+    __slots__ = ("bound", "inode", "masker", "read_fd", "unended")
 
-    def __init__(self, read_fd: int, masker: StreamMasker[bytes]) -> None:
+    def __init__(self, read_fd: int, inode: int, masker: StreamMasker[bytes]) -> None:
         self.read_fd = read_fd
+        self.inode = inode
         self.masker = masker
         self.unended = _Unended()
         self.bound: list[Sink | None] = [None]
@@ -830,7 +831,9 @@ class FdPump:
         self._ended = False  # its thread read the pipe's end; the read end is left open (see _pump)
         self._closing = False  # close() was called
         self._processing = threading.Lock()  # held while a chunk read is on its way (see drain)
-        self._handed: list[threading.Thread] = []  # threads of pipes handed over to an attempt (hand_over)
+        # pipes handed over to an attempt (hand_over), with the threads reading them
+        self._handed: list[tuple[threading.Thread, _PumpPipe]] = []
+        self._stopping = False  # close() found only multiprocessing's helpers holding its pipes (_helpers)
         self._thread = self._open()
 
     def _open(self) -> threading.Thread:
@@ -850,7 +853,7 @@ class FdPump:
             with contextlib.suppress(OSError):
                 close_own(old)
         self._seam.poller = None  # (the attempts' end polls the new pipe)
-        pipe = _PumpPipe(read_fd, self._seam.default.masker.stream(bytes))
+        pipe = _PumpPipe(read_fd, self._inode, self._seam.default.masker.stream(bytes))
         with self._processing:
             self._current = pipe
         thread = threading.Thread(target=self._pump, args=(pipe,), name=f"magnus-fd{self.fd}", daemon=True)
@@ -871,6 +874,8 @@ class FdPump:
                     elif pipe.unended.held:  # nothing more came for a while: the unended line as it is
                         with self._processing:
                             self._write(pipe, pipe.unended.release())
+                    elif self._stopping:  # (held by processes that end only after this one: close())
+                        break
             # what the masker still holds (a last line with no newline), only if it holds something: the
             # pipe's end alone (a step's os.close(1)) is no output, and fd_destination counts what it is
             # asked for beside other branches as written there (trial 20 N7: a false UNKEPT note, in both
@@ -986,19 +991,31 @@ class FdPump:
         `to` (the terminal alone), never to a later attempt's file; fd gets a fresh pipe, read by a new
         thread, for what follows."""
         self._current.bound[0] = to
-        self._handed = [thread for thread in self._handed if thread.is_alive()]
-        self._handed.append(self._thread)
+        self._handed = [handed for handed in self._handed if handed[0].is_alive()]
+        self._handed.append((self._thread, self._current))
         with contextlib.suppress(OSError):
             self._thread = self._open()
 
     def close(self, timeout: float = 5.0) -> None:
         """fd points where it did before; what was written to the pipe is masked and written on (a child
-        process still holding the pipe, or one handed over, is given `timeout` seconds in all)."""
+        process still holding the pipe, or one handed over, is given `timeout` seconds in all; none when
+        the only processes holding them are multiprocessing's helpers, which end only after this process:
+        a step that used a spawn Pool made `magnus execute` end 10 s after its run, trial 24)."""
         with self._processing:
             self._closing = True  # (its thread closes the read end at the pipe's end from now on)
         os.dup2(self.saved, self.fd)
         deadline = _monotonic() + timeout
-        threads = [self._thread, *self._handed]
+        threads = [self._thread, *(thread for thread, _ in self._handed)]
+        names = {f"pipe:[{pipe.inode}]" for pipe in [self._current, *(pipe for _, pipe in self._handed)]}
+        while any(thread.is_alive() for thread in threads) and _monotonic() < deadline:
+            holders = _holders(names)  # (looked at again as they end: a child left running for a while)
+            if holders is None:
+                break  # (no /proc: given the time)
+            helpers = _helpers()
+            if holders and all(holder.split(":")[0] in helpers for holder in holders):
+                self._stopping = True  # (none seen, a grandchild may hold it: given the time, as before)
+                break
+            _sleep(HOLD)
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - _monotonic()))
         self.destination.flush()
@@ -1098,6 +1115,24 @@ def _holders(pipes: set[str]) -> list[str] | None:
                         name = "?"
                     found.append(f"pid {pid.decode()}: {name}")
                     break
+    return found
+
+
+def _helpers() -> set[str]:
+    """The processes multiprocessing starts for itself and keeps for the rest of the process (`pid N`): its
+    resource tracker (started by a spawn or forkserver pool, a shared memory block, a semaphore) and its
+    fork server. They hold the output pipes of the step that started them but never print (a leaked
+    resource's warning as the process ends aside): the step's file does not name them as a process still
+    running (trial 24: every step using a spawn Pool ended with that note)."""
+    found = set()
+    tracker = sys.modules.get("multiprocessing.resource_tracker")
+    server = sys.modules.get("multiprocessing.forkserver")
+    for pid in (
+        getattr(getattr(tracker, "_resource_tracker", None), "_pid", None),
+        getattr(getattr(server, "_forkserver", None), "_forkserver_pid", None),
+    ):
+        if isinstance(pid, int):
+            found.add(f"pid {pid}")
     return found
 
 
@@ -1288,8 +1323,9 @@ class _Seam:
         holders = _holders({f"pipe:[{pump._inode}]" for pump in self.pumps.values()})
         if holders == []:
             return False
-        if holders:
-            getattr(copy, "write_marker", copy.write_text)(HELD.format(", ".join(holders)))
+        said = [holder for holder in holders or [] if holder.split(":")[0] not in _helpers()]
+        if said:
+            getattr(copy, "write_marker", copy.write_text)(HELD.format(", ".join(said)))
         self.hand_over_fds(out, err)
         return True
 
