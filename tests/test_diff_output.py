@@ -175,3 +175,40 @@ def test_a_composite_step_compares_the_steps_inside_it(tmp_path: Path) -> None:
     data = json.loads(run_magnus("diff", "pa", "pb", "--output", "par", "--json", cwd=project).stdout)
     assert data["a"]["steps"] == ["par.b1.p1", "par.b2.p2"] and data["a"]["problem"] == ""
     assert data["b"]["lines"] == ["── par.b1.p1", "lr 0.2", "same", "── par.b2.p2", "b2 out"]
+
+
+KILLED = """
+import os
+import signal
+
+
+def dies():
+    print("loading batch 17", flush=True)
+    if os.environ.get("DIE"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    print("batch 17 done")
+"""
+
+
+def test_the_overview_names_a_step_cut_short_by_its_process_dying(git_repo: Path) -> None:
+    """Trial 24: a step whose process was killed as it ran has its output in the run's held file, with no
+    record (no SHA256) in the run log: the overview compared none and said nothing of it, though
+    `--output` showed the difference."""
+    (git_repo / "steps.py").write_text(KILLED)
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  start_at: dies\n  steps:\n    dies: {type: task, command: steps.dies, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    (git_repo / "config.yaml").write_text("run_log_store:\n  type: chunked-fs\n")
+    killed = run_magnus(
+        "execute", "-c", "config.yaml", "-f", "p.yaml", "--run-id", "a", cwd=git_repo, env={"DIE": "1"}
+    )
+    assert killed.returncode == -9
+    done = run_magnus("execute", "-c", "config.yaml", "-f", "p.yaml", "--run-id", "b", cwd=git_repo)
+    assert done.returncode == 0, done.stderr
+    overview = run_magnus("diff", "-c", "config.yaml", "a", "b", cwd=git_repo)
+    assert "output     1 step printed differently (dies)" in overview.stdout, overview.stdout
+    shown = json.loads(run_magnus("diff", "-c", "config.yaml", "a", "b", "--json", cwd=git_repo).stdout)
+    assert shown["output"]["steps"] == ["dies"]
+    side_by_side = run_magnus("diff", "-c", "config.yaml", "a", "b", "--output", "dies", cwd=git_repo)
+    assert "+batch 17 done" in side_by_side.stdout
