@@ -806,18 +806,24 @@ def test_notebook_cells_output_is_kept_and_a_failing_cell_located(project: Path,
     notebook.cells = [
         nbformat.v4.new_code_cell("print('cell one says hi')"),
         nbformat.v4.new_code_cell("import sys\nprint('to stderr', file=sys.stderr)"),
+        # a child process writes to the kernel's fd 1: kept once (trial 24: ipykernel forwarded it as the
+        # cell's output too, so it was kept twice; it does not under pytest, PYTEST_CURRENT_TEST)
+        nbformat.v4.new_code_cell(
+            "import subprocess, time\nsubprocess.run(['echo', 'from a child'])\ntime.sleep(0.5)"
+        ),
         nbformat.v4.new_code_cell("rows = []\nrows[3]"),
     ]
     nbformat.write(notebook, project / "nb.ipynb")
     (project / "p.yaml").write_text(dag("nb: {type: task, command_type: notebook, command: nb.ipynb}"))
-    result = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    result = magnus("execute", "-f", "p.yaml", "--run-id", "r", unset=("PYTEST_CURRENT_TEST",))
     assert result.returncode == 1
     attempt = attempts(run_log(project), "nb")[0]
-    assert attempt["error"]["type"] == "IndexError" and attempt["error"]["cell"] == 3
+    assert attempt["error"]["type"] == "IndexError" and attempt["error"]["cell"] == 4
     text = kept(project, attempt["output"]).decode()
     assert "cell one says hi\n" in text and "to stderr\n" in text
+    assert text.count("from a child\n") == 1, text
     assert "IndexError: list index out of range" in text  # the cell's traceback ends the output
-    assert "  at cell 3, line 2" in result.stdout
+    assert "  at cell 4, line 2" in result.stdout
     assert "  | IndexError: list index out of range" in result.stdout
 
 

@@ -121,6 +121,32 @@ def _kernel(notebook: Any, command_config: dict[str, Any]) -> str:
     return str(spec.get("name") or "python3")
 
 
+# Given to an ipykernel kernel: what the kernel's code and its child processes write to file descriptors 1
+# and 2 is left there (magnus's pumps keep it once, in order), not also forwarded as the cells' output.
+# ipykernel (6 and later) does both, so each line a cell's subprocess or C code wrote was kept twice, once
+# from the kernel's own fd and once from the cell's output papermill streams (trial 24). What python prints
+# in a cell (sys.stdout, `!cmd`) is the cell's output as before.
+_KERNEL_FDS = "--IPKernelApp.capture_fd_output=False"
+
+
+def _engine_arguments(kernel: str, given: dict[str, Any]) -> dict[str, Any]:
+    """`optional_papermill_args` (`given`) with _KERNEL_FDS added to the kernel's extra arguments when the
+    kernel `kernel` is ipykernel (its spec starts ipykernel_launcher or ipykernel); `given` alone for any
+    other kernel, or one whose spec cannot be read (papermill says why as it starts it)."""
+    try:
+        from jupyter_client.kernelspec import get_kernel_spec
+
+        argv = get_kernel_spec(kernel).argv
+    except Exception:
+        return given
+    if not any("ipykernel" in str(part) for part in argv):
+        return given
+    extra = [str(part) for part in given.get("extra_arguments") or []]
+    if not any(part.startswith("--IPKernelApp.capture_fd_output") for part in extra):
+        extra.append(_KERNEL_FDS)
+    return {**given, "extra_arguments": extra}
+
+
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
     if not command.endswith(".ipynb"):
         raise UsageError(f"a notebook command must be a path ending .ipynb, got '{command}'", field="command")
@@ -197,7 +223,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
             # cells' printed output streams out as it comes, like a python step's (and is captured)
             stdout_file=sys.stdout,
             stderr_file=sys.stderr,
-            **dict(command_config.get("optional_papermill_args") or {}),
+            **_engine_arguments(kernel, dict(command_config.get("optional_papermill_args") or {})),
         )
     except papermill.PapermillExecutionError as exc:
         failure = exc
