@@ -45,14 +45,28 @@ DAG_CHANGED = "dag changed"
 
 
 def latest_failed_run(store: RunLogStore) -> str:
-    """The newest run with status FAIL (or killed), for `--use-cached` with no id."""
+    """The newest run with status FAIL (or killed) that no later re-run has finished, for `--use-cached`
+    with no id: a failed run re-run to SUCCESS (by `--use-cached` of it, or of a re-run of it that failed
+    too) is done, and the run before it is the one to take up (trial 24: the same failed run was re-run
+    again, its steps run once more, after its re-run had succeeded). Raises UsageError (exit 2) when there
+    is none, naming the newest that was re-run."""
     from magnus_core.runs import list_runs
 
-    for summary in list_runs(store):
+    finished: set[str] = set()  # runs a newer re-run took up and brought to SUCCESS
+    skipped = ""
+    for summary in list_runs(store):  # newest first
+        if summary.run_id in finished:
+            if summary.original_run_id:
+                finished.add(summary.original_run_id)
+            skipped = skipped or summary.run_id
+            continue
         if summary.status == "FAIL" or summary.state == "INTERRUPTED":
             return summary.run_id
+        if summary.state == "SUCCESS" and summary.original_run_id:
+            finished.add(summary.original_run_id)
+    said = f" (the newest, {skipped}, was re-run to SUCCESS since)" if skipped else ""
     raise UsageError(
-        f"no failed run to re-run in {store.where()}; name one: --use-cached RUN_ID", field="use_cached"
+        f"no failed run to re-run in {store.where()}{said}; name one: --use-cached RUN_ID", field="use_cached"
     )
 
 

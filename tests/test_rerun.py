@@ -152,6 +152,14 @@ def test_the_seed_form_and_the_latest_failed_run(git_repo: Path, magnus) -> None
     latest = magnus("execute", "--file", "pipeline.yaml", "--use-cached", "--json")
     assert latest.returncode == 0, latest.stderr
     assert json.loads(latest.stdout)["original_run_id"] == "named"  # the newest failed run
+    # named has been re-run to SUCCESS now, and old before it (by the seed run): nothing is left to take up
+    # (trial 24: named was re-run again, its steps run once more)
+    again = magnus("execute", "--file", "pipeline.yaml", "--use-cached")
+    assert again.returncode == 2, again.stdout
+    assert (
+        "no failed run to re-run" in again.stderr
+        and "the newest, named, was re-run to SUCCESS" in again.stderr
+    )
 
 
 def test_rerun_works_without_any_catalog_files(git_repo: Path) -> None:
