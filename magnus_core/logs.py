@@ -103,6 +103,13 @@ def raised(error: AttemptError | None) -> str:
     return "" if error.type in ("SystemExit", "ExitCode") else error.type
 
 
+def exit_said(error: AttemptError | None) -> str:
+    """The line a python step's `sys.exit("message")` left as the last of its output (python prints the
+    message on stderr as it exits, and so does magnus for a step: nodes/task.py), "" for any other failure;
+    stderr_unseen sets it aside."""
+    return error.message if error is not None and error.type == "SystemExit" else ""
+
+
 def traceback_shown(exception: str, lines: list[str]) -> bool:
     """Whether `lines` (a tail of a step's output) show the traceback of an exception of type `exception`:
     the line python ends a traceback with, `KeyError: 'z'` (`mylib.errors.Broken: ...` for a class outside
@@ -651,19 +658,23 @@ class Failure:
     stderr: list[str] = field(default_factory=list)  # the last lines it wrote to stderr (AttemptError)
     exception: str = ""  # the python exception's type when one is why it failed (raised)
     cause: str = ""  # `caused by KeyError: 'b', at features.py:5 in load` (AttemptError.caused_by)
+    exited: str = ""  # sys.exit's message, the last line of its output (exit_said)
 
     def stderr_unseen(self) -> list[str]:
         """The last lines on stderr when they may be the reason and the tail does not show them already
         (stderr_unseen)."""
-        return stderr_unseen(self.stderr, self.last_lines, self.exception)
+        return stderr_unseen(self.stderr, self.last_lines, self.exception, self.exited)
 
 
-def stderr_unseen(stderr: list[str], last_lines: list[str], exception: str = "") -> list[str]:
+def stderr_unseen(
+    stderr: list[str], last_lines: list[str], exception: str = "", exited: str = ""
+) -> list[str]:
     """`stderr` (an attempt's last lines on stderr, AttemptError.stderr) where they may be the reason: a
     line the step wrote to stderr just before it exited may be kept before earlier stdout lines
     (docs/logs.md), so the summary, `magnus show` and the workbench's failure header say them apart; []
     when the output's `last_lines` already end with them (magnus's own `[magnus: ...]` notes after them
-    set aside: trial 23 F9, a branch's note of fd output made a notebook's traceback shown twice), or
+    set aside: trial 23 F9, a branch's note of fd output made a notebook's traceback shown twice; and the
+    message of a `sys.exit("...")`, `exited`, which python prints after them: trial 24), or
     when the step failed by raising `exception`
     (raised): the exception is the reason, and a python step's last stderr lines are its logging, which
     set apart under the error read as the cause (trial 10, fault 6); whether its traceback is in the tail
@@ -674,6 +685,8 @@ def stderr_unseen(stderr: list[str], last_lines: list[str], exception: str = "")
         return []
     shown = [line.rstrip() for line in last_lines if line.strip()]
     while shown and shown[-1].startswith("[magnus: "):  # magnus's own notes after them set aside
+        shown.pop()
+    if exited and shown and shown[-1] == exited:
         shown.pop()
     if shown[-len(stderr) :] == stderr:
         return []
@@ -818,6 +831,7 @@ def failure_of(
         stderr=[shown_line(line) for line in error.stderr if not NOISE.match(line)] if error else [],
         exception=raised(error),
         cause=shown_line(error.caused_by()) if error is not None else "",
+        exited=exit_said(error),
     )
 
 

@@ -234,3 +234,39 @@ def test_stderr_lines_the_tail_ends_with_before_magnus_notes_are_not_said_twice(
     assert stderr_unseen(stderr, [*stderr, note, "[magnus: a thread still running ...]", ""]) == []
     assert stderr_unseen(stderr, [*stderr, "done on stdout"]) == stderr
     assert stderr_unseen(stderr, [note]) == stderr
+
+
+EXIT_MESSAGE = """
+import logging
+import sys
+
+
+def fatal():
+    print("loading data")
+    logging.basicConfig()
+    logging.getLogger("app").error("config file missing: /etc/app.yaml")
+    print("giving up", file=sys.stderr)
+    sys.exit("fatal: cannot continue")
+"""
+
+
+def test_a_sys_exit_message_after_stderr_lines_does_not_set_them_apart_again(
+    git_repo: Path, magnus: Any
+) -> None:
+    """trial 24: `sys.exit("fatal: ...")`, whose message python prints last on stderr, made the output's last
+    lines not end with the step's last stderr lines, and the summary, `magnus show` and `magnus logs`
+    repeated them (`stderr: giving up`) right above the same lines in the tail."""
+    (git_repo / "steps.py").write_text(EXIT_MESSAGE)
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  start_at: fatal\n  steps:\n    fatal: {type: task, command: steps.fatal, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    done = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert done.returncode == 1
+    assert "fatal: SystemExit: fatal: cannot continue" in done.stdout
+    assert "  | giving up\n  | fatal: cannot continue\n" in done.stdout  # the tail shows them, in order
+    shown = magnus("show", "r")
+    for said in (done.stdout, shown.stdout, magnus("logs", "r", "fatal").stderr):
+        assert "stderr:" not in said, said
+    log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
+    assert log["steps"]["fatal"]["attempts"][0]["error"]["stderr"][-1] == "giving up"  # still recorded

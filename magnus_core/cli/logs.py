@@ -535,6 +535,7 @@ class _Printer:
         from magnus_core.logs import (
             CAUSE_WORDS,
             EMPTY,
+            exit_said,
             interrupted_at,
             kept_traceback,
             raised,
@@ -573,7 +574,7 @@ class _Printer:
                 ends = view.shown_tail(SHOWN_TAIL)
             except OSError:
                 ends = []
-            for line in stderr_unseen(error.stderr, ends, raised(error)):
+            for line in stderr_unseen(error.stderr, ends, raised(error), exit_said(error)):
                 note(f"magnus:   stderr: {shown_line(line)}")
             kept = attempt.output
             if kept is None or kept.written <= kept.size:  # (cut at the cap: its traceback was cut too)

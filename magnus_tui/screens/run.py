@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from magnus_core.errors import MagnusError, RunNotFoundError
 from magnus_core.events import RUN_CREATED, RUN_UPDATED, RunEvent
 from magnus_core.logs import (
+    exit_said,
     harmless,
     interrupted_at,
     kept_traceback,
@@ -691,7 +692,7 @@ class RunScreen(WorkbenchScreen[None]):
             else:
                 text = output_text(log, source, runs=store.get_run) if source else None
             if text is not None and source and not whole_run:
-                stderr, shown, exception = _last_stderr(log, source, text.lines)
+                stderr, shown, exception, exited = _last_stderr(log, source, text.lines)
                 where, frames, cause = _located(log, source)
                 stopped = _stopped(log, source)
                 if frames and (not text.lines or (exception and not traceback_shown(exception, text.lines))):
@@ -702,7 +703,7 @@ class RunScreen(WorkbenchScreen[None]):
                     # logs` leaves them out when it prints the frames (a shell step's are kept)
                     stderr = [] if exception else stderr
                 else:
-                    stderr = stderr_unseen(stderr, shown, exception)
+                    stderr = stderr_unseen(stderr, shown, exception, exited)
                 if text.at is None:  # a python step's failure, or where a stop found its code: its frame
                     text.at = failure_at(text.lines, _place(log, source))
         except MagnusError as exc:
@@ -1048,11 +1049,12 @@ def _stopped(log: RunLog, internal_name: str) -> str:
     return interrupted_at(step.attempts[-1]) if step is not None and step.attempts else ""
 
 
-def _last_stderr(log: RunLog, internal_name: str, shown: list[str]) -> tuple[list[str], list[str], str]:
+def _last_stderr(log: RunLog, internal_name: str, shown: list[str]) -> tuple[list[str], list[str], str, str]:
     """stderr_unseen's arguments for step `internal_name`'s last attempt: the last lines it wrote to stderr
-    (AttemptError.stderr, or []), the lines `shown`, and the python exception it raised ("" for none: its
-    traceback is then the reason, and its stderr lines are logging, not set apart: trial 10, fault 6)."""
+    (AttemptError.stderr, or []), the lines `shown`, the python exception it raised ("" for none: its
+    traceback is then the reason, and its stderr lines are logging, not set apart: trial 10, fault 6), and
+    its sys.exit message (exit_said)."""
     step = log.find_step(internal_name)
     attempt = step.attempts[-1] if step is not None and step.attempts else None
     error = attempt.error if attempt is not None else None
-    return (list(error.stderr) if error is not None else []), shown, raised(error)
+    return (list(error.stderr) if error is not None else []), shown, raised(error), exit_said(error)
