@@ -72,11 +72,22 @@ _held_lock = threading.Lock()  # one frame at a time (branches' threads hold at 
 
 def _forked() -> None:
     """A child forked from the run's process does not write into the parent's held file (its frames would
-    land where the parent's next go): what a forked child holds was never the parent's output anyway."""
-    global _held_map, _held_lock, _held_fd
+    land where the parent's next go): what a forked child holds was never the parent's output anyway. Nor
+    into the run's fatal file: a fatal signal in the child (a fork Pool's or DataLoader's worker that
+    segfaults, which the step may see as an exit code and go on from) is the child's, and its traceback
+    goes to the child's stderr, so into the step's output (trial 25: it stayed in the run's fatal file, and
+    when the run's process died later, of a SIGKILL or a crash of its own, that was read as the run's crash,
+    at the child's line, blamed on the step running then)."""
+    global _held_map, _held_lock, _held_fd, _fd
     _held_map = None
     _held_fd = -1  # (the parent's: closed with the map by the parent; the child's copy is left to its exit)
     _held_lock = threading.Lock()
+    if _fd is not None:
+        _fd = None
+        try:
+            faulthandler.enable(2, all_threads=True)
+        except (ValueError, OSError):  # (no fd 2)
+            faulthandler.disable()
 
 
 os.register_at_fork(after_in_child=_forked)
