@@ -996,15 +996,19 @@ class FdPump:
         with contextlib.suppress(OSError):
             self._thread = self._open()
 
-    def close(self, timeout: float = 5.0) -> None:
-        """fd points where it did before; what was written to the pipe is masked and written on (a child
-        process still holding the pipe, or one handed over, is given `timeout` seconds in all; none when
-        the only processes holding them are multiprocessing's helpers, which end only after this process:
-        a step that used a spawn Pool made `magnus execute` end 10 s after its run, trial 24)."""
+    def close(
+        self, deadline: float | None = None, waiting: Callable[[list[str]], None] | None = None
+    ) -> None:
+        """fd points where it did before; what was written to the pipe is masked and written on. A child
+        process still holding the pipe, or one handed over, is given until `deadline` (time.monotonic; 5
+        seconds from now by default), `waiting` told the holders once it has waited WAIT_SAID seconds;
+        none when the only processes holding them are multiprocessing's helpers, which end only after this
+        process (a step that used a spawn Pool made `magnus execute` end 10 s after its run, trial 24)."""
         with self._processing:
             self._closing = True  # (its thread closes the read end at the pipe's end from now on)
         os.dup2(self.saved, self.fd)
-        deadline = _monotonic() + timeout
+        begun = _monotonic()
+        deadline = begun + 5.0 if deadline is None else deadline
         threads = [self._thread, *(thread for thread, _ in self._handed)]
         names = {f"pipe:[{pipe.inode}]" for pipe in [self._current, *(pipe for _, pipe in self._handed)]}
         while any(thread.is_alive() for thread in threads) and _monotonic() < deadline:
@@ -1012,9 +1016,13 @@ class FdPump:
             if holders is None:
                 break  # (no /proc: given the time)
             helpers = _helpers()
-            if holders and all(holder.split(":")[0] in helpers for holder in holders):
+            left = [holder for holder in holders if holder.split(":")[0] not in helpers]
+            if holders and not left:
                 self._stopping = True  # (none seen, a grandchild may hold it: given the time, as before)
                 break
+            if waiting is not None and left and _monotonic() - begun >= WAIT_SAID:
+                waiting(left)
+                waiting = None
             _sleep(HOLD)
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - _monotonic()))
@@ -1145,6 +1153,11 @@ def _read(path: str) -> bytes:
         os.close(fd)
 
 
+WAIT_SAID = 0.5  # seconds magnus waits at its end for a process holding its output before it says so
+WAITING = (
+    "magnus: waiting up to {1:.0f} s more for a process a step left running to end ({0}): it still holds the"
+    " run's output\n"
+)
 HELD = (
     "[magnus: a process still running as this step ended holds its output ({}): what it writes from here on"
     " goes to the terminal only, not to any step's file (docs/logs.md)]\n"
@@ -1596,8 +1609,22 @@ class _Seam:
                 if original is not None:
                     original.flush()  # what python buffered for fd 1 goes through the pump first
         self.default.flush(final=True)
+        # 5 s in all for processes a step left running to let go of fd 1 and 2's pipes, said once (trial 25:
+        # 5 s per pipe, 10 s after the summary for a plain Popen left running, nothing said)
+        deadline = _monotonic() + 5.0
+        terminal = self.pumps.get("stderr")
+        said: list[bool] = []
+
+        def waiting(holders: list[str]) -> None:
+            if said or terminal is None:
+                return
+            said.append(True)
+            with contextlib.suppress(Exception):
+                terminal.destination.write_text(WAITING.format(", ".join(holders), deadline - _monotonic()))
+                terminal.destination.flush()
+
         for name, pump in list(self.pumps.items()):
-            pump.close()
+            pump.close(deadline, waiting)
             del self.pumps[name]
         self.poller = None
 

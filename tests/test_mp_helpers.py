@@ -7,6 +7,7 @@ for each of fd 1 and 2), however short the run."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from tests.conftest import run_magnus
@@ -65,3 +66,31 @@ def test_multiprocessings_helpers_are_not_named_as_processes_left_running(git_re
         "left one\n[magnus: a process still running as this step ended holds its output (pid "
     )
     assert ": sleep)" in left
+
+
+LEFT = """
+import subprocess
+
+
+def leave():
+    subprocess.Popen(["sleep", "19.5"])
+    print("left one")
+"""
+
+
+def test_a_child_left_running_is_waited_for_5_s_in_all_and_said(git_repo: Path) -> None:
+    """trial 25: a child left holding both fd 1 and 2 was waited for 5 s per stream, 10 s after the
+    summary, nothing said. 5 s in all now, and one stderr line names it (the command is stopped at 9 s)."""
+    (git_repo / "steps.py").write_text(LEFT)
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  start_at: leave\n  steps:\n    leave: {type: task, command: steps.leave, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    try:
+        done = run_magnus("execute", "-f", "p.yaml", "--run-id", "r", cwd=git_repo, timeout=9)
+    finally:
+        subprocess.run(["pkill", "-f", "sleep 19.5"], check=False)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "magnus: waiting up to " in done.stderr and ": sleep): it still holds the run's output" in done.stderr
+    )
