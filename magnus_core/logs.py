@@ -666,6 +666,10 @@ class Failure:
         return stderr_unseen(self.stderr, self.last_lines, self.exception, self.exited)
 
 
+# exceptions that say only that a child process failed: its reason is what it wrote to stderr (stderr_unseen)
+CHILD_FAILED = frozenset(("CalledProcessError",))
+
+
 def stderr_unseen(
     stderr: list[str], last_lines: list[str], exception: str = "", exited: str = ""
 ) -> list[str]:
@@ -679,9 +683,11 @@ def stderr_unseen(
     (raised): the exception is the reason, and a python step's last stderr lines are its logging, which
     set apart under the error read as the cause (trial 10, fault 6); whether its traceback is in the tail
     or not: an output cap may have cut it, or kept none of the step's lines (trials 11 and 12: a cap of
-    10 KB set four frames of a progress bar apart under a ValueError). Shell and notebook steps, and a
-    python step that called sys.exit(), keep them."""
-    if not stderr or exception:
+    10 KB set four frames of a progress bar apart under a ValueError). Shell and notebook steps, a
+    python step that called sys.exit(), and one whose exception only says a child process failed
+    (`subprocess.CalledProcessError` of `subprocess.run(..., check=True)`: `returned non-zero exit status
+    128`, the child's reason on its stderr, trial 25), keep them."""
+    if not stderr or (exception and exception not in CHILD_FAILED):
         return []
     shown = [line.rstrip() for line in last_lines if line.strip()]
     while shown and shown[-1].startswith("[magnus: "):  # magnus's own notes after them set aside

@@ -270,3 +270,29 @@ def test_a_sys_exit_message_after_stderr_lines_does_not_set_them_apart_again(
         assert "stderr:" not in said, said
     log = json.loads((git_repo / ".run_log_store" / "r.json").read_text())
     assert log["steps"]["fatal"]["attempts"][0]["error"]["stderr"][-1] == "giving up"  # still recorded
+
+
+CHECKED = """
+import subprocess
+
+
+def checked():
+    command = "echo 'fatal: bad object deadbeef' >&2; for i in $(seq 1 15); do echo info $i; done; exit 128"
+    subprocess.run(["sh", "-c", command], check=True)
+"""
+
+
+def test_a_failed_child_of_check_true_has_its_stderr_reason_said(git_repo: Path, magnus: Any) -> None:
+    """trial 25: `subprocess.run(..., check=True)` raises CalledProcessError, which says only `returned
+    non-zero exit status 128`; the child's reason, on its stderr and out of the last lines shown, was set
+    apart for sys.exit() and shell steps but not for this exception."""
+    (git_repo / "steps.py").write_text(CHECKED)
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n    a: {type: task, command: steps.checked, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    done = magnus("execute", "-f", "p.yaml", "--run-id", "r")
+    assert done.returncode == 1
+    assert "  stderr: fatal: bad object deadbeef\n" in done.stdout, done.stdout
+    assert "  stderr: fatal: bad object deadbeef\n" in magnus("show", "r").stdout
+    assert "magnus:   stderr: fatal: bad object deadbeef" in magnus("logs", "r", "a").stderr

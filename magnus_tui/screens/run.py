@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from magnus_core.errors import MagnusError, RunNotFoundError
 from magnus_core.events import RUN_CREATED, RUN_UPDATED, RunEvent
 from magnus_core.logs import (
+    CHILD_FAILED,
     exit_said,
     harmless,
     interrupted_at,
@@ -701,7 +702,7 @@ class RunScreen(WorkbenchScreen[None]):
                     text.lines = [*text.lines, *frames]
                     # under a python exception its stderr lines are logging, not the reason, as `magnus
                     # logs` leaves them out when it prints the frames (a shell step's are kept)
-                    stderr = [] if exception else stderr
+                    stderr = [] if exception and exception not in CHILD_FAILED else stderr
                 else:
                     stderr = stderr_unseen(stderr, shown, exception, exited)
                 if text.at is None:  # a python step's failure, or where a stop found its code: its frame
