@@ -1,0 +1,41 @@
+"""`magnus logs RUN STEP` of one attempt, piped, writes the kept file byte for byte: a last line the step
+left unended stays so (trial 25: a newline was added, so the piped bytes no longer matched the size and
+SHA256 the run log records). With headings (several attempts or steps) it is ended before the next."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, run_magnus
+
+PIPELINE = """
+dag:
+  start_at: a
+  steps:
+    a: {type: task, command_type: shell, command: "printf 'one\\\\nno-newline'", next: b}
+    b: {type: task, command_type: shell, command: "echo second", next: success}
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_one_attempt_piped_is_the_kept_file_byte_for_byte(git_repo: Path) -> None:
+    (git_repo / "p.yaml").write_text(PIPELINE)
+    assert run_magnus("execute", "-f", "p.yaml", "--run-id", "r", cwd=git_repo).returncode == 0
+    record = json.loads((git_repo / ".run_log_store" / "r.json").read_text())["steps"]["a"]["attempts"][0]
+    piped = subprocess.run(
+        [sys.executable, "-m", "magnus_core", "logs", "r", "a"],
+        cwd=git_repo,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert piped == b"one\nno-newline"
+    assert len(piped) == record["output"]["size"]
+    assert hashlib.sha256(piped).hexdigest() == record["output"]["sha256"]
+    both = run_magnus("logs", "r", cwd=git_repo).stdout  # headed: the unended line ends before b's heading
+    assert "no-newline\n==> b (attempt 0) <==\nsecond\n" in both
