@@ -39,3 +39,14 @@ def test_one_attempt_piped_is_the_kept_file_byte_for_byte(git_repo: Path) -> Non
     assert hashlib.sha256(piped).hexdigest() == record["output"]["sha256"]
     both = run_magnus("logs", "r", cwd=git_repo).stdout  # headed: the unended line ends before b's heading
     assert "no-newline\n==> b (attempt 0) <==\nsecond\n" in both
+
+
+def test_a_run_log_file_is_refused_with_what_to_give_instead(git_repo: Path) -> None:
+    """trial 25: `magnus logs p1/.run_log_store/r.json` said `field 'run_id': run id ... is not allowed: use
+    letters, digits, ...`, where `magnus show` takes the file."""
+    (git_repo / "p.yaml").write_text(PIPELINE)
+    assert run_magnus("execute", "-f", "p.yaml", "--run-id", "r", cwd=git_repo).returncode == 0
+    refused = run_magnus("logs", ".run_log_store/r.json", cwd=git_repo)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "magnus logs takes a run id, not a run-log file ('.run_log_store/r.json')" in refused.stderr
+    assert refused.stderr.rstrip().endswith("magnus logs r")

@@ -136,6 +136,15 @@ def logs(
         raise UsageError("--follow prints text as it comes; use it without --json")
     if wait is not None and not follow:
         raise UsageError("--wait is how long --follow waits for a run to start; use it with --follow")
+    if run_id.endswith(".json") or "/" in run_id or "\\" in run_id:  # (no run id has a slash)
+        # trial 25: refused as a run id with invalid characters; `magnus show` and `diff` take files
+        stem = run_id.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".json")
+        raise UsageError(
+            f"magnus logs takes a run id, not a run-log file ('{run_id}'): the output it prints is in the"
+            f" run's catalog, which the run-log store's configuration names; from the run's project: magnus"
+            f" logs {stem}",
+            field="RUN_ID",
+        )
     store = store_from_config(config_file or (ctx.obj or {}).get("config_file"))
     if follow:  # a run started a moment ago may not be in the store yet (trial 11)
         try:
