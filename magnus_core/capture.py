@@ -938,7 +938,7 @@ class AttemptFile:
 
     __slots__ = (
         "_closed", "_hash", "_last", "_lock", "_memory", "_spool", "_started", "cap", "catalog", "error",
-        "kept", "name", "run_id", "spool", "written",
+        "fds", "kept", "name", "run_id", "spool", "written",
     )  # fmt: skip
     line_buffered = False
 
@@ -958,6 +958,9 @@ class AttemptFile:
         self._closed = False
         self._started = time.monotonic()
         self._last = b"\n"  # the last byte the step wrote (a newline before it wrote any)
+        # whether what fd 1 and 2 receive may be this attempt's: not a shell step's, whose command writes to
+        # pipes of its own (output's UNKEPT note beside other branches is not said in its file: trial 25)
+        self.fds = True
 
     def _open(self) -> None:
         """Start the growing file, with what memory held (hashed here: held bytes are hashed only when

@@ -2280,7 +2280,7 @@ def _own_route(parent: Route, copy: Sink, err: Sink) -> Iterator[Route]:
         route.own_attempt = None  # the step's threads write to the terminal alone from now on (thread_route)
         with contextlib.suppress(OSError, ValueError):
             route.flush(final=True)
-        if SEAM.unkept != unkept:  # said in its file, where `magnus logs` shows it (trial 10)
+        if SEAM.unkept != unkept and getattr(copy, "fds", True):  # in its file, as `magnus logs` shows it
             getattr(copy, "write_marker", copy.write_text)(UNKEPT)  # (on a line of its own)
         left = _still_running(route.started)
         if left:  # (trial 20: after the branches, such a thread printed into the next step's file)

@@ -134,17 +134,26 @@ def test_subprocess_output_beside_other_branches_is_said_to_be_on_the_terminal_o
                         wb: {type: task, command: steps.work, next: success}
                         success: {type: success}
                         fail: {type: fail}
+                    C:
+                      start_at: wc
+                      steps:
+                        wc: {type: task, command_type: shell, command: "echo shell; sleep 1.2; echo end", next: success}
+                        success: {type: success}
+                        fail: {type: fail}
                 ch: {type: task, command: steps.child, next: success}
                 success: {type: success}
                 fail: {type: fail}
             """
         )
     )
-    (project / "c.yaml").write_text("executor:\n  type: local\n  config:\n    max_workers: 2\n")
+    (project / "c.yaml").write_text("executor:\n  type: local\n  config:\n    max_workers: 3\n")
     result = magnus("execute", "-f", "p.yaml", "-c", "c.yaml", "--run-id", "r", "--name", "x")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("[x] from subprocess") == 2
     kept = outputs(project)
+    # a shell step's command writes to pipes of its own: what fd 1 and 2 got meanwhile cannot be its, and
+    # its file says nothing of it (trial 25: it ended with the note, which took one of its failure's lines)
+    assert kept["fan.C.wc"] == "shell\nend\n"
     for step in ("fan.A.wa", "fan.B.wb"):
         assert kept[step].startswith("[x] print\n")
         assert "from subprocess" not in kept[step]

@@ -316,6 +316,8 @@ def _run_attempt(
     with capture.attempt(ctx, scope.internal_name, number) as kept:
         streams = (sys.stdout, sys.stderr)
         python = node.command_type == "python"
+        if node.command_type == "shell" and kept.file is not None:
+            kept.file.fds = False  # (its command's output has pipes of its own: capture.AttemptFile.fds)
         threads = frozenset(threading.enumerate()) if python else frozenset()
         dispositions = process_settings() if python else None
         held = python and not ctx.concurrent  # (beside other branches output.BESIDE holds SIGPIPE)
