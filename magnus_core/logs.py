@@ -815,7 +815,7 @@ def failure_of(
             wide = TRACEBACK_WINDOW if lines and raised(last.error) else 0
             shown = view.shown_tail(lines + 1 + wide) if lines else []
             if wide:
-                shown = fold_library_frames(shown)
+                shown = fold_library_frames(fold_causes(shown))
             tail = [line for line in shown if not NOISE.match(line)][-lines:] if lines else []
         except (CatalogError, OSError) as exc:
             note = f"output file cannot be read: {exc}"
@@ -895,6 +895,44 @@ def fold_library_frames(lines: list[str]) -> list[str]:
     if folded:
         out.append(_folded(folded))
     return out
+
+
+# the lines python puts between the tracebacks of an exception's chain (traceback.py's _cause_message and
+# _context_message)
+_CHAINED = (
+    "The above exception was the direct cause of the following exception:",
+    "During handling of the above exception, another exception occurred:",
+)
+_HEADER = "Traceback (most recent call last):"
+_QUOTE_LINES = ('"' * 3, "'" * 3)  # the lines a pool's RemoteTraceback quotes its text between
+
+
+def fold_causes(lines: list[str]) -> list[str]:
+    """A failure's tail (failure_of) with the tracebacks of the exceptions its exception was raised from
+    (python prints them first, each followed by `The above exception was the direct cause ...`) folded
+    into one line, `[magnus: the exception's causes folded (12 lines); its `caused by` line says the first;
+    magnus logs shows them]`: the summary's `caused by` line says where the cause was raised, and a
+    process pool's worker traceback, quoted in its cause, had filled the ten lines a summary shows (trial
+    25: the quote, a blank line, `The above exception ...`, with the step's own prints pushed out). From the
+    first line of the chain in `lines` (a traceback's header, or the exception line of a cause that has
+    none: a pool's `RemoteTraceback: ` and its quoted text) to the last traceback's header; `lines` as
+    they are when the last traceback is not preceded by a chain line."""
+    last = max((i for i, line in enumerate(lines) if line == _HEADER), default=-1)
+    chained = [i for i, line in enumerate(lines[:last]) if line in _CHAINED]
+    if last < 0 or not chained:
+        return lines
+    first = chained[0]
+    start = max((i for i, line in enumerate(lines[:first]) if line == _HEADER), default=0)
+    while start > 0 and lines[start - 1].strip() in _QUOTE_LINES:  # (a pool's quoted traceback)
+        start -= 1
+    if start > 0 and lines[start - 1].rstrip().endswith("RemoteTraceback:"):
+        start -= 1
+    folded = last - start
+    note = (
+        f"[magnus: the exception's causes folded ({folded} line{'s' if folded > 1 else ''}); its `caused"
+        " by` line says the first; magnus logs shows them]"
+    )
+    return [*lines[:start], note, *lines[last:]]
 
 
 def _folded(count: int) -> str:

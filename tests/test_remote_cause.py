@@ -106,3 +106,22 @@ def test_a_remote_traceback_quoted_with_single_quotes_is_read_too(git_repo: Path
     )
     cause = json.loads((git_repo / ".run_log_store" / "q.json").read_text())["steps"]["pool"]["attempts"][0]
     assert cause["error"]["cause"]["type"] == "KeyError"
+
+
+def test_the_summary_folds_the_causes_tracebacks_and_keeps_the_steps_prints(git_repo: Path) -> None:
+    """trial 25: a pool worker's failure filled the summary's ten last lines with its cause's traceback
+    (the quote, a blank line, `The above exception was the direct cause ...`): the step's own prints were
+    pushed out. The causes' tracebacks fold into one line; the `caused by` line says where it was raised."""
+    steps = STEPS.replace(
+        "def with_pool():\n", 'def with_pool():\n    for i in range(4):\n        print(f"queued {i}")\n'
+    )
+    (git_repo / "steps.py").write_text(steps)
+    (git_repo / "p.yaml").write_text(PIPELINE)
+    done = run_magnus("execute", "-f", "p.yaml", "--run-id", "f", cwd=git_repo)
+    assert done.returncode == 1
+    block = done.stdout.split("\npool: ValueError", 1)[1].split("  all of it:", 1)[0]
+    assert "  | queued 3\n  | [magnus: the exception's causes folded (" in block, block
+    assert "The above exception was the direct cause" not in block and '"""' not in block
+    assert block.rstrip().endswith("  | ValueError: feature 3: NaN in column 'age'")
+    kept = run_magnus("logs", "f", "pool", cwd=git_repo).stdout  # the kept output is whole
+    assert "The above exception was the direct cause of the following exception:" in kept
