@@ -129,6 +129,38 @@ def _kernel(notebook: Any, command_config: dict[str, Any]) -> str:
 _KERNEL_FDS = "--IPKernelApp.capture_fd_output=False"
 
 
+# How the last kernel a notebook step started ended, when it had ended by the time it was shut down: its
+# process's return code (negative: the signal that killed it), recorded by _recording_manager's class
+_KERNEL_END: list[int] = []
+
+
+def _recording_manager() -> Any:
+    """jupyter_client's AsyncKernelManager, which records in _KERNEL_END how its kernel's process ended when
+    it has ended as nbclient asks whether it is alive (before its clean-up; a kernel that died: nbclient's
+    DeadKernelError says only "Kernel died"), so the step's failure can say `killed by signal 11
+    (SIGSEGV)` or `exited with code 3`, as a shell step's does (trial 25). None when jupyter_client has no
+    such class."""
+    try:
+        from jupyter_client.manager import AsyncKernelManager
+    except ImportError:
+        return None
+
+    class RecordingKernelManager(AsyncKernelManager):
+        async def is_alive(self) -> bool:  # type: ignore[override]  # (AsyncKernelManager's is async too)
+            alive = bool(await super().is_alive())
+            provisioner = getattr(self, "provisioner", None)
+            if not alive and provisioner is not None:  # (asked by nbclient before its clean-up)
+                try:
+                    code = await provisioner.poll()
+                except Exception:  # (a provisioner of another kind: nothing said)
+                    code = None
+                if code is not None:
+                    _KERNEL_END[:] = [int(code)]
+            return alive
+
+    return RecordingKernelManager
+
+
 def _engine_arguments(kernel: str, given: dict[str, Any]) -> dict[str, Any]:
     """`optional_papermill_args` (`given`) with _KERNEL_FDS added to the kernel's extra arguments when the
     kernel `kernel` is ipykernel (its spec starts ipykernel_launcher or ipykernel); `given` alone for any
@@ -144,7 +176,11 @@ def _engine_arguments(kernel: str, given: dict[str, Any]) -> dict[str, Any]:
     extra = [str(part) for part in given.get("extra_arguments") or []]
     if not any(part.startswith("--IPKernelApp.capture_fd_output") for part in extra):
         extra.append(_KERNEL_FDS)
-    return {**given, "extra_arguments": extra}
+    made = {**given, "extra_arguments": extra}
+    manager = _recording_manager() if "kernel_manager_class" not in given else None
+    if manager is not None:
+        made["kernel_manager_class"] = manager
+    return made
 
 
 def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: RunContext) -> None:
@@ -211,6 +247,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
     os.environ.update(for_kernel)
     failure: Exception | None = None
     dead = False
+    _KERNEL_END.clear()
     try:
         papermill.execute_notebook(
             tmp.name,
@@ -249,7 +286,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
     if failure is not None:
         raise CommandFailed(*cell_failure(failure, command, out))
     if dead:
-        raise CommandFailed(*dead_kernel(command, out))
+        raise CommandFailed(*dead_kernel(command, out, _KERNEL_END[0] if _KERNEL_END else None))
     scope.track_env({k: v for k, v in final.items() if k.startswith(TRACK_PREFIX)})
     changed = [
         (name[len(PRM_PREFIX) :], decode(value))
@@ -290,7 +327,7 @@ def cell_failure(failure: Any, command: str, out: Path) -> tuple[str, AttemptErr
     return message, AttemptError(type=ename, message=evalue, frames=frames, cell=cell)
 
 
-def dead_kernel(command: str, out: Path) -> tuple[str, AttemptError]:
+def dead_kernel(command: str, out: Path, code: int | None = None) -> tuple[str, AttemptError]:
     """The message and located error of a notebook whose kernel died (nbclient's DeadKernelError: the
     kernel's process ended: the OOM killer's or anyone's SIGKILL, os._exit, a crash in C code): the cell
     that was running, the user's number (papermill records each cell's start in the executed copy, kept:
@@ -311,8 +348,21 @@ def dead_kernel(command: str, out: Path) -> tuple[str, AttemptError]:
         pass
     said = f"while cell {cell} ran" if cell is not None else "while a cell ran"
     why = "its process ended: killed (the OOM killer's SIGKILL, say), os._exit() or a crash"
+    if code is not None:  # how, when the kernel manager saw it (_recording_manager: trial 25)
+        from magnus_core.failure import killed_text
+
+        why = killed_text(-code) if code < 0 else f"its process exited with code {code}"
+        said = f"{said}: {why}"
     message = f"notebook '{command}': the kernel died {said} ({why}; executed copy: {out})"
-    error = AttemptError(type="DeadKernelError", message=f"the kernel died {said}", frames=[], cell=cell)
+    if code is not None:
+        message = f"notebook '{command}': the kernel died {said} (executed copy: {out})"
+    error = AttemptError(
+        type="DeadKernelError",
+        message=f"the kernel died {said}",
+        frames=[],
+        cell=cell,
+        exit_code=code if code is not None and code > 0 else None,
+    )
     return message, error
 
 
