@@ -316,8 +316,11 @@ def _run_attempt(
     with capture.attempt(ctx, scope.internal_name, number) as kept:
         streams = (sys.stdout, sys.stderr)
         python = node.command_type == "python"
-        if node.command_type == "shell" and kept.file is not None:
-            kept.file.fds = False  # (its command's output has pipes of its own: capture.AttemptFile.fds)
+        # (a shell command's output has pipes of its own; beside other branches a notebook's kernel's cells
+        # send what it writes to fd 1 and 2 as their output, kept: capture.AttemptFile.fds)
+        shell = node.command_type == "shell"
+        if kept.file is not None and (shell or (node.command_type == "notebook" and ctx.concurrent)):
+            kept.file.fds = False
         threads = frozenset(threading.enumerate()) if python else frozenset()
         dispositions = process_settings() if python else None
         held = python and not ctx.concurrent  # (beside other branches output.BESIDE holds SIGPIPE)

@@ -161,10 +161,13 @@ def _recording_manager() -> Any:
     return RecordingKernelManager
 
 
-def _engine_arguments(kernel: str, given: dict[str, Any]) -> dict[str, Any]:
+def _engine_arguments(kernel: str, given: dict[str, Any], concurrent: bool = False) -> dict[str, Any]:
     """`optional_papermill_args` (`given`) with _KERNEL_FDS added to the kernel's extra arguments when the
-    kernel `kernel` is ipykernel (its spec starts ipykernel_launcher or ipykernel); `given` alone for any
-    other kernel, or one whose spec cannot be read (papermill says why as it starts it)."""
+    kernel `kernel` is ipykernel (its spec starts ipykernel_launcher or ipykernel) and the step runs alone
+    (not `concurrent`: beside other branches what reaches fd 1 and 2 is in no step's file, so ipykernel's
+    forwarding as the cell's output is the only way the step keeps it: trial 26 found a map item's
+    `403 Forbidden` in no file), and the kernel manager that records how the kernel ended; `given` alone
+    for any other kernel, or one whose spec cannot be read (papermill says why as it starts it)."""
     try:
         from jupyter_client.kernelspec import get_kernel_spec
 
@@ -174,7 +177,7 @@ def _engine_arguments(kernel: str, given: dict[str, Any]) -> dict[str, Any]:
     if not any("ipykernel" in str(part) for part in argv):
         return given
     extra = [str(part) for part in given.get("extra_arguments") or []]
-    if not any(part.startswith("--IPKernelApp.capture_fd_output") for part in extra):
+    if not concurrent and not any(part.startswith("--IPKernelApp.capture_fd_output") for part in extra):
         extra.append(_KERNEL_FDS)
     made = {**given, "extra_arguments": extra}
     manager = _recording_manager() if "kernel_manager_class" not in given else None
@@ -260,7 +263,9 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
             # cells' printed output streams out as it comes, like a python step's (and is captured)
             stdout_file=sys.stdout,
             stderr_file=sys.stderr,
-            **_engine_arguments(kernel, dict(command_config.get("optional_papermill_args") or {})),
+            **_engine_arguments(
+                kernel, dict(command_config.get("optional_papermill_args") or {}), ctx.concurrent
+            ),
         )
     except papermill.PapermillExecutionError as exc:
         failure = exc
