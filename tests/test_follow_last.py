@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.conftest import ROOT, run_magnus
@@ -71,3 +72,42 @@ def test_following_last_in_an_empty_store_waits_for_the_first_run(git_repo: Path
     followed = run_magnus("logs", "last", "--follow", "--wait", "0.3", cwd=git_repo)
     assert followed.returncode == 2
     assert "magnus: waiting for a run to start (up to 0.3 s; --wait SECONDS)" in followed.stderr
+
+
+def test_following_last_prefers_a_run_starting_now_to_one_executing_since_a_while(git_repo: Path) -> None:
+    """trial 26: run A executing for a while, `magnus execute B &` then `magnus logs last --follow`: B not
+    in the store yet (its modules importing), A was followed, 2 times in 3, nothing said which. A run that
+    began LAST_GRACE (3) seconds or more before the command is followed only when no newer one appears
+    within those seconds; the run followed is said."""
+    (git_repo / "p.yaml").write_text(PIPELINE)
+    (git_repo / "long.yaml").write_text(PIPELINE.replace("echo hello from $WHO; exit $CODE", "sleep 20"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    command = [sys.executable, "-m", "magnus_core"]
+    long = subprocess.Popen([*command, "execute", "-f", "long.yaml", "--run-id", "a"], cwd=git_repo, env=env)
+    try:
+        for _ in range(200):  # (until a is in the store and 3.5 s old)
+            if (git_repo / ".run_log_store" / "a.json").exists():
+                break
+            time.sleep(0.05)
+        time.sleep(3.5)
+        follower = subprocess.Popen(
+            [*command, "logs", "last", "--follow"],
+            cwd=git_repo,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # (started as the follower looks, within its 3 s; running 1.5 s, so never found ended at its first look)
+        (git_repo / "b.yaml").write_text(PIPELINE.replace("echo hello", "sleep 1.5; echo hello"))
+        b = run_magnus(
+            "execute", "-f", "b.yaml", "--run-id", "b", cwd=git_repo, env={"WHO": "b", "CODE": "0"}
+        )
+        assert b.returncode == 0, b.stderr
+        out, err = follower.communicate(timeout=60)
+    finally:
+        long.terminate()
+        long.wait(timeout=30)
+    assert follower.returncode == 0, err
+    assert "hello from b" in out
+    assert "magnus: following run b (started " in err and "following run a" not in err

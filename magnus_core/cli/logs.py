@@ -292,30 +292,43 @@ def _newest_executing(store: RunLogStore, typed: str, wait: float) -> RunLog:
     `magnus execute ... &` then `magnus logs last --follow` has the new run, not yet in the store as the
     second command starts, followed, not the one before it: trial 23 F8 and trial 24 F2 saw the previous
     run's output and exit code (0 when it had succeeded), taken for the new run's; as `gh run watch` picks
-    a run in progress. Raises UsageError (exit 2) naming the ended run and how to see its output when no
+    a run in progress. A newest run still executing that started LAST_GRACE seconds or more before this
+    command is followed only when no newer run appears within LAST_GRACE seconds (trial 26: another run
+    still executing was followed, 2 times in 3, while the new one imported its modules); the run followed
+    is said on stderr. Raises UsageError (exit 2) naming the ended run and how to see its output when no
     run starts within the wait."""
     from magnus_core.errors import RunNotFoundError, UsageError
     from magnus_core.logs import ENDED, run_now
     from magnus_core.runs import get_typed_run
 
+    begun = time.time()
     deadline = time.monotonic() + wait
     ended: RunLog | None = None  # the newest run at the first look, when it had ended
+    older: RunLog | None = None  # ... when it executes, and began well before this command
+    grace = 0.0
     first, said = True, False
     while True:
         try:
             found: RunLog | None = get_typed_run(store, typed)
         except RunNotFoundError:
             found = None
-        if found is not None and (ended is None or found.run_id != ended.run_id):
-            if not first or run_now(found) not in ENDED:
-                return found  # executing, or started since the first look (ended already: a short run)
-            ended = found
-            note(
-                f"magnus: the newest run, {found.run_id}, has ended ({run_now(found)}): waiting for a run to"
-                f" start (up to {wait:g} s; --wait SECONDS). Its output: magnus logs {found.run_id}"
-            )
-            said = True
+        seen = {run.run_id for run in (ended, older) if run is not None}
+        if found is not None and found.run_id not in seen:
+            state = run_now(found)
+            if first and state in ENDED:
+                ended = found
+                note(
+                    f"magnus: the newest run, {found.run_id}, has ended ({state}): waiting for a run to start"
+                    f" (up to {wait:g} s; --wait SECONDS). Its output: magnus logs {found.run_id}"
+                )
+                said = True
+            elif first and _began(found) < begun - LAST_GRACE:
+                older, grace = found, time.monotonic() + LAST_GRACE
+            else:  # executing, or started since the first look (ended already: a short run)
+                return _following(found)
         first = False
+        if older is not None and time.monotonic() >= grace:
+            return _following(older)
         if time.monotonic() >= deadline:
             if ended is None:
                 raise RunNotFoundError(typed, store.list_run_ids(), store.where())
@@ -323,10 +336,31 @@ def _newest_executing(store: RunLogStore, typed: str, wait: float) -> RunLog:
                 f"no run started within {wait:g} s; the newest, {ended.run_id}, ended {run_now(ended)}:"
                 f" magnus logs {ended.run_id} shows its output"
             )
-        if not said:
+        if not said and older is None:
             note(f"magnus: waiting for a run to start (up to {wait:g} s; --wait SECONDS)")
             said = True
         time.sleep(min(WAIT_POLL, max(deadline - time.monotonic(), 0.0)))
+
+
+LAST_GRACE = 3.0  # seconds `logs last --follow` waits for a newer run than one executing since a while
+
+
+def _began(run_log: RunLog) -> float:
+    """When a run began, seconds since the epoch (progress.run_times); 0 when its log does not say."""
+    from magnus_core.models.times import since_epoch
+    from magnus_core.progress import run_times
+
+    began = since_epoch(run_times(run_log)[0])
+    return began.total_seconds() if began is not None else 0.0
+
+
+def _following(run_log: RunLog) -> RunLog:
+    """`run_log`, said on stderr as the run `last --follow` follows (trial 26: nothing said which)."""
+    from magnus_core.progress import run_times
+
+    started = run_times(run_log)[0]
+    note(f"magnus: following run {run_log.run_id}" + (f" (started {started})" if started else ""))
+    return run_log
 
 
 def _failed_attempts(sections: list[AttemptView]) -> list[dict[str, Any]]:
