@@ -297,13 +297,14 @@ def type_name(exc: BaseException) -> str:
 def exit_outcome(exc: SystemExit) -> tuple[bool, str, int]:
     """What sys.exit() inside a step means, as for a script: code 0 or None is a success; an int is a failure
     with that exit code; anything else (a message) is a failure with code 1, the message printed as python
-    would. Returns (succeeded, message for the attempt, exit code)."""
+    would. A bool is the int it is, as for python (`sys.exit(False)` ends a script with status 0: trial 26
+    saw it fail the step). Returns (succeeded, message for the attempt, exit code)."""
     code = exc.code
-    if code is None or (isinstance(code, int) and not isinstance(code, bool) and code == 0):
+    if code is None or (isinstance(code, int) and code == 0):
         return True, "", 0
-    if isinstance(code, int) and not isinstance(code, bool):
+    if isinstance(code, int):
         called = "os._exit" if isinstance(exc, HardExit) else "sys.exit"
-        return False, f"SystemExit: the step called {called}({code})", code
+        return False, f"SystemExit: the step called {called}({code})", int(code)
     try:
         text = clean_text(str(code))
     except Exception:  # a message object whose __str__ raises

@@ -54,6 +54,14 @@ def exit_none():
     sys.exit()
 
 
+def exit_false():
+    sys.exit(False)
+
+
+def exit_true():
+    sys.exit(True)
+
+
 def exit_one():
     sys.exit(1)
 
@@ -149,7 +157,8 @@ def test_a_raised_exception_is_located_in_the_users_code(project: Path, magnus: 
     assert f"steps.py:{line} in key_error" in result.stdout  # the summary says where
 
 
-@pytest.mark.parametrize("command", ["steps.exit_zero", "steps.exit_none"])
+# (sys.exit(False): a bool is the int it is, status 0, as for python: trial 26 saw it fail the step)
+@pytest.mark.parametrize("command", ["steps.exit_zero", "steps.exit_none", "steps.exit_false"])
 def test_sys_exit_zero_or_none_is_a_success(project: Path, magnus: Any, command: str) -> None:
     result, log = run(magnus, project, ("leave", command), ("after", "steps.fine"))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -158,13 +167,16 @@ def test_sys_exit_zero_or_none_is_a_success(project: Path, magnus: Any, command:
     assert log["steps"]["after"]["status"] == "SUCCESS"  # the run went on to `next`
 
 
-def test_sys_exit_with_a_code_fails_the_step_and_the_run_goes_on(project: Path, magnus: Any) -> None:
-    result, log = run(magnus, project, ("leave", "steps.exit_one"), ("after", "steps.fine"))
+@pytest.mark.parametrize(("command", "said"), [("exit_one", "1"), ("exit_true", "True")])
+def test_sys_exit_with_a_code_fails_the_step_and_the_run_goes_on(
+    project: Path, magnus: Any, command: str, said: str
+) -> None:
+    result, log = run(magnus, project, ("leave", f"steps.{command}"), ("after", "steps.fine"))
     assert log["steps"]["leave"]["status"] == "FAIL"
     error = last(log, "leave")["error"]
     assert error["type"] == "SystemExit" and error["exit_code"] == 1
-    assert error["frames"][-1]["function"] == "exit_one"
-    assert log["steps"]["leave"]["message"] == "SystemExit: the step called sys.exit(1)"
+    assert error["frames"][-1]["function"] == command
+    assert log["steps"]["leave"]["message"] == f"SystemExit: the step called sys.exit({said})"
     assert log["steps"]["after"]["status"] == "SUCCESS"  # on_failure was followed
     assert "Run r:" in result.stdout  # the summary was printed
 
