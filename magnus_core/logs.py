@@ -814,8 +814,9 @@ def failure_of(
         try:  # (a line more, in case one is noise; never shown in place of one of the step's own)
             wide = TRACEBACK_WINDOW if lines and raised(last.error) else 0
             shown = view.shown_tail(lines + 1 + wide) if lines else []
-            if wide:
-                shown = fold_library_frames(fold_causes(shown))
+            # (faulthandler's frames too: a forked child's crash prints the stack it inherited, magnus's
+            # command line and click among it, trial 26)
+            shown = fold_library_frames(fold_causes(shown) if wide else shown)
             tail = [line for line in shown if not NOISE.match(line)][-lines:] if lines else []
         except (CatalogError, OSError) as exc:
             note = f"output file cannot be read: {exc}"
@@ -842,14 +843,15 @@ def failure_of(
 
 
 TRACEBACK_WINDOW = 60  # lines read past a raised exception's tail, where its library frames are folded
-_FRAME = re.compile(r'  File "(?P<path>[^"]*)", line \d+, in ')
+# a frame of python's traceback (`line 3, in f`) or of faulthandler's (`line 3 in f`, as a crash prints it)
+_FRAME = re.compile(r'  File "(?P<path>[^"]*)", line \d+,? in ')
 
 
 def _library_frame(path: str) -> bool:
     """Whether a traceback frame's file is the standard library's or an installed package's: an absolute
     path in site-packages or dist-packages or under python's own library folder, or a frozen module. A
     step's own files are shown relative to the project (failure.traceback_text), and so is never one."""
-    if path.startswith("<frozen "):
+    if path.startswith("<frozen ") or path.startswith(_MAGNUS_FILES):
         return True
     if not path.startswith("/") and not (len(path) > 2 and path[1] == ":"):
         return False
@@ -866,6 +868,10 @@ def _stdlib_folders() -> tuple[str, ...]:
 
 
 _STDLIB_FOLDERS = _stdlib_folders()
+# magnus's own files, wherever it is installed (a crash's frames name them: magnus runs the step)
+_MAGNUS_FILES = tuple(
+    str(Path(__file__).resolve().parents[1] / name) + "/" for name in ("magnus_core", "magnus")
+)
 
 
 def fold_library_frames(lines: list[str]) -> list[str]:

@@ -68,3 +68,19 @@ def test_a_forked_childs_crash_is_its_steps_output_not_the_runs_crash(git_repo: 
     else:  # a SIGKILL leaves no trace: cut short, no crash
         assert "crashed" not in shown and "b: attempt 0 was cut short" in shown, shown
         assert crash is None
+
+
+def test_the_summary_folds_magnus_and_library_frames_of_a_childs_crash(git_repo: Path) -> None:
+    """trial 26: a forked child's crash prints the stack it inherited (magnus's command line, click): the
+    failure's last lines were magnus's and click's frames. They fold into one line, as a traceback's do."""
+    (git_repo / "steps.py").write_text(STEPS + "\n\ndef a_then_exit():\n    a()\n    raise SystemExit(3)\n")
+    (git_repo / "p.yaml").write_text(
+        PIPELINE.replace("steps.a,", "steps.a_then_exit,").replace("next: b", "next: success")
+    )
+    done = run_magnus(
+        "execute", "-f", "p.yaml", "--run-id", "r", cwd=git_repo, env={"PYTHONFAULTHANDLER": ""}
+    )
+    assert done.returncode == 1, done.stderr
+    tail = [line for line in done.stdout.splitlines() if line.startswith("  | ")]
+    assert any("frames in libraries folded" in line for line in tail), tail
+    assert not any("magnus_core/" in line or "click/" in line for line in tail), tail
