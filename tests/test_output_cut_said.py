@@ -41,3 +41,20 @@ def test_a_cut_output_is_said_under_the_table(git_repo: Path, magnus: Any) -> No
     assert said == [line for line in magnus("show", "r1").stdout.splitlines() if "output cut at" in line]
     # the same run under the default cap: nothing is cut, nothing said
     assert "output cut at" not in magnus("execute", "-f", "p.yaml", "--run-id", "r2").stdout
+
+
+def test_a_cut_steps_stderr_reason_is_said_once_by_magnus_logs(
+    tmp_path: Path, magnus: Any, monkeypatch: Any
+) -> None:
+    """trial 26: with the output cut at the cap, `magnus logs RUN STEP` said the step's stderr lines twice
+    (once after its output, once more with the failure's frames that follow a cut output)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cap.yaml").write_text(
+        "dag:\n  start_at: s\n  steps:\n"
+        '    s: {type: task, command_type: shell, command: "seq 1 500; echo ERROR: disk full >&2; exit 1", '
+        "next: success}\n    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    monkeypatch.setenv("MAGNUS_OUTPUT_CAP", "100")
+    assert magnus("execute", "-f", "cap.yaml", "--run-id", "c").returncode == 1
+    said = magnus("logs", "c", "s").stderr
+    assert said.count("magnus:   stderr: ERROR: disk full") == 1, said

@@ -627,7 +627,9 @@ class _Printer:
             note("magnus:   traceback (most recent call last), as the run log keeps it:")
             for line in kept_traceback(error):  # each cause's after, outermost first (trial 12 fault 16)
                 note(f"magnus:   {line}" if line.startswith(CAUSE_WORDS) else f"magnus:     {line}")
-        if not (error.frames and raised(error)):  # a shell or notebook step's reason may be on stderr
+        # a shell or notebook step's reason may be on stderr: said here when no output was shown (said above
+        # with it, once: trial 26 saw them twice when the output was cut at the cap)
+        if not view.has_output and not (error.frames and raised(error)):
             for line in error.stderr:
                 note(f"magnus:   stderr: {shown_line(line)}")
 
