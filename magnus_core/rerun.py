@@ -44,29 +44,38 @@ NOT_REACHED = "not reached before"
 DAG_CHANGED = "dag changed"
 
 
-def latest_failed_run(store: RunLogStore) -> str:
+def latest_failed_run(store: RunLogStore, pipeline: str = "") -> str:
     """The newest run with status FAIL (or killed) that no later re-run has finished, for `--use-cached`
     with no id: a failed run re-run to SUCCESS (by `--use-cached` of it, or of a re-run of it that failed
     too) is done, and the run before it is the one to take up (trial 24: the same failed run was re-run
-    again, its steps run once more, after its re-run had succeeded). Raises UsageError (exit 2) when there
-    is none, naming the newest that was re-run."""
+    again, its steps run once more, after its re-run had succeeded). With `pipeline` (the file given to
+    `magnus execute`), only a run of that file (trial 26: a project's other pipeline's failed run was
+    taken, every step `dag changed`). Raises UsageError (exit 2) when there is none, naming the newest
+    failed run of another pipeline, or the newest that was re-run."""
     from magnus_core.runs import list_runs
 
     finished: set[str] = set()  # runs a newer re-run took up and brought to SUCCESS
-    skipped = ""
+    skipped = other = ""
     for summary in list_runs(store):  # newest first
         if summary.run_id in finished:
             if summary.original_run_id:
                 finished.add(summary.original_run_id)
             skipped = skipped or summary.run_id
             continue
-        if summary.status == "FAIL" or summary.state == "INTERRUPTED":
-            return summary.run_id
         if summary.state == "SUCCESS" and summary.original_run_id:
             finished.add(summary.original_run_id)
+        if summary.status != "FAIL" and summary.state != "INTERRUPTED":
+            continue
+        if pipeline and summary.pipeline and not _same_file(summary.pipeline, pipeline, Path.cwd()):
+            other = other or f"{summary.run_id} ({summary.pipeline})"
+            continue
+        return summary.run_id
     said = f" (the newest, {skipped}, was re-run to SUCCESS since)" if skipped else ""
+    if other:
+        said += f"; the newest failed run of another pipeline: {other}, --use-cached ID re-runs it"
+    what = f"failed run of {pipeline}" if pipeline else "failed run"
     raise UsageError(
-        f"no failed run to re-run in {store.where()}{said}; name one: --use-cached RUN_ID", field="use_cached"
+        f"no {what} to re-run in {store.where()}{said}; name one: --use-cached RUN_ID", field="use_cached"
     )
 
 
@@ -156,7 +165,7 @@ def prepare_rerun(prepared: PreparedRun, cwd: Path) -> None:
     from magnus_core.runs import get_typed_run, run_state
 
     # a unique prefix or suffix of an id, or `last`, names a run too; unknown: RunNotFoundError (nearest)
-    original = get_typed_run(store, request.use_cached or latest_failed_run(store))
+    original = get_typed_run(store, request.use_cached or latest_failed_run(store, request.file))
     old_id = original.run_id
 
     if run_state(original) == "RUNNING":
@@ -211,7 +220,8 @@ def prepare_rerun(prepared: PreparedRun, cwd: Path) -> None:
 
 
 def _same_file(then: str, now: str | None, cwd: Path) -> bool:
-    """Do the config file recorded and the one given now name one file (as typed, or resolved)?"""
+    """Do the file recorded (a config file, a pipeline) and the one given now name one file (as typed, or
+    resolved from `cwd`)?"""
     if now is None:
         return False
     return then == now or (cwd / then).resolve() == (cwd / now).resolve()

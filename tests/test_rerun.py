@@ -156,10 +156,8 @@ def test_the_seed_form_and_the_latest_failed_run(git_repo: Path, magnus) -> None
     # (trial 24: named was re-run again, its steps run once more)
     again = magnus("execute", "--file", "pipeline.yaml", "--use-cached")
     assert again.returncode == 2, again.stdout
-    assert (
-        "no failed run to re-run" in again.stderr
-        and "the newest, named, was re-run to SUCCESS" in again.stderr
-    )
+    assert "no failed run of pipeline.yaml to re-run" in again.stderr
+    assert "the newest, named, was re-run to SUCCESS" in again.stderr
 
 
 def test_rerun_works_without_any_catalog_files(git_repo: Path) -> None:
@@ -359,3 +357,21 @@ def test_a_rerun_in_the_process_that_made_the_run_does_not_wait_for_its_watcher(
     capsys.readouterr()
     assert run(use_cached="old").status == SUCCESS
     assert "are still being stopped" not in capsys.readouterr().err
+
+
+def test_the_latest_failed_run_is_of_the_pipeline_given(git_repo: Path, magnus) -> None:
+    """trial 26: in a project with two pipelines, `--use-cached` alone took the other pipeline's failed run
+    (the newest), and ran every step again as `dag changed`."""
+    failed_once(git_repo)  # run "old" of pipeline.yaml failed
+    (git_repo / "other.yaml").write_text(
+        "dag:\n  start_at: x\n  steps:\n    x: {type: task, command_type: shell, command: 'exit 3', "
+        "next: success}\n    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    assert magnus("execute", "--file", "other.yaml", "--run-id", "other").returncode == 1  # newer, failed
+    again = magnus("execute", "--file", "pipeline.yaml", "--use-cached", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["original_run_id"] == "old"
+    nothing = magnus("execute", "--file", "pipeline.yaml", "--use-cached")  # old is done: none of this file
+    assert nothing.returncode == 2
+    assert "no failed run of pipeline.yaml to re-run" in nothing.stderr
+    assert "the newest failed run of another pipeline: other (other.yaml)" in nothing.stderr

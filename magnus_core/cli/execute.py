@@ -46,8 +46,8 @@ ExecuteCommand = ParametersCommand
     default=None,
     metavar="[OLD]",
     shell_complete=complete.run_ids,
-    help="Re-run OLD (alone: the run named by --run-id, else the newest failed run not re-run to success "
-    "since), reusing the steps that succeeded.",
+    help="Re-run OLD (alone: the run named by --run-id, else the newest failed run of this pipeline not "
+    "re-run to success since), reusing the steps that succeeded.",
 )
 @click.option("--strict", is_flag=True, help="With --use-cached: refuse if the dag, code or data changed.")
 @click.option(
