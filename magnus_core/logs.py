@@ -150,12 +150,18 @@ def kept_traceback(error: AttemptError) -> list[str]:
 CAUSE_WORDS = ("caused by ", "raised while handling ")  # how kept_traceback begins a cause's line
 
 
-def last_lines(handle: IO[bytes], count: int) -> bytes:
+NOTES_READ = 8  # lines read past a tail for magnus's own notes among them (last_lines, notes=False)
+
+
+def last_lines(handle: IO[bytes], count: int, *, notes: bool = True) -> bytes:
     """The last `count` lines of a seekable binary file, read backwards in blocks (a file of 100 MB costs
     a few blocks, not 100 MB; a last line of 100 MB is read once, in one join, not block by block into a
-    growing copy). A final line without a newline counts as a line."""
+    growing copy). A final line without a newline counts as a line. `notes=False`: magnus's own `[magnus:
+    ...]` lines among them are given but not counted (`magnus logs --tail 1` gave the note alone, trial
+    26), up to NOTES_READ of them."""
     if count <= 0:
         return b""
+    wanted = count if notes else count + NOTES_READ
     handle.seek(0, io.SEEK_END)
     position = handle.tell()
     blocks: list[bytes] = []
@@ -170,14 +176,20 @@ def last_lines(handle: IO[bytes], count: int) -> bytes:
             ends_line = block.endswith(b"\n")
         blocks.append(block)
         newlines += block.count(b"\n")
-        if newlines - bool(ends_line) >= count:
+        if newlines - bool(ends_line) >= wanted:
             break
     data = b"".join(reversed(blocks))
     if not data:
         return b""
     body = data[:-1] if ends_line else data
     lines = body.split(b"\n")
-    tail = b"\n".join(lines[-count:])
+    start = len(lines) - count
+    if not notes:  # (the notes among the last lines read are not counted)
+        start, counted = len(lines), 0
+        while start > 0 and counted < count:
+            start -= 1
+            counted += not lines[start].startswith(b"[magnus: ")
+    tail = b"\n".join(lines[max(start, 0) :])
     return tail + (b"\n" if ends_line else b"")
 
 

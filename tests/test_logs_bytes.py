@@ -50,3 +50,27 @@ def test_a_run_log_file_is_refused_with_what_to_give_instead(git_repo: Path) -> 
     assert refused.returncode == 2 and refused.stdout == ""
     assert "magnus logs takes a run id, not a run-log file ('.run_log_store/r.json')" in refused.stderr
     assert refused.stderr.rstrip().endswith("magnus logs r")
+
+
+THREADED = """
+import threading, time
+
+
+def leave():
+    print("line 1")
+    print("line 2")
+    threading.Thread(target=time.sleep, args=(2,), daemon=True, name="uploader").start()
+"""
+
+
+def test_tail_does_not_count_magnus_notes_as_lines(git_repo: Path) -> None:
+    """trial 26: `magnus logs RUN STEP --tail 1` of a step whose file ends with magnus's note printed the note
+    alone: it is given, not counted."""
+    (git_repo / "steps.py").write_text(THREADED)
+    (git_repo / "p.yaml").write_text(
+        "dag:\n  start_at: s\n  steps:\n    s: {type: task, command: steps.leave, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    assert run_magnus("execute", "-f", "p.yaml", "--run-id", "t", cwd=git_repo).returncode == 0
+    tail = run_magnus("logs", "t", "s", "--tail", "1", cwd=git_repo).stdout
+    assert tail.startswith("line 2\n[magnus: a thread still running as this step ended (uploader)"), tail

@@ -655,7 +655,7 @@ class _Printer:
         try:
             with view.open() as handle:
                 if tail is not None:
-                    self.write(last_lines(handle, tail))
+                    self.write(last_lines(handle, tail, notes=False))
                 else:
                     while chunk := handle.read(1 << 20):
                         self.write(chunk)
@@ -919,7 +919,7 @@ def _advance(
         with view.open() as handle:
             size = handle.seek(0, 2)
             if not state.started and tail is not None:
-                data = last_lines(handle, tail)
+                data = last_lines(handle, tail, notes=False)
                 state.offset = size - len(data)
             state.started = True
             if size > state.offset:
