@@ -470,9 +470,10 @@ def _route_stream(
         io.BufferedWriter(raw, STREAM_BUFFER),
         encoding="utf-8",
         errors="surrogateescape",  # undecodable bytes python read (file names, args) go out as they were
-        # (not python -u / PYTHONUNBUFFERED's write-through, which would cost a masked write per piece of a
-        # print: those make it line-buffered, see Route.stream; else a block-buffered stream is flushed at
-        # least every FLUSH_EVERY seconds)
+        # (not python -u / PYTHONUNBUFFERED's write-through, which would cost a masked write per print:
+        # a block-buffered stream is flushed at least every FLUSH_EVERY seconds instead; a line at a time
+        # under those was tried, session 17: a step printing 100 MB went from within 1.5x of a file's write
+        # to 42x, so a crash's last 50 ms of stdout are lost when piped, documented in docs/logs.md)
         line_buffering=line_buffered,
     )
     return made
@@ -508,12 +509,7 @@ class Route:
             if name not in self._streams:
                 partner = self.stream("stdout") if name == "stderr" else None
                 lane = self.lanes[name]
-                # a line at a time on a terminal, and under python -u or PYTHONUNBUFFERED (python's own stream
-                # writes through then), which a user sets so that a crash loses no line printed before it
-                # (trial 26: two lines printed just before a segfault were in no file when piped)
-                original = SEAM.originals.get(name)
                 line = name == "stderr" or bool(lane.destination.line_buffered)
-                line = line or bool(getattr(original, "write_through", False))
                 self._streams[name] = _route_stream(lane, SEAM.originals.get(name), line, partner)
             return self._streams[name]
 
