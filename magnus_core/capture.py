@@ -581,8 +581,9 @@ class _Writer:
             from magnus_core.files import starting_own
 
             with starting_own():
-                env = os.environ
-                self._pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
+                self._pid = os.posix_spawn(
+                    sys.executable, argv, os.environ, file_actions=actions, setsid=True
+                )
         except (OSError, AttributeError, ValueError) as exc:
             log.debug("no output writer process (the writer thread creates the files): %s", exc)
             for fd in (*to_child, *from_child):

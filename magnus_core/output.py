@@ -1017,10 +1017,9 @@ class FdPump:
             holders = _holders(names)  # (looked at again as they end: a child left running for a while)
             if holders is None:
                 break  # (no /proc: given the time)
-            helpers = _helpers()
-            left = [holder for holder in holders if holder.split(":")[0] not in helpers]
-            if holders and not left:
-                self._stopping = True  # (none seen, a grandchild may hold it: given the time, as before)
+            left = _not_helpers(holders)
+            if holders and not left:  # (none seen: a grandchild may hold it, given the time as before)
+                self._stopping = True
                 break
             if waiting is not None and left and _monotonic() - begun >= WAIT_SAID:
                 waiting(left)
@@ -1144,6 +1143,12 @@ def _helpers() -> set[str]:
         if isinstance(pid, int):
             found.add(f"pid {pid}")
     return found
+
+
+def _not_helpers(holders: list[str]) -> list[str]:
+    """`holders` (_holders' `pid N: name`) but multiprocessing's helpers (_helpers)."""
+    helpers = _helpers()
+    return [holder for holder in holders if holder.split(":")[0] not in helpers]
 
 
 def _read(path: str) -> bytes:
@@ -1338,7 +1343,7 @@ class _Seam:
         holders = _holders({f"pipe:[{pump._inode}]" for pump in self.pumps.values()})
         if holders == []:
             return False
-        said = [holder for holder in holders or [] if holder.split(":")[0] not in _helpers()]
+        said = _not_helpers(holders or [])
         if said:
             getattr(copy, "write_marker", copy.write_text)(HELD.format(", ".join(said)))
         self.hand_over_fds(out, err)
@@ -2126,9 +2131,9 @@ def _flush_before_spawn(event: str, args: tuple[Any, ...]) -> None:
         return
     if not SEAM.pumps:
         return
-    if not _STARTED and event in _SPAWNS and not STARTING_OWN.on and owner_here() is not None:
-        _STARTED.append(True)  # (a step's child: not one of magnus's own, nor one started between steps)
     with contextlib.suppress(Exception):  # (nothing may fail the call being audited)
+        if not _STARTED and event in _SPAWNS and not STARTING_OWN.on and owner_here() is not None:
+            _STARTED.append(True)  # (a step's child: not one of magnus's own, nor one started between steps)
         seam = SEAM
         if seam.fds_busy():  # what an earlier child wrote goes first too (one poll(), as an attempt's end)
             seam.drain_fds()

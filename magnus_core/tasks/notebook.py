@@ -129,23 +129,21 @@ def _kernel(notebook: Any, command_config: dict[str, Any]) -> str:
 _KERNEL_FDS = "--IPKernelApp.capture_fd_output=False"
 
 
-# How the last kernel a notebook step started ended, when it had ended by the time it was shut down: its
-# process's return code (negative: the signal that killed it), recorded by _recording_manager's class
-_KERNEL_END: list[int] = []
-
-
 def _recording_manager() -> Any:
-    """jupyter_client's AsyncKernelManager, which records in _KERNEL_END how its kernel's process ended when
-    it has ended as nbclient asks whether it is alive (before its clean-up; a kernel that died: nbclient's
-    DeadKernelError says only "Kernel died"), so the step's failure can say `killed by signal 11
-    (SIGSEGV)` or `exited with code 3`, as a shell step's does (trial 25). None when jupyter_client has no
-    such class."""
+    """A class of jupyter_client's AsyncKernelManager, made for one notebook step (branches side by side
+    each have their own), which records in its `ended` how its kernel's process ended (the return code;
+    negative: the signal that killed it) when it has ended as nbclient asks whether it is alive (before
+    its clean-up; a kernel that died: nbclient's DeadKernelError says only "Kernel died"), so the step's
+    failure can say `killed by signal 11 (SIGSEGV)` or `exited with code 3`, as a shell step's does
+    (trial 25). None when jupyter_client has no such class."""
     try:
         from jupyter_client.manager import AsyncKernelManager
     except ImportError:
         return None
 
     class RecordingKernelManager(AsyncKernelManager):
+        ended: int | None = None
+
         async def is_alive(self) -> bool:  # type: ignore[override]  # (AsyncKernelManager's is async too)
             alive = bool(await super().is_alive())
             provisioner = getattr(self, "provisioner", None)
@@ -155,7 +153,7 @@ def _recording_manager() -> Any:
                 except Exception:  # (a provisioner of another kind: nothing said)
                     code = None
                 if code is not None:
-                    _KERNEL_END[:] = [int(code)]
+                    type(self).ended = int(code)
             return alive
 
     return RecordingKernelManager
@@ -248,9 +246,10 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
     for_kernel = ctx.secrets.child_environment()
     before = {name: os.environ.get(name) for name in (*for_kernel, "MAGNUS_SECRETS_GIVEN")}
     os.environ.update(for_kernel)
+    given = dict(command_config.get("optional_papermill_args") or {})
+    engine = _engine_arguments(kernel, given, ctx.concurrent)  # (its kernel manager: how the kernel ended)
     failure: Exception | None = None
     dead = False
-    _KERNEL_END.clear()
     try:
         papermill.execute_notebook(
             tmp.name,
@@ -263,9 +262,7 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
             # cells' printed output streams out as it comes, like a python step's (and is captured)
             stdout_file=sys.stdout,
             stderr_file=sys.stderr,
-            **_engine_arguments(
-                kernel, dict(command_config.get("optional_papermill_args") or {}), ctx.concurrent
-            ),
+            **engine,
         )
     except papermill.PapermillExecutionError as exc:
         failure = exc
@@ -291,7 +288,8 @@ def run(command: str, command_config: dict[str, Any], scope: StepScope, ctx: Run
     if failure is not None:
         raise CommandFailed(*cell_failure(failure, command, out))
     if dead:
-        raise CommandFailed(*dead_kernel(command, out, _KERNEL_END[0] if _KERNEL_END else None))
+        ended = getattr(engine.get("kernel_manager_class"), "ended", None)
+        raise CommandFailed(*dead_kernel(command, out, ended if isinstance(ended, int) else None))
     scope.track_env({k: v for k, v in final.items() if k.startswith(TRACK_PREFIX)})
     changed = [
         (name[len(PRM_PREFIX) :], decode(value))
@@ -352,15 +350,14 @@ def dead_kernel(command: str, out: Path, code: int | None = None) -> tuple[str, 
     except (OSError, ValueError, KeyError, ImportError):
         pass
     said = f"while cell {cell} ran" if cell is not None else "while a cell ran"
-    why = "its process ended: killed (the OOM killer's SIGKILL, say), os._exit() or a crash"
-    if code is not None:  # how, when the kernel manager saw it (_recording_manager: trial 25)
+    if code is None:
+        why = "its process ended: killed (the OOM killer's SIGKILL, say), os._exit() or a crash; "
+    else:  # how, when the kernel manager saw it (_recording_manager: trial 25)
         from magnus_core.failure import killed_text
 
-        why = killed_text(-code) if code < 0 else f"its process exited with code {code}"
-        said = f"{said}: {why}"
-    message = f"notebook '{command}': the kernel died {said} ({why}; executed copy: {out})"
-    if code is not None:
-        message = f"notebook '{command}': the kernel died {said} (executed copy: {out})"
+        said += ": " + (killed_text(-code) if code < 0 else f"its process exited with code {code}")
+        why = ""
+    message = f"notebook '{command}': the kernel died {said} ({why}executed copy: {out})"
     error = AttemptError(
         type="DeadKernelError",
         message=f"the kernel died {said}",
