@@ -90,6 +90,22 @@ def _shown(filename: str, root: Path) -> str:
         return filename
 
 
+def _innermost(frames: list[traceback.FrameSummary], root: Path) -> list[traceback.FrameSummary]:
+    """The innermost MAX_FRAMES of `frames` (outermost first); when those are all outside the project
+    folder `root` (resolved) while a frame left out is in it, the innermost such frame is kept first, in
+    place of the outermost kept: a RecursionError deep in a library (`copy.deepcopy` of a cyclic object)
+    was located in copy.py, the step's own line in neither the run log nor its output (trial 27)."""
+    if len(frames) <= MAX_FRAMES:
+        return frames
+    kept = frames[-MAX_FRAMES:]
+    if any(_shown(fs.filename, root) != fs.filename for fs in kept):
+        return kept
+    for fs in reversed(frames[:-MAX_FRAMES]):
+        if _shown(fs.filename, root) != fs.filename:
+            return [fs, *kept[1:]]
+    return kept
+
+
 def frames_of(tb: TracebackType | None, root: Path, mask: Callable[[str], str] = str) -> list[Frame]:
     """The frames of a traceback that are not magnus's, outermost first, the innermost MAX_FRAMES of them;
     file names relative to `root` when inside it, source lines masked. [] when every frame is magnus's
@@ -97,8 +113,8 @@ def frames_of(tb: TracebackType | None, root: Path, mask: Callable[[str], str] =
     from magnus_core.models.run_log import Frame
 
     summary = traceback.extract_tb(tb)
-    kept = [fs for fs in summary if not _own(fs.filename)][-MAX_FRAMES:]
     root = root.resolve()
+    kept = _innermost([fs for fs in summary if not _own(fs.filename)], root)
     return [
         Frame(
             file=clean_text(_shown(fs.filename, root), 500),
@@ -250,7 +266,7 @@ def traceback_text(exc: BaseException, root: Path | None = None) -> str:
         if id(item) in seen:
             continue
         seen.add(id(item))
-        frames = [fs for fs in item.stack if not _own(fs.filename)][-MAX_FRAMES:]
+        frames = _innermost([fs for fs in item.stack if not _own(fs.filename)], root)
         for fs in frames:
             fs.filename = _shown(fs.filename, root)
         item.stack = traceback.StackSummary.from_list(frames)
