@@ -57,16 +57,17 @@ def latest_failed_run(store: RunLogStore, pipeline: str = "") -> str:
     finished: set[str] = set()  # runs a newer re-run took up and brought to SUCCESS
     skipped = other = ""
     for summary in list_runs(store):  # newest first
+        ours = not pipeline or not summary.pipeline or _same_file(summary.pipeline, pipeline, Path.cwd())
         if summary.run_id in finished:
             if summary.original_run_id:
                 finished.add(summary.original_run_id)
-            skipped = skipped or summary.run_id
+            skipped = skipped or (summary.run_id if ours else "")  # (trial 27: another pipeline's named)
             continue
         if summary.state == "SUCCESS" and summary.original_run_id:
             finished.add(summary.original_run_id)
         if summary.status != "FAIL" and summary.state != "INTERRUPTED":
             continue
-        if pipeline and summary.pipeline and not _same_file(summary.pipeline, pipeline, Path.cwd()):
+        if not ours:
             other = other or f"{summary.run_id} ({summary.pipeline})"
             continue
         return summary.run_id

@@ -364,7 +364,7 @@ def test_the_latest_failed_run_is_of_the_pipeline_given(git_repo: Path, magnus) 
     (the newest), and ran every step again as `dag changed`."""
     failed_once(git_repo)  # run "old" of pipeline.yaml failed
     (git_repo / "other.yaml").write_text(
-        "dag:\n  start_at: x\n  steps:\n    x: {type: task, command_type: shell, command: 'exit 3', "
+        "dag:\n  start_at: x\n  steps:\n    x: {type: task, command_type: shell, command: 'exit ${CODE:-3}', "
         "next: success}\n    success: {type: success}\n    fail: {type: fail}\n"
     )
     assert magnus("execute", "--file", "other.yaml", "--run-id", "other").returncode == 1  # newer, failed
@@ -375,3 +375,8 @@ def test_the_latest_failed_run_is_of_the_pipeline_given(git_repo: Path, magnus) 
     assert nothing.returncode == 2
     assert "no failed run of pipeline.yaml to re-run" in nothing.stderr
     assert "the newest failed run of another pipeline: other (other.yaml)" in nothing.stderr
+    # another pipeline's run re-run to SUCCESS is not named as this pipeline's (trial 27)
+    fixed = magnus("execute", "--file", "other.yaml", "--use-cached", "other", env={"CODE": "0"})
+    assert fixed.returncode == 0, fixed.stderr
+    still = magnus("execute", "--file", "pipeline.yaml", "--use-cached")
+    assert still.returncode == 2 and "the newest, other" not in still.stderr, still.stderr

@@ -89,8 +89,8 @@ def logs(
     """Print what a run's steps wrote to stdout and stderr (masked), as kept in the run's catalog.
 
     RUN_ID may be the start or the end of an id (its last six characters) when that names one run only,
-    or `last` (the newest run, as `magnus runs` lists it first; with --follow the newest still executing,
-    or the next to start).
+    or `last` (the newest run, as `magnus runs` lists it first; with --follow the newest run while it is
+    still executing, else the next to start).
     With no STEP, every step in the order it ran, each headed by its name and attempt; STEP is a step's
     internal name as `magnus runs` and the run log show it (`train`, `each.a.work` inside a map; the
     per-step entry point's forms work too: `%` for each space, `map_variable_placeholder` for the item).
