@@ -74,3 +74,14 @@ def test_tail_does_not_count_magnus_notes_as_lines(git_repo: Path) -> None:
     assert run_magnus("execute", "-f", "p.yaml", "--run-id", "t", cwd=git_repo).returncode == 0
     tail = run_magnus("logs", "t", "s", "--tail", "1", cwd=git_repo).stdout
     assert tail.startswith("line 2\n[magnus: a thread still running as this step ended (uploader)"), tail
+
+
+def test_follow_of_an_attempt_the_ended_run_does_not_have_is_exit_2(git_repo: Path) -> None:
+    """trial 27: `--attempt 3 --follow` of a step with one attempt waited for the run and exited 1, naming
+    nothing, though the run had ended; without --follow it was exit 2 naming the attempts there are."""
+    (git_repo / "p.yaml").write_text(PIPELINE)
+    assert run_magnus("execute", "-f", "p.yaml", "--run-id", "r", cwd=git_repo).returncode == 0
+    for how in ((), ("--follow",)):
+        done = run_magnus("logs", "r", "a", "--attempt", "3", *how, cwd=git_repo)
+        assert done.returncode == 2, (how, done.stderr)
+        assert "step 'a' of run 'r' has no attempt 3 (attempts: 0)" in done.stderr

@@ -481,7 +481,6 @@ def _sections(
     reads as cut short as `magnus show` counts it (summary.cut_short_lines), not as no attempt at all;
     so is an attempt of `gone` (_gone: a per-step process known to be gone).
     UsageError (exit 2) for an attempt number the named step does not have."""
-    from magnus_core.errors import UsageError
     from magnus_core.logs import EMPTY, AttemptView, step_sections
     from magnus_core.models.run_log import running_attempt
 
@@ -496,14 +495,21 @@ def _sections(
             found.append(AttemptView(s, number, EMPTY, problem))
         views.extend(found)
     if attempt is not None and not views and name is not None:
-        numbers = [str(a.attempt_number) for s in steps for a in s.attempts]
-        none = "none" if ended else "none yet"  # an ended run has no attempt to come
-        raise UsageError(
-            f"step '{name}' of run '{run_log.run_id}' has no attempt {attempt} "
-            f"(attempts: {', '.join(numbers) or none})",
-            field="--attempt",
-        )
+        raise _no_attempt(run_log, name, attempt, steps, ended)
     return views
+
+
+def _no_attempt(run_log: RunLog, name: str, attempt: int, steps: list[StepLog], ended: bool) -> Exception:
+    """The UsageError (exit 2) for `--attempt N` of step `name` that has no such attempt."""
+    from magnus_core.errors import UsageError
+
+    numbers = [str(a.attempt_number) for s in steps for a in s.attempts]
+    none = "none" if ended else "none yet"  # an ended run has no attempt to come
+    return UsageError(
+        f"step '{name}' of run '{run_log.run_id}' has no attempt {attempt} "
+        f"(attempts: {', '.join(numbers) or none})",
+        field="--attempt",
+    )
 
 
 class _Printer:
@@ -831,6 +837,9 @@ def _follow(store: RunLogStore, run_id: str, name: str | None, attempt: int | No
         first = False
         if ended:
             printer.out.flush()
+            if attempt is not None and name is not None and all(key[1] != attempt for key in seen):
+                # (the run has ended without that attempt: exit 2 as without --follow, trial 27)
+                raise _no_attempt(run_log, name, attempt, steps, ended)
             _say_unreached(run_log, name, attempt)
             why = not_run(run_log, name) if name is not None else None
             if why is not None:  # a step waited for that the run never reached (tail -F's file never came)
